@@ -1,0 +1,87 @@
+"""Command line: ``messenger`` opens the app, ``messenger --server`` runs the headless server.
+
+The server side is imported only when ``--server`` is given and the app side only without it,
+so the server never loads QtWidgets or QtGui.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+
+
+def _lockout_failures(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 5:
+        raise argparse.ArgumentTypeError("must be between 1 and 5")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for both modes (see README § Command-line reference)."""
+    parser = argparse.ArgumentParser(
+        prog="messenger",
+        description="Messenger: desktop chat app, or with --server the headless chat server.",
+    )
+    parser.add_argument("--version", action="version", version=f"messenger {__version__}")
+    parser.add_argument("--server", action="store_true",
+                        help="run the headless server instead of the app")
+    parser.add_argument("--host", default=None,
+                        help="server: address to listen on (default 127.0.0.1; 0.0.0.0 for a "
+                             "LAN); app: server to pre-fill in the login dialog")
+    parser.add_argument("--port", type=int, default=None,
+                        help="server: TCP port to listen on, 0 picks a free one (default 5555); "
+                             "app: port to pre-fill")
+    parser.add_argument("--log-file", type=Path, default=None,
+                        help="log file (default: messenger.log / server.log in the user log dir)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+
+    server = parser.add_argument_group("server options (with --server)")
+    server.add_argument("--data-dir", type=Path, default=None,
+                        help="folder for the database and TLS certificate "
+                             "(default: the user data dir)")
+    server.add_argument("--db", type=Path, default=None,
+                        help="SQLite database file (default: DATA_DIR/messenger.db)")
+    server.add_argument("--demo", action="store_true",
+                        help="create alice/alice123, bob/bob123, charlie/charlie123 if absent")
+    server.add_argument("--add-user", metavar="NAME", default=None,
+                        help="create account NAME with a password read from the terminal or "
+                             "stdin, then exit")
+    server.add_argument("--max-failed-logins", type=_lockout_failures, default=3, metavar="N",
+                        help="consecutive failed logins (1-5) before an account is locked "
+                             "(default 3)")
+    server.add_argument("--lockout-seconds", type=_positive_float, default=10.0, metavar="S",
+                        help="how long a locked account stays locked (default 10)")
+    server.add_argument("--max-frame", type=int, default=None, metavar="BYTES",
+                        help="largest frame accepted, in bytes (default 1048576)")
+
+    app = parser.add_argument_group("app options")
+    app.add_argument("--user", default=None, help="user name to pre-fill in the login dialog")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``messenger`` console script; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    if args.server:
+        from .server.app import run_server
+
+        return run_server(args)
+    from .gui.app import run_app
+
+    return run_app(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Messenger wire protocol v1: frames, message types and error codes. Pure Python, no Qt."""
+
+from .codec import DEFAULT_MAX_FRAME, HEADER, Codec, FrameDecoder, encode_frame
+from .errors import ErrorCode, FrameTooLarge, ProtocolError
+from .messages import (
+    MAX_TEXT_LENGTH,
+    PROTOCOL_VERSION,
+    ClientFrame,
+    Delivered,
+    Error,
+    GetRoster,
+    Hello,
+    Login,
+    Logout,
+    Message,
+    Ok,
+    Ping,
+    Pong,
+    Presence,
+    Register,
+    RosterEntry,
+    Send,
+    ServerFrame,
+)
+from .names import is_valid_name, is_valid_password, name_key
+
+__all__ = [
+    "DEFAULT_MAX_FRAME",
+    "HEADER",
+    "MAX_TEXT_LENGTH",
+    "PROTOCOL_VERSION",
+    "ClientFrame",
+    "Codec",
+    "Delivered",
+    "Error",
+    "ErrorCode",
+    "FrameDecoder",
+    "FrameTooLarge",
+    "GetRoster",
+    "Hello",
+    "Login",
+    "Logout",
+    "Message",
+    "Ok",
+    "Ping",
+    "Pong",
+    "Presence",
+    "ProtocolError",
+    "Register",
+    "RosterEntry",
+    "Send",
+    "ServerFrame",
+    "encode_frame",
+    "is_valid_name",
+    "is_valid_password",
+    "name_key",
+]

@@ -1,0 +1,138 @@
+"""Framing and (de)serialisation: 4-byte big-endian length + one JSON object per frame.
+
+Pure Python + msgspec; no I/O. :class:`FrameDecoder` is fed whatever bytes a socket produced and
+yields complete payloads; :class:`Codec` turns payloads into typed messages and back.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+from .errors import ErrorCode, FrameTooLarge, ProtocolError
+from .messages import CLIENT_TYPES, SERVER_TYPES, ClientFrame, ServerFrame
+
+HEADER = struct.Struct(">I")
+"""The length prefix: unsigned 32-bit big-endian byte count of the JSON payload."""
+
+DEFAULT_MAX_FRAME = 1 << 20
+"""Default largest payload accepted, in bytes (1 MiB)."""
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode_frame(message: msgspec.Struct) -> bytes:
+    """Return ``message`` as one wire frame (length prefix + JSON)."""
+    payload = _encoder.encode(message)
+    return HEADER.pack(len(payload)) + payload
+
+
+class FrameDecoder:
+    """Incremental splitter of a byte stream into frame payloads.
+
+    Args:
+        max_frame: largest payload accepted, in bytes.
+
+    ``feed(data)`` returns an iterator over the complete payloads now available. A zero or
+    oversized length raises :class:`FrameTooLarge`; after that the stream cannot be re-synced
+    and the decoder stays failed (every later ``feed`` raises again).
+    """
+
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        self.max_frame = max_frame
+        self._buf = bytearray()
+        self._failed: FrameTooLarge | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held that do not yet form a complete frame."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """Add ``data`` and yield each complete payload, in order."""
+        if self._failed is not None:
+            raise self._failed
+        self._buf += data
+        buf = self._buf
+        pos = 0
+        try:
+            while len(buf) - pos >= 4:
+                (length,) = HEADER.unpack_from(buf, pos)
+                if length == 0 or length > self.max_frame:
+                    self._failed = FrameTooLarge(length, self.max_frame)
+                    raise self._failed
+                end = pos + 4 + length
+                if end > len(buf):
+                    break
+                payload = bytes(buf[pos + 4 : end])
+                pos = end
+                yield payload
+        finally:
+            if pos:
+                del buf[:pos]
+
+
+class _Envelope(msgspec.Struct):
+    type: Any = None
+    id: Any = None
+
+
+class Codec:
+    """Typed decoding of payloads for one side of the connection.
+
+    Args:
+        frame_type: the union of Structs this side may *receive*.
+        known_types: the ``type`` tags in that union.
+
+    Use :meth:`for_server` (decodes client frames) or :meth:`for_client` (decodes server frames).
+    """
+
+    def __init__(self, frame_type: Any, known_types: frozenset[str]) -> None:
+        self._decoder = msgspec.json.Decoder(frame_type)
+        self._known = known_types
+
+    @classmethod
+    def for_server(cls) -> Codec:
+        return cls(ClientFrame, CLIENT_TYPES)
+
+    @classmethod
+    def for_client(cls) -> Codec:
+        return cls(ServerFrame, SERVER_TYPES)
+
+    def decode(self, payload: bytes) -> Any:
+        """Return the typed message in ``payload``.
+
+        Raises:
+            ProtocolError: ``bad_frame`` (not a JSON object), ``unknown_type`` or
+                ``bad_request`` (known type, wrong fields). Its ``request_id`` attribute holds
+                the frame's ``id`` when one could be read, so the reply can name the request.
+        """
+        try:
+            return self._decoder.decode(payload)
+        except msgspec.ValidationError as exc:
+            err = self._classify(payload, str(exc))
+            raise err from None
+        except msgspec.DecodeError as exc:
+            err = ProtocolError(ErrorCode.BAD_FRAME, f"malformed JSON: {exc}")
+            err.request_id = None  # type: ignore[attr-defined]
+            raise err from None
+
+    def _classify(self, payload: bytes, detail: str) -> ProtocolError:
+        try:
+            env = msgspec.json.decode(payload, type=_Envelope)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            err = ProtocolError(ErrorCode.BAD_FRAME, "a frame must be a JSON object")
+            err.request_id = None  # type: ignore[attr-defined]
+            return err
+        request_id = env.id if isinstance(env.id, int) and not isinstance(env.id, bool) else None
+        if not isinstance(env.type, str):
+            err = ProtocolError(ErrorCode.BAD_FRAME, "a frame needs a string field 'type'")
+        elif env.type not in self._known:
+            err = ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {env.type!r}")
+        else:
+            err = ProtocolError(ErrorCode.BAD_REQUEST, f"invalid {env.type!r} message: {detail}")
+        err.request_id = request_id  # type: ignore[attr-defined]
+        return err

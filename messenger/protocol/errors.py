@@ -1,0 +1,92 @@
+"""Stable error codes of the Messenger wire protocol.
+
+Every ``error`` frame carries one of these codes in ``code``. Codes are part of the protocol:
+they never change meaning and are never reused. Human-readable text travels beside them in
+``message`` and may change at any time, so clients branch on ``code`` only.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorCode(enum.StrEnum):
+    """Error codes carried by ``error`` frames (see ``docs/protocol.md`` § Errors)."""
+
+    # Framing and decoding
+    BAD_FRAME = "bad_frame"
+    """The frame is not valid JSON, or not a JSON object. The connection stays open."""
+    FRAME_TOO_LARGE = "frame_too_large"
+    """The length prefix is zero or above the server's maximum. The connection is closed."""
+    UNKNOWN_TYPE = "unknown_type"
+    """The frame's ``type`` is not one this side knows. The connection stays open."""
+    BAD_REQUEST = "bad_request"
+    """A known ``type`` with missing or ill-typed fields. The connection stays open."""
+
+    # Session
+    VERSION_MISMATCH = "version_mismatch"
+    """``hello.protocol_version`` is not supported. The connection is closed."""
+    HELLO_REQUIRED = "hello_required"
+    """A frame other than ``hello`` arrived first."""
+    NOT_LOGGED_IN = "not_logged_in"
+    """The request needs a logged-in session."""
+    ALREADY_LOGGED_IN = "already_logged_in"
+    """``login``/``register`` on a session that is already logged in."""
+
+    # Accounts
+    INVALID_NAME = "invalid_name"
+    """A user or group name outside 1–32 characters of ``[A-Za-z0-9_.-]``."""
+    INVALID_PASSWORD = "invalid_password"
+    """A password shorter than 6 or longer than 1024 characters."""
+    NAME_TAKEN = "name_taken"
+    """An account with that name (ignoring case) exists already."""
+    BAD_CREDENTIALS = "bad_credentials"
+    """Wrong user name or wrong password: deliberately the same code for both."""
+    LOCKED_OUT = "locked_out"
+    """Too many consecutive failed logins; ``retry_after`` gives the seconds left."""
+
+    # Messaging
+    UNKNOWN_USER = "unknown_user"
+    """A recipient does not exist."""
+    MESSAGE_TOO_LONG = "message_too_long"
+    """``text`` is longer than the server's limit."""
+    EMPTY_MESSAGE = "empty_message"
+    """``text`` is empty or whitespace only."""
+    NOT_MEMBER = "not_member"
+    """The sender is not a member of the group (groups, protocol v1 extension)."""
+    UNKNOWN_GROUP = "unknown_group"
+    """The group does not exist (groups, protocol v1 extension)."""
+    ALREADY_MEMBER = "already_member"
+    """The user is a member of the group already (groups, protocol v1 extension)."""
+    RATE_LIMITED = "rate_limited"
+    """The client sends faster than the server allows."""
+    INTERNAL = "internal"
+    """The server failed; the request may be retried."""
+
+
+class ProtocolError(Exception):
+    """A violation of the wire protocol, carrying the :class:`ErrorCode` to report.
+
+    Attributes:
+        code: the stable code to send back in an ``error`` frame.
+        fatal: True when the connection must be closed after reporting it.
+    """
+
+    def __init__(self, code: ErrorCode, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fatal = fatal
+
+
+class FrameTooLarge(ProtocolError):
+    """A length prefix of zero or above the configured maximum (fatal: the stream is lost)."""
+
+    def __init__(self, length: int, limit: int) -> None:
+        if length == 0:
+            text = "zero-length frame"
+        else:
+            text = f"frame of {length} bytes exceeds the limit of {limit} bytes"
+        super().__init__(ErrorCode.FRAME_TOO_LARGE, text, fatal=True)
+        self.length = length
+        self.limit = limit

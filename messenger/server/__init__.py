@@ -1,0 +1,1 @@
+"""The headless Messenger server (QtCore + QtNetwork only; never QtWidgets or QtGui)."""

@@ -1,0 +1,122 @@
+"""``messenger --server``: run the headless server in a ``QCoreApplication``.
+
+Prints exactly one line ``listening on HOST:PORT`` on stdout once it accepts connections (with
+the real port when ``--port 0`` was given); everything else goes to the log (stderr and a
+rotating file, ``DATA_DIR/server.log`` unless ``--log-file`` says otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import signal
+import sys
+
+from PySide6.QtCore import QCoreApplication, QTimer
+
+from messenger import paths
+from messenger.logsetup import setup_logging
+from messenger.protocol import DEFAULT_MAX_FRAME, is_valid_name, is_valid_password
+
+from .config import ServerConfig
+from .store import NameTaken
+
+__all__ = ["ServerConfig", "config_from_args", "run_server"]
+
+log = logging.getLogger("messenger.server")
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    """Build a :class:`ServerConfig` from parsed command-line arguments."""
+    data_dir = args.data_dir or paths.data_dir() / "server"
+    return ServerConfig(
+        host=args.host or "127.0.0.1",
+        port=5555 if args.port is None else args.port,
+        data_dir=data_dir,
+        db=args.db,
+        max_frame=args.max_frame or DEFAULT_MAX_FRAME,
+        max_failed_logins=args.max_failed_logins,
+        lockout_seconds=args.lockout_seconds,
+    )
+
+
+def _read_password(name: str) -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"Password for {name}: ")
+        if getpass.getpass("Repeat it: ") != first:
+            raise ValueError("the passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _add_user(server, name: str) -> int:
+    if not is_valid_name(name):
+        print(f"error: {name!r} is not a valid user name (1-32 of A-Z a-z 0-9 _ . -)",
+              file=sys.stderr)
+        return 2
+    try:
+        password = _read_password(name)
+    except (ValueError, EOFError, KeyboardInterrupt) as exc:
+        print(f"error: {exc or 'no password given'}", file=sys.stderr)
+        return 2
+    if not is_valid_password(password):
+        print("error: a password has 6 to 1024 characters", file=sys.stderr)
+        return 2
+    try:
+        server.store.create_account(name, server.passwords.hash(password))
+    except NameTaken:
+        print(f"error: the name {name!r} is taken", file=sys.stderr)
+        return 1
+    print(f"created account {name}")
+    return 0
+
+
+def run_server(args: argparse.Namespace) -> int:
+    """Run the server until SIGINT/SIGTERM; return the exit status."""
+    from .net import MessengerServer
+
+    config = config_from_args(args)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    log_file = args.log_file or config.data_dir / "server.log"
+    setup_logging(log_file, level=logging.DEBUG if args.verbose else logging.INFO)
+    app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
+    app.setApplicationName("messenger-server")
+    try:
+        server = MessengerServer(config)
+    except Exception as exc:
+        log.exception("cannot start the server")
+        print(f"error: cannot start the server: {exc}", file=sys.stderr)
+        return 1
+    if args.add_user:
+        status = _add_user(server, args.add_user)
+        server.close()
+        return status
+    if args.demo:
+        created = server.create_demo_accounts()
+        if created:
+            log.info("demo accounts created: %s", ", ".join(created))
+    try:
+        server.listen()
+    except OSError as exc:
+        log.error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        server.close()
+        return 1
+    log.info("data dir %s, database %s, log %s", config.data_dir, config.db_path, log_file)
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        app.quit()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    # Python runs signal handlers only between bytecodes: wake the interpreter regularly.
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
+
+    print(f"listening on {config.host}:{server.port}", flush=True)
+    status = app.exec()
+    server.close()
+    return status

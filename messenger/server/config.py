@@ -1,0 +1,37 @@
+"""Server settings, filled from the command line (``messenger --server --help``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from messenger.protocol import DEFAULT_MAX_FRAME
+
+
+@dataclass
+class ServerConfig:
+    """Everything a server needs to start.
+
+    Attributes:
+        host: IP address to listen on (``0.0.0.0`` for every interface of a LAN server).
+        port: TCP port; 0 lets the OS pick a free one.
+        data_dir: folder for the database, the TLS certificate and the default log file.
+        db: SQLite database file; default ``data_dir/messenger.db``.
+        max_frame: largest frame accepted, in bytes.
+        max_failed_logins: consecutive failures (1–5) before a lock-out.
+        lockout_seconds: length of a lock-out.
+        tls: serve TLS (always on for users; off only for protocol debugging).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 5555
+    data_dir: Path = field(default_factory=lambda: Path("."))
+    db: Path | None = None
+    max_frame: int = DEFAULT_MAX_FRAME
+    max_failed_logins: int = 3
+    lockout_seconds: float = 10.0
+    tls: bool = True
+
+    @property
+    def db_path(self) -> Path:
+        return self.db if self.db is not None else self.data_dir / "messenger.db"

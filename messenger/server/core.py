@@ -1,0 +1,343 @@
+"""The server's rules, without sockets ("sans-I/O").
+
+:class:`ServerCore` takes decoded frames from numbered connections and returns :class:`Out`
+(send this frame on that connection) and :class:`Disconnect` actions. It decides who may do
+what: the hello handshake, registration and login with lock-out, who a sender is (always the
+logged-in account, never a field of the frame), routing of unicast / multicast / broadcast,
+store-and-forward for offline users, and presence. The Qt layer (:mod:`.net`) only moves bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from messenger.protocol import (
+    MAX_TEXT_LENGTH,
+    PROTOCOL_VERSION,
+    Delivered,
+    Error,
+    ErrorCode,
+    GetRoster,
+    Hello,
+    Login,
+    Logout,
+    Message,
+    Ok,
+    Ping,
+    Pong,
+    Presence,
+    ProtocolError,
+    Register,
+    RosterEntry,
+    Send,
+    is_valid_name,
+    is_valid_password,
+    name_key,
+)
+
+from .auth import LoginThrottle, Passwords
+from .store import NameTaken, Store, StoredMessage
+
+log = logging.getLogger("messenger.server.core")
+activity = logging.getLogger("messenger.server.activity")
+
+ConnId = int
+
+
+@dataclass(frozen=True)
+class Out:
+    """Send ``frame`` on connection ``conn``."""
+
+    conn: ConnId
+    frame: msgspec.Struct
+
+
+@dataclass(frozen=True)
+class Disconnect:
+    """Close connection ``conn`` once what was queued for it has been written."""
+
+    conn: ConnId
+
+
+Action = Out | Disconnect
+
+
+@dataclass
+class Session:
+    """State of one connection: handshake done, and which account is logged in on it."""
+
+    conn: ConnId
+    address: str
+    hello: bool = False
+    user: str | None = None
+    key: str | None = None
+    since: float = 0.0
+
+
+@dataclass
+class _Online:
+    name: str
+    since: float
+    conns: set[ConnId] = field(default_factory=set)
+
+
+class ServerCore:
+    """All decisions of the chat server.
+
+    Args:
+        store: accounts and messages.
+        passwords: argon2id hashing.
+        throttle: the login lock-out rule.
+        max_text: longest message text in characters.
+        max_frame: advertised in the server's ``hello`` (bytes).
+        clock: wall-clock seconds for timestamps.
+    """
+
+    def __init__(self, store: Store, passwords: Passwords, throttle: LoginThrottle, *,
+                 max_text: int = MAX_TEXT_LENGTH, max_frame: int = 1 << 20,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.passwords = passwords
+        self.throttle = throttle
+        self.max_text = max_text
+        self.max_frame = max_frame
+        self._clock = clock
+        self.sessions: dict[ConnId, Session] = {}
+        self.online: dict[str, _Online] = {}
+
+    # ------------------------------------------------------------------ connection life
+
+    def connected(self, conn: ConnId, address: str) -> list[Action]:
+        """A new connection from ``address`` ("ip:port")."""
+        self.sessions[conn] = Session(conn, address)
+        return []
+
+    def disconnected(self, conn: ConnId) -> list[Action]:
+        """The connection is gone; tell everyone if its user is now offline."""
+        session = self.sessions.pop(conn, None)
+        if session is None or session.key is None:
+            return []
+        activity.info("logout %s from %s", session.user, session.address)
+        return self._went_offline(session)
+
+    def protocol_error(self, conn: ConnId, error: ProtocolError) -> list[Action]:
+        """A frame from ``conn`` could not be decoded: answer with an error frame, and close
+        the connection when the error is fatal (the stream cannot be re-synced)."""
+        session = self.sessions.get(conn)
+        log.warning("protocol error from %s: %s %s", session.address if session else conn,
+                    error.code, error.message)
+        request_id = getattr(error, "request_id", None)
+        actions: list[Action] = [Out(conn, Error(code=error.code, message=error.message,
+                                                 id=request_id))]
+        if error.fatal:
+            actions.append(Disconnect(conn))
+        return actions
+
+    def handle(self, conn: ConnId, frame: msgspec.Struct) -> list[Action]:
+        """Apply one decoded frame from ``conn`` and return what to send to whom."""
+        session = self.sessions[conn]
+        if isinstance(frame, Hello):
+            return self._hello(session, frame)
+        if not session.hello:
+            return [self._error(session, frame, ErrorCode.HELLO_REQUIRED,
+                                "send 'hello' with protocol_version first")]
+        if isinstance(frame, Ping):
+            return [Out(conn, Pong(nonce=frame.nonce))]
+        if isinstance(frame, Pong):
+            return []
+        if isinstance(frame, Register | Login):
+            if session.key is not None:
+                return [self._error(session, frame, ErrorCode.ALREADY_LOGGED_IN,
+                                    f"already logged in as {session.user}")]
+            if isinstance(frame, Register):
+                return self._register(session, frame)
+            return self._login(session, frame)
+        if session.key is None:
+            return [self._error(session, frame, ErrorCode.NOT_LOGGED_IN, "log in first")]
+        if isinstance(frame, Send):
+            return self._send(session, frame)
+        if isinstance(frame, Delivered):
+            self.store.mark_delivered(session.key, frame.seqs)
+            return []
+        if isinstance(frame, GetRoster):
+            return [Out(conn, Ok(id=frame.id, roster=self.roster()))]
+        if isinstance(frame, Logout):
+            return [Out(conn, Ok(id=frame.id)), Disconnect(conn)]
+        return [self._error(session, frame, ErrorCode.UNKNOWN_TYPE,
+                            f"{type(frame).__name__} is not a request")]
+
+    # ------------------------------------------------------------------ handshake and login
+
+    def _hello(self, session: Session, frame: Hello) -> list[Action]:
+        if frame.protocol_version != PROTOCOL_VERSION:
+            return [
+                Out(session.conn, Error(
+                    code=ErrorCode.VERSION_MISMATCH,
+                    message=f"this server speaks protocol version {PROTOCOL_VERSION}, the client "
+                            f"sent {frame.protocol_version}; update the app or the server")),
+                Disconnect(session.conn),
+            ]
+        session.hello = True
+        return [Out(session.conn, Hello(protocol_version=PROTOCOL_VERSION,
+                                        agent="messenger-server", max_frame=self.max_frame,
+                                        server_time=self._clock()))]
+
+    def _register(self, session: Session, frame: Register) -> list[Action]:
+        if not is_valid_name(frame.user):
+            return [self._error(session, frame, ErrorCode.INVALID_NAME,
+                                "a user name has 1-32 characters: letters, digits, _ . -")]
+        if not is_valid_password(frame.password):
+            return [self._error(session, frame, ErrorCode.INVALID_PASSWORD,
+                                "a password has 6 to 1024 characters")]
+        try:
+            account = self.store.create_account(frame.user, self.passwords.hash(frame.password))
+        except NameTaken:
+            return [self._error(session, frame, ErrorCode.NAME_TAKEN,
+                                f"the name {frame.user!r} is taken")]
+        activity.info("register %s from %s", account.name, session.address)
+        return self._logged_in(session, frame.id, account.name)
+
+    def _login(self, session: Session, frame: Login) -> list[Action]:
+        key = name_key(frame.user) if isinstance(frame.user, str) else ""
+        locked = self.throttle.locked_for(key)
+        if locked > 0:
+            return [self._locked(session, frame, locked)]
+        account = self.store.account(frame.user) if is_valid_name(frame.user) else None
+        if self.passwords.verify(account.pw_hash if account else None, frame.password):
+            assert account is not None
+            self.throttle.success(key)
+            if self.passwords.needs_rehash(account.pw_hash):
+                self.store.set_password_hash(account.key, self.passwords.hash(frame.password))
+            activity.info("login %s from %s", account.name, session.address)
+            return self._logged_in(session, frame.id, account.name)
+        activity.info("failed login for %r from %s", frame.user[:40], session.address)
+        lock = self.throttle.failure(key)
+        if lock > 0:
+            return [self._locked(session, frame, lock)]
+        return [self._error(session, frame, ErrorCode.BAD_CREDENTIALS,
+                            "wrong user name or password")]
+
+    def _locked(self, session: Session, frame: Login, seconds: float) -> Out:
+        whole = max(1, round(seconds + 0.499))
+        return Out(session.conn, Error(
+            id=frame.id, code=ErrorCode.LOCKED_OUT, retry_after=seconds,
+            message=f"too many failed logins: this account is locked for {whole} s"))
+
+    def _logged_in(self, session: Session, request_id: int, name: str) -> list[Action]:
+        key = name_key(name)
+        now = self._clock()
+        session.user, session.key, session.since = name, key, now
+        actions: list[Action] = []
+        entry = self.online.get(key)
+        if entry is None:
+            entry = self.online[key] = _Online(name, now)
+            presence = Presence(user=name, online=True, ts=now)
+            actions += [Out(c, presence) for c in self._logged_in_conns() if c != session.conn]
+        entry.conns.add(session.conn)
+        actions.insert(0, Out(session.conn, Ok(id=request_id, user=name, roster=self.roster())))
+        actions += [Out(session.conn, _message_frame(m)) for m in self.store.pending(key)]
+        return actions
+
+    def _went_offline(self, session: Session) -> list[Action]:
+        assert session.key is not None
+        entry = self.online.get(session.key)
+        if entry is None:
+            return []
+        entry.conns.discard(session.conn)
+        if entry.conns:
+            return []
+        del self.online[session.key]
+        presence = Presence(user=entry.name, online=False, ts=self._clock())
+        return [Out(c, presence) for c in self._logged_in_conns()]
+
+    def _logged_in_conns(self) -> list[ConnId]:
+        return [c for entry in self.online.values() for c in entry.conns]
+
+    def roster(self) -> list[RosterEntry]:
+        """Every account with its presence (``since`` = login time of online users)."""
+        result = []
+        for name in self.store.account_names():
+            entry = self.online.get(name_key(name))
+            if entry is None:
+                result.append(RosterEntry(name=name, online=False))
+            else:
+                result.append(RosterEntry(name=name, online=True, since=entry.since))
+        return result
+
+    # ------------------------------------------------------------------ messages
+
+    def _send(self, session: Session, frame: Send) -> list[Action]:
+        assert session.user is not None and session.key is not None
+        if not frame.text.strip():
+            return [self._error(session, frame, ErrorCode.EMPTY_MESSAGE, "the message is empty")]
+        if len(frame.text) > self.max_text:
+            return [self._error(
+                session, frame, ErrorCode.MESSAGE_TOO_LONG,
+                f"the message has {len(frame.text)} characters; the limit is {self.max_text}")]
+        if not frame.client_msg_id or len(frame.client_msg_id) > 64:
+            return [self._error(session, frame, ErrorCode.BAD_REQUEST,
+                                "client_msg_id must have 1-64 characters")]
+        if frame.scope == "broadcast":
+            recipients: list[str] = []
+            keys = [k for k in self.store.account_keys() if k != session.key]
+        elif frame.scope in ("unicast", "multicast"):
+            if not frame.to:
+                return [self._error(session, frame, ErrorCode.BAD_REQUEST,
+                                    f"a {frame.scope} message needs at least one recipient")]
+            if frame.scope == "unicast" and len(frame.to) != 1:
+                return [self._error(session, frame, ErrorCode.BAD_REQUEST,
+                                    "a unicast message has exactly one recipient")]
+            recipients, unknown = self._resolve(frame.to)
+            if unknown:
+                return [self._error(session, frame, ErrorCode.UNKNOWN_USER,
+                                    "no such user: " + ", ".join(unknown))]
+            keys = [name_key(n) for n in recipients]
+        else:
+            return [self._error(session, frame, ErrorCode.BAD_REQUEST,
+                                f"scope {frame.scope!r} is not supported by this server")]
+        stored, created = self.store.store_message(
+            sender=session.user, client_msg_id=frame.client_msg_id, scope=frame.scope,
+            text=frame.text, recipients=recipients, recipient_keys=keys)
+        actions: list[Action] = [Out(session.conn, Ok(id=frame.id, seq=stored.seq, ts=stored.ts))]
+        if created:
+            event = _message_frame(stored)
+            for key in keys:
+                entry = self.online.get(key)
+                if entry is not None:
+                    actions += [Out(c, event) for c in entry.conns]
+        return actions
+
+    def _resolve(self, names: list[str]) -> tuple[list[str], list[str]]:
+        """Canonical names of ``names`` (deduplicated, order kept) and the unknown ones."""
+        found: list[str] = []
+        unknown: list[str] = []
+        seen: set[str] = set()
+        for name in names:
+            key = name_key(name) if isinstance(name, str) else ""
+            if key in seen:
+                continue
+            seen.add(key)
+            account = self.store.account(name) if is_valid_name(name) else None
+            if account is None:
+                unknown.append(str(name)[:40])
+            else:
+                found.append(account.name)
+        return found, unknown
+
+    # ------------------------------------------------------------------ helpers
+
+    def _error(self, session: Session, frame: msgspec.Struct, code: ErrorCode,
+               message: str) -> Out:
+        request_id = getattr(frame, "id", None)
+        log.info("%s → %s: %s", session.user or session.address, code, message)
+        return Out(session.conn, Error(code=code, message=message, id=request_id))
+
+
+def _message_frame(m: StoredMessage) -> Message:
+    return Message(seq=m.seq, ts=m.ts, sender=m.sender, scope=m.scope,  # type: ignore[arg-type]
+                   text=m.text, client_msg_id=m.client_msg_id, to=m.recipients, group=m.group)

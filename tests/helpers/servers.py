@@ -1,0 +1,34 @@
+"""Start a real in-process server for tests (same Qt event loop as the test)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from messenger.server.app import ServerConfig
+from messenger.server.net import MessengerServer
+
+
+@dataclass
+class ServerHandle:
+    """A listening server: connect to ``host``:``port``; its TLS certificate has ``fingerprint``."""
+
+    server: MessengerServer
+    host: str
+    port: int
+    fingerprint: str
+    data_dir: Path
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def start_server(data_dir: Path, *, demo: bool = False, **options) -> ServerHandle:
+    """Start a server on 127.0.0.1 with a free port. ``options`` are :class:`ServerConfig`
+    fields (``max_failed_logins``, ``lockout_seconds``, ``max_frame``, ...)."""
+    config = ServerConfig(host="127.0.0.1", port=0, data_dir=Path(data_dir), **options)
+    server = MessengerServer(config)
+    if demo:
+        server.create_demo_accounts()
+    server.listen()
+    return ServerHandle(server, "127.0.0.1", server.port, server.fingerprint, Path(data_dir))
