@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 
+from argon2 import PasswordHasher, Type
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import (
     QAbstractSocket,
@@ -59,7 +60,9 @@ class MessengerServer(QObject):
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(config.db_path)
-        self.passwords = Passwords()
+        self.passwords = Passwords(PasswordHasher(
+            time_cost=config.argon2_time_cost, memory_cost=config.argon2_memory_kib,
+            type=Type.ID))
         self.core = ServerCore(
             self.store, self.passwords,
             LoginThrottle(config.max_failed_logins, config.lockout_seconds),

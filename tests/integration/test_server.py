@@ -1,0 +1,181 @@
+"""The server over real TLS sockets on 127.0.0.1: accounts, routing, presence, bad input."""
+
+from __future__ import annotations
+
+import json
+
+from helpers.wire import WireClient, connect_as
+from PySide6.QtCore import QTimer
+
+from messenger.protocol import (
+    PROTOCOL_VERSION,
+    Error,
+    ErrorCode,
+    Hello,
+    Message,
+    Ok,
+    Presence,
+)
+
+
+def test_register_then_login_and_duplicate_name_in_other_case(qtbot, server):
+    c = WireClient(qtbot, server.host, server.port)
+    c.hello()
+    ok = c.register("Dora", "dora-pass")
+    assert isinstance(ok, Ok) and ok.user == "Dora"
+    c.close()
+    d = WireClient(qtbot, server.host, server.port)
+    d.hello()
+    err = d.register("DORA", "another1")
+    assert isinstance(err, Error) and err.code == ErrorCode.NAME_TAKEN
+    ok = d.login("dora", "dora-pass")
+    assert isinstance(ok, Ok) and ok.user == "Dora"
+
+
+def test_wrong_password_refused(qtbot, server):
+    c = WireClient(qtbot, server.host, server.port)
+    c.hello()
+    err = c.login("alice", "wrong-password")
+    assert isinstance(err, Error) and err.code == ErrorCode.BAD_CREDENTIALS
+    assert err.message == "wrong user name or password"
+
+
+def test_lockout_after_n_failures_and_unlock_after_lockout_time(qtbot, make_server):
+    server = make_server(demo=True, max_failed_logins=2, lockout_seconds=0.5)
+    c = WireClient(qtbot, server.host, server.port)
+    c.hello()
+    assert c.login("alice", "wrong-1").code == ErrorCode.BAD_CREDENTIALS
+    locked = c.login("alice", "wrong-2")
+    assert locked.code == ErrorCode.LOCKED_OUT and locked.retry_after == 0.5
+    still = c.login("alice", "alice123")
+    assert still.code == ErrorCode.LOCKED_OUT and 0 < still.retry_after <= 0.5
+    timer = QTimer()
+    timer.setSingleShot(True)
+    with qtbot.waitSignal(timer.timeout, timeout=5000):
+        timer.start(int(still.retry_after * 1000) + 50)
+    assert isinstance(c.login("alice", "alice123"), Ok)
+
+
+def test_unicast(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    ack = alice.send_text("unicast", "hi bob", ["Bob"])
+    assert isinstance(ack, Ok) and ack.seq > 0 and ack.ts > 0
+    msg = bob.wait_for(lambda f: isinstance(f, Message))
+    assert (msg.sender, msg.text, msg.scope, msg.seq) == ("alice", "hi bob", "unicast", ack.seq)
+    # A later broadcast is charlie's first message: the unicast never reached him.
+    alice.send_text("broadcast", "marker")
+    first = charlie.wait_for(lambda f: isinstance(f, Message))
+    assert first.text == "marker"
+
+
+def test_multicast_to_two_of_three(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    server_dora = WireClient(qtbot, server.host, server.port)
+    server_dora.hello()
+    server_dora.register("dora", "dora-pass")
+    ack = alice.send_text("multicast", "to two", ["bob", "dora"])
+    assert isinstance(ack, Ok)
+    for client in (bob, server_dora):
+        msg = client.wait_for(lambda f: isinstance(f, Message))
+        assert msg.text == "to two" and msg.to == ["bob", "dora"]
+    alice.send_text("broadcast", "marker")
+    assert charlie.wait_for(lambda f: isinstance(f, Message)).text == "marker"
+
+
+def test_broadcast_reaches_all(qtbot, server):
+    clients = {n: connect_as(qtbot, server, n, n + "123") for n in ("alice", "bob", "charlie")}
+    assert isinstance(clients["bob"].send_text("broadcast", "hello all"), Ok)
+    for name in ("alice", "charlie"):
+        msg = clients[name].wait_for(lambda f: isinstance(f, Message))
+        assert (msg.sender, msg.scope, msg.text) == ("bob", "broadcast", "hello all")
+
+
+def test_presence_join_and_leave(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    joined = alice.wait_for(lambda f: isinstance(f, Presence))
+    assert (joined.user, joined.online) == ("bob", True)
+    bob.close()
+    left = alice.wait_for(lambda f: isinstance(f, Presence))
+    assert (left.user, left.online) == ("bob", False)
+
+
+def test_offline_message_delivered_at_next_login(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    ack = alice.send_text("unicast", "while you were out", ["bob"])
+    assert isinstance(ack, Ok)
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    msg = bob.wait_for(lambda f: isinstance(f, Message))
+    assert (msg.seq, msg.text, msg.sender) == (ack.seq, "while you were out", "alice")
+
+
+def test_unknown_user_gets_error(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    err = alice.send_text("unicast", "hello?", ["ghost"])
+    assert isinstance(err, Error) and err.code == ErrorCode.UNKNOWN_USER and "ghost" in err.message
+
+
+def test_malformed_frame_gets_error_while_others_carry_on(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    alice.send_raw(b"{this is not json")
+    err = alice.wait_for(lambda f: isinstance(f, Error))
+    assert err.code == ErrorCode.BAD_FRAME
+    alice.send_raw(json.dumps({"type": "warp", "id": 77}).encode())
+    err = alice.wait_for(lambda f: isinstance(f, Error))
+    assert (err.code, err.id) == (ErrorCode.UNKNOWN_TYPE, 77)
+    # Alice's connection stays usable, and bob is unaffected.
+    assert isinstance(alice.send_text("unicast", "still here", ["bob"]), Ok)
+    assert bob.wait_for(lambda f: isinstance(f, Message)).text == "still here"
+    assert isinstance(bob.send_text("unicast", "me too", ["alice"]), Ok)
+
+
+def test_oversized_frame_gets_error_then_close(qtbot, make_server):
+    server = make_server(demo=True, max_frame=4096)
+    bad = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    bad.send_raw(b"", length=1 << 20)
+    err = bad.wait_for(lambda f: isinstance(f, Error))
+    assert err.code == ErrorCode.FRAME_TOO_LARGE and "4096" in err.message
+    qtbot.waitUntil(lambda: bad.closed, timeout=5000)
+    left = bob.wait_for(lambda f: isinstance(f, Presence) and f.user == "alice")
+    assert left.online is False
+    assert isinstance(bob.send_text("broadcast", "server still fine"), Ok)
+
+
+def test_zero_length_frame_gets_error_then_close(qtbot, server):
+    c = WireClient(qtbot, server.host, server.port)
+    c.send_raw(b"", length=0)
+    assert c.wait_for(lambda f: isinstance(f, Error)).code == ErrorCode.FRAME_TOO_LARGE
+    qtbot.waitUntil(lambda: c.closed, timeout=5000)
+
+
+def test_protocol_version_mismatch(qtbot, server):
+    c = WireClient(qtbot, server.host, server.port)
+    c.send(Hello(protocol_version=PROTOCOL_VERSION + 1))
+    err = c.wait_for(lambda f: isinstance(f, Error))
+    assert err.code == ErrorCode.VERSION_MISMATCH and "version" in err.message
+    qtbot.waitUntil(lambda: c.closed, timeout=5000)
+
+
+def test_oversized_message_text(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    err = alice.send_text("broadcast", "x" * 16_001)
+    assert err.code == ErrorCode.MESSAGE_TOO_LONG
+
+
+def test_messages_survive_a_server_restart(qtbot, make_server, tmp_path):
+    first = make_server(demo=True, data_dir=tmp_path / "persist")
+    alice = connect_as(qtbot, first, "alice", "alice123")
+    ack = alice.send_text("unicast", "kept on disk", ["bob"])
+    alice.close()
+    first.close()
+    second = make_server(data_dir=tmp_path / "persist")
+    assert second.fingerprint == first.fingerprint
+    bob = connect_as(qtbot, second, "bob", "bob123")
+    msg = bob.wait_for(lambda f: isinstance(f, Message))
+    assert (msg.seq, msg.text) == (ack.seq, "kept on disk")

@@ -1,0 +1,122 @@
+"""Frame codec: round trips, incremental decoding under any split, and only our own errors."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from messenger.protocol import (
+    HEADER,
+    Codec,
+    Error,
+    ErrorCode,
+    FrameDecoder,
+    FrameTooLarge,
+    Hello,
+    Login,
+    Message,
+    Ok,
+    Presence,
+    ProtocolError,
+    RosterEntry,
+    Send,
+    encode_frame,
+)
+
+SAMPLES = [
+    Hello(protocol_version=1, agent="x"),
+    Login(id=1, user="alice", password="alice123"),
+    Send(id=2, client_msg_id="c1", scope="multicast", text="hé ✓\nline", to=["bob", "carol"]),
+    Ok(id=3, user="alice", roster=[RosterEntry(name="bob", online=True, since=1.5)]),
+    Error(code="unknown_user", message="no such user: zed", id=4),
+    Presence(user="bob", online=False, ts=12.25),
+    Message(seq=9, ts=1.0, sender="bob", scope="broadcast", text="hi", client_msg_id="z"),
+]
+
+
+def _decode_all(codec: Codec, data: bytes, max_frame: int = 1 << 20) -> list:
+    decoder = FrameDecoder(max_frame)
+    return [codec.decode(p) for p in decoder.feed(data)]
+
+
+@pytest.mark.parametrize("message", SAMPLES, ids=lambda m: type(m).__name__)
+def test_round_trip(message):
+    codec = Codec.for_server() if isinstance(message, Login | Send | Hello) else Codec.for_client()
+    assert _decode_all(codec, encode_frame(message)) == [message]
+
+
+def test_defaults_are_omitted_and_type_tag_present():
+    frame = encode_frame(Send(id=1, client_msg_id="c", scope="broadcast", text="x"))
+    (length,) = HEADER.unpack(frame[:4])
+    assert length == len(frame) - 4
+    body = msgspec.json.decode(frame[4:])
+    assert body["type"] == "send" and "to" not in body
+
+
+@given(st.lists(st.sampled_from(SAMPLES[3:]), max_size=6), st.data())
+def test_any_split_gives_the_same_frames(messages, data):
+    stream = b"".join(encode_frame(m) for m in messages)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
+    decoder = FrameDecoder()
+    codec = Codec.for_client()
+    got = []
+    prev = 0
+    for cut in [*cuts, len(stream)]:
+        got += [codec.decode(p) for p in decoder.feed(stream[prev:cut])]
+        prev = cut
+    assert got == messages
+    assert decoder.buffered == 0
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=300), st.lists(st.integers(1, 64), max_size=8))
+def test_random_bytes_give_frames_or_protocol_errors_only(blob, chunk_sizes):
+    decoder = FrameDecoder(max_frame=256)
+    codec = Codec.for_server()
+    pos = 0
+    try:
+        for size in [*chunk_sizes, len(blob)]:
+            for payload in decoder.feed(blob[pos : pos + size]):
+                assert 0 < len(payload) <= 256
+                try:
+                    codec.decode(payload)
+                except ProtocolError as exc:
+                    assert not exc.fatal
+                    assert exc.code in {ErrorCode.BAD_FRAME, ErrorCode.UNKNOWN_TYPE,
+                                        ErrorCode.BAD_REQUEST}
+            pos += size
+    except FrameTooLarge as exc:
+        assert exc.fatal and exc.code == ErrorCode.FRAME_TOO_LARGE
+
+
+def test_zero_and_oversized_lengths_are_fatal_and_stay_failed():
+    decoder = FrameDecoder(max_frame=10)
+    with pytest.raises(FrameTooLarge, match="zero-length"):
+        list(decoder.feed(HEADER.pack(0)))
+    with pytest.raises(FrameTooLarge):
+        list(decoder.feed(encode_frame(Hello(protocol_version=1))))
+    big = FrameDecoder(max_frame=10)
+    with pytest.raises(FrameTooLarge, match="exceeds the limit of 10 bytes"):
+        list(big.feed(HEADER.pack(11)))
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "request_id"),
+    [
+        (b"{not json", ErrorCode.BAD_FRAME, None),
+        (b"[1, 2]", ErrorCode.BAD_FRAME, None),
+        (b'{"id": 5}', ErrorCode.BAD_FRAME, 5),
+        (b'{"type": "teleport", "id": 7}', ErrorCode.UNKNOWN_TYPE, 7),
+        (b'{"type": "login", "id": 8, "user": "a"}', ErrorCode.BAD_REQUEST, 8),
+        (b'{"type": "send", "id": 9, "client_msg_id": "c", "scope": "x", "text": "t"}',
+         ErrorCode.BAD_REQUEST, 9),
+    ],
+)
+def test_decode_errors_are_classified(payload, code, request_id):
+    with pytest.raises(ProtocolError) as info:
+        Codec.for_server().decode(payload)
+    assert info.value.code == code
+    assert info.value.request_id == request_id
+    assert not info.value.fatal

@@ -1,0 +1,289 @@
+"""The server's rules, driven without sockets: frames in, actions out."""
+
+from __future__ import annotations
+
+import pytest
+from argon2 import PasswordHasher, Type
+
+from messenger.protocol import (
+    PROTOCOL_VERSION,
+    Delivered,
+    Error,
+    ErrorCode,
+    GetRoster,
+    Hello,
+    Login,
+    Logout,
+    Message,
+    Ok,
+    Ping,
+    Pong,
+    Presence,
+    Register,
+    Send,
+)
+from messenger.server.auth import LoginThrottle, Passwords
+from messenger.server.core import Disconnect, Out, ServerCore
+from messenger.server.store import Store
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def core(tmp_path, clock) -> ServerCore:
+    # Cheap argon2id parameters keep the unit tests fast; the server uses the library defaults.
+    passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID))
+    store = Store(tmp_path / "core.db")
+    core = ServerCore(store, passwords, LoginThrottle(3, 10.0, clock=clock), max_text=100)
+    for name in ("alice", "bob", "charlie"):
+        store.create_account(name, passwords.hash(name + "123"))
+    return core
+
+
+_next_conn = iter(range(1, 10_000))
+
+
+def frames_for(actions, conn):
+    return [a.frame for a in actions if isinstance(a, Out) and a.conn == conn]
+
+
+def only(actions, conn):
+    (frame,) = frames_for(actions, conn)
+    return frame
+
+
+def session(core, user=None, password=None) -> int:
+    conn = next(_next_conn)
+    core.connected(conn, f"127.0.0.1:{conn}")
+    hello = only(core.handle(conn, Hello(protocol_version=PROTOCOL_VERSION)), conn)
+    assert isinstance(hello, Hello) and hello.max_frame
+    if user:
+        actions = core.handle(conn, Login(id=1, user=user, password=password or user + "123"))
+        assert isinstance(frames_for(actions, conn)[0], Ok)
+    return conn
+
+
+def test_version_mismatch_is_explained_and_closes(core):
+    core.connected(1, "x")
+    actions = core.handle(1, Hello(protocol_version=99))
+    err = only(actions, 1)
+    assert err.code == ErrorCode.VERSION_MISMATCH and "99" in err.message
+    assert Disconnect(1) in actions
+
+
+def test_hello_is_required_first(core):
+    core.connected(1, "x")
+    err = only(core.handle(1, Login(id=3, user="alice", password="alice123")), 1)
+    assert (err.code, err.id) == (ErrorCode.HELLO_REQUIRED, 3)
+
+
+def test_requests_need_login(core):
+    conn = session(core)
+    err = only(core.handle(conn, Send(id=2, client_msg_id="c", scope="broadcast", text="x")),
+               conn)
+    assert err.code == ErrorCode.NOT_LOGGED_IN
+    assert isinstance(only(core.handle(conn, Ping(nonce=5)), conn), Pong)
+
+
+def test_register_then_name_taken_ignoring_case(core):
+    a = session(core)
+    ok = only(core.handle(a, Register(id=1, user="Dora", password="secret1")), a)
+    assert isinstance(ok, Ok) and ok.user == "Dora"
+    assert "Dora" in [e.name for e in ok.roster]
+    b = session(core)
+    err = only(core.handle(b, Register(id=1, user="dORA", password="secret1")), b)
+    assert err.code == ErrorCode.NAME_TAKEN
+
+
+@pytest.mark.parametrize(("user", "password", "code"), [
+    ("", "secret1", ErrorCode.INVALID_NAME),
+    ("x" * 33, "secret1", ErrorCode.INVALID_NAME),
+    ("bad name", "secret1", ErrorCode.INVALID_NAME),
+    ("../etc", "secret1", ErrorCode.INVALID_NAME),
+    ("ok_name", "short", ErrorCode.INVALID_PASSWORD),
+])
+def test_register_validation(core, user, password, code):
+    conn = session(core)
+    assert only(core.handle(conn, Register(id=1, user=user, password=password)), conn).code == code
+
+
+def test_wrong_name_and_wrong_password_look_the_same(core):
+    a, b = session(core), session(core)
+    wrong_pw = only(core.handle(a, Login(id=1, user="alice", password="nope123")), a)
+    wrong_name = only(core.handle(b, Login(id=1, user="nobody", password="nope123")), b)
+    assert (wrong_pw.code, wrong_pw.message) == (wrong_name.code, wrong_name.message)
+    assert wrong_pw.code == ErrorCode.BAD_CREDENTIALS
+
+
+@pytest.mark.parametrize("name", ["alice", "nobody"])
+def test_lockout_after_n_failures_and_unlock_after_the_time(core, clock, name):
+    conn = session(core)
+    replies = [only(core.handle(conn, Login(id=i, user=name, password="wrong12")), conn)
+               for i in range(3)]
+    assert [r.code for r in replies] == [ErrorCode.BAD_CREDENTIALS] * 2 + [ErrorCode.LOCKED_OUT]
+    assert replies[-1].retry_after == 10.0 and "10 s" in replies[-1].message
+    # Locked: even the right password is refused, with the time left.
+    clock.now += 4
+    err = only(core.handle(conn, Login(id=9, user=name.upper(), password=name + "123")), conn)
+    assert err.code == ErrorCode.LOCKED_OUT and err.retry_after == pytest.approx(6.0)
+    clock.now += 6.5
+    reply = only(core.handle(conn, Login(id=10, user=name, password=name + "123")), conn)
+    if name == "alice":
+        assert isinstance(reply, Ok)
+    else:
+        assert reply.code == ErrorCode.BAD_CREDENTIALS
+
+
+def test_success_resets_the_failure_count(core):
+    conn = session(core)
+    for i in range(2):
+        core.handle(conn, Login(id=i, user="bob", password="wrong12"))
+    assert isinstance(only(core.handle(conn, Login(id=5, user="bob", password="bob123")), conn),
+                      Ok)
+    other = session(core)
+    for i in range(2):
+        err = only(core.handle(other, Login(id=i, user="bob", password="wrong12")), other)
+        assert err.code == ErrorCode.BAD_CREDENTIALS
+
+
+def test_presence_join_and_leave_reach_everyone_online(core):
+    alice = session(core, "alice")
+    charlie = session(core, "charlie")
+    bob = next(_next_conn)
+    core.connected(bob, "x")
+    core.handle(bob, Hello(protocol_version=PROTOCOL_VERSION))
+    actions = core.handle(bob, Login(id=1, user="bob", password="bob123"))
+    for conn in (alice, charlie):
+        presence = only(actions, conn)
+        assert isinstance(presence, Presence) and (presence.user, presence.online) == ("bob", True)
+    roster = frames_for(actions, bob)[0].roster
+    assert {e.name: e.online for e in roster} == {"alice": True, "bob": True, "charlie": True}
+    gone = core.disconnected(bob)
+    assert {a.conn for a in gone} == {alice, charlie}
+    assert all(a.frame.online is False and a.frame.user == "bob" for a in gone)
+
+
+def test_second_session_of_same_user_does_not_flap_presence(core):
+    alice = session(core, "alice")
+    bob1 = session(core, "bob")
+    conn = next(_next_conn)
+    core.connected(conn, "x")
+    core.handle(conn, Hello(protocol_version=PROTOCOL_VERSION))
+    actions = core.handle(conn, Login(id=1, user="bob", password="bob123"))
+    assert frames_for(actions, alice) == []
+    assert core.disconnected(bob1) == []
+
+
+def test_sender_is_decided_by_the_server(core):
+    alice, bob = session(core, "alice"), session(core, "bob")
+    actions = core.handle(alice, Send(id=4, client_msg_id="m1", scope="unicast", text="hi",
+                                      to=["BOB"]))
+    ack = only(actions, alice)
+    assert isinstance(ack, Ok) and ack.seq and ack.ts
+    msg = only(actions, bob)
+    assert isinstance(msg, Message)
+    assert (msg.sender, msg.to, msg.text, msg.seq) == ("alice", ["bob"], "hi", ack.seq)
+
+
+def test_multicast_reaches_exactly_its_recipients(core):
+    alice, bob, charlie = session(core, "alice"), session(core, "bob"), session(core, "charlie")
+    actions = core.handle(alice, Send(id=1, client_msg_id="m", scope="multicast", text="yo",
+                                      to=["bob", "charlie", "Bob"]))
+    assert only(actions, bob).to == ["bob", "charlie"]
+    assert only(actions, charlie).text == "yo"
+    assert isinstance(only(actions, alice), Ok)
+
+
+def test_broadcast_reaches_everyone_else(core):
+    alice, bob, charlie = session(core, "alice"), session(core, "bob"), session(core, "charlie")
+    actions = core.handle(bob, Send(id=1, client_msg_id="b", scope="broadcast", text="all"))
+    assert only(actions, alice).scope == "broadcast"
+    assert only(actions, charlie).sender == "bob"
+    assert isinstance(only(actions, bob), Ok)
+
+
+def test_unknown_user_stores_nothing(core):
+    alice, bob = session(core, "alice"), session(core, "bob")
+    actions = core.handle(alice, Send(id=7, client_msg_id="u", scope="multicast", text="x",
+                                      to=["bob", "zed"]))
+    err = only(actions, alice)
+    assert (err.code, err.id) == (ErrorCode.UNKNOWN_USER, 7) and "zed" in err.message
+    assert frames_for(actions, bob) == []
+    assert core.store.pending("bob") == []
+
+
+@pytest.mark.parametrize(("send", "code"), [
+    (Send(id=1, client_msg_id="a", scope="unicast", text="   ", to=["bob"]),
+     ErrorCode.EMPTY_MESSAGE),
+    (Send(id=1, client_msg_id="a", scope="unicast", text="x" * 101, to=["bob"]),
+     ErrorCode.MESSAGE_TOO_LONG),
+    (Send(id=1, client_msg_id="a", scope="unicast", text="x", to=["bob", "charlie"]),
+     ErrorCode.BAD_REQUEST),
+    (Send(id=1, client_msg_id="a", scope="multicast", text="x", to=[]), ErrorCode.BAD_REQUEST),
+    (Send(id=1, client_msg_id="", scope="broadcast", text="x"), ErrorCode.BAD_REQUEST),
+])
+def test_bad_sends_get_explicit_errors(core, send, code):
+    alice = session(core, "alice")
+    assert only(core.handle(alice, send), alice).code == code
+
+
+def test_offline_recipient_gets_it_at_next_login_until_delivered(core):
+    alice = session(core, "alice")
+    ack = only(core.handle(alice, Send(id=1, client_msg_id="o", scope="unicast", text="later",
+                                       to=["bob"])), alice)
+    bob = session(core)
+    actions = core.handle(bob, Login(id=1, user="bob", password="bob123"))
+    (msg,) = [f for f in frames_for(actions, bob) if isinstance(f, Message)]
+    assert (msg.seq, msg.text) == (ack.seq, "later")
+    core.disconnected(bob)
+    # Not confirmed with `delivered`: it comes again at the next login.
+    bob2 = session(core)
+    actions = core.handle(bob2, Login(id=1, user="bob", password="bob123"))
+    assert [f.seq for f in frames_for(actions, bob2) if isinstance(f, Message)] == [ack.seq]
+    core.handle(bob2, Delivered(seqs=[ack.seq]))
+    core.disconnected(bob2)
+    bob3 = session(core)
+    actions = core.handle(bob3, Login(id=1, user="bob", password="bob123"))
+    assert [f for f in frames_for(actions, bob3) if isinstance(f, Message)] == []
+
+
+def test_retried_client_msg_id_is_stored_and_delivered_once(core):
+    alice, bob = session(core, "alice"), session(core, "bob")
+    send = Send(id=1, client_msg_id="same", scope="unicast", text="once", to=["bob"])
+    first = core.handle(alice, send)
+    second = core.handle(alice, Send(id=2, client_msg_id="same", scope="unicast", text="once",
+                                     to=["bob"]))
+    assert only(first, alice).seq == only(second, alice).seq
+    assert len(frames_for(first, bob)) == 1 and frames_for(second, bob) == []
+
+
+def test_roster_and_logout(core):
+    alice = session(core, "alice")
+    ok = only(core.handle(alice, GetRoster(id=3)), alice)
+    assert [e.name for e in ok.roster] == ["alice", "bob", "charlie"]
+    actions = core.handle(alice, Logout(id=4))
+    assert isinstance(only(actions, alice), Ok) and Disconnect(alice) in actions
+
+
+def test_already_logged_in(core):
+    alice = session(core, "alice")
+    err = only(core.handle(alice, Login(id=2, user="bob", password="bob123")), alice)
+    assert err.code == ErrorCode.ALREADY_LOGGED_IN
+
+
+def test_error_frames_carry_request_ids(core):
+    alice = session(core, "alice")
+    err = only(core.handle(alice, Send(id=42, client_msg_id="x", scope="unicast", text="x",
+                                       to=["ghost"])), alice)
+    assert isinstance(err, Error) and err.id == 42
