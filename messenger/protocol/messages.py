@@ -107,6 +107,72 @@ class Send(_Base, tag="send"):
     to: list[str] = []
 
 
+class GroupCreate(_Base, tag="group_create"):
+    """Create group ``group`` with the sender as leader and first member, and invite
+    ``invite``. ``public`` groups can be joined by anyone; others by invitation only.
+    Answered by ``ok`` with ``group``. Errors: invalid_name, name_taken, unknown_user."""
+
+    id: int
+    group: str
+    invite: list[str] = []
+    public: bool = False
+
+
+class GroupInvite(_Base, tag="group_invite"):
+    """Invite ``users`` to ``group``. The leader may always invite; members only in public
+    groups. Errors: unknown_group, not_member, not_leader, unknown_user, already_member."""
+
+    id: int
+    group: str
+    users: list[str]
+
+
+class GroupAccept(_Base, tag="group_accept"):
+    """Accept an invitation to ``group``. Errors: unknown_group, not_invited."""
+
+    id: int
+    group: str
+
+
+class GroupDecline(_Base, tag="group_decline"):
+    """Decline an invitation to ``group``. Errors: unknown_group, not_invited."""
+
+    id: int
+    group: str
+
+
+class GroupJoin(_Base, tag="group_join"):
+    """Join ``group``: any public group, or an invite-only one you are invited to.
+    Errors: unknown_group, already_member, not_invited."""
+
+    id: int
+    group: str
+
+
+class GroupLeave(_Base, tag="group_leave"):
+    """Leave ``group``. A leaving leader hands over to the longest-standing member; the last
+    member leaving dissolves the group. Errors: unknown_group, not_member."""
+
+    id: int
+    group: str
+
+
+class GroupRemove(_Base, tag="group_remove"):
+    """Leader only: remove member ``user`` from ``group``.
+    Errors: unknown_group, not_leader, not_member, bad_request (removing yourself)."""
+
+    id: int
+    group: str
+    user: str
+
+
+class GetGroups(_Base, tag="groups"):
+    """List groups: those you belong to or are invited to, and every public group. Answered by
+    ``ok`` with ``groups``."""
+
+    id: int
+
+
 class Delivered(_Base, tag="delivered"):
     """Event: the client has stored the chat messages with these ``seq`` numbers."""
 
@@ -118,18 +184,36 @@ class Delivered(_Base, tag="delivered"):
 
 
 class RosterEntry(msgspec.Struct, omit_defaults=True):
-    """One account in a roster: its canonical ``name`` and whether it is ``online``."""
+    """One account in a roster: its canonical ``name`` and whether it is ``online``; for online
+    accounts ``since`` (login time, Unix seconds) and ``address`` ("ip:port" of the session)."""
 
     name: str
     online: bool = False
     since: float | None = None
+    address: str | None = None
+
+
+class GroupInfo(msgspec.Struct, omit_defaults=True):
+    """A group as the server sees it.
+
+    ``members`` are in joining order (the first is the longest-standing); ``invited`` are
+    pending invitations; ``leader`` is one of ``members``.
+    """
+
+    name: str
+    leader: str
+    members: list[str]
+    invited: list[str] = []
+    public: bool = False
+    created: float = 0.0
 
 
 class Ok(_Base, tag="ok"):
     """Success reply to the request with the same ``id``.
 
     Fields present depend on the request: ``login``/``register`` → ``user`` (canonical name) and
-    ``roster``; ``roster`` → ``roster``; ``send`` → ``seq`` and ``ts``.
+    ``roster`` and ``groups``; ``roster`` → ``roster``; ``send`` → ``seq`` and ``ts``;
+    ``groups`` → ``groups``; ``group_create``/``group_join``/``group_accept`` → ``group``.
     """
 
     id: int
@@ -137,6 +221,8 @@ class Ok(_Base, tag="ok"):
     seq: int | None = None
     ts: float | None = None
     roster: list[RosterEntry] | None = None
+    groups: list[GroupInfo] | None = None
+    group: GroupInfo | None = None
 
 
 class Error(_Base, tag="error"):
@@ -159,12 +245,31 @@ class Presence(_Base, tag="presence"):
     ts: float
 
 
+class GroupInvitation(_Base, tag="group_invitation"):
+    """Event: ``by`` invited you to ``group`` (answer with group_accept or group_decline)."""
+
+    group: GroupInfo
+    by: str
+    ts: float
+
+
+class GroupUpdate(_Base, tag="group_update"):
+    """Event: ``group`` changed (members, invitations, leader). ``gone`` is true when the group
+    no longer exists for you: you left, were removed, or it was dissolved."""
+
+    group: GroupInfo
+    gone: bool = False
+
+
 class Message(_Base, tag="message"):
     """Event: a chat message delivered to this client.
 
     ``seq`` is assigned by the server, unique and increasing over the whole server (so also
     within each conversation). ``sender`` is the logged-in account that sent it, decided by the
-    server. ``to`` lists the user recipients for unicast/multicast, is empty for broadcast.
+    server. ``to`` lists the user recipients for unicast/multicast, is empty for broadcast and
+    group messages; ``group`` names the group of a group message. ``notice`` marks a system
+    notice of a group (``created``, ``joined``, ``left``, ``removed``, ``leader``, ``declined``,
+    ``invited``, ``dissolved``) whose ``text`` is for people and ``sender`` is who acted.
     A client answers with ``delivered`` once it has stored the message; until then the server
     re-delivers it at every login.
     """
@@ -177,12 +282,19 @@ class Message(_Base, tag="message"):
     client_msg_id: str
     to: list[str] = []
     group: str | None = None
+    notice: str | None = None
 
 
-ClientFrame = Hello | Ping | Pong | Register | Login | Logout | GetRoster | Send | Delivered
+ClientFrame = (
+    Hello | Ping | Pong | Register | Login | Logout | GetRoster | Send | Delivered
+    | GroupCreate | GroupInvite | GroupAccept | GroupDecline | GroupJoin | GroupLeave
+    | GroupRemove | GetGroups
+)
 """Every frame a client may send."""
 
-ServerFrame = Hello | Ping | Pong | Ok | Error | Presence | Message
+ServerFrame = (
+    Hello | Ping | Pong | Ok | Error | Presence | Message | GroupInvitation | GroupUpdate
+)
 """Every frame a server may send."""
 
 CLIENT_TYPES: frozenset[str] = frozenset(

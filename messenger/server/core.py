@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -22,7 +23,17 @@ from messenger.protocol import (
     Delivered,
     Error,
     ErrorCode,
+    GetGroups,
     GetRoster,
+    GroupAccept,
+    GroupCreate,
+    GroupDecline,
+    GroupInvitation,
+    GroupInvite,
+    GroupJoin,
+    GroupLeave,
+    GroupRemove,
+    GroupUpdate,
     Hello,
     Login,
     Logout,
@@ -41,6 +52,7 @@ from messenger.protocol import (
 )
 
 from .auth import LoginThrottle, Passwords
+from .groups import Group, GroupError, Groups, Left
 from .store import NameTaken, Store, StoredMessage
 
 log = logging.getLogger("messenger.server.core")
@@ -83,6 +95,7 @@ class Session:
 class _Online:
     name: str
     since: float
+    address: str
     conns: set[ConnId] = field(default_factory=set)
 
 
@@ -109,6 +122,7 @@ class ServerCore:
         self._clock = clock
         self.sessions: dict[ConnId, Session] = {}
         self.online: dict[str, _Online] = {}
+        self.groups = Groups(store, clock)
 
     # ------------------------------------------------------------------ connection life
 
@@ -168,6 +182,12 @@ class ServerCore:
             return [Out(conn, Ok(id=frame.id, roster=self.roster()))]
         if isinstance(frame, Logout):
             return [Out(conn, Ok(id=frame.id)), Disconnect(conn)]
+        handler = self._group_handlers.get(type(frame))
+        if handler is not None:
+            try:
+                return handler(self, session, frame)
+            except GroupError as exc:
+                return [self._error(session, frame, exc.code, exc.message)]
         return [self._error(session, frame, ErrorCode.UNKNOWN_TYPE,
                             f"{type(frame).__name__} is not a request")]
 
@@ -235,11 +255,13 @@ class ServerCore:
         actions: list[Action] = []
         entry = self.online.get(key)
         if entry is None:
-            entry = self.online[key] = _Online(name, now)
+            entry = self.online[key] = _Online(name, now, session.address)
             presence = Presence(user=name, online=True, ts=now)
             actions += [Out(c, presence) for c in self._logged_in_conns() if c != session.conn]
         entry.conns.add(session.conn)
-        actions.insert(0, Out(session.conn, Ok(id=request_id, user=name, roster=self.roster())))
+        groups = [g.info() for g in self.groups.of_user(name)]
+        actions.insert(0, Out(session.conn, Ok(id=request_id, user=name, roster=self.roster(),
+                                               groups=groups)))
         actions += [Out(session.conn, _message_frame(m)) for m in self.store.pending(key)]
         return actions
 
@@ -266,7 +288,8 @@ class ServerCore:
             if entry is None:
                 result.append(RosterEntry(name=name, online=False))
             else:
-                result.append(RosterEntry(name=name, online=True, since=entry.since))
+                result.append(RosterEntry(name=name, online=True, since=entry.since,
+                                          address=entry.address))
         return result
 
     # ------------------------------------------------------------------ messages
@@ -282,6 +305,7 @@ class ServerCore:
         if not frame.client_msg_id or len(frame.client_msg_id) > 64:
             return [self._error(session, frame, ErrorCode.BAD_REQUEST,
                                 "client_msg_id must have 1-64 characters")]
+        group_name: str | None = None
         if frame.scope == "broadcast":
             recipients: list[str] = []
             keys = [k for k in self.store.account_keys() if k != session.key]
@@ -297,20 +321,145 @@ class ServerCore:
                 return [self._error(session, frame, ErrorCode.UNKNOWN_USER,
                                     "no such user: " + ", ".join(unknown))]
             keys = [name_key(n) for n in recipients]
-        else:
-            return [self._error(session, frame, ErrorCode.BAD_REQUEST,
-                                f"scope {frame.scope!r} is not supported by this server")]
+        else:  # group
+            if len(frame.to) != 1:
+                return [self._error(session, frame, ErrorCode.BAD_REQUEST,
+                                    "a group message names exactly one group in 'to'")]
+            try:
+                group = self.groups.member_group(session.user, frame.to[0])
+            except GroupError as exc:
+                return [self._error(session, frame, exc.code, exc.message)]
+            recipients = []
+            keys = [name_key(m) for m in group.members if name_key(m) != session.key]
+            group_name = group.name
         stored, created = self.store.store_message(
             sender=session.user, client_msg_id=frame.client_msg_id, scope=frame.scope,
-            text=frame.text, recipients=recipients, recipient_keys=keys)
+            text=frame.text, recipients=recipients, recipient_keys=keys,
+            group=group_name if frame.scope == "group" else None)
         actions: list[Action] = [Out(session.conn, Ok(id=frame.id, seq=stored.seq, ts=stored.ts))]
         if created:
-            event = _message_frame(stored)
-            for key in keys:
-                entry = self.online.get(key)
-                if entry is not None:
-                    actions += [Out(c, event) for c in entry.conns]
+            actions += self._to_users(keys, _message_frame(stored))
         return actions
+
+    def _to_users(self, keys: list[str], frame: msgspec.Struct) -> list[Action]:
+        """``frame`` to every session of the online users among ``keys``."""
+        actions: list[Action] = []
+        for key in keys:
+            entry = self.online.get(key)
+            if entry is not None:
+                actions += [Out(c, frame) for c in entry.conns]
+        return actions
+
+    # ------------------------------------------------------------------ groups
+
+    def _notice(self, group: Group, actor: str, notice: str, text: str,
+                extra: Sequence[str] = ()) -> list[Action]:
+        """Store a system notice in ``group``'s conversation for its members (and ``extra``
+        users), and deliver it to those online."""
+        keys = list(dict.fromkeys([name_key(m) for m in (*group.members, *extra)]))
+        stored, _ = self.store.store_message(
+            sender=actor, client_msg_id="notice-" + uuid.uuid4().hex, scope="group", text=text,
+            recipients=[], recipient_keys=keys, group=group.name, notice=notice)
+        return self._to_users(keys, _message_frame(stored))
+
+    def _update(self, group: Group, extra: Sequence[str] = (),
+                gone: Sequence[str] = ()) -> list[Action]:
+        """``group_update`` to members and invitees (and ``extra``); ``gone=True`` to ``gone``."""
+        info = group.info()
+        keys = list(dict.fromkeys(name_key(u) for u in (*group.members, *group.invited, *extra)
+                                  if u not in gone))
+        actions = self._to_users(keys, GroupUpdate(group=info))
+        actions += self._to_users([name_key(u) for u in gone], GroupUpdate(group=info, gone=True))
+        return actions
+
+    def _invitations(self, group: Group, by: str, users: list[str]) -> list[Action]:
+        event = GroupInvitation(group=group.info(), by=by, ts=self._clock())
+        return self._to_users([name_key(u) for u in users], event)
+
+    def _resolve_users(self, session: Session, frame: msgspec.Struct,
+                       names: list[str]) -> list[str]:
+        found, unknown = self._resolve(names)
+        if unknown:
+            raise GroupError(ErrorCode.UNKNOWN_USER, "no such user: " + ", ".join(unknown))
+        return found
+
+    def _group_create(self, session: Session, frame: GroupCreate) -> list[Action]:
+        invitees = self._resolve_users(session, frame, frame.invite)
+        group = self.groups.create(session.user, frame.group, invitees, frame.public)
+        log.info("%s created group %s (%s)", session.user, group.name,
+                 "public" if group.public else "invite-only")
+        actions: list[Action] = [Out(session.conn, Ok(id=frame.id, group=group.info()))]
+        actions += self._notice(group, session.user, "created",
+                                f"{session.user} created the group")
+        actions += self._invitations(group, session.user, list(group.invited))
+        return actions
+
+    def _group_invite(self, session: Session, frame: GroupInvite) -> list[Action]:
+        self.groups.member_group(session.user, frame.group)
+        users = self._resolve_users(session, frame, frame.users)
+        group, new = self.groups.invite(session.user, frame.group, users)
+        actions: list[Action] = [Out(session.conn, Ok(id=frame.id, group=group.info()))]
+        if new:
+            actions += self._notice(group, session.user, "invited",
+                                    f"{session.user} invited {', '.join(new)}")
+            actions += self._invitations(group, session.user, new)
+            actions += self._update(group)
+        return actions
+
+    def _group_accept(self, session: Session, frame: GroupAccept | GroupJoin) -> list[Action]:
+        if isinstance(frame, GroupAccept):
+            group = self.groups.accept(session.user, frame.group)
+        else:
+            group = self.groups.join(session.user, frame.group)
+        actions: list[Action] = [Out(session.conn, Ok(id=frame.id, group=group.info()))]
+        actions += self._notice(group, session.user, "joined", f"{session.user} joined")
+        actions += self._update(group)
+        return actions
+
+    def _group_decline(self, session: Session, frame: GroupDecline) -> list[Action]:
+        group = self.groups.decline(session.user, frame.group)
+        actions: list[Action] = [Out(session.conn, Ok(id=frame.id))]
+        actions += self._notice(group, session.user, "declined",
+                                f"{session.user} declined the invitation")
+        actions += self._update(group, gone=[session.user])
+        return actions
+
+    def _group_leave(self, session: Session, frame: GroupLeave | GroupRemove) -> list[Action]:
+        if isinstance(frame, GroupLeave):
+            who = session.user
+            left: Left = self.groups.leave(session.user, frame.group)
+            text, notice = f"{who} left", "left"
+        else:
+            (who,) = self._resolve_users(session, frame, [frame.user])
+            left = self.groups.remove(session.user, frame.group, who)
+            text, notice = f"{session.user} removed {who}", "removed"
+        group = left.group
+        actions: list[Action] = [Out(session.conn, Ok(id=frame.id))]
+        if left.dissolved:
+            log.info("group %s dissolved", group.name)
+            actions += self._update(group, gone=[who, *group.invited])
+            return actions
+        actions += self._notice(group, session.user, notice, text, extra=[who])
+        if left.new_leader:
+            actions += self._notice(group, left.new_leader, "leader",
+                                    f"{left.new_leader} is the new leader")
+        actions += self._update(group, gone=[who])
+        return actions
+
+    def _groups_list(self, session: Session, frame: GetGroups) -> list[Action]:
+        groups = [g.info() for g in self.groups.visible_to(session.user)]
+        return [Out(session.conn, Ok(id=frame.id, groups=groups))]
+
+    _group_handlers: dict[type, Callable[..., list[Action]]] = {
+        GroupCreate: _group_create,
+        GroupInvite: _group_invite,
+        GroupAccept: _group_accept,
+        GroupJoin: _group_accept,
+        GroupDecline: _group_decline,
+        GroupLeave: _group_leave,
+        GroupRemove: _group_leave,
+        GetGroups: _groups_list,
+    }
 
     def _resolve(self, names: list[str]) -> tuple[list[str], list[str]]:
         """Canonical names of ``names`` (deduplicated, order kept) and the unknown ones."""
@@ -340,4 +489,5 @@ class ServerCore:
 
 def _message_frame(m: StoredMessage) -> Message:
     return Message(seq=m.seq, ts=m.ts, sender=m.sender, scope=m.scope,  # type: ignore[arg-type]
-                   text=m.text, client_msg_id=m.client_msg_id, to=m.recipients, group=m.group)
+                   text=m.text, client_msg_id=m.client_msg_id, to=m.recipients, group=m.group,
+                   notice=m.notice)

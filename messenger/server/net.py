@@ -38,12 +38,13 @@ DEMO_ACCOUNTS = (("alice", "alice123"), ("bob", "bob123"), ("charlie", "charlie1
 
 
 class _Connection:
-    __slots__ = ("conn", "decoder", "socket")
+    __slots__ = ("closing", "conn", "decoder", "socket")
 
     def __init__(self, conn: ConnId, socket: QTcpSocket, max_frame: int) -> None:
         self.conn = conn
         self.socket = socket
         self.decoder = FrameDecoder(max_frame)
+        self.closing = False
 
 
 class MessengerServer(QObject):
@@ -125,9 +126,10 @@ class MessengerServer(QObject):
     def close(self) -> None:
         """Stop listening, drop every connection and close the store."""
         self._server.close()
-        for c in list(self._conns.values()):
+        conns, self._conns = list(self._conns.values()), {}
+        for c in conns:
+            c.closing = True
             c.socket.abort()
-        self._conns.clear()
         self.store.close()
         log.info("server stopped")
 
@@ -151,6 +153,8 @@ class MessengerServer(QObject):
 
     def _read(self, c: _Connection) -> None:
         data = c.socket.readAll().data()
+        if c.closing:
+            return
         try:
             for payload in c.decoder.feed(data):
                 try:
@@ -159,7 +163,7 @@ class MessengerServer(QObject):
                     self._apply(self.core.protocol_error(c.conn, exc))
                     continue
                 self._apply(self.core.handle(c.conn, frame))
-                if c.conn not in self._conns:
+                if c.closing:
                     return
         except ProtocolError as exc:  # zero or oversized length: the stream is lost
             self._apply(self.core.protocol_error(c.conn, exc))
@@ -174,9 +178,9 @@ class MessengerServer(QObject):
                 continue
             if isinstance(action, Out):
                 c.socket.write(encode_frame(action.frame))
-            elif isinstance(action, Disconnect):
-                c.decoder = FrameDecoder(self.config.max_frame)
-                c.socket.readyRead.disconnect()
+            elif isinstance(action, Disconnect) and not c.closing:
+                # Never disconnect slots here: we may be inside this socket's readyRead.
+                c.closing = True
                 c.socket.disconnectFromHost()
 
     def _gone(self, c: _Connection) -> None:

@@ -4,6 +4,8 @@ Tables:
   ``accounts``  one row per account; ``name_key`` (case-folded) is unique.
   ``messages``  every chat message; ``seq`` (INTEGER PRIMARY KEY) is the server-wide sequence
                 number; ``(sender_key, client_msg_id)`` is unique, which makes retries idempotent.
+  ``groups``    one row per group; ``members`` (JSON list, joining order) and ``invited``
+                (JSON object invitee → inviter).
   ``inbox``     (user_key, seq) for each recipient that has not yet confirmed the message with
                 a ``delivered`` frame (store and forward).
 
@@ -21,8 +23,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from messenger.protocol import name_key
+
+if TYPE_CHECKING:
+    from .groups import Group
 
 log = logging.getLogger("messenger.server.store")
 
@@ -44,9 +50,19 @@ CREATE TABLE IF NOT EXISTS messages (
     scope         TEXT NOT NULL,
     recipients    TEXT NOT NULL,
     grp           TEXT,
+    notice        TEXT,
     text          TEXT NOT NULL,
     ts            REAL NOT NULL,
     UNIQUE (sender_key, client_msg_id)
+);
+CREATE TABLE IF NOT EXISTS groups (
+    name_key  TEXT PRIMARY KEY,
+    name      TEXT NOT NULL,
+    leader    TEXT NOT NULL,
+    public    INTEGER NOT NULL,
+    created   REAL NOT NULL,
+    members   TEXT NOT NULL,
+    invited   TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS inbox (
     user_key TEXT NOT NULL,
@@ -78,6 +94,19 @@ class StoredMessage:
     text: str
     recipients: list[str] = field(default_factory=list)
     group: str | None = None
+    notice: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """A stored group (see :class:`messenger.server.groups.Group`)."""
+
+    name: str
+    leader: str
+    public: bool
+    created: float
+    members: list[str]
+    invited: dict[str, str]
 
 
 class NameTaken(Exception):
@@ -141,11 +170,32 @@ class Store:
     def account_keys(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT name_key FROM accounts")]
 
+    # ---------------------------------------------------------------- groups
+
+    def load_groups(self) -> list[GroupRow]:
+        rows = self._db.execute(
+            "SELECT name, leader, public, created, members, invited FROM groups").fetchall()
+        return [GroupRow(n, ld, bool(p), c, json.loads(m), json.loads(i))
+                for n, ld, p, c, m, i in rows]
+
+    def save_group(self, group: Group) -> None:
+        """Insert or replace ``group``."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO groups (name_key, name, leader, public, created, members,"
+            " invited) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (group.key, group.name, group.leader, int(group.public), group.created,
+             json.dumps(group.members), json.dumps(group.invited)),
+        )
+
+    def delete_group(self, key: str) -> None:
+        self._db.execute("DELETE FROM groups WHERE name_key = ?", (key,))
+
     # ---------------------------------------------------------------- messages
 
     def store_message(self, *, sender: str, client_msg_id: str, scope: str, text: str,
                       recipients: list[str], recipient_keys: Iterable[str],
-                      group: str | None = None) -> tuple[StoredMessage, bool]:
+                      group: str | None = None,
+                      notice: str | None = None) -> tuple[StoredMessage, bool]:
         """Store a message and queue it for ``recipient_keys``, in one transaction.
 
         Returns ``(message, created)``. When the sender already stored ``client_msg_id``,
@@ -161,8 +211,9 @@ class Store:
         try:
             cur = db.execute(
                 "INSERT INTO messages (sender, sender_key, client_msg_id, scope, recipients, grp,"
-                " text, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (sender, skey, client_msg_id, scope, json.dumps(recipients), group, text, ts),
+                " notice, text, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (sender, skey, client_msg_id, scope, json.dumps(recipients), group, notice, text,
+                 ts),
             )
             seq = cur.lastrowid
             assert seq is not None
@@ -172,11 +223,13 @@ class Store:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return StoredMessage(seq, ts, sender, client_msg_id, scope, text, recipients, group), True
+        return StoredMessage(seq, ts, sender, client_msg_id, scope, text, recipients, group,
+                             notice), True
 
     def _message_by_client_id(self, sender_key: str, client_msg_id: str) -> StoredMessage | None:
         row = self._db.execute(
-            "SELECT seq, ts, sender, client_msg_id, scope, text, recipients, grp FROM messages"
+            "SELECT seq, ts, sender, client_msg_id, scope, text, recipients, grp, notice"
+            " FROM messages"
             " WHERE sender_key = ? AND client_msg_id = ?", (sender_key, client_msg_id),
         ).fetchone()
         return _row_to_message(row) if row else None
@@ -184,7 +237,8 @@ class Store:
     def pending(self, user_key: str, limit: int = 10_000) -> list[StoredMessage]:
         """Messages queued for ``user_key`` and not yet confirmed, oldest first."""
         rows = self._db.execute(
-            "SELECT m.seq, m.ts, m.sender, m.client_msg_id, m.scope, m.text, m.recipients, m.grp"
+            "SELECT m.seq, m.ts, m.sender, m.client_msg_id, m.scope, m.text, m.recipients, m.grp,"
+            " m.notice"
             " FROM inbox i JOIN messages m ON m.seq = i.seq WHERE i.user_key = ?"
             " ORDER BY i.seq LIMIT ?", (user_key, limit),
         ).fetchall()
@@ -204,5 +258,5 @@ class Store:
 
 
 def _row_to_message(row: tuple) -> StoredMessage:
-    seq, ts, sender, cid, scope, text, recipients, grp = row
-    return StoredMessage(seq, ts, sender, cid, scope, text, json.loads(recipients), grp)
+    seq, ts, sender, cid, scope, text, recipients, grp, notice = row
+    return StoredMessage(seq, ts, sender, cid, scope, text, json.loads(recipients), grp, notice)

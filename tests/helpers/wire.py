@@ -118,6 +118,12 @@ class WireClient:
                        text=text, to=to or []))
         return self.reply(rid)
 
+    def request(self, make, **fields) -> Ok | Error:
+        """Send request type ``make`` with a fresh id and ``fields``; return the reply."""
+        rid = self.next_id()
+        self.send(make(id=rid, **fields))
+        return self.reply(rid)
+
     def close(self) -> None:
         self.socket.abort()
 

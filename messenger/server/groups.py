@@ -1,0 +1,213 @@
+"""Group rules: membership, invitations, leadership. A plain class, no sockets.
+
+A group has a unique name (user-name rules, unique ignoring case), a leader, joined members in
+joining order, pending invitations, and is public or invite-only.
+
+- Create: the creator is leader and first member; invitees get invitations.
+- Invite: the leader always; members too in public groups.
+- Accept / decline an invitation; join a public group by name (an invite-only group only with
+  an invitation, which joining then accepts).
+- Leave: a leaving leader hands over to the longest-standing member; the last member leaving
+  dissolves the group. The leader removes members.
+
+Every method raises :class:`GroupError` with the protocol's error code when a rule forbids the
+action, and otherwise changes the group and persists it through the store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from messenger.protocol import ErrorCode, GroupInfo, is_valid_name, name_key
+
+from .store import Store
+
+
+class GroupError(Exception):
+    """A rule refused the action; ``code`` is the protocol error code to report."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Group:
+    """One group. ``members`` are canonical user names in joining order; ``invited`` maps an
+    invitee's canonical name to who invited them."""
+
+    name: str
+    leader: str
+    public: bool
+    created: float
+    members: list[str] = field(default_factory=list)
+    invited: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return name_key(self.name)
+
+    def is_member(self, user: str) -> bool:
+        k = name_key(user)
+        return any(name_key(m) == k for m in self.members)
+
+    def is_invited(self, user: str) -> bool:
+        k = name_key(user)
+        return any(name_key(m) == k for m in self.invited)
+
+    def info(self) -> GroupInfo:
+        return GroupInfo(name=self.name, leader=self.leader, members=list(self.members),
+                         invited=list(self.invited), public=self.public, created=self.created)
+
+
+@dataclass(frozen=True)
+class Left:
+    """Outcome of a leave: the group after it, the new leader if leadership passed, and
+    whether the group was dissolved (no members left)."""
+
+    group: Group
+    new_leader: str | None
+    dissolved: bool
+
+
+class Groups:
+    """All groups of a server, kept in memory and persisted through ``store`` on each change."""
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._clock = clock
+        self._groups: dict[str, Group] = {}
+        for row in store.load_groups():
+            group = Group(row.name, row.leader, row.public, row.created, list(row.members),
+                          dict(row.invited))
+            self._groups[group.key] = group
+
+    # ------------------------------------------------------------------ queries
+
+    def get(self, name: str) -> Group:
+        """The group named ``name`` (ignoring case). Raises GroupError(unknown_group)."""
+        group = self._groups.get(name_key(name)) if isinstance(name, str) else None
+        if group is None:
+            raise GroupError(ErrorCode.UNKNOWN_GROUP, f"no such group: {str(name)[:40]}")
+        return group
+
+    def member_group(self, user: str, name: str) -> Group:
+        """The group, provided ``user`` is a member. Raises unknown_group / not_member."""
+        group = self.get(name)
+        if not group.is_member(user):
+            raise GroupError(ErrorCode.NOT_MEMBER, f"you are not a member of {group.name}")
+        return group
+
+    def of_user(self, user: str) -> list[Group]:
+        """Groups ``user`` belongs to or is invited to, by name."""
+        return sorted((g for g in self._groups.values()
+                       if g.is_member(user) or g.is_invited(user)), key=lambda g: g.key)
+
+    def visible_to(self, user: str) -> list[Group]:
+        """Groups of :meth:`of_user` plus every public group, by name."""
+        return sorted((g for g in self._groups.values()
+                       if g.public or g.is_member(user) or g.is_invited(user)),
+                      key=lambda g: g.key)
+
+    # ------------------------------------------------------------------ changes
+
+    def create(self, creator: str, name: str, invitees: list[str], public: bool) -> Group:
+        """Create a group led by ``creator``; ``invitees`` are canonical, existing names."""
+        if not is_valid_name(name):
+            raise GroupError(ErrorCode.INVALID_NAME,
+                             "a group name has 1-32 characters: letters, digits, _ . -")
+        if name_key(name) in self._groups:
+            raise GroupError(ErrorCode.NAME_TAKEN, f"a group named {name!r} exists already")
+        group = Group(name, creator, public, self._clock(), [creator])
+        for user in invitees:
+            if name_key(user) != name_key(creator):
+                group.invited[user] = creator
+        self._groups[group.key] = group
+        self._store.save_group(group)
+        return group
+
+    def invite(self, actor: str, name: str, users: list[str]) -> tuple[Group, list[str]]:
+        """Invite canonical ``users``; return the group and who was newly invited."""
+        group = self.member_group(actor, name)
+        if not group.public and name_key(group.leader) != name_key(actor):
+            raise GroupError(ErrorCode.NOT_LEADER,
+                             f"only the leader ({group.leader}) invites to {group.name}")
+        members = [u for u in users if group.is_member(u)]
+        if members:
+            raise GroupError(ErrorCode.ALREADY_MEMBER,
+                             f"already in {group.name}: {', '.join(members)}")
+        new = [u for u in users if not group.is_invited(u)]
+        for user in new:
+            group.invited[user] = actor
+        if new:
+            self._store.save_group(group)
+        return group, new
+
+    def accept(self, user: str, name: str) -> Group:
+        group = self.get(name)
+        if group.is_member(user):
+            raise GroupError(ErrorCode.ALREADY_MEMBER, f"you are in {group.name} already")
+        self._take_invitation(group, user)
+        group.members.append(user)
+        self._store.save_group(group)
+        return group
+
+    def decline(self, user: str, name: str) -> Group:
+        group = self.get(name)
+        self._take_invitation(group, user)
+        self._store.save_group(group)
+        return group
+
+    def join(self, user: str, name: str) -> Group:
+        group = self.get(name)
+        if group.is_member(user):
+            raise GroupError(ErrorCode.ALREADY_MEMBER, f"you are in {group.name} already")
+        if group.is_invited(user):
+            self._take_invitation(group, user)
+        elif not group.public:
+            raise GroupError(ErrorCode.NOT_INVITED,
+                             f"{group.name} is invite-only: ask its leader {group.leader}")
+        group.members.append(user)
+        self._store.save_group(group)
+        return group
+
+    def leave(self, user: str, name: str) -> Left:
+        group = self.member_group(user, name)
+        return self._drop_member(group, user)
+
+    def remove(self, actor: str, name: str, user: str) -> Left:
+        group = self.member_group(actor, name)
+        if name_key(group.leader) != name_key(actor):
+            raise GroupError(ErrorCode.NOT_LEADER,
+                             f"only the leader ({group.leader}) removes members")
+        if name_key(user) == name_key(actor):
+            raise GroupError(ErrorCode.BAD_REQUEST, "to remove yourself, leave the group")
+        if not group.is_member(user):
+            raise GroupError(ErrorCode.NOT_MEMBER, f"{user} is not a member of {group.name}")
+        return self._drop_member(group, user)
+
+    # ------------------------------------------------------------------ internals
+
+    def _take_invitation(self, group: Group, user: str) -> None:
+        k = name_key(user)
+        for invitee in list(group.invited):
+            if name_key(invitee) == k:
+                del group.invited[invitee]
+                return
+        raise GroupError(ErrorCode.NOT_INVITED, f"you have no invitation to {group.name}")
+
+    def _drop_member(self, group: Group, user: str) -> Left:
+        k = name_key(user)
+        group.members = [m for m in group.members if name_key(m) != k]
+        if not group.members:
+            del self._groups[group.key]
+            self._store.delete_group(group.key)
+            return Left(group, None, True)
+        new_leader = None
+        if name_key(group.leader) == k:
+            group.leader = new_leader = group.members[0]
+        self._store.save_group(group)
+        return Left(group, new_leader, False)

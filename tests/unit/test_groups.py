@@ -1,0 +1,238 @@
+"""Group rules without sockets: the Groups class and the core's group requests."""
+
+from __future__ import annotations
+
+import pytest
+from argon2 import PasswordHasher, Type
+
+from messenger.protocol import (
+    PROTOCOL_VERSION,
+    ErrorCode,
+    GroupAccept,
+    GroupCreate,
+    GroupDecline,
+    GroupInvitation,
+    GroupInvite,
+    GroupJoin,
+    GroupLeave,
+    GroupRemove,
+    GroupUpdate,
+    Hello,
+    Login,
+    Message,
+    Ok,
+    Send,
+)
+from messenger.server.auth import LoginThrottle, Passwords
+from messenger.server.core import Out, ServerCore
+from messenger.server.groups import GroupError, Groups
+from messenger.server.store import Store
+
+USERS = ("alice", "bob", "charlie", "dave")
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    return Store(tmp_path / "groups.db")
+
+
+@pytest.fixture
+def groups(store) -> Groups:
+    return Groups(store)
+
+
+def code_of(call) -> ErrorCode:
+    with pytest.raises(GroupError) as info:
+        call()
+    return info.value.code
+
+
+def test_creator_is_leader_and_first_member_invitees_are_not_members(groups):
+    g = groups.create("alice", "Lab", ["bob", "alice"], public=False)
+    assert (g.leader, g.members, list(g.invited)) == ("alice", ["alice"], ["bob"])
+    assert not g.is_member("bob")
+
+
+def test_group_names_are_unique_ignoring_case_and_validated(groups):
+    groups.create("alice", "Lab", [], public=True)
+    assert code_of(lambda: groups.create("bob", "LAB", [], True)) == ErrorCode.NAME_TAKEN
+    assert code_of(lambda: groups.create("bob", "no spaces", [], True)) == ErrorCode.INVALID_NAME
+    assert code_of(lambda: groups.create("bob", "", [], True)) == ErrorCode.INVALID_NAME
+
+
+def test_accept_and_decline(groups):
+    groups.create("alice", "lab", ["bob", "charlie"], public=False)
+    assert groups.accept("bob", "LAB").members == ["alice", "bob"]
+    g = groups.decline("charlie", "lab")
+    assert "charlie" not in g.invited and not g.is_member("charlie")
+    assert code_of(lambda: groups.accept("charlie", "lab")) == ErrorCode.NOT_INVITED
+    assert code_of(lambda: groups.accept("bob", "lab")) == ErrorCode.ALREADY_MEMBER
+
+
+def test_join_public_and_invite_only(groups):
+    groups.create("alice", "pub", [], public=True)
+    groups.create("alice", "priv", ["charlie"], public=False)
+    assert groups.join("bob", "pub").members == ["alice", "bob"]
+    assert code_of(lambda: groups.join("bob", "pub")) == ErrorCode.ALREADY_MEMBER
+    assert code_of(lambda: groups.join("bob", "priv")) == ErrorCode.NOT_INVITED
+    assert groups.join("charlie", "priv").members == ["alice", "charlie"]  # join = accept
+    assert code_of(lambda: groups.join("bob", "nope")) == ErrorCode.UNKNOWN_GROUP
+
+
+def test_who_may_invite(groups):
+    groups.create("alice", "priv", ["bob"], public=False)
+    groups.accept("bob", "priv")
+    assert code_of(lambda: groups.invite("bob", "priv", ["charlie"])) == ErrorCode.NOT_LEADER
+    assert code_of(lambda: groups.invite("dave", "priv", ["charlie"])) == ErrorCode.NOT_MEMBER
+    assert groups.invite("alice", "priv", ["charlie"])[1] == ["charlie"]
+    assert groups.invite("alice", "priv", ["charlie"])[1] == []  # already invited: no-op
+    assert code_of(lambda: groups.invite("alice", "priv", ["bob"])) == ErrorCode.ALREADY_MEMBER
+    groups.create("alice", "pub", [], public=True)
+    groups.join("bob", "pub")
+    assert groups.invite("bob", "pub", ["dave"])[1] == ["dave"]  # members invite in public
+
+
+def test_leader_hand_over_goes_to_longest_standing_member(groups):
+    groups.create("alice", "g", [], public=True)
+    for user in ("charlie", "bob", "dave"):
+        groups.join(user, "g")
+    left = groups.leave("alice", "g")
+    assert (left.new_leader, left.dissolved) == ("charlie", False)
+    assert left.group.members == ["charlie", "bob", "dave"]
+    left = groups.leave("bob", "g")  # not the leader: no hand-over
+    assert left.new_leader is None and left.group.leader == "charlie"
+    assert groups.leave("charlie", "g").new_leader == "dave"
+
+
+def test_last_member_leaving_dissolves(groups, store):
+    groups.create("alice", "g", ["bob"], public=False)
+    left = groups.leave("alice", "g")
+    assert left.dissolved
+    assert code_of(lambda: groups.get("g")) == ErrorCode.UNKNOWN_GROUP
+    assert Groups(store).of_user("bob") == []
+
+
+def test_remove_is_for_the_leader(groups):
+    groups.create("alice", "g", [], public=True)
+    groups.join("bob", "g")
+    groups.join("charlie", "g")
+    assert code_of(lambda: groups.remove("bob", "g", "charlie")) == ErrorCode.NOT_LEADER
+    assert code_of(lambda: groups.remove("alice", "g", "alice")) == ErrorCode.BAD_REQUEST
+    assert code_of(lambda: groups.remove("alice", "g", "dave")) == ErrorCode.NOT_MEMBER
+    assert groups.remove("alice", "g", "bob").group.members == ["alice", "charlie"]
+
+
+def test_groups_persist(groups, store):
+    groups.create("alice", "g", ["bob"], public=False)
+    groups.accept("bob", "g")
+    again = Groups(store).get("G")
+    assert (again.name, again.leader, again.members, again.public) == (
+        "g", "alice", ["alice", "bob"], False)
+
+
+# ---------------------------------------------------------------------- through the core
+
+
+@pytest.fixture
+def core(store) -> ServerCore:
+    passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID))
+    for name in USERS:
+        store.create_account(name, passwords.hash(name + "123"))
+    return ServerCore(store, passwords, LoginThrottle())
+
+
+def login(core, conn, user):
+    core.connected(conn, f"10.0.0.{conn}:5000")
+    core.handle(conn, Hello(protocol_version=PROTOCOL_VERSION))
+    return core.handle(conn, Login(id=1, user=user, password=user + "123"))
+
+
+def to(actions, conn, kind=object):
+    return [a.frame for a in actions if isinstance(a, Out) and a.conn == conn
+            and isinstance(a.frame, kind)]
+
+
+def test_core_invite_accept_messages_reach_members_only(core):
+    alice, bob, charlie = 1, 2, 3
+    for conn, user in ((alice, "alice"), (bob, "bob"), (charlie, "charlie")):
+        login(core, conn, user)
+    actions = core.handle(alice, GroupCreate(id=5, group="lab", invite=["bob", "charlie"]))
+    assert to(actions, alice, Ok)[0].group.members == ["alice"]
+    assert [f.by for f in to(actions, bob, GroupInvitation)] == ["alice"]
+    # Invited is not a member: no group messages yet.
+    actions = core.handle(alice, Send(id=6, client_msg_id="a", scope="group", text="x",
+                                      to=["lab"]))
+    assert to(actions, bob, Message) == []
+    actions = core.handle(bob, GroupAccept(id=7, group="lab"))
+    notices = to(actions, alice, Message)
+    assert [(n.notice, n.text) for n in notices] == [("joined", "bob joined")]
+    actions = core.handle(charlie, GroupDecline(id=8, group="lab"))
+    assert [n.notice for n in to(actions, alice, Message)] == ["declined"]
+    assert to(actions, charlie, GroupUpdate)[0].gone
+    actions = core.handle(alice, Send(id=9, client_msg_id="b", scope="group", text="hi",
+                                      to=["LAB"]))
+    (msg,) = to(actions, bob, Message)
+    assert (msg.group, msg.text, msg.sender, msg.notice) == ("lab", "hi", "alice", None)
+    assert to(actions, charlie) == []
+
+
+def test_core_non_member_and_unknown_group(core):
+    login(core, 1, "alice")
+    login(core, 2, "bob")
+    core.handle(1, GroupCreate(id=1, group="g", public=True))
+    (err,) = to(core.handle(2, Send(id=3, client_msg_id="z", scope="group", text="x",
+                                    to=["g"])), 2)
+    assert (err.code, err.id) == (ErrorCode.NOT_MEMBER, 3)
+    (err,) = to(core.handle(2, Send(id=4, client_msg_id="y", scope="group", text="x",
+                                    to=["nope"])), 2)
+    assert err.code == ErrorCode.UNKNOWN_GROUP
+    (err,) = to(core.handle(2, GroupJoin(id=5, group="nope")), 2)
+    assert err.code == ErrorCode.UNKNOWN_GROUP
+    (err,) = to(core.handle(2, GroupInvite(id=6, group="g", users=["ghost"])), 2)
+    assert err.code == ErrorCode.NOT_MEMBER
+    core.handle(2, GroupJoin(id=7, group="g"))
+    (err,) = to(core.handle(2, GroupJoin(id=8, group="g")), 2)
+    assert err.code == ErrorCode.ALREADY_MEMBER
+    (err,) = to(core.handle(2, GroupInvite(id=9, group="g", users=["ghost"])), 2)
+    assert err.code == ErrorCode.UNKNOWN_USER
+
+
+def test_core_leader_leaves_everyone_sees_new_leader(core):
+    for conn, user in ((1, "alice"), (2, "bob"), (3, "charlie")):
+        login(core, conn, user)
+    core.handle(1, GroupCreate(id=1, group="g", public=True))
+    core.handle(2, GroupJoin(id=2, group="g"))
+    core.handle(3, GroupJoin(id=3, group="g"))
+    actions = core.handle(1, GroupLeave(id=4, group="g"))
+    for conn in (2, 3):
+        assert [n.notice for n in to(actions, conn, Message)] == ["left", "leader"]
+        assert to(actions, conn, GroupUpdate)[0].group.leader == "bob"
+    assert to(actions, 1, GroupUpdate)[0].gone
+
+
+def test_core_remove_and_dissolve(core):
+    for conn, user in ((1, "alice"), (2, "bob")):
+        login(core, conn, user)
+    core.handle(1, GroupCreate(id=1, group="g", public=True))
+    core.handle(2, GroupJoin(id=2, group="g"))
+    actions = core.handle(1, GroupRemove(id=3, group="g", user="BOB"))
+    assert [n.text for n in to(actions, 2, Message)] == ["alice removed bob"]
+    assert to(actions, 2, GroupUpdate)[0].gone
+    actions = core.handle(1, GroupLeave(id=4, group="g"))
+    assert to(actions, 1, GroupUpdate)[0].gone
+    (err,) = to(core.handle(2, GroupJoin(id=5, group="g")), 2)
+    assert err.code == ErrorCode.UNKNOWN_GROUP
+
+
+def test_core_offline_member_gets_group_messages_and_invitations_at_login(core):
+    login(core, 1, "alice")
+    core.handle(1, GroupCreate(id=1, group="g", invite=["bob"]))
+    actions = login(core, 2, "bob")
+    ok = to(actions, 2, Ok)[0]
+    assert [(g.name, g.invited) for g in ok.groups] == [("g", ["bob"])]
+    core.handle(2, GroupAccept(id=2, group="g"))
+    core.disconnected(2)
+    core.handle(1, Send(id=3, client_msg_id="m", scope="group", text="while away", to=["g"]))
+    actions = login(core, 4, "bob")
+    texts = [m.text for m in to(actions, 4, Message)]
+    assert "while away" in texts
