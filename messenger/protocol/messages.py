@@ -71,11 +71,16 @@ class Register(_Base, tag="register"):
 
 
 class Login(_Base, tag="login"):
-    """Log in. Errors: bad_credentials (wrong name *or* password), locked_out."""
+    """Log in. Errors: bad_credentials (wrong name *or* password), locked_out.
+
+    ``receipts_after``: the highest receipt ``rid`` this client has; the server then sends
+    every newer ``receipt`` for this user's messages right after the ``ok``.
+    """
 
     id: int
     user: str
     password: str
+    receipts_after: int | None = None
 
 
 class Logout(_Base, tag="logout"):
@@ -94,7 +99,8 @@ class Send(_Base, tag="send"):
     """Send a chat message.
 
     ``scope`` decides the recipients: ``unicast`` → ``to`` holds one user name; ``multicast`` →
-    ``to`` holds two or more user names; ``broadcast`` → ``to`` is empty, everyone gets it.
+    ``to`` holds one or more user names (repeats, in any case, count once); ``broadcast`` →
+    everyone else gets it (``to`` is ignored); ``group`` → ``to`` holds the group's name.
     ``client_msg_id`` is chosen by the client (a UUID) and makes retries idempotent.
     Answered by ``ok`` with ``seq`` and ``ts`` once the message is stored.
     Errors: unknown_user, empty_message, message_too_long, bad_request.
@@ -179,6 +185,39 @@ class Delivered(_Base, tag="delivered"):
     seqs: list[int]
 
 
+class Read(_Base, tag="read"):
+    """Event: the user has seen the chat messages with these ``seq`` numbers (their tab was
+    shown). Implies ``delivered``."""
+
+    seqs: list[int]
+
+
+class Typing(_Base, tag="typing"):
+    """Event, both ways. Client → server: ``to`` (a user name) sees that you are typing.
+    Server → client: ``user`` is typing to you. Send at most every 3 s while typing; the
+    indicator lapses after 6 s without a new one."""
+
+    to: str | None = None
+    user: str | None = None
+
+
+class GetHistory(_Base, tag="history"):
+    """Ask for a page of a conversation's history; answered by ``ok`` with ``messages``
+    (oldest first) and ``more`` (older messages exist).
+
+    ``conversation``: ``"everyone"``, ``"user:<name>"`` or ``"group:<name>"``. With ``before``
+    (a seq) the newest ``limit`` messages below it; with ``after`` the oldest ``limit`` above
+    it (resuming after a reconnect); with neither the newest ``limit``. ``limit`` ≤ 500.
+    Errors: bad_request (conversation), unknown_user, unknown_group, not_member.
+    """
+
+    id: int
+    conversation: str
+    before: int | None = None
+    after: int | None = None
+    limit: int = 100
+
+
 # --------------------------------------------------------------------------------------------
 # Server → client
 
@@ -208,21 +247,15 @@ class GroupInfo(msgspec.Struct, omit_defaults=True):
     created: float = 0.0
 
 
-class Ok(_Base, tag="ok"):
-    """Success reply to the request with the same ``id``.
+class Receipt(_Base, tag="receipt"):
+    """Event: ``user`` has ``state`` ("delivered" or "read") your message ``seq`` at ``ts``.
+    ``rid`` numbers your receipts; pass the highest you have as ``login.receipts_after``."""
 
-    Fields present depend on the request: ``login``/``register`` → ``user`` (canonical name) and
-    ``roster`` and ``groups``; ``roster`` → ``roster``; ``send`` → ``seq`` and ``ts``;
-    ``groups`` → ``groups``; ``group_create``/``group_join``/``group_accept`` → ``group``.
-    """
-
-    id: int
-    user: str | None = None
-    seq: int | None = None
-    ts: float | None = None
-    roster: list[RosterEntry] | None = None
-    groups: list[GroupInfo] | None = None
-    group: GroupInfo | None = None
+    rid: int
+    seq: int
+    user: str
+    state: Literal["delivered", "read"]
+    ts: float
 
 
 class Error(_Base, tag="error"):
@@ -285,15 +318,36 @@ class Message(_Base, tag="message"):
     notice: str | None = None
 
 
+class Ok(_Base, tag="ok"):
+    """Success reply to the request with the same ``id``.
+
+    Fields present depend on the request: ``login``/``register`` → ``user`` (canonical name) and
+    ``roster`` and ``groups``; ``roster`` → ``roster``; ``send`` → ``seq`` and ``ts``;
+    ``groups`` → ``groups``; ``group_create``/``group_join``/``group_accept`` → ``group``.
+    """
+
+    id: int
+    user: str | None = None
+    seq: int | None = None
+    ts: float | None = None
+    roster: list[RosterEntry] | None = None
+    groups: list[GroupInfo] | None = None
+    group: GroupInfo | None = None
+    messages: list[Message] | None = None
+    more: bool | None = None
+
+
+
 ClientFrame = (
     Hello | Ping | Pong | Register | Login | Logout | GetRoster | Send | Delivered
     | GroupCreate | GroupInvite | GroupAccept | GroupDecline | GroupJoin | GroupLeave
-    | GroupRemove | GetGroups
+    | GroupRemove | GetGroups | Read | Typing | GetHistory
 )
 """Every frame a client may send."""
 
 ServerFrame = (
     Hello | Ping | Pong | Ok | Error | Presence | Message | GroupInvitation | GroupUpdate
+    | Receipt | Typing
 )
 """Every frame a server may send."""
 

@@ -21,6 +21,8 @@ class ServerConfig:
         max_failed_logins: consecutive failures (1–5) before a lock-out.
         lockout_seconds: length of a lock-out.
         tls: serve TLS (always on for users; off only for protocol debugging).
+        idle_timeout: seconds of silence after which a connection is dropped (it is pinged
+            after a third of that).
         argon2_time_cost, argon2_memory_kib: argon2id cost (RFC 9106); the defaults are
             argon2-cffi's (3 passes over 64 MiB, ≈150 ms here). Tests lower them for speed.
     """
@@ -33,6 +35,7 @@ class ServerConfig:
     max_failed_logins: int = 3
     lockout_seconds: float = 10.0
     tls: bool = True
+    idle_timeout: float = 45.0
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
 

@@ -24,6 +24,7 @@ from messenger.protocol import (
     Error,
     ErrorCode,
     GetGroups,
+    GetHistory,
     GetRoster,
     GroupAccept,
     GroupCreate,
@@ -43,9 +44,12 @@ from messenger.protocol import (
     Pong,
     Presence,
     ProtocolError,
+    Read,
+    Receipt,
     Register,
     RosterEntry,
     Send,
+    Typing,
     is_valid_name,
     is_valid_password,
     name_key,
@@ -175,9 +179,20 @@ class ServerCore:
             return [self._error(session, frame, ErrorCode.NOT_LOGGED_IN, "log in first")]
         if isinstance(frame, Send):
             return self._send(session, frame)
-        if isinstance(frame, Delivered):
-            self.store.mark_delivered(session.key, frame.seqs)
-            return []
+        if isinstance(frame, Delivered | Read):
+            state = "delivered" if isinstance(frame, Delivered) else "read"
+            receipts = self.store.mark(session.user, frame.seqs[:10_000], state)
+            actions: list[Action] = []
+            for r in receipts:
+                actions += self._to_users([r.sender_key], Receipt(
+                    rid=r.rid, seq=r.seq, user=r.user, state=r.state, ts=r.ts))  # type: ignore[arg-type]
+            return actions
+        if isinstance(frame, Typing):
+            if not isinstance(frame.to, str) or not is_valid_name(frame.to):
+                return []
+            return self._to_users([name_key(frame.to)], Typing(user=session.user))
+        if isinstance(frame, GetHistory):
+            return self._history(session, frame)
         if isinstance(frame, GetRoster):
             return [Out(conn, Ok(id=frame.id, roster=self.roster()))]
         if isinstance(frame, Logout):
@@ -214,6 +229,9 @@ class ServerCore:
         if not is_valid_password(frame.password):
             return [self._error(session, frame, ErrorCode.INVALID_PASSWORD,
                                 "a password has 6 to 1024 characters")]
+        if self.store.account(frame.user) is not None:  # before the costly hash
+            return [self._error(session, frame, ErrorCode.NAME_TAKEN,
+                                f"the name {frame.user!r} is taken")]
         try:
             account = self.store.create_account(frame.user, self.passwords.hash(frame.password))
         except NameTaken:
@@ -223,7 +241,8 @@ class ServerCore:
         return self._logged_in(session, frame.id, account.name)
 
     def _login(self, session: Session, frame: Login) -> list[Action]:
-        key = name_key(frame.user) if isinstance(frame.user, str) else ""
+        # Invalid names cannot exist; they share one throttle key so memory stays bounded.
+        key = name_key(frame.user) if is_valid_name(frame.user) else ""
         locked = self.throttle.locked_for(key)
         if locked > 0:
             return [self._locked(session, frame, locked)]
@@ -234,7 +253,12 @@ class ServerCore:
             if self.passwords.needs_rehash(account.pw_hash):
                 self.store.set_password_hash(account.key, self.passwords.hash(frame.password))
             activity.info("login %s from %s", account.name, session.address)
-            return self._logged_in(session, frame.id, account.name)
+            actions = self._logged_in(session, frame.id, account.name)
+            if frame.receipts_after is not None:
+                actions += [Out(session.conn, Receipt(rid=r.rid, seq=r.seq, user=r.user,
+                                                      state=r.state, ts=r.ts))  # type: ignore[arg-type]
+                            for r in self.store.receipts_after(account.key, frame.receipts_after)]
+            return actions
         activity.info("failed login for %r from %s", frame.user[:40], session.address)
         lock = self.throttle.failure(key)
         if lock > 0:
@@ -349,6 +373,31 @@ class ServerCore:
             if entry is not None:
                 actions += [Out(c, frame) for c in entry.conns]
         return actions
+
+    # ------------------------------------------------------------------ history
+
+    def _history(self, session: Session, frame: GetHistory) -> list[Action]:
+        kind, _, target = frame.conversation.partition(":")
+        if kind == "user":
+            if not self._resolve([target])[0]:
+                return [self._error(session, frame, ErrorCode.UNKNOWN_USER,
+                                    f"no such user: {target[:40]}")]
+        elif kind == "group":
+            try:
+                self.groups.member_group(session.user, target)
+            except GroupError as exc:
+                return [self._error(session, frame, exc.code, exc.message)]
+        elif frame.conversation != "everyone":
+            return [self._error(session, frame, ErrorCode.BAD_REQUEST,
+                                "conversation is 'everyone', 'user:<name>' or 'group:<name>'")]
+        limit = max(1, min(frame.limit, 500))
+        rows = self.store.history(session.user, frame.conversation, before=frame.before,
+                                  after=frame.after, limit=limit + 1)
+        more = len(rows) > limit
+        if more:
+            rows = rows[:limit] if frame.after is not None else rows[1:]
+        return [Out(session.conn, Ok(id=frame.id, messages=[_message_frame(m) for m in rows],
+                                     more=more))]
 
     # ------------------------------------------------------------------ groups
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 
 from argon2 import PasswordHasher, Type
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtNetwork import (
     QAbstractSocket,
     QHostAddress,
@@ -24,7 +25,15 @@ from PySide6.QtNetwork import (
     QTcpSocket,
 )
 
-from messenger.protocol import Codec, FrameDecoder, ProtocolError, encode_frame
+from messenger.protocol import (
+    Codec,
+    Error,
+    ErrorCode,
+    FrameDecoder,
+    Ping,
+    ProtocolError,
+    encode_frame,
+)
 
 from .auth import LoginThrottle, Passwords
 from .config import ServerConfig
@@ -38,17 +47,24 @@ DEMO_ACCOUNTS = (("alice", "alice123"), ("bob", "bob123"), ("charlie", "charlie1
 
 
 class _Connection:
-    __slots__ = ("closing", "conn", "decoder", "socket")
+    __slots__ = ("closing", "conn", "decoder", "last_seen", "pinged", "socket")
 
     def __init__(self, conn: ConnId, socket: QTcpSocket, max_frame: int) -> None:
         self.conn = conn
         self.socket = socket
         self.decoder = FrameDecoder(max_frame)
         self.closing = False
+        self.last_seen = time.monotonic()
+        self.pinged = False
 
 
 class MessengerServer(QObject):
     """The chat server: listens, runs TLS, and wires sockets to the rules in ServerCore.
+
+    Group commit: the actions the core returns are queued, and once per event-loop turn the
+    store commits (one fsync for everything received meanwhile) before any acknowledgement or
+    delivery is written. Heartbeat: a connection silent for a third of ``idle_timeout`` gets
+    a ``ping``; one silent for the whole ``idle_timeout`` is dropped.
 
     Signals:
         clientCountChanged(int): number of open connections.
@@ -90,6 +106,16 @@ class MessengerServer(QObject):
         else:
             self._server = QTcpServer(self)
         self._server.pendingConnectionAvailable.connect(self._accept)
+        self.store.set_batch(True)
+        self._queue: list[Action] = []
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(0)
+        self._flush_timer.timeout.connect(self._flush)
+        self._idle_timer = QTimer(self)
+        self._idle_timer.setInterval(max(250, int(config.idle_timeout * 1000 / 6)))
+        self._idle_timer.timeout.connect(self._check_idle)
+        self._idle_timer.start()
 
     # ------------------------------------------------------------------ set-up
 
@@ -124,8 +150,13 @@ class MessengerServer(QObject):
         return self._server.serverPort()
 
     def close(self) -> None:
-        """Stop listening, drop every connection and close the store."""
+        """Stop listening, drop every connection and close the store (idempotent)."""
+        if not self._server.isListening() and not self._conns and not self._queue:
+            self.store.close()
+            return
         self._server.close()
+        self._idle_timer.stop()
+        self._flush()
         conns, self._conns = list(self._conns.values()), {}
         for c in conns:
             c.closing = True
@@ -155,6 +186,8 @@ class MessengerServer(QObject):
         data = c.socket.readAll().data()
         if c.closing:
             return
+        c.last_seen = time.monotonic()
+        c.pinged = False
         try:
             for payload in c.decoder.feed(data):
                 try:
@@ -162,26 +195,58 @@ class MessengerServer(QObject):
                 except ProtocolError as exc:
                     self._apply(self.core.protocol_error(c.conn, exc))
                     continue
-                self._apply(self.core.handle(c.conn, frame))
-                if c.closing:
+                try:
+                    self._apply(self.core.handle(c.conn, frame))
+                except Exception:
+                    log.exception("internal error on connection %d handling %s", c.conn,
+                                  type(frame).__name__)
+                    self._apply([Out(c.conn, Error(
+                        code=ErrorCode.INTERNAL, id=getattr(frame, "id", None),
+                        message="the server failed on this request; it may be retried"))])
+                if c.closing:  # after logout or a fatal error nothing more is read
                     return
         except ProtocolError as exc:  # zero or oversized length: the stream is lost
             self._apply(self.core.protocol_error(c.conn, exc))
-        except Exception:
-            log.exception("internal error on connection %d; closing it", c.conn)
-            c.socket.abort()
 
     def _apply(self, actions: list[Action]) -> None:
+        """Queue ``actions`` until the store has committed (see :meth:`_flush`)."""
+        if not actions:
+            return
         for action in actions:
+            if isinstance(action, Disconnect):
+                c = self._conns.get(action.conn)
+                if c is not None:
+                    c.closing = True  # read nothing more from it
+        self._queue.extend(actions)
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def _flush(self) -> None:
+        """Commit the store (one fsync), then write the queued frames and closes."""
+        self.store.commit()
+        queue, self._queue = self._queue, []
+        for action in queue:
             c = self._conns.get(action.conn)
             if c is None:
                 continue
             if isinstance(action, Out):
                 c.socket.write(encode_frame(action.frame))
-            elif isinstance(action, Disconnect) and not c.closing:
+            else:
                 # Never disconnect slots here: we may be inside this socket's readyRead.
-                c.closing = True
                 c.socket.disconnectFromHost()
+
+    def _check_idle(self) -> None:
+        now = time.monotonic()
+        limit = self.config.idle_timeout
+        for c in list(self._conns.values()):
+            silent = now - c.last_seen
+            if silent > limit:
+                log.info("connection %d silent for %.0f s: dropping it", c.conn, silent)
+                c.closing = True
+                c.socket.abort()
+            elif silent > limit / 3 and not c.pinged and not c.closing:
+                c.pinged = True
+                c.socket.write(encode_frame(Ping(nonce=c.conn)))
 
     def _gone(self, c: _Connection) -> None:
         if self._conns.pop(c.conn, None) is None:

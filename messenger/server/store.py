@@ -1,17 +1,22 @@
 """The server's embedded store: SQLite in WAL mode (stdlib ``sqlite3``).
 
 Tables:
-  ``accounts``  one row per account; ``name_key`` (case-folded) is unique.
-  ``messages``  every chat message; ``seq`` (INTEGER PRIMARY KEY) is the server-wide sequence
-                number; ``(sender_key, client_msg_id)`` is unique, which makes retries idempotent.
-  ``groups``    one row per group; ``members`` (JSON list, joining order) and ``invited``
-                (JSON object invitee → inviter).
-  ``inbox``     (user_key, seq) for each recipient that has not yet confirmed the message with
-                a ``delivered`` frame (store and forward).
+  ``accounts``    one row per account; ``name_key`` (case-folded) is unique.
+  ``messages``    every chat message and group notice; ``seq`` (INTEGER PRIMARY KEY) is the
+                  server-wide sequence number; ``(sender_key, client_msg_id)`` is unique, which
+                  makes retries idempotent.
+  ``deliveries``  one row per (recipient, message): ``delivered`` and ``read`` times, NULL until
+                  the recipient's app confirms. Undelivered rows are the recipient's inbox
+                  (store and forward); the rows also index history by participant.
+  ``receipts``    a log of delivered/read receipts, numbered by ``rid``, that senders fetch
+                  from a cursor after they log in.
+  ``groups``      one row per group; ``members`` (JSON list, joining order) and ``invited``
+                  (JSON object invitee → inviter).
 
-A message and its inbox rows are written in one transaction with ``synchronous=FULL`` before the
-server acknowledges it, so an acknowledged message survives a crash of the server process or
-the machine.
+Durability: ``synchronous=FULL``. Writes join one open transaction when :meth:`Store.batch` is
+on (the server turns it on and calls :meth:`Store.commit` once per event-loop turn before it
+sends any acknowledgement: group commit, one fsync for many messages); otherwise each write
+commits by itself.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("messenger.server.store")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -50,11 +56,33 @@ CREATE TABLE IF NOT EXISTS messages (
     scope         TEXT NOT NULL,
     recipients    TEXT NOT NULL,
     grp           TEXT,
+    grp_key       TEXT,
     notice        TEXT,
     text          TEXT NOT NULL,
     ts            REAL NOT NULL,
     UNIQUE (sender_key, client_msg_id)
 );
+CREATE INDEX IF NOT EXISTS messages_scope ON messages (scope, seq);
+CREATE INDEX IF NOT EXISTS messages_group ON messages (grp_key, seq);
+CREATE TABLE IF NOT EXISTS deliveries (
+    user_key  TEXT NOT NULL,
+    seq       INTEGER NOT NULL REFERENCES messages(seq),
+    delivered REAL,
+    read      REAL,
+    PRIMARY KEY (user_key, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (user_key, seq)
+    WHERE delivered IS NULL;
+CREATE INDEX IF NOT EXISTS deliveries_seq ON deliveries (seq);
+CREATE TABLE IF NOT EXISTS receipts (
+    rid        INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender_key TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    user       TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    ts         REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS receipts_sender ON receipts (sender_key, rid);
 CREATE TABLE IF NOT EXISTS groups (
     name_key  TEXT PRIMARY KEY,
     name      TEXT NOT NULL,
@@ -64,12 +92,10 @@ CREATE TABLE IF NOT EXISTS groups (
     members   TEXT NOT NULL,
     invited   TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS inbox (
-    user_key TEXT NOT NULL,
-    seq      INTEGER NOT NULL REFERENCES messages(seq),
-    PRIMARY KEY (user_key, seq)
-) WITHOUT ROWID;
 """
+
+_MSG_COLUMNS = "m.seq, m.ts, m.sender, m.client_msg_id, m.scope, m.text, m.recipients, m.grp, " \
+    "m.notice"
 
 
 @dataclass(frozen=True)
@@ -84,7 +110,8 @@ class Account:
 
 @dataclass(frozen=True)
 class StoredMessage:
-    """A stored chat message. ``recipients`` are canonical user names (empty for broadcast)."""
+    """A stored chat message. ``recipients`` are canonical user names (empty for broadcast and
+    group messages)."""
 
     seq: int
     ts: float
@@ -95,6 +122,19 @@ class StoredMessage:
     recipients: list[str] = field(default_factory=list)
     group: str | None = None
     notice: str | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """``user`` has ``state`` ("delivered" or "read") message ``seq`` at ``ts``; ``rid`` is the
+    receipt's number in the sender's receipt log."""
+
+    rid: int
+    seq: int
+    user: str
+    state: str
+    ts: float
+    sender_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,7 +154,7 @@ class NameTaken(Exception):
 
 
 class Store:
-    """SQLite-backed accounts and messages. One instance per server; not thread-safe.
+    """SQLite-backed accounts, messages, deliveries and groups. Not thread-safe.
 
     Args:
         path: database file, created with its folder if missing; ``":memory:"`` for tests.
@@ -130,10 +170,47 @@ class Store:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._batch = False
+        self._closed = False
         log.info("store opened at %s", path)
 
     def close(self) -> None:
+        """Commit what is pending and close; closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
         self._db.close()
+
+    # ---------------------------------------------------------------- transactions
+
+    def set_batch(self, on: bool) -> None:
+        """With ``on``, writes accumulate in one transaction until :meth:`commit`."""
+        self.commit()
+        self._batch = on
+
+    def commit(self) -> None:
+        """Make every write so far durable (one fsync). A no-op when nothing is pending."""
+        if not self._closed and self._db.in_transaction:
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._db
+        if db.in_transaction:
+            yield db  # joins the open batch; committed by commit()
+            return
+        db.execute("BEGIN IMMEDIATE")
+        if self._batch:
+            yield db
+            return
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     # ---------------------------------------------------------------- accounts
 
@@ -141,13 +218,13 @@ class Store:
         """Insert an account. Raises :class:`NameTaken` if the name exists ignoring case."""
         key = name_key(name)
         now = time.time()
-        try:
-            self._db.execute(
+        if self.account(name) is not None:
+            raise NameTaken(name)
+        with self._tx() as db:
+            db.execute(
                 "INSERT INTO accounts (name, name_key, pw_hash, created) VALUES (?, ?, ?, ?)",
                 (name, key, pw_hash, now),
             )
-        except sqlite3.IntegrityError:
-            raise NameTaken(name) from None
         log.info("account %s created", name)
         return Account(name, key, pw_hash, now)
 
@@ -160,7 +237,8 @@ class Store:
         return Account(*row) if row else None
 
     def set_password_hash(self, key: str, pw_hash: str) -> None:
-        self._db.execute("UPDATE accounts SET pw_hash = ? WHERE name_key = ?", (pw_hash, key))
+        with self._tx() as db:
+            db.execute("UPDATE accounts SET pw_hash = ? WHERE name_key = ?", (pw_hash, key))
 
     def account_names(self) -> list[str]:
         """Canonical names of every account, sorted case-insensitively."""
@@ -180,15 +258,17 @@ class Store:
 
     def save_group(self, group: Group) -> None:
         """Insert or replace ``group``."""
-        self._db.execute(
-            "INSERT OR REPLACE INTO groups (name_key, name, leader, public, created, members,"
-            " invited) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (group.key, group.name, group.leader, int(group.public), group.created,
-             json.dumps(group.members), json.dumps(group.invited)),
-        )
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO groups (name_key, name, leader, public, created, members,"
+                " invited) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (group.key, group.name, group.leader, int(group.public), group.created,
+                 json.dumps(group.members), json.dumps(group.invited)),
+            )
 
     def delete_group(self, key: str) -> None:
-        self._db.execute("DELETE FROM groups WHERE name_key = ?", (key,))
+        with self._tx() as db:
+            db.execute("DELETE FROM groups WHERE name_key = ?", (key,))
 
     # ---------------------------------------------------------------- messages
 
@@ -206,55 +286,135 @@ class Store:
         if existing is not None:
             return existing, False
         ts = time.time()
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO messages (sender, sender_key, client_msg_id, scope, recipients, grp,"
-                " notice, text, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (sender, skey, client_msg_id, scope, json.dumps(recipients), group, notice, text,
-                 ts),
+                " grp_key, notice, text, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (sender, skey, client_msg_id, scope, json.dumps(recipients), group,
+                 name_key(group) if group else None, notice, text, ts),
             )
             seq = cur.lastrowid
             assert seq is not None
-            db.executemany("INSERT OR IGNORE INTO inbox (user_key, seq) VALUES (?, ?)",
+            db.executemany("INSERT OR IGNORE INTO deliveries (user_key, seq) VALUES (?, ?)",
                            [(k, seq) for k in recipient_keys])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return StoredMessage(seq, ts, sender, client_msg_id, scope, text, recipients, group,
                              notice), True
 
     def _message_by_client_id(self, sender_key: str, client_msg_id: str) -> StoredMessage | None:
         row = self._db.execute(
-            "SELECT seq, ts, sender, client_msg_id, scope, text, recipients, grp, notice"
-            " FROM messages"
-            " WHERE sender_key = ? AND client_msg_id = ?", (sender_key, client_msg_id),
+            f"SELECT {_MSG_COLUMNS} FROM messages m"
+            " WHERE m.sender_key = ? AND m.client_msg_id = ?", (sender_key, client_msg_id),
         ).fetchone()
+        return _row_to_message(row) if row else None
+
+    def message(self, seq: int) -> StoredMessage | None:
+        row = self._db.execute(f"SELECT {_MSG_COLUMNS} FROM messages m WHERE m.seq = ?",
+                               (seq,)).fetchone()
         return _row_to_message(row) if row else None
 
     def pending(self, user_key: str, limit: int = 10_000) -> list[StoredMessage]:
         """Messages queued for ``user_key`` and not yet confirmed, oldest first."""
         rows = self._db.execute(
-            "SELECT m.seq, m.ts, m.sender, m.client_msg_id, m.scope, m.text, m.recipients, m.grp,"
-            " m.notice"
-            " FROM inbox i JOIN messages m ON m.seq = i.seq WHERE i.user_key = ?"
-            " ORDER BY i.seq LIMIT ?", (user_key, limit),
+            f"SELECT {_MSG_COLUMNS} FROM deliveries d JOIN messages m ON m.seq = d.seq"
+            " WHERE d.user_key = ? AND d.delivered IS NULL ORDER BY d.seq LIMIT ?",
+            (user_key, limit),
         ).fetchall()
         return [_row_to_message(r) for r in rows]
 
-    def mark_delivered(self, user_key: str, seqs: Iterable[int]) -> None:
-        """Drop the inbox rows of ``seqs`` for ``user_key`` (the client has stored them)."""
-        db = self._db
-        db.execute("BEGIN")
-        try:
-            db.executemany("DELETE FROM inbox WHERE user_key = ? AND seq = ?",
-                           [(user_key, s) for s in seqs])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    def mark(self, user: str, seqs: Iterable[int], state: str) -> list[Receipt]:
+        """Record that ``user`` has ``state`` ("delivered" or "read") the messages ``seqs``.
+
+        Only first transitions count (reading implies delivery). Returns the new receipts,
+        each logged for its message's sender.
+        """
+        if state not in ("delivered", "read"):
+            raise ValueError(state)
+        key = name_key(user)
+        now = time.time()
+        receipts: list[Receipt] = []
+        with self._tx() as db:
+            for seq in dict.fromkeys(seqs):
+                row = db.execute(
+                    "SELECT d.delivered, d.read, m.sender_key, m.notice FROM deliveries d"
+                    " JOIN messages m ON m.seq = d.seq WHERE d.user_key = ? AND d.seq = ?",
+                    (key, seq)).fetchone()
+                if row is None:
+                    continue
+                delivered, read, sender_key, notice = row
+                if state == "delivered" and delivered is None:
+                    db.execute("UPDATE deliveries SET delivered = ? WHERE user_key = ?"
+                               " AND seq = ?", (now, key, seq))
+                elif state == "read" and read is None:
+                    db.execute("UPDATE deliveries SET delivered = coalesce(delivered, ?),"
+                               " read = ? WHERE user_key = ? AND seq = ?", (now, now, key, seq))
+                else:
+                    continue
+                if notice is None and sender_key != key:
+                    cur = db.execute(
+                        "INSERT INTO receipts (sender_key, seq, user, state, ts)"
+                        " VALUES (?, ?, ?, ?, ?)", (sender_key, seq, user, state, now))
+                    receipts.append(Receipt(cur.lastrowid or 0, seq, user, state, now,
+                                            sender_key))
+        return receipts
+
+    def mark_delivered(self, user_key: str, seqs: Iterable[int]) -> list[Receipt]:
+        """Shorthand for :meth:`mark` with state "delivered"."""
+        return self.mark(user_key, seqs, "delivered")
+
+    def receipts_after(self, sender_key: str, rid: int, limit: int = 10_000) -> list[Receipt]:
+        """Receipts for ``sender_key``'s messages numbered above ``rid``, oldest first."""
+        rows = self._db.execute(
+            "SELECT rid, seq, user, state, ts FROM receipts WHERE sender_key = ? AND rid > ?"
+            " ORDER BY rid LIMIT ?", (sender_key, rid, limit)).fetchall()
+        return [Receipt(*r, sender_key) for r in rows]
+
+    def receipt_counts(self, seq: int) -> tuple[int, int, int]:
+        """``(recipients, delivered, read)`` counts of message ``seq``."""
+        row = self._db.execute(
+            "SELECT count(*), count(delivered), count(read) FROM deliveries WHERE seq = ?",
+            (seq,)).fetchone()
+        return row[0], row[1], row[2]
+
+    # ---------------------------------------------------------------- history
+
+    def history(self, user: str, conversation: str, *, before: int | None = None,
+                after: int | None = None, limit: int = 100) -> list[StoredMessage]:
+        """Messages of ``conversation`` as seen by ``user``, oldest first.
+
+        ``conversation`` is ``"everyone"``, ``"user:<name>"`` (private messages and multicasts
+        between ``user`` and that user) or ``"group:<name>"`` (what ``user`` sent or received
+        in that group). With ``before`` the newest ``limit`` messages below that seq; with
+        ``after`` the oldest ``limit`` above it; with neither, the newest ``limit``.
+        """
+        me = name_key(user)
+        kind, _, target = conversation.partition(":")
+        if kind == "everyone" and not target:
+            where, params = "m.scope = 'broadcast'", []
+        elif kind == "user" and target:
+            peer = name_key(target)
+            where = ("m.scope IN ('unicast', 'multicast') AND ("
+                     "(m.sender_key = ? AND EXISTS (SELECT 1 FROM deliveries d WHERE"
+                     " d.seq = m.seq AND d.user_key = ?)) OR"
+                     " (m.sender_key = ? AND EXISTS (SELECT 1 FROM deliveries d WHERE"
+                     " d.seq = m.seq AND d.user_key = ?)))")
+            params = [me, peer, peer, me]
+        elif kind == "group" and target:
+            where = ("m.grp_key = ? AND (m.sender_key = ? OR EXISTS (SELECT 1 FROM deliveries d"
+                     " WHERE d.seq = m.seq AND d.user_key = ?))")
+            params = [name_key(target), me, me]
+        else:
+            raise ValueError(f"unknown conversation {conversation!r}")
+        if after is not None:
+            sql = (f"SELECT {_MSG_COLUMNS} FROM messages m WHERE {where} AND m.seq > ?"
+                   " ORDER BY m.seq LIMIT ?")
+            rows = self._db.execute(sql, [*params, after, limit]).fetchall()
+        else:
+            cond = " AND m.seq < ?" if before is not None else ""
+            extra = [before] if before is not None else []
+            sql = (f"SELECT {_MSG_COLUMNS} FROM messages m WHERE {where}{cond}"
+                   " ORDER BY m.seq DESC LIMIT ?")
+            rows = self._db.execute(sql, [*params, *extra, limit]).fetchall()[::-1]
+        return [_row_to_message(r) for r in rows]
 
 
 def _row_to_message(row: tuple) -> StoredMessage:

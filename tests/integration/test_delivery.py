@@ -1,0 +1,99 @@
+"""Delivery guarantees over real sockets: idempotent retries, receipts, history, typing,
+heartbeat."""
+
+from __future__ import annotations
+
+from helpers.wire import WireClient, connect_as
+
+from messenger.protocol import (
+    Error,
+    ErrorCode,
+    GetHistory,
+    GroupCreate,
+    GroupJoin,
+    Login,
+    Message,
+    Ok,
+    Ping,
+    Read,
+    Receipt,
+    Typing,
+)
+
+
+def test_retried_client_msg_id_is_stored_once(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    first = alice.send_text("unicast", "exactly once", ["bob"], client_msg_id="retry-1")
+    again = alice.send_text("unicast", "exactly once", ["bob"], client_msg_id="retry-1")
+    assert (first.seq, first.ts) == (again.seq, again.ts)
+    bob.wait_for(lambda f: isinstance(f, Message))
+    alice.send_text("unicast", "marker", ["bob"])
+    assert bob.wait_for(lambda f: isinstance(f, Message)).text == "marker"
+    page = bob.request(GetHistory, conversation="user:alice")
+    assert [m.text for m in page.messages] == ["exactly once", "marker"]
+
+
+def test_delivered_and_read_receipts_reach_the_sender(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")  # auto-sends `delivered`
+    ack = alice.send_text("unicast", "tick tick", ["bob"])
+    delivered = alice.wait_for(lambda f: isinstance(f, Receipt))
+    assert (delivered.seq, delivered.user, delivered.state) == (ack.seq, "bob", "delivered")
+    bob.send(Read(seqs=[ack.seq]))
+    read = alice.wait_for(lambda f: isinstance(f, Receipt))
+    assert (read.seq, read.state) == (ack.seq, "read") and read.rid > delivered.rid
+    # A repeated read changes nothing; a later login can fetch receipts from a cursor.
+    bob.send(Read(seqs=[ack.seq]))
+    alice.close()
+    again = WireClient(qtbot, server.host, server.port)
+    again.hello()
+    rid = again.next_id()
+    again.send(Login(id=rid, user="alice", password="alice123", receipts_after=delivered.rid))
+    assert isinstance(again.reply(rid), Ok)
+    replay = again.wait_for(lambda f: isinstance(f, Receipt))
+    assert (replay.rid, replay.state) == (read.rid, "read")
+
+
+def test_history_pages_for_each_kind_of_conversation(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    seqs = [alice.send_text("unicast", f"m{i}", ["bob"]).seq for i in range(5)]
+    alice.send_text("unicast", "not for bob", ["charlie"])
+    alice.send_text("multicast", "to both", ["bob", "charlie"])
+    bob.send_text("broadcast", "hello everyone")
+    newest = bob.request(GetHistory, conversation="user:alice", limit=3)
+    assert [m.text for m in newest.messages] == ["m3", "m4", "to both"] and newest.more
+    older = bob.request(GetHistory, conversation="user:ALICE", before=newest.messages[0].seq,
+                        limit=3)
+    assert [m.text for m in older.messages] == ["m0", "m1", "m2"] and not older.more
+    resumed = bob.request(GetHistory, conversation="user:alice", after=seqs[2])
+    assert [m.text for m in resumed.messages] == ["m3", "m4", "to both"]
+    everyone = charlie.request(GetHistory, conversation="everyone")
+    assert [m.text for m in everyone.messages] == ["hello everyone"]
+    alice.request(GroupCreate, group="g", public=True)
+    charlie.request(GroupJoin, group="g")
+    alice.send_text("group", "in the group", ["g"])
+    group = charlie.request(GetHistory, conversation="group:g")
+    assert [m.text for m in group.messages if m.notice is None] == ["in the group"]
+    err = bob.request(GetHistory, conversation="group:g")
+    assert isinstance(err, Error) and err.code == ErrorCode.NOT_MEMBER
+    assert bob.request(GetHistory, conversation="user:ghost").code == ErrorCode.UNKNOWN_USER
+    assert bob.request(GetHistory, conversation="lobby").code == ErrorCode.BAD_REQUEST
+
+
+def test_typing_indicator_is_relayed(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    alice.send(Typing(to="Bob"))
+    typing = bob.wait_for(lambda f: isinstance(f, Typing))
+    assert typing.user == "alice" and typing.to is None
+
+
+def test_idle_connection_is_pinged_then_dropped(qtbot, make_server):
+    server = make_server(demo=True, idle_timeout=1.5)
+    quiet = WireClient(qtbot, server.host, server.port)
+    quiet.hello()
+    quiet.wait_for(lambda f: isinstance(f, Ping), timeout=5000)
+    qtbot.waitUntil(lambda: quiet.closed, timeout=5000)
