@@ -28,6 +28,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _max_frame(text: str) -> int:
+    value = int(text)
+    if not 4096 <= value <= 64 << 20:
+        raise argparse.ArgumentTypeError("must be between 4096 and 67108864")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for both modes (see README § Command-line reference)."""
     parser = argparse.ArgumentParser(
@@ -44,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="server: TCP port to listen on, 0 picks a free one (default 5555); "
                              "app: port to pre-fill")
     parser.add_argument("--log-file", type=Path, default=None,
-                        help="log file (default: messenger.log / server.log in the user log dir)")
+                        help="log file (server default: DATA_DIR/server.log; app default: "
+                             "messenger.log in the user log dir)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
     server = parser.add_argument_group("server options (with --server)")
@@ -63,8 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default 3)")
     server.add_argument("--lockout-seconds", type=_positive_float, default=10.0, metavar="S",
                         help="how long a locked account stays locked (default 10)")
-    server.add_argument("--max-frame", type=int, default=None, metavar="BYTES",
-                        help="largest frame accepted, in bytes (default 1048576)")
+    server.add_argument("--max-frame", type=_max_frame, default=None, metavar="BYTES",
+                        help="largest frame accepted, in bytes (4096-67108864, "
+                             "default 1048576)")
+    server.add_argument("--idle-timeout", type=_positive_float, default=45.0, metavar="S",
+                        help="drop a connection silent for S seconds (default 45)")
 
     app = parser.add_argument_group("app options")
     app.add_argument("--user", default=None, help="user name to pre-fill in the login dialog")

@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import logging.handlers
 import signal
 import sys
+from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QTimer
 
@@ -38,6 +40,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_frame=args.max_frame or DEFAULT_MAX_FRAME,
         max_failed_logins=args.max_failed_logins,
         lockout_seconds=args.lockout_seconds,
+        idle_timeout=args.idle_timeout,
     )
 
 
@@ -72,6 +75,19 @@ def _add_user(server, name: str) -> int:
     return 0
 
 
+def _activity_log(path: Path) -> None:
+    """Logins, logouts and failed logins, with address and time, also go to ``path``
+    (apart from the debugging log)."""
+    activity = logging.getLogger("messenger.server.activity")
+    for handler in list(activity.handlers):
+        activity.removeHandler(handler)
+        handler.close()
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=1 << 20, backupCount=5,
+                                                   encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    activity.addHandler(handler)
+
+
 def run_server(args: argparse.Namespace) -> int:
     """Run the server until SIGINT/SIGTERM; return the exit status."""
     from .net import MessengerServer
@@ -80,6 +96,7 @@ def run_server(args: argparse.Namespace) -> int:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     log_file = args.log_file or config.data_dir / "server.log"
     setup_logging(log_file, level=logging.DEBUG if args.verbose else logging.INFO)
+    _activity_log(config.data_dir / "activity.log")
     app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
     app.setApplicationName("messenger-server")
     try:
