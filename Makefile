@@ -1,0 +1,89 @@
+# Messenger: developer commands. GNU make; a fresh clone needs only python3 on PATH (on
+# Debian, run as root, the system libraries Qt needs are installed when missing).
+#
+#   make run           local server with demo accounts + the app (needs a display)
+#   make test          ruff + the whole test suite, offscreen
+#   make lint          ruff only
+#   make screenshots   render docs/screenshots/ offscreen (tools/screenshots.py)
+#   make dist          PyInstaller one-folder build in dist/messenger/
+#   make clean         remove build output and caches (make distclean: the venv too)
+#
+# Variables: PYTHON (python3), PORT (5555), PYTEST_ARGS (extra pytest arguments).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5555
+PYTEST_ARGS ?=
+
+# Debian packages of the shared libraries the PySide6 wheels load: enough for QtGui and
+# QtWidgets offscreen (tests, screenshots) and for QtNetwork (GSSAPI).
+QT_DEBS := libgl1 libegl1 libxkbcommon0 libglib2.0-0 libfontconfig1 libdbus-1-3 libgssapi-krb5-2
+# ... and what the xcb and wayland platform plugins need on top, to open real windows.
+QT_DISPLAY_DEBS := libx11-xcb1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 \
+	libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1 \
+	libwayland-client0 libwayland-cursor0 libwayland-egl1
+
+.PHONY: help test lint run screenshots dist clean distclean qt-deps qt-display-deps
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+# --- system libraries (no apt-get at all when they are installed) ----------------------------
+
+qt-deps:
+	@bash tools/ensure-debs.sh $(QT_DEBS)
+
+qt-display-deps:
+	@bash tools/ensure-debs.sh $(QT_DEBS) $(QT_DISPLAY_DEBS)
+
+# --- virtual environment ---------------------------------------------------------------------
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Each stamp is redone when pyproject.toml changes (or when the venv was made anew).
+$(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(VENV)/.stamp-dist: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dist]'
+	touch $@
+
+# --- commands --------------------------------------------------------------------------------
+
+test: qt-deps $(VENV)/.stamp-test
+	$(BIN)/ruff check .
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.stamp-test
+	$(BIN)/ruff check .
+
+run: qt-display-deps $(VENV)/.stamp-run
+	PORT=$(PORT) VENV=$(VENV) bash tools/run-local.sh
+
+screenshots: qt-deps $(VENV)/.stamp-run
+	QT_QPA_PLATFORM=offscreen $(BIN)/python tools/screenshots.py
+
+# The display libraries are installed first so that PyInstaller bundles them with the app.
+dist: qt-display-deps $(VENV)/.stamp-dist
+	$(BIN)/pyinstaller --noconfirm messenger.spec
+	@echo "built dist/messenger/messenger (the server: dist/messenger/messenger --server)"
+
+clean:
+	rm -rf build dist .pytest_cache .ruff_cache .hypothesis *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

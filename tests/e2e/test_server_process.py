@@ -1,0 +1,113 @@
+"""End to end: ``python -m messenger --server`` as a real process, and a raw client logging in.
+
+Also checks the promise of DESIGN.md that the server never loads QtWidgets or QtGui (so it runs
+on a machine without display libraries): once by importing and starting it in a fresh
+interpreter and looking at ``sys.modules``, once by looking at the libraries mapped into the
+``messenger --server`` process.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from helpers.rawclient import DEFAULT_TIMEOUT, RawClient, ServerProcess
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def server_command(data_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "messenger", "--server", "--host", "127.0.0.1",
+            "--port", "0", "--data-dir", str(data_dir), *extra]
+
+
+@pytest.fixture
+def server_process(tmp_path):
+    """``messenger --server --demo`` on 127.0.0.1, a free port and a temp data dir."""
+    with ServerProcess(server_command(tmp_path / "data", "--demo"), cwd=REPO) as proc:
+        yield proc
+
+
+def test_alice_logs_in(server_process):
+    assert server_process.host == "127.0.0.1"
+    assert server_process.port > 0
+    with RawClient(server_process.host, server_process.port) as client:
+        hello = client.hello()
+        assert hello["type"] == "hello", hello
+        assert hello["protocol_version"] == 1
+        reply = client.login("alice", "alice123", request_id=1)
+        assert reply["type"] == "ok", reply
+        assert reply["id"] == 1
+        assert reply["user"] == "alice"
+
+
+def test_wrong_password_is_refused(server_process):
+    with RawClient(server_process.host, server_process.port) as client:
+        client.hello()
+        reply = client.login("alice", "not-her-password", request_id=7)
+    assert reply["type"] == "error", reply
+    assert reply["id"] == 7
+    assert reply["code"] == "bad_credentials"
+
+
+def test_certificate_and_accounts_survive_a_restart(tmp_path):
+    """The self-signed certificate is kept in the data dir: clients' pins stay valid."""
+    data_dir = tmp_path / "data"
+    fingerprints = []
+    for extra in (("--demo",), ()):
+        with ServerProcess(server_command(data_dir, *extra), cwd=REPO) as proc, \
+                RawClient(proc.host, proc.port) as client:
+            client.hello()
+            assert client.login("bob", "bob123")["type"] == "ok"
+            fingerprints.append(client.fingerprint)
+    assert fingerprints[0] == fingerprints[1]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/maps")
+def test_server_process_maps_no_gui_libraries(server_process):
+    libraries = server_process.mapped_libraries()
+    assert any(name.startswith("libQt6Network") for name in libraries), sorted(libraries)
+    loaded = sorted(name for name in libraries
+                    if name.startswith(("libQt6Gui", "libQt6Widgets", "libQt6OpenGL")))
+    assert not loaded, f"the server process mapped GUI libraries: {loaded}"
+
+
+NO_GUI_PROBE = textwrap.dedent("""
+    import json
+    import sys
+    from pathlib import Path
+
+    from PySide6.QtCore import QCoreApplication, QTimer
+
+    from messenger.server.app import ServerConfig
+    from messenger.server.net import MessengerServer
+
+    app = QCoreApplication([])
+    server = MessengerServer(ServerConfig(host="127.0.0.1", port=0, data_dir=Path(sys.argv[1])))
+    server.listen()
+
+    def report():
+        banned = ("PySide6.QtWidgets", "PySide6.QtGui", "messenger.gui", "messenger.client")
+        loaded = sorted(name for name in sys.modules
+                        if any(name == b or name.startswith(b + ".") for b in banned))
+        print(json.dumps({"port": server.port, "loaded": loaded}), flush=True)
+        server.close()
+        app.quit()
+
+    QTimer.singleShot(0, report)
+    app.exec()
+""")
+
+
+def test_server_never_imports_widgets_or_gui(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", NO_GUI_PROBE, str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO, check=False)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["port"] > 0
+    assert report["loaded"] == []
