@@ -1,0 +1,372 @@
+"""One TLS connection to a Messenger server: sockets, framing, TOFU pinning and the hello.
+
+:class:`ClientConnection` is the only client object that touches a socket. It moves frames:
+typed server frames come out of :attr:`ClientConnection.frame_received`, typed client frames go
+in through :meth:`ClientConnection.send`. It answers the server's pings itself. Login and chat
+logic live in :mod:`messenger.client.engine`.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import Any
+
+import msgspec
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtNetwork import QAbstractSocket, QSslError, QSslSocket
+
+from .. import __version__
+from ..protocol import (
+    DEFAULT_MAX_FRAME,
+    PROTOCOL_VERSION,
+    Codec,
+    Error,
+    FrameDecoder,
+    Hello,
+    Ping,
+    Pong,
+    ProtocolError,
+    encode_frame,
+)
+from ..protocol.fingerprint import cert_fingerprint
+from .pins import PinStore, PinVerdict, mismatch_message
+
+log = logging.getLogger("messenger.client.connection")
+
+AGENT = f"messenger-desktop/{__version__}"
+DEFAULT_CONNECT_TIMEOUT_MS = 10_000
+
+
+class ConnectionState(enum.Enum):
+    """Where a client stands with its server.
+
+    :class:`ClientConnection` moves through the first four; the engine adds the login states.
+    """
+
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    """TCP connect and TLS handshake under way."""
+    HANDSHAKING = "handshaking"
+    """TLS is up and the certificate accepted; our ``hello`` is sent, the server's is awaited."""
+    CONNECTED = "connected"
+    """``hello`` exchanged: ready for ``login``/``register``."""
+    LOGGING_IN = "logging_in"
+    LOGGED_IN = "logged_in"
+
+
+class ConnectionErrorCode(enum.StrEnum):
+    """Why a connection failed or ended (client-side codes, not protocol codes)."""
+
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    TLS = "tls"
+    CERTIFICATE_CHANGED = "certificate_changed"
+    PROTOCOL = "protocol"
+    CLOSED = "closed"
+
+
+_SOCKET_ERROR_TEXT = {
+    QAbstractSocket.SocketError.ConnectionRefusedError:
+        "connection refused — is the server running, and is the port right?",
+    QAbstractSocket.SocketError.HostNotFoundError: "host not found — check the server address.",
+    QAbstractSocket.SocketError.NetworkError: "network error — check your network connection.",
+    QAbstractSocket.SocketError.SocketTimeoutError: "the connection timed out.",
+}
+
+
+class ClientConnection(QObject):
+    """A client's connection to one server over TLS, with certificate pinning (TOFU).
+
+    Args:
+        pins: where pinned fingerprints live (default: the user's config dir).
+        connect_timeout_ms: how long connecting, TLS and ``hello`` may take together.
+        max_frame: largest frame accepted from the server, in bytes.
+
+    Signals:
+        state_changed(ConnectionState): after every state change.
+        ready(Hello): the server's ``hello`` arrived; the connection is usable.
+        frame_received(object): a typed server frame (``Ok``, ``Error``, ``Message``,
+            ``Presence``, …) after the handshake. Pings are answered here and not forwarded.
+        fingerprint_pinned(str): the server was unknown and its fingerprint is now pinned.
+        fingerprint_verified(str): the server's fingerprint matched its pin.
+        failed(str, str): ``(code, message)`` with a :class:`ConnectionErrorCode`; the
+            connection is closed right after (``state_changed(DISCONNECTED)`` follows).
+    """
+
+    state_changed = Signal(object)
+    ready = Signal(object)
+    frame_received = Signal(object)
+    fingerprint_pinned = Signal(str)
+    fingerprint_verified = Signal(str)
+    failed = Signal(str, str)
+
+    def __init__(self, parent: QObject | None = None, *, pins: PinStore | None = None,
+                 connect_timeout_ms: int = DEFAULT_CONNECT_TIMEOUT_MS,
+                 max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        super().__init__(parent)
+        self.pins = pins if pins is not None else PinStore()
+        self._max_frame = max_frame
+        self._codec = Codec.for_client()
+        self._decoder = FrameDecoder(max_frame)
+        self._socket: QSslSocket | None = None
+        self._state = ConnectionState.DISCONNECTED
+        self._host = ""
+        self._port = 0
+        self._fingerprint: str | None = None
+        self._cert_checked = False
+        self._ending = False
+        self.server_hello: Hello | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(connect_timeout_ms)
+        self._timer.timeout.connect(self._on_timeout)
+
+    # ---------------------------------------------------------------- properties
+
+    @property
+    def state(self) -> ConnectionState:
+        return self._state
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def fingerprint(self) -> str | None:
+        """The server certificate's SHA-256 fingerprint once known, else None."""
+        return self._fingerprint
+
+    # ---------------------------------------------------------------- commands
+
+    def connect_to_host(self, host: str, port: int) -> None:
+        """Open a TLS connection to ``host:port`` (drops any current one without a word)."""
+        self._drop_socket()
+        self._host, self._port = host, int(port)
+        self._decoder = FrameDecoder(self._max_frame)
+        self._fingerprint = None
+        self._cert_checked = False
+        self._ending = False
+        self.server_hello = None
+        sock = QSslSocket(self)
+        sock.sslErrors.connect(self._on_ssl_errors)
+        sock.encrypted.connect(self._on_encrypted)
+        sock.readyRead.connect(self._on_ready_read)
+        sock.errorOccurred.connect(self._on_socket_error)
+        sock.disconnected.connect(self._on_disconnected)
+        self._socket = sock
+        log.info("connecting to %s:%d", host, port)
+        self._set_state(ConnectionState.CONNECTING)
+        self._timer.start()
+        sock.connectToHostEncrypted(host, self._port)
+
+    def send(self, frame: msgspec.Struct) -> bool:
+        """Queue one client frame; False (and nothing sent) when not connected."""
+        if self._socket is None or self._state in (ConnectionState.DISCONNECTED,
+                                                   ConnectionState.CONNECTING):
+            log.debug("not connected: dropping %s", type(frame).__name__)
+            return False
+        self._socket.write(encode_frame(frame))
+        return True
+
+    def close(self) -> None:
+        """Close gracefully (queued frames are written first); no ``failed`` signal."""
+        if self._socket is None:
+            return
+        self._ending = True
+        self._timer.stop()
+        if self._socket.state() == QAbstractSocket.SocketState.UnconnectedState:
+            self._drop_socket()
+            self._set_state(ConnectionState.DISCONNECTED)
+        else:
+            self._socket.disconnectFromHost()
+
+    def set_logged_in(self, logged_in: bool) -> None:
+        """Let the engine mark the login states (LOGGING_IN / LOGGED_IN / back to CONNECTED)."""
+        if self._state in (ConnectionState.DISCONNECTED, ConnectionState.CONNECTING,
+                           ConnectionState.HANDSHAKING):
+            return
+        self._set_state(ConnectionState.LOGGED_IN if logged_in else ConnectionState.CONNECTED)
+
+    def set_logging_in(self) -> None:
+        """Mark that a ``login``/``register`` request is under way."""
+        if self._state is ConnectionState.CONNECTED:
+            self._set_state(ConnectionState.LOGGING_IN)
+
+    # ---------------------------------------------------------------- internals
+
+    def _set_state(self, state: ConnectionState) -> None:
+        if state is self._state:
+            return
+        log.debug("state %s -> %s", self._state.value, state.value)
+        self._state = state
+        self.state_changed.emit(state)
+
+    def _drop_socket(self) -> None:
+        sock, self._socket = self._socket, None
+        self._timer.stop()
+        if sock is not None:
+            sock.blockSignals(True)
+            sock.abort()
+            sock.deleteLater()
+
+    def _fail(self, code: ConnectionErrorCode, message: str) -> None:
+        """Report the first failure of this connection, then drop the socket."""
+        if self._ending:
+            return
+        self._ending = True
+        log.warning("connection to %s:%d failed (%s): %s", self._host, self._port, code, message)
+        self._drop_socket()
+        self.failed.emit(str(code), message)
+        self._set_state(ConnectionState.DISCONNECTED)
+
+    def _check_certificate(self, der: bytes) -> bool:
+        """TOFU-check the server certificate ``der``; False after reporting a refusal."""
+        fingerprint = cert_fingerprint(der)
+        self._fingerprint = fingerprint
+        result = self.pins.verify(self._host, self._port, fingerprint)
+        self._cert_checked = True
+        if result.verdict is PinVerdict.MISMATCH:
+            assert result.pinned is not None
+            self._fail(ConnectionErrorCode.CERTIFICATE_CHANGED,
+                       mismatch_message(self._host, self._port, result.pinned, fingerprint))
+            return False
+        if result.verdict is PinVerdict.UNKNOWN:
+            log.info("new server %s:%d: pinned certificate %s", self._host, self._port,
+                     fingerprint)
+            self.fingerprint_pinned.emit(fingerprint)
+        else:
+            self.fingerprint_verified.emit(fingerprint)
+        return True
+
+    def _peer_der(self, errors: list[QSslError] | None = None) -> bytes | None:
+        sock = self._socket
+        if sock is None:
+            return None
+        cert = sock.peerCertificate()
+        if cert.isNull() and errors:
+            cert = next((e.certificate() for e in errors if not e.certificate().isNull()), cert)
+        if cert.isNull():
+            return None
+        return bytes(cert.toDer().data())
+
+    def _on_ssl_errors(self, errors: list[QSslError]) -> None:
+        sock = self._socket
+        if sock is None:
+            return
+        log.debug("TLS errors (expected for a self-signed server): %s",
+                  "; ".join(e.errorString() for e in errors))
+        der = self._peer_der(errors)
+        if der is None:
+            self._fail(ConnectionErrorCode.TLS, "The server presented no TLS certificate.")
+            return
+        if self._check_certificate(der):
+            # The pin, not a certificate authority, is the trust anchor.
+            sock.ignoreSslErrors()
+
+    def _on_encrypted(self) -> None:
+        if self._socket is None:
+            return
+        if not self._cert_checked:
+            der = self._peer_der()
+            if der is None:
+                self._fail(ConnectionErrorCode.TLS, "The server presented no TLS certificate.")
+                return
+            if not self._check_certificate(der):
+                return
+        log.info("TLS up with %s:%d (%s)", self._host, self._port, self._fingerprint)
+        self._set_state(ConnectionState.HANDSHAKING)
+        self.send(Hello(protocol_version=PROTOCOL_VERSION, agent=AGENT))
+
+    def _on_ready_read(self) -> None:
+        sock = self._socket
+        if sock is None:
+            return
+        data = bytes(sock.readAll().data())
+        try:
+            for payload in self._decoder.feed(data):
+                try:
+                    frame = self._codec.decode(payload)
+                except ProtocolError as exc:
+                    log.warning("ignoring a bad frame from the server: %s", exc.message)
+                    continue
+                self._handle_frame(frame)
+                if self._socket is not sock:  # dropped while handling
+                    return
+        except ProtocolError as exc:
+            self._fail(ConnectionErrorCode.PROTOCOL, f"The server sent a broken frame: {exc}")
+
+    def _handle_frame(self, frame: Any) -> None:
+        if isinstance(frame, Ping):
+            self.send(Pong(nonce=frame.nonce))
+            return
+        if isinstance(frame, Pong):
+            return
+        if self._state is ConnectionState.HANDSHAKING:
+            if isinstance(frame, Hello):
+                if frame.protocol_version != PROTOCOL_VERSION:
+                    self._fail(ConnectionErrorCode.PROTOCOL,
+                               f"The server speaks protocol version {frame.protocol_version}; "
+                               f"this app speaks version {PROTOCOL_VERSION}. Update the app or "
+                               "the server.")
+                    return
+                self._timer.stop()
+                self.server_hello = frame
+                log.info("connected to %s:%d (server %s)", self._host, self._port,
+                         frame.agent or "?")
+                self._set_state(ConnectionState.CONNECTED)
+                self.ready.emit(frame)
+                return
+            if isinstance(frame, Error):
+                self._fail(ConnectionErrorCode.PROTOCOL,
+                           f"The server refused the connection: {frame.message}")
+                return
+            log.warning("unexpected %s before the server's hello", type(frame).__name__)
+            return
+        self.frame_received.emit(frame)
+
+    def _on_socket_error(self, error: QAbstractSocket.SocketError) -> None:
+        sock = self._socket
+        if sock is None or self._ending:
+            return
+        if error == QAbstractSocket.SocketError.RemoteHostClosedError:
+            return  # reported by _on_disconnected
+        where = f"{self._host}:{self._port}"
+        if self._state is ConnectionState.CONNECTING and error in _SOCKET_ERROR_TEXT:
+            self._fail(ConnectionErrorCode.UNREACHABLE,
+                       f"Cannot reach the server at {where}: {_SOCKET_ERROR_TEXT[error]}")
+        elif error in (QAbstractSocket.SocketError.SslHandshakeFailedError,
+                       QAbstractSocket.SocketError.SslInternalError,
+                       QAbstractSocket.SocketError.SslInvalidUserDataError):
+            self._fail(ConnectionErrorCode.TLS,
+                       f"Secure connection to {where} failed: {sock.errorString()}")
+        elif self._state is ConnectionState.CONNECTING:
+            self._fail(ConnectionErrorCode.UNREACHABLE,
+                       f"Cannot reach the server at {where}: {sock.errorString()}")
+        else:
+            self._fail(ConnectionErrorCode.CLOSED,
+                       f"The connection to {where} broke: {sock.errorString()}")
+
+    def _on_disconnected(self) -> None:
+        if self._ending:
+            log.info("disconnected from %s:%d", self._host, self._port)
+            self._drop_socket()
+            self._set_state(ConnectionState.DISCONNECTED)
+            return
+        if self._state in (ConnectionState.CONNECTING, ConnectionState.HANDSHAKING):
+            self._fail(ConnectionErrorCode.PROTOCOL,
+                       f"The server at {self._host}:{self._port} closed the connection during "
+                       "the handshake — is it a Messenger server?")
+        else:
+            self._fail(ConnectionErrorCode.CLOSED,
+                       f"The server at {self._host}:{self._port} closed the connection.")
+
+    def _on_timeout(self) -> None:
+        self._fail(ConnectionErrorCode.TIMEOUT,
+                   f"No answer from {self._host}:{self._port} within "
+                   f"{self._timer.interval() / 1000:g} s — is the address right, and is the "
+                   "server running?")

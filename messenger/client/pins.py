@@ -1,0 +1,147 @@
+"""Trust on first use (TOFU) for server certificates, like SSH's ``known_hosts``.
+
+The first time the app meets a server it records the SHA-256 fingerprint of the server's
+certificate (the ``"AB:CD:…"`` form of :func:`messenger.protocol.fingerprint.cert_fingerprint`)
+under the key ``"host:port"``; later connections must present the same certificate. The store is
+a small JSON object ``{"host:port": "AB:CD:…"}`` in ``paths.config_dir() / "known_servers.json"``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import paths
+
+log = logging.getLogger("messenger.client.pins")
+
+PIN_FILE_NAME = "known_servers.json"
+
+
+class PinVerdict(enum.Enum):
+    """What :meth:`PinStore.check` decided about a presented fingerprint."""
+
+    UNKNOWN = "unknown"
+    """No pin for this server yet: trust on first use."""
+    MATCH = "match"
+    """The pinned fingerprint matches."""
+    MISMATCH = "mismatch"
+    """A different certificate than the pinned one: refuse."""
+
+
+@dataclass(frozen=True)
+class PinCheck:
+    """Result of a check: the ``verdict``, the ``pinned`` fingerprint (None when unknown) and
+    the ``presented`` one."""
+
+    verdict: PinVerdict
+    pinned: str | None
+    presented: str
+
+
+def server_key(host: str, port: int) -> str:
+    """The pin key of a server: ``"host:port"`` with the host lower-cased (``[::1]`` style
+    brackets for IPv6 literals)."""
+    host = host.strip().lower()
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{int(port)}"
+
+
+def normalize_fingerprint(fingerprint: str) -> str:
+    """Upper-case colon-separated hex, whatever separators/case were given.
+
+    Raises:
+        ValueError: not 32 bytes of hex.
+    """
+    digits = "".join(ch for ch in fingerprint if ch not in ": \t").upper()
+    if len(digits) != 64 or any(ch not in "0123456789ABCDEF" for ch in digits):
+        raise ValueError(f"not a SHA-256 fingerprint: {fingerprint!r}")
+    return ":".join(digits[i : i + 2] for i in range(0, 64, 2))
+
+
+class PinStore:
+    """The pinned fingerprints, kept in a JSON file.
+
+    Args:
+        path: the JSON file; default ``paths.config_dir() / "known_servers.json"``. It is read
+            on every call (so several app windows in one process see each other's pins) and
+            written atomically. A missing or unreadable file counts as empty (logged).
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path if path is not None else paths.config_dir() / PIN_FILE_NAME
+
+    def _load(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable pin file %s: %s", self.path, exc)
+            return {}
+        if not isinstance(data, dict):
+            log.warning("ignoring pin file %s: not a JSON object", self.path)
+            return {}
+        return {str(k): str(v) for k, v in data.items()}
+
+    def _save(self, pins: dict[str, str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(pins, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def get(self, host: str, port: int) -> str | None:
+        """The pinned fingerprint of ``host:port``, or None."""
+        return self._load().get(server_key(host, port))
+
+    def pin(self, host: str, port: int, fingerprint: str) -> None:
+        """Pin (or re-pin) ``fingerprint`` for ``host:port``."""
+        pins = self._load()
+        pins[server_key(host, port)] = normalize_fingerprint(fingerprint)
+        self._save(pins)
+        log.info("pinned %s to %s", server_key(host, port), pins[server_key(host, port)])
+
+    def remove(self, host: str, port: int) -> bool:
+        """Forget the pin of ``host:port``; True when there was one."""
+        pins = self._load()
+        if pins.pop(server_key(host, port), None) is None:
+            return False
+        self._save(pins)
+        log.info("removed the pin of %s", server_key(host, port))
+        return True
+
+    def check(self, host: str, port: int, fingerprint: str) -> PinCheck:
+        """Compare a presented fingerprint with the pin; changes nothing (see :meth:`verify`)."""
+        presented = normalize_fingerprint(fingerprint)
+        pinned = self.get(host, port)
+        if pinned is None:
+            return PinCheck(PinVerdict.UNKNOWN, None, presented)
+        try:
+            pinned = normalize_fingerprint(pinned)
+        except ValueError:
+            log.warning("corrupt pin for %s: %r", server_key(host, port), pinned)
+        verdict = PinVerdict.MATCH if pinned == presented else PinVerdict.MISMATCH
+        return PinCheck(verdict, pinned, presented)
+
+    def verify(self, host: str, port: int, fingerprint: str) -> PinCheck:
+        """TOFU: like :meth:`check`, and pin the fingerprint when the server was unknown."""
+        result = self.check(host, port, fingerprint)
+        if result.verdict is PinVerdict.UNKNOWN:
+            self.pin(host, port, result.presented)
+        return result
+
+
+def mismatch_message(host: str, port: int, pinned: str, presented: str) -> str:
+    """The explanation shown when a server's certificate differs from its pin."""
+    return (
+        f"The server's certificate changed: pinned {pinned}, now {presented}. "
+        f"This may be an attack (someone between you and {server_key(host, port)} pretending "
+        "to be the server), so the connection was refused. If the server was reinstalled or "
+        "its certificate was renewed, check the new fingerprint with its administrator and "
+        "remove the pin to trust it."
+    )

@@ -1,0 +1,57 @@
+"""``messenger`` (no ``--server``): the desktop app's entry point."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication, QDialog
+
+from .. import __version__, paths
+from ..client.engine import ClientEngine
+from ..logsetup import setup_logging
+from .login_dialog import LoginDialog
+from .main_window import MainWindow
+
+log = logging.getLogger("messenger.gui.app")
+
+LOG_FILE_NAME = "messenger.log"
+
+
+def default_log_file() -> Path:
+    """``paths.log_dir() / "messenger.log"``."""
+    return paths.log_dir() / LOG_FILE_NAME
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Run the app until the user quits; returns the process exit status.
+
+    ``args`` comes from :func:`messenger.cli.build_parser`: ``host``, ``port`` and ``user``
+    pre-fill the login dialog, ``log_file`` overrides the log file, ``verbose`` logs debug
+    messages. Shows the login dialog, then the main window; File → Log out returns to the
+    login dialog.
+    """
+    log_file = getattr(args, "log_file", None) or default_log_file()
+    setup_logging(log_file, level=logging.DEBUG if getattr(args, "verbose", False)
+                  else logging.INFO)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Messenger")
+    app.setApplicationVersion(__version__)
+    log.info("Messenger %s starting; log file %s", __version__, log_file)
+
+    host, port, user = args.host, args.port, args.user
+    while True:
+        engine = ClientEngine()
+        dialog = LoginDialog(engine, host=host, port=port, user=user)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            engine.close()
+            return 0
+        host, port, user = engine.host, engine.port, engine.user
+        window = MainWindow(engine, log_file=log_file)
+        window.show()
+        status = app.exec()
+        window.deleteLater()
+        if not window.logout_chosen:
+            return status

@@ -1,0 +1,253 @@
+"""Delegates that paint the roster (presence dot, unread badge) and chat bubbles."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPalette, QTextLayout, QTextOption
+from PySide6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from ..client.models import ConversationModel, DeliveryState, MessageKind, RosterModel
+
+_Index = QModelIndex | QPersistentModelIndex
+
+ONLINE = QColor("#2fb344")
+OFFLINE = QColor("#adb5bd")
+BADGE = QColor("#e03131")
+OWN_BUBBLE = QColor("#1c7ed6")
+OWN_TEXT = QColor("#ffffff")
+OTHER_BUBBLE = QColor("#eef0f3")
+OTHER_TEXT = QColor("#1f2328")
+SENDER_TEXT = QColor("#1864ab")
+META_OWN = QColor("#d0e4fb")
+META_OTHER = QColor("#6c757d")
+SYSTEM_TEXT = QColor("#6c757d")
+ERROR_BUBBLE = QColor("#fdecea")
+ERROR_BORDER = QColor("#f1aeb5")
+ERROR_TEXT = QColor("#b3261e")
+
+
+class RosterDelegate(QStyledItemDelegate):
+    """Paints a contact: a green/grey presence dot, the name (bold with unread messages) and a
+    red badge with the unread count on the right."""
+
+    ROW_HEIGHT = 34
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+        return QSize(160, self.ROW_HEIGHT)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        rect = QRectF(option.rect)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        palette = option.palette
+        if selected:
+            painter.fillRect(rect, palette.color(QPalette.ColorRole.Highlight))
+        elif option.state & QStyle.StateFlag.State_MouseOver:
+            painter.fillRect(rect, palette.color(QPalette.ColorRole.AlternateBase))
+        name = index.data(RosterModel.NameRole) or ""
+        online = bool(index.data(RosterModel.OnlineRole))
+        unread = int(index.data(RosterModel.UnreadRole) or 0)
+
+        dot = 10.0
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(ONLINE if online else OFFLINE)
+        painter.drawEllipse(QRectF(rect.left() + 12, rect.center().y() - dot / 2, dot, dot))
+
+        font = QFont(option.font)
+        font.setBold(unread > 0)
+        painter.setFont(font)
+        text_color = palette.color(QPalette.ColorRole.HighlightedText if selected
+                                   else QPalette.ColorRole.Text)
+        if not online and not selected:
+            text_color = palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+        right = rect.right() - 10
+        if unread:
+            label = "99+" if unread > 99 else str(unread)
+            small = QFont(option.font)
+            small.setBold(True)
+            small.setPointSizeF(max(7.0, small.pointSizeF() * 0.85))
+            fm = QFontMetricsF(small)
+            h = fm.height() + 4
+            w = max(h, fm.horizontalAdvance(label) + 10)
+            badge = QRectF(right - w, rect.center().y() - h / 2, w, h)
+            painter.setBrush(BADGE)
+            painter.drawRoundedRect(badge, h / 2, h / 2)
+            painter.setPen(QColor("#ffffff"))
+            painter.setFont(small)
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, label)
+            painter.setFont(font)
+            right = badge.left() - 8
+        painter.setPen(text_color)
+        text_rect = QRectF(rect.left() + 30, rect.top(), right - rect.left() - 30, rect.height())
+        elided = QFontMetricsF(font).elidedText(name, Qt.TextElideMode.ElideRight,
+                                                text_rect.width())
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                         elided)
+        painter.restore()
+
+
+def format_time(ts: float, now: float | None = None) -> str:
+    """Local time of Unix seconds ``ts``: ``"14:05"`` today, ``"3 Mar 14:05"`` otherwise."""
+    local = time.localtime(ts)
+    today = time.localtime(now if now is not None else time.time())
+    if local[:3] == today[:3]:
+        return time.strftime("%H:%M", local)
+    return f"{local.tm_mday} {time.strftime('%b %H:%M', local)}"
+
+
+@dataclass
+class _Bubble:
+    """The measured layout of one item (all in pixels, relative to the item's top-left)."""
+
+    kind: MessageKind
+    header: str
+    body: QTextLayout
+    body_w: float
+    body_h: float
+    meta: str
+    bubble: QRectF
+    height: float
+
+
+class BubbleDelegate(QStyledItemDelegate):
+    """Paints a conversation item as a chat bubble.
+
+    Own messages sit on the right in blue, other people's on the left in grey with the
+    sender's name, system notices are centred grey text, errors a red centred box. Each bubble
+    shows the local time (and for own messages the delivery state); long text wraps at word
+    boundaries (or anywhere inside a very long word). The view must be a QListView in
+    ``ResizeMode.Adjust`` so rows are re-measured when its width changes.
+    """
+
+    MARGIN_X = 12.0
+    MARGIN_Y = 4.0
+    PAD_X = 10.0
+    PAD_Y = 6.0
+    MAX_FRACTION = 0.72
+
+    def __init__(self, view: QAbstractItemView) -> None:
+        super().__init__(view)
+        self._view = view
+
+    def _width(self, option: QStyleOptionViewItem) -> float:
+        width = self._view.viewport().width()
+        return float(width if width > 0 else option.rect.width() or 400)
+
+    @staticmethod
+    def _layout(text: str, font: QFont, width: float) -> tuple[QTextLayout, float, float]:
+        layout = QTextLayout(text.replace("\n", "\u2028"), font)
+        opt = QTextOption()
+        opt.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        layout.setTextOption(opt)
+        layout.beginLayout()
+        y = 0.0
+        natural = 0.0
+        while True:
+            line = layout.createLine()
+            if not line.isValid():
+                break
+            line.setLineWidth(width)
+            line.setPosition(QPointF(0, y))
+            y += line.height()
+            natural = max(natural, line.naturalTextWidth())
+        layout.endLayout()
+        return layout, natural, y
+
+    def _measure(self, option: QStyleOptionViewItem, index: _Index) -> _Bubble:
+        kind = MessageKind(index.data(ConversationModel.KindRole) or MessageKind.SYSTEM)
+        text = index.data(ConversationModel.TextRole) or ""
+        total = self._width(option)
+        font = QFont(option.font)
+        small = QFont(option.font)
+        small.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
+        small_fm = QFontMetricsF(small)
+        if kind in (MessageKind.SYSTEM, MessageKind.ERROR):
+            max_w = max(80.0, total - 4 * self.MARGIN_X - 2 * self.PAD_X)
+            layout, w, h = self._layout(text, small if kind is MessageKind.SYSTEM else font,
+                                        max_w)
+            bw = w + 2 * self.PAD_X
+            bh = h + 2 * (self.PAD_Y if kind is MessageKind.ERROR else 2)
+            bubble = QRectF((total - bw) / 2, self.MARGIN_Y, bw, bh)
+            return _Bubble(kind, "", layout, w, h, "", bubble, bh + 2 * self.MARGIN_Y)
+
+        max_body = max(80.0, total * self.MAX_FRACTION - 2 * self.PAD_X)
+        layout, w, h = self._layout(text, font, max_body)
+        header = ""
+        also = index.data(ConversationModel.AlsoRole) or []
+        if kind is MessageKind.OTHER:
+            header = index.data(ConversationModel.SenderRole) or ""
+        if also:
+            header = (header + " · " if header else "") + "also to " + ", ".join(also)
+        meta = format_time(float(index.data(ConversationModel.TimestampRole) or 0))
+        if kind is MessageKind.OWN:
+            state = index.data(ConversationModel.StateRole)
+            meta += {DeliveryState.PENDING: "  ⏱", DeliveryState.SENT: "  ✓",
+                     DeliveryState.FAILED: "  ✗ not sent"}.get(state, "")
+        inner_w = max(w, small_fm.horizontalAdvance(meta))
+        if header:
+            inner_w = max(inner_w, min(max_body, small_fm.horizontalAdvance(header)))
+        inner_h = h + small_fm.height() + 2
+        if header:
+            inner_h += small_fm.height() + 2
+        bw = inner_w + 2 * self.PAD_X
+        bh = inner_h + 2 * self.PAD_Y
+        x = total - self.MARGIN_X - bw if kind is MessageKind.OWN else self.MARGIN_X
+        bubble = QRectF(x, self.MARGIN_Y, bw, bh)
+        return _Bubble(kind, header, layout, w, h, meta, bubble, bh + 2 * self.MARGIN_Y)
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+        b = self._measure(option, index)
+        return QSize(int(self._width(option)), int(b.height + 0.999))
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
+        b = self._measure(option, index)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        origin = QPointF(option.rect.topLeft())
+        bubble = b.bubble.translated(origin)
+        small = QFont(option.font)
+        small.setPointSizeF(max(7.0, small.pointSizeF() * 0.85))
+        small_fm = QFontMetricsF(small)
+
+        if b.kind is MessageKind.SYSTEM:
+            painter.setPen(SYSTEM_TEXT)
+            b.body.draw(painter, QPointF(bubble.left() + self.PAD_X, bubble.top() + 2))
+            painter.restore()
+            return
+        if b.kind is MessageKind.ERROR:
+            painter.setPen(ERROR_BORDER)
+            painter.setBrush(ERROR_BUBBLE)
+            painter.drawRoundedRect(bubble.adjusted(0.5, 0.5, -0.5, -0.5), 8, 8)
+            painter.setPen(ERROR_TEXT)
+            b.body.draw(painter, QPointF(bubble.left() + self.PAD_X, bubble.top() + self.PAD_Y))
+            painter.restore()
+            return
+
+        own = b.kind is MessageKind.OWN
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(OWN_BUBBLE if own else OTHER_BUBBLE)
+        painter.drawRoundedRect(bubble, 12, 12)
+        x = bubble.left() + self.PAD_X
+        y = bubble.top() + self.PAD_Y
+        if b.header:
+            painter.setFont(small)
+            painter.setPen(META_OWN if own else SENDER_TEXT)
+            header = small_fm.elidedText(b.header, Qt.TextElideMode.ElideRight,
+                                         bubble.width() - 2 * self.PAD_X)
+            painter.drawText(QPointF(x, y + small_fm.ascent()), header)
+            y += small_fm.height() + 2
+        painter.setPen(OWN_TEXT if own else OTHER_TEXT)
+        b.body.draw(painter, QPointF(x, y))
+        y += b.body_h + 2
+        painter.setFont(small)
+        failed = own and index.data(ConversationModel.StateRole) is DeliveryState.FAILED
+        painter.setPen(QColor("#ffd8d8") if failed else (META_OWN if own else META_OTHER))
+        meta_w = small_fm.horizontalAdvance(b.meta)
+        painter.drawText(QPointF(bubble.right() - self.PAD_X - meta_w, y + small_fm.ascent()),
+                         b.meta)
+        painter.restore()

@@ -1,0 +1,269 @@
+"""The login dialog: server, user name, password; log in or create an account."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..client.connection import ConnectionErrorCode, ConnectionState
+from ..client.engine import ClientEngine
+from ..protocol import ErrorCode, is_valid_name, is_valid_password
+from .settings import app_settings
+
+log = logging.getLogger("messenger.gui.login")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5555
+
+
+def friendly_login_error(code: str, message: str, user: str) -> str:
+    """The text the dialog shows for a refused login/register (by protocol error code)."""
+    if code == ErrorCode.BAD_CREDENTIALS:
+        return "Wrong user name or password."
+    if code == ErrorCode.NAME_TAKEN:
+        return f"The name “{user}” is taken. Choose another one, or log in instead."
+    if code == ErrorCode.INVALID_NAME:
+        return "A user name has 1–32 letters, digits, “_”, “.” or “-”."
+    if code == ErrorCode.INVALID_PASSWORD:
+        return "A password needs at least 6 characters."
+    return message
+
+
+def _two_lines(fingerprint: str) -> str:
+    """A 95-character fingerprint split after its 16th byte, so it fits a dialog."""
+    return fingerprint[:48] + "\n" + fingerprint[48:]
+
+
+class LoginDialog(QDialog):
+    """Asks for server, user name and password, then logs in (or registers) through ``engine``.
+
+    The dialog stays open until the engine reports ``login_succeeded`` (then it is accepted)
+    and shows every failure in its error label: wrong password, name taken, server
+    unreachable, certificate changed (with a button to forget the old pin). The last server
+    and user name are remembered in the app settings; the password never is.
+
+    Args:
+        engine: the session to log in with.
+        host, port, user: pre-filled values that win over the remembered ones.
+    """
+
+    def __init__(self, engine: ClientEngine, *, host: str | None = None,
+                 port: int | None = None, user: str | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.setWindowTitle("Messenger — Log in")
+        self.setMinimumWidth(440)
+        settings = app_settings()
+
+        self.host_edit = QLineEdit(host or str(settings.value("login/host", DEFAULT_HOST)))
+        self.host_edit.setAccessibleName("Server address")
+        self.host_edit.setPlaceholderText("e.g. 192.168.1.20")
+        self.port_spin = QSpinBox()
+        self.port_spin.setRange(1, 65535)
+        self.port_spin.setValue(int(port or settings.value("login/port", DEFAULT_PORT)))
+        self.port_spin.setAccessibleName("Server port")
+        self.user_edit = QLineEdit(user or str(settings.value("login/user", "")))
+        self.user_edit.setAccessibleName("User name")
+        self.user_edit.setMaxLength(32)
+        self.password_edit = QLineEdit()
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password_edit.setAccessibleName("Password")
+        self.create_check = QCheckBox("Create a new account")
+        self.create_check.setAccessibleName("Create a new account")
+        self.create_check.toggled.connect(self._on_mode_toggled)
+
+        form = QFormLayout()
+        form.addRow("&Server:", self.host_edit)
+        form.addRow("P&ort:", self.port_spin)
+        form.addRow("&User name:", self.user_edit)
+        form.addRow("&Password:", self.password_edit)
+        form.addRow("", self.create_check)
+
+        self.error_label = QLabel()
+        self.error_label.setObjectName("errorLabel")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #b3261e;")
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.setAccessibleName("Error")
+        self.error_label.hide()
+        self.status_label = QLabel()
+        self.status_label.setStyleSheet("color: palette(placeholder-text);")
+        self.status_label.setAccessibleName("Status")
+        self.fingerprint_label = QLabel()
+        self.fingerprint_label.setWordWrap(True)
+        self.fingerprint_label.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.fingerprint_label.setAccessibleName("Server certificate fingerprint")
+        self.fingerprint_label.setStyleSheet("color: #495057; font-size: 8pt;")
+        self.fingerprint_label.hide()
+        self.forget_button = QPushButton("Forget the pinned certificate")
+        self.forget_button.setAccessibleName("Forget the pinned certificate")
+        self.forget_button.setToolTip("Only if you know the server was reinstalled")
+        self.forget_button.clicked.connect(self._forget_pin)
+        self.forget_button.hide()
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.submit_button = self.buttons.addButton("Log in",
+                                                    QDialogButtonBox.ButtonRole.AcceptRole)
+        self.submit_button.setAccessibleName("Log in")
+        self.submit_button.setDefault(True)
+        self.buttons.accepted.connect(self.submit)
+        self.buttons.rejected.connect(self.reject)
+
+        heading = QLabel("<b>Log in to a Messenger server</b><br>"
+                         "<span style='color:#6c757d'>Ask the server's owner for its address. "
+                         "New here? Tick “Create a new account”.</span>")
+        heading.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading)
+        layout.addSpacing(6)
+        layout.addLayout(form)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.forget_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.fingerprint_label)
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.buttons)
+
+        engine.login_succeeded.connect(self._on_login_succeeded)
+        engine.login_failed.connect(self._on_login_failed)
+        engine.connection_failed.connect(self._on_connection_failed)
+        engine.fingerprint_pinned.connect(self._on_fingerprint_pinned)
+        engine.fingerprint_verified.connect(self._on_fingerprint_verified)
+        engine.state_changed.connect(self._on_state_changed)
+
+        (self.password_edit if self.user_edit.text() else self.user_edit).setFocus()
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def create_account(self) -> bool:
+        return self.create_check.isChecked()
+
+    def error_text(self) -> str:
+        """The error shown, or "" (for tests and accessibility)."""
+        return self.error_label.text() if not self.error_label.isHidden() else ""
+
+    def submit(self) -> None:
+        """Validate the form, then connect if needed and log in / register."""
+        host = self.host_edit.text().strip()
+        port = self.port_spin.value()
+        user = self.user_edit.text().strip()
+        password = self.password_edit.text()
+        if not host:
+            self._show_error("Enter the server's address.")
+            return
+        if not is_valid_name(user):
+            self._show_error("Enter your user name: 1–32 letters, digits, “_”, “.” or “-”.")
+            return
+        if not password:
+            self._show_error("Enter your password.")
+            return
+        if self.create_account and not is_valid_password(password):
+            self._show_error("Choose a password of at least 6 characters.")
+            return
+        self._show_error("")
+        self.forget_button.hide()
+        self._set_busy(True)
+        engine = self.engine
+        same_server = engine.host == host and engine.port == port
+        if not (same_server and engine.state is ConnectionState.CONNECTED):
+            engine.connect_to(host, port)
+        if self.create_account:
+            engine.register(user, password)
+        else:
+            engine.login(user, password)
+
+    def done(self, result: int) -> None:
+        """Close the dialog and stop listening to the engine."""
+        for signal, slot in ((self.engine.login_succeeded, self._on_login_succeeded),
+                             (self.engine.login_failed, self._on_login_failed),
+                             (self.engine.connection_failed, self._on_connection_failed),
+                             (self.engine.fingerprint_pinned, self._on_fingerprint_pinned),
+                             (self.engine.fingerprint_verified, self._on_fingerprint_verified),
+                             (self.engine.state_changed, self._on_state_changed)):
+            try:
+                signal.disconnect(slot)
+            except (RuntimeError, TypeError):
+                pass
+        self.password_edit.clear()
+        super().done(result)
+
+    # ------------------------------------------------------------------ slots
+
+    def _on_mode_toggled(self, create: bool) -> None:
+        self.submit_button.setText("Create account" if create else "Log in")
+        self.submit_button.setAccessibleName(self.submit_button.text())
+
+    def _on_login_succeeded(self, user: str) -> None:
+        settings = app_settings()
+        settings.setValue("login/host", self.host_edit.text().strip())
+        settings.setValue("login/port", self.port_spin.value())
+        settings.setValue("login/user", user)
+        settings.sync()
+        log.info("logged in as %s", user)
+        self.accept()
+
+    def _on_login_failed(self, code: str, message: str) -> None:
+        self._set_busy(False)
+        self._show_error(friendly_login_error(code, message, self.user_edit.text().strip()))
+        self.password_edit.selectAll()
+        self.password_edit.setFocus()
+
+    def _on_connection_failed(self, code: str, message: str) -> None:
+        self._set_busy(False)
+        self._show_error(message)
+        self.forget_button.setVisible(code == ConnectionErrorCode.CERTIFICATE_CHANGED)
+
+    def _on_fingerprint_pinned(self, fingerprint: str) -> None:
+        self._show_fingerprint("New server — its certificate is now trusted on first use. "
+                               f"SHA-256:\n{_two_lines(fingerprint)}")
+
+    def _on_fingerprint_verified(self, fingerprint: str) -> None:
+        self._show_fingerprint("Server certificate matches the pinned one. "
+                               f"SHA-256:\n{_two_lines(fingerprint)}")
+
+    def _on_state_changed(self, state: ConnectionState) -> None:
+        self.status_label.setText({
+            ConnectionState.CONNECTING: "Connecting…",
+            ConnectionState.HANDSHAKING: "Connected, saying hello…",
+            ConnectionState.LOGGING_IN: "Logging in…",
+        }.get(state, ""))
+
+    def _forget_pin(self) -> None:
+        host, port = self.host_edit.text().strip(), self.port_spin.value()
+        self.engine.pins.remove(host, port)
+        self.forget_button.hide()
+        self._show_error("")
+        self._show_fingerprint(f"The pinned certificate of {host}:{port} was forgotten; the "
+                               "next connection trusts the server's current certificate.")
+
+    # ------------------------------------------------------------------ helpers
+
+    def _show_error(self, text: str) -> None:
+        self.error_label.setText(text)
+        self.error_label.setVisible(bool(text))
+
+    def _show_fingerprint(self, text: str) -> None:
+        self.fingerprint_label.setText(text)
+        self.fingerprint_label.show()
+
+    def _set_busy(self, busy: bool) -> None:
+        for widget in (self.host_edit, self.port_spin, self.user_edit, self.password_edit,
+                       self.create_check, self.submit_button):
+            widget.setEnabled(not busy)
+        if not busy:
+            self.status_label.setText("")

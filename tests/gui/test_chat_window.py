@@ -1,0 +1,240 @@
+"""Two app windows in one process chat through a real server; the login dialog."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QStyleOptionViewItem
+
+from messenger.client.connection import ConnectionState
+from messenger.client.conversations import EVERYONE
+from messenger.client.engine import ClientEngine
+from messenger.client.models import ConversationModel, MessageKind, RosterModel
+from messenger.client.pins import PinStore
+from messenger.gui.login_dialog import LoginDialog
+from messenger.gui.main_window import MainWindow
+from messenger.gui.settings import app_settings
+
+# The offscreen platform plugin cannot resize native windows to a layout's size constraints and
+# says so with a warning each time a top-level layout changes; nothing in the app can fix that.
+
+@pytest.fixture
+def open_window(qtbot, server):
+    """``open_window(user, password)`` → a shown MainWindow logged in to ``server``."""
+    engines: list[ClientEngine] = []
+
+    def factory(user: str, password: str) -> MainWindow:
+        engine = ClientEngine()
+        engines.append(engine)
+        with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+            engine.connect_to(server.host, server.port)
+            engine.login(user, password)
+        window = MainWindow(engine)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        return window
+
+    yield factory
+    for engine in engines:
+        engine.close()
+    qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e in engines))
+
+
+def roster_unread(window: MainWindow, name: str) -> int:
+    model = window.engine.roster
+    return model.data(model.index(model.row_of(name), 0), RosterModel.UnreadRole)
+
+
+def texts(window: MainWindow, key: str, kind: MessageKind) -> list[str]:
+    model = window.engine.conversation(key)
+    return [model.data(model.index(r, 0), ConversationModel.TextRole)
+            for r in range(model.rowCount())
+            if model.data(model.index(r, 0), ConversationModel.KindRole) is kind]
+
+
+def test_two_windows_chat_with_unread_badge(qtbot, server, open_window):
+    alice = open_window("alice", "alice123")
+    bob = open_window("bob", "bob123")
+    assert alice.windowTitle().startswith(f"alice@{server.host}:{server.port}")
+    assert "Online as alice" in alice.state_label.text()
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+
+    # alice double-clicks bob in her contact list.
+    view = alice.roster_view
+    rect = view.visualRect(alice.engine.roster.index(alice.engine.roster.row_of("bob"), 0))
+    # QListView only reports a double click on the item that received the press before it.
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    tab = alice.conversation_widget("bob")
+    assert tab is not None and alice.tabs.currentWidget() is tab
+    assert alice.tabs.tabText(alice.tabs.currentIndex()) == "bob"
+
+    qtbot.keyClicks(tab.compose, "Hello Bob!")
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(tab.compose, "Second line")
+    assert tab.compose.toPlainText() == "Hello Bob!\nSecond line"
+    with qtbot.waitSignal(bob.engine.message_received, timeout=10_000):
+        qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    assert tab.compose.toPlainText() == ""
+    assert texts(alice, "bob", MessageKind.OWN) == ["Hello Bob!\nSecond line"]
+
+    # bob's window: the message is in his conversation with alice, with a badge on alice.
+    assert texts(bob, "alice", MessageKind.OTHER) == ["Hello Bob!\nSecond line"]
+    assert bob.current_key() == EVERYONE
+    assert roster_unread(bob, "alice") == 1
+    assert bob.engine.roster.names()[0] == "alice"
+
+    bob.open_conversation("alice")
+    assert roster_unread(bob, "alice") == 0
+    bob_tab = bob.conversation_widget("alice")
+    assert bob_tab.view.model().rowCount() >= 1
+    assert bob.tabs.tabText(bob.tabs.currentIndex()) == "alice"
+
+
+def test_ctrl_w_closes_a_tab_and_reopening_shows_history(qtbot, server, open_window):
+    alice = open_window("alice", "alice123")
+    tab = alice.open_conversation("charlie")
+    with qtbot.waitSignal(alice.engine.message_acked, timeout=10_000):
+        tab.compose.setPlainText("see you later")
+        tab.send_button.click()
+    count = alice.tabs.count()
+    qtbot.keyClick(tab.compose, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
+    assert alice.tabs.count() == count - 1
+    assert alice.conversation_widget("charlie") is None
+    # Everyone cannot be closed.
+    alice.close_tab(alice.tabs.indexOf(alice.conversation_widget(EVERYONE)))
+    assert alice.conversation_widget(EVERYONE) is not None
+    reopened = alice.open_conversation("charlie")
+    assert texts(alice, "charlie", MessageKind.OWN) == ["see you later"]
+    assert reopened.view.model().rowCount() >= 1
+
+
+def test_unknown_user_error_shows_in_that_conversation(qtbot, server, open_window):
+    alice = open_window("alice", "alice123")
+    tab = alice.open_conversation("nobody")
+    with qtbot.waitSignal(alice.engine.request_failed, timeout=10_000):
+        tab.compose.setPlainText("hello?")
+        tab.compose.submit()
+    errors = texts(alice, "nobody", MessageKind.ERROR)
+    assert len(errors) == 1 and "Not sent" in errors[0]
+    assert texts(alice, EVERYONE, MessageKind.ERROR) == []
+
+
+def test_broadcast_reaches_everyone_tab_and_long_text_wraps(qtbot, server, open_window):
+    alice = open_window("alice", "alice123")
+    bob = open_window("bob", "bob123")
+    long_text = "word " * 200
+    with qtbot.waitSignal(bob.engine.message_received, timeout=10_000):
+        everyone = alice.conversation_widget(EVERYONE)
+        everyone.compose.setPlainText(long_text)
+        everyone.compose.submit()
+    assert texts(bob, EVERYONE, MessageKind.OTHER) == [long_text.strip()]
+    view = bob.conversation_widget(EVERYONE).view
+    model = view.model()
+    row = model.rowCount() - 1
+    option = QStyleOptionViewItem()
+    option.initFrom(view)
+    hint = view.itemDelegate().sizeHint(option, model.index(row, 0))
+    assert hint.width() <= view.viewport().width()
+    assert hint.height() > 4 * view.fontMetrics().height()  # wrapped over several lines
+
+
+def test_about_shows_the_log_file(qtbot, server, tmp_path):
+    engine = ClientEngine()
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+        engine.connect_to(server.host, server.port)
+        engine.login("alice", "alice123")
+    window = MainWindow(engine, log_file=tmp_path / "messenger.log")
+    qtbot.addWidget(window)
+    box = window.show_about()
+    assert str(tmp_path / "messenger.log") in box.text()
+    assert server.fingerprint in box.text()
+    box.close()
+    engine.close()
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+
+
+# ------------------------------------------------------------------------------ login dialog
+
+
+@pytest.fixture
+def dialog(qtbot, server):
+    engine = ClientEngine()
+    dlg = LoginDialog(engine, host=server.host, port=server.port)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    yield dlg
+    engine.close()
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+
+
+def test_login_dialog_shows_wrong_password(qtbot, dialog):
+    qtbot.keyClicks(dialog.user_edit, "alice")
+    qtbot.keyClicks(dialog.password_edit, "not-her-password")
+    with qtbot.waitSignal(dialog.engine.login_failed, timeout=10_000):
+        qtbot.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
+    assert dialog.error_text() == "Wrong user name or password."
+    assert dialog.isVisible() and dialog.result() == 0
+    assert dialog.submit_button.isEnabled()
+    assert "SHA-256" in dialog.fingerprint_label.text()
+
+
+def test_login_dialog_registers_and_remembers_server_and_user(qtbot, dialog, server):
+    dialog.create_check.setChecked(True)
+    assert dialog.submit_button.text() == "Create account"
+    dialog.user_edit.setText("dora")
+    dialog.password_edit.setText("dora-secret")
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        dialog.submit()
+    assert dialog.engine.user == "dora" and dialog.engine.logged_in
+    settings = app_settings()
+    assert settings.value("login/user") == "dora"
+    assert int(settings.value("login/port")) == server.port
+    assert "dora-secret" not in open(settings.fileName(), encoding="utf-8").read()
+    again = LoginDialog(ClientEngine())
+    qtbot.addWidget(again)
+    assert (again.host_edit.text(), again.port_spin.value(), again.user_edit.text()) == \
+        (server.host, server.port, "dora")
+
+
+def test_login_dialog_name_taken_and_short_password(qtbot, dialog):
+    dialog.create_check.setChecked(True)
+    dialog.user_edit.setText("Alice")
+    dialog.password_edit.setText("short")
+    dialog.submit()
+    assert "at least 6 characters" in dialog.error_text()
+    dialog.password_edit.setText("long-enough")
+    with qtbot.waitSignal(dialog.engine.login_failed, timeout=10_000):
+        dialog.submit()
+    assert "is taken" in dialog.error_text()
+
+
+def test_login_dialog_certificate_changed(qtbot, dialog, server):
+    PinStore().pin(server.host, server.port, ":".join(["11"] * 32))
+    dialog.user_edit.setText("alice")
+    dialog.password_edit.setText("alice123")
+    with qtbot.waitSignal(dialog.engine.connection_failed, timeout=10_000):
+        dialog.submit()
+    assert "certificate changed" in dialog.error_text()
+    assert dialog.forget_button.isVisible()
+    qtbot.mouseClick(dialog.forget_button, Qt.MouseButton.LeftButton)
+    assert PinStore().get(server.host, server.port) is None
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        dialog.submit()
+    assert PinStore().get(server.host, server.port) == server.fingerprint
+
+
+def test_login_dialog_server_unreachable(qtbot, dialog):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dialog.port_spin.setValue(port)
+    dialog.user_edit.setText("alice")
+    dialog.password_edit.setText("alice123")
+    with qtbot.waitSignal(dialog.engine.connection_failed, timeout=10_000):
+        dialog.submit()
+    assert "Cannot reach the server" in dialog.error_text()
+    assert dialog.isVisible() and dialog.submit_button.isEnabled()

@@ -1,0 +1,197 @@
+"""The client engine against a real in-process server over TLS on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from messenger.client.connection import ConnectionState
+from messenger.client.conversations import EVERYONE
+from messenger.client.engine import ClientEngine
+from messenger.client.models import DeliveryState, MessageKind
+from messenger.client.pins import PinStore
+
+WRONG_FP = ":".join(["00"] * 32)
+
+
+@pytest.fixture
+def make_engine(qtbot):
+    engines: list[ClientEngine] = []
+
+    def factory() -> ClientEngine:
+        engine = ClientEngine()
+        engines.append(engine)
+        return engine
+
+    yield factory
+    for engine in engines:
+        engine.close()
+    qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e in engines))
+
+
+def login(qtbot, engine: ClientEngine, server, user: str, password: str) -> None:
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000) as blocker:
+        engine.connect_to(server.host, server.port)
+        engine.login(user, password)
+    assert blocker.args == [user]
+    assert engine.state is ConnectionState.LOGGED_IN
+
+
+def own_items(engine: ClientEngine, key: str):
+    return [i for i in engine.conversation(key).items() if i.kind is MessageKind.OWN]
+
+
+def test_login_pins_the_certificate_and_fills_the_roster(qtbot, server, make_engine):
+    engine = make_engine()
+    with qtbot.waitSignal(engine.fingerprint_pinned, timeout=10_000) as pinned:
+        login(qtbot, engine, server, "alice", "alice123")
+    assert pinned.args == [server.fingerprint]
+    assert PinStore().get(server.host, server.port) == server.fingerprint
+    assert engine.roster.names() == ["bob", "charlie"]  # own name left out, all offline
+    notices = engine.conversation(EVERYONE).items()
+    assert notices[-1].kind is MessageKind.SYSTEM and "alice" in notices[-1].text
+
+    second = make_engine()
+    with qtbot.waitSignal(second.fingerprint_verified, timeout=10_000) as verified:
+        login(qtbot, second, server, "bob", "bob123")
+    assert verified.args == [server.fingerprint]
+    qtbot.waitUntil(lambda: engine.roster.contact("bob").online)
+    assert engine.roster.names()[0] == "bob"
+
+
+def test_wrong_password_is_refused(qtbot, server, make_engine):
+    engine = make_engine()
+    with qtbot.waitSignal(engine.login_failed, timeout=10_000) as blocker:
+        engine.connect_to(server.host, server.port)
+        engine.login("alice", "wrong-password")
+    assert blocker.args[0] == "bad_credentials"
+    assert engine.state is ConnectionState.CONNECTED
+    # The same connection can try again.
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+        engine.login("alice", "alice123")
+
+
+def test_register_then_name_taken(qtbot, server, make_engine):
+    engine = make_engine()
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000) as blocker:
+        engine.connect_to(server.host, server.port)
+        engine.register("Zoe", "zoe-secret")
+    assert blocker.args == ["Zoe"]
+    other = make_engine()
+    with qtbot.waitSignal(other.login_failed, timeout=10_000) as failed:
+        other.connect_to(server.host, server.port)
+        other.register("zoe", "another-secret")
+    assert failed.args[0] == "name_taken"
+
+
+def test_unicast_round_trip_with_ack_delivery_and_unread(qtbot, server, make_engine):
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server, "alice", "alice123")
+    login(qtbot, bob, server, "bob", "bob123")
+    with qtbot.waitSignal(bob.message_received, timeout=10_000) as received, \
+            qtbot.waitSignal(alice.message_acked, timeout=10_000) as acked:
+        cmid = alice.send_unicast("bob", "hello bob")
+    key, item = received.args
+    assert key == "alice"
+    assert (item.sender, item.text, item.kind) == ("alice", "hello bob", MessageKind.OTHER)
+    assert acked.args[0] == cmid and acked.args[1] == item.seq
+    own = next(i for i in alice.conversation("bob").items() if i.client_msg_id == cmid)
+    assert (own.kind, own.state, own.seq) == (MessageKind.OWN, DeliveryState.SENT, item.seq)
+    assert bob.unread("alice") == 1
+    assert bob.roster.contact("alice").unread == 1
+    bob.mark_read("alice")
+    assert bob.roster.contact("alice").unread == 0
+
+
+def test_broadcast_and_multicast(qtbot, server, make_engine):
+    alice, bob, charlie = make_engine(), make_engine(), make_engine()
+    login(qtbot, alice, server, "alice", "alice123")
+    login(qtbot, bob, server, "bob", "bob123")
+    login(qtbot, charlie, server, "charlie", "charlie123")
+    with qtbot.waitSignals([bob.message_received, charlie.message_received], timeout=10_000):
+        alice.send_broadcast("hi all")
+    for engine in (bob, charlie):
+        texts = [i.text for i in engine.conversation(EVERYONE).items()
+                 if i.kind is MessageKind.OTHER]
+        assert texts == ["hi all"]
+    qtbot.waitUntil(lambda: own_items(alice, EVERYONE)[-1].state is DeliveryState.SENT)
+    assert [i.text for i in alice.conversation(EVERYONE).items()].count("hi all") == 1
+
+    with qtbot.waitSignal(charlie.message_received, timeout=10_000) as got, \
+            qtbot.waitSignal(alice.message_received, timeout=10_000), \
+            qtbot.waitSignal(bob.message_acked, timeout=10_000):
+        bob.send_multicast(["alice", "charlie"], "to you two")
+    key, item = got.args
+    assert key == "bob" and item.also == ("alice",)
+    qtbot.waitUntil(lambda: own_items(bob, "charlie")[-1].state is DeliveryState.SENT)
+    assert own_items(bob, "alice")[-1].also == ("charlie",)
+    assert own_items(bob, "charlie")[-1].also == ("alice",)
+
+
+def test_unknown_user_error_lands_in_that_conversation(qtbot, server, make_engine):
+    alice = make_engine()
+    login(qtbot, alice, server, "alice", "alice123")
+    with qtbot.waitSignal(alice.request_failed, timeout=10_000) as failed:
+        alice.send_unicast("nobody", "are you there?")
+    assert failed.args[0] == "nobody" and failed.args[1] == "unknown_user"
+    items = alice.conversation("nobody").items()
+    assert items[0].state is DeliveryState.FAILED
+    assert items[-1].kind is MessageKind.ERROR
+
+
+def test_offline_message_is_delivered_once_at_next_login(qtbot, server, make_engine):
+    alice = make_engine()
+    login(qtbot, alice, server, "alice", "alice123")
+    with qtbot.waitSignal(alice.message_acked, timeout=10_000):
+        alice.send_unicast("charlie", "while you were away")
+    charlie = make_engine()
+    with qtbot.waitSignal(charlie.message_received, timeout=10_000) as got:
+        login(qtbot, charlie, server, "charlie", "charlie123")
+    assert got.args[1].text == "while you were away"
+    # charlie acknowledged it with `delivered`: a second login gets nothing again.
+    with qtbot.waitSignal(charlie.logged_out, timeout=10_000):
+        charlie.logout()
+    again = make_engine()
+    with qtbot.assertNotEmitted(again.message_received):
+        login(qtbot, again, server, "charlie", "charlie123")
+        with qtbot.waitSignal(again.message_acked, timeout=10_000):  # a full round trip
+            again.send_unicast("alice", "back")
+    assert own_items(again, "alice")[-1].text == "back"
+
+
+def test_changed_certificate_is_refused(qtbot, server, make_engine):
+    PinStore().pin(server.host, server.port, WRONG_FP)
+    engine = make_engine()
+    with qtbot.waitSignal(engine.connection_failed, timeout=10_000) as failed, \
+            qtbot.assertNotEmitted(engine.login_succeeded):
+        engine.connect_to(server.host, server.port)
+        engine.login("alice", "alice123")
+    code, message = failed.args
+    assert code == "certificate_changed"
+    assert "certificate changed" in message and WRONG_FP in message
+    assert server.fingerprint in message and "remove the pin" in message
+    assert engine.state is ConnectionState.DISCONNECTED
+    assert PinStore().get(server.host, server.port) == WRONG_FP  # never silently re-pinned
+
+
+def test_pin_survives_a_restart_of_the_same_server(qtbot, make_server, tmp_path, make_engine):
+    first = make_server(demo=True, data_dir=tmp_path / "srv")
+    engine = make_engine()
+    login(qtbot, engine, first, "alice", "alice123")
+    pinned = PinStore().get(first.host, first.port)
+    assert pinned == first.fingerprint
+    # A second server with its own certificate must not match that pin.
+    other = make_server(demo=True, data_dir=tmp_path / "other")
+    assert other.fingerprint != pinned
+
+
+def test_unreachable_server_gives_a_clear_error(qtbot, make_engine):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    engine = make_engine()
+    with qtbot.waitSignal(engine.connection_failed, timeout=10_000) as failed:
+        engine.connect_to("127.0.0.1", port)
+    assert failed.args[0] == "unreachable"
+    assert "Cannot reach the server" in failed.args[1] and str(port) in failed.args[1]

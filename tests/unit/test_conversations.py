@@ -1,0 +1,40 @@
+"""Conversation keying of outgoing and incoming messages (plain rules, no Qt)."""
+
+from __future__ import annotations
+
+from messenger.client.conversations import (
+    EVERYONE,
+    Placement,
+    peer_key,
+    place_incoming,
+    place_outgoing,
+)
+
+
+def test_unicast_goes_to_the_peer_conversation():
+    assert place_outgoing("alice", "unicast", ["Bob"]) == [Placement("bob", "Bob")]
+    assert place_incoming("alice", "Bob", "unicast", ["alice"]) == [Placement("bob", "Bob")]
+
+
+def test_broadcast_goes_to_everyone():
+    assert place_outgoing("alice", "broadcast", []) == [Placement(EVERYONE, "Everyone")]
+    assert place_incoming("alice", "bob", "broadcast", [])[0].key == EVERYONE
+
+
+def test_user_named_everyone_does_not_collide():
+    assert peer_key("everyone") != EVERYONE
+
+
+def test_multicast_for_the_sender_lands_in_each_recipient_conversation():
+    places = place_outgoing("alice", "multicast", ["bob", "charlie"])
+    assert places == [Placement("bob", "bob", ("charlie",)),
+                      Placement("charlie", "charlie", ("bob",))]
+
+
+def test_multicast_for_a_recipient_lands_with_the_sender_marking_the_others():
+    places = place_incoming("bob", "alice", "multicast", ["Bob", "charlie", "dave"])
+    assert places == [Placement("alice", "alice", ("charlie", "dave"))]
+
+
+def test_own_message_from_another_session_is_placed_as_outgoing():
+    assert place_incoming("alice", "Alice", "unicast", ["bob"]) == [Placement("bob", "bob")]

@@ -1,0 +1,82 @@
+"""Trust on first use: the pin store of server certificate fingerprints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from messenger import paths
+from messenger.client.pins import (
+    PIN_FILE_NAME,
+    PinStore,
+    PinVerdict,
+    mismatch_message,
+    normalize_fingerprint,
+    server_key,
+)
+
+FP_A = ":".join(["AB"] * 32)
+FP_B = ":".join(["CD"] * 32)
+
+
+def test_default_file_lives_in_config_dir():
+    assert PinStore().path == paths.config_dir() / PIN_FILE_NAME
+
+
+def test_first_use_pins_then_matches(tmp_path):
+    store = PinStore(tmp_path / "pins.json")
+    first = store.verify("Example.org", 5555, FP_A)
+    assert first.verdict is PinVerdict.UNKNOWN and first.pinned is None
+    assert json.loads((tmp_path / "pins.json").read_text()) == {"example.org:5555": FP_A}
+    again = store.verify("example.org", 5555, FP_A.lower())
+    assert again.verdict is PinVerdict.MATCH
+    assert again.pinned == FP_A
+
+
+def test_changed_certificate_is_a_mismatch_and_keeps_the_old_pin(tmp_path):
+    store = PinStore(tmp_path / "pins.json")
+    store.pin("host", 1, FP_A)
+    result = store.verify("host", 1, FP_B)
+    assert result.verdict is PinVerdict.MISMATCH
+    assert (result.pinned, result.presented) == (FP_A, FP_B)
+    assert store.get("host", 1) == FP_A
+
+
+def test_pins_are_per_host_and_port(tmp_path):
+    store = PinStore(tmp_path / "pins.json")
+    store.pin("host", 1, FP_A)
+    assert store.check("host", 2, FP_B).verdict is PinVerdict.UNKNOWN
+    assert store.check("other", 1, FP_B).verdict is PinVerdict.UNKNOWN
+
+
+def test_remove_forgets_the_pin(tmp_path):
+    store = PinStore(tmp_path / "pins.json")
+    store.pin("host", 1, FP_A)
+    assert store.remove("host", 1)
+    assert not store.remove("host", 1)
+    assert store.verify("host", 1, FP_B).verdict is PinVerdict.UNKNOWN
+
+
+def test_unreadable_file_counts_as_empty(tmp_path, caplog):
+    path = tmp_path / "pins.json"
+    path.write_text("{not json")
+    store = PinStore(path)
+    assert store.get("host", 1) is None
+    assert "unreadable pin file" in caplog.text
+    store.pin("host", 1, FP_A)
+    assert store.get("host", 1) == FP_A
+
+
+def test_key_and_fingerprint_normalisation():
+    assert server_key("::1", 5) == "[::1]:5"
+    assert server_key(" LocalHost ", 5) == "localhost:5"
+    assert normalize_fingerprint(FP_A.replace(":", "").lower()) == FP_A
+    with pytest.raises(ValueError):
+        normalize_fingerprint("AB:CD")
+
+
+def test_mismatch_message_explains():
+    text = mismatch_message("host", 1, FP_A, FP_B)
+    assert "certificate changed" in text and FP_A in text and FP_B in text
+    assert "attack" in text and "remove the pin" in text

@@ -1,0 +1,122 @@
+"""Render the login dialog and a main window mid-conversation offscreen into docs/screenshots/.
+
+Usage: ``QT_QPA_PLATFORM=offscreen python tools/screenshots.py [OUT_DIR]`` (``make screenshots``).
+Starts an in-process server with the demo accounts in a temporary MESSENGER_HOME, logs alice and
+bob in, exchanges a few messages, and saves ``login.png`` and ``main.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from PySide6.QtCore import QDeadlineTimer, QEventLoop, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+
+def wait_until(app: QApplication, condition, timeout_ms: int = 10_000) -> None:
+    """Run the event loop until ``condition()`` is true; RuntimeError after ``timeout_ms``."""
+    deadline = QDeadlineTimer(timeout_ms)
+    loop = QEventLoop()
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: loop.quit() if condition() or deadline.hasExpired() else None)
+    timer.start()
+    if not condition():
+        loop.exec()
+    timer.stop()
+    if not condition():
+        raise RuntimeError("timed out waiting for the app")
+
+
+def main(argv: list[str]) -> int:
+    out_dir = Path(argv[1]) if len(argv) > 1 else ROOT / "docs" / "screenshots"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    home = tempfile.TemporaryDirectory(prefix="messenger-shots-")
+    os.environ["MESSENGER_HOME"] = home.name
+
+    from messenger.client.conversations import EVERYONE
+    from messenger.client.engine import ClientEngine
+    from messenger.gui.login_dialog import LoginDialog
+    from messenger.gui.main_window import MainWindow
+    from messenger.server.app import ServerConfig
+    from messenger.server.net import MessengerServer
+
+    app = QApplication.instance() or QApplication(argv[:1])
+    app.setApplicationName("Messenger")
+    server = MessengerServer(ServerConfig(host="127.0.0.1", port=0,
+                                          data_dir=Path(home.name) / "server"))
+    server.create_demo_accounts()
+    server.listen()
+
+    def logged_in(user: str, password: str) -> ClientEngine:
+        engine = ClientEngine()
+        engine.connect_to("127.0.0.1", server.port)
+        engine.login(user, password)
+        wait_until(app, lambda: engine.logged_in)
+        return engine
+
+    # The login dialog, as a first-time user sees it after one wrong password.
+    dialog_engine = ClientEngine()
+    dialog = LoginDialog(dialog_engine, host="127.0.0.1", port=server.port, user="alice")
+    dialog.show()
+    dialog.password_edit.setText("not-my-password")
+    dialog.submit()
+    wait_until(app, lambda: bool(dialog.error_text()))
+    dialog.password_edit.deselect()
+    dialog.adjustSize()
+    dialog.grab().save(str(out_dir / "login.png"))
+    dialog.close()
+
+    alice, bob, charlie = (logged_in("alice", "alice123"), logged_in("bob", "bob123"),
+                           logged_in("charlie", "charlie123"))
+    wait_until(app, lambda: alice.roster.contact("bob").online
+               and alice.roster.contact("charlie").online)
+    window = MainWindow(alice, log_file=Path(home.name) / "logs" / "messenger.log")
+    window.resize(900, 600)
+    window.show()
+
+    script = [
+        (bob, "everyone", "Good morning, everyone! Coffee in the kitchen at 10."),
+        (alice, "bob", "Hi Bob! Do you have a minute to look at the release notes?"),
+        (bob, "alice", "Sure. Send them over — I'm free until lunch."),
+        (alice, "bob", "Thanks! The short version: the login dialog now remembers your "
+                       "server, messages wrap nicely, and errors show up right where they "
+                       "happened.\nI'll share the full list after the stand-up."),
+        (bob, "alice", "Sounds great, thanks!"),
+        (charlie, "alice", "Are you joining the demo later?"),
+    ]
+    engines = (alice, bob, charlie)
+    for engine, to, text in script:
+        if to == "everyone":
+            engine.send_broadcast(text)
+        else:
+            engine.send_unicast(to, text)
+        # Wait until every client has it, so each window shows the same order.
+        wait_until(app, lambda s=engine, t=text, r=to: all(
+            any(i.text == t and i.seq is not None for k in e.conversation_keys()
+                for i in e.conversation(k).items()) for e in engines
+            if e is s or r in ("everyone", e.user)))
+    wait_until(app, lambda: alice.unread("charlie") == 1 and alice.unread("bob") >= 1)
+    window.open_conversation("bob")
+    alice.mark_read(EVERYONE)
+    wait_until(app, lambda: window.isVisible())
+    window.grab().save(str(out_dir / "main.png"))
+    print(f"saved {out_dir / 'login.png'} and {out_dir / 'main.png'}")
+
+    window.close()
+    for engine in (bob, charlie, dialog_engine):
+        engine.close()
+    server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
