@@ -111,3 +111,44 @@ def test_server_never_imports_widgets_or_gui(tmp_path):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["port"] > 0
     assert report["loaded"] == []
+
+
+def test_add_user_reads_the_password_from_stdin_then_logs_in(tmp_path):
+    data_dir = tmp_path / "data"
+    created = subprocess.run(
+        [sys.executable, "-m", "messenger", "--server", "--data-dir", str(data_dir),
+         "--add-user", "Dora"],
+        input="dora-secret\n", capture_output=True, text=True, timeout=DEFAULT_TIMEOUT,
+        cwd=REPO)
+    assert created.returncode == 0, created.stderr
+    assert "created account Dora" in created.stdout
+    again = subprocess.run(
+        [sys.executable, "-m", "messenger", "--server", "--data-dir", str(data_dir),
+         "--add-user", "dora"],
+        input="other-secret\n", capture_output=True, text=True, timeout=DEFAULT_TIMEOUT,
+        cwd=REPO)
+    assert again.returncode == 1 and "taken" in again.stderr
+    with ServerProcess(server_command(data_dir), cwd=REPO) as proc, \
+            RawClient(proc.host, proc.port) as client:
+        client.hello()
+        reply = client.login("DORA", "dora-secret", request_id=3)
+    assert reply["type"] == "ok" and reply["user"] == "Dora", reply
+
+
+def test_demo_accounts_are_created_only_when_absent(tmp_path):
+    data_dir = tmp_path / "data"
+    subprocess.run(
+        [sys.executable, "-m", "messenger", "--server", "--data-dir", str(data_dir),
+         "--add-user", "alice"],
+        input="changed-pw\n", capture_output=True, text=True, timeout=DEFAULT_TIMEOUT,
+        cwd=REPO, check=True)
+    with ServerProcess(server_command(data_dir, "--demo"), cwd=REPO) as proc, \
+            RawClient(proc.host, proc.port) as client:
+        client.hello()
+        kept = client.login("alice", "changed-pw", request_id=1)
+        bob = RawClient(proc.host, proc.port)
+        bob.hello()
+        demo = bob.login("bob", "bob123", request_id=2)
+        bob.close()
+    assert kept["type"] == "ok", kept
+    assert demo["type"] == "ok", demo
