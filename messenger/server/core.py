@@ -57,7 +57,7 @@ from messenger.protocol import (
 
 from .auth import LoginThrottle, Passwords
 from .groups import Group, GroupError, Groups, Left
-from .store import NameTaken, Store, StoredMessage
+from .store import Account, NameTaken, Store, StoredMessage
 
 log = logging.getLogger("messenger.server.core")
 activity = logging.getLogger("messenger.server.activity")
@@ -80,7 +80,29 @@ class Disconnect:
     conn: ConnId
 
 
-Action = Out | Disconnect
+@dataclass(frozen=True)
+class Crypto:
+    """Run ``work()`` (argon2id hashing, ~150 ms) off the event loop, then call
+    ``done(result)`` back on it and apply the actions it returns. Connection ``conn`` asked
+    for it; ``done`` copes with the connection having gone meanwhile."""
+
+    conn: ConnId
+    work: Callable[[], object]
+    done: Callable[[object], list[Action]]
+
+
+Action = Out | Disconnect | Crypto
+
+
+def run_inline(actions: list[Action]) -> list[Action]:
+    """Resolve :class:`Crypto` actions synchronously (for tests and tools without threads)."""
+    result: list[Action] = []
+    for action in actions:
+        if isinstance(action, Crypto):
+            result += run_inline(action.done(action.work()))
+        else:
+            result.append(action)
+    return result
 
 
 @dataclass
@@ -93,6 +115,7 @@ class Session:
     user: str | None = None
     key: str | None = None
     since: float = 0.0
+    busy: bool = False
 
 
 @dataclass
@@ -172,6 +195,9 @@ class ServerCore:
             if session.key is not None:
                 return [self._error(session, frame, ErrorCode.ALREADY_LOGGED_IN,
                                     f"already logged in as {session.user}")]
+            if session.busy:
+                return [self._error(session, frame, ErrorCode.BAD_REQUEST,
+                                    "a login or registration is already in progress")]
             if isinstance(frame, Register):
                 return self._register(session, frame)
             return self._login(session, frame)
@@ -232,13 +258,22 @@ class ServerCore:
         if self.store.account(frame.user) is not None:  # before the costly hash
             return [self._error(session, frame, ErrorCode.NAME_TAKEN,
                                 f"the name {frame.user!r} is taken")]
-        try:
-            account = self.store.create_account(frame.user, self.passwords.hash(frame.password))
-        except NameTaken:
-            return [self._error(session, frame, ErrorCode.NAME_TAKEN,
-                                f"the name {frame.user!r} is taken")]
-        activity.info("register %s from %s", account.name, session.address)
-        return self._logged_in(session, frame.id, account.name)
+        session.busy = True
+
+        def hashed(encoded: object) -> list[Action]:
+            if not self._still_there(session):
+                return []
+            session.busy = False
+            try:
+                account = self.store.create_account(frame.user, str(encoded))
+            except NameTaken:
+                return [self._error(session, frame, ErrorCode.NAME_TAKEN,
+                                    f"the name {frame.user!r} is taken")]
+            activity.info("register %s from %s", account.name, session.address)
+            return self._logged_in(session, frame.id, account.name)
+
+        password = frame.password
+        return [Crypto(session.conn, lambda: self.passwords.hash(password), hashed)]
 
     def _login(self, session: Session, frame: Login) -> list[Action]:
         # Invalid names cannot exist; they share one throttle key so memory stays bounded.
@@ -247,24 +282,44 @@ class ServerCore:
         if locked > 0:
             return [self._locked(session, frame, locked)]
         account = self.store.account(frame.user) if is_valid_name(frame.user) else None
-        if self.passwords.verify(account.pw_hash if account else None, frame.password):
-            assert account is not None
-            self.throttle.success(key)
-            if self.passwords.needs_rehash(account.pw_hash):
-                self.store.set_password_hash(account.key, self.passwords.hash(frame.password))
-            activity.info("login %s from %s", account.name, session.address)
-            actions = self._logged_in(session, frame.id, account.name)
-            if frame.receipts_after is not None:
-                actions += [Out(session.conn, Receipt(rid=r.rid, seq=r.seq, user=r.user,
-                                                      state=r.state, ts=r.ts))  # type: ignore[arg-type]
-                            for r in self.store.receipts_after(account.key, frame.receipts_after)]
-            return actions
-        activity.info("failed login for %r from %s", frame.user[:40], session.address)
-        lock = self.throttle.failure(key)
-        if lock > 0:
-            return [self._locked(session, frame, lock)]
-        return [self._error(session, frame, ErrorCode.BAD_CREDENTIALS,
-                            "wrong user name or password")]
+        encoded = account.pw_hash if account else None
+        password = frame.password
+        session.busy = True
+
+        def checked(ok: object) -> list[Action]:
+            if not self._still_there(session):
+                return []
+            session.busy = False
+            if session.key is not None:
+                return [self._error(session, frame, ErrorCode.ALREADY_LOGGED_IN,
+                                    f"already logged in as {session.user}")]
+            if ok:
+                assert account is not None
+                return self._login_ok(session, frame, account, key)
+            activity.info("failed login for %r from %s", frame.user[:40], session.address)
+            lock = self.throttle.failure(key)
+            if lock > 0:
+                return [self._locked(session, frame, lock)]
+            return [self._error(session, frame, ErrorCode.BAD_CREDENTIALS,
+                                "wrong user name or password")]
+
+        return [Crypto(session.conn, lambda: self.passwords.verify(encoded, password), checked)]
+
+    def _login_ok(self, session: Session, frame: Login, account: Account,
+                  key: str) -> list[Action]:
+        self.throttle.success(key)
+        if self.passwords.needs_rehash(account.pw_hash):
+            self.store.set_password_hash(account.key, self.passwords.hash(frame.password))
+        activity.info("login %s from %s", account.name, session.address)
+        actions = self._logged_in(session, frame.id, account.name)
+        if frame.receipts_after is not None:
+            actions += [Out(session.conn, Receipt(rid=r.rid, seq=r.seq, user=r.user,
+                                                  state=r.state, ts=r.ts))  # type: ignore[arg-type]
+                        for r in self.store.receipts_after(account.key, frame.receipts_after)]
+        return actions
+
+    def _still_there(self, session: Session) -> bool:
+        return self.sessions.get(session.conn) is session
 
     def _locked(self, session: Session, frame: Login, seconds: float) -> Out:
         whole = max(1, round(seconds + 0.499))

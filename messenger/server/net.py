@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from argon2 import PasswordHasher, Type
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -37,7 +38,7 @@ from messenger.protocol import (
 
 from .auth import LoginThrottle, Passwords
 from .config import ServerConfig
-from .core import Action, ConnId, Disconnect, Out, ServerCore
+from .core import Action, ConnId, Crypto, Disconnect, Out, ServerCore
 from .store import Store
 from .tls import ensure_certificate, pem_fingerprint
 
@@ -71,6 +72,7 @@ class MessengerServer(QObject):
     """
 
     clientCountChanged = Signal(int)
+    _cryptoDone = Signal(object)  # (Crypto, Future) from a worker thread
 
     def __init__(self, config: ServerConfig, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -107,7 +109,12 @@ class MessengerServer(QObject):
             self._server = QTcpServer(self)
         self._server.pendingConnectionAvailable.connect(self._accept)
         self.store.set_batch(True)
+        # argon2id (~150 ms) runs on workers so logins never stall other users; cffi releases
+        # the GIL during the hash.
+        self._crypto = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
+        self._cryptoDone.connect(self._crypto_done)
         self._queue: list[Action] = []
+        self._closed = False
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(0)
@@ -151,9 +158,10 @@ class MessengerServer(QObject):
 
     def close(self) -> None:
         """Stop listening, drop every connection and close the store (idempotent)."""
-        if not self._server.isListening() and not self._conns and not self._queue:
-            self.store.close()
+        if self._closed:
             return
+        self._closed = True
+        self._crypto.shutdown(wait=True, cancel_futures=True)
         self._server.close()
         self._idle_timer.stop()
         self._flush()
@@ -217,7 +225,11 @@ class MessengerServer(QObject):
                 c = self._conns.get(action.conn)
                 if c is not None:
                     c.closing = True  # read nothing more from it
-        self._queue.extend(actions)
+            elif isinstance(action, Crypto):
+                future = self._crypto.submit(action.work)
+                future.add_done_callback(lambda f, a=action: self._cryptoDone.emit((a, f)))
+                continue
+            self._queue.append(action)
         if not self._flush_timer.isActive():
             self._flush_timer.start()
 
@@ -234,6 +246,17 @@ class MessengerServer(QObject):
             else:
                 # Never disconnect slots here: we may be inside this socket's readyRead.
                 c.socket.disconnectFromHost()
+
+    def _crypto_done(self, item: tuple[Crypto, Future]) -> None:
+        action, future = item
+        if self._closed:
+            return
+        try:
+            result = future.result()
+        except Exception:
+            log.exception("password hashing failed for connection %d", action.conn)
+            result = False
+        self._apply(action.done(result))
 
     def _check_idle(self) -> None:
         now = time.monotonic()

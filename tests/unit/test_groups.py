@@ -24,11 +24,18 @@ from messenger.protocol import (
     Send,
 )
 from messenger.server.auth import LoginThrottle, Passwords
-from messenger.server.core import Out, ServerCore
+from messenger.server.core import Out, ServerCore, run_inline
 from messenger.server.groups import GroupError, Groups
 from messenger.server.store import Store
 
 USERS = ("alice", "bob", "charlie", "dave")
+
+
+class InlineCore(ServerCore):
+    """Runs the argon2id work inline, as the server's worker threads would."""
+
+    def handle(self, conn, frame):
+        return run_inline(super().handle(conn, frame))
 
 
 @pytest.fixture
@@ -138,7 +145,7 @@ def core(store) -> ServerCore:
     passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID))
     for name in USERS:
         store.create_account(name, passwords.hash(name + "123"))
-    return ServerCore(store, passwords, LoginThrottle())
+    return InlineCore(store, passwords, LoginThrottle())
 
 
 def login(core, conn, user):

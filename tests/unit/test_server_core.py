@@ -23,8 +23,15 @@ from messenger.protocol import (
     Send,
 )
 from messenger.server.auth import LoginThrottle, Passwords
-from messenger.server.core import Disconnect, Out, ServerCore
+from messenger.server.core import Disconnect, Out, ServerCore, run_inline
 from messenger.server.store import Store
+
+
+class InlineCore(ServerCore):
+    """Runs the argon2id work inline, as the server's worker threads would."""
+
+    def handle(self, conn, frame):
+        return run_inline(super().handle(conn, frame))
 
 
 class Clock:
@@ -45,7 +52,7 @@ def core(tmp_path, clock) -> ServerCore:
     # Cheap argon2id parameters keep the unit tests fast; the server uses the library defaults.
     passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID))
     store = Store(tmp_path / "core.db")
-    core = ServerCore(store, passwords, LoginThrottle(3, 10.0, clock=clock), max_text=100)
+    core = InlineCore(store, passwords, LoginThrottle(3, 10.0, clock=clock), max_text=100)
     for name in ("alice", "bob", "charlie"):
         store.create_account(name, passwords.hash(name + "123"))
     return core
