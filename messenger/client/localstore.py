@@ -1,0 +1,268 @@
+"""The app's local store: outbox, history cache and sync cursors, one SQLite file per account.
+
+Plain Python (stdlib ``sqlite3``), no Qt, no sockets; the engine drives it.
+
+Tables:
+  ``outbox``    own messages not yet acknowledged by the server, in the order typed. A row
+                survives an app restart and is sent again with the same ``client_msg_id`` (the
+                server stores a repeat once). ``state`` is ``pending`` (to send) or ``failed``
+                (refused by the server; kept until Retry or Delete, never blocks later rows).
+  ``messages``  the history cache: every message seen, by server ``seq``, per conversation key,
+                with own messages' delivery state (``sent``/``delivered``/``read``) and
+                receipt counts.
+  ``meta``      key/value cursors: ``receipts_after`` (highest receipt ``rid`` seen).
+
+The file is ``<data dir>/accounts/<host>_<port>/<user>.db`` (see :func:`store_path`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from messenger.protocol import name_key
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    ord           INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_msg_id TEXT NOT NULL UNIQUE,
+    conv          TEXT NOT NULL,
+    scope         TEXT NOT NULL,
+    recipients    TEXT NOT NULL,
+    text          TEXT NOT NULL,
+    created       REAL NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'pending',
+    error         TEXT
+);
+CREATE TABLE IF NOT EXISTS messages (
+    seq           INTEGER PRIMARY KEY,
+    conv          TEXT NOT NULL,
+    ts            REAL NOT NULL,
+    sender        TEXT NOT NULL,
+    scope         TEXT NOT NULL,
+    recipients    TEXT NOT NULL,
+    grp           TEXT,
+    notice        TEXT,
+    text          TEXT NOT NULL,
+    client_msg_id TEXT NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'sent',
+    delivered_to  TEXT NOT NULL DEFAULT '[]',
+    read_by       TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS messages_conv ON messages (conv, seq);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+def store_path(data_dir: Path, host: str, port: int, user: str) -> Path:
+    """Where the local store of ``user`` on server ``host``:``port`` lives."""
+    safe_host = re.sub(r"[^A-Za-z0-9_.-]", "_", host)[:100] or "server"
+    return data_dir / "accounts" / f"{safe_host}_{port}" / f"{name_key(user)}.db"
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """An own message waiting for the server's ack. ``to`` are user names, or the group name
+    for scope ``group``; ``conv`` is the conversation key it was typed in."""
+
+    client_msg_id: str
+    conv: str
+    scope: str
+    to: list[str]
+    text: str
+    created: float
+    state: str = "pending"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CachedMessage:
+    """A message from the history cache (fields as in the protocol's ``message``)."""
+
+    seq: int
+    conv: str
+    ts: float
+    sender: str
+    scope: str
+    text: str
+    client_msg_id: str
+    to: list[str] = field(default_factory=list)
+    group: str | None = None
+    notice: str | None = None
+    state: str = "sent"
+    delivered_to: list[str] = field(default_factory=list)
+    read_by: list[str] = field(default_factory=list)
+
+
+_STATE_ORDER = {"sent": 0, "delivered": 1, "read": 2}
+
+
+class LocalStore:
+    """Outbox + history cache of one account (see the module docstring).
+
+    Args:
+        path: the SQLite file (created with its folders), or ``":memory:"``.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(str(path), isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ---------------------------------------------------------------- outbox
+
+    def enqueue(self, conv: str, scope: str, to: Sequence[str], text: str,
+                client_msg_id: str | None = None) -> OutboxItem:
+        """Add a message typed by the user; it is durable when this returns."""
+        item = OutboxItem(client_msg_id or uuid.uuid4().hex, conv, scope, list(to), text,
+                          time.time())
+        self._db.execute(
+            "INSERT INTO outbox (client_msg_id, conv, scope, recipients, text, created)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (item.client_msg_id, conv, scope, json.dumps(item.to), text, item.created))
+        return item
+
+    def outbox(self, *, state: str | None = None) -> list[OutboxItem]:
+        """Outbox rows in the order they were typed (all, or those in ``state``)."""
+        sql = ("SELECT client_msg_id, conv, scope, recipients, text, created, state, error"
+               " FROM outbox")
+        args: tuple = ()
+        if state is not None:
+            sql += " WHERE state = ?"
+            args = (state,)
+        rows = self._db.execute(sql + " ORDER BY ord", args).fetchall()
+        return [OutboxItem(c, v, s, json.loads(r), t, cr, st, e)
+                for c, v, s, r, t, cr, st, e in rows]
+
+    def outbox_item(self, client_msg_id: str) -> OutboxItem | None:
+        items = [i for i in self.outbox() if i.client_msg_id == client_msg_id]
+        return items[0] if items else None
+
+    def acked(self, client_msg_id: str) -> OutboxItem | None:
+        """The server stored the message: drop it from the outbox, return the row."""
+        item = self.outbox_item(client_msg_id)
+        self._db.execute("DELETE FROM outbox WHERE client_msg_id = ?", (client_msg_id,))
+        return item
+
+    def failed(self, client_msg_id: str, reason: str) -> None:
+        """The server refused the message for good (e.g. unknown_user): keep it as failed."""
+        self._db.execute("UPDATE outbox SET state = 'failed', error = ? WHERE client_msg_id = ?",
+                         (reason, client_msg_id))
+
+    def retry(self, client_msg_id: str) -> OutboxItem | None:
+        """Make a failed message pending again (it keeps its place and its id)."""
+        self._db.execute("UPDATE outbox SET state = 'pending', error = NULL"
+                         " WHERE client_msg_id = ?", (client_msg_id,))
+        return self.outbox_item(client_msg_id)
+
+    def discard(self, client_msg_id: str) -> None:
+        """Delete an unsent message."""
+        self._db.execute("DELETE FROM outbox WHERE client_msg_id = ?", (client_msg_id,))
+
+    # ---------------------------------------------------------------- history cache
+
+    def add_messages(self, items: Sequence[CachedMessage]) -> list[int]:
+        """Cache messages; return the seqs that were new (repeats are ignored)."""
+        new: list[int] = []
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            for m in items:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO messages (seq, conv, ts, sender, scope, recipients,"
+                    " grp, notice, text, client_msg_id, state) VALUES"
+                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (m.seq, m.conv, m.ts, m.sender, m.scope, json.dumps(m.to), m.group,
+                     m.notice, m.text, m.client_msg_id, m.state))
+                if cur.rowcount:
+                    new.append(m.seq)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return new
+
+    def receipt(self, seq: int, user: str, state: str) -> CachedMessage | None:
+        """Record a delivered/read receipt of own message ``seq``; return the updated row
+        (None if the message is not cached)."""
+        m = self.message(seq)
+        if m is None:
+            return None
+        delivered, read = list(m.delivered_to), list(m.read_by)
+        if user not in delivered:
+            delivered.append(user)
+        if state == "read" and user not in read:
+            read.append(user)
+        best = "read" if read else "delivered"
+        new_state = best if _STATE_ORDER[best] > _STATE_ORDER.get(m.state, 0) else m.state
+        self._db.execute(
+            "UPDATE messages SET state = ?, delivered_to = ?, read_by = ? WHERE seq = ?",
+            (new_state, json.dumps(delivered), json.dumps(read), seq))
+        return self.message(seq)
+
+    def message(self, seq: int) -> CachedMessage | None:
+        rows = self._select("WHERE seq = ?", (seq,))
+        return rows[0] if rows else None
+
+    def page(self, conv: str, *, before: int | None = None, limit: int = 50) -> list[CachedMessage]:
+        """The newest ``limit`` cached messages of ``conv`` below seq ``before``, oldest
+        first."""
+        if before is None:
+            rows = self._select("WHERE conv = ? ORDER BY seq DESC LIMIT ?", (conv, limit))
+        else:
+            rows = self._select("WHERE conv = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+                                (conv, before, limit))
+        return rows[::-1]
+
+    def count(self, conv: str) -> int:
+        return self._db.execute("SELECT count(*) FROM messages WHERE conv = ?",
+                                (conv,)).fetchone()[0]
+
+    def last_seq(self, conv: str) -> int | None:
+        """The highest seq cached for ``conv`` (where to resume after a reconnect)."""
+        return self._db.execute("SELECT max(seq) FROM messages WHERE conv = ?",
+                                (conv,)).fetchone()[0]
+
+    def conversations(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT DISTINCT conv FROM messages")]
+
+    def search(self, conv: str, text: str) -> list[int]:
+        """Seqs of ``conv``'s cached messages containing ``text`` (case-insensitive)."""
+        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._db.execute(
+            "SELECT seq FROM messages WHERE conv = ? AND text LIKE ? ESCAPE '\\' ORDER BY seq",
+            (conv, like)).fetchall()
+        return [r[0] for r in rows]
+
+    def _select(self, where: str, args: tuple) -> list[CachedMessage]:
+        rows = self._db.execute(
+            "SELECT seq, conv, ts, sender, scope, text, client_msg_id, recipients, grp, notice,"
+            f" state, delivered_to, read_by FROM messages {where}", args).fetchall()
+        return [CachedMessage(s, c, ts, snd, sc, t, cid, json.loads(r), g, n, st,
+                              json.loads(d), json.loads(rd))
+                for s, c, ts, snd, sc, t, cid, r, g, n, st, d, rd in rows]
+
+    # ---------------------------------------------------------------- cursors
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))

@@ -1,0 +1,105 @@
+"""The app's local store and liveness rules, without Qt or sockets."""
+
+from __future__ import annotations
+
+import pytest
+
+from messenger.client.liveness import Backoff, Heartbeat
+from messenger.client.localstore import CachedMessage, LocalStore, store_path
+
+
+@pytest.fixture
+def store(tmp_path) -> LocalStore:
+    return LocalStore(store_path(tmp_path, "127.0.0.1", 5555, "Alice"))
+
+
+def cached(seq, conv="bob", text=None, sender="bob", **kw) -> CachedMessage:
+    return CachedMessage(seq=seq, conv=conv, ts=float(seq), sender=sender, scope="unicast",
+                         text=text or f"m{seq}", client_msg_id=f"c{seq}", **kw)
+
+
+def test_store_path_is_per_server_and_account(tmp_path):
+    assert store_path(tmp_path, "10.0.0.1", 5555, "Alice") == \
+        tmp_path / "accounts" / "10.0.0.1_5555" / "alice.db"
+    assert store_path(tmp_path, "../../etc", 1, "x").parent.name == ".._.._etc_1"
+
+
+def test_outbox_survives_reopen_and_keeps_order(tmp_path):
+    path = tmp_path / "o.db"
+    first = LocalStore(path)
+    ids = [first.enqueue("bob", "unicast", ["bob"], f"t{i}").client_msg_id for i in range(3)]
+    first.close()
+    again = LocalStore(path)
+    assert [i.client_msg_id for i in again.outbox(state="pending")] == ids
+    assert again.acked(ids[0]).text == "t0"
+    assert [i.text for i in again.outbox()] == ["t1", "t2"]
+
+
+def test_failed_message_does_not_block_later_ones_and_can_be_retried(store):
+    a = store.enqueue("ghost", "unicast", ["ghost"], "to nobody")
+    b = store.enqueue("bob", "unicast", ["bob"], "to bob")
+    store.failed(a.client_msg_id, "unknown_user")
+    assert [i.client_msg_id for i in store.outbox(state="pending")] == [b.client_msg_id]
+    assert store.outbox(state="failed")[0].error == "unknown_user"
+    retried = store.retry(a.client_msg_id)
+    assert retried.state == "pending" and retried.client_msg_id == a.client_msg_id
+    assert [i.text for i in store.outbox(state="pending")] == ["to nobody", "to bob"]
+    store.discard(a.client_msg_id)
+    assert [i.text for i in store.outbox()] == ["to bob"]
+
+
+def test_history_cache_dedupes_and_pages(store):
+    assert store.add_messages([cached(s) for s in range(1, 11)]) == list(range(1, 11))
+    assert store.add_messages([cached(5), cached(11)]) == [11]
+    assert [m.seq for m in store.page("bob", limit=3)] == [9, 10, 11]
+    assert [m.seq for m in store.page("bob", before=9, limit=3)] == [6, 7, 8]
+    assert store.last_seq("bob") == 11 and store.last_seq("nobody") is None
+    assert store.count("bob") == 11
+
+
+def test_receipts_only_move_forward(store):
+    store.add_messages([cached(1, sender="alice", to=["bob", "carol"])])
+    assert store.receipt(1, "bob", "delivered").state == "delivered"
+    m = store.receipt(1, "carol", "read")
+    assert (m.state, m.delivered_to, m.read_by) == ("read", ["bob", "carol"], ["carol"])
+    assert store.receipt(1, "bob", "delivered").state == "read"
+    assert store.receipt(99, "bob", "read") is None
+
+
+def test_search_is_case_insensitive_and_literal(store):
+    store.add_messages([cached(1, text="Hello World"), cached(2, text="100% sure"),
+                        cached(3, text="hello again"), cached(4, conv="carol", text="hello")])
+    assert store.search("bob", "HELLO") == [1, 3]
+    assert store.search("bob", "%") == [2]
+
+
+def test_meta(store):
+    assert store.get_meta("receipts_after") is None
+    store.set_meta("receipts_after", "7")
+    assert store.get_meta("receipts_after") == "7"
+
+
+def test_backoff_grows_with_jitter_up_to_the_cap_and_resets():
+    low = Backoff(0.5, 30.0, rng=lambda: 0.0)
+    high = Backoff(0.5, 30.0, rng=lambda: 0.999999)
+    lows = [low.next_delay() for _ in range(10)]
+    highs = [high.next_delay() for _ in range(10)]
+    assert lows[:4] == [0.25, 0.5, 1.0, 2.0]
+    assert highs[0] == pytest.approx(0.5) and max(highs) == pytest.approx(30.0)
+    assert all(lo <= hi for lo, hi in zip(lows, highs, strict=True))
+    low.reset()
+    assert low.next_delay() == 0.25
+
+
+def test_heartbeat_pings_then_declares_dead_also_after_sleep():
+    hb = Heartbeat(interval=5, timeout=15)
+    hb.received(100.0)
+    assert hb.check(104.0) == "ok"
+    assert hb.check(105.0) == "ping"
+    assert hb.check(106.0) == "ok"  # one ping per interval
+    assert hb.check(110.0) == "ping"
+    hb.received(111.0)
+    assert hb.check(112.0) == "ok"
+    assert hb.check(111.0 + 3600) == "dead"  # the laptop slept an hour
+    with pytest.raises(ValueError):
+        Heartbeat(interval=15, timeout=15)
