@@ -179,6 +179,62 @@ class GetGroups(_Base, tag="groups"):
     id: int
 
 
+class Endpoint(msgspec.Struct, omit_defaults=True):
+    """A UDP endpoint: ``host`` (IP address) and ``port``."""
+
+    host: str
+    port: int
+
+
+class TransferOffer(_Base, tag="transfer_offer"):
+    """Offer a file to user ``to``, peer to peer. ``size`` in bytes, ``sha256`` lower-case hex
+    of the whole file, ``mime`` its type, ``endpoint`` the sender's UDP socket.
+
+    Answered by ``ok`` with ``transfer_id`` and ``secret`` (hex, 32 bytes: the sender's proof
+    to the receiver, sent as the first bytes of the QUIC stream). The recipient gets
+    ``transfer_offered``. Errors: unknown_user, user_offline, bad_request.
+    """
+
+    id: int
+    to: str
+    name: str
+    size: int
+    sha256: str
+    endpoint: Endpoint
+    mime: str = "application/octet-stream"
+
+
+class TransferAccept(_Base, tag="transfer_accept"):
+    """Accept offer ``transfer_id``: the receiver's QUIC server listens on ``endpoint`` with a
+    certificate whose SHA-256 is ``fingerprint`` ("AB:CD:…"); ``offset`` is where to resume
+    (bytes already held). Answered by ``ok`` with ``secret``; the sender gets
+    ``transfer_accepted``. Errors: unknown_transfer."""
+
+    id: int
+    transfer_id: str
+    endpoint: Endpoint
+    fingerprint: str
+    offset: int = 0
+
+
+class TransferDecline(_Base, tag="transfer_decline"):
+    """Decline offer ``transfer_id`` (``reason`` for people, e.g. "too large"); the sender gets
+    ``transfer_declined``. Errors: unknown_transfer."""
+
+    id: int
+    transfer_id: str
+    reason: str = ""
+
+
+class TransferCancel(_Base, tag="transfer_cancel"):
+    """Either side cancels ``transfer_id``; the other gets ``transfer_cancelled``.
+    Errors: unknown_transfer."""
+
+    id: int
+    transfer_id: str
+    reason: str = ""
+
+
 class Delivered(_Base, tag="delivered"):
     """Event: the client has stored the chat messages with these ``seq`` numbers."""
 
@@ -245,6 +301,48 @@ class GroupInfo(msgspec.Struct, omit_defaults=True):
     invited: list[str] = []
     public: bool = False
     created: float = 0.0
+
+
+class TransferOffered(_Base, tag="transfer_offered"):
+    """Event: ``sender`` offers you a file. ``endpoints``: the sender's UDP endpoint as it
+    reported it and as the server saw its address."""
+
+    transfer_id: str
+    sender: str
+    name: str
+    size: int
+    sha256: str
+    mime: str
+    endpoints: list[Endpoint]
+    ts: float
+
+
+class TransferAccepted(_Base, tag="transfer_accepted"):
+    """Event: ``user`` accepted your offer ``transfer_id``: connect over QUIC to one of
+    ``endpoints`` (as reported, and as the server saw the receiver's address), pin
+    ``fingerprint``, and open the stream with the offer's ``secret``; send from ``offset``."""
+
+    transfer_id: str
+    user: str
+    endpoints: list[Endpoint]
+    fingerprint: str
+    offset: int = 0
+
+
+class TransferDeclined(_Base, tag="transfer_declined"):
+    """Event: ``user`` declined your offer ``transfer_id``."""
+
+    transfer_id: str
+    user: str
+    reason: str = ""
+
+
+class TransferCancelled(_Base, tag="transfer_cancelled"):
+    """Event: ``user`` cancelled transfer ``transfer_id``."""
+
+    transfer_id: str
+    user: str
+    reason: str = ""
 
 
 class Receipt(_Base, tag="receipt"):
@@ -335,6 +433,8 @@ class Ok(_Base, tag="ok"):
     group: GroupInfo | None = None
     messages: list[Message] | None = None
     more: bool | None = None
+    transfer_id: str | None = None
+    secret: str | None = None
 
 
 
@@ -342,12 +442,14 @@ ClientFrame = (
     Hello | Ping | Pong | Register | Login | Logout | GetRoster | Send | Delivered
     | GroupCreate | GroupInvite | GroupAccept | GroupDecline | GroupJoin | GroupLeave
     | GroupRemove | GetGroups | Read | Typing | GetHistory
+    | TransferOffer | TransferAccept | TransferDecline | TransferCancel
 )
 """Every frame a client may send."""
 
 ServerFrame = (
     Hello | Ping | Pong | Ok | Error | Presence | Message | GroupInvitation | GroupUpdate
     | Receipt | Typing
+    | TransferOffered | TransferAccepted | TransferDeclined | TransferCancelled
 )
 """Every frame a server may send."""
 

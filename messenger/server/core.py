@@ -21,6 +21,7 @@ from messenger.protocol import (
     MAX_TEXT_LENGTH,
     PROTOCOL_VERSION,
     Delivered,
+    Endpoint,
     Error,
     ErrorCode,
     GetGroups,
@@ -49,6 +50,14 @@ from messenger.protocol import (
     Register,
     RosterEntry,
     Send,
+    TransferAccept,
+    TransferAccepted,
+    TransferCancel,
+    TransferCancelled,
+    TransferDecline,
+    TransferDeclined,
+    TransferOffer,
+    TransferOffered,
     Typing,
     is_valid_name,
     is_valid_password,
@@ -56,8 +65,9 @@ from messenger.protocol import (
 )
 
 from .auth import LoginThrottle, Passwords
-from .groups import Group, GroupError, Groups, Left
+from .groups import Group, Groups, Left, RuleError
 from .store import Account, NameTaken, Store, StoredMessage
+from .transfers import Transfers
 
 log = logging.getLogger("messenger.server.core")
 activity = logging.getLogger("messenger.server.activity")
@@ -150,6 +160,7 @@ class ServerCore:
         self.sessions: dict[ConnId, Session] = {}
         self.online: dict[str, _Online] = {}
         self.groups = Groups(store, clock)
+        self.transfers = Transfers(clock=clock)
 
     # ------------------------------------------------------------------ connection life
 
@@ -223,11 +234,11 @@ class ServerCore:
             return [Out(conn, Ok(id=frame.id, roster=self.roster()))]
         if isinstance(frame, Logout):
             return [Out(conn, Ok(id=frame.id)), Disconnect(conn)]
-        handler = self._group_handlers.get(type(frame))
+        handler = self._handlers.get(type(frame))
         if handler is not None:
             try:
                 return handler(self, session, frame)
-            except GroupError as exc:
+            except RuleError as exc:
                 return [self._error(session, frame, exc.code, exc.message)]
         return [self._error(session, frame, ErrorCode.UNKNOWN_TYPE,
                             f"{type(frame).__name__} is not a request")]
@@ -406,7 +417,7 @@ class ServerCore:
                                     "a group message names exactly one group in 'to'")]
             try:
                 group = self.groups.member_group(session.user, frame.to[0])
-            except GroupError as exc:
+            except RuleError as exc:
                 return [self._error(session, frame, exc.code, exc.message)]
             recipients = []
             keys = [name_key(m) for m in group.members if name_key(m) != session.key]
@@ -440,7 +451,7 @@ class ServerCore:
         elif kind == "group":
             try:
                 self.groups.member_group(session.user, target)
-            except GroupError as exc:
+            except RuleError as exc:
                 return [self._error(session, frame, exc.code, exc.message)]
         elif frame.conversation != "everyone":
             return [self._error(session, frame, ErrorCode.BAD_REQUEST,
@@ -484,7 +495,7 @@ class ServerCore:
                        names: list[str]) -> list[str]:
         found, unknown = self._resolve(names)
         if unknown:
-            raise GroupError(ErrorCode.UNKNOWN_USER, "no such user: " + ", ".join(unknown))
+            raise RuleError(ErrorCode.UNKNOWN_USER, "no such user: " + ", ".join(unknown))
         return found
 
     def _group_create(self, session: Session, frame: GroupCreate) -> list[Action]:
@@ -554,7 +565,62 @@ class ServerCore:
         groups = [g.info() for g in self.groups.visible_to(session.user)]
         return [Out(session.conn, Ok(id=frame.id, groups=groups))]
 
-    _group_handlers: dict[type, Callable[..., list[Action]]] = {
+    # ------------------------------------------------------------------ transfers
+
+    def _observed(self, session: Session, endpoint: Endpoint) -> list[Endpoint]:
+        """The endpoint as reported, plus the session's address with the reported port."""
+        host = session.address.rsplit(":", 1)[0]
+        seen = Endpoint(host=host, port=endpoint.port)
+        return [endpoint] if seen == endpoint else [endpoint, seen]
+
+    def _transfer_offer(self, session: Session, frame: TransferOffer) -> list[Action]:
+        self.transfers.check(frame.name, frame.size, frame.sha256)
+        found, unknown = self._resolve([frame.to])
+        if unknown:
+            raise RuleError(ErrorCode.UNKNOWN_USER, f"no such user: {unknown[0]}")
+        recipient = found[0]
+        entry = self.online.get(name_key(recipient))
+        if entry is None:
+            raise RuleError(ErrorCode.USER_OFFLINE,
+                             f"{recipient} is offline: files go peer to peer, so both of you "
+                             "must be online")
+        t = self.transfers.offer(session.user, recipient, frame.name, frame.size, frame.sha256)
+        log.info("transfer %s: %s offers %s (%d bytes) to %s", t.transfer_id, session.user,
+                 frame.name, frame.size, recipient)
+        event = TransferOffered(transfer_id=t.transfer_id, sender=session.user, name=frame.name,
+                                size=frame.size, sha256=frame.sha256, mime=frame.mime,
+                                endpoints=self._observed(session, frame.endpoint),
+                                ts=self._clock())
+        return [Out(session.conn, Ok(id=frame.id, transfer_id=t.transfer_id, secret=t.secret)),
+                *self._to_users([name_key(recipient)], event)]
+
+    def _transfer_accept(self, session: Session, frame: TransferAccept) -> list[Action]:
+        t = self.transfers.accept(session.user, frame.transfer_id)
+        event = TransferAccepted(transfer_id=t.transfer_id, user=session.user,
+                                 endpoints=self._observed(session, frame.endpoint),
+                                 fingerprint=frame.fingerprint, offset=max(0, frame.offset))
+        return [Out(session.conn, Ok(id=frame.id, transfer_id=t.transfer_id, secret=t.secret)),
+                *self._to_users([name_key(t.sender)], event)]
+
+    def _transfer_close(self, session: Session,
+                        frame: TransferDecline | TransferCancel) -> list[Action]:
+        declining = isinstance(frame, TransferDecline)
+        t = self.transfers.close(session.user, frame.transfer_id, recipient_only=declining)
+        other = t.other(session.user)
+        event: msgspec.Struct
+        if declining:
+            event = TransferDeclined(transfer_id=t.transfer_id, user=session.user,
+                                     reason=frame.reason)
+        else:
+            event = TransferCancelled(transfer_id=t.transfer_id, user=session.user,
+                                      reason=frame.reason)
+        return [Out(session.conn, Ok(id=frame.id)), *self._to_users([name_key(other)], event)]
+
+    _handlers: dict[type, Callable[..., list[Action]]] = {
+        TransferOffer: _transfer_offer,
+        TransferAccept: _transfer_accept,
+        TransferDecline: _transfer_close,
+        TransferCancel: _transfer_close,
         GroupCreate: _group_create,
         GroupInvite: _group_invite,
         GroupAccept: _group_accept,

@@ -10,7 +10,7 @@ joining order, pending invitations, and is public or invite-only.
 - Leave: a leaving leader hands over to the longest-standing member; the last member leaving
   dissolves the group. The leader removes members.
 
-Every method raises :class:`GroupError` with the protocol's error code when a rule forbids the
+Every method raises :class:`RuleError` with the protocol's error code when a rule forbids the
 action, and otherwise changes the group and persists it through the store.
 """
 
@@ -25,7 +25,7 @@ from messenger.protocol import ErrorCode, GroupInfo, is_valid_name, name_key
 from .store import Store
 
 
-class GroupError(Exception):
+class RuleError(Exception):
     """A rule refused the action; ``code`` is the protocol error code to report."""
 
     def __init__(self, code: ErrorCode, message: str) -> None:
@@ -88,17 +88,17 @@ class Groups:
     # ------------------------------------------------------------------ queries
 
     def get(self, name: str) -> Group:
-        """The group named ``name`` (ignoring case). Raises GroupError(unknown_group)."""
+        """The group named ``name`` (ignoring case). Raises RuleError(unknown_group)."""
         group = self._groups.get(name_key(name)) if isinstance(name, str) else None
         if group is None:
-            raise GroupError(ErrorCode.UNKNOWN_GROUP, f"no such group: {str(name)[:40]}")
+            raise RuleError(ErrorCode.UNKNOWN_GROUP, f"no such group: {str(name)[:40]}")
         return group
 
     def member_group(self, user: str, name: str) -> Group:
         """The group, provided ``user`` is a member. Raises unknown_group / not_member."""
         group = self.get(name)
         if not group.is_member(user):
-            raise GroupError(ErrorCode.NOT_MEMBER, f"you are not a member of {group.name}")
+            raise RuleError(ErrorCode.NOT_MEMBER, f"you are not a member of {group.name}")
         return group
 
     def of_user(self, user: str) -> list[Group]:
@@ -117,10 +117,10 @@ class Groups:
     def create(self, creator: str, name: str, invitees: list[str], public: bool) -> Group:
         """Create a group led by ``creator``; ``invitees`` are canonical, existing names."""
         if not is_valid_name(name):
-            raise GroupError(ErrorCode.INVALID_NAME,
+            raise RuleError(ErrorCode.INVALID_NAME,
                              "a group name has 1-32 characters: letters, digits, _ . -")
         if name_key(name) in self._groups:
-            raise GroupError(ErrorCode.NAME_TAKEN, f"a group named {name!r} exists already")
+            raise RuleError(ErrorCode.NAME_TAKEN, f"a group named {name!r} exists already")
         group = Group(name, creator, public, self._clock(), [creator])
         for user in invitees:
             if name_key(user) != name_key(creator):
@@ -133,11 +133,11 @@ class Groups:
         """Invite canonical ``users``; return the group and who was newly invited."""
         group = self.member_group(actor, name)
         if not group.public and name_key(group.leader) != name_key(actor):
-            raise GroupError(ErrorCode.NOT_LEADER,
+            raise RuleError(ErrorCode.NOT_LEADER,
                              f"only the leader ({group.leader}) invites to {group.name}")
         members = [u for u in users if group.is_member(u)]
         if members:
-            raise GroupError(ErrorCode.ALREADY_MEMBER,
+            raise RuleError(ErrorCode.ALREADY_MEMBER,
                              f"already in {group.name}: {', '.join(members)}")
         new = [u for u in users if not group.is_invited(u)]
         for user in new:
@@ -149,7 +149,7 @@ class Groups:
     def accept(self, user: str, name: str) -> Group:
         group = self.get(name)
         if group.is_member(user):
-            raise GroupError(ErrorCode.ALREADY_MEMBER, f"you are in {group.name} already")
+            raise RuleError(ErrorCode.ALREADY_MEMBER, f"you are in {group.name} already")
         self._take_invitation(group, user)
         group.members.append(user)
         self._store.save_group(group)
@@ -164,11 +164,11 @@ class Groups:
     def join(self, user: str, name: str) -> Group:
         group = self.get(name)
         if group.is_member(user):
-            raise GroupError(ErrorCode.ALREADY_MEMBER, f"you are in {group.name} already")
+            raise RuleError(ErrorCode.ALREADY_MEMBER, f"you are in {group.name} already")
         if group.is_invited(user):
             self._take_invitation(group, user)
         elif not group.public:
-            raise GroupError(ErrorCode.NOT_INVITED,
+            raise RuleError(ErrorCode.NOT_INVITED,
                              f"{group.name} is invite-only: ask its leader {group.leader}")
         group.members.append(user)
         self._store.save_group(group)
@@ -181,12 +181,12 @@ class Groups:
     def remove(self, actor: str, name: str, user: str) -> Left:
         group = self.member_group(actor, name)
         if name_key(group.leader) != name_key(actor):
-            raise GroupError(ErrorCode.NOT_LEADER,
+            raise RuleError(ErrorCode.NOT_LEADER,
                              f"only the leader ({group.leader}) removes members")
         if name_key(user) == name_key(actor):
-            raise GroupError(ErrorCode.BAD_REQUEST, "to remove yourself, leave the group")
+            raise RuleError(ErrorCode.BAD_REQUEST, "to remove yourself, leave the group")
         if not group.is_member(user):
-            raise GroupError(ErrorCode.NOT_MEMBER, f"{user} is not a member of {group.name}")
+            raise RuleError(ErrorCode.NOT_MEMBER, f"{user} is not a member of {group.name}")
         return self._drop_member(group, user)
 
     # ------------------------------------------------------------------ internals
@@ -197,7 +197,7 @@ class Groups:
             if name_key(invitee) == k:
                 del group.invited[invitee]
                 return
-        raise GroupError(ErrorCode.NOT_INVITED, f"you have no invitation to {group.name}")
+        raise RuleError(ErrorCode.NOT_INVITED, f"you have no invitation to {group.name}")
 
     def _drop_member(self, group: Group, user: str) -> Left:
         k = name_key(user)

@@ -25,7 +25,7 @@ from messenger.protocol import (
 )
 from messenger.server.auth import LoginThrottle, Passwords
 from messenger.server.core import Out, ServerCore, run_inline
-from messenger.server.groups import GroupError, Groups
+from messenger.server.groups import Groups, RuleError
 from messenger.server.store import Store
 
 USERS = ("alice", "bob", "charlie", "dave")
@@ -49,7 +49,7 @@ def groups(store) -> Groups:
 
 
 def code_of(call) -> ErrorCode:
-    with pytest.raises(GroupError) as info:
+    with pytest.raises(RuleError) as info:
         call()
     return info.value.code
 

@@ -1,0 +1,90 @@
+"""Signalling of peer-to-peer transfers through the server, over real sockets."""
+
+from __future__ import annotations
+
+import hashlib
+
+from helpers.wire import connect_as
+
+from messenger.protocol import (
+    Endpoint,
+    Error,
+    ErrorCode,
+    Ok,
+    TransferAccept,
+    TransferAccepted,
+    TransferCancel,
+    TransferCancelled,
+    TransferDecline,
+    TransferDeclined,
+    TransferOffer,
+    TransferOffered,
+)
+
+DIGEST = hashlib.sha256(b"video bytes").hexdigest()
+
+
+def offer(client, to="bob", **fields):
+    args = {"to": to, "name": "clip.mp4", "size": 11, "sha256": DIGEST,
+            "mime": "video/mp4", "endpoint": Endpoint(host="127.0.0.1", port=40000)}
+    args.update(fields)
+    return client.request(TransferOffer, **args)
+
+
+def test_offer_accept_relays_endpoints_fingerprint_and_one_secret(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    ok = offer(alice)
+    assert isinstance(ok, Ok) and ok.transfer_id and len(ok.secret) == 64
+    offered = bob.wait_for(lambda f: isinstance(f, TransferOffered))
+    assert (offered.transfer_id, offered.sender, offered.name, offered.size, offered.sha256,
+            offered.mime) == (ok.transfer_id, "alice", "clip.mp4", 11, DIGEST, "video/mp4")
+    assert Endpoint(host="127.0.0.1", port=40000) in offered.endpoints
+    assert not hasattr(offered, "secret")  # the secret only travels in replies
+    answer = bob.request(TransferAccept, transfer_id=ok.transfer_id,
+                         endpoint=Endpoint(host="127.0.0.1", port=40001),
+                         fingerprint="AA:BB", offset=5)
+    assert isinstance(answer, Ok) and answer.secret == ok.secret
+    accepted = alice.wait_for(lambda f: isinstance(f, TransferAccepted))
+    assert (accepted.user, accepted.fingerprint, accepted.offset) == ("bob", "AA:BB", 5)
+    assert accepted.endpoints[0] == Endpoint(host="127.0.0.1", port=40001)
+
+
+def test_offer_to_offline_or_unknown_user_is_refused_clearly(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    err = offer(alice, to="charlie")
+    assert isinstance(err, Error) and err.code == ErrorCode.USER_OFFLINE
+    assert "offline" in err.message
+    assert offer(alice, to="ghost").code == ErrorCode.UNKNOWN_USER
+    assert offer(alice, sha256="nothex").code == ErrorCode.BAD_REQUEST
+
+
+def test_decline_tells_the_sender_and_closes_the_transfer(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    ok = offer(alice)
+    bob.wait_for(lambda f: isinstance(f, TransferOffered))
+    assert isinstance(bob.request(TransferDecline, transfer_id=ok.transfer_id,
+                                  reason="too large"), Ok)
+    declined = alice.wait_for(lambda f: isinstance(f, TransferDeclined))
+    assert (declined.user, declined.reason) == ("bob", "too large")
+    again = bob.request(TransferAccept, transfer_id=ok.transfer_id,
+                        endpoint=Endpoint(host="127.0.0.1", port=1), fingerprint="x")
+    assert again.code == ErrorCode.UNKNOWN_TRANSFER
+
+
+def test_cancel_from_either_side_and_strangers_cannot_touch_it(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    ok = offer(alice)
+    err = charlie.request(TransferCancel, transfer_id=ok.transfer_id)
+    assert err.code == ErrorCode.UNKNOWN_TRANSFER
+    assert alice.request(TransferDecline, transfer_id=ok.transfer_id).code == \
+        ErrorCode.UNKNOWN_TRANSFER  # only the recipient declines
+    assert isinstance(bob.request(TransferCancel, transfer_id=ok.transfer_id), Ok)
+    cancelled = alice.wait_for(lambda f: isinstance(f, TransferCancelled))
+    assert cancelled.user == "bob"
+    second = offer(alice)
+    assert isinstance(alice.request(TransferCancel, transfer_id=second.transfer_id), Ok)
+    assert bob.wait_for(lambda f: isinstance(f, TransferCancelled)).user == "alice"
