@@ -1,8 +1,10 @@
-"""Render the login dialog and a main window mid-conversation offscreen into docs/screenshots/.
+"""Render the app's windows offscreen into docs/screenshots/.
 
 Usage: ``QT_QPA_PLATFORM=offscreen python tools/screenshots.py [OUT_DIR]`` (``make screenshots``).
-Starts an in-process server with the demo accounts in a temporary MESSENGER_HOME, logs alice and
-bob in, exchanges a few messages, and saves ``login.png`` and ``main.png``.
+Starts an in-process server with the demo accounts in a temporary MESSENGER_HOME, logs alice,
+bob and charlie in, exchanges a few messages, and saves ``login.png``, ``main.png``,
+``group_dialog.png`` (creating a group) and ``group_tab.png`` (a group's tab with its member
+panel and a pending invitation).
 """
 
 from __future__ import annotations
@@ -109,7 +111,41 @@ def main(argv: list[str]) -> int:
     alice.mark_read(EVERYONE)
     wait_until(app, lambda: window.isVisible())
     window.grab().save(str(out_dir / "main.png"))
-    print(f"saved {out_dir / 'login.png'} and {out_dir / 'main.png'}")
+
+    # The group-creation dialog: a name, invite-only, two people picked.
+    dialog = window.ask_new_group(invite=["bob", "charlie"])
+    dialog.nameEdit.setText("design-review")
+    dialog.adjustSize()
+    dialog.resize(max(dialog.width(), 420), 380)
+    wait_until(app, lambda: dialog.isVisible())
+    dialog.grab().save(str(out_dir / "group_dialog.png"))
+    dialog.submit()
+    wait_until(app, lambda: bob.groups.group("design-review") is not None
+               and charlie.groups.group("design-review") is not None)
+    bob.accept_invitation("design-review")
+    charlie.accept_invitation("design-review")
+    wait_until(app, lambda: len(alice.groups.group("design-review").members) == 3)
+    group_script = [
+        (alice, "Thanks for joining! Today: the new group dialog and the member panel."),
+        (bob, "The member list shows who leads and who is online — nice."),
+        (charlie, "Can we also try /party invite and /p from the compose box?"),
+        (alice, "Sure, /help lists every command."),
+    ]
+    for engine, text in group_script:
+        engine.send_group("design-review", text)
+        wait_until(app, lambda t=text: all(
+            any(i.text == t and i.seq is not None
+                for i in e.group_conversation("design-review").items()) for e in engines))
+    charlie.create_group("lunch", ["alice"], public=True)
+    wait_until(app, lambda: alice.groups.group("lunch") is not None)
+    bob.create_group("lounge", [], public=True)
+    wait_until(app, lambda: bob.groups.group("lounge") is not None)
+    window.open_group("design-review")
+    alice.mark_read(EVERYONE)
+    alice.mark_read(alice.group_conversation("design-review").key)
+    wait_until(app, lambda: window.invitation_bar.isVisible())
+    window.grab().save(str(out_dir / "group_tab.png"))
+    print(f"saved login.png, main.png, group_dialog.png and group_tab.png in {out_dir}")
 
     window.close()
     for engine in (bob, charlie, dialog_engine):

@@ -5,7 +5,9 @@ A conversation is keyed by a string:
 * :data:`EVERYONE` (``"#everyone"``) for broadcasts; ``#`` cannot occur in a user name, so a user
   called "everyone" gets a conversation of their own;
 * the peer's :func:`~messenger.protocol.names.name_key` (case-folded name) for a private
-  conversation.
+  conversation;
+* :data:`GROUP_PREFIX` + the group's case-folded name (``"#group:lab"``) for a group's
+  conversation — user names cannot contain ``#`` either, so the three never collide.
 
 Multicast messages go into each pair conversation: the sender files their message into the
 conversation with each recipient, a recipient files it into the conversation with the sender;
@@ -24,14 +26,32 @@ EVERYONE = "#everyone"
 
 EVERYONE_TITLE = "Everyone"
 
+GROUP_PREFIX = "#group:"
+"""The prefix of a group conversation's key."""
+
 
 def peer_key(name: str) -> str:
     """The key of the private conversation with user ``name``."""
     return name_key(name)
 
 
+def group_key(name: str) -> str:
+    """The key of group ``name``'s conversation."""
+    return GROUP_PREFIX + name_key(name)
+
+
 def is_everyone(key: str) -> bool:
     return key == EVERYONE
+
+
+def is_group(key: str) -> bool:
+    """True for the key of a group conversation."""
+    return key.startswith(GROUP_PREFIX)
+
+
+def is_private(key: str) -> bool:
+    """True for the key of a conversation with one person."""
+    return not key.startswith("#")
 
 
 @dataclass(frozen=True)
@@ -58,21 +78,27 @@ def _others(names: Iterable[str], *exclude: str) -> tuple[str, ...]:
 
 def place_outgoing(me: str, scope: str, to: Sequence[str]) -> list[Placement]:
     """The conversations a message that ``me`` sends lands in (one per recipient for
-    multicast; ``[EVERYONE]`` for broadcast)."""
+    multicast; ``[EVERYONE]`` for broadcast; the group's for ``group``, ``to`` = [group])."""
     if scope == "broadcast":
         return [Placement(EVERYONE, EVERYONE_TITLE)]
+    if scope == "group":
+        return [Placement(group_key(to[0]), to[0])] if to else []
     recipients = _others(to, me) or tuple(to[:1])
     if scope == "multicast":
         return [Placement(peer_key(r), r, _others(recipients, r)) for r in recipients]
     return [Placement(peer_key(r), r) for r in recipients[:1]]
 
 
-def place_incoming(me: str, sender: str, scope: str, to: Sequence[str]) -> list[Placement]:
-    """The conversations a received message lands in.
+def place_incoming(me: str, sender: str, scope: str, to: Sequence[str],
+                   group: str | None = None) -> list[Placement]:
+    """The conversations a received message lands in (``group`` names the group of a group
+    message or notice).
 
     A message whose ``sender`` is ``me`` (sent from another session of the same account) is
     placed as :func:`place_outgoing` would.
     """
+    if scope == "group":
+        return [Placement(group_key(group), group)] if group else []
     if name_key(sender) == name_key(me):
         return place_outgoing(me, scope, to)
     if scope == "broadcast":

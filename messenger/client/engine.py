@@ -10,8 +10,9 @@ and listen to its signals; they never see a socket.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -20,6 +21,18 @@ from ..protocol import (
     Delivered,
     Error,
     ErrorCode,
+    GetGroups,
+    GetRoster,
+    GroupAccept,
+    GroupCreate,
+    GroupDecline,
+    GroupInfo,
+    GroupInvitation,
+    GroupInvite,
+    GroupJoin,
+    GroupLeave,
+    GroupRemove,
+    GroupUpdate,
     Hello,
     Login,
     Logout,
@@ -27,12 +40,29 @@ from ..protocol import (
     Ok,
     Presence,
     Register,
+    RosterEntry,
     Send,
 )
 from ..protocol.names import name_key
 from .connection import ClientConnection, ConnectionErrorCode, ConnectionState
-from .conversations import EVERYONE, EVERYONE_TITLE, Placement, place_incoming, place_outgoing
-from .models import ChatItem, ConversationModel, DeliveryState, MessageKind, RosterModel
+from .conversations import (
+    EVERYONE,
+    EVERYONE_TITLE,
+    Placement,
+    group_key,
+    is_group,
+    place_incoming,
+    place_outgoing,
+)
+from .models import (
+    ChatItem,
+    ConversationModel,
+    DeliveryState,
+    GroupModel,
+    GroupRow,
+    MessageKind,
+    RosterModel,
+)
 from .pins import PinStore
 
 log = logging.getLogger("messenger.client.engine")
@@ -43,10 +73,31 @@ NOT_CONNECTED = "not_connected"
 
 @dataclass
 class _Request:
-    kind: str  # "login" | "register" | "send" | "logout"
+    kind: str  # "login" | "register" | "send" | "logout" | "roster" | "groups" | "group"
     keys: list[str] = field(default_factory=list)
     client_msg_id: str = ""
     user: str = ""
+    op: str = ""  # group requests: create, invite, accept, decline, join, leave, remove
+    group: str = ""
+    key: str | None = None  # conversation that gets the outcome as a notice
+    party: str = ""  # /party invite: the user to invite once the party exists
+    attempt: int = 0
+    public: bool = False
+
+
+def _time_of_day(ts: float) -> str:
+    local = time.localtime(ts)
+    if local[:3] == time.localtime()[:3]:
+        return time.strftime("%H:%M", local)
+    return time.strftime("%d %b %H:%M", local)
+
+
+def party_name(user: str, attempt: int = 0) -> str:
+    """The name ``/party invite`` gives a new party: ``party-<user>``, then ``-2``, ``-3``…
+    (cut to the 32 characters a name may have)."""
+    suffix = f"-{attempt + 1}" if attempt else ""
+    base = f"party-{user}"[:32 - len(suffix)]
+    return base + suffix
 
 
 class ClientEngine(QObject):
@@ -58,7 +109,12 @@ class ClientEngine(QObject):
 
     Attributes:
         roster: :class:`RosterModel` of every other account.
+        groups: :class:`GroupModel` of the groups you are in or invited to.
+        directory: :class:`GroupModel` of every group the server showed you (filled by
+            :meth:`list_groups`: yours and every public one).
         user: the canonical name once logged in, else "".
+        last_private_peer: who you last exchanged a private message with ("" if nobody):
+            the target of ``/r`` and Ctrl+R.
 
     Signals:
         state_changed(ConnectionState): the connection or login state changed.
@@ -77,6 +133,16 @@ class ClientEngine(QObject):
             ``key`` was refused (the error is also added to that conversation).
         unread_changed(str, int): ``(key, count)``.
         logged_out(): the session ended at our request.
+        group_joined(str): you created, joined or accepted this group (its conversation
+            exists now).
+        group_left(str): this group is gone for you (left, removed, declined, dissolved).
+        invitation_received(str, str): ``(group, by)``.
+        group_failed(str, str, str, str): ``(op, group, code, message)`` of a refused group
+            request (op: create, invite, accept, decline, join, leave, remove).
+        groups_listed(): :attr:`directory` was refreshed (answer to :meth:`list_groups`).
+        users_listed(str, object): ``(key, [RosterEntry])``: the answer to
+            :meth:`list_users`, also written into conversation ``key``.
+        party_changed(str): the current party (see :attr:`party`) changed ("" for none).
     """
 
     state_changed = Signal(object)
@@ -92,6 +158,13 @@ class ClientEngine(QObject):
     request_failed = Signal(str, str, str)
     unread_changed = Signal(str, int)
     logged_out = Signal()
+    group_joined = Signal(str)
+    group_left = Signal(str)
+    invitation_received = Signal(str, str)
+    group_failed = Signal(str, str, str, str)
+    groups_listed = Signal()
+    users_listed = Signal(str, object)
+    party_changed = Signal(str)
 
     def __init__(self, parent: QObject | None = None, *, pins: PinStore | None = None,
                  connect_timeout_ms: int | None = None) -> None:
@@ -107,7 +180,12 @@ class ClientEngine(QObject):
         self._conn.fingerprint_pinned.connect(self._on_pinned)
         self._conn.fingerprint_verified.connect(self.fingerprint_verified)
         self.roster = RosterModel(self)
+        self.groups = GroupModel(self)
+        self.directory = GroupModel(self)
         self.user = ""
+        self.last_private_peer = ""
+        self._party_order: list[str] = []
+        self._party = ""
         self._next_id = 1
         self._requests: dict[int, _Request] = {}
         self._queued_auth: _Request | None = None
@@ -201,17 +279,132 @@ class ClientEngine(QObject):
         """Send ``text`` to everyone; like :meth:`send_unicast`."""
         return self._send("broadcast", [], text)
 
+    def send_group(self, group: str, text: str) -> str | None:
+        """Send ``text`` to the members of ``group``; like :meth:`send_unicast`."""
+        return self._send("group", [self._group_title(group)], text)
+
     def send_to(self, key: str, text: str) -> str | None:
-        """Send ``text`` into conversation ``key`` (a peer's or :data:`EVERYONE`)."""
+        """Send ``text`` into conversation ``key`` (a peer's, a group's or :data:`EVERYONE`)."""
         if key == EVERYONE:
             return self.send_broadcast(text)
+        if is_group(key):
+            return self.send_group(self.conversation(key).title, text)
         return self.send_unicast(self.conversation(key).title, text)
 
     def mark_read(self, key: str) -> None:
         """The user has seen conversation ``key``: its unread count drops to zero."""
         self._set_unread(key, 0)
 
+    def canonical_user(self, name: str) -> str:
+        """``name`` as the roster spells it (or as given when unknown)."""
+        if self.user and name_key(name) == name_key(self.user):
+            return self.user
+        contact = self.roster.contact(name)
+        return contact.name if contact is not None else name
+
+    # ------------------------------------------------------------------ groups
+
+    @property
+    def party(self) -> str:
+        """Your current party: the group you joined or created last that you are still in
+        ("" for none). ``/party`` and ``/p`` act on it."""
+        return self._party
+
+    def pending_invitation(self) -> str:
+        """The group of the newest invitation still waiting for your answer ("" if none)."""
+        pending = self.groups.pending()
+        for name in reversed(self._party_order):
+            if any(name_key(g.name) == name_key(name) for g in pending):
+                return next(g.name for g in pending if name_key(g.name) == name_key(name))
+        return pending[-1].name if pending else ""
+
+    def group_conversation(self, group: str) -> ConversationModel:
+        """The conversation model of ``group`` (created if new)."""
+        title = self._group_title(group)
+        return self.conversation(group_key(title), title)
+
+    def create_group(self, group: str, invite: list[str] | tuple[str, ...] = (),
+                     public: bool = False, *, key: str | None = None) -> bool:
+        """Create ``group`` (you lead it) and invite ``invite``. Answered by
+        ``group_joined(group)`` or ``group_failed("create", ...)``; ``key``: the conversation
+        that gets errors as notices. False when not logged in."""
+        frame = GroupCreate(id=self._take_id(), group=group,
+                            invite=[self.canonical_user(u) for u in invite], public=public)
+        return self._group_request(frame, "create", group, key, public=public)
+
+    def invite_to_group(self, group: str, users: list[str] | tuple[str, ...], *,
+                        key: str | None = None) -> bool:
+        frame = GroupInvite(id=self._take_id(), group=self._group_title(group),
+                            users=[self.canonical_user(u) for u in users])
+        return self._group_request(frame, "invite", group, key)
+
+    def accept_invitation(self, group: str, *, key: str | None = None) -> bool:
+        frame = GroupAccept(id=self._take_id(), group=self._group_title(group))
+        return self._group_request(frame, "accept", group, key)
+
+    def decline_invitation(self, group: str, *, key: str | None = None) -> bool:
+        frame = GroupDecline(id=self._take_id(), group=self._group_title(group))
+        return self._group_request(frame, "decline", group, key)
+
+    def join_group(self, group: str, *, key: str | None = None) -> bool:
+        """Join a public group (or one you are invited to)."""
+        frame = GroupJoin(id=self._take_id(), group=group)
+        return self._group_request(frame, "join", group, key)
+
+    def leave_group(self, group: str, *, key: str | None = None) -> bool:
+        frame = GroupLeave(id=self._take_id(), group=self._group_title(group))
+        return self._group_request(frame, "leave", group, key)
+
+    def remove_from_group(self, group: str, user: str, *, key: str | None = None) -> bool:
+        """Leader only: remove ``user`` from ``group``."""
+        frame = GroupRemove(id=self._take_id(), group=self._group_title(group),
+                            user=self.canonical_user(user))
+        return self._group_request(frame, "remove", group, key)
+
+    def party_invite(self, user: str, *, key: str | None = None) -> bool:
+        """``/party invite``: invite ``user`` to your party, creating one named
+        ``party-<you>`` (made unique) first if you are in none."""
+        if self._party:
+            return self.invite_to_group(self._party, [user], key=key)
+        return self._create_party(user, 0, key)
+
+    def list_groups(self) -> bool:
+        """Ask the server for every group you may see; :attr:`directory` is refreshed and
+        ``groups_listed`` emitted."""
+        if not self.logged_in:
+            return False
+        return self._request(GetGroups(id=self._take_id()), _Request("groups"))
+
+    def list_users(self, key: str) -> bool:
+        """Ask who is online; the answer is written into conversation ``key`` (who, since
+        when, from which address) and ``users_listed`` is emitted."""
+        if not self.logged_in:
+            self.conversation(key).add_notice("Not connected to the server.", error=True)
+            return False
+        return self._request(GetRoster(id=self._take_id()), _Request("roster", key=key))
+
     # ------------------------------------------------------------------ internals
+
+    def _group_title(self, group: str) -> str:
+        row = self.groups.group(group)
+        return row.name if row is not None else group
+
+    def _create_party(self, user: str, attempt: int, key: str | None) -> bool:
+        name = party_name(self.user, attempt)
+        frame = GroupCreate(id=self._take_id(), group=name,
+                            invite=[self.canonical_user(user)], public=False)
+        return self._group_request(frame, "create", name, key, party=user, attempt=attempt)
+
+    def _group_request(self, frame: Any, op: str, group: str, key: str | None,
+                       **extra: Any) -> bool:
+        req = _Request("group", op=op, group=group, key=key, **extra)
+        if self.logged_in and self._request(frame, req):
+            return True
+        message = "Not connected to the server."
+        if key is not None:
+            self.conversation(key).add_notice(message, error=True)
+        self.group_failed.emit(op, group, NOT_CONNECTED, message)
+        return False
 
     def _take_id(self) -> int:
         rid = self._next_id
@@ -227,6 +420,8 @@ class ClientEngine(QObject):
 
     def _reset_session(self) -> None:
         self.user = ""
+        self._party_order.clear()
+        self._set_party("")
         self._requests.clear()
         self._queued_auth = None
         self._queued_password = ""
@@ -285,6 +480,10 @@ class ClientEngine(QObject):
             self._on_ok(frame)
         elif isinstance(frame, Error):
             self._on_error(frame)
+        elif isinstance(frame, GroupInvitation):
+            self._on_invitation(frame)
+        elif isinstance(frame, GroupUpdate):
+            self._on_group_update(frame)
         else:
             log.debug("ignoring %s", type(frame).__name__)
 
@@ -298,10 +497,13 @@ class ClientEngine(QObject):
             me = name_key(self.user)
             entries = [(e.name, e.online) for e in (ok.roster or []) if name_key(e.name) != me]
             self.roster.set_roster(entries)
+            self.groups.set_groups([self._row(g) for g in (ok.groups or [])])
             for key, count in self._unread.items():
                 if key != EVERYONE and count:
                     title = self.conversation(key).title
-                    self.roster.set_unread(title, count)
+                    (self.groups if is_group(key) else self.roster).set_unread(title, count)
+            self._party_order = [g.name for g in sorted(ok.groups or [], key=lambda g: g.created)]
+            self._update_party()
             log.info("logged in to %s:%d as %s", self.host, self.port, self.user)
             self._conn.set_logged_in(True)
             self.conversation(EVERYONE).add_notice(
@@ -316,6 +518,13 @@ class ClientEngine(QObject):
             for key in req.keys:
                 self.conversation(key).mark_sent(req.client_msg_id, ok.seq, ts)
             self.message_acked.emit(req.client_msg_id, ok.seq, ts)
+        elif req.kind == "group":
+            self._on_group_ok(req, ok)
+        elif req.kind == "groups":
+            self.directory.set_groups([self._row(g) for g in (ok.groups or [])])
+            self.groups_listed.emit()
+        elif req.kind == "roster":
+            self._on_roster(req, ok.roster or [])
         elif req.kind == "logout":
             log.info("logged out")
             self.user = ""
@@ -343,6 +552,18 @@ class ClientEngine(QObject):
                 model.mark_failed(req.client_msg_id)
                 model.add_notice(f"Not sent: {message}", error=True)
                 self.request_failed.emit(key, err.code, message)
+        elif req.kind == "group":
+            if req.op == "create" and req.party and err.code == ErrorCode.NAME_TAKEN \
+                    and req.attempt < 20:
+                self._create_party(req.party, req.attempt + 1, req.key)
+                return
+            log.info("group %s %s refused: %s", req.op, req.group, err.code)
+            if req.key is not None:
+                self.conversation(req.key).add_notice(
+                    f"Could not {req.op} {'in ' if req.op == 'invite' else ''}"
+                    f"{req.group}: {message}", error=True)
+                self.request_failed.emit(req.key, err.code, message)
+            self.group_failed.emit(req.op, req.group, err.code, message)
         else:
             self.request_failed.emit(EVERYONE, err.code, message)
 
@@ -356,6 +577,106 @@ class ClientEngine(QObject):
             model.add_notice(f"{p.user} is {'online' if p.online else 'offline'}.")
         self.presence_changed.emit(p.user, p.online)
 
+    # ------------------------------------------------------------------ groups (events)
+
+    def _row(self, info: GroupInfo, invited_by: str = "") -> GroupRow:
+        me = name_key(self.user)
+        member = any(name_key(m) == me for m in info.members)
+        pending = not member and any(name_key(m) == me for m in info.invited)
+        return GroupRow(info.name, info.leader, tuple(info.members), tuple(info.invited),
+                        info.public, member, pending, invited_by, 0, info.created)
+
+    def _on_group_ok(self, req: _Request, ok: Ok) -> None:
+        if ok.group is not None:
+            row = self._row(ok.group)
+            self.groups.upsert(row)
+            self.directory.upsert(row)
+        if req.op in ("create", "join", "accept") and ok.group is not None:
+            name = ok.group.name
+            self.group_conversation(name)
+            self._joined_party(name)
+            log.info("%s group %s", req.op, name)
+            self.group_joined.emit(name)
+            if req.party:
+                self.group_conversation(name).add_notice(
+                    f"You started the party {name}; {self.canonical_user(req.party)} is "
+                    "invited. /p <text> talks to it.")
+        elif req.op == "invite" and req.key is not None and ok.group is not None \
+                and req.key != group_key(ok.group.name):
+            self.conversation(req.key).add_notice(
+                f"Invited {', '.join(ok.group.invited) or 'nobody new'} to {ok.group.name}.")
+        elif req.op in ("decline", "leave"):
+            if self.groups.remove(req.group):
+                self.group_left.emit(self._group_title(req.group))
+            self._update_party()
+            if req.key is not None and req.key != group_key(req.group):
+                verb = "Declined the invitation to" if req.op == "decline" else "Left"
+                self.conversation(req.key).add_notice(f"{verb} {req.group}.")
+
+    def _on_invitation(self, ev: GroupInvitation) -> None:
+        row = self._row(ev.group, ev.by)
+        self.groups.upsert(row)
+        self._party_order.append(ev.group.name)
+        self.conversation(EVERYONE).add_notice(
+            f"{ev.by} invited you to the {'public' if ev.group.public else 'invite-only'} "
+            f"group {ev.group.name} ({len(ev.group.members)} member"
+            f"{'s' if len(ev.group.members) != 1 else ''}). Accept or decline it above, or "
+            "type /party accept or /party decline.")
+        self.invitation_received.emit(ev.group.name, ev.by)
+
+    def _on_group_update(self, ev: GroupUpdate) -> None:
+        row = self._row(ev.group)
+        if ev.gone or not (row.member or row.pending):
+            if self.groups.remove(ev.group.name):
+                self.group_left.emit(ev.group.name)
+            if ev.group.public and ev.group.members:
+                if self.directory.row_of(ev.group.name) is not None:
+                    self.directory.upsert(replace(row, member=False, pending=False))
+            else:
+                self.directory.remove(ev.group.name)
+            self._update_party()
+            return
+        self.groups.upsert(row)
+        if self.directory.row_of(ev.group.name) is not None:
+            self.directory.upsert(row)
+
+    def _joined_party(self, name: str) -> None:
+        self._party_order = [n for n in self._party_order if name_key(n) != name_key(name)]
+        self._party_order.append(name)
+        self._update_party()
+
+    def _update_party(self) -> None:
+        joined = {name_key(g.name): g.name for g in self.groups.rows() if g.member}
+        party = next((joined[name_key(n)] for n in reversed(self._party_order)
+                      if name_key(n) in joined), "")
+        if not party and joined:
+            party = next(iter(joined.values()))
+        self._set_party(party)
+
+    def _set_party(self, name: str) -> None:
+        if name != self._party:
+            self._party = name
+            self.party_changed.emit(name)
+
+    def _on_roster(self, req: _Request, entries: list[RosterEntry]) -> None:
+        me = name_key(self.user)
+        self.roster.set_roster([(e.name, e.online) for e in entries if name_key(e.name) != me])
+        online = [e for e in entries if e.online]
+        lines = [f"Online now ({len(online)}):"]
+        for e in online:
+            who = e.name + (" (you)" if name_key(e.name) == me else "")
+            since = f"since {_time_of_day(e.since)}" if e.since else "online"
+            where = f", from {e.address}" if e.address else ""
+            lines.append(f"  {who} — {since}{where}")
+        offline = [e.name for e in entries if not e.online]
+        if offline:
+            lines.append(f"Offline: {', '.join(offline)}")
+        key = req.key or EVERYONE
+        self.conversation(key).add_notice("\n".join(lines))
+        self.users_listed.emit(key, online)
+
+    # ------------------------------------------------------------------ messages
+
     def _on_message(self, m: Message) -> None:
         # Acknowledge first: even a duplicate must stop the server from redelivering it.
         self._conn.send(Delivered(seqs=[m.seq]))
@@ -364,14 +685,21 @@ class ClientEngine(QObject):
             return
         self._seen_seqs.add(m.seq)
         own = bool(self.user) and name_key(m.sender) == name_key(self.user)
-        for place in place_incoming(self.user or m.sender, m.sender, m.scope, m.to):
+        group = self._group_title(m.group) if m.group else None
+        for place in place_incoming(self.user or m.sender, m.sender, m.scope, m.to, group):
             model = self.conversation(place.key, place.title)
+            if m.notice:
+                model.append(ChatItem(MessageKind.SYSTEM, m.sender, m.text, ts=m.ts, seq=m.seq,
+                                      client_msg_id=m.client_msg_id))
+                continue
             if own and model.has_client_id(m.client_msg_id):
                 continue
             item = ChatItem(MessageKind.OWN if own else MessageKind.OTHER, m.sender, m.text,
                             ts=m.ts, seq=m.seq, client_msg_id=m.client_msg_id, also=place.also)
             if not model.append(item):
                 continue
+            if m.scope == "unicast":
+                self.last_private_peer = place.title
             if not own:
                 self._set_unread(place.key, self._unread.get(place.key, 0) + 1)
                 self.message_received.emit(place.key, item)
@@ -380,6 +708,8 @@ class ClientEngine(QObject):
         if not text.strip():
             return None
         places: list[Placement] = place_outgoing(self.user, scope, to)
+        if scope == "unicast" and places:
+            self.last_private_peer = places[0].title
         client_msg_id = uuid.uuid4().hex
         for place in places:
             self.conversation(place.key, place.title).append(ChatItem(
@@ -402,7 +732,9 @@ class ClientEngine(QObject):
         if self._unread.get(key, 0) == count:
             return
         self._unread[key] = count
-        if key != EVERYONE:
+        if is_group(key):
+            self.groups.set_unread(self.conversation(key).title, count)
+        elif key != EVERYONE:
             self.roster.set_unread(self.conversation(key).title, count)
         self.unread_changed.emit(key, count)
 

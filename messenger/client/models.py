@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import (
     QAbstractListModel,
     QByteArray,
+    QIdentityProxyModel,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
@@ -387,3 +388,430 @@ class ConversationModel(QAbstractListModel):
         idx = self.index(row, 0)
         self.dataChanged.emit(idx, idx, [*roles, Qt.ItemDataRole.ToolTipRole,
                                          Qt.ItemDataRole.AccessibleTextRole])
+
+
+# ------------------------------------------------------------------------------------ groups
+
+
+@dataclass
+class GroupRow:
+    """One group as this client knows it.
+
+    Attributes:
+        name: the group's canonical name.
+        leader: the leader's name.
+        members: joined members, in joining order.
+        invited: users with a pending invitation.
+        public: anyone may join (else invite-only).
+        member: this user has joined it.
+        pending: this user is invited and has not answered yet.
+        invited_by: who invited this user ("" when unknown).
+        unread: unread messages in its conversation.
+        created: Unix seconds.
+    """
+
+    name: str
+    leader: str
+    members: tuple[str, ...] = ()
+    invited: tuple[str, ...] = ()
+    public: bool = False
+    member: bool = True
+    pending: bool = False
+    invited_by: str = ""
+    unread: int = 0
+    created: float = 0.0
+
+
+def _group_sort_key(row: GroupRow) -> tuple[bool, str, str]:
+    return (not row.pending, name_key(row.name), row.name)
+
+
+class GroupModel(QAbstractListModel):
+    """Groups: invitations waiting for an answer first, then by name ignoring case.
+
+    The engine keeps two: :attr:`ClientEngine.groups` (groups you are in or invited to, shown
+    in the contact list) and :attr:`ClientEngine.directory` (every group the server lists for
+    you, for "Join a group…").
+
+    Roles: ``Qt.DisplayRole``/:attr:`NameRole` → str, :attr:`MemberCountRole` → int,
+    :attr:`UnreadRole` → int, :attr:`PendingRole` → bool (an invitation awaits an answer),
+    :attr:`LeaderRole` → str, :attr:`PublicRole` → bool, :attr:`MembersRole` → list[str],
+    :attr:`InvitedByRole` → str, :attr:`MemberRole` → bool (joined),
+    :attr:`JoinableRole` → bool (public, or invited, and not joined yet),
+    ``Qt.ToolTipRole``/``Qt.AccessibleTextRole`` → str.
+
+    Signals:
+        pending_changed(): the set of pending invitations changed.
+    """
+
+    NameRole = Qt.ItemDataRole.UserRole + 1
+    MemberCountRole = Qt.ItemDataRole.UserRole + 2
+    UnreadRole = Qt.ItemDataRole.UserRole + 3
+    PendingRole = Qt.ItemDataRole.UserRole + 4
+    LeaderRole = Qt.ItemDataRole.UserRole + 5
+    PublicRole = Qt.ItemDataRole.UserRole + 6
+    MembersRole = Qt.ItemDataRole.UserRole + 7
+    InvitedByRole = Qt.ItemDataRole.UserRole + 8
+    MemberRole = Qt.ItemDataRole.UserRole + 9
+    JoinableRole = Qt.ItemDataRole.UserRole + 10
+
+    pending_changed = Signal()
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._rows: list[GroupRow] = []
+
+    # -- Qt API
+
+    def rowCount(self, parent: _Index = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        g = self._rows[index.row()]
+        if role in (Qt.ItemDataRole.DisplayRole, self.NameRole):
+            return g.name
+        if role == self.MemberCountRole:
+            return len(g.members)
+        if role == self.UnreadRole:
+            return g.unread
+        if role == self.PendingRole:
+            return g.pending
+        if role == self.LeaderRole:
+            return g.leader
+        if role == self.PublicRole:
+            return g.public
+        if role == self.MembersRole:
+            return list(g.members)
+        if role == self.InvitedByRole:
+            return g.invited_by
+        if role == self.MemberRole:
+            return g.member
+        if role == self.JoinableRole:
+            return not g.member and (g.public or g.pending)
+        if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
+            n = len(g.members)
+            text = (f"group {g.name}, {'public' if g.public else 'invite-only'}, "
+                    f"{n} member{'s' if n != 1 else ''}, led by {g.leader}")
+            if g.pending:
+                text += ", invitation" + (f" from {g.invited_by}" if g.invited_by else "") + \
+                    " waiting for your answer"
+            if g.unread:
+                text += f", {g.unread} unread"
+            return text
+        return None
+
+    def roleNames(self) -> dict[int, QByteArray]:
+        names = dict(super().roleNames())
+        for role, name in ((self.NameRole, b"name"), (self.MemberCountRole, b"memberCount"),
+                           (self.UnreadRole, b"unread"), (self.PendingRole, b"pending"),
+                           (self.LeaderRole, b"leader"), (self.PublicRole, b"public"),
+                           (self.MembersRole, b"members"), (self.InvitedByRole, b"invitedBy"),
+                           (self.MemberRole, b"member"), (self.JoinableRole, b"joinable")):
+            names[role] = QByteArray(name)
+        return names
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | \
+            Qt.ItemFlag.ItemNeverHasChildren
+
+    # -- queries
+
+    def names(self) -> list[str]:
+        return [g.name for g in self._rows]
+
+    def group(self, name: str) -> GroupRow | None:
+        """A copy of the row of group ``name`` (any case), or None."""
+        row = self._row_of(name)
+        return None if row is None else replace(self._rows[row])
+
+    def row_of(self, name: str) -> int | None:
+        return self._row_of(name)
+
+    def rows(self) -> list[GroupRow]:
+        return [replace(g) for g in self._rows]
+
+    def pending(self) -> list[GroupRow]:
+        """Copies of the rows with an invitation awaiting an answer."""
+        return [replace(g) for g in self._rows if g.pending]
+
+    # -- changes
+
+    def set_groups(self, rows: list[GroupRow]) -> None:
+        """Replace every row; unread counts of groups still present are kept."""
+        unread = {name_key(g.name): g.unread for g in self._rows}
+        new = [replace(r, unread=unread.get(name_key(r.name), r.unread)) for r in rows]
+        new.sort(key=_group_sort_key)
+        before = [g.name for g in self._rows if g.pending]
+        self.beginResetModel()
+        self._rows = new
+        self.endResetModel()
+        if before != [g.name for g in self._rows if g.pending]:
+            self.pending_changed.emit()
+
+    def clear(self) -> None:
+        self.set_groups([])
+
+    def upsert(self, row: GroupRow) -> None:
+        """Add ``row`` or update the group of that name (its unread count is kept, and its
+        ``invited_by`` when ``row`` has none)."""
+        index = self._row_of(row.name)
+        if index is None:
+            target = self._target_row(row, self._rows)
+            self.beginInsertRows(_ROOT, target, target)
+            self._rows.insert(target, replace(row))
+            self.endInsertRows()
+            if row.pending:
+                self.pending_changed.emit()
+            return
+        old = self._rows[index]
+        new = replace(row, unread=old.unread, invited_by=row.invited_by or old.invited_by)
+        if new == old:
+            return
+        if _group_sort_key(new) == _group_sort_key(old):
+            self._rows[index] = new
+            top = self.index(index, 0)
+            self.dataChanged.emit(top, top)
+        else:
+            self._remove_row(index)
+            target = self._target_row(new, self._rows)
+            self.beginInsertRows(_ROOT, target, target)
+            self._rows.insert(target, new)
+            self.endInsertRows()
+        if old.pending != new.pending:
+            self.pending_changed.emit()
+
+    def remove(self, name: str) -> bool:
+        """Drop group ``name``; True when it was there."""
+        index = self._row_of(name)
+        if index is None:
+            return False
+        pending = self._rows[index].pending
+        self._remove_row(index)
+        if pending:
+            self.pending_changed.emit()
+        return True
+
+    def set_unread(self, name: str, count: int) -> None:
+        index = self._row_of(name)
+        if index is None or self._rows[index].unread == count:
+            return
+        self._rows[index].unread = max(0, count)
+        top = self.index(index, 0)
+        self.dataChanged.emit(top, top, [self.UnreadRole, Qt.ItemDataRole.ToolTipRole,
+                                         Qt.ItemDataRole.AccessibleTextRole])
+
+    # -- internals
+
+    def _row_of(self, name: str) -> int | None:
+        key = name_key(name)
+        for i, g in enumerate(self._rows):
+            if name_key(g.name) == key:
+                return i
+        return None
+
+    @staticmethod
+    def _target_row(row: GroupRow, rows: list[GroupRow]) -> int:
+        key = _group_sort_key(row)
+        for i, other in enumerate(rows):
+            if key < _group_sort_key(other):
+                return i
+        return len(rows)
+
+    def _remove_row(self, index: int) -> None:
+        self.beginRemoveRows(_ROOT, index, index)
+        del self._rows[index]
+        self.endRemoveRows()
+
+
+@dataclass(frozen=True)
+class Member:
+    """One row of a group's member list."""
+
+    name: str
+    leader: bool = False
+    online: bool = False
+    me: bool = False
+    invited: bool = False
+
+
+class MembersModel(QAbstractListModel):
+    """The members of one group (leader first, then in joining order) followed by pending
+    invitees, with their presence taken from the roster. Follows both models by itself.
+
+    Args:
+        groups: the engine's :class:`GroupModel`.
+        roster: the engine's :class:`RosterModel`.
+        group: the group's name.
+        me: the logged-in user's name (always shown online).
+
+    Roles: ``Qt.DisplayRole``/:attr:`NameRole` → str, :attr:`LeaderRole` → bool,
+    :attr:`OnlineRole` → bool, :attr:`MeRole` → bool, :attr:`InvitedRole` → bool,
+    ``Qt.ToolTipRole``/``Qt.AccessibleTextRole`` → str.
+    """
+
+    NameRole = Qt.ItemDataRole.UserRole + 1
+    LeaderRole = Qt.ItemDataRole.UserRole + 2
+    OnlineRole = Qt.ItemDataRole.UserRole + 3
+    MeRole = Qt.ItemDataRole.UserRole + 4
+    InvitedRole = Qt.ItemDataRole.UserRole + 5
+
+    def __init__(self, groups: GroupModel, roster: RosterModel, group: str, me: str,
+                 parent: Any = None) -> None:
+        super().__init__(parent)
+        self._groups = groups
+        self._roster = roster
+        self.group = group
+        self._me = me
+        self._rows: list[Member] = self._compute()
+        for model in (groups, roster):
+            model.dataChanged.connect(self._refresh)
+            model.rowsInserted.connect(self._refresh)
+            model.rowsRemoved.connect(self._refresh)
+            model.rowsMoved.connect(self._refresh)
+            model.modelReset.connect(self._refresh)
+
+    def _compute(self) -> list[Member]:
+        row = self._groups.group(self.group)
+        if row is None:
+            return []
+        me = name_key(self._me)
+
+        def member(name: str, invited: bool = False) -> Member:
+            contact = self._roster.contact(name)
+            is_me = name_key(name) == me
+            return Member(name, name_key(name) == name_key(row.leader) and not invited,
+                          is_me or bool(contact and contact.online), is_me, invited)
+
+        members = [member(n) for n in row.members]
+        members.sort(key=lambda m: not m.leader)  # stable: joining order otherwise
+        return members + [member(n, True) for n in row.invited]
+
+    def _refresh(self, *args: Any) -> None:
+        new = self._compute()
+        if [m.name for m in new] != [m.name for m in self._rows]:
+            self.beginResetModel()
+            self._rows = new
+            self.endResetModel()
+            return
+        for i, (a, b) in enumerate(zip(self._rows, new, strict=True)):
+            if a != b:
+                self._rows[i] = b
+                idx = self.index(i, 0)
+                self.dataChanged.emit(idx, idx)
+
+    def rowCount(self, parent: _Index = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        m = self._rows[index.row()]
+        if role in (Qt.ItemDataRole.DisplayRole, self.NameRole):
+            return m.name
+        if role == self.LeaderRole:
+            return m.leader
+        if role == self.OnlineRole:
+            return m.online
+        if role == self.MeRole:
+            return m.me
+        if role == self.InvitedRole:
+            return m.invited
+        if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
+            parts = [m.name + (" (you)" if m.me else "")]
+            if m.leader:
+                parts.append("leader")
+            parts.append("invited, has not answered" if m.invited
+                         else "online" if m.online else "offline")
+            return ", ".join(parts)
+        return None
+
+    def roleNames(self) -> dict[int, QByteArray]:
+        names = dict(super().roleNames())
+        for role, name in ((self.NameRole, b"name"), (self.LeaderRole, b"leader"),
+                           (self.OnlineRole, b"online"), (self.MeRole, b"me"),
+                           (self.InvitedRole, b"invited")):
+            names[role] = QByteArray(name)
+        return names
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | \
+            Qt.ItemFlag.ItemNeverHasChildren
+
+    def names(self) -> list[str]:
+        return [m.name for m in self._rows]
+
+    def member(self, row: int) -> Member:
+        return self._rows[row]
+
+
+# ------------------------------------------------------------------------------ pick lists
+
+
+class CheckableProxyModel(QIdentityProxyModel):
+    """Adds a check box to every row of a name list (such as the roster) without copying it:
+    the checked names live here, keyed ignoring case, so they survive re-sorting and
+    filtering of the source. ``nameRole`` is the source role holding the name.
+
+    Signals:
+        checked_changed(): the set of checked names changed.
+    """
+
+    checked_changed = Signal()
+
+    def __init__(self, source: QAbstractListModel, name_role: int, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._name_role = name_role
+        self._checked: dict[str, str] = {}
+        self.setSourceModel(source)
+
+    def _name(self, index: _Index) -> str:
+        return self.mapToSource(index).data(self._name_role) or ""
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.CheckStateRole and index.isValid():
+            checked = name_key(self._name(index)) in self._checked
+            return Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked
+        return super().data(index, role)
+
+    def setData(self, index: _Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if role != Qt.ItemDataRole.CheckStateRole or not index.isValid():
+            return False
+        name = self._name(index)
+        state = value.value if isinstance(value, enum.Enum) else value
+        if state == Qt.CheckState.Checked.value:
+            self._checked[name_key(name)] = name
+        else:
+            self._checked.pop(name_key(name), None)
+        self.dataChanged.emit(index, index, [Qt.ItemDataRole.CheckStateRole])
+        self.checked_changed.emit()
+        return True
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        flags = super().flags(index)
+        if index.isValid():
+            flags |= Qt.ItemFlag.ItemIsUserCheckable
+        return flags
+
+    def checked(self) -> list[str]:
+        """The checked names, in the source's current order."""
+        order = [self.sourceModel().index(r, 0).data(self._name_role)
+                 for r in range(self.sourceModel().rowCount())]
+        return [n for n in order if n and name_key(n) in self._checked]
+
+    def set_checked(self, names: list[str], checked: bool = True) -> None:
+        """Check (or uncheck) ``names`` (any case)."""
+        for name in names:
+            if checked:
+                self._checked[name_key(name)] = name
+            else:
+                self._checked.pop(name_key(name), None)
+        if self.rowCount():
+            self.dataChanged.emit(self.index(0, 0), self.index(self.rowCount() - 1, 0),
+                                  [Qt.ItemDataRole.CheckStateRole])
+        self.checked_changed.emit()

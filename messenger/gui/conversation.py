@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..client.conversations import is_everyone
+from ..client.conversations import is_everyone, is_group
 from ..client.models import ConversationModel
 from .delegates import BubbleDelegate
 
@@ -36,7 +36,8 @@ class ComposeEdit(QPlainTextEdit):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setTabChangesFocus(True)
-        self.setPlaceholderText("Write a message — Enter sends, Shift+Enter starts a new line")
+        self.setPlaceholderText("Write a message — Enter sends, Shift+Enter starts a new line, "
+                                "/help lists the commands")
         line = self.fontMetrics().lineSpacing()
         self.setFixedHeight(int(line * 3 + 2 * self.frameWidth() + 12))
 
@@ -82,7 +83,8 @@ class ConversationWidget(QWidget):
         self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.view.setStyleSheet("QListView { border: none; background: palette(base); }")
-        who = "everyone" if is_everyone(model.key) else model.title
+        who = "everyone" if is_everyone(model.key) else \
+            f"group {model.title}" if is_group(model.key) else model.title
         self.view.setAccessibleName(f"Messages with {who}")
 
         self.compose = ComposeEdit(self)
@@ -97,11 +99,16 @@ class ConversationWidget(QWidget):
         bottom.setContentsMargins(8, 4, 8, 8)
         bottom.addWidget(self.compose, 1)
         bottom.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout()
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.view, 1)
         layout.addLayout(bottom)
+        self.body = QHBoxLayout(self)
+        """The tab's row: the conversation column, then any side panel (see groups.py)."""
+        self.body.setContentsMargins(0, 0, 0, 0)
+        self.body.setSpacing(0)
+        self.body.addLayout(layout, 1)
         self.setFocusProxy(self.compose)
 
         model.rowsInserted.connect(self._on_rows_inserted)

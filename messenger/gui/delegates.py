@@ -9,7 +9,14 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRectF, 
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPalette, QTextLayout, QTextOption
 from PySide6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from ..client.models import ConversationModel, DeliveryState, MessageKind, RosterModel
+from ..client.models import (
+    ConversationModel,
+    DeliveryState,
+    GroupModel,
+    MembersModel,
+    MessageKind,
+    RosterModel,
+)
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -250,4 +257,147 @@ class BubbleDelegate(QStyledItemDelegate):
         meta_w = small_fm.horizontalAdvance(b.meta)
         painter.drawText(QPointF(bubble.right() - self.PAD_X - meta_w, y + small_fm.ascent()),
                          b.meta)
+        painter.restore()
+
+
+LEADER = QColor("#e8590c")
+GROUP_ICON = QColor("#7048e8")
+PENDING = QColor("#f08c00")
+
+
+def _pill(painter: QPainter, font: QFont, right: float, center_y: float, label: str,
+          color: QColor) -> float:
+    """Paint a rounded label ending at ``right``; returns its left edge."""
+    small = QFont(font)
+    small.setBold(True)
+    small.setPointSizeF(max(7.0, small.pointSizeF() * 0.8))
+    fm = QFontMetricsF(small)
+    h = fm.height() + 2
+    w = fm.horizontalAdvance(label) + 10
+    rect = QRectF(right - w, center_y - h / 2, w, h)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(color)
+    painter.drawRoundedRect(rect, h / 2, h / 2)
+    painter.setPen(QColor("#ffffff"))
+    painter.setFont(small)
+    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, label)
+    return rect.left()
+
+
+def _background(painter: QPainter, option: QStyleOptionViewItem) -> bool:
+    selected = bool(option.state & QStyle.StateFlag.State_Selected)
+    if selected:
+        painter.fillRect(option.rect, option.palette.color(QPalette.ColorRole.Highlight))
+    elif option.state & QStyle.StateFlag.State_MouseOver:
+        painter.fillRect(option.rect, option.palette.color(QPalette.ColorRole.AlternateBase))
+    return selected
+
+
+class GroupDelegate(QStyledItemDelegate):
+    """Paints a group: a purple "#" tile, the name (bold with unread messages) over
+    "N members · public/invite-only", an "invited" pill while an invitation waits, and the
+    unread badge."""
+
+    ROW_HEIGHT = 42
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+        return QSize(160, self.ROW_HEIGHT)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        rect = QRectF(option.rect)
+        selected = _background(painter, option)
+        name = index.data(GroupModel.NameRole) or ""
+        count = int(index.data(GroupModel.MemberCountRole) or 0)
+        unread = int(index.data(GroupModel.UnreadRole) or 0)
+        pending = bool(index.data(GroupModel.PendingRole))
+        public = bool(index.data(GroupModel.PublicRole))
+
+        tile = QRectF(rect.left() + 8, rect.center().y() - 12, 24, 24)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(PENDING if pending else GROUP_ICON)
+        painter.drawRoundedRect(tile, 6, 6)
+        bold = QFont(option.font)
+        bold.setBold(True)
+        painter.setFont(bold)
+        painter.setPen(QColor("#ffffff"))
+        painter.drawText(tile, Qt.AlignmentFlag.AlignCenter, "#")
+
+        right = rect.right() - 10
+        if unread:
+            right = _pill(painter, option.font, right, rect.center().y(),
+                          "99+" if unread > 99 else str(unread), BADGE) - 6
+        if pending:
+            right = _pill(painter, option.font, right, rect.center().y(), "invited",
+                          PENDING) - 6
+        palette = option.palette
+        text_color = palette.color(QPalette.ColorRole.HighlightedText if selected
+                                   else QPalette.ColorRole.Text)
+        font = QFont(option.font)
+        font.setBold(unread > 0)
+        font.setItalic(pending)
+        small = QFont(option.font)
+        small.setPointSizeF(max(7.0, small.pointSizeF() * 0.85))
+        fm, small_fm = QFontMetricsF(font), QFontMetricsF(small)
+        left = tile.right() + 10
+        width = right - left
+        top = rect.center().y() - (fm.height() + small_fm.height()) / 2
+        painter.setFont(font)
+        painter.setPen(text_color)
+        painter.drawText(QPointF(left, top + fm.ascent()),
+                         fm.elidedText(name, Qt.TextElideMode.ElideRight, width))
+        detail = f"{count} member{'s' if count != 1 else ''} · " + \
+            ("public" if public else "invite-only")
+        painter.setFont(small)
+        painter.setPen(text_color if selected else META_OTHER)
+        painter.drawText(QPointF(left, top + fm.height() + small_fm.ascent()),
+                         small_fm.elidedText(detail, Qt.TextElideMode.ElideRight, width))
+        painter.restore()
+
+
+class MemberDelegate(QStyledItemDelegate):
+    """Paints a group member: presence dot, name ("you" marked), a "leader" pill; pending
+    invitees in grey italics with an "invited" note."""
+
+    ROW_HEIGHT = 28
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+        return QSize(120, self.ROW_HEIGHT)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        rect = QRectF(option.rect)
+        selected = _background(painter, option)
+        name = index.data(MembersModel.NameRole) or ""
+        online = bool(index.data(MembersModel.OnlineRole))
+        leader = bool(index.data(MembersModel.LeaderRole))
+        invited = bool(index.data(MembersModel.InvitedRole))
+        me = bool(index.data(MembersModel.MeRole))
+        dot = 8.0
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(ONLINE if online and not invited else OFFLINE)
+        painter.drawEllipse(QRectF(rect.left() + 10, rect.center().y() - dot / 2, dot, dot))
+        right = rect.right() - 8
+        if leader:
+            right = _pill(painter, option.font, right, rect.center().y(), "leader", LEADER) - 6
+        elif invited:
+            right = _pill(painter, option.font, right, rect.center().y(), "invited",
+                          OFFLINE) - 6
+        font = QFont(option.font)
+        font.setItalic(invited)
+        font.setBold(me)
+        palette = option.palette
+        color = palette.color(QPalette.ColorRole.HighlightedText if selected
+                              else QPalette.ColorRole.Text)
+        if (invited or not online) and not selected:
+            color = palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+        painter.setFont(font)
+        painter.setPen(color)
+        text_rect = QRectF(rect.left() + 26, rect.top(), right - rect.left() - 26, rect.height())
+        label = name + (" (you)" if me else "")
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                         QFontMetricsF(font).elidedText(label, Qt.TextElideMode.ElideRight,
+                                                        text_rect.width()))
         painter.restore()

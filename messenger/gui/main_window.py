@@ -1,24 +1,25 @@
-"""The main window: contact list on the left, conversation tabs on the right."""
+"""The main window: contacts and groups on the left, invitations and conversation tabs on the
+right; the compose box of every tab understands the slash commands of
+:mod:`messenger.client.commands`."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QModelIndex, Qt, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
-    QDialogButtonBox,
+    QHBoxLayout,
     QInputDialog,
     QLabel,
     QListView,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
+    QMenu,
     QMessageBox,
-    QPlainTextEdit,
+    QPushButton,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -26,12 +27,22 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
+from ..client.commands import Action, help_text, parse_command
 from ..client.connection import ConnectionState
-from ..client.conversations import EVERYONE, EVERYONE_TITLE, peer_key
+from ..client.conversations import EVERYONE, EVERYONE_TITLE, group_key, is_group, peer_key
 from ..client.engine import ClientEngine
-from ..client.models import RosterModel
+from ..client.models import GroupModel, RosterModel
+from ..protocol import name_key
 from .conversation import ConversationWidget
-from .delegates import RosterDelegate
+from .delegates import GroupDelegate, RosterDelegate
+from .groups import (
+    GroupConversationWidget,
+    GroupDialog,
+    InvitationBar,
+    InviteDialog,
+    JoinGroupDialog,
+    MulticastDialog,
+)
 
 log = logging.getLogger("messenger.gui.main")
 
@@ -43,37 +54,6 @@ _STATE_TEXT = {
     ConnectionState.LOGGING_IN: "Logging in…",
     ConnectionState.LOGGED_IN: "Online",
 }
-
-
-class MulticastDialog(QDialog):
-    """Pick two or more contacts and write one message to all of them."""
-
-    def __init__(self, names: list[str], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Message several people")
-        self.list = QListWidget()
-        self.list.setAccessibleName("Recipients")
-        for name in names:
-            item = QListWidgetItem(name)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Unchecked)
-            self.list.addItem(item)
-        self.text = QPlainTextEdit()
-        self.text.setAccessibleName("Message")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        send = buttons.addButton("Send", QDialogButtonBox.ButtonRole.AcceptRole)
-        send.setAccessibleName("Send to the chosen people")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Send to (choose two or more):"))
-        layout.addWidget(self.list)
-        layout.addWidget(self.text)
-        layout.addWidget(buttons)
-
-    def recipients(self) -> list[str]:
-        return [self.list.item(i).text() for i in range(self.list.count())
-                if self.list.item(i).checkState() == Qt.CheckState.Checked]
 
 
 class MainWindow(QMainWindow):
@@ -98,23 +78,63 @@ class MainWindow(QMainWindow):
         self._tabs_by_key: dict[str, ConversationWidget] = {}
         self.resize(900, 600)
 
+        self.dialog: QDialog | None = None
+        """The group/join/invite/multicast dialog last opened (they are window-modal)."""
+
         self.roster_view = QListView()
         self.roster_view.setModel(engine.roster)
         self.roster_view.setItemDelegate(RosterDelegate(self.roster_view))
         self.roster_view.setAccessibleName("Contacts")
-        self.roster_view.setToolTip("Double-click a contact to chat")
+        self.roster_view.setToolTip("Double-click a contact to chat; select several "
+                                    "(Ctrl/Shift+click) to message them all at once")
         self.roster_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.roster_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.roster_view.setMouseTracking(True)
         self.roster_view.doubleClicked.connect(self._on_contact_activated)
         self.roster_view.activated.connect(self._on_contact_activated)
-        contacts_label = QLabel("Contacts")
-        contacts_label.setStyleSheet("font-weight: bold; padding: 6px 8px 2px 8px;")
+        self.roster_view.selectionModel().selectionChanged.connect(self._update_selection)
+        self.multicast_button = QPushButton("Message selected…")
+        self.multicast_button.setAccessibleName("Message the selected contacts")
+        self.multicast_button.clicked.connect(lambda: self.ask_multicast(self.selected_contacts()))
+        self.multicast_button.hide()
+
+        self.groups_view = QListView()
+        self.groups_view.setModel(engine.groups)
+        self.groups_view.setItemDelegate(GroupDelegate(self.groups_view))
+        self.groups_view.setAccessibleName("Groups")
+        self.groups_view.setToolTip("Double-click a group to open it; right-click for more")
+        self.groups_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.groups_view.setMouseTracking(True)
+        self.groups_view.doubleClicked.connect(self._on_group_activated)
+        self.groups_view.activated.connect(self._on_group_activated)
+        self.groups_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.groups_view.customContextMenuRequested.connect(self._group_menu)
+        self.new_group_button = QPushButton("New group…")
+        self.new_group_button.setAccessibleName("Create a group")
+        self.new_group_button.clicked.connect(lambda: self.ask_new_group())
+        self.join_group_button = QPushButton("Join…")
+        self.join_group_button.setAccessibleName("Join a public group")
+        self.join_group_button.clicked.connect(self.ask_join_group)
+
+        def header(text: str) -> QLabel:
+            label = QLabel(text)
+            label.setStyleSheet("font-weight: bold; padding: 6px 8px 2px 8px;")
+            return label
+
+        group_buttons = QHBoxLayout()
+        group_buttons.setContentsMargins(6, 4, 6, 6)
+        group_buttons.addWidget(self.new_group_button)
+        group_buttons.addWidget(self.join_group_button)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.setSpacing(0)
-        left_layout.addWidget(contacts_label)
-        left_layout.addWidget(self.roster_view)
+        left_layout.addWidget(header("Contacts"))
+        left_layout.addWidget(self.roster_view, 3)
+        left_layout.addWidget(self.multicast_button)
+        left_layout.addWidget(header("Groups"))
+        left_layout.addWidget(self.groups_view, 2)
+        left_layout.addLayout(group_buttons)
 
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Conversations")
@@ -124,11 +144,19 @@ class MainWindow(QMainWindow):
         self.tabs.tabCloseRequested.connect(self.close_tab)
         self.tabs.currentChanged.connect(self._on_current_changed)
 
+        self.invitation_bar = InvitationBar(engine)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.setSpacing(0)
+        right_layout.addWidget(self.invitation_bar)
+        right_layout.addWidget(self.tabs, 1)
+
         splitter = QSplitter()
         splitter.addWidget(left)
-        splitter.addWidget(self.tabs)
+        splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([220, 680])
+        splitter.setSizes([230, 670])
         splitter.setChildrenCollapsible(False)
         self.setCentralWidget(splitter)
 
@@ -148,6 +176,8 @@ class MainWindow(QMainWindow):
         engine.connection_failed.connect(self._on_connection_failed)
         engine.unread_changed.connect(self._on_unread_changed)
         engine.request_failed.connect(self._on_request_failed)
+        engine.group_joined.connect(self.open_group)
+        engine.group_failed.connect(self._on_group_failed)
         self._update_state(engine.state)
         self._update_title()
 
@@ -170,8 +200,14 @@ class MainWindow(QMainWindow):
         conv_menu.addAction(new_action)
         multi_action = QAction("Message &several people…", self)
         multi_action.setShortcut(QKeySequence("Ctrl+Shift+N"))
-        multi_action.triggered.connect(self._ask_multicast)
+        multi_action.triggered.connect(lambda: self.ask_multicast(self.selected_contacts()))
         conv_menu.addAction(multi_action)
+        self.reply_action = QAction("&Reply to the last private message", self)
+        self.reply_action.setShortcut(QKeySequence("Ctrl+R"))
+        self.reply_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.reply_action.triggered.connect(self.reply)
+        conv_menu.addAction(self.reply_action)
+        self.addAction(self.reply_action)
         self.close_tab_action = QAction("&Close tab", self)
         self.close_tab_action.setShortcut(QKeySequence("Ctrl+W"))
         self.close_tab_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
@@ -179,7 +215,20 @@ class MainWindow(QMainWindow):
         conv_menu.addAction(self.close_tab_action)
         self.addAction(self.close_tab_action)
 
+        group_menu = self.menuBar().addMenu("&Groups")
+        new_group = QAction("&New group…", self)
+        new_group.setShortcut(QKeySequence("Ctrl+G"))
+        new_group.triggered.connect(lambda: self.ask_new_group())
+        group_menu.addAction(new_group)
+        join_group = QAction("&Join a group…", self)
+        join_group.setShortcut(QKeySequence("Ctrl+J"))
+        join_group.triggered.connect(self.ask_join_group)
+        group_menu.addAction(join_group)
+
         help_menu = self.menuBar().addMenu("&Help")
+        commands = QAction("&Commands", self)
+        commands.triggered.connect(lambda: self._notice(help_text()))
+        help_menu.addAction(commands)
         about = QAction("&About Messenger", self)
         about.triggered.connect(self.show_about)
         help_menu.addAction(about)
@@ -195,20 +244,40 @@ class MainWindow(QMainWindow):
         return widget.key if isinstance(widget, ConversationWidget) else None
 
     def open_conversation(self, key_or_name: str) -> ConversationWidget:
-        """Open (or focus) the tab of a conversation: :data:`EVERYONE` or a user's name."""
+        """Open (or focus) the tab of a conversation: :data:`EVERYONE`, a user's name or a
+        group conversation's key."""
         if key_or_name == EVERYONE:
             key, title = EVERYONE, EVERYONE_TITLE
+        elif is_group(key_or_name):
+            return self.open_group(self.engine.conversation(key_or_name).title)
         else:
             key, title = peer_key(key_or_name), key_or_name
+        return self._open(key, title)
+
+    def open_group(self, name: str) -> GroupConversationWidget:
+        """Open (or focus) the tab of group ``name``."""
+        row = self.engine.groups.group(name)
+        title = row.name if row is not None else name
+        widget = self._open(group_key(title), title)
+        assert isinstance(widget, GroupConversationWidget)
+        return widget
+
+    def _open(self, key: str, title: str) -> ConversationWidget:
         widget = self._tabs_by_key.get(key)
         if widget is None:
             model = self.engine.conversation(key, title)
-            widget = ConversationWidget(model, self.tabs)
-            widget.send_requested.connect(self.engine.send_to)
+            if is_group(key):
+                widget = GroupConversationWidget(model, self.engine, self.tabs)
+                widget.invite_requested.connect(self.ask_invite)
+                tip = f"Group {model.title}"
+            else:
+                widget = ConversationWidget(model, self.tabs)
+                tip = f"Conversation with {model.title}" if key != EVERYONE \
+                    else "Messages to everyone"
+            widget.send_requested.connect(self.run_command)
             self._tabs_by_key[key] = widget
-            index = self.tabs.addTab(widget, model.title)
-            self.tabs.setTabToolTip(index, f"Conversation with {model.title}"
-                                    if key != EVERYONE else "Messages to everyone")
+            index = self.tabs.addTab(widget, ("# " if is_group(key) else "") + model.title)
+            self.tabs.setTabToolTip(index, tip)
             self._update_tab_text(key)
         self.tabs.setCurrentWidget(widget)
         widget.compose.setFocus()
@@ -229,22 +298,194 @@ class MainWindow(QMainWindow):
         if name:
             self.open_conversation(name)
 
+    def _on_group_activated(self, index: QModelIndex) -> None:
+        name = index.data(GroupModel.NameRole)
+        if not name:
+            return
+        if index.data(GroupModel.PendingRole):
+            self.statusBar().showMessage(
+                f"Answer the invitation to {name} first: Accept or Decline above.", 8000)
+            return
+        self.open_group(name)
+
+    def _group_menu(self, pos: QPoint) -> None:
+        index = self.groups_view.indexAt(pos)
+        name = index.data(GroupModel.NameRole)
+        if not name:
+            return
+        menu = QMenu(self)
+        if index.data(GroupModel.PendingRole):
+            menu.addAction("Accept invitation", lambda: self.engine.accept_invitation(name))
+            menu.addAction("Decline invitation", lambda: self.engine.decline_invitation(name))
+        else:
+            menu.addAction("Open", lambda: self.open_group(name))
+            menu.addAction("Invite…", lambda: self.ask_invite(name))
+            menu.addAction("Leave", lambda: self.engine.leave_group(name, key=group_key(name)))
+        menu.popup(self.groups_view.viewport().mapToGlobal(pos))
+
     def _ask_new_conversation(self) -> None:
         name, ok = QInputDialog.getText(self, "New conversation", "User name:")
         if ok and name.strip():
             self.open_conversation(name.strip())
 
-    def _ask_multicast(self) -> None:
-        dialog = MulticastDialog(self.engine.roster.names(), self)
-        if dialog.exec() != QDialog.DialogCode.Accepted:
-            return
-        users = dialog.recipients()
-        text = dialog.text.toPlainText().strip()
-        if len(users) < 2 or not text:
-            QMessageBox.information(self, "Message several people",
-                                    "Choose two or more people and write a message.")
-            return
-        self.engine.send_multicast(users, text)
+    def selected_contacts(self) -> list[str]:
+        """The names selected in the contact list, in list order."""
+        rows = sorted(i.row() for i in self.roster_view.selectionModel().selectedRows())
+        return [self.engine.roster.index(r, 0).data(RosterModel.NameRole) for r in rows]
+
+    def _update_selection(self, *args: object) -> None:
+        count = len(self.selected_contacts())
+        self.multicast_button.setText(f"Message {count} selected…")
+        self.multicast_button.setVisible(count >= 2)
+
+    def _show_dialog(self, dialog: QDialog) -> QDialog:
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.dialog = dialog
+        dialog.open()
+        return dialog
+
+    def ask_multicast(self, recipients: list[str] | None = None) -> MulticastDialog:
+        """Open the "Message several people" dialog with ``recipients`` checked."""
+        dialog = MulticastDialog(self.engine, self, recipients=recipients or [])
+
+        def send() -> None:
+            self.engine.send_multicast(dialog.recipients(), dialog.text.toPlainText().strip())
+
+        dialog.accepted.connect(send)
+        self._show_dialog(dialog)
+        dialog.text.setFocus()
+        return dialog
+
+    def ask_new_group(self, invite: list[str] | None = None) -> GroupDialog:
+        """Open the group-creation dialog (the selected contacts come pre-checked)."""
+        chosen = invite if invite is not None else self.selected_contacts()
+        dialog = GroupDialog(self.engine, self, invite=chosen)
+        self._show_dialog(dialog)
+        return dialog
+
+    def ask_join_group(self) -> JoinGroupDialog:
+        """Open "Join a group…"."""
+        dialog = JoinGroupDialog(self.engine, self)
+        self._show_dialog(dialog)
+        return dialog
+
+    def ask_invite(self, group: str) -> InviteDialog:
+        """Open the invite picker of ``group``."""
+        dialog = InviteDialog(self.engine, group, self)
+        self._show_dialog(dialog)
+        return dialog
+
+    def reply(self) -> None:
+        """Ctrl+R: open the conversation with the last person you exchanged a private message
+        with."""
+        peer = self.engine.last_private_peer
+        if peer:
+            self.open_conversation(peer)
+        else:
+            self.statusBar().showMessage("Nobody to reply to yet.", 6000)
+
+    # ------------------------------------------------------------------ commands
+
+    def _notice(self, text: str, *, error: bool = False, key: str | None = None) -> None:
+        self.engine.conversation(key or self.current_key() or EVERYONE).add_notice(
+            text, error=error)
+
+    def run_command(self, key: str, text: str) -> None:
+        """Carry out what was typed in the compose box of conversation ``key``: plain text
+        goes to that conversation, slash commands do what :mod:`~messenger.client.commands`
+        says; their feedback (usage lines, /help, /users, errors) appears in that tab."""
+        e = self.engine
+        cmd = parse_command(text)
+        a = cmd.action
+
+        def notice(message: str, error: bool = False) -> None:
+            e.conversation(key).add_notice(message, error=error)
+
+        if a is Action.TEXT:
+            e.send_to(key, cmd.text)
+        elif a is Action.UNICAST:
+            user = e.canonical_user(cmd.users[0])
+            e.send_unicast(user, cmd.text)
+            self.open_conversation(user)
+        elif a is Action.REPLY:
+            peer = e.last_private_peer
+            if not peer:
+                notice("Nobody to reply to yet: /r answers the last person you exchanged a "
+                       "private message with.", True)
+                return
+            e.send_unicast(peer, cmd.text)
+            self.open_conversation(peer)
+        elif a is Action.MULTICAST:
+            users = [e.canonical_user(u) for u in cmd.users]
+            if e.send_multicast(users, cmd.text) and key not in {peer_key(u) for u in users}:
+                notice(f"Sent to {', '.join(users)} — each sees it in their conversation "
+                       "with you.")
+        elif a is Action.BROADCAST:
+            e.send_broadcast(cmd.text)
+            self.open_conversation(EVERYONE)
+        elif a is Action.CREATE:
+            e.create_group(cmd.group, [], public=True, key=key)
+        elif a is Action.CREATE_GROUP:
+            e.create_group(cmd.group, list(cmd.users), public=False, key=key)
+        elif a is Action.JOIN:
+            e.join_group(cmd.group, key=key)
+        elif a is Action.GROUP_MSG:
+            e.send_group(cmd.group, cmd.text)
+            self.open_group(cmd.group)
+        elif a is Action.PARTY_INVITE:
+            e.party_invite(cmd.users[0], key=key)
+        elif a in (Action.PARTY_ACCEPT, Action.PARTY_DECLINE):
+            group = e.pending_invitation()
+            if not group:
+                notice("No invitation is waiting for an answer.", True)
+            elif a is Action.PARTY_ACCEPT:
+                e.accept_invitation(group, key=key)
+            else:
+                e.decline_invitation(group, key=key)
+        elif a in (Action.PARTY_LEAVE, Action.PARTY_WHO, Action.PARTY_MSG):
+            party = e.party
+            if not party:
+                notice("You are not in a party: /party invite <user> starts one.", True)
+            elif a is Action.PARTY_LEAVE:
+                e.leave_group(party, key=key)
+            elif a is Action.PARTY_WHO:
+                notice(self.party_text(party))
+            else:
+                e.send_group(party, cmd.text)
+                self.open_group(party)
+        elif a is Action.USERS:
+            e.list_users(key)
+        elif a is Action.HELP:
+            notice(help_text())
+        elif a is Action.QUIT:
+            self.close()
+        elif a is Action.LOGOUT:
+            self._logout()
+        else:  # USAGE, UNKNOWN
+            notice(cmd.error, True)
+
+    def party_text(self, group: str) -> str:
+        """What ``/party who`` shows: the members of ``group`` with leader and presence."""
+        row = self.engine.groups.group(group)
+        if row is None:
+            return f"{group}: no members known."
+        parts = []
+        for name in row.members:
+            tags = []
+            if name_key(name) == name_key(row.leader):
+                tags.append("leader")
+            if name_key(name) == name_key(self.engine.user):
+                tags.append("you")
+            else:
+                contact = self.engine.roster.contact(name)
+                tags.append("online" if contact is not None and contact.online else "offline")
+            parts.append(f"{name} ({', '.join(tags)})")
+        text = (f"Party {row.name} ({'public' if row.public else 'invite-only'}, "
+                f"{len(row.members)} member{'s' if len(row.members) != 1 else ''}): "
+                + ", ".join(parts))
+        if row.invited:
+            text += f"; invited: {', '.join(row.invited)}"
+        return text
 
     # ------------------------------------------------------------------ unread
 
@@ -264,7 +505,7 @@ class MainWindow(QMainWindow):
         if widget is None:
             return
         count = self.engine.unread(key)
-        title = widget.model.title
+        title = ("# " if is_group(key) else "") + widget.model.title
         self.tabs.setTabText(self.tabs.indexOf(widget), f"{title} ({count})" if count else title)
 
     def changeEvent(self, event: QEvent) -> None:
@@ -293,7 +534,10 @@ class MainWindow(QMainWindow):
 
     def _on_request_failed(self, key: str, code: str, message: str) -> None:
         log.info("request in %s failed: %s %s", key, code, message)
-        self.statusBar().showMessage(f"Not sent: {message}", 8000)
+        self.statusBar().showMessage(f"Refused: {message}", 8000)
+
+    def _on_group_failed(self, op: str, group: str, code: str, message: str) -> None:
+        self.statusBar().showMessage(f"Could not {op} {group}: {message}", 8000)
 
     def about_text(self) -> str:
         """What Help → About shows: version, server, fingerprint and the log file path."""

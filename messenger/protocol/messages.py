@@ -400,7 +400,7 @@ class Message(_Base, tag="message"):
     server. ``to`` lists the user recipients for unicast/multicast, is empty for broadcast and
     group messages; ``group`` names the group of a group message. ``notice`` marks a system
     notice of a group (``created``, ``joined``, ``left``, ``removed``, ``leader``, ``declined``,
-    ``invited``, ``dissolved``) whose ``text`` is for people and ``sender`` is who acted.
+    ``invited``) whose ``text`` is for people and ``sender`` is who acted.
     A client answers with ``delivered`` once it has stored the message; until then the server
     re-delivers it at every login.
     """
@@ -421,7 +421,10 @@ class Ok(_Base, tag="ok"):
 
     Fields present depend on the request: ``login``/``register`` → ``user`` (canonical name) and
     ``roster`` and ``groups``; ``roster`` → ``roster``; ``send`` → ``seq`` and ``ts``;
-    ``groups`` → ``groups``; ``group_create``/``group_join``/``group_accept`` → ``group``.
+    ``groups`` → ``groups``; ``group_create``/``group_invite``/``group_join``/``group_accept``
+    → ``group``; ``history`` → ``messages`` and ``more`` (more messages exist beyond the page:
+    older ones, or newer ones when ``after`` was given); ``transfer_offer``/``transfer_accept``
+    → ``transfer_id`` and ``secret``.
     """
 
     id: int

@@ -73,6 +73,8 @@ log = logging.getLogger("messenger.server.core")
 activity = logging.getLogger("messenger.server.activity")
 
 ConnId = int
+MAX_SEQ = 1 << 63
+"""Sequence numbers are SQLite integers: below 2^63."""
 
 
 @dataclass(frozen=True)
@@ -218,7 +220,8 @@ class ServerCore:
             return self._send(session, frame)
         if isinstance(frame, Delivered | Read):
             state = "delivered" if isinstance(frame, Delivered) else "read"
-            receipts = self.store.mark(session.user, frame.seqs[:10_000], state)
+            seqs = [s for s in frame.seqs[:10_000] if 0 < s < MAX_SEQ]
+            receipts = self.store.mark(session.user, seqs, state)
             actions: list[Action] = []
             for r in receipts:
                 actions += self._to_users([r.sender_key], Receipt(
@@ -275,6 +278,9 @@ class ServerCore:
             if not self._still_there(session):
                 return []
             session.busy = False
+            if not isinstance(encoded, str):  # the worker failed
+                return [self._error(session, frame, ErrorCode.INTERNAL,
+                                    "the server could not store the password; try again")]
             try:
                 account = self.store.create_account(frame.user, str(encoded))
             except NameTaken:
@@ -304,7 +310,7 @@ class ServerCore:
             if session.key is not None:
                 return [self._error(session, frame, ErrorCode.ALREADY_LOGGED_IN,
                                     f"already logged in as {session.user}")]
-            if ok:
+            if ok is True:
                 assert account is not None
                 return self._login_ok(session, frame, account, key)
             activity.info("failed login for %r from %s", frame.user[:40], session.address)
@@ -443,6 +449,9 @@ class ServerCore:
     # ------------------------------------------------------------------ history
 
     def _history(self, session: Session, frame: GetHistory) -> list[Action]:
+        if any(v is not None and not 0 <= v < MAX_SEQ for v in (frame.before, frame.after)):
+            return [self._error(session, frame, ErrorCode.BAD_REQUEST,
+                                "before/after must be between 0 and 2^63-1")]
         kind, _, target = frame.conversation.partition(":")
         if kind == "user":
             if not self._resolve([target])[0]:

@@ -204,7 +204,9 @@ class MessengerServer(QObject):
                     self._apply(self.core.protocol_error(c.conn, exc))
                     continue
                 try:
-                    self._apply(self.core.handle(c.conn, frame))
+                    with self.store.guard():
+                        actions = self.core.handle(c.conn, frame)
+                    self._apply(actions)
                 except Exception:
                     log.exception("internal error on connection %d handling %s", c.conn,
                                   type(frame).__name__)
@@ -253,10 +255,16 @@ class MessengerServer(QObject):
             return
         try:
             result = future.result()
-        except Exception:
+        except Exception as exc:
             log.exception("password hashing failed for connection %d", action.conn)
-            result = False
-        self._apply(action.done(result))
+            result = exc
+        try:
+            with self.store.guard():
+                actions = action.done(result)
+        except Exception:
+            log.exception("internal error finishing a login on connection %d", action.conn)
+            return
+        self._apply(actions)
 
     def _check_idle(self) -> None:
         now = time.monotonic()

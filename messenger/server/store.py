@@ -168,6 +168,13 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            self._db.close()
+            raise RuntimeError(
+                f"{path} has schema version {version}; this server reads version "
+                f"{SCHEMA_VERSION} (databases of the unreleased version 1 cannot be migrated: "
+                "start with a new --data-dir)")
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._batch = False
@@ -194,6 +201,25 @@ class Store:
         """Make every write so far durable (one fsync). A no-op when nothing is pending."""
         if not self._closed and self._db.in_transaction:
             self._db.execute("COMMIT")
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Run one request atomically inside the batch: on an exception its writes are undone
+        (``ROLLBACK TO`` a savepoint) while earlier requests' writes stay for the commit."""
+        if not self._batch:
+            yield
+            return
+        db = self._db
+        if not db.in_transaction:
+            db.execute("BEGIN IMMEDIATE")
+        db.execute("SAVEPOINT request")
+        try:
+            yield
+        except BaseException:
+            db.execute("ROLLBACK TO request")
+            db.execute("RELEASE request")
+            raise
+        db.execute("RELEASE request")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

@@ -11,48 +11,18 @@ from PySide6.QtWidgets import QStyleOptionViewItem
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE
 from messenger.client.engine import ClientEngine
-from messenger.client.models import ConversationModel, MessageKind, RosterModel
+from messenger.client.models import MessageKind, RosterModel
 from messenger.client.pins import PinStore
 from messenger.gui.login_dialog import LoginDialog
 from messenger.gui.main_window import MainWindow
 from messenger.gui.settings import app_settings
 
-# The offscreen platform plugin cannot resize native windows to a layout's size constraints and
-# says so with a warning each time a top-level layout changes; nothing in the app can fix that.
-
-@pytest.fixture
-def open_window(qtbot, server):
-    """``open_window(user, password)`` → a shown MainWindow logged in to ``server``."""
-    engines: list[ClientEngine] = []
-
-    def factory(user: str, password: str) -> MainWindow:
-        engine = ClientEngine()
-        engines.append(engine)
-        with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
-            engine.connect_to(server.host, server.port)
-            engine.login(user, password)
-        window = MainWindow(engine)
-        qtbot.addWidget(window)
-        window.show()
-        qtbot.waitExposed(window)
-        return window
-
-    yield factory
-    for engine in engines:
-        engine.close()
-    qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e in engines))
+from .conftest import texts
 
 
 def roster_unread(window: MainWindow, name: str) -> int:
     model = window.engine.roster
     return model.data(model.index(model.row_of(name), 0), RosterModel.UnreadRole)
-
-
-def texts(window: MainWindow, key: str, kind: MessageKind) -> list[str]:
-    model = window.engine.conversation(key)
-    return [model.data(model.index(r, 0), ConversationModel.TextRole)
-            for r in range(model.rowCount())
-            if model.data(model.index(r, 0), ConversationModel.KindRole) is kind]
 
 
 def test_two_windows_chat_with_unread_badge(qtbot, server, open_window):

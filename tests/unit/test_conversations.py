@@ -5,6 +5,9 @@ from __future__ import annotations
 from messenger.client.conversations import (
     EVERYONE,
     Placement,
+    group_key,
+    is_group,
+    is_private,
     peer_key,
     place_incoming,
     place_outgoing,
@@ -38,3 +41,18 @@ def test_multicast_for_a_recipient_lands_with_the_sender_marking_the_others():
 
 def test_own_message_from_another_session_is_placed_as_outgoing():
     assert place_incoming("alice", "Alice", "unicast", ["bob"]) == [Placement("bob", "bob")]
+
+
+def test_group_messages_go_to_the_group_conversation():
+    assert group_key("Lab") == "#group:lab"
+    assert is_group(group_key("lab")) and not is_group(EVERYONE) and not is_group("lab")
+    assert is_private("bob") and not is_private(group_key("bob")) and not is_private(EVERYONE)
+    assert place_outgoing("alice", "group", ["Lab"]) == [Placement("#group:lab", "Lab")]
+    assert place_incoming("alice", "bob", "group", [], "Lab") == [Placement("#group:lab", "Lab")]
+    # A system notice sent by oneself (e.g. "alice created the group") is filed the same way.
+    assert place_incoming("alice", "alice", "group", [], "lab")[0].key == "#group:lab"
+
+
+def test_group_and_user_of_the_same_name_do_not_collide():
+    assert group_key("bob") != peer_key("bob")
+    assert group_key("everyone") != EVERYONE

@@ -1,13 +1,19 @@
-"""The roster and conversation models: qtmodeltester, sorting, unread counts, dedupe."""
+"""The client models: qtmodeltester, sorting, unread counts, dedupe; groups, members and the
+check-box proxy of the pickers."""
 
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 
 from messenger.client.models import (
     ChatItem,
+    CheckableProxyModel,
     ConversationModel,
     DeliveryState,
+    GroupModel,
+    GroupRow,
+    MembersModel,
     MessageKind,
     RosterModel,
 )
@@ -108,3 +114,106 @@ def test_conversation_drops_redelivered_seq(qapp):
     assert not model.append(ChatItem(MessageKind.OTHER, "bob", "hi", seq=3))
     assert model.rowCount() == 1
     assert model.has_seq(3)
+
+
+# ------------------------------------------------------------------------------------ groups
+
+
+def _group(name: str, **kw) -> GroupRow:
+    kw.setdefault("leader", "alice")
+    kw.setdefault("members", ("alice",))
+    return GroupRow(name, **kw)
+
+
+@pytest.fixture
+def groups(qapp) -> GroupModel:
+    model = GroupModel()
+    model.set_groups([_group("zeta"), _group("Lab", members=("alice", "bob"), public=True),
+                      _group("party-bob", leader="bob", members=("bob",), member=False,
+                             pending=True, invited_by="bob")])
+    return model
+
+
+def test_groups_pass_qtmodeltester(qtmodeltester, groups):
+    qtmodeltester.check(groups, force_py=True)
+    groups.upsert(_group("alpha"))
+    groups.upsert(_group("zeta", members=("alice", "carol")))
+    groups.upsert(_group("party-bob", leader="bob", members=("bob", "alice")))  # accepted
+    groups.set_unread("lab", 2)
+    groups.remove("alpha")
+    qtmodeltester.check(groups, force_py=True)
+
+
+def test_groups_sort_invitations_first_then_by_name(qtbot, groups):
+    assert groups.names() == ["party-bob", "Lab", "zeta"]
+    with qtbot.waitSignal(groups.pending_changed):
+        groups.upsert(_group("party-bob", leader="bob", members=("bob", "alice")))
+    assert groups.names() == ["Lab", "party-bob", "zeta"]
+    assert groups.group("PARTY-BOB").invited_by == "bob"  # kept from the invitation
+    with qtbot.assertNotEmitted(groups.pending_changed):
+        groups.remove("zeta")
+    assert groups.names() == ["Lab", "party-bob"]
+
+
+def test_group_roles(groups):
+    row = groups.row_of("lab")
+    idx = groups.index(row, 0)
+    assert groups.data(idx) == "Lab"
+    assert groups.data(idx, GroupModel.MemberCountRole) == 2
+    assert groups.data(idx, GroupModel.PublicRole) is True
+    assert groups.data(idx, GroupModel.LeaderRole) == "alice"
+    assert groups.data(idx, GroupModel.MembersRole) == ["alice", "bob"]
+    assert groups.data(idx, GroupModel.PendingRole) is False
+    assert groups.data(idx, GroupModel.JoinableRole) is False
+    groups.set_unread("LAB", 3)
+    assert groups.data(idx, GroupModel.UnreadRole) == 3
+    assert "3 unread" in groups.data(idx, 3)
+    pending = groups.index(groups.row_of("party-bob"), 0)
+    assert groups.data(pending, GroupModel.JoinableRole) is True
+    assert "invitation from bob" in groups.data(pending, 3)
+    names = {bytes(v.data()) for v in groups.roleNames().values()}
+    assert names >= {b"name", b"memberCount", b"unread", b"pending", b"leader", b"public"}
+
+
+def test_members_follow_group_and_roster(qtmodeltester, qtbot, qapp):
+    roster = RosterModel()
+    roster.set_roster([("bob", True), ("carol", False)])
+    groups = GroupModel()
+    groups.set_groups([_group("lab", leader="bob", members=("alice", "bob"),
+                              invited=("carol",))])
+    members = MembersModel(groups, roster, "LAB", "alice")
+    qtmodeltester.check(members, force_py=True)
+    assert members.names() == ["bob", "alice", "carol"]  # leader first, invitees last
+    assert [members.data(members.index(r, 0), MembersModel.LeaderRole) for r in range(3)] == \
+        [True, False, False]
+    assert members.member(1).me and members.member(1).online
+    assert members.member(2).invited
+    with qtbot.waitSignal(members.dataChanged):
+        roster.set_online("bob", False)
+    assert members.data(members.index(0, 0), MembersModel.OnlineRole) is False
+    assert "leader, offline" in members.data(members.index(0, 0), 3)
+    with qtbot.waitSignal(members.modelReset):
+        groups.upsert(_group("lab", leader="alice", members=("alice", "carol")))
+    assert members.names() == ["alice", "carol"]
+    groups.remove("lab")  # the tester connected above checks every change as it happens
+    assert members.rowCount() == 0
+
+
+def test_checkable_proxy_keeps_checks_across_resorts(qtmodeltester, qtbot, roster):
+    proxy = CheckableProxyModel(roster, RosterModel.NameRole)
+    qtmodeltester.check(proxy, force_py=True)
+    row = roster.row_of("charlie")
+    with qtbot.waitSignal(proxy.checked_changed):
+        assert proxy.setData(proxy.index(row, 0), Qt.CheckState.Checked,
+                             Qt.ItemDataRole.CheckStateRole)
+    proxy.set_checked(["ALICE"])
+    assert proxy.checked() == ["alice", "charlie"]
+    assert proxy.flags(proxy.index(0, 0)) & Qt.ItemFlag.ItemIsUserCheckable
+    roster.set_online("charlie", True)  # moves the row
+    row = roster.row_of("charlie")
+    assert proxy.data(proxy.index(row, 0), Qt.ItemDataRole.CheckStateRole) == \
+        Qt.CheckState.Checked
+    proxy.setData(proxy.index(row, 0), Qt.CheckState.Unchecked.value,
+                  Qt.ItemDataRole.CheckStateRole)
+    assert proxy.checked() == ["alice"]
+    qtmodeltester.check(proxy, force_py=True)

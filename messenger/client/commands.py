@@ -1,0 +1,214 @@
+"""Slash commands of the compose box — one pure parser shared by every tab (no Qt).
+
+:func:`parse_command` turns what the user typed into a :class:`Command`; the window then
+carries it out through the engine. Command names are case-insensitive; user and group names
+are passed on as typed (the server matches them ignoring case). Text that does not start with
+``/`` or ``@`` is a :attr:`Action.TEXT` for the current tab; ``//text`` sends ``/text``
+literally.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+
+class Action(enum.StrEnum):
+    """What a :class:`Command` asks for."""
+
+    TEXT = "text"                    # plain text for the current tab (text)
+    UNICAST = "unicast"              # users[0], text
+    REPLY = "reply"                  # text, to the last private peer
+    MULTICAST = "multicast"          # users, text
+    BROADCAST = "broadcast"          # text
+    CREATE = "create"                # group (public room)
+    CREATE_GROUP = "create_group"    # group, users (invite-only, users invited)
+    JOIN = "join"                    # group
+    GROUP_MSG = "group_msg"          # group, text
+    PARTY_INVITE = "party_invite"    # users[0]
+    PARTY_ACCEPT = "party_accept"
+    PARTY_DECLINE = "party_decline"
+    PARTY_LEAVE = "party_leave"
+    PARTY_WHO = "party_who"
+    PARTY_MSG = "party_msg"          # text
+    USERS = "users"
+    HELP = "help"
+    QUIT = "quit"
+    LOGOUT = "logout"
+    USAGE = "usage"                  # wrong usage: ``error`` holds the usage line
+    UNKNOWN = "unknown"              # unknown command: ``error`` suggests /help
+
+
+@dataclass(frozen=True)
+class Command:
+    """A parsed compose-box entry.
+
+    Attributes:
+        action: :class:`Action`.
+        users: user names as typed (unicast, multicast, creategroup, party invite).
+        group: a group name as typed.
+        text: the message text.
+        name: the command word as typed, lower-cased, with its ``/`` (``"/msg"``, ``"@"``;
+            ``""`` for plain text).
+        error: for ``USAGE`` / ``UNKNOWN``: what to tell the user.
+    """
+
+    action: Action
+    users: tuple[str, ...] = ()
+    group: str = ""
+    text: str = ""
+    name: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """One command family: its ``names`` (aliases), ``usage`` line and ``summary``."""
+
+    names: tuple[str, ...]
+    usage: str
+    summary: str
+
+
+PRIVATE = CommandSpec(("/msg", "/unicast", "/w", "/whisper", "/private", "/msgto"),
+                      "<user> <text>", "send a private message")
+AT = CommandSpec(("@",), "@<user> <text>", "send a private message")
+REPLY = CommandSpec(("/r",), "<text>", "reply to the last person you messaged privately "
+                    "(Ctrl+R opens that conversation)")
+MULTICAST = CommandSpec(("/group", "/multicast"), "<user1,user2,...> <text>",
+                        "send one message to several people")
+BROADCAST = CommandSpec(("/all", "/broadcast"), "<text>", "send a message to everyone")
+CREATE = CommandSpec(("/create",), "<group>", "create a public group others can /join")
+CREATE_GROUP = CommandSpec(("/creategroup",), "<group> <user> [user...]",
+                           "create an invite-only group and invite people")
+JOIN = CommandSpec(("/join", "/joingroup"), "<group>", "join a public group (or accept an "
+                   "invitation)")
+GROUP_MSG = CommandSpec(("/groupmsg",), "<group> <text>", "send a message to a group")
+PARTY = CommandSpec(("/party",), "invite <user> | accept | decline | leave | who",
+                    "your party: invite (creates one if you have none), answer an "
+                    "invitation, leave, list members")
+PARTY_MSG = CommandSpec(("/p",), "<text>", "send a message to your party")
+USERS = CommandSpec(("/users", "/who", "/list", "/activeuser"), "",
+                    "who is online, since when and from where")
+HELP = CommandSpec(("/help",), "", "list every command")
+QUIT = CommandSpec(("/quit", "/exit"), "", "log out and close the app")
+LOGOUT = CommandSpec(("/logout",), "", "log out and show the login window")
+
+SPECS: tuple[CommandSpec, ...] = (PRIVATE, AT, REPLY, MULTICAST, BROADCAST, CREATE,
+                                  CREATE_GROUP, JOIN, GROUP_MSG, PARTY, PARTY_MSG, USERS, HELP,
+                                  QUIT, LOGOUT)
+"""Every command family, in the order ``/help`` lists them."""
+
+_BY_NAME: dict[str, CommandSpec] = {n: s for s in SPECS for n in s.names if n != "@"}
+
+
+def usage_line(spec: CommandSpec, name: str | None = None) -> str:
+    """``"Usage: /msg <user> <text>"`` for ``spec`` (as invoked by ``name``)."""
+    if spec is AT:
+        return f"Usage: {spec.usage}"
+    word = name or spec.names[0]
+    return f"Usage: {word} {spec.usage}".rstrip()
+
+
+def help_text() -> str:
+    """What ``/help`` shows: every command with its aliases, arguments and purpose."""
+    lines = ["Commands (names are not case-sensitive):"]
+    for spec in SPECS:
+        if spec is AT:
+            lines.append(f"  {spec.usage} — {spec.summary}")
+            continue
+        names = " ".join(spec.names)
+        args = f" {spec.usage}" if spec.usage else ""
+        lines.append(f"  {names}{args} — {spec.summary}")
+    lines.append("  //text sends “/text” as it is. In Everyone, plain text goes to everyone; "
+                 "in a person's or group's tab, to them.")
+    return "\n".join(lines)
+
+
+def _split(rest: str, count: int) -> list[str]:
+    """``rest`` split into at most ``count`` words, the last taking the remainder (stripped)."""
+    return rest.split(None, count - 1) if rest else []
+
+
+def _usage(spec: CommandSpec, name: str) -> Command:
+    return Command(Action.USAGE, name=name, error=usage_line(spec, name))
+
+
+_USER_LIST = re.compile(r"([^\s,]+(?:\s*,+\s*[^\s,]+)*),*\s+(\S.*)", re.DOTALL)
+"""``user1, user2,user3 text``: names separated by commas (spaces allowed after them)."""
+
+
+def _names(csv: str) -> tuple[str, ...]:
+    return tuple(n for n in (p.strip() for p in csv.split(",")) if n)
+
+
+def parse_command(text: str) -> Command:
+    """Parse one compose-box entry (see the module docstring and :data:`SPECS`)."""
+    stripped = text.strip()
+    if stripped.startswith("//"):
+        return Command(Action.TEXT, text=stripped[1:])
+    if stripped.startswith("@"):
+        parts = _split(stripped[1:], 2)
+        if len(parts) < 2 or stripped[1:2].isspace():
+            return _usage(AT, "@")
+        return Command(Action.UNICAST, users=(parts[0],), text=parts[1], name="@")
+    if not stripped.startswith("/"):
+        return Command(Action.TEXT, text=stripped)
+
+    word, *tail = stripped.split(None, 1)
+    rest = tail[0].strip() if tail else ""
+    name = word.casefold()
+    spec = _BY_NAME.get(name)
+    if spec is None:
+        return Command(Action.UNKNOWN, name=name,
+                       error=f"Unknown command {word}. Type /help for the list of commands.")
+
+    if spec is PRIVATE:
+        parts = _split(rest, 2)
+        if len(parts) < 2:
+            return _usage(spec, name)
+        return Command(Action.UNICAST, users=(parts[0],), text=parts[1], name=name)
+    if spec in (REPLY, BROADCAST, PARTY_MSG):
+        if not rest:
+            return _usage(spec, name)
+        action = {id(REPLY): Action.REPLY, id(BROADCAST): Action.BROADCAST,
+                  id(PARTY_MSG): Action.PARTY_MSG}[id(spec)]
+        return Command(action, text=rest, name=name)
+    if spec is MULTICAST:
+        match = _USER_LIST.match(rest)
+        if match is None:
+            return _usage(spec, name)
+        return Command(Action.MULTICAST, users=_names(match[1]), text=match[2], name=name)
+    if spec in (CREATE, JOIN):
+        parts = rest.split()
+        if len(parts) != 1:
+            return _usage(spec, name)
+        return Command(Action.CREATE if spec is CREATE else Action.JOIN, group=parts[0],
+                       name=name)
+    if spec is CREATE_GROUP:
+        parts = rest.replace(",", " ").split()
+        if len(parts) < 2:
+            return _usage(spec, name)
+        return Command(Action.CREATE_GROUP, group=parts[0], users=tuple(parts[1:]), name=name)
+    if spec is GROUP_MSG:
+        parts = _split(rest, 2)
+        if len(parts) < 2:
+            return _usage(spec, name)
+        return Command(Action.GROUP_MSG, group=parts[0], text=parts[1], name=name)
+    if spec is PARTY:
+        parts = rest.split()
+        sub = parts[0].casefold() if parts else ""
+        if sub == "invite" and len(parts) == 2:
+            return Command(Action.PARTY_INVITE, users=(parts[1],), name=name)
+        simple = {"accept": Action.PARTY_ACCEPT, "decline": Action.PARTY_DECLINE,
+                  "leave": Action.PARTY_LEAVE, "who": Action.PARTY_WHO}
+        if sub in simple and len(parts) == 1:
+            return Command(simple[sub], name=name)
+        return _usage(spec, name)
+    # Commands without arguments.
+    if rest:
+        return _usage(spec, name)
+    action = {id(USERS): Action.USERS, id(HELP): Action.HELP, id(QUIT): Action.QUIT,
+              id(LOGOUT): Action.LOGOUT}[id(spec)]
+    return Command(action, name=name)

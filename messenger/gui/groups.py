@@ -1,0 +1,590 @@
+"""Group windows: the group-creation dialog (layout in ``ui/group_dialog.ui``), "Join a group…",
+the invite picker, the invitation bar and a group's tab with its member panel.
+
+Every list here is a view on an engine model (roster, groups, directory, members) through
+proxy models; the dialogs ask the engine to act and wait for its answer signals, so a refusal
+from the server (such as a taken name) is shown inside the dialog.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from PySide6.QtCore import (
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..client.conversations import group_key
+from ..client.engine import ClientEngine
+from ..client.models import (
+    CheckableProxyModel,
+    ConversationModel,
+    GroupModel,
+    MembersModel,
+    RosterModel,
+)
+from ..protocol import ErrorCode, is_valid_name, name_key
+from .conversation import ConversationWidget
+from .delegates import GroupDelegate, MemberDelegate
+from .ui_group_dialog import Ui_GroupDialog
+
+log = logging.getLogger("messenger.gui.groups")
+
+_Index = QModelIndex | QPersistentModelIndex
+
+NAME_RULE = "A group name has 1–32 letters, digits, “_”, “.” or “-”."
+
+
+class _PickFilter(QSortFilterProxyModel):
+    """Filters a name list by a case-insensitive substring, hiding ``excluded`` names."""
+
+    def __init__(self, name_role: int, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._name_role = name_role
+        self._excluded: set[str] = set()
+        self.setFilterRole(name_role)
+        self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+
+    def set_excluded(self, names: Iterable[str]) -> None:
+        self.beginFilterChange()
+        self._excluded = {name_key(n) for n in names}
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
+        index = self.sourceModel().index(source_row, 0, source_parent)
+        if name_key(index.data(self._name_role) or "") in self._excluded:
+            return False
+        return super().filterAcceptsRow(source_row, source_parent)
+
+
+class _JoinableFilter(QSortFilterProxyModel):
+    """The groups of a :class:`GroupModel` you could join (public, or invited, not joined)."""
+
+    def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
+        index = self.sourceModel().index(source_row, 0, source_parent)
+        return bool(index.data(GroupModel.JoinableRole))
+
+
+class PickList(QObject):
+    """Wires a filter box and a list view to pick people from the roster with check boxes.
+
+    The roster stays the engine's; the check marks live in a :class:`CheckableProxyModel`
+    and the filter in a :class:`QSortFilterProxyModel` on top of it.
+
+    Signals:
+        changed(): the set of checked names changed.
+    """
+
+    changed = Signal()
+
+    def __init__(self, roster: RosterModel, filter_edit: QLineEdit, view: QListView,
+                 parent: QObject | None = None, *, exclude: Iterable[str] = ()) -> None:
+        super().__init__(parent)
+        self.checks = CheckableProxyModel(roster, RosterModel.NameRole, self)
+        self.filter = _PickFilter(RosterModel.NameRole, self)
+        self.filter.setSourceModel(self.checks)
+        self.filter.set_excluded(exclude)
+        self.view = view
+        view.setModel(self.filter)
+        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Space (or a click on the box) toggles; Enter is left to the dialog's default button.
+        view.doubleClicked.connect(self.toggle)
+        filter_edit.textChanged.connect(self.filter.setFilterFixedString)
+        self.checks.checked_changed.connect(self.changed)
+
+    def toggle(self, index: QModelIndex) -> None:
+        """Flip the check box of the row at ``index`` (a view index)."""
+        state = index.data(Qt.ItemDataRole.CheckStateRole)
+        new = Qt.CheckState.Unchecked if state == Qt.CheckState.Checked \
+            else Qt.CheckState.Checked
+        self.filter.setData(index, new, Qt.ItemDataRole.CheckStateRole)
+
+    def checked(self) -> list[str]:
+        return self.checks.checked()
+
+    def set_checked(self, names: Iterable[str]) -> None:
+        self.checks.set_checked(list(names))
+
+    def visible_names(self) -> list[str]:
+        return [self.filter.index(r, 0).data(RosterModel.NameRole)
+                for r in range(self.filter.rowCount())]
+
+
+def friendly_group_error(op: str, group: str, code: str, message: str) -> str:
+    """What a dialog shows for a refused group request."""
+    if code == ErrorCode.NAME_TAKEN:
+        return f"A group named “{group}” exists already — choose another name."
+    if code == ErrorCode.INVALID_NAME:
+        return NAME_RULE
+    if code == ErrorCode.UNKNOWN_GROUP:
+        return f"There is no group named “{group}”."
+    if code == ErrorCode.NOT_INVITED:
+        return f"“{group}” is invite-only: ask its leader for an invitation."
+    if code == ErrorCode.ALREADY_MEMBER:
+        return f"You are in “{group}” already." if op == "join" else message
+    if code == ErrorCode.UNKNOWN_USER:
+        return f"Unknown user: {message.removeprefix('no such user: ')}."
+    return message[:1].upper() + message[1:] if message else code
+
+
+class GroupDialog(QDialog, Ui_GroupDialog):
+    """Create a group: name, invite-only or public, and people to invite (picked from the
+    contact list with a filter box and check boxes). Stays open until the server has created
+    the group (then it is accepted) and shows every refusal in :attr:`errorLabel`.
+
+    Args:
+        engine: the logged-in session.
+        invite: names to check at the start (such as the contacts selected in the list).
+    """
+
+    def __init__(self, engine: ClientEngine, parent: QWidget | None = None, *,
+                 invite: Iterable[str] = ()) -> None:
+        super().__init__(parent)
+        self.setupUi(self)
+        self.engine = engine
+        self.created_name = ""
+        self._waiting_for = ""
+        self.picker = PickList(engine.roster, self.filterEdit, self.membersView, self)
+        self.picker.set_checked(invite)
+        self.ok_button = self.buttonBox.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setText("Create")
+        self.ok_button.setAccessibleName("Create the group")
+        self.errorLabel.hide()
+        self.buttonBox.accepted.connect(self.submit)
+        self.picker.changed.connect(self._update_chosen)
+        self.publicRadio.toggled.connect(self._update_chosen)
+        self.nameEdit.textEdited.connect(lambda _text: self._set_error(""))
+        engine.group_joined.connect(self._on_joined)
+        engine.group_failed.connect(self._on_failed)
+        self._update_chosen()
+        self.nameEdit.setFocus()
+
+    def error_text(self) -> str:
+        return self.errorLabel.text() if not self.errorLabel.isHidden() else ""
+
+    def _set_error(self, text: str) -> None:
+        self.errorLabel.setText(text)
+        self.errorLabel.setVisible(bool(text))
+
+    def _update_chosen(self, *args: object) -> None:
+        chosen = self.picker.checked()
+        if chosen:
+            self.chosenLabel.setText("Invite: " + ", ".join(chosen))
+        elif self.publicRadio.isChecked():
+            self.chosenLabel.setText("Nobody chosen — others can join by name.")
+        else:
+            self.chosenLabel.setText("Nobody chosen yet — pick at least one person.")
+        if chosen and "pick at least one" in self.error_text():
+            self._set_error("")
+
+    def submit(self) -> None:
+        """Check the form, then ask the server to create the group."""
+        if self._waiting_for:
+            return
+        name = self.nameEdit.text().strip()
+        chosen = self.picker.checked()
+        public = self.publicRadio.isChecked()
+        if not name:
+            self._set_error("Enter a name for the group.")
+            self.nameEdit.setFocus()
+            return
+        if not is_valid_name(name):
+            self._set_error(NAME_RULE)
+            self.nameEdit.setFocus()
+            return
+        if not public and not chosen:
+            self._set_error("An invite-only group needs people: pick at least one person "
+                            "to invite, or make the group public.")
+            self.filterEdit.setFocus()
+            return
+        self._set_error("")
+        self._waiting_for = name
+        self.ok_button.setEnabled(False)
+        self.ok_button.setText("Creating…")
+        if not self.engine.create_group(name, chosen, public):
+            self._done_waiting()
+
+    def _done_waiting(self) -> None:
+        self._waiting_for = ""
+        self.ok_button.setEnabled(True)
+        self.ok_button.setText("Create")
+
+    def _on_joined(self, name: str) -> None:
+        if self._waiting_for and name_key(name) == name_key(self._waiting_for):
+            self.created_name = name
+            self._done_waiting()
+            self.accept()
+
+    def _on_failed(self, op: str, group: str, code: str, message: str) -> None:
+        if op != "create" or not self._waiting_for or name_key(group) != name_key(
+                self._waiting_for):
+            return
+        self._done_waiting()
+        self._set_error(friendly_group_error(op, group, code, message))
+        self.nameEdit.setFocus()
+        self.nameEdit.selectAll()
+
+
+class JoinGroupDialog(QDialog):
+    """"Join a group…": lists the public groups you are not in (asked from the server when the
+    dialog opens) and joins the one picked or typed by name."""
+
+    def __init__(self, engine: ClientEngine, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Join a group")
+        self.engine = engine
+        self._waiting_for = ""
+        self.joined_name = ""
+        self.proxy = _JoinableFilter(self)
+        self.proxy.setSourceModel(engine.directory)
+        self.view = QListView()
+        self.view.setModel(self.proxy)
+        self.view.setAccessibleName("Groups you can join")
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setItemDelegate(GroupDelegate(self.view))
+        self.view.clicked.connect(self._on_picked)
+        self.view.activated.connect(self._on_activated)
+        self.empty_label = QLabel("Looking for groups…")
+        self.empty_label.setStyleSheet("color: palette(mid);")
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("Group name")
+        self.name_edit.setAccessibleName("Group name")
+        self.name_edit.textEdited.connect(lambda _t: self._set_error(""))
+        self.error_label = QLabel()
+        self.error_label.setStyleSheet("color: #b3261e; font-weight: bold;")
+        self.error_label.setWordWrap(True)
+        self.error_label.hide()
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.join_button = buttons.addButton("Join", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.join_button.setAccessibleName("Join the group")
+        buttons.accepted.connect(self.submit)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Public groups:"))
+        layout.addWidget(self.view)
+        layout.addWidget(self.empty_label)
+        layout.addWidget(QLabel("Join by name:"))
+        layout.addWidget(self.name_edit)
+        layout.addWidget(self.error_label)
+        layout.addWidget(buttons)
+        self.resize(360, 420)
+        engine.groups_listed.connect(self._on_listed)
+        engine.group_joined.connect(self._on_joined)
+        engine.group_failed.connect(self._on_failed)
+        engine.list_groups()
+
+    def error_text(self) -> str:
+        return self.error_label.text() if not self.error_label.isHidden() else ""
+
+    def names(self) -> list[str]:
+        return [self.proxy.index(r, 0).data(GroupModel.NameRole)
+                for r in range(self.proxy.rowCount())]
+
+    def _set_error(self, text: str) -> None:
+        self.error_label.setText(text)
+        self.error_label.setVisible(bool(text))
+
+    def _on_listed(self) -> None:
+        if self.proxy.rowCount():
+            self.empty_label.hide()
+        else:
+            self.empty_label.setText("No public groups to join yet. Create one with "
+                                     "Groups → New group….")
+            self.empty_label.show()
+
+    def _on_picked(self, index: QModelIndex) -> None:
+        self.name_edit.setText(index.data(GroupModel.NameRole) or "")
+        self._set_error("")
+
+    def _on_activated(self, index: QModelIndex) -> None:
+        self._on_picked(index)
+        self.submit()
+
+    def submit(self) -> None:
+        name = self.name_edit.text().strip()
+        if not name:
+            self._set_error("Pick a group or type its name.")
+            return
+        if not is_valid_name(name):
+            self._set_error(NAME_RULE)
+            return
+        self._waiting_for = name
+        self.join_button.setEnabled(False)
+        if not self.engine.join_group(name):
+            self._waiting_for = ""
+            self.join_button.setEnabled(True)
+
+    def _on_joined(self, name: str) -> None:
+        if self._waiting_for and name_key(name) == name_key(self._waiting_for):
+            self._waiting_for = ""
+            self.joined_name = name
+            self.accept()
+
+    def _on_failed(self, op: str, group: str, code: str, message: str) -> None:
+        if op != "join" or name_key(group) != name_key(self._waiting_for):
+            return
+        self._waiting_for = ""
+        self.join_button.setEnabled(True)
+        self._set_error(friendly_group_error(op, group, code, message))
+
+
+class InviteDialog(QDialog):
+    """Invite people to ``group``: contacts not in it yet, with a filter box and check boxes."""
+
+    def __init__(self, engine: ClientEngine, group: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Invite to {group}")
+        self.engine = engine
+        self.group = group
+        row = engine.groups.group(group)
+        exclude = [*row.members, *row.invited] if row is not None else []
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter contacts…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.setAccessibleName("Filter contacts")
+        self.view = QListView()
+        self.view.setAccessibleName("Contacts to invite")
+        self.picker = PickList(engine.roster, self.filter_edit, self.view, self,
+                               exclude=exclude)
+        self.error_label = QLabel()
+        self.error_label.setStyleSheet("color: #b3261e; font-weight: bold;")
+        self.error_label.hide()
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.invite_button = buttons.addButton("Invite", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(self.submit)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"Invite to {group}:"))
+        layout.addWidget(self.filter_edit)
+        layout.addWidget(self.view)
+        layout.addWidget(self.error_label)
+        layout.addWidget(buttons)
+        self.resize(320, 380)
+
+    def submit(self) -> None:
+        users = self.picker.checked()
+        if not users:
+            self.error_label.setText("Pick at least one person.")
+            self.error_label.show()
+            return
+        self.engine.invite_to_group(self.group, users, key=group_key(self.group))
+        self.accept()
+
+
+class MulticastDialog(QDialog):
+    """Write one message to several people (picked with check boxes; the contacts selected in
+    the contact list come pre-checked)."""
+
+    def __init__(self, engine: ClientEngine, parent: QWidget | None = None, *,
+                 recipients: Iterable[str] = ()) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Message several people")
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter contacts…")
+        self.filter_edit.setAccessibleName("Filter contacts")
+        self.list = QListView()
+        self.list.setAccessibleName("Recipients")
+        self.picker = PickList(engine.roster, self.filter_edit, self.list, self)
+        self.picker.set_checked(recipients)
+        self.text = QPlainTextEdit()
+        self.text.setAccessibleName("Message")
+        self.text.setPlaceholderText("One message, sent to each person checked above")
+        self.error_label = QLabel()
+        self.error_label.setStyleSheet("color: #b3261e; font-weight: bold;")
+        self.error_label.hide()
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.send_button = buttons.addButton("Send", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.send_button.setAccessibleName("Send to the chosen people")
+        buttons.accepted.connect(self.submit)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Send to (choose two or more):"))
+        layout.addWidget(self.filter_edit)
+        layout.addWidget(self.list)
+        layout.addWidget(self.text)
+        layout.addWidget(self.error_label)
+        layout.addWidget(buttons)
+
+    def recipients(self) -> list[str]:
+        return self.picker.checked()
+
+    def submit(self) -> None:
+        if len(self.recipients()) < 2 or not self.text.toPlainText().strip():
+            self.error_label.setText("Choose two or more people and write a message.")
+            self.error_label.show()
+            return
+        self.accept()
+
+
+class InvitationBar(QFrame):
+    """A yellow bar above the tabs with one line per invitation waiting for an answer:
+    who invited you to which group, with Accept and Decline. Rebuilt from the engine's
+    :class:`GroupModel` whenever its pending invitations change."""
+
+    def __init__(self, engine: ClientEngine, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.setObjectName("invitationBar")
+        self.setStyleSheet("#invitationBar { background: #fff3bf; border-bottom: 1px solid "
+                           "#ffd43b; } #invitationBar QLabel { color: #5c3c00; }")
+        self.setAccessibleName("Invitations")
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(10, 6, 10, 6)
+        self._layout.setSpacing(4)
+        self._rows: dict[str, tuple[QWidget, QPushButton, QPushButton]] = {}
+        engine.groups.pending_changed.connect(self.rebuild)
+        engine.groups.modelReset.connect(self.rebuild)
+        self.rebuild()
+
+    def buttons(self, group: str) -> tuple[QPushButton, QPushButton] | None:
+        """The (Accept, Decline) buttons of the invitation to ``group``, or None."""
+        row = self._rows.get(name_key(group))
+        return None if row is None else (row[1], row[2])
+
+    def rebuild(self) -> None:
+        pending = self.engine.groups.pending()
+        for widget, _a, _d in self._rows.values():
+            self._layout.removeWidget(widget)
+            widget.deleteLater()
+        self._rows.clear()
+        for g in pending:
+            row = QWidget(self)
+            h = QHBoxLayout(row)
+            h.setContentsMargins(0, 0, 0, 0)
+            who = g.invited_by or "Someone"
+            n = len(g.members)
+            label = QLabel(f"✉  <b>{who}</b> invited you to <b>{g.name}</b> "
+                           f"({'public' if g.public else 'invite-only'}, {n} member"
+                           f"{'s' if n != 1 else ''})", row)
+            accept = QPushButton("Accept", row)
+            accept.setAccessibleName(f"Accept the invitation to {g.name}")
+            decline = QPushButton("Decline", row)
+            decline.setAccessibleName(f"Decline the invitation to {g.name}")
+            accept.clicked.connect(lambda _c=False, n=g.name: self.engine.accept_invitation(n))
+            decline.clicked.connect(
+                lambda _c=False, n=g.name: self.engine.decline_invitation(n))
+            h.addWidget(label, 1)
+            h.addWidget(accept)
+            h.addWidget(decline)
+            self._layout.addWidget(row)
+            self._rows[name_key(g.name)] = (row, accept, decline)
+        self.setVisible(bool(pending))
+
+
+class GroupConversationWidget(ConversationWidget):
+    """A group's tab: the conversation, and on the right its members (leader marked, online
+    state from the roster) with Invite…, Leave and — for the leader — Remove.
+
+    Signals:
+        invite_requested(str): the group's name (the window opens :class:`InviteDialog`).
+    """
+
+    invite_requested = Signal(str)
+
+    def __init__(self, model: ConversationModel, engine: ClientEngine,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(model, parent)
+        self.engine = engine
+        self.group = model.title
+        self.members = MembersModel(engine.groups, engine.roster, self.group, engine.user, self)
+        panel = QWidget(self)
+        panel.setObjectName("memberPanel")
+        panel.setFixedWidth(190)
+        panel.setStyleSheet("#memberPanel { border-left: 1px solid palette(midlight); }")
+        self.members_label = QLabel(panel)
+        self.members_label.setStyleSheet("font-weight: bold; padding: 6px 4px 2px 4px;")
+        self.info_label = QLabel(panel)
+        self.info_label.setStyleSheet("color: palette(mid); padding: 0 4px 4px 4px;")
+        self.info_label.setWordWrap(True)
+        self.members_view = QListView(panel)
+        self.members_view.setModel(self.members)
+        self.members_view.setItemDelegate(MemberDelegate(self.members_view))
+        self.members_view.setAccessibleName(f"Members of {self.group}")
+        self.members_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.members_view.setFrameShape(QFrame.Shape.NoFrame)
+        self.invite_button = QPushButton("Invite…", panel)
+        self.invite_button.setAccessibleName(f"Invite people to {self.group}")
+        self.leave_button = QPushButton("Leave", panel)
+        self.leave_button.setAccessibleName(f"Leave {self.group}")
+        self.remove_button = QPushButton("Remove", panel)
+        self.remove_button.setAccessibleName(f"Remove the selected member from {self.group}")
+        self.remove_button.setToolTip("Leader only: remove the selected member")
+        self.invite_button.clicked.connect(lambda: self.invite_requested.emit(self.group))
+        self.leave_button.clicked.connect(
+            lambda: engine.leave_group(self.group, key=self.key))
+        self.remove_button.clicked.connect(self.remove_selected)
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(4, 4, 4, 8)
+        buttons.addWidget(self.invite_button)
+        buttons.addWidget(self.leave_button)
+        column = QVBoxLayout(panel)
+        column.setContentsMargins(4, 0, 4, 0)
+        column.setSpacing(2)
+        column.addWidget(self.members_label)
+        column.addWidget(self.info_label)
+        column.addWidget(self.members_view, 1)
+        column.addWidget(self.remove_button)
+        column.addLayout(buttons)
+        self.body.addWidget(panel)
+        self.members_view.selectionModel().selectionChanged.connect(self._update)
+        self.members.modelReset.connect(self._update)
+        self.members.dataChanged.connect(self._update)
+        engine.groups.dataChanged.connect(self._update)
+        engine.groups.rowsInserted.connect(self._update)
+        engine.groups.rowsRemoved.connect(self._update)
+        engine.groups.modelReset.connect(self._update)
+        self._update()
+
+    def is_leader(self) -> bool:
+        row = self.engine.groups.group(self.group)
+        return row is not None and row.member and \
+            name_key(row.leader) == name_key(self.engine.user)
+
+    def selected_member(self) -> str:
+        rows = self.members_view.selectionModel().selectedRows()
+        if not rows:
+            return ""
+        m = self.members.member(rows[0].row())
+        return "" if m.me or m.invited else m.name
+
+    def remove_selected(self) -> None:
+        who = self.selected_member()
+        if who and self.is_leader():
+            self.engine.remove_from_group(self.group, who, key=self.key)
+
+    def _update(self, *args: object) -> None:
+        row = self.engine.groups.group(self.group)
+        member = row is not None and row.member
+        count = len(row.members) if row is not None else 0
+        self.members_label.setText(f"Members ({count})" if member else "Members")
+        if row is None or not member:
+            self.info_label.setText("You are not a member of this group.")
+        else:
+            self.info_label.setText(("Public" if row.public else "Invite-only")
+                                    + f" · led by {row.leader}")
+        can_invite = member and row is not None and (row.public or self.is_leader())
+        self.invite_button.setEnabled(bool(can_invite))
+        self.leave_button.setEnabled(member)
+        self.remove_button.setVisible(self.is_leader())
+        self.remove_button.setEnabled(bool(self.selected_member()))

@@ -1,0 +1,55 @@
+"""Shared GUI fixtures: app windows logged in to the test server, and typing helpers."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from messenger.client.connection import ConnectionState
+from messenger.client.engine import ClientEngine
+from messenger.client.models import ConversationModel, MessageKind
+from messenger.gui.main_window import MainWindow
+
+# The offscreen platform plugin cannot resize native windows to a layout's size constraints and
+# says so with a warning each time a top-level layout changes; nothing in the app can fix that.
+
+
+@pytest.fixture
+def open_window(qtbot, server):
+    """``open_window(user, password)`` → a shown MainWindow logged in to ``server``."""
+    engines: list[ClientEngine] = []
+
+    def factory(user: str, password: str | None = None) -> MainWindow:
+        engine = ClientEngine()
+        engines.append(engine)
+        with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+            engine.connect_to(server.host, server.port)
+            engine.login(user, password or f"{user}123")
+        window = MainWindow(engine)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        return window
+
+    yield factory
+    for engine in engines:
+        engine.close()
+    qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e in engines))
+
+
+def texts(window: MainWindow, key: str, kind: MessageKind) -> list[str]:
+    """The texts of the items of ``kind`` in ``window``'s conversation ``key``."""
+    model = window.engine.conversation(key)
+    return [model.data(model.index(r, 0), ConversationModel.TextRole)
+            for r in range(model.rowCount())
+            if model.data(model.index(r, 0), ConversationModel.KindRole) is kind]
+
+
+def type_line(qtbot, window: MainWindow, text: str, key: str | None = None) -> None:
+    """Type ``text`` into the compose box of tab ``key`` (default: the current tab) of
+    ``window`` and press Enter, as a user would."""
+    widget = window.conversation_widget(key) if key else window.tabs.currentWidget()
+    assert widget is not None
+    qtbot.keyClicks(widget.compose, text)
+    qtbot.keyClick(widget.compose, Qt.Key.Key_Return)
+    assert widget.compose.toPlainText() == ""

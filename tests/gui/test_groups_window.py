@@ -1,0 +1,268 @@
+"""Groups, invitations, multicast and every slash-command family, driven through real app
+windows (alice, bob, charlie) talking to one server."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QItemSelectionModel, Qt
+
+from messenger.client.conversations import EVERYONE, group_key
+from messenger.client.models import GroupModel, MembersModel, MessageKind
+from messenger.gui.groups import GroupConversationWidget, GroupDialog, JoinGroupDialog
+
+from .conftest import texts, type_line
+
+OTHER, SYSTEM, ERROR = MessageKind.OTHER, MessageKind.SYSTEM, MessageKind.ERROR
+
+
+def check_in_picker(qtbot, dialog: GroupDialog, name: str) -> None:
+    """Filter the dialog's contact list down to ``name`` and tick it with the Space key."""
+    dialog.filterEdit.clear()
+    qtbot.keyClicks(dialog.filterEdit, name[:2])
+    assert dialog.picker.visible_names() == [name]
+    view = dialog.membersView
+    view.setFocus()
+    view.setCurrentIndex(view.model().index(0, 0))
+    qtbot.keyClick(view, Qt.Key.Key_Space)
+
+
+def test_create_group_in_the_dialog_accept_in_another_window_and_chat(qtbot, open_window):
+    alice, bob = open_window("alice"), open_window("bob")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+
+    dialog = alice.ask_new_group(invite=[])
+    assert isinstance(dialog, GroupDialog) and dialog.inviteOnlyRadio.isChecked()
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert dialog.error_text() == "Enter a name for the group."
+    qtbot.keyClicks(dialog.nameEdit, "no spaces")
+    dialog.submit()
+    assert "1–32 letters" in dialog.error_text()
+    dialog.nameEdit.clear()
+    qtbot.keyClicks(dialog.nameEdit, "lab")
+    dialog.submit()
+    assert "pick at least one person" in dialog.error_text()
+    check_in_picker(qtbot, dialog, "bob")
+    assert dialog.picker.checked() == ["bob"] and dialog.error_text() == ""
+    assert dialog.chosenLabel.text() == "Invite: bob"
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000), \
+            qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    tab = alice.tabs.currentWidget()
+    assert isinstance(tab, GroupConversationWidget) and tab.group == "lab"
+    assert alice.tabs.tabText(alice.tabs.currentIndex()) == "# lab"
+    assert tab.members.names() == ["alice", "bob"]  # bob still only invited
+    assert tab.members.member(1).invited and tab.remove_button.isVisible()
+
+    # bob: a notice bar with Accept / Decline, and the group in his list marked as invited.
+    assert bob.invitation_bar.isVisible()
+    groups = bob.engine.groups
+    assert groups.data(groups.index(0, 0), GroupModel.PendingRole) is True
+    assert any("alice invited you" in t for t in texts(bob, EVERYONE, SYSTEM))
+    accept, _decline = bob.invitation_bar.buttons("lab")
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        qtbot.mouseClick(accept, Qt.MouseButton.LeftButton)
+    assert not bob.invitation_bar.isVisible()
+    bob_tab = bob.tabs.currentWidget()
+    assert isinstance(bob_tab, GroupConversationWidget) and bob_tab.group == "lab"
+    assert not bob_tab.remove_button.isVisible()  # only the leader removes
+    assert not bob_tab.invite_button.isEnabled()  # invite-only: the leader invites
+    qtbot.waitUntil(lambda: tab.members.names() == ["alice", "bob"]
+                    and not tab.members.member(1).invited)
+    m = tab.members
+    assert m.data(m.index(0, 0), MembersModel.LeaderRole) is True
+    assert m.data(m.index(1, 0), MembersModel.OnlineRole) is True
+
+    with qtbot.waitSignal(bob.engine.message_received, timeout=10_000):
+        type_line(qtbot, alice, "welcome to the lab")
+    assert texts(bob, group_key("lab"), OTHER) == ["welcome to the lab"]
+    with qtbot.waitSignal(alice.engine.message_received, timeout=10_000):
+        type_line(qtbot, bob, "glad to be here")
+    assert texts(alice, group_key("lab"), OTHER) == ["glad to be here"]
+
+    # The same name again (any case) is refused by the server, shown in the dialog.
+    again = alice.ask_new_group(invite=[])
+    qtbot.keyClicks(again.nameEdit, "LAB")
+    again.publicRadio.setChecked(True)
+    with qtbot.waitSignal(alice.engine.group_failed, timeout=10_000):
+        qtbot.mouseClick(again.ok_button, Qt.MouseButton.LeftButton)
+    assert again.error_text() == "A group named “LAB” exists already — choose another name."
+    assert again.isVisible() and again.ok_button.isEnabled()
+    again.reject()
+
+    # The leader removes bob from the member panel.
+    tab.members_view.setCurrentIndex(m.index(1, 0))
+    assert tab.remove_button.isEnabled()
+    with qtbot.waitSignal(bob.engine.group_left, timeout=10_000):
+        qtbot.mouseClick(tab.remove_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "alice removed bob" in texts(bob, group_key("lab"), SYSTEM))
+    assert not bob_tab.leave_button.isEnabled()
+    assert bob_tab.info_label.text() == "You are not a member of this group."
+
+
+def test_private_broadcast_multicast_reply_and_info_commands(qtbot, open_window):
+    alice, bob, charlie = open_window("alice"), open_window("bob"), open_window("charlie")
+    qtbot.waitUntil(lambda: all(alice.engine.roster.contact(n).online
+                                for n in ("bob", "charlie")))
+    # Plain text in Everyone is a broadcast; so is /all and /BROADCAST.
+    with qtbot.waitSignal(charlie.engine.message_received, timeout=10_000):
+        type_line(qtbot, alice, "morning all")
+    with qtbot.waitSignal(charlie.engine.message_received, timeout=10_000):
+        type_line(qtbot, alice, "/BROADCAST coffee?")
+    assert texts(charlie, EVERYONE, OTHER) == ["morning all", "coffee?"]
+
+    # Private: /msg with any case of the name opens the tab; @user and /w work too.
+    with qtbot.waitSignal(bob.engine.message_received, timeout=10_000):
+        type_line(qtbot, alice, "/msg BOB psst", EVERYONE)
+    assert alice.current_key() == "bob"
+    assert alice.tabs.tabText(alice.tabs.currentIndex()) == "bob"
+    with qtbot.waitSignal(bob.engine.message_received, timeout=10_000):
+        type_line(qtbot, alice, "@bob second")
+    with qtbot.waitSignal(charlie.engine.message_received, timeout=10_000):
+        type_line(qtbot, alice, "/w charlie hi charlie")
+    assert texts(bob, "alice", OTHER) == ["psst", "second"]
+    assert texts(charlie, "alice", OTHER) == ["hi charlie"]
+
+    # /r: bob answers alice, the last person he exchanged a private message with.
+    with qtbot.waitSignal(alice.engine.message_received, timeout=10_000):
+        type_line(qtbot, bob, "/r got both", EVERYONE)
+    assert texts(alice, "bob", OTHER) == ["got both"]
+    # Ctrl+R in alice's window opens the conversation with bob (his /r was the last one).
+    alice.open_conversation(EVERYONE)
+    alice.activateWindow()
+    qtbot.waitUntil(alice.isActiveWindow)
+    qtbot.keyClick(alice.conversation_widget(EVERYONE).compose, Qt.Key.Key_R,
+                   Qt.KeyboardModifier.ControlModifier)
+    assert alice.current_key() == "bob"
+
+    # Multicast: each recipient sees it with the sender, marked with who else got it.
+    with qtbot.waitSignals([bob.engine.message_received, charlie.engine.message_received],
+                           timeout=10_000):
+        type_line(qtbot, alice, "/multicast bob,Charlie lunch at noon", EVERYONE)
+    assert texts(charlie, "alice", OTHER)[-1] == "lunch at noon"
+    assert charlie.engine.conversation("alice").items()[-1].also == ("bob",)
+    assert bob.engine.conversation("alice").items()[-1].also == ("charlie",)
+    assert texts(alice, EVERYONE, SYSTEM)[-1].startswith("Sent to bob, charlie")
+
+    # Info: /who lists who is online, since when, from where; /help lists every command.
+    with qtbot.waitSignal(alice.engine.users_listed, timeout=10_000):
+        type_line(qtbot, alice, "/who", EVERYONE)
+    listing = texts(alice, EVERYONE, SYSTEM)[-1]
+    assert listing.startswith("Online now (3):") and "charlie — since" in listing
+    assert "from 127.0.0.1:" in listing
+    type_line(qtbot, alice, "/Help", EVERYONE)
+    help_text = texts(alice, EVERYONE, SYSTEM)[-1]
+    for word in ("/msg", "/whisper", "@<user>", "/r", "/multicast", "/broadcast", "/creategroup",
+                 "/joingroup", "/groupmsg", "/party", "/p", "/activeuser", "/quit", "/logout"):
+        assert word in help_text
+    # Wrong usage gets the usage line; an unknown command suggests /help.
+    type_line(qtbot, alice, "/msg bob", EVERYONE)
+    type_line(qtbot, alice, "/frobnicate now", EVERYONE)
+    assert texts(alice, EVERYONE, ERROR)[-2:] == [
+        "Usage: /msg <user> <text>", "Unknown command /frobnicate. Type /help for the list "
+        "of commands."]
+    # //text sends the slash literally.
+    with qtbot.waitSignal(bob.engine.message_received, timeout=10_000):
+        type_line(qtbot, alice, "//shrug", EVERYONE)
+    assert texts(bob, EVERYONE, OTHER)[-1] == "/shrug"
+
+
+def test_contact_selection_multicast(qtbot, open_window):
+    alice, bob, charlie = open_window("alice"), open_window("bob"), open_window("charlie")
+    roster = alice.engine.roster
+    qtbot.waitUntil(lambda: roster.names()[:2] == ["bob", "charlie"]
+                    and roster.contact("charlie").online)
+    view = alice.roster_view
+    view.selectionModel().select(roster.index(0, 0), QItemSelectionModel.SelectionFlag.Select)
+    assert not alice.multicast_button.isVisible()
+    rect = view.visualRect(roster.index(1, 0))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                     Qt.KeyboardModifier.ControlModifier, rect.center())
+    assert alice.selected_contacts() == ["bob", "charlie"]
+    assert alice.multicast_button.isVisible()
+    assert alice.multicast_button.text() == "Message 2 selected…"
+    qtbot.mouseClick(alice.multicast_button, Qt.MouseButton.LeftButton)
+    dialog = alice.dialog
+    assert dialog.recipients() == ["bob", "charlie"]
+    qtbot.keyClicks(dialog.text, "stand-up moved to 10")
+    with qtbot.waitSignals([bob.engine.message_received, charlie.engine.message_received],
+                           timeout=10_000):
+        qtbot.mouseClick(dialog.send_button, Qt.MouseButton.LeftButton)
+    assert texts(bob, "alice", OTHER) == ["stand-up moved to 10"]
+    assert bob.engine.conversation("alice").items()[-1].also == ("charlie",)
+
+
+def test_party_invite_accept_decline_leave_and_a_public_room(qtbot, open_window):
+    alice, bob, charlie = open_window("alice"), open_window("bob"), open_window("charlie")
+    # alice has no party: /party invite starts one with her as leader.
+    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        type_line(qtbot, alice, "/party invite bob")
+    assert alice.engine.party == "party-alice"
+    assert alice.current_key() == group_key("party-alice")
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        type_line(qtbot, bob, "/party accept")
+    assert bob.current_key() == group_key("party-alice")
+    with qtbot.waitSignal(charlie.engine.invitation_received, timeout=10_000):
+        type_line(qtbot, alice, "/party invite charlie")
+    assert charlie.invitation_bar.buttons("party-alice") is not None
+    with qtbot.waitSignal(charlie.engine.group_left, timeout=10_000):
+        type_line(qtbot, charlie, "/party decline")
+    qtbot.waitUntil(lambda: "charlie declined the invitation"
+                    in texts(alice, group_key("party-alice"), SYSTEM))
+    assert not charlie.invitation_bar.isVisible()
+    type_line(qtbot, charlie, "/party accept")
+    assert texts(charlie, EVERYONE, ERROR)[-1] == "No invitation is waiting for an answer."
+
+    with qtbot.waitSignal(bob.engine.message_received, timeout=10_000):
+        type_line(qtbot, alice, "/p party time")
+    assert texts(bob, group_key("party-alice"), OTHER) == ["party time"]
+    type_line(qtbot, bob, "/party who")
+    who = texts(bob, group_key("party-alice"), SYSTEM)[-1]
+    assert who.startswith("Party party-alice (invite-only, 2 members): alice (leader, online)")
+    assert "bob (you)" in who
+    with qtbot.waitSignal(bob.engine.group_left, timeout=10_000):
+        type_line(qtbot, bob, "/party leave")
+    qtbot.waitUntil(lambda: "bob left" in texts(alice, group_key("party-alice"), SYSTEM))
+    assert bob.engine.party == ""
+    type_line(qtbot, bob, "/p anyone?", EVERYONE)
+    assert texts(bob, EVERYONE, ERROR)[-1].startswith("You are not in a party")
+
+    # A public room: charlie creates it, bob joins by command, alice through the dialog.
+    with qtbot.waitSignal(charlie.engine.group_joined, timeout=10_000):
+        type_line(qtbot, charlie, "/create lounge", EVERYONE)
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        type_line(qtbot, bob, "/JOIN Lounge", EVERYONE)
+    dialog = alice.ask_join_group()
+    assert isinstance(dialog, JoinGroupDialog)
+    qtbot.waitUntil(lambda: dialog.names() == ["lounge"])
+    view = dialog.view
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=view.visualRect(dialog.proxy.index(0, 0)).center())
+    assert dialog.name_edit.text() == "lounge"
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        qtbot.mouseClick(dialog.join_button, Qt.MouseButton.LeftButton)
+    assert alice.current_key() == group_key("lounge")
+    qtbot.waitUntil(lambda: charlie.engine.groups.group("lounge").members
+                    == ("charlie", "bob", "alice"))
+    with qtbot.waitSignals([alice.engine.message_received, charlie.engine.message_received],
+                           timeout=10_000):
+        type_line(qtbot, bob, "/groupmsg LOUNGE hi room", EVERYONE)
+    assert texts(alice, group_key("lounge"), OTHER) == ["hi room"]
+    assert bob.current_key() == group_key("lounge")
+    # /joingroup of a group you are in already is refused, in the tab where it was typed.
+    with qtbot.waitSignal(bob.engine.group_failed, timeout=10_000):
+        type_line(qtbot, bob, "/joingroup lounge", EVERYONE)
+    assert "already" in texts(bob, EVERYONE, ERROR)[-1]
+    # /creategroup invites; the invitation shows in the contact list until answered.
+    with qtbot.waitSignal(alice.engine.invitation_received, timeout=10_000):
+        type_line(qtbot, charlie, "/creategroup secret alice", EVERYONE)
+    assert alice.engine.groups.group("secret").pending
+    assert alice.engine.groups.names()[0] == "secret"  # invitations first
+
+
+@pytest.mark.parametrize("command", ["/logout", "/QUIT"])
+def test_logout_and_quit(qtbot, open_window, command):
+    alice = open_window("alice")
+    with qtbot.waitSignal(alice.engine.state_changed, timeout=10_000):
+        type_line(qtbot, alice, command)
+    assert alice.logout_chosen is (command == "/logout")
+    assert not alice.isVisible()

@@ -1,0 +1,163 @@
+"""Groups, multicast, reply and /users through the client engine against a real server."""
+
+from __future__ import annotations
+
+import pytest
+
+from messenger.client.connection import ConnectionState
+from messenger.client.conversations import EVERYONE, group_key
+from messenger.client.engine import ClientEngine, party_name
+from messenger.client.models import GroupModel, MessageKind
+
+
+@pytest.fixture
+def session(qtbot, server):
+    """``session(user)`` → a logged-in engine (password ``<user>123``)."""
+    engines: list[ClientEngine] = []
+
+    def factory(user: str) -> ClientEngine:
+        engine = ClientEngine()
+        engines.append(engine)
+        with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+            engine.connect_to(server.host, server.port)
+            engine.login(user, f"{user}123")
+        return engine
+
+    yield factory
+    for engine in engines:
+        engine.close()
+    qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e in engines))
+
+
+def chat(engine: ClientEngine, key: str) -> list[tuple[str, str]]:
+    return [(i.sender, i.text) for i in engine.conversation(key).items()
+            if i.kind in (MessageKind.OWN, MessageKind.OTHER)]
+
+
+def notices(engine: ClientEngine, key: str) -> list[str]:
+    return [i.text for i in engine.conversation(key).items() if i.kind is MessageKind.SYSTEM]
+
+
+def test_create_invite_accept_and_talk(qtbot, session):
+    alice, bob, charlie = session("alice"), session("bob"), session("charlie")
+    with qtbot.waitSignal(alice.group_joined, timeout=10_000) as joined, \
+            qtbot.waitSignal(bob.invitation_received, timeout=10_000) as invited:
+        alice.create_group("Lab", ["BOB"])
+    assert joined.args == ["Lab"] and invited.args == ["Lab", "alice"]
+    assert alice.party == "Lab"
+    row = alice.groups.group("lab")
+    assert (row.leader, row.members, row.invited, row.member) == \
+        ("alice", ("alice",), ("bob",), True)
+    pending = bob.groups.group("lab")
+    assert pending.pending and not pending.member and pending.invited_by == "alice"
+    assert bob.pending_invitation() == "Lab"
+    assert bob.groups.data(bob.groups.index(0, 0), GroupModel.PendingRole) is True
+    assert "alice invited you" in notices(bob, EVERYONE)[-1]
+
+    with qtbot.waitSignal(bob.group_joined, timeout=10_000):
+        bob.accept_invitation("lab")
+    qtbot.waitUntil(lambda: alice.groups.group("Lab").members == ("alice", "bob"))
+    assert not bob.groups.group("Lab").pending and bob.party == "Lab"
+    qtbot.waitUntil(lambda: "bob joined" in notices(alice, group_key("lab")))
+
+    with qtbot.waitSignal(bob.message_received, timeout=10_000) as got:
+        alice.send_group("lab", "welcome")
+    assert got.args[0] == group_key("Lab") and got.args[1].text == "welcome"
+    assert bob.unread(group_key("lab")) == 1
+    assert bob.groups.group("lab").unread == 1
+    with qtbot.waitSignal(alice.message_received, timeout=10_000):
+        bob.send_to(group_key("lab"), "thanks")
+    assert chat(alice, group_key("lab")) == [("alice", "welcome"), ("bob", "thanks")]
+    assert charlie.groups.rowCount() == 0
+    assert chat(charlie, group_key("lab")) == []
+
+
+def test_decline_and_name_taken(qtbot, session):
+    alice, bob = session("alice"), session("bob")
+    with qtbot.waitSignal(bob.invitation_received, timeout=10_000):
+        alice.create_group("lab", ["bob"])
+    with qtbot.waitSignal(bob.group_left, timeout=10_000):
+        bob.decline_invitation("lab", key=EVERYONE)
+    assert bob.groups.rowCount() == 0 and bob.pending_invitation() == ""
+    qtbot.waitUntil(lambda: "bob declined the invitation" in notices(alice, group_key("lab")))
+    assert alice.groups.group("lab").invited == ()
+    with qtbot.waitSignal(bob.group_failed, timeout=10_000) as failed:
+        bob.create_group("LAB", [], public=True)
+    assert failed.args[:3] == ["create", "LAB", "name_taken"]
+
+
+def test_public_join_leave_and_directory(qtbot, session):
+    alice, bob = session("alice"), session("bob")
+    with qtbot.waitSignal(alice.group_joined, timeout=10_000):
+        alice.create_group("lounge", [], public=True)
+    with qtbot.waitSignal(bob.groups_listed, timeout=10_000):
+        bob.list_groups()
+    d = bob.directory
+    assert d.names() == ["lounge"]
+    assert d.data(d.index(0, 0), GroupModel.JoinableRole) is True
+    with qtbot.waitSignal(bob.group_joined, timeout=10_000):
+        bob.join_group("LOUNGE")
+    assert bob.groups.group("lounge").members == ("alice", "bob")
+    assert d.data(d.index(0, 0), GroupModel.JoinableRole) is False
+    # The leader leaves: bob leads now and is told so.
+    with qtbot.waitSignal(alice.group_left, timeout=10_000):
+        alice.leave_group("lounge")
+    qtbot.waitUntil(lambda: bob.groups.group("lounge").leader == "bob")
+    qtbot.waitUntil(lambda: "bob is the new leader" in notices(bob, group_key("lounge")))
+    assert alice.groups.rowCount() == 0 and alice.party == ""
+    # Posting after leaving is refused and said in the group's conversation.
+    with qtbot.waitSignal(alice.request_failed, timeout=10_000) as failed:
+        alice.send_group("lounge", "still here?")
+    assert failed.args[1] == "not_member"
+
+
+def test_party_invite_creates_a_unique_party(qtbot, session):
+    alice, bob = session("alice"), session("bob")
+    with qtbot.waitSignal(bob.group_joined, timeout=10_000):
+        bob.create_group(party_name("alice"), [], public=True)  # the obvious name is taken
+    with qtbot.waitSignal(alice.group_joined, timeout=10_000) as joined, \
+            qtbot.waitSignal(bob.invitation_received, timeout=10_000):
+        alice.party_invite("bob", key=EVERYONE)
+    assert joined.args == ["party-alice-2"] and alice.party == "party-alice-2"
+    assert bob.pending_invitation() == "party-alice-2"
+    assert party_name("a" * 32) == "party-" + "a" * 26
+    assert len(party_name("a" * 32, 4)) == 32
+
+
+def test_multicast_reaches_exactly_its_recipients(qtbot, server, session):
+    alice, bob, charlie = session("alice"), session("bob"), session("charlie")
+    dora = ClientEngine()
+    with qtbot.waitSignal(dora.login_succeeded, timeout=10_000):
+        dora.connect_to(server.host, server.port)
+        dora.register("dora", "dora-secret")
+    try:
+        with qtbot.waitSignals([bob.message_received, charlie.message_received],
+                               timeout=10_000):
+            alice.send_multicast(["bob", "charlie"], "to you two")
+        assert chat(bob, "alice") == [("alice", "to you two")]
+        assert bob.conversation("alice").items()[-1].also == ("charlie",)
+        assert charlie.conversation("alice").items()[-1].also == ("bob",)
+        # The server keeps order: had dora got the multicast, it would come before this.
+        with qtbot.waitSignal(dora.message_received, timeout=10_000) as got:
+            alice.send_unicast("dora", "only you")
+        assert got.args[1].text == "only you"
+        assert [k for k in dora.conversation_keys() if chat(dora, k)] == ["alice"]
+        assert chat(dora, "alice") == [("alice", "only you")]
+    finally:
+        dora.close()
+        qtbot.waitUntil(lambda: dora.state is ConnectionState.DISCONNECTED)
+
+
+def test_reply_target_and_users_list(qtbot, session):
+    alice, bob = session("alice"), session("bob")
+    assert alice.last_private_peer == ""
+    with qtbot.waitSignal(alice.message_received, timeout=10_000):
+        bob.send_unicast("alice", "ping")
+    assert alice.last_private_peer == "bob" and bob.last_private_peer == "alice"
+    with qtbot.waitSignal(alice.users_listed, timeout=10_000) as listed:
+        alice.list_users(EVERYONE)
+    key, online = listed.args
+    assert key == EVERYONE and sorted(e.name for e in online) == ["alice", "bob"]
+    text = notices(alice, EVERYONE)[-1]
+    assert text.startswith("Online now (2):") and "alice (you)" in text
+    assert "from 127.0.0.1:" in text and "Offline: charlie" in text

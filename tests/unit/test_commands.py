@@ -1,0 +1,131 @@
+"""The compose box's command parser: every alias, wrong usage, unknown commands, case."""
+
+from __future__ import annotations
+
+import pytest
+
+from messenger.client.commands import SPECS, Action, Command, help_text, parse_command
+
+PRIVATE = ["/msg", "/unicast", "/w", "/whisper", "/private", "/msgto"]
+
+CASES: list[tuple[str, Command]] = [
+    # Plain text and escapes.
+    ("hello there", Command(Action.TEXT, text="hello there")),
+    ("  padded  ", Command(Action.TEXT, text="padded")),
+    ("//not a command", Command(Action.TEXT, text="/not a command")),
+    ("a /msg inside", Command(Action.TEXT, text="a /msg inside")),
+    # Private messages.
+    *[(f"{c} bob hi there", Command(Action.UNICAST, users=("bob",), text="hi there", name=c))
+      for c in PRIVATE],
+    ("/MSG Bob  two  spaces", Command(Action.UNICAST, users=("Bob",), text="two  spaces",
+                                      name="/msg")),
+    ("/w bob line one\nline two", Command(Action.UNICAST, users=("bob",),
+                                          text="line one\nline two", name="/w")),
+    ("@bob hi", Command(Action.UNICAST, users=("bob",), text="hi", name="@")),
+    ("@Bob.Smith see you", Command(Action.UNICAST, users=("Bob.Smith",), text="see you",
+                                   name="@")),
+    ("/r on my way", Command(Action.REPLY, text="on my way", name="/r")),
+    ("/R ok", Command(Action.REPLY, text="ok", name="/r")),
+    # Multicast and broadcast.
+    ("/group bob,charlie lunch?", Command(Action.MULTICAST, users=("bob", "charlie"),
+                                          text="lunch?", name="/group")),
+    ("/multicast bob, charlie ,,dave x y", Command(Action.MULTICAST,
+                                                   users=("bob", "charlie", "dave"),
+                                                   text="x y", name="/multicast")),
+    ("/group bob hello", Command(Action.MULTICAST, users=("bob",), text="hello",
+                                 name="/group")),
+    ("/multicast bob,charlie,,dave x", Command(Action.MULTICAST,
+                                               users=("bob", "charlie", "dave"), text="x",
+                                               name="/multicast")),
+    ("/all hi everyone", Command(Action.BROADCAST, text="hi everyone", name="/all")),
+    ("/Broadcast hi", Command(Action.BROADCAST, text="hi", name="/broadcast")),
+    # Groups.
+    ("/create lounge", Command(Action.CREATE, group="lounge", name="/create")),
+    ("/creategroup lab bob charlie", Command(Action.CREATE_GROUP, group="lab",
+                                             users=("bob", "charlie"), name="/creategroup")),
+    ("/CreateGroup lab bob,charlie", Command(Action.CREATE_GROUP, group="lab",
+                                             users=("bob", "charlie"), name="/creategroup")),
+    ("/join Lounge", Command(Action.JOIN, group="Lounge", name="/join")),
+    ("/joingroup lounge", Command(Action.JOIN, group="lounge", name="/joingroup")),
+    ("/groupmsg lab the build is green", Command(Action.GROUP_MSG, group="lab",
+                                                 text="the build is green", name="/groupmsg")),
+    ("/party invite Bob", Command(Action.PARTY_INVITE, users=("Bob",), name="/party")),
+    ("/PARTY INVITE bob", Command(Action.PARTY_INVITE, users=("bob",), name="/party")),
+    ("/party accept", Command(Action.PARTY_ACCEPT, name="/party")),
+    ("/party Decline", Command(Action.PARTY_DECLINE, name="/party")),
+    ("/party leave", Command(Action.PARTY_LEAVE, name="/party")),
+    ("/party who", Command(Action.PARTY_WHO, name="/party")),
+    ("/p see you at 5", Command(Action.PARTY_MSG, text="see you at 5", name="/p")),
+    # Information and session.
+    *[(c, Command(Action.USERS, name=c)) for c in ("/users", "/who", "/list", "/activeuser")],
+    ("/WHO", Command(Action.USERS, name="/who")),
+    ("/help", Command(Action.HELP, name="/help")),
+    ("/quit", Command(Action.QUIT, name="/quit")),
+    ("/exit", Command(Action.QUIT, name="/exit")),
+    ("/logout", Command(Action.LOGOUT, name="/logout")),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_parse(text, expected):
+    assert parse_command(text) == expected
+
+
+USAGE: list[tuple[str, str]] = [
+    *[(c, f"Usage: {c} <user> <text>") for c in PRIVATE],
+    ("/msg bob", "Usage: /msg <user> <text>"),
+    ("/WHISPER bob", "Usage: /whisper <user> <text>"),
+    ("@bob", "Usage: @<user> <text>"),
+    ("@ bob hi", "Usage: @<user> <text>"),
+    ("@", "Usage: @<user> <text>"),
+    ("/r", "Usage: /r <text>"),
+    ("/group bob", "Usage: /group <user1,user2,...> <text>"),
+    ("/multicast , hi", "Usage: /multicast <user1,user2,...> <text>"),
+    ("/all", "Usage: /all <text>"),
+    ("/broadcast", "Usage: /broadcast <text>"),
+    ("/create", "Usage: /create <group>"),
+    ("/create two words", "Usage: /create <group>"),
+    ("/creategroup lab", "Usage: /creategroup <group> <user> [user...]"),
+    ("/join", "Usage: /join <group>"),
+    ("/joingroup a b", "Usage: /joingroup <group>"),
+    ("/groupmsg lab", "Usage: /groupmsg <group> <text>"),
+    ("/party", "Usage: /party invite <user> | accept | decline | leave | who"),
+    ("/party invite", "Usage: /party invite <user> | accept | decline | leave | who"),
+    ("/party invite a b", "Usage: /party invite <user> | accept | decline | leave | who"),
+    ("/party dance", "Usage: /party invite <user> | accept | decline | leave | who"),
+    ("/party accept now", "Usage: /party invite <user> | accept | decline | leave | who"),
+    ("/p", "Usage: /p <text>"),
+    ("/users now", "Usage: /users"),
+    ("/help me", "Usage: /help"),
+    ("/quit now", "Usage: /quit"),
+    ("/logout x", "Usage: /logout"),
+]
+
+
+@pytest.mark.parametrize(("text", "usage"), USAGE, ids=[u[0] for u in USAGE])
+def test_wrong_usage_gives_the_usage_line(text, usage):
+    cmd = parse_command(text)
+    assert cmd.action is Action.USAGE
+    assert cmd.error == usage
+
+
+@pytest.mark.parametrize("text", ["/frobnicate", "/Nope x y", "/", "/ msg bob hi"])
+def test_unknown_command_suggests_help(text):
+    cmd = parse_command(text)
+    assert cmd.action is Action.UNKNOWN
+    assert cmd.error.startswith(f"Unknown command {text.split()[0]}.")
+    assert "/help" in cmd.error
+
+
+def test_every_alias_is_recognised_and_listed_by_help():
+    text = help_text()
+    for spec in SPECS:
+        for name in spec.names:
+            assert name in text
+            if name != "@":
+                assert parse_command(name.upper()).action is not Action.UNKNOWN
+
+
+def test_user_and_group_names_keep_their_case_for_the_server():
+    assert parse_command("/msg ALICE hi").users == ("ALICE",)
+    assert parse_command("/join LoUnGe").group == "LoUnGe"

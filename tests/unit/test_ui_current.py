@@ -1,0 +1,40 @@
+"""Every Qt Designer file in ui/ is compiled, and the committed module is current.
+
+Regenerate after editing a .ui file:
+``.venv/bin/pyside6-uic ui/<name>.ui -o messenger/gui/ui_<name>.py``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+UI_FILES = sorted((ROOT / "ui").glob("*.ui"))
+
+
+def _uic() -> str:
+    beside = Path(sys.executable).with_name("pyside6-uic")
+    found = str(beside) if beside.exists() else shutil.which("pyside6-uic")
+    if found is None:
+        pytest.fail("pyside6-uic not found (it comes with PySide6)")
+    return found
+
+
+def test_there_are_ui_files():
+    assert "group_dialog.ui" in [p.name for p in UI_FILES]
+
+
+@pytest.mark.parametrize("ui_file", UI_FILES, ids=lambda p: p.name)
+def test_compiled_module_is_current(ui_file: Path):
+    module = ROOT / "messenger" / "gui" / f"ui_{ui_file.stem}.py"
+    assert module.exists(), f"{module.relative_to(ROOT)} is missing: run pyside6-uic"
+    fresh = subprocess.run([_uic(), str(ui_file)], check=True, capture_output=True,
+                           text=True, cwd=ROOT).stdout
+    assert fresh == module.read_text(encoding="utf-8"), (
+        f"{module.relative_to(ROOT)} is stale: run "
+        f"pyside6-uic {ui_file.relative_to(ROOT)} -o {module.relative_to(ROOT)}")
