@@ -179,6 +179,9 @@ class Store:
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._batch = False
         self._closed = False
+        self._accounts: dict[str, Account] = {
+            key: Account(name, key, pw, created) for name, key, pw, created in self._db.execute(
+                "SELECT name, name_key, pw_hash, created FROM accounts")}
         log.info("store opened at %s", path)
 
     def close(self) -> None:
@@ -251,28 +254,26 @@ class Store:
                 "INSERT INTO accounts (name, name_key, pw_hash, created) VALUES (?, ?, ?, ?)",
                 (name, key, pw_hash, now),
             )
+        account = self._accounts[key] = Account(name, key, pw_hash, now)
         log.info("account %s created", name)
-        return Account(name, key, pw_hash, now)
+        return account
 
     def account(self, name: str) -> Account | None:
-        """The account named ``name`` ignoring case, or None."""
-        row = self._db.execute(
-            "SELECT name, name_key, pw_hash, created FROM accounts WHERE name_key = ?",
-            (name_key(name),),
-        ).fetchone()
-        return Account(*row) if row else None
+        """The account named ``name`` ignoring case, or None (served from memory)."""
+        return self._accounts.get(name_key(name))
 
     def set_password_hash(self, key: str, pw_hash: str) -> None:
         with self._tx() as db:
             db.execute("UPDATE accounts SET pw_hash = ? WHERE name_key = ?", (pw_hash, key))
+        old = self._accounts[key]
+        self._accounts[key] = Account(old.name, key, pw_hash, old.created)
 
     def account_names(self) -> list[str]:
         """Canonical names of every account, sorted case-insensitively."""
-        rows = self._db.execute("SELECT name FROM accounts ORDER BY name_key").fetchall()
-        return [r[0] for r in rows]
+        return [self._accounts[k].name for k in sorted(self._accounts)]
 
     def account_keys(self) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT name_key FROM accounts")]
+        return list(self._accounts)
 
     # ---------------------------------------------------------------- groups
 
@@ -308,19 +309,21 @@ class Store:
         nothing is written and the original message comes back with ``created`` False.
         """
         skey = name_key(sender)
-        existing = self._message_by_client_id(skey, client_msg_id)
-        if existing is not None:
-            return existing, False
         ts = time.time()
         with self._tx() as db:
-            cur = db.execute(
+            row = db.execute(
                 "INSERT INTO messages (sender, sender_key, client_msg_id, scope, recipients, grp,"
-                " grp_key, notice, text, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (sender, skey, client_msg_id, scope, json.dumps(recipients), group,
+                " grp_key, notice, text, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (sender_key, client_msg_id) DO NOTHING RETURNING seq",
+                (sender, skey, client_msg_id, scope,
+                 "[]" if not recipients else json.dumps(recipients), group,
                  name_key(group) if group else None, notice, text, ts),
-            )
-            seq = cur.lastrowid
-            assert seq is not None
+            ).fetchone()
+            if row is None:  # a retry of a stored message: the original wins
+                existing = self._message_by_client_id(skey, client_msg_id)
+                assert existing is not None
+                return existing, False
+            seq = row[0]
             db.executemany("INSERT OR IGNORE INTO deliveries (user_key, seq) VALUES (?, ?)",
                            [(k, seq) for k in recipient_keys])
         return StoredMessage(seq, ts, sender, client_msg_id, scope, text, recipients, group,
@@ -351,36 +354,44 @@ class Store:
         """Record that ``user`` has ``state`` ("delivered" or "read") the messages ``seqs``.
 
         Only first transitions count (reading implies delivery). Returns the new receipts,
-        each logged for its message's sender.
+        each logged for its message's sender (none for group notices or own messages).
+        A few statements per call, whatever the number of seqs.
         """
         if state not in ("delivered", "read"):
             raise ValueError(state)
+        seqs = list(dict.fromkeys(seqs))
+        if not seqs:
+            return []
         key = name_key(user)
         now = time.time()
         receipts: list[Receipt] = []
+        marks = ",".join("?" * len(seqs))
         with self._tx() as db:
-            for seq in dict.fromkeys(seqs):
-                row = db.execute(
-                    "SELECT d.delivered, d.read, m.sender_key, m.notice FROM deliveries d"
-                    " JOIN messages m ON m.seq = d.seq WHERE d.user_key = ? AND d.seq = ?",
-                    (key, seq)).fetchone()
-                if row is None:
-                    continue
-                delivered, read, sender_key, notice = row
-                if state == "delivered" and delivered is None:
-                    db.execute("UPDATE deliveries SET delivered = ? WHERE user_key = ?"
-                               " AND seq = ?", (now, key, seq))
-                elif state == "read" and read is None:
-                    db.execute("UPDATE deliveries SET delivered = coalesce(delivered, ?),"
-                               " read = ? WHERE user_key = ? AND seq = ?", (now, now, key, seq))
-                else:
-                    continue
-                if notice is None and sender_key != key:
-                    cur = db.execute(
-                        "INSERT INTO receipts (sender_key, seq, user, state, ts)"
-                        " VALUES (?, ?, ?, ?, ?)", (sender_key, seq, user, state, now))
-                    receipts.append(Receipt(cur.lastrowid or 0, seq, user, state, now,
-                                            sender_key))
+            if state == "delivered":
+                changed = db.execute(
+                    f"UPDATE deliveries SET delivered = ? WHERE user_key = ? AND seq IN ({marks})"
+                    " AND delivered IS NULL RETURNING seq", (now, key, *seqs)).fetchall()
+            else:
+                changed = db.execute(
+                    "UPDATE deliveries SET delivered = coalesce(delivered, ?), read = ?"
+                    f" WHERE user_key = ? AND seq IN ({marks}) AND read IS NULL RETURNING seq",
+                    (now, now, key, *seqs)).fetchall()
+            if not changed:
+                return []
+            done = sorted(r[0] for r in changed)
+            marks = ",".join("?" * len(done))
+            senders = db.execute(
+                f"SELECT seq, sender_key FROM messages WHERE seq IN ({marks})"
+                " AND notice IS NULL AND sender_key != ? ORDER BY seq", (*done, key)).fetchall()
+            if not senders:
+                return []
+            db.executemany(
+                "INSERT INTO receipts (sender_key, seq, user, state, ts) VALUES (?, ?, ?, ?, ?)",
+                [(sender_key, seq, user, state, now) for seq, sender_key in senders])
+            last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+            first = last - len(senders) + 1  # one writer: AUTOINCREMENT ids are consecutive
+            receipts = [Receipt(first + i, seq, user, state, now, sender_key)
+                        for i, (seq, sender_key) in enumerate(senders)]
         return receipts
 
     def mark_delivered(self, user_key: str, seqs: Iterable[int]) -> list[Receipt]:
