@@ -305,7 +305,9 @@ class GroupInfo(msgspec.Struct, omit_defaults=True):
 
 class TransferOffered(_Base, tag="transfer_offered"):
     """Event: ``sender`` offers you a file. ``endpoints``: the sender's UDP endpoint as it
-    reported it and as the server saw its address."""
+    reported it and as the server saw its address. ``secret`` (hex, 32 bytes) is what the
+    sender must present as the first bytes of the QUIC stream; register it with your transfer
+    engine before you accept, so the sender's connection is recognised at once."""
 
     transfer_id: str
     sender: str
@@ -315,6 +317,7 @@ class TransferOffered(_Base, tag="transfer_offered"):
     mime: str
     endpoints: list[Endpoint]
     ts: float
+    secret: str = ""
 
 
 class TransferAccepted(_Base, tag="transfer_accepted"):

@@ -599,7 +599,7 @@ class ServerCore:
         event = TransferOffered(transfer_id=t.transfer_id, sender=session.user, name=frame.name,
                                 size=frame.size, sha256=frame.sha256, mime=frame.mime,
                                 endpoints=self._observed(session, frame.endpoint),
-                                ts=self._clock())
+                                ts=self._clock(), secret=t.secret)
         return [Out(session.conn, Ok(id=frame.id, transfer_id=t.transfer_id, secret=t.secret)),
                 *self._to_users([name_key(recipient)], event)]
 

@@ -40,7 +40,7 @@ def test_offer_accept_relays_endpoints_fingerprint_and_one_secret(qtbot, server)
     assert (offered.transfer_id, offered.sender, offered.name, offered.size, offered.sha256,
             offered.mime) == (ok.transfer_id, "alice", "clip.mp4", 11, DIGEST, "video/mp4")
     assert Endpoint(host="127.0.0.1", port=40000) in offered.endpoints
-    assert not hasattr(offered, "secret")  # the secret only travels in replies
+    assert offered.secret == ok.secret  # over TLS, to the two parties only
     answer = bob.request(TransferAccept, transfer_id=ok.transfer_id,
                          endpoint=Endpoint(host="127.0.0.1", port=40001),
                          fingerprint="AA:BB", offset=5)
@@ -71,6 +71,17 @@ def test_decline_tells_the_sender_and_closes_the_transfer(qtbot, server):
     again = bob.request(TransferAccept, transfer_id=ok.transfer_id,
                         endpoint=Endpoint(host="127.0.0.1", port=1), fingerprint="x")
     assert again.code == ErrorCode.UNKNOWN_TRANSFER
+
+
+def test_strangers_never_see_the_secret(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    ok = offer(alice)
+    bob.wait_for(lambda f: isinstance(f, TransferOffered))
+    alice.send_text("broadcast", "marker")
+    charlie.wait_for(lambda f: getattr(f, "text", None) == "marker")
+    assert not [f for f in charlie.frames if ok.secret in repr(f)]
 
 
 def test_cancel_from_either_side_and_strangers_cannot_touch_it(qtbot, server):
