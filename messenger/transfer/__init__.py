@@ -1,0 +1,29 @@
+"""Peer-to-peer file transfer over one UDP socket: QUIC (qh3) + a small protocol of ours.
+
+Layers, each usable alone:
+
+* :mod:`.protocol` — pure decisions: stream framing, sender/receiver state machines, safe file
+  names, offer checks (no I/O);
+* :mod:`.endpoint` — :class:`TransferEndpoint`: QUIC connections, demultiplexing, ``.part``
+  files and SHA-256 checks, fed datagrams and the time (no sockets, no clock);
+* :mod:`.engine` — :class:`TransferEngine`: the Qt edge, one ``QUdpSocket`` in a worker
+  ``QThread``, signals for progress/finished/failed/cancelled.
+
+QtCore and QtNetwork only; nothing here imports the server, the client or the GUI.
+"""
+
+from .endpoint import Settings, TransferEndpoint
+from .engine import ReceiveTicket, TransferEngine
+from .protocol import SECRET_SIZE, AppError, Offer, check_offer, safe_filename
+
+__all__ = [
+    "SECRET_SIZE",
+    "AppError",
+    "Offer",
+    "ReceiveTicket",
+    "Settings",
+    "TransferEndpoint",
+    "TransferEngine",
+    "check_offer",
+    "safe_filename",
+]

@@ -1,0 +1,1024 @@
+"""A transfer endpoint without sockets: QUIC connections (qh3), our protocol, and the files.
+
+:class:`TransferEndpoint` is what one app runs for all its transfers, in both directions. It
+is fed datagrams and the time, and it returns datagrams to send; it never touches a socket or a
+clock, so unit tests drive two of them over a simulated lossy channel with a virtual clock, and
+:class:`~messenger.transfer.engine.TransferEngine` drives one from a ``QUdpSocket``.
+
+Demultiplexing (RFC 9000 §5.2): every datagram is routed by its destination connection ID to
+the connection that issued that ID; an unknown ID is only accepted as a new incoming connection
+when it is a full-size (≥ 1200 bytes) QUIC v1 Initial packet while some receive is registered,
+and at most :attr:`Settings.max_unauthenticated` such connections exist at once. A datagram for
+a known connection but from another address than that connection's peer is dropped too: no
+connection migration (RFC 9000 §9), so a forwarded copy of a real packet cannot move a transfer
+to a forger's address. Anything else (a forged or stray datagram) is dropped without a reply.
+
+Driving loop (what :class:`TransferEngine` does)::
+
+    endpoint.datagrams_received(batch, now)      # bounded batches from the socket
+    out = endpoint.step(now)                     # ONE send round; write ``out`` to the socket
+    if endpoint.wants_step: run step again soon  # a 0 ms timer, never a busy loop
+    arm a timer for endpoint.get_timer()         # absolute time in the same clock as ``now``
+    endpoint.handle_timer(now) when it fires
+    endpoint.pop_events()                        # Progress/Finished/Failed/Cancelled
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import ssl
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from qh3.quic import events as qev
+from qh3.quic.configuration import QuicConfiguration
+from qh3.quic.connection import QuicConnection, QuicConnectionError
+
+from .certs import Identity, make_identity
+from .protocol import (
+    ALPN,
+    SECRET_SIZE,
+    STREAM_ID,
+    AppError,
+    Delivered,
+    Done,
+    FileComplete,
+    FileData,
+    HelloReceived,
+    Offer,
+    ProtocolViolation,
+    ReceiverProtocol,
+    SecretPresented,
+    SenderProtocol,
+    StartSending,
+    claim_unique_path,
+    describe_close,
+    encode_frame,
+    safe_filename,
+)
+
+log = logging.getLogger("messenger.transfer.endpoint")
+
+Address = tuple[str, int]
+Direction = Literal["send", "receive"]
+
+CID_LENGTH = 8
+"""Length of our connection IDs in bytes (qh3 default); short headers are parsed with it."""
+
+QUIC_V1 = 0x00000001
+
+
+@dataclass
+class Settings:
+    """Tunables of an endpoint. Sizes in bytes, times in seconds."""
+
+    max_datagram_size: int = 1350
+    """Largest UDP payload sent: fits an Ethernet MTU of 1500 with IPv6 and tunnel headroom,
+    so nothing is ever IP-fragmented. Path MTU probing is off."""
+    stream_buffer: int = 64 * 1024
+    """At most this many file bytes are queued in QUIC and not yet sent (per transfer)."""
+    idle_timeout: float = 15.0
+    """A connection with no packet from the peer for this long ends (RFC 9000 §10.1)."""
+    auth_timeout: float = 10.0
+    """An incoming connection must present a valid secret within this time."""
+    max_unauthenticated: int = 16
+    """Most incoming connections that have not presented a valid secret yet."""
+    progress_interval: float = 0.1
+    """Least time between two Progress events of one transfer."""
+    max_stream_data: int = 8 * 1024 * 1024
+    """Flow-control window per stream (RFC 9000 §4)."""
+    max_data: int = 16 * 1024 * 1024
+    """Flow-control window per connection."""
+    write_buffer: int = 1024 * 1024
+    """Buffer of the ``.part`` file writer."""
+    close_grace: float = 1.0
+    """After a cancel or error, how long to wait for the peer to close before closing."""
+
+
+# --------------------------------------------------------------------------------------------
+# Events reported to the owner
+
+
+@dataclass
+class Progress:
+    """``done`` of ``total`` bytes; ``rate`` in bytes per second (smoothed)."""
+
+    transfer_id: str
+    direction: Direction
+    done: int
+    total: int
+    rate: float
+
+
+@dataclass
+class Finished:
+    """Sent and confirmed (sender) or verified and renamed into place (receiver).
+    ``path`` is the sender's source file or the receiver's final file."""
+
+    transfer_id: str
+    direction: Direction
+    path: Path
+    sha256: str
+
+
+@dataclass
+class Failed:
+    """The transfer stopped; ``reason`` is for people. A receiver keeps its ``.part`` file when
+    the failure was not about the data (network, shutdown), so a new attempt resumes."""
+
+    transfer_id: str
+    direction: Direction
+    reason: str
+
+
+@dataclass
+class Cancelled:
+    """Cancelled here (``by_peer`` False) or by the other side. No ``.part`` file remains."""
+
+    transfer_id: str
+    direction: Direction
+    by_peer: bool
+
+
+Event = Progress | Finished | Failed | Cancelled
+
+
+class RateMeter:
+    """Exponentially smoothed rate in bytes/s from (bytes done, time) samples."""
+
+    def __init__(self, now: float, done: int = 0, half_life: float = 0.5) -> None:
+        self._t = now
+        self._done = done
+        self._half_life = half_life
+        self.rate = 0.0
+
+    def update(self, done: int, now: float) -> float:
+        dt = now - self._t
+        if dt <= 0:
+            return self.rate
+        inst = (done - self._done) / dt
+        weight = 1.0 - 0.5 ** (dt / self._half_life)
+        self.rate += (inst - self.rate) * weight
+        self._t, self._done = now, done
+        return self.rate
+
+
+# --------------------------------------------------------------------------------------------
+# Receiver's partial file
+
+
+class PartFile:
+    """A ``.part`` file in a partial folder, named by the offered SHA-256 so a new attempt at
+    the same file resumes where the last one stopped.
+
+    :meth:`open` returns the resume offset (bytes already held; 0 if the file was missing or
+    longer than the offer) after hashing those bytes. :meth:`finish` checks the SHA-256 of the
+    whole file and moves it to a fresh, never-overwriting name in the download folder.
+    """
+
+    def __init__(self, path: Path, size: int, expected_sha256: str, write_buffer: int) -> None:
+        self.path = path
+        self.size = size
+        self.expected = expected_sha256
+        self._write_buffer = write_buffer
+        self._hash = hashlib.sha256()
+        self._file = None
+        self.offset = 0
+        self.written = 0
+
+    def open(self) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+        f = os.fdopen(fd, "r+b", buffering=self._write_buffer)
+        have = os.fstat(fd).st_size
+        if have > self.size:
+            have = 0
+        f.truncate(have)
+        f.seek(0)
+        left = have
+        while left:
+            chunk = f.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            self._hash.update(chunk)
+            left -= len(chunk)
+        have -= left
+        f.seek(have)
+        f.truncate(have)
+        self._file = f
+        self.offset = have
+        self.written = have
+        return have
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._hash.update(data)
+        self.written += len(data)
+
+    def close(self) -> None:
+        """Flush and close, keeping the file for a later resume."""
+        if self._file is not None:
+            try:
+                self._file.close()
+            finally:
+                self._file = None
+
+    def discard(self) -> None:
+        """Close and delete the ``.part`` file (and its folder when that becomes empty)."""
+        self.close()
+        remove_part(self.path)
+
+    def finish(self, download_dir: Path, name: str) -> tuple[Path | None, str]:
+        """Check the hash; on success move into ``download_dir`` under a safe unique ``name``.
+
+        Returns ``(final path, sha256 hex)``, or ``(None, sha256 hex)`` when the hash differs
+        (the ``.part`` file is then deleted: its bytes are wrong somewhere).
+        """
+        digest = self._hash.hexdigest()
+        f, self._file = self._file, None
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        if digest != self.expected:
+            remove_part(self.path)
+            return None, digest
+        download_dir.mkdir(parents=True, exist_ok=True)
+        target = claim_unique_path(download_dir, name)
+        os.replace(self.path, target)
+        _rmdir_if_empty(self.path.parent)
+        return target, digest
+
+
+def remove_part(path: Path) -> None:
+    """Delete a ``.part`` file if present, and its folder if that is then empty."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    _rmdir_if_empty(path.parent)
+
+
+def _rmdir_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+@dataclass
+class Registration:
+    """An accepted offer waiting for (or served by) an incoming connection."""
+
+    offer: Offer
+    secret: bytes
+    download_dir: Path
+    part_path: Path
+    session: ReceiveSession | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Sessions: one QUIC connection each
+
+
+class _Session:
+    direction: Direction
+
+    def __init__(self, endpoint: TransferEndpoint, conn: QuicConnection, peer: Address,
+                 now: float) -> None:
+        self.endpoint = endpoint
+        self.conn = conn
+        self.peer = (peer[0], int(peer[1]))
+        self.transfer_id: str | None = None
+        self.total = 0
+        self.reported = False  # a final event (Finished/Failed/Cancelled) was emitted
+        self.terminated = False  # qh3 reported ConnectionTerminated: remove the session
+        self.closing = False
+        self.stream_open = False
+        self._close_at: float | None = None
+        self._close_code = 0
+        self.closed_by_us = False
+        self._close_reason = ""
+        self._close_seen = False
+        self.cids: set[bytes] = set()
+        self._meter = RateMeter(now)
+        self._last_progress = -1e9
+        self._last_done = -1
+
+    # -- driving ------------------------------------------------------------------------
+    def receive(self, datagrams: list[bytes], addr: Address, now: float) -> None:
+        if len(datagrams) == 1:
+            self.conn.receive_datagram(datagrams[0], addr, now)
+        else:
+            self.conn.receive_many_datagrams(datagrams, addr, now)
+
+    def step(self, now: float) -> list[tuple[bytes, Address]]:
+        self._process_events(now)
+        if not self.closing:
+            try:
+                self.pump(now)
+            except QuicConnectionError:  # closed under us; reported below
+                pass
+        out = self.conn.datagrams_to_send(now)
+        self._process_events(now)
+        self._maybe_progress(now)
+        return out
+
+    def _check_closed(self, now: float) -> None:
+        # qh3 reports ConnectionTerminated only after the closing/draining period (3 PTO,
+        # RFC 9000 §10.2); the close itself (ours or the peer's) is visible at once here.
+        close = self.conn._close_event
+        if close is not None and not self._close_seen:
+            self._close_seen = True
+            self.closing = True
+            self.on_terminated(close.error_code, close.reason_phrase, now)
+
+    def get_timer(self) -> float | None:
+        timer = self.conn.get_timer()
+        if self._close_at is not None:
+            return self._close_at if timer is None else min(timer, self._close_at)
+        return timer
+
+    def handle_timer(self, now: float) -> None:
+        # QUIC timers first: qh3 bases the closing period on its last known time, so a close
+        # made now may already look expired and must be sent (next step) before it is handled.
+        timer = self.conn.get_timer()
+        if timer is not None and timer <= now:
+            self.conn.handle_timer(now)
+        if self._close_at is not None and self._close_at <= now:
+            self._close_now()
+
+    @property
+    def wants_step(self) -> bool:
+        return False
+
+    def pump(self, now: float) -> None:
+        pass
+
+    def done_bytes(self) -> int:
+        return 0
+
+    # -- events -------------------------------------------------------------------------
+    def _process_events(self, now: float) -> None:
+        # Events first, then the close: a Done frame and a CONNECTION_CLOSE that arrive
+        # together must be seen in that order.
+        while (event := self.conn.next_event()) is not None:
+            if isinstance(event, qev.StreamDataReceived):
+                if event.stream_id != STREAM_ID:
+                    self.close(AppError.PROTOCOL, "unexpected stream", now)
+                    continue
+                if not self.closing:
+                    self.on_stream_data(event.data, event.end_stream, now)
+            elif isinstance(event, qev.ConnectionIdIssued):
+                self.cids.add(event.connection_id)
+                self.endpoint._cids[event.connection_id] = self
+            elif isinstance(event, qev.ConnectionIdRetired):
+                self.cids.discard(event.connection_id)
+                if self.endpoint._cids.get(event.connection_id) is self:
+                    del self.endpoint._cids[event.connection_id]
+            elif isinstance(event, qev.HandshakeCompleted):
+                self.on_handshake(now)
+            elif isinstance(event, qev.StreamReset | qev.StopSendingReceived):
+                if not self.closing:
+                    self.on_peer_abort(int(event.error_code), now)
+                elif self._close_at is not None:
+                    self._close_now()  # both sides aborted: no need to wait
+            elif isinstance(event, qev.ConnectionTerminated):
+                self.terminated = True
+                self.closing = True
+                if not self._close_seen:
+                    self._close_seen = True
+                    self.on_terminated(event.error_code, event.reason_phrase, now)
+        self._check_closed(now)
+
+    def on_stream_data(self, data: bytes, end_stream: bool, now: float) -> None:
+        raise NotImplementedError
+
+    def on_handshake(self, now: float) -> None:
+        pass
+
+    def on_terminated(self, code: int, reason: str, now: float) -> None:
+        raise NotImplementedError
+
+    def on_peer_abort(self, code: int, now: float) -> None:
+        """The peer reset our stream or asked us to stop sending, with ``code``."""
+        if code == AppError.CANCELLED:
+            self.on_peer_cancel(now)
+        else:
+            self.report(Failed(self.transfer_id, self.direction, describe_close(code)))
+            self.close(code, "stream aborted by peer", now, graceful=False)
+
+    def on_peer_cancel(self, now: float) -> None:
+        self.report(Cancelled(self.transfer_id, self.direction, by_peer=True))
+        self.close(AppError.CANCELLED, "cancelled by peer", now, graceful=False)
+
+    # -- helpers ------------------------------------------------------------------------
+    def close(self, code: int, reason: str, now: float, graceful: bool = True) -> None:
+        """End the transfer with an application error ``code`` (idempotent).
+
+        Graceful (when the stream is open): RESET_STREAM + STOP_SENDING with ``code`` first
+        (RFC 9000 §19.4, §19.5). QUIC retransmits those until acknowledged, so the peer learns
+        the reason even under heavy loss and closes the connection itself; we close it after
+        :attr:`Settings.close_grace` at the latest. A bare CONNECTION_CLOSE is sent only once
+        and may be lost, leaving the peer to find out by idle timeout.
+        """
+        if self.closing:
+            return
+        self.closing = True
+        self.closed_by_us = True
+        self._close_code, self._close_reason = int(code), reason
+        self.release()
+        if graceful and self.stream_open:
+            try:
+                self.conn.reset_stream(STREAM_ID, int(code))
+                self.conn.stop_stream(STREAM_ID, int(code))
+            except QuicConnectionError:
+                graceful = False
+            else:
+                self._close_at = now + self.endpoint.settings.close_grace
+                return
+        self._close_now()
+
+    def _close_now(self) -> None:
+        self._close_at = None
+        self.conn.close(error_code=self._close_code, reason_phrase=self._close_reason)
+
+    def release(self) -> None:
+        """Free files and registrations (called once, when the session stops moving data)."""
+
+    def report(self, event: Event) -> None:
+        if self.reported or self.transfer_id is None:
+            return
+        if isinstance(event, Finished):
+            self._emit_progress(self.total, self.total)
+        self.reported = True
+        self.endpoint._events.append(event)
+
+    def _maybe_progress(self, now: float) -> None:
+        if self.reported or self.transfer_id is None or self.closing:
+            return
+        if now - self._last_progress < self.endpoint.settings.progress_interval:
+            return
+        done = self.done_bytes()
+        rate = self._meter.update(done, now)
+        if done == self._last_done and now - self._last_progress < 1.0:
+            return
+        self._last_progress = now
+        self._last_done = done
+        self.endpoint._events.append(
+            Progress(self.transfer_id, self.direction, done, self.total, rate))
+
+    def _emit_progress(self, done: int, total: int) -> None:
+        self.endpoint._events.append(
+            Progress(self.transfer_id, self.direction, done, total, self._meter.rate))
+
+
+class SendSession(_Session):
+    """The connecting side: pins the peer's certificate, presents the secret, streams the file."""
+
+    direction: Direction = "send"
+
+    def __init__(self, endpoint: TransferEndpoint, transfer_id: str, path: Path, secret: bytes,
+                 addr: Address, fingerprint: str, now: float, sha256: str | None) -> None:
+        settings = endpoint.settings
+        config = QuicConfiguration(
+            is_client=True,
+            alpn_protocols=[ALPN],
+            verify_mode=ssl.CERT_NONE,
+            assert_fingerprint=fingerprint,
+            max_datagram_size=settings.max_datagram_size,
+            probe_datagram_size=False,
+            idle_timeout=settings.idle_timeout,
+            max_stream_data=settings.max_stream_data,
+            max_data=settings.max_data,
+        )
+        super().__init__(endpoint, QuicConnection(configuration=config), addr, now)
+        self.transfer_id = transfer_id
+        self.path = Path(path)
+        self.expected_sha256 = sha256
+        self._file = open(self.path, "rb")  # closed in release()
+        self.total = os.fstat(self._file.fileno()).st_size
+        self.proto = SenderProtocol(transfer_id, secret, self.total)
+        self.offset = 0
+        self.queued = 0  # file bytes handed to QUIC on this connection
+        self.sending = False
+        self.eof = False
+        endpoint._register_cid(self.conn.host_cid, self)
+        self.conn.connect(addr, now)
+
+    def on_handshake(self, now: float) -> None:
+        self.conn.send_stream_data(STREAM_ID, self.proto.opening())
+        self.stream_open = True
+
+    def on_stream_data(self, data: bytes, end_stream: bool, now: float) -> None:
+        try:
+            results = self.proto.feed(data)
+        except ProtocolViolation as exc:
+            self.report(Failed(self.transfer_id, "send", f"protocol error: {exc.reason}"))
+            self.close(exc.code, exc.reason, now)
+            return
+        for result in results:
+            if isinstance(result, StartSending):
+                self.offset = result.offset
+                self._file.seek(result.offset)
+                self.sending = True
+                log.info("transfer %s: sending %d bytes from offset %d to %s",
+                         self.transfer_id, self.total - result.offset, result.offset,
+                         self.peer)
+            elif isinstance(result, Delivered):
+                if self.expected_sha256 and result.sha256 != self.expected_sha256:
+                    self.report(Failed(self.transfer_id, "send", "receiver reported a "
+                                       "different SHA-256"))
+                    self.close(AppError.CHECKSUM, "sha256 differs", now)
+                    return
+                self.report(Finished(self.transfer_id, "send", self.path, result.sha256))
+                self.close(AppError.DONE, "done", now, graceful=False)
+
+    def pump(self, now: float) -> None:
+        if not self.sending or self.eof:
+            return
+        limit = self.endpoint.settings.stream_buffer
+        buffered = self.conn.get_send_buffer_size(STREAM_ID)
+        room = limit - buffered
+        if room < limit // 4:
+            return
+        remaining = self.total - self.offset - self.queued
+        n = min(room, remaining)
+        try:
+            data = self._file.read(n) if n else b""
+        except OSError as exc:
+            self.report(Failed(self.transfer_id, "send", f"cannot read file: {exc}"))
+            self.close(AppError.IO_ERROR, "read error", now)
+            return
+        if len(data) != n:
+            self.report(Failed(self.transfer_id, "send", "file changed while sending"))
+            self.close(AppError.IO_ERROR, "file shrank", now)
+            return
+        self.queued += n
+        self.eof = self.queued == self.total - self.offset
+        self.conn.send_stream_data(STREAM_ID, data, end_stream=self.eof)
+
+    @property
+    def wants_step(self) -> bool:
+        if not self.sending or self.eof or self.closing:
+            return False
+        limit = self.endpoint.settings.stream_buffer
+        return self.conn.get_send_buffer_size(STREAM_ID) <= limit - limit // 4
+
+    def done_bytes(self) -> int:
+        if not self.sending:
+            return 0
+        return self.offset + self.queued - self.conn.get_send_buffer_size(STREAM_ID)
+
+    def on_terminated(self, code: int, reason: str, now: float) -> None:
+        if code == AppError.CANCELLED:
+            self.report(Cancelled(self.transfer_id, "send", by_peer=True))
+        elif code == AppError.DONE and self.eof and not self.closed_by_us:
+            # The receiver closes with DONE only after it stored the verified file (its app
+            # quit before our Done frame got through, e.g. lost under heavy loss).
+            self.report(Finished(self.transfer_id, "send", self.path,
+                                 self.expected_sha256 or ""))
+        elif code == AppError.REFUSED:
+            self.report(Failed(self.transfer_id, "send", "refused by the receiver"))
+        else:
+            self.report(Failed(self.transfer_id, "send", describe_close(code, reason)))
+        self.release()
+
+    def release(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        if self.endpoint._sends.get(self.transfer_id) is self:
+            del self.endpoint._sends[self.transfer_id]
+
+    def cancel(self, now: float) -> None:
+        self.close(AppError.CANCELLED, "cancelled by sender", now)
+        self.report(Cancelled(self.transfer_id, "send", by_peer=False))
+
+
+class ReceiveSession(_Session):
+    """The accepting side (QUIC server): checks the secret, writes the ``.part``, verifies."""
+
+    direction: Direction = "receive"
+
+    def __init__(self, endpoint: TransferEndpoint, original_cid: bytes, peer: Address,
+                 now: float) -> None:
+        settings = endpoint.settings
+        config = QuicConfiguration(
+            is_client=False,
+            alpn_protocols=[ALPN],
+            max_datagram_size=settings.max_datagram_size,
+            idle_timeout=settings.idle_timeout,
+            max_stream_data=settings.max_stream_data,
+            max_data=settings.max_data,
+        )
+        config.load_cert_chain(endpoint.identity.cert_pem, endpoint.identity.key_pem)
+        super().__init__(endpoint, QuicConnection(
+            configuration=config, original_destination_connection_id=original_cid), peer, now)
+        self.proto = ReceiverProtocol()
+        self.registration: Registration | None = None
+        self.part: PartFile | None = None
+        self.auth_deadline: float | None = now + settings.auth_timeout
+        self.finished = False
+        self.superseded = False
+        endpoint._register_cid(original_cid, self)
+        endpoint._register_cid(self.conn.host_cid, self)
+
+    def get_timer(self) -> float | None:
+        timer = self.conn.get_timer()
+        if self.auth_deadline is not None and not self.closing:
+            return self.auth_deadline if timer is None else min(timer, self.auth_deadline)
+        return timer
+
+    def handle_timer(self, now: float) -> None:
+        super().handle_timer(now)
+        if self.auth_deadline is not None and now >= self.auth_deadline and not self.closing:
+            log.warning("incoming connection from %s: no valid secret in time", self.peer)
+            self.close(AppError.TIMEOUT, "no secret", now, graceful=False)
+
+    def on_stream_data(self, data: bytes, end_stream: bool, now: float) -> None:
+        self.stream_open = True
+        try:
+            events = self.proto.feed(data, end_stream)
+            while events:
+                more: list = []
+                for ev in events:
+                    if self.closing:
+                        return
+                    if isinstance(ev, FileData):
+                        self.part.write(ev.data)
+                    elif isinstance(ev, SecretPresented):
+                        if not self._authenticate(ev.secret, now):
+                            return
+                        more += self.proto.feed()
+                    elif isinstance(ev, HelloReceived):
+                        if not self._hello(ev, now):
+                            return
+                        more += self.proto.feed()
+                    elif isinstance(ev, FileComplete):
+                        self._complete(now)
+                events = more
+        except ProtocolViolation as exc:
+            self._fail(f"protocol error: {exc.reason}", exc.code, exc.reason, now)
+        except OSError as exc:
+            log.error("transfer %s: cannot write %s: %s", self.transfer_id,
+                      self.part.path if self.part else "?", exc)
+            self._fail(f"cannot write file: {exc.strerror or exc}", AppError.IO_ERROR,
+                       "write error", now)
+
+    def _authenticate(self, secret: bytes, now: float) -> bool:
+        reg = self.endpoint._find_registration(secret)
+        if reg is None:
+            log.warning("incoming connection from %s: wrong secret, dropped",
+                        self.peer)
+            self.close(AppError.REFUSED, "wrong secret", now)
+            return False
+        if reg.session is not None and reg.session is not self:
+            old = reg.session
+            old.superseded = True
+            old.close(AppError.SUPERSEDED, "superseded by a new connection", now,
+                      graceful=False)
+        reg.session = self
+        self.registration = reg
+        self.transfer_id = reg.offer.transfer_id
+        self.total = reg.offer.size
+        self.auth_deadline = None
+        self.endpoint._unauthenticated.discard(self)
+        self.proto.authenticate()
+        return True
+
+    def _hello(self, hello: HelloReceived, now: float) -> bool:
+        offer = self.registration.offer
+        if hello.transfer_id != offer.transfer_id:
+            self._fail("sender named another transfer", AppError.PROTOCOL, "transfer id", now)
+            return False
+        if hello.size != offer.size:
+            self._fail(f"sender's file has {hello.size} bytes, the offer said {offer.size}",
+                       AppError.SIZE_MISMATCH, "size differs from offer", now)
+            return False
+        self.part = PartFile(self.registration.part_path, offer.size, offer.sha256,
+                             self.endpoint.settings.write_buffer)
+        offset = self.part.open()
+        self._meter = RateMeter(now, offset)
+        log.info("transfer %s: receiving %d bytes from %s, resuming at %d", self.transfer_id,
+                 offer.size, self.peer, offset)
+        self.conn.send_stream_data(STREAM_ID, self.proto.start(offset))
+        return True
+
+    def _complete(self, now: float) -> None:
+        reg = self.registration
+        path, digest = self.part.finish(reg.download_dir, reg.offer.name)
+        if path is None:
+            log.error("transfer %s: SHA-256 mismatch (%s, offer %s)", self.transfer_id, digest,
+                      reg.offer.sha256)
+            self._fail("SHA-256 mismatch: the received file was corrupted and was deleted",
+                       AppError.CHECKSUM, "sha256 mismatch", now)
+            return
+        self.finished = True
+        self.part = None
+        self.endpoint._unregister(reg)
+        log.info("transfer %s: stored %s (%d bytes, sha256 %s)", self.transfer_id, path,
+                 reg.offer.size, digest)
+        self.conn.send_stream_data(STREAM_ID, encode_frame(Done(sha256=digest)),
+                                   end_stream=True)
+        self.report(Finished(self.transfer_id, "receive", path, digest))
+
+    def _fail(self, text: str, code: AppError, reason: str, now: float) -> None:
+        self.report(Failed(self.transfer_id, "receive", text))
+        self.close(code, reason, now)
+
+    def done_bytes(self) -> int:
+        return self.part.written if self.part is not None else 0
+
+    def on_peer_cancel(self, now: float) -> None:
+        self._discard_part()
+        super().on_peer_cancel(now)
+
+    def on_terminated(self, code: int, reason: str, now: float) -> None:
+        if self.registration is not None and not self.reported and not self.superseded:
+            if code == AppError.CANCELLED:
+                self._discard_part()
+                self.report(Cancelled(self.transfer_id, "receive", by_peer=True))
+            else:
+                self.report(Failed(self.transfer_id, "receive", describe_close(code, reason)))
+        self.release()
+
+    def _discard_part(self) -> None:
+        if self.part is not None:
+            self.part.discard()
+            self.part = None
+        elif self.registration is not None:
+            remove_part(self.registration.part_path)
+
+    def release(self) -> None:
+        self.endpoint._unauthenticated.discard(self)
+        if self.part is not None:
+            self.part.close()
+            self.part = None
+        reg = self.registration
+        if reg is not None and reg.session is self and not self.superseded:
+            self.endpoint._unregister(reg)
+
+    def cancel(self, now: float) -> None:
+        self._discard_part()
+        self.close(AppError.CANCELLED, "cancelled by receiver", now)
+        self.report(Cancelled(self.transfer_id, "receive", by_peer=False))
+
+
+# --------------------------------------------------------------------------------------------
+# The endpoint
+
+
+class TransferEndpoint:
+    """All transfers of one app over one UDP port, without the socket (see module docstring).
+
+    Args:
+        identity: the TLS certificate presented when receiving (a fresh one if ``None``).
+        settings: tunables (:class:`Settings`).
+
+    Times (``now``) are seconds on any monotonic clock, the same one in every call.
+    """
+
+    def __init__(self, identity: Identity | None = None,
+                 settings: Settings | None = None) -> None:
+        self.identity = identity or make_identity()
+        self.settings = settings or Settings()
+        self._cids: dict[bytes, _Session] = {}
+        self._sessions: list[_Session] = []
+        self._sends: dict[str, SendSession] = {}
+        self._regs: dict[str, Registration] = {}
+        self._unauthenticated: set[ReceiveSession] = set()
+        self._events: deque[Event] = deque()
+        self.dropped = 0  # datagrams that matched no connection (forged, stray, late)
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 fingerprint of :attr:`identity`'s certificate, ``"AB:01:…"``."""
+        return self.identity.fingerprint
+
+    # -- commands -----------------------------------------------------------------------
+    def receive(self, offer: Offer, secret: bytes, download_dir: Path,
+                partial_dir: Path | None = None) -> None:
+        """Expect a connection presenting ``secret`` that sends the file ``offer`` describes.
+
+        The file is written to ``partial_dir / "<sha256>.part"`` (default
+        ``download_dir / ".partial"``) and, once its SHA-256 matches, moved into
+        ``download_dir`` under :func:`safe_filename` of ``offer.name``, made unique.
+        Registering the same transfer id again replaces the earlier registration.
+        """
+        if len(secret) != SECRET_SIZE:
+            raise ValueError(f"secret must be {SECRET_SIZE} bytes")
+        download_dir = Path(download_dir)
+        partial = Path(partial_dir) if partial_dir else download_dir / ".partial"
+        old = self._regs.get(offer.transfer_id)
+        if old is not None and old.session is not None:
+            old.session.superseded = True
+            old.session.close(AppError.SUPERSEDED, "registration replaced", 0.0,
+                              graceful=False)
+        in_use = {r.part_path for r in self._regs.values() if r is not old}
+        name = f"{offer.sha256}.part"
+        n = 1
+        while partial / name in in_use:
+            name = f"{offer.sha256}.{n}.part"
+            n += 1
+        self._regs[offer.transfer_id] = Registration(offer, bytes(secret), download_dir,
+                                                     partial / name)
+        log.info("transfer %s: expecting %r (%d bytes)", offer.transfer_id,
+                 safe_filename(offer.name), offer.size)
+
+    def send(self, transfer_id: str, path: Path, addr: Address, fingerprint: str,
+             secret: bytes, now: float, sha256: str | None = None) -> None:
+        """Connect to ``addr`` (host, port), pin ``fingerprint`` and send the file at ``path``.
+
+        ``sha256`` (hex), when given, must equal what the receiver confirms. Raises
+        ``OSError`` if the file cannot be opened and ``ValueError`` for a bad secret or a
+        transfer id already being sent.
+        """
+        if len(secret) != SECRET_SIZE:
+            raise ValueError(f"secret must be {SECRET_SIZE} bytes")
+        if transfer_id in self._sends:
+            raise ValueError(f"transfer {transfer_id} is already being sent")
+        session = SendSession(self, transfer_id, Path(path), secret, addr, fingerprint, now,
+                              sha256)
+        self._sends[transfer_id] = session
+        self._sessions.append(session)
+
+    def cancel(self, transfer_id: str, now: float) -> bool:
+        """Cancel a transfer in either direction; True if there was one. The peer is told
+        (``Cancelled(by_peer=True)`` there) and the receiver's ``.part`` file is deleted."""
+        found = False
+        send = self._sends.get(transfer_id)
+        if send is not None:
+            send.cancel(now)
+            found = True
+        reg = self._regs.get(transfer_id)
+        if reg is not None:
+            found = True
+            if reg.session is not None:
+                reg.session.cancel(now)
+            else:
+                self._unregister(reg)
+                remove_part(reg.part_path)
+                self._events.append(Cancelled(transfer_id, "receive", by_peer=False))
+        return found
+
+    def shutdown(self, now: float) -> list[tuple[bytes, Address]]:
+        """Close every connection (``SHUTDOWN``), keep ``.part`` files for a later resume, and
+        return the last datagrams to send. Reports ``Failed`` for each running transfer."""
+        out: list[tuple[bytes, Address]] = []
+        for session in list(self._sessions):
+            session._process_events(now)
+            if not session.closing:
+                if session.reported:  # finished receive waiting for the sender's close
+                    session.close(AppError.DONE, "done", now, graceful=False)
+                else:
+                    session.report(Failed(session.transfer_id, session.direction,
+                                          "shut down"))
+                    session.close(AppError.SHUTDOWN, "shutting down", now, graceful=False)
+            out += session.conn.datagrams_to_send(now)
+        self._regs.clear()
+        return out
+
+    # -- datagrams ----------------------------------------------------------------------
+    def datagrams_received(self, datagrams: list[tuple[bytes, Address]], now: float) -> None:
+        """Route a batch of ``(payload, (host, port))`` to their connections."""
+        group: list[bytes] = []
+        group_session: _Session | None = None
+        group_addr: Address | None = None
+        for data, addr in datagrams:
+            session = self._route(data, addr, now)
+            if session is None:
+                continue
+            if session is group_session and addr == group_addr:
+                group.append(data)
+                continue
+            if group_session is not None:
+                group_session.receive(group, group_addr, now)
+            group, group_session, group_addr = [data], session, addr
+        if group_session is not None:
+            group_session.receive(group, group_addr, now)
+
+    def datagram_received(self, data: bytes, addr: Address, now: float) -> None:
+        self.datagrams_received([(data, addr)], now)
+
+    def _route(self, data: bytes, addr: Address, now: float) -> _Session | None:
+        if len(data) < 1 + CID_LENGTH:
+            self.dropped += 1
+            return None
+        first = data[0]
+        if first & 0x80:  # long header (RFC 9000 §17.2)
+            if len(data) < 7 or data[5] > 20 or len(data) < 6 + data[5]:
+                self.dropped += 1
+                return None
+            dcid = bytes(data[6 : 6 + data[5]])
+        else:  # short header (§17.3): our CIDs have a fixed length
+            dcid = bytes(data[1 : 1 + CID_LENGTH])
+        session = self._cids.get(dcid)
+        if session is not None:
+            if addr != session.peer:
+                # No migration: a copy of a real packet forwarded from elsewhere would
+                # otherwise move the connection to the forger's address (RFC 9000 §9.3.3,
+                # §21.5). On a LAN the path does not change during a transfer; if it ever
+                # does, the transfer fails and a new attempt resumes from the .part file.
+                self.dropped += 1
+                return None
+            return session
+        is_initial = (first & 0xF0) == 0xC0 and int.from_bytes(data[1:5], "big") == QUIC_V1
+        if (is_initial and len(data) >= 1200 and self._regs
+                and len(self._unauthenticated) < self.settings.max_unauthenticated):
+            session = ReceiveSession(self, dcid, addr, now)
+            self._sessions.append(session)
+            self._unauthenticated.add(session)
+            log.debug("new incoming connection from %s", addr)
+            return session
+        self.dropped += 1
+        return None
+
+    def step(self, now: float) -> list[tuple[bytes, Address]]:
+        """One send round over all connections: handle their events, queue at most
+        :attr:`Settings.stream_buffer` more file bytes each, and return the datagrams to send.
+        """
+        out: list[tuple[bytes, Address]] = []
+        dead = False
+        for session in self._sessions:
+            out += session.step(now)
+            dead = dead or session.terminated
+        if dead:
+            self._reap()
+        return out
+
+    @property
+    def wants_step(self) -> bool:
+        """True when another :meth:`step` right away would queue more data."""
+        return any(s.wants_step for s in self._sessions)
+
+    def get_timer(self) -> float | None:
+        """The earliest time :meth:`handle_timer` must run, or ``None``."""
+        timers = [t for s in self._sessions if (t := s.get_timer()) is not None]
+        return min(timers) if timers else None
+
+    def handle_timer(self, now: float) -> None:
+        """Run every connection timer that is due (loss detection, PTO, idle, pacing)."""
+        for session in self._sessions:
+            t = session.get_timer()
+            if t is not None and t <= now:
+                session.handle_timer(now)
+
+    def pop_events(self) -> list[Event]:
+        """Progress/Finished/Failed/Cancelled since the last call, in order."""
+        events = list(self._events)
+        self._events.clear()
+        return events
+
+    @property
+    def active(self) -> int:
+        """Connections alive (including closing ones)."""
+        return len(self._sessions)
+
+    @property
+    def registrations(self) -> list[str]:
+        """Transfer ids of registered receives."""
+        return list(self._regs)
+
+    # -- internal -----------------------------------------------------------------------
+    def _register_cid(self, cid: bytes, session: _Session) -> None:
+        session.cids.add(cid)
+        self._cids[cid] = session
+
+    def _find_registration(self, secret: bytes) -> Registration | None:
+        found = None
+        for reg in self._regs.values():
+            if ReceiverProtocol.secret_matches(secret, reg.secret):
+                found = reg
+        return found
+
+    def _unregister(self, reg: Registration) -> None:
+        if self._regs.get(reg.offer.transfer_id) is reg:
+            del self._regs[reg.offer.transfer_id]
+
+    def _reap(self) -> None:
+        alive = []
+        for session in self._sessions:
+            if session.terminated:
+                for cid in session.cids:
+                    if self._cids.get(cid) is session:
+                        del self._cids[cid]
+                session.release()
+            else:
+                alive.append(session)
+        self._sessions = alive
+
+
+__all__ = [
+    "Cancelled",
+    "Event",
+    "Failed",
+    "Finished",
+    "PartFile",
+    "Progress",
+    "Registration",
+    "Settings",
+    "TransferEndpoint",
+]

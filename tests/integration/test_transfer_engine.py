@@ -1,0 +1,307 @@
+"""Two TransferEngines (each in its own QThread) on 127.0.0.1, through a lossy in-process UDP
+relay (a QUdpSocket in the test thread that drops datagrams at random, each way)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QObject
+from PySide6.QtNetwork import QAbstractSocket, QHostAddress, QUdpSocket
+
+from messenger.transfer.engine import TransferEngine
+from messenger.transfer.protocol import Offer
+
+MEDIA = Path("/work/shared/media/bigbuckbunny.mp4")
+LOCAL = QHostAddress("127.0.0.1")
+
+
+class LossyRelay(QObject):
+    """Forwards datagrams between one client (the first address that sends to it) and
+    ``target_port`` on 127.0.0.1, dropping each with probability ``loss``. ``captured`` keeps
+    the first ``capture`` datagrams from the client (for replay by a forger)."""
+
+    def __init__(self, target_port: int, loss: float = 0.1, seed: int = 1,
+                 capture: int = 0) -> None:
+        super().__init__()
+        self.rng = random.Random(seed)
+        self.loss = loss
+        self.target_port = target_port
+        self.client: tuple[QHostAddress, int] | None = None
+        self.capture = capture
+        self.captured: list[bytes] = []
+        self.forwarded = 0
+        self.dropped = 0
+        self.sock = QUdpSocket(self)
+        assert self.sock.bind(LOCAL, 0)
+        self.sock.setSocketOption(QAbstractSocket.SocketOption.ReceiveBufferSizeSocketOption,
+                                  4 << 20)
+        self.port = self.sock.localPort()
+        self.sock.readyRead.connect(self._relay)
+
+    def _relay(self) -> None:
+        sock = self.sock
+        while sock.hasPendingDatagrams():
+            data, host, port = sock.readDatagram(65536)
+            payload = data.data()
+            if port == self.target_port:
+                dest = self.client
+            else:
+                self.client = (QHostAddress(host), port)
+                dest = (LOCAL, self.target_port)
+                if len(self.captured) < self.capture:
+                    self.captured.append(payload)
+            if dest is None or self.rng.random() < self.loss:
+                self.dropped += 1
+                continue
+            self.forwarded += 1
+            sock.writeDatagram(payload, dest[0], dest[1])
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Recorder:
+    """Collects every signal of one engine as ``(name, args)``."""
+
+    def __init__(self, engine: TransferEngine) -> None:
+        self.events: list[tuple[str, tuple]] = []
+        self.progress: list[tuple] = []
+        engine.progress.connect(lambda *a: self.progress.append(a))
+        for name in ("finished", "failed", "cancelled"):
+            getattr(engine, name).connect(lambda *a, n=name: self.events.append((n, a)))
+
+    def names(self) -> list[str]:
+        return [n for n, _ in self.events]
+
+
+@pytest.fixture
+def engines(qapp):
+    made: list[TransferEngine] = []
+
+    def make() -> tuple[TransferEngine, Recorder]:
+        engine = TransferEngine("127.0.0.1")
+        engine.start()
+        made.append(engine)
+        return engine, Recorder(engine)
+
+    yield make
+    for engine in made:
+        engine.close()
+
+
+@pytest.fixture
+def relays():
+    made: list[LossyRelay] = []
+
+    def make(*args, **kwargs) -> LossyRelay:
+        relay = LossyRelay(*args, **kwargs)
+        made.append(relay)
+        return relay
+
+    yield make
+    for relay in made:
+        relay.close()
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def random_file(path: Path, size: int, seed: int = 3) -> str:
+    rng = random.Random(seed)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 1 << 20)
+            f.write(rng.randbytes(n))
+            left -= n
+    return sha256_of(path)
+
+
+def tree(folder: Path) -> list[str]:
+    if not folder.exists():
+        return []
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def offer_for(tid: str, path: Path, sha: str, name: str | None = None) -> Offer:
+    return Offer(tid, name or path.name, path.stat().st_size, sha, "application/octet-stream")
+
+
+def _transfer_through_relay(qtbot, engines, relays, src: Path, sha: str, dl: Path,
+                            timeout_ms: int, loss: float = 0.1) -> tuple:
+    (sender, s_rec), (receiver, r_rec) = engines(), engines()
+    relay = relays(receiver.port, loss=loss, seed=7)
+    secret = os.urandom(32)
+    ticket = receiver.receive(offer_for("t1", src, sha), secret, dl)
+    assert ticket.port == receiver.port and ticket.fingerprint == receiver.fingerprint
+    sender.send("t1", src, "127.0.0.1", relay.port, ticket.fingerprint, secret, sha)
+    qtbot.waitUntil(lambda: len(s_rec.events) >= 1 and len(r_rec.events) >= 1,
+                    timeout=timeout_ms)
+    assert relay.dropped > 0
+    return s_rec, r_rec, relay
+
+
+@pytest.mark.skipif(not MEDIA.exists(), reason="sample video not available")
+def test_sample_video_through_lossy_relay(qtbot, engines, relays, tmp_path):
+    sha = sha256_of(MEDIA)
+    dl = tmp_path / "downloads"
+    s_rec, r_rec, _ = _transfer_through_relay(qtbot, engines, relays, MEDIA, sha, dl, 20_000)
+    assert s_rec.events == [("finished", ("t1", str(MEDIA), sha))]
+    assert r_rec.events == [("finished", ("t1", str(dl / MEDIA.name), sha))]
+    assert sha256_of(dl / MEDIA.name) == sha
+    assert tree(dl) == [MEDIA.name]
+    done, total = r_rec.progress[-1][1:3]
+    assert done == total == MEDIA.stat().st_size
+
+
+@pytest.mark.parametrize("loss", [
+    0.05,
+    # qh3's congestion control (RFC 9002 NewReno-style) gets ~2 MB/s at 10% random loss on
+    # loopback (the same in the virtual-clock simulation), so this one takes ~25 s.
+    pytest.param(0.10, marks=pytest.mark.slow),
+])
+def test_50mb_random_file_through_lossy_relay(qtbot, engines, relays, tmp_path, loss):
+    src = tmp_path / "random.bin"
+    sha = random_file(src, 50 * 1000 * 1000)
+    dl = tmp_path / "downloads"
+    s_rec, r_rec, _relay = _transfer_through_relay(qtbot, engines, relays, src, sha, dl,
+                                                   90_000, loss=loss)
+    assert s_rec.names() == r_rec.names() == ["finished"]
+    assert sha256_of(dl / "random.bin") == sha
+    assert tree(dl) == ["random.bin"]
+    rates = [p[3] for p in r_rec.progress]
+    assert max(rates) > 0
+
+
+def test_forged_datagrams_from_a_third_socket_change_nothing(qtbot, engines, relays, tmp_path):
+    (sender, s_rec), (receiver, r_rec) = engines(), engines()
+    relay = relays(receiver.port, loss=0.0, capture=200)
+    src = tmp_path / "file.bin"
+    sha = random_file(src, 5_000_000)
+    dl = tmp_path / "downloads"
+    secret = os.urandom(32)
+    ticket = receiver.receive(offer_for("t1", src, sha), secret, dl)
+    sender.send("t1", src, "127.0.0.1", relay.port, ticket.fingerprint, secret, sha)
+    qtbot.waitUntil(lambda: len(relay.captured) >= 200, timeout=10_000)
+
+    forger = QUdpSocket()
+    assert forger.bind(LOCAL, 0)
+    rng = random.Random(5)
+    for payload in relay.captured:
+        forger.writeDatagram(payload, LOCAL, receiver.port)   # replay from elsewhere
+        tampered = bytearray(payload)
+        tampered[rng.randrange(len(tampered))] ^= 0x55
+        forger.writeDatagram(bytes(tampered), LOCAL, receiver.port)
+        forger.writeDatagram(os.urandom(rng.randint(1, 1400)), LOCAL, sender.port)
+    forger.writeDatagram(b"", LOCAL, receiver.port)
+    forger.writeDatagram(b"\xc0\x00\x00\x00\x01" + os.urandom(1300), LOCAL, receiver.port)
+
+    qtbot.waitUntil(lambda: bool(s_rec.events and r_rec.events), timeout=15_000)
+    assert s_rec.names() == r_rec.names() == ["finished"]
+    assert sha256_of(dl / "file.bin") == sha
+    assert tree(dl) == ["file.bin"]
+    qtbot.waitUntil(lambda: receiver.stats["dropped"] >= 200, timeout=5_000)
+    forger.close()
+
+
+def test_wrong_secret_is_refused(qtbot, engines, tmp_path):
+    (sender, _), (receiver, r_rec) = engines(), engines()
+    src = tmp_path / "file.bin"
+    sha = random_file(src, 100_000)
+    dl = tmp_path / "downloads"
+    secret = os.urandom(32)
+    ticket = receiver.receive(offer_for("t1", src, sha), secret, dl)
+    with qtbot.waitSignal(sender.failed, timeout=10_000) as blocker:
+        sender.send("t1", src, "127.0.0.1", ticket.port, ticket.fingerprint, os.urandom(32))
+    assert blocker.args[0] == "t1" and "refused" in blocker.args[1]
+    assert r_rec.events == []
+    assert tree(dl) == []
+    # The real sender still gets through afterwards.
+    with qtbot.waitSignal(receiver.finished, timeout=10_000):
+        sender.send("t1", src, "127.0.0.1", ticket.port, ticket.fingerprint, secret, sha)
+    assert sha256_of(dl / "file.bin") == sha
+
+
+def test_wrong_fingerprint_is_refused_by_the_sender(qtbot, engines, tmp_path):
+    (sender, _), (receiver, r_rec) = engines(), engines()
+    impostor, _ = engines()
+    src = tmp_path / "file.bin"
+    sha = random_file(src, 100_000)
+    secret = os.urandom(32)
+    ticket = receiver.receive(offer_for("t1", src, sha), secret, tmp_path / "dl")
+    with qtbot.waitSignal(sender.failed, timeout=10_000) as blocker:
+        sender.send("t1", src, "127.0.0.1", ticket.port, impostor.fingerprint, secret, sha)
+    assert "TLS alert 42" in blocker.args[1]
+    assert r_rec.events == []
+
+
+@pytest.mark.parametrize("side", ["sender", "receiver"])
+def test_cancel_leaves_no_partial_file(qtbot, engines, relays, tmp_path, side):
+    (sender, s_rec), (receiver, r_rec) = engines(), engines()
+    relay = relays(receiver.port, loss=0.1, seed=3)
+    src = tmp_path / "file.bin"
+    sha = random_file(src, 50 * 1000 * 1000)
+    dl = tmp_path / "downloads"
+    secret = os.urandom(32)
+    ticket = receiver.receive(offer_for("t1", src, sha), secret, dl)
+    sender.send("t1", src, "127.0.0.1", relay.port, ticket.fingerprint, secret, sha)
+    qtbot.waitUntil(lambda: bool(r_rec.progress) and r_rec.progress[-1][1] > 1_000_000,
+                    timeout=15_000)
+    assert tree(dl) == [".partial", f".partial/{sha}.part"]
+    (sender if side == "sender" else receiver).cancel("t1")
+    qtbot.waitUntil(lambda: bool(s_rec.events and r_rec.events), timeout=10_000)
+    assert s_rec.events == [("cancelled", ("t1", side == "receiver"))]
+    assert r_rec.events == [("cancelled", ("t1", side == "sender"))]
+    assert tree(dl) == []
+
+
+def test_concurrent_transfers_both_directions(qtbot, engines, tmp_path):
+    (a, a_rec), (b, b_rec) = engines(), engines()
+    jobs = []
+    for i, (tx, rx) in enumerate([(a, b), (b, a), (a, b), (b, a)]):
+        src = tmp_path / f"src{i}.bin"
+        sha = random_file(src, 3_000_000 + i, seed=i)
+        secret = os.urandom(32)
+        ticket = rx.receive(offer_for(f"t{i}", src, sha, name="same name.bin"), secret,
+                            tmp_path / "dl")
+        tx.send(f"t{i}", src, "127.0.0.1", ticket.port, ticket.fingerprint, secret, sha)
+        jobs.append(sha)
+    qtbot.waitUntil(lambda: len(a_rec.events) == 4 and len(b_rec.events) == 4, timeout=20_000)
+    assert {n for n, _ in a_rec.events + b_rec.events} == {"finished"}
+    stored = sorted(p.name for p in (tmp_path / "dl").iterdir())
+    assert stored == ["same name (1).bin", "same name (2).bin", "same name (3).bin",
+                      "same name.bin"]
+    assert sorted(sha256_of(tmp_path / "dl" / n) for n in stored) == sorted(jobs)
+    ids = {p[0] for p in a_rec.progress} | {p[0] for p in b_rec.progress}
+    assert ids == {"t0", "t1", "t2", "t3"}
+
+
+def test_engine_api_errors(qapp, engines, tmp_path):
+    engine, _ = engines()
+    with pytest.raises(FileNotFoundError):
+        engine.send("t", tmp_path / "missing", "127.0.0.1", 1, "AB", os.urandom(32))
+    with pytest.raises(IsADirectoryError):
+        engine.send("t", tmp_path, "127.0.0.1", 1, "AB", os.urandom(32))
+    (tmp_path / "f").write_bytes(b"x")
+    with pytest.raises(ValueError):
+        engine.send("t", tmp_path / "f", "127.0.0.1", 1, "AB", b"short")
+    with pytest.raises(ValueError):
+        engine.send("t", tmp_path / "f", "not-an-ip", 1, "AB", os.urandom(32))
+    with pytest.raises(ValueError):
+        engine.receive(Offer("t", "f", 1, "ab" * 32), b"short", tmp_path)
+    host, port = engine.local_address
+    assert host == "127.0.0.1" and port > 0
+    assert len(engine.fingerprint) == 95
+    unstarted = TransferEngine()
+    with pytest.raises(RuntimeError):
+        _ = unstarted.port
+    unstarted.close()

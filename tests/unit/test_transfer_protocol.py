@@ -1,0 +1,292 @@
+"""The transfer protocol's plain parts: frames, stream state machines, names, offers. No I/O
+except a temporary folder for the unique-name checks."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from messenger.transfer.protocol import (
+    MAX_NAME_BYTES,
+    SECRET_SIZE,
+    AppError,
+    Delivered,
+    Done,
+    FileComplete,
+    FileData,
+    FrameReader,
+    Hello,
+    HelloReceived,
+    Offer,
+    ProtocolViolation,
+    ReceiverProtocol,
+    SecretPresented,
+    SenderProtocol,
+    Start,
+    StartSending,
+    check_offer,
+    claim_unique_path,
+    describe_close,
+    encode_frame,
+    safe_filename,
+    unique_path,
+)
+
+SHA = "ab" * 32
+SECRET = bytes(range(SECRET_SIZE))
+
+# --------------------------------------------------------------------------------------------
+# File names from the network
+
+
+HOSTILE = [
+    ("../../etc/passwd", "passwd"),
+    ("/abs/path", "path"),
+    ("/", "file"),
+    ("C:\\x", "x"),
+    ("C:x", "C_x"),  # drive-relative: the colon is forbidden on Windows
+    ("C:\\Windows\\System32\\drivers\\etc\\hosts", "hosts"),
+    ("a/b", "b"),
+    ("a\\b", "b"),
+    ("", "file"),
+    (".", "file"),
+    ("..", "file"),
+    ("...", "file"),
+    (" ", "file"),
+    ("con", "_con"),
+    ("CON.txt", "_CON.txt"),
+    ("nul", "_nul"),
+    ("com1.mp4", "_com1.mp4"),
+    ("lpt9", "_lpt9"),
+    ("console.txt", "console.txt"),
+    ("a\x00b.txt", "a_b.txt"),
+    ("line\nbreak\r.txt", "line_break_.txt"),
+    ("tab\there", "tab_here"),
+    ("bell\x07", "bell_"),
+    ("\x7fdel", "_del"),
+    ("rtl\u202egnp.exe", "rtlgnp.exe"),
+    (".bashrc", "bashrc"),
+    ("trailing. . .", "trailing"),
+    ('what?<>|*".txt', "what______.txt"),
+    ("video.mp4", "video.mp4"),
+    ("Ünïcödé film.mkv", "Ünïcödé film.mkv"),
+    ("日本語.txt", "日本語.txt"),
+]
+
+
+@pytest.mark.parametrize(("name", "expected"), HOSTILE)
+def test_safe_filename_table(name, expected):
+    assert safe_filename(name) == expected
+
+
+def test_safe_filename_long_name_keeps_extension_and_byte_limit():
+    name = "x" * 300 + ".mp4"
+    out = safe_filename(name)
+    assert out.endswith(".mp4")
+    assert len(out.encode()) <= MAX_NAME_BYTES
+    multibyte = "é" * 300 + ".mkv"
+    out = safe_filename(multibyte)
+    assert out.endswith(".mkv") and len(out.encode()) <= MAX_NAME_BYTES
+    out.encode("utf-8")  # not cut in the middle of a character
+
+
+def test_safe_filename_non_string():
+    assert safe_filename(None) == "file"  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=0, max_size=400))
+def test_safe_filename_is_always_a_plain_base_name(name):
+    out = safe_filename(name)
+    assert out and out not in (".", "..")
+    assert "/" not in out and "\\" not in out and "\x00" not in out
+    assert not out.startswith(".")
+    assert not out.endswith((".", " "))
+    assert len(out.encode("utf-8")) <= MAX_NAME_BYTES
+    assert all(unicodedata.category(c)[0] != "C" for c in out)
+    assert os.path.basename(out) == out
+    assert safe_filename(out) == out  # idempotent
+
+
+def test_unique_path_never_overwrites(tmp_path):
+    (tmp_path / "video.mp4").write_bytes(b"mine")
+    assert unique_path(tmp_path, "video.mp4") == tmp_path / "video (1).mp4"
+    first = claim_unique_path(tmp_path, "video.mp4")
+    second = claim_unique_path(tmp_path, "video.mp4")
+    third = claim_unique_path(tmp_path, "../video.mp4")
+    assert [first.name, second.name, third.name] == \
+        ["video (1).mp4", "video (2).mp4", "video (3).mp4"]
+    assert (tmp_path / "video.mp4").read_bytes() == b"mine"
+    assert all(p.parent == tmp_path for p in (first, second, third))
+    noext = claim_unique_path(tmp_path, "README")
+    again = claim_unique_path(tmp_path, "README")
+    assert (noext.name, again.name) == ("README", "README (1)")
+
+
+def test_unique_path_counts_dangling_symlink_as_taken(tmp_path):
+    (tmp_path / "a.txt").symlink_to(tmp_path / "missing")
+    assert claim_unique_path(tmp_path, "a.txt").name == "a (1).txt"
+
+
+# --------------------------------------------------------------------------------------------
+# Offers
+
+
+def test_check_offer():
+    ok = Offer("t1", "a.bin", 10, SHA)
+    assert check_offer(ok) is None
+    assert "too large" in check_offer(ok, size_limit=5)
+    assert "disk space" in check_offer(ok, free_bytes=9)
+    assert check_offer(ok, free_bytes=10) is None
+    assert check_offer(Offer("t1", "a", -1, SHA)) == "invalid size"
+    assert check_offer(Offer("t1", "a", 1, "XYZ")) == "invalid SHA-256"
+    assert check_offer(Offer("t1", "a", 1, SHA.upper())) == "invalid SHA-256"
+    assert check_offer(Offer("", "a", 1, SHA)) == "missing transfer id"
+
+
+def test_describe_close():
+    assert describe_close(AppError.CANCELLED) == "cancelled"
+    assert describe_close(AppError.REFUSED, "wrong secret") == "refused: wrong secret"
+    assert describe_close(0x12A, "bad cert").startswith("TLS alert 42")
+    assert describe_close(0x1, "Idle timeout") == "connection lost: Idle timeout"
+
+
+# --------------------------------------------------------------------------------------------
+# Frames
+
+
+def test_frame_roundtrip_in_pieces():
+    stream = encode_frame(Start(offset=5)) + encode_frame(Done(sha256=SHA))
+    reader = FrameReader()
+    frames = []
+    for i in range(len(stream)):
+        frames += reader.feed(stream[i : i + 1])
+    assert frames == [Start(offset=5), Done(sha256=SHA)]
+    assert reader.buffered == 0
+
+
+@pytest.mark.parametrize("bad", [
+    b"\x00\x00\x00\x00",                      # zero length
+    b"\x00\x10\x00\x00" + b"{}",              # oversized length
+    b"\x00\x00\x00\x02{}",                    # no type tag
+    b"\x00\x00\x00\x05hello",                 # not JSON
+    b'\x00\x00\x00\x10{"type":"nope"}\x20',   # unknown type
+])
+def test_frame_reader_rejects(bad):
+    with pytest.raises(ProtocolViolation) as info:
+        FrameReader().feed(bad)
+    assert info.value.code == AppError.PROTOCOL
+
+
+# --------------------------------------------------------------------------------------------
+# Stream state machines
+
+
+def _sender_stream(size: int, offset: int, body: bytes) -> bytes:
+    return SenderProtocol("t1", SECRET, size).opening() + body[offset:]
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(0, 3000), data=st.data())
+def test_receiver_parses_any_split(size, data):
+    """Secret, hello and body arrive in arbitrary pieces; the receiver sees exactly the body."""
+    body = bytes(i % 251 for i in range(size))
+    offset = data.draw(st.integers(0, size))
+    stream = _sender_stream(size, offset, body)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+    pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    rx = ReceiverProtocol()
+    got = bytearray()
+    complete = False
+    for i, piece in enumerate(pieces):
+        pending = rx.feed(piece, end_stream=i == len(pieces) - 1)
+        while pending:
+            more = []
+            for ev in pending:
+                if isinstance(ev, SecretPresented):
+                    assert ev.secret == SECRET
+                    rx.authenticate()
+                    more += rx.feed()
+                elif isinstance(ev, HelloReceived):
+                    assert (ev.transfer_id, ev.size) == ("t1", size)
+                    frame = rx.start(offset)
+                    assert FrameReader().feed(frame) == [Start(offset=offset)]
+                    more += rx.feed()
+                elif isinstance(ev, FileData):
+                    got += ev.data
+                elif isinstance(ev, FileComplete):
+                    complete = True
+            pending = more
+    assert complete
+    assert bytes(got) == body[offset:]
+
+
+def test_receiver_rejects_extra_bytes():
+    rx = ReceiverProtocol()
+    rx.feed(SECRET)
+    rx.authenticate()
+    rx.feed(encode_frame(Hello(transfer_id="t", size=3)))
+    rx.start(0)
+    with pytest.raises(ProtocolViolation):
+        rx.feed(b"abcd")
+
+
+def test_receiver_rejects_early_end():
+    rx = ReceiverProtocol()
+    rx.feed(SECRET)
+    rx.authenticate()
+    rx.feed(encode_frame(Hello(transfer_id="t", size=3)))
+    rx.start(1)
+    assert rx.feed(b"a") == [FileData(b"a")]
+    with pytest.raises(ProtocolViolation, match="1 bytes missing"):
+        rx.feed(b"", end_stream=True)
+
+
+def test_receiver_rejects_non_hello_after_secret():
+    rx = ReceiverProtocol()
+    rx.feed(SECRET)
+    rx.authenticate()
+    with pytest.raises(ProtocolViolation):
+        rx.feed(encode_frame(Start(offset=0)))
+
+
+def test_receiver_short_secret_then_fin_is_a_violation():
+    with pytest.raises(ProtocolViolation):
+        ReceiverProtocol().feed(b"short", end_stream=True)
+
+
+def test_secret_compare():
+    assert ReceiverProtocol.secret_matches(SECRET, bytes(SECRET))
+    assert not ReceiverProtocol.secret_matches(SECRET, bytes(32))
+
+
+def test_sender_protocol():
+    tx = SenderProtocol("t9", SECRET, 100)
+    opening = tx.opening()
+    assert opening[:SECRET_SIZE] == SECRET
+    assert FrameReader().feed(opening[SECRET_SIZE:]) == [Hello(transfer_id="t9", size=100)]
+    stream = encode_frame(Start(offset=40)) + encode_frame(Done(sha256=SHA))
+    assert tx.feed(stream[:7]) == []
+    assert tx.feed(stream[7:]) == [StartSending(40), Delivered(SHA)]
+
+
+@pytest.mark.parametrize("frames", [
+    [Start(offset=101)],
+    [Start(offset=-1)],
+    [Done(sha256=SHA)],                       # done before start
+    [Start(offset=0), Start(offset=0)],       # twice
+    [Hello(transfer_id="x", size=1)],         # wrong direction
+])
+def test_sender_rejects(frames):
+    tx = SenderProtocol("t", SECRET, 100)
+    with pytest.raises(ProtocolViolation):
+        tx.feed(b"".join(encode_frame(f) for f in frames))
+
+
+def test_sender_needs_a_full_secret():
+    with pytest.raises(ValueError):
+        SenderProtocol("t", b"short", 1)

@@ -1,0 +1,452 @@
+"""Two transfer endpoints (qh3 QUIC + our protocol + real files) over a simulated datagram
+network: no sockets, a virtual clock, seeded loss, duplication, reordering and delay."""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import os
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from messenger.transfer.endpoint import (
+    Cancelled,
+    Failed,
+    Finished,
+    Progress,
+    Settings,
+    TransferEndpoint,
+)
+from messenger.transfer.protocol import Offer
+
+A = ("10.0.0.1", 40001)
+B = ("10.0.0.2", 40002)
+FINAL = (Finished, Failed, Cancelled)
+
+
+class SimNet:
+    """A datagram network between endpoints keyed by address.
+
+    Each datagram is lost with probability ``loss``, duplicated with ``dup``, delayed by
+    ``delay`` seconds plus up to ``jitter``, and with probability ``reorder`` held back by up to
+    ``reorder_delay`` more (so later datagrams overtake it). ``up = False`` cuts the network.
+    ``sent[(src, dst)]`` counts payload bytes offered to the network per direction.
+    """
+
+    def __init__(self, seed: int = 1, loss: float = 0.1, dup: float = 0.02,
+                 reorder: float = 0.1, delay: float = 0.002, jitter: float = 0.002,
+                 reorder_delay: float = 0.01) -> None:
+        self.rng = random.Random(seed)
+        self.loss, self.dup, self.reorder = loss, dup, reorder
+        self.delay, self.jitter, self.reorder_delay = delay, jitter, reorder_delay
+        self.queue: list = []
+        self.seq = 0
+        self.endpoints: dict[tuple, TransferEndpoint] = {}
+        self.up = True
+        self.now = 0.0
+        self.sent: dict[tuple, int] = {}
+        self.events: list = []
+        self.tap: Callable[[tuple, tuple, bytes], None] | None = None
+
+    def add(self, addr: tuple, endpoint: TransferEndpoint) -> TransferEndpoint:
+        self.endpoints[addr] = endpoint
+        return endpoint
+
+    def _send(self, src: tuple, dst: tuple, data: bytes) -> None:
+        self.sent[(src, dst)] = self.sent.get((src, dst), 0) + len(data)
+        if self.tap is not None:
+            self.tap(src, dst, data)
+        if not self.up or self.rng.random() < self.loss:
+            return
+        for _ in range(2 if self.rng.random() < self.dup else 1):
+            at = self.now + self.delay + self.rng.random() * self.jitter
+            if self.rng.random() < self.reorder:
+                at += self.rng.random() * self.reorder_delay
+            self.seq += 1
+            heapq.heappush(self.queue, (at, self.seq, dst, src, data))
+
+    def inject(self, src: tuple, dst: tuple, data: bytes) -> None:
+        """Deliver ``data`` as if sent by ``src`` (bypassing loss)."""
+        self.seq += 1
+        heapq.heappush(self.queue, (self.now, self.seq, dst, src, data))
+
+    def _collect(self) -> None:
+        for endpoint in self.endpoints.values():
+            self.events += endpoint.pop_events()
+
+    def run(self, until: Callable[[], bool], limit: float = 120.0) -> None:
+        """Advance virtual time until ``until()`` or nothing is left to do or ``limit``."""
+        end = self.now + limit
+        while True:
+            for addr, endpoint in list(self.endpoints.items()):
+                for _ in range(100):
+                    for data, dst in endpoint.step(self.now):
+                        self._send(addr, tuple(dst), data)
+                    if not endpoint.wants_step:
+                        break
+            self._collect()
+            if until() or self.now >= end:
+                return
+            times = [t for e in self.endpoints.values() if (t := e.get_timer()) is not None]
+            if self.queue:
+                times.append(self.queue[0][0])
+            if not times:
+                return
+            self.now = max(self.now, min(times))
+            batches: dict[tuple, list] = {}
+            while self.queue and self.queue[0][0] <= self.now:
+                _, _, dst, src, data = heapq.heappop(self.queue)
+                batches.setdefault(dst, []).append((data, src))
+            for dst, batch in batches.items():
+                if dst in self.endpoints:
+                    self.endpoints[dst].datagrams_received(batch, self.now)
+            for endpoint in self.endpoints.values():
+                endpoint.handle_timer(self.now)
+
+    def finals(self, transfer_id: str | None = None) -> list:
+        return [e for e in self.events
+                if isinstance(e, FINAL) and transfer_id in (None, e.transfer_id)]
+
+    def until_finals(self, n: int, transfer_id: str | None = None) -> Callable[[], bool]:
+        return lambda: len(self.finals(transfer_id)) >= n
+
+
+def make_file(path: Path, size: int, seed: int = 7) -> tuple[bytes, str]:
+    data = random.Random(seed).randbytes(size)
+    path.write_bytes(data)
+    return data, hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def pair():
+    """A sender at A and a receiver at B on a lossy SimNet (10% loss, dup, reorder, delay)."""
+    net = SimNet(seed=11)
+    sender = net.add(A, TransferEndpoint())
+    receiver = net.add(B, TransferEndpoint())
+    return net, sender, receiver
+
+
+def files_in(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() \
+        else []
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_lossy_channel_file_arrives_byte_exact(tmp_path, seed):
+    net = SimNet(seed=seed, loss=0.1, dup=0.05, reorder=0.2)
+    sender = net.add(A, TransferEndpoint())
+    receiver = net.add(B, TransferEndpoint())
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, 1_500_000, seed)
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "movie.mp4", len(data), sha), secret, tmp_path / "dl")
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(net.until_finals(2))
+    finals = net.finals()
+    assert {(type(e), e.direction) for e in finals} == {(Finished, "send"), (Finished, "receive")}
+    got = next(e for e in finals if e.direction == "receive")
+    assert got.path == tmp_path / "dl" / "movie.mp4"
+    assert got.path.read_bytes() == data
+    assert got.sha256 == sha
+    assert files_in(tmp_path / "dl") == ["movie.mp4"]  # no .partial left behind
+    progress = [e for e in net.events if isinstance(e, Progress) and e.direction == "receive"]
+    assert progress[-1].done == progress[-1].total == len(data)
+    assert all(a.done <= b.done for a, b in itertools.pairwise(progress))
+    assert receiver.registrations == []
+
+
+def test_empty_file(pair, tmp_path):
+    net, sender, receiver = pair
+    src = tmp_path / "empty"
+    src.write_bytes(b"")
+    sha = hashlib.sha256(b"").hexdigest()
+    secret = os.urandom(32)
+    receiver.receive(Offer("t0", "empty.txt", 0, sha), secret, tmp_path / "dl")
+    sender.send("t0", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(net.until_finals(2))
+    assert all(isinstance(e, Finished) for e in net.finals())
+    assert (tmp_path / "dl" / "empty.txt").read_bytes() == b""
+
+
+def test_hostile_name_lands_inside_download_folder_without_overwriting(pair, tmp_path):
+    net, sender, receiver = pair
+    dl = tmp_path / "dl"
+    dl.mkdir()
+    (dl / "passwd").write_bytes(b"keep me")
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, 20_000)
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "../../etc/passwd", len(data), sha), secret, dl)
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(net.until_finals(2))
+    assert (dl / "passwd").read_bytes() == b"keep me"
+    assert (dl / "passwd (1)").read_bytes() == data
+    assert not (tmp_path / "etc").exists()
+
+
+def test_both_directions_and_several_transfers_share_one_endpoint(tmp_path):
+    net = SimNet(seed=5, loss=0.05)
+    a = net.add(A, TransferEndpoint())
+    b = net.add(B, TransferEndpoint())
+    jobs = []
+    for i, (tx, rx, rx_addr) in enumerate([(a, b, B), (b, a, A), (a, b, B), (b, a, A)]):
+        src = tmp_path / f"src{i}.bin"
+        data, sha = make_file(src, 200_000 + i * 1000, seed=i)
+        secret = os.urandom(32)
+        rx.receive(Offer(f"t{i}", f"f{i}.bin", len(data), sha), secret, tmp_path / f"dl{i}")
+        tx.send(f"t{i}", src, rx_addr, rx.fingerprint, secret, net.now, sha)
+        jobs.append((f"t{i}", data))
+    net.run(net.until_finals(8))
+    assert len(net.finals()) == 8
+    assert all(isinstance(e, Finished) for e in net.finals())
+    for i, (_tid, data) in enumerate(jobs):
+        assert (tmp_path / f"dl{i}" / f"f{i}.bin").read_bytes() == data
+    net.run(lambda: a.active == 0 and b.active == 0)  # every connection closes cleanly
+    assert a.active == b.active == 0
+    assert a._cids == {} and b._cids == {}
+
+
+def _interrupted_run(tmp_path: Path, cut_at: int, data: bytes, sha: str, src: Path,
+                     dl: Path, how: str) -> int:
+    """Start a transfer, cut it once the receiver holds ``cut_at`` bytes; return the size
+    of the ``.part`` file left behind."""
+    net = SimNet(seed=cut_at % 97 + 3, loss=0.1)
+    settings = Settings(idle_timeout=2.0)
+    sender = net.add(A, TransferEndpoint(settings=settings))
+    receiver = net.add(B, TransferEndpoint(settings=settings))
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "big.bin", len(data), sha), secret, dl)
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+
+    def reached() -> bool:
+        return any(isinstance(e, Progress) and e.direction == "receive" and e.done >= cut_at
+                   for e in net.events)
+
+    net.run(reached)
+    assert not net.finals()
+    if how == "network":  # the path dies: both sides time out
+        net.up = False
+        net.run(net.until_finals(2))
+        assert {type(e) for e in net.finals()} == {Failed}
+        assert all("connection lost" in e.reason for e in net.finals())
+    else:  # the receiving app quits (its peer is told)
+        receiver.shutdown(net.now)
+        net.run(net.until_finals(2))
+        reasons = sorted(e.reason for e in net.finals())
+        assert reasons[0].startswith("shut down") or "shutdown" in reasons[0]
+    parts = list((dl / ".partial").glob("*.part"))
+    assert [p.name for p in parts] == [f"{sha}.part"]
+    assert files_in(dl) == [".partial", f".partial/{sha}.part"]
+    return parts[0].stat().st_size
+
+
+@pytest.mark.parametrize(("fraction", "how"), [
+    (0.0, "network"), (0.05, "app"), (0.3, "network"), (0.6, "app"), (0.97, "network"),
+])
+def test_resume_after_interruption(tmp_path, fraction, how):
+    size = 1_200_000
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, size)
+    dl = tmp_path / "dl"
+    held = _interrupted_run(tmp_path, int(size * fraction), data, sha, src, dl, how)
+    assert held >= int(size * fraction) * 0.9 - 64 * 1024
+    assert (dl / ".partial" / f"{sha}.part").read_bytes() == data[:held]
+
+    # New endpoints (both apps restarted), a new transfer id and secret for the same file.
+    net = SimNet(seed=99, loss=0.1)
+    sender = net.add(A, TransferEndpoint())
+    receiver = net.add(B, TransferEndpoint())
+    secret = os.urandom(32)
+    receiver.receive(Offer("t2", "big.bin", size, sha), secret, dl)
+    sender.send("t2", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(net.until_finals(2))
+    assert all(isinstance(e, Finished) for e in net.finals())
+    assert (dl / "big.bin").read_bytes() == data
+    assert files_in(dl) == ["big.bin"]
+    # Only the missing part travelled (QUIC adds ~5% of headers and retransmissions here).
+    wire = net.sent[(A, B)]
+    assert wire < (size - held) * 1.4 + 30_000
+    first = next(e for e in net.events if isinstance(e, Progress) and e.direction == "receive")
+    assert first.done >= held
+
+
+def test_corrupt_part_file_fails_checksum_and_is_deleted(pair, tmp_path):
+    net, sender, receiver = pair
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, 100_000)
+    dl = tmp_path / "dl"
+    (dl / ".partial").mkdir(parents=True)
+    (dl / ".partial" / f"{sha}.part").write_bytes(b"\x00" * 5000)  # wrong bytes
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, dl)
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(net.until_finals(2))
+    finals = {e.direction: e for e in net.finals()}
+    assert isinstance(finals["receive"], Failed) and "SHA-256" in finals["receive"].reason
+    assert isinstance(finals["send"], Failed) and "checksum" in finals["send"].reason
+    assert files_in(dl) == []
+
+
+@pytest.mark.parametrize("who", ["sender", "receiver"])
+def test_cancel_mid_transfer_leaves_nothing(pair, tmp_path, who):
+    net, sender, receiver = pair
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, 2_000_000)
+    dl = tmp_path / "dl"
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, dl)
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(lambda: any(isinstance(e, Progress) and e.direction == "receive"
+                        and e.done > 200_000 for e in net.events))
+    (sender if who == "sender" else receiver).cancel("t1", net.now)
+    net.run(net.until_finals(2))
+    finals = {e.direction: e for e in net.finals()}
+    assert all(isinstance(e, Cancelled) for e in finals.values())
+    local = "send" if who == "sender" else "receive"
+    remote = "receive" if who == "sender" else "send"
+    assert finals[local].by_peer is False and finals[remote].by_peer is True
+    assert files_in(dl) == []
+    assert receiver.registrations == []
+
+
+def test_cancel_before_connection(pair, tmp_path):
+    net, _sender, receiver = pair
+    dl = tmp_path / "dl"
+    (dl / ".partial").mkdir(parents=True)
+    (dl / ".partial" / f"{'cd' * 32}.part").write_bytes(b"old attempt")
+    receiver.receive(Offer("t1", "f.bin", 100, "cd" * 32), os.urandom(32), dl)
+    assert receiver.cancel("t1", net.now)
+    assert not receiver.cancel("nope", net.now)
+    assert [type(e) for e in receiver.pop_events()] == [Cancelled]
+    assert files_in(dl) == []
+
+
+def test_wrong_secret_is_refused_and_registration_survives(pair, tmp_path):
+    net, sender, receiver = pair
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, 50_000)
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, tmp_path / "dl")
+    sender.send("t1", src, B, receiver.fingerprint, os.urandom(32), net.now, sha)
+    net.run(net.until_finals(1))
+    net.run(lambda: sender.active == 0 and receiver.active == 0)
+    [refused] = net.finals()
+    assert isinstance(refused, Failed) and refused.direction == "send"
+    assert "refused" in refused.reason
+    assert receiver.registrations == ["t1"]
+    assert files_in(tmp_path / "dl") == []
+    # The right secret still works afterwards.
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(net.until_finals(3))
+    assert (tmp_path / "dl" / "f.bin").read_bytes() == data
+
+
+def test_wrong_fingerprint_sends_nothing(pair, tmp_path):
+    net, sender, receiver = pair
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, 200_000)
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, tmp_path / "dl")
+    seen: list[bytes] = []
+    net.tap = lambda s, d, payload: seen.append(payload) if s == A else None
+    other = TransferEndpoint()  # an impostor's certificate
+    sender.send("t1", src, B, other.fingerprint, secret, net.now, sha)
+    net.run(net.until_finals(1))
+    [failed] = net.finals()
+    assert isinstance(failed, Failed) and "TLS alert 42" in failed.reason
+    assert receiver.registrations == ["t1"]
+    assert sum(map(len, seen)) < 30_000  # Initial packets of a handshake, never the file
+
+
+def test_size_mismatch_is_refused(pair, tmp_path):
+    net, sender, receiver = pair
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, 10_000)
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "f.bin", len(data) + 1, sha), secret, tmp_path / "dl")
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(net.until_finals(2))
+    finals = {e.direction: e for e in net.finals()}
+    assert "10001" in finals["receive"].reason
+    assert "size mismatch" in finals["send"].reason
+    assert files_in(tmp_path / "dl") == []
+
+
+def test_forged_datagrams_are_dropped(pair, tmp_path):
+    net, sender, receiver = pair
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, 300_000)
+    secret = os.urandom(32)
+    evil = ("10.6.6.6", 666)
+    # Nothing registered: even a well-formed-looking Initial creates no connection.
+    fake_initial = bytes([0xC3]) + (1).to_bytes(4, "big") + bytes([8]) + os.urandom(8) \
+        + bytes([0]) + os.urandom(1300)
+    receiver.datagram_received(fake_initial, evil, net.now)
+    assert receiver.active == 0 and receiver.dropped == 1
+
+    receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, tmp_path / "dl")
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    captured: list[bytes] = []
+    net.tap = lambda s, d, payload: captured.append(payload) if s == A else None
+    net.run(lambda: len(captured) > 50)
+    for payload in captured[-20:]:
+        net.inject(evil, B, payload)                      # replayed from elsewhere
+        flipped = bytearray(payload)
+        flipped[-1] ^= 0xFF
+        net.inject(evil, B, bytes(flipped))               # tampered
+        net.inject(A, B, bytes(flipped))                  # tampered, spoofed source
+    for _ in range(20):
+        net.inject(evil, B, os.urandom(random.randint(1, 1400)))  # noise
+    net.run(net.until_finals(2))
+    assert all(isinstance(e, Finished) for e in net.finals())
+    assert (tmp_path / "dl" / "f.bin").read_bytes() == data
+    assert files_in(tmp_path / "dl") == ["f.bin"]
+
+
+def test_unauthenticated_connection_times_out(tmp_path):
+    """A peer that completes the handshake but never presents a secret is dropped."""
+    net = SimNet(seed=4, loss=0.0)
+    settings = Settings(auth_timeout=1.0)
+    sender = net.add(A, TransferEndpoint())
+    receiver = net.add(B, TransferEndpoint(settings=settings))
+    receiver.receive(Offer("t1", "f.bin", 10, "ab" * 32), os.urandom(32), tmp_path / "dl")
+    sender.send("t1", _tiny(tmp_path), B, receiver.fingerprint, os.urandom(32), net.now)
+    session = sender._sends["t1"]
+    session.on_handshake = lambda now: None  # never send the secret
+    net.run(net.until_finals(1))
+    [failed] = net.finals()
+    assert "timeout" in failed.reason
+    assert net.now < 5.0
+    assert receiver.registrations == ["t1"]
+
+
+def _tiny(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny"
+    path.write_bytes(b"0123456789")
+    return path
+
+
+def test_sender_finishes_when_receiver_quits_before_done_arrives(pair, tmp_path):
+    """The receiver stores the file and quits at once; its Done frame is lost, its DONE close
+    arrives: the sender still reports Finished (the receiver only closes with DONE after
+    storing the verified file)."""
+    net, sender, receiver = pair
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, 100_000)
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, tmp_path / "dl")
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(net.until_finals(1))
+    assert [(type(e), e.direction) for e in net.finals()] == [(Finished, "receive")]
+    net.queue = [item for item in net.queue if item[2] != A]  # Done (and acks) lost
+    heapq.heapify(net.queue)
+    net.loss = 0.0
+    for data_, dst in receiver.shutdown(net.now):
+        net._send(B, tuple(dst), data_)
+    net.run(net.until_finals(2))
+    sent = [e for e in net.finals() if e.direction == "send"]
+    assert [type(e) for e in sent] == [Finished] and sent[0].sha256 == sha
