@@ -2,7 +2,8 @@
 
 Usage: ``QT_QPA_PLATFORM=offscreen python tools/screenshots.py [OUT_DIR]`` (``make screenshots``).
 Starts an in-process server with the demo accounts in a temporary MESSENGER_HOME, logs alice,
-bob and charlie in, exchanges a few messages, and saves ``login.png``, ``main.png``,
+bob and charlie in, exchanges a few messages, and saves ``login.png``, ``main.png`` (with
+delivery ticks), ``failed.png`` (a refused message with Retry / Delete), ``find.png`` (Ctrl+F),
 ``group_dialog.png`` (creating a group) and ``group_tab.png`` (a group's tab with its member
 panel and a pending invitation).
 """
@@ -107,10 +108,32 @@ def main(argv: list[str]) -> int:
                 for i in e.conversation(k).items()) for e in engines
             if e is s or r in ("everyone", e.user)))
     wait_until(app, lambda: alice.unread("charlie") == 1 and alice.unread("bob") >= 1)
+    # Bob has read alice's first message (two green ticks); her second one is delivered
+    # (two ticks); one more is still on its way (one tick, then two).
+    bob.mark_read("alice")
+    bob_model = alice.conversation("bob")
+
+    def own_states() -> list[str]:
+        return [i.state for i in bob_model.items() if i.kind == "own"]
+
+    wait_until(app, lambda: own_states()[:1] == ["read"])
     window.open_conversation("bob")
     alice.mark_read(EVERYONE)
     wait_until(app, lambda: window.isVisible())
     window.grab().save(str(out_dir / "main.png"))
+
+    # A message to an account that does not exist: failed, with Retry / Delete; and the find
+    # bar searching the conversation with Bob.
+    tab = window.open_conversation("zed")
+    alice.send_unicast("zed", "Welcome aboard, Zed!")
+    wait_until(app, lambda: tab.failed_bar.isVisibleTo(tab))
+    window.grab().save(str(out_dir / "failed.png"))
+    window.close_tab(window.tabs.indexOf(tab))
+    bob_tab = window.open_conversation("bob")
+    bob_tab.open_find()
+    bob_tab.find_edit.setText("thanks")
+    window.grab().save(str(out_dir / "find.png"))
+    bob_tab.close_find()
 
     # The group-creation dialog: a name, invite-only, two people picked.
     dialog = window.ask_new_group(invite=["bob", "charlie"])
@@ -145,7 +168,8 @@ def main(argv: list[str]) -> int:
     alice.mark_read(alice.group_conversation("design-review").key)
     wait_until(app, lambda: window.invitation_bar.isVisible())
     window.grab().save(str(out_dir / "group_tab.png"))
-    print(f"saved login.png, main.png, group_dialog.png and group_tab.png in {out_dir}")
+    print(f"saved login.png, main.png, failed.png, find.png, group_dialog.png and "
+          f"group_tab.png in {out_dir}")
 
     window.close()
     for engine in (bob, charlie, dialog_engine):

@@ -117,6 +117,8 @@ class ClientConnection(QObject):
         self._cert_checked = False
         self._ending = False
         self.server_hello: Hello | None = None
+        self.rx_count = 0
+        """How many times bytes arrived (the engine's heartbeat watches it change)."""
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(connect_timeout_ms)
@@ -184,6 +186,12 @@ class ClientConnection(QObject):
             self._set_state(ConnectionState.DISCONNECTED)
         else:
             self._socket.disconnectFromHost()
+
+    def drop(self, message: str) -> None:
+        """Abort the link at once and report ``failed("closed", message)`` (a dead link)."""
+        if self._socket is None:
+            return
+        self._fail(ConnectionErrorCode.CLOSED, message)
 
     def set_logged_in(self, logged_in: bool) -> None:
         """Let the engine mark the login states (LOGGING_IN / LOGGED_IN / back to CONNECTED)."""
@@ -287,6 +295,7 @@ class ClientConnection(QObject):
         if sock is None:
             return
         data = bytes(sock.readAll().data())
+        self.rx_count += 1
         try:
             for payload in self._decoder.feed(data):
                 try:

@@ -40,6 +40,16 @@ def group_key(name: str) -> str:
     return GROUP_PREFIX + name_key(name)
 
 
+def history_name(key: str) -> str:
+    """The protocol's name of conversation ``key`` in a ``history`` request:
+    ``"everyone"``, ``"group:<name>"`` or ``"user:<name>"``."""
+    if key == EVERYONE:
+        return "everyone"
+    if is_group(key):
+        return "group:" + key[len(GROUP_PREFIX):]
+    return "user:" + key
+
+
 def is_everyone(key: str) -> bool:
     return key == EVERYONE
 

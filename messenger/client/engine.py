@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..protocol import (
     Delivered,
     Error,
     ErrorCode,
     GetGroups,
+    GetHistory,
     GetRoster,
     GroupAccept,
     GroupCreate,
@@ -38,10 +40,14 @@ from ..protocol import (
     Logout,
     Message,
     Ok,
+    Ping,
     Presence,
+    Read,
+    Receipt,
     Register,
     RosterEntry,
     Send,
+    Typing,
 )
 from ..protocol.names import name_key
 from .connection import ClientConnection, ConnectionErrorCode, ConnectionState
@@ -50,10 +56,15 @@ from .conversations import (
     EVERYONE_TITLE,
     Placement,
     group_key,
+    history_name,
     is_group,
+    is_private,
+    peer_key,
     place_incoming,
     place_outgoing,
 )
+from .liveness import Backoff, Heartbeat
+from .localstore import CachedMessage, LocalStore, OutboxItem, store_path
 from .models import (
     ChatItem,
     ConversationModel,
@@ -70,6 +81,27 @@ log = logging.getLogger("messenger.client.engine")
 NOT_CONNECTED = "not_connected"
 """Client-side code of :attr:`ClientEngine.request_failed` when there is no session."""
 
+FINAL_SEND_ERRORS = frozenset({
+    ErrorCode.UNKNOWN_USER, ErrorCode.NOT_MEMBER, ErrorCode.UNKNOWN_GROUP,
+    ErrorCode.MESSAGE_TOO_LONG, ErrorCode.EMPTY_MESSAGE, ErrorCode.BAD_REQUEST})
+"""``send`` errors that a retry cannot fix: the message becomes *failed* (Retry / Delete).
+Any other error leaves it pending; it is sent again after the next login."""
+
+PAGE = 50
+"""Messages per history page (cache or server)."""
+
+TYPING_EVERY = 3.0
+"""Seconds between two ``typing`` events to the same person."""
+
+
+def _clock() -> float:
+    """Seconds from a clock that keeps running while the machine sleeps (Linux
+    ``CLOCK_BOOTTIME``; elsewhere ``time.monotonic``), so a heartbeat notices a sleep."""
+    try:
+        return time.clock_gettime(time.CLOCK_BOOTTIME)  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        return time.monotonic()
+
 
 @dataclass
 class _Request:
@@ -83,6 +115,8 @@ class _Request:
     party: str = ""  # /party invite: the user to invite once the party exists
     attempt: int = 0
     public: bool = False
+    password: str = ""  # login/register: kept for automatic re-login (memory only)
+    mode: str = ""  # history: "older" or "resume"
 
 
 def _time_of_day(ts: float) -> str:
@@ -143,6 +177,17 @@ class ClientEngine(QObject):
         users_listed(str, object): ``(key, [RosterEntry])``: the answer to
             :meth:`list_users`, also written into conversation ``key``.
         party_changed(str): the current party (see :attr:`party`) changed ("" for none).
+        reconnect_scheduled(float): the link was lost; the next attempt comes in that many
+            seconds (automatic reconnects start after the first successful login and stop
+            at a deliberate logout).
+        reconnecting(): an automatic (or "Reconnect now") attempt started.
+        resumed(): after a login, every known conversation has caught up with the server
+            (``history`` with ``after`` until ``more`` is false).
+        history_loaded(str, int): ``(key, count)``: a server history page for conversation
+            ``key`` arrived (``count`` new items).
+        typing_received(str, str): ``(key, user)``: ``user`` is typing in private
+            conversation ``key``.
+        outbox_changed(): messages were queued, sent, failed, retried or deleted.
     """
 
     state_changed = Signal(object)
@@ -165,9 +210,17 @@ class ClientEngine(QObject):
     groups_listed = Signal()
     users_listed = Signal(str, object)
     party_changed = Signal(str)
+    reconnect_scheduled = Signal(float)
+    reconnecting = Signal()
+    resumed = Signal()
+    history_loaded = Signal(str, int)
+    typing_received = Signal(str, str)
+    outbox_changed = Signal()
 
     def __init__(self, parent: QObject | None = None, *, pins: PinStore | None = None,
-                 connect_timeout_ms: int | None = None) -> None:
+                 connect_timeout_ms: int | None = None, data_dir: Path | None = None,
+                 backoff: Backoff | None = None, heartbeat: Heartbeat | None = None,
+                 tick_ms: int = 1000, clock: Callable[[], float] = _clock) -> None:
         super().__init__(parent)
         kwargs: dict[str, Any] = {"pins": pins}
         if connect_timeout_ms is not None:
@@ -193,6 +246,36 @@ class ClientEngine(QObject):
         self._conversations: dict[str, ConversationModel] = {}
         self._unread: dict[str, int] = {}
         self._seen_seqs: set[int] = set()
+        # Delivery: outbox, cache, receipts (see LocalStore).
+        self._data_dir = data_dir
+        self._store: LocalStore | None = None
+        self._store_user = ""
+        self._store_at: tuple[str, int] = ("", 0)
+        self._inflight: set[str] = set()
+        self._unread_seqs: dict[str, list[int]] = {}
+        self._history_busy: set[str] = set()
+        self._resuming = 0
+        self._typing_sent: dict[str, float] = {}
+        # Reconnect and heartbeat.
+        self._clock = clock
+        self._backoff = backoff or Backoff()
+        self._heartbeat = heartbeat or Heartbeat()
+        self._auto_reconnect = False
+        self._credentials: tuple[str, str] | None = None
+        self._relogin = False
+        self.next_attempt = 0.0
+        """When (``clock`` seconds) the scheduled reconnect fires; 0 when none is."""
+        self._reconnect_timer = QTimer(self)
+        self._reconnect_timer.setSingleShot(True)
+        self._reconnect_timer.timeout.connect(self._attempt_reconnect)
+        self._tick_timer = QTimer(self)
+        self._tick_timer.setInterval(tick_ms)
+        self._tick_timer.timeout.connect(self._tick)
+        self._tick_s = tick_ms / 1000
+        self._last_tick = 0.0
+        self._rx_seen = -1
+        self._ping_nonce = 0
+        self._conn.state_changed.connect(self._on_state)
         self.conversation(EVERYONE, EVERYONE_TITLE)
 
     # ------------------------------------------------------------------ state
@@ -222,12 +305,28 @@ class ClientEngine(QObject):
     def logged_in(self) -> bool:
         return self._conn.state is ConnectionState.LOGGED_IN
 
+    @property
+    def store(self) -> LocalStore | None:
+        """The account's local store (outbox, history cache) once a login was tried."""
+        return self._store
+
+    @property
+    def auto_reconnect(self) -> bool:
+        """True while a lost link is re-established by itself (after the first login,
+        until a deliberate logout)."""
+        return self._auto_reconnect
+
     def conversation(self, key: str, title: str | None = None) -> ConversationModel:
-        """The model of conversation ``key``, created (titled ``title`` or ``key``) if new."""
+        """The model of conversation ``key``, created (titled ``title`` or ``key``) if new;
+        a new model shows the last cached page and the unsent messages at once."""
         model = self._conversations.get(key)
         if model is None:
             model = ConversationModel(key, title or key, self)
+            model.set_source(self)
+            if is_group(key):
+                model.audience = lambda m=model: self._audience(m.title)
             self._conversations[key] = model
+            self._hydrate(model)
             self.conversation_added.emit(key)
         return model
 
@@ -241,8 +340,86 @@ class ClientEngine(QObject):
 
     def connect_to(self, host: str, port: int) -> None:
         """Connect to ``host:port`` (dropping any current session)."""
+        self._stop_reconnecting()
         self._reset_session()
         self._conn.connect_to_host(host, port)
+
+    def open_store(self, host: str, port: int, user: str) -> LocalStore:
+        """Open the local store of ``user`` on ``host:port`` (done by login; public for tools
+        and benchmarks that show a cached conversation without a server)."""
+        if self._store is not None and name_key(user) == name_key(self._store_user) \
+                and (host, port) == self._store_at:
+            return self._store
+        if self._store is not None:
+            self._store.close()
+        from .. import paths
+        data_dir = self._data_dir if self._data_dir is not None else paths.data_dir()
+        self._store = LocalStore(store_path(data_dir, host, port, user))
+        self._store_user, self._store_at = user, (host, port)
+        for model in self._conversations.values():
+            self._hydrate(model)
+        return self._store
+
+    def reconnect_now(self) -> bool:
+        """"Reconnect now": try at once instead of waiting for the backoff. False when there is
+        nothing to reconnect (never logged in, logged out, or online)."""
+        if self._credentials is None or not self._auto_reconnect or \
+                self._conn.state is not ConnectionState.DISCONNECTED:
+            return False
+        self._reconnect_timer.stop()
+        self._attempt_reconnect()
+        return True
+
+    def retry(self, client_msg_id: str) -> bool:
+        """Send a failed message again (same ``client_msg_id``, same place in the queue)."""
+        if self._store is None or self._store.retry(client_msg_id) is None:
+            return False
+        for model in self._conversations.values():
+            model.mark_pending(client_msg_id)
+        self.outbox_changed.emit()
+        self._pump()
+        return True
+
+    def discard(self, client_msg_id: str) -> bool:
+        """Delete an unsent (failed or pending) message."""
+        if self._store is None or self._store.outbox_item(client_msg_id) is None:
+            return False
+        self._store.discard(client_msg_id)
+        for model in self._conversations.values():
+            model.remove_client_id(client_msg_id)
+        self.outbox_changed.emit()
+        return True
+
+    def notify_typing(self, key: str) -> bool:
+        """The user is typing in conversation ``key``: tell the peer (private conversations
+        only, at most every 3 s). True when a ``typing`` was sent."""
+        if not is_private(key) or not self.logged_in:
+            return False
+        now = self._clock()
+        if now - self._typing_sent.get(key, -1e9) < TYPING_EVERY:
+            return False
+        self._typing_sent[key] = now
+        return self._conn.send(Typing(to=self.conversation(key).title))
+
+    def export_conversation(self, key: str, path: Path | str) -> tuple[int, bool]:
+        """Write the cached history of ``key`` to ``path`` as lines
+        ``[YYYY-MM-DD HH:MM:SS] sender: text`` (local time; continuation lines of a
+        multi-line message are indented). Returns ``(lines written, complete)``; complete is
+        False when the server may hold older messages than the cache."""
+        count = 0
+        with open(path, "w", encoding="utf-8", newline="\n") as out:
+            rows = self._store.iter_conversation(key) if self._store is not None else \
+                iter(())
+            for m in rows:
+                out.write(export_line(m.ts, m.sender, m.text) + "\n")
+                count += 1
+            if self._store is None:
+                for item in self.conversation(key).items():
+                    if item.seq is not None:
+                        out.write(export_line(item.ts, item.sender, item.text) + "\n")
+                        count += 1
+        model = self.conversation(key)
+        return count, model.server_more is False
 
     def login(self, user: str, password: str) -> None:
         """Log in; if still connecting, the request is sent once the handshake is done.
@@ -255,6 +432,7 @@ class ClientEngine(QObject):
 
     def logout(self) -> None:
         """End the session; the connection closes once the server has answered."""
+        self._stop_reconnecting()
         if self.logged_in:
             self._request(Logout(id=self._take_id()), _Request("logout"))
         else:
@@ -262,6 +440,7 @@ class ClientEngine(QObject):
 
     def close(self) -> None:
         """Log out if logged in and close the connection at once (used when the app quits)."""
+        self._stop_reconnecting()
         if self.logged_in:
             self._conn.send(Logout(id=self._take_id()))
         self._conn.close()
@@ -292,8 +471,12 @@ class ClientEngine(QObject):
         return self.send_unicast(self.conversation(key).title, text)
 
     def mark_read(self, key: str) -> None:
-        """The user has seen conversation ``key``: its unread count drops to zero."""
+        """The user has seen conversation ``key``: its unread count drops to zero and the
+        senders get ``read`` receipts for what was shown."""
         self._set_unread(key, 0)
+        seqs = self._unread_seqs.pop(key, None)
+        if seqs and self.logged_in:
+            self._conn.send(Read(seqs=seqs))
 
     def canonical_user(self, name: str) -> str:
         """``name`` as the roster spells it (or as given when unknown)."""
@@ -427,6 +610,7 @@ class ClientEngine(QObject):
         self._queued_password = ""
 
     def _authenticate(self, req: _Request, password: str) -> None:
+        req.password = password
         state = self._conn.state
         if state in (ConnectionState.CONNECTING, ConnectionState.HANDSHAKING):
             self._queued_auth, self._queued_password = req, password
@@ -441,10 +625,16 @@ class ClientEngine(QObject):
         if state is not ConnectionState.CONNECTED:
             self.login_failed.emit(ErrorCode.ALREADY_LOGGED_IN, "Already logged in.")
             return
-        cls = Login if req.kind == "login" else Register
         log.info("%s as %s", req.kind, req.user)
         self._conn.set_logging_in()
-        self._request(cls(id=self._take_id(), user=req.user, password=password), req)
+        if req.kind == "login":
+            store = self.open_store(self.host, self.port, req.user)
+            after = int(store.get_meta("receipts_after", "0") or 0)
+            frame: Any = Login(id=self._take_id(), user=req.user, password=password,
+                               receipts_after=after or None)
+        else:
+            frame = Register(id=self._take_id(), user=req.user, password=password)
+        self._request(frame, req)
 
     def _on_ready(self, hello: Hello) -> None:
         req, password = self._queued_auth, self._queued_password
@@ -461,13 +651,17 @@ class ClientEngine(QObject):
     def _on_failed(self, code: str, message: str) -> None:
         was_logged_in = bool(self.user)
         self._queued_auth, self._queued_password = None, ""
-        for req in self._requests.values():
-            if req.kind == "send":
-                for key in req.keys:
-                    self.conversation(key).mark_failed(req.client_msg_id)
+        # Unacked sends stay pending in the outbox: they go again after the next login.
         self._requests.clear()
+        self._inflight.clear()
+        self._history_busy.clear()
+        self._resuming = 0
+        if code == ConnectionErrorCode.CERTIFICATE_CHANGED:
+            self._stop_reconnecting()
         if was_logged_in:
-            self.conversation(EVERYONE).add_notice(f"Disconnected: {message}", error=True)
+            more = " Reconnecting by itself." if self._auto_reconnect else ""
+            self.conversation(EVERYONE).add_notice(f"Disconnected: {message}{more}",
+                                                   error=True)
         self.user = ""
         self.connection_failed.emit(code, message)
 
@@ -484,6 +678,11 @@ class ClientEngine(QObject):
             self._on_invitation(frame)
         elif isinstance(frame, GroupUpdate):
             self._on_group_update(frame)
+        elif isinstance(frame, Receipt):
+            self._on_receipt(frame)
+        elif isinstance(frame, Typing):
+            if frame.user and self.user and name_key(frame.user) != name_key(self.user):
+                self.typing_received.emit(peer_key(frame.user), frame.user)
         else:
             log.debug("ignoring %s", type(frame).__name__)
 
@@ -506,18 +705,21 @@ class ClientEngine(QObject):
             self._update_party()
             log.info("logged in to %s:%d as %s", self.host, self.port, self.user)
             self._conn.set_logged_in(True)
+            again = self._relogin
+            self._relogin = False
             self.conversation(EVERYONE).add_notice(
-                f"Logged in to {self.host}:{self.port} as {self.user}.")
+                f"{'Reconnected' if again else 'Logged in'} to {self.host}:{self.port} "
+                f"as {self.user}.")
+            self._after_login(req)
             self.login_succeeded.emit(self.user)
         elif req.kind == "send":
             if ok.seq is None:
                 log.warning("send ack without seq for %s", req.client_msg_id)
                 return
-            ts = ok.ts if ok.ts is not None else 0.0
-            self._seen_seqs.add(ok.seq)
-            for key in req.keys:
-                self.conversation(key).mark_sent(req.client_msg_id, ok.seq, ts)
-            self.message_acked.emit(req.client_msg_id, ok.seq, ts)
+            self._acked(req.client_msg_id, ok.seq, ok.ts if ok.ts is not None else 0.0,
+                        req.keys)
+        elif req.kind == "history":
+            self._on_history(req, ok)
         elif req.kind == "group":
             self._on_group_ok(req, ok)
         elif req.kind == "groups":
@@ -545,13 +747,31 @@ class ClientEngine(QObject):
         if req.kind in ("login", "register"):
             log.info("%s as %s refused: %s", req.kind, req.user, err.code)
             self._conn.set_logged_in(False)
+            if self._relogin:
+                self._relogin = False
+                if err.code == ErrorCode.BAD_CREDENTIALS:
+                    self._stop_reconnecting()
+                    self.conversation(EVERYONE).add_notice(
+                        "Could not log in again: the password was refused. Log out and in "
+                        "again.", error=True)
+                self._conn.close()  # still reconnecting unless stopped above
             self.login_failed.emit(err.code, message)
         elif req.kind == "send":
+            self._inflight.discard(req.client_msg_id)
+            if err.code not in FINAL_SEND_ERRORS:
+                log.info("send %s refused for now (%s); kept for the next login",
+                         req.client_msg_id, err.code)
+                return
+            if self._store is not None:
+                self._store.failed(req.client_msg_id, message)
+                self.outbox_changed.emit()
             for key in req.keys:
                 model = self.conversation(key)
-                model.mark_failed(req.client_msg_id)
+                model.mark_failed(req.client_msg_id, message)
                 model.add_notice(f"Not sent: {message}", error=True)
                 self.request_failed.emit(key, err.code, message)
+        elif req.kind == "history":
+            self._on_history_error(req, err)
         elif req.kind == "group":
             if req.op == "create" and req.party and err.code == ErrorCode.NAME_TAKEN \
                     and req.attempt < 20:
@@ -678,55 +898,371 @@ class ClientEngine(QObject):
     # ------------------------------------------------------------------ messages
 
     def _on_message(self, m: Message) -> None:
-        # Acknowledge first: even a duplicate must stop the server from redelivering it.
-        self._conn.send(Delivered(seqs=[m.seq]))
         if m.seq in self._seen_seqs:
             log.debug("duplicate message seq %d", m.seq)
+            self._conn.send(Delivered(seqs=[m.seq]))  # or it keeps coming back
             return
         self._seen_seqs.add(m.seq)
         own = bool(self.user) and name_key(m.sender) == name_key(self.user)
         group = self._group_title(m.group) if m.group else None
-        for place in place_incoming(self.user or m.sender, m.sender, m.scope, m.to, group):
+        places = place_incoming(self.user or m.sender, m.sender, m.scope, m.to, group)
+        new = {p.key for p in places}
+        for place in places:  # (a model made after caching would show the message already)
+            self.conversation(place.key, place.title)
+        if self._store is not None:
+            # Cache first, then confirm: a message is never acknowledged before it is on disk.
+            # A seq cached in an earlier run of the app is not shown again.
+            new = {p.key for p in places if self._store.add_messages([self._cached(m, p.key)])}
+        self._conn.send(Delivered(seqs=[m.seq]))
+        if own and self._own_from_elsewhere(m):
+            return
+        for place in places:
+            if place.key not in new:
+                continue
             model = self.conversation(place.key, place.title)
-            if m.notice:
-                model.append(ChatItem(MessageKind.SYSTEM, m.sender, m.text, ts=m.ts, seq=m.seq,
-                                      client_msg_id=m.client_msg_id))
-                continue
-            if own and model.has_client_id(m.client_msg_id):
-                continue
-            item = ChatItem(MessageKind.OWN if own else MessageKind.OTHER, m.sender, m.text,
-                            ts=m.ts, seq=m.seq, client_msg_id=m.client_msg_id, also=place.also)
-            if not model.append(item):
+            item = self._item(m, place.also)
+            if not model.append(item) or m.notice:
                 continue
             if m.scope == "unicast":
                 self.last_private_peer = place.title
             if not own:
+                self._unread_seqs.setdefault(place.key, []).append(m.seq)
                 self._set_unread(place.key, self._unread.get(place.key, 0) + 1)
                 self.message_received.emit(place.key, item)
+
+    def _own_from_elsewhere(self, m: Message) -> bool:
+        """An own message came back (history, or a copy to ourselves): if it is still in the
+        outbox, its ``ok`` was lost — treat it as the ack. True when handled so."""
+        if self._store is None or self._store.outbox_item(m.client_msg_id) is None:
+            return False
+        keys = [p.key for p in place_outgoing(self.user, m.scope, m.to or
+                                             ([m.group] if m.group else []))]
+        self._acked(m.client_msg_id, m.seq, m.ts, keys)
+        return True
+
+    def _item(self, m: Message | CachedMessage, also: tuple[str, ...] = ()) -> ChatItem:
+        own = bool(self.user or self._store_user) and \
+            name_key(m.sender) == name_key(self.user or self._store_user)
+        if m.notice:
+            return ChatItem(MessageKind.SYSTEM, m.sender, m.text, ts=m.ts, seq=m.seq,
+                            client_msg_id=m.client_msg_id)
+        state = DeliveryState.SENT
+        delivered: tuple[str, ...] = ()
+        read: tuple[str, ...] = ()
+        if isinstance(m, CachedMessage):
+            state = DeliveryState(m.state)
+            delivered, read = tuple(m.delivered_to), tuple(m.read_by)
+        return ChatItem(MessageKind.OWN if own else MessageKind.OTHER, m.sender, m.text,
+                        ts=m.ts, seq=m.seq, state=state, client_msg_id=m.client_msg_id,
+                        also=also, delivered_to=delivered, read_by=read)
+
+    @staticmethod
+    def _cached(m: Message, key: str) -> CachedMessage:
+        return CachedMessage(m.seq, key, m.ts, m.sender, m.scope, m.text, m.client_msg_id,
+                             list(m.to), m.group, m.notice)
 
     def _send(self, scope: str, to: list[str], text: str) -> str | None:
         if not text.strip():
             return None
-        places: list[Placement] = place_outgoing(self.user, scope, to)
-        if scope == "unicast" and places:
-            self.last_private_peer = places[0].title
-        client_msg_id = uuid.uuid4().hex
-        for place in places:
-            self.conversation(place.key, place.title).append(ChatItem(
-                MessageKind.OWN, self.user, text, state=DeliveryState.PENDING,
-                client_msg_id=client_msg_id, also=place.also))
-        keys = [p.key for p in places]
-        frame = Send(id=self._take_id(), client_msg_id=client_msg_id, scope=scope,  # type: ignore[arg-type]
-                     text=text, to=to)
-        if not self.logged_in or not self._request(
-                frame, _Request("send", keys=keys, client_msg_id=client_msg_id)):
-            for key in keys:
-                model = self.conversation(key)
-                model.mark_failed(client_msg_id)
-                model.add_notice("Not sent: not connected to the server.", error=True)
-                self.request_failed.emit(key, NOT_CONNECTED, "Not connected to the server.")
+        me = self.user or self._store_user
+        places: list[Placement] = place_outgoing(me, scope, to)
+        if not places:
             return None
-        return client_msg_id
+        if scope == "unicast":
+            self.last_private_peer = places[0].title
+        if self._store is None:  # never logged in: nowhere to keep it
+            for place in places:
+                model = self.conversation(place.key, place.title)
+                model.add_notice("Not sent: not connected to the server.", error=True)
+                self.request_failed.emit(place.key, NOT_CONNECTED,
+                                         "Not connected to the server.")
+            return None
+        item = self._store.enqueue(places[0].key, scope, to, text)
+        for place in places:
+            model = self.conversation(place.key, place.title)  # a new one shows it already
+            if not model.has_client_id(item.client_msg_id):
+                model.append(ChatItem(
+                    MessageKind.OWN, me, text, ts=item.created, state=DeliveryState.PENDING,
+                    client_msg_id=item.client_msg_id, also=place.also))
+        self.outbox_changed.emit()
+        self._pump()
+        return item.client_msg_id
+
+    # ------------------------------------------------------------------ outbox
+
+    def _pump(self) -> None:
+        """Send every pending outbox message not yet on the wire, in the order typed."""
+        if not self.logged_in or self._store is None:
+            return
+        for item in self._store.outbox(state="pending"):
+            if item.client_msg_id in self._inflight:
+                continue
+            frame = Send(id=self._take_id(), client_msg_id=item.client_msg_id,
+                         scope=item.scope, text=item.text, to=item.to)  # type: ignore[arg-type]
+            keys = [p.key for p in place_outgoing(self.user, item.scope, item.to)]
+            if not self._request(frame, _Request("send", keys=keys,
+                                                 client_msg_id=item.client_msg_id)):
+                return
+            self._inflight.add(item.client_msg_id)
+
+    def _acked(self, client_msg_id: str, seq: int, ts: float, keys: list[str]) -> None:
+        self._inflight.discard(client_msg_id)
+        self._seen_seqs.add(seq)
+        row = self._store.acked(client_msg_id) if self._store is not None else None
+        if row is not None and self._store is not None:
+            group = row.to[0] if row.scope == "group" and row.to else None
+            self._store.add_messages([
+                CachedMessage(seq, key, ts, self.user, row.scope, row.text, client_msg_id,
+                              list(row.to), group) for key in keys])
+            self.outbox_changed.emit()
+        for key in keys:
+            self.conversation(key).mark_sent(client_msg_id, seq, ts)
+        self.message_acked.emit(client_msg_id, seq, ts)
+
+    def _outbox_places(self, item: OutboxItem) -> list[Placement]:
+        return place_outgoing(self.user or self._store_user, item.scope, item.to)
+
+    def _hydrate(self, model: ConversationModel) -> None:
+        """Fill a model from the store: the last cached page, then the unsent messages."""
+        store = self._store
+        if store is None or model.hydrated:
+            return
+        model.hydrated = True
+        model.prepend([self._item(m, self._also(m, model.key))
+                       for m in store.page(model.key, limit=PAGE)])
+        for item in store.outbox():
+            for place in self._outbox_places(item):
+                if place.key == model.key and not model.has_client_id(item.client_msg_id):
+                    failed = item.state == "failed"
+                    model.append(ChatItem(
+                        MessageKind.OWN, self._store_user, item.text, ts=item.created,
+                        state=DeliveryState.FAILED if failed else DeliveryState.PENDING,
+                        client_msg_id=item.client_msg_id, also=place.also,
+                        error=item.error or ""))
+
+    def _also(self, m: CachedMessage, key: str) -> tuple[str, ...]:
+        if m.scope != "multicast":
+            return ()
+        me = self.user or self._store_user
+        for place in place_incoming(me, m.sender, m.scope, m.to, m.group):
+            if place.key == key:
+                return place.also
+        return ()
+
+    def _audience(self, group: str) -> int:
+        row = self.groups.group(group)
+        if row is None:
+            return 0
+        me = name_key(self.user or self._store_user)
+        return sum(1 for n in row.members if name_key(n) != me)
+
+    # ------------------------------------------------------------------ receipts
+
+    def _on_receipt(self, r: Receipt) -> None:
+        if self._store is None:
+            return
+        for m in self._store.receipts(r.seq, r.user, r.state):
+            model = self._conversations.get(m.conv)
+            if model is not None:
+                model.set_receipts(m.seq, m.state, m.delivered_to, m.read_by)
+        if r.rid > int(self._store.get_meta("receipts_after", "0") or 0):
+            self._store.set_meta("receipts_after", str(r.rid))
+
+    # ------------------------------------------------------------------ history
+
+    def can_fetch_older(self, model: ConversationModel) -> bool:
+        """:class:`HistorySource`: older items may exist in the cache or on the server."""
+        oldest = model.oldest_seq()
+        if self._store is not None and oldest is not None and \
+                self._store.has_before(model.key, oldest):
+            return True
+        return model.server_more is not False and model.key not in self._history_busy \
+            and self.logged_in
+
+    def fetch_older(self, model: ConversationModel) -> None:
+        """:class:`HistorySource`: the next older page, from the cache or the server."""
+        oldest = model.oldest_seq()
+        if self._store is not None and oldest is not None:
+            page = self._store.page(model.key, before=oldest, limit=PAGE)
+            if page:
+                model.prepend([self._item(m, self._also(m, model.key)) for m in page])
+                return
+        if model.server_more is False or model.key in self._history_busy or \
+                not self.logged_in:
+            return
+        self._history_busy.add(model.key)
+        frame = GetHistory(id=self._take_id(), conversation=history_name(model.key),
+                           before=oldest, limit=PAGE)
+        if not self._request(frame, _Request("history", key=model.key, mode="older")):
+            self._history_busy.discard(model.key)
+
+    def search(self, model: ConversationModel, text: str) -> list[int]:
+        """:class:`HistorySource`: seqs of cached messages of ``model`` containing ``text``."""
+        seqs = set(self._store.search(model.key, text)) if self._store is not None else set()
+        folded = text.casefold()
+        seqs.update(i.seq for i in model.items()
+                    if i.seq is not None and folded in i.text.casefold())
+        return sorted(seqs)
+
+    def load_until(self, model: ConversationModel, seq: int) -> None:
+        """:class:`HistorySource`: load the cached pages down to message ``seq``."""
+        oldest = model.oldest_seq()
+        if self._store is None or oldest is None or seq >= oldest:
+            return
+        rows = self._store.between(model.key, seq, oldest)
+        model.prepend([self._item(m, self._also(m, model.key)) for m in rows])
+
+    def _resume(self) -> None:
+        """After a login: catch every known conversation up with the server."""
+        keys = set(self._conversations)
+        if self._store is not None:
+            keys.update(self._store.conversations())
+        self._resuming = 0
+        for key in sorted(keys):
+            if key != EVERYONE and not is_group(key) and not is_private(key):
+                continue
+            last = self._store.last_seq(key) if self._store is not None else None
+            model = self._conversations.get(key)
+            if last is None and model is not None:
+                last = max((i.seq for i in model.items() if i.seq is not None), default=None)
+            if last is None:
+                continue
+            self._history_after(key, last)
+        if not self._resuming:
+            self.resumed.emit()
+
+    def _history_after(self, key: str, after: int) -> None:
+        frame = GetHistory(id=self._take_id(), conversation=history_name(key), after=after,
+                           limit=500)
+        if self._request(frame, _Request("history", key=key, mode="resume")):
+            self._resuming += 1
+
+    def _on_history(self, req: _Request, ok: Ok) -> None:
+        key = req.key or EVERYONE
+        messages = ok.messages or []
+        rows = [self._cached(m, key) for m in messages]
+        model = self.conversation(key)
+        if self._store is not None and rows:
+            self._store.add_messages(rows)
+        items = []
+        for m in messages:
+            self._seen_seqs.add(m.seq)
+            if name_key(m.sender) == name_key(self.user) and self._own_from_elsewhere(m):
+                continue
+            also = self._also(self._cached(m, key), key)
+            items.append(self._item(m, also))
+        if req.mode == "older":
+            self._history_busy.discard(key)
+            model.server_more = bool(ok.more)
+            added = model.prepend(items)
+            self.history_loaded.emit(key, added)
+            return
+        added = sum(1 for item in items if model.append(item))
+        self.history_loaded.emit(key, added)
+        self._resuming -= 1
+        if ok.more and messages:
+            self._history_after(key, messages[-1].seq)
+        if self._resuming <= 0:
+            self._resuming = 0
+            self.resumed.emit()
+
+    def _on_history_error(self, req: _Request, err: Error) -> None:
+        key = req.key or EVERYONE
+        log.info("history of %s refused: %s", key, err.code)
+        if req.mode == "older":
+            self._history_busy.discard(key)
+            self.conversation(key).server_more = False
+            self.history_loaded.emit(key, 0)
+            return
+        self._resuming -= 1
+        if self._resuming <= 0:
+            self._resuming = 0
+            self.resumed.emit()
+
+    # ------------------------------------------------------------------ reconnect
+
+    def _after_login(self, req: _Request) -> None:
+        self._credentials = (req.user, req.password)
+        self._auto_reconnect = True
+        self._backoff.reset()
+        self._reconnect_timer.stop()
+        self.next_attempt = 0.0
+        self._rx_seen = -1
+        self._last_tick = self._clock()
+        self._heartbeat.received(self._last_tick)
+        self._tick_timer.start()
+        if self._store is None or name_key(self._store_user) != name_key(self.user):
+            self.open_store(self.host, self.port, self.user)
+        self._store_user = self.user
+        # Show the unsent messages of every conversation, then catch up and send them.
+        assert self._store is not None
+        for item in self._store.outbox():
+            for place in self._outbox_places(item):
+                self.conversation(place.key, place.title)
+        self._resume()
+        self._pump()
+
+    def _on_state(self, state: ConnectionState) -> None:
+        if state is ConnectionState.DISCONNECTED and self._auto_reconnect \
+                and not self._reconnect_timer.isActive():
+            self._schedule_reconnect()
+
+    def _schedule_reconnect(self) -> None:
+        delay = self._backoff.next_delay()
+        log.info("reconnecting in %.1f s", delay)
+        self.next_attempt = self._clock() + delay
+        self._reconnect_timer.start(max(1, int(delay * 1000)))
+        self.reconnect_scheduled.emit(delay)
+
+    def _attempt_reconnect(self) -> None:
+        self.next_attempt = 0.0
+        if not self._auto_reconnect or self._credentials is None or \
+                self._conn.state is not ConnectionState.DISCONNECTED:
+            return
+        user, password = self._credentials
+        log.info("reconnecting to %s:%d as %s", self.host, self.port, user)
+        self._relogin = True
+        self._reset_session()
+        self._queued_auth = _Request("login", user=user)
+        self._queued_password = password
+        self.reconnecting.emit()
+        self._conn.connect_to_host(self.host, self.port)
+
+    def _stop_reconnecting(self) -> None:
+        self._auto_reconnect = False
+        self._credentials = None
+        self._relogin = False
+        self._reconnect_timer.stop()
+        self._tick_timer.stop()
+        self.next_attempt = 0.0
+
+    def _tick(self) -> None:
+        """Heartbeat: ping a silent link, drop a dead one; notice a sleep (a jump of the
+        clock) and then retry at once instead of waiting out the backoff."""
+        now = self._clock()
+        slept = now - self._last_tick > max(3 * self._tick_s, 2.0)
+        self._last_tick = now
+        state = self._conn.state
+        if state is ConnectionState.DISCONNECTED:
+            if slept and self._reconnect_timer.isActive():
+                log.info("the clock jumped (sleep?): reconnecting now")
+                self._backoff.reset()
+                self.reconnect_now()
+            return
+        if state is ConnectionState.CONNECTING:
+            return
+        if self._conn.rx_count != self._rx_seen:
+            self._rx_seen = self._conn.rx_count
+            if not slept:
+                self._heartbeat.received(now)
+        verdict = self._heartbeat.check(now)
+        if verdict == "dead":
+            log.warning("no sign of life from %s:%d for %.0f s: dropping the link",
+                        self.host, self.port, self._heartbeat.timeout)
+            self._conn.drop(f"No answer from the server for {self._heartbeat.timeout:.0f} s.")
+        elif verdict == "ping":
+            self._ping_nonce += 1
+            self._conn.send(Ping(nonce=self._ping_nonce))
 
     def _set_unread(self, key: str, count: int) -> None:
         if self._unread.get(key, 0) == count:
@@ -739,4 +1275,11 @@ class ClientEngine(QObject):
         self.unread_changed.emit(key, count)
 
 
-__all__ = ["ClientEngine", "ConnectionErrorCode", "ConnectionState"]
+def export_line(ts: float, sender: str, text: str) -> str:
+    """One line of an exported conversation: ``[YYYY-MM-DD HH:MM:SS] sender: text`` in local
+    time; further lines of a multi-line text are indented by four spaces."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+    return f"[{stamp}] {sender}: " + text.replace("\r\n", "\n").replace("\n", "\n    ")
+
+
+__all__ = ["ClientEngine", "ConnectionErrorCode", "ConnectionState", "export_line"]

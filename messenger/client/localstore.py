@@ -7,9 +7,10 @@ Tables:
                 survives an app restart and is sent again with the same ``client_msg_id`` (the
                 server stores a repeat once). ``state`` is ``pending`` (to send) or ``failed``
                 (refused by the server; kept until Retry or Delete, never blocks later rows).
-  ``messages``  the history cache: every message seen, by server ``seq``, per conversation key,
-                with own messages' delivery state (``sent``/``delivered``/``read``) and
-                receipt counts.
+  ``messages``  the history cache: every message seen, by conversation key and server ``seq``
+                (a multicast is filed once in each conversation it belongs to, so the key is
+                ``(conv, seq)``), with own messages' delivery state
+                (``sent``/``delivered``/``read``) and who confirmed it.
   ``meta``      key/value cursors: ``receipts_after`` (highest receipt ``rid`` seen).
 
 The file is ``<data dir>/accounts/<host>_<port>/<user>.db`` (see :func:`store_path`).
@@ -41,7 +42,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     error         TEXT
 );
 CREATE TABLE IF NOT EXISTS messages (
-    seq           INTEGER PRIMARY KEY,
+    seq           INTEGER NOT NULL,
     conv          TEXT NOT NULL,
     ts            REAL NOT NULL,
     sender        TEXT NOT NULL,
@@ -53,9 +54,10 @@ CREATE TABLE IF NOT EXISTS messages (
     client_msg_id TEXT NOT NULL,
     state         TEXT NOT NULL DEFAULT 'sent',
     delivered_to  TEXT NOT NULL DEFAULT '[]',
-    read_by       TEXT NOT NULL DEFAULT '[]'
-);
-CREATE INDEX IF NOT EXISTS messages_conv ON messages (conv, seq);
+    read_by       TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (conv, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS messages_seq ON messages (seq);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -151,8 +153,13 @@ class LocalStore:
                 for c, v, s, r, t, cr, st, e in rows]
 
     def outbox_item(self, client_msg_id: str) -> OutboxItem | None:
-        items = [i for i in self.outbox() if i.client_msg_id == client_msg_id]
-        return items[0] if items else None
+        row = self._db.execute(
+            "SELECT client_msg_id, conv, scope, recipients, text, created, state, error"
+            " FROM outbox WHERE client_msg_id = ?", (client_msg_id,)).fetchone()
+        if row is None:
+            return None
+        c, v, s, r, t, cr, st, e = row
+        return OutboxItem(c, v, s, json.loads(r), t, cr, st, e)
 
     def acked(self, client_msg_id: str) -> OutboxItem | None:
         """The server stored the message: drop it from the outbox, return the row."""
@@ -200,25 +207,62 @@ class LocalStore:
 
     def receipt(self, seq: int, user: str, state: str) -> CachedMessage | None:
         """Record a delivered/read receipt of own message ``seq``; return the updated row
-        (None if the message is not cached)."""
-        m = self.message(seq)
-        if m is None:
-            return None
-        delivered, read = list(m.delivered_to), list(m.read_by)
-        if user not in delivered:
-            delivered.append(user)
-        if state == "read" and user not in read:
-            read.append(user)
-        best = "read" if read else "delivered"
-        new_state = best if _STATE_ORDER[best] > _STATE_ORDER.get(m.state, 0) else m.state
-        self._db.execute(
-            "UPDATE messages SET state = ?, delivered_to = ?, read_by = ? WHERE seq = ?",
-            (new_state, json.dumps(delivered), json.dumps(read), seq))
-        return self.message(seq)
-
-    def message(self, seq: int) -> CachedMessage | None:
-        rows = self._select("WHERE seq = ?", (seq,))
+        (None if the message is not cached). See :meth:`receipts` for every copy."""
+        rows = self.receipts(seq, user, state)
         return rows[0] if rows else None
+
+    def receipts(self, seq: int, user: str, state: str) -> list[CachedMessage]:
+        """Record a receipt on every cached copy of message ``seq`` (a multicast has one per
+        conversation); return the updated rows. States only move forward."""
+        out: list[CachedMessage] = []
+        for m in self._select("WHERE seq = ?", (seq,)):
+            delivered, read = list(m.delivered_to), list(m.read_by)
+            if user not in delivered:
+                delivered.append(user)
+            if state == "read" and user not in read:
+                read.append(user)
+            best = "read" if read else "delivered"
+            new_state = best if _STATE_ORDER[best] > _STATE_ORDER.get(m.state, 0) else m.state
+            self._db.execute(
+                "UPDATE messages SET state = ?, delivered_to = ?, read_by = ?"
+                " WHERE conv = ? AND seq = ?",
+                (new_state, json.dumps(delivered), json.dumps(read), m.conv, seq))
+            out.append(CachedMessage(m.seq, m.conv, m.ts, m.sender, m.scope, m.text,
+                                     m.client_msg_id, m.to, m.group, m.notice, new_state,
+                                     delivered, read))
+        return out
+
+    def message(self, seq: int, conv: str | None = None) -> CachedMessage | None:
+        """Message ``seq`` (in conversation ``conv``, or its first copy)."""
+        if conv is None:
+            rows = self._select("WHERE seq = ? LIMIT 1", (seq,))
+        else:
+            rows = self._select("WHERE conv = ? AND seq = ?", (conv, seq))
+        return rows[0] if rows else None
+
+    def has_before(self, conv: str, seq: int) -> bool:
+        """Whether anything older than ``seq`` is cached for ``conv``."""
+        return self._db.execute("SELECT 1 FROM messages WHERE conv = ? AND seq < ? LIMIT 1",
+                                (conv, seq)).fetchone() is not None
+
+    def between(self, conv: str, first: int, before: int) -> list[CachedMessage]:
+        """Cached messages of ``conv`` with ``first <= seq < before``, oldest first."""
+        return self._select("WHERE conv = ? AND seq >= ? AND seq < ? ORDER BY seq",
+                            (conv, first, before))
+
+    def iter_conversation(self, conv: str, chunk: int = 2000):
+        """Every cached message of ``conv``, oldest first, read ``chunk`` rows at a time."""
+        after = None
+        while True:
+            if after is None:
+                rows = self._select("WHERE conv = ? ORDER BY seq LIMIT ?", (conv, chunk))
+            else:
+                rows = self._select("WHERE conv = ? AND seq > ? ORDER BY seq LIMIT ?",
+                                    (conv, after, chunk))
+            yield from rows
+            if len(rows) < chunk:
+                return
+            after = rows[-1].seq
 
     def page(self, conv: str, *, before: int | None = None, limit: int = 50) -> list[CachedMessage]:
         """The newest ``limit`` cached messages of ``conv`` below seq ``before``, oldest

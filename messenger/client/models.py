@@ -9,8 +9,9 @@ from __future__ import annotations
 import enum
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -213,12 +214,20 @@ class MessageKind(enum.StrEnum):
 
 
 class DeliveryState(enum.StrEnum):
-    """An own message's progress: ``pending`` (sent, no ack yet) → ``sent`` (stored by the
-    server) or ``failed`` (refused). Received messages and notices are ``sent``."""
+    """An own message's progress: ``pending`` (in the outbox, no ack yet) → ``sent`` (stored
+    by the server) → ``delivered`` (a recipient's app confirmed it) → ``read`` (a recipient
+    viewed it); or ``failed`` (refused for good; Retry or Delete). Received messages and
+    notices are ``sent``."""
 
     PENDING = "pending"
     SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
     FAILED = "failed"
+
+
+_STATE_RANK = {DeliveryState.PENDING: 0, DeliveryState.FAILED: 0, DeliveryState.SENT: 1,
+               DeliveryState.DELIVERED: 2, DeliveryState.READ: 3}
 
 
 @dataclass
@@ -234,6 +243,9 @@ class ChatItem:
         state: :class:`DeliveryState`.
         client_msg_id: the client's id of the message ("" for notices).
         also: other recipients of a multicast.
+        delivered_to: recipients whose app confirmed an own message.
+        read_by: recipients who viewed an own message.
+        error: why a failed message was refused.
     """
 
     kind: MessageKind
@@ -244,6 +256,9 @@ class ChatItem:
     state: DeliveryState = DeliveryState.SENT
     client_msg_id: str = ""
     also: tuple[str, ...] = ()
+    delivered_to: tuple[str, ...] = ()
+    read_by: tuple[str, ...] = ()
+    error: str = ""
 
 
 class ConversationModel(QAbstractListModel):
@@ -256,9 +271,25 @@ class ConversationModel(QAbstractListModel):
     Roles: ``Qt.DisplayRole``/:attr:`TextRole` → str, :attr:`SenderRole` → str,
     :attr:`TimestampRole` → float (Unix seconds), :attr:`KindRole` → :class:`MessageKind`,
     :attr:`SeqRole` → int or None, :attr:`StateRole` → :class:`DeliveryState`,
-    :attr:`AlsoRole` → list[str], :attr:`ClientMsgIdRole` → str, ``Qt.ToolTipRole`` and
-    ``Qt.AccessibleTextRole`` → str.
+    :attr:`AlsoRole` → list[str], :attr:`ClientMsgIdRole` → str, :attr:`DeliveredToRole` and
+    :attr:`ReadByRole` → list[str], :attr:`ErrorRole` → str, ``Qt.ToolTipRole`` and
+    ``Qt.AccessibleTextRole`` → str (own group messages: "delivered to 3 of 5").
+
+    History loads lazily: the engine installs a :class:`HistorySource` (:meth:`set_source`);
+    :meth:`canFetchMore`/:meth:`fetchMore` then add *older* items at the top (from the local
+    cache first, then from the server). Views that fetch at the bottom on their own (every
+    ``QAbstractItemView`` does) must sit behind a proxy that refuses, see the GUI.
+
+    Attributes:
+        audience: for a group, a callable giving how many others receive a message (the
+            tooltip's "of 5"); None elsewhere.
+        server_more: False once the server said there is nothing older; None when unknown.
+
+    Signals:
+        older_loaded(int): that many older items were added at the top.
     """
+
+    older_loaded = Signal(int)
 
     SenderRole = Qt.ItemDataRole.UserRole + 1
     TextRole = Qt.ItemDataRole.UserRole + 2
@@ -268,6 +299,9 @@ class ConversationModel(QAbstractListModel):
     StateRole = Qt.ItemDataRole.UserRole + 6
     AlsoRole = Qt.ItemDataRole.UserRole + 7
     ClientMsgIdRole = Qt.ItemDataRole.UserRole + 8
+    DeliveredToRole = Qt.ItemDataRole.UserRole + 9
+    ReadByRole = Qt.ItemDataRole.UserRole + 10
+    ErrorRole = Qt.ItemDataRole.UserRole + 11
 
     def __init__(self, key: str, title: str, parent: Any = None) -> None:
         super().__init__(parent)
@@ -275,6 +309,10 @@ class ConversationModel(QAbstractListModel):
         self.title = title
         self._items: list[ChatItem] = []
         self._seqs: set[int] = set()
+        self._source: HistorySource | None = None
+        self.audience: Callable[[], int] | None = None
+        self.server_more: bool | None = None
+        self.hydrated = False
 
     # -- Qt API
 
@@ -301,19 +339,46 @@ class ConversationModel(QAbstractListModel):
             return list(item.also)
         if role == self.ClientMsgIdRole:
             return item.client_msg_id
+        if role == self.DeliveredToRole:
+            return list(item.delivered_to)
+        if role == self.ReadByRole:
+            return list(item.read_by)
+        if role == self.ErrorRole:
+            return item.error
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
             who = {MessageKind.OWN: "You", MessageKind.SYSTEM: "Notice",
                    MessageKind.ERROR: "Error"}.get(item.kind, item.sender)
             stamp = time.strftime("%H:%M", time.localtime(item.ts))
-            return f"{who} at {stamp}: {item.text}"
+            text = f"{who} at {stamp}: {item.text}"
+            if item.kind is MessageKind.OWN:
+                text += f" ({self.state_text(item)})"
+            return text
         return None
+
+    def state_text(self, item: ChatItem) -> str:
+        """How far an own message got, in words ("delivered to 3 of 5" in a group)."""
+        if item.state is DeliveryState.PENDING:
+            return "waiting to be sent"
+        if item.state is DeliveryState.FAILED:
+            return "not sent" + (f": {item.error}" if item.error else "") + \
+                " — right-click to retry or delete"
+        if self.audience is not None:
+            total = max(self.audience(), len(item.delivered_to))
+            text = f"delivered to {len(item.delivered_to)} of {total}"
+            if item.read_by:
+                text += f", read by {len(item.read_by)}"
+            return text
+        return {DeliveryState.SENT: "sent", DeliveryState.DELIVERED: "delivered",
+                DeliveryState.READ: "read"}.get(item.state, str(item.state))
 
     def roleNames(self) -> dict[int, QByteArray]:
         names = dict(super().roleNames())
         for role, name in ((self.SenderRole, b"sender"), (self.TextRole, b"text"),
                            (self.TimestampRole, b"timestamp"), (self.KindRole, b"kind"),
                            (self.SeqRole, b"seq"), (self.StateRole, b"state"),
-                           (self.AlsoRole, b"also"), (self.ClientMsgIdRole, b"clientMsgId")):
+                           (self.AlsoRole, b"also"), (self.ClientMsgIdRole, b"clientMsgId"),
+                           (self.DeliveredToRole, b"deliveredTo"), (self.ReadByRole, b"readBy"),
+                           (self.ErrorRole, b"error")):
             names[role] = QByteArray(name)
         return names
 
@@ -332,7 +397,80 @@ class ConversationModel(QAbstractListModel):
     def has_seq(self, seq: int) -> bool:
         return seq in self._seqs
 
+    def oldest_seq(self) -> int | None:
+        """The smallest ``seq`` shown (None when no item has one)."""
+        return min(self._seqs) if self._seqs else None
+
+    def row_of_seq(self, seq: int) -> int | None:
+        if seq not in self._seqs:
+            return None
+        for row, item in enumerate(self._items):
+            if item.seq == seq:
+                return row
+        return None
+
+    def item(self, row: int) -> ChatItem:
+        return replace(self._items[row])
+
+    def failed_ids(self) -> list[str]:
+        """``client_msg_id`` of every failed own message, oldest first."""
+        return [i.client_msg_id for i in self._items if i.state is DeliveryState.FAILED]
+
+    # -- lazy history
+
+    def set_source(self, source: HistorySource | None) -> None:
+        self._source = source
+
+    def canFetchMore(self, parent: _Index = _ROOT) -> bool:
+        """True while older history may exist (in the cache or on the server)."""
+        if parent.isValid() or self._source is None:
+            return False
+        return self._source.can_fetch_older(self)
+
+    def fetchMore(self, parent: _Index = _ROOT) -> None:
+        """Add the next older page at the top: from the cache at once, else from the server
+        (the items arrive later; ``older_loaded`` says when)."""
+        if not parent.isValid() and self._source is not None:
+            self._source.fetch_older(self)
+
+    def find(self, text: str) -> list[int]:
+        """Seqs of the messages containing ``text`` (ignoring case), oldest first: the whole
+        cached conversation, not only the loaded rows."""
+        if not text:
+            return []
+        if self._source is not None:
+            return self._source.search(self, text)
+        folded = text.casefold()
+        return [i.seq for i in self._items if i.seq is not None and folded in i.text.casefold()]
+
+    def load_until(self, seq: int) -> int | None:
+        """Make sure message ``seq`` is loaded (loading older cached pages as needed); return
+        its row or None."""
+        row = self.row_of_seq(seq)
+        if row is None and self._source is not None:
+            self._source.load_until(self, seq)
+            row = self.row_of_seq(seq)
+        return row
+
     # -- changes
+
+    def prepend(self, items: list[ChatItem]) -> int:
+        """Insert older ``items`` (oldest first) at the top, skipping known seqs; returns how
+        many were added."""
+        fresh: list[ChatItem] = []
+        for item in items:
+            if item.seq is not None:
+                if item.seq in self._seqs:
+                    continue
+                self._seqs.add(item.seq)
+            fresh.append(item)
+        if not fresh:
+            return 0
+        self.beginInsertRows(_ROOT, 0, len(fresh) - 1)
+        self._items[0:0] = fresh
+        self.endInsertRows()
+        self.older_loaded.emit(len(fresh))
+        return len(fresh)
 
     def append(self, item: ChatItem) -> bool:
         """Add ``item`` at the end unless its ``seq`` is here already (redelivery); True when
@@ -352,23 +490,65 @@ class ConversationModel(QAbstractListModel):
         self.append(ChatItem(MessageKind.ERROR if error else MessageKind.SYSTEM, "", text))
 
     def mark_sent(self, client_msg_id: str, seq: int, ts: float) -> bool:
-        """An own message was acked: set its ``seq``, server ``ts`` and state ``sent``."""
+        """An own message was acked: set its ``seq``, server ``ts`` and state ``sent``. When
+        ``seq`` is here already (history brought it first), the pending copy goes."""
         row = self._row_of_client_id(client_msg_id)
         if row is None:
             return False
         item = self._items[row]
-        item.seq, item.ts, item.state = seq, ts, DeliveryState.SENT
+        if item.seq == seq:
+            return True
+        if seq in self._seqs:
+            self._remove(row)
+            return True
+        item.seq, item.ts = seq, ts
+        if _STATE_RANK[item.state] < _STATE_RANK[DeliveryState.SENT]:
+            item.state = DeliveryState.SENT
+        item.error = ""
         self._seqs.add(seq)
         self._changed(row, [self.SeqRole, self.TimestampRole, self.StateRole])
         return True
 
-    def mark_failed(self, client_msg_id: str) -> bool:
-        """An own message was refused: state ``failed``."""
+    def mark_failed(self, client_msg_id: str, reason: str = "") -> bool:
+        """An own message was refused: state ``failed`` (``reason`` says why)."""
         row = self._row_of_client_id(client_msg_id)
         if row is None:
             return False
         self._items[row].state = DeliveryState.FAILED
-        self._changed(row, [self.StateRole])
+        self._items[row].error = reason
+        self._changed(row, [self.StateRole, self.ErrorRole])
+        return True
+
+    def mark_pending(self, client_msg_id: str) -> bool:
+        """A failed message is retried: back to ``pending``."""
+        row = self._row_of_client_id(client_msg_id)
+        if row is None:
+            return False
+        self._items[row].state = DeliveryState.PENDING
+        self._items[row].error = ""
+        self._changed(row, [self.StateRole, self.ErrorRole])
+        return True
+
+    def set_receipts(self, seq: int, state: str, delivered_to: list[str] | tuple[str, ...],
+                     read_by: list[str] | tuple[str, ...]) -> bool:
+        """Apply receipts to own message ``seq`` (its state only moves forward)."""
+        row = self.row_of_seq(seq)
+        if row is None:
+            return False
+        item = self._items[row]
+        new = DeliveryState(state)
+        if _STATE_RANK[new] > _STATE_RANK[item.state]:
+            item.state = new
+        item.delivered_to, item.read_by = tuple(delivered_to), tuple(read_by)
+        self._changed(row, [self.StateRole, self.DeliveredToRole, self.ReadByRole])
+        return True
+
+    def remove_client_id(self, client_msg_id: str) -> bool:
+        """Drop an own message (a deleted unsent one)."""
+        row = self._row_of_client_id(client_msg_id)
+        if row is None:
+            return False
+        self._remove(row)
         return True
 
     def has_client_id(self, client_msg_id: str) -> bool:
@@ -384,10 +564,26 @@ class ConversationModel(QAbstractListModel):
                 return row
         return None
 
+    def _remove(self, row: int) -> None:
+        self.beginRemoveRows(_ROOT, row, row)
+        item = self._items.pop(row)
+        self.endRemoveRows()
+        if item.seq is not None and not any(i.seq == item.seq for i in self._items):
+            self._seqs.discard(item.seq)
+
     def _changed(self, row: int, roles: list[int]) -> None:
         idx = self.index(row, 0)
         self.dataChanged.emit(idx, idx, [*roles, Qt.ItemDataRole.ToolTipRole,
                                          Qt.ItemDataRole.AccessibleTextRole])
+
+
+class HistorySource(Protocol):
+    """Where a :class:`ConversationModel` gets older items and searches (the engine)."""
+
+    def can_fetch_older(self, model: ConversationModel) -> bool: ...
+    def fetch_older(self, model: ConversationModel) -> None: ...
+    def search(self, model: ConversationModel, text: str) -> list[int]: ...
+    def load_until(self, model: ConversationModel, seq: int) -> None: ...
 
 
 # ------------------------------------------------------------------------------------ groups

@@ -1,26 +1,81 @@
-"""One conversation tab: the message list (model + bubble delegate) and the compose box."""
+"""One conversation tab: the message list (model + bubble delegate), a find bar (Ctrl+F), a
+bar for unsent messages (Retry / Delete), the typing indicator and the compose box."""
 
 from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QModelIndex, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import (
+    QIdentityProxyModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QAction, QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
+    QLabel,
+    QLineEdit,
     QListView,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from ..client.conversations import is_everyone, is_group
-from ..client.models import ConversationModel
+from ..client.models import ConversationModel, DeliveryState, MessageKind
 from .delegates import BubbleDelegate
 
 log = logging.getLogger("messenger.gui.conversation")
+
+_ROOT = QModelIndex()
+
+TYPING_SHOWN_MS = 6000
+"""How long "bob is typing…" stays after the last ``typing`` event."""
+
+
+class NewestLastProxy(QIdentityProxyModel):
+    """Shows a :class:`ConversationModel` unchanged but refuses the view's own
+    ``fetchMore``: a ``QAbstractItemView`` fetches when its *last* row is visible, which in a
+    chat is the newest end and always visible, so it would load the whole history. The tab
+    asks for older pages itself when scrolled to the top."""
+
+    def canFetchMore(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> bool:
+        return False
+
+    def fetchMore(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> None:
+        return None
+
+
+class FindLineEdit(QLineEdit):
+    """The find bar's input: Enter → next match, Shift+Enter → previous, Escape → close.
+
+    Signals:
+        step(int): +1 (next) or -1 (previous).
+        closed(): Escape was pressed.
+    """
+
+    step = Signal(int)
+    closed = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            back = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+            self.step.emit(-1 if back else 1)
+            event.accept()
+            return
+        if event.key() == Qt.Key.Key_Escape:
+            self.closed.emit()
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
 
 class ComposeEdit(QPlainTextEdit):
@@ -62,34 +117,126 @@ class ComposeEdit(QPlainTextEdit):
 class ConversationWidget(QWidget):
     """A tab showing one :class:`ConversationModel` (owned by the engine, not by this widget).
 
+    Scrolling to the top loads older history (``model.fetchMore``) and keeps the view where it
+    was. A failed message gets a context menu (right-click, or the menu key on the focused
+    list) and a bar above the compose box with Retry / Delete buttons.
+
     Signals:
         send_requested(str, str): ``(conversation key, text)``.
+        retry_requested(str): a failed message's ``client_msg_id``.
+        delete_requested(str): an unsent message's ``client_msg_id``.
+        typing(str): the conversation key, whenever the compose box changes.
     """
 
     send_requested = Signal(str, str)
+    retry_requested = Signal(str)
+    delete_requested = Signal(str)
+    typing = Signal(str)
 
     def __init__(self, model: ConversationModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
         self.key = model.key
+        self.proxy = NewestLastProxy(self)
+        self.proxy.setSourceModel(model)
         self.view = QListView(self)
-        self.view.setModel(model)
-        self.view.setItemDelegate(BubbleDelegate(self.view))
+        self.view.setModel(self.proxy)
+        self.delegate = BubbleDelegate(self.view)
+        self.view.setItemDelegate(self.delegate)
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
         self.view.setUniformItemSizes(False)
         self.view.setWordWrap(True)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.view.setFocusPolicy(Qt.FocusPolicy.TabFocus)
         self.view.setStyleSheet("QListView { border: none; background: palette(base); }")
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
         who = "everyone" if is_everyone(model.key) else \
             f"group {model.title}" if is_group(model.key) else model.title
         self.view.setAccessibleName(f"Messages with {who}")
 
+        # Find bar (Ctrl+F).
+        self.find_bar = QWidget(self)
+        self.find_edit = FindLineEdit(self.find_bar)
+        self.find_edit.setPlaceholderText("Find in this conversation")
+        self.find_edit.setAccessibleName(f"Find in the conversation with {who}")
+        self.find_edit.setClearButtonEnabled(True)
+        self.find_edit.textChanged.connect(self._on_find_text)
+        self.find_edit.step.connect(self.find_step)
+        self.find_edit.closed.connect(self.close_find)
+        self.find_label = QLabel(self.find_bar)
+        self.find_label.setAccessibleName("Matches")
+        self.find_label.setMinimumWidth(
+            self.find_label.fontMetrics().horizontalAdvance("No matches") + 8)
+        self.find_prev = QToolButton(self.find_bar)
+        self.find_prev.setText("↑")
+        self.find_prev.setToolTip("Previous match (Shift+Enter, Shift+F3)")
+        self.find_prev.setAccessibleName("Previous match")
+        self.find_prev.clicked.connect(lambda: self.find_step(-1))
+        self.find_next = QToolButton(self.find_bar)
+        self.find_next.setText("↓")
+        self.find_next.setToolTip("Next match (Enter, F3)")
+        self.find_next.setAccessibleName("Next match")
+        self.find_next.clicked.connect(lambda: self.find_step(1))
+        find_close = QToolButton(self.find_bar)
+        find_close.setText("✕")
+        find_close.setToolTip("Close (Escape)")
+        find_close.setAccessibleName("Close the find bar")
+        find_close.clicked.connect(self.close_find)
+        find_layout = QHBoxLayout(self.find_bar)
+        find_layout.setContentsMargins(8, 4, 8, 4)
+        find_layout.addWidget(self.find_edit, 1)
+        find_layout.addWidget(self.find_label)
+        find_layout.addWidget(self.find_prev)
+        find_layout.addWidget(self.find_next)
+        find_layout.addWidget(find_close)
+        self.find_bar.hide()
+        self.matches: list[int] = []
+        """Seqs of the messages matching the find text, oldest first."""
+        self.match_index = -1
+        for seq_text, step in (("F3", 1), ("Shift+F3", -1)):
+            action = QAction(self)
+            action.setShortcut(QKeySequence(seq_text))
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            action.triggered.connect(lambda checked=False, s=step: self.find_step(s))
+            self.addAction(action)
+
+        # Unsent messages.
+        self.failed_bar = QWidget(self)
+        self.failed_bar.setObjectName("failedBar")
+        self.failed_bar.setStyleSheet("#failedBar { background: #fdecea; }")
+        self.failed_label = QLabel(self.failed_bar)
+        self.failed_label.setStyleSheet("color: #b3261e;")
+        self.failed_label.setWordWrap(True)
+        self.retry_button = QPushButton("Retry", self.failed_bar)
+        self.retry_button.setAccessibleName("Retry the unsent messages")
+        self.retry_button.clicked.connect(self.retry_failed)
+        self.delete_button = QPushButton("Delete", self.failed_bar)
+        self.delete_button.setAccessibleName("Delete the unsent messages")
+        self.delete_button.clicked.connect(self.delete_failed)
+        failed_layout = QHBoxLayout(self.failed_bar)
+        failed_layout.setContentsMargins(8, 4, 8, 4)
+        failed_layout.addWidget(self.failed_label, 1)
+        failed_layout.addWidget(self.retry_button)
+        failed_layout.addWidget(self.delete_button)
+        self.failed_bar.hide()
+
+        self.typing_label = QLabel(self)
+        self.typing_label.setAccessibleName("Typing indicator")
+        self.typing_label.setStyleSheet("color: palette(mid); font-style: italic; "
+                                        "padding: 0 12px;")
+        self.typing_label.hide()
+        self._typing_timer = QTimer(self)
+        self._typing_timer.setSingleShot(True)
+        self._typing_timer.setInterval(TYPING_SHOWN_MS)
+        self._typing_timer.timeout.connect(self.typing_label.hide)
+
         self.compose = ComposeEdit(self)
         self.compose.setAccessibleName(f"Message to {who}")
         self.compose.submitted.connect(self._on_submitted)
+        self.compose.textChanged.connect(self._on_compose_changed)
         self.send_button = QPushButton("Send", self)
         self.send_button.setAccessibleName(f"Send message to {who}")
         self.send_button.setToolTip("Send (Enter)")
@@ -102,7 +249,10 @@ class ConversationWidget(QWidget):
         layout = QVBoxLayout()
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
+        layout.addWidget(self.find_bar)
         layout.addWidget(self.view, 1)
+        layout.addWidget(self.typing_label)
+        layout.addWidget(self.failed_bar)
         layout.addLayout(bottom)
         self.body = QHBoxLayout(self)
         """The tab's row: the conversation column, then any side panel (see groups.py)."""
@@ -111,11 +261,149 @@ class ConversationWidget(QWidget):
         self.body.addLayout(layout, 1)
         self.setFocusProxy(self.compose)
 
+        self._anchor: QPersistentModelIndex | None = None
         model.rowsInserted.connect(self._on_rows_inserted)
+        model.rowsRemoved.connect(self._update_failed_bar)
+        model.dataChanged.connect(self._update_failed_bar)
+        model.modelReset.connect(self._update_failed_bar)
+        self.view.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+        self._update_failed_bar()
         self.view.scrollToBottom()
+
+    # ------------------------------------------------------------------ sending
 
     def _on_submitted(self, text: str) -> None:
         self.send_requested.emit(self.key, text)
 
+    def _on_compose_changed(self) -> None:
+        if self.compose.toPlainText().strip():
+            self.typing.emit(self.key)
+
+    # ------------------------------------------------------------------ history
+
     def _on_rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
+        if first == 0 and last + 1 < self.model.rowCount():
+            # Older history at the top: keep the message that was at the top where it was.
+            self.view.scrollTo(self.proxy.index(last + 1, 0),
+                               QAbstractItemView.ScrollHint.PositionAtTop)
+            return
         self.view.scrollToBottom()
+        self._update_failed_bar()
+
+    def _on_scrolled(self, value: int) -> None:
+        if value == self.view.verticalScrollBar().minimum():
+            self.load_older()
+
+    def load_older(self) -> bool:
+        """Ask the model for the next older page (what scrolling to the top does); True when
+        there may be one."""
+        if not self.model.canFetchMore():
+            return False
+        self.model.fetchMore()
+        return True
+
+    # ------------------------------------------------------------------ typing
+
+    def show_typing(self, user: str) -> None:
+        """Show "<user> is typing…" for 6 s (each new event restarts the 6 s)."""
+        self.typing_label.setText(f"{user} is typing…")
+        self.typing_label.show()
+        self._typing_timer.start()
+
+    def hide_typing(self) -> None:
+        self._typing_timer.stop()
+        self.typing_label.hide()
+
+    # ------------------------------------------------------------------ failed messages
+
+    def _update_failed_bar(self, *args: object) -> None:
+        failed = [self.model.item(r) for r in range(self.model.rowCount())
+                  if self.model.data(self.model.index(r, 0), ConversationModel.StateRole)
+                  is DeliveryState.FAILED]
+        if not failed:
+            self.failed_bar.hide()
+            return
+        reason = failed[-1].error or "refused by the server"
+        n = len(failed)
+        self.failed_label.setText(
+            f"{n} message{'s' if n != 1 else ''} not sent: {reason}")
+        self.failed_bar.show()
+
+    def retry_failed(self) -> None:
+        """Retry every failed message of this conversation (oldest first)."""
+        for cmid in self.model.failed_ids():
+            self.retry_requested.emit(cmid)
+
+    def delete_failed(self) -> None:
+        """Delete every failed message of this conversation."""
+        for cmid in self.model.failed_ids():
+            self.delete_requested.emit(cmid)
+
+    def message_menu(self, row: int) -> QMenu | None:
+        """The context menu of the item at ``row``: Copy, and for an unsent own message
+        Retry / Delete."""
+        if not 0 <= row < self.model.rowCount():
+            return None
+        item = self.model.item(row)
+        menu = QMenu(self)
+        copy = menu.addAction("Copy text")
+        copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(item.text))
+        if item.kind is MessageKind.OWN and item.state in (DeliveryState.FAILED,
+                                                           DeliveryState.PENDING):
+            if item.state is DeliveryState.FAILED:
+                retry = menu.addAction("Retry")
+                retry.triggered.connect(lambda: self.retry_requested.emit(item.client_msg_id))
+            delete = menu.addAction("Delete")
+            delete.triggered.connect(lambda: self.delete_requested.emit(item.client_msg_id))
+        return menu
+
+    def _context_menu(self, pos: QPoint) -> None:
+        index = self.view.indexAt(pos)
+        if not index.isValid():
+            index = self.view.currentIndex()
+        menu = self.message_menu(index.row()) if index.isValid() else None
+        if menu is not None:
+            menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            menu.popup(self.view.viewport().mapToGlobal(pos))
+
+    # ------------------------------------------------------------------ find
+
+    def open_find(self) -> None:
+        """Show the find bar and focus it (Ctrl+F)."""
+        self.find_bar.show()
+        self.find_edit.setFocus()
+        self.find_edit.selectAll()
+
+    def close_find(self) -> None:
+        self.find_bar.hide()
+        self.find_edit.clear()
+        self.compose.setFocus()
+
+    def _on_find_text(self, text: str) -> None:
+        self.delegate.search_text = text
+        self.matches = self.model.find(text) if text else []
+        self.match_index = -1
+        if self.matches:
+            self.find_step(1)  # the newest match first…
+        else:
+            self.delegate.current_seq = None
+            self.find_label.setText("No matches" if text else "")
+            self.view.viewport().update()
+
+    def find_step(self, step: int) -> None:
+        """Go to the next (``step`` = 1) or previous (-1) match; newest first, wrapping."""
+        if not self.matches:
+            return
+        if self.match_index < 0:
+            self.match_index = len(self.matches) - 1
+        else:
+            self.match_index = (self.match_index - step) % len(self.matches)
+        seq = self.matches[self.match_index]
+        row = self.model.load_until(seq)
+        self.delegate.current_seq = seq
+        # Shown as "n of m" counting from the newest.
+        self.find_label.setText(f"{len(self.matches) - self.match_index} of {len(self.matches)}")
+        if row is not None:
+            self.view.scrollTo(self.proxy.index(row, 0),
+                               QAbstractItemView.ScrollHint.PositionAtCenter)
+        self.view.viewport().update()

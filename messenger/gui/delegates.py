@@ -6,7 +6,17 @@ import time
 from dataclasses import dataclass
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPalette, QTextLayout, QTextOption
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QPainter,
+    QPalette,
+    QPen,
+    QTextCharFormat,
+    QTextLayout,
+    QTextOption,
+)
 from PySide6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from ..client.models import (
@@ -34,6 +44,17 @@ SYSTEM_TEXT = QColor("#6c757d")
 ERROR_BUBBLE = QColor("#fdecea")
 ERROR_BORDER = QColor("#f1aeb5")
 ERROR_TEXT = QColor("#b3261e")
+READ_TICKS = QColor("#8ce99a")
+FAILED_META = QColor("#ffd8d8")
+MATCH_BACKGROUND = QColor("#ffe066")
+MATCH_TEXT = QColor("#1f2328")
+CURRENT_MATCH = QColor("#f08c00")
+
+TICKS = {DeliveryState.PENDING: "⏱", DeliveryState.SENT: "✓",
+         DeliveryState.DELIVERED: "✓✓", DeliveryState.READ: "✓✓",
+         DeliveryState.FAILED: "✗ not sent · right-click to retry"}
+"""What an own bubble shows after its time, per delivery state: a clock while pending, one
+tick once the server stored it, two once a recipient's app has it (green once read)."""
 
 
 class RosterDelegate(QStyledItemDelegate):
@@ -118,6 +139,7 @@ class _Bubble:
     meta: str
     bubble: QRectF
     height: float
+    ticks: str = ""
 
 
 class BubbleDelegate(QStyledItemDelegate):
@@ -139,14 +161,31 @@ class BubbleDelegate(QStyledItemDelegate):
     def __init__(self, view: QAbstractItemView) -> None:
         super().__init__(view)
         self._view = view
+        self.search_text = ""
+        """Text to highlight in every bubble (the find bar's), "" for none."""
+        self.current_seq: int | None = None
+        """The message of the current find match (outlined)."""
 
     def _width(self, option: QStyleOptionViewItem) -> float:
         width = self._view.viewport().width()
         return float(width if width > 0 else option.rect.width() or 400)
 
-    @staticmethod
-    def _layout(text: str, font: QFont, width: float) -> tuple[QTextLayout, float, float]:
+    def _layout(self, text: str, font: QFont, width: float) -> tuple[QTextLayout, float, float]:
         layout = QTextLayout(text.replace("\n", "\u2028"), font)
+        if self.search_text:
+            ranges = []
+            fmt = QTextCharFormat()
+            fmt.setBackground(MATCH_BACKGROUND)
+            fmt.setForeground(MATCH_TEXT)
+            folded, needle = text.casefold(), self.search_text.casefold()
+            start = folded.find(needle) if len(folded) == len(text) else -1
+            while start >= 0:
+                r = QTextLayout.FormatRange()
+                r.start, r.length, r.format = start, len(needle), fmt
+                ranges.append(r)
+                start = folded.find(needle, start + len(needle))
+            if ranges:
+                layout.setFormats(ranges)
         opt = QTextOption()
         opt.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         layout.setTextOption(opt)
@@ -190,11 +229,10 @@ class BubbleDelegate(QStyledItemDelegate):
         if also:
             header = (header + " · " if header else "") + "also to " + ", ".join(also)
         meta = format_time(float(index.data(ConversationModel.TimestampRole) or 0))
+        ticks = ""
         if kind is MessageKind.OWN:
-            state = index.data(ConversationModel.StateRole)
-            meta += {DeliveryState.PENDING: "  ⏱", DeliveryState.SENT: "  ✓",
-                     DeliveryState.FAILED: "  ✗ not sent"}.get(state, "")
-        inner_w = max(w, small_fm.horizontalAdvance(meta))
+            ticks = "  " + TICKS.get(index.data(ConversationModel.StateRole), "")
+        inner_w = max(w, small_fm.horizontalAdvance(meta + ticks))
         if header:
             inner_w = max(inner_w, min(max_body, small_fm.horizontalAdvance(header)))
         inner_h = h + small_fm.height() + 2
@@ -204,7 +242,7 @@ class BubbleDelegate(QStyledItemDelegate):
         bh = inner_h + 2 * self.PAD_Y
         x = total - self.MARGIN_X - bw if kind is MessageKind.OWN else self.MARGIN_X
         bubble = QRectF(x, self.MARGIN_Y, bw, bh)
-        return _Bubble(kind, header, layout, w, h, meta, bubble, bh + 2 * self.MARGIN_Y)
+        return _Bubble(kind, header, layout, w, h, meta, bubble, bh + 2 * self.MARGIN_Y, ticks)
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
         b = self._measure(option, index)
@@ -252,11 +290,21 @@ class BubbleDelegate(QStyledItemDelegate):
         b.body.draw(painter, QPointF(x, y))
         y += b.body_h + 2
         painter.setFont(small)
-        failed = own and index.data(ConversationModel.StateRole) is DeliveryState.FAILED
-        painter.setPen(QColor("#ffd8d8") if failed else (META_OWN if own else META_OTHER))
+        state = index.data(ConversationModel.StateRole) if own else None
         meta_w = small_fm.horizontalAdvance(b.meta)
-        painter.drawText(QPointF(bubble.right() - self.PAD_X - meta_w, y + small_fm.ascent()),
-                         b.meta)
+        ticks_w = small_fm.horizontalAdvance(b.ticks)
+        x = bubble.right() - self.PAD_X - meta_w - ticks_w
+        painter.setPen(META_OWN if own else META_OTHER)
+        painter.drawText(QPointF(x, y + small_fm.ascent()), b.meta)
+        if b.ticks:
+            painter.setPen(READ_TICKS if state == DeliveryState.READ else
+                           FAILED_META if state == DeliveryState.FAILED else META_OWN)
+            painter.drawText(QPointF(x + meta_w, y + small_fm.ascent()), b.ticks)
+        seq = index.data(ConversationModel.SeqRole)
+        if self.current_seq is not None and seq == self.current_seq:
+            painter.setPen(QPen(CURRENT_MATCH, 2))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(bubble.adjusted(-2, -2, 2, 2), 13, 13)
         painter.restore()
 
 

@@ -5,13 +5,16 @@ right; the compose box of every tab understands the slash commands of
 from __future__ import annotations
 
 import logging
+import math
+import time
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QModelIndex, QPoint, Qt, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
+    QFileDialog,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -163,6 +166,16 @@ class MainWindow(QMainWindow):
         self.state_label = QLabel()
         self.state_label.setAccessibleName("Connection state")
         self.statusBar().addWidget(self.state_label, 1)
+        self.reconnect_button = QPushButton("Reconnect now")
+        self.reconnect_button.setAccessibleName("Reconnect now")
+        self.reconnect_button.setToolTip("Try to reach the server again at once")
+        self.reconnect_button.clicked.connect(self.reconnect_now)
+        self.reconnect_button.hide()
+        self.statusBar().addPermanentWidget(self.reconnect_button)
+        self._reconnect_due = 0.0
+        self._countdown = QTimer(self)
+        self._countdown.setInterval(250)
+        self._countdown.timeout.connect(self._show_countdown)
 
         self._build_menus()
         everyone = self.open_conversation(EVERYONE)
@@ -178,6 +191,10 @@ class MainWindow(QMainWindow):
         engine.request_failed.connect(self._on_request_failed)
         engine.group_joined.connect(self.open_group)
         engine.group_failed.connect(self._on_group_failed)
+        engine.reconnect_scheduled.connect(self._on_reconnect_scheduled)
+        engine.reconnecting.connect(self._on_reconnecting)
+        engine.typing_received.connect(self._on_typing)
+        engine.message_received.connect(self._on_message_received)
         self._update_state(engine.state)
         self._update_title()
 
@@ -185,6 +202,11 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        self.reconnect_action = QAction("&Reconnect now", self)
+        self.reconnect_action.setShortcut(QKeySequence("Ctrl+Shift+R"))
+        self.reconnect_action.setEnabled(False)
+        self.reconnect_action.triggered.connect(self.reconnect_now)
+        file_menu.addAction(self.reconnect_action)
         self.logout_action = QAction("Log &out", self)
         self.logout_action.triggered.connect(self._logout)
         file_menu.addAction(self.logout_action)
@@ -214,6 +236,16 @@ class MainWindow(QMainWindow):
         self.close_tab_action.triggered.connect(lambda: self.close_tab(self.tabs.currentIndex()))
         conv_menu.addAction(self.close_tab_action)
         self.addAction(self.close_tab_action)
+        conv_menu.addSeparator()
+        self.find_action = QAction("&Find…", self)
+        self.find_action.setShortcut(QKeySequence("Ctrl+F"))
+        self.find_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.find_action.triggered.connect(self.find)
+        conv_menu.addAction(self.find_action)
+        self.addAction(self.find_action)
+        self.export_action = QAction("&Export…", self)
+        self.export_action.triggered.connect(lambda: self.ask_export())
+        conv_menu.addAction(self.export_action)
 
         group_menu = self.menuBar().addMenu("&Groups")
         new_group = QAction("&New group…", self)
@@ -275,6 +307,9 @@ class MainWindow(QMainWindow):
                 tip = f"Conversation with {model.title}" if key != EVERYONE \
                     else "Messages to everyone"
             widget.send_requested.connect(self.run_command)
+            widget.retry_requested.connect(self.engine.retry)
+            widget.delete_requested.connect(self.engine.discard)
+            widget.typing.connect(self.engine.notify_typing)
             self._tabs_by_key[key] = widget
             index = self.tabs.addTab(widget, ("# " if is_group(key) else "") + model.title)
             self.tabs.setTabToolTip(index, tip)
@@ -487,6 +522,46 @@ class MainWindow(QMainWindow):
             text += f"; invited: {', '.join(row.invited)}"
         return text
 
+    # ------------------------------------------------------------------ find, export, typing
+
+    def find(self) -> None:
+        """Ctrl+F: open the find bar of the current conversation."""
+        widget = self.tabs.currentWidget()
+        if isinstance(widget, ConversationWidget):
+            widget.open_find()
+
+    def ask_export(self, path: str | None = None) -> tuple[int, bool] | None:
+        """Conversation → Export…: write the current conversation's cached history to a text
+        file (asks where unless ``path`` is given); returns ``(lines, complete)``."""
+        key = self.current_key()
+        if key is None:
+            return None
+        if path is None:
+            title = self.engine.conversation(key).title
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export conversation", f"{title}.txt", "Text files (*.txt)")
+            if not path:
+                return None
+        try:
+            count, complete = self.engine.export_conversation(key, path)
+        except OSError as exc:
+            QMessageBox.warning(self, "Export failed", f"Could not write {path}: {exc}")
+            return None
+        note = "" if complete else " (what this computer has; scroll up first to include " \
+            "older messages from the server)"
+        self.statusBar().showMessage(f"Exported {count} messages to {path}{note}.", 10_000)
+        return count, complete
+
+    def _on_typing(self, key: str, user: str) -> None:
+        widget = self._tabs_by_key.get(key)
+        if widget is not None:
+            widget.show_typing(user)
+
+    def _on_message_received(self, key: str, item: object) -> None:
+        widget = self._tabs_by_key.get(key)
+        if widget is not None:
+            widget.hide_typing()
+
     # ------------------------------------------------------------------ unread
 
     def _on_current_changed(self, index: int) -> None:
@@ -524,13 +599,46 @@ class MainWindow(QMainWindow):
 
     def _update_state(self, state: ConnectionState) -> None:
         text = _STATE_TEXT.get(state, state.value)
+        auto = self.engine.auto_reconnect
         if state is ConnectionState.LOGGED_IN:
             text = f"Online as {self.engine.user} on {self.engine.host}:{self.engine.port}"
+            self._countdown.stop()
+        elif auto and state is not ConnectionState.DISCONNECTED:
+            text = "Reconnecting…"
+        elif auto and self._countdown.isActive():
+            return  # the countdown says it
         self.state_label.setText(text)
+        offline = auto and state is not ConnectionState.LOGGED_IN
+        self.reconnect_button.setVisible(offline)
+        self.reconnect_button.setEnabled(state is ConnectionState.DISCONNECTED)
+        self.reconnect_action.setEnabled(offline and state is ConnectionState.DISCONNECTED)
         self._update_title()
 
     def _on_connection_failed(self, code: str, message: str) -> None:
+        self.state_label.setToolTip(message)
         self.state_label.setText(f"Disconnected: {message}")
+
+    def _on_reconnect_scheduled(self, delay: float) -> None:
+        self._reconnect_due = time.monotonic() + delay
+        self._countdown.start()
+        self._show_countdown()
+        self.reconnect_button.show()
+        self.reconnect_button.setEnabled(True)
+        self.reconnect_action.setEnabled(True)
+
+    def _show_countdown(self) -> None:
+        left = max(0, math.ceil(self._reconnect_due - time.monotonic()))
+        self.state_label.setText(f"Connection lost — reconnecting in {left} s")
+
+    def _on_reconnecting(self) -> None:
+        self._countdown.stop()
+        self.state_label.setText("Reconnecting…")
+        self.reconnect_button.setEnabled(False)
+        self.reconnect_action.setEnabled(False)
+
+    def reconnect_now(self) -> None:
+        """File → Reconnect now (and the status bar button)."""
+        self.engine.reconnect_now()
 
     def _on_request_failed(self, key: str, code: str, message: str) -> None:
         log.info("request in %s failed: %s %s", key, code, message)

@@ -1,0 +1,114 @@
+"""Time to open a 100,000-message conversation in the app, offscreen.
+
+Usage: ``python benchmarks/history.py [--messages N] [--runs R]``
+
+Fills an account's local store (the app's SQLite history cache) with N messages of one private
+conversation, then, in a fresh engine and main window each run, measures:
+
+* open: ``MainWindow.open_conversation`` until the tab's list has laid out and painted (the
+  last page comes from the cache; nothing else is loaded);
+* scroll: one scroll to the top, which loads the next older page (``fetchMore``) and paints;
+* find: a search over the whole cached conversation (``--find-back`` messages back, default
+  2,000) that jumps to the match, loading every cached page down to it. Jumping 100,000 back
+  loads (and lays out) all 100,000 rows: about 16 s on the 2-core test machine — known
+  limitation, see the report.
+
+No server is needed: the window shows the cache. Prints milliseconds (median of the runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--find-back", type=int, default=2_000)
+    args = parser.parse_args(argv)
+    home = tempfile.TemporaryDirectory(prefix="messenger-bench-")
+    os.environ["MESSENGER_HOME"] = home.name
+
+    from PySide6.QtWidgets import QApplication
+
+    from messenger import paths
+    from messenger.client.engine import ClientEngine
+    from messenger.client.localstore import LocalStore, store_path
+    from messenger.gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    host, port, me, peer = "127.0.0.1", 5555, "alice", "bob"
+    store = LocalStore(store_path(paths.data_dir(), host, port, me))
+    t0 = time.perf_counter()
+    rows = []
+    for seq in range(1, args.messages + 1):
+        sender = me if seq % 3 == 0 else peer
+        rows.append((seq, peer, 1_700_000_000.0 + seq, sender, "unicast",
+                     f'["{peer if sender == me else me}"]', f"message number {seq}: " +
+                     "lorem ipsum dolor sit amet " * (1 + seq % 4), f"c{seq}", "sent"))
+    store._db.execute("BEGIN")
+    store._db.executemany(
+        "INSERT INTO messages (seq, conv, ts, sender, scope, recipients, text, client_msg_id,"
+        " state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    store._db.execute("COMMIT")
+    store.close()
+    print(f"filled {args.messages:,} messages in {(time.perf_counter() - t0) * 1000:.0f} ms")
+
+    opens, scrolls, finds = [], [], []
+    for _ in range(args.runs):
+        engine = ClientEngine()
+        engine.open_store(host, port, me)
+        window = MainWindow(engine)
+        window.resize(900, 600)
+        window.show()
+        app.processEvents()
+        t = time.perf_counter()
+        tab = window.open_conversation(peer)
+        tab.view.doItemsLayout()
+        tab.view.viewport().repaint()
+        app.processEvents()
+        opens.append((time.perf_counter() - t) * 1000)
+        assert tab.model.rowCount() <= 100, tab.model.rowCount()
+
+        t = time.perf_counter()
+        tab.view.verticalScrollBar().setValue(0)
+        tab.view.viewport().repaint()
+        app.processEvents()
+        scrolls.append((time.perf_counter() - t) * 1000)
+
+        t = time.perf_counter()
+        tab.open_find()
+        target = max(1, args.messages - args.find_back)
+        tab.find_edit.setText(f"message number {target}:")  # one match
+        tab.view.viewport().repaint()
+        app.processEvents()
+        finds.append((time.perf_counter() - t) * 1000)
+        loaded = tab.model.rowCount()
+        window.close()
+        window.deleteLater()
+        engine.store.close()
+        app.processEvents()
+
+    print(f"open a {args.messages:,}-message conversation: "
+          f"{statistics.median(opens):.1f} ms (median of {args.runs}; min "
+          f"{min(opens):.1f}, max {max(opens):.1f})")
+    print(f"scroll to the top (next page from the cache): {statistics.median(scrolls):.1f} ms")
+    print(f"find a match {args.find_back:,} messages back and show it ({loaded:,} rows "
+          "loaded): "
+          f"{statistics.median(finds):.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

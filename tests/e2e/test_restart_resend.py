@@ -1,0 +1,123 @@
+"""End to end: the server process is killed with SIGKILL in the middle of a burst from two
+senders and restarted on the same port and data dir. The app engines (in this process)
+reconnect by themselves, their outboxes resend what was not acknowledged, and the recipient
+ends with every message exactly once, in order per sender."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+from helpers.rawclient import ServerProcess
+from PySide6.QtCore import QTimer
+
+from messenger.client.connection import ConnectionState
+from messenger.client.engine import ClientEngine
+from messenger.client.liveness import Backoff
+from messenger.client.models import MessageKind
+
+REPO = Path(__file__).resolve().parents[2]
+BURST = 200
+KILL_AFTER_ACKS = 50
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_command(data_dir: Path, port: int) -> list[str]:
+    return [sys.executable, "-m", "messenger", "--server", "--host", "127.0.0.1",
+            "--port", str(port), "--data-dir", str(data_dir), "--demo"]
+
+
+@pytest.fixture
+def engines(qtbot):
+    made: list[ClientEngine] = []
+    yield made
+    for engine in made:
+        engine.close()
+    qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e in made))
+
+
+def test_sigkill_mid_burst_every_message_arrives_exactly_once(qtbot, tmp_path, engines):
+    port = free_port()
+    data_dir = tmp_path / "data"
+    first = ServerProcess(server_command(data_dir, port), cwd=REPO)
+    first.start()
+    second: ServerProcess | None = None
+    try:
+        alice, bob, charlie = (ClientEngine(backoff=Backoff(0.05, 0.5)) for _ in range(3))
+        engines.extend([alice, bob, charlie])
+        for engine, user in ((alice, "alice"), (bob, "bob"), (charlie, "charlie")):
+            with qtbot.waitSignal(engine.login_succeeded, timeout=20_000):
+                engine.connect_to("127.0.0.1", port)
+                engine.login(user, f"{user}123")
+
+        acked: set[str] = set()
+        acked_before_kill: set[str] = set()
+
+        def on_ack(cmid: str, seq: int, ts: float) -> None:
+            acked.add(cmid)
+            if len(acked) == KILL_AFTER_ACKS and not acked_before_kill:
+                first.proc.kill()  # SIGKILL: no clean shutdown, no logout
+                acked_before_kill.update(acked)
+
+        alice.message_acked.connect(on_ack)
+        bob.message_acked.connect(on_ack)
+
+        # The users type steadily: one message each per timer tick, so the kill lands in
+        # the middle of the burst and later messages are typed while the server is down.
+        typed = {"alice": [], "bob": []}
+        cmid_text: dict[str, str] = {}
+
+        def type_next() -> None:
+            for engine, user in ((alice, "alice"), (bob, "bob")):
+                if len(typed[user]) < BURST:
+                    text = f"{user} {len(typed[user]):03d}"
+                    typed[user].append(text)
+                    cmid_text[engine.send_unicast("charlie", text)] = text
+            if len(typed["alice"]) == BURST and len(typed["bob"]) == BURST:
+                timer.stop()
+
+        timer = QTimer()
+        timer.setInterval(2)
+        timer.timeout.connect(type_next)
+        timer.start()
+
+        qtbot.waitUntil(lambda: bool(acked_before_kill), timeout=20_000)
+        first.proc.wait(timeout=10)
+        assert first.proc.returncode == -9
+        assert KILL_AFTER_ACKS <= len(acked_before_kill) < 2 * BURST
+        second = ServerProcess(server_command(data_dir, port), cwd=REPO)
+        second.start()
+
+        def done() -> bool:
+            return (len(typed["alice"]) == BURST and len(typed["bob"]) == BURST
+                    and not alice.store.outbox() and not bob.store.outbox()
+                    and received("alice") == typed["alice"]
+                    and received("bob") == typed["bob"])
+
+        def received(sender: str) -> list[str]:
+            return [i.text for i in charlie.conversation(sender).items()
+                    if i.kind is MessageKind.OTHER]
+
+        qtbot.waitUntil(done, timeout=30_000)
+        # Exactly once, in order per sender (checked by `done`), and once in the cache too.
+        for sender in ("alice", "bob"):
+            got = received(sender)
+            assert len(got) == len(set(got)) == BURST
+            assert charlie.store.count(sender) == BURST
+        # Every message acked before the kill reached charlie exactly once.
+        everything = received("alice") + received("bob")
+        for cmid in acked_before_kill:
+            assert everything.count(cmid_text[cmid]) == 1
+        assert alice.auto_reconnect and bob.auto_reconnect and charlie.logged_in
+    finally:
+        if first.proc is not None and first.proc.poll() is None:
+            first.stop()
+        if second is not None:
+            second.stop()

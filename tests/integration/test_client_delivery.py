@@ -1,0 +1,248 @@
+"""Exactly-once delivery in the app's engine: outbox, reconnect, resume, receipts, lazy history,
+heartbeat — against a real in-process server."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import shiboken6
+from PySide6.QtCore import Qt, QTimer
+
+from messenger.client.connection import ConnectionState
+from messenger.client.conversations import group_key
+from messenger.client.engine import ClientEngine
+from messenger.client.liveness import Backoff, Heartbeat
+from messenger.client.models import ConversationModel, DeliveryState, MessageKind
+from messenger.protocol import ErrorCode
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def make_engine(qtbot):
+    engines: list[ClientEngine] = []
+
+    def factory(**kwargs) -> ClientEngine:
+        kwargs.setdefault("backoff", Backoff(0.05, 0.3))
+        engine = ClientEngine(**kwargs)
+        engines.append(engine)
+        return engine
+
+    yield factory
+    engines = [e for e in engines if shiboken6.isValid(e)]  # some tests destroy theirs
+    for engine in engines:
+        engine.close()
+    qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e in engines))
+
+
+def login(qtbot, engine: ClientEngine, host: str, port: int, user: str) -> None:
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+        engine.connect_to(host, port)
+        engine.login(user, f"{user}123")
+
+
+def texts_from(engine: ClientEngine, key: str, sender: str) -> list[str]:
+    return [i.text for i in engine.conversation(key).items() if i.sender == sender
+            and i.kind in (MessageKind.OWN, MessageKind.OTHER)]
+
+
+def cut_after(engine: ClientEngine, signal, count: int) -> list[int]:
+    """Abort ``engine``'s socket (no logout, as a broken link) once ``signal`` fired ``count``
+    times; returns the list that counts the emissions."""
+    seen: list[int] = []
+
+    def on_signal(*args) -> None:
+        seen.append(1)
+        if len(seen) == count:
+            QTimer.singleShot(0, lambda: engine._conn._socket.abort())
+
+    signal.connect(on_signal)
+    return seen
+
+
+def test_socket_cut_mid_burst_reconnects_without_loss_or_doubles(qtbot, server, make_engine):
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    cut_after(alice, alice.message_acked, 30)
+    cut_after(bob, bob.message_received, 60)
+    reconnects: list[float] = []
+    alice.reconnect_scheduled.connect(reconnects.append)
+    sent = [f"burst {i}" for i in range(120)]
+    for text in sent:
+        alice.send_unicast("bob", text)
+
+    def settled() -> bool:
+        return alice.logged_in and bob.logged_in and not alice.store.outbox() \
+            and len(texts_from(bob, "alice", "alice")) >= len(sent)
+
+    qtbot.waitUntil(settled, timeout=20_000)
+    assert reconnects, "alice never lost her link"
+    assert texts_from(bob, "alice", "alice") == sent  # all, once each, in order
+    own = [i for i in alice.conversation("bob").items() if i.kind is MessageKind.OWN]
+    assert [i.text for i in own] == sent
+    assert all(i.state is not DeliveryState.PENDING for i in own)
+    seqs = [i.seq for i in own]
+    assert len(set(seqs)) == len(seqs) == len(sent) and seqs == sorted(seqs)
+    # Bob's cache holds what his window shows, once each.
+    assert bob.store.count("alice") == len(sent)
+
+
+def test_restarted_app_sends_its_unsent_messages_once(qtbot, make_server, make_engine,
+                                                       tmp_path):
+    port = free_port()
+    data = tmp_path / "srv"
+    first = make_server(demo=True, data_dir=data, port=port)
+    alice = make_engine()
+    login(qtbot, alice, "127.0.0.1", port, "alice")
+    first.close()
+    qtbot.waitUntil(lambda: alice.state is not ConnectionState.LOGGED_IN, timeout=10_000)
+    cmids = [alice.send_unicast("bob", f"offline {i}") for i in range(3)]
+    assert all(cmids)
+    assert [i.state for i in alice.conversation("bob").items()] == [DeliveryState.PENDING] * 3
+    alice.close()
+    alice.store.close()
+    alice.deleteLater()
+    qtbot.waitUntil(lambda: not shiboken6.isValid(alice))
+
+    make_server(data_dir=data, port=port)
+    again = make_engine()
+    with qtbot.waitSignal(again.login_succeeded, timeout=10_000):
+        again.connect_to("127.0.0.1", port)
+        again.login("alice", "alice123")
+        # Shown at once, before the login is even answered.
+    assert [i.client_msg_id for i in again.conversation("bob").items()] == cmids
+    qtbot.waitUntil(lambda: not again.store.outbox(), timeout=10_000)
+    bob = make_engine()
+    login(qtbot, bob, "127.0.0.1", port, "bob")
+    qtbot.waitUntil(lambda: len(texts_from(bob, "alice", "alice")) == 3, timeout=10_000)
+    assert texts_from(bob, "alice", "alice") == [f"offline {i}" for i in range(3)]
+    assert [i.state for i in again.conversation("bob").items()
+            if i.kind is MessageKind.OWN] != [DeliveryState.PENDING] * 3
+
+
+def test_receipts_move_the_senders_state_sent_delivered_read(qtbot, server, make_engine):
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    model = alice.conversation("bob")
+    states: list[DeliveryState] = []
+
+    def record(top, bottom, roles=()) -> None:
+        state = model.data(top, ConversationModel.StateRole)
+        if not states or states[-1] is not state:
+            states.append(state)
+
+    model.dataChanged.connect(record)
+    with qtbot.waitSignal(bob.message_received, timeout=10_000):
+        alice.send_unicast("bob", "did you read this?")
+    qtbot.waitUntil(lambda: model.items()[-1].state is DeliveryState.DELIVERED, timeout=10_000)
+    bob.mark_read("alice")
+    qtbot.waitUntil(lambda: model.items()[-1].state is DeliveryState.READ, timeout=10_000)
+    assert states == [DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.READ]
+    assert model.items()[-1].read_by == ("bob",)
+    assert int(alice.store.get_meta("receipts_after")) >= 2
+    cached = alice.store.message(model.items()[-1].seq)
+    assert cached.state == "read"
+
+
+def test_group_message_tooltip_counts_deliveries(qtbot, server, make_engine):
+    alice, bob, charlie = make_engine(), make_engine(), make_engine()
+    for engine, user in ((alice, "alice"), (bob, "bob"), (charlie, "charlie")):
+        login(qtbot, engine, server.host, server.port, user)
+    with qtbot.waitSignal(alice.group_joined, timeout=10_000):
+        alice.create_group("lab", public=True)
+    for engine in (bob, charlie):
+        with qtbot.waitSignal(engine.group_joined, timeout=10_000):
+            engine.join_group("lab")
+    qtbot.waitUntil(lambda: len(alice.groups.group("lab").members) == 3, timeout=10_000)
+    alice.send_group("lab", "meeting at 3")
+    model = alice.conversation(group_key("lab"))
+    row = model.rowCount() - 1
+
+    def tip() -> str:
+        return model.data(model.index(row, 0), Qt.ItemDataRole.ToolTipRole)
+
+    qtbot.waitUntil(lambda: "delivered to 2 of 2" in tip(), timeout=10_000)
+
+
+def test_final_error_fails_without_blocking_later_messages_and_retry_resends(
+        qtbot, server, make_engine):
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    with qtbot.waitSignal(alice.request_failed, timeout=10_000) as failed:
+        ghost = alice.send_unicast("ghost", "to nobody")
+        alice.send_unicast("bob", "after the failure")
+    assert failed.args[1] == ErrorCode.UNKNOWN_USER
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["after the failure"],
+                    timeout=10_000)
+    assert [i.client_msg_id for i in alice.store.outbox(state="failed")] == [ghost]
+    assert alice.conversation("ghost").items()[0].state is DeliveryState.FAILED
+    with qtbot.waitSignal(alice.request_failed, timeout=10_000):
+        assert alice.retry(ghost)
+    assert alice.discard(ghost)
+    assert alice.store.outbox() == []
+    assert all(i.client_msg_id != ghost for i in alice.conversation("ghost").items())
+
+
+def test_history_pages_come_from_the_cache_then_the_server(qtbot, server, make_engine,
+                                                          tmp_path):
+    alice = make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    for i in range(120):
+        alice.send_unicast("charlie", f"m{i}")
+    qtbot.waitUntil(lambda: not alice.store.outbox(), timeout=10_000)
+    # Another computer of alice's: an empty cache; the server has all 120.
+    other = make_engine(data_dir=tmp_path / "laptop")
+    login(qtbot, other, server.host, server.port, "alice")
+    model = other.conversation("charlie")
+    assert model.rowCount() == 0 and model.canFetchMore()
+    while model.canFetchMore():
+        with qtbot.waitSignal(other.history_loaded, timeout=10_000):
+            model.fetchMore()
+    assert [i.text for i in model.items()] == [f"m{i}" for i in range(120)]
+    assert other.store.count("charlie") == 120
+    # The same account's first computer: cached pages, no server round trip.
+    first = alice.conversation("charlie")
+    assert first.rowCount() == 120  # sent in this session: all shown
+    cache_only = make_engine(data_dir=alice.store.path.parents[2])
+    cache_only.open_store(server.host, server.port, "alice")
+    cached = cache_only.conversation("charlie")
+    assert cached.rowCount() == 50
+    assert cached.canFetchMore()
+    cached.fetchMore()
+    assert cached.rowCount() == 100 and cached.items()[0].text == "m20"
+    assert len(cached.find("M11")) == 11  # m11, m110…m119; ignoring case
+    row = cached.load_until(cached.find("m1")[0])
+    assert row == 0 and cached.items()[0].text == "m1"
+
+
+def test_heartbeat_drops_a_link_silent_across_a_sleep_and_reconnects(qtbot, server,
+                                                                      make_engine):
+    now = [1000.0]
+    alice = make_engine(clock=lambda: now[0], tick_ms=20,
+                        heartbeat=Heartbeat(interval=5, timeout=15))
+    login(qtbot, alice, server.host, server.port, "alice")
+    with qtbot.waitSignals([alice.reconnecting, alice.login_succeeded], timeout=10_000):
+        now[0] += 3600  # the laptop slept an hour: the next tick sees a dead link
+    assert alice.logged_in
+
+
+def test_logout_never_reconnects_and_typing_is_relayed(qtbot, server, make_engine):
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    with qtbot.waitSignal(bob.typing_received, timeout=10_000) as typing:
+        assert alice.notify_typing("bob")
+    assert typing.args == ["alice", "alice"]
+    assert not alice.notify_typing("bob")  # at most every 3 s
+    with qtbot.waitSignal(alice.logged_out, timeout=10_000):
+        alice.logout()
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED)
+    assert not alice.auto_reconnect and not alice.reconnect_now()
