@@ -11,6 +11,7 @@ import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
+import shiboken6
 from argon2 import PasswordHasher, Type
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtNetwork import (
@@ -290,7 +291,8 @@ class MessengerServer(QObject):
         if self._conns.pop(c.conn, None) is None:
             return
         log.debug("connection %d closed", c.conn)
-        c.socket.deleteLater()
+        if shiboken6.isValid(c.socket):  # not when Qt is already destroying it
+            c.socket.deleteLater()
         self._apply(self.core.disconnected(c.conn))
         self.clientCountChanged.emit(len(self._conns))
 
