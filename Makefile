@@ -6,6 +6,8 @@
 #   make lint          ruff only
 #   make screenshots   render docs/screenshots/ offscreen (tools/screenshots.py)
 #   make dist          PyInstaller one-folder build in dist/messenger/
+#   make ui            recompile ui/*.ui into messenger/gui/ui_*.py (pyside6-uic)
+#   make bench         the benchmarks (load, history, transfer); they print figures
 #   make clean         remove build output and caches (make distclean: the venv too)
 #
 # Variables: PYTHON (python3), PORT (5555), PYTEST_ARGS (extra pytest arguments).
@@ -29,7 +31,7 @@ QT_DISPLAY_DEBS := libx11-xcb1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 l
 	libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1 \
 	libwayland-client0 libwayland-cursor0 libwayland-egl1
 
-.PHONY: help test lint run screenshots dist clean distclean qt-deps qt-display-deps
+.PHONY: help test lint run screenshots dist clean distclean qt-deps qt-display-deps ui bench
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -80,6 +82,16 @@ screenshots: qt-deps $(VENV)/.stamp-run
 dist: qt-display-deps $(VENV)/.stamp-dist
 	$(BIN)/pyinstaller --noconfirm messenger.spec
 	@echo "built dist/messenger/messenger (the server: dist/messenger/messenger --server)"
+
+ui: $(VENV)/.stamp-run
+	for f in ui/*.ui; do \
+	    $(BIN)/pyside6-uic "$$f" -o "messenger/gui/ui_$$(basename "$$f" .ui).py"; \
+	done
+
+bench: qt-deps $(VENV)/.stamp-test
+	$(BIN)/python benchmarks/load.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/history.py
+	$(BIN)/python benchmarks/transfer.py
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache .hypothesis *.egg-info
