@@ -1,8 +1,21 @@
-"""Certificate fingerprints as shown to people and pinned by clients (TOFU)."""
+"""Self-signed certificates and their fingerprints, as shown to people and pinned (TOFU).
+
+Used by the chat server (its TLS identity, pinned by clients on first use) and by the transfer
+engine (a receiver's QUIC identity, pinned by the sender through the chat server).
+"""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 
 def cert_fingerprint(der: bytes) -> str:
@@ -10,3 +23,49 @@ def cert_fingerprint(der: bytes) -> str:
     (``"AB:01:…"``, 95 characters), the form ``openssl x509 -fingerprint -sha256`` prints."""
     digest = hashlib.sha256(der).hexdigest().upper()
     return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+def pem_fingerprint(cert_pem: bytes) -> str:
+    """The SHA-256 fingerprint (``AB:CD:…``) of a PEM certificate."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    return cert_fingerprint(cert.public_bytes(serialization.Encoding.DER))
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A certificate and key in PEM, and the certificate's SHA-256 ``fingerprint``."""
+
+    cert_pem: bytes
+    key_pem: bytes
+    fingerprint: str
+
+
+def make_identity(common_name: str, *, days: int = 30, dns_names: Sequence[str] = (),
+                  ip_addresses: Sequence[str] = ()) -> Identity:
+    """Generate a self-signed ECDSA P-256 certificate valid from yesterday for ``days`` days,
+    with the given subject alternative names."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    )
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    cert = builder.sign(key, hashes.SHA256())
+    return Identity(
+        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
+        key_pem=key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()),
+        fingerprint=cert_fingerprint(cert.public_bytes(serialization.Encoding.DER)),
+    )
