@@ -6,7 +6,7 @@
 #   make lint          ruff only
 #   make screenshots   render docs/screenshots/ offscreen (tools/screenshots.py)
 #   make dist          PyInstaller one-folder build in dist/messenger/
-#   make ui            recompile ui/*.ui into messenger/gui/ui_*.py (pyside6-uic)
+#   make ui            recompile ui/*.ui and resources/messenger.qrc into messenger/gui/
 #   make bench         the benchmarks (load, history, transfer); they print figures
 #   make clean         remove build output and caches (make distclean: the venv too)
 #
@@ -87,6 +87,7 @@ ui: $(VENV)/.stamp-run
 	for f in ui/*.ui; do \
 	    $(BIN)/pyside6-uic "$$f" -o "messenger/gui/ui_$$(basename "$$f" .ui).py"; \
 	done
+	$(BIN)/pyside6-rcc resources/messenger.qrc -o messenger/gui/resources_rc.py
 
 bench: qt-deps $(VENV)/.stamp-test
 	$(BIN)/python benchmarks/load.py

@@ -38,3 +38,23 @@ def test_compiled_module_is_current(ui_file: Path):
     assert fresh == module.read_text(encoding="utf-8"), (
         f"{module.relative_to(ROOT)} is stale: run "
         f"pyside6-uic {ui_file.relative_to(ROOT)} -o {module.relative_to(ROOT)}")
+
+
+def test_compiled_resources_are_current():
+    """``resources/messenger.qrc`` (icons) is compiled to ``messenger/gui/resources_rc.py``."""
+    rcc = Path(_uic()).with_name("pyside6-rcc")
+    module = ROOT / "messenger" / "gui" / "resources_rc.py"
+    fresh = subprocess.run([str(rcc), "resources/messenger.qrc"], check=True,
+                           capture_output=True, text=True, cwd=ROOT).stdout
+    assert fresh == module.read_text(encoding="utf-8"), (
+        "messenger/gui/resources_rc.py is stale: run make ui")
+
+
+def test_icons_load(qapp):
+    from PySide6.QtGui import QIcon
+
+    import messenger.gui.resources_rc  # noqa: F401 - registers the resources
+
+    for name in ("messenger", "video", "file", "group"):
+        icon = QIcon(f":/icons/{name}.svg")
+        assert not icon.isNull() and not icon.pixmap(32, 32).isNull(), name
