@@ -87,7 +87,7 @@ ui: $(VENV)/.stamp-run
 	for f in ui/*.ui; do \
 	    $(BIN)/pyside6-uic "$$f" -o "messenger/gui/ui_$$(basename "$$f" .ui).py"; \
 	done
-	$(BIN)/pyside6-rcc resources/messenger.qrc -o messenger/gui/resources_rc.py
+	$(BIN)/pyside6-rcc --format-version 1 resources/messenger.qrc -o messenger/gui/resources_rc.py
 
 bench: qt-deps $(VENV)/.stamp-test
 	$(BIN)/python benchmarks/load.py

@@ -41,10 +41,14 @@ def test_compiled_module_is_current(ui_file: Path):
 
 
 def test_compiled_resources_are_current():
-    """``resources/messenger.qrc`` (icons) is compiled to ``messenger/gui/resources_rc.py``."""
+    """``resources/messenger.qrc`` (icons) is compiled to ``messenger/gui/resources_rc.py``.
+
+    RCC format 1: formats 2 and 3 embed each file's modification time, which differs in every
+    clone, so the compiled module could never be compared (this failed CI once).
+    """
     rcc = Path(_uic()).with_name("pyside6-rcc")
     module = ROOT / "messenger" / "gui" / "resources_rc.py"
-    fresh = subprocess.run([str(rcc), "resources/messenger.qrc"], check=True,
+    fresh = subprocess.run([str(rcc), "--format-version", "1", "resources/messenger.qrc"], check=True,
                            capture_output=True, text=True, cwd=ROOT).stdout
     assert fresh == module.read_text(encoding="utf-8"), (
         "messenger/gui/resources_rc.py is stale: run make ui")
