@@ -48,8 +48,8 @@ def test_compiled_resources_are_current():
     """
     rcc = Path(_uic()).with_name("pyside6-rcc")
     module = ROOT / "messenger" / "gui" / "resources_rc.py"
-    fresh = subprocess.run([str(rcc), "--format-version", "1", "resources/messenger.qrc"], check=True,
-                           capture_output=True, text=True, cwd=ROOT).stdout
+    fresh = subprocess.run([str(rcc), "--format-version", "1", "resources/messenger.qrc"],
+                           check=True, capture_output=True, text=True, cwd=ROOT).stdout
     assert fresh == module.read_text(encoding="utf-8"), (
         "messenger/gui/resources_rc.py is stale: run make ui")
 
