@@ -4,8 +4,9 @@ Usage: ``QT_QPA_PLATFORM=offscreen python tools/screenshots.py [OUT_DIR]`` (``ma
 Starts an in-process server with the demo accounts in a temporary MESSENGER_HOME, logs alice,
 bob and charlie in, exchanges a few messages, and saves ``login.png``, ``main.png`` (with
 delivery ticks), ``failed.png`` (a refused message with Retry / Delete), ``find.png`` (Ctrl+F),
-``group_dialog.png`` (creating a group) and ``group_tab.png`` (a group's tab with its member
-panel and a pending invitation).
+``group_dialog.png`` (creating a group), ``group_tab.png`` (a group's tab with its member
+panel and a pending invitation) and ``transfer.png`` (bob's window: the sample video from alice
+as a card in the conversation, received, beside the Transfers panel with an offer waiting).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QDeadlineTimer, QEventLoop, QTimer  # noqa: E402
+from PySide6.QtCore import QDeadlineTimer, QEventLoop, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 
@@ -168,9 +169,52 @@ def main(argv: list[str]) -> int:
     alice.mark_read(alice.group_conversation("design-review").key)
     wait_until(app, lambda: window.invitation_bar.isVisible())
     window.grab().save(str(out_dir / "group_tab.png"))
-    print(f"saved login.png, main.png, failed.png, find.png, group_dialog.png and "
-          f"group_tab.png in {out_dir}")
 
+    # A video dropped on a conversation: bob's window shows alice's card and, in the Transfers
+    # panel, a second offer (from charlie) still waiting for an answer.
+    from messenger.client.transfers import TransferController, TransferPrefs, TransferState
+    media = Path("/work/shared/media/bigbuckbunny.mp4")
+    if not media.exists():
+        media = Path(home.name) / "holiday-clip.mp4"
+        media.write_bytes(os.urandom(3_000_000))
+    notes = Path(home.name) / "release-notes.pdf"
+    notes.write_bytes(b"%PDF-1.4\n" + os.urandom(180_000))
+    downloads = Path(home.name) / "downloads"
+    alice_files = window.transfers
+    bob_files = TransferController(bob, TransferPrefs(download_dir=downloads / "bob"))
+    charlie_files = TransferController(charlie, TransferPrefs(download_dir=downloads / "c"))
+    bob_window = MainWindow(bob, transfers=bob_files)
+    bob_window.resize(1100, 640)
+    bob_window.show()
+    bob_window.open_conversation("alice")
+    alice.send_unicast("bob", "Here is the clip from the demo — drag-and-drop works now!")
+    wait_until(app, lambda: any("clip from the demo" in i.text
+                                for i in bob.conversation("alice").items()))
+    alice_files.send_file("bob", media)
+    wait_until(app, lambda: bob_files.model.rowCount() == 1)
+    video_key = bob_files.model.index(0, 0).data(bob_files.model.IdRole)
+    bob_files.accept(video_key)
+    wait_until(app, lambda: bob_files.get(video_key).state is TransferState.DONE, 30_000)
+    bob.send_unicast("alice", "Got it, it plays fine. Thanks!")
+    charlie_files.send_file("bob", notes)
+    wait_until(app, lambda: bob_files.model.rowCount() == 2 and bob_files.get(
+        bob_files.model.index(1, 0).data(bob_files.model.IdRole)).state
+        is TransferState.INCOMING)
+    bob_window.open_conversation("alice")
+    bob.mark_read("alice")
+    bob_window.show_transfers()
+    bob_window.resizeDocks([bob_window.transfers_dock], [430], Qt.Orientation.Horizontal)
+    wait_until(app, lambda: bob_window.transfers_dock.isVisible())
+    app.processEvents()
+    bob_window.conversation_widget("alice").view.scrollToBottom()
+    app.processEvents()
+    bob_window.grab().save(str(out_dir / "transfer.png"))
+    print(f"saved login.png, main.png, failed.png, find.png, group_dialog.png, "
+          f"group_tab.png and transfer.png in {out_dir}")
+
+    bob_window.close()
+    for controller in (charlie_files, bob_files):
+        controller.close()
     window.close()
     for engine in (bob, charlie, dialog_engine):
         engine.close()

@@ -143,6 +143,18 @@ class ClientConnection(QObject):
         """The server certificate's SHA-256 fingerprint once known, else None."""
         return self._fingerprint
 
+    @property
+    def local_host(self) -> str:
+        """The local IP address of the connection to the server ("" when not connected): the
+        address of this computer that the server's network can reach."""
+        if self._socket is None:
+            return ""
+        address = self._socket.localAddress()
+        if address.isNull():
+            return ""
+        text = address.toString()
+        return text[7:] if text.startswith("::ffff:") and "." in text else text
+
     # ---------------------------------------------------------------- commands
 
     def connect_to_host(self, host: str, port: int) -> None:

@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..protocol import (
     Delivered,
+    Endpoint,
     Error,
     ErrorCode,
     GetGroups,
@@ -47,6 +48,14 @@ from ..protocol import (
     Register,
     RosterEntry,
     Send,
+    TransferAccept,
+    TransferAccepted,
+    TransferCancel,
+    TransferCancelled,
+    TransferDecline,
+    TransferDeclined,
+    TransferOffer,
+    TransferOffered,
     Typing,
 )
 from ..protocol.names import name_key
@@ -188,6 +197,13 @@ class ClientEngine(QObject):
         typing_received(str, str): ``(key, user)``: ``user`` is typing in private
             conversation ``key``.
         outbox_changed(): messages were queued, sent, failed, retried or deleted.
+        transfer_offered(object): a :class:`TransferOffered` event (someone offers you a file).
+        transfer_accepted(object): a :class:`TransferAccepted` event (your offer was accepted).
+        transfer_declined(object): a :class:`TransferDeclined` event.
+        transfer_cancelled(object): a :class:`TransferCancelled` event.
+        transfer_answered(int, object): ``(request id, Ok or Error)``: the server's answer to
+            :meth:`offer_transfer`, :meth:`accept_transfer`, :meth:`decline_transfer` or
+            :meth:`cancel_transfer` (the id they returned).
     """
 
     state_changed = Signal(object)
@@ -216,6 +232,11 @@ class ClientEngine(QObject):
     history_loaded = Signal(str, int)
     typing_received = Signal(str, str)
     outbox_changed = Signal()
+    transfer_offered = Signal(object)
+    transfer_accepted = Signal(object)
+    transfer_declined = Signal(object)
+    transfer_cancelled = Signal(object)
+    transfer_answered = Signal(int, object)
 
     def __init__(self, parent: QObject | None = None, *, pins: PinStore | None = None,
                  connect_timeout_ms: int | None = None, data_dir: Path | None = None,
@@ -300,6 +321,11 @@ class ClientEngine(QObject):
     @property
     def pins(self) -> PinStore:
         return self._conn.pins
+
+    @property
+    def local_host(self) -> str:
+        """This computer's IP address on the link to the server ("" when not connected)."""
+        return self._conn.local_host
 
     @property
     def logged_in(self) -> bool:
@@ -566,6 +592,42 @@ class ClientEngine(QObject):
             return False
         return self._request(GetRoster(id=self._take_id()), _Request("roster", key=key))
 
+    # ------------------------------------------------------------------ transfers (signalling)
+
+    def offer_transfer(self, to: str, name: str, size: int, sha256: str, mime: str,
+                       host: str, port: int) -> int:
+        """Offer a file to ``to`` (``host``:``port``: our UDP transfer socket). Returns the
+        request id (answered by ``transfer_answered``), 0 when not logged in."""
+        frame = TransferOffer(id=self._take_id(), to=self.canonical_user(to), name=name,
+                              size=size, sha256=sha256, mime=mime or "application/octet-stream",
+                              endpoint=Endpoint(host=host, port=port))
+        return self._transfer_request(frame)
+
+    def accept_transfer(self, transfer_id: str, host: str, port: int, fingerprint: str,
+                        offset: int = 0) -> int:
+        """Accept offer ``transfer_id``: we receive on ``host``:``port`` with a certificate of
+        ``fingerprint``. Returns the request id, 0 when not logged in."""
+        frame = TransferAccept(id=self._take_id(), transfer_id=transfer_id,
+                               endpoint=Endpoint(host=host, port=port), fingerprint=fingerprint,
+                               offset=offset)
+        return self._transfer_request(frame)
+
+    def decline_transfer(self, transfer_id: str, reason: str = "") -> int:
+        """Decline offer ``transfer_id``; returns the request id, 0 when not logged in."""
+        return self._transfer_request(
+            TransferDecline(id=self._take_id(), transfer_id=transfer_id, reason=reason))
+
+    def cancel_transfer(self, transfer_id: str, reason: str = "") -> int:
+        """Cancel transfer ``transfer_id`` (either side); returns the request id, 0 when not
+        logged in."""
+        return self._transfer_request(
+            TransferCancel(id=self._take_id(), transfer_id=transfer_id, reason=reason))
+
+    def _transfer_request(self, frame: Any) -> int:
+        if not self.logged_in or not self._request(frame, _Request("transfer")):
+            return 0
+        return frame.id
+
     # ------------------------------------------------------------------ internals
 
     def _group_title(self, group: str) -> str:
@@ -680,6 +742,14 @@ class ClientEngine(QObject):
             self._on_group_update(frame)
         elif isinstance(frame, Receipt):
             self._on_receipt(frame)
+        elif isinstance(frame, TransferOffered):
+            self.transfer_offered.emit(frame)
+        elif isinstance(frame, TransferAccepted):
+            self.transfer_accepted.emit(frame)
+        elif isinstance(frame, TransferDeclined):
+            self.transfer_declined.emit(frame)
+        elif isinstance(frame, TransferCancelled):
+            self.transfer_cancelled.emit(frame)
         elif isinstance(frame, Typing):
             if frame.user and self.user and name_key(frame.user) != name_key(self.user):
                 self.typing_received.emit(peer_key(frame.user), frame.user)
@@ -727,6 +797,8 @@ class ClientEngine(QObject):
             self.groups_listed.emit()
         elif req.kind == "roster":
             self._on_roster(req, ok.roster or [])
+        elif req.kind == "transfer":
+            self.transfer_answered.emit(ok.id, ok)
         elif req.kind == "logout":
             log.info("logged out")
             self.user = ""
@@ -772,6 +844,8 @@ class ClientEngine(QObject):
                 self.request_failed.emit(key, err.code, message)
         elif req.kind == "history":
             self._on_history_error(req, err)
+        elif req.kind == "transfer":
+            self.transfer_answered.emit(err.id, err)
         elif req.kind == "group":
             if req.op == "create" and req.party and err.code == ErrorCode.NAME_TAKEN \
                     and req.attempt < 20:

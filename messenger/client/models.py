@@ -204,13 +204,15 @@ class RosterModel(QAbstractListModel):
 
 
 class MessageKind(enum.StrEnum):
-    """How a conversation item looks: one's own message, someone else's, a system notice or
-    an error."""
+    """How a conversation item looks: one's own message, someone else's, a system notice,
+    an error, or a file transfer card (``ChatItem.transfer`` names it in the
+    :class:`~messenger.client.transfers.TransferModel`)."""
 
     OWN = "own"
     OTHER = "other"
     SYSTEM = "system"
     ERROR = "error"
+    TRANSFER = "transfer"
 
 
 class DeliveryState(enum.StrEnum):
@@ -246,6 +248,7 @@ class ChatItem:
         delivered_to: recipients whose app confirmed an own message.
         read_by: recipients who viewed an own message.
         error: why a failed message was refused.
+        transfer: for a :attr:`MessageKind.TRANSFER` item, the transfer's id.
     """
 
     kind: MessageKind
@@ -259,6 +262,7 @@ class ChatItem:
     delivered_to: tuple[str, ...] = ()
     read_by: tuple[str, ...] = ()
     error: str = ""
+    transfer: str = ""
 
 
 class ConversationModel(QAbstractListModel):
@@ -272,7 +276,8 @@ class ConversationModel(QAbstractListModel):
     :attr:`TimestampRole` → float (Unix seconds), :attr:`KindRole` → :class:`MessageKind`,
     :attr:`SeqRole` → int or None, :attr:`StateRole` → :class:`DeliveryState`,
     :attr:`AlsoRole` → list[str], :attr:`ClientMsgIdRole` → str, :attr:`DeliveredToRole` and
-    :attr:`ReadByRole` → list[str], :attr:`ErrorRole` → str, ``Qt.ToolTipRole`` and
+    :attr:`ReadByRole` → list[str], :attr:`ErrorRole` → str, :attr:`TransferRole` → str (the
+    transfer id of a transfer card, else ""), ``Qt.ToolTipRole`` and
     ``Qt.AccessibleTextRole`` → str (own group messages: "delivered to 3 of 5").
 
     History loads lazily: the engine installs a :class:`HistorySource` (:meth:`set_source`);
@@ -302,6 +307,7 @@ class ConversationModel(QAbstractListModel):
     DeliveredToRole = Qt.ItemDataRole.UserRole + 9
     ReadByRole = Qt.ItemDataRole.UserRole + 10
     ErrorRole = Qt.ItemDataRole.UserRole + 11
+    TransferRole = Qt.ItemDataRole.UserRole + 12
 
     def __init__(self, key: str, title: str, parent: Any = None) -> None:
         super().__init__(parent)
@@ -345,9 +351,12 @@ class ConversationModel(QAbstractListModel):
             return list(item.read_by)
         if role == self.ErrorRole:
             return item.error
+        if role == self.TransferRole:
+            return item.transfer
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
             who = {MessageKind.OWN: "You", MessageKind.SYSTEM: "Notice",
-                   MessageKind.ERROR: "Error"}.get(item.kind, item.sender)
+                   MessageKind.ERROR: "Error", MessageKind.TRANSFER: "File from " + item.sender
+                   }.get(item.kind, item.sender)
             stamp = time.strftime("%H:%M", time.localtime(item.ts))
             text = f"{who} at {stamp}: {item.text}"
             if item.kind is MessageKind.OWN:
@@ -378,7 +387,7 @@ class ConversationModel(QAbstractListModel):
                            (self.SeqRole, b"seq"), (self.StateRole, b"state"),
                            (self.AlsoRole, b"also"), (self.ClientMsgIdRole, b"clientMsgId"),
                            (self.DeliveredToRole, b"deliveredTo"), (self.ReadByRole, b"readBy"),
-                           (self.ErrorRole, b"error")):
+                           (self.ErrorRole, b"error"), (self.TransferRole, b"transfer")):
             names[role] = QByteArray(name)
         return names
 
@@ -484,6 +493,20 @@ class ConversationModel(QAbstractListModel):
         self._items.append(item)
         self.endInsertRows()
         return True
+
+    def add_transfer(self, transfer_id: str, sender: str, name: str) -> bool:
+        """Append a transfer card for ``transfer_id`` (a file ``name`` from ``sender``) unless
+        this conversation shows it already; True when added."""
+        if self.row_of_transfer(transfer_id) is not None:
+            return False
+        return self.append(ChatItem(MessageKind.TRANSFER, sender, name, transfer=transfer_id))
+
+    def row_of_transfer(self, transfer_id: str) -> int | None:
+        """The row of the card of ``transfer_id``, or None."""
+        for row in range(len(self._items) - 1, -1, -1):
+            if self._items[row].transfer == transfer_id:
+                return row
+        return None
 
     def add_notice(self, text: str, *, error: bool = False) -> None:
         """Append a system notice (or an error, shown in red)."""

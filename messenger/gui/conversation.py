@@ -1,5 +1,7 @@
-"""One conversation tab: the message list (model + bubble delegate), a find bar (Ctrl+F), a
-bar for unsent messages (Retry / Delete), the typing indicator and the compose box."""
+"""One conversation tab: the message list (model + bubble delegate, transfer cards), a find bar
+(Ctrl+F), a bar for unsent messages (Retry / Delete), an error bar for refused drops, the
+typing indicator and the compose box with Send and Attach; files dropped anywhere on the tab
+are offered to its person or group."""
 
 from __future__ import annotations
 
@@ -14,9 +16,18 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QGuiApplication, QKeyEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -34,6 +45,20 @@ from ..client.models import ConversationModel, DeliveryState, MessageKind
 from .delegates import BubbleDelegate
 
 log = logging.getLogger("messenger.gui.conversation")
+
+
+def dropped_paths(event: QDropEvent | QDragEnterEvent | QDragMoveEvent) -> list[str] | None:
+    """The local paths of a drag's URLs; None when it carries no URL, [] when some URL is not
+    a local file (a web link)."""
+    mime = event.mimeData()
+    if mime is None or not mime.hasUrls():
+        return None
+    urls = mime.urls()
+    if not urls:
+        return None
+    if not all(u.isLocalFile() for u in urls):
+        return []
+    return [u.toLocalFile() for u in urls]
 
 _ROOT = QModelIndex()
 
@@ -96,6 +121,25 @@ class ComposeEdit(QPlainTextEdit):
         line = self.fontMetrics().lineSpacing()
         self.setFixedHeight(int(line * 3 + 2 * self.frameWidth() + 12))
 
+    # Files dropped on the compose box go to the tab (to be sent), not into the text.
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if dropped_paths(event) is not None:
+            event.ignore()
+            return
+        super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if dropped_paths(event) is not None:
+            event.ignore()
+            return
+        super().dragMoveEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        if dropped_paths(event) is not None:
+            event.ignore()
+            return
+        super().dropEvent(event)
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
@@ -126,12 +170,16 @@ class ConversationWidget(QWidget):
         retry_requested(str): a failed message's ``client_msg_id``.
         delete_requested(str): an unsent message's ``client_msg_id``.
         typing(str): the conversation key, whenever the compose box changes.
+        files_dropped(str, list): ``(conversation key, [local paths])``: files were dropped
+            on the tab or chosen with Attach (the window offers them, or calls
+            :meth:`show_error` to say why not).
     """
 
     send_requested = Signal(str, str)
     retry_requested = Signal(str)
     delete_requested = Signal(str)
     typing = Signal(str)
+    files_dropped = Signal(str, list)
 
     def __init__(self, model: ConversationModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -223,6 +271,27 @@ class ConversationWidget(QWidget):
         failed_layout.addWidget(self.delete_button)
         self.failed_bar.hide()
 
+        # Why a drop (or an attachment) was refused: stays until dismissed.
+        self.error_bar = QWidget(self)
+        self.error_bar.setObjectName("errorBar")
+        self.error_bar.setStyleSheet("#errorBar { background: #fdecea; "
+                                     "border-top: 1px solid #f1aeb5; }")
+        self.error_label = QLabel(self.error_bar)
+        self.error_label.setStyleSheet("color: #b3261e;")
+        self.error_label.setWordWrap(True)
+        self.error_label.setAccessibleName("Error")
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_close = QToolButton(self.error_bar)
+        self.error_close.setText("✕")
+        self.error_close.setToolTip("Dismiss")
+        self.error_close.setAccessibleName("Dismiss the error")
+        self.error_close.clicked.connect(self.dismiss_error)
+        error_layout = QHBoxLayout(self.error_bar)
+        error_layout.setContentsMargins(8, 4, 8, 4)
+        error_layout.addWidget(self.error_label, 1)
+        error_layout.addWidget(self.error_close, 0, Qt.AlignmentFlag.AlignTop)
+        self.error_bar.hide()
+
         self.typing_label = QLabel(self)
         self.typing_label.setAccessibleName("Typing indicator")
         self.typing_label.setStyleSheet("color: palette(mid); font-style: italic; "
@@ -241,11 +310,20 @@ class ConversationWidget(QWidget):
         self.send_button.setAccessibleName(f"Send message to {who}")
         self.send_button.setToolTip("Send (Enter)")
         self.send_button.clicked.connect(self.compose.submit)
+        self.attach_button = QPushButton("Attach…", self)
+        self.attach_button.setAccessibleName(f"Send a file to {who}")
+        self.attach_button.setToolTip("Send a file (or drop files anywhere on this tab)")
+        self.attach_button.clicked.connect(lambda: self.attach())
+        buttons = QVBoxLayout()
+        buttons.setSpacing(4)
+        buttons.addStretch(1)
+        buttons.addWidget(self.attach_button)
+        buttons.addWidget(self.send_button)
 
         bottom = QHBoxLayout()
         bottom.setContentsMargins(8, 4, 8, 8)
         bottom.addWidget(self.compose, 1)
-        bottom.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
+        bottom.addLayout(buttons)
         layout = QVBoxLayout()
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -253,6 +331,7 @@ class ConversationWidget(QWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.typing_label)
         layout.addWidget(self.failed_bar)
+        layout.addWidget(self.error_bar)
         layout.addLayout(bottom)
         self.body = QHBoxLayout(self)
         """The tab's row: the conversation column, then any side panel (see groups.py)."""
@@ -260,6 +339,11 @@ class ConversationWidget(QWidget):
         self.body.setSpacing(0)
         self.body.addLayout(layout, 1)
         self.setFocusProxy(self.compose)
+
+        self.setAcceptDrops(True)
+        self.transfers = None
+        """The :class:`~messenger.client.transfers.TransferController` whose cards this tab
+        shows (see :meth:`set_transfers`)."""
 
         self._anchor: QPersistentModelIndex | None = None
         model.rowsInserted.connect(self._on_rows_inserted)
@@ -282,6 +366,7 @@ class ConversationWidget(QWidget):
     # ------------------------------------------------------------------ history
 
     def _on_rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
+        self._add_cards(first, last)
         if first == 0 and last + 1 < self.model.rowCount():
             # Older history at the top: keep the message that was at the top where it was.
             self.view.scrollTo(self.proxy.index(last + 1, 0),
@@ -301,6 +386,73 @@ class ConversationWidget(QWidget):
             return False
         self.model.fetchMore()
         return True
+
+    # ------------------------------------------------------------------ files
+
+    def set_transfers(self, controller: object) -> None:
+        """Show the transfer items of this conversation as cards of ``controller``'s
+        transfers (a :class:`~messenger.client.transfers.TransferController`)."""
+        self.transfers = controller
+        self._add_cards(0, self.model.rowCount() - 1)
+
+    def _add_cards(self, first: int, last: int) -> None:
+        if self.transfers is None:
+            return
+        from .transfers import TransferCard
+
+        for row in range(first, last + 1):
+            index = self.proxy.index(row, 0)
+            if index.data(ConversationModel.KindRole) != MessageKind.TRANSFER:
+                continue
+            if self.view.indexWidget(index) is None:
+                key = index.data(ConversationModel.TransferRole)
+                self.view.setIndexWidget(index, TransferCard(self.transfers, key))
+
+    def card(self, key: str) -> QWidget | None:
+        """The card of transfer ``key`` in this conversation, or None."""
+        row = self.model.row_of_transfer(key)
+        return None if row is None else self.view.indexWidget(self.proxy.index(row, 0))
+
+    def attach(self, paths: list[str] | None = None) -> None:
+        """The Attach button: choose files (or use ``paths``) and offer them."""
+        if paths is None:
+            paths, _ = QFileDialog.getOpenFileNames(self, "Send files")
+            if not paths:
+                return
+        self.files_dropped.emit(self.key, list(paths))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        # Any file drag is taken, so that a drop that cannot be sent can say why.
+        if dropped_paths(event) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if dropped_paths(event) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = dropped_paths(event)
+        if paths is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        if not paths:
+            self.show_error("Only files from this computer can be sent (not web links).")
+            return
+        self.files_dropped.emit(self.key, paths)
+
+    def show_error(self, text: str) -> None:
+        """Show ``text`` in the red bar above the compose box until dismissed (✕)."""
+        self.error_label.setText(text)
+        self.error_bar.show()
+
+    def dismiss_error(self) -> None:
+        self.error_bar.hide()
+        self.error_label.clear()
 
     # ------------------------------------------------------------------ typing
 

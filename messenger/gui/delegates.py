@@ -50,6 +50,9 @@ MATCH_BACKGROUND = QColor("#ffe066")
 MATCH_TEXT = QColor("#1f2328")
 CURRENT_MATCH = QColor("#f08c00")
 
+TRANSFER_ROW_HEIGHT = 116
+"""Height of a conversation row holding a transfer card."""
+
 TICKS = {DeliveryState.PENDING: "⏱", DeliveryState.SENT: "✓",
          DeliveryState.DELIVERED: "✓✓", DeliveryState.READ: "✓✓",
          DeliveryState.FAILED: "✗ not sent · right-click to retry"}
@@ -245,10 +248,15 @@ class BubbleDelegate(QStyledItemDelegate):
         return _Bubble(kind, header, layout, w, h, meta, bubble, bh + 2 * self.MARGIN_Y, ticks)
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+        if index.data(ConversationModel.KindRole) == MessageKind.TRANSFER:
+            # A transfer card widget sits on the row (view.setIndexWidget).
+            return QSize(int(self._width(option)), TRANSFER_ROW_HEIGHT)
         b = self._measure(option, index)
         return QSize(int(self._width(option)), int(b.height + 0.999))
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
+        if index.data(ConversationModel.KindRole) == MessageKind.TRANSFER:
+            return
         b = self._measure(option, index)
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)

@@ -14,6 +14,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
+    QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
@@ -35,6 +36,7 @@ from ..client.connection import ConnectionState
 from ..client.conversations import EVERYONE, EVERYONE_TITLE, group_key, is_group, peer_key
 from ..client.engine import ClientEngine
 from ..client.models import GroupModel, RosterModel
+from ..client.transfers import RECEIVE, TransferController
 from ..protocol import name_key
 from .conversation import ConversationWidget
 from .delegates import GroupDelegate, RosterDelegate
@@ -46,6 +48,8 @@ from .groups import (
     JoinGroupDialog,
     MulticastDialog,
 )
+from .settings import load_transfer_prefs
+from .transfers import TransfersPanel
 
 log = logging.getLogger("messenger.gui.main")
 
@@ -65,6 +69,9 @@ class MainWindow(QMainWindow):
     Args:
         engine: a logged-in :class:`ClientEngine`; the window shows its models.
         log_file: shown in Help → About.
+        transfers: the :class:`TransferController` of ``engine`` (default: a new one with the
+            settings' download folder, size limit and auto-accept list). The window closes
+            it when it closes.
 
     Signals:
         logout_requested(): the user chose File → Log out (the app shows the login again).
@@ -73,9 +80,13 @@ class MainWindow(QMainWindow):
     logout_requested = Signal()
 
     def __init__(self, engine: ClientEngine, *, log_file: Path | None = None,
+                 transfers: TransferController | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
+        self.transfers = transfers or TransferController(engine, load_transfer_prefs(),
+                                                         parent=self)
+        self.transfers.transfer_added.connect(self._on_transfer_added)
         self.log_file = log_file
         self.logout_chosen = False
         self._tabs_by_key: dict[str, ConversationWidget] = {}
@@ -177,6 +188,14 @@ class MainWindow(QMainWindow):
         self._countdown.setInterval(250)
         self._countdown.timeout.connect(self._show_countdown)
 
+        self.transfers_panel = TransfersPanel(self.transfers)
+        self.transfers_dock = QDockWidget("Transfers", self)
+        self.transfers_dock.setObjectName("transfersDock")
+        self.transfers_dock.setWidget(self.transfers_panel)
+        self.transfers_dock.setAccessibleName("Transfers")
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.transfers_dock)
+        self.transfers_dock.hide()
+
         self._build_menus()
         everyone = self.open_conversation(EVERYONE)
         bar = self.tabs.tabBar()
@@ -247,6 +266,17 @@ class MainWindow(QMainWindow):
         self.export_action.triggered.connect(lambda: self.ask_export())
         conv_menu.addAction(self.export_action)
 
+        view_menu = self.menuBar().addMenu("&View")
+        self.transfers_action = self.transfers_dock.toggleViewAction()
+        self.transfers_action.setText("&Transfers")
+        self.transfers_action.setShortcut(QKeySequence("Ctrl+Shift+T"))
+        view_menu.addAction(self.transfers_action)
+        conv_menu.addSeparator()
+        self.attach_action = QAction("Send a &file…", self)
+        self.attach_action.setShortcut(QKeySequence("Ctrl+Shift+A"))
+        self.attach_action.triggered.connect(self._attach_current)
+        conv_menu.addAction(self.attach_action)
+
         group_menu = self.menuBar().addMenu("&Groups")
         new_group = QAction("&New group…", self)
         new_group.setShortcut(QKeySequence("Ctrl+G"))
@@ -310,6 +340,8 @@ class MainWindow(QMainWindow):
             widget.retry_requested.connect(self.engine.retry)
             widget.delete_requested.connect(self.engine.discard)
             widget.typing.connect(self.engine.notify_typing)
+            widget.files_dropped.connect(self.send_files)
+            widget.set_transfers(self.transfers)
             self._tabs_by_key[key] = widget
             index = self.tabs.addTab(widget, ("# " if is_group(key) else "") + model.title)
             self.tabs.setTabToolTip(index, tip)
@@ -522,6 +554,44 @@ class MainWindow(QMainWindow):
             text += f"; invited: {', '.join(row.invited)}"
         return text
 
+    # ------------------------------------------------------------------ files
+
+    def send_files(self, key: str, paths: list[str]) -> bool:
+        """Offer ``paths`` in conversation ``key`` (dropped or attached); when that is not
+        possible, the tab's error bar says why until dismissed. True when offered."""
+        reason = self.transfers.send_files(key, paths)
+        widget = self._tabs_by_key.get(key)
+        if widget is not None:
+            if reason is None:
+                widget.dismiss_error()
+            else:
+                widget.show_error(reason)
+        elif reason is not None:
+            self._notice(f"Not sent: {reason}", error=True, key=key)
+        return reason is None
+
+    def _attach_current(self) -> None:
+        widget = self.tabs.currentWidget()
+        if isinstance(widget, ConversationWidget):
+            widget.attach()
+
+    def show_transfers(self) -> TransfersPanel:
+        """View → Transfers: show the panel listing every transfer."""
+        self.transfers_dock.show()
+        self.transfers_dock.raise_()
+        return self.transfers_panel
+
+    def _on_transfer_added(self, key: str) -> None:
+        t = self.transfers.get(key)
+        if t is None or t.direction != RECEIVE:
+            return
+        # An offer to us: make sure its conversation is open (the card is there).
+        current = self.tabs.currentWidget()
+        self.open_conversation(t.conversation if is_group(t.conversation) else t.peer)
+        if current is not None and current is not self.tabs.currentWidget():
+            self.tabs.setCurrentWidget(current)
+        self.statusBar().showMessage(f"{t.peer} offers you “{t.name}”.", 8000)
+
     # ------------------------------------------------------------------ find, export, typing
 
     def find(self) -> None:
@@ -673,5 +743,6 @@ class MainWindow(QMainWindow):
         self.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.transfers.close()  # peers are told; partial files stay for a resume
         self.engine.close()  # logs out first when logged in
         super().closeEvent(event)

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from messenger.client.connection import ConnectionState
 from messenger.client.engine import ClientEngine
 from messenger.client.models import ConversationModel, MessageKind
+from messenger.client.transfers import TransferController, TransferPrefs
 from messenger.gui.main_window import MainWindow
 
 # The offscreen platform plugin cannot resize native windows to a layout's size constraints and
@@ -15,9 +16,11 @@ from messenger.gui.main_window import MainWindow
 
 
 @pytest.fixture
-def open_window(qtbot, server):
-    """``open_window(user, password)`` → a shown MainWindow logged in to ``server``."""
+def open_window(qtbot, server, tmp_path):
+    """``open_window(user, password)`` → a shown MainWindow logged in to ``server``; its files
+    arrive in ``tmp_path/<user>-downloads``."""
     engines: list[ClientEngine] = []
+    controllers: list[TransferController] = []
 
     def factory(user: str, password: str | None = None) -> MainWindow:
         engine = ClientEngine()
@@ -25,13 +28,18 @@ def open_window(qtbot, server):
         with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
             engine.connect_to(server.host, server.port)
             engine.login(user, password or f"{user}123")
-        window = MainWindow(engine)
+        transfers = TransferController(
+            engine, TransferPrefs(download_dir=tmp_path / f"{user}-downloads"))
+        controllers.append(transfers)
+        window = MainWindow(engine, transfers=transfers)
         qtbot.addWidget(window)
         window.show()
         qtbot.waitExposed(window)
         return window
 
     yield factory
+    for controller in controllers:
+        controller.close()  # its transfer thread must not outlive the test
     for engine in engines:
         engine.close()
     qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e in engines))

@@ -1,0 +1,914 @@
+"""File transfers in the app: the signalling through the chat server wired to the peer-to-peer
+:class:`~messenger.transfer.TransferEngine`, and a model of every transfer for the views.
+
+* :class:`TransferController` (one per :class:`~messenger.client.engine.ClientEngine`) owns
+  the transfer engine (started on first use, in its own thread), hashes files off the GUI
+  thread, offers them, answers offers and follows each transfer to its end;
+* :class:`TransferModel` lists the transfers (newest last) with their progress for the
+  conversation cards and the Transfers panel;
+* plain functions decide what can be sent (:func:`send_refusal`), which endpoint to use
+  (:func:`pick_endpoint`) and how a transfer is described (:func:`status_text`).
+
+The flow, sender → recipient: hash (``preparing``) → ``transfer_offer`` (``offering``) → ``ok``
+with the id and secret (``waiting``) … the recipient sees ``incoming``; Accept checks the size
+limit and free space, registers the offer with its engine, then sends ``transfer_accept``
+(``connecting``) → the sender's app gets ``transfer_accepted`` and starts sending (``active``)
+→ ``done``; or ``declined`` / ``cancelled`` / ``failed``. A failed send can be resumed: the
+same file is offered again, and the recipient's ``.part`` file (named by the SHA-256) picks up
+where it stopped; a recipient that had accepted it accepts the new offer by itself.
+
+QtCore only, like the rest of :mod:`messenger.client`.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import ipaddress
+import itertools
+import logging
+import mimetypes
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QByteArray,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QThreadPool,
+    Signal,
+)
+
+from ..protocol import (
+    Error,
+    ErrorCode,
+    Ok,
+    TransferAccepted,
+    TransferCancelled,
+    TransferDeclined,
+    TransferOffered,
+)
+from ..protocol.names import name_key
+from ..transfer import Offer, TransferEngine, check_offer
+from .conversations import EVERYONE, is_group, peer_key
+
+log = logging.getLogger("messenger.client.transfers")
+
+_Index = QModelIndex | QPersistentModelIndex
+_ROOT = QModelIndex()
+
+DEFAULT_SIZE_LIMIT = 4 * 1024 ** 3
+"""Largest file sent or accepted unless the settings say otherwise (4 GiB)."""
+
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".3gp",
+    ".ogv", ".ts", ".mts"})
+
+HASH_CHUNK = 1 << 20
+
+
+# ------------------------------------------------------------------------------- decisions
+
+
+class TransferState(enum.StrEnum):
+    """Where a transfer is (see the module docstring for the flow)."""
+
+    PREPARING = "preparing"      # send: computing the SHA-256
+    OFFERING = "offering"        # send: offer sent, no answer from the server yet
+    WAITING = "waiting"          # send: the recipient has not answered yet
+    INCOMING = "incoming"        # receive: waiting for the user's Accept / Decline
+    CONNECTING = "connecting"    # accepted, no byte moved yet
+    ACTIVE = "active"            # bytes are moving
+    DONE = "done"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+FINAL_STATES = frozenset({TransferState.DONE, TransferState.DECLINED, TransferState.CANCELLED,
+                          TransferState.FAILED})
+"""States a transfer does not leave (except a failed send, by :meth:`resume`)."""
+
+SEND, RECEIVE = "send", "receive"
+
+
+@dataclass
+class Transfer:
+    """One transfer as the app shows it.
+
+    Attributes:
+        key: this transfer's id in the app (the card's; stays the same across a resume).
+        direction: ``"send"`` or ``"receive"``.
+        peer: the other user.
+        conversation: the conversation key whose card shows it.
+        name: the file name (the sender's, untrusted on the receiving side).
+        size: bytes.
+        sha256: lower-case hex ("" while preparing).
+        mime: the MIME type.
+        path: send: the source file; receive: where it was saved (once done).
+        transfer_id: the server's id ("" until the offer is answered).
+        secret: the per-transfer secret from the server.
+        state: :class:`TransferState`.
+        done: bytes moved so far; rate: bytes per second (smoothed).
+        error: why it failed, was declined or was cancelled ("" if not said).
+        by_peer: declined, cancelled or failed by the other side.
+        accepted: receive: the user accepted this file (a re-offer of it resumes by itself).
+    """
+
+    key: str
+    direction: str
+    peer: str
+    conversation: str
+    name: str
+    size: int
+    sha256: str = ""
+    mime: str = ""
+    path: str = ""
+    transfer_id: str = ""
+    secret: bytes = b""
+    state: TransferState = TransferState.PREPARING
+    done: int = 0
+    rate: float = 0.0
+    error: str = ""
+    by_peer: bool = False
+    accepted: bool = False
+    cancel_pending: bool = field(default=False, repr=False)
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate (None when unknown)."""
+        if self.state is not TransferState.ACTIVE or self.rate <= 0:
+            return None
+        return max(0.0, (self.size - self.done) / self.rate)
+
+    @property
+    def is_video(self) -> bool:
+        return is_video(self.name, self.mime)
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+def is_video(name: str, mime: str = "") -> bool:
+    """A video file: a ``video/*`` MIME type or a video file extension."""
+    return mime.startswith("video/") or Path(name).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def guess_mime(name: str) -> str:
+    mime, _ = mimetypes.guess_type(name, strict=False)
+    return mime or "application/octet-stream"
+
+
+def format_size(size: float) -> str:
+    """``"812 bytes"``, ``"1.0 MB"``, ``"4.0 GB"`` (units of 1024)."""
+    if size < 1024:
+        return f"{int(size)} byte{'s' if int(size) != 1 else ''}"
+    for unit in ("KB", "MB", "GB", "TB"):
+        size /= 1024
+        if size < 1024 or unit == "TB":
+            return f"{size:.1f} {unit}"
+    return f"{size:.1f} TB"  # pragma: no cover
+
+
+def format_duration(seconds: float) -> str:
+    """``"4 s"``, ``"2 min 5 s"``, ``"1 h 3 min"``."""
+    s = int(seconds + 0.5)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
+
+def status_text(t: Transfer) -> str:
+    """One line saying where ``t`` is, for a card or the Transfers panel."""
+    to_from = f"to {t.peer}" if t.direction == SEND else f"from {t.peer}"
+    st = t.state
+    if st is TransferState.PREPARING:
+        return "Preparing… (checking the file)"
+    if st is TransferState.OFFERING:
+        return f"Offering {to_from}…"
+    if st is TransferState.WAITING:
+        return f"Waiting for {t.peer} to accept"
+    if st is TransferState.INCOMING:
+        return f"{t.peer} wants to send you this file"
+    if st is TransferState.CONNECTING:
+        return "Connecting…" + (f" (resuming at {format_size(t.done)})" if t.done else "")
+    if st is TransferState.ACTIVE:
+        text = f"{format_size(t.done)} of {format_size(t.size)}"
+        if t.rate > 0:
+            text += f" · {format_size(t.rate)}/s"
+        eta = t.eta
+        if eta is not None:
+            text += f" · {format_duration(eta)} left"
+        return text
+    if st is TransferState.DONE:
+        return f"Sent to {t.peer}" if t.direction == SEND else \
+            f"Saved as {Path(t.path).name}"
+    if st is TransferState.DECLINED:
+        who = t.peer if t.by_peer else "You"
+        return f"{who} declined it" + (f": {t.error}" if t.error else "")
+    if st is TransferState.CANCELLED:
+        who = f"Cancelled by {t.peer}" if t.by_peer else "Cancelled"
+        return who + (f": {t.error}" if t.error else "")
+    return f"Failed: {t.error or 'unknown error'}"
+
+
+def send_refusal(path: Path, size_limit: int) -> str | None:
+    """Why the file at ``path`` cannot be offered (None when it can)."""
+    if path.is_dir():
+        return f"“{path.name}” is a folder: only files can be sent (zip the folder first)."
+    if not path.exists():
+        return f"“{path.name}” does not exist any more."
+    if not path.is_file():
+        return f"“{path.name}” is not a regular file."
+    if not os.access(path, os.R_OK):
+        return f"“{path.name}” cannot be read (no permission)."
+    size = path.stat().st_size
+    if size > size_limit:
+        return (f"“{path.name}” is {format_size(size)}, over the "
+                f"{format_size(size_limit)} limit for files.")
+    return None
+
+
+def _unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return True  # not an IP address: not usable by the transfer engine
+
+
+def pick_endpoint(endpoints: Iterable[tuple[str, int]]) -> tuple[str, int] | None:
+    """The endpoint to send to: the last usable one (the server lists what the peer reported,
+    then, when different, the address the server saw), skipping ``0.0.0.0`` / ``::``."""
+    usable = [(h, p) for h, p in endpoints if not _unspecified(h) and 0 < p < 65536]
+    return usable[-1] if usable else None
+
+
+def default_download_dir() -> Path:
+    """``<MESSENGER_HOME>/data/downloads`` when ``MESSENGER_HOME`` is set (tests, portable
+    installs), else the user's Downloads folder + ``/Messenger``."""
+    from .. import paths
+
+    if os.environ.get("MESSENGER_HOME"):
+        return paths.data_dir() / "downloads"
+    import platformdirs
+
+    return Path(platformdirs.user_downloads_dir()) / "Messenger"
+
+
+@dataclass
+class TransferPrefs:
+    """Transfer settings: the largest file sent or accepted (bytes), the contacts whose offers
+    are accepted without asking, and the download folder."""
+
+    size_limit: int = DEFAULT_SIZE_LIMIT
+    auto_accept: frozenset[str] = frozenset()
+    download_dir: Path = field(default_factory=default_download_dir)
+
+    def auto_accepts(self, user: str) -> bool:
+        return name_key(user) in {name_key(u) for u in self.auto_accept}
+
+
+# ----------------------------------------------------------------------------------- model
+
+
+class TransferModel(QAbstractListModel):
+    """Every transfer of this session, oldest first.
+
+    Roles: ``Qt.DisplayRole``/:attr:`NameRole` → str, :attr:`IdRole` → str (the app's key),
+    :attr:`DirectionRole` → "send"/"receive", :attr:`PeerRole` → str, :attr:`SizeRole`,
+    :attr:`DoneRole`, :attr:`TotalRole` → int (bytes), :attr:`RateRole` → float (bytes/s),
+    :attr:`EtaRole` → float seconds or None, :attr:`StateRole` → :class:`TransferState`,
+    :attr:`PathRole` → str, :attr:`IsVideoRole` → bool, :attr:`ErrorRole` → str,
+    :attr:`StatusRole` → str (:func:`status_text`), :attr:`ConversationRole` → str,
+    :attr:`MimeRole` → str, ``Qt.ToolTipRole``/``Qt.AccessibleTextRole`` → str.
+    """
+
+    IdRole = Qt.ItemDataRole.UserRole + 1
+    DirectionRole = Qt.ItemDataRole.UserRole + 2
+    PeerRole = Qt.ItemDataRole.UserRole + 3
+    NameRole = Qt.ItemDataRole.UserRole + 4
+    SizeRole = Qt.ItemDataRole.UserRole + 5
+    DoneRole = Qt.ItemDataRole.UserRole + 6
+    TotalRole = Qt.ItemDataRole.UserRole + 7
+    RateRole = Qt.ItemDataRole.UserRole + 8
+    EtaRole = Qt.ItemDataRole.UserRole + 9
+    StateRole = Qt.ItemDataRole.UserRole + 10
+    PathRole = Qt.ItemDataRole.UserRole + 11
+    IsVideoRole = Qt.ItemDataRole.UserRole + 12
+    ErrorRole = Qt.ItemDataRole.UserRole + 13
+    StatusRole = Qt.ItemDataRole.UserRole + 14
+    ConversationRole = Qt.ItemDataRole.UserRole + 15
+    MimeRole = Qt.ItemDataRole.UserRole + 16
+
+    _NAMES = ((IdRole, b"id"), (DirectionRole, b"direction"), (PeerRole, b"peer"),
+              (NameRole, b"name"), (SizeRole, b"size"), (DoneRole, b"done"),
+              (TotalRole, b"total"), (RateRole, b"rate"), (EtaRole, b"eta"),
+              (StateRole, b"state"), (PathRole, b"path"), (IsVideoRole, b"isVideo"),
+              (ErrorRole, b"error"), (StatusRole, b"status"),
+              (ConversationRole, b"conversation"), (MimeRole, b"mime"))
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._rows: list[Transfer] = []
+
+    def rowCount(self, parent: _Index = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        t = self._rows[index.row()]
+        if role in (Qt.ItemDataRole.DisplayRole, self.NameRole):
+            return t.name
+        values = {
+            self.IdRole: lambda: t.key, self.DirectionRole: lambda: t.direction,
+            self.PeerRole: lambda: t.peer, self.SizeRole: lambda: t.size,
+            self.DoneRole: lambda: t.done, self.TotalRole: lambda: t.size,
+            self.RateRole: lambda: t.rate, self.EtaRole: lambda: t.eta,
+            self.StateRole: lambda: t.state, self.PathRole: lambda: t.path,
+            self.IsVideoRole: lambda: t.is_video, self.ErrorRole: lambda: t.error,
+            self.StatusRole: lambda: status_text(t),
+            self.ConversationRole: lambda: t.conversation, self.MimeRole: lambda: t.mime,
+        }
+        getter = values.get(role)
+        if getter is not None:
+            return getter()
+        if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
+            arrow = "to" if t.direction == SEND else "from"
+            return f"{t.name} ({format_size(t.size)}) {arrow} {t.peer}: {status_text(t)}"
+        return None
+
+    def roleNames(self) -> dict[int, QByteArray]:
+        names = dict(super().roleNames())
+        for role, name in self._NAMES:
+            names[role] = QByteArray(name)
+        return names
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | \
+            Qt.ItemFlag.ItemNeverHasChildren
+
+    # -- queries
+
+    def row_of(self, key: str) -> int | None:
+        for row, t in enumerate(self._rows):
+            if t.key == key:
+                return row
+        return None
+
+    def get(self, key: str) -> Transfer | None:
+        """A copy of transfer ``key`` (None if unknown)."""
+        row = self.row_of(key)
+        return None if row is None else replace(self._rows[row])
+
+    def transfers(self) -> list[Transfer]:
+        return [replace(t) for t in self._rows]
+
+    # -- changes (the controller's)
+
+    def add(self, transfer: Transfer) -> None:
+        row = len(self._rows)
+        self.beginInsertRows(_ROOT, row, row)
+        self._rows.append(transfer)
+        self.endInsertRows()
+
+    def changed(self, key: str) -> None:
+        row = self.row_of(key)
+        if row is not None:
+            idx = self.index(row, 0)
+            self.dataChanged.emit(idx, idx, [])
+
+
+# ------------------------------------------------------------------------------ controller
+
+
+class TransferController(QObject):
+    """Sends and receives files for one :class:`~messenger.client.engine.ClientEngine`.
+
+    Args:
+        engine: the logged-in client engine (signalling goes through it).
+        prefs: :class:`TransferPrefs` (size limit, auto-accept, download folder).
+        host: the UDP address to bind (all IPv4 interfaces by default).
+        threaded: run the transfer engine in its own thread (default).
+        route: maps the peer's ``(host, port)`` to where datagrams are sent (tests put a
+            lossy relay in between); the identity by default.
+
+    Attributes:
+        model: the :class:`TransferModel`.
+        prefs: the current :class:`TransferPrefs` (may be replaced at any time).
+
+    Signals:
+        transfer_added(str): a transfer (its key) was added to :attr:`model`.
+        transfer_changed(str): its state or progress changed.
+        transfer_finished(str, str): ``(key, state)`` reached a final state.
+    """
+
+    transfer_added = Signal(str)
+    transfer_changed = Signal(str)
+    transfer_finished = Signal(str, str)
+    _hashed = Signal(str, str, str)  # (file, sha256, error), from a pool thread
+
+    def __init__(self, engine: Any, prefs: TransferPrefs | None = None, *,
+                 host: str = "0.0.0.0", threaded: bool = True,
+                 route: Callable[[str, int], tuple[str, int]] | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.client = engine
+        self.prefs = prefs or TransferPrefs()
+        self.model = TransferModel(self)
+        self.route = route or (lambda h, p: (h, p))
+        self._host = host
+        self._threaded = threaded
+        self._engine: TransferEngine | None = None
+        self._closed = False
+        self._items: dict[str, Transfer] = {}
+        self._by_id: dict[str, str] = {}  # server transfer id → key
+        self._requests: dict[int, tuple[str, str]] = {}  # request id → (op, key)
+        self._hashes: dict[tuple[str, int, int], str] = {}
+        self._hashing: dict[str, list[str]] = {}  # file → keys waiting for its hash
+        self._counter = itertools.count(1)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(2)
+        self._hashed.connect(self._on_hashed)
+        engine.transfer_offered.connect(self._on_offered)
+        engine.transfer_accepted.connect(self._on_accepted)
+        engine.transfer_declined.connect(self._on_declined)
+        engine.transfer_cancelled.connect(self._on_cancelled_by_peer)
+        engine.transfer_answered.connect(self._on_answer)
+        engine.connection_failed.connect(self._on_disconnected)
+
+    # ------------------------------------------------------------------ queries
+
+    def get(self, key: str) -> Transfer | None:
+        """A copy of transfer ``key``."""
+        t = self._items.get(key)
+        return None if t is None else replace(t)
+
+    def key_of(self, transfer_id: str) -> str | None:
+        """The app's key of the server's ``transfer_id``."""
+        return self._by_id.get(transfer_id)
+
+    @property
+    def download_dir(self) -> Path:
+        return Path(self.prefs.download_dir)
+
+    @property
+    def transfer_engine(self) -> TransferEngine | None:
+        """The transfer engine once started (None before the first transfer)."""
+        return self._engine
+
+    def recipients(self, conversation: str) -> tuple[list[str], str | None]:
+        """Who a file dropped on ``conversation`` goes to (online people only), or why
+        nobody: ``(names, reason)``."""
+        client = self.client
+        if not client.logged_in:
+            return [], "Not connected to the server: files can only be sent while online."
+        if conversation == EVERYONE:
+            return [], "Files go to a person or a group, not to everyone: open a person's " \
+                       "or a group's tab."
+        title = client.conversation(conversation).title
+        if is_group(conversation):
+            row = client.groups.group(title)
+            if row is None or not row.member:
+                return [], f"You are not a member of {title}."
+            me = name_key(client.user)
+            others = [m for m in row.members if name_key(m) != me]
+            online = [m for m in others if self._online(m)]
+            if not online:
+                return [], f"Nobody else in {title} is online: both sides must be online " \
+                           "to send a file."
+            return online, None
+        if not self._online(title):
+            return [], f"{title} is offline: files go straight to the other computer, so " \
+                       "both of you must be online."
+        return [client.canonical_user(title)], None
+
+    def _online(self, user: str) -> bool:
+        contact = self.client.roster.contact(user)
+        return contact is not None and contact.online
+
+    # ------------------------------------------------------------------ sending
+
+    def send_files(self, conversation: str, paths: Iterable[str | os.PathLike]) -> str | None:
+        """Offer the files at ``paths`` in ``conversation`` (a person's or a group's tab: every
+        online member). Returns why nothing was sent, or None (the cards show the rest)."""
+        files = [Path(p) for p in paths]
+        if not files:
+            return "Only files from this computer can be sent."
+        for path in files:
+            reason = send_refusal(path, self.prefs.size_limit)
+            if reason is not None:
+                return reason
+        people, reason = self.recipients(conversation)
+        if reason is not None:
+            return reason
+        for path in files:
+            for person in people:
+                self._new_send(conversation, person, path)
+        return None
+
+    def send_file(self, conversation: str, path: str | os.PathLike) -> str | None:
+        """:meth:`send_files` with one file."""
+        return self.send_files(conversation, [path])
+
+    def _new_send(self, conversation: str, peer: str, path: Path) -> Transfer:
+        key = f"send-{next(self._counter)}-{os.urandom(4).hex()}"
+        t = Transfer(key, SEND, peer, conversation, path.name, path.stat().st_size,
+                     mime=guess_mime(path.name), path=str(path.resolve()))
+        self._add(t)
+        self._prepare(t)
+        return t
+
+    def _prepare(self, t: Transfer) -> None:
+        """Hash ``t.path`` (cached per file version) off the GUI thread, then offer."""
+        path = Path(t.path)
+        try:
+            st = path.stat()
+        except OSError as exc:
+            self._set(t, TransferState.FAILED, error=f"cannot read the file: {exc}")
+            return
+        t.size = st.st_size
+        cached = self._hashes.get((t.path, st.st_size, st.st_mtime_ns))
+        self._set(t, TransferState.PREPARING, error="")
+        if cached is not None:
+            t.sha256 = cached
+            self._offer(t)
+            return
+        waiting = self._hashing.setdefault(t.path, [])
+        waiting.append(t.key)
+        if len(waiting) == 1:
+            self._pool.start(lambda p=t.path: self._hash(p))
+
+    def _hash(self, file: str) -> None:
+        """Runs in a pool thread."""
+        h = hashlib.sha256()
+        try:
+            with open(file, "rb") as f:
+                while chunk := f.read(HASH_CHUNK):
+                    if self._closed:
+                        return
+                    h.update(chunk)
+        except OSError as exc:
+            self._hashed.emit(file, "", str(exc))
+            return
+        self._hashed.emit(file, h.hexdigest(), "")
+
+    def _on_hashed(self, file: str, sha256: str, error: str) -> None:
+        keys = self._hashing.pop(file, [])
+        if self._closed:
+            return
+        if sha256:
+            try:
+                st = Path(file).stat()
+                self._hashes[(file, st.st_size, st.st_mtime_ns)] = sha256
+            except OSError:
+                pass
+        for key in keys:
+            t = self._items.get(key)
+            if t is None or t.state is not TransferState.PREPARING:
+                continue
+            if not sha256:
+                self._set(t, TransferState.FAILED, error=f"cannot read the file: {error}")
+                continue
+            t.sha256 = sha256
+            self._offer(t)
+
+    def _offer(self, t: Transfer) -> None:
+        try:
+            eng = self._started()
+        except OSError as exc:
+            self._set(t, TransferState.FAILED, error=str(exc))
+            return
+        rid = self.client.offer_transfer(t.peer, t.name, t.size, t.sha256, t.mime,
+                                         self._report_host(), eng.port)
+        if not rid:
+            self._set(t, TransferState.FAILED, error="not connected to the server")
+            return
+        self._requests[rid] = ("offer", t.key)
+        self._set(t, TransferState.OFFERING)
+
+    def resume(self, key: str) -> bool:
+        """Offer a failed send again (same file, same card); the recipient's partial file
+        continues where it stopped. False when ``key`` is not a failed send."""
+        t = self._items.get(key)
+        if t is None or t.direction != SEND or t.state is not TransferState.FAILED:
+            return False
+        if t.transfer_id:
+            self._by_id.pop(t.transfer_id, None)
+        t.transfer_id, t.secret, t.rate, t.by_peer = "", b"", 0.0, False
+        self._prepare(t)
+        return True
+
+    def _on_accepted(self, ev: TransferAccepted) -> None:
+        t = self._by_transfer_id(ev.transfer_id)
+        if t is None or t.direction != SEND or t.final:
+            return
+        target = pick_endpoint((e.host, e.port) for e in ev.endpoints)
+        if target is None:
+            self._fail_and_cancel(t, f"{t.peer}'s app sent no usable address")
+            return
+        host, port = self.route(*target)
+        try:
+            self._started().send(t.transfer_id, t.path, host, port, ev.fingerprint, t.secret,
+                                 t.sha256)
+        except (OSError, ValueError) as exc:
+            self._fail_and_cancel(t, f"cannot send: {exc}")
+            return
+        t.done = ev.offset
+        self._set(t, TransferState.CONNECTING)
+
+    def _on_declined(self, ev: TransferDeclined) -> None:
+        t = self._by_transfer_id(ev.transfer_id)
+        if t is not None and not t.final:
+            t.by_peer = True
+            self._set(t, TransferState.DECLINED, error=ev.reason)
+
+    # ------------------------------------------------------------------ receiving
+
+    def _on_offered(self, ev: TransferOffered) -> None:
+        if self.client.user and name_key(ev.sender) == name_key(self.client.user):
+            return
+        try:
+            secret = bytes.fromhex(ev.secret)
+        except ValueError:
+            secret = b""
+        t = self._resumable(ev)
+        if t is not None:  # the same file again from the same person: it resumes
+            self._by_id.pop(t.transfer_id, None)
+            t.transfer_id, t.secret, t.name, t.mime = ev.transfer_id, secret, ev.name, ev.mime
+            t.error, t.by_peer, t.rate = "", False, 0.0
+            self._by_id[ev.transfer_id] = t.key
+        else:
+            t = Transfer(ev.transfer_id, RECEIVE, ev.sender, peer_key(ev.sender), ev.name,
+                         ev.size, ev.sha256, ev.mime, transfer_id=ev.transfer_id, secret=secret,
+                         state=TransferState.INCOMING)
+            self._add(t)
+        self._set(t, TransferState.INCOMING)
+        reason = self._offer_refusal(t)
+        if reason is not None:
+            self._decline(t, reason)
+        elif t.accepted or self.prefs.auto_accepts(ev.sender):
+            self.accept(t.key)
+
+    def _resumable(self, ev: TransferOffered) -> Transfer | None:
+        for t in reversed(list(self._items.values())):
+            if t.direction == RECEIVE and t.sha256 == ev.sha256 and t.state is \
+                    TransferState.FAILED and name_key(t.peer) == name_key(ev.sender):
+                return t
+        return None
+
+    def _offer_refusal(self, t: Transfer) -> str | None:
+        offer = Offer(t.transfer_id, t.name, t.size, t.sha256, t.mime)
+        if len(t.secret) != 32:
+            return "invalid offer (no secret)"
+        folder = self.download_dir
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            free = shutil.disk_usage(folder).free + self._partial_size(t)
+        except OSError as exc:
+            return f"cannot use the download folder {folder}: {exc}"
+        return check_offer(offer, size_limit=self.prefs.size_limit, free_bytes=free)
+
+    def _partial_size(self, t: Transfer) -> int:
+        part = self.download_dir / ".partial" / f"{t.sha256}.part"
+        try:
+            return part.stat().st_size
+        except OSError:
+            return 0
+
+    def accept(self, key: str) -> str | None:
+        """Accept incoming transfer ``key``: check it (size limit, free space), register it
+        with the transfer engine, then tell the sender. Returns why it was declined instead,
+        or None."""
+        t = self._items.get(key)
+        if t is None or t.direction != RECEIVE or t.state is not TransferState.INCOMING:
+            return "this offer is no longer open"
+        reason = self._offer_refusal(t)
+        if reason is not None:
+            self._decline(t, reason)
+            return reason
+        try:
+            eng = self._started()
+            ticket = eng.receive(Offer(t.transfer_id, t.name, t.size, t.sha256, t.mime),
+                                 t.secret, self.download_dir)
+        except (OSError, ValueError) as exc:
+            self._decline(t, f"cannot receive: {exc}")
+            return str(exc)
+        offset = self._partial_size(t)
+        rid = self.client.accept_transfer(t.transfer_id, self._report_host(ticket.host),
+                                          ticket.port, ticket.fingerprint, offset)
+        if not rid:
+            eng.cancel(t.transfer_id)
+            self._set(t, TransferState.FAILED, error="not connected to the server")
+            return t.error
+        self._requests[rid] = ("accept", t.key)
+        t.accepted, t.done = True, offset
+        self._set(t, TransferState.CONNECTING)
+        return None
+
+    def decline(self, key: str, reason: str = "") -> bool:
+        """Decline incoming transfer ``key`` (the sender is told)."""
+        t = self._items.get(key)
+        if t is None or t.direction != RECEIVE or t.state is not TransferState.INCOMING:
+            return False
+        self._decline(t, reason)
+        return True
+
+    def _decline(self, t: Transfer, reason: str) -> None:
+        rid = self.client.decline_transfer(t.transfer_id, reason)
+        if rid:
+            self._requests[rid] = ("decline", t.key)
+        t.by_peer = False
+        self._set(t, TransferState.DECLINED, error=reason)
+
+    # ------------------------------------------------------------------ both ways
+
+    def cancel(self, key: str) -> bool:
+        """Cancel transfer ``key`` in either direction (an unanswered offer to us is
+        declined); the other side is told. False when it had ended already."""
+        t = self._items.get(key)
+        if t is None or t.final:
+            return False
+        if t.direction == RECEIVE and t.state is TransferState.INCOMING:
+            self._decline(t, "")
+            return True
+        if t.state is TransferState.OFFERING:
+            t.cancel_pending = True  # told to the server once it has an id
+        if t.transfer_id:
+            if self._engine is not None:
+                self._engine.cancel(t.transfer_id)
+            rid = self.client.cancel_transfer(t.transfer_id)
+            if rid:
+                self._requests[rid] = ("cancel", t.key)
+        t.by_peer = False
+        self._set(t, TransferState.CANCELLED, error="")
+        return True
+
+    def _on_cancelled_by_peer(self, ev: TransferCancelled) -> None:
+        t = self._by_transfer_id(ev.transfer_id)
+        if t is None:
+            return
+        if self._engine is not None:
+            self._engine.cancel(ev.transfer_id)
+        if not t.final:
+            t.by_peer = True
+            self._set(t, TransferState.CANCELLED, error=ev.reason)
+
+    def _fail_and_cancel(self, t: Transfer, reason: str) -> None:
+        rid = self.client.cancel_transfer(t.transfer_id, reason) if t.transfer_id else 0
+        if rid:
+            self._requests[rid] = ("cancel", t.key)
+        self._set(t, TransferState.FAILED, error=reason)
+
+    def _on_answer(self, rid: int, reply: Any) -> None:
+        entry = self._requests.pop(rid, None)
+        if entry is None:
+            return
+        op, key = entry
+        t = self._items.get(key)
+        if t is None:
+            return
+        if isinstance(reply, Ok):
+            if op == "offer":
+                t.transfer_id = reply.transfer_id or ""
+                t.secret = bytes.fromhex(reply.secret or "")
+                self._by_id[t.transfer_id] = t.key
+                if t.cancel_pending:
+                    t.cancel_pending = False
+                    cid = self.client.cancel_transfer(t.transfer_id)
+                    if cid:
+                        self._requests[cid] = ("cancel", t.key)
+                elif t.state is TransferState.OFFERING:
+                    self._set(t, TransferState.WAITING)
+            return
+        if not isinstance(reply, Error) or op not in ("offer", "accept") or t.final:
+            log.info("transfer %s %s: %s", op, key, reply)
+            return
+        if reply.code == ErrorCode.USER_OFFLINE:
+            reason = f"{t.peer} is offline: both of you must be online to send a file"
+        elif reply.code == ErrorCode.UNKNOWN_TRANSFER:
+            reason = f"{t.peer} withdrew the offer" if op == "accept" else reply.message
+        else:
+            reason = reply.message
+        if op == "accept" and self._engine is not None:
+            self._engine.cancel(t.transfer_id)
+        self._set(t, TransferState.FAILED, error=reason)
+
+    def _on_disconnected(self, *args: Any) -> None:
+        self._requests.clear()
+        for t in list(self._items.values()):
+            if t.state in (TransferState.OFFERING, TransferState.INCOMING,
+                           TransferState.WAITING):
+                self._set(t, TransferState.FAILED, error="the connection to the server was lost")
+
+    # -- engine signals
+
+    def _on_progress(self, tid: str, done: int, total: int, rate: float) -> None:
+        t = self._by_transfer_id(tid)
+        if t is None or t.final:
+            return
+        t.done, t.rate = int(done), float(rate)
+        if total:
+            t.size = int(total)
+        self._set(t, TransferState.ACTIVE)
+
+    def _on_finished(self, tid: str, path: str, sha256: str) -> None:
+        t = self._by_transfer_id(tid)
+        if t is None:
+            return
+        t.done = t.size
+        if t.direction == RECEIVE:
+            t.path = path
+        self._set(t, TransferState.DONE, error="")
+
+    def _on_failed(self, tid: str, reason: str) -> None:
+        t = self._by_transfer_id(tid)
+        if t is not None and not t.final:
+            self._set(t, TransferState.FAILED, error=reason)
+
+    def _on_engine_cancelled(self, tid: str, by_peer: bool) -> None:
+        t = self._by_transfer_id(tid)
+        if t is not None and not t.final:
+            t.by_peer = by_peer
+            self._set(t, TransferState.CANCELLED)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Stop hashing and every transfer (peers are told; partial files are kept for a
+        resume) and stop the transfer thread. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.waitForDone()
+        if self._engine is not None:
+            self._engine.close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _started(self) -> TransferEngine:
+        if self._closed:
+            raise OSError("transfers are closed")
+        if self._engine is None:
+            eng = TransferEngine(self._host, 0, threaded=self._threaded, parent=self)
+            eng.progress.connect(self._on_progress)
+            eng.finished.connect(self._on_finished)
+            eng.failed.connect(self._on_failed)
+            eng.cancelled.connect(self._on_engine_cancelled)
+            try:
+                eng.start()
+            except OSError as exc:
+                eng.close()
+                raise OSError(f"cannot open the transfer socket: {exc}") from exc
+            self._engine = eng
+        return self._engine
+
+    def _report_host(self, bound: str | None = None) -> str:
+        """The address to announce: the bound one, or (bound to all interfaces) this
+        computer's address on the link to the server."""
+        host = bound if bound is not None else self._started().local_address[0]
+        if _unspecified(host):
+            return self.client.local_host or host
+        return host
+
+    def _by_transfer_id(self, tid: str) -> Transfer | None:
+        key = self._by_id.get(tid)
+        return self._items.get(key) if key is not None else None
+
+    def _add(self, t: Transfer) -> None:
+        self._items[t.key] = t
+        if t.transfer_id:
+            self._by_id[t.transfer_id] = t.key
+        self.model.add(t)
+        me = self.client.user
+        sender = me if t.direction == SEND else t.peer
+        model = self.client.conversation(t.conversation,
+                                         None if t.direction == SEND else t.peer)
+        model.add_transfer(t.key, sender, t.name)
+        self.transfer_added.emit(t.key)
+
+    def _set(self, t: Transfer, state: TransferState, *, error: str | None = None) -> None:
+        was_final = t.final
+        t.state = state
+        if error is not None:
+            t.error = error
+        if state in FINAL_STATES:
+            t.rate = 0.0
+        self.model.changed(t.key)
+        self.transfer_changed.emit(t.key)
+        if state in FINAL_STATES and not was_final:
+            log.info("transfer %s (%s %s %s) %s%s", t.key, t.direction, t.name, t.peer,
+                     state.value, f": {t.error}" if t.error else "")
+            self.transfer_finished.emit(t.key, state.value)

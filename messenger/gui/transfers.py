@@ -1,0 +1,266 @@
+"""File transfers on screen: a card per transfer (in its conversation and in the Transfers
+panel) and the panel itself. The cards read the controller's
+:class:`~messenger.client.transfers.TransferModel` and call the controller; they never see a
+socket."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QIcon
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QProgressBar,
+    QPushButton,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..client.transfers import (
+    SEND,
+    Transfer,
+    TransferController,
+    TransferModel,
+    TransferState,
+    format_size,
+    status_text,
+)
+from . import resources_rc  # noqa: F401  (registers :/icons/…)
+from .delegates import TRANSFER_ROW_HEIGHT
+
+_Index = QModelIndex | QPersistentModelIndex
+
+CARD_WIDTH = 470
+"""Largest width of a card in a conversation."""
+
+_ACTIVE = (TransferState.PREPARING, TransferState.OFFERING, TransferState.WAITING,
+           TransferState.CONNECTING, TransferState.ACTIVE)
+
+
+def open_url(url: QUrl) -> bool:
+    """Open ``url`` with the desktop (replaced in tests)."""
+    return QDesktopServices.openUrl(url)
+
+
+class TransferCard(QWidget):
+    """One transfer: icon (video or file), name, size and peer, a progress bar with rate and
+    time left, and the actions that fit its state — Accept / Decline (an offer to you),
+    Cancel (while it runs), Open / Show in folder (when done), Resume (a failed send).
+
+    Args:
+        controller: the :class:`TransferController`.
+        key: the transfer's key.
+        align: put the card on the right (own sends in a conversation) or fill the row.
+
+    Signals:
+        opened(str): the path opened (Open or Show in folder).
+    """
+
+    opened = Signal(str)
+
+    def __init__(self, controller: TransferController, key: str, *, align: bool = True,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.key = key
+        self.setAutoFillBackground(False)
+        frame = QFrame(self)
+        frame.setObjectName("transferCard")
+        frame.setStyleSheet(
+            "#transferCard { background: palette(alternate-base); border: 1px solid "
+            "palette(midlight); border-radius: 10px; }")
+        if align:
+            frame.setMaximumWidth(CARD_WIDTH)
+        self.frame = frame
+        self.icon = QLabel(frame)
+        self.icon.setFixedSize(36, 36)
+        self.name_label = QLabel(frame)
+        self.name_label.setStyleSheet("font-weight: bold;")
+        self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.info_label = QLabel(frame)
+        self.info_label.setStyleSheet("color: palette(mid);")
+        self.progress = QProgressBar(frame)
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFixedHeight(16)
+        self.status_label = QLabel(frame)
+        self.status_label.setWordWrap(False)
+        self.accept_button = QPushButton("Accept", frame)
+        self.decline_button = QPushButton("Decline", frame)
+        self.cancel_button = QPushButton("Cancel", frame)
+        self.open_button = QPushButton("Open", frame)
+        self.folder_button = QPushButton("Show in folder", frame)
+        self.resume_button = QPushButton("Resume", frame)
+        self.accept_button.clicked.connect(lambda: controller.accept(self.key))
+        self.decline_button.clicked.connect(lambda: controller.decline(self.key))
+        self.cancel_button.clicked.connect(lambda: controller.cancel(self.key))
+        self.resume_button.clicked.connect(lambda: controller.resume(self.key))
+        self.open_button.clicked.connect(self.open_file)
+        self.folder_button.clicked.connect(self.show_in_folder)
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        buttons.setSpacing(6)
+        buttons.addStretch(1)
+        for b in (self.accept_button, self.decline_button, self.cancel_button,
+                  self.open_button, self.folder_button, self.resume_button):
+            b.setAutoDefault(False)
+            buttons.addWidget(b)
+        text = QVBoxLayout()
+        text.setSpacing(2)
+        text.addWidget(self.name_label)
+        text.addWidget(self.info_label)
+        top = QHBoxLayout()
+        top.setSpacing(10)
+        top.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)
+        top.addLayout(text, 1)
+        column = QVBoxLayout(frame)
+        column.setContentsMargins(10, 8, 10, 8)
+        column.setSpacing(4)
+        column.addLayout(top)
+        column.addWidget(self.progress)
+        status = QHBoxLayout()
+        status.addWidget(self.status_label, 1)
+        status.addLayout(buttons)
+        column.addLayout(status)
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(12, 4, 12, 4)
+        t = controller.get(key)
+        own = t is not None and t.direction == SEND
+        if align and own:
+            outer.addStretch(1)
+        outer.addWidget(frame, 0 if align else 1)
+        if align and not own:
+            outer.addStretch(1)
+        controller.model.dataChanged.connect(self._on_changed)
+        self.refresh()
+
+    def _on_changed(self, top: QModelIndex, bottom: QModelIndex, roles: object = None) -> None:
+        for row in range(top.row(), bottom.row() + 1):
+            if self.controller.model.index(row, 0).data(TransferModel.IdRole) == self.key:
+                self.refresh()
+                return
+
+    def transfer(self) -> Transfer | None:
+        return self.controller.get(self.key)
+
+    def refresh(self) -> None:
+        """Show the transfer's current state."""
+        t = self.transfer()
+        if t is None:
+            return
+        video = t.is_video
+        icon = QIcon(":/icons/video.svg" if video else ":/icons/file.svg")
+        self.icon.setPixmap(icon.pixmap(QSize(36, 36)))
+        self.icon.setAccessibleName("Video" if video else "File")
+        self.icon.setToolTip(t.mime or "")
+        self.name_label.setText(t.name)
+        arrow = f"to {t.peer}" if t.direction == SEND else f"from {t.peer}"
+        self.info_label.setText(f"{format_size(t.size)} · {arrow}")
+        permille = 1000 if t.state is TransferState.DONE else \
+            int(1000 * t.done / t.size) if t.size else 0
+        self.progress.setValue(max(0, min(1000, permille)))
+        self.progress.setFormat(f"{permille / 10:.0f} %")
+        self.progress.setVisible(t.state not in (TransferState.INCOMING,
+                                                 TransferState.DECLINED))
+        status = status_text(t)
+        self.status_label.setText(status)
+        self.status_label.setToolTip(t.path if t.state is TransferState.DONE and t.path
+                                     else status)
+        bad = t.state in (TransferState.FAILED, TransferState.DECLINED,
+                          TransferState.CANCELLED)
+        self.status_label.setStyleSheet("color: #b3261e;" if bad else "color: palette(text);")
+        st = t.state
+        incoming = t.direction != SEND and st is TransferState.INCOMING
+        done = st is TransferState.DONE
+        self.accept_button.setVisible(incoming)
+        self.decline_button.setVisible(incoming)
+        self.cancel_button.setVisible(st in _ACTIVE)
+        self.open_button.setVisible(done)
+        self.folder_button.setVisible(done)
+        self.open_button.setEnabled(done and bool(t.path) and Path(t.path).exists())
+        self.folder_button.setEnabled(self.open_button.isEnabled())
+        self.resume_button.setVisible(t.direction == SEND and st is TransferState.FAILED)
+        name = f"{t.name}, {format_size(t.size)}, {arrow}: {status}"
+        self.setAccessibleName(f"File transfer {t.name}")
+        self.setToolTip(name)
+        for button, verb in ((self.accept_button, "Accept"), (self.decline_button, "Decline"),
+                             (self.cancel_button, "Cancel"), (self.open_button, "Open"),
+                             (self.folder_button, "Show in folder"),
+                             (self.resume_button, "Resume")):
+            button.setAccessibleName(f"{verb} {t.name}")
+
+    def open_file(self) -> None:
+        t = self.transfer()
+        if t is not None and t.path:
+            open_url(QUrl.fromLocalFile(t.path))
+            self.opened.emit(t.path)
+
+    def show_in_folder(self) -> None:
+        t = self.transfer()
+        if t is not None and t.path:
+            folder = str(Path(t.path).parent)
+            open_url(QUrl.fromLocalFile(folder))
+            self.opened.emit(folder)
+
+
+class _CardRowDelegate(QStyledItemDelegate):
+    """Rows of the Transfers panel: room for a card, nothing painted (the card covers it)."""
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+        return QSize(300, TRANSFER_ROW_HEIGHT)
+
+    def paint(self, painter, option, index) -> None:
+        return None
+
+
+class TransfersPanel(QWidget):
+    """Every transfer of the session with its progress and actions (a ``QListView`` on the
+    controller's :class:`TransferModel`, one :class:`TransferCard` per row)."""
+
+    def __init__(self, controller: TransferController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.view = QListView(self)
+        self.view.setModel(controller.model)
+        self.view.setItemDelegate(_CardRowDelegate(self.view))
+        self.view.setAccessibleName("Transfers")
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.empty_label = QLabel("No transfers yet: drop a file on a conversation, or use "
+                                  "its Attach button.", self)
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setStyleSheet("color: palette(mid); padding: 8px;")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.empty_label)
+        layout.addWidget(self.view, 1)
+        controller.model.rowsInserted.connect(self._on_rows)
+        self._on_rows(QModelIndex(), 0, controller.model.rowCount() - 1)
+
+    def _on_rows(self, parent: QModelIndex, first: int, last: int) -> None:
+        model = self.controller.model
+        for row in range(first, last + 1):
+            index = model.index(row, 0)
+            if self.view.indexWidget(index) is None:
+                key = index.data(TransferModel.IdRole)
+                self.view.setIndexWidget(index, TransferCard(self.controller, key,
+                                                             align=False))
+        self.empty_label.setVisible(model.rowCount() == 0)
+        if last >= first:
+            self.view.scrollToBottom()
+
+    def card(self, key: str) -> TransferCard | None:
+        row = self.controller.model.row_of(key)
+        if row is None:
+            return None
+        widget = self.view.indexWidget(self.controller.model.index(row, 0))
+        return widget if isinstance(widget, TransferCard) else None

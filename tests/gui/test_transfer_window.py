@@ -1,0 +1,123 @@
+"""Drag a file onto a conversation: the offer, the recipient's card, Accept, progress to 100 %,
+Open; and a drop that cannot be sent says why until dismissed."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from messenger.client.conversations import EVERYONE
+from messenger.client.transfers import TransferState
+from messenger.gui import transfers as gui_transfers
+from messenger.gui.transfers import TransferCard
+
+MEDIA = Path("/work/shared/media/bigbuckbunny.mp4")
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def drop(widget, *paths: Path) -> bool:
+    """Drag ``paths`` onto ``widget`` and drop them there, as the window system would."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = widget.rect().center()
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    if not enter.isAccepted():
+        return False
+    event = QDropEvent(QPointF(QPoint(pos)), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
+    return event.isAccepted()
+
+
+@pytest.mark.skipif(not MEDIA.exists(), reason="sample video not available")
+def test_drop_a_video_and_the_peer_accepts_it(qtbot, open_window, tmp_path, monkeypatch):
+    opened: list[str] = []
+    monkeypatch.setattr(gui_transfers, "open_url",
+                        lambda url: opened.append(url.toLocalFile()) or True)
+    bob_window = open_window("bob")
+    alice_window = open_window("alice")
+    qtbot.waitUntil(lambda: alice_window.engine.roster.contact("bob").online)
+    tab = alice_window.open_conversation("bob")
+    alice_t, bob_t = alice_window.transfers, bob_window.transfers
+
+    with qtbot.waitSignal(bob_t.transfer_added, timeout=10_000) as added:
+        assert drop(tab, MEDIA)
+    assert not tab.error_bar.isVisible()
+    key = added.args[0]
+    send_key = alice_t.model.index(0, 0).data(alice_t.model.IdRole)
+    alice_card = tab.card(send_key)
+    assert isinstance(alice_card, TransferCard) and alice_card.isVisible()
+
+    # Bob's window opened the conversation with the card: a video, Accept / Decline.
+    qtbot.waitUntil(lambda: bob_window.conversation_widget("alice") is not None)
+    bob_tab = bob_window.conversation_widget("alice")
+    bob_window.open_conversation("alice")
+    card = bob_tab.card(key)
+    assert isinstance(card, TransferCard)
+    qtbot.waitUntil(card.accept_button.isVisible)
+    assert card.icon.accessibleName() == "Video"
+    assert card.name_label.text() == MEDIA.name
+    assert card.decline_button.isVisible() and not card.open_button.isVisible()
+    qtbot.mouseClick(card.accept_button, Qt.MouseButton.LeftButton)
+
+    qtbot.waitUntil(lambda: bob_t.get(key).state is TransferState.DONE
+                    and alice_t.get(send_key).state is TransferState.DONE, timeout=20_000)
+    for c in (card, alice_card):
+        assert c.progress.value() == c.progress.maximum()
+        assert not c.cancel_button.isVisible()
+    assert card.open_button.isVisible() and card.open_button.isEnabled()
+    received = Path(bob_t.get(key).path)
+    assert received.parent == tmp_path / "bob-downloads"
+    assert sha256_of(received) == sha256_of(MEDIA)
+    qtbot.mouseClick(card.open_button, Qt.MouseButton.LeftButton)
+    assert opened == [str(received)]
+
+    # The Transfers panel lists it with the same progress.
+    panel = bob_window.show_transfers()
+    row_card = panel.card(key)
+    assert row_card is not None and row_card.progress.value() == row_card.progress.maximum()
+    assert bob_window.transfers_dock.isVisible()
+
+
+def test_a_dropped_folder_says_why_until_dismissed(qtbot, open_window, tmp_path):
+    open_window("bob")
+    window = open_window("alice")
+    qtbot.waitUntil(lambda: window.engine.roster.contact("bob").online)
+    tab = window.open_conversation("bob")
+    folder = tmp_path / "holiday photos"
+    folder.mkdir()
+    assert drop(tab, folder)
+    assert tab.error_bar.isVisible()
+    assert "folder" in tab.error_label.text() and "holiday photos" in tab.error_label.text()
+    assert window.transfers.model.rowCount() == 0
+    # It stays: other things happen, it is still there…
+    qtbot.keyClicks(tab.compose, "hello")
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    assert tab.error_bar.isVisible()
+    # …until the user closes it.
+    qtbot.mouseClick(tab.error_close, Qt.MouseButton.LeftButton)
+    assert not tab.error_bar.isVisible()
+
+
+def test_a_drop_on_an_offline_peer_or_everyone_is_refused_in_place(qtbot, open_window,
+                                                                  tmp_path):
+    window = open_window("alice")
+    src = tmp_path / "a.txt"
+    src.write_text("x")
+    tab = window.open_conversation("charlie")
+    assert drop(tab.compose, src)  # dropped on the compose box: goes to the tab
+    assert "offline" in tab.error_label.text() and tab.error_bar.isVisible()
+    assert tab.compose.toPlainText() == ""
+    everyone = window.open_conversation(EVERYONE)
+    everyone.attach([str(src)])
+    assert everyone.error_bar.isVisible() and "not to everyone" in everyone.error_label.text()

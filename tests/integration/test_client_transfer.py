@@ -1,0 +1,211 @@
+"""File transfers between two ClientEngines, each with a TransferController, through a real
+server (signalling) and real UDP sockets on 127.0.0.1 (the bytes)."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QObject
+from PySide6.QtNetwork import QAbstractSocket, QHostAddress, QUdpSocket
+
+from messenger.client.connection import ConnectionState
+from messenger.client.conversations import group_key
+from messenger.client.engine import ClientEngine
+from messenger.client.models import MessageKind
+from messenger.client.transfers import TransferController, TransferPrefs, TransferState
+
+MEDIA = Path("/work/shared/media/bigbuckbunny.mp4")
+LOCAL = QHostAddress("127.0.0.1")
+S = TransferState
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def tree(folder: Path) -> list[str]:
+    if not folder.exists():
+        return []
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+class SlowRelay(QObject):
+    """Forwards datagrams between the sender and ``target_port``, dropping 10% each way, so
+    that a transfer lasts long enough to be cancelled in the middle."""
+
+    def __init__(self, target_port: int, loss: float = 0.1) -> None:
+        super().__init__()
+        self.rng = random.Random(5)
+        self.loss, self.target_port, self.client = loss, target_port, None
+        self.sock = QUdpSocket(self)
+        assert self.sock.bind(LOCAL, 0)
+        self.sock.setSocketOption(QAbstractSocket.SocketOption.ReceiveBufferSizeSocketOption,
+                                  4 << 20)
+        self.port = self.sock.localPort()
+        self.sock.readyRead.connect(self._relay)
+
+    def _relay(self) -> None:
+        while self.sock.hasPendingDatagrams():
+            data, host, port = self.sock.readDatagram(65536)
+            if port == self.target_port:
+                dest = self.client
+            else:
+                self.client = (QHostAddress(host), port)
+                dest = (LOCAL, self.target_port)
+            if dest is not None and self.rng.random() >= self.loss:
+                self.sock.writeDatagram(data.data(), dest[0], dest[1])
+
+
+@pytest.fixture
+def peers(qtbot, server, tmp_path):
+    """``peers(**prefs)`` → (alice, bob): logged-in engines with controllers; bob's download
+    folder is tmp_path/bob-downloads."""
+    made: list[tuple[ClientEngine, TransferController]] = []
+
+    def login(user: str, **prefs) -> TransferController:
+        engine = ClientEngine()
+        with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+            engine.connect_to(server.host, server.port)
+            engine.login(user, f"{user}123")
+        controller = TransferController(
+            engine, TransferPrefs(download_dir=tmp_path / f"{user}-downloads", **prefs))
+        made.append((engine, controller))
+        return controller
+
+    def factory(alice_prefs=None, bob_prefs=None):
+        bob = login("bob", **(bob_prefs or {}))
+        alice = login("alice", **(alice_prefs or {}))
+        qtbot.waitUntil(lambda: alice.client.roster.contact("bob").online)
+        return alice, bob
+
+    yield factory
+    for engine, controller in made:
+        controller.close()
+        engine.close()
+    qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e, _ in made))
+
+
+def state(controller: TransferController, key: str) -> TransferState:
+    return controller.get(key).state
+
+
+def offer(qtbot, alice, bob, path: Path) -> tuple[str, str]:
+    """Alice offers ``path`` to bob; returns (alice's key, bob's key) once bob has the card."""
+    with qtbot.waitSignal(bob.transfer_added, timeout=10_000) as added:
+        assert alice.send_file("bob", path) is None
+    send_key = alice.model.index(alice.model.rowCount() - 1, 0).data(alice.model.IdRole)
+    return send_key, added.args[0]
+
+
+def test_offer_accept_delivers_the_file_byte_exact(qtbot, peers, tmp_path):
+    alice, bob = peers()
+    src = MEDIA
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    t = bob.get(recv_key)
+    assert (t.state, t.name, t.size, t.peer, t.is_video) == (S.INCOMING, src.name,
+                                                             src.stat().st_size, "alice", True)
+    assert t.sha256 == sha256_of(src)
+    qtbot.waitUntil(lambda: state(alice, send_key) is S.WAITING)
+    # Both conversations show a card.
+    for controller, key in ((alice, "bob"), (bob, "alice")):
+        kinds = [i.kind for i in controller.client.conversation(key).items()]
+        assert MessageKind.TRANSFER in kinds
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: state(alice, send_key) is S.DONE and state(bob, recv_key) is S.DONE,
+                    timeout=20_000)
+    received = Path(bob.get(recv_key).path)
+    assert received.parent == tmp_path / "bob-downloads"
+    assert sha256_of(received) == sha256_of(src)
+    assert bob.get(recv_key).done == src.stat().st_size
+    assert tree(tmp_path / "bob-downloads") == [received.name]
+
+
+def test_decline_tells_the_sender(qtbot, peers, tmp_path):
+    alice, bob = peers()
+    src = tmp_path / "notes.txt"
+    src.write_text("hello")
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    qtbot.waitUntil(lambda: state(alice, send_key) is S.WAITING)
+    assert bob.decline(recv_key, "not now")
+    qtbot.waitUntil(lambda: state(alice, send_key) is S.DECLINED)
+    t = alice.get(send_key)
+    assert t.by_peer and t.error == "not now"
+    assert state(bob, recv_key) is S.DECLINED
+    assert tree(tmp_path / "bob-downloads") == []
+
+
+def test_offer_to_an_offline_user_fails_clearly(qtbot, peers, tmp_path):
+    alice, bob = peers()
+    src = tmp_path / "a.bin"
+    src.write_bytes(b"x" * 100)
+    # Refused before anything is hashed or sent: the roster says charlie is offline.
+    reason = alice.send_file("charlie", src)
+    assert reason is not None and "offline" in reason
+    assert alice.model.rowCount() == 0
+    # The server's verdict when the roster is out of date: user_offline, shown on the card.
+    bob.client.close()
+    qtbot.waitUntil(lambda: not alice.client.roster.contact("bob").online)
+    alice.client.roster.set_online("bob", True)  # a stale roster
+    assert alice.send_file("bob", src) is None
+    key = alice.model.index(0, 0).data(alice.model.IdRole)
+    qtbot.waitUntil(lambda: state(alice, key) is S.FAILED)
+    assert "offline" in alice.get(key).error
+
+
+def test_size_over_the_limit_is_declined_before_any_byte_moves(qtbot, peers, tmp_path):
+    alice, bob = peers(bob_prefs={"size_limit": 1000})
+    src = tmp_path / "big.bin"
+    src.write_bytes(b"y" * 5000)
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    qtbot.waitUntil(lambda: state(alice, send_key) is S.DECLINED)
+    assert "too large" in alice.get(send_key).error
+    t = bob.get(recv_key)
+    assert t.state is S.DECLINED and "too large" in t.error
+    assert bob.transfer_engine is None  # no socket was even opened
+    assert tree(tmp_path / "bob-downloads") == []
+
+
+@pytest.mark.parametrize("side", ["sender", "receiver"])
+def test_cancel_from_either_side_leaves_no_partial_file(qtbot, peers, tmp_path, side):
+    relays: list[SlowRelay] = []
+
+    def through_relay(host: str, port: int) -> tuple[str, int]:
+        relays.append(SlowRelay(port))
+        return "127.0.0.1", relays[-1].port
+
+    alice, bob = peers()
+    alice.route = through_relay
+    src = tmp_path / "big.bin"
+    src.write_bytes(random.Random(1).randbytes(20_000_000))
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    bob.accept(recv_key)
+    downloads = tmp_path / "bob-downloads"
+    qtbot.waitUntil(lambda: bob.get(recv_key).done > 500_000, timeout=15_000)
+    assert state(bob, recv_key) is S.ACTIVE and tree(downloads) != []
+    (alice if side == "sender" else bob).cancel(send_key if side == "sender" else recv_key)
+    qtbot.waitUntil(lambda: state(alice, send_key) is S.CANCELLED
+                    and state(bob, recv_key) is S.CANCELLED, timeout=10_000)
+    assert alice.get(send_key).by_peer == (side == "receiver")
+    assert bob.get(recv_key).by_peer == (side == "sender")
+    qtbot.waitUntil(lambda: tree(downloads) == [], timeout=5_000)
+
+
+def test_a_group_tab_offers_the_file_to_every_online_member(qtbot, peers, tmp_path):
+    alice, bob = peers()
+    client = alice.client
+    with qtbot.waitSignal(bob.client.invitation_received, timeout=10_000):
+        client.create_group("crew", ["bob", "charlie"])
+    with qtbot.waitSignal(client.groups.dataChanged, timeout=10_000):
+        bob.client.accept_invitation("crew")
+    qtbot.waitUntil(lambda: "bob" in client.groups.group("crew").members)
+    src = tmp_path / "plan.txt"
+    src.write_text("the plan")
+    with qtbot.waitSignal(bob.transfer_added, timeout=10_000):
+        assert alice.send_file(group_key("crew"), src) is None
+    # charlie is offline (and only invited): one offer, to bob, shown in the group's tab.
+    assert [t.peer for t in alice.model.transfers()] == ["bob"]
+    kinds = [i.kind for i in client.group_conversation("crew").items()]
+    assert MessageKind.TRANSFER in kinds

@@ -1,0 +1,69 @@
+"""The plain decisions of messenger.client.transfers (no sockets) and the TransferModel."""
+
+from __future__ import annotations
+
+from messenger.client.transfers import (
+    RECEIVE,
+    SEND,
+    Transfer,
+    TransferModel,
+    TransferState,
+    format_duration,
+    format_size,
+    is_video,
+    pick_endpoint,
+    send_refusal,
+    status_text,
+)
+
+
+def test_pick_endpoint_prefers_the_last_usable_address():
+    assert pick_endpoint([("0.0.0.0", 4000), ("192.168.1.5", 4000)]) == ("192.168.1.5", 4000)
+    assert pick_endpoint([("10.0.0.2", 1), ("::", 2)]) == ("10.0.0.2", 1)
+    assert pick_endpoint([("0.0.0.0", 4000), ("host.example", 5)]) is None
+    assert pick_endpoint([("127.0.0.1", 0)]) is None
+
+
+def test_send_refusal_says_why(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    assert "folder" in send_refusal(folder, 100)
+    assert "does not exist" in send_refusal(tmp_path / "gone.txt", 100)
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * 2048)
+    assert "2.0 KB, over the 1.0 KB limit" in send_refusal(big, 1024)
+    assert send_refusal(big, 4096) is None
+
+
+def test_video_detection_and_formats():
+    assert is_video("clip.MOV") and is_video("x.bin", "video/mp4") and not is_video("a.pdf")
+    assert (format_size(1), format_size(1536), format_size(4 * 1024 ** 3)) == \
+        ("1 byte", "1.5 KB", "4.0 GB")
+    assert (format_duration(4.2), format_duration(125), format_duration(3720)) == \
+        ("4 s", "2 min 5 s", "1 h 2 min")
+
+
+def test_status_text_and_eta():
+    t = Transfer("k", SEND, "bob", "bob", "clip.mp4", 10_000_000, state=TransferState.ACTIVE,
+                 done=4_000_000, rate=2_000_000.0)
+    assert t.eta == 3.0
+    assert status_text(t) == "3.8 MB of 9.5 MB · 1.9 MB/s · 3 s left"
+    t.state, t.error, t.by_peer = TransferState.DECLINED, "too large", True
+    assert status_text(t) == "bob declined it: too large"
+    r = Transfer("k2", RECEIVE, "alice", "alice", "a.pdf", 5, state=TransferState.INCOMING)
+    assert status_text(r) == "alice wants to send you this file" and r.eta is None
+
+
+def test_transfer_model_roles(qtmodeltester):
+    model = TransferModel()
+    model.add(Transfer("k", SEND, "bob", "bob", "clip.mp4", 100, mime="video/mp4",
+                       state=TransferState.ACTIVE, done=50, rate=10.0))
+    model.add(Transfer("r", RECEIVE, "carol", "carol", "a.pdf", 7))
+    qtmodeltester.check(model)
+    index = model.index(0, 0)
+    assert (index.data(model.IdRole), index.data(model.DirectionRole), index.data(model.PeerRole),
+            index.data(model.DoneRole), index.data(model.TotalRole), index.data(model.EtaRole),
+            index.data(model.IsVideoRole), index.data(model.StateRole)) == \
+        ("k", "send", "bob", 50, 100, 5.0, True, TransferState.ACTIVE)
+    assert model.roleNames()[model.EtaRole] == b"eta"
+    assert model.row_of("r") == 1 and model.get("missing") is None
