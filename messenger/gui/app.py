@@ -7,17 +7,21 @@ import logging
 import sys
 from pathlib import Path
 
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QDialog
 
 from .. import __version__, paths
 from ..client.engine import ClientEngine
 from ..logsetup import setup_logging
+from . import resources_rc  # noqa: F401  (registers :/icons/…)
 from .login_dialog import LoginDialog
 from .main_window import MainWindow
 
 log = logging.getLogger("messenger.gui.app")
 
 LOG_FILE_NAME = "messenger.log"
+APP_ICON = ":/icons/messenger.svg"
+"""The window and task-bar icon (resources/icons/messenger.svg)."""
 
 
 def default_log_file() -> Path:
@@ -39,6 +43,7 @@ def run_app(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Messenger")
     app.setApplicationVersion(__version__)
+    app.setWindowIcon(QIcon(APP_ICON))
     log.info("Messenger %s starting; log file %s", __version__, log_file)
 
     host, port, user = args.host, args.port, args.user
