@@ -106,9 +106,10 @@ class Codec:
         """Return the typed message in ``payload``.
 
         Raises:
-            ProtocolError: ``bad_frame`` (not a JSON object), ``unknown_type`` or
-                ``bad_request`` (known type, wrong fields). Its ``request_id`` attribute holds
-                the frame's ``id`` when one could be read, so the reply can name the request.
+            ProtocolError: ``bad_frame`` (not a JSON object, or nested too deeply),
+                ``unknown_type`` or ``bad_request`` (known type, wrong fields). Its
+                ``request_id`` attribute holds the frame's ``id`` when one could be read, so
+                the reply can name the request.
         """
         try:
             return self._decoder.decode(payload)
@@ -119,12 +120,20 @@ class Codec:
             err = ProtocolError(ErrorCode.BAD_FRAME, f"malformed JSON: {exc}")
             err.request_id = None  # type: ignore[attr-defined]
             raise err from None
+        except RecursionError:  # msgspec recurses on nesting; thousands of [[[… exhaust it
+            err = ProtocolError(ErrorCode.BAD_FRAME, "the JSON is nested too deeply")
+            err.request_id = None  # type: ignore[attr-defined]
+            raise err from None
 
     def _classify(self, payload: bytes, detail: str) -> ProtocolError:
         try:
             env = msgspec.json.decode(payload, type=_Envelope)
         except (msgspec.ValidationError, msgspec.DecodeError):
             err = ProtocolError(ErrorCode.BAD_FRAME, "a frame must be a JSON object")
+            err.request_id = None  # type: ignore[attr-defined]
+            return err
+        except RecursionError:
+            err = ProtocolError(ErrorCode.BAD_FRAME, "the JSON is nested too deeply")
             err.request_id = None  # type: ignore[attr-defined]
             return err
         request_id = env.id if isinstance(env.id, int) and not isinstance(env.id, bool) else None

@@ -101,6 +101,7 @@ class Crypto:
     conn: ConnId
     work: Callable[[], object]
     done: Callable[[object], list[Action]]
+    request_id: int | None = None  # for an ``internal`` error if ``done`` fails
 
 
 Action = Out | Disconnect | Crypto
@@ -290,9 +291,13 @@ class ServerCore:
             return self._logged_in(session, frame.id, account.name)
 
         password = frame.password
-        return [Crypto(session.conn, lambda: self.passwords.hash(password), hashed)]
+        return [Crypto(session.conn, lambda: self.passwords.hash(password), hashed,
+                       request_id=frame.id)]
 
     def _login(self, session: Session, frame: Login) -> list[Action]:
+        if frame.receipts_after is not None and not 0 <= frame.receipts_after < MAX_SEQ:
+            return [self._error(session, frame, ErrorCode.BAD_REQUEST,
+                                "receipts_after must be between 0 and 2^63-1")]
         # Invalid names cannot exist; they share one throttle key so memory stays bounded.
         key = name_key(frame.user) if is_valid_name(frame.user) else ""
         locked = self.throttle.locked_for(key)
@@ -320,7 +325,8 @@ class ServerCore:
             return [self._error(session, frame, ErrorCode.BAD_CREDENTIALS,
                                 "wrong user name or password")]
 
-        return [Crypto(session.conn, lambda: self.passwords.verify(encoded, password), checked)]
+        return [Crypto(session.conn, lambda: self.passwords.verify(encoded, password), checked,
+                       request_id=frame.id)]
 
     def _login_ok(self, session: Session, frame: Login, account: Account,
                   key: str) -> list[Action]:

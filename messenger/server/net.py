@@ -47,9 +47,23 @@ log = logging.getLogger("messenger.server.net")
 
 DEMO_ACCOUNTS = (("alice", "alice123"), ("bob", "bob123"), ("charlie", "charlie123"))
 
+WRITE_HIGH_WATER = 4 << 20
+"""Bytes of unsent replies (queued this turn + in the socket's write buffer) above which the
+server stops reading requests from that connection (back-pressure: a client that sends but does
+not read cannot grow the server's memory)."""
+WRITE_LOW_WATER = 1 << 20
+"""Below this many unsent bytes a paused connection is read again."""
+WRITE_DROP_LIMIT = 64 << 20
+"""Unsent bytes (e.g. others' messages to a client that stopped reading) above which the
+connection is dropped. Nothing is lost: undelivered messages stay queued in the store."""
+READ_BUFFER = 256 << 10
+"""Qt's read buffer per socket. While a connection is paused, TCP flow control pushes back on
+the client once this and the kernel's buffer are full."""
+
 
 class _Connection:
-    __slots__ = ("closing", "conn", "decoder", "last_seen", "pinged", "socket")
+    __slots__ = ("closing", "conn", "decoder", "last_seen", "paused", "pending", "pinged",
+                 "socket")
 
     def __init__(self, conn: ConnId, socket: QTcpSocket, max_frame: int) -> None:
         self.conn = conn
@@ -58,6 +72,8 @@ class _Connection:
         self.closing = False
         self.last_seen = time.monotonic()
         self.pinged = False
+        self.paused = False  # not reading requests until its replies drain
+        self.pending = 0  # bytes of frames queued for it this turn, not yet written
 
 
 class MessengerServer(QObject):
@@ -115,6 +131,7 @@ class MessengerServer(QObject):
         self._crypto = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
         self._cryptoDone.connect(self._crypto_done)
         self._queue: list[Action] = []
+        self._encoded: dict[int, bytes] = {}  # id(frame) → bytes; a fanned-out frame once
         self._closed = False
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
@@ -183,28 +200,46 @@ class MessengerServer(QObject):
             conn = next(self._ids)
             # Small frames must leave at once: no Nagle delay (it cost ~18 ms per message).
             socket.setSocketOption(QAbstractSocket.SocketOption.LowDelayOption, 1)
+            socket.setReadBufferSize(READ_BUFFER)
             c = _Connection(conn, socket, self.config.max_frame)
             self._conns[conn] = c
             address = f"{socket.peerAddress().toString()}:{socket.peerPort()}"
             socket.readyRead.connect(lambda c=c: self._read(c))
             socket.disconnected.connect(lambda c=c: self._gone(c))
+            socket.bytesWritten.connect(lambda _n, c=c: self._drained(c))
             socket.errorOccurred.connect(lambda err, c=c: self._socket_error(c, err))
             log.debug("connection %d from %s", conn, address)
             self._apply(self.core.connected(conn, address))
             self.clientCountChanged.emit(len(self._conns))
 
+    @property
+    def paused_connections(self) -> int:
+        """How many connections are not being read because their replies pile up unsent."""
+        return sum(1 for c in self._conns.values() if c.paused)
+
+    def _unsent(self, c: _Connection) -> int:
+        return c.pending + c.socket.bytesToWrite()
+
     def _read(self, c: _Connection) -> None:
+        if c.paused and not c.closing:
+            return  # left in Qt's (bounded) buffer: TCP pushes back on the client
         data = c.socket.readAll().data()
         if c.closing:
             return
         c.last_seen = time.monotonic()
         c.pinged = False
+        frames = c.decoder.feed(data)
         try:
-            for payload in c.decoder.feed(data):
+            for payload in frames:
                 try:
                     frame = self._codec.decode(payload)
                 except ProtocolError as exc:
                     self._apply(self.core.protocol_error(c.conn, exc))
+                    continue
+                except Exception:  # never let a decoder surprise kill the rest of the read
+                    log.exception("undecodable frame on connection %d", c.conn)
+                    self._apply(self.core.protocol_error(c.conn, ProtocolError(
+                        ErrorCode.BAD_FRAME, "the frame could not be decoded")))
                     continue
                 try:
                     with self.store.guard():
@@ -218,8 +253,24 @@ class MessengerServer(QObject):
                         message="the server failed on this request; it may be retried"))])
                 if c.closing:  # after logout or a fatal error nothing more is read
                     return
+                if self._unsent(c) > WRITE_HIGH_WATER:
+                    c.paused = True  # the rest stays in the decoder until the client reads
+                    log.info("connection %d: %d bytes of replies unsent; reading paused",
+                             c.conn, self._unsent(c))
+                    return
         except ProtocolError as exc:  # zero or oversized length: the stream is lost
             self._apply(self.core.protocol_error(c.conn, exc))
+        finally:
+            frames.close()  # keeps what was not consumed in the decoder
+
+    def _drained(self, c: _Connection) -> None:
+        """``bytesWritten``: resume a paused connection once its backlog is small."""
+        if not c.paused or c.closing or self._unsent(c) > WRITE_LOW_WATER:
+            return
+        c.paused = False
+        c.last_seen = time.monotonic()
+        log.info("connection %d: replies drained; reading again", c.conn)
+        self._read(c)  # frames already buffered in the decoder, then whatever came meanwhile
 
     def _apply(self, actions: list[Action]) -> None:
         """Queue ``actions`` until the store has committed (see :meth:`_flush`)."""
@@ -234,6 +285,14 @@ class MessengerServer(QObject):
                 future = self._crypto.submit(action.work)
                 future.add_done_callback(lambda f, a=action: self._cryptoDone.emit((a, f)))
                 continue
+            else:
+                c = self._conns.get(action.conn)
+                if c is not None:
+                    frame = action.frame
+                    data = self._encoded.get(id(frame))
+                    if data is None:
+                        data = self._encoded[id(frame)] = encode_frame(frame)
+                    c.pending += len(data)
             self._queue.append(action)
         if not self._flush_timer.isActive():
             self._flush_timer.start()
@@ -242,7 +301,8 @@ class MessengerServer(QObject):
         """Commit the store (one fsync), then write the queued frames and closes."""
         self.store.commit()
         queue, self._queue = self._queue, []
-        encoded: dict[int, bytes] = {}  # a frame fanned out to many is encoded once
+        encoded, self._encoded = self._encoded, {}
+        written: dict[int, _Connection] = {}
         for action in queue:
             c = self._conns.get(action.conn)
             if c is None:
@@ -250,12 +310,21 @@ class MessengerServer(QObject):
             if isinstance(action, Out):
                 frame = action.frame
                 data = encoded.get(id(frame))
-                if data is None:
-                    data = encoded[id(frame)] = encode_frame(frame)
+                if data is None:  # queued before the connection was known (not expected)
+                    data = encode_frame(frame)
                 c.socket.write(data)
+                written[c.conn] = c
             else:
                 # Never disconnect slots here: we may be inside this socket's readyRead.
                 c.socket.disconnectFromHost()
+        for c in written.values():
+            c.pending = 0
+            if c.socket.bytesToWrite() > WRITE_DROP_LIMIT and not c.closing:
+                log.warning("connection %d: %d bytes unsent, the client is not reading; "
+                            "dropping it (its messages stay queued)", c.conn,
+                            c.socket.bytesToWrite())
+                c.closing = True
+                c.socket.abort()
 
     def _crypto_done(self, item: tuple[Crypto, Future]) -> None:
         action, future = item
@@ -271,7 +340,10 @@ class MessengerServer(QObject):
                 actions = action.done(result)
         except Exception:
             log.exception("internal error finishing a login on connection %d", action.conn)
-            return
+            # Answer, so the client is not left waiting; it may retry.
+            actions = [Out(action.conn, Error(
+                code=ErrorCode.INTERNAL, id=action.request_id,
+                message="the server failed on this request; it may be retried"))]
         self._apply(actions)
 
     def _check_idle(self) -> None:

@@ -274,8 +274,12 @@ def safe_filename(name: str, default: str = "file") -> str:
             cleaned.append("_" if cat not in ("Cf",) else "")
         else:
             cleaned.append(ch)
-    name = "".join(cleaned).strip()
-    name = name.lstrip(".").rstrip(". ").strip()
+    name = "".join(cleaned)
+    while True:  # ". .bashrc" must not become ".bashrc": strip until nothing changes
+        stripped = name.strip().lstrip(".").rstrip(". ")
+        if stripped == name:
+            break
+        name = stripped
     if not name:
         return default
     if name.partition(".")[0].upper().rstrip() in _WINDOWS_RESERVED:

@@ -11,9 +11,13 @@ from messenger.protocol import (
     PROTOCOL_VERSION,
     Error,
     ErrorCode,
+    GetHistory,
     Hello,
+    Login,
     Message,
     Ok,
+    Ping,
+    Pong,
     Presence,
 )
 
@@ -179,3 +183,57 @@ def test_messages_survive_a_server_restart(qtbot, make_server, tmp_path):
     bob = connect_as(qtbot, second, "bob", "bob123")
     msg = bob.wait_for(lambda f: isinstance(f, Message))
     assert (msg.seq, msg.text) == (ack.seq, "kept on disk")
+
+
+def test_deeply_nested_json_gets_an_error_and_the_next_request_an_answer(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    nested = b'{"type": "ping", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    alice.send_raw(nested)
+    alice.send(Ping(nonce=41))  # in the same read: it must be answered without more bytes
+    err = alice.wait_for(lambda f: isinstance(f, Error))
+    assert err.code == ErrorCode.BAD_FRAME and "nested" in err.message
+    assert alice.wait_for(lambda f: isinstance(f, Pong)).nonce == 41
+
+
+def test_login_with_an_out_of_range_receipt_cursor_is_refused_cleanly(qtbot, server):
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    c = WireClient(qtbot, server.host, server.port)
+    c.hello()
+    rid = c.next_id()
+    c.send(Login(id=rid, user="alice", password="alice123", receipts_after=1 << 63))
+    err = c.reply(rid)
+    assert isinstance(err, Error) and err.code == ErrorCode.BAD_REQUEST
+    assert "receipts_after" in err.message
+    assert not [f for f in bob.frames if isinstance(f, Presence)]  # no half login
+    assert isinstance(c.login("alice", "alice123"), Ok)  # the session is still usable
+    assert bob.wait_for(lambda f: isinstance(f, Presence) and f.user == "alice").online
+
+
+def test_a_client_that_does_not_read_is_paused_and_others_carry_on(qtbot, server):
+    """Back-pressure: requests from a client whose replies pile up unsent are not read until
+    it reads; other users are unaffected, and the slow client loses no reply."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    for i in range(100):
+        assert isinstance(alice.send_text("broadcast", f"{i:03d} " + "x" * 2000), Ok)
+    slow = connect_as(qtbot, server, "charlie", "charlie123")
+    slow.socket.readyRead.disconnect(slow._read)  # stop reading ...
+    slow.socket.setReadBufferSize(4096)  # ... and let Qt stop taking bytes from the kernel
+    first = slow.next_id()
+    requests = 150  # each answer ≈ 210 KB, ≈ 31 MB in all: far above the 4 MiB high water
+    for i in range(requests):
+        slow.send(GetHistory(id=first + i, conversation="everyone", limit=100))
+        slow.next_id()
+    qtbot.waitUntil(lambda: server.server.paused_connections == 1, timeout=10_000)
+
+    bob = connect_as(qtbot, server, "bob", "bob123")  # a new login and chat still work
+    assert isinstance(bob.send_text("unicast", "still responsive", ["alice"]), Ok)
+    assert alice.wait_for(lambda f: isinstance(f, Message)).text == "still responsive"
+
+    slow.socket.setReadBufferSize(0)
+    slow.socket.readyRead.connect(slow._read)  # read again: every reply arrives, in order
+    slow._read()
+    qtbot.waitUntil(lambda: sum(isinstance(f, Ok) and f.id is not None and f.id >= first
+                                for f in slow.frames) == requests, timeout=30_000)
+    ids = [f.id for f in slow.frames if isinstance(f, Ok) and f.id is not None and f.id >= first]
+    assert ids == list(range(first, first + requests))
+    assert server.server.paused_connections == 0

@@ -112,6 +112,11 @@ def test_zero_and_oversized_lengths_are_fatal_and_stay_failed():
         (b'{"type": "login", "id": 8, "user": "a"}', ErrorCode.BAD_REQUEST, 8),
         (b'{"type": "send", "id": 9, "client_msg_id": "c", "scope": "x", "text": "t"}',
          ErrorCode.BAD_REQUEST, 9),
+        # msgspec recurses on nesting: RecursionError must become a protocol error too
+        (b'{"type": "ping", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+         ErrorCode.BAD_FRAME, None),
+        (b'{"type": "warp", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+         ErrorCode.BAD_FRAME, None),
     ],
 )
 def test_decode_errors_are_classified(payload, code, request_id):

@@ -70,6 +70,8 @@ HOSTILE = [
     ("\x7fdel", "_del"),
     ("rtl\u202egnp.exe", "rtlgnp.exe"),
     (".bashrc", "bashrc"),
+    (". .bashrc", "bashrc"),
+    (" . . .x", "x"),
     ("trailing. . .", "trailing"),
     ('what?<>|*".txt', "what______.txt"),
     ("video.mp4", "video.mp4"),
