@@ -5,8 +5,9 @@ Starts an in-process server with the demo accounts in a temporary MESSENGER_HOME
 bob and charlie in, exchanges a few messages, and saves ``login.png``, ``main.png`` (with
 delivery ticks), ``failed.png`` (a refused message with Retry / Delete), ``find.png`` (Ctrl+F),
 ``group_dialog.png`` (creating a group), ``group_tab.png`` (a group's tab with its member
-panel and a pending invitation) and ``transfer.png`` (bob's window: the sample video from alice
-as a card in the conversation, received, beside the Transfers panel with an offer waiting).
+panel and a pending invitation), ``transfer.png`` (bob's window: the sample video from alice
+as a card in the conversation, received, beside the Transfers panel with an offer waiting) and
+``preferences.png`` (File → Preferences…: download folder, size limit, auto-accept).
 """
 
 from __future__ import annotations
@@ -209,8 +210,18 @@ def main(argv: list[str]) -> int:
     bob_window.conversation_widget("alice").view.scrollToBottom()
     app.processEvents()
     bob_window.grab().save(str(out_dir / "transfer.png"))
+
+    # File → Preferences… in alice's window: files from bob are accepted without asking.
+    alice_files.prefs = TransferPrefs(download_dir=Path("/home/alice/Downloads/Messenger"),
+                                      auto_accept=frozenset({"bob"}))
+    prefs_dialog = window.ask_preferences()
+    prefs_dialog.resize(480, 400)
+    wait_until(app, lambda: prefs_dialog.isVisible())
+    prefs_dialog.folderEdit.deselect()
+    prefs_dialog.grab().save(str(out_dir / "preferences.png"))
+    prefs_dialog.reject()
     print(f"saved login.png, main.png, failed.png, find.png, group_dialog.png, "
-          f"group_tab.png and transfer.png in {out_dir}")
+          f"group_tab.png, transfer.png and preferences.png in {out_dir}")
 
     bob_window.close()
     for controller in (charlie_files, bob_files):

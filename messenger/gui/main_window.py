@@ -48,7 +48,8 @@ from .groups import (
     JoinGroupDialog,
     MulticastDialog,
 )
-from .settings import load_transfer_prefs
+from .preferences import PreferencesDialog
+from .settings import load_transfer_prefs, save_transfer_prefs
 from .transfers import TransfersPanel
 
 log = logging.getLogger("messenger.gui.main")
@@ -229,6 +230,16 @@ class MainWindow(QMainWindow):
         self.logout_action = QAction("Log &out", self)
         self.logout_action.triggered.connect(self._logout)
         file_menu.addAction(self.logout_action)
+        file_menu.addSeparator()
+        self.preferences_action = QAction("&Preferences…", self)
+        self.preferences_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Preferences)
+        if QKeySequence("Ctrl+,") not in keys:  # the platform's key (if any), and Ctrl+,
+            keys.append(QKeySequence("Ctrl+,"))
+        self.preferences_action.setShortcuts(keys)
+        self.preferences_action.triggered.connect(self.ask_preferences)
+        file_menu.addAction(self.preferences_action)
+        file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
         quit_action.triggered.connect(self.close)
@@ -439,6 +450,21 @@ class MainWindow(QMainWindow):
     def ask_invite(self, group: str) -> InviteDialog:
         """Open the invite picker of ``group``."""
         dialog = InviteDialog(self.engine, group, self)
+        self._show_dialog(dialog)
+        return dialog
+
+    def ask_preferences(self) -> PreferencesDialog:
+        """File → Preferences…: on OK the settings are saved and the transfer controller
+        uses them at once (for the next offer, sent or received)."""
+        dialog = PreferencesDialog(self.transfers.prefs, self.engine.roster.names(), self)
+
+        def apply() -> None:
+            prefs = dialog.prefs()
+            save_transfer_prefs(prefs)
+            self.transfers.prefs = prefs  # public, replaceable at any time
+            self.statusBar().showMessage("Preferences saved.", 4000)
+
+        dialog.accepted.connect(apply)
         self._show_dialog(dialog)
         return dialog
 

@@ -1,0 +1,145 @@
+"""File → Preferences…: the download folder, the size limit and auto-accept, saved to the
+settings file and used at once by the window's live transfer controller."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
+
+from messenger.client.transfers import DEFAULT_SIZE_LIMIT, TransferPrefs, TransferState
+from messenger.gui.preferences import PreferencesDialog
+from messenger.gui.settings import app_settings, load_transfer_prefs
+
+MB = 1024 ** 2
+
+
+def open_preferences(qtbot, window) -> PreferencesDialog:
+    """Press Ctrl+, in ``window``; the dialog it opens."""
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClick(window, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
+    dialog = window.dialog
+    assert isinstance(dialog, PreferencesDialog)
+    qtbot.waitExposed(dialog)
+    return dialog
+
+
+def tick(qtbot, dialog: PreferencesDialog, name: str) -> None:
+    """Filter the contact list down to ``name`` and tick it with the Space key."""
+    dialog.filterEdit.clear()
+    qtbot.keyClicks(dialog.filterEdit, name[:2])
+    assert dialog.visible_names() == [name]
+    view = dialog.contactsView
+    view.setFocus()
+    view.setCurrentIndex(view.model().index(0, 0))
+    qtbot.keyClick(view, Qt.Key.Key_Space)
+
+
+def test_preferences_are_saved_and_the_live_controller_uses_them(
+        qtbot, open_window, tmp_path, monkeypatch):
+    alice, charlie = open_window("alice"), open_window("charlie")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("charlie") is not None
+                    and alice.engine.roster.contact("charlie").online)
+    assert "Ctrl+," in [k.toString() for k in alice.preferences_action.shortcuts()]
+
+    dialog = open_preferences(qtbot, alice)
+    assert dialog.folderEdit.text() == str(tmp_path / "alice-downloads")
+    assert (dialog.sizeSpin.value(), dialog.unitCombo.currentText()) == (4.0, "GB")
+    assert dialog.visible_names() == ["bob", "charlie"]
+    assert dialog.chosenLabel.text() == "Nobody: every file asks first."
+
+    # Choose… opens the folder picker; its answer lands in the folder box.
+    folder = tmp_path / "picked" / "incoming"
+    asked: list[str] = []
+
+    def pick(parent, caption, start):
+        asked.append(start)
+        return str(folder)
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", pick)
+    qtbot.mouseClick(dialog.chooseButton, Qt.MouseButton.LeftButton)
+    assert asked == [str(tmp_path)]  # alice-downloads does not exist yet: its parent
+    assert dialog.folderEdit.text() == str(folder)
+
+    # MB instead of GB shows the same limit; then 3 MB is typed.
+    dialog.unitCombo.setCurrentText("MB")
+    assert dialog.sizeSpin.value() == 4096 and dialog.size_limit() == DEFAULT_SIZE_LIMIT
+    dialog.sizeSpin.setFocus()
+    dialog.sizeSpin.selectAll()
+    qtbot.keyClicks(dialog.sizeSpin, "3")
+    assert dialog.size_limit() == 3 * MB
+
+    tick(qtbot, dialog, "charlie")
+    assert dialog.auto_accept() == ["charlie"]
+    assert dialog.chosenLabel.text() == "Accepted without asking from: charlie."
+    with qtbot.waitSignal(dialog.accepted):
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+
+    expected = TransferPrefs(size_limit=3 * MB, auto_accept=frozenset({"charlie"}),
+                             download_dir=folder)
+    assert load_transfer_prefs() == expected
+    assert alice.transfers.prefs == expected
+
+    # The live controller: charlie's file is accepted without asking, into the new folder;
+    # a file over the new limit is refused before it starts.
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"x" * 50_000)
+    charlie.transfers.send_file("alice", small)
+    qtbot.waitUntil(lambda: alice.transfers.model.rowCount() == 1, timeout=10_000)
+    key = alice.transfers.model.index(0, 0).data(alice.transfers.model.IdRole)
+    qtbot.waitUntil(lambda: alice.transfers.get(key).state is TransferState.DONE,
+                    timeout=20_000)
+    assert (folder / "small.bin").read_bytes() == small.read_bytes()
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"y" * (3 * MB + 1))
+    assert "over the 3.0 MB limit" in alice.transfers.send_file("charlie", big)
+
+    # Opening the dialog again shows what was saved.
+    again = open_preferences(qtbot, alice)
+    assert again.folderEdit.text() == str(folder)
+    assert (again.sizeSpin.value(), again.unitCombo.currentText()) == (3.0, "MB")
+    assert again.auto_accept() == ["charlie"]
+    again.reject()
+
+
+def test_an_unusable_folder_is_shown_in_the_dialog_which_stays_open(qtbot, open_window,
+                                                                     tmp_path):
+    window = open_window("alice")
+    before = window.transfers.prefs
+    dialog = open_preferences(qtbot, window)
+    file = tmp_path / "notes.txt"
+    file.write_text("not a folder")
+
+    dialog.folderEdit.clear()
+    qtbot.keyClicks(dialog.folderEdit, str(file / "downloads"))
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert dialog.error_text() == f"“{file / 'downloads'}” cannot be created: “{file}” is a file."
+    assert dialog.isVisible() and dialog.errorLabel.isVisible()
+    assert dialog.focusWidget() is dialog.folderEdit
+
+    dialog.folderEdit.clear()
+    qtbot.keyClicks(dialog.folderEdit, "relative/path")
+    assert dialog.error_text() == ""  # editing clears the error
+    dialog.submit()
+    assert "full path" in dialog.error_text() and dialog.isVisible()
+
+    qtbot.mouseClick(dialog.buttonBox.button(dialog.buttonBox.StandardButton.Cancel),
+                     Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.isVisible())
+    assert window.transfers.prefs is before
+    assert not app_settings().contains("transfers/download_dir")
+
+
+def test_names_already_chosen_stay_listed_and_saved(qtbot, tmp_path):
+    prefs = TransferPrefs(size_limit=700 * MB, auto_accept=frozenset({"Dave", "bob"}),
+                          download_dir=tmp_path)
+    dialog = PreferencesDialog(prefs, ["charlie", "bob"])
+    qtbot.addWidget(dialog)
+    assert dialog.visible_names() == ["bob", "charlie", "Dave"]
+    assert dialog.auto_accept() == ["bob", "Dave"]
+    assert (dialog.sizeSpin.value(), dialog.unitCombo.currentText()) == (700, "MB")
+    dialog.unitCombo.setCurrentText("GB")
+    assert dialog.sizeSpin.value() == 0.68 and dialog.size_limit() == 700 * MB
+    dialog.submit()
+    assert dialog.result() == dialog.DialogCode.Accepted
+    assert dialog.prefs() == prefs
