@@ -1,6 +1,8 @@
-"""The app's local store: outbox, history cache and sync cursors, one SQLite file per account.
+"""The app's local store: outbox, history cache, sync cursors and file transfers, one SQLite
+file per account.
 
-Plain Python (stdlib ``sqlite3``), no Qt, no sockets; the engine drives it.
+Plain Python (stdlib ``sqlite3``), no Qt, no sockets; the engine (and its transfer controller)
+drives it.
 
 Tables:
   ``outbox``    own messages not yet acknowledged by the server, in the order typed. A row
@@ -12,6 +14,15 @@ Tables:
                 ``(conv, seq)``), with own messages' delivery state
                 (``sent``/``delivered``/``read``) and who confirmed it.
   ``meta``      key/value cursors: ``receipts_after`` (highest receipt ``rid`` seen).
+  ``transfers`` peer-to-peer file transfers, one row per card (its app key): direction, peer,
+                conversation, file name and path, size, SHA-256, MIME type, state, bytes done,
+                error, and whether the user accepted it (so that after a restart a re-offer of
+                the same file resumes by itself). Only the newest :data:`TRANSFERS_KEPT` are
+                kept. No per-transfer secret is stored.
+
+The schema version is in ``PRAGMA user_version`` (:data:`SCHEMA_VERSION`). Every table is
+created with ``IF NOT EXISTS``, so opening an older file adds what it lacks (version 1 had no
+``transfers`` table) and then records the current version.
 
 The file is ``<data dir>/accounts/<host>_<port>/<user>.db`` (see :func:`store_path`).
 """
@@ -62,7 +73,32 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS transfers (
+    ord           INTEGER PRIMARY KEY AUTOINCREMENT,
+    key           TEXT NOT NULL UNIQUE,
+    direction     TEXT NOT NULL,
+    peer          TEXT NOT NULL,
+    conv          TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    size          INTEGER NOT NULL,
+    sha256        TEXT NOT NULL DEFAULT '',
+    mime          TEXT NOT NULL DEFAULT '',
+    path          TEXT NOT NULL DEFAULT '',
+    state         TEXT NOT NULL,
+    done          INTEGER NOT NULL DEFAULT 0,
+    error         TEXT NOT NULL DEFAULT '',
+    by_peer       INTEGER NOT NULL DEFAULT 0,
+    accepted      INTEGER NOT NULL DEFAULT 0,
+    created       REAL NOT NULL,
+    updated       REAL NOT NULL
+);
 """
+
+SCHEMA_VERSION = 2
+"""1: outbox, messages, meta; 2: + transfers."""
+
+TRANSFERS_KEPT = 500
+"""Transfer rows kept (the newest); older ones go when the app loads them."""
 
 
 def store_path(data_dir: Path, host: str, port: int, user: str) -> Path:
@@ -105,11 +141,35 @@ class CachedMessage:
     read_by: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class TransferRecord:
+    """A file transfer as stored (see the module docstring); ``state`` and ``direction`` are
+    the values of :mod:`messenger.client.transfers`."""
+
+    key: str
+    direction: str
+    peer: str
+    conv: str
+    name: str
+    size: int
+    sha256: str = ""
+    mime: str = ""
+    path: str = ""
+    state: str = "preparing"
+    done: int = 0
+    error: str = ""
+    by_peer: bool = False
+    accepted: bool = False
+
+
+_TRANSFER_COLUMNS = ("key, direction, peer, conv, name, size, sha256, mime, path, state, done,"
+                     " error, by_peer, accepted")
+
 _STATE_ORDER = {"sent": 0, "delivered": 1, "read": 2}
 
 
 class LocalStore:
-    """Outbox + history cache of one account (see the module docstring).
+    """Outbox, history cache and transfers of one account (see the module docstring).
 
     Args:
         path: the SQLite file (created with its folders), or ``":memory:"``.
@@ -123,6 +183,8 @@ class LocalStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._db.close()
@@ -310,3 +372,43 @@ class LocalStore:
 
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # ---------------------------------------------------------------- transfers
+
+    def save_transfer(self, record: TransferRecord) -> None:
+        """Insert or update the transfer ``record.key`` (it keeps its place in the order)."""
+        now = time.time()
+        r = record
+        self._db.execute(
+            f"INSERT INTO transfers ({_TRANSFER_COLUMNS}, created, updated)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET direction = excluded.direction,"
+            " peer = excluded.peer, conv = excluded.conv, name = excluded.name,"
+            " size = excluded.size, sha256 = excluded.sha256, mime = excluded.mime,"
+            " path = excluded.path, state = excluded.state, done = excluded.done,"
+            " error = excluded.error, by_peer = excluded.by_peer,"
+            " accepted = excluded.accepted, updated = excluded.updated",
+            (r.key, r.direction, r.peer, r.conv, r.name, r.size, r.sha256, r.mime, r.path,
+             r.state, r.done, r.error, int(r.by_peer), int(r.accepted), now, now))
+
+    def transfers(self) -> list[TransferRecord]:
+        """Every stored transfer, oldest first."""
+        rows = self._db.execute(
+            f"SELECT {_TRANSFER_COLUMNS} FROM transfers ORDER BY ord").fetchall()
+        return [TransferRecord(k, d, p, c, n, sz, sh, m, pa, st, dn, e, bool(bp), bool(ac))
+                for k, d, p, c, n, sz, sh, m, pa, st, dn, e, bp, ac in rows]
+
+    def transfer(self, key: str) -> TransferRecord | None:
+        row = self._db.execute(f"SELECT {_TRANSFER_COLUMNS} FROM transfers WHERE key = ?",
+                               (key,)).fetchone()
+        if row is None:
+            return None
+        k, d, p, c, n, sz, sh, m, pa, st, dn, e, bp, ac = row
+        return TransferRecord(k, d, p, c, n, sz, sh, m, pa, st, dn, e, bool(bp), bool(ac))
+
+    def prune_transfers(self, keep: int = TRANSFERS_KEPT) -> int:
+        """Forget all but the newest ``keep`` transfers; returns how many went."""
+        cur = self._db.execute(
+            "DELETE FROM transfers WHERE ord NOT IN"
+            " (SELECT ord FROM transfers ORDER BY ord DESC LIMIT ?)", (keep,))
+        return cur.rowcount

@@ -13,9 +13,28 @@ The flow, sender → recipient: hash (``preparing``) → ``transfer_offer`` (``o
 with the id and secret (``waiting``) … the recipient sees ``incoming``; Accept checks the size
 limit and free space, registers the offer with its engine, then sends ``transfer_accept``
 (``connecting``) → the sender's app gets ``transfer_accepted`` and starts sending (``active``)
-→ ``done``; or ``declined`` / ``cancelled`` / ``failed``. A failed send can be resumed: the
-same file is offered again, and the recipient's ``.part`` file (named by the SHA-256) picks up
-where it stopped; a recipient that had accepted it accepts the new offer by itself.
+→ ``done``; or ``declined`` / ``cancelled`` / ``failed``.
+
+Resuming. A failed send can be resumed (:meth:`TransferController.resume`, the card's Resume
+button, shown when :meth:`~TransferController.can_resume`: the file is still there with the
+same size): the same file is offered again on the same card, hashed again, so the same
+SHA-256. The recipient's ``.part`` file (``<download dir>/.partial/<sha256>.part``) is kept
+after any failure that was not about the data (network path lost, either app closed), so its
+app announces that size as the offset when accepting and the sender's transfer engine sends
+only the rest; the receiving side checks the SHA-256 of the whole file before renaming it into
+place. A recipient whose card for that file (same sender, same SHA-256) has failed after the
+user accepted it accepts the new offer by itself; one never accepted shows it as a new offer.
+
+Across app restarts. Every transfer is kept in the account's
+:class:`~messenger.client.localstore.LocalStore` (``transfers`` table): each change of state
+is written at once, progress at most every :data:`SAVE_INTERVAL`, and everything once more in
+:meth:`TransferController.close`. At login (or at once, when the engine is logged in already)
+the controller reloads them into the :class:`TransferModel` and the conversations, so the cards
+come back (signal ``transfers_loaded``, not ``transfer_added``). One that was still running
+(``preparing``, ``offering``, ``waiting``, ``connecting``, ``active``, or ``incoming``) comes
+back ``failed`` ("interrupted"): a send with its Resume, an accepted receive remembering that it
+was accepted (so the sender's Resume continues it without asking, from the ``.part`` file),
+an offer never answered as lapsed (its secret died with the app). No secret is stored.
 
 QtCore only, like the rest of :mod:`messenger.client`.
 """
@@ -30,6 +49,8 @@ import logging
 import mimetypes
 import os
 import shutil
+import sqlite3
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -56,8 +77,9 @@ from ..protocol import (
     TransferOffered,
 )
 from ..protocol.names import name_key
-from ..transfer import Offer, TransferEngine, check_offer
+from ..transfer import Offer, Settings, TransferEngine, check_offer
 from .conversations import EVERYONE, is_group, peer_key
+from .localstore import LocalStore, TransferRecord
 
 log = logging.getLogger("messenger.client.transfers")
 
@@ -72,6 +94,10 @@ VIDEO_EXTENSIONS = frozenset({
     ".ogv", ".ts", ".mts"})
 
 HASH_CHUNK = 1 << 20
+
+SAVE_INTERVAL = 1.0
+"""Seconds between two writes of a running transfer's progress to the local store (a change
+of state is written at once)."""
 
 
 # ------------------------------------------------------------------------------- decisions
@@ -119,7 +145,8 @@ class Transfer:
         done: bytes moved so far; rate: bytes per second (smoothed).
         error: why it failed, was declined or was cancelled ("" if not said).
         by_peer: declined, cancelled or failed by the other side.
-        accepted: receive: the user accepted this file (a re-offer of it resumes by itself).
+        accepted: receive: the user accepted this file (a re-offer of it resumes by itself,
+            also after a restart: it is kept in the local store).
     """
 
     key: str
@@ -282,7 +309,7 @@ class TransferPrefs:
 
 
 class TransferModel(QAbstractListModel):
-    """Every transfer of this session, oldest first.
+    """Every transfer of this session and those reloaded from the local store, oldest first.
 
     Roles: ``Qt.DisplayRole``/:attr:`NameRole` → str, :attr:`IdRole` → str (the app's key),
     :attr:`DirectionRole` → "send"/"receive", :attr:`PeerRole` → str, :attr:`SizeRole`,
@@ -402,6 +429,7 @@ class TransferController(QObject):
         prefs: :class:`TransferPrefs` (size limit, auto-accept, download folder).
         host: the UDP address to bind (all IPv4 interfaces by default).
         threaded: run the transfer engine in its own thread (default).
+        settings: the transfer engine's tunables (e.g. a shorter idle timeout in tests).
         route: maps the peer's ``(host, port)`` to where datagrams are sent (tests put a
             lossy relay in between); the identity by default.
 
@@ -413,15 +441,19 @@ class TransferController(QObject):
         transfer_added(str): a transfer (its key) was added to :attr:`model`.
         transfer_changed(str): its state or progress changed.
         transfer_finished(str, str): ``(key, state)`` reached a final state.
+        transfers_loaded(int): that many transfers were reloaded from the local store (no
+            ``transfer_added`` for them: they are not new).
     """
 
     transfer_added = Signal(str)
     transfer_changed = Signal(str)
     transfer_finished = Signal(str, str)
+    transfers_loaded = Signal(int)
     _hashed = Signal(str, str, str)  # (file, sha256, error), from a pool thread
 
     def __init__(self, engine: Any, prefs: TransferPrefs | None = None, *,
                  host: str = "0.0.0.0", threaded: bool = True,
+                 settings: Settings | None = None,
                  route: Callable[[str, int], tuple[str, int]] | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -431,7 +463,10 @@ class TransferController(QObject):
         self.route = route or (lambda h, p: (h, p))
         self._host = host
         self._threaded = threaded
+        self._settings = settings
         self._engine: TransferEngine | None = None
+        self._store: LocalStore | None = None
+        self._saved: dict[str, tuple[TransferState, str, float]] = {}  # key → last written
         self._closed = False
         self._items: dict[str, Transfer] = {}
         self._by_id: dict[str, str] = {}  # server transfer id → key
@@ -448,6 +483,9 @@ class TransferController(QObject):
         engine.transfer_cancelled.connect(self._on_cancelled_by_peer)
         engine.transfer_answered.connect(self._on_answer)
         engine.connection_failed.connect(self._on_disconnected)
+        engine.login_succeeded.connect(self._load)
+        if engine.logged_in:
+            self._load()
 
     # ------------------------------------------------------------------ queries
 
@@ -599,11 +637,24 @@ class TransferController(QObject):
         self._requests[rid] = ("offer", t.key)
         self._set(t, TransferState.OFFERING)
 
-    def resume(self, key: str) -> bool:
-        """Offer a failed send again (same file, same card); the recipient's partial file
-        continues where it stopped. False when ``key`` is not a failed send."""
+    def can_resume(self, key: str) -> bool:
+        """Whether :meth:`resume` can offer transfer ``key`` again: a failed send whose file
+        is still there with the same size."""
         t = self._items.get(key)
         if t is None or t.direction != SEND or t.state is not TransferState.FAILED:
+            return False
+        try:
+            st = Path(t.path).stat()
+        except (OSError, ValueError):
+            return False
+        return Path(t.path).is_file() and st.st_size == t.size
+
+    def resume(self, key: str) -> bool:
+        """Offer a failed send again (same file, same card, also after an app restart); the
+        recipient's partial file continues where it stopped. False when :meth:`can_resume`
+        says no."""
+        t = self._items.get(key)
+        if t is None or not self.can_resume(key):
             return False
         if t.transfer_id:
             self._by_id.pop(t.transfer_id, None)
@@ -851,6 +902,8 @@ class TransferController(QObject):
         resume) and stop the transfer thread. Safe to call twice."""
         if self._closed:
             return
+        for t in self._items.values():  # the last progress of running transfers
+            self._persist(t, force=True)
         self._closed = True
         self._pool.waitForDone()
         if self._engine is not None:
@@ -862,7 +915,8 @@ class TransferController(QObject):
         if self._closed:
             raise OSError("transfers are closed")
         if self._engine is None:
-            eng = TransferEngine(self._host, 0, threaded=self._threaded, parent=self)
+            eng = TransferEngine(self._host, 0, settings=self._settings,
+                                 threaded=self._threaded, parent=self)
             eng.progress.connect(self._on_progress)
             eng.finished.connect(self._on_finished)
             eng.failed.connect(self._on_failed)
@@ -887,7 +941,7 @@ class TransferController(QObject):
         key = self._by_id.get(tid)
         return self._items.get(key) if key is not None else None
 
-    def _add(self, t: Transfer) -> None:
+    def _add(self, t: Transfer, *, announce: bool = True) -> None:
         self._items[t.key] = t
         if t.transfer_id:
             self._by_id[t.transfer_id] = t.key
@@ -897,7 +951,9 @@ class TransferController(QObject):
         model = self.client.conversation(t.conversation,
                                          None if t.direction == SEND else t.peer)
         model.add_transfer(t.key, sender, t.name)
-        self.transfer_added.emit(t.key)
+        if announce:
+            self._persist(t)
+            self.transfer_added.emit(t.key)
 
     def _set(self, t: Transfer, state: TransferState, *, error: str | None = None) -> None:
         was_final = t.final
@@ -906,9 +962,77 @@ class TransferController(QObject):
             t.error = error
         if state in FINAL_STATES:
             t.rate = 0.0
+        self._persist(t)
         self.model.changed(t.key)
         self.transfer_changed.emit(t.key)
         if state in FINAL_STATES and not was_final:
             log.info("transfer %s (%s %s %s) %s%s", t.key, t.direction, t.name, t.peer,
                      state.value, f": {t.error}" if t.error else "")
             self.transfer_finished.emit(t.key, state.value)
+
+    # ------------------------------------------------------------------ local store
+
+    def _persist(self, t: Transfer, *, force: bool = False) -> None:
+        """Write ``t`` to the account's local store: at once when its state changed, else at
+        most every :data:`SAVE_INTERVAL` (progress)."""
+        store = self._store
+        if store is None or self._closed:
+            return
+        now = time.monotonic()
+        saved = self._saved.get(t.key)
+        if not force and saved is not None and saved[:2] == (t.state, t.error) and \
+                now - saved[2] < SAVE_INTERVAL:
+            return
+        record = TransferRecord(t.key, t.direction, t.peer, t.conversation, t.name, t.size,
+                                t.sha256, t.mime, t.path, t.state.value, t.done, t.error,
+                                t.by_peer, t.accepted)
+        try:
+            store.save_transfer(record)
+        except sqlite3.Error as exc:  # the store was closed (logged out) or the disk is full
+            log.warning("cannot save transfer %s: %s", t.key, exc)
+            return
+        self._saved[t.key] = (t.state, t.error, now)
+
+    def _load(self, *args: Any) -> None:
+        """Show the transfers kept in the account's local store (once per store, at login).
+        Those that were still running when the app stopped become failed: a send can be
+        resumed (:meth:`can_resume`), a receive the user had accepted resumes by itself when
+        the sender offers the file again."""
+        store = self.client.store
+        if store is None or store is self._store or self._closed:
+            return
+        self._store = store
+        try:
+            store.prune_transfers()
+            records = store.transfers()
+        except sqlite3.Error as exc:
+            log.warning("cannot load transfers: %s", exc)
+            return
+        loaded = 0
+        for r in records:
+            if r.key in self._items or r.direction not in (SEND, RECEIVE):
+                continue
+            try:
+                state = TransferState(r.state)
+            except ValueError:
+                state = TransferState.FAILED
+            t = Transfer(r.key, r.direction, r.peer, r.conv, r.name, r.size, r.sha256, r.mime,
+                         r.path, state=state, done=r.done, error=r.error, by_peer=r.by_peer,
+                         accepted=r.accepted)
+            if not t.final:
+                t.state, t.by_peer, t.error = TransferState.FAILED, False, _interrupted(t)
+                self._persist(t)
+            self._add(t, announce=False)
+            loaded += 1
+        if loaded:
+            log.info("%d transfer(s) loaded from %s", loaded, getattr(store, "path", "store"))
+            self.transfers_loaded.emit(loaded)
+
+
+def _interrupted(t: Transfer) -> str:
+    """Why a transfer found running in the store (the app stopped during it) failed."""
+    if t.direction == SEND:
+        return "interrupted (the app was closed); Resume sends the rest"
+    if t.accepted:
+        return f"interrupted (the app was closed); it resumes when {t.peer} sends it again"
+    return f"the offer lapsed when the app was closed; {t.peer} can send it again"

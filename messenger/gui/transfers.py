@@ -52,7 +52,8 @@ def open_url(url: QUrl) -> bool:
 class TransferCard(QWidget):
     """One transfer: icon (video or file), name, size and peer, a progress bar with rate and
     time left, and the actions that fit its state — Accept / Decline (an offer to you),
-    Cancel (while it runs), Open / Show in folder (when done), Resume (a failed send).
+    Cancel (while it runs), Open / Show in folder (when done), Resume (a failed or interrupted
+    send whose file is unchanged in size: :meth:`TransferController.can_resume`).
 
     Args:
         controller: the :class:`TransferController`.
@@ -186,7 +187,9 @@ class TransferCard(QWidget):
         self.folder_button.setVisible(done)
         self.open_button.setEnabled(done and bool(t.path) and Path(t.path).exists())
         self.folder_button.setEnabled(self.open_button.isEnabled())
-        self.resume_button.setVisible(t.direction == SEND and st is TransferState.FAILED)
+        # Resume: a failed send (also one found interrupted after a restart) whose file is
+        # still there with the same size; the recipient's partial file continues.
+        self.resume_button.setVisible(self.controller.can_resume(self.key))
         name = f"{t.name}, {format_size(t.size)}, {arrow}: {status}"
         self.setAccessibleName(f"File transfer {t.name}")
         self.setToolTip(name)

@@ -11,7 +11,9 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
+from messenger import paths
 from messenger.client.conversations import EVERYONE
+from messenger.client.localstore import LocalStore, TransferRecord, store_path
 from messenger.client.transfers import TransferState
 from messenger.gui import transfers as gui_transfers
 from messenger.gui.transfers import TransferCard
@@ -121,3 +123,30 @@ def test_a_drop_on_an_offline_peer_or_everyone_is_refused_in_place(qtbot, open_w
     everyone = window.open_conversation(EVERYONE)
     everyone.attach([str(src)])
     assert everyone.error_bar.isVisible() and "not to everyone" in everyone.error_label.text()
+
+
+def test_an_interrupted_send_comes_back_with_resume_which_offers_it_again(qtbot, open_window,
+                                                                         server, tmp_path):
+    # The app had been closed in the middle of sending: its local store says "active".
+    src = tmp_path / "report.pdf"
+    src.write_bytes(b"%PDF" + b"x" * 5000)
+    store = LocalStore(store_path(paths.data_dir(), server.host, server.port, "alice"))
+    store.save_transfer(TransferRecord("send-1-old", "send", "bob", "bob", src.name, 5004,
+                                       sha256_of(src), "application/pdf", str(src), "active",
+                                       2000))
+    store.close()
+    bob_window = open_window("bob")
+    window = open_window("alice")
+    qtbot.waitUntil(lambda: window.engine.roster.contact("bob").online)
+    card = window.open_conversation("bob").card("send-1-old")
+    assert isinstance(card, TransferCard)
+    assert window.transfers.get("send-1-old").state is TransferState.FAILED
+    assert "interrupted" in card.status_label.text()
+    assert card.resume_button.isVisible() and not card.cancel_button.isVisible()
+    assert card.progress.value() == 2000 * 1000 // 5004
+
+    with qtbot.waitSignal(bob_window.transfers.transfer_added, timeout=10_000) as added:
+        qtbot.mouseClick(card.resume_button, Qt.MouseButton.LeftButton)
+    assert bob_window.transfers.get(added.args[0]).sha256 == sha256_of(src)
+    qtbot.waitUntil(lambda: window.transfers.get("send-1-old").state is TransferState.WAITING)
+    assert not card.resume_button.isVisible() and card.cancel_button.isVisible()

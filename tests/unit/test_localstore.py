@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from messenger.client.liveness import Backoff, Heartbeat
-from messenger.client.localstore import CachedMessage, LocalStore, store_path
+from messenger.client.localstore import (
+    SCHEMA_VERSION,
+    CachedMessage,
+    LocalStore,
+    TransferRecord,
+    store_path,
+)
 
 
 @pytest.fixture
@@ -77,6 +85,56 @@ def test_meta(store):
     assert store.get_meta("receipts_after") is None
     store.set_meta("receipts_after", "7")
     assert store.get_meta("receipts_after") == "7"
+
+
+def test_transfers_survive_reopen_update_in_place_and_are_pruned(tmp_path):
+    path = tmp_path / "t.db"
+    first = LocalStore(path)
+    first.save_transfer(TransferRecord("k1", "send", "bob", "bob", "a.bin", 10, "ab" * 32,
+                                       "application/octet-stream", "/tmp/a.bin", "active", 4))
+    first.save_transfer(TransferRecord("k2", "receive", "carol", "carol", "b.mp4", 7))
+    first.save_transfer(TransferRecord("k1", "send", "bob", "bob", "a.bin", 10, "ab" * 32,
+                                       "application/octet-stream", "/tmp/a.bin", "failed", 6,
+                                       "connection lost", by_peer=True))
+    first.close()
+    again = LocalStore(path)
+    rows = again.transfers()
+    assert [r.key for r in rows] == ["k1", "k2"]  # an update keeps the row's place
+    assert (rows[0].state, rows[0].done, rows[0].error, rows[0].by_peer, rows[0].accepted) == \
+        ("failed", 6, "connection lost", True, False)
+    assert again.transfer("k2") == TransferRecord("k2", "receive", "carol", "carol", "b.mp4", 7)
+    assert again.transfer("nope") is None
+    for i in range(3, 6):
+        again.save_transfer(TransferRecord(f"k{i}", "send", "bob", "bob", "c.txt", 1))
+    assert again.prune_transfers(keep=2) == 3
+    assert [r.key for r in again.transfers()] == ["k4", "k5"]
+
+
+def test_a_version_1_file_gets_the_transfers_table_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "v1.db"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE outbox (ord INTEGER PRIMARY KEY AUTOINCREMENT,
+            client_msg_id TEXT NOT NULL UNIQUE, conv TEXT NOT NULL, scope TEXT NOT NULL,
+            recipients TEXT NOT NULL, text TEXT NOT NULL, created REAL NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending', error TEXT);
+        INSERT INTO outbox (client_msg_id, conv, scope, recipients, text, created)
+            VALUES ('c1', 'bob', 'unicast', '["bob"]', 'old', 1.0);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('receipts_after', '3');
+    """)
+    db.commit()
+    db.close()
+    store = LocalStore(path)
+    assert [i.text for i in store.outbox()] == ["old"]
+    assert store.get_meta("receipts_after") == "3"
+    assert store.transfers() == []
+    store.save_transfer(TransferRecord("k", "send", "bob", "bob", "a", 1))
+    assert [r.key for r in store.transfers()] == ["k"]
+    store.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    db.close()
 
 
 def test_backoff_grows_with_jitter_up_to_the_cap_and_resets():

@@ -1,0 +1,282 @@
+"""Resuming file transfers between two apps (ClientEngine + TransferController each) through a
+real server and real UDP sockets on 127.0.0.1: after the network path dies, after the
+receiving app restarts, and after the sending app restarts. Each time the file arrives
+byte-exact and the second attempt starts where the first stopped, not from zero.
+
+The bytes go through a :class:`Relay` on the sender's side: it limits the rate (so that a
+transfer can be cut in the middle, at the first progress past a threshold), can go down (a
+dead network path), and counts what it forwards (what the second attempt sent on the wire).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections import deque
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtNetwork import QAbstractSocket, QHostAddress, QUdpSocket
+
+from messenger.client.connection import ConnectionState
+from messenger.client.engine import ClientEngine
+from messenger.client.transfers import TransferController, TransferPrefs, TransferState
+from messenger.transfer import Settings
+
+LOCAL = QHostAddress("127.0.0.1")
+S = TransferState
+SIZE = 6 * 1024 * 1024
+RATE = 4 * 1024 * 1024  # bytes/s through the relay on the first attempt
+CUT_AT = 0.3  # cut once the receiver holds this fraction of the file
+SETTINGS = Settings(idle_timeout=1.0)  # a dead path is noticed in about a second
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class Relay(QObject):
+    """Forwards datagrams between the sender and ``target_port``. Sender → receiver goes
+    through a drop-tail queue of ``queue_limit`` bytes drained at ``rate`` bytes/s (None: at
+    once), like a slow link; ``up = False`` drops everything both ways. :attr:`forwarded` counts
+    the bytes passed on to the receiver."""
+
+    def __init__(self, target_port: int, rate: float | None = None,
+                 queue_limit: int = 256 * 1024) -> None:
+        super().__init__()
+        self.target_port, self.rate, self.queue_limit = target_port, rate, queue_limit
+        self.up = True
+        self.forwarded = 0
+        self.client: tuple[QHostAddress, int] | None = None
+        self.queue: deque[bytes] = deque()
+        self.queued = 0
+        self.budget = 0.0
+        self.last = time.monotonic()
+        self.sock = QUdpSocket(self)
+        assert self.sock.bind(LOCAL, 0)
+        self.sock.setSocketOption(QAbstractSocket.SocketOption.ReceiveBufferSizeSocketOption,
+                                  4 << 20)
+        self.port = self.sock.localPort()
+        self.sock.readyRead.connect(self._relay)
+        self.timer = QTimer(self)
+        self.timer.setInterval(2)
+        self.timer.timeout.connect(self._drain)
+        if rate is not None:
+            self.timer.start()
+
+    def _relay(self) -> None:
+        while self.sock.hasPendingDatagrams():
+            data, host, port = self.sock.readDatagram(65536)
+            payload = data.data()
+            if not self.up:
+                continue
+            if port == self.target_port:
+                if self.client is not None:
+                    self.sock.writeDatagram(payload, *self.client)
+                continue
+            self.client = (QHostAddress(host), port)
+            if self.rate is None:
+                self._forward(payload)
+            elif self.queued + len(payload) <= self.queue_limit:
+                self.queue.append(payload)
+                self.queued += len(payload)
+
+    def _drain(self) -> None:
+        now = time.monotonic()
+        self.budget = min(self.budget + (now - self.last) * self.rate, 32 * 1024)
+        self.last = now
+        while self.up and self.queue and self.budget >= len(self.queue[0]):
+            payload = self.queue.popleft()
+            self.queued -= len(payload)
+            self.budget -= len(payload)
+            self._forward(payload)
+        if not self.up:
+            self.queue.clear()
+            self.queued = 0
+
+    def _forward(self, payload: bytes) -> None:
+        self.forwarded += len(payload)
+        self.sock.writeDatagram(payload, LOCAL, self.target_port)
+
+    def close(self) -> None:
+        self.timer.stop()
+        self.sock.close()
+
+
+class Apps:
+    """The two apps of a test; either can be restarted (a new engine and controller on the
+    same data folder, logged in again)."""
+
+    def __init__(self, qtbot, server, tmp_path: Path) -> None:
+        self.qtbot, self.server, self.tmp_path = qtbot, server, tmp_path
+        self.made: list[tuple[ClientEngine, TransferController]] = []
+        self.relays: list[Relay] = []
+
+    def login(self, user: str) -> TransferController:
+        engine = ClientEngine()
+        with self.qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+            engine.connect_to(self.server.host, self.server.port)
+            engine.login(user, f"{user}123")
+        controller = TransferController(
+            engine, TransferPrefs(download_dir=self.tmp_path / f"{user}-downloads"),
+            settings=SETTINGS, route=self.route)
+        self.made.append((engine, controller))
+        return controller
+
+    def quit(self, controller: TransferController) -> None:
+        """The app quits as the window does: transfers first, then the connection."""
+        controller.close()
+        controller.client.close()
+        self.qtbot.waitUntil(
+            lambda: controller.client.state is ConnectionState.DISCONNECTED)
+
+    def route(self, host: str, port: int) -> tuple[str, int]:
+        """Every attempt goes through a new relay: slow for the first, fast afterwards."""
+        self.relays.append(Relay(port, RATE if not self.relays else None))
+        return "127.0.0.1", self.relays[-1].port
+
+    def close(self) -> None:
+        for engine, controller in self.made:
+            controller.close()
+            engine.close()
+        for relay in self.relays:
+            relay.close()
+        self.qtbot.waitUntil(
+            lambda: all(e.state is ConnectionState.DISCONNECTED for e, _ in self.made))
+
+
+@pytest.fixture
+def apps(qtbot, server, tmp_path):
+    made = Apps(qtbot, server, tmp_path)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def source(tmp_path) -> Path:
+    src = tmp_path / "film.bin"
+    src.write_bytes(random.Random(7).randbytes(SIZE))
+    return src
+
+
+def start(qtbot, apps: Apps, source: Path) -> tuple[TransferController, TransferController,
+                                                     str, str]:
+    """alice offers ``source`` to bob, bob accepts; returns once bob holds :data:`CUT_AT`."""
+    bob = apps.login("bob")
+    alice = apps.login("alice")
+    qtbot.waitUntil(lambda: alice.client.roster.contact("bob").online)
+    with qtbot.waitSignal(bob.transfer_added, timeout=10_000) as added:
+        assert alice.send_file("bob", source) is None
+    recv_key = added.args[0]
+    send_key = alice.model.index(alice.model.rowCount() - 1, 0).data(alice.model.IdRole)
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: bob.get(recv_key).done >= CUT_AT * SIZE, timeout=10_000)
+    assert bob.get(recv_key).state is S.ACTIVE and alice.get(send_key).state is S.ACTIVE
+    return alice, bob, send_key, recv_key
+
+
+def part_file(apps: Apps, source: Path) -> Path:
+    return apps.tmp_path / "bob-downloads" / ".partial" / f"{sha256_of(source)}.part"
+
+
+class Watch:
+    """What the second attempt shows: the offset bob's app announced to alice (alice's card
+    at ``connecting``) and the bytes bob held at his first progress."""
+
+    def __init__(self, alice: TransferController, send_key: str,
+                 bob: TransferController, recv_key: str) -> None:
+        self.announced: list[int] = []
+        self.first_progress: list[int] = []
+
+        def on_alice(key: str) -> None:
+            t = alice.get(key)
+            if key == send_key and t.state is S.CONNECTING:
+                self.announced.append(t.done)
+
+        def on_bob(key: str) -> None:
+            t = bob.get(key)
+            if key == recv_key and t.state is S.ACTIVE:
+                self.first_progress.append(t.done)
+
+        alice.transfer_changed.connect(on_alice)
+        bob.transfer_changed.connect(on_bob)
+
+
+def finish(qtbot, apps: Apps, alice: TransferController, send_key: str,
+           bob: TransferController, recv_key: str, source: Path, held: int) -> None:
+    """alice resumes; the file arrives byte-exact and only what bob lacked travelled."""
+    watch = Watch(alice, send_key, bob, recv_key)
+    relays_before = len(apps.relays)
+    assert alice.can_resume(send_key)
+    assert alice.resume(send_key)
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.DONE
+                    and bob.get(recv_key).state is S.DONE, timeout=15_000)
+    received = Path(bob.get(recv_key).path)
+    assert received.parent == apps.tmp_path / "bob-downloads"
+    assert sha256_of(received) == sha256_of(source)
+    assert not part_file(apps, source).exists()
+    # Resumed from the offset bob held: announced to alice, first progress there, and the
+    # second attempt carried the rest only (plus QUIC's headers and the handshake).
+    assert watch.announced[0] == held
+    assert watch.first_progress[0] >= held
+    assert len(apps.relays) == relays_before + 1
+    wire = apps.relays[-1].forwarded
+    assert wire < (SIZE - held) * 1.15 + 50_000 < SIZE
+    # The cards say so, and the store has their final state.
+    for controller, key in ((alice, send_key), (bob, recv_key)):
+        assert controller.client.store.transfer(key).state == "done"
+
+
+def test_resume_after_the_network_path_dies(qtbot, apps, source):
+    alice, bob, send_key, recv_key = start(qtbot, apps, source)
+    apps.relays[0].up = False  # the path dies: both sides notice by QUIC's idle timeout
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.FAILED
+                    and bob.get(recv_key).state is S.FAILED, timeout=10_000)
+    held = part_file(apps, source).stat().st_size
+    assert CUT_AT * SIZE * 0.9 <= held < SIZE
+    finish(qtbot, apps, alice, send_key, bob, recv_key, source, held)
+
+
+def test_resume_after_the_receiving_app_restarts(qtbot, apps, source):
+    alice, bob, send_key, recv_key = start(qtbot, apps, source)
+    apps.quit(bob)  # alice's app learns it over QUIC at once
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.FAILED, timeout=10_000)
+    held = part_file(apps, source).stat().st_size
+    assert CUT_AT * SIZE * 0.9 <= held < SIZE
+
+    bob = apps.login("bob")  # same data folder: the card comes back from the local store
+    t = bob.get(recv_key)
+    assert t is not None and t.state is S.FAILED and t.accepted and "interrupted" in t.error
+    assert bob.model.row_of(recv_key) is not None
+    assert bob.client.conversation("alice").row_of_transfer(recv_key) is not None
+    finish(qtbot, apps, alice, send_key, bob, recv_key, source, held)  # accepted by itself
+
+
+def test_resume_after_the_sending_app_restarts(qtbot, apps, source):
+    alice, bob, send_key, recv_key = start(qtbot, apps, source)
+    apps.quit(alice)
+    qtbot.waitUntil(lambda: bob.get(recv_key).state is S.FAILED, timeout=10_000)
+    held = part_file(apps, source).stat().st_size
+    assert CUT_AT * SIZE * 0.9 <= held < SIZE
+
+    alice = apps.login("alice")
+    t = alice.get(send_key)
+    assert t is not None and t.state is S.FAILED and "interrupted" in t.error
+    assert (t.path, t.size, t.sha256) == (str(source.resolve()), SIZE, sha256_of(source))
+    assert alice.model.row_of(send_key) is not None
+    assert alice.client.conversation("bob").row_of_transfer(send_key) is not None
+    finish(qtbot, apps, alice, send_key, bob, recv_key, source, held)
+
+
+def test_a_changed_file_cannot_be_resumed(qtbot, apps, source):
+    alice, _bob, send_key, _recv_key = start(qtbot, apps, source)
+    apps.quit(alice)
+    alice = apps.login("alice")
+    assert alice.can_resume(send_key)
+    with source.open("ab") as f:
+        f.write(b"more")
+    assert not alice.can_resume(send_key) and not alice.resume(send_key)
+    source.unlink()
+    assert not alice.can_resume(send_key)
