@@ -82,6 +82,7 @@ from .models import (
     GroupRow,
     MessageKind,
     RosterModel,
+    gap_item,
 )
 from .pins import PinStore
 
@@ -98,6 +99,21 @@ Any other error leaves it pending; it is sent again after the next login."""
 
 PAGE = 50
 """Messages per history page (cache or server)."""
+
+JUMP_NEAR = 4 * PAGE
+"""A search match at most this many cached messages beyond the loaded ones: load them all."""
+
+JUMP_CONTEXT = PAGE // 2
+"""A farther match: load this many messages on each side of it, and a gap for the rest."""
+
+READ_BATCH = 10_000
+"""At most this many seqs per ``read`` event (the server ignores the rest)."""
+
+EXPORT_PAGE = 500
+"""Messages per ``history`` request while exporting (the server's maximum page)."""
+
+EXPORT_CHUNK = 2000
+"""Lines an export writes per turn of the event loop."""
 
 TYPING_EVERY = 3.0
 """Seconds between two ``typing`` events to the same person."""
@@ -125,7 +141,8 @@ class _Request:
     attempt: int = 0
     public: bool = False
     password: str = ""  # login/register: kept for automatic re-login (memory only)
-    mode: str = ""  # history: "older" or "resume"
+    mode: str = ""  # history: "older", "resume" or "export"
+    job: Any = None  # history "export": the ConversationExport asking
 
 
 def _time_of_day(ts: float) -> str:
@@ -273,7 +290,9 @@ class ClientEngine(QObject):
         self._store_user = ""
         self._store_at: tuple[str, int] = ("", 0)
         self._inflight: set[str] = set()
-        self._unread_seqs: dict[str, list[int]] = {}
+        self._unread_seqs: dict[str, set[int]] = {}  # shown, awaiting a read receipt
+        self._read_wanted: set[str] = set()  # viewed while offline: send at the next login
+        self._exports: set[ConversationExport] = set()
         self._history_busy: set[str] = set()
         self._resuming = 0
         self._typing_sent: dict[str, float] = {}
@@ -382,6 +401,10 @@ class ClientEngine(QObject):
         data_dir = self._data_dir if self._data_dir is not None else paths.data_dir()
         self._store = LocalStore(store_path(data_dir, host, port, user))
         self._store_user, self._store_at = user, (host, port)
+        if self._store.get_meta("read_marks") is None:
+            # A cache from before read marks were kept: count what it holds as read.
+            self._store.mark_all_read_here(user)
+            self._store.set_meta("read_marks", "1")
         for model in self._conversations.values():
             self._hydrate(model)
         return self._store
@@ -427,25 +450,35 @@ class ClientEngine(QObject):
         self._typing_sent[key] = now
         return self._conn.send(Typing(to=self.conversation(key).title))
 
-    def export_conversation(self, key: str, path: Path | str) -> tuple[int, bool]:
-        """Write the cached history of ``key`` to ``path`` as lines
+    def export_conversation(self, key: str, path: Path | str) -> ConversationExport:
+        """Start writing the whole of conversation ``key`` to ``path`` as lines
         ``[YYYY-MM-DD HH:MM:SS] sender: text`` (local time; continuation lines of a
-        multi-line message are indented). Returns ``(lines written, complete)``; complete is
-        False when the server may hold older messages than the cache."""
-        count = 0
-        with open(path, "w", encoding="utf-8", newline="\n") as out:
-            rows = self._store.iter_conversation(key) if self._store is not None else \
-                iter(())
-            for m in rows:
-                out.write(export_line(m.ts, m.sender, m.text) + "\n")
-                count += 1
-            if self._store is None:
-                for item in self.conversation(key).items():
-                    if item.seq is not None:
-                        out.write(export_line(item.ts, item.sender, item.text) + "\n")
-                        count += 1
-        model = self.conversation(key)
-        return count, model.server_more is False
+        multi-line message are indented), oldest first. When logged in, the conversation is
+        first fetched from the server into the cache, so the file also holds what the cache
+        lacked; nothing blocks the event loop for long (see :class:`ConversationExport`,
+        whose ``finished`` or ``failed`` says how it ended).
+
+        Raises:
+            OSError: the file cannot be created (nothing was started).
+        """
+        job = ConversationExport(self, key, Path(path))
+        self._exports.add(job)
+        job.finished.connect(lambda *_: self._export_ended(job))
+        job.failed.connect(lambda *_: self._export_ended(job))
+        job.start()
+        return job
+
+    def _export_ended(self, job: ConversationExport) -> None:
+        self._exports.discard(job)
+        job.deleteLater()
+
+    def _ask_export_page(self, job: ConversationExport, after: int) -> bool:
+        """Send the export's next ``history`` request (the page after seq ``after``)."""
+        if not self.logged_in or self._store is None:
+            return False
+        frame = GetHistory(id=self._take_id(), conversation=history_name(job.key),
+                           after=after, limit=EXPORT_PAGE)
+        return self._request(frame, _Request("history", key=job.key, mode="export", job=job))
 
     def login(self, user: str, password: str) -> None:
         """Log in; if still connecting, the request is sent once the handshake is done.
@@ -498,11 +531,40 @@ class ClientEngine(QObject):
 
     def mark_read(self, key: str) -> None:
         """The user has seen conversation ``key``: its unread count drops to zero and the
-        senders get ``read`` receipts for what was shown."""
+        senders get ``read`` receipts for what it shows, once each: messages that arrived
+        live, came from the cache (also from an earlier run of the app) or from the server's
+        history. Offline, the receipts go after the next login."""
         self._set_unread(key, 0)
-        seqs = self._unread_seqs.pop(key, None)
-        if seqs and self.logged_in:
-            self._conn.send(Read(seqs=seqs))
+        if not self._unread_seqs.get(key):
+            return
+        if not self.logged_in:
+            self._read_wanted.add(key)
+            return
+        self._send_reads(key)
+
+    def _send_reads(self, key: str) -> None:
+        seqs = sorted(self._unread_seqs.pop(key, ()))
+        for start in range(0, len(seqs), READ_BATCH):
+            chunk = seqs[start:start + READ_BATCH]
+            if not self._conn.send(Read(seqs=chunk)):
+                self._unread_seqs.setdefault(key, set()).update(seqs[start:])
+                self._read_wanted.add(key)
+                return
+            if self._store is not None:
+                self._store.mark_read_here(key, chunk)
+        self._read_wanted.discard(key)
+
+    def _await_read(self, key: str, rows: list[CachedMessage]) -> None:
+        """``rows`` are now shown in conversation ``key``: others' chat messages among them
+        that were never marked read here wait for a ``read`` receipt (see :meth:`mark_read`)
+        and count as unread."""
+        me = name_key(self.user or self._store_user)
+        waiting = self._unread_seqs.setdefault(key, set())
+        fresh = {m.seq for m in rows if m.state == "sent" and not m.notice
+                 and name_key(m.sender) != me} - waiting
+        if fresh:
+            waiting.update(fresh)
+            self._set_unread(key, self._unread.get(key, 0) + len(fresh))
 
     def canonical_user(self, name: str) -> str:
         """``name`` as the roster spells it (or as given when unknown)."""
@@ -718,6 +780,8 @@ class ClientEngine(QObject):
         self._inflight.clear()
         self._history_busy.clear()
         self._resuming = 0
+        for job in list(self._exports):
+            job.fetch_stopped(message)
         if code == ConnectionErrorCode.CERTIFICATE_CHANGED:
             self._stop_reconnecting()
         if was_logged_in:
@@ -1000,7 +1064,7 @@ class ClientEngine(QObject):
             if m.scope == "unicast":
                 self.last_private_peer = place.title
             if not own:
-                self._unread_seqs.setdefault(place.key, []).append(m.seq)
+                self._unread_seqs.setdefault(place.key, set()).add(m.seq)
                 self._set_unread(place.key, self._unread.get(place.key, 0) + 1)
                 self.message_received.emit(place.key, item)
 
@@ -1023,7 +1087,7 @@ class ClientEngine(QObject):
         state = DeliveryState.SENT
         delivered: tuple[str, ...] = ()
         read: tuple[str, ...] = ()
-        if isinstance(m, CachedMessage):
+        if isinstance(m, CachedMessage) and own:  # (a received one's state is a read mark)
             state = DeliveryState(m.state)
             delivered, read = tuple(m.delivered_to), tuple(m.read_by)
         return ChatItem(MessageKind.OWN if own else MessageKind.OTHER, m.sender, m.text,
@@ -1102,8 +1166,9 @@ class ClientEngine(QObject):
         if store is None or model.hydrated:
             return
         model.hydrated = True
-        model.prepend([self._item(m, self._also(m, model.key))
-                       for m in store.page(model.key, limit=PAGE)])
+        rows = store.page(model.key, limit=PAGE)
+        model.prepend([self._item(m, self._also(m, model.key)) for m in rows])
+        self._await_read(model.key, rows)
         for item in store.outbox():
             for place in self._outbox_places(item):
                 if place.key == model.key and not model.has_client_id(item.client_msg_id):
@@ -1160,6 +1225,7 @@ class ClientEngine(QObject):
             page = self._store.page(model.key, before=oldest, limit=PAGE)
             if page:
                 model.prepend([self._item(m, self._also(m, model.key)) for m in page])
+                self._await_read(model.key, page)
                 return
         if model.server_more is False or model.key in self._history_busy or \
                 not self.logged_in:
@@ -1179,12 +1245,64 @@ class ClientEngine(QObject):
         return sorted(seqs)
 
     def load_until(self, model: ConversationModel, seq: int) -> None:
-        """:class:`HistorySource`: load the cached pages down to message ``seq``."""
-        oldest = model.oldest_seq()
-        if self._store is None or oldest is None or seq >= oldest:
+        """:class:`HistorySource`: load cached message ``seq`` (a search match) into
+        ``model``. Older than what is loaded, or inside a gap: when at most
+        :data:`JUMP_NEAR` cached messages lie between, all of them are loaded; otherwise only
+        :data:`JUMP_CONTEXT` on each side of it, and a :class:`GapItem` stands for the rest
+        (so a match 100,000 messages back costs a page, not 100,000 rows)."""
+        store = self._store
+        if store is None or model.has_seq(seq):
             return
-        rows = self._store.between(model.key, seq, oldest)
-        model.prepend([self._item(m, self._also(m, model.key)) for m in rows])
+        key = model.key
+        row = model.gap_containing(seq)
+        gap = model.gap_at(row) if row is not None else None
+        if gap is not None:
+            lo, hi = gap.after, gap.before
+        else:
+            oldest = model.oldest_seq()
+            if oldest is None or seq >= oldest:
+                return
+            lo, hi = None, oldest  # above the loaded rows: fetch_older pages on from there
+        if store.count_between(key, seq - 1 if lo is None else lo, hi) <= JUMP_NEAR:
+            # Near: the match and everything down to the loaded rows (or the whole gap).
+            rows = store.rows_between(key, seq - 1 if lo is None else lo, hi)
+            items = self._items_of(key, rows)
+        else:
+            rows = store.rows_between(key, lo, seq, limit=JUMP_CONTEXT, newest=True) + \
+                store.rows_between(key, seq - 1, hi, limit=JUMP_CONTEXT + 1)
+            if not rows:
+                return
+            items = self._items_of(key, rows)
+            if lo is not None and (above := store.count_between(key, lo, rows[0].seq)):
+                items.insert(0, gap_item(lo, rows[0].seq, above))
+            if below := store.count_between(key, rows[-1].seq, hi):
+                items.append(gap_item(rows[-1].seq, hi, below))
+        if row is None:
+            model.prepend(items)
+        else:
+            model.replace_row(row, items)
+        self._await_read(key, rows)
+
+    def fill_gap(self, model: ConversationModel, row: int, newest: bool) -> None:
+        """:class:`HistorySource`: load a page of the gap at ``row`` from the cache (its
+        oldest messages, or its newest with ``newest``); a smaller gap stays for the rest."""
+        gap = model.gap_at(row)
+        if gap is None or self._store is None:
+            return
+        key = model.key
+        rows = self._store.rows_between(key, gap.after, gap.before, limit=PAGE, newest=newest)
+        items = self._items_of(key, rows)
+        if rows and newest:
+            if rest := self._store.count_between(key, gap.after, rows[0].seq):
+                items.insert(0, gap_item(gap.after, rows[0].seq, rest))
+        elif rows:
+            if rest := self._store.count_between(key, rows[-1].seq, gap.before):
+                items.append(gap_item(rows[-1].seq, gap.before, rest))
+        model.replace_row(row, items)
+        self._await_read(key, rows)
+
+    def _items_of(self, key: str, rows: list[CachedMessage]) -> list[ChatItem]:
+        return [self._item(m, self._also(m, key)) for m in rows]
 
     def _resume(self) -> None:
         """After a login: catch every known conversation up with the server."""
@@ -1215,9 +1333,18 @@ class ClientEngine(QObject):
         key = req.key or EVERYONE
         messages = ok.messages or []
         rows = [self._cached(m, key) for m in messages]
+        if req.mode == "export":  # into the cache only: the export writes it out
+            if self._store is not None and rows:
+                self._store.add_messages(rows)
+            for m in messages:
+                if name_key(m.sender) == name_key(self.user):
+                    self._own_from_elsewhere(m)
+            req.job.page_received(messages, bool(ok.more))
+            return
         model = self.conversation(key)
+        new: set[int] = set()
         if self._store is not None and rows:
-            self._store.add_messages(rows)
+            new = set(self._store.add_messages(rows))
         items = []
         for m in messages:
             self._seen_seqs.add(m.seq)
@@ -1229,9 +1356,11 @@ class ClientEngine(QObject):
             self._history_busy.discard(key)
             model.server_more = bool(ok.more)
             added = model.prepend(items)
+            self._await_read(key, [r for r in rows if r.seq in new])
             self.history_loaded.emit(key, added)
             return
         added = sum(1 for item in items if model.append(item))
+        self._await_read(key, [r for r in rows if r.seq in new])
         self.history_loaded.emit(key, added)
         self._resuming -= 1
         if ok.more and messages:
@@ -1243,6 +1372,9 @@ class ClientEngine(QObject):
     def _on_history_error(self, req: _Request, err: Error) -> None:
         key = req.key or EVERYONE
         log.info("history of %s refused: %s", key, err.code)
+        if req.mode == "export":
+            req.job.fetch_stopped(err.message)
+            return
         if req.mode == "older":
             self._history_busy.discard(key)
             self.conversation(key).server_more = False
@@ -1274,6 +1406,8 @@ class ClientEngine(QObject):
             for place in self._outbox_places(item):
                 self.conversation(place.key, place.title)
         self._resume()
+        for key in sorted(self._read_wanted):  # conversations viewed while offline
+            self._send_reads(key)
         self._pump()
 
     def _on_state(self, state: ConnectionState) -> None:
@@ -1349,6 +1483,147 @@ class ClientEngine(QObject):
         self.unread_changed.emit(key, count)
 
 
+class ConversationExport(QObject):
+    """One conversation being written to a text file (:meth:`ClientEngine.export_conversation`).
+
+    1. **fetching**: when logged in, the whole conversation is asked from the server, oldest
+       first (``history`` with ``after``, :data:`EXPORT_PAGE` messages a request), into the
+       local cache: older pages the cache never had, and anything another computer of yours
+       received, are in the file too. Each page arrives on its own turn of the event loop.
+    2. **writing**: the cache is written, :data:`EXPORT_CHUNK` lines per turn of the event
+       loop, to ``<path>.part``, which becomes ``path`` at the end; nothing else is kept.
+
+    Messages still waiting in the outbox have no place (no ``seq``, no server time) and are
+    left out. Offline, or when the server cannot be asked, only the cache is written and
+    :attr:`complete` is False.
+
+    Attributes:
+        key: the conversation; path: the file.
+        phase: ``fetching``, ``writing``, ``done``, ``failed`` or ``cancelled``.
+        fetched: messages received from the server so far.
+        written: lines (messages) written so far, of :attr:`total`.
+        complete: True when the server's whole history of the conversation was fetched.
+
+    Signals:
+        progress(): :attr:`fetched` or :attr:`written` changed (or the phase).
+        finished(int, bool): ``(messages written, complete)``; the file is in place.
+        failed(str): the file could not be written, or :meth:`cancel` was called
+            (:attr:`phase` tells); no file is left behind.
+    """
+
+    progress = Signal()
+    finished = Signal(int, bool)
+    failed = Signal(str)
+
+    def __init__(self, engine: ClientEngine, key: str, path: Path) -> None:
+        part = path.with_name(path.name + ".part")
+        out = open(part, "w", encoding="utf-8", newline="\n")  # OSError: nothing started
+        super().__init__(engine)
+        self._engine = engine
+        self.key = key
+        self.path = path
+        self.phase = "fetching"
+        self.fetched = 0
+        self.written = 0
+        self.total = 0
+        self.complete = False
+        self._part = part
+        self._out = out
+        self._rows: Any = None
+        engine.state_changed.connect(self._on_state)
+
+    def start(self) -> None:
+        engine = self._engine
+        key = self.key
+        server_side = key == EVERYONE or is_group(key) or is_private(key)
+        if server_side and engine.logged_in and engine.store is not None:
+            self._ask(0)
+        else:
+            self._write()
+
+    def cancel(self) -> None:
+        """Stop; the partial file is removed and ``failed`` says "Export cancelled."."""
+        if self.phase in ("fetching", "writing"):
+            self._end("cancelled", "Export cancelled.")
+
+    # -- fetching (driven by the engine)
+
+    def _ask(self, after: int) -> None:
+        if not self._engine._ask_export_page(self, after):
+            self.fetch_stopped("Not connected to the server.")
+
+    def page_received(self, messages: list[Message], more: bool) -> None:
+        """A ``history`` page (already in the cache) arrived."""
+        if self.phase != "fetching":
+            return
+        self.fetched += len(messages)
+        self.progress.emit()
+        if more and messages:
+            self._ask(messages[-1].seq)
+        else:
+            self.complete = True
+            self._write()
+
+    def fetch_stopped(self, reason: str) -> None:
+        """The server cannot be asked (any more): write what the cache holds."""
+        if self.phase == "fetching":
+            log.info("export of %s: history incomplete (%s)", self.key, reason)
+            self._write()
+
+    def _on_state(self, state: ConnectionState) -> None:
+        if state is not ConnectionState.LOGGED_IN:
+            self.fetch_stopped("disconnected")
+
+    # -- writing
+
+    def _write(self) -> None:
+        self.phase = "writing"
+        store = self._engine.store
+        if store is not None:
+            self.total = store.count(self.key)
+            self._rows = store.iter_conversation(self.key, chunk=EXPORT_CHUNK)
+        else:  # never logged in: what the window shows
+            rows = [i for i in self._engine.conversation(self.key).items() if i.seq is not None]
+            self.total = len(rows)
+            self._rows = iter(rows)
+        self.progress.emit()
+        QTimer.singleShot(0, self._write_some)
+
+    def _write_some(self) -> None:
+        if self.phase != "writing":
+            return
+        try:
+            lines = []
+            for m in self._rows:
+                lines.append(export_line(m.ts, m.sender, m.text) + "\n")
+                if len(lines) >= EXPORT_CHUNK:
+                    break
+            self._out.writelines(lines)
+            self.written += len(lines)
+            if len(lines) >= EXPORT_CHUNK:
+                self.total = max(self.total, self.written)
+                self.progress.emit()
+                QTimer.singleShot(0, self._write_some)
+                return
+            self._out.close()
+            self._part.replace(self.path)
+        except OSError as exc:
+            self._end("failed", f"Could not write {self.path}: {exc.strerror or exc}")
+            return
+        self.phase = "done"
+        self.total = self.written
+        self._engine.state_changed.disconnect(self._on_state)
+        self.progress.emit()
+        self.finished.emit(self.written, self.complete)
+
+    def _end(self, phase: str, message: str) -> None:
+        self.phase = phase
+        self._engine.state_changed.disconnect(self._on_state)
+        self._out.close()
+        self._part.unlink(missing_ok=True)
+        self.failed.emit(message)
+
+
 def export_line(ts: float, sender: str, text: str) -> str:
     """One line of an exported conversation: ``[YYYY-MM-DD HH:MM:SS] sender: text`` in local
     time; further lines of a multi-line text are indented by four spaces."""
@@ -1356,4 +1631,5 @@ def export_line(ts: float, sender: str, text: str) -> str:
     return f"[{stamp}] {sender}: " + text.replace("\r\n", "\n").replace("\n", "\n    ")
 
 
-__all__ = ["ClientEngine", "ConnectionErrorCode", "ConnectionState", "export_line"]
+__all__ = ["ClientEngine", "ConnectionErrorCode", "ConnectionState", "ConversationExport",
+           "export_line"]

@@ -412,3 +412,59 @@ class LocalStore:
             "DELETE FROM transfers WHERE ord NOT IN"
             " (SELECT ord FROM transfers ORDER BY ord DESC LIMIT ?)", (keep,))
         return cur.rowcount
+
+    # ---------------------------------------------------------------- windows, read marks
+
+    def rows_between(self, conv: str, after: int | None, before: int | None, *,
+                     limit: int | None = None, newest: bool = False) -> list[CachedMessage]:
+        """Cached messages of ``conv`` with ``after < seq < before`` (None: no bound), oldest
+        first; with ``limit``, only the oldest ``limit`` of them (the newest with
+        ``newest``)."""
+        where, args = self._between(conv, after, before)
+        order = "DESC" if newest else "ASC"
+        sql = f"WHERE {where} ORDER BY seq {order}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args += (limit,)
+        rows = self._select(sql, args)
+        return rows[::-1] if newest else rows
+
+    def count_between(self, conv: str, after: int | None, before: int | None) -> int:
+        """How many messages of ``conv`` are cached with ``after < seq < before``."""
+        where, args = self._between(conv, after, before)
+        return self._db.execute(f"SELECT count(*) FROM messages WHERE {where}",
+                                args).fetchone()[0]
+
+    @staticmethod
+    def _between(conv: str, after: int | None, before: int | None) -> tuple[str, tuple]:
+        where, args = "conv = ?", (conv,)
+        if after is not None:
+            where, args = where + " AND seq > ?", (*args, after)
+        if before is not None:
+            where, args = where + " AND seq < ?", (*args, before)
+        return where, args
+
+    def mark_read_here(self, conv: str, seqs: Sequence[int]) -> None:
+        """This app sent a ``read`` receipt for someone else's messages ``seqs`` of ``conv``:
+        their ``state`` becomes ``read`` (for a received message, ``sent`` means "not marked
+        read yet" and ``read`` "marked read by this app"), so it is never sent twice."""
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            db.executemany("UPDATE messages SET state = 'read'"
+                           " WHERE conv = ? AND seq = ? AND state = 'sent'",
+                           [(conv, seq) for seq in seqs])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def mark_all_read_here(self, user: str) -> int:
+        """Mark every cached message not sent by ``user`` read here (see
+        :meth:`mark_read_here`); for a cache written before read marks were kept. Returns
+        how many rows changed."""
+        self._db.create_function("name_key", 1, name_key, deterministic=True)
+        cur = self._db.execute(
+            "UPDATE messages SET state = 'read' WHERE state = 'sent' AND notice IS NULL"
+            " AND name_key(sender) != ?", (name_key(user),))
+        return cur.rowcount

@@ -265,6 +265,33 @@ class ChatItem:
     transfer: str = ""
 
 
+@dataclass
+class GapItem(ChatItem):
+    """A row standing for cached messages that are not loaded, between two loaded ones
+    (``after`` < seq < ``before``): what a jump to a far-back search match leaves, so that
+    only a window around the match is loaded. It looks like a notice (kind ``SYSTEM``, no
+    ``seq``); :meth:`ConversationModel.fill_gap` loads the messages it stands for, a page at
+    a time, when the view scrolls to it.
+
+    Attributes:
+        after: the seq of the loaded message above it.
+        before: the seq of the loaded message below it.
+        count: how many cached messages it stands for (when it was made).
+    """
+
+    after: int = 0
+    before: int = 0
+    count: int = 0
+
+
+def gap_item(after: int, before: int, count: int) -> GapItem:
+    """A :class:`GapItem` for ``count`` messages between seqs ``after`` and ``before``."""
+    text = f"⋯ {count:,} message{'s' if count != 1 else ''} not loaded — scroll here to " \
+        "load them"
+    return GapItem(MessageKind.SYSTEM, "", text, ts=0.0, after=after, before=before,
+                   count=count)
+
+
 class ConversationModel(QAbstractListModel):
     """The items of one conversation, oldest first.
 
@@ -284,6 +311,13 @@ class ConversationModel(QAbstractListModel):
     :meth:`canFetchMore`/:meth:`fetchMore` then add *older* items at the top (from the local
     cache first, then from the server). Views that fetch at the bottom on their own (every
     ``QAbstractItemView`` does) must sit behind a proxy that refuses, see the GUI.
+
+    A jump to a search match far above the loaded rows (:meth:`load_until`) loads only a
+    window around it; a :class:`GapItem` row stands for the cached messages in between until
+    :meth:`fill_gap` brings them in, a page at a time. So the items are oldest first, but
+    need not be contiguous. (Model testers call ``fetchMore`` from inside every change
+    signal, which re-enters a model whose source answers from the cache at once: attach one
+    when nothing older can be fetched, as the tests do.)
 
     Attributes:
         audience: for a group, a callable giving how many others receive a message (the
@@ -453,13 +487,57 @@ class ConversationModel(QAbstractListModel):
         return [i.seq for i in self._items if i.seq is not None and folded in i.text.casefold()]
 
     def load_until(self, seq: int) -> int | None:
-        """Make sure message ``seq`` is loaded (loading older cached pages as needed); return
-        its row or None."""
+        """Make sure message ``seq`` is loaded and return its row (None if it cannot be).
+        A message near the loaded ones brings the cached pages in between; a far one only a
+        window around it, with a :class:`GapItem` standing for the rest."""
         row = self.row_of_seq(seq)
         if row is None and self._source is not None:
             self._source.load_until(self, seq)
             row = self.row_of_seq(seq)
         return row
+
+    # -- gaps (see GapItem)
+
+    def gap_rows(self) -> list[int]:
+        """The rows of the :class:`GapItem` s, top first."""
+        return [r for r, i in enumerate(self._items) if isinstance(i, GapItem)]
+
+    def gap_at(self, row: int) -> GapItem | None:
+        """A copy of the gap at ``row``, or None when that row is not a gap."""
+        if 0 <= row < len(self._items) and isinstance(self._items[row], GapItem):
+            return replace(self._items[row])  # type: ignore[return-value]
+        return None
+
+    def gap_containing(self, seq: int) -> int | None:
+        """The row of the gap that stands for message ``seq``, or None."""
+        for row, item in enumerate(self._items):
+            if isinstance(item, GapItem) and item.after < seq < item.before:
+                return row
+        return None
+
+    def fill_gap(self, row: int, newest: bool = False) -> None:
+        """Load the next page of the gap at ``row``: its oldest messages (inserted above it),
+        or with ``newest`` its newest ones (inserted below it). The gap goes once empty."""
+        if self._source is not None and self.gap_at(row) is not None:
+            self._source.fill_gap(self, row, newest)
+
+    def replace_row(self, row: int, items: list[ChatItem]) -> int:
+        """Replace the item at ``row`` (a gap) by ``items`` (oldest first; messages already
+        here are skipped): the row is removed, then the items are inserted in its place.
+        Returns how many items were inserted."""
+        fresh: list[ChatItem] = []
+        for item in items:
+            if item.seq is not None:
+                if item.seq in self._seqs:
+                    continue
+                self._seqs.add(item.seq)
+            fresh.append(item)
+        self._remove(row)
+        if fresh:
+            self.beginInsertRows(_ROOT, row, row + len(fresh) - 1)
+            self._items[row:row] = fresh
+            self.endInsertRows()
+        return len(fresh)
 
     # -- changes
 
@@ -607,6 +685,7 @@ class HistorySource(Protocol):
     def fetch_older(self, model: ConversationModel) -> None: ...
     def search(self, model: ConversationModel, text: str) -> list[int]: ...
     def load_until(self, model: ConversationModel, seq: int) -> None: ...
+    def fill_gap(self, model: ConversationModel, row: int, newest: bool) -> None: ...
 
 
 # ------------------------------------------------------------------------------------ groups

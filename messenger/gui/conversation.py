@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QListView,
     QMenu,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QToolButton,
     QVBoxLayout,
@@ -41,6 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..client.conversations import is_everyone, is_group
+from ..client.engine import ConversationExport
 from ..client.models import ConversationModel, DeliveryState, MessageKind
 from .delegates import BubbleDelegate
 
@@ -64,6 +66,9 @@ _ROOT = QModelIndex()
 
 TYPING_SHOWN_MS = 6000
 """How long "bob is typing…" stays after the last ``typing`` event."""
+
+EXPORT_SHOWN_MS = 15_000
+"""How long the outcome of an export stays in its bar."""
 
 
 class NewestLastProxy(QIdentityProxyModel):
@@ -292,6 +297,30 @@ class ConversationWidget(QWidget):
         error_layout.addWidget(self.error_close, 0, Qt.AlignmentFlag.AlignTop)
         self.error_bar.hide()
 
+        # Export progress and outcome (Conversation → Export…, see show_export).
+        self.export_bar = QWidget(self)
+        self.export_label = QLabel(self.export_bar)
+        self.export_label.setAccessibleName("Export")
+        self.export_label.setWordWrap(True)
+        self.export_progress = QProgressBar(self.export_bar)
+        self.export_progress.setAccessibleName("Export progress")
+        self.export_progress.setMaximumWidth(200)
+        self.export_button = QPushButton("Cancel", self.export_bar)
+        self.export_button.setAccessibleName("Cancel the export")
+        self.export_button.clicked.connect(self._on_export_button)
+        export_layout = QHBoxLayout(self.export_bar)
+        export_layout.setContentsMargins(8, 4, 8, 4)
+        export_layout.addWidget(self.export_label, 1)
+        export_layout.addWidget(self.export_progress)
+        export_layout.addWidget(self.export_button)
+        self.export_bar.hide()
+        self.export_job: ConversationExport | None = None
+        """The export in progress shown in the export bar, if any."""
+        self._export_hide = QTimer(self)
+        self._export_hide.setSingleShot(True)
+        self._export_hide.setInterval(EXPORT_SHOWN_MS)
+        self._export_hide.timeout.connect(self.export_bar.hide)
+
         self.typing_label = QLabel(self)
         self.typing_label.setAccessibleName("Typing indicator")
         self.typing_label.setStyleSheet("color: palette(mid); font-style: italic; "
@@ -332,6 +361,7 @@ class ConversationWidget(QWidget):
         layout.addWidget(self.typing_label)
         layout.addWidget(self.failed_bar)
         layout.addWidget(self.error_bar)
+        layout.addWidget(self.export_bar)
         layout.addLayout(bottom)
         self.body = QHBoxLayout(self)
         """The tab's row: the conversation column, then any side panel (see groups.py)."""
@@ -346,6 +376,11 @@ class ConversationWidget(QWidget):
         shows (see :meth:`set_transfers`)."""
 
         self._anchor: QPersistentModelIndex | None = None
+        self._filling = False
+        self._gap_check = QTimer(self)
+        self._gap_check.setSingleShot(True)
+        self._gap_check.setInterval(0)
+        self._gap_check.timeout.connect(self.fill_visible_gap)
         model.rowsInserted.connect(self._on_rows_inserted)
         model.rowsRemoved.connect(self._update_failed_bar)
         model.dataChanged.connect(self._update_failed_bar)
@@ -367,17 +402,57 @@ class ConversationWidget(QWidget):
 
     def _on_rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
         self._add_cards(first, last)
+        if self.model.gap_rows():
+            self._gap_check.start()
+        if self._filling:
+            return  # fill_visible_gap keeps the view in place itself
         if first == 0 and last + 1 < self.model.rowCount():
             # Older history at the top: keep the message that was at the top where it was.
             self.view.scrollTo(self.proxy.index(last + 1, 0),
                                QAbstractItemView.ScrollHint.PositionAtTop)
             return
+        if last + 1 < self.model.rowCount():
+            return  # in the middle (a search match's window): find_step shows it
         self.view.scrollToBottom()
         self._update_failed_bar()
 
     def _on_scrolled(self, value: int) -> None:
         if value == self.view.verticalScrollBar().minimum():
             self.load_older()
+        if not self._filling and self.model.gap_rows():
+            self._gap_check.start()
+
+    def fill_visible_gap(self) -> bool:
+        """Load a page of the first gap (see :class:`~messenger.client.models.GapItem`)
+        that is on screen, keeping what the reader looks at in place: with messages visible
+        above the gap, its oldest messages come in above it (the reader scrolls down into
+        them); else its newest come in below it and the message below stays put. True when
+        a page was loaded."""
+        if not self.view.isVisible():
+            return False
+        viewport = self.view.viewport().rect()
+        for row in self.model.gap_rows():
+            rect = self.view.visualRect(self.proxy.index(row, 0))
+            if not rect.isValid() or not viewport.intersects(rect):
+                continue
+            newest = rect.top() <= viewport.top()
+            below = QPersistentModelIndex(self.proxy.index(row + 1, 0))
+            y = self.view.visualRect(self.proxy.index(row + 1, 0)).top()
+            gaps = (self.model.rowCount(), self.model.gap_rows())
+            self._filling = True
+            try:
+                self.model.fill_gap(row, newest)
+                if newest and below.isValid():
+                    moved = self.view.visualRect(self.proxy.index(below.row(), 0)).top() - y
+                    bar = self.view.verticalScrollBar()
+                    bar.setValue(bar.value() + moved)
+            finally:
+                self._filling = False
+            if (self.model.rowCount(), self.model.gap_rows()) == gaps:
+                return False  # nothing came (no source): do not try again and again
+            self._gap_check.start()  # still on screen (a tall window)? the next page
+            return True
+        return False
 
     def load_older(self) -> bool:
         """Ask the model for the next older page (what scrolling to the top does); True when
@@ -559,3 +634,56 @@ class ConversationWidget(QWidget):
             self.view.scrollTo(self.proxy.index(row, 0),
                                QAbstractItemView.ScrollHint.PositionAtCenter)
         self.view.viewport().update()
+
+    # ------------------------------------------------------------------ export
+
+    def show_export(self, job: ConversationExport) -> None:
+        """Follow ``job`` in the export bar: what it is doing and how far it got, with
+        Cancel; then its outcome, for a while."""
+        self.export_job = job
+        self._export_hide.stop()
+        job.progress.connect(lambda: self._update_export(job))
+        job.finished.connect(lambda count, complete: self._export_finished(job, count, complete))
+        job.failed.connect(lambda message: self._export_outcome(job, message))
+        self.export_button.setText("Cancel")
+        self.export_button.setAccessibleName("Cancel the export")
+        self.export_progress.show()
+        self._update_export(job)
+        self.export_bar.show()
+
+    def _update_export(self, job: ConversationExport) -> None:
+        if job is not self.export_job:
+            return
+        if job.phase == "fetching":
+            self.export_progress.setRange(0, 0)  # how much the server holds is unknown
+            self.export_label.setText(f"Exporting to {job.path.name}: fetching the history "
+                                      f"from the server… {job.fetched:,} messages")
+        elif job.phase == "writing":
+            self.export_progress.setRange(0, max(1, job.total))
+            self.export_progress.setValue(job.written)
+            self.export_label.setText(f"Exporting to {job.path.name}: writing {job.written:,} "
+                                      f"of {job.total:,} messages…")
+
+    def _export_finished(self, job: ConversationExport, count: int, complete: bool) -> None:
+        note = "" if complete else " — only what this computer has: the server could not " \
+            "be asked for the rest"
+        self._export_outcome(job, f"Exported {count:,} message{'s' if count != 1 else ''} "
+                                  f"to {job.path}{note}.")
+
+    def _export_outcome(self, job: ConversationExport, text: str) -> None:
+        if job is not self.export_job:
+            return
+        self.export_job = None
+        self.export_label.setText(text)
+        self.export_progress.hide()
+        self.export_button.setText("✕")
+        self.export_button.setAccessibleName("Dismiss")
+        self.export_bar.show()
+        self._export_hide.start()
+
+    def _on_export_button(self) -> None:
+        if self.export_job is not None:
+            self.export_job.cancel()
+        else:
+            self._export_hide.stop()
+            self.export_bar.hide()

@@ -34,7 +34,7 @@ from .. import __version__
 from ..client.commands import Action, help_text, parse_command
 from ..client.connection import ConnectionState
 from ..client.conversations import EVERYONE, EVERYONE_TITLE, group_key, is_group, peer_key
-from ..client.engine import ClientEngine
+from ..client.engine import ClientEngine, ConversationExport
 from ..client.models import GroupModel, RosterModel
 from ..client.transfers import RECEIVE, TransferController
 from ..protocol import name_key
@@ -626,9 +626,9 @@ class MainWindow(QMainWindow):
         if isinstance(widget, ConversationWidget):
             widget.open_find()
 
-    def ask_export(self, path: str | None = None) -> tuple[int, bool] | None:
-        """Conversation → Export…: write the current conversation's cached history to a text
-        file (asks where unless ``path`` is given); returns ``(lines, complete)``."""
+    def ask_export(self, path: str | None = None) -> ConversationExport | None:
+        """Conversation → Export…: write the whole current conversation to a text file (asks
+        where unless ``path`` is given); the tab's export bar follows the returned job."""
         key = self.current_key()
         if key is None:
             return None
@@ -639,14 +639,12 @@ class MainWindow(QMainWindow):
             if not path:
                 return None
         try:
-            count, complete = self.engine.export_conversation(key, path)
+            job = self.engine.export_conversation(key, path)
         except OSError as exc:
             QMessageBox.warning(self, "Export failed", f"Could not write {path}: {exc}")
             return None
-        note = "" if complete else " (what this computer has; scroll up first to include " \
-            "older messages from the server)"
-        self.statusBar().showMessage(f"Exported {count} messages to {path}{note}.", 10_000)
-        return count, complete
+        self._tabs_by_key[key].show_export(job)
+        return job
 
     def _on_typing(self, key: str, user: str) -> None:
         widget = self._tabs_by_key.get(key)

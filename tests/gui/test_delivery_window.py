@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QStyleOptionViewItem
 
 from messenger.client.engine import ClientEngine
 from messenger.client.localstore import CachedMessage
-from messenger.client.models import ConversationModel, DeliveryState
+from messenger.client.models import ConversationModel, DeliveryState, MessageKind, RosterModel
 from messenger.gui.delegates import TICKS
 
 from .conftest import type_line
@@ -163,8 +163,101 @@ def test_typing_indicator_shows_and_export_writes_lines(qtbot, open_window, tmp_
     assert not bob_tab.typing_label.isVisibleTo(bob_tab)
     out = tmp_path / "bob.txt"
     alice.tabs.setCurrentWidget(alice_tab)
-    count, _complete = alice.ask_export(str(out))
+    job = alice.ask_export(str(out))
+    assert alice_tab.export_bar.isVisibleTo(alice_tab)
+    with qtbot.waitSignal(job.finished, timeout=10_000) as done:
+        pass
+    assert done.args == [1, True]  # one message; the server's whole history was asked
+    assert alice_tab.export_label.text() == f"Exported 1 message to {out}."
     lines = out.read_text(encoding="utf-8").splitlines()
-    assert count == 1
     assert re.fullmatch(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] alice: hello", lines[0])
     assert lines[1] == "    there"
+
+
+def roster_unread(window, name: str) -> int:
+    model = window.engine.roster
+    row = model.row_of(name)
+    return 0 if row is None else model.data(model.index(row, 0), RosterModel.UnreadRole)
+
+
+def test_find_far_back_loads_a_window_and_scrolling_fills_the_gap(qtbot, open_window):
+    alice = open_window("alice")
+    alice.engine.store.add_messages([CachedMessage(
+        10, "charlie", 1_700_000_010.0, "charlie", "unicast", "the needle", "c10", ["alice"])])
+    fill_cache(alice.engine, "charlie", 3000)  # (seq 10 is taken)
+    tab = alice.open_conversation("charlie")
+    model, view = tab.model, tab.view
+    tab.open_find()
+    qtbot.keyClicks(tab.find_edit, "NEEDLE")
+    assert tab.matches == [10] and tab.delegate.current_seq == 10
+    # Only a window around the match came in (and a gap row for the 2,915 in between).
+    assert model.rowCount() == 35 + 1 + 50
+    assert model.gap_rows() == [35]
+    gap = model.gap_at(35)
+    assert (gap.after, gap.before, gap.count) == (35, 2951, 2915)
+    assert "2,915 messages not loaded" in gap.text
+    match = tab.proxy.index(model.row_of_seq(10), 0)
+    assert view.viewport().rect().intersects(view.visualRect(match))
+
+    def y_of(seq: int) -> int:
+        return view.visualRect(tab.proxy.index(model.row_of_seq(seq), 0)).top()
+
+    # Reading down onto the gap: its oldest page comes in above it, the text stays put.
+    view.scrollTo(tab.proxy.index(35, 0), view.ScrollHint.PositionAtBottom)
+    y = y_of(35)
+    qtbot.waitUntil(lambda: model.gap_at(model.gap_rows()[0]).after == 85)
+    assert y_of(35) == y and model.row_of_seq(36) == 35
+    # Scrolling up from the newest onto the gap: its newest page comes in below it, and the
+    # message below it stays where it was.
+    view.scrollToBottom()
+    view.scrollTo(tab.proxy.index(model.gap_rows()[0], 0), view.ScrollHint.PositionAtTop)
+    y = y_of(2951)
+    qtbot.waitUntil(lambda: model.gap_at(model.gap_rows()[0]).before == 2901)
+    assert y_of(2951) == y
+    seqs = [i.seq for i in model.items() if i.seq is not None]
+    assert seqs == list(range(1, 86)) + list(range(2901, 3001))  # in order, none twice
+    assert model.gap_at(model.gap_rows()[0]).count == 2815
+    view.grab()  # paints the gap row
+
+
+def test_export_shows_progress_and_can_be_cancelled(qtbot, open_window, tmp_path):
+    alice = open_window("alice")
+    tab = alice.open_conversation("bob")
+    type_line(qtbot, alice, "for the record")
+    qtbot.waitUntil(lambda: own_state(alice, "bob") != DeliveryState.PENDING, timeout=10_000)
+    out = tmp_path / "bob.txt"
+    job = alice.ask_export(str(out))
+    assert job.phase == "fetching"
+    assert tab.export_bar.isVisibleTo(tab) and tab.export_button.text() == "Cancel"
+    assert tab.export_label.text().startswith("Exporting to bob.txt: fetching the history")
+    with qtbot.waitSignal(job.failed, timeout=1000) as failed:
+        qtbot.mouseClick(tab.export_button, Qt.MouseButton.LeftButton)
+    assert failed.args == ["Export cancelled."] and job.phase == "cancelled"
+    assert tab.export_label.text() == "Export cancelled."
+    assert not out.exists() and not (tmp_path / "bob.txt.part").exists()
+    qtbot.mouseClick(tab.export_button, Qt.MouseButton.LeftButton)  # ✕ dismisses
+    assert not tab.export_bar.isVisibleTo(tab)
+
+
+def test_a_restarted_app_marks_cached_messages_read_when_their_tab_is_shown(
+        qtbot, open_window):
+    alice = open_window("alice")
+    bob = open_window("bob")
+    alice.open_conversation("bob")
+    type_line(qtbot, alice, "did you see this?")
+    type_line(qtbot, alice, "and this?")
+
+    def states() -> list[DeliveryState]:
+        return [i.state for i in alice.engine.conversation("bob").items()
+                if i.kind is MessageKind.OWN]
+
+    qtbot.waitUntil(lambda: states() == [DeliveryState.DELIVERED] * 2, timeout=10_000)
+    assert roster_unread(bob, "alice") == 2  # bob never opened the tab
+    bob.close()  # quits (logs out); the next start uses the same local store
+    again = open_window("bob")
+    qtbot.waitUntil(lambda: roster_unread(again, "alice") == 2, timeout=10_000)
+    again.open_conversation("alice")  # shown: read receipts go out
+    qtbot.waitUntil(lambda: states() == [DeliveryState.READ] * 2, timeout=10_000)
+    assert roster_unread(again, "alice") == 0
+    assert painted_ticks(alice, "bob", 1) == "✓✓"
+

@@ -3,18 +3,20 @@ heartbeat — against a real in-process server."""
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
 import shiboken6
 from PySide6.QtCore import Qt, QTimer
 
+from messenger.client import engine as engine_module
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import group_key
-from messenger.client.engine import ClientEngine
+from messenger.client.engine import ClientEngine, export_line
 from messenger.client.liveness import Backoff, Heartbeat
 from messenger.client.models import ConversationModel, DeliveryState, MessageKind
-from messenger.protocol import ErrorCode
+from messenger.protocol import ErrorCode, Read
 
 
 def free_port() -> int:
@@ -246,3 +248,182 @@ def test_logout_never_reconnects_and_typing_is_relayed(qtbot, server, make_engin
         alice.logout()
     qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED)
     assert not alice.auto_reconnect and not alice.reconnect_now()
+
+
+def own_states(engine: ClientEngine, key: str) -> list[DeliveryState]:
+    return [i.state for i in engine.conversation(key).items() if i.kind is MessageKind.OWN]
+
+
+def restart(qtbot, make_engine, engine: ClientEngine, host: str, port: int, user: str,
+            **kwargs) -> ClientEngine:
+    """Quit ``engine``'s app and start a new one on the same data dir, logged in as ``user``
+    and caught up with the server."""
+    engine.close()
+    engine.store.close()
+    again = make_engine(**kwargs)
+    with qtbot.waitSignal(again.resumed, timeout=10_000):
+        login(qtbot, again, host, port, user)
+    return again
+
+
+def test_export_fetches_the_whole_conversation_into_an_empty_cache(
+        qtbot, server, make_engine, tmp_path, monkeypatch):
+    monkeypatch.setattr(engine_module, "EXPORT_PAGE", 40)  # several history pages…
+    monkeypatch.setattr(engine_module, "EXPORT_CHUNK", 25)  # …and several writing turns
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    for i in range(130):
+        if i % 4 == 3:
+            bob.send_unicast("alice", f"reply {i}")
+        else:
+            alice.send_unicast("bob", f"line {i}\nsecond line" if i == 6 else f"note {i}")
+    qtbot.waitUntil(lambda: alice.store.count("bob") == 130 and not alice.store.outbox(),
+                    timeout=20_000)
+    expected = "".join(export_line(m.ts, m.sender, m.text) + "\n"
+                       for m in alice.store.iter_conversation("bob"))
+    # Alice's laptop: an empty cache, and not a single page of this conversation loaded.
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    login(qtbot, laptop, server.host, server.port, "alice")
+    assert laptop.store.count("bob") == 0
+    out = tmp_path / "bob.txt"
+    job = laptop.export_conversation("bob", out)
+    phases: list[str] = []
+    job.progress.connect(lambda: phases.append(job.phase))
+    with qtbot.waitSignal(job.finished, timeout=20_000) as done:
+        pass
+    assert done.args == [130, True]
+    assert phases.count("fetching") >= 4 and phases.count("writing") >= 5
+    text = out.read_text(encoding="utf-8")
+    assert text == expected  # every message once, oldest first, in the exact format
+    lines = text.splitlines()
+    assert len(lines) == 131 and lines.count("    second line") == 1
+    stamp = r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] "
+    assert all(re.match(stamp + r"(alice: note|alice: line|bob: reply) \d+$", line)
+               for line in lines if line != "    second line")
+    assert not (tmp_path / "bob.txt.part").exists()
+    assert laptop.store.count("bob") == 130  # the cache has it all now
+    assert "bob" not in laptop.conversation_keys()  # nothing was loaded into a window
+
+
+def test_export_offline_writes_the_cache_and_says_it_is_incomplete(
+        qtbot, server, make_engine, tmp_path):
+    alice = make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    alice.send_unicast("bob", "kept here")
+    qtbot.waitUntil(lambda: not alice.store.outbox(), timeout=10_000)
+    with qtbot.waitSignal(alice.logged_out, timeout=10_000):
+        alice.logout()
+    job = alice.export_conversation("bob", tmp_path / "bob.txt")
+    with qtbot.waitSignal(job.finished, timeout=10_000) as done:
+        pass
+    assert done.args == [1, False]
+    assert (tmp_path / "bob.txt").read_text(encoding="utf-8").endswith("] alice: kept here\n")
+    with pytest.raises(OSError):
+        alice.export_conversation("bob", tmp_path / "no such folder" / "bob.txt")
+
+
+def test_read_receipts_for_cached_messages_after_a_restart_go_once(
+        qtbot, server, make_engine):
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    for i in range(3):
+        alice.send_unicast("bob", f"while you were away {i}")
+    qtbot.waitUntil(lambda: own_states(alice, "bob") == [DeliveryState.DELIVERED] * 3,
+                    timeout=10_000)
+    assert bob.unread("alice") == 3  # bob never looked at alice's tab
+    bob = restart(qtbot, make_engine, bob, server.host, server.port, "bob")
+    assert bob.unread("alice") == 3  # the cache still knows what was never read
+    assert [i.text for i in bob.conversation("alice").items()] == \
+        [f"while you were away {i}" for i in range(3)]
+    bob.mark_read("alice")  # the tab is viewed
+    qtbot.waitUntil(lambda: own_states(alice, "bob") == [DeliveryState.READ] * 3,
+                    timeout=10_000)
+    assert {i.read_by for i in alice.conversation("bob").items()
+            if i.kind is MessageKind.OWN} == {("bob",)}
+    assert bob.unread("alice") == 0
+    # Once: the next start neither counts them unread nor sends ``read`` again.
+    bob = restart(qtbot, make_engine, bob, server.host, server.port, "bob")
+    sent: list[object] = []
+    send = bob._conn.send
+    bob._conn.send = lambda frame: sent.append(frame) or send(frame)
+    assert bob.unread("alice") == 0
+    bob.mark_read("alice")
+    alice.send_unicast("bob", "one more")
+    qtbot.waitUntil(lambda: bob.unread("alice") == 1, timeout=10_000)
+    bob.mark_read("alice")
+    reads = [f.seqs for f in sent if isinstance(f, Read)]
+    assert reads == [[alice.conversation("bob").items()[-1].seq]]  # only the new one
+    qtbot.waitUntil(lambda: own_states(alice, "bob")[-1] is DeliveryState.READ,
+                    timeout=10_000)
+
+
+def test_read_receipts_for_messages_loaded_from_the_servers_history(
+        qtbot, server, make_engine, tmp_path):
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    alice.send_unicast("bob", "first")
+    alice.send_unicast("bob", "second")
+    qtbot.waitUntil(lambda: own_states(alice, "bob") == [DeliveryState.DELIVERED] * 2,
+                    timeout=10_000)
+    # Bob's laptop: the messages went to his desktop, so only history has them here.
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    login(qtbot, laptop, server.host, server.port, "bob")
+    model = laptop.conversation("alice")
+    assert model.rowCount() == 0
+    with qtbot.waitSignal(laptop.history_loaded, timeout=10_000):
+        model.fetchMore()
+    assert [i.text for i in model.items()] == ["first", "second"]
+    assert laptop.unread("alice") == 2
+    laptop.mark_read("alice")
+    qtbot.waitUntil(lambda: own_states(alice, "bob") == [DeliveryState.READ] * 2,
+                    timeout=10_000)
+    assert bob.unread("alice") == 2  # the desktop still shows what it has not shown
+
+
+def test_read_while_offline_goes_after_the_next_login(qtbot, server, make_engine):
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    alice.send_unicast("bob", "see you")
+    qtbot.waitUntil(lambda: own_states(alice, "bob") == [DeliveryState.DELIVERED],
+                    timeout=10_000)
+    with qtbot.waitSignal(bob.reconnect_scheduled, timeout=10_000):
+        bob._conn._socket.abort()
+    bob.mark_read("alice")  # seen while the link was down
+    assert bob.unread("alice") == 0
+    qtbot.waitUntil(lambda: own_states(alice, "bob") == [DeliveryState.READ], timeout=10_000)
+
+
+def test_offline_delivery_is_confirmed_and_replayed_to_a_restarted_sender(
+        qtbot, server, make_engine):
+    alice = make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    alice.send_unicast("bob", "are you there?")  # bob is offline
+    qtbot.waitUntil(lambda: own_states(alice, "bob") == [DeliveryState.SENT], timeout=10_000)
+    bob = make_engine()
+    login(qtbot, bob, server.host, server.port, "bob")  # the queued message arrives
+    qtbot.waitUntil(lambda: own_states(alice, "bob") == [DeliveryState.DELIVERED],
+                    timeout=10_000)
+    bob.close()
+    bob.store.close()
+    alice.send_unicast("bob", "still there?")
+    qtbot.waitUntil(lambda: own_states(alice, "bob")[-1] is DeliveryState.SENT,
+                    timeout=10_000)
+    alice.close()
+    alice.store.close()
+    # Bob's app starts while alice's is closed: the message is delivered and confirmed…
+    bob = make_engine()
+    login(qtbot, bob, server.host, server.port, "bob")
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") ==
+                    ["are you there?", "still there?"], timeout=10_000)
+    # …and alice's next start gets the receipt replayed.
+    alice = make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    qtbot.waitUntil(lambda: own_states(alice, "bob") == [DeliveryState.DELIVERED] * 2,
+                    timeout=10_000)
+    last = [i for i in alice.conversation("bob").items() if i.kind is MessageKind.OWN][-1]
+    assert alice.store.message(last.seq).state == "delivered"
+
