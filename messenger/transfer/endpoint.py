@@ -8,7 +8,9 @@ clock, so unit tests drive two of them over a simulated lossy channel with a vir
 Demultiplexing (RFC 9000 §5.2): every datagram is routed by its destination connection ID to
 the connection that issued that ID; an unknown ID is only accepted as a new incoming connection
 when it is a full-size (≥ 1200 bytes) QUIC v1 Initial packet while some receive is registered,
-and at most :attr:`Settings.max_unauthenticated` such connections exist at once. A datagram for
+and forgotten at once unless one of its packets decrypts; at most
+:attr:`Settings.max_unauthenticated` connections wait for their secret at once (a new one
+evicts the oldest). A datagram for
 a known connection but from another address than that connection's peer is dropped too: no
 connection migration (RFC 9000 §9), so a forwarded copy of a real packet cannot move a transfer
 to a forger's address. Anything else (a forged or stray datagram) is dropped without a reply.
@@ -86,7 +88,8 @@ class Settings:
     auth_timeout: float = 10.0
     """An incoming connection must present a valid secret within this time."""
     max_unauthenticated: int = 16
-    """Most incoming connections that have not presented a valid secret yet."""
+    """Most incoming connections that have not presented a valid secret yet; a new one evicts
+    the oldest."""
     progress_interval: float = 0.1
     """Least time between two Progress events of one transfer."""
     max_stream_data: int = 8 * 1024 * 1024
@@ -304,6 +307,7 @@ class _Session:
         self._close_reason = ""
         self._close_seen = False
         self.cids: set[bytes] = set()
+        self.unproven = False  # a new incoming connection none of whose packets decrypted
         self._meter = RateMeter(now)
         self._last_progress = -1e9
         self._last_done = -1
@@ -314,6 +318,11 @@ class _Session:
             self.conn.receive_datagram(datagrams[0], addr, now)
         else:
             self.conn.receive_many_datagrams(datagrams, addr, now)
+
+    def conn_unproven(self) -> bool:
+        """True while no packet from the peer has passed QUIC's packet protection."""
+        core = self.conn._core  # qh3 has no public accessor for this
+        return core is None or not core.received_authenticated_packet
 
     def step(self, now: float) -> list[tuple[bytes, Address]]:
         self._process_events(now)
@@ -685,7 +694,7 @@ class ReceiveSession(_Session):
         self.transfer_id = reg.offer.transfer_id
         self.total = reg.offer.size
         self.auth_deadline = None
-        self.endpoint._unauthenticated.discard(self)
+        self.endpoint._unauthenticated.pop(self, None)
         self.proto.authenticate()
         return True
 
@@ -753,7 +762,7 @@ class ReceiveSession(_Session):
             remove_part(self.registration.part_path)
 
     def release(self) -> None:
-        self.endpoint._unauthenticated.discard(self)
+        self.endpoint._unauthenticated.pop(self, None)
         if self.part is not None:
             self.part.close()
             self.part = None
@@ -789,7 +798,8 @@ class TransferEndpoint:
         self._sessions: list[_Session] = []
         self._sends: dict[str, SendSession] = {}
         self._regs: dict[str, Registration] = {}
-        self._unauthenticated: set[ReceiveSession] = set()
+        # Incoming connections without a valid secret yet, oldest first (values unused).
+        self._unauthenticated: dict[ReceiveSession, None] = {}
         self._events: deque[Event] = deque()
         self.dropped = 0  # datagrams that matched no connection (forged, stray, late)
 
@@ -895,10 +905,22 @@ class TransferEndpoint:
                 group.append(data)
                 continue
             if group_session is not None:
-                group_session.receive(group, group_addr, now)
+                self._deliver(group_session, group, group_addr, now)
             group, group_session, group_addr = [data], session, addr
         if group_session is not None:
-            group_session.receive(group, group_addr, now)
+            self._deliver(group_session, group, group_addr, now)
+
+    def _deliver(self, session: _Session, datagrams: list[bytes], addr: Address,
+                 now: float) -> None:
+        session.receive(datagrams, addr, now)
+        if session.unproven and session.conn_unproven():
+            # Not one packet of it decrypted: random bytes dressed as an Initial (or a
+            # corrupted one, which the client sends again). Forget it at once rather than
+            # hold a slot for the auth timeout; nothing was sent to its source.
+            self._drop(session)
+            self.dropped += len(datagrams)
+            return
+        session.unproven = False
 
     def datagram_received(self, data: bytes, addr: Address, now: float) -> None:
         self.datagrams_received([(data, addr)], now)
@@ -926,11 +948,19 @@ class TransferEndpoint:
                 return None
             return session
         is_initial = (first & 0xF0) == 0xC0 and int.from_bytes(data[1:5], "big") == QUIC_V1
-        if (is_initial and len(data) >= 1200 and self._regs
-                and len(self._unauthenticated) < self.settings.max_unauthenticated):
+        if is_initial and len(data) >= 1200 and self._regs:
+            if len(self._unauthenticated) >= self.settings.max_unauthenticated:
+                # Evict the oldest rather than refuse the newest: a peer that completes the
+                # handshake and presents its secret needs a slot for one round trip only.
+                oldest = next(iter(self._unauthenticated))
+                log.warning("incoming connection from %s: evicted, too many connections "
+                            "without a secret", oldest.peer)
+                oldest.close(AppError.TIMEOUT, "too many connections without a secret", now,
+                             graceful=False)
             session = ReceiveSession(self, dcid, addr, now)
+            session.unproven = True
             self._sessions.append(session)
-            self._unauthenticated.add(session)
+            self._unauthenticated[session] = None
             log.debug("new incoming connection from %s", addr)
             return session
         self.dropped += 1
@@ -997,6 +1027,14 @@ class TransferEndpoint:
     def _unregister(self, reg: Registration) -> None:
         if self._regs.get(reg.offer.transfer_id) is reg:
             del self._regs[reg.offer.transfer_id]
+
+    def _drop(self, session: _Session) -> None:
+        """Forget ``session`` at once, without a close (it never got a packet through)."""
+        for cid in session.cids:
+            if self._cids.get(cid) is session:
+                del self._cids[cid]
+        self._unauthenticated.pop(session, None)
+        self._sessions.remove(session)
 
     def _reap(self) -> None:
         alive = []

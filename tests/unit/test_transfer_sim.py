@@ -450,3 +450,100 @@ def test_sender_finishes_when_receiver_quits_before_done_arrives(pair, tmp_path)
     net.run(net.until_finals(2))
     sent = [e for e in net.finals() if e.direction == "send"]
     assert [type(e) for e in sent] == [Finished] and sent[0].sha256 == sha
+
+
+def _forged_initial() -> bytes:
+    """Random bytes dressed as a full-size QUIC v1 Initial: no handshake can come of it."""
+    return (bytes([0xC3]) + (1).to_bytes(4, "big") + bytes([8]) + os.urandom(8) + bytes([8])
+            + os.urandom(8) + bytes([0]) + os.urandom(1200))
+
+
+class Flood:
+    """A host on the SimNet that sends ``per_tick`` datagrams from ``make()`` to ``target``
+    every ``interval`` seconds, each from a new source port (an endpoint-like object)."""
+
+    def __init__(self, net: SimNet, target: tuple, make: Callable[[], bytes],
+                 per_tick: int = 2, interval: float = 0.01) -> None:
+        self.net, self.target, self.make = net, target, make
+        self.per_tick, self.interval = per_tick, interval
+        self.next = 0.0
+        self.port = 20000
+        self.sent = 0
+
+    def step(self, now: float) -> list:
+        return []
+
+    wants_step = False
+
+    def get_timer(self) -> float:
+        return self.next
+
+    def handle_timer(self, now: float) -> None:
+        if now < self.next:
+            return
+        self.next = now + self.interval
+        for _ in range(self.per_tick):
+            self.port += 1
+            self.sent += 1
+            self.net.inject(("10.6.6.6", self.port), self.target, self.make())
+
+    def pop_events(self) -> list:
+        return []
+
+    def datagrams_received(self, batch: list, now: float) -> None:
+        pass
+
+
+def test_transfer_completes_during_a_flood_of_forged_initials(tmp_path):
+    """200 forged Initials a second (each from a new port) used to take every unauthenticated
+    slot for the 10 s auth timeout, so the real sender's Initial was dropped."""
+    net = SimNet(seed=8, loss=0.0)
+    sender = net.add(A, TransferEndpoint(settings=Settings(idle_timeout=3.0)))
+    receiver = net.add(B, TransferEndpoint())
+    flood = net.add(("10.6.6.6", 1), Flood(net, B, _forged_initial))
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, 300_000)
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, tmp_path / "dl")
+    net.run(lambda: flood.sent >= 200)  # a second of flood before the sender starts
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(net.until_finals(2), limit=10.0)
+    assert [type(e) for e in net.finals()] == [Finished, Finished]
+    assert (tmp_path / "dl" / "f.bin").read_bytes() == data
+    assert receiver.dropped >= 200
+    assert len(receiver._unauthenticated) == 0  # forged ones never held a slot
+
+
+def _real_initial(addr: tuple) -> Callable[[], bytes]:
+    """Well-formed Initials (a real ClientHello) from fresh QUIC clients that never go on."""
+    from qh3.quic.configuration import QuicConfiguration
+    from qh3.quic.connection import QuicConnection
+
+    def make() -> bytes:
+        conn = QuicConnection(configuration=QuicConfiguration(
+            is_client=True, alpn_protocols=["messenger-transfer/1"]))
+        conn.connect(addr, 0.0)
+        return conn.datagrams_to_send(0.0)[0][0]
+
+    return make
+
+
+def test_transfer_completes_while_handshakes_that_never_authenticate_fill_the_slots(tmp_path):
+    """Initials that decrypt (anyone can make them) still take a slot each; the oldest is
+    evicted for a new one, so the real sender gets in."""
+    net = SimNet(seed=9, loss=0.0)
+    sender = net.add(A, TransferEndpoint(settings=Settings(idle_timeout=3.0)))
+    receiver = net.add(B, TransferEndpoint())
+    flood = net.add(("10.6.6.6", 1), Flood(net, B, _real_initial(B), per_tick=1,
+                                           interval=0.02))
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, 300_000)
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, tmp_path / "dl")
+    net.run(lambda: flood.sent >= 40)
+    assert len(receiver._unauthenticated) == receiver.settings.max_unauthenticated
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(net.until_finals(2), limit=10.0)
+    assert [type(e) for e in net.finals()] == [Finished, Finished]
+    assert (tmp_path / "dl" / "f.bin").read_bytes() == data
+    assert len(receiver._unauthenticated) <= receiver.settings.max_unauthenticated
