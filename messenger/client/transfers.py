@@ -18,7 +18,8 @@ limit and free space, registers the offer with its engine, then sends ``transfer
 Resuming. A failed send can be resumed (:meth:`TransferController.resume`, the card's Resume
 button, shown when :meth:`~TransferController.can_resume`: the file is still there with the
 same size): the same file is offered again on the same card, hashed again, so the same
-SHA-256. The recipient's ``.part`` file (``<download dir>/.partial/<sha256>.part``) is kept
+SHA-256. The recipient's ``.part`` file (``<download dir>/.partial/<sha256>-<sender>.part``,
+see :func:`~messenger.transfer.protocol.part_stem`) is kept
 after any failure that was not about the data (network path lost, either app closed), so its
 app announces that size as the offset when accepting and the sender's transfer engine sends
 only the rest; the receiving side checks the SHA-256 of the whole file before renaming it into
@@ -77,7 +78,7 @@ from ..protocol import (
     TransferOffered,
 )
 from ..protocol.names import name_key
-from ..transfer import Offer, Settings, TransferEngine, check_offer
+from ..transfer import Offer, Settings, TransferEngine, check_offer, part_stem
 from .conversations import EVERYONE, is_group, peer_key
 from .localstore import LocalStore, TransferRecord
 
@@ -732,8 +733,13 @@ class TransferController(QObject):
             return f"cannot use the download folder {folder}: {exc}"
         return check_offer(offer, size_limit=self.prefs.size_limit, free_bytes=free)
 
+    def partial_path(self, t: Transfer) -> Path:
+        """Where the transfer engine keeps the partial file of receive ``t`` (keyed by the
+        SHA-256 and the sender: another sender's bytes are never resumed)."""
+        return self.download_dir / ".partial" / f"{part_stem(t.sha256, name_key(t.peer))}.part"
+
     def _partial_size(self, t: Transfer) -> int:
-        part = self.download_dir / ".partial" / f"{t.sha256}.part"
+        part = self.partial_path(t)
         try:
             return part.stat().st_size
         except OSError:
@@ -753,7 +759,7 @@ class TransferController(QObject):
         try:
             eng = self._started()
             ticket = eng.receive(Offer(t.transfer_id, t.name, t.size, t.sha256, t.mime),
-                                 t.secret, self.download_dir)
+                                 t.secret, self.download_dir, sender=name_key(t.peer))
         except (OSError, ValueError) as exc:
             self._decline(t, f"cannot receive: {exc}")
             return str(exc)

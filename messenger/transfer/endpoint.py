@@ -60,6 +60,7 @@ from .protocol import (
     claim_unique_path,
     describe_close,
     encode_frame,
+    part_stem,
     safe_filename,
 )
 
@@ -175,8 +176,9 @@ class RateMeter:
 
 
 class PartFile:
-    """A ``.part`` file in a partial folder, named by the offered SHA-256 so a new attempt at
-    the same file resumes where the last one stopped.
+    """A ``.part`` file in a partial folder, named by the offered SHA-256 and the sender
+    (:func:`~messenger.transfer.protocol.part_stem`) so a new attempt at the same file from
+    the same sender resumes where the last one stopped.
 
     :meth:`open` returns the resume offset (bytes already held; 0 if the file was missing or
     longer than the offer) after hashing those bytes. :meth:`finish` checks the SHA-256 of the
@@ -810,13 +812,15 @@ class TransferEndpoint:
 
     # -- commands -----------------------------------------------------------------------
     def receive(self, offer: Offer, secret: bytes, download_dir: Path,
-                partial_dir: Path | None = None) -> None:
+                partial_dir: Path | None = None, sender: str = "") -> None:
         """Expect a connection presenting ``secret`` that sends the file ``offer`` describes.
 
-        The file is written to ``partial_dir / "<sha256>.part"`` (default
-        ``download_dir / ".partial"``) and, once its SHA-256 matches, moved into
-        ``download_dir`` under :func:`safe_filename` of ``offer.name``, made unique.
-        Registering the same transfer id again replaces the earlier registration.
+        The file is written to ``partial_dir / (part_stem(sha256, sender) + ".part")``
+        (default ``download_dir / ".partial"``; ``sender`` is who offered it, as the app
+        knows them) and, once its SHA-256 matches, moved into ``download_dir`` under
+        :func:`safe_filename` of ``offer.name``, made unique. Only a later offer of the same
+        file from the same ``sender`` resumes from that partial file. Registering the same
+        transfer id again replaces the earlier registration.
         """
         if len(secret) != SECRET_SIZE:
             raise ValueError(f"secret must be {SECRET_SIZE} bytes")
@@ -828,10 +832,11 @@ class TransferEndpoint:
             old.session.close(AppError.SUPERSEDED, "registration replaced", 0.0,
                               graceful=False)
         in_use = {r.part_path for r in self._regs.values() if r is not old}
-        name = f"{offer.sha256}.part"
+        stem = part_stem(offer.sha256, sender)
+        name = f"{stem}.part"
         n = 1
         while partial / name in in_use:
-            name = f"{offer.sha256}.{n}.part"
+            name = f"{stem}.{n}.part"
             n += 1
         self._regs[offer.transfer_id] = Registration(offer, bytes(secret), download_dir,
                                                      partial / name)

@@ -33,6 +33,7 @@ The classes here are plain state machines: :class:`SenderProtocol` and
 from __future__ import annotations
 
 import enum
+import hashlib
 import hmac
 import os
 import re
@@ -311,6 +312,16 @@ def unique_path(folder: Path, name: str) -> Path:
         candidate = folder / _truncate_utf8(f"{stem} ({n}){ext}", MAX_NAME_BYTES + 16)
         n += 1
     return candidate
+
+
+def part_stem(sha256: str, sender: str = "") -> str:
+    """Name (without ``.part``) of the partial file of a file with this SHA-256 from
+    ``sender``: ``<sha256>-<16 hex digits of the SHA-256 of sender>``, or just ``<sha256>``
+    when the sender is not known. Keyed by the sender, so that one who claims somebody
+    else's hash can never leave bytes that a later transfer from that somebody resumes on."""
+    if not sender:
+        return sha256
+    return f"{sha256}-{hashlib.sha256(sender.encode('utf-8')).hexdigest()[:16]}"
 
 
 def claim_unique_path(folder: Path, name: str) -> Path:

@@ -547,3 +547,48 @@ def test_transfer_completes_while_handshakes_that_never_authenticate_fill_the_sl
     assert [type(e) for e in net.finals()] == [Finished, Finished]
     assert (tmp_path / "dl" / "f.bin").read_bytes() == data
     assert len(receiver._unauthenticated) <= receiver.settings.max_unauthenticated
+
+
+def test_a_partial_file_from_another_sender_is_never_resumed(tmp_path):
+    """Mallory offers a file claiming the SHA-256 of Alice's, sends junk and quits halfway.
+    Alice's later transfer of the real file must not resume on Mallory's bytes (it would fail
+    the checksum at the end); Alice's own partial file still resumes."""
+    M = ("10.0.0.6", 40006)
+    net = SimNet(seed=12, loss=0.0)
+    receiver = net.add(B, TransferEndpoint())
+    mallory = net.add(M, TransferEndpoint())
+    alice = net.add(A, TransferEndpoint())
+    dl = tmp_path / "dl"
+    src = tmp_path / "real.bin"
+    data, sha = make_file(src, 1_000_000)
+    junk = tmp_path / "junk.bin"
+    make_file(junk, len(data), seed=99)
+
+    def interrupt(tx: TransferEndpoint, addr: tuple, tid: str, path: Path, who: str) -> int:
+        secret = os.urandom(32)
+        receiver.receive(Offer(tid, "f.bin", len(data), sha), secret, dl, sender=who)
+        tx.send(tid, path, B, receiver.fingerprint, secret, net.now)
+        net.run(lambda: any(isinstance(e, Progress) and e.transfer_id == tid
+                            and e.direction == "receive" and e.done >= 300_000
+                            for e in net.events))
+        for payload, dst in tx.shutdown(net.now):  # the sending app quits
+            net._send(addr, tuple(dst), payload)
+        net.run(net.until_finals(2, tid))
+        return max(e.done for e in net.events if isinstance(e, Progress)
+                   and e.transfer_id == tid and e.direction == "receive")
+
+    assert interrupt(mallory, M, "t-mallory", junk, "mallory") >= 300_000
+    assert interrupt(alice, A, "t-alice1", src, "alice") >= 300_000
+    alice2 = net.add(A, TransferEndpoint())  # Alice's app restarted
+    secret = os.urandom(32)
+    receiver.receive(Offer("t-alice2", "f.bin", len(data), sha), secret, dl, sender="alice")
+    alice2.send("t-alice2", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(net.until_finals(2, "t-alice2"))
+    assert [type(e) for e in net.finals("t-alice2")] == [Finished, Finished]
+    assert (dl / "f.bin").read_bytes() == data
+    first = next(e for e in net.events if isinstance(e, Progress)
+                 and e.transfer_id == "t-alice2" and e.direction == "receive")
+    assert first.done >= 300_000  # resumed from Alice's own partial file
+    # Mallory's junk is still there, apart, and was never used.
+    [left] = (dl / ".partial").iterdir()
+    assert left.read_bytes() == junk.read_bytes()[:left.stat().st_size]
