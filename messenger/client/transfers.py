@@ -65,6 +65,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     Qt,
     QThreadPool,
+    QTimer,
     Signal,
 )
 
@@ -95,6 +96,10 @@ VIDEO_EXTENSIONS = frozenset({
     ".ogv", ".ts", ".mts"})
 
 HASH_CHUNK = 1 << 20
+
+CONNECT_TIMEOUT = 30.0
+"""Seconds an accepted receive waits for the sender's connection before it fails (the
+sender's own attempt ends after QUIC's 15 s idle timeout, and its app does not tell us)."""
 
 SAVE_INTERVAL = 1.0
 """Seconds between two writes of a running transfer's progress to the local store (a change
@@ -437,6 +442,8 @@ class TransferController(QObject):
     Attributes:
         model: the :class:`TransferModel`.
         prefs: the current :class:`TransferPrefs` (may be replaced at any time).
+        connect_timeout: seconds an accepted receive waits for the sender to connect
+            (:data:`CONNECT_TIMEOUT`); then it fails, keeping its partial file.
 
     Signals:
         transfer_added(str): a transfer (its key) was added to :attr:`model`.
@@ -462,6 +469,7 @@ class TransferController(QObject):
         self.prefs = prefs or TransferPrefs()
         self.model = TransferModel(self)
         self.route = route or (lambda h, p: (h, p))
+        self.connect_timeout = CONNECT_TIMEOUT
         self._host = host
         self._threaded = threaded
         self._settings = settings
@@ -773,7 +781,25 @@ class TransferController(QObject):
         self._requests[rid] = ("accept", t.key)
         t.accepted, t.done = True, offset
         self._set(t, TransferState.CONNECTING)
+        tid = t.transfer_id
+        QTimer.singleShot(max(0, int(self.connect_timeout * 1000)), self,
+                          lambda: self._connect_watchdog(t.key, tid))
         return None
+
+    def _connect_watchdog(self, key: str, transfer_id: str) -> None:
+        """An accepted receive still waiting for the sender's connection fails: the sender
+        gave up (unreachable, or its app failed before connecting) without telling us. The
+        engine stops expecting it but keeps the partial file, and the card stays accepted,
+        so the sender's Resume continues it without asking."""
+        t = self._items.get(key)
+        if self._closed or t is None or t.transfer_id != transfer_id or \
+                t.state is not TransferState.CONNECTING:
+            return
+        if self._engine is not None:
+            self._engine.release(transfer_id)
+        self._set(t, TransferState.FAILED,
+                  error=f"{t.peer}'s app did not connect within {self.connect_timeout:g} s; "
+                        f"it resumes when {t.peer} sends the file again")
 
     def decline(self, key: str, reason: str = "") -> bool:
         """Decline incoming transfer ``key`` (the sender is told)."""

@@ -879,6 +879,22 @@ class TransferEndpoint:
                 self._events.append(Cancelled(transfer_id, "receive", by_peer=False))
         return found
 
+    def release(self, transfer_id: str, now: float) -> bool:
+        """Stop expecting receive ``transfer_id`` but keep its ``.part`` file, so a later
+        :meth:`receive` of the same file from the same sender resumes from it. A connection
+        serving it is closed (``TIMEOUT``, "receiver stopped waiting"). Reports nothing: the
+        caller gave up on it. True if it was registered."""
+        reg = self._regs.get(transfer_id)
+        if reg is None:
+            return False
+        self._unregister(reg)
+        session = reg.session
+        if session is not None:
+            session.reported = True  # no event: the caller knows
+            session.close(AppError.TIMEOUT, "receiver stopped waiting", now, graceful=False)
+        log.info("transfer %s: no longer expected (partial file kept)", transfer_id)
+        return True
+
     def shutdown(self, now: float) -> list[tuple[bytes, Address]]:
         """Close every connection (``SHUTDOWN``), keep ``.part`` files for a later resume, and
         return the last datagrams to send. Reports ``Failed`` for each running transfer."""

@@ -438,6 +438,13 @@ class TransferEngine(QObject):
 
         self._post.emit(start_sending)
 
+    def release(self, transfer_id: str) -> None:
+        """Stop expecting receive ``transfer_id`` without deleting its ``.part`` file (a later
+        :meth:`receive` of the same file from the same sender resumes from it). No signal
+        follows; a connection serving it is closed."""
+        worker, tid = self._worker, str(transfer_id)
+        self._post.emit(lambda: worker.endpoint.release(tid, time.monotonic()))
+
     def cancel(self, transfer_id: str) -> None:
         """Cancel a transfer in either direction; ``cancelled(transfer_id, False)`` follows if
         it existed (the peer gets ``cancelled(transfer_id, True)``)."""

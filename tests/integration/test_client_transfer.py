@@ -209,3 +209,33 @@ def test_a_group_tab_offers_the_file_to_every_online_member(qtbot, peers, tmp_pa
     assert [t.peer for t in alice.model.transfers()] == ["bob"]
     kinds = [i.kind for i in client.group_conversation("crew").items()]
     assert MessageKind.TRANSFER in kinds
+
+
+def test_an_accepted_receive_whose_sender_never_connects_fails_and_keeps_its_part(
+        qtbot, peers, tmp_path):
+    """Alice's datagrams go into a black hole (an unreachable endpoint): her send would only
+    end by QUIC's idle timeout, and her app does not tell bob's. Bob's card used to stay
+    "connecting" for good; now it fails after ``connect_timeout``, keeps the partial file
+    (so a resume still works) and is no longer registered with his transfer engine."""
+    hole = QUdpSocket()
+    assert hole.bind(LOCAL, 0)  # bound, never read: nothing comes back
+    alice, bob = peers()
+    alice.route = lambda host, port: ("127.0.0.1", hole.localPort())
+    bob.connect_timeout = 0.5
+    src = tmp_path / "data.bin"
+    data = random.Random(3).randbytes(100_000)
+    src.write_bytes(data)
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    part = bob.partial_path(bob.get(recv_key))
+    part.parent.mkdir(parents=True)
+    part.write_bytes(data[:4000])  # held from an earlier attempt
+    assert bob.accept(recv_key) is None
+    assert state(bob, recv_key) is S.CONNECTING
+    qtbot.waitUntil(lambda: state(alice, send_key) is S.CONNECTING)
+    qtbot.waitUntil(lambda: state(bob, recv_key) is S.FAILED, timeout=5_000)
+    t = bob.get(recv_key)
+    assert "did not connect within 0.5 s" in t.error and t.accepted
+    endpoint = bob.transfer_engine._worker.endpoint
+    qtbot.waitUntil(lambda: endpoint.registrations == [])
+    assert part.read_bytes() == data[:4000]
+    hole.close()

@@ -592,3 +592,32 @@ def test_a_partial_file_from_another_sender_is_never_resumed(tmp_path):
     # Mallory's junk is still there, apart, and was never used.
     [left] = (dl / ".partial").iterdir()
     assert left.read_bytes() == junk.read_bytes()[:left.stat().st_size]
+
+
+def test_release_stops_expecting_a_receive_but_keeps_its_partial_file(pair, tmp_path):
+    net, sender, receiver = pair
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, 2_000_000)
+    dl = tmp_path / "dl"
+    (dl / ".partial").mkdir(parents=True)
+    (dl / ".partial" / f"{'cd' * 32}.part").write_bytes(b"old attempt")
+    receiver.receive(Offer("t0", "f.bin", 100, "cd" * 32), os.urandom(32), dl)
+    assert receiver.release("t0", net.now) and not receiver.release("t0", net.now)
+    assert receiver.registrations == [] and receiver.pop_events() == []
+    assert (dl / ".partial" / f"{'cd' * 32}.part").read_bytes() == b"old attempt"
+    # Released while a connection serves it (the sender connected just then): closed,
+    # nothing reported on the receiving side, the bytes held are kept.
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, dl)
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(lambda: any(isinstance(e, Progress) and e.direction == "receive"
+                        and e.done > 200_000 for e in net.events))
+    assert receiver.release("t1", net.now)
+    net.run(net.until_finals(1))
+    [failed] = net.finals()
+    assert (type(failed), failed.direction) == (Failed, "send")
+    assert "receiver stopped waiting" in failed.reason
+    net.run(lambda: receiver.active == 0)
+    held = (dl / ".partial" / f"{sha}.part").read_bytes()
+    assert len(held) > 200_000 and held == data[:len(held)]
+    assert receiver.registrations == []
