@@ -675,6 +675,12 @@ class TransferController(QObject):
         t = self._by_transfer_id(ev.transfer_id)
         if t is None or t.direction != SEND or t.final:
             return
+        if t.state in (TransferState.CONNECTING, TransferState.ACTIVE):
+            # Accepted again (another of the recipient's devices, through a server that let
+            # it): the first accept is being served; a second send would only fail.
+            log.info("transfer %s: accepted again by %s while %s; ignored", t.key, ev.user,
+                     t.state.value)
+            return
         target = pick_endpoint((e.host, e.port) for e in ev.endpoints)
         if target is None:
             self._fail_and_cancel(t, f"{t.peer}'s app sent no usable address")
@@ -879,6 +885,13 @@ class TransferController(QObject):
         if not isinstance(reply, Error) or op not in ("offer", "accept") or t.final:
             log.info("transfer %s %s: %s", op, key, reply)
             return
+        if op == "accept" and reply.code == ErrorCode.ACCEPTED_ELSEWHERE:
+            # Another of our devices took it: stop expecting it here, keeping any partial file.
+            if self._engine is not None:
+                self._engine.release(t.transfer_id)
+            t.by_peer = False
+            self._set(t, TransferState.CANCELLED, error="accepted on another device")
+            return
         if reply.code == ErrorCode.USER_OFFLINE:
             reason = f"{t.peer} is offline: both of you must be online to send a file"
         elif reply.code == ErrorCode.UNKNOWN_TRANSFER:
@@ -909,7 +922,7 @@ class TransferController(QObject):
 
     def _on_finished(self, tid: str, path: str, sha256: str) -> None:
         t = self._by_transfer_id(tid)
-        if t is None:
+        if t is None or t.final:
             return
         t.done = t.size
         if t.direction == RECEIVE:
