@@ -253,6 +253,10 @@ class PartFile:
             return None, digest
         download_dir.mkdir(parents=True, exist_ok=True)
         target = claim_unique_path(download_dir, name)
+        # The .part file is private (0600) while it grows; the stored file gets the mode of
+        # a normally created one (0666 less the umask), which the placeholder just got.
+        # Reading the umask instead (os.umask) would change it for every thread meanwhile.
+        os.chmod(self.path, os.stat(target).st_mode & 0o777)
         os.replace(self.path, target)
         _rmdir_if_empty(self.path.parent)
         return target, digest

@@ -327,12 +327,14 @@ def part_stem(sha256: str, sender: str = "") -> str:
 def claim_unique_path(folder: Path, name: str) -> Path:
     """Create an empty file at a free name in ``folder`` (see :func:`unique_path`) with
     ``O_CREAT | O_EXCL`` and return its path, so two transfers can never pick the same name and
-    an existing file is never overwritten. The caller then ``os.replace``-s its data onto it."""
+    an existing file is never overwritten. The caller then ``os.replace``-s its data onto it.
+    The placeholder gets the mode of a normally created file (0666 less the umask), which the
+    caller can copy to the data it moves in."""
     safe = safe_filename(name)
     for _ in range(10_000):
         path = unique_path(folder, safe)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             continue
         os.close(fd)

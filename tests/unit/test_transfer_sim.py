@@ -621,3 +621,27 @@ def test_release_stops_expecting_a_receive_but_keeps_its_partial_file(pair, tmp_
     held = (dl / ".partial" / f"{sha}.part").read_bytes()
     assert len(held) > 200_000 and held == data[:len(held)]
     assert receiver.registrations == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_received_file_mode_follows_the_umask_while_the_part_file_stays_private(tmp_path,
+                                                                                 umask):
+    old = os.umask(umask)
+    try:
+        net = SimNet(seed=13, loss=0.0)
+        sender = net.add(A, TransferEndpoint())
+        receiver = net.add(B, TransferEndpoint())
+        src = tmp_path / "src.bin"
+        data, sha = make_file(src, 1_000_000)
+        secret = os.urandom(32)
+        dl = tmp_path / "dl"
+        receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, dl)
+        sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+        net.run(lambda: any(isinstance(e, Progress) and e.direction == "receive"
+                            and e.done > 100_000 for e in net.events))
+        assert (dl / ".partial" / f"{sha}.part").stat().st_mode & 0o777 == 0o600
+        net.run(net.until_finals(2))
+        assert (dl / "f.bin").read_bytes() == data
+        assert (dl / "f.bin").stat().st_mode & 0o777 == 0o666 & ~umask
+    finally:
+        os.umask(old)
