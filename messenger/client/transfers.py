@@ -18,7 +18,8 @@ limit and free space, registers the offer with its engine, then sends ``transfer
 Resuming. A failed send can be resumed (:meth:`TransferController.resume`, the card's Resume
 button, shown when :meth:`~TransferController.can_resume`: the file is still there with the
 same size): the same file is offered again on the same card, hashed again, so the same
-SHA-256. The recipient's ``.part`` file (``<download dir>/.partial/<sha256>.part``) is kept
+SHA-256. The recipient's ``.part`` file (``<download dir>/.partial/<sha256>-<sender>.part``,
+see :func:`~messenger.transfer.protocol.part_stem`) is kept
 after any failure that was not about the data (network path lost, either app closed), so its
 app announces that size as the offset when accepting and the sender's transfer engine sends
 only the rest; the receiving side checks the SHA-256 of the whole file before renaming it into
@@ -64,6 +65,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     Qt,
     QThreadPool,
+    QTimer,
     Signal,
 )
 
@@ -77,7 +79,7 @@ from ..protocol import (
     TransferOffered,
 )
 from ..protocol.names import name_key
-from ..transfer import Offer, Settings, TransferEngine, check_offer
+from ..transfer import Offer, Settings, TransferEngine, check_offer, part_stem
 from .conversations import EVERYONE, is_group, peer_key
 from .localstore import LocalStore, TransferRecord
 
@@ -94,6 +96,10 @@ VIDEO_EXTENSIONS = frozenset({
     ".ogv", ".ts", ".mts"})
 
 HASH_CHUNK = 1 << 20
+
+CONNECT_TIMEOUT = 30.0
+"""Seconds an accepted receive waits for the sender's connection before it fails (the
+sender's own attempt ends after QUIC's 15 s idle timeout, and its app does not tell us)."""
 
 SAVE_INTERVAL = 1.0
 """Seconds between two writes of a running transfer's progress to the local store (a change
@@ -436,6 +442,8 @@ class TransferController(QObject):
     Attributes:
         model: the :class:`TransferModel`.
         prefs: the current :class:`TransferPrefs` (may be replaced at any time).
+        connect_timeout: seconds an accepted receive waits for the sender to connect
+            (:data:`CONNECT_TIMEOUT`); then it fails, keeping its partial file.
 
     Signals:
         transfer_added(str): a transfer (its key) was added to :attr:`model`.
@@ -461,6 +469,7 @@ class TransferController(QObject):
         self.prefs = prefs or TransferPrefs()
         self.model = TransferModel(self)
         self.route = route or (lambda h, p: (h, p))
+        self.connect_timeout = CONNECT_TIMEOUT
         self._host = host
         self._threaded = threaded
         self._settings = settings
@@ -666,6 +675,12 @@ class TransferController(QObject):
         t = self._by_transfer_id(ev.transfer_id)
         if t is None or t.direction != SEND or t.final:
             return
+        if t.state in (TransferState.CONNECTING, TransferState.ACTIVE):
+            # Accepted again (another of the recipient's devices, through a server that let
+            # it): the first accept is being served; a second send would only fail.
+            log.info("transfer %s: accepted again by %s while %s; ignored", t.key, ev.user,
+                     t.state.value)
+            return
         target = pick_endpoint((e.host, e.port) for e in ev.endpoints)
         if target is None:
             self._fail_and_cancel(t, f"{t.peer}'s app sent no usable address")
@@ -732,8 +747,13 @@ class TransferController(QObject):
             return f"cannot use the download folder {folder}: {exc}"
         return check_offer(offer, size_limit=self.prefs.size_limit, free_bytes=free)
 
+    def partial_path(self, t: Transfer) -> Path:
+        """Where the transfer engine keeps the partial file of receive ``t`` (keyed by the
+        SHA-256 and the sender: another sender's bytes are never resumed)."""
+        return self.download_dir / ".partial" / f"{part_stem(t.sha256, name_key(t.peer))}.part"
+
     def _partial_size(self, t: Transfer) -> int:
-        part = self.download_dir / ".partial" / f"{t.sha256}.part"
+        part = self.partial_path(t)
         try:
             return part.stat().st_size
         except OSError:
@@ -753,7 +773,7 @@ class TransferController(QObject):
         try:
             eng = self._started()
             ticket = eng.receive(Offer(t.transfer_id, t.name, t.size, t.sha256, t.mime),
-                                 t.secret, self.download_dir)
+                                 t.secret, self.download_dir, sender=name_key(t.peer))
         except (OSError, ValueError) as exc:
             self._decline(t, f"cannot receive: {exc}")
             return str(exc)
@@ -767,7 +787,25 @@ class TransferController(QObject):
         self._requests[rid] = ("accept", t.key)
         t.accepted, t.done = True, offset
         self._set(t, TransferState.CONNECTING)
+        tid = t.transfer_id
+        QTimer.singleShot(max(0, int(self.connect_timeout * 1000)), self,
+                          lambda: self._connect_watchdog(t.key, tid))
         return None
+
+    def _connect_watchdog(self, key: str, transfer_id: str) -> None:
+        """An accepted receive still waiting for the sender's connection fails: the sender
+        gave up (unreachable, or its app failed before connecting) without telling us. The
+        engine stops expecting it but keeps the partial file, and the card stays accepted,
+        so the sender's Resume continues it without asking."""
+        t = self._items.get(key)
+        if self._closed or t is None or t.transfer_id != transfer_id or \
+                t.state is not TransferState.CONNECTING:
+            return
+        if self._engine is not None:
+            self._engine.release(transfer_id)
+        self._set(t, TransferState.FAILED,
+                  error=f"{t.peer}'s app did not connect within {self.connect_timeout:g} s; "
+                        f"it resumes when {t.peer} sends the file again")
 
     def decline(self, key: str, reason: str = "") -> bool:
         """Decline incoming transfer ``key`` (the sender is told)."""
@@ -847,6 +885,13 @@ class TransferController(QObject):
         if not isinstance(reply, Error) or op not in ("offer", "accept") or t.final:
             log.info("transfer %s %s: %s", op, key, reply)
             return
+        if op == "accept" and reply.code == ErrorCode.ACCEPTED_ELSEWHERE:
+            # Another of our devices took it: stop expecting it here, keeping any partial file.
+            if self._engine is not None:
+                self._engine.release(t.transfer_id)
+            t.by_peer = False
+            self._set(t, TransferState.CANCELLED, error="accepted on another device")
+            return
         if reply.code == ErrorCode.USER_OFFLINE:
             reason = f"{t.peer} is offline: both of you must be online to send a file"
         elif reply.code == ErrorCode.UNKNOWN_TRANSFER:
@@ -877,7 +922,7 @@ class TransferController(QObject):
 
     def _on_finished(self, tid: str, path: str, sha256: str) -> None:
         t = self._by_transfer_id(tid)
-        if t is None:
+        if t is None or t.final:
             return
         t.done = t.size
         if t.direction == RECEIVE:

@@ -66,6 +66,9 @@ class ErrorCode(enum.StrEnum):
     """The recipient of a peer-to-peer offer is not online."""
     UNKNOWN_TRANSFER = "unknown_transfer"
     """No such transfer, or not one of yours, or it is over."""
+    ACCEPTED_ELSEWHERE = "accepted_elsewhere"
+    """``transfer_accept`` of an offer that another session of the same user (another
+    device) has accepted and is still logged in."""
     RATE_LIMITED = "rate_limited"
     """The client sends faster than the server allows."""
     INTERNAL = "internal"

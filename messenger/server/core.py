@@ -610,7 +610,9 @@ class ServerCore:
                 *self._to_users([name_key(recipient)], event)]
 
     def _transfer_accept(self, session: Session, frame: TransferAccept) -> list[Action]:
-        t = self.transfers.accept(session.user, frame.transfer_id)
+        entry = self.online.get(name_key(session.user))
+        t = self.transfers.accept(session.user, frame.transfer_id, session.conn,
+                                  entry.conns if entry is not None else ())
         event = TransferAccepted(transfer_id=t.transfer_id, user=session.user,
                                  endpoints=self._observed(session, frame.endpoint),
                                  fingerprint=frame.fingerprint, offset=max(0, frame.offset))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
 
 from messenger.protocol import ErrorCode, name_key
@@ -34,6 +34,8 @@ class Transfer:
     secret: str
     created: float
     accepted: bool = False
+    accepted_by: Hashable | None = None
+    """The session (connection id) that accepted: only it may accept again while online."""
 
     def party(self, user: str) -> bool:
         return name_key(user) in (name_key(self.sender), name_key(self.recipient))
@@ -75,11 +77,21 @@ class Transfers:
             raise RuleError(ErrorCode.UNKNOWN_TRANSFER, f"no open transfer {transfer_id!r}")
         return transfer
 
-    def accept(self, user: str, transfer_id: str) -> Transfer:
+    def accept(self, user: str, transfer_id: str, session: Hashable | None = None,
+               online: Collection[Hashable] = ()) -> Transfer:
+        """The recipient accepts, from ``session``. When another of the recipient's sessions
+        accepted first and is still in ``online`` (the recipient's sessions), it is
+        ``accepted_elsewhere``: one device receives the file, and the sender gets one
+        ``transfer_accepted``."""
         transfer = self.get(user, transfer_id)
         if name_key(user) != name_key(transfer.recipient):
             raise RuleError(ErrorCode.UNKNOWN_TRANSFER, "only the recipient accepts an offer")
+        first = transfer.accepted_by
+        if first is not None and first != session and first in online:
+            raise RuleError(ErrorCode.ACCEPTED_ELSEWHERE,
+                            "this offer was accepted on another device")
         transfer.accepted = True
+        transfer.accepted_by = session
         return transfer
 
     def close(self, user: str, transfer_id: str, *, recipient_only: bool = False) -> Transfer:

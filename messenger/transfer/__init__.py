@@ -14,7 +14,7 @@ QtCore and QtNetwork only; nothing here imports the server, the client or the GU
 
 from .endpoint import Settings, TransferEndpoint
 from .engine import ReceiveTicket, TransferEngine
-from .protocol import SECRET_SIZE, AppError, Offer, check_offer, safe_filename
+from .protocol import SECRET_SIZE, AppError, Offer, check_offer, part_stem, safe_filename
 
 __all__ = [
     "SECRET_SIZE",
@@ -25,5 +25,6 @@ __all__ = [
     "TransferEndpoint",
     "TransferEngine",
     "check_offer",
+    "part_stem",
     "safe_filename",
 ]

@@ -8,7 +8,9 @@ clock, so unit tests drive two of them over a simulated lossy channel with a vir
 Demultiplexing (RFC 9000 §5.2): every datagram is routed by its destination connection ID to
 the connection that issued that ID; an unknown ID is only accepted as a new incoming connection
 when it is a full-size (≥ 1200 bytes) QUIC v1 Initial packet while some receive is registered,
-and at most :attr:`Settings.max_unauthenticated` such connections exist at once. A datagram for
+and forgotten at once unless one of its packets decrypts; at most
+:attr:`Settings.max_unauthenticated` connections wait for their secret at once (a new one
+evicts the oldest). A datagram for
 a known connection but from another address than that connection's peer is dropped too: no
 connection migration (RFC 9000 §9), so a forwarded copy of a real packet cannot move a transfer
 to a forger's address. Anything else (a forged or stray datagram) is dropped without a reply.
@@ -58,6 +60,7 @@ from .protocol import (
     claim_unique_path,
     describe_close,
     encode_frame,
+    part_stem,
     safe_filename,
 )
 
@@ -86,7 +89,8 @@ class Settings:
     auth_timeout: float = 10.0
     """An incoming connection must present a valid secret within this time."""
     max_unauthenticated: int = 16
-    """Most incoming connections that have not presented a valid secret yet."""
+    """Most incoming connections that have not presented a valid secret yet; a new one evicts
+    the oldest."""
     progress_interval: float = 0.1
     """Least time between two Progress events of one transfer."""
     max_stream_data: int = 8 * 1024 * 1024
@@ -172,8 +176,9 @@ class RateMeter:
 
 
 class PartFile:
-    """A ``.part`` file in a partial folder, named by the offered SHA-256 so a new attempt at
-    the same file resumes where the last one stopped.
+    """A ``.part`` file in a partial folder, named by the offered SHA-256 and the sender
+    (:func:`~messenger.transfer.protocol.part_stem`) so a new attempt at the same file from
+    the same sender resumes where the last one stopped.
 
     :meth:`open` returns the resume offset (bytes already held; 0 if the file was missing or
     longer than the offer) after hashing those bytes. :meth:`finish` checks the SHA-256 of the
@@ -248,6 +253,10 @@ class PartFile:
             return None, digest
         download_dir.mkdir(parents=True, exist_ok=True)
         target = claim_unique_path(download_dir, name)
+        # The .part file is private (0600) while it grows; the stored file gets the mode of
+        # a normally created one (0666 less the umask), which the placeholder just got.
+        # Reading the umask instead (os.umask) would change it for every thread meanwhile.
+        os.chmod(self.path, os.stat(target).st_mode & 0o777)
         os.replace(self.path, target)
         _rmdir_if_empty(self.path.parent)
         return target, digest
@@ -304,6 +313,7 @@ class _Session:
         self._close_reason = ""
         self._close_seen = False
         self.cids: set[bytes] = set()
+        self.unproven = False  # a new incoming connection none of whose packets decrypted
         self._meter = RateMeter(now)
         self._last_progress = -1e9
         self._last_done = -1
@@ -314,6 +324,11 @@ class _Session:
             self.conn.receive_datagram(datagrams[0], addr, now)
         else:
             self.conn.receive_many_datagrams(datagrams, addr, now)
+
+    def conn_unproven(self) -> bool:
+        """True while no packet from the peer has passed QUIC's packet protection."""
+        core = self.conn._core  # qh3 has no public accessor for this
+        return core is None or not core.received_authenticated_packet
 
     def step(self, now: float) -> list[tuple[bytes, Address]]:
         self._process_events(now)
@@ -685,7 +700,7 @@ class ReceiveSession(_Session):
         self.transfer_id = reg.offer.transfer_id
         self.total = reg.offer.size
         self.auth_deadline = None
-        self.endpoint._unauthenticated.discard(self)
+        self.endpoint._unauthenticated.pop(self, None)
         self.proto.authenticate()
         return True
 
@@ -753,7 +768,7 @@ class ReceiveSession(_Session):
             remove_part(self.registration.part_path)
 
     def release(self) -> None:
-        self.endpoint._unauthenticated.discard(self)
+        self.endpoint._unauthenticated.pop(self, None)
         if self.part is not None:
             self.part.close()
             self.part = None
@@ -789,7 +804,8 @@ class TransferEndpoint:
         self._sessions: list[_Session] = []
         self._sends: dict[str, SendSession] = {}
         self._regs: dict[str, Registration] = {}
-        self._unauthenticated: set[ReceiveSession] = set()
+        # Incoming connections without a valid secret yet, oldest first (values unused).
+        self._unauthenticated: dict[ReceiveSession, None] = {}
         self._events: deque[Event] = deque()
         self.dropped = 0  # datagrams that matched no connection (forged, stray, late)
 
@@ -800,13 +816,15 @@ class TransferEndpoint:
 
     # -- commands -----------------------------------------------------------------------
     def receive(self, offer: Offer, secret: bytes, download_dir: Path,
-                partial_dir: Path | None = None) -> None:
+                partial_dir: Path | None = None, sender: str = "") -> None:
         """Expect a connection presenting ``secret`` that sends the file ``offer`` describes.
 
-        The file is written to ``partial_dir / "<sha256>.part"`` (default
-        ``download_dir / ".partial"``) and, once its SHA-256 matches, moved into
-        ``download_dir`` under :func:`safe_filename` of ``offer.name``, made unique.
-        Registering the same transfer id again replaces the earlier registration.
+        The file is written to ``partial_dir / (part_stem(sha256, sender) + ".part")``
+        (default ``download_dir / ".partial"``; ``sender`` is who offered it, as the app
+        knows them) and, once its SHA-256 matches, moved into ``download_dir`` under
+        :func:`safe_filename` of ``offer.name``, made unique. Only a later offer of the same
+        file from the same ``sender`` resumes from that partial file. Registering the same
+        transfer id again replaces the earlier registration.
         """
         if len(secret) != SECRET_SIZE:
             raise ValueError(f"secret must be {SECRET_SIZE} bytes")
@@ -818,10 +836,11 @@ class TransferEndpoint:
             old.session.close(AppError.SUPERSEDED, "registration replaced", 0.0,
                               graceful=False)
         in_use = {r.part_path for r in self._regs.values() if r is not old}
-        name = f"{offer.sha256}.part"
+        stem = part_stem(offer.sha256, sender)
+        name = f"{stem}.part"
         n = 1
         while partial / name in in_use:
-            name = f"{offer.sha256}.{n}.part"
+            name = f"{stem}.{n}.part"
             n += 1
         self._regs[offer.transfer_id] = Registration(offer, bytes(secret), download_dir,
                                                      partial / name)
@@ -864,6 +883,22 @@ class TransferEndpoint:
                 self._events.append(Cancelled(transfer_id, "receive", by_peer=False))
         return found
 
+    def release(self, transfer_id: str, now: float) -> bool:
+        """Stop expecting receive ``transfer_id`` but keep its ``.part`` file, so a later
+        :meth:`receive` of the same file from the same sender resumes from it. A connection
+        serving it is closed (``TIMEOUT``, "receiver stopped waiting"). Reports nothing: the
+        caller gave up on it. True if it was registered."""
+        reg = self._regs.get(transfer_id)
+        if reg is None:
+            return False
+        self._unregister(reg)
+        session = reg.session
+        if session is not None:
+            session.reported = True  # no event: the caller knows
+            session.close(AppError.TIMEOUT, "receiver stopped waiting", now, graceful=False)
+        log.info("transfer %s: no longer expected (partial file kept)", transfer_id)
+        return True
+
     def shutdown(self, now: float) -> list[tuple[bytes, Address]]:
         """Close every connection (``SHUTDOWN``), keep ``.part`` files for a later resume, and
         return the last datagrams to send. Reports ``Failed`` for each running transfer."""
@@ -895,10 +930,22 @@ class TransferEndpoint:
                 group.append(data)
                 continue
             if group_session is not None:
-                group_session.receive(group, group_addr, now)
+                self._deliver(group_session, group, group_addr, now)
             group, group_session, group_addr = [data], session, addr
         if group_session is not None:
-            group_session.receive(group, group_addr, now)
+            self._deliver(group_session, group, group_addr, now)
+
+    def _deliver(self, session: _Session, datagrams: list[bytes], addr: Address,
+                 now: float) -> None:
+        session.receive(datagrams, addr, now)
+        if session.unproven and session.conn_unproven():
+            # Not one packet of it decrypted: random bytes dressed as an Initial (or a
+            # corrupted one, which the client sends again). Forget it at once rather than
+            # hold a slot for the auth timeout; nothing was sent to its source.
+            self._drop(session)
+            self.dropped += len(datagrams)
+            return
+        session.unproven = False
 
     def datagram_received(self, data: bytes, addr: Address, now: float) -> None:
         self.datagrams_received([(data, addr)], now)
@@ -926,11 +973,19 @@ class TransferEndpoint:
                 return None
             return session
         is_initial = (first & 0xF0) == 0xC0 and int.from_bytes(data[1:5], "big") == QUIC_V1
-        if (is_initial and len(data) >= 1200 and self._regs
-                and len(self._unauthenticated) < self.settings.max_unauthenticated):
+        if is_initial and len(data) >= 1200 and self._regs:
+            if len(self._unauthenticated) >= self.settings.max_unauthenticated:
+                # Evict the oldest rather than refuse the newest: a peer that completes the
+                # handshake and presents its secret needs a slot for one round trip only.
+                oldest = next(iter(self._unauthenticated))
+                log.warning("incoming connection from %s: evicted, too many connections "
+                            "without a secret", oldest.peer)
+                oldest.close(AppError.TIMEOUT, "too many connections without a secret", now,
+                             graceful=False)
             session = ReceiveSession(self, dcid, addr, now)
+            session.unproven = True
             self._sessions.append(session)
-            self._unauthenticated.add(session)
+            self._unauthenticated[session] = None
             log.debug("new incoming connection from %s", addr)
             return session
         self.dropped += 1
@@ -997,6 +1052,14 @@ class TransferEndpoint:
     def _unregister(self, reg: Registration) -> None:
         if self._regs.get(reg.offer.transfer_id) is reg:
             del self._regs[reg.offer.transfer_id]
+
+    def _drop(self, session: _Session) -> None:
+        """Forget ``session`` at once, without a close (it never got a packet through)."""
+        for cid in session.cids:
+            if self._cids.get(cid) is session:
+                del self._cids[cid]
+        self._unauthenticated.pop(session, None)
+        self._sessions.remove(session)
 
     def _reap(self) -> None:
         alive = []

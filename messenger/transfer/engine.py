@@ -384,13 +384,15 @@ class TransferEngine(QObject):
 
     # -- commands -----------------------------------------------------------------------
     def receive(self, offer: Offer, secret: bytes, download_dir: str | os.PathLike,
-                partial_dir: str | os.PathLike | None = None) -> ReceiveTicket:
-        """Accept ``offer``: expect a connection presenting ``secret`` (32 bytes from the chat
-        server) and store the file in ``download_dir``.
+                partial_dir: str | os.PathLike | None = None,
+                sender: str = "") -> ReceiveTicket:
+        """Accept ``offer`` from ``sender``: expect a connection presenting ``secret`` (32
+        bytes from the chat server) and store the file in ``download_dir``.
 
         Returns the :class:`ReceiveTicket` to send back to the offering side. Partial data goes
-        to ``partial_dir/<sha256>.part`` (default ``download_dir/.partial``) and is resumed by
-        a later ``receive()`` of the same file. The caller checks the offer first
+        to ``partial_dir/<part_stem(sha256, sender)>.part`` (default ``download_dir/.partial``)
+        and is resumed by a later ``receive()`` of the same file from the same ``sender``. The
+        caller checks the offer first
         (:func:`~messenger.transfer.protocol.check_offer`: size limit, free space). Raises
         ``ValueError`` for a secret of the wrong length.
         """
@@ -400,7 +402,8 @@ class TransferEngine(QObject):
         endpoint = self._worker.endpoint
         offer_, secret_ = offer, bytes(secret)
         download, partial = Path(download_dir), (Path(partial_dir) if partial_dir else None)
-        self._post.emit(lambda: endpoint.receive(offer_, secret_, download, partial))
+        who = str(sender)
+        self._post.emit(lambda: endpoint.receive(offer_, secret_, download, partial, who))
         return ReceiveTicket(host, port, self._fingerprint)
 
     def send(self, transfer_id: str, path: str | os.PathLike, host: str, port: int,
@@ -434,6 +437,13 @@ class TransferEngine(QObject):
                 worker.failed.emit(tid, f"cannot send: {exc}")
 
         self._post.emit(start_sending)
+
+    def release(self, transfer_id: str) -> None:
+        """Stop expecting receive ``transfer_id`` without deleting its ``.part`` file (a later
+        :meth:`receive` of the same file from the same sender resumes from it). No signal
+        follows; a connection serving it is closed."""
+        worker, tid = self._worker, str(transfer_id)
+        self._post.emit(lambda: worker.endpoint.release(tid, time.monotonic()))
 
     def cancel(self, transfer_id: str) -> None:
         """Cancel a transfer in either direction; ``cancelled(transfer_id, False)`` follows if

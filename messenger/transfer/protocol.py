@@ -33,6 +33,7 @@ The classes here are plain state machines: :class:`SenderProtocol` and
 from __future__ import annotations
 
 import enum
+import hashlib
 import hmac
 import os
 import re
@@ -313,15 +314,27 @@ def unique_path(folder: Path, name: str) -> Path:
     return candidate
 
 
+def part_stem(sha256: str, sender: str = "") -> str:
+    """Name (without ``.part``) of the partial file of a file with this SHA-256 from
+    ``sender``: ``<sha256>-<16 hex digits of the SHA-256 of sender>``, or just ``<sha256>``
+    when the sender is not known. Keyed by the sender, so that one who claims somebody
+    else's hash can never leave bytes that a later transfer from that somebody resumes on."""
+    if not sender:
+        return sha256
+    return f"{sha256}-{hashlib.sha256(sender.encode('utf-8')).hexdigest()[:16]}"
+
+
 def claim_unique_path(folder: Path, name: str) -> Path:
     """Create an empty file at a free name in ``folder`` (see :func:`unique_path`) with
     ``O_CREAT | O_EXCL`` and return its path, so two transfers can never pick the same name and
-    an existing file is never overwritten. The caller then ``os.replace``-s its data onto it."""
+    an existing file is never overwritten. The caller then ``os.replace``-s its data onto it.
+    The placeholder gets the mode of a normally created file (0666 less the umask), which the
+    caller can copy to the data it moves in."""
     safe = safe_filename(name)
     for _ in range(10_000):
         path = unique_path(folder, safe)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             continue
         os.close(fd)

@@ -209,3 +209,87 @@ def test_a_group_tab_offers_the_file_to_every_online_member(qtbot, peers, tmp_pa
     assert [t.peer for t in alice.model.transfers()] == ["bob"]
     kinds = [i.kind for i in client.group_conversation("crew").items()]
     assert MessageKind.TRANSFER in kinds
+
+
+def test_an_accepted_receive_whose_sender_never_connects_fails_and_keeps_its_part(
+        qtbot, peers, tmp_path):
+    """Alice's datagrams go into a black hole (an unreachable endpoint): her send would only
+    end by QUIC's idle timeout, and her app does not tell bob's. Bob's card used to stay
+    "connecting" for good; now it fails after ``connect_timeout``, keeps the partial file
+    (so a resume still works) and is no longer registered with his transfer engine."""
+    hole = QUdpSocket()
+    assert hole.bind(LOCAL, 0)  # bound, never read: nothing comes back
+    alice, bob = peers()
+    alice.route = lambda host, port: ("127.0.0.1", hole.localPort())
+    bob.connect_timeout = 0.5
+    src = tmp_path / "data.bin"
+    data = random.Random(3).randbytes(100_000)
+    src.write_bytes(data)
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    part = bob.partial_path(bob.get(recv_key))
+    part.parent.mkdir(parents=True)
+    part.write_bytes(data[:4000])  # held from an earlier attempt
+    assert bob.accept(recv_key) is None
+    assert state(bob, recv_key) is S.CONNECTING
+    # alice's engine tries (its card may already say active: it reports progress, 0 bytes,
+    # while the connection is still being set up)
+    qtbot.waitUntil(lambda: state(alice, send_key) in (S.CONNECTING, S.ACTIVE))
+    qtbot.waitUntil(lambda: state(bob, recv_key) is S.FAILED, timeout=5_000)
+    t = bob.get(recv_key)
+    assert "did not connect within 0.5 s" in t.error and t.accepted
+    endpoint = bob.transfer_engine._worker.endpoint
+    qtbot.waitUntil(lambda: endpoint.registrations == [])
+    assert part.read_bytes() == data[:4000]
+    assert state(alice, send_key) in (S.CONNECTING, S.ACTIVE)  # still trying (15 s)
+    hole.close()
+
+
+def test_recipient_on_two_devices_both_accepting_gets_the_file_once(qtbot, peers, server,
+                                                                    tmp_path):
+    """Bob is logged in on two devices, both accepting alice's files without asking. One
+    receives the file; the other's card says it was accepted on another device; alice's card
+    never shows Failed. A repeated accept event while sending is ignored, and a late
+    ``finished`` from the engine does not revive a card that has ended."""
+    alice, bob = peers(bob_prefs={"auto_accept": frozenset({"alice"})})
+    engine = ClientEngine(data_dir=tmp_path / "laptop-data")
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+        engine.connect_to(server.host, server.port)
+        engine.login("bob", "bob123")
+    laptop = TransferController(engine, TransferPrefs(
+        download_dir=tmp_path / "laptop-downloads", auto_accept=frozenset({"alice"})))
+    seen: list[TransferState] = []
+    alice.transfer_changed.connect(lambda key: seen.append(alice.get(key).state))
+    accepted: list = []
+
+    def accept_again(ev) -> None:  # runs after alice's controller handled the event
+        accepted.append((ev, state(alice, send_key)))
+        if len(accepted) == 1:  # the same accept again while connecting (an older server)
+            alice.client.transfer_accepted.emit(ev)
+
+    alice.client.transfer_accepted.connect(accept_again)
+    src = tmp_path / "doc.bin"
+    data = random.Random(4).randbytes(300_000)
+    src.write_bytes(data)
+    try:
+        with qtbot.waitSignal(laptop.transfer_added, timeout=10_000):
+            send_key, phone_key = offer(qtbot, alice, bob, src)
+        laptop_key = laptop.model.index(0, 0).data(laptop.model.IdRole)
+        qtbot.waitUntil(lambda: state(alice, send_key) is S.DONE, timeout=10_000)
+        qtbot.waitUntil(lambda: {state(bob, phone_key), state(laptop, laptop_key)}
+                        == {S.DONE, S.CANCELLED}, timeout=5_000)
+        winner, loser, loser_key = (bob, laptop, laptop_key) if \
+            state(bob, phone_key) is S.DONE else (laptop, bob, phone_key)
+        assert loser.get(loser_key).error == "accepted on another device"
+        assert Path(winner.get(phone_key if winner is bob else laptop_key).path) \
+            .read_bytes() == data
+        assert tree(tmp_path / ("laptop-downloads" if loser is laptop else "bob-downloads")) \
+            == []
+        assert S.FAILED not in seen
+        assert [st for _ev, st in accepted] == [S.CONNECTING, S.CONNECTING]
+        # A late engine event for an ended card does not revive it.
+        loser._on_finished(loser.get(loser_key).transfer_id, "/nowhere", "00")
+        assert state(loser, loser_key) is S.CANCELLED
+    finally:
+        laptop.close()
+        engine.close()
+        qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)

@@ -23,7 +23,7 @@ from PySide6.QtNetwork import QAbstractSocket, QHostAddress, QUdpSocket
 from messenger.client.connection import ConnectionState
 from messenger.client.engine import ClientEngine
 from messenger.client.transfers import TransferController, TransferPrefs, TransferState
-from messenger.transfer import Settings
+from messenger.transfer import Settings, part_stem
 
 LOCAL = QHostAddress("127.0.0.1")
 S = TransferState
@@ -178,7 +178,9 @@ def start(qtbot, apps: Apps, source: Path) -> tuple[TransferController, Transfer
 
 
 def part_file(apps: Apps, source: Path) -> Path:
-    return apps.tmp_path / "bob-downloads" / ".partial" / f"{sha256_of(source)}.part"
+    """Bob's partial file of ``source`` from alice (keyed by the SHA-256 and the sender)."""
+    return (apps.tmp_path / "bob-downloads" / ".partial"
+            / f"{part_stem(sha256_of(source), 'alice')}.part")
 
 
 class Watch:

@@ -10,6 +10,7 @@ from messenger.protocol import (
     Endpoint,
     Error,
     ErrorCode,
+    GetRoster,
     Ok,
     TransferAccept,
     TransferAccepted,
@@ -99,3 +100,31 @@ def test_cancel_from_either_side_and_strangers_cannot_touch_it(qtbot, server):
     second = offer(alice)
     assert isinstance(alice.request(TransferCancel, transfer_id=second.transfer_id), Ok)
     assert bob.wait_for(lambda f: isinstance(f, TransferCancelled)).user == "alice"
+
+
+def test_a_second_device_of_the_recipient_cannot_accept_an_accepted_offer(qtbot, server):
+    """Bob is logged in twice and both of his apps accept (auto-accept): only the first
+    accept reaches alice; the second device is told the offer was accepted elsewhere."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    phone = connect_as(qtbot, server, "bob", "bob123")
+    laptop = connect_as(qtbot, server, "bob", "bob123")
+    ok = offer(alice)
+    for device in (phone, laptop):
+        assert device.wait_for(lambda f: isinstance(f, TransferOffered)).secret == ok.secret
+
+    def accept(device, port):
+        return device.request(TransferAccept, transfer_id=ok.transfer_id,
+                              endpoint=Endpoint(host="127.0.0.1", port=port),
+                              fingerprint="AA:BB")
+
+    assert isinstance(accept(phone, 40001), Ok)
+    err = accept(laptop, 40002)
+    assert isinstance(err, Error) and err.code == ErrorCode.ACCEPTED_ELSEWHERE
+    assert "another device" in err.message
+    assert isinstance(accept(phone, 40003), Ok)  # the accepting device may accept again
+    assert isinstance(alice.request(GetRoster), Ok)  # a round trip: all relays are in
+    relayed = [f for f in alice.frames if isinstance(f, TransferAccepted)]
+    assert [f.endpoints[0].port for f in relayed] == [40001, 40003]
+    # Once the accepting device is gone, another one may take over.
+    phone.close()
+    qtbot.waitUntil(lambda: isinstance(accept(laptop, 40004), Ok))

@@ -450,3 +450,198 @@ def test_sender_finishes_when_receiver_quits_before_done_arrives(pair, tmp_path)
     net.run(net.until_finals(2))
     sent = [e for e in net.finals() if e.direction == "send"]
     assert [type(e) for e in sent] == [Finished] and sent[0].sha256 == sha
+
+
+def _forged_initial() -> bytes:
+    """Random bytes dressed as a full-size QUIC v1 Initial: no handshake can come of it."""
+    return (bytes([0xC3]) + (1).to_bytes(4, "big") + bytes([8]) + os.urandom(8) + bytes([8])
+            + os.urandom(8) + bytes([0]) + os.urandom(1200))
+
+
+class Flood:
+    """A host on the SimNet that sends ``per_tick`` datagrams from ``make()`` to ``target``
+    every ``interval`` seconds, each from a new source port (an endpoint-like object)."""
+
+    def __init__(self, net: SimNet, target: tuple, make: Callable[[], bytes],
+                 per_tick: int = 2, interval: float = 0.01) -> None:
+        self.net, self.target, self.make = net, target, make
+        self.per_tick, self.interval = per_tick, interval
+        self.next = 0.0
+        self.port = 20000
+        self.sent = 0
+
+    def step(self, now: float) -> list:
+        return []
+
+    wants_step = False
+
+    def get_timer(self) -> float:
+        return self.next
+
+    def handle_timer(self, now: float) -> None:
+        if now < self.next:
+            return
+        self.next = now + self.interval
+        for _ in range(self.per_tick):
+            self.port += 1
+            self.sent += 1
+            self.net.inject(("10.6.6.6", self.port), self.target, self.make())
+
+    def pop_events(self) -> list:
+        return []
+
+    def datagrams_received(self, batch: list, now: float) -> None:
+        pass
+
+
+def test_transfer_completes_during_a_flood_of_forged_initials(tmp_path):
+    """200 forged Initials a second (each from a new port) used to take every unauthenticated
+    slot for the 10 s auth timeout, so the real sender's Initial was dropped."""
+    net = SimNet(seed=8, loss=0.0)
+    sender = net.add(A, TransferEndpoint(settings=Settings(idle_timeout=3.0)))
+    receiver = net.add(B, TransferEndpoint())
+    flood = net.add(("10.6.6.6", 1), Flood(net, B, _forged_initial))
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, 300_000)
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, tmp_path / "dl")
+    net.run(lambda: flood.sent >= 200)  # a second of flood before the sender starts
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(net.until_finals(2), limit=10.0)
+    assert [type(e) for e in net.finals()] == [Finished, Finished]
+    assert (tmp_path / "dl" / "f.bin").read_bytes() == data
+    assert receiver.dropped >= 200
+    assert len(receiver._unauthenticated) == 0  # forged ones never held a slot
+
+
+def _real_initial(addr: tuple) -> Callable[[], bytes]:
+    """Well-formed Initials (a real ClientHello) from fresh QUIC clients that never go on."""
+    from qh3.quic.configuration import QuicConfiguration
+    from qh3.quic.connection import QuicConnection
+
+    def make() -> bytes:
+        conn = QuicConnection(configuration=QuicConfiguration(
+            is_client=True, alpn_protocols=["messenger-transfer/1"]))
+        conn.connect(addr, 0.0)
+        return conn.datagrams_to_send(0.0)[0][0]
+
+    return make
+
+
+def test_transfer_completes_while_handshakes_that_never_authenticate_fill_the_slots(tmp_path):
+    """Initials that decrypt (anyone can make them) still take a slot each; the oldest is
+    evicted for a new one, so the real sender gets in."""
+    net = SimNet(seed=9, loss=0.0)
+    sender = net.add(A, TransferEndpoint(settings=Settings(idle_timeout=3.0)))
+    receiver = net.add(B, TransferEndpoint())
+    flood = net.add(("10.6.6.6", 1), Flood(net, B, _real_initial(B), per_tick=1,
+                                           interval=0.02))
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, 300_000)
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, tmp_path / "dl")
+    net.run(lambda: flood.sent >= 40)
+    assert len(receiver._unauthenticated) == receiver.settings.max_unauthenticated
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(net.until_finals(2), limit=10.0)
+    assert [type(e) for e in net.finals()] == [Finished, Finished]
+    assert (tmp_path / "dl" / "f.bin").read_bytes() == data
+    assert len(receiver._unauthenticated) <= receiver.settings.max_unauthenticated
+
+
+def test_a_partial_file_from_another_sender_is_never_resumed(tmp_path):
+    """Mallory offers a file claiming the SHA-256 of Alice's, sends junk and quits halfway.
+    Alice's later transfer of the real file must not resume on Mallory's bytes (it would fail
+    the checksum at the end); Alice's own partial file still resumes."""
+    M = ("10.0.0.6", 40006)
+    net = SimNet(seed=12, loss=0.0)
+    receiver = net.add(B, TransferEndpoint())
+    mallory = net.add(M, TransferEndpoint())
+    alice = net.add(A, TransferEndpoint())
+    dl = tmp_path / "dl"
+    src = tmp_path / "real.bin"
+    data, sha = make_file(src, 1_000_000)
+    junk = tmp_path / "junk.bin"
+    make_file(junk, len(data), seed=99)
+
+    def interrupt(tx: TransferEndpoint, addr: tuple, tid: str, path: Path, who: str) -> int:
+        secret = os.urandom(32)
+        receiver.receive(Offer(tid, "f.bin", len(data), sha), secret, dl, sender=who)
+        tx.send(tid, path, B, receiver.fingerprint, secret, net.now)
+        net.run(lambda: any(isinstance(e, Progress) and e.transfer_id == tid
+                            and e.direction == "receive" and e.done >= 300_000
+                            for e in net.events))
+        for payload, dst in tx.shutdown(net.now):  # the sending app quits
+            net._send(addr, tuple(dst), payload)
+        net.run(net.until_finals(2, tid))
+        return max(e.done for e in net.events if isinstance(e, Progress)
+                   and e.transfer_id == tid and e.direction == "receive")
+
+    assert interrupt(mallory, M, "t-mallory", junk, "mallory") >= 300_000
+    assert interrupt(alice, A, "t-alice1", src, "alice") >= 300_000
+    alice2 = net.add(A, TransferEndpoint())  # Alice's app restarted
+    secret = os.urandom(32)
+    receiver.receive(Offer("t-alice2", "f.bin", len(data), sha), secret, dl, sender="alice")
+    alice2.send("t-alice2", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(net.until_finals(2, "t-alice2"))
+    assert [type(e) for e in net.finals("t-alice2")] == [Finished, Finished]
+    assert (dl / "f.bin").read_bytes() == data
+    first = next(e for e in net.events if isinstance(e, Progress)
+                 and e.transfer_id == "t-alice2" and e.direction == "receive")
+    assert first.done >= 300_000  # resumed from Alice's own partial file
+    # Mallory's junk is still there, apart, and was never used.
+    [left] = (dl / ".partial").iterdir()
+    assert left.read_bytes() == junk.read_bytes()[:left.stat().st_size]
+
+
+def test_release_stops_expecting_a_receive_but_keeps_its_partial_file(pair, tmp_path):
+    net, sender, receiver = pair
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, 2_000_000)
+    dl = tmp_path / "dl"
+    (dl / ".partial").mkdir(parents=True)
+    (dl / ".partial" / f"{'cd' * 32}.part").write_bytes(b"old attempt")
+    receiver.receive(Offer("t0", "f.bin", 100, "cd" * 32), os.urandom(32), dl)
+    assert receiver.release("t0", net.now) and not receiver.release("t0", net.now)
+    assert receiver.registrations == [] and receiver.pop_events() == []
+    assert (dl / ".partial" / f"{'cd' * 32}.part").read_bytes() == b"old attempt"
+    # Released while a connection serves it (the sender connected just then): closed,
+    # nothing reported on the receiving side, the bytes held are kept.
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, dl)
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(lambda: any(isinstance(e, Progress) and e.direction == "receive"
+                        and e.done > 200_000 for e in net.events))
+    assert receiver.release("t1", net.now)
+    net.run(net.until_finals(1))
+    [failed] = net.finals()
+    assert (type(failed), failed.direction) == (Failed, "send")
+    assert "receiver stopped waiting" in failed.reason
+    net.run(lambda: receiver.active == 0)
+    held = (dl / ".partial" / f"{sha}.part").read_bytes()
+    assert len(held) > 200_000 and held == data[:len(held)]
+    assert receiver.registrations == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_received_file_mode_follows_the_umask_while_the_part_file_stays_private(tmp_path,
+                                                                                 umask):
+    old = os.umask(umask)
+    try:
+        net = SimNet(seed=13, loss=0.0)
+        sender = net.add(A, TransferEndpoint())
+        receiver = net.add(B, TransferEndpoint())
+        src = tmp_path / "src.bin"
+        data, sha = make_file(src, 1_000_000)
+        secret = os.urandom(32)
+        dl = tmp_path / "dl"
+        receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, dl)
+        sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+        net.run(lambda: any(isinstance(e, Progress) and e.direction == "receive"
+                            and e.done > 100_000 for e in net.events))
+        assert (dl / ".partial" / f"{sha}.part").stat().st_mode & 0o777 == 0o600
+        net.run(net.until_finals(2))
+        assert (dl / "f.bin").read_bytes() == data
+        assert (dl / "f.bin").stat().st_mode & 0o777 == 0o666 & ~umask
+    finally:
+        os.umask(old)
