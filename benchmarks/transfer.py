@@ -377,7 +377,8 @@ def run_quic(file: Path, size: int, sha: str, out: Path, relay: dict | None,
         if net is not LOOPBACK:  # check what arrived ourselves, not only the engine's word
             ok = ok and sha256_of(Path(got["path"])) == sha
         return {"ok": ok, "bytes": size, "seconds": seconds, "mbps": size / seconds / 1e6,
-                "cpu_send": sent["cpu"], "cpu_recv": got["cpu"]}
+                "cpu_send": sent["cpu"], "cpu_recv": got["cpu"],
+                "stats_send": sent.get("stats", {})}
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
@@ -587,7 +588,16 @@ def print_row(name: str, size: int, r: dict) -> None:
         ok = (f"partial: {r['bytes'] / 1e6:.1f} of {size / 1e6:.1f} MB in the time limit"
               + (", prefix intact" if ok else ", prefix NOT intact" if ok is False else ""))
     print(f"{name:<10} {size / 1e6:>9.1f} {r['seconds']:>8.2f} {r['mbps']:>8.1f} "
-          f"{r['cpu_send']:>10.2f} {r['cpu_recv']:>10.2f}  {ok}", flush=True)
+          f"{r['cpu_send']:>10.2f} {r['cpu_recv']:>10.2f}  {ok}{syscalls(r)}", flush=True)
+
+
+def syscalls(r: dict) -> str:
+    """The sender's datagrams per send system call (more than 1 with segmentation offload)."""
+    sent = r.get("stats_send", {})
+    if not sent.get("writes"):
+        return ""
+    return (f"  ({sent['datagrams_out'] / sent['writes']:.1f} datagrams per send, "
+            f"{sent['send_errors']} send errors)")
 
 
 def make_file(path: Path, size: int) -> str:
