@@ -26,6 +26,8 @@ Usage::
     .venv/bin/python benchmarks/transfer.py                      # 1 GiB, all scenarios
     .venv/bin/python benchmarks/transfer.py --size 200M --scenarios loopback,tcp
     .venv/bin/python benchmarks/transfer.py --size 50M --scenarios loss5,rtt20
+    .venv/bin/python benchmarks/transfer.py --scenarios loopback --no-segmentation
+    .venv/bin/python benchmarks/transfer.py --scenarios loopback --qt-io
     sudo .venv/bin/python benchmarks/transfer.py --scenarios netns --netns-size 50M
 
 ``--relay-size`` (default: ``--size`` / 10, at most 100 MB) is the file size for the relay
@@ -74,8 +76,13 @@ def cpu_seconds() -> float:
 
 
 def settings_of(args: argparse.Namespace):
+    from messenger.transfer import engine
     from messenger.transfer.endpoint import Settings
 
+    if args.no_segmentation or args.qt_io:
+        engine.USE_SEGMENTATION = False
+    if args.qt_io:
+        engine.USE_RAW_IO = False
     return Settings(max_datagram_size=args.max_datagram_size, stream_buffer=args.stream_buffer)
 
 
@@ -377,7 +384,8 @@ def run_quic(file: Path, size: int, sha: str, out: Path, relay: dict | None,
         if net is not LOOPBACK:  # check what arrived ourselves, not only the engine's word
             ok = ok and sha256_of(Path(got["path"])) == sha
         return {"ok": ok, "bytes": size, "seconds": seconds, "mbps": size / seconds / 1e6,
-                "cpu_send": sent["cpu"], "cpu_recv": got["cpu"]}
+                "cpu_send": sent["cpu"], "cpu_recv": got["cpu"],
+                "stats_send": sent.get("stats", {})}
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
@@ -587,7 +595,16 @@ def print_row(name: str, size: int, r: dict) -> None:
         ok = (f"partial: {r['bytes'] / 1e6:.1f} of {size / 1e6:.1f} MB in the time limit"
               + (", prefix intact" if ok else ", prefix NOT intact" if ok is False else ""))
     print(f"{name:<10} {size / 1e6:>9.1f} {r['seconds']:>8.2f} {r['mbps']:>8.1f} "
-          f"{r['cpu_send']:>10.2f} {r['cpu_recv']:>10.2f}  {ok}", flush=True)
+          f"{r['cpu_send']:>10.2f} {r['cpu_recv']:>10.2f}  {ok}{syscalls(r)}", flush=True)
+
+
+def syscalls(r: dict) -> str:
+    """The sender's datagrams per send system call (more than 1 with segmentation offload)."""
+    sent = r.get("stats_send", {})
+    if not sent.get("writes"):
+        return ""
+    return (f"  ({sent['datagrams_out'] / sent['writes']:.1f} datagrams per send, "
+            f"{sent['send_errors']} send errors)")
 
 
 def make_file(path: Path, size: int) -> str:
@@ -623,6 +640,12 @@ def main() -> None:
                         help="UDP payload size of ours (Settings.max_datagram_size)")
     parser.add_argument("--stream-buffer", type=int, default=64 * 1024,
                         help="bytes queued per stream (Settings.stream_buffer)")
+    parser.add_argument("--no-segmentation", action="store_true",
+                        help="one datagram per send system call (no UDP_SEGMENT), as on "
+                             "systems other than Linux")
+    parser.add_argument("--qt-io", action="store_true",
+                        help="all reads and writes through QUdpSocket calls (no direct I/O on "
+                             "its descriptor), as on Windows")
     parser.add_argument("--bind", default="127.0.0.1", help=argparse.SUPPRESS)
     parser.add_argument("--peer", default="127.0.0.1", help=argparse.SUPPRESS)
     parser.add_argument("--deadline", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -641,13 +664,17 @@ def main() -> None:
 
     TUNING.extend(["--max-datagram-size", str(args.max_datagram_size),
                    "--stream-buffer", str(args.stream_buffer)])
+    TUNING.extend(flag for flag, on in (("--no-segmentation", args.no_segmentation),
+                                        ("--qt-io", args.qt_io)) if on)
     size = parse_size(args.size)
     relay_size = parse_size(args.relay_size) if args.relay_size else min(size // 10, 100_000_000)
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     tmp = Path(tempfile.mkdtemp(prefix="transfer-bench-", dir=args.tmp))
     try:
         print(f"cpu: {os.cpu_count()} cores; python {sys.version.split()[0]}; "
-              f"max_datagram_size {args.max_datagram_size}; stream_buffer {args.stream_buffer}")
+              f"max_datagram_size {args.max_datagram_size}; stream_buffer {args.stream_buffer}"
+              f"{'; no segmentation offload' if args.no_segmentation else ''}"
+              f"{'; QUdpSocket calls only' if args.qt_io else ''}")
         files: dict[int, tuple[Path, str]] = {}
 
         def file_of(n: int) -> tuple[Path, str]:

@@ -5,11 +5,18 @@ return at once; the work happens in a worker ``QThread`` that owns the socket an
 :class:`~messenger.transfer.endpoint.TransferEndpoint` (QUIC connections + our protocol + files).
 Results come back as signals, delivered in the thread the engine was created in.
 
+The socket is a ``QUdpSocket``: it binds, carries the options (4 MiB receive buffer) and owns
+the descriptor's lifetime, and its ``readyRead`` drives the reads. On POSIX systems the bulk
+of the I/O goes through a duplicate of its descriptor (:data:`USE_RAW_IO`): ``recvfrom`` after
+one ``readDatagram`` per drain, ``sendto``, and on Linux runs of equal-sized datagrams in one
+``sendmsg`` with ``UDP_SEGMENT`` (:data:`USE_SEGMENTATION`); each is turned off by itself when
+the system refuses it, and the plain ``QUdpSocket`` calls remain.
+
 The worker's loop follows what was measured to work with qh3 and PySide6 (see
 ``docs/performance.md`` and issue 5):
 
 * ``readyRead`` drains at most :data:`READ_BATCH` datagrams and hands them to the endpoint, which
-  groups them per connection into ``receive_many_datagrams()``; if more are pending, a 0 ms
+  groups them per connection into ``receive_many_datagrams()``; if the batch was full, a 0 ms
   timer continues the drain so other events get their turn;
 * after each event exactly one send round (``TransferEndpoint.step``) runs; at most 64 KiB of
   file data is queued per stream, so a round is short; if the endpoint wants more, a 0 ms timer
@@ -24,6 +31,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
+import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -52,6 +62,28 @@ READ_BATCH = 256
 RECEIVE_BUFFER = 4 * 1024 * 1024
 """Requested kernel receive buffer of the UDP socket, in bytes (the kernel may cap it)."""
 
+USE_RAW_IO = sys.platform != "win32"
+"""Read and send the bulk of the datagrams through a duplicate of the ``QUdpSocket``'s
+descriptor (the same kernel socket) with Python's ``recvfrom``/``sendmsg``, which cost one
+system call and no Qt wrappers per datagram (``hasPendingDatagrams`` + ``readDatagram`` are two
+system calls). The ``QUdpSocket`` stays the socket: it binds, holds the options and the
+lifetime, and makes the first read of every drain, which re-arms its read notification (see
+:meth:`_Worker._drain`). POSIX only (a Windows ``SOCKET`` cannot be ``dup``-ed)."""
+
+USE_SEGMENTATION = sys.platform == "linux"
+"""With :data:`USE_RAW_IO`, send runs of equal-sized datagrams with UDP generic segmentation
+offload (``UDP_SEGMENT``, Linux 4.18): one ``sendmsg`` for up to 64 datagrams, which the kernel
+cuts into datagrams of the same size on the wire. Turned off by itself when the kernel refuses
+it."""
+
+SOL_UDP = 17
+UDP_SEGMENT = 103
+GSO_MAX_SEGMENTS = 64
+"""The kernel's limit of datagrams per segmented send (``UDP_MAX_SEGMENTS``)."""
+GSO_MAX_BYTES = 65000
+"""Payload bytes per segmented send (one IP packet's worth, 65,535 less headers)."""
+_U16 = struct.Struct("=H")
+
 
 @dataclass(frozen=True)
 class ReceiveTicket:
@@ -78,6 +110,45 @@ def _host_string(address: QHostAddress) -> str:
     return text[7:] if text.startswith("::ffff:") and "." in text else text
 
 
+def _raw_socket(qsocket: QUdpSocket) -> socket.socket | None:
+    """A Python socket on a duplicate of ``qsocket``'s descriptor (the same kernel socket, so
+    the same port, options and receive queue), or ``None`` if that is not possible."""
+    fd = qsocket.socketDescriptor()
+    if fd is None or fd < 0:
+        return None
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError as exc:
+        log.info("no direct access to the transfer socket (%s): Qt reads and writes", exc)
+        return None
+    try:
+        sock.setblocking(False)  # as Qt has it already (one open file, shared by both)
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def _can_segment(sock: socket.socket) -> bool:
+    """Whether the kernel takes ``UDP_SEGMENT`` on ``sock`` (probed by setting it to 0, which
+    leaves sends unsegmented)."""
+    try:
+        sock.setsockopt(SOL_UDP, UDP_SEGMENT, 0)
+    except OSError as exc:
+        log.info("UDP segmentation offload unavailable (%s)", exc)
+        return False
+    return True
+
+
+def _sockaddr(sock: socket.socket, addr: tuple) -> tuple:
+    """``addr`` as ``sock``'s family takes it: an IPv4 peer of a dual-stack IPv6 socket as an
+    IPv4-mapped address (peers are reported as plain IPv4, see :func:`_host_string`)."""
+    host = addr[0]
+    if sock.family == socket.AF_INET6 and ":" not in host:
+        return ("::ffff:" + host, addr[1])
+    return (host, addr[1])
+
+
 class _Worker(QObject):
     """Lives in the engine thread; owns the socket, the timers and the endpoint."""
 
@@ -100,7 +171,13 @@ class _Worker(QObject):
         self._armed: float | None = None
         self.datagrams_in = 0
         self.datagrams_out = 0
+        self.reads = 0  # receive system calls that returned a datagram
+        self.writes = 0  # send system calls
         self.send_errors = 0
+        self.raw: socket.socket | None = None  # on a duplicate of the QUdpSocket's descriptor
+        self.gso = False  # runs of datagrams sent with UDP_SEGMENT through ``raw``
+        self._more = False  # the last drain stopped at READ_BATCH: datagrams may be waiting
+        self._hosts: dict[str, str] = {}  # recvfrom's host string -> ours (_host_string)
 
     @Slot(object)
     def call(self, fn: Callable[[], None]) -> None:
@@ -123,6 +200,9 @@ class _Worker(QObject):
         self.socket.setSocketOption(QAbstractSocket.SocketOption.ReceiveBufferSizeSocketOption,
                                     RECEIVE_BUFFER)
         self.socket.readyRead.connect(self._on_ready_read)
+        if USE_RAW_IO:
+            self.raw = _raw_socket(self.socket)
+            self.gso = USE_SEGMENTATION and self.raw is not None and _can_segment(self.raw)
         self._quic_timer = QTimer(self)
         self._quic_timer.setSingleShot(True)
         self._quic_timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -132,9 +212,11 @@ class _Worker(QObject):
         self._again.setInterval(0)
         self._again.timeout.connect(self._on_again)
         port = self.socket.localPort()
-        log.info("transfer socket on %s:%d (receive buffer %s bytes)", self._host, port,
+        log.info("transfer socket on %s:%d (receive buffer %s bytes, direct I/O %s, "
+                 "segmentation offload %s)", self._host, port,
                  self.socket.socketOption(
-                     QAbstractSocket.SocketOption.ReceiveBufferSizeSocketOption))
+                     QAbstractSocket.SocketOption.ReceiveBufferSizeSocketOption),
+                 "on" if self.raw is not None else "off", "on" if self.gso else "off")
         return self._host, port
 
     # -- loop ---------------------------------------------------------------------------
@@ -145,23 +227,62 @@ class _Worker(QObject):
         self._round()
 
     def _drain(self) -> None:
-        sock = self.socket
+        """Read at most :data:`READ_BATCH` datagrams and hand them to the endpoint.
+
+        With :data:`USE_RAW_IO` the first read goes through the ``QUdpSocket`` and the rest
+        through ``recvfrom`` on the duplicate descriptor until it would block. For an unbuffered
+        UDP socket Qt turns its read notifier off when it emits ``readyRead`` and back on in
+        ``readDatagram``/``receiveDatagram`` (``QAbstractSocketPrivate::canReadNotification``,
+        ``hasPendingData``); reads behind its back alone would leave it off and ``readyRead``
+        would never come again. Reading the first datagram through Qt leaves the notifier on
+        (level-triggered): if datagrams are left or arrive later, ``readyRead`` comes again."""
+        raw = self.raw
         batch = []
-        hosts: dict = {}
-        for _ in range(READ_BATCH):
-            if not sock.hasPendingDatagrams():
-                break
-            data, address, port = sock.readDatagram(65536)
-            if port == 0 and address.isNull():
-                break
-            key = address.toString()
-            host = hosts.get(key)
-            if host is None:
-                host = hosts[key] = _host_string(address)
-            batch.append((data.data(), (host, port)))
+        self._more = False
+        if raw is None:
+            self._drain_qt(batch)
+        elif self._read_qt(batch):  # always (re-arms Qt), even if readyRead was spurious
+            recvfrom = raw.recvfrom
+            hosts = self._hosts
+            while len(batch) < READ_BATCH:
+                try:
+                    data, addr = recvfrom(65536)
+                except BlockingIOError:
+                    break
+                except (ConnectionRefusedError, ConnectionResetError):
+                    continue  # a queued ICMP error for an earlier send; the next read goes on
+                except OSError as exc:
+                    log.debug("transfer socket: %s", exc)
+                    break
+                host = hosts.get(addr[0])
+                if host is None:
+                    host = hosts[addr[0]] = _host_string(QHostAddress(addr[0]))
+                batch.append((data, (host, addr[1])))
+            else:
+                self._more = True
+        self.reads += len(batch)
         if batch:
             self.datagrams_in += len(batch)
             self.endpoint.datagrams_received(batch, time.monotonic())
+
+    def _read_qt(self, batch: list) -> bool:
+        """One datagram through the ``QUdpSocket`` (appended to ``batch``); False if none."""
+        data, address, port = self.socket.readDatagram(65536)
+        if port == 0 and address.isNull():
+            return False
+        key = address.toString()
+        host = self._hosts.get(key)
+        if host is None:
+            host = self._hosts[key] = _host_string(address)
+        batch.append((data.data(), (host, port)))
+        return True
+
+    def _drain_qt(self, batch: list) -> None:
+        sock = self.socket
+        while len(batch) < READ_BATCH:
+            if not sock.hasPendingDatagrams() or not self._read_qt(batch):
+                return
+        self._more = True
 
     def _on_quic_timer(self) -> None:
         if self._closed:
@@ -173,7 +294,7 @@ class _Worker(QObject):
     def _on_again(self) -> None:
         if self._closed:
             return
-        if self.socket.hasPendingDatagrams():
+        if self._more:
             self._drain()
         self._round()
 
@@ -185,8 +306,7 @@ class _Worker(QObject):
         now = time.monotonic()
         self._write(endpoint.step(now))
         self._dispatch(endpoint.pop_events())
-        if (endpoint.wants_step or self.socket.hasPendingDatagrams()) \
-                and not self._again.isActive():
+        if (endpoint.wants_step or self._more) and not self._again.isActive():
             self._again.start()
         self._arm(endpoint.get_timer(), now)
 
@@ -203,15 +323,80 @@ class _Worker(QObject):
         self._quic_timer.start(max(0, math.ceil((deadline - now) * 1000.0)))
 
     def _write(self, datagrams: list) -> None:
-        sock = self.socket
-        for data, addr in datagrams:
-            host, port = addr[0], addr[1]
-            qaddr = self._addresses.get(host)
-            if qaddr is None:
-                qaddr = self._addresses[host] = QHostAddress(host)
-            if sock.writeDatagram(data, qaddr, port) < 0:
-                self.send_errors += 1  # QUIC retransmits; the kernel buffer was full
+        """Send ``datagrams`` (``(payload, (host, port))``, in order). With segmentation
+        offload, runs of datagrams to one address whose sizes equal the first's (the last of a
+        run may be shorter) go out in one system call; the kernel cuts them into the same
+        datagrams. Everything else goes through ``QUdpSocket.writeDatagram``."""
+        if not datagrams:
+            return
         self.datagrams_out += len(datagrams)
+        if not self.gso or len(datagrams) == 1:
+            for data, addr in datagrams:
+                self._send_one(data, addr)
+            return
+        run: list[bytes] = []
+        run_addr = None
+        size = total = 0
+        for data, addr in datagrams:
+            n = len(data)
+            if run and addr == run_addr and n <= size and len(run) < GSO_MAX_SEGMENTS \
+                    and total + n <= GSO_MAX_BYTES:
+                run.append(data)
+                total += n
+                if n < size:  # a shorter one ends the run
+                    self._send_run(run, run_addr, size)
+                    run = []
+                continue
+            if run:
+                self._send_run(run, run_addr, size)
+            run, run_addr, size, total = [data], addr, n, n
+        if run:
+            self._send_run(run, run_addr, size)
+
+    def _send_one(self, data: bytes, addr: tuple) -> None:
+        raw = self.raw
+        if raw is not None:
+            self.writes += 1
+            try:
+                raw.sendto(data, _sockaddr(raw, addr))
+                return
+            except BlockingIOError:
+                self.send_errors += 1  # the kernel buffer is full; QUIC retransmits
+                return
+            except OSError:
+                self.writes -= 1  # e.g. an address form Python does not take: Qt's turn
+        host = addr[0]
+        qaddr = self._addresses.get(host)
+        if qaddr is None:
+            qaddr = self._addresses[host] = QHostAddress(host)
+        self.writes += 1
+        if self.socket.writeDatagram(data, qaddr, addr[1]) < 0:
+            self.send_errors += 1  # QUIC retransmits; the kernel buffer was full
+
+    def _send_run(self, run: list[bytes], addr: tuple, size: int) -> None:
+        raw = self.raw
+        if len(run) == 1 or not self.gso or raw is None:
+            for data in run:
+                self._send_one(data, addr)
+            return
+        self.writes += 1
+        try:
+            raw.sendmsg([b"".join(run)], [(SOL_UDP, UDP_SEGMENT, _U16.pack(size))], 0,
+                        _sockaddr(raw, addr))
+        except BlockingIOError:
+            self.send_errors += len(run)  # the kernel buffer is full; QUIC retransmits
+        except OSError as exc:  # no segmentation offload on this path (EIO, EINVAL, …)
+            log.info("UDP segmentation offload unavailable (%s): one datagram per send", exc)
+            self.gso = False
+            self.writes -= 1
+            for data in run:
+                self._send_one(data, addr)
+
+    def _close_raw(self) -> None:
+        self.gso = False
+        if self.raw is not None:
+            self.raw.close()  # our duplicate only; the QUdpSocket keeps its descriptor
+            self.raw = None
 
     def _dispatch(self, events: list) -> None:
         for ev in events:
@@ -238,6 +423,7 @@ class _Worker(QObject):
         self._closed = True
         self._quic_timer.stop()
         self._again.stop()
+        self._close_raw()
         self.socket.close()
 
 
@@ -380,7 +566,8 @@ class TransferEngine(QObject):
         w = self._worker
         dropped = w.endpoint.dropped if w.endpoint is not None else 0
         return {"datagrams_in": w.datagrams_in, "datagrams_out": w.datagrams_out,
-                "send_errors": w.send_errors, "dropped": dropped}
+                "reads": w.reads, "writes": w.writes, "send_errors": w.send_errors,
+                "dropped": dropped, "raw": int(w.raw is not None), "gso": int(w.gso)}
 
     # -- commands -----------------------------------------------------------------------
     def receive(self, offer: Offer, secret: bytes, download_dir: str | os.PathLike,

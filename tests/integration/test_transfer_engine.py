@@ -305,3 +305,88 @@ def test_engine_api_errors(qapp, engines, tmp_path):
     with pytest.raises(RuntimeError):
         _ = unstarted.port
     unstarted.close()
+
+
+def _send_files_back_to_back(qtbot, engines, tmp_path, count: int, size: int) -> tuple:
+    """``count`` files sent one after the other, each once the previous one has finished and
+    after a pause in which both sockets stay empty (so each new transfer needs a fresh
+    ``readyRead`` on both sides)."""
+    (sender, s_rec), (receiver, r_rec) = engines(), engines()
+    for i in range(count):
+        src = tmp_path / f"src{i}.bin"
+        sha = random_file(src, size + i, seed=10 + i)
+        secret = os.urandom(32)
+        ticket = receiver.receive(offer_for(f"b{i}", src, sha), secret, tmp_path / "dl")
+        sender.send(f"b{i}", src, "127.0.0.1", ticket.port, ticket.fingerprint, secret, sha)
+        qtbot.waitUntil(lambda n=i + 1: len(s_rec.events) == n and len(r_rec.events) == n,
+                        timeout=20_000)
+        assert r_rec.events[-1] == ("finished", (f"b{i}", r_rec.events[-1][1][1], sha))
+        assert sha256_of(Path(r_rec.events[-1][1][1])) == sha
+        qtbot.wait(300)
+    assert {n for n, _ in s_rec.events + r_rec.events} == {"finished"}
+    return sender.stats, receiver.stats
+
+
+def test_back_to_back_transfers_with_direct_io(qtbot, engines, tmp_path):
+    sent, got = _send_files_back_to_back(qtbot, engines, tmp_path, 5, 4_000_000)
+    if os.name != "posix":
+        return
+    assert sent["raw"] == got["raw"] == 1
+    # most datagrams came through recvfrom on the duplicate descriptor, not one readyRead each
+    assert got["reads"] == got["datagrams_in"] > 5 * 4_000_000 // 1400
+    if sent["gso"]:  # Linux: runs of datagrams per sendmsg
+        assert sent["datagrams_out"] > 2 * sent["writes"]
+
+
+def test_back_to_back_transfers_without_segmentation(qtbot, engines, tmp_path, monkeypatch):
+    from messenger.transfer import engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "USE_SEGMENTATION", False)
+    sent, _ = _send_files_back_to_back(qtbot, engines, tmp_path, 3, 2_000_000)
+    assert sent["gso"] == 0 and sent["writes"] == sent["datagrams_out"]
+
+
+def test_back_to_back_transfers_through_qt_only(qtbot, engines, tmp_path, monkeypatch):
+    from messenger.transfer import engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "USE_RAW_IO", False)
+    sent, got = _send_files_back_to_back(qtbot, engines, tmp_path, 3, 2_000_000)
+    assert sent["raw"] == got["raw"] == 0 and sent["gso"] == 0
+    assert sent["writes"] == sent["datagrams_out"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="dup of the socket descriptor is POSIX only")
+def test_qt_read_notification_rearmed_by_one_qt_read(qtbot):
+    """The mechanism the engine's drain relies on: after ``readyRead``, one
+    ``QUdpSocket.readDatagram`` followed by reads through a duplicate descriptor leaves Qt's
+    read notifier on, so later datagrams raise ``readyRead`` again."""
+    import socket
+
+    rx = QUdpSocket()
+    assert rx.bind(LOCAL, 0)
+    raw = socket.socket(fileno=os.dup(rx.socketDescriptor()))
+    raw.setblocking(False)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    got: list[bytes] = []
+
+    def on_ready() -> None:
+        data, _host, _port = rx.readDatagram(65536)
+        got.append(data.data())
+        while True:
+            try:
+                got.append(raw.recv(65536))
+            except BlockingIOError:
+                break
+
+    rx.readyRead.connect(on_ready)
+    try:
+        for burst in range(5):
+            for i in range(20):
+                tx.sendto(b"%d-%d" % (burst, i), ("127.0.0.1", rx.localPort()))
+            qtbot.waitUntil(lambda n=(burst + 1) * 20: len(got) == n, timeout=3_000)
+            qtbot.wait(50)
+        assert got == [b"%d-%d" % (b, i) for b in range(5) for i in range(20)]
+    finally:
+        tx.close()
+        raw.close()
+        rx.close()
