@@ -9,11 +9,12 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import shiboken6
 from argon2 import PasswordHasher, Type
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QSocketNotifier, QTimer, Signal
 from PySide6.QtNetwork import (
     QAbstractSocket,
     QHostAddress,
@@ -40,7 +41,7 @@ from messenger.protocol import (
 from .auth import LoginThrottle, Passwords
 from .config import ServerConfig
 from .core import Action, ConnId, Crypto, Disconnect, Out, ServerCore
-from .store import Store
+from .store import Store, StoreFailure
 from .tls import ensure_certificate, pem_fingerprint
 
 log = logging.getLogger("messenger.server.net")
@@ -126,6 +127,13 @@ class MessengerServer(QObject):
             self._server = QTcpServer(self)
         self._server.pendingConnectionAvailable.connect(self._accept)
         self.store.set_batch(True)
+        # Commits (and their fsyncs) run in the store's writer process; frames wait for them.
+        self._held: deque[tuple[int, list[Action], dict[int, bytes]]] = deque()
+        self._store_notifier: QSocketNotifier | None = None
+        fd = self.store.start_writer() if config.store_writer else None
+        if fd is not None:
+            self._store_notifier = QSocketNotifier(fd, QSocketNotifier.Type.Read, self)
+            self._store_notifier.activated.connect(self._store_done)
         # argon2id (~150 ms) runs on workers so logins never stall other users; cffi releases
         # the GIL during the hash.
         self._crypto = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
@@ -183,11 +191,18 @@ class MessengerServer(QObject):
         self._server.close()
         self._idle_timer.stop()
         self._flush()
-        conns, self._conns = list(self._conns.values()), {}
-        for c in conns:
-            c.closing = True
-            c.socket.abort()
-        self.store.close()
+        if self._store_notifier is not None:
+            self._store_notifier.setEnabled(False)
+        try:
+            self.store.close()  # every batch committed
+        finally:
+            held, self._held = self._held, deque()
+            for _ticket, queue, encoded in held:
+                self._write(queue, encoded)
+            conns, self._conns = list(self._conns.values()), {}
+            for c in conns:
+                c.closing = True
+                c.socket.abort()
         log.info("server stopped")
 
     # ------------------------------------------------------------------ sockets
@@ -313,11 +328,50 @@ class MessengerServer(QObject):
             self._flush_timer.start()
 
     def _flush(self) -> None:
-        """Commit the store (one fsync), then write the queued frames (one write per
-        connection: its frames of this turn, concatenated) and perform the closes."""
-        self.store.commit()
+        """End of a turn: hand the store's writes over as one batch (group commit), and write
+        the queued frames and closes once it is committed (:meth:`_store_done`)."""
+        try:
+            ticket = self.store.submit()
+        except StoreFailure:
+            self._store_failed()
+            return
         queue, self._queue = self._queue, []
         encoded, self._encoded = self._encoded, {}
+        if ticket is None and not self._held:
+            self._write(queue, encoded)
+        elif queue:
+            # Also frames that depend on no new write: they must not overtake earlier ones.
+            self._held.append((ticket or self._held[-1][0], queue, encoded))
+
+    def _store_done(self) -> None:
+        """The writer process answered: send what waited for the batches it committed."""
+        try:
+            durable = self.store.completed()
+        except StoreFailure:
+            self._store_failed()
+            return
+        held = self._held
+        while held and held[0][0] <= durable:
+            _ticket, queue, encoded = held.popleft()
+            self._write(queue, encoded)
+
+    def _store_failed(self) -> None:
+        """A batch could not be committed: what waited for it must not be sent. Drop every
+        connection (clients resend what was not acknowledged; ``client_msg_id`` keeps that
+        idempotent) and the frames held for them."""
+        log.error("storing failed: dropping %d connections and their unsent replies",
+                  len(self._conns))
+        self._held.clear()
+        self._queue = []
+        self._encoded = {}
+        for c in list(self._conns.values()):
+            c.closing = True
+            c.pending = 0
+            c.socket.abort()
+
+    def _write(self, queue: list[Action], encoded: dict[int, bytes]) -> None:
+        """Write ``queue``'s frames (one write per connection: its frames concatenated) and
+        perform its closes."""
         out: dict[ConnId, list[bytes]] = {}
         closes: list[ConnId] = []
         for action in queue:
@@ -338,9 +392,10 @@ class MessengerServer(QObject):
             c = conns.get(conn)
             if c is None:
                 continue
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
             socket = c.socket
-            socket.write(parts[0] if len(parts) == 1 else b"".join(parts))
-            c.pending = 0
+            socket.write(data)
+            c.pending = max(0, c.pending - len(data))
             if not c.closing and socket.bytesToWrite() > WRITE_DROP_LIMIT:
                 log.warning("connection %d: %d bytes unsent, the client is not reading; "
                             "dropping it (its messages stay queued)", conn,

@@ -36,6 +36,8 @@ import msgspec
 
 from messenger.protocol import name_key
 
+from .writer import Batch, WriterGone, WriterProcess, connection_pragmas, execute
+
 if TYPE_CHECKING:
     from .groups import Group
 
@@ -46,9 +48,6 @@ SCHEMA_VERSION = 3
 its index on ``seq`` alone is gone (the key serves it). Version 2 databases are migrated when
 opened (:func:`_migrate_2_to_3`)."""
 
-CACHE_KIB = 64 * 1024
-"""SQLite's page cache per connection (``PRAGMA cache_size``): the default 2 MiB cannot hold the
-index pages a busy turn touches (one or two per sender and recipient)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -161,20 +160,34 @@ class NameTaken(Exception):
     """An account with that name, ignoring case, exists already."""
 
 
+class StoreFailure(Exception):
+    """A batch could not be committed (disk full, I/O error, a bug): nothing that waited for
+    it may be acknowledged. The store's caches are reset; what was committed stays."""
+
+
 class Store:
-    """SQLite-backed accounts, messages, deliveries and groups. Not thread-safe.
+    """SQLite-backed accounts, messages, deliveries and groups.
 
     Args:
         path: database file, created with its folder if missing; ``":memory:"`` for tests.
 
-    Write-behind: the hot writes (new messages, their ``deliveries`` rows, delivered/read marks
-    and receipts) are not executed when they are made. ``seq`` and ``rid`` are assigned in
-    memory (this process is the only writer: the counters are loaded at start), the rows are
-    kept in lists, and :meth:`commit` writes them with one ``executemany`` per table right
-    before its ``COMMIT``. Without batch mode every write method ends with such a commit, so
-    nothing is ever left unwritten between calls. Reads see everything: each read first writes
-    what is buffered into the open transaction (except the idempotency look-up, which only needs
-    rows that are not buffered, see :meth:`store_message`).
+    Write-behind: writes are not executed when they are made. ``seq`` and ``rid`` are assigned
+    in memory (this process is the only writer: the counters are loaded at start), and the rows
+    (new messages, their ``deliveries`` rows, delivered/read marks, receipts, and the rare
+    account and group writes) are kept in lists. :meth:`submit` hands them over as one
+    :class:`~.writer.Batch`, executed with one ``executemany`` per table and committed as one
+    transaction.
+
+    - Without batch mode every write method commits its rows at once.
+    - In batch mode the server calls :meth:`submit` once per event-loop turn (group commit).
+      With :meth:`start_writer`, batches are executed and committed by a writer process
+      (:mod:`.writer`) on its own connection, so the event loop goes on while SQLite works and
+      fsyncs, on the other CPU core and without sharing the GIL; :meth:`completed` tells which
+      batches are durable. Without a writer, :meth:`submit` commits before it returns.
+
+    Reads (on this process's connection) first wait until everything buffered before the
+    current request is committed (:meth:`_sync`); the idempotency look-up needs no wait (see
+    :meth:`store_message`). Not thread-safe.
     """
 
     RECENT_LIMIT = 250_000
@@ -188,9 +201,7 @@ class Store:
         self.path = path
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        connection_pragmas(self._db)
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, 2, SCHEMA_VERSION):
             self._db.close()
@@ -216,12 +227,13 @@ class Store:
         # The last seq and rid handed out: AUTOINCREMENT never reuses numbers, and neither do we.
         self._seq = self._last_id("messages", "seq")
         self._rid = self._last_id("receipts", "rid")
-        # Rows not yet written (see the class docstring), in the order they are written.
+        # Writes not yet handed over (see the class docstring), in the order they are made.
+        self._new_sql: list[tuple[str, tuple]] = []  # account and group writes
         self._new_messages: list[tuple] = []
-        self._new_deliveries: list[tuple[str, int]] = []
-        self._new_marks: list[tuple[float, float | None, str, int]] = []
+        self._new_deliveries: list[tuple[int, str]] = []
+        self._new_marks: list[tuple[float, float | None, int, str]] = []
         self._new_receipts: list[tuple] = []
-        # (sender_key, client_msg_id) → message, for messages whose row is still buffered.
+        # (sender_key, client_msg_id) → message, for messages not yet committed.
         self._unwritten: dict[tuple[str, str], StoredMessage] = {}
         # seq → [sender_key, or None when the message gets no receipts (a notice);
         #        {recipient key: 0 queued, 1 delivered, 2 read, -1 not a recipient};
@@ -229,10 +241,14 @@ class Store:
         self._recent: dict[int, list] = {}
         self._recent_order: deque[int] = deque()
         self._recent_size = 0
-        # The request being handled (see begin_request): buffer lengths at its start, and
-        # whether a savepoint was opened for its direct database work.
-        self._request: tuple[int, int, int, int] | None = None
-        self._savepoint = False
+        # The request being handled (see begin_request): buffer lengths at its start.
+        self._request: tuple[int, int, int, int, int] | None = None
+        # Batches handed to the writer and not yet known to be committed, oldest first.
+        self._tickets = 0
+        self._in_flight: deque[Batch] = deque()
+        self._durable = 0
+        self._writer: WriterProcess | None = None
+        self._failure: str | None = None
         self._cur = self._db.cursor()
         log.info("store opened at %s", path)
 
@@ -243,121 +259,219 @@ class Store:
         return int(row[0])
 
     def close(self) -> None:
-        """Commit what is pending and close; closing twice is harmless."""
+        """Commit what is pending, stop the writer and close; closing twice is harmless."""
         if self._closed:
             return
         self._request = None
-        self._savepoint = False
-        self.commit()
-        self._closed = True
-        self._db.close()
+        try:
+            self.commit()
+        finally:
+            self._closed = True
+            if self._writer is not None:
+                self._writer.stop()
+                self._writer = None
+            self._db.close()
 
     # ---------------------------------------------------------------- transactions
 
     def set_batch(self, on: bool) -> None:
-        """With ``on``, writes accumulate in one transaction until :meth:`commit`."""
+        """With ``on``, writes accumulate until :meth:`submit` (or :meth:`commit`)."""
         self.commit()
         self._batch = on
 
+    def start_writer(self) -> int | None:
+        """Commit batches in a writer process (:mod:`.writer`) from now on. Returns the
+        descriptor that becomes readable when the writer has answered (then call
+        :meth:`completed`), or None when no writer could be started (an in-memory database,
+        or the process failed to start): batches are then committed here, by :meth:`submit`."""
+        if self._writer is not None:
+            return self._writer.fileno()
+        if str(self.path) == ":memory:":
+            return None
+        self.commit()
+        try:
+            self._writer = WriterProcess(str(self.path))
+        except OSError as exc:
+            log.warning("cannot start the store writer (%s); committing on the event loop", exc)
+            return None
+        log.info("store writer started (pid %d)", self._writer.pid)
+        return self._writer.fileno()
+
+    def submit(self) -> int | None:
+        """Hand what is buffered over as one batch (group commit). Returns the ticket that
+        must be :meth:`completed` before anything that depends on the writes so far may be
+        sent, or None when all of it is durable already. Raises :class:`StoreFailure`."""
+        if self._closed:
+            return None
+        self._hand_over(self._take())
+        return self._in_flight[-1].ticket if self._in_flight else None
+
+    def _hand_over(self, batch: Batch | None) -> None:
+        if batch is None:
+            return
+        if self._writer is None:
+            self._execute_here(batch)
+            return
+        self._in_flight.append(batch)
+        try:
+            self._writer.put(batch)
+        except WriterGone as exc:
+            self._fail(str(exc), writer_gone=True)
+            self._raise_failure()
+
+    def completed(self) -> int:
+        """Account for the writer's answers available now; return the highest ticket up to
+        which every batch is durable. Raises :class:`StoreFailure` when a batch could not be
+        committed: nothing that waited for it may be sent."""
+        if self._writer is not None:
+            try:
+                answers = self._writer.answers()
+            except WriterGone as exc:
+                self._fail(str(exc), writer_gone=True)
+                answers = []
+            for ticket, error in answers:
+                self._answered(ticket, error)
+        self._raise_failure()
+        return self._durable
+
     def commit(self) -> None:
-        """Make every write so far durable: write the buffered rows, then ``COMMIT`` (one
-        fsync). A no-op when nothing is pending."""
+        """Make every write so far durable (one fsync), waiting for the writer if there is
+        one. A no-op when nothing is pending. Raises :class:`StoreFailure`."""
         if self._closed:
             return
-        if self._savepoint:  # only if a request is still open: keep the savepoint's promise
-            self._db.execute("RELEASE request")
-            self._savepoint = False
         if self._request is not None:
-            self._request = (0, 0, 0, 0)
-        self._write_buffered()
-        if self._db.in_transaction:
-            self._db.execute("COMMIT")
+            self._request = (0, 0, 0, 0, 0)
+        self.submit()
+        self._wait()
 
-    def _has_buffered(self) -> bool:
-        return bool(self._new_messages or self._new_deliveries or self._new_marks
-                    or self._new_receipts)
+    def _wait(self) -> None:
+        """Block until the writer has answered for every batch handed to it."""
+        while self._in_flight and self._writer is not None:
+            try:
+                answers = self._writer.next_answers()
+            except WriterGone as exc:
+                self._fail(str(exc), writer_gone=True)
+                break
+            for ticket, error in answers:
+                self._answered(ticket, error)
+        self._raise_failure()
 
-    def _write_buffered(self, upto: tuple[int, int, int, int] | None = None) -> None:
-        """Execute the buffered rows (the first ``upto`` of each list, default all) in the
-        open transaction, opening one if needed."""
-        if not self._has_buffered():
+    def _answered(self, ticket: int, error: str | None) -> None:
+        flight = self._in_flight
+        if not flight or flight[0].ticket != ticket:
+            return  # a batch given up after an earlier failure
+        batch = flight.popleft()
+        if error is not None:
+            self._fail(f"batch {ticket}: {error}")
             return
-        db = self._db
-        if not db.in_transaction:
-            db.execute("BEGIN IMMEDIATE")
-        m, d, k, r = upto if upto is not None else (
-            len(self._new_messages), len(self._new_deliveries), len(self._new_marks),
-            len(self._new_receipts))
-        cur = self._cur
-        if m:
-            cur.executemany(
-                "INSERT INTO messages (seq, sender, sender_key, client_msg_id, scope, recipients,"
-                " grp, grp_key, notice, text, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                self._new_messages[:m])
-            for row in self._new_messages[:m]:
-                self._unwritten.pop((row[2], row[3]), None)
-            del self._new_messages[:m]
-        if d:
-            cur.executemany("INSERT OR IGNORE INTO deliveries (user_key, seq) VALUES (?, ?)",
-                            self._new_deliveries[:d])
-            del self._new_deliveries[:d]
-        if k:
-            cur.executemany(
-                "UPDATE deliveries SET delivered = coalesce(delivered, ?),"
-                " read = coalesce(read, ?) WHERE user_key = ? AND seq = ?", self._new_marks[:k])
-            del self._new_marks[:k]
-        if r:
-            cur.executemany(
-                "INSERT INTO receipts (rid, sender_key, seq, user, state, ts)"
-                " VALUES (?, ?, ?, ?, ?, ?)", self._new_receipts[:r])
-            del self._new_receipts[:r]
+        unwritten = self._unwritten
+        for row in batch.messages:
+            unwritten.pop((row[2], row[3]), None)
+        self._durable = ticket
+
+    def _fail(self, reason: str, writer_gone: bool = False) -> None:
+        """A batch failed, or the writer is gone (then batches in flight may or may not have
+        been committed). Give up the batches in flight and everything buffered (the server
+        drops the connections that waited for them; clients resend what was not
+        acknowledged), and rebuild the caches from the database. Without a writer, later
+        batches are committed here."""
+        log.error("storing failed: %s", reason)
+        if writer_gone and self._writer is not None:
+            self._writer.stop(timeout=10.0)
+            self._writer = None
+            log.error("the store writer is gone; committing on the event loop from now on")
+        elif self._writer is not None:  # let it finish what it has, so the database is settled
+            while self._in_flight:
+                try:
+                    answers = self._writer.next_answers()
+                except WriterGone:
+                    self._writer.stop(timeout=10.0)
+                    self._writer = None
+                    break
+                for ticket, _error in answers:
+                    if self._in_flight and self._in_flight[0].ticket == ticket:
+                        self._in_flight.popleft()
+        if self._in_flight:
+            self._durable = self._in_flight[-1].ticket
+        self._in_flight.clear()
+        del self._new_sql[:], self._new_messages[:], self._new_deliveries[:]
+        del self._new_marks[:], self._new_receipts[:]
+        if self._request is not None:
+            self._request = (0, 0, 0, 0, 0)
+        self._reset_caches()
+        self._seq = max(self._seq, self._last_id("messages", "seq"))
+        self._rid = max(self._rid, self._last_id("receipts", "rid"))
+        self._failure = reason
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            reason, self._failure = self._failure, None
+            raise StoreFailure(reason)
+
+    def _take(self, upto: tuple[int, int, int, int, int] | None = None) -> Batch | None:
+        """Remove the buffered writes (the first ``upto`` of each list, default all) and
+        return them as a batch, or None if there are none."""
+        q, m, d, k, r = upto if upto is not None else (
+            len(self._new_sql), len(self._new_messages), len(self._new_deliveries),
+            len(self._new_marks), len(self._new_receipts))
+        if not (q or m or d or k or r):
+            return None
+        self._tickets += 1
+        batch = Batch(self._tickets, self._new_sql[:q], self._new_messages[:m],
+                      self._new_deliveries[:d], self._new_marks[:k], self._new_receipts[:r])
+        del self._new_sql[:q], self._new_messages[:m], self._new_deliveries[:d]
+        del self._new_marks[:k], self._new_receipts[:r]
+        return batch
+
+    def _execute_here(self, batch: Batch) -> None:
+        try:
+            execute(self._db, [batch])
+        except sqlite3.Error as exc:
+            self._durable = batch.ticket
+            self._fail(f"batch {batch.ticket}: {type(exc).__name__}: {exc}")
+            self._raise_failure()
+        unwritten = self._unwritten
+        for row in batch.messages:
+            unwritten.pop((row[2], row[3]), None)
+        self._durable = batch.ticket
+
+    def _reset_caches(self) -> None:
+        self._unwritten.clear()
+        self._recent.clear()
+        self._recent_order.clear()
+        self._recent_size = 0
 
     def begin_request(self) -> None:
         """Start one request inside the batch (see :meth:`guard`); a no-op without batch
         mode, where every write method commits by itself."""
         if not self._batch:
             return
-        self._request = (len(self._new_messages), len(self._new_deliveries),
+        self._request = (len(self._new_sql), len(self._new_messages), len(self._new_deliveries),
                          len(self._new_marks), len(self._new_receipts))
-        self._savepoint = False
 
     def end_request(self) -> None:
-        """The request succeeded: its writes stay for the commit."""
-        if self._savepoint:
-            self._db.execute("RELEASE request")
-            self._savepoint = False
+        """The request succeeded: its writes stay for the next batch."""
         self._request = None
 
     def abort_request(self) -> None:
-        """The request failed: undo its writes, buffered or executed; earlier requests' writes
-        stay for the commit. The in-memory caches are dropped (they are rebuilt from the
-        database as needed), so they cannot remember a write that was undone."""
+        """The request failed: drop its writes (none of them has been handed over, see
+        :meth:`_sync`); earlier requests' writes stay. The in-memory caches are dropped too
+        (they are rebuilt from the database as needed), so they cannot remember a write that
+        was undone; for that, the earlier requests' writes are committed first."""
         start = self._request
         self._request = None
         if start is None:
             return
-        m, d, k, r = start
-        for row in self._new_messages[m:]:
-            self._unwritten.pop((row[2], row[3]), None)
-        del self._new_messages[m:]
-        del self._new_deliveries[d:]
-        del self._new_marks[k:]
-        del self._new_receipts[r:]
-        if self._savepoint:
-            self._savepoint = False
-            self._db.execute("ROLLBACK TO request")
-            self._db.execute("RELEASE request")
-        self._write_buffered()  # the earlier requests' rows: now the database is complete
-        self._unwritten.clear()
-        self._recent.clear()
-        self._recent_order.clear()
-        self._recent_size = 0
+        q, m, d, k, r = start
+        del self._new_sql[q:], self._new_messages[m:], self._new_deliveries[d:]
+        del self._new_marks[k:], self._new_receipts[r:]
+        self.commit()
+        self._reset_caches()
 
     @contextmanager
     def guard(self) -> Iterator[None]:
-        """Run one request atomically inside the batch: on an exception its writes are undone
-        (buffered rows dropped, executed ones rolled back to a savepoint) while earlier
-        requests' writes stay for the commit."""
+        """Run one request atomically inside the batch: on an exception its writes are
+        dropped while earlier requests' writes stay."""
         if not self._batch:
             yield
             return
@@ -370,39 +484,22 @@ class Store:
         self.end_request()
 
     def _sync(self) -> None:
-        """Before a query or a direct write: put the buffered rows into the open transaction,
-        so the database is complete. Inside a request (batch mode), the rows of earlier
-        requests go in first, then a savepoint is opened for this request's own work."""
-        if self._request is not None and not self._savepoint:
-            self._write_buffered(self._request)
-            self._request = (0, 0, 0, 0)
-            if not self._db.in_transaction:
-                self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("SAVEPOINT request")
-            self._savepoint = True
-        self._write_buffered()
+        """Before a query: commit what is buffered (inside a request, only what earlier
+        requests buffered: the request's own writes stay buffered, so that an abort can drop
+        them; no request reads its own writes) and wait for the writer."""
+        if self._request is not None:
+            batch = self._take(self._request)
+            self._request = (0, 0, 0, 0, 0)
+            self._hand_over(batch)
+        else:
+            self.submit()
+        if self._in_flight:
+            self._wait()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """A direct write: joins the open batch (committed by :meth:`commit`), or, without
-        batch mode, commits by itself (with the rows this call buffered)."""
-        self._sync()
-        db = self._db
-        if not db.in_transaction:
-            db.execute("BEGIN IMMEDIATE")
-        if self._batch:
-            yield db
-            return
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            self._unwritten.clear()  # the caches may hold what was rolled back
-            self._recent.clear()
-            self._recent_order.clear()
-            self._recent_size = 0
-            raise
-        db.execute("COMMIT")
+    def _write(self, sql: str, params: tuple) -> None:
+        """A rare write (accounts, groups): buffered with the others, in order."""
+        self._new_sql.append((sql, params))
+        self._autocommit()
 
     def _autocommit(self) -> None:
         """Without batch mode, each write method commits its buffered rows at once."""
@@ -417,11 +514,8 @@ class Store:
         now = time.time()
         if self.account(name) is not None:
             raise NameTaken(name)
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO accounts (name, name_key, pw_hash, created) VALUES (?, ?, ?, ?)",
-                (name, key, pw_hash, now),
-            )
+        self._write("INSERT INTO accounts (name, name_key, pw_hash, created) VALUES (?, ?, ?, ?)",
+                    (name, key, pw_hash, now))
         account = self._accounts[key] = Account(name, key, pw_hash, now)
         log.info("account %s created", name)
         return account
@@ -431,8 +525,7 @@ class Store:
         return self._accounts.get(name_key(name))
 
     def set_password_hash(self, key: str, pw_hash: str) -> None:
-        with self._tx() as db:
-            db.execute("UPDATE accounts SET pw_hash = ? WHERE name_key = ?", (pw_hash, key))
+        self._write("UPDATE accounts SET pw_hash = ? WHERE name_key = ?", (pw_hash, key))
         old = self._accounts[key]
         self._accounts[key] = Account(old.name, key, pw_hash, old.created)
 
@@ -454,17 +547,14 @@ class Store:
 
     def save_group(self, group: Group) -> None:
         """Insert or replace ``group``."""
-        with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO groups (name_key, name, leader, public, created, members,"
-                " invited) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (group.key, group.name, group.leader, int(group.public), group.created,
-                 json.dumps(group.members), json.dumps(group.invited)),
-            )
+        self._write(
+            "INSERT OR REPLACE INTO groups (name_key, name, leader, public, created, members,"
+            " invited) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (group.key, group.name, group.leader, int(group.public), group.created,
+             json.dumps(group.members), json.dumps(group.invited)))
 
     def delete_group(self, key: str) -> None:
-        with self._tx() as db:
-            db.execute("DELETE FROM groups WHERE name_key = ?", (key,))
+        self._write("DELETE FROM groups WHERE name_key = ?", (key,))
 
     # ---------------------------------------------------------------- messages
 
@@ -478,10 +568,10 @@ class Store:
         nothing is written and the original message comes back with ``created`` False.
         ``sender_key`` saves case-folding ``sender`` when the caller has it.
 
-        The rows are buffered until the next commit (class docstring); the caller must not
-        send the acknowledgement before that commit. Idempotency: a ``client_msg_id`` is
-        looked up among the buffered messages, then in the database, which holds every
-        message that is not buffered.
+        The rows are buffered (class docstring); the caller must not send the acknowledgement
+        before they are committed. Idempotency: a ``client_msg_id`` is looked up among the
+        messages not yet committed (kept in memory until they are), then in the database,
+        which holds every other one.
         """
         skey = name_key(sender) if sender_key is None else sender_key
         ident = (skey, client_msg_id)
@@ -500,7 +590,7 @@ class Store:
                                 notice)
         self._unwritten[ident] = message
         states = dict.fromkeys(recipient_keys, 0)
-        self._new_deliveries += [(k, seq) for k in states]
+        self._new_deliveries += [(seq, k) for k in states]
         self._recent[seq] = [None if notice is not None else skey, states, False]
         self._recent_order.append(seq)
         self._recent_size += len(states) + 1
@@ -519,7 +609,7 @@ class Store:
                 self._recent_size -= len(entry[1]) + 1
 
     def _message_by_client_id(self, sender_key: str, client_msg_id: str) -> StoredMessage | None:
-        # Reads only rows that are not buffered: no _sync() needed (see store_message).
+        # Only committed messages matter here (see store_message): no _sync() needed.
         row = self._cur.execute(
             f"SELECT {_MSG_COLUMNS} FROM messages m"
             " WHERE m.sender_key = ? AND m.client_msg_id = ?", (sender_key, client_msg_id),
@@ -572,7 +662,7 @@ class Store:
             if was is None or was < 0 or was >= level:  # not a recipient, or not a first
                 continue
             states[key] = level
-            self._new_marks.append((now, now if read else None, key, seq))
+            self._new_marks.append((now, now if read else None, seq, key))
             sender_key = entry[0]
             if sender_key is not None and sender_key != key:
                 self._rid = rid = self._rid + 1

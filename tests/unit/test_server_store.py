@@ -227,3 +227,76 @@ def test_an_unknown_schema_version_is_refused(path):
     db.close()
     with pytest.raises(RuntimeError, match="schema version 7"):
         Store(path)
+
+
+# ------------------------------------------------------------------ the writer process
+
+
+def wait_durable(store, ticket):
+    import select
+    while store.completed() < ticket:
+        select.select([store._writer.fileno()], [], [], 1.0)
+
+
+@pytest.fixture
+def writer(path):
+    store = Store(path)
+    store.set_batch(True)
+    assert store.start_writer() is not None
+    yield store
+    store.close()
+
+
+def test_the_writer_commits_batches_in_order(writer, path):
+    m1, _ = stored(writer, "alice", "c1")
+    t1 = writer.submit()
+    m2, _ = stored(writer, "alice", "c2")
+    writer.mark("bob", [m1.seq], "delivered")
+    t2 = writer.submit()
+    assert t2 > t1
+    again, created = stored(writer, "alice", "c2")  # in flight: still idempotent
+    assert not created and again.seq == m2.seq
+    wait_durable(writer, t2)
+    assert rows(path, "SELECT seq FROM messages ORDER BY seq") == [(m1.seq,), (m2.seq,)]
+    assert rows(path, "SELECT count(*) FROM receipts") == [(1,)]
+    assert writer.submit() is None  # nothing new, nothing in flight
+
+
+def test_reads_wait_for_the_writer(writer):
+    m, _ = stored(writer, "alice", "c1")
+    writer.submit()
+    assert [p.seq for p in writer.pending("bob")] == [m.seq]
+    writer.begin_request()
+    own, _ = stored(writer, "alice", "c2")
+    assert [p.seq for p in writer.pending("bob")] == [m.seq]  # not the request's own write
+    writer.end_request()
+    assert [p.seq for p in writer.pending("bob")] == [m.seq, own.seq]
+
+
+def test_when_the_writer_dies_the_store_fails_once_then_commits_itself(writer, path):
+    import os
+    import signal
+
+    from messenger.server.store import StoreFailure
+    m1, _ = stored(writer, "alice", "c1")
+    writer.commit()
+    os.kill(writer._writer.pid, signal.SIGKILL)
+    stored(writer, "alice", "lost")
+    with pytest.raises(StoreFailure):  # at once, or when the answer does not come
+        writer.submit()
+        writer.commit()
+    m3, created = stored(writer, "alice", "c3")
+    assert created and m3.seq > m1.seq
+    assert writer.submit() is None  # committed here, at once
+    assert rows(path, "SELECT client_msg_id FROM messages ORDER BY seq") == [("c1",), ("c3",)]
+
+
+def test_closing_commits_what_the_writer_has(path):
+    store = Store(path)
+    store.set_batch(True)
+    store.start_writer()
+    stored(store, "alice", "c1")
+    store.submit()
+    stored(store, "alice", "c2")
+    store.close()
+    assert rows(path, "SELECT client_msg_id FROM messages ORDER BY seq") == [("c1",), ("c2",)]
