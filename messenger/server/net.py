@@ -361,6 +361,9 @@ class MessengerServer(QObject):
         idempotent) and the frames held for them."""
         log.error("storing failed: dropping %d connections and their unsent replies",
                   len(self._conns))
+        if self._store_notifier is not None and not self.store.has_writer:
+            self._store_notifier.setEnabled(False)  # the writer is gone: commits happen here
+            self._store_notifier = None
         self._held.clear()
         self._queue = []
         self._encoded = {}

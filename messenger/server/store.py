@@ -297,6 +297,11 @@ class Store:
         log.info("store writer started (pid %d)", self._writer.pid)
         return self._writer.fileno()
 
+    @property
+    def has_writer(self) -> bool:
+        """Whether batches go to a writer process (it may have ended since, see :meth:`_fail`)."""
+        return self._writer is not None
+
     def submit(self) -> int | None:
         """Hand what is buffered over as one batch (group commit). Returns the ticket that
         must be :meth:`completed` before anything that depends on the writes so far may be

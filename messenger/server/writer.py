@@ -10,9 +10,11 @@ writer's stdin as a frame: 4-byte big-endian length + the :class:`Batch`'s field
 ``marshal`` format (the same interpreter runs both ends; plain tuples, lists, strings and
 numbers, and faster than pickle). The writer executes every complete frame it has (several in
 one transaction), commits (one fsync) and then answers on stdout, one line per batch:
-``OK <ticket>``, or ``ERR <ticket> <message>`` when the transaction failed and was rolled back. It ignores SIGINT and SIGTERM: it stops at the end of
-its input, after committing the last complete batch, so a server that is stopped (or killed)
-never leaves it behind, and an incomplete frame is never executed.
+``OK <ticket>``, or ``ERR <ticket> <message>`` when the transaction failed and was rolled back.
+
+It ignores SIGINT and SIGTERM: it stops at the end of its input, after committing the last
+complete batch, so a server that is stopped (or killed) never leaves it behind, and an
+incomplete frame is never executed.
 """
 
 from __future__ import annotations
