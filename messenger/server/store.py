@@ -36,7 +36,14 @@ import msgspec
 
 from messenger.protocol import name_key
 
-from .writer import Batch, WriterGone, WriterProcess, connection_pragmas, execute
+from .writer import (
+    Batch,
+    WriterGone,
+    WriterProcess,
+    connection_pragmas,
+    execute,
+    wait_for_writers,
+)
 
 if TYPE_CHECKING:
     from .groups import Group
@@ -225,6 +232,8 @@ class Store:
             key: Account(name, key, pw, created) for name, key, pw, created in self._db.execute(
                 "SELECT name, name_key, pw_hash, created FROM accounts")}
         # The last seq and rid handed out: AUTOINCREMENT never reuses numbers, and neither do we.
+        if str(path) != ":memory:":
+            wait_for_writers(str(path))  # a killed server's writer may still be committing
         self._seq = self._last_id("messages", "seq")
         self._rid = self._last_id("receipts", "rid")
         # Writes not yet handed over (see the class docstring), in the order they are made.

@@ -30,6 +30,7 @@ import sqlite3
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -104,10 +105,36 @@ def execute(db: sqlite3.Connection, batches: Sequence[Batch]) -> None:
 # ------------------------------------------------------------------------------ the process
 
 
+def lock_path(db_path: str) -> str:
+    """The lock file a writer holds for its whole life (see :func:`wait_for_writers`)."""
+    return db_path + "-writer.lock"
+
+
+def wait_for_writers(db_path: str, timeout: float = 30.0) -> None:
+    """Wait until no writer process of ``db_path`` is running: a server killed a moment ago
+    may have left one finishing its last batch, which must be committed before a new server
+    reads the last ``seq`` and ``rid``. Gives up (with a warning) after ``timeout`` seconds."""
+    with open(lock_path(db_path), "a") as f:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    log.warning("a store writer of %s is still running; going on", db_path)
+                    return
+                time.sleep(0.02)
+                continue
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            return
+
+
 def main(path: str) -> int:
     """Run the writer on stdin/stdout until the end of input (see the module docstring)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    lock = open(lock_path(path), "a")  # held until the process exits
+    fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
     db = sqlite3.connect(path, isolation_level=None)
     connection_pragmas(db)
     rfd, wfd = sys.stdin.fileno(), sys.stdout.fileno()

@@ -300,3 +300,28 @@ def test_closing_commits_what_the_writer_has(path):
     stored(store, "alice", "c2")
     store.close()
     assert rows(path, "SELECT client_msg_id FROM messages ORDER BY seq") == [("c1",), ("c2",)]
+
+
+def test_a_new_store_waits_for_a_running_writer_before_it_counts(path):
+    import fcntl
+    import threading
+
+    from messenger.server.writer import lock_path
+    first = Store(path)
+    first.close()
+    with open(lock_path(str(path)), "a") as held:  # as a killed server's writer would
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        opened: list[Store] = []
+        thread = threading.Thread(target=lambda: opened.append(Store(path)))
+        thread.start()
+        thread.join(0.2)
+        assert not opened  # it cannot get past the lock, however long it is given
+        db = sqlite3.connect(path)  # the writer's last batch, committed after that
+        db.execute("INSERT INTO messages (seq, sender, sender_key, client_msg_id, scope,"
+                   " recipients, text, ts) VALUES (7, 'a', 'a', 'x', 'unicast', '[]', 't', 1)")
+        db.commit()
+        db.close()
+    thread.join()
+    store = opened[0]
+    assert stored(store, "alice", "next")[0].seq == 8
+    store.close()
