@@ -1,0 +1,327 @@
+"""The server store's write-behind batch: rows are buffered until the commit, seq and rid are
+assigned in memory, and nothing a caller can observe differs from writing at once."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from messenger.server.store import Store
+
+
+def stored(store, sender, cmid, to=("bob",), scope="unicast", text="hi", **kw):
+    recipients = list(to) if scope in ("unicast", "multicast") else []
+    return store.store_message(sender=sender, client_msg_id=cmid, scope=scope, text=text,
+                               recipients=recipients, recipient_keys=[t.lower() for t in to],
+                               **kw)
+
+
+def rows(path, sql):
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def path(tmp_path):
+    return tmp_path / "server.db"
+
+
+@pytest.fixture
+def batch(path):
+    store = Store(path)
+    store.set_batch(True)
+    yield store
+    store.close()
+
+
+def test_nothing_reaches_the_file_before_the_commit(batch, path):
+    m, created = stored(batch, "alice", "c1")
+    batch.mark("bob", [m.seq], "delivered")
+    assert created and rows(path, "SELECT count(*) FROM messages") == [(0,)]
+    batch.commit()
+    assert rows(path, "SELECT seq, sender_key, client_msg_id FROM messages") == [
+        (m.seq, "alice", "c1")]
+    assert rows(path, "SELECT user_key, seq, delivered IS NOT NULL FROM deliveries") == [
+        ("bob", m.seq, 1)]
+    assert rows(path, "SELECT seq, user, state FROM receipts") == [(m.seq, "bob", "delivered")]
+
+
+def test_idempotent_within_the_batch_and_after_the_commit(batch):
+    first, created = stored(batch, "alice", "same", text="one")
+    again, created_again = stored(batch, "Alice", "same", text="two")
+    assert created and not created_again and again == first
+    batch.commit()
+    third, created_third = stored(batch, "alice", "same", text="three")
+    assert not created_third and (third.seq, third.text) == (first.seq, "one")
+
+
+def test_seq_and_rid_continue_after_a_restart(path):
+    store = Store(path)
+    store.set_batch(True)
+    a, _ = stored(store, "alice", "a")
+    b, _ = stored(store, "alice", "b")
+    (r,) = store.mark("bob", [a.seq], "delivered")
+    store.close()  # commits
+    again = Store(path)
+    again.set_batch(True)
+    assert stored(again, "alice", "a")[1] is False  # remembered across the restart
+    c, _ = stored(again, "alice", "c")
+    (r2,) = again.mark("bob", [b.seq], "delivered")
+    assert c.seq > b.seq > a.seq and r2.rid > r.rid
+    again.close()
+
+
+def test_reads_see_buffered_rows(batch):
+    m, _ = stored(batch, "alice", "c1")
+    assert [p.seq for p in batch.pending("bob")] == [m.seq]
+    assert [h.seq for h in batch.history("bob", "user:alice")] == [m.seq]
+    batch.mark("bob", [m.seq], "read")
+    assert batch.pending("bob") == []
+    assert [(r.seq, r.state) for r in batch.receipts_after("alice", 0)] == [(m.seq, "read")]
+    assert batch.receipt_counts(m.seq) == (1, 1, 1)
+
+
+def test_first_transitions_only_with_and_without_the_recent_cache(batch):
+    ms = [stored(batch, "alice", f"c{i}")[0] for i in range(3)]
+    seqs = [m.seq for m in ms]
+    batch.commit()
+    batch._recent.clear()  # as if evicted: the database decides
+    batch._recent_order.clear()
+    got = batch.mark("bob", [seqs[0], seqs[0]], "delivered")
+    assert [(r.seq, r.state) for r in got] == [(seqs[0], "delivered")]
+    assert batch.mark("bob", [seqs[0]], "delivered") == []
+    assert batch.mark("carol", [seqs[1]], "read") == []  # not a recipient
+    m4, _ = stored(batch, "alice", "c4")  # in the cache
+    got = batch.mark("bob", [m4.seq, seqs[1], m4.seq, 999_999], "delivered")
+    assert sorted(r.seq for r in got) == sorted([m4.seq, seqs[1]])
+    assert batch.mark("bob", [m4.seq, seqs[1]], "delivered") == []
+    assert [r.state for r in batch.mark("bob", [m4.seq, seqs[2]], "read")] == ["read", "read"]
+    assert batch.mark("bob", [m4.seq, seqs[2]], "read") == []
+    assert batch.mark("carol", [m4.seq], "delivered") == []  # not a recipient
+    batch.commit()
+    assert batch.receipt_counts(m4.seq) == (1, 1, 1)
+    assert batch.receipt_counts(seqs[2]) == (1, 1, 1)
+    rids = [r.rid for r in batch.receipts_after("alice", 0)]
+    assert rids == sorted(set(rids)) and len(rids) == 5  # 3 delivered, 2 read
+
+
+def test_no_receipts_for_notices_or_own_messages(batch):
+    notice, _ = stored(batch, "alice", "notice-1", to=("alice", "bob"), scope="group",
+                       group="Lab", notice="created")
+    own, _ = stored(batch, "alice", "self", to=("alice",))
+    assert batch.mark("bob", [notice.seq], "delivered") == []
+    assert batch.mark("alice", [notice.seq, own.seq], "read") == []
+    assert batch.receipt_counts(notice.seq) == (2, 2, 1)  # read implies delivered
+
+
+def test_a_failed_request_leaves_no_trace(batch, path):
+    kept, _ = stored(batch, "alice", "kept")
+    batch.begin_request()
+    gone, _ = stored(batch, "alice", "gone")
+    batch.mark("bob", [kept.seq], "delivered")
+    batch.pending("bob")  # a query: the buffered rows go into the transaction
+    late, _ = stored(batch, "alice", "late")
+    batch.abort_request()
+    batch.begin_request()
+    retry, created = stored(batch, "alice", "gone")  # not remembered: it was undone
+    batch.end_request()
+    assert created and retry.seq not in (gone.seq, late.seq)
+    assert [r.seq for r in batch.mark("bob", [kept.seq], "delivered")] == [kept.seq]
+    batch.commit()
+    assert rows(path, "SELECT client_msg_id FROM messages ORDER BY seq") == [
+        ("kept",), ("gone",)]
+    assert rows(path, "SELECT count(*) FROM receipts") == [(1,)]
+
+
+def test_a_failed_request_without_queries_is_undone_too(batch, path):
+    kept, _ = stored(batch, "alice", "kept")
+    batch.begin_request()
+    stored(batch, "alice", "gone")
+    batch.abort_request()
+    batch.commit()
+    assert rows(path, "SELECT client_msg_id FROM messages") == [("kept",)]
+    assert rows(path, "SELECT user_key, seq FROM deliveries") == [("bob", kept.seq)]
+
+
+def test_without_batch_mode_every_write_is_committed_at_once(path):
+    store = Store(path)
+    m, _ = stored(store, "alice", "c1")
+    assert rows(path, "SELECT count(*) FROM messages") == [(1,)]
+    store.mark("bob", [m.seq], "delivered")
+    assert rows(path, "SELECT count(*) FROM receipts") == [(1,)]
+    store.close()
+
+
+def test_the_recent_cache_is_bounded(path, monkeypatch):
+    monkeypatch.setattr(Store, "RECENT_LIMIT", 8)
+    store = Store(path)
+    store.set_batch(True)
+    ms = [stored(store, "alice", f"c{i}")[0] for i in range(20)]
+    assert len(store._recent) <= 8
+    got = store.mark("bob", [m.seq for m in ms], "delivered")  # old ones from the database
+    assert [r.seq for r in got] == [m.seq for m in ms]
+    assert store.mark("bob", [m.seq for m in ms], "delivered") == []
+    store.close()
+
+
+V2_SCHEMA = """
+CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT NOT NULL, name_key TEXT NOT NULL UNIQUE,
+    pw_hash TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, sender TEXT NOT NULL,
+    sender_key TEXT NOT NULL, client_msg_id TEXT NOT NULL, scope TEXT NOT NULL,
+    recipients TEXT NOT NULL, grp TEXT, grp_key TEXT, notice TEXT, text TEXT NOT NULL,
+    ts REAL NOT NULL, UNIQUE (sender_key, client_msg_id));
+CREATE INDEX messages_scope ON messages (scope, seq);
+CREATE INDEX messages_group ON messages (grp_key, seq);
+CREATE TABLE deliveries (user_key TEXT NOT NULL, seq INTEGER NOT NULL REFERENCES messages(seq),
+    delivered REAL, read REAL, PRIMARY KEY (user_key, seq)) WITHOUT ROWID;
+CREATE INDEX deliveries_pending ON deliveries (user_key, seq) WHERE delivered IS NULL;
+CREATE INDEX deliveries_seq ON deliveries (seq);
+CREATE TABLE receipts (rid INTEGER PRIMARY KEY AUTOINCREMENT, sender_key TEXT NOT NULL,
+    seq INTEGER NOT NULL, user TEXT NOT NULL, state TEXT NOT NULL, ts REAL NOT NULL);
+CREATE INDEX receipts_sender ON receipts (sender_key, rid);
+CREATE TABLE groups (name_key TEXT PRIMARY KEY, name TEXT NOT NULL, leader TEXT NOT NULL,
+    public INTEGER NOT NULL, created REAL NOT NULL, members TEXT NOT NULL, invited TEXT NOT NULL);
+PRAGMA user_version = 2;
+"""
+
+
+def test_a_version_2_database_is_migrated(path):
+    db = sqlite3.connect(path)
+    db.executescript(V2_SCHEMA)
+    db.executemany(
+        "INSERT INTO messages (seq, sender, sender_key, client_msg_id, scope, recipients, text,"
+        " ts) VALUES (?, 'alice', 'alice', ?, 'multicast', '[\"bob\", \"carol\"]', 'hi', 1.0)",
+        [(1, "a"), (2, "b")])
+    db.executemany("INSERT INTO deliveries (user_key, seq, delivered) VALUES (?, ?, ?)",
+                   [("bob", 1, 5.0), ("carol", 1, None), ("bob", 2, None), ("carol", 2, None)])
+    db.execute("INSERT INTO receipts (sender_key, seq, user, state, ts)"
+               " VALUES ('alice', 1, 'bob', 'delivered', 5.0)")
+    db.commit()
+    db.close()
+    store = Store(path)
+    store.set_batch(True)
+    assert [m.seq for m in store.pending("carol")] == [1, 2]
+    assert [m.seq for m in store.pending("bob")] == [2]
+    assert store.receipt_counts(1) == (2, 1, 0)
+    assert stored(store, "alice", "a")[1] is False
+    (receipt,) = store.mark("carol", [1], "delivered")
+    assert receipt.rid == 2
+    m3, _ = stored(store, "alice", "c")
+    assert m3.seq == 3
+    store.close()
+    assert rows(path, "PRAGMA user_version") == [(3,)]
+    assert rows(path, "SELECT name FROM sqlite_master WHERE tbl_name = 'deliveries'"
+                " ORDER BY name") == [("deliveries",), ("deliveries_pending",)]
+    assert rows(path, "SELECT seq, user_key, delivered IS NOT NULL FROM deliveries") == [
+        (1, "bob", 1), (1, "carol", 1), (2, "bob", 0), (2, "carol", 0), (3, "bob", 0)]
+
+
+def test_an_unknown_schema_version_is_refused(path):
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 7")
+    db.close()
+    with pytest.raises(RuntimeError, match="schema version 7"):
+        Store(path)
+
+
+# ------------------------------------------------------------------ the writer process
+
+
+def wait_durable(store, ticket):
+    import select
+    while store.completed() < ticket:
+        select.select([store._writer.fileno()], [], [], 1.0)
+
+
+@pytest.fixture
+def writer(path):
+    store = Store(path)
+    store.set_batch(True)
+    assert store.start_writer() is not None
+    yield store
+    store.close()
+
+
+def test_the_writer_commits_batches_in_order(writer, path):
+    m1, _ = stored(writer, "alice", "c1")
+    t1 = writer.submit()
+    m2, _ = stored(writer, "alice", "c2")
+    writer.mark("bob", [m1.seq], "delivered")
+    t2 = writer.submit()
+    assert t2 > t1
+    again, created = stored(writer, "alice", "c2")  # in flight: still idempotent
+    assert not created and again.seq == m2.seq
+    wait_durable(writer, t2)
+    assert rows(path, "SELECT seq FROM messages ORDER BY seq") == [(m1.seq,), (m2.seq,)]
+    assert rows(path, "SELECT count(*) FROM receipts") == [(1,)]
+    assert writer.submit() is None  # nothing new, nothing in flight
+
+
+def test_reads_wait_for_the_writer(writer):
+    m, _ = stored(writer, "alice", "c1")
+    writer.submit()
+    assert [p.seq for p in writer.pending("bob")] == [m.seq]
+    writer.begin_request()
+    own, _ = stored(writer, "alice", "c2")
+    assert [p.seq for p in writer.pending("bob")] == [m.seq]  # not the request's own write
+    writer.end_request()
+    assert [p.seq for p in writer.pending("bob")] == [m.seq, own.seq]
+
+
+def test_when_the_writer_dies_the_store_fails_once_then_commits_itself(writer, path):
+    import os
+    import signal
+
+    from messenger.server.store import StoreFailure
+    m1, _ = stored(writer, "alice", "c1")
+    writer.commit()
+    os.kill(writer._writer.pid, signal.SIGKILL)
+    stored(writer, "alice", "lost")
+    with pytest.raises(StoreFailure):  # at once, or when the answer does not come
+        writer.submit()
+        writer.commit()
+    m3, created = stored(writer, "alice", "c3")
+    assert created and m3.seq > m1.seq
+    assert writer.submit() is None  # committed here, at once
+    assert rows(path, "SELECT client_msg_id FROM messages ORDER BY seq") == [("c1",), ("c3",)]
+
+
+def test_closing_commits_what_the_writer_has(path):
+    store = Store(path)
+    store.set_batch(True)
+    store.start_writer()
+    stored(store, "alice", "c1")
+    store.submit()
+    stored(store, "alice", "c2")
+    store.close()
+    assert rows(path, "SELECT client_msg_id FROM messages ORDER BY seq") == [("c1",), ("c2",)]
+
+
+def test_a_new_store_waits_for_a_running_writer_before_it_counts(path):
+    import fcntl
+    import threading
+
+    from messenger.server.writer import lock_path
+    first = Store(path)
+    first.close()
+    with open(lock_path(str(path)), "a") as held:  # as a killed server's writer would
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        opened: list[Store] = []
+        thread = threading.Thread(target=lambda: opened.append(Store(path)))
+        thread.start()
+        thread.join(0.2)
+        assert not opened  # it cannot get past the lock, however long it is given
+        db = sqlite3.connect(path)  # the writer's last batch, committed after that
+        db.execute("INSERT INTO messages (seq, sender, sender_key, client_msg_id, scope,"
+                   " recipients, text, ts) VALUES (7, 'a', 'a', 'x', 'unicast', '[]', 't', 1)")
+        db.commit()
+        db.close()
+    thread.join()
+    store = opened[0]
+    assert stored(store, "alice", "next")[0].seq == 8
+    store.close()
