@@ -918,6 +918,8 @@ class TransferController(QObject):
         t.done, t.rate = int(done), float(rate)
         if total:
             t.size = int(total)
+        if t.state is TransferState.CONNECTING and t.done <= 0:
+            return  # the engine reports 0 bytes while QUIC still connects: not active yet
         self._set(t, TransferState.ACTIVE)
 
     def _on_finished(self, tid: str, path: str, sha256: str) -> None:
