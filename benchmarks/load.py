@@ -24,9 +24,8 @@ What it does (see docs/performance.md for results and how to read them):
 3. Fan-out: a public group with ``--group-size`` members; ``--fan-senders`` members send group
    messages with ``--fan-window`` messages in flight (not yet received by every other member);
    deliveries/s = group messages received, summed over members.
-4. Server CPU (user+sys from /proc/PID/stat over each measured window, as % of one core;
-   the server's store writer process, its child, separately) and peak RSS (VmHWM from
-   /proc/PID/status, the main process). The load generator's own CPU is printed too: on a
+4. Server CPU (user+sys from /proc/PID/stat over each measured window, as % of one core) and
+   peak RSS (VmHWM from /proc/PID/status). The load generator's own CPU is printed too: on a
    2-core machine it competes with the server.
 5. The same workload against ngIRCd (``benchmarks/ngircd.conf``; IRC ``PRIVMSG`` to a nick for
    unicast, to a channel for fan-out), unless ``--skip-ngircd`` or ngircd is not installed;
@@ -86,21 +85,6 @@ def proc_cpu(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         rest = f.read().rsplit(")", 1)[1].split()
     return (int(rest[11]) + int(rest[12])) / CLK_TCK
-
-
-def children_cpu(pid: int) -> float:
-    """CPU seconds of the direct children of ``pid`` that are still running (the server's
-    store writer process; ngIRCd has none)."""
-    total = 0.0
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            kids = [int(x) for x in f.read().split()]
-    except OSError:
-        return 0.0
-    for kid in kids:
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            total += proc_cpu(kid)
-    return total
 
 
 def proc_status(pid: int, key: str) -> int:
@@ -528,7 +512,6 @@ class Bench:
         """Pump for ``seconds`` and return counts and CPU over that window."""
         r0, a0, rc0 = ph.received, ph.acked, ph.receipts
         s0, cpu0, me0, t0 = ph.seq, proc_cpu(self.pid), self_cpu(), perf()
-        kid0 = children_cpu(self.pid)
         ph.rec_from = t0
         self.run_for(seconds)
         t1 = perf()
@@ -537,7 +520,6 @@ class Bench:
         return {"wall": wall, "sent": ph.seq - s0, "received": ph.received - r0,
                 "acked": ph.acked - a0, "receipts": ph.receipts - rc0,
                 "server_cpu": (proc_cpu(self.pid) - cpu0) / wall,
-                "writer_cpu": (children_cpu(self.pid) - kid0) / wall,
                 "gen_cpu": (self_cpu() - me0) / wall}
 
     def drain(self, ph: Phase, timeout: float) -> int:
@@ -582,7 +564,7 @@ class Bench:
             now = perf()
             if rec is None and now >= t0 + warmup:
                 rec = (ph.seq, ph.received, ph.acked, skipped, proc_cpu(self.pid), self_cpu(),
-                       now, children_cpu(self.pid))
+                       now)
                 ph.rec_from = now
             if now >= t0 + total:
                 break
@@ -601,13 +583,12 @@ class Bench:
             self.pump(max(0.0, min(0.001, t0 + due / rate - perf())))
         t1 = perf()
         ph.rec_to = t1
-        s0, r0, a0, k0, cpu0, me0, tr, kid0 = rec
+        s0, r0, a0, k0, cpu0, me0, tr = rec
         wall = t1 - tr
         stats = {"wall": wall, "offered": rate, "sent": ph.seq - s0,
                  "received": ph.received - r0, "acked": ph.acked - a0,
                  "skipped": skipped - k0,
                  "server_cpu": (proc_cpu(self.pid) - cpu0) / wall,
-                 "writer_cpu": (children_cpu(self.pid) - kid0) / wall,
                  "gen_cpu": (self_cpu() - me0) / wall}
         stats["lost"] = self.drain(ph, 15)
         stats.update(latencies(ph.lat))
@@ -887,9 +868,7 @@ def print_row(label: str, r: dict, fan: bool = False) -> None:
         parts.append(f"received {r['received'] / w:,.0f}/s acked {r['acked'] / w:,.0f}/s")
     parts.append(f"p50 {r['p50'] * 1e3:.1f} ms p99 {r['p99'] * 1e3:.1f} ms "
                  f"max {r['max'] * 1e3:.0f} ms")
-    writer = f" (+ store writer {100 * r['writer_cpu']:.0f}%)" if r.get("writer_cpu") else ""
-    parts.append(f"server CPU {100 * r['server_cpu']:.0f}%{writer} "
-                 f"gen CPU {100 * r['gen_cpu']:.0f}%")
+    parts.append(f"server CPU {100 * r['server_cpu']:.0f}% gen CPU {100 * r['gen_cpu']:.0f}%")
     if r.get("lost"):
         parts.append(f"NOT DELIVERED after drain: {r['lost']:,}")
     print(" ".join(parts), flush=True)
@@ -926,8 +905,6 @@ def report(ours: dict, irc: dict | None, args, info: dict, total: float) -> None
         add(f"N={n} unicast msgs/s at saturation (received)", sat, "{:,.0f}")
         add(f"N={n}   server CPU at saturation",
             lambda r, n=n: 100 * r["per_n"][n]["sat"]["server_cpu"], "{:.0f}", "%")
-        add(f"N={n}   server's store writer CPU at saturation",
-            lambda r, n=n: 100 * r["per_n"][n]["sat"].get("writer_cpu", 0), "{:.0f}", "%")
         add(f"N={n}   load generator CPU at saturation",
             lambda r, n=n: 100 * r["per_n"][n]["sat"]["gen_cpu"], "{:.0f}", "%")
         for rate in args.rates:
@@ -944,8 +921,6 @@ def report(ours: dict, irc: dict | None, args, info: dict, total: float) -> None
     add(f"fan-out {args.group_size} members: deliveries/s",
         lambda r: r["fan"]["received"] / r["fan"]["wall"], "{:,.0f}")
     add("fan-out server CPU", lambda r: 100 * r["fan"]["server_cpu"], "{:.0f}", "%")
-    add("fan-out server's store writer CPU", lambda r: 100 * r["fan"].get("writer_cpu", 0),
-        "{:.0f}", "%")
     add("server peak RSS (VmHWM)", lambda r: r["vmhwm"] / 2**20, "{:.0f}", " MiB")
     width = max(len(r[0]) for r in rows)
     print(f"{'':{width}}  {'messenger':>14}  {'ngircd':>14}  {'ours/ngircd':>11}")

@@ -77,10 +77,6 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--idle-timeout", type=_positive_float, default=45.0, metavar="S",
                         help="drop a connection silent for S seconds (default 45)")
 
-    # The server's store writer process, started by the server itself (see
-    # messenger/server/writer.py); an option so that a frozen build can run it too.
-    parser.add_argument("--store-writer", metavar="DB", default=None, help=argparse.SUPPRESS)
-
     app = parser.add_argument_group("app options")
     app.add_argument("--user", default=None, help="user name to pre-fill in the login dialog")
     return parser
@@ -89,10 +85,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``messenger`` console script; returns the process exit status."""
     args = build_parser().parse_args(argv)
-    if args.store_writer:
-        from .server.writer import main as writer_main
-
-        return writer_main(args.store_writer)
     if args.server:
         from .server.app import run_server
 

@@ -25,8 +25,6 @@ class ServerConfig:
             after a third of that).
         argon2_time_cost, argon2_memory_kib: argon2id cost (RFC 9106); the defaults are
             argon2-cffi's (3 passes over 64 MiB, ≈150 ms here). Tests lower them for speed.
-        store_writer: commit in a writer process (``messenger.server.writer``) so the event
-            loop never waits for SQLite; off, the event loop commits (one fsync per turn).
     """
 
     host: str = "127.0.0.1"
@@ -40,7 +38,6 @@ class ServerConfig:
     idle_timeout: float = 45.0
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
-    store_writer: bool = True
 
     @property
     def db_path(self) -> Path:

@@ -9,12 +9,11 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import shiboken6
 from argon2 import PasswordHasher, Type
-from PySide6.QtCore import QObject, QSocketNotifier, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtNetwork import (
     QAbstractSocket,
     QHostAddress,
@@ -41,7 +40,7 @@ from messenger.protocol import (
 from .auth import LoginThrottle, Passwords
 from .config import ServerConfig
 from .core import Action, ConnId, Crypto, Disconnect, Out, ServerCore
-from .store import Store, StoreFailure
+from .store import Store
 from .tls import ensure_certificate, pem_fingerprint
 
 log = logging.getLogger("messenger.server.net")
@@ -127,13 +126,6 @@ class MessengerServer(QObject):
             self._server = QTcpServer(self)
         self._server.pendingConnectionAvailable.connect(self._accept)
         self.store.set_batch(True)
-        # Commits (and their fsyncs) run in the store's writer process; frames wait for them.
-        self._held: deque[tuple[int, list[Action], dict[int, bytes]]] = deque()
-        self._store_notifier: QSocketNotifier | None = None
-        fd = self.store.start_writer() if config.store_writer else None
-        if fd is not None:
-            self._store_notifier = QSocketNotifier(fd, QSocketNotifier.Type.Read, self)
-            self._store_notifier.activated.connect(self._store_done)
         # argon2id (~150 ms) runs on workers so logins never stall other users; cffi releases
         # the GIL during the hash.
         self._crypto = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
@@ -191,18 +183,11 @@ class MessengerServer(QObject):
         self._server.close()
         self._idle_timer.stop()
         self._flush()
-        if self._store_notifier is not None:
-            self._store_notifier.setEnabled(False)
-        try:
-            self.store.close()  # every batch committed
-        finally:
-            held, self._held = self._held, deque()
-            for _ticket, queue, encoded in held:
-                self._write(queue, encoded)
-            conns, self._conns = list(self._conns.values()), {}
-            for c in conns:
-                c.closing = True
-                c.socket.abort()
+        conns, self._conns = list(self._conns.values()), {}
+        for c in conns:
+            c.closing = True
+            c.socket.abort()
+        self.store.close()
         log.info("server stopped")
 
     # ------------------------------------------------------------------ sockets
@@ -238,55 +223,43 @@ class MessengerServer(QObject):
     def _read(self, c: _Connection) -> None:
         if c.paused and not c.closing:
             return  # left in Qt's (bounded) buffer: TCP pushes back on the client
-        socket = c.socket
-        data = socket.readAll().data()
+        data = c.socket.readAll().data()
         if c.closing:
             return
         c.last_seen = time.monotonic()
         c.pinged = False
-        # Nothing is written to the socket while we read (writes wait for _flush), so what
-        # Qt still holds unsent stays the same during this call.
-        backlog = socket.bytesToWrite()
-        store, core, decode, conn = self.store, self.core, self._codec.decode, c.conn
         frames = c.decoder.feed(data)
         try:
             for payload in frames:
                 try:
-                    frame = decode(payload)
+                    frame = self._codec.decode(payload)
                 except ProtocolError as exc:
-                    self._apply(core.protocol_error(conn, exc))
+                    self._apply(self.core.protocol_error(c.conn, exc))
                     continue
                 except Exception:  # never let a decoder surprise kill the rest of the read
-                    log.exception("undecodable frame on connection %d", conn)
-                    self._apply(core.protocol_error(conn, ProtocolError(
+                    log.exception("undecodable frame on connection %d", c.conn)
+                    self._apply(self.core.protocol_error(c.conn, ProtocolError(
                         ErrorCode.BAD_FRAME, "the frame could not be decoded")))
                     continue
                 try:
-                    # One request, atomic inside the turn's batch (Store.guard, unrolled).
-                    store.begin_request()
-                    try:
-                        actions = core.handle(conn, frame)
-                    except BaseException:
-                        store.abort_request()
-                        raise
-                    store.end_request()
-                    if actions:
-                        self._apply(actions)
+                    with self.store.guard():
+                        actions = self.core.handle(c.conn, frame)
+                    self._apply(actions)
                 except Exception:
-                    log.exception("internal error on connection %d handling %s", conn,
+                    log.exception("internal error on connection %d handling %s", c.conn,
                                   type(frame).__name__)
-                    self._apply([Out(conn, Error(
+                    self._apply([Out(c.conn, Error(
                         code=ErrorCode.INTERNAL, id=getattr(frame, "id", None),
                         message="the server failed on this request; it may be retried"))])
                 if c.closing:  # after logout or a fatal error nothing more is read
                     return
-                if c.pending + backlog > WRITE_HIGH_WATER:
+                if self._unsent(c) > WRITE_HIGH_WATER:
                     c.paused = True  # the rest stays in the decoder until the client reads
                     log.info("connection %d: %d bytes of replies unsent; reading paused",
-                             conn, self._unsent(c))
+                             c.conn, self._unsent(c))
                     return
         except ProtocolError as exc:  # zero or oversized length: the stream is lost
-            self._apply(core.protocol_error(conn, exc))
+            self._apply(self.core.protocol_error(c.conn, exc))
         finally:
             frames.close()  # keeps what was not consumed in the decoder
 
@@ -303,114 +276,55 @@ class MessengerServer(QObject):
         """Queue ``actions`` until the store has committed (see :meth:`_flush`)."""
         if not actions:
             return
-        conns = self._conns
-        encoded = self._encoded
-        queue = self._queue
         for action in actions:
-            if type(action) is Out:
-                c = conns.get(action.conn)
-                if c is not None:
-                    frame = action.frame
-                    data = encoded.get(id(frame))
-                    if data is None:
-                        data = encoded[id(frame)] = encode_frame(frame)
-                    c.pending += len(data)
-            elif isinstance(action, Disconnect):
-                c = conns.get(action.conn)
+            if isinstance(action, Disconnect):
+                c = self._conns.get(action.conn)
                 if c is not None:
                     c.closing = True  # read nothing more from it
             elif isinstance(action, Crypto):
                 future = self._crypto.submit(action.work)
                 future.add_done_callback(lambda f, a=action: self._cryptoDone.emit((a, f)))
                 continue
-            queue.append(action)
+            else:
+                c = self._conns.get(action.conn)
+                if c is not None:
+                    frame = action.frame
+                    data = self._encoded.get(id(frame))
+                    if data is None:
+                        data = self._encoded[id(frame)] = encode_frame(frame)
+                    c.pending += len(data)
+            self._queue.append(action)
         if not self._flush_timer.isActive():
             self._flush_timer.start()
 
     def _flush(self) -> None:
-        """End of a turn: hand the store's writes over as one batch (group commit), and write
-        the queued frames and closes once it is committed (:meth:`_store_done`)."""
-        try:
-            ticket = self.store.submit()
-        except StoreFailure:
-            self._store_failed()
-            return
+        """Commit the store (one fsync), then write the queued frames and closes."""
+        self.store.commit()
         queue, self._queue = self._queue, []
         encoded, self._encoded = self._encoded, {}
-        if ticket is None and not self._held:
-            self._write(queue, encoded)
-        elif queue:
-            # Also frames that depend on no new write: they must not overtake earlier ones.
-            self._held.append((ticket or self._held[-1][0], queue, encoded))
-
-    def _store_done(self) -> None:
-        """The writer process answered: send what waited for the batches it committed."""
-        try:
-            durable = self.store.completed()
-        except StoreFailure:
-            self._store_failed()
-            return
-        held = self._held
-        while held and held[0][0] <= durable:
-            _ticket, queue, encoded = held.popleft()
-            self._write(queue, encoded)
-
-    def _store_failed(self) -> None:
-        """A batch could not be committed: what waited for it must not be sent. Drop every
-        connection (clients resend what was not acknowledged; ``client_msg_id`` keeps that
-        idempotent) and the frames held for them."""
-        log.error("storing failed: dropping %d connections and their unsent replies",
-                  len(self._conns))
-        if self._store_notifier is not None and not self.store.has_writer:
-            self._store_notifier.setEnabled(False)  # the writer is gone: commits happen here
-            self._store_notifier = None
-        self._held.clear()
-        self._queue = []
-        self._encoded = {}
-        for c in list(self._conns.values()):
-            c.closing = True
-            c.pending = 0
-            c.socket.abort()
-
-    def _write(self, queue: list[Action], encoded: dict[int, bytes]) -> None:
-        """Write ``queue``'s frames (one write per connection: its frames concatenated) and
-        perform its closes."""
-        out: dict[ConnId, list[bytes]] = {}
-        closes: list[ConnId] = []
+        written: dict[int, _Connection] = {}
         for action in queue:
-            if type(action) is Out:
+            c = self._conns.get(action.conn)
+            if c is None:
+                continue
+            if isinstance(action, Out):
                 frame = action.frame
                 data = encoded.get(id(frame))
                 if data is None:  # queued before the connection was known (not expected)
                     data = encode_frame(frame)
-                parts = out.get(action.conn)
-                if parts is None:
-                    out[action.conn] = [data]
-                else:
-                    parts.append(data)
+                c.socket.write(data)
+                written[c.conn] = c
             else:
-                closes.append(action.conn)
-        conns = self._conns
-        for conn, parts in out.items():
-            c = conns.get(conn)
-            if c is None:
-                continue
-            data = parts[0] if len(parts) == 1 else b"".join(parts)
-            socket = c.socket
-            socket.write(data)
-            c.pending = max(0, c.pending - len(data))
-            if not c.closing and socket.bytesToWrite() > WRITE_DROP_LIMIT:
-                log.warning("connection %d: %d bytes unsent, the client is not reading; "
-                            "dropping it (its messages stay queued)", conn,
-                            socket.bytesToWrite())
-                c.closing = True
-                socket.abort()
-        for conn in closes:
-            c = conns.get(conn)
-            if c is not None:
-                # After its frames above, which Qt sends before closing. Never disconnect
-                # slots here: we may be inside this socket's readyRead.
+                # Never disconnect slots here: we may be inside this socket's readyRead.
                 c.socket.disconnectFromHost()
+        for c in written.values():
+            c.pending = 0
+            if c.socket.bytesToWrite() > WRITE_DROP_LIMIT and not c.closing:
+                log.warning("connection %d: %d bytes unsent, the client is not reading; "
+                            "dropping it (its messages stay queued)", c.conn,
+                            c.socket.bytesToWrite())
+                c.closing = True
+                c.socket.abort()
 
     def _crypto_done(self, item: tuple[Crypto, Future]) -> None:
         action, future = item

@@ -5,7 +5,7 @@ Tables:
   ``messages``    every chat message and group notice; ``seq`` (INTEGER PRIMARY KEY) is the
                   server-wide sequence number; ``(sender_key, client_msg_id)`` is unique, which
                   makes retries idempotent.
-  ``deliveries``  one row per (message, recipient): ``delivered`` and ``read`` times, NULL until
+  ``deliveries``  one row per (recipient, message): ``delivered`` and ``read`` times, NULL until
                   the recipient's app confirms. Undelivered rows are the recipient's inbox
                   (store and forward); the rows also index history by participant.
   ``receipts``    a log of delivered/read receipts, numbered by ``rid``, that senders fetch
@@ -25,36 +25,20 @@ import json
 import logging
 import sqlite3
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
-
-import msgspec
+from typing import TYPE_CHECKING
 
 from messenger.protocol import name_key
-
-from .writer import (
-    Batch,
-    WriterGone,
-    WriterProcess,
-    connection_pragmas,
-    execute,
-    wait_for_writers,
-)
 
 if TYPE_CHECKING:
     from .groups import Group
 
 log = logging.getLogger("messenger.server.store")
 
-SCHEMA_VERSION = 3
-"""2 → 3: ``deliveries`` is clustered by ``(seq, user_key)`` instead of ``(user_key, seq)``, and
-its index on ``seq`` alone is gone (the key serves it). Version 2 databases are migrated when
-opened (:func:`_migrate_2_to_3`)."""
-
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -85,10 +69,11 @@ CREATE TABLE IF NOT EXISTS deliveries (
     seq       INTEGER NOT NULL REFERENCES messages(seq),
     delivered REAL,
     read      REAL,
-    PRIMARY KEY (seq, user_key)
+    PRIMARY KEY (user_key, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (user_key, seq)
     WHERE delivered IS NULL;
+CREATE INDEX IF NOT EXISTS deliveries_seq ON deliveries (seq);
 CREATE TABLE IF NOT EXISTS receipts (
     rid        INTEGER PRIMARY KEY AUTOINCREMENT,
     sender_key TEXT NOT NULL,
@@ -123,10 +108,10 @@ class Account:
     created: float
 
 
-class StoredMessage(NamedTuple):
+@dataclass(frozen=True)
+class StoredMessage:
     """A stored chat message. ``recipients`` are canonical user names (empty for broadcast and
-    group messages). A named tuple: immutable, and much cheaper to create than a frozen
-    dataclass (one per message)."""
+    group messages)."""
 
     seq: int
     ts: float
@@ -134,12 +119,13 @@ class StoredMessage(NamedTuple):
     client_msg_id: str
     scope: str
     text: str
-    recipients: list[str] = []  # shared default: never mutated (callers pass their own)
+    recipients: list[str] = field(default_factory=list)
     group: str | None = None
     notice: str | None = None
 
 
-class Receipt(NamedTuple):
+@dataclass(frozen=True)
+class Receipt:
     """``user`` has ``state`` ("delivered" or "read") message ``seq`` at ``ts``; ``rid`` is the
     receipt's number in the sender's receipt log."""
 
@@ -167,40 +153,12 @@ class NameTaken(Exception):
     """An account with that name, ignoring case, exists already."""
 
 
-class StoreFailure(Exception):
-    """A batch could not be committed (disk full, I/O error, a bug): nothing that waited for
-    it may be acknowledged. The store's caches are reset; what was committed stays."""
-
-
 class Store:
-    """SQLite-backed accounts, messages, deliveries and groups.
+    """SQLite-backed accounts, messages, deliveries and groups. Not thread-safe.
 
     Args:
         path: database file, created with its folder if missing; ``":memory:"`` for tests.
-
-    Write-behind: writes are not executed when they are made. ``seq`` and ``rid`` are assigned
-    in memory (this process is the only writer: the counters are loaded at start), and the rows
-    (new messages, their ``deliveries`` rows, delivered/read marks, receipts, and the rare
-    account and group writes) are kept in lists. :meth:`submit` hands them over as one
-    :class:`~.writer.Batch`, executed with one ``executemany`` per table and committed as one
-    transaction.
-
-    - Without batch mode every write method commits its rows at once.
-    - In batch mode the server calls :meth:`submit` once per event-loop turn (group commit).
-      With :meth:`start_writer`, batches are executed and committed by a writer process
-      (:mod:`.writer`) on its own connection, so the event loop goes on while SQLite works and
-      fsyncs, on the other CPU core and without sharing the GIL; :meth:`completed` tells which
-      batches are durable. Without a writer, :meth:`submit` commits before it returns.
-
-    Reads (on this process's connection) first wait until everything buffered before the
-    current request is committed (:meth:`_sync`); the idempotency look-up needs no wait (see
-    :meth:`store_message`). Not thread-safe.
     """
-
-    RECENT_LIMIT = 250_000
-    """How many (message, recipient) delivery states the in-memory cache of recent messages
-    holds; :meth:`mark` answers from it without a query, and asks the database for older
-    messages."""
 
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":
@@ -208,22 +166,15 @@ class Store:
         self.path = path
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        connection_pragmas(self._db)
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, 2, SCHEMA_VERSION):
+        if version not in (0, SCHEMA_VERSION):
             self._db.close()
             raise RuntimeError(
-                f"{path} has schema version {version}; this server reads versions 2 and "
+                f"{path} has schema version {version}; this server reads version "
                 f"{SCHEMA_VERSION} (databases of the unreleased version 1 cannot be migrated: "
                 "start with a new --data-dir)")
-        if version == 2:
-            try:
-                _migrate_2_to_3(self._db)
-            except sqlite3.Error:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                self._db.close()
-                raise
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._batch = False
@@ -231,294 +182,64 @@ class Store:
         self._accounts: dict[str, Account] = {
             key: Account(name, key, pw, created) for name, key, pw, created in self._db.execute(
                 "SELECT name, name_key, pw_hash, created FROM accounts")}
-        # The last seq and rid handed out: AUTOINCREMENT never reuses numbers, and neither do we.
-        if str(path) != ":memory:":
-            wait_for_writers(str(path))  # a killed server's writer may still be committing
-        self._seq = self._last_id("messages", "seq")
-        self._rid = self._last_id("receipts", "rid")
-        # Writes not yet handed over (see the class docstring), in the order they are made.
-        self._new_sql: list[tuple[str, tuple]] = []  # account and group writes
-        self._new_messages: list[tuple] = []
-        self._new_deliveries: list[tuple[int, str]] = []
-        self._new_marks: list[tuple[float, float | None, int, str]] = []
-        self._new_receipts: list[tuple] = []
-        # (sender_key, client_msg_id) → message, for messages not yet committed.
-        self._unwritten: dict[tuple[str, str], StoredMessage] = {}
-        # seq → [sender_key, or None when the message gets no receipts (a notice);
-        #        {recipient key: 0 queued, 1 delivered, 2 read, -1 not a recipient};
-        #        partial: True when loaded from the database for some recipients only].
-        self._recent: dict[int, list] = {}
-        self._recent_order: deque[int] = deque()
-        self._recent_size = 0
-        # The request being handled (see begin_request): buffer lengths at its start.
-        self._request: tuple[int, int, int, int, int] | None = None
-        # Batches handed to the writer and not yet known to be committed, oldest first.
-        self._tickets = 0
-        self._in_flight: deque[Batch] = deque()
-        self._durable = 0
-        self._writer: WriterProcess | None = None
-        self._failure: str | None = None
-        self._cur = self._db.cursor()
         log.info("store opened at %s", path)
 
-    def _last_id(self, table: str, column: str) -> int:
-        row = self._db.execute(
-            f"SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0),"
-            f" coalesce((SELECT max({column}) FROM {table}), 0))").fetchone()
-        return int(row[0])
-
     def close(self) -> None:
-        """Commit what is pending, stop the writer and close; closing twice is harmless."""
+        """Commit what is pending and close; closing twice is harmless."""
         if self._closed:
             return
-        self._request = None
-        try:
-            self.commit()
-        finally:
-            self._closed = True
-            if self._writer is not None:
-                self._writer.stop()
-                self._writer = None
-            self._db.close()
+        self._closed = True
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
+        self._db.close()
 
     # ---------------------------------------------------------------- transactions
 
     def set_batch(self, on: bool) -> None:
-        """With ``on``, writes accumulate until :meth:`submit` (or :meth:`commit`)."""
+        """With ``on``, writes accumulate in one transaction until :meth:`commit`."""
         self.commit()
         self._batch = on
 
-    def start_writer(self) -> int | None:
-        """Commit batches in a writer process (:mod:`.writer`) from now on. Returns the
-        descriptor that becomes readable when the writer has answered (then call
-        :meth:`completed`), or None when no writer could be started (an in-memory database,
-        or the process failed to start): batches are then committed here, by :meth:`submit`."""
-        if self._writer is not None:
-            return self._writer.fileno()
-        if str(self.path) == ":memory:":
-            return None
-        self.commit()
-        try:
-            self._writer = WriterProcess(str(self.path))
-        except OSError as exc:
-            log.warning("cannot start the store writer (%s); committing on the event loop", exc)
-            return None
-        log.info("store writer started (pid %d)", self._writer.pid)
-        return self._writer.fileno()
-
-    @property
-    def has_writer(self) -> bool:
-        """Whether batches go to a writer process (it may have ended since, see :meth:`_fail`)."""
-        return self._writer is not None
-
-    def submit(self) -> int | None:
-        """Hand what is buffered over as one batch (group commit). Returns the ticket that
-        must be :meth:`completed` before anything that depends on the writes so far may be
-        sent, or None when all of it is durable already. Raises :class:`StoreFailure`."""
-        if self._closed:
-            return None
-        self._hand_over(self._take())
-        return self._in_flight[-1].ticket if self._in_flight else None
-
-    def _hand_over(self, batch: Batch | None) -> None:
-        if batch is None:
-            return
-        if self._writer is None:
-            self._execute_here(batch)
-            return
-        self._in_flight.append(batch)
-        try:
-            self._writer.put(batch)
-        except WriterGone as exc:
-            self._fail(str(exc), writer_gone=True)
-            self._raise_failure()
-
-    def completed(self) -> int:
-        """Account for the writer's answers available now; return the highest ticket up to
-        which every batch is durable. Raises :class:`StoreFailure` when a batch could not be
-        committed: nothing that waited for it may be sent."""
-        if self._writer is not None:
-            try:
-                answers = self._writer.answers()
-            except WriterGone as exc:
-                self._fail(str(exc), writer_gone=True)
-                answers = []
-            for ticket, error in answers:
-                self._answered(ticket, error)
-        self._raise_failure()
-        return self._durable
-
     def commit(self) -> None:
-        """Make every write so far durable (one fsync), waiting for the writer if there is
-        one. A no-op when nothing is pending. Raises :class:`StoreFailure`."""
-        if self._closed:
-            return
-        if self._request is not None:
-            self._request = (0, 0, 0, 0, 0)
-        self.submit()
-        self._wait()
-
-    def _wait(self) -> None:
-        """Block until the writer has answered for every batch handed to it."""
-        while self._in_flight and self._writer is not None:
-            try:
-                answers = self._writer.next_answers()
-            except WriterGone as exc:
-                self._fail(str(exc), writer_gone=True)
-                break
-            for ticket, error in answers:
-                self._answered(ticket, error)
-        self._raise_failure()
-
-    def _answered(self, ticket: int, error: str | None) -> None:
-        flight = self._in_flight
-        if not flight or flight[0].ticket != ticket:
-            return  # a batch given up after an earlier failure
-        batch = flight.popleft()
-        if error is not None:
-            self._fail(f"batch {ticket}: {error}")
-            return
-        unwritten = self._unwritten
-        for row in batch.messages:
-            unwritten.pop((row[2], row[3]), None)
-        self._durable = ticket
-
-    def _fail(self, reason: str, writer_gone: bool = False) -> None:
-        """A batch failed, or the writer is gone (then batches in flight may or may not have
-        been committed). Give up the batches in flight and everything buffered (the server
-        drops the connections that waited for them; clients resend what was not
-        acknowledged), and rebuild the caches from the database. Without a writer, later
-        batches are committed here."""
-        log.error("storing failed: %s", reason)
-        if writer_gone and self._writer is not None:
-            self._writer.stop(timeout=10.0)
-            self._writer = None
-            log.error("the store writer is gone; committing on the event loop from now on")
-        elif self._writer is not None:  # let it finish what it has, so the database is settled
-            while self._in_flight:
-                try:
-                    answers = self._writer.next_answers()
-                except WriterGone:
-                    self._writer.stop(timeout=10.0)
-                    self._writer = None
-                    break
-                for ticket, _error in answers:
-                    if self._in_flight and self._in_flight[0].ticket == ticket:
-                        self._in_flight.popleft()
-        if self._in_flight:
-            self._durable = self._in_flight[-1].ticket
-        self._in_flight.clear()
-        del self._new_sql[:], self._new_messages[:], self._new_deliveries[:]
-        del self._new_marks[:], self._new_receipts[:]
-        if self._request is not None:
-            self._request = (0, 0, 0, 0, 0)
-        self._reset_caches()
-        self._seq = max(self._seq, self._last_id("messages", "seq"))
-        self._rid = max(self._rid, self._last_id("receipts", "rid"))
-        self._failure = reason
-
-    def _raise_failure(self) -> None:
-        if self._failure is not None:
-            reason, self._failure = self._failure, None
-            raise StoreFailure(reason)
-
-    def _take(self, upto: tuple[int, int, int, int, int] | None = None) -> Batch | None:
-        """Remove the buffered writes (the first ``upto`` of each list, default all) and
-        return them as a batch, or None if there are none."""
-        q, m, d, k, r = upto if upto is not None else (
-            len(self._new_sql), len(self._new_messages), len(self._new_deliveries),
-            len(self._new_marks), len(self._new_receipts))
-        if not (q or m or d or k or r):
-            return None
-        self._tickets += 1
-        batch = Batch(self._tickets, self._new_sql[:q], self._new_messages[:m],
-                      self._new_deliveries[:d], self._new_marks[:k], self._new_receipts[:r])
-        del self._new_sql[:q], self._new_messages[:m], self._new_deliveries[:d]
-        del self._new_marks[:k], self._new_receipts[:r]
-        return batch
-
-    def _execute_here(self, batch: Batch) -> None:
-        try:
-            execute(self._db, [batch])
-        except sqlite3.Error as exc:
-            self._durable = batch.ticket
-            self._fail(f"batch {batch.ticket}: {type(exc).__name__}: {exc}")
-            self._raise_failure()
-        unwritten = self._unwritten
-        for row in batch.messages:
-            unwritten.pop((row[2], row[3]), None)
-        self._durable = batch.ticket
-
-    def _reset_caches(self) -> None:
-        self._unwritten.clear()
-        self._recent.clear()
-        self._recent_order.clear()
-        self._recent_size = 0
-
-    def begin_request(self) -> None:
-        """Start one request inside the batch (see :meth:`guard`); a no-op without batch
-        mode, where every write method commits by itself."""
-        if not self._batch:
-            return
-        self._request = (len(self._new_sql), len(self._new_messages), len(self._new_deliveries),
-                         len(self._new_marks), len(self._new_receipts))
-
-    def end_request(self) -> None:
-        """The request succeeded: its writes stay for the next batch."""
-        self._request = None
-
-    def abort_request(self) -> None:
-        """The request failed: drop its writes (none of them has been handed over, see
-        :meth:`_sync`); earlier requests' writes stay. The in-memory caches are dropped too
-        (they are rebuilt from the database as needed), so they cannot remember a write that
-        was undone; for that, the earlier requests' writes are committed first."""
-        start = self._request
-        self._request = None
-        if start is None:
-            return
-        q, m, d, k, r = start
-        del self._new_sql[q:], self._new_messages[m:], self._new_deliveries[d:]
-        del self._new_marks[k:], self._new_receipts[r:]
-        self.commit()
-        self._reset_caches()
+        """Make every write so far durable (one fsync). A no-op when nothing is pending."""
+        if not self._closed and self._db.in_transaction:
+            self._db.execute("COMMIT")
 
     @contextmanager
     def guard(self) -> Iterator[None]:
-        """Run one request atomically inside the batch: on an exception its writes are
-        dropped while earlier requests' writes stay."""
+        """Run one request atomically inside the batch: on an exception its writes are undone
+        (``ROLLBACK TO`` a savepoint) while earlier requests' writes stay for the commit."""
         if not self._batch:
             yield
             return
-        self.begin_request()
+        db = self._db
+        if not db.in_transaction:
+            db.execute("BEGIN IMMEDIATE")
+        db.execute("SAVEPOINT request")
         try:
             yield
         except BaseException:
-            self.abort_request()
+            db.execute("ROLLBACK TO request")
+            db.execute("RELEASE request")
             raise
-        self.end_request()
+        db.execute("RELEASE request")
 
-    def _sync(self) -> None:
-        """Before a query: commit what is buffered (inside a request, only what earlier
-        requests buffered: the request's own writes stay buffered, so that an abort can drop
-        them; no request reads its own writes) and wait for the writer."""
-        if self._request is not None:
-            batch = self._take(self._request)
-            self._request = (0, 0, 0, 0, 0)
-            self._hand_over(batch)
-        else:
-            self.submit()
-        if self._in_flight:
-            self._wait()
-
-    def _write(self, sql: str, params: tuple) -> None:
-        """A rare write (accounts, groups): buffered with the others, in order."""
-        self._new_sql.append((sql, params))
-        self._autocommit()
-
-    def _autocommit(self) -> None:
-        """Without batch mode, each write method commits its buffered rows at once."""
-        if not self._batch:
-            self.commit()
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._db
+        if db.in_transaction:
+            yield db  # joins the open batch; committed by commit()
+            return
+        db.execute("BEGIN IMMEDIATE")
+        if self._batch:
+            yield db
+            return
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     # ---------------------------------------------------------------- accounts
 
@@ -528,8 +249,11 @@ class Store:
         now = time.time()
         if self.account(name) is not None:
             raise NameTaken(name)
-        self._write("INSERT INTO accounts (name, name_key, pw_hash, created) VALUES (?, ?, ?, ?)",
-                    (name, key, pw_hash, now))
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO accounts (name, name_key, pw_hash, created) VALUES (?, ?, ?, ?)",
+                (name, key, pw_hash, now),
+            )
         account = self._accounts[key] = Account(name, key, pw_hash, now)
         log.info("account %s created", name)
         return account
@@ -539,7 +263,8 @@ class Store:
         return self._accounts.get(name_key(name))
 
     def set_password_hash(self, key: str, pw_hash: str) -> None:
-        self._write("UPDATE accounts SET pw_hash = ? WHERE name_key = ?", (pw_hash, key))
+        with self._tx() as db:
+            db.execute("UPDATE accounts SET pw_hash = ? WHERE name_key = ?", (pw_hash, key))
         old = self._accounts[key]
         self._accounts[key] = Account(old.name, key, pw_hash, old.created)
 
@@ -553,7 +278,6 @@ class Store:
     # ---------------------------------------------------------------- groups
 
     def load_groups(self) -> list[GroupRow]:
-        self._sync()
         rows = self._db.execute(
             "SELECT name, leader, public, created, members, invited FROM groups").fetchall()
         return [GroupRow(n, ld, bool(p), c, json.loads(m), json.loads(i))
@@ -561,84 +285,64 @@ class Store:
 
     def save_group(self, group: Group) -> None:
         """Insert or replace ``group``."""
-        self._write(
-            "INSERT OR REPLACE INTO groups (name_key, name, leader, public, created, members,"
-            " invited) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (group.key, group.name, group.leader, int(group.public), group.created,
-             json.dumps(group.members), json.dumps(group.invited)))
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO groups (name_key, name, leader, public, created, members,"
+                " invited) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (group.key, group.name, group.leader, int(group.public), group.created,
+                 json.dumps(group.members), json.dumps(group.invited)),
+            )
 
     def delete_group(self, key: str) -> None:
-        self._write("DELETE FROM groups WHERE name_key = ?", (key,))
+        with self._tx() as db:
+            db.execute("DELETE FROM groups WHERE name_key = ?", (key,))
 
     # ---------------------------------------------------------------- messages
 
     def store_message(self, *, sender: str, client_msg_id: str, scope: str, text: str,
                       recipients: list[str], recipient_keys: Iterable[str],
-                      group: str | None = None, notice: str | None = None,
-                      sender_key: str | None = None) -> tuple[StoredMessage, bool]:
+                      group: str | None = None,
+                      notice: str | None = None) -> tuple[StoredMessage, bool]:
         """Store a message and queue it for ``recipient_keys``, in one transaction.
 
         Returns ``(message, created)``. When the sender already stored ``client_msg_id``,
         nothing is written and the original message comes back with ``created`` False.
-        ``sender_key`` saves case-folding ``sender`` when the caller has it.
-
-        The rows are buffered (class docstring); the caller must not send the acknowledgement
-        before they are committed. Idempotency: a ``client_msg_id`` is looked up among the
-        messages not yet committed (kept in memory until they are), then in the database,
-        which holds every other one.
         """
-        skey = name_key(sender) if sender_key is None else sender_key
-        ident = (skey, client_msg_id)
-        existing = self._unwritten.get(ident)
-        if existing is None:
-            existing = self._message_by_client_id(skey, client_msg_id)
-        if existing is not None:  # a retry of a stored message: the original wins
-            return existing, False
-        self._seq = seq = self._seq + 1
+        skey = name_key(sender)
         ts = time.time()
-        self._new_messages.append(
-            (seq, sender, skey, client_msg_id, scope,
-             _encode_names(recipients) if recipients else "[]", group,
-             name_key(group) if group else None, notice, text, ts))
-        message = StoredMessage(seq, ts, sender, client_msg_id, scope, text, recipients, group,
-                                notice)
-        self._unwritten[ident] = message
-        states = dict.fromkeys(recipient_keys, 0)
-        self._new_deliveries += [(seq, k) for k in states]
-        self._recent[seq] = [None if notice is not None else skey, states, False]
-        self._recent_order.append(seq)
-        self._recent_size += len(states) + 1
-        if self._recent_size > self.RECENT_LIMIT:
-            self._trim_recent()
-        self._autocommit()
-        return message, True
-
-    def _trim_recent(self) -> None:
-        # Oldest first, from a deque: next(iter(dict)) after many pops from a dict's front
-        # scans the deleted slots each time.
-        recent, order = self._recent, self._recent_order
-        while self._recent_size > self.RECENT_LIMIT * 3 // 4 and order:
-            entry = recent.pop(order.popleft(), None)
-            if entry is not None:
-                self._recent_size -= len(entry[1]) + 1
+        with self._tx() as db:
+            row = db.execute(
+                "INSERT INTO messages (sender, sender_key, client_msg_id, scope, recipients, grp,"
+                " grp_key, notice, text, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (sender_key, client_msg_id) DO NOTHING RETURNING seq",
+                (sender, skey, client_msg_id, scope,
+                 "[]" if not recipients else json.dumps(recipients), group,
+                 name_key(group) if group else None, notice, text, ts),
+            ).fetchone()
+            if row is None:  # a retry of a stored message: the original wins
+                existing = self._message_by_client_id(skey, client_msg_id)
+                assert existing is not None
+                return existing, False
+            seq = row[0]
+            db.executemany("INSERT OR IGNORE INTO deliveries (user_key, seq) VALUES (?, ?)",
+                           [(k, seq) for k in recipient_keys])
+        return StoredMessage(seq, ts, sender, client_msg_id, scope, text, recipients, group,
+                             notice), True
 
     def _message_by_client_id(self, sender_key: str, client_msg_id: str) -> StoredMessage | None:
-        # Only committed messages matter here (see store_message): no _sync() needed.
-        row = self._cur.execute(
+        row = self._db.execute(
             f"SELECT {_MSG_COLUMNS} FROM messages m"
             " WHERE m.sender_key = ? AND m.client_msg_id = ?", (sender_key, client_msg_id),
         ).fetchone()
         return _row_to_message(row) if row else None
 
     def message(self, seq: int) -> StoredMessage | None:
-        self._sync()
         row = self._db.execute(f"SELECT {_MSG_COLUMNS} FROM messages m WHERE m.seq = ?",
                                (seq,)).fetchone()
         return _row_to_message(row) if row else None
 
     def pending(self, user_key: str, limit: int = 10_000) -> list[StoredMessage]:
         """Messages queued for ``user_key`` and not yet confirmed, oldest first."""
-        self._sync()
         rows = self._db.execute(
             f"SELECT {_MSG_COLUMNS} FROM deliveries d JOIN messages m ON m.seq = d.seq"
             " WHERE d.user_key = ? AND d.delivered IS NULL ORDER BY d.seq LIMIT ?",
@@ -650,63 +354,45 @@ class Store:
         """Record that ``user`` has ``state`` ("delivered" or "read") the messages ``seqs``.
 
         Only first transitions count (reading implies delivery). Returns the new receipts,
-        each logged for its message's sender (none for group notices or own messages), in
-        ``seq`` order, their ``rid`` increasing in that order. Decided in memory from the
-        cache of recent delivery states (one query fills in what it lacks); the rows are
-        buffered.
+        each logged for its message's sender (none for group notices or own messages).
+        A few statements per call, whatever the number of seqs.
         """
         if state not in ("delivered", "read"):
             raise ValueError(state)
+        seqs = list(dict.fromkeys(seqs))
+        if not seqs:
+            return []
         key = name_key(user)
-        order = sorted(set(seqs))
-        recent = self._recent
-        missing = [seq for seq in order if _unknown(recent.get(seq), key)]
-        if missing:
-            self._load_states(key, missing)
         now = time.time()
-        read = state == "read"
-        level = 2 if read else 1
         receipts: list[Receipt] = []
-        for seq in order:
-            entry = recent.get(seq)
-            if entry is None:  # no such message
-                continue
-            states = entry[1]
-            was = states.get(key)
-            if was is None or was < 0 or was >= level:  # not a recipient, or not a first
-                continue
-            states[key] = level
-            self._new_marks.append((now, now if read else None, seq, key))
-            sender_key = entry[0]
-            if sender_key is not None and sender_key != key:
-                self._rid = rid = self._rid + 1
-                self._new_receipts.append((rid, sender_key, seq, user, state, now))
-                receipts.append(Receipt(rid, seq, user, state, now, sender_key))
-        if missing and self._recent_size > self.RECENT_LIMIT:
-            self._trim_recent()
-        self._autocommit()
+        marks = ",".join("?" * len(seqs))
+        with self._tx() as db:
+            if state == "delivered":
+                changed = db.execute(
+                    f"UPDATE deliveries SET delivered = ? WHERE user_key = ? AND seq IN ({marks})"
+                    " AND delivered IS NULL RETURNING seq", (now, key, *seqs)).fetchall()
+            else:
+                changed = db.execute(
+                    "UPDATE deliveries SET delivered = coalesce(delivered, ?), read = ?"
+                    f" WHERE user_key = ? AND seq IN ({marks}) AND read IS NULL RETURNING seq",
+                    (now, now, key, *seqs)).fetchall()
+            if not changed:
+                return []
+            done = sorted(r[0] for r in changed)
+            marks = ",".join("?" * len(done))
+            senders = db.execute(
+                f"SELECT seq, sender_key FROM messages WHERE seq IN ({marks})"
+                " AND notice IS NULL AND sender_key != ? ORDER BY seq", (*done, key)).fetchall()
+            if not senders:
+                return []
+            db.executemany(
+                "INSERT INTO receipts (sender_key, seq, user, state, ts) VALUES (?, ?, ?, ?, ?)",
+                [(sender_key, seq, user, state, now) for seq, sender_key in senders])
+            last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+            first = last - len(senders) + 1  # one writer: AUTOINCREMENT ids are consecutive
+            receipts = [Receipt(first + i, seq, user, state, now, sender_key)
+                        for i, (seq, sender_key) in enumerate(senders)]
         return receipts
-
-    def _load_states(self, key: str, seqs: list[int]) -> None:
-        """Put ``key``'s delivery states of messages ``seqs`` into the recent cache (as
-        partial entries, which hold only the recipients looked up so far)."""
-        self._sync()
-        recent = self._recent
-        for start in range(0, len(seqs), 500):
-            chunk = seqs[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for seq, sender_key, notice, recipient, delivered, read in self._db.execute(
-                    "SELECT m.seq, m.sender_key, m.notice IS NOT NULL, d.user_key IS NOT NULL,"
-                    " d.delivered IS NOT NULL, d.read IS NOT NULL FROM messages m"
-                    " LEFT JOIN deliveries d ON d.seq = m.seq AND d.user_key = ?"
-                    f" WHERE m.seq IN ({marks})", (key, *chunk)):
-                entry = recent.get(seq)
-                if entry is None:
-                    entry = recent[seq] = [None if notice else sender_key, {}, True]
-                    self._recent_order.append(seq)
-                    self._recent_size += 1
-                entry[1][key] = 2 if read else 1 if delivered else 0 if recipient else -1
-                self._recent_size += 1
 
     def mark_delivered(self, user_key: str, seqs: Iterable[int]) -> list[Receipt]:
         """Shorthand for :meth:`mark` with state "delivered"."""
@@ -714,7 +400,6 @@ class Store:
 
     def receipts_after(self, sender_key: str, rid: int, limit: int = 10_000) -> list[Receipt]:
         """Receipts for ``sender_key``'s messages numbered above ``rid``, oldest first."""
-        self._sync()
         rows = self._db.execute(
             "SELECT rid, seq, user, state, ts FROM receipts WHERE sender_key = ? AND rid > ?"
             " ORDER BY rid LIMIT ?", (sender_key, rid, limit)).fetchall()
@@ -722,7 +407,6 @@ class Store:
 
     def receipt_counts(self, seq: int) -> tuple[int, int, int]:
         """``(recipients, delivered, read)`` counts of message ``seq``."""
-        self._sync()
         row = self._db.execute(
             "SELECT count(*), count(delivered), count(read) FROM deliveries WHERE seq = ?",
             (seq,)).fetchone()
@@ -739,7 +423,6 @@ class Store:
         in that group). With ``before`` the newest ``limit`` messages below that seq; with
         ``after`` the oldest ``limit`` above it; with neither, the newest ``limit``.
         """
-        self._sync()
         me = name_key(user)
         kind, _, target = conversation.partition(":")
         if kind == "everyone" and not target:
@@ -769,42 +452,6 @@ class Store:
                    " ORDER BY m.seq DESC LIMIT ?")
             rows = self._db.execute(sql, [*params, *extra, limit]).fetchall()[::-1]
         return [_row_to_message(r) for r in rows]
-
-
-_names_encoder = msgspec.json.Encoder()
-
-
-def _encode_names(names: list[str]) -> str:
-    """The ``recipients`` column: a JSON list of names."""
-    return _names_encoder.encode(names).decode()
-
-
-def _migrate_2_to_3(db: sqlite3.Connection) -> None:
-    """Re-cluster ``deliveries`` by ``(seq, user_key)``, in one transaction: a new message's
-    rows then sit together (one or two pages per message instead of one per recipient)."""
-    log.info("migrating the database from schema version 2 to 3 (deliveries by seq)")
-    db.executescript("""
-        BEGIN IMMEDIATE;
-        CREATE TABLE deliveries_v3 (
-            user_key  TEXT NOT NULL,
-            seq       INTEGER NOT NULL REFERENCES messages(seq),
-            delivered REAL,
-            read      REAL,
-            PRIMARY KEY (seq, user_key)
-        ) WITHOUT ROWID;
-        INSERT INTO deliveries_v3 (user_key, seq, delivered, read)
-            SELECT user_key, seq, delivered, read FROM deliveries;
-        DROP TABLE deliveries;
-        ALTER TABLE deliveries_v3 RENAME TO deliveries;
-        CREATE INDEX deliveries_pending ON deliveries (user_key, seq) WHERE delivered IS NULL;
-        PRAGMA user_version = 3;
-        COMMIT;
-    """)
-
-
-def _unknown(entry: list | None, key: str) -> bool:
-    """Whether the recent cache cannot tell ``key``'s state of a message (``entry``)."""
-    return entry is None or (entry[2] and key not in entry[1])
 
 
 def _row_to_message(row: tuple) -> StoredMessage:

@@ -3,9 +3,6 @@ heartbeat."""
 
 from __future__ import annotations
 
-import os
-import signal
-
 from helpers.wire import WireClient, connect_as
 
 from messenger.protocol import (
@@ -20,7 +17,6 @@ from messenger.protocol import (
     Ping,
     Read,
     Receipt,
-    Send,
     Typing,
 )
 
@@ -101,25 +97,3 @@ def test_idle_connection_is_pinged_then_dropped(qtbot, make_server):
     quiet.hello()
     quiet.wait_for(lambda f: isinstance(f, Ping), timeout=5000)
     qtbot.waitUntil(lambda: quiet.closed, timeout=5000)
-
-
-def test_a_dead_store_writer_drops_the_waiting_connections_then_commits_itself(qtbot, server):
-    alice = connect_as(qtbot, server, "alice", "alice123")
-    bob = connect_as(qtbot, server, "bob", "bob123")
-    first = alice.send_text("unicast", "before", ["bob"], client_msg_id="w-1")
-    assert isinstance(first, Ok)
-    store = server.server.store
-    assert store.has_writer
-    os.kill(store._writer.pid, signal.SIGKILL)
-    # The next write cannot be committed by the writer: nothing is acknowledged, and the
-    # connections that waited for it are dropped (the client resends after reconnecting).
-    alice.send(Send(id=alice.next_id(), client_msg_id="w-2", scope="unicast", text="during",
-                    to=["bob"]))
-    qtbot.waitUntil(lambda: alice.closed)
-    assert not any(isinstance(f, Ok) and f.seq for f in alice.frames)
-    assert not store.has_writer
-    again = connect_as(qtbot, server, "alice", "alice123")
-    retry = again.send_text("unicast", "during", ["bob"], client_msg_id="w-2")
-    assert isinstance(retry, Ok) and retry.seq > first.seq
-    bob2 = bob if not bob.closed else connect_as(qtbot, server, "bob", "bob123")
-    assert bob2.wait_for(lambda f: isinstance(f, Message) and f.text == "during").seq == retry.seq
