@@ -521,10 +521,8 @@ class ConversationModel(QAbstractListModel):
         if self._source is not None and self.gap_at(row) is not None:
             self._source.fill_gap(self, row, newest)
 
-    def replace_row(self, row: int, items: list[ChatItem]) -> int:
-        """Replace the item at ``row`` (a gap) by ``items`` (oldest first; messages already
-        here are skipped): the row is removed, then the items are inserted in its place.
-        Returns how many items were inserted."""
+    def _unseen(self, items: list[ChatItem]) -> list[ChatItem]:
+        """``items`` whose seq is not in the model yet (now recorded as seen), in order."""
         fresh: list[ChatItem] = []
         for item in items:
             if item.seq is not None:
@@ -532,6 +530,13 @@ class ConversationModel(QAbstractListModel):
                     continue
                 self._seqs.add(item.seq)
             fresh.append(item)
+        return fresh
+
+    def replace_row(self, row: int, items: list[ChatItem]) -> int:
+        """Replace the item at ``row`` (a gap) by ``items`` (oldest first; messages already
+        here are skipped): the row is removed, then the items are inserted in its place.
+        Returns how many items were inserted."""
+        fresh = self._unseen(items)
         self._remove(row)
         if fresh:
             self.beginInsertRows(_ROOT, row, row + len(fresh) - 1)
@@ -544,13 +549,7 @@ class ConversationModel(QAbstractListModel):
     def prepend(self, items: list[ChatItem]) -> int:
         """Insert older ``items`` (oldest first) at the top, skipping known seqs; returns how
         many were added."""
-        fresh: list[ChatItem] = []
-        for item in items:
-            if item.seq is not None:
-                if item.seq in self._seqs:
-                    continue
-                self._seqs.add(item.seq)
-            fresh.append(item)
+        fresh = self._unseen(items)
         if not fresh:
             return 0
         self.beginInsertRows(_ROOT, 0, len(fresh) - 1)
