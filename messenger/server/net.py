@@ -223,43 +223,55 @@ class MessengerServer(QObject):
     def _read(self, c: _Connection) -> None:
         if c.paused and not c.closing:
             return  # left in Qt's (bounded) buffer: TCP pushes back on the client
-        data = c.socket.readAll().data()
+        socket = c.socket
+        data = socket.readAll().data()
         if c.closing:
             return
         c.last_seen = time.monotonic()
         c.pinged = False
+        # Nothing is written to the socket while we read (writes wait for _flush), so what
+        # Qt still holds unsent stays the same during this call.
+        backlog = socket.bytesToWrite()
+        store, core, decode, conn = self.store, self.core, self._codec.decode, c.conn
         frames = c.decoder.feed(data)
         try:
             for payload in frames:
                 try:
-                    frame = self._codec.decode(payload)
+                    frame = decode(payload)
                 except ProtocolError as exc:
-                    self._apply(self.core.protocol_error(c.conn, exc))
+                    self._apply(core.protocol_error(conn, exc))
                     continue
                 except Exception:  # never let a decoder surprise kill the rest of the read
-                    log.exception("undecodable frame on connection %d", c.conn)
-                    self._apply(self.core.protocol_error(c.conn, ProtocolError(
+                    log.exception("undecodable frame on connection %d", conn)
+                    self._apply(core.protocol_error(conn, ProtocolError(
                         ErrorCode.BAD_FRAME, "the frame could not be decoded")))
                     continue
                 try:
-                    with self.store.guard():
-                        actions = self.core.handle(c.conn, frame)
-                    self._apply(actions)
+                    # One request, atomic inside the turn's batch (Store.guard, unrolled).
+                    store.begin_request()
+                    try:
+                        actions = core.handle(conn, frame)
+                    except BaseException:
+                        store.abort_request()
+                        raise
+                    store.end_request()
+                    if actions:
+                        self._apply(actions)
                 except Exception:
-                    log.exception("internal error on connection %d handling %s", c.conn,
+                    log.exception("internal error on connection %d handling %s", conn,
                                   type(frame).__name__)
-                    self._apply([Out(c.conn, Error(
+                    self._apply([Out(conn, Error(
                         code=ErrorCode.INTERNAL, id=getattr(frame, "id", None),
                         message="the server failed on this request; it may be retried"))])
                 if c.closing:  # after logout or a fatal error nothing more is read
                     return
-                if self._unsent(c) > WRITE_HIGH_WATER:
+                if c.pending + backlog > WRITE_HIGH_WATER:
                     c.paused = True  # the rest stays in the decoder until the client reads
                     log.info("connection %d: %d bytes of replies unsent; reading paused",
-                             c.conn, self._unsent(c))
+                             conn, self._unsent(c))
                     return
         except ProtocolError as exc:  # zero or oversized length: the stream is lost
-            self._apply(self.core.protocol_error(c.conn, exc))
+            self._apply(core.protocol_error(conn, exc))
         finally:
             frames.close()  # keeps what was not consumed in the decoder
 
@@ -276,55 +288,71 @@ class MessengerServer(QObject):
         """Queue ``actions`` until the store has committed (see :meth:`_flush`)."""
         if not actions:
             return
+        conns = self._conns
+        encoded = self._encoded
+        queue = self._queue
         for action in actions:
-            if isinstance(action, Disconnect):
-                c = self._conns.get(action.conn)
+            if type(action) is Out:
+                c = conns.get(action.conn)
+                if c is not None:
+                    frame = action.frame
+                    data = encoded.get(id(frame))
+                    if data is None:
+                        data = encoded[id(frame)] = encode_frame(frame)
+                    c.pending += len(data)
+            elif isinstance(action, Disconnect):
+                c = conns.get(action.conn)
                 if c is not None:
                     c.closing = True  # read nothing more from it
             elif isinstance(action, Crypto):
                 future = self._crypto.submit(action.work)
                 future.add_done_callback(lambda f, a=action: self._cryptoDone.emit((a, f)))
                 continue
-            else:
-                c = self._conns.get(action.conn)
-                if c is not None:
-                    frame = action.frame
-                    data = self._encoded.get(id(frame))
-                    if data is None:
-                        data = self._encoded[id(frame)] = encode_frame(frame)
-                    c.pending += len(data)
-            self._queue.append(action)
+            queue.append(action)
         if not self._flush_timer.isActive():
             self._flush_timer.start()
 
     def _flush(self) -> None:
-        """Commit the store (one fsync), then write the queued frames and closes."""
+        """Commit the store (one fsync), then write the queued frames (one write per
+        connection: its frames of this turn, concatenated) and perform the closes."""
         self.store.commit()
         queue, self._queue = self._queue, []
         encoded, self._encoded = self._encoded, {}
-        written: dict[int, _Connection] = {}
+        out: dict[ConnId, list[bytes]] = {}
+        closes: list[ConnId] = []
         for action in queue:
-            c = self._conns.get(action.conn)
-            if c is None:
-                continue
-            if isinstance(action, Out):
+            if type(action) is Out:
                 frame = action.frame
                 data = encoded.get(id(frame))
                 if data is None:  # queued before the connection was known (not expected)
                     data = encode_frame(frame)
-                c.socket.write(data)
-                written[c.conn] = c
+                parts = out.get(action.conn)
+                if parts is None:
+                    out[action.conn] = [data]
+                else:
+                    parts.append(data)
             else:
-                # Never disconnect slots here: we may be inside this socket's readyRead.
-                c.socket.disconnectFromHost()
-        for c in written.values():
+                closes.append(action.conn)
+        conns = self._conns
+        for conn, parts in out.items():
+            c = conns.get(conn)
+            if c is None:
+                continue
+            socket = c.socket
+            socket.write(parts[0] if len(parts) == 1 else b"".join(parts))
             c.pending = 0
-            if c.socket.bytesToWrite() > WRITE_DROP_LIMIT and not c.closing:
+            if not c.closing and socket.bytesToWrite() > WRITE_DROP_LIMIT:
                 log.warning("connection %d: %d bytes unsent, the client is not reading; "
-                            "dropping it (its messages stay queued)", c.conn,
-                            c.socket.bytesToWrite())
+                            "dropping it (its messages stay queued)", conn,
+                            socket.bytesToWrite())
                 c.closing = True
-                c.socket.abort()
+                socket.abort()
+        for conn in closes:
+            c = conns.get(conn)
+            if c is not None:
+                # After its frames above, which Qt sends before closing. Never disconnect
+                # slots here: we may be inside this socket's readyRead.
+                c.socket.disconnectFromHost()
 
     def _crypto_done(self, item: tuple[Crypto, Future]) -> None:
         action, future = item

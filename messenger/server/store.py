@@ -25,11 +25,14 @@ import json
 import logging
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from messenger.protocol import name_key
 
@@ -158,7 +161,21 @@ class Store:
 
     Args:
         path: database file, created with its folder if missing; ``":memory:"`` for tests.
+
+    Write-behind: the hot writes (new messages, their ``deliveries`` rows, delivered/read marks
+    and receipts) are not executed when they are made. ``seq`` and ``rid`` are assigned in
+    memory (this process is the only writer: the counters are loaded at start), the rows are
+    kept in lists, and :meth:`commit` writes them with one ``executemany`` per table right
+    before its ``COMMIT``. Without batch mode every write method ends with such a commit, so
+    nothing is ever left unwritten between calls. Reads see everything: each read first writes
+    what is buffered into the open transaction (except the idempotency look-up, which only needs
+    rows that are not buffered, see :meth:`store_message`).
     """
+
+    RECENT_LIMIT = 250_000
+    """How many (message, recipient) delivery states the in-memory cache of recent messages
+    holds; :meth:`mark` answers from it without a query, and asks the database for older
+    messages."""
 
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":
@@ -182,15 +199,43 @@ class Store:
         self._accounts: dict[str, Account] = {
             key: Account(name, key, pw, created) for name, key, pw, created in self._db.execute(
                 "SELECT name, name_key, pw_hash, created FROM accounts")}
+        # The last seq and rid handed out: AUTOINCREMENT never reuses numbers, and neither do we.
+        self._seq = self._last_id("messages", "seq")
+        self._rid = self._last_id("receipts", "rid")
+        # Rows not yet written (see the class docstring), in the order they are written.
+        self._new_messages: list[tuple] = []
+        self._new_deliveries: list[tuple[str, int]] = []
+        self._new_marks: list[tuple[float, float | None, str, int]] = []
+        self._new_receipts: list[tuple] = []
+        # (sender_key, client_msg_id) → message, for messages whose row is still buffered.
+        self._unwritten: dict[tuple[str, str], StoredMessage] = {}
+        # seq → [sender_key, or None when the message gets no receipts (a notice);
+        #        {recipient key: 0 queued, 1 delivered, 2 read, -1 not a recipient};
+        #        partial: True when loaded from the database for some recipients only].
+        self._recent: dict[int, list] = {}
+        self._recent_order: deque[int] = deque()
+        self._recent_size = 0
+        # The request being handled (see begin_request): buffer lengths at its start, and
+        # whether a savepoint was opened for its direct database work.
+        self._request: tuple[int, int, int, int] | None = None
+        self._savepoint = False
+        self._cur = self._db.cursor()
         log.info("store opened at %s", path)
+
+    def _last_id(self, table: str, column: str) -> int:
+        row = self._db.execute(
+            f"SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0),"
+            f" coalesce((SELECT max({column}) FROM {table}), 0))").fetchone()
+        return int(row[0])
 
     def close(self) -> None:
         """Commit what is pending and close; closing twice is harmless."""
         if self._closed:
             return
+        self._request = None
+        self._savepoint = False
+        self.commit()
         self._closed = True
-        if self._db.in_transaction:
-            self._db.execute("COMMIT")
         self._db.close()
 
     # ---------------------------------------------------------------- transactions
@@ -201,36 +246,136 @@ class Store:
         self._batch = on
 
     def commit(self) -> None:
-        """Make every write so far durable (one fsync). A no-op when nothing is pending."""
-        if not self._closed and self._db.in_transaction:
+        """Make every write so far durable: write the buffered rows, then ``COMMIT`` (one
+        fsync). A no-op when nothing is pending."""
+        if self._closed:
+            return
+        if self._savepoint:  # only if a request is still open: keep the savepoint's promise
+            self._db.execute("RELEASE request")
+            self._savepoint = False
+        if self._request is not None:
+            self._request = (0, 0, 0, 0)
+        self._write_buffered()
+        if self._db.in_transaction:
             self._db.execute("COMMIT")
 
-    @contextmanager
-    def guard(self) -> Iterator[None]:
-        """Run one request atomically inside the batch: on an exception its writes are undone
-        (``ROLLBACK TO`` a savepoint) while earlier requests' writes stay for the commit."""
-        if not self._batch:
-            yield
+    def _has_buffered(self) -> bool:
+        return bool(self._new_messages or self._new_deliveries or self._new_marks
+                    or self._new_receipts)
+
+    def _write_buffered(self, upto: tuple[int, int, int, int] | None = None) -> None:
+        """Execute the buffered rows (the first ``upto`` of each list, default all) in the
+        open transaction, opening one if needed."""
+        if not self._has_buffered():
             return
         db = self._db
         if not db.in_transaction:
             db.execute("BEGIN IMMEDIATE")
-        db.execute("SAVEPOINT request")
+        m, d, k, r = upto if upto is not None else (
+            len(self._new_messages), len(self._new_deliveries), len(self._new_marks),
+            len(self._new_receipts))
+        cur = self._cur
+        if m:
+            cur.executemany(
+                "INSERT INTO messages (seq, sender, sender_key, client_msg_id, scope, recipients,"
+                " grp, grp_key, notice, text, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self._new_messages[:m])
+            for row in self._new_messages[:m]:
+                self._unwritten.pop((row[2], row[3]), None)
+            del self._new_messages[:m]
+        if d:
+            cur.executemany("INSERT OR IGNORE INTO deliveries (user_key, seq) VALUES (?, ?)",
+                            self._new_deliveries[:d])
+            del self._new_deliveries[:d]
+        if k:
+            cur.executemany(
+                "UPDATE deliveries SET delivered = coalesce(delivered, ?),"
+                " read = coalesce(read, ?) WHERE user_key = ? AND seq = ?", self._new_marks[:k])
+            del self._new_marks[:k]
+        if r:
+            cur.executemany(
+                "INSERT INTO receipts (rid, sender_key, seq, user, state, ts)"
+                " VALUES (?, ?, ?, ?, ?, ?)", self._new_receipts[:r])
+            del self._new_receipts[:r]
+
+    def begin_request(self) -> None:
+        """Start one request inside the batch (see :meth:`guard`); a no-op without batch
+        mode, where every write method commits by itself."""
+        if not self._batch:
+            return
+        self._request = (len(self._new_messages), len(self._new_deliveries),
+                         len(self._new_marks), len(self._new_receipts))
+        self._savepoint = False
+
+    def end_request(self) -> None:
+        """The request succeeded: its writes stay for the commit."""
+        if self._savepoint:
+            self._db.execute("RELEASE request")
+            self._savepoint = False
+        self._request = None
+
+    def abort_request(self) -> None:
+        """The request failed: undo its writes, buffered or executed; earlier requests' writes
+        stay for the commit. The in-memory caches are dropped (they are rebuilt from the
+        database as needed), so they cannot remember a write that was undone."""
+        start = self._request
+        self._request = None
+        if start is None:
+            return
+        m, d, k, r = start
+        for row in self._new_messages[m:]:
+            self._unwritten.pop((row[2], row[3]), None)
+        del self._new_messages[m:]
+        del self._new_deliveries[d:]
+        del self._new_marks[k:]
+        del self._new_receipts[r:]
+        if self._savepoint:
+            self._savepoint = False
+            self._db.execute("ROLLBACK TO request")
+            self._db.execute("RELEASE request")
+        self._write_buffered()  # the earlier requests' rows: now the database is complete
+        self._unwritten.clear()
+        self._recent.clear()
+        self._recent_order.clear()
+        self._recent_size = 0
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Run one request atomically inside the batch: on an exception its writes are undone
+        (buffered rows dropped, executed ones rolled back to a savepoint) while earlier
+        requests' writes stay for the commit."""
+        if not self._batch:
+            yield
+            return
+        self.begin_request()
         try:
             yield
         except BaseException:
-            db.execute("ROLLBACK TO request")
-            db.execute("RELEASE request")
+            self.abort_request()
             raise
-        db.execute("RELEASE request")
+        self.end_request()
+
+    def _sync(self) -> None:
+        """Before a query or a direct write: put the buffered rows into the open transaction,
+        so the database is complete. Inside a request (batch mode), the rows of earlier
+        requests go in first, then a savepoint is opened for this request's own work."""
+        if self._request is not None and not self._savepoint:
+            self._write_buffered(self._request)
+            self._request = (0, 0, 0, 0)
+            if not self._db.in_transaction:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("SAVEPOINT request")
+            self._savepoint = True
+        self._write_buffered()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """A direct write: joins the open batch (committed by :meth:`commit`), or, without
+        batch mode, commits by itself (with the rows this call buffered)."""
+        self._sync()
         db = self._db
-        if db.in_transaction:
-            yield db  # joins the open batch; committed by commit()
-            return
-        db.execute("BEGIN IMMEDIATE")
+        if not db.in_transaction:
+            db.execute("BEGIN IMMEDIATE")
         if self._batch:
             yield db
             return
@@ -238,8 +383,17 @@ class Store:
             yield db
         except BaseException:
             db.execute("ROLLBACK")
+            self._unwritten.clear()  # the caches may hold what was rolled back
+            self._recent.clear()
+            self._recent_order.clear()
+            self._recent_size = 0
             raise
         db.execute("COMMIT")
+
+    def _autocommit(self) -> None:
+        """Without batch mode, each write method commits its buffered rows at once."""
+        if not self._batch:
+            self.commit()
 
     # ---------------------------------------------------------------- accounts
 
@@ -278,6 +432,7 @@ class Store:
     # ---------------------------------------------------------------- groups
 
     def load_groups(self) -> list[GroupRow]:
+        self._sync()
         rows = self._db.execute(
             "SELECT name, leader, public, created, members, invited FROM groups").fetchall()
         return [GroupRow(n, ld, bool(p), c, json.loads(m), json.loads(i))
@@ -307,42 +462,64 @@ class Store:
 
         Returns ``(message, created)``. When the sender already stored ``client_msg_id``,
         nothing is written and the original message comes back with ``created`` False.
+
+        The rows are buffered until the next commit (class docstring); the caller must not
+        send the acknowledgement before that commit. Idempotency: a ``client_msg_id`` is
+        looked up among the buffered messages, then in the database, which holds every
+        message that is not buffered.
         """
         skey = name_key(sender)
+        ident = (skey, client_msg_id)
+        existing = self._unwritten.get(ident)
+        if existing is None:
+            existing = self._message_by_client_id(skey, client_msg_id)
+        if existing is not None:  # a retry of a stored message: the original wins
+            return existing, False
+        self._seq = seq = self._seq + 1
         ts = time.time()
-        with self._tx() as db:
-            row = db.execute(
-                "INSERT INTO messages (sender, sender_key, client_msg_id, scope, recipients, grp,"
-                " grp_key, notice, text, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (sender_key, client_msg_id) DO NOTHING RETURNING seq",
-                (sender, skey, client_msg_id, scope,
-                 "[]" if not recipients else json.dumps(recipients), group,
-                 name_key(group) if group else None, notice, text, ts),
-            ).fetchone()
-            if row is None:  # a retry of a stored message: the original wins
-                existing = self._message_by_client_id(skey, client_msg_id)
-                assert existing is not None
-                return existing, False
-            seq = row[0]
-            db.executemany("INSERT OR IGNORE INTO deliveries (user_key, seq) VALUES (?, ?)",
-                           [(k, seq) for k in recipient_keys])
-        return StoredMessage(seq, ts, sender, client_msg_id, scope, text, recipients, group,
-                             notice), True
+        self._new_messages.append(
+            (seq, sender, skey, client_msg_id, scope,
+             _encode_names(recipients) if recipients else "[]", group,
+             name_key(group) if group else None, notice, text, ts))
+        message = StoredMessage(seq, ts, sender, client_msg_id, scope, text, recipients, group,
+                                notice)
+        self._unwritten[ident] = message
+        states = dict.fromkeys(recipient_keys, 0)
+        self._new_deliveries += [(k, seq) for k in states]
+        self._recent[seq] = [None if notice is not None else skey, states, False]
+        self._recent_order.append(seq)
+        self._recent_size += len(states) + 1
+        if self._recent_size > self.RECENT_LIMIT:
+            self._trim_recent()
+        self._autocommit()
+        return message, True
+
+    def _trim_recent(self) -> None:
+        # Oldest first, from a deque: next(iter(dict)) after many pops from a dict's front
+        # scans the deleted slots each time.
+        recent, order = self._recent, self._recent_order
+        while self._recent_size > self.RECENT_LIMIT * 3 // 4 and order:
+            entry = recent.pop(order.popleft(), None)
+            if entry is not None:
+                self._recent_size -= len(entry[1]) + 1
 
     def _message_by_client_id(self, sender_key: str, client_msg_id: str) -> StoredMessage | None:
-        row = self._db.execute(
+        # Reads only rows that are not buffered: no _sync() needed (see store_message).
+        row = self._cur.execute(
             f"SELECT {_MSG_COLUMNS} FROM messages m"
             " WHERE m.sender_key = ? AND m.client_msg_id = ?", (sender_key, client_msg_id),
         ).fetchone()
         return _row_to_message(row) if row else None
 
     def message(self, seq: int) -> StoredMessage | None:
+        self._sync()
         row = self._db.execute(f"SELECT {_MSG_COLUMNS} FROM messages m WHERE m.seq = ?",
                                (seq,)).fetchone()
         return _row_to_message(row) if row else None
 
     def pending(self, user_key: str, limit: int = 10_000) -> list[StoredMessage]:
         """Messages queued for ``user_key`` and not yet confirmed, oldest first."""
+        self._sync()
         rows = self._db.execute(
             f"SELECT {_MSG_COLUMNS} FROM deliveries d JOIN messages m ON m.seq = d.seq"
             " WHERE d.user_key = ? AND d.delivered IS NULL ORDER BY d.seq LIMIT ?",
@@ -354,45 +531,63 @@ class Store:
         """Record that ``user`` has ``state`` ("delivered" or "read") the messages ``seqs``.
 
         Only first transitions count (reading implies delivery). Returns the new receipts,
-        each logged for its message's sender (none for group notices or own messages).
-        A few statements per call, whatever the number of seqs.
+        each logged for its message's sender (none for group notices or own messages), in
+        ``seq`` order, their ``rid`` increasing in that order. Decided in memory from the
+        cache of recent delivery states (one query fills in what it lacks); the rows are
+        buffered.
         """
         if state not in ("delivered", "read"):
             raise ValueError(state)
-        seqs = list(dict.fromkeys(seqs))
-        if not seqs:
-            return []
         key = name_key(user)
+        order = sorted(set(seqs))
+        recent = self._recent
+        missing = [seq for seq in order if _unknown(recent.get(seq), key)]
+        if missing:
+            self._load_states(key, missing)
         now = time.time()
+        read = state == "read"
+        level = 2 if read else 1
         receipts: list[Receipt] = []
-        marks = ",".join("?" * len(seqs))
-        with self._tx() as db:
-            if state == "delivered":
-                changed = db.execute(
-                    f"UPDATE deliveries SET delivered = ? WHERE user_key = ? AND seq IN ({marks})"
-                    " AND delivered IS NULL RETURNING seq", (now, key, *seqs)).fetchall()
-            else:
-                changed = db.execute(
-                    "UPDATE deliveries SET delivered = coalesce(delivered, ?), read = ?"
-                    f" WHERE user_key = ? AND seq IN ({marks}) AND read IS NULL RETURNING seq",
-                    (now, now, key, *seqs)).fetchall()
-            if not changed:
-                return []
-            done = sorted(r[0] for r in changed)
-            marks = ",".join("?" * len(done))
-            senders = db.execute(
-                f"SELECT seq, sender_key FROM messages WHERE seq IN ({marks})"
-                " AND notice IS NULL AND sender_key != ? ORDER BY seq", (*done, key)).fetchall()
-            if not senders:
-                return []
-            db.executemany(
-                "INSERT INTO receipts (sender_key, seq, user, state, ts) VALUES (?, ?, ?, ?, ?)",
-                [(sender_key, seq, user, state, now) for seq, sender_key in senders])
-            last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
-            first = last - len(senders) + 1  # one writer: AUTOINCREMENT ids are consecutive
-            receipts = [Receipt(first + i, seq, user, state, now, sender_key)
-                        for i, (seq, sender_key) in enumerate(senders)]
+        for seq in order:
+            entry = recent.get(seq)
+            if entry is None:  # no such message
+                continue
+            states = entry[1]
+            was = states.get(key)
+            if was is None or was < 0 or was >= level:  # not a recipient, or not a first
+                continue
+            states[key] = level
+            self._new_marks.append((now, now if read else None, key, seq))
+            sender_key = entry[0]
+            if sender_key is not None and sender_key != key:
+                self._rid = rid = self._rid + 1
+                self._new_receipts.append((rid, sender_key, seq, user, state, now))
+                receipts.append(Receipt(rid, seq, user, state, now, sender_key))
+        if missing and self._recent_size > self.RECENT_LIMIT:
+            self._trim_recent()
+        self._autocommit()
         return receipts
+
+    def _load_states(self, key: str, seqs: list[int]) -> None:
+        """Put ``key``'s delivery states of messages ``seqs`` into the recent cache (as
+        partial entries, which hold only the recipients looked up so far)."""
+        self._sync()
+        recent = self._recent
+        for start in range(0, len(seqs), 500):
+            chunk = seqs[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for seq, sender_key, notice, recipient, delivered, read in self._db.execute(
+                    "SELECT m.seq, m.sender_key, m.notice IS NOT NULL, d.user_key IS NOT NULL,"
+                    " d.delivered IS NOT NULL, d.read IS NOT NULL FROM messages m"
+                    " LEFT JOIN deliveries d ON d.seq = m.seq AND d.user_key = ?"
+                    f" WHERE m.seq IN ({marks})", (key, *chunk)):
+                entry = recent.get(seq)
+                if entry is None:
+                    entry = recent[seq] = [None if notice else sender_key, {}, True]
+                    self._recent_order.append(seq)
+                    self._recent_size += 1
+                entry[1][key] = 2 if read else 1 if delivered else 0 if recipient else -1
+                self._recent_size += 1
 
     def mark_delivered(self, user_key: str, seqs: Iterable[int]) -> list[Receipt]:
         """Shorthand for :meth:`mark` with state "delivered"."""
@@ -400,6 +595,7 @@ class Store:
 
     def receipts_after(self, sender_key: str, rid: int, limit: int = 10_000) -> list[Receipt]:
         """Receipts for ``sender_key``'s messages numbered above ``rid``, oldest first."""
+        self._sync()
         rows = self._db.execute(
             "SELECT rid, seq, user, state, ts FROM receipts WHERE sender_key = ? AND rid > ?"
             " ORDER BY rid LIMIT ?", (sender_key, rid, limit)).fetchall()
@@ -407,6 +603,7 @@ class Store:
 
     def receipt_counts(self, seq: int) -> tuple[int, int, int]:
         """``(recipients, delivered, read)`` counts of message ``seq``."""
+        self._sync()
         row = self._db.execute(
             "SELECT count(*), count(delivered), count(read) FROM deliveries WHERE seq = ?",
             (seq,)).fetchone()
@@ -423,6 +620,7 @@ class Store:
         in that group). With ``before`` the newest ``limit`` messages below that seq; with
         ``after`` the oldest ``limit`` above it; with neither, the newest ``limit``.
         """
+        self._sync()
         me = name_key(user)
         kind, _, target = conversation.partition(":")
         if kind == "everyone" and not target:
@@ -452,6 +650,19 @@ class Store:
                    " ORDER BY m.seq DESC LIMIT ?")
             rows = self._db.execute(sql, [*params, *extra, limit]).fetchall()[::-1]
         return [_row_to_message(r) for r in rows]
+
+
+_names_encoder = msgspec.json.Encoder()
+
+
+def _encode_names(names: list[str]) -> str:
+    """The ``recipients`` column: a JSON list of names."""
+    return _names_encoder.encode(names).decode()
+
+
+def _unknown(entry: list | None, key: str) -> bool:
+    """Whether the recent cache cannot tell ``key``'s state of a message (``entry``)."""
+    return entry is None or (entry[2] and key not in entry[1])
 
 
 def _row_to_message(row: tuple) -> StoredMessage:

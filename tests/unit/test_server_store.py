@@ -1,0 +1,168 @@
+"""The server store's write-behind batch: rows are buffered until the commit, seq and rid are
+assigned in memory, and nothing a caller can observe differs from writing at once."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from messenger.server.store import Store
+
+
+def stored(store, sender, cmid, to=("bob",), scope="unicast", text="hi", **kw):
+    recipients = list(to) if scope in ("unicast", "multicast") else []
+    return store.store_message(sender=sender, client_msg_id=cmid, scope=scope, text=text,
+                               recipients=recipients, recipient_keys=[t.lower() for t in to],
+                               **kw)
+
+
+def rows(path, sql):
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def path(tmp_path):
+    return tmp_path / "server.db"
+
+
+@pytest.fixture
+def batch(path):
+    store = Store(path)
+    store.set_batch(True)
+    yield store
+    store.close()
+
+
+def test_nothing_reaches_the_file_before_the_commit(batch, path):
+    m, created = stored(batch, "alice", "c1")
+    batch.mark("bob", [m.seq], "delivered")
+    assert created and rows(path, "SELECT count(*) FROM messages") == [(0,)]
+    batch.commit()
+    assert rows(path, "SELECT seq, sender_key, client_msg_id FROM messages") == [
+        (m.seq, "alice", "c1")]
+    assert rows(path, "SELECT user_key, seq, delivered IS NOT NULL FROM deliveries") == [
+        ("bob", m.seq, 1)]
+    assert rows(path, "SELECT seq, user, state FROM receipts") == [(m.seq, "bob", "delivered")]
+
+
+def test_idempotent_within_the_batch_and_after_the_commit(batch):
+    first, created = stored(batch, "alice", "same", text="one")
+    again, created_again = stored(batch, "Alice", "same", text="two")
+    assert created and not created_again and again == first
+    batch.commit()
+    third, created_third = stored(batch, "alice", "same", text="three")
+    assert not created_third and (third.seq, third.text) == (first.seq, "one")
+
+
+def test_seq_and_rid_continue_after_a_restart(path):
+    store = Store(path)
+    store.set_batch(True)
+    a, _ = stored(store, "alice", "a")
+    b, _ = stored(store, "alice", "b")
+    (r,) = store.mark("bob", [a.seq], "delivered")
+    store.close()  # commits
+    again = Store(path)
+    again.set_batch(True)
+    assert stored(again, "alice", "a")[1] is False  # remembered across the restart
+    c, _ = stored(again, "alice", "c")
+    (r2,) = again.mark("bob", [b.seq], "delivered")
+    assert c.seq > b.seq > a.seq and r2.rid > r.rid
+    again.close()
+
+
+def test_reads_see_buffered_rows(batch):
+    m, _ = stored(batch, "alice", "c1")
+    assert [p.seq for p in batch.pending("bob")] == [m.seq]
+    assert [h.seq for h in batch.history("bob", "user:alice")] == [m.seq]
+    batch.mark("bob", [m.seq], "read")
+    assert batch.pending("bob") == []
+    assert [(r.seq, r.state) for r in batch.receipts_after("alice", 0)] == [(m.seq, "read")]
+    assert batch.receipt_counts(m.seq) == (1, 1, 1)
+
+
+def test_first_transitions_only_with_and_without_the_recent_cache(batch):
+    ms = [stored(batch, "alice", f"c{i}")[0] for i in range(3)]
+    seqs = [m.seq for m in ms]
+    batch.commit()
+    batch._recent.clear()  # as if evicted: the database decides
+    batch._recent_order.clear()
+    got = batch.mark("bob", [seqs[0], seqs[0]], "delivered")
+    assert [(r.seq, r.state) for r in got] == [(seqs[0], "delivered")]
+    assert batch.mark("bob", [seqs[0]], "delivered") == []
+    assert batch.mark("carol", [seqs[1]], "read") == []  # not a recipient
+    m4, _ = stored(batch, "alice", "c4")  # in the cache
+    got = batch.mark("bob", [m4.seq, seqs[1], m4.seq, 999_999], "delivered")
+    assert sorted(r.seq for r in got) == sorted([m4.seq, seqs[1]])
+    assert batch.mark("bob", [m4.seq, seqs[1]], "delivered") == []
+    assert [r.state for r in batch.mark("bob", [m4.seq, seqs[2]], "read")] == ["read", "read"]
+    assert batch.mark("bob", [m4.seq, seqs[2]], "read") == []
+    assert batch.mark("carol", [m4.seq], "delivered") == []  # not a recipient
+    batch.commit()
+    assert batch.receipt_counts(m4.seq) == (1, 1, 1)
+    assert batch.receipt_counts(seqs[2]) == (1, 1, 1)
+    rids = [r.rid for r in batch.receipts_after("alice", 0)]
+    assert rids == sorted(set(rids)) and len(rids) == 5  # 3 delivered, 2 read
+
+
+def test_no_receipts_for_notices_or_own_messages(batch):
+    notice, _ = stored(batch, "alice", "notice-1", to=("alice", "bob"), scope="group",
+                       group="Lab", notice="created")
+    own, _ = stored(batch, "alice", "self", to=("alice",))
+    assert batch.mark("bob", [notice.seq], "delivered") == []
+    assert batch.mark("alice", [notice.seq, own.seq], "read") == []
+    assert batch.receipt_counts(notice.seq) == (2, 2, 1)  # read implies delivered
+
+
+def test_a_failed_request_leaves_no_trace(batch, path):
+    kept, _ = stored(batch, "alice", "kept")
+    batch.begin_request()
+    gone, _ = stored(batch, "alice", "gone")
+    batch.mark("bob", [kept.seq], "delivered")
+    batch.pending("bob")  # a query: the buffered rows go into the transaction
+    late, _ = stored(batch, "alice", "late")
+    batch.abort_request()
+    batch.begin_request()
+    retry, created = stored(batch, "alice", "gone")  # not remembered: it was undone
+    batch.end_request()
+    assert created and retry.seq not in (gone.seq, late.seq)
+    assert [r.seq for r in batch.mark("bob", [kept.seq], "delivered")] == [kept.seq]
+    batch.commit()
+    assert rows(path, "SELECT client_msg_id FROM messages ORDER BY seq") == [
+        ("kept",), ("gone",)]
+    assert rows(path, "SELECT count(*) FROM receipts") == [(1,)]
+
+
+def test_a_failed_request_without_queries_is_undone_too(batch, path):
+    kept, _ = stored(batch, "alice", "kept")
+    batch.begin_request()
+    stored(batch, "alice", "gone")
+    batch.abort_request()
+    batch.commit()
+    assert rows(path, "SELECT client_msg_id FROM messages") == [("kept",)]
+    assert rows(path, "SELECT user_key, seq FROM deliveries") == [("bob", kept.seq)]
+
+
+def test_without_batch_mode_every_write_is_committed_at_once(path):
+    store = Store(path)
+    m, _ = stored(store, "alice", "c1")
+    assert rows(path, "SELECT count(*) FROM messages") == [(1,)]
+    store.mark("bob", [m.seq], "delivered")
+    assert rows(path, "SELECT count(*) FROM receipts") == [(1,)]
+    store.close()
+
+
+def test_the_recent_cache_is_bounded(path, monkeypatch):
+    monkeypatch.setattr(Store, "RECENT_LIMIT", 8)
+    store = Store(path)
+    store.set_batch(True)
+    ms = [stored(store, "alice", f"c{i}")[0] for i in range(20)]
+    assert len(store._recent) <= 8
+    got = store.mark("bob", [m.seq for m in ms], "delivered")  # old ones from the database
+    assert [r.seq for r in got] == [m.seq for m in ms]
+    assert store.mark("bob", [m.seq for m in ms], "delivered") == []
+    store.close()
