@@ -5,7 +5,7 @@ Tables:
   ``messages``    every chat message and group notice; ``seq`` (INTEGER PRIMARY KEY) is the
                   server-wide sequence number; ``(sender_key, client_msg_id)`` is unique, which
                   makes retries idempotent.
-  ``deliveries``  one row per (recipient, message): ``delivered`` and ``read`` times, NULL until
+  ``deliveries``  one row per (message, recipient): ``delivered`` and ``read`` times, NULL until
                   the recipient's app confirms. Undelivered rows are the recipient's inbox
                   (store and forward); the rows also index history by participant.
   ``receipts``    a log of delivered/read receipts, numbered by ``rid``, that senders fetch
@@ -41,7 +41,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("messenger.server.store")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+"""2 → 3: ``deliveries`` is clustered by ``(seq, user_key)`` instead of ``(user_key, seq)``, and
+its index on ``seq`` alone is gone (the key serves it). Version 2 databases are migrated when
+opened (:func:`_migrate_2_to_3`)."""
+
+CACHE_KIB = 64 * 1024
+"""SQLite's page cache per connection (``PRAGMA cache_size``): the default 2 MiB cannot hold the
+index pages a busy turn touches (one or two per sender and recipient)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -72,11 +79,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
     seq       INTEGER NOT NULL REFERENCES messages(seq),
     delivered REAL,
     read      REAL,
-    PRIMARY KEY (user_key, seq)
+    PRIMARY KEY (seq, user_key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (user_key, seq)
     WHERE delivered IS NULL;
-CREATE INDEX IF NOT EXISTS deliveries_seq ON deliveries (seq);
 CREATE TABLE IF NOT EXISTS receipts (
     rid        INTEGER PRIMARY KEY AUTOINCREMENT,
     sender_key TEXT NOT NULL,
@@ -185,13 +191,22 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
+        if version not in (0, 2, SCHEMA_VERSION):
             self._db.close()
             raise RuntimeError(
-                f"{path} has schema version {version}; this server reads version "
+                f"{path} has schema version {version}; this server reads versions 2 and "
                 f"{SCHEMA_VERSION} (databases of the unreleased version 1 cannot be migrated: "
                 "start with a new --data-dir)")
+        if version == 2:
+            try:
+                _migrate_2_to_3(self._db)
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                self._db.close()
+                raise
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._batch = False
@@ -658,6 +673,29 @@ _names_encoder = msgspec.json.Encoder()
 def _encode_names(names: list[str]) -> str:
     """The ``recipients`` column: a JSON list of names."""
     return _names_encoder.encode(names).decode()
+
+
+def _migrate_2_to_3(db: sqlite3.Connection) -> None:
+    """Re-cluster ``deliveries`` by ``(seq, user_key)``, in one transaction: a new message's
+    rows then sit together (one or two pages per message instead of one per recipient)."""
+    log.info("migrating the database from schema version 2 to 3 (deliveries by seq)")
+    db.executescript("""
+        BEGIN IMMEDIATE;
+        CREATE TABLE deliveries_v3 (
+            user_key  TEXT NOT NULL,
+            seq       INTEGER NOT NULL REFERENCES messages(seq),
+            delivered REAL,
+            read      REAL,
+            PRIMARY KEY (seq, user_key)
+        ) WITHOUT ROWID;
+        INSERT INTO deliveries_v3 (user_key, seq, delivered, read)
+            SELECT user_key, seq, delivered, read FROM deliveries;
+        DROP TABLE deliveries;
+        ALTER TABLE deliveries_v3 RENAME TO deliveries;
+        CREATE INDEX deliveries_pending ON deliveries (user_key, seq) WHERE delivered IS NULL;
+        PRAGMA user_version = 3;
+        COMMIT;
+    """)
 
 
 def _unknown(entry: list | None, key: str) -> bool:

@@ -166,3 +166,64 @@ def test_the_recent_cache_is_bounded(path, monkeypatch):
     assert [r.seq for r in got] == [m.seq for m in ms]
     assert store.mark("bob", [m.seq for m in ms], "delivered") == []
     store.close()
+
+
+V2_SCHEMA = """
+CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT NOT NULL, name_key TEXT NOT NULL UNIQUE,
+    pw_hash TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, sender TEXT NOT NULL,
+    sender_key TEXT NOT NULL, client_msg_id TEXT NOT NULL, scope TEXT NOT NULL,
+    recipients TEXT NOT NULL, grp TEXT, grp_key TEXT, notice TEXT, text TEXT NOT NULL,
+    ts REAL NOT NULL, UNIQUE (sender_key, client_msg_id));
+CREATE INDEX messages_scope ON messages (scope, seq);
+CREATE INDEX messages_group ON messages (grp_key, seq);
+CREATE TABLE deliveries (user_key TEXT NOT NULL, seq INTEGER NOT NULL REFERENCES messages(seq),
+    delivered REAL, read REAL, PRIMARY KEY (user_key, seq)) WITHOUT ROWID;
+CREATE INDEX deliveries_pending ON deliveries (user_key, seq) WHERE delivered IS NULL;
+CREATE INDEX deliveries_seq ON deliveries (seq);
+CREATE TABLE receipts (rid INTEGER PRIMARY KEY AUTOINCREMENT, sender_key TEXT NOT NULL,
+    seq INTEGER NOT NULL, user TEXT NOT NULL, state TEXT NOT NULL, ts REAL NOT NULL);
+CREATE INDEX receipts_sender ON receipts (sender_key, rid);
+CREATE TABLE groups (name_key TEXT PRIMARY KEY, name TEXT NOT NULL, leader TEXT NOT NULL,
+    public INTEGER NOT NULL, created REAL NOT NULL, members TEXT NOT NULL, invited TEXT NOT NULL);
+PRAGMA user_version = 2;
+"""
+
+
+def test_a_version_2_database_is_migrated(path):
+    db = sqlite3.connect(path)
+    db.executescript(V2_SCHEMA)
+    db.executemany(
+        "INSERT INTO messages (seq, sender, sender_key, client_msg_id, scope, recipients, text,"
+        " ts) VALUES (?, 'alice', 'alice', ?, 'multicast', '[\"bob\", \"carol\"]', 'hi', 1.0)",
+        [(1, "a"), (2, "b")])
+    db.executemany("INSERT INTO deliveries (user_key, seq, delivered) VALUES (?, ?, ?)",
+                   [("bob", 1, 5.0), ("carol", 1, None), ("bob", 2, None), ("carol", 2, None)])
+    db.execute("INSERT INTO receipts (sender_key, seq, user, state, ts)"
+               " VALUES ('alice', 1, 'bob', 'delivered', 5.0)")
+    db.commit()
+    db.close()
+    store = Store(path)
+    store.set_batch(True)
+    assert [m.seq for m in store.pending("carol")] == [1, 2]
+    assert [m.seq for m in store.pending("bob")] == [2]
+    assert store.receipt_counts(1) == (2, 1, 0)
+    assert stored(store, "alice", "a")[1] is False
+    (receipt,) = store.mark("carol", [1], "delivered")
+    assert receipt.rid == 2
+    m3, _ = stored(store, "alice", "c")
+    assert m3.seq == 3
+    store.close()
+    assert rows(path, "PRAGMA user_version") == [(3,)]
+    assert rows(path, "SELECT name FROM sqlite_master WHERE tbl_name = 'deliveries'"
+                " ORDER BY name") == [("deliveries",), ("deliveries_pending",)]
+    assert rows(path, "SELECT seq, user_key, delivered IS NOT NULL FROM deliveries") == [
+        (1, "bob", 1), (1, "carol", 1), (2, "bob", 0), (2, "carol", 0), (3, "bob", 0)]
+
+
+def test_an_unknown_schema_version_is_refused(path):
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 7")
+    db.close()
+    with pytest.raises(RuntimeError, match="schema version 7"):
+        Store(path)
