@@ -77,15 +77,16 @@ MAX_SEQ = 1 << 63
 """Sequence numbers are SQLite integers: below 2^63."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Out:
-    """Send ``frame`` on connection ``conn``."""
+    """Send ``frame`` on connection ``conn``. (Not frozen: a frozen dataclass costs twice as
+    much to create, and a fanned-out message creates one per recipient connection.)"""
 
     conn: ConnId
     frame: msgspec.Struct
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Disconnect:
     """Close connection ``conn`` once what was queued for it has been written."""
 
@@ -164,6 +165,7 @@ class ServerCore:
         self.online: dict[str, _Online] = {}
         self.groups = Groups(store, clock)
         self.transfers = Transfers(clock=clock)
+        self._spellings: dict[str, Account] = {}  # a name as sent → its account (_resolve_keys)
 
     # ------------------------------------------------------------------ connection life
 
@@ -196,6 +198,14 @@ class ServerCore:
     def handle(self, conn: ConnId, frame: msgspec.Struct) -> list[Action]:
         """Apply one decoded frame from ``conn`` and return what to send to whom."""
         session = self.sessions[conn]
+        if session.key is not None:  # logged in (so past hello): the frequent frames first
+            kind = type(frame)
+            if kind is Send:
+                return self._send(session, frame)  # type: ignore[arg-type]
+            if kind is Delivered:
+                return self._mark(session, frame.seqs, "delivered")  # type: ignore[attr-defined]
+            if kind is Read:
+                return self._mark(session, frame.seqs, "read")  # type: ignore[attr-defined]
         if isinstance(frame, Hello):
             return self._hello(session, frame)
         if not session.hello:
@@ -220,14 +230,8 @@ class ServerCore:
         if isinstance(frame, Send):
             return self._send(session, frame)
         if isinstance(frame, Delivered | Read):
-            state = "delivered" if isinstance(frame, Delivered) else "read"
-            seqs = [s for s in frame.seqs[:10_000] if 0 < s < MAX_SEQ]
-            receipts = self.store.mark(session.user, seqs, state)
-            actions: list[Action] = []
-            for r in receipts:
-                actions += self._to_users([r.sender_key], Receipt(
-                    rid=r.rid, seq=r.seq, user=r.user, state=r.state, ts=r.ts))  # type: ignore[arg-type]
-            return actions
+            return self._mark(session, frame.seqs,
+                              "delivered" if isinstance(frame, Delivered) else "read")
         if isinstance(frame, Typing):
             if not isinstance(frame.to, str) or not is_valid_name(frame.to):
                 return []
@@ -246,6 +250,21 @@ class ServerCore:
                 return [self._error(session, frame, exc.code, exc.message)]
         return [self._error(session, frame, ErrorCode.UNKNOWN_TYPE,
                             f"{type(frame).__name__} is not a request")]
+
+    def _mark(self, session: Session, seqs: list[int], state: str) -> list[Action]:
+        """``delivered`` / ``read``: record it, and send the new receipts to the senders."""
+        assert session.user is not None
+        receipts = self.store.mark(session.user, [s for s in seqs[:10_000] if 0 < s < MAX_SEQ],
+                                   state)
+        actions: list[Action] = []
+        online = self.online
+        for r in receipts:
+            entry = online.get(r.sender_key)
+            if entry is not None:
+                frame = Receipt(rid=r.rid, seq=r.seq, user=r.user, state=r.state,  # type: ignore[arg-type]
+                                ts=r.ts)
+                actions += [Out(c, frame) for c in entry.conns]
+        return actions
 
     # ------------------------------------------------------------------ handshake and login
 
@@ -398,9 +417,10 @@ class ServerCore:
 
     def _send(self, session: Session, frame: Send) -> list[Action]:
         assert session.user is not None and session.key is not None
-        if not frame.text.strip():
+        text = frame.text
+        if not text or text.isspace():  # the same test as "not text.strip()", without a copy
             return [self._error(session, frame, ErrorCode.EMPTY_MESSAGE, "the message is empty")]
-        if len(frame.text) > self.max_text:
+        if len(text) > self.max_text:
             return [self._error(
                 session, frame, ErrorCode.MESSAGE_TOO_LONG,
                 f"the message has {len(frame.text)} characters; the limit is {self.max_text}")]
@@ -418,11 +438,10 @@ class ServerCore:
             if frame.scope == "unicast" and len(frame.to) != 1:
                 return [self._error(session, frame, ErrorCode.BAD_REQUEST,
                                     "a unicast message has exactly one recipient")]
-            recipients, unknown = self._resolve(frame.to)
+            recipients, keys, unknown = self._resolve_keys(frame.to)
             if unknown:
                 return [self._error(session, frame, ErrorCode.UNKNOWN_USER,
                                     "no such user: " + ", ".join(unknown))]
-            keys = [name_key(n) for n in recipients]
         else:  # group
             if len(frame.to) != 1:
                 return [self._error(session, frame, ErrorCode.BAD_REQUEST,
@@ -436,11 +455,16 @@ class ServerCore:
             group_name = group.name
         stored, created = self.store.store_message(
             sender=session.user, client_msg_id=frame.client_msg_id, scope=frame.scope,
-            text=frame.text, recipients=recipients, recipient_keys=keys,
-            group=group_name if frame.scope == "group" else None)
+            text=text, recipients=recipients, recipient_keys=keys,
+            group=group_name if frame.scope == "group" else None, sender_key=session.key)
         actions: list[Action] = [Out(session.conn, Ok(id=frame.id, seq=stored.seq, ts=stored.ts))]
         if created:
-            actions += self._to_users(keys, _message_frame(stored))
+            message = _message_frame(stored)
+            online = self.online
+            for key in keys:
+                entry = online.get(key)
+                if entry is not None:
+                    actions += [Out(c, message) for c in entry.conns]
         return actions
 
     def _to_users(self, keys: list[str], frame: msgspec.Struct) -> list[Action]:
@@ -647,6 +671,22 @@ class ServerCore:
         GroupRemove: _group_leave,
         GetGroups: _groups_list,
     }
+
+    def _resolve_keys(self, names: list[str]) -> tuple[list[str], list[str], list[str]]:
+        """:meth:`_resolve`, plus the keys of the names found. One known name (a unicast) is
+        answered from a cache of exact spellings (accounts are never renamed or deleted)."""
+        if len(names) == 1:
+            account = self._spellings.get(names[0])  # type: ignore[call-overload]
+            if account is not None:
+                return [account.name], [account.key], []
+        found, unknown = self._resolve(names)
+        if len(names) == 1 and found:
+            if len(self._spellings) >= 10_000:  # bounded: a client may vary the case at will
+                self._spellings.clear()
+            account = self.store.account(found[0])
+            assert account is not None
+            self._spellings[names[0]] = account
+        return found, [name_key(n) for n in found], unknown
 
     def _resolve(self, names: list[str]) -> tuple[list[str], list[str]]:
         """Canonical names of ``names`` (deduplicated, order kept) and the unknown ones."""

@@ -28,9 +28,9 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
@@ -117,10 +117,10 @@ class Account:
     created: float
 
 
-@dataclass(frozen=True)
-class StoredMessage:
+class StoredMessage(NamedTuple):
     """A stored chat message. ``recipients`` are canonical user names (empty for broadcast and
-    group messages)."""
+    group messages). A named tuple: immutable, and much cheaper to create than a frozen
+    dataclass (one per message)."""
 
     seq: int
     ts: float
@@ -128,13 +128,12 @@ class StoredMessage:
     client_msg_id: str
     scope: str
     text: str
-    recipients: list[str] = field(default_factory=list)
+    recipients: list[str] = []  # shared default: never mutated (callers pass their own)
     group: str | None = None
     notice: str | None = None
 
 
-@dataclass(frozen=True)
-class Receipt:
+class Receipt(NamedTuple):
     """``user`` has ``state`` ("delivered" or "read") message ``seq`` at ``ts``; ``rid`` is the
     receipt's number in the sender's receipt log."""
 
@@ -471,19 +470,20 @@ class Store:
 
     def store_message(self, *, sender: str, client_msg_id: str, scope: str, text: str,
                       recipients: list[str], recipient_keys: Iterable[str],
-                      group: str | None = None,
-                      notice: str | None = None) -> tuple[StoredMessage, bool]:
+                      group: str | None = None, notice: str | None = None,
+                      sender_key: str | None = None) -> tuple[StoredMessage, bool]:
         """Store a message and queue it for ``recipient_keys``, in one transaction.
 
         Returns ``(message, created)``. When the sender already stored ``client_msg_id``,
         nothing is written and the original message comes back with ``created`` False.
+        ``sender_key`` saves case-folding ``sender`` when the caller has it.
 
         The rows are buffered until the next commit (class docstring); the caller must not
         send the acknowledgement before that commit. Idempotency: a ``client_msg_id`` is
         looked up among the buffered messages, then in the database, which holds every
         message that is not buffered.
         """
-        skey = name_key(sender)
+        skey = name_key(sender) if sender_key is None else sender_key
         ident = (skey, client_msg_id)
         existing = self._unwritten.get(ident)
         if existing is None:
