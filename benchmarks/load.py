@@ -552,7 +552,8 @@ class Bench:
         res.update(latencies(ph.lat))
         return res
 
-    def open_loop(self, n: int, rate: float, seconds: float, warmup: float) -> dict:
+    def open_loop(self, n: int, rate: float, seconds: float, warmup: float,
+                  on_start=None) -> dict:
         ph = self.new_phase("open", n=n, inflight=[0] * n)
         cap = max(200, int(rate * 0.5))  # at most half a second of traffic outstanding
         t0 = perf()
@@ -566,6 +567,8 @@ class Bench:
                 rec = (ph.seq, ph.received, ph.acked, skipped, proc_cpu(self.pid), self_cpu(),
                        now)
                 ph.rec_from = now
+                if on_start:
+                    on_start()
             if now >= t0 + total:
                 break
             target = int((now - t0) * rate) + 1  # messages scheduled at or before now
@@ -839,6 +842,8 @@ def profile_runs(bench: Bench, args, pid: int, results: dict) -> None:
                                                   on_start=hook)),
         ("fanout", lambda hook: bench.fanout(args.group_size, args.duration, args.fan_window,
                                              args.fan_senders, args.warmup, on_start=hook)),
+        *((f"open{rate}", lambda hook, rate=rate: bench.open_loop(
+            n, rate, args.duration, args.warmup, on_start=hook)) for rate in args.rates),
     ):
         raw = out / f"profile-{name}.txt"
         spy: list[subprocess.Popen | None] = []
