@@ -730,7 +730,7 @@ def start_py_spy(pid: int, out: Path, seconds: float) -> subprocess.Popen | None
         return None
     return subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", "200", "--format",
                              "raw", "--duration", str(max(1, round(seconds))), "--output",
-                             str(out), "--nonblocking"],
+                             str(out), *(os.environ.get("PYSPY_EXTRA") or "--nonblocking").split()],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -519,7 +519,12 @@ class Store:
                 self._recent_size -= len(entry[1]) + 1
 
     def _message_by_client_id(self, sender_key: str, client_msg_id: str) -> StoredMessage | None:
-        # Reads only rows that are not buffered: no _sync() needed (see store_message).
+        # Reads only rows that are not buffered: no _sync() needed (see store_message). In
+        # batch mode the turn's write transaction is opened here if need be: a query outside
+        # a transaction would set up (and tear down) a WAL read lock of its own, with its
+        # fcntl calls, which cost more than the lookup itself.
+        if self._batch and not self._db.in_transaction:
+            self._db.execute("BEGIN IMMEDIATE")
         row = self._cur.execute(
             f"SELECT {_MSG_COLUMNS} FROM messages m"
             " WHERE m.sender_key = ? AND m.client_msg_id = ?", (sender_key, client_msg_id),
