@@ -25,6 +25,9 @@ class ServerConfig:
             after a third of that).
         argon2_time_cost, argon2_memory_kib: argon2id cost (RFC 9106); the defaults are
             argon2-cffi's (3 passes over 64 MiB, ≈150 ms here). Tests lower them for speed.
+        sync_thread: make commits durable on a thread of their own (pipelined group commit,
+            :mod:`messenger.server.walsync`) instead of an fsync inside each ``COMMIT`` on the
+            event loop. Replies wait for the sync either way.
     """
 
     host: str = "127.0.0.1"
@@ -38,6 +41,7 @@ class ServerConfig:
     idle_timeout: float = 45.0
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
+    sync_thread: bool = True
 
     @property
     def db_path(self) -> Path:

@@ -42,6 +42,7 @@ from .config import ServerConfig
 from .core import Action, ConnId, Crypto, Disconnect, Out, ServerCore
 from .store import Store
 from .tls import ensure_certificate, pem_fingerprint
+from .walsync import WalSync
 
 log = logging.getLogger("messenger.server.net")
 
@@ -90,6 +91,8 @@ class MessengerServer(QObject):
 
     clientCountChanged = Signal(int)
     _cryptoDone = Signal(object)  # (Crypto, Future) from a worker thread
+    _synced = Signal(int)  # a commit ticket made durable, from the WAL sync thread
+    _syncFailed = Signal(object)  # the exception, from the WAL sync thread
 
     def __init__(self, config: ServerConfig, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -126,6 +129,19 @@ class MessengerServer(QObject):
             self._server = QTcpServer(self)
         self._server.pendingConnectionAvailable.connect(self._accept)
         self.store.set_batch(True)
+        # Pipelined group commit (see walsync): while the WAL sync of one commit runs on its
+        # thread, the loop goes on reading and handling requests; their writes and replies
+        # accumulate for the next commit, made when the sync is done (_on_synced). The
+        # replies of the commit being synced wait in _held.
+        self._walsync: WalSync | None = None
+        self._ticket = 0
+        self._syncing = False
+        self._held: tuple[list[Action], dict[int, bytes]] | None = None
+        self._synced.connect(self._on_synced)
+        self._syncFailed.connect(self._on_sync_failed)
+        if config.sync_thread:
+            self.store.defer_sync()
+            self._walsync = WalSync(config.db_path, self._synced.emit, self._syncFailed.emit)
         # argon2id (~150 ms) runs on workers so logins never stall other users; cffi releases
         # the GIL during the hash.
         self._crypto = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
@@ -182,6 +198,16 @@ class MessengerServer(QObject):
         self._crypto.shutdown(wait=True, cancel_futures=True)
         self._server.close()
         self._idle_timer.stop()
+        if self._walsync is not None:
+            self.store.commit()
+            self._walsync.request(self._ticket + 1)
+            self._walsync.stop()  # syncs the WAL once more: everything committed is durable
+            self._walsync = None
+            self._syncing = False
+            self.store.sync_on_commit()
+            held, self._held = self._held, None
+            if held is not None:
+                self._write(*held)
         self._flush()
         conns, self._conns = list(self._conns.values()), {}
         for c in conns:
@@ -309,15 +335,62 @@ class MessengerServer(QObject):
                 future.add_done_callback(lambda f, a=action: self._cryptoDone.emit((a, f)))
                 continue
             queue.append(action)
-        if not self._flush_timer.isActive():
+        if not self._syncing and not self._flush_timer.isActive():
             self._flush_timer.start()
 
     def _flush(self) -> None:
-        """Commit the store (one fsync), then write the queued frames (one write per
-        connection: its frames of this turn, concatenated) and perform the closes."""
-        self.store.commit()
+        """Commit the store, then write the queued frames (one write per connection: its
+        frames of the turns since the last commit, concatenated) and perform the closes: at
+        once when the commit is durable (no sync thread), else when the sync thread reports
+        it durable (:meth:`_on_synced`). While a sync runs, nothing is committed: the next
+        commit takes everything that came meanwhile."""
+        if self._syncing:
+            return  # _on_synced flushes
+        wrote = self.store.commit()
         queue, self._queue = self._queue, []
         encoded, self._encoded = self._encoded, {}
+        if self._walsync is not None and wrote:
+            self._ticket += 1
+            self._syncing = True
+            self._held = (queue, encoded)
+            self._walsync.request(self._ticket)
+            return
+        self._write(queue, encoded)
+
+    def _on_synced(self, ticket: int) -> None:
+        """The WAL sync thread made the commit ``ticket`` durable: send what waited for it,
+        then commit what came meanwhile."""
+        if ticket != self._ticket or not self._syncing:
+            return  # a sync from before a failure or close
+        self._syncing = False
+        held, self._held = self._held, None
+        if held is not None:
+            self._write(*held)
+        if self._queue or self.store.dirty:
+            self._flush()
+
+    def _on_sync_failed(self, error: BaseException) -> None:
+        """The WAL could not be made durable: nothing that waited for it may be acknowledged.
+        Drop the connections with replies waiting (their clients resend; a resend of a stored
+        message is answered from the database) and commit with an fsync on the event loop
+        from now on."""
+        if self._closed or self._walsync is None:
+            return
+        log.critical("WAL sync failed (%s): dropping the connections awaiting it and "
+                     "syncing every commit on the event loop from now on", error)
+        self._walsync = None
+        self._syncing = False
+        self.store.sync_on_commit()
+        held, self._held = self._held, None
+        queue, self._queue = self._queue, []  # committed just now, not synced either
+        self._encoded = {}
+        for action in (*(held[0] if held is not None else ()), *queue):
+            c = self._conns.get(action.conn)  # type: ignore[union-attr]
+            if c is not None and not c.closing:
+                c.closing = True
+                c.socket.abort()
+
+    def _write(self, queue: list[Action], encoded: dict[int, bytes]) -> None:
         out: dict[ConnId, list[bytes]] = {}
         closes: list[ConnId] = []
         for action in queue:
@@ -339,8 +412,9 @@ class MessengerServer(QObject):
             if c is None:
                 continue
             socket = c.socket
-            socket.write(parts[0] if len(parts) == 1 else b"".join(parts))
-            c.pending = 0
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            socket.write(data)
+            c.pending = max(0, c.pending - len(data))
             if not c.closing and socket.bytesToWrite() > WRITE_DROP_LIMIT:
                 log.warning("connection %d: %d bytes unsent, the client is not reading; "
                             "dropping it (its messages stay queued)", conn,

@@ -16,7 +16,9 @@ Tables:
 Durability: ``synchronous=FULL``. Writes join one open transaction when :meth:`Store.batch` is
 on (the server turns it on and calls :meth:`Store.commit` once per event-loop turn before it
 sends any acknowledgement: group commit, one fsync for many messages); otherwise each write
-commits by itself.
+commits by itself. The server also calls :meth:`Store.defer_sync`: its commits then return
+before the fsync, which :class:`~.walsync.WalSync` does on a thread of its own, and no reply
+leaves before that sync (pipelined group commit).
 """
 
 from __future__ import annotations
@@ -43,12 +45,16 @@ log = logging.getLogger("messenger.server.store")
 
 SCHEMA_VERSION = 3
 """2 → 3: ``deliveries`` is clustered by ``(seq, user_key)`` instead of ``(user_key, seq)``, and
-its index on ``seq`` alone is gone (the key serves it). Version 2 databases are migrated when
-opened (:func:`_migrate_2_to_3`)."""
+its index on ``seq`` alone is gone (the key serves it); the indexes on ``messages`` by scope
+and by group are partial (broadcasts only, group messages only), so a unicast message updates
+neither. Version 2 databases are migrated when opened (:func:`_migrate_2_to_3`)."""
 
 CACHE_KIB = 64 * 1024
 """SQLite's page cache per connection (``PRAGMA cache_size``): the default 2 MiB cannot hold the
 index pages a busy turn touches (one or two per sender and recipient)."""
+WAL_SIZE_LIMIT = 64 << 20
+"""With :meth:`Store.defer_sync`: bytes the WAL file is truncated to when it restarts (it grows
+while checkpoints lag behind commits)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -72,8 +78,9 @@ CREATE TABLE IF NOT EXISTS messages (
     ts            REAL NOT NULL,
     UNIQUE (sender_key, client_msg_id)
 );
-CREATE INDEX IF NOT EXISTS messages_scope ON messages (scope, seq);
-CREATE INDEX IF NOT EXISTS messages_group ON messages (grp_key, seq);
+CREATE INDEX IF NOT EXISTS messages_broadcast ON messages (seq) WHERE scope = 'broadcast';
+CREATE INDEX IF NOT EXISTS messages_in_group ON messages (grp_key, seq)
+    WHERE grp_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS deliveries (
     user_key  TEXT NOT NULL,
     seq       INTEGER NOT NULL REFERENCES messages(seq),
@@ -210,6 +217,7 @@ class Store:
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._batch = False
         self._closed = False
+        self._changes = self._db.total_changes
         self._accounts: dict[str, Account] = {
             key: Account(name, key, pw, created) for name, key, pw, created in self._db.execute(
                 "SELECT name, name_key, pw_hash, created FROM accounts")}
@@ -259,11 +267,36 @@ class Store:
         self.commit()
         self._batch = on
 
-    def commit(self) -> None:
-        """Make every write so far durable: write the buffered rows, then ``COMMIT`` (one
-        fsync). A no-op when nothing is pending."""
+    def defer_sync(self) -> str:
+        """Let commits return before they are on disk: ``synchronous=NORMAL`` (a ``COMMIT``
+        writes the WAL, no fsync) and no automatic checkpoint. The caller must make the WAL
+        durable itself before it tells anyone about a commit, and checkpoint it
+        (:class:`~.walsync.WalSync` does both). Returns the database path."""
+        self.commit()
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        return str(self.path)
+
+    @property
+    def dirty(self) -> bool:
+        """Whether anything awaits :meth:`commit` (buffered rows or an open transaction)."""
+        return not self._closed and (self._has_buffered() or self._db.in_transaction)
+
+    def sync_on_commit(self) -> None:
+        """Undo :meth:`defer_sync`: every ``COMMIT`` fsyncs again, checkpoints are automatic.
+        Commits what is pending first (without an fsync: the caller syncs it or knows
+        better)."""
+        self.commit()
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA wal_autocheckpoint=1000")
+
+    def commit(self) -> bool:
+        """Write the buffered rows, then ``COMMIT``: one fsync, or none after
+        :meth:`defer_sync`. Returns whether anything was written (False when nothing was
+        pending)."""
         if self._closed:
-            return
+            return False
         if self._savepoint:  # only if a request is still open: keep the savepoint's promise
             self._db.execute("RELEASE request")
             self._savepoint = False
@@ -272,6 +305,9 @@ class Store:
         self._write_buffered()
         if self._db.in_transaction:
             self._db.execute("COMMIT")
+        changes = self._db.total_changes
+        wrote, self._changes = changes != self._changes, changes
+        return wrote
 
     def _has_buffered(self) -> bool:
         return bool(self._new_messages or self._new_deliveries or self._new_marks
@@ -681,8 +717,9 @@ def _encode_names(names: list[str]) -> str:
 
 
 def _migrate_2_to_3(db: sqlite3.Connection) -> None:
-    """Re-cluster ``deliveries`` by ``(seq, user_key)``, in one transaction: a new message's
-    rows then sit together (one or two pages per message instead of one per recipient)."""
+    """Re-cluster ``deliveries`` by ``(seq, user_key)`` and make the scope and group indexes
+    partial, in one transaction: a new message's rows then sit together (one or two pages per
+    message instead of one per recipient)."""
     log.info("migrating the database from schema version 2 to 3 (deliveries by seq)")
     db.executescript("""
         BEGIN IMMEDIATE;
@@ -698,6 +735,10 @@ def _migrate_2_to_3(db: sqlite3.Connection) -> None:
         DROP TABLE deliveries;
         ALTER TABLE deliveries_v3 RENAME TO deliveries;
         CREATE INDEX deliveries_pending ON deliveries (user_key, seq) WHERE delivered IS NULL;
+        DROP INDEX IF EXISTS messages_scope;
+        DROP INDEX IF EXISTS messages_group;
+        CREATE INDEX messages_broadcast ON messages (seq) WHERE scope = 'broadcast';
+        CREATE INDEX messages_in_group ON messages (grp_key, seq) WHERE grp_key IS NOT NULL;
         PRAGMA user_version = 3;
         COMMIT;
     """)

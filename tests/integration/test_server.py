@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 
 from helpers.wire import WireClient, connect_as
 from PySide6.QtCore import QTimer
@@ -19,6 +21,7 @@ from messenger.protocol import (
     Ping,
     Pong,
     Presence,
+    Send,
 )
 
 
@@ -237,3 +240,42 @@ def test_a_client_that_does_not_read_is_paused_and_others_carry_on(qtbot, server
     ids = [f.id for f in slow.frames if isinstance(f, Ok) and f.id is not None and f.id >= first]
     assert ids == list(range(first, first + requests))
     assert server.server.paused_connections == 0
+
+
+def test_no_acknowledgement_or_delivery_before_the_wal_is_synced(qtbot, server, monkeypatch):
+    """Pipelined group commit: the commit returns at once, but its replies wait for the WAL
+    sync thread, and the event loop meanwhile carries on."""
+    from messenger.server import walsync
+
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    entered, gate = threading.Event(), threading.Event()
+    real_sync = walsync._sync
+
+    def gated_sync(fd: int) -> None:
+        entered.set()
+        gate.wait(30)
+        real_sync(fd)
+
+    monkeypatch.setattr(walsync, "_sync", gated_sync)
+    rid = alice.next_id()
+    alice.send(Send(id=rid, client_msg_id="held-1", scope="unicast", text="wait for disk",
+                    to=["bob"]))
+    qtbot.waitUntil(entered.is_set)  # committed; the sync thread holds in the gate
+    db = sqlite3.connect(server.data_dir / "messenger.db")
+    assert db.execute("SELECT count(*) FROM messages WHERE client_msg_id = 'held-1'"
+                      ).fetchone()[0] == 1  # visible in the WAL, not yet synced
+    db.close()
+    held = server.server._held
+    assert held is not None and any(
+        isinstance(a.frame, Ok) and a.frame.id == rid for a in held[0])
+    assert not [f for f in alice.frames if isinstance(f, Ok) and f.id == rid]
+    assert not bob.messages()
+    # The loop keeps reading meanwhile: bob's ping is taken (its pong waits for the next commit).
+    bob.send(Ping(nonce=7))
+    qtbot.waitUntil(lambda: server.server._queue != [])
+    gate.set()
+    ack = alice.reply(rid)
+    assert isinstance(ack, Ok) and ack.seq > 0
+    assert bob.wait_for(lambda f: isinstance(f, Message)).text == "wait for disk"
+    assert bob.wait_for(lambda f: isinstance(f, Pong)).nonce == 7

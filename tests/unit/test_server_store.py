@@ -219,6 +219,28 @@ def test_a_version_2_database_is_migrated(path):
                 " ORDER BY name") == [("deliveries",), ("deliveries_pending",)]
     assert rows(path, "SELECT seq, user_key, delivered IS NOT NULL FROM deliveries") == [
         (1, "bob", 1), (1, "carol", 1), (2, "bob", 0), (2, "carol", 0), (3, "bob", 0)]
+    # The scope and group indexes became partial: unicast messages are in neither.
+    assert rows(path, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name ="
+                " 'messages' AND sql IS NOT NULL ORDER BY name") == [
+        ("messages_broadcast",), ("messages_in_group",)]
+
+
+def test_history_of_everyone_and_of_a_group_use_the_partial_indexes(path):
+    store = Store(path)
+    stored(store, "alice", "b1", to=("bob", "carol"), scope="broadcast")
+    stored(store, "alice", "g1", to=("bob",), scope="group", group="Lab")
+    stored(store, "alice", "u1")
+    assert [m.client_msg_id for m in store.history("bob", "everyone")] == ["b1"]
+    assert [m.client_msg_id for m in store.history("bob", "group:lab")] == ["g1"]
+    plan = " ".join(r[3] for r in store._db.execute(
+        "EXPLAIN QUERY PLAN SELECT seq FROM messages m WHERE m.scope = 'broadcast'"
+        " ORDER BY m.seq DESC LIMIT 5"))
+    assert "messages_broadcast" in plan
+    plan = " ".join(r[3] for r in store._db.execute(
+        "EXPLAIN QUERY PLAN SELECT seq FROM messages m WHERE m.grp_key = 'lab'"
+        " ORDER BY m.seq DESC LIMIT 5"))
+    assert "messages_in_group" in plan
+    store.close()
 
 
 def test_an_unknown_schema_version_is_refused(path):
