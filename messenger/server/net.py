@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import shiboken6
@@ -70,8 +71,8 @@ the client once this and the kernel's buffer are full."""
 
 
 class _Connection:
-    __slots__ = ("closing", "conn", "decoder", "last_seen", "paused", "pending", "pinged",
-                 "socket")
+    __slots__ = ("closing", "conn", "decoder", "drain", "last_seen", "paused", "pending",
+                 "pinged", "socket")
 
     def __init__(self, conn: ConnId, socket: QTcpSocket, max_frame: int) -> None:
         self.conn = conn
@@ -82,6 +83,7 @@ class _Connection:
         self.pinged = False
         self.paused = False  # not reading requests until its replies drain
         self.pending = 0  # bytes of frames queued for it this turn, not yet written
+        self.drain: Callable[[int], None] | None = None  # the bytesWritten slot while paused
 
 
 class MessengerServer(QObject):
@@ -240,7 +242,9 @@ class MessengerServer(QObject):
             address = f"{socket.peerAddress().toString()}:{socket.peerPort()}"
             socket.readyRead.connect(lambda c=c: self._read(c))
             socket.disconnected.connect(lambda c=c: self._gone(c))
-            socket.bytesWritten.connect(lambda _n, c=c: self._drained(c))
+            # bytesWritten is connected only while the connection is paused (_read): a Python
+            # call for every socket write costs more than the check it makes.
+            c.drain = lambda _n, c=c: self._drained(c)
             socket.errorOccurred.connect(lambda err, c=c: self._socket_error(c, err))
             log.debug("connection %d from %s", conn, address)
             self._apply(self.core.connected(conn, address))
@@ -301,6 +305,7 @@ class MessengerServer(QObject):
                     return
                 if c.pending + backlog > WRITE_HIGH_WATER:
                     c.paused = True  # the rest stays in the decoder until the client reads
+                    socket.bytesWritten.connect(c.drain)
                     log.info("connection %d: %d bytes of replies unsent; reading paused",
                              conn, self._unsent(c))
                     return
@@ -314,6 +319,7 @@ class MessengerServer(QObject):
         if not c.paused or c.closing or self._unsent(c) > WRITE_LOW_WATER:
             return
         c.paused = False
+        c.socket.bytesWritten.disconnect(c.drain)
         c.last_seen = time.monotonic()
         log.info("connection %d: replies drained; reading again", c.conn)
         self._read(c)  # frames already buffered in the decoder, then whatever came meanwhile
