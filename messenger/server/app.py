@@ -149,6 +149,12 @@ def run_server(args: argparse.Namespace) -> int:
     wake.timeout.connect(lambda: None)
     wake.start(250)
 
+    def storage_failed(reason: str) -> None:
+        print(f"error: {reason}; the server stopped (restart it: the database recovers)",
+              file=sys.stderr, flush=True)
+        app.exit(1)
+
+    server.storageFailed.connect(storage_failed)
     print(f"listening on {config.host}:{server.port}", flush=True)
     tune_gc()
     status = app.exec()

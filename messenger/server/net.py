@@ -96,11 +96,16 @@ class MessengerServer(QObject):
 
     Signals:
         clientCountChanged(int): number of open connections.
+        storageFailed(str): a commit or the WAL sync failed (disk full, I/O error). The server
+            has dropped every connection unanswered and stopped listening: what is durable is
+            no longer known, so it must be restarted (SQLite recovers from the WAL);
+            ``messenger --server`` exits with status 1.
     """
 
     clientCountChanged = Signal(int)
     _cryptoDone = Signal(object)  # (Crypto, Future) from a worker thread
-    _synced = Signal(int)  # a commit ticket made durable, from the WAL sync thread
+    storageFailed = Signal(str)
+    _synced = Signal(object)  # a commit ticket made durable, from the WAL sync thread
     _syncFailed = Signal(object)  # the exception, from the WAL sync thread
 
     def __init__(self, config: ServerConfig, parent: QObject | None = None) -> None:
@@ -145,6 +150,7 @@ class MessengerServer(QObject):
         self._walsync: WalSync | None = None
         self._ticket = 0
         self._syncing = False
+        self._failed = False
         self._last_commit = 0.0
         self._held: tuple[list[Action], dict[int, bytes]] | None = None
         self._synced.connect(self._on_synced)
@@ -208,22 +214,39 @@ class MessengerServer(QObject):
         self._crypto.shutdown(wait=True, cancel_futures=True)
         self._server.close()
         self._idle_timer.stop()
-        if self._walsync is not None:
-            self.store.commit()
-            self._walsync.request(self._ticket + 1)
-            self._walsync.stop()  # syncs the WAL once more: everything committed is durable
-            self._walsync = None
+        walsync, self._walsync = self._walsync, None
+        if walsync is not None:
+            try:
+                if not self._failed:
+                    self.store.commit()
+                    walsync.request(self._ticket + 1)
+            except Exception as exc:
+                log.exception("commit failed")
+                self._storage_failed(f"the database commit failed: {exc}")
+            finally:
+                walsync.stop()  # syncs the WAL once more: everything committed is durable
+            if walsync.failed is not None:
+                self._storage_failed(f"making the database durable failed: {walsync.failed}")
             self._syncing = False
-            self.store.sync_on_commit()
             held, self._held = self._held, None
-            if held is not None:
-                self._write(*held)
-        self._flush()
+            if not self._failed:
+                if held is not None:
+                    self._write(*held)
+                try:
+                    self.store.sync_on_commit()
+                except Exception as exc:
+                    log.exception("commit failed")
+                    self._storage_failed(f"the database commit failed: {exc}")
+        if not self._failed:
+            self._flush()
         conns, self._conns = list(self._conns.values()), {}
         for c in conns:
             c.closing = True
             c.socket.abort()
-        self.store.close()
+        try:
+            self.store.close()
+        except Exception:
+            log.exception("closing the database failed")
         log.info("server stopped")
 
     # ------------------------------------------------------------------ sockets
@@ -358,7 +381,7 @@ class MessengerServer(QObject):
         once when the commit is durable (no sync thread), else when the sync thread reports
         it durable (:meth:`_on_synced`). While a sync runs, nothing is committed: the next
         commit takes everything that came meanwhile."""
-        if self._syncing:
+        if self._syncing or self._failed:
             return  # _on_synced flushes
         now = time.monotonic()
         wait = self._last_commit + MIN_COMMIT_INTERVAL - now
@@ -366,7 +389,12 @@ class MessengerServer(QObject):
             self._flush_timer.start(max(1, round(wait * 1000)))
             return
         self._last_commit = now
-        wrote = self.store.commit()
+        try:
+            wrote = self.store.commit()
+        except Exception as exc:
+            log.exception("commit failed")
+            self._storage_failed(f"the database commit failed: {exc}")
+            return
         queue, self._queue = self._queue, []
         encoded, self._encoded = self._encoded, {}
         if self._walsync is not None and wrote:
@@ -390,25 +418,29 @@ class MessengerServer(QObject):
             self._flush()
 
     def _on_sync_failed(self, error: BaseException) -> None:
-        """The WAL could not be made durable: nothing that waited for it may be acknowledged.
-        Drop the connections with replies waiting (their clients resend; a resend of a stored
-        message is answered from the database) and commit with an fsync on the event loop
-        from now on."""
-        if self._closed or self._walsync is None:
+        """The WAL could not be made durable (or checkpointed)."""
+        if not self._closed:
+            self._storage_failed(f"making the database durable failed: {error}")
+
+    def _storage_failed(self, reason: str) -> None:
+        """Stop serving: nothing that waited for the failed commit or sync may be answered,
+        and after an I/O error even a later successful fsync proves nothing (the kernel may
+        have dropped the failed pages). Every connection is dropped unanswered (clients
+        resend after the restart; resends are idempotent) and the server stops listening."""
+        if self._failed:
             return
-        log.critical("WAL sync failed (%s): dropping the connections awaiting it and "
-                     "syncing every commit on the event loop from now on", error)
-        self._walsync = None
+        self._failed = True
+        log.critical("%s: dropping every connection and stopping; restart the server "
+                     "(SQLite recovers the database from its WAL)", reason)
         self._syncing = False
-        self.store.sync_on_commit()
-        held, self._held = self._held, None
-        queue, self._queue = self._queue, []  # committed just now, not synced either
-        self._encoded = {}
-        for action in (*(held[0] if held is not None else ()), *queue):
-            c = self._conns.get(action.conn)  # type: ignore[union-attr]
-            if c is not None and not c.closing:
-                c.closing = True
-                c.socket.abort()
+        self._held = None
+        self._queue, self._encoded = [], {}
+        self._flush_timer.stop()
+        self._server.close()
+        for c in list(self._conns.values()):
+            c.closing = True
+            c.socket.abort()
+        self.storageFailed.emit(reason)
 
     def _write(self, queue: list[Action], encoded: dict[int, bytes]) -> None:
         out: dict[ConnId, list[bytes]] = {}

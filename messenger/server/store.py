@@ -52,6 +52,13 @@ neither. Version 2 databases are migrated when opened (:func:`_migrate_2_to_3`).
 CACHE_KIB = 64 * 1024
 """SQLite's page cache per connection (``PRAGMA cache_size``): the default 2 MiB cannot hold the
 index pages a busy turn touches (one or two per sender and recipient)."""
+BACKSTOP_CHECKPOINT_PAGES = 4000
+"""With :meth:`Store.defer_sync`: WAL pages (4 KiB) after which a commit also checkpoints, on
+the committing thread. The WAL sync thread checkpoints every second, but SQLite restarts the
+WAL from its start only when a write transaction begins after a checkpoint that copied every
+frame; with commits going on meanwhile that rarely happens, and the WAL would grow without
+bound. A checkpoint run by the writer right after its commit copies everything, so the next
+transaction restarts the WAL (and :data:`WAL_SIZE_LIMIT` truncates it)."""
 WAL_SIZE_LIMIT = 64 << 20
 """With :meth:`Store.defer_sync`: bytes the WAL file is truncated to when it restarts (it grows
 while checkpoints lag behind commits)."""
@@ -269,12 +276,13 @@ class Store:
 
     def defer_sync(self) -> str:
         """Let commits return before they are on disk: ``synchronous=NORMAL`` (a ``COMMIT``
-        writes the WAL, no fsync) and no automatic checkpoint. The caller must make the WAL
-        durable itself before it tells anyone about a commit, and checkpoint it
+        writes the WAL, no fsync) and the automatic checkpoint only as a backstop
+        (:data:`BACKSTOP_CHECKPOINT_PAGES`). The caller must make the WAL durable itself
+        before it tells anyone about a commit, and checkpoint it
         (:class:`~.walsync.WalSync` does both). Returns the database path."""
         self.commit()
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
         self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         return str(self.path)
 

@@ -73,6 +73,8 @@ class WalSync:
         self.syncs = 0
         """``fdatasync`` calls so far (tickets per sync = group commit factor)."""
         self.checkpoints = 0
+        self.failed: BaseException | None = None
+        """The error that ended the thread, if one did."""
         self._thread = threading.Thread(target=self._run, name="wal-sync", daemon=True)
         self._thread.start()
 
@@ -121,6 +123,7 @@ class WalSync:
                     last_checkpoint = time.monotonic()
         except BaseException as exc:  # reported; the server decides what to do
             log.critical("making the WAL durable failed: %s", exc, exc_info=True)
+            self.failed = exc
             self.on_failed(exc)
         finally:
             if fd is not None:

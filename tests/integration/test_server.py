@@ -279,3 +279,43 @@ def test_no_acknowledgement_or_delivery_before_the_wal_is_synced(qtbot, server, 
     assert isinstance(ack, Ok) and ack.seq > 0
     assert bob.wait_for(lambda f: isinstance(f, Message)).text == "wait for disk"
     assert bob.wait_for(lambda f: isinstance(f, Pong)).nonce == 7
+
+
+def test_a_failed_wal_sync_stops_the_server_without_answering(qtbot, server, monkeypatch):
+    """After an fsync error nothing about durability is known: the message is not
+    acknowledged, every connection is dropped and the server stops (to be restarted)."""
+    from messenger.server import walsync
+
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+
+    def failing_sync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(walsync, "_sync", failing_sync)
+    rid = alice.next_id()
+    with qtbot.waitSignal(server.server.storageFailed) as failed:
+        alice.send(Send(id=rid, client_msg_id="lost-1", scope="unicast", text="x", to=["bob"]))
+    assert "Input/output error" in failed.args[0]
+    qtbot.waitUntil(lambda: alice.closed and bob.closed)
+    assert not [f for f in alice.frames if isinstance(f, Ok) and f.id == rid]
+    assert not bob.messages()
+    assert not server.server._server.isListening()
+
+
+def test_a_failed_commit_stops_the_server_without_answering(qtbot, server):
+    """Disk full (SQLite's page limit reached): the commit fails, nothing is acknowledged."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    db = server.server.store._db
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count={pages}")
+    rid = alice.next_id()
+    with qtbot.waitSignal(server.server.storageFailed) as failed:
+        for n in range(50):  # enough rows to need a new page
+            alice.send(Send(id=rid + n, client_msg_id=f"full-{n}", scope="broadcast",
+                            text="y" * 2000))
+            alice.next_id()
+    assert "commit failed" in failed.args[0]
+    qtbot.waitUntil(lambda: alice.closed)
+    assert not [f for f in alice.frames if isinstance(f, Ok) and f.id is not None
+                and f.id >= rid]

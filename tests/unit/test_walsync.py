@@ -6,7 +6,7 @@ import sqlite3
 import threading
 
 from messenger.server import walsync
-from messenger.server.store import Store
+from messenger.server.store import BACKSTOP_CHECKPOINT_PAGES, Store
 from messenger.server.walsync import WalSync
 
 WAIT = 10.0  # seconds; Event.wait returns as soon as the thread reports
@@ -40,11 +40,11 @@ def write(store: Store, n: int) -> bool:
     return store.commit()
 
 
-def test_defer_sync_switches_off_the_fsync_and_the_automatic_checkpoint(tmp_path):
+def test_defer_sync_switches_off_the_fsync_and_keeps_the_checkpoint_as_a_backstop(tmp_path):
     store = store_with_deferred_sync(tmp_path)
     db = store._db
     assert db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
-    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == BACKSTOP_CHECKPOINT_PAGES
     store.sync_on_commit()
     assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
