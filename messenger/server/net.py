@@ -152,7 +152,7 @@ class MessengerServer(QObject):
         self._syncing = False
         self._failed = False
         self._last_commit = 0.0
-        self._held: tuple[list[Action], dict[int, bytes]] | None = None
+        self._held: tuple[dict[ConnId, list[bytes]], list[ConnId]] | None = None
         self._synced.connect(self._on_synced)
         self._syncFailed.connect(self._on_sync_failed)
         if config.sync_thread:
@@ -162,8 +162,9 @@ class MessengerServer(QObject):
         # the GIL during the hash.
         self._crypto = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
         self._cryptoDone.connect(self._crypto_done)
-        self._queue: list[Action] = []
-        self._encoded: dict[int, bytes] = {}  # id(frame) → bytes; a fanned-out frame once
+        # Frames to write after the next commit, per connection, and connections to close.
+        self._out: dict[ConnId, list[bytes]] = {}
+        self._closes: list[ConnId] = []
         self._closed = False
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
@@ -348,30 +349,37 @@ class MessengerServer(QObject):
         self._read(c)  # frames already buffered in the decoder, then whatever came meanwhile
 
     def _apply(self, actions: list[Action]) -> None:
-        """Queue ``actions`` until the store has committed (see :meth:`_flush`)."""
+        """Queue ``actions`` until the store has committed (see :meth:`_flush`): each frame
+        encoded once (a fanned-out message or receipt once for all its connections) and
+        appended to its connection's list; disconnects after them."""
         if not actions:
             return
         conns = self._conns
-        encoded = self._encoded
-        queue = self._queue
+        out = self._out
+        encoded: dict[int, bytes] = {}  # id(frame) → bytes, while ``actions`` holds the frames
         for action in actions:
             if type(action) is Out:
                 c = conns.get(action.conn)
-                if c is not None:
-                    frame = action.frame
-                    data = encoded.get(id(frame))
-                    if data is None:
-                        data = encoded[id(frame)] = encode_frame(frame)
-                    c.pending += len(data)
+                if c is None:
+                    continue  # gone meanwhile
+                frame = action.frame
+                data = encoded.get(id(frame))
+                if data is None:
+                    data = encoded[id(frame)] = encode_frame(frame)
+                c.pending += len(data)
+                parts = out.get(action.conn)
+                if parts is None:
+                    out[action.conn] = [data]
+                else:
+                    parts.append(data)
             elif isinstance(action, Disconnect):
                 c = conns.get(action.conn)
                 if c is not None:
                     c.closing = True  # read nothing more from it
+                    self._closes.append(action.conn)
             elif isinstance(action, Crypto):
                 future = self._crypto.submit(action.work)
                 future.add_done_callback(lambda f, a=action: self._cryptoDone.emit((a, f)))
-                continue
-            queue.append(action)
         if not self._syncing and not self._flush_timer.isActive():
             self._flush_timer.start(0)
 
@@ -395,15 +403,15 @@ class MessengerServer(QObject):
             log.exception("commit failed")
             self._storage_failed(f"the database commit failed: {exc}")
             return
-        queue, self._queue = self._queue, []
-        encoded, self._encoded = self._encoded, {}
+        out, self._out = self._out, {}
+        closes, self._closes = self._closes, []
         if self._walsync is not None and wrote:
             self._ticket += 1
             self._syncing = True
-            self._held = (queue, encoded)
+            self._held = (out, closes)
             self._walsync.request(self._ticket)
             return
-        self._write(queue, encoded)
+        self._write(out, closes)
 
     def _on_synced(self, ticket: int) -> None:
         """The WAL sync thread made the commit ``ticket`` durable: send what waited for it,
@@ -414,7 +422,7 @@ class MessengerServer(QObject):
         held, self._held = self._held, None
         if held is not None:
             self._write(*held)
-        if self._queue or self.store.dirty:
+        if self._out or self._closes or self.store.dirty:
             self._flush()
 
     def _on_sync_failed(self, error: BaseException) -> None:
@@ -434,7 +442,7 @@ class MessengerServer(QObject):
                      "(SQLite recovers the database from its WAL)", reason)
         self._syncing = False
         self._held = None
-        self._queue, self._encoded = [], {}
+        self._out, self._closes = {}, []
         self._flush_timer.stop()
         self._server.close()
         for c in list(self._conns.values()):
@@ -442,22 +450,8 @@ class MessengerServer(QObject):
             c.socket.abort()
         self.storageFailed.emit(reason)
 
-    def _write(self, queue: list[Action], encoded: dict[int, bytes]) -> None:
-        out: dict[ConnId, list[bytes]] = {}
-        closes: list[ConnId] = []
-        for action in queue:
-            if type(action) is Out:
-                frame = action.frame
-                data = encoded.get(id(frame))
-                if data is None:  # queued before the connection was known (not expected)
-                    data = encode_frame(frame)
-                parts = out.get(action.conn)
-                if parts is None:
-                    out[action.conn] = [data]
-                else:
-                    parts.append(data)
-            else:
-                closes.append(action.conn)
+    def _write(self, out: dict[ConnId, list[bytes]], closes: list[ConnId]) -> None:
+        """Write each connection's frames (one write), then perform the closes."""
         conns = self._conns
         for conn, parts in out.items():
             c = conns.get(conn)
