@@ -171,6 +171,11 @@ class GroupRow:
     invited: dict[str, str]
 
 
+class TransactionLost(sqlite3.Error):
+    """:meth:`Store.commit` found that SQLite had rolled the open transaction back by itself
+    (after a disk-full or I/O error): nothing written since the last commit is stored."""
+
+
 class NameTaken(Exception):
     """An account with that name, ignoring case, exists already."""
 
@@ -225,6 +230,7 @@ class Store:
         self._batch = False
         self._closed = False
         self._changes = self._db.total_changes
+        self._began = False  # a transaction was begun by us and not yet ended by us
         self._accounts: dict[str, Account] = {
             key: Account(name, key, pw, created) for name, key, pw, created in self._db.execute(
                 "SELECT name, name_key, pw_hash, created FROM accounts")}
@@ -263,9 +269,11 @@ class Store:
             return
         self._request = None
         self._savepoint = False
-        self.commit()
-        self._closed = True
-        self._db.close()
+        try:
+            self.commit()
+        finally:
+            self._closed = True
+            self._db.close()
 
     # ---------------------------------------------------------------- transactions
 
@@ -311,11 +319,24 @@ class Store:
         if self._request is not None:
             self._request = (0, 0, 0, 0)
         self._write_buffered()
+        if self._began and not self._db.in_transaction:
+            # SQLite rolls a transaction back by itself on some errors (SQLITE_FULL,
+            # SQLITE_IOERR, ...) that a request may have met and been answered for with an
+            # internal error: what the transaction held, other requests' rows too, is gone.
+            self._began = False
+            self._changes = self._db.total_changes
+            raise TransactionLost("SQLite rolled back the open transaction (disk full or I/O "
+                                  "error): its writes are lost")
         if self._db.in_transaction:
             self._db.execute("COMMIT")
+        self._began = False
         changes = self._db.total_changes
         wrote, self._changes = changes != self._changes, changes
         return wrote
+
+    def _begin(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        self._began = True
 
     def _has_buffered(self) -> bool:
         return bool(self._new_messages or self._new_deliveries or self._new_marks
@@ -328,7 +349,7 @@ class Store:
             return
         db = self._db
         if not db.in_transaction:
-            db.execute("BEGIN IMMEDIATE")
+            self._begin()
         m, d, k, r = upto if upto is not None else (
             len(self._new_messages), len(self._new_deliveries), len(self._new_marks),
             len(self._new_receipts))
@@ -421,7 +442,7 @@ class Store:
             self._write_buffered(self._request)
             self._request = (0, 0, 0, 0)
             if not self._db.in_transaction:
-                self._db.execute("BEGIN IMMEDIATE")
+                self._begin()
             self._db.execute("SAVEPOINT request")
             self._savepoint = True
         self._write_buffered()
@@ -433,7 +454,7 @@ class Store:
         self._sync()
         db = self._db
         if not db.in_transaction:
-            db.execute("BEGIN IMMEDIATE")
+            self._begin()
         if self._batch:
             yield db
             return
@@ -441,12 +462,14 @@ class Store:
             yield db
         except BaseException:
             db.execute("ROLLBACK")
+            self._began = False
             self._unwritten.clear()  # the caches may hold what was rolled back
             self._recent.clear()
             self._recent_order.clear()
             self._recent_size = 0
             raise
         db.execute("COMMIT")
+        self._began = False
 
     def _autocommit(self) -> None:
         """Without batch mode, each write method commits its buffered rows at once."""
@@ -568,7 +591,7 @@ class Store:
         # a transaction would set up (and tear down) a WAL read lock of its own, with its
         # fcntl calls, which cost more than the lookup itself.
         if self._batch and not self._db.in_transaction:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._begin()
         row = self._cur.execute(
             f"SELECT {_MSG_COLUMNS} FROM messages m"
             " WHERE m.sender_key = ? AND m.client_msg_id = ?", (sender_key, client_msg_id),

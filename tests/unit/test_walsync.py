@@ -5,8 +5,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 
+import pytest
+
 from messenger.server import walsync
-from messenger.server.store import BACKSTOP_CHECKPOINT_PAGES, Store
+from messenger.server.store import BACKSTOP_CHECKPOINT_PAGES, Store, TransactionLost
 from messenger.server.walsync import WalSync
 
 WAIT = 10.0  # seconds; Event.wait returns as soon as the thread reports
@@ -104,3 +106,19 @@ def test_a_wal_that_cannot_be_synced_is_reported_and_ends_the_thread(tmp_path):
     sync.stop()
     assert reports.synced == [] and isinstance(reports.failed[0], FileNotFoundError)
     assert not sync.alive
+
+
+def test_a_transaction_that_sqlite_rolled_back_by_itself_fails_the_commit(tmp_path):
+    """On disk-full or I/O errors SQLite may roll the whole transaction back. A request that
+    met the error was answered with an internal error, but the other requests' rows went
+    with it: the commit must fail rather than let their acknowledgements out."""
+    store = store_with_deferred_sync(tmp_path)
+    write(store, 1)
+    store.store_message(sender="alice", client_msg_id="m2", scope="unicast", text="hi",
+                        recipients=["bob"], recipient_keys=["bob"])
+    store.message(2)  # a read: the buffered rows go into the open transaction
+    store._db.execute("ROLLBACK")  # what SQLite does by itself after SQLITE_FULL
+    with pytest.raises(TransactionLost):
+        store.commit()
+    assert store.commit() is False  # the next turn starts clean
+    store.close()
