@@ -6,24 +6,26 @@ reads nor writes a socket, and at moderate load (many small turns) most of the l
 Instead the server runs its store with ``synchronous=NORMAL`` (a ``COMMIT`` appends the
 transaction's frames to the WAL with ``pwrite`` and returns) and :class:`WalSync` makes them
 durable on a thread of its own: ``fdatasync`` of the WAL file, then a callback with the
-highest commit *ticket* that the sync covers. The server holds every reply of a turn that
-committed (and every later reply, to keep each connection's order) until its ticket is synced,
-so nothing is acknowledged before it is on disk, as before; meanwhile the loop goes on
-reading and committing the next turns, whose frames the next ``fdatasync`` covers together
-(group commit, pipelined).
+highest commit *ticket* that the sync covers. The server holds the replies of a commit until
+its ticket is synced, so nothing is acknowledged before it is on disk, as before. Meanwhile the
+loop goes on reading and handling requests; what they write and answer joins the next commit,
+made when the sync is done and covered by the next ``fdatasync`` (group commit, pipelined).
 
-Checkpoints move to the thread too (the store's automatic checkpoint is off): after a sync,
-at most every :data:`CHECKPOINT_INTERVAL` seconds, a ``PRAGMA wal_checkpoint(PASSIVE)`` on a
-connection of the thread copies the WAL's pages into the database file (SQLite syncs the WAL
-before and the database after; PASSIVE never blocks the writer, and the writer's next
-transaction then restarts the WAL from its beginning).
+Checkpoints move to this thread too: after a sync, at most every :data:`CHECKPOINT_INTERVAL`
+seconds, a ``PRAGMA wal_checkpoint(PASSIVE)`` on a connection of the thread copies the WAL's
+pages into the database file (SQLite syncs the WAL before and the database after; PASSIVE never
+blocks the writer). SQLite restarts the WAL from its beginning only when a write transaction
+begins after a checkpoint that copied every frame, which a checkpoint racing the next commits
+rarely achieves, so the store keeps its own automatic checkpoint as a backstop
+(:data:`~.store.BACKSTOP_CHECKPOINT_PAGES`).
 
 Why this is as durable as ``synchronous=FULL``: SQLite's WAL is an append log whose frames carry
 checksums; recovery replays frames up to the last valid commit frame. ``fdatasync`` of the WAL
 file makes every frame written before the call durable, whichever descriptor it is called on
-(POSIX: it flushes the file, not the descriptor). SQLite documents the same reasoning for
-``synchronous=NORMAL`` in WAL mode ("durability is lost only for transactions not yet synced";
-https://www.sqlite.org/pragma.html#pragma_synchronous) - we simply sync before we answer.
+(POSIX: it flushes the file, not the descriptor). With ``synchronous=NORMAL`` alone, SQLite
+documents that the last commits may roll back after a power loss, never that the database is
+corrupted (https://www.sqlite.org/pragma.html#pragma_synchronous); the sync before any reply
+closes that window for everything acknowledged.
 
 No Qt here: the server wires :attr:`on_synced` / :attr:`on_failed` to a queued signal.
 """
