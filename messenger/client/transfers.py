@@ -448,7 +448,9 @@ class TransferController(QObject):
     Signals:
         transfer_added(str): a transfer (its key) was added to :attr:`model`.
         transfer_changed(str): its state or progress changed.
-        transfer_finished(str, str): ``(key, state)`` reached a final state.
+        transfer_finished(str, str): ``(key, state)`` reached a final state (a cancelled
+            transfer may still end "done": a cancel can overtake the report that the file was
+            complete).
         transfers_loaded(int): that many transfers were reloaded from the local store (no
             ``transfer_added`` for them: they are not new).
     """
@@ -924,8 +926,16 @@ class TransferController(QObject):
 
     def _on_finished(self, tid: str, path: str, sha256: str) -> None:
         t = self._by_transfer_id(tid)
-        if t is None or t.final:
+        if t is None:
             return
+        if t.final:
+            # A cancel (ours, or the peer's through the server) can overtake the engine's
+            # report that the file was complete and verified (receiver: moved into the
+            # download folder; sender: confirmed by the receiver). The file is there: say so.
+            if t.state is not TransferState.CANCELLED:
+                return
+            if t.direction == RECEIVE and not Path(path).is_file():
+                return
         t.done = t.size
         if t.direction == RECEIVE:
             t.path = path
@@ -1003,7 +1013,7 @@ class TransferController(QObject):
             self.transfer_added.emit(t.key)
 
     def _set(self, t: Transfer, state: TransferState, *, error: str | None = None) -> None:
-        was_final = t.final
+        was = t.state
         t.state = state
         if error is not None:
             t.error = error
@@ -1012,7 +1022,7 @@ class TransferController(QObject):
         self._persist(t)
         self.model.changed(t.key)
         self.transfer_changed.emit(t.key)
-        if state in FINAL_STATES and not was_final:
+        if state in FINAL_STATES and state is not was:
             log.info("transfer %s (%s %s %s) %s%s", t.key, t.direction, t.name, t.peer,
                      state.value, f": {t.error}" if t.error else "")
             self.transfer_finished.emit(t.key, state.value)

@@ -16,6 +16,7 @@ from messenger.client.conversations import group_key
 from messenger.client.engine import ClientEngine
 from messenger.client.models import MessageKind
 from messenger.client.transfers import TransferController, TransferPrefs, TransferState
+from messenger.protocol import TransferCancelled
 
 MEDIA = Path("/work/shared/media/bigbuckbunny.mp4")
 LOCAL = QHostAddress("127.0.0.1")
@@ -193,6 +194,33 @@ def test_cancel_from_either_side_leaves_no_partial_file(qtbot, peers, tmp_path, 
     qtbot.waitUntil(lambda: tree(downloads) == [], timeout=5_000)
 
 
+def test_a_cancel_that_overtakes_the_finish_shows_the_saved_file(qtbot, peers, tmp_path):
+    """The peer's cancel comes through the server just as the file is complete: between the
+    engine's 100 % progress and its ``finished`` (queued from the transfer thread). The file was
+    saved and verified, so the card ends Done with its path, not Cancelled."""
+    alice, bob = peers()
+    src = tmp_path / "notes.bin"
+    src.write_bytes(random.Random(2).randbytes(300_000))
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    assert bob.accept(recv_key) is None
+    tid = bob.get(recv_key).transfer_id
+    cancels: list[str] = []
+
+    def on_progress(transfer_id: str, done: int, total: int, _rate: float) -> None:
+        if transfer_id == tid and done == total and not cancels:
+            cancels.append(transfer_id)  # delivered at once, before the queued finished
+            bob.client.transfer_cancelled.emit(
+                TransferCancelled(transfer_id=tid, user="alice", reason="changed my mind"))
+            assert bob.get(recv_key).state is S.CANCELLED
+
+    bob.transfer_engine.progress.connect(on_progress)
+    qtbot.waitUntil(lambda: bool(cancels) and bob.get(recv_key).state is S.DONE, timeout=20_000)
+    received = Path(bob.get(recv_key).path)
+    assert received.parent == tmp_path / "bob-downloads"
+    assert sha256_of(received) == sha256_of(src)
+    qtbot.waitUntil(lambda: state(alice, send_key) is S.DONE, timeout=10_000)
+
+
 def test_a_group_tab_offers_the_file_to_every_online_member(qtbot, peers, tmp_path):
     alice, bob = peers()
     client = alice.client
@@ -286,7 +314,7 @@ def test_recipient_on_two_devices_both_accepting_gets_the_file_once(qtbot, peers
             == []
         assert S.FAILED not in seen
         assert [st for _ev, st in accepted] == [S.CONNECTING, S.CONNECTING]
-        # A late engine event for an ended card does not revive it.
+        # A late engine event for an ended card, naming no saved file, does not revive it.
         loser._on_finished(loser.get(loser_key).transfer_id, "/nowhere", "00")
         assert state(loser, loser_key) is S.CANCELLED
     finally:
