@@ -872,9 +872,9 @@ class ClientEngine(QObject):
     def _on_error(self, err: Error) -> None:
         req = self._requests.pop(err.id, None) if err.id is not None else None
         message = err.message
-        if err.code == ErrorCode.LOCKED_OUT and err.retry_after is not None \
-                and "second" not in message:
-            message = f"{message} Try again in {err.retry_after:.0f} s."
+        if err.code in (ErrorCode.LOCKED_OUT, ErrorCode.RATE_LIMITED) \
+                and err.retry_after is not None and "second" not in message:
+            message = f"{message.rstrip('.')}. Try again in {max(1, round(err.retry_after))} s."
         if req is None:
             log.warning("server error %s: %s", err.code, err.message)
             self.conversation(EVERYONE).add_notice(f"Server error: {message}", error=True)

@@ -25,6 +25,8 @@ class ServerConfig:
             after a third of that).
         argon2_time_cost, argon2_memory_kib: argon2id cost (RFC 9106); the defaults are
             argon2-cffi's (3 passes over 64 MiB, ≈150 ms here). Tests lower them for speed.
+        max_hashing: ``register``/``login`` requests whose password hashing may be queued or
+            running at once; more get ``rate_limited`` (see ``ServerCore``).
         sync_thread: make commits durable on a thread of their own (pipelined group commit,
             :mod:`messenger.server.walsync`) instead of an fsync inside each ``COMMIT`` on the
             event loop. Replies wait for the sync either way.
@@ -42,6 +44,7 @@ class ServerConfig:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     sync_thread: bool = True
+    max_hashing: int = 64
 
     @property
     def db_path(self) -> Path:

@@ -75,6 +75,11 @@ activity = logging.getLogger("messenger.server.activity")
 ConnId = int
 MAX_SEQ = 1 << 63
 """Sequence numbers are SQLite integers: below 2^63."""
+MAX_HASHING = 64
+"""Default bound on password hashes queued or running (``ServerCore.max_hashing``): with two
+workers at ≈ 0.15 s each, the last in the queue waits about 5 s."""
+HASH_SECONDS = 0.15
+"""Seconds one argon2id hash takes with the default cost (for ``retry_after``)."""
 
 
 @dataclass(slots=True)
@@ -149,17 +154,22 @@ class ServerCore:
         throttle: the login lock-out rule.
         max_text: longest message text in characters.
         max_frame: advertised in the server's ``hello`` (bytes).
+        max_hashing: password hashes (``register``/``login``) queued or running at once;
+            beyond it those requests get ``rate_limited`` with a ``retry_after`` (s).
         clock: wall-clock seconds for timestamps.
     """
 
     def __init__(self, store: Store, passwords: Passwords, throttle: LoginThrottle, *,
                  max_text: int = MAX_TEXT_LENGTH, max_frame: int = 1 << 20,
+                 max_hashing: int = MAX_HASHING,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.passwords = passwords
         self.throttle = throttle
         self.max_text = max_text
         self.max_frame = max_frame
+        self.max_hashing = max_hashing
+        self.hashing = 0  # password hashes handed to the workers and not done yet
         self._clock = clock
         self.sessions: dict[ConnId, Session] = {}
         self.online: dict[str, _Online] = {}
@@ -292,9 +302,13 @@ class ServerCore:
         if self.store.account(frame.user) is not None:  # before the costly hash
             return [self._error(session, frame, ErrorCode.NAME_TAKEN,
                                 f"the name {frame.user!r} is taken")]
+        if self.hashing >= self.max_hashing:
+            return [self._busy(session, frame)]
         session.busy = True
+        self.hashing += 1
 
         def hashed(encoded: object) -> list[Action]:
+            self.hashing -= 1
             if not self._still_there(session):
                 return []
             session.busy = False
@@ -325,9 +339,13 @@ class ServerCore:
         account = self.store.account(frame.user) if is_valid_name(frame.user) else None
         encoded = account.pw_hash if account else None
         password = frame.password
+        if self.hashing >= self.max_hashing:
+            return [self._busy(session, frame)]  # not a failed attempt: no throttle count
         session.busy = True
+        self.hashing += 1
 
         def checked(ok: object) -> list[Action]:
+            self.hashing -= 1
             if not self._still_there(session):
                 return []
             session.busy = False
@@ -362,6 +380,15 @@ class ServerCore:
 
     def _still_there(self, session: Session) -> bool:
         return self.sessions.get(session.conn) is session
+
+    def _busy(self, session: Session, frame: Register | Login) -> Out:
+        """``rate_limited``: too many password hashes are queued (a login storm, e.g. every
+        client reconnecting after a restart). ``retry_after`` is the time the queue takes to
+        drain, with the workers' speed assumed (:data:`HASH_SECONDS` per hash, two at once)."""
+        wait = round(self.hashing * HASH_SECONDS / 2, 1)
+        return Out(session.conn, Error(
+            id=frame.id, code=ErrorCode.RATE_LIMITED, retry_after=max(1.0, wait),
+            message=f"the server is busy checking {self.hashing} passwords"))
 
     def _locked(self, session: Session, frame: Login, seconds: float) -> Out:
         whole = max(1, round(seconds + 0.499))

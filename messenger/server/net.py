@@ -119,7 +119,7 @@ class MessengerServer(QObject):
         self.core = ServerCore(
             self.store, self.passwords,
             LoginThrottle(config.max_failed_logins, config.lockout_seconds),
-            max_frame=config.max_frame,
+            max_frame=config.max_frame, max_hashing=config.max_hashing,
         )
         self._codec = Codec.for_server()
         self._ids = itertools.count(1)

@@ -63,6 +63,30 @@ def test_lockout_after_n_failures_and_unlock_after_lockout_time(qtbot, make_serv
     assert isinstance(c.login("alice", "alice123"), Ok)
 
 
+def test_a_login_storm_past_the_hashing_bound_gets_rate_limited(qtbot, make_server):
+    """Three logins at once against a server that hashes one password at a time (real
+    argon2id cost, ≈ 0.15 s): the extra ones are refused at once with a retry time, and
+    succeed when retried."""
+    server = make_server(demo=True, max_hashing=1, argon2_time_cost=3,
+                         argon2_memory_kib=65536)
+    users = ("alice", "bob", "charlie")
+    clients = [WireClient(qtbot, server.host, server.port) for _ in users]
+    for c in clients:
+        c.hello()
+    sent = []
+    for c, user in zip(clients, users, strict=True):
+        rid = c.next_id()
+        c.send(Login(id=rid, user=user, password=f"{user}123"))
+        sent.append(rid)
+    replies = [c.reply(rid) for c, rid in zip(clients, sent, strict=True)]
+    limited = [r for r in replies if isinstance(r, Error)]
+    assert sum(isinstance(r, Ok) for r in replies) >= 1 and limited
+    assert all(r.code == ErrorCode.RATE_LIMITED and r.retry_after >= 1.0 for r in limited)
+    for c, user, reply in zip(clients, users, replies, strict=True):
+        if isinstance(reply, Error):
+            assert isinstance(c.login(user, f"{user}123"), Ok)
+
+
 def test_unicast(qtbot, server):
     alice = connect_as(qtbot, server, "alice", "alice123")
     bob = connect_as(qtbot, server, "bob", "bob123")
