@@ -45,6 +45,7 @@ from ..protocol import (
     Presence,
     Read,
     Receipt,
+    ReceiptCount,
     Register,
     RosterEntry,
     Send,
@@ -806,6 +807,8 @@ class ClientEngine(QObject):
             self._on_group_update(frame)
         elif isinstance(frame, Receipt):
             self._on_receipt(frame)
+        elif isinstance(frame, ReceiptCount):
+            self._on_receipt_count(frame)
         elif isinstance(frame, TransferOffered):
             self.transfer_offered.emit(frame)
         elif isinstance(frame, TransferAccepted):
@@ -1087,12 +1090,13 @@ class ClientEngine(QObject):
         state = DeliveryState.SENT
         delivered: tuple[str, ...] = ()
         read: tuple[str, ...] = ()
+        counts = None
         if isinstance(m, CachedMessage) and own:  # (a received one's state is a read mark)
             state = DeliveryState(m.state)
-            delivered, read = tuple(m.delivered_to), tuple(m.read_by)
+            delivered, read, counts = tuple(m.delivered_to), tuple(m.read_by), m.counts
         return ChatItem(MessageKind.OWN if own else MessageKind.OTHER, m.sender, m.text,
                         ts=m.ts, seq=m.seq, state=state, client_msg_id=m.client_msg_id,
-                        also=also, delivered_to=delivered, read_by=read)
+                        also=also, delivered_to=delivered, read_by=read, counts=counts)
 
     @staticmethod
     def _cached(m: Message, key: str) -> CachedMessage:
@@ -1204,8 +1208,22 @@ class ClientEngine(QObject):
             model = self._conversations.get(m.conv)
             if model is not None:
                 model.set_receipts(m.seq, m.state, m.delivered_to, m.read_by)
-        if r.rid > int(self._store.get_meta("receipts_after", "0") or 0):
-            self._store.set_meta("receipts_after", str(r.rid))
+        self._receipt_handled(r.rid)
+
+    def _on_receipt_count(self, r: ReceiptCount) -> None:
+        """How many members have an own group message (``delivered to k of n``)."""
+        if self._store is None:
+            return
+        for m in self._store.receipt_counts(r.seq, r.delivered, r.read, r.recipients):
+            model = self._conversations.get(m.conv)
+            if model is not None:
+                model.set_receipts(m.seq, m.state, m.delivered_to, m.read_by, m.counts)
+        self._receipt_handled(r.rid)
+
+    def _receipt_handled(self, rid: int) -> None:
+        assert self._store is not None
+        if rid > int(self._store.get_meta("receipts_after", "0") or 0):
+            self._store.set_meta("receipts_after", str(rid))
 
     # ------------------------------------------------------------------ history
 

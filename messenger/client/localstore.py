@@ -22,7 +22,8 @@ Tables:
 
 The schema version is in ``PRAGMA user_version`` (:data:`SCHEMA_VERSION`). Every table is
 created with ``IF NOT EXISTS``, so opening an older file adds what it lacks (version 1 had no
-``transfers`` table) and then records the current version.
+``transfers`` table), columns added later are added with ``ALTER TABLE`` (version 2 had no
+``messages.counts``), and then the current version is recorded.
 
 The file is ``<data dir>/accounts/<host>_<port>/<user>.db`` (see :func:`store_path`).
 """
@@ -66,6 +67,7 @@ CREATE TABLE IF NOT EXISTS messages (
     state         TEXT NOT NULL DEFAULT 'sent',
     delivered_to  TEXT NOT NULL DEFAULT '[]',
     read_by       TEXT NOT NULL DEFAULT '[]',
+    counts        TEXT,
     PRIMARY KEY (conv, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS messages_seq ON messages (seq);
@@ -94,7 +96,9 @@ CREATE TABLE IF NOT EXISTS transfers (
 );
 """
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+"""3: ``messages.counts`` (JSON ``[delivered, read, recipients]`` of an own group message, from
+``receipt_count`` events), added to older files when they are opened."""
 """1: outbox, messages, meta; 2: + transfers."""
 
 TRANSFERS_KEPT = 500
@@ -139,6 +143,7 @@ class CachedMessage:
     state: str = "sent"
     delivered_to: list[str] = field(default_factory=list)
     read_by: list[str] = field(default_factory=list)
+    counts: tuple[int, int, int] | None = None  # own group message: delivered, read, of
 
 
 @dataclass(frozen=True)
@@ -184,6 +189,9 @@ class LocalStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(messages)")}
+            if "counts" not in columns:
+                self._db.execute("ALTER TABLE messages ADD COLUMN counts TEXT")
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -291,7 +299,26 @@ class LocalStore:
                 (new_state, json.dumps(delivered), json.dumps(read), m.conv, seq))
             out.append(CachedMessage(m.seq, m.conv, m.ts, m.sender, m.scope, m.text,
                                      m.client_msg_id, m.to, m.group, m.notice, new_state,
-                                     delivered, read))
+                                     delivered, read, m.counts))
+        return out
+
+    def receipt_counts(self, seq: int, delivered: int, read: int,
+                       recipients: int) -> list[CachedMessage]:
+        """Record the counts of a ``receipt_count`` on every cached copy of group message
+        ``seq``; return the updated rows. Counts and states only move forward (a replayed,
+        older count changes nothing)."""
+        out: list[CachedMessage] = []
+        for m in self._select("WHERE seq = ?", (seq,)):
+            old = m.counts or (0, 0, 0)
+            counts = (max(old[0], delivered), max(old[1], read), max(old[2], recipients))
+            best = "read" if counts[1] else "delivered" if counts[0] else m.state
+            new_state = best if _STATE_ORDER.get(best, 0) > _STATE_ORDER.get(m.state, 0) \
+                else m.state
+            self._db.execute("UPDATE messages SET state = ?, counts = ? WHERE conv = ? AND seq = ?",
+                             (new_state, json.dumps(counts), m.conv, seq))
+            out.append(CachedMessage(m.seq, m.conv, m.ts, m.sender, m.scope, m.text,
+                                     m.client_msg_id, m.to, m.group, m.notice, new_state,
+                                     m.delivered_to, m.read_by, counts))
         return out
 
     def message(self, seq: int, conv: str | None = None) -> CachedMessage | None:
@@ -359,10 +386,11 @@ class LocalStore:
     def _select(self, where: str, args: tuple) -> list[CachedMessage]:
         rows = self._db.execute(
             "SELECT seq, conv, ts, sender, scope, text, client_msg_id, recipients, grp, notice,"
-            f" state, delivered_to, read_by FROM messages {where}", args).fetchall()
+            f" state, delivered_to, read_by, counts FROM messages {where}", args).fetchall()
         return [CachedMessage(s, c, ts, snd, sc, t, cid, json.loads(r), g, n, st,
-                              json.loads(d), json.loads(rd))
-                for s, c, ts, snd, sc, t, cid, r, g, n, st, d, rd in rows]
+                              json.loads(d), json.loads(rd),
+                              tuple(json.loads(k)) if k else None)  # type: ignore[arg-type]
+                for s, c, ts, snd, sc, t, cid, r, g, n, st, d, rd, k in rows]
 
     # ---------------------------------------------------------------- cursors
 

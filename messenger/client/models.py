@@ -247,6 +247,8 @@ class ChatItem:
         also: other recipients of a multicast.
         delivered_to: recipients whose app confirmed an own message.
         read_by: recipients who viewed an own message.
+        counts: an own group message's ``(delivered, read, recipients)`` counts (the server
+            sends counts, not names, for group messages), or None.
         error: why a failed message was refused.
         transfer: for a :attr:`MessageKind.TRANSFER` item, the transfer's id.
     """
@@ -261,6 +263,7 @@ class ChatItem:
     also: tuple[str, ...] = ()
     delivered_to: tuple[str, ...] = ()
     read_by: tuple[str, ...] = ()
+    counts: tuple[int, int, int] | None = None
     error: str = ""
     transfer: str = ""
 
@@ -405,6 +408,12 @@ class ConversationModel(QAbstractListModel):
         if item.state is DeliveryState.FAILED:
             return "not sent" + (f": {item.error}" if item.error else "") + \
                 " — right-click to retry or delete"
+        if item.counts is not None:
+            delivered, read, total = item.counts
+            text = f"delivered to {delivered} of {total}"
+            if read:
+                text += f", read by {read}"
+            return text
         if self.audience is not None:
             total = max(self.audience(), len(item.delivered_to))
             text = f"delivered to {len(item.delivered_to)} of {total}"
@@ -630,8 +639,10 @@ class ConversationModel(QAbstractListModel):
         return True
 
     def set_receipts(self, seq: int, state: str, delivered_to: list[str] | tuple[str, ...],
-                     read_by: list[str] | tuple[str, ...]) -> bool:
-        """Apply receipts to own message ``seq`` (its state only moves forward)."""
+                     read_by: list[str] | tuple[str, ...],
+                     counts: tuple[int, int, int] | None = None) -> bool:
+        """Apply receipts to own message ``seq`` (its state only moves forward); ``counts``
+        are a group message's ``(delivered, read, recipients)``."""
         row = self.row_of_seq(seq)
         if row is None:
             return False
@@ -640,6 +651,8 @@ class ConversationModel(QAbstractListModel):
         if _STATE_RANK[new] > _STATE_RANK[item.state]:
             item.state = new
         item.delivered_to, item.read_by = tuple(delivered_to), tuple(read_by)
+        if counts is not None:
+            item.counts = counts
         self._changed(row, [self.StateRole, self.DeliveredToRole, self.ReadByRole])
         return True
 

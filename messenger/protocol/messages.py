@@ -359,6 +359,22 @@ class Receipt(_Base, tag="receipt"):
     ts: float
 
 
+class ReceiptCount(_Base, tag="receipt_count"):
+    """Event: how many recipients of your **group** message ``seq`` have it: ``delivered`` and
+    ``read`` of ``recipients`` (the members when it was sent, you excepted), as of ``ts``.
+    Group messages get these counts instead of one :class:`Receipt` per member: at most one
+    per message per server commit, and only when a count rose. ``rid`` is from the same
+    sequence as :class:`Receipt` (replayed by ``login.receipts_after`` too). Counts only
+    grow: keep the highest."""
+
+    rid: int
+    seq: int
+    delivered: int
+    read: int
+    recipients: int
+    ts: float
+
+
 class Error(_Base, tag="error"):
     """Failure reply to the request with the same ``id``, or with ``id`` null when the frame
     that caused it had none. ``code`` is an :class:`~messenger.protocol.errors.ErrorCode`,
@@ -454,7 +470,7 @@ ClientFrame = (
 
 ServerFrame = (
     Hello | Ping | Pong | Ok | Error | Presence | Message | GroupInvitation | GroupUpdate
-    | Receipt | Typing
+    | Receipt | ReceiptCount | Typing
     | TransferOffered | TransferAccepted | TransferDeclined | TransferCancelled
 )
 """Every frame a server may send."""

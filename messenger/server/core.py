@@ -47,6 +47,7 @@ from messenger.protocol import (
     ProtocolError,
     Read,
     Receipt,
+    ReceiptCount,
     Register,
     RosterEntry,
     Send,
@@ -67,6 +68,7 @@ from messenger.protocol import (
 from .auth import LoginThrottle, Passwords
 from .groups import Group, Groups, Left, RuleError
 from .store import Account, NameTaken, Store, StoredMessage
+from .store import Receipt as StoredReceipt
 from .transfers import Transfers
 
 log = logging.getLogger("messenger.server.core")
@@ -261,6 +263,19 @@ class ServerCore:
         return [self._error(session, frame, ErrorCode.UNKNOWN_TYPE,
                             f"{type(frame).__name__} is not a request")]
 
+    def receipt_counts(self) -> list[Action]:
+        """The ``receipt_count`` events of the group messages whose counts rose since the last
+        call, to their senders' sessions. The server calls it before each commit, so a group
+        message gets at most one per commit however many members confirmed it meanwhile."""
+        actions: list[Action] = []
+        online = self.online
+        for r in self.store.take_receipt_counts():
+            entry = online.get(r.sender_key)
+            if entry is not None:
+                frame = _receipt_frame(r)
+                actions += [Out(c, frame) for c in entry.conns]
+        return actions
+
     def _mark(self, session: Session, seqs: list[int], state: str) -> list[Action]:
         """``delivered`` / ``read``: record it, and send the new receipts to the senders."""
         assert session.user is not None
@@ -373,8 +388,7 @@ class ServerCore:
         activity.info("login %s from %s", account.name, session.address)
         actions = self._logged_in(session, frame.id, account.name)
         if frame.receipts_after is not None:
-            actions += [Out(session.conn, Receipt(rid=r.rid, seq=r.seq, user=r.user,
-                                                  state=r.state, ts=r.ts))  # type: ignore[arg-type]
+            actions += [Out(session.conn, _receipt_frame(r))
                         for r in self.store.receipts_after(account.key, frame.receipts_after)]
         return actions
 
@@ -739,6 +753,15 @@ class ServerCore:
         request_id = getattr(frame, "id", None)
         log.info("%s → %s: %s", session.user or session.address, code, message)
         return Out(session.conn, Error(code=code, message=message, id=request_id))
+
+
+def _receipt_frame(r: StoredReceipt) -> Receipt | ReceiptCount:
+    if r.counts is not None:
+        delivered, read, recipients = r.counts
+        return ReceiptCount(rid=r.rid, seq=r.seq, delivered=delivered, read=read,
+                            recipients=recipients, ts=r.ts)
+    return Receipt(rid=r.rid, seq=r.seq, user=r.user, state=r.state,  # type: ignore[arg-type]
+                   ts=r.ts)
 
 
 def _message_frame(m: StoredMessage) -> Message:

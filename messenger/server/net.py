@@ -219,6 +219,7 @@ class MessengerServer(QObject):
         if walsync is not None:
             try:
                 if not self._failed:
+                    self._apply(self.core.receipt_counts())
                     self.store.commit()
                     walsync.request(self._ticket + 1)
             except Exception as exc:
@@ -337,6 +338,9 @@ class MessengerServer(QObject):
             self._apply(core.protocol_error(conn, exc))
         finally:
             frames.close()  # keeps what was not consumed in the decoder
+            # Requests that answer nothing (delivered/read) still wrote: commit them soon.
+            if not self._syncing and store.dirty and not self._flush_timer.isActive():
+                self._flush_timer.start(0)
 
     def _drained(self, c: _Connection) -> None:
         """``bytesWritten``: resume a paused connection once its backlog is small."""
@@ -398,6 +402,10 @@ class MessengerServer(QObject):
             return
         self._last_commit = now
         try:
+            counts = self.core.receipt_counts()  # coalesced group receipts join this commit
+            if counts:
+                self._apply(counts)
+                self._flush_timer.stop()  # started by _apply: this flush takes them
             wrote = self.store.commit()
         except Exception as exc:
             log.exception("commit failed")

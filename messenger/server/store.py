@@ -9,7 +9,9 @@ Tables:
                   the recipient's app confirms. Undelivered rows are the recipient's inbox
                   (store and forward); the rows also index history by participant.
   ``receipts``    a log of delivered/read receipts, numbered by ``rid``, that senders fetch
-                  from a cursor after they log in.
+                  from a cursor after they log in; for group messages, rows of ``state``
+                  "count" carry ``delivered``/``read``/``recipients`` counts instead (one per
+                  message per commit in which a count rose) and ``user`` is empty.
   ``groups``      one row per group; ``members`` (JSON list, joining order) and ``invited``
                   (JSON object invitee → inviter).
 
@@ -43,8 +45,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("messenger.server.store")
 
-SCHEMA_VERSION = 3
-"""2 → 3: ``deliveries`` is clustered by ``(seq, user_key)`` instead of ``(user_key, seq)``, and
+SCHEMA_VERSION = 4
+"""3 → 4: ``receipts`` gains ``delivered``, ``read`` and ``recipients`` (the counts of group
+receipts; NULL in per-user rows), added in place when a version 3 database is opened.
+2 → 3: ``deliveries`` is clustered by ``(seq, user_key)`` instead of ``(user_key, seq)``, and
 its index on ``seq`` alone is gone (the key serves it); the indexes on ``messages`` by scope
 and by group are partial (broadcasts only, group messages only), so a unicast message updates
 neither. Version 2 databases are migrated when opened (:func:`_migrate_2_to_3`)."""
@@ -103,7 +107,10 @@ CREATE TABLE IF NOT EXISTS receipts (
     seq        INTEGER NOT NULL,
     user       TEXT NOT NULL,
     state      TEXT NOT NULL,
-    ts         REAL NOT NULL
+    ts         REAL NOT NULL,
+    delivered  INTEGER,
+    read       INTEGER,
+    recipients INTEGER
 );
 CREATE INDEX IF NOT EXISTS receipts_sender ON receipts (sender_key, rid);
 CREATE TABLE IF NOT EXISTS groups (
@@ -149,7 +156,8 @@ class StoredMessage(NamedTuple):
 
 class Receipt(NamedTuple):
     """``user`` has ``state`` ("delivered" or "read") message ``seq`` at ``ts``; ``rid`` is the
-    receipt's number in the sender's receipt log."""
+    receipt's number in the sender's receipt log. For a group message, ``state`` is "count",
+    ``user`` is empty and ``counts`` is ``(delivered, read, recipients)``."""
 
     rid: int
     seq: int
@@ -157,6 +165,7 @@ class Receipt(NamedTuple):
     state: str
     ts: float
     sender_key: str = ""
+    counts: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -211,15 +220,17 @@ class Store:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, 2, SCHEMA_VERSION):
+        if version not in (0, 2, 3, SCHEMA_VERSION):
             self._db.close()
             raise RuntimeError(
-                f"{path} has schema version {version}; this server reads versions 2 and "
+                f"{path} has schema version {version}; this server reads versions 2 to "
                 f"{SCHEMA_VERSION} (databases of the unreleased version 1 cannot be migrated: "
                 "start with a new --data-dir)")
-        if version == 2:
+        if version in (2, 3):
             try:
-                _migrate_2_to_3(self._db)
+                if version == 2:
+                    _migrate_2_to_3(self._db)
+                _migrate_3_to_4(self._db)
             except sqlite3.Error:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
@@ -246,10 +257,14 @@ class Store:
         self._unwritten: dict[tuple[str, str], StoredMessage] = {}
         # seq → [sender_key, or None when the message gets no receipts (a notice);
         #        {recipient key: 0 queued, 1 delivered, 2 read, -1 not a recipient};
-        #        partial: True when loaded from the database for some recipients only].
+        #        partial: True when loaded from the database for some recipients only;
+        #        group counts: None (not a group chat message), [delivered, read, recipients],
+        #        or False (a group chat message whose counts the database knows)].
         self._recent: dict[int, list] = {}
         self._recent_order: deque[int] = deque()
         self._recent_size = 0
+        # Group messages whose counts rose since take_receipt_counts: seq → sender_key.
+        self._counts_dirty: dict[int, str] = {}
         # The request being handled (see begin_request): buffer lengths at its start, and
         # whether a savepoint was opened for its direct database work.
         self._request: tuple[int, int, int, int] | None = None
@@ -373,8 +388,8 @@ class Store:
             del self._new_marks[:k]
         if r:
             cur.executemany(
-                "INSERT INTO receipts (rid, sender_key, seq, user, state, ts)"
-                " VALUES (?, ?, ?, ?, ?, ?)", self._new_receipts[:r])
+                "INSERT INTO receipts (rid, sender_key, seq, user, state, ts, delivered, read,"
+                " recipients) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._new_receipts[:r])
             del self._new_receipts[:r]
 
     def begin_request(self) -> None:
@@ -568,7 +583,9 @@ class Store:
         self._unwritten[ident] = message
         states = dict.fromkeys(recipient_keys, 0)
         self._new_deliveries += [(k, seq) for k in states]
-        self._recent[seq] = [None if notice is not None else skey, states, False]
+        self._recent[seq] = [None if notice is not None else skey, states, False,
+                             [0, 0, len(states)] if scope == "group" and notice is None
+                             else None]
         self._recent_order.append(seq)
         self._recent_size += len(states) + 1
         if self._recent_size > self.RECENT_LIMIT:
@@ -647,8 +664,18 @@ class Store:
             self._new_marks.append((now, now if read else None, key, seq))
             sender_key = entry[0]
             if sender_key is not None and sender_key != key:
+                counts = entry[3]
+                if counts is not None:  # a group message: counted, no receipt per member
+                    if counts:
+                        if was == 0:
+                            counts[0] += 1
+                        if read:
+                            counts[1] += 1
+                    self._counts_dirty[seq] = sender_key
+                    continue
                 self._rid = rid = self._rid + 1
-                self._new_receipts.append((rid, sender_key, seq, user, state, now))
+                self._new_receipts.append((rid, sender_key, seq, user, state, now, None, None,
+                                           None))
                 receipts.append(Receipt(rid, seq, user, state, now, sender_key))
         if missing and self._recent_size > self.RECENT_LIMIT:
             self._trim_recent()
@@ -663,14 +690,16 @@ class Store:
         for start in range(0, len(seqs), 500):
             chunk = seqs[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for seq, sender_key, notice, recipient, delivered, read in self._db.execute(
-                    "SELECT m.seq, m.sender_key, m.notice IS NOT NULL, d.user_key IS NOT NULL,"
+            for seq, sender_key, notice, group, recipient, delivered, read in self._db.execute(
+                    "SELECT m.seq, m.sender_key, m.notice IS NOT NULL, m.scope = 'group',"
+                    " d.user_key IS NOT NULL,"
                     " d.delivered IS NOT NULL, d.read IS NOT NULL FROM messages m"
                     " LEFT JOIN deliveries d ON d.seq = m.seq AND d.user_key = ?"
                     f" WHERE m.seq IN ({marks})", (key, *chunk)):
                 entry = recent.get(seq)
                 if entry is None:
-                    entry = recent[seq] = [None if notice else sender_key, {}, True]
+                    entry = recent[seq] = [None if notice else sender_key, {}, True,
+                                           False if group and not notice else None]
                     self._recent_order.append(seq)
                     self._recent_size += 1
                 entry[1][key] = 2 if read else 1 if delivered else 0 if recipient else -1
@@ -684,9 +713,37 @@ class Store:
         """Receipts for ``sender_key``'s messages numbered above ``rid``, oldest first."""
         self._sync()
         rows = self._db.execute(
-            "SELECT rid, seq, user, state, ts FROM receipts WHERE sender_key = ? AND rid > ?"
-            " ORDER BY rid LIMIT ?", (sender_key, rid, limit)).fetchall()
-        return [Receipt(*r, sender_key) for r in rows]
+            "SELECT rid, seq, user, state, ts, delivered, read, recipients FROM receipts"
+            " WHERE sender_key = ? AND rid > ? ORDER BY rid LIMIT ?",
+            (sender_key, rid, limit)).fetchall()
+        return [Receipt(r, seq, user, state, ts, sender_key,
+                        None if n is None else (d, rd, n))
+                for r, seq, user, state, ts, d, rd, n in rows]
+
+    def take_receipt_counts(self) -> list[Receipt]:
+        """The group messages whose delivered/read counts rose since the last call: one
+        "count" receipt each (logged, with a new ``rid``), for the caller to send to the
+        senders before the commit. Counts come from memory for recent messages, else from
+        the ``deliveries`` rows."""
+        dirty = self._counts_dirty
+        if not dirty:
+            return []
+        now = time.time()
+        out: list[Receipt] = []
+        recent = self._recent
+        for seq, sender_key in dirty.items():
+            entry = recent.get(seq)
+            counts = entry[3] if entry is not None else None
+            if counts:
+                d, r, n = counts
+            else:
+                n, d, r = self.receipt_counts(seq)
+            self._rid = rid = self._rid + 1
+            self._new_receipts.append((rid, sender_key, seq, "", "count", now, d, r, n))
+            out.append(Receipt(rid, seq, "", "count", now, sender_key, (d, r, n)))
+        dirty.clear()
+        self._autocommit()
+        return out
 
     def receipt_counts(self, seq: int) -> tuple[int, int, int]:
         """``(recipients, delivered, read)`` counts of message ``seq``."""
@@ -771,6 +828,20 @@ def _migrate_2_to_3(db: sqlite3.Connection) -> None:
         CREATE INDEX messages_broadcast ON messages (seq) WHERE scope = 'broadcast';
         CREATE INDEX messages_in_group ON messages (grp_key, seq) WHERE grp_key IS NOT NULL;
         PRAGMA user_version = 3;
+        COMMIT;
+    """)
+
+
+def _migrate_3_to_4(db: sqlite3.Connection) -> None:
+    """Add the count columns of group receipts to ``receipts`` (in place: ``ALTER TABLE …
+    ADD COLUMN`` rewrites nothing), in one transaction."""
+    log.info("migrating the database from schema version 3 to 4 (group receipt counts)")
+    db.executescript("""
+        BEGIN IMMEDIATE;
+        ALTER TABLE receipts ADD COLUMN delivered INTEGER;
+        ALTER TABLE receipts ADD COLUMN read INTEGER;
+        ALTER TABLE receipts ADD COLUMN recipients INTEGER;
+        PRAGMA user_version = 4;
         COMMIT;
     """)
 

@@ -171,6 +171,9 @@ def test_group_message_tooltip_counts_deliveries(qtbot, server, make_engine):
         return model.data(model.index(row, 0), Qt.ItemDataRole.ToolTipRole)
 
     qtbot.waitUntil(lambda: "delivered to 2 of 2" in tip(), timeout=10_000)
+    # Counted by the server (receipt_count), kept in the cache for the next start.
+    assert model.item(row).counts == (2, 0, 2)
+    assert alice.store.message(model.item(row).seq).counts == (2, 0, 2)
 
 
 def test_final_error_fails_without_blocking_later_messages_and_retry_resends(

@@ -17,6 +17,7 @@ from messenger.protocol import (
     Ping,
     Read,
     Receipt,
+    ReceiptCount,
     Typing,
 )
 
@@ -53,6 +54,37 @@ def test_delivered_and_read_receipts_reach_the_sender(qtbot, server):
     assert isinstance(again.reply(rid), Ok)
     replay = again.wait_for(lambda f: isinstance(f, Receipt))
     assert (replay.rid, replay.state) == (read.rid, "read")
+
+
+def test_group_messages_get_receipt_counts_not_one_receipt_per_member(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")  # auto-send `delivered`
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    assert isinstance(alice.request(GroupCreate, group="lab", public=True), Ok)
+    for member in (bob, charlie):
+        assert isinstance(member.request(GroupJoin, group="lab"), Ok)
+    ack = alice.send_text("group", "meeting at 3", ["lab"])
+
+    def counts(delivered: int, read: int):
+        return alice.wait_for(lambda f: isinstance(f, ReceiptCount) and f.seq == ack.seq
+                              and (f.delivered, f.read) == (delivered, read))
+
+    both = counts(2, 0)
+    assert both.recipients == 2
+    charlie.send(Read(seqs=[ack.seq]))
+    read = counts(2, 1)
+    assert read.rid > both.rid
+    assert not any(isinstance(f, Receipt) and f.seq == ack.seq for f in alice.frames)
+    # The counts are logged for the replay at the next login, like receipts.
+    alice.close()
+    again = WireClient(qtbot, server.host, server.port)
+    again.hello()
+    rid = again.next_id()
+    again.send(Login(id=rid, user="alice", password="alice123", receipts_after=both.rid))
+    assert isinstance(again.reply(rid), Ok)
+    replay = again.wait_for(lambda f: isinstance(f, ReceiptCount))
+    assert (replay.rid, replay.seq, replay.delivered, replay.read, replay.recipients) == (
+        read.rid, ack.seq, 2, 1, 2)
 
 
 def test_history_pages_for_each_kind_of_conversation(qtbot, server):

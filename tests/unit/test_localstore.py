@@ -133,7 +133,39 @@ def test_a_version_1_file_gets_the_transfers_table_and_keeps_its_rows(tmp_path):
     assert [r.key for r in store.transfers()] == ["k"]
     store.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    db.close()
+
+
+def test_a_version_2_file_gets_the_counts_column_and_group_counts_only_grow(tmp_path):
+    path = tmp_path / "v2.db"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE messages (seq INTEGER NOT NULL, conv TEXT NOT NULL, ts REAL NOT NULL,
+            sender TEXT NOT NULL, scope TEXT NOT NULL, recipients TEXT NOT NULL, grp TEXT,
+            notice TEXT, text TEXT NOT NULL, client_msg_id TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'sent', delivered_to TEXT NOT NULL DEFAULT '[]',
+            read_by TEXT NOT NULL DEFAULT '[]', PRIMARY KEY (conv, seq)) WITHOUT ROWID;
+        INSERT INTO messages (seq, conv, ts, sender, scope, recipients, grp, text,
+            client_msg_id) VALUES (7, 'group:lab', 1.0, 'alice', 'group', '[]', 'lab', 'hi',
+            'c7');
+        PRAGMA user_version = 2;
+    """)
+    db.commit()
+    db.close()
+    store = LocalStore(path)
+    assert store.message(7).counts is None
+    (m,) = store.receipt_counts(7, 2, 0, 3)
+    assert (m.counts, m.state) == ((2, 0, 3), "delivered")
+    (m,) = store.receipt_counts(7, 3, 1, 3)
+    assert (m.counts, m.state) == ((3, 1, 3), "read")
+    (m,) = store.receipt_counts(7, 2, 0, 3)  # an older count, replayed: nothing goes back
+    assert (m.counts, m.state) == ((3, 1, 3), "read")
+    assert store.message(7).counts == (3, 1, 3)
+    assert store.receipt_counts(99, 1, 0, 1) == []
+    store.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
     db.close()
 
 

@@ -118,6 +118,30 @@ def test_no_receipts_for_notices_or_own_messages(batch):
     assert batch.receipt_counts(notice.seq) == (2, 2, 1)  # read implies delivered
 
 
+def test_group_receipts_are_counts_coalesced_until_taken(batch, path):
+    m, _ = stored(batch, "alice", "g1", to=("bob", "carol", "dave"), scope="group", group="Lab")
+    assert batch.take_receipt_counts() == []
+    assert batch.mark("bob", [m.seq], "delivered") == []  # no receipt per member
+    assert batch.mark("carol", [m.seq], "read") == []
+    assert batch.mark("carol", [m.seq], "read") == []  # not a first transition
+    (count,) = batch.take_receipt_counts()
+    assert (count.seq, count.state, count.sender_key, count.counts) == (
+        m.seq, "count", "alice", (2, 1, 3))
+    assert batch.take_receipt_counts() == []  # nothing rose since
+    batch.commit()
+    batch._recent.clear()  # evicted: the counts come from the database
+    batch._recent_order.clear()
+    batch.mark("bob", [m.seq], "read")
+    (later,) = batch.take_receipt_counts()
+    assert later.counts == (2, 2, 3) and later.rid > count.rid
+    # Both are in the sender's log, for the replay at login.
+    assert [(r.rid, r.counts) for r in batch.receipts_after("alice", 0)] == [
+        (count.rid, (2, 1, 3)), (later.rid, (2, 2, 3))]
+    batch.commit()
+    assert rows(path, "SELECT user, state, delivered, read, recipients FROM receipts") == [
+        ("", "count", 2, 1, 3), ("", "count", 2, 2, 3)]
+
+
 def test_a_failed_request_leaves_no_trace(batch, path):
     kept, _ = stored(batch, "alice", "kept")
     batch.begin_request()
@@ -214,7 +238,10 @@ def test_a_version_2_database_is_migrated(path):
     m3, _ = stored(store, "alice", "c")
     assert m3.seq == 3
     store.close()
-    assert rows(path, "PRAGMA user_version") == [(3,)]
+    assert rows(path, "PRAGMA user_version") == [(4,)]
+    # 3 → 4: the count columns of group receipts, NULL in the old per-user rows.
+    assert rows(path, "SELECT rid, delivered, read, recipients FROM receipts ORDER BY rid") == [
+        (1, None, None, None), (2, None, None, None)]
     assert rows(path, "SELECT name FROM sqlite_master WHERE tbl_name = 'deliveries'"
                 " ORDER BY name") == [("deliveries",), ("deliveries_pending",)]
     assert rows(path, "SELECT seq, user_key, delivered IS NOT NULL FROM deliveries") == [
