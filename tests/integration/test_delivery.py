@@ -22,6 +22,17 @@ from messenger.protocol import (
 )
 
 
+def login_after(qtbot, server, user: str, receipts_after: int) -> WireClient:
+    """A new connection logged in as ``user`` (password ``<user>123``) asking for the receipts
+    above ``receipts_after``."""
+    c = WireClient(qtbot, server.host, server.port)
+    c.hello()
+    rid = c.next_id()
+    c.send(Login(id=rid, user=user, password=f"{user}123", receipts_after=receipts_after))
+    assert isinstance(c.reply(rid), Ok)
+    return c
+
+
 def test_retried_client_msg_id_is_stored_once(qtbot, server):
     alice = connect_as(qtbot, server, "alice", "alice123")
     bob = connect_as(qtbot, server, "bob", "bob123")
@@ -47,11 +58,7 @@ def test_delivered_and_read_receipts_reach_the_sender(qtbot, server):
     # A repeated read changes nothing; a later login can fetch receipts from a cursor.
     bob.send(Read(seqs=[ack.seq]))
     alice.close()
-    again = WireClient(qtbot, server.host, server.port)
-    again.hello()
-    rid = again.next_id()
-    again.send(Login(id=rid, user="alice", password="alice123", receipts_after=delivered.rid))
-    assert isinstance(again.reply(rid), Ok)
+    again = login_after(qtbot, server, "alice", delivered.rid)
     replay = again.wait_for(lambda f: isinstance(f, Receipt))
     assert (replay.rid, replay.state) == (read.rid, "read")
 
@@ -77,11 +84,7 @@ def test_group_messages_get_receipt_counts_not_one_receipt_per_member(qtbot, ser
     assert not any(isinstance(f, Receipt) and f.seq == ack.seq for f in alice.frames)
     # The counts are logged for the replay at the next login, like receipts.
     alice.close()
-    again = WireClient(qtbot, server.host, server.port)
-    again.hello()
-    rid = again.next_id()
-    again.send(Login(id=rid, user="alice", password="alice123", receipts_after=both.rid))
-    assert isinstance(again.reply(rid), Ok)
+    again = login_after(qtbot, server, "alice", both.rid)
     replay = again.wait_for(lambda f: isinstance(f, ReceiptCount))
     assert (replay.rid, replay.seq, replay.delivered, replay.read, replay.recipients) == (
         read.rid, ack.seq, 2, 1, 2)
