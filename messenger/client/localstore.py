@@ -36,7 +36,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from messenger.protocol import name_key
@@ -297,9 +297,7 @@ class LocalStore:
                 "UPDATE messages SET state = ?, delivered_to = ?, read_by = ?"
                 " WHERE conv = ? AND seq = ?",
                 (new_state, json.dumps(delivered), json.dumps(read), m.conv, seq))
-            out.append(CachedMessage(m.seq, m.conv, m.ts, m.sender, m.scope, m.text,
-                                     m.client_msg_id, m.to, m.group, m.notice, new_state,
-                                     delivered, read, m.counts))
+            out.append(replace(m, state=new_state, delivered_to=delivered, read_by=read))
         return out
 
     def receipt_counts(self, seq: int, delivered: int, read: int,
@@ -316,9 +314,7 @@ class LocalStore:
                 else m.state
             self._db.execute("UPDATE messages SET state = ?, counts = ? WHERE conv = ? AND seq = ?",
                              (new_state, json.dumps(counts), m.conv, seq))
-            out.append(CachedMessage(m.seq, m.conv, m.ts, m.sender, m.scope, m.text,
-                                     m.client_msg_id, m.to, m.group, m.notice, new_state,
-                                     m.delivered_to, m.read_by, counts))
+            out.append(replace(m, state=new_state, counts=counts))
         return out
 
     def message(self, seq: int, conv: str | None = None) -> CachedMessage | None:
