@@ -101,6 +101,9 @@ class Settings:
     """Buffer of the ``.part`` file writer."""
     close_grace: float = 1.0
     """After a cancel or error, how long to wait for the peer to close before closing."""
+    alpn: str = ALPN
+    """TLS ALPN name offered and accepted (RFC 7301): the transfer protocol version. Only tests
+    set another, to stand in for an app of another version."""
 
 
 def transmit(conn: QuicConnection, now: float) -> list[tuple[bytes, Address]]:
@@ -522,7 +525,7 @@ class SendSession(_Session):
         settings = endpoint.settings
         config = QuicConfiguration(
             is_client=True,
-            alpn_protocols=[ALPN],
+            alpn_protocols=[settings.alpn],
             verify_mode=ssl.CERT_NONE,
             assert_fingerprint=fingerprint,
             max_datagram_size=settings.max_datagram_size,
@@ -644,7 +647,7 @@ class ReceiveSession(_Session):
         settings = endpoint.settings
         config = QuicConfiguration(
             is_client=False,
-            alpn_protocols=[ALPN],
+            alpn_protocols=[settings.alpn],
             max_datagram_size=settings.max_datagram_size,
             idle_timeout=settings.idle_timeout,
             max_stream_data=settings.max_stream_data,

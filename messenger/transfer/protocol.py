@@ -47,8 +47,11 @@ import msgspec
 SECRET_SIZE = 32
 """Length of the per-transfer secret in bytes (random, issued by the chat server)."""
 
-ALPN = "messenger-transfer/1"
-"""TLS ALPN protocol name of this transfer protocol, version 1."""
+VERSION = 1
+"""The transfer protocol version this code speaks (``Hello.version``, and the ALPN suffix)."""
+
+ALPN = f"messenger-transfer/{VERSION}"
+"""TLS ALPN protocol name of this transfer protocol version (RFC 7301)."""
 
 STREAM_ID = 0
 """The only stream used: the first client-initiated bidirectional stream (RFC 9000 §2.1)."""
@@ -97,6 +100,11 @@ def describe_close(error_code: int, reason: str = "") -> str:
     try:
         text = AppError(error_code).name.lower().replace("_", " ")
     except ValueError:
+        if 0x100 <= error_code <= 0x1FF and (error_code == 0x100 + 120 or "ALPN" in reason):
+            # no_application_protocol (RFC 7301 §3.2); qh3 sends handshake_failure with
+            # "No common ALPN protocols". Either way the ALPN, i.e. the version, differs.
+            return ("the other app speaks another transfer protocol version; "
+                    "update the older app")
         if 0x100 <= error_code <= 0x1FF:
             text = f"TLS alert {error_code - 0x100}"
         else:
@@ -117,7 +125,7 @@ class Hello(_Frame, tag="hello"):
 
     transfer_id: str
     size: int
-    version: int = 1
+    version: int = VERSION
 
 
 class Start(_Frame, tag="start"):
@@ -514,6 +522,11 @@ class ReceiverProtocol:
                 if not isinstance(frame, Hello) or not isinstance(frame.size, int) \
                         or frame.size < 0:
                     raise ProtocolViolation(AppError.PROTOCOL, "expected hello")
+                if frame.version != VERSION:
+                    raise ProtocolViolation(
+                        AppError.PROTOCOL,
+                        f"the sender speaks transfer protocol version {frame.version}, this app "
+                        f"speaks {VERSION}; update the older app")
                 self.size = frame.size
                 self.state = "wait_start"
                 events.append(HelloReceived(str(frame.transfer_id), frame.size))

@@ -155,6 +155,8 @@ def test_describe_close():
     assert describe_close(AppError.REFUSED, "wrong secret") == "refused: wrong secret"
     assert describe_close(0x12A, "bad cert").startswith("TLS alert 42")
     assert describe_close(0x1, "Idle timeout") == "connection lost: Idle timeout"
+    assert "another transfer protocol version" in describe_close(0x128, "No common ALPN protocols")
+    assert "another transfer protocol version" in describe_close(0x100 + 120)
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,6 +248,15 @@ def test_receiver_rejects_early_end():
     assert rx.feed(b"a") == [FileData(b"a")]
     with pytest.raises(ProtocolViolation, match="1 bytes missing"):
         rx.feed(b"", end_stream=True)
+
+
+def test_receiver_rejects_another_hello_version():
+    rx = ReceiverProtocol()
+    rx.feed(SECRET)
+    rx.authenticate()
+    with pytest.raises(ProtocolViolation, match="transfer protocol version 2") as info:
+        rx.feed(encode_frame(Hello(transfer_id="t", size=3, version=2)))
+    assert info.value.code == AppError.PROTOCOL
 
 
 def test_receiver_rejects_non_hello_after_secret():

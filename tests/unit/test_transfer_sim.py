@@ -362,6 +362,23 @@ def test_wrong_fingerprint_sends_nothing(pair, tmp_path):
     assert sum(map(len, seen)) < 30_000  # Initial packets of a handshake, never the file
 
 
+def test_an_app_of_another_transfer_version_gets_a_clear_error(tmp_path):
+    """The ALPN carries the version: a mismatch fails the handshake, and both sides say why."""
+    net = SimNet(seed=3, loss=0.0)
+    sender = net.add(A, TransferEndpoint(settings=Settings(alpn="messenger-transfer/2")))
+    receiver = net.add(B, TransferEndpoint())
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, 50_000)
+    receiver.receive(Offer("t1", "f.bin", len(data), sha), os.urandom(32), tmp_path / "dl")
+    sender.send("t1", src, B, receiver.fingerprint, os.urandom(32), net.now, sha)
+    net.run(net.until_finals(1))
+    [failed] = net.finals()
+    assert isinstance(failed, Failed) and failed.direction == "send"
+    assert "another transfer protocol version" in failed.reason
+    assert receiver.registrations == ["t1"]
+    assert files_in(tmp_path / "dl") == []
+
+
 def test_size_mismatch_is_refused(pair, tmp_path):
     net, sender, receiver = pair
     src = tmp_path / "src.bin"
