@@ -27,6 +27,7 @@ class ServerConfig:
             argon2-cffi's (3 passes over 64 MiB, ≈150 ms here). Tests lower them for speed.
         max_hashing: ``register``/``login`` requests whose password hashing may be queued or
             running at once; more get ``rate_limited`` (see ``ServerCore``).
+        max_hashing_per_host: the share of ``max_hashing`` one IP address may hold.
         sync_thread: make commits durable on a thread of their own (pipelined group commit,
             :mod:`messenger.server.walsync`) instead of an fsync inside each ``COMMIT`` on the
             event loop. Replies wait for the sync either way.
@@ -45,6 +46,7 @@ class ServerConfig:
     argon2_memory_kib: int = 65536
     sync_thread: bool = True
     max_hashing: int = 64
+    max_hashing_per_host: int = 16
 
     @property
     def db_path(self) -> Path:

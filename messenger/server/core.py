@@ -80,6 +80,10 @@ MAX_SEQ = 1 << 63
 MAX_HASHING = 64
 """Default bound on password hashes queued or running (``ServerCore.max_hashing``): with two
 workers at ≈ 0.15 s each, the last in the queue waits about 5 s."""
+MAX_HASHING_PER_HOST = 16
+"""Default bound on the password hashes one IP address may have queued or running
+(``ServerCore.max_hashing_per_host``), so that one address cannot fill the whole queue and keep
+everyone else from logging in."""
 HASH_SECONDS = 0.15
 """Seconds one argon2id hash takes with the default cost (for ``retry_after``)."""
 
@@ -138,6 +142,11 @@ class Session:
     since: float = 0.0
     busy: bool = False
 
+    @property
+    def host(self) -> str:
+        """The peer's IP address: ``address`` (``host:port``) without the port."""
+        return self.address.rpartition(":")[0] or self.address
+
 
 @dataclass
 class _Online:
@@ -158,12 +167,15 @@ class ServerCore:
         max_frame: advertised in the server's ``hello`` (bytes).
         max_hashing: password hashes (``register``/``login``) queued or running at once;
             beyond it those requests get ``rate_limited`` with a ``retry_after`` (s).
+        max_hashing_per_host: the share of those one IP address may hold; beyond it that
+            address gets ``rate_limited`` while others still get in.
         clock: wall-clock seconds for timestamps.
     """
 
     def __init__(self, store: Store, passwords: Passwords, throttle: LoginThrottle, *,
                  max_text: int = MAX_TEXT_LENGTH, max_frame: int = 1 << 20,
                  max_hashing: int = MAX_HASHING,
+                 max_hashing_per_host: int = MAX_HASHING_PER_HOST,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.passwords = passwords
@@ -171,7 +183,9 @@ class ServerCore:
         self.max_text = max_text
         self.max_frame = max_frame
         self.max_hashing = max_hashing
+        self.max_hashing_per_host = max_hashing_per_host
         self.hashing = 0  # password hashes handed to the workers and not done yet
+        self._hashing_by_host: dict[str, int] = {}  # the same, per IP address
         self._clock = clock
         self.sessions: dict[ConnId, Session] = {}
         self.online: dict[str, _Online] = {}
@@ -317,13 +331,12 @@ class ServerCore:
         if self.store.account(frame.user) is not None:  # before the costly hash
             return [self._error(session, frame, ErrorCode.NAME_TAKEN,
                                 f"the name {frame.user!r} is taken")]
-        if self.hashing >= self.max_hashing:
-            return [self._busy(session, frame)]
-        session.busy = True
-        self.hashing += 1
+        if (busy := self._busy(session, frame)) is not None:
+            return [busy]
+        self._hash_started(session)
 
         def hashed(encoded: object) -> list[Action]:
-            self.hashing -= 1
+            self._hash_done(session)
             if not self._still_there(session):
                 return []
             session.busy = False
@@ -354,13 +367,12 @@ class ServerCore:
         account = self.store.account(frame.user) if is_valid_name(frame.user) else None
         encoded = account.pw_hash if account else None
         password = frame.password
-        if self.hashing >= self.max_hashing:
-            return [self._busy(session, frame)]  # not a failed attempt: no throttle count
-        session.busy = True
-        self.hashing += 1
+        if (busy := self._busy(session, frame)) is not None:
+            return [busy]  # not a failed attempt: no throttle count
+        self._hash_started(session)
 
         def checked(ok: object) -> list[Action]:
-            self.hashing -= 1
+            self._hash_done(session)
             if not self._still_there(session):
                 return []
             session.busy = False
@@ -395,14 +407,38 @@ class ServerCore:
     def _still_there(self, session: Session) -> bool:
         return self.sessions.get(session.conn) is session
 
-    def _busy(self, session: Session, frame: Register | Login) -> Out:
-        """``rate_limited``: too many password hashes are queued (a login storm, e.g. every
-        client reconnecting after a restart). ``retry_after`` is the time the queue takes to
-        drain, with the workers' speed assumed (:data:`HASH_SECONDS` per hash, two at once)."""
+    def _busy(self, session: Session, frame: Register | Login) -> Out | None:
+        """``rate_limited`` if too many password hashes are queued (a login storm, e.g. every
+        client reconnecting after a restart), or too many of them for the session's IP address;
+        else None. ``retry_after`` is the time the queue takes to drain, with the workers' speed
+        assumed (:data:`HASH_SECONDS` per hash, two at once)."""
+        if self.hashing >= self.max_hashing:
+            message = f"the server is busy checking {self.hashing} passwords"
+        elif self._hashing_by_host.get(session.host, 0) >= self.max_hashing_per_host:
+            message = (f"the server is busy checking {self.max_hashing_per_host} passwords "
+                       f"from your address {session.host}")
+        else:
+            return None
         wait = round(self.hashing * HASH_SECONDS / 2, 1)
         return Out(session.conn, Error(
             id=frame.id, code=ErrorCode.RATE_LIMITED, retry_after=max(1.0, wait),
-            message=f"the server is busy checking {self.hashing} passwords"))
+            message=message))
+
+    def _hash_started(self, session: Session) -> None:
+        session.busy = True
+        self.hashing += 1
+        host = session.host
+        self._hashing_by_host[host] = self._hashing_by_host.get(host, 0) + 1
+
+    def _hash_done(self, session: Session) -> None:
+        """Frees the slots taken by :meth:`_hash_started` (also when the session is gone)."""
+        self.hashing -= 1
+        host = session.host
+        left = self._hashing_by_host[host] - 1
+        if left:
+            self._hashing_by_host[host] = left
+        else:
+            del self._hashing_by_host[host]
 
     def _locked(self, session: Session, frame: Login, seconds: float) -> Out:
         whole = max(1, round(seconds + 0.499))
@@ -649,8 +685,7 @@ class ServerCore:
 
     def _observed(self, session: Session, endpoint: Endpoint) -> list[Endpoint]:
         """The endpoint as reported, plus the session's address with the reported port."""
-        host = session.address.rsplit(":", 1)[0]
-        seen = Endpoint(host=host, port=endpoint.port)
+        seen = Endpoint(host=session.host, port=endpoint.port)
         return [endpoint] if seen == endpoint else [endpoint, seen]
 
     def _transfer_offer(self, session: Session, frame: TransferOffer) -> list[Action]:

@@ -120,6 +120,7 @@ class MessengerServer(QObject):
             self.store, self.passwords,
             LoginThrottle(config.max_failed_logins, config.lockout_seconds),
             max_frame=config.max_frame, max_hashing=config.max_hashing,
+            max_hashing_per_host=config.max_hashing_per_host,
         )
         self._codec = Codec.for_server()
         self._ids = itertools.count(1)

@@ -68,3 +68,31 @@ def test_a_hash_for_a_connection_that_closed_still_frees_its_slot(core):
     crypto = only(core.handle(1, Login(id=1, user="alice", password="alice123")))
     core.disconnected(1)
     assert crypto.done(crypto.work()) == [] and core.hashing == 0
+
+
+def test_one_address_cannot_fill_the_queue(tmp_path):
+    """Past ``max_hashing_per_host`` one address is refused while another still gets in; a
+    finished hash (also for a connection that closed) frees the address's slot."""
+    store = Store(tmp_path / "server.db")
+    passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, type=Type.ID))
+    store.create_account("alice", passwords.hash("alice123"))
+    core = ServerCore(store, passwords, LoginThrottle(), max_hashing=4, max_hashing_per_host=2)
+    for conn, host in ((1, "10.0.0.1"), (2, "10.0.0.1"), (3, "10.0.0.1"), (4, "10.0.0.2")):
+        core.connected(conn, f"{host}:{40000 + conn}")
+        core.handle(conn, Hello(protocol_version=PROTOCOL_VERSION))
+    first = only(core.handle(1, Login(id=1, user="alice", password="alice123")))
+    second = only(core.handle(2, Login(id=1, user="alice", password="alice123")))
+    assert isinstance(first, Crypto) and isinstance(second, Crypto)
+    refused = only(core.handle(3, Login(id=5, user="alice", password="alice123")))
+    assert (refused.frame.code, refused.frame.id) == (ErrorCode.RATE_LIMITED, 5)
+    assert "10.0.0.1" in refused.frame.message and refused.frame.retry_after >= 1.0
+    other = only(core.handle(4, Login(id=1, user="alice", password="alice123")))
+    assert isinstance(other, Crypto) and core.hashing == 3  # the queue itself is not full
+    core.disconnected(1)
+    assert first.done(first.work()) == []
+    again = only(core.handle(3, Login(id=6, user="alice", password="alice123")))
+    assert isinstance(again, Crypto)
+    for crypto in (second, other, again):
+        assert isinstance(crypto.done(crypto.work())[0].frame, Ok)
+    assert core.hashing == 0 and core._hashing_by_host == {}
+    store.close()
