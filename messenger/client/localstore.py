@@ -165,6 +165,8 @@ class TransferRecord:
     error: str = ""
     by_peer: bool = False
     accepted: bool = False
+    created: float = field(default=0.0, compare=False)
+    """Unix seconds when it was first saved (set by the store; ignored when saving)."""
 
 
 _TRANSFER_COLUMNS = ("key, direction, peer, conv, name, size, sha256, mime, path, state, done,"
@@ -418,17 +420,20 @@ class LocalStore:
     def transfers(self) -> list[TransferRecord]:
         """Every stored transfer, oldest first."""
         rows = self._db.execute(
-            f"SELECT {_TRANSFER_COLUMNS} FROM transfers ORDER BY ord").fetchall()
-        return [TransferRecord(k, d, p, c, n, sz, sh, m, pa, st, dn, e, bool(bp), bool(ac))
-                for k, d, p, c, n, sz, sh, m, pa, st, dn, e, bp, ac in rows]
+            f"SELECT {_TRANSFER_COLUMNS}, created FROM transfers ORDER BY ord").fetchall()
+        return [TransferRecord(k, d, p, c, n, sz, sh, m, pa, st, dn, e, bool(bp), bool(ac),
+                               cr or 0.0)
+                for k, d, p, c, n, sz, sh, m, pa, st, dn, e, bp, ac, cr in rows]
 
     def transfer(self, key: str) -> TransferRecord | None:
-        row = self._db.execute(f"SELECT {_TRANSFER_COLUMNS} FROM transfers WHERE key = ?",
-                               (key,)).fetchone()
+        row = self._db.execute(
+            f"SELECT {_TRANSFER_COLUMNS}, created FROM transfers WHERE key = ?",
+            (key,)).fetchone()
         if row is None:
             return None
-        k, d, p, c, n, sz, sh, m, pa, st, dn, e, bp, ac = row
-        return TransferRecord(k, d, p, c, n, sz, sh, m, pa, st, dn, e, bool(bp), bool(ac))
+        k, d, p, c, n, sz, sh, m, pa, st, dn, e, bp, ac, cr = row
+        return TransferRecord(k, d, p, c, n, sz, sh, m, pa, st, dn, e, bool(bp), bool(ac),
+                              cr or 0.0)
 
     def prune_transfers(self, keep: int = TRANSFERS_KEPT) -> int:
         """Forget all but the newest ``keep`` transfers; returns how many went."""

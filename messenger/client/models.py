@@ -557,13 +557,28 @@ class ConversationModel(QAbstractListModel):
 
     def prepend(self, items: list[ChatItem]) -> int:
         """Insert older ``items`` (oldest first) at the top, skipping known seqs; returns how
-        many were added."""
+        many were added.
+
+        Transfer cards at the top (older than every message loaded so far) keep their place in
+        time: older items go above a card, newer ones below it."""
         fresh = self._unseen(items)
         if not fresh:
             return 0
-        self.beginInsertRows(_ROOT, 0, len(fresh) - 1)
-        self._items[0:0] = fresh
-        self.endInsertRows()
+        row = i = 0
+        while i < len(fresh):
+            card = self._items[row] if row < len(self._items) else None
+            if card is None or card.kind != MessageKind.TRANSFER:
+                n = len(fresh) - i  # the rest goes above the first message row
+            else:
+                n = 0
+                while i + n < len(fresh) and fresh[i + n].ts < card.ts:
+                    n += 1
+            if n:
+                self.beginInsertRows(_ROOT, row, row + n - 1)
+                self._items[row:row] = fresh[i:i + n]
+                self.endInsertRows()
+                row, i = row + n, i + n
+            row += 1  # past the card
         self.older_loaded.emit(len(fresh))
         return len(fresh)
 
@@ -580,12 +595,30 @@ class ConversationModel(QAbstractListModel):
         self.endInsertRows()
         return True
 
-    def add_transfer(self, transfer_id: str, sender: str, name: str) -> bool:
-        """Append a transfer card for ``transfer_id`` (a file ``name`` from ``sender``) unless
-        this conversation shows it already; True when added."""
+    def add_transfer(self, transfer_id: str, sender: str, name: str,
+                     ts: float | None = None) -> bool:
+        """Add a transfer card for ``transfer_id`` (a file ``name`` from ``sender``) unless
+        this conversation shows it already; True when added.
+
+        Without ``ts`` (a transfer starting now) the card goes at the end. With ``ts`` (Unix
+        seconds, when a transfer reloaded from the local store began) it goes after the last
+        item that is not newer, so it shows at its time among the messages."""
         if self.row_of_transfer(transfer_id) is not None:
             return False
-        return self.append(ChatItem(MessageKind.TRANSFER, sender, name, transfer=transfer_id))
+        if ts is None:
+            return self.append(ChatItem(MessageKind.TRANSFER, sender, name,
+                                        transfer=transfer_id))
+        row = len(self._items)
+        while row > 0:
+            above = self._items[row - 1]
+            if not isinstance(above, GapItem) and above.ts <= ts:
+                break
+            row -= 1
+        self.beginInsertRows(_ROOT, row, row)
+        self._items.insert(row, ChatItem(MessageKind.TRANSFER, sender, name, ts=ts,
+                                         transfer=transfer_id))
+        self.endInsertRows()
+        return True
 
     def row_of_transfer(self, transfer_id: str) -> int | None:
         """The row of the card of ``transfer_id``, or None."""

@@ -153,6 +153,8 @@ class Transfer:
         by_peer: declined, cancelled or failed by the other side.
         accepted: receive: the user accepted this file (a re-offer of it resumes by itself,
             also after a restart: it is kept in the local store).
+        created: Unix seconds when it began (from the local store for a reloaded one): where
+            its card goes among the conversation's messages.
     """
 
     key: str
@@ -173,6 +175,7 @@ class Transfer:
     by_peer: bool = False
     accepted: bool = False
     cancel_pending: bool = field(default=False, repr=False)
+    created: float = field(default_factory=time.time)
 
     @property
     def eta(self) -> float | None:
@@ -1007,7 +1010,7 @@ class TransferController(QObject):
         sender = me if t.direction == SEND else t.peer
         model = self.client.conversation(t.conversation,
                                          None if t.direction == SEND else t.peer)
-        model.add_transfer(t.key, sender, t.name)
+        model.add_transfer(t.key, sender, t.name, ts=None if announce else t.created)
         if announce:
             self._persist(t)
             self.transfer_added.emit(t.key)
@@ -1075,7 +1078,7 @@ class TransferController(QObject):
                 state = TransferState.FAILED
             t = Transfer(r.key, r.direction, r.peer, r.conv, r.name, r.size, r.sha256, r.mime,
                          r.path, state=state, done=r.done, error=r.error, by_peer=r.by_peer,
-                         accepted=r.accepted)
+                         accepted=r.accepted, created=r.created or time.time())
             if not t.final:
                 t.state, t.by_peer, t.error = TransferState.FAILED, False, _interrupted(t)
                 self._persist(t)

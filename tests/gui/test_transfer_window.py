@@ -4,6 +4,7 @@ Open; and a drop that cannot be sent says why until dismissed."""
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from messenger import paths
 from messenger.client.conversations import EVERYONE
-from messenger.client.localstore import LocalStore, TransferRecord, store_path
+from messenger.client.localstore import CachedMessage, LocalStore, TransferRecord, store_path
 from messenger.client.transfers import TransferState
 from messenger.gui import transfers as gui_transfers
 from messenger.gui.transfers import TransferCard
@@ -150,3 +151,24 @@ def test_an_interrupted_send_comes_back_with_resume_which_offers_it_again(qtbot,
     assert bob_window.transfers.get(added.args[0]).sha256 == sha256_of(src)
     qtbot.waitUntil(lambda: window.transfers.get("send-1-old").state is TransferState.WAITING)
     assert not card.resume_button.isVisible() and card.cancel_button.isVisible()
+
+
+def test_a_reloaded_transfer_card_shows_at_its_time_among_the_messages(qtbot, open_window,
+                                                                      server):
+    """After a restart a file card is where it happened in the conversation, not after the
+    newest message."""
+    store = LocalStore(store_path(paths.data_dir(), server.host, server.port, "alice"))
+    store.add_messages([CachedMessage(1, "bob", time.time() - 60, "bob", "unicast",
+                                      "before the file", "c-1", to=["alice"])])
+    store.save_transfer(TransferRecord("recv-old", "receive", "bob", "bob", "old.mp4", 100,
+                                       "ab" * 32, "video/mp4", "", "declined"))
+    created = store.transfer("recv-old").created
+    assert created > 0
+    store.add_messages([CachedMessage(2, "bob", created + 1, "bob", "unicast",
+                                      "after the file", "c-2", to=["alice"])])
+    store.close()
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    qtbot.waitUntil(lambda: isinstance(tab.card("recv-old"), TransferCard))
+    rows = [item.transfer or item.text for item in window.engine.conversation("bob").items()]
+    assert rows == ["before the file", "recv-old", "after the file"]

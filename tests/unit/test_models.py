@@ -116,6 +116,34 @@ def test_conversation_drops_redelivered_seq(qapp):
     assert model.has_seq(3)
 
 
+def _texts(model: ConversationModel) -> list[str]:
+    return [item.transfer or item.text for item in model.items()]
+
+
+def test_reloaded_transfer_cards_go_to_their_time(qtmodeltester, qapp):
+    """A transfer reloaded from the local store shows among the messages at its time, also
+    when older pages arrive later; a live one goes at the end."""
+    model = ConversationModel("bob", "bob")
+    model.prepend([ChatItem(MessageKind.OTHER, "bob", f"m{t}", ts=float(t), seq=t)
+                   for t in (10, 20, 30)])
+    model.append(ChatItem(MessageKind.OWN, "alice", "pending", ts=40.0, client_msg_id="c1"))
+    assert model.add_transfer("t25", "bob", "a.mp4", ts=25.0)
+    assert model.add_transfer("t5", "bob", "b.mp4", ts=5.0)     # older than the page
+    assert model.add_transfer("t2", "bob", "c.mp4", ts=2.0)
+    assert model.add_transfer("t99", "bob", "d.mp4", ts=99.0)
+    assert model.add_transfer("live", "alice", "e.mp4")
+    assert not model.add_transfer("t25", "bob", "a.mp4", ts=25.0)  # shown already
+    assert _texts(model) == ["t2", "t5", "m10", "m20", "t25", "m30", "pending", "t99", "live"]
+    qtmodeltester.check(model, force_py=True)
+    # Older pages: items older than a top card go above it, newer ones below.
+    assert model.prepend([ChatItem(MessageKind.OTHER, "bob", f"m{t}", ts=float(t), seq=t)
+                          for t in (1, 3, 4, 6, 7)]) == 5
+    assert _texts(model)[:8] == ["m1", "t2", "m3", "m4", "t5", "m6", "m7", "m10"]
+    assert model.prepend([ChatItem(MessageKind.OTHER, "bob", "m0", ts=0.5, seq=100)]) == 1
+    assert _texts(model)[0] == "m0"
+    qtmodeltester.check(model, force_py=True)
+
+
 # ------------------------------------------------------------------------------------ groups
 
 
