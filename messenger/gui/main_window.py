@@ -7,12 +7,14 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QModelIndex, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QDialog,
     QDockWidget,
     QFileDialog,
@@ -25,6 +27,8 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSplitter,
+    QStyle,
+    QSystemTrayIcon,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -36,6 +40,7 @@ from ..client.connection import ConnectionState
 from ..client.conversations import EVERYONE, EVERYONE_TITLE, group_key, is_group, peer_key
 from ..client.engine import ClientEngine, ConversationExport
 from ..client.models import GroupModel, RosterModel
+from ..client.notify import COALESCE_SECONDS, Notice, NotificationPolicy
 from ..client.transfers import RECEIVE, TransferController
 from ..protocol import name_key
 from .conversation import ConversationWidget
@@ -49,7 +54,12 @@ from .groups import (
     MulticastDialog,
 )
 from .preferences import PreferencesDialog
-from .settings import load_transfer_prefs, save_transfer_prefs
+from .settings import (
+    load_notification_prefs,
+    load_transfer_prefs,
+    save_notification_prefs,
+    save_transfer_prefs,
+)
 from .transfers import TransfersPanel
 
 log = logging.getLogger("messenger.gui.main")
@@ -76,9 +86,13 @@ class MainWindow(QMainWindow):
 
     Signals:
         logout_requested(): the user chose File → Log out (the app shows the login again).
+        notified(Notice): a notification of new messages was shown (a
+            :class:`~messenger.client.notify.Notice`: tray pop-up where there is a system
+            tray, and the task bar entry asks for attention).
     """
 
     logout_requested = Signal()
+    notified = Signal(object)
 
     def __init__(self, engine: ClientEngine, *, log_file: Path | None = None,
                  transfers: TransferController | None = None,
@@ -197,6 +211,20 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.transfers_dock)
         self.transfers_dock.hide()
 
+        self.notifications = NotificationPolicy(load_notification_prefs())
+        self._notify_timer = QTimer(self)
+        self._notify_timer.setSingleShot(True)
+        self._notify_timer.setInterval(int(COALESCE_SECONDS * 1000))
+        self._notify_timer.timeout.connect(self._show_notice)
+        self.last_notice: Notice | None = None
+        self.tray: QSystemTrayIcon | None = None
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray = QSystemTrayIcon(self._app_icon(), self)
+            self.tray.setToolTip("Messenger")
+            self.tray.messageClicked.connect(self.open_notice)
+            self.tray.activated.connect(lambda _reason: self.bring_to_front())
+            self.tray.show()
+
         self._build_menus()
         everyone = self.open_conversation(EVERYONE)
         bar = self.tabs.tabBar()
@@ -276,6 +304,12 @@ class MainWindow(QMainWindow):
         self.export_action = QAction("&Export…", self)
         self.export_action.triggered.connect(lambda: self.ask_export())
         conv_menu.addAction(self.export_action)
+        self.mute_action = QAction("&Mute notifications", self)
+        self.mute_action.setCheckable(True)
+        self.mute_action.setToolTip("No notifications for this conversation; its badge still "
+                                    "counts new messages")
+        self.mute_action.toggled.connect(self._set_muted)
+        conv_menu.addAction(self.mute_action)
 
         view_menu = self.menuBar().addMenu("&View")
         self.transfers_action = self.transfers_dock.toggleViewAction()
@@ -456,12 +490,15 @@ class MainWindow(QMainWindow):
     def ask_preferences(self) -> PreferencesDialog:
         """File → Preferences…: on OK the settings are saved and the transfer controller
         uses them at once (for the next offer, sent or received)."""
-        dialog = PreferencesDialog(self.transfers.prefs, self.engine.roster.names(), self)
+        dialog = PreferencesDialog(self.transfers.prefs, self.engine.roster.names(), self,
+                                   notifications=self.notifications.prefs)
 
         def apply() -> None:
             prefs = dialog.prefs()
             save_transfer_prefs(prefs)
             self.transfers.prefs = prefs  # public, replaceable at any time
+            self.notifications.prefs = dialog.notification_prefs()
+            save_notification_prefs(self.notifications.prefs)
             self.statusBar().showMessage("Preferences saved.", 4000)
 
         dialog.accepted.connect(apply)
@@ -655,6 +692,63 @@ class MainWindow(QMainWindow):
         widget = self._tabs_by_key.get(key)
         if widget is not None:
             widget.hide_typing()
+        model = self.engine.conversation(key)
+        title = ("# " if is_group(key) else "") + model.title
+        if self.notifications.message(key, title, getattr(item, "sender", ""),
+                                      getattr(item, "text", ""),
+                                      window_active=self._window_active()):
+            self._notify_timer.start()
+
+    # ------------------------------------------------------------------ notifications
+
+    def _window_active(self) -> bool:
+        return self.isActiveWindow() and not self.isMinimized()
+
+    def _app_icon(self) -> QIcon:
+        icon = QApplication.windowIcon()
+        if icon.isNull():
+            icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxInformation)
+        return icon
+
+    def _show_notice(self) -> None:
+        notice = self.notifications.flush()
+        if notice is None or self._window_active():
+            return
+        self.last_notice = notice
+        if self.tray is not None:
+            self.tray.showMessage(notice.title, notice.body, self._app_icon(), 8000)
+        QApplication.alert(self)  # the task bar entry asks for attention until activated
+        log.debug("notified: %s (%d messages)", notice.title, notice.count)
+        self.notified.emit(notice)
+
+    def open_notice(self) -> None:
+        """A click on the last notification: the window comes to the front, on the
+        conversation it was about (when it was about one)."""
+        self.bring_to_front()
+        notice = self.last_notice
+        if notice is not None and notice.key is not None:
+            key = notice.key
+            name = key if key == EVERYONE or is_group(key) \
+                else self.engine.conversation(key).title
+            self.tabs.setCurrentWidget(self.open_conversation(name))
+
+    def bring_to_front(self) -> None:
+        """Show the window (restored if minimized), raise and activate it."""
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def _set_muted(self, muted: bool) -> None:
+        key = self.current_key()
+        if key is None:
+            return
+        prefs = self.notifications.prefs
+        keys = prefs.muted | {key} if muted else prefs.muted - {key}
+        if keys != prefs.muted:
+            self.notifications.prefs = replace(prefs, muted=frozenset(keys))
+            save_notification_prefs(self.notifications.prefs)
 
     # ------------------------------------------------------------------ unread
 
@@ -662,12 +756,15 @@ class MainWindow(QMainWindow):
         key = self.current_key()
         if key is not None:
             self.engine.mark_read(key)
+        self.mute_action.setEnabled(key is not None)
+        self.mute_action.setChecked(key is not None and key in self.notifications.prefs.muted)
 
     def _on_unread_changed(self, key: str, count: int) -> None:
         if count and key == self.current_key() and self.isActiveWindow():
             self.engine.mark_read(key)
             return
         self._update_tab_text(key)
+        self._update_title()
 
     def _update_tab_text(self, key: str) -> None:
         widget = self._tabs_by_key.get(key)
@@ -679,6 +776,8 @@ class MainWindow(QMainWindow):
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
+            self.notifications.discard()  # the badges show it all now
+            self._notify_timer.stop()
             key = self.current_key()
             if key is not None:
                 self.engine.mark_read(key)
@@ -689,7 +788,8 @@ class MainWindow(QMainWindow):
     def _update_title(self) -> None:
         e = self.engine
         who = f"{e.user}@{e.host}:{e.port}" if e.user else f"{e.host}:{e.port}"
-        self.setWindowTitle(f"{who} — Messenger")
+        unread = sum(e.unread(key) for key in e.conversation_keys())
+        self.setWindowTitle(f"({unread}) {who} — Messenger" if unread else f"{who} — Messenger")
 
     def _update_state(self, state: ConnectionState) -> None:
         text = _STATE_TEXT.get(state, state.value)
@@ -767,6 +867,9 @@ class MainWindow(QMainWindow):
         self.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._notify_timer.stop()
+        if self.tray is not None:
+            self.tray.hide()
         self.transfers.close()  # peers are told; partial files stay for a resume
         self.engine.close()  # logs out first when logged in
         super().closeEvent(event)

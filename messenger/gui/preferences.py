@@ -1,5 +1,6 @@
-"""The Preferences dialog (layout in ``ui/preferences.ui``): the transfer settings, which are
-the download folder, the size limit and the contacts whose files are accepted without asking.
+"""The Preferences dialog (layout in ``ui/preferences.ui``): notifications (on or off, with or
+without the sender and text), and the transfer settings, which are the download folder, the
+size limit and the contacts whose files are accepted without asking.
 
 The decisions (is this folder usable, bytes ↔ MB/GB, which names to list) are plain functions
 below, unit-tested without widgets; the dialog only wires them to its controls. The contact
@@ -27,6 +28,7 @@ from PySide6.QtCore import (
 from PySide6.QtWidgets import QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QWidget
 
 from ..client.models import CheckableProxyModel
+from ..client.notify import NotificationPrefs
 from ..client.transfers import TransferPrefs
 from ..protocol import name_key
 from .ui_preferences import Ui_PreferencesDialog
@@ -187,12 +189,14 @@ class ContactChoiceModel(QAbstractListModel):
 
 
 class PreferencesDialog(QDialog, Ui_PreferencesDialog):
-    """Edit the transfer settings. OK checks the form and shows a problem in
-    :attr:`errorLabel` (the dialog stays open); :meth:`prefs` is the result.
+    """Edit the notification and transfer settings. OK checks the form and shows a problem in
+    :attr:`errorLabel` (the dialog stays open); :meth:`prefs` and :meth:`notification_prefs`
+    are the result.
 
     Args:
-        prefs: the settings to start from.
+        prefs: the transfer settings to start from.
         contacts: the names offered in "Accept files automatically from".
+        notifications: the notification settings to start from (default: the defaults).
 
     Attributes:
         choices: the :class:`ContactChoiceModel`; ``checks`` holds the check marks and
@@ -200,10 +204,16 @@ class PreferencesDialog(QDialog, Ui_PreferencesDialog):
     """
 
     def __init__(self, prefs: TransferPrefs, contacts: Iterable[str],
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *,
+                 notifications: NotificationPrefs | None = None) -> None:
         super().__init__(parent)
         self.setupUi(self)
         self._initial = prefs
+        self._notifications = notifications or NotificationPrefs()
+        self.notifyCheck.setChecked(self._notifications.enabled)
+        self.showTextCheck.setChecked(self._notifications.show_text)
+        self.showTextCheck.setEnabled(self._notifications.enabled)
+        self.notifyCheck.toggled.connect(self.showTextCheck.setEnabled)
         self._size_limit = int(prefs.size_limit)
 
         self.folderEdit.setText(str(prefs.download_dir))
@@ -260,6 +270,11 @@ class PreferencesDialog(QDialog, Ui_PreferencesDialog):
         return replace(self._initial, size_limit=self.size_limit(),
                        auto_accept=frozenset(self.auto_accept()),
                        download_dir=parse_folder(self.folderEdit.text()))
+
+    def notification_prefs(self) -> NotificationPrefs:
+        """The notification settings as the form holds them (muted conversations unchanged)."""
+        return replace(self._notifications, enabled=self.notifyCheck.isChecked(),
+                       show_text=self.showTextCheck.isChecked())
 
     # -- actions
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 from .. import paths
+from ..client.notify import NotificationPrefs
 from ..client.transfers import TransferPrefs
 
 SETTINGS_FILE = "messenger.ini"
@@ -40,4 +41,34 @@ def save_transfer_prefs(prefs: TransferPrefs, settings: QSettings | None = None)
     s.setValue("transfers/size_limit", int(prefs.size_limit))
     s.setValue("transfers/auto_accept", sorted(prefs.auto_accept))
     s.setValue("transfers/download_dir", str(prefs.download_dir))
+    s.sync()
+
+
+def _flag(value: object, default: bool) -> bool:
+    """A boolean from QSettings' IniFormat (which gives back "true"/"false" strings)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    return default
+
+
+def load_notification_prefs(settings: QSettings | None = None) -> NotificationPrefs:
+    """The notification settings from ``[notifications]``; defaults for what is missing."""
+    s = settings or app_settings()
+    prefs = NotificationPrefs()
+    muted = s.value("notifications/muted", [])
+    if isinstance(muted, str):
+        muted = [muted] if muted else []
+    return NotificationPrefs(
+        enabled=_flag(s.value("notifications/enabled", prefs.enabled), prefs.enabled),
+        show_text=_flag(s.value("notifications/show_text", prefs.show_text), prefs.show_text),
+        muted=frozenset(str(k) for k in muted or [] if k))
+
+
+def save_notification_prefs(prefs: NotificationPrefs, settings: QSettings | None = None) -> None:
+    s = settings or app_settings()
+    s.setValue("notifications/enabled", prefs.enabled)
+    s.setValue("notifications/show_text", prefs.show_text)
+    s.setValue("notifications/muted", sorted(prefs.muted))
     s.sync()

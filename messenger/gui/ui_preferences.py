@@ -15,11 +15,11 @@ from PySide6.QtGui import (QBrush, QColor, QConicalGradient, QCursor,
     QFont, QFontDatabase, QGradient, QIcon,
     QImage, QKeySequence, QLinearGradient, QPainter,
     QPalette, QPixmap, QRadialGradient, QTransform)
-from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QApplication, QComboBox,
-    QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout,
-    QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-    QListView, QPushButton, QSizePolicy, QSpacerItem,
-    QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QApplication, QCheckBox,
+    QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
+    QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+    QLineEdit, QListView, QPushButton, QSizePolicy,
+    QSpacerItem, QVBoxLayout, QWidget)
 
 class Ui_PreferencesDialog(object):
     def setupUi(self, PreferencesDialog):
@@ -28,6 +28,23 @@ class Ui_PreferencesDialog(object):
         PreferencesDialog.resize(480, 500)
         self.mainLayout = QVBoxLayout(PreferencesDialog)
         self.mainLayout.setObjectName(u"mainLayout")
+        self.notificationsGroup = QGroupBox(PreferencesDialog)
+        self.notificationsGroup.setObjectName(u"notificationsGroup")
+        self.notificationsLayout = QVBoxLayout(self.notificationsGroup)
+        self.notificationsLayout.setObjectName(u"notificationsLayout")
+        self.notifyCheck = QCheckBox(self.notificationsGroup)
+        self.notifyCheck.setObjectName(u"notifyCheck")
+
+        self.notificationsLayout.addWidget(self.notifyCheck)
+
+        self.showTextCheck = QCheckBox(self.notificationsGroup)
+        self.showTextCheck.setObjectName(u"showTextCheck")
+
+        self.notificationsLayout.addWidget(self.showTextCheck)
+
+
+        self.mainLayout.addWidget(self.notificationsGroup)
+
         self.transfersGroup = QGroupBox(PreferencesDialog)
         self.transfersGroup.setObjectName(u"transfersGroup")
         self.transfersLayout = QVBoxLayout(self.transfersGroup)
@@ -134,6 +151,8 @@ class Ui_PreferencesDialog(object):
         self.sizeLabel.setBuddy(self.sizeSpin)
         self.autoLabel.setBuddy(self.filterEdit)
 #endif // QT_CONFIG(shortcut)
+        QWidget.setTabOrder(self.notifyCheck, self.showTextCheck)
+        QWidget.setTabOrder(self.showTextCheck, self.folderEdit)
         QWidget.setTabOrder(self.folderEdit, self.chooseButton)
         QWidget.setTabOrder(self.chooseButton, self.sizeSpin)
         QWidget.setTabOrder(self.sizeSpin, self.unitCombo)
@@ -148,6 +167,21 @@ class Ui_PreferencesDialog(object):
 
     def retranslateUi(self, PreferencesDialog):
         PreferencesDialog.setWindowTitle(QCoreApplication.translate("PreferencesDialog", u"Preferences", None))
+        self.notificationsGroup.setTitle(QCoreApplication.translate("PreferencesDialog", u"Notifications", None))
+        self.notifyCheck.setText(QCoreApplication.translate("PreferencesDialog", u"&Notify me of new messages while the window is in the background", None))
+#if QT_CONFIG(accessibility)
+        self.notifyCheck.setAccessibleName(QCoreApplication.translate("PreferencesDialog", u"Notify of new messages", None))
+#endif // QT_CONFIG(accessibility)
+#if QT_CONFIG(tooltip)
+        self.notifyCheck.setToolTip(QCoreApplication.translate("PreferencesDialog", u"A desktop notification, and the task bar entry asks for attention; muted conversations only count in their badges", None))
+#endif // QT_CONFIG(tooltip)
+        self.showTextCheck.setText(QCoreApplication.translate("PreferencesDialog", u"Show the &sender and the text in notifications", None))
+#if QT_CONFIG(accessibility)
+        self.showTextCheck.setAccessibleName(QCoreApplication.translate("PreferencesDialog", u"Show sender and text in notifications", None))
+#endif // QT_CONFIG(accessibility)
+#if QT_CONFIG(tooltip)
+        self.showTextCheck.setToolTip(QCoreApplication.translate("PreferencesDialog", u"Turn this off when others can see your screen: notifications then only say how many messages came", None))
+#endif // QT_CONFIG(tooltip)
         self.transfersGroup.setTitle(QCoreApplication.translate("PreferencesDialog", u"Transfers", None))
         self.folderLabel.setText(QCoreApplication.translate("PreferencesDialog", u"&Download folder:", None))
 #if QT_CONFIG(accessibility)

@@ -1,0 +1,112 @@
+"""When and what to notify about new messages while the window is in the background.
+
+Plain decisions, unit-tested without widgets; the main window wires them to a ``QTimer``, the
+tray icon's pop-up (``QSystemTrayIcon.showMessage``) and the task bar (``QApplication.alert``).
+
+Rules, as in desktop messengers:
+
+- Only others' new messages count (the engine's ``message_received``: not own messages, not
+  system notices, not messages cached in an earlier run).
+- Nothing while the window is active: the unread badges say it there.
+- Messages are collected for :data:`COALESCE_SECONDS` after the first one and shown as one
+  pop-up, so offline delivery at login or a busy group makes one notice, not fifty.
+- Muted conversations (``NotificationPrefs.muted``) only count in the badges.
+- ``show_text=False`` hides who wrote what (shared screens, classrooms): "New message".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+COALESCE_SECONDS = 1.0
+"""How long messages are collected into one pop-up after the first one (seconds)."""
+
+BODY_LIMIT = 120
+"""Longest message text shown in a pop-up (characters; longer is cut with "…")."""
+
+
+@dataclass(frozen=True)
+class NotificationPrefs:
+    """The user's notification settings (the ``[notifications]`` part of the settings file).
+
+    Attributes:
+        enabled: show pop-ups and flash the task bar entry at all.
+        show_text: put the sender and the text in the pop-up (else only a count).
+        muted: conversation keys that never notify.
+    """
+
+    enabled: bool = True
+    show_text: bool = True
+    muted: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One pop-up: ``title`` and ``body`` (plain text), and ``key``, the conversation a click
+    opens (None when several conversations are in it: the click shows the window)."""
+
+    title: str
+    body: str
+    key: str | None
+    count: int
+
+
+@dataclass
+class _Pending:
+    key: str
+    title: str
+    sender: str
+    text: str
+
+
+def elide(text: str, limit: int = BODY_LIMIT) -> str:
+    """``text`` on one line, cut to ``limit`` characters with "…"."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit - 1].rstrip() + "…"
+
+
+class NotificationPolicy:
+    """Collects others' new messages and makes the pop-up for them.
+
+    The owner calls :meth:`message` for each new message; when it returns True, it starts a
+    single-shot timer of :data:`COALESCE_SECONDS`, and when that fires, shows what
+    :meth:`flush` returns (if anything).
+    """
+
+    def __init__(self, prefs: NotificationPrefs | None = None) -> None:
+        self.prefs = prefs or NotificationPrefs()
+        self._pending: list[_Pending] = []
+
+    def message(self, key: str, title: str, sender: str, text: str, *,
+                window_active: bool) -> bool:
+        """Note a new message from ``sender`` in conversation ``key`` (shown as ``title``).
+        True when it starts a new batch (the owner starts its timer then)."""
+        if window_active or not self.prefs.enabled or key in self.prefs.muted:
+            return False
+        self._pending.append(_Pending(key, title, sender, text))
+        return len(self._pending) == 1
+
+    def discard(self) -> None:
+        """Forget the batch (the window became active: the badges show it all)."""
+        self._pending.clear()
+
+    def flush(self) -> Notice | None:
+        """The pop-up for the batch collected so far (None when empty), and a new batch."""
+        batch, self._pending = self._pending, []
+        if not batch:
+            return None
+        keys = list(dict.fromkeys(p.key for p in batch))
+        n = len(batch)
+        if not self.prefs.show_text:
+            body = "New message" if n == 1 else f"{n} new messages"
+            return Notice("Messenger", body, keys[0] if len(keys) == 1 else None, n)
+        last = batch[-1]
+        if len(keys) > 1:
+            titles = list(dict.fromkeys(p.title for p in batch))
+            shown = ", ".join(titles[:3]) + (f" and {len(titles) - 3} more"
+                                             if len(titles) > 3 else "")
+            return Notice(f"{n} new messages", f"In {shown}", None, n)
+        line = elide(last.text) if last.title == last.sender \
+            else elide(f"{last.sender}: {last.text}")
+        title = last.title if n == 1 else f"{last.title} ({n} new messages)"
+        return Notice(title, line, last.key, n)

@@ -1,0 +1,72 @@
+"""Notifications of new messages while the window is in the background: the pop-up (the
+``notified`` signal), the unread count in the window title, a click opening the conversation,
+and mute."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from messenger.client.conversations import peer_key
+from messenger.client.notify import Notice
+from messenger.gui.main_window import MainWindow
+from messenger.gui.settings import load_notification_prefs
+
+
+def background(qtbot, window: MainWindow) -> None:
+    """Put ``window`` in the background (minimized), as when the user works elsewhere."""
+    window.showMinimized()
+    qtbot.waitUntil(lambda: window.isMinimized() and not window._window_active())
+
+
+def test_a_message_in_the_background_notifies_and_a_click_opens_its_conversation(
+        qtbot, open_window):
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    background(qtbot, bob)
+    tab = alice.open_conversation("bob")
+    with qtbot.waitSignal(bob.notified, timeout=10_000) as shown:
+        qtbot.keyClicks(tab.compose, "are you there?")
+        qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    assert shown.args[0] == Notice("alice", "are you there?", peer_key("alice"), 1)
+    assert bob.windowTitle().startswith("(1) bob@")
+    bob.open_notice()
+    qtbot.waitUntil(lambda: bob.current_key() == peer_key("alice"))
+    assert not bob.isMinimized()
+
+
+def test_nothing_while_active_and_a_muted_conversation_only_counts(qtbot, open_window):
+    bob = open_window("bob")
+    alice = open_window("alice")
+    charlie = open_window("charlie")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online
+                    and charlie.engine.roster.contact("bob").online)
+    # Active window, other tab: the badge counts, no notification is even scheduled.
+    bob.bring_to_front()
+    qtbot.waitUntil(bob._window_active)
+    alice.engine.send_unicast("bob", "hello")
+    qtbot.waitUntil(lambda: bob.engine.unread(peer_key("alice")) == 1)
+    assert not bob._notify_timer.isActive() and bob.last_notice is None
+    # Mute alice's conversation (Conversation → Mute notifications), then go away.
+    bob.open_conversation("alice")
+    bob.mute_action.setChecked(True)
+    assert peer_key("alice") in bob.notifications.prefs.muted
+    bob.open_conversation("Everyone")
+    background(qtbot, bob)
+    alice.engine.send_unicast("bob", "muted one")
+    with qtbot.waitSignal(bob.notified, timeout=10_000) as shown:
+        charlie.engine.send_unicast("bob", "not muted")
+    assert shown.args[0] == Notice("charlie", "not muted", peer_key("charlie"), 1)
+    qtbot.waitUntil(lambda: bob.engine.unread(peer_key("alice")) == 1)  # the badge counts
+
+
+def test_preferences_turn_notifications_and_their_text_off(qtbot, open_window):
+    window = open_window("alice")
+    dialog = window.ask_preferences()
+    assert dialog.notifyCheck.isChecked() and dialog.showTextCheck.isEnabled()
+    dialog.showTextCheck.setChecked(False)
+    dialog.notifyCheck.setChecked(False)
+    assert not dialog.showTextCheck.isEnabled()
+    dialog.submit()
+    assert not window.notifications.prefs.enabled and not window.notifications.prefs.show_text
+    assert load_notification_prefs() == window.notifications.prefs  # saved

@@ -1,0 +1,59 @@
+"""When the app notifies of new messages and what the pop-up says (NotificationPolicy, no
+widgets)."""
+
+from __future__ import annotations
+
+from messenger.client.notify import BODY_LIMIT, Notice, NotificationPolicy, NotificationPrefs
+
+
+def test_nothing_while_the_window_is_active_or_for_muted_or_when_turned_off():
+    policy = NotificationPolicy(NotificationPrefs(muted=frozenset({"u:carol"})))
+    assert not policy.message("u:bob", "bob", "bob", "hi", window_active=True)
+    assert not policy.message("u:carol", "carol", "carol", "hi", window_active=False)
+    assert policy.flush() is None
+    policy.prefs = NotificationPrefs(enabled=False)
+    assert not policy.message("u:bob", "bob", "bob", "hi", window_active=False)
+    assert policy.flush() is None
+
+
+def test_one_message_shows_sender_and_text_and_opens_its_conversation():
+    policy = NotificationPolicy()
+    assert policy.message("u:bob", "bob", "bob", "lunch at\n12?", window_active=False)
+    assert policy.flush() == Notice("bob", "lunch at 12?", "u:bob", 1)
+    assert policy.flush() is None  # a new batch
+
+
+def test_a_burst_in_one_conversation_is_one_notice_with_the_last_text():
+    policy = NotificationPolicy()
+    assert policy.message("g:lab", "# lab", "bob", "first", window_active=False)
+    assert not policy.message("g:lab", "# lab", "carol", "second", window_active=False)
+    assert not policy.message("g:lab", "# lab", "bob", "x" * 500, window_active=False)
+    notice = policy.flush()
+    assert notice.title == "# lab (3 new messages)" and notice.key == "g:lab"
+    assert notice.body.startswith("bob: xxx") and notice.body.endswith("…")
+    assert len(notice.body) == BODY_LIMIT
+
+
+def test_several_conversations_make_one_summary_that_opens_the_window():
+    policy = NotificationPolicy()
+    for key, title in [("u:a", "a"), ("u:b", "b"), ("u:a", "a"), ("u:c", "c"), ("u:d", "d"),
+                       ("u:e", "e")]:
+        policy.message(key, title, title, "hi", window_active=False)
+    assert policy.flush() == Notice("6 new messages", "In a, b, c and 2 more", None, 6)
+
+
+def test_private_mode_says_only_how_many():
+    policy = NotificationPolicy(NotificationPrefs(show_text=False))
+    policy.message("u:bob", "bob", "bob", "the secret plan", window_active=False)
+    assert policy.flush() == Notice("Messenger", "New message", "u:bob", 1)
+    policy.message("u:bob", "bob", "bob", "one", window_active=False)
+    policy.message("u:eve", "eve", "eve", "two", window_active=False)
+    assert policy.flush() == Notice("Messenger", "2 new messages", None, 2)
+
+
+def test_discard_forgets_the_batch():
+    policy = NotificationPolicy()
+    policy.message("u:bob", "bob", "bob", "hi", window_active=False)
+    policy.discard()
+    assert policy.flush() is None
+    assert policy.message("u:bob", "bob", "bob", "again", window_active=False)  # new batch
