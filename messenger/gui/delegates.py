@@ -49,6 +49,7 @@ FAILED_META = QColor("#ffd8d8")
 MATCH_BACKGROUND = QColor("#ffe066")
 MATCH_TEXT = QColor("#1f2328")
 CURRENT_MATCH = QColor("#f08c00")
+DAY_PILL = QColor("#e9ecef")
 
 TRANSFER_ROW_HEIGHT = 116
 """Height of a conversation row holding a transfer card."""
@@ -121,18 +122,33 @@ class RosterDelegate(QStyledItemDelegate):
         painter.restore()
 
 
-def format_time(ts: float, now: float | None = None) -> str:
-    """Local time of Unix seconds ``ts``: ``"14:05"`` today, ``"3 Mar 14:05"`` otherwise."""
+def day_label(ts: float, now: float | None = None) -> str:
+    """The day of Unix seconds ``ts`` as a day separator shows it, in local time: "Today",
+    "Yesterday", the weekday within the last week ("Monday"), else "3 March" (this year) or
+    "3 March 2025"."""
     local = time.localtime(ts)
     today = time.localtime(now if now is not None else time.time())
-    if local[:3] == today[:3]:
-        return time.strftime("%H:%M", local)
-    return f"{local.tm_mday} {time.strftime('%b %H:%M', local)}"
+    days = (_day_number(today) - _day_number(local))
+    if days == 0:
+        return "Today"
+    if days == 1:
+        return "Yesterday"
+    if 1 < days < 7:
+        return time.strftime("%A", local)
+    if local.tm_year == today.tm_year:
+        return f"{local.tm_mday} {time.strftime('%B', local)}"
+    return f"{local.tm_mday} {time.strftime('%B %Y', local)}"
+
+
+def _day_number(t: time.struct_time) -> int:
+    """Days since 1970-01-01 of the calendar date of ``t`` (ignoring its time of day)."""
+    return int(time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 12, 0, 0, 0, 0, -1)) // 86400)
 
 
 @dataclass
 class _Bubble:
-    """The measured layout of one item (all in pixels, relative to the item's top-left)."""
+    """The measured layout of one item (all in pixels, relative to the item's top-left);
+    ``day`` is the day separator drawn above it ("" for none)."""
 
     kind: MessageKind
     header: str
@@ -143,6 +159,7 @@ class _Bubble:
     bubble: QRectF
     height: float
     ticks: str = ""
+    day: str = ""
 
 
 class BubbleDelegate(QStyledItemDelegate):
@@ -151,8 +168,9 @@ class BubbleDelegate(QStyledItemDelegate):
     Own messages sit on the right in blue, other people's on the left in grey with the
     sender's name, system notices are centred grey text, errors a red centred box. Each bubble
     shows the local time (and for own messages the delivery state); long text wraps at word
-    boundaries (or anywhere inside a very long word). The view must be a QListView in
-    ``ResizeMode.Adjust`` so rows are re-measured when its width changes.
+    boundaries (or anywhere inside a very long word). The first item of each day has a day
+    separator above it ("Today", "Yesterday", "Monday", "3 March"). The view must be a
+    QListView in ``ResizeMode.Adjust`` so rows are re-measured when its width changes.
     """
 
     MARGIN_X = 12.0
@@ -160,6 +178,9 @@ class BubbleDelegate(QStyledItemDelegate):
     PAD_X = 10.0
     PAD_Y = 6.0
     MAX_FRACTION = 0.72
+    DAY_HEIGHT = 30.0
+    LOOK_BACK = 50
+    """Rows looked back past (transfer cards, "not loaded" gaps) for the previous time."""
 
     def __init__(self, view: QAbstractItemView) -> None:
         super().__init__(view)
@@ -206,7 +227,38 @@ class BubbleDelegate(QStyledItemDelegate):
         layout.endLayout()
         return layout, natural, y
 
+    def day_separator(self, index: _Index) -> str:
+        """The day separator above row ``index`` ("" for none): shown when its time falls on
+        another day than the previous timed row's (transfer cards and gaps are skipped), or
+        when it is the first such row."""
+        if index.data(ConversationModel.KindRole) == MessageKind.TRANSFER:
+            return ""
+        ts = float(index.data(ConversationModel.TimestampRole) or 0)
+        if ts <= 0:
+            return ""
+        model = index.model()
+        row = index.row() - 1
+        stop = max(-1, row - self.LOOK_BACK)
+        while row > stop:
+            above = model.index(row, 0)
+            before = float(above.data(ConversationModel.TimestampRole) or 0)
+            if before > 0 and above.data(ConversationModel.KindRole) != MessageKind.TRANSFER:
+                if time.localtime(before)[:3] == time.localtime(ts)[:3]:
+                    return ""
+                break
+            row -= 1
+        return day_label(ts)
+
     def _measure(self, option: QStyleOptionViewItem, index: _Index) -> _Bubble:
+        b = self._measure_item(option, index)
+        day = self.day_separator(index)
+        if day:
+            b.day = day
+            b.bubble.translate(0, self.DAY_HEIGHT)
+            b.height += self.DAY_HEIGHT
+        return b
+
+    def _measure_item(self, option: QStyleOptionViewItem, index: _Index) -> _Bubble:
         kind = MessageKind(index.data(ConversationModel.KindRole) or MessageKind.SYSTEM)
         text = index.data(ConversationModel.TextRole) or ""
         total = self._width(option)
@@ -231,7 +283,8 @@ class BubbleDelegate(QStyledItemDelegate):
             header = index.data(ConversationModel.SenderRole) or ""
         if also:
             header = (header + " · " if header else "") + "also to " + ", ".join(also)
-        meta = format_time(float(index.data(ConversationModel.TimestampRole) or 0))
+        meta = time.strftime("%H:%M", time.localtime(
+            float(index.data(ConversationModel.TimestampRole) or 0)))  # the day: separators
         ticks = ""
         if kind is MessageKind.OWN:
             ticks = "  " + TICKS.get(index.data(ConversationModel.StateRole), "")
@@ -266,6 +319,9 @@ class BubbleDelegate(QStyledItemDelegate):
         small = QFont(option.font)
         small.setPointSizeF(max(7.0, small.pointSizeF() * 0.85))
         small_fm = QFontMetricsF(small)
+        if b.day:
+            self._paint_day(painter, small, QRectF(origin.x(), origin.y(),
+                                                    option.rect.width(), self.DAY_HEIGHT), b.day)
 
         if b.kind is MessageKind.SYSTEM:
             painter.setPen(SYSTEM_TEXT)
@@ -314,6 +370,22 @@ class BubbleDelegate(QStyledItemDelegate):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(bubble.adjusted(-2, -2, 2, 2), 13, 13)
         painter.restore()
+
+
+    @staticmethod
+    def _paint_day(painter: QPainter, font: QFont, rect: QRectF, label: str) -> None:
+        bold = QFont(font)
+        bold.setBold(True)
+        fm = QFontMetricsF(bold)
+        w = fm.horizontalAdvance(label) + 20
+        h = fm.height() + 6
+        pill = QRectF(rect.center().x() - w / 2, rect.center().y() - h / 2 + 2, w, h)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(DAY_PILL)
+        painter.drawRoundedRect(pill, h / 2, h / 2)
+        painter.setPen(SYSTEM_TEXT)
+        painter.setFont(bold)
+        painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, label)
 
 
 LEADER = QColor("#e8590c")
