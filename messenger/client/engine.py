@@ -530,6 +530,14 @@ class ClientEngine(QObject):
             return self.send_group(self.conversation(key).title, text)
         return self.send_unicast(self.conversation(key).title, text)
 
+    def first_unread(self, key: str) -> int | None:
+        """The seq of the oldest unread message of conversation ``key`` (where the app draws
+        its "New messages" line), or None when it has no unread messages."""
+        if not self._unread.get(key):
+            return None
+        seqs = self._unread_seqs.get(key)
+        return min(seqs) if seqs else None
+
     def mark_read(self, key: str) -> None:
         """The user has seen conversation ``key``: its unread count drops to zero and the
         senders get ``read`` receipts for what it shows, once each: messages that arrived

@@ -392,7 +392,20 @@ class ConversationWidget(QWidget):
     # ------------------------------------------------------------------ sending
 
     def _on_submitted(self, text: str) -> None:
+        self.set_unread_marker(None)  # answered: what was new is not any more
         self.send_requested.emit(self.key, text)
+
+    def set_unread_marker(self, seq: int | None) -> None:
+        """Draw the "New messages" line above message ``seq`` and scroll so that it is at the
+        top (as far as the view scrolls); None removes the line."""
+        if seq == self.delegate.unread_seq:
+            return
+        self.delegate.unread_seq = seq
+        self.view.doItemsLayout()  # the row's height changed
+        row = self.model.row_of_seq(seq) if seq is not None else None
+        if row is not None:
+            self.view.scrollTo(self.proxy.index(row, 0),
+                               QAbstractItemView.ScrollHint.PositionAtTop)
 
     def _on_compose_changed(self) -> None:
         if self.compose.toPlainText().strip():

@@ -50,6 +50,7 @@ MATCH_BACKGROUND = QColor("#ffe066")
 MATCH_TEXT = QColor("#1f2328")
 CURRENT_MATCH = QColor("#f08c00")
 DAY_PILL = QColor("#e9ecef")
+UNREAD_LINE = QColor("#e8590c")
 
 TRANSFER_ROW_HEIGHT = 116
 """Height of a conversation row holding a transfer card."""
@@ -160,6 +161,7 @@ class _Bubble:
     height: float
     ticks: str = ""
     day: str = ""
+    unread: bool = False
 
 
 class BubbleDelegate(QStyledItemDelegate):
@@ -169,8 +171,9 @@ class BubbleDelegate(QStyledItemDelegate):
     sender's name, system notices are centred grey text, errors a red centred box. Each bubble
     shows the local time (and for own messages the delivery state); long text wraps at word
     boundaries (or anywhere inside a very long word). The first item of each day has a day
-    separator above it ("Today", "Yesterday", "Monday", "3 March"). The view must be a
-    QListView in ``ResizeMode.Adjust`` so rows are re-measured when its width changes.
+    separator above it ("Today", "Yesterday", "Monday", "3 March"), and the message
+    :attr:`unread_seq` a "New messages" line. The view must be a QListView in
+    ``ResizeMode.Adjust`` so rows are re-measured when its width changes.
     """
 
     MARGIN_X = 12.0
@@ -179,6 +182,7 @@ class BubbleDelegate(QStyledItemDelegate):
     PAD_Y = 6.0
     MAX_FRACTION = 0.72
     DAY_HEIGHT = 30.0
+    UNREAD_HEIGHT = 24.0
     LOOK_BACK = 50
     """Rows looked back past (transfer cards, "not loaded" gaps) for the previous time."""
 
@@ -189,6 +193,9 @@ class BubbleDelegate(QStyledItemDelegate):
         """Text to highlight in every bubble (the find bar's), "" for none."""
         self.current_seq: int | None = None
         """The message of the current find match (outlined)."""
+        self.unread_seq: int | None = None
+        """The first message that was unread when the tab was looked at: the "New messages"
+        line goes above it (None: no line)."""
 
     def _width(self, option: QStyleOptionViewItem) -> float:
         width = self._view.viewport().width()
@@ -256,6 +263,11 @@ class BubbleDelegate(QStyledItemDelegate):
             b.day = day
             b.bubble.translate(0, self.DAY_HEIGHT)
             b.height += self.DAY_HEIGHT
+        if self.unread_seq is not None and \
+                index.data(ConversationModel.SeqRole) == self.unread_seq:
+            b.unread = True
+            b.bubble.translate(0, self.UNREAD_HEIGHT)
+            b.height += self.UNREAD_HEIGHT
         return b
 
     def _measure_item(self, option: QStyleOptionViewItem, index: _Index) -> _Bubble:
@@ -322,6 +334,10 @@ class BubbleDelegate(QStyledItemDelegate):
         if b.day:
             self._paint_day(painter, small, QRectF(origin.x(), origin.y(),
                                                     option.rect.width(), self.DAY_HEIGHT), b.day)
+        if b.unread:
+            top = origin.y() + (self.DAY_HEIGHT if b.day else 0.0)
+            self._paint_unread(painter, small, QRectF(origin.x(), top, option.rect.width(),
+                                                      self.UNREAD_HEIGHT))
 
         if b.kind is MessageKind.SYSTEM:
             painter.setPen(SYSTEM_TEXT)
@@ -386,6 +402,20 @@ class BubbleDelegate(QStyledItemDelegate):
         painter.setPen(SYSTEM_TEXT)
         painter.setFont(bold)
         painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, label)
+
+
+    def _paint_unread(self, painter: QPainter, font: QFont, rect: QRectF) -> None:
+        label = "New messages"
+        fm = QFontMetricsF(font)
+        w = fm.horizontalAdvance(label) + 16
+        y = rect.center().y()
+        painter.setPen(QPen(UNREAD_LINE, 1))
+        left, right = rect.left() + self.MARGIN_X, rect.right() - self.MARGIN_X
+        painter.drawLine(QPointF(left, y), QPointF(rect.center().x() - w / 2, y))
+        painter.drawLine(QPointF(rect.center().x() + w / 2, y), QPointF(right, y))
+        painter.setFont(font)
+        painter.drawText(QRectF(rect.center().x() - w / 2, rect.top(), w, rect.height()),
+                         Qt.AlignmentFlag.AlignCenter, label)
 
 
 LEADER = QColor("#e8590c")

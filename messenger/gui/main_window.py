@@ -755,6 +755,9 @@ class MainWindow(QMainWindow):
     def _on_current_changed(self, index: int) -> None:
         key = self.current_key()
         if key is not None:
+            widget = self._tabs_by_key.get(key)
+            if widget is not None:
+                widget.set_unread_marker(self.engine.first_unread(key))
             self.engine.mark_read(key)
         self.mute_action.setEnabled(key is not None)
         self.mute_action.setChecked(key is not None and key in self.notifications.prefs.muted)
@@ -779,6 +782,9 @@ class MainWindow(QMainWindow):
             self.notifications.discard()  # the badges show it all now
             self._notify_timer.stop()
             key = self.current_key()
+            first = self.engine.first_unread(key) if key is not None else None
+            if key is not None and first is not None and key in self._tabs_by_key:
+                self._tabs_by_key[key].set_unread_marker(first)
             if key is not None:
                 self.engine.mark_read(key)
         super().changeEvent(event)

@@ -1,13 +1,15 @@
 """Notifications of new messages while the window is in the background: the pop-up (the
 ``notified`` signal), the unread count in the window title, a click opening the conversation,
-and mute."""
+mute; and the "New messages" line of a tab opened with unread messages."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QStyleOptionViewItem
 
 from messenger.client.conversations import peer_key
 from messenger.client.notify import Notice
+from messenger.gui.delegates import BubbleDelegate
 from messenger.gui.main_window import MainWindow
 from messenger.gui.settings import load_notification_prefs
 
@@ -70,3 +72,37 @@ def test_preferences_turn_notifications_and_their_text_off(qtbot, open_window):
     dialog.submit()
     assert not window.notifications.prefs.enabled and not window.notifications.prefs.show_text
     assert load_notification_prefs() == window.notifications.prefs  # saved
+
+
+def test_a_tab_opened_with_unread_messages_marks_where_they_start(qtbot, open_window):
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    alice.engine.send_unicast("bob", "seen")
+    qtbot.waitUntil(lambda: bob.engine.unread(peer_key("alice")) == 1)
+    bob.open_conversation("alice")  # read
+    bob.open_conversation("Everyone")
+    for text in ("one", "two", "three"):
+        alice.engine.send_unicast("bob", text)
+    qtbot.waitUntil(lambda: bob.engine.unread(peer_key("alice")) == 3)
+    model = bob.engine.conversation(peer_key("alice"))
+    first = next(i.seq for i in model.items() if i.text == "one")
+    assert bob.engine.first_unread(peer_key("alice")) == first
+    tab = bob.open_conversation("alice")
+    assert tab.delegate.unread_seq == first and bob.engine.unread(peer_key("alice")) == 0
+    row = model.row_of_seq(first)
+    option = QStyleOptionViewItem()
+    option.font = tab.view.font()
+    marked = tab.delegate.sizeHint(option, model.index(row, 0)).height()
+    tab.delegate.unread_seq = None
+    assert marked - tab.delegate.sizeHint(option, model.index(row, 0)).height() \
+        == BubbleDelegate.UNREAD_HEIGHT
+    tab.delegate.unread_seq = first
+    # Answering removes the line.
+    qtbot.keyClicks(tab.compose, "hi")
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    assert tab.delegate.unread_seq is None
+    # Opened again with nothing unread: no line.
+    bob.open_conversation("Everyone")
+    bob.open_conversation("alice")
+    assert tab.delegate.unread_seq is None
