@@ -31,9 +31,12 @@ def painted_ticks(window, key: str, row: int = -1) -> str:
 
 
 def fill_cache(engine: ClientEngine, key: str, count: int) -> None:
+    """``count`` messages from ``key`` in the history cache, read here long ago (unread ones
+    would open the tab at a "New messages" line, scrolled up to the first of them)."""
     engine.store.add_messages([
         CachedMessage(seq, key, 1_700_000_000.0 + seq, key, "unicast", f"message {seq}",
                       f"c{seq}", [engine.user]) for seq in range(1, count + 1)])
+    engine.store.mark_read_here(key, list(range(1, count + 1)))
 
 
 def test_ticks_go_clock_one_two_and_green_when_read(qtbot, open_window):
