@@ -55,9 +55,12 @@ from .groups import (
 )
 from .preferences import PreferencesDialog
 from .settings import (
+    app_settings,
     load_notification_prefs,
+    load_open_tabs,
     load_transfer_prefs,
     save_notification_prefs,
+    save_open_tabs,
     save_transfer_prefs,
 )
 from .transfers import TransfersPanel
@@ -181,7 +184,8 @@ class MainWindow(QMainWindow):
         right_layout.addWidget(self.invitation_bar)
         right_layout.addWidget(self.tabs, 1)
 
-        splitter = QSplitter()
+        splitter = self.splitter = QSplitter()
+        splitter.setObjectName("mainSplitter")
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
@@ -245,6 +249,7 @@ class MainWindow(QMainWindow):
         engine.message_received.connect(self._on_message_received)
         self._update_state(engine.state)
         self._update_title()
+        self._restore_session()
 
     # ------------------------------------------------------------------ building
 
@@ -369,7 +374,8 @@ class MainWindow(QMainWindow):
         assert isinstance(widget, GroupConversationWidget)
         return widget
 
-    def _open(self, key: str, title: str) -> ConversationWidget:
+    def _open(self, key: str, title: str, *, focus: bool = True) -> ConversationWidget:
+        """The tab of conversation ``key`` (made if new); made current when ``focus``."""
         widget = self._tabs_by_key.get(key)
         if widget is None:
             model = self.engine.conversation(key, title)
@@ -391,8 +397,9 @@ class MainWindow(QMainWindow):
             index = self.tabs.addTab(widget, ("# " if is_group(key) else "") + model.title)
             self.tabs.setTabToolTip(index, tip)
             self._update_tab_text(key)
-        self.tabs.setCurrentWidget(widget)
-        widget.compose.setFocus()
+        if focus:
+            self.tabs.setCurrentWidget(widget)
+            widget.compose.setFocus()
         return widget
 
     def close_tab(self, index: int) -> None:
@@ -872,7 +879,57 @@ class MainWindow(QMainWindow):
         self.logout_requested.emit()
         self.close()
 
+    # ------------------------------------------------------------------ session
+
+    def _restore_session(self) -> None:
+        """Size and place, panels and the open conversation tabs as they were when the
+        window last closed (tabs per account and server; a group only while a member)."""
+        s = app_settings()
+        geometry = s.value("window/geometry")
+        if geometry:
+            self.restoreGeometry(geometry)
+        state = s.value("window/state")
+        if state:
+            self.restoreState(state)
+        splitter = s.value("window/splitter")
+        if splitter:
+            self.splitter.restoreState(splitter)
+        e = self.engine
+        if not e.user:
+            return
+        tabs, current = load_open_tabs(e.user, e.host, e.port, s)
+        for key, title in tabs:
+            if key == EVERYONE:
+                continue
+            if is_group(key):
+                row = e.groups.group(title)
+                if row is not None and row.member:
+                    self._open(group_key(row.name), row.name, focus=False)
+            elif peer_key(title) == key:
+                self._open(key, title, focus=False)  # not read until looked at
+        widget = self._tabs_by_key.get(current or "")
+        if widget is not None:
+            self._open(widget.key, widget.model.title)
+
+    def save_session(self) -> None:
+        """Remember the window's size and place, its panels and (for this account and server)
+        the open conversation tabs; done when it closes."""
+        s = app_settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("window/splitter", self.splitter.saveState())
+        e = self.engine
+        if e.user:
+            tabs = []
+            for i in range(self.tabs.count()):
+                widget = self.tabs.widget(i)
+                if isinstance(widget, ConversationWidget):
+                    tabs.append((widget.key, widget.model.title))
+            save_open_tabs(e.user, e.host, e.port, tabs, self.current_key(), s)
+        s.sync()
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_session()
         self._notify_timer.stop()
         if self.tray is not None:
             self.tray.hide()

@@ -1,4 +1,6 @@
-"""The app's settings file: ``paths.config_dir() / "messenger.ini"`` (QSettings, IniFormat)."""
+"""The app's settings file: ``paths.config_dir() / "messenger.ini"`` (QSettings, IniFormat):
+transfer and notification preferences, the main window's geometry, and per account and server
+the conversation tabs that were open."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from PySide6.QtCore import QSettings
 from .. import paths
 from ..client.notify import NotificationPrefs
 from ..client.transfers import TransferPrefs
+from ..protocol.names import name_key
 
 SETTINGS_FILE = "messenger.ini"
 
@@ -72,3 +75,35 @@ def save_notification_prefs(prefs: NotificationPrefs, settings: QSettings | None
     s.setValue("notifications/show_text", prefs.show_text)
     s.setValue("notifications/muted", sorted(prefs.muted))
     s.sync()
+
+
+def _session_group(user: str, host: str, port: int) -> str:
+    return f"session/{name_key(user)}@{host}:{port}"
+
+
+def save_open_tabs(user: str, host: str, port: int, tabs: list[tuple[str, str]],
+                   current: str | None, settings: QSettings | None = None) -> None:
+    """Remember the conversation tabs of ``user`` on ``host:port``: ``(key, title)`` in tab
+    order, and the ``current`` key, for the next login there."""
+    s = settings or app_settings()
+    group = _session_group(user, host, port)
+    s.setValue(f"{group}/tabs", [f"{key}\t{title}" for key, title in tabs])
+    s.setValue(f"{group}/current", current or "")
+    s.sync()
+
+
+def load_open_tabs(user: str, host: str, port: int, settings: QSettings | None = None
+                   ) -> tuple[list[tuple[str, str]], str | None]:
+    """What :func:`save_open_tabs` kept: ``([(key, title), …], current key or None)``."""
+    s = settings or app_settings()
+    group = _session_group(user, host, port)
+    raw = s.value(f"{group}/tabs", [])
+    if isinstance(raw, str):
+        raw = [raw] if raw else []
+    tabs = []
+    for entry in raw or []:
+        key, sep, title = str(entry).partition("\t")
+        if sep and key and title:
+            tabs.append((key, title))
+    current = s.value(f"{group}/current", "")
+    return tabs, (str(current) or None)

@@ -1,0 +1,32 @@
+"""The next login reopens the window as it was: size, the open conversation tabs in their
+order (groups only while a member), the current tab; per account."""
+
+from __future__ import annotations
+
+from messenger.client.conversations import EVERYONE, group_key, peer_key
+
+
+def tab_keys(window) -> list[str]:
+    return [window.tabs.widget(i).key for i in range(window.tabs.count())]
+
+
+def test_the_next_login_reopens_the_tabs_as_they_were(qtbot, open_window):
+    window = open_window("alice")
+    with qtbot.waitSignal(window.engine.group_joined, timeout=10_000):
+        window.engine.create_group("lab")
+    with qtbot.waitSignal(window.engine.group_joined, timeout=10_000):
+        window.engine.create_group("gone")
+    window.open_conversation("bob")  # (creating a group opened its tab)
+    window.open_conversation("charlie")
+    window.open_conversation("bob")  # the current tab
+    window.resize(760, 540)  # within the offscreen screen (800×600)
+    with qtbot.waitSignal(window.engine.group_left, timeout=10_000):
+        window.engine.leave_group("gone")
+    window.close()
+
+    bob = open_window("bob")
+    again = open_window("alice")
+    assert tab_keys(again) == [EVERYONE, group_key("lab"), peer_key("bob"), peer_key("charlie")]
+    assert again.current_key() == peer_key("bob")
+    assert (again.width(), again.height()) == (760, 540)
+    assert tab_keys(bob) == [EVERYONE]  # another account: its own tabs
