@@ -8,22 +8,28 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import (
+    QEvent,
     QIdentityProxyModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QPoint,
+    QPointF,
     Qt,
     QTimer,
+    QUrl,
     Signal,
 )
 from PySide6.QtGui import (
     QAction,
+    QDesktopServices,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
     QGuiApplication,
     QKeyEvent,
     QKeySequence,
+    QMouseEvent,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -36,6 +42,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QStyleOptionViewItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -63,6 +70,12 @@ def dropped_paths(event: QDropEvent | QDragEnterEvent | QDragMoveEvent) -> list[
     return [u.toLocalFile() for u in urls]
 
 _ROOT = QModelIndex()
+
+
+def open_link(url: QUrl) -> bool:
+    """Open a web link from a message with the desktop's browser (replaced in tests)."""
+    return QDesktopServices.openUrl(url)
+
 
 TYPING_SHOWN_MS = 6000
 """How long "bob is typing…" stays after the last ``typing`` event."""
@@ -206,6 +219,8 @@ class ConversationWidget(QWidget):
         self.view.setStyleSheet("QListView { border: none; background: palette(base); }")
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)
+        self.view.setMouseTracking(True)  # the hand cursor over links
+        self.view.viewport().installEventFilter(self)
         who = "everyone" if is_everyone(model.key) else \
             f"group {model.title}" if is_group(model.key) else model.title
         self.view.setAccessibleName(f"Messages with {who}")
@@ -579,15 +594,18 @@ class ConversationWidget(QWidget):
         for cmid in self.model.failed_ids():
             self.delete_requested.emit(cmid)
 
-    def message_menu(self, row: int) -> QMenu | None:
-        """The context menu of the item at ``row``: Copy, and for an unsent own message
-        Retry / Delete."""
+    def message_menu(self, row: int, link: str | None = None) -> QMenu | None:
+        """The context menu of the item at ``row``: Copy (and Copy link when opened on the
+        link ``link``), and for an unsent own message Retry / Delete."""
         if not 0 <= row < self.model.rowCount():
             return None
         item = self.model.item(row)
         menu = QMenu(self)
         copy = menu.addAction("Copy text")
         copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(item.text))
+        if link is not None:
+            copy_link = menu.addAction("Copy link")
+            copy_link.triggered.connect(lambda: QGuiApplication.clipboard().setText(link))
         if item.kind is MessageKind.OWN and item.state in (DeliveryState.FAILED,
                                                            DeliveryState.PENDING):
             if item.state is DeliveryState.FAILED:
@@ -597,11 +615,39 @@ class ConversationWidget(QWidget):
             delete.triggered.connect(lambda: self.delete_requested.emit(item.client_msg_id))
         return menu
 
+    def link_at(self, pos: QPoint) -> str | None:
+        """The URL of the message link under ``pos`` (view viewport coordinates), or None."""
+        index = self.view.indexAt(pos)
+        if not index.isValid():
+            return None
+        option = QStyleOptionViewItem()
+        option.font = self.view.font()
+        option.rect = self.view.visualRect(index)
+        return self.delegate.link_at(option, index,
+                                     QPointF(pos - option.rect.topLeft()))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Links in messages: a hand cursor over them, and a left click opens them."""
+        if watched is self.view.viewport() and isinstance(event, QMouseEvent):
+            kind = event.type()
+            if kind == QEvent.Type.MouseMove:
+                over = self.link_at(event.position().toPoint()) is not None
+                self.view.viewport().setCursor(Qt.CursorShape.PointingHandCursor if over
+                                               else Qt.CursorShape.ArrowCursor)
+            elif kind == QEvent.Type.MouseButtonRelease and \
+                    event.button() == Qt.MouseButton.LeftButton:
+                url = self.link_at(event.position().toPoint())
+                if url is not None:
+                    log.info("opening a link from a message")
+                    open_link(QUrl(url))
+                    return True
+        return super().eventFilter(watched, event)
+
     def _context_menu(self, pos: QPoint) -> None:
         index = self.view.indexAt(pos)
         if not index.isValid():
             index = self.view.currentIndex()
-        menu = self.message_menu(index.row()) if index.isValid() else None
+        menu = self.message_menu(index.row(), self.link_at(pos)) if index.isValid() else None
         if menu is not None:
             menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             menu.popup(self.view.viewport().mapToGlobal(pos))

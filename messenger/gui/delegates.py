@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from PySide6.QtGui import (
     QPen,
     QTextCharFormat,
     QTextLayout,
+    QTextLine,
     QTextOption,
 )
 from PySide6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
@@ -49,6 +51,7 @@ FAILED_META = QColor("#ffd8d8")
 MATCH_BACKGROUND = QColor("#ffe066")
 MATCH_TEXT = QColor("#1f2328")
 CURRENT_MATCH = QColor("#f08c00")
+LINK = QColor("#1864ab")
 DAY_PILL = QColor("#e9ecef")
 UNREAD_LINE = QColor("#e8590c")
 
@@ -121,6 +124,30 @@ class RosterDelegate(QStyledItemDelegate):
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
                          elided)
         painter.restore()
+
+
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"]+", re.IGNORECASE)
+_URL_TRAILING = ".,;:!?'\")]}>"
+
+
+def find_links(text: str) -> list[tuple[int, int, str]]:
+    """The web links in ``text``: ``(start, end, url)`` with ``text[start:end]`` as written
+    (``http://``, ``https://`` or ``www.``; trailing punctuation such as a sentence's full
+    stop or a closing bracket without an opening one is left out) and ``url`` what to open
+    (``www.`` gets ``https://``)."""
+    links = []
+    for m in _URL.finditer(text):
+        start, end = m.span()
+        while end > start and text[end - 1] in _URL_TRAILING:
+            if text[end - 1] == ")" and text.count("(", start, end) >= text.count(")", start, end):
+                break  # https://en.wikipedia.org/wiki/Qt_(software)
+            end -= 1
+        written = text[start:end]
+        if written.lower() in ("http://", "https://", "www."):
+            continue
+        url = written if "://" in written else "https://" + written
+        links.append((start, end, url))
+    return links
 
 
 def day_label(ts: float, now: float | None = None) -> str:
@@ -201,10 +228,19 @@ class BubbleDelegate(QStyledItemDelegate):
         width = self._view.viewport().width()
         return float(width if width > 0 else option.rect.width() or 400)
 
-    def _layout(self, text: str, font: QFont, width: float) -> tuple[QTextLayout, float, float]:
+    def _layout(self, text: str, font: QFont, width: float,
+                link_color: QColor | None = None) -> tuple[QTextLayout, float, float]:
         layout = QTextLayout(text.replace("\n", "\u2028"), font)
+        ranges = []
+        if link_color is not None:
+            link = QTextCharFormat()
+            link.setForeground(link_color)
+            link.setFontUnderline(True)
+            for start, end, _url in find_links(text):
+                r = QTextLayout.FormatRange()
+                r.start, r.length, r.format = start, end - start, link
+                ranges.append(r)
         if self.search_text:
-            ranges = []
             fmt = QTextCharFormat()
             fmt.setBackground(MATCH_BACKGROUND)
             fmt.setForeground(MATCH_TEXT)
@@ -215,8 +251,8 @@ class BubbleDelegate(QStyledItemDelegate):
                 r.start, r.length, r.format = start, len(needle), fmt
                 ranges.append(r)
                 start = folded.find(needle, start + len(needle))
-            if ranges:
-                layout.setFormats(ranges)
+        if ranges:
+            layout.setFormats(ranges)
         opt = QTextOption()
         opt.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         layout.setTextOption(opt)
@@ -288,7 +324,8 @@ class BubbleDelegate(QStyledItemDelegate):
             return _Bubble(kind, "", layout, w, h, "", bubble, bh + 2 * self.MARGIN_Y)
 
         max_body = max(80.0, total * self.MAX_FRACTION - 2 * self.PAD_X)
-        layout, w, h = self._layout(text, font, max_body)
+        own = kind is MessageKind.OWN
+        layout, w, h = self._layout(text, font, max_body, OWN_TEXT if own else LINK)
         header = ""
         also = index.data(ConversationModel.AlsoRole) or []
         if kind is MessageKind.OTHER:
@@ -311,6 +348,36 @@ class BubbleDelegate(QStyledItemDelegate):
         x = total - self.MARGIN_X - bw if kind is MessageKind.OWN else self.MARGIN_X
         bubble = QRectF(x, self.MARGIN_Y, bw, bh)
         return _Bubble(kind, header, layout, w, h, meta, bubble, bh + 2 * self.MARGIN_Y, ticks)
+
+    def link_at(self, option: QStyleOptionViewItem, index: _Index, pos: QPointF) -> str | None:
+        """The URL of the link under ``pos`` (relative to the item's top-left, pixels) in the
+        message at ``index``, or None."""
+        if index.data(ConversationModel.KindRole) not in (MessageKind.OWN, MessageKind.OTHER):
+            return None
+        text = index.data(ConversationModel.TextRole) or ""
+        links = find_links(text)
+        if not links:
+            return None
+        b = self._measure(option, index)
+        small = QFont(option.font)
+        small.setPointSizeF(max(7.0, small.pointSizeF() * 0.85))
+        x = pos.x() - b.bubble.left() - self.PAD_X
+        y = pos.y() - b.bubble.top() - self.PAD_Y
+        if b.header:
+            y -= QFontMetricsF(small).height() + 2
+        layout = b.body
+        for i in range(layout.lineCount()):
+            line = layout.lineAt(i)
+            if not line.y() <= y < line.y() + line.height():
+                continue
+            if not 0 <= x <= line.naturalTextWidth():
+                return None
+            at = line.xToCursor(x, QTextLine.CursorPosition.CursorOnCharacter)
+            for start, end, url in links:
+                if start <= at < end:
+                    return url
+            return None
+        return None
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
         if index.data(ConversationModel.KindRole) == MessageKind.TRANSFER:
