@@ -839,7 +839,8 @@ class ClientEngine(QObject):
         if req.kind in ("login", "register"):
             self.user = ok.user or req.user
             me = name_key(self.user)
-            entries = [(e.name, e.online) for e in (ok.roster or []) if name_key(e.name) != me]
+            entries = [(e.name, e.online, e.last_seen) for e in (ok.roster or [])
+                       if name_key(e.name) != me]
             self.roster.set_roster(entries)
             self.groups.set_groups([self._row(g) for g in (ok.groups or [])])
             for key, count in self._unread.items():
@@ -940,7 +941,7 @@ class ClientEngine(QObject):
         if self.user and name_key(p.user) == name_key(self.user):
             return
         before = self.roster.contact(p.user)
-        self.roster.set_online(p.user, p.online)
+        self.roster.set_online(p.user, p.online, p.ts)
         model = self._conversations.get(name_key(p.user))
         if model is not None and (before is None or before.online != p.online):
             model.add_notice(f"{p.user} is {'online' if p.online else 'offline'}.")
@@ -1029,7 +1030,8 @@ class ClientEngine(QObject):
 
     def _on_roster(self, req: _Request, entries: list[RosterEntry]) -> None:
         me = name_key(self.user)
-        self.roster.set_roster([(e.name, e.online) for e in entries if name_key(e.name) != me])
+        self.roster.set_roster([(e.name, e.online, e.last_seen) for e in entries
+                                if name_key(e.name) != me])
         online = [e for e in entries if e.online]
         lines = [f"Online now ({len(online)}):"]
         for e in online:

@@ -41,6 +41,25 @@ class Contact:
     name: str
     online: bool = False
     unread: int = 0
+    last_seen: float | None = None
+
+
+def last_seen_text(ts: float, now: float | None = None) -> str:
+    """"last seen just now", "… 5 min ago", "… today at 14:05", "… yesterday at 14:05",
+    "… on 3 Mar 2026" for Unix seconds ``ts`` (local time)."""
+    now = time.time() if now is None else now
+    ago = now - ts
+    if ago < 60:
+        return "last seen just now"
+    if ago < 3600:
+        return f"last seen {int(ago // 60)} min ago"
+    when, today = time.localtime(ts), time.localtime(now)
+    clock = time.strftime("%H:%M", when)
+    if when[:3] == today[:3]:
+        return f"last seen today at {clock}"
+    if when[:3] == time.localtime(now - 86400)[:3]:
+        return f"last seen yesterday at {clock}"
+    return f"last seen on {when.tm_mday} {time.strftime('%b %Y', when)}"
 
 
 def _roster_sort_key(contact: Contact) -> tuple[bool, str, str]:
@@ -84,6 +103,8 @@ class RosterModel(QAbstractListModel):
             return c.unread
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
             text = f"{c.name}, {'online' if c.online else 'offline'}"
+            if not c.online and c.last_seen:
+                text += ", " + last_seen_text(c.last_seen)
             if c.unread:
                 text += f", {c.unread} unread"
             return text
@@ -122,11 +143,12 @@ class RosterModel(QAbstractListModel):
 
     # -- changes
 
-    def set_roster(self, entries: list[tuple[str, bool]]) -> None:
-        """Replace every row with ``entries`` of ``(name, online)``; unread counts of names
-        still present are kept."""
+    def set_roster(self, entries: list[tuple]) -> None:
+        """Replace every row with ``entries`` of ``(name, online)`` or ``(name, online,
+        last_seen)``; unread counts of names still present are kept."""
         unread = {name_key(c.name): c.unread for c in self._rows}
-        rows = [Contact(n, bool(on), unread.get(name_key(n), 0)) for n, on in entries]
+        rows = [Contact(n, bool(on), unread.get(name_key(n), 0), rest[0] if rest else None)
+                for n, on, *rest in entries]
         rows.sort(key=_roster_sort_key)
         self.beginResetModel()
         self._rows = rows
@@ -136,16 +158,19 @@ class RosterModel(QAbstractListModel):
     def clear(self) -> None:
         self.set_roster([])
 
-    def set_online(self, name: str, online: bool) -> None:
-        """Record a presence change; adds ``name`` when it is new (a fresh registration)."""
+    def set_online(self, name: str, online: bool, ts: float | None = None) -> None:
+        """Record a presence change at ``ts`` (Unix seconds; going offline, it becomes the
+        last seen time); adds ``name`` when it is new (a fresh registration)."""
         row = self._row_of(name)
         if row is None:
-            self._insert(Contact(name, online))
+            self._insert(Contact(name, online, last_seen=None if online else ts))
             return
         contact = self._rows[row]
         if contact.online == online:
             return
         contact.online = online
+        if not online and ts is not None:
+            contact.last_seen = ts
         self._changed(row, [self.OnlineRole])
         self._resort(row)
 

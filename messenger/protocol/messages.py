@@ -280,12 +280,15 @@ class GetHistory(_Base, tag="history"):
 
 class RosterEntry(msgspec.Struct, omit_defaults=True):
     """One account in a roster: its canonical ``name`` and whether it is ``online``; for online
-    accounts ``since`` (login time, Unix seconds) and ``address`` ("ip:port" of the session)."""
+    accounts ``since`` (login time, Unix seconds) and ``address`` ("ip:port" of the session);
+    for offline ones ``last_seen`` (Unix seconds it was last online; absent if never, or not
+    since the server began keeping it)."""
 
     name: str
     online: bool = False
     since: float | None = None
     address: str | None = None
+    last_seen: float | None = None
 
 
 class GroupInfo(msgspec.Struct, omit_defaults=True):

@@ -454,6 +454,7 @@ class ServerCore:
         entry = self.online.get(key)
         if entry is None:
             entry = self.online[key] = _Online(name, now, session.address)
+            self.store.set_last_seen(key, now)  # what a crash leaves: the last login
             presence = Presence(user=name, online=True, ts=now)
             actions += [Out(c, presence) for c in self._logged_in_conns() if c != session.conn]
         entry.conns.add(session.conn)
@@ -472,19 +473,25 @@ class ServerCore:
         if entry.conns:
             return []
         del self.online[session.key]
-        presence = Presence(user=entry.name, online=False, ts=self._clock())
+        now = self._clock()
+        self.store.set_last_seen(session.key, now)
+        presence = Presence(user=entry.name, online=False, ts=now)
         return [Out(c, presence) for c in self._logged_in_conns()]
 
     def _logged_in_conns(self) -> list[ConnId]:
         return [c for entry in self.online.values() for c in entry.conns]
 
     def roster(self) -> list[RosterEntry]:
-        """Every account with its presence (``since`` = login time of online users)."""
+        """Every account with its presence (``since`` = login time of online users,
+        ``last_seen`` = when offline ones were last online)."""
         result = []
         for name in self.store.account_names():
-            entry = self.online.get(name_key(name))
+            key = name_key(name)
+            entry = self.online.get(key)
             if entry is None:
-                result.append(RosterEntry(name=name, online=False))
+                account = self.store.account(key)
+                result.append(RosterEntry(name=name, online=False,
+                                          last_seen=account.last_seen if account else None))
             else:
                 result.append(RosterEntry(name=name, online=True, since=entry.since,
                                           address=entry.address))

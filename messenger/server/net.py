@@ -523,6 +523,8 @@ class MessengerServer(QObject):
         if shiboken6.isValid(c.socket):  # not when Qt is already destroying it
             c.socket.deleteLater()
         self._apply(self.core.disconnected(c.conn))
+        if not self._syncing and self.store.dirty and not self._flush_timer.isActive():
+            self._flush_timer.start(0)  # last seen, even when nobody is told
         self.clientCountChanged.emit(len(self._conns))
 
     def _socket_error(self, c: _Connection, error: QAbstractSocket.SocketError) -> None:

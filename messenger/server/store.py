@@ -32,7 +32,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -45,8 +45,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("messenger.server.store")
 
-SCHEMA_VERSION = 4
-"""3 → 4: ``receipts`` gains ``delivered``, ``read`` and ``recipients`` (the counts of group
+SCHEMA_VERSION = 5
+"""4 → 5: ``accounts`` gains ``last_seen`` (Unix seconds of the account's last login or going
+offline; NULL until then), added in place.
+3 → 4: ``receipts`` gains ``delivered``, ``read`` and ``recipients`` (the counts of group
 receipts; NULL in per-user rows), added in place when a version 3 database is opened.
 2 → 3: ``deliveries`` is clustered by ``(seq, user_key)`` instead of ``(user_key, seq)``, and
 its index on ``seq`` alone is gone (the key serves it); the indexes on ``messages`` by scope
@@ -73,7 +75,8 @@ CREATE TABLE IF NOT EXISTS accounts (
     name      TEXT NOT NULL,
     name_key  TEXT NOT NULL UNIQUE,
     pw_hash   TEXT NOT NULL,
-    created   REAL NOT NULL
+    created   REAL NOT NULL,
+    last_seen REAL
 );
 CREATE TABLE IF NOT EXISTS messages (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -136,6 +139,7 @@ class Account:
     key: str
     pw_hash: str
     created: float
+    last_seen: float | None = None
 
 
 class StoredMessage(NamedTuple):
@@ -220,17 +224,19 @@ class Store:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, 2, 3, SCHEMA_VERSION):
+        if version not in (0, 2, 3, 4, SCHEMA_VERSION):
             self._db.close()
             raise RuntimeError(
                 f"{path} has schema version {version}; this server reads versions 2 to "
                 f"{SCHEMA_VERSION} (databases of the unreleased version 1 cannot be migrated: "
                 "start with a new --data-dir)")
-        if version in (2, 3):
+        if version in (2, 3, 4):
             try:
                 if version == 2:
                     _migrate_2_to_3(self._db)
-                _migrate_3_to_4(self._db)
+                if version <= 3:
+                    _migrate_3_to_4(self._db)
+                _migrate_4_to_5(self._db)
             except sqlite3.Error:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
@@ -243,8 +249,9 @@ class Store:
         self._changes = self._db.total_changes
         self._began = False  # a transaction was begun by us and not yet ended by us
         self._accounts: dict[str, Account] = {
-            key: Account(name, key, pw, created) for name, key, pw, created in self._db.execute(
-                "SELECT name, name_key, pw_hash, created FROM accounts")}
+            key: Account(name, key, pw, created, seen)
+            for name, key, pw, created, seen in self._db.execute(
+                "SELECT name, name_key, pw_hash, created, last_seen FROM accounts")}
         # The last seq and rid handed out: AUTOINCREMENT never reuses numbers, and neither do we.
         self._seq = self._last_id("messages", "seq")
         self._rid = self._last_id("receipts", "rid")
@@ -253,6 +260,7 @@ class Store:
         self._new_deliveries: list[tuple[str, int]] = []
         self._new_marks: list[tuple[float, float | None, str, int]] = []
         self._new_receipts: list[tuple] = []
+        self._new_seen: dict[str, float] = {}  # account key → last seen, not yet written
         # (sender_key, client_msg_id) → message, for messages whose row is still buffered.
         self._unwritten: dict[tuple[str, str], StoredMessage] = {}
         # seq → [sender_key, or None when the message gets no receipts (a notice);
@@ -355,7 +363,7 @@ class Store:
 
     def _has_buffered(self) -> bool:
         return bool(self._new_messages or self._new_deliveries or self._new_marks
-                    or self._new_receipts)
+                    or self._new_receipts or self._new_seen)
 
     def _write_buffered(self, upto: tuple[int, int, int, int] | None = None) -> None:
         """Execute the buffered rows (the first ``upto`` of each list, default all) in the
@@ -391,6 +399,10 @@ class Store:
                 "INSERT INTO receipts (rid, sender_key, seq, user, state, ts, delivered, read,"
                 " recipients) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._new_receipts[:r])
             del self._new_receipts[:r]
+        if self._new_seen:
+            cur.executemany("UPDATE accounts SET last_seen = ? WHERE name_key = ?",
+                            [(ts, key) for key, ts in self._new_seen.items()])
+            self._new_seen.clear()
 
     def begin_request(self) -> None:
         """Start one request inside the batch (see :meth:`guard`); a no-op without batch
@@ -515,8 +527,20 @@ class Store:
     def set_password_hash(self, key: str, pw_hash: str) -> None:
         with self._tx() as db:
             db.execute("UPDATE accounts SET pw_hash = ? WHERE name_key = ?", (pw_hash, key))
-        old = self._accounts[key]
-        self._accounts[key] = Account(old.name, key, pw_hash, old.created)
+        self._accounts[key] = replace(self._accounts[key], pw_hash=pw_hash)
+
+    def set_last_seen(self, key: str, ts: float) -> None:
+        """Record that account ``key`` was online at ``ts`` (Unix seconds): at its login and
+        when its last session ends. Written with the next commit (not part of any request:
+        a request that fails does not undo it); on a closed store, kept in memory only."""
+        account = self._accounts.get(key)
+        if account is None:
+            return
+        self._accounts[key] = replace(account, last_seen=ts)
+        if self._closed:
+            return
+        self._new_seen[key] = ts
+        self._autocommit()
 
     def account_names(self) -> list[str]:
         """Canonical names of every account, sorted case-insensitively."""
@@ -842,6 +866,17 @@ def _migrate_3_to_4(db: sqlite3.Connection) -> None:
         ALTER TABLE receipts ADD COLUMN read INTEGER;
         ALTER TABLE receipts ADD COLUMN recipients INTEGER;
         PRAGMA user_version = 4;
+        COMMIT;
+    """)
+
+
+def _migrate_4_to_5(db: sqlite3.Connection) -> None:
+    """Add ``accounts.last_seen`` (in place), in one transaction."""
+    log.info("migrating the database from schema version 4 to 5 (last seen)")
+    db.executescript("""
+        BEGIN IMMEDIATE;
+        ALTER TABLE accounts ADD COLUMN last_seen REAL;
+        PRAGMA user_version = 5;
         COMMIT;
     """)
 

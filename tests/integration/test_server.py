@@ -14,6 +14,7 @@ from messenger.protocol import (
     Error,
     ErrorCode,
     GetHistory,
+    GetRoster,
     Hello,
     Login,
     Message,
@@ -344,3 +345,16 @@ def test_a_failed_commit_stops_the_server_without_answering(qtbot, server):
     qtbot.waitUntil(lambda: alice.closed)
     assert not [f for f in alice.frames if isinstance(f, Ok) and f.id is not None
                 and f.id >= rid]
+
+
+def test_the_roster_says_when_an_offline_user_was_last_seen(qtbot, server):
+    """``last_seen`` of an offline account: when its last session ended (the time of the
+    ``presence`` event); none for online accounts (the store keeps it: test_server_store)."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    bob.close()
+    gone = alice.wait_for(lambda f: isinstance(f, Presence) and not f.online)
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    entry = {e.name: e for e in charlie.request(GetRoster).roster}
+    assert entry["bob"].online is False and entry["bob"].last_seen == gone.ts
+    assert entry["alice"].online is True and entry["alice"].last_seen is None

@@ -16,6 +16,7 @@ from messenger.client.models import (
     MembersModel,
     MessageKind,
     RosterModel,
+    last_seen_text,
 )
 
 
@@ -245,3 +246,18 @@ def test_checkable_proxy_keeps_checks_across_resorts(qtmodeltester, qtbot, roste
                   Qt.ItemDataRole.CheckStateRole)
     assert proxy.checked() == ["alice"]
     qtmodeltester.check(proxy, force_py=True)
+
+
+def test_last_seen_text_and_the_roster_tooltip(qapp):
+    import time
+    now = time.mktime((2026, 12, 5, 15, 0, 0, 0, 0, -1))
+    assert last_seen_text(now - 20, now) == "last seen just now"
+    assert last_seen_text(now - 300, now) == "last seen 5 min ago"
+    assert last_seen_text(now - 2 * 3600, now) == "last seen today at 13:00"
+    assert last_seen_text(now - 24 * 3600, now) == "last seen yesterday at 15:00"
+    assert last_seen_text(now - 10 * 86400, now) == "last seen on 25 Nov 2026"
+    model = RosterModel()
+    model.set_roster([("bob", False, time.time() - 300), ("carol", True, None)])
+    model.set_online("carol", False, time.time())
+    tips = [model.data(model.index(r, 0), Qt.ItemDataRole.ToolTipRole) for r in range(2)]
+    assert tips == ["bob, offline, last seen 5 min ago", "carol, offline, last seen just now"]

@@ -238,7 +238,10 @@ def test_a_version_2_database_is_migrated(path):
     m3, _ = stored(store, "alice", "c")
     assert m3.seq == 3
     store.close()
-    assert rows(path, "PRAGMA user_version") == [(4,)]
+    assert rows(path, "PRAGMA user_version") == [(5,)]
+    # 4 → 5: accounts.last_seen, NULL until the account logs in.
+    assert rows(path, "SELECT count(*) FROM pragma_table_info('accounts')"
+                " WHERE name = 'last_seen'") == [(1,)]
     # 3 → 4: the count columns of group receipts, NULL in the old per-user rows.
     assert rows(path, "SELECT rid, delivered, read, recipients FROM receipts ORDER BY rid") == [
         (1, None, None, None), (2, None, None, None)]
@@ -267,6 +270,18 @@ def test_history_of_everyone_and_of_a_group_use_the_partial_indexes(path):
         "EXPLAIN QUERY PLAN SELECT seq FROM messages m WHERE m.grp_key = 'lab'"
         " ORDER BY m.seq DESC LIMIT 5"))
     assert "messages_in_group" in plan
+    store.close()
+
+
+def test_last_seen_is_kept_across_a_restart(path):
+    store = Store(path)
+    store.create_account("alice", "hash")
+    assert store.account("alice").last_seen is None
+    store.set_last_seen("alice", 1234.5)
+    assert store.account("Alice").last_seen == 1234.5
+    store.close()
+    store = Store(path)
+    assert store.account("alice").last_seen == 1234.5
     store.close()
 
 
