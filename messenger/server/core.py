@@ -475,6 +475,7 @@ class ServerCore:
         del self.online[session.key]
         now = self._clock()
         self.store.set_last_seen(session.key, now)
+        self.store.cool_cursors(session.key)
         presence = Presence(user=entry.name, online=False, ts=now)
         return [Out(c, presence) for c in self._logged_in_conns()]
 

@@ -5,9 +5,18 @@ Tables:
   ``messages``    every chat message and group notice; ``seq`` (INTEGER PRIMARY KEY) is the
                   server-wide sequence number; ``(sender_key, client_msg_id)`` is unique, which
                   makes retries idempotent.
-  ``deliveries``  one row per (message, recipient): ``delivered`` and ``read`` times, NULL until
-                  the recipient's app confirms. Undelivered rows are the recipient's inbox
-                  (store and forward); the rows also index history by participant.
+  ``deliveries``  one row per (message, recipient) of unicast, multicast and broadcast messages
+                  and group notices: ``delivered`` and ``read`` times, NULL until the
+                  recipient's app confirms. Undelivered rows are the recipient's inbox (store
+                  and forward); the rows also index history by participant. Group chat
+                  messages get no rows (since schema 6): see the next two tables.
+  ``group_spans``   membership intervals: ``user_key`` received the group's chat messages with
+                  ``after_seq < seq <= upto_seq`` (``upto_seq`` NULL while a member).
+  ``group_cursors`` per (member, group): every group chat message due to the member with
+                  ``seq <= delivered`` has been confirmed (cumulative ack); ``read`` is the
+                  highest seq the member read. Written lazily (:data:`CURSOR_FLUSH_SECONDS`):
+                  a cursor that lags only makes a message come again after a crash, which apps
+                  drop by its seq.
   ``receipts``    a log of delivered/read receipts, numbered by ``rid``, that senders fetch
                   from a cursor after they log in; for group messages, rows of ``state``
                   "count" carry ``delivered``/``read``/``recipients`` counts instead (one per
@@ -45,8 +54,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("messenger.server.store")
 
-SCHEMA_VERSION = 5
-"""4 → 5: ``accounts`` gains ``last_seen`` (Unix seconds of the account's last login or going
+SCHEMA_VERSION = 6
+"""5 → 6: group chat messages get no ``deliveries`` rows; the tables ``group_spans`` (who was a
+member when) and ``group_cursors`` (per-member delivered/read cursors) replace them. Existing
+members get a span from the current last seq on; older group messages keep their rows.
+4 → 5: ``accounts`` gains ``last_seen`` (Unix seconds of the account's last login or going
 offline; NULL until then), added in place.
 3 → 4: ``receipts`` gains ``delivered``, ``read`` and ``recipients`` (the counts of group
 receipts; NULL in per-user rows), added in place when a version 3 database is opened.
@@ -68,6 +80,11 @@ transaction restarts the WAL (and :data:`WAL_SIZE_LIMIT` truncates it)."""
 WAL_SIZE_LIMIT = 64 << 20
 """With :meth:`Store.defer_sync`: bytes the WAL file is truncated to when it restarts (it grows
 while checkpoints lag behind commits)."""
+
+CURSOR_FLUSH_SECONDS = 0.5
+"""In batch mode, group delivery cursors that moved are written with the first commit at least
+this long after the last write of them (not with every commit: one row per member and group
+instead of one per message and member). Safe to lose: see ``group_cursors``."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -127,6 +144,24 @@ CREATE TABLE IF NOT EXISTS groups (
 );
 """
 
+_GROUP_TABLES = """
+CREATE TABLE IF NOT EXISTS group_spans (
+    user_key  TEXT NOT NULL,
+    grp_key   TEXT NOT NULL,
+    after_seq INTEGER NOT NULL,
+    upto_seq  INTEGER,
+    PRIMARY KEY (user_key, grp_key, after_seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS group_cursors (
+    user_key  TEXT NOT NULL,
+    grp_key   TEXT NOT NULL,
+    delivered INTEGER NOT NULL,
+    read      INTEGER NOT NULL,
+    PRIMARY KEY (user_key, grp_key)
+) WITHOUT ROWID;
+"""
+_SCHEMA += _GROUP_TABLES
+
 _MSG_COLUMNS = "m.seq, m.ts, m.sender, m.client_msg_id, m.scope, m.text, m.recipients, m.grp, " \
     "m.notice"
 
@@ -170,6 +205,26 @@ class Receipt(NamedTuple):
     ts: float
     sender_key: str = ""
     counts: tuple[int, int, int] | None = None
+
+
+class _Cursor:
+    """A member's delivery cursor in one group, in memory ("warm"): ``outstanding`` holds the
+    seqs of the group's chat messages due to the member and not yet confirmed; every message
+    due to the member up to ``complete`` is either confirmed or in ``outstanding``; ``read``
+    is the highest seq the member read. The cumulative ack written to ``group_cursors`` is
+    :attr:`delivered`."""
+
+    __slots__ = ("complete", "outstanding", "read")
+
+    def __init__(self, outstanding: set[int], complete: int, read: int) -> None:
+        self.outstanding = outstanding
+        self.complete = complete
+        self.read = read
+
+    @property
+    def delivered(self) -> int:
+        """The highest seq up to which everything due is confirmed."""
+        return min(self.outstanding) - 1 if self.outstanding else self.complete
 
 
 @dataclass(frozen=True)
@@ -224,19 +279,21 @@ class Store:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, 2, 3, 4, SCHEMA_VERSION):
+        if version not in (0, 2, 3, 4, 5, SCHEMA_VERSION):
             self._db.close()
             raise RuntimeError(
                 f"{path} has schema version {version}; this server reads versions 2 to "
                 f"{SCHEMA_VERSION} (databases of the unreleased version 1 cannot be migrated: "
                 "start with a new --data-dir)")
-        if version in (2, 3, 4):
+        if version in (2, 3, 4, 5):
             try:
                 if version == 2:
                     _migrate_2_to_3(self._db)
                 if version <= 3:
                     _migrate_3_to_4(self._db)
-                _migrate_4_to_5(self._db)
+                if version <= 4:
+                    _migrate_4_to_5(self._db)
+                _migrate_5_to_6(self._db)
             except sqlite3.Error:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
@@ -273,6 +330,14 @@ class Store:
         self._recent_size = 0
         # Group messages whose counts rose since take_receipt_counts: seq → sender_key.
         self._counts_dirty: dict[int, str] = {}
+        # Open membership spans: group key → {member key: after_seq}.
+        self._spans: dict[str, dict[str, int]] = self._load_spans()
+        # Warm delivery cursors: group key → {member key: _Cursor}; those that moved since
+        # they were last written, as (member key, group key); cursor rows to write.
+        self._cursors: dict[str, dict[str, _Cursor]] = {}
+        self._cursor_dirty: set[tuple[str, str]] = set()
+        self._cursor_rows: dict[tuple[str, str], tuple[int, int]] = {}
+        self._cursor_due = 0.0
         # The request being handled (see begin_request): buffer lengths at its start, and
         # whether a savepoint was opened for its direct database work.
         self._request: tuple[int, int, int, int] | None = None
@@ -286,12 +351,32 @@ class Store:
             f" coalesce((SELECT max({column}) FROM {table}), 0))").fetchone()
         return int(row[0])
 
+    def _load_spans(self) -> dict[str, dict[str, int]]:
+        spans: dict[str, dict[str, int]] = {}
+        for user_key, grp_key, after in self._db.execute(
+                "SELECT user_key, grp_key, after_seq FROM group_spans WHERE upto_seq IS NULL"):
+            spans.setdefault(grp_key, {})[user_key] = after
+        return spans
+
+    def _drop_caches(self) -> None:
+        """Forget what memory knows beyond the database (after a rollback): it is rebuilt
+        from the database as needed. Cursor moves not yet written are lost, which only makes
+        those messages come again at the member's next login."""
+        self._unwritten.clear()
+        self._recent.clear()
+        self._recent_order.clear()
+        self._recent_size = 0
+        self._cursors.clear()
+        self._cursor_dirty.clear()
+        self._spans = self._load_spans()
+
     def close(self) -> None:
         """Commit what is pending and close; closing twice is harmless."""
         if self._closed:
             return
         self._request = None
         self._savepoint = False
+        self._cursor_due = 0.0  # write every cursor that moved
         try:
             self.commit()
         finally:
@@ -319,8 +404,11 @@ class Store:
 
     @property
     def dirty(self) -> bool:
-        """Whether anything awaits :meth:`commit` (buffered rows or an open transaction)."""
-        return not self._closed and (self._has_buffered() or self._db.in_transaction)
+        """Whether anything awaits :meth:`commit` (buffered rows, group receipt counts to
+        take, or an open transaction). Moved group cursors alone do not count: they wait for
+        the next commit after :data:`CURSOR_FLUSH_SECONDS`."""
+        return not self._closed and (self._has_buffered() or bool(self._counts_dirty)
+                                     or self._db.in_transaction)
 
     def sync_on_commit(self) -> None:
         """Undo :meth:`defer_sync`: every ``COMMIT`` fsyncs again, checkpoints are automatic.
@@ -348,8 +436,14 @@ class Store:
             # internal error: what the transaction held, other requests' rows too, is gone.
             self._began = False
             self._changes = self._db.total_changes
+            self._drop_caches()
             raise TransactionLost("SQLite rolled back the open transaction (disk full or I/O "
                                   "error): its writes are lost")
+        if (self._cursor_dirty or self._cursor_rows) and (
+                not self._batch or time.monotonic() >= self._cursor_due):
+            if not self._db.in_transaction:
+                self._begin()
+            self._write_cursors()
         if self._db.in_transaction:
             self._db.execute("COMMIT")
         self._began = False
@@ -440,10 +534,7 @@ class Store:
             self._db.execute("ROLLBACK TO request")
             self._db.execute("RELEASE request")
         self._write_buffered()  # the earlier requests' rows: now the database is complete
-        self._unwritten.clear()
-        self._recent.clear()
-        self._recent_order.clear()
-        self._recent_size = 0
+        self._drop_caches()
 
     @contextmanager
     def guard(self) -> Iterator[None]:
@@ -490,10 +581,7 @@ class Store:
         except BaseException:
             db.execute("ROLLBACK")
             self._began = False
-            self._unwritten.clear()  # the caches may hold what was rolled back
-            self._recent.clear()
-            self._recent_order.clear()
-            self._recent_size = 0
+            self._drop_caches()  # the caches may hold what was rolled back
             raise
         db.execute("COMMIT")
         self._began = False
@@ -559,7 +647,8 @@ class Store:
                 for n, ld, p, c, m, i in rows]
 
     def save_group(self, group: Group) -> None:
-        """Insert or replace ``group``."""
+        """Insert or replace ``group``; members who joined or left since the last save get
+        their membership span opened or closed at the current last seq."""
         with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO groups (name_key, name, leader, public, created, members,"
@@ -567,10 +656,32 @@ class Store:
                 (group.key, group.name, group.leader, int(group.public), group.created,
                  json.dumps(group.members), json.dumps(group.invited)),
             )
+            self._set_members(db, group.key, {name_key(m) for m in group.members})
 
     def delete_group(self, key: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM groups WHERE name_key = ?", (key,))
+            self._set_members(db, key, set())
+            self._spans.pop(key, None)
+
+    def _set_members(self, db: sqlite3.Connection, grp_key: str, keys: set[str],
+                     after: int | None = None, *, close: bool = True) -> None:
+        """Open a span for each of ``keys`` without one (members from the message after seq
+        ``after``, default the last seq) and, with ``close``, close the spans of the others
+        at the last seq."""
+        seq = self._seq if after is None else after
+        spans = self._spans.setdefault(grp_key, {})
+        for user_key in keys - spans.keys():
+            db.execute(
+                "INSERT INTO group_spans (user_key, grp_key, after_seq) VALUES (?, ?, ?)"
+                " ON CONFLICT (user_key, grp_key, after_seq) DO UPDATE SET upto_seq = NULL",
+                (user_key, grp_key, seq))  # (a span left and joined again at the same seq)
+            spans[user_key] = seq
+        if close:
+            for user_key in spans.keys() - keys:
+                db.execute("UPDATE group_spans SET upto_seq = ? WHERE user_key = ? AND"
+                           " grp_key = ? AND upto_seq IS NULL", (self._seq, user_key, grp_key))
+                del spans[user_key]
 
     # ---------------------------------------------------------------- messages
 
@@ -596,20 +707,37 @@ class Store:
             existing = self._message_by_client_id(skey, client_msg_id)
         if existing is not None:  # a retry of a stored message: the original wins
             return existing, False
+        states = dict.fromkeys(recipient_keys, 0)
+        grp_key = name_key(group) if group else None
+        chat = scope == "group" and notice is None and grp_key is not None
+        if chat:
+            spans = self._spans.get(grp_key)
+            if spans is None or not spans.keys() >= states.keys():
+                # Recipients the group table does not list (only when the caller stores a
+                # group message without saving the group): members from now on.
+                with self._tx() as db:
+                    self._set_members(db, grp_key, set(states), close=False)
         self._seq = seq = self._seq + 1
         ts = time.time()
         self._new_messages.append(
             (seq, sender, skey, client_msg_id, scope,
-             _encode_names(recipients) if recipients else "[]", group,
-             name_key(group) if group else None, notice, text, ts))
+             _encode_names(recipients) if recipients else "[]", group, grp_key, notice, text,
+             ts))
         message = StoredMessage(seq, ts, sender, client_msg_id, scope, text, recipients, group,
                                 notice)
         self._unwritten[ident] = message
-        states = dict.fromkeys(recipient_keys, 0)
-        self._new_deliveries += [(k, seq) for k in states]
+        if chat:
+            # No delivery rows: the warm cursors of the recipients take the seq.
+            cursors = self._cursors.get(grp_key)
+            if cursors:
+                for key, cursor in cursors.items():
+                    if key in states:
+                        cursor.outstanding.add(seq)
+                    cursor.complete = seq
+        else:
+            self._new_deliveries += [(k, seq) for k in states]
         self._recent[seq] = [None if notice is not None else skey, states, False,
-                             [0, 0, len(states)] if scope == "group" and notice is None
-                             else None]
+                             [0, 0, len(states)] if chat else None, grp_key if chat else None]
         self._recent_order.append(seq)
         self._recent_size += len(states) + 1
         if self._recent_size > self.RECENT_LIMIT:
@@ -646,13 +774,29 @@ class Store:
         return _row_to_message(row) if row else None
 
     def pending(self, user_key: str, limit: int = 10_000) -> list[StoredMessage]:
-        """Messages queued for ``user_key`` and not yet confirmed, oldest first."""
+        """Messages queued for ``user_key`` and not yet confirmed, oldest first, at most
+        ``limit``: rows of ``deliveries``, and the group chat messages above the member's
+        cursors (which this warms)."""
         self._sync()
         rows = self._db.execute(
             f"SELECT {_MSG_COLUMNS} FROM deliveries d JOIN messages m ON m.seq = d.seq"
             " WHERE d.user_key = ? AND d.delivered IS NULL ORDER BY d.seq LIMIT ?",
             (user_key, limit),
         ).fetchall()
+        due: list[int] = []
+        for (grp_key,) in self._db.execute(
+                "SELECT DISTINCT grp_key FROM group_spans WHERE user_key = ?",
+                (user_key,)).fetchall():
+            due += self._cursor(grp_key, user_key).outstanding
+        if due:
+            due = sorted(due)[:limit]
+            for start in range(0, len(due), 500):
+                chunk = due[start:start + 500]
+                rows += self._db.execute(
+                    f"SELECT {_MSG_COLUMNS} FROM messages m WHERE m.seq IN"
+                    f" ({','.join('?' * len(chunk))})", chunk).fetchall()
+            rows.sort(key=lambda r: r[0])
+            del rows[limit:]
         return [_row_to_message(r) for r in rows]
 
     def mark(self, user: str, seqs: Iterable[int], state: str) -> list[Receipt]:
@@ -685,7 +829,15 @@ class Store:
             if was is None or was < 0 or was >= level:  # not a recipient, or not a first
                 continue
             states[key] = level
-            self._new_marks.append((now, now if read else None, key, seq))
+            grp_key = entry[4]
+            if grp_key is None:
+                self._new_marks.append((now, now if read else None, key, seq))
+            else:  # a group chat message: the member's cursor, no row
+                cursor = self._cursor(grp_key, key)
+                cursor.outstanding.discard(seq)
+                if read and seq > cursor.read:
+                    cursor.read = seq
+                self._cursor_dirty.add((key, grp_key))
             sender_key = entry[0]
             if sender_key is not None and sender_key != key:
                 counts = entry[3]
@@ -714,20 +866,88 @@ class Store:
         for start in range(0, len(seqs), 500):
             chunk = seqs[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for seq, sender_key, notice, group, recipient, delivered, read in self._db.execute(
-                    "SELECT m.seq, m.sender_key, m.notice IS NOT NULL, m.scope = 'group',"
-                    " d.user_key IS NOT NULL,"
-                    " d.delivered IS NOT NULL, d.read IS NOT NULL FROM messages m"
-                    " LEFT JOIN deliveries d ON d.seq = m.seq AND d.user_key = ?"
-                    f" WHERE m.seq IN ({marks})", (key, *chunk)):
+            rows = self._db.execute(
+                "SELECT m.seq, m.sender_key, m.notice IS NOT NULL, m.scope = 'group',"
+                " m.grp_key, d.user_key IS NOT NULL, d.delivered IS NOT NULL,"
+                " d.read IS NOT NULL, EXISTS (SELECT 1 FROM deliveries x WHERE x.seq = m.seq),"
+                " EXISTS (SELECT 1 FROM group_spans s WHERE s.user_key = ?"
+                "   AND s.grp_key = m.grp_key AND m.seq > s.after_seq"
+                "   AND (s.upto_seq IS NULL OR m.seq <= s.upto_seq)) FROM messages m"
+                " LEFT JOIN deliveries d ON d.seq = m.seq AND d.user_key = ?"
+                f" WHERE m.seq IN ({marks})", (key, key, *chunk)).fetchall()
+            for (seq, sender_key, notice, group, grp_key, recipient, delivered, read, has_rows,
+                 in_span) in rows:
+                chat = group and not notice
+                by_cursor = chat and not has_rows and grp_key is not None
                 entry = recent.get(seq)
                 if entry is None:
                     entry = recent[seq] = [None if notice else sender_key, {}, True,
-                                           False if group and not notice else None]
+                                           False if chat else None,
+                                           grp_key if by_cursor else None]
                     self._recent_order.append(seq)
                     self._recent_size += 1
+                if by_cursor:  # schema 6 group chat message: spans and the cursor tell
+                    recipient = in_span and sender_key != key
+                    if recipient:
+                        cursor = self._cursor(grp_key, key)
+                        delivered = seq not in cursor.outstanding
+                        read = seq <= cursor.read
                 entry[1][key] = 2 if read else 1 if delivered else 0 if recipient else -1
                 self._recent_size += 1
+
+    # ---------------------------------------------------------------- group cursors
+
+    def _cursor(self, grp_key: str, user_key: str) -> _Cursor:
+        """``user_key``'s warm cursor in the group, loaded from the database if need be."""
+        cursors = self._cursors.get(grp_key)
+        if cursors is None:
+            cursors = self._cursors[grp_key] = {}
+        cursor = cursors.get(user_key)
+        if cursor is None:
+            cursor = cursors[user_key] = self._warm(grp_key, user_key)
+        return cursor
+
+    def _warm(self, grp_key: str, user_key: str) -> _Cursor:
+        """Load a cursor: its written position, then every chat message of the group that is
+        due to the member above it (within a membership span, not sent by the member)."""
+        self._sync()  # buffered messages are due too
+        row = self._cursor_rows.get((user_key, grp_key)) or self._db.execute(
+            "SELECT delivered, read FROM group_cursors WHERE user_key = ? AND grp_key = ?",
+            (user_key, grp_key)).fetchone() or (0, 0)
+        delivered, read = row
+        due = {seq for (seq,) in self._db.execute(
+            "SELECT m.seq FROM group_spans s JOIN messages m ON m.grp_key = s.grp_key"
+            " AND m.seq > s.after_seq AND (s.upto_seq IS NULL OR m.seq <= s.upto_seq)"
+            " WHERE s.user_key = ? AND s.grp_key = ? AND m.seq > ? AND m.notice IS NULL"
+            " AND m.sender_key != ?", (user_key, grp_key, delivered, user_key))}
+        return _Cursor(due, self._seq, read)
+
+    def _write_cursors(self) -> None:
+        """Write the cursors that moved (in the open transaction). A cursor never goes back."""
+        rows = self._cursor_rows
+        for user_key, grp_key in self._cursor_dirty:
+            cursor = self._cursors.get(grp_key, {}).get(user_key)
+            if cursor is not None:
+                rows[user_key, grp_key] = (cursor.delivered, cursor.read)
+        self._cursor_dirty.clear()
+        if rows:
+            self._cur.executemany(
+                "INSERT INTO group_cursors (user_key, grp_key, delivered, read)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (user_key, grp_key) DO UPDATE SET"
+                " delivered = max(delivered, excluded.delivered),"
+                " read = max(read, excluded.read)",
+                [(u, g, d, r) for (u, g), (d, r) in rows.items()])
+            rows.clear()
+        self._cursor_due = time.monotonic() + CURSOR_FLUSH_SECONDS
+
+    def cool_cursors(self, user_key: str) -> None:
+        """``user_key`` went offline: keep its cursors' positions for the next write and let
+        the warm state go (it would grow with every group message until the next login)."""
+        for grp_key, cursors in self._cursors.items():
+            cursor = cursors.pop(user_key, None)
+            if cursor is not None and (user_key, grp_key) in self._cursor_dirty:
+                self._cursor_dirty.discard((user_key, grp_key))
+                self._cursor_rows[user_key, grp_key] = (cursor.delivered, cursor.read)
 
     def mark_delivered(self, user_key: str, seqs: Iterable[int]) -> list[Receipt]:
         """Shorthand for :meth:`mark` with state "delivered"."""
@@ -770,12 +990,28 @@ class Store:
         return out
 
     def receipt_counts(self, seq: int) -> tuple[int, int, int]:
-        """``(recipients, delivered, read)`` counts of message ``seq``."""
+        """``(recipients, delivered, read)`` counts of message ``seq``: from its
+        ``deliveries`` rows, or for a group chat message without any, from the spans and
+        cursors of the members it was due to."""
         self._sync()
         row = self._db.execute(
             "SELECT count(*), count(delivered), count(read) FROM deliveries WHERE seq = ?",
             (seq,)).fetchone()
-        return row[0], row[1], row[2]
+        if row[0]:
+            return row[0], row[1], row[2]
+        message = self._db.execute(
+            "SELECT grp_key, sender_key FROM messages WHERE seq = ? AND notice IS NULL"
+            " AND scope = 'group'", (seq,)).fetchone()
+        if message is None or message[0] is None:
+            return 0, 0, 0
+        grp_key, sender_key = message
+        members = [k for (k,) in self._db.execute(
+            "SELECT DISTINCT user_key FROM group_spans WHERE grp_key = ? AND after_seq < ?"
+            " AND (upto_seq IS NULL OR upto_seq >= ?) AND user_key != ?",
+            (grp_key, seq, seq, sender_key)).fetchall()]
+        cursors = [self._cursor(grp_key, k) for k in members]
+        return (len(members), sum(seq not in c.outstanding for c in cursors),
+                sum(seq <= c.read for c in cursors))
 
     # ---------------------------------------------------------------- history
 
@@ -803,8 +1039,10 @@ class Store:
             params = [me, peer, peer, me]
         elif kind == "group" and target:
             where = ("m.grp_key = ? AND (m.sender_key = ? OR EXISTS (SELECT 1 FROM deliveries d"
-                     " WHERE d.seq = m.seq AND d.user_key = ?))")
-            params = [name_key(target), me, me]
+                     " WHERE d.seq = m.seq AND d.user_key = ?) OR (m.notice IS NULL AND EXISTS"
+                     " (SELECT 1 FROM group_spans s WHERE s.user_key = ? AND s.grp_key = m.grp_key"
+                     " AND m.seq > s.after_seq AND (s.upto_seq IS NULL OR m.seq <= s.upto_seq))))")
+            params = [name_key(target), me, me, me]
         else:
             raise ValueError(f"unknown conversation {conversation!r}")
         if after is not None:
@@ -879,6 +1117,27 @@ def _migrate_4_to_5(db: sqlite3.Connection) -> None:
         PRAGMA user_version = 5;
         COMMIT;
     """)
+
+
+def _migrate_5_to_6(db: sqlite3.Connection) -> None:
+    """Create ``group_spans`` and ``group_cursors`` and give every current group member a
+    span from the last seq on (their older group messages keep their ``deliveries`` rows), in
+    one transaction."""
+    log.info("migrating the database from schema version 5 to 6 (group delivery cursors)")
+    db.execute("BEGIN IMMEDIATE")
+    for statement in _GROUP_TABLES.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    last = db.execute(
+        "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),"
+        " coalesce((SELECT max(seq) FROM messages), 0))").fetchone()[0]
+    db.executemany(
+        "INSERT OR IGNORE INTO group_spans (user_key, grp_key, after_seq) VALUES (?, ?, ?)",
+        [(name_key(member), grp_key, last)
+         for grp_key, members in db.execute("SELECT name_key, members FROM groups").fetchall()
+         for member in json.loads(members)])
+    db.execute("PRAGMA user_version = 6")
+    db.execute("COMMIT")
 
 
 def _unknown(entry: list | None, key: str) -> bool:

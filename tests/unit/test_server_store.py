@@ -238,7 +238,7 @@ def test_a_version_2_database_is_migrated(path):
     m3, _ = stored(store, "alice", "c")
     assert m3.seq == 3
     store.close()
-    assert rows(path, "PRAGMA user_version") == [(5,)]
+    assert rows(path, "PRAGMA user_version") == [(6,)]
     # 4 → 5: accounts.last_seen, NULL until the account logs in.
     assert rows(path, "SELECT count(*) FROM pragma_table_info('accounts')"
                 " WHERE name = 'last_seen'") == [(1,)]

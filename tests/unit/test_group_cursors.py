@@ -1,0 +1,164 @@
+"""Group chat messages without per-member rows (schema 6): membership spans say who a message
+was due to, per-member cursors say what was confirmed. Driven on the store, no sockets."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from messenger.server.groups import Groups
+from messenger.server.store import Store
+
+
+def rows(path, sql):
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def post(store, groups, sender, text, group="lab"):
+    members = groups.get(group).members
+    message, _ = store.store_message(
+        sender=sender, client_msg_id=text, scope="group", text=text, recipients=[],
+        recipient_keys=[m.lower() for m in members if m.lower() != sender.lower()], group=group)
+    return message.seq
+
+
+@pytest.fixture
+def path(tmp_path):
+    return tmp_path / "server.db"
+
+
+def open_lab(path, *members):
+    store = Store(path)
+    store.set_batch(True)
+    groups = Groups(store)
+    if members:
+        groups.create(members[0], "lab", [], True)
+        for member in members[1:]:
+            groups.join(member, "lab")
+    return store, groups
+
+
+def test_a_group_message_writes_no_row_per_member_and_the_inbox_survives_a_restart(path):
+    store, groups = open_lab(path, "alice", "bob", "carol")
+    seqs = [post(store, groups, "alice", f"m{i}") for i in range(3)]
+    store.mark("bob", seqs, "delivered")
+    store.mark("bob", seqs[:1], "read")
+    store.close()
+    assert rows(path, "SELECT count(*) FROM deliveries") == [(0,)]
+    assert rows(path, "SELECT user_key, delivered, read FROM group_cursors ORDER BY 1") == [
+        ("bob", seqs[2], seqs[0])]
+    store, _ = open_lab(path)
+    assert [m.seq for m in store.pending("carol")] == seqs  # never confirmed: still due
+    assert store.pending("bob") == [] and store.pending("alice") == []  # own messages
+    assert store.receipt_counts(seqs[0]) == (2, 1, 1)  # from spans and cursors
+    store.close()
+
+
+def test_a_cursor_moves_only_over_confirmed_messages(path):
+    store, groups = open_lab(path, "alice", "bob")
+    seqs = [post(store, groups, "alice", f"m{i}") for i in range(4)]
+    store.mark("bob", [seqs[1], seqs[3]], "delivered")  # the first and third are missing
+    store.close()
+    assert rows(path, "SELECT delivered FROM group_cursors") == [(seqs[0] - 1,)]
+    store, _ = open_lab(path)
+    # What was confirmed above the gap comes again (apps drop a seq they have), nothing lost.
+    assert [m.seq for m in store.pending("bob")] == seqs
+    store.mark("bob", seqs, "delivered")
+    assert store.pending("bob") == []
+    store.close()
+    assert rows(path, "SELECT delivered FROM group_cursors") == [(seqs[3],)]
+
+
+def test_the_replay_cap_never_lets_a_cursor_skip_what_was_not_sent(path):
+    store, groups = open_lab(path, "alice", "bob")
+    seqs = [post(store, groups, "alice", f"m{i}") for i in range(5)]
+    store.close()
+    store, groups = open_lab(path)
+    first = [m.seq for m in store.pending("bob", limit=2)]
+    assert first == seqs[:2]
+    store.mark("bob", first, "delivered")
+    later = post(store, groups, "alice", "live")  # sent live while the rest still waits
+    store.mark("bob", [later], "delivered")
+    store.close()
+    assert rows(path, "SELECT delivered FROM group_cursors") == [(seqs[1],)]
+    store, _ = open_lab(path)
+    assert [m.seq for m in store.pending("bob")] == [*seqs[2:], later]
+    store.close()
+
+
+def test_history_shows_a_member_what_came_while_a_member(path):
+    store, groups = open_lab(path, "alice", "bob")
+    before = post(store, groups, "alice", "before carol")
+    groups.join("carol", "lab")
+    during = post(store, groups, "alice", "while carol is in")
+    groups.leave("carol", "lab")
+    after = post(store, groups, "alice", "after carol left")
+    groups.join("carol", "lab")
+    back = post(store, groups, "bob", "carol is back")
+    seen = [m.seq for m in store.history("carol", "group:lab")]
+    assert seen == [during, back]
+    assert [m.seq for m in store.history("bob", "group:lab")] == [before, during, after, back]
+    # What carol missed while she was out was never due to her.
+    assert [m.seq for m in store.pending("carol")] == [during, back]
+    store.close()
+
+
+def test_leaving_and_joining_again_at_the_same_seq_keeps_the_membership(path):
+    store, groups = open_lab(path, "alice", "bob")
+    groups.leave("bob", "lab")
+    groups.join("bob", "lab")
+    seq = post(store, groups, "alice", "still here?")
+    assert [m.seq for m in store.pending("bob")] == [seq]
+    store.close()
+
+
+def test_a_version_5_database_keeps_its_group_rows_and_uses_cursors_after(path):
+    db = sqlite3.connect(path)
+    db.executescript("""
+CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT NOT NULL, name_key TEXT NOT NULL UNIQUE,
+    pw_hash TEXT NOT NULL, created REAL NOT NULL, last_seen REAL);
+CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, sender TEXT NOT NULL,
+    sender_key TEXT NOT NULL, client_msg_id TEXT NOT NULL, scope TEXT NOT NULL,
+    recipients TEXT NOT NULL, grp TEXT, grp_key TEXT, notice TEXT, text TEXT NOT NULL,
+    ts REAL NOT NULL, UNIQUE (sender_key, client_msg_id));
+CREATE TABLE deliveries (user_key TEXT NOT NULL, seq INTEGER NOT NULL REFERENCES messages(seq),
+    delivered REAL, read REAL, PRIMARY KEY (seq, user_key)) WITHOUT ROWID;
+CREATE TABLE receipts (rid INTEGER PRIMARY KEY AUTOINCREMENT, sender_key TEXT NOT NULL,
+    seq INTEGER NOT NULL, user TEXT NOT NULL, state TEXT NOT NULL, ts REAL NOT NULL,
+    delivered INTEGER, read INTEGER, recipients INTEGER);
+CREATE TABLE groups (name_key TEXT PRIMARY KEY, name TEXT NOT NULL, leader TEXT NOT NULL,
+    public INTEGER NOT NULL, created REAL NOT NULL, members TEXT NOT NULL, invited TEXT NOT NULL);
+INSERT INTO groups VALUES ('lab', 'Lab', 'Alice', 1, 1.0, '["Alice", "Bob"]', '{}');
+INSERT INTO messages (sender, sender_key, client_msg_id, scope, recipients, grp, grp_key, text,
+    ts) VALUES ('Alice', 'alice', 'old', 'group', '[]', 'Lab', 'lab', 'old', 1.0);
+INSERT INTO deliveries (user_key, seq) VALUES ('bob', 1);
+PRAGMA user_version = 5;
+""")
+    db.close()
+    store, groups = open_lab(path)
+    assert rows(path, "PRAGMA user_version") == [(6,)]
+    new = post(store, groups, "Alice", "new")
+    assert [m.seq for m in store.pending("bob")] == [1, new]
+    assert [m.seq for m in store.history("bob", "group:lab")] == [1, new]
+    store.mark("bob", [1, new], "delivered")
+    assert store.pending("bob") == []
+    store.close()
+    assert rows(path, "SELECT delivered IS NOT NULL FROM deliveries") == [(1,)]
+    assert rows(path, "SELECT user_key, delivered FROM group_cursors") == [("bob", new)]
+
+
+def test_an_undone_request_leaves_no_phantom_seq_in_a_cursor(path):
+    store, groups = open_lab(path, "alice", "bob")
+    store.pending("bob")  # bob logs in: his cursor is warm
+    store.begin_request()
+    post(store, groups, "alice", "undone")
+    store.abort_request()
+    kept = post(store, groups, "alice", "kept")
+    store.mark("bob", [kept], "delivered")
+    store.close()
+    assert rows(path, "SELECT delivered FROM group_cursors") == [(kept,)]
