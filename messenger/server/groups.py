@@ -45,14 +45,25 @@ class Group:
     created: float
     members: list[str] = field(default_factory=list)
     invited: dict[str, str] = field(default_factory=dict)
+    _keys: tuple[list[str], int, dict[str, None]] | None = field(
+        default=None, repr=False, compare=False)
 
     @property
     def key(self) -> str:
         return name_key(self.name)
 
+    @property
+    def member_keys(self) -> dict[str, None]:
+        """The members' keys (case-folded names) in joining order, as dict keys (ordered, and
+        ``in`` is a hash look-up). Cached until ``members`` is replaced or grows."""
+        cached = self._keys
+        if cached is None or cached[0] is not self.members or cached[1] != len(self.members):
+            cached = self._keys = (self.members, len(self.members),
+                                   dict.fromkeys(name_key(m) for m in self.members))
+        return cached[2]
+
     def is_member(self, user: str) -> bool:
-        k = name_key(user)
-        return any(name_key(m) == k for m in self.members)
+        return name_key(user) in self.member_keys
 
     def is_invited(self, user: str) -> bool:
         k = name_key(user)

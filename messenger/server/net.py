@@ -40,7 +40,7 @@ from messenger.protocol import (
 
 from .auth import LoginThrottle, Passwords
 from .config import ServerConfig
-from .core import Action, ConnId, Crypto, Disconnect, Out, ServerCore
+from .core import Action, ConnId, Crypto, Disconnect, Fanout, Out, ServerCore
 from .store import Store
 from .tls import ensure_certificate, pem_fingerprint
 from .walsync import WalSync
@@ -377,6 +377,19 @@ class MessengerServer(QObject):
                     out[action.conn] = [data]
                 else:
                     parts.append(data)
+            elif type(action) is Fanout:
+                data = encode_frame(action.frame)
+                size = len(data)
+                for conn in action.conns:
+                    c = conns.get(conn)
+                    if c is None:
+                        continue
+                    c.pending += size
+                    parts = out.get(conn)
+                    if parts is None:
+                        out[conn] = [data]
+                    else:
+                        parts.append(data)
             elif isinstance(action, Disconnect):
                 c = conns.get(action.conn)
                 if c is not None:

@@ -24,7 +24,7 @@ from messenger.protocol import (
     Send,
 )
 from messenger.server.auth import LoginThrottle, Passwords
-from messenger.server.core import Out, ServerCore, run_inline
+from messenger.server.core import Fanout, Out, ServerCore, run_inline
 from messenger.server.groups import Groups, RuleError
 from messenger.server.store import Store
 
@@ -155,8 +155,8 @@ def login(core, conn, user):
 
 
 def to(actions, conn, kind=object):
-    return [a.frame for a in actions if isinstance(a, Out) and a.conn == conn
-            and isinstance(a.frame, kind)]
+    return [a.frame for a in actions if ((isinstance(a, Out) and a.conn == conn)
+            or (isinstance(a, Fanout) and conn in a.conns)) and isinstance(a.frame, kind)]
 
 
 def test_core_invite_accept_messages_reach_members_only(core):

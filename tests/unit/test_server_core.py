@@ -23,7 +23,7 @@ from messenger.protocol import (
     Send,
 )
 from messenger.server.auth import LoginThrottle, Passwords
-from messenger.server.core import Disconnect, Out, ServerCore, run_inline
+from messenger.server.core import Disconnect, Fanout, Out, ServerCore, run_inline
 from messenger.server.store import Store
 
 
@@ -62,7 +62,8 @@ _next_conn = iter(range(1, 10_000))
 
 
 def frames_for(actions, conn):
-    return [a.frame for a in actions if isinstance(a, Out) and a.conn == conn]
+    return [a.frame for a in actions if (isinstance(a, Out) and a.conn == conn)
+            or (isinstance(a, Fanout) and conn in a.conns)]
 
 
 def only(actions, conn):
