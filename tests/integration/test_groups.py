@@ -17,6 +17,7 @@ from messenger.protocol import (
     GroupUpdate,
     Message,
     Ok,
+    ReceiptCount,
 )
 
 
@@ -109,3 +110,36 @@ def test_offline_member_gets_group_messages_at_next_login(qtbot, server):
     bob = connect_as(qtbot, server, "bob", "bob123")
     msg = bob.wait_for(chat)
     assert (msg.seq, msg.group, msg.text) == (ack.seq, "g", "you missed this")
+
+
+def test_group_inbox_and_confirmations_survive_a_server_restart(qtbot, make_server):
+    """Group messages keep no row per member (schema 6): the member's cursor and the
+    membership spans must still give an offline member everything once, and a member who
+    confirmed nothing again, across a restart."""
+    server = make_server(demo=True)
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")  # confirms what it gets
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    assert isinstance(alice.request(GroupCreate, group="lab", public=True), Ok)
+    for member in (bob, charlie):
+        assert isinstance(member.request(GroupJoin, group="lab"), Ok)
+    charlie.close()
+    seqs = [alice.send_text("group", f"m{i}", ["lab"]).seq for i in range(3)]
+    alice.wait_for(lambda f: isinstance(f, ReceiptCount) and f.seq == seqs[-1]
+                   and f.delivered == 1)  # bob's confirmation reached the server
+    server.close()
+    again = make_server(demo=True, data_dir=server.data_dir)
+
+    def replayed(user: str) -> list[int]:
+        client = connect_as(qtbot, again, user, user + "123")
+        client.request(GetGroups)  # answered after the login's replay
+        client.request(GetGroups)  # ... and after the confirmations of the replay
+        return [m.seq for m in client.messages() if chat(m)]
+
+    assert replayed("charlie") == seqs  # confirmed nothing: everything, in order
+    assert replayed("bob") == []  # confirmed all: nothing again
+    again.close()
+    third = make_server(demo=True, data_dir=server.data_dir)
+    charlie = connect_as(qtbot, third, "charlie", "charlie123")
+    charlie.request(GetGroups)
+    assert [m.seq for m in charlie.messages() if chat(m)] == []  # confirmed at the replay
