@@ -121,3 +121,81 @@ def test_sigkill_mid_burst_every_message_arrives_exactly_once(qtbot, tmp_path, e
             first.stop()
         if second is not None:
             second.stop()
+
+
+def test_sigkill_mid_group_burst_every_member_gets_each_message_once(qtbot, tmp_path, engines):
+    """The same with a group: its messages have no row per member (schema 6), only
+    membership spans and per-member cursors that are written lazily, so the restarted server
+    must neither lose a message for a member nor, once apps drop what they have by seq, show
+    one twice."""
+    port = free_port()
+    data_dir = tmp_path / "data"
+    first = ServerProcess(server_command(data_dir, port), cwd=REPO)
+    first.start()
+    second: ServerProcess | None = None
+    try:
+        alice, bob, charlie = (ClientEngine(backoff=Backoff(0.05, 0.5)) for _ in range(3))
+        engines.extend([alice, bob, charlie])
+        for engine, user in ((alice, "alice"), (bob, "bob"), (charlie, "charlie")):
+            with qtbot.waitSignal(engine.login_succeeded, timeout=20_000):
+                engine.connect_to("127.0.0.1", port)
+                engine.login(user, f"{user}123")
+        with qtbot.waitSignal(alice.group_joined, timeout=10_000):
+            alice.create_group("lab", public=True)
+        for engine in (bob, charlie):
+            with qtbot.waitSignal(engine.group_joined, timeout=10_000):
+                engine.join_group("lab")
+
+        acked: set[str] = set()
+        killed: list[bool] = []
+
+        def on_ack(cmid: str, seq: int, ts: float) -> None:
+            acked.add(cmid)
+            if len(acked) == KILL_AFTER_ACKS and not killed:
+                first.proc.kill()
+                killed.append(True)
+
+        alice.message_acked.connect(on_ack)
+        bob.message_acked.connect(on_ack)
+        typed = {"alice": [], "bob": []}
+
+        def type_next() -> None:
+            for engine, user in ((alice, "alice"), (bob, "bob")):
+                if len(typed[user]) < BURST:
+                    text = f"{user} {len(typed[user]):03d}"
+                    typed[user].append(text)
+                    engine.send_group("lab", text)
+            if len(typed["alice"]) == BURST and len(typed["bob"]) == BURST:
+                timer.stop()
+
+        timer = QTimer()
+        timer.setInterval(2)
+        timer.timeout.connect(type_next)
+        timer.start()
+        qtbot.waitUntil(lambda: bool(killed), timeout=20_000)
+        first.proc.wait(timeout=10)
+        second = ServerProcess(server_command(data_dir, port), cwd=REPO)
+        second.start()
+
+        def received(engine: ClientEngine, sender: str) -> list[str]:
+            return [i.text for i in engine.group_conversation("lab").items()
+                    if i.kind is MessageKind.OTHER and i.text.startswith(sender + " ")]
+
+        def done() -> bool:
+            return (not timer.isActive() and not alice.store.outbox() and not bob.store.outbox()
+                    and received(charlie, "alice") == typed["alice"]
+                    and received(charlie, "bob") == typed["bob"]
+                    and received(bob, "alice") == typed["alice"]
+                    and received(alice, "bob") == typed["bob"])
+
+        qtbot.waitUntil(done, timeout=30_000)
+        for engine, senders in ((charlie, ("alice", "bob")), (bob, ("alice",)),
+                                (alice, ("bob",))):
+            for sender in senders:
+                got = received(engine, sender)
+                assert len(got) == len(set(got)) == BURST  # exactly once, in order (done)
+    finally:
+        if first.proc is not None and first.proc.poll() is None:
+            first.stop()
+        if second is not None:
+            second.stop()
