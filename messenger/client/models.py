@@ -62,6 +62,17 @@ def last_seen_text(ts: float, now: float | None = None) -> str:
     return f"last seen on {when.tm_mday} {time.strftime('%b %Y', when)}"
 
 
+def presence_text(contact: Contact | None, now: float | None = None) -> str:
+    """A private conversation's status line: "online", "last seen 5 min ago" (see
+    :func:`last_seen_text`), "offline" (never seen, or an app too old to say), or "not a
+    user on this server" for ``None``."""
+    if contact is None:
+        return "not a user on this server"
+    if contact.online:
+        return "online"
+    return last_seen_text(contact.last_seen, now) if contact.last_seen else "offline"
+
+
 def _roster_sort_key(contact: Contact) -> tuple[bool, str, str]:
     return (not contact.online, name_key(contact.name), contact.name)
 

@@ -225,6 +225,26 @@ class ConversationWidget(QWidget):
             f"group {model.title}" if is_group(model.key) else model.title
         self.view.setAccessibleName(f"Messages with {who}")
 
+        # Header: whom the conversation is with, and their status (set by the window:
+        # "online", "last seen 5 min ago", "4 members, 2 online", ...).
+        self.header = QWidget(self)
+        self.header.setObjectName("conversationHeader")
+        self.header.setStyleSheet(
+            "#conversationHeader { border-bottom: 1px solid palette(midlight); }")
+        self.title_label = QLabel(("# " if is_group(model.key) else "") + model.title,
+                                  self.header)
+        self.title_label.setStyleSheet("font-weight: bold;")
+        self.title_label.setAccessibleName("Conversation")
+        self.status_label = QLabel(self.header)
+        self.status_label.setStyleSheet("color: palette(mid);")
+        self.status_label.setAccessibleName(f"Status of {who}")
+        header_layout = QHBoxLayout(self.header)
+        header_layout.setContentsMargins(12, 6, 12, 6)
+        header_layout.setSpacing(10)
+        header_layout.addWidget(self.title_label)
+        header_layout.addWidget(self.status_label)
+        header_layout.addStretch(1)
+
         # Find bar (Ctrl+F).
         self.find_bar = QWidget(self)
         self.find_edit = FindLineEdit(self.find_bar)
@@ -371,6 +391,7 @@ class ConversationWidget(QWidget):
         layout = QVBoxLayout()
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
+        layout.addWidget(self.header)
         layout.addWidget(self.find_bar)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.typing_label)
@@ -556,6 +577,16 @@ class ConversationWidget(QWidget):
     def dismiss_error(self) -> None:
         self.error_bar.hide()
         self.error_label.clear()
+
+    # ------------------------------------------------------------------ header
+
+    def set_status(self, text: str) -> None:
+        """The header's status line (empty hides nothing: the title stays)."""
+        if self.status_label.text() != text:
+            self.status_label.setText(text)
+
+    def status(self) -> str:
+        return self.status_label.text()
 
     # ------------------------------------------------------------------ typing
 

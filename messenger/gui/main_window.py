@@ -39,7 +39,7 @@ from ..client.commands import Action, help_text, parse_command
 from ..client.connection import ConnectionState
 from ..client.conversations import EVERYONE, EVERYONE_TITLE, group_key, is_group, peer_key
 from ..client.engine import ClientEngine, ConversationExport
-from ..client.models import GroupModel, RosterModel
+from ..client.models import GroupModel, RosterModel, presence_text
 from ..client.notify import COALESCE_SECONDS, Notice, NotificationPolicy
 from ..client.transfers import RECEIVE, TransferController
 from ..protocol import name_key
@@ -66,6 +66,9 @@ from .settings import (
 from .transfers import TransfersPanel
 
 log = logging.getLogger("messenger.gui.main")
+
+STATUS_REFRESH_MS = 30_000
+"""How often the conversation headers' "last seen … ago" is written again."""
 
 _STATE_TEXT = {
     ConnectionState.DISCONNECTED: "Disconnected",
@@ -247,6 +250,14 @@ class MainWindow(QMainWindow):
         engine.reconnecting.connect(self._on_reconnecting)
         engine.typing_received.connect(self._on_typing)
         engine.message_received.connect(self._on_message_received)
+        for model in (engine.roster, engine.groups):
+            for signal in (model.dataChanged, model.modelReset, model.rowsInserted,
+                           model.rowsRemoved):
+                signal.connect(self._update_headers)
+        self._status_clock = QTimer(self)  # "last seen 5 min ago" ages
+        self._status_clock.setInterval(STATUS_REFRESH_MS)
+        self._status_clock.timeout.connect(self._update_headers)
+        self._status_clock.start()
         self._update_state(engine.state)
         self._update_title()
         self._restore_session()
@@ -394,6 +405,7 @@ class MainWindow(QMainWindow):
             widget.files_dropped.connect(self.send_files)
             widget.set_transfers(self.transfers)
             self._tabs_by_key[key] = widget
+            widget.set_status(self.status_text(key))
             index = self.tabs.addTab(widget, ("# " if is_group(key) else "") + model.title)
             self.tabs.setTabToolTip(index, tip)
             self._update_tab_text(key)
@@ -401,6 +413,40 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(widget)
             widget.compose.setFocus()
         return widget
+
+    def status_text(self, key: str, now: float | None = None) -> str:
+        """The header status of conversation ``key``: a contact's presence or last seen,
+        a group's members online, everyone online; empty while not logged in (presence would
+        be stale)."""
+        engine = self.engine
+        if not engine.logged_in:
+            return ""
+        roster = engine.roster
+
+        def online(name: str) -> bool:
+            if name_key(name) == name_key(engine.user):
+                return True
+            contact = roster.contact(name)
+            return contact is not None and contact.online
+
+        if key == EVERYONE:
+            names = roster.names()
+            count = 1 + sum(online(n) for n in names)
+            return f"{len(names) + 1} people, {count} online"
+        model = engine.conversation(key)
+        if is_group(key):
+            row = engine.groups.group(model.title)
+            if row is None:
+                return "you are not a member"
+            n = len(row.members)
+            return (f"{n} member{'s' if n != 1 else ''}, "
+                    f"{sum(online(m) for m in row.members)} online")
+        return presence_text(roster.contact(model.title), now)
+
+    def _update_headers(self, *args: object) -> None:
+        now = time.time()
+        for key, widget in self._tabs_by_key.items():
+            widget.set_status(self.status_text(key, now))
 
     def close_tab(self, index: int) -> None:
         """Close the tab at ``index`` (the Everyone tab stays); its history stays in the
@@ -805,6 +851,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"({unread}) {who} — Messenger" if unread else f"{who} — Messenger")
 
     def _update_state(self, state: ConnectionState) -> None:
+        self._update_headers()  # presence is known only while logged in
         text = _STATE_TEXT.get(state, state.value)
         auto = self.engine.auto_reconnect
         if state is ConnectionState.LOGGED_IN:

@@ -1,0 +1,49 @@
+"""The conversation header: whom a tab is with and their status, kept up to date from the
+roster (presence, last seen) and the group list, over a real server."""
+
+from __future__ import annotations
+
+from helpers.wire import connect_as
+
+from messenger.client.conversations import EVERYONE
+from messenger.client.models import Contact, presence_text
+from messenger.protocol import GroupJoin
+
+
+def test_presence_text():
+    assert presence_text(None) == "not a user on this server"
+    assert presence_text(Contact("bob", online=True)) == "online"
+    assert presence_text(Contact("bob")) == "offline"
+    assert presence_text(Contact("bob", last_seen=1000.0), now=1000.0 + 300) == \
+        "last seen 5 min ago"
+
+
+def test_private_tab_header_follows_presence_and_last_seen(qtbot, server, open_window):
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    assert tab.title_label.text() == "bob"
+    qtbot.waitUntil(lambda: tab.status() == "online")
+    everyone = window.conversation_widget(EVERYONE)
+    assert everyone is not None and everyone.status() == "3 people, 2 online"
+    bob.close()
+    qtbot.waitUntil(lambda: tab.status() == "last seen just now")
+    assert everyone.status() == "3 people, 1 online"
+    ghost = window.open_conversation("nobody")
+    assert ghost.status() == "not a user on this server"
+    window.engine.close()  # offline ourselves: presence would be stale, so none is shown
+    qtbot.waitUntil(lambda: tab.status() == "" and everyone.status() == "")
+
+
+def test_group_tab_header_counts_members_online(qtbot, server, open_window):
+    window = open_window("alice")
+    with qtbot.waitSignal(window.engine.group_joined, timeout=10_000):
+        window.engine.create_group("lab", public=True)
+    tab = window.open_group("lab")
+    assert tab.title_label.text() == "# lab"
+    qtbot.waitUntil(lambda: tab.status() == "1 member, 1 online")
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    charlie.request(GroupJoin, group="lab")
+    qtbot.waitUntil(lambda: tab.status() == "2 members, 2 online")
+    charlie.close()
+    qtbot.waitUntil(lambda: tab.status() == "2 members, 1 online")
