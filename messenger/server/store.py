@@ -5,20 +5,23 @@ Tables:
   ``messages``    every chat message and group notice; ``seq`` (INTEGER PRIMARY KEY) is the
                   server-wide sequence number; ``(sender_key, client_msg_id)`` is unique, which
                   makes retries idempotent.
-  ``deliveries``  one row per (message, recipient) of unicast, multicast and broadcast messages
-                  and group notices: ``delivered`` and ``read`` times, NULL until the
-                  recipient's app confirms. Undelivered rows are the recipient's inbox (store
-                  and forward); the rows also index history by participant. Group chat
-                  messages get no rows (since schema 6): see the next two tables.
+  ``deliveries``  one row per (message, recipient) of unicast and multicast messages and group
+                  notices: ``delivered`` and ``read`` times, NULL until the recipient's app
+                  confirms. Undelivered rows are the recipient's inbox (store and forward);
+                  the rows also index history by participant. Group chat messages and
+                  broadcasts get no rows (since schema 6): see the next two tables.
   ``group_spans``   membership intervals: ``user_key`` received the group's chat messages with
-                  ``after_seq < seq <= upto_seq`` (``upto_seq`` NULL while a member).
+                  ``after_seq < seq <= upto_seq`` (``upto_seq`` NULL while a member). The
+                  group :data:`EVERYONE_KEY` stands for "everyone": every account is a member
+                  from its creation on, and broadcasts are its chat messages.
   ``group_cursors`` per (member, group): every group chat message due to the member with
                   ``seq <= delivered`` has been confirmed (cumulative ack); ``read`` is the
                   highest seq the member read. Written lazily (:data:`CURSOR_FLUSH_SECONDS`):
                   a cursor that lags only makes a message come again after a crash, which apps
                   drop by its seq.
   ``receipts``    a log of delivered/read receipts, numbered by ``rid``, that senders fetch
-                  from a cursor after they log in; for group messages, rows of ``state``
+                  from a cursor after they log in; for group messages and broadcasts, rows of
+                  ``state``
                   "count" carry ``delivered``/``read``/``recipients`` counts instead (one per
                   message per commit in which a count rose) and ``user`` is empty.
   ``groups``      one row per group; ``members`` (JSON list, joining order) and ``invited``
@@ -55,9 +58,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("messenger.server.store")
 
 SCHEMA_VERSION = 6
-"""5 → 6: group chat messages get no ``deliveries`` rows; the tables ``group_spans`` (who was a
-member when) and ``group_cursors`` (per-member delivered/read cursors) replace them. Existing
-members get a span from the current last seq on; older group messages keep their rows.
+"""5 → 6: group chat messages and broadcasts get no ``deliveries`` rows; the tables
+``group_spans`` (who was a member when) and ``group_cursors`` (per-member delivered/read
+cursors) replace them. Existing members, and every account for "everyone", get a span from the
+current last seq on; older messages keep their rows.
 4 → 5: ``accounts`` gains ``last_seen`` (Unix seconds of the account's last login or going
 offline; NULL until then), added in place.
 3 → 4: ``receipts`` gains ``delivered``, ``read`` and ``recipients`` (the counts of group
@@ -80,6 +84,11 @@ transaction restarts the WAL (and :data:`WAL_SIZE_LIMIT` truncates it)."""
 WAL_SIZE_LIMIT = 64 << 20
 """With :meth:`Store.defer_sync`: bytes the WAL file is truncated to when it restarts (it grows
 while checkpoints lag behind commits)."""
+
+EVERYONE_KEY = "*"
+"""The ``grp_key`` of broadcast messages (schema 6) and of every account's membership span of
+"everyone" (opened when the account is created): broadcasts are delivered like the messages of
+a group whose members are all accounts. No group name can be "*"."""
 
 CURSOR_FLUSH_SECONDS = 0.5
 """In batch mode, group delivery cursors that moved are written with the first commit at least
@@ -604,6 +613,7 @@ class Store:
                 "INSERT INTO accounts (name, name_key, pw_hash, created) VALUES (?, ?, ?, ?)",
                 (name, key, pw_hash, now),
             )
+            self._set_members(db, EVERYONE_KEY, {key}, close=False)  # broadcasts from now on
         account = self._accounts[key] = Account(name, key, pw_hash, now)
         log.info("account %s created", name)
         return account
@@ -708,8 +718,8 @@ class Store:
         if existing is not None:  # a retry of a stored message: the original wins
             return existing, False
         states = dict.fromkeys(recipient_keys, 0)
-        grp_key = name_key(group) if group else None
-        chat = scope == "group" and notice is None and grp_key is not None
+        grp_key = name_key(group) if group else EVERYONE_KEY if scope == "broadcast" else None
+        chat = scope in ("group", "broadcast") and notice is None and grp_key is not None
         if chat:
             spans = self._spans.get(grp_key)
             if spans is None or not spans.keys() >= states.keys():
@@ -867,7 +877,8 @@ class Store:
             chunk = seqs[start:start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
-                "SELECT m.seq, m.sender_key, m.notice IS NOT NULL, m.scope = 'group',"
+                "SELECT m.seq, m.sender_key, m.notice IS NOT NULL,"
+                " m.scope IN ('group', 'broadcast'),"
                 " m.grp_key, d.user_key IS NOT NULL, d.delivered IS NOT NULL,"
                 " d.read IS NOT NULL, EXISTS (SELECT 1 FROM deliveries x WHERE x.seq = m.seq),"
                 " EXISTS (SELECT 1 FROM group_spans s WHERE s.user_key = ?"
@@ -1001,7 +1012,7 @@ class Store:
             return row[0], row[1], row[2]
         message = self._db.execute(
             "SELECT grp_key, sender_key FROM messages WHERE seq = ? AND notice IS NULL"
-            " AND scope = 'group'", (seq,)).fetchone()
+            " AND scope IN ('group', 'broadcast')", (seq,)).fetchone()
         if message is None or message[0] is None:
             return 0, 0, 0
         grp_key, sender_key = message
@@ -1135,7 +1146,9 @@ def _migrate_5_to_6(db: sqlite3.Connection) -> None:
         "INSERT OR IGNORE INTO group_spans (user_key, grp_key, after_seq) VALUES (?, ?, ?)",
         [(name_key(member), grp_key, last)
          for grp_key, members in db.execute("SELECT name_key, members FROM groups").fetchall()
-         for member in json.loads(members)])
+         for member in json.loads(members)]
+        + [(key, EVERYONE_KEY, last)
+           for (key,) in db.execute("SELECT name_key FROM accounts").fetchall()])
     db.execute("PRAGMA user_version = 6")
     db.execute("COMMIT")
 

@@ -90,6 +90,21 @@ def test_group_messages_get_receipt_counts_not_one_receipt_per_member(qtbot, ser
         read.rid, ack.seq, 2, 1, 2)
 
 
+def test_a_broadcast_gets_receipt_counts_like_a_group_message(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")  # confirms what it gets
+    ack = alice.send_text("broadcast", "coffee at 10")
+    counted = alice.wait_for(lambda f: isinstance(f, ReceiptCount) and f.seq == ack.seq
+                             and f.delivered == 1)
+    assert counted.recipients == 2  # bob and charlie (offline: it waits for him)
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    assert charlie.wait_for(lambda f: isinstance(f, Message)).seq == ack.seq
+    alice.wait_for(lambda f: isinstance(f, ReceiptCount) and f.seq == ack.seq
+                   and f.delivered == 2)
+    assert not any(isinstance(f, Receipt) for f in alice.frames)
+    assert bob.messages()[0].seq == ack.seq
+
+
 def test_history_pages_for_each_kind_of_conversation(qtbot, server):
     alice = connect_as(qtbot, server, "alice", "alice123")
     bob = connect_as(qtbot, server, "bob", "bob123")

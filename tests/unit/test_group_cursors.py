@@ -162,3 +162,25 @@ def test_an_undone_request_leaves_no_phantom_seq_in_a_cursor(path):
     store.mark("bob", [kept], "delivered")
     store.close()
     assert rows(path, "SELECT delivered FROM group_cursors") == [(kept,)]
+
+
+def test_a_broadcast_is_due_to_every_account_from_its_creation_without_rows(path):
+    store = Store(path)
+    store.set_batch(True)
+    for name in ("alice", "bob", "carol"):
+        store.create_account(name, "hash")
+    keys = [k for k in store.account_keys() if k != "alice"]
+    first, _ = store.store_message(sender="alice", client_msg_id="b1", scope="broadcast",
+                                   text="hello all", recipients=[], recipient_keys=keys)
+    store.create_account("dave", "hash")  # after the broadcast: it was not due to dave
+    store.mark("bob", [first.seq], "read")
+    (count,) = store.take_receipt_counts()  # counts, not one receipt per account
+    assert (count.seq, count.counts) == (first.seq, (1, 1, 2))
+    store.close()
+    assert rows(path, "SELECT count(*) FROM deliveries") == [(0,)]
+    store = Store(path)
+    assert [m.seq for m in store.pending("carol")] == [first.seq]
+    assert store.pending("bob") == [] and store.pending("dave") == []
+    assert store.receipt_counts(first.seq) == (2, 1, 1)
+    assert [m.seq for m in store.history("dave", "everyone")] == [first.seq]  # all see all
+    store.close()
