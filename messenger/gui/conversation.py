@@ -30,6 +30,7 @@ from PySide6.QtGui import (
     QKeyEvent,
     QKeySequence,
     QMouseEvent,
+    QTextCursor,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -366,6 +367,7 @@ class ConversationWidget(QWidget):
         self._typing_timer.setInterval(TYPING_SHOWN_MS)
         self._typing_timer.timeout.connect(self.typing_label.hide)
 
+        self._setting_draft = False
         self.compose = ComposeEdit(self)
         self.compose.setAccessibleName(f"Message to {who}")
         self.compose.submitted.connect(self._on_submitted)
@@ -444,8 +446,22 @@ class ConversationWidget(QWidget):
                                QAbstractItemView.ScrollHint.PositionAtTop)
 
     def _on_compose_changed(self) -> None:
-        if self.compose.toPlainText().strip():
+        if self.compose.toPlainText().strip() and not self._setting_draft:
             self.typing.emit(self.key)
+
+    def set_draft(self, text: str) -> None:
+        """Put an unsent text back into the compose box (cursor at its end), without telling
+        the other side that someone is typing."""
+        self._setting_draft = True
+        try:
+            self.compose.setPlainText(text)
+        finally:
+            self._setting_draft = False
+        self.compose.moveCursor(QTextCursor.MoveOperation.End)
+
+    def draft(self) -> str:
+        """The compose box's text, not sent yet."""
+        return self.compose.toPlainText()
 
     # ------------------------------------------------------------------ history
 

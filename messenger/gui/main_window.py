@@ -56,9 +56,11 @@ from .groups import (
 from .preferences import PreferencesDialog
 from .settings import (
     app_settings,
+    load_drafts,
     load_notification_prefs,
     load_open_tabs,
     load_transfer_prefs,
+    save_drafts,
     save_notification_prefs,
     save_open_tabs,
     save_transfer_prefs,
@@ -67,6 +69,8 @@ from .transfers import TransfersPanel
 
 log = logging.getLogger("messenger.gui.main")
 
+DRAFT_SAVE_MS = 2_000
+"""Unsent texts are written to the settings this long after the last keystroke."""
 STATUS_REFRESH_MS = 30_000
 """How often the conversation headers' "last seen … ago" is written again."""
 
@@ -111,6 +115,14 @@ class MainWindow(QMainWindow):
         self.log_file = log_file
         self.logout_chosen = False
         self._tabs_by_key: dict[str, ConversationWidget] = {}
+        # Unsent texts of closed tabs (open tabs keep theirs in the compose box), kept across
+        # restarts per account and server; written DRAFT_SAVE_MS after the last keystroke.
+        self._drafts: dict[str, str] = {}
+        self._drafts_for: tuple[str, str, int] | None = None
+        self._draft_timer = QTimer(self)
+        self._draft_timer.setSingleShot(True)
+        self._draft_timer.setInterval(DRAFT_SAVE_MS)
+        self._draft_timer.timeout.connect(self.save_drafts)
         self.resize(900, 600)
 
         self.dialog: QDialog | None = None
@@ -406,6 +418,10 @@ class MainWindow(QMainWindow):
             widget.set_transfers(self.transfers)
             self._tabs_by_key[key] = widget
             widget.set_status(self.status_text(key))
+            draft = self._drafts.pop(key, "")
+            if draft:
+                widget.set_draft(draft)
+            widget.compose.textChanged.connect(self._draft_timer.start)
             index = self.tabs.addTab(widget, ("# " if is_group(key) else "") + model.title)
             self.tabs.setTabToolTip(index, tip)
             self._update_tab_text(key)
@@ -456,6 +472,8 @@ class MainWindow(QMainWindow):
             return
         self.tabs.removeTab(index)
         del self._tabs_by_key[widget.key]
+        if widget.draft().strip():
+            self._drafts[widget.key] = widget.draft()  # back when the tab is reopened
         widget.deleteLater()
 
     def _on_contact_activated(self, index: QModelIndex) -> None:
@@ -944,6 +962,11 @@ class MainWindow(QMainWindow):
         e = self.engine
         if not e.user:
             return
+        self._drafts_for = (e.user, e.host, e.port)
+        self._drafts = load_drafts(e.user, e.host, e.port, s)
+        everyone = self._tabs_by_key.get(EVERYONE)
+        if everyone is not None and self._drafts.get(EVERYONE):
+            everyone.set_draft(self._drafts.pop(EVERYONE))
         tabs, current = load_open_tabs(e.user, e.host, e.port, s)
         for key, title in tabs:
             if key == EVERYONE:
@@ -973,7 +996,23 @@ class MainWindow(QMainWindow):
                 if isinstance(widget, ConversationWidget):
                     tabs.append((widget.key, widget.model.title))
             save_open_tabs(e.user, e.host, e.port, tabs, self.current_key(), s)
+        self.save_drafts()
         s.sync()
+
+    def drafts(self) -> dict[str, str]:
+        """Conversation key → unsent text, of open and closed tabs."""
+        drafts = dict(self._drafts)
+        for key, widget in self._tabs_by_key.items():
+            drafts[key] = widget.draft()
+        return {key: text for key, text in drafts.items() if text.strip()}
+
+    def save_drafts(self) -> None:
+        """Write :meth:`drafts` for the account and server they were typed for."""
+        self._draft_timer.stop()
+        e = self.engine
+        where = self._drafts_for or ((e.user, e.host, e.port) if e.user else None)
+        if where is not None:
+            save_drafts(*where, self.drafts())
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_session()

@@ -4,6 +4,7 @@ the conversation tabs that were open."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
@@ -90,6 +91,34 @@ def save_open_tabs(user: str, host: str, port: int, tabs: list[tuple[str, str]],
     s.setValue(f"{group}/tabs", [f"{key}\t{title}" for key, title in tabs])
     s.setValue(f"{group}/current", current or "")
     s.sync()
+
+
+def save_drafts(user: str, host: str, port: int, drafts: dict[str, str],
+                settings: QSettings | None = None) -> None:
+    """Remember the unsent texts of ``user`` on ``host:port``: conversation key → compose
+    text (blank ones are dropped)."""
+    s = settings or app_settings()
+    name = f"{_session_group(user, host, port)}/drafts"
+    kept = {key: text for key, text in drafts.items() if text.strip()}
+    if kept:
+        s.setValue(name, json.dumps(kept, ensure_ascii=False))
+    else:
+        s.remove(name)
+    s.sync()
+
+
+def load_drafts(user: str, host: str, port: int,
+                settings: QSettings | None = None) -> dict[str, str]:
+    """What :func:`save_drafts` kept (an empty dict when nothing or something unreadable)."""
+    s = settings or app_settings()
+    raw = s.value(f"{_session_group(user, host, port)}/drafts", "")
+    try:
+        data = json.loads(str(raw)) if raw else {}
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): v for k, v in data.items() if isinstance(v, str) and v.strip()}
 
 
 def load_open_tabs(user: str, host: str, port: int, settings: QSettings | None = None

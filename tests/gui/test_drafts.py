@@ -1,0 +1,44 @@
+"""Unsent texts (drafts) stay with their conversation: when its tab is closed and opened
+again, and at the next login after the app closed; typing one back tells nobody."""
+
+from __future__ import annotations
+
+from helpers.wire import connect_as
+from PySide6.QtCore import Qt
+
+from messenger.client.conversations import EVERYONE, peer_key
+
+
+def test_a_draft_survives_closing_its_tab_and_the_app(qtbot, server, open_window):
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    qtbot.keyClicks(tab.compose, "half a thought")
+    everyone = window.conversation_widget(EVERYONE)
+    qtbot.keyClicks(everyone.compose, "to all, later")
+    window.close_tab(window.tabs.indexOf(tab))
+    assert window.drafts() == {peer_key("bob"): "half a thought", EVERYONE: "to all, later"}
+    tab = window.open_conversation("bob")
+    assert tab.draft() == "half a thought"
+    window.close()  # saves the drafts with the session
+
+    again = open_window("alice")
+    restored = again.conversation_widget(peer_key("bob"))
+    assert restored is not None and restored.draft() == "half a thought"
+    assert again.conversation_widget(EVERYONE).draft() == "to all, later"
+    # Sending it clears it, for good.
+    qtbot.keyClick(restored.compose, Qt.Key.Key_Return)
+    assert bob.wait_for(lambda f: getattr(f, "text", None) == "half a thought")
+    again.save_drafts()
+    assert peer_key("bob") not in again.drafts()
+
+
+def test_putting_a_draft_back_does_not_say_typing(qtbot, open_window):
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    said: list[str] = []
+    tab.typing.connect(said.append)
+    tab.set_draft("restored text")
+    assert said == [] and tab.draft() == "restored text"
+    qtbot.keyClicks(tab.compose, "!")  # the user types: now it says so
+    assert said and tab.draft() == "restored text!"
