@@ -320,6 +320,14 @@ class Store:
                 "SELECT name, name_key, pw_hash, created, last_seen FROM accounts")}
         # The last seq and rid handed out: AUTOINCREMENT never reuses numbers, and neither do we.
         self._seq = self._last_id("messages", "seq")
+        # Spans and cursors may name a seq that was handed out but never written (its request
+        # failed and was undone): it must not be handed out again after a restart, or a
+        # message would fall below a cursor or a span's start that was meant for earlier ones.
+        referenced = self._db.execute(
+            "SELECT max(coalesce((SELECT max(max(after_seq, coalesce(upto_seq, 0)))"
+            " FROM group_spans), 0), coalesce((SELECT max(max(delivered, read))"
+            " FROM group_cursors), 0))").fetchone()[0]
+        self._seq = max(self._seq, int(referenced))
         self._rid = self._last_id("receipts", "rid")
         # Rows not yet written (see the class docstring), in the order they are written.
         self._new_messages: list[tuple] = []
@@ -836,18 +844,26 @@ class Store:
                 continue
             states = entry[1]
             was = states.get(key)
-            if was is None or was < 0 or was >= level:  # not a recipient, or not a first
+            if was is None or was < 0:  # not a recipient
                 continue
-            states[key] = level
             grp_key = entry[4]
-            if grp_key is None:
-                self._new_marks.append((now, now if read else None, key, seq))
-            else:  # a group chat message: the member's cursor, no row
+            if grp_key is not None:
+                # A group chat message or broadcast: the member's cursor, no row. Always,
+                # not only on a first transition: a state inferred from the read cursor
+                # ("read" for everything up to the highest seq read) must not keep a
+                # message outstanding, or it would be replayed at every login.
                 cursor = self._cursor(grp_key, key)
-                cursor.outstanding.discard(seq)
+                if seq in cursor.outstanding:
+                    cursor.outstanding.discard(seq)
+                    self._cursor_dirty.add((key, grp_key))
                 if read and seq > cursor.read:
                     cursor.read = seq
-                self._cursor_dirty.add((key, grp_key))
+                    self._cursor_dirty.add((key, grp_key))
+            if was >= level:  # not a first transition
+                continue
+            states[key] = level
+            if grp_key is None:
+                self._new_marks.append((now, now if read else None, key, seq))
             sender_key = entry[0]
             if sender_key is not None and sender_key != key:
                 counts = entry[3]
@@ -901,8 +917,8 @@ class Store:
                     recipient = in_span and sender_key != key
                     if recipient:
                         cursor = self._cursor(grp_key, key)
-                        delivered = seq not in cursor.outstanding
                         read = seq <= cursor.read
+                        delivered = read or seq not in cursor.outstanding
                 entry[1][key] = 2 if read else 1 if delivered else 0 if recipient else -1
                 self._recent_size += 1
 
@@ -1021,7 +1037,7 @@ class Store:
             " AND (upto_seq IS NULL OR upto_seq >= ?) AND user_key != ?",
             (grp_key, seq, seq, sender_key)).fetchall()]
         cursors = [self._cursor(grp_key, k) for k in members]
-        return (len(members), sum(seq not in c.outstanding for c in cursors),
+        return (len(members), sum(seq <= c.read or seq not in c.outstanding for c in cursors),
                 sum(seq <= c.read for c in cursors))
 
     # ---------------------------------------------------------------- history

@@ -184,3 +184,35 @@ def test_a_broadcast_is_due_to_every_account_from_its_creation_without_rows(path
     assert store.receipt_counts(first.seq) == (2, 1, 1)
     assert [m.seq for m in store.history("dave", "everyone")] == [first.seq]  # all see all
     store.close()
+
+
+def test_a_message_taken_for_read_by_the_read_cursor_is_not_replayed_for_ever(path):
+    store, groups = open_lab(path, "alice", "bob")
+    first = post(store, groups, "alice", "m1")
+    second = post(store, groups, "alice", "m2")
+    store.mark("bob", [second], "read")  # the newer one first: the read cursor is at m2
+    store.close()
+    store, _ = open_lab(path)
+    assert [m.seq for m in store.pending("bob")] == [first, second]  # replayed after restart
+    assert store.receipt_counts(first) == (1, 1, 1)  # read up to m2 implies delivered
+    store.mark("bob", [first, second], "delivered")  # the app confirms the replay
+    assert store.pending("bob") == []
+    store.close()
+
+
+def test_a_seq_named_by_a_cursor_or_span_is_not_handed_out_again_after_a_restart(path):
+    store, groups = open_lab(path, "alice", "bob")
+    first = post(store, groups, "alice", "m1")
+    store.pending("bob")
+    store.begin_request()
+    undone = post(store, groups, "alice", "undone")  # its seq is never written
+    store.abort_request()
+    store.mark("bob", [first], "delivered")  # bob's cursor: everything up to `undone`
+    groups.join("carol", "lab")  # carol's span starts after `undone`
+    store.close()
+    store, groups = open_lab(path)
+    new = post(store, groups, "alice", "after the restart")
+    assert new > undone
+    assert [m.seq for m in store.pending("bob")] == [new]
+    assert [m.seq for m in store.pending("carol")] == [new]
+    store.close()
