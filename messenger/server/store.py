@@ -1009,6 +1009,8 @@ class Store:
                 d, r, n = counts
             else:
                 n, d, r = self.receipt_counts(seq)
+                if not n:  # no such message any more (its request was undone)
+                    continue
             self._rid = rid = self._rid + 1
             self._new_receipts.append((rid, sender_key, seq, "", "count", now, d, r, n))
             out.append(Receipt(rid, seq, "", "count", now, sender_key, (d, r, n)))
@@ -1036,9 +1038,22 @@ class Store:
             "SELECT DISTINCT user_key FROM group_spans WHERE grp_key = ? AND after_seq < ?"
             " AND (upto_seq IS NULL OR upto_seq >= ?) AND user_key != ?",
             (grp_key, seq, seq, sender_key)).fetchall()]
-        cursors = [self._cursor(grp_key, k) for k in members]
-        return (len(members), sum(seq <= c.read or seq not in c.outstanding for c in cursors),
-                sum(seq <= c.read for c in cursors))
+        delivered = read = 0
+        warm = self._cursors.get(grp_key, {})
+        for key in members:
+            cursor = warm.get(key)
+            if cursor is not None:
+                seen = seq <= cursor.read
+                confirmed = seen or seq not in cursor.outstanding
+            else:  # not loaded (nor loaded for this: a broadcast would load every account)
+                row = self._cursor_rows.get((key, grp_key)) or self._db.execute(
+                    "SELECT delivered, read FROM group_cursors WHERE user_key = ? AND"
+                    " grp_key = ?", (key, grp_key)).fetchone() or (0, 0)
+                seen = seq <= row[1]
+                confirmed = seen or seq <= row[0]
+            delivered += confirmed
+            read += seen
+        return len(members), delivered, read
 
     # ---------------------------------------------------------------- history
 
