@@ -30,6 +30,12 @@ def data_dir() -> Path:
     return _ensure(home / "data" if home else Path(platformdirs.user_data_dir(APP_NAME)))
 
 
+def pasted_dir() -> Path:
+    """Where images pasted into a conversation are saved as PNG files before they are sent
+    (they must outlive the app for a transfer to resume), created if missing."""
+    return _ensure(data_dir() / "pasted")
+
+
 def config_dir() -> Path:
     """Per-user config folder (settings, pinned server certificates), created if missing."""
     home = _home()

@@ -6,10 +6,13 @@ are offered to its person or group."""
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 
 from PySide6.QtCore import (
     QEvent,
     QIdentityProxyModel,
+    QMimeData,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -27,6 +30,7 @@ from PySide6.QtGui import (
     QDragMoveEvent,
     QDropEvent,
     QGuiApplication,
+    QImage,
     QKeyEvent,
     QKeySequence,
     QMouseEvent,
@@ -49,6 +53,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .. import paths
 from ..client.conversations import is_everyone, is_group
 from ..client.engine import ConversationExport
 from ..client.models import ConversationModel, DeliveryState, MessageKind
@@ -69,6 +74,31 @@ def dropped_paths(event: QDropEvent | QDragEnterEvent | QDragMoveEvent) -> list[
     if not all(u.isLocalFile() for u in urls):
         return []
     return [u.toLocalFile() for u in urls]
+
+
+def _local_paths(mime: QMimeData) -> list[str]:
+    """The local files a clipboard holds (none when it holds anything else, e.g. a web
+    link)."""
+    urls = mime.urls() if mime.hasUrls() else []
+    if not urls or not all(u.isLocalFile() for u in urls):
+        return []
+    return [u.toLocalFile() for u in urls]
+
+
+def save_pasted_image(image: QImage, folder: Path | None = None) -> Path:
+    """Write ``image`` as ``pasted-YYYYmmdd-HHMMSS[-N].png`` in ``folder`` (default
+    :func:`messenger.paths.pasted_dir`). Raises OSError when it cannot be written."""
+    folder = folder or paths.pasted_dir()
+    stem = "pasted-" + time.strftime("%Y%m%d-%H%M%S")
+    path = folder / f"{stem}.png"
+    n = 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}-{n}.png"
+    if not image.save(str(path), "PNG"):
+        raise OSError(f"cannot write {path}")
+    return path
+
 
 _ROOT = QModelIndex()
 
@@ -131,6 +161,8 @@ class ComposeEdit(QPlainTextEdit):
     """
 
     submitted = Signal(str)
+    files_pasted = Signal(list)
+    image_pasted = Signal(QImage)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -139,6 +171,23 @@ class ComposeEdit(QPlainTextEdit):
                                 "/help lists the commands")
         line = self.fontMetrics().lineSpacing()
         self.setFixedHeight(int(line * 3 + 2 * self.frameWidth() + 12))
+
+    # Pasted files (copied in a file manager) and images (a screenshot) are sent, not typed.
+    def canInsertFromMimeData(self, source: QMimeData) -> bool:
+        return bool(_local_paths(source)) or source.hasImage() or \
+            super().canInsertFromMimeData(source)
+
+    def insertFromMimeData(self, source: QMimeData) -> None:
+        paths = _local_paths(source)
+        if paths:
+            self.files_pasted.emit(paths)
+            return
+        if source.hasImage():
+            image = QImage(source.imageData())
+            if not image.isNull():
+                self.image_pasted.emit(image)
+                return
+        super().insertFromMimeData(source)
 
     # Files dropped on the compose box go to the tab (to be sent), not into the text.
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -371,6 +420,8 @@ class ConversationWidget(QWidget):
         self.compose = ComposeEdit(self)
         self.compose.setAccessibleName(f"Message to {who}")
         self.compose.submitted.connect(self._on_submitted)
+        self.compose.files_pasted.connect(lambda p: self.files_dropped.emit(self.key, p))
+        self.compose.image_pasted.connect(self._on_image_pasted)
         self.compose.textChanged.connect(self._on_compose_changed)
         self.send_button = QPushButton("Send", self)
         self.send_button.setAccessibleName(f"Send message to {who}")
@@ -584,6 +635,14 @@ class ConversationWidget(QWidget):
             self.show_error("Only files from this computer can be sent (not web links).")
             return
         self.files_dropped.emit(self.key, paths)
+
+    def _on_image_pasted(self, image: QImage) -> None:
+        try:
+            path = save_pasted_image(image)
+        except OSError as exc:
+            self.show_error(f"The pasted image could not be saved to send it: {exc}")
+            return
+        self.files_dropped.emit(self.key, [str(path)])
 
     def show_error(self, text: str) -> None:
         """Show ``text`` in the red bar above the compose box until dismissed (✕)."""

@@ -1,0 +1,54 @@
+"""Paste into the compose box: a screenshot (an image) is saved as a PNG and offered to the
+peer like a dropped file, files copied in a file manager are offered, text is typed."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData, QUrl
+from PySide6.QtGui import QColor, QImage
+
+from messenger import paths
+
+
+def paste(tab, mime: QMimeData) -> None:
+    tab.compose.insertFromMimeData(mime)  # what Ctrl+V does with the clipboard's data
+
+
+def test_a_pasted_screenshot_is_offered_to_the_peer(qtbot, open_window):
+    bob_window = open_window("bob")
+    window = open_window("alice")
+    qtbot.waitUntil(lambda: window.engine.roster.contact("bob").online)
+    tab = window.open_conversation("bob")
+    image = QImage(64, 48, QImage.Format.Format_RGB32)
+    image.fill(QColor("teal"))
+    mime = QMimeData()
+    mime.setImageData(image)
+    assert tab.compose.canInsertFromMimeData(mime)
+    with qtbot.waitSignal(bob_window.transfers.transfer_added, timeout=10_000) as added:
+        paste(tab, mime)
+    assert tab.compose.toPlainText() == ""  # sent, not typed
+    offer = bob_window.transfers.get(added.args[0])
+    assert offer.name.startswith("pasted-") and offer.name.endswith(".png")
+    saved = paths.pasted_dir() / offer.name
+    assert QImage(str(saved)).size() == image.size()
+
+
+def test_pasted_files_are_offered_and_pasted_text_is_typed(qtbot, open_window, tmp_path):
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    offered: list[list[str]] = []
+    tab.files_dropped.connect(lambda key, p: offered.append(p))
+    report = tmp_path / "report.txt"
+    report.write_text("numbers")
+    files = QMimeData()
+    files.setUrls([QUrl.fromLocalFile(str(report))])
+    paste(tab, files)
+    assert offered == [[str(report)]] and tab.compose.toPlainText() == ""
+    link = QMimeData()
+    link.setUrls([QUrl("https://example.org/page")])
+    link.setText("https://example.org/page")
+    paste(tab, link)  # a web link is text
+    text = QMimeData()
+    text.setText(" and more")
+    paste(tab, text)
+    assert tab.compose.toPlainText() == "https://example.org/page and more"
+    assert offered == [[str(report)]]
