@@ -108,6 +108,10 @@ def open_link(url: QUrl) -> bool:
     return QDesktopServices.openUrl(url)
 
 
+PIN_SLACK_PX = 8
+"""A list scrolled to within this many pixels of its end counts as showing the newest
+message: new ones then scroll into view; otherwise a "↓ N new" button appears."""
+
 TYPING_SHOWN_MS = 6000
 """How long "bob is typing…" stays after the last ``typing`` event."""
 
@@ -286,7 +290,7 @@ class ConversationWidget(QWidget):
         self.title_label.setStyleSheet("font-weight: bold;")
         self.title_label.setAccessibleName("Conversation")
         self.status_label = QLabel(self.header)
-        self.status_label.setStyleSheet("color: palette(mid);")
+        self.status_label.setStyleSheet("color: palette(dark);")
         self.status_label.setAccessibleName(f"Status of {who}")
         header_layout = QHBoxLayout(self.header)
         header_layout.setContentsMargins(12, 6, 12, 6)
@@ -294,6 +298,19 @@ class ConversationWidget(QWidget):
         header_layout.addWidget(self.title_label)
         header_layout.addWidget(self.status_label)
         header_layout.addStretch(1)
+
+        # "↓ 3 new" over the list's bottom right, while messages arrive below what is shown.
+        self._pinned = True  # the list shows its end: new messages scroll into view
+        self._unseen = 0
+        self.jump_button = QToolButton(self.view)
+        self.jump_button.setAccessibleName("Jump to the newest message")
+        self.jump_button.setToolTip("Jump to the newest message")
+        self.jump_button.setStyleSheet(
+            "QToolButton { background: palette(highlight); color: palette(highlighted-text);"
+            " border: none; border-radius: 12px; padding: 4px 10px; font-weight: bold; }")
+        self.jump_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.jump_button.clicked.connect(self.jump_to_latest)
+        self.jump_button.hide()
 
         # Find bar (Ctrl+F).
         self.find_bar = QWidget(self)
@@ -523,17 +540,46 @@ class ConversationWidget(QWidget):
         if self._filling:
             return  # fill_visible_gap keeps the view in place itself
         if first == 0 and last + 1 < self.model.rowCount():
-            # Older history at the top: keep the message that was at the top where it was.
-            self.view.scrollTo(self.proxy.index(last + 1, 0),
-                               QAbstractItemView.ScrollHint.PositionAtTop)
+            # Older history at the top: keep the message that was at the top where it was
+            # (or the end in view, when the user went there meanwhile).
+            if self._pinned:
+                self.view.scrollToBottom()
+            else:
+                self.view.scrollTo(self.proxy.index(last + 1, 0),
+                                   QAbstractItemView.ScrollHint.PositionAtTop)
             return
         if last + 1 < self.model.rowCount():
             return  # in the middle (a search match's window): find_step shows it
-        self.view.scrollToBottom()
+        own = self.proxy.index(last, 0).data(ConversationModel.KindRole) == MessageKind.OWN
+        if self._pinned or own:
+            self.view.scrollToBottom()
+        else:  # the user reads older messages: leave them there, say that more came
+            self._unseen += last - first + 1
+            self.jump_button.setText(f"↓ {self._unseen} new")
+            self.jump_button.adjustSize()
+            self._place_jump_button()
+            self.jump_button.show()
         self._update_failed_bar()
 
+    def jump_to_latest(self) -> None:
+        """Scroll to the newest message (the "↓ N new" button)."""
+        self.view.scrollToBottom()
+        self._pinned = True
+        self._unseen = 0
+        self.jump_button.hide()
+
+    def _place_jump_button(self) -> None:
+        viewport = self.view.viewport()
+        self.jump_button.move(viewport.width() - self.jump_button.width() - 14,
+                              viewport.height() - self.jump_button.height() - 10)
+
     def _on_scrolled(self, value: int) -> None:
-        if value == self.view.verticalScrollBar().minimum():
+        bar = self.view.verticalScrollBar()
+        self._pinned = value >= bar.maximum() - PIN_SLACK_PX
+        if self._pinned and self._unseen:
+            self._unseen = 0
+            self.jump_button.hide()
+        if value == bar.minimum():
             self.load_older()
         if not self._filling and self.model.gap_rows():
             self._gap_check.start()
@@ -733,7 +779,10 @@ class ConversationWidget(QWidget):
                                      QPointF(pos - option.rect.topLeft()))
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """Links in messages: a hand cursor over them, and a left click opens them."""
+        """Links in messages: a hand cursor over them, and a left click opens them. The
+        jump button follows the list's size."""
+        if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
+            self._place_jump_button()
         if watched is self.view.viewport() and isinstance(event, QMouseEvent):
             kind = event.type()
             if kind == QEvent.Type.MouseMove:
