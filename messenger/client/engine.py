@@ -276,6 +276,9 @@ class ClientEngine(QObject):
         self.directory = GroupModel(self)
         self.user = ""
         self.last_private_peer = ""
+        self.send_read_receipts = True
+        """When False, what you read is only marked read here: the senders get no ``read``
+        receipts (they still get ``delivered``). Preferences → Privacy."""
         self._party_order: list[str] = []
         self._party = ""
         self._next_id = 1
@@ -546,13 +549,18 @@ class ClientEngine(QObject):
         self._set_unread(key, 0)
         if not self._unread_seqs.get(key):
             return
-        if not self.logged_in:
+        if not self.logged_in and self.send_read_receipts:
             self._read_wanted.add(key)
             return
         self._send_reads(key)
 
     def _send_reads(self, key: str) -> None:
         seqs = sorted(self._unread_seqs.pop(key, ()))
+        if not self.send_read_receipts:
+            if self._store is not None and seqs:
+                self._store.mark_read_here(key, seqs)  # not unread again after a restart
+            self._read_wanted.discard(key)
+            return
         for start in range(0, len(seqs), READ_BATCH):
             chunk = seqs[start:start + READ_BATCH]
             if not self._conn.send(Read(seqs=chunk)):

@@ -59,10 +59,12 @@ from .settings import (
     load_drafts,
     load_notification_prefs,
     load_open_tabs,
+    load_read_receipts,
     load_transfer_prefs,
     save_drafts,
     save_notification_prefs,
     save_open_tabs,
+    save_read_receipts,
     save_transfer_prefs,
 )
 from .transfers import TransfersPanel
@@ -115,6 +117,7 @@ class MainWindow(QMainWindow):
         self.log_file = log_file
         self.logout_chosen = False
         self._tabs_by_key: dict[str, ConversationWidget] = {}
+        engine.send_read_receipts = load_read_receipts()
         # Unsent texts of closed tabs (open tabs keep theirs in the compose box), kept across
         # restarts per account and server; written DRAFT_SAVE_MS after the last keystroke.
         self._drafts: dict[str, str] = {}
@@ -562,7 +565,8 @@ class MainWindow(QMainWindow):
         """File → Preferences…: on OK the settings are saved and the transfer controller
         uses them at once (for the next offer, sent or received)."""
         dialog = PreferencesDialog(self.transfers.prefs, self.engine.roster.names(), self,
-                                   notifications=self.notifications.prefs)
+                                   notifications=self.notifications.prefs,
+                                   read_receipts=self.engine.send_read_receipts)
 
         def apply() -> None:
             prefs = dialog.prefs()
@@ -570,6 +574,8 @@ class MainWindow(QMainWindow):
             self.transfers.prefs = prefs  # public, replaceable at any time
             self.notifications.prefs = dialog.notification_prefs()
             save_notification_prefs(self.notifications.prefs)
+            self.engine.send_read_receipts = dialog.read_receipts()
+            save_read_receipts(self.engine.send_read_receipts)
             self.statusBar().showMessage("Preferences saved.", 4000)
 
         dialog.accepted.connect(apply)

@@ -197,6 +197,7 @@ class PreferencesDialog(QDialog, Ui_PreferencesDialog):
         prefs: the transfer settings to start from.
         contacts: the names offered in "Accept files automatically from".
         notifications: the notification settings to start from (default: the defaults).
+        read_receipts: whether "Send read receipts" starts checked (:meth:`read_receipts`).
 
     Attributes:
         choices: the :class:`ContactChoiceModel`; ``checks`` holds the check marks and
@@ -205,9 +206,11 @@ class PreferencesDialog(QDialog, Ui_PreferencesDialog):
 
     def __init__(self, prefs: TransferPrefs, contacts: Iterable[str],
                  parent: QWidget | None = None, *,
-                 notifications: NotificationPrefs | None = None) -> None:
+                 notifications: NotificationPrefs | None = None,
+                 read_receipts: bool = True) -> None:
         super().__init__(parent)
         self.setupUi(self)
+        self.readReceiptsCheck.setChecked(read_receipts)
         self._initial = prefs
         self._notifications = notifications or NotificationPrefs()
         self.notifyCheck.setChecked(self._notifications.enabled)
@@ -270,6 +273,10 @@ class PreferencesDialog(QDialog, Ui_PreferencesDialog):
         return replace(self._initial, size_limit=self.size_limit(),
                        auto_accept=frozenset(self.auto_accept()),
                        download_dir=parse_folder(self.folderEdit.text()))
+
+    def read_receipts(self) -> bool:
+        """Privacy → Send read receipts."""
+        return self.readReceiptsCheck.isChecked()
 
     def notification_prefs(self) -> NotificationPrefs:
         """The notification settings as the form holds them (muted conversations unchanged)."""

@@ -78,6 +78,18 @@ def save_notification_prefs(prefs: NotificationPrefs, settings: QSettings | None
     s.sync()
 
 
+def load_read_receipts(settings: QSettings | None = None) -> bool:
+    """``[privacy] read_receipts``: whether the app sends read receipts (default yes)."""
+    s = settings or app_settings()
+    return _flag(s.value("privacy/read_receipts", True), True)
+
+
+def save_read_receipts(on: bool, settings: QSettings | None = None) -> None:
+    s = settings or app_settings()
+    s.setValue("privacy/read_receipts", on)
+    s.sync()
+
+
 def _session_group(user: str, host: str, port: int) -> str:
     return f"session/{name_key(user)}@{host}:{port}"
 

@@ -45,6 +45,18 @@ class Ui_PreferencesDialog(object):
 
         self.mainLayout.addWidget(self.notificationsGroup)
 
+        self.privacyGroup = QGroupBox(PreferencesDialog)
+        self.privacyGroup.setObjectName(u"privacyGroup")
+        self.privacyLayout = QVBoxLayout(self.privacyGroup)
+        self.privacyLayout.setObjectName(u"privacyLayout")
+        self.readReceiptsCheck = QCheckBox(self.privacyGroup)
+        self.readReceiptsCheck.setObjectName(u"readReceiptsCheck")
+
+        self.privacyLayout.addWidget(self.readReceiptsCheck)
+
+
+        self.mainLayout.addWidget(self.privacyGroup)
+
         self.transfersGroup = QGroupBox(PreferencesDialog)
         self.transfersGroup.setObjectName(u"transfersGroup")
         self.transfersLayout = QVBoxLayout(self.transfersGroup)
@@ -152,7 +164,8 @@ class Ui_PreferencesDialog(object):
         self.autoLabel.setBuddy(self.filterEdit)
 #endif // QT_CONFIG(shortcut)
         QWidget.setTabOrder(self.notifyCheck, self.showTextCheck)
-        QWidget.setTabOrder(self.showTextCheck, self.folderEdit)
+        QWidget.setTabOrder(self.showTextCheck, self.readReceiptsCheck)
+        QWidget.setTabOrder(self.readReceiptsCheck, self.folderEdit)
         QWidget.setTabOrder(self.folderEdit, self.chooseButton)
         QWidget.setTabOrder(self.chooseButton, self.sizeSpin)
         QWidget.setTabOrder(self.sizeSpin, self.unitCombo)
@@ -181,6 +194,14 @@ class Ui_PreferencesDialog(object):
 #endif // QT_CONFIG(accessibility)
 #if QT_CONFIG(tooltip)
         self.showTextCheck.setToolTip(QCoreApplication.translate("PreferencesDialog", u"Turn this off when others can see your screen: notifications then only say how many messages came", None))
+#endif // QT_CONFIG(tooltip)
+        self.privacyGroup.setTitle(QCoreApplication.translate("PreferencesDialog", u"Privacy", None))
+        self.readReceiptsCheck.setText(QCoreApplication.translate("PreferencesDialog", u"Send &read receipts", None))
+#if QT_CONFIG(accessibility)
+        self.readReceiptsCheck.setAccessibleName(QCoreApplication.translate("PreferencesDialog", u"Send read receipts", None))
+#endif // QT_CONFIG(accessibility)
+#if QT_CONFIG(tooltip)
+        self.readReceiptsCheck.setToolTip(QCoreApplication.translate("PreferencesDialog", u"When this is off, others do not see when you have read their messages (they still see that your app received them)", None))
 #endif // QT_CONFIG(tooltip)
         self.transfersGroup.setTitle(QCoreApplication.translate("PreferencesDialog", u"Transfers", None))
         self.folderLabel.setText(QCoreApplication.translate("PreferencesDialog", u"&Download folder:", None))

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from messenger.client.transfers import DEFAULT_SIZE_LIMIT, TransferPrefs, TransferState
 from messenger.gui.preferences import PreferencesDialog
-from messenger.gui.settings import app_settings, load_transfer_prefs
+from messenger.gui.settings import app_settings, load_read_receipts, load_transfer_prefs
 
 MB = 1024 ** 2
 
@@ -143,3 +143,21 @@ def test_names_already_chosen_stay_listed_and_saved(qtbot, tmp_path):
     dialog.submit()
     assert dialog.result() == dialog.DialogCode.Accepted
     assert dialog.prefs() == prefs
+
+
+def test_read_receipts_switch_is_saved_and_used_by_the_app(qtbot, open_window):
+    window = open_window("alice")
+    assert window.engine.send_read_receipts
+    dialog = open_preferences(qtbot, window)
+    assert dialog.readReceiptsCheck.isChecked()
+    dialog.readReceiptsCheck.setFocus()
+    qtbot.keyClick(dialog.readReceiptsCheck, Qt.Key.Key_Space)
+    assert not dialog.readReceiptsCheck.isChecked()
+    with qtbot.waitSignal(dialog.accepted):
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert not window.engine.send_read_receipts
+    assert load_read_receipts() is False
+    window.close()
+    again = open_window("alice")  # the next start of the app
+    assert not again.engine.send_read_receipts
+    assert not open_preferences(qtbot, again).readReceiptsCheck.isChecked()

@@ -153,6 +153,25 @@ def test_receipts_move_the_senders_state_sent_delivered_read(qtbot, server, make
     assert cached.state == "read"
 
 
+@pytest.mark.parametrize("send_read_receipts", [True, False])
+def test_read_receipts_can_be_switched_off(qtbot, server, make_engine, send_read_receipts):
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    bob.send_read_receipts = send_read_receipts
+    model = alice.conversation("bob")
+    with qtbot.waitSignal(bob.message_received, timeout=10_000):
+        alice.send_unicast("bob", "did you read this?")
+    qtbot.waitUntil(lambda: model.items()[-1].state is DeliveryState.DELIVERED, timeout=10_000)
+    bob.mark_read("alice")
+    assert bob.unread("alice") == 0  # read here either way
+    # bob answers: anything bob's app sent before reached the server before it, and its
+    # receipt reached alice before the answer.
+    with qtbot.waitSignal(alice.message_received, timeout=10_000):
+        bob.send_unicast("alice", "answer")
+    assert (model.items()[0].state is DeliveryState.READ) is send_read_receipts
+
+
 def test_group_message_tooltip_counts_deliveries(qtbot, server, make_engine):
     alice, bob, charlie = make_engine(), make_engine(), make_engine()
     for engine, user in ((alice, "alice"), (bob, "bob"), (charlie, "charlie")):
