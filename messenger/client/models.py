@@ -430,8 +430,8 @@ class ConversationModel(QAbstractListModel):
             who = {MessageKind.OWN: "You", MessageKind.SYSTEM: "Notice",
                    MessageKind.ERROR: "Error", MessageKind.TRANSFER: "File from " + item.sender
                    }.get(item.kind, item.sender)
-            stamp = time.strftime("%H:%M", time.localtime(item.ts))
-            text = f"{who} at {stamp}: {item.text}"
+            stamp = time.strftime("%a %d %b %Y %H:%M:%S", time.localtime(item.ts))
+            text = f"{who}, {stamp}: {item.text}"
             if item.kind is MessageKind.OWN:
                 text += f" ({self.state_text(item)})"
             return text

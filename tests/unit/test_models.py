@@ -3,6 +3,8 @@ check-box proxy of the pickers."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from PySide6.QtCore import Qt
 
@@ -261,3 +263,11 @@ def test_last_seen_text_and_the_roster_tooltip(qapp):
     model.set_online("carol", False, time.time())
     tips = [model.data(model.index(r, 0), Qt.ItemDataRole.ToolTipRole) for r in range(2)]
     assert tips == ["bob, offline, last seen 5 min ago", "carol, offline, last seen just now"]
+
+
+def test_a_message_tooltip_gives_the_full_date_and_time(qapp):
+    model = ConversationModel("bob", "bob")
+    ts = time.mktime((2026, 3, 7, 14, 5, 9, 0, 0, -1))  # local time
+    model.append(ChatItem(MessageKind.OTHER, "bob", "see you", ts=ts, seq=1))
+    tip = model.data(model.index(0, 0), Qt.ItemDataRole.ToolTipRole)
+    assert tip == "bob, Sat 07 Mar 2026 14:05:09: see you"
