@@ -19,6 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..protocol import (
+    RETRACTED_TEXT,
     Delivered,
     Endpoint,
     Error,
@@ -47,6 +48,7 @@ from ..protocol import (
     Receipt,
     ReceiptCount,
     Register,
+    Retract,
     RosterEntry,
     Send,
     TransferAccept,
@@ -525,6 +527,25 @@ class ClientEngine(QObject):
         """Send ``text`` to the members of ``group``; like :meth:`send_unicast`."""
         return self._send("group", [self._group_title(group)], text)
 
+    def retract(self, seq: int, key: str) -> bool:
+        """Delete own message ``seq`` for everyone (``key``: the conversation that shows it,
+        which gets an error as a notice). Its text becomes :data:`RETRACTED_TEXT` in every
+        app once the server's ``deleted`` notice arrives. False when not connected."""
+        if not self.logged_in or not self._request(Retract(id=self._take_id(), seq=seq),
+                                                    _Request("retract", key=key)):
+            self.conversation(key).add_notice(
+                "Not connected: the message can be deleted once you are back online.",
+                error=True)
+            return False
+        return True
+
+    def _apply_retraction(self, seq: int) -> None:
+        """Message ``seq`` was deleted by its sender: blank every copy, cached and shown."""
+        if self._store is not None:
+            self._store.set_text(seq, RETRACTED_TEXT)
+        for model in self._conversations.values():
+            model.set_text(seq, RETRACTED_TEXT)
+
     def send_to(self, key: str, text: str) -> str | None:
         """Send ``text`` into conversation ``key`` (a peer's, a group's or :data:`EVERYONE`)."""
         if key == EVERYONE:
@@ -928,6 +949,11 @@ class ClientEngine(QObject):
                 self.request_failed.emit(key, err.code, message)
         elif req.kind == "history":
             self._on_history_error(req, err)
+        elif req.kind == "retract":
+            key = req.key or EVERYONE
+            self.conversation(key).add_notice(f"Could not delete the message: {message}",
+                                              error=True)
+            self.request_failed.emit(key, err.code, message)
         elif req.kind == "transfer":
             self.transfer_answered.emit(err.id, err)
         elif req.kind == "group":
@@ -1062,6 +1088,8 @@ class ClientEngine(QObject):
             self._conn.send(Delivered(seqs=[m.seq]))  # or it keeps coming back
             return
         self._seen_seqs.add(m.seq)
+        if m.notice == "deleted" and m.replaces:
+            self._apply_retraction(m.replaces)
         own = bool(self.user) and name_key(m.sender) == name_key(self.user)
         group = self._group_title(m.group) if m.group else None
         places = place_incoming(self.user or m.sender, m.sender, m.scope, m.to, group)
@@ -1381,6 +1409,9 @@ class ClientEngine(QObject):
         new: set[int] = set()
         if self._store is not None and rows:
             new = set(self._store.add_messages(rows))
+        for m in messages:
+            if m.notice == "deleted" and m.replaces and m.seq not in self._seen_seqs:
+                self._apply_retraction(m.replaces)
         items = []
         for m in messages:
             self._seen_seqs.add(m.seq)

@@ -473,6 +473,13 @@ class LocalStore:
             where, args = where + " AND seq < ?", (*args, before)
         return where, args
 
+    def set_text(self, seq: int, text: str) -> int:
+        """Replace the text of every cached copy of message ``seq`` (deleted by its sender);
+        returns how many rows changed."""
+        cur = self._db.execute("UPDATE messages SET text = ? WHERE seq = ? AND notice IS NULL",
+                               (text, seq))
+        return cur.rowcount
+
     def mark_read_here(self, conv: str, seqs: Sequence[int]) -> None:
         """This app sent a ``read`` receipt for someone else's messages ``seqs`` of ``conv``:
         their ``state`` becomes ``read`` (for a received message, ``sent`` means "not marked

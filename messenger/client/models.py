@@ -725,6 +725,16 @@ class ConversationModel(QAbstractListModel):
         self._changed(row, [self.StateRole, self.DeliveredToRole, self.ReadByRole])
         return True
 
+    def set_text(self, seq: int, text: str) -> bool:
+        """Replace the text of message ``seq`` (deleted by its sender); False when this
+        conversation does not show it."""
+        row = self.row_of_seq(seq)
+        if row is None or self._items[row].text == text:
+            return False
+        self._items[row].text = text
+        self._changed(row, [Qt.ItemDataRole.DisplayRole, self.TextRole])
+        return True
+
     def remove_client_id(self, client_msg_id: str) -> bool:
         """Drop an own message (a deleted unsent one)."""
         row = self._row_of_client_id(client_msg_id)

@@ -57,6 +57,7 @@ from .. import paths
 from ..client.conversations import is_everyone, is_group
 from ..client.engine import ConversationExport
 from ..client.models import ConversationModel, DeliveryState, MessageKind
+from ..protocol import RETRACTED_TEXT
 from .delegates import BubbleDelegate
 
 log = logging.getLogger("messenger.gui.conversation")
@@ -241,6 +242,8 @@ class ConversationWidget(QWidget):
         send_requested(str, str): ``(conversation key, text)``.
         retry_requested(str): a failed message's ``client_msg_id``.
         delete_requested(str): an unsent message's ``client_msg_id``.
+        retract_requested(str, int): ``(conversation key, seq)``: delete a sent own message
+            for everyone (the window asks first).
         typing(str): the conversation key, whenever the compose box changes.
         files_dropped(str, list): ``(conversation key, [local paths])``: files were dropped
             on the tab or chosen with Attach (the window offers them, or calls
@@ -250,6 +253,7 @@ class ConversationWidget(QWidget):
     send_requested = Signal(str, str)
     retry_requested = Signal(str)
     delete_requested = Signal(str)
+    retract_requested = Signal(str, int)
     typing = Signal(str)
     files_dropped = Signal(str, list)
 
@@ -748,7 +752,8 @@ class ConversationWidget(QWidget):
 
     def message_menu(self, row: int, link: str | None = None) -> QMenu | None:
         """The context menu of the item at ``row``: Copy (and Copy link when opened on the
-        link ``link``), and for an unsent own message Retry / Delete."""
+        link ``link``), for an unsent own message Retry / Delete, for a sent one Delete for
+        everyone."""
         if not 0 <= row < self.model.rowCount():
             return None
         item = self.model.item(row)
@@ -765,6 +770,10 @@ class ConversationWidget(QWidget):
                 retry.triggered.connect(lambda: self.retry_requested.emit(item.client_msg_id))
             delete = menu.addAction("Delete")
             delete.triggered.connect(lambda: self.delete_requested.emit(item.client_msg_id))
+        elif item.kind is MessageKind.OWN and item.seq is not None and \
+                item.text != RETRACTED_TEXT:
+            retract = menu.addAction("Delete for everyone…")
+            retract.triggered.connect(lambda: self.retract_requested.emit(self.key, item.seq))
         return menu
 
     def link_at(self, pos: QPoint) -> str | None:

@@ -71,6 +71,16 @@ from .transfers import TransfersPanel
 
 log = logging.getLogger("messenger.gui.main")
 
+def confirm_retract(parent: QWidget) -> bool:
+    """Ask before a message is deleted for everyone (replaced in tests)."""
+    answer = QMessageBox.question(
+        parent, "Delete for everyone",
+        "Delete this message for everyone? They will see that a message was deleted.",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Cancel)
+    return answer == QMessageBox.StandardButton.Yes
+
+
 DRAFT_SAVE_MS = 2_000
 """Unsent texts are written to the settings this long after the last keystroke."""
 STATUS_REFRESH_MS = 30_000
@@ -416,6 +426,7 @@ class MainWindow(QMainWindow):
             widget.send_requested.connect(self.run_command)
             widget.retry_requested.connect(self.engine.retry)
             widget.delete_requested.connect(self.engine.discard)
+            widget.retract_requested.connect(self.retract)
             widget.typing.connect(self.engine.notify_typing)
             widget.files_dropped.connect(self.send_files)
             widget.set_transfers(self.transfers)
@@ -432,6 +443,12 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(widget)
             widget.compose.setFocus()
         return widget
+
+    def retract(self, key: str, seq: int) -> bool:
+        """"Delete for everyone…" on an own message: ask, then ask the server."""
+        if not confirm_retract(self):
+            return False
+        return self.engine.retract(seq, key)
 
     def status_text(self, key: str, now: float | None = None) -> str:
         """The header status of conversation ``key``: a contact's presence or last seen,

@@ -52,6 +52,8 @@ class ErrorCode(enum.StrEnum):
     """``text`` is longer than the server's limit."""
     EMPTY_MESSAGE = "empty_message"
     """``text`` is empty or whitespace only."""
+    UNKNOWN_MESSAGE = "unknown_message"
+    """``retract``: no chat message of yours has that ``seq``."""
     NOT_MEMBER = "not_member"
     """The sender (or the named user) is not a member of the group."""
     UNKNOWN_GROUP = "unknown_group"

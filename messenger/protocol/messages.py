@@ -113,6 +113,22 @@ class Send(_Base, tag="send"):
     to: list[str] = []
 
 
+class Retract(_Base, tag="retract"):
+    """Delete one of your own chat messages for everyone: the server replaces its text with
+    :data:`RETRACTED_TEXT` (history then shows that) and stores a ``deleted`` notice whose
+    ``replaces`` is ``seq``, delivered like a message to the original's recipients and to your
+    own sessions, so that apps blank their copy. Deleting it again changes nothing.
+    Answered by ``ok`` with the notice's ``seq``. Errors: unknown_message (no chat message of
+    yours with that seq)."""
+
+    id: int
+    seq: int
+
+
+RETRACTED_TEXT = "This message was deleted."
+"""What a deleted message's text becomes (in the server's history and in the apps)."""
+
+
 class GroupCreate(_Base, tag="group_create"):
     """Create group ``group`` with the sender as leader and first member, and invite
     ``invite``. ``public`` groups can be joined by anyone; others by invitation only.
@@ -422,7 +438,8 @@ class Message(_Base, tag="message"):
     server. ``to`` lists the user recipients for unicast/multicast, is empty for broadcast and
     group messages; ``group`` names the group of a group message. ``notice`` marks a system
     notice of a group (``created``, ``joined``, ``left``, ``removed``, ``leader``, ``declined``,
-    ``invited``) whose ``text`` is for people and ``sender`` is who acted.
+    ``invited``) whose ``text`` is for people and ``sender`` is who acted, or ``deleted``
+    (any scope): ``sender`` deleted their message ``replaces`` (see :class:`Retract`).
     A client answers with ``delivered`` once it has stored the message; until then the server
     re-delivers it at every login.
     """
@@ -436,6 +453,7 @@ class Message(_Base, tag="message"):
     to: list[str] = []
     group: str | None = None
     notice: str | None = None
+    replaces: int | None = None
 
 
 class Ok(_Base, tag="ok"):
@@ -466,7 +484,7 @@ class Ok(_Base, tag="ok"):
 ClientFrame = (
     Hello | Ping | Pong | Register | Login | Logout | GetRoster | Send | Delivered
     | GroupCreate | GroupInvite | GroupAccept | GroupDecline | GroupJoin | GroupLeave
-    | GroupRemove | GetGroups | Read | Typing | GetHistory
+    | GroupRemove | GetGroups | Read | Typing | GetHistory | Retract
     | TransferOffer | TransferAccept | TransferDecline | TransferCancel
 )
 """Every frame a client may send."""

@@ -20,6 +20,7 @@ import msgspec
 from messenger.protocol import (
     MAX_TEXT_LENGTH,
     PROTOCOL_VERSION,
+    RETRACTED_TEXT,
     Delivered,
     Endpoint,
     Error,
@@ -49,6 +50,7 @@ from messenger.protocol import (
     Receipt,
     ReceiptCount,
     Register,
+    Retract,
     RosterEntry,
     Send,
     TransferAccept,
@@ -274,6 +276,8 @@ class ServerCore:
             return self._to_users([name_key(frame.to)], Typing(user=session.user))
         if isinstance(frame, GetHistory):
             return self._history(session, frame)
+        if isinstance(frame, Retract):
+            return self._retract(session, frame)
         if isinstance(frame, GetRoster):
             return [Out(conn, Ok(id=frame.id, roster=self.roster()))]
         if isinstance(frame, Logout):
@@ -570,6 +574,40 @@ class ServerCore:
                 actions += [Out(c, frame) for c in entry.conns]
         return actions
 
+    def _retract(self, session: Session, frame: Retract) -> list[Action]:
+        """Delete one of the sender's chat messages for everyone (see :class:`Retract`)."""
+        assert session.user is not None and session.key is not None
+        original = self.store.message(frame.seq) if 0 < frame.seq < MAX_SEQ else None
+        if original is None or original.notice is not None or \
+                name_key(original.sender) != session.key:
+            return [self._error(session, frame, ErrorCode.UNKNOWN_MESSAGE,
+                                f"you have no message {frame.seq} to delete")]
+        # Who gets the notice: whom the message went to, and the sender's own sessions.
+        if original.scope == "broadcast":
+            keys = self.store.account_keys()
+        elif original.scope == "group":
+            try:
+                group = self.groups.get(original.group or "")
+                keys = list(group.member_keys)
+            except RuleError:  # dissolved since
+                keys = []
+        else:
+            keys = [name_key(n) for n in original.recipients]
+        keys = list(dict.fromkeys([*keys, session.key]))
+        if original.text != RETRACTED_TEXT:
+            self.store.set_text(original.seq, RETRACTED_TEXT)
+        stored, created = self.store.store_message(
+            sender=session.user, client_msg_id=f"deleted-{original.seq}",
+            scope=original.scope, text=f"{session.user} deleted a message",
+            recipients=original.recipients, recipient_keys=keys, group=original.group,
+            notice="deleted", sender_key=session.key, replaces=original.seq)
+        actions: list[Action] = [Out(session.conn, Ok(id=frame.id, seq=stored.seq,
+                                                      ts=stored.ts))]
+        if created:
+            log.info("%s deleted message %d", session.user, original.seq)
+            actions += self._to_users(keys, _message_frame(stored))
+        return actions
+
     # ------------------------------------------------------------------ history
 
     def _history(self, session: Session, frame: GetHistory) -> list[Action]:
@@ -819,4 +857,4 @@ def _receipt_frame(r: StoredReceipt) -> Receipt | ReceiptCount:
 def _message_frame(m: StoredMessage) -> Message:
     return Message(seq=m.seq, ts=m.ts, sender=m.sender, scope=m.scope,  # type: ignore[arg-type]
                    text=m.text, client_msg_id=m.client_msg_id, to=m.recipients, group=m.group,
-                   notice=m.notice)
+                   notice=m.notice, replaces=m.replaces)

@@ -61,7 +61,8 @@ SCHEMA_VERSION = 6
 """5 → 6: group chat messages and broadcasts get no ``deliveries`` rows; the tables
 ``group_spans`` (who was a member when) and ``group_cursors`` (per-member delivered/read
 cursors) replace them. Existing members, and every account for "everyone", get a span from the
-current last seq on; older messages keep their rows.
+current last seq on; older messages keep their rows. ``messages`` gains ``replaces`` (the seq
+a ``deleted`` notice is about).
 4 → 5: ``accounts`` gains ``last_seen`` (Unix seconds of the account's last login or going
 offline; NULL until then), added in place.
 3 → 4: ``receipts`` gains ``delivered``, ``read`` and ``recipients`` (the counts of group
@@ -116,6 +117,7 @@ CREATE TABLE IF NOT EXISTS messages (
     notice        TEXT,
     text          TEXT NOT NULL,
     ts            REAL NOT NULL,
+    replaces      INTEGER,
     UNIQUE (sender_key, client_msg_id)
 );
 CREATE INDEX IF NOT EXISTS messages_broadcast ON messages (seq) WHERE scope = 'broadcast';
@@ -172,7 +174,7 @@ CREATE TABLE IF NOT EXISTS group_cursors (
 _SCHEMA += _GROUP_TABLES
 
 _MSG_COLUMNS = "m.seq, m.ts, m.sender, m.client_msg_id, m.scope, m.text, m.recipients, m.grp, " \
-    "m.notice"
+    "m.notice, m.replaces"
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,7 @@ class StoredMessage(NamedTuple):
     recipients: list[str] = []  # shared default: never mutated (callers pass their own)
     group: str | None = None
     notice: str | None = None
+    replaces: int | None = None
 
 
 class Receipt(NamedTuple):
@@ -491,7 +494,8 @@ class Store:
         if m:
             cur.executemany(
                 "INSERT INTO messages (seq, sender, sender_key, client_msg_id, scope, recipients,"
-                " grp, grp_key, notice, text, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " grp, grp_key, notice, text, ts, replaces)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 self._new_messages[:m])
             for row in self._new_messages[:m]:
                 self._unwritten.pop((row[2], row[3]), None)
@@ -706,7 +710,8 @@ class Store:
     def store_message(self, *, sender: str, client_msg_id: str, scope: str, text: str,
                       recipients: list[str], recipient_keys: Iterable[str],
                       group: str | None = None, notice: str | None = None,
-                      sender_key: str | None = None) -> tuple[StoredMessage, bool]:
+                      sender_key: str | None = None,
+                      replaces: int | None = None) -> tuple[StoredMessage, bool]:
         """Store a message and queue it for ``recipient_keys``, in one transaction.
 
         Returns ``(message, created)``. When the sender already stored ``client_msg_id``,
@@ -740,9 +745,9 @@ class Store:
         self._new_messages.append(
             (seq, sender, skey, client_msg_id, scope,
              _encode_names(recipients) if recipients else "[]", group, grp_key, notice, text,
-             ts))
+             ts, replaces))
         message = StoredMessage(seq, ts, sender, client_msg_id, scope, text, recipients, group,
-                                notice)
+                                notice, replaces)
         self._unwritten[ident] = message
         if chat:
             # No delivery rows: the warm cursors of the recipients take the seq.
@@ -784,6 +789,11 @@ class Store:
             " WHERE m.sender_key = ? AND m.client_msg_id = ?", (sender_key, client_msg_id),
         ).fetchone()
         return _row_to_message(row) if row else None
+
+    def set_text(self, seq: int, text: str) -> None:
+        """Replace the text of message ``seq`` (a message deleted by its sender)."""
+        with self._tx() as db:
+            db.execute("UPDATE messages SET text = ? WHERE seq = ?", (text, seq))
 
     def message(self, seq: int) -> StoredMessage | None:
         self._sync()
@@ -1167,6 +1177,7 @@ def _migrate_5_to_6(db: sqlite3.Connection) -> None:
     one transaction."""
     log.info("migrating the database from schema version 5 to 6 (group delivery cursors)")
     db.execute("BEGIN IMMEDIATE")
+    db.execute("ALTER TABLE messages ADD COLUMN replaces INTEGER")
     for statement in _GROUP_TABLES.split(";"):
         if statement.strip():
             db.execute(statement)
@@ -1190,5 +1201,6 @@ def _unknown(entry: list | None, key: str) -> bool:
 
 
 def _row_to_message(row: tuple) -> StoredMessage:
-    seq, ts, sender, cid, scope, text, recipients, grp, notice = row
-    return StoredMessage(seq, ts, sender, cid, scope, text, json.loads(recipients), grp, notice)
+    seq, ts, sender, cid, scope, text, recipients, grp, notice, replaces = row
+    return StoredMessage(seq, ts, sender, cid, scope, text, json.loads(recipients), grp, notice,
+                         replaces)

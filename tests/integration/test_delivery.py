@@ -6,6 +6,7 @@ from __future__ import annotations
 from helpers.wire import WireClient, connect_as
 
 from messenger.protocol import (
+    RETRACTED_TEXT,
     Error,
     ErrorCode,
     GetHistory,
@@ -18,6 +19,7 @@ from messenger.protocol import (
     Read,
     Receipt,
     ReceiptCount,
+    Retract,
     Typing,
 )
 
@@ -147,3 +149,26 @@ def test_idle_connection_is_pinged_then_dropped(qtbot, make_server):
     quiet.hello()
     quiet.wait_for(lambda f: isinstance(f, Ping), timeout=5000)
     qtbot.waitUntil(lambda: quiet.closed, timeout=5000)
+
+
+def test_a_sender_deletes_a_message_for_everyone(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    sent = alice.send_text("unicast", "oops, wrong person", ["bob"])
+    bob.wait_for(lambda f: isinstance(f, Message) and f.seq == sent.seq)
+    # Only the sender may, and only a chat message that exists.
+    for who, seq in ((charlie, sent.seq), (bob, sent.seq), (alice, 999_999)):
+        err = who.request(Retract, seq=seq)
+        assert isinstance(err, Error) and err.code == ErrorCode.UNKNOWN_MESSAGE
+    ok = alice.request(Retract, seq=sent.seq)
+    assert isinstance(ok, Ok)
+    notice = bob.wait_for(lambda f: isinstance(f, Message) and f.notice == "deleted")
+    assert (notice.seq, notice.replaces, notice.sender) == (ok.seq, sent.seq, "alice")
+    mine = alice.wait_for(lambda f: isinstance(f, Message) and f.notice == "deleted")
+    assert mine.replaces == sent.seq  # the sender's own sessions blank their copy too
+    history = bob.request(GetHistory, conversation="user:alice")
+    texts = {m.seq: m.text for m in history.messages}
+    assert texts[sent.seq] == RETRACTED_TEXT and "oops" not in " ".join(texts.values())
+    assert alice.request(Retract, seq=sent.seq).seq == ok.seq  # again: the same, nothing new
+    assert not any(isinstance(f, Message) for f in charlie.frames)
