@@ -34,6 +34,17 @@ def server_command(data_dir: Path, port: int) -> list[str]:
             "--port", str(port), "--data-dir", str(data_dir), "--demo"]
 
 
+def logged_in_engines(qtbot, engines: list[ClientEngine], port: int) -> list[ClientEngine]:
+    """alice, bob and charlie logged in to the server on ``port``, reconnecting quickly."""
+    made = [ClientEngine(backoff=Backoff(0.05, 0.5)) for _ in range(3)]
+    engines.extend(made)
+    for engine, user in zip(made, ("alice", "bob", "charlie"), strict=True):
+        with qtbot.waitSignal(engine.login_succeeded, timeout=20_000):
+            engine.connect_to("127.0.0.1", port)
+            engine.login(user, f"{user}123")
+    return made
+
+
 @pytest.fixture
 def engines(qtbot):
     made: list[ClientEngine] = []
@@ -50,12 +61,7 @@ def test_sigkill_mid_burst_every_message_arrives_exactly_once(qtbot, tmp_path, e
     first.start()
     second: ServerProcess | None = None
     try:
-        alice, bob, charlie = (ClientEngine(backoff=Backoff(0.05, 0.5)) for _ in range(3))
-        engines.extend([alice, bob, charlie])
-        for engine, user in ((alice, "alice"), (bob, "bob"), (charlie, "charlie")):
-            with qtbot.waitSignal(engine.login_succeeded, timeout=20_000):
-                engine.connect_to("127.0.0.1", port)
-                engine.login(user, f"{user}123")
+        alice, bob, charlie = logged_in_engines(qtbot, engines, port)
 
         acked: set[str] = set()
         acked_before_kill: set[str] = set()
@@ -134,12 +140,7 @@ def test_sigkill_mid_group_burst_every_member_gets_each_message_once(qtbot, tmp_
     first.start()
     second: ServerProcess | None = None
     try:
-        alice, bob, charlie = (ClientEngine(backoff=Backoff(0.05, 0.5)) for _ in range(3))
-        engines.extend([alice, bob, charlie])
-        for engine, user in ((alice, "alice"), (bob, "bob"), (charlie, "charlie")):
-            with qtbot.waitSignal(engine.login_succeeded, timeout=20_000):
-                engine.connect_to("127.0.0.1", port)
-                engine.login(user, f"{user}123")
+        alice, bob, charlie = logged_in_engines(qtbot, engines, port)
         with qtbot.waitSignal(alice.group_joined, timeout=10_000):
             alice.create_group("lab", public=True)
         for engine in (bob, charlie):

@@ -10,13 +10,7 @@ import pytest
 from messenger.server.groups import Groups
 from messenger.server.store import Store
 
-
-def rows(path, sql):
-    db = sqlite3.connect(path)
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
+from .test_server_store import rows
 
 
 def post(store, groups, sender, text, group="lab"):
