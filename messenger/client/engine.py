@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from ..protocol import (
     RETRACTED_TEXT,
     Delivered,
+    Edit,
     Endpoint,
     Error,
     ErrorCode,
@@ -539,12 +541,26 @@ class ClientEngine(QObject):
             return False
         return True
 
-    def _apply_retraction(self, seq: int) -> None:
-        """Message ``seq`` was deleted by its sender: blank every copy, cached and shown."""
+    def edit(self, seq: int, key: str, text: str) -> bool:
+        """Replace the text of own message ``seq`` with ``text`` (``key``: the conversation
+        that shows it, which gets an error as a notice); every app shows the new text, marked
+        edited, once the server's ``edited`` notice arrives. False when not connected."""
+        frame = Edit(id=self._take_id(), client_msg_id=str(uuid.uuid4()), seq=seq, text=text)
+        if not self.logged_in or not self._request(frame, _Request("edit", key=key)):
+            self.conversation(key).add_notice(
+                "Not connected: the message can be edited once you are back online.",
+                error=True)
+            return False
+        return True
+
+    def _apply_retraction(self, seq: int, text: str = RETRACTED_TEXT,
+                          edited: float | None = None) -> None:
+        """Message ``seq`` was deleted (or edited at ``edited``) by its sender: ``text`` in
+        every copy, cached and shown."""
         if self._store is not None:
-            self._store.set_text(seq, RETRACTED_TEXT)
+            self._store.set_text(seq, text, edited)
         for model in self._conversations.values():
-            model.set_text(seq, RETRACTED_TEXT)
+            model.set_text(seq, text, edited)
 
     def send_to(self, key: str, text: str) -> str | None:
         """Send ``text`` into conversation ``key`` (a peer's, a group's or :data:`EVERYONE`)."""
@@ -949,9 +965,10 @@ class ClientEngine(QObject):
                 self.request_failed.emit(key, err.code, message)
         elif req.kind == "history":
             self._on_history_error(req, err)
-        elif req.kind == "retract":
+        elif req.kind in ("retract", "edit"):
             key = req.key or EVERYONE
-            self.conversation(key).add_notice(f"Could not delete the message: {message}",
+            what = "delete" if req.kind == "retract" else "edit"
+            self.conversation(key).add_notice(f"Could not {what} the message: {message}",
                                               error=True)
             self.request_failed.emit(key, err.code, message)
         elif req.kind == "transfer":
@@ -1090,6 +1107,11 @@ class ClientEngine(QObject):
         self._seen_seqs.add(m.seq)
         if m.notice == "deleted" and m.replaces:
             self._apply_retraction(m.replaces)
+        elif m.notice == "edited" and m.replaces:
+            # Not a line of its own: the original shows the new text, marked edited.
+            self._apply_retraction(m.replaces, m.text, m.ts)
+            self._conn.send(Delivered(seqs=[m.seq]))
+            return
         own = bool(self.user) and name_key(m.sender) == name_key(self.user)
         group = self._group_title(m.group) if m.group else None
         places = place_incoming(self.user or m.sender, m.sender, m.scope, m.to, group)
@@ -1142,12 +1164,13 @@ class ClientEngine(QObject):
             delivered, read, counts = tuple(m.delivered_to), tuple(m.read_by), m.counts
         return ChatItem(MessageKind.OWN if own else MessageKind.OTHER, m.sender, m.text,
                         ts=m.ts, seq=m.seq, state=state, client_msg_id=m.client_msg_id,
-                        also=also, delivered_to=delivered, read_by=read, counts=counts)
+                        also=also, delivered_to=delivered, read_by=read, counts=counts,
+                        edited=m.edited)
 
     @staticmethod
     def _cached(m: Message, key: str) -> CachedMessage:
         return CachedMessage(m.seq, key, m.ts, m.sender, m.scope, m.text, m.client_msg_id,
-                             list(m.to), m.group, m.notice)
+                             list(m.to), m.group, m.notice, edited=m.edited)
 
     def _send(self, scope: str, to: list[str], text: str) -> str | None:
         if not text.strip():

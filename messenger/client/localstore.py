@@ -23,7 +23,7 @@ Tables:
 The schema version is in ``PRAGMA user_version`` (:data:`SCHEMA_VERSION`). Every table is
 created with ``IF NOT EXISTS``, so opening an older file adds what it lacks (version 1 had no
 ``transfers`` table), columns added later are added with ``ALTER TABLE`` (version 2 had no
-``messages.counts``), and then the current version is recorded.
+``messages.counts``, version 3 no ``messages.edited``), and then the current version is recorded.
 
 The file is ``<data dir>/accounts/<host>_<port>/<user>.db`` (see :func:`store_path`).
 """
@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS messages (
     delivered_to  TEXT NOT NULL DEFAULT '[]',
     read_by       TEXT NOT NULL DEFAULT '[]',
     counts        TEXT,
+    edited        REAL,
     PRIMARY KEY (conv, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS messages_seq ON messages (seq);
@@ -96,9 +97,10 @@ CREATE TABLE IF NOT EXISTS transfers (
 );
 """
 
-SCHEMA_VERSION = 3
-"""3: ``messages.counts`` (JSON ``[delivered, read, recipients]`` of an own group message, from
-``receipt_count`` events), added to older files when they are opened."""
+SCHEMA_VERSION = 4
+"""4: ``messages.edited`` (when the sender last edited the text). 3: ``messages.counts``
+(JSON ``[delivered, read, recipients]`` of an own group message, from ``receipt_count``
+events). Both are added to older files when they are opened."""
 """1: outbox, messages, meta; 2: + transfers."""
 
 TRANSFERS_KEPT = 500
@@ -144,6 +146,7 @@ class CachedMessage:
     delivered_to: list[str] = field(default_factory=list)
     read_by: list[str] = field(default_factory=list)
     counts: tuple[int, int, int] | None = None  # own group message: delivered, read, of
+    edited: float | None = None  # when the sender last edited the text
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,8 @@ class LocalStore:
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(messages)")}
             if "counts" not in columns:
                 self._db.execute("ALTER TABLE messages ADD COLUMN counts TEXT")
+            if "edited" not in columns:
+                self._db.execute("ALTER TABLE messages ADD COLUMN edited REAL")
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -265,10 +270,10 @@ class LocalStore:
             for m in items:
                 cur = db.execute(
                     "INSERT OR IGNORE INTO messages (seq, conv, ts, sender, scope, recipients,"
-                    " grp, notice, text, client_msg_id, state) VALUES"
-                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " grp, notice, text, client_msg_id, state, edited) VALUES"
+                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (m.seq, m.conv, m.ts, m.sender, m.scope, json.dumps(m.to), m.group,
-                     m.notice, m.text, m.client_msg_id, m.state))
+                     m.notice, m.text, m.client_msg_id, m.state, m.edited))
                 if cur.rowcount:
                     new.append(m.seq)
             db.execute("COMMIT")
@@ -384,11 +389,12 @@ class LocalStore:
     def _select(self, where: str, args: tuple) -> list[CachedMessage]:
         rows = self._db.execute(
             "SELECT seq, conv, ts, sender, scope, text, client_msg_id, recipients, grp, notice,"
-            f" state, delivered_to, read_by, counts FROM messages {where}", args).fetchall()
+            f" state, delivered_to, read_by, counts, edited FROM messages {where}",
+            args).fetchall()
         return [CachedMessage(s, c, ts, snd, sc, t, cid, json.loads(r), g, n, st,
                               json.loads(d), json.loads(rd),
-                              tuple(json.loads(k)) if k else None)  # type: ignore[arg-type]
-                for s, c, ts, snd, sc, t, cid, r, g, n, st, d, rd, k in rows]
+                              tuple(json.loads(k)) if k else None, e)  # type: ignore[arg-type]
+                for s, c, ts, snd, sc, t, cid, r, g, n, st, d, rd, k, e in rows]
 
     # ---------------------------------------------------------------- cursors
 
@@ -473,11 +479,12 @@ class LocalStore:
             where, args = where + " AND seq < ?", (*args, before)
         return where, args
 
-    def set_text(self, seq: int, text: str) -> int:
-        """Replace the text of every cached copy of message ``seq`` (deleted by its sender);
-        returns how many rows changed."""
-        cur = self._db.execute("UPDATE messages SET text = ? WHERE seq = ? AND notice IS NULL",
-                               (text, seq))
+    def set_text(self, seq: int, text: str, edited: float | None = None) -> int:
+        """Replace the text of every cached copy of message ``seq`` (deleted, or edited at
+        ``edited``, by its sender); returns how many rows changed."""
+        cur = self._db.execute(
+            "UPDATE messages SET text = ?, edited = coalesce(?, edited)"
+            " WHERE seq = ? AND notice IS NULL", (text, edited, seq))
         return cur.rowcount
 
     def mark_read_here(self, conv: str, seqs: Sequence[int]) -> None:

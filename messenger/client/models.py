@@ -287,6 +287,7 @@ class ChatItem:
             sends counts, not names, for group messages), or None.
         error: why a failed message was refused.
         transfer: for a :attr:`MessageKind.TRANSFER` item, the transfer's id.
+        edited: when the sender last edited the text (Unix seconds), or None.
     """
 
     kind: MessageKind
@@ -302,6 +303,7 @@ class ChatItem:
     counts: tuple[int, int, int] | None = None
     error: str = ""
     transfer: str = ""
+    edited: float | None = None
 
 
 @dataclass
@@ -343,7 +345,8 @@ class ConversationModel(QAbstractListModel):
     :attr:`SeqRole` → int or None, :attr:`StateRole` → :class:`DeliveryState`,
     :attr:`AlsoRole` → list[str], :attr:`ClientMsgIdRole` → str, :attr:`DeliveredToRole` and
     :attr:`ReadByRole` → list[str], :attr:`ErrorRole` → str, :attr:`TransferRole` → str (the
-    transfer id of a transfer card, else ""), ``Qt.ToolTipRole`` and
+    transfer id of a transfer card, else ""), :attr:`EditedRole` → float or None (when the
+    sender last edited it), ``Qt.ToolTipRole`` and
     ``Qt.AccessibleTextRole`` → str (own group messages: "delivered to 3 of 5").
 
     History loads lazily: the engine installs a :class:`HistorySource` (:meth:`set_source`);
@@ -381,6 +384,7 @@ class ConversationModel(QAbstractListModel):
     ReadByRole = Qt.ItemDataRole.UserRole + 10
     ErrorRole = Qt.ItemDataRole.UserRole + 11
     TransferRole = Qt.ItemDataRole.UserRole + 12
+    EditedRole = Qt.ItemDataRole.UserRole + 13
 
     def __init__(self, key: str, title: str, parent: Any = None) -> None:
         super().__init__(parent)
@@ -426,6 +430,8 @@ class ConversationModel(QAbstractListModel):
             return item.error
         if role == self.TransferRole:
             return item.transfer
+        if role == self.EditedRole:
+            return item.edited
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
             who = {MessageKind.OWN: "You", MessageKind.SYSTEM: "Notice",
                    MessageKind.ERROR: "Error", MessageKind.TRANSFER: "File from " + item.sender
@@ -466,7 +472,8 @@ class ConversationModel(QAbstractListModel):
                            (self.SeqRole, b"seq"), (self.StateRole, b"state"),
                            (self.AlsoRole, b"also"), (self.ClientMsgIdRole, b"clientMsgId"),
                            (self.DeliveredToRole, b"deliveredTo"), (self.ReadByRole, b"readBy"),
-                           (self.ErrorRole, b"error"), (self.TransferRole, b"transfer")):
+                           (self.ErrorRole, b"error"), (self.TransferRole, b"transfer"),
+                           (self.EditedRole, b"edited")):
             names[role] = QByteArray(name)
         return names
 
@@ -725,14 +732,17 @@ class ConversationModel(QAbstractListModel):
         self._changed(row, [self.StateRole, self.DeliveredToRole, self.ReadByRole])
         return True
 
-    def set_text(self, seq: int, text: str) -> bool:
-        """Replace the text of message ``seq`` (deleted by its sender); False when this
-        conversation does not show it."""
+    def set_text(self, seq: int, text: str, edited: float | None = None) -> bool:
+        """Replace the text of message ``seq`` (deleted, or edited at ``edited``, by its
+        sender); False when this conversation does not show it."""
         row = self.row_of_seq(seq)
-        if row is None or self._items[row].text == text:
+        if row is None:
             return False
-        self._items[row].text = text
-        self._changed(row, [Qt.ItemDataRole.DisplayRole, self.TextRole])
+        item = self._items[row]
+        item.text = text
+        if edited is not None:
+            item.edited = edited
+        self._changed(row, [Qt.ItemDataRole.DisplayRole, self.TextRole, self.EditedRole])
         return True
 
     def remove_client_id(self, client_msg_id: str) -> bool:

@@ -244,6 +244,8 @@ class ConversationWidget(QWidget):
         delete_requested(str): an unsent message's ``client_msg_id``.
         retract_requested(str, int): ``(conversation key, seq)``: delete a sent own message
             for everyone (the window asks first).
+        edit_requested(str, int): ``(conversation key, seq)``: change a sent own message's
+            text (the window asks for it).
         typing(str): the conversation key, whenever the compose box changes.
         files_dropped(str, list): ``(conversation key, [local paths])``: files were dropped
             on the tab or chosen with Attach (the window offers them, or calls
@@ -254,6 +256,7 @@ class ConversationWidget(QWidget):
     retry_requested = Signal(str)
     delete_requested = Signal(str)
     retract_requested = Signal(str, int)
+    edit_requested = Signal(str, int)
     typing = Signal(str)
     files_dropped = Signal(str, list)
 
@@ -752,8 +755,8 @@ class ConversationWidget(QWidget):
 
     def message_menu(self, row: int, link: str | None = None) -> QMenu | None:
         """The context menu of the item at ``row``: Copy (and Copy link when opened on the
-        link ``link``), for an unsent own message Retry / Delete, for a sent one Delete for
-        everyone."""
+        link ``link``), for an unsent own message Retry / Delete, for a sent one Edit and
+        Delete for everyone."""
         if not 0 <= row < self.model.rowCount():
             return None
         item = self.model.item(row)
@@ -772,6 +775,8 @@ class ConversationWidget(QWidget):
             delete.triggered.connect(lambda: self.delete_requested.emit(item.client_msg_id))
         elif item.kind is MessageKind.OWN and item.seq is not None and \
                 item.text != RETRACTED_TEXT:
+            change = menu.addAction("Edit…")
+            change.triggered.connect(lambda: self.edit_requested.emit(self.key, item.seq))
             retract = menu.addAction("Delete for everyone…")
             retract.triggered.connect(lambda: self.retract_requested.emit(self.key, item.seq))
         return menu

@@ -334,6 +334,8 @@ class BubbleDelegate(QStyledItemDelegate):
             header = (header + " · " if header else "") + "also to " + ", ".join(also)
         meta = time.strftime("%H:%M", time.localtime(
             float(index.data(ConversationModel.TimestampRole) or 0)))  # the day: separators
+        if index.data(ConversationModel.EditedRole):
+            meta = "edited " + meta
         ticks = ""
         if kind is MessageKind.OWN:
             ticks = "  " + TICKS.get(index.data(ConversationModel.StateRole), "")

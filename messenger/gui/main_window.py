@@ -81,6 +81,12 @@ def confirm_retract(parent: QWidget) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
+def ask_new_text(parent: QWidget, old: str) -> str | None:
+    """Ask for a message's new text (replaced in tests); None when cancelled."""
+    text, ok = QInputDialog.getMultiLineText(parent, "Edit message", "New text:", old)
+    return text if ok else None
+
+
 DRAFT_SAVE_MS = 2_000
 """Unsent texts are written to the settings this long after the last keystroke."""
 STATUS_REFRESH_MS = 30_000
@@ -427,6 +433,7 @@ class MainWindow(QMainWindow):
             widget.retry_requested.connect(self.engine.retry)
             widget.delete_requested.connect(self.engine.discard)
             widget.retract_requested.connect(self.retract)
+            widget.edit_requested.connect(self.edit_message)
             widget.typing.connect(self.engine.notify_typing)
             widget.files_dropped.connect(self.send_files)
             widget.set_transfers(self.transfers)
@@ -449,6 +456,18 @@ class MainWindow(QMainWindow):
         if not confirm_retract(self):
             return False
         return self.engine.retract(seq, key)
+
+    def edit_message(self, key: str, seq: int) -> bool:
+        """"Edit…" on an own message: ask for the new text, then ask the server."""
+        model = self.engine.conversation(key)
+        row = model.row_of_seq(seq)
+        if row is None:
+            return False
+        old = model.item(row).text
+        text = ask_new_text(self, old)
+        if text is None or not text.strip() or text.strip() == old:
+            return False
+        return self.engine.edit(seq, key, text.strip())
 
     def status_text(self, key: str, now: float | None = None) -> str:
         """The header status of conversation ``key``: a contact's presence or last seen,

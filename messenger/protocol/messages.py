@@ -125,6 +125,21 @@ class Retract(_Base, tag="retract"):
     seq: int
 
 
+class Edit(_Base, tag="edit"):
+    """Replace the text of one of your own chat messages. The server stores ``text`` as the
+    message's text (``history`` then gives it, with ``edited``) and an ``edited`` notice whose
+    ``replaces`` is ``seq`` and whose ``text`` is the new text, delivered like a message to
+    the original's recipients and your own sessions; apps show it as the original's new text,
+    not as a line of its own. ``client_msg_id`` (a new UUID per edit) makes retries
+    idempotent. Answered by ``ok`` with the notice's ``seq``. Errors: unknown_message (no chat
+    message of yours with that seq, or a deleted one), empty_message, message_too_long."""
+
+    id: int
+    client_msg_id: str
+    seq: int
+    text: str
+
+
 RETRACTED_TEXT = "This message was deleted."
 """What a deleted message's text becomes (in the server's history and in the apps)."""
 
@@ -439,7 +454,9 @@ class Message(_Base, tag="message"):
     group messages; ``group`` names the group of a group message. ``notice`` marks a system
     notice of a group (``created``, ``joined``, ``left``, ``removed``, ``leader``, ``declined``,
     ``invited``) whose ``text`` is for people and ``sender`` is who acted, or ``deleted``
-    (any scope): ``sender`` deleted their message ``replaces`` (see :class:`Retract`).
+    (any scope): ``sender`` deleted their message ``replaces`` (see :class:`Retract`), or
+    ``edited``: ``text`` is the new text of message ``replaces`` (see :class:`Edit`; never in
+    ``history``). ``edited`` is when the text was last edited (Unix seconds), in ``history``.
     A client answers with ``delivered`` once it has stored the message; until then the server
     re-delivers it at every login.
     """
@@ -454,6 +471,7 @@ class Message(_Base, tag="message"):
     group: str | None = None
     notice: str | None = None
     replaces: int | None = None
+    edited: float | None = None
 
 
 class Ok(_Base, tag="ok"):
@@ -484,7 +502,7 @@ class Ok(_Base, tag="ok"):
 ClientFrame = (
     Hello | Ping | Pong | Register | Login | Logout | GetRoster | Send | Delivered
     | GroupCreate | GroupInvite | GroupAccept | GroupDecline | GroupJoin | GroupLeave
-    | GroupRemove | GetGroups | Read | Typing | GetHistory | Retract
+    | GroupRemove | GetGroups | Read | Typing | GetHistory | Retract | Edit
     | TransferOffer | TransferAccept | TransferDecline | TransferCancel
 )
 """Every frame a client may send."""

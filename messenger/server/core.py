@@ -22,6 +22,7 @@ from messenger.protocol import (
     PROTOCOL_VERSION,
     RETRACTED_TEXT,
     Delivered,
+    Edit,
     Endpoint,
     Error,
     ErrorCode,
@@ -278,6 +279,8 @@ class ServerCore:
             return self._history(session, frame)
         if isinstance(frame, Retract):
             return self._retract(session, frame)
+        if isinstance(frame, Edit):
+            return self._edit(session, frame)
         if isinstance(frame, GetRoster):
             return [Out(conn, Ok(id=frame.id, roster=self.roster()))]
         if isinstance(frame, Logout):
@@ -574,39 +577,76 @@ class ServerCore:
                 actions += [Out(c, frame) for c in entry.conns]
         return actions
 
-    def _retract(self, session: Session, frame: Retract) -> list[Action]:
-        """Delete one of the sender's chat messages for everyone (see :class:`Retract`)."""
-        assert session.user is not None and session.key is not None
-        original = self.store.message(frame.seq) if 0 < frame.seq < MAX_SEQ else None
+    def _own_message(self, session: Session, seq: int) -> StoredMessage | None:
+        """The sender's own chat message ``seq`` that may still be changed, or None."""
+        original = self.store.message(seq) if 0 < seq < MAX_SEQ else None
         if original is None or original.notice is not None or \
-                name_key(original.sender) != session.key:
-            return [self._error(session, frame, ErrorCode.UNKNOWN_MESSAGE,
-                                f"you have no message {frame.seq} to delete")]
-        # Who gets the notice: whom the message went to, and the sender's own sessions.
+                name_key(original.sender) != session.key or original.text == RETRACTED_TEXT:
+            return None
+        return original
+
+    def _change(self, session: Session, request_id: int, original: StoredMessage,
+                notice: str, client_msg_id: str, text: str) -> list[Action]:
+        """Store and deliver a ``deleted``/``edited`` notice about ``original`` to whom it
+        went and to the sender's own sessions."""
+        assert session.user is not None and session.key is not None
         if original.scope == "broadcast":
             keys = self.store.account_keys()
         elif original.scope == "group":
             try:
-                group = self.groups.get(original.group or "")
-                keys = list(group.member_keys)
+                keys = list(self.groups.get(original.group or "").member_keys)
             except RuleError:  # dissolved since
                 keys = []
         else:
             keys = [name_key(n) for n in original.recipients]
         keys = list(dict.fromkeys([*keys, session.key]))
-        if original.text != RETRACTED_TEXT:
-            self.store.set_text(original.seq, RETRACTED_TEXT)
         stored, created = self.store.store_message(
-            sender=session.user, client_msg_id=f"deleted-{original.seq}",
-            scope=original.scope, text=f"{session.user} deleted a message",
+            sender=session.user, client_msg_id=client_msg_id, scope=original.scope, text=text,
             recipients=original.recipients, recipient_keys=keys, group=original.group,
-            notice="deleted", sender_key=session.key, replaces=original.seq)
-        actions: list[Action] = [Out(session.conn, Ok(id=frame.id, seq=stored.seq,
+            notice=notice, sender_key=session.key, replaces=original.seq)
+        actions: list[Action] = [Out(session.conn, Ok(id=request_id, seq=stored.seq,
                                                       ts=stored.ts))]
         if created:
-            log.info("%s deleted message %d", session.user, original.seq)
+            log.info("%s: %s message %d", session.user, notice, original.seq)
             actions += self._to_users(keys, _message_frame(stored))
         return actions
+
+    def _retract(self, session: Session, frame: Retract) -> list[Action]:
+        """Delete one of the sender's chat messages for everyone (see :class:`Retract`)."""
+        assert session.user is not None
+        existing = self.store.message(frame.seq) if 0 < frame.seq < MAX_SEQ else None
+        original = self._own_message(session, frame.seq)
+        if original is None:
+            if existing is not None and existing.text == RETRACTED_TEXT and \
+                    existing.notice is None and name_key(existing.sender) == session.key:
+                original = existing  # deleted already: the same answer again
+            else:
+                return [self._error(session, frame, ErrorCode.UNKNOWN_MESSAGE,
+                                    f"you have no message {frame.seq} to delete")]
+        else:
+            self.store.set_text(original.seq, RETRACTED_TEXT)
+        return self._change(session, frame.id, original, "deleted",
+                            f"deleted-{original.seq}", f"{session.user} deleted a message")
+
+    def _edit(self, session: Session, frame: Edit) -> list[Action]:
+        """Replace the text of one of the sender's chat messages (see :class:`Edit`)."""
+        text = frame.text
+        if not text or text.isspace():
+            return [self._error(session, frame, ErrorCode.EMPTY_MESSAGE, "the message is empty")]
+        if len(text) > self.max_text:
+            return [self._error(
+                session, frame, ErrorCode.MESSAGE_TOO_LONG,
+                f"the message has {len(text)} characters; the limit is {self.max_text}")]
+        if not frame.client_msg_id or len(frame.client_msg_id) > 64:
+            return [self._error(session, frame, ErrorCode.BAD_REQUEST,
+                                "client_msg_id must have 1-64 characters")]
+        original = self._own_message(session, frame.seq)
+        if original is None:
+            return [self._error(session, frame, ErrorCode.UNKNOWN_MESSAGE,
+                                f"you have no message {frame.seq} to edit")]
+        if self.store.message_by_client_id(session.key or "", frame.client_msg_id) is None:
+            self.store.set_text(original.seq, text, edited=self._clock())  # not on a retry
+        return self._change(session, frame.id, original, "edited", frame.client_msg_id, text)
 
     # ------------------------------------------------------------------ history
 
@@ -857,4 +897,4 @@ def _receipt_frame(r: StoredReceipt) -> Receipt | ReceiptCount:
 def _message_frame(m: StoredMessage) -> Message:
     return Message(seq=m.seq, ts=m.ts, sender=m.sender, scope=m.scope,  # type: ignore[arg-type]
                    text=m.text, client_msg_id=m.client_msg_id, to=m.recipients, group=m.group,
-                   notice=m.notice, replaces=m.replaces)
+                   notice=m.notice, replaces=m.replaces, edited=m.edited)

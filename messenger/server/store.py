@@ -62,7 +62,7 @@ SCHEMA_VERSION = 6
 ``group_spans`` (who was a member when) and ``group_cursors`` (per-member delivered/read
 cursors) replace them. Existing members, and every account for "everyone", get a span from the
 current last seq on; older messages keep their rows. ``messages`` gains ``replaces`` (the seq
-a ``deleted`` notice is about).
+a ``deleted`` or ``edited`` notice is about) and ``edited`` (when the text was last edited).
 4 → 5: ``accounts`` gains ``last_seen`` (Unix seconds of the account's last login or going
 offline; NULL until then), added in place.
 3 → 4: ``receipts`` gains ``delivered``, ``read`` and ``recipients`` (the counts of group
@@ -118,6 +118,7 @@ CREATE TABLE IF NOT EXISTS messages (
     text          TEXT NOT NULL,
     ts            REAL NOT NULL,
     replaces      INTEGER,
+    edited        REAL,
     UNIQUE (sender_key, client_msg_id)
 );
 CREATE INDEX IF NOT EXISTS messages_broadcast ON messages (seq) WHERE scope = 'broadcast';
@@ -174,7 +175,7 @@ CREATE TABLE IF NOT EXISTS group_cursors (
 _SCHEMA += _GROUP_TABLES
 
 _MSG_COLUMNS = "m.seq, m.ts, m.sender, m.client_msg_id, m.scope, m.text, m.recipients, m.grp, " \
-    "m.notice, m.replaces"
+    "m.notice, m.replaces, m.edited"
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,7 @@ class StoredMessage(NamedTuple):
     group: str | None = None
     notice: str | None = None
     replaces: int | None = None
+    edited: float | None = None
 
 
 class Receipt(NamedTuple):
@@ -777,6 +779,12 @@ class Store:
             if entry is not None:
                 self._recent_size -= len(entry[1]) + 1
 
+    def message_by_client_id(self, sender_key: str, client_msg_id: str) -> StoredMessage | None:
+        """The message ``sender_key`` stored with ``client_msg_id`` (buffered or written), or
+        None."""
+        return self._unwritten.get((sender_key, client_msg_id)) or \
+            self._message_by_client_id(sender_key, client_msg_id)
+
     def _message_by_client_id(self, sender_key: str, client_msg_id: str) -> StoredMessage | None:
         # Reads only rows that are not buffered: no _sync() needed (see store_message). In
         # batch mode the turn's write transaction is opened here if need be: a query outside
@@ -790,10 +798,12 @@ class Store:
         ).fetchone()
         return _row_to_message(row) if row else None
 
-    def set_text(self, seq: int, text: str) -> None:
-        """Replace the text of message ``seq`` (a message deleted by its sender)."""
+    def set_text(self, seq: int, text: str, edited: float | None = None) -> None:
+        """Replace the text of message ``seq`` (deleted, or edited at ``edited``, by its
+        sender)."""
         with self._tx() as db:
-            db.execute("UPDATE messages SET text = ? WHERE seq = ?", (text, seq))
+            db.execute("UPDATE messages SET text = ?, edited = coalesce(?, edited)"
+                       " WHERE seq = ?", (text, edited, seq))
 
     def message(self, seq: int) -> StoredMessage | None:
         self._sync()
@@ -1097,6 +1107,7 @@ class Store:
             params = [name_key(target), me, me, me]
         else:
             raise ValueError(f"unknown conversation {conversation!r}")
+        where = f"({where}) AND (m.notice IS NULL OR m.notice != 'edited')"
         if after is not None:
             sql = (f"SELECT {_MSG_COLUMNS} FROM messages m WHERE {where} AND m.seq > ?"
                    " ORDER BY m.seq LIMIT ?")
@@ -1178,6 +1189,7 @@ def _migrate_5_to_6(db: sqlite3.Connection) -> None:
     log.info("migrating the database from schema version 5 to 6 (group delivery cursors)")
     db.execute("BEGIN IMMEDIATE")
     db.execute("ALTER TABLE messages ADD COLUMN replaces INTEGER")
+    db.execute("ALTER TABLE messages ADD COLUMN edited REAL")
     for statement in _GROUP_TABLES.split(";"):
         if statement.strip():
             db.execute(statement)
@@ -1201,6 +1213,6 @@ def _unknown(entry: list | None, key: str) -> bool:
 
 
 def _row_to_message(row: tuple) -> StoredMessage:
-    seq, ts, sender, cid, scope, text, recipients, grp, notice, replaces = row
+    seq, ts, sender, cid, scope, text, recipients, grp, notice, replaces, edited = row
     return StoredMessage(seq, ts, sender, cid, scope, text, json.loads(recipients), grp, notice,
-                         replaces)
+                         replaces, edited)

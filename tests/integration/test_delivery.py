@@ -7,6 +7,7 @@ from helpers.wire import WireClient, connect_as
 
 from messenger.protocol import (
     RETRACTED_TEXT,
+    Edit,
     Error,
     ErrorCode,
     GetHistory,
@@ -172,3 +173,35 @@ def test_a_sender_deletes_a_message_for_everyone(qtbot, server):
     assert texts[sent.seq] == RETRACTED_TEXT and "oops" not in " ".join(texts.values())
     assert alice.request(Retract, seq=sent.seq).seq == ok.seq  # again: the same, nothing new
     assert not any(isinstance(f, Message) for f in charlie.frames)
+
+
+def test_a_sender_edits_a_message_and_an_offline_recipient_gets_the_edit(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    sent = alice.send_text("unicast", "meet at 3", ["bob"])
+    bob.wait_for(lambda f: isinstance(f, Message) and f.seq == sent.seq)
+    bob.close()  # offline: the edit waits for him
+
+    def edit(text, cmid, seq=sent.seq, who=alice):
+        return who.request(Edit, client_msg_id=cmid, seq=seq, text=text)
+
+    assert edit("   ", "e0").code == ErrorCode.EMPTY_MESSAGE
+    assert edit("x", "e0", seq=999_999).code == ErrorCode.UNKNOWN_MESSAGE
+    first = edit("meet at 4", "e1")
+    assert isinstance(first, Ok)
+    assert isinstance(edit("meet at 5", "e2"), Ok)
+    assert edit("meet at 4", "e1").seq == first.seq  # a retry of e1: same answer, no change
+    history = alice.request(GetHistory, conversation="user:bob")
+    (original,) = [m for m in history.messages if m.seq == sent.seq]
+    assert original.text == "meet at 5" and original.edited is not None
+    assert not any(m.notice == "edited" for m in history.messages)  # edits are not lines
+
+    bob = connect_as(qtbot, server, "bob", "bob123")  # the login replays both edits, in order
+    edits = [bob.wait_for(lambda f: isinstance(f, Message) and f.notice == "edited")
+             for _ in range(2)]
+    assert [(e.replaces, e.text) for e in edits] == [(sent.seq, "meet at 4"),
+                                                    (sent.seq, "meet at 5")]
+    carol = connect_as(qtbot, server, "charlie", "charlie123")
+    assert edit("mine now", "e3", who=carol).code == ErrorCode.UNKNOWN_MESSAGE
+    alice.request(Retract, seq=sent.seq)
+    assert edit("too late", "e4").code == ErrorCode.UNKNOWN_MESSAGE  # deleted

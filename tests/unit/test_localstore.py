@@ -133,7 +133,7 @@ def test_a_version_1_file_gets_the_transfers_table_and_keeps_its_rows(tmp_path):
     assert [r.key for r in store.transfers()] == ["k"]
     store.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     db.close()
 
 
@@ -165,7 +165,7 @@ def test_a_version_2_file_gets_the_counts_column_and_group_counts_only_grow(tmp_
     assert store.receipt_counts(99, 1, 0, 1) == []
     store.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
     db.close()
 
 
