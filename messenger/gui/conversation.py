@@ -86,10 +86,23 @@ def _local_paths(mime: QMimeData) -> list[str]:
     return [u.toLocalFile() for u in urls]
 
 
+PASTED_KEPT_DAYS = 30
+"""Pasted images older than this are removed when the next one is saved (they are kept that
+long so that a transfer of one can still be resumed)."""
+
+
 def save_pasted_image(image: QImage, folder: Path | None = None) -> Path:
     """Write ``image`` as ``pasted-YYYYmmdd-HHMMSS[-N].png`` in ``folder`` (default
-    :func:`messenger.paths.pasted_dir`). Raises OSError when it cannot be written."""
+    :func:`messenger.paths.pasted_dir`), first removing pasted images older than
+    :data:`PASTED_KEPT_DAYS`. Raises OSError when it cannot be written."""
     folder = folder or paths.pasted_dir()
+    too_old = time.time() - PASTED_KEPT_DAYS * 86400
+    for old in folder.glob("pasted-*.png"):
+        try:
+            if old.stat().st_mtime < too_old:
+                old.unlink()
+        except OSError:  # gone meanwhile, or not ours to remove: leave it
+            continue
     stem = "pasted-" + time.strftime("%Y%m%d-%H%M%S")
     path = folder / f"{stem}.png"
     n = 1

@@ -3,10 +3,14 @@ peer like a dropped file, files copied in a file manager are offered, text is ty
 
 from __future__ import annotations
 
+import os
+import time
+
 from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtGui import QColor, QImage
 
 from messenger import paths
+from messenger.gui.conversation import save_pasted_image
 
 
 def paste(tab, mime: QMimeData) -> None:
@@ -52,3 +56,18 @@ def test_pasted_files_are_offered_and_pasted_text_is_typed(qtbot, open_window, t
     paste(tab, text)
     assert tab.compose.toPlainText() == "https://example.org/page and more"
     assert offered == [[str(report)]]
+
+
+def test_pasted_images_older_than_a_month_are_removed_with_the_next_paste(qapp, tmp_path):
+    old, recent, other = (tmp_path / "pasted-20250101-100000.png",
+                          tmp_path / "pasted-20261201-100000.png", tmp_path / "notes.png")
+    for path in (old, recent, other):
+        path.write_bytes(b"png")
+    month = 31 * 86400
+    os.utime(old, (time.time() - month, time.time() - month))
+    os.utime(other, (time.time() - month, time.time() - month))
+    image = QImage(8, 8, QImage.Format.Format_RGB32)
+    image.fill(QColor("white"))
+    saved = save_pasted_image(image, tmp_path)
+    assert saved.exists() and recent.exists() and other.exists()  # only old pasted ones go
+    assert not old.exists()
