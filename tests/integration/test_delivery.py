@@ -205,3 +205,28 @@ def test_a_sender_edits_a_message_and_an_offline_recipient_gets_the_edit(qtbot, 
     assert edit("mine now", "e3", who=carol).code == ErrorCode.UNKNOWN_MESSAGE
     alice.request(Retract, seq=sent.seq)
     assert edit("too late", "e4").code == ErrorCode.UNKNOWN_MESSAGE  # deleted
+
+
+def test_edit_and_delete_reach_a_group_and_everyone(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    assert isinstance(alice.request(GroupCreate, group="lab", public=True), Ok)
+    assert isinstance(bob.request(GroupJoin, group="lab"), Ok)
+    in_group = alice.send_text("group", "lab at 3", ["lab"])
+    to_all = alice.send_text("broadcast", "coffee at 10")
+    assert isinstance(alice.request(Edit, client_msg_id="g-edit", seq=in_group.seq,
+                                    text="lab at 4"), Ok)
+    assert isinstance(alice.request(Retract, seq=to_all.seq), Ok)
+    edited = bob.wait_for(lambda f: isinstance(f, Message) and f.notice == "edited")
+    assert (edited.scope, edited.group, edited.replaces, edited.text) == (
+        "group", "lab", in_group.seq, "lab at 4")
+    deleted = bob.wait_for(lambda f: isinstance(f, Message) and f.notice == "deleted")
+    assert (deleted.scope, deleted.replaces) == ("broadcast", to_all.seq)
+    group = bob.request(GetHistory, conversation="group:lab")
+    assert [m.text for m in group.messages if m.notice is None] == ["lab at 4"]
+    everyone = bob.request(GetHistory, conversation="everyone")
+    assert [m.text for m in everyone.messages if m.notice is None] == [RETRACTED_TEXT]
+    # charlie, offline all along, gets the broadcast's deletion at login
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    charlie.wait_for(lambda f: isinstance(f, Message) and f.notice == "deleted"
+                     and f.replaces == to_all.seq)
