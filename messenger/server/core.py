@@ -517,18 +517,27 @@ class ServerCore:
 
     # ------------------------------------------------------------------ messages
 
-    def _send(self, session: Session, frame: Send) -> list[Action]:
-        assert session.user is not None and session.key is not None
+    def _text_refused(self, session: Session, frame: Send | Edit) -> list[Action] | None:
+        """The error for a ``send``/``edit`` whose ``text`` or ``client_msg_id`` is not
+        acceptable, or None."""
         text = frame.text
         if not text or text.isspace():  # the same test as "not text.strip()", without a copy
             return [self._error(session, frame, ErrorCode.EMPTY_MESSAGE, "the message is empty")]
         if len(text) > self.max_text:
             return [self._error(
                 session, frame, ErrorCode.MESSAGE_TOO_LONG,
-                f"the message has {len(frame.text)} characters; the limit is {self.max_text}")]
+                f"the message has {len(text)} characters; the limit is {self.max_text}")]
         if not frame.client_msg_id or len(frame.client_msg_id) > 64:
             return [self._error(session, frame, ErrorCode.BAD_REQUEST,
                                 "client_msg_id must have 1-64 characters")]
+        return None
+
+    def _send(self, session: Session, frame: Send) -> list[Action]:
+        assert session.user is not None and session.key is not None
+        refused = self._text_refused(session, frame)
+        if refused is not None:
+            return refused
+        text = frame.text
         group_name: str | None = None
         if frame.scope == "broadcast":
             recipients: list[str] = []
@@ -577,11 +586,14 @@ class ServerCore:
                 actions += [Out(c, frame) for c in entry.conns]
         return actions
 
-    def _own_message(self, session: Session, seq: int) -> StoredMessage | None:
-        """The sender's own chat message ``seq`` that may still be changed, or None."""
+    def _own_message(self, session: Session, seq: int, *,
+                     deleted: bool = False) -> StoredMessage | None:
+        """The sender's own chat message ``seq`` (a deleted one too with ``deleted``), or
+        None."""
         original = self.store.message(seq) if 0 < seq < MAX_SEQ else None
         if original is None or original.notice is not None or \
-                name_key(original.sender) != session.key or original.text == RETRACTED_TEXT:
+                name_key(original.sender) != session.key or \
+                (original.text == RETRACTED_TEXT and not deleted):
             return None
         return original
 
@@ -614,32 +626,21 @@ class ServerCore:
     def _retract(self, session: Session, frame: Retract) -> list[Action]:
         """Delete one of the sender's chat messages for everyone (see :class:`Retract`)."""
         assert session.user is not None
-        existing = self.store.message(frame.seq) if 0 < frame.seq < MAX_SEQ else None
-        original = self._own_message(session, frame.seq)
+        original = self._own_message(session, frame.seq, deleted=True)
         if original is None:
-            if existing is not None and existing.text == RETRACTED_TEXT and \
-                    existing.notice is None and name_key(existing.sender) == session.key:
-                original = existing  # deleted already: the same answer again
-            else:
-                return [self._error(session, frame, ErrorCode.UNKNOWN_MESSAGE,
-                                    f"you have no message {frame.seq} to delete")]
-        else:
+            return [self._error(session, frame, ErrorCode.UNKNOWN_MESSAGE,
+                                f"you have no message {frame.seq} to delete")]
+        if original.text != RETRACTED_TEXT:  # (deleted already: the same answer again)
             self.store.set_text(original.seq, RETRACTED_TEXT)
         return self._change(session, frame.id, original, "deleted",
                             f"deleted-{original.seq}", f"{session.user} deleted a message")
 
     def _edit(self, session: Session, frame: Edit) -> list[Action]:
         """Replace the text of one of the sender's chat messages (see :class:`Edit`)."""
+        refused = self._text_refused(session, frame)
+        if refused is not None:
+            return refused
         text = frame.text
-        if not text or text.isspace():
-            return [self._error(session, frame, ErrorCode.EMPTY_MESSAGE, "the message is empty")]
-        if len(text) > self.max_text:
-            return [self._error(
-                session, frame, ErrorCode.MESSAGE_TOO_LONG,
-                f"the message has {len(text)} characters; the limit is {self.max_text}")]
-        if not frame.client_msg_id or len(frame.client_msg_id) > 64:
-            return [self._error(session, frame, ErrorCode.BAD_REQUEST,
-                                "client_msg_id must have 1-64 characters")]
         original = self._own_message(session, frame.seq)
         if original is None:
             return [self._error(session, frame, ErrorCode.UNKNOWN_MESSAGE,

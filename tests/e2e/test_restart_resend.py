@@ -45,6 +45,28 @@ def logged_in_engines(qtbot, engines: list[ClientEngine], port: int) -> list[Cli
     return made
 
 
+def type_steadily(alice: ClientEngine, bob: ClientEngine, send) -> tuple[dict, QTimer]:
+    """alice and bob each type BURST messages ("alice 000", ...), one each every 2 ms, sent
+    with ``send(engine, text)``; returns what was typed so far per user and the timer (it
+    stops when all are typed)."""
+    typed: dict[str, list[str]] = {"alice": [], "bob": []}
+    timer = QTimer()
+
+    def type_next() -> None:
+        for engine, user in ((alice, "alice"), (bob, "bob")):
+            if len(typed[user]) < BURST:
+                text = f"{user} {len(typed[user]):03d}"
+                typed[user].append(text)
+                send(engine, text)
+        if len(typed["alice"]) == BURST and len(typed["bob"]) == BURST:
+            timer.stop()
+
+    timer.setInterval(2)
+    timer.timeout.connect(type_next)
+    timer.start()
+    return typed, timer
+
+
 @pytest.fixture
 def engines(qtbot):
     made: list[ClientEngine] = []
@@ -77,22 +99,12 @@ def test_sigkill_mid_burst_every_message_arrives_exactly_once(qtbot, tmp_path, e
 
         # The users type steadily: one message each per timer tick, so the kill lands in
         # the middle of the burst and later messages are typed while the server is down.
-        typed = {"alice": [], "bob": []}
         cmid_text: dict[str, str] = {}
 
-        def type_next() -> None:
-            for engine, user in ((alice, "alice"), (bob, "bob")):
-                if len(typed[user]) < BURST:
-                    text = f"{user} {len(typed[user]):03d}"
-                    typed[user].append(text)
-                    cmid_text[engine.send_unicast("charlie", text)] = text
-            if len(typed["alice"]) == BURST and len(typed["bob"]) == BURST:
-                timer.stop()
+        def to_charlie(engine: ClientEngine, text: str) -> None:
+            cmid_text[engine.send_unicast("charlie", text)] = text
 
-        timer = QTimer()
-        timer.setInterval(2)
-        timer.timeout.connect(type_next)
-        timer.start()
+        typed, _timer = type_steadily(alice, bob, to_charlie)  # (kept: it must live on)
 
         qtbot.waitUntil(lambda: bool(acked_before_kill), timeout=20_000)
         first.proc.wait(timeout=10)
@@ -158,21 +170,8 @@ def test_sigkill_mid_group_burst_every_member_gets_each_message_once(qtbot, tmp_
 
         alice.message_acked.connect(on_ack)
         bob.message_acked.connect(on_ack)
-        typed = {"alice": [], "bob": []}
-
-        def type_next() -> None:
-            for engine, user in ((alice, "alice"), (bob, "bob")):
-                if len(typed[user]) < BURST:
-                    text = f"{user} {len(typed[user]):03d}"
-                    typed[user].append(text)
-                    engine.send_group("lab", text)
-            if len(typed["alice"]) == BURST and len(typed["bob"]) == BURST:
-                timer.stop()
-
-        timer = QTimer()
-        timer.setInterval(2)
-        timer.timeout.connect(type_next)
-        timer.start()
+        typed, timer = type_steadily(alice, bob,
+                                     lambda engine, text: engine.send_group("lab", text))
         qtbot.waitUntil(lambda: bool(killed), timeout=20_000)
         first.proc.wait(timeout=10)
         second = ServerProcess(server_command(data_dir, port), cwd=REPO)
