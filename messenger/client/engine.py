@@ -49,6 +49,7 @@ from ..protocol import (
     Read,
     Receipt,
     ReceiptCount,
+    ReceiptsUpto,
     Register,
     Retract,
     RosterEntry,
@@ -809,7 +810,7 @@ class ClientEngine(QObject):
             store = self.open_store(self.host, self.port, req.user)
             after = int(store.get_meta("receipts_after", "0") or 0)
             frame: Any = Login(id=self._take_id(), user=req.user, password=password,
-                               receipts_after=after or None)
+                               receipts_after=after or None, receipts_upto=True)
         else:
             frame = Register(id=self._take_id(), user=req.user, password=password)
         self._request(frame, req)
@@ -862,6 +863,8 @@ class ClientEngine(QObject):
             self._on_receipt(frame)
         elif isinstance(frame, ReceiptCount):
             self._on_receipt_count(frame)
+        elif isinstance(frame, ReceiptsUpto):
+            self._on_receipts_upto(frame)
         elif isinstance(frame, TransferOffered):
             self.transfer_offered.emit(frame)
         elif isinstance(frame, TransferAccepted):
@@ -1288,6 +1291,17 @@ class ClientEngine(QObject):
             if model is not None:
                 model.set_receipts(m.seq, m.state, m.delivered_to, m.read_by, m.counts)
         self._receipt_handled(r.rid)
+
+    def _on_receipts_upto(self, r: ReceiptsUpto) -> None:
+        """After a login: what ``r.user`` has of our unicast messages (their receipts are
+        not logged, so these stand for the ones missed while offline)."""
+        if self._store is None:
+            return
+        me = self.user or self._store_user
+        for m in self._store.receipts_upto(me, r.user, r.delivered, r.read):
+            model = self._conversations.get(m.conv)
+            if model is not None:
+                model.set_receipts(m.seq, m.state, m.delivered_to, m.read_by)
 
     def _receipt_handled(self, rid: int) -> None:
         assert self._store is not None

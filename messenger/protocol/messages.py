@@ -75,12 +75,15 @@ class Login(_Base, tag="login"):
 
     ``receipts_after``: the highest receipt ``rid`` this client has; the server then sends
     every newer ``receipt`` for this user's messages right after the ``ok``.
+    ``receipts_upto``: true to also get one ``receipts_upto`` per peer (the receipts of
+    unicast messages are not logged: these stand for the ones the client missed).
     """
 
     id: int
     user: str
     password: str
     receipts_after: int | None = None
+    receipts_upto: bool = False
 
 
 class Logout(_Base, tag="logout"):
@@ -384,7 +387,9 @@ class TransferCancelled(_Base, tag="transfer_cancelled"):
 
 class Receipt(_Base, tag="receipt"):
     """Event: ``user`` has ``state`` ("delivered" or "read") your message ``seq`` at ``ts``.
-    ``rid`` numbers your receipts; pass the highest you have as ``login.receipts_after``."""
+    ``rid`` numbers your receipts; pass the highest you have as ``login.receipts_after``.
+    ``rid`` 0: not logged (a unicast message's receipt), not replayed; a ``receipts_upto``
+    after the next login covers it."""
 
     rid: int
     seq: int
@@ -407,6 +412,17 @@ class ReceiptCount(_Base, tag="receipt_count"):
     read: int
     recipients: int
     ts: float
+
+
+class ReceiptsUpto(_Base, tag="receipts_upto"):
+    """Event, after ``ok`` to a ``login`` with ``receipts_upto``: ``user`` has delivered
+    every unicast message you sent them with ``seq <= delivered``, and read every one with
+    ``seq <= read`` (0: none). Cumulative; states only move forward, so an older value changes
+    nothing. Messages confirmed out of order above ``delivered`` are not covered."""
+
+    user: str
+    delivered: int
+    read: int
 
 
 class Error(_Base, tag="error"):
@@ -509,7 +525,7 @@ ClientFrame = (
 
 ServerFrame = (
     Hello | Ping | Pong | Ok | Error | Presence | Message | GroupInvitation | GroupUpdate
-    | Receipt | ReceiptCount | Typing
+    | Receipt | ReceiptCount | ReceiptsUpto | Typing
     | TransferOffered | TransferAccepted | TransferDeclined | TransferCancelled
 )
 """Every frame a server may send."""

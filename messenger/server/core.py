@@ -50,6 +50,7 @@ from messenger.protocol import (
     Read,
     Receipt,
     ReceiptCount,
+    ReceiptsUpto,
     Register,
     Retract,
     RosterEntry,
@@ -419,6 +420,9 @@ class ServerCore:
         if frame.receipts_after is not None:
             actions += [Out(session.conn, _receipt_frame(r))
                         for r in self.store.receipts_after(account.key, frame.receipts_after)]
+        if frame.receipts_upto:
+            actions += [Out(session.conn, ReceiptsUpto(user=peer, delivered=d, read=r))
+                        for peer, d, r in self.store.receipt_cursors(account.key)]
         return actions
 
     def _still_there(self, session: Session) -> bool:

@@ -5,25 +5,31 @@ Tables:
   ``messages``    every chat message and group notice; ``seq`` (INTEGER PRIMARY KEY) is the
                   server-wide sequence number; ``(sender_key, client_msg_id)`` is unique, which
                   makes retries idempotent.
-  ``deliveries``  one row per (message, recipient) of unicast and multicast messages and group
-                  notices: ``delivered`` and ``read`` times, NULL until the recipient's app
-                  confirms. Undelivered rows are the recipient's inbox (store and forward);
-                  the rows also index history by participant. Group chat messages and
-                  broadcasts get no rows (since schema 6): see the next two tables.
+  ``deliveries``  one row per (message, recipient) of multicast messages, notices and
+                  messages to oneself: ``delivered`` and ``read`` times, NULL until the
+                  recipient's app confirms. Undelivered rows are the recipient's inbox (store
+                  and forward); the rows also index history by participant. Group chat
+                  messages and broadcasts (since schema 6) and unicast messages between two
+                  users (since schema 7, "pairs" of :func:`pair_key`) get no rows: see the
+                  next two tables.
   ``group_spans``   membership intervals: ``user_key`` received the group's chat messages with
                   ``after_seq < seq <= upto_seq`` (``upto_seq`` NULL while a member). The
                   group :data:`EVERYONE_KEY` stands for "everyone": every account is a member
-                  from its creation on, and broadcasts are its chat messages.
+                  from its creation on, and broadcasts are its chat messages. A pair
+                  (:func:`pair_key`) is a group of two whose chat messages are the unicasts
+                  between them; a user's span in it opens with the first message to them.
   ``group_cursors`` per (member, group): every group chat message due to the member with
                   ``seq <= delivered`` has been confirmed (cumulative ack); ``read`` is the
                   highest seq the member read. Written lazily (:data:`CURSOR_FLUSH_SECONDS`):
                   a cursor that lags only makes a message come again after a crash, which apps
                   drop by its seq.
   ``receipts``    a log of delivered/read receipts, numbered by ``rid``, that senders fetch
-                  from a cursor after they log in; for group messages and broadcasts, rows of
-                  ``state``
-                  "count" carry ``delivered``/``read``/``recipients`` counts instead (one per
-                  message per commit in which a count rose) and ``user`` is empty.
+                  from a cursor after they log in (none for pair messages: their receipts go
+                  out live, unlogged, and the recipient's cursors stand for them at login,
+                  :meth:`Store.receipt_cursors`); for group messages and broadcasts, rows
+                  of ``state`` "count" carry ``delivered``/``read``/``recipients`` counts
+                  instead (one per message per commit in which a count rose) and ``user``
+                  is empty.
   ``groups``      one row per group; ``members`` (JSON list, joining order) and ``invited``
                   (JSON object invitee → inviter).
 
@@ -57,8 +63,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("messenger.server.store")
 
-SCHEMA_VERSION = 6
-"""5 → 6: group chat messages and broadcasts get no ``deliveries`` rows; the tables
+SCHEMA_VERSION = 7
+"""6 → 7: a unicast chat message between two different users gets no ``deliveries`` row and no
+``receipts`` rows either: its ``grp_key`` is the pair's key (:func:`pair_key`) and it is
+delivered like a group message of two members (``group_spans``, ``group_cursors``); senders
+learn of receipts they missed from the recipient's cursors (``receipts_upto``). Nothing to
+migrate: older messages keep their rows; the version only stops older servers from opening
+the file.
+5 → 6: group chat messages and broadcasts get no ``deliveries`` rows; the tables
 ``group_spans`` (who was a member when) and ``group_cursors`` (per-member delivered/read
 cursors) replace them. Existing members, and every account for "everyone", get a span from the
 current last seq on; older messages keep their rows. ``messages`` gains ``replaces`` (the seq
@@ -90,6 +102,13 @@ EVERYONE_KEY = "*"
 """The ``grp_key`` of broadcast messages (schema 6) and of every account's membership span of
 "everyone" (opened when the account is created): broadcasts are delivered like the messages of
 a group whose members are all accounts. No group name can be "*"."""
+
+
+def pair_key(a_key: str, b_key: str) -> str:
+    """The ``grp_key`` of the unicast messages between two users (schema 7), from their keys:
+    ``"alice|bob"``, sorted, so both directions share it. No group name contains "|"."""
+    return f"{a_key}|{b_key}" if a_key < b_key else f"{b_key}|{a_key}"
+
 
 CURSOR_FLUSH_SECONDS = 0.5
 """In batch mode, group delivery cursors that moved are written with the first commit at least
@@ -293,7 +312,7 @@ class Store:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, 2, 3, 4, 5, SCHEMA_VERSION):
+        if version not in (0, 2, 3, 4, 5, 6, SCHEMA_VERSION):
             self._db.close()
             raise RuntimeError(
                 f"{path} has schema version {version}; this server reads versions 2 to "
@@ -308,6 +327,8 @@ class Store:
                 if version <= 4:
                     _migrate_4_to_5(self._db)
                 _migrate_5_to_6(self._db)
+            # 6 → 7 changes nothing stored (see SCHEMA_VERSION): the new version is recorded
+            # below.
             except sqlite3.Error:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
@@ -346,7 +367,9 @@ class Store:
         #        {recipient key: 0 queued, 1 delivered, 2 read, -1 not a recipient};
         #        partial: True when loaded from the database for some recipients only;
         #        group counts: None (not a group chat message), [delivered, read, recipients],
-        #        or False (a group chat message whose counts the database knows)].
+        #        or False (a group chat message whose counts the database knows);
+        #        the grp_key whose cursors hold the delivery state (a group chat message,
+        #        broadcast or pair message), or None (the state is in deliveries rows)].
         self._recent: dict[int, list] = {}
         self._recent_order: deque[int] = deque()
         self._recent_size = 0
@@ -733,8 +756,18 @@ class Store:
         if existing is not None:  # a retry of a stored message: the original wins
             return existing, False
         states = dict.fromkeys(recipient_keys, 0)
-        grp_key = name_key(group) if group else EVERYONE_KEY if scope == "broadcast" else None
-        chat = scope in ("group", "broadcast") and notice is None and grp_key is not None
+        pair = False
+        if group:
+            grp_key: str | None = name_key(group)
+        elif scope == "broadcast":
+            grp_key = EVERYONE_KEY
+        elif scope == "unicast" and notice is None and len(states) == 1 and skey not in states:
+            grp_key = pair_key(skey, next(iter(states)))
+            pair = True
+        else:
+            grp_key = None
+        chat = (pair or scope in ("group", "broadcast")) and notice is None \
+            and grp_key is not None
         if chat:
             spans = self._spans.get(grp_key)
             if spans is None or not spans.keys() >= states.keys():
@@ -762,7 +795,8 @@ class Store:
         else:
             self._new_deliveries += [(k, seq) for k in states]
         self._recent[seq] = [None if notice is not None else skey, states, False,
-                             [0, 0, len(states)] if chat else None, grp_key if chat else None]
+                             [0, 0, len(states)] if chat and not pair else None,
+                             grp_key if chat else None]
         self._recent_order.append(seq)
         self._recent_size += len(states) + 1
         if self._recent_size > self.RECENT_LIMIT:
@@ -840,11 +874,12 @@ class Store:
     def mark(self, user: str, seqs: Iterable[int], state: str) -> list[Receipt]:
         """Record that ``user`` has ``state`` ("delivered" or "read") the messages ``seqs``.
 
-        Only first transitions count (reading implies delivery). Returns the new receipts,
-        each logged for its message's sender (none for group notices or own messages), in
-        ``seq`` order, their ``rid`` increasing in that order. Decided in memory from the
-        cache of recent delivery states (one query fills in what it lacks); the rows are
-        buffered.
+        Only first transitions count (reading implies delivery). Returns the new receipts for
+        their messages' senders (none for group notices or own messages), in ``seq`` order,
+        each logged with its ``rid`` increasing in that order; the receipts of pair messages
+        are not logged and have ``rid`` 0 (:meth:`receipt_cursors` stands for them). Decided
+        in memory from the cache of recent delivery states (one query fills in what it
+        lacks); the rows are buffered.
         """
         if state not in ("delivered", "read"):
             raise ValueError(state)
@@ -895,6 +930,9 @@ class Store:
                             counts[1] += 1
                     self._counts_dirty[seq] = sender_key
                     continue
+                if grp_key is not None:  # a pair message: the receipt is not logged
+                    receipts.append(Receipt(0, seq, user, state, now, sender_key))
+                    continue
                 self._rid = rid = self._rid + 1
                 self._new_receipts.append((rid, sender_key, seq, user, state, now, None, None,
                                            None))
@@ -914,7 +952,7 @@ class Store:
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
                 "SELECT m.seq, m.sender_key, m.notice IS NOT NULL,"
-                " m.scope IN ('group', 'broadcast'),"
+                " m.scope IN ('group', 'broadcast'), m.scope = 'unicast',"
                 " m.grp_key, d.user_key IS NOT NULL, d.delivered IS NOT NULL,"
                 " d.read IS NOT NULL, EXISTS (SELECT 1 FROM deliveries x WHERE x.seq = m.seq),"
                 " EXISTS (SELECT 1 FROM group_spans s WHERE s.user_key = ?"
@@ -922,10 +960,12 @@ class Store:
                 "   AND (s.upto_seq IS NULL OR m.seq <= s.upto_seq)) FROM messages m"
                 " LEFT JOIN deliveries d ON d.seq = m.seq AND d.user_key = ?"
                 f" WHERE m.seq IN ({marks})", (key, key, *chunk)).fetchall()
-            for (seq, sender_key, notice, group, grp_key, recipient, delivered, read, has_rows,
-                 in_span) in rows:
+            for (seq, sender_key, notice, group, unicast, grp_key, recipient, delivered, read,
+                 has_rows, in_span) in rows:
                 chat = group and not notice
-                by_cursor = chat and not has_rows and grp_key is not None
+                # A schema 7 pair message (an older unicast message has no grp_key).
+                pair = unicast and not notice and grp_key is not None
+                by_cursor = (chat or pair) and not has_rows and grp_key is not None
                 entry = recent.get(seq)
                 if entry is None:
                     entry = recent[seq] = [None if notice else sender_key, {}, True,
@@ -933,7 +973,7 @@ class Store:
                                            grp_key if by_cursor else None]
                     self._recent_order.append(seq)
                     self._recent_size += 1
-                if by_cursor:  # schema 6 group chat message: spans and the cursor tell
+                if by_cursor:  # schema 6 group or schema 7 pair message: spans and cursor tell
                     recipient = in_span and sender_key != key
                     if recipient:
                         cursor = self._cursor(grp_key, key)
@@ -995,6 +1035,30 @@ class Store:
             if cursor is not None and (user_key, grp_key) in self._cursor_dirty:
                 self._cursor_dirty.discard((user_key, grp_key))
                 self._cursor_rows[user_key, grp_key] = (cursor.delivered, cursor.read)
+
+    def receipt_cursors(self, user_key: str) -> list[tuple[str, int, int]]:
+        """What each peer has of ``user_key``'s unicast messages to them (schema 7 pairs), as
+        ``(peer name, delivered, read)``: every such message with ``seq <= delivered`` was
+        delivered, and with ``seq <= read`` read. Only peers with a nonzero cursor. A cursor
+        lags the acks by up to :data:`CURSOR_FLUSH_SECONDS` after a crash, never leads them.
+        The receipts of pair messages are not logged; these stand for them after a login."""
+        out: list[tuple[str, int, int]] = []
+        spans, warm = self._spans, self._cursors
+        for peer_key, account in self._accounts.items():
+            key = pair_key(user_key, peer_key)
+            members = spans.get(key)
+            if not members or peer_key not in members or peer_key == user_key:
+                continue
+            cursor = warm.get(key, {}).get(peer_key)
+            if cursor is not None:
+                delivered, read = cursor.delivered, cursor.read
+            else:
+                delivered, read = self._cursor_rows.get((peer_key, key)) or self._db.execute(
+                    "SELECT delivered, read FROM group_cursors WHERE user_key = ? AND"
+                    " grp_key = ?", (peer_key, key)).fetchone() or (0, 0)
+            if delivered or read:
+                out.append((account.name, delivered, read))
+        return out
 
     def mark_delivered(self, user_key: str, seqs: Iterable[int]) -> list[Receipt]:
         """Shorthand for :meth:`mark` with state "delivered"."""
@@ -1093,12 +1157,15 @@ class Store:
             where, params = "m.scope = 'broadcast'", []
         elif kind == "user" and target:
             peer = name_key(target)
-            where = ("m.scope IN ('unicast', 'multicast') AND ("
+            # Pair messages by their key; multicasts, notices, messages to oneself and
+            # unicasts older than schema 7 by their deliveries rows.
+            where = ("(m.grp_key = ? AND m.scope = 'unicast') OR"
+                     " (m.grp_key IS NULL AND m.scope IN ('unicast', 'multicast') AND ("
                      "(m.sender_key = ? AND EXISTS (SELECT 1 FROM deliveries d WHERE"
                      " d.seq = m.seq AND d.user_key = ?)) OR"
                      " (m.sender_key = ? AND EXISTS (SELECT 1 FROM deliveries d WHERE"
-                     " d.seq = m.seq AND d.user_key = ?)))")
-            params = [me, peer, peer, me]
+                     " d.seq = m.seq AND d.user_key = ?))))")
+            params = [pair_key(me, peer), me, peer, peer, me]
         elif kind == "group" and target:
             where = ("m.grp_key = ? AND (m.sender_key = ? OR EXISTS (SELECT 1 FROM deliveries d"
                      " WHERE d.seq = m.seq AND d.user_key = ?) OR (m.notice IS NULL AND EXISTS"

@@ -148,9 +148,31 @@ def test_receipts_move_the_senders_state_sent_delivered_read(qtbot, server, make
     qtbot.waitUntil(lambda: model.items()[-1].state is DeliveryState.READ, timeout=10_000)
     assert states == [DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.READ]
     assert model.items()[-1].read_by == ("bob",)
-    assert int(alice.store.get_meta("receipts_after")) >= 2
+    assert alice.store.get_meta("receipts_after") is None  # unicast receipts are not logged
     cached = alice.store.message(model.items()[-1].seq)
     assert cached.state == "read"
+
+
+def test_receipts_missed_while_logged_out_arrive_with_the_next_login(qtbot, server, make_engine):
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    for text in ("one", "two"):
+        with qtbot.waitSignal(bob.message_received, timeout=10_000):
+            alice.send_unicast("bob", text)
+    qtbot.waitUntil(lambda: own_states(alice, "bob") == [DeliveryState.DELIVERED] * 2,
+                    timeout=10_000)
+    with qtbot.waitSignal(alice.logged_out, timeout=10_000):
+        alice.logout()
+    bob.mark_read("alice")
+    bob.send_unicast("alice", "read both")  # reaches the server after the read
+    qtbot.waitUntil(lambda: not bob.store.outbox(), timeout=10_000)
+    with qtbot.waitSignal(alice.message_received, timeout=10_000):
+        login(qtbot, alice, server.host, server.port, "alice")
+    qtbot.waitUntil(lambda: own_states(alice, "bob") == [DeliveryState.READ] * 2,
+                    timeout=10_000)
+    assert [alice.store.message(i.seq).state for i in alice.conversation("bob").items()
+            if i.kind is MessageKind.OWN] == ["read", "read"]
 
 
 @pytest.mark.parametrize("send_read_receipts", [True, False])

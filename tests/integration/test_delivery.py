@@ -17,21 +17,25 @@ from messenger.protocol import (
     Message,
     Ok,
     Ping,
+    Pong,
     Read,
     Receipt,
     ReceiptCount,
+    ReceiptsUpto,
     Retract,
     Typing,
 )
 
 
-def login_after(qtbot, server, user: str, receipts_after: int) -> WireClient:
+def login_after(qtbot, server, user: str, receipts_after: int,
+                upto: bool = False) -> WireClient:
     """A new connection logged in as ``user`` (password ``<user>123``) asking for the receipts
-    above ``receipts_after``."""
+    above ``receipts_after`` (and with ``upto`` for the peers' ``receipts_upto``)."""
     c = WireClient(qtbot, server.host, server.port)
     c.hello()
     rid = c.next_id()
-    c.send(Login(id=rid, user=user, password=f"{user}123", receipts_after=receipts_after))
+    c.send(Login(id=rid, user=user, password=f"{user}123", receipts_after=receipts_after,
+                 receipts_upto=upto))
     assert isinstance(c.reply(rid), Ok)
     return c
 
@@ -52,18 +56,57 @@ def test_retried_client_msg_id_is_stored_once(qtbot, server):
 def test_delivered_and_read_receipts_reach_the_sender(qtbot, server):
     alice = connect_as(qtbot, server, "alice", "alice123")
     bob = connect_as(qtbot, server, "bob", "bob123")  # auto-sends `delivered`
-    ack = alice.send_text("unicast", "tick tick", ["bob"])
-    delivered = alice.wait_for(lambda f: isinstance(f, Receipt))
+    connect_as(qtbot, server, "charlie", "charlie123")
+    ack = alice.send_text("multicast", "tick tick", ["bob", "charlie"])
+    delivered = alice.wait_for(lambda f: isinstance(f, Receipt) and f.user == "bob")
     assert (delivered.seq, delivered.user, delivered.state) == (ack.seq, "bob", "delivered")
     bob.send(Read(seqs=[ack.seq]))
-    read = alice.wait_for(lambda f: isinstance(f, Receipt))
-    assert (read.seq, read.state) == (ack.seq, "read") and read.rid > delivered.rid
+    read = alice.wait_for(lambda f: isinstance(f, Receipt) and f.state == "read")
+    assert (read.seq, read.user) == (ack.seq, "bob") and read.rid > delivered.rid
     # A repeated read changes nothing; a later login can fetch receipts from a cursor.
     bob.send(Read(seqs=[ack.seq]))
     alice.close()
     again = login_after(qtbot, server, "alice", delivered.rid)
-    replay = again.wait_for(lambda f: isinstance(f, Receipt))
-    assert (replay.rid, replay.state) == (read.rid, "read")
+    replay = again.wait_for(lambda f: isinstance(f, Receipt) and f.state == "read")
+    assert replay.rid == read.rid
+
+
+def test_unicast_receipts_are_live_and_stand_as_cursors_at_the_next_login(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")  # auto-sends `delivered`
+    first = alice.send_text("unicast", "one", ["bob"])
+    second = alice.send_text("unicast", "two", ["bob"])
+    got = alice.wait_for(lambda f: isinstance(f, Receipt) and f.seq == second.seq)
+    assert (got.user, got.state, got.rid) == ("bob", "delivered", 0)  # not logged
+    bob.send(Read(seqs=[first.seq]))
+    read = alice.wait_for(lambda f: isinstance(f, Receipt) and f.state == "read")
+    assert (read.seq, read.rid) == (first.seq, 0)
+    bob.send(Read(seqs=[first.seq]))  # a repeat changes nothing
+    alice.close()
+    # While alice is away, bob reads the second one: she learns it from his cursors.
+    bob.send(Read(seqs=[second.seq]))
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    assert charlie.send_text("unicast", "to alice", ["alice"]).seq > second.seq
+    again = login_after(qtbot, server, "alice", 0, upto=True)
+    upto = again.wait_for(lambda f: isinstance(f, ReceiptsUpto))
+    assert (upto.user, upto.delivered, upto.read) == ("bob", second.seq, second.seq)
+    # Only peers with a cursor above 0 (charlie has none of alice's messages), and no
+    # per-message receipt was logged.
+    round_trip(again, 41)
+    assert not any(isinstance(f, ReceiptsUpto) for f in again.frames)  # bob's was taken
+    assert not any(isinstance(f, Receipt) for f in again.frames)
+    # Without the flag (an older app), none.
+    plain = login_after(qtbot, server, "alice", 0)
+    round_trip(plain, 42)
+    assert not any(isinstance(f, ReceiptsUpto) for f in plain.frames)
+    # Charlie's message was delivered on the pair cursor: it does not come a second time.
+    assert not any(isinstance(f, Message) for f in plain.frames)
+
+
+def round_trip(client: WireClient, nonce: int) -> None:
+    """Wait until the server answered a ping: every frame it sent before is in."""
+    client.send(Ping(nonce=nonce))
+    client.wait_for(lambda f: isinstance(f, Pong) and f.nonce == nonce)
 
 
 def test_group_messages_get_receipt_counts_not_one_receipt_per_member(qtbot, server):

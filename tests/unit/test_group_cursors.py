@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
-import pytest
-
 from messenger.server.groups import Groups
-from messenger.server.store import Store
+from messenger.server.store import SCHEMA_VERSION, Store
 
 from .test_server_store import rows
 
@@ -19,11 +17,6 @@ def post(store, groups, sender, text, group="lab"):
         sender=sender, client_msg_id=text, scope="group", text=text, recipients=[],
         recipient_keys=[m.lower() for m in members if m.lower() != sender.lower()], group=group)
     return message.seq
-
-
-@pytest.fixture
-def path(tmp_path):
-    return tmp_path / "server.db"
 
 
 def open_lab(path, *members):
@@ -135,7 +128,7 @@ PRAGMA user_version = 5;
 """)
     db.close()
     store, groups = open_lab(path)
-    assert rows(path, "PRAGMA user_version") == [(6,)]
+    assert rows(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     new = post(store, groups, "Alice", "new")
     assert [m.seq for m in store.pending("bob")] == [1, new]
     assert [m.seq for m in store.history("bob", "group:lab")] == [1, new]

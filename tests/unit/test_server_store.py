@@ -1,5 +1,9 @@
 """The server store's write-behind batch: rows are buffered until the commit, seq and rid are
-assigned in memory, and nothing a caller can observe differs from writing at once."""
+assigned in memory, and nothing a caller can observe differs from writing at once.
+
+The messages here are multicasts (to one recipient by default): they get ``deliveries`` and
+``receipts`` rows. Unicasts between two users use pair cursors (tests/unit/test_pair_cursors.py).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,10 @@ import sqlite3
 
 import pytest
 
-from messenger.server.store import Store
+from messenger.server.store import SCHEMA_VERSION, Store
 
 
-def stored(store, sender, cmid, to=("bob",), scope="unicast", text="hi", **kw):
+def stored(store, sender, cmid, to=("bob",), scope="multicast", text="hi", **kw):
     recipients = list(to) if scope in ("unicast", "multicast") else []
     return store.store_message(sender=sender, client_msg_id=cmid, scope=scope, text=text,
                                recipients=recipients, recipient_keys=[t.lower() for t in to],
@@ -23,11 +27,6 @@ def rows(path, sql):
         return db.execute(sql).fetchall()
     finally:
         db.close()
-
-
-@pytest.fixture
-def path(tmp_path):
-    return tmp_path / "server.db"
 
 
 @pytest.fixture
@@ -238,7 +237,7 @@ def test_a_version_2_database_is_migrated(path):
     m3, _ = stored(store, "alice", "c")
     assert m3.seq == 3
     store.close()
-    assert rows(path, "PRAGMA user_version") == [(6,)]
+    assert rows(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     # 4 → 5: accounts.last_seen, NULL until the account logs in.
     assert rows(path, "SELECT count(*) FROM pragma_table_info('accounts')"
                 " WHERE name = 'last_seen'") == [(1,)]
@@ -287,7 +286,7 @@ def test_last_seen_is_kept_across_a_restart(path):
 
 def test_an_unknown_schema_version_is_refused(path):
     db = sqlite3.connect(path)
-    db.execute("PRAGMA user_version = 7")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     db.close()
-    with pytest.raises(RuntimeError, match="schema version 7"):
+    with pytest.raises(RuntimeError, match=f"schema version {SCHEMA_VERSION + 1}"):
         Store(path)

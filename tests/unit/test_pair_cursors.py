@@ -1,0 +1,113 @@
+"""Unicast messages between two users without per-message rows (schema 7): the pair of users
+is a group of two (:func:`pair_key`), its cursors say what was confirmed, and they stand for
+the receipts the sender missed. Driven on the store, no sockets."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from messenger.server.store import SCHEMA_VERSION, Store, pair_key
+
+from .test_server_store import rows, stored
+
+
+def open_store(path, *names):
+    store = Store(path)
+    store.set_batch(True)
+    for name in names:
+        store.create_account(name, "hash")
+    return store
+
+
+def dm(store, sender, to, text):
+    message, _ = stored(store, sender, text, to=(to,), scope="unicast", text=text)
+    return message.seq
+
+
+def test_the_pair_key_is_one_for_both_directions():
+    assert pair_key("alice", "bob") == pair_key("bob", "alice") == "alice|bob"
+
+
+def test_a_unicast_writes_no_delivery_or_receipt_row_and_stays_due_after_a_restart(path):
+    store = open_store(path, "alice", "bob")
+    seqs = [dm(store, "alice", "bob", f"m{i}") for i in range(3)]
+    first = store.mark("bob", seqs[:2], "delivered")
+    assert [(r.rid, r.seq, r.user, r.state, r.sender_key) for r in first] == [
+        (0, seqs[0], "bob", "delivered", "alice"), (0, seqs[1], "bob", "delivered", "alice")]
+    assert store.mark("bob", seqs[:2], "delivered") == []  # only first transitions
+    store.close()
+    assert rows(path, "SELECT count(*) FROM deliveries") == [(0,)]
+    assert rows(path, "SELECT count(*) FROM receipts") == [(0,)]
+    assert rows(path, "SELECT DISTINCT grp_key FROM messages") == [("alice|bob",)]
+    assert rows(path, "SELECT user_key, grp_key, delivered FROM group_cursors") == [
+        ("bob", "alice|bob", seqs[1])]
+    store = open_store(path)
+    assert [m.seq for m in store.pending("bob")] == seqs[2:]  # nothing lost, nothing doubled
+    assert store.pending("alice") == []  # her own messages are not due to her
+    # Cold (from the cursor): a repeat is no transition, a read of a delivered one is.
+    assert store.mark("bob", seqs[:1], "delivered") == []
+    (read,) = store.mark("bob", seqs[:1], "read")
+    assert (read.rid, read.seq, read.state) == (0, seqs[0], "read")
+    store.close()
+
+
+def test_the_cursors_stand_for_the_receipts_the_sender_missed(path):
+    store = open_store(path, "alice", "bob", "carol", "dave")
+    to_bob = [dm(store, "alice", "bob", f"b{i}") for i in range(3)]
+    dm(store, "alice", "carol", "c0")  # carol confirms nothing: no cursor to report
+    dm(store, "dave", "alice", "from dave")  # a message *to* alice says nothing of hers
+    store.mark("bob", to_bob, "delivered")
+    store.mark("bob", to_bob[:1], "read")
+    # Every message of alice's to bob up to `delivered` was delivered (the cursor may stand
+    # above the last one: seqs of other conversations in between are none of hers to bob).
+    ((peer, delivered, read),) = store.receipt_cursors("alice")  # warm
+    assert (peer, read) == ("bob", to_bob[0]) and delivered >= to_bob[2]
+    unconfirmed = dm(store, "alice", "bob", "b3")
+    assert store.receipt_cursors("alice") == [("bob", delivered, read)]
+    assert delivered < unconfirmed
+    assert store.receipt_cursors("bob") == []
+    store.close()
+    store = open_store(path)
+    assert store.receipt_cursors("alice") == [("bob", delivered, read)]  # from the rows
+    store.close()
+
+
+def test_history_shows_both_directions_and_what_an_older_server_stored(path):
+    store = open_store(path, "alice", "bob", "carol")
+    store.close()
+    db = sqlite3.connect(path)  # a schema 6 unicast: a deliveries row, no grp_key
+    db.executescript("""
+INSERT INTO messages (sender, sender_key, client_msg_id, scope, recipients, text, ts)
+    VALUES ('bob', 'bob', 'old', 'unicast', '["alice"]', 'old', 1.0);
+INSERT INTO deliveries (user_key, seq) VALUES ('alice', 1);
+PRAGMA user_version = 6;
+""")
+    db.close()
+    store = open_store(path)
+    assert rows(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    out = dm(store, "alice", "bob", "new out")
+    back = dm(store, "bob", "alice", "new back")
+    dm(store, "alice", "carol", "elsewhere")
+    assert [m.text for m in store.history("alice", "user:bob")] == ["old", "new out", "new back"]
+    assert [m.text for m in store.history("bob", "user:Alice")] == ["old", "new out", "new back"]
+    assert [m.seq for m in store.history("bob", "user:alice", before=back)] == [1, out]
+    assert [m.seq for m in store.pending("alice")] == [1, back]  # the old row, the new cursor
+    store.mark("alice", [1, back], "delivered")
+    assert store.pending("alice") == []
+    store.close()
+    assert rows(path, "SELECT delivered IS NOT NULL FROM deliveries") == [(1,)]
+
+
+def test_messages_to_oneself_and_multicasts_keep_their_rows(path):
+    store = open_store(path, "alice", "bob", "carol")
+    note, _ = stored(store, "alice", "self", to=("alice",), scope="unicast", text="note to self")
+    multi, _ = stored(store, "alice", "multi", to=("bob", "carol"), text="to two")
+    (receipt,) = store.mark("bob", [multi.seq], "delivered")
+    assert receipt.rid == 1  # logged, as before
+    store.close()
+    assert rows(path, "SELECT seq, user_key FROM deliveries ORDER BY 1, 2") == [
+        (note.seq, "alice"), (multi.seq, "bob"), (multi.seq, "carol")]
+    assert rows(path, "SELECT grp_key FROM messages ORDER BY seq") == [(None,), (None,)]
+    store = open_store(path)
+    assert [m.text for m in store.history("alice", "user:alice")] == ["note to self"]
+    store.close()
