@@ -87,13 +87,15 @@ neither. Version 2 databases are migrated when opened (:func:`_migrate_2_to_3`).
 CACHE_KIB = 64 * 1024
 """SQLite's page cache per connection (``PRAGMA cache_size``): the default 2 MiB cannot hold the
 index pages a busy turn touches (one or two per sender and recipient)."""
-BACKSTOP_CHECKPOINT_PAGES = 4000
-"""With :meth:`Store.defer_sync`: WAL pages (4 KiB) after which a commit also checkpoints, on
-the committing thread. The WAL sync thread checkpoints every second, but SQLite restarts the
-WAL from its start only when a write transaction begins after a checkpoint that copied every
-frame; with commits going on meanwhile that rarely happens, and the WAL would grow without
-bound. A checkpoint run by the writer right after its commit copies everything, so the next
-transaction restarts the WAL (and :data:`WAL_SIZE_LIMIT` truncates it)."""
+BACKSTOP_CHECKPOINT_PAGES = 16000
+"""With :meth:`Store.defer_sync`: WAL pages (4 KiB, so 64 MiB) after which a commit also
+checkpoints, on the committing thread. The WAL sync thread checkpoints every 50 ms, but SQLite
+restarts the WAL from its start only when a write transaction begins after a checkpoint that
+copied every frame; with commits going on meanwhile that rarely happens, and the WAL would grow
+without bound. A checkpoint run by the writer right after its commit copies everything, so the
+next transaction restarts the WAL (and :data:`WAL_SIZE_LIMIT` truncates it). It stalls the
+event loop for about 5 ms (what the thread has not copied yet, and two syncs): at 4,000 pages
+that was every 0.3 s at 5,000 msgs/s, at 16,000 about every 1.2 s."""
 WAL_SIZE_LIMIT = 64 << 20
 """With :meth:`Store.defer_sync`: bytes the WAL file is truncated to when it restarts (it grows
 while checkpoints lag behind commits)."""

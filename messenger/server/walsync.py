@@ -12,7 +12,7 @@ loop goes on reading and handling requests; what they write and answer joins the
 made when the sync is done and covered by the next ``fdatasync`` (group commit, pipelined).
 
 Checkpoints move to this thread too: after a sync, at most every :data:`CHECKPOINT_INTERVAL`
-seconds, a ``PRAGMA wal_checkpoint(PASSIVE)`` on a connection of the thread copies the WAL's
+seconds (50 ms), a ``PRAGMA wal_checkpoint(PASSIVE)`` on a connection of the thread copies the WAL's
 pages into the database file (SQLite syncs the WAL before and the database after; PASSIVE never
 blocks the writer). SQLite restarts the WAL from its beginning only when a write transaction
 begins after a checkpoint that copied every frame, which a checkpoint racing the next commits
@@ -42,9 +42,12 @@ from pathlib import Path
 
 log = logging.getLogger("messenger.server.walsync")
 
-CHECKPOINT_INTERVAL = 1.0
+CHECKPOINT_INTERVAL = 0.05
 """Seconds between checkpoints while commits go on (SQLite's automatic checkpoint runs every
-1,000 pages instead, in the committing thread)."""
+1,000 pages instead, in the committing thread). Short, so that little is left to copy when the
+store's backstop checkpoint (:data:`~.store.BACKSTOP_CHECKPOINT_PAGES`) stalls the event loop:
+at 1 s, that stall copied most of 16 MiB and took 7-10 ms every 0.3 s at 5,000 msgs/s, which
+was the p99 latency (docs/performance.md, *Checkpoints*)."""
 
 _sync = getattr(os, "fdatasync", os.fsync)  # macOS and Windows have no fdatasync
 
