@@ -1298,7 +1298,7 @@ class ClientEngine(QObject):
         if self._store is None:
             return
         me = self.user or self._store_user
-        for m in self._store.receipts_upto(me, r.user, r.delivered, r.read):
+        for m in self._store.receipts_upto(me, r.user, r.delivered, r.read, r.after):
             model = self._conversations.get(m.conv)
             if model is not None:
                 model.set_receipts(m.seq, m.state, m.delivered_to, m.read_by)

@@ -307,12 +307,12 @@ class LocalStore:
             out.append(replace(m, state=new_state, delivered_to=delivered, read_by=read))
         return out
 
-    def receipts_upto(self, me: str, peer: str, delivered: int,
-                      read: int) -> list[CachedMessage]:
+    def receipts_upto(self, me: str, peer: str, delivered: int, read: int,
+                      after: int = 0) -> list[CachedMessage]:
         """Apply a ``receipts_upto`` from ``peer``: ``me``'s cached unicast messages to them
-        with ``seq <= delivered`` become delivered, with ``seq <= read`` read; return the
-        updated rows. What was applied is kept in ``meta`` (``upto:<peer key>``), so each
-        message is looked at once however often the same cursors come."""
+        with ``after < seq <= delivered`` become delivered, with ``after < seq <= read`` read;
+        return the updated rows. What was applied is kept in ``meta`` (``upto:<peer key>``),
+        so each message is looked at once however often the same cursors come."""
         conv, mine = name_key(peer), name_key(me)
         meta_key = f"upto:{conv}"
         done_d, done_r = (int(x) for x in (self.get_meta(meta_key) or "0,0").split(","))
@@ -322,7 +322,7 @@ class LocalStore:
         for seq, sender in self._db.execute(
                 "SELECT seq, sender FROM messages WHERE conv = ? AND scope = 'unicast'"
                 " AND seq > ? AND seq <= ? AND state != 'read' ORDER BY seq",
-                (conv, min(done_d, done_r), max(delivered, read))).fetchall():
+                (conv, max(after, min(done_d, done_r)), max(delivered, read))).fetchall():
             if name_key(sender) != mine:
                 continue
             if done_r < seq <= read:

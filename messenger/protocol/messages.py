@@ -416,13 +416,16 @@ class ReceiptCount(_Base, tag="receipt_count"):
 
 class ReceiptsUpto(_Base, tag="receipts_upto"):
     """Event, after ``ok`` to a ``login`` with ``receipts_upto``: ``user`` has delivered
-    every unicast message you sent them with ``seq <= delivered``, and read every one with
-    ``seq <= read`` (0: none). Cumulative; states only move forward, so an older value changes
-    nothing. Messages confirmed out of order above ``delivered`` are not covered."""
+    every unicast message you sent them with ``after < seq <= delivered``, and read every one
+    with ``after < seq <= read`` (0: none). Cumulative; states only move forward, so an older
+    value changes nothing. Messages confirmed out of order above ``delivered`` are not
+    covered, nor those at or below ``after`` (sent before the server kept pair cursors: their
+    receipts are logged and replayed by ``receipts_after``)."""
 
     user: str
     delivered: int
     read: int
+    after: int = 0
 
 
 class Error(_Base, tag="error"):

@@ -421,8 +421,8 @@ class ServerCore:
             actions += [Out(session.conn, _receipt_frame(r))
                         for r in self.store.receipts_after(account.key, frame.receipts_after)]
         if frame.receipts_upto:
-            actions += [Out(session.conn, ReceiptsUpto(user=peer, delivered=d, read=r))
-                        for peer, d, r in self.store.receipt_cursors(account.key)]
+            actions += [Out(session.conn, ReceiptsUpto(user=peer, after=a, delivered=d, read=r))
+                        for peer, a, d, r in self.store.receipt_cursors(account.key)]
         return actions
 
     def _still_there(self, session: Session) -> bool:

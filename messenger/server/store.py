@@ -1038,13 +1038,16 @@ class Store:
                 self._cursor_dirty.discard((user_key, grp_key))
                 self._cursor_rows[user_key, grp_key] = (cursor.delivered, cursor.read)
 
-    def receipt_cursors(self, user_key: str) -> list[tuple[str, int, int]]:
+    def receipt_cursors(self, user_key: str) -> list[tuple[str, int, int, int]]:
         """What each peer has of ``user_key``'s unicast messages to them (schema 7 pairs), as
-        ``(peer name, delivered, read)``: every such message with ``seq <= delivered`` was
-        delivered, and with ``seq <= read`` read. Only peers with a nonzero cursor. A cursor
-        lags the acks by up to :data:`CURSOR_FLUSH_SECONDS` after a crash, never leads them.
-        The receipts of pair messages are not logged; these stand for them after a login."""
-        out: list[tuple[str, int, int]] = []
+        ``(peer name, after, delivered, read)``: every such message with ``after < seq <=
+        delivered`` was delivered, and with ``after < seq <= read`` read. ``after`` is where
+        the peer's span in the pair starts: messages at or below it are older unicasts with
+        rows and logged receipts of their own (from before schema 7), which the cursor does
+        not cover. Only peers with a nonzero cursor. A cursor lags the acks by up to
+        :data:`CURSOR_FLUSH_SECONDS` after a crash, never leads them. The receipts of pair
+        messages are not logged; these stand for them after a login."""
+        out: list[tuple[str, int, int, int]] = []
         spans, warm = self._spans, self._cursors
         for peer_key, account in self._accounts.items():
             key = pair_key(user_key, peer_key)
@@ -1059,7 +1062,7 @@ class Store:
                     "SELECT delivered, read FROM group_cursors WHERE user_key = ? AND"
                     " grp_key = ?", (peer_key, key)).fetchone() or (0, 0)
             if delivered or read:
-                out.append((account.name, delivered, read))
+                out.append((account.name, members[peer_key], delivered, read))
         return out
 
     def mark_delivered(self, user_key: str, seqs: Iterable[int]) -> list[Receipt]:

@@ -90,6 +90,7 @@ def test_unicast_receipts_are_live_and_stand_as_cursors_at_the_next_login(qtbot,
     again = login_after(qtbot, server, "alice", 0, upto=True)
     upto = again.wait_for(lambda f: isinstance(f, ReceiptsUpto))
     assert (upto.user, upto.delivered, upto.read) == ("bob", second.seq, second.seq)
+    assert upto.after == first.seq - 1  # bob's span in the pair starts at her first message
     # Only peers with a cursor above 0 (charlie has none of alice's messages), and no
     # per-message receipt was logged.
     round_trip(again, 41)

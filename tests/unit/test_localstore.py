@@ -74,6 +74,19 @@ def test_receipts_only_move_forward(store):
     assert store.receipt(99, "bob", "read") is None
 
 
+def test_receipts_upto_cover_own_messages_to_the_peer_above_after_only(store):
+    store.add_messages([cached(3, sender="alice", to=["bob"]),  # before the pair cursors
+                        cached(10, sender="alice", to=["bob"]), cached(11, sender="bob"),
+                        cached(12, sender="alice", to=["bob"]),
+                        cached(14, sender="alice", to=["bob"])])
+    changed = store.receipts_upto("Alice", "bob", delivered=13, read=10, after=5)
+    assert [(m.seq, m.state) for m in changed] == [(10, "read"), (12, "delivered")]
+    assert store.message(3).state != "delivered" and store.message(14).state != "delivered"
+    assert store.receipts_upto("Alice", "bob", delivered=13, read=10, after=5) == []  # again
+    later = store.receipts_upto("Alice", "bob", delivered=14, read=12, after=5)
+    assert [(m.seq, m.state) for m in later] == [(12, "read"), (14, "delivered")]
+
+
 def test_search_is_case_insensitive_and_literal(store):
     store.add_messages([cached(1, text="Hello World"), cached(2, text="100% sure"),
                         cached(3, text="hello again"), cached(4, conv="carol", text="hello")])

@@ -60,15 +60,15 @@ def test_the_cursors_stand_for_the_receipts_the_sender_missed(path):
     store.mark("bob", to_bob[:1], "read")
     # Every message of alice's to bob up to `delivered` was delivered (the cursor may stand
     # above the last one: seqs of other conversations in between are none of hers to bob).
-    ((peer, delivered, read),) = store.receipt_cursors("alice")  # warm
-    assert (peer, read) == ("bob", to_bob[0]) and delivered >= to_bob[2]
+    ((peer, after, delivered, read),) = store.receipt_cursors("alice")  # warm
+    assert (peer, after, read) == ("bob", to_bob[0] - 1, to_bob[0]) and delivered >= to_bob[2]
     unconfirmed = dm(store, "alice", "bob", "b3")
-    assert store.receipt_cursors("alice") == [("bob", delivered, read)]
+    assert store.receipt_cursors("alice") == [("bob", after, delivered, read)]
     assert delivered < unconfirmed
     assert store.receipt_cursors("bob") == []
     store.close()
     store = open_store(path)
-    assert store.receipt_cursors("alice") == [("bob", delivered, read)]  # from the rows
+    assert store.receipt_cursors("alice") == [("bob", after, delivered, read)]  # from the rows
     store.close()
 
 
@@ -92,7 +92,12 @@ PRAGMA user_version = 6;
     assert [m.text for m in store.history("bob", "user:Alice")] == ["old", "new out", "new back"]
     assert [m.seq for m in store.history("bob", "user:alice", before=back)] == [1, out]
     assert [m.seq for m in store.pending("alice")] == [1, back]  # the old row, the new cursor
-    store.mark("alice", [1, back], "delivered")
+    store.mark("alice", [back], "delivered")
+    # The cursor says "all up to here" but starts above the old message, still undelivered.
+    ((peer, after, delivered, _),) = store.receipt_cursors("bob")
+    assert peer == "alice" and 1 <= after < back <= delivered
+    (receipt,) = store.mark("alice", [1], "delivered")  # its receipt is logged, as before
+    assert receipt.rid == 1
     assert store.pending("alice") == []
     store.close()
     assert rows(path, "SELECT delivered IS NOT NULL FROM deliveries") == [(1,)]
