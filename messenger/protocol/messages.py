@@ -416,11 +416,12 @@ class ReceiptCount(_Base, tag="receipt_count"):
 
 class ReceiptsUpto(_Base, tag="receipts_upto"):
     """Event, after ``ok`` to a ``login`` with ``receipts_upto``: ``user`` has delivered
-    every unicast message you sent them with ``after < seq <= delivered``, and read every one
-    with ``after < seq <= read`` (0: none). Cumulative; states only move forward, so an older
-    value changes nothing. Messages confirmed out of order above ``delivered`` are not
-    covered, nor those at or below ``after`` (sent before the server kept pair cursors: their
-    receipts are logged and replayed by ``receipts_after``)."""
+    every unicast message you sent them with ``after < seq <= delivered``; ``read`` is the
+    highest of them they read, never above ``delivered`` (0: none), and since apps mark a
+    conversation read as a whole, the ones before it count as read. Cumulative; states only
+    move forward, so an older value changes nothing. Messages confirmed out of order above
+    ``delivered`` are not covered, nor those at or below ``after`` (sent before the server
+    kept pair cursors: their receipts are logged and replayed by ``receipts_after``)."""
 
     user: str
     delivered: int

@@ -407,14 +407,18 @@ class Store:
 
     def _drop_caches(self) -> None:
         """Forget what memory knows beyond the database (after a rollback): it is rebuilt
-        from the database as needed. Cursor moves not yet written are lost, which only makes
-        those messages come again at the member's next login."""
+        from the database as needed. The positions of the cursors that moved are kept for the
+        next write (:meth:`_park_cursors`): a position never passes a message that exists and
+        was not confirmed (a message that was undone does not exist, and its seq is not handed
+        out again), and without them every member's acks of the last
+        :data:`CURSOR_FLUSH_SECONDS` would be forgotten, their cursors held back until their
+        apps confirm those messages again at the next login."""
+        self._park_cursors()
         self._unwritten.clear()
         self._recent.clear()
         self._recent_order.clear()
         self._recent_size = 0
         self._cursors.clear()
-        self._cursor_dirty.clear()
         self._spans = self._load_spans()
 
     def close(self) -> None:
@@ -978,9 +982,12 @@ class Store:
                 if by_cursor:  # schema 6 group or schema 7 pair message: spans and cursor tell
                     recipient = in_span and sender_key != key
                     if recipient:
+                        # Read up to the highest seq read, but nothing still unconfirmed:
+                        # an app marks a conversation read as a whole, yet a message it does
+                        # not have yet (the replay cap, a second device) was not read.
                         cursor = self._cursor(grp_key, key)
-                        read = seq <= cursor.read
-                        delivered = read or seq not in cursor.outstanding
+                        delivered = seq not in cursor.outstanding
+                        read = delivered and seq <= cursor.read
                 entry[1][key] = 2 if read else 1 if delivered else 0 if recipient else -1
                 self._recent_size += 1
 
@@ -1011,14 +1018,20 @@ class Store:
             " AND m.sender_key != ?", (user_key, grp_key, delivered, user_key))}
         return _Cursor(due, self._seq, read)
 
-    def _write_cursors(self) -> None:
-        """Write the cursors that moved (in the open transaction). A cursor never goes back."""
+    def _park_cursors(self) -> None:
+        """Move the positions of the warm cursors that moved to ``_cursor_rows``, the
+        positions to write with the next commit (which :meth:`_warm` starts from)."""
         rows = self._cursor_rows
         for user_key, grp_key in self._cursor_dirty:
             cursor = self._cursors.get(grp_key, {}).get(user_key)
             if cursor is not None:
                 rows[user_key, grp_key] = (cursor.delivered, cursor.read)
         self._cursor_dirty.clear()
+
+    def _write_cursors(self) -> None:
+        """Write the cursors that moved (in the open transaction). A cursor never goes back."""
+        self._park_cursors()
+        rows = self._cursor_rows
         if rows:
             self._cur.executemany(
                 "INSERT INTO group_cursors (user_key, grp_key, delivered, read)"
@@ -1041,10 +1054,12 @@ class Store:
     def receipt_cursors(self, user_key: str) -> list[tuple[str, int, int, int]]:
         """What each peer has of ``user_key``'s unicast messages to them (schema 7 pairs), as
         ``(peer name, after, delivered, read)``: every such message with ``after < seq <=
-        delivered`` was delivered, and with ``after < seq <= read`` read. ``after`` is where
+        delivered`` was delivered; ``read`` is the highest seq the peer read, capped at
+        ``delivered`` (the app marks a conversation read as a whole, so the messages before it
+        count as read; one it did not have yet was not). ``after`` is where
         the peer's span in the pair starts: messages at or below it are older unicasts with
         rows and logged receipts of their own (from before schema 7), which the cursor does
-        not cover. Only peers with a nonzero cursor. A cursor lags the acks by up to
+        not cover. Only peers who confirmed something. A cursor lags the acks by up to
         :data:`CURSOR_FLUSH_SECONDS` after a crash, never leads them. The receipts of pair
         messages are not logged; these stand for them after a login."""
         out: list[tuple[str, int, int, int]] = []
@@ -1061,8 +1076,9 @@ class Store:
                 delivered, read = self._cursor_rows.get((peer_key, key)) or self._db.execute(
                     "SELECT delivered, read FROM group_cursors WHERE user_key = ? AND"
                     " grp_key = ?", (peer_key, key)).fetchone() or (0, 0)
-            if delivered or read:
-                out.append((account.name, members[peer_key], delivered, read))
+            after = members[peer_key]
+            if delivered > after:
+                out.append((account.name, after, delivered, min(read, delivered)))
         return out
 
     def mark_delivered(self, user_key: str, seqs: Iterable[int]) -> list[Receipt]:

@@ -116,3 +116,38 @@ def test_messages_to_oneself_and_multicasts_keep_their_rows(path):
     store = open_store(path)
     assert [m.text for m in store.history("alice", "user:alice")] == ["note to self"]
     store.close()
+
+
+def test_read_is_never_inferred_for_a_message_the_peer_does_not_have(path):
+    store = open_store(path, "alice", "bob")
+    first, skipped = (dm(store, "alice", "bob", f"m{i}") for i in range(2))
+    assert [m.seq for m in store.pending("bob", limit=1)] == [first]  # the replay cap
+    store.mark("bob", [first], "delivered")
+    live = dm(store, "alice", "bob", "live")
+    store.mark("bob", [first, live], "read")  # he read what he has: skipped is not among it
+    # The sender's catch-up: read up to the cursor, never above what was delivered.
+    assert store.receipt_cursors("alice") == [("bob", first - 1, first, first)]
+    store.close()
+    store = open_store(path)  # cold: the states come from the cursor
+    assert [m.seq for m in store.pending("bob")] == [skipped, live]
+    (delivered,) = store.mark("bob", [skipped], "delivered")  # a real transition, not "read"
+    (read,) = store.mark("bob", [skipped], "read")
+    assert (delivered.seq, delivered.state, read.state) == (skipped, "delivered", "read")
+    store.close()
+
+
+def test_a_failed_request_does_not_forget_the_acks_before_it(path):
+    store = open_store(path, "alice", "bob", "carol")
+    seqs = [dm(store, "alice", "bob", f"m{i}") for i in range(3)]
+    store.commit()
+    assert len(store.mark("bob", seqs, "delivered")) == 3  # the cursor is written lazily
+    store.begin_request()
+    dm(store, "carol", "alice", "undone")  # someone else's request fails
+    store.abort_request()
+    ((_, _, delivered, _),) = store.receipt_cursors("alice")
+    assert delivered >= seqs[-1]
+    store.close()
+    store = open_store(path)
+    assert store.pending("bob") == []  # not replayed: the acks were kept
+    assert store.receipt_cursors("alice")[0][2] >= seqs[-1]
+    store.close()
