@@ -378,6 +378,9 @@ class Store:
         # Group messages whose counts rose since take_receipt_counts: seq → sender_key.
         self._counts_dirty: dict[int, str] = {}
         # Open membership spans: group key → {member key: after_seq}.
+        # sender key → the keys of the peers with a span in their pair (who have been sent a
+        # unicast by the sender since schema 7): what receipt_cursors looks at.
+        self._pair_peers: dict[str, set[str]] = {}
         self._spans: dict[str, dict[str, int]] = self._load_spans()
         # Warm delivery cursors: group key → {member key: _Cursor}; those that moved since
         # they were last written, as (member key, group key); cursor rows to write.
@@ -399,11 +402,20 @@ class Store:
         return int(row[0])
 
     def _load_spans(self) -> dict[str, dict[str, int]]:
+        """The open spans, by group and member; also rebuilds ``_pair_peers``."""
         spans: dict[str, dict[str, int]] = {}
+        self._pair_peers = {}
         for user_key, grp_key, after in self._db.execute(
                 "SELECT user_key, grp_key, after_seq FROM group_spans WHERE upto_seq IS NULL"):
             spans.setdefault(grp_key, {})[user_key] = after
+            self._note_pair_span(grp_key, user_key)
         return spans
+
+    def _note_pair_span(self, grp_key: str, user_key: str) -> None:
+        """If ``grp_key`` is a pair, record ``user_key`` as a peer of the other one."""
+        if "|" in grp_key:
+            a, _, b = grp_key.partition("|")
+            self._pair_peers.setdefault(b if user_key == a else a, set()).add(user_key)
 
     def _drop_caches(self) -> None:
         """Forget what memory knows beyond the database (after a rollback): it is rebuilt
@@ -730,6 +742,7 @@ class Store:
                 " ON CONFLICT (user_key, grp_key, after_seq) DO UPDATE SET upto_seq = NULL",
                 (user_key, grp_key, seq))  # (a span left and joined again at the same seq)
             spans[user_key] = seq
+            self._note_pair_span(grp_key, user_key)
         if close:
             for user_key in spans.keys() - keys:
                 db.execute("UPDATE group_spans SET upto_seq = ? WHERE user_key = ? AND"
@@ -1044,12 +1057,19 @@ class Store:
 
     def cool_cursors(self, user_key: str) -> None:
         """``user_key`` went offline: keep its cursors' positions for the next write and let
-        the warm state go (it would grow with every group message until the next login)."""
+        the warm state go (it would grow with every group message until the next login).
+        Groups and pairs left without a warm cursor are dropped from the map, so it holds
+        only the conversations of users online."""
+        emptied = []
         for grp_key, cursors in self._cursors.items():
             cursor = cursors.pop(user_key, None)
             if cursor is not None and (user_key, grp_key) in self._cursor_dirty:
                 self._cursor_dirty.discard((user_key, grp_key))
                 self._cursor_rows[user_key, grp_key] = (cursor.delivered, cursor.read)
+            if not cursors:
+                emptied.append(grp_key)
+        for grp_key in emptied:
+            del self._cursors[grp_key]
 
     def receipt_cursors(self, user_key: str) -> list[tuple[str, int, int, int]]:
         """What each peer has of ``user_key``'s unicast messages to them (schema 7 pairs), as
@@ -1064,10 +1084,11 @@ class Store:
         messages are not logged; these stand for them after a login."""
         out: list[tuple[str, int, int, int]] = []
         spans, warm = self._spans, self._cursors
-        for peer_key, account in self._accounts.items():
+        for peer_key in sorted(self._pair_peers.get(user_key, ())):
             key = pair_key(user_key, peer_key)
             members = spans.get(key)
-            if not members or peer_key not in members or peer_key == user_key:
+            account = self._accounts.get(peer_key)
+            if not members or peer_key not in members or account is None:
                 continue
             cursor = warm.get(key, {}).get(peer_key)
             if cursor is not None:
