@@ -377,10 +377,11 @@ class Store:
         self._recent_size = 0
         # Group messages whose counts rose since take_receipt_counts: seq → sender_key.
         self._counts_dirty: dict[int, str] = {}
-        # Open membership spans: group key → {member key: after_seq}.
-        # sender key → the keys of the peers with a span in their pair (who have been sent a
-        # unicast by the sender since schema 7): what receipt_cursors looks at.
+        # Sender key → the keys of the peers with a span in their pair (who have been sent a
+        # unicast by the sender since schema 7): what receipt_cursors looks at. Filled by
+        # _load_spans and _set_members.
         self._pair_peers: dict[str, set[str]] = {}
+        # Open membership spans: group key → {member key: after_seq}.
         self._spans: dict[str, dict[str, int]] = self._load_spans()
         # Warm delivery cursors: group key → {member key: _Cursor}; those that moved since
         # they were last written, as (member key, group key); cursor rows to write.
@@ -1076,10 +1077,10 @@ class Store:
         ``(peer name, after, delivered, read)``: every such message with ``after < seq <=
         delivered`` was delivered; ``read`` is the highest seq the peer read, capped at
         ``delivered`` (the app marks a conversation read as a whole, so the messages before it
-        count as read; one it did not have yet was not). ``after`` is where
-        the peer's span in the pair starts: messages at or below it are older unicasts with
-        rows and logged receipts of their own (from before schema 7), which the cursor does
-        not cover. Only peers who confirmed something. A cursor lags the acks by up to
+        count as read; one it did not have yet was not). ``after`` is where the peer's span
+        in the pair starts: messages at or below it are older unicasts with rows and logged
+        receipts of their own (from before schema 7), which the cursor does not cover. Only
+        peers who confirmed something above ``after``. A cursor lags the acks by up to
         :data:`CURSOR_FLUSH_SECONDS` after a crash, never leads them. The receipts of pair
         messages are not logged; these stand for them after a login."""
         out: list[tuple[str, int, int, int]] = []
