@@ -1273,23 +1273,25 @@ class ClientEngine(QObject):
 
     # ------------------------------------------------------------------ receipts
 
+    def _show_receipts(self, messages: list[CachedMessage]) -> None:
+        """Put the new receipt states of cached own messages into the open conversations."""
+        for m in messages:
+            model = self._conversations.get(m.conv)
+            if model is not None:
+                model.set_receipts(m.seq, m.state, m.delivered_to, m.read_by, m.counts)
+
     def _on_receipt(self, r: Receipt) -> None:
         if self._store is None:
             return
-        for m in self._store.receipts(r.seq, r.user, r.state):
-            model = self._conversations.get(m.conv)
-            if model is not None:
-                model.set_receipts(m.seq, m.state, m.delivered_to, m.read_by)
+        self._show_receipts(self._store.receipts(r.seq, r.user, r.state))
         self._receipt_handled(r.rid)
 
     def _on_receipt_count(self, r: ReceiptCount) -> None:
         """How many members have an own group message (``delivered to k of n``)."""
         if self._store is None:
             return
-        for m in self._store.receipt_counts(r.seq, r.delivered, r.read, r.recipients):
-            model = self._conversations.get(m.conv)
-            if model is not None:
-                model.set_receipts(m.seq, m.state, m.delivered_to, m.read_by, m.counts)
+        self._show_receipts(
+            self._store.receipt_counts(r.seq, r.delivered, r.read, r.recipients))
         self._receipt_handled(r.rid)
 
     def _on_receipts_upto(self, r: ReceiptsUpto) -> None:
@@ -1298,10 +1300,7 @@ class ClientEngine(QObject):
         if self._store is None:
             return
         me = self.user or self._store_user
-        for m in self._store.receipts_upto(me, r.user, r.delivered, r.read, r.after):
-            model = self._conversations.get(m.conv)
-            if model is not None:
-                model.set_receipts(m.seq, m.state, m.delivered_to, m.read_by)
+        self._show_receipts(self._store.receipts_upto(me, r.user, r.delivered, r.read, r.after))
 
     def _receipt_handled(self, rid: int) -> None:
         assert self._store is not None

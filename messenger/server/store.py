@@ -1035,12 +1035,15 @@ class Store:
     def _park_cursors(self) -> None:
         """Move the positions of the warm cursors that moved to ``_cursor_rows``, the
         positions to write with the next commit (which :meth:`_warm` starts from)."""
-        rows = self._cursor_rows
-        for user_key, grp_key in self._cursor_dirty:
-            cursor = self._cursors.get(grp_key, {}).get(user_key)
-            if cursor is not None:
-                rows[user_key, grp_key] = (cursor.delivered, cursor.read)
+        for user_key, grp_key in list(self._cursor_dirty):
+            self._park(user_key, grp_key, self._cursors.get(grp_key, {}).get(user_key))
         self._cursor_dirty.clear()
+
+    def _park(self, user_key: str, grp_key: str, cursor: _Cursor | None) -> None:
+        """Keep a moved cursor's position for the next write."""
+        self._cursor_dirty.discard((user_key, grp_key))
+        if cursor is not None:
+            self._cursor_rows[user_key, grp_key] = (cursor.delivered, cursor.read)
 
     def _write_cursors(self) -> None:
         """Write the cursors that moved (in the open transaction). A cursor never goes back."""
@@ -1065,8 +1068,7 @@ class Store:
         for grp_key, cursors in self._cursors.items():
             cursor = cursors.pop(user_key, None)
             if cursor is not None and (user_key, grp_key) in self._cursor_dirty:
-                self._cursor_dirty.discard((user_key, grp_key))
-                self._cursor_rows[user_key, grp_key] = (cursor.delivered, cursor.read)
+                self._park(user_key, grp_key, cursor)
             if not cursors:
                 emptied.append(grp_key)
         for grp_key in emptied:
