@@ -46,6 +46,7 @@ import contextlib
 import json
 import os
 import platform
+import random
 import re
 import selectors
 import shutil
@@ -227,6 +228,25 @@ class Conn:
 # ------------------------------------------------------------------------------------------
 # The load generator
 
+
+
+def uuid7_hex() -> str:
+    """A client_msg_id as the app makes it (``messenger.protocol.time_ordered_id``): a UUID
+    version 7 (RFC 9562 §5.7), 32 hex digits led by the Unix time in ms. (Pseudo-random bits:
+    ``os.urandom`` is a system call per message, which the generator cannot spare.)"""
+    r = random.getrandbits(74)
+    low = r & ((1 << 60) - 1)
+    return f"{int(time.time() * 1000):012x}7{r >> 62:03x}{r >> 60 & 3 | 8:x}{low:015x}"
+
+
+def uuid4_hex() -> str:
+    """A client_msg_id as apps made it before (``uuid.uuid4().hex``): 32 random hex digits
+    (version and variant bits aside, which do not matter to the server)."""
+    return f"{random.getrandbits(128):032x}"
+
+
+ID_MAKERS = {"v7": uuid7_hex, "v4": uuid4_hex}
+make_client_msg_id = uuid7_hex
 
 @dataclass
 class Phase:
@@ -464,7 +484,7 @@ class Bench:
             c.queue(f"PRIVMSG u{dst:04d} :{text}\r\n".encode())
         else:
             c.ids += 1
-            c.queue(frame({"type": "send", "id": c.ids, "client_msg_id": f"{ph.tag}-{k}",
+            c.queue(frame({"type": "send", "id": c.ids, "client_msg_id": make_client_msg_id(),
                            "scope": "unicast", "to": [f"u{dst:04d}"], "text": text}))
 
     def send_fan(self) -> None:
@@ -480,7 +500,7 @@ class Bench:
             c.queue(f"PRIVMSG #bench :{text}\r\n".encode())
         else:
             c.ids += 1
-            c.queue(frame({"type": "send", "id": c.ids, "client_msg_id": f"{ph.tag}-{k}",
+            c.queue(frame({"type": "send", "id": c.ids, "client_msg_id": make_client_msg_id(),
                            "scope": "group", "to": ["bench"], "text": text}))
 
     def on_chat(self, text: str) -> None:
@@ -986,13 +1006,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", metavar="DIR",
                    help="also profile the server with py-spy (extra runs) into DIR")
     p.add_argument("--json", metavar="FILE", help="write all results as JSON to FILE")
+    p.add_argument("--ids", choices=sorted(ID_MAKERS), default="v7",
+                   help="client_msg_id of each message: v7 = time-ordered UUIDs as the app "
+                        "makes them (default), v4 = random UUIDs as it made them before")
     args = p.parse_args(argv)
     args.clients = sorted(set(args.clients))
 
     info = machine()
     print(f"load benchmark: {info['nproc']} CPUs ({info['cpu']}), Python {info['python']}")
     print(f"clients {args.clients}, rates {args.rates}/s, {args.duration:g} s per phase "
-          f"(+{args.warmup:g} s warm-up), fan-out group of {args.group_size}")
+          f"(+{args.warmup:g} s warm-up), fan-out group of {args.group_size}, "
+          f"client_msg_id {args.ids}")
+    global make_client_msg_id
+    make_client_msg_id = ID_MAKERS[args.ids]
     t0 = time.monotonic()
     ours = irc = None
     with tempfile.TemporaryDirectory(prefix="messenger-load-") as tmp:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -63,6 +62,7 @@ from ..protocol import (
     TransferOffer,
     TransferOffered,
     Typing,
+    time_ordered_id,
 )
 from ..protocol.names import name_key
 from .connection import ClientConnection, ConnectionErrorCode, ConnectionState
@@ -546,7 +546,7 @@ class ClientEngine(QObject):
         """Replace the text of own message ``seq`` with ``text`` (``key``: the conversation
         that shows it, which gets an error as a notice); every app shows the new text, marked
         edited, once the server's ``edited`` notice arrives. False when not connected."""
-        frame = Edit(id=self._take_id(), client_msg_id=str(uuid.uuid4()), seq=seq, text=text)
+        frame = Edit(id=self._take_id(), client_msg_id=time_ordered_id(), seq=seq, text=text)
         if not self.logged_in or not self._request(frame, _Request("edit", key=key)):
             self.conversation(key).add_notice(
                 "Not connected: the message can be edited once you are back online.",

@@ -34,12 +34,11 @@ import json
 import re
 import sqlite3
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from messenger.protocol import name_key
+from messenger.protocol import name_key, time_ordered_id
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -209,7 +208,7 @@ class LocalStore:
     def enqueue(self, conv: str, scope: str, to: Sequence[str], text: str,
                 client_msg_id: str | None = None) -> OutboxItem:
         """Add a message typed by the user; it is durable when this returns."""
-        item = OutboxItem(client_msg_id or uuid.uuid4().hex, conv, scope, list(to), text,
+        item = OutboxItem(client_msg_id or time_ordered_id(), conv, scope, list(to), text,
                           time.time())
         self._db.execute(
             "INSERT INTO outbox (client_msg_id, conv, scope, recipients, text, created)"

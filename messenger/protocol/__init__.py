@@ -2,6 +2,7 @@
 
 from .codec import DEFAULT_MAX_FRAME, HEADER, Codec, FrameDecoder, encode_frame
 from .errors import ErrorCode, FrameTooLarge, ProtocolError
+from .ids import time_ordered_id
 from .messages import (
     MAX_TEXT_LENGTH,
     PROTOCOL_VERSION,
@@ -112,4 +113,5 @@ __all__ = [
     "is_valid_name",
     "is_valid_password",
     "name_key",
+    "time_ordered_id",
 ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -67,6 +66,7 @@ from messenger.protocol import (
     is_valid_name,
     is_valid_password,
     name_key,
+    time_ordered_id,
 )
 
 from .auth import LoginThrottle, Passwords
@@ -689,7 +689,7 @@ class ServerCore:
         users), and deliver it to those online."""
         keys = list(dict.fromkeys([name_key(m) for m in (*group.members, *extra)]))
         stored, _ = self.store.store_message(
-            sender=actor, client_msg_id="notice-" + uuid.uuid4().hex, scope="group", text=text,
+            sender=actor, client_msg_id="notice-" + time_ordered_id(), scope="group", text=text,
             recipients=[], recipient_keys=keys, group=group.name, notice=notice)
         return self._to_users(keys, _message_frame(stored))
 

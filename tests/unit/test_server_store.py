@@ -248,10 +248,80 @@ def test_a_version_2_database_is_migrated(path):
                 " ORDER BY name") == [("deliveries",), ("deliveries_pending",)]
     assert rows(path, "SELECT seq, user_key, delivered IS NOT NULL FROM deliveries") == [
         (1, "bob", 1), (1, "carol", 1), (2, "bob", 0), (2, "carol", 0), (3, "bob", 0)]
-    # The scope and group indexes became partial: unicast messages are in neither.
+    # The scope and group indexes became partial: unicast messages are in neither. 7 → 8:
+    # unique by (client_msg_id, sender_key), no more index of the table's UNIQUE constraint.
     assert rows(path, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name ="
-                " 'messages' AND sql IS NOT NULL ORDER BY name") == [
-        ("messages_broadcast",), ("messages_in_group",)]
+                " 'messages' ORDER BY name") == [
+        ("messages_broadcast",), ("messages_by_sender",), ("messages_client_id",),
+        ("messages_in_group",)]
+
+
+V7_MESSAGES = """
+DROP TABLE messages;
+CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, sender TEXT NOT NULL,
+    sender_key TEXT NOT NULL, client_msg_id TEXT NOT NULL, scope TEXT NOT NULL,
+    recipients TEXT NOT NULL, grp TEXT, grp_key TEXT, notice TEXT, text TEXT NOT NULL,
+    ts REAL NOT NULL, replaces INTEGER, edited REAL, UNIQUE (sender_key, client_msg_id));
+CREATE INDEX messages_broadcast ON messages (seq) WHERE scope = 'broadcast';
+CREATE INDEX messages_in_group ON messages (grp_key, seq) WHERE grp_key IS NOT NULL;
+INSERT INTO messages (seq, sender, sender_key, client_msg_id, scope, recipients, grp_key, text,
+    ts) VALUES (1, 'alice', 'alice', 'old-1', 'unicast', '["bob"]', 'alice|bob', 'one', 1.0),
+    (2, 'bob', 'bob', 'old-2', 'multicast', '["alice", "carol"]', NULL, 'two', 2.0),
+    (5, 'alice', 'alice', 'old-5', 'unicast', '["bob"]', 'alice|bob', 'five', 5.0);
+INSERT INTO deliveries (user_key, seq) VALUES ('alice', 2), ('carol', 2);
+UPDATE sqlite_sequence SET seq = 7 WHERE name = 'messages';
+PRAGMA user_version = 7;
+"""
+
+
+def test_a_version_7_database_is_rebuilt_unique_by_id_first(path):
+    store = Store(path)
+    for name in ("alice", "bob", "carol"):
+        store.create_account(name, "hash")
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA foreign_keys=OFF")
+    db.executescript(V7_MESSAGES)
+    db.close()
+    store = Store(path)
+    assert rows(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(8,)]
+    assert rows(path, "SELECT name FROM sqlite_master WHERE name LIKE 'sqlite_autoindex_messages%'"
+                " OR name = 'messages_v8'") == []
+    assert rows(path, "PRAGMA foreign_key_check") == []
+    # Every row, its seq and the deliveries that refer to it survive; retries stay idempotent.
+    assert [m.text for m in store.history("alice", "user:bob")] == ["one", "two", "five"]
+    assert [m.text for m in store.history("carol", "user:bob")] == ["two"]
+    again, created = stored(store, "alice", "old-5", scope="unicast")
+    assert (again.seq, again.text, created) == (5, "five", False)
+    # Seq 6 and 7 were handed out once (requests undone): never again.
+    new, created = stored(store, "alice", "new", scope="unicast")
+    assert created and new.seq == 8
+    store.close()
+    with pytest.raises(sqlite3.IntegrityError):  # the new index is unique
+        with sqlite3.connect(path) as db:
+            db.execute("INSERT INTO messages (sender, sender_key, client_msg_id, scope,"
+                       " recipients, text, ts) VALUES ('alice', 'alice', 'new', 'unicast',"
+                       " '[]', 'x', 1.0)")
+    store = Store(path)  # opening it again changes nothing
+    assert [m.seq for m in store.history("bob", "user:alice")] == [1, 2, 5, 8]
+    store.close()
+
+
+def test_history_of_a_private_conversation_scans_indexes_only(path):
+    store = Store(path)
+    for name in ("alice", "bob"):
+        store.create_account(name, "hash")
+    stored(store, "alice", "u1", scope="unicast")
+    seen: list[str] = []
+    store._db.set_trace_callback(seen.append)
+    assert [m.client_msg_id for m in store.history("bob", "user:alice", before=10)] == ["u1"]
+    store._db.set_trace_callback(None)
+    (sql,) = [q for q in seen if "FROM messages" in q]
+    plan = [r[3] for r in store._db.execute("EXPLAIN QUERY PLAN " + sql)]
+    assert not [step for step in plan if step.startswith("SCAN m")], plan
+    assert any("messages_in_group" in step for step in plan)
+    assert any("messages_by_sender" in step for step in plan)
+    store.close()
 
 
 def test_history_of_everyone_and_of_a_group_use_the_partial_indexes(path):

@@ -1,0 +1,143 @@
+"""What the shape of ``client_msg_id`` costs the server's store (prints figures; not a test).
+
+1. Writing messages: 300,000 unicast messages of 200 senders to 100 fixed peers go into a
+   ``messages`` table, then 200 commits of 700 more (about what one commit carries at
+   20,000 msgs/s), timed per message: the ``executemany`` of the rows and the ``COMMIT``
+   (``synchronous=NORMAL`` as in the server, so no fsync). Four cases: the index of schema 7
+   (``UNIQUE (sender_key, client_msg_id)``) or of schema 8 (``UNIQUE INDEX (client_msg_id,
+   sender_key)``), each with random ids (UUID version 4, what the app sent before) and
+   time-ordered ones (version 7, :func:`messenger.protocol.time_ordered_id`).
+2. Reading history: :meth:`Store.history` of a private conversation of 66,000 of 100,000
+   messages (newest page, and a page from the middle), and of an empty one.
+
+    .venv/bin/python benchmarks/msgids.py [--dir DIR]
+
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from messenger.protocol import time_ordered_id
+from messenger.server.store import _SCHEMA, Store, pair_key
+
+INSERT = ("INSERT INTO messages (seq, sender, sender_key, client_msg_id, scope, recipients, grp,"
+          " grp_key, notice, text, ts, replaces) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+SCHEMA_7_UNIQUE = ",\n    UNIQUE (sender_key, client_msg_id)\n);"
+
+
+def schema(version: int) -> str:
+    """The store's schema with the ``messages`` uniqueness of schema ``version`` (7 or 8)."""
+    if version == 8:
+        return _SCHEMA
+    ddl = _SCHEMA.replace("CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id ON messages"
+                          " (client_msg_id, sender_key);", "")
+    head, _, tail = ddl.partition("    edited        REAL\n);")
+    return head + "    edited        REAL" + SCHEMA_7_UNIQUE + tail
+
+
+def write_cost(folder: Path, version: int, make_id) -> tuple[float, float]:
+    """µs per message of executemany and of COMMIT, 700 messages per commit."""
+    path = folder / f"write-{version}-{make_id.__name__}.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA cache_size=-65536")
+    db.executescript(schema(version))
+    seq = 0
+
+    def rows(count: int) -> list[tuple]:
+        nonlocal seq
+        out = []
+        for _ in range(count):
+            seq += 1
+            src = seq % 200
+            a, b = f"u{src:04d}", f"u{(src + 100) % 200:04d}"
+            out.append((seq, a, a, make_id(), "unicast", json.dumps([b]), None, pair_key(a, b),
+                        None, "x" * 100, time.time(), None))
+        return out
+
+    for _ in range(300):
+        db.execute("BEGIN")
+        db.executemany(INSERT, rows(1000))
+        db.execute("COMMIT")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    insert = commit = 0.0
+    for i in range(200):
+        batch = rows(700)
+        t0 = time.perf_counter()
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany(INSERT, batch)
+        t1 = time.perf_counter()
+        db.execute("COMMIT")
+        t2 = time.perf_counter()
+        insert += t1 - t0
+        commit += t2 - t1
+        if i % 20 == 19:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    db.close()
+    n = 200 * 700
+    return insert / n * 1e6, commit / n * 1e6
+
+
+def random_id() -> str:
+    return uuid.uuid4().hex
+
+
+def history_cost(folder: Path) -> list[tuple[str, float]]:
+    """ms per history page on a store of 100,000 private messages."""
+    store = Store(folder / "history.db")
+    for name in ("alice", "bob", "carol"):
+        store.create_account(name, "hash")
+    store.set_batch(True)
+    for i in range(100_000):
+        a, b = (("alice", "bob"), ("bob", "alice"), ("carol", "alice"))[i % 3]
+        store.begin_request()
+        store.store_message(sender=a, client_msg_id=time_ordered_id(), scope="unicast",
+                            text=f"m{i}", recipients=[b], recipient_keys=[b])
+        store.end_request()
+        if i % 500 == 499:
+            store.commit()
+    store.commit()
+
+    def best(user: str, conversation: str, **kw) -> float:
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            store.history(user, conversation, **kw)
+            times.append(time.perf_counter() - t)
+        return min(times) * 1e3
+
+    figures = [("newest page of alice-bob (66,667 messages)", best("alice", "user:bob")),
+               ("page before seq 50,000 of alice-bob", best("alice", "user:bob", before=50_000)),
+               ("newest page of bob-carol (empty)", best("bob", "user:carol"))]
+    store.close()
+    return figures
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--dir", help="folder for the databases (default: a temporary one)")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        folder = Path(tmp)
+        print("writing 700 unicast messages per commit into 300,000 (µs per message):")
+        for version in (7, 8):
+            for make_id, label in ((random_id, "random ids (v4)"),
+                                   (time_ordered_id, "time-ordered ids (v7)")):
+                insert, commit = write_cost(folder, version, make_id)
+                print(f"  schema {version} index, {label:22s} executemany {insert:5.1f}"
+                      f"  COMMIT {commit:5.1f}  total {insert + commit:5.1f}")
+        print("Store.history, 100 messages per page (best of 5, ms):")
+        for label, ms in history_cost(folder):
+            print(f"  {label:45s} {ms:7.2f}")
+
+
+if __name__ == "__main__":
+    main()
