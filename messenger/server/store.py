@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import time
 from collections import deque
@@ -118,6 +119,17 @@ def pair_key(a_key: str, b_key: str) -> str:
     ``"alice|bob"``, sorted, so both directions share it. No group name contains "|"."""
     return f"{a_key}|{b_key}" if a_key < b_key else f"{b_key}|{a_key}"
 
+
+def ordered_id(client_msg_id: str) -> bool:
+    """Whether ``client_msg_id`` has the shape of the app's time-ordered ids (a UUID version
+    7 as 32 lowercase hex digits, :func:`~messenger.protocol.time_ordered_id`) with a time
+    before the year 10889 (a leading "0"). The store skips the idempotency look-up for such an
+    id when it sorts after every such id its sender stored: it cannot be a retry."""
+    return len(client_msg_id) == 32 and client_msg_id[0] == "0" \
+        and client_msg_id[12] == "7" and _LOWER_HEX.fullmatch(client_msg_id) is not None
+
+
+_LOWER_HEX = re.compile(r"[0-9a-f]+")
 
 CURSOR_FLUSH_SECONDS = 0.5
 """In batch mode, group delivery cursors that moved are written with the first commit at least
@@ -380,6 +392,13 @@ class Store:
         self._new_seen: dict[str, float] = {}  # account key → last seen, not yet written
         # (sender_key, client_msg_id) → message, for messages whose row is still buffered.
         self._unwritten: dict[tuple[str, str], StoredMessage] = {}
+        # Per sender key, an upper bound of the ordered_id() client_msg_ids it stored (it may
+        # stay above an id whose request was undone); for senders not in the map, the
+        # greatest one stored by anyone when the store was opened ("" for none). A new ordered
+        # id above its sender's bound was never stored: store_message needs no look-up. An
+        # app's ids grow, so only its retries (and a second device's messages) are looked up.
+        self._id_floor = self._load_newest_ordered_id()
+        self._id_marks: dict[str, str] = {}
         # seq → [sender_key, or None when the message gets no receipts (a notice);
         #        {recipient key: 0 queued, 1 delivered, 2 read, -1 not a recipient};
         #        partial: True when loaded from the database for some recipients only;
@@ -416,6 +435,17 @@ class Store:
             f"SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0),"
             f" coalesce((SELECT max({column}) FROM {table}), 0))").fetchone()
         return int(row[0])
+
+    def _load_newest_ordered_id(self) -> str:
+        # Walk the (client_msg_id, sender_key) index down from "1": random ids (UUID version
+        # 4) that start with "0" and sort above today's ordered ids are skipped, about 6% of
+        # them.
+        for (cid,) in self._db.execute(
+                "SELECT client_msg_id FROM messages WHERE client_msg_id < '1'"
+                " ORDER BY client_msg_id DESC"):
+            if ordered_id(cid):
+                return cid
+        return ""
 
     def _load_spans(self) -> dict[str, dict[str, int]]:
         """The open spans, by group and member; also rebuilds ``_pair_peers``."""
@@ -787,7 +817,11 @@ class Store:
         ident = (skey, client_msg_id)
         existing = self._unwritten.get(ident)
         if existing is None:
-            existing = self._message_by_client_id(skey, client_msg_id)
+            if client_msg_id > self._id_marks.get(skey, self._id_floor) \
+                    and ordered_id(client_msg_id):
+                self._id_marks[skey] = client_msg_id  # newer than all of its: not a retry
+            else:
+                existing = self._message_by_client_id(skey, client_msg_id)
         if existing is not None:  # a retry of a stored message: the original wins
             return existing, False
         states = dict.fromkeys(recipient_keys, 0)

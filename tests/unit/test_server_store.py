@@ -8,10 +8,12 @@ The messages here are multicasts (to one recipient by default): they get ``deliv
 from __future__ import annotations
 
 import sqlite3
+import uuid
 
 import pytest
 
-from messenger.server.store import SCHEMA_VERSION, Store
+from messenger.protocol import time_ordered_id
+from messenger.server.store import SCHEMA_VERSION, Store, ordered_id
 
 
 def stored(store, sender, cmid, to=("bob",), scope="multicast", text="hi", **kw):
@@ -360,3 +362,51 @@ def test_an_unknown_schema_version_is_refused(path):
     db.close()
     with pytest.raises(RuntimeError, match=f"schema version {SCHEMA_VERSION + 1}"):
         Store(path)
+
+
+def test_a_new_time_ordered_id_is_not_looked_up_and_retries_still_are(path):
+    store = Store(path)
+    store.set_batch(True)
+    lookups: list[str] = []
+    store._db.set_trace_callback(
+        lambda sql: lookups.append(sql) if "client_msg_id =" in sql else None)
+    first, second, third = (time_ordered_id(t) for t in (1000.0, 1000.5, 1001.0))
+    assert ordered_id(first) and not ordered_id(uuid.uuid4().hex)
+    assert not ordered_id("notice-" + first[7:]) and not ordered_id(first.upper())
+    m2, created = stored(store, "alice", second)
+    assert created and lookups == []  # newer than anything alice stored: not a retry
+    store.commit()
+    assert stored(store, "alice", second) == (m2, False)  # a retry: looked up, found
+    assert len(lookups) == 1
+    m1, created = stored(store, "alice", first)  # older than her newest: looked up
+    assert created and len(lookups) == 2
+    m0, created = stored(store, "bob", first)  # bob's own ids are what count for bob
+    assert created and len(lookups) == 2
+    stored(store, "carol", "c-1")  # not time-ordered: always looked up
+    assert len(lookups) == 3
+    store.commit()
+    store.close()
+    store = Store(path)  # the newest ordered id of all comes back from the database
+    store._db.set_trace_callback(
+        lambda sql: lookups.append(sql) if "client_msg_id =" in sql else None)
+    assert store._id_floor == second
+    assert stored(store, "alice", second) == (m2, False)
+    assert stored(store, "alice", first) == (m1, False)
+    assert stored(store, "bob", first) == (m0, False)
+    assert len(lookups) == 6
+    assert stored(store, "bob", third)[1] is True and len(lookups) == 6
+    store.close()
+
+
+def test_random_ids_do_not_raise_the_newest_ordered_id(path):
+    store = Store(path)
+    for _ in range(50):  # random ids above today's ordered ones, where the walk starts
+        stored(store, "alice", "0f" + uuid.uuid4().hex[2:])
+    stored(store, "alice", "0f" * 16)  # hex, but no version 7 nibble
+    stored(store, "alice", "1" + time_ordered_id()[1:])  # the year 10889: not ordered_id
+    mid = time_ordered_id(1000.0)
+    stored(store, "bob", mid)
+    store.close()
+    store = Store(path)
+    assert store._id_floor == mid
+    store.close()
