@@ -1,12 +1,14 @@
-"""What the shape of ``client_msg_id`` costs the server's store (prints figures; not a test).
+"""What the indexes of ``messages`` cost the server's store (prints figures; not a test).
 
 1. Writing messages: 300,000 unicast messages of 200 senders to 100 fixed peers go into a
    ``messages`` table, then 200 commits of 700 more (about what one commit carries at
    20,000 msgs/s), timed per message: the ``executemany`` of the rows and the ``COMMIT``
-   (``synchronous=NORMAL`` as in the server, so no fsync). Four cases: the index of schema 7
-   (``UNIQUE (sender_key, client_msg_id)``) or of schema 8 (``UNIQUE INDEX (client_msg_id,
-   sender_key)``), each with random ids (UUID version 4, what the app sent before) and
-   time-ordered ones (version 7, :func:`messenger.protocol.time_ordered_id`).
+   (``synchronous=NORMAL`` as in the server, so no fsync). Three schemas: 7 (``UNIQUE
+   (sender_key, client_msg_id)``, pair messages in ``messages_in_group``), 7 with schema 8's
+   ``UNIQUE INDEX (client_msg_id, sender_key)`` ("7+id"), and 8 (that index, and pair
+   messages in ``pair_messages``, written every 0.5 s instead of with every commit); each
+   with random ids (UUID version 4, what the app sent before) and time-ordered ones
+   (version 7, :func:`messenger.protocol.time_ordered_id`).
 2. Reading history: :meth:`Store.history` of a private conversation of 66,000 of 100,000
    messages (newest page, and a page from the middle), and of an empty one.
 
@@ -32,18 +34,30 @@ INSERT = ("INSERT INTO messages (seq, sender, sender_key, client_msg_id, scope, 
 SCHEMA_7_UNIQUE = ",\n    UNIQUE (sender_key, client_msg_id)\n);"
 
 
-def schema(version: int) -> str:
-    """The store's schema with the ``messages`` uniqueness of schema ``version`` (7 or 8)."""
-    if version == 8:
+PAIRS_EVERY = 15
+"""Schema 8 writes the pair index (``pair_messages``) with the first commit 0.5 s after the last
+write of it (``CURSOR_FLUSH_SECONDS``): every 15 commits at 30 commits/s."""
+
+
+def schema(version: str) -> str:
+    """The store's schema (``"8"``), or with its ``messages`` indexes as they were in schema
+    7 (``"7"``: unique on ``(sender_key, client_msg_id)``, pair messages in
+    ``messages_in_group``), or schema 7 with only the unique index of 8 (``"7+id"``)."""
+    if version == "8":
         return _SCHEMA
-    ddl = _SCHEMA.replace("CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id ON messages"
-                          " (client_msg_id, sender_key);", "")
+    ddl = _SCHEMA.replace("\n    WHERE grp_key IS NOT NULL AND scope != 'unicast';",
+                          "\n    WHERE grp_key IS NOT NULL;")
+    if version == "7+id":
+        return ddl
+    ddl = ddl.replace("CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id ON messages"
+                      " (client_msg_id, sender_key);", "")
     head, _, tail = ddl.partition("    edited        REAL\n);")
     return head + "    edited        REAL" + SCHEMA_7_UNIQUE + tail
 
 
-def write_cost(folder: Path, version: int, make_id) -> tuple[float, float]:
-    """µs per message of executemany and of COMMIT, 700 messages per commit."""
+def write_cost(folder: Path, version: str, make_id) -> tuple[float, float]:
+    """µs per message of executemany and of COMMIT, 700 messages per commit (schema 8: and
+    the pair index's ``executemany`` every :data:`PAIRS_EVERY` commits)."""
     path = folder / f"write-{version}-{make_id.__name__}.db"
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
@@ -68,12 +82,20 @@ def write_cost(folder: Path, version: int, make_id) -> tuple[float, float]:
         db.executemany(INSERT, rows(1000))
         db.execute("COMMIT")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if version == "8":
+        db.execute("INSERT INTO pair_messages SELECT grp_key, seq FROM messages")
     insert = commit = 0.0
+    pairs: list[tuple[str, int]] = []
     for i in range(200):
         batch = rows(700)
         t0 = time.perf_counter()
         db.execute("BEGIN IMMEDIATE")
         db.executemany(INSERT, batch)
+        if version == "8":
+            pairs += [(row[7], row[0]) for row in batch]
+            if i % PAIRS_EVERY == PAIRS_EVERY - 1:
+                db.executemany("INSERT INTO pair_messages (grp_key, seq) VALUES (?, ?)", pairs)
+                pairs = []
         t1 = time.perf_counter()
         db.execute("COMMIT")
         t2 = time.perf_counter()
@@ -128,11 +150,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         folder = Path(tmp)
         print("writing 700 unicast messages per commit into 300,000 (µs per message):")
-        for version in (7, 8):
+        for version in ("7", "7+id", "8"):
             for make_id, label in ((random_id, "random ids (v4)"),
                                    (time_ordered_id, "time-ordered ids (v7)")):
                 insert, commit = write_cost(folder, version, make_id)
-                print(f"  schema {version} index, {label:22s} executemany {insert:5.1f}"
+                print(f"  schema {version:4s} {label:22s} executemany {insert:5.1f}"
                       f"  COMMIT {commit:5.1f}  total {insert + commit:5.1f}")
         print("Store.history, 100 messages per page (best of 5, ms):")
         for label, ms in history_cost(folder):

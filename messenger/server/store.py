@@ -30,6 +30,11 @@ Tables:
                   of ``state`` "count" carry ``delivered``/``read``/``recipients`` counts
                   instead (one per message per commit in which a count rose) and ``user``
                   is empty.
+  ``pair_messages`` the history index of pair messages (schema 8): one ``(pair key, seq)``
+                  per unicast between two users, written lazily (:data:`PAIR_FLUSH_SECONDS`),
+                  so ``store_marks`` row "pair_messages" says up to which seq it is complete;
+                  the messages above it are indexed again when the store opens.
+  ``store_marks`` named seqs (``pair_messages``).
   ``groups``      one row per group; ``members`` (JSON list, joining order) and ``invited``
                   (JSON object invitee → inviter).
 
@@ -45,6 +50,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import sqlite3
 import time
@@ -70,7 +76,8 @@ SCHEMA_VERSION = 8
 (:func:`~messenger.protocol.time_ordered_id`) a commit's new entries share the last leaves of
 that index instead of one leaf per sender. Rows without a ``grp_key`` (multicasts, messages to
 oneself, unicasts older than schema 7) are indexed by ``(sender_key, seq)``
-(``messages_by_sender``) for the history of a private conversation. The table is rebuilt
+(``messages_by_sender``), and pair messages by ``pair_messages`` instead of
+``messages_in_group``, for the history of a private conversation. The table is rebuilt
 (:func:`_migrate_7_to_8`).
 6 → 7: a unicast chat message between two different users gets no ``deliveries`` row and no
 ``receipts`` rows either: its ``grp_key`` is the pair's key (:func:`pair_key`) and it is
@@ -135,6 +142,11 @@ CURSOR_FLUSH_SECONDS = 0.5
 """In batch mode, group delivery cursors that moved are written with the first commit at least
 this long after the last write of them (not with every commit: one row per member and group
 instead of one per message and member). Safe to lose: see ``group_cursors``."""
+PAIR_FLUSH_SECONDS = 0.5
+"""In batch mode, a pair's ``pair_messages`` entries are written with the first commit at
+least this long after the oldest of them was buffered: the pair's index page is rewritten
+once for all the messages of that time instead of with every commit. Pairs fall due at
+different times, so each commit writes a share. Safe to lose: see ``pair_messages``."""
 
 _MESSAGES_TABLE = """
 CREATE TABLE IF NOT EXISTS {name} (
@@ -159,7 +171,18 @@ CREATE INDEX IF NOT EXISTS messages_by_sender ON messages (sender_key, seq)
     WHERE grp_key IS NULL;
 CREATE INDEX IF NOT EXISTS messages_broadcast ON messages (seq) WHERE scope = 'broadcast';
 CREATE INDEX IF NOT EXISTS messages_in_group ON messages (grp_key, seq)
-    WHERE grp_key IS NOT NULL;
+    WHERE grp_key IS NOT NULL AND scope != 'unicast';
+"""
+_PAIR_TABLES = """
+CREATE TABLE IF NOT EXISTS pair_messages (
+    grp_key TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    PRIMARY KEY (grp_key, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS store_marks (
+    name TEXT PRIMARY KEY,
+    seq  INTEGER NOT NULL
+) WITHOUT ROWID;
 """
 
 _SCHEMA = """
@@ -219,7 +242,8 @@ CREATE TABLE IF NOT EXISTS group_cursors (
     PRIMARY KEY (user_key, grp_key)
 ) WITHOUT ROWID;
 """
-_SCHEMA += _MESSAGES_TABLE.format(name="messages") + _MESSAGES_INDEXES + _GROUP_TABLES
+_SCHEMA += _MESSAGES_TABLE.format(name="messages") + _MESSAGES_INDEXES + _GROUP_TABLES \
+    + _PAIR_TABLES
 
 _MSG_COLUMNS = "m.seq, m.ts, m.sender, m.client_msg_id, m.scope, m.text, m.recipients, m.grp, " \
     "m.notice, m.replaces, m.edited"
@@ -399,6 +423,16 @@ class Store:
         # app's ids grow, so only its retries (and a second device's messages) are looked up.
         self._id_floor = self._load_newest_ordered_id()
         self._id_marks: dict[str, str] = {}
+        # Pair messages written to ``messages`` but not yet to ``pair_messages``: pair key →
+        # seqs; the pairs in the order of their first such seq, with the monotonic time at
+        # which they are due (PAIR_FLUSH_SECONDS after it); the highest seq written to
+        # ``messages``; the seq up to which ``pair_messages`` is complete (store_marks).
+        self._pair_backlog: dict[str, list[int]] = {}
+        self._pair_queue: deque[tuple[float, str]] = deque()
+        self._written_seq = 0
+        self._pairs_upto = 0
+        self._flush_all = False  # close: every pair is due
+        self._load_pair_backlog()
         # seq → [sender_key, or None when the message gets no receipts (a notice);
         #        {recipient key: 0 queued, 1 delivered, 2 read, -1 not a recipient};
         #        partial: True when loaded from the database for some recipients only;
@@ -435,6 +469,63 @@ class Store:
             f"SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0),"
             f" coalesce((SELECT max({column}) FROM {table}), 0))").fetchone()
         return int(row[0])
+
+    def _load_pair_backlog(self) -> None:
+        """From the database: the pair messages above the ``pair_messages`` mark (those of
+        the last moments before a crash or a rollback), due like new ones."""
+        row = self._db.execute(
+            "SELECT seq FROM store_marks WHERE name = 'pair_messages'").fetchone()
+        self._pairs_upto = row[0] if row else 0
+        self._pair_backlog = {}
+        self._pair_queue.clear()
+        self._note_pairs(self._db.execute(
+            "SELECT grp_key, seq FROM messages WHERE seq > ? AND scope = 'unicast'"
+            " AND grp_key IS NOT NULL AND notice IS NULL ORDER BY seq",
+            (self._pairs_upto,)).fetchall(), time.monotonic() + PAIR_FLUSH_SECONDS)
+        self._written_seq = self._db.execute(
+            "SELECT coalesce(max(seq), 0) FROM messages").fetchone()[0]
+
+    def _note_pairs(self, entries: Iterable[tuple[str, int]], due: float) -> None:
+        """Add written pair messages ``(pair key, seq)``, in seq order, to the backlog; a
+        pair without a backlog yet is due at ``due``."""
+        backlog, queue = self._pair_backlog, self._pair_queue
+        for key, seq in entries:
+            seqs = backlog.get(key)
+            if seqs is None:
+                backlog[key] = [seq]
+                queue.append((due, key))
+            else:
+                seqs.append(seq)
+
+    def _write_pairs(self, now: float) -> None:
+        """Write the ``pair_messages`` entries of the pairs due by ``now`` (monotonic
+        seconds; ``math.inf`` for all) and move the mark, in the open transaction. Pairs fall
+        due :data:`PAIR_FLUSH_SECONDS` after their oldest unwritten entry, so each commit
+        writes a share of them: each pair's index page is rewritten about once per interval
+        instead of with every commit, and no commit writes them all."""
+        backlog, queue = self._pair_backlog, self._pair_queue
+        rows: list[tuple[str, int]] = []
+        while queue and queue[0][0] <= now:
+            key = queue.popleft()[1]
+            rows += [(key, seq) for seq in backlog.pop(key)]
+        if rows:
+            self._cur.executemany("INSERT OR IGNORE INTO pair_messages (grp_key, seq)"
+                                  " VALUES (?, ?)", rows)
+        # Complete below the oldest entry still waiting (the queue is in seq order).
+        upto = backlog[queue[0][1]][0] - 1 if queue else self._written_seq
+        if upto > self._pairs_upto:
+            self._cur.execute(
+                "INSERT INTO store_marks (name, seq) VALUES ('pair_messages', ?)"
+                " ON CONFLICT (name) DO UPDATE SET seq = max(seq, excluded.seq)", (upto,))
+            self._pairs_upto = upto
+
+    def _pairs_complete(self) -> None:
+        """Before a query of ``pair_messages``: the buffered rows and the backlog go in."""
+        self._sync()
+        if self._pair_queue or self._written_seq > self._pairs_upto:
+            if not self._db.in_transaction:
+                self._begin()
+            self._write_pairs(math.inf)
 
     def _load_newest_ordered_id(self) -> str:
         # Walk the (client_msg_id, sender_key) index down from "1": random ids (UUID version
@@ -478,6 +569,7 @@ class Store:
         self._recent_size = 0
         self._cursors.clear()
         self._spans = self._load_spans()
+        self._load_pair_backlog()
 
     def close(self) -> None:
         """Commit what is pending and close; closing twice is harmless."""
@@ -486,6 +578,7 @@ class Store:
         self._request = None
         self._savepoint = False
         self._cursor_due = 0.0  # write every cursor that moved
+        self._flush_all = True  # and every pair index entry
         try:
             self.commit()
         finally:
@@ -548,11 +641,17 @@ class Store:
             self._drop_caches()
             raise TransactionLost("SQLite rolled back the open transaction (disk full or I/O "
                                   "error): its writes are lost")
+        now = time.monotonic()
         if (self._cursor_dirty or self._cursor_rows) and (
-                not self._batch or time.monotonic() >= self._cursor_due):
+                not self._batch or now >= self._cursor_due):
             if not self._db.in_transaction:
                 self._begin()
             self._write_cursors()
+        if self._pair_queue and (not self._batch or self._flush_all
+                                 or self._pair_queue[0][0] <= now):
+            if not self._db.in_transaction:
+                self._begin()
+            self._write_pairs(math.inf if not self._batch or self._flush_all else now)
         if self._db.in_transaction:
             self._db.execute("COMMIT")
         self._began = False
@@ -586,8 +685,14 @@ class Store:
                 " grp, grp_key, notice, text, ts, replaces)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 self._new_messages[:m])
-            for row in self._new_messages[:m]:
+            written = self._new_messages[:m]
+            for row in written:
                 self._unwritten.pop((row[2], row[3]), None)
+            # Pair messages (see store_message): their pair_messages entries come later.
+            self._note_pairs([(row[7], row[0]) for row in written if row[4] == "unicast"
+                              and row[7] is not None and row[8] is None],
+                             time.monotonic() + PAIR_FLUSH_SECONDS)
+            self._written_seq = written[-1][0]
             del self._new_messages[:m]
         if d:
             cur.executemany("INSERT OR IGNORE INTO deliveries (user_key, seq) VALUES (?, ?)",
@@ -1074,11 +1179,19 @@ class Store:
             "SELECT delivered, read FROM group_cursors WHERE user_key = ? AND grp_key = ?",
             (user_key, grp_key)).fetchone() or (0, 0)
         delivered, read = row
+        if "|" in grp_key:  # a pair: its messages are in pair_messages
+            self._pairs_complete()
+            sql = ("SELECT m.seq FROM group_spans s JOIN pair_messages p ON p.grp_key ="
+                   " s.grp_key AND p.seq > s.after_seq AND (s.upto_seq IS NULL OR p.seq <="
+                   " s.upto_seq) JOIN messages m ON m.seq = p.seq WHERE s.user_key = ? AND"
+                   " s.grp_key = ? AND p.seq > ? AND m.sender_key != ?")
+        else:
+            sql = ("SELECT m.seq FROM group_spans s JOIN messages m ON m.grp_key = s.grp_key"
+                   " AND m.scope != 'unicast' AND m.seq > s.after_seq AND (s.upto_seq IS NULL"
+                   " OR m.seq <= s.upto_seq) WHERE s.user_key = ? AND s.grp_key = ?"
+                   " AND m.seq > ? AND m.notice IS NULL AND m.sender_key != ?")
         due = {seq for (seq,) in self._db.execute(
-            "SELECT m.seq FROM group_spans s JOIN messages m ON m.grp_key = s.grp_key"
-            " AND m.seq > s.after_seq AND (s.upto_seq IS NULL OR m.seq <= s.upto_seq)"
-            " WHERE s.user_key = ? AND s.grp_key = ? AND m.seq > ? AND m.notice IS NULL"
-            " AND m.sender_key != ?", (user_key, grp_key, delivered, user_key))}
+            sql, (user_key, grp_key, delivered, user_key))}
         return _Cursor(due, self._seq, read)
 
     def _park_cursors(self) -> None:
@@ -1244,43 +1357,49 @@ class Store:
         in that group). With ``before`` the newest ``limit`` messages below that seq; with
         ``after`` the oldest ``limit`` above it; with neither, the newest ``limit``.
         """
-        self._sync()
         me = name_key(user)
         kind, _, target = conversation.partition(":")
-        where: list[str]
+        # Parts: (rows, their seq column, condition); each an ordered, limited index scan.
+        messages = ("messages m", "m.seq")
+        where: list[tuple[tuple[str, str], str]]
         params: list[list[str]]
         if kind == "everyone" and not target:
-            where, params = ["m.scope = 'broadcast'"], [[]]
+            self._sync()
+            where, params = [(messages, "m.scope = 'broadcast'")], [[]]
         elif kind == "user" and target:
+            self._pairs_complete()
             peer = name_key(target)
-            # Pair messages by their key (messages_in_group); multicasts, messages to oneself
-            # and unicasts older than schema 7 by their sender (messages_by_sender) and
+            # Pair messages by their key (pair_messages); multicasts, messages to oneself and
+            # unicasts older than schema 7 by their sender (messages_by_sender) and
             # deliveries rows: one index scan per sender, merged.
-            by_sender = ("m.grp_key IS NULL AND m.sender_key = ? AND m.scope IN ('unicast',"
-                         " 'multicast') AND EXISTS (SELECT 1 FROM deliveries d WHERE"
-                         " d.seq = m.seq AND d.user_key = ?)")
-            where = ["m.grp_key = ? AND m.scope = 'unicast'", by_sender]
+            by_sender = (messages, "m.grp_key IS NULL AND m.sender_key = ? AND m.scope IN"
+                         " ('unicast', 'multicast') AND EXISTS (SELECT 1 FROM deliveries d"
+                         " WHERE d.seq = m.seq AND d.user_key = ?)")
+            where = [(("pair_messages p JOIN messages m ON m.seq = p.seq", "p.seq"),
+                      "p.grp_key = ?"), by_sender]
             params = [[pair_key(me, peer)], [me, peer]]
             if peer != me:
                 where.append(by_sender)
                 params.append([peer, me])
         elif kind == "group" and target:
-            where = ["m.grp_key = ? AND (m.sender_key = ? OR EXISTS (SELECT 1 FROM deliveries d"
-                     " WHERE d.seq = m.seq AND d.user_key = ?) OR (m.notice IS NULL AND EXISTS"
-                     " (SELECT 1 FROM group_spans s WHERE s.user_key = ? AND s.grp_key = m.grp_key"
-                     " AND m.seq > s.after_seq AND (s.upto_seq IS NULL OR m.seq <= s.upto_seq))))"]
+            self._sync()
+            where = [(messages, "m.grp_key = ? AND m.scope != 'unicast' AND (m.sender_key = ?"
+                      " OR EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = m.seq AND"
+                      " d.user_key = ?) OR (m.notice IS NULL AND EXISTS (SELECT 1 FROM"
+                      " group_spans s WHERE s.user_key = ? AND s.grp_key = m.grp_key AND"
+                      " m.seq > s.after_seq AND (s.upto_seq IS NULL OR m.seq <= s.upto_seq))))")]
             params = [[name_key(target), me, me, me]]
         else:
             raise ValueError(f"unknown conversation {conversation!r}")
         if after is not None:
-            cond, order, extra = " AND m.seq > ?", "", [after]
+            cond, order, extra = " AND {seq} > ?", "", [after]
         else:
-            cond, order = (" AND m.seq < ?", " DESC") if before is not None else ("", " DESC")
+            cond, order = (" AND {seq} < ?", " DESC") if before is not None else ("", " DESC")
             extra = [before] if before is not None else []
         # One ordered, limited scan of an index per part; parts are disjoint.
-        parts = [f"SELECT {_MSG_COLUMNS} FROM messages m WHERE ({part}) AND (m.notice IS NULL"
-                 f" OR m.notice != 'edited'){cond} ORDER BY m.seq{order} LIMIT ?"
-                 for part in where]
+        parts = [f"SELECT {_MSG_COLUMNS} FROM {source} WHERE ({part}) AND (m.notice IS NULL"
+                 f" OR m.notice != 'edited'){cond.format(seq=seq)} ORDER BY {seq}{order} LIMIT ?"
+                 for (source, seq), part in where]
         if len(parts) == 1:
             sql, args = parts[0], [*params[0], *extra, limit]
         else:
@@ -1382,7 +1501,8 @@ def _migrate_5_to_6(db: sqlite3.Connection) -> None:
 def _migrate_7_to_8(db: sqlite3.Connection) -> None:
     """Rebuild ``messages`` without its ``UNIQUE (sender_key, client_msg_id)`` constraint and
     index it by ``(client_msg_id, sender_key)`` instead (and by ``(sender_key, seq)`` for the
-    rows without a ``grp_key``), in one transaction. SQLite cannot drop a constraint's index,
+    rows without a ``grp_key``); move the pair messages from ``messages_in_group`` to
+    ``pair_messages``; in one transaction. SQLite cannot drop a constraint's index,
     so the table is copied (the procedure of https://www.sqlite.org/lang_altertable.html,
     "Making Other Kinds Of Table Schema Changes", with foreign keys off meanwhile); the last
     ``seq`` handed out is kept. About half a second per 100,000 messages here, once."""
@@ -1405,9 +1525,15 @@ def _migrate_7_to_8(db: sqlite3.Connection) -> None:
             db.execute("ALTER TABLE messages_v8 RENAME TO messages")
             db.execute("DELETE FROM sqlite_sequence WHERE name IN ('messages', 'messages_v8')")
             db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', ?)", (last,))
-        for statement in _MESSAGES_INDEXES.split(";"):
+        db.execute("DROP INDEX IF EXISTS messages_in_group")  # now without pair messages
+        for statement in (_MESSAGES_INDEXES + _PAIR_TABLES).split(";"):
             if statement.strip():
                 db.execute(statement)
+        db.execute("INSERT OR IGNORE INTO pair_messages (grp_key, seq) SELECT grp_key, seq"
+                   " FROM messages WHERE scope = 'unicast' AND grp_key IS NOT NULL AND"
+                   " notice IS NULL")
+        db.execute("INSERT OR REPLACE INTO store_marks (name, seq) SELECT 'pair_messages',"
+                   " coalesce(max(seq), 0) FROM messages")
         if db.execute("PRAGMA foreign_key_check").fetchone() is not None:
             raise sqlite3.IntegrityError("a row refers to a message that is gone")
         db.execute("PRAGMA user_version = 8")

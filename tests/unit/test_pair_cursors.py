@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from messenger.server import store as store_module
 from messenger.server.store import SCHEMA_VERSION, Store, pair_key
 
 from .test_server_store import rows, stored
@@ -150,4 +151,73 @@ def test_a_failed_request_does_not_forget_the_acks_before_it(path):
     store = open_store(path)
     assert store.pending("bob") == []  # not replayed: the acks were kept
     assert store.receipt_cursors("alice")[0][2] >= seqs[-1]
+    store.close()
+
+
+def crash(store):
+    """Stop without Store.close (which writes everything): what was committed stays."""
+    store._closed = True
+    store._db.close()
+
+
+def test_the_pair_index_is_written_lazily_and_rebuilt_after_a_crash(path, monkeypatch):
+    monkeypatch.setattr(store_module, "PAIR_FLUSH_SECONDS", 3600.0)  # not due by the clock
+    store = open_store(path, "alice", "bob", "carol")
+    first = dm(store, "alice", "bob", "one")
+    store.commit()
+    assert rows(path, "SELECT count(*) FROM messages") == [(1,)]
+    assert rows(path, "SELECT count(*) FROM pair_messages") == [(0,)]
+    dm(store, "alice", "carol", "elsewhere")
+    second = dm(store, "bob", "alice", "two")
+    store.commit()
+    crash(store)
+    store = open_store(path)  # the index entries come back from the messages above the mark
+    assert [m.seq for m in store.history("alice", "user:bob")] == [first, second]
+    assert [m.seq for m in store.pending("bob")] == [first]
+    assert [m.seq for m in store.pending("alice")] == [second]
+    store.close()
+    assert rows(path, "SELECT grp_key, seq FROM pair_messages ORDER BY seq") == [
+        ("alice|bob", first), ("alice|carol", first + 1), ("alice|bob", second)]
+    assert rows(path, "SELECT seq FROM store_marks WHERE name = 'pair_messages'") == [(second,)]
+
+
+def test_pairs_fall_due_one_after_another_and_the_mark_stays_below_the_rest(path):
+    store = open_store(path, "alice", "bob", "carol")
+    early = dm(store, "alice", "bob", "early")
+    store.commit()
+    later = dm(store, "alice", "carol", "later")
+    again = dm(store, "alice", "bob", "again")
+    store.commit()
+    (due_bob, pair_bob), (due_carol, pair_carol) = store._pair_queue
+    assert (pair_bob, pair_carol) == ("alice|bob", "alice|carol") and due_bob <= due_carol
+    store._begin()
+    store._write_pairs(due_bob)  # what a commit at that time writes: the pair due then
+    store._db.execute("COMMIT")
+    store._began = False
+    assert rows(path, "SELECT grp_key, seq FROM pair_messages ORDER BY seq") == [
+        ("alice|bob", early), ("alice|bob", again)]
+    # Complete below the oldest entry still waiting, not up to the newest written.
+    assert rows(path, "SELECT seq FROM store_marks WHERE name = 'pair_messages'") == [
+        (later - 1,)]
+    crash(store)
+    store = open_store(path)
+    assert [m.text for m in store.history("alice", "user:carol")] == ["later"]
+    store.close()
+
+
+def test_an_undone_request_takes_its_pair_index_entry_with_it(path):
+    store = open_store(path, "alice", "bob")
+    kept = dm(store, "alice", "bob", "kept")
+    store.begin_request()
+    undone = dm(store, "alice", "bob", "undone")
+    # A query inside the request writes the buffered rows and the index entries.
+    assert [m.seq for m in store.history("bob", "user:alice")] == [kept, undone]
+    store.abort_request()
+    assert [m.seq for m in store.history("bob", "user:alice")] == [kept]
+    after = dm(store, "bob", "alice", "after")
+    assert after > undone
+    store.close()
+    assert rows(path, "SELECT seq FROM pair_messages ORDER BY seq") == [(kept,), (after,)]
+    store = open_store(path)
+    assert [m.text for m in store.history("alice", "user:bob")] == ["kept", "after"]
     store.close()

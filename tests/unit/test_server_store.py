@@ -299,6 +299,11 @@ def test_a_version_7_database_is_rebuilt_unique_by_id_first(path):
     new, created = stored(store, "alice", "new", scope="unicast")
     assert created and new.seq == 8
     store.close()
+    # Pair messages are indexed in pair_messages, not in messages_in_group.
+    assert rows(path, "SELECT grp_key, seq FROM pair_messages") == [
+        ("alice|bob", 1), ("alice|bob", 5), ("alice|bob", 8)]
+    assert "scope != 'unicast'" in rows(
+        path, "SELECT sql FROM sqlite_master WHERE name = 'messages_in_group'")[0][0]
     with pytest.raises(sqlite3.IntegrityError):  # the new index is unique
         with sqlite3.connect(path) as db:
             db.execute("INSERT INTO messages (sender, sender_key, client_msg_id, scope,"
@@ -314,15 +319,10 @@ def test_history_of_a_private_conversation_scans_indexes_only(path):
     for name in ("alice", "bob"):
         store.create_account(name, "hash")
     stored(store, "alice", "u1", scope="unicast")
-    seen: list[str] = []
-    store._db.set_trace_callback(seen.append)
     assert [m.client_msg_id for m in store.history("bob", "user:alice", before=10)] == ["u1"]
-    store._db.set_trace_callback(None)
-    (sql,) = [q for q in seen if "FROM messages" in q]
-    plan = [r[3] for r in store._db.execute("EXPLAIN QUERY PLAN " + sql)]
-    assert not [step for step in plan if step.startswith("SCAN m")], plan
-    assert any("messages_in_group" in step for step in plan)
-    assert any("messages_by_sender" in step for step in plan)
+    plan = history_plan(store, "bob", "user:alice", before=10)
+    assert "SCAN m" not in plan and "SCAN p" not in plan, plan
+    assert "SEARCH p USING PRIMARY KEY" in plan and "messages_by_sender" in plan
     store.close()
 
 
@@ -333,15 +333,20 @@ def test_history_of_everyone_and_of_a_group_use_the_partial_indexes(path):
     stored(store, "alice", "u1")
     assert [m.client_msg_id for m in store.history("bob", "everyone")] == ["b1"]
     assert [m.client_msg_id for m in store.history("bob", "group:lab")] == ["g1"]
-    plan = " ".join(r[3] for r in store._db.execute(
-        "EXPLAIN QUERY PLAN SELECT seq FROM messages m WHERE m.scope = 'broadcast'"
-        " ORDER BY m.seq DESC LIMIT 5"))
-    assert "messages_broadcast" in plan
-    plan = " ".join(r[3] for r in store._db.execute(
-        "EXPLAIN QUERY PLAN SELECT seq FROM messages m WHERE m.grp_key = 'lab'"
-        " ORDER BY m.seq DESC LIMIT 5"))
-    assert "messages_in_group" in plan
+    assert "messages_broadcast" in history_plan(store, "bob", "everyone")
+    plan = history_plan(store, "bob", "group:lab", before=10)
+    assert "messages_in_group" in plan and "SCAN m" not in plan
     store.close()
+
+
+def history_plan(store, user, conversation, **kw) -> str:
+    """The query plan of the SQL that ``store.history`` runs."""
+    seen: list[str] = []
+    store._db.set_trace_callback(seen.append)
+    store.history(user, conversation, **kw)
+    store._db.set_trace_callback(None)
+    (sql,) = [q for q in seen if q.startswith("SELECT m.seq") or q.startswith("SELECT * FROM")]
+    return " | ".join(r[3] for r in store._db.execute("EXPLAIN QUERY PLAN " + sql))
 
 
 def test_last_seen_is_kept_across_a_restart(path):
