@@ -171,6 +171,11 @@ class MessengerServer(QObject):
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(0)
         self._flush_timer.timeout.connect(self._flush)
+        # Whether _flush_timer was started and _flush has not run since: checked for every
+        # read and every batch of actions, where QTimer.isActive() (a call into Qt) cost 3% of
+        # the loop at 20,000 msgs/s. When True the timer is active; when False it may still
+        # be (_flush called directly), and starting it again is harmless.
+        self._flush_armed = False
         self._idle_timer = QTimer(self)
         self._idle_timer.setInterval(max(250, int(config.idle_timeout * 1000 / 6)))
         self._idle_timer.timeout.connect(self._check_idle)
@@ -340,8 +345,8 @@ class MessengerServer(QObject):
         finally:
             frames.close()  # keeps what was not consumed in the decoder
             # Requests that answer nothing (delivered/read) still wrote: commit them soon.
-            if not self._syncing and store.dirty and not self._flush_timer.isActive():
-                self._flush_timer.start(0)
+            if not self._syncing and not self._flush_armed and store.dirty:
+                self._arm_flush(0)
 
     def _drained(self, c: _Connection) -> None:
         """``bytesWritten``: resume a paused connection once its backlog is small."""
@@ -398,8 +403,8 @@ class MessengerServer(QObject):
             elif isinstance(action, Crypto):
                 future = self._crypto.submit(action.work)
                 future.add_done_callback(lambda f, a=action: self._cryptoDone.emit((a, f)))
-        if not self._syncing and not self._flush_timer.isActive():
-            self._flush_timer.start(0)
+        if not self._syncing and not self._flush_armed:
+            self._arm_flush(0)
 
     def _flush(self) -> None:
         """Commit the store, then write the queued frames (one write per connection: its
@@ -407,12 +412,13 @@ class MessengerServer(QObject):
         once when the commit is durable (no sync thread), else when the sync thread reports
         it durable (:meth:`_on_synced`). While a sync runs, nothing is committed: the next
         commit takes everything that came meanwhile."""
+        self._flush_armed = False
         if self._syncing or self._failed:
             return  # _on_synced flushes
         now = time.monotonic()
         wait = self._last_commit + MIN_COMMIT_INTERVAL - now
         if wait > 0 and not self._closed:
-            self._flush_timer.start(max(1, round(wait * 1000)))
+            self._arm_flush(max(1, round(wait * 1000)))
             return
         self._last_commit = now
         try:
@@ -420,6 +426,7 @@ class MessengerServer(QObject):
             if counts:
                 self._apply(counts)
                 self._flush_timer.stop()  # started by _apply: this flush takes them
+                self._flush_armed = False
             wrote = self.store.commit()
         except Exception as exc:
             log.exception("commit failed")
@@ -434,6 +441,11 @@ class MessengerServer(QObject):
             self._walsync.request(self._ticket)
             return
         self._write(out, closes)
+
+    def _arm_flush(self, msec: int) -> None:
+        """Run :meth:`_flush` in ``msec`` ms (0: once the events at hand are handled)."""
+        self._flush_timer.start(msec)
+        self._flush_armed = True
 
     def _on_synced(self, ticket: int) -> None:
         """The WAL sync thread made the commit ``ticket`` durable: send what waited for it,
@@ -466,6 +478,7 @@ class MessengerServer(QObject):
         self._held = None
         self._out, self._closes = {}, []
         self._flush_timer.stop()
+        self._flush_armed = False
         self._server.close()
         for c in list(self._conns.values()):
             c.closing = True
@@ -536,8 +549,8 @@ class MessengerServer(QObject):
         if shiboken6.isValid(c.socket):  # not when Qt is already destroying it
             c.socket.deleteLater()
         self._apply(self.core.disconnected(c.conn))
-        if not self._syncing and self.store.dirty and not self._flush_timer.isActive():
-            self._flush_timer.start(0)  # last seen, even when nobody is told
+        if not self._syncing and not self._flush_armed and self.store.dirty:
+            self._arm_flush(0)  # last seen, even when nobody is told
         self.clientCountChanged.emit(len(self._conns))
 
     def _socket_error(self, c: _Connection, error: QAbstractSocket.SocketError) -> None:
