@@ -85,17 +85,20 @@ def write_cost(folder: Path, version: str, make_id) -> tuple[float, float]:
     if version == "8":
         db.execute("INSERT INTO pair_messages SELECT grp_key, seq FROM messages")
     insert = commit = 0.0
-    pairs: list[tuple[str, int]] = []
+    pairs: dict[str, list[int]] = {}
     for i in range(200):
         batch = rows(700)
         t0 = time.perf_counter()
         db.execute("BEGIN IMMEDIATE")
         db.executemany(INSERT, batch)
-        if version == "8":
-            pairs += [(row[7], row[0]) for row in batch]
+        if version == "8":  # as Store._write_pairs: one statement per pair
+            for row in batch:
+                pairs.setdefault(row[7], []).append(row[0])
             if i % PAIRS_EVERY == PAIRS_EVERY - 1:
-                db.executemany("INSERT INTO pair_messages (grp_key, seq) VALUES (?, ?)", pairs)
-                pairs = []
+                for key, seqs in pairs.items():
+                    db.execute("INSERT OR IGNORE INTO pair_messages (grp_key, seq)"
+                               " SELECT ?, value FROM json_each(?)", (key, json.dumps(seqs)))
+                pairs = {}
         t1 = time.perf_counter()
         db.execute("COMMIT")
         t2 = time.perf_counter()

@@ -503,14 +503,14 @@ class Store:
         due :data:`PAIR_FLUSH_SECONDS` after their oldest unwritten entry, so each commit
         writes a share of them: each pair's index page is rewritten about once per interval
         instead of with every commit, and no commit writes them all."""
-        backlog, queue = self._pair_backlog, self._pair_queue
-        rows: list[tuple[str, int]] = []
+        backlog, queue, cur, encode = self._pair_backlog, self._pair_queue, self._cur, \
+            _json_encoder.encode
         while queue and queue[0][0] <= now:
             key = queue.popleft()[1]
-            rows += [(key, seq) for seq in backlog.pop(key)]
-        if rows:
-            self._cur.executemany("INSERT OR IGNORE INTO pair_messages (grp_key, seq)"
-                                  " VALUES (?, ?)", rows)
+            # One statement per pair, its seqs as a JSON array: SQLite makes the rows, half
+            # the cost of binding each row from Python (executemany).
+            cur.execute("INSERT OR IGNORE INTO pair_messages (grp_key, seq)"
+                        " SELECT ?, value FROM json_each(?)", (key, encode(backlog.pop(key))))
         # Complete below the oldest entry still waiting (the queue is in seq order).
         upto = backlog[queue[0][1]][0] - 1 if queue else self._written_seq
         if upto > self._pairs_upto:
@@ -1412,12 +1412,12 @@ class Store:
         return [_row_to_message(r) for r in rows]
 
 
-_names_encoder = msgspec.json.Encoder()
+_json_encoder = msgspec.json.Encoder()
 
 
 def _encode_names(names: list[str]) -> str:
     """The ``recipients`` column: a JSON list of names."""
-    return _names_encoder.encode(names).decode()
+    return _json_encoder.encode(names).decode()
 
 
 def _migrate_2_to_3(db: sqlite3.Connection) -> None:
