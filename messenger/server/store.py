@@ -686,8 +686,11 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 self._new_messages[:m])
             written = self._new_messages[:m]
-            for row in written:
-                self._unwritten.pop((row[2], row[3]), None)
+            if m == len(self._new_messages):
+                self._unwritten.clear()  # it holds exactly the buffered messages
+            else:
+                for row in written:
+                    self._unwritten.pop((row[2], row[3]), None)
             # Pair messages (see store_message): their pair_messages entries come later.
             self._note_pairs([(row[7], row[0]) for row in written if row[4] == "unicast"
                               and row[7] is not None and row[8] is None],
