@@ -185,6 +185,9 @@ CREATE TABLE IF NOT EXISTS store_marks (
 ) WITHOUT ROWID;
 """
 
+_PAIR_MESSAGE_ROWS = "scope = 'unicast' AND grp_key IS NOT NULL AND notice IS NULL"
+"""The rows of ``messages`` that are pair messages (:meth:`Store.store_message`)."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
     id        INTEGER PRIMARY KEY,
@@ -479,8 +482,8 @@ class Store:
         self._pair_backlog = {}
         self._pair_queue.clear()
         self._note_pairs(self._db.execute(
-            "SELECT grp_key, seq FROM messages WHERE seq > ? AND scope = 'unicast'"
-            " AND grp_key IS NOT NULL AND notice IS NULL ORDER BY seq",
+            f"SELECT grp_key, seq FROM messages WHERE seq > ? AND {_PAIR_MESSAGE_ROWS}"
+            " ORDER BY seq",
             (self._pairs_upto,)).fetchall(), time.monotonic() + PAIR_FLUSH_SECONDS)
         self._written_seq = self._db.execute(
             "SELECT coalesce(max(seq), 0) FROM messages").fetchone()[0]
@@ -514,7 +517,7 @@ class Store:
         # Complete below the oldest entry still waiting (the queue is in seq order).
         upto = backlog[queue[0][1]][0] - 1 if queue else self._written_seq
         if upto > self._pairs_upto:
-            self._cur.execute(
+            cur.execute(
                 "INSERT INTO store_marks (name, seq) VALUES ('pair_messages', ?)"
                 " ON CONFLICT (name) DO UPDATE SET seq = max(seq, excluded.seq)", (upto,))
             self._pairs_upto = upto
@@ -691,7 +694,7 @@ class Store:
             else:
                 for row in written:
                     self._unwritten.pop((row[2], row[3]), None)
-            # Pair messages (see store_message): their pair_messages entries come later.
+            # Pair messages (_PAIR_MESSAGE_ROWS): their pair_messages entries come later.
             self._note_pairs([(row[7], row[0]) for row in written if row[4] == "unicast"
                               and row[7] is not None and row[8] is None],
                              time.monotonic() + PAIR_FLUSH_SECONDS)
@@ -1533,8 +1536,7 @@ def _migrate_7_to_8(db: sqlite3.Connection) -> None:
             if statement.strip():
                 db.execute(statement)
         db.execute("INSERT OR IGNORE INTO pair_messages (grp_key, seq) SELECT grp_key, seq"
-                   " FROM messages WHERE scope = 'unicast' AND grp_key IS NOT NULL AND"
-                   " notice IS NULL")
+                   f" FROM messages WHERE {_PAIR_MESSAGE_ROWS}")
         db.execute("INSERT OR REPLACE INTO store_marks (name, seq) SELECT 'pair_messages',"
                    " coalesce(max(seq), 0) FROM messages")
         if db.execute("PRAGMA foreign_key_check").fetchone() is not None:
