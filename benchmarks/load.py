@@ -230,13 +230,22 @@ class Conn:
 
 
 
+_last_v7 = [0, 0]  # ms and random field of the last id
+
+
 def uuid7_hex() -> str:
     """A client_msg_id as the app makes it (``messenger.protocol.time_ordered_id``): a UUID
-    version 7 (RFC 9562 §5.7), 32 hex digits led by the Unix time in ms. (Pseudo-random bits:
-    ``os.urandom`` is a system call per message, which the generator cannot spare.)"""
-    r = random.getrandbits(74)
+    version 7 (RFC 9562 §5.7), 32 hex digits led by the Unix time in ms, increasing within a
+    millisecond (the previous id's random field plus one, RFC 9562 §6.2). (Pseudo-random
+    bits: ``os.urandom`` is a system call per message, which the generator cannot spare.)"""
+    ms = int(time.time() * 1000)
+    if ms > _last_v7[0]:
+        r = random.getrandbits(74)
+    else:
+        ms, r = _last_v7[0], _last_v7[1] + 1
+    _last_v7[0], _last_v7[1] = ms, r
     low = r & ((1 << 60) - 1)
-    return f"{int(time.time() * 1000):012x}7{r >> 62:03x}{r >> 60 & 3 | 8:x}{low:015x}"
+    return f"{ms:012x}7{r >> 62:03x}{r >> 60 & 3 | 8:x}{low:015x}"
 
 
 def uuid4_hex() -> str:
