@@ -23,6 +23,7 @@ from messenger.logsetup import setup_logging
 from messenger.protocol import DEFAULT_MAX_FRAME, is_valid_name, is_valid_password
 
 from .config import ServerConfig
+from .lock import DatabaseInUse
 from .store import NameTaken
 
 __all__ = ["ServerConfig", "config_from_args", "run_server", "tune_gc"]
@@ -117,6 +118,10 @@ def run_server(args: argparse.Namespace) -> int:
     app.setApplicationName("messenger-server")
     try:
         server = MessengerServer(config)
+    except DatabaseInUse as exc:
+        log.error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:
         log.exception("cannot start the server")
         print(f"error: cannot start the server: {exc}", file=sys.stderr)

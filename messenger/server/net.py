@@ -41,6 +41,7 @@ from messenger.protocol import (
 from .auth import LoginThrottle, Passwords
 from .config import ServerConfig
 from .core import Action, ConnId, Crypto, Disconnect, Fanout, Out, ServerCore
+from .lock import lock_database
 from .store import Store
 from .tls import ensure_certificate, pem_fingerprint
 from .walsync import WalSync
@@ -112,7 +113,13 @@ class MessengerServer(QObject):
         super().__init__(parent)
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(config.db_path)
+        config.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._db_lock = lock_database(config.db_path)  # one server per database
+        try:
+            self.store = Store(config.db_path)
+        except BaseException:
+            self._db_lock.close()
+            raise
         self.passwords = Passwords(PasswordHasher(
             time_cost=config.argon2_time_cost, memory_cost=config.argon2_memory_kib,
             type=Type.ID))
@@ -255,6 +262,7 @@ class MessengerServer(QObject):
             self.store.close()
         except Exception:
             log.exception("closing the database failed")
+        self._db_lock.close()
         log.info("server stopped")
 
     # ------------------------------------------------------------------ sockets

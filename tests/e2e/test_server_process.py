@@ -152,3 +152,16 @@ def test_demo_accounts_are_created_only_when_absent(tmp_path):
         bob.close()
     assert kept["type"] == "ok", kept
     assert demo["type"] == "ok", demo
+
+
+def test_a_second_server_on_the_same_data_dir_exits_with_a_clear_error(tmp_path):
+    data_dir = tmp_path / "data"
+    with ServerProcess(server_command(data_dir, "--demo"), cwd=REPO) as proc:
+        second = subprocess.run(server_command(data_dir), capture_output=True, text=True,
+                                timeout=DEFAULT_TIMEOUT, cwd=REPO)
+        assert second.returncode == 1
+        assert "another Messenger server is using" in second.stderr
+        assert "Traceback" not in second.stderr
+        with RawClient(proc.host, proc.port) as client:  # the first one serves on
+            client.hello()
+            assert client.login("alice", "alice123", request_id=1)["type"] == "ok"

@@ -6,6 +6,7 @@ import json
 import sqlite3
 import threading
 
+import pytest
 from helpers.wire import WireClient, connect_as
 from PySide6.QtCore import QTimer
 
@@ -198,6 +199,22 @@ def test_oversized_message_text(qtbot, server):
     alice = connect_as(qtbot, server, "alice", "alice123")
     err = alice.send_text("broadcast", "x" * 16_001)
     assert err.code == ErrorCode.MESSAGE_TOO_LONG
+
+
+def test_a_second_server_on_the_same_database_refuses_to_start(qtbot, make_server, tmp_path):
+    """Two servers on one database would hand out the same seqs: the second one stops with
+    a clear error, the first serves on, and once it has stopped the database is free."""
+    from messenger.server.lock import DatabaseInUse
+
+    first = make_server(demo=True, data_dir=tmp_path / "shared")
+    with pytest.raises(DatabaseInUse, match="another Messenger server is using"):
+        make_server(data_dir=tmp_path / "shared")
+    alice = connect_as(qtbot, first, "alice", "alice123")  # the first one serves on
+    assert alice.send_text("unicast", "still here", ["bob"]).seq > 0
+    alice.close()
+    first.close()
+    again = make_server(data_dir=tmp_path / "shared")
+    assert again.port > 0
 
 
 def test_messages_survive_a_server_restart(qtbot, make_server, tmp_path):

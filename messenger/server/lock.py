@@ -1,0 +1,51 @@
+"""One server per database: an exclusive lock on ``<database>.lock`` while a server runs.
+
+Two servers on one database would each count ``seq`` from what they loaded at start and hand
+out the same numbers (the second one's first insert then fails, and with it the server).
+The lock makes the second one refuse to start with a clear message instead. The operating
+system releases it when the holder ends, however it ends (``kill -9`` too), so a stale lock
+file never blocks a restart.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import IO
+
+_TAKEN = OSError if os.name == "nt" else (BlockingIOError, PermissionError)
+"""What taking a lock that another process holds raises."""
+
+
+class DatabaseInUse(RuntimeError):
+    """Another server holds the database's lock."""
+
+
+def lock_database(db_path: Path | str) -> IO[bytes]:
+    """Take the lock of ``db_path`` without waiting and return the open lock file (keep it
+    open while serving; closing it releases the lock).
+
+    POSIX: ``flock`` (exclusive); Windows: ``msvcrt.locking`` of its first byte.
+
+    Raises:
+        DatabaseInUse: another process holds it.
+        OSError: the lock file cannot be created (permissions, read-only folder).
+    """
+    path = f"{db_path}.lock"
+    lock = open(path, "a+b")  # the caller keeps it open, then closes it
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            lock.seek(0)
+            msvcrt.locking(lock.fileno(), msvcrt.LK_NBLCK, 1)  # OSError when taken
+        else:
+            import fcntl
+
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except _TAKEN:
+        lock.close()
+        raise DatabaseInUse(
+            f"another Messenger server is using {db_path}: stop it first, or give this one "
+            "another --data-dir (or --db)") from None
+    return lock
