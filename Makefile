@@ -91,6 +91,7 @@ ui: $(VENV)/.stamp-run
 
 bench: qt-deps $(VENV)/.stamp-test
 	$(BIN)/python benchmarks/load.py
+	$(BIN)/python benchmarks/floor.py
 	$(BIN)/python benchmarks/commit.py --deferred
 	$(BIN)/python benchmarks/msgids.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/history.py
