@@ -7,7 +7,7 @@
 #   make screenshots   render docs/screenshots/ offscreen (tools/screenshots.py)
 #   make dist          PyInstaller one-folder build in dist/messenger/
 #   make ui            recompile ui/*.ui and resources/messenger.qrc into messenger/gui/
-#   make bench         the benchmarks (load, history, transfer); they print figures
+#   make bench         the benchmarks (load, floor, commit, msgids, history, transfer); they print figures
 #   make clean         remove build output and caches (make distclean: the venv too)
 #
 # Variables: PYTHON (python3), PORT (5555), PYTEST_ARGS (extra pytest arguments).
