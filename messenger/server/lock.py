@@ -9,12 +9,15 @@ file never blocks a restart.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import IO
 
-_TAKEN = OSError if os.name == "nt" else (BlockingIOError, PermissionError)
-"""What taking a lock that another process holds raises."""
+_TAKEN_ERRNOS = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES,
+                 getattr(errno, "EDEADLOCK", errno.EDEADLK)}
+"""``errno`` of taking a lock that another process holds (flock: EWOULDBLOCK; msvcrt:
+EACCES or EDEADLOCK); other errors are real failures and propagate."""
 
 
 class DatabaseInUse(RuntimeError):
@@ -29,7 +32,8 @@ def lock_database(db_path: Path | str) -> IO[bytes]:
 
     Raises:
         DatabaseInUse: another process holds it.
-        OSError: the lock file cannot be created (permissions, read-only folder).
+        OSError: the lock file cannot be created or locked for another reason
+            (permissions, a read-only folder, a file system without locks).
     """
     path = f"{db_path}.lock"
     lock = open(path, "a+b")  # the caller keeps it open, then closes it
@@ -43,8 +47,10 @@ def lock_database(db_path: Path | str) -> IO[bytes]:
             import fcntl
 
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except _TAKEN:
+    except OSError as exc:
         lock.close()
+        if exc.errno not in _TAKEN_ERRNOS:
+            raise
         raise DatabaseInUse(
             f"another Messenger server is using {db_path}: stop it first, or give this one "
             "another --data-dir (or --db)") from None
