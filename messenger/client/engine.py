@@ -1245,6 +1245,13 @@ class ClientEngine(QObject):
         rows = store.page(model.key, limit=PAGE)
         model.prepend([self._item(m, self._also(m, model.key)) for m in rows])
         self._await_read(model.key, rows)
+        if rows:  # unread messages older than the page count too (loaded when shown)
+            older = store.unread_seqs(model.key, self._store_user, before=rows[0].seq)
+            waiting = self._unread_seqs.setdefault(model.key, set())
+            fresh = set(older) - waiting
+            if fresh:
+                waiting.update(fresh)
+                self._set_unread(model.key, self._unread.get(model.key, 0) + len(fresh))
         for item in store.outbox():
             for place in self._outbox_places(item):
                 if place.key == model.key and not model.has_client_id(item.client_msg_id):

@@ -71,6 +71,8 @@ CREATE TABLE IF NOT EXISTS messages (
     PRIMARY KEY (conv, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS messages_seq ON messages (seq);
+CREATE INDEX IF NOT EXISTS messages_unread ON messages (conv, seq)
+    WHERE state = 'sent' AND notice IS NULL;
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -95,6 +97,11 @@ CREATE TABLE IF NOT EXISTS transfers (
     updated       REAL NOT NULL
 );
 """
+
+_UNREAD_SQL = ("SELECT seq, sender FROM messages INDEXED BY messages_unread"
+               " WHERE conv = ? AND state = 'sent' AND notice IS NULL")
+"""Others' messages not marked read here (without ``INDEXED BY`` SQLite prefers the
+primary key, which reads the whole conversation)."""
 
 SCHEMA_VERSION = 4
 """4: ``messages.edited`` (when the sender last edited the text). 3: ``messages.counts``
@@ -525,6 +532,20 @@ class LocalStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def unread_seqs(self, conv: str, user: str, *, before: int | None = None) -> list[int]:
+        """Seqs of others' messages in ``conv`` not marked read here (see
+        :meth:`mark_read_here`), below seq ``before`` if given, ascending; ``user`` is the
+        account the store belongs to. Served by the partial index ``messages_unread``, so it
+        does not read the whole conversation."""
+        sql = _UNREAD_SQL
+        args: tuple = (conv,)
+        if before is not None:
+            sql += " AND seq < ?"
+            args = (conv, before)
+        me = name_key(user)
+        return [seq for seq, sender in self._db.execute(sql + " ORDER BY seq", args)
+                if name_key(sender) != me]
 
     def mark_all_read_here(self, user: str) -> int:
         """Mark every cached message not sent by ``user`` read here (see

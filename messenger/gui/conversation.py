@@ -126,6 +126,11 @@ PIN_SLACK_PX = 8
 """A list scrolled to within this many pixels of its end counts as showing the newest
 message: new ones then scroll into view; otherwise a "↓ N new" button appears."""
 
+MARKER_PAGES = 40
+"""At most this many older pages are loaded from the cache to show where the unread
+messages start (the "New messages" line); further back, the view starts at the top of
+what was loaded."""
+
 TYPING_SHOWN_MS = 6000
 """How long "bob is typing…" stays after the last ``typing`` event."""
 
@@ -272,6 +277,9 @@ class ConversationWidget(QWidget):
     edit_requested = Signal(str, int)
     typing = Signal(str)
     files_dropped = Signal(str, list)
+    caught_up = Signal(str)
+    """``(key)``: the list scrolled back down to the newest message (the window marks the
+    conversation read only then)."""
 
     def __init__(self, model: ConversationModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -471,6 +479,8 @@ class ConversationWidget(QWidget):
         buttons = QVBoxLayout()
         buttons.setSpacing(4)
         buttons.addStretch(1)
+        for button in (self.send_button, self.attach_button):
+            button.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # a click leaves the typing there
         buttons.addWidget(self.attach_button)
         buttons.addWidget(self.send_button)
 
@@ -527,11 +537,25 @@ class ConversationWidget(QWidget):
         if seq == self.delegate.unread_seq:
             return
         self.delegate.unread_seq = seq
-        self.view.doItemsLayout()  # the row's height changed
         row = self.model.row_of_seq(seq) if seq is not None else None
+        pages = 0
+        while seq is not None and row is None and pages < MARKER_PAGES \
+                and self.model.canFetchMore():
+            oldest = self.model.oldest_seq()
+            if oldest is not None and oldest < seq:
+                break  # not among the loaded rows although older ones are (a gap)
+            rows = self.model.rowCount()
+            self.model.fetchMore()
+            if self.model.rowCount() == rows:
+                break  # the page comes from the server, later
+            pages += 1
+            row = self.model.row_of_seq(seq)
+        self.view.doItemsLayout()  # the row's height changed
         if row is not None:
             self.view.scrollTo(self.proxy.index(row, 0),
                                QAbstractItemView.ScrollHint.PositionAtTop)
+        elif seq is not None:
+            self.view.scrollToTop()  # as far back as loaded: the line is further up
 
     def _on_compose_changed(self) -> None:
         if self.compose.toPlainText().strip() and not self._setting_draft:
@@ -584,9 +608,16 @@ class ConversationWidget(QWidget):
     def jump_to_latest(self) -> None:
         """Scroll to the newest message (the "↓ N new" button)."""
         self.view.scrollToBottom()
-        self._pinned = True
+        was, self._pinned = self._pinned, True
         self._unseen = 0
         self.jump_button.hide()
+        if not was:
+            self.caught_up.emit(self.key)
+
+    @property
+    def at_latest(self) -> bool:
+        """The list shows its newest message (new ones scroll into view)."""
+        return self._pinned
 
     def _place_jump_button(self) -> None:
         viewport = self.view.viewport()
@@ -595,10 +626,12 @@ class ConversationWidget(QWidget):
 
     def _on_scrolled(self, value: int) -> None:
         bar = self.view.verticalScrollBar()
-        self._pinned = value >= bar.maximum() - PIN_SLACK_PX
+        was, self._pinned = self._pinned, value >= bar.maximum() - PIN_SLACK_PX
         if self._pinned and self._unseen:
             self._unseen = 0
             self.jump_button.hide()
+        if self._pinned and not was:
+            self.caught_up.emit(self.key)
         if value == bar.minimum():
             self.load_older()
         if not self._filling and self.model.gap_rows():

@@ -436,6 +436,7 @@ class MainWindow(QMainWindow):
             widget.edit_requested.connect(self.edit_message)
             widget.typing.connect(self.engine.notify_typing)
             widget.files_dropped.connect(self.send_files)
+            widget.caught_up.connect(self._on_caught_up)
             widget.set_transfers(self.transfers)
             self._tabs_by_key[key] = widget
             widget.set_status(self.status_text(key))
@@ -876,11 +877,20 @@ class MainWindow(QMainWindow):
         self.mute_action.setChecked(key is not None and key in self.notifications.prefs.muted)
 
     def _on_unread_changed(self, key: str, count: int) -> None:
-        if count and key == self.current_key() and self.isActiveWindow():
+        widget = self._tabs_by_key.get(key)
+        if count and key == self.current_key() and self.isActiveWindow() \
+                and widget is not None and widget.at_latest:
             self.engine.mark_read(key)
             return
         self._update_tab_text(key)
         self._update_title()
+
+    def _on_caught_up(self, key: str) -> None:
+        """The user scrolled down to the newest message of ``key``: what came meanwhile is
+        seen now (not before: a message that arrives while the user reads older ones stays
+        unread, and its sender gets no read receipt)."""
+        if key == self.current_key() and self.isActiveWindow() and self.engine.unread(key):
+            self.engine.mark_read(key)
 
     def _update_tab_text(self, key: str) -> None:
         widget = self._tabs_by_key.get(key)

@@ -8,6 +8,7 @@ import re
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QStyleOptionViewItem
 
+from messenger.client.conversations import peer_key
 from messenger.client.engine import ClientEngine
 from messenger.client.localstore import CachedMessage
 from messenger.client.models import ConversationModel, DeliveryState, MessageKind, RosterModel
@@ -264,3 +265,74 @@ def test_a_restarted_app_marks_cached_messages_read_when_their_tab_is_shown(
     assert roster_unread(again, "alice") == 0
     assert painted_ticks(alice, "bob", 1) == "✓✓"
 
+
+
+def test_a_restarted_app_counts_every_unread_message_and_opens_at_the_first(
+        qtbot, open_window):
+    """More unread messages than one cached page: the badge counts them all after a
+    restart, and the tab opens at the "New messages" line above the first of them."""
+    alice = open_window("alice")
+    bob = open_window("bob")
+    for n in range(130):
+        alice.engine.send_unicast("bob", f"number {n}")
+    qtbot.waitUntil(lambda: roster_unread(bob, "alice") == 130, timeout=10_000)
+    bob.close()
+    again = open_window("bob")
+    qtbot.waitUntil(lambda: roster_unread(again, "alice") == 130, timeout=10_000)
+    assert again.engine.unread(peer_key("alice")) == 130
+    first = again.engine.first_unread(peer_key("alice"))
+    tab = again.open_conversation("alice")
+    model = tab.model
+    assert model.row_of_seq(first) is not None  # loaded from the cache to show the line
+    assert model.data(model.index(model.row_of_seq(first), 0),
+                      ConversationModel.TextRole) == "number 0"
+    assert tab.delegate.unread_seq == first
+    marked = tab.view.visualRect(tab.proxy.index(model.row_of_seq(first), 0))
+    assert tab.view.viewport().rect().intersects(marked)
+    assert roster_unread(again, "alice") == 0
+
+    def read() -> int:
+        return sum(i.state is DeliveryState.READ
+                   for i in alice.engine.conversation("bob").items()
+                   if i.kind is MessageKind.OWN)
+
+    qtbot.waitUntil(lambda: read() == 130, timeout=10_000)
+
+
+def test_a_message_arriving_while_reading_older_ones_stays_unread_until_seen(
+        qtbot, open_window):
+    alice = open_window("alice")
+    bob = open_window("bob")
+    bob.activateWindow()
+    tab = bob.open_conversation("alice")
+    for n in range(60):
+        alice.engine.send_unicast("bob", f"line {n}\nof text")
+    qtbot.waitUntil(lambda: tab.model.rowCount() >= 60, timeout=10_000)
+    qtbot.waitUntil(lambda: bob.engine.unread(peer_key("alice")) == 0)
+    tab.view.scrollToTop()
+    qtbot.waitUntil(lambda: not tab.at_latest)
+    alice.engine.send_unicast("bob", "while you read")
+    qtbot.waitUntil(lambda: tab.jump_button.isVisibleTo(tab), timeout=10_000)
+    qtbot.waitUntil(lambda: bob.engine.unread(peer_key("alice")) == 1)
+    last = alice.engine.conversation("bob")
+
+    def state() -> DeliveryState:
+        return [i.state for i in last.items() if i.kind is MessageKind.OWN][-1]
+
+    qtbot.waitUntil(lambda: state() is DeliveryState.DELIVERED, timeout=10_000)
+    assert roster_unread(bob, "alice") == 1
+    qtbot.mouseClick(tab.jump_button, Qt.MouseButton.LeftButton)  # "↓ 1 new"
+    assert bob.engine.unread(peer_key("alice")) == 0
+    qtbot.waitUntil(lambda: state() is DeliveryState.READ, timeout=10_000)
+
+
+def test_clicking_send_leaves_the_typing_in_the_message_box(qtbot, open_window):
+    alice = open_window("alice")
+    tab = alice.open_conversation("bob")
+    tab.compose.setFocus()
+    qtbot.waitUntil(tab.compose.hasFocus)
+    qtbot.keyClicks(tab.compose, "first")
+    qtbot.mouseClick(tab.send_button, Qt.MouseButton.LeftButton)
+    assert tab.compose.toPlainText() == "" and tab.compose.hasFocus()
+    qtbot.keyClicks(tab.compose, "second")
+    assert tab.compose.toPlainText() == "second"

@@ -104,15 +104,16 @@ def test_a_match_inside_a_gap_splits_it_and_a_near_one_closes_it(engine):
     assert seqs_of(model) == sorted(set(seqs_of(model)))
 
 
-def test_shown_messages_wait_for_a_read_receipt_once(engine, tmp_path):
-    model = engine.conversation("charlie")  # the last page: 50 unread
-    assert engine.unread("charlie") == 50
-    model.fetchMore()  # one more page from the cache, shown
-    assert engine.unread("charlie") == 100
+def test_unread_messages_wait_for_a_read_receipt_once(engine, tmp_path):
+    model = engine.conversation("charlie")  # the last page is shown; all 1,000 are unread
+    assert model.rowCount() == 50
+    assert engine.unread("charlie") == 1000 and engine.first_unread("charlie") == 1
+    model.fetchMore()  # one more page from the cache: counted once, not again
+    assert engine.unread("charlie") == 1000
     engine.mark_read("charlie")  # offline: kept, sent after the next login
     assert engine.unread("charlie") == 0
     assert engine._read_wanted == {"charlie"}
-    assert len(engine._unread_seqs["charlie"]) == 100
+    assert len(engine._unread_seqs["charlie"]) == 1000
     engine.store.mark_read_here("charlie", sorted(engine._unread_seqs.pop("charlie")))
     # The next start of the app counts nothing unread: the marks are in the store.
     engine.store.close()

@@ -8,6 +8,7 @@ import pytest
 
 from messenger.client.liveness import Backoff, Heartbeat
 from messenger.client.localstore import (
+    _UNREAD_SQL,
     SCHEMA_VERSION,
     CachedMessage,
     LocalStore,
@@ -206,3 +207,15 @@ def test_heartbeat_pings_then_declares_dead_also_after_sleep():
     assert hb.check(111.0 + 3600) == "dead"  # the laptop slept an hour
     with pytest.raises(ValueError):
         Heartbeat(interval=15, timeout=15)
+
+
+def test_unread_seqs_are_others_unmarked_messages_and_use_the_partial_index(store):
+    store.add_messages([cached(s) for s in range(1, 8)]
+                       + [cached(8, sender="ALICE"), cached(9, notice="joined")])
+    store.mark_read_here("bob", [2, 3])
+    assert store.unread_seqs("bob", "alice") == [1, 4, 5, 6, 7]  # not own (any case), no notice
+    assert store.unread_seqs("bob", "alice", before=5) == [1, 4]
+    assert store.unread_seqs("carol", "alice") == []
+    plan = " ".join(str(r) for r in store._db.execute(
+        "EXPLAIN QUERY PLAN " + _UNREAD_SQL + " AND seq < ? ORDER BY seq", ("bob", 5)))
+    assert "messages_unread" in plan
