@@ -1521,6 +1521,11 @@ class ClientEngine(QObject):
         self._pump()
 
     def _on_state(self, state: ConnectionState) -> None:
+        if state is ConnectionState.HANDSHAKING:
+            # A new link is up: its silence counts from now, not from the last frame of the
+            # link before (an outage longer than the timeout would drop it at the first tick).
+            self._rx_seen = self._conn.rx_count
+            self._heartbeat.received(self._clock())
         if state is ConnectionState.DISCONNECTED and self._auto_reconnect \
                 and not self._reconnect_timer.isActive():
             self._schedule_reconnect()

@@ -471,3 +471,55 @@ def test_offline_delivery_is_confirmed_and_replayed_to_a_restarted_sender(
     last = [i for i in alice.conversation("bob").items() if i.kind is MessageKind.OWN][-1]
     assert alice.store.message(last.seq).state == "delivered"
 
+
+
+def test_a_new_link_is_judged_by_its_own_silence_not_the_outage_before(
+        qtbot, make_server, make_engine, tmp_path):
+    """After an outage longer than the heartbeat's timeout, a reconnect whose server is slow
+    to say hello is not dropped at the first tick; its own 15 s of silence still drop it."""
+    import ssl
+    import threading
+
+    srv = make_server(demo=True)
+    now = [1000.0]
+    alice = make_engine(clock=lambda: now[0], tick_ms=20, backoff=Backoff(0.05, 0.05),
+                        heartbeat=Heartbeat(interval=5, timeout=15))
+    login(qtbot, alice, srv.host, srv.port, "alice")
+    port, data_dir = srv.port, srv.data_dir
+    srv.close()
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED, timeout=5000)
+    now[0] += 20  # the server stays away for 20 s
+    # It comes back slow: TLS is up at once, its hello does not come.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(data_dir / "server.crt"), str(data_dir / "server.key"))
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen()
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+            accepted.append(ctx.wrap_socket(conn, server_side=True))
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        qtbot.waitUntil(lambda: alice.state is ConnectionState.HANDSHAKING, timeout=10_000)
+        ticks: list[int] = []
+        alice._tick_timer.timeout.connect(lambda: ticks.append(1))
+        qtbot.waitUntil(lambda: len(ticks) >= 5)
+        assert alice.state is ConnectionState.HANDSHAKING  # not dropped for the outage
+        failed: list[str] = []
+        alice.connection_failed.connect(lambda code, text: failed.append(text))
+        now[0] += 16  # 16 s without a word on this link: dead
+        qtbot.waitUntil(lambda: bool(failed), timeout=5000)
+        assert failed[0].startswith("No answer from the server")
+    finally:
+        listener.close()
+        thread.join(timeout=5)
+        for conn in accepted:
+            conn.close()
