@@ -18,7 +18,6 @@ from PySide6.QtNetwork import QAbstractSocket, QSslError, QSslSocket
 
 from .. import __version__
 from ..protocol import (
-    DEFAULT_MAX_FRAME,
     PROTOCOL_VERSION,
     Codec,
     Error,
@@ -75,13 +74,22 @@ _SOCKET_ERROR_TEXT = {
 }
 
 
+RECEIVE_MAX_FRAME = 64 << 20
+"""Largest frame the app accepts from a server, in bytes (64 MiB). A page of 500 messages
+of 16,000 characters each, escaped in JSON, fits; 1 MiB (what the server accepts) did not,
+and a client that drops the link on a large history page asks for it again after every
+reconnect."""
+
+
 class ClientConnection(QObject):
     """A client's connection to one server over TLS, with certificate pinning (TOFU).
 
     Args:
         pins: where pinned fingerprints live (default: the user's config dir).
         connect_timeout_ms: how long connecting, TLS and ``hello`` may take together.
-        max_frame: largest frame accepted from the server, in bytes.
+        max_frame: largest frame accepted from the server, in bytes
+            (:data:`RECEIVE_MAX_FRAME`; the server's own frames are not bound by the
+            ``max_frame`` it accepts, protocol.md §2).
 
     Signals:
         state_changed(ConnectionState): after every state change.
@@ -103,7 +111,7 @@ class ClientConnection(QObject):
 
     def __init__(self, parent: QObject | None = None, *, pins: PinStore | None = None,
                  connect_timeout_ms: int = DEFAULT_CONNECT_TIMEOUT_MS,
-                 max_frame: int = DEFAULT_MAX_FRAME) -> None:
+                 max_frame: int = RECEIVE_MAX_FRAME) -> None:
         super().__init__(parent)
         self.pins = pins if pins is not None else PinStore()
         self._max_frame = max_frame

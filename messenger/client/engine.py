@@ -19,6 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..protocol import (
+    HEADER,
     RETRACTED_TEXT,
     Delivered,
     Edit,
@@ -62,6 +63,7 @@ from ..protocol import (
     TransferOffer,
     TransferOffered,
     Typing,
+    encode_frame,
     time_ordered_id,
 )
 from ..protocol.names import name_key
@@ -102,6 +104,14 @@ FINAL_SEND_ERRORS = frozenset({
     ErrorCode.MESSAGE_TOO_LONG, ErrorCode.EMPTY_MESSAGE, ErrorCode.BAD_REQUEST})
 """``send`` errors that a retry cannot fix: the message becomes *failed* (Retry / Delete).
 Any other error leaves it pending; it is sent again after the next login."""
+
+STABLE_LINK_MS = 10_000
+"""A link that lasted this long after a re-login resets the reconnect backoff (ms)."""
+
+SEND_RETRY_S = (1.0, 30.0)
+"""A ``send`` refused for now (``internal``, ``rate_limited``) is tried again after the first
+delay (or the error's ``retry_after``), doubling up to the second (seconds), while logged in;
+an ack starts it over."""
 
 PAGE = 50
 """Messages per history page (cache or server)."""
@@ -317,6 +327,14 @@ class ClientEngine(QObject):
         self._reconnect_timer = QTimer(self)
         self._reconnect_timer.setSingleShot(True)
         self._reconnect_timer.timeout.connect(self._attempt_reconnect)
+        self._stable_timer = QTimer(self)
+        self._stable_timer.setSingleShot(True)
+        self._stable_timer.setInterval(STABLE_LINK_MS)
+        self._stable_timer.timeout.connect(self._backoff.reset)
+        self._send_retry = QTimer(self)
+        self._send_retry.setSingleShot(True)
+        self._send_retry.timeout.connect(self._pump)
+        self._send_retry_s = SEND_RETRY_S[0]
         self._tick_timer = QTimer(self)
         self._tick_timer.setInterval(tick_ms)
         self._tick_timer.timeout.connect(self._tick)
@@ -904,7 +922,7 @@ class ClientEngine(QObject):
             self.conversation(EVERYONE).add_notice(
                 f"{'Reconnected' if again else 'Logged in'} to {self.host}:{self.port} "
                 f"as {self.user}.")
-            self._after_login(req)
+            self._after_login(req, again)
             self.login_succeeded.emit(self.user)
         elif req.kind == "send":
             if ok.seq is None:
@@ -955,17 +973,14 @@ class ClientEngine(QObject):
         elif req.kind == "send":
             self._inflight.discard(req.client_msg_id)
             if err.code not in FINAL_SEND_ERRORS:
-                log.info("send %s refused for now (%s); kept for the next login",
-                         req.client_msg_id, err.code)
+                delay = err.retry_after if err.retry_after else self._send_retry_s
+                self._send_retry_s = min(SEND_RETRY_S[1], self._send_retry_s * 2)
+                log.info("send %s refused for now (%s); trying again in %.1f s",
+                         req.client_msg_id, err.code, delay)
+                if not self._send_retry.isActive():
+                    self._send_retry.start(max(1, int(delay * 1000)))
                 return
-            if self._store is not None:
-                self._store.failed(req.client_msg_id, message)
-                self.outbox_changed.emit()
-            for key in req.keys:
-                model = self.conversation(key)
-                model.mark_failed(req.client_msg_id, message)
-                model.add_notice(f"Not sent: {message}", error=True)
-                self.request_failed.emit(key, err.code, message)
+            self._send_failed(req.client_msg_id, req.keys, err.code, message)
         elif req.kind == "history":
             self._on_history_error(req, err)
         elif req.kind in ("retract", "edit"):
@@ -1214,13 +1229,37 @@ class ClientEngine(QObject):
             frame = Send(id=self._take_id(), client_msg_id=item.client_msg_id,
                          scope=item.scope, text=item.text, to=item.to)  # type: ignore[arg-type]
             keys = [p.key for p in place_outgoing(self.user, item.scope, item.to)]
+            hello = self._conn.server_hello
+            limit = hello.max_frame if hello is not None and hello.max_frame else None
+            size = len(encode_frame(frame)) - HEADER.size
+            if limit is not None and size > limit:
+                # The server would close the link on it, and it would be resent after
+                # every reconnect: fail it here instead (protocol.md §2).
+                self._send_failed(item.client_msg_id, keys, ErrorCode.FRAME_TOO_LARGE,
+                                  f"too large for this server ({size:,} bytes; it accepts "
+                                  f"{limit:,})")
+                continue
             if not self._request(frame, _Request("send", keys=keys,
                                                  client_msg_id=item.client_msg_id)):
                 return
             self._inflight.add(item.client_msg_id)
 
+    def _send_failed(self, client_msg_id: str, keys: list[str], code: str,
+                     message: str) -> None:
+        """Outbox message ``client_msg_id`` cannot be sent as it is: it becomes *failed*
+        (Retry / Delete) in conversations ``keys``; later messages go on."""
+        if self._store is not None:
+            self._store.failed(client_msg_id, message)
+            self.outbox_changed.emit()
+        for key in keys:
+            model = self.conversation(key)
+            model.mark_failed(client_msg_id, message)
+            model.add_notice(f"Not sent: {message}", error=True)
+            self.request_failed.emit(key, code, message)
+
     def _acked(self, client_msg_id: str, seq: int, ts: float, keys: list[str]) -> None:
         self._inflight.discard(client_msg_id)
+        self._send_retry_s = SEND_RETRY_S[0]
         self._seen_seqs.add(seq)
         row = self._store.acked(client_msg_id) if self._store is not None else None
         if row is not None and self._store is not None:
@@ -1497,10 +1536,15 @@ class ClientEngine(QObject):
 
     # ------------------------------------------------------------------ reconnect
 
-    def _after_login(self, req: _Request) -> None:
+    def _after_login(self, req: _Request, again: bool = False) -> None:
         self._credentials = (req.user, req.password)
         self._auto_reconnect = True
-        self._backoff.reset()
+        if again:
+            # The backoff starts again only once the new link has lasted: a link that a
+            # server drops right after each login must not be retried twice a second.
+            self._stable_timer.start()
+        else:
+            self._backoff.reset()
         self._reconnect_timer.stop()
         self.next_attempt = 0.0
         self._rx_seen = -1
@@ -1526,6 +1570,9 @@ class ClientEngine(QObject):
             # link before (an outage longer than the timeout would drop it at the first tick).
             self._rx_seen = self._conn.rx_count
             self._heartbeat.received(self._clock())
+        if state is ConnectionState.DISCONNECTED:
+            self._stable_timer.stop()
+            self._send_retry.stop()
         if state is ConnectionState.DISCONNECTED and self._auto_reconnect \
                 and not self._reconnect_timer.isActive():
             self._schedule_reconnect()

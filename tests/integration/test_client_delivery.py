@@ -16,7 +16,8 @@ from messenger.client.conversations import group_key
 from messenger.client.engine import ClientEngine, export_line
 from messenger.client.liveness import Backoff, Heartbeat
 from messenger.client.models import ConversationModel, DeliveryState, MessageKind
-from messenger.protocol import ErrorCode, Read
+from messenger.protocol import Error, ErrorCode, Read, Send
+from messenger.server.core import Out
 
 
 def free_port() -> int:
@@ -523,3 +524,80 @@ def test_a_new_link_is_judged_by_its_own_silence_not_the_outage_before(
         thread.join(timeout=5)
         for conn in accepted:
             conn.close()
+
+
+def test_a_history_page_larger_than_a_mebibyte_arrives_and_keeps_the_link(
+        qtbot, server, make_engine, tmp_path):
+    """The server's frames are not bound by the 1 MiB it accepts (protocol.md §2): a page of
+    50 long messages (3 MiB) must not make the app drop the link and ask again forever."""
+    alice = make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    long = "😀" * 15_990  # 64 kB in UTF-8
+    for i in range(50):
+        alice.send_unicast("charlie", f"{i} {long}")
+    qtbot.waitUntil(lambda: not alice.store.outbox(), timeout=20_000)
+    other = make_engine(data_dir=tmp_path / "laptop")  # an empty cache
+    login(qtbot, other, server.host, server.port, "alice")
+    failed: list[str] = []
+    other.connection_failed.connect(lambda code, text: failed.append(code))
+    model = other.conversation("charlie")
+    with qtbot.waitSignal(other.history_loaded, timeout=20_000):
+        model.fetchMore()
+    assert model.rowCount() == 50 and model.items()[-1].text == f"49 {long}"
+    assert other.logged_in and failed == []
+
+
+def test_a_send_refused_for_now_is_tried_again_by_itself(qtbot, server, make_engine):
+    """``rate_limited`` / ``internal`` leave a message pending; it goes again after the
+    error's ``retry_after`` without waiting for another message or a reconnect."""
+    alice = make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    core = server.server.core
+    refuse = [1]
+    original = core.handle
+
+    def handle(conn, frame):  # the real server, refusing the first send once, as when busy
+        if isinstance(frame, Send) and refuse:
+            refuse.pop()
+            return [Out(conn, Error(id=frame.id, code=ErrorCode.RATE_LIMITED,
+                                    message="busy", retry_after=0.05))]
+        return original(conn, frame)
+
+    core.handle = handle
+    alice.send_unicast("bob", "patience")
+    qtbot.waitUntil(lambda: not alice.store.outbox(), timeout=5000)
+    assert not refuse  # it was refused once, and then stored
+    item = next(i for i in alice.conversation("bob").items() if i.kind is MessageKind.OWN)
+    assert item.state is DeliveryState.SENT and item.text == "patience"
+
+
+def test_a_message_over_the_servers_frame_limit_fails_and_later_ones_go(
+        qtbot, make_server, make_engine):
+    srv = make_server(demo=True, max_frame=4096)
+    alice = make_engine()
+    login(qtbot, alice, srv.host, srv.port, "alice")
+    failed: list[tuple[str, str]] = []
+    alice.request_failed.connect(lambda key, code, text: failed.append((code, text)))
+    alice.send_unicast("bob", "x" * 5000)
+    alice.send_unicast("bob", "short")
+    qtbot.waitUntil(lambda: [i.state for i in alice.conversation("bob").items()
+                             if i.kind is MessageKind.OWN]
+                    == [DeliveryState.FAILED, DeliveryState.SENT], timeout=5000)
+    assert failed and failed[0][0] == ErrorCode.FRAME_TOO_LARGE
+    assert "it accepts 4,096" in failed[0][1]
+    assert alice.logged_in
+
+
+def test_a_link_cut_right_after_each_relogin_backs_off_further(qtbot, server, make_engine):
+    """The backoff starts over only once a re-login's link has lasted (STABLE_LINK_MS): a
+    server that drops every new session at once is not hammered with logins."""
+    alice = make_engine(backoff=Backoff(0.05, 5.0))
+    login(qtbot, alice, server.host, server.port, "alice")
+    delays: list[float] = []
+    alice.reconnect_scheduled.connect(delays.append)
+    alice.login_succeeded.connect(
+        lambda user: QTimer.singleShot(0, lambda: alice._conn._socket.abort()))
+    alice._conn._socket.abort()
+    qtbot.waitUntil(lambda: len(delays) >= 4, timeout=10_000)
+    assert delays[0] <= 0.05  # the first loss after a stable link: from the start
+    assert delays[3] >= 0.2  # 0.05 · 2³ / 2: still growing across the re-logins
