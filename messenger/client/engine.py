@@ -424,9 +424,8 @@ class ClientEngine(QObject):
             return self._store
         if self._store is not None:
             self._store.close()
-        from .. import paths
-        data_dir = self._data_dir if self._data_dir is not None else paths.data_dir()
-        self._store = LocalStore(store_path(data_dir, host, port, user))
+            self._forget_account()
+        self._store = LocalStore(self._store_path(host, port, user))
         self._store_user, self._store_at = user, (host, port)
         if self._store.get_meta("read_marks") is None:
             # A cache from before read marks were kept: count what it holds as read.
@@ -435,6 +434,25 @@ class ClientEngine(QObject):
         for model in self._conversations.values():
             self._hydrate(model)
         return self._store
+
+    def _store_path(self, host: str, port: int, user: str) -> Path:
+        from .. import paths
+        data_dir = self._data_dir if self._data_dir is not None else paths.data_dir()
+        return store_path(data_dir, host, port, user)
+
+    def _forget_account(self) -> None:
+        """Another account's store replaces the open one: what the models show and the
+        engine remembers of the old account goes (its conversations refill from the new
+        store)."""
+        for key, model in self._conversations.items():
+            model.reset()
+            self._set_unread(key, 0)
+        self._unread.clear()
+        self._unread_seqs.clear()
+        self._read_wanted.clear()
+        self._seen_seqs.clear()
+        self._inflight.clear()
+        self._history_busy.clear()
 
     def reconnect_now(self) -> bool:
         """"Reconnect now": try at once instead of waiting for the backoff. False when there is
@@ -825,8 +843,15 @@ class ClientEngine(QObject):
         log.info("%s as %s", req.kind, req.user)
         self._conn.set_logging_in()
         if req.kind == "login":
-            store = self.open_store(self.host, self.port, req.user)
-            after = int(store.get_meta("receipts_after", "0") or 0)
+            # The account's store opens only after the password was accepted (a refused
+            # login must not show its data); its receipt cursor is peeked at here.
+            if self._store is not None and name_key(req.user) == name_key(self._store_user) \
+                    and (self.host, self.port) == self._store_at:
+                raw = self._store.get_meta("receipts_after")
+            else:
+                raw = LocalStore.peek_meta(self._store_path(self.host, self.port, req.user),
+                                           "receipts_after")
+            after = int(raw or 0)
             frame: Any = Login(id=self._take_id(), user=req.user, password=password,
                                receipts_after=after or None, receipts_upto=True)
         else:
@@ -1551,8 +1576,7 @@ class ClientEngine(QObject):
         self._last_tick = self._clock()
         self._heartbeat.received(self._last_tick)
         self._tick_timer.start()
-        if self._store is None or name_key(self._store_user) != name_key(self.user):
-            self.open_store(self.host, self.port, self.user)
+        self.open_store(self.host, self.port, self.user)  # (kept when it is this account's)
         self._store_user = self.user
         # Show the unsent messages of every conversation, then catch up and send them.
         assert self._store is not None

@@ -210,6 +210,25 @@ class LocalStore:
     def close(self) -> None:
         self._db.close()
 
+    @staticmethod
+    def peek_meta(path: Path, key: str) -> str | None:
+        """Meta value ``key`` of the store at ``path``, read-only, without creating the
+        file (None when there is no such store or value): what a login needs before the
+        password is known to be right."""
+        if not Path(path).exists():
+            return None
+        try:
+            db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error:
+            return None
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error:
+            return None
+        finally:
+            db.close()
+        return row[0] if row else None
+
     # ---------------------------------------------------------------- outbox
 
     def enqueue(self, conv: str, scope: str, to: Sequence[str], text: str,

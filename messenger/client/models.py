@@ -485,6 +485,16 @@ class ConversationModel(QAbstractListModel):
 
     # -- queries
 
+    def reset(self) -> None:
+        """Empty the model (another account's data goes); it fills again from the next
+        store it is hydrated from."""
+        self.beginResetModel()
+        self._items.clear()
+        self._seqs.clear()
+        self.server_more = None
+        self.hydrated = False
+        self.endResetModel()
+
     def items(self) -> list[ChatItem]:
         """Copies of the items, oldest first."""
         return [replace(i) for i in self._items]

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, QTimer
 
 from messenger.client import engine as engine_module
 from messenger.client.connection import ConnectionState
-from messenger.client.conversations import group_key
+from messenger.client.conversations import EVERYONE, group_key
 from messenger.client.engine import ClientEngine, export_line
 from messenger.client.liveness import Backoff, Heartbeat
 from messenger.client.models import ConversationModel, DeliveryState, MessageKind
@@ -601,3 +601,49 @@ def test_a_link_cut_right_after_each_relogin_backs_off_further(qtbot, server, ma
     qtbot.waitUntil(lambda: len(delays) >= 4, timeout=10_000)
     assert delays[0] <= 0.05  # the first loss after a stable link: from the start
     assert delays[3] >= 0.2  # 0.05 · 2³ / 2: still growing across the re-logins
+
+
+def test_a_refused_login_shows_nothing_of_that_account_and_the_next_one_sees_its_own(
+        qtbot, server, make_engine, tmp_path):
+    data = tmp_path / "shared"
+    alice = make_engine(data_dir=data)
+    login(qtbot, alice, server.host, server.port, "alice")
+    alice.send_broadcast("alice says hi")
+    qtbot.waitUntil(lambda: not alice.store.outbox(), timeout=5000)
+    alice.close()
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED)
+    alice.send_unicast("charlie", "alice's unsent draft")  # stays in her outbox
+
+    app = make_engine(data_dir=data)  # the same computer, the next start of the app
+    refused: list[str] = []
+    app.login_failed.connect(lambda code, text: refused.append(code))
+    app.connect_to(server.host, server.port)
+    app.login("alice", "WRONG")
+    qtbot.waitUntil(lambda: bool(refused), timeout=10_000)
+    everyone = app.conversation(EVERYONE)
+    assert everyone.rowCount() == 0 or all(
+        i.sender != "alice" for i in everyone.items()), "a refused login showed alice's data"
+    with qtbot.waitSignal(app.login_succeeded, timeout=10_000):
+        app.login("bob", "bob123")
+    shown = [(key, i.kind, i.text) for key in app.conversation_keys()
+             for i in app.conversation(key).items()]
+    assert ("charlie", MessageKind.OWN, "alice's unsent draft") not in shown
+    assert all(kind is not MessageKind.OWN for _, kind, _ in shown)
+    qtbot.waitUntil(lambda: any(text == "alice says hi" and kind is MessageKind.OTHER
+                                for _, kind, text in
+                                [(k, i.kind, i.text) for k in app.conversation_keys()
+                                 for i in app.conversation(k).items()]), timeout=5000)
+
+
+def test_logging_in_as_another_account_replaces_what_the_models_show(
+        qtbot, server, make_engine, tmp_path):
+    app = make_engine(data_dir=tmp_path / "one")
+    login(qtbot, app, server.host, server.port, "alice")
+    app.send_unicast("bob", "from alice")
+    qtbot.waitUntil(lambda: not app.store.outbox(), timeout=5000)
+    app.logout()
+    qtbot.waitUntil(lambda: not app.logged_in)
+    with qtbot.waitSignal(app.login_succeeded, timeout=10_000):
+        app.login("charlie", "charlie123")
+    assert app.conversation("bob").rowCount() == 0  # alice's conversation with bob is gone
+    assert app.store.path.name == "charlie.db"
