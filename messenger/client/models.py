@@ -637,14 +637,21 @@ class ConversationModel(QAbstractListModel):
 
     def append(self, item: ChatItem) -> bool:
         """Add ``item`` at the end unless its ``seq`` is here already (redelivery); True when
-        it was added."""
+        it was added. An item older than the newest ones (a catch-up page after a reconnect
+        that comes after messages the server had queued) goes above every item of a higher
+        seq, so the conversation stays in the server's order."""
+        row = len(self._items)
         if item.seq is not None:
             if item.seq in self._seqs:
                 return False
             self._seqs.add(item.seq)
-        row = len(self._items)
+            while row > 0:
+                above = self._items[row - 1].seq
+                if above is None or above < item.seq:
+                    break
+                row -= 1
         self.beginInsertRows(_ROOT, row, row)
-        self._items.append(item)
+        self._items.insert(row, item)
         self.endInsertRows()
         return True
 

@@ -119,6 +119,21 @@ def test_conversation_drops_redelivered_seq(qapp):
     assert model.has_seq(3)
 
 
+def test_a_late_older_message_goes_in_seq_order(qtmodeltester, qapp):
+    """A catch-up page after a reconnect can come after messages the server had queued: the
+    conversation still shows the server's order; a local notice (no seq) stays put."""
+    model = ConversationModel("bob", "bob")
+    qtmodeltester.check(model)
+    model.append(ChatItem(MessageKind.OTHER, "bob", "hello", seq=1))
+    model.add_notice("Reconnected.")
+    model.append(ChatItem(MessageKind.OTHER, "bob", "m4", seq=5))
+    for seq, text in ((2, "m1"), (3, "m2"), (4, "m3")):
+        assert model.append(ChatItem(MessageKind.OTHER, "bob", text, seq=seq))
+    model.append(ChatItem(MessageKind.OTHER, "bob", "m5", seq=6))
+    assert _texts(model) == ["hello", "Reconnected.", "m1", "m2", "m3", "m4", "m5"]
+    assert model.row_of_seq(5) == 5
+
+
 def _texts(model: ConversationModel) -> list[str]:
     return [item.transfer or item.text for item in model.items()]
 
