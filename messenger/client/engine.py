@@ -10,6 +10,7 @@ and listen to its signals; they never see a socket.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -309,6 +310,7 @@ class ClientEngine(QObject):
         self._store_user = ""
         self._store_at: tuple[str, int] = ("", 0)
         self._inflight: set[str] = set()
+        self._cache_failed = False  # said once per run: the local cache refused a write
         self._unread_seqs: dict[str, set[int]] = {}  # shown, awaiting a read receipt
         self._read_wanted: set[str] = set()  # viewed while offline: send at the next login
         self._exports: set[ConversationExport] = set()
@@ -475,8 +477,12 @@ class ClientEngine(QObject):
         return True
 
     def discard(self, client_msg_id: str) -> bool:
-        """Delete an unsent (failed or pending) message."""
+        """Delete an unsent (failed or pending) message. False when there is no such message,
+        or when it is on the wire (sent, its ack not back yet): the server may store and
+        deliver it, so only "Delete for everyone" can take it back once it is acked."""
         if self._store is None or self._store.outbox_item(client_msg_id) is None:
+            return False
+        if client_msg_id in self._inflight:
             return False
         self._store.discard(client_msg_id)
         for model in self._conversations.values():
@@ -1164,7 +1170,19 @@ class ClientEngine(QObject):
         if self._store is not None:
             # Cache first, then confirm: a message is never acknowledged before it is on disk.
             # A seq cached in an earlier run of the app is not shown again.
-            new = {p.key for p in places if self._store.add_messages([self._cached(m, p.key)])}
+            try:
+                new = {p.key for p in places
+                       if self._store.add_messages([self._cached(m, p.key)])}
+            except (sqlite3.Error, OSError) as exc:
+                # Not confirmed and not seen: the server sends it again at the next login.
+                self._seen_seqs.discard(m.seq)
+                log.error("could not cache message %d: %s", m.seq, exc)
+                if not self._cache_failed:
+                    self._cache_failed = True
+                    self.conversation(EVERYONE).add_notice(
+                        f"Could not save a message on this computer ({exc}); it will come "
+                        "again after the next login.", error=True)
+                return
         self._conn.send(Delivered(seqs=[m.seq]))
         if own and self._own_from_elsewhere(m):
             return

@@ -431,7 +431,7 @@ class MainWindow(QMainWindow):
                     else "Messages to everyone"
             widget.send_requested.connect(self.run_command)
             widget.retry_requested.connect(self.engine.retry)
-            widget.delete_requested.connect(self.engine.discard)
+            widget.delete_requested.connect(self.discard_unsent)
             widget.retract_requested.connect(self.retract)
             widget.edit_requested.connect(self.edit_message)
             widget.typing.connect(self.engine.notify_typing)
@@ -884,6 +884,16 @@ class MainWindow(QMainWindow):
             return
         self._update_tab_text(key)
         self._update_title()
+
+    def discard_unsent(self, client_msg_id: str) -> bool:
+        """Delete an unsent message (Delete on a pending or failed one); a message already
+        on its way cannot be stopped, and the status bar says so."""
+        if self.engine.discard(client_msg_id):
+            return True
+        self.statusBar().showMessage(
+            "That message is already on its way; once it is sent, use Delete for everyone.",
+            8000)
+        return False
 
     def _on_caught_up(self, key: str) -> None:
         """The user scrolled down to the newest message of ``key``: what came meanwhile is

@@ -647,3 +647,38 @@ def test_logging_in_as_another_account_replaces_what_the_models_show(
         app.login("charlie", "charlie123")
     assert app.conversation("bob").rowCount() == 0  # alice's conversation with bob is gone
     assert app.store.path.name == "charlie.db"
+
+
+def test_a_message_the_cache_cannot_store_is_not_confirmed_and_comes_again(
+        qtbot, server, make_engine):
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    bob.store._db.execute("PRAGMA query_only = 1")  # the disk refuses writes (full, locked…)
+    alice.send_unicast("bob", "keep me")
+    everyone = bob.conversation(EVERYONE)
+    qtbot.waitUntil(lambda: any(i.kind is MessageKind.ERROR and "Could not save" in i.text
+                                for i in everyone.items()), timeout=5000)
+    assert texts_from(bob, "alice", "alice") == []
+    bob.store._db.execute("PRAGMA query_only = 0")  # space again; the link drops and comes back
+    with qtbot.waitSignal(bob.login_succeeded, timeout=10_000):
+        bob._conn._socket.abort()
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["keep me"], timeout=5000)
+    assert bob.store.count("alice") == 1
+
+
+def test_a_message_on_the_wire_cannot_be_deleted_an_offline_one_can(
+        qtbot, server, make_engine):
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    on_its_way = alice.send_unicast("bob", "on its way")
+    assert not alice.discard(on_its_way)  # sent, the ack not back yet
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["on its way"], timeout=5000)
+    qtbot.waitUntil(lambda: not alice.store.outbox())
+    assert texts_from(alice, "bob", "alice") == ["on its way"]
+    alice.close()
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED)
+    unsent = alice.send_unicast("bob", "never mind")
+    assert alice.discard(unsent)
+    assert texts_from(alice, "bob", "alice") == ["on its way"] and not alice.store.outbox()
