@@ -1199,6 +1199,8 @@ class ClientEngine(QObject):
                 self._unread_seqs.setdefault(place.key, set()).add(m.seq)
                 self._set_unread(place.key, self._unread.get(place.key, 0) + 1)
                 self.message_received.emit(place.key, item)
+        if own and new:  # sent from another device of ours: its receipts may be here
+            self._settle([m.seq])
 
     def _own_from_elsewhere(self, m: Message) -> bool:
         """An own message came back (history, or a copy to ourselves): if it is still in the
@@ -1314,6 +1316,13 @@ class ClientEngine(QObject):
         for key in keys:
             self.conversation(key).mark_sent(client_msg_id, seq, ts)
         self.message_acked.emit(client_msg_id, seq, ts)
+        self._settle([seq])
+
+    def _settle(self, seqs: list[int]) -> None:
+        """Own messages ``seqs`` are cached now: receipts that came before them (at a login,
+        the replay runs ahead of the resent message's ``ok`` and of the catch-up) apply."""
+        if self._store is not None and seqs:
+            self._show_receipts(self._store.settle(seqs, self.user or self._store_user))
 
     def _outbox_places(self, item: OutboxItem) -> list[Placement]:
         return place_outgoing(self.user or self._store_user, item.scope, item.to)
@@ -1549,10 +1558,14 @@ class ClientEngine(QObject):
             model.server_more = bool(ok.more)
             added = model.prepend(items)
             self._await_read(key, [r for r in rows if r.seq in new])
+            self._settle([r.seq for r in rows if r.seq in new
+                          and name_key(r.sender) == name_key(self.user)])
             self.history_loaded.emit(key, added)
             return
         added = sum(1 for item in items if model.append(item))
         self._await_read(key, [r for r in rows if r.seq in new])
+        self._settle([r.seq for r in rows if r.seq in new
+                      and name_key(r.sender) == name_key(self.user)])
         self.history_loaded.emit(key, added)
         self._resuming -= 1
         if ok.more and messages:

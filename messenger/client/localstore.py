@@ -73,6 +73,12 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_seq ON messages (seq);
 CREATE INDEX IF NOT EXISTS messages_unread ON messages (conv, seq)
     WHERE state = 'sent' AND notice IS NULL;
+CREATE TABLE IF NOT EXISTS early_receipts (
+    ord   INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq   INTEGER NOT NULL,
+    body  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS early_receipts_seq ON early_receipts (seq);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -108,6 +114,9 @@ SCHEMA_VERSION = 4
 (JSON ``[delivered, read, recipients]`` of an own group message, from ``receipt_count``
 events). Both are added to older files when they are opened."""
 """1: outbox, messages, meta; 2: + transfers."""
+
+EARLY_RECEIPTS_KEPT = 10_000
+"""Receipts kept for messages not cached yet (the newest; see ``LocalStore.settle``)."""
 
 TRANSFERS_KEPT = 500
 """Transfer rows kept (the newest); older ones go when the app loads them."""
@@ -313,11 +322,55 @@ class LocalStore:
         rows = self.receipts(seq, user, state)
         return rows[0] if rows else None
 
+    def _keep_early(self, seq: int, body: list) -> None:
+        """A receipt for a message not cached yet (its ``ok`` was lost, or it comes with the
+        catch-up after the receipt): kept until :meth:`settle`, the newest
+        :data:`EARLY_RECEIPTS_KEPT` at most."""
+        self._db.execute("INSERT INTO early_receipts (seq, body) VALUES (?, ?)",
+                         (seq, json.dumps(body)))
+        self._db.execute("DELETE FROM early_receipts WHERE ord <= (SELECT max(ord) FROM"
+                         " early_receipts) - ?", (EARLY_RECEIPTS_KEPT,))
+
+    def settle(self, seqs: Sequence[int], me: str) -> list[CachedMessage]:
+        """Own messages ``seqs`` are cached now: apply the receipts that came before them
+        (kept by :meth:`receipts` and :meth:`receipt_counts`) and, for unicast ones, what
+        the peer's ``receipts_upto`` cursors already cover; return the updated rows."""
+        out: list[CachedMessage] = []
+        mine = name_key(me)
+        for seq in seqs:
+            early = self._db.execute("SELECT body FROM early_receipts WHERE seq = ?"
+                                     " ORDER BY ord", (seq,)).fetchall()
+            if early:
+                self._db.execute("DELETE FROM early_receipts WHERE seq = ?", (seq,))
+            for (body,) in early:
+                kind, *args = json.loads(body)
+                if kind == "receipt":
+                    out += self.receipts(seq, *args)
+                else:
+                    out += self.receipt_counts(seq, *args)
+            for m in self._select("WHERE seq = ? AND scope = 'unicast'", (seq,)):
+                if name_key(m.sender) != mine:
+                    continue
+                done_d, done_r = (int(x) for x in
+                                  (self.get_meta(f"upto:{m.conv}") or "0,0").split(","))
+                peer = m.to[0] if m.to else m.conv
+                if seq <= int(self.get_meta(f"upto_after:{m.conv}") or 0):
+                    continue  # the cursors say nothing of it (protocol.md, receipts_upto)
+                if seq <= done_r:
+                    out += self.receipts(seq, peer, "read")
+                elif seq <= done_d:
+                    out += self.receipts(seq, peer, "delivered")
+        return out
+
     def receipts(self, seq: int, user: str, state: str) -> list[CachedMessage]:
         """Record a receipt on every cached copy of message ``seq`` (a multicast has one per
-        conversation); return the updated rows. States only move forward."""
+        conversation); return the updated rows. States only move forward. For a message not
+        cached yet the receipt waits for :meth:`settle`."""
         out: list[CachedMessage] = []
-        for m in self._select("WHERE seq = ?", (seq,)):
+        rows = self._select("WHERE seq = ?", (seq,))
+        if not rows:
+            self._keep_early(seq, ["receipt", user, state])
+        for m in rows:
             delivered, read = list(m.delivered_to), list(m.read_by)
             if user not in delivered:
                 delivered.append(user)
@@ -355,6 +408,7 @@ class LocalStore:
             elif done_d < seq <= delivered:
                 out += self.receipts(seq, peer, "delivered")
         self.set_meta(meta_key, f"{max(done_d, delivered)},{max(done_r, read)}")
+        self.set_meta(f"upto_after:{conv}", str(after))  # (what settle may not cover)
         return out
 
     def receipt_counts(self, seq: int, delivered: int, read: int,
@@ -363,7 +417,10 @@ class LocalStore:
         ``seq``; return the updated rows. Counts and states only move forward (a replayed,
         older count changes nothing)."""
         out: list[CachedMessage] = []
-        for m in self._select("WHERE seq = ?", (seq,)):
+        rows = self._select("WHERE seq = ?", (seq,))
+        if not rows:
+            self._keep_early(seq, ["count", delivered, read, recipients])
+        for m in rows:
             old = m.counts or (0, 0, 0)
             counts = (max(old[0], delivered), max(old[1], read), max(old[2], recipients))
             best = "read" if counts[1] else "delivered" if counts[0] else m.state

@@ -682,3 +682,33 @@ def test_a_message_on_the_wire_cannot_be_deleted_an_offline_one_can(
     unsent = alice.send_unicast("bob", "never mind")
     assert alice.discard(unsent)
     assert texts_from(alice, "bob", "alice") == ["on its way"] and not alice.store.outbox()
+
+
+def test_a_read_receipt_replayed_before_a_lost_ok_still_ticks_the_message(
+        qtbot, server, make_engine):
+    """The ``ok`` of a send is lost with the link and the recipient reads the message
+    meanwhile: at the next login the receipts come before the resent message's ``ok``; the
+    message still ends "read" in the sender's window (before, it stayed "sent")."""
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    alice.send_unicast("bob", "first")
+    qtbot.waitUntil(lambda: not alice.store.outbox(), timeout=5000)
+    alice.send_unicast("bob", "second, its ok lost")
+    alice._conn._socket.flush()  # on its way to the server, then the link breaks
+    alice._conn._socket.abort()
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED)
+    alice._reconnect_timer.stop()  # alice stays away until bob has read it
+    qtbot.waitUntil(lambda: bob.store.count("alice") == 2, timeout=5000)
+    bob.mark_read("alice")
+    bob.send_unicast("alice", "read them")  # its ack: the server has handled the read too
+    qtbot.waitUntil(lambda: not bob.store.outbox(), timeout=5000)
+    with qtbot.waitSignal(alice.login_succeeded, timeout=10_000):
+        assert alice.reconnect_now()
+
+    def states() -> list[DeliveryState]:
+        return [i.state for i in alice.conversation("bob").items()
+                if i.kind is MessageKind.OWN]
+
+    qtbot.waitUntil(lambda: states() == [DeliveryState.READ] * 2, timeout=5000)
+    assert [m.state for m in alice.store.page("bob") if m.sender == "alice"] == ["read"] * 2

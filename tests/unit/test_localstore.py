@@ -22,8 +22,8 @@ def store(tmp_path) -> LocalStore:
     return LocalStore(store_path(tmp_path, "127.0.0.1", 5555, "Alice"))
 
 
-def cached(seq, conv="bob", text=None, sender="bob", **kw) -> CachedMessage:
-    return CachedMessage(seq=seq, conv=conv, ts=float(seq), sender=sender, scope="unicast",
+def cached(seq, conv="bob", text=None, sender="bob", scope="unicast", **kw) -> CachedMessage:
+    return CachedMessage(seq=seq, conv=conv, ts=float(seq), sender=sender, scope=scope,
                          text=text or f"m{seq}", client_msg_id=f"c{seq}", **kw)
 
 
@@ -219,3 +219,26 @@ def test_unread_seqs_are_others_unmarked_messages_and_use_the_partial_index(stor
     plan = " ".join(str(r) for r in store._db.execute(
         "EXPLAIN QUERY PLAN " + _UNREAD_SQL + " AND seq < ? ORDER BY seq", ("bob", 5)))
     assert "messages_unread" in plan
+
+
+def test_receipts_for_a_message_not_cached_yet_apply_when_it_is(store):
+    """At a login the replay of receipts runs ahead of a resent message's ``ok``: they wait
+    in the store and :meth:`settle` applies them, as it does the peer's upto cursors."""
+    assert store.receipts(5, "bob", "read") == []
+    assert store.receipt_counts(6, 2, 1, 3) == []
+    store.receipts_upto("alice", "carol", delivered=9, read=8, after=3)
+    store.add_messages([cached(5, sender="alice", to=["bob"]),
+                        cached(6, conv="#lab", sender="alice", scope="group", group="lab"),
+                        cached(8, conv="carol", sender="alice", to=["carol"]),
+                        cached(9, conv="carol", sender="alice", to=["carol"]),
+                        cached(3, conv="carol", sender="alice", to=["carol"]),
+                        cached(7, sender="bob")])
+    settled = {(m.conv, m.seq): m for m in store.settle([5, 6, 8, 9, 3, 7], "Alice")}
+    assert settled[("bob", 5)].state == "read" and settled[("bob", 5)].read_by == ["bob"]
+    assert settled[("#lab", 6)].counts == (2, 1, 3)
+    assert settled[("carol", 8)].state == "read"
+    assert settled[("carol", 9)].state == "delivered"
+    assert ("carol", 3) not in settled  # at or below the cursors' `after`: they say nothing
+    assert ("bob", 7) not in settled  # not ours
+    assert store.settle([5, 6], "alice") == []  # once
+    assert store._db.execute("SELECT count(*) FROM early_receipts").fetchone()[0] == 0
