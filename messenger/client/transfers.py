@@ -36,6 +36,8 @@ come back (signal ``transfers_loaded``, not ``transfer_added``). One that was st
 back ``failed`` ("interrupted"): a send with its Resume, an accepted receive remembering that it
 was accepted (so the sender's Resume continues it without asking, from the ``.part`` file),
 an offer never answered as lapsed (its secret died with the app). No secret is stored.
+An offer to us left unanswered when the app stopped or lost its connection to the server is
+declined (reason :data:`LAPSED_REASON`) at the next login, so the sender's card ends too.
 
 QtCore only, like the rest of :mod:`messenger.client`.
 """
@@ -79,7 +81,14 @@ from ..protocol import (
     TransferOffered,
 )
 from ..protocol.names import name_key
-from ..transfer import Offer, Settings, TransferEngine, check_offer, part_stem
+from ..transfer import (
+    Offer,
+    Settings,
+    TransferEngine,
+    check_offer,
+    part_stem,
+    safe_filename,
+)
 from .conversations import EVERYONE, is_group, peer_key
 from .localstore import LocalStore, TransferRecord
 
@@ -100,6 +109,10 @@ HASH_CHUNK = 1 << 20
 CONNECT_TIMEOUT = 30.0
 """Seconds an accepted receive waits for the sender's connection before it fails (the
 sender's own attempt ends after QUIC's 15 s idle timeout, and its app does not tell us)."""
+
+LAPSED_REASON = "offer lapsed"
+"""The reason given to the sender when an offer to us is declined because it lapsed
+unanswered (we went offline or the app stopped before the user answered)."""
 
 SAVE_INTERVAL = 1.0
 """Seconds between two writes of a running transfer's progress to the local store (a change
@@ -192,6 +205,31 @@ class Transfer:
     def final(self) -> bool:
         return self.state in FINAL_STATES
 
+    @property
+    def display_name(self) -> str:
+        """The name to show (see :func:`display_name`)."""
+        return display_name(self.name, self.direction)
+
+
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+                          "\u200e\u200f\u061c")
+"""Unicode bidirectional formatting characters (embeddings, overrides, isolates, marks): in a
+file name from the network they make ``invoice\u202efdp.exe`` read as ``invoiceexe.pdf``."""
+
+
+def strip_bidi(text: str) -> str:
+    """``text`` without :data:`BIDI_CONTROLS`, for showing text a peer chose (a decline or
+    cancel reason); show it as plain text too, never as rich text."""
+    return "".join(ch for ch in text if ch not in BIDI_CONTROLS)
+
+
+def display_name(name: str, direction: str = RECEIVE) -> str:
+    """The file name to show on a card: for a receive the name it will be saved under
+    (:func:`~messenger.transfer.protocol.safe_filename` of the sender's untrusted ``name``:
+    no path, no control or bidi characters), for a send the user's own name; never with
+    :data:`BIDI_CONTROLS`. Plain text: show it with ``Qt.TextFormat.PlainText``."""
+    return strip_bidi(safe_filename(name) if direction != SEND else name)
+
 
 def is_video(name: str, mime: str = "") -> bool:
     """A video file: a ``video/*`` MIME type or a video file extension."""
@@ -225,7 +263,9 @@ def format_duration(seconds: float) -> str:
 
 
 def status_text(t: Transfer) -> str:
-    """One line saying where ``t`` is, for a card or the Transfers panel."""
+    """One line saying where ``t`` is, for a card or the Transfers panel. Plain text: a
+    decline or cancel reason comes from the peer (bidi controls removed, :func:`strip_bidi`)."""
+    error = strip_bidi(t.error)
     to_from = f"to {t.peer}" if t.direction == SEND else f"from {t.peer}"
     st = t.state
     if st is TransferState.PREPARING:
@@ -251,11 +291,11 @@ def status_text(t: Transfer) -> str:
             f"Saved as {Path(t.path).name}"
     if st is TransferState.DECLINED:
         who = t.peer if t.by_peer else "You"
-        return f"{who} declined it" + (f": {t.error}" if t.error else "")
+        return f"{who} declined it" + (f": {error}" if error else "")
     if st is TransferState.CANCELLED:
         who = f"Cancelled by {t.peer}" if t.by_peer else "Cancelled"
-        return who + (f": {t.error}" if t.error else "")
-    return f"Failed: {t.error or 'unknown error'}"
+        return who + (f": {error}" if error else "")
+    return f"Failed: {error or 'unknown error'}"
 
 
 def send_refusal(path: Path, size_limit: int) -> str | None:
@@ -485,6 +525,9 @@ class TransferController(QObject):
         self._items: dict[str, Transfer] = {}
         self._by_id: dict[str, str] = {}  # server transfer id → key
         self._requests: dict[int, tuple[str, str]] = {}  # request id → (op, key)
+        # Offers to us that lapsed unanswered (we went offline or the app stopped): server
+        # transfer id → key. Declined at the next login, so the sender's card ends.
+        self._lapsed: dict[str, str] = {}
         self._hashes: dict[tuple[str, int, int], str] = {}
         self._hashing: dict[str, list[str]] = {}  # file → keys waiting for its hash
         self._counter = itertools.count(1)
@@ -498,8 +541,10 @@ class TransferController(QObject):
         engine.transfer_answered.connect(self._on_answer)
         engine.connection_failed.connect(self._on_disconnected)
         engine.login_succeeded.connect(self._load)
+        engine.login_succeeded.connect(self._decline_lapsed)
         if engine.logged_in:
             self._load()
+            self._decline_lapsed()
 
     # ------------------------------------------------------------------ queries
 
@@ -786,7 +831,7 @@ class TransferController(QObject):
         rid = self.client.accept_transfer(t.transfer_id, self._report_host(ticket.host),
                                           ticket.port, ticket.fingerprint, offset)
         if not rid:
-            eng.cancel(t.transfer_id)
+            eng.release(t.transfer_id)  # keep the partial file: a later offer resumes it
             self._set(t, TransferState.FAILED, error="not connected to the server")
             return t.error
         self._requests[rid] = ("accept", t.key)
@@ -904,7 +949,8 @@ class TransferController(QObject):
         else:
             reason = reply.message
         if op == "accept" and self._engine is not None:
-            self._engine.cancel(t.transfer_id)
+            # Stop expecting it, but keep the partial file (resume data for a new offer).
+            self._engine.release(t.transfer_id)
         self._set(t, TransferState.FAILED, error=reason)
 
     def _on_disconnected(self, *args: Any) -> None:
@@ -912,7 +958,23 @@ class TransferController(QObject):
         for t in list(self._items.values()):
             if t.state in (TransferState.OFFERING, TransferState.INCOMING,
                            TransferState.WAITING):
+                if t.state is TransferState.INCOMING and t.transfer_id:
+                    self._lapsed[t.transfer_id] = t.key
                 self._set(t, TransferState.FAILED, error="the connection to the server was lost")
+
+    def _decline_lapsed(self, *args: Any) -> None:
+        """At login: decline (reason :data:`LAPSED_REASON`) the offers to us that lapsed
+        unanswered when we went offline or the app stopped; their cards here have failed
+        already, the sender's would wait for an answer for good."""
+        if self._closed:
+            return
+        for tid, key in list(self._lapsed.items()):
+            rid = self.client.decline_transfer(tid, LAPSED_REASON)
+            if not rid:
+                return  # not logged in after all: the next login tries again
+            del self._lapsed[tid]
+            self._requests[rid] = ("decline", key)
+            log.info("transfer %s: declined the lapsed offer %s", key, tid)
 
     # -- engine signals
 
@@ -1080,6 +1142,12 @@ class TransferController(QObject):
                          r.path, state=state, done=r.done, error=r.error, by_peer=r.by_peer,
                          accepted=r.accepted, created=r.created or time.time())
             if not t.final:
+                if state is TransferState.INCOMING and t.direction == RECEIVE and \
+                        not t.accepted:
+                    # Never answered: decline it (_decline_lapsed). A card's key is the id of
+                    # the offer that made it; the id of a later offer on the same card (a
+                    # re-offer of a failed file) is not stored, so that one cannot be.
+                    self._lapsed[t.key] = t.key
                 t.state, t.by_peer, t.error = TransferState.FAILED, False, _interrupted(t)
                 self._persist(t)
             self._add(t, announce=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6 import QtGui
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QIcon
 from PySide6.QtWidgets import (
@@ -42,6 +43,13 @@ CARD_WIDTH = 470
 
 _ACTIVE = (TransferState.PREPARING, TransferState.OFFERING, TransferState.WAITING,
            TransferState.CONNECTING, TransferState.ACTIVE)
+
+
+def plain_tooltip(text: str) -> str:
+    """``text`` as a tooltip that shows exactly that text: a tooltip, unlike a label, has no
+    text format and takes anything that looks like HTML as rich text, so escape it."""
+    return QtGui.Qt.convertFromPlainText(text, Qt.WhiteSpaceMode.WhiteSpaceNormal) \
+        if text else ""
 
 
 def open_url(url: QUrl) -> bool:
@@ -82,16 +90,20 @@ class TransferCard(QWidget):
         self.frame = frame
         self.icon = QLabel(frame)
         self.icon.setFixedSize(36, 36)
+        # Name, peer, status and reasons come (partly) from the peer: never rich text.
         self.name_label = QLabel(frame)
+        self.name_label.setTextFormat(Qt.TextFormat.PlainText)
         self.name_label.setStyleSheet("font-weight: bold;")
         self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.info_label = QLabel(frame)
+        self.info_label.setTextFormat(Qt.TextFormat.PlainText)
         self.info_label.setStyleSheet("color: palette(mid);")
         self.progress = QProgressBar(frame)
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
         self.progress.setFixedHeight(16)
         self.status_label = QLabel(frame)
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
         self.status_label.setWordWrap(False)
         self.accept_button = QPushButton("Accept", frame)
         self.decline_button = QPushButton("Decline", frame)
@@ -160,8 +172,9 @@ class TransferCard(QWidget):
         icon = QIcon(":/icons/video.svg" if video else ":/icons/file.svg")
         self.icon.setPixmap(icon.pixmap(QSize(36, 36)))
         self.icon.setAccessibleName("Video" if video else "File")
-        self.icon.setToolTip(t.mime or "")
-        self.name_label.setText(t.name)
+        self.icon.setToolTip(plain_tooltip(t.mime or ""))
+        shown = t.display_name
+        self.name_label.setText(shown)
         arrow = f"to {t.peer}" if t.direction == SEND else f"from {t.peer}"
         self.info_label.setText(f"{format_size(t.size)} · {arrow}")
         permille = 1000 if t.state is TransferState.DONE else \
@@ -172,8 +185,8 @@ class TransferCard(QWidget):
                                                  TransferState.DECLINED))
         status = status_text(t)
         self.status_label.setText(status)
-        self.status_label.setToolTip(t.path if t.state is TransferState.DONE and t.path
-                                     else status)
+        self.status_label.setToolTip(plain_tooltip(
+            t.path if t.state is TransferState.DONE and t.path else status))
         bad = t.state in (TransferState.FAILED, TransferState.DECLINED,
                           TransferState.CANCELLED)
         self.status_label.setStyleSheet("color: #b3261e;" if bad else "color: palette(text);")
@@ -190,14 +203,14 @@ class TransferCard(QWidget):
         # Resume: a failed send (also one found interrupted after a restart) whose file is
         # still there with the same size; the recipient's partial file continues.
         self.resume_button.setVisible(self.controller.can_resume(self.key))
-        name = f"{t.name}, {format_size(t.size)}, {arrow}: {status}"
-        self.setAccessibleName(f"File transfer {t.name}")
-        self.setToolTip(name)
+        name = f"{shown}, {format_size(t.size)}, {arrow}: {status}"
+        self.setAccessibleName(f"File transfer {shown}")
+        self.setToolTip(plain_tooltip(name))
         for button, verb in ((self.accept_button, "Accept"), (self.decline_button, "Decline"),
                              (self.cancel_button, "Cancel"), (self.open_button, "Open"),
                              (self.folder_button, "Show in folder"),
                              (self.resume_button, "Resume")):
-            button.setAccessibleName(f"{verb} {t.name}")
+            button.setAccessibleName(f"{verb} {shown}")
 
     def open_file(self) -> None:
         t = self.transfer()

@@ -34,7 +34,7 @@ import ssl
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from qh3.quic import events as qev
 from qh3.quic.configuration import QuicConfiguration
@@ -249,12 +249,12 @@ class PartFile:
         self.written += len(data)
 
     def close(self) -> None:
-        """Flush and close, keeping the file for a later resume."""
-        if self._file is not None:
-            try:
-                self._file.close()
-            finally:
-                self._file = None
+        """Flush and close, keeping the file for a later resume. Never raises: a write error
+        still buffered (``ENOSPC``, ``EFBIG``) is logged and dropped, the bytes that reached
+        the disk stay (:meth:`open` hashes them again on the next attempt)."""
+        f, self._file = self._file, None
+        if f is not None:
+            _close_quietly(f, self.path)
 
     def discard(self) -> None:
         """Close and delete the ``.part`` file (and its folder when that becomes empty)."""
@@ -269,8 +269,12 @@ class PartFile:
         """
         digest = self._hash.hexdigest()
         f, self._file = self._file, None
-        f.flush()
-        os.fsync(f.fileno())
+        try:
+            f.flush()
+            os.fsync(f.fileno())
+        except OSError:
+            _close_quietly(f, self.path)
+            raise
         f.close()
         if digest != self.expected:
             remove_part(self.path)
@@ -284,6 +288,16 @@ class PartFile:
         os.replace(self.path, target)
         _rmdir_if_empty(self.path.parent)
         return target, digest
+
+
+def _close_quietly(f: BinaryIO, path: Path) -> None:
+    """Close file object ``f`` of ``path``; an ``OSError`` (a buffered write that fails again)
+    is logged, not raised: the caller is already handling a failure or giving up the file.
+    (A buffered file closes its descriptor even when the final flush fails.)"""
+    try:
+        f.close()
+    except OSError as exc:
+        log.warning("closing %s: %s (buffered data lost)", path, exc)
 
 
 def remove_part(path: Path) -> None:
@@ -469,11 +483,16 @@ class _Session:
         self.closing = True
         self.closed_by_us = True
         self._close_code, self._close_reason = int(code), reason
-        self.release()
+        try:
+            self.release()
+        finally:  # whatever happens to our files, the peer must learn why we stop
+            self._send_close(graceful, now)
+
+    def _send_close(self, graceful: bool, now: float) -> None:
         if graceful and self.stream_open:
             try:
-                self.conn.reset_stream(STREAM_ID, int(code))
-                self.conn.stop_stream(STREAM_ID, int(code))
+                self.conn.reset_stream(STREAM_ID, self._close_code)
+                self.conn.stop_stream(STREAM_ID, self._close_code)
             except QuicConnectionError:
                 graceful = False
             else:
@@ -793,9 +812,9 @@ class ReceiveSession(_Session):
 
     def release(self) -> None:
         self.endpoint._unauthenticated.pop(self, None)
-        if self.part is not None:
-            self.part.close()
-            self.part = None
+        part, self.part = self.part, None
+        if part is not None:
+            part.close()
         reg = self.registration
         if reg is not None and reg.session is self and not self.superseded:
             self.endpoint._unregister(reg)

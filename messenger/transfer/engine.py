@@ -70,6 +70,10 @@ system calls). The ``QUdpSocket`` stays the socket: it binds, holds the options 
 lifetime, and makes the first read of every drain, which re-arms its read notification (see
 :meth:`_Worker._drain`). POSIX only (a Windows ``SOCKET`` cannot be ``dup``-ed)."""
 
+HOST_CACHE_SIZE = 64
+"""Most IPv6 sender addresses whose host string the worker keeps (cleared when full): anyone
+can send from many addresses, and most of those datagrams are dropped."""
+
 USE_SEGMENTATION = sys.platform == "linux"
 """With :data:`USE_RAW_IO`, send runs of equal-sized datagrams with UDP generic segmentation
 offload (``UDP_SEGMENT``, Linux 4.18): one ``sendmsg`` for up to 64 datagrams, which the kernel
@@ -177,7 +181,8 @@ class _Worker(QObject):
         self.raw: socket.socket | None = None  # on a duplicate of the QUdpSocket's descriptor
         self.gso = False  # runs of datagrams sent with UDP_SEGMENT through ``raw``
         self._more = False  # the last drain stopped at READ_BATCH: datagrams may be waiting
-        self._hosts: dict[str, str] = {}  # recvfrom's host string -> ours (_host_string)
+        # recvfrom's IPv6 host string -> ours (_host_string), at most HOST_CACHE_SIZE
+        self._hosts: dict[str, str] = {}
 
     @Slot(object)
     def call(self, fn: Callable[[], None]) -> None:
@@ -254,9 +259,9 @@ class _Worker(QObject):
                 except OSError as exc:
                     log.debug("transfer socket: %s", exc)
                     break
-                host = hosts.get(addr[0])
-                if host is None:
-                    host = hosts[addr[0]] = _host_string(QHostAddress(addr[0]))
+                host = addr[0]
+                if ":" in host:  # IPv4 is already in our form (dotted quad)
+                    host = hosts.get(host) or self._ipv6_host(host)
                 batch.append((data, (host, addr[1])))
             else:
                 self._more = True
@@ -270,12 +275,20 @@ class _Worker(QObject):
         data, address, port = self.socket.readDatagram(65536)
         if port == 0 and address.isNull():
             return False
-        key = address.toString()
-        host = self._hosts.get(key)
-        if host is None:
-            host = self._hosts[key] = _host_string(address)
-        batch.append((data.data(), (host, port)))
+        batch.append((data.data(), (_host_string(address), port)))
         return True
+
+    def _ipv6_host(self, text: str) -> str:
+        """Our host string (:func:`_host_string`) for ``recvfrom``'s IPv6 ``text``, cached in
+        a bounded map (:data:`HOST_CACHE_SIZE`): converting through ``QHostAddress`` for every
+        datagram would cost, and an unbounded map grows with every address junk comes from."""
+        if text.startswith("::ffff:") and "." in text:
+            return text[7:]  # IPv4-mapped, as _host_string reports it
+        hosts = self._hosts
+        if len(hosts) >= HOST_CACHE_SIZE:
+            hosts.clear()
+        host = hosts[text] = _host_string(QHostAddress(text))
+        return host
 
     def _drain_qt(self, batch: list) -> None:
         sock = self.socket

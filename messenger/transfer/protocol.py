@@ -283,17 +283,25 @@ def safe_filename(name: str, default: str = "file") -> str:
             cleaned.append("_" if cat not in ("Cf",) else "")
         else:
             cleaned.append(ch)
-    name = "".join(cleaned)
-    while True:  # ". .bashrc" must not become ".bashrc": strip until nothing changes
-        stripped = name.strip().lstrip(".").rstrip(". ")
-        if stripped == name:
-            break
-        name = stripped
+    name = _strip_ends("".join(cleaned))
     if not name:
         return default
+    # Truncate before the reserved-name check: cutting "Con<250 spaces>x.txt" leaves
+    # "Con.txt". The "_" prefix may need one more cut, which cannot make it reserved again.
+    name = _strip_ends(_truncate_utf8(name, MAX_NAME_BYTES)) or default
     if name.partition(".")[0].upper().rstrip() in _WINDOWS_RESERVED:
-        name = "_" + name
-    return _truncate_utf8(name, MAX_NAME_BYTES)
+        name = _strip_ends(_truncate_utf8("_" + name, MAX_NAME_BYTES))
+    return name
+
+
+def _strip_ends(name: str) -> str:
+    """``name`` without leading white space and dots nor trailing white space, dots and
+    spaces, until nothing changes (". .bashrc" must not become ".bashrc")."""
+    while True:
+        stripped = name.strip().lstrip(".").rstrip(". ")
+        if stripped == name:
+            return name
+        name = stripped
 
 
 def _truncate_utf8(name: str, limit: int) -> str:

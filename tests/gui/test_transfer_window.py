@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QTextDocument
 from PySide6.QtWidgets import QApplication
 
 from messenger import paths
@@ -18,6 +18,7 @@ from messenger.client.localstore import CachedMessage, LocalStore, TransferRecor
 from messenger.client.transfers import TransferState
 from messenger.gui import transfers as gui_transfers
 from messenger.gui.transfers import TransferCard
+from messenger.transfer import safe_filename
 
 MEDIA = Path("/work/shared/media/bigbuckbunny.mp4")
 
@@ -172,3 +173,56 @@ def test_a_reloaded_transfer_card_shows_at_its_time_among_the_messages(qtbot, op
     qtbot.waitUntil(lambda: isinstance(tab.card("recv-old"), TransferCard))
     rows = [item.transfer or item.text for item in window.engine.conversation("bob").items()]
     assert rows == ["before the file", "recv-old", "after the file"]
+
+
+RICH_NAME = 'invoice.pdf<font style="font-size:1px">.exe'
+BIDI_NAME = "invoice\u202efdp.exe"
+BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+
+
+def test_peer_supplied_names_and_reasons_are_shown_as_plain_text(qtbot, open_window, tmp_path):
+    """A file name or a decline reason from the peer is never rich text (``<font>`` could hide
+    ``.exe``) and never carries bidi controls (U+202E shows ``invoice‮fdp.exe`` as
+    ``invoiceexe.pdf``); the card shows the name the file will be saved under."""
+    bob_window = open_window("bob")
+    alice_window = open_window("alice")
+    qtbot.waitUntil(lambda: alice_window.engine.roster.contact("bob").online)
+    bob_t = bob_window.transfers
+    cards = {}
+    for name in (RICH_NAME, BIDI_NAME):
+        # Alice's engine offers by hand: any name a modified client could send.
+        with qtbot.waitSignal(bob_t.transfer_added, timeout=10_000) as added:
+            assert alice_window.engine.offer_transfer("bob", name, 10, "ab" * 32, "",
+                                                      "127.0.0.1", 9)
+        qtbot.waitUntil(lambda: bob_window.conversation_widget("alice") is not None)
+        card = bob_window.conversation_widget("alice").card(added.args[0])
+        assert isinstance(card, TransferCard)
+        cards[name] = card
+    for name, card in cards.items():
+        for label in (card.name_label, card.info_label, card.status_label):
+            assert label.textFormat() is Qt.TextFormat.PlainText
+        shown = card.name_label.text()
+        assert not BIDI & set(shown) and not BIDI & set(card.accessibleName())
+        assert shown == safe_filename(name)
+    assert cards[RICH_NAME].name_label.text().endswith(".exe")
+    assert cards[BIDI_NAME].name_label.text() == "invoicefdp.exe"
+
+    # Bob declines a real offer with a reason that is both HTML and bidi-laden.
+    src = tmp_path / "notes.txt"
+    src.write_text("hello")
+    tab = alice_window.open_conversation("bob")
+    with qtbot.waitSignal(bob_t.transfer_added, timeout=10_000) as added:
+        assert drop(tab, src)
+    model = alice_window.transfers.model
+    send_key = model.index(model.rowCount() - 1, 0).data(model.IdRole)
+    assert alice_window.transfers.get(send_key).name == "notes.txt"
+    tid = bob_t.get(added.args[0]).transfer_id
+    bob_window.engine.decline_transfer(tid, "<b>no</b> \u202etxt.exe")
+    qtbot.waitUntil(lambda: alice_window.transfers.get(send_key).state
+                    is TransferState.DECLINED, timeout=10_000)
+    card = tab.card(send_key)
+    assert card.status_label.textFormat() is Qt.TextFormat.PlainText
+    assert card.status_label.text() == "bob declined it: <b>no</b> txt.exe"
+    tooltip = QTextDocument()  # a tooltip has no text format: it must be escaped HTML
+    tooltip.setHtml(card.status_label.toolTip())
+    assert tooltip.toPlainText() == card.status_label.text()

@@ -321,3 +321,29 @@ def test_recipient_on_two_devices_both_accepting_gets_the_file_once(qtbot, peers
         laptop.close()
         engine.close()
         qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+
+
+def test_an_accept_the_server_refuses_keeps_the_partial_file(qtbot, peers, tmp_path):
+    """Bob's other device declined alice's offer (the server forgets it and tells only alice),
+    then bob accepts it here: the server answers ``unknown_transfer``. The card fails, his
+    transfer engine stops expecting it, and the partial file from an earlier attempt — resume
+    data for alice's next offer of the file — is kept."""
+    alice, bob = peers()
+    src = tmp_path / "data.bin"
+    data = random.Random(6).randbytes(100_000)
+    src.write_bytes(data)
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    part = bob.partial_path(bob.get(recv_key))
+    part.parent.mkdir(parents=True)
+    part.write_bytes(data[:4000])  # held from an earlier attempt
+    with qtbot.waitSignal(alice.transfer_changed, timeout=10_000,
+                          check_params_cb=lambda key: key == send_key
+                          and state(alice, key) is S.DECLINED):
+        assert bob.client.decline_transfer(bob.get(recv_key).transfer_id, "on my laptop")
+    assert state(bob, recv_key) is S.INCOMING  # the server does not tell this device
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: state(bob, recv_key) is S.FAILED, timeout=10_000)
+    assert bob.get(recv_key).error == "alice withdrew the offer"
+    endpoint = bob.transfer_engine._worker.endpoint
+    qtbot.waitUntil(lambda: endpoint.registrations == [])
+    assert part.read_bytes() == data[:4000]

@@ -282,3 +282,46 @@ def test_a_changed_file_cannot_be_resumed(qtbot, apps, source):
     assert not alice.can_resume(send_key) and not alice.resume(send_key)
     source.unlink()
     assert not alice.can_resume(send_key)
+
+
+def offer_unanswered(qtbot, apps: Apps, source: Path) -> tuple[TransferController,
+                                                             TransferController, str, str]:
+    """alice offers ``source`` to bob, who does not answer; returns (alice, bob, alice's key,
+    bob's key) once bob has the card."""
+    bob = apps.login("bob")
+    alice = apps.login("alice")
+    qtbot.waitUntil(lambda: alice.client.roster.contact("bob").online)
+    with qtbot.waitSignal(bob.transfer_added, timeout=10_000) as added:
+        assert alice.send_file("bob", source) is None
+    send_key = alice.model.index(alice.model.rowCount() - 1, 0).data(alice.model.IdRole)
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.WAITING)
+    return alice, bob, send_key, added.args[0]
+
+
+def test_an_offer_lapsed_by_a_lost_connection_is_declined_at_the_next_login(qtbot, apps,
+                                                                             source):
+    """Bob's link drops while alice's offer waits for his answer: his card fails (the offer
+    lapsed with the connection), and once his app has logged in again it declines the offer,
+    so alice's card ends instead of waiting for good."""
+    alice, bob, send_key, recv_key = offer_unanswered(qtbot, apps, source)
+    with qtbot.waitSignal(bob.client.reconnect_scheduled, timeout=10_000):
+        bob.client._conn._socket.abort()
+    assert bob.get(recv_key).state is S.FAILED
+    assert alice.get(send_key).state is S.WAITING  # the server cannot know
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.DECLINED, timeout=15_000)
+    t = alice.get(send_key)
+    assert (t.error, t.by_peer) == ("offer lapsed", True)
+    assert bob.get(recv_key).state is S.FAILED
+
+
+def test_an_offer_lapsed_by_a_restart_is_declined_at_the_next_login(qtbot, apps, source):
+    """Bob's app quits while alice's offer waits for his answer; the restarted app shows the
+    card as lapsed and declines the offer at login, so alice's card ends."""
+    alice, bob, send_key, recv_key = offer_unanswered(qtbot, apps, source)
+    apps.quit(bob)
+    assert alice.get(send_key).state is S.WAITING
+    bob = apps.login("bob")
+    assert bob.get(recv_key).state is S.FAILED and "lapsed" in bob.get(recv_key).error
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.DECLINED, timeout=10_000)
+    t = alice.get(send_key)
+    assert (t.error, t.by_peer) == ("offer lapsed", True)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import socket
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QObject
 from PySide6.QtNetwork import QAbstractSocket, QHostAddress, QUdpSocket
 
+from messenger.transfer import engine as engine_mod
 from messenger.transfer.engine import TransferEngine
 from messenger.transfer.protocol import Offer
 
@@ -390,3 +392,25 @@ def test_qt_read_notification_rearmed_by_one_qt_read(qtbot):
         tx.close()
         raw.close()
         rx.close()
+
+
+@pytest.mark.parametrize("raw_io", [True, False], ids=["direct-io", "qt-only"])
+def test_junk_from_many_addresses_leaves_no_per_address_state(qtbot, tmp_path, monkeypatch,
+                                                               raw_io):
+    """A datagram from an address no transfer knows is dropped and leaves nothing behind:
+    the worker used to cache a host string per sender address, so junk from many (spoofable)
+    addresses grew it without bound."""
+    monkeypatch.setattr(engine_mod, "USE_RAW_IO", raw_io and os.name == "posix")
+    engine = TransferEngine("127.0.0.1")
+    engine.start()
+    try:
+        sources = [f"127.9.{b}.{c}" for b in (1, 2) for c in range(1, 151)]
+        for host in sources:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind((host, 0))
+                s.sendto(b"junk", ("127.0.0.1", engine.port))
+        qtbot.waitUntil(lambda: engine.stats["dropped"] >= len(sources), timeout=10_000)
+        assert len(engine._worker._hosts) <= engine_mod.HOST_CACHE_SIZE < len(sources)
+        assert engine._worker.endpoint.registrations == []
+    finally:
+        engine.close()

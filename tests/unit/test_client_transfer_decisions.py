@@ -8,12 +8,14 @@ from messenger.client.transfers import (
     Transfer,
     TransferModel,
     TransferState,
+    display_name,
     format_duration,
     format_size,
     is_video,
     pick_endpoint,
     send_refusal,
     status_text,
+    strip_bidi,
 )
 
 
@@ -52,6 +54,18 @@ def test_status_text_and_eta():
     assert status_text(t) == "bob declined it: too large"
     r = Transfer("k2", RECEIVE, "alice", "alice", "a.pdf", 5, state=TransferState.INCOMING)
     assert status_text(r) == "alice wants to send you this file" and r.eta is None
+
+
+def test_names_and_reasons_from_the_peer_lose_their_bidi_controls():
+    controls = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+    assert strip_bidi(f"a{controls}b") == "ab"
+    # a receive shows the name it will be saved under, a send the user's own name
+    assert display_name("invoice\u202efdp.exe") == "invoicefdp.exe"
+    assert display_name("../x<b>.txt", RECEIVE) == "x_b_.txt"
+    assert display_name("my:notes\u2067.txt", SEND) == "my:notes.txt"
+    t = Transfer("k", SEND, "bob", "bob", "a.txt", 5, state=TransferState.CANCELLED,
+                 error="\u202eoops", by_peer=True)
+    assert status_text(t) == "Cancelled by bob: oops"
 
 
 def test_transfer_model_roles(qtmodeltester):

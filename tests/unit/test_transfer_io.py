@@ -11,7 +11,13 @@ import pytest
 
 from messenger.transfer import engine as engine_mod
 from messenger.transfer.endpoint import Settings, transmit
-from messenger.transfer.engine import GSO_MAX_SEGMENTS, SOL_UDP, UDP_SEGMENT, _Worker
+from messenger.transfer.engine import (
+    GSO_MAX_SEGMENTS,
+    HOST_CACHE_SIZE,
+    SOL_UDP,
+    UDP_SEGMENT,
+    _Worker,
+)
 
 PEER = ("10.0.0.2", 40002)
 OTHER = ("10.0.0.3", 40003)
@@ -204,3 +210,12 @@ def test_transmit_reports_core_errors_as_qh3_does():
 
     with pytest.raises(QuicConnectionError):
         transmit(FakeConn(FakeCore([], error=True)), 0.0)
+
+
+def test_ipv6_sender_host_strings_are_cached_within_a_bound():
+    w = worker(FakeRaw())
+    assert w._ipv6_host("::ffff:10.1.2.3") == "10.1.2.3"  # IPv4-mapped: as Qt reports it
+    assert w._ipv6_host("2001:DB8::1") == "2001:db8::1"
+    for i in range(1, 5 * HOST_CACHE_SIZE):
+        assert w._ipv6_host(f"2001:db8::{i:x}") == f"2001:db8::{i:x}"
+        assert len(w._hosts) <= HOST_CACHE_SIZE

@@ -96,6 +96,30 @@ def test_safe_filename_long_name_keeps_extension_and_byte_limit():
     out.encode("utf-8")  # not cut in the middle of a character
 
 
+@pytest.mark.parametrize(("name", "expected"), [
+    ("Con" + " " * 250 + "x.txt", "_Con.txt"),
+    ("CON" + " " * 300 + "x", "_CON"),
+    ("nul" + "." * 250 + "x", "_nul.x"),
+    ("aux" + " " * 196 + "y.txt", "_aux.txt"),
+])
+def test_safe_filename_checks_reserved_names_after_truncating(name, expected):
+    """Cutting a long name to MAX_NAME_BYTES and stripping the spaces or dots left at the cut
+    can leave a Windows device name: it must get its ``_`` as well."""
+    assert safe_filename(name) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["con", "PRN", "Aux", "nul", "COM1", "lpt9", "CONIN$"]),
+       st.integers(min_value=0, max_value=300).map(" ".__mul__),
+       st.text(alphabet="abc", min_size=0, max_size=3),
+       st.sampled_from(["", ".txt", ".exe"]))
+def test_safe_filename_never_ends_as_a_reserved_name(device, filler, tail, ext):
+    out = safe_filename(device + filler + tail + ext)
+    assert out.partition(".")[0].upper().rstrip() != device.upper()
+    assert len(out.encode("utf-8")) <= MAX_NAME_BYTES
+    assert safe_filename(out) == out
+
+
 def test_safe_filename_non_string():
     assert safe_filename(None) == "file"  # type: ignore[arg-type]
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
+import json
 import os
 import random
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +24,7 @@ from messenger.transfer.endpoint import (
     Settings,
     TransferEndpoint,
 )
-from messenger.transfer.protocol import Offer
+from messenger.transfer.protocol import AppError, Offer, describe_close
 
 A = ("10.0.0.1", 40001)
 B = ("10.0.0.2", 40002)
@@ -662,3 +665,46 @@ def test_received_file_mode_follows_the_umask_while_the_part_file_stays_private(
         assert (dl / "f.bin").stat().st_mode & 0o777 == 0o666 & ~umask
     finally:
         os.umask(old)
+
+
+_WRITE_LIMIT_SCRIPT = """
+import json, os, resource, signal, sys
+from pathlib import Path
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+from test_transfer_sim import SimNet, make_file, A, B
+from messenger.transfer.endpoint import Settings, TransferEndpoint
+from messenger.transfer.protocol import Offer
+tmp = Path(sys.argv[3])
+data, sha = make_file(tmp / "src.bin", 3_000_000)
+# Files of this process may not grow past 1 MB: writes past it fail with EFBIG.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, resource.RLIM_INFINITY))
+net = SimNet(seed=3, loss=0.0)
+settings = Settings(idle_timeout=30.0)
+sender = net.add(A, TransferEndpoint(settings=settings))
+receiver = net.add(B, TransferEndpoint(settings=settings))
+secret = os.urandom(32)
+receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, tmp / "dl")
+sender.send("t1", tmp / "src.bin", B, receiver.fingerprint, secret, net.now, sha)
+net.run(net.until_finals(2), limit=20)
+print(json.dumps({"now": net.now, "finals": [
+    [type(e).__name__, e.direction, getattr(e, "reason", "")] for e in net.finals()]}))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="RLIMIT_FSIZE is POSIX")
+def test_a_write_error_on_the_receiver_reaches_the_sender_as_an_io_error(tmp_path):
+    """A full disk (here: a file size limit, EFBIG) while receiving: the ``.part`` file's
+    buffered bytes fail again when it is closed; that must not escape and skip the close, the
+    sender must learn the reason at once (not by its idle timeout). In a subprocess: the
+    limit applies to a whole process."""
+    here = Path(__file__).parent
+    run = subprocess.run([sys.executable, "-c", _WRITE_LIMIT_SCRIPT, str(here),
+                          str(here.parent.parent), str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout.splitlines()[-1])
+    finals = {direction: (kind, reason) for kind, direction, reason in out["finals"]}
+    assert finals["receive"] == ("Failed", "cannot write file: File too large")
+    assert finals["send"] == ("Failed", describe_close(AppError.IO_ERROR))
+    assert out["now"] < 10  # long before the 30 s idle timeout
