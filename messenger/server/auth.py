@@ -50,6 +50,12 @@ class LoginThrottle:
     Keys are case-folded login names, existing or not, so that the lock-out cannot reveal
     whether an account exists. A success resets the count. ``clock`` returns seconds
     (monotonic); tests pass their own.
+
+    A password check takes a while (argon2id on a worker), so attempts are counted from the
+    moment they are queued: :meth:`start` refuses an attempt while the failures so far plus the
+    attempts still being checked reach ``max_failures``, so parallel connections get no more
+    guesses than one connection would. Every started attempt ends in exactly one of
+    :meth:`success`, :meth:`failure` or :meth:`abandon`.
     """
 
     MAX_TRACKED = 100_000
@@ -62,6 +68,8 @@ class LoginThrottle:
         self.lockout_seconds = lockout_seconds
         self._clock = clock
         self._state: dict[str, _Failures] = {}
+        # Attempts started and not ended, by key. Bounded by the server's hashing queue.
+        self._checking: dict[str, int] = {}
 
     def locked_for(self, key: str) -> float:
         """Seconds ``key`` stays locked (0.0 when it is not locked)."""
@@ -75,8 +83,41 @@ class LoginThrottle:
             return 0.0
         return max(left, 0.0)
 
+    def checking(self, key: str) -> int:
+        """Attempts for ``key`` started and not ended yet."""
+        return self._checking.get(key, 0)
+
+    def start(self, key: str) -> bool:
+        """Count an attempt for ``key`` whose password is about to be checked. False (and
+        nothing counted) when ``key`` is locked, or when its failures plus the attempts being
+        checked reach ``max_failures``: were they all to fail, this one would be a guess
+        past the limit."""
+        if self.locked_for(key) > 0:
+            return False
+        state = self._state.get(key)
+        if (state.count if state else 0) + self.checking(key) >= self.max_failures:
+            return False
+        self._checking[key] = self.checking(key) + 1
+        return True
+
+    def _end(self, key: str) -> None:
+        left = self.checking(key) - 1
+        if left > 0:
+            self._checking[key] = left
+        else:
+            self._checking.pop(key, None)
+
+    def abandon(self, key: str) -> None:
+        """End a started attempt without a verdict (the check itself failed)."""
+        self._end(key)
+
     def failure(self, key: str) -> float:
-        """Record a failed login; return the lock-out in seconds it started (0.0 if none)."""
+        """End an attempt as failed; return the lock-out in seconds it started (0.0 if none).
+        A lock already running is not extended: its seconds left are returned."""
+        self._end(key)
+        locked = self.locked_for(key)
+        if locked > 0:
+            return locked
         if len(self._state) >= self.MAX_TRACKED and key not in self._state:
             self._expire()
         state = self._state.setdefault(key, _Failures())
@@ -87,9 +128,16 @@ class LoginThrottle:
             return self.lockout_seconds
         return 0.0
 
-    def success(self, key: str) -> None:
-        """Record a successful login: the failure count starts again at zero."""
+    def success(self, key: str) -> float:
+        """End an attempt whose password was right. When ``key`` is locked meanwhile, the
+        login must be refused: return the seconds left and keep the lock. Otherwise the
+        failure count starts again at zero and 0.0 is returned."""
+        self._end(key)
+        locked = self.locked_for(key)
+        if locked > 0:
+            return locked
         self._state.pop(key, None)
+        return 0.0
 
     def _expire(self) -> None:
         now = self._clock()

@@ -28,6 +28,9 @@ class ServerConfig:
         max_hashing: ``register``/``login`` requests whose password hashing may be queued or
             running at once; more get ``rate_limited`` (see ``ServerCore``).
         max_hashing_per_host: the share of ``max_hashing`` one IP address may hold.
+        max_waiting_offers: file offers of one user that may wait for an answer (offered and
+            not accepted, declined, cancelled or expired); more offers get ``rate_limited``.
+            Accepted transfers do not count (see ``transfers.MAX_ACCEPTED_PER_SENDER``).
         sync_thread: make commits durable on a thread of their own (pipelined group commit,
             :mod:`messenger.server.walsync`) instead of an fsync inside each ``COMMIT`` on the
             event loop. Replies wait for the sync either way.
@@ -47,6 +50,7 @@ class ServerConfig:
     sync_thread: bool = True
     max_hashing: int = 64
     max_hashing_per_host: int = 16
+    max_waiting_offers: int = 100
 
     @property
     def db_path(self) -> Path:

@@ -73,7 +73,7 @@ from .auth import LoginThrottle, Passwords
 from .groups import Group, Groups, Left, RuleError
 from .store import Account, NameTaken, Store, StoredMessage
 from .store import Receipt as StoredReceipt
-from .transfers import Transfers
+from .transfers import MAX_OPEN_PER_SENDER, Transfers
 
 log = logging.getLogger("messenger.server.core")
 activity = logging.getLogger("messenger.server.activity")
@@ -183,6 +183,8 @@ class ServerCore:
             beyond it those requests get ``rate_limited`` with a ``retry_after`` (s).
         max_hashing_per_host: the share of those one IP address may hold; beyond it that
             address gets ``rate_limited`` while others still get in.
+        max_waiting_offers: file offers of one user that may wait for an answer; more offers
+            get ``rate_limited``.
         clock: wall-clock seconds for timestamps.
     """
 
@@ -190,6 +192,7 @@ class ServerCore:
                  max_text: int = MAX_TEXT_LENGTH, max_frame: int = 1 << 20,
                  max_hashing: int = MAX_HASHING,
                  max_hashing_per_host: int = MAX_HASHING_PER_HOST,
+                 max_waiting_offers: int = MAX_OPEN_PER_SENDER,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.passwords = passwords
@@ -204,7 +207,7 @@ class ServerCore:
         self.sessions: dict[ConnId, Session] = {}
         self.online: dict[str, _Online] = {}
         self.groups = Groups(store, clock)
-        self.transfers = Transfers(clock=clock)
+        self.transfers = Transfers(clock=clock, max_per_sender=max_waiting_offers)
         self._spellings: dict[str, Account] = {}  # a name as sent → its account (_resolve_keys)
 
     # ------------------------------------------------------------------ connection life
@@ -387,32 +390,50 @@ class ServerCore:
         password = frame.password
         if (busy := self._busy(session, frame)) is not None:
             return [busy]  # not a failed attempt: no throttle count
+        if not self.throttle.start(key):
+            # Failures so far plus the logins for this name being checked reach the limit:
+            # another guess now could get past it (parallel connections). Not a failure.
+            checking = self.throttle.checking(key)
+            return [Out(session.conn, Error(
+                id=frame.id, code=ErrorCode.RATE_LIMITED,
+                retry_after=max(1.0, round(self.hashing * HASH_SECONDS / 2, 1)),
+                message=f"{checking} login(s) for this name are being checked; try again "
+                        "when they are answered"))]
         self._hash_started(session)
 
         def checked(ok: object) -> list[Action]:
             self._hash_done(session)
+            # The verdict counts even when the connection has gone: the guess was made. A
+            # right password while the name is locked is refused all the same (section 8).
+            locked = 0.0
+            if not isinstance(ok, bool):  # the worker failed: no verdict
+                self.throttle.abandon(key)
+            elif ok:
+                locked = self.throttle.success(key)
+            else:
+                locked = self.throttle.failure(key)
+                activity.info("failed login for %r from %s", frame.user[:40], session.address)
             if not self._still_there(session):
                 return []
             session.busy = False
+            if not isinstance(ok, bool):
+                return [self._error(session, frame, ErrorCode.INTERNAL,
+                                    "the server could not check the password; try again")]
             if session.key is not None:
                 return [self._error(session, frame, ErrorCode.ALREADY_LOGGED_IN,
                                     f"already logged in as {session.user}")]
-            if ok is True:
+            if locked > 0:
+                return [self._locked(session, frame, locked)]
+            if ok:
                 assert account is not None
-                return self._login_ok(session, frame, account, key)
-            activity.info("failed login for %r from %s", frame.user[:40], session.address)
-            lock = self.throttle.failure(key)
-            if lock > 0:
-                return [self._locked(session, frame, lock)]
+                return self._login_ok(session, frame, account)
             return [self._error(session, frame, ErrorCode.BAD_CREDENTIALS,
                                 "wrong user name or password")]
 
         return [Crypto(session.conn, lambda: self.passwords.verify(encoded, password), checked,
                        request_id=frame.id)]
 
-    def _login_ok(self, session: Session, frame: Login, account: Account,
-                  key: str) -> list[Action]:
-        self.throttle.success(key)
+    def _login_ok(self, session: Session, frame: Login, account: Account) -> list[Action]:
         if self.passwords.needs_rehash(account.pw_hash):
             self.store.set_password_hash(account.key, self.passwords.hash(frame.password))
         activity.info("login %s from %s", account.name, session.address)
@@ -604,15 +625,15 @@ class ServerCore:
     def _change(self, session: Session, request_id: int, original: StoredMessage,
                 notice: str, client_msg_id: str, text: str) -> list[Action]:
         """Store and deliver a ``deleted``/``edited`` notice about ``original`` to whom it
-        went and to the sender's own sessions."""
+        went (for a group message: those of them who are members now) and to the sender's
+        own sessions."""
         assert session.user is not None and session.key is not None
         if original.scope == "broadcast":
             keys = self.store.account_keys()
         elif original.scope == "group":
-            try:
-                keys = list(self.groups.get(original.group or "").member_keys)
-            except RuleError:  # dissolved since
-                keys = []
+            # The members now who got the message: not those who joined after it, nor a
+            # later group of the same name (the original's group may be dissolved).
+            keys = self.store.members_since(original.group or "", original.seq)
         else:
             keys = [name_key(n) for n in original.recipients]
         keys = list(dict.fromkeys([*keys, session.key]))
@@ -649,6 +670,12 @@ class ServerCore:
         if original is None:
             return [self._error(session, frame, ErrorCode.UNKNOWN_MESSAGE,
                                 f"you have no message {frame.seq} to edit")]
+        if original.scope == "group" and \
+                session.key not in self.store.members_since(original.group or "", original.seq):
+            return [self._error(
+                session, frame, ErrorCode.NOT_MEMBER,
+                f"you have not been a member of {original.group} since that message was "
+                "sent, so you cannot edit it; you can still delete it")]
         if self.store.message_by_client_id(session.key or "", frame.client_msg_id) is None:
             self.store.set_text(original.seq, text, edited=self._clock())  # not on a retry
         return self._change(session, frame.id, original, "edited", frame.client_msg_id, text)

@@ -128,6 +128,7 @@ class MessengerServer(QObject):
             LoginThrottle(config.max_failed_logins, config.lockout_seconds),
             max_frame=config.max_frame, max_hashing=config.max_hashing,
             max_hashing_per_host=config.max_hashing_per_host,
+            max_waiting_offers=config.max_waiting_offers,
         )
         self._codec = Codec.for_server()
         self._ids = itertools.count(1)

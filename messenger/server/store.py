@@ -886,6 +886,14 @@ class Store:
             self._set_members(db, key, set())
             self._spans.pop(key, None)
 
+    def members_since(self, group: str, seq: int) -> list[str]:
+        """Keys of the members of group ``group`` now whose membership began before message
+        ``seq``, so that it was due to them: their open span covers it. Members who left and
+        joined again since, and the members of a later group that reuses the name (its
+        spans open after every seq of the dissolved one), are not among them."""
+        spans = self._spans.get(name_key(group))
+        return [key for key, after in spans.items() if after < seq] if spans else []
+
     def _set_members(self, db: sqlite3.Connection, grp_key: str, keys: set[str],
                      after: int | None = None, *, close: bool = True) -> None:
         """Open a span for each of ``keys`` without one (members from the message after seq

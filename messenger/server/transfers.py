@@ -4,13 +4,16 @@ The bytes of a transfer never pass through the server. It relays an offer to the
 issues the per-transfer ``secret`` over TLS to both sides (the sender proves itself with it as
 the first bytes of the QUIC stream), relays the receiver's UDP endpoint and certificate
 fingerprint back, and forgets the transfer when it is answered negatively, cancelled, or older
-than ``ttl`` seconds. A plain class: no sockets.
+than ``ttl`` seconds. One sender may have at most ``max_per_sender`` offers waiting for an
+answer (and :data:`MAX_ACCEPTED_PER_SENDER` accepted ones), so that offers cannot pile up in
+the server's memory. A plain class: no sockets.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
 
@@ -19,6 +22,13 @@ from messenger.protocol import ErrorCode, name_key
 from .groups import RuleError
 
 SHA256_HEX = frozenset("0123456789abcdef")
+MAX_OPEN_PER_SENDER = 100
+"""Default bound on the offers one user may have waiting for an answer (offered and not yet
+accepted, declined, cancelled or expired)."""
+
+MAX_ACCEPTED_PER_SENDER = 10_000
+"""Bound on the accepted transfers one user may have open (they stay open for resuming until
+cancelled or expired); far above what a day of sending files makes."""
 
 
 @dataclass
@@ -45,12 +55,33 @@ class Transfer:
 
 
 class Transfers:
-    """Open transfers by id. Raises :class:`RuleError` (a coded rule error) on bad requests."""
+    """Open transfers by id. Raises :class:`RuleError` (a coded rule error) on bad requests.
 
-    def __init__(self, ttl: float = 24 * 3600.0, clock: Callable[[], float] = time.time) -> None:
+    Transfers older than ``ttl`` seconds are forgotten: swept from the oldest at each offer and
+    look-up (amortised constant time: ``_order`` is in creation order), and never found."""
+
+    def __init__(self, ttl: float = 24 * 3600.0, clock: Callable[[], float] = time.time,
+                 max_per_sender: int = MAX_OPEN_PER_SENDER) -> None:
         self.ttl = ttl
+        self.max_per_sender = max_per_sender
         self._clock = clock
         self._open: dict[str, Transfer] = {}
+        # Every open transfer, oldest first, and closed ones not yet popped: a deque, since
+        # finding a dict's first item after many deletions at its front scans their slots.
+        self._order: deque[Transfer] = deque()
+        self._by_sender: dict[str, int] = {}  # sender key → open transfers
+        self._waiting_by_sender: dict[str, int] = {}  # sender key → offers not accepted yet
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def open_by(self, sender: str) -> int:
+        """How many transfers ``sender`` has open (waiting for an answer or accepted)."""
+        return self._by_sender.get(name_key(sender), 0)
+
+    def waiting_by(self, sender: str) -> int:
+        """How many of ``sender``'s offers wait for an answer."""
+        return self._waiting_by_sender.get(name_key(sender), 0)
 
     @staticmethod
     def check(name: str, size: int, sha256: str) -> None:
@@ -63,16 +94,41 @@ class Transfers:
             raise RuleError(ErrorCode.BAD_REQUEST, "sha256 must be 64 lower-case hex digits")
 
     def offer(self, sender: str, recipient: str, name: str, size: int, sha256: str) -> Transfer:
+        """A new open transfer. Raises RuleError(bad_request) for an ill-formed offer, and
+        RuleError(rate_limited) when ``sender`` has ``max_per_sender`` offers waiting for an
+        answer (or :data:`MAX_ACCEPTED_PER_SENDER` transfers open)."""
         self.check(name, size, sha256)
-        self._expire()
+        self.sweep()
+        if self.waiting_by(sender) >= self.max_per_sender:
+            raise RuleError(
+                ErrorCode.RATE_LIMITED,
+                f"you have {self.max_per_sender} file offers waiting for an answer, the most "
+                f"the server keeps: cancel some, or wait until they are answered or expire "
+                f"(after {self.ttl / 3600:g} h), before offering more")
+        if self.open_by(sender) >= self.max_per_sender + MAX_ACCEPTED_PER_SENDER:
+            raise RuleError(
+                ErrorCode.RATE_LIMITED,
+                f"you have {self.open_by(sender):,} file transfers open, the most the server "
+                f"keeps: wait until some expire (after {self.ttl / 3600:g} h)")
         transfer = Transfer(secrets.token_hex(8), sender, recipient, name, size, sha256,
                             secrets.token_hex(32), self._clock())
         self._open[transfer.transfer_id] = transfer
+        self._order.append(transfer)
+        if len(self._order) > 2 * len(self._open) + 64:  # mostly closed ones: compact
+            self._order = deque(t for t in self._order
+                                if self._open.get(t.transfer_id) is t)
+        key = name_key(sender)
+        self._by_sender[key] = self._by_sender.get(key, 0) + 1
+        self._waiting_by_sender[key] = self._waiting_by_sender.get(key, 0) + 1
         return transfer
 
     def get(self, user: str, transfer_id: str) -> Transfer:
         """The transfer, provided ``user`` is one of its two parties."""
+        self.sweep()
         transfer = self._open.get(transfer_id)
+        if transfer is not None and transfer.created < self._clock() - self.ttl:
+            self._forget(transfer)  # (out of creation order when the clock went back)
+            transfer = None
         if transfer is None or not transfer.party(user):
             raise RuleError(ErrorCode.UNKNOWN_TRANSFER, f"no open transfer {transfer_id!r}")
         return transfer
@@ -90,6 +146,8 @@ class Transfers:
         if first is not None and first != session and first in online:
             raise RuleError(ErrorCode.ACCEPTED_ELSEWHERE,
                             "this offer was accepted on another device")
+        if not transfer.accepted:
+            self._uncount(self._waiting_by_sender, transfer)
         transfer.accepted = True
         transfer.accepted_by = session
         return transfer
@@ -99,10 +157,39 @@ class Transfers:
         transfer = self.get(user, transfer_id)
         if recipient_only and name_key(user) != name_key(transfer.recipient):
             raise RuleError(ErrorCode.UNKNOWN_TRANSFER, "only the recipient declines an offer")
-        del self._open[transfer_id]
+        self._forget(transfer)
         return transfer
 
-    def _expire(self) -> None:
+    def sweep(self) -> int:
+        """Forget the transfers older than ``ttl``, oldest first, up to the first younger one;
+        return how many."""
         cutoff = self._clock() - self.ttl
-        for tid in [t for t, tr in self._open.items() if tr.created < cutoff]:
-            del self._open[tid]
+        swept = 0
+        order, open_ = self._order, self._open
+        while order:
+            oldest = order[0]
+            if open_.get(oldest.transfer_id) is not oldest:  # closed already
+                order.popleft()
+            elif oldest.created < cutoff:
+                order.popleft()
+                self._forget(oldest)
+                swept += 1
+            else:
+                break
+        return swept
+
+    def _forget(self, transfer: Transfer) -> None:
+        """Drop ``transfer`` from ``_open`` (``_order`` drops it when the sweep gets there)."""
+        del self._open[transfer.transfer_id]
+        self._uncount(self._by_sender, transfer)
+        if not transfer.accepted:
+            self._uncount(self._waiting_by_sender, transfer)
+
+    @staticmethod
+    def _uncount(counts: dict[str, int], transfer: Transfer) -> None:
+        key = name_key(transfer.sender)
+        left = counts[key] - 1
+        if left:
+            counts[key] = left
+        else:
+            del counts[key]

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from helpers.wire import connect_as
+from helpers.wire import WireClient, connect_as
 
 from messenger.protocol import (
+    RETRACTED_TEXT,
+    Edit,
     Error,
     ErrorCode,
     GetGroups,
+    GetHistory,
     GroupAccept,
     GroupCreate,
     GroupDecline,
     GroupInvitation,
     GroupJoin,
     GroupLeave,
+    GroupRemove,
     GroupUpdate,
     Message,
     Ok,
     ReceiptCount,
+    Retract,
 )
 
 
@@ -143,3 +148,56 @@ def test_group_inbox_and_confirmations_survive_a_server_restart(qtbot, make_serv
     charlie = connect_as(qtbot, third, "charlie", "charlie123")
     charlie.request(GetGroups)
     assert [m.seq for m in charlie.messages() if chat(m)] == []  # confirmed at the replay
+
+
+def notices(client) -> list[tuple[str, int]]:
+    return [(f.notice, f.replaces) for f in client.frames
+            if isinstance(f, Message) and f.notice in ("edited", "deleted")]
+
+
+def test_a_removed_member_may_delete_but_not_edit_and_later_joiners_hear_nothing(
+        qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    alice.request(GroupCreate, group="lab", public=True)
+    for c in (bob, charlie):
+        assert isinstance(c.request(GroupJoin, group="lab"), Ok)
+    seq = bob.send_text("group", "bob's plan", ["lab"]).seq
+    assert isinstance(alice.request(GroupRemove, group="lab", user="bob"), Ok)
+    dora = WireClient(qtbot, server.host, server.port)  # joins after bob's message
+    dora.hello()
+    assert isinstance(dora.register("dora", "dora-pass"), Ok)
+    assert isinstance(dora.request(GroupJoin, group="lab"), Ok)
+    err = bob.request(Edit, client_msg_id="e1", seq=seq, text="SPAM from removed bob")
+    assert isinstance(err, Error) and err.code == ErrorCode.NOT_MEMBER
+    deleted = bob.request(Retract, seq=seq)
+    assert isinstance(deleted, Ok)
+    charlie.wait_for(lambda f: isinstance(f, Message) and f.notice == "deleted"
+                     and f.replaces == seq)
+    assert alice.send_text("group", "marker", ["lab"]).seq > deleted.seq
+    dora.wait_for(lambda f: chat(f) and f.text == "marker")
+    assert notices(dora) == [] and notices(charlie) == []  # (charlie's was consumed)
+    history = charlie.request(GetHistory, conversation="group:lab")
+    texts = {m.seq: m.text for m in history.messages}
+    assert texts[seq] == RETRACTED_TEXT
+
+
+def test_a_group_reusing_a_dissolved_groups_name_gets_none_of_its_edits(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    alice.request(GroupCreate, group="lab", invite=["bob"])
+    bob.request(GroupAccept, group="lab")
+    seq = bob.send_text("group", "secret plan", ["lab"]).seq
+    alice.request(GroupLeave, group="lab")
+    bob.request(GroupLeave, group="lab")  # dissolved
+    assert isinstance(charlie.request(GroupCreate, group="LAB", public=True), Ok)
+    assert isinstance(bob.request(GroupJoin, group="LAB"), Ok)
+    err = bob.request(Edit, client_msg_id="e1", seq=seq, text="new secret text")
+    assert isinstance(err, Error) and err.code == ErrorCode.NOT_MEMBER
+    assert isinstance(bob.request(Retract, seq=seq), Ok)
+    bob.wait_for(lambda f: isinstance(f, Message) and f.notice == "deleted")  # his own
+    bob.send_text("group", "marker", ["LAB"])
+    charlie.wait_for(lambda f: chat(f) and f.text == "marker")
+    assert notices(charlie) == [] and notices(alice) == []

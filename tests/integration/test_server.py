@@ -12,6 +12,7 @@ from PySide6.QtCore import QTimer
 
 from messenger.protocol import (
     PROTOCOL_VERSION,
+    Edit,
     Error,
     ErrorCode,
     GetHistory,
@@ -23,6 +24,9 @@ from messenger.protocol import (
     Ping,
     Pong,
     Presence,
+    Read,
+    Receipt,
+    Retract,
     Send,
 )
 
@@ -63,6 +67,27 @@ def test_lockout_after_n_failures_and_unlock_after_lockout_time(qtbot, make_serv
     with qtbot.waitSignal(timer.timeout, timeout=5000):
         timer.start(int(still.retry_after * 1000) + 50)
     assert isinstance(c.login("alice", "alice123"), Ok)
+
+
+def test_parallel_logins_get_no_more_guesses_than_the_lockout_allows(qtbot, make_server):
+    """Twelve connections guess one name's password at once (real argon2id cost, so the
+    guesses overlap): at most ``max_failed_logins`` are checked, the others are refused
+    without a verdict, and the name ends up locked, for the right password too."""
+    server = make_server(demo=True, max_failed_logins=3, lockout_seconds=60.0,
+                         argon2_time_cost=3, argon2_memory_kib=65536)
+    clients = [WireClient(qtbot, server.host, server.port) for _ in range(12)]
+    for c in clients:
+        c.hello()
+    sent = []
+    for i, c in enumerate(clients):
+        rid = c.next_id()
+        c.send(Login(id=rid, user="alice", password=f"wrong-{i}"))
+        sent.append(rid)
+    codes = [c.reply(rid).code for c, rid in zip(clients, sent, strict=True)]
+    assert codes.count(ErrorCode.BAD_CREDENTIALS) <= 2, codes  # was 8: 3 guesses per lock
+    assert set(codes) <= {ErrorCode.BAD_CREDENTIALS, ErrorCode.LOCKED_OUT,
+                          ErrorCode.RATE_LIMITED}
+    assert clients[0].login("alice", "alice123").code == ErrorCode.LOCKED_OUT
 
 
 def test_a_login_storm_past_the_hashing_bound_gets_rate_limited(qtbot, make_server):
@@ -252,6 +277,29 @@ def test_login_with_an_out_of_range_receipt_cursor_is_refused_cleanly(qtbot, ser
     assert not [f for f in bob.frames if isinstance(f, Presence)]  # no half login
     assert isinstance(c.login("alice", "alice123"), Ok)  # the session is still usable
     assert bob.wait_for(lambda f: isinstance(f, Presence) and f.user == "alice").online
+
+
+@pytest.mark.parametrize("bad", [-1, 1 << 63, 1 << 70])
+def test_out_of_range_integers_get_the_documented_answers(qtbot, server, bad):
+    """docs/protocol.md section 3: history before/after outside 0..2^63-1 → bad_request;
+    retract/edit of a seq outside 1..2^63-1 → unknown_message; such seqs in delivered/read
+    are ignored like unknown ones. Never ``internal``, and the session carries on."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    sent = alice.send_text("unicast", "count me", ["bob"])
+    bob.wait_for(lambda f: isinstance(f, Message) and f.seq == sent.seq)
+    for field in ("before", "after"):
+        err = alice.request(GetHistory, conversation="everyone", **{field: bad})
+        assert isinstance(err, Error) and err.code == ErrorCode.BAD_REQUEST, err
+        assert "2^63-1" in err.message
+    assert alice.request(Retract, seq=bad).code == ErrorCode.UNKNOWN_MESSAGE
+    assert alice.request(Edit, seq=bad, client_msg_id="e", text="x").code \
+        == ErrorCode.UNKNOWN_MESSAGE
+    bob.send(Read(seqs=[bad, sent.seq]))  # the bad one is skipped, the good one counts
+    receipt = alice.wait_for(lambda f: isinstance(f, Receipt) and f.state == "read")
+    assert receipt.seq == sent.seq
+    assert not [f for f in alice.frames + bob.frames
+                if isinstance(f, Error) and f.code == ErrorCode.INTERNAL]
 
 
 def test_a_client_that_does_not_read_is_paused_and_others_carry_on(qtbot, server):

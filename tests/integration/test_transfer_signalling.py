@@ -128,3 +128,17 @@ def test_a_second_device_of_the_recipient_cannot_accept_an_accepted_offer(qtbot,
     # Once the accepting device is gone, another one may take over.
     phone.close()
     qtbot.waitUntil(lambda: isinstance(accept(laptop, 40004), Ok))
+
+
+def test_offers_past_the_per_sender_cap_are_refused_until_one_is_closed(qtbot, make_server):
+    server = make_server(demo=True, max_waiting_offers=2)
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    first = offer(alice)
+    assert isinstance(first, Ok) and isinstance(offer(alice), Ok)
+    err = offer(alice)
+    assert isinstance(err, Error) and err.code == ErrorCode.RATE_LIMITED
+    assert "2 file offers waiting for an answer" in err.message
+    assert isinstance(offer(bob, to="alice"), Ok)  # the cap is per sender
+    assert isinstance(alice.request(TransferCancel, transfer_id=first.transfer_id), Ok)
+    assert isinstance(offer(alice), Ok)

@@ -8,7 +8,7 @@ import pytest
 from argon2 import PasswordHasher, Type
 
 from messenger.protocol import PROTOCOL_VERSION, Error, ErrorCode, Hello, Login, Ok, Register
-from messenger.server.auth import LoginThrottle, Passwords
+from messenger.server.auth import LoginThrottle, Passwords, _Failures
 from messenger.server.core import Crypto, Out, ServerCore
 from messenger.server.store import Store
 
@@ -96,3 +96,68 @@ def test_one_address_cannot_fill_the_queue(tmp_path):
         assert isinstance(crypto.done(crypto.work())[0].frame, Ok)
     assert core.hashing == 0 and core._hashing_by_host == {}
     store.close()
+
+
+def test_parallel_logins_get_no_more_guesses_than_the_lockout_allows(tmp_path):
+    """Twelve connections send a login for one name before any hash is done, the right
+    password last: only ``max_failures`` (3) are checked, the others are refused at once
+    (``rate_limited``, not counted), and once the three have failed the name is locked,
+    for the right password too. The old rule checked all twelve and accepted the last."""
+    store = Store(tmp_path / "server.db")
+    passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, type=Type.ID))
+    store.create_account("alice", passwords.hash("alice123"))
+    core = ServerCore(store, passwords, LoginThrottle(3, 60.0))
+    queued = []
+    refused = []
+    for conn in range(1, 13):
+        connect(core, conn)
+        password = "alice123" if conn == 12 else f"wrong-{conn}"
+        action = only(core.handle(conn, Login(id=conn, user="ALICE", password=password)))
+        (queued if isinstance(action, Crypto) else refused).append(action)
+    assert len(queued) == 3 and core.throttle.checking("alice") == 3
+    assert {a.frame.code for a in refused} == {ErrorCode.RATE_LIMITED}
+    assert all(a.frame.retry_after >= 1.0 and "being checked" in a.frame.message
+               for a in refused)
+    codes = [only(c.done(c.work())).frame.code for c in queued]
+    assert codes == [ErrorCode.BAD_CREDENTIALS] * 2 + [ErrorCode.LOCKED_OUT]
+    late = only(core.handle(12, Login(id=99, user="alice", password="alice123")))
+    assert late.frame.code == ErrorCode.LOCKED_OUT and core.hashing == 0
+    store.close()
+
+
+def test_a_right_password_is_refused_when_the_name_locks_while_it_is_checked(tmp_path):
+    """The verdict re-checks the lock: a right password whose hash finishes after the name
+    got locked is answered ``locked_out``, and the lock is not extended by late failures."""
+    store = Store(tmp_path / "server.db")
+    passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, type=Type.ID))
+    store.create_account("alice", passwords.hash("alice123"))
+    now = [100.0]
+    throttle = LoginThrottle(3, 60.0, clock=lambda: now[0])
+    core = ServerCore(store, passwords, throttle)
+    for conn in (1, 2, 3):
+        connect(core, conn)
+    right = only(core.handle(1, Login(id=1, user="alice", password="alice123")))
+    wrong = only(core.handle(2, Login(id=2, user="alice", password="wrong-pass")))
+    assert isinstance(right, Crypto) and isinstance(wrong, Crypto)
+    # The name gets locked meanwhile. (Counting attempts when queued keeps failures from
+    # getting there first; the check at the verdict is the second line of defence.)
+    throttle._state["alice"] = _Failures(0, now[0] + 60.0)
+    now[0] += 20.0
+    err = only(right.done(right.work())).frame
+    assert err.code == ErrorCode.LOCKED_OUT and err.retry_after == pytest.approx(40.0)
+    assert only(wrong.done(wrong.work())).frame.retry_after == pytest.approx(40.0)
+    assert throttle.locked_for("alice") == pytest.approx(40.0) and core.hashing == 0
+    assert core.sessions[1].key is None
+    store.close()
+
+
+def test_a_failed_password_check_is_no_verdict(core):
+    """The worker raised (done gets the exception): ``internal``, the attempt's slot is freed
+    and it is not counted as a failure (max_failures=1 here would lock the name)."""
+    connect(core, 1)
+    crypto = only(core.handle(1, Login(id=4, user="alice", password="alice123")))
+    err = only(crypto.done(RuntimeError("out of memory"))).frame
+    assert (err.code, err.id) == (ErrorCode.INTERNAL, 4)
+    assert core.throttle.checking("alice") == 0 and core.throttle.locked_for("alice") == 0
+    again = only(core.handle(1, Login(id=5, user="alice", password="alice123")))
+    assert isinstance(only(again.done(again.work())).frame, Ok)

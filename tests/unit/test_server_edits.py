@@ -1,0 +1,140 @@
+"""Edits and deletions of group messages, decided by ServerCore without sockets: only a member
+since the message may edit it; a deletion is always allowed to its sender, and its notice (like
+an edit's) goes only to the members now who got the message, never to a later group that
+reuses the name."""
+
+from __future__ import annotations
+
+import pytest
+from argon2 import PasswordHasher, Type
+
+from messenger.protocol import (
+    PROTOCOL_VERSION,
+    RETRACTED_TEXT,
+    Edit,
+    Error,
+    ErrorCode,
+    GroupCreate,
+    GroupJoin,
+    GroupLeave,
+    GroupRemove,
+    Hello,
+    Login,
+    Message,
+    Ok,
+    Retract,
+    Send,
+)
+from messenger.server.auth import LoginThrottle, Passwords
+from messenger.server.core import Fanout, Out, ServerCore, run_inline
+from messenger.server.store import Store
+
+USERS = ("alice", "bob", "charlie", "dave")
+ALICE, BOB, CHARLIE, DAVE = 1, 2, 3, 4
+
+
+class InlineCore(ServerCore):
+    def handle(self, conn, frame):
+        return run_inline(super().handle(conn, frame))
+
+
+@pytest.fixture
+def core(tmp_path):
+    store = Store(tmp_path / "edits.db")
+    passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID))
+    for name in USERS:
+        store.create_account(name, passwords.hash(name + "123"))
+    core = InlineCore(store, passwords, LoginThrottle())
+    for conn, user in enumerate(USERS, start=1):
+        core.connected(conn, f"10.0.0.{conn}:5000")
+        core.handle(conn, Hello(protocol_version=PROTOCOL_VERSION))
+        assert isinstance(core.handle(conn, Login(id=1, user=user, password=user + "123"))[0]
+                          .frame, Ok)
+    yield core
+    store.close()
+
+
+def to(actions, conn, kind=object):
+    return [a.frame for a in actions if ((isinstance(a, Out) and a.conn == conn)
+            or (isinstance(a, Fanout) and conn in a.conns)) and isinstance(a.frame, kind)]
+
+
+def reply(actions, conn):
+    (frame,) = [f for f in to(actions, conn) if isinstance(f, Ok | Error)]
+    return frame
+
+
+def post(core, conn, group, text):
+    ok = reply(core.handle(conn, Send(id=9, client_msg_id=text, scope="group", text=text,
+                                      to=[group])), conn)
+    assert isinstance(ok, Ok), ok
+    return ok.seq
+
+
+def lab_with_a_message_of_bob(core) -> int:
+    """``lab`` (public) with alice, bob and charlie; bob posted the returned seq."""
+    core.handle(ALICE, GroupCreate(id=2, group="lab", public=True))
+    for conn in (BOB, CHARLIE):
+        core.handle(conn, GroupJoin(id=3, group="lab"))
+    return post(core, BOB, "lab", "bob's plan")
+
+
+def test_a_removed_member_cannot_edit_his_group_message(core):
+    seq = lab_with_a_message_of_bob(core)
+    core.handle(ALICE, GroupRemove(id=4, group="lab", user="bob"))
+    core.handle(DAVE, GroupJoin(id=5, group="lab"))
+    actions = core.handle(BOB, Edit(id=6, client_msg_id="e1", seq=seq, text="SPAM"))
+    err = reply(actions, BOB)
+    assert (err.code, err.id) == (ErrorCode.NOT_MEMBER, 6) and "delete" in err.message
+    assert [f for c in (ALICE, CHARLIE, DAVE) for f in to(actions, c)] == []
+    assert core.store.message(seq).text == "bob's plan"  # history is not rewritten
+
+
+def test_a_member_who_left_and_came_back_cannot_edit_what_he_sent_before(core):
+    seq = lab_with_a_message_of_bob(core)
+    core.handle(BOB, GroupLeave(id=4, group="lab"))
+    post(core, ALICE, "lab", "meanwhile")
+    core.handle(BOB, GroupJoin(id=5, group="lab"))
+    err = reply(core.handle(BOB, Edit(id=6, client_msg_id="e1", seq=seq, text="new")), BOB)
+    assert err.code == ErrorCode.NOT_MEMBER
+
+
+def test_a_removed_member_deletes_his_message_for_those_who_got_it(core):
+    seq = lab_with_a_message_of_bob(core)
+    core.handle(ALICE, GroupRemove(id=4, group="lab", user="bob"))
+    core.handle(DAVE, GroupJoin(id=5, group="lab"))  # joined after the message
+    actions = core.handle(BOB, Retract(id=6, seq=seq))
+    assert isinstance(reply(actions, BOB), Ok)
+    for conn in (ALICE, CHARLIE, BOB):
+        (notice,) = to(actions, conn, Message)
+        assert (notice.notice, notice.replaces, notice.group) == ("deleted", seq, "lab")
+    assert to(actions, DAVE) == []
+    assert core.store.message(seq).text == RETRACTED_TEXT
+
+
+def test_edits_by_a_member_reach_only_members_since_the_message(core):
+    seq = lab_with_a_message_of_bob(core)
+    core.handle(CHARLIE, GroupLeave(id=4, group="lab"))
+    core.handle(DAVE, GroupJoin(id=5, group="lab"))
+    actions = core.handle(BOB, Edit(id=6, client_msg_id="e1", seq=seq, text="bob's new plan"))
+    assert isinstance(reply(actions, BOB), Ok)
+    assert [m.text for m in to(actions, ALICE, Message)] == ["bob's new plan"]
+    assert to(actions, CHARLIE) == [] and to(actions, DAVE) == []
+
+
+def test_a_group_reusing_the_name_gets_nothing_of_the_dissolved_one(core):
+    core.handle(ALICE, GroupCreate(id=2, group="lab", public=True))
+    core.handle(BOB, GroupJoin(id=3, group="lab"))
+    seq = post(core, BOB, "lab", "secret plan")
+    core.handle(ALICE, GroupLeave(id=4, group="lab"))
+    core.handle(BOB, GroupLeave(id=5, group="lab"))  # dissolved
+    core.handle(CHARLIE, GroupCreate(id=6, group="LAB", public=True))
+    core.handle(BOB, GroupJoin(id=7, group="LAB"))  # bob is in the new group too
+    actions = core.handle(BOB, Edit(id=8, client_msg_id="e1", seq=seq, text="new secret"))
+    assert reply(actions, BOB).code == ErrorCode.NOT_MEMBER
+    assert to(actions, CHARLIE) == []
+    actions = core.handle(BOB, Retract(id=9, seq=seq))
+    assert isinstance(reply(actions, BOB), Ok)
+    assert [m.replaces for m in to(actions, BOB, Message)] == [seq]  # his own sessions only
+    assert to(actions, CHARLIE) == [] and to(actions, ALICE) == []
+    assert core.store.message(seq).text == RETRACTED_TEXT
