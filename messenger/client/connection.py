@@ -29,7 +29,7 @@ from ..protocol import (
     encode_frame,
 )
 from ..protocol.fingerprint import cert_fingerprint
-from .pins import PinStore, PinVerdict, mismatch_message
+from .pins import PinFileError, PinStore, PinVerdict, mismatch_message
 
 log = logging.getLogger("messenger.client.connection")
 
@@ -61,6 +61,8 @@ class ConnectionErrorCode(enum.StrEnum):
     TIMEOUT = "timeout"
     TLS = "tls"
     CERTIFICATE_CHANGED = "certificate_changed"
+    PIN_FILE = "pin_file"
+    """The file of pinned certificates is unreadable: no server is trusted."""
     PROTOCOL = "protocol"
     CLOSED = "closed"
 
@@ -256,7 +258,11 @@ class ClientConnection(QObject):
         """TOFU-check the server certificate ``der``; False after reporting a refusal."""
         fingerprint = cert_fingerprint(der)
         self._fingerprint = fingerprint
-        result = self.pins.verify(self._host, self._port, fingerprint)
+        try:
+            result = self.pins.verify(self._host, self._port, fingerprint)
+        except PinFileError as exc:
+            self._fail(ConnectionErrorCode.PIN_FILE, str(exc))
+            return False
         self._cert_checked = True
         if result.verdict is PinVerdict.MISMATCH:
             assert result.pinned is not None

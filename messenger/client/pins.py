@@ -22,6 +22,12 @@ log = logging.getLogger("messenger.client.pins")
 PIN_FILE_NAME = "known_servers.json"
 
 
+class PinFileError(ValueError):
+    """The pin file exists but cannot be read or parsed. The app then trusts no server (a
+    lost pin file must not turn every certificate into a "first use"), and never overwrites
+    the file; the message names the file and says what to do."""
+
+
 class PinVerdict(enum.Enum):
     """What :meth:`PinStore.check` decided about a presented fingerprint."""
 
@@ -70,7 +76,9 @@ class PinStore:
     Args:
         path: the JSON file; default ``paths.config_dir() / "known_servers.json"``. It is read
             on every call (so several app windows in one process see each other's pins) and
-            written atomically. A missing or unreadable file counts as empty (logged).
+            written atomically. A missing file counts as empty; an unreadable or corrupt
+            one raises :class:`PinFileError` from every method (fail closed: it is neither
+            taken for "no pins" nor overwritten).
     """
 
     def __init__(self, path: Path | None = None) -> None:
@@ -82,12 +90,17 @@ class PinStore:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
-            log.warning("ignoring unreadable pin file %s: %s", self.path, exc)
-            return {}
+            log.error("unreadable pin file %s: %s", self.path, exc)
+            raise PinFileError(self._unreadable(str(exc))) from exc
         if not isinstance(data, dict):
-            log.warning("ignoring pin file %s: not a JSON object", self.path)
-            return {}
+            log.error("pin file %s is not a JSON object", self.path)
+            raise PinFileError(self._unreadable("it is not a JSON object"))
         return {str(k): str(v) for k, v in data.items()}
+
+    def _unreadable(self, why: str) -> str:
+        return (f"The file of trusted server certificates ({self.path}) cannot be read: {why}. "
+                "To keep you safe no server is trusted until it is fixed; repair it, or move "
+                "it away to trust servers afresh on first use.")
 
     def _save(self, pins: dict[str, str]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -195,3 +195,17 @@ def test_unreachable_server_gives_a_clear_error(qtbot, make_engine):
         engine.connect_to("127.0.0.1", port)
     assert failed.args[0] == "unreachable"
     assert "Cannot reach the server" in failed.args[1] and str(port) in failed.args[1]
+
+
+def test_a_corrupt_pin_file_refuses_every_server_before_any_password(qtbot, server,
+                                                                    make_engine):
+    PinStore().path.parent.mkdir(parents=True, exist_ok=True)
+    PinStore().path.write_text("{garbage", encoding="utf-8")
+    engine = make_engine()
+    with qtbot.waitSignal(engine.connection_failed, timeout=10_000) as failed, \
+            qtbot.assertNotEmitted(engine.login_succeeded):
+        engine.connect_to(server.host, server.port)
+        engine.login("alice", "alice123")
+    code, message = failed.args
+    assert code == "pin_file" and "cannot be read" in message
+    assert PinStore().path.read_text(encoding="utf-8") == "{garbage"  # not overwritten

@@ -9,6 +9,7 @@ import pytest
 from messenger import paths
 from messenger.client.pins import (
     PIN_FILE_NAME,
+    PinFileError,
     PinStore,
     PinVerdict,
     mismatch_message,
@@ -58,14 +59,20 @@ def test_remove_forgets_the_pin(tmp_path):
     assert store.verify("host", 1, FP_B).verdict is PinVerdict.UNKNOWN
 
 
-def test_unreadable_file_counts_as_empty(tmp_path, caplog):
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]"])
+def test_an_unreadable_file_trusts_nothing_and_is_not_overwritten(tmp_path, caplog, content):
+    """A corrupt pin file is not "no pins" (every certificate a first use) and a new pin
+    does not replace it (losing every other pin): both refuse, saying what to do."""
     path = tmp_path / "pins.json"
-    path.write_text("{not json")
+    path.write_text(content)
     store = PinStore(path)
-    assert store.get("host", 1) is None
-    assert "unreadable pin file" in caplog.text
-    store.pin("host", 1, FP_A)
-    assert store.get("host", 1) == FP_A
+    with pytest.raises(PinFileError) as refused:
+        store.verify("host", 1, FP_A)
+    assert str(path) in str(refused.value) and "move it away" in str(refused.value)
+    with pytest.raises(PinFileError):
+        store.pin("host", 1, FP_A)
+    assert path.read_text() == content
+    assert "pin file" in caplog.text
 
 
 def test_key_and_fingerprint_normalisation():
