@@ -203,7 +203,12 @@ class ClientConnection(QObject):
             return
         self._ending = True
         self._timer.stop()
-        if self._socket.state() == QAbstractSocket.SocketState.UnconnectedState:
+        if self._socket.state() in (QAbstractSocket.SocketState.UnconnectedState,
+                                    QAbstractSocket.SocketState.HostLookupState,
+                                    QAbstractSocket.SocketState.ConnectingState) \
+                or self._state is ConnectionState.CONNECTING:
+            # Nothing to flush; Qt would otherwise close only once a connect that may never
+            # complete (a host that drops SYNs) has, and the app would stay "connecting".
             self._drop_socket()
             self._set_state(ConnectionState.DISCONNECTED)
         else:

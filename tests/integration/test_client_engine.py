@@ -209,3 +209,23 @@ def test_a_corrupt_pin_file_refuses_every_server_before_any_password(qtbot, serv
     code, message = failed.args
     assert code == "pin_file" and "cannot be read" in message
     assert PinStore().path.read_text(encoding="utf-8") == "{garbage"  # not overwritten
+
+
+def test_closing_while_still_connecting_is_immediate(qtbot, make_engine):
+    """Logging out or quitting while a connect is under way (a server that took the TCP
+    connection but says nothing) ends at once, not when the connect finishes."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    try:
+        engine = make_engine()
+        engine.connect_to("127.0.0.1", listener.getsockname()[1])
+        qtbot.waitUntil(lambda: engine.state is ConnectionState.CONNECTING)
+        accepted, _ = listener.accept()  # TCP is up; no TLS answer comes
+        engine.logout()
+        assert engine.state is ConnectionState.DISCONNECTED
+        accepted.close()
+    finally:
+        listener.close()
