@@ -242,3 +242,15 @@ def test_receipts_for_a_message_not_cached_yet_apply_when_it_is(store):
     assert ("bob", 7) not in settled  # not ours
     assert store.settle([5, 6], "alice") == []  # once
     assert store._db.execute("SELECT count(*) FROM early_receipts").fetchone()[0] == 0
+
+
+def test_a_typed_message_is_committed_synced_and_the_store_goes_back_to_normal(store):
+    """The outbox row of a typed message must survive a power loss, so its commit runs at
+    ``synchronous=FULL``; everything else stays at ``NORMAL`` (cheaper, crash-safe)."""
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    store.enqueue("bob", "unicast", ["bob"], "hello")
+    store._db.set_trace_callback(None)
+    insert = next(i for i, s in enumerate(statements) if s.startswith("INSERT INTO outbox"))
+    assert "PRAGMA synchronous=FULL" in statements[:insert]
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
