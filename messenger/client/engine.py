@@ -333,6 +333,11 @@ class ClientEngine(QObject):
         self._stable_timer.setSingleShot(True)
         self._stable_timer.setInterval(STABLE_LINK_MS)
         self._stable_timer.timeout.connect(self._backoff.reset)
+        self._to_confirm: list[int] = []
+        self._confirm_timer = QTimer(self)
+        self._confirm_timer.setSingleShot(True)
+        self._confirm_timer.setInterval(0)
+        self._confirm_timer.timeout.connect(self._confirm)
         self._send_retry = QTimer(self)
         self._send_retry.setSingleShot(True)
         self._send_retry.timeout.connect(self._pump)
@@ -1151,7 +1156,7 @@ class ClientEngine(QObject):
     def _on_message(self, m: Message) -> None:
         if m.seq in self._seen_seqs:
             log.debug("duplicate message seq %d", m.seq)
-            self._conn.send(Delivered(seqs=[m.seq]))  # or it keeps coming back
+            self._confirm_later(m.seq)  # or it keeps coming back
             return
         self._seen_seqs.add(m.seq)
         if m.notice == "deleted" and m.replaces:
@@ -1159,7 +1164,7 @@ class ClientEngine(QObject):
         elif m.notice == "edited" and m.replaces:
             # Not a line of its own: the original shows the new text, marked edited.
             self._apply_retraction(m.replaces, m.text, m.ts)
-            self._conn.send(Delivered(seqs=[m.seq]))
+            self._confirm_later(m.seq)
             return
         own = bool(self.user) and name_key(m.sender) == name_key(self.user)
         group = self._group_title(m.group) if m.group else None
@@ -1183,7 +1188,7 @@ class ClientEngine(QObject):
                         f"Could not save a message on this computer ({exc}); it will come "
                         "again after the next login.", error=True)
                 return
-        self._conn.send(Delivered(seqs=[m.seq]))
+        self._confirm_later(m.seq)
         if own and self._own_from_elsewhere(m):
             return
         for place in places:
@@ -1201,6 +1206,31 @@ class ClientEngine(QObject):
                 self.message_received.emit(place.key, item)
         if own and new:  # sent from another device of ours: its receipts may be here
             self._settle([m.seq])
+
+    def _confirm_later(self, seq: int) -> None:
+        """Confirm message ``seq`` (``delivered``) once the cache is synced: at the end of
+        this pass of the event loop, with every other message of the pass (one sync)."""
+        self._to_confirm.append(seq)
+        if not self._confirm_timer.isActive():
+            self._confirm_timer.start()
+
+    def _confirm(self) -> None:
+        """Sync the local cache (so what it holds survives a power loss), then send one
+        ``delivered`` for the messages cached since the last time."""
+        seqs, self._to_confirm = self._to_confirm, []
+        if not seqs:
+            return
+        if self._store is not None:
+            try:
+                self._store.sync()
+            except (sqlite3.Error, OSError) as exc:
+                log.error("could not sync the local cache: %s; %d messages not confirmed",
+                          exc, len(seqs))
+                for seq in seqs:
+                    self._seen_seqs.discard(seq)  # (they come again at the next login)
+                return
+        for start in range(0, len(seqs), READ_BATCH):
+            self._conn.send(Delivered(seqs=seqs[start:start + READ_BATCH]))
 
     def _own_from_elsewhere(self, m: Message) -> bool:
         """An own message came back (history, or a copy to ourselves): if it is still in the

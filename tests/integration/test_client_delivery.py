@@ -712,3 +712,28 @@ def test_a_read_receipt_replayed_before_a_lost_ok_still_ticks_the_message(
 
     qtbot.waitUntil(lambda: states() == [DeliveryState.READ] * 2, timeout=5000)
     assert [m.state for m in alice.store.page("bob") if m.sender == "alice"] == ["read"] * 2
+
+
+def test_received_messages_are_confirmed_after_a_synced_commit(qtbot, server, make_engine):
+    """``delivered`` means "stored": the app syncs its cache (survives a power loss) before
+    it confirms, once for all the messages of an event-loop pass."""
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    statements: list[str] = []
+    bob.store._db.set_trace_callback(statements.append)
+    for i in range(5):
+        alice.send_unicast("bob", f"burst {i}")
+
+    def states() -> list[DeliveryState]:
+        return [i.state for i in alice.conversation("bob").items()
+                if i.kind is MessageKind.OWN]
+
+    qtbot.waitUntil(lambda: states() == [DeliveryState.DELIVERED] * 5, timeout=5000)
+    bob.store._db.set_trace_callback(None)
+    inserts = [i for i, s in enumerate(statements)
+               if s.startswith("INSERT OR IGNORE INTO messages")]
+    syncs = [i for i, s in enumerate(statements) if "'synced'" in s]
+    assert len(inserts) == 5 and syncs and syncs[-1] > inserts[-1]
+    assert "PRAGMA synchronous=FULL" in statements[inserts[-1]:syncs[-1]]
+    assert len(syncs) <= len(inserts)
