@@ -433,11 +433,24 @@ class ServerCore:
         return [Crypto(session.conn, lambda: self.passwords.verify(encoded, password), checked,
                        request_id=frame.id)]
 
+    def _rehash(self, session: Session, account: Account, password: str) -> Crypto:
+        """Store ``password``'s hash with today's parameters, hashed on a worker."""
+        key = account.key
+
+        def hashed(encoded: object) -> list[Action]:
+            if isinstance(encoded, str):
+                self.store.set_password_hash(key, encoded)
+            return []
+
+        return Crypto(session.conn, lambda: self.passwords.hash(password), hashed)
+
     def _login_ok(self, session: Session, frame: Login, account: Account) -> list[Action]:
-        if self.passwords.needs_rehash(account.pw_hash):
-            self.store.set_password_hash(account.key, self.passwords.hash(frame.password))
         activity.info("login %s from %s", account.name, session.address)
         actions = self._logged_in(session, frame.id, account.name)
+        if self.passwords.needs_rehash(account.pw_hash):
+            # New argon2 parameters: hash again on a worker like any password (≈ 0.15 s, not
+            # on the event loop, where every login after a change would stall everyone).
+            actions.append(self._rehash(session, account, frame.password))
         if frame.receipts_after is not None:
             actions += [Out(session.conn, _receipt_frame(r))
                         for r in self.store.receipts_after(account.key, frame.receipts_after)]

@@ -295,3 +295,26 @@ def test_error_frames_carry_request_ids(core):
     err = only(core.handle(alice, Send(id=42, client_msg_id="x", scope="unicast", text="x",
                                        to=["ghost"])), alice)
     assert isinstance(err, Error) and err.id == 42
+
+
+def test_a_hash_of_old_parameters_is_redone_on_a_worker_not_the_event_loop(tmp_path, clock):
+    """After the argon2 parameters change, the first login stores a new hash; the hashing is
+    a Crypto action (a worker), never done while handling the frame."""
+    old = Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID))
+    new = Passwords(PasswordHasher(time_cost=2, memory_cost=16, parallelism=1, type=Type.ID))
+    store = Store(tmp_path / "rehash.db")
+    store.create_account("alice", old.hash("alice123"))
+    core = ServerCore(store, new, LoginThrottle(3, 10.0, clock=clock))
+    conn = next(_next_conn)
+    core.connected(conn, "127.0.0.1:1")
+    core.handle(conn, Hello(protocol_version=PROTOCOL_VERSION))
+    calls: list[str] = []
+    hash_now = new.hash
+    new.hash = lambda password: calls.append(password) or hash_now(password)  # type: ignore
+    (check,) = core.handle(conn, Login(id=1, user="alice", password="alice123"))
+    after_check = check.done(check.work())
+    assert calls == []  # verifying and answering the login hash nothing anew
+    assert any(isinstance(a, Out) and isinstance(a.frame, Ok) for a in after_check)
+    (rehash,) = [a for a in after_check if type(a).__name__ == "Crypto"]
+    assert rehash.done(rehash.work()) == [] and calls == ["alice123"]
+    assert not new.needs_rehash(store.account("alice").pw_hash)
