@@ -75,6 +75,10 @@ from .store import Account, NameTaken, Store, StoredMessage
 from .store import Receipt as StoredReceipt
 from .transfers import MAX_OPEN_PER_SENDER, Transfers
 
+RELAYED_STRING_MAX = 500
+"""Longest ``mime``, endpoint ``host``, ``fingerprint`` or ``reason`` the server relays
+between the two parties of a transfer (characters)."""
+
 log = logging.getLogger("messenger.server.core")
 activity = logging.getLogger("messenger.server.activity")
 
@@ -828,8 +832,19 @@ class ServerCore:
         seen = Endpoint(host=session.host, port=endpoint.port)
         return [endpoint] if seen == endpoint else [endpoint, seen]
 
+    @staticmethod
+    def _relayable(**fields: str) -> None:
+        """Strings the server passes on to the other party of a transfer stay short (a MIME
+        type, a host, a fingerprint, a reason for people): RuleError(bad_request) naming the
+        field otherwise, so one client cannot push near-``max_frame`` strings at another."""
+        for name, value in fields.items():
+            if len(value) > RELAYED_STRING_MAX:
+                raise RuleError(ErrorCode.BAD_REQUEST,
+                                f"{name} is longer than {RELAYED_STRING_MAX} characters")
+
     def _transfer_offer(self, session: Session, frame: TransferOffer) -> list[Action]:
         self.transfers.check(frame.name, frame.size, frame.sha256)
+        self._relayable(mime=frame.mime, host=frame.endpoint.host)
         found, unknown = self._resolve([frame.to])
         if unknown:
             raise RuleError(ErrorCode.UNKNOWN_USER, f"no such user: {unknown[0]}")
@@ -850,6 +865,7 @@ class ServerCore:
                 *self._to_users([name_key(recipient)], event)]
 
     def _transfer_accept(self, session: Session, frame: TransferAccept) -> list[Action]:
+        self._relayable(fingerprint=frame.fingerprint, host=frame.endpoint.host)
         entry = self.online.get(name_key(session.user))
         t = self.transfers.accept(session.user, frame.transfer_id, session.conn,
                                   entry.conns if entry is not None else ())
@@ -862,6 +878,7 @@ class ServerCore:
     def _transfer_close(self, session: Session,
                         frame: TransferDecline | TransferCancel) -> list[Action]:
         declining = isinstance(frame, TransferDecline)
+        self._relayable(reason=frame.reason)
         t = self.transfers.close(session.user, frame.transfer_id, recipient_only=declining)
         other = t.other(session.user)
         event: msgspec.Struct

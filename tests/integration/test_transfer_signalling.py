@@ -142,3 +142,18 @@ def test_offers_past_the_per_sender_cap_are_refused_until_one_is_closed(qtbot, m
     assert isinstance(offer(bob, to="alice"), Ok)  # the cap is per sender
     assert isinstance(alice.request(TransferCancel, transfer_id=first.transfer_id), Ok)
     assert isinstance(offer(alice), Ok)
+
+
+def test_long_relayed_strings_are_refused_and_the_transfer_goes_on(qtbot, server):
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    err = offer(alice, mime="x" * 501)
+    assert isinstance(err, Error) and err.code == ErrorCode.BAD_REQUEST and "mime" in err.message
+    ok = offer(alice)
+    assert isinstance(ok, Ok)
+    err = bob.request(TransferAccept, transfer_id=ok.transfer_id,
+                      endpoint=Endpoint(host="h" * 501, port=40001), fingerprint="AA:BB")
+    assert isinstance(err, Error) and err.code == ErrorCode.BAD_REQUEST and "host" in err.message
+    err = bob.request(TransferDecline, transfer_id=ok.transfer_id, reason="no" * 300)
+    assert isinstance(err, Error) and "reason" in err.message
+    assert isinstance(bob.request(TransferDecline, transfer_id=ok.transfer_id, reason="no"), Ok)
