@@ -80,8 +80,10 @@ def _roster_sort_key(contact: Contact) -> tuple[bool, str, str]:
 class RosterModel(QAbstractListModel):
     """Every account except the logged-in user's own, online first, then by name ignoring case.
 
-    Roles: ``Qt.DisplayRole``/:attr:`NameRole` → str, :attr:`OnlineRole` → bool,
-    :attr:`UnreadRole` → int, ``Qt.ToolTipRole`` and ``Qt.AccessibleTextRole`` → str.
+    Roles: ``Qt.DisplayRole``/:attr:`NameRole` → str, :attr:`OnlineRole` → bool (as last
+    known), :attr:`UnreadRole` → int, :attr:`PresenceKnownRole` → bool (False while not
+    logged in: presence is stale and shows as unknown, see :meth:`set_presence_known`),
+    ``Qt.ToolTipRole`` and ``Qt.AccessibleTextRole`` → str.
 
     Signals:
         unread_total_changed(int): the sum of unread counts changed.
@@ -90,12 +92,14 @@ class RosterModel(QAbstractListModel):
     NameRole = Qt.ItemDataRole.UserRole + 1
     OnlineRole = Qt.ItemDataRole.UserRole + 2
     UnreadRole = Qt.ItemDataRole.UserRole + 3
+    PresenceKnownRole = Qt.ItemDataRole.UserRole + 4
 
     unread_total_changed = Signal(int)
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._rows: list[Contact] = []
+        self._presence_known = True
 
     # -- Qt API
 
@@ -112,9 +116,14 @@ class RosterModel(QAbstractListModel):
             return c.online
         if role == self.UnreadRole:
             return c.unread
+        if role == self.PresenceKnownRole:
+            return self._presence_known
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
-            text = f"{c.name}, {'online' if c.online else 'offline'}"
-            if not c.online and c.last_seen:
+            if not self._presence_known:
+                text = f"{c.name}, presence unknown (not connected)"
+            else:
+                text = f"{c.name}, {'online' if c.online else 'offline'}"
+            if self._presence_known and not c.online and c.last_seen:
                 text += ", " + last_seen_text(c.last_seen)
             if c.unread:
                 text += f", {c.unread} unread"
@@ -126,6 +135,7 @@ class RosterModel(QAbstractListModel):
         names[self.NameRole] = QByteArray(b"name")
         names[self.OnlineRole] = QByteArray(b"online")
         names[self.UnreadRole] = QByteArray(b"unread")
+        names[self.PresenceKnownRole] = QByteArray(b"presenceKnown")
         return names
 
     def flags(self, index: _Index) -> Qt.ItemFlag:
@@ -151,6 +161,24 @@ class RosterModel(QAbstractListModel):
 
     def unread_total(self) -> int:
         return sum(c.unread for c in self._rows)
+
+    @property
+    def presence_known(self) -> bool:
+        """False while presence cannot be trusted (not logged in); see
+        :meth:`set_presence_known`."""
+        return self._presence_known
+
+    def set_presence_known(self, known: bool) -> None:
+        """Mark every contact's presence as known (logged in: the server keeps it current)
+        or unknown (disconnected: what was known last is kept for when it comes back, but
+        shown as unknown)."""
+        if known == self._presence_known:
+            return
+        self._presence_known = known
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, 0),
+                                  [self.PresenceKnownRole, Qt.ItemDataRole.ToolTipRole,
+                                   Qt.ItemDataRole.AccessibleTextRole])
 
     # -- changes
 
@@ -347,7 +375,8 @@ class ConversationModel(QAbstractListModel):
     :attr:`ReadByRole` → list[str], :attr:`ErrorRole` → str, :attr:`TransferRole` → str (the
     transfer id of a transfer card, else ""), :attr:`EditedRole` → float or None (when the
     sender last edited it), ``Qt.ToolTipRole`` and
-    ``Qt.AccessibleTextRole`` → str (own group messages: "delivered to 3 of 5").
+    ``Qt.AccessibleTextRole`` → str (own group messages: "delivered to 3 of 5"; a multicast
+    adds a line "Also to: a, b").
 
     History loads lazily: the engine installs a :class:`HistorySource` (:meth:`set_source`);
     :meth:`canFetchMore`/:meth:`fetchMore` then add *older* items at the top (from the local
@@ -440,6 +469,8 @@ class ConversationModel(QAbstractListModel):
             text = f"{who}, {stamp}: {item.text}"
             if item.kind is MessageKind.OWN:
                 text += f" ({self.state_text(item)})"
+            if item.also:  # the bubble's "also to …" line may be cut short
+                text += "\nAlso to: " + ", ".join(item.also)
             return text
         return None
 
@@ -1099,8 +1130,9 @@ class MembersModel(QAbstractListModel):
         def member(name: str, invited: bool = False) -> Member:
             contact = self._roster.contact(name)
             is_me = name_key(name) == me
+            online = bool(contact and contact.online) and self._roster.presence_known
             return Member(name, name_key(name) == name_key(row.leader) and not invited,
-                          is_me or bool(contact and contact.online), is_me, invited)
+                          is_me or online, is_me, invited)
 
         members = [member(n) for n in row.members]
         members.sort(key=lambda m: not m.leader)  # stable: joining order otherwise

@@ -405,6 +405,8 @@ class ConversationWidget(QWidget):
         failed_layout.addWidget(self.retry_button)
         failed_layout.addWidget(self.delete_button)
         self.failed_bar.hide()
+        self.retry_blocked = ""
+        """Why a retry cannot succeed now ("" when it may): see :meth:`set_retry_blocked`."""
 
         # Why a drop (or an attachment) was refused: stays until dismissed.
         self.error_bar = QWidget(self)
@@ -484,6 +486,16 @@ class ConversationWidget(QWidget):
         buttons.addWidget(self.attach_button)
         buttons.addWidget(self.send_button)
 
+        # Why the compose box is disabled (a group you left), over it.
+        self.closed_label = QLabel(self)
+        self.closed_label.setObjectName("closedLabel")
+        self.closed_label.setAccessibleName("Why you cannot write here")
+        self.closed_label.setWordWrap(True)
+        self.closed_label.setStyleSheet("#closedLabel { color: palette(dark); font-style: "
+                                        "italic; padding: 4px 12px 0 12px; }")
+        self.closed_label.hide()
+        self._placeholder = self.compose.placeholderText()
+
         bottom = QHBoxLayout()
         bottom.setContentsMargins(8, 4, 8, 8)
         bottom.addWidget(self.compose, 1)
@@ -498,6 +510,7 @@ class ConversationWidget(QWidget):
         layout.addWidget(self.failed_bar)
         layout.addWidget(self.error_bar)
         layout.addWidget(self.export_bar)
+        layout.addWidget(self.closed_label)
         layout.addLayout(bottom)
         self.body = QHBoxLayout(self)
         """The tab's row: the conversation column, then any side panel (see groups.py)."""
@@ -526,6 +539,20 @@ class ConversationWidget(QWidget):
         self.view.scrollToBottom()
 
     # ------------------------------------------------------------------ sending
+
+    @property
+    def writable(self) -> bool:
+        """False while nothing can be sent here (see :meth:`set_writable`)."""
+        return self.compose.isEnabled()
+
+    def set_writable(self, writable: bool, reason: str = "") -> None:
+        """Enable or disable the compose box, Send and Attach; while disabled, ``reason``
+        shows over the box (a draft in it is kept)."""
+        for widget in (self.compose, self.send_button, self.attach_button):
+            widget.setEnabled(writable)
+        self.compose.setPlaceholderText(self._placeholder if writable else "")
+        self.closed_label.setText(reason if not writable else "")
+        self.closed_label.setVisible(not writable and bool(reason))
 
     def _on_submitted(self, text: str) -> None:
         self.set_unread_marker(None)  # answered: what was new is not any more
@@ -705,6 +732,9 @@ class ConversationWidget(QWidget):
 
     def attach(self, paths: list[str] | None = None) -> None:
         """The Attach button: choose files (or use ``paths``) and offer them."""
+        if not self.writable:
+            self.show_error(self.closed_label.text() or "Nothing can be sent here.")
+            return
         if paths is None:
             paths, _ = QFileDialog.getOpenFileNames(self, "Send files")
             if not paths:
@@ -732,6 +762,9 @@ class ConversationWidget(QWidget):
         event.acceptProposedAction()
         if not paths:
             self.show_error("Only files from this computer can be sent (not web links).")
+            return
+        if not self.writable:
+            self.show_error(self.closed_label.text() or "Nothing can be sent here.")
             return
         self.files_dropped.emit(self.key, paths)
 
@@ -785,9 +818,21 @@ class ConversationWidget(QWidget):
             return
         reason = failed[-1].error or "refused by the server"
         n = len(failed)
-        self.failed_label.setText(
-            f"{n} message{'s' if n != 1 else ''} not sent: {reason}")
+        text = f"{n} message{'s' if n != 1 else ''} not sent: {reason}"
+        if self.retry_blocked:  # Retry would be refused again: only Delete is offered
+            text += f". {self.retry_blocked}"
+        self.failed_label.setText(text)
+        self.retry_button.setVisible(not self.retry_blocked)
         self.failed_bar.show()
+
+    def set_retry_blocked(self, reason: str) -> None:
+        """Say why a retry of this conversation's unsent messages cannot succeed now (such as
+        "There is no user named zed on this server."), hiding Retry; "" offers it again."""
+        if reason != self.retry_blocked:
+            self.retry_blocked = reason
+            self.delegate.retry_blocked = bool(reason)
+            self.view.doItemsLayout()  # the failed marks' words change width
+            self._update_failed_bar()
 
     def retry_failed(self) -> None:
         """Retry every failed message of this conversation (oldest first)."""
@@ -814,7 +859,7 @@ class ConversationWidget(QWidget):
             copy_link.triggered.connect(lambda: QGuiApplication.clipboard().setText(link))
         if item.kind is MessageKind.OWN and item.state in (DeliveryState.FAILED,
                                                            DeliveryState.PENDING):
-            if item.state is DeliveryState.FAILED:
+            if item.state is DeliveryState.FAILED and not self.retry_blocked:
                 retry = menu.addAction("Retry")
                 retry.triggered.connect(lambda: self.retry_requested.emit(item.client_msg_id))
             delete = menu.addAction("Delete")

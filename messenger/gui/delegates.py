@@ -46,7 +46,10 @@ SYSTEM_TEXT = QColor("#6c757d")
 ERROR_BUBBLE = QColor("#fdecea")
 ERROR_BORDER = QColor("#f1aeb5")
 ERROR_TEXT = QColor("#b3261e")
-READ_TICKS = QColor("#8ce99a")
+READ_BADGE = QColor("#ffe066")
+"""Behind the two bold checks of a read message: amber on the blue bubble, so read differs
+from delivered by shape (a filled badge, thicker strokes) as well as by colour."""
+READ_CHECKS = QColor("#0b2e59")
 FAILED_META = QColor("#ffd8d8")
 MATCH_BACKGROUND = QColor("#ffe066")
 MATCH_TEXT = QColor("#1f2328")
@@ -58,15 +61,92 @@ UNREAD_LINE = QColor("#e8590c")
 TRANSFER_ROW_HEIGHT = 116
 """Height of a conversation row holding a transfer card."""
 
-TICKS = {DeliveryState.PENDING: "⏱", DeliveryState.SENT: "✓",
-         DeliveryState.DELIVERED: "✓✓", DeliveryState.READ: "✓✓",
-         DeliveryState.FAILED: "✗ not sent · right-click to retry"}
-"""What an own bubble shows after its time, per delivery state: a clock while pending, one
-tick once the server stored it, two once a recipient's app has it (green once read)."""
+TICKS = {DeliveryState.PENDING: "sending", DeliveryState.SENT: "sent",
+         DeliveryState.DELIVERED: "delivered", DeliveryState.READ: "read",
+         DeliveryState.FAILED: "not sent · right-click to retry"}
+"""What an own bubble's mark after its time means, per delivery state. The marks are drawn
+(no font has to have them): a small clock while pending, one check once the server stored
+it, two once a recipient's app has it, and two bold dark checks on an amber badge once read.
+A failed message shows a red ✗ and the words. (The model's tooltip and accessible text say
+the state in words too.)"""
+
+FAILED_TICK_TEXT = TICKS[DeliveryState.FAILED]
+FAILED_BLOCKED_TEXT = "not sent · right-click to delete"
+"""A failed message's words while a retry cannot succeed (see ``retry_blocked``)."""
+
+
+def tick_width(state: DeliveryState | None, fm: QFontMetricsF,
+               failed_text: str = FAILED_TICK_TEXT) -> float:
+    """The width the mark of ``state`` takes after the time (0 for none)."""
+    if state is None:
+        return 0.0
+    size = fm.height() * 0.8
+    gap = fm.horizontalAdvance(" ")
+    if state is DeliveryState.FAILED:
+        return gap + size + gap + fm.horizontalAdvance(failed_text)
+    if state in (DeliveryState.DELIVERED, DeliveryState.READ):
+        return gap + size * 1.45 + 4
+    return gap + size
+
+
+def paint_tick(painter: QPainter, left: float, top: float, fm: QFontMetricsF,
+               state: DeliveryState, color: QColor,
+               failed_text: str = FAILED_TICK_TEXT) -> None:
+    """Draw the mark of ``state`` (see :data:`TICKS`) in a line of ``fm``'s height starting
+    at ``(left, top)``; ``color`` is the bubble's time colour."""
+    size = fm.height() * 0.8
+    x = left + fm.horizontalAdvance(" ")
+    y = top + (fm.height() - size) / 2
+    painter.save()
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+
+    def check(x0: float, width: float, pen: QPen) -> None:
+        painter.setPen(pen)
+        painter.drawPolyline([QPointF(x0 + width * 0.08, y + size * 0.55),
+                              QPointF(x0 + width * 0.38, y + size * 0.85),
+                              QPointF(x0 + width * 0.92, y + size * 0.18)])
+
+    thin = QPen(color, max(1.2, size * 0.12))
+    thin.setCapStyle(Qt.PenCapStyle.RoundCap)
+    thin.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+    if state is DeliveryState.PENDING:
+        painter.setPen(thin)
+        box = QRectF(x, y, size, size).adjusted(0.5, 0.5, -0.5, -0.5)
+        painter.drawEllipse(box)
+        c = box.center()
+        painter.drawLine(c, QPointF(c.x(), box.top() + size * 0.22))
+        painter.drawLine(c, QPointF(c.x() + size * 0.25, c.y()))
+    elif state is DeliveryState.SENT:
+        check(x, size, thin)
+    elif state is DeliveryState.DELIVERED:
+        check(x, size, thin)
+        check(x + size * 0.45, size, thin)
+    elif state is DeliveryState.READ:
+        badge = QRectF(x, y - 1, size * 1.45 + 4, size + 2)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(READ_BADGE)
+        painter.drawRoundedRect(badge, badge.height() / 2, badge.height() / 2)
+        bold = QPen(READ_CHECKS, max(1.8, size * 0.18))
+        bold.setCapStyle(Qt.PenCapStyle.RoundCap)
+        bold.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        check(x + 2, size * 0.9, bold)
+        check(x + 2 + size * 0.45, size * 0.9, bold)
+    elif state is DeliveryState.FAILED:
+        painter.setPen(QPen(FAILED_META, max(1.4, size * 0.14)))
+        inset = size * 0.2
+        painter.drawLine(QPointF(x + inset, y + inset), QPointF(x + size - inset,
+                                                                y + size - inset))
+        painter.drawLine(QPointF(x + size - inset, y + inset), QPointF(x + inset,
+                                                                       y + size - inset))
+        painter.drawText(QPointF(x + size + fm.horizontalAdvance(" "), top + fm.ascent()),
+                         failed_text)
+    painter.restore()
 
 
 class RosterDelegate(QStyledItemDelegate):
-    """Paints a contact: a green/grey presence dot, the name (bold with unread messages) and a
+    """Paints a contact: a green/grey presence dot (an empty ring while presence is unknown),
+    the name (bold with unread messages) and a
     red badge with the unread count on the right."""
 
     ROW_HEIGHT = 34
@@ -85,20 +165,28 @@ class RosterDelegate(QStyledItemDelegate):
         elif option.state & QStyle.StateFlag.State_MouseOver:
             painter.fillRect(rect, palette.color(QPalette.ColorRole.AlternateBase))
         name = index.data(RosterModel.NameRole) or ""
-        online = bool(index.data(RosterModel.OnlineRole))
+        known = index.data(RosterModel.PresenceKnownRole) is not False
+        online = known and bool(index.data(RosterModel.OnlineRole))
         unread = int(index.data(RosterModel.UnreadRole) or 0)
 
         dot = 10.0
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(ONLINE if online else OFFLINE)
-        painter.drawEllipse(QRectF(rect.left() + 12, rect.center().y() - dot / 2, dot, dot))
+        dot_rect = QRectF(rect.left() + 12, rect.center().y() - dot / 2, dot, dot)
+        if known:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(ONLINE if online else OFFLINE)
+            painter.drawEllipse(dot_rect)
+        else:  # not connected: an empty grey ring, neither online nor offline
+            painter.setPen(QPen(OFFLINE, 1.5))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawEllipse(dot_rect.adjusted(0.75, 0.75, -0.75, -0.75))
+            painter.setPen(Qt.PenStyle.NoPen)
 
         font = QFont(option.font)
         font.setBold(unread > 0)
         painter.setFont(font)
         text_color = palette.color(QPalette.ColorRole.HighlightedText if selected
                                    else QPalette.ColorRole.Text)
-        if not online and not selected:
+        if known and not online and not selected:
             text_color = palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
         right = rect.right() - 10
         if unread:
@@ -187,6 +275,9 @@ class _Bubble:
     bubble: QRectF
     height: float
     ticks: str = ""
+    """What the delivery mark means (a :data:`TICKS` value), "" for none."""
+    state: DeliveryState | None = None
+    ticks_w: float = 0.0
     day: str = ""
     unread: bool = False
 
@@ -220,6 +311,8 @@ class BubbleDelegate(QStyledItemDelegate):
         """Text to highlight in every bubble (the find bar's), "" for none."""
         self.current_seq: int | None = None
         """The message of the current find match (outlined)."""
+        self.retry_blocked = False
+        """Failed messages cannot be retried now: their mark offers only Delete."""
         self.unread_seq: int | None = None
         """The first message that was unread when the tab was looked at: the "New messages"
         line goes above it (None: no line)."""
@@ -336,10 +429,15 @@ class BubbleDelegate(QStyledItemDelegate):
             float(index.data(ConversationModel.TimestampRole) or 0)))  # the day: separators
         if index.data(ConversationModel.EditedRole):
             meta = "edited " + meta
-        ticks = ""
+        ticks, state = "", None
         if kind is MessageKind.OWN:
-            ticks = "  " + TICKS.get(index.data(ConversationModel.StateRole), "")
-        inner_w = max(w, small_fm.horizontalAdvance(meta + ticks))
+            value = index.data(ConversationModel.StateRole)
+            state = DeliveryState(value) if value else None
+            ticks = TICKS.get(state, "") if state is not None else ""
+            if state is DeliveryState.FAILED and self.retry_blocked:
+                ticks = FAILED_BLOCKED_TEXT
+        ticks_w = tick_width(state, small_fm, ticks)
+        inner_w = max(w, small_fm.horizontalAdvance(meta) + ticks_w)
         if header:
             inner_w = max(inner_w, min(max_body, small_fm.horizontalAdvance(header)))
         inner_h = h + small_fm.height() + 2
@@ -349,7 +447,8 @@ class BubbleDelegate(QStyledItemDelegate):
         bh = inner_h + 2 * self.PAD_Y
         x = total - self.MARGIN_X - bw if kind is MessageKind.OWN else self.MARGIN_X
         bubble = QRectF(x, self.MARGIN_Y, bw, bh)
-        return _Bubble(kind, header, layout, w, h, meta, bubble, bh + 2 * self.MARGIN_Y, ticks)
+        return _Bubble(kind, header, layout, w, h, meta, bubble, bh + 2 * self.MARGIN_Y, ticks,
+                       state, ticks_w)
 
     def link_at(self, option: QStyleOptionViewItem, index: _Index, pos: QPointF) -> str | None:
         """The URL of the link under ``pos`` (relative to the item's top-left, pixels) in the
@@ -439,16 +538,12 @@ class BubbleDelegate(QStyledItemDelegate):
         b.body.draw(painter, QPointF(x, y))
         y += b.body_h + 2
         painter.setFont(small)
-        state = index.data(ConversationModel.StateRole) if own else None
         meta_w = small_fm.horizontalAdvance(b.meta)
-        ticks_w = small_fm.horizontalAdvance(b.ticks)
-        x = bubble.right() - self.PAD_X - meta_w - ticks_w
+        x = bubble.right() - self.PAD_X - meta_w - b.ticks_w
         painter.setPen(META_OWN if own else META_OTHER)
         painter.drawText(QPointF(x, y + small_fm.ascent()), b.meta)
-        if b.ticks:
-            painter.setPen(READ_TICKS if state == DeliveryState.READ else
-                           FAILED_META if state == DeliveryState.FAILED else META_OWN)
-            painter.drawText(QPointF(x + meta_w, y + small_fm.ascent()), b.ticks)
+        if b.state is not None:
+            paint_tick(painter, x + meta_w, y, small_fm, b.state, META_OWN, b.ticks)
         seq = index.data(ConversationModel.SeqRole)
         if self.current_seq is not None and seq == self.current_seq:
             painter.setPen(QPen(CURRENT_MATCH, 2))

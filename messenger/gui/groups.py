@@ -8,6 +8,7 @@ from the server (such as a taken name) is shown inside the dialog.
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Iterable
 
@@ -28,8 +29,10 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -53,6 +56,42 @@ log = logging.getLogger("messenger.gui.groups")
 _Index = QModelIndex | QPersistentModelIndex
 
 NAME_RULE = "A group name has 1–32 letters, digits, “_”, “.” or “-”."
+
+LEFT_GROUP = "You left this group — join it again to write here."
+NOT_MEMBER = "You are not a member of this group."
+
+
+def ask(box: QMessageBox) -> QMessageBox.StandardButton:
+    """Show the question ``box`` (modal) and return the button chosen (replaced in tests)."""
+    return QMessageBox.StandardButton(box.exec())
+
+
+def _question(parent: QWidget | None, title: str, text: str, informative: str,
+              yes: str) -> QMessageBox:
+    box = QMessageBox(QMessageBox.Icon.Question, title, text,
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                      parent)
+    box.setInformativeText(informative)
+    box.button(QMessageBox.StandardButton.Yes).setText(yes)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    return box
+
+
+def confirm_leave(parent: QWidget | None, group: str) -> bool:
+    """Ask before leaving ``group``; True when the user chose Leave."""
+    box = _question(parent, "Leave group", f"Leave the group “{group}”?",
+                    "You will no longer get its messages or be able to write in it. To come "
+                    "back, join it again (an invite-only group needs a new invitation).",
+                    "Leave")
+    return ask(box) == QMessageBox.StandardButton.Yes
+
+
+def confirm_remove(parent: QWidget | None, group: str, user: str) -> bool:
+    """Ask before removing ``user`` from ``group``; True when the user chose Remove."""
+    box = _question(parent, "Remove member", f"Remove {user} from “{group}”?",
+                    f"{user} will no longer get the group's messages or be able to write in "
+                    "it, and is told so.", "Remove")
+    return ask(box) == QMessageBox.StandardButton.Yes
 
 
 class _PickFilter(QSortFilterProxyModel):
@@ -474,9 +513,18 @@ class InvitationBar(QFrame):
             h.setContentsMargins(0, 0, 0, 0)
             who = g.invited_by or "Someone"
             n = len(g.members)
-            label = QLabel(f"✉  <b>{who}</b> invited you to <b>{g.name}</b> "
-                           f"({'public' if g.public else 'invite-only'}, {n} member"
-                           f"{'s' if n != 1 else ''})", row)
+            kind = "public" if g.public else "invite-only"
+            members = f"{n} member{'s' if n != 1 else ''}"
+            label = QLabel(f"✉  <b>{html.escape(who)}</b> invited you to "
+                           f"<b>{html.escape(g.name)}</b> ({kind}, {members})", row)
+            # Long names wrap inside the bar instead of widening the window.
+            policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            policy.setHeightForWidth(True)
+            label.setSizePolicy(policy)
+            label.setWordWrap(True)
+            label.setMinimumWidth(80)
+            label.setToolTip(f"{who} invited you to {g.name} ({kind}, {members})")
+            label.setAccessibleName("Invitation")
             accept = QPushButton("Accept", row)
             accept.setAccessibleName(f"Accept the invitation to {g.name}")
             decline = QPushButton("Decline", row)
@@ -507,6 +555,9 @@ class GroupConversationWidget(ConversationWidget):
         super().__init__(model, parent)
         self.engine = engine
         self.group = model.title
+        self.left_here = False
+        """This window asked to leave (not removed by the leader, nor never joined)."""
+        self._member = False
         self.members = MembersModel(engine.groups, engine.roster, self.group, engine.user, self)
         panel = QWidget(self)
         panel.setObjectName("memberPanel")
@@ -531,8 +582,7 @@ class GroupConversationWidget(ConversationWidget):
         self.remove_button.setAccessibleName(f"Remove the selected member from {self.group}")
         self.remove_button.setToolTip("Leader only: remove the selected member")
         self.invite_button.clicked.connect(lambda: self.invite_requested.emit(self.group))
-        self.leave_button.clicked.connect(
-            lambda: engine.leave_group(self.group, key=self.key))
+        self.leave_button.clicked.connect(self.leave)
         self.remove_button.clicked.connect(self.remove_selected)
         buttons = QHBoxLayout()
         buttons.setContentsMargins(4, 4, 4, 8)
@@ -568,10 +618,20 @@ class GroupConversationWidget(ConversationWidget):
         m = self.members.member(rows[0].row())
         return "" if m.me or m.invited else m.name
 
-    def remove_selected(self) -> None:
+    def leave(self) -> bool:
+        """Leave: ask first, then ask the server. True when the request went out."""
+        if not confirm_leave(self, self.group):
+            return False
+        self.left_here = True
+        return self.engine.leave_group(self.group, key=self.key)
+
+    def remove_selected(self) -> bool:
+        """Remove (leader only): ask first, then ask the server to remove the selected
+        member. True when the request went out."""
         who = self.selected_member()
-        if who and self.is_leader():
-            self.engine.remove_from_group(self.group, who, key=self.key)
+        if not who or not self.is_leader() or not confirm_remove(self, self.group, who):
+            return False
+        return self.engine.remove_from_group(self.group, who, key=self.key)
 
     def _update(self, *args: object) -> None:
         row = self.engine.groups.group(self.group)
@@ -579,10 +639,27 @@ class GroupConversationWidget(ConversationWidget):
         count = len(row.members) if row is not None else 0
         self.members_label.setText(f"Members ({count})" if member else "Members")
         if row is None or not member:
-            self.info_label.setText("You are not a member of this group.")
+            self.info_label.setText(NOT_MEMBER)
+            self.info_label.setToolTip("")
         else:
-            self.info_label.setText(("Public" if row.public else "Invite-only")
-                                    + f" · led by {row.leader}")
+            kind = "Public" if row.public else "Invite-only"
+            # The panel is narrow: a long leader name is elided (…), whole in the tooltip.
+            fm = self.info_label.fontMetrics()
+            room = self.info_label.parentWidget().width() - 24
+            leader = fm.elidedText(row.leader, Qt.TextElideMode.ElideRight,
+                                   max(40, room - fm.horizontalAdvance("led by ")))
+            self.info_label.setText(f"{kind} · led by {leader}")
+            self.info_label.setToolTip(f"{kind} · led by {row.leader}")
+        if member and not self._member:
+            self.left_here = False  # joined (again)
+        self._member = member
+        if member:
+            self.set_writable(True)
+            self.set_retry_blocked("")
+        else:
+            self.set_writable(False, LEFT_GROUP if self.left_here else NOT_MEMBER)
+            self.set_retry_blocked("You are not a member of this group any more."
+                                   if self.left_here else NOT_MEMBER)
         can_invite = member and row is not None and (row.public or self.is_leader())
         self.invite_button.setEnabled(bool(can_invite))
         self.leave_button.setEnabled(member)

@@ -10,17 +10,20 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QModelIndex, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtCore import QEvent, QModelIndex, QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QMouseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QCompleter,
     QDialog,
+    QDialogButtonBox,
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
     QLabel,
+    QLineEdit,
     QListView,
     QMainWindow,
     QMenu,
@@ -29,6 +32,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStyle,
     QSystemTrayIcon,
+    QTabBar,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -42,7 +46,7 @@ from ..client.engine import ClientEngine, ConversationExport
 from ..client.models import GroupModel, RosterModel, presence_text
 from ..client.notify import COALESCE_SECONDS, Notice, NotificationPolicy
 from ..client.transfers import RECEIVE, TransferController
-from ..protocol import name_key
+from ..protocol import is_valid_name, name_key
 from .conversation import ConversationWidget
 from .delegates import GroupDelegate, RosterDelegate
 from .groups import (
@@ -52,6 +56,7 @@ from .groups import (
     InviteDialog,
     JoinGroupDialog,
     MulticastDialog,
+    confirm_leave,
 )
 from .preferences import PreferencesDialog
 from .settings import (
@@ -85,6 +90,121 @@ def ask_new_text(parent: QWidget, old: str) -> str | None:
     """Ask for a message's new text (replaced in tests); None when cancelled."""
     text, ok = QInputDialog.getMultiLineText(parent, "Edit message", "New text:", old)
     return text if ok else None
+
+
+MAX_TAB_WIDTH = 180
+"""Tabs wider than this (long names) are elided with "…"; the tooltip has the whole name."""
+MIN_TAB_WIDTH = 100
+"""When the tabs do not fit, they shrink to this (or their full width, if less), then the bar
+scrolls."""
+
+
+class ConversationTabBar(QTabBar):
+    """The conversation tabs: at most :data:`MAX_TAB_WIDTH` wide (the text elided at the
+    right), and a middle click closes a tab that has a close button."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setElideMode(Qt.TextElideMode.ElideRight)
+        self.setUsesScrollButtons(True)
+
+    def tabSizeHint(self, index: int) -> QSize:
+        size = super().tabSizeHint(index)
+        if size.width() > MAX_TAB_WIDTH:
+            size.setWidth(MAX_TAB_WIDTH)
+        return size
+
+    def minimumTabSizeHint(self, index: int) -> QSize:
+        # Squeezed, a tab keeps a few letters of its name (beyond that the bar scrolls).
+        size = super().minimumTabSizeHint(index)
+        size.setWidth(max(size.width(), min(MIN_TAB_WIDTH, self.tabSizeHint(index).width())))
+        return size
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.MiddleButton:
+            index = self.tabAt(event.position().toPoint())
+            closable = index >= 0 and self.tabsClosable() and any(
+                self.tabButton(index, side) is not None
+                for side in (QTabBar.ButtonPosition.RightSide,
+                             QTabBar.ButtonPosition.LeftSide))
+            if closable:
+                self.tabCloseRequested.emit(index)
+                event.accept()
+                return
+        super().mouseReleaseEvent(event)
+
+
+class NewConversationDialog(QDialog):
+    """Conversation → New conversation…: a user name, completed from the contact list
+    (which lists every account). Refuses a malformed name, your own, and a name nobody has;
+    on OK :attr:`chosen` is the name as the contact list spells it."""
+
+    def __init__(self, engine: ClientEngine, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New conversation")
+        self.engine = engine
+        self.chosen = ""
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("User name")
+        self.name_edit.setAccessibleName("User name")
+        self.name_edit.setClearButtonEnabled(True)
+        self.completer = QCompleter(engine.roster, self)
+        self.completer.setCompletionRole(RosterModel.NameRole)
+        self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.completer.setFilterMode(Qt.MatchFlag.MatchStartsWith)
+        self.name_edit.setCompleter(self.completer)
+        self.name_edit.textEdited.connect(lambda _t: self._set_error(""))
+        self.error_label = QLabel()
+        self.error_label.setStyleSheet("color: #b3261e; font-weight: bold;")
+        self.error_label.setWordWrap(True)
+        self.error_label.setAccessibleName("Error")
+        self.error_label.hide()
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.open_button = buttons.addButton("Open", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.open_button.setAccessibleName("Open the conversation")
+        self.open_button.setDefault(True)
+        buttons.accepted.connect(self.submit)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Chat with:"))
+        layout.addWidget(self.name_edit)
+        layout.addWidget(self.error_label)
+        layout.addWidget(buttons)
+        self.resize(320, self.sizeHint().height())
+        self.name_edit.setFocus()
+
+    def error_text(self) -> str:
+        return self.error_label.text() if not self.error_label.isHidden() else ""
+
+    def _set_error(self, text: str) -> None:
+        self.error_label.setText(text)
+        self.error_label.setVisible(bool(text))
+        if text:
+            self.resize(self.width(), self.heightForWidth(self.width()))
+
+    def check(self, name: str) -> str:
+        """Why ``name`` cannot be chatted with ("" when it can)."""
+        name = name.strip()
+        if not name:
+            return "Type the name of the person to chat with."
+        if not is_valid_name(name):
+            return "A user name has 1–32 letters, digits, “_”, “.” or “-”."
+        if self.engine.user and name_key(name) == name_key(self.engine.user):
+            return "That is you: pick someone else to chat with."
+        if self.engine.roster.contact(name) is None:
+            return f"There is no user named “{name}” on this server."
+        return ""
+
+    def submit(self) -> None:
+        name = self.name_edit.text().strip()
+        error = self.check(name)
+        if error:
+            self._set_error(error)
+            self.name_edit.setFocus()
+            self.name_edit.selectAll()
+            return
+        self.chosen = self.engine.canonical_user(name)
+        self.accept()
 
 
 DRAFT_SAVE_MS = 2_000
@@ -203,6 +323,7 @@ class MainWindow(QMainWindow):
         left_layout.addLayout(group_buttons)
 
         self.tabs = QTabWidget()
+        self.tabs.setTabBar(ConversationTabBar(self.tabs))
         self.tabs.setAccessibleName("Conversations")
         self.tabs.setTabsClosable(True)
         self.tabs.setMovable(True)
@@ -323,7 +444,7 @@ class MainWindow(QMainWindow):
         conv_menu = self.menuBar().addMenu("&Conversation")
         new_action = QAction("&New conversation…", self)
         new_action.setShortcut(QKeySequence("Ctrl+N"))
-        new_action.triggered.connect(self._ask_new_conversation)
+        new_action.triggered.connect(self.ask_new_conversation)
         conv_menu.addAction(new_action)
         multi_action = QAction("Message &several people…", self)
         multi_action.setShortcut(QKeySequence("Ctrl+Shift+N"))
@@ -341,6 +462,27 @@ class MainWindow(QMainWindow):
         self.close_tab_action.triggered.connect(lambda: self.close_tab(self.tabs.currentIndex()))
         conv_menu.addAction(self.close_tab_action)
         self.addAction(self.close_tab_action)
+        self.next_tab_action = QAction("Ne&xt tab", self)
+        self.next_tab_action.setShortcuts([QKeySequence("Ctrl+PgDown"),
+                                           QKeySequence("Ctrl+Tab")])
+        self.next_tab_action.triggered.connect(lambda: self.step_tab(1))
+        self.previous_tab_action = QAction("Pre&vious tab", self)
+        self.previous_tab_action.setShortcuts([QKeySequence("Ctrl+PgUp"),
+                                               QKeySequence("Ctrl+Shift+Tab")])
+        self.previous_tab_action.triggered.connect(lambda: self.step_tab(-1))
+        for action in (self.next_tab_action, self.previous_tab_action):
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            conv_menu.addAction(action)
+            self.addAction(action)
+        # Alt+1 … Alt+9: the first … ninth tab (not in a menu: nine entries would crowd it).
+        self.tab_number_actions: list[QAction] = []
+        for n in range(1, 10):
+            action = QAction(f"Tab {n}", self)
+            action.setShortcut(QKeySequence(f"Alt+{n}"))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(lambda _c=False, i=n - 1: self.go_to_tab(i))
+            self.addAction(action)
+            self.tab_number_actions.append(action)
         conv_menu.addSeparator()
         self.find_action = QAction("&Find…", self)
         self.find_action.setShortcut(QKeySequence("Ctrl+F"))
@@ -404,8 +546,8 @@ class MainWindow(QMainWindow):
             key, title = EVERYONE, EVERYONE_TITLE
         elif is_group(key_or_name):
             return self.open_group(self.engine.conversation(key_or_name).title)
-        else:
-            key, title = peer_key(key_or_name), key_or_name
+        else:  # as the contact list spells it
+            key, title = peer_key(key_or_name), self.engine.canonical_user(key_or_name)
         return self._open(key, title)
 
     def open_group(self, name: str) -> GroupConversationWidget:
@@ -424,11 +566,8 @@ class MainWindow(QMainWindow):
             if is_group(key):
                 widget = GroupConversationWidget(model, self.engine, self.tabs)
                 widget.invite_requested.connect(self.ask_invite)
-                tip = f"Group {model.title}"
             else:
                 widget = ConversationWidget(model, self.tabs)
-                tip = f"Conversation with {model.title}" if key != EVERYONE \
-                    else "Messages to everyone"
             widget.send_requested.connect(self.run_command)
             widget.retry_requested.connect(self.engine.retry)
             widget.delete_requested.connect(self.discard_unsent)
@@ -440,12 +579,13 @@ class MainWindow(QMainWindow):
             widget.set_transfers(self.transfers)
             self._tabs_by_key[key] = widget
             widget.set_status(self.status_text(key))
+            if key != EVERYONE and not is_group(key):
+                widget.set_retry_blocked(self.retry_blocked(key))
             draft = self._drafts.pop(key, "")
             if draft:
                 widget.set_draft(draft)
             widget.compose.textChanged.connect(self._draft_timer.start)
-            index = self.tabs.addTab(widget, ("# " if is_group(key) else "") + model.title)
-            self.tabs.setTabToolTip(index, tip)
+            self.tabs.addTab(widget, ("# " if is_group(key) else "") + model.title)
             self._update_tab_text(key)
         if focus:
             self.tabs.setCurrentWidget(widget)
@@ -503,6 +643,31 @@ class MainWindow(QMainWindow):
         now = time.time()
         for key, widget in self._tabs_by_key.items():
             widget.set_status(self.status_text(key, now))
+            if key != EVERYONE and not is_group(key):
+                widget.set_retry_blocked(self.retry_blocked(key))
+
+    def retry_blocked(self, key: str) -> str:
+        """Why unsent messages to person ``key`` cannot be retried now ("" when they can):
+        the contact list holds every account, so a name missing from it (while logged in)
+        has none. Groups say it themselves (membership)."""
+        if not self.engine.logged_in or self.engine.roster.contact(key) is not None:
+            return ""
+        title = self.engine.conversation(key).title
+        return f"There is no user named “{title}” on this server."
+
+    def step_tab(self, step: int) -> None:
+        """Ctrl+PgDown (``step`` 1) / Ctrl+PgUp (-1): the next / previous tab, wrapping."""
+        count = self.tabs.count()
+        if count:
+            self.go_to_tab((self.tabs.currentIndex() + step) % count)
+
+    def go_to_tab(self, index: int) -> None:
+        """Alt+1 … Alt+9: make tab ``index`` (from 0) current, typing in its compose box."""
+        if 0 <= index < self.tabs.count():
+            self.tabs.setCurrentIndex(index)
+            widget = self.tabs.currentWidget()
+            if isinstance(widget, ConversationWidget) and widget.writable:
+                widget.compose.setFocus()
 
     def close_tab(self, index: int) -> None:
         """Close the tab at ``index`` (the Everyone tab stays); its history stays in the
@@ -543,13 +708,25 @@ class MainWindow(QMainWindow):
         else:
             menu.addAction("Open", lambda: self.open_group(name))
             menu.addAction("Invite…", lambda: self.ask_invite(name))
-            menu.addAction("Leave", lambda: self.engine.leave_group(name, key=group_key(name)))
+            menu.addAction("Leave…", lambda: self.leave_group(name))
         menu.popup(self.groups_view.viewport().mapToGlobal(pos))
 
-    def _ask_new_conversation(self) -> None:
-        name, ok = QInputDialog.getText(self, "New conversation", "User name:")
-        if ok and name.strip():
-            self.open_conversation(name.strip())
+    def leave_group(self, name: str) -> bool:
+        """Leave group ``name`` after asking (its tab, if open, asks and remembers it)."""
+        widget = self._tabs_by_key.get(group_key(name))
+        if isinstance(widget, GroupConversationWidget):
+            return widget.leave()
+        if not confirm_leave(self, name):
+            return False
+        return self.engine.leave_group(name, key=group_key(name))
+
+    def ask_new_conversation(self) -> NewConversationDialog:
+        """Conversation → New conversation… (Ctrl+N): ask for a user (completed from the
+        contact list) and open the conversation with them."""
+        dialog = NewConversationDialog(self.engine, self)
+        dialog.accepted.connect(lambda: self.open_conversation(dialog.chosen))
+        self._show_dialog(dialog)
+        return dialog
 
     def selected_contacts(self) -> list[str]:
         """The names selected in the contact list, in list order."""
@@ -691,6 +868,9 @@ class MainWindow(QMainWindow):
             if not party:
                 notice("You are not in a party: /party invite <user> starts one.", True)
             elif a is Action.PARTY_LEAVE:
+                widget = self._tabs_by_key.get(group_key(party))
+                if isinstance(widget, GroupConversationWidget):
+                    widget.left_here = True
                 e.leave_group(party, key=key)
             elif a is Action.PARTY_WHO:
                 notice(self.party_text(party))
@@ -908,7 +1088,13 @@ class MainWindow(QMainWindow):
             return
         count = self.engine.unread(key)
         title = ("# " if is_group(key) else "") + widget.model.title
-        self.tabs.setTabText(self.tabs.indexOf(widget), f"{title} ({count})" if count else title)
+        index = self.tabs.indexOf(widget)
+        self.tabs.setTabText(index, f"{title} ({count})" if count else title)
+        # The tab may be elided: its tooltip has the whole name (and the unread count).
+        tip = "Messages to everyone" if key == EVERYONE else \
+            f"Group {widget.model.title}" if is_group(key) else \
+            f"Conversation with {widget.model.title}"
+        self.tabs.setTabToolTip(index, f"{tip} — {count} unread" if count else tip)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
@@ -931,7 +1117,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"({unread}) {who} — Messenger" if unread else f"{who} — Messenger")
 
     def _update_state(self, state: ConnectionState) -> None:
-        self._update_headers()  # presence is known only while logged in
+        # Presence is known only while logged in (the login's roster brings it back).
+        self.engine.roster.set_presence_known(state is ConnectionState.LOGGED_IN)
+        self._update_headers()
         text = _STATE_TEXT.get(state, state.value)
         auto = self.engine.auto_reconnect
         if state is ConnectionState.LOGGED_IN:

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import re
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter
 from PySide6.QtWidgets import QStyleOptionViewItem
 
 from messenger.client.conversations import peer_key
 from messenger.client.engine import ClientEngine
 from messenger.client.localstore import CachedMessage
 from messenger.client.models import ConversationModel, DeliveryState, MessageKind, RosterModel
-from messenger.gui.delegates import TICKS
+from messenger.gui.delegates import (
+    META_OWN,
+    OWN_BUBBLE,
+    READ_BADGE,
+    READ_CHECKS,
+    TICKS,
+    paint_tick,
+)
 
 from .conftest import type_line
 
@@ -24,11 +32,68 @@ def own_state(window, key: str, row: int = -1) -> DeliveryState:
 
 
 def painted_ticks(window, key: str, row: int = -1) -> str:
+    """What the delivery mark drawn on the item at ``row`` means (a ``TICKS`` value)."""
     widget = window.conversation_widget(key)
     index = widget.proxy.index(row % widget.proxy.rowCount(), 0)
     option = QStyleOptionViewItem()
     option.initFrom(widget.view)
     return widget.delegate._measure(option, index).ticks.strip()
+
+
+def colours_in(image: QImage, rect: QRect) -> dict[str, int]:
+    """How many pixels of each colour ``rect`` of ``image`` holds (``#rrggbb`` keys)."""
+    counts: dict[str, int] = {}
+    for y in range(max(0, rect.top()), min(image.height(), rect.bottom() + 1)):
+        for x in range(max(0, rect.left()), min(image.width(), rect.right() + 1)):
+            name = image.pixelColor(x, y).name()
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def tick_area(window, key: str, row: int = -1) -> dict[str, int]:
+    """The colours painted in the bottom right corner (time and mark) of the own bubble at
+    ``row``, as the view shows it."""
+    widget = window.conversation_widget(key)
+    index = widget.proxy.index(row % widget.proxy.rowCount(), 0)
+    widget.view.scrollTo(index)
+    rect = widget.view.visualRect(index)
+    image = widget.view.viewport().grab().toImage()
+    corner = QRect(rect.right() - 90, rect.bottom() - 26, 90, 26)
+    return colours_in(image, corner)
+
+
+def test_the_delivery_marks_are_drawn_not_font_glyphs(qapp):
+    """Every mark is drawn with lines (a clock face, checks, a badge), so it shows without an
+    emoji font; read differs from delivered by a filled amber badge, not just a hue."""
+    fm = QFontMetricsF(qapp.font())
+    inked: dict[DeliveryState, dict[str, int]] = {}
+    for state in (DeliveryState.PENDING, DeliveryState.SENT, DeliveryState.DELIVERED,
+                  DeliveryState.READ):
+        image = QImage(40, 30, QImage.Format.Format_ARGB32)
+        image.fill(OWN_BUBBLE)
+        painter = QPainter(image)
+        paint_tick(painter, 0, 5, fm, state, META_OWN)
+        painter.end()
+        counts = colours_in(image, image.rect())
+        counts.pop(OWN_BUBBLE.name())
+        inked[state] = counts
+    ink = {state: sum(c.values()) for state, c in inked.items()}
+    assert all(n >= 10 for n in ink.values()), ink
+    assert ink[DeliveryState.DELIVERED] > ink[DeliveryState.SENT] * 1.5  # two checks
+    badge = {state: c.get(READ_BADGE.name(), 0) for state, c in inked.items()}
+    assert badge[DeliveryState.READ] >= 40 and badge[DeliveryState.DELIVERED] == 0
+    # WCAG contrast: the badge against the bubble (≥ 3:1 for graphics), the checks on it.
+    assert contrast(READ_BADGE, OWN_BUBBLE) >= 3 and contrast(READ_CHECKS, READ_BADGE) >= 7
+
+
+def contrast(a: QColor, b: QColor) -> float:
+    def luminance(c: QColor) -> float:
+        def channel(v: float) -> float:
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+        return 0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF()) + \
+            0.0722 * channel(c.blueF())
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
 
 
 def fill_cache(engine: ClientEngine, key: str, count: int) -> None:
@@ -40,7 +105,7 @@ def fill_cache(engine: ClientEngine, key: str, count: int) -> None:
     engine.store.mark_read_here(key, list(range(1, count + 1)))
 
 
-def test_ticks_go_clock_one_two_and_green_when_read(qtbot, open_window):
+def test_ticks_go_clock_one_two_and_a_badge_when_read(qtbot, open_window):
     alice = open_window("alice")
     bob = open_window("bob")
     alice.open_conversation("bob")
@@ -48,13 +113,16 @@ def test_ticks_go_clock_one_two_and_green_when_read(qtbot, open_window):
     assert painted_ticks(alice, "bob") in (TICKS[DeliveryState.PENDING],
                                            TICKS[DeliveryState.SENT])
     qtbot.waitUntil(lambda: own_state(alice, "bob") == DeliveryState.DELIVERED, timeout=10_000)
-    assert painted_ticks(alice, "bob") == "✓✓"
+    assert painted_ticks(alice, "bob") == TICKS[DeliveryState.DELIVERED] == "delivered"
+    assert tick_area(alice, "bob").get(READ_BADGE.name(), 0) == 0
     bob.open_conversation("alice")  # bob's current tab shows it: a read receipt goes out
     bob.engine.mark_read("alice")
     qtbot.waitUntil(lambda: own_state(alice, "bob") == DeliveryState.READ, timeout=10_000)
     widget = alice.conversation_widget("bob")
     tip = widget.proxy.index(widget.proxy.rowCount() - 1, 0).data(Qt.ItemDataRole.ToolTipRole)
     assert tip.endswith("(read)")
+    assert painted_ticks(alice, "bob") == "read"
+    assert tick_area(alice, "bob").get(READ_BADGE.name(), 0) >= 30
     widget.view.grab()  # paints every state without errors
 
 
@@ -64,15 +132,22 @@ def test_retry_on_a_failed_message(qtbot, server, open_window):
     with qtbot.waitSignal(alice.engine.request_failed, timeout=10_000):
         type_line(qtbot, alice, "are you there yet?")
     assert own_state(alice, "zed", 0) == DeliveryState.FAILED
-    assert painted_ticks(alice, "zed", 0).startswith("✗ not sent")
     assert tab.failed_bar.isVisibleTo(tab) and "1 message not sent" in tab.failed_label.text()
-    menu = tab.message_menu(0)
-    assert [a.text() for a in menu.actions()] == ["Copy text", "Retry", "Delete"]
-    # Zed signs up; Retry now goes through with the same client_msg_id.
+    # Nobody is called zed (the contact list has every account): Retry is not offered.
+    assert tab.failed_label.text().endswith("There is no user named “zed” on this server.")
+    assert not tab.retry_button.isVisibleTo(tab) and tab.delete_button.isVisibleTo(tab)
+    assert [a.text() for a in tab.message_menu(0).actions()] == ["Copy text", "Delete"]
+    assert painted_ticks(alice, "zed", 0) == "not sent · right-click to delete"
+    # Zed signs up; Retry is offered again and goes through with the same client_msg_id.
     zed = ClientEngine()
     with qtbot.waitSignal(zed.login_succeeded, timeout=10_000):
         zed.connect_to(server.host, server.port)
         zed.register("zed", "zed-secret")
+    qtbot.waitUntil(lambda: tab.retry_button.isVisibleTo(tab))
+    assert "There is no user" not in tab.failed_label.text()
+    menu = tab.message_menu(0)
+    assert [a.text() for a in menu.actions()] == ["Copy text", "Retry", "Delete"]
+    assert painted_ticks(alice, "zed", 0) == "not sent · right-click to retry"
     with qtbot.waitSignal(zed.message_received, timeout=10_000) as got:
         qtbot.mouseClick(tab.retry_button, Qt.MouseButton.LeftButton)
     assert got.args[1].text == "are you there yet?"
@@ -263,7 +338,7 @@ def test_a_restarted_app_marks_cached_messages_read_when_their_tab_is_shown(
     again.open_conversation("alice")  # shown: read receipts go out
     qtbot.waitUntil(lambda: states() == [DeliveryState.READ] * 2, timeout=10_000)
     assert roster_unread(again, "alice") == 0
-    assert painted_ticks(alice, "bob", 1) == "✓✓"
+    assert painted_ticks(alice, "bob", 1) == "read"
 
 
 

@@ -5,14 +5,34 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtWidgets import QLabel, QMessageBox
 
 from messenger.client.conversations import EVERYONE, group_key
+from messenger.client.engine import ClientEngine
 from messenger.client.models import GroupModel, MembersModel, MessageKind
+from messenger.gui import groups
 from messenger.gui.groups import GroupConversationWidget, GroupDialog, JoinGroupDialog
 
 from .conftest import texts, type_line
 
 OTHER, SYSTEM, ERROR = MessageKind.OTHER, MessageKind.SYSTEM, MessageKind.ERROR
+
+
+class Answers:
+    """Stands in for :func:`messenger.gui.groups.ask`: records each question box's text and
+    answers with the next of ``replies`` (True: the box's Yes button, e.g. Leave)."""
+
+    def __init__(self, monkeypatch, *replies: bool) -> None:
+        self.replies = list(replies)
+        self.asked: list[tuple[str, str, str]] = []
+        monkeypatch.setattr(groups, "ask", self)
+
+    def __call__(self, box: QMessageBox) -> QMessageBox.StandardButton:
+        yes = box.button(QMessageBox.StandardButton.Yes)
+        self.asked.append((box.text(), box.informativeText(), yes.text()))
+        assert box.defaultButton() is box.button(QMessageBox.StandardButton.Cancel)
+        return QMessageBox.StandardButton.Yes if self.replies.pop(0) \
+            else QMessageBox.StandardButton.Cancel
 
 
 def check_in_picker(qtbot, dialog: GroupDialog, name: str) -> None:
@@ -26,7 +46,9 @@ def check_in_picker(qtbot, dialog: GroupDialog, name: str) -> None:
     qtbot.keyClick(view, Qt.Key.Key_Space)
 
 
-def test_create_group_in_the_dialog_accept_in_another_window_and_chat(qtbot, open_window):
+def test_create_group_in_the_dialog_accept_in_another_window_and_chat(qtbot, open_window,
+                                                                     monkeypatch):
+    answers = Answers(monkeypatch, True)
     alice, bob = open_window("alice"), open_window("bob")
     qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
 
@@ -94,9 +116,89 @@ def test_create_group_in_the_dialog_accept_in_another_window_and_chat(qtbot, ope
     assert tab.remove_button.isEnabled()
     with qtbot.waitSignal(bob.engine.group_left, timeout=10_000):
         qtbot.mouseClick(tab.remove_button, Qt.MouseButton.LeftButton)
+    assert answers.asked[0][:1] == ("Remove bob from “lab”?",)
     qtbot.waitUntil(lambda: "alice removed bob" in texts(bob, group_key("lab"), SYSTEM))
     assert not bob_tab.leave_button.isEnabled()
     assert bob_tab.info_label.text() == "You are not a member of this group."
+    assert not bob_tab.compose.isEnabled() and not bob_tab.send_button.isEnabled()
+    assert bob_tab.closed_label.text() == "You are not a member of this group."
+    assert bob_tab.closed_label.isVisibleTo(bob_tab)
+
+
+def test_leave_asks_first_then_the_tab_cannot_be_written_in(qtbot, open_window, monkeypatch):
+    answers = Answers(monkeypatch, False, True)
+    alice, bob = open_window("alice"), open_window("bob")
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        type_line(qtbot, alice, "/create den", EVERYONE)
+        alice.engine.invite_to_group("den", ["bob"])
+        qtbot.waitUntil(lambda: bob.invitation_bar.buttons("den") is not None)
+        qtbot.mouseClick(bob.invitation_bar.buttons("den")[0], Qt.MouseButton.LeftButton)
+    tab = bob.tabs.currentWidget()
+    assert isinstance(tab, GroupConversationWidget) and tab.compose.isEnabled()
+    qtbot.keyClicks(tab.compose, "half-written")
+
+    # Cancel: nothing is sent, bob stays in.
+    with qtbot.assertNotEmitted(bob.engine.group_left, wait=300):
+        qtbot.mouseClick(tab.leave_button, Qt.MouseButton.LeftButton)
+    assert answers.asked[0][0] == "Leave the group “den”?"
+    assert "no longer get its messages" in answers.asked[0][1]
+    assert answers.asked[0][2] == "Leave"
+    assert bob.engine.groups.group("den").member and tab.compose.isEnabled()
+
+    # Leave: the tab stays (its history), but nothing can be written or attached there.
+    with qtbot.waitSignal(bob.engine.group_left, timeout=10_000):
+        qtbot.mouseClick(tab.leave_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "bob left" in texts(alice, group_key("den"), SYSTEM))
+    assert len(answers.asked) == 2
+    for widget in (tab.compose, tab.send_button, tab.attach_button):
+        assert not widget.isEnabled()
+    assert tab.closed_label.isVisibleTo(tab)
+    assert tab.closed_label.text().startswith("You left this group")
+    assert tab.compose.toPlainText() == "half-written"  # the draft is kept
+    tab.attach(["/etc/hostname"])
+    assert tab.error_label.text().startswith("You left this group")
+
+    # Joining again (public group) makes the tab writable again.
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        type_line(qtbot, bob, "/join den", EVERYONE)
+    assert tab.compose.isEnabled() and tab.send_button.isEnabled()
+    assert not tab.closed_label.isVisibleTo(tab)
+
+
+def test_long_names_wrap_or_elide_without_widening_the_window(qtbot, server, open_window):
+    long_leader = "a_very_long_user_name_of_32_char"
+    long_group = "a-really-long-group-name-32-char"
+    assert len(long_leader) == len(long_group) == 32
+    leader = ClientEngine()
+    with qtbot.waitSignal(leader.login_succeeded, timeout=10_000):
+        leader.connect_to(server.host, server.port)
+        leader.register(long_leader, "long-secret")
+    alice = open_window("alice")
+    alice.resize(800, 500)
+    qtbot.waitUntil(lambda: alice.width() == 800)
+    with qtbot.waitSignal(alice.engine.invitation_received, timeout=10_000):
+        leader.create_group(long_group, ["alice"], public=False)
+    qtbot.waitUntil(alice.invitation_bar.isVisible)
+    labels = [w for w in alice.invitation_bar.findChildren(QLabel)
+              if w.accessibleName() == "Invitation"]
+    assert len(labels) == 1 and labels[0].wordWrap()
+    assert long_group in labels[0].toolTip() and long_leader in labels[0].toolTip()
+    assert alice.minimumSizeHint().width() <= 800
+    alice.layout().activate()
+    assert alice.width() == 800
+
+    with qtbot.waitSignal(alice.engine.group_joined, timeout=10_000):
+        qtbot.mouseClick(alice.invitation_bar.buttons(long_group)[0], Qt.MouseButton.LeftButton)
+    tab = alice.tabs.currentWidget()
+    assert isinstance(tab, GroupConversationWidget)
+    info = tab.info_label
+    assert info.toolTip() == f"Invite-only · led by {long_leader}"
+    shown = info.text().removeprefix("Invite-only · led by ")
+    assert shown.endswith("…") and long_leader.startswith(shown[:-1])
+    assert info.fontMetrics().horizontalAdvance(f"led by {shown}") <= info.width()
+    alice.layout().activate()
+    assert alice.width() == 800
+    leader.close()
 
 
 def test_private_broadcast_multicast_reply_and_info_commands(qtbot, open_window):

@@ -286,3 +286,35 @@ def test_a_message_tooltip_gives_the_full_date_and_time(qapp):
     model.append(ChatItem(MessageKind.OTHER, "bob", "see you", ts=ts, seq=1))
     tip = model.data(model.index(0, 0), Qt.ItemDataRole.ToolTipRole)
     assert tip == "bob, Sat 07 Mar 2026 14:05:09: see you"
+
+
+def test_a_multicast_tooltip_names_the_other_recipients(qapp):
+    model = ConversationModel("bob", "bob")
+    model.append(ChatItem(MessageKind.OTHER, "bob", "lunch?", ts=1.0, seq=1,
+                          also=("carol", "dave", "erin")))
+    model.append(ChatItem(MessageKind.OTHER, "bob", "just you", ts=2.0, seq=2))
+    tips = [model.data(model.index(r, 0), Qt.ItemDataRole.ToolTipRole) for r in range(2)]
+    assert tips[0].endswith(": lunch?\nAlso to: carol, dave, erin")
+    assert "Also to" not in tips[1]
+
+
+def test_roster_presence_unknown_while_not_logged_in(qtmodeltester, qtbot, roster):
+    qtmodeltester.check(roster, force_py=True)
+    groups = GroupModel()
+    groups.set_groups([_group("lab", leader="alice", members=("alice", "Bob"))])
+    members = MembersModel(groups, roster, "lab", "me")
+    first = roster.index(0, 0)
+    assert roster.presence_known and first.data(RosterModel.PresenceKnownRole) is True
+    assert members.member(1).online  # Bob
+    with qtbot.waitSignal(roster.dataChanged) as changed:
+        roster.set_presence_known(False)
+    assert RosterModel.PresenceKnownRole in changed.args[2]
+    assert changed.args[:2] == [first, roster.index(roster.rowCount() - 1, 0)]
+    assert first.data(RosterModel.PresenceKnownRole) is False
+    assert first.data(Qt.ItemDataRole.ToolTipRole) == "alice, presence unknown (not connected)"
+    assert not members.member(1).online  # the member panel shows it too
+    with qtbot.assertNotEmitted(roster.dataChanged):
+        roster.set_presence_known(False)
+    roster.set_presence_known(True)
+    assert first.data(Qt.ItemDataRole.ToolTipRole) == "alice, online"
+    assert members.member(1).online

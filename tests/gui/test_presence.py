@@ -1,0 +1,50 @@
+"""While the app is not logged in, contacts' presence shows as unknown (an empty grey ring,
+not a stale green dot); the next login brings the server's presence back."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+
+from messenger.client.connection import ConnectionState
+from messenger.client.models import RosterModel
+from messenger.gui.delegates import ONLINE
+
+
+def dot_colour(window, name: str) -> QColor:
+    """The colour at the centre of ``name``'s presence dot in the contact list."""
+    view = window.roster_view
+    index = window.engine.roster.index(window.engine.roster.row_of(name), 0)
+    rect = view.visualRect(index)
+    image = view.viewport().grab().toImage()
+    ratio = image.devicePixelRatio()
+    return image.pixelColor(int((rect.left() + 17) * ratio), int(rect.center().y() * ratio))
+
+
+def test_presence_is_unknown_while_disconnected_and_back_after_login(qtbot, open_window):
+    bob = open_window("bob")
+    charlie = open_window("charlie")
+    alice = open_window("alice")
+    roster = alice.engine.roster
+    qtbot.waitUntil(lambda: roster.contact("bob").online and roster.contact("charlie").online)
+    assert dot_colour(alice, "bob") == ONLINE
+
+    engine = alice.engine
+    with qtbot.waitSignal(engine.reconnect_scheduled, timeout=10_000):
+        engine._conn._socket.abort()  # the link breaks
+    assert engine.state is not ConnectionState.LOGGED_IN
+    bob_index = roster.index(roster.row_of("bob"), 0)
+    assert bob_index.data(RosterModel.PresenceKnownRole) is False
+    assert bob_index.data(RosterModel.OnlineRole) is True  # kept, but not shown as such
+    assert bob_index.data(Qt.ItemDataRole.ToolTipRole) == "bob, presence unknown (not connected)"
+    assert dot_colour(alice, "bob") != ONLINE and dot_colour(alice, "charlie") != ONLINE
+
+    bob.close()  # bob goes offline meanwhile
+    qtbot.waitUntil(lambda: charlie.engine.roster.contact("bob") is not None
+                    and not charlie.engine.roster.contact("bob").online, timeout=10_000)
+    engine.reconnect_now()
+    qtbot.waitUntil(lambda: engine.logged_in, timeout=10_000)
+    assert roster.index(0, 0).data(RosterModel.PresenceKnownRole) is True
+    assert not roster.contact("bob").online and roster.contact("charlie").online
+    assert dot_colour(alice, "charlie") == ONLINE
+    assert dot_colour(alice, "bob") != ONLINE

@@ -1,0 +1,65 @@
+"""Conversation tabs: long names elided (whole in the tooltip), Ctrl+PgDown / Ctrl+PgUp to
+step through them, Alt+1…9 to jump to one, a middle click to close one."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from messenger.client.conversations import EVERYONE
+from messenger.gui.main_window import MAX_TAB_WIDTH
+
+CTRL, ALT = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.AltModifier
+
+
+def active(qtbot, window):
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    return window
+
+
+def test_keys_step_and_jump_between_tabs(qtbot, open_window):
+    alice = active(qtbot, open_window("alice"))
+    alice.open_conversation("bob")
+    alice.open_conversation("charlie")
+    assert [alice.tabs.tabText(i) for i in range(3)] == ["Everyone", "bob", "charlie"]
+    compose = alice.tabs.currentWidget().compose
+    qtbot.keyClick(compose, Qt.Key.Key_PageDown, CTRL)  # wraps from the last to the first
+    assert alice.current_key() == EVERYONE
+    qtbot.keyClick(alice.tabs.currentWidget().compose, Qt.Key.Key_PageUp, CTRL)
+    assert alice.current_key() == "charlie"
+    qtbot.keyClick(alice.tabs.currentWidget().compose, Qt.Key.Key_PageUp, CTRL)
+    assert alice.current_key() == "bob"
+
+    qtbot.keyClicks(alice.tabs.currentWidget().compose, "draft")
+    qtbot.keyClick(alice.tabs.currentWidget().compose, Qt.Key.Key_3, ALT)
+    assert alice.current_key() == "charlie"
+    qtbot.keyClick(alice.tabs.currentWidget().compose, Qt.Key.Key_2, ALT)
+    assert alice.current_key() == "bob"
+    assert alice.tabs.currentWidget().compose.toPlainText() == "draft"  # no digit typed
+    assert alice.focusWidget() is alice.tabs.currentWidget().compose
+    qtbot.keyClick(alice.tabs.currentWidget().compose, Qt.Key.Key_9, ALT)  # no ninth tab
+    assert alice.current_key() == "bob"
+    assert alice.tabs.currentWidget().compose.toPlainText() == "draft"
+    qtbot.keyClick(alice.tabs.currentWidget().compose, Qt.Key.Key_1, ALT)
+    assert alice.current_key() == EVERYONE
+    assert alice.conversation_widget(EVERYONE).compose.toPlainText() == ""
+
+
+def test_long_names_are_elided_and_a_middle_click_closes(qtbot, open_window):
+    alice = active(qtbot, open_window("alice"))
+    alice.resize(800, 500)
+    long_name = "a_very_long_user_name_of_32_char"
+    alice.open_conversation("bob")
+    alice.open_conversation(long_name)
+    bar = alice.tabs.tabBar()
+    index = alice.tabs.indexOf(alice.conversation_widget(long_name))
+    assert bar.elideMode() == Qt.TextElideMode.ElideRight
+    assert bar.tabRect(index).width() <= MAX_TAB_WIDTH
+    assert bar.tabToolTip(index) == f"Conversation with {long_name}"
+
+    everyone = alice.tabs.indexOf(alice.conversation_widget(EVERYONE))
+    qtbot.mouseClick(bar, Qt.MouseButton.MiddleButton, pos=bar.tabRect(everyone).center())
+    assert alice.conversation_widget(EVERYONE) is not None  # Everyone has no close button
+    qtbot.mouseClick(bar, Qt.MouseButton.MiddleButton, pos=bar.tabRect(index).center())
+    assert alice.conversation_widget(long_name) is None
+    assert [alice.tabs.tabText(i) for i in range(alice.tabs.count())] == ["Everyone", "bob"]
