@@ -1327,9 +1327,10 @@ class ClientEngine(QObject):
             self._store.failed(client_msg_id, message)
             self.outbox_changed.emit()
         for key in keys:
-            model = self.conversation(key)
-            model.mark_failed(client_msg_id, message)
-            model.add_notice(f"Not sent: {message}", error=True)
+            # The bubble shows it failed and the tab's bar why (with Retry / Delete): no
+            # notice line of its own, which would stay after the message is deleted and pile
+            # up with every retry.
+            self.conversation(key).mark_failed(client_msg_id, message)
             self.request_failed.emit(key, code, message)
 
     def _acked(self, client_msg_id: str, seq: int, ts: float, keys: list[str]) -> None:

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QStyleOptionViewItem
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE
 from messenger.client.engine import ClientEngine
-from messenger.client.models import MessageKind, RosterModel
+from messenger.client.models import DeliveryState, MessageKind, RosterModel
 from messenger.client.pins import PinStore
 from messenger.gui.login_dialog import LoginDialog
 from messenger.gui.main_window import MainWindow
@@ -88,8 +88,16 @@ def test_unknown_user_error_shows_in_that_conversation(qtbot, server, open_windo
     with qtbot.waitSignal(alice.engine.request_failed, timeout=10_000):
         tab.compose.setPlainText("hello?")
         tab.compose.submit()
-    errors = texts(alice, "nobody", MessageKind.ERROR)
-    assert len(errors) == 1 and "Not sent" in errors[0]
+    (failed,) = [i for i in alice.engine.conversation("nobody").items()
+                 if i.kind is MessageKind.OWN]
+    assert failed.state is DeliveryState.FAILED and "no such user" in failed.error
+    assert tab.failed_bar.isVisibleTo(tab) and "no such user" in tab.failed_label.text()
+    # Retried and refused again, then deleted: no notice lines are left behind.
+    with qtbot.waitSignal(alice.engine.request_failed, timeout=10_000):
+        tab.retry_failed()
+    tab.delete_failed()
+    assert texts(alice, "nobody", MessageKind.OWN) == []
+    assert texts(alice, "nobody", MessageKind.ERROR) == []
     assert texts(alice, EVERYONE, MessageKind.ERROR) == []
 
 
