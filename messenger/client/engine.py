@@ -1561,6 +1561,14 @@ class ClientEngine(QObject):
     def _on_history(self, req: _Request, ok: Ok) -> None:
         key = req.key or EVERYONE
         messages = ok.messages or []
+        last = messages[-1].seq if messages else None  # (where the next page starts)
+        # A catch-up page carries the edits of messages made meanwhile (protocol.md,
+        # history): they change the originals' text and are not lines of their own.
+        edits = [m for m in messages if m.notice == "edited" and m.replaces]
+        if edits:
+            messages = [m for m in messages if m.notice != "edited"]
+            for m in edits:
+                self._apply_retraction(m.replaces, m.text, m.ts)
         rows = [self._cached(m, key) for m in messages]
         if req.mode == "export":  # into the cache only: the export writes it out
             if self._store is not None and rows:
@@ -1568,7 +1576,7 @@ class ClientEngine(QObject):
             for m in messages:
                 if name_key(m.sender) == name_key(self.user):
                     self._own_from_elsewhere(m)
-            req.job.page_received(messages, bool(ok.more))
+            req.job.page_received(messages, bool(ok.more), last)
             return
         model = self.conversation(key)
         new: set[int] = set()
@@ -1599,8 +1607,8 @@ class ClientEngine(QObject):
                       and name_key(r.sender) == name_key(self.user)])
         self.history_loaded.emit(key, added)
         self._resuming -= 1
-        if ok.more and messages:
-            self._history_after(key, messages[-1].seq)
+        if ok.more and last is not None:
+            self._history_after(key, last)
         if self._resuming <= 0:
             self._resuming = 0
             self.resumed.emit()
@@ -1800,14 +1808,18 @@ class ConversationExport(QObject):
         if not self._engine._ask_export_page(self, after):
             self.fetch_stopped("Not connected to the server.")
 
-    def page_received(self, messages: list[Message], more: bool) -> None:
-        """A ``history`` page (already in the cache) arrived."""
+    def page_received(self, messages: list[Message], more: bool,
+                      last: int | None = None) -> None:
+        """A ``history`` page (already in the cache) arrived; ``last`` is the seq of its last
+        frame (default: the last of ``messages``), where the next page starts."""
         if self.phase != "fetching":
             return
         self.fetched += len(messages)
         self.progress.emit()
-        if more and messages:
-            self._ask(messages[-1].seq)
+        if last is None and messages:
+            last = messages[-1].seq
+        if more and last is not None:
+            self._ask(last)
         else:
             self.complete = True
             self._write()

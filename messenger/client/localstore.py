@@ -16,9 +16,10 @@ Tables:
   ``meta``      key/value cursors: ``receipts_after`` (highest receipt ``rid`` seen).
   ``transfers`` peer-to-peer file transfers, one row per card (its app key): direction, peer,
                 conversation, file name and path, size, SHA-256, MIME type, state, bytes done,
-                error, and whether the user accepted it (so that after a restart a re-offer of
-                the same file resumes by itself). Only the newest :data:`TRANSFERS_KEPT` are
-                kept. No per-transfer secret is stored.
+                error, whether the user accepted it (so that after a restart a re-offer of
+                the same file resumes by itself), and the server's id of its latest offer
+                (``transfer_id``; added to older files when opened). Only the newest
+                :data:`TRANSFERS_KEPT` are kept. No per-transfer secret is stored.
 
 The schema version is in ``PRAGMA user_version`` (:data:`SCHEMA_VERSION`). Every table is
 created with ``IF NOT EXISTS``, so opening an older file adds what it lacks (version 1 had no
@@ -38,7 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from messenger.protocol import name_key, time_ordered_id
+from messenger.protocol import RETRACTED_TEXT, name_key, time_ordered_id
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -100,7 +101,8 @@ CREATE TABLE IF NOT EXISTS transfers (
     by_peer       INTEGER NOT NULL DEFAULT 0,
     accepted      INTEGER NOT NULL DEFAULT 0,
     created       REAL NOT NULL,
-    updated       REAL NOT NULL
+    updated       REAL NOT NULL,
+    transfer_id   TEXT NOT NULL DEFAULT ''
 );
 """
 
@@ -183,12 +185,14 @@ class TransferRecord:
     error: str = ""
     by_peer: bool = False
     accepted: bool = False
+    transfer_id: str = ""
+    """The server's id of the transfer's latest offer ("" before the server gave one)."""
     created: float = field(default=0.0, compare=False)
     """Unix seconds when it was first saved (set by the store; ignored when saving)."""
 
 
 _TRANSFER_COLUMNS = ("key, direction, peer, conv, name, size, sha256, mime, path, state, done,"
-                     " error, by_peer, accepted")
+                     " error, by_peer, accepted, transfer_id")
 
 _STATE_ORDER = {"sent": 0, "delivered": 1, "read": 2}
 
@@ -215,6 +219,7 @@ class LocalStore:
             if "edited" not in columns:
                 self._db.execute("ALTER TABLE messages ADD COLUMN edited REAL")
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._add_transfer_columns()
 
     def close(self) -> None:
         self._db.close()
@@ -532,29 +537,39 @@ class LocalStore:
 
     # ---------------------------------------------------------------- transfers
 
+    def _add_transfer_columns(self) -> None:
+        """Add the ``transfers`` columns a file made before them lacks (``transfer_id``);
+        checked at every open, the schema version does not say."""
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(transfers)")}
+        if "transfer_id" not in columns:
+            self._db.execute("ALTER TABLE transfers ADD COLUMN transfer_id TEXT NOT NULL"
+                             " DEFAULT ''")
+
     def save_transfer(self, record: TransferRecord) -> None:
         """Insert or update the transfer ``record.key`` (it keeps its place in the order)."""
         now = time.time()
         r = record
         self._db.execute(
             f"INSERT INTO transfers ({_TRANSFER_COLUMNS}, created, updated)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (key) DO UPDATE SET direction = excluded.direction,"
             " peer = excluded.peer, conv = excluded.conv, name = excluded.name,"
             " size = excluded.size, sha256 = excluded.sha256, mime = excluded.mime,"
             " path = excluded.path, state = excluded.state, done = excluded.done,"
             " error = excluded.error, by_peer = excluded.by_peer,"
-            " accepted = excluded.accepted, updated = excluded.updated",
+            " accepted = excluded.accepted, transfer_id = excluded.transfer_id,"
+            " updated = excluded.updated",
             (r.key, r.direction, r.peer, r.conv, r.name, r.size, r.sha256, r.mime, r.path,
-             r.state, r.done, r.error, int(r.by_peer), int(r.accepted), now, now))
+             r.state, r.done, r.error, int(r.by_peer), int(r.accepted), r.transfer_id, now,
+             now))
 
     def transfers(self) -> list[TransferRecord]:
         """Every stored transfer, oldest first."""
         rows = self._db.execute(
             f"SELECT {_TRANSFER_COLUMNS}, created FROM transfers ORDER BY ord").fetchall()
         return [TransferRecord(k, d, p, c, n, sz, sh, m, pa, st, dn, e, bool(bp), bool(ac),
-                               cr or 0.0)
-                for k, d, p, c, n, sz, sh, m, pa, st, dn, e, bp, ac, cr in rows]
+                               tid, cr or 0.0)
+                for k, d, p, c, n, sz, sh, m, pa, st, dn, e, bp, ac, tid, cr in rows]
 
     def transfer(self, key: str) -> TransferRecord | None:
         row = self._db.execute(
@@ -562,9 +577,9 @@ class LocalStore:
             (key,)).fetchone()
         if row is None:
             return None
-        k, d, p, c, n, sz, sh, m, pa, st, dn, e, bp, ac, cr = row
+        k, d, p, c, n, sz, sh, m, pa, st, dn, e, bp, ac, tid, cr = row
         return TransferRecord(k, d, p, c, n, sz, sh, m, pa, st, dn, e, bool(bp), bool(ac),
-                              cr or 0.0)
+                              tid, cr or 0.0)
 
     def prune_transfers(self, keep: int = TRANSFERS_KEPT) -> int:
         """Forget all but the newest ``keep`` transfers; returns how many went."""
@@ -607,9 +622,14 @@ class LocalStore:
     def set_text(self, seq: int, text: str, edited: float | None = None) -> int:
         """Replace the text of every cached copy of message ``seq`` (deleted, or edited at
         ``edited``, by its sender); returns how many rows changed."""
-        cur = self._db.execute(
-            "UPDATE messages SET text = ?, edited = coalesce(?, edited)"
-            " WHERE seq = ? AND notice IS NULL", (text, edited, seq))
+        if edited is None:  # deleted
+            cur = self._db.execute("UPDATE messages SET text = ? WHERE seq = ? AND notice IS NULL",
+                                   (text, seq))
+        else:  # an edit never revives a deleted message, nor undoes a later edit
+            cur = self._db.execute(
+                "UPDATE messages SET text = ?, edited = ? WHERE seq = ? AND notice IS NULL"
+                " AND text != ? AND (edited IS NULL OR edited <= ?)",
+                (text, edited, seq, RETRACTED_TEXT, edited))
         return cur.rowcount
 
     def mark_read_here(self, conv: str, seqs: Sequence[int]) -> None:

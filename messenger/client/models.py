@@ -23,6 +23,7 @@ from PySide6.QtCore import (
     Signal,
 )
 
+from ..protocol import RETRACTED_TEXT
 from ..protocol.names import name_key
 
 log = logging.getLogger("messenger.client.models")
@@ -787,6 +788,9 @@ class ConversationModel(QAbstractListModel):
         if row is None:
             return False
         item = self._items[row]
+        if edited is not None and (item.text == RETRACTED_TEXT
+                                   or (item.edited is not None and item.edited > edited)):
+            return True  # deleted, or edited later since: an old edit changes nothing
         item.text = text
         if edited is not None:
             item.edited = edited

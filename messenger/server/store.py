@@ -1410,9 +1410,12 @@ class Store:
         else:
             cond, order = (" AND {seq} < ?", " DESC") if before is not None else ("", " DESC")
             extra = [before] if before is not None else []
-        # One ordered, limited scan of an index per part; parts are disjoint.
-        parts = [f"SELECT {_MSG_COLUMNS} FROM {source} WHERE ({part}) AND (m.notice IS NULL"
-                 f" OR m.notice != 'edited'){cond.format(seq=seq)} ORDER BY {seq}{order} LIMIT ?"
+        # One ordered, limited scan of an index per part; parts are disjoint. A catch-up
+        # (``after``) also carries ``edited`` notices: a device whose queue another device
+        # of the account emptied learns of edits to messages it has only from them.
+        edits = "" if after is not None else " AND (m.notice IS NULL OR m.notice != 'edited')"
+        parts = [f"SELECT {_MSG_COLUMNS} FROM {source} WHERE ({part}){edits}"
+                 f"{cond.format(seq=seq)} ORDER BY {seq}{order} LIMIT ?"
                  for (source, seq), part in where]
         if len(parts) == 1:
             sql, args = parts[0], [*params[0], *extra, limit]

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, QTimer
 
 from messenger.client import engine as engine_module
 from messenger.client.connection import ConnectionState
-from messenger.client.conversations import EVERYONE, group_key
+from messenger.client.conversations import EVERYONE, group_key, peer_key
 from messenger.client.engine import ClientEngine, export_line
 from messenger.client.liveness import Backoff, Heartbeat
 from messenger.client.models import ConversationModel, DeliveryState, MessageKind
@@ -737,3 +737,32 @@ def test_received_messages_are_confirmed_after_a_synced_commit(qtbot, server, ma
     assert len(inserts) == 5 and syncs and syncs[-1] > inserts[-1]
     assert "PRAGMA synchronous=FULL" in statements[inserts[-1]:syncs[-1]]
     assert len(syncs) <= len(inserts)
+
+
+def test_an_edit_another_device_confirmed_still_reaches_this_one(qtbot, server, make_engine,
+                                                                 tmp_path):
+    """bob's laptop is off while alice edits; bob's phone takes the edit off the account's
+    queue. The laptop's catch-up after its next login carries the edit (not as a line)."""
+    alice = make_engine()
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, laptop, server.host, server.port, "bob")
+    alice.send_unicast("bob", "meet at 3")
+    qtbot.waitUntil(lambda: texts_from(laptop, "alice", "alice") == ["meet at 3"], timeout=5000)
+    laptop.close()
+    qtbot.waitUntil(lambda: laptop.state is ConnectionState.DISCONNECTED)
+    seq = alice.store.page("bob")[-1].seq
+    phone = make_engine(data_dir=tmp_path / "phone")
+    login(qtbot, phone, server.host, server.port, "bob")
+    with qtbot.waitSignal(phone.history_loaded, timeout=5000):
+        phone.conversation("alice").fetchMore()  # bob opens the conversation on his phone
+    assert alice.edit(seq, peer_key("bob"), "meet at 4")
+    qtbot.waitUntil(lambda: texts_from(phone, "alice", "alice") == ["meet at 4"], timeout=5000)
+    phone.close()  # confirmed by the phone: nothing queued for the laptop
+    qtbot.waitUntil(lambda: phone.state is ConnectionState.DISCONNECTED)
+    with qtbot.waitSignal(laptop.resumed, timeout=10_000):
+        login(qtbot, laptop, server.host, server.port, "bob")
+    assert texts_from(laptop, "alice", "alice") == ["meet at 4"]
+    assert laptop.store.page("alice")[-1].text == "meet at 4"
+    assert not [i for i in laptop.conversation("alice").items()
+                if i.kind is MessageKind.SYSTEM]  # the edit is no line of its own

@@ -239,6 +239,10 @@ def test_a_sender_edits_a_message_and_an_offline_recipient_gets_the_edit(qtbot, 
     (original,) = [m for m in history.messages if m.seq == sent.seq]
     assert original.text == "meet at 5" and original.edited is not None
     assert not any(m.notice == "edited" for m in history.messages)  # edits are not lines
+    # ... but a catch-up (after=) has them, for a device whose queue another one emptied
+    catch_up = alice.request(GetHistory, conversation="user:bob", after=sent.seq)
+    assert [(m.notice, m.replaces, m.text) for m in catch_up.messages] == [
+        ("edited", sent.seq, "meet at 4"), ("edited", sent.seq, "meet at 5")]
 
     bob = connect_as(qtbot, server, "bob", "bob123")  # the login replays both edits, in order
     edits = [bob.wait_for(lambda f: isinstance(f, Message) and f.notice == "edited")

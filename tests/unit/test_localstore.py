@@ -151,6 +151,41 @@ def test_a_version_1_file_gets_the_transfers_table_and_keeps_its_rows(tmp_path):
     db.close()
 
 
+def test_transfers_keep_the_server_transfer_id_also_in_a_file_from_before_it(tmp_path):
+    path = tmp_path / "v4.db"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE transfers (ord INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL UNIQUE, direction TEXT NOT NULL, peer TEXT NOT NULL,
+            conv TEXT NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL DEFAULT '', mime TEXT NOT NULL DEFAULT '',
+            path TEXT NOT NULL DEFAULT '', state TEXT NOT NULL,
+            done INTEGER NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '',
+            by_peer INTEGER NOT NULL DEFAULT 0, accepted INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL, updated REAL NOT NULL);
+        INSERT INTO transfers (key, direction, peer, conv, name, size, state, created,
+            updated) VALUES ('old', 'receive', 'bob', 'bob', 'a.bin', 5, 'incoming', 1, 1);
+        PRAGMA user_version = 4;
+    """)
+    db.commit()
+    db.close()
+    store = LocalStore(path)
+    assert store.transfer("old").transfer_id == ""
+    store.save_transfer(TransferRecord("old", "receive", "bob", "bob", "a.bin", 5,
+                                       state="incoming", transfer_id="t-2"))
+    store.save_transfer(TransferRecord("new", "send", "bob", "bob", "b.bin", 5,
+                                       transfer_id="t-3"))
+    store.close()
+    again = LocalStore(path)
+    assert [(r.key, r.transfer_id) for r in again.transfers()] == [("old", "t-2"),
+                                                                  ("new", "t-3")]
+    assert again.transfer("old").created == 1
+    again.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+    db.close()
+
+
 def test_a_version_2_file_gets_the_counts_column_and_group_counts_only_grow(tmp_path):
     path = tmp_path / "v2.db"
     db = sqlite3.connect(path)
@@ -254,3 +289,15 @@ def test_a_typed_message_is_committed_synced_and_the_store_goes_back_to_normal(s
     insert = next(i for i, s in enumerate(statements) if s.startswith("INSERT INTO outbox"))
     assert "PRAGMA synchronous=FULL" in statements[:insert]
     assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+def test_an_old_edit_neither_revives_a_deleted_message_nor_undoes_a_later_edit(store):
+    from messenger.protocol import RETRACTED_TEXT
+
+    store.add_messages([cached(1), cached(2)])
+    assert store.set_text(1, "second edit", edited=20.0) == 1
+    assert store.set_text(1, "first edit", edited=10.0) == 0  # came late (a catch-up page)
+    assert store.message(1).text == "second edit" and store.message(1).edited == 20.0
+    store.set_text(2, RETRACTED_TEXT)
+    assert store.set_text(2, "an edit from before", edited=30.0) == 0
+    assert store.message(2).text == RETRACTED_TEXT
