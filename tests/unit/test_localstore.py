@@ -301,3 +301,12 @@ def test_an_old_edit_neither_revives_a_deleted_message_nor_undoes_a_later_edit(s
     store.set_text(2, RETRACTED_TEXT)
     assert store.set_text(2, "an edit from before", edited=30.0) == 0
     assert store.message(2).text == RETRACTED_TEXT
+
+
+def test_a_dead_link_is_noticed_within_15_s_with_one_check_a_second():
+    """The engine checks once a second: the default timeout leaves room for that tick. The
+    worst case is a last frame just after a check."""
+    hb = Heartbeat()
+    hb.received(0.001)
+    dead_at = next(t for t in range(1, 30) if hb.check(float(t)) == "dead")
+    assert dead_at - 0.001 <= 15.0
