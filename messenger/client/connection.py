@@ -97,7 +97,8 @@ class ClientConnection(QObject):
         state_changed(ConnectionState): after every state change.
         ready(Hello): the server's ``hello`` arrived; the connection is usable.
         frame_received(object): a typed server frame (``Ok``, ``Error``, ``Message``,
-            ``Presence``, …) after the handshake. Pings are answered here and not forwarded.
+            ``Presence``, …) after the handshake. Pings are answered here and not forwarded;
+            pongs are forwarded while logged in.
         fingerprint_pinned(str): the server was unknown and its fingerprint is now pinned.
         fingerprint_verified(str): the server's fingerprint matched its pin.
         failed(str, str): ``(code, message)`` with a :class:`ConnectionErrorCode`; the
@@ -345,6 +346,8 @@ class ClientConnection(QObject):
             self.send(Pong(nonce=frame.nonce))
             return
         if isinstance(frame, Pong):
+            if self._state is ConnectionState.LOGGED_IN:
+                self.frame_received.emit(frame)  # (proof that what was sent before arrived)
             return
         if self._state is ConnectionState.HANDSHAKING:
             if isinstance(frame, Hello):

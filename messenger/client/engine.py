@@ -46,6 +46,7 @@ from ..protocol import (
     Message,
     Ok,
     Ping,
+    Pong,
     Presence,
     Read,
     Receipt,
@@ -311,6 +312,8 @@ class ClientEngine(QObject):
         self._store_at: tuple[str, int] = ("", 0)
         self._inflight: set[str] = set()
         self._cache_failed = False  # said once per run: the local cache refused a write
+        self._unconfirmed_reads: set[int] = set()  # read seqs sent since the last answer
+        self._reads_to_resend: set[int] = set()  # ... when that link died
         self._unread_seqs: dict[str, set[int]] = {}  # shown, awaiting a read receipt
         self._read_wanted: set[str] = set()  # viewed while offline: send at the next login
         self._exports: set[ConversationExport] = set()
@@ -460,6 +463,8 @@ class ClientEngine(QObject):
         self._seen_seqs.clear()
         self._inflight.clear()
         self._history_busy.clear()
+        self._unconfirmed_reads.clear()
+        self._reads_to_resend.clear()
 
     def reconnect_now(self) -> bool:
         """"Reconnect now": try at once instead of waiting for the backoff. False when there is
@@ -652,9 +657,13 @@ class ClientEngine(QObject):
                 self._unread_seqs.setdefault(key, set()).update(seqs[start:])
                 self._read_wanted.add(key)
                 return
+            self._unconfirmed_reads.update(chunk)
             if self._store is not None:
                 self._store.mark_read_here(key, chunk)
         self._read_wanted.discard(key)
+        if self._unconfirmed_reads:  # a pong proves they arrived (else: resent after a loss)
+            self._ping_nonce += 1
+            self._conn.send(Ping(nonce=self._ping_nonce))
 
     def _await_read(self, key: str, rows: list[CachedMessage]) -> None:
         """``rows`` are now shown in conversation ``key``: others' chat messages among them
@@ -901,6 +910,10 @@ class ClientEngine(QObject):
         self.connection_failed.emit(code, message)
 
     def _on_frame(self, frame: Any) -> None:
+        if isinstance(frame, (Ok, Error, Pong)):
+            # An answer to something sent later than those reads: the server, which handles
+            # a connection's frames in order, has them (a read has no answer of its own).
+            self._unconfirmed_reads.clear()
         if isinstance(frame, Message):
             self._on_message(frame)
         elif isinstance(frame, Presence):
@@ -1656,6 +1669,12 @@ class ClientEngine(QObject):
         self._resume()
         for key in sorted(self._read_wanted):  # conversations viewed while offline
             self._send_reads(key)
+        if self._reads_to_resend:
+            seqs, self._reads_to_resend = sorted(self._reads_to_resend), set()
+            if self.send_read_receipts:
+                for start in range(0, len(seqs), READ_BATCH):
+                    self._conn.send(Read(seqs=seqs[start:start + READ_BATCH]))
+                self._unconfirmed_reads.update(seqs)
         self._pump()
 
     def _on_state(self, state: ConnectionState) -> None:
@@ -1667,6 +1686,9 @@ class ClientEngine(QObject):
         if state is ConnectionState.DISCONNECTED:
             self._stable_timer.stop()
             self._send_retry.stop()
+            # Reads written to a link that then died may never have arrived: again next time.
+            self._reads_to_resend |= self._unconfirmed_reads
+            self._unconfirmed_reads.clear()
         if state is ConnectionState.DISCONNECTED and self._auto_reconnect \
                 and not self._reconnect_timer.isActive():
             self._schedule_reconnect()

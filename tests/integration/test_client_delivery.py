@@ -766,3 +766,22 @@ def test_an_edit_another_device_confirmed_still_reaches_this_one(qtbot, server, 
     assert laptop.store.page("alice")[-1].text == "meet at 4"
     assert not [i for i in laptop.conversation("alice").items()
                 if i.kind is MessageKind.SYSTEM]  # the edit is no line of its own
+
+
+def test_a_read_receipt_lost_with_the_link_is_sent_again(qtbot, server, make_engine):
+    """bob reads just as his link dies (the frame never leaves his machine): after his
+    reconnect the read goes again, and alice sees it read."""
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    alice.send_unicast("bob", "did you read this?")
+
+    def state() -> DeliveryState:
+        return next(i.state for i in alice.conversation("bob").items()
+                    if i.kind is MessageKind.OWN)
+
+    qtbot.waitUntil(lambda: state() is DeliveryState.DELIVERED, timeout=5000)
+    bob.mark_read("alice")
+    bob._conn._socket.abort()  # in the same turn: the read is still in the socket's buffer
+    qtbot.waitUntil(lambda: bob.logged_in, timeout=10_000)
+    qtbot.waitUntil(lambda: state() is DeliveryState.READ, timeout=5000)
