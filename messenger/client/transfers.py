@@ -39,6 +39,12 @@ an offer never answered as lapsed (its secret died with the app). No secret is s
 An offer to us left unanswered when the app stopped or lost its connection to the server is
 declined (reason :data:`LAPSED_REASON`) at the next login, so the sender's card ends too.
 
+Partial files. A failed or cancelled receive can be discarded (the card's Discard button,
+:meth:`TransferController.discard`): its partial file is deleted and the card stays as
+``discarded``. When the transfers are loaded at login, the partial files in the download
+folder's ``.partial`` that no resumable receive refers to and that were not written for
+:data:`PARTIAL_ORPHAN_AGE`, and any not written for :data:`PARTIAL_MAX_AGE`, are deleted.
+
 QtCore only, like the rest of :mod:`messenger.client`.
 """
 
@@ -87,6 +93,7 @@ from ..transfer import (
     TransferEngine,
     check_offer,
     part_stem,
+    remove_part,
     safe_filename,
 )
 from .conversations import EVERYONE, is_group, peer_key
@@ -118,6 +125,15 @@ SAVE_INTERVAL = 1.0
 """Seconds between two writes of a running transfer's progress to the local store (a change
 of state is written at once)."""
 
+PARTIAL_MAX_AGE = 7 * 24 * 3600.0
+"""Seconds after its last write when a partial file goes at the next start, even if a failed
+receive could still resume from it (:func:`stale_partials`)."""
+
+PARTIAL_ORPHAN_AGE = 3600.0
+"""Seconds after its last write when a partial file that no resumable transfer refers to goes
+at the next start. Not at once: another account's app, or another copy of this one, may be
+receiving into the same download folder just then."""
+
 
 # ------------------------------------------------------------------------------- decisions
 
@@ -135,10 +151,11 @@ class TransferState(enum.StrEnum):
     DECLINED = "declined"
     CANCELLED = "cancelled"
     FAILED = "failed"
+    DISCARDED = "discarded"      # receive: failed or cancelled, its partial file deleted
 
 
 FINAL_STATES = frozenset({TransferState.DONE, TransferState.DECLINED, TransferState.CANCELLED,
-                          TransferState.FAILED})
+                          TransferState.FAILED, TransferState.DISCARDED})
 """States a transfer does not leave (except a failed send, by :meth:`resume`)."""
 
 SEND, RECEIVE = "send", "receive"
@@ -295,6 +312,8 @@ def status_text(t: Transfer) -> str:
     if st is TransferState.CANCELLED:
         who = f"Cancelled by {t.peer}" if t.by_peer else "Cancelled"
         return who + (f": {error}" if error else "")
+    if st is TransferState.DISCARDED:
+        return "Discarded (the partly received file was deleted)"
     return f"Failed: {error or 'unknown error'}"
 
 
@@ -313,6 +332,32 @@ def send_refusal(path: Path, size_limit: int) -> str | None:
         return (f"“{path.name}” is {format_size(size)}, over the "
                 f"{format_size(size_limit)} limit for files.")
     return None
+
+
+def stale_partials(folder: Path, keep: Iterable[Path], now: float, *,
+                   max_age: float = PARTIAL_MAX_AGE,
+                   orphan_age: float = PARTIAL_ORPHAN_AGE) -> list[Path]:
+    """The ``*.part`` files in ``folder`` (a download folder's ``.partial``) to delete: those
+    not written for ``max_age`` seconds, and those not in ``keep`` (the partial files that
+    resumable transfers refer to) not written for ``orphan_age`` seconds. ``now`` is Unix
+    seconds (compared with the files' modification times). A missing folder gives ``[]``;
+    a file that cannot be looked at is left alone."""
+    kept = {Path(p) for p in keep}
+    out: list[Path] = []
+    try:
+        entries = list(Path(folder).glob("*.part"))
+    except OSError:
+        return out
+    for path in sorted(entries):
+        try:
+            if not path.is_file():
+                continue
+            age = now - path.stat().st_mtime
+        except OSError:
+            continue
+        if age > max_age or (path not in kept and age > orphan_age):
+            out.append(path)
+    return out
 
 
 def _unspecified(host: str) -> bool:
@@ -802,6 +847,62 @@ class TransferController(QObject):
         SHA-256 and the sender: another sender's bytes are never resumed)."""
         return self.download_dir / ".partial" / f"{part_stem(t.sha256, name_key(t.peer))}.part"
 
+    def _partial_files(self, t: Transfer) -> list[Path]:
+        """The partial file of receive ``t`` and its numbered siblings
+        (``<stem>.<n>.part``, made when two registrations of that file overlapped)."""
+        main = self.partial_path(t)
+        try:
+            siblings = sorted(main.parent.glob(f"{main.stem}.*.part"))
+        except OSError:
+            siblings = []
+        return [main, *siblings]
+
+    def can_discard(self, key: str) -> bool:
+        """Whether :meth:`discard` applies to ``key``: a failed or cancelled receive, no
+        other receive of the same file from the same sender running (it may be writing the
+        same partial file)."""
+        t = self._items.get(key)
+        if t is None or t.direction != RECEIVE or \
+                t.state not in (TransferState.FAILED, TransferState.CANCELLED):
+            return False
+        return not any(o is not t and o.direction == RECEIVE and not o.final
+                       and o.sha256 == t.sha256 and name_key(o.peer) == name_key(t.peer)
+                       for o in self._items.values())
+
+    def discard(self, key: str) -> bool:
+        """Delete the partial file of a failed or cancelled receive (:meth:`can_discard`);
+        the card stays, ``discarded`` (a new offer of the file starts from zero and asks
+        again). False when it does not apply."""
+        t = self._items.get(key)
+        if t is None or not self.can_discard(key):
+            return False
+        if self._engine is not None and t.transfer_id:
+            self._engine.release(t.transfer_id)  # (normally released already)
+        for path in self._partial_files(t):
+            try:
+                remove_part(path)
+            except OSError as exc:
+                log.warning("transfer %s: cannot delete %s: %s", t.key, path, exc)
+        t.done, t.rate, t.by_peer = 0, 0.0, False
+        self._set(t, TransferState.DISCARDED, error="")
+        return True
+
+    def _sweep_partials(self) -> None:
+        """Delete the download folder's stale partial files (:func:`stale_partials`): kept
+        are those a resumable receive (failed, or still running) refers to, unless written
+        last :data:`PARTIAL_MAX_AGE` ago."""
+        keep = [self.partial_path(t) for t in self._items.values()
+                if t.direction == RECEIVE and t.sha256
+                and (t.state is TransferState.FAILED or not t.final)]
+        folder = self.download_dir / ".partial"
+        for path in stale_partials(folder, keep, time.time()):
+            try:
+                remove_part(path)
+            except OSError as exc:
+                log.warning("cannot delete the stale partial file %s: %s", path, exc)
+            else:
+                log.info("deleted the stale partial file %s", path)
+
     def _partial_size(self, t: Transfer) -> int:
         part = self.partial_path(t)
         try:
@@ -1107,7 +1208,7 @@ class TransferController(QObject):
             return
         record = TransferRecord(t.key, t.direction, t.peer, t.conversation, t.name, t.size,
                                 t.sha256, t.mime, t.path, t.state.value, t.done, t.error,
-                                t.by_peer, t.accepted)
+                                t.by_peer, t.accepted, t.transfer_id)
         try:
             store.save_transfer(record)
         except sqlite3.Error as exc:  # the store was closed (logged out) or the disk is full
@@ -1139,19 +1240,22 @@ class TransferController(QObject):
             except ValueError:
                 state = TransferState.FAILED
             t = Transfer(r.key, r.direction, r.peer, r.conv, r.name, r.size, r.sha256, r.mime,
-                         r.path, state=state, done=r.done, error=r.error, by_peer=r.by_peer,
-                         accepted=r.accepted, created=r.created or time.time())
+                         r.path, transfer_id=r.transfer_id, state=state, done=r.done,
+                         error=r.error, by_peer=r.by_peer, accepted=r.accepted,
+                         created=r.created or time.time())
             if not t.final:
                 if state is TransferState.INCOMING and t.direction == RECEIVE and \
                         not t.accepted:
-                    # Never answered: decline it (_decline_lapsed). A card's key is the id of
-                    # the offer that made it; the id of a later offer on the same card (a
-                    # re-offer of a failed file) is not stored, so that one cannot be.
-                    self._lapsed[t.key] = t.key
+                    # Never answered: decline it (_decline_lapsed) under the server's id of
+                    # the latest offer on the card (a re-offer of a failed file has a new
+                    # one); a row from before that id was stored has the card's key, the
+                    # id of the offer that made the card.
+                    self._lapsed[t.transfer_id or t.key] = t.key
                 t.state, t.by_peer, t.error = TransferState.FAILED, False, _interrupted(t)
                 self._persist(t)
             self._add(t, announce=False)
             loaded += 1
+        self._sweep_partials()
         if loaded:
             log.info("%d transfer(s) loaded from %s", loaded, getattr(store, "path", "store"))
             self.transfers_loaded.emit(loaded)

@@ -61,7 +61,9 @@ class TransferCard(QWidget):
     """One transfer: icon (video or file), name, size and peer, a progress bar with rate and
     time left, and the actions that fit its state — Accept / Decline (an offer to you),
     Cancel (while it runs), Open / Show in folder (when done), Resume (a failed or interrupted
-    send whose file is unchanged in size: :meth:`TransferController.can_resume`).
+    send whose file is unchanged in size: :meth:`TransferController.can_resume`), Discard
+    (a failed or cancelled receive: deletes what was received so far,
+    :meth:`TransferController.can_discard`).
 
     Args:
         controller: the :class:`TransferController`.
@@ -111,10 +113,13 @@ class TransferCard(QWidget):
         self.open_button = QPushButton("Open", frame)
         self.folder_button = QPushButton("Show in folder", frame)
         self.resume_button = QPushButton("Resume", frame)
+        self.discard_button = QPushButton("Discard", frame)
+        self.discard_button.setToolTip("Delete the partly received file")
         self.accept_button.clicked.connect(lambda: controller.accept(self.key))
         self.decline_button.clicked.connect(lambda: controller.decline(self.key))
         self.cancel_button.clicked.connect(lambda: controller.cancel(self.key))
         self.resume_button.clicked.connect(lambda: controller.resume(self.key))
+        self.discard_button.clicked.connect(lambda: controller.discard(self.key))
         self.open_button.clicked.connect(self.open_file)
         self.folder_button.clicked.connect(self.show_in_folder)
         buttons = QHBoxLayout()
@@ -122,7 +127,8 @@ class TransferCard(QWidget):
         buttons.setSpacing(6)
         buttons.addStretch(1)
         for b in (self.accept_button, self.decline_button, self.cancel_button,
-                  self.open_button, self.folder_button, self.resume_button):
+                  self.open_button, self.folder_button, self.resume_button,
+                  self.discard_button):
             b.setAutoDefault(False)
             buttons.addWidget(b)
         text = QVBoxLayout()
@@ -182,7 +188,8 @@ class TransferCard(QWidget):
         self.progress.setValue(max(0, min(1000, permille)))
         self.progress.setFormat(f"{permille / 10:.0f} %")
         self.progress.setVisible(t.state not in (TransferState.INCOMING,
-                                                 TransferState.DECLINED))
+                                                 TransferState.DECLINED,
+                                                 TransferState.DISCARDED))
         status = status_text(t)
         self.status_label.setText(status)
         self.status_label.setToolTip(plain_tooltip(
@@ -203,13 +210,15 @@ class TransferCard(QWidget):
         # Resume: a failed send (also one found interrupted after a restart) whose file is
         # still there with the same size; the recipient's partial file continues.
         self.resume_button.setVisible(self.controller.can_resume(self.key))
+        self.discard_button.setVisible(self.controller.can_discard(self.key))
         name = f"{shown}, {format_size(t.size)}, {arrow}: {status}"
         self.setAccessibleName(f"File transfer {shown}")
         self.setToolTip(plain_tooltip(name))
         for button, verb in ((self.accept_button, "Accept"), (self.decline_button, "Decline"),
                              (self.cancel_button, "Cancel"), (self.open_button, "Open"),
                              (self.folder_button, "Show in folder"),
-                             (self.resume_button, "Resume")):
+                             (self.resume_button, "Resume"),
+                             (self.discard_button, "Discard")):
             button.setAccessibleName(f"{verb} {shown}")
 
     def open_file(self) -> None:

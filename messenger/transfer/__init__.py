@@ -12,7 +12,7 @@ Layers, each usable alone:
 QtCore and QtNetwork only; nothing here imports the server, the client or the GUI.
 """
 
-from .endpoint import Settings, TransferEndpoint
+from .endpoint import Settings, TransferEndpoint, remove_part
 from .engine import ReceiveTicket, TransferEngine
 from .protocol import SECRET_SIZE, AppError, Offer, check_offer, part_stem, safe_filename
 
@@ -26,5 +26,6 @@ __all__ = [
     "TransferEngine",
     "check_offer",
     "part_stem",
+    "remove_part",
     "safe_filename",
 ]

@@ -23,6 +23,11 @@ Driving loop (what :class:`TransferEngine` does)::
     arm a timer for endpoint.get_timer()         # absolute time in the same clock as ``now``
     endpoint.handle_timer(now) when it fires
     endpoint.pop_events()                        # Progress/Finished/Failed/Cancelled
+
+Opening a receive's ``.part`` file hashes the bytes it holds, which can take longer than the
+idle timeout on a slow disk: the endpoint hands that to its ``run_job`` (the engine: a thread)
+when the receive is registered, and answers the sender only once it is done, with a keep-alive
+PING every third of the idle timeout meanwhile.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ import hashlib
 import logging
 import os
 import ssl
+import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -215,36 +222,62 @@ class PartFile:
         self.expected = expected_sha256
         self._write_buffer = write_buffer
         self._hash = hashlib.sha256()
-        self._file = None
+        self._file: BinaryIO | None = None
         self.offset = 0
         self.written = 0
+        self.stop: Callable[[], bool] | None = None
+        """Polled by :meth:`open` while it hashes: true stops it."""
 
     def open(self) -> int:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+        """Open the ``.part`` file, hash the bytes it already holds and return their count:
+        the resume offset (0 if the file was missing or longer than the offer). A missing
+        file is not created here but by the first :meth:`write` (or :meth:`finish`).
+
+        Reads the whole partial file: on a slow disk that takes long, so the endpoint runs it
+        off its thread (:class:`PartOpening`). :attr:`stop`, if set, is polled between
+        1 MiB reads; when it returns true the file is closed and ``InterruptedError``
+        raised. Raises ``OSError`` when the file cannot be opened or read."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | getattr(os, "O_BINARY", 0))
+        except FileNotFoundError:
+            return 0
         f = os.fdopen(fd, "r+b", buffering=self._write_buffer)
-        have = os.fstat(fd).st_size
-        if have > self.size:
-            have = 0
-        f.truncate(have)
-        f.seek(0)
-        left = have
-        while left:
-            chunk = f.read(min(left, 1 << 20))
-            if not chunk:
-                break
-            self._hash.update(chunk)
-            left -= len(chunk)
-        have -= left
-        f.seek(have)
-        f.truncate(have)
+        try:
+            have = os.fstat(fd).st_size
+            if have > self.size:
+                have = 0
+            f.truncate(have)
+            f.seek(0)
+            left = have
+            while left:
+                if self.stop is not None and self.stop():
+                    raise InterruptedError(f"opening {self.path} was stopped")
+                chunk = f.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                self._hash.update(chunk)
+                left -= len(chunk)
+            have -= left
+            f.seek(have)
+            f.truncate(have)
+        except BaseException:
+            _close_quietly(f, self.path)
+            raise
         self._file = f
         self.offset = have
         self.written = have
         return have
 
+    def _create(self) -> BinaryIO:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+        self._file = os.fdopen(fd, "r+b", buffering=self._write_buffer)
+        self._file.truncate(0)
+        return self._file
+
     def write(self, data: bytes) -> None:
-        self._file.write(data)
+        """Append ``data`` (creating the file on the first write). Raises ``OSError``."""
+        (self._file or self._create()).write(data)
         self._hash.update(data)
         self.written += len(data)
 
@@ -268,7 +301,7 @@ class PartFile:
         (the ``.part`` file is then deleted: its bytes are wrong somewhere).
         """
         digest = self._hash.hexdigest()
-        f, self._file = self._file, None
+        f, self._file = self._file or self._create(), None
         try:
             f.flush()
             os.fsync(f.fileno())
@@ -316,15 +349,107 @@ def _rmdir_if_empty(folder: Path) -> None:
         pass
 
 
+class PartOpening:
+    """One :meth:`PartFile.open` (which hashes what the ``.part`` file holds) run as a job
+    in another thread, so that a long hash never stops the endpoint's thread.
+
+    :meth:`run` is the job (any thread, once). The endpoint's thread polls :attr:`done`,
+    then either :meth:`take`-s the opened file or :meth:`drop`-s the job (also while it
+    runs: it stops at its next 1 MiB read and closes the file itself). ``after`` is an
+    earlier job on the same path: this one waits until that one has let go of the file.
+    """
+
+    def __init__(self, part: PartFile, after: PartOpening | None = None) -> None:
+        self.part = part
+        part.stop = self._stop_requested
+        self.error: Exception | None = None
+        """Why the file could not be opened (set when :attr:`done`)."""
+        self._after = after
+        self._stop = threading.Event()
+        self._finished = threading.Event()  # run() returned, the file let go if dropped
+        self._lock = threading.Lock()
+        self._opened = False
+        self._done = False
+        self._dropped = False
+        self._remove = False
+
+    def run(self) -> None:
+        """Open and hash the file (blocking). Never raises: an error goes to :attr:`error`."""
+        try:
+            if self._after is not None:
+                self._after._finished.wait()
+                self._after = None
+            if not self._stop.is_set():
+                self.part.open()
+                self._opened = True
+        except Exception as exc:  # OSError, or InterruptedError when dropped
+            self.error = exc
+        finally:
+            with self._lock:
+                self._done = True
+                dropped, remove = self._dropped, self._remove
+            if dropped:
+                self._dispose(remove)
+            self._finished.set()
+
+    def _stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def done(self) -> bool:
+        """The job ended (opened, or failed with :attr:`error`)."""
+        with self._lock:
+            return self._done
+
+    @property
+    def finished(self) -> bool:
+        """The job ended and, if dropped, let go of the file."""
+        return self._finished.is_set()
+
+    def take(self) -> PartFile:
+        """The opened file; only once :attr:`done` without :attr:`error`. The caller owns it
+        from then on (this object forgets it)."""
+        if not self.done or self.error is not None:
+            raise RuntimeError("take() only after the file was opened")
+        return self.part
+
+    def drop(self, remove: bool = False) -> None:
+        """Give the file up (idempotent), also while the job runs: close it, keeping the
+        bytes for a later resume unless ``remove`` (an empty file is removed anyway)."""
+        self._stop.set()
+        with self._lock:
+            if self._dropped:
+                return
+            self._dropped, self._remove = True, remove
+            done = self._done
+        if done:
+            self._dispose(remove)
+
+    def _dispose(self, remove: bool) -> None:
+        part = self.part
+        part.close()
+        if remove or (self._opened and part.written == 0):
+            remove_part(part.path)  # an empty .part file holds no resume data
+
+
 @dataclass
 class Registration:
-    """An accepted offer waiting for (or served by) an incoming connection."""
+    """An accepted offer waiting for (or served by) an incoming connection. ``opening`` opens
+    and hashes its ``.part`` file from the time it is registered until the connection that
+    asks for it takes it (see :class:`PartOpening`)."""
 
     offer: Offer
     secret: bytes
     download_dir: Path
     part_path: Path
     session: ReceiveSession | None = None
+    opening: PartOpening | None = None
+
+    def drop_opening(self, remove: bool = False) -> None:
+        """Give up a ``.part`` file opened for this registration and not taken (if any)."""
+        opening, self.opening = self.opening, None
+        if opening is not None:
+            opening.drop(remove)
 
 
 # --------------------------------------------------------------------------------------------
@@ -681,13 +806,18 @@ class ReceiveSession(_Session):
         self.auth_deadline: float | None = now + settings.auth_timeout
         self.finished = False
         self.superseded = False
+        self._opening: PartOpening | None = None  # after Hello, until the .part is open
+        self._ping_at: float | None = None  # next keep-alive PING while waiting for it
+        self._pings = 0
         endpoint._register_cid(original_cid, self)
         endpoint._register_cid(self.conn.host_cid, self)
 
     def get_timer(self) -> float | None:
-        timer = self.conn.get_timer()
-        if self.auth_deadline is not None and not self.closing:
-            return self.auth_deadline if timer is None else min(timer, self.auth_deadline)
+        timer = super().get_timer()
+        if not self.closing:
+            for t in (self.auth_deadline, self._ping_at):
+                if t is not None:
+                    timer = t if timer is None else min(timer, t)
         return timer
 
     def handle_timer(self, now: float) -> None:
@@ -695,6 +825,16 @@ class ReceiveSession(_Session):
         if self.auth_deadline is not None and now >= self.auth_deadline and not self.closing:
             log.warning("incoming connection from %s: no valid secret in time", self.peer)
             self.close(AppError.TIMEOUT, "no secret", now, graceful=False)
+        if self._ping_at is not None and now >= self._ping_at and not self.closing:
+            # Waiting for the .part file's hash: a PING (acknowledged by the sender) keeps
+            # both sides' idle timers from ending the connection (RFC 9000 §10.1.2).
+            self._pings += 1
+            self.conn.send_ping(self._pings)
+            self._ping_at = now + self.endpoint.settings.idle_timeout / 3
+
+    def pump(self, now: float) -> None:
+        if self._opening is not None:
+            self._try_start(now)
 
     def on_stream_data(self, data: bytes, end_stream: bool, now: float) -> None:
         self.stream_open = True
@@ -756,13 +896,42 @@ class ReceiveSession(_Session):
             self._fail(f"sender's file has {hello.size} bytes, the offer said {offer.size}",
                        AppError.SIZE_MISMATCH, "size differs from offer", now)
             return False
-        self.part = PartFile(self.registration.part_path, offer.size, offer.sha256,
-                             self.endpoint.settings.write_buffer)
-        offset = self.part.open()
+        reg = self.registration
+        if reg.opening is None:  # an earlier connection took the file it opened: again
+            reg.opening = self.endpoint._open_part(reg)
+        self._opening = reg.opening
+        if not self._opening.done:
+            log.info("transfer %s: %s connected; answering once the partial file is "
+                     "checked", self.transfer_id, self.peer)
+            self._ping_at = now + self.endpoint.settings.idle_timeout / 3
+            return True
+        return self._try_start(now, inline=True)
+
+    def _try_start(self, now: float, inline: bool = False) -> bool:
+        """Answer ``Hello`` with ``Start`` once the ``.part`` file is open and its bytes are
+        hashed (:class:`PartOpening`); before that, do nothing and return True. ``inline``:
+        called while handling stream data (which then feeds what was held back)."""
+        opening = self._opening
+        if opening is None or not opening.done:
+            return True
+        self._opening = self._ping_at = None
+        reg = self.registration
+        if reg.opening is opening:
+            reg.opening = None
+        if opening.error is not None:
+            exc = opening.error
+            log.error("transfer %s: cannot open %s: %s", self.transfer_id, reg.part_path, exc)
+            self._fail(f"cannot read the partial file: {getattr(exc, 'strerror', None) or exc}",
+                       AppError.IO_ERROR, "write error", now)
+            return False
+        self.part = opening.take()
+        offset = self.part.offset
         self._meter = RateMeter(now, offset)
         log.info("transfer %s: receiving %d bytes from %s, resuming at %d", self.transfer_id,
-                 offer.size, self.peer, offset)
+                 reg.offer.size, self.peer, offset)
         self.conn.send_stream_data(STREAM_ID, self.proto.start(offset))
+        if not inline:
+            self.on_stream_data(b"", False, now)  # bytes held back, if any
         return True
 
     def _complete(self, now: float) -> None:
@@ -804,11 +973,14 @@ class ReceiveSession(_Session):
         self.release()
 
     def _discard_part(self) -> None:
+        reg = self.registration
         if self.part is not None:
             self.part.discard()
             self.part = None
-        elif self.registration is not None:
-            remove_part(self.registration.part_path)
+        elif reg is not None and reg.opening is not None and not self.superseded:
+            reg.drop_opening(remove=True)
+        elif reg is not None:
+            remove_part(reg.part_path)
 
     def release(self) -> None:
         self.endpoint._unauthenticated.pop(self, None)
@@ -835,14 +1007,22 @@ class TransferEndpoint:
     Args:
         identity: the TLS certificate presented when receiving (a fresh one if ``None``).
         settings: tunables (:class:`Settings`).
+        run_job: runs a blocking job (``job()``: opening a receive's ``.part`` file, which
+            hashes the bytes it holds, see :class:`PartOpening`) away from the caller, e.g.
+            in a thread, and has :meth:`step` called once it returned. ``None`` runs it at
+            once, in the caller (which then blocks for as long as the hash takes).
 
     Times (``now``) are seconds on any monotonic clock, the same one in every call.
     """
 
     def __init__(self, identity: Identity | None = None,
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None,
+                 run_job: Callable[[Callable[[], None]], None] | None = None) -> None:
         self.identity = identity or make_identity()
         self.settings = settings or Settings()
+        self._run_job = run_job or (lambda job: job())
+        # The latest PartOpening per .part path: a new one waits for it to let go.
+        self._openings: dict[Path, PartOpening] = {}
         self._cids: dict[bytes, _Session] = {}
         self._sessions: list[_Session] = []
         self._sends: dict[str, SendSession] = {}
@@ -868,6 +1048,11 @@ class TransferEndpoint:
         :func:`safe_filename` of ``offer.name``, made unique. Only a later offer of the same
         file from the same ``sender`` resumes from that partial file. Registering the same
         transfer id again replaces the earlier registration.
+
+        The partial file is opened and the bytes it holds are hashed at once, through
+        ``run_job`` (see :class:`TransferEndpoint`), so that the sender's connection is
+        answered without reading the file then; if it comes before that is done, the
+        answer waits (the connection is kept alive meanwhile).
         """
         if len(secret) != SECRET_SIZE:
             raise ValueError(f"secret must be {SECRET_SIZE} bytes")
@@ -878,6 +1063,8 @@ class TransferEndpoint:
             old.session.superseded = True
             old.session.close(AppError.SUPERSEDED, "registration replaced", 0.0,
                               graceful=False)
+        if old is not None:
+            old.drop_opening()
         in_use = {r.part_path for r in self._regs.values() if r is not old}
         stem = part_stem(offer.sha256, sender)
         name = f"{stem}.part"
@@ -885,8 +1072,9 @@ class TransferEndpoint:
         while partial / name in in_use:
             name = f"{stem}.{n}.part"
             n += 1
-        self._regs[offer.transfer_id] = Registration(offer, bytes(secret), download_dir,
-                                                     partial / name)
+        reg = Registration(offer, bytes(secret), download_dir, partial / name)
+        self._regs[offer.transfer_id] = reg
+        reg.opening = self._open_part(reg)
         log.info("transfer %s: expecting %r (%d bytes)", offer.transfer_id,
                  safe_filename(offer.name), offer.size)
 
@@ -921,8 +1109,7 @@ class TransferEndpoint:
             if reg.session is not None:
                 reg.session.cancel(now)
             else:
-                self._unregister(reg)
-                remove_part(reg.part_path)
+                self._unregister(reg, remove=True)
                 self._events.append(Cancelled(transfer_id, "receive", by_peer=False))
         return found
 
@@ -956,6 +1143,8 @@ class TransferEndpoint:
                                           "shut down"))
                     session.close(AppError.SHUTDOWN, "shutting down", now, graceful=False)
             out += transmit(session.conn, now)
+        for reg in self._regs.values():
+            reg.drop_opening()
         self._regs.clear()
         return out
 
@@ -1092,9 +1281,27 @@ class TransferEndpoint:
                 found = reg
         return found
 
-    def _unregister(self, reg: Registration) -> None:
+    def _unregister(self, reg: Registration, remove: bool = False) -> None:
+        """Forget ``reg`` and give up the ``.part`` file opened for it and not taken by a
+        connection (deleting it with ``remove``, else keeping it for a resume)."""
         if self._regs.get(reg.offer.transfer_id) is reg:
             del self._regs[reg.offer.transfer_id]
+        if reg.opening is not None:
+            reg.drop_opening(remove)
+        elif remove:
+            remove_part(reg.part_path)
+
+    def _open_part(self, reg: Registration) -> PartOpening:
+        """Start opening (and hashing) ``reg``'s ``.part`` file through ``run_job``, after
+        any earlier job on that path has let go of it."""
+        openings = self._openings
+        for path in [p for p, o in openings.items() if o.finished]:
+            del openings[path]
+        part = PartFile(reg.part_path, reg.offer.size, reg.offer.sha256,
+                        self.settings.write_buffer)
+        opening = openings[reg.part_path] = PartOpening(part, openings.get(reg.part_path))
+        self._run_job(opening.run)
+        return opening
 
     def _drop(self, session: _Session) -> None:
         """Forget ``session`` at once, without a close (it never got a packet through)."""

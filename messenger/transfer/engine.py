@@ -160,10 +160,12 @@ class _Worker(QObject):
     finished = Signal(str, str, str)
     failed = Signal(str, str)
     cancelled = Signal(str, bool)
+    _job_done = Signal()  # from a job thread: run a round here
 
     def __init__(self, host: str, port: int, settings: Settings,
                  identity: Identity | None) -> None:
         super().__init__()
+        self._jobs: set[threading.Thread] = set()
         self._host = host
         self._port = port
         self._settings = settings
@@ -197,7 +199,9 @@ class _Worker(QObject):
 
     def open(self) -> tuple[str, int]:
         """Create the endpoint and bind the socket (in the worker thread)."""
-        self.endpoint = TransferEndpoint(self._identity, self._settings)
+        self.endpoint = TransferEndpoint(self._identity, self._settings,
+                                         run_job=self._run_job)
+        self._job_done.connect(self._on_job_done, Qt.ConnectionType.QueuedConnection)
         self.socket = QUdpSocket(self)
         if not self.socket.bind(QHostAddress(self._host), self._port):
             raise OSError(f"cannot bind UDP {self._host}:{self._port}: "
@@ -223,6 +227,27 @@ class _Worker(QObject):
                      QAbstractSocket.SocketOption.ReceiveBufferSizeSocketOption),
                  "on" if self.raw is not None else "off", "on" if self.gso else "off")
         return self._host, port
+
+    def _run_job(self, job: Callable[[], None]) -> None:
+        """Run ``job`` (opening and hashing a ``.part`` file, which can take long on a slow
+        disk) in a thread of its own, then a round in this thread: the socket, QUIC's acks
+        and every other transfer go on meanwhile."""
+
+        def run() -> None:
+            try:
+                job()
+            finally:
+                self._jobs.discard(thread)
+                if not self._closed:
+                    self._job_done.emit()
+
+        thread = threading.Thread(target=run, name="transfer-part", daemon=True)
+        self._jobs.add(thread)
+        thread.start()
+
+    def _on_job_done(self) -> None:
+        if not self._closed:
+            self._round()
 
     # -- loop ---------------------------------------------------------------------------
     def _on_ready_read(self) -> None:
@@ -434,6 +459,8 @@ class _Worker(QObject):
         self._write(self.endpoint.shutdown(time.monotonic()))
         self._dispatch(self.endpoint.pop_events())
         self._closed = True
+        for thread in list(self._jobs):  # told to stop: each ends at its next 1 MiB read
+            thread.join(5.0)
         self._quic_timer.stop()
         self._again.stop()
         self._close_raw()
@@ -591,8 +618,10 @@ class TransferEngine(QObject):
 
         Returns the :class:`ReceiveTicket` to send back to the offering side. Partial data goes
         to ``partial_dir/<part_stem(sha256, sender)>.part`` (default ``download_dir/.partial``)
-        and is resumed by a later ``receive()`` of the same file from the same ``sender``. The
-        caller checks the offer first
+        and is resumed by a later ``receive()`` of the same file from the same ``sender``; the
+        bytes it holds are hashed from now on in a thread of its own, and the sender's
+        connection is answered (kept alive meanwhile) once that is done. The caller checks the
+        offer first
         (:func:`~messenger.transfer.protocol.check_offer`: size limit, free space). Raises
         ``ValueError`` for a secret of the wrong length.
         """

@@ -226,3 +226,25 @@ def test_peer_supplied_names_and_reasons_are_shown_as_plain_text(qtbot, open_win
     tooltip = QTextDocument()  # a tooltip has no text format: it must be escaped HTML
     tooltip.setHtml(card.status_label.toolTip())
     assert tooltip.toPlainText() == card.status_label.text()
+
+
+def test_discard_on_a_failed_receive_deletes_what_was_received(qtbot, open_window, server):
+    store = LocalStore(store_path(paths.data_dir(), server.host, server.port, "alice"))
+    store.save_transfer(TransferRecord("recv-failed", "receive", "bob", "bob", "film.mp4",
+                                       10_000, "ab" * 32, "video/mp4", "", "failed", 4000,
+                                       "connection lost", accepted=True))
+    store.close()
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    qtbot.waitUntil(lambda: isinstance(tab.card("recv-failed"), TransferCard))
+    card = tab.card("recv-failed")
+    part = window.transfers.partial_path(window.transfers.get("recv-failed"))
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_bytes(b"x" * 4000)
+    assert card.discard_button.isVisible() and not card.resume_button.isVisible()
+    assert card.discard_button.accessibleName() == "Discard film.mp4"
+    qtbot.mouseClick(card.discard_button, Qt.MouseButton.LeftButton)
+    assert not part.exists()
+    assert window.transfers.get("recv-failed").state is TransferState.DISCARDED
+    assert card.status_label.text() == "Discarded (the partly received file was deleted)"
+    assert not card.discard_button.isVisible() and not card.progress.isVisible()

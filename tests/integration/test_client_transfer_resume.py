@@ -11,6 +11,7 @@ dead network path), and counts what it forwards (what the second attempt sent on
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import time
 from collections import deque
@@ -20,8 +21,10 @@ import pytest
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtNetwork import QAbstractSocket, QHostAddress, QUdpSocket
 
+from messenger import paths
 from messenger.client.connection import ConnectionState
 from messenger.client.engine import ClientEngine
+from messenger.client.localstore import LocalStore, TransferRecord, store_path
 from messenger.client.transfers import TransferController, TransferPrefs, TransferState
 from messenger.transfer import Settings, part_stem
 
@@ -325,3 +328,83 @@ def test_an_offer_lapsed_by_a_restart_is_declined_at_the_next_login(qtbot, apps,
     qtbot.waitUntil(lambda: alice.get(send_key).state is S.DECLINED, timeout=10_000)
     t = alice.get(send_key)
     assert (t.error, t.by_peer) == ("offer lapsed", True)
+
+
+def test_discard_deletes_the_partial_file_and_the_next_offer_asks_again(qtbot, apps, source):
+    alice, bob, send_key, recv_key = start(qtbot, apps, source)
+    assert not bob.can_discard(recv_key) and not bob.discard(recv_key)  # still running
+    apps.relays[0].up = False
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.FAILED
+                    and bob.get(recv_key).state is S.FAILED, timeout=10_000)
+    part = part_file(apps, source)
+    assert part.stat().st_size > 0
+    assert bob.can_discard(recv_key) and bob.discard(recv_key)
+    assert not part.exists() and not part.parent.exists()
+    t = bob.get(recv_key)
+    assert (t.state, t.done) == (S.DISCARDED, 0)
+    assert bob.client.store.transfer(recv_key).state == "discarded"
+    assert not bob.can_discard(recv_key) and not bob.discard(recv_key)
+    # alice's Resume is a new offer to bob: not resumed by itself, asked on a new card.
+    with qtbot.waitSignal(bob.transfer_added, timeout=10_000) as added:
+        assert alice.resume(send_key)
+    new = bob.get(added.args[0])
+    assert new.key != recv_key and new.state is S.INCOMING and not new.accepted
+    assert bob.get(recv_key).state is S.DISCARDED
+
+
+def test_stale_partial_files_go_when_the_transfers_are_loaded(qtbot, apps, server):
+    """At login, partial files no resumable receive refers to go once not written for an
+    hour, and any not written for a week."""
+    def record(key: str, sha: str, state: str) -> TransferRecord:
+        return TransferRecord(key, "receive", "alice", "alice", f"{key}.bin", 10_000, sha,
+                              "", "", state, 5000, accepted=True)
+
+    store = LocalStore(store_path(paths.data_dir(), server.host, server.port, "bob"))
+    store.save_transfer(record("r-failed", "ab" * 32, "failed"))
+    store.save_transfer(record("r-running", "cd" * 32, "active"))  # interrupted: resumable
+    store.save_transfer(record("r-old", "ef" * 32, "failed"))
+    store.save_transfer(record("r-done", "12" * 32, "done"))
+    store.close()
+    folder = apps.tmp_path / "bob-downloads" / ".partial"
+    folder.mkdir(parents=True)
+    hour, now = 3600, time.time()
+    ages = {
+        f"{part_stem('ab' * 32, 'alice')}.part": 2 * hour,  # kept: resumable
+        f"{part_stem('cd' * 32, 'alice')}.part": 2 * hour,  # kept: resumable
+        f"{part_stem('ef' * 32, 'alice')}.part": 8 * 24 * hour,  # goes: a week old
+        f"{part_stem('12' * 32, 'alice')}.part": 2 * hour,  # goes: that one is done
+        f"{part_stem('ab' * 32, 'alice')}.1.part": 2 * hour,  # goes: nobody's
+        f"{'34' * 32}.part": 60,  # kept: another app may be writing it
+        "readme.txt": 30 * 24 * hour,  # kept: not a partial file
+    }
+    for name, age in ages.items():
+        (folder / name).write_bytes(b"x" * 5000)
+        os.utime(folder / name, (now - age, now - age))
+    bob = apps.login("bob")
+    assert bob.get("r-failed").state is S.FAILED and bob.get("r-running").state is S.FAILED
+    assert sorted(p.name for p in folder.iterdir()) == sorted([
+        f"{part_stem('ab' * 32, 'alice')}.part", f"{part_stem('cd' * 32, 'alice')}.part",
+        f"{'34' * 32}.part", "readme.txt"])
+
+
+def test_a_lapsed_re_offer_is_declined_under_its_own_id_after_a_restart(qtbot, apps, source):
+    """A card shows a later offer of the same file (its first one lapsed): when that one
+    lapses with a restart too, it is declined under the server's id of that later offer
+    (kept in the local store), not under the card's key (the first offer's id)."""
+    alice, bob, first_key, recv_key = offer_unanswered(qtbot, apps, source)
+    apps.quit(bob)
+    bob = apps.login("bob")
+    qtbot.waitUntil(lambda: alice.get(first_key).state is S.DECLINED, timeout=10_000)
+    with qtbot.waitSignal(bob.transfer_changed, timeout=10_000,
+                          check_params_cb=lambda key: bob.get(key).state is S.INCOMING):
+        assert alice.send_file("bob", source) is None
+    second_key = alice.model.index(alice.model.rowCount() - 1, 0).data(alice.model.IdRole)
+    t = bob.get(recv_key)
+    assert t.state is S.INCOMING and t.transfer_id != recv_key  # the same card, a new id
+    assert bob.client.store.transfer(recv_key).transfer_id == t.transfer_id
+    qtbot.waitUntil(lambda: alice.get(second_key).state is S.WAITING)
+    apps.quit(bob)
+    bob = apps.login("bob")
+    assert bob.get(recv_key).state is S.FAILED and "lapsed" in bob.get(recv_key).error
+    qtbot.waitUntil(lambda: alice.get(second_key).state is S.DECLINED, timeout=10_000)
+    assert (alice.get(second_key).error, alice.get(second_key).by_peer) == ("offer lapsed", True)

@@ -7,13 +7,16 @@ import hashlib
 import os
 import random
 import socket
+import threading
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QObject
 from PySide6.QtNetwork import QAbstractSocket, QHostAddress, QUdpSocket
 
+from messenger.transfer import endpoint as endpoint_mod
 from messenger.transfer import engine as engine_mod
+from messenger.transfer.endpoint import Settings
 from messenger.transfer.engine import TransferEngine
 from messenger.transfer.protocol import Offer
 
@@ -414,3 +417,69 @@ def test_junk_from_many_addresses_leaves_no_per_address_state(qtbot, tmp_path, m
         assert engine._worker.endpoint.registrations == []
     finally:
         engine.close()
+
+
+def test_a_slow_partial_file_hash_stops_neither_its_connection_nor_other_transfers(
+        qtbot, tmp_path, monkeypatch):
+    """The receiver's ``.part`` file is hashed in a thread of its own: while that takes
+    longer than the idle timeout (a gate held by the test stands in for a slow disk), the
+    engine thread keeps the sender's connection alive and another transfer goes through;
+    then the first one resumes where the partial file stopped."""
+    src = tmp_path / "big.bin"
+    sha = random_file(src, 3_000_000)
+    held = 1_000_000
+    dl = tmp_path / "dl"
+    (dl / ".partial").mkdir(parents=True)
+    with open(src, "rb") as f:
+        (dl / ".partial" / f"{sha}.part").write_bytes(f.read(held))
+    gate = threading.Event()
+    real_open = endpoint_mod.PartFile.open
+
+    def slow_open(part):
+        if part.path.name.startswith(sha):
+            gate.wait(30)
+        return real_open(part)
+
+    monkeypatch.setattr(endpoint_mod.PartFile, "open", slow_open)
+    settings = Settings(idle_timeout=1.0)
+    sender = TransferEngine("127.0.0.1", settings=settings)
+    receiver = TransferEngine("127.0.0.1", settings=settings)
+    try:
+        sender.start()
+        receiver.start()
+        s_rec, r_rec = Recorder(sender), Recorder(receiver)
+        secret = os.urandom(32)
+        ticket = receiver.receive(offer_for("t1", src, sha), secret, dl)
+        sender.send("t1", src, "127.0.0.1", ticket.port, ticket.fingerprint, secret, sha)
+        other = tmp_path / "other.bin"
+        other_sha = random_file(other, 2_000_000, seed=4)
+        secret2 = os.urandom(32)
+        ticket = receiver.receive(offer_for("t2", other, other_sha), secret2, dl)
+        sender.send("t2", other, "127.0.0.1", ticket.port, ticket.fingerprint, secret2,
+                    other_sha)
+        qtbot.waitUntil(lambda: len(s_rec.events) == 1 and len(r_rec.events) == 1,
+                        timeout=10_000)
+        assert s_rec.events == [("finished", ("t2", str(other), other_sha))]
+        assert sha256_of(dl / "other.bin") == other_sha
+
+        def session():
+            reg = receiver._worker.endpoint._regs.get("t1")
+            return reg.session if reg is not None else None
+
+        # Connected and waiting for the hash for over the idle timeout: 4 keep-alive PINGs,
+        # one every third of it.
+        qtbot.waitUntil(lambda: session() is not None and session()._pings >= 4,
+                        timeout=10_000)
+        assert len(s_rec.events) == len(r_rec.events) == 1
+        gate.set()
+        qtbot.waitUntil(lambda: len(s_rec.events) == 2 and len(r_rec.events) == 2,
+                        timeout=10_000)
+        assert s_rec.events[1] == ("finished", ("t1", str(src), sha))
+        assert r_rec.events[1] == ("finished", ("t1", str(dl / "big.bin"), sha))
+        assert sha256_of(dl / "big.bin") == sha
+        first = next(p for p in r_rec.progress if p[0] == "t1" and p[1])
+        assert first[1] >= held  # resumed
+    finally:
+        gate.set()
+        sender.close()
+        receiver.close()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from messenger.client.transfers import (
+    PARTIAL_MAX_AGE,
+    PARTIAL_ORPHAN_AGE,
     RECEIVE,
     SEND,
     Transfer,
@@ -14,6 +18,7 @@ from messenger.client.transfers import (
     is_video,
     pick_endpoint,
     send_refusal,
+    stale_partials,
     status_text,
     strip_bidi,
 )
@@ -81,3 +86,31 @@ def test_transfer_model_roles(qtmodeltester):
         ("k", "send", "bob", 50, 100, 5.0, True, TransferState.ACTIVE)
     assert model.roleNames()[model.EtaRole] == b"eta"
     assert model.row_of("r") == 1 and model.get("missing") is None
+
+
+def test_stale_partials_are_the_old_ones_and_the_unreferenced_not_written_lately(tmp_path):
+    now = 1_800_000_000.0
+    folder = tmp_path / ".partial"
+    folder.mkdir()
+
+    def part(name: str, age: float):
+        path = folder / name
+        path.write_bytes(b"x")
+        os.utime(path, (now - age, now - age))
+        return path
+
+    kept_young = part("a.part", PARTIAL_MAX_AGE - 60)  # a resumable receive refers to it
+    kept_old = part("b.part", PARTIAL_MAX_AGE + 60)  # ... but not written for too long
+    orphan_old = part("a.1.part", PARTIAL_ORPHAN_AGE + 60)
+    part("c.part", PARTIAL_ORPHAN_AGE - 60)  # perhaps being written by another app
+    part("notes.txt", PARTIAL_MAX_AGE * 2)  # not a partial file
+    (folder / "d.part").mkdir()  # not a file
+    assert stale_partials(folder, [kept_young, kept_old], now) == [orphan_old, kept_old]
+    assert stale_partials(folder, [], now, max_age=1e12, orphan_age=1e12) == []
+    assert stale_partials(tmp_path / "missing", [], now) == []
+
+
+def test_a_discarded_receive_says_so_and_is_final():
+    t = Transfer("k", RECEIVE, "alice", "alice", "a.bin", 5, state=TransferState.DISCARDED)
+    assert t.final
+    assert status_text(t) == "Discarded (the partly received file was deleted)"

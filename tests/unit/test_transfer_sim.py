@@ -242,6 +242,9 @@ def _interrupted_run(tmp_path: Path, cut_at: int, data: bytes, sha: str, src: Pa
         reasons = sorted(e.reason for e in net.finals())
         assert reasons[0].startswith("shut down") or "shutdown" in reasons[0]
     parts = list((dl / ".partial").glob("*.part"))
+    if not parts:  # no byte had arrived: no partial file is made for none
+        assert cut_at == 0 and files_in(dl) == []
+        return 0
     assert [p.name for p in parts] == [f"{sha}.part"]
     assert files_in(dl) == [".partial", f".partial/{sha}.part"]
     return parts[0].stat().st_size
@@ -257,7 +260,8 @@ def test_resume_after_interruption(tmp_path, fraction, how):
     dl = tmp_path / "dl"
     held = _interrupted_run(tmp_path, int(size * fraction), data, sha, src, dl, how)
     assert held >= int(size * fraction) * 0.9 - 64 * 1024
-    assert (dl / ".partial" / f"{sha}.part").read_bytes() == data[:held]
+    if held:
+        assert (dl / ".partial" / f"{sha}.part").read_bytes() == data[:held]
 
     # New endpoints (both apps restarted), a new transfer id and secret for the same file.
     net = SimNet(seed=99, loss=0.1)
@@ -708,3 +712,99 @@ def test_a_write_error_on_the_receiver_reaches_the_sender_as_an_io_error(tmp_pat
     assert finals["receive"] == ("Failed", "cannot write file: File too large")
     assert finals["send"] == ("Failed", describe_close(AppError.IO_ERROR))
     assert out["now"] < 10  # long before the 30 s idle timeout
+
+
+class HeldJobs:
+    """A ``run_job`` for an endpoint that holds the jobs (opening and hashing a ``.part``
+    file) whose file name starts with ``hold`` until :meth:`release`, as a slow disk would,
+    and runs the others at once."""
+
+    def __init__(self, hold: str) -> None:
+        self.hold = hold
+        self.held: list[Callable[[], None]] = []
+
+    def __call__(self, job: Callable[[], None]) -> None:
+        if job.__self__.part.path.name.startswith(self.hold):
+            self.held.append(job)
+        else:
+            job()
+
+    def release(self) -> None:
+        jobs, self.held = self.held, []
+        for job in jobs:
+            job()
+
+
+def test_a_slow_partial_file_hash_neither_times_the_sender_out_nor_stops_others(tmp_path):
+    """The receiver hashes the bytes its ``.part`` file holds before it answers the sender;
+    on a slow disk that takes longer than the idle timeout. Meanwhile the connection stays
+    alive (keep-alive PINGs), another transfer goes through, and once the hash is done the
+    first transfer resumes where its partial file stopped."""
+    settings = Settings(idle_timeout=2.0)
+    net = SimNet(seed=21, loss=0.05)
+    sender = net.add(A, TransferEndpoint(settings=settings))
+    slow = HeldJobs("")
+    receiver = net.add(B, TransferEndpoint(settings=settings, run_job=slow))
+    dl = tmp_path / "dl"
+    src = tmp_path / "big.bin"
+    data, sha = make_file(src, 1_000_000)
+    held = 400_000
+    (dl / ".partial").mkdir(parents=True)
+    (dl / ".partial" / f"{sha}.part").write_bytes(data[:held])
+    slow.hold = sha
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "big.bin", len(data), sha), secret, dl)
+    assert len(slow.held) == 1  # the hash is pending from the moment it is accepted
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    other = tmp_path / "other.bin"
+    other_data, other_sha = make_file(other, 300_000, seed=5)
+    secret2 = os.urandom(32)
+    receiver.receive(Offer("t2", "other.bin", len(other_data), other_sha), secret2, dl)
+    sender.send("t2", other, B, receiver.fingerprint, secret2, net.now, other_sha)
+
+    net.run(net.until_finals(2, "t2"))
+    assert [type(e) for e in net.finals("t2")] == [Finished, Finished]
+    assert (dl / "other.bin").read_bytes() == other_data
+    start = net.now
+    net.run(lambda: net.now >= start + 4 * settings.idle_timeout or bool(net.finals("t1")))
+    assert net.finals("t1") == []
+    assert net.now >= start + 4 * settings.idle_timeout
+    session = receiver._regs["t1"].session
+    assert session is not None and session.part is None  # connected, not answered yet
+
+    sent_before = net.sent[(A, B)]
+    slow.release()
+    net.run(net.until_finals(2, "t1"))
+    assert [type(e) for e in net.finals("t1")] == [Finished, Finished]
+    assert (dl / "big.bin").read_bytes() == data
+    first = next(e for e in net.events if isinstance(e, Progress) and e.transfer_id == "t1"
+                 and e.direction == "receive" and e.done)
+    assert first.done >= held
+    assert net.sent[(A, B)] - sent_before < (len(data) - held) * 1.4 + 30_000
+
+
+def test_a_receive_dropped_while_its_partial_file_is_hashed_keeps_or_deletes_it(tmp_path):
+    """Released (or the app quits) while the hash still runs: the partial file stays as it
+    was; cancelled: it goes. Either way the job lets go of the file when it ends."""
+    dl = tmp_path / "dl"
+    part = dl / ".partial" / f"{'ab' * 32}.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"x" * 5000)
+    slow = HeldJobs("ab")
+    receiver = TransferEndpoint(run_job=slow)
+    for how in ("release", "shutdown", "cancel"):
+        receiver.receive(Offer("t1", "f.bin", 10_000, "ab" * 32), os.urandom(32), dl)
+        opening = receiver._regs["t1"].opening
+        if how == "release":
+            assert receiver.release("t1", 0.0)
+        elif how == "shutdown":
+            assert receiver.shutdown(0.0) == []
+        else:
+            assert receiver.cancel("t1", 0.0)
+        slow.release()
+        assert opening.done and opening.part._file is None  # closed
+        if how == "cancel":
+            assert not part.exists() and not part.parent.exists()
+        else:
+            assert part.read_bytes() == b"x" * 5000
+    assert receiver.registrations == []
