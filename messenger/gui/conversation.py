@@ -6,6 +6,7 @@ are offered to its person or group."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -121,6 +122,8 @@ def open_link(url: QUrl) -> bool:
     """Open a web link from a message with the desktop's browser (replaced in tests)."""
     return QDesktopServices.openUrl(url)
 
+
+_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
 
 PIN_SLACK_PX = 8
 """A list scrolled to within this many pixels of its end counts as showing the newest
@@ -242,11 +245,17 @@ class ComposeEdit(QPlainTextEdit):
         super().keyPressEvent(event)
 
     def submit(self) -> None:
-        """Emit ``submitted`` with the current text (unless blank) and clear the box."""
-        text = self.toPlainText().strip()
-        if text:
-            self.submitted.emit(text)
-            self.clear()
+        """Emit ``submitted`` with the current text (unless blank) and clear the box. Blank
+        lines around it and trailing spaces go; the first line's indentation stays (pasted
+        code keeps its shape), except before a ``/command``."""
+        raw = self.toPlainText()
+        if not raw.strip():
+            return
+        text = _LEADING_BLANK_LINES.sub("", raw).rstrip()
+        if text.lstrip().startswith("/"):
+            text = text.lstrip()
+        self.submitted.emit(text)
+        self.clear()
 
 
 class ConversationWidget(QWidget):

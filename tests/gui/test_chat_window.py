@@ -216,3 +216,18 @@ def test_login_dialog_server_unreachable(qtbot, dialog):
         dialog.submit()
     assert "Cannot reach the server" in dialog.error_text()
     assert dialog.isVisible() and dialog.submit_button.isEnabled()
+
+
+def test_pasted_code_keeps_its_indentation_and_blank_lines_around_it_go(
+        qtbot, server, open_window):
+    alice = open_window("alice", "alice123")
+    tab = alice.open_conversation("bob")
+    sent: list[str] = []
+    tab.compose.submitted.connect(sent.append)
+    tab.compose.setPlainText("\n  \n    if x:\n        y()\n\n  ")
+    tab.compose.submit()
+    tab.compose.setPlainText("   /help  ")
+    tab.compose.submit()
+    tab.compose.setPlainText(" \n \n")
+    tab.compose.submit()  # blank: nothing
+    assert sent == ["    if x:\n        y()", "/help"]
