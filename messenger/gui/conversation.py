@@ -55,7 +55,7 @@ from PySide6.QtWidgets import (
 )
 
 from .. import paths
-from ..client.conversations import is_everyone, is_group
+from ..client.conversations import is_everyone, is_group, is_private
 from ..client.engine import ConversationExport
 from ..client.models import ConversationModel, DeliveryState, MessageKind
 from ..protocol import RETRACTED_TEXT
@@ -299,6 +299,7 @@ class ConversationWidget(QWidget):
         self.view = QListView(self)
         self.view.setModel(self.proxy)
         self.delegate = BubbleDelegate(self.view)
+        self.delegate.show_senders = not is_private(model.key)
         self.view.setItemDelegate(self.delegate)
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
         self.view.setUniformItemSizes(False)

@@ -316,6 +316,9 @@ class BubbleDelegate(QStyledItemDelegate):
         self.unread_seq: int | None = None
         """The first message that was unread when the tab was looked at: the "New messages"
         line goes above it (None: no line)."""
+        self.show_senders = True
+        """Name the sender above others' messages (off in a private conversation, where it
+        is always the peer); a run of messages from one sender names it once."""
 
     def _width(self, option: QStyleOptionViewItem) -> float:
         width = self._view.viewport().width()
@@ -385,6 +388,26 @@ class BubbleDelegate(QStyledItemDelegate):
             row -= 1
         return day_label(ts)
 
+    RUN_SECONDS = 300
+    """Messages of one sender less than this apart (s) form a run: its name shows once."""
+
+    def _continues(self, index: _Index) -> bool:
+        """The message at ``index`` continues a run of the same sender's messages: the row
+        above is theirs, less than :attr:`RUN_SECONDS` older, on the same day, and no "New
+        messages" line separates them."""
+        if index.row() == 0 or (self.unread_seq is not None and
+                                index.data(ConversationModel.SeqRole) == self.unread_seq):
+            return False
+        above = index.model().index(index.row() - 1, 0)
+        if above.data(ConversationModel.KindRole) != MessageKind.OTHER or \
+                above.data(ConversationModel.SenderRole) != \
+                index.data(ConversationModel.SenderRole):
+            return False
+        ts = float(index.data(ConversationModel.TimestampRole) or 0)
+        before = float(above.data(ConversationModel.TimestampRole) or 0)
+        return 0 <= ts - before < self.RUN_SECONDS and \
+            time.localtime(before)[:3] == time.localtime(ts)[:3]
+
     def _measure(self, option: QStyleOptionViewItem, index: _Index) -> _Bubble:
         b = self._measure_item(option, index)
         day = self.day_separator(index)
@@ -421,7 +444,7 @@ class BubbleDelegate(QStyledItemDelegate):
         layout, w, h = self._layout(text, font, max_body, OWN_TEXT if own else LINK)
         header = ""
         also = index.data(ConversationModel.AlsoRole) or []
-        if kind is MessageKind.OTHER:
+        if kind is MessageKind.OTHER and self.show_senders and not self._continues(index):
             header = index.data(ConversationModel.SenderRole) or ""
         if also:
             header = (header + " · " if header else "") + "also to " + ", ".join(also)

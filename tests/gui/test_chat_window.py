@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QStyleOptionViewItem
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE
 from messenger.client.engine import ClientEngine
-from messenger.client.models import DeliveryState, MessageKind, RosterModel
+from messenger.client.models import ConversationModel, DeliveryState, MessageKind, RosterModel
 from messenger.client.pins import PinStore
 from messenger.gui.login_dialog import LoginDialog
 from messenger.gui.main_window import MainWindow
@@ -231,3 +231,31 @@ def test_pasted_code_keeps_its_indentation_and_blank_lines_around_it_go(
     tab.compose.setPlainText(" \n \n")
     tab.compose.submit()  # blank: nothing
     assert sent == ["    if x:\n        y()", "/help"]
+
+
+def test_a_run_of_one_senders_messages_names_them_once_and_private_tabs_not_at_all(
+        qtbot, server, open_window):
+    alice = open_window("alice", "alice123")
+    bob = open_window("bob", "bob123")
+    charlie = open_window("charlie", "charlie123")
+    for who, text in ((bob, "one"), (bob, "two"), (charlie, "three"), (bob, "four")):
+        who.engine.send_broadcast(text)
+        qtbot.waitUntil(lambda t=text: t in texts(alice, EVERYONE, MessageKind.OTHER),
+                        timeout=5000)
+    bob.engine.send_unicast("alice", "private one")
+    bob.engine.send_unicast("alice", "private two")
+    qtbot.waitUntil(lambda: len(texts(alice, "bob", MessageKind.OTHER)) == 2, timeout=5000)
+
+    def headers(key: str) -> list[str]:
+        tab = alice.open_conversation(key) if key != EVERYONE else \
+            alice.conversation_widget(EVERYONE)
+        view, delegate = tab.view, tab.delegate
+        option = QStyleOptionViewItem()
+        option.initFrom(view)
+        model = view.model()
+        return [delegate._measure_item(option, model.index(r, 0)).header
+                for r in range(model.rowCount())
+                if model.index(r, 0).data(ConversationModel.KindRole) == MessageKind.OTHER]
+
+    assert headers(EVERYONE) == ["bob", "", "charlie", "bob"]
+    assert headers("bob") == ["", ""]
