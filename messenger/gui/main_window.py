@@ -10,7 +10,16 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QModelIndex, QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QPoint,
+    QSize,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QMouseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -267,8 +276,20 @@ class MainWindow(QMainWindow):
         self.dialog: QDialog | None = None
         """The group/join/invite/multicast dialog last opened (they are window-modal)."""
 
+        # The contact list, filtered by what is typed above it (a view of the engine's
+        # roster model: the proxy owns no data).
+        self.contacts_proxy = QSortFilterProxyModel(self)
+        self.contacts_proxy.setSourceModel(engine.roster)
+        self.contacts_proxy.setFilterRole(RosterModel.NameRole)
+        self.contacts_proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.contacts_filter = QLineEdit()
+        self.contacts_filter.setPlaceholderText("Search contacts")
+        self.contacts_filter.setAccessibleName("Search contacts")
+        self.contacts_filter.setClearButtonEnabled(True)
+        self.contacts_filter.textChanged.connect(self.contacts_proxy.setFilterFixedString)
+        self.contacts_filter.returnPressed.connect(self._open_first_contact)
         self.roster_view = QListView()
-        self.roster_view.setModel(engine.roster)
+        self.roster_view.setModel(self.contacts_proxy)
         self.roster_view.setItemDelegate(RosterDelegate(self.roster_view))
         self.roster_view.setAccessibleName("Contacts")
         self.roster_view.setToolTip("Double-click a contact to chat; select several "
@@ -316,6 +337,10 @@ class MainWindow(QMainWindow):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.setSpacing(0)
         left_layout.addWidget(header("Contacts"))
+        filter_box = QHBoxLayout()
+        filter_box.setContentsMargins(6, 0, 6, 4)
+        filter_box.addWidget(self.contacts_filter)
+        left_layout.addLayout(filter_box)
         left_layout.addWidget(self.roster_view, 3)
         left_layout.addWidget(self.multicast_button)
         left_layout.addWidget(header("Groups"))
@@ -730,8 +755,21 @@ class MainWindow(QMainWindow):
 
     def selected_contacts(self) -> list[str]:
         """The names selected in the contact list, in list order."""
-        rows = sorted(i.row() for i in self.roster_view.selectionModel().selectedRows())
-        return [self.engine.roster.index(r, 0).data(RosterModel.NameRole) for r in rows]
+        rows = sorted(self.roster_view.selectionModel().selectedRows(), key=lambda i: i.row())
+        return [i.data(RosterModel.NameRole) for i in rows]
+
+    def contact_index(self, name: str) -> QModelIndex:
+        """The contact list's (filtered) index of ``name``; invalid when not shown."""
+        row = self.engine.roster.row_of(name)
+        if row is None:
+            return QModelIndex()
+        return self.contacts_proxy.mapFromSource(self.engine.roster.index(row, 0))
+
+    def _open_first_contact(self) -> None:
+        """Enter in the search box: open the conversation with the first contact shown."""
+        if self.contacts_proxy.rowCount():
+            self._on_contact_activated(self.contacts_proxy.index(0, 0))
+            self.contacts_filter.clear()
 
     def _update_selection(self, *args: object) -> None:
         count = len(self.selected_contacts())

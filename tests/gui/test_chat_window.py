@@ -34,7 +34,7 @@ def test_two_windows_chat_with_unread_badge(qtbot, server, open_window):
 
     # alice double-clicks bob in her contact list.
     view = alice.roster_view
-    rect = view.visualRect(alice.engine.roster.index(alice.engine.roster.row_of("bob"), 0))
+    rect = view.visualRect(alice.contact_index("bob"))
     # QListView only reports a double click on the item that received the press before it.
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     qtbot.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
@@ -259,3 +259,23 @@ def test_a_run_of_one_senders_messages_names_them_once_and_private_tabs_not_at_a
 
     assert headers(EVERYONE) == ["bob", "", "charlie", "bob"]
     assert headers("bob") == ["", ""]
+
+
+def test_the_contact_search_filters_the_list_and_enter_opens_the_first(
+        qtbot, server, open_window):
+    alice = open_window("alice", "alice123")
+    roster = alice.engine.roster
+    qtbot.waitUntil(lambda: roster.contact("charlie") is not None)
+
+    def shown() -> list[str]:
+        proxy = alice.contacts_proxy
+        return [proxy.index(r, 0).data(RosterModel.NameRole) for r in range(proxy.rowCount())]
+
+    everyone = shown()
+    assert {"bob", "charlie"} <= set(everyone)
+    qtbot.keyClicks(alice.contacts_filter, "CHA")
+    assert shown() == ["charlie"] and not alice.contact_index("bob").isValid()
+    qtbot.keyClick(alice.contacts_filter, Qt.Key.Key_Return)
+    assert alice.current_key() == "charlie"
+    assert alice.contacts_filter.text() == "" and shown() == everyone
+    assert roster.rowCount() == len(everyone)  # the model itself is never filtered

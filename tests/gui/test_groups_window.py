@@ -274,9 +274,10 @@ def test_contact_selection_multicast(qtbot, open_window):
     qtbot.waitUntil(lambda: roster.names()[:2] == ["bob", "charlie"]
                     and roster.contact("charlie").online)
     view = alice.roster_view
-    view.selectionModel().select(roster.index(0, 0), QItemSelectionModel.SelectionFlag.Select)
+    view.selectionModel().select(alice.contact_index("bob"),
+                                 QItemSelectionModel.SelectionFlag.Select)
     assert not alice.multicast_button.isVisible()
-    rect = view.visualRect(roster.index(1, 0))
+    rect = view.visualRect(alice.contact_index("charlie"))
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
                      Qt.KeyboardModifier.ControlModifier, rect.center())
     assert alice.selected_contacts() == ["bob", "charlie"]

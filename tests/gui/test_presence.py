@@ -14,8 +14,7 @@ from messenger.gui.delegates import ONLINE
 def dot_colour(window, name: str) -> QColor:
     """The colour at the centre of ``name``'s presence dot in the contact list."""
     view = window.roster_view
-    index = window.engine.roster.index(window.engine.roster.row_of(name), 0)
-    rect = view.visualRect(index)
+    rect = view.visualRect(window.contact_index(name))
     image = view.viewport().grab().toImage()
     ratio = image.devicePixelRatio()
     return image.pixelColor(int((rect.left() + 17) * ratio), int(rect.center().y() * ratio))
