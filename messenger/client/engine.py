@@ -388,6 +388,16 @@ class ClientEngine(QObject):
         return self._conn.state is ConnectionState.LOGGED_IN
 
     @property
+    def account(self) -> str:
+        """The account this app is for: the logged-in user, else the one it reconnects as or
+        whose local store is open ("" before any login)."""
+        if self.user:
+            return self.user
+        if self._credentials is not None:
+            return self._credentials[0]
+        return self._store_user
+
+    @property
     def store(self) -> LocalStore | None:
         """The account's local store (outbox, history cache) once a login was tried."""
         return self._store

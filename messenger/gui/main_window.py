@@ -1150,7 +1150,7 @@ class MainWindow(QMainWindow):
 
     def _update_title(self) -> None:
         e = self.engine
-        who = f"{e.user}@{e.host}:{e.port}" if e.user else f"{e.host}:{e.port}"
+        who = f"{e.account}@{e.host}:{e.port}" if e.account else f"{e.host}:{e.port}"
         unread = sum(e.unread(key) for key in e.conversation_keys())
         self.setWindowTitle(f"({unread}) {who} — Messenger" if unread else f"{who} — Messenger")
 

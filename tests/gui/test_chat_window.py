@@ -279,3 +279,12 @@ def test_the_contact_search_filters_the_list_and_enter_opens_the_first(
     assert alice.current_key() == "charlie"
     assert alice.contacts_filter.text() == "" and shown() == everyone
     assert roster.rowCount() == len(everyone)  # the model itself is never filtered
+
+
+def test_the_window_title_keeps_the_account_while_reconnecting(qtbot, server, open_window):
+    alice = open_window("alice", "alice123")
+    with qtbot.waitSignal(alice.engine.reconnecting, timeout=10_000):
+        alice.engine._conn._socket.abort()  # the link breaks: the app reconnects by itself
+    assert not alice.engine.logged_in  # (connecting again, as nobody yet)
+    assert alice.windowTitle().startswith(f"alice@{server.host}:{server.port}")
+    qtbot.waitUntil(lambda: alice.engine.logged_in, timeout=10_000)
