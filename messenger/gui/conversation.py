@@ -339,6 +339,7 @@ class ConversationWidget(QWidget):
 
         # "↓ 3 new" over the list's bottom right, while messages arrive below what is shown.
         self._pinned = True  # the list shows its end: new messages scroll into view
+        self._anchor: tuple[int, int] | None = None  # row, y (see _before_rows_inserted)
         self._unseen = 0
         self.jump_button = QToolButton(self.view)
         self.jump_button.setAccessibleName("Jump to the newest message")
@@ -540,6 +541,7 @@ class ConversationWidget(QWidget):
         self._gap_check.setSingleShot(True)
         self._gap_check.setInterval(0)
         self._gap_check.timeout.connect(self.fill_visible_gap)
+        model.rowsAboutToBeInserted.connect(self._before_rows_inserted)
         model.rowsInserted.connect(self._on_rows_inserted)
         model.rowsRemoved.connect(self._update_failed_bar)
         model.dataChanged.connect(self._update_failed_bar)
@@ -614,6 +616,14 @@ class ConversationWidget(QWidget):
 
     # ------------------------------------------------------------------ history
 
+    def _before_rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
+        # The row at the top of the screen and where it is, to keep it there.
+        self._anchor = None
+        if first == 0 and self.model.rowCount() and not self._pinned:
+            top = self.view.indexAt(self.view.viewport().rect().topLeft())
+            if top.isValid():  # (its row moves down by the rows inserted above it)
+                self._anchor = (top.row(), self.view.visualRect(top).top())
+
     def _on_rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
         self._add_cards(first, last)
         if self.model.gap_rows():
@@ -623,8 +633,16 @@ class ConversationWidget(QWidget):
         if first == 0 and last + 1 < self.model.rowCount():
             # Older history at the top: keep the message that was at the top where it was
             # (or the end in view, when the user went there meanwhile).
+            anchor, self._anchor = self._anchor, None
             if self._pinned:
                 self.view.scrollToBottom()
+            elif anchor is not None:
+                # What the reader looks at stays put, wherever they have scrolled to.
+                self.view.doItemsLayout()
+                index = self.proxy.index(anchor[0] + last - first + 1, 0)
+                moved = self.view.visualRect(index).top() - anchor[1]
+                bar = self.view.verticalScrollBar()
+                bar.setValue(bar.value() + moved)
             else:
                 self.view.scrollTo(self.proxy.index(last + 1, 0),
                                    QAbstractItemView.ScrollHint.PositionAtTop)

@@ -4,6 +4,7 @@ history, find, typing indicator and export."""
 from __future__ import annotations
 
 import re
+import sqlite3
 
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter
@@ -411,3 +412,33 @@ def test_clicking_send_leaves_the_typing_in_the_message_box(qtbot, open_window):
     assert tab.compose.toPlainText() == "" and tab.compose.hasFocus()
     qtbot.keyClicks(tab.compose, "second")
     assert tab.compose.toPlainText() == "second"
+
+
+def test_an_older_page_from_the_server_keeps_what_the_reader_looks_at(qtbot, open_window):
+    """The reader scrolls to the top (a page is asked from the server), then a bit down
+    again before it arrives: the page comes in above without moving what is on screen."""
+    first = open_window("alice")
+    for n in range(120):
+        first.engine.send_unicast("charlie", f"line {n}")
+    qtbot.waitUntil(lambda: not first.engine.store.outbox(), timeout=10_000)
+    path = first.engine.store.path
+    first.close()
+    db = sqlite3.connect(path)
+    with db:  # this computer's cache only holds the newest 50
+        db.execute("DELETE FROM messages WHERE conv = 'charlie' AND seq NOT IN (SELECT seq"
+                   " FROM messages WHERE conv = 'charlie' ORDER BY seq DESC LIMIT 50)")
+    db.close()
+    alice = open_window("alice")
+    tab = alice.open_conversation("charlie")
+    assert tab.model.rowCount() == 50
+    bar = tab.view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 200)
+    with qtbot.waitSignal(alice.engine.history_loaded, timeout=10_000):
+        bar.setValue(0)  # asks the server for the page above
+        bar.setValue(120)  # and the reader scrolls on meanwhile
+        top = tab.view.indexAt(tab.view.viewport().rect().topLeft())
+        text, y = top.data(ConversationModel.TextRole), tab.view.visualRect(top).top()
+    assert tab.model.rowCount() == 100
+    now = tab.view.indexAt(tab.view.viewport().rect().topLeft())
+    assert now.data(ConversationModel.TextRole) == text
+    assert tab.view.visualRect(now).top() == y
