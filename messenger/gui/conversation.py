@@ -351,6 +351,18 @@ class ConversationWidget(QWidget):
         self.jump_button.clicked.connect(self.jump_to_latest)
         self.jump_button.hide()
 
+        # What an empty conversation says instead of a blank pane.
+        self.empty_label = QLabel(self.view)
+        self.empty_label.setText(
+            "No messages yet." + ("" if is_everyone(model.key) else
+                                  f" Say hello to {model.title}!" if is_private(model.key)
+                                  else " Say hello to the group!")
+            + "\nDrop a file here to send it.")
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setStyleSheet("color: palette(dark);")
+        self.empty_label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.empty_label.hide()
+
         # Find bar (Ctrl+F).
         self.find_bar = QWidget(self)
         self.find_edit = FindLineEdit(self.find_bar)
@@ -541,6 +553,9 @@ class ConversationWidget(QWidget):
         self._gap_check.setSingleShot(True)
         self._gap_check.setInterval(0)
         self._gap_check.timeout.connect(self.fill_visible_gap)
+        for change in (model.rowsInserted, model.rowsRemoved, model.modelReset):
+            change.connect(self._update_empty)
+        self._update_empty()
         model.rowsAboutToBeInserted.connect(self._before_rows_inserted)
         model.rowsInserted.connect(self._on_rows_inserted)
         model.rowsRemoved.connect(self._update_failed_bar)
@@ -673,6 +688,13 @@ class ConversationWidget(QWidget):
     def at_latest(self) -> bool:
         """The list shows its newest message (new ones scroll into view)."""
         return self._pinned
+
+    def _update_empty(self, *args: object) -> None:
+        """Show the "No messages yet" hint while the conversation has no rows."""
+        empty = self.model.rowCount() == 0
+        if empty:
+            self.empty_label.setGeometry(self.view.viewport().geometry())
+        self.empty_label.setVisible(empty)
 
     def _place_jump_button(self) -> None:
         viewport = self.view.viewport()
@@ -916,6 +938,7 @@ class ConversationWidget(QWidget):
         jump button follows the list's size."""
         if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
             self._place_jump_button()
+            self._update_empty()
         if watched is self.view.viewport() and isinstance(event, QMouseEvent):
             kind = event.type()
             if kind == QEvent.Type.MouseMove:

@@ -288,3 +288,12 @@ def test_the_window_title_keeps_the_account_while_reconnecting(qtbot, server, op
     assert not alice.engine.logged_in  # (connecting again, as nobody yet)
     assert alice.windowTitle().startswith(f"alice@{server.host}:{server.port}")
     qtbot.waitUntil(lambda: alice.engine.logged_in, timeout=10_000)
+
+
+def test_an_empty_conversation_says_so_until_the_first_message(qtbot, server, open_window):
+    alice = open_window("alice", "alice123")
+    tab = alice.open_conversation("charlie")
+    assert tab.empty_label.isVisibleTo(tab) and "Say hello to charlie" in tab.empty_label.text()
+    qtbot.keyClicks(tab.compose, "hi")
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    assert not tab.empty_label.isVisibleTo(tab)
