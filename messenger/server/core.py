@@ -650,7 +650,8 @@ class ServerCore:
         elif original.scope == "group":
             # The members now who got the message: not those who joined after it, nor a
             # later group of the same name (the original's group may be dissolved).
-            keys = self.store.members_since(original.group or "", original.seq)
+            keys = self.store.members_since(original.group or "", original.seq,
+                                            name_key(original.sender))
         else:
             keys = [name_key(n) for n in original.recipients]
         keys = list(dict.fromkeys([*keys, session.key]))
@@ -688,7 +689,8 @@ class ServerCore:
             return [self._error(session, frame, ErrorCode.UNKNOWN_MESSAGE,
                                 f"you have no message {frame.seq} to edit")]
         if original.scope == "group" and \
-                session.key not in self.store.members_since(original.group or "", original.seq):
+                session.key not in self.store.members_since(original.group or "", original.seq,
+                                                            name_key(original.sender)):
             return [self._error(
                 session, frame, ErrorCode.NOT_MEMBER,
                 f"you have not been a member of {original.group} since that message was "

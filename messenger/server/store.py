@@ -886,13 +886,27 @@ class Store:
             self._set_members(db, key, set())
             self._spans.pop(key, None)
 
-    def members_since(self, group: str, seq: int) -> list[str]:
+    def members_since(self, group: str, seq: int, sender: str | None = None) -> list[str]:
         """Keys of the members of group ``group`` now whose membership began before message
         ``seq``, so that it was due to them: their open span covers it. Members who left and
         joined again since, and the members of a later group that reuses the name (its
-        spans open after every seq of the dissolved one), are not among them."""
+        spans open after every seq of the dissolved one), are not among them.
+
+        A message from before group cursors (schema 6, whose migration opened every span
+        at its last seq) is covered by no span; its ``deliveries`` rows say whom it went
+        to, and its ``sender`` (key), when a member now, counts as well."""
         spans = self._spans.get(name_key(group))
-        return [key for key, after in spans.items() if after < seq] if spans else []
+        if not spans:
+            return []
+        keys = [key for key, after in spans.items() if after < seq]
+        if len(keys) < len(spans):
+            self._sync()
+            got = {k for (k,) in self._db.execute(
+                "SELECT user_key FROM deliveries WHERE seq = ?", (seq,))}
+            if got:  # a message from before the cursors
+                keys += [key for key, after in spans.items() if after >= seq and
+                         (key in got or key == sender)]
+        return keys
 
     def _set_members(self, db: sqlite3.Connection, grp_key: str, keys: set[str],
                      after: int | None = None, *, close: bool = True) -> None:

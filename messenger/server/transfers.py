@@ -157,6 +157,10 @@ class Transfers:
         transfer = self.get(user, transfer_id)
         if recipient_only and name_key(user) != name_key(transfer.recipient):
             raise RuleError(ErrorCode.UNKNOWN_TRANSFER, "only the recipient declines an offer")
+        if recipient_only and transfer.accepted:
+            # (e.g. one device declines an offer it saw lapse while another one receives it)
+            raise RuleError(ErrorCode.ACCEPTED_ELSEWHERE,
+                            "this offer was accepted already: cancel the transfer instead")
         self._forget(transfer)
         return transfer
 

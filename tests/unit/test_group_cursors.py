@@ -129,7 +129,11 @@ PRAGMA user_version = 5;
     db.close()
     store, groups = open_lab(path)
     assert rows(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    # Edits and deletions of the old message reach whom it went to, and its sender may edit.
+    assert sorted(store.members_since("lab", 1, "alice")) == ["alice", "bob"]
+    assert store.members_since("lab", 1) == ["bob"]
     new = post(store, groups, "Alice", "new")
+    assert sorted(store.members_since("lab", new, "alice")) == ["alice", "bob"]
     assert [m.seq for m in store.pending("bob")] == [1, new]
     assert [m.seq for m in store.history("bob", "group:lab")] == [1, new]
     store.mark("bob", [1, new], "delivered")

@@ -104,3 +104,17 @@ def test_offers_cancelled_at_once_leave_nothing_behind(clock):
     for _ in range(10_000):
         transfers.close("alice", offer(transfers).transfer_id)
     assert len(transfers) == 1 and len(transfers._order) <= 2 + 64 + 1
+
+
+def test_an_accepted_offer_cannot_be_declined_only_cancelled(clock):
+    """One of the recipient's devices saw the offer lapse and declines it while another one
+    receives it: the decline is refused, the transfer goes on."""
+    transfers = Transfers(clock=clock)
+    t = offer(transfers)
+    transfers.accept("bob", t.transfer_id, session="laptop")
+    with pytest.raises(RuleError) as refused:
+        transfers.close("bob", t.transfer_id, recipient_only=True)
+    assert refused.value.code == ErrorCode.ACCEPTED_ELSEWHERE
+    assert transfers.get("alice", t.transfer_id) is t
+    transfers.close("bob", t.transfer_id)  # a cancel still ends it
+    assert transfers.open_by("alice") == 0
