@@ -312,7 +312,8 @@ class ClientEngine(QObject):
         self._store_at: tuple[str, int] = ("", 0)
         self._inflight: set[str] = set()
         self._cache_failed = False  # said once per run: the local cache refused a write
-        self._unconfirmed_reads: set[int] = set()  # read seqs sent since the last answer
+        self._unconfirmed_reads: set[int] = set()  # read seqs sent, their ping not answered
+        self._reads_ping = 0  # the nonce of the ping sent after them
         self._reads_to_resend: set[int] = set()  # ... when that link died
         self._unread_seqs: dict[str, set[int]] = {}  # shown, awaiting a read receipt
         self._read_wanted: set[str] = set()  # viewed while offline: send at the next login
@@ -655,6 +656,8 @@ class ClientEngine(QObject):
         self._send_reads(key)
 
     def _send_reads(self, key: str) -> None:
+        if self._to_confirm:
+            self._confirm()  # ("read" counts as stored too: sync the cache first)
         seqs = sorted(self._unread_seqs.pop(key, ()))
         if not self.send_read_receipts:
             if self._store is not None and seqs:
@@ -671,8 +674,13 @@ class ClientEngine(QObject):
             if self._store is not None:
                 self._store.mark_read_here(key, chunk)
         self._read_wanted.discard(key)
-        if self._unconfirmed_reads:  # a pong proves they arrived (else: resent after a loss)
+        self._ping_after_reads()
+
+    def _ping_after_reads(self) -> None:
+        """Ping after reads: its pong proves they arrived (else they go again after a loss)."""
+        if self._unconfirmed_reads:
             self._ping_nonce += 1
+            self._reads_ping = self._ping_nonce
             self._conn.send(Ping(nonce=self._ping_nonce))
 
     def _await_read(self, key: str, rows: list[CachedMessage]) -> None:
@@ -920,9 +928,9 @@ class ClientEngine(QObject):
         self.connection_failed.emit(code, message)
 
     def _on_frame(self, frame: Any) -> None:
-        if isinstance(frame, (Ok, Error, Pong)):
-            # An answer to something sent later than those reads: the server, which handles
-            # a connection's frames in order, has them (a read has no answer of its own).
+        if isinstance(frame, Pong) and frame.nonce >= self._reads_ping:
+            # The answer to the ping sent after those reads: the server, which handles a
+            # connection's frames in order, has them (a read has no answer of its own).
             self._unconfirmed_reads.clear()
         if isinstance(frame, Message):
             self._on_message(frame)
@@ -978,10 +986,10 @@ class ClientEngine(QObject):
             self._conn.set_logged_in(True)
             again = self._relogin
             self._relogin = False
+            self._after_login(req, again)  # (may switch stores: the notice comes after)
             self.conversation(EVERYONE).add_notice(
                 f"{'Reconnected' if again else 'Logged in'} to {self.host}:{self.port} "
                 f"as {self.user}.")
-            self._after_login(req, again)
             self.login_succeeded.emit(self.user)
         elif req.kind == "send":
             if ok.seq is None:
@@ -1685,6 +1693,7 @@ class ClientEngine(QObject):
                 for start in range(0, len(seqs), READ_BATCH):
                     self._conn.send(Read(seqs=seqs[start:start + READ_BATCH]))
                 self._unconfirmed_reads.update(seqs)
+                self._ping_after_reads()
         self._pump()
 
     def _on_state(self, state: ConnectionState) -> None:

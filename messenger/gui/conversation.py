@@ -663,7 +663,11 @@ class ConversationWidget(QWidget):
                                    QAbstractItemView.ScrollHint.PositionAtTop)
             return
         if last + 1 < self.model.rowCount():
-            return  # in the middle (a search match's window): find_step shows it
+            # In the middle: a search match's window (find_step then shows it), or catch-up
+            # messages older than ones already shown. The end stays in view if it was.
+            if self._pinned:
+                self.view.scrollToBottom()
+            return
         own = self.proxy.index(last, 0).data(ConversationModel.KindRole) == MessageKind.OWN
         if self._pinned or own:
             self.view.scrollToBottom()

@@ -42,3 +42,23 @@ def test_new_messages_while_reading_older_ones_show_a_jump_button(qtbot, server,
     qtbot.keyClick(tab.compose, Qt.Key.Key_Return)  # one's own message always shows
     qtbot.waitUntil(lambda: bar.value() == bar.maximum())
     assert not tab.jump_button.isVisible()
+
+
+def test_older_messages_coming_in_between_keep_the_end_in_view(qtbot, server, open_window):
+    """After a reconnect the catch-up page can come after messages the server had queued:
+    its messages go in between (in seq order), and a list showing its end still does."""
+    from messenger.client.models import ChatItem, MessageKind
+
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    model = window.engine.conversation(peer_key("bob"))
+    model.append(ChatItem(MessageKind.OTHER, "bob", "first", seq=10_001, ts=1.0))
+    model.append(ChatItem(MessageKind.OTHER, "bob", "queued", seq=10_100, ts=100.0))
+    bar = tab.view.verticalScrollBar()
+    for seq in range(10_002, 10_040):  # the catch-up, older than "queued"
+        model.append(ChatItem(MessageKind.OTHER, "bob", f"caught up {seq}\nline two",
+                              seq=seq, ts=float(seq - 10_000)))
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    assert model.items()[-1].text == "queued"
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum())
+    assert tab.at_latest
