@@ -129,10 +129,11 @@ PARTIAL_MAX_AGE = 7 * 24 * 3600.0
 """Seconds after its last write when a partial file goes at the next start, even if a failed
 receive could still resume from it (:func:`stale_partials`)."""
 
-PARTIAL_ORPHAN_AGE = 3600.0
-"""Seconds after its last write when a partial file that no resumable transfer refers to goes
-at the next start. Not at once: another account's app, or another copy of this one, may be
-receiving into the same download folder just then."""
+PARTIAL_ORPHAN_AGE = PARTIAL_MAX_AGE
+"""Seconds after its last write when a partial file that no resumable transfer of this
+account refers to goes at the next start. As long as :data:`PARTIAL_MAX_AGE`: another account
+on this computer (or another copy of the app) may receive into the same download folder, and
+its resumable receives are not in this account's store."""
 
 
 # ------------------------------------------------------------------------------- decisions
@@ -206,6 +207,9 @@ class Transfer:
     accepted: bool = False
     cancel_pending: bool = field(default=False, repr=False)
     created: float = field(default_factory=time.time)
+    linked: bool = field(default=False, repr=False)
+    """receive: the sender's connection is up and authenticated (the engine reports
+    progress for it), even while no byte moved yet (its partial file is still checked)."""
 
     @property
     def eta(self) -> float | None:
@@ -936,7 +940,7 @@ class TransferController(QObject):
             self._set(t, TransferState.FAILED, error="not connected to the server")
             return t.error
         self._requests[rid] = ("accept", t.key)
-        t.accepted, t.done = True, offset
+        t.accepted, t.done, t.linked = True, offset, False
         self._set(t, TransferState.CONNECTING)
         tid = t.transfer_id
         QTimer.singleShot(max(0, int(self.connect_timeout * 1000)), self,
@@ -950,7 +954,7 @@ class TransferController(QObject):
         so the sender's Resume continues it without asking."""
         t = self._items.get(key)
         if self._closed or t is None or t.transfer_id != transfer_id or \
-                t.state is not TransferState.CONNECTING:
+                t.state is not TransferState.CONNECTING or t.linked:
             return
         if self._engine is not None:
             self._engine.release(transfer_id)
@@ -1083,11 +1087,15 @@ class TransferController(QObject):
         t = self._by_transfer_id(tid)
         if t is None or t.final:
             return
+        if t.state is TransferState.CONNECTING and done <= 0:
+            # The sender is connected and authenticated (the engine reports only for such a
+            # session), but no byte moved yet: e.g. the partial file is still being checked.
+            # Not active, and not "did not connect" for the watchdog either.
+            t.linked = True
+            return
         t.done, t.rate = int(done), float(rate)
         if total:
             t.size = int(total)
-        if t.state is TransferState.CONNECTING and t.done <= 0:
-            return  # the engine reports 0 bytes while QUIC still connects: not active yet
         self._set(t, TransferState.ACTIVE)
 
     def _on_finished(self, tid: str, path: str, sha256: str) -> None:

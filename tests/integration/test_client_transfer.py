@@ -347,3 +347,45 @@ def test_an_accept_the_server_refuses_keeps_the_partial_file(qtbot, peers, tmp_p
     endpoint = bob.transfer_engine._worker.endpoint
     qtbot.waitUntil(lambda: endpoint.registrations == [])
     assert part.read_bytes() == data[:4000]
+
+
+def test_a_receive_whose_partial_file_is_still_checked_is_not_failed_by_the_watchdog(
+        qtbot, peers, tmp_path, monkeypatch):
+    """The sender is connected and waits while bob's app checks a large partial file (slow
+    disk: a gate held by the test). That is not "did not connect": past connect_timeout the
+    card still waits, and then the file arrives, resumed."""
+    import threading
+
+    from PySide6.QtCore import QTimer
+
+    from messenger.transfer import endpoint as endpoint_mod
+
+    alice, bob = peers()
+    bob.connect_timeout = 0.5
+    src = tmp_path / "data.bin"
+    data = random.Random(5).randbytes(400_000)
+    src.write_bytes(data)
+    _, recv_key = offer(qtbot, alice, bob, src)
+    part = bob.partial_path(bob.get(recv_key))
+    part.parent.mkdir(parents=True)
+    part.write_bytes(data[:100_000])  # held from an earlier attempt
+    gate = threading.Event()
+    real_open = endpoint_mod.PartFile.open
+
+    def slow_open(partfile):
+        gate.wait(30)
+        return real_open(partfile)
+
+    monkeypatch.setattr(endpoint_mod.PartFile, "open", slow_open)
+    try:
+        assert bob.accept(recv_key) is None
+        qtbot.waitUntil(lambda: bob.get(recv_key).linked, timeout=10_000)
+        past = QTimer()
+        past.setSingleShot(True)
+        with qtbot.waitSignal(past.timeout, timeout=5000):
+            past.start(int(bob.connect_timeout * 1000) + 300)  # the watchdog has run
+        assert state(bob, recv_key) is S.CONNECTING
+    finally:
+        gate.set()
+    qtbot.waitUntil(lambda: state(bob, recv_key) is S.DONE, timeout=20_000)
+    assert Path(bob.get(recv_key).path).read_bytes() == data
