@@ -475,8 +475,9 @@ class Message(_Base, tag="message"):
     notice of a group (``created``, ``joined``, ``left``, ``removed``, ``leader``, ``declined``,
     ``invited``) whose ``text`` is for people and ``sender`` is who acted, or ``deleted``
     (any scope): ``sender`` deleted their message ``replaces`` (see :class:`Retract`), or
-    ``edited``: ``text`` is the new text of message ``replaces`` (see :class:`Edit`; never in
-    ``history``). ``edited`` is when the text was last edited (Unix seconds), in ``history``.
+    ``edited``: ``text`` is the new text of message ``replaces`` (see :class:`Edit`; in
+    ``history`` only in a catch-up page, asked with ``after``). ``edited`` is when the text
+    was last edited (Unix seconds), in ``history``.
     A client answers with ``delivered`` once it has stored the message; until then the server
     re-delivers it at every login.
     """
