@@ -21,6 +21,9 @@ class ServerConfig:
         max_failed_logins: consecutive failures (1–5) before a lock-out.
         lockout_seconds: length of a lock-out.
         tls: serve TLS (always on for users; off only for protocol debugging).
+        login_timeout: seconds a connection may stay without a logged-in account (from the
+            TCP connect; checked every ``idle_timeout`` / 6): then it gets ``not_logged_in``
+            and is closed, so idle unauthenticated connections cannot pile up.
         idle_timeout: seconds of silence after which a connection is dropped (it is pinged
             after a third of that).
         argon2_time_cost, argon2_memory_kib: argon2id cost (RFC 9106); the defaults are
@@ -45,6 +48,7 @@ class ServerConfig:
     lockout_seconds: float = 10.0
     tls: bool = True
     idle_timeout: float = 45.0
+    login_timeout: float = 60.0
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     sync_thread: bool = True

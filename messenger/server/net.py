@@ -72,15 +72,15 @@ the client once this and the kernel's buffer are full."""
 
 
 class _Connection:
-    __slots__ = ("closing", "conn", "decoder", "drain", "last_seen", "paused", "pending",
-                 "pinged", "socket")
+    __slots__ = ("closing", "conn", "decoder", "drain", "last_seen", "opened", "paused",
+                 "pending", "pinged", "socket")
 
     def __init__(self, conn: ConnId, socket: QTcpSocket, max_frame: int) -> None:
         self.conn = conn
         self.socket = socket
         self.decoder = FrameDecoder(max_frame)
         self.closing = False
-        self.last_seen = time.monotonic()
+        self.last_seen = self.opened = time.monotonic()
         self.pinged = False
         self.paused = False  # not reading requests until its replies drain
         self.pending = 0  # bytes of frames queued for it this turn, not yet written
@@ -541,7 +541,21 @@ class MessengerServer(QObject):
     def _check_idle(self) -> None:
         now = time.monotonic()
         limit = self.config.idle_timeout
+        sessions = self.core.sessions
         for c in list(self._conns.values()):
+            session = sessions.get(c.conn)
+            if not c.closing and now - c.opened > self.config.login_timeout and \
+                    (session is None or session.key is None) and \
+                    not (session is not None and session.busy):
+                log.info("connection %d not logged in after %.0f s: closing it", c.conn,
+                         now - c.opened)
+                c.closing = True
+                c.socket.write(encode_frame(Error(
+                    code=ErrorCode.NOT_LOGGED_IN,
+                    message=f"not logged in within {self.config.login_timeout:g} s: closing "
+                            "the connection")))
+                c.socket.disconnectFromHost()
+                continue
             silent = now - c.last_seen
             if silent > limit:
                 log.info("connection %d silent for %.0f s: dropping it", c.conn, silent)

@@ -423,3 +423,17 @@ def test_the_roster_says_when_an_offline_user_was_last_seen(qtbot, server):
     entry = {e.name: e for e in charlie.request(GetRoster).roster}
     assert entry["bob"].online is False and entry["bob"].last_seen == gone.ts
     assert entry["alice"].online is True and entry["alice"].last_seen is None
+
+
+def test_a_connection_that_does_not_log_in_in_time_is_told_and_closed(qtbot, make_server):
+    """Unauthenticated connections cannot be held open by trickling bytes: after
+    ``login_timeout`` without a login the server says so and closes; others carry on."""
+    server = make_server(demo=True, login_timeout=0.5, idle_timeout=6.0)
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    lurker = WireClient(qtbot, server.host, server.port)
+    lurker.hello()
+    qtbot.waitUntil(lambda: lurker.closed, timeout=5000)
+    (told,) = [f for f in lurker.frames if isinstance(f, Error)]
+    assert told.code == ErrorCode.NOT_LOGGED_IN and "within 0.5 s" in told.message
+    assert not alice.closed
+    assert isinstance(alice.request(GetRoster), Ok)  # alice stays, logged in long since
