@@ -577,6 +577,9 @@ class TransferController(QObject):
         # Offers to us that lapsed unanswered (we went offline or the app stopped): server
         # transfer id → key. Declined at the next login, so the sender's card ends.
         self._lapsed: dict[str, str] = {}
+        # Our own offers that lapsed unanswered the same ways: cancelled at the next login,
+        # so the recipient's card does not offer a file nobody will send.
+        self._lapsed_sends: dict[str, str] = {}
         self._hashes: dict[tuple[str, int, int], str] = {}
         self._hashing: dict[str, list[str]] = {}  # file → keys waiting for its hash
         self._counter = itertools.count(1)
@@ -1065,6 +1068,8 @@ class TransferController(QObject):
                            TransferState.WAITING):
                 if t.state is TransferState.INCOMING and t.transfer_id:
                     self._lapsed[t.transfer_id] = t.key
+                elif t.state is TransferState.WAITING and t.transfer_id:
+                    self._lapsed_sends[t.transfer_id] = t.key
                 self._set(t, TransferState.FAILED, error="the connection to the server was lost")
 
     def _decline_lapsed(self, *args: Any) -> None:
@@ -1080,6 +1085,13 @@ class TransferController(QObject):
             del self._lapsed[tid]
             self._requests[rid] = ("decline", key)
             log.info("transfer %s: declined the lapsed offer %s", key, tid)
+        for tid, key in list(self._lapsed_sends.items()):
+            rid = self.client.cancel_transfer(tid, LAPSED_REASON)
+            if not rid:
+                return
+            del self._lapsed_sends[tid]
+            self._requests[rid] = ("cancel", key)
+            log.info("transfer %s: withdrew our lapsed offer %s", key, tid)
 
     # -- engine signals
 
@@ -1259,6 +1271,8 @@ class TransferController(QObject):
                     # one); a row from before that id was stored has the card's key, the
                     # id of the offer that made the card.
                     self._lapsed[t.transfer_id or t.key] = t.key
+                elif state is TransferState.WAITING and t.direction == SEND and t.transfer_id:
+                    self._lapsed_sends[t.transfer_id] = t.key  # (withdrawn at login)
                 t.state, t.by_peer, t.error = TransferState.FAILED, False, _interrupted(t)
                 self._persist(t)
             self._add(t, announce=False)

@@ -353,8 +353,9 @@ def test_discard_deletes_the_partial_file_and_the_next_offer_asks_again(qtbot, a
 
 
 def test_stale_partial_files_go_when_the_transfers_are_loaded(qtbot, apps, server):
-    """At login, partial files no resumable receive refers to go once not written for an
-    hour, and any not written for a week."""
+    """At login, partial files not written for a week go, whether a resumable receive
+    refers to them or not (another account on the computer may resume into the folder);
+    younger ones stay, and so does what is no partial file."""
     def record(key: str, sha: str, state: str) -> TransferRecord:
         return TransferRecord(key, "receive", "alice", "alice", f"{key}.bin", 10_000, sha,
                               "", "", state, 5000, accepted=True)
@@ -372,9 +373,9 @@ def test_stale_partial_files_go_when_the_transfers_are_loaded(qtbot, apps, serve
         f"{part_stem('ab' * 32, 'alice')}.part": 2 * hour,  # kept: resumable
         f"{part_stem('cd' * 32, 'alice')}.part": 2 * hour,  # kept: resumable
         f"{part_stem('ef' * 32, 'alice')}.part": 8 * 24 * hour,  # goes: a week old
-        f"{part_stem('12' * 32, 'alice')}.part": 2 * hour,  # goes: that one is done
-        f"{part_stem('ab' * 32, 'alice')}.1.part": 2 * hour,  # goes: nobody's
-        f"{'34' * 32}.part": 60,  # kept: another app may be writing it
+        f"{part_stem('12' * 32, 'alice')}.part": 8 * 24 * hour,  # goes: that one is done
+        f"{part_stem('ab' * 32, 'alice')}.1.part": 8 * 24 * hour,  # goes: nobody's, old
+        f"{'34' * 32}.part": 2 * hour,  # kept: perhaps another account's, resumable
         "readme.txt": 30 * 24 * hour,  # kept: not a partial file
     }
     for name, age in ages.items():
@@ -408,3 +409,28 @@ def test_a_lapsed_re_offer_is_declined_under_its_own_id_after_a_restart(qtbot, a
     assert bob.get(recv_key).state is S.FAILED and "lapsed" in bob.get(recv_key).error
     qtbot.waitUntil(lambda: alice.get(second_key).state is S.DECLINED, timeout=10_000)
     assert (alice.get(second_key).error, alice.get(second_key).by_peer) == ("offer lapsed", True)
+
+
+def test_an_own_offer_lapsed_by_a_lost_connection_is_withdrawn_at_the_next_login(
+        qtbot, apps, source):
+    """Alice's link drops while her offer waits for bob's answer: her card fails, and once
+    her app has logged in again it withdraws the offer, so bob's card stops offering a file
+    nobody will send."""
+    alice, bob, send_key, recv_key = offer_unanswered(qtbot, apps, source)
+    with qtbot.waitSignal(alice.client.reconnect_scheduled, timeout=10_000):
+        alice.client._conn._socket.abort()
+    assert alice.get(send_key).state is S.FAILED
+    assert bob.get(recv_key).state is S.INCOMING  # the server cannot know
+    qtbot.waitUntil(lambda: bob.get(recv_key).state is S.CANCELLED, timeout=15_000)
+    t = bob.get(recv_key)
+    assert (t.error, t.by_peer) == ("offer lapsed", True)
+
+
+def test_an_own_offer_lapsed_by_a_restart_is_withdrawn_at_the_next_login(qtbot, apps, source):
+    alice, bob, send_key, recv_key = offer_unanswered(qtbot, apps, source)
+    apps.quit(alice)
+    assert bob.get(recv_key).state is S.INCOMING
+    alice = apps.login("alice")
+    assert alice.get(send_key).state is S.FAILED
+    qtbot.waitUntil(lambda: bob.get(recv_key).state is S.CANCELLED, timeout=10_000)
+    assert bob.get(recv_key).error == "offer lapsed"
