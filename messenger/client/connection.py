@@ -62,6 +62,8 @@ class ConnectionErrorCode(enum.StrEnum):
     TLS = "tls"
     CERTIFICATE_CHANGED = "certificate_changed"
     PIN_FILE = "pin_file"
+    UNTRUSTED = "untrusted"
+    """A new server whose certificate the user did not trust (``ask_first_use``)."""
     """The file of pinned certificates is unreadable: no server is trusted."""
     PROTOCOL = "protocol"
     CLOSED = "closed"
@@ -88,7 +90,10 @@ class ClientConnection(QObject):
 
     Args:
         pins: where pinned fingerprints live (default: the user's config dir).
-        connect_timeout_ms: how long connecting, TLS and ``hello`` may take together.
+        connect_timeout_ms: how long connecting, TLS and ``hello`` may take together (the
+            time a new server's certificate waits for the user's trust does not count).
+        ask_first_use: ask before trusting a new server (the desktop app); False pins it at
+            once (tests, tools).
         max_frame: largest frame accepted from the server, in bytes
             (:data:`RECEIVE_MAX_FRAME`; the server's own frames are not bound by the
             ``max_frame`` it accepts, protocol.md §2).
@@ -100,6 +105,8 @@ class ClientConnection(QObject):
             ``Presence``, …) after the handshake. Pings are answered here and not forwarded;
             pongs are forwarded while logged in.
         fingerprint_pinned(str): the server was unknown and its fingerprint is now pinned.
+        fingerprint_unknown(str): (``ask_first_use``) a new server presented this fingerprint:
+            nothing is sent until :meth:`trust_first_use` (or :meth:`refuse_first_use`).
         fingerprint_verified(str): the server's fingerprint matched its pin.
         failed(str, str): ``(code, message)`` with a :class:`ConnectionErrorCode`; the
             connection is closed right after (``state_changed(DISCONNECTED)`` follows).
@@ -109,12 +116,13 @@ class ClientConnection(QObject):
     ready = Signal(object)
     frame_received = Signal(object)
     fingerprint_pinned = Signal(str)
+    fingerprint_unknown = Signal(str)
     fingerprint_verified = Signal(str)
     failed = Signal(str, str)
 
     def __init__(self, parent: QObject | None = None, *, pins: PinStore | None = None,
                  connect_timeout_ms: int = DEFAULT_CONNECT_TIMEOUT_MS,
-                 max_frame: int = RECEIVE_MAX_FRAME) -> None:
+                 max_frame: int = RECEIVE_MAX_FRAME, ask_first_use: bool = False) -> None:
         super().__init__(parent)
         self.pins = pins if pins is not None else PinStore()
         self._max_frame = max_frame
@@ -126,6 +134,10 @@ class ClientConnection(QObject):
         self._port = 0
         self._fingerprint: str | None = None
         self._cert_checked = False
+        self._awaiting_trust = False
+        self.ask_first_use = ask_first_use
+        """Ask before trusting a new server (``fingerprint_unknown``, then
+        :meth:`trust_first_use` or :meth:`refuse_first_use`) instead of pinning at once."""
         self._ending = False
         self.server_hello: Hello | None = None
         self.rx_count = 0
@@ -175,6 +187,7 @@ class ClientConnection(QObject):
         self._decoder = FrameDecoder(self._max_frame)
         self._fingerprint = None
         self._cert_checked = False
+        self._awaiting_trust = False
         self._ending = False
         self.server_hello = None
         sock = QSslSocket(self)
@@ -265,7 +278,7 @@ class ClientConnection(QObject):
         fingerprint = cert_fingerprint(der)
         self._fingerprint = fingerprint
         try:
-            result = self.pins.verify(self._host, self._port, fingerprint)
+            result = self.pins.check(self._host, self._port, fingerprint)
         except PinFileError as exc:
             self._fail(ConnectionErrorCode.PIN_FILE, str(exc))
             return False
@@ -275,7 +288,12 @@ class ClientConnection(QObject):
             self._fail(ConnectionErrorCode.CERTIFICATE_CHANGED,
                        mismatch_message(self._host, self._port, result.pinned, fingerprint))
             return False
-        if result.verdict is PinVerdict.UNKNOWN:
+        if result.verdict is PinVerdict.UNKNOWN and self.ask_first_use:
+            log.info("new server %s:%d: asking whether to trust certificate %s", self._host,
+                     self._port, fingerprint)
+            self._awaiting_trust = True
+        elif result.verdict is PinVerdict.UNKNOWN:
+            self.pins.pin(self._host, self._port, fingerprint)
             log.info("new server %s:%d: pinned certificate %s", self._host, self._port,
                      fingerprint)
             self.fingerprint_pinned.emit(fingerprint)
@@ -318,9 +336,45 @@ class ClientConnection(QObject):
                 return
             if not self._check_certificate(der):
                 return
+        if self._awaiting_trust:
+            # A new server: nothing (no hello, no password) goes until the user trusts it.
+            self._timer.stop()  # (the user's time, not the network's)
+            self.fingerprint_unknown.emit(self._fingerprint or "")
+            return
+        self._say_hello()
+
+    def _say_hello(self) -> None:
         log.info("TLS up with %s:%d (%s)", self._host, self._port, self._fingerprint)
         self._set_state(ConnectionState.HANDSHAKING)
         self.send(Hello(protocol_version=PROTOCOL_VERSION, agent=AGENT))
+
+    def trust_first_use(self) -> bool:
+        """The user trusts the new server (``fingerprint_unknown``): pin its fingerprint and
+        go on. False when no connection waits for that (it may have closed meanwhile: the
+        pin is kept for the next attempt)."""
+        fingerprint = self._fingerprint
+        if not self._awaiting_trust or fingerprint is None:
+            return False
+        self._awaiting_trust = False
+        try:
+            self.pins.pin(self._host, self._port, fingerprint)
+        except PinFileError as exc:
+            self._fail(ConnectionErrorCode.PIN_FILE, str(exc))
+            return False
+        self.fingerprint_pinned.emit(fingerprint)
+        if self._socket is None or not self._socket.isEncrypted():
+            return False
+        self._timer.start()
+        self._say_hello()
+        return True
+
+    def refuse_first_use(self) -> None:
+        """The user does not trust the new server: close, nothing sent, nothing pinned."""
+        if self._awaiting_trust:
+            self._awaiting_trust = False
+            self._fail(ConnectionErrorCode.UNTRUSTED,
+                       f"You did not trust the certificate of {self._host}:{self._port}; "
+                       "nothing was sent to it.")
 
     def _on_ready_read(self) -> None:
         sock = self._socket

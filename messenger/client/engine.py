@@ -200,6 +200,9 @@ class ClientEngine(QObject):
             certificate_changed, protocol or closed (see :class:`ConnectionErrorCode`).
         fingerprint_pinned(str): first contact with this server: its fingerprint is now pinned.
         fingerprint_verified(str): the server's fingerprint matched its pin.
+        fingerprint_unknown(str): (``ask_first_use``) a new server presented this fingerprint;
+            nothing (no password) is sent until :meth:`trust_server` or
+            :meth:`refuse_server`.
         login_succeeded(str): logged in (or registered) as this canonical name.
         login_failed(str, str): ``(code, message)`` of a refused login/register (protocol codes
             such as ``bad_credentials``, ``locked_out``, ``name_taken``).
@@ -245,6 +248,7 @@ class ClientEngine(QObject):
     connection_failed = Signal(str, str)
     fingerprint_pinned = Signal(str)
     fingerprint_verified = Signal(str)
+    fingerprint_unknown = Signal(str)
     login_succeeded = Signal(str)
     login_failed = Signal(str, str)
     presence_changed = Signal(str, bool)
@@ -276,9 +280,10 @@ class ClientEngine(QObject):
     def __init__(self, parent: QObject | None = None, *, pins: PinStore | None = None,
                  connect_timeout_ms: int | None = None, data_dir: Path | None = None,
                  backoff: Backoff | None = None, heartbeat: Heartbeat | None = None,
-                 tick_ms: int = 1000, clock: Callable[[], float] = _clock) -> None:
+                 tick_ms: int = 1000, clock: Callable[[], float] = _clock,
+                 ask_first_use: bool = False) -> None:
         super().__init__(parent)
-        kwargs: dict[str, Any] = {"pins": pins}
+        kwargs: dict[str, Any] = {"pins": pins, "ask_first_use": ask_first_use}
         if connect_timeout_ms is not None:
             kwargs["connect_timeout_ms"] = connect_timeout_ms
         self._conn = ClientConnection(self, **kwargs)
@@ -288,6 +293,7 @@ class ClientEngine(QObject):
         self._conn.failed.connect(self._on_failed)
         self._conn.fingerprint_pinned.connect(self._on_pinned)
         self._conn.fingerprint_verified.connect(self.fingerprint_verified)
+        self._conn.fingerprint_unknown.connect(self.fingerprint_unknown)
         self.roster = RosterModel(self)
         self.groups = GroupModel(self)
         self.directory = GroupModel(self)
@@ -901,6 +907,15 @@ class ClientEngine(QObject):
         self._queued_auth, self._queued_password = None, ""
         if req is not None:
             self._authenticate(req, password)
+
+    def trust_server(self) -> bool:
+        """The user trusts the new server (``fingerprint_unknown``): pin it and go on (the
+        login waiting for it follows)."""
+        return self._conn.trust_first_use()
+
+    def refuse_server(self) -> None:
+        """The user does not trust the new server: the connection closes, nothing was sent."""
+        self._conn.refuse_first_use()
 
     def _on_pinned(self, fingerprint: str) -> None:
         self.conversation(EVERYONE).add_notice(

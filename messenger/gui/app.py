@@ -48,7 +48,7 @@ def run_app(args: argparse.Namespace) -> int:
 
     host, port, user = args.host, args.port, args.user
     while True:
-        engine = ClientEngine()
+        engine = ClientEngine(ask_first_use=True)  # a new server's certificate: ask first
         dialog = LoginDialog(engine, host=host, port=port, user=user)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             engine.close()

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -143,7 +144,10 @@ class LoginDialog(QDialog):
         engine.connection_failed.connect(self._on_connection_failed)
         engine.fingerprint_pinned.connect(self._on_fingerprint_pinned)
         engine.fingerprint_verified.connect(self._on_fingerprint_verified)
+        engine.fingerprint_unknown.connect(self._on_fingerprint_unknown)
         engine.state_changed.connect(self._on_state_changed)
+        self.trust_box: QMessageBox | None = None
+        """The "trust this new server?" question while it is open (tests answer it)."""
 
         (self.password_edit if self.user_edit.text() else self.user_edit).setFocus()
 
@@ -194,6 +198,7 @@ class LoginDialog(QDialog):
                              (self.engine.connection_failed, self._on_connection_failed),
                              (self.engine.fingerprint_pinned, self._on_fingerprint_pinned),
                              (self.engine.fingerprint_verified, self._on_fingerprint_verified),
+                             (self.engine.fingerprint_unknown, self._on_fingerprint_unknown),
                              (self.engine.state_changed, self._on_state_changed)):
             try:
                 signal.disconnect(slot)
@@ -231,6 +236,35 @@ class LoginDialog(QDialog):
     def _on_fingerprint_pinned(self, fingerprint: str) -> None:
         self._show_fingerprint("New server — its certificate is now trusted on first use. "
                                f"SHA-256:\n{_two_lines(fingerprint)}")
+
+    def _on_fingerprint_unknown(self, fingerprint: str) -> None:
+        """First connection to this server: ask before anything (the password) is sent, as
+        SSH does for a new host key."""
+        host, port = self.engine.host, self.engine.port
+        self._show_fingerprint(f"New server — certificate SHA-256:\n{_two_lines(fingerprint)}")
+        box = QMessageBox(QMessageBox.Icon.Question, "Trust this server?",
+                          f"This is your first connection to {host}:{port}.", parent=self)
+        box.setInformativeText(
+            "Its certificate's SHA-256 fingerprint is:\n\n"
+            f"{_two_lines(fingerprint)}\n\n"
+            "Compare it with the one the server's administrator gives you (the server prints "
+            "it when it starts). If they match, trust it: later connections must present the "
+            "same certificate. If you are not sure, cancel — nothing has been sent yet.")
+        trust = box.addButton("Trust and connect", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+
+        def answered() -> None:
+            self.trust_box = None
+            if box.clickedButton() is trust:
+                self.engine.trust_server()
+            else:
+                self.engine.refuse_server()
+
+        box.finished.connect(answered)
+        self.trust_box = box
+        box.open()
 
     def _on_fingerprint_verified(self, fingerprint: str) -> None:
         self._show_fingerprint("Server certificate matches the pinned one. "

@@ -297,3 +297,34 @@ def test_an_empty_conversation_says_so_until_the_first_message(qtbot, server, op
     qtbot.keyClicks(tab.compose, "hi")
     qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
     assert not tab.empty_label.isVisibleTo(tab)
+
+
+def test_login_dialog_asks_before_trusting_a_new_server(qtbot, server):
+    from PySide6.QtWidgets import QMessageBox
+
+    from messenger.client.pins import PinStore
+
+    engine = ClientEngine(ask_first_use=True)
+    dlg = LoginDialog(engine, host=server.host, port=server.port)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    try:
+        qtbot.keyClicks(dlg.user_edit, "alice")
+        qtbot.keyClicks(dlg.password_edit, "alice123")
+        dlg.submit()
+        qtbot.waitUntil(lambda: dlg.trust_box is not None and dlg.trust_box.isVisible(),
+                        timeout=10_000)
+        assert server.fingerprint[:48] in dlg.trust_box.informativeText()
+        dlg.trust_box.button(QMessageBox.StandardButton.Cancel).click()  # not sure: cancel
+        qtbot.waitUntil(lambda: "did not trust" in dlg.error_text(), timeout=5000)
+        assert PinStore().get(server.host, server.port) is None and not engine.logged_in
+        dlg.submit()  # asked again; trusted this time
+        qtbot.waitUntil(lambda: dlg.trust_box is not None and dlg.trust_box.isVisible(),
+                        timeout=10_000)
+        with qtbot.waitSignal(dlg.accepted, timeout=10_000):
+            next(b for b in dlg.trust_box.buttons()
+                 if b.text() == "Trust and connect").click()
+        assert engine.logged_in and PinStore().get(server.host, server.port)
+    finally:
+        engine.close()
+        qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)

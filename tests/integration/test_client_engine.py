@@ -19,8 +19,8 @@ WRONG_FP = ":".join(["00"] * 32)
 def make_engine(qtbot):
     engines: list[ClientEngine] = []
 
-    def factory() -> ClientEngine:
-        engine = ClientEngine()
+    def factory(**kwargs) -> ClientEngine:
+        engine = ClientEngine(**kwargs)
         engines.append(engine)
         return engine
 
@@ -228,3 +228,34 @@ def test_closing_while_still_connecting_is_immediate(qtbot, make_engine):
         accepted.close()
     finally:
         listener.close()
+
+
+def test_a_new_server_is_trusted_only_when_the_user_says_so(qtbot, server, make_engine):
+    """``ask_first_use`` (the desktop app): a first connection waits, sending nothing, not
+    even ``hello`` (so no password), until the user trusts the fingerprint; refused, nothing
+    is pinned; trusted, it is pinned and the login goes on."""
+    engine = make_engine(ask_first_use=True)
+    with qtbot.waitSignal(engine.fingerprint_unknown, timeout=10_000) as asked:
+        engine.connect_to(server.host, server.port)
+        engine.login("alice", "alice123")
+    assert asked.args == [server.fingerprint]
+    assert engine.state is ConnectionState.CONNECTING and not engine._conn.server_hello
+    assert PinStore().get(server.host, server.port) is None
+    with qtbot.waitSignal(engine.connection_failed, timeout=5000) as refused:
+        engine.refuse_server()
+    assert refused.args[0] == "untrusted" and "nothing was sent" in refused.args[1]
+    assert PinStore().get(server.host, server.port) is None
+    assert engine.state is ConnectionState.DISCONNECTED
+    with qtbot.waitSignal(engine.fingerprint_unknown, timeout=10_000):  # asked again
+        engine.connect_to(server.host, server.port)
+        engine.login("alice", "alice123")
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+        assert engine.trust_server()
+    assert PinStore().get(server.host, server.port) == server.fingerprint
+    engine.close()
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+    again = make_engine(ask_first_use=True)  # pinned now: no question
+    with qtbot.waitSignal(again.login_succeeded, timeout=10_000), \
+            qtbot.assertNotEmitted(again.fingerprint_unknown):
+        again.connect_to(server.host, server.port)
+        again.login("alice", "alice123")
