@@ -6,6 +6,7 @@
 #   make lint          ruff only
 #   make screenshots   render docs/screenshots/ offscreen (tools/screenshots.py)
 #   make dist          PyInstaller one-folder build in dist/messenger/
+#   make test-frozen   make dist, then the frozen app's end-to-end tests
 #   make ui            recompile ui/*.ui and resources/messenger.qrc into messenger/gui/
 #   make bench         the benchmarks (load, floor, commit, msgids, history, transfer); they print figures
 #   make clean         remove build output and caches (make distclean: the venv too)
@@ -31,7 +32,8 @@ QT_DISPLAY_DEBS := libx11-xcb1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 l
 	libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1 \
 	libwayland-client0 libwayland-cursor0 libwayland-egl1
 
-.PHONY: help test lint run screenshots dist clean distclean qt-deps qt-display-deps ui bench
+.PHONY: help test test-frozen lint run screenshots dist clean distclean qt-deps qt-display-deps \
+	ui bench
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -46,7 +48,9 @@ qt-display-deps:
 
 # --- virtual environment ---------------------------------------------------------------------
 
+# Debian's python3 comes without ensurepip (the venv module's pip): python3-venv has it.
 $(BIN)/python:
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || bash tools/ensure-debs.sh python3-venv
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
@@ -69,6 +73,10 @@ test: qt-deps $(VENV)/.stamp-test
 	$(BIN)/ruff check .
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The frozen app's end-to-end tests (skipped by `make test`, which builds no dist/).
+test-frozen: dist $(VENV)/.stamp-test
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests/e2e/test_frozen.py
+
 lint: $(VENV)/.stamp-test
 	$(BIN)/ruff check .
 
@@ -78,8 +86,11 @@ run: qt-display-deps $(VENV)/.stamp-run
 screenshots: qt-deps $(VENV)/.stamp-run
 	QT_QPA_PLATFORM=offscreen $(BIN)/python tools/screenshots.py
 
-# The display libraries are installed first so that PyInstaller bundles them with the app.
+# The display libraries are installed first so that PyInstaller bundles them with the app;
+# PyInstaller itself needs objdump (binutils) and the shared libpython.
+PYLIB_DEB := $(shell $(PYTHON) -c 'import sys; print("libpython%d.%d" % sys.version_info[:2])' 2>/dev/null)
 dist: qt-display-deps $(VENV)/.stamp-dist
+	@bash tools/ensure-debs.sh binutils $(PYLIB_DEB)
 	$(BIN)/pyinstaller --noconfirm messenger.spec
 	@echo "built dist/messenger/messenger (the server: dist/messenger/messenger --server)"
 

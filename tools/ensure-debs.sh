@@ -13,8 +13,10 @@ fi
 
 missing=()
 for pkg in "$@"; do
-    status=$(dpkg -s "$pkg" 2>/dev/null | sed -n 's/^Status: //p' || true)
-    [ "$status" = "install ok installed" ] || missing+=("$pkg")
+    # (Debian 13 renamed some libraries with a t64 suffix; the old name is only "provided".)
+    status=$(dpkg-query -W -f='${Status}\n' "$pkg" "${pkg}t64" 2>/dev/null \
+             | grep -m1 'install ok installed' || true)
+    [ -n "$status" ] || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
