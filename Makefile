@@ -90,7 +90,9 @@ screenshots: qt-deps $(VENV)/.stamp-run
 # PyInstaller itself needs objdump (binutils) and the shared libpython.
 PYLIB_DEB := $(shell $(PYTHON) -c 'import sys; print("libpython%d.%d" % sys.version_info[:2])' 2>/dev/null)
 dist: qt-display-deps $(VENV)/.stamp-dist
-	@bash tools/ensure-debs.sh binutils $(PYLIB_DEB)
+	@bash tools/ensure-debs.sh binutils
+	@bash tools/ensure-debs.sh $(PYLIB_DEB) || echo "make dist: no Debian $(PYLIB_DEB) (a" \
+	    "Python built elsewhere, e.g. pyenv, brings its own shared library, or none)"
 	$(BIN)/pyinstaller --noconfirm messenger.spec
 	@echo "built dist/messenger/messenger (the server: dist/messenger/messenger --server)"
 

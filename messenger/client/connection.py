@@ -62,9 +62,9 @@ class ConnectionErrorCode(enum.StrEnum):
     TLS = "tls"
     CERTIFICATE_CHANGED = "certificate_changed"
     PIN_FILE = "pin_file"
+    """The file of pinned certificates is unreadable: no server is trusted."""
     UNTRUSTED = "untrusted"
     """A new server whose certificate the user did not trust (``ask_first_use``)."""
-    """The file of pinned certificates is unreadable: no server is trusted."""
     PROTOCOL = "protocol"
     CLOSED = "closed"
 
@@ -135,6 +135,7 @@ class ClientConnection(QObject):
         self._fingerprint: str | None = None
         self._cert_checked = False
         self._awaiting_trust = False
+        self._asked_then_closed = False  # the question was open when the connection failed
         self.ask_first_use = ask_first_use
         """Ask before trusting a new server (``fingerprint_unknown``, then
         :meth:`trust_first_use` or :meth:`refuse_first_use`) instead of pinning at once."""
@@ -187,7 +188,7 @@ class ClientConnection(QObject):
         self._decoder = FrameDecoder(self._max_frame)
         self._fingerprint = None
         self._cert_checked = False
-        self._awaiting_trust = False
+        self._awaiting_trust = self._asked_then_closed = False
         self._ending = False
         self.server_hello = None
         sock = QSslSocket(self)
@@ -268,6 +269,8 @@ class ClientConnection(QObject):
         if self._ending:
             return
         self._ending = True
+        # A trust question still open outlives this connection: the user may still answer.
+        self._asked_then_closed, self._awaiting_trust = self._awaiting_trust, False
         log.warning("connection to %s:%d failed (%s): %s", self._host, self._port, code, message)
         self._drop_socket()
         self.failed.emit(str(code), message)
@@ -293,7 +296,11 @@ class ClientConnection(QObject):
                      self._port, fingerprint)
             self._awaiting_trust = True
         elif result.verdict is PinVerdict.UNKNOWN:
-            self.pins.pin(self._host, self._port, fingerprint)
+            try:
+                self.pins.pin(self._host, self._port, fingerprint)
+            except (PinFileError, OSError) as exc:
+                self._fail(ConnectionErrorCode.PIN_FILE, str(exc))
+                return False
             log.info("new server %s:%d: pinned certificate %s", self._host, self._port,
                      fingerprint)
             self.fingerprint_pinned.emit(fingerprint)
@@ -348,17 +355,21 @@ class ClientConnection(QObject):
         self._set_state(ConnectionState.HANDSHAKING)
         self.send(Hello(protocol_version=PROTOCOL_VERSION, agent=AGENT))
 
-    def trust_first_use(self) -> bool:
-        """The user trusts the new server (``fingerprint_unknown``): pin its fingerprint and
-        go on. False when no connection waits for that (it may have closed meanwhile: the
-        pin is kept for the next attempt)."""
-        fingerprint = self._fingerprint
-        if not self._awaiting_trust or fingerprint is None:
+    def trust_first_use(self, fingerprint: str | None = None) -> bool:
+        """The user trusts the new server (``fingerprint_unknown``), whose ``fingerprint``
+        they were shown (default: the one presented now): pin it and go on. False when
+        nothing was pinned (another fingerprint, or no question open), or when the
+        connection that asked has closed meanwhile (the pin is kept: the next attempt goes
+        on without asking)."""
+        if fingerprint is None:
+            fingerprint = self._fingerprint
+        if fingerprint is None or fingerprint != self._fingerprint or \
+                not (self._awaiting_trust or self._asked_then_closed):
             return False
-        self._awaiting_trust = False
+        self._awaiting_trust = self._asked_then_closed = False
         try:
             self.pins.pin(self._host, self._port, fingerprint)
-        except PinFileError as exc:
+        except (PinFileError, OSError) as exc:
             self._fail(ConnectionErrorCode.PIN_FILE, str(exc))
             return False
         self.fingerprint_pinned.emit(fingerprint)
@@ -370,6 +381,7 @@ class ClientConnection(QObject):
 
     def refuse_first_use(self) -> None:
         """The user does not trust the new server: close, nothing sent, nothing pinned."""
+        self._asked_then_closed = False
         if self._awaiting_trust:
             self._awaiting_trust = False
             self._fail(ConnectionErrorCode.UNTRUSTED,
@@ -396,6 +408,11 @@ class ClientConnection(QObject):
             self._fail(ConnectionErrorCode.PROTOCOL, f"The server sent a broken frame: {exc}")
 
     def _handle_frame(self, frame: Any) -> None:
+        if self._state is ConnectionState.CONNECTING:
+            # Before our hello (a new server not trusted yet): nothing it says counts, and
+            # nothing is answered.
+            log.debug("ignoring %s from an untrusted server", type(frame).__name__)
+            return
         if isinstance(frame, Ping):
             self.send(Pong(nonce=frame.nonce))
             return

@@ -293,7 +293,7 @@ class ClientEngine(QObject):
         self._conn.failed.connect(self._on_failed)
         self._conn.fingerprint_pinned.connect(self._on_pinned)
         self._conn.fingerprint_verified.connect(self.fingerprint_verified)
-        self._conn.fingerprint_unknown.connect(self.fingerprint_unknown)
+        self._conn.fingerprint_unknown.connect(self._on_unknown_server)
         self.roster = RosterModel(self)
         self.groups = GroupModel(self)
         self.directory = GroupModel(self)
@@ -908,14 +908,29 @@ class ClientEngine(QObject):
         if req is not None:
             self._authenticate(req, password)
 
-    def trust_server(self) -> bool:
-        """The user trusts the new server (``fingerprint_unknown``): pin it and go on (the
-        login waiting for it follows)."""
-        return self._conn.trust_first_use()
+    def trust_server(self, fingerprint: str | None = None) -> bool:
+        """The user trusts the new server (``fingerprint_unknown``), whose ``fingerprint``
+        they saw: pin it and go on (the login waiting for it follows). False when the
+        connection closed meanwhile (pinned all the same: log in again) or nothing was
+        pinned (see :meth:`ClientConnection.trust_first_use`)."""
+        return self._conn.trust_first_use(fingerprint)
 
     def refuse_server(self) -> None:
         """The user does not trust the new server: the connection closes, nothing was sent."""
         self._conn.refuse_first_use()
+
+    def _on_unknown_server(self, fingerprint: str) -> None:
+        if not self._relogin:
+            self.fingerprint_unknown.emit(fingerprint)  # the login dialog asks
+            return
+        # Reconnecting on its own, and the server's pin is gone (the pin file was moved
+        # away): nobody is there to answer the question, so stop instead of waiting.
+        self._stop_reconnecting()
+        self._conn.refuse_first_use()
+        self.conversation(EVERYONE).add_notice(
+            f"Stopped reconnecting: the certificate of {self.host}:{self.port} is no longer "
+            f"pinned (SHA-256 {fingerprint}). Log out and in again to check and trust it.",
+            error=True)
 
     def _on_pinned(self, fingerprint: str) -> None:
         self.conversation(EVERYONE).add_notice(
@@ -1035,6 +1050,11 @@ class ClientEngine(QObject):
         if err.code in (ErrorCode.LOCKED_OUT, ErrorCode.RATE_LIMITED) \
                 and err.retry_after is not None and "second" not in message:
             message = f"{message.rstrip('.')}. Try again in {max(1, round(err.retry_after))} s."
+        if req is None and err.code == ErrorCode.NOT_LOGGED_IN and not self.logged_in:
+            # The server closes a connection that stays without a login (its login_timeout,
+            # e.g. while the user retypes a refused password): the next login reconnects.
+            log.info("server: %s", err.message)
+            return
         if req is None:
             log.warning("server error %s: %s", err.code, err.message)
             self.conversation(EVERYONE).add_notice(f"Server error: {message}", error=True)

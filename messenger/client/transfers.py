@@ -1008,7 +1008,12 @@ class TransferController(QObject):
         if t is None:
             return
         if self._engine is not None:
-            self._engine.cancel(ev.transfer_id)
+            if ev.reason == LAPSED_REASON and t.direction == RECEIVE:
+                # The sender withdrew an offer that lapsed while it was offline, not the
+                # file: keep what we hold of it, a new offer resumes from there.
+                self._engine.release(ev.transfer_id)
+            else:
+                self._engine.cancel(ev.transfer_id)
         if not t.final:
             t.by_peer = True
             self._set(t, TransferState.CANCELLED, error=ev.reason)

@@ -229,6 +229,16 @@ class LoginDialog(QDialog):
         self.password_edit.setFocus()
 
     def _on_connection_failed(self, code: str, message: str) -> None:
+        if self.trust_box is not None:
+            # The server gave up while the user compares fingerprints: their answer decides
+            # (Trust pins and logs in anew).
+            log.info("connection closed during the trust question: %s", message)
+            return
+        if self.submit_button.isEnabled():
+            # Not waiting for anything (e.g. the server closed a connection left without a
+            # login): the next Log in reconnects; no error out of the blue.
+            log.info("connection closed while idle: %s", message)
+            return
         self._set_busy(False)
         self._show_error(message)
         self.forget_button.setVisible(code == ConnectionErrorCode.CERTIFICATE_CHANGED)
@@ -258,9 +268,16 @@ class LoginDialog(QDialog):
         def answered() -> None:
             self.trust_box = None
             if box.clickedButton() is trust:
-                self.engine.trust_server()
-            else:
-                self.engine.refuse_server()
+                if self.engine.trust_server(fingerprint):
+                    return  # the login goes on
+                self._set_busy(False)
+                if self.engine.pins.get(host, port) is not None:
+                    self.submit()  # the server closed meanwhile: pinned now, log in anew
+                return
+            self.engine.refuse_server()
+            self._set_busy(False)
+            self._show_error(f"You did not trust the certificate of {host}:{port}; nothing "
+                             "was sent to it.")
 
         box.finished.connect(answered)
         self.trust_box = box
@@ -283,7 +300,8 @@ class LoginDialog(QDialog):
         self.forget_button.hide()
         self._show_error("")
         self._show_fingerprint(f"The pinned certificate of {host}:{port} was forgotten; the "
-                               "next connection trusts the server's current certificate.")
+                               "next connection shows the server's current certificate and "
+                               "asks whether to trust it.")
 
     # ------------------------------------------------------------------ helpers
 

@@ -328,3 +328,29 @@ def test_login_dialog_asks_before_trusting_a_new_server(qtbot, server):
     finally:
         engine.close()
         qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+
+
+def test_trusting_after_the_server_gave_up_waiting_pins_and_logs_in(qtbot, server):
+    """The user compares fingerprints for long; the server closes the connection meanwhile
+    (its idle timeout): no error pops up, and Trust then pins and logs in anew."""
+    from messenger.client.pins import PinStore
+
+    engine = ClientEngine(ask_first_use=True)
+    dlg = LoginDialog(engine, host=server.host, port=server.port)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    try:
+        dlg.user_edit.setText("alice")
+        dlg.password_edit.setText("alice123")
+        dlg.submit()
+        qtbot.waitUntil(lambda: dlg.trust_box is not None, timeout=10_000)
+        engine._conn._socket.abort()  # the server gave up on the silent connection
+        qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+        assert dlg.error_text() == "" and dlg.trust_box is not None
+        with qtbot.waitSignal(dlg.accepted, timeout=10_000):
+            next(b for b in dlg.trust_box.buttons()
+                 if b.text() == "Trust and connect").click()
+        assert engine.logged_in and PinStore().get(server.host, server.port)
+    finally:
+        engine.close()
+        qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)

@@ -259,3 +259,38 @@ def test_a_new_server_is_trusted_only_when_the_user_says_so(qtbot, server, make_
             qtbot.assertNotEmitted(again.fingerprint_unknown):
         again.connect_to(server.host, server.port)
         again.login("alice", "alice123")
+
+
+def test_a_reconnect_to_a_server_no_longer_pinned_stops_instead_of_waiting(
+        qtbot, server, make_engine):
+    """The pin file was moved away during a session: an automatic reconnect has nobody to
+    ask, so it stops and says why (before, it waited for an answer for ever)."""
+    engine = make_engine(ask_first_use=True)
+    with qtbot.waitSignal(engine.fingerprint_unknown, timeout=10_000):
+        engine.connect_to(server.host, server.port)
+        engine.login("alice", "alice123")
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+        engine.trust_server(server.fingerprint)
+    PinStore().path.unlink()
+    with qtbot.waitSignal(engine.reconnecting, timeout=10_000), \
+            qtbot.assertNotEmitted(engine.fingerprint_unknown):
+        engine._conn._socket.abort()
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED
+                    and not engine.auto_reconnect, timeout=10_000)
+    notices = [i.text for i in engine.conversation(EVERYONE).items()]
+    assert any("no longer pinned" in t for t in notices)
+
+
+def test_the_servers_login_timeout_after_a_refused_login_is_no_error(qtbot, make_server,
+                                                                     make_engine):
+    """A refused password, then the user takes a while: the server closes the connection
+    without a login (login_timeout). No "Server error" line; the next login reconnects."""
+    server = make_server(demo=True, login_timeout=0.5, idle_timeout=6.0)
+    engine = make_engine()
+    with qtbot.waitSignal(engine.login_failed, timeout=10_000):
+        engine.connect_to(server.host, server.port)
+        engine.login("alice", "wrong")
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED, timeout=5000)
+    assert not [i for i in engine.conversation(EVERYONE).items() if "Server error" in i.text]
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+        engine.login("alice", "alice123")
