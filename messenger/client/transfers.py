@@ -372,10 +372,23 @@ def _unspecified(host: str) -> bool:
 
 
 def pick_endpoint(endpoints: Iterable[tuple[str, int]]) -> tuple[str, int] | None:
-    """The endpoint to send to: the last usable one (the server lists what the peer reported,
-    then, when different, the address the server saw), skipping ``0.0.0.0`` / ``::``."""
+    """The endpoint to send to, from the server's list: what the peer reported, then, when
+    different, the address the server saw (``0.0.0.0`` / ``::`` skipped).
+
+    Normally the last: the server's view (the peer may report an address of another
+    interface). But when the peer reported a private LAN address (RFC 1918 and the like)
+    and the server saw a public one, the server is outside the peers' LAN and saw their
+    router's public side, which a peer on the same LAN rarely reaches (no hairpin NAT):
+    then the reported address."""
     usable = [(h, p) for h, p in endpoints if not _unspecified(h) and 0 < p < 65536]
-    return usable[-1] if usable else None
+    if not usable:
+        return None
+    if len(usable) >= 2:
+        reported = ipaddress.ip_address(usable[0][0])
+        seen = ipaddress.ip_address(usable[-1][0])
+        if reported.is_private and not reported.is_loopback and seen.is_global:
+            return usable[0]
+    return usable[-1]
 
 
 def default_download_dir() -> Path:

@@ -29,6 +29,16 @@ def test_pick_endpoint_prefers_the_last_usable_address():
     assert pick_endpoint([("10.0.0.2", 1), ("::", 2)]) == ("10.0.0.2", 1)
     assert pick_endpoint([("0.0.0.0", 4000), ("host.example", 5)]) is None
     assert pick_endpoint([("127.0.0.1", 0)]) is None
+    # Both on one LAN (or both public): the server's view.
+    assert pick_endpoint([("10.0.0.5", 4000), ("192.168.1.5", 4000)]) == ("192.168.1.5", 4000)
+    assert pick_endpoint([("127.0.0.1", 4000), ("8.8.8.8", 4000)]) == ("8.8.8.8", 4000)
+
+
+def test_pick_endpoint_prefers_the_lan_address_when_the_server_saw_the_nat():
+    """The chat server is outside the LAN: it saw the router's public address, which the
+    peer next door cannot use; the address the peer reported can."""
+    assert pick_endpoint([("192.168.1.20", 4000), ("8.8.4.4", 4000)]) == ("192.168.1.20", 4000)
+    assert pick_endpoint([("fd00::5", 4000), ("2001:4860::8888", 4000)]) == ("fd00::5", 4000)
 
 
 def test_send_refusal_says_why(tmp_path):
