@@ -326,10 +326,10 @@ class ConversationWidget(QWidget):
         self.title_label = QLabel(("# " if is_group(model.key) else "") + model.title,
                                   self.header)
         self.title_label.setStyleSheet("font-weight: bold;")
-        self.title_label.setAccessibleName("Conversation")
+        self.title_label.setAccessibleDescription("Conversation")
         self.status_label = QLabel(self.header)
-        self.status_label.setStyleSheet("color: palette(dark);")
-        self.status_label.setAccessibleName(f"Status of {who}")
+        self.status_label.setStyleSheet("color: palette(placeholder-text);")
+        self.status_label.setAccessibleDescription(f"Status of {who}")
         header_layout = QHBoxLayout(self.header)
         header_layout.setContentsMargins(12, 6, 12, 6)
         header_layout.setSpacing(10)
@@ -359,7 +359,7 @@ class ConversationWidget(QWidget):
                                   else " Say hello to the group!")
             + "\nDrop a file here to send it.")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setStyleSheet("color: palette(dark);")
+        self.empty_label.setStyleSheet("color: palette(placeholder-text);")
         self.empty_label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.empty_label.hide()
 
@@ -373,7 +373,7 @@ class ConversationWidget(QWidget):
         self.find_edit.step.connect(self.find_step)
         self.find_edit.closed.connect(self.close_find)
         self.find_label = QLabel(self.find_bar)
-        self.find_label.setAccessibleName("Matches")
+        self.find_label.setAccessibleDescription("Matches")
         self.find_label.setMinimumWidth(
             self.find_label.fontMetrics().horizontalAdvance("No matches") + 8)
         self.find_prev = QToolButton(self.find_bar)
@@ -439,7 +439,7 @@ class ConversationWidget(QWidget):
         self.error_label = QLabel(self.error_bar)
         self.error_label.setStyleSheet("color: #b3261e;")
         self.error_label.setWordWrap(True)
-        self.error_label.setAccessibleName("Error")
+        self.error_label.setAccessibleDescription("Error")
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_close = QToolButton(self.error_bar)
         self.error_close.setText("✕")
@@ -455,7 +455,7 @@ class ConversationWidget(QWidget):
         # Export progress and outcome (Conversation → Export…, see show_export).
         self.export_bar = QWidget(self)
         self.export_label = QLabel(self.export_bar)
-        self.export_label.setAccessibleName("Export")
+        self.export_label.setAccessibleDescription("Export")
         self.export_label.setWordWrap(True)
         self.export_progress = QProgressBar(self.export_bar)
         self.export_progress.setAccessibleName("Export progress")
@@ -477,8 +477,8 @@ class ConversationWidget(QWidget):
         self._export_hide.timeout.connect(self.export_bar.hide)
 
         self.typing_label = QLabel(self)
-        self.typing_label.setAccessibleName("Typing indicator")
-        self.typing_label.setStyleSheet("color: palette(mid); font-style: italic; "
+        self.typing_label.setAccessibleDescription("Typing indicator")
+        self.typing_label.setStyleSheet("color: palette(placeholder-text); font-style: italic; "
                                         "padding: 0 12px;")
         self.typing_label.hide()
         self._typing_timer = QTimer(self)
@@ -512,10 +512,10 @@ class ConversationWidget(QWidget):
         # Why the compose box is disabled (a group you left), over it.
         self.closed_label = QLabel(self)
         self.closed_label.setObjectName("closedLabel")
-        self.closed_label.setAccessibleName("Why you cannot write here")
+        self.closed_label.setAccessibleDescription("Why you cannot write here")
         self.closed_label.setWordWrap(True)
-        self.closed_label.setStyleSheet("#closedLabel { color: palette(dark); font-style: "
-                                        "italic; padding: 4px 12px 0 12px; }")
+        self.closed_label.setStyleSheet("#closedLabel { color: palette(placeholder-text);"
+                                        " font-style: italic; padding: 4px 12px 0 12px; }")
         self.closed_label.hide()
         self._placeholder = self.compose.placeholderText()
 

@@ -99,21 +99,22 @@ class LoginDialog(QDialog):
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #b3261e;")
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.setAccessibleName("Error")
+        self.error_label.setAccessibleDescription("Error")
         self.error_label.hide()
         self.status_label = QLabel()
         self.status_label.setStyleSheet("color: palette(placeholder-text);")
-        self.status_label.setAccessibleName("Status")
+        self.status_label.setAccessibleDescription("Status")
         self.fingerprint_label = QLabel()
         self.fingerprint_label.setWordWrap(True)
         self.fingerprint_label.setTextInteractionFlags(
             Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.fingerprint_label.setAccessibleName("Server certificate fingerprint")
-        self.fingerprint_label.setStyleSheet("color: #495057; font-size: 8pt;")
+        self.fingerprint_label.setAccessibleDescription("Server certificate fingerprint")
+        self.fingerprint_label.setStyleSheet("color: palette(placeholder-text); font-size: 8pt;")
         self.fingerprint_label.hide()
         self.forget_button = QPushButton("Forget the pinned certificate")
         self.forget_button.setAccessibleName("Forget the pinned certificate")
         self.forget_button.setToolTip("Only if you know the server was reinstalled")
+        self.forget_button.setAutoDefault(False)  # Enter must never forget a pin
         self.forget_button.clicked.connect(self._forget_pin)
         self.forget_button.hide()
 
@@ -121,7 +122,6 @@ class LoginDialog(QDialog):
         self.submit_button = self.buttons.addButton("Log in",
                                                     QDialogButtonBox.ButtonRole.AcceptRole)
         self.submit_button.setAccessibleName("Log in")
-        self.submit_button.setDefault(True)
         self.buttons.accepted.connect(self.submit)
         self.buttons.rejected.connect(self.reject)
 
@@ -138,6 +138,13 @@ class LoginDialog(QDialog):
         layout.addWidget(self.fingerprint_label)
         layout.addWidget(self.status_label)
         layout.addWidget(self.buttons)
+        # Default only once in the dialog: set before, Qt picks another default button when
+        # the dialog shows (the hidden "Forget" one), and Enter did not log in. No other
+        # button becomes the default by taking the focus (Cancel did, when the fields were
+        # disabled during a login: Enter then closed the dialog).
+        for button in self.buttons.buttons():
+            button.setAutoDefault(False)
+        self.submit_button.setDefault(True)
 
         engine.login_succeeded.connect(self._on_login_succeeded)
         engine.login_failed.connect(self._on_login_failed)
@@ -319,3 +326,5 @@ class LoginDialog(QDialog):
             widget.setEnabled(not busy)
         if not busy:
             self.status_label.setText("")
+            # (disabled, the field lost the focus: give it back, so typing and Enter work)
+            (self.password_edit if self.user_edit.text() else self.user_edit).setFocus()

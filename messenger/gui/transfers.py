@@ -99,7 +99,7 @@ class TransferCard(QWidget):
         self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.info_label = QLabel(frame)
         self.info_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.info_label.setStyleSheet("color: palette(mid);")
+        self.info_label.setStyleSheet("color: palette(placeholder-text);")
         self.progress = QProgressBar(frame)
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
@@ -263,7 +263,7 @@ class TransfersPanel(QWidget):
         self.empty_label = QLabel("No transfers yet: drop a file on a conversation, or use "
                                   "its Attach button.", self)
         self.empty_label.setWordWrap(True)
-        self.empty_label.setStyleSheet("color: palette(mid); padding: 8px;")
+        self.empty_label.setStyleSheet("color: palette(placeholder-text); padding: 8px;")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.empty_label)

@@ -124,7 +124,7 @@ class Ui_GroupDialog(object):
         self.kindLabel.setText(QCoreApplication.translate("GroupDialog", u"Who may join:", None))
         self.inviteOnlyRadio.setText(QCoreApplication.translate("GroupDialog", u"&Invite-only \u2014 only the people you invite", None))
         self.publicRadio.setText(QCoreApplication.translate("GroupDialog", u"&Public \u2014 anyone can join by name", None))
-        self.membersLabel.setText(QCoreApplication.translate("GroupDialog", u"&Invite:", None))
+        self.membersLabel.setText(QCoreApplication.translate("GroupDialog", u"Invite &people:", None))
         self.filterEdit.setPlaceholderText(QCoreApplication.translate("GroupDialog", u"Filter contacts\u2026", None))
 #if QT_CONFIG(accessibility)
         self.filterEdit.setAccessibleName(QCoreApplication.translate("GroupDialog", u"Filter contacts", None))
@@ -134,7 +134,7 @@ class Ui_GroupDialog(object):
 #endif // QT_CONFIG(accessibility)
         self.chosenLabel.setText(QCoreApplication.translate("GroupDialog", u"Nobody chosen yet.", None))
 #if QT_CONFIG(accessibility)
-        self.errorLabel.setAccessibleName(QCoreApplication.translate("GroupDialog", u"Error", None))
+        self.errorLabel.setAccessibleDescription(QCoreApplication.translate("GroupDialog", u"Error", None))
 #endif // QT_CONFIG(accessibility)
     # retranslateUi
 

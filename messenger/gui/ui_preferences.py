@@ -239,7 +239,7 @@ class Ui_PreferencesDialog(object):
 #endif // QT_CONFIG(accessibility)
         self.chosenLabel.setText(QCoreApplication.translate("PreferencesDialog", u"Nobody: every file asks first.", None))
 #if QT_CONFIG(accessibility)
-        self.errorLabel.setAccessibleName(QCoreApplication.translate("PreferencesDialog", u"Error", None))
+        self.errorLabel.setAccessibleDescription(QCoreApplication.translate("PreferencesDialog", u"Error", None))
 #endif // QT_CONFIG(accessibility)
     # retranslateUi
 

@@ -354,3 +354,62 @@ def test_trusting_after_the_server_gave_up_waiting_pins_and_logs_in(qtbot, serve
     finally:
         engine.close()
         qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+
+
+def test_enter_in_the_login_dialog_logs_in_and_never_forgets_a_pin(qtbot, dialog, server):
+    PinStore().pin(server.host, server.port, ":".join(["11"] * 32))
+    qtbot.keyClicks(dialog.user_edit, "alice")
+    qtbot.keyClicks(dialog.password_edit, "alice123")
+    with qtbot.waitSignal(dialog.engine.connection_failed, timeout=10_000):
+        qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)  # Enter submits
+    assert dialog.forget_button.isVisible()
+    with qtbot.waitSignal(dialog.engine.connection_failed, timeout=10_000):
+        qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)  # again: refused again
+    assert PinStore().get(server.host, server.port) == ":".join(["11"] * 32)
+    PinStore().remove(server.host, server.port)
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+
+
+def test_labels_are_read_out_by_what_they_say(qtbot, server, open_window):
+    """A screen reader reads a QLabel's accessible name instead of its text: labels with
+    text ("online", "1 of 3", an error) carry a description, never a name."""
+    from PySide6.QtWidgets import QLabel
+
+    alice = open_window("alice", "alice123")
+    alice.open_conversation("bob")
+    dialog = LoginDialog(ClientEngine(), host=server.host, port=server.port)
+    qtbot.addWidget(dialog)
+    named = [(type(w.window()).__name__, w.objectName() or w.text()[:20])
+             for window in (alice, dialog) for w in window.findChildren(QLabel)
+             if w.accessibleName()]
+    assert named == []
+
+
+def test_secondary_text_stays_readable_with_a_dark_palette(qtbot, qapp, server,
+                                                           open_window):
+    """Grey text (a header's "online", hints) takes the palette's placeholder colour, which
+    a dark theme makes light: before, palette(dark) made it dark grey on dark grey."""
+    from PySide6.QtGui import QColor, QPalette
+
+    dark = QPalette()
+    for role, colour in ((QPalette.ColorRole.Window, "#202124"),
+                         (QPalette.ColorRole.Base, "#202124"),
+                         (QPalette.ColorRole.WindowText, "#e8eaed"),
+                         (QPalette.ColorRole.Text, "#e8eaed"),
+                         (QPalette.ColorRole.PlaceholderText, "#9aa0a6"),
+                         (QPalette.ColorRole.Mid, "#3c4043"),
+                         (QPalette.ColorRole.Dark, "#2a2b2e")):
+        dark.setColor(role, QColor(colour))
+    light = qapp.palette()
+    qapp.setPalette(dark)
+    try:
+        alice = open_window("alice", "alice123")
+        tab = alice.open_conversation("bob")
+        qtbot.waitUntil(lambda: tab.status_label.text() != "")
+        image = tab.status_label.grab().toImage()
+        lightest = max(QColor(image.pixel(x, y)).lightness()
+                       for x in range(image.width()) for y in range(image.height()))
+        assert lightest > 120  # the text is light on the dark background
+    finally:
+        qapp.setPalette(light)

@@ -180,7 +180,7 @@ def test_long_names_wrap_or_elide_without_widening_the_window(qtbot, server, ope
         leader.create_group(long_group, ["alice"], public=False)
     qtbot.waitUntil(alice.invitation_bar.isVisible)
     labels = [w for w in alice.invitation_bar.findChildren(QLabel)
-              if w.accessibleName() == "Invitation"]
+              if w.accessibleDescription() == "Invitation"]
     assert len(labels) == 1 and labels[0].wordWrap()
     assert long_group in labels[0].toolTip() and long_leader in labels[0].toolTip()
     assert alice.minimumSizeHint().width() <= 800

@@ -44,3 +44,15 @@ def test_new_conversation_checks_the_name_and_uses_the_roster_spelling(qtbot, op
     assert alice.tabs.tabText(alice.tabs.currentIndex()) == "bob"
     assert alice.conversation_widget("bob").model.title == "bob"
     assert bob.engine.user == "bob"
+
+
+@pytest.mark.qt_log_ignore("This plugin does not support grabbing the keyboard")
+def test_enter_opens_the_conversation(qtbot, open_window):
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("charlie") is not None)
+    dialog = alice.ask_new_conversation()
+    qtbot.keyClicks(dialog.name_edit, "charlie")
+    dialog.completer.popup().hide()  # (Enter would first close the completion list)
+    with qtbot.waitSignal(dialog.accepted, timeout=5000):
+        qtbot.keyClick(dialog.name_edit, Qt.Key.Key_Return)
+    assert alice.current_key() == "charlie"
