@@ -23,8 +23,23 @@ def _lockout_failures(text: str) -> int:
 
 def _positive_float(text: str) -> float:
     value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
+    if not 0 < value < float("inf"):  # (also refuses nan)
+        raise argparse.ArgumentTypeError("must be a number greater than 0")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A timeout in seconds: more than 0, at most a day (Qt's timers take int milliseconds)."""
+    value = _positive_float(text)
+    if value > 86_400:
+        raise argparse.ArgumentTypeError("must be at most 86400 (a day)")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be between 0 and 65535")
     return value
 
 
@@ -47,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=None,
                         help="server: address to listen on (default 127.0.0.1; 0.0.0.0 for a "
                              "LAN); app: server to pre-fill in the login dialog")
-    parser.add_argument("--port", type=int, default=None,
+    parser.add_argument("--port", type=_port, default=None,
                         help="server: TCP port to listen on, 0 picks a free one (default 5555); "
                              "app: port to pre-fill")
     parser.add_argument("--log-file", type=Path, default=None,
@@ -57,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     server = parser.add_argument_group("server options (with --server)")
     server.add_argument("--data-dir", type=Path, default=None,
-                        help="folder for the database and TLS certificate "
-                             "(default: the user data dir)")
+                        help="folder for the database, TLS certificate, server.log and "
+                             "activity.log (default: DATA/server, DATA the user data dir)")
     server.add_argument("--db", type=Path, default=None,
                         help="SQLite database file (default: DATA_DIR/messenger.db)")
     server.add_argument("--demo", action="store_true",
@@ -69,12 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--max-failed-logins", type=_lockout_failures, default=3, metavar="N",
                         help="consecutive failed logins (1-5) before an account is locked "
                              "(default 3)")
-    server.add_argument("--lockout-seconds", type=_positive_float, default=10.0, metavar="S",
+    server.add_argument("--lockout-seconds", type=_seconds, default=10.0, metavar="S",
                         help="how long a locked account stays locked (default 10)")
     server.add_argument("--max-frame", type=_max_frame, default=None, metavar="BYTES",
                         help="largest frame accepted, in bytes (4096-67108864, "
                              "default 1048576)")
-    server.add_argument("--idle-timeout", type=_positive_float, default=45.0, metavar="S",
+    server.add_argument("--idle-timeout", type=_seconds, default=45.0, metavar="S",
                         help="drop a connection silent for S seconds (default 45)")
 
     app = parser.add_argument_group("app options")

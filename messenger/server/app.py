@@ -13,6 +13,7 @@ import getpass
 import logging
 import logging.handlers
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -78,7 +79,7 @@ def _add_user(server, name: str) -> int:
     try:
         password = _read_password(name)
     except (ValueError, EOFError, KeyboardInterrupt) as exc:
-        print(f"error: {exc or 'no password given'}", file=sys.stderr)
+        print(f"error: {str(exc) or 'no password given'}", file=sys.stderr)
         return 2
     if not is_valid_password(password):
         print("error: a password has 6 to 1024 characters", file=sys.stderr)
@@ -110,10 +111,14 @@ def run_server(args: argparse.Namespace) -> int:
     from .net import MessengerServer
 
     config = config_from_args(args)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
     log_file = args.log_file or config.data_dir / "server.log"
-    setup_logging(log_file, level=logging.DEBUG if args.verbose else logging.INFO)
-    _activity_log(config.data_dir / "activity.log")
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        setup_logging(log_file, level=logging.DEBUG if args.verbose else logging.INFO)
+        _activity_log(config.data_dir / "activity.log")
+    except OSError as exc:  # before any log: say it here, in one line
+        print(f"error: cannot use the data dir or log file: {exc}", file=sys.stderr)
+        return 1
     app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
     app.setApplicationName("messenger-server")
     try:
@@ -121,6 +126,12 @@ def run_server(args: argparse.Namespace) -> int:
     except DatabaseInUse as exc:
         log.error("%s", exc)
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, sqlite3.DatabaseError, ValueError) as exc:
+        # What an operator can fix (files, permissions, a corrupt database or certificate):
+        # one line, no traceback.
+        log.error("cannot start the server: %s", exc)
+        print(f"error: cannot start the server: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:
         log.exception("cannot start the server")

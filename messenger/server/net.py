@@ -229,6 +229,14 @@ class MessengerServer(QObject):
         self._crypto.shutdown(wait=True, cancel_futures=True)
         self._server.close()
         self._idle_timer.stop()
+        if not self._failed:
+            # Everyone still connected logs out: the activity log's logout lines and the
+            # accounts' last seen time, committed below.
+            for conn in list(self._conns):
+                try:
+                    self._apply(self.core.disconnected(conn))
+                except Exception:
+                    log.exception("logging out connection %d at the stop failed", conn)
         walsync, self._walsync = self._walsync, None
         if walsync is not None:
             try:

@@ -24,7 +24,9 @@ def ensure_certificate(data_dir: Path) -> tuple[bytes, bytes]:
     P-256 certificate valid for 10 years when none exists yet."""
     cert_path, key_path = data_dir / CERT_FILE, data_dir / KEY_FILE
     if cert_path.exists() and key_path.exists():
-        return cert_path.read_bytes(), key_path.read_bytes()
+        cert_pem, key_pem = cert_path.read_bytes(), key_path.read_bytes()
+        _check_pair(cert_pem, key_pem, cert_path, key_path)
+        return cert_pem, key_pem
     data_dir.mkdir(parents=True, exist_ok=True)
     host = socket.gethostname() or "localhost"
     identity = make_identity(f"Messenger server on {host}", days=3650,
@@ -38,4 +40,31 @@ def ensure_certificate(data_dir: Path) -> tuple[bytes, bytes]:
     return cert_pem, key_pem
 
 
-__all__ = ["ensure_certificate", "pem_fingerprint"]
+class CertificateError(ValueError):
+    """``server.crt`` / ``server.key`` cannot serve TLS: unreadable, or not a pair. The
+    message names the files and what to do."""
+
+
+def _check_pair(cert_pem: bytes, key_pem: bytes, cert_path: Path, key_path: Path) -> None:
+    """Raise :class:`CertificateError` unless ``key_pem`` is the private key of
+    ``cert_pem``: otherwise the server would listen and fail every handshake."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    fix = (f"delete both {cert_path.name} and {key_path.name} in {cert_path.parent} to make a "
+           "new certificate (every client must then forget the old pin)")
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError as exc:
+        raise CertificateError(f"{cert_path} is not a PEM certificate ({exc}); {fix}") from exc
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise CertificateError(f"{key_path} is not a PEM private key ({exc}); {fix}") from exc
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    if cert.public_key().public_bytes(der, spki) != key.public_key().public_bytes(der, spki):
+        raise CertificateError(f"{key_path} is not the key of {cert_path}; {fix}")
+
+
+__all__ = ["CertificateError", "ensure_certificate", "pem_fingerprint"]

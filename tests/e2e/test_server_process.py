@@ -165,3 +165,41 @@ def test_a_second_server_on_the_same_data_dir_exits_with_a_clear_error(tmp_path)
         with RawClient(proc.host, proc.port) as client:  # the first one serves on
             client.hello()
             assert client.login("alice", "alice123", request_id=1)["type"] == "ok"
+
+
+def test_a_key_that_is_not_the_certificates_stops_the_start_with_one_line(tmp_path):
+    """Before, the server listened and every TLS handshake failed ("key values mismatch",
+    logged at INFO): now it refuses to start and says which files to delete."""
+    from messenger.protocol.fingerprint import make_identity
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    one, other = (make_identity(f"server {n}", days=1) for n in (1, 2))
+    (data_dir / "server.crt").write_bytes(one.cert_pem)
+    (data_dir / "server.key").write_bytes(other.key_pem)
+    result = subprocess.run(server_command(data_dir), capture_output=True, text=True,
+                            timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert result.returncode == 1
+    assert "server.key is not the key of" in result.stderr and "delete both" in result.stderr
+    assert "Traceback" not in result.stderr and "listening on" not in result.stdout
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--port", "70000"), "must be between 0 and 65535"),
+    (("--idle-timeout", "inf"), "must be a number greater than 0"),
+    (("--idle-timeout", "100000000"), "must be at most 86400"),
+])
+def test_out_of_range_options_are_refused_by_the_command_line(tmp_path, extra, message):
+    result = subprocess.run([*server_command(tmp_path / "data"), *extra], capture_output=True,
+                            text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unusable_data_dir_is_one_line_not_a_traceback(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = subprocess.run(server_command(blocker / "data"), capture_output=True, text=True,
+                            timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert result.returncode == 1 and result.stderr.startswith("error: cannot use the data dir")
+    assert "Traceback" not in result.stderr

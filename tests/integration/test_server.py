@@ -437,3 +437,16 @@ def test_a_connection_that_does_not_log_in_in_time_is_told_and_closed(qtbot, mak
     assert told.code == ErrorCode.NOT_LOGGED_IN and "within 0.5 s" in told.message
     assert not alice.closed
     assert isinstance(alice.request(GetRoster), Ok)  # alice stays, logged in long since
+
+
+def test_stopping_the_server_logs_out_who_is_still_connected(qtbot, make_server, caplog):
+    """A clean stop writes the logout lines of the activity log (and last-seen times), as if
+    everyone had disconnected; before, the log ended at their logins."""
+    import logging
+
+    server = make_server(demo=True)
+    connect_as(qtbot, server, "alice", "alice123")
+    with caplog.at_level(logging.INFO, logger="messenger.server.activity"):
+        server.close()
+    assert any(r.getMessage().startswith("logout alice from 127.0.0.1")
+               for r in caplog.records if r.name == "messenger.server.activity")
