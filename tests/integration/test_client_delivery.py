@@ -59,10 +59,14 @@ def cut_after(engine: ClientEngine, signal, count: int) -> list[int]:
     times; returns the list that counts the emissions."""
     seen: list[int] = []
 
+    def abort() -> None:
+        if engine._conn._socket is not None:
+            engine._conn._socket.abort()
+
     def on_signal(*args) -> None:
         seen.append(1)
         if len(seen) == count:
-            QTimer.singleShot(0, lambda: engine._conn._socket.abort())
+            QTimer.singleShot(0, abort)  # after this frame, as a real broken link would
 
     signal.connect(on_signal)
     return seen
@@ -81,11 +85,12 @@ def test_socket_cut_mid_burst_reconnects_without_loss_or_doubles(qtbot, server, 
         alice.send_unicast("bob", text)
 
     def settled() -> bool:
-        return alice.logged_in and bob.logged_in and not alice.store.outbox() \
-            and len(texts_from(bob, "alice", "alice")) >= len(sent)
+        # ``reconnects``: the cut is queued after the 30th ack; on a fast machine every ack
+        # can arrive before it runs, so wait for it (and for the link that follows).
+        return bool(reconnects) and alice.logged_in and bob.logged_in \
+            and not alice.store.outbox() and len(texts_from(bob, "alice", "alice")) >= len(sent)
 
     qtbot.waitUntil(settled, timeout=20_000)
-    assert reconnects, "alice never lost her link"
     assert texts_from(bob, "alice", "alice") == sent  # all, once each, in order
     own = [i for i in alice.conversation("bob").items() if i.kind is MessageKind.OWN]
     assert [i.text for i in own] == sent
