@@ -13,6 +13,12 @@ from pathlib import Path
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
+def _not_console_only_elsewhere(record: logging.LogRecord) -> bool:
+    """Records logged with ``extra={"console": False}`` (already told on stderr in other
+    words, e.g. a one-line start-up error) go to the log file only."""
+    return getattr(record, "console", True)
+
+
 def setup_logging(log_file: Path | None, *, level: int = logging.INFO,
                   stderr: bool = True) -> None:
     """Send the ``messenger`` loggers to stderr and, if given, to a rotating ``log_file``
@@ -26,7 +32,9 @@ def setup_logging(log_file: Path | None, *, level: int = logging.INFO,
     formatter = logging.Formatter(FORMAT)
     handlers: list[logging.Handler] = []
     if stderr:
-        handlers.append(logging.StreamHandler())
+        console = logging.StreamHandler()
+        console.addFilter(_not_console_only_elsewhere)
+        handlers.append(console)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.handlers.RotatingFileHandler(

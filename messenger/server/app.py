@@ -72,10 +72,6 @@ def _read_password(name: str) -> str:
 
 
 def _add_user(server, name: str) -> int:
-    if not is_valid_name(name):
-        print(f"error: {name!r} is not a valid user name (1-32 of A-Z a-z 0-9 _ . -)",
-              file=sys.stderr)
-        return 2
     try:
         password = _read_password(name)
     except (ValueError, EOFError, KeyboardInterrupt) as exc:
@@ -91,6 +87,14 @@ def _add_user(server, name: str) -> int:
         return 1
     print(f"created account {name}")
     return 0
+
+
+def _fatal(message: str, *, status: int = 1, exc_info: bool = False) -> int:
+    """Say ``message`` once on stderr (``error: …``) and in the log file (there with the
+    traceback if ``exc_info``); return ``status``."""
+    log.error("%s", message, exc_info=exc_info, extra={"console": False})
+    print(f"error: {message}", file=sys.stderr)
+    return status
 
 
 def _activity_log(path: Path) -> None:
@@ -119,39 +123,37 @@ def run_server(args: argparse.Namespace) -> int:
     except OSError as exc:  # before any log: say it here, in one line
         print(f"error: cannot use the data dir or log file: {exc}", file=sys.stderr)
         return 1
+    if args.add_user and not is_valid_name(args.add_user):  # before any file is made
+        return _fatal(f"{args.add_user!r} is not a valid user name (1-32 of A-Z a-z 0-9 _ . -)",
+                      status=2)
     app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
     app.setApplicationName("messenger-server")
     try:
         server = MessengerServer(config)
     except DatabaseInUse as exc:
-        log.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return _fatal(str(exc))
     except (OSError, sqlite3.DatabaseError, ValueError) as exc:
         # What an operator can fix (files, permissions, a corrupt database or certificate):
         # one line, no traceback.
-        log.error("cannot start the server: %s", exc)
-        print(f"error: cannot start the server: {exc}", file=sys.stderr)
-        return 1
+        return _fatal(f"cannot start the server: {exc}")
+    except KeyboardInterrupt:
+        # Each schema migration is one transaction: an interrupted one leaves the old schema.
+        return _fatal("interrupted while starting; the database is as it was", status=130)
     except Exception as exc:
-        log.exception("cannot start the server")
-        print(f"error: cannot start the server: {exc}", file=sys.stderr)
-        return 1
-    if args.add_user:
-        status = _add_user(server, args.add_user)
-        server.close()
-        return status
+        return _fatal(f"cannot start the server: {exc}", exc_info=True)
     if args.demo:
         created = server.create_demo_accounts()
         if created:
             log.info("demo accounts created: %s", ", ".join(created))
+    if args.add_user:
+        status = _add_user(server, args.add_user)
+        server.close()
+        return status
     try:
         server.listen()
     except OSError as exc:
-        log.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
         server.close()
-        return 1
+        return _fatal(str(exc))
     log.info("data dir %s, database %s, log %s", config.data_dir, config.db_path, log_file)
 
     def stop(signum: int, _frame: object) -> None:

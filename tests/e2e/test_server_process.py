@@ -135,6 +135,25 @@ def test_add_user_reads_the_password_from_stdin_then_logs_in(tmp_path):
     assert reply["type"] == "ok" and reply["user"] == "Dora", reply
 
 
+def test_a_bad_add_user_name_makes_no_files_and_demo_works_with_add_user(tmp_path):
+    data_dir = tmp_path / "data"
+    bad = subprocess.run(
+        [sys.executable, "-m", "messenger", "--server", "--data-dir", str(data_dir),
+         "--add-user", "no spaces"], input="whatever-pw\n", capture_output=True, text=True,
+        timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert bad.returncode == 2 and "is not a valid user name" in bad.stderr
+    assert not (data_dir / "server.crt").exists() and not (data_dir / "messenger.db").exists()
+    both = subprocess.run(
+        [sys.executable, "-m", "messenger", "--server", "--data-dir", str(data_dir),
+         "--add-user", "dora", "--demo"], input="dora-secret\n", capture_output=True,
+        text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert both.returncode == 0, both.stderr
+    with ServerProcess(server_command(data_dir), cwd=REPO) as proc, \
+            RawClient(proc.host, proc.port) as client:
+        client.hello()
+        assert client.login("bob", "bob123", request_id=1)["type"] == "ok"
+
+
 def test_demo_accounts_are_created_only_when_absent(tmp_path):
     data_dir = tmp_path / "data"
     subprocess.run(
@@ -162,6 +181,7 @@ def test_a_second_server_on_the_same_data_dir_exits_with_a_clear_error(tmp_path)
         assert second.returncode == 1
         assert "another Messenger server is using" in second.stderr
         assert "Traceback" not in second.stderr
+        assert second.stderr.count("another Messenger server is using") == 1  # said once
         with RawClient(proc.host, proc.port) as client:  # the first one serves on
             client.hello()
             assert client.login("alice", "alice123", request_id=1)["type"] == "ok"
@@ -182,6 +202,9 @@ def test_a_key_that_is_not_the_certificates_stops_the_start_with_one_line(tmp_pa
     assert result.returncode == 1
     assert "server.key is not the key of" in result.stderr and "delete both" in result.stderr
     assert "Traceback" not in result.stderr and "listening on" not in result.stdout
+    # Said once on stderr (it was also logged there, a second time); the log file keeps it.
+    assert result.stderr.count("is not the key of") == 1
+    assert "server.key is not the key of" in (data_dir / "server.log").read_text()
 
 
 @pytest.mark.parametrize("extra, message", [
