@@ -85,6 +85,8 @@ run: qt-display-deps $(VENV)/.stamp-run
 
 screenshots: qt-deps $(VENV)/.stamp-run
 	QT_QPA_PLATFORM=offscreen $(BIN)/python tools/screenshots.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python tools/screenshots.py --dark $(VENV)/dark-shots
+	cp $(VENV)/dark-shots/main.png docs/screenshots/dark.png
 
 # The display libraries are installed first so that PyInstaller bundles them with the app;
 # PyInstaller itself needs objdump (binutils) and the shared libpython.

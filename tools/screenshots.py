@@ -1,6 +1,8 @@
 """Render the app's windows offscreen into docs/screenshots/.
 
-Usage: ``QT_QPA_PLATFORM=offscreen python tools/screenshots.py [OUT_DIR]`` (``make screenshots``).
+Usage: ``QT_QPA_PLATFORM=offscreen python tools/screenshots.py [--dark] [OUT_DIR]``
+(``make screenshots``); ``--dark`` renders with the Fusion style and a dark palette (as a
+dark desktop theme would; ``docs/screenshots/dark.png`` is that run's ``main.png``).
 Starts an in-process server with the demo accounts in a temporary MESSENGER_HOME, logs alice,
 bob and charlie in, exchanges a few messages, and saves ``login.png``, ``main.png`` (with
 delivery ticks), ``failed.png`` (a refused message with Retry / Delete), ``find.png`` (Ctrl+F),
@@ -42,6 +44,8 @@ def wait_until(app: QApplication, condition, timeout_ms: int = 10_000) -> None:
 
 
 def main(argv: list[str]) -> int:
+    dark = "--dark" in argv
+    argv = [a for a in argv if a != "--dark"]
     out_dir = Path(argv[1]) if len(argv) > 1 else ROOT / "docs" / "screenshots"
     out_dir.mkdir(parents=True, exist_ok=True)
     home = tempfile.TemporaryDirectory(prefix="messenger-shots-")
@@ -56,6 +60,11 @@ def main(argv: list[str]) -> int:
 
     app = QApplication.instance() or QApplication(argv[:1])
     app.setApplicationName("Messenger")
+    if dark:
+        app.setStyle("Fusion")
+        from messenger.gui.theme import sample_dark_palette
+
+        app.setPalette(sample_dark_palette())
     server = MessengerServer(ServerConfig(host="127.0.0.1", port=0,
                                           data_dir=Path(home.name) / "server"))
     server.create_demo_accounts()

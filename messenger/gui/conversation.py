@@ -59,6 +59,7 @@ from ..client.conversations import is_everyone, is_group, is_private
 from ..client.engine import ConversationExport
 from ..client.models import ConversationModel, DeliveryState, MessageKind
 from ..protocol import RETRACTED_TEXT
+from . import theme
 from .delegates import BubbleDelegate
 
 log = logging.getLogger("messenger.gui.conversation")
@@ -412,9 +413,10 @@ class ConversationWidget(QWidget):
         # Unsent messages.
         self.failed_bar = QWidget(self)
         self.failed_bar.setObjectName("failedBar")
-        self.failed_bar.setStyleSheet("#failedBar { background: #fdecea; }")
+        c = theme.colors(self.palette())
+        self.failed_bar.setStyleSheet(f"#failedBar {{ background: {c.error_bubble.name()}; }}")
         self.failed_label = QLabel(self.failed_bar)
-        self.failed_label.setStyleSheet("color: #b3261e;")
+        self.failed_label.setStyleSheet(theme.error_style(self.failed_label))
         self.failed_label.setWordWrap(True)
         self.retry_button = QPushButton("Retry", self.failed_bar)
         self.retry_button.setAccessibleName("Retry the unsent messages")
@@ -434,10 +436,10 @@ class ConversationWidget(QWidget):
         # Why a drop (or an attachment) was refused: stays until dismissed.
         self.error_bar = QWidget(self)
         self.error_bar.setObjectName("errorBar")
-        self.error_bar.setStyleSheet("#errorBar { background: #fdecea; "
-                                     "border-top: 1px solid #f1aeb5; }")
+        self.error_bar.setStyleSheet(f"#errorBar {{ background: {c.error_bubble.name()}; "
+                                     f"border-top: 1px solid {c.error_border.name()}; }}")
         self.error_label = QLabel(self.error_bar)
-        self.error_label.setStyleSheet("color: #b3261e;")
+        self.error_label.setStyleSheet(theme.error_style(self.error_label))
         self.error_label.setWordWrap(True)
         self.error_label.setAccessibleDescription("Error")
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -29,6 +29,7 @@ from ..client.models import (
     MessageKind,
     RosterModel,
 )
+from . import theme
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -37,15 +38,7 @@ OFFLINE = QColor("#adb5bd")
 BADGE = QColor("#e03131")
 OWN_BUBBLE = QColor("#1c7ed6")
 OWN_TEXT = QColor("#ffffff")
-OTHER_BUBBLE = QColor("#eef0f3")
-OTHER_TEXT = QColor("#1f2328")
-SENDER_TEXT = QColor("#1864ab")
 META_OWN = QColor("#d0e4fb")
-META_OTHER = QColor("#6c757d")
-SYSTEM_TEXT = QColor("#6c757d")
-ERROR_BUBBLE = QColor("#fdecea")
-ERROR_BORDER = QColor("#f1aeb5")
-ERROR_TEXT = QColor("#b3261e")
 READ_BADGE = QColor("#ffe066")
 """Behind the two bold checks of a read message: amber on the blue bubble, so read differs
 from delivered by shape (a filled badge, thicker strokes) as well as by colour."""
@@ -54,8 +47,6 @@ FAILED_META = QColor("#ffd8d8")
 MATCH_BACKGROUND = QColor("#ffe066")
 MATCH_TEXT = QColor("#1f2328")
 CURRENT_MATCH = QColor("#f08c00")
-LINK = QColor("#1864ab")
-DAY_PILL = QColor("#e9ecef")
 UNREAD_LINE = QColor("#e8590c")
 
 TRANSFER_ROW_HEIGHT = 116
@@ -441,7 +432,8 @@ class BubbleDelegate(QStyledItemDelegate):
 
         max_body = max(80.0, total * self.MAX_FRACTION - 2 * self.PAD_X)
         own = kind is MessageKind.OWN
-        layout, w, h = self._layout(text, font, max_body, OWN_TEXT if own else LINK)
+        layout, w, h = self._layout(text, font, max_body,
+                                    OWN_TEXT if own else theme.colors(option.palette).link)
         header = ""
         also = index.data(ConversationModel.AlsoRole) or []
         if kind is MessageKind.OTHER and self.show_senders and not self._continues(index):
@@ -514,6 +506,7 @@ class BubbleDelegate(QStyledItemDelegate):
         if index.data(ConversationModel.KindRole) == MessageKind.TRANSFER:
             return
         b = self._measure(option, index)
+        c = theme.colors(option.palette)
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
@@ -524,46 +517,47 @@ class BubbleDelegate(QStyledItemDelegate):
         small_fm = QFontMetricsF(small)
         if b.day:
             self._paint_day(painter, small, QRectF(origin.x(), origin.y(),
-                                                    option.rect.width(), self.DAY_HEIGHT), b.day)
+                                                    option.rect.width(), self.DAY_HEIGHT), b.day,
+                            c)
         if b.unread:
             top = origin.y() + (self.DAY_HEIGHT if b.day else 0.0)
             self._paint_unread(painter, small, QRectF(origin.x(), top, option.rect.width(),
                                                       self.UNREAD_HEIGHT))
 
         if b.kind is MessageKind.SYSTEM:
-            painter.setPen(SYSTEM_TEXT)
+            painter.setPen(c.system_text)
             b.body.draw(painter, QPointF(bubble.left() + self.PAD_X, bubble.top() + 2))
             painter.restore()
             return
         if b.kind is MessageKind.ERROR:
-            painter.setPen(ERROR_BORDER)
-            painter.setBrush(ERROR_BUBBLE)
+            painter.setPen(c.error_border)
+            painter.setBrush(c.error_bubble)
             painter.drawRoundedRect(bubble.adjusted(0.5, 0.5, -0.5, -0.5), 8, 8)
-            painter.setPen(ERROR_TEXT)
+            painter.setPen(c.error_text)
             b.body.draw(painter, QPointF(bubble.left() + self.PAD_X, bubble.top() + self.PAD_Y))
             painter.restore()
             return
 
         own = b.kind is MessageKind.OWN
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(OWN_BUBBLE if own else OTHER_BUBBLE)
+        painter.setBrush(OWN_BUBBLE if own else c.other_bubble)
         painter.drawRoundedRect(bubble, 12, 12)
         x = bubble.left() + self.PAD_X
         y = bubble.top() + self.PAD_Y
         if b.header:
             painter.setFont(small)
-            painter.setPen(META_OWN if own else SENDER_TEXT)
+            painter.setPen(META_OWN if own else c.sender_text)
             header = small_fm.elidedText(b.header, Qt.TextElideMode.ElideRight,
                                          bubble.width() - 2 * self.PAD_X)
             painter.drawText(QPointF(x, y + small_fm.ascent()), header)
             y += small_fm.height() + 2
-        painter.setPen(OWN_TEXT if own else OTHER_TEXT)
+        painter.setPen(OWN_TEXT if own else c.other_text)
         b.body.draw(painter, QPointF(x, y))
         y += b.body_h + 2
         painter.setFont(small)
         meta_w = small_fm.horizontalAdvance(b.meta)
         x = bubble.right() - self.PAD_X - meta_w - b.ticks_w
-        painter.setPen(META_OWN if own else META_OTHER)
+        painter.setPen(META_OWN if own else c.meta_other)
         painter.drawText(QPointF(x, y + small_fm.ascent()), b.meta)
         if b.state is not None:
             paint_tick(painter, x + meta_w, y, small_fm, b.state, META_OWN, b.ticks)
@@ -576,7 +570,8 @@ class BubbleDelegate(QStyledItemDelegate):
 
 
     @staticmethod
-    def _paint_day(painter: QPainter, font: QFont, rect: QRectF, label: str) -> None:
+    def _paint_day(painter: QPainter, font: QFont, rect: QRectF, label: str,
+                   c: theme.Colors) -> None:
         bold = QFont(font)
         bold.setBold(True)
         fm = QFontMetricsF(bold)
@@ -584,9 +579,9 @@ class BubbleDelegate(QStyledItemDelegate):
         h = fm.height() + 6
         pill = QRectF(rect.center().x() - w / 2, rect.center().y() - h / 2 + 2, w, h)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(DAY_PILL)
+        painter.setBrush(c.day_pill)
         painter.drawRoundedRect(pill, h / 2, h / 2)
-        painter.setPen(SYSTEM_TEXT)
+        painter.setPen(c.system_text)
         painter.setFont(bold)
         painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, label)
 
@@ -695,7 +690,7 @@ class GroupDelegate(QStyledItemDelegate):
         detail = f"{count} member{'s' if count != 1 else ''} · " + \
             ("public" if public else "invite-only")
         painter.setFont(small)
-        painter.setPen(text_color if selected else META_OTHER)
+        painter.setPen(text_color if selected else theme.colors(option.palette).meta_other)
         painter.drawText(QPointF(left, top + fm.height() + small_fm.ascent()),
                          small_fm.elidedText(detail, Qt.TextElideMode.ElideRight, width))
         painter.restore()

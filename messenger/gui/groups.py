@@ -47,6 +47,7 @@ from ..client.models import (
     RosterModel,
 )
 from ..protocol import ErrorCode, is_valid_name, name_key
+from . import theme
 from .conversation import ConversationWidget
 from .delegates import GroupDelegate, MemberDelegate
 from .ui_group_dialog import Ui_GroupDialog
@@ -209,6 +210,7 @@ class GroupDialog(QDialog, Ui_GroupDialog):
         self.ok_button = self.buttonBox.button(QDialogButtonBox.StandardButton.Ok)
         self.ok_button.setText("Create")
         self.ok_button.setAccessibleName("Create the group")
+        self.errorLabel.setStyleSheet(theme.error_style(self.errorLabel, bold=True))
         self.errorLabel.hide()
         self.buttonBox.accepted.connect(self.submit)
         self.picker.changed.connect(self._update_chosen)
@@ -311,7 +313,7 @@ class JoinGroupDialog(QDialog):
         self.name_edit.setAccessibleName("Group name")
         self.name_edit.textEdited.connect(lambda _t: self._set_error(""))
         self.error_label = QLabel()
-        self.error_label.setStyleSheet("color: #b3261e; font-weight: bold;")
+        self.error_label.setStyleSheet(theme.error_style(self.error_label, bold=True))
         self.error_label.setWordWrap(True)
         self.error_label.hide()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
@@ -407,7 +409,7 @@ class InviteDialog(QDialog):
         self.picker = PickList(engine.roster, self.filter_edit, self.view, self,
                                exclude=exclude)
         self.error_label = QLabel()
-        self.error_label.setStyleSheet("color: #b3261e; font-weight: bold;")
+        self.error_label.setStyleSheet(theme.error_style(self.error_label, bold=True))
         self.error_label.hide()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.invite_button = buttons.addButton("Invite", QDialogButtonBox.ButtonRole.AcceptRole)
@@ -450,7 +452,7 @@ class MulticastDialog(QDialog):
         self.text.setAccessibleName("Message")
         self.text.setPlaceholderText("One message, sent to each person checked above")
         self.error_label = QLabel()
-        self.error_label.setStyleSheet("color: #b3261e; font-weight: bold;")
+        self.error_label.setStyleSheet(theme.error_style(self.error_label, bold=True))
         self.error_label.hide()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.send_button = buttons.addButton("Send", QDialogButtonBox.ButtonRole.AcceptRole)
@@ -485,8 +487,10 @@ class InvitationBar(QFrame):
         super().__init__(parent)
         self.engine = engine
         self.setObjectName("invitationBar")
-        self.setStyleSheet("#invitationBar { background: #fff3bf; border-bottom: 1px solid "
-                           "#ffd43b; } #invitationBar QLabel { color: #5c3c00; }")
+        c = theme.colors(self.palette())
+        self.setStyleSheet(f"#invitationBar {{ background: {c.warning_background.name()}; "
+                           f"border-bottom: 1px solid {c.warning_border.name()}; }} "
+                           f"#invitationBar QLabel {{ color: {c.warning_text.name()}; }}")
         self.setAccessibleName("Invitations")
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(10, 6, 10, 6)

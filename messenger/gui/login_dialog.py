@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from ..client.connection import ConnectionErrorCode, ConnectionState
 from ..client.engine import ClientEngine
 from ..protocol import ErrorCode, is_valid_name, is_valid_password
+from . import theme
 from .settings import app_settings
 
 log = logging.getLogger("messenger.gui.login")
@@ -97,7 +98,7 @@ class LoginDialog(QDialog):
         self.error_label = QLabel()
         self.error_label.setObjectName("errorLabel")
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #b3261e;")
+        self.error_label.setStyleSheet(theme.error_style(self.error_label))
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.setAccessibleDescription("Error")
         self.error_label.hide()
@@ -126,7 +127,8 @@ class LoginDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
 
         heading = QLabel("<b>Log in to a Messenger server</b><br>"
-                         "<span style='color:#6c757d'>Ask the server's owner for its address. "
+                         f"<span style='color:{theme.colors(self.palette()).system_text.name()}'>"
+                         "Ask the server's owner for its address. "
                          "New here? Tick “Create a new account”.</span>")
         heading.setWordWrap(True)
         layout = QVBoxLayout(self)

@@ -56,6 +56,7 @@ from ..client.models import GroupModel, RosterModel, presence_text
 from ..client.notify import COALESCE_SECONDS, Notice, NotificationPolicy
 from ..client.transfers import RECEIVE, TransferController
 from ..protocol import is_valid_name, name_key
+from . import theme
 from .conversation import ConversationWidget
 from .delegates import GroupDelegate, RosterDelegate
 from .groups import (
@@ -164,7 +165,7 @@ class NewConversationDialog(QDialog):
         self.name_edit.setCompleter(self.completer)
         self.name_edit.textEdited.connect(lambda _t: self._set_error(""))
         self.error_label = QLabel()
-        self.error_label.setStyleSheet("color: #b3261e; font-weight: bold;")
+        self.error_label.setStyleSheet(theme.error_style(self.error_label, bold=True))
         self.error_label.setWordWrap(True)
         self.error_label.setAccessibleDescription("Error")
         self.error_label.hide()

@@ -31,6 +31,7 @@ from ..client.models import CheckableProxyModel
 from ..client.notify import NotificationPrefs
 from ..client.transfers import TransferPrefs
 from ..protocol import name_key
+from . import theme
 from .ui_preferences import Ui_PreferencesDialog
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -249,6 +250,7 @@ class PreferencesDialog(QDialog, Ui_PreferencesDialog):
         self.ok_button = self.buttonBox.button(QDialogButtonBox.StandardButton.Ok)
         self.ok_button.setAccessibleName("Save the preferences")
         self.buttonBox.accepted.connect(self.submit)
+        self.errorLabel.setStyleSheet(theme.error_style(self.errorLabel, bold=True))
         self.errorLabel.hide()
         self.folderEdit.setFocus()
 

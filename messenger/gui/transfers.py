@@ -33,7 +33,10 @@ from ..client.transfers import (
     format_size,
     status_text,
 )
-from . import resources_rc  # noqa: F401  (registers :/icons/…)
+from . import (
+    resources_rc,  # noqa: F401  (registers :/icons/…)
+    theme,
+)
 from .delegates import TRANSFER_ROW_HEIGHT
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -196,7 +199,8 @@ class TransferCard(QWidget):
             t.path if t.state is TransferState.DONE and t.path else status))
         bad = t.state in (TransferState.FAILED, TransferState.DECLINED,
                           TransferState.CANCELLED)
-        self.status_label.setStyleSheet("color: #b3261e;" if bad else "color: palette(text);")
+        self.status_label.setStyleSheet(theme.error_style(self.status_label) if bad
+                                        else "color: palette(text);")
         st = t.state
         incoming = t.direction != SEND and st is TransferState.INCOMING
         done = st is TransferState.DONE

@@ -390,17 +390,11 @@ def test_secondary_text_stays_readable_with_a_dark_palette(qtbot, qapp, server,
                                                            open_window):
     """Grey text (a header's "online", hints) takes the palette's placeholder colour, which
     a dark theme makes light: before, palette(dark) made it dark grey on dark grey."""
-    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtGui import QColor
 
-    dark = QPalette()
-    for role, colour in ((QPalette.ColorRole.Window, "#202124"),
-                         (QPalette.ColorRole.Base, "#202124"),
-                         (QPalette.ColorRole.WindowText, "#e8eaed"),
-                         (QPalette.ColorRole.Text, "#e8eaed"),
-                         (QPalette.ColorRole.PlaceholderText, "#9aa0a6"),
-                         (QPalette.ColorRole.Mid, "#3c4043"),
-                         (QPalette.ColorRole.Dark, "#2a2b2e")):
-        dark.setColor(role, QColor(colour))
+    from messenger.gui.theme import sample_dark_palette
+
+    dark = sample_dark_palette()
     light = qapp.palette()
     qapp.setPalette(dark)
     try:

@@ -1,0 +1,117 @@
+"""Colours that follow the desktop's light or dark palette.
+
+The bubbles, notices, error labels and bars used fixed light-theme colours: on a dark palette
+the grey notices and the red errors sat dark on dark (contrast ≈ 2:1) and the other party's
+bubbles were bright slabs. :func:`colors` picks the set for a palette; every pair of text and
+the background it is drawn on keeps a contrast of at least 4.5:1 (WCAG 2.1 §1.4.3, "AA"),
+checked by ``tests/unit/test_theme.py`` with :func:`contrast`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication, QWidget
+
+__all__ = ["DARK", "LIGHT", "Colors", "colors", "contrast", "error_style", "is_dark",
+           "sample_dark_palette"]
+
+
+@dataclass(frozen=True)
+class Colors:
+    """One set of palette-dependent colours (``QColor``s)."""
+
+    other_bubble: QColor
+    other_text: QColor
+    sender_text: QColor
+    """The sender's name above another's message."""
+    meta_other: QColor
+    """Time and "edited" in another's bubble; the detail line of a group row."""
+    system_text: QColor
+    """Notices between the bubbles ("bob joined") and the day pills' text."""
+    day_pill: QColor
+    error_bubble: QColor
+    error_border: QColor
+    error_text: QColor
+    """Error text, on :attr:`error_bubble` and on the window."""
+    link: QColor
+    """A link in another's bubble."""
+    warning_background: QColor
+    warning_border: QColor
+    warning_text: QColor
+    """The invitation bar."""
+
+
+LIGHT = Colors(
+    other_bubble=QColor("#eef0f3"), other_text=QColor("#1f2328"),
+    sender_text=QColor("#1864ab"), meta_other=QColor("#5c636a"),
+    system_text=QColor("#5c636a"), day_pill=QColor("#e9ecef"),
+    error_bubble=QColor("#fdecea"), error_border=QColor("#f1aeb5"),
+    error_text=QColor("#b3261e"), link=QColor("#1864ab"),
+    warning_background=QColor("#fff3bf"), warning_border=QColor("#ffd43b"),
+    warning_text=QColor("#5c3c00"),
+)
+
+DARK = Colors(
+    other_bubble=QColor("#2f343a"), other_text=QColor("#e9ecef"),
+    sender_text=QColor("#74c0fc"), meta_other=QColor("#adb5bd"),
+    system_text=QColor("#adb5bd"), day_pill=QColor("#343a40"),
+    error_bubble=QColor("#3d1f22"), error_border=QColor("#8c3a40"),
+    error_text=QColor("#ffa8a8"), link=QColor("#74c0fc"),
+    warning_background=QColor("#3d3415"), warning_border=QColor("#8f7a1f"),
+    warning_text=QColor("#ffe8a3"),
+)
+
+
+def is_dark(palette: QPalette) -> bool:
+    """True when ``palette`` draws light text on a dark window (a dark theme)."""
+    return palette.color(QPalette.ColorRole.WindowText).lightness() > \
+        palette.color(QPalette.ColorRole.Window).lightness()
+
+
+def colors(palette: QPalette | None = None) -> Colors:
+    """The colour set for ``palette`` (default: the application's)."""
+    if palette is None:
+        palette = QApplication.palette()
+    return DARK if is_dark(palette) else LIGHT
+
+
+def error_style(widget: QWidget, *, bold: bool = False) -> str:
+    """A style sheet that colours ``widget``'s text as an error on its palette."""
+    style = f"color: {colors(widget.palette()).error_text.name()};"
+    return style + (" font-weight: bold;" if bold else "")
+
+
+def _luminance(color: QColor) -> float:
+    def channel(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    return 0.2126 * channel(color.redF()) + 0.7152 * channel(color.greenF()) + \
+        0.0722 * channel(color.blueF())
+
+
+def contrast(a: QColor, b: QColor) -> float:
+    """Contrast ratio of two colours, 1 to 21 (WCAG 2.1, "contrast ratio" definition)."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def sample_dark_palette() -> QPalette:
+    """A dark palette like a desktop's dark theme gives (for screenshots and tests)."""
+    palette = QPalette(QColor("#2b2c2f"), QColor("#202124"))
+    for role, colour in ((QPalette.ColorRole.WindowText, "#e8eaed"),
+                         (QPalette.ColorRole.Base, "#1b1b1d"),
+                         (QPalette.ColorRole.AlternateBase, "#26272a"),
+                         (QPalette.ColorRole.Text, "#e8eaed"),
+                         (QPalette.ColorRole.ButtonText, "#e8eaed"),
+                         (QPalette.ColorRole.PlaceholderText, "#9aa0a6"),
+                         (QPalette.ColorRole.Mid, "#3c4043"),
+                         (QPalette.ColorRole.Dark, "#2a2b2e"),
+                         (QPalette.ColorRole.Highlight, "#3d6fb4"),
+                         (QPalette.ColorRole.HighlightedText, "#ffffff"),
+                         (QPalette.ColorRole.ToolTipBase, "#2b2c2f"),
+                         (QPalette.ColorRole.ToolTipText, "#e8eaed")):
+        palette.setColor(role, QColor(colour))
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.WindowText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7f8388"))
+    return palette

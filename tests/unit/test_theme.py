@@ -1,0 +1,49 @@
+"""Palette-dependent colours: every text keeps AA contrast on what it is drawn on."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtGui import QColor, QPalette
+
+from messenger.gui.theme import DARK, LIGHT, colors, contrast, is_dark
+
+
+def dark_palette() -> QPalette:
+    palette = QPalette()
+    for role, colour in ((QPalette.ColorRole.Window, "#202124"),
+                         (QPalette.ColorRole.WindowText, "#e8eaed"),
+                         (QPalette.ColorRole.Base, "#1b1b1d"),
+                         (QPalette.ColorRole.Text, "#e8eaed")):
+        palette.setColor(role, QColor(colour))
+    return palette
+
+
+def test_contrast_is_the_wcag_ratio():
+    assert contrast(QColor("#000000"), QColor("#ffffff")) == pytest.approx(21.0)
+    assert contrast(QColor("#777777"), QColor("#777777")) == pytest.approx(1.0)
+    assert contrast(QColor("#767676"), QColor("#ffffff")) == pytest.approx(4.54, abs=0.01)
+
+
+@pytest.mark.parametrize("name, c, window", [("light", LIGHT, QColor("#ffffff")),
+                                             ("dark", DARK, QColor("#1b1b1d"))])
+def test_every_text_keeps_aa_contrast_on_its_background(name, c, window):
+    pairs = {
+        "message text": (c.other_text, c.other_bubble),
+        "sender name": (c.sender_text, c.other_bubble),
+        "time": (c.meta_other, c.other_bubble),
+        "link": (c.link, c.other_bubble),
+        "notice": (c.system_text, window),
+        "day pill": (c.system_text, c.day_pill),
+        "error in a bubble": (c.error_text, c.error_bubble),
+        "error on the window": (c.error_text, window),
+        "invitation": (c.warning_text, c.warning_background),
+    }
+    low = {what: round(contrast(*pair), 2) for what, pair in pairs.items()
+           if contrast(*pair) < 4.5}
+    assert not low, f"{name}: below 4.5:1: {low}"
+
+
+def test_a_dark_palette_gets_the_dark_set(qapp):
+    assert is_dark(dark_palette()) and colors(dark_palette()) is DARK
+    light = QPalette(QColor("#f0f0f0"))
+    assert not is_dark(light) and colors(light) is LIGHT
