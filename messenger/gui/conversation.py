@@ -57,7 +57,7 @@ from PySide6.QtWidgets import (
 from .. import paths
 from ..client.conversations import is_everyone, is_group, is_private
 from ..client.engine import ConversationExport
-from ..client.models import ConversationModel, DeliveryState, MessageKind
+from ..client.models import ChatItem, ConversationModel, DeliveryState, MessageKind
 from ..protocol import RETRACTED_TEXT
 from . import theme
 from .delegates import BubbleDelegate
@@ -142,6 +142,14 @@ EXPORT_SHOWN_MS = 15_000
 """How long the outcome of an export stays in its bar."""
 
 
+def editable(item: ChatItem) -> bool:
+    """``item`` is an own message the server stored that can still be edited or deleted for
+    everyone (not pending, failed or already deleted)."""
+    return item.kind is MessageKind.OWN and item.seq is not None and \
+        item.state not in (DeliveryState.PENDING, DeliveryState.FAILED) and \
+        item.text != RETRACTED_TEXT
+
+
 class NewestLastProxy(QIdentityProxyModel):
     """Shows a :class:`ConversationModel` unchanged but refuses the view's own
     ``fetchMore``: a ``QAbstractItemView`` fetches when its *last* row is visible, which in a
@@ -190,6 +198,9 @@ class ComposeEdit(QPlainTextEdit):
     submitted = Signal(str)
     files_pasted = Signal(list)
     image_pasted = Signal(QImage)
+    edit_last = Signal()
+    """Up was pressed in the empty box: edit the newest own message (as in Telegram, Slack,
+    Element)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -241,6 +252,12 @@ class ComposeEdit(QPlainTextEdit):
                 self.insertPlainText("\n")
             else:
                 self.submit()
+            event.accept()
+            return
+        if event.key() == Qt.Key.Key_Up and event.modifiers() in (
+                Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier) \
+                and not self.toPlainText():
+            self.edit_last.emit()
             event.accept()
             return
         super().keyPressEvent(event)
@@ -314,6 +331,7 @@ class ConversationWidget(QWidget):
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.setMouseTracking(True)  # the hand cursor over links
         self.view.viewport().installEventFilter(self)
+        self.view.installEventFilter(self)  # focus in: the newest message becomes current
         who = "everyone" if is_everyone(model.key) else \
             f"group {model.title}" if is_group(model.key) else model.title
         self.view.setAccessibleName(f"Messages with {who}")
@@ -492,6 +510,7 @@ class ConversationWidget(QWidget):
         self.compose = ComposeEdit(self)
         self.compose.setAccessibleName(f"Message to {who}")
         self.compose.submitted.connect(self._on_submitted)
+        self.compose.edit_last.connect(self.edit_last_message)
         self.compose.files_pasted.connect(lambda p: self.files_dropped.emit(self.key, p))
         self.compose.image_pasted.connect(self._on_image_pasted)
         self.compose.textChanged.connect(self._on_compose_changed)
@@ -920,13 +939,27 @@ class ConversationWidget(QWidget):
                 retry.triggered.connect(lambda: self.retry_requested.emit(item.client_msg_id))
             delete = menu.addAction("Delete")
             delete.triggered.connect(lambda: self.delete_requested.emit(item.client_msg_id))
-        elif item.kind is MessageKind.OWN and item.seq is not None and \
-                item.text != RETRACTED_TEXT:
+        elif editable(item):
             change = menu.addAction("Edit…")
             change.triggered.connect(lambda: self.edit_requested.emit(self.key, item.seq))
             retract = menu.addAction("Delete for everyone…")
             retract.triggered.connect(lambda: self.retract_requested.emit(self.key, item.seq))
         return menu
+
+    EDIT_LAST_LOOKBACK = 500
+    """How many of the newest items Up in the empty compose box looks through for an own
+    message to edit."""
+
+    def edit_last_message(self) -> bool:
+        """Ask to edit the newest own sent message (Up in the empty compose box); False when
+        none of the last :attr:`EDIT_LAST_LOOKBACK` items is one."""
+        rows = self.model.rowCount()
+        for row in range(rows - 1, max(-1, rows - 1 - self.EDIT_LAST_LOOKBACK), -1):
+            item = self.model.item(row)
+            if editable(item):
+                self.edit_requested.emit(self.key, item.seq)
+                return True
+        return False
 
     def link_at(self, pos: QPoint) -> str | None:
         """The URL of the message link under ``pos`` (view viewport coordinates), or None."""
@@ -942,6 +975,8 @@ class ConversationWidget(QWidget):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Links in messages: a hand cursor over them, and a left click opens them. The
         jump button follows the list's size."""
+        if watched is self.view and event.type() == QEvent.Type.FocusIn:
+            self._current_in_view()
         if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
             self._place_jump_button()
             self._update_empty()
@@ -959,6 +994,21 @@ class ConversationWidget(QWidget):
                     open_link(QUrl(url))
                     return True
         return super().eventFilter(watched, event)
+
+    def _current_in_view(self) -> None:
+        """Keyboard focus came to the message list: unless the current message is on screen,
+        the newest one shown becomes current (its bubble gets the focus ring; arrows move
+        from there; the Menu key opens its menu)."""
+        current = self.view.currentIndex()
+        area = self.view.viewport().rect()
+        if current.isValid() and self.view.visualRect(current).intersects(area):
+            return
+        for row in range(self.proxy.rowCount() - 1, -1, -1):
+            index = self.proxy.index(row, 0)
+            rect = self.view.visualRect(index)
+            if rect.intersects(area) or rect.bottom() < area.top():
+                self.view.setCurrentIndex(index)
+                return
 
     def _context_menu(self, pos: QPoint) -> None:
         index = self.view.indexAt(pos)

@@ -527,6 +527,7 @@ class BubbleDelegate(QStyledItemDelegate):
         if b.kind is MessageKind.SYSTEM:
             painter.setPen(c.system_text)
             b.body.draw(painter, QPointF(bubble.left() + self.PAD_X, bubble.top() + 2))
+            self._paint_focus(painter, option, bubble)
             painter.restore()
             return
         if b.kind is MessageKind.ERROR:
@@ -535,6 +536,7 @@ class BubbleDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(bubble.adjusted(0.5, 0.5, -0.5, -0.5), 8, 8)
             painter.setPen(c.error_text)
             b.body.draw(painter, QPointF(bubble.left() + self.PAD_X, bubble.top() + self.PAD_Y))
+            self._paint_focus(painter, option, bubble)
             painter.restore()
             return
 
@@ -566,7 +568,19 @@ class BubbleDelegate(QStyledItemDelegate):
             painter.setPen(QPen(CURRENT_MATCH, 2))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(bubble.adjusted(-2, -2, 2, 2), 13, 13)
+        self._paint_focus(painter, option, bubble)
         painter.restore()
+
+    @staticmethod
+    def _paint_focus(painter: QPainter, option: QStyleOptionViewItem, bubble: QRectF) -> None:
+        """The keyboard focus ring around the current message while the list has focus."""
+        if not option.state & QStyle.StateFlag.State_HasFocus:
+            return
+        pen = QPen(option.palette.color(QPalette.ColorRole.Highlight), 2,
+                   Qt.PenStyle.DashLine)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRoundedRect(bubble.adjusted(-3, -3, 3, 3), 14, 14)
 
 
     @staticmethod

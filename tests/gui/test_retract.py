@@ -1,10 +1,14 @@
 """Delete for everyone: the sender's context menu on a sent message, a question first, then
-the text is gone in both windows and a notice says a message was deleted."""
+the text is gone in both windows and a notice says a message was deleted. Edit, also from
+the keyboard (Up in the empty compose box; the message list's focus ring)."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
+
 from messenger.client.conversations import peer_key
-from messenger.client.models import MessageKind
+from messenger.client.models import ConversationModel, MessageKind
 from messenger.gui import main_window
 from messenger.protocol import RETRACTED_TEXT
 
@@ -68,3 +72,55 @@ def test_edit_a_sent_message(qtbot, open_window, monkeypatch):
     assert texts(bob, peer_key("alice"), MessageKind.SYSTEM) == []  # no line of its own
     cached = bob.engine.store.message(bob_model.items()[-1].seq)
     assert (cached.text, cached.edited is not None) == ("see you at 4, not 3", True)
+
+
+def test_up_in_the_empty_compose_box_edits_the_newest_own_message(qtbot, open_window,
+                                                                   monkeypatch):
+    asked: list[str] = []
+    monkeypatch.setattr(main_window, "ask_new_text",
+                        lambda parent, old: asked.append(old) or None)  # then Cancel
+    bob = open_window("bob")
+    alice = open_window("alice")
+    tab = alice.open_conversation("bob")
+    for line in ("first", "second"):
+        type_line(qtbot, alice, line, peer_key("bob"))
+    qtbot.waitUntil(lambda: texts(bob, peer_key("alice"), MessageKind.OTHER)
+                    == ["first", "second"])
+    bob.engine.send_unicast("alice", "bob's answer")  # newer, but not hers
+    model = alice.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: [i.text for i in model.items()][-1:] == ["bob's answer"]
+                    and all(i.seq is not None for i in model.items()))
+    qtbot.keyClicks(tab.compose, "half")
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Up)  # the box is not empty: the cursor moves
+    assert asked == []
+    tab.compose.clear()
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Up)
+    assert asked == ["second"]
+
+
+def test_the_message_list_takes_keyboard_focus_on_the_newest_message(qtbot, open_window):
+    bob = open_window("bob")
+    alice = open_window("alice")
+    tab = alice.open_conversation("bob")
+    for n in range(3):
+        bob.engine.send_unicast("alice", f"line {n}")
+    model = alice.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: model.rowCount() == 3)
+    tab.view.setFocus(Qt.FocusReason.BacktabFocusReason)
+    qtbot.waitUntil(tab.view.hasFocus)
+    current = tab.view.currentIndex()
+    assert current.row() == tab.proxy.rowCount() - 1
+    assert current.data(ConversationModel.TextRole) == "line 2"
+    # The focus ring: the palette's highlight colour drawn around that bubble.
+    highlight = tab.view.palette().color(QPalette.ColorRole.Highlight).name()
+    rect = tab.view.visualRect(current)
+    image = tab.view.viewport().grab().toImage()
+    assert any(image.pixelColor(x, y).name() == highlight
+               for x in range(max(0, rect.left()), min(image.width(), rect.right()))
+               for y in range(max(0, rect.top()), min(image.height(), rect.bottom())))
+    tab.compose.setFocus()
+    qtbot.waitUntil(tab.compose.hasFocus)
+    image = tab.view.viewport().grab().toImage()
+    assert not any(image.pixelColor(x, y).name() == highlight
+                   for x in range(max(0, rect.left()), min(image.width(), rect.right()))
+                   for y in range(max(0, rect.top()), min(image.height(), rect.bottom())))
