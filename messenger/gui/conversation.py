@@ -332,6 +332,12 @@ class ConversationWidget(QWidget):
         self.view.setMouseTracking(True)  # the hand cursor over links
         self.view.viewport().installEventFilter(self)
         self.view.installEventFilter(self)  # focus in: the newest message becomes current
+        menu_key = QAction(self.view)
+        menu_key.setShortcut(QKeySequence("Shift+F10"))  # the Menu key works by itself
+        menu_key.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        menu_key.triggered.connect(lambda: self._context_menu(
+            self.view.visualRect(self.view.currentIndex()).center()))
+        self.view.addAction(menu_key)
         who = "everyone" if is_everyone(model.key) else \
             f"group {model.title}" if is_group(model.key) else model.title
         self.view.setAccessibleName(f"Messages with {who}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QMenu
 
 from messenger.client.conversations import peer_key
 from messenger.client.models import ConversationModel, MessageKind
@@ -98,7 +99,8 @@ def test_up_in_the_empty_compose_box_edits_the_newest_own_message(qtbot, open_wi
     assert asked == ["second"]
 
 
-def test_the_message_list_takes_keyboard_focus_on_the_newest_message(qtbot, open_window):
+def test_the_message_list_takes_keyboard_focus_on_the_newest_message(qtbot, open_window,
+                                                                      monkeypatch):
     bob = open_window("bob")
     alice = open_window("alice")
     tab = alice.open_conversation("bob")
@@ -118,6 +120,13 @@ def test_the_message_list_takes_keyboard_focus_on_the_newest_message(qtbot, open
     assert any(image.pixelColor(x, y).name() == highlight
                for x in range(max(0, rect.left()), min(image.width(), rect.right()))
                for y in range(max(0, rect.top()), min(image.height(), rect.bottom())))
+    menus: list = []
+    monkeypatch.setattr(QMenu, "popup", lambda menu, pos, at=None: menus.append(
+        [a.text() for a in menu.actions()]))
+    qtbot.keyClick(tab.view, Qt.Key.Key_Up)  # the arrows move the current message
+    qtbot.keyClick(tab.view, Qt.Key.Key_F10, Qt.KeyboardModifier.ShiftModifier)
+    assert tab.view.currentIndex().data(ConversationModel.TextRole) == "line 1"
+    assert menus == [["Copy text"]]  # its menu (bob's message: nothing to edit)
     tab.compose.setFocus()
     qtbot.waitUntil(tab.compose.hasFocus)
     image = tab.view.viewport().grab().toImage()
