@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--add-user", metavar="NAME", default=None,
                         help="create account NAME with a password read from the terminal or "
                              "stdin, then exit")
+    server.add_argument("--reset-password", metavar="NAME", default=None,
+                        help="give account NAME a new password read from the terminal or "
+                             "stdin (for a user who forgot theirs), then exit; the server must "
+                             "not be running")
     server.add_argument("--max-failed-logins", type=_lockout_failures, default=3, metavar="N",
                         help="consecutive failed logins (1-5) before an account is locked "
                              "(default 3)")
@@ -99,7 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``messenger`` console script; returns the process exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.add_user and args.reset_password:
+        parser.error("--add-user and --reset-password: one at a time")
     if args.server:
         from .server.app import run_server
 

@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from ..protocol import (
     HEADER,
     RETRACTED_TEXT,
+    ChangePassword,
     Delivered,
     Edit,
     Endpoint,
@@ -158,7 +159,7 @@ class _Request:
     party: str = ""  # /party invite: the user to invite once the party exists
     attempt: int = 0
     public: bool = False
-    password: str = ""  # login/register: kept for automatic re-login (memory only)
+    password: str = ""  # login/register/password (the new one): for automatic re-login
     mode: str = ""  # history: "older", "resume" or "export"
     job: Any = None  # history "export": the ConversationExport asking
 
@@ -242,6 +243,12 @@ class ClientEngine(QObject):
         transfer_answered(int, object): ``(request id, Ok or Error)``: the server's answer to
             :meth:`offer_transfer`, :meth:`accept_transfer`, :meth:`decline_transfer` or
             :meth:`cancel_transfer` (the id they returned).
+        password_changed(): the server changed this account's password
+            (:meth:`change_password`).
+        password_change_failed(str, str): ``(code, message)``: it did not (a protocol code
+            such as ``bad_credentials``, ``invalid_password``, ``locked_out``, or
+            ``not_connected`` when the link was lost before the answer: then the password
+            was not changed).
     """
 
     state_changed = Signal(object)
@@ -276,6 +283,8 @@ class ClientEngine(QObject):
     transfer_declined = Signal(object)
     transfer_cancelled = Signal(object)
     transfer_answered = Signal(int, object)
+    password_changed = Signal()
+    password_change_failed = Signal(str, str)
 
     def __init__(self, parent: QObject | None = None, *, pins: PinStore | None = None,
                  connect_timeout_ms: int | None = None, data_dir: Path | None = None,
@@ -566,6 +575,17 @@ class ClientEngine(QObject):
     def register(self, user: str, password: str) -> None:
         """Create an account and log in to it; answered like :meth:`login`."""
         self._authenticate(_Request("register", user=user), password)
+
+    def change_password(self, password: str, new_password: str) -> bool:
+        """Ask the server to replace this account's password ``password`` (the current one)
+        with ``new_password`` (6–1024 characters). Answered by :attr:`password_changed` or
+        :attr:`password_change_failed`; False (nothing sent, no signal) when not logged in.
+        Once changed, automatic re-logins use the new password."""
+        if not self.logged_in:
+            return False
+        frame = ChangePassword(id=self._take_id(), password=password,
+                               new_password=new_password)
+        return self._request(frame, _Request("password", password=new_password))
 
     def logout(self) -> None:
         """End the session; the connection closes once the server has answered."""
@@ -860,11 +880,21 @@ class ClientEngine(QObject):
             return False
         return True
 
+    def _drop_requests(self, why: str) -> None:
+        """Forget the requests in flight (the link is gone); a password change waiting for
+        its answer is reported as not made (the server makes it only while the asking
+        connection is there)."""
+        waiting = [r for r in self._requests.values() if r.kind == "password"]
+        self._requests.clear()
+        for _req in waiting:
+            self.password_change_failed.emit(
+                NOT_CONNECTED, f"The password was not changed: {why}")
+
     def _reset_session(self) -> None:
         self.user = ""
         self._party_order.clear()
         self._set_party("")
-        self._requests.clear()
+        self._drop_requests("Logged out before the server answered.")
         self._queued_auth = None
         self._queued_password = ""
 
@@ -942,7 +972,7 @@ class ClientEngine(QObject):
         was_logged_in = bool(self.user)
         self._queued_auth, self._queued_password = None, ""
         # Unacked sends stay pending in the outbox: they go again after the next login.
-        self._requests.clear()
+        self._drop_requests(message)
         self._inflight.clear()
         self._history_busy.clear()
         self._resuming = 0
@@ -1038,6 +1068,11 @@ class ClientEngine(QObject):
             self._on_roster(req, ok.roster or [])
         elif req.kind == "transfer":
             self.transfer_answered.emit(ok.id, ok)
+        elif req.kind == "password":
+            if self._credentials is not None:
+                self._credentials = (self._credentials[0], req.password)
+            log.info("password changed")
+            self.password_changed.emit()
         elif req.kind == "logout":
             log.info("logged out")
             self.user = ""
@@ -1093,6 +1128,9 @@ class ClientEngine(QObject):
             self.request_failed.emit(key, err.code, message)
         elif req.kind == "transfer":
             self.transfer_answered.emit(err.id, err)
+        elif req.kind == "password":
+            log.info("password change refused: %s", err.code)
+            self.password_change_failed.emit(err.code, message)
         elif req.kind == "group":
             if req.op == "create" and req.party and err.code == ErrorCode.NAME_TAKEN \
                     and req.attempt < 20:

@@ -51,6 +51,7 @@ from . import theme
 from .conversation import ConversationWidget
 from .delegates import GroupDelegate, MemberDelegate
 from .ui_group_dialog import Ui_GroupDialog
+from .widgets import ErrorLabel
 
 log = logging.getLogger("messenger.gui.groups")
 
@@ -312,10 +313,7 @@ class JoinGroupDialog(QDialog):
         self.name_edit.setPlaceholderText("Group name")
         self.name_edit.setAccessibleName("Group name")
         self.name_edit.textEdited.connect(lambda _t: self._set_error(""))
-        self.error_label = QLabel()
-        self.error_label.setStyleSheet(theme.error_style(self.error_label, bold=True))
-        self.error_label.setWordWrap(True)
-        self.error_label.hide()
+        self.error_label = ErrorLabel()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.join_button = buttons.addButton("Join", QDialogButtonBox.ButtonRole.AcceptRole)
         self.join_button.setAccessibleName("Join the group")
@@ -336,15 +334,14 @@ class JoinGroupDialog(QDialog):
         engine.list_groups()
 
     def error_text(self) -> str:
-        return self.error_label.text() if not self.error_label.isHidden() else ""
+        return self.error_label.shown_text()
 
     def names(self) -> list[str]:
         return [self.proxy.index(r, 0).data(GroupModel.NameRole)
                 for r in range(self.proxy.rowCount())]
 
     def _set_error(self, text: str) -> None:
-        self.error_label.setText(text)
-        self.error_label.setVisible(bool(text))
+        self.error_label.set_error(text, fit_window=False)
 
     def _on_listed(self) -> None:
         if self.proxy.rowCount():
@@ -408,9 +405,7 @@ class InviteDialog(QDialog):
         self.view.setAccessibleName("Contacts to invite")
         self.picker = PickList(engine.roster, self.filter_edit, self.view, self,
                                exclude=exclude)
-        self.error_label = QLabel()
-        self.error_label.setStyleSheet(theme.error_style(self.error_label, bold=True))
-        self.error_label.hide()
+        self.error_label = ErrorLabel()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.invite_button = buttons.addButton("Invite", QDialogButtonBox.ButtonRole.AcceptRole)
         buttons.accepted.connect(self.submit)
@@ -426,8 +421,7 @@ class InviteDialog(QDialog):
     def submit(self) -> None:
         users = self.picker.checked()
         if not users:
-            self.error_label.setText("Pick at least one person.")
-            self.error_label.show()
+            self.error_label.set_error("Pick at least one person.", fit_window=False)
             return
         self.engine.invite_to_group(self.group, users, key=group_key(self.group))
         self.accept()
@@ -451,9 +445,7 @@ class MulticastDialog(QDialog):
         self.text = QPlainTextEdit()
         self.text.setAccessibleName("Message")
         self.text.setPlaceholderText("One message, sent to each person checked above")
-        self.error_label = QLabel()
-        self.error_label.setStyleSheet(theme.error_style(self.error_label, bold=True))
-        self.error_label.hide()
+        self.error_label = ErrorLabel()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.send_button = buttons.addButton("Send", QDialogButtonBox.ButtonRole.AcceptRole)
         self.send_button.setAccessibleName("Send to the chosen people")
@@ -472,8 +464,8 @@ class MulticastDialog(QDialog):
 
     def submit(self) -> None:
         if len(self.recipients()) < 2 or not self.text.toPlainText().strip():
-            self.error_label.setText("Choose two or more people and write a message.")
-            self.error_label.show()
+            self.error_label.set_error("Choose two or more people and write a message.",
+                                       fit_window=False)
             return
         self.accept()
 

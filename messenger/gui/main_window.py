@@ -56,7 +56,7 @@ from ..client.models import GroupModel, RosterModel, presence_text
 from ..client.notify import COALESCE_SECONDS, Notice, NotificationPolicy
 from ..client.transfers import RECEIVE, TransferController
 from ..protocol import is_valid_name, name_key
-from . import theme
+from .account import ChangePasswordDialog
 from .conversation import ConversationWidget
 from .delegates import GroupDelegate, RosterDelegate
 from .groups import (
@@ -83,6 +83,7 @@ from .settings import (
     save_transfer_prefs,
 )
 from .transfers import TransfersPanel
+from .widgets import ErrorLabel
 
 log = logging.getLogger("messenger.gui.main")
 
@@ -164,11 +165,7 @@ class NewConversationDialog(QDialog):
         self.completer.setFilterMode(Qt.MatchFlag.MatchStartsWith)
         self.name_edit.setCompleter(self.completer)
         self.name_edit.textEdited.connect(lambda _t: self._set_error(""))
-        self.error_label = QLabel()
-        self.error_label.setStyleSheet(theme.error_style(self.error_label, bold=True))
-        self.error_label.setWordWrap(True)
-        self.error_label.setAccessibleDescription("Error")
-        self.error_label.hide()
+        self.error_label = ErrorLabel()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.open_button = buttons.addButton("Open", QDialogButtonBox.ButtonRole.AcceptRole)
         self.open_button.setAccessibleName("Open the conversation")
@@ -184,13 +181,10 @@ class NewConversationDialog(QDialog):
         self.name_edit.setFocus()
 
     def error_text(self) -> str:
-        return self.error_label.text() if not self.error_label.isHidden() else ""
+        return self.error_label.shown_text()
 
     def _set_error(self, text: str) -> None:
-        self.error_label.setText(text)
-        self.error_label.setVisible(bool(text))
-        if text:
-            self.resize(self.width(), self.heightForWidth(self.width()))
+        self.error_label.set_error(text)
 
     def check(self, name: str) -> str:
         """Why ``name`` cannot be chatted with ("" when it can)."""
@@ -452,6 +446,9 @@ class MainWindow(QMainWindow):
         self.logout_action = QAction("Log &out", self)
         self.logout_action.triggered.connect(self._logout)
         file_menu.addAction(self.logout_action)
+        self.password_action = QAction("Change pass&word…", self)
+        self.password_action.triggered.connect(self.ask_change_password)
+        file_menu.addAction(self.password_action)
         file_menu.addSeparator()
         self.preferences_action = QAction("&Preferences…", self)
         self.preferences_action.setMenuRole(QAction.MenuRole.PreferencesRole)
@@ -811,6 +808,14 @@ class MainWindow(QMainWindow):
     def ask_invite(self, group: str) -> InviteDialog:
         """Open the invite picker of ``group``."""
         dialog = InviteDialog(self.engine, group, self)
+        self._show_dialog(dialog)
+        return dialog
+
+    def ask_change_password(self) -> ChangePasswordDialog:
+        """File → Change password…."""
+        dialog = ChangePasswordDialog(self.engine, self)
+        dialog.accepted.connect(
+            lambda: self.statusBar().showMessage("Your password was changed.", 6000))
         self._show_dialog(dialog)
         return dialog
 

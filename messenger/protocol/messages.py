@@ -86,6 +86,16 @@ class Login(_Base, tag="login"):
     receipts_upto: bool = False
 
 
+class ChangePassword(_Base, tag="change_password"):
+    """Change the logged-in account's password; answered by a bare ``ok``. ``password`` is
+    the current one, checked (and counted) as at ``login``. Errors: invalid_password (the
+    new one), bad_credentials (the current one is wrong), locked_out, rate_limited."""
+
+    id: int
+    password: str
+    new_password: str
+
+
 class Logout(_Base, tag="logout"):
     """End the session; the server answers ``ok`` and closes the connection."""
 
@@ -521,7 +531,8 @@ class Ok(_Base, tag="ok"):
 
 
 ClientFrame = (
-    Hello | Ping | Pong | Register | Login | Logout | GetRoster | Send | Delivered
+    Hello | Ping | Pong | Register | Login | ChangePassword | Logout | GetRoster | Send
+    | Delivered
     | GroupCreate | GroupInvite | GroupAccept | GroupDecline | GroupJoin | GroupLeave
     | GroupRemove | GetGroups | Read | Typing | GetHistory | Retract | Edit
     | TransferOffer | TransferAccept | TransferDecline | TransferCancel

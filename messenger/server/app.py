@@ -71,7 +71,13 @@ def _read_password(name: str) -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-def _add_user(server, name: str) -> int:
+def _set_password(server, name: str, *, create: bool) -> int:
+    """``--add-user`` (``create``) and ``--reset-password``: read a password (twice on a
+    terminal, else one line of stdin) and create the account or replace its password."""
+    account = server.store.account(name)
+    if not create and account is None:
+        print(f"error: there is no account named {name!r}", file=sys.stderr)
+        return 1
     try:
         password = _read_password(name)
     except (ValueError, EOFError, KeyboardInterrupt) as exc:
@@ -80,6 +86,10 @@ def _add_user(server, name: str) -> int:
     if not is_valid_password(password):
         print("error: a password has 6 to 1024 characters", file=sys.stderr)
         return 2
+    if not create:
+        server.store.set_password_hash(account.key, server.passwords.hash(password))
+        print(f"new password set for {account.name}")
+        return 0
     try:
         server.store.create_account(name, server.passwords.hash(password))
     except NameTaken:
@@ -123,8 +133,9 @@ def run_server(args: argparse.Namespace) -> int:
     except OSError as exc:  # before any log: say it here, in one line
         print(f"error: cannot use the data dir or log file: {exc}", file=sys.stderr)
         return 1
-    if args.add_user and not is_valid_name(args.add_user):  # before any file is made
-        return _fatal(f"{args.add_user!r} is not a valid user name (1-32 of A-Z a-z 0-9 _ . -)",
+    named = args.add_user or args.reset_password
+    if named and not is_valid_name(named):  # before any file is made
+        return _fatal(f"{named!r} is not a valid user name (1-32 of A-Z a-z 0-9 _ . -)",
                       status=2)
     app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
     app.setApplicationName("messenger-server")
@@ -145,8 +156,8 @@ def run_server(args: argparse.Namespace) -> int:
         created = server.create_demo_accounts()
         if created:
             log.info("demo accounts created: %s", ", ".join(created))
-    if args.add_user:
-        status = _add_user(server, args.add_user)
+    if named:
+        status = _set_password(server, named, create=bool(args.add_user))
         server.close()
         return status
     try:

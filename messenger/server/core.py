@@ -20,6 +20,7 @@ from messenger.protocol import (
     MAX_TEXT_LENGTH,
     PROTOCOL_VERSION,
     RETRACTED_TEXT,
+    ChangePassword,
     Delivered,
     Edit,
     Endpoint,
@@ -293,6 +294,8 @@ class ServerCore:
             return [Out(conn, Ok(id=frame.id, roster=self.roster()))]
         if isinstance(frame, Logout):
             return [Out(conn, Ok(id=frame.id)), Disconnect(conn)]
+        if isinstance(frame, ChangePassword):
+            return self._change_password(session, frame)
         handler = self._handlers.get(type(frame))
         if handler is not None:
             try:
@@ -394,15 +397,8 @@ class ServerCore:
         password = frame.password
         if (busy := self._busy(session, frame)) is not None:
             return [busy]  # not a failed attempt: no throttle count
-        if not self.throttle.start(key):
-            # Failures so far plus the logins for this name being checked reach the limit:
-            # another guess now could get past it (parallel connections). Not a failure.
-            checking = self.throttle.checking(key)
-            return [Out(session.conn, Error(
-                id=frame.id, code=ErrorCode.RATE_LIMITED,
-                retry_after=max(1.0, round(self.hashing * HASH_SECONDS / 2, 1)),
-                message=f"{checking} login(s) for this name are being checked; try again "
-                        "when they are answered"))]
+        if (guessing := self._start_guess(session, frame, key)) is not None:
+            return [guessing]
         self._hash_started(session)
 
         def checked(ok: object) -> list[Action]:
@@ -437,6 +433,89 @@ class ServerCore:
         return [Crypto(session.conn, lambda: self.passwords.verify(encoded, password), checked,
                        request_id=frame.id)]
 
+    def _start_guess(self, session: Session, frame: Login | ChangePassword,
+                     key: str) -> Out | None:
+        """Count a password check for name ``key`` from when it is queued
+        (:meth:`LoginThrottle.start`); ``rate_limited`` (not a failure) when the name's failures
+        so far plus the checks still running reach the limit: another guess now could get past
+        it (parallel connections)."""
+        if self.throttle.start(key):
+            return None
+        checking = self.throttle.checking(key)
+        return Out(session.conn, Error(
+            id=frame.id, code=ErrorCode.RATE_LIMITED,
+            retry_after=max(1.0, round(self.hashing * HASH_SECONDS / 2, 1)),
+            message=f"{checking} login(s) for this name are being checked; try again "
+                    "when they are answered"))
+
+    def _change_password(self, session: Session, frame: ChangePassword) -> list[Action]:
+        """``change_password``: the current password is checked as a login's is (the same
+        lock-out count), then the new one is hashed and stored; both on a worker. Other
+        sessions of the account stay logged in. The change is made only while the asking
+        connection is still there (a lost answer must not leave its app with a password it
+        does not know was replaced)."""
+        assert session.key is not None and session.user is not None
+        if not is_valid_password(frame.new_password):
+            return [self._error(session, frame, ErrorCode.INVALID_PASSWORD,
+                                "a password has 6 to 1024 characters")]
+        if session.busy:
+            return [self._error(session, frame, ErrorCode.BAD_REQUEST,
+                                "a password change is already in progress")]
+        key, user = session.key, session.user
+        locked = self.throttle.locked_for(key)
+        if locked > 0:
+            return [self._locked(session, frame, locked)]
+        if (busy := self._busy(session, frame)) is not None:
+            return [busy]
+        if (guessing := self._start_guess(session, frame, key)) is not None:
+            return [guessing]
+        account = self.store.account(user)
+        encoded = account.pw_hash if account is not None else None
+        password, new_password = frame.password, frame.new_password
+        self._hash_started(session)
+
+        def checked(ok: object) -> list[Action]:
+            self._hash_done(session)
+            locked = 0.0
+            if not isinstance(ok, bool):
+                self.throttle.abandon(key)
+            elif ok:
+                locked = self.throttle.success(key)
+            else:
+                locked = self.throttle.failure(key)
+                activity.info("failed password change for %s from %s", user, session.address)
+            if not self._still_there(session):
+                return []
+            if not isinstance(ok, bool) or not ok or locked > 0:
+                session.busy = False
+            if not isinstance(ok, bool):
+                return [self._error(session, frame, ErrorCode.INTERNAL,
+                                    "the server could not check the password; try again")]
+            if locked > 0:
+                return [self._locked(session, frame, locked)]
+            if not ok:
+                return [self._error(session, frame, ErrorCode.BAD_CREDENTIALS,
+                                    "the current password is wrong")]
+            self._hash_started(session)
+
+            def hashed(new_hash: object) -> list[Action]:
+                self._hash_done(session)
+                if not self._still_there(session):
+                    return []
+                session.busy = False
+                if not isinstance(new_hash, str):
+                    return [self._error(session, frame, ErrorCode.INTERNAL,
+                                        "the server could not store the password; try again")]
+                self.store.set_password_hash(key, new_hash)
+                activity.info("password changed for %s from %s", user, session.address)
+                return [Out(session.conn, Ok(id=frame.id))]
+
+            return [Crypto(session.conn, lambda: self.passwords.hash(new_password), hashed,
+                           request_id=frame.id)]
+
+        return [Crypto(session.conn, lambda: self.passwords.verify(encoded, password), checked,
+                       request_id=frame.id)]
+
     def _rehash(self, session: Session, account: Account, password: str) -> Crypto:
         """Store ``password``'s hash with today's parameters, hashed on a worker."""
         key = account.key
@@ -466,7 +545,7 @@ class ServerCore:
     def _still_there(self, session: Session) -> bool:
         return self.sessions.get(session.conn) is session
 
-    def _busy(self, session: Session, frame: Register | Login) -> Out | None:
+    def _busy(self, session: Session, frame: Register | Login | ChangePassword) -> Out | None:
         """``rate_limited`` if too many password hashes are queued (a login storm, e.g. every
         client reconnecting after a restart), or too many of them for the session's IP address;
         else None. ``retry_after`` is the time the queue takes to drain, with the workers' speed
@@ -499,7 +578,7 @@ class ServerCore:
         else:
             del self._hashing_by_host[host]
 
-    def _locked(self, session: Session, frame: Login, seconds: float) -> Out:
+    def _locked(self, session: Session, frame: Login | ChangePassword, seconds: float) -> Out:
         whole = max(1, round(seconds + 0.499))
         return Out(session.conn, Error(
             id=frame.id, code=ErrorCode.LOCKED_OUT, retry_after=seconds,

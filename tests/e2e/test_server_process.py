@@ -226,3 +226,21 @@ def test_an_unusable_data_dir_is_one_line_not_a_traceback(tmp_path):
                             timeout=DEFAULT_TIMEOUT, cwd=REPO)
     assert result.returncode == 1 and result.stderr.startswith("error: cannot use the data dir")
     assert "Traceback" not in result.stderr
+
+
+def test_reset_password_replaces_a_forgotten_one(tmp_path):
+    data_dir = tmp_path / "data"
+    command = [sys.executable, "-m", "messenger", "--server", "--data-dir", str(data_dir)]
+    unknown = subprocess.run([*command, "--reset-password", "dora"], input="new-secret\n",
+                             capture_output=True, text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert unknown.returncode == 1 and "no account named 'dora'" in unknown.stderr
+    subprocess.run([*command, "--add-user", "Dora"], input="old-secret\n", capture_output=True,
+                   text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO, check=True)
+    reset = subprocess.run([*command, "--reset-password", "DORA"], input="new-secret\n",
+                           capture_output=True, text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert reset.returncode == 0 and "new password set for Dora" in reset.stdout, reset.stderr
+    with ServerProcess(server_command(data_dir), cwd=REPO) as proc, \
+            RawClient(proc.host, proc.port) as client:
+        client.hello()
+        assert client.login("dora", "old-secret", request_id=1)["code"] == "bad_credentials"
+        assert client.login("dora", "new-secret", request_id=2)["type"] == "ok"

@@ -790,3 +790,22 @@ def test_a_read_receipt_lost_with_the_link_is_sent_again(qtbot, server, make_eng
     bob._conn._socket.abort()  # in the same turn: the read is still in the socket's buffer
     qtbot.waitUntil(lambda: bob.logged_in, timeout=10_000)
     qtbot.waitUntil(lambda: state() is DeliveryState.READ, timeout=5000)
+
+
+def test_a_changed_password_is_the_one_automatic_relogins_use(qtbot, server, make_engine):
+    alice = make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    with qtbot.waitSignal(alice.password_change_failed, timeout=10_000) as refused:
+        assert alice.change_password("not-it", "brand-new-pw")
+    assert refused.args[0] == ErrorCode.BAD_CREDENTIALS
+    with qtbot.waitSignal(alice.password_changed, timeout=10_000):
+        assert alice.change_password("alice123", "brand-new-pw")
+    with qtbot.waitSignal(alice.login_succeeded, timeout=10_000):  # after a broken link
+        alice._conn._socket.abort()
+    assert alice.logged_in
+    # A change whose answer is lost with the link is reported as not made.
+    with qtbot.waitSignal(alice.password_change_failed, timeout=10_000) as lost:
+        assert alice.change_password("brand-new-pw", "third-password")
+        alice._conn._socket.abort()
+    assert lost.args[0] == engine_module.NOT_CONNECTED
+    qtbot.waitUntil(lambda: alice.logged_in, timeout=10_000)  # with brand-new-pw still

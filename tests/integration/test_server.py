@@ -12,6 +12,7 @@ from PySide6.QtCore import QTimer
 
 from messenger.protocol import (
     PROTOCOL_VERSION,
+    ChangePassword,
     Edit,
     Error,
     ErrorCode,
@@ -450,3 +451,32 @@ def test_stopping_the_server_logs_out_who_is_still_connected(qtbot, make_server,
         server.close()
     assert any(r.getMessage().startswith("logout alice from 127.0.0.1")
                for r in caplog.records if r.name == "messenger.server.activity")
+
+
+def test_change_password_checks_the_current_one_and_counts_wrong_guesses(qtbot, make_server):
+    server = make_server(demo=True, max_failed_logins=2, lockout_seconds=60.0)
+    c = connect_as(qtbot, server, "alice", "alice123")
+    short = c.request(ChangePassword, password="alice123", new_password="12345")
+    assert isinstance(short, Error) and short.code == ErrorCode.INVALID_PASSWORD
+    wrong = c.request(ChangePassword, password="guess-1", new_password="new-secret")
+    assert isinstance(wrong, Error) and wrong.code == ErrorCode.BAD_CREDENTIALS
+    ok = c.request(ChangePassword, password="alice123", new_password="new-secret")
+    assert isinstance(ok, Ok)  # (and the right one resets the count of wrong ones)
+    d = WireClient(qtbot, server.host, server.port)
+    d.hello()
+    assert d.login("alice", "alice123").code == ErrorCode.BAD_CREDENTIALS
+    assert isinstance(d.login("alice", "new-secret"), Ok)
+    # Guessing the current password from a logged-in session locks the name like logins do.
+    assert c.request(ChangePassword, password="guess-2",
+                     new_password="other-secret").code == ErrorCode.BAD_CREDENTIALS
+    locked = c.request(ChangePassword, password="guess-3", new_password="other-secret")
+    assert locked.code == ErrorCode.LOCKED_OUT
+    e = WireClient(qtbot, server.host, server.port)
+    e.hello()
+    assert e.login("alice", "new-secret").code == ErrorCode.LOCKED_OUT
+    # Not logged in: refused; and the server carries on.
+    f = WireClient(qtbot, server.host, server.port)
+    f.hello()
+    assert f.request(ChangePassword, password="x" * 6,
+                     new_password="y" * 6).code == ErrorCode.NOT_LOGGED_IN
+    assert isinstance(connect_as(qtbot, server, "bob", "bob123"), WireClient)

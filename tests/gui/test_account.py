@@ -1,0 +1,47 @@
+"""File → Change password…: checked in the dialog, then by the server."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLineEdit
+
+from messenger.client.connection import ConnectionState
+from messenger.client.engine import ClientEngine
+
+
+def fill(qtbot, dialog, current: str, new: str, repeat: str) -> None:
+    for edit, text in ((dialog.current_edit, current), (dialog.new_edit, new),
+                       (dialog.repeat_edit, repeat)):
+        edit.clear()
+        qtbot.keyClicks(edit, text)
+
+
+def test_change_password_from_the_file_menu(qtbot, open_window, server):
+    window = open_window("alice")
+    dialog = window.ask_change_password()
+    assert dialog.isVisible()
+    assert dialog.current_edit.echoMode() is QLineEdit.EchoMode.Password
+    fill(qtbot, dialog, "alice123", "new-one-1", "new-one-2")
+    qtbot.keyClick(dialog.repeat_edit, Qt.Key.Key_Return)
+    assert dialog.error_text() == "The two new passwords differ." and dialog.isVisible()
+    fill(qtbot, dialog, "alice123", "short", "short")
+    dialog.submit()
+    assert dialog.error_text() == "A password has 6 to 1024 characters."
+    fill(qtbot, dialog, "wrong-guess", "new-secret", "new-secret")
+    dialog.submit()
+    assert not dialog.change_button.isEnabled()  # waiting for the server
+    qtbot.waitUntil(lambda: dialog.error_text() == "The current password is wrong.",
+                    timeout=10_000)
+    assert dialog.isVisible() and dialog.change_button.isEnabled()
+    fill(qtbot, dialog, "alice123", "new-secret", "new-secret")
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        qtbot.keyClick(dialog.repeat_edit, Qt.Key.Key_Return)
+    assert "password was changed" in window.statusBar().currentMessage()
+    other = ClientEngine()
+    try:
+        with qtbot.waitSignal(other.login_succeeded, timeout=10_000):
+            other.connect_to(server.host, server.port)
+            other.login("alice", "new-secret")
+    finally:
+        other.close()
+        qtbot.waitUntil(lambda: other.state is ConnectionState.DISCONNECTED)
