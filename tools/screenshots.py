@@ -1,6 +1,6 @@
 """Render the app's windows offscreen into docs/screenshots/.
 
-Usage: ``QT_QPA_PLATFORM=offscreen python tools/screenshots.py [--dark] [OUT_DIR]``
+Usage: ``QT_QPA_PLATFORM=offscreen python tools/screenshots.py [--dark] [--font-pt N] [OUT_DIR]``
 (``make screenshots``); ``--dark`` renders with the Fusion style and a dark palette (as a
 dark desktop theme would; ``docs/screenshots/dark.png`` is that run's ``main.png``).
 Starts an in-process server with the demo accounts in a temporary MESSENGER_HOME, logs alice,
@@ -46,6 +46,11 @@ def wait_until(app: QApplication, condition, timeout_ms: int = 10_000) -> None:
 def main(argv: list[str]) -> int:
     dark = "--dark" in argv
     argv = [a for a in argv if a != "--dark"]
+    font_pt = 0.0
+    if "--font-pt" in argv:  # e.g. 16: as a user with a large desktop font
+        at = argv.index("--font-pt")
+        font_pt = float(argv[at + 1])
+        del argv[at:at + 2]
     out_dir = Path(argv[1]) if len(argv) > 1 else ROOT / "docs" / "screenshots"
     out_dir.mkdir(parents=True, exist_ok=True)
     home = tempfile.TemporaryDirectory(prefix="messenger-shots-")
@@ -60,6 +65,10 @@ def main(argv: list[str]) -> int:
 
     app = QApplication.instance() or QApplication(argv[:1])
     app.setApplicationName("Messenger")
+    if font_pt:
+        font = app.font()
+        font.setPointSizeF(font_pt)
+        app.setFont(font)
     if dark:
         app.setStyle("Fusion")
         from messenger.gui.theme import sample_dark_palette

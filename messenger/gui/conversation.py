@@ -796,7 +796,7 @@ class ConversationWidget(QWidget):
     def _add_cards(self, first: int, last: int) -> None:
         if self.transfers is None:
             return
-        from .transfers import TransferCard
+        from .transfers import TransferCard, place_card
 
         for row in range(first, last + 1):
             index = self.proxy.index(row, 0)
@@ -804,7 +804,7 @@ class ConversationWidget(QWidget):
                 continue
             if self.view.indexWidget(index) is None:
                 key = index.data(ConversationModel.TransferRole)
-                self.view.setIndexWidget(index, TransferCard(self.transfers, key))
+                place_card(self.view, index, TransferCard(self.transfers, key))
 
     def card(self, key: str) -> QWidget | None:
         """The card of transfer ``key`` in this conversation, or None."""

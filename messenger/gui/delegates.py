@@ -497,8 +497,11 @@ class BubbleDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
         if index.data(ConversationModel.KindRole) == MessageKind.TRANSFER:
-            # A transfer card widget sits on the row (view.setIndexWidget).
-            return QSize(int(self._width(option)), TRANSFER_ROW_HEIGHT)
+            # A transfer card widget sits on the row (view.setIndexWidget): its height.
+            card = self._view.indexWidget(index)
+            width = int(self._width(option))
+            row_height = getattr(card, "row_height", None)
+            return QSize(width, row_height(width) if row_height else TRANSFER_ROW_HEIGHT)
         b = self._measure(option, index)
         return QSize(int(self._width(option)), int(b.height + 0.999))
 

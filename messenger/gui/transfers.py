@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6 import QtGui
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QIcon
+from PySide6.QtGui import QDesktopServices, QIcon, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -73,11 +73,17 @@ class TransferCard(QWidget):
         key: the transfer's key.
         align: put the card on the right (own sends in a conversation) or fill the row.
 
+    The status line wraps and the buttons sit under it, right-aligned, so a large font or a
+    narrow Transfers panel does not cut them off; the row a card sits on takes its height
+    from :meth:`row_height` (asked again when :attr:`size_changed` fires).
+
     Signals:
         opened(str): the path opened (Open or Show in folder).
+        size_changed(): the card needs another height (buttons or progress shown/hidden).
     """
 
     opened = Signal(str)
+    size_changed = Signal()
 
     def __init__(self, controller: TransferController, key: str, *, align: bool = True,
                  parent: QWidget | None = None) -> None:
@@ -100,16 +106,20 @@ class TransferCard(QWidget):
         self.name_label.setTextFormat(Qt.TextFormat.PlainText)
         self.name_label.setStyleSheet("font-weight: bold;")
         self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # The card is as wide as the name wants, up to its row; a longer name is cut at the
+        # card's edge (the card's tooltip has it all) instead of pushing the buttons out.
+        self.name_label.setMinimumWidth(1)
         self.info_label = QLabel(frame)
         self.info_label.setTextFormat(Qt.TextFormat.PlainText)
         self.info_label.setStyleSheet("color: palette(placeholder-text);")
+        self.info_label.setMinimumWidth(1)
         self.progress = QProgressBar(frame)
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
         self.progress.setFixedHeight(16)
         self.status_label = QLabel(frame)
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.status_label.setWordWrap(False)
+        self.status_label.setWordWrap(True)
         self.accept_button = QPushButton("Accept", frame)
         self.decline_button = QPushButton("Decline", frame)
         self.cancel_button = QPushButton("Cancel", frame)
@@ -147,10 +157,8 @@ class TransferCard(QWidget):
         column.setSpacing(4)
         column.addLayout(top)
         column.addWidget(self.progress)
-        status = QHBoxLayout()
-        status.addWidget(self.status_label, 1)
-        status.addLayout(buttons)
-        column.addLayout(status)
+        column.addWidget(self.status_label)
+        column.addLayout(buttons)
         outer = QHBoxLayout(self)
         outer.setContentsMargins(12, 4, 12, 4)
         t = controller.get(key)
@@ -160,6 +168,7 @@ class TransferCard(QWidget):
         outer.addWidget(frame, 0 if align else 1)
         if align and not own:
             outer.addStretch(1)
+        self._height = 0
         controller.model.dataChanged.connect(self._on_changed)
         self.refresh()
 
@@ -171,6 +180,22 @@ class TransferCard(QWidget):
 
     def transfer(self) -> Transfer | None:
         return self.controller.get(self.key)
+
+    def row_height(self, width: int) -> int:
+        """The height (pixels) this card needs at ``width`` pixels."""
+        self.layout().activate()
+        height = self.heightForWidth(width) if self.hasHeightForWidth() else -1
+        return max(height, self.minimumSizeHint().height(), TRANSFER_ROW_HEIGHT // 2)
+
+    def _check_height(self) -> None:
+        height = self.row_height(self.width() if self.width() > 0 else CARD_WIDTH)
+        if height != self._height:
+            self._height = height
+            self.size_changed.emit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._check_height()
 
     def refresh(self) -> None:
         """Show the transfer's current state."""
@@ -224,6 +249,7 @@ class TransferCard(QWidget):
                              (self.resume_button, "Resume"),
                              (self.discard_button, "Discard")):
             button.setAccessibleName(f"{verb} {shown}")
+        self._check_height()
 
     def open_file(self) -> None:
         t = self.transfer()
@@ -239,11 +265,30 @@ class TransferCard(QWidget):
             self.opened.emit(folder)
 
 
+def card_row_height(view: QAbstractItemView, index: _Index, width: int) -> int:
+    """The height of the row at ``index`` of ``view`` that holds a :class:`TransferCard`
+    (:data:`TRANSFER_ROW_HEIGHT` until the card is placed)."""
+    card = view.indexWidget(index)
+    return card.row_height(width) if isinstance(card, TransferCard) else TRANSFER_ROW_HEIGHT
+
+
+def place_card(view: QAbstractItemView, index: QModelIndex, card: TransferCard) -> None:
+    """Put ``card`` on ``view``'s row ``index``; the row follows the card's height."""
+    row = QPersistentModelIndex(index)
+    delegate = view.itemDelegate()
+    card.size_changed.connect(
+        lambda: delegate.sizeHintChanged.emit(QModelIndex(row)) if row.isValid() else None)
+    view.setIndexWidget(index, card)
+
+
 class _CardRowDelegate(QStyledItemDelegate):
     """Rows of the Transfers panel: room for a card, nothing painted (the card covers it)."""
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
-        return QSize(300, TRANSFER_ROW_HEIGHT)
+        view = self.parent()
+        width = view.viewport().width() if isinstance(view, QAbstractItemView) else 300
+        return QSize(300, card_row_height(view, index, width) if isinstance(
+            view, QAbstractItemView) else TRANSFER_ROW_HEIGHT)
 
     def paint(self, painter, option, index) -> None:
         return None
@@ -281,8 +326,7 @@ class TransfersPanel(QWidget):
             index = model.index(row, 0)
             if self.view.indexWidget(index) is None:
                 key = index.data(TransferModel.IdRole)
-                self.view.setIndexWidget(index, TransferCard(self.controller, key,
-                                                             align=False))
+                place_card(self.view, index, TransferCard(self.controller, key, align=False))
         self.empty_label.setVisible(model.rowCount() == 0)
         if last >= first:
             self.view.scrollToBottom()

@@ -248,3 +248,40 @@ def test_discard_on_a_failed_receive_deletes_what_was_received(qtbot, open_windo
     assert window.transfers.get("recv-failed").state is TransferState.DISCARDED
     assert card.status_label.text() == "Discarded (the partly received file was deleted)"
     assert not card.discard_button.isVisible() and not card.progress.isVisible()
+
+
+def test_file_cards_fit_their_rows_with_a_large_font(qtbot, qapp, open_window, tmp_path):
+    """At 16 pt the buttons went out of the card (fixed 116 px rows, status and buttons on one
+    line): now every visible button lies inside its card and each row is as tall as its card,
+    in the conversation and in the default-width Transfers panel."""
+    before = qapp.font()
+    font = qapp.font()
+    font.setPointSizeF(16)
+    qapp.setFont(font)
+    try:
+        bob_window = open_window("bob")
+        alice_window = open_window("alice")
+        qtbot.waitUntil(lambda: alice_window.engine.roster.contact("bob").online)
+        sample = tmp_path / "quarterly-report-final-version.pdf"
+        sample.write_bytes(b"%PDF-1.4 not much\n" * 100)
+        with qtbot.waitSignal(bob_window.transfers.transfer_added, timeout=10_000) as added:
+            assert drop(alice_window.open_conversation("bob"), sample)
+        key = added.args[0]
+        qtbot.waitUntil(lambda: bob_window.conversation_widget("alice") is not None)
+        tab = bob_window.open_conversation("alice")
+        bob_window.resize(1100, 640)
+        bob_window.show_transfers()
+        panel = bob_window.transfers_panel
+        for view, card in ((tab.view, tab.card(key)), (panel.view, panel.card(key))):
+            assert isinstance(card, TransferCard)
+            qtbot.waitUntil(card.accept_button.isVisible)
+            qtbot.waitUntil(lambda v=view, c=card: v.visualRect(v.indexAt(
+                c.geometry().center())).height() >= c.row_height(c.width()))
+            # Nothing squeezed below what it needs: no cut buttons, no overlapping lines.
+            assert card.minimumSizeHint().width() <= card.width()
+            assert card.minimumSizeHint().height() <= card.height()
+            for button in (card.accept_button, card.decline_button):
+                assert button.width() >= button.sizeHint().width(), button.text()
+                assert card.frame.rect().contains(button.geometry())
+    finally:
+        qapp.setFont(before)
