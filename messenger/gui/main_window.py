@@ -528,6 +528,7 @@ class MainWindow(QMainWindow):
         self.transfers_action.setText("&Transfers")
         self.transfers_action.setShortcut(QKeySequence("Ctrl+Shift+T"))
         view_menu.addAction(self.transfers_action)
+        self.transfers_action.triggered.connect(self._transfers_toggled)
         conv_menu.addSeparator()
         self.attach_action = QAction("Send a &file…", self)
         self.attach_action.setShortcut(QKeySequence("Ctrl+Shift+A"))
@@ -975,6 +976,14 @@ class MainWindow(QMainWindow):
         widget = self.tabs.currentWidget()
         if isinstance(widget, ConversationWidget):
             widget.attach()
+
+    def _transfers_toggled(self, shown: bool) -> None:
+        """View → Transfers (Ctrl+Shift+T): the keyboard focus goes into the panel when it
+        opens, and back to the conversation when it closes."""
+        if shown:
+            self.transfers_panel.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        elif self.tabs.currentWidget() is not None:
+            self.tabs.currentWidget().setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def show_transfers(self) -> TransfersPanel:
         """View → Transfers: show the panel listing every transfer."""

@@ -285,3 +285,18 @@ def test_file_cards_fit_their_rows_with_a_large_font(qtbot, qapp, open_window, t
                 assert card.frame.rect().contains(button.geometry())
     finally:
         qapp.setFont(before)
+
+
+def test_ctrl_shift_t_takes_the_keyboard_focus_to_the_transfers_and_back(qtbot, open_window):
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    tab.compose.setFocus()
+    qtbot.waitUntil(tab.compose.hasFocus)
+    qtbot.keyClick(tab.compose, Qt.Key.Key_T,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert window.transfers_dock.isVisible()
+    qtbot.waitUntil(window.transfers_panel.view.hasFocus)
+    qtbot.keyClick(window.transfers_panel.view, Qt.Key.Key_T,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert not window.transfers_dock.isVisible()
+    qtbot.waitUntil(tab.compose.hasFocus)
