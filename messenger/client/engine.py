@@ -246,9 +246,10 @@ class ClientEngine(QObject):
         password_changed(): the server changed this account's password
             (:meth:`change_password`).
         password_change_failed(str, str): ``(code, message)``: it did not (a protocol code
-            such as ``bad_credentials``, ``invalid_password``, ``locked_out``, or
-            ``not_connected`` when the link was lost before the answer: then the password
-            was not changed).
+            such as ``bad_credentials``, ``invalid_password``, ``locked_out``), or
+            ``not_connected``: the link was lost before the answer, so the change may or may
+            not have been made (the next automatic re-login tries the old password, then
+            the new one).
     """
 
     state_changed = Signal(object)
@@ -342,6 +343,9 @@ class ClientEngine(QObject):
         self._heartbeat = heartbeat or Heartbeat()
         self._auto_reconnect = False
         self._credentials: tuple[str, str] | None = None
+        self._unconfirmed_password = ""
+        """A new password whose change lost its answer with the link: it may or may not have
+        been made, so a re-login refused with the old one tries this one once."""
         self._relogin = False
         self.next_attempt = 0.0
         """When (``clock`` seconds) the scheduled reconnect fires; 0 when none is."""
@@ -886,9 +890,11 @@ class ClientEngine(QObject):
         connection is there)."""
         waiting = [r for r in self._requests.values() if r.kind == "password"]
         self._requests.clear()
-        for _req in waiting:
+        for req in waiting:
+            self._unconfirmed_password = req.password
             self.password_change_failed.emit(
-                NOT_CONNECTED, f"The password was not changed: {why}")
+                NOT_CONNECTED, f"No answer from the server ({why.rstrip('.')}): the password "
+                "may or may not have been changed. Logging in again tries both.")
 
     def _reset_session(self) -> None:
         self.user = ""
@@ -1090,6 +1096,15 @@ class ClientEngine(QObject):
             # e.g. while the user retypes a refused password): the next login reconnects.
             log.info("server: %s", err.message)
             return
+        if req is None and err.code == ErrorCode.PASSWORD_CHANGED:
+            # Changed from another session: ours ends, and the old password must not be
+            # tried again (each try would count towards the lock-out).
+            log.info("server: %s", err.message)
+            self._stop_reconnecting()
+            self.conversation(EVERYONE).add_notice(
+                f"Logged out: {message.rstrip('.')}. Log out and in again.", error=True)
+            self.request_failed.emit(EVERYONE, err.code, message)
+            return
         if req is None:
             log.warning("server error %s: %s", err.code, err.message)
             self.conversation(EVERYONE).add_notice(f"Server error: {message}", error=True)
@@ -1098,6 +1113,13 @@ class ClientEngine(QObject):
         if req.kind in ("login", "register"):
             log.info("%s as %s refused: %s", req.kind, req.user, err.code)
             self._conn.set_logged_in(False)
+            if self._relogin and err.code == ErrorCode.BAD_CREDENTIALS and \
+                    self._unconfirmed_password and self._credentials is not None:
+                # A password change lost its answer: it was made after all. Once.
+                password, self._unconfirmed_password = self._unconfirmed_password, ""
+                log.info("re-login refused: trying the new password of the unconfirmed change")
+                self._authenticate(_Request("login", user=self._credentials[0]), password)
+                return
             if self._relogin:
                 self._relogin = False
                 if err.code == ErrorCode.BAD_CREDENTIALS:
@@ -1737,6 +1759,7 @@ class ClientEngine(QObject):
 
     def _after_login(self, req: _Request, again: bool = False) -> None:
         self._credentials = (req.user, req.password)
+        self._unconfirmed_password = ""  # whichever worked is the password now
         self._auto_reconnect = True
         if again:
             # The backoff starts again only once the new link has lasted: a link that a

@@ -22,9 +22,10 @@ class ChangePasswordDialog(QDialog):
     """The current password and the new one twice. Length (6–1024 characters) and the
     repetition are checked here; the server checks the current password (a wrong one counts
     towards the account's lock-out, as a failed login does). The dialog stays open with any
-    refusal and closes once the server has changed the password; the app's automatic
-    re-logins then use the new one. Other devices logged in to the account stay logged in
-    until they reconnect."""
+    refusal and closes once the server has changed the password (Cancel and Esc wait for the
+    answer, which always comes: the change or a refusal, or the link's loss); the app's
+    automatic re-logins then use the new one. The server logs the account's other devices
+    out."""
 
     def __init__(self, engine: ClientEngine, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -51,6 +52,7 @@ class ChangePasswordDialog(QDialog):
         self.change_button = buttons.addButton("Change",
                                                QDialogButtonBox.ButtonRole.AcceptRole)
         self.change_button.setAccessibleName("Change the password")
+        self.cancel_button = buttons.button(QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.submit)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -99,7 +101,12 @@ class ChangePasswordDialog(QDialog):
         self._waiting = waiting
         for widget in (self.current_edit, self.new_edit, self.repeat_edit, self.change_button):
             widget.setEnabled(not waiting)
+        self.cancel_button.setEnabled(not waiting)
         self.change_button.setText("Changing…" if waiting else "Change")
+
+    def reject(self) -> None:
+        if not self._waiting:  # the server is deciding: its answer must be seen
+            super().reject()
 
     def _on_changed(self) -> None:
         if self._waiting:

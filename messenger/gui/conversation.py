@@ -335,8 +335,7 @@ class ConversationWidget(QWidget):
         menu_key = QAction(self.view)
         menu_key.setShortcut(QKeySequence("Shift+F10"))  # the Menu key works by itself
         menu_key.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-        menu_key.triggered.connect(lambda: self._context_menu(
-            self.view.visualRect(self.view.currentIndex()).center()))
+        menu_key.triggered.connect(self._keyboard_menu)
         self.view.addAction(menu_key)
         who = "everyone" if is_everyone(model.key) else \
             f"group {model.title}" if is_group(model.key) else model.title
@@ -1009,12 +1008,21 @@ class ConversationWidget(QWidget):
         area = self.view.viewport().rect()
         if current.isValid() and self.view.visualRect(current).intersects(area):
             return
-        for row in range(self.proxy.rowCount() - 1, -1, -1):
-            index = self.proxy.index(row, 0)
-            rect = self.view.visualRect(index)
-            if rect.intersects(area) or rect.bottom() < area.top():
+        # The lowest row on screen (rows are contiguous, so a few probes upwards find it
+        # at once; no walk over thousands of rows).
+        for y in range(area.bottom(), area.top() - 1, -max(1, area.height() // 8)):
+            index = self.view.indexAt(QPoint(area.center().x(), y))
+            if index.isValid():
                 self.view.setCurrentIndex(index)
                 return
+        rows = self.proxy.rowCount()
+        if rows:
+            self.view.setCurrentIndex(self.proxy.index(rows - 1, 0))
+
+    def _keyboard_menu(self) -> None:
+        """Shift+F10: the menu of the current message (brought on screen first)."""
+        self._current_in_view()
+        self._context_menu(self.view.visualRect(self.view.currentIndex()).center())
 
     def _context_menu(self, pos: QPoint) -> None:
         index = self.view.indexAt(pos)

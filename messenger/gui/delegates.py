@@ -36,18 +36,17 @@ _Index = QModelIndex | QPersistentModelIndex
 ONLINE = QColor("#2fb344")
 OFFLINE = QColor("#adb5bd")
 BADGE = QColor("#e03131")
-OWN_BUBBLE = QColor("#1c7ed6")
+OWN_BUBBLE = QColor("#1971c2")
 OWN_TEXT = QColor("#ffffff")
-META_OWN = QColor("#d0e4fb")
+META_OWN = QColor("#e7f5ff")
 READ_BADGE = QColor("#ffe066")
 """Behind the two bold checks of a read message: amber on the blue bubble, so read differs
 from delivered by shape (a filled badge, thicker strokes) as well as by colour."""
 READ_CHECKS = QColor("#0b2e59")
-FAILED_META = QColor("#ffd8d8")
+FAILED_META = QColor("#fff0f0")
 MATCH_BACKGROUND = QColor("#ffe066")
 MATCH_TEXT = QColor("#1f2328")
 CURRENT_MATCH = QColor("#f08c00")
-UNREAD_LINE = QColor("#e8590c")
 
 TRANSFER_ROW_HEIGHT = 116
 """Height of a conversation row holding a transfer card."""
@@ -525,7 +524,7 @@ class BubbleDelegate(QStyledItemDelegate):
         if b.unread:
             top = origin.y() + (self.DAY_HEIGHT if b.day else 0.0)
             self._paint_unread(painter, small, QRectF(origin.x(), top, option.rect.width(),
-                                                      self.UNREAD_HEIGHT))
+                                                      self.UNREAD_HEIGHT), c)
 
         if b.kind is MessageKind.SYSTEM:
             painter.setPen(c.system_text)
@@ -603,12 +602,13 @@ class BubbleDelegate(QStyledItemDelegate):
         painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, label)
 
 
-    def _paint_unread(self, painter: QPainter, font: QFont, rect: QRectF) -> None:
+    def _paint_unread(self, painter: QPainter, font: QFont, rect: QRectF,
+                      c: theme.Colors) -> None:
         label = "New messages"
         fm = QFontMetricsF(font)
         w = fm.horizontalAdvance(label) + 16
         y = rect.center().y()
-        painter.setPen(QPen(UNREAD_LINE, 1))
+        painter.setPen(QPen(c.unread_line, 1))
         left, right = rect.left() + self.MARGIN_X, rect.right() - self.MARGIN_X
         painter.drawLine(QPointF(left, y), QPointF(rect.center().x() - w / 2, y))
         painter.drawLine(QPointF(rect.center().x() + w / 2, y), QPointF(right, y))

@@ -416,6 +416,8 @@ class MainWindow(QMainWindow):
         engine.connection_failed.connect(self._on_connection_failed)
         engine.unread_changed.connect(self._on_unread_changed)
         engine.request_failed.connect(self._on_request_failed)
+        engine.password_changed.connect(
+            lambda: self.statusBar().showMessage("Your password was changed.", 6000))
         engine.group_joined.connect(self.open_group)
         engine.group_failed.connect(self._on_group_failed)
         engine.reconnect_scheduled.connect(self._on_reconnect_scheduled)
@@ -815,8 +817,6 @@ class MainWindow(QMainWindow):
     def ask_change_password(self) -> ChangePasswordDialog:
         """File → Change password…."""
         dialog = ChangePasswordDialog(self.engine, self)
-        dialog.accepted.connect(
-            lambda: self.statusBar().showMessage("Your password was changed.", 6000))
         self._show_dialog(dialog)
         return dialog
 

@@ -2,9 +2,11 @@
 
 The bubbles, notices, error labels and bars used fixed light-theme colours: on a dark palette
 the grey notices and the red errors sat dark on dark (contrast ≈ 2:1) and the other party's
-bubbles were bright slabs. :func:`colors` picks the set for a palette; every pair of text and
-the background it is drawn on keeps a contrast of at least 4.5:1 (WCAG 2.1 §1.4.3, "AA"),
-checked by ``tests/unit/test_theme.py`` with :func:`contrast`.
+bubbles were bright slabs. :func:`colors` picks the set for a palette. Every text the
+delegates and bars draw in these colours, and in the own bubble's (``delegates.OWN_*``, the
+same in both), keeps a contrast of at least 4.5:1 on what it is drawn on (WCAG 2.1 §1.4.3,
+"AA"), checked pair by pair by ``tests/unit/test_theme.py`` with :func:`contrast`; the
+highlight of search matches and the read badge have their own fixed pairs (≥ 10:1).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class Colors:
     warning_border: QColor
     warning_text: QColor
     """The invitation bar."""
+    unread_line: QColor
+    """The "New messages" line and its label."""
 
 
 LIGHT = Colors(
@@ -50,7 +54,7 @@ LIGHT = Colors(
     error_bubble=QColor("#fdecea"), error_border=QColor("#f1aeb5"),
     error_text=QColor("#b3261e"), link=QColor("#1864ab"),
     warning_background=QColor("#fff3bf"), warning_border=QColor("#ffd43b"),
-    warning_text=QColor("#5c3c00"),
+    warning_text=QColor("#5c3c00"), unread_line=QColor("#c2410c"),
 )
 
 DARK = Colors(
@@ -60,7 +64,7 @@ DARK = Colors(
     error_bubble=QColor("#3d1f22"), error_border=QColor("#8c3a40"),
     error_text=QColor("#ffa8a8"), link=QColor("#74c0fc"),
     warning_background=QColor("#3d3415"), warning_border=QColor("#8f7a1f"),
-    warning_text=QColor("#ffe8a3"),
+    warning_text=QColor("#ffe8a3"), unread_line=QColor("#e8590c"),
 )
 
 

@@ -8,8 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6 import QtGui
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QIcon, QResizeEvent
+from PySide6.QtCore import (
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSize,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+)
+from PySide6.QtGui import QDesktopServices, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -188,14 +197,12 @@ class TransferCard(QWidget):
         return max(height, self.minimumSizeHint().height(), TRANSFER_ROW_HEIGHT // 2)
 
     def _check_height(self) -> None:
+        # Only after a change of content: a change of width comes from the view, whose own
+        # re-layout asks row_height() for the new width.
         height = self.row_height(self.width() if self.width() > 0 else CARD_WIDTH)
         if height != self._height:
             self._height = height
             self.size_changed.emit()
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._check_height()
 
     def refresh(self) -> None:
         """Show the transfer's current state."""
@@ -272,12 +279,41 @@ def card_row_height(view: QAbstractItemView, index: _Index, width: int) -> int:
     return card.row_height(width) if isinstance(card, TransferCard) else TRANSFER_ROW_HEIGHT
 
 
+class _RowHeights(QObject):
+    """The rows of one view whose card changed height, told to the view once per event-loop
+    pass (each ``sizeHintChanged`` makes the view lay out all its rows again)."""
+
+    def __init__(self, view: QAbstractItemView) -> None:
+        super().__init__(view)
+        self._view = view
+        self._rows: list[QPersistentModelIndex] = []
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._flush)
+
+    @classmethod
+    def of(cls, view: QAbstractItemView) -> _RowHeights:
+        found = view.findChild(cls)
+        return found if isinstance(found, cls) else cls(view)
+
+    def add(self, row: QPersistentModelIndex) -> None:
+        self._rows.append(row)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _flush(self) -> None:
+        rows, self._rows = self._rows, []
+        valid = [r for r in rows if r.isValid()]
+        if valid:
+            self._view.itemDelegate().sizeHintChanged.emit(QModelIndex(valid[0]))
+
+
 def place_card(view: QAbstractItemView, index: QModelIndex, card: TransferCard) -> None:
     """Put ``card`` on ``view``'s row ``index``; the row follows the card's height."""
     row = QPersistentModelIndex(index)
-    delegate = view.itemDelegate()
-    card.size_changed.connect(
-        lambda: delegate.sizeHintChanged.emit(QModelIndex(row)) if row.isValid() else None)
+    heights = _RowHeights.of(view)
+    card.size_changed.connect(lambda: heights.add(row))
     view.setIndexWidget(index, card)
 
 

@@ -44,6 +44,9 @@ class ErrorCode(enum.StrEnum):
     """Wrong user name or wrong password: deliberately the same code for both."""
     LOCKED_OUT = "locked_out"
     """Too many consecutive failed logins; ``retry_after`` gives the seconds left."""
+    PASSWORD_CHANGED = "password_changed"
+    """Sent (without ``id``) to the account's other sessions when its password was changed;
+    the server then closes them. Their apps must not log in again with the old password."""
 
     # Messaging
     UNKNOWN_USER = "unknown_user"

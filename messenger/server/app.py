@@ -124,6 +124,11 @@ def run_server(args: argparse.Namespace) -> int:
     """Run the server until SIGINT/SIGTERM; return the exit status."""
     from .net import MessengerServer
 
+    named = args.add_user or args.reset_password
+    if named and not is_valid_name(named):  # before any file or folder is made
+        print(f"error: {named!r} is not a valid user name (1-32 of A-Z a-z 0-9 _ . -)",
+              file=sys.stderr)
+        return 2
     config = config_from_args(args)
     log_file = args.log_file or config.data_dir / "server.log"
     try:
@@ -133,10 +138,6 @@ def run_server(args: argparse.Namespace) -> int:
     except OSError as exc:  # before any log: say it here, in one line
         print(f"error: cannot use the data dir or log file: {exc}", file=sys.stderr)
         return 1
-    named = args.add_user or args.reset_password
-    if named and not is_valid_name(named):  # before any file is made
-        return _fatal(f"{named!r} is not a valid user name (1-32 of A-Z a-z 0-9 _ . -)",
-                      status=2)
     app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
     app.setApplicationName("messenger-server")
     try:
@@ -153,7 +154,11 @@ def run_server(args: argparse.Namespace) -> int:
     except Exception as exc:
         return _fatal(f"cannot start the server: {exc}", exc_info=True)
     if args.demo:
-        created = server.create_demo_accounts()
+        try:
+            created = server.create_demo_accounts()
+        except KeyboardInterrupt:
+            server.close()
+            return _fatal("interrupted while creating the demo accounts", status=130)
         if created:
             log.info("demo accounts created: %s", ", ".join(created))
     if named:

@@ -450,10 +450,10 @@ class ServerCore:
 
     def _change_password(self, session: Session, frame: ChangePassword) -> list[Action]:
         """``change_password``: the current password is checked as a login's is (the same
-        lock-out count), then the new one is hashed and stored; both on a worker. Other
-        sessions of the account stay logged in. The change is made only while the asking
-        connection is still there (a lost answer must not leave its app with a password it
-        does not know was replaced)."""
+        lock-out count), then the new one is hashed and stored; both on a worker. The change
+        is made only while the asking connection is still there, and only if the stored hash
+        is still the one checked (two changes at once: the second is refused, not silently
+        lost). The account's other sessions are told ``password_changed`` and closed."""
         assert session.key is not None and session.user is not None
         if not is_valid_password(frame.new_password):
             return [self._error(session, frame, ErrorCode.INVALID_PASSWORD,
@@ -506,9 +506,22 @@ class ServerCore:
                 if not isinstance(new_hash, str):
                     return [self._error(session, frame, ErrorCode.INTERNAL,
                                         "the server could not store the password; try again")]
+                now = self.store.account(user)
+                if now is None or now.pw_hash != encoded:
+                    return [self._error(session, frame, ErrorCode.BAD_CREDENTIALS,
+                                        "the password was changed meanwhile (another "
+                                        "session); it is not the one you gave")]
                 self.store.set_password_hash(key, new_hash)
                 activity.info("password changed for %s from %s", user, session.address)
-                return [Out(session.conn, Ok(id=frame.id))]
+                actions: list[Action] = [Out(session.conn, Ok(id=frame.id))]
+                entry = self.online.get(key)
+                ended = Error(code=ErrorCode.PASSWORD_CHANGED,
+                              message=f"the password of {user} was changed from "
+                                      f"{session.host}; log in again with the new one")
+                for conn in sorted(entry.conns if entry else ()):
+                    if conn != session.conn:
+                        actions += [Out(conn, ended), Disconnect(conn)]
+                return actions
 
             return [Crypto(session.conn, lambda: self.passwords.hash(new_password), hashed,
                            request_id=frame.id)]

@@ -809,3 +809,45 @@ def test_a_changed_password_is_the_one_automatic_relogins_use(qtbot, server, mak
         alice._conn._socket.abort()
     assert lost.args[0] == engine_module.NOT_CONNECTED
     qtbot.waitUntil(lambda: alice.logged_in, timeout=10_000)  # with brand-new-pw still
+
+
+def test_a_change_whose_answer_was_lost_is_found_out_at_the_next_login(qtbot, server,
+                                                                        make_engine,
+                                                                        monkeypatch):
+    """The server stored the new password, then the link broke before its ``ok``: the app
+    says it does not know, and its re-login, refused with the old password, uses the new
+    one (instead of stopping with "the password was refused")."""
+    alice = make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    store = server.server.store
+    stored = store.set_password_hash
+
+    def stored_then_cut(key: str, pw_hash: str) -> None:
+        stored(key, pw_hash)
+        alice._conn._socket.abort()
+
+    monkeypatch.setattr(store, "set_password_hash", stored_then_cut)
+    with qtbot.waitSignal(alice.password_change_failed, timeout=10_000) as lost:
+        assert alice.change_password("alice123", "made-after-all")
+    assert lost.args[0] == engine_module.NOT_CONNECTED and "may or may not" in lost.args[1]
+    monkeypatch.setattr(store, "set_password_hash", stored)
+    qtbot.waitUntil(lambda: alice.logged_in, timeout=10_000)
+    with qtbot.waitSignal(alice.login_succeeded, timeout=10_000):  # and again, with it kept
+        alice._conn._socket.abort()
+
+
+def test_the_other_sessions_are_logged_out_by_a_change_and_do_not_retry(qtbot, server,
+                                                                       make_engine):
+    here, there = make_engine(), make_engine()
+    login(qtbot, here, server.host, server.port, "alice")
+    login(qtbot, there, server.host, server.port, "alice")
+    retries: list[float] = []
+    there.reconnect_scheduled.connect(retries.append)
+    with qtbot.waitSignal(there.request_failed, timeout=10_000) as told:
+        assert here.change_password("alice123", "changed-here")
+    assert told.args[1] == ErrorCode.PASSWORD_CHANGED
+    qtbot.waitUntil(lambda: there.state is ConnectionState.DISCONNECTED, timeout=10_000)
+    assert retries == [] and not there._reconnect_timer.isActive()
+    notices = [i.text for i in there.conversation(EVERYONE).items()]
+    assert any("Logged out" in t and "was changed" in t for t in notices), notices
+    assert here.logged_in

@@ -480,3 +480,39 @@ def test_change_password_checks_the_current_one_and_counts_wrong_guesses(qtbot, 
     assert f.request(ChangePassword, password="x" * 6,
                      new_password="y" * 6).code == ErrorCode.NOT_LOGGED_IN
     assert isinstance(connect_as(qtbot, server, "bob", "bob123"), WireClient)
+
+
+def test_a_password_change_logs_the_other_sessions_out_and_races_lose_cleanly(qtbot, server):
+    """One change at a time wins: a second one made at the same moment from another session
+    (both knowing the old password) is not silently lost — that session is told
+    ``password_changed`` and closed — and exactly the winner's password works."""
+    a = connect_as(qtbot, server, "alice", "alice123")
+    b = connect_as(qtbot, server, "alice", "alice123")
+    ra, rb = a.next_id(), b.next_id()
+    a.send(ChangePassword(id=ra, password="alice123", new_password="from-a-123"))
+    b.send(ChangePassword(id=rb, password="alice123", new_password="from-b-123"))
+
+    def outcome(client, rid):
+        return [f for f in client.frames if isinstance(f, Ok | Error)
+                and (f.id == rid or f.code == ErrorCode.PASSWORD_CHANGED)]
+
+    qtbot.waitUntil(lambda: bool(outcome(a, ra) and outcome(b, rb)), timeout=10_000)
+    oks = [c for c, rid in ((a, ra), (b, rb)) if any(isinstance(f, Ok)
+                                                     for f in outcome(c, rid))]
+    assert len(oks) == 1  # one changed it ...
+    winner = oks[0]
+    loser = b if winner is a else a
+    got = outcome(loser, rb if loser is b else ra)
+    # ... the other was logged out (and, if its own change was still being checked, told
+    # that the current password is no longer the one it gave).
+    assert any(f.code == ErrorCode.PASSWORD_CHANGED and f.id is None for f in got), got
+    assert all(isinstance(f, Error) and f.code in (ErrorCode.PASSWORD_CHANGED,
+                                                   ErrorCode.BAD_CREDENTIALS) for f in got)
+    qtbot.waitUntil(lambda: loser.closed)
+    assert not winner.closed
+    works = "from-a-123" if winner is a else "from-b-123"
+    fails = "from-b-123" if winner is a else "from-a-123"
+    check = WireClient(qtbot, server.host, server.port)
+    check.hello()
+    assert check.login("alice", fails).code == ErrorCode.BAD_CREDENTIALS
+    assert isinstance(check.login("alice", works), Ok)

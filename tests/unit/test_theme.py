@@ -5,6 +5,16 @@ from __future__ import annotations
 import pytest
 from PySide6.QtGui import QColor, QPalette
 
+from messenger.gui.delegates import (
+    FAILED_META,
+    MATCH_BACKGROUND,
+    MATCH_TEXT,
+    META_OWN,
+    OWN_BUBBLE,
+    OWN_TEXT,
+    READ_BADGE,
+    READ_CHECKS,
+)
 from messenger.gui.theme import DARK, LIGHT, colors, contrast, is_dark
 
 
@@ -37,6 +47,12 @@ def test_every_text_keeps_aa_contrast_on_its_background(name, c, window):
         "error in a bubble": (c.error_text, c.error_bubble),
         "error on the window": (c.error_text, window),
         "invitation": (c.warning_text, c.warning_background),
+        "new messages line": (c.unread_line, window),
+        "own message text": (OWN_TEXT, OWN_BUBBLE),
+        "own time and ticks": (META_OWN, OWN_BUBBLE),
+        "own 'not sent'": (FAILED_META, OWN_BUBBLE),
+        "read checks": (READ_CHECKS, READ_BADGE),
+        "search match": (MATCH_TEXT, MATCH_BACKGROUND),
     }
     low = {what: round(contrast(*pair), 2) for what, pair in pairs.items()
            if contrast(*pair) < 4.5}
