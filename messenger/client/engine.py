@@ -595,6 +595,8 @@ class ClientEngine(QObject):
         """End the session; the connection closes once the server has answered."""
         self._stop_reconnecting()
         if self.logged_in:
+            if self._to_confirm:
+                self._confirm()  # before the logout: the server ignores frames after it
             self._request(Logout(id=self._take_id()), _Request("logout"))
         else:
             self._conn.close()
@@ -603,6 +605,8 @@ class ClientEngine(QObject):
         """Log out if logged in and close the connection at once (used when the app quits)."""
         self._stop_reconnecting()
         if self.logged_in:
+            if self._to_confirm:
+                self._confirm()
             self._conn.send(Logout(id=self._take_id()))
         self._conn.close()
 

@@ -174,7 +174,9 @@ def run_server(args: argparse.Namespace) -> int:
 
     def stop(signum: int, _frame: object) -> None:
         log.info("signal %d: stopping", signum)
-        app.quit()
+        # Queued: a signal before app.exec() (while "listening on" is printed) would be lost
+        # to a quit() with no event loop running yet.
+        QTimer.singleShot(0, app.quit)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)

@@ -5,7 +5,6 @@ ends with every message exactly once, in order per sender."""
 
 from __future__ import annotations
 
-import socket
 import sys
 from pathlib import Path
 
@@ -21,12 +20,6 @@ from messenger.client.models import MessageKind
 REPO = Path(__file__).resolve().parents[2]
 BURST = 200
 KILL_AFTER_ACKS = 50
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server_command(data_dir: Path, port: int) -> list[str]:
@@ -77,10 +70,10 @@ def engines(qtbot):
 
 
 def test_sigkill_mid_burst_every_message_arrives_exactly_once(qtbot, tmp_path, engines):
-    port = free_port()
     data_dir = tmp_path / "data"
-    first = ServerProcess(server_command(data_dir, port), cwd=REPO)
-    first.start()
+    first = ServerProcess(server_command(data_dir, 0), cwd=REPO)
+    _, port = first.start()  # (port 0: no race for a port picked beforehand; the
+    # restart binds the same one again, which is what this test is about)
     second: ServerProcess | None = None
     try:
         alice, bob, charlie = logged_in_engines(qtbot, engines, port)
@@ -146,10 +139,10 @@ def test_sigkill_mid_group_burst_every_member_gets_each_message_once(qtbot, tmp_
     membership spans and per-member cursors that are written lazily, so the restarted server
     must neither lose a message for a member nor, once apps drop what they have by seq, show
     one twice."""
-    port = free_port()
     data_dir = tmp_path / "data"
-    first = ServerProcess(server_command(data_dir, port), cwd=REPO)
-    first.start()
+    first = ServerProcess(server_command(data_dir, 0), cwd=REPO)
+    _, port = first.start()  # (port 0: no race for a port picked beforehand; the
+    # restart binds the same one again, which is what this test is about)
     second: ServerProcess | None = None
     try:
         alice, bob, charlie = logged_in_engines(qtbot, engines, port)

@@ -244,3 +244,11 @@ def test_reset_password_replaces_a_forgotten_one(tmp_path):
         client.hello()
         assert client.login("dora", "old-secret", request_id=1)["code"] == "bad_credentials"
         assert client.login("dora", "new-secret", request_id=2)["type"] == "ok"
+
+
+def test_sigterm_right_after_listening_stops_the_server_cleanly(tmp_path):
+    """A SIGTERM in the moment between "listening on" and the event loop's start was lost
+    (quit() with no loop running): the server ran on until killed."""
+    proc = ServerProcess(server_command(tmp_path / "data"), cwd=REPO)
+    proc.start()  # returns at the "listening on" line: the loop may not be running yet
+    assert proc.stop(timeout=10.0) == 0

@@ -20,12 +20,6 @@ from messenger.protocol import Error, ErrorCode, Read, Send
 from messenger.server.core import Out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def make_engine(qtbot):
     engines: list[ClientEngine] = []
@@ -103,9 +97,9 @@ def test_socket_cut_mid_burst_reconnects_without_loss_or_doubles(qtbot, server, 
 
 def test_restarted_app_sends_its_unsent_messages_once(qtbot, make_server, make_engine,
                                                        tmp_path):
-    port = free_port()
     data = tmp_path / "srv"
-    first = make_server(demo=True, data_dir=data, port=port)
+    first = make_server(demo=True, data_dir=data)
+    port = first.port  # (the restart below binds it again)
     alice = make_engine()
     login(qtbot, alice, "127.0.0.1", port, "alice")
     first.close()

@@ -356,12 +356,9 @@ def test_a_receive_whose_partial_file_is_still_checked_is_not_failed_by_the_watc
     card still waits, and then the file arrives, resumed."""
     import threading
 
-    from PySide6.QtCore import QTimer
-
     from messenger.transfer import endpoint as endpoint_mod
 
     alice, bob = peers()
-    bob.connect_timeout = 0.5
     src = tmp_path / "data.bin"
     data = random.Random(5).randbytes(400_000)
     src.write_bytes(data)
@@ -380,10 +377,9 @@ def test_a_receive_whose_partial_file_is_still_checked_is_not_failed_by_the_watc
     try:
         assert bob.accept(recv_key) is None
         qtbot.waitUntil(lambda: bob.get(recv_key).linked, timeout=10_000)
-        past = QTimer()
-        past.setSingleShot(True)
-        with qtbot.waitSignal(past.timeout, timeout=5000):
-            past.start(int(bob.connect_timeout * 1000) + 300)  # the watchdog has run
+        # The watchdog fires now (as past connect_timeout; a real 0.5 s timer could fire
+        # before a loaded machine had even linked).
+        bob._connect_watchdog(recv_key, bob.get(recv_key).transfer_id)
         assert state(bob, recv_key) is S.CONNECTING
     finally:
         gate.set()
