@@ -436,10 +436,7 @@ class ConversationWidget(QWidget):
         # Unsent messages.
         self.failed_bar = QWidget(self)
         self.failed_bar.setObjectName("failedBar")
-        c = theme.colors(self.palette())
-        self.failed_bar.setStyleSheet(f"#failedBar {{ background: {c.error_bubble.name()}; }}")
         self.failed_label = QLabel(self.failed_bar)
-        self.failed_label.setStyleSheet(theme.error_style(self.failed_label))
         self.failed_label.setWordWrap(True)
         self.retry_button = QPushButton("Retry", self.failed_bar)
         self.retry_button.setAccessibleName("Retry the unsent messages")
@@ -459,10 +456,8 @@ class ConversationWidget(QWidget):
         # Why a drop (or an attachment) was refused: stays until dismissed.
         self.error_bar = QWidget(self)
         self.error_bar.setObjectName("errorBar")
-        self.error_bar.setStyleSheet(f"#errorBar {{ background: {c.error_bubble.name()}; "
-                                     f"border-top: 1px solid {c.error_border.name()}; }}")
         self.error_label = QLabel(self.error_bar)
-        self.error_label.setStyleSheet(theme.error_style(self.error_label))
+        theme.follow_palette(self, self._apply_colors)
         self.error_label.setWordWrap(True)
         self.error_label.setAccessibleDescription("Error")
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -1018,6 +1013,15 @@ class ConversationWidget(QWidget):
         rows = self.proxy.rowCount()
         if rows:
             self.view.setCurrentIndex(self.proxy.index(rows - 1, 0))
+
+    def _apply_colors(self) -> None:
+        """The failed and error bars' colours, for the light or dark palette."""
+        c = theme.colors()
+        self.failed_bar.setStyleSheet(f"#failedBar {{ background: {c.error_bubble.name()}; }}")
+        self.failed_label.setStyleSheet(theme.error_style())
+        self.error_bar.setStyleSheet(f"#errorBar {{ background: {c.error_bubble.name()}; "
+                                     f"border-top: 1px solid {c.error_border.name()}; }}")
+        self.error_label.setStyleSheet(theme.error_style())
 
     def _keyboard_menu(self) -> None:
         """Shift+F10: the menu of the current message (brought on screen first)."""

@@ -211,7 +211,8 @@ class GroupDialog(QDialog, Ui_GroupDialog):
         self.ok_button = self.buttonBox.button(QDialogButtonBox.StandardButton.Ok)
         self.ok_button.setText("Create")
         self.ok_button.setAccessibleName("Create the group")
-        self.errorLabel.setStyleSheet(theme.error_style(self.errorLabel, bold=True))
+        theme.follow_palette(self.errorLabel, lambda: self.errorLabel.setStyleSheet(
+            theme.error_style(bold=True)))
         self.errorLabel.hide()
         self.buttonBox.accepted.connect(self.submit)
         self.picker.changed.connect(self._update_chosen)
@@ -479,10 +480,7 @@ class InvitationBar(QFrame):
         super().__init__(parent)
         self.engine = engine
         self.setObjectName("invitationBar")
-        c = theme.colors(self.palette())
-        self.setStyleSheet(f"#invitationBar {{ background: {c.warning_background.name()}; "
-                           f"border-bottom: 1px solid {c.warning_border.name()}; }} "
-                           f"#invitationBar QLabel {{ color: {c.warning_text.name()}; }}")
+        theme.follow_palette(self, self._apply_colors)
         self.setAccessibleName("Invitations")
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(10, 6, 10, 6)
@@ -496,6 +494,12 @@ class InvitationBar(QFrame):
         """The (Accept, Decline) buttons of the invitation to ``group``, or None."""
         row = self._rows.get(name_key(group))
         return None if row is None else (row[1], row[2])
+
+    def _apply_colors(self) -> None:
+        c = theme.colors()
+        self.setStyleSheet(f"#invitationBar {{ background: {c.warning_background.name()}; "
+                           f"border-bottom: 1px solid {c.warning_border.name()}; }} "
+                           f"#invitationBar QLabel {{ color: {c.warning_text.name()}; }}")
 
     def rebuild(self) -> None:
         pending = self.engine.groups.pending()

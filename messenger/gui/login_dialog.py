@@ -98,7 +98,8 @@ class LoginDialog(QDialog):
         self.error_label = QLabel()
         self.error_label.setObjectName("errorLabel")
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet(theme.error_style(self.error_label))
+        theme.follow_palette(self.error_label, lambda: self.error_label.setStyleSheet(
+            theme.error_style()))
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.setAccessibleDescription("Error")
         self.error_label.hide()
@@ -126,11 +127,13 @@ class LoginDialog(QDialog):
         self.buttons.accepted.connect(self.submit)
         self.buttons.rejected.connect(self.reject)
 
-        heading = QLabel("<b>Log in to a Messenger server</b><br>"
-                         f"<span style='color:{theme.colors(self.palette()).system_text.name()}'>"
-                         "Ask the server's owner for its address. "
-                         "New here? Tick “Create a new account”.</span>")
+        heading = QLabel()
         heading.setWordWrap(True)
+        theme.follow_palette(heading, lambda: heading.setText(
+            "<b>Log in to a Messenger server</b><br>"
+            f"<span style='color:{theme.colors().system_text.name()}'>"
+            "Ask the server's owner for its address. "
+            "New here? Tick “Create a new account”.</span>"))
         layout = QVBoxLayout(self)
         layout.addWidget(heading)
         layout.addSpacing(6)

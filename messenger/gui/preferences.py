@@ -250,7 +250,8 @@ class PreferencesDialog(QDialog, Ui_PreferencesDialog):
         self.ok_button = self.buttonBox.button(QDialogButtonBox.StandardButton.Ok)
         self.ok_button.setAccessibleName("Save the preferences")
         self.buttonBox.accepted.connect(self.submit)
-        self.errorLabel.setStyleSheet(theme.error_style(self.errorLabel, bold=True))
+        theme.follow_palette(self.errorLabel, lambda: self.errorLabel.setStyleSheet(
+            theme.error_style(bold=True)))
         self.errorLabel.hide()
         self.folderEdit.setFocus()
 

@@ -11,13 +11,15 @@ highlight of search matches and the read badge have their own fixed pairs (≥ 1
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
-__all__ = ["DARK", "LIGHT", "Colors", "colors", "contrast", "error_style", "is_dark",
-           "sample_dark_palette"]
+__all__ = ["DARK", "LIGHT", "Colors", "colors", "contrast", "error_style", "follow_palette",
+           "is_dark", "sample_dark_palette"]
 
 
 @dataclass(frozen=True)
@@ -81,10 +83,47 @@ def colors(palette: QPalette | None = None) -> Colors:
     return DARK if is_dark(palette) else LIGHT
 
 
-def error_style(widget: QWidget, *, bold: bool = False) -> str:
-    """A style sheet that colours ``widget``'s text as an error on its palette."""
-    style = f"color: {colors(widget.palette()).error_text.name()};"
+def error_style(*, bold: bool = False) -> str:
+    """A style sheet that colours a widget's text as an error on the application's palette
+    (not the widget's own: a style sheet changes that one)."""
+    style = f"color: {colors().error_text.name()};"
     return style + (" font-weight: bold;" if bold else "")
+
+
+class _PaletteFollower(QObject):
+    """Calls ``apply`` once after the palette or the colour scheme of its widget changed
+    (several change events in a row: once)."""
+
+    EVENTS = (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange,
+              QEvent.Type.ThemeChange)
+
+    def __init__(self, widget: QWidget, apply: Callable[[], None]) -> None:
+        super().__init__(widget)
+        self._apply = apply
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._run)
+        self._last = is_dark(QApplication.palette())
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in self.EVENTS and not self._timer.isActive():
+            self._timer.start()
+        return False
+
+    def _run(self) -> None:
+        dark = is_dark(QApplication.palette())
+        if dark != self._last:  # (a style sheet set by ``apply`` changes palettes too)
+            self._last = dark
+            self._apply()
+
+
+def follow_palette(widget: QWidget, apply: Callable[[], None]) -> None:
+    """Run ``apply`` (which sets ``widget``'s colours from :func:`colors`) now, and again
+    whenever the desktop switches between a light and a dark palette while the app runs."""
+    apply()
+    _PaletteFollower(widget, apply)
 
 
 def _luminance(color: QColor) -> float:

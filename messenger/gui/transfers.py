@@ -179,7 +179,7 @@ class TransferCard(QWidget):
             outer.addStretch(1)
         self._height = 0
         controller.model.dataChanged.connect(self._on_changed)
-        self.refresh()
+        theme.follow_palette(self, self.refresh)
 
     def _on_changed(self, top: QModelIndex, bottom: QModelIndex, roles: object = None) -> None:
         for row in range(top.row(), bottom.row() + 1):
@@ -231,7 +231,7 @@ class TransferCard(QWidget):
             t.path if t.state is TransferState.DONE and t.path else status))
         bad = t.state in (TransferState.FAILED, TransferState.DECLINED,
                           TransferState.CANCELLED)
-        self.status_label.setStyleSheet(theme.error_style(self.status_label) if bad
+        self.status_label.setStyleSheet(theme.error_style() if bad
                                         else "color: palette(text);")
         st = t.state
         incoming = t.direction != SEND and st is TransferState.INCOMING

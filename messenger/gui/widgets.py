@@ -15,7 +15,7 @@ class ErrorLabel(QLabel):
 
     def __init__(self, parent: QWidget | None = None, *, bold: bool = True) -> None:
         super().__init__(parent)
-        self.setStyleSheet(theme.error_style(self, bold=bold))
+        theme.follow_palette(self, lambda: self.setStyleSheet(theme.error_style(bold=bold)))
         self.setWordWrap(True)
         self.setAccessibleDescription("Error")
         self.hide()

@@ -40,3 +40,20 @@ def test_a_dark_palette_paints_dark_bubbles_and_light_error_text(qtbot, dark_app
     assert DARK.error_text.name() in widget.error_label.styleSheet()
     assert DARK.error_text.name() in widget.failed_label.styleSheet()
     assert DARK.error_bubble.name() in widget.error_bar.styleSheet()
+
+
+def test_switching_to_a_dark_palette_while_running_recolours_the_bars(qtbot, qapp,
+                                                                     open_window):
+    before = QPalette(qapp.palette())
+    alice = open_window("alice")
+    tab = alice.open_conversation("bob")
+    tab.show_error("That file cannot be sent.")
+    assert LIGHT.error_text.name() in tab.error_label.styleSheet()
+    try:
+        QApplication.setPalette(sample_dark_palette())  # the desktop turned dark
+        qtbot.waitUntil(lambda: DARK.error_text.name() in tab.error_label.styleSheet())
+        assert DARK.error_bubble.name() in tab.error_bar.styleSheet()
+        assert DARK.error_text.name() in tab.failed_label.styleSheet()
+    finally:
+        QApplication.setPalette(before)
+    qtbot.waitUntil(lambda: LIGHT.error_text.name() in tab.error_label.styleSheet())
