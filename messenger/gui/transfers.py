@@ -322,9 +322,9 @@ class _CardRowDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
         view = self.parent()
-        width = view.viewport().width() if isinstance(view, QAbstractItemView) else 300
-        return QSize(300, card_row_height(view, index, width) if isinstance(
-            view, QAbstractItemView) else TRANSFER_ROW_HEIGHT)
+        if not isinstance(view, QAbstractItemView):
+            return QSize(300, TRANSFER_ROW_HEIGHT)
+        return QSize(300, card_row_height(view, index, view.viewport().width()))
 
     def paint(self, painter, option, index) -> None:
         return None
