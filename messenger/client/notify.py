@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .quotes import split_quote
+
 COALESCE_SECONDS = 1.0
 """How long messages are collected into one pop-up after the first one (seconds)."""
 
@@ -106,7 +108,7 @@ class NotificationPolicy:
             shown = ", ".join(titles[:3]) + (f" and {len(titles) - 3} more"
                                              if len(titles) > 3 else "")
             return Notice(f"{n} new messages", f"In {shown}", None, n)
-        line = elide(last.text) if last.title == last.sender \
-            else elide(f"{last.sender}: {last.text}")
+        _quote, text = split_quote(last.text)  # a reply: its answer, not what it quotes
+        line = elide(text) if last.title == last.sender else elide(f"{last.sender}: {text}")
         title = last.title if n == 1 else f"{last.title} ({n} new messages)"
         return Notice(title, line, last.key, n)

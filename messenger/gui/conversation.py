@@ -35,6 +35,7 @@ from PySide6.QtGui import (
     QKeyEvent,
     QKeySequence,
     QMouseEvent,
+    QResizeEvent,
     QTextCursor,
 )
 from PySide6.QtWidgets import (
@@ -58,6 +59,7 @@ from .. import paths
 from ..client.conversations import is_everyone, is_group, is_private
 from ..client.engine import ConversationExport
 from ..client.models import ChatItem, ConversationModel, DeliveryState, MessageKind
+from ..client.quotes import excerpt, reply_text
 from ..protocol import RETRACTED_TEXT
 from . import theme
 from .delegates import BubbleDelegate
@@ -142,6 +144,13 @@ EXPORT_SHOWN_MS = 15_000
 """How long the outcome of an export stays in its bar."""
 
 
+def repliable(item: ChatItem) -> bool:
+    """``item`` is a message (own or someone else's) the server stored, not deleted: it can
+    be answered with a quote."""
+    return item.kind in (MessageKind.OWN, MessageKind.OTHER) and item.seq is not None and \
+        item.text != RETRACTED_TEXT
+
+
 def editable(item: ChatItem) -> bool:
     """``item`` is an own message the server stored that can still be edited or deleted for
     everyone (not pending, failed or already deleted)."""
@@ -201,6 +210,8 @@ class ComposeEdit(QPlainTextEdit):
     edit_last = Signal()
     """Up was pressed in the empty box: edit the newest own message (as in Telegram, Slack,
     Element)."""
+    escaped = Signal()
+    """Escape was pressed (the tab cancels a reply)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -252,6 +263,11 @@ class ComposeEdit(QPlainTextEdit):
                 self.insertPlainText("\n")
             else:
                 self.submit()
+            event.accept()
+            return
+        if event.key() == Qt.Key.Key_Escape and event.modifiers() == \
+                Qt.KeyboardModifier.NoModifier:
+            self.escaped.emit()
             event.accept()
             return
         if event.key() == Qt.Key.Key_Up and event.modifiers() in (
@@ -506,11 +522,33 @@ class ConversationWidget(QWidget):
         self._typing_timer.setInterval(TYPING_SHOWN_MS)
         self._typing_timer.timeout.connect(self.typing_label.hide)
 
+        # The message being answered (context menu → Reply), over the compose box.
+        self.reply_to: tuple[str, str] | None = None
+        """``(sender, text)`` of the message the next one sent answers, or None; see
+        :meth:`reply`."""
+        self.reply_bar = QWidget(self)
+        self.reply_bar.setObjectName("replyBar")
+        self.reply_label = QLabel(self.reply_bar)
+        self.reply_label.setAccessibleDescription("Replying to")
+        self.reply_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.reply_label.setMinimumWidth(1)  # elided by text, never widens the tab
+        reply_close = QToolButton(self.reply_bar)
+        reply_close.setText("✕")
+        reply_close.setToolTip("Do not reply (Escape)")
+        reply_close.setAccessibleName("Cancel the reply")
+        reply_close.clicked.connect(self.cancel_reply)
+        reply_layout = QHBoxLayout(self.reply_bar)
+        reply_layout.setContentsMargins(12, 4, 8, 0)
+        reply_layout.addWidget(self.reply_label, 1)
+        reply_layout.addWidget(reply_close)
+        self.reply_bar.hide()
+
         self._setting_draft = False
         self.compose = ComposeEdit(self)
         self.compose.setAccessibleName(f"Message to {who}")
         self.compose.submitted.connect(self._on_submitted)
         self.compose.edit_last.connect(self.edit_last_message)
+        self.compose.escaped.connect(self.cancel_reply)
         self.compose.files_pasted.connect(lambda p: self.files_dropped.emit(self.key, p))
         self.compose.image_pasted.connect(self._on_image_pasted)
         self.compose.textChanged.connect(self._on_compose_changed)
@@ -555,6 +593,7 @@ class ConversationWidget(QWidget):
         layout.addWidget(self.error_bar)
         layout.addWidget(self.export_bar)
         layout.addWidget(self.closed_label)
+        layout.addWidget(self.reply_bar)
         layout.addLayout(bottom)
         self.body = QHBoxLayout(self)
         """The tab's row: the conversation column, then any side panel (see groups.py)."""
@@ -601,10 +640,46 @@ class ConversationWidget(QWidget):
         self.compose.setPlaceholderText(self._placeholder if writable else "")
         self.closed_label.setText(reason if not writable else "")
         self.closed_label.setVisible(not writable and bool(reason))
+        if not writable:
+            self.cancel_reply()
 
     def _on_submitted(self, text: str) -> None:
         self.set_unread_marker(None)  # answered: what was new is not any more
+        if self.reply_to is not None and not text.startswith("/"):
+            # A command (/help, /msg …) is not the answer: the reply waits for the text.
+            sender, quoted = self.reply_to
+            text = reply_text(sender, quoted, text)
+            self.cancel_reply()
         self.send_requested.emit(self.key, text)
+
+    def reply(self, sender: str, text: str) -> None:
+        """Make the next message sent here a reply to ``sender``'s message ``text``: a bar
+        over the compose box says so (✕ or Escape cancels), and the message goes with a
+        quote line (:func:`~messenger.client.quotes.reply_text`). Focus goes to the box."""
+        self.reply_to = (sender, text)
+        self._show_reply()
+        self.reply_bar.show()
+        self.compose.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def cancel_reply(self) -> None:
+        """Forget the message being answered (see :meth:`reply`)."""
+        self.reply_to = None
+        self.reply_bar.hide()
+
+    def _show_reply(self) -> None:
+        if self.reply_to is None:
+            return
+        sender, text = self.reply_to
+        full = f"↪ Replying to {sender}: {excerpt(text)}"
+        self.reply_label.setToolTip(full)
+        fm = self.reply_label.fontMetrics()
+        width = max(80, self.reply_bar.width() - 60) if self.reply_bar.isVisible() \
+            else max(80, self.width() - 80)
+        self.reply_label.setText(fm.elidedText(full, Qt.TextElideMode.ElideRight, width))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._show_reply()
 
     def set_unread_marker(self, seq: int | None) -> None:
         """Draw the "New messages" line above message ``seq`` and scroll so that it is at the
@@ -921,8 +996,8 @@ class ConversationWidget(QWidget):
 
     def message_menu(self, row: int, link: str | None = None) -> QMenu | None:
         """The context menu of the item at ``row``: Copy (and Copy link when opened on the
-        link ``link``), for an unsent own message Retry / Delete, for a sent one Edit and
-        Delete for everyone."""
+        link ``link``), Reply for a stored message while the tab is writable, for an unsent
+        own message Retry / Delete, for a sent one Edit and Delete for everyone."""
         if not 0 <= row < self.model.rowCount():
             return None
         item = self.model.item(row)
@@ -932,6 +1007,9 @@ class ConversationWidget(QWidget):
         if link is not None:
             copy_link = menu.addAction("Copy link")
             copy_link.triggered.connect(lambda: QGuiApplication.clipboard().setText(link))
+        if repliable(item) and self.writable:
+            answer = menu.addAction("Reply")
+            answer.triggered.connect(lambda: self.reply(item.sender, item.text))
         if item.kind is MessageKind.OWN and item.state in (DeliveryState.FAILED,
                                                            DeliveryState.PENDING):
             if item.state is DeliveryState.FAILED and not self.retry_blocked:

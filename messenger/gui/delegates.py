@@ -29,6 +29,8 @@ from ..client.models import (
     MessageKind,
     RosterModel,
 )
+from ..client.quotes import split_quote
+from ..protocol.names import is_valid_name
 from . import theme
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -270,6 +272,10 @@ class _Bubble:
     ticks_w: float = 0.0
     day: str = ""
     unread: bool = False
+    quote: QTextLayout | None = None
+    """The quote block of a reply (see :mod:`messenger.client.quotes`), drawn above the
+    body."""
+    quote_h: float = 0.0
 
 
 class BubbleDelegate(QStyledItemDelegate):
@@ -280,7 +286,9 @@ class BubbleDelegate(QStyledItemDelegate):
     shows the local time (and for own messages the delivery state); long text wraps at word
     boundaries (or anywhere inside a very long word). The first item of each day has a day
     separator above it ("Today", "Yesterday", "Monday", "3 March"), and the message
-    :attr:`unread_seq` a "New messages" line. The view must be a QListView in
+    :attr:`unread_seq` a "New messages" line. A reply's leading ``>`` lines
+    (:func:`~messenger.client.quotes.split_quote`) are drawn as a quote block above its text:
+    a bar at the left, smaller text, the quoted sender in bold. The view must be a QListView in
     ``ResizeMode.Adjust`` so rows are re-measured when its width changes.
     """
 
@@ -289,6 +297,10 @@ class BubbleDelegate(QStyledItemDelegate):
     PAD_X = 10.0
     PAD_Y = 6.0
     MAX_FRACTION = 0.72
+    QUOTE_BAR = 3.0
+    """Width of the bar left of a reply's quote block."""
+    QUOTE_INDENT = 9.0
+    QUOTE_GAP = 4.0
     DAY_HEIGHT = 30.0
     UNREAD_HEIGHT = 24.0
     LOOK_BACK = 50
@@ -315,9 +327,16 @@ class BubbleDelegate(QStyledItemDelegate):
         return float(width if width > 0 else option.rect.width() or 400)
 
     def _layout(self, text: str, font: QFont, width: float,
-                link_color: QColor | None = None) -> tuple[QTextLayout, float, float]:
+                link_color: QColor | None = None,
+                bold: int = 0) -> tuple[QTextLayout, float, float]:
         layout = QTextLayout(text.replace("\n", "\u2028"), font)
         ranges = []
+        if bold:  # the first ``bold`` characters (a quote's sender)
+            strong = QTextCharFormat()
+            strong.setFontWeight(QFont.Weight.Bold)
+            r = QTextLayout.FormatRange()
+            r.start, r.length, r.format = 0, bold, strong
+            ranges.append(r)
         if link_color is not None:
             link = QTextCharFormat()
             link.setForeground(link_color)
@@ -431,8 +450,16 @@ class BubbleDelegate(QStyledItemDelegate):
 
         max_body = max(80.0, total * self.MAX_FRACTION - 2 * self.PAD_X)
         own = kind is MessageKind.OWN
+        quote, text = split_quote(text)
         layout, w, h = self._layout(text, font, max_body,
                                     OWN_TEXT if own else theme.colors(option.palette).link)
+        quote_layout, quote_h = None, 0.0
+        if quote:
+            sender_end = quote.find(": ")
+            quote_layout, quote_w, quote_h = self._layout(
+                quote, small, max_body - self.QUOTE_INDENT,
+                bold=sender_end if is_valid_name(quote[:max(0, sender_end)]) else 0)
+            w = max(w, quote_w + self.QUOTE_INDENT)
         header = ""
         also = index.data(ConversationModel.AlsoRole) or []
         if kind is MessageKind.OTHER and self.show_senders and not self._continues(index):
@@ -457,19 +484,21 @@ class BubbleDelegate(QStyledItemDelegate):
         inner_h = h + small_fm.height() + 2
         if header:
             inner_h += small_fm.height() + 2
+        if quote_layout is not None:
+            inner_h += quote_h + self.QUOTE_GAP
         bw = inner_w + 2 * self.PAD_X
         bh = inner_h + 2 * self.PAD_Y
         x = total - self.MARGIN_X - bw if kind is MessageKind.OWN else self.MARGIN_X
         bubble = QRectF(x, self.MARGIN_Y, bw, bh)
         return _Bubble(kind, header, layout, w, h, meta, bubble, bh + 2 * self.MARGIN_Y, ticks,
-                       state, ticks_w)
+                       state, ticks_w, quote=quote_layout, quote_h=quote_h)
 
     def link_at(self, option: QStyleOptionViewItem, index: _Index, pos: QPointF) -> str | None:
         """The URL of the link under ``pos`` (relative to the item's top-left, pixels) in the
         message at ``index``, or None."""
         if index.data(ConversationModel.KindRole) not in (MessageKind.OWN, MessageKind.OTHER):
             return None
-        text = index.data(ConversationModel.TextRole) or ""
+        _quote, text = split_quote(index.data(ConversationModel.TextRole) or "")
         links = find_links(text)
         if not links:
             return None
@@ -480,6 +509,8 @@ class BubbleDelegate(QStyledItemDelegate):
         y = pos.y() - b.bubble.top() - self.PAD_Y
         if b.header:
             y -= QFontMetricsF(small).height() + 2
+        if b.quote is not None:
+            y -= b.quote_h + self.QUOTE_GAP
         layout = b.body
         for i in range(layout.lineCount()):
             line = layout.lineAt(i)
@@ -555,6 +586,13 @@ class BubbleDelegate(QStyledItemDelegate):
                                          bubble.width() - 2 * self.PAD_X)
             painter.drawText(QPointF(x, y + small_fm.ascent()), header)
             y += small_fm.height() + 2
+        if b.quote is not None:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(META_OWN if own else c.sender_text)
+            painter.drawRoundedRect(QRectF(x, y, self.QUOTE_BAR, b.quote_h), 1.5, 1.5)
+            painter.setPen(META_OWN if own else c.meta_other)
+            b.quote.draw(painter, QPointF(x + self.QUOTE_INDENT, y))
+            y += b.quote_h + self.QUOTE_GAP
         painter.setPen(OWN_TEXT if own else c.other_text)
         b.body.draw(painter, QPointF(x, y))
         y += b.body_h + 2

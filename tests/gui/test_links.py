@@ -45,4 +45,4 @@ def test_a_click_on_a_link_opens_it_and_elsewhere_does_not(qtbot, monkeypatch):
     qtbot.mouseClick(tab.view.viewport(), Qt.MouseButton.LeftButton, pos=on_link[0])
     assert opened == ["https://example.org/notes"]
     menu = tab.message_menu(0, tab.link_at(on_link[0]))
-    assert [a.text() for a in menu.actions()] == ["Copy text", "Copy link"]
+    assert [a.text() for a in menu.actions()] == ["Copy text", "Copy link", "Reply"]

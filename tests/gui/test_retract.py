@@ -126,7 +126,7 @@ def test_the_message_list_takes_keyboard_focus_on_the_newest_message(qtbot, open
     qtbot.keyClick(tab.view, Qt.Key.Key_Up)  # the arrows move the current message
     qtbot.keyClick(tab.view, Qt.Key.Key_F10, Qt.KeyboardModifier.ShiftModifier)
     assert tab.view.currentIndex().data(ConversationModel.TextRole) == "line 1"
-    assert menus == [["Copy text"]]  # its menu (bob's message: nothing to edit)
+    assert menus == [["Copy text", "Reply"]]  # its menu (bob's message: nothing to edit)
     tab.compose.setFocus()
     qtbot.waitUntil(tab.compose.hasFocus)
     image = tab.view.viewport().grab().toImage()

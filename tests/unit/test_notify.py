@@ -21,6 +21,9 @@ def test_one_message_shows_sender_and_text_and_opens_its_conversation():
     assert policy.message("u:bob", "bob", "bob", "lunch at\n12?", window_active=False)
     assert policy.flush() == Notice("bob", "lunch at 12?", "u:bob", 1)
     assert policy.flush() is None  # a new batch
+    assert policy.message("u:bob", "bob", "bob", "> alice: lunch at 12?\nyes!",
+                          window_active=False)
+    assert policy.flush() == Notice("bob", "yes!", "u:bob", 1)  # a reply: not its quote
 
 
 def test_a_burst_in_one_conversation_is_one_notice_with_the_last_text():

@@ -1,0 +1,76 @@
+"""Reply with a quote: context menu → Reply, a bar over the compose box (✕ or Escape
+cancels), the message goes with a "> sender: excerpt" line, and bubbles draw that line as a
+quote block above the text."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, Qt
+
+from messenger.client.conversations import peer_key
+from messenger.client.models import ChatItem, ConversationModel, MessageKind
+from messenger.client.quotes import reply_text
+from messenger.gui.conversation import ConversationWidget
+
+from .conftest import texts, type_line
+
+
+def reply_action(tab: ConversationWidget, row: int):
+    return next((a for a in tab.message_menu(row).actions() if a.text() == "Reply"), None)
+
+
+def test_reply_from_the_context_menu_sends_a_quote(qtbot, open_window):
+    bob = open_window("bob")
+    alice = open_window("alice")
+    bob.engine.send_unicast("alice", "see you\nat 5?")
+    tab = alice.open_conversation("bob")
+    qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OTHER)
+                    == ["see you\nat 5?"])
+    model = alice.engine.conversation(peer_key("bob"))
+    row = next(r for r in range(model.rowCount())
+               if model.item(r).kind is MessageKind.OTHER)
+    reply_action(tab, row).trigger()
+    assert tab.reply_bar.isVisible()
+    assert tab.reply_label.toolTip() == "↪ Replying to bob: see you at 5?"
+    type_line(qtbot, alice, "/help", peer_key("bob"))  # a command is not the answer
+    assert tab.reply_bar.isVisible()
+    type_line(qtbot, alice, "on my way", peer_key("bob"))
+    assert not tab.reply_bar.isVisible() and tab.reply_to is None
+    qtbot.waitUntil(lambda: texts(bob, peer_key("alice"), MessageKind.OTHER)
+                    == ["> bob: see you at 5?\non my way"])
+
+    reply_action(tab, row).trigger()
+    assert tab.reply_bar.isVisible()
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Escape)
+    assert not tab.reply_bar.isVisible()
+    type_line(qtbot, alice, "and a plain one", peer_key("bob"))
+    qtbot.waitUntil(lambda: texts(bob, peer_key("alice"), MessageKind.OTHER)[-1:]
+                    == ["and a plain one"])
+    # Nothing to answer yet in an unsent message; none at all while the tab is closed.
+    pending = ChatItem(MessageKind.OWN, "alice", "not stored yet")
+    model.append(pending)
+    assert reply_action(tab, model.rowCount() - 1) is None
+    tab.set_writable(False, "You left this group.")
+    assert reply_action(tab, row) is None
+
+
+def test_a_quote_is_drawn_above_the_text_and_its_links_are_not_the_body_s(qtbot):
+    model = ConversationModel("bob", "bob")
+    model.append(ChatItem(MessageKind.OTHER, "bob", "hi", ts=1_700_000_000.0, seq=1))
+    model.append(ChatItem(MessageKind.OTHER, "bob", "see https://body.example/x now",
+                          ts=1_700_000_001.0, seq=2))
+    model.append(ChatItem(MessageKind.OTHER, "bob",
+                          reply_text("alice", "https://quoted.example/y",
+                                     "see https://body.example/x now"),
+                          ts=1_700_000_002.0, seq=3))
+    tab = ConversationWidget(model)
+    qtbot.addWidget(tab)
+    tab.resize(600, 400)
+    tab.show()
+    qtbot.waitExposed(tab)
+    plain = tab.view.visualRect(tab.proxy.index(1, 0))
+    quoted = tab.view.visualRect(tab.proxy.index(2, 0))
+    assert quoted.height() > plain.height()  # the quote block's line on top
+    points = [QPoint(x, y) for y in range(quoted.top(), quoted.bottom(), 3)
+              for x in range(quoted.left(), quoted.right(), 4)]
+    found = {tab.link_at(p) for p in points}
+    assert found == {None, "https://body.example/x"}
