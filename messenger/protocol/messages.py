@@ -11,7 +11,7 @@ answer.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -20,6 +20,13 @@ PROTOCOL_VERSION = 1
 
 MAX_TEXT_LENGTH = 16_000
 """Longest chat message ``text`` in characters (default server limit)."""
+
+ByteCount = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]
+"""A file size or offset in bytes: 0 to 2^63-1 (SQLite's INTEGER); others fail decoding
+(``bad_request``)."""
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+"""A UDP port number."""
 
 Scope = Literal["unicast", "multicast", "broadcast", "group"]
 """Who a chat message goes to: one user, a list of users, everyone, or a group's members."""
@@ -227,7 +234,7 @@ class Endpoint(msgspec.Struct, omit_defaults=True):
     """A UDP endpoint: ``host`` (IP address) and ``port``."""
 
     host: str
-    port: int
+    port: Port
 
 
 class TransferOffer(_Base, tag="transfer_offer"):
@@ -242,7 +249,7 @@ class TransferOffer(_Base, tag="transfer_offer"):
     id: int
     to: str
     name: str
-    size: int
+    size: ByteCount
     sha256: str
     endpoint: Endpoint
     mime: str = "application/octet-stream"
@@ -258,7 +265,7 @@ class TransferAccept(_Base, tag="transfer_accept"):
     transfer_id: str
     endpoint: Endpoint
     fingerprint: str
-    offset: int = 0
+    offset: ByteCount = 0
 
 
 class TransferDecline(_Base, tag="transfer_decline"):
@@ -359,7 +366,7 @@ class TransferOffered(_Base, tag="transfer_offered"):
     transfer_id: str
     sender: str
     name: str
-    size: int
+    size: ByteCount
     sha256: str
     mime: str
     endpoints: list[Endpoint]
@@ -376,7 +383,7 @@ class TransferAccepted(_Base, tag="transfer_accepted"):
     user: str
     endpoints: list[Endpoint]
     fingerprint: str
-    offset: int = 0
+    offset: ByteCount = 0
 
 
 class TransferDeclined(_Base, tag="transfer_declined"):

@@ -85,6 +85,10 @@ activity = logging.getLogger("messenger.server.activity")
 
 ConnId = int
 MAX_SEQ = 1 << 63
+RESERVED_ID_PREFIXES = ("deleted-", "notice-")
+"""``client_msg_id`` prefixes of the notices the server stores (a ``deleted`` notice's id is
+``deleted-<seq>``, a group notice's ``notice-<uuid>``): refused in requests, so that a
+client's id can never be taken for one of them."""
 """Sequence numbers are SQLite integers: below 2^63."""
 MAX_HASHING = 64
 """Default bound on password hashes queued or running (``ServerCore.max_hashing``): with two
@@ -661,10 +665,22 @@ class ServerCore:
             return [self._error(
                 session, frame, ErrorCode.MESSAGE_TOO_LONG,
                 f"the message has {len(text)} characters; the limit is {self.max_text}")]
-        if not frame.client_msg_id or len(frame.client_msg_id) > 64:
+        cid = frame.client_msg_id
+        if not cid or len(cid) > 64:
             return [self._error(session, frame, ErrorCode.BAD_REQUEST,
                                 "client_msg_id must have 1-64 characters")]
+        if cid.startswith(RESERVED_ID_PREFIXES):
+            return [self._error(session, frame, ErrorCode.BAD_REQUEST,
+                                "client_msg_id must not start with 'deleted-' or 'notice-' "
+                                "(the server's own ids)")]
         return None
+
+    def _id_taken(self, session: Session, frame: Send | Edit) -> list[Action]:
+        """The error for a ``send``/``edit`` whose ``client_msg_id`` the sender already used
+        for another kind of message (a retry must repeat the request it retries)."""
+        return [self._error(session, frame, ErrorCode.BAD_REQUEST,
+                            f"client_msg_id {frame.client_msg_id[:64]!r} already identifies "
+                            "another message of yours: choose a new one")]
 
     def _send(self, session: Session, frame: Send) -> list[Action]:
         assert session.user is not None and session.key is not None
@@ -702,6 +718,8 @@ class ServerCore:
             sender=session.user, client_msg_id=frame.client_msg_id, scope=frame.scope,
             text=text, recipients=recipients, recipient_keys=keys,
             group=group_name if frame.scope == "group" else None, sender_key=session.key)
+        if not created and stored.notice is not None:
+            return self._id_taken(session, frame)  # an edit's id, not a retry of a send
         actions: list[Action] = [Out(session.conn, Ok(id=frame.id, seq=stored.seq, ts=stored.ts))]
         if created:
             online = self.online
@@ -787,8 +805,11 @@ class ServerCore:
                 session, frame, ErrorCode.NOT_MEMBER,
                 f"you have not been a member of {original.group} since that message was "
                 "sent, so you cannot edit it; you can still delete it")]
-        if self.store.message_by_client_id(session.key or "", frame.client_msg_id) is None:
+        done = self.store.message_by_client_id(session.key or "", frame.client_msg_id)
+        if done is None:
             self.store.set_text(original.seq, text, edited=self._clock())  # not on a retry
+        elif done.notice != "edited" or done.replaces != original.seq:
+            return self._id_taken(session, frame)  # not a retry of this edit
         return self._change(session, frame.id, original, "edited", frame.client_msg_id, text)
 
     # ------------------------------------------------------------------ history

@@ -157,3 +157,32 @@ def test_long_relayed_strings_are_refused_and_the_transfer_goes_on(qtbot, server
     err = bob.request(TransferDecline, transfer_id=ok.transfer_id, reason="no" * 300)
     assert isinstance(err, Error) and "reason" in err.message
     assert isinstance(bob.request(TransferDecline, transfer_id=ok.transfer_id, reason="no"), Ok)
+
+
+def test_sizes_offsets_and_ports_out_of_range_are_refused_and_never_relayed(qtbot, server):
+    """A size or offset past 2^63-1 (SQLite's INTEGER: the other app could not store it) or
+    a port past 65535 is ``bad_request`` to its sender; the other party hears nothing."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    for fields in ({"size": 1 << 63}, {"size": -1},
+                   {"endpoint": Endpoint(host="127.0.0.1", port=70000)}):
+        err = offer(alice, **fields)
+        assert isinstance(err, Error) and err.code == ErrorCode.BAD_REQUEST, fields
+    ok = offer(alice, size=(1 << 63) - 1)  # the largest there is
+    assert isinstance(ok, Ok)
+    offered = bob.wait_for(lambda f: isinstance(f, TransferOffered))
+    assert offered.size == (1 << 63) - 1  # the only offer bob got
+    for offset, port in ((1 << 63, 40001), (-1, 40001), (0, -5)):
+        err = bob.request(TransferAccept, transfer_id=ok.transfer_id,
+                          endpoint=Endpoint(host="127.0.0.1", port=port),
+                          fingerprint="AA:BB", offset=offset)
+        assert isinstance(err, Error) and err.code == ErrorCode.BAD_REQUEST, (offset, port)
+    assert isinstance(bob.request(TransferAccept, transfer_id=ok.transfer_id,
+                                  endpoint=Endpoint(host="127.0.0.1", port=40001),
+                                  fingerprint="AA:BB", offset=3), Ok)
+    accepted = alice.wait_for(lambda f: isinstance(f, TransferAccepted))
+    assert accepted.offset == 3
+    # Nothing else was relayed (the ones above were consumed; a relayed bad one would have
+    # come first, in the order the server handled the requests).
+    assert not any(isinstance(f, TransferOffered) for f in bob.frames)
+    assert not any(isinstance(f, TransferAccepted) for f in alice.frames)

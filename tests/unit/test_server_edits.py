@@ -138,3 +138,34 @@ def test_a_group_reusing_the_name_gets_nothing_of_the_dissolved_one(core):
     assert [m.replaces for m in to(actions, BOB, Message)] == [seq]  # his own sessions only
     assert to(actions, CHARLIE) == [] and to(actions, ALICE) == []
     assert core.store.message(seq).text == RETRACTED_TEXT
+
+
+def test_ids_of_the_server_s_notices_cannot_be_chosen_or_mistaken_for_a_retry(core):
+    """A send or edit may not use a ``deleted-``/``notice-`` id (the server's), nor an id the
+    sender used for another kind of message: such a request is refused, not answered with
+    the other message's ``ok`` while nothing happens."""
+    for cid in ("deleted-1", "notice-x"):
+        err = reply(core.handle(ALICE, Send(id=5, client_msg_id=cid, scope="unicast",
+                                            text="hi", to=["bob"])), ALICE)
+        assert isinstance(err, Error) and err.code == ErrorCode.BAD_REQUEST, cid
+    first = reply(core.handle(ALICE, Send(id=6, client_msg_id="m1", scope="unicast",
+                                          text="first", to=["bob"])), ALICE).seq
+    second = reply(core.handle(ALICE, Send(id=7, client_msg_id="m2", scope="unicast",
+                                           text="second", to=["bob"])), ALICE).seq
+    # An edit under the id of a message: refused, and the text stays.
+    actions = core.handle(ALICE, Edit(id=8, client_msg_id="m1", seq=second, text="changed"))
+    assert reply(actions, ALICE).code == ErrorCode.BAD_REQUEST and not to(actions, BOB, Message)
+    assert core.store.message(second).text == "second"
+    # A real edit, then its retry (the same answer), then its id on another message.
+    ok = reply(core.handle(ALICE, Edit(id=9, client_msg_id="e1", seq=first, text="1st")), ALICE)
+    again = reply(core.handle(ALICE, Edit(id=10, client_msg_id="e1", seq=first, text="1st")),
+                  ALICE)
+    assert isinstance(ok, Ok) and again.seq == ok.seq
+    actions = core.handle(ALICE, Edit(id=11, client_msg_id="e1", seq=second, text="2nd"))
+    assert reply(actions, ALICE).code == ErrorCode.BAD_REQUEST
+    assert core.store.message(second).text == "second"
+    # A send under an edit's id is not a retry of a send.
+    err = reply(core.handle(ALICE, Send(id=12, client_msg_id="e1", scope="unicast",
+                                        text="new", to=["bob"])), ALICE)
+    assert isinstance(err, Error) and err.code == ErrorCode.BAD_REQUEST
+    assert "already identifies" in err.message
