@@ -682,6 +682,19 @@ class ServerCore:
                             f"client_msg_id {frame.client_msg_id[:64]!r} already identifies "
                             "another message of yours: choose a new one")]
 
+    def _retry_ack(self, session: Session, frame: Send) -> list[Action] | None:
+        """The original ``ok`` when ``frame`` retries a message already stored, or None.
+
+        Asked only before refusing a ``send`` for who it goes to: a retry of a message the
+        server stored before the sender left the group (or before a recipient's account was
+        deleted) was delivered, and must not turn into a failure on the sender's screen.
+        """
+        assert session.key is not None
+        stored = self.store.message_by_client_id(session.key, frame.client_msg_id)
+        if stored is None or stored.notice is not None:
+            return None
+        return [Out(session.conn, Ok(id=frame.id, seq=stored.seq, ts=stored.ts))]
+
     def _send(self, session: Session, frame: Send) -> list[Action]:
         assert session.user is not None and session.key is not None
         refused = self._text_refused(session, frame)
@@ -701,8 +714,8 @@ class ServerCore:
                                     "a unicast message has exactly one recipient")]
             recipients, keys, unknown = self._resolve_keys(frame.to)
             if unknown:
-                return [self._error(session, frame, ErrorCode.UNKNOWN_USER,
-                                    "no such user: " + ", ".join(unknown))]
+                return self._retry_ack(session, frame) or [self._error(
+                    session, frame, ErrorCode.UNKNOWN_USER, "no such user: " + ", ".join(unknown))]
         else:  # group
             if len(frame.to) != 1:
                 return [self._error(session, frame, ErrorCode.BAD_REQUEST,
@@ -710,7 +723,8 @@ class ServerCore:
             try:
                 group = self.groups.member_group(session.user, frame.to[0])
             except RuleError as exc:
-                return [self._error(session, frame, exc.code, exc.message)]
+                return self._retry_ack(session, frame) or \
+                    [self._error(session, frame, exc.code, exc.message)]
             recipients = []
             keys = [k for k in group.member_keys if k != session.key]
             group_name = group.name

@@ -169,3 +169,22 @@ def test_ids_of_the_server_s_notices_cannot_be_chosen_or_mistaken_for_a_retry(co
                                         text="new", to=["bob"])), ALICE)
     assert isinstance(err, Error) and err.code == ErrorCode.BAD_REQUEST
     assert "already identifies" in err.message
+
+
+def test_a_retry_of_a_group_message_stored_before_the_sender_was_removed_gets_its_ack(core):
+    # The link dropped before bob's app got the ack; by the time it resends, bob is out.
+    core.handle(ALICE, GroupCreate(id=2, group="lab", public=True))
+    core.handle(BOB, GroupJoin(id=3, group="lab"))
+    first = core.handle(BOB, Send(id=4, client_msg_id="m1", scope="group", text="hi",
+                                  to=["lab"]))
+    ok = reply(first, BOB)
+    core.handle(ALICE, GroupRemove(id=5, group="lab", user="bob"))
+    retry = core.handle(BOB, Send(id=6, client_msg_id="m1", scope="group", text="hi",
+                                  to=["lab"]))
+    again = reply(retry, BOB)
+    assert isinstance(again, Ok) and (again.id, again.seq, again.ts) == (6, ok.seq, ok.ts)
+    assert to(retry, ALICE) == []  # stored and delivered once
+    # A new message from bob is still refused.
+    fresh = core.handle(BOB, Send(id=7, client_msg_id="m2", scope="group", text="hey",
+                                  to=["lab"]))
+    assert reply(fresh, BOB).code == ErrorCode.NOT_MEMBER
