@@ -101,6 +101,8 @@ log = logging.getLogger("messenger.client.engine")
 
 NOT_CONNECTED = "not_connected"
 """Client-side code of :attr:`ClientEngine.request_failed` when there is no session."""
+RESUME_META = "resume:"
+"""Local cache ``meta`` key prefix of a conversation's resume cursor (_resume_cursor)."""
 
 FINAL_SEND_ERRORS = frozenset({
     ErrorCode.UNKNOWN_USER, ErrorCode.NOT_MEMBER, ErrorCode.UNKNOWN_GROUP,
@@ -336,6 +338,9 @@ class ClientEngine(QObject):
         self._exports: set[ConversationExport] = set()
         self._history_busy: set[str] = set()
         self._resuming = 0
+        # Conversations whose catch-up runs on this link: their live messages do not move
+        # the resume cursor (what lies between it and them is still being fetched).
+        self._catching_up: set[str] = set()
         self._typing_sent: dict[str, float] = {}
         # Reconnect and heartbeat.
         self._clock = clock
@@ -986,6 +991,7 @@ class ClientEngine(QObject):
         self._inflight.clear()
         self._history_busy.clear()
         self._resuming = 0
+        self._catching_up.clear()
         for job in list(self._exports):
             job.fetch_stopped(message)
         if code == ConnectionErrorCode.CERTIFICATE_CHANGED:
@@ -1319,6 +1325,9 @@ class ClientEngine(QObject):
                         "again after the next login.", error=True)
                 return
         self._confirm_later(m.seq)
+        for place in places:
+            if place.key not in self._catching_up:
+                self._advance_cursor(place.key, m.seq)
         if own and self._own_from_elsewhere(m):
             return
         for place in places:
@@ -1669,10 +1678,11 @@ class ClientEngine(QObject):
         if self._store is not None:
             keys.update(self._store.conversations())
         self._resuming = 0
+        self._catching_up.clear()
         for key in sorted(keys):
             if key != EVERYONE and not is_group(key) and not is_private(key):
                 continue
-            last = self._store.last_seq(key) if self._store is not None else None
+            last = self._resume_cursor(key)
             model = self._conversations.get(key)
             if last is None and model is not None:
                 last = max((i.seq for i in model.items() if i.seq is not None), default=None)
@@ -1682,11 +1692,39 @@ class ClientEngine(QObject):
         if not self._resuming:
             self.resumed.emit()
 
+    def _resume_cursor(self, key: str) -> int | None:
+        """Where ``key``'s catch-up starts: the seq up to which the cache holds every message
+        of it, or None (nothing cached).
+
+        The highest cached seq is not that cursor: a catch-up cut off by a lost link leaves a
+        gap below the live messages cached after it. So the cursor is kept apart (``meta``
+        ``resume:<key>``), moved by each catch-up page and, once caught up, by live messages;
+        a cache written before there was a cursor starts from its highest seq.
+        """
+        if self._store is None:
+            return None
+        cursor = self._store.get_meta(RESUME_META + key)
+        if cursor is not None:
+            return int(cursor)
+        return self._store.last_seq(key)
+
+    def _advance_cursor(self, key: str, seq: int) -> None:
+        """Every message of ``key`` up to ``seq`` is cached: move its resume cursor."""
+        if self._store is None:
+            return
+        cursor = self._store.get_meta(RESUME_META + key)
+        if cursor is None or int(cursor) < seq:
+            try:
+                self._store.set_meta(RESUME_META + key, str(seq))
+            except (sqlite3.Error, OSError) as exc:  # the catch-up starts lower: no loss
+                log.warning("could not save the resume cursor of %s: %s", key, exc)
+
     def _history_after(self, key: str, after: int) -> None:
         frame = GetHistory(id=self._take_id(), conversation=history_name(key), after=after,
                            limit=500)
         if self._request(frame, _Request("history", key=key, mode="resume")):
             self._resuming += 1
+            self._catching_up.add(key)
 
     def _on_history(self, req: _Request, ok: Ok) -> None:
         key = req.key or EVERYONE
@@ -1737,8 +1775,16 @@ class ClientEngine(QObject):
                       and name_key(r.sender) == name_key(self.user)])
         self.history_loaded.emit(key, added)
         self._resuming -= 1
+        if last is not None:
+            self._advance_cursor(key, last)  # pages run on from the cursor, without gaps
         if ok.more and last is not None:
             self._history_after(key, last)
+        else:
+            # Caught up: what was cached live meanwhile is covered, and from now on the
+            # live messages are every message.
+            self._catching_up.discard(key)
+            if self._store is not None and (top := self._store.last_seq(key)) is not None:
+                self._advance_cursor(key, top)
         if self._resuming <= 0:
             self._resuming = 0
             self.resumed.emit()
@@ -1754,7 +1800,7 @@ class ClientEngine(QObject):
             self.conversation(key).server_more = False
             self.history_loaded.emit(key, 0)
             return
-        self._resuming -= 1
+        self._resuming -= 1  # (the cursor stays: the next login's catch-up starts there)
         if self._resuming <= 0:
             self._resuming = 0
             self.resumed.emit()

@@ -738,18 +738,26 @@ def test_received_messages_are_confirmed_after_a_synced_commit(qtbot, server, ma
     assert len(syncs) <= len(inserts)
 
 
-def test_an_edit_another_device_confirmed_still_reaches_this_one(qtbot, server, make_engine,
-                                                                 tmp_path):
-    """bob's laptop is off while alice edits; bob's phone takes the edit off the account's
-    queue. The laptop's catch-up after its next login carries the edit (not as a line)."""
+def laptop_put_away(qtbot, server, make_engine, tmp_path,
+                    text: str) -> tuple[ClientEngine, ClientEngine]:
+    """alice, and bob's laptop (its own data dir) that got ``text`` from her and was then
+    closed."""
     alice = make_engine()
     laptop = make_engine(data_dir=tmp_path / "laptop")
     login(qtbot, alice, server.host, server.port, "alice")
     login(qtbot, laptop, server.host, server.port, "bob")
-    alice.send_unicast("bob", "meet at 3")
-    qtbot.waitUntil(lambda: texts_from(laptop, "alice", "alice") == ["meet at 3"], timeout=5000)
+    alice.send_unicast("bob", text)
+    qtbot.waitUntil(lambda: texts_from(laptop, "alice", "alice") == [text], timeout=5000)
     laptop.close()
     qtbot.waitUntil(lambda: laptop.state is ConnectionState.DISCONNECTED)
+    return alice, laptop
+
+
+def test_an_edit_another_device_confirmed_still_reaches_this_one(qtbot, server, make_engine,
+                                                                 tmp_path):
+    """bob's laptop is off while alice edits; bob's phone takes the edit off the account's
+    queue. The laptop's catch-up after its next login carries the edit (not as a line)."""
+    alice, laptop = laptop_put_away(qtbot, server, make_engine, tmp_path, "meet at 3")
     seq = alice.store.page("bob")[-1].seq
     phone = make_engine(data_dir=tmp_path / "phone")
     login(qtbot, phone, server.host, server.port, "bob")
@@ -845,3 +853,33 @@ def test_the_other_sessions_are_logged_out_by_a_change_and_do_not_retry(qtbot, s
     notices = [i.text for i in there.conversation(EVERYONE).items()]
     assert any("Logged out" in t and "was changed" in t for t in notices), notices
     assert here.logged_in
+
+
+def test_a_catch_up_cut_off_by_a_lost_link_is_finished_after_the_reconnect(
+        qtbot, server, make_engine, tmp_path):
+    """bob's phone took 520 messages off the account's queue while his laptop was off; the
+    laptop's catch-up (pages of 500) loses its link after the first page, with a newer
+    message already cached from the login's replay. The reconnect fetches the rest: the
+    laptop ends with every message once, none skipped below the newer one."""
+    alice, laptop = laptop_put_away(qtbot, server, make_engine, tmp_path, "first")
+    phone = make_engine(data_dir=tmp_path / "phone")
+    login(qtbot, phone, server.host, server.port, "bob")
+    burst = [f"while away {i}" for i in range(520)]
+    for text in burst:
+        alice.send_unicast("bob", text)
+    qtbot.waitUntil(lambda: len(texts_from(phone, "alice", "alice")) == len(burst),
+                    timeout=20_000)
+    qtbot.waitUntil(lambda: not phone._to_confirm and not alice.store.outbox(), timeout=5000)
+    phone.close()  # confirmed by the phone: only what follows is queued for the laptop
+    qtbot.waitUntil(lambda: phone.state is ConnectionState.DISCONNECTED)
+    alice.send_unicast("bob", "newest")
+    qtbot.waitUntil(lambda: not alice.store.outbox(), timeout=5000)
+    cut_after(laptop, laptop.history_loaded, 1)
+    reconnects: list[float] = []
+    laptop.reconnect_scheduled.connect(reconnects.append)
+    login(qtbot, laptop, server.host, server.port, "bob")
+    want = ["first", *burst, "newest"]
+    qtbot.waitUntil(lambda: bool(reconnects) and laptop.logged_in
+                    and len(texts_from(laptop, "alice", "alice")) >= len(want), timeout=15_000)
+    assert sorted(texts_from(laptop, "alice", "alice")) == sorted(want)
+    assert laptop.store.count("alice") == len(want)
