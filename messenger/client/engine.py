@@ -524,12 +524,16 @@ class ClientEngine(QObject):
     def discard(self, client_msg_id: str) -> bool:
         """Delete an unsent (failed or pending) message. False when there is no such message,
         or when it is on the wire (sent, its ack not back yet): the server may store and
-        deliver it, so only "Delete for everyone" can take it back once it is acked."""
-        if self._store is None or self._store.outbox_item(client_msg_id) is None:
+        deliver it, so only "Delete for everyone" can take it back once it is acked. So is a
+        pending one written to a link that died before the answer (``attempted``, also in an
+        earlier run of the app): it is resent after the next login, which finds out."""
+        store = self._store
+        item = store.outbox_item(client_msg_id) if store is not None else None
+        if store is None or item is None or client_msg_id in self._inflight:
             return False
-        if client_msg_id in self._inflight:
+        if item.attempted and item.state == "pending":
             return False
-        self._store.discard(client_msg_id)
+        store.discard(client_msg_id)
         for model in self._conversations.values():
             model.remove_client_id(client_msg_id)
         self.outbox_changed.emit()
@@ -1457,6 +1461,8 @@ class ClientEngine(QObject):
                                                  client_msg_id=item.client_msg_id)):
                 return
             self._inflight.add(item.client_msg_id)
+            if not item.attempted:  # (still in this turn: nothing has left the machine yet)
+                self._store.attempted(item.client_msg_id)
 
     def _send_failed(self, client_msg_id: str, keys: list[str], code: str,
                      message: str) -> None:

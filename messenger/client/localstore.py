@@ -24,7 +24,8 @@ Tables:
 The schema version is in ``PRAGMA user_version`` (:data:`SCHEMA_VERSION`). Every table is
 created with ``IF NOT EXISTS``, so opening an older file adds what it lacks (version 1 had no
 ``transfers`` table), columns added later are added with ``ALTER TABLE`` (version 2 had no
-``messages.counts``, version 3 no ``messages.edited``), and then the current version is recorded.
+``messages.counts``, version 3 no ``messages.edited``, version 4 no ``outbox.attempted``), and
+then the current version is recorded.
 
 The file is ``<data dir>/accounts/<host>_<port>/<user>.db`` (see :func:`store_path`).
 """
@@ -51,7 +52,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     text          TEXT NOT NULL,
     created       REAL NOT NULL,
     state         TEXT NOT NULL DEFAULT 'pending',
-    error         TEXT
+    error         TEXT,
+    attempted     INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS messages (
     seq           INTEGER NOT NULL,
@@ -111,11 +113,12 @@ _UNREAD_SQL = ("SELECT seq, sender FROM messages INDEXED BY messages_unread"
 """Others' messages not marked read here (without ``INDEXED BY`` SQLite prefers the
 primary key, which reads the whole conversation)."""
 
-SCHEMA_VERSION = 4
-"""4: ``messages.edited`` (when the sender last edited the text). 3: ``messages.counts``
-(JSON ``[delivered, read, recipients]`` of an own group message, from ``receipt_count``
-events). Both are added to older files when they are opened."""
-"""1: outbox, messages, meta; 2: + transfers."""
+SCHEMA_VERSION = 5
+"""5: ``outbox.attempted`` (written to a link that died before the answer came). 4:
+``messages.edited`` (when the sender last edited the text). 3: ``messages.counts`` (JSON
+``[delivered, read, recipients]`` of an own group message, from ``receipt_count`` events).
+2: the ``transfers`` table. 1: outbox, messages, meta. What a file lacks is added when it is
+opened."""
 
 EARLY_RECEIPTS_KEPT = 10_000
 """Receipts kept for messages not cached yet (the newest; see ``LocalStore.settle``)."""
@@ -143,6 +146,8 @@ class OutboxItem:
     created: float
     state: str = "pending"
     error: str | None = None
+    attempted: bool = False
+    """Written to a link whose answer never came: the server may have stored it."""
 
 
 @dataclass(frozen=True)
@@ -218,6 +223,9 @@ class LocalStore:
                 self._db.execute("ALTER TABLE messages ADD COLUMN counts TEXT")
             if "edited" not in columns:
                 self._db.execute("ALTER TABLE messages ADD COLUMN edited REAL")
+            if "attempted" not in {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}:
+                self._db.execute("ALTER TABLE outbox ADD COLUMN attempted INTEGER NOT NULL"
+                                 " DEFAULT 0")
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._add_transfer_columns()
 
@@ -276,24 +284,30 @@ class LocalStore:
 
     def outbox(self, *, state: str | None = None) -> list[OutboxItem]:
         """Outbox rows in the order they were typed (all, or those in ``state``)."""
-        sql = ("SELECT client_msg_id, conv, scope, recipients, text, created, state, error"
-               " FROM outbox")
+        sql = ("SELECT client_msg_id, conv, scope, recipients, text, created, state, error,"
+               " attempted FROM outbox")
         args: tuple = ()
         if state is not None:
             sql += " WHERE state = ?"
             args = (state,)
         rows = self._db.execute(sql + " ORDER BY ord", args).fetchall()
-        return [OutboxItem(c, v, s, json.loads(r), t, cr, st, e)
-                for c, v, s, r, t, cr, st, e in rows]
+        return [OutboxItem(c, v, s, json.loads(r), t, cr, st, e, bool(a))
+                for c, v, s, r, t, cr, st, e, a in rows]
 
     def outbox_item(self, client_msg_id: str) -> OutboxItem | None:
         row = self._db.execute(
-            "SELECT client_msg_id, conv, scope, recipients, text, created, state, error"
-            " FROM outbox WHERE client_msg_id = ?", (client_msg_id,)).fetchone()
+            "SELECT client_msg_id, conv, scope, recipients, text, created, state, error,"
+            " attempted FROM outbox WHERE client_msg_id = ?", (client_msg_id,)).fetchone()
         if row is None:
             return None
-        c, v, s, r, t, cr, st, e = row
-        return OutboxItem(c, v, s, json.loads(r), t, cr, st, e)
+        c, v, s, r, t, cr, st, e, a = row
+        return OutboxItem(c, v, s, json.loads(r), t, cr, st, e, bool(a))
+
+    def attempted(self, client_msg_id: str) -> None:
+        """The message was written to the link: until an answer comes (an ``ok`` drops the
+        row, an error clears the mark) the server may hold it, so it must not be discarded."""
+        self._db.execute("UPDATE outbox SET attempted = 1 WHERE client_msg_id = ?",
+                         (client_msg_id,))
 
     def acked(self, client_msg_id: str) -> OutboxItem | None:
         """The server stored the message: drop it from the outbox, return the row."""
@@ -303,8 +317,8 @@ class LocalStore:
 
     def failed(self, client_msg_id: str, reason: str) -> None:
         """The server refused the message for good (e.g. unknown_user): keep it as failed."""
-        self._db.execute("UPDATE outbox SET state = 'failed', error = ? WHERE client_msg_id = ?",
-                         (reason, client_msg_id))
+        self._db.execute("UPDATE outbox SET state = 'failed', error = ?, attempted = 0"
+                         " WHERE client_msg_id = ?", (reason, client_msg_id))
 
     def retry(self, client_msg_id: str) -> OutboxItem | None:
         """Make a failed message pending again (it keeps its place and its id)."""

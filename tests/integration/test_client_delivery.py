@@ -15,6 +15,7 @@ from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE, group_key, peer_key
 from messenger.client.engine import ClientEngine, export_line
 from messenger.client.liveness import Backoff, Heartbeat
+from messenger.client.localstore import LocalStore
 from messenger.client.models import ConversationModel, DeliveryState, MessageKind
 from messenger.protocol import Error, ErrorCode, Read, Send
 from messenger.server.core import Out
@@ -681,6 +682,35 @@ def test_a_message_on_the_wire_cannot_be_deleted_an_offline_one_can(
     unsent = alice.send_unicast("bob", "never mind")
     assert alice.discard(unsent)
     assert texts_from(alice, "bob", "alice") == ["on its way"] and not alice.store.outbox()
+
+
+def test_a_message_whose_ok_was_lost_with_the_link_cannot_be_deleted_until_resent(
+        qtbot, server, make_engine, tmp_path):
+    """The send left alice's machine and bob got it, but the link died before its ``ok``:
+    deleting it then (also after an app restart) would leave bob with a message alice no
+    longer sees. It stays pending, goes again after the login, and ends sent, once."""
+    alice, bob = make_engine(data_dir=tmp_path / "alice"), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    cid = alice.send_unicast("bob", "its ok lost")
+    alice._conn._socket.flush()  # on its way to the server, then the link breaks
+    alice._conn._socket.abort()
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED)
+    alice._reconnect_timer.stop()
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["its ok lost"], timeout=5000)
+    assert not alice.discard(cid)
+    alice.close()
+    path = alice.store.path
+    alice.store.close()
+    on_disk = LocalStore(path)  # the mark is on disk: a restarted app refuses too
+    assert on_disk.outbox_item(cid).attempted
+    on_disk.close()
+    again = make_engine(data_dir=tmp_path / "alice")
+    login(qtbot, again, server.host, server.port, "alice")
+    qtbot.waitUntil(lambda: not again.store.outbox(), timeout=5000)
+    assert texts_from(again, "bob", "alice") == ["its ok lost"]
+    assert own_states(again, "bob") != [DeliveryState.PENDING]
+    assert texts_from(bob, "alice", "alice") == ["its ok lost"]  # once
 
 
 def test_a_read_receipt_replayed_before_a_lost_ok_still_ticks_the_message(

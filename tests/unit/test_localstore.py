@@ -140,14 +140,18 @@ def test_a_version_1_file_gets_the_transfers_table_and_keeps_its_rows(tmp_path):
     db.commit()
     db.close()
     store = LocalStore(path)
-    assert [i.text for i in store.outbox()] == ["old"]
+    assert [(i.text, i.attempted) for i in store.outbox()] == [("old", False)]
+    store.attempted("c1")
+    assert store.outbox_item("c1").attempted
+    store.failed("c1", "refused")  # an answer: the server does not hold it
+    assert not store.outbox_item("c1").attempted
     assert store.get_meta("receipts_after") == "3"
     assert store.transfers() == []
     store.save_transfer(TransferRecord("k", "send", "bob", "bob", "a", 1))
     assert [r.key for r in store.transfers()] == ["k"]
     store.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     db.close()
 
 
@@ -182,7 +186,7 @@ def test_transfers_keep_the_server_transfer_id_also_in_a_file_from_before_it(tmp
     assert again.transfer("old").created == 1
     again.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     db.close()
 
 
@@ -214,7 +218,7 @@ def test_a_version_2_file_gets_the_counts_column_and_group_counts_only_grow(tmp_
     assert store.receipt_counts(99, 1, 0, 1) == []
     store.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     db.close()
 
 
