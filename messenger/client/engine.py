@@ -1746,7 +1746,12 @@ class ClientEngine(QObject):
         rows = [self._cached(m, key) for m in messages]
         if req.mode == "export":  # into the cache only: the export writes it out
             if self._store is not None and rows:
-                self._store.add_messages(rows)
+                new_rows = set(self._store.add_messages(rows))
+                # Receipts that came before these own messages were cached apply now, as
+                # for any other page (or they would wait for good: the rows are not new
+                # to a later page).
+                self._settle([r.seq for r in rows if r.seq in new_rows
+                              and name_key(r.sender) == name_key(self.user)])
             for m in messages:
                 if name_key(m.sender) == name_key(self.user):
                     self._own_from_elsewhere(m)

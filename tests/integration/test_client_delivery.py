@@ -323,8 +323,9 @@ def test_export_fetches_the_whole_conversation_into_an_empty_cache(
             bob.send_unicast("alice", f"reply {i}")
         else:
             alice.send_unicast("bob", f"line {i}\nsecond line" if i == 6 else f"note {i}")
-    qtbot.waitUntil(lambda: alice.store.count("bob") == 130 and not alice.store.outbox(),
-                    timeout=20_000)
+    qtbot.waitUntil(lambda: alice.store.count("bob") == 130 and not alice.store.outbox()
+                    and {m.state for m in alice.store.iter_conversation("bob")
+                         if m.sender == "alice"} == {"delivered"}, timeout=20_000)
     expected = "".join(export_line(m.ts, m.sender, m.text) + "\n"
                        for m in alice.store.iter_conversation("bob"))
     # Alice's laptop: an empty cache, and not a single page of this conversation loaded.
@@ -349,6 +350,10 @@ def test_export_fetches_the_whole_conversation_into_an_empty_cache(
     assert not (tmp_path / "bob.txt.part").exists()
     assert laptop.store.count("bob") == 130  # the cache has it all now
     assert "bob" not in laptop.conversation_keys()  # nothing was loaded into a window
+    # bob's app confirmed alice's messages before the laptop logged in: their ticks, which
+    # came with the login ahead of the messages, apply to the exported rows too.
+    assert {m.state for m in laptop.store.iter_conversation("bob")
+            if m.sender == "alice"} == {"delivered"}
 
 
 def test_export_offline_writes_the_cache_and_says_it_is_incomplete(
