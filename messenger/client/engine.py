@@ -9,6 +9,7 @@ and listen to its signals; they never see a socket.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import time
@@ -101,6 +102,9 @@ log = logging.getLogger("messenger.client.engine")
 
 NOT_CONNECTED = "not_connected"
 """Client-side code of :attr:`ClientEngine.request_failed` when there is no session."""
+UNCONFIRMED_READS_META = "reads_unconfirmed"
+"""Local cache ``meta`` key of the read receipts not known to have arrived
+(_save_unconfirmed_reads)."""
 RESUME_META = "resume:"
 """Local cache ``meta`` key prefix of a conversation's resume cursor (_resume_cursor)."""
 
@@ -719,8 +723,21 @@ class ClientEngine(QObject):
         self._read_wanted.discard(key)
         self._ping_after_reads()
 
+    def _save_unconfirmed_reads(self) -> None:
+        """Keep the seqs of ``read`` receipts not known to have arrived in the cache's
+        ``meta`` (``reads_unconfirmed``, a JSON list): an app quit before the next login
+        sends them again after its restart (the rows already say "read here")."""
+        if self._store is None:
+            return
+        seqs = sorted(self._unconfirmed_reads | self._reads_to_resend)
+        try:
+            self._store.set_meta(UNCONFIRMED_READS_META, json.dumps(seqs))
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("could not save the unconfirmed read receipts: %s", exc)
+
     def _ping_after_reads(self) -> None:
         """Ping after reads: its pong proves they arrived (else they go again after a loss)."""
+        self._save_unconfirmed_reads()
         if self._unconfirmed_reads:
             self._ping_nonce += 1
             self._reads_ping = self._ping_nonce
@@ -1011,7 +1028,9 @@ class ClientEngine(QObject):
         if isinstance(frame, Pong) and frame.nonce >= self._reads_ping:
             # The answer to the ping sent after those reads: the server, which handles a
             # connection's frames in order, has them (a read has no answer of its own).
-            self._unconfirmed_reads.clear()
+            if self._unconfirmed_reads:
+                self._unconfirmed_reads.clear()
+                self._save_unconfirmed_reads()
         if isinstance(frame, Message):
             self._on_message(frame)
         elif isinstance(frame, Presence):
@@ -1842,6 +1861,9 @@ class ClientEngine(QObject):
             for place in self._outbox_places(item):
                 self.conversation(place.key, place.title)
         self._resume()
+        saved = self._store.get_meta(UNCONFIRMED_READS_META)
+        if saved:  # (from before a restart, or the same as _reads_to_resend)
+            self._reads_to_resend.update(json.loads(saved))
         for key in sorted(self._read_wanted):  # conversations viewed while offline
             self._send_reads(key)
         if self._reads_to_resend:
@@ -1851,6 +1873,8 @@ class ClientEngine(QObject):
                     self._conn.send(Read(seqs=seqs[start:start + READ_BATCH]))
                 self._unconfirmed_reads.update(seqs)
                 self._ping_after_reads()
+            else:
+                self._save_unconfirmed_reads()  # (switched off meanwhile: never sent)
         self._pump()
 
     def _on_state(self, state: ConnectionState) -> None:

@@ -829,6 +829,29 @@ def test_a_read_receipt_lost_with_the_link_is_sent_again(qtbot, server, make_eng
     qtbot.waitUntil(lambda: state() is DeliveryState.READ, timeout=5000)
 
 
+def test_a_read_receipt_lost_with_the_link_goes_again_after_an_app_restart(
+        qtbot, server, make_engine, tmp_path):
+    """bob reads just as his link dies, and quits before it comes back: the read is not
+    lost with the app (its row already says "read here"); the restarted app sends it."""
+    alice, bob = make_engine(), make_engine(data_dir=tmp_path / "bob")
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    alice.send_unicast("bob", "did you read this?")
+    qtbot.waitUntil(lambda: own_states(alice, "bob") == [DeliveryState.DELIVERED],
+                    timeout=5000)
+    bob.mark_read("alice")
+    bob._conn._socket.abort()  # in the same turn: the read is still in the socket's buffer
+    qtbot.waitUntil(lambda: bob.state is ConnectionState.DISCONNECTED)
+    bob._reconnect_timer.stop()
+    bob.close()
+    bob.store.close()
+    again = make_engine(data_dir=tmp_path / "bob")
+    login(qtbot, again, server.host, server.port, "bob")
+    qtbot.waitUntil(lambda: own_states(alice, "bob") == [DeliveryState.READ], timeout=5000)
+    qtbot.waitUntil(lambda: again.store.get_meta("reads_unconfirmed") == "[]",
+                    timeout=5000)  # the pong after it: nothing left to send again
+
+
 def test_a_changed_password_is_the_one_automatic_relogins_use(qtbot, server, make_engine):
     alice = make_engine()
     login(qtbot, alice, server.host, server.port, "alice")
