@@ -402,7 +402,12 @@ class LocalStore:
     def receipts(self, seq: int, user: str, state: str) -> list[CachedMessage]:
         """Record a receipt on every cached copy of message ``seq`` (a multicast has one per
         conversation); return the updated rows. States only move forward. For a message not
-        cached yet the receipt waits for :meth:`settle`."""
+        cached yet the receipt waits for :meth:`settle`.
+
+        Every copy lists who has the message (``delivered_to``/``read_by``, the tooltip), but
+        the ticks of a multicast's copy in one recipient's conversation follow that recipient
+        alone: bob reading it does not tick it read in carol's tab.
+        """
         out: list[CachedMessage] = []
         rows = self._select("WHERE seq = ?", (seq,))
         if not rows:
@@ -413,7 +418,11 @@ class LocalStore:
                 delivered.append(user)
             if state == "read" and user not in read:
                 read.append(user)
-            best = "read" if read else "delivered"
+            if m.scope == "multicast":
+                best = "read" if any(name_key(u) == m.conv for u in read) else \
+                    "delivered" if any(name_key(u) == m.conv for u in delivered) else m.state
+            else:
+                best = "read" if read else "delivered"
             new_state = best if _STATE_ORDER[best] > _STATE_ORDER.get(m.state, 0) else m.state
             self._db.execute(
                 "UPDATE messages SET state = ?, delivered_to = ?, read_by = ?"

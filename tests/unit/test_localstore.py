@@ -314,3 +314,17 @@ def test_a_dead_link_is_noticed_within_15_s_with_one_check_a_second():
     hb.received(0.001)
     dead_at = next(t for t in range(1, 30) if hb.check(float(t)) == "dead")
     assert dead_at - 0.001 <= 15.0
+
+
+def test_a_multicast_copy_ticks_for_its_own_recipient_and_lists_everyone(store):
+    """alice's multicast to Bob and carol has a copy in each one's tab: Bob's read ticks
+    his copy read and leaves carol's unticked; both copies list who has it."""
+    store.add_messages([cached(5, conv=c, sender="alice", scope="multicast",
+                               to=["Bob", "carol"]) for c in ("bob", "carol")])
+    rows = {m.conv: m for m in store.receipts(5, "Bob", "read")}
+    assert (rows["bob"].state, rows["carol"].state) == ("read", "sent")
+    assert rows["carol"].read_by == ["Bob"] and rows["carol"].delivered_to == ["Bob"]
+    rows = {m.conv: m for m in store.receipts(5, "carol", "delivered")}
+    assert (rows["bob"].state, rows["carol"].state) == ("read", "delivered")
+    assert rows["bob"].delivered_to == ["Bob", "carol"]
+    assert store.message(5, conv="carol").state == "delivered"
