@@ -931,6 +931,14 @@ class ClientEngine(QObject):
         self._party_order.clear()
         self._set_party("")
         self._drop_requests("Logged out before the server answered.")
+        # What was on the old link is unanswered: sends go again (same ids), reads too, and
+        # the catch-up starts over after the next login.
+        self._inflight.clear()
+        self._history_busy.clear()
+        self._resuming = 0
+        self._catching_up.clear()
+        self._reads_to_resend |= self._unconfirmed_reads
+        self._unconfirmed_reads.clear()
         self._queued_auth = None
         self._queued_password = ""
 

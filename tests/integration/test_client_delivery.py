@@ -852,6 +852,21 @@ def test_a_read_receipt_lost_with_the_link_goes_again_after_an_app_restart(
                     timeout=5000)  # the pong after it: nothing left to send again
 
 
+def test_connecting_again_while_a_send_is_on_the_wire_sends_it_after_the_new_login(
+        qtbot, server, make_engine):
+    """connect_to() drops the session with a send unanswered: the new login sends it again
+    (before, it counted as still on the wire and stayed pending for good)."""
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    alice.send_unicast("bob", "across the switch")
+    login(qtbot, alice, server.host, server.port, "alice")  # in the same turn
+    qtbot.waitUntil(lambda: not alice.store.outbox(), timeout=5000)
+    assert own_states(alice, "bob") != [DeliveryState.PENDING]
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["across the switch"],
+                    timeout=5000)
+
+
 def test_a_changed_password_is_the_one_automatic_relogins_use(qtbot, server, make_engine):
     alice = make_engine()
     login(qtbot, alice, server.host, server.port, "alice")
