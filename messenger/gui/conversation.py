@@ -622,6 +622,7 @@ class ConversationWidget(QWidget):
         model.dataChanged.connect(self._update_failed_bar)
         model.modelReset.connect(self._update_failed_bar)
         self.view.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+        self.view.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self._update_failed_bar()
         self.view.scrollToBottom()
 
@@ -800,6 +801,13 @@ class ConversationWidget(QWidget):
         viewport = self.view.viewport()
         self.jump_button.move(viewport.width() - self.jump_button.width() - 14,
                               viewport.height() - self.jump_button.height() - 10)
+
+    def _on_range_changed(self, low: int, high: int) -> None:
+        """The list got taller than its viewport by more (a smaller window, the reply bar or
+        a taller compose box, a message that wrapped anew): one that showed its end still
+        does, instead of the newest messages sliding out below."""
+        if self._pinned and not self._filling:
+            self.view.verticalScrollBar().setValue(high)
 
     def _on_scrolled(self, value: int) -> None:
         bar = self.view.verticalScrollBar()

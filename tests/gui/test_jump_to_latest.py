@@ -62,3 +62,30 @@ def test_older_messages_coming_in_between_keep_the_end_in_view(qtbot, server, op
     assert model.items()[-1].text == "queued"
     qtbot.waitUntil(lambda: bar.value() == bar.maximum())
     assert tab.at_latest
+
+
+def test_the_end_stays_in_view_when_the_list_gets_shorter(qtbot, server, open_window):
+    """A list that shows its newest message keeps showing it when its viewport shrinks (the
+    window made smaller, the reply bar opened): the newest messages do not slide out below."""
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    for i in range(40):
+        bob.send_text("unicast", f"line {i}", ["alice"])
+    model = window.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: model.rowCount() >= 40)
+    bar = tab.view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum())
+    top = bar.maximum()
+    window.resize(window.width(), window.height() - 150)
+    qtbot.waitUntil(lambda: bar.maximum() > top)
+    assert bar.value() == bar.maximum()
+    top = bar.maximum()
+    tab.reply("bob", "line 39")
+    assert tab.reply_bar.isVisible()
+    qtbot.waitUntil(lambda: bar.maximum() > top)
+    assert bar.value() == bar.maximum() and tab.at_latest
+
+    bar.setValue(0)  # reading from the top: a bigger window does not pull the list along
+    tab.cancel_reply()
+    assert bar.value() == 0 and not tab.at_latest
