@@ -10,8 +10,9 @@ from PySide6.QtCore import Qt
 from messenger.client.conversations import peer_key
 
 
-def test_new_messages_while_reading_older_ones_show_a_jump_button(qtbot, server,
-                                                                   open_window):
+def forty_lines_from_bob(qtbot, server, open_window):
+    """bob (a protocol client), alice's window and her tab with him, showing the end of
+    his 40 messages; returns (bob, window, tab, model)."""
     bob = connect_as(qtbot, server, "bob", "bob123")
     window = open_window("alice")
     tab = window.open_conversation("bob")
@@ -21,6 +22,13 @@ def test_new_messages_while_reading_older_ones_show_a_jump_button(qtbot, server,
     qtbot.waitUntil(lambda: model.rowCount() >= 40)
     bar = tab.view.verticalScrollBar()
     qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum())
+    return bob, window, tab, model
+
+
+def test_new_messages_while_reading_older_ones_show_a_jump_button(qtbot, server,
+                                                                   open_window):
+    bob, _window, tab, model = forty_lines_from_bob(qtbot, server, open_window)
+    bar = tab.view.verticalScrollBar()
     assert not tab.jump_button.isVisible()
 
     bar.setValue(bar.maximum() // 3)  # reading older messages
@@ -67,15 +75,8 @@ def test_older_messages_coming_in_between_keep_the_end_in_view(qtbot, server, op
 def test_the_end_stays_in_view_when_the_list_gets_shorter(qtbot, server, open_window):
     """A list that shows its newest message keeps showing it when its viewport shrinks (the
     window made smaller, the reply bar opened): the newest messages do not slide out below."""
-    bob = connect_as(qtbot, server, "bob", "bob123")
-    window = open_window("alice")
-    tab = window.open_conversation("bob")
-    for i in range(40):
-        bob.send_text("unicast", f"line {i}", ["alice"])
-    model = window.engine.conversation(peer_key("bob"))
-    qtbot.waitUntil(lambda: model.rowCount() >= 40)
+    _bob, window, tab, _model = forty_lines_from_bob(qtbot, server, open_window)
     bar = tab.view.verticalScrollBar()
-    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum())
     top = bar.maximum()
     window.resize(window.width(), window.height() - 150)
     qtbot.waitUntil(lambda: bar.maximum() > top)
