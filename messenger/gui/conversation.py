@@ -368,7 +368,7 @@ class ConversationWidget(QWidget):
         self.title_label.setStyleSheet("font-weight: bold;")
         self.title_label.setAccessibleDescription("Conversation")
         self.status_label = QLabel(self.header)
-        self.status_label.setStyleSheet("color: palette(placeholder-text);")
+        theme.secondary_text(self.status_label)
         self.status_label.setAccessibleDescription(f"Status of {who}")
         header_layout = QHBoxLayout(self.header)
         header_layout.setContentsMargins(12, 6, 12, 6)
@@ -399,7 +399,7 @@ class ConversationWidget(QWidget):
                                   else " Say hello to the group!")
             + "\nDrop a file here to send it.")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setStyleSheet("color: palette(placeholder-text);")
+        theme.secondary_text(self.empty_label)
         self.empty_label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.empty_label.hide()
 
@@ -514,8 +514,7 @@ class ConversationWidget(QWidget):
 
         self.typing_label = QLabel(self)
         self.typing_label.setAccessibleDescription("Typing indicator")
-        self.typing_label.setStyleSheet("color: palette(placeholder-text); font-style: italic; "
-                                        "padding: 0 12px;")
+        theme.secondary_text(self.typing_label, "font-style: italic; padding: 0 12px;")
         self.typing_label.hide()
         self._typing_timer = QTimer(self)
         self._typing_timer.setSingleShot(True)
@@ -573,8 +572,8 @@ class ConversationWidget(QWidget):
         self.closed_label.setObjectName("closedLabel")
         self.closed_label.setAccessibleDescription("Why you cannot write here")
         self.closed_label.setWordWrap(True)
-        self.closed_label.setStyleSheet("#closedLabel { color: palette(placeholder-text);"
-                                        " font-style: italic; padding: 4px 12px 0 12px; }")
+        theme.secondary_text(self.closed_label, "font-style: italic; padding: 4px 12px 0 12px;",
+                       selector="#closedLabel")
         self.closed_label.hide()
         self._placeholder = self.compose.placeholderText()
 

@@ -211,6 +211,7 @@ class PreferencesDialog(QDialog, Ui_PreferencesDialog):
                  read_receipts: bool = True) -> None:
         super().__init__(parent)
         self.setupUi(self)
+        theme.secondary_text(self.sizeNote)  # (over the .ui's placeholder colour)
         self.readReceiptsCheck.setChecked(read_receipts)
         self._initial = prefs
         self._notifications = notifications or NotificationPrefs()

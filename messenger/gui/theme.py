@@ -19,7 +19,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
 __all__ = ["DARK", "LIGHT", "Colors", "colors", "contrast", "error_style", "follow_palette",
-           "is_dark", "sample_dark_palette"]
+           "is_dark", "sample_dark_palette", "secondary_text"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ class Colors:
     meta_other: QColor
     """Time and "edited" in another's bubble; the detail line of a group row."""
     system_text: QColor
-    """Notices between the bubbles ("bob joined") and the day pills' text."""
+    """Notices between the bubbles ("bob joined"), the day pills' text, and secondary text
+    on the window (a tab's status line, "No messages yet", typing; :func:`secondary_text`)."""
     day_pill: QColor
     error_bubble: QColor
     error_border: QColor
@@ -124,6 +125,22 @@ def follow_palette(widget: QWidget, apply: Callable[[], None]) -> None:
     whenever the desktop switches between a light and a dark palette while the app runs."""
     apply()
     _PaletteFollower(widget, apply)
+
+
+def secondary_text(widget: QWidget, extra: str = "", *, selector: str = "") -> None:
+    """Colour ``widget``'s text as secondary (:attr:`Colors.system_text`, ≥ 4.5:1 on the
+    window), following light/dark switches. Not the palette's ``PlaceholderText``: that one
+    is meant for hints in empty fields, and Fusion's (half-transparent black) makes ≈ 4:1.
+
+    Args:
+        extra: more declarations for the style sheet, e.g. ``"font-style: italic;"``.
+        selector: when given (``"#closedLabel"``), the rule applies to it only.
+    """
+    def apply() -> None:
+        rule = f"color: {colors().system_text.name()}; {extra}".strip()
+        widget.setStyleSheet(f"{selector} {{ {rule} }}" if selector else rule)
+
+    follow_palette(widget, apply)
 
 
 def _luminance(color: QColor) -> float:

@@ -120,7 +120,7 @@ class TransferCard(QWidget):
         self.name_label.setMinimumWidth(1)
         self.info_label = QLabel(frame)
         self.info_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.info_label.setStyleSheet("color: palette(placeholder-text);")
+        theme.secondary_text(self.info_label)
         self.info_label.setMinimumWidth(1)
         self.progress = QProgressBar(frame)
         self.progress.setRange(0, 1000)
@@ -348,7 +348,7 @@ class TransfersPanel(QWidget):
         self.empty_label = QLabel("No transfers yet: drop a file on a conversation, or use "
                                   "its Attach button.", self)
         self.empty_label.setWordWrap(True)
-        self.empty_label.setStyleSheet("color: palette(placeholder-text); padding: 8px;")
+        theme.secondary_text(self.empty_label, "padding: 8px;")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.empty_label)

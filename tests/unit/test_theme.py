@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QLabel
 
 from messenger.gui.delegates import (
     FAILED_META,
@@ -15,7 +16,15 @@ from messenger.gui.delegates import (
     READ_BADGE,
     READ_CHECKS,
 )
-from messenger.gui.theme import DARK, LIGHT, colors, contrast, is_dark
+from messenger.gui.theme import (
+    DARK,
+    LIGHT,
+    colors,
+    contrast,
+    is_dark,
+    sample_dark_palette,
+    secondary_text,
+)
 
 
 def dark_palette() -> QPalette:
@@ -63,3 +72,27 @@ def test_a_dark_palette_gets_the_dark_set(qapp):
     assert is_dark(dark_palette()) and colors(dark_palette()) is DARK
     light = QPalette(QColor("#f0f0f0"))
     assert not is_dark(light) and colors(light) is LIGHT
+
+
+@pytest.mark.parametrize("c, window", [(LIGHT, QColor("#efefef")),  # Fusion's light window
+                                       (DARK, QColor("#2b2c2f"))])  # sample_dark_palette's
+def test_secondary_text_keeps_aa_contrast_on_the_window_unlike_the_placeholder_colour(
+        qapp, c, window):
+    assert contrast(c.system_text, window) >= 4.5
+    fusion_placeholder = QColor(119, 119, 119)  # black at alpha 128 over #efefef
+    assert contrast(fusion_placeholder, QColor("#efefef")) < 4.5  # why it is not used
+
+
+def test_secondary_text_follows_a_switch_to_a_dark_palette(qapp, qtbot):
+    label = QLabel("bob is typing…")
+    qtbot.addWidget(label)
+    secondary_text(label, "font-style: italic;", selector="QLabel")
+    assert label.styleSheet() == \
+        f"QLabel {{ color: {LIGHT.system_text.name()}; font-style: italic; }}"
+    before = qapp.palette()
+    qapp.setPalette(sample_dark_palette())
+    try:
+        qtbot.waitUntil(lambda: DARK.system_text.name() in label.styleSheet())
+    finally:
+        qapp.setPalette(before)
+    qtbot.waitUntil(lambda: LIGHT.system_text.name() in label.styleSheet())
