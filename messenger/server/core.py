@@ -665,6 +665,12 @@ class ServerCore:
             return [self._error(
                 session, frame, ErrorCode.MESSAGE_TOO_LONG,
                 f"the message has {len(text)} characters; the limit is {self.max_text}")]
+        if text.strip() == RETRACTED_TEXT:
+            # What a deleted message reads: taken as one, it could not be edited or deleted,
+            # and the apps would show it as deleted.
+            return [self._error(session, frame, ErrorCode.BAD_REQUEST,
+                                f"{RETRACTED_TEXT!r} is what a deleted message reads; "
+                                "write something else")]
         cid = frame.client_msg_id
         if not cid or len(cid) > 64:
             return [self._error(session, frame, ErrorCode.BAD_REQUEST,

@@ -188,3 +188,18 @@ def test_a_retry_of_a_group_message_stored_before_the_sender_was_removed_gets_it
     fresh = core.handle(BOB, Send(id=7, client_msg_id="m2", scope="group", text="hey",
                                   to=["lab"]))
     assert reply(fresh, BOB).code == ErrorCode.NOT_MEMBER
+
+
+def test_the_text_of_a_deleted_message_cannot_be_sent_or_edited_in(core):
+    """Stored as a message's text, it would read as deleted and lock the message."""
+    seq = lab_with_a_message_of_bob(core)
+    for frame in (Send(id=6, client_msg_id="m9", scope="group", text=RETRACTED_TEXT,
+                       to=["lab"]),
+                  Edit(id=6, client_msg_id="e1", seq=seq, text=f" {RETRACTED_TEXT}\n")):
+        actions = core.handle(BOB, frame)
+        err = reply(actions, BOB)
+        assert (err.code, err.id) == (ErrorCode.BAD_REQUEST, 6) and "deleted" in err.message
+        assert to(actions, ALICE) == []
+    assert core.store.message(seq).text == "bob's plan"
+    edit = core.handle(BOB, Edit(id=7, client_msg_id="e2", seq=seq, text="bob's new plan"))
+    assert isinstance(reply(edit, BOB), Ok)  # still editable
