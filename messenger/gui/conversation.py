@@ -63,6 +63,7 @@ from ..client.quotes import excerpt, reply_text
 from ..protocol import RETRACTED_TEXT
 from . import theme
 from .delegates import BubbleDelegate
+from .widgets import ElidedLabel
 
 log = logging.getLogger("messenger.gui.conversation")
 
@@ -363,11 +364,11 @@ class ConversationWidget(QWidget):
         self.header.setObjectName("conversationHeader")
         self.header.setStyleSheet(
             "#conversationHeader { border-bottom: 1px solid palette(midlight); }")
-        self.title_label = QLabel(("# " if is_group(model.key) else "") + model.title,
-                                  self.header)
+        self.title_label = ElidedLabel(("# " if is_group(model.key) else "") + model.title,
+                                       self.header)
         self.title_label.setStyleSheet("font-weight: bold;")
         self.title_label.setAccessibleDescription("Conversation")
-        self.status_label = QLabel(self.header)
+        self.status_label = ElidedLabel("", self.header)
         theme.secondary_text(self.status_label)
         self.status_label.setAccessibleDescription(f"Status of {who}")
         header_layout = QHBoxLayout(self.header)

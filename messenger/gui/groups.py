@@ -561,7 +561,9 @@ class GroupConversationWidget(ConversationWidget):
         self.members = MembersModel(engine.groups, engine.roster, self.group, engine.user, self)
         panel = QWidget(self)
         panel.setObjectName("memberPanel")
-        panel.setFixedWidth(190)
+        # 190 px when there is room; narrower (to 150) rather than hold the window wide.
+        panel.setMinimumWidth(150)
+        panel.setMaximumWidth(190)
         panel.setStyleSheet("#memberPanel { border-left: 1px solid palette(midlight); }")
         self.members_label = QLabel(panel)
         self.members_label.setStyleSheet("font-weight: bold; padding: 6px 4px 2px 4px;")

@@ -2,11 +2,56 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import QLabel, QWidget
 
 from . import theme
 
-__all__ = ["ErrorLabel"]
+__all__ = ["ElidedLabel", "ErrorLabel"]
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that gives up width by eliding its text ("…") instead of holding the
+    window wide; while it is cut short, the whole text is its tooltip. ``text()`` is always
+    the whole text."""
+
+    MIN_CHARS = 6
+    """Characters it still shows at its narrowest (with the "…")."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        margins = self.contentsMargins()
+        narrow = self.fontMetrics().horizontalAdvance("M" * self.MIN_CHARS) + \
+            margins.left() + margins.right()
+        return QSize(min(hint.width(), narrow), hint.height())
+
+    def shown_text(self) -> str:
+        """What is drawn: the text, elided to the width it has."""
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
+                                             self.contentsRect().width())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        self.style().drawItemText(painter, self.contentsRect(), int(self.alignment()),
+                                  self.palette(), self.isEnabled(), self.shown_text(),
+                                  self.foregroundRole())
+        painter.end()
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self._update_tip()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._update_tip()
+
+    def _update_tip(self) -> None:
+        self.setToolTip(self.text() if self.shown_text() != self.text() else "")
 
 
 class ErrorLabel(QLabel):

@@ -47,3 +47,24 @@ def test_group_tab_header_counts_members_online(qtbot, server, open_window):
     qtbot.waitUntil(lambda: tab.status() == "2 members, 2 online")
     charlie.close()
     qtbot.waitUntil(lambda: tab.status() == "2 members, 1 online")
+
+
+def test_a_long_group_name_does_not_hold_the_window_wide(qtbot, server, open_window):
+    """The header's labels elide (the whole text in their tooltip) and the member panel
+    narrows, so a group tab fits a window of half a laptop screen."""
+    window = open_window("alice")
+    name = "a-rather-long-group-name-here"
+    with qtbot.waitSignal(window.engine.group_joined, timeout=10_000):
+        window.engine.create_group(name, public=True)
+    tab = window.open_group(name)
+    window.tabs.setCurrentWidget(tab)
+    assert window.minimumSizeHint().width() <= 560
+    window.resize(560, 480)
+    qtbot.waitUntil(lambda: window.width() == 560)
+    title = tab.title_label
+    qtbot.waitUntil(lambda: title.shown_text() != title.text())
+    assert title.text() == f"# {name}" and title.shown_text().endswith("…")
+    assert title.toolTip() == f"# {name}"
+    window.resize(1400, 480)
+    qtbot.waitUntil(lambda: title.shown_text() == title.text())
+    assert title.toolTip() == ""
