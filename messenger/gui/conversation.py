@@ -394,11 +394,8 @@ class ConversationWidget(QWidget):
 
         # What an empty conversation says instead of a blank pane.
         self.empty_label = QLabel(self.view)
-        self.empty_label.setText(
-            "No messages yet." + ("" if is_everyone(model.key) else
-                                  f" Say hello to {model.title}!" if is_private(model.key)
-                                  else " Say hello to the group!")
-            + "\nDrop a file here to send it.")
+        self.retry_blocked = ""
+        self.empty_label.setText(self._empty_text())
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         theme.secondary_text(self.empty_label)
         self.empty_label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
@@ -976,21 +973,33 @@ class ConversationWidget(QWidget):
             return
         reason = failed[-1].error or "refused by the server"
         n = len(failed)
-        text = f"{n} message{'s' if n != 1 else ''} not sent: {reason}"
-        if self.retry_blocked:  # Retry would be refused again: only Delete is offered
-            text += f". {self.retry_blocked}"
-        self.failed_label.setText(text)
+        # (When a retry would be refused again, only Delete is offered, and the line over
+        # the closed compose box says why.)
+        self.failed_label.setText(f"{n} message{'s' if n != 1 else ''} not sent: {reason}")
         self.retry_button.setVisible(not self.retry_blocked)
         self.failed_bar.show()
 
+    def _empty_text(self) -> str:
+        """What the list says while it has no rows."""
+        if self.retry_blocked:
+            return "No messages."
+        model = self.model
+        return "No messages yet." + (
+            "" if is_everyone(model.key) else
+            f" Say hello to {model.title}!" if is_private(model.key)
+            else " Say hello to the group!") + "\nDrop a file here to send it."
+
     def set_retry_blocked(self, reason: str) -> None:
-        """Say why a retry of this conversation's unsent messages cannot succeed now (such as
-        "There is no user named zed on this server."), hiding Retry; "" offers it again."""
+        """Say why nothing sent here can succeed now (such as "There is no user named zed on
+        this server."): Retry is hidden, the compose box is closed with ``reason`` over it,
+        and the empty list no longer invites to say hello; "" opens it all again."""
         if reason != self.retry_blocked:
             self.retry_blocked = reason
             self.delegate.retry_blocked = bool(reason)
             self.view.doItemsLayout()  # the failed marks' words change width
             self._update_failed_bar()
+            self.set_writable(not reason, reason)
+            self.empty_label.setText(self._empty_text())
 
     def retry_failed(self) -> None:
         """Retry every failed message of this conversation (oldest first)."""

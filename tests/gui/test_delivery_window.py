@@ -10,7 +10,7 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter
 from PySide6.QtWidgets import QStyleOptionViewItem
 
-from messenger.client.conversations import peer_key
+from messenger.client.conversations import EVERYONE, peer_key
 from messenger.client.engine import ClientEngine
 from messenger.client.localstore import CachedMessage
 from messenger.client.models import ConversationModel, DeliveryState, MessageKind, RosterModel
@@ -129,13 +129,16 @@ def test_ticks_go_clock_one_two_and_a_badge_when_read(qtbot, open_window):
 
 def test_retry_on_a_failed_message(qtbot, server, open_window):
     alice = open_window("alice")
-    tab = alice.open_conversation("zed")
     with qtbot.waitSignal(alice.engine.request_failed, timeout=10_000):
-        type_line(qtbot, alice, "are you there yet?")
+        type_line(qtbot, alice, "/msg zed are you there yet?", EVERYONE)
+    tab = alice.open_conversation("zed")
     assert own_state(alice, "zed", 0) == DeliveryState.FAILED
     assert tab.failed_bar.isVisibleTo(tab) and "1 message not sent" in tab.failed_label.text()
-    # Nobody is called zed (the contact list has every account): Retry is not offered.
-    assert tab.failed_label.text().endswith("There is no user named “zed” on this server.")
+    # Nobody is called zed (the contact list has every account): Retry is not offered, and
+    # nothing can be typed here; the box says why.
+    no_zed = "There is no user named “zed” on this server."
+    assert not tab.writable and tab.closed_label.text() == no_zed
+    assert tab.closed_label.isVisibleTo(tab)
     assert not tab.retry_button.isVisibleTo(tab) and tab.delete_button.isVisibleTo(tab)
     assert [a.text() for a in tab.message_menu(0).actions()] == ["Copy text", "Delete"]
     assert painted_ticks(alice, "zed", 0) == "not sent · right-click to delete"
@@ -145,7 +148,7 @@ def test_retry_on_a_failed_message(qtbot, server, open_window):
         zed.connect_to(server.host, server.port)
         zed.register("zed", "zed-secret")
     qtbot.waitUntil(lambda: tab.retry_button.isVisibleTo(tab))
-    assert "There is no user" not in tab.failed_label.text()
+    assert tab.writable and not tab.closed_label.isVisibleTo(tab)
     menu = tab.message_menu(0)
     assert [a.text() for a in menu.actions()] == ["Copy text", "Retry", "Delete"]
     assert painted_ticks(alice, "zed", 0) == "not sent · right-click to retry"
@@ -161,9 +164,9 @@ def test_retry_on_a_failed_message(qtbot, server, open_window):
 
 def test_delete_on_a_failed_message(qtbot, open_window):
     alice = open_window("alice")
-    tab = alice.open_conversation("ghost")
     with qtbot.waitSignal(alice.engine.request_failed, timeout=10_000):
-        type_line(qtbot, alice, "boo")
+        type_line(qtbot, alice, "/msg ghost boo", EVERYONE)
+    tab = alice.open_conversation("ghost")
     qtbot.mouseClick(tab.delete_button, Qt.MouseButton.LeftButton)
     assert tab.model.failed_ids() == [] and not tab.failed_bar.isVisibleTo(tab)
     assert alice.engine.store.outbox() == []
