@@ -136,15 +136,28 @@ def paint_tick(painter: QPainter, left: float, top: float, fm: QFontMetricsF,
     painter.restore()
 
 
+def _row_height(font: QFont, minimum: int, padding: int, *, small_line: bool = False) -> int:
+    """Height in px of a list row: ``minimum`` (the look at the default font), or the text's
+    line (plus a second line in the 0.85 size with ``small_line``) and ``padding`` when a
+    larger font needs more, so big fonts are not clipped."""
+    height = QFontMetricsF(font).height()
+    if small_line:
+        small = QFont(font)
+        small.setPointSizeF(max(7.0, small.pointSizeF() * 0.85))
+        height += QFontMetricsF(small).height()
+    return max(minimum, int(height + padding + 0.999))
+
+
 class RosterDelegate(QStyledItemDelegate):
     """Paints a contact: a green/grey presence dot (an empty ring while presence is unknown),
     the name (bold with unread messages) and a
     red badge with the unread count on the right."""
 
     ROW_HEIGHT = 34
+    """At the default font; rows grow with a larger one (:func:`_row_height`)."""
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
-        return QSize(160, self.ROW_HEIGHT)
+        return QSize(160, _row_height(option.font, self.ROW_HEIGHT, 14))
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
         painter.save()
@@ -694,9 +707,10 @@ class GroupDelegate(QStyledItemDelegate):
     unread badge."""
 
     ROW_HEIGHT = 42
+    """At the default font; rows grow with a larger one (:func:`_row_height`)."""
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
-        return QSize(160, self.ROW_HEIGHT)
+        return QSize(160, _row_height(option.font, self.ROW_HEIGHT, 10, small_line=True))
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
         painter.save()
@@ -756,9 +770,10 @@ class MemberDelegate(QStyledItemDelegate):
     invitees in grey italics with an "invited" note."""
 
     ROW_HEIGHT = 28
+    """At the default font; rows grow with a larger one (:func:`_row_height`)."""
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
-        return QSize(120, self.ROW_HEIGHT)
+        return QSize(120, _row_height(option.font, self.ROW_HEIGHT, 8))
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
         painter.save()

@@ -369,3 +369,19 @@ def test_logout_and_quit(qtbot, open_window, command):
         type_line(qtbot, alice, command)
     assert alice.logout_chosen is (command == "/logout")
     assert not alice.isVisible()
+
+
+@pytest.mark.parametrize("delegate", ["RosterDelegate", "GroupDelegate", "MemberDelegate"])
+def test_list_rows_grow_with_a_large_font_and_keep_their_look_at_the_default(qapp, delegate):
+    from PySide6.QtGui import QFont, QFontMetricsF
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    from messenger.gui import delegates
+    kind = getattr(delegates, delegate)
+    option = QStyleOptionViewItem()
+    option.font = QFont(qapp.font())
+    option.font.setPointSizeF(9)
+    assert kind().sizeHint(option, None).height() == kind.ROW_HEIGHT
+    option.font.setPointSizeF(20)  # as with a large desktop font: no clipped names
+    big = kind().sizeHint(option, None).height()
+    assert big > kind.ROW_HEIGHT and big >= QFontMetricsF(option.font).height() + 8
