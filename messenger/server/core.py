@@ -85,11 +85,13 @@ activity = logging.getLogger("messenger.server.activity")
 
 ConnId = int
 MAX_SEQ = 1 << 63
+"""Sequence numbers are SQLite integers: below 2^63."""
 RESERVED_ID_PREFIXES = ("deleted-", "notice-")
 """``client_msg_id`` prefixes of the notices the server stores (a ``deleted`` notice's id is
 ``deleted-<seq>``, a group notice's ``notice-<uuid>``): refused in requests, so that a
 client's id can never be taken for one of them."""
-"""Sequence numbers are SQLite integers: below 2^63."""
+TYPING_INTERVAL = 1.0
+"""Seconds: at most one ``typing`` relayed per sender session and recipient in this time."""
 MAX_HASHING = 64
 """Default bound on password hashes queued or running (``ServerCore.max_hashing``): with two
 workers at ≈ 0.15 s each, the last in the queue waits about 5 s."""
@@ -164,6 +166,8 @@ class Session:
     key: str | None = None
     since: float = 0.0
     busy: bool = False
+    typing_sent: dict[str, float] = field(default_factory=dict)
+    """Recipient key → when this session's last ``typing`` to them was relayed."""
 
     @property
     def host(self) -> str:
@@ -285,9 +289,7 @@ class ServerCore:
             return self._mark(session, frame.seqs,
                               "delivered" if isinstance(frame, Delivered) else "read")
         if isinstance(frame, Typing):
-            if not isinstance(frame.to, str) or not is_valid_name(frame.to):
-                return []
-            return self._to_users([name_key(frame.to)], Typing(user=session.user))
+            return self._typing(session, frame)
         if isinstance(frame, GetHistory):
             return self._history(session, frame)
         if isinstance(frame, Retract):
@@ -748,6 +750,23 @@ class ServerCore:
             if conns:
                 actions.append(Fanout(conns, _message_frame(stored)))
         return actions
+
+    def _typing(self, session: Session, frame: Typing) -> list[Action]:
+        """Relay ``typing`` to every session of ``frame.to``, at most once a second per
+        sender session and recipient (the convention is every 3 s): a client that floods
+        typing frames does not flood the recipient's app. The rest are dropped silently,
+        as are frames to no valid name."""
+        if not isinstance(frame.to, str) or not is_valid_name(frame.to):
+            return []
+        key = name_key(frame.to)
+        now = time.monotonic()
+        sent = session.typing_sent
+        if now - sent.get(key, -TYPING_INTERVAL) < TYPING_INTERVAL:
+            return []
+        if len(sent) >= 256:  # (one session typing to that many people: start again)
+            sent.clear()
+        sent[key] = now
+        return self._to_users([key], Typing(user=session.user))
 
     def _to_users(self, keys: list[str], frame: msgspec.Struct) -> list[Action]:
         """``frame`` to every session of the online users among ``keys``."""

@@ -188,6 +188,21 @@ def test_typing_indicator_is_relayed(qtbot, server):
     assert typing.user == "alice" and typing.to is None
 
 
+def test_a_flood_of_typing_frames_reaches_the_recipient_as_one(qtbot, server):
+    """At most one ``typing`` a second per sender and recipient is relayed: a client that
+    floods them does not flood the recipient's app, nor hold up what it sends after."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    for _ in range(200):
+        alice.send(Typing(to="bob"))
+    alice.send(Typing(to="charlie"))  # another recipient has its own second
+    alice.send_text("unicast", "after the flood", ["bob"])
+    bob.wait_for(lambda f: isinstance(f, Message) and f.text == "after the flood")
+    assert [f.user for f in bob.frames if isinstance(f, Typing)] == ["alice"]
+    charlie.wait_for(lambda f: isinstance(f, Typing))
+
+
 def test_idle_connection_is_pinged_then_dropped(qtbot, make_server):
     server = make_server(demo=True, idle_timeout=1.5)
     quiet = WireClient(qtbot, server.host, server.port)
