@@ -703,8 +703,10 @@ def messenger_server(workdir: Path, script: str | None = None):
     data = workdir / "messenger-data"
     err = open(workdir / "messenger.stderr", "w")  # closed below
     entry = [script] if script else ["-m", "messenger"]  # script: a wrapper, for experiments
+    # (every client comes from 127.0.0.1 at once: more than one address's default share of
+    # connections without a login)
     cmd = [sys.executable, *entry, "--server", "--host", HOST, "--port", "0",
-           "--data-dir", str(data)]
+           "--data-dir", str(data), "--max-prelogin", "10000"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
     try:
         line = proc.stdout.readline()

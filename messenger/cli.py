@@ -28,6 +28,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def _seconds(text: str) -> float:
     """A timeout in seconds: more than 0, at most a day (Qt's timers take int milliseconds)."""
     value = _positive_float(text)
@@ -95,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "default 1048576)")
     server.add_argument("--idle-timeout", type=_seconds, default=45.0, metavar="S",
                         help="drop a connection silent for S seconds (default 45)")
+    server.add_argument("--max-prelogin", type=_positive_int, default=64, metavar="N",
+                        help="connections one IP address may hold without a login; more are "
+                             "refused (default 64)")
 
     app = parser.add_argument_group("app options")
     app.add_argument("--user", default=None, help="user name to pre-fill in the login dialog")

@@ -59,6 +59,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_failed_logins=args.max_failed_logins,
         lockout_seconds=args.lockout_seconds,
         idle_timeout=args.idle_timeout,
+        max_prelogin_per_host=args.max_prelogin,
     )
 
 

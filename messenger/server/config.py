@@ -31,6 +31,8 @@ class ServerConfig:
         max_hashing: ``register``/``login`` requests whose password hashing may be queued or
             running at once; more get ``rate_limited`` (see ``ServerCore``).
         max_hashing_per_host: the share of ``max_hashing`` one IP address may hold.
+        max_prelogin_per_host: connections one IP address may hold open without a login;
+            beyond it a new one gets ``rate_limited`` and is closed (``--max-prelogin``).
         max_waiting_offers: file offers of one user that may wait for an answer (offered and
             not accepted, declined, cancelled or expired); more offers get ``rate_limited``.
             Accepted transfers do not count (see ``transfers.MAX_ACCEPTED_PER_SENDER``).
@@ -54,6 +56,7 @@ class ServerConfig:
     sync_thread: bool = True
     max_hashing: int = 64
     max_hashing_per_host: int = 16
+    max_prelogin_per_host: int = 64
     max_waiting_offers: int = 100
 
     @property

@@ -90,6 +90,10 @@ RESERVED_ID_PREFIXES = ("deleted-", "notice-")
 """``client_msg_id`` prefixes of the notices the server stores (a ``deleted`` notice's id is
 ``deleted-<seq>``, a group notice's ``notice-<uuid>``): refused in requests, so that a
 client's id can never be taken for one of them."""
+MAX_PRELOGIN_PER_HOST = 64
+"""Default of ``ServerCore.max_prelogin_per_host``."""
+PRELOGIN_RETRY_AFTER = 10
+"""Seconds a client refused for too many connections without a login is told to wait."""
 TYPING_INTERVAL = 1.0
 """Seconds: at most one ``typing`` relayed per sender session and recipient in this time."""
 MAX_HASHING = 64
@@ -168,6 +172,8 @@ class Session:
     busy: bool = False
     typing_sent: dict[str, float] = field(default_factory=dict)
     """Recipient key → when this session's last ``typing`` to them was relayed."""
+    counted: bool = False
+    """Counted among its address's connections without a login (ServerCore.connected)."""
 
     @property
     def host(self) -> str:
@@ -198,6 +204,9 @@ class ServerCore:
             address gets ``rate_limited`` while others still get in.
         max_waiting_offers: file offers of one user that may wait for an answer; more offers
             get ``rate_limited``.
+        max_prelogin_per_host: connections one IP address may hold open without a login;
+            a new one beyond it gets ``rate_limited`` and is closed, so one address cannot
+            pile up connections (each a TLS session and a socket) until the server runs out.
         clock: wall-clock seconds for timestamps.
     """
 
@@ -206,6 +215,7 @@ class ServerCore:
                  max_hashing: int = MAX_HASHING,
                  max_hashing_per_host: int = MAX_HASHING_PER_HOST,
                  max_waiting_offers: int = MAX_OPEN_PER_SENDER,
+                 max_prelogin_per_host: int = MAX_PRELOGIN_PER_HOST,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.passwords = passwords
@@ -216,6 +226,8 @@ class ServerCore:
         self.max_hashing_per_host = max_hashing_per_host
         self.hashing = 0  # password hashes handed to the workers and not done yet
         self._hashing_by_host: dict[str, int] = {}  # the same, per IP address
+        self.max_prelogin_per_host = max_prelogin_per_host
+        self._prelogin_by_host: dict[str, int] = {}  # connections without a login, per IP
         self._clock = clock
         self.sessions: dict[ConnId, Session] = {}
         self.online: dict[str, _Online] = {}
@@ -226,13 +238,39 @@ class ServerCore:
     # ------------------------------------------------------------------ connection life
 
     def connected(self, conn: ConnId, address: str) -> list[Action]:
-        """A new connection from ``address`` ("ip:port")."""
-        self.sessions[conn] = Session(conn, address)
+        """A new connection from ``address`` ("ip:port"): refused (``rate_limited``, then
+        closed) when its IP address already holds ``max_prelogin_per_host`` connections
+        without a login."""
+        session = self.sessions[conn] = Session(conn, address)
+        host = session.host
+        waiting = self._prelogin_by_host.get(host, 0)
+        if waiting >= self.max_prelogin_per_host:
+            log.warning("%s has %d connections without a login: refusing another", host,
+                        waiting)
+            return [Out(conn, Error(
+                code=ErrorCode.RATE_LIMITED, retry_after=float(PRELOGIN_RETRY_AFTER),
+                message=f"{host} already has {waiting} connections that have not logged in; "
+                        "log in on one of them, or try again later")), Disconnect(conn)]
+        self._prelogin_by_host[host] = waiting + 1
+        session.counted = True
         return []
+
+    def _uncount(self, session: Session) -> None:
+        """``session`` no longer counts as a connection without a login."""
+        if session.counted:
+            session.counted = False
+            host = session.host
+            left = self._prelogin_by_host.get(host, 1) - 1
+            if left > 0:
+                self._prelogin_by_host[host] = left
+            else:
+                self._prelogin_by_host.pop(host, None)
 
     def disconnected(self, conn: ConnId) -> list[Action]:
         """The connection is gone; tell everyone if its user is now offline."""
         session = self.sessions.pop(conn, None)
+        if session is not None:
+            self._uncount(session)
         if session is None or session.key is None:
             return []
         activity.info("logout %s from %s", session.user, session.address)
@@ -607,6 +645,7 @@ class ServerCore:
         key = name_key(name)
         now = self._clock()
         session.user, session.key, session.since = name, key, now
+        self._uncount(session)
         actions: list[Action] = []
         entry = self.online.get(key)
         if entry is None:

@@ -129,6 +129,7 @@ class MessengerServer(QObject):
             max_frame=config.max_frame, max_hashing=config.max_hashing,
             max_hashing_per_host=config.max_hashing_per_host,
             max_waiting_offers=config.max_waiting_offers,
+            max_prelogin_per_host=config.max_prelogin_per_host,
         )
         self._codec = Codec.for_server()
         self._ids = itertools.count(1)

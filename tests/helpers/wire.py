@@ -47,7 +47,8 @@ class WireClient:
         self.socket.readyRead.connect(self._read)
         self.socket.disconnected.connect(self._closed)
         self.socket.connectToHostEncrypted(host, port)
-        qtbot.waitUntil(lambda: self.socket.isEncrypted(), timeout=TIMEOUT_MS)
+        # (or closed: a server that refuses the connection may answer and close at once)
+        qtbot.waitUntil(lambda: self.socket.isEncrypted() or self.closed, timeout=TIMEOUT_MS)
 
     # -------------------------------------------------------------- raw I/O
 

@@ -114,6 +114,26 @@ def test_a_login_storm_past_the_hashing_bound_gets_rate_limited(qtbot, make_serv
             assert isinstance(c.login(user, f"{user}123"), Ok)
 
 
+def test_connections_without_a_login_are_capped_per_address(qtbot, make_server):
+    """The third connection from 127.0.0.1 that has not logged in is told why and closed;
+    once one of the two logs in, there is room again, and the others carry on."""
+    server = make_server(demo=True, max_prelogin_per_host=2)
+    first = WireClient(qtbot, server.host, server.port)
+    second = WireClient(qtbot, server.host, server.port)
+    third = WireClient(qtbot, server.host, server.port)
+    err = third.wait_for(lambda f: isinstance(f, Error))
+    assert err.code == ErrorCode.RATE_LIMITED and "127.0.0.1" in err.message
+    qtbot.waitUntil(lambda: third.closed)
+    first.hello()
+    assert isinstance(first.login("alice", "alice123"), Ok)
+    fourth = WireClient(qtbot, server.host, server.port)
+    fourth.hello()
+    assert isinstance(fourth.login("bob", "bob123"), Ok)
+    second.hello()
+    assert isinstance(second.login("charlie", "charlie123"), Ok)
+    assert not first.closed and not second.closed and not fourth.closed
+
+
 def test_unicast(qtbot, server):
     alice = connect_as(qtbot, server, "alice", "alice123")
     bob = connect_as(qtbot, server, "bob", "bob123")

@@ -318,3 +318,30 @@ def test_a_hash_of_old_parameters_is_redone_on_a_worker_not_the_event_loop(tmp_p
     (rehash,) = [a for a in after_check if type(a).__name__ == "Crypto"]
     assert rehash.done(rehash.work()) == [] and calls == ["alice123"]
     assert not new.needs_rehash(store.account("alice").pw_hash)
+
+
+def test_one_address_cannot_pile_up_connections_without_a_login(tmp_path):
+    passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID))
+    store = Store(tmp_path / "prelogin.db")
+    store.create_account("alice", passwords.hash("alice123"))
+    core = InlineCore(store, passwords, LoginThrottle(), max_prelogin_per_host=3)
+    for conn in (1, 2, 3):
+        assert core.connected(conn, f"10.0.0.9:{4000 + conn}") == []
+    actions = core.connected(4, "10.0.0.9:4004")
+    err = only(actions, 4)
+    assert err.code == ErrorCode.RATE_LIMITED and "10.0.0.9" in err.message
+    assert err.retry_after and Disconnect(4) in actions
+    core.disconnected(4)
+    assert core.connected(5, "10.0.0.7:4000") == []  # another address has its own share
+    # A login frees its place; so does a connection that goes.
+    core.handle(1, Hello(protocol_version=PROTOCOL_VERSION))
+    assert isinstance(frames_for(core.handle(1, Login(id=1, user="alice",
+                                                      password="alice123")), 1)[0], Ok)
+    assert core.connected(6, "10.0.0.9:4006") == []
+    assert Disconnect(7) in core.connected(7, "10.0.0.9:4007")
+    core.disconnected(7)
+    core.disconnected(2)
+    assert core.connected(8, "10.0.0.9:4008") == []
+    core.disconnected(1)  # (logged in: it was not counted any more)
+    assert Disconnect(9) in core.connected(9, "10.0.0.9:4009")
+    store.close()
