@@ -370,7 +370,9 @@ class MainWindow(QMainWindow):
 
         self.state_label = QLabel()
         self.state_label.setAccessibleDescription("Connection state")
-        self.statusBar().addWidget(self.state_label, 1)
+        # Permanent (on the right): a passing message ("Refused: …") on the left does not
+        # hide whether the app is online or reconnecting.
+        self.statusBar().addPermanentWidget(self.state_label)
         self.reconnect_button = QPushButton("Reconnect now")
         self.reconnect_button.setAccessibleName("Reconnect now")
         self.reconnect_button.setToolTip("Try to reach the server again at once")

@@ -133,6 +133,9 @@ def test_retry_on_a_failed_message(qtbot, server, open_window):
         type_line(qtbot, alice, "/msg zed are you there yet?", EVERYONE)
     tab = alice.open_conversation("zed")
     assert own_state(alice, "zed", 0) == DeliveryState.FAILED
+    # The refusal passes through the status bar; whether the app is online stays in view.
+    assert alice.statusBar().currentMessage() == "Refused: no such user: zed"
+    assert alice.state_label.isVisible() and "Online as alice" in alice.state_label.text()
     assert tab.failed_bar.isVisibleTo(tab) and "1 message not sent" in tab.failed_label.text()
     # Nobody is called zed (the contact list has every account): Retry is not offered, and
     # nothing can be typed here; the box says why.
