@@ -214,13 +214,29 @@ class ComposeEdit(QPlainTextEdit):
     escaped = Signal()
     """Escape was pressed (the tab cancels a reply)."""
 
+    MIN_LINES, MAX_LINES = 3, 10
+    """The box shows this many lines of text at least, and grows up to the most (then it
+    scrolls) as a longer message is typed; it shrinks back when it is sent."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setTabChangesFocus(True)
         self.setPlaceholderText("Write a message — Enter sends, Shift+Enter starts a new line, "
                                 "/help lists the commands")
-        line = self.fontMetrics().lineSpacing()
-        self.setFixedHeight(int(line * 3 + 2 * self.frameWidth() + 12))
+        self.document().contentsChanged.connect(self._fit)
+        self._fit()
+
+    def _fit(self) -> None:
+        # (QPlainTextDocumentLayout measures the document in lines, wrapped ones included)
+        lines = int(self.document().documentLayout().documentSize().height() + 0.5)
+        lines = min(self.MAX_LINES, max(self.MIN_LINES, lines))
+        height = int(self.fontMetrics().lineSpacing() * lines + 2 * self.frameWidth() + 12)
+        if height != self.height() or self.minimumHeight() != height:
+            self.setFixedHeight(height)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()  # (a narrower box wraps into more lines)
 
     # Pasted files (copied in a file manager) and images (a screenshot) are sent, not typed.
     def canInsertFromMimeData(self, source: QMimeData) -> bool:

@@ -407,3 +407,23 @@ def test_secondary_text_stays_readable_with_a_dark_palette(qtbot, qapp, server,
         assert lightest > 120  # the text is light on the dark background
     finally:
         qapp.setPalette(light)
+
+
+def test_the_compose_box_grows_with_a_long_message_and_shrinks_when_it_is_sent(
+        qtbot, server, open_window):
+    alice = open_window("alice", "alice123")
+    tab = alice.open_conversation("bob")
+    box = tab.compose
+    empty = box.height()
+    for i in range(6):
+        qtbot.keyClicks(box, f"line {i}")
+        qtbot.keyClick(box, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    grown = box.height()
+    assert grown > empty
+    for _ in range(20):  # past the most it shows: it scrolls instead
+        qtbot.keyClick(box, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    line = box.fontMetrics().lineSpacing()
+    assert grown < box.height() <= empty + (box.MAX_LINES - box.MIN_LINES) * line + 1
+    qtbot.keyClicks(box, "end")
+    qtbot.keyClick(box, Qt.Key.Key_Return)  # sent
+    assert box.toPlainText() == "" and box.height() == empty
