@@ -222,9 +222,11 @@ class TransferCard(QWidget):
             int(1000 * t.done / t.size) if t.size else 0
         self.progress.setValue(max(0, min(1000, permille)))
         self.progress.setFormat(f"{permille / 10:.0f} %")
+        # (done: the status line says so, and a full bar would only repeat it)
         self.progress.setVisible(t.state not in (TransferState.INCOMING,
                                                  TransferState.DECLINED,
-                                                 TransferState.DISCARDED))
+                                                 TransferState.DISCARDED,
+                                                 TransferState.DONE))
         status = status_text(t)
         self.status_label.setText(status)
         self.status_label.setToolTip(plain_tooltip(

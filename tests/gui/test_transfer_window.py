@@ -78,6 +78,7 @@ def test_drop_a_video_and_the_peer_accepts_it(qtbot, open_window, tmp_path, monk
                     and alice_t.get(send_key).state is TransferState.DONE, timeout=20_000)
     for c in (card, alice_card):
         assert c.progress.value() == c.progress.maximum()
+        assert not c.progress.isVisible()  # done: the status line says so
         assert not c.cancel_button.isVisible()
     assert card.open_button.isVisible() and card.open_button.isEnabled()
     received = Path(bob_t.get(key).path)
