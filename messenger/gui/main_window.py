@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
     QSystemTrayIcon,
     QTabBar,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -350,6 +351,21 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.tabCloseRequested.connect(self.close_tab)
         self.tabs.currentChanged.connect(self._on_current_changed)
+        # Every open conversation in one list (as browsers do), for when the tabs are more
+        # than the bar shows.
+        self.tab_list_button = QToolButton(self.tabs)
+        self.tab_list_button.setArrowType(Qt.ArrowType.DownArrow)
+        self.tab_list_button.setStyleSheet(
+            "QToolButton { border: none; padding: 2px 6px; }"
+            " QToolButton::menu-indicator { image: none; width: 0; }")
+        self.tab_list_button.setAutoRaise(True)
+        self.tab_list_button.setToolTip("All open conversations")
+        self.tab_list_button.setAccessibleName("All open conversations")
+        self.tab_list_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.tab_list_menu = QMenu(self.tab_list_button)
+        self.tab_list_menu.aboutToShow.connect(self._fill_tab_list)
+        self.tab_list_button.setMenu(self.tab_list_menu)
+        self.tabs.setCornerWidget(self.tab_list_button, Qt.Corner.TopRightCorner)
 
         self.invitation_bar = InvitationBar(engine)
         right = QWidget()
@@ -682,6 +698,18 @@ class MainWindow(QMainWindow):
             return ""
         title = self.engine.conversation(key).title
         return f"There is no user named “{title}” on this server."
+
+    def _fill_tab_list(self) -> None:
+        """The corner menu: one entry per tab, in the bar's order, with its unread count;
+        the current one checked."""
+        menu = self.tab_list_menu
+        menu.clear()
+        current = self.tabs.currentIndex()
+        for index in range(self.tabs.count()):
+            action = menu.addAction(self.tabs.tabText(index).replace("&", "&&"))
+            action.setCheckable(True)
+            action.setChecked(index == current)
+            action.triggered.connect(lambda _checked=False, i=index: self.go_to_tab(i))
 
     def step_tab(self, step: int) -> None:
         """Ctrl+PgDown (``step`` 1) / Ctrl+PgUp (-1): the next / previous tab, wrapping."""

@@ -63,3 +63,16 @@ def test_long_names_are_elided_and_a_middle_click_closes(qtbot, open_window):
     qtbot.mouseClick(bar, Qt.MouseButton.MiddleButton, pos=bar.tabRect(index).center())
     assert alice.conversation_widget(long_name) is None
     assert [alice.tabs.tabText(i) for i in range(alice.tabs.count())] == ["Everyone", "bob"]
+
+
+def test_the_corner_menu_lists_every_tab_and_goes_to_one(qtbot, open_window):
+    alice = open_window("alice")
+    alice.open_conversation("bob")
+    alice.open_conversation("charlie")
+    assert alice.tabs.cornerWidget(Qt.Corner.TopRightCorner) is alice.tab_list_button
+    alice.tab_list_menu.aboutToShow.emit()  # (as when it opens)
+    actions = alice.tab_list_menu.actions()
+    assert [a.text() for a in actions] == ["Everyone", "bob", "charlie"]
+    assert [a.isChecked() for a in actions] == [False, False, True]
+    actions[1].trigger()
+    assert alice.current_key() == "bob"
