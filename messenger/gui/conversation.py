@@ -36,6 +36,7 @@ from PySide6.QtGui import (
     QKeySequence,
     QMouseEvent,
     QResizeEvent,
+    QShowEvent,
     QTextCursor,
 )
 from PySide6.QtWidgets import (
@@ -636,6 +637,10 @@ class ConversationWidget(QWidget):
         model.modelReset.connect(self._update_failed_bar)
         self.view.verticalScrollBar().valueChanged.connect(self._on_scrolled)
         self.view.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
+        self._fill_timer = QTimer(self)  # (once the layout has settled: see fill_if_short)
+        self._fill_timer.setSingleShot(True)
+        self._fill_timer.setInterval(0)
+        self._fill_timer.timeout.connect(self.fill_if_short)
         self._update_failed_bar()
         self.view.scrollToBottom()
 
@@ -818,9 +823,24 @@ class ConversationWidget(QWidget):
     def _on_range_changed(self, low: int, high: int) -> None:
         """The list got taller than its viewport by more (a smaller window, the reply bar or
         a taller compose box, a message that wrapped anew): one that showed its end still
-        does, instead of the newest messages sliding out below."""
+        does, instead of the newest messages sliding out below. One that does not fill its
+        viewport asks for older messages (see :meth:`fill_if_short`)."""
         if self._pinned and not self._filling:
             self.view.verticalScrollBar().setValue(high)
+        if high == 0:
+            self._fill_timer.start()
+
+    def fill_if_short(self) -> bool:
+        """Load older messages while the list does not fill its viewport (it has no scroll
+        bar to pull them with): an empty cache on a new computer, a short page. True when a
+        page was asked for; each page that arrives checks again."""
+        if self.view.verticalScrollBar().maximum() > 0 or not self.isVisible():
+            return False
+        return self.load_older()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._fill_timer.start()
 
     def _on_scrolled(self, value: int) -> None:
         bar = self.view.verticalScrollBar()

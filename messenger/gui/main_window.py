@@ -1208,6 +1208,9 @@ class MainWindow(QMainWindow):
         if state is ConnectionState.LOGGED_IN:
             text = f"Online as {self.engine.user} on {self.engine.host}:{self.engine.port}"
             self._countdown.stop()
+            current = self.tabs.currentWidget()
+            if isinstance(current, ConversationWidget):
+                current.fill_if_short()  # (opened offline: the server's history now)
         elif auto and state is not ConnectionState.DISCONNECTED:
             text = "Reconnecting…"
         elif auto and self._countdown.isActive():

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QStyleOptionViewItem
 
 from messenger.client.connection import ConnectionState
-from messenger.client.conversations import EVERYONE
+from messenger.client.conversations import EVERYONE, peer_key
 from messenger.client.engine import ClientEngine
 from messenger.client.models import ConversationModel, DeliveryState, MessageKind, RosterModel
 from messenger.client.pins import PinStore
@@ -427,3 +427,20 @@ def test_the_compose_box_grows_with_a_long_message_and_shrinks_when_it_is_sent(
     qtbot.keyClicks(box, "end")
     qtbot.keyClick(box, Qt.Key.Key_Return)  # sent
     assert box.toPlainText() == "" and box.height() == empty
+
+
+def test_a_conversation_not_cached_here_shows_its_history_when_opened(
+        qtbot, open_window, monkeypatch, tmp_path):
+    """On a second computer (an empty cache) the tab fetches the server's history by itself,
+    though a short list has no scroll bar to pull it with."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    bob.engine.send_unicast("alice", "remember the meeting")
+    qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OTHER)
+                    == ["remember the meeting"], timeout=10_000)
+    monkeypatch.setenv("MESSENGER_HOME", str(tmp_path / "second-computer"))
+    laptop = open_window("alice")
+    assert laptop.engine.store.count(peer_key("bob")) == 0
+    laptop.open_conversation("bob")
+    qtbot.waitUntil(lambda: texts(laptop, peer_key("bob"), MessageKind.OTHER)
+                    == ["remember the meeting"], timeout=10_000)
