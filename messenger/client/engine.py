@@ -75,6 +75,7 @@ from .connection import ClientConnection, ConnectionErrorCode, ConnectionState
 from .conversations import (
     EVERYONE,
     EVERYONE_TITLE,
+    GROUP_PREFIX,
     Placement,
     group_key,
     history_name,
@@ -442,7 +443,7 @@ class ClientEngine(QObject):
         a new model shows the last cached page and the unsent messages at once."""
         model = self._conversations.get(key)
         if model is None:
-            model = ConversationModel(key, title or key, self)
+            model = ConversationModel(key, title or self._title_of(key), self)
             model.set_source(self)
             if is_group(key):
                 model.audience = lambda m=model: self._audience(m.title)
@@ -450,6 +451,16 @@ class ClientEngine(QObject):
             self._hydrate(model)
             self.conversation_added.emit(key)
         return model
+
+    def _title_of(self, key: str) -> str:
+        """A conversation's title from its key alone (a catch-up page for a conversation
+        no window has open): the group's or person's name as spelt by the group list or the
+        contact list, not the case-folded key."""
+        if key == EVERYONE:
+            return EVERYONE_TITLE
+        if is_group(key):
+            return self._group_title(key[len(GROUP_PREFIX):])
+        return self.canonical_user(key)
 
     def conversation_keys(self) -> list[str]:
         return list(self._conversations)

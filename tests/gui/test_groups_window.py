@@ -385,3 +385,33 @@ def test_list_rows_grow_with_a_large_font_and_keep_their_look_at_the_default(qap
     option.font.setPointSizeF(20)  # as with a large desktop font: no clipped names
     big = kind().sizeHint(option, None).height()
     assert big > kind.ROW_HEIGHT and big >= QFontMetricsF(option.font).height() + 8
+
+
+def test_a_group_caught_up_after_a_restart_keeps_its_name_and_unread_count(qtbot,
+                                                                          open_window):
+    """Its tab was closed when the app quit: the catch-up makes its model, titled by the
+    group list (it was titled by its key, "#group:lab": not a member, no badge)."""
+    alice = open_window("alice")
+    bob = open_window("bob")
+    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        alice.engine.create_group("lab", ["bob"])
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        bob.engine.accept_invitation("lab")
+    key = group_key("lab")
+    bob.close_tab(bob.tabs.indexOf(bob.conversation_widget(key)))  # tab closed: stays unread
+    alice.engine.send_group("lab", "hello lab")
+    qtbot.waitUntil(lambda: texts(bob, key, MessageKind.OTHER) == ["hello lab"], timeout=10_000)
+    assert bob.engine.unread(key) == 1
+    bob.close()
+
+    again = open_window("bob")
+    # The restarted app catches up with the server (nothing new) and shows the cache.
+    qtbot.waitUntil(lambda: texts(again, key, MessageKind.OTHER) == ["hello lab"],
+                    timeout=10_000)
+    assert again.engine.unread(key) == 1
+    model = again.engine.conversation(key)
+    row = again.engine.groups.group("lab")
+    tab = again.open_group("lab")
+    seen = (model.title, row.unread if row else None,
+            again.tabs.tabText(again.tabs.indexOf(tab)), tab.writable, tab.closed_label.text())
+    assert seen == ("lab", 1, "# lab", True, ""), seen
