@@ -168,6 +168,7 @@ class _Request:
     public: bool = False
     password: str = ""  # login/register/password (the new one): for automatic re-login
     mode: str = ""  # history: "older", "resume" or "export"
+    after: int = 0  # history "resume": the seq the page starts after
     job: Any = None  # history "export": the ConversationExport asking
 
 
@@ -1183,6 +1184,8 @@ class ClientEngine(QObject):
             self.login_failed.emit(err.code, message)
         elif req.kind == "send":
             self._inflight.discard(req.client_msg_id)
+            if self._store is not None:  # answered: the server does not hold it
+                self._store.attempted(req.client_msg_id, False)
             if err.code not in FINAL_SEND_ERRORS:
                 delay = err.retry_after if err.retry_after else self._send_retry_s
                 self._send_retry_s = min(SEND_RETRY_S[1], self._send_retry_s * 2)
@@ -1357,8 +1360,11 @@ class ClientEngine(QObject):
                 new = {p.key for p in places
                        if self._store.add_messages([self._cached(m, p.key)])}
             except (sqlite3.Error, OSError) as exc:
-                # Not confirmed and not seen: the server sends it again at the next login.
+                # Not confirmed and not seen: the server sends it again at the next login,
+                # or (confirmed by another device) the next catch-up fetches it: no cursor
+                # of these conversations may pass it in this session.
                 self._seen_seqs.discard(m.seq)
+                self._catching_up.update(p.key for p in places)
                 log.error("could not cache message %d: %s", m.seq, exc)
                 if not self._cache_failed:
                     self._cache_failed = True
@@ -1369,7 +1375,9 @@ class ClientEngine(QObject):
         self._confirm_later(m.seq)
         for place in places:
             if place.key not in self._catching_up:
-                self._advance_cursor(place.key, m.seq)
+                # A conversation first seen live starts its cursor here (what is older
+                # comes by paging back); one that has a cursor keeps it (_resume_cursor).
+                self._start_cursor(place.key, m.seq)
         if own and self._own_from_elsewhere(m):
             return
         for place in places:
@@ -1741,9 +1749,11 @@ class ClientEngine(QObject):
         of it, or None (nothing cached).
 
         The highest cached seq is not that cursor: a catch-up cut off by a lost link leaves a
-        gap below the live messages cached after it. So the cursor is kept apart (``meta``
-        ``resume:<key>``), moved by each catch-up page and, once caught up, by live messages;
-        a cache written before there was a cursor starts from its highest seq.
+        gap below the live messages cached after it, and live messages leave out what this
+        account sends from its other devices (the server sends no copy to the sender). So
+        the cursor is kept apart (``meta`` ``resume:<key>``) and moved only by catch-up
+        pages; a conversation first seen live starts it at that message, and a cache written
+        before there were cursors starts from its highest seq.
         """
         if self._store is None:
             return None
@@ -1751,6 +1761,11 @@ class ClientEngine(QObject):
         if cursor is not None:
             return int(cursor)
         return self._store.last_seq(key)
+
+    def _start_cursor(self, key: str, seq: int) -> None:
+        """Give ``key`` a resume cursor at ``seq`` when it has none yet."""
+        if self._store is not None and self._store.get_meta(RESUME_META + key) is None:
+            self._advance_cursor(key, seq)
 
     def _advance_cursor(self, key: str, seq: int) -> None:
         """Every message of ``key`` up to ``seq`` is cached: move its resume cursor."""
@@ -1766,7 +1781,7 @@ class ClientEngine(QObject):
     def _history_after(self, key: str, after: int) -> None:
         frame = GetHistory(id=self._take_id(), conversation=history_name(key), after=after,
                            limit=500)
-        if self._request(frame, _Request("history", key=key, mode="resume")):
+        if self._request(frame, _Request("history", key=key, mode="resume", after=after)):
             self._resuming += 1
             self._catching_up.add(key)
 
@@ -1824,16 +1839,13 @@ class ClientEngine(QObject):
                       and name_key(r.sender) == name_key(self.user)])
         self.history_loaded.emit(key, added)
         self._resuming -= 1
-        if last is not None:
-            self._advance_cursor(key, last)  # pages run on from the cursor, without gaps
+        # Pages run on from the cursor without gaps; only they move it (not live messages,
+        # which leave out what this account sends from its other devices).
+        self._advance_cursor(key, last if last is not None else req.after)
         if ok.more and last is not None:
             self._history_after(key, last)
         else:
-            # Caught up: what was cached live meanwhile is covered, and from now on the
-            # live messages are every message.
             self._catching_up.discard(key)
-            if self._store is not None and (top := self._store.last_seq(key)) is not None:
-                self._advance_cursor(key, top)
         if self._resuming <= 0:
             self._resuming = 0
             self.resumed.emit()

@@ -303,11 +303,12 @@ class LocalStore:
         c, v, s, r, t, cr, st, e, a = row
         return OutboxItem(c, v, s, json.loads(r), t, cr, st, e, bool(a))
 
-    def attempted(self, client_msg_id: str) -> None:
+    def attempted(self, client_msg_id: str, on_the_wire: bool = True) -> None:
         """The message was written to the link: until an answer comes (an ``ok`` drops the
-        row, an error clears the mark) the server may hold it, so it must not be discarded."""
-        self._db.execute("UPDATE outbox SET attempted = 1 WHERE client_msg_id = ?",
-                         (client_msg_id,))
+        row, an error clears the mark: ``on_the_wire`` False) the server may hold it, so it
+        must not be discarded."""
+        self._db.execute("UPDATE outbox SET attempted = ? WHERE client_msg_id = ?",
+                         (int(on_the_wire), client_msg_id))
 
     def acked(self, client_msg_id: str) -> OutboxItem | None:
         """The server stored the message: drop it from the outbox, return the row."""

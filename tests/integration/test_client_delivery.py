@@ -565,11 +565,14 @@ def test_a_send_refused_for_now_is_tried_again_by_itself(qtbot, server, make_eng
         if isinstance(frame, Send) and refuse:
             refuse.pop()
             return [Out(conn, Error(id=frame.id, code=ErrorCode.RATE_LIMITED,
-                                    message="busy", retry_after=0.05))]
+                                    message="busy", retry_after=0.5))]
         return original(conn, frame)
 
     core.handle = handle
-    alice.send_unicast("bob", "patience")
+    cid = alice.send_unicast("bob", "patience")
+    qtbot.waitUntil(lambda: not refuse and cid not in alice._inflight, timeout=5000)
+    # Answered (not stored): until it goes again it is not on the wire, so it may be deleted.
+    assert not alice.store.outbox_item(cid).attempted
     qtbot.waitUntil(lambda: not alice.store.outbox(), timeout=5000)
     assert not refuse  # it was refused once, and then stored
     item = next(i for i in alice.conversation("bob").items() if i.kind is MessageKind.OWN)
@@ -956,3 +959,28 @@ def test_a_catch_up_cut_off_by_a_lost_link_is_finished_after_the_reconnect(
                     and len(texts_from(laptop, "alice", "alice")) >= len(want), timeout=15_000)
     assert sorted(texts_from(laptop, "alice", "alice")) == sorted(want)
     assert laptop.store.count("alice") == len(want)
+
+
+def test_what_this_account_sent_from_another_device_reaches_this_one_after_a_relogin(
+        qtbot, server, make_engine, tmp_path):
+    """bob's phone writes to alice while his laptop is online: the server sends the laptop
+    no copy (no echo to the sender), and alice's live answer must not move the laptop's
+    resume cursor past it. The laptop's next catch-up brings it."""
+    alice = make_engine()
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    phone = make_engine(data_dir=tmp_path / "phone")
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, laptop, server.host, server.port, "bob")
+    login(qtbot, phone, server.host, server.port, "bob")
+    alice.send_unicast("bob", "hello")
+    qtbot.waitUntil(lambda: texts_from(laptop, "alice", "alice") == ["hello"], timeout=5000)
+    phone.send_unicast("alice", "from the phone")
+    qtbot.waitUntil(lambda: texts_from(alice, "bob", "bob") == ["from the phone"],
+                    timeout=5000)
+    alice.send_unicast("bob", "reply")
+    qtbot.waitUntil(lambda: texts_from(laptop, "alice", "alice") == ["hello", "reply"],
+                    timeout=5000)
+    again = restart(qtbot, make_engine, laptop, server.host, server.port, "bob",
+                    data_dir=tmp_path / "laptop")
+    assert [m.text for m in again.store.page("alice", limit=10)] == \
+        ["hello", "from the phone", "reply"]
