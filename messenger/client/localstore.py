@@ -202,6 +202,18 @@ _TRANSFER_COLUMNS = ("key, direction, peer, conv, name, size, sha256, mime, path
 _STATE_ORDER = {"sent": 0, "delivered": 1, "read": 2}
 
 
+def _copy_state(m: CachedMessage, delivered: Sequence[str], read: Sequence[str]) -> str:
+    """The state of own message copy ``m`` given who has it (``delivered``) and who read it
+    (``read``): a multicast's copy in one recipient's conversation follows that recipient
+    alone, any other message anyone; states only move forward."""
+    if m.scope == "multicast":
+        best = "read" if any(name_key(u) == m.conv for u in read) else \
+            "delivered" if any(name_key(u) == m.conv for u in delivered) else m.state
+    else:
+        best = "read" if read else "delivered"
+    return best if _STATE_ORDER[best] > _STATE_ORDER.get(m.state, 0) else m.state
+
+
 class LocalStore:
     """Outbox, history cache and transfers of one account (see the module docstring).
 
@@ -386,6 +398,7 @@ class LocalStore:
                     out += self.receipts(seq, *args)
                 else:
                     out += self.receipt_counts(seq, *args)
+            out += self._share_receipts(seq, mine)
             for m in self._select("WHERE seq = ? AND scope = 'unicast'", (seq,)):
                 if name_key(m.sender) != mine:
                     continue
@@ -419,17 +432,34 @@ class LocalStore:
                 delivered.append(user)
             if state == "read" and user not in read:
                 read.append(user)
-            if m.scope == "multicast":
-                best = "read" if any(name_key(u) == m.conv for u in read) else \
-                    "delivered" if any(name_key(u) == m.conv for u in delivered) else m.state
-            else:
-                best = "read" if read else "delivered"
-            new_state = best if _STATE_ORDER[best] > _STATE_ORDER.get(m.state, 0) else m.state
-            self._db.execute(
-                "UPDATE messages SET state = ?, delivered_to = ?, read_by = ?"
-                " WHERE conv = ? AND seq = ?",
-                (new_state, json.dumps(delivered), json.dumps(read), m.conv, seq))
-            out.append(replace(m, state=new_state, delivered_to=delivered, read_by=read))
+            out.append(self._set_receipts(m, _copy_state(m, delivered, read), delivered,
+                                          read))
+        return out
+
+    def _set_receipts(self, m: CachedMessage, state: str, delivered: list[str],
+                      read: list[str]) -> CachedMessage:
+        """Write copy ``m``'s new state and lists; return the updated row."""
+        self._db.execute(
+            "UPDATE messages SET state = ?, delivered_to = ?, read_by = ?"
+            " WHERE conv = ? AND seq = ?",
+            (state, json.dumps(delivered), json.dumps(read), m.conv, m.seq))
+        return replace(m, state=state, delivered_to=delivered, read_by=read)
+
+    def _share_receipts(self, seq: int, mine: str) -> list[CachedMessage]:
+        """The copies of own multicast ``seq`` (one per recipient's conversation, cached at
+        different times: each catch-up page is one conversation's) all learn who has it and
+        who read it, and each takes its own recipient's state; return the rows changed."""
+        copies = [m for m in self._select("WHERE seq = ? AND scope = 'multicast'", (seq,))
+                  if name_key(m.sender) == mine]
+        if len(copies) < 2:
+            return []
+        delivered = list(dict.fromkeys(u for m in copies for u in m.delivered_to))
+        read = list(dict.fromkeys(u for m in copies for u in m.read_by))
+        out: list[CachedMessage] = []
+        for m in copies:
+            state = _copy_state(m, delivered, read)
+            if (state, delivered, read) != (m.state, m.delivered_to, m.read_by):
+                out.append(self._set_receipts(m, state, delivered, read))
         return out
 
     def receipts_upto(self, me: str, peer: str, delivered: int, read: int,

@@ -328,3 +328,27 @@ def test_a_multicast_copy_ticks_for_its_own_recipient_and_lists_everyone(store):
     assert (rows["bob"].state, rows["carol"].state) == ("read", "delivered")
     assert rows["bob"].delivered_to == ["Bob", "carol"]
     assert store.message(5, conv="carol").state == "delivered"
+
+
+def test_multicast_copies_cached_apart_all_get_the_receipts(store):
+    """A catch-up caches one conversation per page: receipts that came before the first
+    copy, or between the copies, reach the copy cached later too."""
+    def own(seq, conv):
+        return cached(seq, conv=conv, sender="alice", scope="multicast", to=["bob", "carol"])
+
+    store.receipts(7, "bob", "read")  # both before any copy is cached
+    store.receipts(7, "carol", "read")
+    store.add_messages([own(7, "bob")])
+    store.settle([7], "alice")
+    store.add_messages([own(7, "carol")])
+    store.settle([7], "alice")
+    assert store.message(7, conv="carol").state == "read"
+    assert store.message(7, conv="carol").read_by == ["bob", "carol"]
+
+    store.add_messages([own(8, "bob")])
+    store.receipts(8, "carol", "delivered")  # one copy cached: applied there only
+    assert store.message(8, conv="bob").state == "sent"
+    store.add_messages([own(8, "carol")])
+    (row,) = [m for m in store.settle([8], "alice") if m.conv == "carol"]
+    assert (row.state, row.delivered_to) == ("delivered", ["carol"])
+    assert store.message(8, conv="bob").state == "sent"  # bob's copy: bob has not got it
