@@ -1823,7 +1823,11 @@ class ClientEngine(QObject):
             if name_key(m.sender) == name_key(self.user) and self._own_from_elsewhere(m):
                 continue
             also = self._also(self._cached(m, key), key)
-            items.append(self._item(m, also))
+            # A message cached before keeps what the cache knows of it (an own one's ticks
+            # and receipts), not the page's bare copy.
+            known = self._store.message(m.seq, key) \
+                if self._store is not None and m.seq not in new else None
+            items.append(self._item(known or m, also))
         if req.mode == "older":
             self._history_busy.discard(key)
             model.server_more = bool(ok.more)

@@ -23,7 +23,7 @@ from messenger.gui.delegates import (
     paint_tick,
 )
 
-from .conftest import type_line
+from .conftest import texts, type_line
 
 
 def own_state(window, key: str, row: int = -1) -> DeliveryState:
@@ -448,3 +448,36 @@ def test_an_older_page_from_the_server_keeps_what_the_reader_looks_at(qtbot, ope
     now = tab.view.indexAt(tab.view.viewport().rect().topLeft())
     assert now.data(ConversationModel.TextRole) == text
     assert tab.view.visualRect(now).top() == y
+
+
+def test_own_messages_caught_up_after_a_restart_keep_their_read_ticks(qtbot, open_window):
+    """The restarted app's catch-up brings back own messages older than the page it shows
+    from the cache: they keep the ticks the cache has ("read"), not the page's bare copy."""
+    alice = open_window("alice")
+    bob = open_window("bob")
+    bob.engine.send_unicast("alice", "hi alice")  # alice's cursor for bob starts here
+    key = peer_key("bob")
+    qtbot.waitUntil(lambda: texts(alice, key, MessageKind.OTHER) == ["hi alice"],
+                    timeout=10_000)
+    for n in range(60):
+        alice.engine.send_unicast("bob", f"line {n}")
+    qtbot.waitUntil(lambda: len(texts(bob, peer_key("alice"), MessageKind.OTHER)) == 60,
+                    timeout=10_000)
+    bob.engine.mark_read(peer_key("alice"))
+    qtbot.waitUntil(lambda: [m.state for m in alice.engine.store.page(key, limit=100)
+                             if m.sender == "alice"] == ["read"] * 60, timeout=10_000)
+    top = alice.engine.store.page(key, limit=1)[-1].seq
+    alice.close()
+
+    again = open_window("alice")
+    qtbot.waitUntil(lambda: again.engine.store.get_meta(f"resume:{key}") == str(top),
+                    timeout=10_000)  # caught up: the 60 came back in its page
+    model = again.engine.conversation(key)
+    while model.canFetchMore():
+        rows = model.rowCount()
+        model.fetchMore()
+        qtbot.waitUntil(lambda rows=rows: model.rowCount() > rows or not model.canFetchMore(),
+                        timeout=5000)
+    own = [i for i in model.items() if i.kind is MessageKind.OWN]
+    assert [i.text for i in own] == [f"line {n}" for n in range(60)]
+    assert {i.state for i in own} == {DeliveryState.READ}
