@@ -1025,11 +1025,16 @@ class MainWindow(QMainWindow):
         t = self.transfers.get(key)
         if t is None or t.direction != RECEIVE:
             return
-        # An offer to us: make sure its conversation is open (the card is there).
-        current = self.tabs.currentWidget()
-        self.open_conversation(t.conversation if is_group(t.conversation) else t.peer)
-        if current is not None and current is not self.tabs.currentWidget():
-            self.tabs.setCurrentWidget(current)
+        # An offer to us: make sure its conversation is open (the card is there), in the
+        # background: becoming current, even for a moment, would mark it read.
+        if is_group(t.conversation):
+            title = self.engine.conversation(t.conversation).title
+            row = self.engine.groups.group(title)
+            name = row.name if row is not None else title
+            self._open(group_key(name), name, focus=self.tabs.currentWidget() is None)
+        else:
+            self._open(peer_key(t.peer), self.engine.canonical_user(t.peer),
+                       focus=self.tabs.currentWidget() is None)
         self.statusBar().showMessage(f"{t.peer} offers you “{t.name}”.", 8000)
 
     # ------------------------------------------------------------------ find, export, typing

@@ -301,3 +301,27 @@ def test_ctrl_shift_t_takes_the_keyboard_focus_to_the_transfers_and_back(qtbot, 
                    Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert not window.transfers_dock.isVisible()
     qtbot.waitUntil(tab.compose.hasFocus)
+
+
+def test_a_file_offer_opens_its_tab_in_the_background_and_leaves_it_unread(
+        qtbot, open_window, tmp_path):
+    from messenger.client.conversations import peer_key
+    from messenger.client.models import MessageKind, RosterModel
+
+    bob = open_window("bob")
+    alice = open_window("alice")
+    for n in range(3):
+        bob.engine.send_unicast("alice", f"unread {n}")
+    model = alice.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: sum(i.kind is MessageKind.OTHER for i in model.items()) == 3,
+                    timeout=10_000)
+    assert alice.engine.unread(peer_key("bob")) == 3
+    path = tmp_path / "notes.txt"
+    path.write_text("some notes\n")
+    with qtbot.waitSignal(alice.transfers.transfer_added, timeout=10_000):
+        assert bob.send_files(peer_key("alice"), [str(path)])
+    assert alice.conversation_widget(peer_key("bob")) is not None
+    assert alice.current_key() == EVERYONE  # opened, not shown
+    row = alice.engine.roster.row_of("bob")
+    assert alice.engine.unread(peer_key("bob")) == 3
+    assert alice.engine.roster.index(row, 0).data(RosterModel.UnreadRole) == 3
