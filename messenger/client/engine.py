@@ -1262,12 +1262,23 @@ class ClientEngine(QObject):
             self.conversation(req.key).add_notice(
                 f"Invited {', '.join(ok.group.invited) or 'nobody new'} to {ok.group.name}.")
         elif req.op in ("decline", "leave"):
-            if self.groups.remove(req.group):
-                self.group_left.emit(self._group_title(req.group))
+            title = self._group_title(req.group)
+            if self._drop_group(req.group):
+                self.group_left.emit(title)
             self._update_party()
             if req.key is not None and req.key != group_key(req.group):
                 verb = "Declined the invitation to" if req.op == "decline" else "Left"
                 self.conversation(req.key).add_notice(f"{verb} {req.group}.")
+
+    def _drop_group(self, name: str) -> bool:
+        """Take group ``name`` off the group list (left, removed, dissolved, declined) with
+        its unread count: nothing is left to open to clear it (the window title's count).
+        False when it was not listed."""
+        key = group_key(name)
+        if key in self._conversations:
+            self._unread_seqs.pop(key, None)
+            self._set_unread(key, 0)
+        return self.groups.remove(name)
 
     def _on_invitation(self, ev: GroupInvitation) -> None:
         row = self._row(ev.group, ev.by)
@@ -1283,7 +1294,7 @@ class ClientEngine(QObject):
     def _on_group_update(self, ev: GroupUpdate) -> None:
         row = self._row(ev.group)
         if ev.gone or not (row.member or row.pending):
-            if self.groups.remove(ev.group.name):
+            if self._drop_group(ev.group.name):
                 self.group_left.emit(ev.group.name)
             if ev.group.public and ev.group.members:
                 if self.directory.row_of(ev.group.name) is not None:

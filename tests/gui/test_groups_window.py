@@ -415,3 +415,24 @@ def test_a_group_caught_up_after_a_restart_keeps_its_name_and_unread_count(qtbot
     seen = (model.title, row.unread if row else None,
             again.tabs.tabText(again.tabs.indexOf(tab)), tab.writable, tab.closed_label.text())
     assert seen == ("lab", 1, "# lab", True, ""), seen
+
+
+def test_leaving_a_group_drops_its_unread_count_from_the_title(qtbot, open_window):
+    alice = open_window("alice")
+    bob = open_window("bob")
+    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        alice.engine.create_group("lab", ["bob"])
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        bob.engine.accept_invitation("lab")
+    key = group_key("lab")
+    bob.close_tab(bob.tabs.indexOf(bob.conversation_widget(key)))
+    for n in range(3):
+        alice.engine.send_group("lab", f"news {n}")
+    qtbot.waitUntil(lambda: len(texts(bob, key, MessageKind.OTHER)) == 3, timeout=10_000)
+    assert bob.windowTitle().startswith("(3) ")
+    # Groups list → right-click → Leave… (no tab open)
+    with qtbot.waitSignal(bob.engine.group_left, timeout=10_000):
+        bob.engine.leave_group("lab", key=key)
+    assert bob.engine.groups.group("lab") is None  # nothing left in the list to open
+    assert key not in bob._tabs_by_key
+    assert not bob.windowTitle().startswith("("), bob.windowTitle()
