@@ -387,10 +387,9 @@ def test_list_rows_grow_with_a_large_font_and_keep_their_look_at_the_default(qap
     assert big > kind.ROW_HEIGHT and big >= QFontMetricsF(option.font).height() + 8
 
 
-def test_a_group_caught_up_after_a_restart_keeps_its_name_and_unread_count(qtbot,
-                                                                          open_window):
-    """Its tab was closed when the app quit: the catch-up makes its model, titled by the
-    group list (it was titled by its key, "#group:lab": not a member, no badge)."""
+def bob_in_lab_with_its_tab_closed(qtbot, open_window):
+    """alice's and bob's windows; bob is in alice's group "lab", its tab closed (what comes
+    stays unread). Returns (alice, bob, the group's key)."""
     alice = open_window("alice")
     bob = open_window("bob")
     with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
@@ -398,7 +397,15 @@ def test_a_group_caught_up_after_a_restart_keeps_its_name_and_unread_count(qtbot
     with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
         bob.engine.accept_invitation("lab")
     key = group_key("lab")
-    bob.close_tab(bob.tabs.indexOf(bob.conversation_widget(key)))  # tab closed: stays unread
+    bob.close_tab(bob.tabs.indexOf(bob.conversation_widget(key)))
+    return alice, bob, key
+
+
+def test_a_group_caught_up_after_a_restart_keeps_its_name_and_unread_count(qtbot,
+                                                                          open_window):
+    """Its tab was closed when the app quit: the catch-up makes its model, titled by the
+    group list (it was titled by its key, "#group:lab": not a member, no badge)."""
+    alice, bob, key = bob_in_lab_with_its_tab_closed(qtbot, open_window)
     alice.engine.send_group("lab", "hello lab")
     qtbot.waitUntil(lambda: texts(bob, key, MessageKind.OTHER) == ["hello lab"], timeout=10_000)
     assert bob.engine.unread(key) == 1
@@ -418,14 +425,7 @@ def test_a_group_caught_up_after_a_restart_keeps_its_name_and_unread_count(qtbot
 
 
 def test_leaving_a_group_drops_its_unread_count_from_the_title(qtbot, open_window):
-    alice = open_window("alice")
-    bob = open_window("bob")
-    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
-        alice.engine.create_group("lab", ["bob"])
-    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
-        bob.engine.accept_invitation("lab")
-    key = group_key("lab")
-    bob.close_tab(bob.tabs.indexOf(bob.conversation_widget(key)))
+    alice, bob, key = bob_in_lab_with_its_tab_closed(qtbot, open_window)
     for n in range(3):
         alice.engine.send_group("lab", f"news {n}")
     qtbot.waitUntil(lambda: len(texts(bob, key, MessageKind.OTHER)) == 3, timeout=10_000)
