@@ -710,7 +710,14 @@ class ClientEngine(QObject):
         if not self._unread_seqs.get(key):
             return
         if not self.logged_in and self.send_read_receipts:
-            self._read_wanted.add(key)
+            if self._store is None:
+                self._read_wanted.add(key)
+                return
+            # Read here now (also after a restart), sent after the next login.
+            seqs = sorted(self._unread_seqs.pop(key, ()))
+            self._store.mark_read_here(key, seqs)
+            self._reads_to_resend.update(seqs)
+            self._save_unconfirmed_reads()
             return
         self._send_reads(key)
 

@@ -10,6 +10,7 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter
 from PySide6.QtWidgets import QStyleOptionViewItem
 
+from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE, peer_key
 from messenger.client.engine import ClientEngine
 from messenger.client.localstore import CachedMessage
@@ -481,3 +482,27 @@ def test_own_messages_caught_up_after_a_restart_keep_their_read_ticks(qtbot, ope
     own = [i for i in model.items() if i.kind is MessageKind.OWN]
     assert [i.text for i in own] == [f"line {n}" for n in range(60)]
     assert {i.state for i in own} == {DeliveryState.READ}
+
+
+def test_messages_read_offline_stay_read_after_a_restart_and_their_receipts_go(
+        qtbot, server, make_server, open_window):
+    alice = open_window("alice")
+    bob = open_window("bob")
+    for n in range(2):
+        alice.engine.send_unicast("bob", f"hello {n}")
+    qtbot.waitUntil(lambda: bob.engine.unread(peer_key("alice")) == 2, timeout=10_000)
+    server.close()  # the server goes away for a while
+    qtbot.waitUntil(lambda: bob.engine.state is not ConnectionState.LOGGED_IN
+                    and alice.engine.state is not ConnectionState.LOGGED_IN, timeout=10_000)
+    bob.open_conversation("alice")  # bob reads them meanwhile
+    assert bob.engine.unread(peer_key("alice")) == 0
+    bob.close()  # ... and quits before the server is back
+
+    make_server(data_dir=server.data_dir, port=server.port)
+    again = open_window("bob")
+    assert again.engine.unread(peer_key("alice")) == 0  # read here, also after the restart
+    # alice's app reconnects by itself; bob's restarted app sent the receipts at its login.
+    qtbot.waitUntil(lambda: alice.engine.logged_in, timeout=15_000)
+    qtbot.waitUntil(lambda: [i.state for i in alice.engine.conversation("bob").items()
+                             if i.kind is MessageKind.OWN] == [DeliveryState.READ] * 2,
+                    timeout=10_000)
