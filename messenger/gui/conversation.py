@@ -540,6 +540,7 @@ class ConversationWidget(QWidget):
         self.reply_to: tuple[str, str] | None = None
         """``(sender, text)`` of the message the next one sent answers, or None; see
         :meth:`reply`."""
+        self._reply_seq: int | None = None  # ... and its seq (to follow an edit or delete)
         self.reply_bar = QWidget(self)
         self.reply_bar.setObjectName("replyBar")
         self.reply_label = QLabel(self.reply_bar)
@@ -634,6 +635,8 @@ class ConversationWidget(QWidget):
         model.rowsInserted.connect(self._on_rows_inserted)
         model.rowsRemoved.connect(self._update_failed_bar)
         model.dataChanged.connect(self._update_failed_bar)
+        model.dataChanged.connect(self._follow_reply)
+        model.modelReset.connect(self._follow_reply)
         model.modelReset.connect(self._update_failed_bar)
         self.view.verticalScrollBar().valueChanged.connect(self._on_scrolled)
         self.view.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
@@ -671,11 +674,14 @@ class ConversationWidget(QWidget):
             self.cancel_reply()
         self.send_requested.emit(self.key, text)
 
-    def reply(self, sender: str, text: str) -> None:
+    def reply(self, sender: str, text: str, seq: int | None = None) -> None:
         """Make the next message sent here a reply to ``sender``'s message ``text``: a bar
         over the compose box says so (✕ or Escape cancels), and the message goes with a
-        quote line (:func:`~messenger.client.quotes.reply_text`). Focus goes to the box."""
+        quote line (:func:`~messenger.client.quotes.reply_text`). Focus goes to the box.
+        With the message's ``seq``, the reply follows it: an edit changes the quote, and
+        deleting it for everyone cancels the reply (its text must not go out quoted)."""
         self.reply_to = (sender, text)
+        self._reply_seq = seq
         self._show_reply()
         self.reply_bar.show()
         self.compose.setFocus(Qt.FocusReason.OtherFocusReason)
@@ -683,7 +689,21 @@ class ConversationWidget(QWidget):
     def cancel_reply(self) -> None:
         """Forget the message being answered (see :meth:`reply`)."""
         self.reply_to = None
+        self._reply_seq = None
         self.reply_bar.hide()
+
+    def _follow_reply(self, *args: object) -> None:
+        """The model changed: the message being answered may have been edited, deleted for
+        everyone, or (a reset) be gone."""
+        if self._reply_seq is None or self.reply_to is None:
+            return
+        row = self.model.row_of_seq(self._reply_seq)
+        item = self.model.item(row) if row is not None else None
+        if item is None or item.text == RETRACTED_TEXT:
+            self.cancel_reply()
+        elif item.text != self.reply_to[1]:
+            self.reply_to = (self.reply_to[0], item.text)
+            self._show_reply()
 
     def _show_reply(self) -> None:
         if self.reply_to is None:
@@ -1062,7 +1082,7 @@ class ConversationWidget(QWidget):
             copy_link.triggered.connect(lambda: QGuiApplication.clipboard().setText(link))
         if repliable(item) and self.writable:
             answer = menu.addAction("Reply")
-            answer.triggered.connect(lambda: self.reply(item.sender, item.text))
+            answer.triggered.connect(lambda: self.reply(item.sender, item.text, item.seq))
         if item.kind is MessageKind.OWN and item.state in (DeliveryState.FAILED,
                                                            DeliveryState.PENDING):
             if item.state is DeliveryState.FAILED and not self.retry_blocked:

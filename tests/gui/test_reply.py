@@ -74,3 +74,30 @@ def test_a_quote_is_drawn_above_the_text_and_its_links_are_not_the_body_s(qtbot)
               for x in range(quoted.left(), quoted.right(), 4)]
     found = {tab.link_at(p) for p in points}
     assert found == {None, "https://body.example/x"}
+
+
+def test_a_reply_follows_an_edit_and_a_deletion_for_everyone(qtbot, open_window):
+    """The quoted message is edited: the quote is the new text. It is deleted for everyone:
+    the reply is cancelled, so the deleted text never goes out quoted."""
+    from messenger.protocol import RETRACTED_TEXT
+
+    alice = open_window("alice")
+    bob = open_window("bob")
+    with qtbot.waitSignal(alice.engine.message_acked, timeout=10_000) as acked:
+        alice.engine.send_unicast("bob", "my pin is 4711")
+    seq = acked.args[1]
+    tab = bob.open_conversation("alice")
+    qtbot.waitUntil(lambda: texts(bob, peer_key("alice"), MessageKind.OTHER)
+                    == ["my pin is 4711"], timeout=10_000)
+    reply_action(tab, tab.model.row_of_seq(seq)).trigger()
+    assert tab.reply_bar.isVisible()
+    assert alice.engine.edit(seq, peer_key("bob"), "my pin is secret")
+    qtbot.waitUntil(lambda: tab.reply_label.toolTip()
+                    == "↪ Replying to alice: my pin is secret", timeout=10_000)
+    alice.engine.retract(seq, peer_key("bob"))
+    qtbot.waitUntil(lambda: texts(bob, peer_key("alice"), MessageKind.OTHER)
+                    == [RETRACTED_TEXT], timeout=10_000)
+    assert not tab.reply_bar.isVisible() and tab.reply_to is None
+    type_line(qtbot, bob, "ok", peer_key("alice"))
+    qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OTHER) == ["ok"],
+                    timeout=10_000)
