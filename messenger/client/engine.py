@@ -990,7 +990,7 @@ class ClientEngine(QObject):
                                            "receipts_after")
             after = int(raw or 0)
             frame: Any = Login(id=self._take_id(), user=req.user, password=password,
-                               receipts_after=after or None, receipts_upto=True)
+                               receipts_after=after, receipts_upto=True)
         else:
             frame = Register(id=self._take_id(), user=req.user, password=password)
         self._request(frame, req)

@@ -706,10 +706,12 @@ class ServerCore:
             return [self._error(
                 session, frame, ErrorCode.MESSAGE_TOO_LONG,
                 f"the message has {len(text)} characters; the limit is {self.max_text}")]
-        if text.strip() == RETRACTED_TEXT:
+        if text == RETRACTED_TEXT:  # (exactly: that is what the server and apps compare)
             # What a deleted message reads: taken as one, it could not be edited or deleted,
-            # and the apps would show it as deleted.
-            return [self._error(session, frame, ErrorCode.BAD_REQUEST,
+            # and the apps would show it as deleted. (A retry of one stored before this
+            # rule still gets its ok.)
+            retry = self._retry_ack(session, frame) if isinstance(frame, Send) else None
+            return retry or [self._error(session, frame, ErrorCode.BAD_REQUEST,
                                 f"{RETRACTED_TEXT!r} is what a deleted message reads; "
                                 "write something else")]
         cid = frame.client_msg_id

@@ -984,3 +984,28 @@ def test_what_this_account_sent_from_another_device_reaches_this_one_after_a_rel
                     data_dir=tmp_path / "laptop")
     assert [m.text for m in again.store.page("alice", limit=10)] == \
         ["hello", "from the phone", "reply"]
+
+
+def test_a_new_device_gets_the_receipts_of_what_was_sent_before_it(
+        qtbot, server, make_engine, tmp_path):
+    """alice's laptop logs in for the first time (receipt cursor 0): the login asks for the
+    whole receipt log, so her earlier multicast, read by both, shows read once its history
+    is fetched (with no cursor sent, nothing was replayed and it stayed "sent")."""
+    phone, bob, charlie = (make_engine(data_dir=tmp_path / "phone"), make_engine(),
+                           make_engine())
+    for engine, name in ((phone, "alice"), (bob, "bob"), (charlie, "charlie")):
+        login(qtbot, engine, server.host, server.port, name)
+    phone.send_multicast(["bob", "charlie"], "to both")
+    for engine in (bob, charlie):
+        qtbot.waitUntil(lambda e=engine: texts_from(e, "alice", "alice") == ["to both"],
+                        timeout=5000)
+        engine.mark_read("alice")
+    qtbot.waitUntil(lambda: own_states(phone, "bob") == [DeliveryState.READ]
+                    and own_states(phone, "charlie") == [DeliveryState.READ], timeout=5000)
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    login(qtbot, laptop, server.host, server.port, "alice")
+    for key in ("bob", "charlie"):
+        with qtbot.waitSignal(laptop.history_loaded, timeout=5000):
+            laptop.conversation(key).fetchMore()
+        qtbot.waitUntil(lambda k=key: own_states(laptop, k) == [DeliveryState.READ],
+                        timeout=5000)

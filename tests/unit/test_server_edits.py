@@ -195,7 +195,7 @@ def test_the_text_of_a_deleted_message_cannot_be_sent_or_edited_in(core):
     seq = lab_with_a_message_of_bob(core)
     for frame in (Send(id=6, client_msg_id="m9", scope="group", text=RETRACTED_TEXT,
                        to=["lab"]),
-                  Edit(id=6, client_msg_id="e1", seq=seq, text=f" {RETRACTED_TEXT}\n")):
+                  Edit(id=6, client_msg_id="e1", seq=seq, text=RETRACTED_TEXT)):
         actions = core.handle(BOB, frame)
         err = reply(actions, BOB)
         assert (err.code, err.id) == (ErrorCode.BAD_REQUEST, 6) and "deleted" in err.message
@@ -203,3 +203,14 @@ def test_the_text_of_a_deleted_message_cannot_be_sent_or_edited_in(core):
     assert core.store.message(seq).text == "bob's plan"
     edit = core.handle(BOB, Edit(id=7, client_msg_id="e2", seq=seq, text="bob's new plan"))
     assert isinstance(reply(edit, BOB), Ok)  # still editable
+
+
+def test_a_retry_of_a_message_stored_with_that_text_before_the_rule_gets_its_ok(core):
+    """Stored before the server refused the text: its retry is answered as a retry."""
+    stored, _ = core.store.store_message(
+        sender="bob", client_msg_id="old1", scope="unicast", text=RETRACTED_TEXT,
+        recipients=["alice"], recipient_keys=["alice"])
+    core.store.commit()
+    again = reply(core.handle(BOB, Send(id=6, client_msg_id="old1", scope="unicast",
+                                        text=RETRACTED_TEXT, to=["alice"])), BOB)
+    assert isinstance(again, Ok) and again.seq == stored.seq
