@@ -684,6 +684,13 @@ class ClientEngine(QObject):
             self._store.set_text(seq, text, edited)
         for model in self._conversations.values():
             model.set_text(seq, text, edited)
+        if edited is None:  # deleted: nothing left to read, so it is not unread any more
+            for key, waiting in self._unread_seqs.items():
+                if seq in waiting:
+                    waiting.discard(seq)
+                    self._set_unread(key, max(0, self._unread.get(key, 0) - 1))
+                    if self._store is not None:  # (nor after a restart)
+                        self._store.mark_read_here(key, [seq])
 
     def send_to(self, key: str, text: str) -> str | None:
         """Send ``text`` into conversation ``key`` (a peer's, a group's or :data:`EVERYONE`)."""

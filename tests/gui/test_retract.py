@@ -133,3 +133,17 @@ def test_the_message_list_takes_keyboard_focus_on_the_newest_message(qtbot, open
     assert not any(image.pixelColor(x, y).name() == highlight
                    for x in range(max(0, rect.left()), min(image.width(), rect.right()))
                    for y in range(max(0, rect.top()), min(image.height(), rect.bottom())))
+
+
+def test_a_message_deleted_before_it_was_read_is_not_unread(qtbot, open_window):
+    bob = open_window("bob")
+    alice = open_window("alice")
+    with qtbot.waitSignal(alice.engine.message_acked, timeout=10_000) as acked:
+        alice.engine.send_unicast("bob", "oops, wrong person")
+    seq = acked.args[1]
+    qtbot.waitUntil(lambda: bob.engine.unread(peer_key("alice")) == 1, timeout=10_000)
+    alice.engine.retract(seq, peer_key("bob"))
+    qtbot.waitUntil(lambda: texts(bob, peer_key("alice"), MessageKind.OTHER)
+                    == [RETRACTED_TEXT], timeout=10_000)
+    assert bob.engine.unread(peer_key("alice")) == 0
+    assert bob.engine.store.unread_seqs(peer_key("alice"), "bob") == []  # after a restart too
