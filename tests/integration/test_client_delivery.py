@@ -1009,3 +1009,22 @@ def test_a_new_device_gets_the_receipts_of_what_was_sent_before_it(
             laptop.conversation(key).fetchMore()
         qtbot.waitUntil(lambda k=key: own_states(laptop, k) == [DeliveryState.READ],
                         timeout=5000)
+
+
+def test_a_connection_refused_for_too_many_from_this_address_says_why(
+        qtbot, make_server, make_engine):
+    """The address already holds the connections without a login that the server allows:
+    the refusal comes before the server's hello, and the app says why the connection failed
+    (not a "Server error" notice)."""
+    from helpers.wire import WireClient
+
+    server = make_server(demo=True, max_prelogin_per_host=1)
+    squatter = WireClient(qtbot, server.host, server.port)  # connected, never logs in
+    alice = make_engine()
+    with qtbot.waitSignal(alice.connection_failed, timeout=10_000) as failed:
+        alice.connect_to(server.host, server.port)
+        alice.login("alice", "alice123")
+    _code, message = failed.args
+    assert "have not logged in" in message and not alice.logged_in
+    assert not [i for i in alice.conversation(EVERYONE).items() if "Server error" in i.text]
+    squatter.close()
