@@ -1330,13 +1330,13 @@ class MainWindow(QMainWindow):
         s.setValue("window/state", self.saveState())
         s.setValue("window/splitter", self.splitter.saveState())
         e = self.engine
-        if e.user:
+        if e.account:  # (also offline: the tabs are that account's)
             tabs = []
             for i in range(self.tabs.count()):
                 widget = self.tabs.widget(i)
                 if isinstance(widget, ConversationWidget):
                     tabs.append((widget.key, widget.model.title))
-            save_open_tabs(e.user, e.host, e.port, tabs, self.current_key(), s)
+            save_open_tabs(e.account, e.host, e.port, tabs, self.current_key(), s)
         self.save_drafts()
         s.sync()
 

@@ -30,3 +30,20 @@ def test_the_next_login_reopens_the_tabs_as_they_were(qtbot, open_window):
     assert again.current_key() == peer_key("bob")
     assert (again.width(), again.height()) == (760, 540)
     assert tab_keys(bob) == [EVERYONE]  # another account: its own tabs
+
+
+def test_tabs_closed_while_offline_are_still_those_of_the_account(qtbot, server, make_server,
+                                                                   open_window):
+    """The window is closed while the server is away (reconnecting): its tabs are saved for
+    that account all the same, and the next login reopens them."""
+    from messenger.client.connection import ConnectionState
+
+    window = open_window("alice")
+    window.open_conversation("bob")
+    server.close()
+    qtbot.waitUntil(lambda: window.engine.state is not ConnectionState.LOGGED_IN,
+                    timeout=10_000)
+    window.close()
+    make_server(data_dir=server.data_dir, port=server.port)
+    again = open_window("alice")
+    assert tab_keys(again) == [EVERYONE, peer_key("bob")]
