@@ -1255,6 +1255,9 @@ class MainWindow(QMainWindow):
 
     def _on_request_failed(self, key: str, code: str, message: str) -> None:
         log.info("request in %s failed: %s %s", key, code, message)
+        widget = self._tabs_by_key.get(key)
+        if widget is not None and key == self.current_key() and widget.failed_bar.isVisible():
+            return  # the tab in view says it already, with Retry / Delete
         self.statusBar().showMessage(f"Refused: {message}", 8000)
 
     def _on_group_failed(self, op: str, group: str, code: str, message: str) -> None:

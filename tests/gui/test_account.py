@@ -39,6 +39,8 @@ def test_change_password_from_the_file_menu(qtbot, open_window, server):
         dialog.reject()  # Esc / Cancel while the server decides: the answer must be seen
         assert dialog.isVisible() and not dialog.cancel_button.isEnabled()
     assert "password was changed" in window.statusBar().currentMessage()
+    # (a passing message does not hide whether the app is online)
+    assert window.state_label.isVisible() and "Online as" in window.state_label.text()
     other = ClientEngine()
     try:
         with qtbot.waitSignal(other.login_succeeded, timeout=10_000):

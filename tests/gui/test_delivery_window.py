@@ -134,8 +134,8 @@ def test_retry_on_a_failed_message(qtbot, server, open_window):
         type_line(qtbot, alice, "/msg zed are you there yet?", EVERYONE)
     tab = alice.open_conversation("zed")
     assert own_state(alice, "zed", 0) == DeliveryState.FAILED
-    # The refusal passes through the status bar; whether the app is online stays in view.
-    assert alice.statusBar().currentMessage() == "Refused: no such user: zed"
+    # The tab in view says it (not the status bar too); whether the app is online stays.
+    assert alice.statusBar().currentMessage() == ""
     assert alice.state_label.isVisible() and "Online as alice" in alice.state_label.text()
     assert tab.failed_bar.isVisibleTo(tab) and "1 message not sent" in tab.failed_label.text()
     # Nobody is called zed (the contact list has every account): Retry is not offered, and
@@ -506,3 +506,13 @@ def test_messages_read_offline_stay_read_after_a_restart_and_their_receipts_go(
     qtbot.waitUntil(lambda: [i.state for i in alice.engine.conversation("bob").items()
                              if i.kind is MessageKind.OWN] == [DeliveryState.READ] * 2,
                     timeout=10_000)
+
+
+def test_a_refusal_shown_in_the_tab_in_view_is_not_repeated_in_the_status_bar(
+        qtbot, open_window):
+    alice = open_window("alice")
+    tab = alice.open_conversation("bob")
+    with qtbot.waitSignal(alice.engine.request_failed, timeout=10_000):
+        alice.engine.send_unicast("bob", "x" * 16_001)  # over the server's limit
+    assert tab.failed_bar.isVisible() and "16001" in tab.failed_label.text().replace(",", "")
+    assert alice.statusBar().currentMessage() == ""
