@@ -769,6 +769,25 @@ class ClientEngine(QObject):
             self._reads_ping = self._ping_nonce
             self._conn.send(Ping(nonce=self._ping_nonce))
 
+    def _unread_here(self, key: str, rows: list[CachedMessage],
+                     read_upto: int | None) -> list[CachedMessage]:
+        """``rows`` (just cached from a history page of ``key``) less those this account
+        already read, on this or another device: the page's ``read_upto`` covers them. Those
+        are marked read here (no badge, no second receipt), and so are the unread ones
+        waiting with seqs up to it (read on another device meanwhile)."""
+        if not read_upto or self._store is None:
+            return rows
+        me = name_key(self.user or self._store_user)
+        done = [r.seq for r in rows if r.seq <= read_upto and name_key(r.sender) != me]
+        waiting = self._unread_seqs.get(key, set())
+        gone = {seq for seq in waiting if seq <= read_upto}
+        if gone:
+            waiting -= gone
+            self._set_unread(key, max(0, self._unread.get(key, 0) - len(gone)))
+        if done or gone:
+            self._store.mark_read_here(key, sorted({*done, *gone}))
+        return [r for r in rows if r.seq > read_upto or name_key(r.sender) == me]
+
     def _await_read(self, key: str, rows: list[CachedMessage]) -> None:
         """``rows`` are now shown in conversation ``key``: others' chat messages among them
         that were never marked read here wait for a ``read`` receipt (see :meth:`mark_read`)
@@ -1857,13 +1876,15 @@ class ClientEngine(QObject):
             self._history_busy.discard(key)
             model.server_more = bool(ok.more)
             added = model.prepend(items)
-            self._await_read(key, [r for r in rows if r.seq in new])
+            self._await_read(key, self._unread_here(key, [r for r in rows if r.seq in new],
+                                                    ok.read_upto))
             self._settle([r.seq for r in rows if r.seq in new
                           and name_key(r.sender) == name_key(self.user)])
             self.history_loaded.emit(key, added)
             return
         added = sum(1 for item in items if model.append(item))
-        self._await_read(key, [r for r in rows if r.seq in new])
+        self._await_read(key, self._unread_here(key, [r for r in rows if r.seq in new],
+                                                ok.read_upto))
         self._settle([r.seq for r in rows if r.seq in new
                       and name_key(r.sender) == name_key(self.user)])
         self.history_loaded.emit(key, added)

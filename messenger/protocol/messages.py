@@ -519,8 +519,10 @@ class Ok(_Base, tag="ok"):
     ``roster`` and ``groups``; ``roster`` → ``roster``; ``send`` → ``seq`` and ``ts``;
     ``groups`` → ``groups``; ``group_create``/``group_invite``/``group_join``/``group_accept``
     → ``group``; ``history`` → ``messages`` and ``more`` (more messages exist beyond the page:
-    older ones, or newer ones when ``after`` was given); ``transfer_offer``/``transfer_accept``
-    → ``transfer_id`` and ``secret``.
+    older ones, or newer ones when ``after`` was given) and ``read_upto`` (the highest seq of
+    the conversation that this account marked read, from any of its sessions; absent for
+    0 or a conversation without one); ``transfer_offer``/``transfer_accept`` →
+    ``transfer_id`` and ``secret``.
     """
 
     id: int
@@ -532,6 +534,7 @@ class Ok(_Base, tag="ok"):
     group: GroupInfo | None = None
     messages: list[Message] | None = None
     more: bool | None = None
+    read_upto: int | None = None
     transfer_id: str | None = None
     secret: str | None = None
 

@@ -72,7 +72,7 @@ from messenger.protocol import (
 
 from .auth import LoginThrottle, Passwords
 from .groups import Group, Groups, Left, RuleError
-from .store import Account, NameTaken, Store, StoredMessage
+from .store import EVERYONE_KEY, Account, NameTaken, Store, StoredMessage, pair_key
 from .store import Receipt as StoredReceipt
 from .transfers import MAX_OPEN_PER_SENDER, Transfers
 
@@ -917,8 +917,12 @@ class ServerCore:
         more = len(rows) > limit
         if more:
             rows = rows[:limit] if frame.after is not None else rows[1:]
+        assert session.key is not None
+        grp_key = EVERYONE_KEY if kind == "everyone" else name_key(target) \
+            if kind == "group" else pair_key(session.key, name_key(target))
+        read_upto = self.store.read_upto(grp_key, session.key) or None
         return [Out(session.conn, Ok(id=frame.id, messages=[_message_frame(m) for m in rows],
-                                     more=more))]
+                                     more=more, read_upto=read_upto))]
 
     # ------------------------------------------------------------------ groups
 

@@ -1199,6 +1199,17 @@ class Store:
             cursor = cursors[user_key] = self._warm(grp_key, user_key)
         return cursor
 
+    def read_upto(self, grp_key: str, user_key: str) -> int:
+        """The highest seq of conversation ``grp_key`` (a group's key, a pair's, or
+        :data:`EVERYONE_KEY`) that ``user_key`` marked read from any session; 0 if none."""
+        warm = self._cursors.get(grp_key, {}).get(user_key)
+        if warm is not None:
+            return warm.read
+        row = self._cursor_rows.get((user_key, grp_key)) or self._db.execute(
+            "SELECT delivered, read FROM group_cursors WHERE user_key = ? AND grp_key = ?",
+            (user_key, grp_key)).fetchone()
+        return row[1] if row else 0
+
     def _warm(self, grp_key: str, user_key: str) -> _Cursor:
         """Load a cursor: its written position, then every chat message of the group that is
         due to the member above it (within a membership span, not sent by the member)."""

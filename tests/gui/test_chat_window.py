@@ -444,3 +444,28 @@ def test_a_conversation_not_cached_here_shows_its_history_when_opened(
     laptop.open_conversation("bob")
     qtbot.waitUntil(lambda: texts(laptop, peer_key("bob"), MessageKind.OTHER)
                     == ["remember the meeting"], timeout=10_000)
+
+
+def test_history_on_a_new_computer_counts_only_what_this_account_has_not_read(
+        qtbot, open_window, monkeypatch, tmp_path):
+    """alice read bob's first three messages on her desktop; her laptop (an empty cache)
+    fetches the history with the account's read position (``read_upto``): only the fourth
+    counts as unread there."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    key = peer_key("bob")
+    for n in range(3):
+        bob.engine.send_unicast("alice", f"read on the desktop {n}")
+    qtbot.waitUntil(lambda: alice.engine.unread(key) == 3, timeout=10_000)
+    alice.engine.mark_read(key)
+    qtbot.waitUntil(lambda: [i.state for i in bob.engine.conversation("alice").items()
+                             if i.kind is MessageKind.OWN] == [DeliveryState.READ] * 3,
+                    timeout=10_000)
+    bob.engine.send_unicast("alice", "not read anywhere")
+    qtbot.waitUntil(lambda: alice.engine.unread(key) == 1, timeout=10_000)
+    monkeypatch.setenv("MESSENGER_HOME", str(tmp_path / "laptop"))
+    laptop = open_window("alice")
+    with qtbot.waitSignal(laptop.engine.history_loaded, timeout=10_000):
+        laptop.engine.conversation(key).fetchMore()  # (no tab looks at it)
+    assert len(texts(laptop, key, MessageKind.OTHER)) == 4
+    assert laptop.engine.unread(key) == 1
