@@ -344,8 +344,8 @@ class ClientEngine(QObject):
         self._exports: set[ConversationExport] = set()
         self._history_busy: set[str] = set()
         self._resuming = 0
-        # Conversations whose catch-up runs on this link: their live messages do not move
-        # the resume cursor (what lies between it and them is still being fetched).
+        # Conversations whose catch-up runs on this link (or whose cache refused a message):
+        # their live messages do not start a resume cursor (_start_cursor).
         self._catching_up: set[str] = set()
         self._typing_sent: dict[str, float] = {}
         # Reconnect and heartbeat.
@@ -685,12 +685,8 @@ class ClientEngine(QObject):
         for model in self._conversations.values():
             model.set_text(seq, text, edited)
         if edited is None:  # deleted: nothing left to read, so it is not unread any more
-            for key, waiting in self._unread_seqs.items():
-                if seq in waiting:
-                    waiting.discard(seq)
-                    self._set_unread(key, max(0, self._unread.get(key, 0) - 1))
-                    if self._store is not None:  # (nor after a restart)
-                        self._store.mark_read_here(key, [seq])
+            for key in [k for k, waiting in self._unread_seqs.items() if seq in waiting]:
+                self._not_unread(key, {seq})
 
     def send_to(self, key: str, text: str) -> str | None:
         """Send ``text`` into conversation ``key`` (a peer's, a group's or :data:`EVERYONE`)."""
@@ -779,14 +775,23 @@ class ClientEngine(QObject):
             return rows
         me = name_key(self.user or self._store_user)
         done = [r.seq for r in rows if r.seq <= read_upto and name_key(r.sender) != me]
-        waiting = self._unread_seqs.get(key, set())
-        gone = {seq for seq in waiting if seq <= read_upto}
-        if gone:
-            waiting -= gone
-            self._set_unread(key, max(0, self._unread.get(key, 0) - len(gone)))
-        if done or gone:
-            self._store.mark_read_here(key, sorted({*done, *gone}))
+        if done:
+            self._store.mark_read_here(key, done)
+        self._not_unread(key, {seq for seq in self._unread_seqs.get(key, ()) if seq <= read_upto})
         return [r for r in rows if r.seq > read_upto or name_key(r.sender) == me]
+
+    def _not_unread(self, key: str, seqs: set[int]) -> None:
+        """Messages ``seqs`` of ``key`` no longer wait for a read receipt (deleted, or read
+        on another device): off the unread count, and marked read in the cache (so also
+        after a restart)."""
+        waiting = self._unread_seqs.get(key)
+        gone = waiting & seqs if waiting else set()
+        if not gone:
+            return
+        waiting -= gone
+        self._set_unread(key, max(0, self._unread.get(key, 0) - len(gone)))
+        if self._store is not None:
+            self._store.mark_read_here(key, sorted(gone))
 
     def _await_read(self, key: str, rows: list[CachedMessage]) -> None:
         """``rows`` are now shown in conversation ``key``: others' chat messages among them
