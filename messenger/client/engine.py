@@ -793,6 +793,20 @@ class ClientEngine(QObject):
         if self._store is not None:
             self._store.mark_read_here(key, sorted(gone))
 
+    def _on_read_elsewhere(self, seqs: list[int]) -> None:
+        """Another app of this account read messages ``seqs`` (a server ``read`` event): off
+        this app's unread counts, and read in the cache (no ``read`` receipt from here)."""
+        got = set(seqs)
+        for key, waiting in list(self._unread_seqs.items()):
+            if both := waiting & got:
+                self._not_unread(key, both)
+        self._reads_to_resend -= got
+        if self._store is not None and seqs:
+            try:
+                self._store.mark_read_elsewhere(self.user or self._store_user, seqs)
+            except (sqlite3.Error, OSError) as exc:
+                log.warning("could not mark messages read on another device: %s", exc)
+
     def _await_read(self, key: str, rows: list[CachedMessage]) -> None:
         """``rows`` are now shown in conversation ``key``: others' chat messages among them
         that were never marked read here wait for a ``read`` receipt (see :meth:`mark_read`)
@@ -1107,6 +1121,8 @@ class ClientEngine(QObject):
             self._on_receipt_count(frame)
         elif isinstance(frame, ReceiptsUpto):
             self._on_receipts_upto(frame)
+        elif isinstance(frame, Read):
+            self._on_read_elsewhere(frame.seqs)
         elif isinstance(frame, TransferOffered):
             self.transfer_offered.emit(frame)
         elif isinstance(frame, TransferAccepted):

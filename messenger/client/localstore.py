@@ -690,16 +690,30 @@ class LocalStore:
         """This app sent a ``read`` receipt for someone else's messages ``seqs`` of ``conv``:
         their ``state`` becomes ``read`` (for a received message, ``sent`` means "not marked
         read yet" and ``read`` "marked read by this app"), so it is never sent twice."""
+        self._update_many("UPDATE messages SET state = 'read'"
+                          " WHERE conv = ? AND seq = ? AND state = 'sent'",
+                          [(conv, seq) for seq in seqs])
+
+    def _update_many(self, sql: str, rows: list[tuple]) -> None:
+        """``executemany`` in one transaction (one commit, not one per row)."""
         db = self._db
         db.execute("BEGIN")
         try:
-            db.executemany("UPDATE messages SET state = 'read'"
-                           " WHERE conv = ? AND seq = ? AND state = 'sent'",
-                           [(conv, seq) for seq in seqs])
+            db.executemany(sql, rows)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def mark_read_elsewhere(self, user: str, seqs: Sequence[int]) -> None:
+        """Another app of account ``user`` read messages ``seqs`` (a server ``read`` event):
+        every cached copy of them not sent by ``user`` and not marked read here becomes
+        ``read`` (see :meth:`mark_read_here`), whatever conversation it is in."""
+        self._db.create_function("name_key", 1, name_key, deterministic=True)
+        me = name_key(user)
+        self._update_many("UPDATE messages SET state = 'read' WHERE seq = ? AND state = 'sent'"
+                          " AND notice IS NULL AND name_key(sender) != ?",
+                          [(seq, me) for seq in seqs])
 
     def unread_seqs(self, conv: str, user: str, *, before: int | None = None) -> list[int]:
         """Seqs of others' messages in ``conv`` not marked read here (see

@@ -293,8 +293,10 @@ class Delivered(_Base, tag="delivered"):
 
 
 class Read(_Base, tag="read"):
-    """Event: the user has seen the chat messages with these ``seq`` numbers (their tab was
-    shown). Implies ``delivered``."""
+    """Event, both ways. Client → server: the user has seen the chat messages with these
+    ``seq`` numbers (their tab was shown); implies ``delivered``. Server → client: another
+    session of your account read these messages (sent to every other logged-in session,
+    with the seqs read for the first time); take them off the unread counts."""
 
     seqs: list[int]
 
@@ -551,7 +553,7 @@ ClientFrame = (
 
 ServerFrame = (
     Hello | Ping | Pong | Ok | Error | Presence | Message | GroupInvitation | GroupUpdate
-    | Receipt | ReceiptCount | ReceiptsUpto | Typing
+    | Receipt | ReceiptCount | ReceiptsUpto | Read | Typing
     | TransferOffered | TransferAccepted | TransferDeclined | TransferCancelled
 )
 """Every frame a server may send."""

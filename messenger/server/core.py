@@ -363,12 +363,21 @@ class ServerCore:
         return actions
 
     def _mark(self, session: Session, seqs: list[int], state: str) -> list[Action]:
-        """``delivered`` / ``read``: record it, and send the new receipts to the senders."""
+        """``delivered`` / ``read``: record it, and send the new receipts to the senders; the
+        messages read for the first time also go, as a ``read`` event, to the account's other
+        sessions (read on the phone → no longer unread on the laptop)."""
         assert session.user is not None
-        receipts = self.store.mark(session.user, [s for s in seqs[:10_000] if 0 < s < MAX_SEQ],
-                                   state)
-        actions: list[Action] = []
         online = self.online
+        mine = online.get(session.key or "")
+        others = [c for c in mine.conns if c != session.conn] \
+            if mine is not None and state == "read" and len(mine.conns) > 1 else []
+        read_now: list[int] | None = [] if others else None
+        receipts = self.store.mark(session.user, [s for s in seqs[:10_000] if 0 < s < MAX_SEQ],
+                                   state, read_now)
+        actions: list[Action] = []
+        if read_now:  # the account's other apps take these off their unread counts
+            synced = Read(seqs=read_now)
+            actions += [Out(c, synced) for c in others]
         for r in receipts:
             entry = online.get(r.sender_key)
             if entry is not None:

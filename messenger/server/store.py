@@ -1073,7 +1073,8 @@ class Store:
             del rows[limit:]
         return [_row_to_message(r) for r in rows]
 
-    def mark(self, user: str, seqs: Iterable[int], state: str) -> list[Receipt]:
+    def mark(self, user: str, seqs: Iterable[int], state: str,
+             read_now: list[int] | None = None) -> list[Receipt]:
         """Record that ``user`` has ``state`` ("delivered" or "read") the messages ``seqs``.
 
         Only first transitions count (reading implies delivery). Returns the new receipts for
@@ -1081,7 +1082,8 @@ class Store:
         each logged with its ``rid`` increasing in that order; the receipts of pair messages
         are not logged and have ``rid`` 0 (:meth:`receipt_cursors` stands for them). Decided
         in memory from the cache of recent delivery states (one query fills in what it
-        lacks); the rows are buffered.
+        lacks); the rows are buffered. With ``read_now`` (a list), the seqs that ``user``
+        read for the first time (of messages they received) are appended to it, ascending.
         """
         if state not in ("delivered", "read"):
             raise ValueError(state)
@@ -1119,6 +1121,8 @@ class Store:
             if was >= level:  # not a first transition
                 continue
             states[key] = level
+            if read and read_now is not None:
+                read_now.append(seq)
             if grp_key is None:
                 self._new_marks.append((now, now if read else None, key, seq))
             sender_key = entry[0]

@@ -430,7 +430,54 @@ def test_read_receipts_for_messages_loaded_from_the_servers_history(
     laptop.mark_read("alice")
     qtbot.waitUntil(lambda: own_states(alice, "bob") == [DeliveryState.READ] * 2,
                     timeout=10_000)
-    assert bob.unread("alice") == 2  # the desktop still shows what it has not shown
+    # Read on the laptop is read on the desktop too (the server's ``read`` to other sessions).
+    qtbot.waitUntil(lambda: bob.unread("alice") == 0, timeout=10_000)
+
+
+def test_read_on_one_device_is_read_on_the_others(qtbot, server, make_engine, tmp_path):
+    """bob reads on his laptop what reached both his apps (private, multicast and group
+    messages): his desktop's counts drop at once, stay down after a restart, and the desktop
+    never sends a ``read`` of its own for them."""
+    alice, desktop, charlie = make_engine(), make_engine(), make_engine()
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    for engine, user in ((alice, "alice"), (desktop, "bob"), (laptop, "bob"),
+                         (charlie, "charlie")):
+        login(qtbot, engine, server.host, server.port, user)
+    with qtbot.waitSignal(alice.group_joined, timeout=10_000):
+        alice.create_group("lab", public=True)
+    with qtbot.waitSignal(desktop.group_joined, timeout=10_000):
+        desktop.join_group("lab")
+    qtbot.waitUntil(lambda: len(alice.groups.group("lab").members) == 2, timeout=10_000)
+    lab = group_key("lab")
+    alice.send_unicast("bob", "private 1")
+    alice.send_unicast("bob", "private 2")
+    alice.send_multicast(["bob", "charlie"], "to both of you")
+    alice.send_group("lab", "in the lab")
+    for app in (desktop, laptop):
+        qtbot.waitUntil(lambda app=app: (app.unread("alice"), app.unread(lab)) == (3, 1),
+                        timeout=10_000)
+    laptop.mark_read("alice")
+    laptop.mark_read(lab)
+    qtbot.waitUntil(lambda: (desktop.unread("alice"), desktop.unread(lab)) == (0, 0),
+                    timeout=10_000)
+    assert desktop.first_unread("alice") is None
+    assert desktop.store.unread_seqs("alice", "bob") == []
+    assert desktop.store.unread_seqs(lab, "bob") == []
+    desktop = restart(qtbot, make_engine, desktop, server.host, server.port, "bob")
+    sent: list[object] = []
+    send = desktop._conn.send
+    desktop._conn.send = lambda frame: sent.append(frame) or send(frame)
+    assert (desktop.unread("alice"), desktop.unread(lab)) == (0, 0)
+    desktop.mark_read("alice")
+    desktop.mark_read(lab)
+    alice.send_unicast("bob", "new")
+    qtbot.waitUntil(lambda: desktop.unread("alice") == 1, timeout=10_000)
+    desktop.mark_read("alice")
+    assert [f.seqs for f in sent if isinstance(f, Read)] == \
+        [[alice.conversation("bob").items()[-1].seq]]  # only the new one
+    qtbot.waitUntil(lambda: laptop.unread("alice") == 0, timeout=10_000)
+    # Own messages are left alone: alice's ticks on her own copies do not change.
+    assert own_states(alice, "bob")[-1] is DeliveryState.READ
 
 
 def test_read_while_offline_goes_after_the_next_login(qtbot, server, make_engine):

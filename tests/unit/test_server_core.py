@@ -19,6 +19,7 @@ from messenger.protocol import (
     Ping,
     Pong,
     Presence,
+    Read,
     Register,
     Send,
 )
@@ -264,6 +265,27 @@ def test_offline_recipient_gets_it_at_next_login_until_delivered(core):
     bob3 = session(core)
     actions = core.handle(bob3, Login(id=1, user="bob", password="bob123"))
     assert [f for f in frames_for(actions, bob3) if isinstance(f, Message)] == []
+
+
+def test_read_goes_to_the_accounts_other_sessions_once(core):
+    alice = session(core, "alice")
+    desktop, laptop, phone = session(core, "bob"), session(core, "bob"), session(core, "bob")
+    seqs = [only(core.handle(alice, Send(id=n, client_msg_id=f"r{n}", scope="unicast",
+                                         text="hi", to=["bob"])), alice).seq for n in (1, 2)]
+    own = only(core.handle(desktop, Send(id=3, client_msg_id="mine", scope="unicast",
+                                         text="mine", to=["alice"])), desktop).seq
+    # "delivered" is not "read": nothing goes to the other sessions.
+    actions = core.handle(laptop, Delivered(seqs=seqs))
+    assert [f for c in (desktop, phone) for f in frames_for(actions, c)] == []
+    # Only the first transition of a message bob received, to every session but the reader.
+    actions = core.handle(laptop, Read(seqs=[seqs[0], own, 999_999]))
+    for other in (desktop, phone):
+        assert frames_for(actions, other) == [Read(seqs=[seqs[0]])]
+    assert [f for f in frames_for(actions, laptop) if isinstance(f, Read)] == []
+    actions = core.handle(phone, Read(seqs=seqs))  # seqs[0] was read already
+    assert frames_for(actions, desktop) == [Read(seqs=[seqs[1]])]
+    assert frames_for(actions, laptop) == [Read(seqs=[seqs[1]])]
+    assert [f for f in frames_for(core.handle(phone, Read(seqs=seqs)), desktop)] == []
 
 
 def test_retried_client_msg_id_is_stored_and_delivered_once(core):
