@@ -1602,6 +1602,11 @@ class ClientEngine(QObject):
             self.outbox_changed.emit()
         for key in keys:
             self.conversation(key).mark_sent(client_msg_id, seq, ts)
+            if row is not None and key not in self._catching_up:
+                # A conversation begun by this send starts its cursor here, as one first
+                # seen live does: a message another device of this account sends next (no
+                # copy comes here) is above it, so the next catch-up fetches it.
+                self._start_cursor(key, seq)
         self.message_acked.emit(client_msg_id, seq, ts)
         self._settle([seq])
 

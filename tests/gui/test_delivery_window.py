@@ -431,9 +431,11 @@ def test_an_older_page_from_the_server_keeps_what_the_reader_looks_at(qtbot, ope
     path = first.engine.store.path
     first.close()
     db = sqlite3.connect(path)
-    with db:  # this computer's cache only holds the newest 50
+    with db:  # this computer's cache only holds the newest 50, and is caught up
         db.execute("DELETE FROM messages WHERE conv = 'charlie' AND seq NOT IN (SELECT seq"
                    " FROM messages WHERE conv = 'charlie' ORDER BY seq DESC LIMIT 50)")
+        db.execute("INSERT OR REPLACE INTO meta (key, value) SELECT 'resume:charlie',"
+                   " MAX(seq) FROM messages WHERE conv = 'charlie'")
     db.close()
     alice = open_window("alice")
     tab = alice.open_conversation("charlie")

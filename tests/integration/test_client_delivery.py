@@ -480,6 +480,29 @@ def test_read_on_one_device_is_read_on_the_others(qtbot, server, make_engine, tm
     assert own_states(alice, "bob")[-1] is DeliveryState.READ
 
 
+def test_a_conversation_begun_by_an_own_send_catches_up_what_another_device_sent(
+        qtbot, server, make_engine, tmp_path):
+    """alice writes to bob first from her desktop, then from her laptop (the server sends the
+    desktop no copy of that), and bob answers live: after a reconnect the desktop's catch-up
+    brings the laptop's message, from the desktop's own send on."""
+    desktop, bob = make_engine(), make_engine()
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    for engine, user in ((desktop, "alice"), (laptop, "alice"), (bob, "bob")):
+        login(qtbot, engine, server.host, server.port, user)
+    with qtbot.waitSignal(desktop.message_acked, timeout=10_000):
+        desktop.send_unicast("bob", "from the desktop")
+    with qtbot.waitSignal(laptop.message_acked, timeout=10_000):
+        laptop.send_unicast("bob", "from the laptop")
+    bob.send_unicast("alice", "answer")
+    qtbot.waitUntil(lambda: texts_from(desktop, "bob", "bob") == ["answer"], timeout=10_000)
+    with qtbot.waitSignal(desktop.resumed, timeout=10_000):
+        desktop._conn._socket.abort()  # a broken link: reconnect and catch up
+    qtbot.waitUntil(lambda: texts_from(desktop, "bob", "alice") ==
+                    ["from the desktop", "from the laptop"], timeout=10_000)
+    assert [i.text for i in desktop.conversation("bob").items()] == \
+        ["from the desktop", "from the laptop", "answer"]
+
+
 def test_read_while_offline_goes_after_the_next_login(qtbot, server, make_engine):
     alice, bob = make_engine(), make_engine()
     login(qtbot, alice, server.host, server.port, "alice")
