@@ -712,7 +712,7 @@ class ClientEngine(QObject):
         self._set_unread(key, 0)
         if not self._unread_seqs.get(key):
             return
-        if not self.logged_in and self.send_read_receipts:
+        if not self.logged_in:
             if self._store is None:
                 self._read_wanted.add(key)
                 return
@@ -728,14 +728,15 @@ class ClientEngine(QObject):
         if self._to_confirm:
             self._confirm()  # ("read" counts as stored too: sync the cache first)
         seqs = sorted(self._unread_seqs.pop(key, ()))
-        if not self.send_read_receipts:
+        private = not self.send_read_receipts
+        if private and not self._private_reads():
             if self._store is not None and seqs:
                 self._store.mark_read_here(key, seqs)  # not unread again after a restart
             self._read_wanted.discard(key)
             return
         for start in range(0, len(seqs), READ_BATCH):
             chunk = seqs[start:start + READ_BATCH]
-            if not self._conn.send(Read(seqs=chunk)):
+            if not self._conn.send(Read(seqs=chunk, private=private)):
                 self._unread_seqs.setdefault(key, set()).update(seqs[start:])
                 self._read_wanted.add(key)
                 return
@@ -744,6 +745,13 @@ class ClientEngine(QObject):
                 self._store.mark_read_here(key, chunk)
         self._read_wanted.discard(key)
         self._ping_after_reads()
+
+    def _private_reads(self) -> bool:
+        """Whether the server takes ``read`` with ``private`` (read receipts off: the
+        account's other apps still learn what was read, the senders do not); an older
+        server would pass it on as an ordinary receipt, so then nothing is sent."""
+        hello = self._conn.server_hello
+        return hello is not None and "private_read" in hello.features
 
     def _save_unconfirmed_reads(self) -> None:
         """Keep the seqs of ``read`` receipts not known to have arrived in the cache's
@@ -1975,9 +1983,10 @@ class ClientEngine(QObject):
             self._send_reads(key)
         if self._reads_to_resend:
             seqs, self._reads_to_resend = sorted(self._reads_to_resend), set()
-            if self.send_read_receipts:
+            private = not self.send_read_receipts
+            if not private or self._private_reads():
                 for start in range(0, len(seqs), READ_BATCH):
-                    self._conn.send(Read(seqs=seqs[start:start + READ_BATCH]))
+                    self._conn.send(Read(seqs=seqs[start:start + READ_BATCH], private=private))
                 self._unconfirmed_reads.update(seqs)
                 self._ping_after_reads()
             else:

@@ -4,6 +4,7 @@ from .codec import DEFAULT_MAX_FRAME, HEADER, Codec, FrameDecoder, encode_frame
 from .errors import ErrorCode, FrameTooLarge, ProtocolError
 from .ids import time_ordered_id
 from .messages import (
+    FEATURES,
     MAX_TEXT_LENGTH,
     PROTOCOL_VERSION,
     RETRACTED_TEXT,
@@ -57,6 +58,7 @@ from .names import is_valid_name, is_valid_password, name_key
 
 __all__ = [
     "DEFAULT_MAX_FRAME",
+    "FEATURES",
     "HEADER",
     "MAX_TEXT_LENGTH",
     "PROTOCOL_VERSION",

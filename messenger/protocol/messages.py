@@ -43,14 +43,21 @@ class _Base(msgspec.Struct, tag_field="type", omit_defaults=True, forbid_unknown
 class Hello(_Base, tag="hello"):
     """First frame in each direction. ``agent`` names the software, for logs only.
 
-    The server answers a client's ``hello`` with its own, adding ``max_frame`` (bytes) and
-    ``server_time`` (Unix seconds).
+    The server answers a client's ``hello`` with its own, adding ``max_frame`` (bytes),
+    ``server_time`` (Unix seconds) and ``features`` (names of optional protocol features it
+    supports, see :data:`FEATURES`).
     """
 
     protocol_version: int
     agent: str = ""
     max_frame: int | None = None
     server_time: float | None = None
+    features: list[str] = []
+
+
+FEATURES: tuple[str, ...] = ("private_read",)
+"""Optional features this server supports (``hello.features``): ``private_read`` —
+:class:`Read` with ``private``."""
 
 
 class Ping(_Base, tag="ping"):
@@ -294,11 +301,16 @@ class Delivered(_Base, tag="delivered"):
 
 class Read(_Base, tag="read"):
     """Event, both ways. Client → server: the user has seen the chat messages with these
-    ``seq`` numbers (their tab was shown); implies ``delivered``. Server → client: another
-    session of your account read these messages (sent to every other logged-in session,
-    with the seqs read for the first time); take them off the unread counts."""
+    ``seq`` numbers (their tab was shown); implies ``delivered``. ``private``: for this
+    account only (read receipts off): the senders learn only "delivered"; the account's
+    read position (``ok.read_upto``) and its other sessions still learn of it. Needs
+    ``"private_read"`` in the server's ``hello.features`` (an older server would tell the
+    senders). Server → client: another session of your account read these messages (sent
+    to every other logged-in session, with the seqs read for the first time); take them off
+    the unread counts."""
 
     seqs: list[int]
+    private: bool = False
 
 
 class Typing(_Base, tag="typing"):

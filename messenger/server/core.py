@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from messenger.protocol import (
+    FEATURES,
     MAX_TEXT_LENGTH,
     PROTOCOL_VERSION,
     RETRACTED_TEXT,
@@ -299,7 +300,8 @@ class ServerCore:
             if kind is Delivered:
                 return self._mark(session, frame.seqs, "delivered")  # type: ignore[attr-defined]
             if kind is Read:
-                return self._mark(session, frame.seqs, "read")  # type: ignore[attr-defined]
+                return self._mark(session, frame.seqs, "read",  # type: ignore[attr-defined]
+                                  frame.private)  # type: ignore[attr-defined]
         if isinstance(frame, Hello):
             return self._hello(session, frame)
         if not session.hello:
@@ -323,9 +325,10 @@ class ServerCore:
             return [self._error(session, frame, ErrorCode.NOT_LOGGED_IN, "log in first")]
         if isinstance(frame, Send):
             return self._send(session, frame)
-        if isinstance(frame, Delivered | Read):
-            return self._mark(session, frame.seqs,
-                              "delivered" if isinstance(frame, Delivered) else "read")
+        if isinstance(frame, Delivered):
+            return self._mark(session, frame.seqs, "delivered")
+        if isinstance(frame, Read):
+            return self._mark(session, frame.seqs, "read", frame.private)
         if isinstance(frame, Typing):
             return self._typing(session, frame)
         if isinstance(frame, GetHistory):
@@ -362,10 +365,12 @@ class ServerCore:
                 actions += [Out(c, frame) for c in entry.conns]
         return actions
 
-    def _mark(self, session: Session, seqs: list[int], state: str) -> list[Action]:
+    def _mark(self, session: Session, seqs: list[int], state: str,
+              private: bool = False) -> list[Action]:
         """``delivered`` / ``read``: record it, and send the new receipts to the senders; the
         messages read for the first time also go, as a ``read`` event, to the account's other
-        sessions (read on the phone → no longer unread on the laptop)."""
+        sessions (read on the phone → no longer unread on the laptop). ``private``: a read
+        for the account only (see :class:`~messenger.protocol.Read`)."""
         assert session.user is not None
         online = self.online
         mine = online.get(session.key or "")
@@ -373,7 +378,7 @@ class ServerCore:
             if mine is not None and state == "read" and len(mine.conns) > 1 else []
         read_now: list[int] | None = [] if others else None
         receipts = self.store.mark(session.user, [s for s in seqs[:10_000] if 0 < s < MAX_SEQ],
-                                   state, read_now)
+                                   state, read_now, private=private)
         actions: list[Action] = []
         if read_now:  # the account's other apps take these off their unread counts
             synced = Read(seqs=read_now)
@@ -400,7 +405,7 @@ class ServerCore:
         session.hello = True
         return [Out(session.conn, Hello(protocol_version=PROTOCOL_VERSION,
                                         agent="messenger-server", max_frame=self.max_frame,
-                                        server_time=self._clock()))]
+                                        server_time=self._clock(), features=list(FEATURES)))]
 
     def _register(self, session: Session, frame: Register) -> list[Action]:
         if not is_valid_name(frame.user):

@@ -23,6 +23,10 @@ Tables:
                   highest seq the member read. Written lazily (:data:`CURSOR_FLUSH_SECONDS`):
                   a cursor that lags only makes a message come again after a crash, which apps
                   drop by its seq.
+  ``read_positions`` per (account, group or pair): the highest seq read *privately* (a
+                  ``read`` with ``private``, from an app with read receipts off): for the
+                  account's own apps (:meth:`Store.read_upto`), never told to senders. Added
+                  without a version change (created when missing; older servers ignore it).
   ``receipts``    a log of delivered/read receipts, numbered by ``rid``, that senders fetch
                   from a cursor after they log in (none for pair messages: their receipts go
                   out live, unlogged, and the recipient's cursors stand for them at login,
@@ -242,6 +246,12 @@ CREATE TABLE IF NOT EXISTS group_cursors (
     grp_key   TEXT NOT NULL,
     delivered INTEGER NOT NULL,
     read      INTEGER NOT NULL,
+    PRIMARY KEY (user_key, grp_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS read_positions (
+    user_key  TEXT NOT NULL,
+    grp_key   TEXT NOT NULL,
+    seen      INTEGER NOT NULL,
     PRIMARY KEY (user_key, grp_key)
 ) WITHOUT ROWID;
 """
@@ -1074,7 +1084,7 @@ class Store:
         return [_row_to_message(r) for r in rows]
 
     def mark(self, user: str, seqs: Iterable[int], state: str,
-             read_now: list[int] | None = None) -> list[Receipt]:
+             read_now: list[int] | None = None, *, private: bool = False) -> list[Receipt]:
         """Record that ``user`` has ``state`` ("delivered" or "read") the messages ``seqs``.
 
         Only first transitions count (reading implies delivery). Returns the new receipts for
@@ -1084,9 +1094,18 @@ class Store:
         in memory from the cache of recent delivery states (one query fills in what it
         lacks); the rows are buffered. With ``read_now`` (a list), the seqs that ``user``
         read for the first time (of messages they received) are appended to it, ascending.
+
+        ``private`` with "read": read for the account only (its apps have read receipts
+        off). Recorded as "delivered" for the senders (receipts, counts, cursors); the
+        account's private read position (``read_positions``, :meth:`read_upto`) moves, and
+        every seq of a message ``user`` received goes to ``read_now``.
         """
         if state not in ("delivered", "read"):
             raise ValueError(state)
+        private = private and state == "read"
+        if private:
+            state = "delivered"
+        seen: dict[str, int] = {}
         key = name_key(user)
         order = sorted(set(seqs))
         recent = self._recent
@@ -1106,6 +1125,11 @@ class Store:
             if was is None or was < 0:  # not a recipient
                 continue
             grp_key = entry[4]
+            if private:
+                if read_now is not None:
+                    read_now.append(seq)
+                if grp_key is not None:
+                    seen[grp_key] = seq
             if grp_key is not None:
                 # A group chat message or broadcast: the member's cursor, no row. Always,
                 # not only on a first transition: a state inferred from the read cursor
@@ -1145,6 +1169,13 @@ class Store:
                 receipts.append(Receipt(rid, seq, user, state, now, sender_key))
         if missing and self._recent_size > self.RECENT_LIMIT:
             self._trim_recent()
+        if seen:
+            with self._tx() as db:
+                db.executemany(
+                    "INSERT INTO read_positions (user_key, grp_key, seen) VALUES (?, ?, ?)"
+                    " ON CONFLICT (user_key, grp_key) DO UPDATE SET"
+                    " seen = max(seen, excluded.seen)",
+                    [(key, grp_key, seq) for grp_key, seq in seen.items()])
         self._autocommit()
         return receipts
 
@@ -1205,14 +1236,20 @@ class Store:
 
     def read_upto(self, grp_key: str, user_key: str) -> int:
         """The highest seq of conversation ``grp_key`` (a group's key, a pair's, or
-        :data:`EVERYONE_KEY`) that ``user_key`` marked read from any session; 0 if none."""
+        :data:`EVERYONE_KEY`) that ``user_key`` marked read from any session, privately or
+        not (see :meth:`mark`); 0 if none."""
         warm = self._cursors.get(grp_key, {}).get(user_key)
         if warm is not None:
-            return warm.read
-        row = self._cursor_rows.get((user_key, grp_key)) or self._db.execute(
-            "SELECT delivered, read FROM group_cursors WHERE user_key = ? AND grp_key = ?",
+            read = warm.read
+        else:
+            row = self._cursor_rows.get((user_key, grp_key)) or self._db.execute(
+                "SELECT delivered, read FROM group_cursors WHERE user_key = ? AND grp_key = ?",
+                (user_key, grp_key)).fetchone()
+            read = row[1] if row else 0
+        mine = self._db.execute(
+            "SELECT seen FROM read_positions WHERE user_key = ? AND grp_key = ?",
             (user_key, grp_key)).fetchone()
-        return row[1] if row else 0
+        return max(read, mine[0]) if mine else read
 
     def _warm(self, grp_key: str, user_key: str) -> _Cursor:
         """Load a cursor: its written position, then every chat message of the group that is

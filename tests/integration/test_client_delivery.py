@@ -295,6 +295,18 @@ def test_logout_never_reconnects_and_typing_is_relayed(qtbot, server, make_engin
     assert not alice.auto_reconnect and not alice.reconnect_now()
 
 
+def lab_with(qtbot, leader: ClientEngine, *members: ClientEngine) -> str:
+    """``leader`` creates the public group "lab" and ``members`` join it; its key."""
+    with qtbot.waitSignal(leader.group_joined, timeout=10_000):
+        leader.create_group("lab", public=True)
+    for engine in members:
+        with qtbot.waitSignal(engine.group_joined, timeout=10_000):
+            engine.join_group("lab")
+    qtbot.waitUntil(lambda: len(leader.groups.group("lab").members) == 1 + len(members),
+                    timeout=10_000)
+    return group_key("lab")
+
+
 def own_states(engine: ClientEngine, key: str) -> list[DeliveryState]:
     return [i.state for i in engine.conversation(key).items() if i.kind is MessageKind.OWN]
 
@@ -443,12 +455,7 @@ def test_read_on_one_device_is_read_on_the_others(qtbot, server, make_engine, tm
     for engine, user in ((alice, "alice"), (desktop, "bob"), (laptop, "bob"),
                          (charlie, "charlie")):
         login(qtbot, engine, server.host, server.port, user)
-    with qtbot.waitSignal(alice.group_joined, timeout=10_000):
-        alice.create_group("lab", public=True)
-    with qtbot.waitSignal(desktop.group_joined, timeout=10_000):
-        desktop.join_group("lab")
-    qtbot.waitUntil(lambda: len(alice.groups.group("lab").members) == 2, timeout=10_000)
-    lab = group_key("lab")
+    lab = lab_with(qtbot, alice, desktop)
     alice.send_unicast("bob", "private 1")
     alice.send_unicast("bob", "private 2")
     alice.send_multicast(["bob", "charlie"], "to both of you")
@@ -478,6 +485,47 @@ def test_read_on_one_device_is_read_on_the_others(qtbot, server, make_engine, tm
     qtbot.waitUntil(lambda: laptop.unread("alice") == 0, timeout=10_000)
     # Own messages are left alone: alice's ticks on her own copies do not change.
     assert own_states(alice, "bob")[-1] is DeliveryState.READ
+
+
+def test_read_receipts_off_still_sync_what_was_read_to_the_accounts_other_apps(
+        qtbot, server, make_engine, tmp_path):
+    """bob has read receipts off: what he reads on his laptop is read on his desktop and on
+    a new computer too (a private ``read``), while alice's ticks stay at "delivered", also
+    after she restarts (the private position is never told to senders)."""
+    alice, desktop = make_engine(), make_engine()
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    for engine, user in ((alice, "alice"), (desktop, "bob"), (laptop, "bob")):
+        login(qtbot, engine, server.host, server.port, user)
+    for app in (desktop, laptop):
+        app.send_read_receipts = False
+    lab = lab_with(qtbot, alice, desktop)
+    alice.send_unicast("bob", "private 1")
+    alice.send_unicast("bob", "private 2")
+    alice.send_group("lab", "in the lab")
+    for app in (desktop, laptop):
+        qtbot.waitUntil(lambda app=app: (app.unread("alice"), app.unread(lab)) == (2, 1),
+                        timeout=10_000)
+    qtbot.waitUntil(lambda: own_states(alice, "bob") == [DeliveryState.DELIVERED] * 2,
+                    timeout=10_000)
+    laptop.mark_read("alice")
+    laptop.mark_read(lab)
+    qtbot.waitUntil(lambda: (desktop.unread("alice"), desktop.unread(lab)) == (0, 0),
+                    timeout=10_000)
+    # A new computer: the history's read_upto covers them.
+    fresh = make_engine(data_dir=tmp_path / "new computer")
+    login(qtbot, fresh, server.host, server.port, "bob")
+    for key in ("alice", lab):
+        with qtbot.waitSignal(fresh.history_loaded, timeout=10_000):
+            fresh.conversation(key).fetchMore()
+    assert (fresh.unread("alice"), fresh.unread(lab)) == (0, 0)
+    # alice never learns: no read ticks, no read count, not even after a restart.
+    with qtbot.waitSignal(alice.message_received, timeout=10_000):
+        desktop.send_unicast("alice", "answer")  # after everything bob's apps sent
+    assert own_states(alice, "bob") == [DeliveryState.DELIVERED] * 2
+    group_row = [i for i in alice.conversation(lab).items() if i.kind is MessageKind.OWN]
+    assert [i.counts for i in group_row] == [(1, 0, 1)]
+    alice = restart(qtbot, make_engine, alice, server.host, server.port, "alice")
+    assert own_states(alice, "bob") == [DeliveryState.DELIVERED] * 2
 
 
 def test_a_conversation_begun_by_an_own_send_catches_up_what_another_device_sent(

@@ -221,3 +221,24 @@ def test_an_undone_request_takes_its_pair_index_entry_with_it(path):
     store = open_store(path)
     assert [m.text for m in store.history("alice", "user:bob")] == ["kept", "after"]
     store.close()
+
+
+def test_a_private_read_moves_the_accounts_read_position_and_tells_no_sender(path):
+    store = open_store(path, "alice", "bob")
+    seqs = [dm(store, "alice", "bob", f"m{i}") for i in range(3)]
+    synced: list[int] = []
+    receipts = store.mark("bob", [*seqs[:2], seqs[0] + 10_000], "read", synced, private=True)
+    # For alice: delivered (the first transition), never read.
+    assert [(r.seq, r.state) for r in receipts] == [(seqs[0], "delivered"),
+                                                    (seqs[1], "delivered")]
+    assert synced == seqs[:2]  # for bob's other apps: his messages only
+    assert store.read_upto(pair_key("alice", "bob"), "bob") == seqs[1]
+    assert store.mark("bob", seqs[:2], "read", private=True) == []
+    store.close()
+    store = open_store(path)
+    assert store.read_upto(pair_key("alice", "bob"), "bob") == seqs[1]  # on disk
+    assert store.receipt_cursors("alice") == [("bob", 0, seqs[1], 0)]  # read: 0
+    # A later ordinary read tells her, and only then.
+    (read,) = store.mark("bob", seqs[:1], "read")
+    assert (read.seq, read.state) == (seqs[0], "read")
+    store.close()
