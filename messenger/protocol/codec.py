@@ -6,6 +6,7 @@ yields complete payloads; :class:`Codec` turns payloads into typed messages and 
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Iterator
 from typing import Any
@@ -118,7 +119,7 @@ class Codec:
             raise err from None
         except msgspec.DecodeError as exc:
             err = ProtocolError(ErrorCode.BAD_FRAME, f"malformed JSON: {exc}")
-            err.request_id = None  # type: ignore[attr-defined]
+            err.request_id = _id_of_broken(payload)  # type: ignore[attr-defined]
             raise err from None
         except RecursionError:  # msgspec recurses on nesting; thousands of [[[… exhaust it
             err = ProtocolError(ErrorCode.BAD_FRAME, "the JSON is nested too deeply")
@@ -145,3 +146,20 @@ class Codec:
             err = ProtocolError(ErrorCode.BAD_REQUEST, f"invalid {env.type!r} message: {detail}")
         err.request_id = request_id  # type: ignore[attr-defined]
         return err
+
+
+def _id_of_broken(payload: bytes) -> int | None:
+    """The integer ``id`` of a frame msgspec refused as malformed JSON, when a laxer reading
+    finds one: invalid UTF-8 inside a string, or a lone UTF-16 surrogate escape
+    (``"\\ud83d"``), which Python's ``json`` writes and reads. Its ``bad_frame`` then names
+    the request, which is answered like any other (protocol.md §3); None otherwise."""
+    try:
+        env = msgspec.json.decode(payload, type=_Envelope)  # skips the broken strings
+        found: object = env.id
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        try:
+            obj = json.loads(payload.decode("utf-8", "surrogateescape"))
+        except (ValueError, RecursionError):
+            return None
+        found = obj.get("id") if isinstance(obj, dict) else None
+    return found if isinstance(found, int) and not isinstance(found, bool) else None

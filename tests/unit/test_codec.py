@@ -112,6 +112,13 @@ def test_zero_and_oversized_lengths_are_fatal_and_stay_failed():
         (b'{"type": "login", "id": 8, "user": "a"}', ErrorCode.BAD_REQUEST, 8),
         (b'{"type": "send", "id": 9, "client_msg_id": "c", "scope": "x", "text": "t"}',
          ErrorCode.BAD_REQUEST, 9),
+        # Strings msgspec refuses in an otherwise readable request: the error names its id
+        # (a lone surrogate escape, as Python's json writes it; invalid UTF-8).
+        (b'{"type": "send", "id": 10, "client_msg_id": "c", "scope": "broadcast",'
+         b' "text": "broken emoji \\ud83d"}', ErrorCode.BAD_FRAME, 10),
+        (b'{"type": "send", "id": 11, "client_msg_id": "c", "scope": "broadcast",'
+         b' "text": "\xff\xfe"}', ErrorCode.BAD_FRAME, 11),
+        (b'{"type": "send", "id": true, "text": "\\ud83d"}', ErrorCode.BAD_FRAME, None),
         # msgspec recurses on nesting: RecursionError must become a protocol error too
         (b'{"type": "ping", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
          ErrorCode.BAD_FRAME, None),
