@@ -235,6 +235,8 @@ class ServerCore:
         self.groups = Groups(store, clock)
         self.transfers = Transfers(clock=clock, max_per_sender=max_waiting_offers)
         self._spellings: dict[str, Account] = {}  # a name as sent → its account (_resolve_keys)
+        # account key → (old hash, new hash) of its last re-hash (the same password)
+        self._rehashed: dict[str, tuple[str, str]] = {}
 
     # ------------------------------------------------------------------ connection life
 
@@ -484,7 +486,13 @@ class ServerCore:
                 return [self._locked(session, frame, locked)]
             if ok:
                 assert account is not None
-                return self._login_ok(session, frame, account)
+                now = self.store.account(account.name)
+                if now is None or not self._same_password(key, account.pw_hash, now.pw_hash):
+                    # Changed while this was checked: the password given is the old one.
+                    return [self._error(session, frame, ErrorCode.BAD_CREDENTIALS,
+                                        f"the password of {account.name} was just changed; "
+                                        "log in with the new one")]
+                return self._login_ok(session, frame, now)
             return [self._error(session, frame, ErrorCode.BAD_CREDENTIALS,
                                 "wrong user name or password")]
 
@@ -565,7 +573,8 @@ class ServerCore:
                     return [self._error(session, frame, ErrorCode.INTERNAL,
                                         "the server could not store the password; try again")]
                 now = self.store.account(user)
-                if now is None or now.pw_hash != encoded:
+                if now is None or encoded is None \
+                        or not self._same_password(key, encoded, now.pw_hash):
                     return [self._error(session, frame, ErrorCode.BAD_CREDENTIALS,
                                         "the password was changed meanwhile (another "
                                         "session); it is not the one you gave")]
@@ -587,13 +596,22 @@ class ServerCore:
         return [Crypto(session.conn, lambda: self.passwords.verify(encoded, password), checked,
                        request_id=frame.id)]
 
+    def _same_password(self, key: str, checked: str, stored: str) -> bool:
+        """Whether account ``key``'s stored hash ``stored`` is still of the password that was
+        checked against hash ``checked``: the same hash, or its re-hash (:meth:`_rehash`)."""
+        return stored == checked or self._rehashed.get(key) == (checked, stored)
+
     def _rehash(self, session: Session, account: Account, password: str) -> Crypto:
-        """Store ``password``'s hash with today's parameters, hashed on a worker."""
-        key = account.key
+        """Store ``password``'s hash with today's parameters, hashed on a worker; only if
+        the stored hash is still the one the login checked (a password change meanwhile
+        wins)."""
+        key, old = account.key, account.pw_hash
 
         def hashed(encoded: object) -> list[Action]:
-            if isinstance(encoded, str):
+            now = self.store.account(account.name)
+            if isinstance(encoded, str) and now is not None and now.pw_hash == old:
                 self.store.set_password_hash(key, encoded)
+                self._rehashed[key] = (old, encoded)
             return []
 
         return Crypto(session.conn, lambda: self.passwords.hash(password), hashed)

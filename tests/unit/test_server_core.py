@@ -7,6 +7,7 @@ from argon2 import PasswordHasher, Type
 
 from messenger.protocol import (
     PROTOCOL_VERSION,
+    ChangePassword,
     Delivered,
     Error,
     ErrorCode,
@@ -24,7 +25,7 @@ from messenger.protocol import (
     Send,
 )
 from messenger.server.auth import LoginThrottle, Passwords
-from messenger.server.core import Disconnect, Fanout, Out, ServerCore, run_inline
+from messenger.server.core import Crypto, Disconnect, Fanout, Out, ServerCore, run_inline
 from messenger.server.store import Store
 
 
@@ -340,6 +341,70 @@ def test_a_hash_of_old_parameters_is_redone_on_a_worker_not_the_event_loop(tmp_p
     (rehash,) = [a for a in after_check if type(a).__name__ == "Crypto"]
     assert rehash.done(rehash.work()) == [] and calls == ["alice123"]
     assert not new.needs_rehash(store.account("alice").pw_hash)
+
+
+def crypto_of(actions):
+    """The one Crypto action among ``actions`` (a worker's job, run when the test says)."""
+    (job,) = [a for a in actions if isinstance(a, Crypto)]
+    return job
+
+
+def password_core(tmp_path, clock, stored: Passwords, used: Passwords) -> ServerCore:
+    """A core whose alice has a hash made with ``stored``'s parameters; it uses ``used``."""
+    store = Store(tmp_path / "passwords.db")
+    store.create_account("alice", stored.hash("alice123"))
+    return ServerCore(store, used, LoginThrottle(3, 10.0, clock=clock))
+
+
+def hello_conn(core) -> int:
+    conn = next(_next_conn)
+    core.connected(conn, f"127.0.0.1:{conn}")
+    core.handle(conn, Hello(protocol_version=PROTOCOL_VERSION))
+    return conn
+
+
+CHEAP = dict(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID)
+
+
+def test_a_login_checked_against_a_password_changed_meanwhile_is_refused(tmp_path, clock):
+    """The laptop's login with the old password is being checked when the desktop's change
+    lands: it must not get in (it would never be told ``password_changed``)."""
+    core = password_core(tmp_path, clock, *[Passwords(PasswordHasher(**CHEAP))] * 2)
+    desktop, laptop = hello_conn(core), hello_conn(core)
+    run_inline(core.handle(desktop, Login(id=1, user="alice", password="alice123")))
+    check = crypto_of(core.handle(laptop, Login(id=1, user="alice", password="alice123")))
+    verdict = check.work()  # right, against the hash of then
+    changed = run_inline(core.handle(desktop, ChangePassword(
+        id=2, password="alice123", new_password="changed1")))
+    assert isinstance(only(changed, desktop), Ok)
+    err = only(check.done(verdict), laptop)
+    assert isinstance(err, Error) and err.code == ErrorCode.BAD_CREDENTIALS
+    assert "changed" in err.message
+    assert core.sessions[laptop].key is None  # not logged in
+    assert core.online["alice"].conns == {desktop}
+
+
+def test_a_rehash_neither_fails_nor_undoes_a_password_change(tmp_path, clock):
+    """New argon2 parameters: the login's re-hash (of the same password) lands between a
+    password change's check and its save, or after the change: the change is made, once."""
+    old = Passwords(PasswordHasher(**CHEAP))
+    new = Passwords(PasswordHasher(**{**CHEAP, "time_cost": 2}))
+    for rehash_after_change in (False, True):
+        core = password_core(tmp_path / str(rehash_after_change), clock, old, new)
+        conn = hello_conn(core)
+        check = crypto_of(core.handle(conn, Login(id=1, user="alice", password="alice123")))
+        rehash = crypto_of(check.done(check.work()))  # logged in; the re-hash waits
+        change = crypto_of(core.handle(conn, ChangePassword(id=2, password="alice123",
+                                                            new_password="changed1")))
+        save = crypto_of(change.done(change.work()))  # checked; the new hash waits
+        if rehash_after_change:
+            assert isinstance(only(save.done(save.work()), conn), Ok)
+            assert rehash.done(rehash.work()) == []
+        else:
+            assert rehash.done(rehash.work()) == []
+            assert isinstance(only(save.done(save.work()), conn), Ok)
+        stored = core.store.account("alice").pw_hash
+        assert new.verify(stored, "changed1") and not new.verify(stored, "alice123")
 
 
 def test_one_address_cannot_pile_up_connections_without_a_login(tmp_path):
