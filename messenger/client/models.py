@@ -669,23 +669,40 @@ class ConversationModel(QAbstractListModel):
 
     def append(self, item: ChatItem) -> bool:
         """Add ``item`` at the end unless its ``seq`` is here already (redelivery); True when
-        it was added. An item older than the newest ones (a catch-up page after a reconnect
-        that comes after messages the server had queued) goes above every item of a higher
-        seq, so the conversation stays in the server's order."""
+        it was added. A message goes above own messages waiting for their ack (they stay at
+        the bottom until the server numbers them), and one older than the newest ones (a
+        catch-up page after a reconnect that comes after messages the server had queued)
+        above every item of a higher seq, so the conversation stays in the server's order."""
         row = len(self._items)
         if item.seq is not None:
             if item.seq in self._seqs:
                 return False
             self._seqs.add(item.seq)
-            while row > 0:
-                above = self._items[row - 1].seq
-                if above is None or above < item.seq:
-                    break
-                row -= 1
+            row = self._row_for_seq(item.seq, row)
         self.beginInsertRows(_ROOT, row, row)
         self._items.insert(row, item)
         self.endInsertRows()
         return True
+
+    def _row_for_seq(self, seq: int, end: int) -> int:
+        """Where a message numbered ``seq`` goes among the rows above ``end``: above the own
+        messages waiting for their ack at the bottom (a failed one keeps its place), and
+        above every message of a higher seq (a notice or card between them is passed only on
+        the way up to such a message)."""
+        items = self._items
+        row = end
+        while row > 0 and items[row - 1].seq is None \
+                and items[row - 1].state is DeliveryState.PENDING:
+            row -= 1
+        probe = row
+        while probe > 0:
+            above = items[probe - 1].seq
+            if above is not None and above < seq:
+                break
+            probe -= 1
+            if above is not None:
+                row = probe
+        return row
 
     def add_transfer(self, transfer_id: str, sender: str, name: str,
                      ts: float | None = None) -> bool:
@@ -741,6 +758,17 @@ class ConversationModel(QAbstractListModel):
         item.error = ""
         self._seqs.add(seq)
         self._changed(row, [self.SeqRole, self.TimestampRole, self.StateRole])
+        # Numbered now: it goes below the messages of lower seqs that arrived while it waited,
+        # or above rows of higher seqs and unsent messages above it; else it stays.
+        items = self._items
+        lower = [r for r in range(row + 1, len(items))
+                 if items[r].seq is not None and items[r].seq < seq]  # type: ignore[operator]
+        dest = lower[-1] if lower else self._row_for_seq(seq, row)
+        if dest != row:
+            self.beginMoveRows(_ROOT, row, row, _ROOT, dest if dest < row else dest + 1)
+            del self._items[row]
+            self._items.insert(dest, item)
+            self.endMoveRows()
         return True
 
     def mark_failed(self, client_msg_id: str, reason: str = "") -> bool:

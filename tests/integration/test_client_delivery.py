@@ -551,6 +551,29 @@ def test_a_conversation_begun_by_an_own_send_catches_up_what_another_device_sent
         ["from the desktop", "from the laptop", "answer"]
 
 
+def test_a_message_typed_offline_is_shown_after_what_was_queued_meanwhile(
+        qtbot, server, make_engine):
+    """bob types while offline; alice's message queued for him meanwhile comes first at the
+    reconnect, then his is acked with a higher seq: his window shows the server's order, as
+    his cache and a restart do."""
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    with qtbot.waitSignal(bob.reconnect_scheduled, timeout=10_000):
+        bob._conn._socket.abort()
+    bob._reconnect_timer.stop()  # offline until told
+    with qtbot.waitSignal(alice.message_acked, timeout=10_000):
+        alice.send_unicast("bob", "queued for bob")
+    bob.send_unicast("alice", "typed offline")
+    with qtbot.waitSignal(bob.message_acked, timeout=10_000):
+        bob.reconnect_now()
+    shown = [(i.seq, i.text) for i in bob.conversation("alice").items()
+             if i.kind in (MessageKind.OWN, MessageKind.OTHER)]
+    assert [text for _, text in shown] == ["queued for bob", "typed offline"]
+    assert shown == sorted(shown)
+    assert [m.seq for m in bob.store.page("alice", limit=10)] == [seq for seq, _ in shown]
+
+
 def test_read_while_offline_goes_after_the_next_login(qtbot, server, make_engine):
     alice, bob = make_engine(), make_engine()
     login(qtbot, alice, server.host, server.port, "alice")

@@ -134,6 +134,53 @@ def test_a_late_older_message_goes_in_seq_order(qtmodeltester, qapp):
     assert model.row_of_seq(5) == 5
 
 
+def test_unsent_own_messages_stay_at_the_bottom_until_numbered(qtmodeltester, qtbot, qapp):
+    """Messages arriving while own ones wait for their ack go above them; an acked one moves
+    to its seq's place when the order needs it, so the window shows the server's order, as
+    the cache and a restart do."""
+    model = ConversationModel("alice", "alice")
+    qtmodeltester.check(model)
+    model.append(ChatItem(MessageKind.OTHER, "alice", "before", seq=1))
+    for n in (1, 2):
+        model.append(ChatItem(MessageKind.OWN, "bob", f"typed {n}",
+                              state=DeliveryState.PENDING, client_msg_id=f"c{n}"))
+    model.append(ChatItem(MessageKind.OTHER, "alice", "queued for bob", seq=2))
+    assert _texts(model) == ["before", "queued for bob", "typed 1", "typed 2"]
+    with qtbot.waitSignal(model.rowsMoved):
+        assert model.mark_sent("c2", 4, 4.0)  # (the acks of a retry can come out of order)
+    assert _texts(model) == ["before", "queued for bob", "typed 2", "typed 1"]
+    model.add_notice("Reconnected.")
+    model.append(ChatItem(MessageKind.OTHER, "alice", "late", seq=3))
+    assert model.mark_sent("c1", 5, 5.0)  # in place: nothing below it is older
+    assert _texts(model) == ["before", "queued for bob", "late", "typed 2", "typed 1",
+                             "Reconnected."]
+
+
+def test_an_own_message_acked_after_older_ones_arrived_below_it_moves_down(qtbot, qapp):
+    model = ConversationModel("alice", "alice")
+    model.append(ChatItem(MessageKind.OWN, "bob", "typed", state=DeliveryState.PENDING,
+                          client_msg_id="c1"))
+    model.add_notice("Reconnected.")
+    model.append(ChatItem(MessageKind.OTHER, "alice", "queued for bob", seq=2))
+    assert _texts(model) == ["typed", "Reconnected.", "queued for bob"]
+    with qtbot.waitSignal(model.rowsMoved):
+        assert model.mark_sent("c1", 3, 3.0)
+    assert _texts(model) == ["Reconnected.", "queued for bob", "typed"]
+    assert model.row_of_seq(3) == 2
+
+
+def test_a_failed_own_message_keeps_its_place(qapp):
+    model = ConversationModel("alice", "alice")
+    model.append(ChatItem(MessageKind.OWN, "bob", "refused", state=DeliveryState.PENDING,
+                          client_msg_id="c1"))
+    model.append(ChatItem(MessageKind.OWN, "bob", "next", state=DeliveryState.PENDING,
+                          client_msg_id="c2"))
+    assert model.mark_failed("c1")
+    assert model.mark_sent("c2", 2, 2.0)
+    model.append(ChatItem(MessageKind.OTHER, "alice", "answer", seq=3))
+    assert _texts(model) == ["refused", "next", "answer"]
+
+
 def _texts(model: ConversationModel) -> list[str]:
     return [item.transfer or item.text for item in model.items()]
 
