@@ -1874,6 +1874,13 @@ class ClientEngine(QObject):
             messages = [m for m in messages if m.notice != "edited"]
             for m in edits:
                 self._apply_retraction(m.replaces, m.text, m.ts)
+        if is_private(key):
+            # A multicast that lists its sender is in the history of the sender's own
+            # conversation (``user:<me>``), but the app files it with the other recipients
+            # only (place_outgoing), live as here: a catch-up must not add it there.
+            me = self.user or self._store_user
+            messages = [m for m in messages if m.scope != "multicast" or key in {
+                p.key for p in place_incoming(me, m.sender, m.scope, m.to, m.group)}]
         rows = [self._cached(m, key) for m in messages]
         if req.mode == "export":  # into the cache only: the export writes it out
             if self._store is not None and rows:

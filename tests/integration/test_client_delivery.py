@@ -574,6 +574,23 @@ def test_a_message_typed_offline_is_shown_after_what_was_queued_meanwhile(
     assert [m.seq for m in bob.store.page("alice", limit=10)] == [seq for seq, _ in shown]
 
 
+def test_a_multicast_that_lists_its_sender_stays_out_of_the_own_conversation(
+        qtbot, server, make_engine):
+    """alice has notes to herself and sends a multicast to herself and bob: it is filed with
+    bob only, live and after a catch-up of her own conversation (whose history has it)."""
+    alice = make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    with qtbot.waitSignal(alice.message_acked, timeout=10_000):
+        alice.send_unicast("alice", "note to self")
+    with qtbot.waitSignal(alice.message_acked, timeout=10_000):
+        alice.send_multicast(["alice", "bob"], "to bob and me")
+    with qtbot.waitSignal(alice.resumed, timeout=10_000):
+        alice._conn._socket.abort()  # a broken link: reconnect and catch up
+    assert texts_from(alice, "alice", "alice") == ["note to self"]
+    assert [m.text for m in alice.store.page("alice", limit=10)] == ["note to self"]
+    assert texts_from(alice, "bob", "alice") == ["to bob and me"]
+
+
 def test_read_while_offline_goes_after_the_next_login(qtbot, server, make_engine):
     alice, bob = make_engine(), make_engine()
     login(qtbot, alice, server.host, server.port, "alice")
