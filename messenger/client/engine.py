@@ -773,20 +773,24 @@ class ClientEngine(QObject):
             self._reads_ping = self._ping_nonce
             self._conn.send(Ping(nonce=self._ping_nonce))
 
-    def _unread_here(self, key: str, rows: list[CachedMessage],
-                     read_upto: int | None) -> list[CachedMessage]:
-        """``rows`` (just cached from a history page of ``key``) less those this account
-        already read, on this or another device: the page's ``read_upto`` covers them. Those
-        are marked read here (no badge, no second receipt), and so are the unread ones
-        waiting with seqs up to it (read on another device meanwhile)."""
-        if not read_upto or self._store is None:
+    def _unread_here(self, key: str, rows: list[CachedMessage], ok: Ok) -> list[CachedMessage]:
+        """``rows`` (just cached from history page ``ok`` of ``key``) less those this account
+        already read, on this or another device: the page's ``read_upto`` covers them, and
+        its ``read_seqs`` the multicasts. Those are marked read here (no badge, no second
+        receipt), and so are the unread ones waiting that they cover (read on another device
+        meanwhile)."""
+        upto = ok.read_upto or 0
+        extra = set(ok.read_seqs or ())
+        if not (upto or extra) or self._store is None:
             return rows
         me = name_key(self.user or self._store_user)
-        done = [r.seq for r in rows if r.seq <= read_upto and name_key(r.sender) != me]
+        done = {r.seq for r in rows if (r.seq <= upto or r.seq in extra)
+                and name_key(r.sender) != me}
         if done:
-            self._store.mark_read_here(key, done)
-        self._not_unread(key, {seq for seq in self._unread_seqs.get(key, ()) if seq <= read_upto})
-        return [r for r in rows if r.seq > read_upto or name_key(r.sender) == me]
+            self._store.mark_read_here(key, sorted(done))
+        self._not_unread(key, {seq for seq in self._unread_seqs.get(key, ())
+                               if seq <= upto or seq in extra})
+        return [r for r in rows if r.seq not in done]
 
     def _not_unread(self, key: str, seqs: set[int]) -> None:
         """Messages ``seqs`` of ``key`` no longer wait for a read receipt (deleted, or read
@@ -1918,14 +1922,14 @@ class ClientEngine(QObject):
             model.server_more = bool(ok.more)
             added = model.prepend(items)
             self._await_read(key, self._unread_here(key, [r for r in rows if r.seq in new],
-                                                    ok.read_upto))
+                                                    ok))
             self._settle([r.seq for r in rows if r.seq in new
                           and name_key(r.sender) == name_key(self.user)])
             self.history_loaded.emit(key, added)
             return
         added = sum(1 for item in items if model.append(item))
         self._await_read(key, self._unread_here(key, [r for r in rows if r.seq in new],
-                                                ok.read_upto))
+                                                ok))
         self._settle([r.seq for r in rows if r.seq in new
                       and name_key(r.sender) == name_key(self.user)])
         self.history_loaded.emit(key, added)

@@ -535,7 +535,9 @@ class Ok(_Base, tag="ok"):
     → ``group``; ``history`` → ``messages`` and ``more`` (more messages exist beyond the page:
     older ones, or newer ones when ``after`` was given) and ``read_upto`` (the highest seq of
     the conversation that this account marked read, from any of its sessions; absent for
-    0 or a conversation without one); ``transfer_offer``/``transfer_accept`` →
+    0 or a conversation without one) and ``read_seqs`` (the page's multicast messages to
+    this account that it marked read, which ``read_upto`` does not cover; absent when
+    none); ``transfer_offer``/``transfer_accept`` →
     ``transfer_id`` and ``secret``.
     """
 
@@ -549,6 +551,7 @@ class Ok(_Base, tag="ok"):
     messages: list[Message] | None = None
     more: bool | None = None
     read_upto: int | None = None
+    read_seqs: list[int] | None = None
     transfer_id: str | None = None
     secret: str | None = None
 

@@ -953,8 +953,12 @@ class ServerCore:
         grp_key = EVERYONE_KEY if kind == "everyone" else name_key(target) \
             if kind == "group" else pair_key(session.key, name_key(target))
         read_upto = self.store.read_upto(grp_key, session.key) or None
+        read_seqs = self.store.read_among(session.key, [
+            m.seq for m in rows if m.scope == "multicast" and name_key(m.sender) != session.key
+            and m.notice is None]) if kind == "user" else []
         return [Out(session.conn, Ok(id=frame.id, messages=[_message_frame(m) for m in rows],
-                                     more=more, read_upto=read_upto))]
+                                     more=more, read_upto=read_upto,
+                                     read_seqs=read_seqs or None))]
 
     # ------------------------------------------------------------------ groups
 

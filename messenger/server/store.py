@@ -1251,6 +1251,20 @@ class Store:
             (user_key, grp_key)).fetchone()
         return max(read, mine[0]) if mine else read
 
+    def read_among(self, user_key: str, seqs: list[int]) -> list[int]:
+        """Those of ``seqs`` (messages with ``deliveries`` rows: multicasts, older unicasts)
+        that ``user_key`` marked read (not privately), ascending."""
+        if not seqs:
+            return []
+        self._sync()  # buffered marks are in the rows then
+        found: list[int] = []
+        for start in range(0, len(seqs), 500):
+            chunk = seqs[start:start + 500]
+            found += [seq for (seq,) in self._db.execute(
+                "SELECT seq FROM deliveries WHERE user_key = ? AND read IS NOT NULL AND seq IN"
+                f" ({','.join('?' * len(chunk))})", (user_key, *chunk))]
+        return sorted(found)
+
     def _warm(self, grp_key: str, user_key: str) -> _Cursor:
         """Load a cursor: its written position, then every chat message of the group that is
         due to the member above it (within a membership span, not sent by the member)."""

@@ -528,6 +528,35 @@ def test_read_receipts_off_still_sync_what_was_read_to_the_accounts_other_apps(
     assert own_states(alice, "bob") == [DeliveryState.DELIVERED] * 2
 
 
+def test_a_multicast_read_on_the_laptop_while_the_desktop_slept_is_not_unread_there(
+        qtbot, server, make_engine, tmp_path):
+    """The multicast came while bob's desktop was offline, and he read it on his laptop: the
+    desktop's catch-up page brings it with ``read_seqs`` (``read_upto`` covers no multicast),
+    so it does not count as unread there; one he did not read does."""
+    alice, desktop, charlie = make_engine(), make_engine(), make_engine()
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    for engine, user in ((alice, "alice"), (desktop, "bob"), (laptop, "bob"),
+                         (charlie, "charlie")):
+        login(qtbot, engine, server.host, server.port, user)
+    alice.send_unicast("bob", "before")  # the desktop's cursor for alice starts here
+    qtbot.waitUntil(lambda: desktop.unread("alice") == 1, timeout=10_000)
+    desktop.mark_read("alice")
+    with qtbot.waitSignal(desktop.reconnect_scheduled, timeout=10_000):
+        desktop._conn._socket.abort()
+    desktop._reconnect_timer.stop()  # asleep until told
+    alice.send_multicast(["bob", "charlie"], "read on the laptop")
+    qtbot.waitUntil(lambda: laptop.unread("alice") == 2, timeout=10_000)
+    laptop.mark_read("alice")
+    alice.send_multicast(["bob", "charlie"], "not read anywhere")
+    qtbot.waitUntil(lambda: laptop.unread("alice") == 1, timeout=10_000)
+    with qtbot.waitSignal(desktop.resumed, timeout=10_000):
+        desktop.reconnect_now()
+    qtbot.waitUntil(lambda: texts_from(desktop, "alice", "alice") ==
+                    ["before", "read on the laptop", "not read anywhere"], timeout=10_000)
+    assert desktop.unread("alice") == 1
+    assert len(desktop.store.unread_seqs("alice", "bob")) == 1
+
+
 def test_a_conversation_begun_by_an_own_send_catches_up_what_another_device_sent(
         qtbot, server, make_engine, tmp_path):
     """alice writes to bob first from her desktop, then from her laptop (the server sends the
