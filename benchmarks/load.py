@@ -704,9 +704,10 @@ def messenger_server(workdir: Path, script: str | None = None):
     err = open(workdir / "messenger.stderr", "w")  # closed below
     entry = [script] if script else ["-m", "messenger"]  # script: a wrapper, for experiments
     # (every client comes from 127.0.0.1 at once: more than one address's default share of
-    # connections without a login)
+    # connections without a login; and each sends faster than an account's default rate)
     cmd = [sys.executable, *entry, "--server", "--host", HOST, "--port", "0",
-           "--data-dir", str(data), "--max-prelogin", "10000"]
+           "--data-dir", str(data), "--max-prelogin", "10000",
+           "--max-send-rate", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
     try:
         line = proc.stdout.readline()

@@ -28,6 +28,14 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _rate(text: str) -> float:
+    """Messages a second: 0 (no limit) or more, finite."""
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError("must be a number, 0 or more")
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -105,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--max-prelogin", type=_positive_int, default=64, metavar="N",
                         help="connections one IP address may hold without a login; more are "
                              "refused (default 64)")
+    server.add_argument("--max-send-rate", type=_rate, default=100.0, metavar="N",
+                        help="messages (and edits) an account may send a second on average, "
+                             "in bursts of up to 10 seconds' worth; faster ones are refused "
+                             "for a second, and the app sends them again (default 100; 0: "
+                             "no limit)")
 
     app = parser.add_argument_group("app options")
     app.add_argument("--user", default=None, help="user name to pre-fill in the login dialog")

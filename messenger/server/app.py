@@ -60,6 +60,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         lockout_seconds=args.lockout_seconds,
         idle_timeout=args.idle_timeout,
         max_prelogin_per_host=args.max_prelogin,
+        max_send_rate=args.max_send_rate,
     )
 
 

@@ -33,6 +33,9 @@ class ServerConfig:
         max_hashing_per_host: the share of ``max_hashing`` one IP address may hold.
         max_prelogin_per_host: connections one IP address may hold open without a login;
             beyond it a new one gets ``rate_limited`` and is closed (``--max-prelogin``).
+        max_send_rate: messages (``send``, ``edit``) an account may send a second on
+            average, in bursts of up to ten seconds' worth; beyond it ``rate_limited`` for
+            a second (``--max-send-rate``; 0: no limit).
         max_waiting_offers: file offers of one user that may wait for an answer (offered and
             not accepted, declined, cancelled or expired); more offers get ``rate_limited``.
             Accepted transfers do not count (see ``transfers.MAX_ACCEPTED_PER_SENDER``).
@@ -57,6 +60,7 @@ class ServerConfig:
     max_hashing: int = 64
     max_hashing_per_host: int = 16
     max_prelogin_per_host: int = 64
+    max_send_rate: float = 100.0
     max_waiting_offers: int = 100
 
     @property

@@ -10,6 +10,7 @@ store-and-forward for offline users, and presence. The Qt layer (:mod:`.net`) on
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ from messenger.protocol import (
 
 from .auth import LoginThrottle, Passwords
 from .groups import Group, Groups, Left, RuleError
+from .ratelimit import TokenBucket
 from .store import EVERYONE_KEY, Account, NameTaken, Store, StoredMessage, pair_key
 from .store import Receipt as StoredReceipt
 from .transfers import MAX_OPEN_PER_SENDER, Transfers
@@ -97,6 +99,11 @@ PRELOGIN_RETRY_AFTER = 10
 """Seconds a client refused for too many connections without a login is told to wait."""
 TYPING_INTERVAL = 1.0
 """Seconds: at most one ``typing`` relayed per sender session and recipient in this time."""
+MAX_SEND_RATE = 100.0
+"""Default of ``ServerCore.max_send_rate``: messages a second per account, on average."""
+SEND_BURST_SECONDS = 10.0
+"""An account's burst allowance, in seconds of ``max_send_rate`` (1,000 messages by default:
+an outbox of messages typed offline goes at once)."""
 MAX_HASHING = 64
 """Default bound on password hashes queued or running (``ServerCore.max_hashing``): with two
 workers at ≈ 0.15 s each, the last in the queue waits about 5 s."""
@@ -208,6 +215,10 @@ class ServerCore:
         max_prelogin_per_host: connections one IP address may hold open without a login;
             a new one beyond it gets ``rate_limited`` and is closed, so one address cannot
             pile up connections (each a TLS session and a socket) until the server runs out.
+        max_send_rate: messages (``send``, ``edit``) one account may send a second on
+            average, in bursts of up to :data:`SEND_BURST_SECONDS` worth; beyond it they get
+            ``rate_limited`` for a second (:class:`~.ratelimit.TokenBucket`), and a retry of
+            a message stored before still gets its ``ok``. 0: no limit.
         clock: wall-clock seconds for timestamps.
     """
 
@@ -217,6 +228,7 @@ class ServerCore:
                  max_hashing_per_host: int = MAX_HASHING_PER_HOST,
                  max_waiting_offers: int = MAX_OPEN_PER_SENDER,
                  max_prelogin_per_host: int = MAX_PRELOGIN_PER_HOST,
+                 max_send_rate: float = MAX_SEND_RATE,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.passwords = passwords
@@ -229,6 +241,8 @@ class ServerCore:
         self._hashing_by_host: dict[str, int] = {}  # the same, per IP address
         self.max_prelogin_per_host = max_prelogin_per_host
         self._prelogin_by_host: dict[str, int] = {}  # connections without a login, per IP
+        self.max_send_rate = max_send_rate
+        self._send_buckets: dict[str, TokenBucket] = {}  # account key → its flood control
         self._clock = clock
         self.sessions: dict[ConnId, Session] = {}
         self.online: dict[str, _Online] = {}
@@ -776,9 +790,31 @@ class ServerCore:
             return None
         return [Out(session.conn, Ok(id=frame.id, seq=stored.seq, ts=stored.ts))]
 
+    def _flooding(self, session: Session, frame: Send | Edit) -> list[Action] | None:
+        """``rate_limited`` when the account sends faster than ``max_send_rate`` (a retry of
+        a stored message gets its ``ok`` all the same), else None."""
+        if not self.max_send_rate:
+            return None
+        assert session.key is not None
+        now = time.monotonic()
+        bucket = self._send_buckets.get(session.key)
+        if bucket is None:
+            rate = self.max_send_rate
+            bucket = self._send_buckets[session.key] = TokenBucket(
+                rate, rate * SEND_BURST_SECONDS, now)
+        wait = bucket.take(now)
+        if not wait:
+            return None
+        if isinstance(frame, Send) and (ack := self._retry_ack(session, frame)) is not None:
+            return ack
+        return [Out(session.conn, Error(
+            id=frame.id, code=ErrorCode.RATE_LIMITED, retry_after=math.ceil(wait * 10) / 10,
+            message=f"you are sending faster than {self.max_send_rate:g} messages a second; "
+                    "wait a moment"))]
+
     def _send(self, session: Session, frame: Send) -> list[Action]:
         assert session.user is not None and session.key is not None
-        refused = self._text_refused(session, frame)
+        refused = self._text_refused(session, frame) or self._flooding(session, frame)
         if refused is not None:
             return refused
         text = frame.text
@@ -902,7 +938,7 @@ class ServerCore:
 
     def _edit(self, session: Session, frame: Edit) -> list[Action]:
         """Replace the text of one of the sender's chat messages (see :class:`Edit`)."""
-        refused = self._text_refused(session, frame)
+        refused = self._text_refused(session, frame) or self._flooding(session, frame)
         if refused is not None:
             return refused
         text = frame.text

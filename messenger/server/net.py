@@ -130,6 +130,7 @@ class MessengerServer(QObject):
             max_hashing_per_host=config.max_hashing_per_host,
             max_waiting_offers=config.max_waiting_offers,
             max_prelogin_per_host=config.max_prelogin_per_host,
+            max_send_rate=config.max_send_rate,
         )
         self._codec = Codec.for_server()
         self._ids = itertools.count(1)

@@ -211,6 +211,8 @@ def test_a_key_that_is_not_the_certificates_stops_the_start_with_one_line(tmp_pa
     (("--port", "70000"), "must be between 0 and 65535"),
     (("--idle-timeout", "inf"), "must be a number greater than 0"),
     (("--idle-timeout", "100000000"), "must be at most 86400"),
+    (("--max-send-rate", "-1"), "must be a number, 0 or more"),
+    (("--max-send-rate", "nan"), "must be a number, 0 or more"),
 ])
 def test_out_of_range_options_are_refused_by_the_command_line(tmp_path, extra, message):
     result = subprocess.run([*server_command(tmp_path / "data"), *extra], capture_output=True,

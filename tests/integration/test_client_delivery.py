@@ -3,6 +3,7 @@ heartbeat — against a real in-process server."""
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 
@@ -764,6 +765,29 @@ def test_a_send_refused_for_now_is_tried_again_by_itself(qtbot, server, make_eng
     assert not refuse  # it was refused once, and then stored
     item = next(i for i in alice.conversation("bob").items() if i.kind is MessageKind.OWN)
     assert item.state is DeliveryState.SENT and item.text == "patience"
+
+
+def test_messages_refused_for_flooding_go_again_by_themselves_in_order(
+        qtbot, make_server, make_engine, caplog):
+    """A server that takes 5 messages a second from an account (bursts of 50): an outbox of
+    70 is refused in part (``rate_limited``), stays pending, and goes again after the
+    ``retry_after``: bob gets all 70, once each, in the order typed."""
+    caplog.set_level(logging.INFO, logger=engine_module.log.name)
+    srv = make_server(demo=True, max_send_rate=5.0)
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, srv.host, srv.port, "alice")
+    login(qtbot, bob, srv.host, srv.port, "bob")
+    refused: list[str] = []
+    alice.request_failed.connect(lambda key, code, text: refused.append(code))
+    typed = [f"quick {n:02}" for n in range(70)]
+    for text in typed:
+        alice.send_unicast("bob", text)
+    qtbot.waitUntil(lambda: len(texts_from(bob, "alice", "alice")) == 70, timeout=20_000)
+    assert texts_from(bob, "alice", "alice") == typed
+    assert not alice.store.outbox() and refused == []  # never shown as failed
+    assert "refused for now (rate_limited)" in caplog.text
+    seqs = [i.seq for i in bob.conversation("alice").items()]
+    assert seqs == sorted(seqs)
 
 
 def test_a_message_over_the_servers_frame_limit_fails_and_later_ones_go(

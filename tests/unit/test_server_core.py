@@ -289,6 +289,26 @@ def test_read_goes_to_the_accounts_other_sessions_once(core):
     assert [f for f in frames_for(core.handle(phone, Read(seqs=seqs)), desktop)] == []
 
 
+def test_an_account_sending_too_fast_is_refused_for_a_moment_and_others_carry_on(core):
+    core.max_send_rate = 1.0  # one message a second, bursts of ten: the test sends faster
+    store = core.store
+    alice, bob = session(core, "alice"), session(core, "bob")
+
+    def send(conn, n, to="charlie"):
+        return only(core.handle(conn, Send(id=n, client_msg_id=f"m{n}", scope="unicast",
+                                           text=f"m{n}", to=[to])), conn)
+
+    assert all(isinstance(send(alice, n), Ok) for n in range(10))
+    refused = send(alice, 10)
+    assert isinstance(refused, Error) and refused.code == ErrorCode.RATE_LIMITED
+    assert refused.id == 10 and 0 < refused.retry_after <= 1.0
+    again = send(alice, 3)  # a retry of a stored message: its ok, not a refusal
+    assert isinstance(again, Ok) and again.seq == store.message_by_client_id("alice", "m3").seq
+    assert isinstance(send(bob, 1), Ok)  # another account carries on
+    assert [m.text for m in store.history("charlie", "user:alice")] == \
+        [f"m{n}" for n in range(10)]
+
+
 def test_retried_client_msg_id_is_stored_and_delivered_once(core):
     alice, bob = session(core, "alice"), session(core, "bob")
     send = Send(id=1, client_msg_id="same", scope="unicast", text="once", to=["bob"])
