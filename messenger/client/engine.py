@@ -106,6 +106,9 @@ NOT_CONNECTED = "not_connected"
 UNCONFIRMED_READS_META = "reads_unconfirmed"
 """Local cache ``meta`` key of the read receipts not known to have arrived
 (_save_unconfirmed_reads)."""
+PRIVATE_READS_META = "reads_private"
+"""Local cache ``meta`` key of those of them that were read with read receipts off: they go
+again as private reads whatever the setting is by then (_save_unconfirmed_reads)."""
 RESUME_META = "resume:"
 """Local cache ``meta`` key prefix of a conversation's resume cursor (_resume_cursor)."""
 
@@ -339,6 +342,7 @@ class ClientEngine(QObject):
         self._unconfirmed_reads: set[int] = set()  # read seqs sent, their ping not answered
         self._reads_ping = 0  # the nonce of the ping sent after them
         self._reads_to_resend: set[int] = set()  # ... when that link died
+        self._private_read_seqs: set[int] = set()  # those of both read with receipts off
         self._unread_seqs: dict[str, set[int]] = {}  # shown, awaiting a read receipt
         self._read_wanted: set[str] = set()  # viewed while offline: send at the next login
         self._exports: set[ConversationExport] = set()
@@ -516,6 +520,7 @@ class ClientEngine(QObject):
         self._history_busy.clear()
         self._unconfirmed_reads.clear()
         self._reads_to_resend.clear()
+        self._private_read_seqs.clear()
 
     def reconnect_now(self) -> bool:
         """"Reconnect now": try at once instead of waiting for the backoff. False when there is
@@ -720,6 +725,8 @@ class ClientEngine(QObject):
             seqs = sorted(self._unread_seqs.pop(key, ()))
             self._store.mark_read_here(key, seqs)
             self._reads_to_resend.update(seqs)
+            if not self.send_read_receipts:  # private for good, whatever comes later
+                self._private_read_seqs.update(seqs)
             self._save_unconfirmed_reads()
             return
         self._send_reads(key)
@@ -741,6 +748,8 @@ class ClientEngine(QObject):
                 self._read_wanted.add(key)
                 return
             self._unconfirmed_reads.update(chunk)
+            if private:
+                self._private_read_seqs.update(chunk)
             if self._store is not None:
                 self._store.mark_read_here(key, chunk)
         self._read_wanted.discard(key)
@@ -759,9 +768,11 @@ class ClientEngine(QObject):
         sends them again after its restart (the rows already say "read here")."""
         if self._store is None:
             return
-        seqs = sorted(self._unconfirmed_reads | self._reads_to_resend)
+        waiting = self._unconfirmed_reads | self._reads_to_resend
+        self._private_read_seqs &= waiting
         try:
-            self._store.set_meta(UNCONFIRMED_READS_META, json.dumps(seqs))
+            self._store.set_meta(UNCONFIRMED_READS_META, json.dumps(sorted(waiting)))
+            self._store.set_meta(PRIVATE_READS_META, json.dumps(sorted(self._private_read_seqs)))
         except (sqlite3.Error, OSError) as exc:
             log.warning("could not save the unconfirmed read receipts: %s", exc)
 
@@ -1990,19 +2001,30 @@ class ClientEngine(QObject):
         saved = self._store.get_meta(UNCONFIRMED_READS_META)
         if saved:  # (from before a restart, or the same as _reads_to_resend)
             self._reads_to_resend.update(json.loads(saved))
+            self._private_read_seqs.update(json.loads(
+                self._store.get_meta(PRIVATE_READS_META) or "[]"))
         for key in sorted(self._read_wanted):  # conversations viewed while offline
             self._send_reads(key)
         if self._reads_to_resend:
-            seqs, self._reads_to_resend = sorted(self._reads_to_resend), set()
-            private = not self.send_read_receipts
-            if not private or self._private_reads():
-                for start in range(0, len(seqs), READ_BATCH):
-                    self._conn.send(Read(seqs=seqs[start:start + READ_BATCH], private=private))
-                self._unconfirmed_reads.update(seqs)
-                self._ping_after_reads()
-            else:
-                self._save_unconfirmed_reads()  # (switched off meanwhile: never sent)
+            self._resend_reads()
         self._pump()
+
+    def _resend_reads(self) -> None:
+        """After a login: the reads that may not have arrived go again, each as it was made
+        (private when read with receipts off, or when they are off now); private ones are
+        dropped when the server cannot take them (it would tell the senders)."""
+        seqs, self._reads_to_resend = sorted(self._reads_to_resend), set()
+        off = not self.send_read_receipts
+        private = [s for s in seqs if off or s in self._private_read_seqs]
+        public = [s for s in seqs if not (off or s in self._private_read_seqs)]
+        if private and not self._private_reads():
+            private = []  # (never sent: read here only)
+        for batch, quiet in ((public, False), (private, True)):
+            for start in range(0, len(batch), READ_BATCH):
+                self._conn.send(Read(seqs=batch[start:start + READ_BATCH], private=quiet))
+            self._unconfirmed_reads.update(batch)
+        self._private_read_seqs = set(private)
+        self._ping_after_reads()
 
     def _on_state(self, state: ConnectionState) -> None:
         if state is ConnectionState.HANDSHAKING:

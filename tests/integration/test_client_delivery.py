@@ -558,6 +558,39 @@ def test_a_multicast_read_on_the_laptop_while_the_desktop_slept_is_not_unread_th
     assert len(desktop.store.unread_seqs("alice", "bob")) == 1
 
 
+@pytest.mark.parametrize("lost_link", [False, True])
+def test_a_read_made_with_receipts_off_stays_private_when_they_are_switched_on(
+        qtbot, server, make_engine, lost_link):
+    """bob reads with receipts off (offline, or just before his link dies), then switches
+    them on before the reconnect: the read goes again, still private; alice never sees it."""
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    bob.send_read_receipts = False
+    alice.send_unicast("bob", "read this privately")
+    qtbot.waitUntil(lambda: own_states(alice, "bob") == [DeliveryState.DELIVERED],
+                    timeout=10_000)
+    if lost_link:
+        bob.mark_read("alice")
+        bob._conn._socket.abort()  # in the same turn: the read may never have left
+    else:
+        with qtbot.waitSignal(bob.reconnect_scheduled, timeout=10_000):
+            bob._conn._socket.abort()
+        bob._reconnect_timer.stop()
+        bob.mark_read("alice")  # offline
+    bob.send_read_receipts = True  # switched on before the reconnect
+    sent: list[object] = []
+    send = bob._conn.send
+    bob._conn.send = lambda frame: sent.append(frame) or send(frame)
+    with qtbot.waitSignal(bob.resumed, timeout=10_000):
+        bob.reconnect_now()
+    reads = [f for f in sent if isinstance(f, Read)]
+    assert reads and all(f.private for f in reads)
+    with qtbot.waitSignal(alice.message_received, timeout=10_000):
+        bob.send_unicast("alice", "answer")  # after the reads: any receipt came before it
+    assert own_states(alice, "bob") == [DeliveryState.DELIVERED]
+
+
 def test_a_conversation_begun_by_an_own_send_catches_up_what_another_device_sent(
         qtbot, server, make_engine, tmp_path):
     """alice writes to bob first from her desktop, then from her laptop (the server sends the
