@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..protocol import (
@@ -173,6 +174,7 @@ class _Request:
     mode: str = ""  # history: "older", "resume" or "export"
     after: int = 0  # history "resume": the seq the page starts after
     job: Any = None  # history "export": the ConversationExport asking
+    frame: Any = None  # edit: the request, to send again after a rate_limited
 
 
 def _time_of_day(ts: float) -> str:
@@ -674,12 +676,25 @@ class ClientEngine(QObject):
         that shows it, which gets an error as a notice); every app shows the new text, marked
         edited, once the server's ``edited`` notice arrives. False when not connected."""
         frame = Edit(id=self._take_id(), client_msg_id=time_ordered_id(), seq=seq, text=text)
-        if not self.logged_in or not self._request(frame, _Request("edit", key=key)):
+        return self._send_edit(_Request("edit", key=key, frame=frame))
+
+    def _send_edit(self, req: _Request) -> bool:
+        key = req.key or EVERYONE
+        if not self.logged_in or not self._request(req.frame, req):
             self.conversation(key).add_notice(
                 "Not connected: the message can be edited once you are back online.",
                 error=True)
             return False
         return True
+
+    def _edit_later(self, req: _Request, seconds: float) -> None:
+        """An edit refused for now (``rate_limited``): the same edit (its ``client_msg_id``,
+        so a repeat is harmless) goes again after ``seconds``, with a new request id."""
+        def again() -> None:
+            req.frame = msgspec.structs.replace(req.frame, id=self._take_id())
+            self._send_edit(req)
+
+        QTimer.singleShot(max(100, int(seconds * 1000)), self, again)
 
     def _apply_retraction(self, seq: int, text: str = RETRACTED_TEXT,
                           edited: float | None = None) -> None:
@@ -1274,6 +1289,8 @@ class ClientEngine(QObject):
             self._send_failed(req.client_msg_id, req.keys, err.code, message)
         elif req.kind == "history":
             self._on_history_error(req, err)
+        elif req.kind == "edit" and err.code == ErrorCode.RATE_LIMITED and req.frame:
+            self._edit_later(req, err.retry_after or 1.0)
         elif req.kind in ("retract", "edit"):
             key = req.key or EVERYONE
             what = "delete" if req.kind == "retract" else "edit"

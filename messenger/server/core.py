@@ -103,7 +103,10 @@ MAX_SEND_RATE = 100.0
 """Default of ``ServerCore.max_send_rate``: messages a second per account, on average."""
 SEND_BURST_SECONDS = 10.0
 """An account's burst allowance, in seconds of ``max_send_rate`` (1,000 messages by default:
-an outbox of messages typed offline goes at once)."""
+an outbox of messages typed offline goes at once); never less than one message."""
+FLOOD_HEAD_SECONDS = 10.0
+"""After a ``send`` was refused for flooding, the connection's later sends are refused until
+that one comes again (so they cannot overtake it), or for at most this long (s)."""
 MAX_HASHING = 64
 """Default bound on password hashes queued or running (``ServerCore.max_hashing``): with two
 workers at ≈ 0.15 s each, the last in the queue waits about 5 s."""
@@ -179,6 +182,8 @@ class Session:
     since: float = 0.0
     busy: bool = False
     typing_sent: dict[str, float] = field(default_factory=dict)
+    flood_head: str = ""  # client_msg_id of the first send refused for flooding
+    flood_since: float = 0.0  # when it was refused (monotonic s)
     """Recipient key → when this session's last ``typing`` to them was relayed."""
     counted: bool = False
     """Counted among its address's connections without a login (ServerCore.connected)."""
@@ -792,7 +797,9 @@ class ServerCore:
 
     def _flooding(self, session: Session, frame: Send | Edit) -> list[Action] | None:
         """``rate_limited`` when the account sends faster than ``max_send_rate`` (a retry of
-        a stored message gets its ``ok`` all the same), else None."""
+        a stored message gets its ``ok`` all the same), else None. Sends keep their order:
+        once one is refused, the connection's later sends are refused too until it comes
+        again (:data:`FLOOD_HEAD_SECONDS` at most), whatever the bucket holds by then."""
         if not self.max_send_rate:
             return None
         assert session.key is not None
@@ -801,11 +808,21 @@ class ServerCore:
         if bucket is None:
             rate = self.max_send_rate
             bucket = self._send_buckets[session.key] = TokenBucket(
-                rate, rate * SEND_BURST_SECONDS, now)
-        wait = bucket.take(now)
-        if not wait:
-            return None
-        if isinstance(frame, Send) and (ack := self._retry_ack(session, frame)) is not None:
+                rate, max(1.0, rate * SEND_BURST_SECONDS), now)
+        send = isinstance(frame, Send)
+        head = session.flood_head
+        if send and head and frame.client_msg_id != head \
+                and now - session.flood_since < FLOOD_HEAD_SECONDS:
+            wait = max(0.1, bucket.blocked_until - now)  # behind the refused one
+        else:
+            if send and head:
+                session.flood_head = ""
+            wait = bucket.take(now)
+            if not wait:
+                return None
+            if send and not session.flood_head:
+                session.flood_head, session.flood_since = frame.client_msg_id, now
+        if send and (ack := self._retry_ack(session, frame)) is not None:  # type: ignore[arg-type]
             return ack
         return [Out(session.conn, Error(
             id=frame.id, code=ErrorCode.RATE_LIMITED, retry_after=math.ceil(wait * 10) / 10,

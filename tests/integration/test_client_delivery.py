@@ -815,8 +815,11 @@ def test_messages_refused_for_flooding_go_again_by_themselves_in_order(
     typed = [f"quick {n:02}" for n in range(70)]
     for text in typed:
         alice.send_unicast("bob", text)
-    qtbot.waitUntil(lambda: len(texts_from(bob, "alice", "alice")) == 70, timeout=20_000)
-    assert texts_from(bob, "alice", "alice") == typed
+    qtbot.waitUntil(alice._send_retry.isActive, timeout=10_000)  # refused for now
+    first = next(i.seq for i in alice.conversation("bob").items() if i.text == typed[0])
+    alice.edit(first, "bob", "quick 00, edited")  # refused for now too, and sent again
+    typed[0] = "quick 00, edited"
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == typed, timeout=20_000)
     assert not alice.store.outbox() and refused == []  # never shown as failed
     assert "refused for now (rate_limited)" in caplog.text
     seqs = [i.seq for i in bob.conversation("alice").items()]

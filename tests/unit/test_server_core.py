@@ -24,6 +24,7 @@ from messenger.protocol import (
     Register,
     Send,
 )
+from messenger.server import core as core_module
 from messenger.server.auth import LoginThrottle, Passwords
 from messenger.server.core import Crypto, Disconnect, Fanout, Out, ServerCore, run_inline
 from messenger.server.store import Store
@@ -307,6 +308,38 @@ def test_an_account_sending_too_fast_is_refused_for_a_moment_and_others_carry_on
     assert isinstance(send(bob, 1), Ok)  # another account carries on
     assert [m.text for m in store.history("charlie", "user:alice")] == \
         [f"m{n}" for n in range(10)]
+
+
+def test_flood_control_never_lets_a_later_send_overtake_a_refused_one(core, monkeypatch):
+    """The default rate (100 a second, bursts of 1,000); the app pipelines an outbox of 2,400
+    that reaches the server 1 ms apart, then sends the refused ones again, in order: the
+    conversation has all of them in the order typed."""
+    now = [5000.0]
+    monkeypatch.setattr(core_module.time, "monotonic", lambda: now[0])
+    alice = session(core, "alice")
+
+    def send(n):
+        return only(core.handle(alice, Send(id=n + 1, client_msg_id=f"m{n:05}",
+                                            scope="unicast", text=f"m{n:05}", to=["bob"])),
+                    alice)
+
+    answers = []
+    for n in range(2400):
+        now[0] += 0.001
+        answers.append(send(n))
+    refused = [n for n, a in enumerate(answers) if isinstance(a, Error)]
+    assert refused and refused == list(range(refused[0], 2400))  # none taken after one
+    assert {answers[n].code for n in refused} == {ErrorCode.RATE_LIMITED}
+    while refused:  # the app's outbox: again after retry_after, in order, until taken
+        now[0] += max(answers[refused[0]].retry_after, 0.5)
+        answers = {n: send(n) for n in refused}
+        refused = [n for n in refused if isinstance(answers[n], Error)]
+    assert [m.text for m in core.store.history("bob", "user:alice", limit=3000)] == \
+        [f"m{n:05}" for n in range(2400)]
+    core.max_send_rate = 0.05  # a burst of less than one message still lets one through
+    core._send_buckets.clear()
+    assert isinstance(only(core.handle(alice, Send(id=1, client_msg_id="slow", scope="unicast",
+                                                   text="slow", to=["bob"])), alice), Ok)
 
 
 def test_retried_client_msg_id_is_stored_and_delivered_once(core):
