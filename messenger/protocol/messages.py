@@ -536,8 +536,8 @@ class Ok(_Base, tag="ok"):
     older ones, or newer ones when ``after`` was given) and ``read_upto`` (the highest seq of
     the conversation that this account marked read, from any of its sessions; absent for
     0 or a conversation without one) and ``read_seqs`` (the page's multicast messages to
-    this account that it marked read, which ``read_upto`` does not cover; absent when
-    none); ``transfer_offer``/``transfer_accept`` →
+    this account that it marked read, privately too, which ``read_upto`` does not cover;
+    absent when none); ``transfer_offer``/``transfer_accept`` →
     ``transfer_id`` and ``secret``.
     """
 

@@ -27,6 +27,8 @@ Tables:
                   ``read`` with ``private``, from an app with read receipts off): for the
                   account's own apps (:meth:`Store.read_upto`), never told to senders. Added
                   without a version change (created when missing; older servers ignore it).
+  ``private_reads`` the same for messages outside any cursor (multicasts, older unicasts):
+                  one row per (account, seq) read privately (:meth:`Store.read_among`).
   ``receipts``    a log of delivered/read receipts, numbered by ``rid``, that senders fetch
                   from a cursor after they log in (none for pair messages: their receipts go
                   out live, unlogged, and the recipient's cursors stand for them at login,
@@ -253,6 +255,11 @@ CREATE TABLE IF NOT EXISTS read_positions (
     grp_key   TEXT NOT NULL,
     seen      INTEGER NOT NULL,
     PRIMARY KEY (user_key, grp_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS private_reads (
+    user_key  TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    PRIMARY KEY (user_key, seq)
 ) WITHOUT ROWID;
 """
 _SCHEMA += _MESSAGES_TABLE.format(name="messages") + _MESSAGES_INDEXES + _GROUP_TABLES \
@@ -1106,6 +1113,7 @@ class Store:
         if private:
             state = "delivered"
         seen: dict[str, int] = {}
+        seen_alone: list[int] = []  # private reads of messages without a cursor
         key = name_key(user)
         order = sorted(set(seqs))
         recent = self._recent
@@ -1130,6 +1138,8 @@ class Store:
                     read_now.append(seq)
                 if grp_key is not None:
                     seen[grp_key] = seq
+                elif was < 2:  # (not read publicly before)
+                    seen_alone.append(seq)
             if grp_key is not None:
                 # A group chat message or broadcast: the member's cursor, no row. Always,
                 # not only on a first transition: a state inferred from the read cursor
@@ -1169,13 +1179,15 @@ class Store:
                 receipts.append(Receipt(rid, seq, user, state, now, sender_key))
         if missing and self._recent_size > self.RECENT_LIMIT:
             self._trim_recent()
-        if seen:
+        if seen or seen_alone:
             with self._tx() as db:
                 db.executemany(
                     "INSERT INTO read_positions (user_key, grp_key, seen) VALUES (?, ?, ?)"
                     " ON CONFLICT (user_key, grp_key) DO UPDATE SET"
                     " seen = max(seen, excluded.seen)",
                     [(key, grp_key, seq) for grp_key, seq in seen.items()])
+                db.executemany("INSERT OR IGNORE INTO private_reads (user_key, seq)"
+                               " VALUES (?, ?)", [(key, seq) for seq in seen_alone])
         self._autocommit()
         return receipts
 
@@ -1253,17 +1265,19 @@ class Store:
 
     def read_among(self, user_key: str, seqs: list[int]) -> list[int]:
         """Those of ``seqs`` (messages with ``deliveries`` rows: multicasts, older unicasts)
-        that ``user_key`` marked read (not privately), ascending."""
+        that ``user_key`` marked read, publicly or privately (``private_reads``), ascending."""
         if not seqs:
             return []
         self._sync()  # buffered marks are in the rows then
         found: list[int] = []
         for start in range(0, len(seqs), 500):
             chunk = seqs[start:start + 500]
+            marks = ",".join("?" * len(chunk))
             found += [seq for (seq,) in self._db.execute(
-                "SELECT seq FROM deliveries WHERE user_key = ? AND read IS NOT NULL AND seq IN"
-                f" ({','.join('?' * len(chunk))})", (user_key, *chunk))]
-        return sorted(found)
+                f"SELECT seq FROM deliveries WHERE user_key = ? AND read IS NOT NULL AND seq IN"
+                f" ({marks}) UNION SELECT seq FROM private_reads WHERE user_key = ? AND seq IN"
+                f" ({marks})", (user_key, *chunk, user_key, *chunk))]
+        return sorted(set(found))
 
     def _warm(self, grp_key: str, user_key: str) -> _Cursor:
         """Load a cursor: its written position, then every chat message of the group that is

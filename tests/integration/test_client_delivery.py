@@ -529,13 +529,16 @@ def test_read_receipts_off_still_sync_what_was_read_to_the_accounts_other_apps(
     assert own_states(alice, "bob") == [DeliveryState.DELIVERED] * 2
 
 
+@pytest.mark.parametrize("receipts", [True, False])
 def test_a_multicast_read_on_the_laptop_while_the_desktop_slept_is_not_unread_there(
-        qtbot, server, make_engine, tmp_path):
-    """The multicast came while bob's desktop was offline, and he read it on his laptop: the
-    desktop's catch-up page brings it with ``read_seqs`` (``read_upto`` covers no multicast),
-    so it does not count as unread there; one he did not read does."""
+        qtbot, server, make_engine, tmp_path, receipts):
+    """The multicast came while bob's desktop was offline, and he read it on his laptop
+    (with read receipts on or off): the desktop's catch-up page brings it with
+    ``read_seqs`` (``read_upto`` covers no multicast), so it does not count as unread there;
+    one he did not read does."""
     alice, desktop, charlie = make_engine(), make_engine(), make_engine()
     laptop = make_engine(data_dir=tmp_path / "laptop")
+    laptop.send_read_receipts = receipts
     for engine, user in ((alice, "alice"), (desktop, "bob"), (laptop, "bob"),
                          (charlie, "charlie")):
         login(qtbot, engine, server.host, server.port, user)

@@ -242,3 +242,21 @@ def test_a_private_read_moves_the_accounts_read_position_and_tells_no_sender(pat
     (read,) = store.mark("bob", seqs[:1], "read")
     assert (read.seq, read.state) == (seqs[0], "read")
     store.close()
+
+
+def test_a_private_read_of_a_multicast_is_kept_for_the_account_only(path):
+    store = open_store(path, "alice", "bob", "carol")
+    message, _ = stored(store, "alice", "both", to=("bob", "carol"), scope="multicast",
+                        text="to both")
+    synced: list[int] = []
+    (receipt,) = store.mark("bob", [message.seq], "read", synced, private=True)
+    assert (receipt.seq, receipt.state) == (message.seq, "delivered")  # alice: no read
+    assert synced == [message.seq]
+    assert store.read_among("bob", [message.seq]) == [message.seq]
+    assert store.read_among("carol", [message.seq]) == []
+    store.close()
+    store = open_store(path)
+    assert store.read_among("bob", [message.seq]) == [message.seq]  # on disk
+    (read,) = store.mark("bob", [message.seq], "read")  # an ordinary read still tells her
+    assert (read.seq, read.state) == (message.seq, "read")
+    store.close()
