@@ -1850,9 +1850,24 @@ class ClientEngine(QObject):
                 last = max((i.seq for i in model.items() if i.seq is not None), default=None)
             if last is None:
                 continue
-            self._history_after(key, last)
+            self._history_after(key, self._rewind_for_unread(key, last))
         if not self._resuming:
             self.resumed.emit()
+
+    def _rewind_for_unread(self, key: str, after: int) -> int:
+        """Where private conversation ``key``'s catch-up starts: below its oldest multicast
+        still unread here, when that is at or below the cursor ``after``, so that the page's
+        ``read_seqs`` can tell whether another device read it meanwhile (``read_upto``
+        covers no multicast); else at ``after``. Looks at the first 100 unread only."""
+        if self._store is None or not is_private(key):
+            return after
+        for seq in self._store.unread_seqs(key, self._store_user)[:100]:
+            if seq > after:
+                break
+            row = self._store.message(seq, key)
+            if row is not None and row.scope == "multicast":
+                return seq - 1
+        return after
 
     def _resume_cursor(self, key: str) -> int | None:
         """Where ``key``'s catch-up starts: the seq up to which the cache holds every message

@@ -594,6 +594,32 @@ def test_a_read_made_with_receipts_off_stays_private_when_they_are_switched_on(
     assert own_states(alice, "bob") == [DeliveryState.DELIVERED]
 
 
+def test_a_multicast_both_devices_had_and_one_read_while_the_other_slept(
+        qtbot, server, make_engine, tmp_path):
+    """Both of bob's apps got the multicast live; he read it on the laptop while the desktop
+    was offline: the desktop's catch-up starts below it, so the page's ``read_seqs`` clears
+    it there (``read_upto`` covers no multicast)."""
+    alice, desktop, charlie = make_engine(), make_engine(), make_engine()
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    for engine, user in ((alice, "alice"), (desktop, "bob"), (laptop, "bob"),
+                         (charlie, "charlie")):
+        login(qtbot, engine, server.host, server.port, user)
+    alice.send_multicast(["bob", "charlie"], "for both of you")
+    for app in (desktop, laptop):
+        qtbot.waitUntil(lambda app=app: app.unread("alice") == 1, timeout=10_000)
+    with qtbot.waitSignal(desktop.reconnect_scheduled, timeout=10_000):
+        desktop._conn._socket.abort()
+    desktop._reconnect_timer.stop()  # asleep until told
+    laptop.mark_read("alice")
+    with qtbot.waitSignal(alice.message_received, timeout=10_000):
+        laptop.send_unicast("alice", "seen")  # after the read: the server has it
+    with qtbot.waitSignal(desktop.resumed, timeout=10_000):
+        desktop.reconnect_now()
+    assert desktop.unread("alice") == 0
+    assert desktop.store.unread_seqs("alice", "bob") == []
+    assert texts_from(desktop, "alice", "alice") == ["for both of you"]  # not doubled
+
+
 def test_a_conversation_begun_by_an_own_send_catches_up_what_another_device_sent(
         qtbot, server, make_engine, tmp_path):
     """alice writes to bob first from her desktop, then from her laptop (the server sends the
