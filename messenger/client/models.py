@@ -743,10 +743,20 @@ class ConversationModel(QAbstractListModel):
     def mark_sent(self, client_msg_id: str, seq: int, ts: float) -> bool:
         """An own message was acked: set its ``seq``, server ``ts`` and state ``sent``. When
         ``seq`` is here already (history brought it first), the pending copy goes."""
-        row = self._row_of_client_id(client_msg_id)
+        # One pass up from the end: the row, and the last row below it of a lower seq.
+        items = self._items
+        row, last_older = None, None
+        if client_msg_id:
+            for r in range(len(items) - 1, -1, -1):
+                other = items[r]
+                if other.client_msg_id == client_msg_id:
+                    row = r
+                    break
+                if last_older is None and other.seq is not None and other.seq < seq:
+                    last_older = r
         if row is None:
             return False
-        item = self._items[row]
+        item = items[row]
         if item.seq == seq:
             return True
         if seq in self._seqs:
@@ -758,12 +768,10 @@ class ConversationModel(QAbstractListModel):
         item.error = ""
         self._seqs.add(seq)
         self._changed(row, [self.SeqRole, self.TimestampRole, self.StateRole])
-        # Numbered now: it goes below the messages of lower seqs that arrived while it waited,
-        # or above rows of higher seqs and unsent messages above it; else it stays.
-        items = self._items
-        lower = [r for r in range(row + 1, len(items))
-                 if items[r].seq is not None and items[r].seq < seq]  # type: ignore[operator]
-        dest = lower[-1] if lower else self._row_for_seq(seq, row)
+        # Numbered now: it goes below the messages of lower seqs that arrived while it waited
+        # (the last of them), or above rows of higher seqs and unsent messages above it; else
+        # it stays.
+        dest = last_older if last_older is not None else self._row_for_seq(seq, row)
         if dest != row:
             self.beginMoveRows(_ROOT, row, row, _ROOT, dest if dest < row else dest + 1)
             del self._items[row]
