@@ -1,0 +1,285 @@
+"""A randomised soak of exactly-once delivery: real server, real app engines, broken links,
+restarts, reads, in a random but seeded order; then the invariants users rely on.
+
+Five apps (alice on two computers, bob, charlie, dave), a group of three. Each step, one app
+sends (unicast, multicast, group or broadcast; now and then to itself), sends a burst and
+loses its link or quits in the same turn, arms a cut after the next few events of some
+kind, loses its link, restarts, marks a conversation read, or everyone settles. At the end
+every app reconnects and catches up, and each conversation, loaded in full, must hold every
+acked message for it exactly once, in seq order, the same in the window and in the cache,
+with nothing pending and the unread count equal to what this computer has not read and
+that was read nowhere. Longer runs for a hunt:
+
+    SOAK_SEEDS=1,2,3 SOAK_STEPS=1000 make test   (or pytest tests/integration/test_soak.py)
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QTimer
+
+from messenger.client.connection import ConnectionState
+from messenger.client.conversations import place_incoming, place_outgoing
+from messenger.client.engine import ClientEngine
+from messenger.client.liveness import Backoff
+from messenger.client.models import DeliveryState, MessageKind
+
+SEEDS = [int(s) for s in os.environ.get("SOAK_SEEDS", "1,2").split(",")]
+STEPS = int(os.environ.get("SOAK_STEPS", "150"))
+USERS = ["alice", "bob", "charlie", "dave"]
+GROUP = "lab"
+MEMBERS = ["alice", "bob", "charlie"]
+APPS = [("alice_desk", "alice"), ("alice_laptop", "alice"), ("bob", "bob"),
+        ("charlie", "charlie"), ("dave", "dave")]
+USER_OF = dict(APPS)
+SIGNALS = ["message_received", "message_acked", "history_loaded", "resumed",
+           "login_succeeded"]
+
+
+@dataclass
+class Sent:
+    client_msg_id: str
+    sender: str
+    scope: str
+    to: list[str]
+    text: str
+    seq: int | None = None
+
+
+@dataclass
+class World:
+    qtbot: object
+    host: str
+    port: int
+    tmp: Path
+    engines: dict[str, ClientEngine] = field(default_factory=dict)
+    every_engine: list[ClientEngine] = field(default_factory=list)
+    sent: dict[str, Sent] = field(default_factory=dict)
+    acks: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    read_by: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    cuts: list = field(default_factory=list)
+
+    def login(self, app: str, register: bool = False) -> ClientEngine:
+        engine = ClientEngine(data_dir=self.tmp / app, backoff=Backoff(0.02, 0.1))
+        engine.message_acked.connect(lambda cid, seq, ts: self.acks[cid].add(seq))
+        self.engines[app] = engine
+        self.every_engine.append(engine)
+        user = USER_OF[app]
+        with self.qtbot.waitSignal(engine.resumed, timeout=20_000):
+            with self.qtbot.waitSignal(engine.login_succeeded, timeout=20_000):
+                engine.connect_to(self.host, self.port)
+                (engine.register if register else engine.login)(user, f"{user}123")
+        return engine
+
+    def restart(self, app: str) -> None:
+        old = self.engines[app]
+        old.close()
+        old.store.close()
+        self.login(app)
+
+    def settled(self) -> bool:
+        return all(e.logged_in and not e._resuming and not e._inflight
+                   and e.store is not None and not e.store.outbox()
+                   for e in self.engines.values())
+
+    def abort(self, app: str) -> None:
+        engine = self.engines[app]
+        if engine._conn._socket is not None:
+            engine._conn._socket.abort()
+
+    def cut_after(self, app: str, name: str, count: int) -> None:
+        """Abort ``app``'s link right after its ``count``-th ``name`` signal."""
+        engine = self.engines[app]
+        signal, seen = getattr(engine, name), []
+
+        def on_signal(*_args) -> None:
+            seen.append(1)
+            if len(seen) == count:
+                signal.disconnect(on_signal)
+                QTimer.singleShot(0, lambda: shiboken6.isValid(engine) and self.abort(app))
+
+        signal.connect(on_signal)
+        self.cuts.append((signal, on_signal, seen, count))
+
+    def send(self, rng: random.Random, app: str, label: str) -> None:
+        engine, user = self.engines[app], USER_OF[app]
+        others = [u for u in USERS if u != user]
+        scope = rng.choice(["unicast", "multicast", "group", "broadcast"])
+        if scope == "group" and user not in MEMBERS:
+            scope = "unicast"
+        text = f"{label} {app} {scope}"
+        if scope == "unicast":
+            to = [rng.choice([*others, user])]
+            cid = engine.send_unicast(to[0], text)
+        elif scope == "multicast":
+            to = rng.sample([*others, user], rng.randint(2, len(others) + 1))
+            cid = engine.send_multicast(to, text)
+        elif scope == "group":
+            to = [GROUP]
+            cid = engine.send_group(GROUP, text)
+        else:
+            to = []
+            cid = engine.send_broadcast(text)
+        assert cid
+        self.sent[cid] = Sent(cid, user, scope, to, text)
+
+
+def spin(n: int) -> None:
+    """Let ``n`` rounds of events run (frames in flight arrive, or do not, before the next
+    step): no waiting on time."""
+    for _ in range(n):
+        QCoreApplication.processEvents()
+
+
+def run(w: World, seed: int, steps: int) -> None:
+    rng = random.Random(seed)
+    for app, user in APPS:
+        w.login(app, register=user == "dave")
+    desk = w.engines["alice_desk"]
+    with w.qtbot.waitSignal(desk.group_joined, timeout=10_000):
+        desk.create_group(GROUP, public=True)
+    for app in ("bob", "charlie"):
+        with w.qtbot.waitSignal(w.engines[app].group_joined, timeout=10_000):
+            w.engines[app].join_group(GROUP)
+    w.qtbot.waitUntil(lambda: all(
+        (g := w.engines[a].groups.group(GROUP)) is not None and len(g.members) == 3
+        for a in ("alice_desk", "alice_laptop", "bob", "charlie")), timeout=10_000)
+    for step in range(steps):
+        app = rng.choice([a for a, _ in APPS])
+        engine, user, r = w.engines[app], USER_OF[app], rng.random()
+        if r < 0.12:  # a burst, then the link dies (its oks lost) or the app quits
+            for i in range(rng.randint(1, 4)):
+                w.send(rng, app, f"{seed}/{step}.{i}")
+            if rng.random() < 0.6:
+                w.abort(app)
+            else:
+                w.restart(app)
+        elif r < 0.20:
+            w.cut_after(app, rng.choice(SIGNALS), rng.randint(1, 4))
+        elif r < 0.55:
+            w.send(rng, app, f"{seed}/{step}")
+        elif r < 0.68:
+            w.abort(app)
+        elif r < 0.75:
+            w.restart(app)
+        elif r < 0.90:
+            key = rng.choice(engine.conversation_keys())
+            w.read_by[user] |= {i.seq for i in engine.conversation(key).items()
+                                if i.seq is not None and i.kind is MessageKind.OTHER}
+            engine.mark_read(key)
+        else:
+            w.qtbot.waitUntil(w.settled, timeout=30_000)
+        spin(rng.randint(0, 6))
+
+
+def finish(w: World) -> None:
+    """Cuts not triggered are disarmed; everyone settles, then reconnects and catches up."""
+    for signal, on_signal, seen, count in w.cuts:
+        if len(seen) < count:
+            try:
+                signal.disconnect(on_signal)
+            except (RuntimeError, TypeError):  # (its engine is gone)
+                pass
+    w.qtbot.waitUntil(w.settled, timeout=60_000)
+    for engine in w.engines.values():
+        with w.qtbot.waitSignal(engine.resumed, timeout=20_000):
+            engine._conn._socket.abort()
+    w.qtbot.waitUntil(w.settled, timeout=60_000)
+
+
+def expected(w: World) -> dict[tuple[str, str], dict[int, Sent]]:
+    """(app, conversation key) → {seq: message} it must show."""
+    want: dict[tuple[str, str], dict[int, Sent]] = defaultdict(dict)
+    for m in w.sent.values():
+        recipients = {"unicast": m.to, "multicast": m.to, "group": MEMBERS,
+                      "broadcast": USERS}[m.scope]
+        for app, user in APPS:
+            if user == m.sender:
+                places = place_outgoing(user, m.scope, m.to)
+            elif user in recipients:
+                places = place_incoming(user, m.sender, m.scope, m.to,
+                                        GROUP if m.scope == "group" else None)
+            else:
+                continue
+            for place in places:
+                want[app, place.key][m.seq] = m  # type: ignore[index]
+    return want
+
+
+def load_all(w: World, engine: ClientEngine, key: str) -> None:
+    model = engine.conversation(key)
+    while model.canFetchMore():
+        oldest = model.oldest_seq()
+        if oldest is not None and engine.store.has_before(key, oldest):
+            model.fetchMore()  # from the cache, at once
+            continue
+        with w.qtbot.waitSignal(engine.history_loaded, timeout=10_000):
+            model.fetchMore()
+
+
+def problems_of(w: World) -> list[str]:
+    problems = []
+    for cid, m in w.sent.items():
+        seqs = w.acks.get(cid, set())
+        if len(seqs) != 1:
+            problems.append(f"{m.text}: acked with seqs {sorted(seqs)}")
+        m.seq = min(seqs, default=None)
+    want_of = expected(w)
+    for app, engine in w.engines.items():
+        user, store = USER_OF[app], engine.store
+        keys = {k for a, k in want_of if a == app} | set(store.conversations()) \
+            | set(engine.conversation_keys())
+        for key in sorted(keys):
+            want = want_of.get((app, key), {})
+            load_all(w, engine, key)
+            rows = [m for m in store.iter_conversation(key) if not m.notice]
+            cached = [m.seq for m in rows]
+            where = f"{app}/{key}"
+            if sorted(cached) != sorted(want) or len(set(cached)) != len(cached):
+                problems.append(f"{where}: cache {Counter(cached) - Counter(want)} too many, "
+                                f"{sorted(set(want) - set(cached))} missing")
+            if wrong := [m.seq for m in rows
+                         if m.seq in want and m.client_msg_id != want[m.seq].client_msg_id]:
+                problems.append(f"{where}: other messages under seqs {wrong}")
+            items = [i for i in engine.conversation(key).items()
+                     if i.kind in (MessageKind.OWN, MessageKind.OTHER)]
+            shown = [i.seq for i in items]
+            if shown != sorted(cached):
+                problems.append(f"{where}: window {shown} is not the cache {sorted(cached)}")
+            if stuck := [i.text for i in items
+                         if i.state in (DeliveryState.PENDING, DeliveryState.FAILED)]:
+                problems.append(f"{where}: still pending or failed: {stuck}")
+            unread = store.unread_seqs(key, user)
+            if engine.unread(key) != len(unread):
+                problems.append(f"{where}: badge {engine.unread(key)}, cache {unread}")
+            if read_elsewhere := sorted(set(unread) & w.read_by[user]):
+                problems.append(f"{where}: read on another computer, unread here "
+                                f"{read_elsewhere}")
+        if store.outbox():
+            problems.append(f"{app}: outbox not empty")
+    return problems
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_soak(qtbot, server, tmp_path, seed):
+    w = World(qtbot, server.host, server.port, tmp_path)
+    try:
+        run(w, seed, STEPS)
+        finish(w)
+        problems = problems_of(w)
+    finally:
+        for engine in w.every_engine:
+            if shiboken6.isValid(engine):
+                engine.close()
+        qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED
+                                    for e in w.every_engine if shiboken6.isValid(e)),
+                        timeout=10_000)
+    assert len(w.sent) > STEPS // 4  # (it did send)
+    assert not problems, "\n".join(problems[:40])
