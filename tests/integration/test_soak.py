@@ -1,10 +1,13 @@
 """A randomised soak of exactly-once delivery: real server, real app engines, broken links,
 restarts, reads, in a random but seeded order; then the invariants users rely on.
 
-Five apps (alice on two computers, bob, charlie, dave), a group of three. Each step, one app
-sends (unicast, multicast, group or broadcast; now and then to itself), sends a burst and
-loses its link or quits in the same turn, arms a cut after the next few events of some
-kind, loses its link, restarts, marks a conversation read, or everyone settles. At the end
+Five apps (alice on two computers, bob, charlie, dave), a group of three; with odd seeds, a
+server that takes only 3 messages a second from an account (bursts of 30, so flood control
+refuses some). Each
+step, one app sends (unicast, multicast, group or broadcast; now and then to itself), sends a
+burst and loses its link or quits in the same turn, arms a cut after the next few events of
+some kind, loses its link, restarts, marks a conversation read, switches its read receipts
+on or off (private reads), or everyone settles. At the end
 every app reconnects and catches up, and each conversation, loaded in full, must hold every
 acked message for it exactly once, in seq order, the same in the window and in the cache,
 with nothing pending and the unread count equal to what this computer has not read and
@@ -66,8 +69,9 @@ class World:
     read_by: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     cuts: list = field(default_factory=list)
 
-    def login(self, app: str, register: bool = False) -> ClientEngine:
+    def login(self, app: str, register: bool = False, receipts: bool = True) -> ClientEngine:
         engine = ClientEngine(data_dir=self.tmp / app, backoff=Backoff(0.02, 0.1))
+        engine.send_read_receipts = receipts  # (the app's setting, kept across restarts)
         engine.message_acked.connect(lambda cid, seq, ts: self.acks[cid].add(seq))
         self.engines[app] = engine
         self.every_engine.append(engine)
@@ -82,7 +86,7 @@ class World:
         old = self.engines[app]
         old.close()
         old.store.close()
-        self.login(app)
+        self.login(app, receipts=old.send_read_receipts)
 
     def settled(self) -> bool:
         return all(e.logged_in and not e._resuming and not e._inflight
@@ -169,11 +173,13 @@ def run(w: World, seed: int, steps: int) -> None:
             w.abort(app)
         elif r < 0.75:
             w.restart(app)
-        elif r < 0.90:
+        elif r < 0.87:
             key = rng.choice(engine.conversation_keys())
             w.read_by[user] |= {i.seq for i in engine.conversation(key).items()
                                 if i.seq is not None and i.kind is MessageKind.OTHER}
             engine.mark_read(key)
+        elif r < 0.90:
+            engine.send_read_receipts = not engine.send_read_receipts
         else:
             w.qtbot.waitUntil(w.settled, timeout=30_000)
         spin(rng.randint(0, 6))
@@ -268,7 +274,8 @@ def problems_of(w: World) -> list[str]:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_soak(qtbot, server, tmp_path, seed):
+def test_soak(qtbot, make_server, tmp_path, seed):
+    server = make_server(demo=True, max_send_rate=3.0 if seed % 2 else 100.0)
     w = World(qtbot, server.host, server.port, tmp_path)
     try:
         run(w, seed, STEPS)
