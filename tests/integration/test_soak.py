@@ -94,9 +94,7 @@ class World:
                    for e in self.engines.values())
 
     def abort(self, app: str) -> None:
-        engine = self.engines[app]
-        if engine._conn._socket is not None:
-            engine._conn._socket.abort()
+        abort(self.engines[app])
 
     def cut_after(self, app: str, name: str, count: int) -> None:
         """Abort ``app``'s link right after its ``count``-th ``name`` signal."""
@@ -107,7 +105,8 @@ class World:
             seen.append(1)
             if len(seen) == count:
                 signal.disconnect(on_signal)
-                QTimer.singleShot(0, lambda: shiboken6.isValid(engine) and self.abort(app))
+                # (this engine: by then the app may have restarted with another)
+                QTimer.singleShot(0, lambda: shiboken6.isValid(engine) and abort(engine))
 
         signal.connect(on_signal)
         self.cuts.append((signal, on_signal, seen, count))
@@ -133,6 +132,12 @@ class World:
             cid = engine.send_broadcast(text)
         assert cid
         self.sent[cid] = Sent(cid, user, scope, to, text)
+
+
+def abort(engine: ClientEngine) -> None:
+    """Break ``engine``'s link as a network would (no logout)."""
+    if engine._conn._socket is not None:
+        engine._conn._socket.abort()
 
 
 def spin(n: int) -> None:
