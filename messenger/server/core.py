@@ -182,9 +182,11 @@ class Session:
     since: float = 0.0
     busy: bool = False
     typing_sent: dict[str, float] = field(default_factory=dict)
-    flood_head: str = ""  # client_msg_id of the first send refused for flooding
-    flood_since: float = 0.0  # when it was refused (monotonic s)
     """Recipient key → when this session's last ``typing`` to them was relayed."""
+    flood_head: str = ""
+    """``client_msg_id`` of the first ``send`` refused for flooding, until it comes again."""
+    flood_since: float = 0.0
+    """When it was refused (monotonic seconds)."""
     counted: bool = False
     """Counted among its address's connections without a login (ServerCore.connected)."""
 
