@@ -226,6 +226,7 @@ class LocalStore:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._db = sqlite3.connect(str(path), isolation_level=None)
+        self._db.create_function("name_key", 1, name_key, deterministic=True)  # (for SQL)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -709,7 +710,6 @@ class LocalStore:
         """Another app of account ``user`` read messages ``seqs`` (a server ``read`` event):
         every cached copy of them not sent by ``user`` and not marked read here becomes
         ``read`` (see :meth:`mark_read_here`), whatever conversation it is in."""
-        self._db.create_function("name_key", 1, name_key, deterministic=True)
         me = name_key(user)
         self._update_many("UPDATE messages SET state = 'read' WHERE seq = ? AND state = 'sent'"
                           " AND notice IS NULL AND name_key(sender) != ?",
@@ -733,7 +733,6 @@ class LocalStore:
         """Mark every cached message not sent by ``user`` read here (see
         :meth:`mark_read_here`); for a cache written before read marks were kept. Returns
         how many rows changed."""
-        self._db.create_function("name_key", 1, name_key, deterministic=True)
         cur = self._db.execute(
             "UPDATE messages SET state = 'read' WHERE state = 'sent' AND notice IS NULL"
             " AND name_key(sender) != ?", (name_key(user),))
