@@ -1,7 +1,7 @@
 """What the server's socket layer costs alone: a relay that does nothing but forward frames.
 
     .venv/bin/python benchmarks/floor.py [--clients 200] [--rates 5000,20000] [--duration 5]
-                                         [--servers qt-tls,qt-plain,asyncio-tls]
+                                         [--servers qt-tls,qt-plain,qt-bio-tls,...]
 
 Each server variant runs in a process of its own on 127.0.0.1 and relays every frame it gets
 from client *i* to client *i* xor 1 (pairs, like the unicast phases of ``load.py``), with no
@@ -16,6 +16,10 @@ Variants:
                   ``readyRead`` → Python slot → ``readAll`` → ``write`` on the partner).
   ``qt-plain``    the same with ``QTcpServer`` (no TLS).
   ``asyncio-tls`` stdlib ``asyncio`` + ``ssl`` (``asyncio.Protocol``), no Qt: for scale.
+  ``qt-notifier-tls`` ``QTcpServer`` accepts (``incomingConnection`` keeps the descriptor),
+                  stdlib ``ssl.SSLSocket`` on it, a ``QSocketNotifier`` per socket.
+  ``qt-bio-tls``  the same with TLS on memory BIOs (``ssl.SSLObject``; as asyncio does it):
+                  one ``recv`` per readable socket however many TLS records it holds.
 
 This is the floor under ``load.py``'s figures: whatever the real server does per message
 (storage, routing, receipts) comes on top of it. Prints figures; not a test.
@@ -113,6 +117,218 @@ def serve_qt(tls: bool, data_dir: Path) -> None:
             sock.readyRead.connect(lambda s=sock: read(s))
 
     server.pendingConnectionAvailable.connect(accept)
+    server.listen(QHostAddress(HOST), 0)
+    print(server.serverPort(), flush=True)
+    app.exec()
+
+
+def serve_qt_notifier(data_dir: Path) -> None:
+    """``QTcpServer`` accepts (``incomingConnection`` keeps the descriptor), stdlib ``ssl``
+    does TLS on it, and a ``QSocketNotifier`` per socket calls Python when it is readable:
+    Qt's event loop without ``QSslSocket``'s buffers, signals and posted events."""
+    from PySide6.QtCore import QCoreApplication, QSocketNotifier
+    from PySide6.QtNetwork import QHostAddress, QTcpServer
+
+    from messenger.server.tls import ensure_certificate
+
+    app = QCoreApplication([])
+    ensure_certificate(data_dir)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(data_dir / "server.crt", data_dir / "server.key")
+    by_index: dict[int, Conn] = {}
+    conns: dict[int, Conn] = {}
+    want_read = (ssl.SSLWantReadError, BlockingIOError)
+
+    class Conn:
+        def __init__(self, fd: int) -> None:
+            raw = socket.socket(fileno=fd)
+            raw.setblocking(False)
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sock = context.wrap_socket(raw, server_side=True,
+                                            do_handshake_on_connect=False)
+            self.shaken = False
+            self.buf = bytearray()
+            self.out = b""
+            self.index: int | None = None
+            self.rn = QSocketNotifier(fd, QSocketNotifier.Type.Read)
+            self.rn.activated.connect(self.readable)
+            self.wn = QSocketNotifier(fd, QSocketNotifier.Type.Write)
+            self.wn.setEnabled(False)
+            self.wn.activated.connect(self.writable)
+
+        def readable(self) -> None:
+            sock = self.sock
+            if not self.shaken:
+                try:
+                    sock.do_handshake()
+                except want_read:
+                    return
+                except ssl.SSLWantWriteError:
+                    self.wn.setEnabled(True)
+                    return
+                self.shaken = True
+            try:
+                data = sock.recv(1 << 18)
+                while sock.pending():
+                    data += sock.recv(1 << 18)
+            except want_read:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self.rn.setEnabled(False)
+                return
+            self.buf += data
+            for frame in take_frames(self.buf):
+                if self.index is None:
+                    self.index = int.from_bytes(frame[4:], "big")
+                    by_index[self.index] = self
+                elif (partner := by_index.get(self.index ^ 1)) is not None:
+                    partner.write(frame)
+
+        def write(self, data: bytes) -> None:
+            if self.out:
+                self.out += data
+                return
+            try:
+                k = self.sock.send(data)
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                k = 0
+            except OSError:  # the partner is gone (the generator closes at the end)
+                return
+            if k < len(data):
+                self.out = data[k:]
+                self.wn.setEnabled(True)
+
+        def writable(self) -> None:
+            if not self.shaken:
+                self.wn.setEnabled(False)
+                self.readable()
+                return
+            try:
+                k = self.sock.send(self.out)
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                return
+            except OSError:
+                self.wn.setEnabled(False)
+                return
+            self.out = self.out[k:]
+            if not self.out:
+                self.wn.setEnabled(False)
+
+    class Server(QTcpServer):
+        def incomingConnection(self, handle: int) -> None:
+            conns[handle] = Conn(handle)
+
+    server = Server()
+    server.listen(QHostAddress(HOST), 0)
+    print(server.serverPort(), flush=True)
+    app.exec()
+
+
+def serve_qt_bio(data_dir: Path) -> None:
+    """As ``serve_qt_notifier``, with TLS on memory BIOs (``ssl.SSLObject``): one ``recv``
+    and one ``send`` system call per readable socket, however many TLS records."""
+    from PySide6.QtCore import QCoreApplication, QSocketNotifier
+    from PySide6.QtNetwork import QHostAddress, QTcpServer
+
+    from messenger.server.tls import ensure_certificate
+
+    app = QCoreApplication([])
+    ensure_certificate(data_dir)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(data_dir / "server.crt", data_dir / "server.key")
+    by_index: dict[int, Conn] = {}
+    conns: dict[int, Conn] = {}
+
+    class Conn:
+        def __init__(self, fd: int) -> None:
+            raw = self.raw = socket.socket(fileno=fd)
+            raw.setblocking(False)
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.inc, self.outg = ssl.MemoryBIO(), ssl.MemoryBIO()
+            self.tls = context.wrap_bio(self.inc, self.outg, server_side=True)
+            self.shaken = False
+            self.buf = bytearray()
+            self.out = bytearray()
+            self.index: int | None = None
+            self.rn = QSocketNotifier(fd, QSocketNotifier.Type.Read)
+            self.rn.activated.connect(self.readable)
+            self.wn = QSocketNotifier(fd, QSocketNotifier.Type.Write)
+            self.wn.setEnabled(False)
+            self.wn.activated.connect(self.writable)
+
+        def readable(self) -> None:
+            try:
+                data = self.raw.recv(1 << 18)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self.rn.setEnabled(False)
+                return
+            self.inc.write(data)
+            tls = self.tls
+            if not self.shaken:
+                try:
+                    tls.do_handshake()
+                    self.shaken = True
+                except ssl.SSLWantReadError:
+                    pass
+                self.send_out()
+                if not self.shaken:
+                    return
+            chunks = []
+            try:
+                while True:
+                    chunks.append(tls.read(1 << 18))
+            except ssl.SSLWantReadError:
+                pass
+            self.buf += b"".join(chunks)
+            for frame in take_frames(self.buf):
+                if self.index is None:
+                    self.index = int.from_bytes(frame[4:], "big")
+                    by_index[self.index] = self
+                elif (partner := by_index.get(self.index ^ 1)) is not None:
+                    partner.write(frame)
+
+        def write(self, data: bytes) -> None:
+            self.tls.write(data)
+            self.send_out()
+
+        def send_out(self) -> None:
+            out = self.outg.read()
+            if self.out:
+                self.out += out
+                return
+            try:
+                k = self.raw.send(out)
+            except BlockingIOError:
+                k = 0
+            except OSError:
+                return
+            if k < len(out):
+                self.out += out[k:]
+                self.wn.setEnabled(True)
+
+        def writable(self) -> None:
+            try:
+                k = self.raw.send(self.out)
+            except BlockingIOError:
+                return
+            except OSError:
+                self.wn.setEnabled(False)
+                return
+            del self.out[:k]
+            if not self.out:
+                self.wn.setEnabled(False)
+
+    class Server(QTcpServer):
+        def incomingConnection(self, handle: int) -> None:
+            conns[handle] = Conn(handle)
+
+    server = Server()
     server.listen(QHostAddress(HOST), 0)
     print(server.serverPort(), flush=True)
     app.exec()
@@ -257,13 +473,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         if args.serve == "asyncio-tls":
             serve_asyncio(Path(args.dir))
+        elif args.serve == "qt-bio-tls":
+            serve_qt_bio(Path(args.dir))
+        elif args.serve == "qt-notifier-tls":
+            serve_qt_notifier(Path(args.dir))
         else:
             serve_qt(args.serve == "qt-tls", Path(args.dir))
         return 0
     rates = [int(r) for r in args.rates.split(",")]
     print(f"{args.clients} clients, {FRAME_BYTES}-byte frames relayed to a partner, "
           f"{args.duration:g} s per rate (after 1 s of warm-up)")
-    print(f"{'relay':<12} {'offered/s':>9} {'achieved/s':>10} {'p50 ms':>7} {'p99 ms':>7} "
+    print(f"{'relay':<15} {'offered/s':>9} {'achieved/s':>10} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'relay CPU':>9} {'gen CPU':>7}")
     for kind in args.servers.split(","):
         with tempfile.TemporaryDirectory() as tmp:
@@ -276,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.5)  # let the relay take every connection in
                 for rate in rates:
                     r = run_rate(clients, rate, args.duration, proc.pid)
-                    print(f"{kind:<12} {rate:>9,} {r['achieved']:>10,.0f} {r['p50']:>7.2f} "
+                    print(f"{kind:<15} {rate:>9,} {r['achieved']:>10,.0f} {r['p50']:>7.2f} "
                           f"{r['p99']:>7.2f} {r['server_cpu']:>8.0f}% {r['gen_cpu']:>6.0f}%",
                           flush=True)
                 for c in clients:
