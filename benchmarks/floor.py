@@ -122,10 +122,12 @@ def serve_qt(tls: bool, data_dir: Path) -> None:
     app.exec()
 
 
-def serve_qt_notifier(data_dir: Path) -> None:
+def serve_qt_descriptors(data_dir: Path, bio: bool) -> None:
     """``QTcpServer`` accepts (``incomingConnection`` keeps the descriptor), stdlib ``ssl``
     does TLS on it, and a ``QSocketNotifier`` per socket calls Python when it is readable:
-    Qt's event loop without ``QSslSocket``'s buffers, signals and posted events."""
+    Qt's event loop without ``QSslSocket``'s buffers, signals and posted events. With
+    ``bio`` TLS runs on memory BIOs (``ssl.SSLObject``): one ``recv`` and one ``send`` system
+    call per readable socket, however many TLS records; without, on an ``ssl.SSLSocket``."""
     from PySide6.QtCore import QCoreApplication, QSocketNotifier
     from PySide6.QtNetwork import QHostAddress, QTcpServer
 
@@ -137,117 +139,13 @@ def serve_qt_notifier(data_dir: Path) -> None:
     context.load_cert_chain(data_dir / "server.crt", data_dir / "server.key")
     by_index: dict[int, Conn] = {}
     conns: dict[int, Conn] = {}
-    want_read = (ssl.SSLWantReadError, BlockingIOError)
-
-    class Conn:
-        def __init__(self, fd: int) -> None:
-            raw = socket.socket(fileno=fd)
-            raw.setblocking(False)
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.sock = context.wrap_socket(raw, server_side=True,
-                                            do_handshake_on_connect=False)
-            self.shaken = False
-            self.buf = bytearray()
-            self.out = b""
-            self.index: int | None = None
-            self.rn = QSocketNotifier(fd, QSocketNotifier.Type.Read)
-            self.rn.activated.connect(self.readable)
-            self.wn = QSocketNotifier(fd, QSocketNotifier.Type.Write)
-            self.wn.setEnabled(False)
-            self.wn.activated.connect(self.writable)
-
-        def readable(self) -> None:
-            sock = self.sock
-            if not self.shaken:
-                try:
-                    sock.do_handshake()
-                except want_read:
-                    return
-                except ssl.SSLWantWriteError:
-                    self.wn.setEnabled(True)
-                    return
-                self.shaken = True
-            try:
-                data = sock.recv(1 << 18)
-                while sock.pending():
-                    data += sock.recv(1 << 18)
-            except want_read:
-                return
-            except OSError:
-                data = b""
-            if not data:
-                self.rn.setEnabled(False)
-                return
-            self.buf += data
-            for frame in take_frames(self.buf):
-                if self.index is None:
-                    self.index = int.from_bytes(frame[4:], "big")
-                    by_index[self.index] = self
-                elif (partner := by_index.get(self.index ^ 1)) is not None:
-                    partner.write(frame)
-
-        def write(self, data: bytes) -> None:
-            if self.out:
-                self.out += data
-                return
-            try:
-                k = self.sock.send(data)
-            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-                k = 0
-            except OSError:  # the partner is gone (the generator closes at the end)
-                return
-            if k < len(data):
-                self.out = data[k:]
-                self.wn.setEnabled(True)
-
-        def writable(self) -> None:
-            if not self.shaken:
-                self.wn.setEnabled(False)
-                self.readable()
-                return
-            try:
-                k = self.sock.send(self.out)
-            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-                return
-            except OSError:
-                self.wn.setEnabled(False)
-                return
-            self.out = self.out[k:]
-            if not self.out:
-                self.wn.setEnabled(False)
-
-    class Server(QTcpServer):
-        def incomingConnection(self, handle: int) -> None:
-            conns[handle] = Conn(handle)
-
-    server = Server()
-    server.listen(QHostAddress(HOST), 0)
-    print(server.serverPort(), flush=True)
-    app.exec()
-
-
-def serve_qt_bio(data_dir: Path) -> None:
-    """As ``serve_qt_notifier``, with TLS on memory BIOs (``ssl.SSLObject``): one ``recv``
-    and one ``send`` system call per readable socket, however many TLS records."""
-    from PySide6.QtCore import QCoreApplication, QSocketNotifier
-    from PySide6.QtNetwork import QHostAddress, QTcpServer
-
-    from messenger.server.tls import ensure_certificate
-
-    app = QCoreApplication([])
-    ensure_certificate(data_dir)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(data_dir / "server.crt", data_dir / "server.key")
-    by_index: dict[int, Conn] = {}
-    conns: dict[int, Conn] = {}
+    would_block = (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError)
 
     class Conn:
         def __init__(self, fd: int) -> None:
             raw = self.raw = socket.socket(fileno=fd)
             raw.setblocking(False)
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.inc, self.outg = ssl.MemoryBIO(), ssl.MemoryBIO()
-            self.tls = context.wrap_bio(self.inc, self.outg, server_side=True)
             self.shaken = False
             self.buf = bytearray()
             self.out = bytearray()
@@ -258,34 +156,8 @@ def serve_qt_bio(data_dir: Path) -> None:
             self.wn.setEnabled(False)
             self.wn.activated.connect(self.writable)
 
-        def readable(self) -> None:
-            try:
-                data = self.raw.recv(1 << 18)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if not data:
-                self.rn.setEnabled(False)
-                return
-            self.inc.write(data)
-            tls = self.tls
-            if not self.shaken:
-                try:
-                    tls.do_handshake()
-                    self.shaken = True
-                except ssl.SSLWantReadError:
-                    pass
-                self.send_out()
-                if not self.shaken:
-                    return
-            chunks = []
-            try:
-                while True:
-                    chunks.append(tls.read(1 << 18))
-            except ssl.SSLWantReadError:
-                pass
-            self.buf += b"".join(chunks)
+        def relay(self, data: bytes) -> None:
+            self.buf += data
             for frame in take_frames(self.buf):
                 if self.index is None:
                     self.index = int.from_bytes(frame[4:], "big")
@@ -293,29 +165,31 @@ def serve_qt_bio(data_dir: Path) -> None:
                 elif (partner := by_index.get(self.index ^ 1)) is not None:
                     partner.write(frame)
 
-        def write(self, data: bytes) -> None:
-            self.tls.write(data)
-            self.send_out()
+        def send(self, data: bytes) -> int:  # the bytes sent, or raises
+            return self.raw.send(data)
 
-        def send_out(self) -> None:
-            out = self.outg.read()
+        def enqueue(self, data: bytes) -> None:
             if self.out:
-                self.out += out
+                self.out += data
                 return
             try:
-                k = self.raw.send(out)
-            except BlockingIOError:
+                k = self.send(data)
+            except would_block:
                 k = 0
-            except OSError:
+            except OSError:  # the partner is gone (the generator closes at the end)
                 return
-            if k < len(out):
-                self.out += out[k:]
+            if k < len(data):
+                self.out += data[k:]
                 self.wn.setEnabled(True)
 
         def writable(self) -> None:
+            if not self.shaken:
+                self.wn.setEnabled(False)
+                self.readable()
+                return
             try:
-                k = self.raw.send(self.out)
-            except BlockingIOError:
+                k = self.send(self.out)
+            except would_block:
                 return
             except OSError:
                 self.wn.setEnabled(False)
@@ -324,9 +198,83 @@ def serve_qt_bio(data_dir: Path) -> None:
             if not self.out:
                 self.wn.setEnabled(False)
 
+    class SocketConn(Conn):
+        def __init__(self, fd: int) -> None:
+            super().__init__(fd)
+            self.sock = context.wrap_socket(self.raw, server_side=True,
+                                            do_handshake_on_connect=False)
+
+        def readable(self) -> None:
+            sock = self.sock
+            if not self.shaken:
+                try:
+                    sock.do_handshake()
+                except (ssl.SSLWantReadError, BlockingIOError):
+                    return
+                except ssl.SSLWantWriteError:
+                    self.wn.setEnabled(True)
+                    return
+                self.shaken = True
+            try:
+                data = sock.recv(1 << 18)
+                while sock.pending():
+                    data += sock.recv(1 << 18)
+            except (ssl.SSLWantReadError, BlockingIOError):
+                return
+            except OSError:
+                data = b""
+            if data:
+                self.relay(data)
+            else:  # end of stream
+                self.rn.setEnabled(False)
+
+        def send(self, data: bytes) -> int:
+            return self.sock.send(data)
+
+        write = Conn.enqueue
+
+    class BioConn(Conn):
+        def __init__(self, fd: int) -> None:
+            super().__init__(fd)
+            self.inc, self.outg = ssl.MemoryBIO(), ssl.MemoryBIO()
+            self.tls = context.wrap_bio(self.inc, self.outg, server_side=True)
+            self.shaken = True  # the handshake runs in readable()
+            self.handshaking = True
+
+        def readable(self) -> None:
+            try:
+                data = self.raw.recv(1 << 18)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:  # end of stream
+                self.rn.setEnabled(False)
+                return
+            self.inc.write(data)
+            tls = self.tls
+            if self.handshaking:
+                try:
+                    tls.do_handshake()
+                    self.handshaking = False
+                except ssl.SSLWantReadError:
+                    pass
+                self.enqueue(self.outg.read())
+                if self.handshaking:
+                    return
+            chunks = []
+            with contextlib.suppress(ssl.SSLWantReadError):
+                while True:
+                    chunks.append(tls.read(1 << 18))
+            self.relay(b"".join(chunks))  # b"" when the records held no data
+
+        def write(self, data: bytes) -> None:
+            self.tls.write(data)
+            self.enqueue(self.outg.read())
+
     class Server(QTcpServer):
         def incomingConnection(self, handle: int) -> None:
-            conns[handle] = Conn(handle)
+            conns[handle] = BioConn(handle) if bio else SocketConn(handle)
 
     server = Server()
     server.listen(QHostAddress(HOST), 0)
@@ -473,10 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         if args.serve == "asyncio-tls":
             serve_asyncio(Path(args.dir))
-        elif args.serve == "qt-bio-tls":
-            serve_qt_bio(Path(args.dir))
-        elif args.serve == "qt-notifier-tls":
-            serve_qt_notifier(Path(args.dir))
+        elif args.serve in ("qt-bio-tls", "qt-notifier-tls"):
+            serve_qt_descriptors(Path(args.dir), bio=args.serve == "qt-bio-tls")
         else:
             serve_qt(args.serve == "qt-tls", Path(args.dir))
         return 0
