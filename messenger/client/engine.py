@@ -1858,16 +1858,11 @@ class ClientEngine(QObject):
         """Where private conversation ``key``'s catch-up starts: below its oldest multicast
         still unread here, when that is at or below the cursor ``after``, so that the page's
         ``read_seqs`` can tell whether another device read it meanwhile (``read_upto``
-        covers no multicast); else at ``after``. Looks at the first 100 unread only."""
+        covers no multicast); else at ``after``."""
         if self._store is None or not is_private(key):
             return after
-        for seq in self._store.unread_seqs(key, self._store_user)[:100]:
-            if seq > after:
-                break
-            row = self._store.message(seq, key)
-            if row is not None and row.scope == "multicast":
-                return seq - 1
-        return after
+        seq = self._store.oldest_unread_multicast(key, self._store_user, after)
+        return after if seq is None else seq - 1
 
     def _resume_cursor(self, key: str) -> int | None:
         """Where ``key``'s catch-up starts: the seq up to which the cache holds every message

@@ -729,6 +729,18 @@ class LocalStore:
         return [seq for seq, sender in self._db.execute(sql + " ORDER BY seq", args)
                 if name_key(sender) != me]
 
+    def oldest_unread_multicast(self, conv: str, user: str, upto: int) -> int | None:
+        """The lowest seq at or below ``upto`` of an unread multicast from another sender in
+        ``conv`` (see :meth:`unread_seqs`), or None. Reads the unread rows only (the partial
+        index ``messages_unread``), however many there are."""
+        me = name_key(user)
+        for seq, sender in self._db.execute(
+                _UNREAD_SQL + " AND seq <= ? AND scope = 'multicast' ORDER BY seq",
+                (conv, upto)):
+            if name_key(sender) != me:
+                return seq
+        return None
+
     def mark_all_read_here(self, user: str) -> int:
         """Mark every cached message not sent by ``user`` read here (see
         :meth:`mark_read_here`); for a cache written before read marks were kept. Returns

@@ -620,6 +620,36 @@ def test_a_multicast_both_devices_had_and_one_read_while_the_other_slept(
     assert texts_from(desktop, "alice", "alice") == ["for both of you"]  # not doubled
 
 
+def test_a_multicast_read_elsewhere_behind_a_hundred_unread_unicasts_is_cleared_too(
+        qtbot, server, make_engine, tmp_path):
+    """As above with 100 unread private messages before the multicast: the desktop's catch-up
+    still starts below the multicast (it once looked at the first 100 unread only)."""
+    alice, desktop, charlie = make_engine(), make_engine(), make_engine()
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    for engine, user in ((alice, "alice"), (desktop, "bob"), (laptop, "bob"),
+                         (charlie, "charlie")):
+        login(qtbot, engine, server.host, server.port, user)
+    for i in range(100):
+        alice.send_unicast("bob", f"private {i}")
+    alice.send_multicast(["bob", "charlie"], "for both of you")
+    for app in (desktop, laptop):
+        qtbot.waitUntil(lambda app=app: app.unread("alice") == 101, timeout=20_000)
+    with qtbot.waitSignal(desktop.resumed, timeout=20_000):
+        desktop._conn._socket.abort()  # a catch-up moves the cursor above the multicast
+    assert desktop.unread("alice") == 101
+    with qtbot.waitSignal(desktop.reconnect_scheduled, timeout=10_000):
+        desktop._conn._socket.abort()
+    desktop._reconnect_timer.stop()  # asleep until told
+    laptop.mark_read("alice")
+    with qtbot.waitSignal(alice.message_received, timeout=10_000):
+        laptop.send_unicast("alice", "seen")  # after the read: the server has it
+    with qtbot.waitSignal(desktop.resumed, timeout=20_000):
+        desktop.reconnect_now()
+    assert desktop.store.unread_seqs("alice", "bob") == []
+    assert desktop.unread("alice") == 0
+    assert texts_from(desktop, "alice", "alice").count("for both of you") == 1
+
+
 def test_a_conversation_begun_by_an_own_send_catches_up_what_another_device_sent(
         qtbot, server, make_engine, tmp_path):
     """alice writes to bob first from her desktop, then from her laptop (the server sends the
