@@ -174,7 +174,7 @@ class _Request:
     mode: str = ""  # history: "older", "resume" or "export"
     after: int = 0  # history "resume": the seq the page starts after
     job: Any = None  # history "export": the ConversationExport asking
-    frame: Any = None  # edit: the request, to send again after a rate_limited
+    frame: Any = None  # edit, retract: the request, to send again (rate_limited, lost link)
 
 
 def _time_of_day(ts: float) -> str:
@@ -340,6 +340,12 @@ class ClientEngine(QObject):
         self._store_user = ""
         self._store_at: tuple[str, int] = ("", 0)
         self._inflight: set[str] = set()
+        # Edits and deletes written to a link that died unanswered: sent again (new request
+        # ids; both are idempotent on the server) after the next login of the same account.
+        self._redo: list[_Request] = []
+        # Group create/join/accept requests a dying link left unanswered: settled by the
+        # membership in the next login's group list (_settle_unsure_groups).
+        self._groups_unsure: list[_Request] = []
         self._cache_failed = False  # said once per run: the local cache refused a write
         self._unconfirmed_reads: set[int] = set()  # read seqs sent, their ping not answered
         self._reads_ping = 0  # the nonce of the ping sent after them
@@ -531,6 +537,7 @@ class ClientEngine(QObject):
                 self._conn.state is not ConnectionState.DISCONNECTED:
             return False
         self._reconnect_timer.stop()
+        self._backoff.reset()  # a try asked for starts the waits over
         self._attempt_reconnect()
         return True
 
@@ -663,8 +670,8 @@ class ClientEngine(QObject):
         """Delete own message ``seq`` for everyone (``key``: the conversation that shows it,
         which gets an error as a notice). Its text becomes :data:`RETRACTED_TEXT` in every
         app once the server's ``deleted`` notice arrives. False when not connected."""
-        if not self.logged_in or not self._request(Retract(id=self._take_id(), seq=seq),
-                                                    _Request("retract", key=key)):
+        req = _Request("retract", key=key, frame=Retract(id=self._take_id(), seq=seq))
+        if not self.logged_in or not self._request(req.frame, req):
             self.conversation(key).add_notice(
                 "Not connected: the message can be deleted once you are back online.",
                 error=True)
@@ -691,6 +698,9 @@ class ClientEngine(QObject):
         """An edit refused for now (``rate_limited``): the same edit (its ``client_msg_id``,
         so a repeat is harmless) goes again after ``seconds``, with a new request id."""
         def again() -> None:
+            if not self.logged_in and self._credentials is not None:
+                self._redo.append(req)  # the link died meanwhile: after the next login
+                return
             req.frame = msgspec.structs.replace(req.frame, id=self._take_id())
             self._send_edit(req)
 
@@ -1016,23 +1026,93 @@ class ClientEngine(QObject):
             return False
         return True
 
-    def _drop_requests(self, why: str) -> None:
-        """Forget the requests in flight (the link is gone); a password change waiting for
+    def _drop_requests(self, why: str, logout: bool = False) -> None:
+        """Forget the requests in flight (the link is gone): a password change waiting for
         its answer is reported as not made (the server makes it only while the asking
-        connection is there)."""
-        waiting = [r for r in self._requests.values() if r.kind == "password"]
+        connection is there). Unless ``logout``: edits and deletes go again after the next
+        login (:attr:`_redo`), and a group create/join/accept is settled by that login's
+        group list; other group requests are reported failed (they may or may not have been
+        made)."""
+        dropped = list(self._requests.values())
         self._requests.clear()
-        for req in waiting:
-            self._unconfirmed_password = req.password
-            self.password_change_failed.emit(
-                NOT_CONNECTED, f"No answer from the server ({why.rstrip('.')}): the password "
-                "may or may not have been changed. Logging in again tries both.")
+        for req in dropped:
+            if req.kind == "password":
+                self._unconfirmed_password = req.password
+                self.password_change_failed.emit(
+                    NOT_CONNECTED, f"No answer from the server ({why.rstrip('.')}): the "
+                    "password may or may not have been changed. Logging in again tries both.")
+            elif req.kind in ("edit", "retract") and req.frame is not None:
+                if logout:
+                    self._unanswered_change(req, why)
+                else:
+                    req.user = self.user
+                    self._redo.append(req)
+            elif req.kind == "group":
+                if not logout and req.op in ("create", "join", "accept"):
+                    req.user = self.user
+                    self._groups_unsure.append(req)
+                else:
+                    self._group_unanswered(req, why)
+        if logout:
+            redo, self._redo = self._redo, []
+            for req in redo:
+                self._unanswered_change(req, why)
+            unsure, self._groups_unsure = self._groups_unsure, []
+            for req in unsure:
+                self._group_unanswered(req, why)
 
-    def _reset_session(self) -> None:
+    def _unanswered_change(self, req: _Request, why: str) -> None:
+        """An edit or delete that will not go again: say so where it was made."""
+        what = "deleted" if req.kind == "retract" else "edited"
+        key = req.key or EVERYONE
+        message = (f"No answer from the server ({why.rstrip('.')}): the message may not have "
+                   f"been {what}.")
+        self.conversation(key).add_notice(message, error=True)
+        self.request_failed.emit(key, NOT_CONNECTED, message)
+
+    def _group_unanswered(self, req: _Request, why: str) -> None:
+        """A group request a lost link or a logout left unanswered: reported failed (the
+        dialogs waiting for it stop waiting)."""
+        message = (f"No answer from the server ({why.rstrip('.')}): {req.group} may or may "
+                   "not have been changed; look at the group list and try again.")
+        if req.key is not None:
+            self.conversation(req.key).add_notice(message, error=True)
+        self.group_failed.emit(req.op, req.group, NOT_CONNECTED, message)
+
+    def _settle_unsure_groups(self, groups: list[GroupInfo]) -> None:
+        """After a login: a create/join/accept a lost link left unanswered succeeded when
+        the account is now a member of the group (answered as its ``ok`` would have been),
+        else it is reported failed."""
+        unsure, self._groups_unsure = self._groups_unsure, []
+        me = name_key(self.user)
+        for req in unsure:
+            info = next((g for g in groups if name_key(g.name) == name_key(req.group)
+                         and any(name_key(m) == me for m in g.members)), None)
+            if info is not None and name_key(req.user) == me:
+                self._on_group_ok(req, Ok(id=0, group=info))
+            else:
+                self._group_unanswered(req, "the connection was lost")
+
+    def _send_redo(self) -> None:
+        """After a login: the edits and deletes a lost link left unanswered go again, in the
+        order they were made (the same edit's ``client_msg_id``: a repeat changes nothing)."""
+        redo, self._redo = self._redo, []
+        me = name_key(self.user)
+        for req in redo:
+            if name_key(req.user) != me:
+                self._unanswered_change(req, "logged in as someone else")
+                continue
+            req.frame = msgspec.structs.replace(req.frame, id=self._take_id())
+            if not self._request(req.frame, req):
+                self._redo.append(req)  # the link is gone again: after the next login
+
+    def _reset_session(self, *, reconnect: bool = False) -> None:
+        """Forget the session (a new connection, or ``reconnect``: a new link for the same
+        account, which keeps the edits, deletes and group requests left unanswered)."""
         self.user = ""
         self._party_order.clear()
         self._set_party("")
-        self._drop_requests("Logged out before the server answered.")
+        self._drop_requests("Logged out before the server answered.", logout=not reconnect)
         # What was on the old link is unanswered: sends go again (same ids), reads too, and
         # the catch-up starts over after the next login.
         self._inflight.clear()
@@ -1129,8 +1209,8 @@ class ClientEngine(QObject):
             self._stop_reconnecting()
         if was_logged_in:
             more = " Reconnecting by itself." if self._auto_reconnect else ""
-            self.conversation(EVERYONE).add_notice(f"Disconnected: {message}{more}",
-                                                   error=True)
+            self.conversation(EVERYONE).add_link_notice(f"Disconnected: {message}{more}",
+                                                        error=True)
         self.user = ""
         self.connection_failed.emit(code, message)
 
@@ -1198,7 +1278,9 @@ class ClientEngine(QObject):
             again = self._relogin
             self._relogin = False
             self._after_login(req, again)  # (may switch stores: the notice comes after)
-            self.conversation(EVERYONE).add_notice(
+            if self._groups_unsure:
+                self._settle_unsure_groups(ok.groups or [])
+            self.conversation(EVERYONE).add_link_notice(
                 f"{'Reconnected' if again else 'Logged in'} to {self.host}:{self.port} "
                 f"as {self.user}.")
             self.login_succeeded.emit(self.user)
@@ -2034,6 +2116,8 @@ class ClientEngine(QObject):
             self._send_reads(key)
         if self._reads_to_resend:
             self._resend_reads()
+        if self._redo:
+            self._send_redo()
         self._pump()
 
     def _resend_reads(self) -> None:
@@ -2062,6 +2146,9 @@ class ClientEngine(QObject):
         if state is ConnectionState.DISCONNECTED:
             self._stable_timer.stop()
             self._send_retry.stop()
+            # Sends written to the link are unanswered: they go again after the next login
+            # (also when it ended by a close that reported no failure).
+            self._inflight.clear()
             # Reads written to a link that then died may never have arrived: again next time.
             self._reads_to_resend |= self._unconfirmed_reads
             self._unconfirmed_reads.clear()
@@ -2084,7 +2171,7 @@ class ClientEngine(QObject):
         user, password = self._credentials
         log.info("reconnecting to %s:%d as %s", self.host, self.port, user)
         self._relogin = True
-        self._reset_session()
+        self._reset_session(reconnect=True)
         self._queued_auth = _Request("login", user=user)
         self._queued_password = password
         self.reconnecting.emit()

@@ -422,6 +422,7 @@ class ConversationModel(QAbstractListModel):
         self.title = title
         self._items: list[ChatItem] = []
         self._seqs: set[int] = set()
+        self._link_notice: ChatItem | None = None  # the last add_link_notice item
         self._source: HistorySource | None = None
         self.audience: Callable[[], int] | None = None
         self.server_more: bool | None = None
@@ -739,6 +740,18 @@ class ConversationModel(QAbstractListModel):
     def add_notice(self, text: str, *, error: bool = False) -> None:
         """Append a system notice (or an error, shown in red)."""
         self.append(ChatItem(MessageKind.ERROR if error else MessageKind.SYSTEM, "", text))
+
+    def add_link_notice(self, text: str, *, error: bool = False) -> None:
+        """Append a notice about the link to the server ("Disconnected: …", "Reconnected
+        to …"), in place of the previous one when that is still the last row: a run of
+        drops and reconnects with nothing between shows as one line, the latest (each
+        drop added two lines, pushing the conversation out of view)."""
+        last = self._link_notice
+        if last is not None and self._items and self._items[-1] is last:
+            self._remove(len(self._items) - 1)
+        item = ChatItem(MessageKind.ERROR if error else MessageKind.SYSTEM, "", text)
+        self.append(item)
+        self._link_notice = item
 
     def mark_sent(self, client_msg_id: str, seq: int, ts: float) -> bool:
         """An own message was acked: set its ``seq``, server ``ts`` and state ``sent``. When

@@ -1334,3 +1334,111 @@ def test_a_connection_refused_for_too_many_from_this_address_says_why(
     assert "have not logged in" in message and not alice.logged_in
     assert not [i for i in alice.conversation(EVERYONE).items() if "Server error" in i.text]
     squatter.close()
+
+
+def test_an_edit_and_a_delete_on_a_link_that_died_are_made_after_the_reconnect(
+        qtbot, server, make_engine):
+    """An edit still in the app's buffer when the link dies (it never reached the server),
+    and a delete that reached it but whose answer was lost, both go again after the
+    reconnect: every app shows them, and a repeat changes nothing (they were forgotten)."""
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    for text in ("meet at 2", "oops, wrong chat"):
+        with qtbot.waitSignal(bob.message_received, timeout=10_000):
+            alice.send_unicast("bob", text)
+    first, second = (i.seq for i in alice.conversation("bob").items()
+                     if i.kind is MessageKind.OWN)
+    assert alice.retract(second, "bob")
+    alice._conn._socket.flush()  # the delete reaches the server ...
+    assert alice.edit(first, "bob", "meet at 3")  # ... the edit stays in the buffer
+    with qtbot.waitSignal(alice.resumed, timeout=10_000):
+        alice._conn._socket.abort()  # the link dies before any answer
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") ==
+                    ["meet at 3", engine_module.RETRACTED_TEXT], timeout=10_000)
+    qtbot.waitUntil(lambda: not alice._requests, timeout=10_000)  # both answered
+    assert texts_from(alice, "bob", "alice") == ["meet at 3", engine_module.RETRACTED_TEXT]
+    assert not [i for i in alice.conversation("bob").items() if i.kind is MessageKind.ERROR]
+
+
+def test_a_group_create_whose_answer_was_lost_is_settled_after_the_reconnect(
+        qtbot, server, make_engine):
+    """The server made the group but the link died before its ``ok``: after the reconnect
+    the app answers the create dialog from the group list (``group_joined``); a leave whose
+    answer was lost is reported failed (it may or may not have been made), not left hanging."""
+    alice = make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    outcome: list[str] = []
+    alice.group_joined.connect(lambda name: outcome.append("joined " + name))
+    alice.group_failed.connect(lambda op, g, code, msg: outcome.append(f"{op} failed {code}"))
+    assert alice.create_group("lab", ["bob"])  # the dialog shows "Creating…"
+    alice._conn._socket.flush()  # it reaches the server (which makes the group) ...
+    with qtbot.waitSignal(alice.resumed, timeout=10_000):
+        alice._conn._socket.abort()  # ... but the link dies before the ok comes back
+    qtbot.waitUntil(lambda: outcome == ["joined lab"], timeout=10_000)
+    assert alice.groups.group("lab").member
+    assert alice.leave_group("lab")
+    alice._conn._socket.abort()  # not even sent
+    qtbot.waitUntil(lambda: outcome[1:] == [f"leave failed {engine_module.NOT_CONNECTED}"],
+                    timeout=10_000)
+    qtbot.waitUntil(lambda: alice.logged_in, timeout=10_000)
+    assert alice.groups.group("lab").member  # it was not made
+
+
+def test_reconnect_now_starts_the_backoff_over(qtbot, make_server, make_engine, tmp_path):
+    """"Reconnect now" resets the backoff (architecture.md): the next automatic wait is the
+    first step again, not double the last."""
+    first = make_server(demo=True, data_dir=tmp_path / "srv")
+    alice = make_engine(backoff=Backoff(1.0, 30.0, rng=lambda: 1.0))  # waits 1, 2, 4 …
+    login(qtbot, alice, "127.0.0.1", first.port, "alice")
+    delays: list[float] = []
+    alice.reconnect_scheduled.connect(delays.append)
+    first.close()  # the server is gone: every try is refused at once
+    qtbot.waitUntil(lambda: len(delays) == 1, timeout=10_000)
+    for n in (2, 3):
+        assert alice.reconnect_now()
+        qtbot.waitUntil(lambda n=n: len(delays) == n, timeout=10_000)
+    assert delays == [1.0, 1.0, 1.0]
+
+
+def test_sends_on_the_wire_at_a_close_go_again_at_the_next_login_of_the_same_engine(
+        qtbot, server, make_engine, tmp_path):
+    """A send written just before ``close()`` (no ok came) leaves the outbox after the next
+    ``login()`` of the same engine: the closed link left nothing counted as in flight."""
+    alice, bob = make_engine(data_dir=tmp_path / "a"), make_engine()
+    login(qtbot, bob, server.host, server.port, "bob")
+    login(qtbot, alice, server.host, server.port, "alice")
+    alice.send_unicast("bob", "sent just before closing")
+    alice.close()
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED)
+    assert alice.store.outbox()  # still waiting for its ok
+    with qtbot.waitSignal(alice.login_succeeded, timeout=10_000):
+        alice.login("alice", "alice123")  # connects by itself
+    qtbot.waitUntil(lambda: not alice.store.outbox(), timeout=10_000)
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["sent just before closing"],
+                    timeout=10_000)
+
+
+def test_drops_and_reconnects_in_a_row_leave_one_line_in_everyone(qtbot, server, make_engine):
+    """Each drop added "Disconnected: …" and "Reconnected to …" to the Everyone tab; a run of
+    them with nothing between now shows as one line, the latest. A message between keeps
+    the lines before it (they say when the link was down)."""
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+
+    def link_lines() -> list[str]:
+        return [i.text for i in alice.conversation(EVERYONE).items()
+                if i.kind in (MessageKind.SYSTEM, MessageKind.ERROR)
+                and ("Reconnected" in i.text or "Disconnected" in i.text
+                     or "Logged in" in i.text)]
+
+    for _ in range(3):
+        with qtbot.waitSignal(alice.resumed, timeout=10_000):
+            alice._conn._socket.abort()
+    assert len(link_lines()) == 1 and link_lines()[0].startswith("Reconnected to ")
+    with qtbot.waitSignal(alice.message_received, timeout=10_000):
+        bob.send_broadcast("still there?")
+    with qtbot.waitSignal(alice.resumed, timeout=10_000):
+        alice._conn._socket.abort()
+    assert len(link_lines()) == 2  # the one before the message stays
