@@ -532,6 +532,11 @@ class TransferModel(QAbstractListModel):
 # ------------------------------------------------------------------------------ controller
 
 
+
+def _version(path: str, st: os.stat_result) -> tuple[str, int, int, int, int]:
+    """What identifies one version of the file at ``path`` for the hash cache."""
+    return (path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
 class TransferController(QObject):
     """Sends and receives files for one :class:`~messenger.client.engine.ClientEngine`.
 
@@ -593,7 +598,10 @@ class TransferController(QObject):
         # Our own offers that lapsed unanswered the same ways: cancelled at the next login,
         # so the recipient's card does not offer a file nobody will send.
         self._lapsed_sends: dict[str, str] = {}
-        self._hashes: dict[tuple[str, int, int], str] = {}
+        # SHA-256 per file version: (path, size, mtime, ctime, inode). The ctime too, which
+        # no tool can set back: an in-place edit that keeps size and mtime (cp -p, rsync -t,
+        # exiftool -P) is a new version.
+        self._hashes: dict[tuple[str, int, int, int, int], str] = {}
         self._hashing: dict[str, list[str]] = {}  # file → keys waiting for its hash
         self._counter = itertools.count(1)
         self._pool = QThreadPool(self)
@@ -702,7 +710,7 @@ class TransferController(QObject):
             self._set(t, TransferState.FAILED, error=f"cannot read the file: {exc}")
             return
         t.size = st.st_size
-        cached = self._hashes.get((t.path, st.st_size, st.st_mtime_ns))
+        cached = self._hashes.get(_version(t.path, st))
         self._set(t, TransferState.PREPARING, error="")
         if cached is not None:
             t.sha256 = cached
@@ -734,7 +742,7 @@ class TransferController(QObject):
         if sha256:
             try:
                 st = Path(file).stat()
-                self._hashes[(file, st.st_size, st.st_mtime_ns)] = sha256
+                self._hashes[_version(file, st)] = sha256
             except OSError:
                 pass
         for key in keys:
@@ -827,6 +835,10 @@ class TransferController(QObject):
             secret = b""
         t = self._resumable(ev)
         if t is not None:  # the same file again from the same person: it resumes
+            if t.state is TransferState.CONNECTING and self._engine is not None:
+                # The sender gave that attempt up before it connected (this is its Resume):
+                # the engine stops expecting it, and the new one takes its partial file.
+                self._engine.release(t.transfer_id)
             self._by_id.pop(t.transfer_id, None)
             t.transfer_id, t.secret, t.name, t.mime = ev.transfer_id, secret, ev.name, ev.mime
             t.error, t.by_peer, t.rate = "", False, 0.0
@@ -844,9 +856,14 @@ class TransferController(QObject):
             self.accept(t.key)
 
     def _resumable(self, ev: TransferOffered) -> Transfer | None:
+        """The receive card that offer ``ev`` continues: the same file from the same sender,
+        failed, or accepted and still waiting for a connection that will not come now (the
+        sender's attempt failed before it connected, and this is its Resume)."""
         for t in reversed(list(self._items.values())):
-            if t.direction == RECEIVE and t.sha256 == ev.sha256 and t.state is \
-                    TransferState.FAILED and name_key(t.peer) == name_key(ev.sender):
+            if t.direction == RECEIVE and t.sha256 == ev.sha256 and \
+                    name_key(t.peer) == name_key(ev.sender) and (
+                        t.state is TransferState.FAILED or
+                        (t.state is TransferState.CONNECTING and not t.linked)):
                 return t
         return None
 

@@ -32,6 +32,7 @@ PING every third of the idle timeout meanwhile.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -206,6 +207,44 @@ class RateMeter:
 # Receiver's partial file
 
 
+class PartBusyError(OSError):
+    """The ``.part`` file is held by another receiver: another copy of the app on this
+    computer receiving the same file from the same sender into the same folder (two
+    sessions of one account). Writing beside it would corrupt both."""
+
+
+_WINDOWS_LOCK_OFFSET = 1 << 62
+"""Where the Windows lock byte lies: far past any end of file, so it blocks no read or write."""
+
+
+def lock_exclusive(fd: int) -> bool:
+    """Take an exclusive advisory lock on open file ``fd`` for as long as it stays open
+    (``flock``; on Windows a byte-range lock far past the end). False when another open file
+    description holds it, in this process or another."""
+    try:
+        if os.name == "nt":  # pragma: no cover (Windows)
+            import msvcrt
+
+            at = os.lseek(fd, 0, os.SEEK_CUR)
+            os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+            try:
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            finally:
+                os.lseek(fd, at, os.SEEK_SET)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _busy(path: Path) -> PartBusyError:
+    return PartBusyError(errno.EBUSY, "another copy of Messenger on this computer is receiving "
+                         "this file into the same folder", str(path))
+
+
 class PartFile:
     """A ``.part`` file in a partial folder, named by the offered SHA-256 and the sender
     (:func:`~messenger.transfer.protocol.part_stem`) so a new attempt at the same file from
@@ -214,6 +253,11 @@ class PartFile:
     :meth:`open` returns the resume offset (bytes already held; 0 if the file was missing or
     longer than the offer) after hashing those bytes. :meth:`finish` checks the SHA-256 of the
     whole file and moves it to a fresh, never-overwriting name in the download folder.
+
+    While open, the file holds an exclusive lock (:func:`lock_exclusive`): a second receiver
+    of the same file into the same folder gets :class:`PartBusyError` instead of truncating
+    and interleaving the first one's bytes (which its hash, of the bytes it received, would
+    not see).
     """
 
     def __init__(self, path: Path, size: int, expected_sha256: str, write_buffer: int) -> None:
@@ -241,6 +285,9 @@ class PartFile:
             fd = os.open(self.path, os.O_RDWR | getattr(os, "O_BINARY", 0))
         except FileNotFoundError:
             return 0
+        if not lock_exclusive(fd):
+            os.close(fd)
+            raise _busy(self.path)
         f = os.fdopen(fd, "r+b", buffering=self._write_buffer)
         try:
             have = os.fstat(fd).st_size
@@ -271,6 +318,9 @@ class PartFile:
     def _create(self) -> BinaryIO:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+        if not lock_exclusive(fd):
+            os.close(fd)
+            raise _busy(self.path)
         self._file = os.fdopen(fd, "r+b", buffering=self._write_buffer)
         self._file.truncate(0)
         return self._file
@@ -305,20 +355,23 @@ class PartFile:
         try:
             f.flush()
             os.fsync(f.fileno())
-        except OSError:
+            if digest != self.expected:
+                f.close()
+                remove_part(self.path)
+                return None, digest
+            download_dir.mkdir(parents=True, exist_ok=True)
+            target = claim_unique_path(download_dir, name)
+            # The .part file is private (0600) while it grows; the stored file gets the mode
+            # of a normally created one (0666 less the umask), which the placeholder just
+            # got. Reading the umask instead (os.umask) would change it for every thread.
+            os.chmod(self.path, os.stat(target).st_mode & 0o777)
+            if os.name == "nt":  # pragma: no cover (an open file cannot be renamed there)
+                f.close()
+            # Elsewhere renamed while still open, so still locked: no other receiver opens
+            # the .part between the close and the rename.
+            os.replace(self.path, target)
+        finally:
             _close_quietly(f, self.path)
-            raise
-        f.close()
-        if digest != self.expected:
-            remove_part(self.path)
-            return None, digest
-        download_dir.mkdir(parents=True, exist_ok=True)
-        target = claim_unique_path(download_dir, name)
-        # The .part file is private (0600) while it grows; the stored file gets the mode of
-        # a normally created one (0666 less the umask), which the placeholder just got.
-        # Reading the umask instead (os.umask) would change it for every thread meanwhile.
-        os.chmod(self.path, os.stat(target).st_mode & 0o777)
-        os.replace(self.path, target)
         _rmdir_if_empty(self.path.parent)
         return target, digest
 
@@ -921,8 +974,9 @@ class ReceiveSession(_Session):
         if opening.error is not None:
             exc = opening.error
             log.error("transfer %s: cannot open %s: %s", self.transfer_id, reg.part_path, exc)
-            self._fail(f"cannot read the partial file: {getattr(exc, 'strerror', None) or exc}",
-                       AppError.IO_ERROR, "write error", now)
+            text = exc.strerror if isinstance(exc, PartBusyError) else \
+                f"cannot read the partial file: {getattr(exc, 'strerror', None) or exc}"
+            self._fail(text, AppError.IO_ERROR, "write error", now)
             return False
         self.part = opening.take()
         offset = self.part.offset

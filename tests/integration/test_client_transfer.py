@@ -4,6 +4,7 @@ server (signalling) and real UDP sockets on 127.0.0.1 (the bytes)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 from pathlib import Path
 
@@ -385,3 +386,25 @@ def test_a_receive_whose_partial_file_is_still_checked_is_not_failed_by_the_watc
         gate.set()
     qtbot.waitUntil(lambda: state(bob, recv_key) is S.DONE, timeout=20_000)
     assert Path(bob.get(recv_key).path).read_bytes() == data
+
+
+def test_a_file_edited_in_place_keeping_size_and_mtime_is_hashed_again(qtbot, peers,
+                                                                       tmp_path):
+    """An edit that keeps the size and the modification time (``cp -p``, ``rsync -t``,
+    ``exiftool -P``) is a new version: it is hashed again, not offered under the old hash
+    (which made every send and Resume of it fail with a checksum error until a restart)."""
+    alice, bob = peers(bob_prefs={"auto_accept": frozenset({"alice"})})
+    src = tmp_path / "clip.mp4"
+    src.write_bytes(random.Random(1).randbytes(200_000))
+    first, _ = offer(qtbot, alice, bob, src)
+    qtbot.waitUntil(lambda: alice.get(first).final, timeout=20_000)
+    assert state(alice, first) is S.DONE
+    st = src.stat()
+    with open(src, "r+b") as f:  # re-tagged in place: same size ...
+        f.seek(1000)
+        f.write(b"EDITED-TAG")
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))  # ... and the old mtime
+    second, received = offer(qtbot, alice, bob, src)
+    qtbot.waitUntil(lambda: alice.get(second).final, timeout=20_000)
+    assert state(alice, second) is S.DONE, alice.get(second).error
+    assert bob.get(received).sha256 == sha256_of(src)

@@ -452,3 +452,40 @@ def test_withdrawing_a_lapsed_offer_keeps_the_recipients_partial_file(qtbot, app
     endpoint = bob.transfer_engine._worker.endpoint
     qtbot.waitUntil(lambda: endpoint.registrations == [])
     assert part.read_bytes() == source.read_bytes()[:100_000]
+
+
+def test_a_resume_while_the_receiver_still_waits_for_the_first_attempt_continues_it(
+        qtbot, apps, source):
+    """alice's first attempt cannot reach bob and fails (idle timeout) while bob's accepted
+    card still waits for it (his watchdog: 30 s). Her Resume continues that card: no second
+    question, and the new attempt starts from the bytes bob's partial file holds (it
+    downloaded from zero into a numbered partial file, leaving the real one unused)."""
+    hole = QUdpSocket()
+    assert hole.bind(LOCAL, 0)
+    bob = apps.login("bob")
+    alice = apps.login("alice")
+    qtbot.waitUntil(lambda: alice.client.roster.contact("bob").online)
+    alice.route = lambda host, port: ("127.0.0.1", hole.localPort())  # unreachable
+    with qtbot.waitSignal(bob.transfer_added, timeout=10_000) as added:
+        assert alice.send_file("bob", source) is None
+    recv_key = added.args[0]
+    send_key = alice.model.index(alice.model.rowCount() - 1, 0).data(alice.model.IdRole)
+    part = part_file(apps, source)
+    part.parent.mkdir(parents=True)
+    held = 2 * 1024 * 1024
+    part.write_bytes(source.read_bytes()[:held])  # from an earlier attempt
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.FAILED, timeout=10_000)
+    assert bob.get(recv_key).state is S.CONNECTING
+    alice.route = apps.route  # the path works now
+    asked_again: list[str] = []
+    bob.transfer_added.connect(asked_again.append)
+    watch = Watch(alice, send_key, bob, recv_key)
+    assert alice.resume(send_key)
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.DONE
+                    and bob.get(recv_key).state is S.DONE, timeout=15_000)
+    assert asked_again == []
+    assert watch.announced[0] == held
+    assert sha256_of(Path(bob.get(recv_key).path)) == sha256_of(source)
+    assert not part.parent.exists() or not list(part.parent.glob("*.part"))  # none left
+    hole.close()

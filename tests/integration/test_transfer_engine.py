@@ -483,3 +483,42 @@ def test_a_slow_partial_file_hash_stops_neither_its_connection_nor_other_transfe
         gate.set()
         sender.close()
         receiver.close()
+
+
+def test_a_second_receiver_into_the_same_folder_cannot_corrupt_the_first(qtbot, tmp_path):
+    """Two copies of the app (two sessions of one account) accept the same file into the
+    same download folder: the second one's ``.part`` opening is refused (it truncated the
+    file the first was writing, which then finished "verified" with a hole of zeros), and
+    the first stores the file intact."""
+    src = tmp_path / "film.bin"
+    src.write_bytes(random.Random(1).randbytes(32 << 20))
+    sha = hashlib.sha256(src.read_bytes()).hexdigest()
+    folder = tmp_path / "Downloads" / "Messenger"
+    sender, first, second = (TransferEngine("127.0.0.1") for _ in range(3))
+    for e in (sender, first, second):
+        e.start()
+    try:
+        done: list = []
+        progress: list[int] = []
+        first.finished.connect(lambda *a: done.append(("finished", a)))
+        first.failed.connect(lambda *a: done.append(("failed", a)))
+        first.progress.connect(lambda tid, d, t, r: progress.append(d))
+        offer = Offer("t1", "film.bin", src.stat().st_size, sha)
+        secret = os.urandom(32)
+        ticket = first.receive(offer, secret, folder, sender="alice")
+        sender.send("t1", src, "127.0.0.1", ticket.port, ticket.fingerprint, secret, sha)
+        qtbot.waitUntil(lambda: bool(progress) and progress[-1] > 4 << 20, timeout=20_000)
+        second.receive(offer, secret, folder, sender="alice")  # the other copy accepts too
+        regs = second._worker.endpoint._regs
+        qtbot.waitUntil(lambda: "t1" in regs and regs["t1"].opening is not None
+                        and regs["t1"].opening.done, timeout=10_000)
+        assert isinstance(regs["t1"].opening.error, endpoint_mod.PartBusyError)
+        second.release("t1")
+        qtbot.waitUntil(lambda: bool(done), timeout=30_000)
+        assert done[0][0] == "finished", done
+        stored = Path(done[0][1][1])
+        assert done[0][1][2] == sha
+        assert hashlib.sha256(stored.read_bytes()).hexdigest() == sha  # on disk, not in memory
+    finally:
+        for e in (sender, first, second):
+            e.close()

@@ -1,0 +1,52 @@
+"""The receiver's ``.part`` file: one receiver at a time (a second copy of the app receiving
+the same file into the same folder truncated and interleaved the first one's bytes, and
+both reported the file complete and verified)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from messenger.transfer.endpoint import PartBusyError, PartFile
+
+DATA = bytes(range(256)) * 64  # 16 KiB
+SHA = hashlib.sha256(DATA).hexdigest()
+
+
+def test_a_second_receiver_of_the_same_part_file_is_refused_and_the_first_completes(tmp_path):
+    part = tmp_path / "partial" / "abc.part"
+    first = PartFile(part, len(DATA), SHA, 4096)
+    assert first.open() == 0  # nothing yet
+    first.write(DATA[:6000])  # creates and locks it
+    first._file.flush()
+
+    second = PartFile(part, len(DATA), SHA, 4096)
+    with pytest.raises(PartBusyError) as refused:
+        second.open()  # it would truncate to what it hashed and write from there
+    assert "another copy of Messenger" in refused.value.strerror
+    assert part.stat().st_size == 6000  # untouched
+    with pytest.raises(PartBusyError):
+        PartFile(part, len(DATA), SHA, 4096).write(b"x")  # nor by creating it anew
+
+    first.write(DATA[6000:])
+    path, digest = first.finish(tmp_path / "Downloads", "file.bin")
+    assert digest == SHA and path is not None and path.read_bytes() == DATA
+
+    third = PartFile(part, len(DATA), SHA, 4096)  # the lock went with the first receiver
+    assert third.open() == 0
+    third.write(DATA)
+    assert third.finish(tmp_path / "Downloads", "file.bin")[0].name == "file (1).bin"
+
+
+def test_a_resumed_part_file_is_locked_while_open_and_free_once_closed(tmp_path):
+    part = tmp_path / "abc.part"
+    part.write_bytes(DATA[:5000])
+    first = PartFile(part, len(DATA), SHA, 4096)
+    assert first.open() == 5000
+    with pytest.raises(PartBusyError):
+        PartFile(part, len(DATA), SHA, 4096).open()
+    first.close()  # kept for a later resume, and no longer held
+    again = PartFile(part, len(DATA), SHA, 4096)
+    assert again.open() == 5000
+    again.close()
