@@ -46,6 +46,9 @@ READ_BADGE = QColor("#ffe066")
 from delivered by shape (a filled badge, thicker strokes) as well as by colour."""
 READ_CHECKS = QColor("#0b2e59")
 FAILED_META = QColor("#fff0f0")
+FAILED_BADGE = QColor("#c92a2a")
+"""The round "!" beside an own message that was not sent (as Signal and iMessage mark one),
+so it does not pass for a sent one at a glance."""
 MATCH_BACKGROUND = QColor("#ffe066")
 MATCH_TEXT = QColor("#1f2328")
 CURRENT_MATCH = QColor("#f08c00")
@@ -243,6 +246,21 @@ def find_links(text: str) -> list[tuple[int, int, str]]:
     return links
 
 
+def utf16_offsets(text: str) -> list[int] | None:
+    """Qt counts positions in a text in UTF-16 code units, Python in code points: the two
+    differ after every character outside the Basic Multilingual Plane (most emoji). Returns
+    None when they agree throughout ``text``, else the UTF-16 offset of each Python position
+    ``0 … len(text)``."""
+    if len(text.encode("utf-16-le")) == 2 * len(text):
+        return None
+    offsets = [0]
+    at = 0
+    for c in text:
+        at += 2 if ord(c) > 0xFFFF else 1
+        offsets.append(at)
+    return offsets
+
+
 def day_label(ts: float, now: float | None = None) -> str:
     """The day of Unix seconds ``ts`` as a day separator shows it, in local time: "Today",
     "Yesterday", the weekday within the last week ("Monday"), else "3 March" (this year) or
@@ -344,20 +362,25 @@ class BubbleDelegate(QStyledItemDelegate):
                 bold: int = 0) -> tuple[QTextLayout, float, float]:
         layout = QTextLayout(text.replace("\n", "\u2028"), font)
         ranges = []
+        qt = utf16_offsets(text)  # Python positions → Qt's (None: the same)
+
+        def add(start: int, end: int, fmt: QTextCharFormat) -> None:
+            r = QTextLayout.FormatRange()
+            if qt is not None:
+                start, end = qt[start], qt[end]
+            r.start, r.length, r.format = start, end - start, fmt
+            ranges.append(r)
+
         if bold:  # the first ``bold`` characters (a quote's sender)
             strong = QTextCharFormat()
             strong.setFontWeight(QFont.Weight.Bold)
-            r = QTextLayout.FormatRange()
-            r.start, r.length, r.format = 0, bold, strong
-            ranges.append(r)
+            add(0, min(bold, len(text)), strong)
         if link_color is not None:
             link = QTextCharFormat()
             link.setForeground(link_color)
             link.setFontUnderline(True)
             for start, end, _url in find_links(text):
-                r = QTextLayout.FormatRange()
-                r.start, r.length, r.format = start, end - start, link
-                ranges.append(r)
+                add(start, end, link)
         if self.search_text:
             fmt = QTextCharFormat()
             fmt.setBackground(MATCH_BACKGROUND)
@@ -365,9 +388,7 @@ class BubbleDelegate(QStyledItemDelegate):
             folded, needle = text.casefold(), self.search_text.casefold()
             start = folded.find(needle) if len(folded) == len(text) else -1
             while start >= 0:
-                r = QTextLayout.FormatRange()
-                r.start, r.length, r.format = start, len(needle), fmt
-                ranges.append(r)
+                add(start, start + len(needle), fmt)
                 start = folded.find(needle, start + len(needle))
         if ranges:
             layout.setFormats(ranges)
@@ -531,8 +552,11 @@ class BubbleDelegate(QStyledItemDelegate):
                 continue
             if not 0 <= x <= line.naturalTextWidth():
                 return None
-            at = line.xToCursor(x, QTextLine.CursorPosition.CursorOnCharacter)
+            at = line.xToCursor(x, QTextLine.CursorPosition.CursorOnCharacter)  # UTF-16
+            qt = utf16_offsets(text)
             for start, end, url in links:
+                if qt is not None:
+                    start, end = qt[start], qt[end]
                 if start <= at < end:
                     return url
             return None
@@ -590,6 +614,8 @@ class BubbleDelegate(QStyledItemDelegate):
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(OWN_BUBBLE if own else c.other_bubble)
         painter.drawRoundedRect(bubble, 12, 12)
+        if own and b.state is DeliveryState.FAILED:
+            self._paint_failed_badge(painter, bubble, origin.x())
         x = bubble.left() + self.PAD_X
         y = bubble.top() + self.PAD_Y
         if b.header:
@@ -623,6 +649,25 @@ class BubbleDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(bubble.adjusted(-2, -2, 2, 2), 13, 13)
         self._paint_focus(painter, option, bubble)
         painter.restore()
+
+    FAILED_BADGE_SIZE = 18.0
+
+    def _paint_failed_badge(self, painter: QPainter, bubble: QRectF, left: float) -> None:
+        """A red disc with a white "!" left of a failed own bubble (when there is room)."""
+        d = self.FAILED_BADGE_SIZE
+        x = bubble.left() - d - 6
+        if x < left + 2:
+            return
+        disc = QRectF(x, bubble.center().y() - d / 2, d, d)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(FAILED_BADGE)
+        painter.drawEllipse(disc)
+        pen = QPen(QColor("#ffffff"), 2.2)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        painter.setPen(pen)
+        cx = disc.center().x()
+        painter.drawLine(QPointF(cx, disc.top() + d * 0.24), QPointF(cx, disc.top() + d * 0.58))
+        painter.drawPoint(QPointF(cx, disc.top() + d * 0.76))
 
     @staticmethod
     def _paint_focus(painter: QPainter, option: QStyleOptionViewItem, bubble: QRectF) -> None:

@@ -96,6 +96,19 @@ def confirm_remove(parent: QWidget | None, group: str, user: str) -> bool:
     return ask(box) == QMessageBox.StandardButton.Yes
 
 
+
+INVITE_NAMES_SHOWN = 5
+"""How many chosen names the group dialog spells out before "and N more"."""
+
+
+def invite_summary(chosen: list[str]) -> str:
+    """"Invite: bob, charlie" — and past :data:`INVITE_NAMES_SHOWN` names, "Invite 33: a,
+    b, c, d, e and 28 more" (the dialog grew as wide as the whole list)."""
+    if len(chosen) <= INVITE_NAMES_SHOWN:
+        return "Invite: " + ", ".join(chosen)
+    shown = ", ".join(chosen[:INVITE_NAMES_SHOWN])
+    return f"Invite {len(chosen)}: {shown} and {len(chosen) - INVITE_NAMES_SHOWN} more"
+
 class _PickFilter(QSortFilterProxyModel):
     """Filters a name list by a case-insensitive substring, hiding ``excluded`` names."""
 
@@ -233,7 +246,7 @@ class GroupDialog(QDialog, Ui_GroupDialog):
     def _update_chosen(self, *args: object) -> None:
         chosen = self.picker.checked()
         if chosen:
-            self.chosenLabel.setText("Invite: " + ", ".join(chosen))
+            self.chosenLabel.setText(invite_summary(chosen))
         elif self.publicRadio.isChecked():
             self.chosenLabel.setText("Nobody chosen — others can join by name.")
         else:
@@ -486,6 +499,7 @@ class InvitationBar(QFrame):
         self._layout.setContentsMargins(10, 6, 10, 6)
         self._layout.setSpacing(4)
         self._rows: dict[str, tuple[QWidget, QPushButton, QPushButton]] = {}
+        self._more: QLabel | None = None  # "… and N more invitations"
         engine.groups.pending_changed.connect(self.rebuild)
         engine.groups.modelReset.connect(self.rebuild)
         self.rebuild()
@@ -501,13 +515,26 @@ class InvitationBar(QFrame):
                            f"border-bottom: 1px solid {c.warning_border.name()}; }} "
                            f"#invitationBar QLabel {{ color: {c.warning_text.name()}; }}")
 
+    MAX_ROWS = 2
+    """Invitations shown with their buttons; more are summed up in one line (six took a third
+    of the window), answered from the Groups list or here once the first are answered."""
+
     def rebuild(self) -> None:
         pending = self.engine.groups.pending()
         for widget, _a, _d in self._rows.values():
             self._layout.removeWidget(widget)
             widget.deleteLater()
         self._rows.clear()
-        for g in pending:
+        if self._more is not None:
+            self._layout.removeWidget(self._more)
+            self._more.deleteLater()
+            self._more = None
+        if len(pending) > self.MAX_ROWS:
+            rest = len(pending) - self.MAX_ROWS
+            self._more = QLabel(f"… and {rest} more invitation{'s' if rest != 1 else ''}: "
+                                "see the Groups list.", self)
+            self._more.setAccessibleDescription("Invitation")
+        for g in pending[:self.MAX_ROWS]:
             row = QWidget(self)
             h = QHBoxLayout(row)
             h.setContentsMargins(0, 0, 0, 0)
@@ -537,6 +564,8 @@ class InvitationBar(QFrame):
             h.addWidget(decline)
             self._layout.addWidget(row)
             self._rows[name_key(g.name)] = (row, accept, decline)
+        if self._more is not None:
+            self._layout.addWidget(self._more)
         self.setVisible(bool(pending))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -41,7 +42,12 @@ def friendly_login_error(code: str, message: str, user: str) -> str:
         return "A user name has 1–32 letters, digits, “_”, “.” or “-”."
     if code == ErrorCode.INVALID_PASSWORD:
         return "A password needs at least 6 characters."
-    return message
+    if code == ErrorCode.LOCKED_OUT:
+        wait = re.search(r"Try again in (\d+) s", message)
+        return ("Too many failed logins: this account is locked for a while. "
+                f"Try again in {wait.group(1)} s." if wait else
+                "Too many failed logins: this account is locked for a while. Try again later.")
+    return message[:1].upper() + message[1:]
 
 
 def _two_lines(fingerprint: str) -> str:

@@ -1177,7 +1177,8 @@ class MainWindow(QMainWindow):
         count = self.engine.unread(key)
         title = ("# " if is_group(key) else "") + widget.model.title
         index = self.tabs.indexOf(widget)
-        self.tabs.setTabText(index, f"{title} ({count})" if count else title)
+        # The count first: a long name is elided at the right and must not take it along.
+        self.tabs.setTabText(index, f"({count}) {title}" if count else title)
         # The tab may be elided: its tooltip has the whole name (and the unread count).
         tip = "Messages to everyone" if key == EVERYONE else \
             f"Group {widget.model.title}" if is_group(key) else \

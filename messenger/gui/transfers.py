@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6 import QtGui
 from PySide6.QtCore import (
     QModelIndex,
     QObject,
@@ -47,6 +46,7 @@ from . import (
     theme,
 )
 from .delegates import TRANSFER_ROW_HEIGHT
+from .widgets import ElidedLabel, plain_tooltip
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -55,13 +55,6 @@ CARD_WIDTH = 470
 
 _ACTIVE = (TransferState.PREPARING, TransferState.OFFERING, TransferState.WAITING,
            TransferState.CONNECTING, TransferState.ACTIVE)
-
-
-def plain_tooltip(text: str) -> str:
-    """``text`` as a tooltip that shows exactly that text: a tooltip, unlike a label, has no
-    text format and takes anything that looks like HTML as rich text, so escape it."""
-    return QtGui.Qt.convertFromPlainText(text, Qt.WhiteSpaceMode.WhiteSpaceNormal) \
-        if text else ""
 
 
 def open_url(url: QUrl) -> bool:
@@ -111,13 +104,11 @@ class TransferCard(QWidget):
         self.icon = QLabel(frame)
         self.icon.setFixedSize(36, 36)
         # Name, peer, status and reasons come (partly) from the peer: never rich text.
-        self.name_label = QLabel(frame)
-        self.name_label.setTextFormat(Qt.TextFormat.PlainText)
+        # The card is as wide as the name wants, up to its row; a longer name is elided in
+        # the middle, so its extension stays in sight (the tooltip has it all), instead of
+        # pushing the buttons out.
+        self.name_label = ElidedLabel("", frame, Qt.TextElideMode.ElideMiddle)
         self.name_label.setStyleSheet("font-weight: bold;")
-        self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # The card is as wide as the name wants, up to its row; a longer name is cut at the
-        # card's edge (the card's tooltip has it all) instead of pushing the buttons out.
-        self.name_label.setMinimumWidth(1)
         self.info_label = QLabel(frame)
         self.info_label.setTextFormat(Qt.TextFormat.PlainText)
         theme.secondary_text(self.info_label)
@@ -326,7 +317,8 @@ class _CardRowDelegate(QStyledItemDelegate):
         view = self.parent()
         if not isinstance(view, QAbstractItemView):
             return QSize(300, TRANSFER_ROW_HEIGHT)
-        return QSize(300, card_row_height(view, index, view.viewport().width()))
+        width = view.viewport().width()  # the card takes the row's width: as wide as the panel
+        return QSize(width, card_row_height(view, index, width))
 
     def paint(self, painter, option, index) -> None:
         return None

@@ -83,6 +83,7 @@ class Ui_GroupDialog(object):
 
         self.chosenLabel = QLabel(GroupDialog)
         self.chosenLabel.setObjectName(u"chosenLabel")
+        self.chosenLabel.setWordWrap(True)
 
         self.mainLayout.addWidget(self.chosenLabel)
 

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from PySide6 import QtGui
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import QLabel, QWidget
 
 from . import theme
 
-__all__ = ["ElidedLabel", "ErrorLabel"]
+__all__ = ["ElidedLabel", "ErrorLabel", "plain_tooltip"]
+
+
+def plain_tooltip(text: str) -> str:
+    """``text`` as a tooltip that shows exactly that text: a tooltip, unlike a label, has no
+    text format and takes anything that looks like HTML (``Qt.mightBeRichText``) as rich
+    text, so such text is escaped; other text is returned as it is."""
+    if not text or not QtGui.Qt.mightBeRichText(text):
+        return text
+    return QtGui.Qt.convertFromPlainText(text, Qt.WhiteSpaceMode.WhiteSpaceNormal)
 
 
 class ElidedLabel(QLabel):
@@ -19,9 +29,12 @@ class ElidedLabel(QLabel):
     MIN_CHARS = 6
     """Characters it still shows at its narrowest (with the "…")."""
 
-    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+    def __init__(self, text: str = "", parent: QWidget | None = None,
+                 mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight) -> None:
         super().__init__(text, parent)
         self.setTextFormat(Qt.TextFormat.PlainText)
+        self.mode = mode
+        """Where the "…" goes: ``ElideMiddle`` keeps a file name's extension in sight."""
 
     def minimumSizeHint(self) -> QSize:
         hint = super().minimumSizeHint()
@@ -32,7 +45,7 @@ class ElidedLabel(QLabel):
 
     def shown_text(self) -> str:
         """What is drawn: the text, elided to the width it has."""
-        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
+        return self.fontMetrics().elidedText(self.text(), self.mode,
                                              self.contentsRect().width())
 
     def paintEvent(self, event: QPaintEvent) -> None:
@@ -51,7 +64,7 @@ class ElidedLabel(QLabel):
         self._update_tip()
 
     def _update_tip(self) -> None:
-        self.setToolTip(self.text() if self.shown_text() != self.text() else "")
+        self.setToolTip(plain_tooltip(self.text()) if self.shown_text() != self.text() else "")
 
 
 class ErrorLabel(QLabel):

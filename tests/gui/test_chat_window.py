@@ -160,6 +160,19 @@ def test_login_dialog_shows_wrong_password(qtbot, dialog):
     assert "SHA-256" in dialog.fingerprint_label.text()
 
 
+def test_login_dialog_says_once_how_long_a_locked_account_waits(qtbot, dialog):
+    """After the failed logins that lock the account, one sentence with the wait (it read
+    "too many failed logins: this account is locked for 10 s. Try again in 10 s.")."""
+    dialog.user_edit.setText("alice")
+    dialog.password_edit.setText("not-her-password")
+    for _ in range(4):  # --max-failed-logins is 3 by default
+        with qtbot.waitSignal(dialog.engine.login_failed, timeout=10_000):
+            dialog.submit()
+    text = dialog.error_text()
+    assert text.startswith("Too many failed logins: this account is locked"), text
+    assert text.count(" s") == 1 and text.endswith(" s."), text
+
+
 def test_login_dialog_registers_and_remembers_server_and_user(qtbot, dialog, server):
     dialog.create_check.setChecked(True)
     assert dialog.submit_button.text() == "Create account"

@@ -16,6 +16,7 @@ from messenger.client.engine import ClientEngine
 from messenger.client.localstore import CachedMessage
 from messenger.client.models import ConversationModel, DeliveryState, MessageKind, RosterModel
 from messenger.gui.delegates import (
+    FAILED_BADGE,
     META_OWN,
     OWN_BUBBLE,
     READ_BADGE,
@@ -62,6 +63,16 @@ def tick_area(window, key: str, row: int = -1) -> dict[str, int]:
     image = widget.view.viewport().grab().toImage()
     corner = QRect(rect.right() - 90, rect.bottom() - 26, 90, 26)
     return colours_in(image, corner)
+
+
+def failed_badge(window, key: str, row: int) -> int:
+    """How many pixels of the failed-message badge colour are left of the bubble at ``row``."""
+    widget = window.conversation_widget(key)
+    index = widget.proxy.index(row % widget.proxy.rowCount(), 0)
+    widget.view.scrollTo(index)
+    rect = widget.view.visualRect(index)
+    image = widget.view.viewport().grab().toImage()
+    return colours_in(image, rect).get(FAILED_BADGE.name(), 0)
 
 
 def test_the_delivery_marks_are_drawn_not_font_glyphs(qapp):
@@ -146,6 +157,7 @@ def test_retry_on_a_failed_message(qtbot, server, open_window):
     assert not tab.retry_button.isVisibleTo(tab) and tab.delete_button.isVisibleTo(tab)
     assert [a.text() for a in tab.message_menu(0).actions()] == ["Copy text", "Delete"]
     assert painted_ticks(alice, "zed", 0) == "not sent · right-click to delete"
+    assert failed_badge(alice, "zed", 0) >= 40  # a red "!" beside the bubble
     # Zed signs up; Retry is offered again and goes through with the same client_msg_id.
     zed = ClientEngine()
     with qtbot.waitSignal(zed.login_succeeded, timeout=10_000):
@@ -162,6 +174,7 @@ def test_retry_on_a_failed_message(qtbot, server, open_window):
     qtbot.waitUntil(lambda: own_state(alice, "zed", 0) != DeliveryState.PENDING)
     assert own_state(alice, "zed", 0) in (DeliveryState.SENT, DeliveryState.DELIVERED)
     assert not tab.failed_bar.isVisibleTo(tab)
+    assert failed_badge(alice, "zed", 0) == 0
     assert alice.engine.store.outbox() == []
     zed.close()
 

@@ -11,7 +11,12 @@ from messenger.client.conversations import EVERYONE, group_key
 from messenger.client.engine import ClientEngine
 from messenger.client.models import GroupModel, MembersModel, MessageKind
 from messenger.gui import groups
-from messenger.gui.groups import GroupConversationWidget, GroupDialog, JoinGroupDialog
+from messenger.gui.groups import (
+    GroupConversationWidget,
+    GroupDialog,
+    JoinGroupDialog,
+    invite_summary,
+)
 
 from .conftest import texts, type_line
 
@@ -66,6 +71,7 @@ def test_create_group_in_the_dialog_accept_in_another_window_and_chat(qtbot, ope
     check_in_picker(qtbot, dialog, "bob")
     assert dialog.picker.checked() == ["bob"] and dialog.error_text() == ""
     assert dialog.chosenLabel.text() == "Invite: bob"
+    assert dialog.chosenLabel.wordWrap()  # a long choice wraps instead of widening the dialog
     with qtbot.waitSignal(dialog.accepted, timeout=10_000), \
             qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
         qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
@@ -436,3 +442,32 @@ def test_leaving_a_group_drops_its_unread_count_from_the_title(qtbot, open_windo
     assert bob.engine.groups.group("lab") is None  # nothing left in the list to open
     assert key not in bob._tabs_by_key
     assert not bob.windowTitle().startswith("("), bob.windowTitle()
+
+
+def test_a_long_choice_is_summed_up_in_the_group_dialog():
+    """Thirty names made the dialog as wide as the whole list: past five it says how many."""
+    assert invite_summary(["bob", "charlie"]) == "Invite: bob, charlie"
+    names = [f"user{i:02d}" for i in range(33)]
+    assert invite_summary(names) == \
+        "Invite 33: user00, user01, user02, user03, user04 and 28 more"
+
+
+def test_the_invitation_bar_shows_two_invitations_and_counts_the_rest(qtbot, open_window):
+    """Six invitations took a third of the window: two are shown with their buttons, the
+    rest summed up in one line, and the next comes up when one is answered."""
+    alice, bob = open_window("alice"), open_window("bob")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    for name in ("den", "lab", "pub"):
+        with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+            alice.engine.create_group(name, ["bob"])
+    bar = bob.invitation_bar
+    qtbot.waitUntil(lambda: len(bob.engine.groups.pending()) == 3)
+    shown = [g for g in ("den", "lab", "pub") if bar.buttons(g) is not None]
+    assert len(shown) == 2
+    more = [w.text() for w in bar.findChildren(QLabel) if "more invitation" in w.text()]
+    assert more == ["… and 1 more invitation: see the Groups list."]
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        qtbot.mouseClick(bar.buttons(shown[0])[0], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: all(bar.buttons(g) is not None
+                                for g in ("den", "lab", "pub") if g != shown[0]))
+    assert bar._more is None  # two left: both shown, no summary line

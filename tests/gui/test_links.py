@@ -4,6 +4,7 @@ desktop's browser), copied from the context menu."""
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QStyleOptionViewItem
 
 from messenger.client.models import ChatItem, ConversationModel, MessageKind
 from messenger.gui import conversation as conversation_module
@@ -46,3 +47,48 @@ def test_a_click_on_a_link_opens_it_and_elsewhere_does_not(qtbot, monkeypatch):
     assert opened == ["https://example.org/notes"]
     menu = tab.message_menu(0, tab.link_at(on_link[0]))
     assert [a.text() for a in menu.actions()] == ["Copy text", "Copy link", "Reply"]
+
+
+def test_links_and_find_matches_after_emoji_cover_their_own_characters(qtbot):
+    """Qt counts text positions in UTF-16 units and an emoji takes two: links, find matches
+    and a quote's bold sender are placed by Qt's count, so after emoji they cover their own
+    characters (they were drawn, and clicked, a character early per emoji before them)."""
+    url = "https://example.org/p"
+    text = f"\U0001F600\U0001F600\U0001F600 see {url} page"
+    model = ConversationModel("bob", "bob")
+    model.append(ChatItem(MessageKind.OTHER, "bob", text, ts=1_700_000_000.0, seq=1))
+    tab = ConversationWidget(model)
+    qtbot.addWidget(tab)
+    tab.resize(700, 300)
+    tab.show()
+    qtbot.waitExposed(tab)
+    tab.delegate.search_text = "page"
+    layout, _w, _h = tab.delegate._layout(text, tab.view.font(), 600.0,
+                                          link_color=Qt.GlobalColor.blue, bold=3)
+    units = layout.text().encode("utf-16-le")
+
+    def covered(r) -> str:
+        return units[2 * r.start:2 * (r.start + r.length)].decode("utf-16-le", "replace")
+
+    assert [covered(r) for r in layout.formats()] == ["\U0001F600" * 3, url, "page"]
+
+    index = tab.proxy.index(0, 0)
+    rect = tab.view.visualRect(index)
+    on_link = [QPoint(x, y) for y in range(rect.top(), rect.bottom(), 5)
+               for x in range(rect.left(), rect.right(), 6) if tab.link_at(QPoint(x, y)) == url]
+    assert on_link
+    y = on_link[0].y()
+    option = QStyleOptionViewItem()
+    option.font = tab.view.font()
+    option.rect = rect
+    bubble = tab.delegate._measure(option, index)
+    line = bubble.body.lineAt(0)
+    at = rect.left() + bubble.bubble.left() + tab.delegate.PAD_X
+
+    def middle(unit: int) -> int:  # the x of the middle of UTF-16 unit ``unit`` of line 0
+        return round(at + (line.cursorToX(unit)[0] + line.cursorToX(unit + 1)[0]) / 2)
+
+    first = len(("\U0001F600" * 3 + " see ").encode("utf-16-le")) // 2  # 11 UTF-16 units
+    assert tab.link_at(QPoint(middle(first), y)) == url  # the "h" of https
+    assert tab.link_at(QPoint(middle(first + len(url) - 1), y)) == url  # the "p" at its end
+    assert tab.link_at(QPoint(middle(first - 2), y)) is None  # the "e" of "see"

@@ -76,3 +76,19 @@ def test_the_corner_menu_lists_every_tab_and_goes_to_one(qtbot, open_window):
     assert [a.isChecked() for a in actions] == [False, False, True]
     actions[1].trigger()
     assert alice.current_key() == "bob"
+
+
+def test_the_unread_count_leads_the_tab_text_so_eliding_keeps_it(qtbot, open_window):
+    """A long name is elided at the right: the count comes first so it stays in sight (it
+    was cut off the end, and a tab with unread messages looked like a read one)."""
+    alice = active(qtbot, open_window("alice"))
+    bob = open_window("bob")
+    alice.open_conversation("bob")
+    alice.open_conversation("charlie")  # bob's tab is in the background
+    qtbot.waitUntil(lambda: bob.engine.logged_in)
+    bob.engine.send_unicast("alice", "one")
+    bob.engine.send_unicast("alice", "two")
+    index = alice.tabs.indexOf(alice.conversation_widget("bob"))
+    qtbot.waitUntil(lambda: alice.tabs.tabText(index) == "(2) bob", timeout=10_000)
+    alice.open_conversation("bob")
+    qtbot.waitUntil(lambda: alice.tabs.tabText(index) == "bob")  # read: no count

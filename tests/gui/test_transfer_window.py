@@ -18,6 +18,7 @@ from messenger.client.localstore import CachedMessage, LocalStore, TransferRecor
 from messenger.client.transfers import TransferState
 from messenger.gui import transfers as gui_transfers
 from messenger.gui.transfers import TransferCard
+from messenger.gui.widgets import ElidedLabel
 from messenger.transfer import safe_filename
 
 MEDIA = Path("/work/shared/media/bigbuckbunny.mp4")
@@ -202,6 +203,8 @@ def test_peer_supplied_names_and_reasons_are_shown_as_plain_text(qtbot, open_win
     for name, card in cards.items():
         for label in (card.name_label, card.info_label, card.status_label):
             assert label.textFormat() is Qt.TextFormat.PlainText
+        assert isinstance(card.name_label, ElidedLabel)
+        assert card.name_label.mode is Qt.TextElideMode.ElideMiddle  # keeps the extension
         shown = card.name_label.text()
         assert not BIDI & set(shown) and not BIDI & set(card.accessibleName())
         assert shown == safe_filename(name)
@@ -288,6 +291,29 @@ def test_file_cards_fit_their_rows_with_a_large_font(qtbot, qapp, open_window, t
         qapp.setFont(before)
 
 
+def test_transfer_cards_in_the_panel_are_as_wide_as_the_panel(qtbot, open_window, tmp_path):
+    """The Transfers panel's rows took a fixed 300 px: in the default, narrower dock the
+    right of each card (its buttons) was cut off."""
+    bob_window = open_window("bob")
+    alice_window = open_window("alice")
+    qtbot.waitUntil(lambda: alice_window.engine.roster.contact("bob").online)
+    sample = tmp_path / "notes.txt"
+    sample.write_bytes(b"notes\n" * 100)
+    with qtbot.waitSignal(bob_window.transfers.transfer_added, timeout=10_000) as added:
+        assert drop(alice_window.open_conversation("bob"), sample)
+    bob_window.resize(900, 650)
+    panel = bob_window.show_transfers()
+    for width in (240, 420):
+        bob_window.resizeDocks([bob_window.transfers_dock], [width], Qt.Orientation.Horizontal)
+        qtbot.waitUntil(lambda w=width: panel.view.viewport().width() < w + 20)
+        card = panel.card(added.args[0])
+        qtbot.waitUntil(lambda c=card: c.width() == panel.view.viewport().width())
+        qtbot.waitUntil(card.decline_button.isVisible)
+        assert card.frame.rect().contains(card.decline_button.geometry())
+        assert card.mapTo(panel.view.viewport(), card.decline_button.geometry().topRight()).x() \
+            < panel.view.viewport().width()
+
+
 def test_ctrl_shift_t_takes_the_keyboard_focus_to_the_transfers_and_back(qtbot, open_window):
     window = open_window("alice")
     tab = window.open_conversation("bob")
@@ -325,3 +351,21 @@ def test_a_file_offer_opens_its_tab_in_the_background_and_leaves_it_unread(
     row = alice.engine.roster.row_of("bob")
     assert alice.engine.unread(peer_key("bob")) == 3
     assert alice.engine.roster.index(row, 0).data(RosterModel.UnreadRole) == 3
+
+
+def test_a_long_file_name_is_elided_in_the_middle_keeping_its_extension(qtbot):
+    """Cut at the card's edge, a long name lost its extension with no sign it was cut; it is
+    elided in the middle now, and the whole name (escaped: it comes from the peer) is the
+    tooltip."""
+    name = "Quarterly_financial_report_final_v2_REALLY_FINAL_<b>draft</b>.pdf"
+    label = ElidedLabel(name, None, Qt.TextElideMode.ElideMiddle)
+    qtbot.addWidget(label)
+    label.resize(label.fontMetrics().horizontalAdvance(name) // 3, 30)
+    label.show()
+    shown = label.shown_text()
+    assert "…" in shown and shown.endswith(".pdf") and shown.startswith("Quart")
+    tip = QTextDocument()
+    tip.setHtml(label.toolTip())
+    assert tip.toPlainText() == name  # shown as it is, not as HTML
+    label.resize(label.fontMetrics().horizontalAdvance(name) + 20, 30)
+    assert label.shown_text() == name and label.toolTip() == ""
