@@ -184,6 +184,21 @@ def _time_of_day(ts: float) -> str:
     return time.strftime("%d %b %H:%M", local)
 
 
+def notice_text(notice: str, text: str, sender: str, me: str) -> str:
+    """A server notice's ``text`` as account ``me`` reads it: its own actions in the second
+    person ("You deleted a message", "You left", "You are the new leader") and "you" for
+    itself as the one removed. Other notices, and texts not of the server's shape, as they
+    are. (The server stores one text for every member.)"""
+    mine = name_key(sender) == name_key(me)
+    if notice == "leader" and mine and text == f"{sender} is the new leader":
+        return "You are the new leader"
+    if notice == "removed" and not mine and text.endswith(f" removed {me}"):
+        text = text[:-len(me)] + "you"
+    if mine and notice != "leader" and text.startswith(f"{sender} "):
+        return "You" + text[len(sender):]
+    return text
+
+
 def party_name(user: str, attempt: int = 0) -> str:
     """The name ``/party invite`` gives a new party: ``party-<user>``, then ``-2``, ``-3``…
     (cut to the 32 characters a name may have)."""
@@ -1622,7 +1637,9 @@ class ClientEngine(QObject):
         own = bool(self.user or self._store_user) and \
             name_key(m.sender) == name_key(self.user or self._store_user)
         if m.notice:
-            return ChatItem(MessageKind.SYSTEM, m.sender, m.text, ts=m.ts, seq=m.seq,
+            me = self.user or self._store_user
+            text = notice_text(m.notice, m.text, m.sender, me) if me else m.text
+            return ChatItem(MessageKind.SYSTEM, m.sender, text, ts=m.ts, seq=m.seq,
                             client_msg_id=m.client_msg_id)
         state = DeliveryState.SENT
         delivered: tuple[str, ...] = ()

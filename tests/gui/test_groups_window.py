@@ -123,7 +123,7 @@ def test_create_group_in_the_dialog_accept_in_another_window_and_chat(qtbot, ope
     with qtbot.waitSignal(bob.engine.group_left, timeout=10_000):
         qtbot.mouseClick(tab.remove_button, Qt.MouseButton.LeftButton)
     assert answers.asked[0][:1] == ("Remove bob from “lab”?",)
-    qtbot.waitUntil(lambda: "alice removed bob" in texts(bob, group_key("lab"), SYSTEM))
+    qtbot.waitUntil(lambda: "alice removed you" in texts(bob, group_key("lab"), SYSTEM))
     assert not bob_tab.leave_button.isEnabled()
     assert bob_tab.info_label.text() == "You are not a member of this group."
     assert not bob_tab.compose.isEnabled() and not bob_tab.send_button.isEnabled()

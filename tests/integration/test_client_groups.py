@@ -99,11 +99,11 @@ def test_public_join_leave_and_directory(qtbot, session):
         bob.join_group("LOUNGE")
     assert bob.groups.group("lounge").members == ("alice", "bob")
     assert d.data(d.index(0, 0), GroupModel.JoinableRole) is False
-    # The leader leaves: bob leads now and is told so.
+    # The leader leaves: bob leads now and is told so (in the second person).
     with qtbot.waitSignal(alice.group_left, timeout=10_000):
         alice.leave_group("lounge")
     qtbot.waitUntil(lambda: bob.groups.group("lounge").leader == "bob")
-    qtbot.waitUntil(lambda: "bob is the new leader" in notices(bob, group_key("lounge")))
+    qtbot.waitUntil(lambda: "You are the new leader" in notices(bob, group_key("lounge")))
     assert alice.groups.rowCount() == 0 and alice.party == ""
     # Posting after leaving is refused and said in the group's conversation.
     with qtbot.waitSignal(alice.request_failed, timeout=10_000) as failed:

@@ -56,3 +56,19 @@ def test_group_messages_go_to_the_group_conversation():
 def test_group_and_user_of_the_same_name_do_not_collide():
     assert group_key("bob") != peer_key("bob")
     assert group_key("everyone") != EVERYONE
+
+
+def test_own_notices_read_in_the_second_person():
+    """The server stores one notice text for every member; each app says "You" for its own
+    actions (the deleted placeholder read "alice deleted a message" in alice's own app)."""
+    from messenger.client.engine import notice_text
+
+    assert notice_text("deleted", "alice deleted a message", "alice", "Alice") == \
+        "You deleted a message"
+    assert notice_text("left", "alice left", "alice", "alice") == "You left"
+    assert notice_text("leader", "bob is the new leader", "bob", "bob") == \
+        "You are the new leader"
+    assert notice_text("removed", "alice removed bob", "alice", "bob") == "alice removed you"
+    assert notice_text("removed", "alice removed bob", "alice", "alice") == "You removed bob"
+    assert notice_text("joined", "bob joined", "bob", "alice") == "bob joined"  # not mine
+    assert notice_text("left", "something else", "alice", "alice") == "something else"
