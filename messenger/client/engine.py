@@ -2206,8 +2206,8 @@ class ClientEngine(QObject):
         """Heartbeat: ping a silent link, drop a dead one; notice a sleep (a jump of the
         clock) and then retry at once instead of waiting out the backoff."""
         now = self._clock()
-        slept = now - self._last_tick > max(3 * self._tick_s, 2.0)
-        self._last_tick = now
+        before, self._last_tick = self._last_tick, now
+        slept = now - before > max(3 * self._tick_s, 2.0)
         state = self._conn.state
         if state is ConnectionState.DISCONNECTED:
             if slept and self._reconnect_timer.isActive():
@@ -2220,7 +2220,9 @@ class ClientEngine(QObject):
         if self._conn.rx_count != self._rx_seen:
             self._rx_seen = self._conn.rx_count
             if not slept:
-                self._heartbeat.received(now)
+                # The bytes came after the last tick, perhaps just after: counting the
+                # silence from then keeps "dead within 15 s" true to the last byte.
+                self._heartbeat.received(before)
         verdict = self._heartbeat.check(now)
         if verdict == "dead":
             log.warning("no sign of life from %s:%d for %.0f s: dropping the link",

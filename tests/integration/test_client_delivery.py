@@ -282,6 +282,26 @@ def test_heartbeat_drops_a_link_silent_across_a_sleep_and_reconnects(qtbot, serv
     assert alice.logged_in
 
 
+def test_a_dead_link_is_noticed_within_15_s_of_its_last_byte(qtbot, server, make_engine):
+    """The silence counts from the tick before the one that saw the last bytes (they may
+    have come just after it): 14.5 s after that tick the link is dropped. Counted from the
+    tick that saw them, a dead link took up to 16 s to notice."""
+    now = [1000.0]
+    ticks: list[float] = []
+    alice, bob = make_engine(clock=lambda: now[0], tick_ms=20), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    alice._tick_timer.timeout.connect(lambda: ticks.append(now[0]))
+    qtbot.waitUntil(lambda: len(ticks) >= 2)  # a tick at 1000
+    with qtbot.waitSignal(alice.message_received, timeout=10_000):
+        bob.send_unicast("alice", "the last bytes")  # just after the tick at 1000
+    now[0] = 1001.0
+    count = len(ticks)
+    qtbot.waitUntil(lambda: len(ticks) > count)  # the tick at 1001 sees them
+    with qtbot.waitSignal(alice.reconnecting, timeout=10_000):
+        now[0] = 1014.5  # then nothing: 14.5 s after the tick before the bytes
+
+
 def test_logout_never_reconnects_and_typing_is_relayed(qtbot, server, make_engine):
     alice, bob = make_engine(), make_engine()
     login(qtbot, alice, server.host, server.port, "alice")
