@@ -175,6 +175,7 @@ class _Request:
     after: int = 0  # history "resume": the seq the page starts after
     job: Any = None  # history "export": the ConversationExport asking
     frame: Any = None  # edit, retract: the request, to send again (rate_limited, lost link)
+    was_member: bool = False  # group: a member of it when asked (settling a lost answer)
 
 
 def _time_of_day(ts: float) -> str:
@@ -712,7 +713,12 @@ class ClientEngine(QObject):
     def _edit_later(self, req: _Request, seconds: float) -> None:
         """An edit refused for now (``rate_limited``): the same edit (its ``client_msg_id``,
         so a repeat is harmless) goes again after ``seconds``, with a new request id."""
+        req.user = self.user
+
         def again() -> None:
+            if name_key(self.user or req.user) != name_key(req.user):
+                self._unanswered_change(req, "logged in as someone else")
+                return
             if not self.logged_in and self._credentials is not None:
                 self._redo.append(req)  # the link died meanwhile: after the next login
                 return
@@ -973,12 +979,13 @@ class ClientEngine(QObject):
     # ------------------------------------------------------------------ transfers (signalling)
 
     def offer_transfer(self, to: str, name: str, size: int, sha256: str, mime: str,
-                       host: str, port: int) -> int:
-        """Offer a file to ``to`` (``host``:``port``: our UDP transfer socket). Returns the
+                       host: str, port: int, resumes: str = "") -> int:
+        """Offer a file to ``to`` (``host``:``port``: our UDP transfer socket; ``resumes``:
+        the ``transfer_id`` of the earlier offer this continues, if any). Returns the
         request id (answered by ``transfer_answered``), 0 when not logged in."""
         frame = TransferOffer(id=self._take_id(), to=self.canonical_user(to), name=name,
                               size=size, sha256=sha256, mime=mime or "application/octet-stream",
-                              endpoint=Endpoint(host=host, port=port))
+                              endpoint=Endpoint(host=host, port=port), resumes=resumes or None)
         return self._transfer_request(frame)
 
     def accept_transfer(self, transfer_id: str, host: str, port: int, fingerprint: str,
@@ -1020,7 +1027,9 @@ class ClientEngine(QObject):
 
     def _group_request(self, frame: Any, op: str, group: str, key: str | None,
                        **extra: Any) -> bool:
-        req = _Request("group", op=op, group=group, key=key, **extra)
+        row = self.groups.group(group)
+        req = _Request("group", op=op, group=group, key=key,
+                       was_member=row is not None and row.member, **extra)
         if self.logged_in and self._request(frame, req):
             return True
         message = "Not connected to the server."
@@ -1096,14 +1105,14 @@ class ClientEngine(QObject):
 
     def _settle_unsure_groups(self, groups: list[GroupInfo]) -> None:
         """After a login: a create/join/accept a lost link left unanswered succeeded when
-        the account is now a member of the group (answered as its ``ok`` would have been),
-        else it is reported failed."""
+        the account is now a member of the group and was not when it asked (answered as its
+        ``ok`` would have been), else it is reported failed."""
         unsure, self._groups_unsure = self._groups_unsure, []
         me = name_key(self.user)
         for req in unsure:
             info = next((g for g in groups if name_key(g.name) == name_key(req.group)
                          and any(name_key(m) == me for m in g.members)), None)
-            if info is not None and name_key(req.user) == me:
+            if info is not None and name_key(req.user) == me and not req.was_member:
                 self._on_group_ok(req, Ok(id=0, group=info))
             else:
                 self._group_unanswered(req, "the connection was lost")
@@ -2201,6 +2210,13 @@ class ClientEngine(QObject):
         self._reconnect_timer.stop()
         self._tick_timer.stop()
         self.next_attempt = 0.0
+        # No login of this session will come to send or settle what a lost link left.
+        redo, self._redo = self._redo, []
+        for req in redo:
+            self._unanswered_change(req, "stopped reconnecting")
+        unsure, self._groups_unsure = self._groups_unsure, []
+        for req in unsure:
+            self._group_unanswered(req, "stopped reconnecting")
 
     def _tick(self) -> None:
         """Heartbeat: ping a silent link, drop a dead one; notice a sleep (a jump of the

@@ -178,6 +178,8 @@ class Transfer:
         path: send: the source file; receive: where it was saved (once done).
         transfer_id: the server's id ("" until the offer is answered).
         secret: the per-transfer secret from the server.
+        resumes: send: the ``transfer_id`` of the attempt a Resume continues (sent with the
+            offer, so the recipient continues its card of that attempt).
         state: :class:`TransferState`.
         done: bytes moved so far; rate: bytes per second (smoothed).
         error: why it failed, was declined or was cancelled ("" if not said).
@@ -199,6 +201,7 @@ class Transfer:
     path: str = ""
     transfer_id: str = ""
     secret: bytes = b""
+    resumes: str = ""  # send: the transfer_id of the attempt a Resume continues
     state: TransferState = TransferState.PREPARING
     done: int = 0
     rate: float = 0.0
@@ -762,7 +765,7 @@ class TransferController(QObject):
             self._set(t, TransferState.FAILED, error=str(exc))
             return
         rid = self.client.offer_transfer(t.peer, t.name, t.size, t.sha256, t.mime,
-                                         self._report_host(), eng.port)
+                                         self._report_host(), eng.port, t.resumes)
         if not rid:
             self._set(t, TransferState.FAILED, error="not connected to the server")
             return
@@ -790,6 +793,7 @@ class TransferController(QObject):
             return False
         if t.transfer_id:
             self._by_id.pop(t.transfer_id, None)
+            t.resumes = t.transfer_id  # the recipient's card of it continues
         t.transfer_id, t.secret, t.rate, t.by_peer = "", b"", 0.0, False
         self._prepare(t)
         return True
@@ -857,13 +861,16 @@ class TransferController(QObject):
 
     def _resumable(self, ev: TransferOffered) -> Transfer | None:
         """The receive card that offer ``ev`` continues: the same file from the same sender,
-        failed, or accepted and still waiting for a connection that will not come now (the
-        sender's attempt failed before it connected, and this is its Resume)."""
+        failed; or the very attempt the offer says it resumes (``ev.resumes``), accepted and
+        still waiting for a connection that will not come now (the sender's attempt failed
+        before it connected). A second offer of the same bytes that is no Resume (a copy
+        under another name) leaves a waiting card alone."""
         for t in reversed(list(self._items.values())):
             if t.direction == RECEIVE and t.sha256 == ev.sha256 and \
                     name_key(t.peer) == name_key(ev.sender) and (
                         t.state is TransferState.FAILED or
-                        (t.state is TransferState.CONNECTING and not t.linked)):
+                        (t.state is TransferState.CONNECTING and not t.linked
+                         and bool(ev.resumes) and t.transfer_id == ev.resumes)):
                 return t
         return None
 

@@ -250,7 +250,10 @@ class TransferOffer(_Base, tag="transfer_offer"):
 
     Answered by ``ok`` with ``transfer_id`` and ``secret`` (hex, 32 bytes: the sender's proof
     to the receiver, sent as the first bytes of the QUIC stream). The recipient gets
-    ``transfer_offered``. Errors: unknown_user, user_offline, bad_request.
+    ``transfer_offered``. ``resumes``: the ``transfer_id`` of the sender's earlier offer of
+    this file to this user that this one continues (a Resume), relayed so the recipient's app
+    continues that card even while it still waits for the earlier attempt to connect. Errors:
+    unknown_user, user_offline, bad_request.
     """
 
     id: int
@@ -260,6 +263,7 @@ class TransferOffer(_Base, tag="transfer_offer"):
     sha256: str
     endpoint: Endpoint
     mime: str = "application/octet-stream"
+    resumes: str | None = None
 
 
 class TransferAccept(_Base, tag="transfer_accept"):
@@ -375,7 +379,8 @@ class TransferOffered(_Base, tag="transfer_offered"):
     """Event: ``sender`` offers you a file. ``endpoints``: the sender's UDP endpoint as it
     reported it and as the server saw its address. ``secret`` (hex, 32 bytes) is what the
     sender must present as the first bytes of the QUIC stream; register it with your transfer
-    engine before you accept, so the sender's connection is recognised at once."""
+    engine before you accept, so the sender's connection is recognised at once.
+    ``resumes``: as the sender's ``transfer_offer`` said (its earlier offer this continues)."""
 
     transfer_id: str
     sender: str
@@ -386,6 +391,7 @@ class TransferOffered(_Base, tag="transfer_offered"):
     endpoints: list[Endpoint]
     ts: float
     secret: str = ""
+    resumes: str | None = None
 
 
 class TransferAccepted(_Base, tag="transfer_accepted"):

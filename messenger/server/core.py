@@ -1134,7 +1134,7 @@ class ServerCore:
 
     def _transfer_offer(self, session: Session, frame: TransferOffer) -> list[Action]:
         self.transfers.check(frame.name, frame.size, frame.sha256)
-        self._relayable(mime=frame.mime, host=frame.endpoint.host)
+        self._relayable(mime=frame.mime, host=frame.endpoint.host, resumes=frame.resumes or "")
         found, unknown = self._resolve([frame.to])
         if unknown:
             raise RuleError(ErrorCode.UNKNOWN_USER, f"no such user: {unknown[0]}")
@@ -1150,7 +1150,7 @@ class ServerCore:
         event = TransferOffered(transfer_id=t.transfer_id, sender=session.user, name=frame.name,
                                 size=frame.size, sha256=frame.sha256, mime=frame.mime,
                                 endpoints=self._observed(session, frame.endpoint),
-                                ts=self._clock(), secret=t.secret)
+                                ts=self._clock(), secret=t.secret, resumes=frame.resumes)
         return [Out(session.conn, Ok(id=frame.id, transfer_id=t.transfer_id, secret=t.secret)),
                 *self._to_users([name_key(recipient)], event)]
 

@@ -1462,3 +1462,77 @@ def test_drops_and_reconnects_in_a_row_leave_one_line_in_everyone(qtbot, server,
     with qtbot.waitSignal(alice.resumed, timeout=10_000):
         alice._conn._socket.abort()
     assert len(link_lines()) == 2  # the one before the message stays
+
+
+def test_a_lost_answer_to_creating_a_group_one_is_in_already_is_a_failure(
+        qtbot, server, make_engine):
+    """alice leads "lab" already; creating it again is refused (name taken), and the refusal
+    is lost with the link: the next login's group list has her as a member, which was so
+    before she asked, so the create is reported failed, not made."""
+    alice = make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    with qtbot.waitSignal(alice.group_joined, timeout=10_000):
+        alice.create_group("lab", ["bob"])
+    outcome: list[str] = []
+    alice.group_joined.connect(lambda name: outcome.append("joined " + name))
+    alice.group_failed.connect(lambda op, g, code, msg: outcome.append(f"{op} failed"))
+    assert alice.create_group("lab", ["charlie"])
+    alice._conn._socket.flush()  # the server refuses it ...
+    with qtbot.waitSignal(alice.resumed, timeout=10_000):
+        alice._conn._socket.abort()  # ... and the refusal is lost with the link
+    qtbot.waitUntil(lambda: bool(outcome), timeout=10_000)
+    assert outcome == ["create failed"]
+
+
+def test_a_rate_limited_edit_due_during_an_outage_is_made_after_the_reconnect(
+        qtbot, make_server, make_engine):
+    """Flood control refuses an edit for now; the link dies before its retry is due: the
+    retry waits for the next login of the same account and is made then (it was dropped
+    with "logged in as someone else")."""
+    srv = make_server(demo=True, max_send_rate=1)  # bursts of 10
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, srv.host, srv.port, "alice")
+    login(qtbot, bob, srv.host, srv.port, "bob")
+    for i in range(10):
+        alice.send_unicast("bob", f"m{i}")
+    qtbot.waitUntil(lambda: len(texts_from(bob, "alice", "alice")) == 10, timeout=10_000)
+    seq = next(i.seq for i in alice.conversation("bob").items() if i.kind is MessageKind.OWN)
+    refused: list[int] = []
+    alice._conn.frame_received.connect(
+        lambda f: refused.append(1) if isinstance(f, Error)
+        and f.code == ErrorCode.RATE_LIMITED else None)
+    assert alice.edit(seq, "bob", "m0, edited")
+    qtbot.waitUntil(lambda: bool(refused) and not alice._requests, timeout=10_000)
+    with qtbot.waitSignal(alice.reconnect_scheduled, timeout=10_000):
+        alice._conn._socket.abort()
+    alice._reconnect_timer.stop()  # offline while the retry comes due
+    qtbot.waitUntil(lambda: bool(alice._redo), timeout=10_000)
+    with qtbot.waitSignal(alice.resumed, timeout=10_000):
+        alice.reconnect_now()
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice")[0] == "m0, edited",
+                    timeout=10_000)
+    assert not [i for i in alice.conversation("bob").items() if i.kind is MessageKind.ERROR]
+
+
+def test_what_a_lost_link_left_unanswered_is_reported_when_reconnecting_stops(
+        qtbot, server, make_engine):
+    """A create and an edit a lost link left unanswered wait for the next login; a logout
+    before it (no login of this session will come) reports both instead of leaving the
+    create dialog on "Creating…"."""
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    with qtbot.waitSignal(bob.message_received, timeout=10_000):
+        alice.send_unicast("bob", "meet at 2")
+    seq = next(i.seq for i in alice.conversation("bob").items() if i.kind is MessageKind.OWN)
+    failed: list[str] = []
+    alice.group_failed.connect(lambda op, g, code, msg: failed.append(f"{op} {g}"))
+    assert alice.create_group("lab", ["bob"]) and alice.edit(seq, "bob", "meet at 3")
+    with qtbot.waitSignal(alice.reconnect_scheduled, timeout=10_000):
+        alice._conn._socket.abort()  # neither was sent
+    alice._reconnect_timer.stop()
+    assert not failed and alice._redo
+    alice.logout()
+    assert failed == ["create lab"]
+    errors = [i.text for i in alice.conversation("bob").items() if i.kind is MessageKind.ERROR]
+    assert errors and "may not have been edited" in errors[-1]

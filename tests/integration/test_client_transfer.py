@@ -388,6 +388,25 @@ def test_a_receive_whose_partial_file_is_still_checked_is_not_failed_by_the_watc
     assert Path(bob.get(recv_key).path).read_bytes() == data
 
 
+def test_two_files_with_the_same_bytes_both_arrive(qtbot, peers, tmp_path):
+    """Two copies of one file under two names, auto-accepted: the second offer is no Resume
+    of the first (whose card still waits for its connection), so both arrive (the second
+    once took the first's card and released it, and the first send failed)."""
+    alice, _bob = peers(bob_prefs={"auto_accept": frozenset({"alice"})})
+    data = random.Random(3).randbytes(300_000)
+    a, b = tmp_path / "photo.jpg", tmp_path / "photo (1).jpg"
+    a.write_bytes(data)
+    b.write_bytes(data)
+    assert alice.send_files("bob", [a, b]) is None
+    sends = [alice.model.index(r, 0).data(alice.model.IdRole)
+             for r in range(alice.model.rowCount())]
+    assert len(sends) == 2
+    qtbot.waitUntil(lambda: all(alice.get(k).final for k in sends), timeout=20_000)
+    assert [(state(alice, k), alice.get(k).error) for k in sends] == [(S.DONE, "")] * 2
+    got = [p for p in (tmp_path / "bob-downloads").iterdir() if p.is_file()]
+    assert len(got) == 2 and all(p.read_bytes() == data for p in got)
+
+
 def test_a_file_edited_in_place_keeping_size_and_mtime_is_hashed_again(qtbot, peers,
                                                                        tmp_path):
     """An edit that keeps the size and the modification time (``cp -p``, ``rsync -t``,
