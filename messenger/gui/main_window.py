@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QLineEdit,
-    QListView,
     QMainWindow,
     QMenu,
     QMessageBox,
@@ -84,7 +83,7 @@ from .settings import (
     save_transfer_prefs,
 )
 from .transfers import TransfersPanel
-from .widgets import ErrorLabel
+from .widgets import EmptyHintListView, ErrorLabel
 
 log = logging.getLogger("messenger.gui.main")
 
@@ -283,8 +282,11 @@ class MainWindow(QMainWindow):
         self.contacts_filter.setAccessibleName("Search contacts")
         self.contacts_filter.setClearButtonEnabled(True)
         self.contacts_filter.textChanged.connect(self.contacts_proxy.setFilterFixedString)
+        self.contacts_filter.textChanged.connect(lambda: self.roster_view.viewport().update())
         self.contacts_filter.returnPressed.connect(self._open_first_contact)
-        self.roster_view = QListView()
+        self.roster_view = EmptyHintListView(
+            lambda: f"Nobody matches “{self.contacts_filter.text()}”."
+            if self.contacts_filter.text() else "Nobody else has an account here yet.")
         self.roster_view.setModel(self.contacts_proxy)
         self.roster_view.setItemDelegate(RosterDelegate(self.roster_view))
         self.roster_view.setAccessibleName("Contacts")
@@ -301,7 +303,8 @@ class MainWindow(QMainWindow):
         self.multicast_button.clicked.connect(lambda: self.ask_multicast(self.selected_contacts()))
         self.multicast_button.hide()
 
-        self.groups_view = QListView()
+        self.groups_view = EmptyHintListView(
+            lambda: "No groups yet. “New group…” starts one; “Join…” finds the public ones.")
         self.groups_view.setModel(engine.groups)
         self.groups_view.setItemDelegate(GroupDelegate(self.groups_view))
         self.groups_view.setAccessibleName("Groups")
@@ -375,6 +378,7 @@ class MainWindow(QMainWindow):
         right_layout.addWidget(self.invitation_bar)
         right_layout.addWidget(self.tabs, 1)
 
+        self.sidebar = left
         splitter = self.splitter = QSplitter()
         splitter.setObjectName("mainSplitter")
         splitter.addWidget(left)
@@ -549,6 +553,13 @@ class MainWindow(QMainWindow):
         self.transfers_action.setShortcut(QKeySequence("Ctrl+Shift+T"))
         view_menu.addAction(self.transfers_action)
         self.transfers_action.triggered.connect(self._transfers_toggled)
+        # In a narrow window the contacts and groups take half of it: they can go.
+        self.sidebar_action = QAction("&Contacts and groups", self)
+        self.sidebar_action.setCheckable(True)
+        self.sidebar_action.setChecked(True)
+        self.sidebar_action.setShortcut(QKeySequence("Ctrl+Shift+L"))
+        self.sidebar_action.toggled.connect(self.sidebar.setVisible)
+        view_menu.addAction(self.sidebar_action)
         conv_menu.addSeparator()
         self.attach_action = QAction("Send a &file…", self)
         self.attach_action.setShortcut(QKeySequence("Ctrl+Shift+A"))
@@ -747,8 +758,11 @@ class MainWindow(QMainWindow):
         if not name:
             return
         if index.data(GroupModel.PendingRole):
-            self.statusBar().showMessage(
-                f"Answer the invitation to {name} first: Accept or Decline above.", 8000)
+            if self.invitation_bar.buttons(name) is not None:
+                self.statusBar().showMessage(
+                    f"Answer the invitation to {name} first: Accept or Decline above.", 8000)
+            else:  # summed up in the bar ("… and N more"): answer it here
+                self._group_menu(self.groups_view.visualRect(index).center())
             return
         self.open_group(name)
 
@@ -1304,6 +1318,7 @@ class MainWindow(QMainWindow):
         splitter = s.value("window/splitter")
         if splitter:
             self.splitter.restoreState(splitter)
+        self.sidebar_action.setChecked(s.value("window/sidebar", True, type=bool))
         e = self.engine
         if not e.user:
             return
@@ -1333,6 +1348,7 @@ class MainWindow(QMainWindow):
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())
         s.setValue("window/splitter", self.splitter.saveState())
+        s.setValue("window/sidebar", self.sidebar_action.isChecked())
         e = self.engine
         if e.account:  # (also offline: the tabs are that account's)
             tabs = []

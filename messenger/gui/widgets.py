@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6 import QtGui
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QPainter, QPaintEvent, QResizeEvent
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtGui import QPainter, QPaintEvent, QPalette, QResizeEvent
+from PySide6.QtWidgets import QLabel, QListView, QWidget
 
 from . import theme
 
-__all__ = ["ElidedLabel", "ErrorLabel", "plain_tooltip"]
+__all__ = ["ElidedLabel", "EmptyHintListView", "ErrorLabel", "plain_tooltip"]
 
 
 def plain_tooltip(text: str) -> str:
@@ -89,3 +91,29 @@ class ErrorLabel(QLabel):
         window = self.window()
         if text and fit_window and window is not self:
             window.resize(window.width(), window.heightForWidth(window.width()))
+
+
+class EmptyHintListView(QListView):
+    """A list view that says what to do while its model has no rows (an empty white box
+    says nothing): ``hint`` is a callable so it can follow state (e.g. a search filter)."""
+
+    def __init__(self, hint: Callable[[], str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.hint = hint
+
+    def hint_text(self) -> str:
+        """The hint drawn now ("" while the model has rows)."""
+        model = self.model()
+        return self.hint() if model is None or model.rowCount() == 0 else ""
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        text = self.hint_text()
+        if not text:
+            return
+        painter = QPainter(self.viewport())
+        painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        painter.drawText(self.viewport().rect().adjusted(12, 12, -12, -12),
+                         int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+                             | Qt.TextFlag.TextWordWrap), text)
+        painter.end()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QItemSelectionModel, Qt
-from PySide6.QtWidgets import QLabel, QMessageBox
+from PySide6.QtWidgets import QLabel, QMenu, QMessageBox
 
 from messenger.client.conversations import EVERYONE, group_key
 from messenger.client.engine import ClientEngine
@@ -466,8 +466,34 @@ def test_the_invitation_bar_shows_two_invitations_and_counts_the_rest(qtbot, ope
     assert len(shown) == 2
     more = [w.text() for w in bar.findChildren(QLabel) if "more invitation" in w.text()]
     assert more == ["… and 1 more invitation: see the Groups list."]
+    # Enter on the one the bar sums up offers Accept / Decline right there.
+    (hidden,) = {"den", "lab", "pub"} - set(shown)
+    model = bob.groups_view.model()
+    row = next(r for r in range(model.rowCount())
+               if model.index(r, 0).data(GroupModel.NameRole) == hidden)
+    bob.groups_view.activated.emit(model.index(row, 0))
+    menus = [m for m in bob.findChildren(QMenu) if m.isVisible()]
+    assert [a.text() for a in menus[-1].actions()] == ["Accept invitation", "Decline invitation"]
+    menus[-1].close()
     with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
         qtbot.mouseClick(bar.buttons(shown[0])[0], Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: all(bar.buttons(g) is not None
                                 for g in ("den", "lab", "pub") if g != shown[0]))
     assert bar._more is None  # two left: both shown, no summary line
+
+
+def test_empty_lists_say_what_to_do(qtbot, open_window):
+    """An empty Groups list, or a contact search that matches nobody, was a blank box."""
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.rowCount() > 0)
+    assert alice.groups_view.hint_text().startswith("No groups yet.")
+    assert alice.roster_view.hint_text() == ""
+    alice.contacts_filter.setText("zzz")
+    assert alice.roster_view.hint_text() == "Nobody matches “zzz”."
+    image = alice.groups_view.viewport().grab().toImage()
+    base = image.pixelColor(2, 2)
+    assert any(image.pixelColor(x, y) != base for x in range(0, image.width(), 2)
+               for y in range(0, 40, 2))  # the hint is drawn
+    with qtbot.waitSignal(alice.engine.group_joined, timeout=10_000):
+        alice.engine.create_group("lab", [], public=True)
+    assert alice.groups_view.hint_text() == ""

@@ -47,3 +47,19 @@ def test_tabs_closed_while_offline_are_still_those_of_the_account(qtbot, server,
     make_server(data_dir=server.data_dir, port=server.port)
     again = open_window("alice")
     assert tab_keys(again) == [EVERYONE, peer_key("bob")]
+
+
+def test_the_contacts_and_groups_can_be_hidden_and_stay_so(qtbot, open_window):
+    """View → Contacts and groups (Ctrl+Shift+L) hides the sidebar (half of a narrow window)
+    and the next window opens the same way."""
+    window = open_window("alice")
+    assert window.sidebar.isVisibleTo(window) and window.sidebar_action.isChecked()
+    chat = window.tabs.width()
+    window.sidebar_action.trigger()
+    assert not window.sidebar.isVisibleTo(window)
+    qtbot.waitUntil(lambda: window.tabs.width() > chat)  # the conversation takes the room
+    window.close()
+    again = open_window("alice")
+    assert not again.sidebar.isVisibleTo(again) and not again.sidebar_action.isChecked()
+    again.sidebar_action.trigger()
+    assert again.sidebar.isVisibleTo(again)
