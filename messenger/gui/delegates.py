@@ -411,10 +411,9 @@ class BubbleDelegate(QStyledItemDelegate):
 
     def day_separator(self, index: _Index) -> str:
         """The day separator above row ``index`` ("" for none): shown when its time falls on
-        another day than the previous timed row's (transfer cards and gaps are skipped), or
-        when it is the first such row."""
-        if index.data(ConversationModel.KindRole) == MessageKind.TRANSFER:
-            return ""
+        another day than the previous timed row's (gaps are skipped), or when it is the first
+        such row. A transfer card's row gets one too (above the card: see
+        :meth:`sizeHint`), so the first card of a day is not above its day's line."""
         ts = float(index.data(ConversationModel.TimestampRole) or 0)
         if ts <= 0:
             return ""
@@ -424,7 +423,7 @@ class BubbleDelegate(QStyledItemDelegate):
         while row > stop:
             above = model.index(row, 0)
             before = float(above.data(ConversationModel.TimestampRole) or 0)
-            if before > 0 and above.data(ConversationModel.KindRole) != MessageKind.TRANSFER:
+            if before > 0:
                 if time.localtime(before)[:3] == time.localtime(ts)[:3]:
                     return ""
                 break
@@ -564,16 +563,32 @@ class BubbleDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
         if index.data(ConversationModel.KindRole) == MessageKind.TRANSFER:
-            # A transfer card widget sits on the row (view.setIndexWidget): its height.
+            # A transfer card widget sits on the row (view.setIndexWidget): its height, and
+            # room above it for the day's line (painted by paint(), the card moved down).
             card = self._view.indexWidget(index)
             width = int(self._width(option))
+            header = int(self.DAY_HEIGHT) if self.day_separator(index) else 0
+            set_header = getattr(card, "set_header", None)
+            if set_header is not None:
+                set_header(header)
             row_height = getattr(card, "row_height", None)
-            return QSize(width, row_height(width) if row_height else TRANSFER_ROW_HEIGHT)
+            return QSize(width, row_height(width) if row_height else
+                         TRANSFER_ROW_HEIGHT + header)
         b = self._measure(option, index)
         return QSize(int(self._width(option)), int(b.height + 0.999))
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
         if index.data(ConversationModel.KindRole) == MessageKind.TRANSFER:
+            day = self.day_separator(index)
+            if day:  # above the card (which leaves the room: TransferCard.set_header)
+                small = QFont(option.font)
+                small.setPointSizeF(max(7.0, small.pointSizeF() * 0.85))
+                painter.save()
+                painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+                self._paint_day(painter, small, QRectF(option.rect.left(), option.rect.top(),
+                                                        option.rect.width(), self.DAY_HEIGHT),
+                                day, theme.colors(option.palette))
+                painter.restore()
             return
         b = self._measure(option, index)
         c = theme.colors(option.palette)

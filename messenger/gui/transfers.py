@@ -159,8 +159,9 @@ class TransferCard(QWidget):
         column.addWidget(self.progress)
         column.addWidget(self.status_label)
         column.addLayout(buttons)
-        outer = QHBoxLayout(self)
+        outer = self._outer = QHBoxLayout(self)
         outer.setContentsMargins(12, 4, 12, 4)
+        self._header = 0
         t = controller.get(key)
         own = t is not None and t.direction == SEND
         if align and own:
@@ -180,6 +181,13 @@ class TransferCard(QWidget):
 
     def transfer(self) -> Transfer | None:
         return self.controller.get(self.key)
+
+    def set_header(self, pixels: int) -> None:
+        """Leave ``pixels`` free above the card (the conversation draws the day's line
+        there); part of :meth:`row_height`."""
+        if pixels != self._header:
+            self._header = pixels
+            self._outer.setContentsMargins(12, 4 + pixels, 12, 4)
 
     def row_height(self, width: int) -> int:
         """The height (pixels) this card needs at ``width`` pixels."""

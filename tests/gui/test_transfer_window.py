@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QRect, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QTextDocument
 from PySide6.QtWidgets import QApplication
 
@@ -369,3 +369,34 @@ def test_a_long_file_name_is_elided_in_the_middle_keeping_its_extension(qtbot):
     assert tip.toPlainText() == name  # shown as it is, not as HTML
     label.resize(label.fontMetrics().horizontalAdvance(name) + 20, 30)
     assert label.shown_text() == name and label.toolTip() == ""
+
+
+def test_a_file_card_that_opens_the_day_sits_below_the_days_line(qtbot, open_window,
+                                                                  server):
+    """The first thing of a day is a file card: the day's line is drawn above the card (it
+    came below it, on the next message). A day earlier, a message before it."""
+    store = LocalStore(store_path(paths.data_dir(), server.host, server.port, "alice"))
+    store.save_transfer(TransferRecord("recv-old", "receive", "bob", "bob", "old.mp4", 100,
+                                       "ab" * 32, "video/mp4", "", "declined"))
+    created = store.transfer("recv-old").created
+    store.add_messages([
+        CachedMessage(1, "bob", created - 86_400, "bob", "unicast", "yesterday", "c-1",
+                      to=["alice"]),
+        CachedMessage(2, "bob", created + 1, "bob", "unicast", "after the file", "c-2",
+                      to=["alice"])])
+    store.close()
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    qtbot.waitUntil(lambda: isinstance(tab.card("recv-old"), TransferCard))
+    proxy, delegate = tab.proxy, tab.delegate
+    days = [delegate.day_separator(proxy.index(r, 0)) for r in range(proxy.rowCount())]
+    assert days[1:] == ["Today", ""]  # on the card's row, not on the message after it
+    card = tab.card("recv-old")
+    rect = tab.view.visualRect(proxy.index(1, 0))
+    qtbot.waitUntil(lambda: card.frame.mapTo(tab.view.viewport(), QPoint(0, 0)).y()
+                    >= rect.top() + delegate.DAY_HEIGHT)
+    assert rect.height() >= delegate.DAY_HEIGHT + card.frame.height()
+    strip = tab.view.viewport().grab(QRect(rect.left(), rect.top(), rect.width(),
+                                           int(delegate.DAY_HEIGHT))).toImage()
+    assert len({strip.pixel(x, y) for x in range(0, strip.width(), 3)
+                for y in range(strip.height())}) > 2  # the day's pill is drawn there
