@@ -328,6 +328,9 @@ class BubbleDelegate(QStyledItemDelegate):
     PAD_X = 10.0
     PAD_Y = 6.0
     MAX_FRACTION = 0.72
+    MAX_LINE_CHARS = 80
+    """A bubble's lines stop at about this many average characters however wide the window
+    (lines of 190 characters in a maximised window are hard to read)."""
     QUOTE_BAR = 3.0
     """Width of the bar left of a reply's quote block."""
     QUOTE_INDENT = 9.0
@@ -481,7 +484,8 @@ class BubbleDelegate(QStyledItemDelegate):
             bubble = QRectF((total - bw) / 2, self.MARGIN_Y, bw, bh)
             return _Bubble(kind, "", layout, w, h, "", bubble, bh + 2 * self.MARGIN_Y)
 
-        max_body = max(80.0, total * self.MAX_FRACTION - 2 * self.PAD_X)
+        readable = QFontMetricsF(font).averageCharWidth() * self.MAX_LINE_CHARS
+        max_body = max(80.0, min(total * self.MAX_FRACTION - 2 * self.PAD_X, readable))
         own = kind is MessageKind.OWN
         quote, text = split_quote(text)
         layout, w, h = self._layout(text, font, max_body,

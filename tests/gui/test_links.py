@@ -4,6 +4,7 @@ desktop's browser), copied from the context menu."""
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QStyleOptionViewItem
 
 from messenger.client.models import ChatItem, ConversationModel, MessageKind
@@ -92,3 +93,26 @@ def test_links_and_find_matches_after_emoji_cover_their_own_characters(qtbot):
     assert tab.link_at(QPoint(middle(first), y)) == url  # the "h" of https
     assert tab.link_at(QPoint(middle(first + len(url) - 1), y)) == url  # the "p" at its end
     assert tab.link_at(QPoint(middle(first - 2), y)) is None  # the "e" of "see"
+
+
+def test_bubbles_keep_readable_lines_in_a_wide_window(qtbot):
+    """In a maximised window a long message ran to about 190 characters a line: a bubble's
+    lines stop at about 80 average characters; a narrow window still wraps at its width."""
+    model = ConversationModel("bob", "bob")
+    model.append(ChatItem(MessageKind.OTHER, "bob", "word " * 200, ts=1_700_000_000.0, seq=1))
+    tab = ConversationWidget(model)
+    qtbot.addWidget(tab)
+    tab.show()
+    qtbot.waitExposed(tab)
+    option = QStyleOptionViewItem()
+    option.font = tab.view.font()
+    fm = QFontMetricsF(option.font)
+    widths = {}
+    for width in (1800, 500):
+        tab.resize(width, 400)
+        qtbot.waitUntil(lambda w=width: tab.view.viewport().width() > w - 60)
+        option.rect = tab.view.visualRect(tab.proxy.index(0, 0))
+        widths[width] = tab.delegate._measure(option, tab.proxy.index(0, 0)).bubble.width()
+    pad = 2 * tab.delegate.PAD_X
+    assert widths[1800] <= fm.averageCharWidth() * 80 + pad + 1
+    assert widths[500] < widths[1800] and widths[500] <= 0.72 * 500
