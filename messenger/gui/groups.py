@@ -110,7 +110,9 @@ def invite_summary(chosen: list[str]) -> str:
     return f"Invite {len(chosen)}: {shown} and {len(chosen) - INVITE_NAMES_SHOWN} more"
 
 class _PickFilter(QSortFilterProxyModel):
-    """Filters a name list by a case-insensitive substring, hiding ``excluded`` names."""
+    """Filters a name list by a case-insensitive substring, hiding ``excluded`` names, and
+    sorts it by name (the roster's presence order looked random in a list that shows no
+    presence)."""
 
     def __init__(self, name_role: int, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -118,6 +120,9 @@ class _PickFilter(QSortFilterProxyModel):
         self._excluded: set[str] = set()
         self.setFilterRole(name_role)
         self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.setSortRole(name_role)
+        self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.sort(0)
 
     def set_excluded(self, names: Iterable[str]) -> None:
         self.beginFilterChange()

@@ -240,6 +240,9 @@ class PreferencesDialog(QDialog, Ui_PreferencesDialog):
         self.filter.setSourceModel(self.checks)
         self.filter.setFilterRole(ContactChoiceModel.NameRole)
         self.filter.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.filter.setSortRole(ContactChoiceModel.NameRole)  # by name, as a pick list reads
+        self.filter.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.filter.sort(0)
         self.contactsView.setModel(self.filter)
         self.contactsView.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         # Space (or a click on the box) toggles; Enter is left to the OK button.

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QLabel, QMenu, QMessageBox
 
 from messenger.client.conversations import EVERYONE, group_key
 from messenger.client.engine import ClientEngine
-from messenger.client.models import GroupModel, MembersModel, MessageKind
+from messenger.client.models import GroupModel, MembersModel, MessageKind, RosterModel
 from messenger.gui import groups
 from messenger.gui.groups import (
     GroupConversationWidget,
@@ -497,3 +497,16 @@ def test_empty_lists_say_what_to_do(qtbot, open_window):
     with qtbot.waitSignal(alice.engine.group_joined, timeout=10_000):
         alice.engine.create_group("lab", [], public=True)
     assert alice.groups_view.hint_text() == ""
+
+
+def test_pick_lists_are_in_name_order(qtbot, open_window):
+    """The contact list puts those online first; a pick list shows no presence, so in that
+    order it looked random: the group dialog (and the preferences' list) sort by name."""
+    alice, _charlie = open_window("alice"), open_window("charlie")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("charlie").online)
+    roster = alice.engine.roster
+    assert [roster.index(r, 0).data(RosterModel.NameRole)
+            for r in range(roster.rowCount())] == ["charlie", "bob"]  # online first
+    dialog = alice.ask_new_group(invite=[])
+    assert dialog.picker.visible_names() == ["bob", "charlie"]
+    dialog.reject()
