@@ -161,3 +161,17 @@ def test_read_receipts_switch_is_saved_and_used_by_the_app(qtbot, open_window):
     again = open_window("alice")  # the next start of the app
     assert not again.engine.send_read_receipts
     assert not open_preferences(qtbot, again).readReceiptsCheck.isChecked()
+
+
+def test_the_folder_field_opens_focused_but_not_selected(qtbot, tmp_path):
+    """Focused as the dialog opened, the download folder was all selected: one key typed by
+    mistake replaced the whole path."""
+    dialog = PreferencesDialog(TransferPrefs(download_dir=tmp_path / "Downloads"), ["bob"])
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.activateWindow()
+    qtbot.waitUntil(dialog.isActiveWindow)
+    assert dialog.focusWidget() is dialog.folderEdit
+    qtbot.waitUntil(lambda: not dialog.folderEdit.hasSelectedText())
+    assert dialog.folderEdit.cursorPosition() == len(dialog.folderEdit.text())
