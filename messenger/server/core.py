@@ -1144,6 +1144,8 @@ class ServerCore:
             raise RuleError(ErrorCode.USER_OFFLINE,
                              f"{recipient} is offline: files go peer to peer, so both of you "
                              "must be online")
+        if frame.resumes:
+            self._replaced(session.user, recipient, frame)
         t = self.transfers.offer(session.user, recipient, frame.name, frame.size, frame.sha256)
         log.info("transfer %s: %s offers %s (%d bytes) to %s", t.transfer_id, session.user,
                  frame.name, frame.size, recipient)
@@ -1153,6 +1155,20 @@ class ServerCore:
                                 ts=self._clock(), secret=t.secret, resumes=frame.resumes)
         return [Out(session.conn, Ok(id=frame.id, transfer_id=t.transfer_id, secret=t.secret)),
                 *self._to_users([name_key(recipient)], event)]
+
+    def _replaced(self, sender: str, recipient: str, frame: TransferOffer) -> None:
+        """A Resume's offer replaces the attempt it names (``frame.resumes``): that one is
+        closed, so resuming again and again does not fill the sender's cap of open offers.
+        Only an open transfer of the same sender, recipient and file; anything else is left
+        alone (the offer is made all the same)."""
+        try:
+            old = self.transfers.get(sender, frame.resumes or "")
+        except RuleError:
+            return
+        if name_key(old.sender) == name_key(sender) and old.sha256 == frame.sha256 and \
+                name_key(old.recipient) == name_key(recipient):
+            self.transfers.close(sender, old.transfer_id)
+            log.info("transfer %s: replaced by a resumed offer", old.transfer_id)
 
     def _transfer_accept(self, session: Session, frame: TransferAccept) -> list[Action]:
         self._relayable(fingerprint=frame.fingerprint, host=frame.endpoint.host)

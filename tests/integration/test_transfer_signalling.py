@@ -186,3 +186,27 @@ def test_sizes_offsets_and_ports_out_of_range_are_refused_and_never_relayed(qtbo
     # come first, in the order the server handled the requests).
     assert not any(isinstance(f, TransferOffered) for f in bob.frames)
     assert not any(isinstance(f, TransferAccepted) for f in alice.frames)
+
+
+def test_a_resumed_offer_replaces_the_attempt_it_names(qtbot, make_server):
+    """Resuming closes the attempt the offer names (same sender, recipient and file), so
+    resume after resume does not fill the cap of offers waiting for an answer; a name that
+    is not such an attempt closes nothing."""
+    server = make_server(demo=True, max_waiting_offers=2)
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    first = offer(alice)
+    other = offer(bob, to="alice")  # bob's: not alice's to replace
+    latest = first
+    for _ in range(5):
+        again = offer(alice, resumes=latest.transfer_id)
+        assert isinstance(again, Ok), again
+        relayed = bob.wait_for(lambda f, t=again.transfer_id: isinstance(f, TransferOffered)
+                               and f.transfer_id == t)
+        assert relayed.resumes == latest.transfer_id
+        latest = again
+    old = bob.request(TransferAccept, transfer_id=first.transfer_id,
+                      endpoint=Endpoint(host="127.0.0.1", port=1), fingerprint="x")
+    assert old.code == ErrorCode.UNKNOWN_TRANSFER  # replaced
+    assert isinstance(offer(alice, resumes=other.transfer_id, sha256="ab" * 32), Ok)
+    assert isinstance(alice.request(TransferCancel, transfer_id=other.transfer_id), Ok)
