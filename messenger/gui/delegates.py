@@ -30,6 +30,7 @@ from ..client.models import (
     RosterModel,
 )
 from ..client.quotes import split_quote
+from ..protocol import RETRACTED_TEXT
 from ..protocol.names import is_valid_name
 from . import theme
 
@@ -307,6 +308,8 @@ class _Bubble:
     """The quote block of a reply (see :mod:`messenger.client.quotes`), drawn above the
     body."""
     quote_h: float = 0.0
+    deleted: bool = False
+    """The sender deleted it: its placeholder is drawn in italics, muted, without ticks."""
 
 
 class BubbleDelegate(QStyledItemDelegate):
@@ -487,6 +490,9 @@ class BubbleDelegate(QStyledItemDelegate):
         readable = QFontMetricsF(font).averageCharWidth() * self.MAX_LINE_CHARS
         max_body = max(80.0, min(total * self.MAX_FRACTION - 2 * self.PAD_X, readable))
         own = kind is MessageKind.OWN
+        deleted = text == RETRACTED_TEXT
+        if deleted:  # a placeholder, not the sender's words
+            font.setItalic(True)
         quote, text = split_quote(text)
         layout, w, h = self._layout(text, font, max_body,
                                     OWN_TEXT if own else theme.colors(option.palette).link)
@@ -508,7 +514,7 @@ class BubbleDelegate(QStyledItemDelegate):
         if index.data(ConversationModel.EditedRole):
             meta = "edited " + meta
         ticks, state = "", None
-        if kind is MessageKind.OWN:
+        if kind is MessageKind.OWN and not deleted:  # (nothing left to be read)
             value = index.data(ConversationModel.StateRole)
             state = DeliveryState(value) if value else None
             ticks = TICKS.get(state, "") if state is not None else ""
@@ -528,7 +534,7 @@ class BubbleDelegate(QStyledItemDelegate):
         x = total - self.MARGIN_X - bw if kind is MessageKind.OWN else self.MARGIN_X
         bubble = QRectF(x, self.MARGIN_Y, bw, bh)
         return _Bubble(kind, header, layout, w, h, meta, bubble, bh + 2 * self.MARGIN_Y, ticks,
-                       state, ticks_w, quote=quote_layout, quote_h=quote_h)
+                       state, ticks_w, quote=quote_layout, quote_h=quote_h, deleted=deleted)
 
     def link_at(self, option: QStyleOptionViewItem, index: _Index, pos: QPointF) -> str | None:
         """The URL of the link under ``pos`` (relative to the item's top-left, pixels) in the
@@ -651,7 +657,10 @@ class BubbleDelegate(QStyledItemDelegate):
             painter.setPen(META_OWN if own else c.meta_other)
             b.quote.draw(painter, QPointF(x + self.QUOTE_INDENT, y))
             y += b.quote_h + self.QUOTE_GAP
-        painter.setPen(OWN_TEXT if own else c.other_text)
+        if b.deleted:
+            painter.setPen(META_OWN if own else c.meta_other)
+        else:
+            painter.setPen(OWN_TEXT if own else c.other_text)
         b.body.draw(painter, QPointF(x, y))
         y += b.body_h + 2
         painter.setFont(small)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QMenu, QStyleOptionViewItem
 
 from messenger.client.conversations import peer_key
 from messenger.client.models import ConversationModel, MessageKind
@@ -48,6 +48,15 @@ def test_delete_for_everyone_from_the_context_menu(qtbot, open_window, monkeypat
     assert cached.text == RETRACTED_TEXT  # not back after a restart either
     menu = tab.message_menu(row)
     assert "Delete for everyone…" not in [a.text() for a in menu.actions()]
+    # The placeholder reads as one: italics, and no delivery ticks (nothing left to read).
+    option = QStyleOptionViewItem()
+    option.font = tab.view.font()
+    index = next(tab.proxy.index(r, 0) for r in range(tab.proxy.rowCount())
+                 if tab.proxy.index(r, 0).data(ConversationModel.TextRole) == RETRACTED_TEXT)
+    option.rect = tab.view.visualRect(index)
+    bubble = tab.delegate._measure(option, index)
+    assert bubble.deleted and bubble.ticks == "" and bubble.state is None
+    assert bubble.body.font().italic()
 
 
 def test_edit_a_sent_message(qtbot, open_window, monkeypatch):
