@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..protocol import (
     HEADER,
+    MAX_TEXT_LENGTH,
     RETRACTED_TEXT,
     ChangePassword,
     Delivered,
@@ -105,6 +106,11 @@ log = logging.getLogger("messenger.client.engine")
 NOT_CONNECTED = "not_connected"
 """Client-side code of :attr:`ClientEngine.request_failed` when there is no session."""
 UNCONFIRMED_READS_META = "reads_unconfirmed"
+CHANGES_META = "changes_unanswered"
+"""Local store ``meta`` key: the edits and deletes sent and not answered yet (JSON list, in
+the order made), so that a quit, a crash or a lost link does not lose them: they go again
+after the next login of the account (an edit keeps its ``client_msg_id``; deleting a
+deleted message answers ``ok`` again)."""
 """Local cache ``meta`` key of the read receipts not known to have arrived
 (_save_unconfirmed_reads)."""
 PRIVATE_READS_META = "reads_private"
@@ -183,6 +189,34 @@ def _time_of_day(ts: float) -> str:
     if local[:3] == time.localtime()[:3]:
         return time.strftime("%H:%M", local)
     return time.strftime("%d %b %H:%M", local)
+
+
+def _unanswered_lead(logout: bool) -> str:
+    """The first clause of a notice about a request the server never answered."""
+    return "Logged out before the server answered" if logout else \
+        "The connection was lost before the server answered"
+
+
+def _group_action(op: str, group: str) -> str:
+    """What a group request ``op`` on ``group`` does, as a noun phrase ("the invitation to
+    lab", …) for notices."""
+    return {"create": f"creating {group}", "join": f"joining {group}",
+            "accept": f"accepting the invitation to {group}",
+            "decline": f"declining the invitation to {group}",
+            "leave": f"leaving {group}", "invite": f"the invitation to {group}",
+            "remove": f"the removal from {group}"}.get(op, f"the change to {group}")
+
+
+def group_failure(op: str, group: str, message: str) -> str:
+    """A refused group request as one sentence: "Could not invite to lab: only its leader
+    invites." (``message``: the server's reason)."""
+    lead = {"create": f"Could not create {group}", "join": f"Could not join {group}",
+            "accept": f"Could not accept the invitation to {group}",
+            "decline": f"Could not decline the invitation to {group}",
+            "leave": f"Could not leave {group}", "invite": f"Could not invite to {group}",
+            "remove": f"Could not remove from {group}"}.get(op, f"Could not change {group}")
+    reason = message.rstrip(".")
+    return f"{lead}: {reason}." if reason else f"{lead}."
 
 
 def notice_text(notice: str, text: str, sender: str, me: str) -> str:
@@ -692,13 +726,18 @@ class ClientEngine(QObject):
                 "Not connected: the message can be deleted once you are back online.",
                 error=True)
             return False
+        self._keep_change(req)
         return True
 
     def edit(self, seq: int, key: str, text: str) -> bool:
         """Replace the text of own message ``seq`` with ``text`` (``key``: the conversation
         that shows it, which gets an error as a notice); every app shows the new text, marked
         edited, once the server's ``edited`` notice arrives. False when not connected."""
-        frame = Edit(id=self._take_id(), client_msg_id=time_ordered_id(), seq=seq, text=text)
+        cached = self._store.message(seq) if self._store is not None else None
+        # The text it is made on: sent late, it must not overwrite a newer edit.
+        base = (cached.edited or 0.0) if cached is not None else None
+        frame = Edit(id=self._take_id(), client_msg_id=time_ordered_id(), seq=seq, text=text,
+                     base=base)
         return self._send_edit(_Request("edit", key=key, frame=frame))
 
     def _send_edit(self, req: _Request) -> bool:
@@ -708,7 +747,63 @@ class ClientEngine(QObject):
                 "Not connected: the message can be edited once you are back online.",
                 error=True)
             return False
+        self._keep_change(req)
         return True
+
+    @staticmethod
+    def _change_id(req: _Request) -> str:
+        return req.frame.client_msg_id if req.kind == "edit" else f"retract:{req.frame.seq}"
+
+    def _saved_changes(self) -> list[dict[str, Any]]:
+        if self._store is None:
+            return []
+        try:
+            return json.loads(self._store.get_meta(CHANGES_META) or "[]")
+        except ValueError:
+            return []
+
+    def _keep_change(self, req: _Request) -> None:
+        """Save a sent edit or delete until its answer (:data:`CHANGES_META`)."""
+        saved = self._saved_changes()
+        cid = self._change_id(req)
+        if self._store is None or any(c.get("id") == cid for c in saved):
+            return
+        saved.append({"id": cid, "kind": req.kind, "key": req.key, "seq": req.frame.seq,
+                      "text": getattr(req.frame, "text", None),
+                      "client_msg_id": getattr(req.frame, "client_msg_id", None),
+                      "base": getattr(req.frame, "base", None)})
+        self._store.set_meta(CHANGES_META, json.dumps(saved))
+
+    def _change_done(self, req: _Request) -> None:
+        """An edit or delete was answered (made, or refused for good): no longer saved."""
+        saved = self._saved_changes()
+        cid = self._change_id(req)
+        if self._store is not None and any(c.get("id") == cid for c in saved):
+            self._store.set_meta(CHANGES_META,
+                                 json.dumps([c for c in saved if c.get("id") != cid]))
+
+    def _changes_to_redo(self) -> list[_Request]:
+        """After a login: the saved edits and deletes not answered, in the order made (the
+        requests of this session where it has them; the others rebuilt from the store,
+        e.g. made before the app quit)."""
+        mine = {self._change_id(r): r for r in self._redo}
+        redo = []
+        for c in self._saved_changes():
+            req = mine.pop(c.get("id"), None)
+            if req is None:
+                try:
+                    if c["kind"] == "edit":
+                        frame: Edit | Retract = Edit(
+                            id=0, client_msg_id=c["client_msg_id"], seq=int(c["seq"]),
+                            text=c["text"], base=c.get("base"))
+                    else:
+                        frame = Retract(id=0, seq=int(c["seq"]))
+                except (KeyError, TypeError, ValueError):
+                    continue
+                req = _Request(c["kind"], key=c.get("key"), frame=frame)
+            req.user = self.user
+            redo.append(req)
+        return redo + list(mine.values())
 
     def _edit_later(self, req: _Request, seconds: float) -> None:
         """An edit refused for now (``rate_limited``): the same edit (its ``client_msg_id``,
@@ -717,7 +812,7 @@ class ClientEngine(QObject):
 
         def again() -> None:
             if name_key(self.user or req.user) != name_key(req.user):
-                self._unanswered_change(req, "logged in as someone else")
+                self._unanswered_change(req, "You logged in as someone else before it was sent")
                 return
             if not self.logged_in and self._credentials is not None:
                 self._redo.append(req)  # the link died meanwhile: after the next login
@@ -1063,12 +1158,11 @@ class ClientEngine(QObject):
             if req.kind == "password":
                 self._unconfirmed_password = req.password
                 self.password_change_failed.emit(
-                    NOT_CONNECTED, f"No answer from the server ({why.rstrip('.')}): the "
-                    "password may or may not have been changed. Logging in again tries both.")
+                    NOT_CONNECTED, f"{_unanswered_lead(logout)}: your password may or may not "
+                    "have been changed. At your next login the app tries the new password, "
+                    "then the old one.")
             elif req.kind in ("edit", "retract") and req.frame is not None:
-                if logout:
-                    self._unanswered_change(req, why)
-                else:
+                if not logout:  # (after a logout the store keeps them for the next login)
                     req.user = self.user
                     self._redo.append(req)
             elif req.kind == "group":
@@ -1076,29 +1170,28 @@ class ClientEngine(QObject):
                     req.user = self.user
                     self._groups_unsure.append(req)
                 else:
-                    self._group_unanswered(req, why)
+                    self._group_unanswered(req, _unanswered_lead(logout))
         if logout:
-            redo, self._redo = self._redo, []
-            for req in redo:
-                self._unanswered_change(req, why)
+            self._redo = []  # saved in the store: sent after the account's next login
             unsure, self._groups_unsure = self._groups_unsure, []
             for req in unsure:
-                self._group_unanswered(req, why)
+                self._group_unanswered(req, _unanswered_lead(logout))
 
-    def _unanswered_change(self, req: _Request, why: str) -> None:
-        """An edit or delete that will not go again: say so where it was made."""
+    def _unanswered_change(self, req: _Request, lead: str) -> None:
+        """An edit or delete that will not go again (``lead``: why, one clause): say so
+        where it was made."""
         what = "deleted" if req.kind == "retract" else "edited"
         key = req.key or EVERYONE
-        message = (f"No answer from the server ({why.rstrip('.')}): the message may not have "
-                   f"been {what}.")
+        verb = "Delete" if req.kind == "retract" else "Edit"
+        message = f"{lead}: the message was not {what}. {verb} it again."
         self.conversation(key).add_notice(message, error=True)
         self.request_failed.emit(key, NOT_CONNECTED, message)
 
-    def _group_unanswered(self, req: _Request, why: str) -> None:
-        """A group request a lost link or a logout left unanswered: reported failed (the
-        dialogs waiting for it stop waiting)."""
-        message = (f"No answer from the server ({why.rstrip('.')}): {req.group} may or may "
-                   "not have been changed; look at the group list and try again.")
+    def _group_unanswered(self, req: _Request, lead: str) -> None:
+        """A group request a lost link or a logout left unanswered (``lead``: that, one
+        clause): reported failed (the dialogs waiting for it stop waiting)."""
+        message = (f"{lead}: {_group_action(req.op, req.group)} may or may not have been "
+                   "done. Look at the Groups list, and try again if needed.")
         if req.key is not None:
             self.conversation(req.key).add_notice(message, error=True)
         self.group_failed.emit(req.op, req.group, NOT_CONNECTED, message)
@@ -1115,7 +1208,7 @@ class ClientEngine(QObject):
             if info is not None and name_key(req.user) == me and not req.was_member:
                 self._on_group_ok(req, Ok(id=0, group=info))
             else:
-                self._group_unanswered(req, "the connection was lost")
+                self._group_unanswered(req, _unanswered_lead(False))
 
     def _send_redo(self) -> None:
         """After a login: the edits and deletes a lost link left unanswered go again, in the
@@ -1124,7 +1217,7 @@ class ClientEngine(QObject):
         me = name_key(self.user)
         for req in redo:
             if name_key(req.user) != me:
-                self._unanswered_change(req, "logged in as someone else")
+                self._unanswered_change(req, "You logged in as someone else before it was sent")
                 continue
             req.frame = msgspec.structs.replace(req.frame, id=self._take_id())
             if not self._request(req.frame, req):
@@ -1284,6 +1377,8 @@ class ClientEngine(QObject):
         if req is None:
             log.warning("ok for unknown request id %s", ok.id)
             return
+        if req.kind in ("edit", "retract") and req.frame is not None:
+            self._change_done(req)
         if req.kind in ("login", "register"):
             self.user = ok.user or req.user
             me = name_key(self.user)
@@ -1398,10 +1493,16 @@ class ClientEngine(QObject):
         elif req.kind == "edit" and err.code == ErrorCode.RATE_LIMITED and req.frame:
             self._edit_later(req, err.retry_after or 1.0)
         elif req.kind in ("retract", "edit"):
+            if req.frame is not None and err.code != ErrorCode.INTERNAL:
+                self._change_done(req)  # refused for good (an internal error: again later)
             key = req.key or EVERYONE
             what = "delete" if req.kind == "retract" else "edit"
-            self.conversation(key).add_notice(f"Could not {what} the message: {message}",
-                                              error=True)
+            if err.code == ErrorCode.EDIT_CONFLICT:
+                message = ("Not edited: the message was changed on another device meanwhile. "
+                           "Edit it again if you still want to change it.")
+            else:
+                message = f"Could not {what} the message: {message}"
+            self.conversation(key).add_notice(message, error=True)
             self.request_failed.emit(key, err.code, message)
         elif req.kind == "transfer":
             self.transfer_answered.emit(err.id, err)
@@ -1416,8 +1517,7 @@ class ClientEngine(QObject):
             log.info("group %s %s refused: %s", req.op, req.group, err.code)
             if req.key is not None:
                 self.conversation(req.key).add_notice(
-                    f"Could not {req.op} {'in ' if req.op == 'invite' else ''}"
-                    f"{req.group}: {message}", error=True)
+                    group_failure(req.op, req.group, message), error=True)
                 self.request_failed.emit(req.key, err.code, message)
             self.group_failed.emit(req.op, req.group, err.code, message)
         else:
@@ -1673,6 +1773,13 @@ class ClientEngine(QObject):
         me = self.user or self._store_user
         places: list[Placement] = place_outgoing(me, scope, to)
         if not places:
+            return None
+        if len(text) > MAX_TEXT_LENGTH:  # the server would refuse it: not queued at all
+            message = (f"Not sent: {len(text):,} characters, and the limit is "
+                       f"{MAX_TEXT_LENGTH:,}. Shorten it, or send it as a file.")
+            for place in places:
+                self.conversation(place.key, place.title).add_notice(message, error=True)
+                self.request_failed.emit(place.key, ErrorCode.MESSAGE_TOO_LONG, message)
             return None
         if scope == "unicast":
             self.last_private_peer = places[0].title
@@ -2142,6 +2249,7 @@ class ClientEngine(QObject):
             self._send_reads(key)
         if self._reads_to_resend:
             self._resend_reads()
+        self._redo = self._changes_to_redo()
         if self._redo:
             self._send_redo()
         self._pump()
@@ -2210,13 +2318,13 @@ class ClientEngine(QObject):
         self._reconnect_timer.stop()
         self._tick_timer.stop()
         self.next_attempt = 0.0
-        # No login of this session will come to send or settle what a lost link left.
-        redo, self._redo = self._redo, []
-        for req in redo:
-            self._unanswered_change(req, "stopped reconnecting")
+        # No login of this session will come to settle what a lost link left (the edits and
+        # deletes are saved in the store: they go after the account's next login).
+        self._redo = []
         unsure, self._groups_unsure = self._groups_unsure, []
         for req in unsure:
-            self._group_unanswered(req, "stopped reconnecting")
+            self._group_unanswered(req, "The app stopped reconnecting before the server "
+                                        "answered")
 
     def _tick(self) -> None:
         """Heartbeat: ping a silent link, drop a dead one; notice a sleep (a jump of the

@@ -61,7 +61,7 @@ from ..client.conversations import is_everyone, is_group, is_private
 from ..client.engine import ConversationExport
 from ..client.models import ChatItem, ConversationModel, DeliveryState, MessageKind
 from ..client.quotes import excerpt, reply_text
-from ..protocol import RETRACTED_TEXT
+from ..protocol import MAX_TEXT_LENGTH, RETRACTED_TEXT
 from . import theme
 from .delegates import BubbleDelegate
 from .widgets import ElidedLabel
@@ -204,9 +204,13 @@ class ComposeEdit(QPlainTextEdit):
     Signals:
         submitted(str): the text (stripped of surrounding whitespace) when Enter was pressed
             on non-blank text; the box is cleared.
+        too_long(int): Enter was pressed on a text longer than the server takes
+            (:data:`~messenger.protocol.MAX_TEXT_LENGTH` characters, the count given); it
+            stays in the box.
     """
 
     submitted = Signal(str)
+    too_long = Signal(int)
     files_pasted = Signal(list)
     image_pasted = Signal(QImage)
     edit_last = Signal()
@@ -306,6 +310,9 @@ class ComposeEdit(QPlainTextEdit):
         text = _LEADING_BLANK_LINES.sub("", raw).rstrip()
         if text.lstrip().startswith("/"):
             text = text.lstrip()
+        if len(text) > MAX_TEXT_LENGTH:  # refused by the server: keep it to shorten it
+            self.too_long.emit(len(text))
+            return
         self.submitted.emit(text)
         self.clear()
 
@@ -562,6 +569,9 @@ class ConversationWidget(QWidget):
         self.compose = ComposeEdit(self)
         self.compose.setAccessibleName(f"Message to {who}")
         self.compose.submitted.connect(self._on_submitted)
+        self.compose.too_long.connect(lambda n: self.show_error(
+            f"Too long to send: {n:,} characters, and the limit is {MAX_TEXT_LENGTH:,}. "
+            "Shorten it, or save it to a file and send the file."))
         self.compose.edit_last.connect(self.edit_last_message)
         self.compose.escaped.connect(self.cancel_reply)
         self.compose.files_pasted.connect(lambda p: self.files_dropped.emit(self.key, p))

@@ -51,7 +51,7 @@ from .. import __version__
 from ..client.commands import Action, help_text, parse_command
 from ..client.connection import ConnectionState
 from ..client.conversations import EVERYONE, EVERYONE_TITLE, group_key, is_group, peer_key
-from ..client.engine import ClientEngine, ConversationExport
+from ..client.engine import NOT_CONNECTED, ClientEngine, ConversationExport, group_failure
 from ..client.models import GroupModel, RosterModel, presence_text
 from ..client.notify import COALESCE_SECONDS, Notice, NotificationPolicy
 from ..client.transfers import RECEIVE, TransferController
@@ -1273,10 +1273,13 @@ class MainWindow(QMainWindow):
         widget = self._tabs_by_key.get(key)
         if widget is not None and key == self.current_key() and widget.failed_bar.isVisible():
             return  # the tab in view says it already, with Retry / Delete
-        self.statusBar().showMessage(f"Refused: {message}", 8000)
+        self.statusBar().showMessage(message[:1].upper() + message[1:], 8000)
 
     def _on_group_failed(self, op: str, group: str, code: str, message: str) -> None:
-        self.statusBar().showMessage(f"Could not {op} {group}: {message}", 8000)
+        if code == NOT_CONNECTED:  # (already one sentence: "… may or may not have been done")
+            self.statusBar().showMessage(message, 8000)
+            return
+        self.statusBar().showMessage(group_failure(op, group, message), 8000)
 
     def about_text(self) -> str:
         """What Help → About shows: version, server, fingerprint and the log file path."""

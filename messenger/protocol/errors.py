@@ -74,6 +74,9 @@ class ErrorCode(enum.StrEnum):
     ACCEPTED_ELSEWHERE = "accepted_elsewhere"
     """``transfer_accept`` of an offer that another session of the same user (another
     device) has accepted and is still logged in."""
+    EDIT_CONFLICT = "edit_conflict"
+    """An ``edit`` made on a text that was edited since (from another device): nothing
+    changed."""
     RATE_LIMITED = "rate_limited"
     """The client sends faster than the server allows."""
     INTERNAL = "internal"

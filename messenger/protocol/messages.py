@@ -158,13 +158,18 @@ class Edit(_Base, tag="edit"):
     ``replaces`` is ``seq`` and whose ``text`` is the new text, delivered like a message to
     the original's recipients and your own sessions; apps show it as the original's new text,
     not as a line of its own. ``client_msg_id`` (a new UUID per edit) makes retries
-    idempotent. Answered by ``ok`` with the notice's ``seq``. Errors: unknown_message (no chat
-    message of yours with that seq, or a deleted one), empty_message, message_too_long."""
+    idempotent. ``base``: the message's ``edited`` time the edit was made on (0.0: never
+    edited); when given and the message was edited since (from another device), nothing
+    changes and the answer is edit_conflict, so an edit sent late (after a lost link or a
+    restart) never overwrites a newer one. Answered by ``ok`` with the notice's ``seq``.
+    Errors: unknown_message (no chat message of yours with that seq, or a deleted one),
+    empty_message, message_too_long, edit_conflict."""
 
     id: int
     client_msg_id: str
     seq: int
     text: str
+    base: float | None = None
 
 
 RETRACTED_TEXT = "This message was deleted."

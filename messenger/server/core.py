@@ -973,6 +973,11 @@ class ServerCore:
                 f"you have not been a member of {original.group} since that message was "
                 "sent, so you cannot edit it; you can still delete it")]
         done = self.store.message_by_client_id(session.key or "", frame.client_msg_id)
+        if done is None and frame.base is not None and \
+                abs((original.edited or 0.0) - frame.base) > 1e-6:
+            return [self._error(session, frame, ErrorCode.EDIT_CONFLICT,
+                                f"message {frame.seq} was edited (from another device) after "
+                                "this edit was made on it; nothing was changed")]
         if done is None:
             self.store.set_text(original.seq, text, edited=self._clock())  # not on a retry
         elif done.notice != "edited" or done.replaces != original.seq:

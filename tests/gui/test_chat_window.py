@@ -16,6 +16,7 @@ from messenger.client.pins import PinStore
 from messenger.gui.login_dialog import LoginDialog
 from messenger.gui.main_window import MainWindow
 from messenger.gui.settings import app_settings
+from messenger.protocol import MAX_TEXT_LENGTH
 
 from .conftest import texts
 
@@ -482,3 +483,23 @@ def test_history_on_a_new_computer_counts_only_what_this_account_has_not_read(
         laptop.engine.conversation(key).fetchMore()  # (no tab looks at it)
     assert len(texts(laptop, key, MessageKind.OTHER)) == 4
     assert laptop.engine.unread(key) == 1
+
+
+def test_a_message_too_long_to_send_stays_in_the_box_and_says_why(qtbot, open_window):
+    """A text the server would refuse (over 16,000 characters) is not sent, so it does not
+    become a failed message whose Retry could only fail again: it stays in the box, and the
+    bar above it says how long it is and what to do."""
+    alice = open_window("alice")
+    tab = alice.open_conversation("bob")
+    text = "x" * (MAX_TEXT_LENGTH + 1)
+    tab.compose.setPlainText(text)
+    tab.compose.submit()
+    assert tab.compose.toPlainText() == text
+    assert tab.error_bar.isVisibleTo(tab)
+    assert tab.error_label.text().startswith("Too long to send: 16,001 characters")
+    assert alice.engine.store.outbox() == []
+    assert alice.engine.send_unicast("bob", text) is None  # (a /msg: said in the tab)
+    assert alice.engine.store.outbox() == []
+    errors = [i.text for i in alice.engine.conversation("bob").items()
+              if i.kind is MessageKind.ERROR]
+    assert errors and errors[-1].startswith("Not sent: 16,001 characters")

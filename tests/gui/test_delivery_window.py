@@ -526,8 +526,8 @@ def test_messages_read_offline_stay_read_after_a_restart_and_their_receipts_go(
 def test_a_refusal_shown_in_the_tab_in_view_is_not_repeated_in_the_status_bar(
         qtbot, open_window):
     alice = open_window("alice")
-    tab = alice.open_conversation("bob")
+    tab = alice.open_conversation("zed")
     with qtbot.waitSignal(alice.engine.request_failed, timeout=10_000):
-        alice.engine.send_unicast("bob", "x" * 16_001)  # over the server's limit
-    assert tab.failed_bar.isVisible() and "16001" in tab.failed_label.text().replace(",", "")
+        alice.engine.send_unicast("zed", "anyone there?")  # refused: no such user
+    assert tab.failed_bar.isVisible() and "no such user" in tab.failed_label.text()
     assert alice.statusBar().currentMessage() == ""

@@ -1514,11 +1514,11 @@ def test_a_rate_limited_edit_due_during_an_outage_is_made_after_the_reconnect(
     assert not [i for i in alice.conversation("bob").items() if i.kind is MessageKind.ERROR]
 
 
-def test_what_a_lost_link_left_unanswered_is_reported_when_reconnecting_stops(
-        qtbot, server, make_engine):
+def test_what_a_lost_link_left_unanswered_when_reconnecting_stops(qtbot, server, make_engine):
     """A create and an edit a lost link left unanswered wait for the next login; a logout
-    before it (no login of this session will come) reports both instead of leaving the
-    create dialog on "Creating…"."""
+    before it (no login of this session will come) reports the create failed instead of
+    leaving the dialog on "Creating…", and keeps the edit: the next app of the account
+    makes it after its login."""
     alice, bob = make_engine(), make_engine()
     login(qtbot, alice, server.host, server.port, "alice")
     login(qtbot, bob, server.host, server.port, "bob")
@@ -1534,5 +1534,60 @@ def test_what_a_lost_link_left_unanswered_is_reported_when_reconnecting_stops(
     assert not failed and alice._redo
     alice.logout()
     assert failed == ["create lab"]
-    errors = [i.text for i in alice.conversation("bob").items() if i.kind is MessageKind.ERROR]
-    assert errors and "may not have been edited" in errors[-1]
+    assert not [i for i in alice.conversation("bob").items() if i.kind is MessageKind.ERROR]
+    again = make_engine()  # the app started again
+    login(qtbot, again, server.host, server.port, "alice")
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["meet at 3"], timeout=10_000)
+    qtbot.waitUntil(lambda: not again._saved_changes(), timeout=10_000)
+
+
+def test_an_edit_and_a_delete_unanswered_at_quit_are_made_after_the_next_start(
+        qtbot, server, make_engine):
+    """The app quits with an edit and a delete on the wire (no answer yet): they are saved
+    with the account's cache and made after the next start's login (they were lost without
+    a word; found by the soak)."""
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    for text in ("meet at 2", "oops"):
+        with qtbot.waitSignal(bob.message_received, timeout=10_000):
+            alice.send_unicast("bob", text)
+    first, second = (i.seq for i in alice.conversation("bob").items()
+                     if i.kind is MessageKind.OWN)
+    assert alice.edit(first, "bob", "meet at 3") and alice.retract(second, "bob")
+    alice._conn._socket.abort()  # the quit: nothing of them left the app
+    alice.close()
+    again = make_engine()
+    login(qtbot, again, server.host, server.port, "alice")
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") ==
+                    ["meet at 3", engine_module.RETRACTED_TEXT], timeout=10_000)
+    qtbot.waitUntil(lambda: not again._saved_changes(), timeout=10_000)
+    assert texts_from(again, "bob", "alice") == ["meet at 3", engine_module.RETRACTED_TEXT]
+
+
+def test_an_edit_sent_late_does_not_overwrite_a_newer_edit_from_another_device(
+        qtbot, server, make_engine, tmp_path):
+    """The laptop edits a message while its link is down (the edit waits); the desktop edits
+    the same message meanwhile. When the laptop's edit arrives, the server refuses it (made
+    on an older text: edit_conflict) and the laptop says so: the newer text stays (the
+    last edit to arrive won; found by the soak)."""
+    desktop, bob = make_engine(), make_engine()
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    for engine, user in ((desktop, "alice"), (laptop, "alice"), (bob, "bob")):
+        login(qtbot, engine, server.host, server.port, user)
+    with qtbot.waitSignal(bob.message_received, timeout=10_000):
+        laptop.send_unicast("bob", "meet at 2")
+    seq = next(i.seq for i in laptop.conversation("bob").items() if i.kind is MessageKind.OWN)
+    assert laptop.edit(seq, "bob", "meet at 3")  # still in the app's buffer when ...
+    with qtbot.waitSignal(laptop.reconnect_scheduled, timeout=10_000):
+        laptop._conn._socket.abort()  # ... the link dies
+    laptop._reconnect_timer.stop()  # offline a while
+    assert desktop.edit(seq, "bob", "meet at 4")  # the newer edit
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["meet at 4"], timeout=10_000)
+    with qtbot.waitSignal(laptop.resumed, timeout=10_000):
+        laptop.reconnect_now()
+    qtbot.waitUntil(lambda: any("changed on another device" in i.text
+                                for i in laptop.conversation("bob").items()
+                                if i.kind is MessageKind.ERROR), timeout=10_000)
+    assert texts_from(bob, "alice", "alice") == ["meet at 4"]
+    assert not laptop._saved_changes()

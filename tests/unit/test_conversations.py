@@ -72,3 +72,17 @@ def test_own_notices_read_in_the_second_person():
     assert notice_text("removed", "alice removed bob", "alice", "alice") == "You removed bob"
     assert notice_text("joined", "bob joined", "bob", "alice") == "bob joined"  # not mine
     assert notice_text("left", "something else", "alice", "alice") == "something else"
+
+
+def test_a_refused_group_request_reads_as_one_sentence_naming_the_action():
+    """"Could not invite in team: …" and "Could not remove team: …" (which read as deleting
+    the group) name the action now."""
+    from messenger.client.engine import group_failure
+
+    assert group_failure("invite", "team", "only the leader (alice) invites to team") == \
+        "Could not invite to team: only the leader (alice) invites to team."
+    assert group_failure("remove", "team", "charlie is not a member of team.") == \
+        "Could not remove from team: charlie is not a member of team."
+    assert group_failure("accept", "team", "you have no invitation to team") == \
+        "Could not accept the invitation to team: you have no invitation to team."
+    assert group_failure("create", "lab", "") == "Could not create lab."

@@ -214,3 +214,27 @@ def test_a_retry_of_a_message_stored_with_that_text_before_the_rule_gets_its_ok(
     again = reply(core.handle(BOB, Send(id=6, client_msg_id="old1", scope="unicast",
                                         text=RETRACTED_TEXT, to=["alice"])), BOB)
     assert isinstance(again, Ok) and again.seq == stored.seq
+
+
+def test_an_edit_made_on_an_older_text_is_refused_and_a_retry_still_gets_its_ok(core):
+    """``edit.base`` is the ``edited`` time the edit was made on: an edit that arrives after
+    another one changed the text (from another device) changes nothing (edit_conflict),
+    while a retry of an edit already made is answered ``ok`` as before."""
+    seq = lab_with_a_message_of_bob(core)
+    first = reply(core.handle(BOB, Edit(id=4, client_msg_id="e1", seq=seq, text="v1",
+                                        base=0.0)), BOB)
+    assert isinstance(first, Ok)
+    edited = core.store.message(seq).edited
+    assert edited is not None
+    late = reply(core.handle(BOB, Edit(id=5, client_msg_id="e2", seq=seq, text="stale",
+                                       base=0.0)), BOB)
+    assert isinstance(late, Error) and late.code == ErrorCode.EDIT_CONFLICT
+    assert core.store.message(seq).text == "v1"
+    again = reply(core.handle(BOB, Edit(id=6, client_msg_id="e1", seq=seq, text="v1",
+                                        base=0.0)), BOB)
+    assert isinstance(again, Ok) and again.seq == first.seq  # a retry, not a conflict
+    on_top = reply(core.handle(BOB, Edit(id=7, client_msg_id="e3", seq=seq, text="v2",
+                                         base=edited)), BOB)
+    assert isinstance(on_top, Ok) and core.store.message(seq).text == "v2"
+    unchecked = reply(core.handle(BOB, Edit(id=8, client_msg_id="e4", seq=seq, text="v3")), BOB)
+    assert isinstance(unchecked, Ok)  # no base (an older app): as before
