@@ -14,15 +14,30 @@ from pathlib import Path
 from . import __version__
 
 
+def _whole(text: str) -> int:
+    """``text`` as an int; a clear error otherwise (argparse would name the function)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
 def _lockout_failures(text: str) -> int:
-    value = int(text)
+    value = _whole(text)
     if not 1 <= value <= 5:
         raise argparse.ArgumentTypeError("must be between 1 and 5")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if not 0 < value < float("inf"):  # (also refuses nan)
         raise argparse.ArgumentTypeError("must be a number greater than 0")
     return value
@@ -30,14 +45,14 @@ def _positive_float(text: str) -> float:
 
 def _rate(text: str) -> float:
     """Messages a second: 0 (no limit) or more, finite."""
-    value = float(text)
+    value = _number(text)
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError("must be a number, 0 or more")
     return value
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
@@ -52,14 +67,14 @@ def _seconds(text: str) -> float:
 
 
 def _port(text: str) -> int:
-    value = int(text)
+    value = _whole(text)
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError("must be between 0 and 65535")
     return value
 
 
 def _max_frame(text: str) -> int:
-    value = int(text)
+    value = _whole(text)
     if not 4096 <= value <= 64 << 20:
         raise argparse.ArgumentTypeError("must be between 4096 and 67108864")
     return value

@@ -117,6 +117,11 @@ CONNECT_TIMEOUT = 30.0
 """Seconds an accepted receive waits for the sender's connection before it fails (the
 sender's own attempt ends after QUIC's 15 s idle timeout, and its app does not tell us)."""
 
+AUTO_REFUSED = "refused automatically: "
+"""Before the reason of an offer the app declined by itself (over the size limit, not
+enough disk space): the sender reads who decided, and the card here does not say "You
+declined it" for something the user never saw."""
+
 LAPSED_REASON = "offer lapsed"
 """The reason given to the sender when an offer to us is declined because it lapsed
 unanswered (we went offline or the app stopped before the user answered)."""
@@ -314,9 +319,19 @@ def status_text(t: Transfer) -> str:
         return f"Sent to {t.peer}" if t.direction == SEND else \
             f"Saved as {Path(t.path).name}"
     if st is TransferState.DECLINED:
+        if error == LAPSED_REASON and t.by_peer:
+            return (f"Not delivered: {t.peer} went offline or quit before answering. Send it "
+                    f"again when {t.peer} is online.")
+        if error.startswith(AUTO_REFUSED):
+            reason = error[len(AUTO_REFUSED):]
+            return f"{t.peer}'s app refused it: {reason}" if t.by_peer else \
+                f"Refused automatically: {reason} (see Preferences)"
         who = t.peer if t.by_peer else "You"
         return f"{who} declined it" + (f": {error}" if error else "")
     if st is TransferState.CANCELLED:
+        if error == LAPSED_REASON and t.by_peer:
+            return (f"Withdrawn: you were offline when {t.peer} offered it. {t.peer} can "
+                    "send it again.")
         who = f"Cancelled by {t.peer}" if t.by_peer else "Cancelled"
         return who + (f": {error}" if error else "")
     if st is TransferState.DISCARDED:
@@ -855,7 +870,7 @@ class TransferController(QObject):
         self._set(t, TransferState.INCOMING)
         reason = self._offer_refusal(t)
         if reason is not None:
-            self._decline(t, reason)
+            self._decline(t, AUTO_REFUSED + reason)
         elif t.accepted or self.prefs.auto_accepts(ev.sender):
             self.accept(t.key)
 

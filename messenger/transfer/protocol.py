@@ -95,8 +95,23 @@ class AppError(enum.IntEnum):
     """No authentication in time after the handshake."""
 
 
+_CLOSE_TEXTS = {
+    AppError.SHUTDOWN: "the other app was closed; the transfer can resume where it stopped",
+    AppError.IO_ERROR: "a computer could not read or write the file (disk full, or the file "
+                       "moved); the transfer can resume once that is fixed",
+    AppError.CHECKSUM: "the file arrived damaged and was deleted; send it again",
+    AppError.SIZE_MISMATCH: "the file changed since it was offered; send it again",
+    AppError.PROTOCOL: "the other app broke the transfer protocol (is it up to date?)",
+    AppError.SUPERSEDED: "a newer connection took over",
+}
+"""What a person reads for the close codes that are not self-explanatory."""
+
+
 def describe_close(error_code: int, reason: str = "") -> str:
-    """A short human-readable text for a QUIC close ``error_code`` (app or transport)."""
+    """A short human-readable text for a QUIC close ``error_code`` (app or transport): a
+    sentence for the codes of :data:`_CLOSE_TEXTS`, else the code's name (and ``reason``)."""
+    if error_code in _CLOSE_TEXTS:
+        return _CLOSE_TEXTS[AppError(error_code)]
     try:
         text = AppError(error_code).name.lower().replace("_", " ")
     except ValueError:
@@ -107,8 +122,11 @@ def describe_close(error_code: int, reason: str = "") -> str:
                     "update the older app")
         if 0x100 <= error_code <= 0x1FF:
             text = f"TLS alert {error_code - 0x100}"
+        elif error_code <= 0x10:  # a QUIC transport error: the path or the peer went away
+            return (f"connection lost ({reason}); " if reason else "connection lost; ") + \
+                "the transfer can resume where it stopped"
         else:
-            text = "connection lost" if error_code <= 0x10 else f"error {error_code:#x}"
+            text = f"error {error_code:#x}"
     return f"{text}: {reason}" if reason else text
 
 

@@ -213,6 +213,8 @@ def test_a_key_that_is_not_the_certificates_stops_the_start_with_one_line(tmp_pa
     (("--idle-timeout", "100000000"), "must be at most 86400"),
     (("--max-send-rate", "-1"), "must be a number, 0 or more"),
     (("--max-send-rate", "nan"), "must be a number, 0 or more"),
+    (("--port", "abc"), "'abc' is not a whole number"),  # (it read "invalid _port value")
+    (("--lockout-seconds", "soon"), "'soon' is not a number"),
 ])
 def test_out_of_range_options_are_refused_by_the_command_line(tmp_path, extra, message):
     result = subprocess.run([*server_command(tmp_path / "data"), *extra], capture_output=True,

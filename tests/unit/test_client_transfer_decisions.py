@@ -69,6 +69,15 @@ def test_status_text_and_eta():
     assert status_text(t) == "bob declined it: too large"
     r = Transfer("k2", RECEIVE, "alice", "alice", "a.pdf", 5, state=TransferState.INCOMING)
     assert status_text(r) == "alice wants to send you this file" and r.eta is None
+    # Nobody declined by hand: the app did, or the peer went offline before answering.
+    t.error = "refused automatically: file too large"
+    assert status_text(t) == "bob's app refused it: file too large"
+    r.state, r.error, r.by_peer = TransferState.DECLINED, "refused automatically: too big", False
+    assert status_text(r) == "Refused automatically: too big (see Preferences)"
+    t.error = "offer lapsed"
+    assert status_text(t).startswith("Not delivered: bob went offline or quit before")
+    r.state, r.error, r.by_peer = TransferState.CANCELLED, "offer lapsed", True
+    assert status_text(r).startswith("Withdrawn: you were offline when alice offered it.")
 
 
 def test_names_and_reasons_from_the_peer_lose_their_bidi_controls():

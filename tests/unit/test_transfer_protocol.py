@@ -178,7 +178,11 @@ def test_describe_close():
     assert describe_close(AppError.CANCELLED) == "cancelled"
     assert describe_close(AppError.REFUSED, "wrong secret") == "refused: wrong secret"
     assert describe_close(0x12A, "bad cert").startswith("TLS alert 42")
-    assert describe_close(0x1, "Idle timeout") == "connection lost: Idle timeout"
+    assert describe_close(0x1, "Idle timeout") == \
+        "connection lost (Idle timeout); the transfer can resume where it stopped"
+    assert describe_close(AppError.SHUTDOWN, "shutting down").startswith(
+        "the other app was closed")  # (not "shutdown: shutting down")
+    assert "disk full" in describe_close(AppError.IO_ERROR)
     assert "another transfer protocol version" in describe_close(0x128, "No common ALPN protocols")
     assert "another transfer protocol version" in describe_close(0x100 + 120)
 
