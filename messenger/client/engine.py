@@ -1448,7 +1448,8 @@ class ClientEngine(QObject):
             log.info("server: %s", err.message)
             self._stop_reconnecting()
             self.conversation(EVERYONE).add_notice(
-                f"Logged out: {message.rstrip('.')}. Log out and in again.", error=True)
+                f"You were logged out: {message.rstrip('.')}.", error=True)
+            self.user = ""  # (the server closes the link next: no "Disconnected" line too)
             self.request_failed.emit(EVERYONE, err.code, message)
             return
         if req is None:

@@ -725,7 +725,8 @@ class TransferController(QObject):
         try:
             st = path.stat()
         except OSError as exc:
-            self._set(t, TransferState.FAILED, error=f"cannot read the file: {exc}")
+            self._set(t, TransferState.FAILED,
+                      error=f"cannot read the file: {exc.strerror or exc}")
             return
         t.size = st.st_size
         cached = self._hashes.get(_version(t.path, st))
@@ -749,7 +750,7 @@ class TransferController(QObject):
                         return
                     h.update(chunk)
         except OSError as exc:
-            self._hashed.emit(file, "", str(exc))
+            self._hashed.emit(file, "", exc.strerror or str(exc))
             return
         self._hashed.emit(file, h.hexdigest(), "")
 

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 
 from ..client.engine import ClientEngine
 from ..protocol import ErrorCode, is_valid_password
+from .login_dialog import friendly_login_error
 from .widgets import ErrorLabel
 
 __all__ = ["ChangePasswordDialog"]
@@ -121,4 +122,6 @@ class ChangePasswordDialog(QDialog):
             message = "The current password is wrong."
             self.current_edit.selectAll()
             self.current_edit.setFocus()
+        else:  # the server's words, as the login dialog shows them (one sentence, capital)
+            message = friendly_login_error(code, message, "")
         self._set_error(message)

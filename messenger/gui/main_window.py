@@ -1074,7 +1074,8 @@ class MainWindow(QMainWindow):
         try:
             job = self.engine.export_conversation(key, path)
         except OSError as exc:
-            QMessageBox.warning(self, "Export failed", f"Could not write {path}: {exc}")
+            why = exc.strerror or str(exc)  # (not "[Errno 2] …: '/x.txt'", the path twice)
+            QMessageBox.warning(self, "Export failed", f"Could not write {path}: {why}.")
             return None
         self._tabs_by_key[key].show_export(job)
         return job

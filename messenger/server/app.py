@@ -138,7 +138,9 @@ def run_server(args: argparse.Namespace) -> int:
         setup_logging(log_file, level=logging.DEBUG if args.verbose else logging.INFO)
         _activity_log(config.data_dir / "activity.log")
     except OSError as exc:  # before any log: say it here, in one line
-        print(f"error: cannot use the data dir or log file: {exc}", file=sys.stderr)
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: cannot use the data dir or log file{where}: {exc.strerror or exc}",
+              file=sys.stderr)
         return 1
     app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
     app.setApplicationName("messenger-server")

@@ -49,3 +49,18 @@ def test_change_password_from_the_file_menu(qtbot, open_window, server):
     finally:
         other.close()
         qtbot.waitUntil(lambda: other.state is ConnectionState.DISCONNECTED)
+
+
+def test_change_password_says_the_lock_out_as_the_login_dialog_does(qtbot, open_window):
+    """Wrong current passwords count towards the lock-out; its message was the server's raw
+    text ("too many failed logins: … locked for 10 s. Try again in 10 s.")."""
+    window = open_window("alice")
+    dialog = window.ask_change_password()
+    for _ in range(4):  # --max-failed-logins is 3 by default
+        fill(qtbot, dialog, "wrong-guess", "new-secret", "new-secret")
+        dialog.submit()
+        qtbot.waitUntil(dialog.change_button.isEnabled, timeout=10_000)
+    text = dialog.error_text()
+    assert text.startswith("Too many failed logins: this account is locked"), text
+    assert text.count("Try again") == 1
+    dialog.reject()

@@ -1253,7 +1253,8 @@ def test_the_other_sessions_are_logged_out_by_a_change_and_do_not_retry(qtbot, s
     qtbot.waitUntil(lambda: there.state is ConnectionState.DISCONNECTED, timeout=10_000)
     assert retries == [] and not there._reconnect_timer.isActive()
     notices = [i.text for i in there.conversation(EVERYONE).items()]
-    assert any("Logged out" in t and "was changed" in t for t in notices), notices
+    assert any("You were logged out" in t and "was changed" in t for t in notices), notices
+    assert not [t for t in notices if t.startswith("Disconnected")]  # one line says it all
     assert here.logged_in
 
 
