@@ -155,6 +155,6 @@ def mismatch_message(host: str, port: int, pinned: str, presented: str) -> str:
         f"The server's certificate changed: pinned {pinned}, now {presented}. "
         f"This may be an attack (someone between you and {server_key(host, port)} pretending "
         "to be the server), so the connection was refused. If the server was reinstalled or "
-        "its certificate was renewed, check the new fingerprint with its administrator and "
-        "remove the pin to trust it."
+        "its certificate was renewed, check the new fingerprint with its administrator, then "
+        "choose \u201cForget the pinned certificate\u201d to trust the new one."
     )

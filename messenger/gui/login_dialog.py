@@ -308,7 +308,7 @@ class LoginDialog(QDialog):
     def _on_state_changed(self, state: ConnectionState) -> None:
         self.status_label.setText({
             ConnectionState.CONNECTING: "Connecting…",
-            ConnectionState.HANDSHAKING: "Connected, saying hello…",
+            ConnectionState.HANDSHAKING: "Connected, checking the server…",
             ConnectionState.LOGGING_IN: "Logging in…",
         }.get(state, ""))
 

@@ -211,7 +211,8 @@ class MessengerServer(QObject):
         """
         address = QHostAddress(self.config.host)
         if address.isNull():
-            raise OSError(f"not an IP address: {self.config.host!r}")
+            raise OSError(f"--host needs an IP address (127.0.0.1 for this computer only, "
+                          f"0.0.0.0 for the network), not {self.config.host!r}")
         if not self._server.listen(address, self.config.port):
             raise OSError(f"cannot listen on {self.config.host}:{self.config.port}: "
                           f"{self._server.errorString()}")

@@ -172,7 +172,7 @@ def test_changed_certificate_is_refused(qtbot, server, make_engine):
     code, message = failed.args
     assert code == "certificate_changed"
     assert "certificate changed" in message and WRONG_FP in message
-    assert server.fingerprint in message and "remove the pin" in message
+    assert server.fingerprint in message and "Forget the pinned certificate" in message
     assert engine.state is ConnectionState.DISCONNECTED
     assert PinStore().get(server.host, server.port) == WRONG_FP  # never silently re-pinned
 

@@ -86,4 +86,4 @@ def test_key_and_fingerprint_normalisation():
 def test_mismatch_message_explains():
     text = mismatch_message("host", 1, FP_A, FP_B)
     assert "certificate changed" in text and FP_A in text and FP_B in text
-    assert "attack" in text and "remove the pin" in text
+    assert "attack" in text and "Forget the pinned certificate" in text
