@@ -20,6 +20,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -633,6 +634,7 @@ class GroupConversationWidget(ConversationWidget):
         column.addWidget(self.remove_button)
         column.addLayout(buttons)
         self.body.addWidget(panel)
+        self.member_panel = panel
         self.members_view.selectionModel().selectionChanged.connect(self._update)
         self.members.modelReset.connect(self._update)
         self.members.dataChanged.connect(self._update)
@@ -641,6 +643,14 @@ class GroupConversationWidget(ConversationWidget):
         engine.groups.rowsRemoved.connect(self._update)
         engine.groups.modelReset.connect(self._update)
         self._update()
+
+    NARROW = 520
+    """Below this width (px) the member panel steps aside: it left about 160 px for the
+    conversation in a narrow window (the header still says how many are in and online)."""
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.member_panel.setVisible(self.width() >= self.NARROW)
 
     def is_leader(self) -> bool:
         row = self.engine.groups.group(self.group)

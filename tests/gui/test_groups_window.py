@@ -510,3 +510,20 @@ def test_pick_lists_are_in_name_order(qtbot, open_window):
     dialog = alice.ask_new_group(invite=[])
     assert dialog.picker.visible_names() == ["bob", "charlie"]
     dialog.reject()
+
+
+def test_a_narrow_group_tab_gives_the_conversation_the_room(qtbot, open_window):
+    """At 480 px the member panel left about 160 px for the conversation: below
+    ``NARROW`` it steps aside (the header still counts members), and comes back wider."""
+    alice = open_window("alice")
+    with qtbot.waitSignal(alice.engine.group_joined, timeout=10_000):
+        alice.engine.create_group("lab", [], public=True)
+    tab = alice.open_group("lab")
+    alice.resize(900, 600)
+    qtbot.waitUntil(lambda: tab.member_panel.isVisible())
+    alice.sidebar_action.trigger()  # and the contacts: only the conversation is left
+    alice.resize(480, 600)
+    qtbot.waitUntil(lambda: not tab.member_panel.isVisible())
+    qtbot.waitUntil(lambda: tab.view.width() > 400)  # (the layout follows)
+    alice.resize(900, 600)
+    qtbot.waitUntil(lambda: tab.member_panel.isVisible())
