@@ -734,8 +734,12 @@ class ClientEngine(QObject):
         that shows it, which gets an error as a notice); every app shows the new text, marked
         edited, once the server's ``edited`` notice arrives. False when not connected."""
         cached = self._store.message(seq) if self._store is not None else None
-        # The text it is made on: sent late, it must not overwrite a newer edit.
-        base = (cached.edited or 0.0) if cached is not None else None
+        # The text it is made on: sent late, it must not overwrite a newer edit. Not known
+        # while an own earlier edit of it waits for its answer (checking against the text
+        # before that one would refuse this edit as a conflict with our own).
+        mine_waiting = any(c.get("kind") == "edit" and c.get("seq") == seq
+                           for c in self._saved_changes())
+        base = (cached.edited or 0.0) if cached is not None and not mine_waiting else None
         frame = Edit(id=self._take_id(), client_msg_id=time_ordered_id(), seq=seq, text=text,
                      base=base)
         return self._send_edit(_Request("edit", key=key, frame=frame))

@@ -1592,3 +1592,20 @@ def test_an_edit_sent_late_does_not_overwrite_a_newer_edit_from_another_device(
                                 if i.kind is MessageKind.ERROR), timeout=10_000)
     assert texts_from(bob, "alice", "alice") == ["meet at 4"]
     assert not laptop._saved_changes()
+
+
+def test_two_edits_in_a_row_before_an_answer_are_both_made(qtbot, server, make_engine):
+    """A second edit of a message made before the first one's answer (twice while the link
+    is down) is no conflict with the first: the last text wins, nothing is refused."""
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    with qtbot.waitSignal(bob.message_received, timeout=10_000):
+        alice.send_unicast("bob", "meet at 2")
+    seq = next(i.seq for i in alice.conversation("bob").items() if i.kind is MessageKind.OWN)
+    assert alice.edit(seq, "bob", "meet at 3") and alice.edit(seq, "bob", "meet at 4")
+    with qtbot.waitSignal(alice.resumed, timeout=10_000):
+        alice._conn._socket.abort()  # neither reached the server
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["meet at 4"], timeout=10_000)
+    qtbot.waitUntil(lambda: not alice._saved_changes(), timeout=10_000)
+    assert not [i for i in alice.conversation("bob").items() if i.kind is MessageKind.ERROR]
