@@ -70,7 +70,11 @@ def _read_password(name: str) -> str:
         if getpass.getpass("Repeat it: ") != first:
             raise ValueError("the passwords differ")
         return first
-    return sys.stdin.readline().rstrip("\r\n")
+    line = sys.stdin.readline()
+    if not line:  # end of input: nothing was given (not a password too short)
+        raise EOFError(f"no password given: pipe it in, e.g. echo PASSWORD | messenger "
+                       f"--server --add-user {name}")
+    return line.rstrip("\r\n")
 
 
 def _set_password(server, name: str, *, create: bool) -> int:

@@ -113,6 +113,16 @@ def test_server_never_imports_widgets_or_gui(tmp_path):
     assert report["loaded"] == []
 
 
+def test_add_user_with_nothing_on_stdin_says_no_password_was_given(tmp_path):
+    """It said "a password has 6 to 1024 characters", as if one too short had been given."""
+    result = subprocess.run(
+        [sys.executable, "-m", "messenger", "--server", "--data-dir", str(tmp_path / "data"),
+         "--add-user", "dora"], input="", capture_output=True, text=True,
+        timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert result.returncode == 2 and "no password given" in result.stderr
+    assert "6 to 1024" not in result.stderr
+
+
 def test_add_user_reads_the_password_from_stdin_then_logs_in(tmp_path):
     data_dir = tmp_path / "data"
     created = subprocess.run(
