@@ -80,6 +80,10 @@ from .store import Receipt as StoredReceipt
 from .transfers import MAX_OPEN_PER_SENDER, Transfers
 
 RELAYED_STRING_MAX = 500
+EDIT_BASE_SLACK = 0.5
+"""Seconds by which a message's ``edited`` time may pass an ``edit.base`` before the edit is
+refused as a conflict: messages edited before the edited time was the notice's ``ts`` have the
+two a few microseconds apart, and edits from two devices this close are concurrent anyway."""
 """Longest ``mime``, endpoint ``host``, ``fingerprint`` or ``reason`` the server relays
 between the two parties of a transfer (characters)."""
 
@@ -974,15 +978,18 @@ class ServerCore:
                 "sent, so you cannot edit it; you can still delete it")]
         done = self.store.message_by_client_id(session.key or "", frame.client_msg_id)
         if done is None and frame.base is not None and \
-                abs((original.edited or 0.0) - frame.base) > 1e-6:
+                (original.edited or 0.0) > frame.base + EDIT_BASE_SLACK:
             return [self._error(session, frame, ErrorCode.EDIT_CONFLICT,
                                 f"message {frame.seq} was edited (from another device) after "
                                 "this edit was made on it; nothing was changed")]
-        if done is None:
-            self.store.set_text(original.seq, text, edited=self._clock())  # not on a retry
-        elif done.notice != "edited" or done.replaces != original.seq:
+        if done is not None and (done.notice != "edited" or done.replaces != original.seq):
             return self._id_taken(session, frame)  # not a retry of this edit
-        return self._change(session, frame.id, original, "edited", frame.client_msg_id, text)
+        actions = self._change(session, frame.id, original, "edited", frame.client_msg_id, text)
+        if done is None:  # (not on a retry) the message's edited time is its notice's ts,
+            ok = actions[0].frame  # which is what the apps keep and send back as ``base``
+            self.store.set_text(original.seq, text,
+                                edited=ok.ts if isinstance(ok, Ok) and ok.ts else self._clock())
+        return actions
 
     # ------------------------------------------------------------------ history
 

@@ -1609,3 +1609,21 @@ def test_two_edits_in_a_row_before_an_answer_are_both_made(qtbot, server, make_e
     qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["meet at 4"], timeout=10_000)
     qtbot.waitUntil(lambda: not alice._saved_changes(), timeout=10_000)
     assert not [i for i in alice.conversation("bob").items() if i.kind is MessageKind.ERROR]
+
+
+def test_a_message_can_be_edited_again_and_again(qtbot, server, make_engine):
+    """Each edit is made on the text the app shows, whose edited time is the one the server
+    checks ``base`` against: the second edit was refused as a conflict (the server kept the
+    edit's own clock reading, the apps the notice's ``ts``, microseconds apart)."""
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    with qtbot.waitSignal(bob.message_received, timeout=10_000):
+        alice.send_unicast("bob", "v0")
+    seq = next(i.seq for i in alice.conversation("bob").items() if i.kind is MessageKind.OWN)
+    for text in ("v1", "v2", "v3"):
+        assert alice.edit(seq, "bob", text)
+        qtbot.waitUntil(lambda t=text: texts_from(bob, "alice", "alice") == [t]
+                        and not alice._saved_changes(), timeout=10_000)
+    assert not [i for i in alice.conversation("bob").items() if i.kind is MessageKind.ERROR]
+    assert server.server.store.message(seq).edited == alice.store.message(seq).edited
