@@ -614,27 +614,39 @@ def test_a_read_made_with_receipts_off_stays_private_when_they_are_switched_on(
     assert own_states(alice, "bob") == [DeliveryState.DELIVERED]
 
 
-def test_a_multicast_both_devices_had_and_one_read_while_the_other_slept(
-        qtbot, server, make_engine, tmp_path):
-    """Both of bob's apps got the multicast live; he read it on the laptop while the desktop
-    was offline: the desktop's catch-up starts below it, so the page's ``read_seqs`` clears
-    it there (``read_upto`` covers no multicast)."""
+def bob_on_two_computers(qtbot, server, make_engine, tmp_path):
+    """(alice, bob's desktop, bob's laptop), logged in, with charlie online too."""
     alice, desktop, charlie = make_engine(), make_engine(), make_engine()
     laptop = make_engine(data_dir=tmp_path / "laptop")
     for engine, user in ((alice, "alice"), (desktop, "bob"), (laptop, "bob"),
                          (charlie, "charlie")):
         login(qtbot, engine, server.host, server.port, user)
-    alice.send_multicast(["bob", "charlie"], "for both of you")
-    for app in (desktop, laptop):
-        qtbot.waitUntil(lambda app=app: app.unread("alice") == 1, timeout=10_000)
+    return alice, desktop, laptop
+
+
+def read_on_the_laptop_while_the_desktop_sleeps(qtbot, alice, desktop, laptop) -> None:
+    """The desktop loses its link and waits; bob reads alice's conversation on the laptop
+    (and answers, so the read has reached the server); then the desktop reconnects."""
     with qtbot.waitSignal(desktop.reconnect_scheduled, timeout=10_000):
         desktop._conn._socket.abort()
     desktop._reconnect_timer.stop()  # asleep until told
     laptop.mark_read("alice")
     with qtbot.waitSignal(alice.message_received, timeout=10_000):
         laptop.send_unicast("alice", "seen")  # after the read: the server has it
-    with qtbot.waitSignal(desktop.resumed, timeout=10_000):
+    with qtbot.waitSignal(desktop.resumed, timeout=20_000):
         desktop.reconnect_now()
+
+
+def test_a_multicast_both_devices_had_and_one_read_while_the_other_slept(
+        qtbot, server, make_engine, tmp_path):
+    """Both of bob's apps got the multicast live; he read it on the laptop while the desktop
+    was offline: the desktop's catch-up starts below it, so the page's ``read_seqs`` clears
+    it there (``read_upto`` covers no multicast)."""
+    alice, desktop, laptop = bob_on_two_computers(qtbot, server, make_engine, tmp_path)
+    alice.send_multicast(["bob", "charlie"], "for both of you")
+    for app in (desktop, laptop):
+        qtbot.waitUntil(lambda app=app: app.unread("alice") == 1, timeout=10_000)
+    read_on_the_laptop_while_the_desktop_sleeps(qtbot, alice, desktop, laptop)
     assert desktop.unread("alice") == 0
     assert desktop.store.unread_seqs("alice", "bob") == []
     assert texts_from(desktop, "alice", "alice") == ["for both of you"]  # not doubled
@@ -644,11 +656,7 @@ def test_a_multicast_read_elsewhere_behind_a_hundred_unread_unicasts_is_cleared_
         qtbot, server, make_engine, tmp_path):
     """As above with 100 unread private messages before the multicast: the desktop's catch-up
     still starts below the multicast (it once looked at the first 100 unread only)."""
-    alice, desktop, charlie = make_engine(), make_engine(), make_engine()
-    laptop = make_engine(data_dir=tmp_path / "laptop")
-    for engine, user in ((alice, "alice"), (desktop, "bob"), (laptop, "bob"),
-                         (charlie, "charlie")):
-        login(qtbot, engine, server.host, server.port, user)
+    alice, desktop, laptop = bob_on_two_computers(qtbot, server, make_engine, tmp_path)
     for i in range(100):
         alice.send_unicast("bob", f"private {i}")
     alice.send_multicast(["bob", "charlie"], "for both of you")
@@ -657,14 +665,7 @@ def test_a_multicast_read_elsewhere_behind_a_hundred_unread_unicasts_is_cleared_
     with qtbot.waitSignal(desktop.resumed, timeout=20_000):
         desktop._conn._socket.abort()  # a catch-up moves the cursor above the multicast
     assert desktop.unread("alice") == 101
-    with qtbot.waitSignal(desktop.reconnect_scheduled, timeout=10_000):
-        desktop._conn._socket.abort()
-    desktop._reconnect_timer.stop()  # asleep until told
-    laptop.mark_read("alice")
-    with qtbot.waitSignal(alice.message_received, timeout=10_000):
-        laptop.send_unicast("alice", "seen")  # after the read: the server has it
-    with qtbot.waitSignal(desktop.resumed, timeout=20_000):
-        desktop.reconnect_now()
+    read_on_the_laptop_while_the_desktop_sleeps(qtbot, alice, desktop, laptop)
     assert desktop.store.unread_seqs("alice", "bob") == []
     assert desktop.unread("alice") == 0
     assert texts_from(desktop, "alice", "alice").count("for both of you") == 1
@@ -1357,19 +1358,26 @@ def test_a_connection_refused_for_too_many_from_this_address_says_why(
     squatter.close()
 
 
+def alice_wrote_to_bob(qtbot, server, make_engine, *texts: str):
+    """alice and bob logged in; alice sent bob ``texts`` (each arrived). Returns (alice, bob,
+    the seqs of alice's messages)."""
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    for text in texts:
+        with qtbot.waitSignal(bob.message_received, timeout=10_000):
+            alice.send_unicast("bob", text)
+    seqs = [i.seq for i in alice.conversation("bob").items() if i.kind is MessageKind.OWN]
+    return alice, bob, seqs
+
+
 def test_an_edit_and_a_delete_on_a_link_that_died_are_made_after_the_reconnect(
         qtbot, server, make_engine):
     """An edit still in the app's buffer when the link dies (it never reached the server),
     and a delete that reached it but whose answer was lost, both go again after the
     reconnect: every app shows them, and a repeat changes nothing (they were forgotten)."""
-    alice, bob = make_engine(), make_engine()
-    login(qtbot, alice, server.host, server.port, "alice")
-    login(qtbot, bob, server.host, server.port, "bob")
-    for text in ("meet at 2", "oops, wrong chat"):
-        with qtbot.waitSignal(bob.message_received, timeout=10_000):
-            alice.send_unicast("bob", text)
-    first, second = (i.seq for i in alice.conversation("bob").items()
-                     if i.kind is MessageKind.OWN)
+    alice, bob, (first, second) = alice_wrote_to_bob(qtbot, server, make_engine,
+                                                     "meet at 2", "oops, wrong chat")
     assert alice.retract(second, "bob")
     alice._conn._socket.flush()  # the delete reaches the server ...
     assert alice.edit(first, "bob", "meet at 3")  # ... the edit stays in the buffer
@@ -1520,12 +1528,7 @@ def test_what_a_lost_link_left_unanswered_when_reconnecting_stops(qtbot, server,
     before it (no login of this session will come) reports the create failed instead of
     leaving the dialog on "Creating…", and keeps the edit: the next app of the account
     makes it after its login."""
-    alice, bob = make_engine(), make_engine()
-    login(qtbot, alice, server.host, server.port, "alice")
-    login(qtbot, bob, server.host, server.port, "bob")
-    with qtbot.waitSignal(bob.message_received, timeout=10_000):
-        alice.send_unicast("bob", "meet at 2")
-    seq = next(i.seq for i in alice.conversation("bob").items() if i.kind is MessageKind.OWN)
+    alice, bob, (seq,) = alice_wrote_to_bob(qtbot, server, make_engine, "meet at 2")
     failed: list[str] = []
     alice.group_failed.connect(lambda op, g, code, msg: failed.append(f"{op} {g}"))
     assert alice.create_group("lab", ["bob"]) and alice.edit(seq, "bob", "meet at 3")
@@ -1547,14 +1550,8 @@ def test_an_edit_and_a_delete_unanswered_at_quit_are_made_after_the_next_start(
     """The app quits with an edit and a delete on the wire (no answer yet): they are saved
     with the account's cache and made after the next start's login (they were lost without
     a word; found by the soak)."""
-    alice, bob = make_engine(), make_engine()
-    login(qtbot, alice, server.host, server.port, "alice")
-    login(qtbot, bob, server.host, server.port, "bob")
-    for text in ("meet at 2", "oops"):
-        with qtbot.waitSignal(bob.message_received, timeout=10_000):
-            alice.send_unicast("bob", text)
-    first, second = (i.seq for i in alice.conversation("bob").items()
-                     if i.kind is MessageKind.OWN)
+    alice, bob, (first, second) = alice_wrote_to_bob(qtbot, server, make_engine,
+                                                     "meet at 2", "oops")
     assert alice.edit(first, "bob", "meet at 3") and alice.retract(second, "bob")
     alice._conn._socket.abort()  # the quit: nothing of them left the app
     alice.close()
@@ -1597,12 +1594,7 @@ def test_an_edit_sent_late_does_not_overwrite_a_newer_edit_from_another_device(
 def test_two_edits_in_a_row_before_an_answer_are_both_made(qtbot, server, make_engine):
     """A second edit of a message made before the first one's answer (twice while the link
     is down) is no conflict with the first: the last text wins, nothing is refused."""
-    alice, bob = make_engine(), make_engine()
-    login(qtbot, alice, server.host, server.port, "alice")
-    login(qtbot, bob, server.host, server.port, "bob")
-    with qtbot.waitSignal(bob.message_received, timeout=10_000):
-        alice.send_unicast("bob", "meet at 2")
-    seq = next(i.seq for i in alice.conversation("bob").items() if i.kind is MessageKind.OWN)
+    alice, bob, (seq,) = alice_wrote_to_bob(qtbot, server, make_engine, "meet at 2")
     assert alice.edit(seq, "bob", "meet at 3") and alice.edit(seq, "bob", "meet at 4")
     with qtbot.waitSignal(alice.resumed, timeout=10_000):
         alice._conn._socket.abort()  # neither reached the server
@@ -1615,12 +1607,7 @@ def test_a_message_can_be_edited_again_and_again(qtbot, server, make_engine):
     """Each edit is made on the text the app shows, whose edited time is the one the server
     checks ``base`` against: the second edit was refused as a conflict (the server kept the
     edit's own clock reading, the apps the notice's ``ts``, microseconds apart)."""
-    alice, bob = make_engine(), make_engine()
-    login(qtbot, alice, server.host, server.port, "alice")
-    login(qtbot, bob, server.host, server.port, "bob")
-    with qtbot.waitSignal(bob.message_received, timeout=10_000):
-        alice.send_unicast("bob", "v0")
-    seq = next(i.seq for i in alice.conversation("bob").items() if i.kind is MessageKind.OWN)
+    alice, bob, (seq,) = alice_wrote_to_bob(qtbot, server, make_engine, "v0")
     for text in ("v1", "v2", "v3"):
         assert alice.edit(seq, "bob", text)
         qtbot.waitUntil(lambda t=text: texts_from(bob, "alice", "alice") == [t]
