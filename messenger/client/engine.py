@@ -1149,7 +1149,7 @@ class ClientEngine(QObject):
             return False
         return True
 
-    def _drop_requests(self, why: str, logout: bool = False) -> None:
+    def _drop_requests(self, *, logout: bool = False) -> None:
         """Forget the requests in flight (the link is gone): a password change waiting for
         its answer is reported as not made (the server makes it only while the asking
         connection is there). Unless ``logout``: edits and deletes go again after the next
@@ -1233,7 +1233,7 @@ class ClientEngine(QObject):
         self.user = ""
         self._party_order.clear()
         self._set_party("")
-        self._drop_requests("Logged out before the server answered.", logout=not reconnect)
+        self._drop_requests(logout=not reconnect)
         # What was on the old link is unanswered: sends go again (same ids), reads too, and
         # the catch-up starts over after the next login.
         self._inflight.clear()
@@ -1319,7 +1319,7 @@ class ClientEngine(QObject):
         was_logged_in = bool(self.user)
         self._queued_auth, self._queued_password = None, ""
         # Unacked sends stay pending in the outbox: they go again after the next login.
-        self._drop_requests(message)
+        self._drop_requests()
         self._inflight.clear()
         self._history_busy.clear()
         self._resuming = 0
