@@ -172,6 +172,7 @@ def sample_dark_palette() -> QPalette:
                          (QPalette.ColorRole.ToolTipBase, "#2b2c2f"),
                          (QPalette.ColorRole.ToolTipText, "#e8eaed")):
         palette.setColor(role, QColor(colour))
-    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.WindowText):
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.WindowText,
+                 QPalette.ColorRole.ButtonText):  # (disabled buttons looked enabled)
         palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7f8388"))
     return palette

@@ -96,3 +96,12 @@ def test_secondary_text_follows_a_switch_to_a_dark_palette(qapp, qtbot):
     finally:
         qapp.setPalette(before)
     qtbot.waitUntil(lambda: LIGHT.system_text.name() in label.styleSheet())
+
+
+def test_the_sample_dark_palette_greys_out_disabled_buttons():
+    """Its disabled Send and Attach looked enabled (button text as bright as an enabled
+    one's) in docs/screenshots/dark.png."""
+    p = sample_dark_palette()
+    enabled = p.color(QPalette.ColorGroup.Active, QPalette.ColorRole.ButtonText)
+    disabled = p.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText)
+    assert disabled != enabled and disabled.lightness() < enabled.lightness()
