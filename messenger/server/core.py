@@ -921,10 +921,13 @@ class ServerCore:
         return original
 
     def _change(self, session: Session, request_id: int, original: StoredMessage,
-                notice: str, client_msg_id: str, text: str) -> list[Action]:
+                notice: str, client_msg_id: str, text: str, *,
+                new_text: str | None = None) -> list[Action]:
         """Store and deliver a ``deleted``/``edited`` notice about ``original`` to whom it
         went (for a group message: those of them who are members now) and to the sender's
-        own sessions."""
+        own sessions. ``new_text`` (an edit): the message's text, set when the notice is new
+        (not on a retry) with the notice's ``ts`` as its ``edited`` time, which is what the
+        apps keep and send back as ``edit.base``."""
         assert session.user is not None and session.key is not None
         if original.scope == "broadcast":
             keys = self.store.account_keys()
@@ -940,6 +943,8 @@ class ServerCore:
             sender=session.user, client_msg_id=client_msg_id, scope=original.scope, text=text,
             recipients=original.recipients, recipient_keys=keys, group=original.group,
             notice=notice, sender_key=session.key, replaces=original.seq)
+        if created and new_text is not None:
+            self.store.set_text(original.seq, new_text, edited=stored.ts)
         actions: list[Action] = [Out(session.conn, Ok(id=request_id, seq=stored.seq,
                                                       ts=stored.ts))]
         if created:
@@ -984,12 +989,8 @@ class ServerCore:
                                 "this edit was made on it; nothing was changed")]
         if done is not None and (done.notice != "edited" or done.replaces != original.seq):
             return self._id_taken(session, frame)  # not a retry of this edit
-        actions = self._change(session, frame.id, original, "edited", frame.client_msg_id, text)
-        if done is None:  # (not on a retry) the message's edited time is its notice's ts,
-            ok = actions[0].frame  # which is what the apps keep and send back as ``base``
-            self.store.set_text(original.seq, text,
-                                edited=ok.ts if isinstance(ok, Ok) and ok.ts else self._clock())
-        return actions
+        return self._change(session, frame.id, original, "edited", frame.client_msg_id, text,
+                            new_text=text)
 
     # ------------------------------------------------------------------ history
 
