@@ -402,6 +402,7 @@ class ClientEngine(QObject):
         self._reads_to_resend: set[int] = set()  # ... when that link died
         self._private_read_seqs: set[int] = set()  # those of both read with receipts off
         self._unread_seqs: dict[str, set[int]] = {}  # shown, awaiting a read receipt
+        self._unread_cards: dict[str, list[str]] = {}  # file offers not looked at yet
         self._read_wanted: set[str] = set()  # viewed while offline: send at the next login
         self._exports: set[ConversationExport] = set()
         self._history_busy: set[str] = set()
@@ -572,6 +573,7 @@ class ClientEngine(QObject):
             self._set_unread(key, 0)
         self._unread.clear()
         self._unread_seqs.clear()
+        self._unread_cards.clear()
         self._read_wanted.clear()
         self._seen_seqs.clear()
         self._inflight.clear()
@@ -854,12 +856,41 @@ class ClientEngine(QObject):
         seqs = self._unread_seqs.get(key)
         return min(seqs) if seqs else None
 
+    def first_unread_card(self, key: str) -> str:
+        """The card (transfer key) of the oldest file offer not yet looked at in conversation
+        ``key`` when it shows above every unread message there (the "New messages" line goes
+        above the card then), else ""."""
+        cards = self._unread_cards.get(key)
+        if not cards or not self._unread.get(key):
+            return ""
+        model = self.conversation(key)
+        card_row = min((r for r in map(model.row_of_transfer, cards) if r is not None),
+                       default=None)
+        if card_row is None:
+            return ""
+        seq = self.first_unread(key)
+        seq_row = model.row_of_seq(seq) if seq is not None else None
+        if seq is not None and (seq_row is None or seq_row < card_row):
+            return ""  # (a message not loaded is older than every loaded row)
+        return model.item(card_row).transfer
+
+    def add_unread_card(self, key: str, card: str) -> None:
+        """A file offer (transfer card ``card``) arrived in conversation ``key``: it counts as
+        unread there, as a message would, until the conversation is looked at
+        (:meth:`mark_read`). No read receipt goes for it."""
+        cards = self._unread_cards.setdefault(key, [])
+        if card in cards:
+            return
+        cards.append(card)
+        self._set_unread(key, self._unread.get(key, 0) + 1)
+
     def mark_read(self, key: str) -> None:
         """The user has seen conversation ``key``: its unread count drops to zero and the
         senders get ``read`` receipts for what it shows, once each: messages that arrived
         live, came from the cache (also from an earlier run of the app) or from the server's
         history. Offline, the receipts go after the next login."""
         self._set_unread(key, 0)
+        self._unread_cards.pop(key, None)
         if not self._unread_seqs.get(key):
             return
         if not self.logged_in:
@@ -1582,6 +1613,7 @@ class ClientEngine(QObject):
         key = group_key(name)
         if key in self._conversations:
             self._unread_seqs.pop(key, None)
+            self._unread_cards.pop(key, None)
             self._set_unread(key, 0)
         return self.groups.remove(name)
 

@@ -868,6 +868,8 @@ class TransferController(QObject):
                          ev.size, ev.sha256, ev.mime, transfer_id=ev.transfer_id, secret=secret,
                          state=TransferState.INCOMING)
             self._add(t)
+            # A new card is news in its conversation, as a message is (a Resume is not).
+            self.client.add_unread_card(t.conversation, t.key)
         self._set(t, TransferState.INCOMING)
         reason = self._offer_refusal(t)
         if reason is not None:

@@ -730,13 +730,18 @@ class ConversationWidget(QWidget):
         super().resizeEvent(event)
         self._show_reply()
 
-    def set_unread_marker(self, seq: int | None) -> None:
-        """Draw the "New messages" line above message ``seq`` and scroll so that it is at the
-        top (as far as the view scrolls); None removes the line."""
-        if seq == self.delegate.unread_seq:
+    def set_unread_marker(self, seq: int | None, card: str = "") -> None:
+        """Draw the "New messages" line above message ``seq`` (or above the transfer card
+        ``card``: a file offer that came first) and scroll so that it is at the top (as far
+        as the view scrolls); None and "" remove the line."""
+        if card:
+            seq = None
+        if seq == self.delegate.unread_seq and card == self.delegate.unread_card:
             return
         self.delegate.unread_seq = seq
-        row = self.model.row_of_seq(seq) if seq is not None else None
+        self.delegate.unread_card = card
+        row = self.model.row_of_transfer(card) if card else \
+            self.model.row_of_seq(seq) if seq is not None else None
         pages = 0
         while seq is not None and row is None and pages < MARKER_PAGES \
                 and self.model.canFetchMore():

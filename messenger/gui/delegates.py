@@ -355,6 +355,9 @@ class BubbleDelegate(QStyledItemDelegate):
         self.unread_seq: int | None = None
         """The first message that was unread when the tab was looked at: the "New messages"
         line goes above it (None: no line)."""
+        self.unread_card = ""
+        """... or the transfer card (its transfer key) of a file offer that came before any
+        unread message: the line goes above that card ("": none)."""
         self.show_senders = True
         """Name the sender above others' messages (off in a private conversation, where it
         is always the peer); a run of messages from one sender names it once."""
@@ -438,6 +441,11 @@ class BubbleDelegate(QStyledItemDelegate):
 
     RUN_SECONDS = 300
     """Messages of one sender less than this apart (s) form a run: its name shows once."""
+
+    def _unread_card(self, index: _Index) -> bool:
+        """The transfer card at ``index`` has the "New messages" line above it."""
+        return bool(self.unread_card) and \
+            index.data(ConversationModel.TransferRole) == self.unread_card
 
     def _continues(self, index: _Index) -> bool:
         """The message at ``index`` continues a run of the same sender's messages: the row
@@ -578,6 +586,8 @@ class BubbleDelegate(QStyledItemDelegate):
             card = self._view.indexWidget(index)
             width = int(self._width(option))
             header = int(self.DAY_HEIGHT) if self.day_separator(index) else 0
+            if self._unread_card(index):
+                header += int(self.UNREAD_HEIGHT)
             set_header = getattr(card, "set_header", None)
             if set_header is not None:
                 set_header(header)
@@ -589,15 +599,27 @@ class BubbleDelegate(QStyledItemDelegate):
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
         if index.data(ConversationModel.KindRole) == MessageKind.TRANSFER:
+            # The day's line and the "New messages" one go above the card (which leaves
+            # the room: TransferCard.set_header).
             day = self.day_separator(index)
-            if day:  # above the card (which leaves the room: TransferCard.set_header)
+            unread = self._unread_card(index)
+            if day or unread:
                 small = QFont(option.font)
                 small.setPointSizeF(max(7.0, small.pointSizeF() * 0.85))
                 painter.save()
                 painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-                self._paint_day(painter, small, QRectF(option.rect.left(), option.rect.top(),
-                                                        option.rect.width(), self.DAY_HEIGHT),
-                                day, theme.colors(option.palette))
+                top = float(option.rect.top())
+                if day:
+                    self._paint_day(painter, small, QRectF(option.rect.left(), top,
+                                                            option.rect.width(),
+                                                            self.DAY_HEIGHT),
+                                    day, theme.colors(option.palette))
+                    top += self.DAY_HEIGHT
+                if unread:
+                    self._paint_unread(painter, small, QRectF(option.rect.left(), top,
+                                                              option.rect.width(),
+                                                              self.UNREAD_HEIGHT),
+                                       theme.colors(option.palette))
                 painter.restore()
             return
         b = self._measure(option, index)

@@ -54,7 +54,7 @@ from ..client.conversations import EVERYONE, EVERYONE_TITLE, group_key, is_group
 from ..client.engine import NOT_CONNECTED, ClientEngine, ConversationExport, group_failure
 from ..client.models import GroupModel, RosterModel, presence_text
 from ..client.notify import COALESCE_SECONDS, Notice, NotificationPolicy
-from ..client.transfers import RECEIVE, TransferController
+from ..client.transfers import RECEIVE, TransferController, format_size
 from ..protocol import is_valid_name, name_key
 from .account import ChangePasswordDialog
 from .conversation import ConversationWidget
@@ -1050,6 +1050,13 @@ class MainWindow(QMainWindow):
             self._open(peer_key(t.peer), self.engine.canonical_user(t.peer),
                        focus=self.tabs.currentWidget() is None)
         self.statusBar().showMessage(f"{t.peer} offers you “{t.name}”.", 8000)
+        # In the background, a pop-up as for a message (the tab's count says it too).
+        conversation = self.engine.conversation(t.conversation)
+        title = ("# " if is_group(t.conversation) else "") + conversation.title
+        if self.notifications.message(t.conversation, title, t.peer,
+                                      f"sent a file: {t.name} ({format_size(t.size)})",
+                                      window_active=self._window_active()):
+            self._notify_timer.start()
 
     # ------------------------------------------------------------------ find, export, typing
 
@@ -1152,12 +1159,18 @@ class MainWindow(QMainWindow):
     def _on_current_changed(self, index: int) -> None:
         key = self.current_key()
         if key is not None:
-            widget = self._tabs_by_key.get(key)
-            if widget is not None:
-                widget.set_unread_marker(self.engine.first_unread(key))
+            self._show_unread_line(key)
             self.engine.mark_read(key)
         self.mute_action.setEnabled(key is not None)
         self.mute_action.setChecked(key is not None and key in self.notifications.prefs.muted)
+
+    def _show_unread_line(self, key: str) -> None:
+        """Draw the "New messages" line of ``key``'s tab above what is unread there: the
+        oldest unread message, or a file offer that came before it."""
+        widget = self._tabs_by_key.get(key)
+        if widget is not None:
+            widget.set_unread_marker(self.engine.first_unread(key),
+                                     card=self.engine.first_unread_card(key))
 
     def _on_unread_changed(self, key: str, count: int) -> None:
         widget = self._tabs_by_key.get(key)
@@ -1205,9 +1218,8 @@ class MainWindow(QMainWindow):
             self.notifications.discard()  # the badges show it all now
             self._notify_timer.stop()
             key = self.current_key()
-            first = self.engine.first_unread(key) if key is not None else None
-            if key is not None and first is not None and key in self._tabs_by_key:
-                self._tabs_by_key[key].set_unread_marker(first)
+            if key is not None and self.engine.unread(key):
+                self._show_unread_line(key)
             if key is not None:
                 self.engine.mark_read(key)
         super().changeEvent(event)

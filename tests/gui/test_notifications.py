@@ -37,6 +37,22 @@ def test_a_message_in_the_background_notifies_and_a_click_opens_its_conversation
     assert not bob.isMinimized()
 
 
+def test_a_file_offer_in_the_background_notifies(qtbot, open_window, tmp_path):
+    """An offer notifies as a message does (it made no pop-up: a video sent while the user
+    worked elsewhere waited unseen until the sender gave up)."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    background(qtbot, bob)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"\0" * 2048)
+    with qtbot.waitSignal(bob.notified, timeout=10_000) as shown:
+        assert alice.send_files(peer_key("bob"), [str(path)])
+    assert shown.args[0] == Notice("alice", "sent a file: clip.mp4 (2.0 KB)",
+                                   peer_key("alice"), 1)
+    assert bob.windowTitle().startswith("(1) bob@")
+
+
 def test_nothing_while_active_and_a_muted_conversation_only_counts(qtbot, open_window):
     bob = open_window("bob")
     alice = open_window("alice")

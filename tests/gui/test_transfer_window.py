@@ -329,8 +329,12 @@ def test_ctrl_shift_t_takes_the_keyboard_focus_to_the_transfers_and_back(qtbot, 
     qtbot.waitUntil(tab.compose.hasFocus)
 
 
-def test_a_file_offer_opens_its_tab_in_the_background_and_leaves_it_unread(
+def test_a_file_offer_opens_its_tab_in_the_background_and_counts_as_unread(
         qtbot, open_window, tmp_path):
+    """A file offer is news as a message is: it counts in the tab, the contact list and the
+    window title until the tab is looked at (it counted nothing: an offer made while the
+    user was on another tab went unnoticed). The "New messages" line stays above the first
+    unread message, which came before the card."""
     from messenger.client.conversations import peer_key
     from messenger.client.models import MessageKind, RosterModel
 
@@ -349,8 +353,59 @@ def test_a_file_offer_opens_its_tab_in_the_background_and_leaves_it_unread(
     assert alice.conversation_widget(peer_key("bob")) is not None
     assert alice.current_key() == EVERYONE  # opened, not shown
     row = alice.engine.roster.row_of("bob")
-    assert alice.engine.unread(peer_key("bob")) == 3
-    assert alice.engine.roster.index(row, 0).data(RosterModel.UnreadRole) == 3
+    assert alice.engine.unread(peer_key("bob")) == 4
+    assert alice.engine.roster.index(row, 0).data(RosterModel.UnreadRole) == 4
+    tab = alice.conversation_widget(peer_key("bob"))
+    assert alice.tabs.tabText(alice.tabs.indexOf(tab)) == "(4) bob"
+    assert alice.windowTitle().startswith("(4) alice@")
+    first = alice.engine.first_unread(peer_key("bob"))
+    assert alice.engine.first_unread_card(peer_key("bob")) == ""  # the messages came first
+    alice.open_conversation("bob")
+    assert tab.delegate.unread_seq == first and tab.delegate.unread_card == ""
+    assert alice.engine.unread(peer_key("bob")) == 0
+    assert alice.engine.roster.index(row, 0).data(RosterModel.UnreadRole) == 0
+
+
+def test_a_file_offer_before_any_message_gets_the_new_messages_line(qtbot, open_window,
+                                                                   tmp_path):
+    """The offer came first, then a message: the "New messages" line is drawn above the
+    card (it was drawn above the message, below the unread card)."""
+    from messenger.client.conversations import peer_key
+    from messenger.client.models import MessageKind
+
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    path = tmp_path / "notes.txt"
+    path.write_text("some notes\n")
+    with qtbot.waitSignal(alice.transfers.transfer_added, timeout=10_000) as added:
+        assert bob.send_files(peer_key("alice"), [str(path)])
+    card_key = added.args[0]
+    bob.engine.send_unicast("alice", "did you get it?")
+    model = alice.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: any(i.kind is MessageKind.OTHER for i in model.items()),
+                    timeout=10_000)
+    assert alice.engine.unread(peer_key("bob")) == 2
+    assert alice.engine.first_unread_card(peer_key("bob")) == card_key
+    tab = alice.open_conversation("bob")
+    assert tab.delegate.unread_card == card_key and tab.delegate.unread_seq is None
+    assert alice.engine.unread(peer_key("bob")) == 0
+    card = tab.card(card_key)
+    row = tab.model.row_of_transfer(card_key)
+    delegate = tab.delegate
+    rect = tab.view.visualRect(tab.proxy.index(row, 0))
+    # The card moved down to leave the line's room above it, and the line is drawn there.
+    qtbot.waitUntil(lambda: card.frame.mapTo(tab.view.viewport(), QPoint(0, 0)).y()
+                    >= rect.top() + delegate.UNREAD_HEIGHT)
+    top = rect.top() + (delegate.DAY_HEIGHT if delegate.day_separator(
+        tab.proxy.index(row, 0)) else 0)
+    strip = tab.view.viewport().grab(QRect(rect.left(), int(top), rect.width(),
+                                           int(delegate.UNREAD_HEIGHT))).toImage()
+    assert len({strip.pixel(x, y) for x in range(0, strip.width(), 3)
+                for y in range(strip.height())}) > 2
+    # Answering clears the line, as for messages.
+    tab.set_unread_marker(None)
+    assert tab.delegate.unread_card == ""
 
 
 def test_a_long_file_name_is_elided_in_the_middle_keeping_its_extension(qtbot):
