@@ -52,7 +52,7 @@ from . import theme
 from .conversation import ConversationWidget
 from .delegates import GroupDelegate, MemberDelegate
 from .ui_group_dialog import Ui_GroupDialog
-from .widgets import ErrorLabel
+from .widgets import EmptyHintListView, ErrorLabel
 
 log = logging.getLogger("messenger.gui.groups")
 
@@ -172,6 +172,18 @@ class PickList(QObject):
         view.doubleClicked.connect(self.toggle)
         filter_edit.textChanged.connect(self.filter.setFilterFixedString)
         self.checks.checked_changed.connect(self.changed)
+        self._filter_edit = filter_edit
+        if isinstance(view, EmptyHintListView):
+            view.hint = self.empty_hint
+            filter_edit.textChanged.connect(view.viewport().update)
+
+    def empty_hint(self) -> str:
+        """What the list says while it shows nobody."""
+        text = self._filter_edit.text().strip()
+        if text:
+            return f"Nobody matches “{text}”."
+        return "Nobody else to choose: everyone is in it or invited already." \
+            if self.checks.rowCount() else "There are no other accounts on this server yet."
 
     def toggle(self, index: QModelIndex) -> None:
         """Flip the check box of the row at ``index`` (a view index)."""
@@ -421,7 +433,7 @@ class InviteDialog(QDialog):
         self.filter_edit.setPlaceholderText("Filter contacts…")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.setAccessibleName("Filter contacts")
-        self.view = QListView()
+        self.view = EmptyHintListView()
         self.view.setAccessibleName("Contacts to invite")
         self.picker = PickList(engine.roster, self.filter_edit, self.view, self,
                                exclude=exclude)

@@ -17,8 +17,9 @@ from PySide6.QtGui import (QBrush, QColor, QConicalGradient, QCursor,
     QPalette, QPixmap, QRadialGradient, QTransform)
 from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QApplication, QDialog,
     QDialogButtonBox, QFormLayout, QLabel, QLineEdit,
-    QListView, QRadioButton, QSizePolicy, QVBoxLayout,
-    QWidget)
+    QRadioButton, QSizePolicy, QVBoxLayout, QWidget)
+
+from messenger.gui.widgets import EmptyHintListView
 
 class Ui_GroupDialog(object):
     def setupUi(self, GroupDialog):
@@ -75,7 +76,7 @@ class Ui_GroupDialog(object):
 
         self.mainLayout.addWidget(self.filterEdit)
 
-        self.membersView = QListView(GroupDialog)
+        self.membersView = EmptyHintListView(GroupDialog)
         self.membersView.setObjectName(u"membersView")
         self.membersView.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
 

@@ -97,9 +97,12 @@ class EmptyHintListView(QListView):
     """A list view that says what to do while its model has no rows (an empty white box
     says nothing): ``hint`` is a callable so it can follow state (e.g. a search filter)."""
 
-    def __init__(self, hint: Callable[[], str], parent: QWidget | None = None) -> None:
+    def __init__(self, hint: Callable[[], str] | QWidget | None = None,
+                 parent: QWidget | None = None) -> None:
+        if isinstance(hint, QWidget):  # (made by a .ui form: EmptyHintListView(parent))
+            hint, parent = None, hint
         super().__init__(parent)
-        self.hint = hint
+        self.hint: Callable[[], str] = hint or (lambda: "")
 
     def hint_text(self) -> str:
         """The hint drawn now ("" while the model has rows)."""

@@ -14,6 +14,7 @@ from messenger.gui import groups
 from messenger.gui.groups import (
     GroupConversationWidget,
     GroupDialog,
+    InviteDialog,
     JoinGroupDialog,
     invite_summary,
 )
@@ -510,6 +511,28 @@ def test_pick_lists_are_in_name_order(qtbot, open_window):
     dialog = alice.ask_new_group(invite=[])
     assert dialog.picker.visible_names() == ["bob", "charlie"]
     dialog.reject()
+
+
+def test_pick_lists_say_why_they_are_empty(qtbot, open_window):
+    """A filter that matched nobody left the group dialog's list a blank box, as did an
+    invitation with everyone invited already."""
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.rowCount() > 0)
+    dialog = alice.ask_new_group(invite=[])
+    assert dialog.membersView.hint_text() == ""
+    qtbot.keyClicks(dialog.filterEdit, "zzz")
+    assert dialog.membersView.hint_text() == "Nobody matches “zzz”."
+    image = dialog.membersView.viewport().grab().toImage()
+    base = image.pixelColor(2, 2)
+    assert any(image.pixelColor(x, y) != base for x in range(0, image.width(), 2)
+               for y in range(0, 40, 2))  # the hint is drawn
+    dialog.reject()
+    with qtbot.waitSignal(alice.engine.group_joined, timeout=10_000):
+        alice.engine.create_group("lab", ["bob", "charlie"])
+    invite = InviteDialog(alice.engine, "lab", alice)
+    qtbot.addWidget(invite)
+    assert invite.view.hint_text() == \
+        "Nobody else to choose: everyone is in it or invited already."
 
 
 def test_a_narrow_group_tab_gives_the_conversation_the_room(qtbot, open_window):
