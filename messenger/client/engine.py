@@ -884,6 +884,14 @@ class ClientEngine(QObject):
         cards.append(card)
         self._set_unread(key, self._unread.get(key, 0) + 1)
 
+    def card_seen_elsewhere(self, key: str, card: str) -> None:
+        """The file offer of card ``card`` was answered on another device of this account:
+        off ``key``'s unread count, as messages read there are (:meth:`_on_read_elsewhere`)."""
+        cards = self._unread_cards.get(key)
+        if cards and card in cards:
+            cards.remove(card)
+            self._set_unread(key, max(0, self._unread.get(key, 0) - 1))
+
     def mark_read(self, key: str) -> None:
         """The user has seen conversation ``key``: its unread count drops to zero and the
         senders get ``read`` receipts for what it shows, once each: messages that arrived

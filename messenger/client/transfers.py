@@ -332,6 +332,8 @@ def status_text(t: Transfer) -> str:
         if error == LAPSED_REASON and t.by_peer:
             return (f"Withdrawn: you were offline when {t.peer} offered it. {t.peer} can "
                     "send it again.")
+        if not t.by_peer and error.endswith(" on another device"):
+            return error[:1].upper() + error[1:]  # "Accepted on another device"
         who = f"Cancelled by {t.peer}" if t.by_peer else "Cancelled"
         return who + (f": {error}" if error else "")
     if st is TransferState.DISCARDED:
@@ -1061,6 +1063,16 @@ class TransferController(QObject):
     def _on_cancelled_by_peer(self, ev: TransferCancelled) -> None:
         t = self._by_transfer_id(ev.transfer_id)
         if t is None:
+            return
+        if self.client.user and name_key(ev.user) == name_key(self.client.user):
+            # Another device of ours accepted, declined or cancelled the offer: not ours to
+            # answer here any more. Any partial file stays (a later offer resumes it).
+            if self._engine is not None:
+                self._engine.release(ev.transfer_id)
+            if not t.final:
+                t.by_peer = False
+                self._set(t, TransferState.CANCELLED, error=ev.reason)
+            self.client.card_seen_elsewhere(t.conversation, t.key)
             return
         if self._engine is not None:
             if ev.reason == LAPSED_REASON and t.direction == RECEIVE:

@@ -1192,7 +1192,16 @@ class ServerCore:
                                  endpoints=self._observed(session, frame.endpoint),
                                  fingerprint=frame.fingerprint, offset=max(0, frame.offset))
         return [Out(session.conn, Ok(id=frame.id, transfer_id=t.transfer_id, secret=t.secret)),
-                *self._to_users([name_key(t.sender)], event)]
+                *self._to_users([name_key(t.sender)], event),
+                *self._to_other_sessions(session, TransferCancelled(
+                    transfer_id=t.transfer_id, user=session.user,
+                    reason="accepted on another device"))]
+
+    def _to_other_sessions(self, session: Session, frame: msgspec.Struct) -> list[Action]:
+        """``frame`` to the other sessions of ``session``'s account (its other devices)."""
+        entry = self.online.get(session.key)
+        return [Out(c, frame) for c in entry.conns if c != session.conn] \
+            if entry is not None else []
 
     def _transfer_close(self, session: Session,
                         frame: TransferDecline | TransferCancel) -> list[Action]:
@@ -1207,7 +1216,15 @@ class ServerCore:
         else:
             event = TransferCancelled(transfer_id=t.transfer_id, user=session.user,
                                       reason=frame.reason)
-        return [Out(session.conn, Ok(id=frame.id)), *self._to_users([name_key(other)], event)]
+        actions: list[Action] = [Out(session.conn, Ok(id=frame.id)),
+                                 *self._to_users([name_key(other)], event)]
+        if name_key(t.recipient) == session.key:
+            # The recipient's other devices show the offer too: it is settled here.
+            verb = "declined" if declining else "cancelled"
+            actions += self._to_other_sessions(session, TransferCancelled(
+                transfer_id=t.transfer_id, user=session.user,
+                reason=f"{verb} on another device"))
+        return actions
 
     _handlers: dict[type, Callable[..., list[Action]]] = {
         TransferOffer: _transfer_offer,

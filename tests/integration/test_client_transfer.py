@@ -16,7 +16,12 @@ from messenger.client.connection import ConnectionState
 from messenger.client.conversations import group_key
 from messenger.client.engine import ClientEngine
 from messenger.client.models import MessageKind
-from messenger.client.transfers import TransferController, TransferPrefs, TransferState
+from messenger.client.transfers import (
+    TransferController,
+    TransferPrefs,
+    TransferState,
+    status_text,
+)
 from messenger.protocol import TransferCancelled
 
 MEDIA = Path("/work/shared/media/bigbuckbunny.mp4")
@@ -318,6 +323,46 @@ def test_recipient_on_two_devices_both_accepting_gets_the_file_once(qtbot, peers
         # A late engine event for an ended card, naming no saved file, does not revive it.
         loser._on_finished(loser.get(loser_key).transfer_id, "/nowhere", "00")
         assert state(loser, loser_key) is S.CANCELLED
+    finally:
+        laptop.close()
+        engine.close()
+        qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+
+
+def test_an_offer_answered_on_another_device_stops_asking_here(qtbot, peers, server,
+                                                               tmp_path):
+    """Bob is logged in on two devices and answers alice's offers on his phone: the laptop's
+    card ends by itself, saying where it was answered (it kept offering Accept / Decline,
+    and counting as unread, until clicked)."""
+    alice, bob = peers()
+    engine = ClientEngine(data_dir=tmp_path / "laptop-data")
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+        engine.connect_to(server.host, server.port)
+        engine.login("bob", "bob123")
+    laptop = TransferController(engine, TransferPrefs(download_dir=tmp_path / "laptop-dl"))
+    try:
+        for n, (answer, said) in enumerate((("accept", "accepted on another device"),
+                                             ("decline", "declined on another device"))):
+            src = tmp_path / f"doc{n}.bin"
+            src.write_bytes(random.Random(n).randbytes(50_000))
+            with qtbot.waitSignal(laptop.transfer_added, timeout=10_000) as added:
+                send_key, phone_key = offer(qtbot, alice, bob, src)
+            laptop_key = added.args[0]
+            assert state(laptop, laptop_key) is S.INCOMING
+            assert engine.unread("alice") == 1  # news here too, until answered there
+            if answer == "accept":
+                assert bob.accept(phone_key) is None
+            else:
+                assert bob.decline(phone_key)
+            qtbot.waitUntil(lambda k=laptop_key: state(laptop, k) is S.CANCELLED,
+                            timeout=10_000)
+            t = laptop.get(laptop_key)
+            assert (t.error, t.by_peer) == (said, False)
+            assert status_text(t) == said.capitalize()
+            assert engine.unread("alice") == 0  # as for messages read on another device
+            done = S.DONE if answer == "accept" else S.DECLINED
+            qtbot.waitUntil(lambda k=send_key, d=done: state(alice, k) is d, timeout=10_000)
+        assert tree(tmp_path / "laptop-dl") == []
     finally:
         laptop.close()
         engine.close()

@@ -210,3 +210,31 @@ def test_a_resumed_offer_replaces_the_attempt_it_names(qtbot, make_server):
     assert old.code == ErrorCode.UNKNOWN_TRANSFER  # replaced
     assert isinstance(offer(alice, resumes=other.transfer_id, sha256="ab" * 32), Ok)
     assert isinstance(alice.request(TransferCancel, transfer_id=other.transfer_id), Ok)
+
+
+def test_the_recipients_other_devices_learn_that_an_offer_was_answered(qtbot, server):
+    """Bob is logged in twice: when one device accepts (or declines) an offer, the other is
+    told (``transfer_cancelled`` from bob himself), so its card stops asking; it kept
+    offering Accept / Decline until clicked. Alice gets only the accept or decline."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    phone = connect_as(qtbot, server, "bob", "bob123")
+    laptop = connect_as(qtbot, server, "bob", "bob123")
+    for answer, reason in (("accept", "accepted on another device"),
+                           ("decline", "declined on another device")):
+        ok = offer(alice)
+        for device in (phone, laptop):
+            device.wait_for(lambda f, t=ok.transfer_id:
+                            isinstance(f, TransferOffered) and f.transfer_id == t)
+        if answer == "accept":
+            assert isinstance(phone.request(
+                TransferAccept, transfer_id=ok.transfer_id,
+                endpoint=Endpoint(host="127.0.0.1", port=40001), fingerprint="AA:BB"), Ok)
+        else:
+            assert isinstance(phone.request(TransferDecline, transfer_id=ok.transfer_id), Ok)
+        told = laptop.wait_for(lambda f, t=ok.transfer_id:
+                               isinstance(f, TransferCancelled) and f.transfer_id == t)
+        assert (told.user, told.reason) == ("bob", reason)
+        for device in (phone, alice):  # a round trip: all relays are in
+            assert isinstance(device.request(GetRoster), Ok)
+        assert not [f for f in phone.frames if isinstance(f, TransferCancelled)]
+        assert not [f for f in alice.frames if isinstance(f, TransferCancelled)]
