@@ -1117,13 +1117,15 @@ class ClientEngine(QObject):
     # ------------------------------------------------------------------ transfers (signalling)
 
     def offer_transfer(self, to: str, name: str, size: int, sha256: str, mime: str,
-                       host: str, port: int, resumes: str = "") -> int:
+                       host: str, port: int, resumes: str = "", group: str = "") -> int:
         """Offer a file to ``to`` (``host``:``port``: our UDP transfer socket; ``resumes``:
-        the ``transfer_id`` of the earlier offer this continues, if any). Returns the
-        request id (answered by ``transfer_answered``), 0 when not logged in."""
+        the ``transfer_id`` of the earlier offer this continues, if any; ``group``: the group
+        whose conversation it is sent in, if any). Returns the request id (answered by
+        ``transfer_answered``), 0 when not logged in."""
         frame = TransferOffer(id=self._take_id(), to=self.canonical_user(to), name=name,
                               size=size, sha256=sha256, mime=mime or "application/octet-stream",
-                              endpoint=Endpoint(host=host, port=port), resumes=resumes or None)
+                              endpoint=Endpoint(host=host, port=port), resumes=resumes or None,
+                              group=group or None)
         return self._transfer_request(frame)
 
     def accept_transfer(self, transfer_id: str, host: str, port: int, fingerprint: str,

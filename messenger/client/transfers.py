@@ -96,7 +96,7 @@ from ..transfer import (
     remove_part,
     safe_filename,
 )
-from .conversations import EVERYONE, is_group, peer_key
+from .conversations import EVERYONE, group_key, is_group, peer_key
 from .localstore import LocalStore, TransferRecord
 
 log = logging.getLogger("messenger.client.transfers")
@@ -782,8 +782,10 @@ class TransferController(QObject):
         except OSError as exc:
             self._set(t, TransferState.FAILED, error=str(exc))
             return
+        group = self.client.conversation(t.conversation).title \
+            if is_group(t.conversation) else ""
         rid = self.client.offer_transfer(t.peer, t.name, t.size, t.sha256, t.mime,
-                                         self._report_host(), eng.port, t.resumes)
+                                         self._report_host(), eng.port, t.resumes, group)
         if not rid:
             self._set(t, TransferState.FAILED, error="not connected to the server")
             return
@@ -866,9 +868,9 @@ class TransferController(QObject):
             t.error, t.by_peer, t.rate = "", False, 0.0
             self._by_id[ev.transfer_id] = t.key
         else:
-            t = Transfer(ev.transfer_id, RECEIVE, ev.sender, peer_key(ev.sender), ev.name,
-                         ev.size, ev.sha256, ev.mime, transfer_id=ev.transfer_id, secret=secret,
-                         state=TransferState.INCOMING)
+            t = Transfer(ev.transfer_id, RECEIVE, ev.sender, self._conversation_of(ev),
+                         ev.name, ev.size, ev.sha256, ev.mime, transfer_id=ev.transfer_id,
+                         secret=secret, state=TransferState.INCOMING)
             self._add(t)
             # A new card is news in its conversation, as a message is (a Resume is not).
             self.client.add_unread_card(t.conversation, t.key)
@@ -878,6 +880,15 @@ class TransferController(QObject):
             self._decline(t, AUTO_REFUSED + reason)
         elif t.accepted or self.prefs.auto_accepts(ev.sender):
             self.accept(t.key)
+
+    def _conversation_of(self, ev: TransferOffered) -> str:
+        """Where offer ``ev``'s card goes: the group's conversation when the file was sent
+        in a group we are a member of, else the one with the sender."""
+        if ev.group:
+            row = self.client.groups.group(ev.group)
+            if row is not None and row.member:
+                return group_key(row.name)
+        return peer_key(ev.sender)
 
     def _resumable(self, ev: TransferOffered) -> Transfer | None:
         """The receive card that offer ``ev`` continues: the same file from the same sender,
@@ -1263,8 +1274,8 @@ class TransferController(QObject):
         self.model.add(t)
         me = self.client.user
         sender = me if t.direction == SEND else t.peer
-        model = self.client.conversation(t.conversation,
-                                         None if t.direction == SEND else t.peer)
+        title = None if t.direction == SEND or is_group(t.conversation) else t.peer
+        model = self.client.conversation(t.conversation, title)
         model.add_transfer(t.key, sender, t.name, ts=None if announce else t.created)
         if announce:
             self._persist(t)

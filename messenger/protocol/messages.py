@@ -257,8 +257,10 @@ class TransferOffer(_Base, tag="transfer_offer"):
     to the receiver, sent as the first bytes of the QUIC stream). The recipient gets
     ``transfer_offered``. ``resumes``: the ``transfer_id`` of the sender's earlier offer of
     this file to this user that this one continues (a Resume), relayed so the recipient's app
-    continues that card even while it still waits for the earlier attempt to connect. Errors:
-    unknown_user, user_offline, bad_request.
+    continues that card even while it still waits for the earlier attempt to connect.
+    ``group``: the group whose conversation the file was sent in (both must be members),
+    relayed so the recipient's app shows the card there. Errors: unknown_user, user_offline,
+    bad_request, unknown_group, not_member.
     """
 
     id: int
@@ -269,6 +271,7 @@ class TransferOffer(_Base, tag="transfer_offer"):
     endpoint: Endpoint
     mime: str = "application/octet-stream"
     resumes: str | None = None
+    group: str | None = None
 
 
 class TransferAccept(_Base, tag="transfer_accept"):
@@ -385,7 +388,9 @@ class TransferOffered(_Base, tag="transfer_offered"):
     reported it and as the server saw its address. ``secret`` (hex, 32 bytes) is what the
     sender must present as the first bytes of the QUIC stream; register it with your transfer
     engine before you accept, so the sender's connection is recognised at once.
-    ``resumes``: as the sender's ``transfer_offer`` said (its earlier offer this continues)."""
+    ``resumes``: as the sender's ``transfer_offer`` said (its earlier offer this continues).
+    ``group``: the group's name as the server spells it when the file was sent in a group's
+    conversation (you and the sender are members), else None."""
 
     transfer_id: str
     sender: str
@@ -397,6 +402,7 @@ class TransferOffered(_Base, tag="transfer_offered"):
     ts: float
     secret: str = ""
     resumes: str | None = None
+    group: str | None = None
 
 
 class TransferAccepted(_Base, tag="transfer_accepted"):

@@ -1152,6 +1152,11 @@ class ServerCore:
         if unknown:
             raise RuleError(ErrorCode.UNKNOWN_USER, f"no such user: {unknown[0]}")
         recipient = found[0]
+        group = None
+        if frame.group is not None:
+            group = self.groups.member_group(session.user, frame.group).name
+            if not self.groups.get(group).is_member(recipient):
+                raise RuleError(ErrorCode.NOT_MEMBER, f"{recipient} is not a member of {group}")
         entry = self.online.get(name_key(recipient))
         if entry is None:
             raise RuleError(ErrorCode.USER_OFFLINE,
@@ -1165,7 +1170,8 @@ class ServerCore:
         event = TransferOffered(transfer_id=t.transfer_id, sender=session.user, name=frame.name,
                                 size=frame.size, sha256=frame.sha256, mime=frame.mime,
                                 endpoints=self._observed(session, frame.endpoint),
-                                ts=self._clock(), secret=t.secret, resumes=frame.resumes)
+                                ts=self._clock(), secret=t.secret, resumes=frame.resumes,
+                                group=group)
         return [Out(session.conn, Ok(id=frame.id, transfer_id=t.transfer_id, secret=t.secret)),
                 *self._to_users([name_key(recipient)], event)]
 

@@ -366,6 +366,31 @@ def test_a_file_offer_opens_its_tab_in_the_background_and_counts_as_unread(
     assert alice.engine.roster.index(row, 0).data(RosterModel.UnreadRole) == 0
 
 
+def test_a_file_sent_in_a_group_shows_in_the_group_on_the_members_side(qtbot, open_window,
+                                                                      tmp_path):
+    """Alice drops a file on the group's tab: bob's card is in the group's conversation,
+    which counts it as unread (it went to his private conversation with alice)."""
+    from messenger.client.conversations import group_key, peer_key
+
+    alice, bob = open_window("alice"), open_window("bob")
+    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        alice.engine.create_group("Lab", ["bob"])
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        bob.engine.accept_invitation("Lab")
+    qtbot.waitUntil(lambda: "bob" in alice.engine.groups.group("Lab").members)
+    bob.tabs.setCurrentIndex(bob.tabs.indexOf(bob.conversation_widget(EVERYONE)))
+    path = tmp_path / "slides.pdf"
+    path.write_bytes(b"%PDF" + b"x" * 1000)
+    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000) as added:
+        assert alice.send_files(group_key("Lab"), [str(path)])
+    t = bob.transfers.get(added.args[0])
+    assert t.conversation == group_key("Lab")
+    assert bob.conversation_widget(group_key("Lab")).card(t.key) is not None
+    assert bob.engine.conversation(peer_key("alice")).row_of_transfer(t.key) is None
+    assert bob.engine.unread(group_key("Lab")) == 1
+    assert bob.current_key() == EVERYONE  # opened in the background
+
+
 def test_a_file_offer_before_any_message_gets_the_new_messages_line(qtbot, open_window,
                                                                    tmp_path):
     """The offer came first, then a message: the "New messages" line is drawn above the

@@ -11,6 +11,8 @@ from messenger.protocol import (
     Error,
     ErrorCode,
     GetRoster,
+    GroupAccept,
+    GroupCreate,
     Ok,
     TransferAccept,
     TransferAccepted,
@@ -238,3 +240,26 @@ def test_the_recipients_other_devices_learn_that_an_offer_was_answered(qtbot, se
             assert isinstance(device.request(GetRoster), Ok)
         assert not [f for f in phone.frames if isinstance(f, TransferCancelled)]
         assert not [f for f in alice.frames if isinstance(f, TransferCancelled)]
+
+
+def test_an_offer_in_a_group_names_the_group_for_members_only(qtbot, server):
+    """A file dropped on a group's tab is offered to each member with the group's name, so
+    their apps file the card in the group (it went to the private conversation with the
+    sender). Both must be members: the server decides, not the apps."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    assert isinstance(alice.request(GroupCreate, group="Lab", invite=["bob", "charlie"]), Ok)
+    assert isinstance(bob.request(GroupAccept, group="lab"), Ok)
+    assert isinstance(offer(alice, group="LAB"), Ok)
+    offered = bob.wait_for(lambda f: isinstance(f, TransferOffered))
+    assert offered.group == "Lab"  # as the server spells it
+    assert isinstance(offer(alice), Ok)  # no group: a private offer, as before
+    assert bob.wait_for(lambda f: isinstance(f, TransferOffered)).group is None
+    refused = offer(alice, to="charlie", group="lab")  # invited, not a member yet
+    assert (refused.code, refused.message) == (ErrorCode.NOT_MEMBER,
+                                               "charlie is not a member of Lab")
+    assert offer(charlie, to="alice", group="lab").code == ErrorCode.NOT_MEMBER
+    assert offer(alice, group="nowhere").code == ErrorCode.UNKNOWN_GROUP
+    assert isinstance(charlie.request(GetRoster), Ok)  # a round trip: relays are in
+    assert not [f for f in charlie.frames if isinstance(f, TransferOffered)]
