@@ -7,7 +7,6 @@ import hashlib
 import time
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QRect, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QTextDocument
 from PySide6.QtWidgets import QApplication
@@ -44,7 +43,6 @@ def drop(widget, *paths: Path) -> bool:
     return event.isAccepted()
 
 
-@pytest.mark.skipif(not MEDIA.exists(), reason="sample video not available")
 def test_drop_a_video_and_the_peer_accepts_it(qtbot, open_window, tmp_path, monkeypatch):
     opened: list[str] = []
     monkeypatch.setattr(gui_transfers, "open_url",
