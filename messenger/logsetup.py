@@ -12,6 +12,24 @@ from pathlib import Path
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c != 0x09}
+_ESCAPES |= {0x0A: "\\n", 0x0D: "\\r"}
+_ESCAPES |= {c: f"\\u{c:04x}" for c in (0x85, 0x2028, 0x2029, *range(0x202A, 0x202F),
+                                          *range(0x2066, 0x206A))}
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Writes each record's message on one line: line breaks, other control characters and
+    bidirectional overrides in it (from names, file names and texts that clients sent) are
+    escaped, so that no client can forge log lines or disguise them. Tracebacks keep their
+    lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        message = record.message
+        if not message.isprintable():
+            record.message = message.translate(_ESCAPES)
+        return super().formatMessage(record)
+
 
 def _not_console_only_elsewhere(record: logging.LogRecord) -> bool:
     """Records logged with ``extra={"console": False}`` (already told on stderr in other
@@ -29,7 +47,7 @@ def setup_logging(log_file: Path | None, *, level: int = logging.INFO,
             root.removeHandler(handler)
             handler.close()
     root.setLevel(level)
-    formatter = logging.Formatter(FORMAT)
+    formatter = _OneLineFormatter(FORMAT)
     handlers: list[logging.Handler] = []
     if stderr:
         console = logging.StreamHandler()

@@ -1,0 +1,44 @@
+"""The log keeps one line per record: what clients send cannot forge or hide log lines."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from messenger.logsetup import setup_logging
+
+
+@pytest.fixture
+def log_file(tmp_path):
+    path = tmp_path / "server.log"
+    setup_logging(path, stderr=False)
+    yield path
+    root = logging.getLogger("messenger")
+    for handler in list(root.handlers):
+        if getattr(handler, "_messenger", False):
+            root.removeHandler(handler)
+            handler.close()
+
+
+def test_a_client_string_cannot_forge_a_log_line(log_file):
+    # What ServerCore._transfer_offer logs, with a file name a client chose.
+    forged = "2026-12-07 09:00:00,000 INFO    messenger.server.activity: login admin"
+    logging.getLogger("messenger.server.core").info(
+        "transfer %s: %s offers %s (%d bytes) to %s", "t1", "mallory", "x.txt\r\n" + forged,
+        1, "bob")
+    logging.getLogger("messenger.server.core").info("no such group: %s", "\u202egpj.exe\x00")
+    lines = log_file.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2
+    assert "x.txt\\r\\n2026-12-07" in lines[0]
+    assert "\\u202egpj.exe\\x00" in lines[1]
+
+
+def test_tracebacks_keep_their_lines(log_file):
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("messenger.server.net").exception("internal error on %s", "tab\there")
+    text = log_file.read_text(encoding="utf-8")
+    assert "internal error on tab\there" in text
+    assert "Traceback (most recent call last):" in text.splitlines()[1]
