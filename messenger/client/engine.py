@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtNetwork import QNetworkInformation
 
 from ..protocol import (
     HEADER,
@@ -448,6 +449,7 @@ class ClientEngine(QObject):
         self._ping_nonce = 0
         self._conn.state_changed.connect(self._on_state)
         self.conversation(EVERYONE, EVERYONE_TITLE)
+        self._watch_network()
 
     # ------------------------------------------------------------------ state
 
@@ -592,6 +594,31 @@ class ClientEngine(QObject):
         self._backoff.reset()  # a try asked for starts the waits over
         self._attempt_reconnect()
         return True
+
+    def network_changed(self, online: bool) -> bool:
+        """The system says the network is up (``online``) or down. Up while a reconnect
+        waits out its backoff: try at once (a laptop that joins a Wi-Fi again should not
+        wait up to 30 s). Down: nothing (a link that died is the heartbeat's to notice).
+        True when a try started."""
+        if not online or not self._reconnect_timer.isActive():
+            return False
+        log.info("the network is back: reconnecting now")
+        return self.reconnect_now()
+
+    def _watch_network(self) -> None:
+        """Follow the system's network reachability (``QNetworkInformation``: the glib,
+        NetworkManager or connman backend on Linux) when a backend can tell it."""
+        if not QNetworkInformation.loadBackendByFeatures(
+                QNetworkInformation.Feature.Reachability):
+            log.debug("no network information backend: reconnects follow the backoff only")
+            return
+        info = QNetworkInformation.instance()
+        if info is not None:
+            info.reachabilityChanged.connect(self._on_reachability)
+
+    def _on_reachability(self, reachability: QNetworkInformation.Reachability) -> None:
+        up = QNetworkInformation.Reachability
+        self.network_changed(reachability in (up.Local, up.Site, up.Online))
 
     def retry(self, client_msg_id: str) -> bool:
         """Send a failed message again (same ``client_msg_id``, same place in the queue)."""

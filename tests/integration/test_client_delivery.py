@@ -852,6 +852,29 @@ def test_a_history_page_larger_than_a_mebibyte_arrives_and_keeps_the_link(
     assert other.logged_in and failed == []
 
 
+def test_the_network_coming_back_reconnects_at_once(qtbot, make_server, make_engine,
+                                                    tmp_path):
+    """The server was unreachable and the next try waits a minute: when the system says the
+    network is up again (QNetworkInformation's reachability), the app tries at once. A
+    network going down changes nothing, nor does it while online or logged out."""
+    data = tmp_path / "srv"
+    first = make_server(demo=True, data_dir=data)
+    port = first.port
+    alice = make_engine(backoff=Backoff(60.0, 60.0))
+    login(qtbot, alice, "127.0.0.1", port, "alice")
+    assert not alice.network_changed(True)  # online: nothing to do
+    first.close()
+    qtbot.waitUntil(lambda: alice._reconnect_timer.isActive(), timeout=10_000)
+    make_server(data_dir=data, port=port)
+    assert not alice.network_changed(False)
+    assert alice._reconnect_timer.isActive()  # still waiting its minute
+    with qtbot.waitSignal(alice.login_succeeded, timeout=10_000):
+        assert alice.network_changed(True)
+    alice.logout()
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED)
+    assert not alice.network_changed(True)  # logged out on purpose: stays out
+
+
 def test_a_send_refused_for_now_is_tried_again_by_itself(qtbot, make_server, make_engine):
     """``rate_limited`` leaves a message pending; it goes again by itself, without waiting
     for another message or a reconnect (that it waits for the error's ``retry_after``: the
