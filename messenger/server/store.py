@@ -1441,15 +1441,18 @@ class Store:
         warm = self._cursors.get(grp_key, {})
         for key in members:
             cursor = warm.get(key)
+            # Read up to the highest seq read, but nothing still unconfirmed (as in
+            # _load_states): a message the member does not have yet was neither delivered
+            # nor read, however far the read cursor is.
             if cursor is not None:
-                seen = seq <= cursor.read
-                confirmed = seen or seq not in cursor.outstanding
+                confirmed = seq not in cursor.outstanding
             else:  # not loaded (nor loaded for this: a broadcast would load every account)
                 row = self._cursor_rows.get((key, grp_key)) or self._db.execute(
                     "SELECT delivered, read FROM group_cursors WHERE user_key = ? AND"
                     " grp_key = ?", (key, grp_key)).fetchone() or (0, 0)
-                seen = seq <= row[1]
-                confirmed = seen or seq <= row[0]
+                cursor = _Cursor(set(), row[0], row[1])
+                confirmed = seq <= row[0]
+            seen = confirmed and seq <= cursor.read
             delivered += confirmed
             read += seen
         return len(members), delivered, read
@@ -1489,6 +1492,14 @@ class Store:
             if peer != me:
                 where.append(by_sender)
                 params.append([peer, me])
+            else:
+                # The sender's own deliveries row of a deleted/edited notice (it goes to the
+                # sender's sessions) does not make it a message to itself: only a notice
+                # about a message that had the sender among its recipients belongs here.
+                where[1] = (messages, by_sender[1] + " AND (m.notice IS NULL OR EXISTS"
+                            " (SELECT 1 FROM json_each(m.recipients) r"
+                            " WHERE lower(r.value) = ?))")
+                params[1] = [me, peer, me]
         elif kind == "group" and target:
             self._sync()
             where = [(messages, "m.grp_key = ? AND m.scope != 'unicast' AND (m.sender_key = ?"

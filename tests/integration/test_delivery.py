@@ -293,3 +293,64 @@ def test_edit_and_delete_reach_a_group_and_everyone(qtbot, server):
     charlie = connect_as(qtbot, server, "charlie", "charlie123")
     charlie.wait_for(lambda f: isinstance(f, Message) and f.notice == "deleted"
                      and f.replaces == to_all.seq)
+
+
+def login_by_hand(qtbot, server, user: str,
+                  receipts_after: int | None = None) -> WireClient:
+    """Logged in as ``user``; nothing received is confirmed unless the test says so."""
+    c = WireClient(qtbot, server.host, server.port, auto_delivered=False)
+    c.hello()
+    rid = c.next_id()
+    c.send(Login(id=rid, user=user, password=f"{user}123", receipts_after=receipts_after))
+    assert isinstance(c.reply(rid), Ok)
+    return c
+
+
+def test_notices_of_messages_to_others_stay_out_of_the_own_conversation(qtbot, server):
+    """Deleting or editing a message to someone else put its notice into the sender's own
+    notes-to-self conversation (``user:<me>``), through the sender's own deliveries row of
+    the notice (found by a protocol-level model check)."""
+    alice = login_by_hand(qtbot, server, "alice")
+    to_bob = alice.send_text("unicast", "to bob", ["bob"])
+    both = alice.send_text("multicast", "to both", ["bob", "charlie"])
+    assert isinstance(alice.request(Retract, seq=to_bob.seq), Ok)
+    assert isinstance(alice.request(Edit, seq=both.seq, text="to both!",
+                                    client_msg_id="edit-1"), Ok)
+    note = alice.send_text("unicast", "note to self", ["alice"])
+    assert isinstance(alice.request(Retract, seq=note.seq), Ok)
+    for after in (None, 0):
+        own = alice.request(GetHistory, conversation="user:alice", after=after)
+        # only the message to herself and the notice about it (its deletion)
+        assert [(m.seq, m.notice) for m in own.messages] == [
+            (note.seq, None), (note.seq + 1, "deleted")]
+    with_bob = alice.request(GetHistory, conversation="user:bob")
+    assert [m.notice for m in with_bob.messages] == [None, None, "deleted"]
+
+
+def test_receipt_counts_do_not_count_a_member_who_has_not_got_the_message(
+        qtbot, make_server, tmp_path):
+    """After a restart the counts were rebuilt from the cursors, and a read cursor past a
+    message counted it delivered and read for a member it was still queued for (found by a
+    protocol-level model check)."""
+    data = tmp_path / "data"
+    server = make_server(demo=True, data_dir=data)
+    alice = login_by_hand(qtbot, server, "alice")
+    bob = login_by_hand(qtbot, server, "bob")
+    first = alice.send_text("broadcast", "one")
+    second = alice.send_text("broadcast", "two")
+    bob.wait_for(lambda f: isinstance(f, Message) and f.seq == second.seq)
+    bob.send(Read(seqs=[second.seq]))  # bob reads "two" only: "one" stays queued for him
+    round_trip(bob, 1)
+    alice.close()
+    bob.close()
+    server.close()
+    server = make_server(data_dir=data, port=server.port)
+    alice = login_by_hand(qtbot, server, "alice", receipts_after=0)
+    bob = login_by_hand(qtbot, server, "bob")
+    assert bob.wait_for(lambda f: isinstance(f, Message)).seq == first.seq  # still queued
+    charlie = login_by_hand(qtbot, server, "charlie")
+    charlie.send(Read(seqs=[first.seq]))
+    count = alice.wait_for(lambda f: isinstance(f, ReceiptCount) and f.seq == first.seq
+                           and f.rid > 0 and f.read > 0)
+    # charlie has it and read it; bob has not confirmed it (it was replayed to him)
+    assert (count.delivered, count.read, count.recipients) == (1, 1, 2)
