@@ -53,6 +53,14 @@ _Index = QModelIndex | QPersistentModelIndex
 CARD_WIDTH = 470
 """Largest width of a card in a conversation."""
 
+_WIDE_STATUS = "999.9 MB of 999.9 MB · 99.9 MB/s · 59 min left"
+"""About the longest status line of a running transfer: a card is at least as wide (within
+its row), so that line does not wrap mid-phrase on a card that a short name made narrow."""
+
+_BUSY = (TransferState.PREPARING, TransferState.CONNECTING)
+"""Busy states whose progress bar runs without a figure while no byte has moved (hashing,
+connecting); a resume that connects shows where it stands."""
+
 _ACTIVE = (TransferState.PREPARING, TransferState.OFFERING, TransferState.WAITING,
            TransferState.CONNECTING, TransferState.ACTIVE)
 
@@ -191,6 +199,8 @@ class TransferCard(QWidget):
 
     def row_height(self, width: int) -> int:
         """The height (pixels) this card needs at ``width`` pixels."""
+        want = self.status_label.fontMetrics().horizontalAdvance(_WIDE_STATUS) + 22
+        self.frame.setMinimumWidth(max(0, min(want, CARD_WIDTH, width - 24)))
         self.layout().activate()
         height = self.heightForWidth(width) if self.hasHeightForWidth() else -1
         return max(height, self.minimumSizeHint().height(), TRANSFER_ROW_HEIGHT // 2)
@@ -217,24 +227,29 @@ class TransferCard(QWidget):
         self.name_label.setText(shown)
         arrow = f"to {t.peer}" if t.direction == SEND else f"from {t.peer}"
         self.info_label.setText(f"{format_size(t.size)} · {arrow}")
-        permille = 1000 if t.state is TransferState.DONE else \
+        st = t.state
+        permille = 1000 if st is TransferState.DONE else \
             int(1000 * t.done / t.size) if t.size else 0
+        busy = st in _BUSY and t.done <= 0
+        self.progress.setRange(0, 0 if busy else 1000)  # (0, 0): runs without a figure
         self.progress.setValue(max(0, min(1000, permille)))
         self.progress.setFormat(f"{permille / 10:.0f} %")
-        # (done: the status line says so, and a full bar would only repeat it)
-        self.progress.setVisible(t.state not in (TransferState.INCOMING,
-                                                 TransferState.DECLINED,
-                                                 TransferState.DISCARDED,
-                                                 TransferState.DONE))
+        # A bar only while bytes move or a busy step runs, and on an ended one that got
+        # some of the way (a Resume continues from there); done: the status line says so.
+        self.progress.setVisible(
+            st is TransferState.ACTIVE or busy
+            or (st in (TransferState.CONNECTING, TransferState.FAILED,
+                       TransferState.CANCELLED) and t.done > 0))
         status = status_text(t)
         self.status_label.setText(status)
         self.status_label.setToolTip(plain_tooltip(
-            t.path if t.state is TransferState.DONE and t.path else status))
-        bad = t.state in (TransferState.FAILED, TransferState.DECLINED,
-                          TransferState.CANCELLED)
+            t.path if st is TransferState.DONE and t.path else status))
+        # Red for what went wrong or what the other side refused; not for the user's own
+        # Decline / Cancel, nor for an offer answered on another of their devices.
+        bad = st is TransferState.FAILED or (
+            st in (TransferState.DECLINED, TransferState.CANCELLED) and t.by_peer)
         self.status_label.setStyleSheet(theme.error_style() if bad
                                         else "color: palette(text);")
-        st = t.state
         incoming = t.direction != SEND and st is TransferState.INCOMING
         done = st is TransferState.DONE
         self.accept_button.setVisible(incoming)

@@ -786,7 +786,8 @@ class SendSession(_Session):
         try:
             data = self._file.read(n) if n else b""
         except OSError as exc:
-            self.report(Failed(self.transfer_id, "send", f"cannot read file: {exc}"))
+            self.report(Failed(self.transfer_id, "send",
+                               f"cannot read the file: {exc.strerror or exc}"))
             self.close(AppError.IO_ERROR, "read error", now)
             return
         if len(data) != n:

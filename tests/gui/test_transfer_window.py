@@ -15,6 +15,7 @@ from messenger import paths
 from messenger.client.conversations import EVERYONE
 from messenger.client.localstore import CachedMessage, LocalStore, TransferRecord, store_path
 from messenger.client.transfers import TransferState
+from messenger.gui import theme
 from messenger.gui import transfers as gui_transfers
 from messenger.gui.transfers import TransferCard
 from messenger.gui.widgets import ElidedLabel
@@ -478,3 +479,52 @@ def test_a_file_card_that_opens_the_day_sits_below_the_days_line(qtbot, open_win
                                            int(delegate.DAY_HEIGHT))).toImage()
     assert len({strip.pixel(x, y) for x in range(0, strip.width(), 3)
                 for y in range(strip.height())}) > 2  # the day's pill is drawn there
+
+
+def test_cards_show_a_bar_only_while_it_says_something_and_red_only_for_trouble(
+        qtbot, open_window):
+    """Waiting, preparing and connecting showed a "0 %" bar, and so did ended transfers that
+    never moved a byte; "Accepted on another device" and the user's own Decline were red;
+    a short file name made a card so narrow that "Waiting for bob to accept" wrapped."""
+    from messenger.client.conversations import peer_key
+    from messenger.client.transfers import RECEIVE, SEND, Transfer
+    from messenger.gui.transfers import _WIDE_STATUS
+
+    alice = open_window("alice")
+    ctrl = alice.transfers
+    S = TransferState
+    cases = {  # key: (direction, state, extra fields, bar shown, busy, red)
+        "waiting": (SEND, S.WAITING, {}, False, False, False),
+        "preparing": (SEND, S.PREPARING, {}, True, True, False),
+        "connecting": (RECEIVE, S.CONNECTING, {"accepted": True}, True, True, False),
+        "resuming": (RECEIVE, S.CONNECTING, {"accepted": True, "done": 400}, True, False,
+                     False),
+        "active": (SEND, S.ACTIVE, {"done": 300}, True, False, False),
+        "failed-part": (RECEIVE, S.FAILED, {"done": 300, "error": "x"}, True, False, True),
+        "failed-none": (SEND, S.FAILED, {"error": "x"}, False, False, True),
+        "refused": (SEND, S.DECLINED, {"by_peer": True}, False, False, True),
+        "declined-here": (RECEIVE, S.DECLINED, {}, False, False, False),
+        "cancelled-there": (RECEIVE, S.CANCELLED, {"by_peer": True}, False, False, True),
+        "elsewhere": (RECEIVE, S.CANCELLED, {"error": "accepted on another device"}, False,
+                      False, False),
+    }
+    for key, (direction, state, extra, *_) in cases.items():
+        ctrl._add(Transfer(key=key, direction=direction, peer="bob",
+                           conversation=peer_key("bob"), name="a.txt", size=1000,
+                           state=state, sha256="ab" * 32, **extra), announce=False)
+    alice.resize(900, 700)
+    tab = alice.open_conversation("bob")
+    red = theme.error_style()
+    for key, (_d, _s, _e, bar, busy, is_red) in cases.items():
+        qtbot.waitUntil(lambda k=key: isinstance(tab.card(k), TransferCard))
+        card = tab.card(key)
+        card.refresh()
+        assert card.progress.isVisibleTo(card) is bar, key
+        assert (card.progress.maximum() == 0) is busy, key
+        assert (card.status_label.styleSheet() == red) is is_red, key
+    card = tab.card("waiting")
+    want = card.status_label.fontMetrics().horizontalAdvance(_WIDE_STATUS)
+    qtbot.waitUntil(lambda: card.frame.width() >= want)
+    assert card.status_label.text() == "Waiting for bob to accept"
+    assert card.status_label.heightForWidth(card.status_label.width()) <= \
+        card.status_label.fontMetrics().lineSpacing() + 2  # one line
