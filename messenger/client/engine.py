@@ -220,6 +220,21 @@ def group_failure(op: str, group: str, message: str) -> str:
     return f"{lead}: {reason}." if reason else f"{lead}."
 
 
+_SEND_FAILURES = {
+    ErrorCode.UNKNOWN_USER: "the server had no account of that name",
+    ErrorCode.NOT_MEMBER: "you were not a member of the group",
+    ErrorCode.UNKNOWN_GROUP: "the group did not exist",
+    ErrorCode.EMPTY_MESSAGE: "the message was empty",
+}
+
+
+def send_failure(code: str, message: str) -> str:
+    """Why a message was not sent, as the failed bar and the bubble say it: in the past
+    tense for refusals that may not hold later (the account may be made, the group joined:
+    then Retry sends it), else the server's ``message``."""
+    return _SEND_FAILURES.get(code, message)
+
+
 def notice_text(notice: str, text: str, sender: str, me: str) -> str:
     """A server notice's ``text`` as account ``me`` reads it: its own actions in the second
     person ("You deleted a message", "You left", "You are the new leader") and "you" for
@@ -1908,6 +1923,7 @@ class ClientEngine(QObject):
                      message: str) -> None:
         """Outbox message ``client_msg_id`` cannot be sent as it is: it becomes *failed*
         (Retry / Delete) in conversations ``keys``; later messages go on."""
+        message = send_failure(code, message)
         if self._store is not None:
             self._store.failed(client_msg_id, message)
             self.outbox_changed.emit()

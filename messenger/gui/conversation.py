@@ -438,16 +438,18 @@ class ConversationWidget(QWidget):
         self.find_label.setAccessibleDescription("Matches")
         self.find_label.setMinimumWidth(
             self.find_label.fontMetrics().horizontalAdvance("No matches") + 8)
-        self.find_prev = QToolButton(self.find_bar)
-        self.find_prev.setText("↑")
-        self.find_prev.setToolTip("Previous match (Shift+Enter, Shift+F3)")
-        self.find_prev.setAccessibleName("Previous match")
-        self.find_prev.clicked.connect(lambda: self.find_step(-1))
-        self.find_next = QToolButton(self.find_bar)
-        self.find_next.setText("↓")
-        self.find_next.setToolTip("Next match (Enter, F3)")
-        self.find_next.setAccessibleName("Next match")
-        self.find_next.clicked.connect(lambda: self.find_step(1))
+        # The search starts at the newest match (at the bottom): the next match is older,
+        # further up, so ↑ is "next" (Enter, F3) and ↓ goes back down (Shift+Enter).
+        self.find_older = QToolButton(self.find_bar)
+        self.find_older.setText("↑")
+        self.find_older.setToolTip("Next match, further up (Enter, F3)")
+        self.find_older.setAccessibleName("Next match, older")
+        self.find_older.clicked.connect(lambda: self.find_step(1))
+        self.find_newer = QToolButton(self.find_bar)
+        self.find_newer.setText("↓")
+        self.find_newer.setToolTip("Previous match, further down (Shift+Enter, Shift+F3)")
+        self.find_newer.setAccessibleName("Previous match, newer")
+        self.find_newer.clicked.connect(lambda: self.find_step(-1))
         find_close = QToolButton(self.find_bar)
         find_close.setText("✕")
         find_close.setToolTip("Close (Escape)")
@@ -457,8 +459,8 @@ class ConversationWidget(QWidget):
         find_layout.setContentsMargins(8, 4, 8, 4)
         find_layout.addWidget(self.find_edit, 1)
         find_layout.addWidget(self.find_label)
-        find_layout.addWidget(self.find_prev)
-        find_layout.addWidget(self.find_next)
+        find_layout.addWidget(self.find_older)
+        find_layout.addWidget(self.find_newer)
         find_layout.addWidget(find_close)
         self.find_bar.hide()
         self.matches: list[int] = []
@@ -1044,9 +1046,10 @@ class ConversationWidget(QWidget):
             return
         reason = failed[-1].error or "refused by the server"
         n = len(failed)
-        # (When a retry would be refused again, only Delete is offered, and the line over
-        # the closed compose box says why.)
-        self.failed_label.setText(f"{n} message{'s' if n != 1 else ''} not sent: {reason}")
+        what = f"{n} message{'s' if n != 1 else ''} not sent"
+        # When a retry would be refused again, only Delete is offered, and the line over the
+        # closed compose box says why (not twice in other words).
+        self.failed_label.setText(f"{what}." if self.retry_blocked else f"{what}: {reason}")
         self.retry_button.setVisible(not self.retry_blocked)
         self.failed_bar.show()
 

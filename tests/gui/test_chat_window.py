@@ -91,8 +91,11 @@ def test_unknown_user_error_shows_in_that_conversation(qtbot, server, open_windo
         tab.compose.submit()
     (failed,) = [i for i in alice.engine.conversation("nobody").items()
                  if i.kind is MessageKind.OWN]
-    assert failed.state is DeliveryState.FAILED and "no such user" in failed.error
-    assert tab.failed_bar.isVisibleTo(tab) and "no such user" in tab.failed_label.text()
+    assert failed.state is DeliveryState.FAILED
+    assert failed.error == "the server had no account of that name"  # (not "no such user")
+    # Said once: over the closed compose box, not again in other words in the bar.
+    assert tab.closed_label.text() == "There is no user named “nobody” on this server."
+    assert tab.failed_bar.isVisibleTo(tab) and tab.failed_label.text() == "1 message not sent."
     # Retried and refused again, then deleted: no notice lines are left behind.
     with qtbot.waitSignal(alice.engine.request_failed, timeout=10_000):
         tab.retry_failed()

@@ -165,6 +165,10 @@ def test_retry_on_a_failed_message(qtbot, server, open_window):
         zed.register("zed", "zed-secret")
     qtbot.waitUntil(lambda: tab.retry_button.isVisibleTo(tab))
     assert tab.writable and not tab.closed_label.isVisibleTo(tab)
+    # The bar's reason is in the past tense: still true now that zed exists (it said "no
+    # such user: zed" beside his "online").
+    assert tab.failed_label.text() == \
+        "1 message not sent: the server had no account of that name"
     menu = tab.message_menu(0)
     assert [a.text() for a in menu.actions()] == ["Copy text", "Retry", "Delete"]
     assert painted_ticks(alice, "zed", 0) == "not sent · right-click to retry"
@@ -242,6 +246,13 @@ def test_find_highlights_and_steps_through_matches(qtbot, open_window):
     rect = tab.view.visualRect(tab.proxy.index(row, 0))
     assert tab.view.viewport().rect().intersects(rect)
     tab.view.grab()  # paints the highlight
+    # The arrows go where they point (↓ went up): ↓ to a newer match, further down; ↑ to
+    # an older one, further up, as Enter does.
+    assert (tab.find_newer.text(), tab.find_older.text()) == ("↓", "↑")
+    tab.find_newer.click()
+    assert tab.delegate.current_seq == 170
+    tab.find_older.click()
+    assert tab.delegate.current_seq == 17
     qtbot.keyClick(tab.find_edit, Qt.Key.Key_Escape)
     assert not tab.find_bar.isVisibleTo(tab) and tab.delegate.search_text == ""
 
@@ -529,5 +540,5 @@ def test_a_refusal_shown_in_the_tab_in_view_is_not_repeated_in_the_status_bar(
     tab = alice.open_conversation("zed")
     with qtbot.waitSignal(alice.engine.request_failed, timeout=10_000):
         alice.engine.send_unicast("zed", "anyone there?")  # refused: no such user
-    assert tab.failed_bar.isVisible() and "no such user" in tab.failed_label.text()
+    assert tab.failed_bar.isVisible() and tab.failed_label.text() == "1 message not sent."
     assert alice.statusBar().currentMessage() == ""
