@@ -149,12 +149,19 @@ class PinStore:
         return result
 
 
+def two_lines(fingerprint: str) -> str:
+    """A 95-character fingerprint split after its 16th byte (``"AB:…:EF:\\n01:…"``), so it
+    fits a dialog: it has no space to wrap at."""
+    return fingerprint[:48] + "\n" + fingerprint[48:]
+
+
 def mismatch_message(host: str, port: int, pinned: str, presented: str) -> str:
-    """The explanation shown when a server's certificate differs from its pin."""
+    """The explanation shown when a server's certificate differs from its pin (several
+    lines: each fingerprint on two of its own)."""
     return (
-        f"The server's certificate changed: pinned {pinned}, now {presented}. "
-        f"This may be an attack (someone between you and {server_key(host, port)} pretending "
-        "to be the server), so the connection was refused. If the server was reinstalled or "
-        "its certificate was renewed, check the new fingerprint with its administrator, then "
-        "choose \u201cForget the pinned certificate\u201d to trust the new one."
+        f"The server's certificate changed, so the connection was refused: this may be an "
+        f"attack (someone between you and {server_key(host, port)} pretending to be the "
+        f"server).\nPinned:\n{two_lines(pinned)}\nNow:\n{two_lines(presented)}\n"
+        "If the server was reinstalled or its certificate renewed, check the new fingerprint "
+        "with its administrator, then choose \u201cForget the pinned certificate\u201d."
     )

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from ..client.connection import ConnectionErrorCode, ConnectionState
 from ..client.engine import ClientEngine
+from ..client.pins import two_lines
 from ..protocol import ErrorCode, is_valid_name, is_valid_password
 from . import theme
 from .settings import app_settings
@@ -48,11 +49,6 @@ def friendly_login_error(code: str, message: str, user: str) -> str:
                 f"Try again in {wait.group(1)} s." if wait else
                 "Too many failed logins: this account is locked for a while. Try again later.")
     return message[:1].upper() + message[1:]
-
-
-def _two_lines(fingerprint: str) -> str:
-    """A 95-character fingerprint split after its 16th byte, so it fits a dialog."""
-    return fingerprint[:48] + "\n" + fingerprint[48:]
 
 
 class LoginDialog(QDialog):
@@ -199,6 +195,7 @@ class LoginDialog(QDialog):
             return
         self._show_error("")
         self.forget_button.hide()
+        self.fingerprint_label.hide()  # (an earlier try's: this one shows its own)
         self._set_busy(True)
         engine = self.engine
         same_server = engine.host == host and engine.port == port
@@ -260,21 +257,22 @@ class LoginDialog(QDialog):
         self._set_busy(False)
         self._show_error(message)
         self.forget_button.setVisible(code == ConnectionErrorCode.CERTIFICATE_CHANGED)
+        self.fingerprint_label.hide()  # (the error names what it has to)
 
     def _on_fingerprint_pinned(self, fingerprint: str) -> None:
         self._show_fingerprint("New server — its certificate is now trusted on first use. "
-                               f"SHA-256:\n{_two_lines(fingerprint)}")
+                               f"SHA-256:\n{two_lines(fingerprint)}")
 
     def _on_fingerprint_unknown(self, fingerprint: str) -> None:
         """First connection to this server: ask before anything (the password) is sent, as
         SSH does for a new host key."""
         host, port = self.engine.host, self.engine.port
-        self._show_fingerprint(f"New server — certificate SHA-256:\n{_two_lines(fingerprint)}")
+        self._show_fingerprint(f"New server — certificate SHA-256:\n{two_lines(fingerprint)}")
         box = QMessageBox(QMessageBox.Icon.Question, "Trust this server?",
                           f"This is your first connection to {host}:{port}.", parent=self)
         box.setInformativeText(
             "Its certificate's SHA-256 fingerprint is:\n\n"
-            f"{_two_lines(fingerprint)}\n\n"
+            f"{two_lines(fingerprint)}\n\n"
             "Compare it with the one the server's administrator gives you (the server prints "
             "it when it starts). If they match, trust it: later connections must present the "
             "same certificate. If you are not sure, cancel — nothing has been sent yet.")
@@ -303,7 +301,7 @@ class LoginDialog(QDialog):
 
     def _on_fingerprint_verified(self, fingerprint: str) -> None:
         self._show_fingerprint("Server certificate matches the pinned one. "
-                               f"SHA-256:\n{_two_lines(fingerprint)}")
+                               f"SHA-256:\n{two_lines(fingerprint)}")
 
     def _on_state_changed(self, state: ConnectionState) -> None:
         self.status_label.setText({

@@ -215,6 +215,12 @@ def test_login_dialog_certificate_changed(qtbot, dialog, server):
         dialog.submit()
     assert "certificate changed" in dialog.error_text()
     assert dialog.forget_button.isVisible()
+    # Each fingerprint on lines of its own (one line of 95 characters was cut off), and no
+    # earlier note about a certificate beside it.
+    assert "\nNow:\n" in dialog.error_text() and not dialog.fingerprint_label.isVisible()
+    dialog.adjustSize()
+    assert dialog.error_label.width() >= dialog.error_label.fontMetrics().horizontalAdvance(
+        server.fingerprint[:48])
     qtbot.mouseClick(dialog.forget_button, Qt.MouseButton.LeftButton)
     assert PinStore().get(server.host, server.port) is None
     with qtbot.waitSignal(dialog.accepted, timeout=10_000):

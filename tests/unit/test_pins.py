@@ -15,6 +15,7 @@ from messenger.client.pins import (
     mismatch_message,
     normalize_fingerprint,
     server_key,
+    two_lines,
 )
 
 FP_A = ":".join(["AB"] * 32)
@@ -85,5 +86,8 @@ def test_key_and_fingerprint_normalisation():
 
 def test_mismatch_message_explains():
     text = mismatch_message("host", 1, FP_A, FP_B)
-    assert "certificate changed" in text and FP_A in text and FP_B in text
+    assert "certificate changed" in text
+    # Each fingerprint on two lines of its own (no space to wrap at: it was cut off).
+    assert f"\n{two_lines(FP_A)}\n" in text and f"\n{two_lines(FP_B)}\n" in text
+    assert max(map(len, two_lines(FP_A).splitlines())) <= 48
     assert "attack" in text and "Forget the pinned certificate" in text
