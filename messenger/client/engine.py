@@ -1741,8 +1741,13 @@ class ClientEngine(QObject):
             return
         self._seen_seqs.add(m.seq)
         if m.notice == "deleted" and m.replaces:
+            # Not a line of its own either (nor cached): the original reads "This message
+            # was deleted.", where it was; a line "alice deleted a message" said it twice,
+            # below later messages.
             self._apply_retraction(m.replaces)
-        elif m.notice == "edited" and m.replaces:
+            self._confirm_later(m.seq)
+            return
+        if m.notice == "edited" and m.replaces:
             # Not a line of its own: the original shows the new text, marked edited.
             self._apply_retraction(m.replaces, m.text, m.ts)
             self._confirm_later(m.seq)
@@ -2221,6 +2226,15 @@ class ClientEngine(QObject):
             messages = [m for m in messages if m.notice != "edited"]
             for m in edits:
                 self._apply_retraction(m.replaces, m.text, m.ts)
+        # ... and its deletions: the originals read "This message was deleted." (they come
+        # so in the page too; an original older than the page is changed here).
+        deletions = [m for m in messages if m.notice == "deleted" and m.replaces]
+        if deletions:
+            messages = [m for m in messages if m.notice != "deleted"]
+            for m in deletions:
+                if m.seq not in self._seen_seqs:
+                    self._seen_seqs.add(m.seq)
+                    self._apply_retraction(m.replaces)
         if is_private(key):
             # A multicast that lists its sender is in the history of the sender's own
             # conversation (``user:<me>``), but the app files it with the other recipients
@@ -2246,9 +2260,6 @@ class ClientEngine(QObject):
         new: set[int] = set()
         if self._store is not None and rows:
             new = set(self._store.add_messages(rows))
-        for m in messages:
-            if m.notice == "deleted" and m.replaces and m.seq not in self._seen_seqs:
-                self._apply_retraction(m.replaces)
         items = []
         for m in messages:
             self._seen_seqs.add(m.seq)

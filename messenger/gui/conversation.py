@@ -226,8 +226,10 @@ class ComposeEdit(QPlainTextEdit):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setTabChangesFocus(True)
-        self.setPlaceholderText("Write a message — Enter sends, Shift+Enter starts a new line, "
-                                "/help lists the commands")
+        # Short enough for a narrow tab (a longer hint was cut off in its middle); the
+        # tooltip has the rest.
+        self.setPlaceholderText("Write a message… (Enter sends, /help lists commands)")
+        self.setToolTip("Enter sends; Shift+Enter starts a new line; /help lists the commands")
         self.document().contentsChanged.connect(self._fit)
         self._fit()
 
