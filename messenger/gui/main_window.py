@@ -1054,7 +1054,7 @@ class MainWindow(QMainWindow):
         conversation = self.engine.conversation(t.conversation)
         title = ("# " if is_group(t.conversation) else "") + conversation.title
         if self.notifications.message(t.conversation, title, t.peer,
-                                      f"sent a file: {t.name} ({format_size(t.size)})",
+                                      f"📎 {t.name} ({format_size(t.size)})",
                                       window_active=self._window_active()):
             self._notify_timer.start()
 

@@ -48,7 +48,7 @@ def test_a_file_offer_in_the_background_notifies(qtbot, open_window, tmp_path):
     path.write_bytes(b"\0" * 2048)
     with qtbot.waitSignal(bob.notified, timeout=10_000) as shown:
         assert alice.send_files(peer_key("bob"), [str(path)])
-    assert shown.args[0] == Notice("alice", "sent a file: clip.mp4 (2.0 KB)",
+    assert shown.args[0] == Notice("alice", "📎 clip.mp4 (2.0 KB)",
                                    peer_key("alice"), 1)
     assert bob.windowTitle().startswith("(1) bob@")
 
