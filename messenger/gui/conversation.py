@@ -28,6 +28,7 @@ from PySide6.QtGui import (
     QAction,
     QDesktopServices,
     QDragEnterEvent,
+    QDragLeaveEvent,
     QDragMoveEvent,
     QDropEvent,
     QGuiApplication,
@@ -426,6 +427,16 @@ class ConversationWidget(QWidget):
         theme.secondary_text(self.empty_label)
         self.empty_label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.empty_label.hide()
+        # While files are dragged over the tab: what a drop will do (or why it cannot).
+        self.drop_overlay = QLabel(self.view)
+        self.drop_overlay.setObjectName("dropOverlay")
+        self.drop_overlay.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.drop_overlay.setWordWrap(True)
+        self.drop_overlay.setStyleSheet(
+            "#dropOverlay { background: palette(highlight); color: palette(highlighted-text);"
+            " border-radius: 12px; font-size: 14pt; font-weight: bold; padding: 24px; }")
+        self.drop_overlay.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.drop_overlay.hide()
 
         # Find bar (Ctrl+F).
         self.find_bar = QWidget(self)
@@ -973,10 +984,40 @@ class ConversationWidget(QWidget):
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         # Any file drag is taken, so that a drop that cannot be sent can say why.
-        if dropped_paths(event) is not None:
+        paths = dropped_paths(event)
+        if paths is not None:
             event.acceptProposedAction()
+            self._show_drop_overlay(self.drop_text(paths))
         else:
             event.ignore()
+
+    def drop_text(self, paths: list[str]) -> str:
+        """What the overlay says while ``paths`` are dragged over the tab."""
+        if not paths:
+            return "Only files from this computer can be sent (not web links)."
+        if not self.writable:
+            return self.closed_label.text() or "Nothing can be sent here."
+        recipients = getattr(self.transfers, "recipients", None)
+        if recipients is not None:
+            _people, reason = recipients(self.key)  # (offline, not a member, Everyone…)
+            if reason:
+                return reason
+        who = self.model.title if is_private(self.key) else \
+            f"the members of {self.model.title} who are online"
+        files = "the file" if len(paths) == 1 else f"the {len(paths)} files"
+        return f"Drop to send {files} to {who}"
+
+    def _show_drop_overlay(self, text: str) -> None:
+        self.drop_overlay.setText(text)
+        margin = 16
+        self.drop_overlay.setGeometry(self.view.rect().adjusted(margin, margin, -margin,
+                                                                -margin))
+        self.drop_overlay.raise_()
+        self.drop_overlay.show()
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        self.drop_overlay.hide()
+        super().dragLeaveEvent(event)
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:
         if dropped_paths(event) is not None:
@@ -985,6 +1026,7 @@ class ConversationWidget(QWidget):
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:
+        self.drop_overlay.hide()
         paths = dropped_paths(event)
         if paths is None:
             event.ignore()

@@ -528,3 +528,33 @@ def test_cards_show_a_bar_only_while_it_says_something_and_red_only_for_trouble(
     assert card.status_label.text() == "Waiting for bob to accept"
     assert card.status_label.heightForWidth(card.status_label.width()) <= \
         card.status_label.fontMetrics().lineSpacing() + 2  # one line
+
+
+def test_a_file_dragged_over_a_tab_says_what_a_drop_will_do(qtbot, open_window, tmp_path):
+    """Nothing changed on screen while files were dragged over a conversation: an overlay
+    now says where they will go, or why they cannot, and goes when the drag leaves."""
+    from PySide6.QtGui import QDragLeaveEvent
+
+    open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    tab = alice.open_conversation("bob")
+    path = tmp_path / "notes.txt"
+    path.write_text("notes")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    enter = QDragEnterEvent(tab.rect().center(), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(tab, enter)
+    assert enter.isAccepted()
+    assert tab.drop_overlay.isVisible()
+    assert tab.drop_overlay.text() == "Drop to send the file to bob"
+    assert tab.view.rect().contains(tab.drop_overlay.geometry())
+    QApplication.sendEvent(tab, QDragLeaveEvent())
+    assert not tab.drop_overlay.isVisible()
+    everyone = alice.conversation_widget(EVERYONE)
+    assert everyone.drop_text([str(path)]).startswith("Files go to a person or a group")
+    assert tab.drop_text([]).startswith("Only files from this computer")
+    assert alice.open_conversation("charlie").drop_text([str(path)]).startswith(
+        "charlie is offline")  # as the drop would say
+    assert drop(tab, path) and not tab.drop_overlay.isVisible()  # a drop ends it too
