@@ -16,6 +16,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QSignalBlocker,
     QSortFilterProxyModel,
     Qt,
     Signal,
@@ -34,6 +35,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSizePolicy,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -647,6 +649,17 @@ class GroupConversationWidget(ConversationWidget):
         column.addLayout(buttons)
         self.body.addWidget(panel)
         self.member_panel = panel
+        # The header's "Members" button shows and hides the panel (it steps aside by itself
+        # in a narrow tab: NARROW); the user's choice then holds.
+        self.members_button = QToolButton(self.header)
+        self.members_button.setText("Members")
+        self.members_button.setCheckable(True)
+        self.members_button.setAutoRaise(True)
+        self.members_button.setToolTip("Show or hide the member list")
+        self.members_button.setAccessibleName(f"Show the members of {self.group}")
+        self.header.layout().addWidget(self.members_button)
+        self._panel_choice: bool | None = None
+        self.members_button.toggled.connect(self._on_members_toggled)
         self.members_view.selectionModel().selectionChanged.connect(self._update)
         self.members.modelReset.connect(self._update)
         self.members.dataChanged.connect(self._update)
@@ -662,7 +675,19 @@ class GroupConversationWidget(ConversationWidget):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        self.member_panel.setVisible(self.width() >= self.NARROW)
+        self._place_panel()
+
+    def _on_members_toggled(self, on: bool) -> None:
+        self._panel_choice = on
+        self._place_panel()
+
+    def _place_panel(self) -> None:
+        show = self.width() >= self.NARROW if self._panel_choice is None \
+            else self._panel_choice
+        self.member_panel.setVisible(show)
+        blocker = QSignalBlocker(self.members_button)
+        self.members_button.setChecked(show)
+        del blocker
 
     def is_leader(self) -> bool:
         row = self.engine.groups.group(self.group)
