@@ -763,6 +763,12 @@ class BubbleDelegate(QStyledItemDelegate):
                          Qt.AlignmentFlag.AlignCenter, label)
 
 
+def member_label(name: str, me: bool) -> str:
+    """A member list's name: "You" for oneself (short: "alice (you)" was cut short by the
+    leader badge in the narrow panel)."""
+    return "You" if me else name
+
+
 LEADER = QColor("#e8590c")
 GROUP_ICON = QColor("#7048e8")
 PENDING = QColor("#f08c00")
@@ -901,7 +907,7 @@ class MemberDelegate(QStyledItemDelegate):
         painter.setFont(font)
         painter.setPen(color)
         text_rect = QRectF(rect.left() + 26, rect.top(), right - rect.left() - 26, rect.height())
-        label = name + (" (you)" if me else "")
+        label = member_label(name, me)
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
                          QFontMetricsF(font).elidedText(label, Qt.TextElideMode.ElideRight,
                                                         text_rect.width()))

@@ -729,10 +729,12 @@ class GroupConversationWidget(ConversationWidget):
             # The panel is narrow: a long leader name is elided (…), whole in the tooltip.
             fm = self.info_label.fontMetrics()
             room = self.info_label.parentWidget().width() - 24
-            leader = fm.elidedText(row.leader, Qt.TextElideMode.ElideRight,
+            whole = "you" if name_key(row.leader) == name_key(self.engine.user) \
+                else row.leader
+            leader = fm.elidedText(whole, Qt.TextElideMode.ElideRight,
                                    max(40, room - fm.horizontalAdvance("led by ")))
             self.info_label.setText(f"{kind} · led by {leader}")
-            self.info_label.setToolTip(f"{kind} · led by {row.leader}")
+            self.info_label.setToolTip(f"{kind} · led by {whole}")
         if member and not self._member:
             self.left_here = False  # joined (again)
         self._member = member

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QLabel, QMenu, QMessageBox
 from messenger.client.conversations import EVERYONE, group_key
 from messenger.client.engine import ClientEngine
 from messenger.client.models import GroupModel, MembersModel, MessageKind, RosterModel
-from messenger.gui import groups
+from messenger.gui import delegates, groups
 from messenger.gui.groups import (
     GroupConversationWidget,
     GroupDialog,
@@ -80,6 +80,11 @@ def test_create_group_in_the_dialog_accept_in_another_window_and_chat(qtbot, ope
     assert isinstance(tab, GroupConversationWidget) and tab.group == "lab"
     assert alice.tabs.tabText(alice.tabs.currentIndex()) == "# lab"
     assert tab.members.names() == ["alice", "bob"]  # bob still only invited
+    # Her own part in her words ("led by alice" to alice, and "alice (you)" was cut short
+    # by the leader badge in the narrow panel).
+    assert tab.info_label.text() == "Invite-only · led by you"
+    assert [delegates.member_label(m.name, m.me) for m in
+            (tab.members.member(r) for r in range(tab.members.rowCount()))] == ["You", "bob"]
     assert tab.members.member(1).invited and tab.remove_button.isVisible()
 
     # bob: a notice bar with Accept / Decline, and the group in his list marked as invited.
