@@ -1676,8 +1676,7 @@ class ClientEngine(QObject):
         self.conversation(EVERYONE).add_notice(
             f"{ev.by} invited you to the {'public' if ev.group.public else 'invite-only'} "
             f"group {ev.group.name} ({len(ev.group.members)} member"
-            f"{'s' if len(ev.group.members) != 1 else ''}). Accept or decline it above, or "
-            "type /party accept or /party decline.")
+            f"{'s' if len(ev.group.members) != 1 else ''}).")  # (the bar above answers it)
         self.invitation_received.emit(ev.group.name, ev.by)
 
     def _on_group_update(self, ev: GroupUpdate) -> None:

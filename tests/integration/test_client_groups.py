@@ -52,7 +52,9 @@ def test_create_invite_accept_and_talk(qtbot, session):
     assert pending.pending and not pending.member and pending.invited_by == "alice"
     assert bob.pending_invitation() == "Lab"
     assert bob.groups.data(bob.groups.index(0, 0), GroupModel.PendingRole) is True
-    assert "alice invited you" in notices(bob, EVERYONE)[-1]
+    # The invitation bar answers it: the line says what happened, no instructions.
+    assert notices(bob, EVERYONE)[-1].startswith("alice invited you")
+    assert notices(bob, EVERYONE)[-1].endswith("member).")
 
     with qtbot.waitSignal(bob.group_joined, timeout=10_000):
         bob.accept_invitation("lab")
