@@ -400,6 +400,8 @@ class MainWindow(QMainWindow):
         self.reconnect_button.hide()
         self.statusBar().addPermanentWidget(self.reconnect_button)
         self._reconnect_due = 0.0
+        self._attempting = False  # a reconnect attempt runs (or ran) since the last login
+        self._last_failure = ""  # why the last attempt failed (shown with the countdown)
         self._countdown = QTimer(self)
         self._countdown.setInterval(250)
         self._countdown.timeout.connect(self._show_countdown)
@@ -1239,6 +1241,8 @@ class MainWindow(QMainWindow):
         text = _STATE_TEXT.get(state, state.value)
         auto = self.engine.auto_reconnect
         if state is ConnectionState.LOGGED_IN:
+            self._attempting, self._last_failure = False, ""
+            self.state_label.setToolTip("")
             text = f"Online as {self.engine.user} on {self.engine.host}:{self.engine.port}"
             self._countdown.stop()
             current = self.tabs.currentWidget()
@@ -1257,6 +1261,12 @@ class MainWindow(QMainWindow):
 
     def _on_connection_failed(self, code: str, message: str) -> None:
         self.state_label.setToolTip(message)
+        if self._attempting and self.engine.auto_reconnect:
+            # A reconnect attempt failed: the countdown that follows says why, and the line
+            # does not flicker through "Disconnected: …" on every try.
+            self._last_failure = message.split(". ")[0].rstrip(".")
+            return
+        self._attempting = False
         self.state_label.setText(f"Disconnected: {message}")
 
     def _on_reconnect_scheduled(self, delay: float) -> None:
@@ -1269,9 +1279,12 @@ class MainWindow(QMainWindow):
 
     def _show_countdown(self) -> None:
         left = max(0, math.ceil(self._reconnect_due - time.monotonic()))
-        self.state_label.setText(f"Connection lost — reconnecting in {left} s")
+        self.state_label.setText(f"{self._last_failure} — retrying in {left} s"
+                                 if self._last_failure else
+                                 f"Connection lost — reconnecting in {left} s")
 
     def _on_reconnecting(self) -> None:
+        self._attempting = True
         self._countdown.stop()
         self.state_label.setText("Reconnecting…")
         self.reconnect_button.setEnabled(False)

@@ -209,6 +209,25 @@ def test_reconnect_status_and_reconnect_now(qtbot, open_window):
     assert not alice.reconnect_button.isVisibleTo(alice)
 
 
+def test_the_reconnect_status_says_why_attempts_fail_and_keeps_still(qtbot, open_window,
+                                                                     server):
+    """The server is down: the line said "Reconnecting…", "Disconnected: Cannot reach…",
+    "Connection lost — reconnecting in N s" in turn at every try, the reason only in the
+    tooltip; it now says why with the countdown."""
+    alice = open_window("alice")
+    engine = alice.engine
+    server.close()
+    with qtbot.waitSignal(engine.reconnect_scheduled, timeout=10_000):
+        engine._conn._socket.abort()
+    assert alice.state_label.text().startswith("Connection lost — reconnecting in")
+    with qtbot.waitSignal(engine.reconnect_scheduled, timeout=20_000):
+        engine.reconnect_now()  # an attempt that fails
+        assert alice.state_label.text() == "Reconnecting…"
+    assert re.fullmatch(r"Cannot reach the server at 127\.0\.0\.1:\d+.* — retrying in \d+ s",
+                        alice.state_label.text())
+    assert "Cannot reach" in alice.state_label.toolTip()
+
+
 def test_history_loads_lazily_when_scrolled_to_the_top(qtbot, open_window):
     alice = open_window("alice")
     fill_cache(alice.engine, "charlie", 300)
