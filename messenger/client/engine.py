@@ -180,6 +180,7 @@ class _Request:
     password: str = ""  # login/register/password (the new one): for automatic re-login
     mode: str = ""  # history: "older", "resume" or "export"
     after: int = 0  # history "resume": the seq the page starts after
+    newest: bool = False  # history "older": the newest page (the model showed no message)
     job: Any = None  # history "export": the ConversationExport asking
     frame: Any = None  # edit, retract: the request, to send again (rate_limited, lost link)
     was_member: bool = False  # group: a member of it when asked (settling a lost answer)
@@ -426,6 +427,9 @@ class ClientEngine(QObject):
         # Conversations whose catch-up runs on this link (or whose cache refused a message):
         # their live messages do not start a resume cursor (_start_cursor).
         self._catching_up: set[str] = set()
+        # Conversations whose cursor went back while their catch-up ran (_rewind_cursor):
+        # the seq the catch-up starts again from, after the page on its way.
+        self._catch_up_again: dict[str, int] = {}
         self._typing_sent: dict[str, float] = {}
         # Reconnect and heartbeat.
         self._clock = clock
@@ -1943,11 +1947,14 @@ class ClientEngine(QObject):
         self._send_retry_s = SEND_RETRY_S[0]
         self._seen_seqs.add(seq)
         row = self._store.acked(client_msg_id) if self._store is not None else None
+        cached: set[str] = set()
         if row is not None and self._store is not None:
             group = row.to[0] if row.scope == "group" and row.to else None
-            self._store.add_messages([
-                CachedMessage(seq, key, ts, self.user, row.scope, row.text, client_msg_id,
-                              list(row.to), group) for key in keys])
+            for key in keys:
+                if self._store.add_messages([CachedMessage(
+                        seq, key, ts, self.user, row.scope, row.text, client_msg_id,
+                        list(row.to), group)]):
+                    cached.add(key)
             self.outbox_changed.emit()
         for key in keys:
             self.conversation(key).mark_sent(client_msg_id, seq, ts)
@@ -1956,6 +1963,8 @@ class ClientEngine(QObject):
                 # seen live does: a message another device of this account sends next (no
                 # copy comes here) is above it, so the next catch-up fetches it.
                 self._start_cursor(key, seq)
+            if key in cached:
+                self._rewind_cursor(key, seq)
         self.message_acked.emit(client_msg_id, seq, ts)
         self._settle([seq])
 
@@ -2072,7 +2081,8 @@ class ClientEngine(QObject):
         self._history_busy.add(model.key)
         frame = GetHistory(id=self._take_id(), conversation=history_name(model.key),
                            before=oldest, limit=PAGE)
-        if not self._request(frame, _Request("history", key=model.key, mode="older")):
+        if not self._request(frame, _Request("history", key=model.key, mode="older",
+                                             newest=oldest is None)):
             self._history_busy.discard(model.key)
 
     def search(self, model: ConversationModel, text: str) -> list[int]:
@@ -2150,6 +2160,7 @@ class ClientEngine(QObject):
             keys.update(self._store.conversations())
         self._resuming = 0
         self._catching_up.clear()
+        self._catch_up_again.clear()
         for key in sorted(keys):
             if key != EVERYONE and not is_group(key) and not is_private(key):
                 continue
@@ -2190,6 +2201,27 @@ class ClientEngine(QObject):
         if cursor is not None:
             return int(cursor)
         return self._store.last_seq(key)
+
+    def _rewind_cursor(self, key: str, seq: int) -> None:
+        """Own message ``seq`` of ``key`` is cached only now: if that is below the resume
+        cursor, its ``ok`` was lost with a link and a later message started the cursor above
+        it meanwhile (the resend's ``ok`` carries the old seq). What lies between may never
+        have come here (another device of the account confirmed it): the cursor goes back
+        to ``seq``, and the conversation catches up from there now (or once the page of its
+        running catch-up is in)."""
+        if self._store is None:
+            return
+        cursor = self._store.get_meta(RESUME_META + key)
+        if cursor is None or int(cursor) <= seq:
+            return
+        try:
+            self._store.set_meta(RESUME_META + key, str(seq))
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("could not save the resume cursor of %s: %s", key, exc)
+        if key in self._catching_up:
+            self._catch_up_again[key] = min(seq, self._catch_up_again.get(key, seq))
+        elif self.logged_in:
+            self._history_after(key, seq)
 
     def _start_cursor(self, key: str, seq: int) -> None:
         """Give ``key`` a resume cursor at ``seq`` when it has none yet."""
@@ -2272,6 +2304,12 @@ class ClientEngine(QObject):
             items.append(self._item(known or m, also))
         if req.mode == "older":
             self._history_busy.discard(key)
+            if req.newest and last is not None:
+                # The newest messages, when nothing of the conversation was cached: every
+                # message up to the page's last one is here (older ones by paging back), so
+                # the cursor starts there, not at the next live message, which would pass
+                # what this account sends meanwhile from another device (no copy comes here).
+                self._advance_cursor(key, last)
             model.server_more = bool(ok.more)
             added = model.prepend(items)
             self._await_read(key, self._unread_here(key, [r for r in rows if r.seq in new],
@@ -2287,13 +2325,19 @@ class ClientEngine(QObject):
                       and name_key(r.sender) == name_key(self.user)])
         self.history_loaded.emit(key, added)
         self._resuming -= 1
-        # Pages run on from the cursor without gaps; only they move it (not live messages,
-        # which leave out what this account sends from its other devices).
-        self._advance_cursor(key, last if last is not None else req.after)
-        if ok.more and last is not None:
-            self._history_after(key, last)
+        again = self._catch_up_again.pop(key, None)
+        if again is not None and again < req.after:
+            # The cursor went back below this page meanwhile (_rewind_cursor): the catch-up
+            # starts again from there, and this page does not move the cursor.
+            self._history_after(key, again)
         else:
-            self._catching_up.discard(key)
+            # Pages run on from the cursor without gaps; only they move it (not live
+            # messages, which leave out what this account sends from its other devices).
+            self._advance_cursor(key, last if last is not None else req.after)
+            if ok.more and last is not None:
+                self._history_after(key, last)
+            else:
+                self._catching_up.discard(key)
         if self._resuming <= 0:
             self._resuming = 0
             self.resumed.emit()

@@ -1628,3 +1628,69 @@ def test_a_message_can_be_edited_again_and_again(qtbot, server, make_engine):
                         and not alice._saved_changes(), timeout=10_000)
     assert not [i for i in alice.conversation("bob").items() if i.kind is MessageKind.ERROR]
     assert server.server.store.message(seq).edited == alice.store.message(seq).edited
+
+
+def test_an_own_message_acked_late_below_a_new_cursor_leaves_no_gap(
+        qtbot, server, make_engine, tmp_path):
+    """alice's laptop writes to charlie for the first time, and the link dies before the
+    ``ok``. charlie answers twice while the laptop is away: the desktop confirms the first
+    answer, then goes; the second stays queued. At the laptop's next login the replay brings
+    the second answer first (it starts the conversation's resume cursor), then the resent
+    message's ``ok`` comes with its older seq. The first answer, between the two, must not be
+    skipped: the laptop ends with all three, now and after a reconnect."""
+    desk = make_engine()
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    charlie = make_engine()
+    for engine, user in ((desk, "alice"), (laptop, "alice"), (charlie, "charlie")):
+        login(qtbot, engine, server.host, server.port, user)
+    laptop.send_unicast("charlie", "from the laptop")
+    laptop._conn._socket.flush()  # on its way to the server, then the link breaks
+    laptop._conn._socket.abort()
+    qtbot.waitUntil(lambda: laptop.state is ConnectionState.DISCONNECTED)
+    laptop._reconnect_timer.stop()  # offline until told
+    qtbot.waitUntil(lambda: texts_from(charlie, "alice", "alice") == ["from the laptop"],
+                    timeout=5000)
+    charlie.send_unicast("alice", "first answer")
+    qtbot.waitUntil(lambda: texts_from(desk, "charlie", "charlie") == ["first answer"],
+                    timeout=5000)
+    qtbot.waitUntil(lambda: not desk._to_confirm, timeout=5000)
+    desk.close()  # (its delivered goes before the logout: nothing queued for the laptop)
+    qtbot.waitUntil(lambda: desk.state is ConnectionState.DISCONNECTED)
+    with qtbot.waitSignal(charlie.message_acked, timeout=5000):
+        charlie.send_unicast("alice", "second answer")
+    with qtbot.waitSignal(laptop.message_acked, timeout=10_000):
+        laptop.reconnect_now()
+    want = ["from the laptop", "first answer", "second answer"]
+    qtbot.waitUntil(lambda: [m.text for m in laptop.store.page("charlie", limit=10)] == want,
+                    timeout=5000)  # (caught up at once, from the late ok's seq)
+    assert texts_from(laptop, "charlie", "charlie") == want[1:]
+    with qtbot.waitSignal(laptop.resumed, timeout=10_000):
+        laptop._conn._socket.abort()  # and a later catch-up keeps it so
+    assert [m.text for m in laptop.store.page("charlie", limit=10)] == want
+
+
+def test_a_conversation_opened_from_the_servers_history_catches_up_from_its_newest_page(
+        qtbot, server, make_engine, tmp_path):
+    """alice's laptop, new, opens her conversation with charlie: its newest page comes from
+    the server. Then she writes to charlie from her desktop (no copy comes to the laptop),
+    and charlie answers live. The answer must not start the laptop's resume cursor above the
+    desktop's message: the next catch-up brings it, between the two."""
+    desk, charlie = make_engine(), make_engine()
+    for engine, user in ((desk, "alice"), (charlie, "charlie")):
+        login(qtbot, engine, server.host, server.port, user)
+    with qtbot.waitSignal(charlie.message_acked, timeout=5000):
+        charlie.send_unicast("alice", "hello")
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    with qtbot.waitSignal(laptop.resumed, timeout=10_000):
+        login(qtbot, laptop, server.host, server.port, "alice")
+    with qtbot.waitSignal(laptop.history_loaded, timeout=5000):
+        laptop.conversation("charlie").fetchMore()  # alice opens the conversation
+    with qtbot.waitSignal(desk.message_acked, timeout=5000):
+        desk.send_unicast("charlie", "from the desktop")
+    charlie.send_unicast("alice", "answer")
+    qtbot.waitUntil(lambda: texts_from(laptop, "charlie", "charlie") == ["hello", "answer"],
+                    timeout=5000)
+    with qtbot.waitSignal(laptop.resumed, timeout=10_000):
+        laptop._conn._socket.abort()  # a broken link: reconnect and catch up
+    assert [m.text for m in laptop.store.page("charlie", limit=10)] == \
+        ["hello", "from the desktop", "answer"]
