@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..client.engine import ClientEngine
-from ..protocol import ErrorCode, is_valid_password
+from ..protocol import PASSWORD_RULE, ErrorCode, is_valid_password
 from .login_dialog import friendly_login_error
 from .widgets import ErrorLabel
 
@@ -78,7 +78,7 @@ class ChangePasswordDialog(QDialog):
         if not self.current_edit.text():
             return "Type your current password."
         if not is_valid_password(new):
-            return "A password has 6 to 1024 characters."
+            return PASSWORD_RULE
         if new != self.repeat_edit.text():
             return "The two new passwords differ."
         if new == self.current_edit.text():

@@ -533,6 +533,11 @@ class ConversationWidget(QWidget):
         self.export_progress = QProgressBar(self.export_bar)
         self.export_progress.setAccessibleName("Export progress")
         self.export_progress.setMaximumWidth(200)
+        self.export_folder_button = QPushButton("Show in folder", self.export_bar)
+        self.export_folder_button.setAccessibleName("Show the exported file in its folder")
+        self.export_folder_button.clicked.connect(self._show_export_folder)
+        self.export_folder_button.hide()
+        self._exported_to: Path | None = None
         self.export_button = QPushButton("Cancel", self.export_bar)
         self.export_button.setAccessibleName("Cancel the export")
         self.export_button.clicked.connect(self._on_export_button)
@@ -540,6 +545,7 @@ class ConversationWidget(QWidget):
         export_layout.setContentsMargins(8, 4, 8, 4)
         export_layout.addWidget(self.export_label, 1)
         export_layout.addWidget(self.export_progress)
+        export_layout.addWidget(self.export_folder_button)
         export_layout.addWidget(self.export_button)
         self.export_bar.hide()
         self.export_job: ConversationExport | None = None
@@ -1304,6 +1310,7 @@ class ConversationWidget(QWidget):
         job.failed.connect(lambda message: self._export_outcome(job, message))
         self.export_button.setText("Cancel")
         self.export_button.setAccessibleName("Cancel the export")
+        self.export_folder_button.hide()
         self.export_progress.show()
         self._update_export(job)
         self.export_bar.show()
@@ -1324,8 +1331,15 @@ class ConversationWidget(QWidget):
     def _export_finished(self, job: ConversationExport, count: int, complete: bool) -> None:
         note = "" if complete else " — only what this computer has: the server could not " \
             "be asked for the rest"
+        if job is self.export_job:
+            self._exported_to = job.path
+            self.export_folder_button.show()
         self._export_outcome(job, f"Exported {count:,} message{'s' if count != 1 else ''} "
                                   f"to {job.path}{note}.")
+
+    def _show_export_folder(self) -> None:
+        if self._exported_to is not None:
+            open_link(QUrl.fromLocalFile(str(self._exported_to.parent)))
 
     def _export_outcome(self, job: ConversationExport, text: str) -> None:
         if job is not self.export_job:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from ..client.connection import ConnectionErrorCode, ConnectionState
 from ..client.engine import ClientEngine
 from ..client.pins import two_lines
-from ..protocol import ErrorCode, is_valid_name, is_valid_password
+from ..protocol import PASSWORD_RULE, ErrorCode, is_valid_name, is_valid_password
 from . import theme
 from .settings import app_settings
 
@@ -42,7 +42,7 @@ def friendly_login_error(code: str, message: str, user: str) -> str:
     if code == ErrorCode.INVALID_NAME:
         return "A user name has 1–32 letters, digits, “_”, “.” or “-”."
     if code == ErrorCode.INVALID_PASSWORD:
-        return "A password needs at least 6 characters."
+        return PASSWORD_RULE
     if code == ErrorCode.LOCKED_OUT:
         wait = re.search(r"Try again in (\d+) s", message)
         return ("Too many failed logins: this account is locked for a while. "
@@ -191,7 +191,7 @@ class LoginDialog(QDialog):
             self._show_error("Enter your password.")
             return
         if self.create_account and not is_valid_password(password):
-            self._show_error("Choose a password of at least 6 characters.")
+            self._show_error(PASSWORD_RULE)
             return
         self._show_error("")
         self.forget_button.hide()

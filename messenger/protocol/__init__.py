@@ -54,13 +54,14 @@ from .messages import (
     TransferOffered,
     Typing,
 )
-from .names import is_valid_name, is_valid_password, name_key
+from .names import PASSWORD_RULE, is_valid_name, is_valid_password, name_key
 
 __all__ = [
     "DEFAULT_MAX_FRAME",
     "FEATURES",
     "HEADER",
     "MAX_TEXT_LENGTH",
+    "PASSWORD_RULE",
     "PROTOCOL_VERSION",
     "RETRACTED_TEXT",
     "ChangePassword",

@@ -21,6 +21,10 @@ def name_key(name: str) -> str:
     return name.casefold()
 
 
+PASSWORD_RULE = f"A password has {MIN_PASSWORD} to {MAX_PASSWORD} characters."
+"""The password rule as the apps say it (one wording everywhere)."""
+
+
 def is_valid_password(password: str) -> bool:
     """True when ``password`` has between 6 and 1024 characters."""
     return isinstance(password, str) and MIN_PASSWORD <= len(password) <= MAX_PASSWORD

@@ -15,6 +15,7 @@ from messenger.client.conversations import EVERYONE, peer_key
 from messenger.client.engine import ClientEngine
 from messenger.client.localstore import CachedMessage
 from messenger.client.models import ConversationModel, DeliveryState, MessageKind, RosterModel
+from messenger.gui import conversation
 from messenger.gui.delegates import (
     FAILED_BADGE,
     META_OWN,
@@ -276,7 +277,8 @@ def test_find_highlights_and_steps_through_matches(qtbot, open_window):
     assert not tab.find_bar.isVisibleTo(tab) and tab.delegate.search_text == ""
 
 
-def test_typing_indicator_shows_and_export_writes_lines(qtbot, open_window, tmp_path):
+def test_typing_indicator_shows_and_export_writes_lines(qtbot, open_window, tmp_path,
+                                                        monkeypatch):
     alice = open_window("alice")
     bob = open_window("bob")
     bob_tab = bob.open_conversation("alice")
@@ -299,6 +301,12 @@ def test_typing_indicator_shows_and_export_writes_lines(qtbot, open_window, tmp_
         pass
     assert done.args == [1, True]  # one message; the server's whole history was asked
     assert alice_tab.export_label.text() == f"Exported 1 message to {out}."
+    # ... and a way to the file (only a long path before).
+    opened: list = []
+    monkeypatch.setattr(conversation, "open_link", lambda url: opened.append(url) or True)
+    assert alice_tab.export_folder_button.isVisibleTo(alice_tab)
+    qtbot.mouseClick(alice_tab.export_folder_button, Qt.MouseButton.LeftButton)
+    assert [u.toLocalFile() for u in opened] == [str(tmp_path)]
     lines = out.read_text(encoding="utf-8").splitlines()
     assert re.fullmatch(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] alice: hello", lines[0])
     assert lines[1] == "    there"
