@@ -5,6 +5,7 @@ socket."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -226,7 +227,9 @@ class TransferCard(QWidget):
         shown = t.display_name
         self.name_label.setText(shown)
         arrow = f"to {t.peer}" if t.direction == SEND else f"from {t.peer}"
-        self.info_label.setText(f"{format_size(t.size)} · {arrow}")
+        # The time, as a message bubble has it (when it was offered or sent).
+        when = time.strftime("%H:%M", time.localtime(t.created))
+        self.info_label.setText(f"{format_size(t.size)} · {arrow} · {when}")
         st = t.state
         permille = 1000 if st is TransferState.DONE else \
             int(1000 * t.done / t.size) if t.size else 0

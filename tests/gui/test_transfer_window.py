@@ -523,6 +523,9 @@ def test_cards_show_a_bar_only_while_it_says_something_and_red_only_for_trouble(
         assert (card.progress.maximum() == 0) is busy, key
         assert (card.status_label.styleSheet() == red) is is_red, key
     card = tab.card("waiting")
+    # A card says when, as a bubble does (it had no time at all).
+    when = time.strftime("%H:%M", time.localtime(ctrl.get("waiting").created))
+    assert card.info_label.text() == f"1000 bytes · to bob · {when}"
     want = card.status_label.fontMetrics().horizontalAdvance(_WIDE_STATUS)
     qtbot.waitUntil(lambda: card.frame.width() >= want)
     assert card.status_label.text() == "Waiting for bob to accept"
