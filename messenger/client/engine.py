@@ -930,9 +930,10 @@ class ClientEngine(QObject):
         cards.append(card)
         self._set_unread(key, self._unread.get(key, 0) + 1)
 
-    def card_seen_elsewhere(self, key: str, card: str) -> None:
-        """The file offer of card ``card`` was answered on another device of this account:
-        off ``key``'s unread count, as messages read there are (:meth:`_on_read_elsewhere`)."""
+    def card_answered(self, key: str, card: str) -> None:
+        """The file offer of card ``card`` was answered (Accept / Decline here, from the card
+        or the Transfers panel, or on another device of this account): off ``key``'s unread
+        count, as messages read elsewhere are (:meth:`_on_read_elsewhere`)."""
         cards = self._unread_cards.get(key)
         if cards and card in cards:
             cards.remove(card)
@@ -1066,8 +1067,14 @@ class ClientEngine(QObject):
         and count as unread."""
         me = name_key(self.user or self._store_user)
         waiting = self._unread_seqs.setdefault(key, set())
-        fresh = {m.seq for m in rows if m.state == "sent" and not m.notice
-                 and name_key(m.sender) != me} - waiting
+        others = [m for m in rows if m.state == "sent" and not m.notice
+                  and name_key(m.sender) != me]
+        # One deleted before it came here has nothing to read: never unread (it counted on
+        # a new computer, or after a spell offline), and no receipt goes for it.
+        if (gone := [m.seq for m in others if m.text == RETRACTED_TEXT]) and \
+                self._store is not None:
+            self._store.mark_read_here(key, gone)
+        fresh = {m.seq for m in others if m.text != RETRACTED_TEXT} - waiting
         if fresh:
             waiting.update(fresh)
             self._set_unread(key, self._unread.get(key, 0) + len(fresh))
@@ -1797,7 +1804,10 @@ class ClientEngine(QObject):
                 continue
             if m.scope == "unicast":
                 self.last_private_peer = place.title
-            if not own:
+            if not own and m.text == RETRACTED_TEXT:  # (deleted before it came: see above)
+                if self._store is not None:
+                    self._store.mark_read_here(place.key, [m.seq])
+            elif not own:
                 self._unread_seqs.setdefault(place.key, set()).add(m.seq)
                 self._set_unread(place.key, self._unread.get(place.key, 0) + 1)
                 self.message_received.emit(place.key, item)

@@ -24,8 +24,9 @@ Tables:
 The schema version is in ``PRAGMA user_version`` (:data:`SCHEMA_VERSION`). Every table is
 created with ``IF NOT EXISTS``, so opening an older file adds what it lacks (version 1 had no
 ``transfers`` table), columns added later are added with ``ALTER TABLE`` (version 2 had no
-``messages.counts``, version 3 no ``messages.edited``, version 4 no ``outbox.attempted``), and
-then the current version is recorded.
+``messages.counts``, version 3 no ``messages.edited``, version 4 no ``outbox.attempted``;
+version 5 kept the ``deleted`` notices, which the apps no longer show: dropped), and then the
+current version is recorded.
 
 The file is ``<data dir>/accounts/<host>_<port>/<user>.db`` (see :func:`store_path`).
 """
@@ -113,7 +114,7 @@ _UNREAD_SQL = ("SELECT seq, sender FROM messages INDEXED BY messages_unread"
 """Others' messages not marked read here (without ``INDEXED BY`` SQLite prefers the
 primary key, which reads the whole conversation)."""
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """5: ``outbox.attempted`` (written to a link that died before the answer came). 4:
 ``messages.edited`` (when the sender last edited the text). 3: ``messages.counts`` (JSON
 ``[delivered, read, recipients]`` of an own group message, from ``receipt_count`` events).
@@ -239,6 +240,8 @@ class LocalStore:
             if "attempted" not in {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}:
                 self._db.execute("ALTER TABLE outbox ADD COLUMN attempted INTEGER NOT NULL"
                                  " DEFAULT 0")
+            # "alice deleted a message" lines: the original says so where it was.
+            self._db.execute("DELETE FROM messages WHERE notice = 'deleted'")
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._add_transfer_columns()
 

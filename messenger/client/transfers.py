@@ -858,6 +858,7 @@ class TransferController(QObject):
         except ValueError:
             secret = b""
         t = self._resumable(ev)
+        fresh = t is None
         if t is not None:  # the same file again from the same person: it resumes
             if t.state is TransferState.CONNECTING and self._engine is not None:
                 # The sender gave that attempt up before it connected (this is its Resume):
@@ -871,15 +872,20 @@ class TransferController(QObject):
             t = Transfer(ev.transfer_id, RECEIVE, ev.sender, self._conversation_of(ev),
                          ev.name, ev.size, ev.sha256, ev.mime, transfer_id=ev.transfer_id,
                          secret=secret, state=TransferState.INCOMING)
+            refusal = self._offer_refusal(t)
+            if refusal is not None:  # (known before the card shows: no pop-up for it)
+                t.error = AUTO_REFUSED + refusal
             self._add(t)
-            # A new card is news in its conversation, as a message is (a Resume is not).
-            self.client.add_unread_card(t.conversation, t.key)
         self._set(t, TransferState.INCOMING)
         reason = self._offer_refusal(t)
         if reason is not None:
             self._decline(t, AUTO_REFUSED + reason)
         elif t.accepted or self.prefs.auto_accepts(ev.sender):
             self.accept(t.key)
+        if fresh and reason is None:
+            # A new card is news in its conversation, as a message is, also one accepted
+            # without asking (a Resume is not; one refused without asking is not either).
+            self.client.add_unread_card(t.conversation, t.key)
 
     def _conversation_of(self, ev: TransferOffered) -> str:
         """Where offer ``ev``'s card goes: the group's conversation when the file was sent
@@ -992,6 +998,7 @@ class TransferController(QObject):
         t = self._items.get(key)
         if t is None or t.direction != RECEIVE or t.state is not TransferState.INCOMING:
             return "this offer is no longer open"
+        self.client.card_answered(t.conversation, t.key)  # (seen: it is answered)
         reason = self._offer_refusal(t)
         if reason is not None:
             self._decline(t, reason)
@@ -1042,6 +1049,7 @@ class TransferController(QObject):
         return True
 
     def _decline(self, t: Transfer, reason: str) -> None:
+        self.client.card_answered(t.conversation, t.key)
         rid = self.client.decline_transfer(t.transfer_id, reason)
         if rid:
             self._requests[rid] = ("decline", t.key)
@@ -1083,7 +1091,7 @@ class TransferController(QObject):
             if not t.final:
                 t.by_peer = False
                 self._set(t, TransferState.CANCELLED, error=ev.reason)
-            self.client.card_seen_elsewhere(t.conversation, t.key)
+            self.client.card_answered(t.conversation, t.key)
             return
         if self._engine is not None:
             if ev.reason == LAPSED_REASON and t.direction == RECEIVE:

@@ -54,7 +54,7 @@ from ..client.conversations import EVERYONE, EVERYONE_TITLE, group_key, is_group
 from ..client.engine import NOT_CONNECTED, ClientEngine, ConversationExport, group_failure
 from ..client.models import GroupModel, RosterModel, presence_text
 from ..client.notify import COALESCE_SECONDS, Notice, NotificationPolicy
-from ..client.transfers import RECEIVE, TransferController, format_size
+from ..client.transfers import AUTO_REFUSED, RECEIVE, TransferController, format_size
 from ..protocol import is_valid_name, name_key
 from .account import ChangePasswordDialog
 from .conversation import ConversationWidget
@@ -1052,6 +1052,8 @@ class MainWindow(QMainWindow):
             self._open(peer_key(t.peer), self.engine.canonical_user(t.peer),
                        focus=self.tabs.currentWidget() is None)
         self.statusBar().showMessage(f"{t.peer} offers you “{t.name}”.", 8000)
+        if t.error.startswith(AUTO_REFUSED):
+            return  # (refused without asking: the card says so, nothing to answer)
         # In the background, a pop-up as for a message (the tab's count says it too).
         conversation = self.engine.conversation(t.conversation)
         title = ("# " if is_group(t.conversation) else "") + conversation.title

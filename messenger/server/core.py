@@ -1154,9 +1154,16 @@ class ServerCore:
         recipient = found[0]
         group = None
         if frame.group is not None:
-            group = self.groups.member_group(session.user, frame.group).name
-            if not self.groups.get(group).is_member(recipient):
-                raise RuleError(ErrorCode.NOT_MEMBER, f"{recipient} is not a member of {group}")
+            try:
+                group = self.groups.member_group(session.user, frame.group).name
+                if not self.groups.get(group).is_member(recipient):
+                    raise RuleError(ErrorCode.NOT_MEMBER,
+                                    f"{recipient} is not a member of {group}")
+            except RuleError:
+                if not frame.resumes:
+                    raise
+                group = None  # a Resume goes all the same: its card is there already
+
         entry = self.online.get(name_key(recipient))
         if entry is None:
             raise RuleError(ErrorCode.USER_OFFLINE,

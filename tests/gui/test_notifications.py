@@ -51,6 +51,13 @@ def test_a_file_offer_in_the_background_notifies(qtbot, open_window, tmp_path):
     assert shown.args[0] == Notice("alice", "📎 clip.mp4 (2.0 KB)",
                                    peer_key("alice"), 1)
     assert bob.windowTitle().startswith("(1) bob@")
+    # One the app refuses by itself (over the size limit) has nothing to answer: no pop-up.
+    from dataclasses import replace
+    bob.transfers.prefs = replace(bob.transfers.prefs, size_limit=100)
+    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000):
+        assert alice.send_files(peer_key("bob"), [str(path)])
+    assert not bob._notify_timer.isActive() and bob.notifications.flush() is None
+    assert bob.windowTitle().startswith("(1) bob@")
 
 
 def test_nothing_while_active_and_a_muted_conversation_only_counts(qtbot, open_window):

@@ -1694,3 +1694,37 @@ def test_a_conversation_opened_from_the_servers_history_catches_up_from_its_newe
         laptop._conn._socket.abort()  # a broken link: reconnect and catch up
     assert [m.text for m in laptop.store.page("charlie", limit=10)] == \
         ["hello", "from the desktop", "answer"]
+
+
+def test_a_message_deleted_before_it_came_is_not_unread(qtbot, server, make_engine,
+                                                        tmp_path):
+    """bob writes to alice and deletes it while she is offline: at her login it comes as
+    "This message was deleted." and counted as unread (a badge for nothing to read, also on
+    a new computer opening the conversation from the server's history); it is read at once
+    now, with no notification."""
+    deleted_text = engine_module.RETRACTED_TEXT
+    bob = make_engine()
+    login(qtbot, bob, server.host, server.port, "bob")
+    with qtbot.waitSignal(bob.message_acked, timeout=5000) as acked:
+        bob.send_unicast("alice", "oops, wrong person")
+    first = acked.args[1]
+    assert bob.retract(first, "alice")
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "bob") == [deleted_text], timeout=5000)
+    with qtbot.waitSignal(bob.message_acked, timeout=5000) as acked:
+        bob.send_unicast("alice", "hello")
+    hello = acked.args[1]
+    alice = make_engine()
+    noticed: list = []
+    alice.message_received.connect(lambda key, item: noticed.append(item.text))
+    login(qtbot, alice, server.host, server.port, "alice")
+    qtbot.waitUntil(lambda: texts_from(alice, "bob", "bob") == [deleted_text, "hello"],
+                    timeout=5000)
+    assert alice.unread("bob") == 1 and noticed == ["hello"]
+    assert alice.store.unread_seqs("bob", "alice") == [hello]
+    # A new computer opening the conversation from the server's history: the same.
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    login(qtbot, laptop, server.host, server.port, "alice")
+    with qtbot.waitSignal(laptop.history_loaded, timeout=5000):
+        laptop.conversation("bob").fetchMore()
+    assert texts_from(laptop, "bob", "bob") == [deleted_text, "hello"]
+    assert first not in laptop.store.unread_seqs("bob", "alice")

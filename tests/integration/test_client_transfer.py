@@ -472,3 +472,30 @@ def test_a_file_edited_in_place_keeping_size_and_mtime_is_hashed_again(qtbot, pe
     qtbot.waitUntil(lambda: alice.get(second).final, timeout=20_000)
     assert state(alice, second) is S.DONE, alice.get(second).error
     assert bob.get(received).sha256 == sha256_of(src)
+
+
+def test_an_offer_counts_as_unread_until_answered_and_not_when_refused_unasked(
+        qtbot, peers, tmp_path):
+    """A file offer counts as unread until looked at or answered: Accept or Decline from the
+    Transfers panel (not the tab) took it off nowhere, so the badge kept a 1; an offer the
+    app refused by itself (too large) counted too, for nothing to answer. One accepted
+    without asking is news all the same."""
+    from dataclasses import replace
+
+    alice, bob = peers()
+    engine = bob.client
+    src = tmp_path / "doc.bin"
+    src.write_bytes(random.Random(9).randbytes(1000))
+    for answer in ("decline", "accept"):
+        _send_key, key = offer(qtbot, alice, bob, src)
+        assert engine.unread("alice") == 1
+        assert (bob.decline(key) if answer == "decline" else bob.accept(key) is None)
+        assert engine.unread("alice") == 0, answer
+    bob.prefs = replace(bob.prefs, size_limit=100)
+    _send_key, key = offer(qtbot, alice, bob, src)
+    assert state(bob, key) is S.DECLINED and bob.get(key).error.startswith("refused")
+    assert engine.unread("alice") == 0
+    bob.prefs = replace(bob.prefs, size_limit=10_000, auto_accept=frozenset({"alice"}))
+    _send_key, key = offer(qtbot, alice, bob, src)
+    assert state(bob, key) is not S.INCOMING  # accepted without asking
+    assert engine.unread("alice") == 1

@@ -151,8 +151,27 @@ def test_a_version_1_file_gets_the_transfers_table_and_keeps_its_rows(tmp_path):
     assert [r.key for r in store.transfers()] == ["k"]
     store.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     db.close()
+
+
+def test_a_version_5_file_drops_its_deleted_notice_lines(tmp_path):
+    """The apps no longer show "alice deleted a message" lines (the original says it where
+    it was): a cache written before keeps none of them either."""
+    path = tmp_path / "v5.db"
+    store = LocalStore(path)
+    store.add_messages([cached(1, conv="bob", sender="bob", text="This message was deleted."),
+                        cached(2, conv="bob", sender="bob", text="bob deleted a message",
+                               notice="deleted"),
+                        cached(3, conv="bob", sender="bob", text="still here")])
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 5")
+    db.commit()
+    db.close()
+    store = LocalStore(path)
+    assert [m.seq for m in store.page("bob", limit=10)] == [1, 3]
+    store.close()
 
 
 def test_transfers_keep_the_server_transfer_id_also_in_a_file_from_before_it(tmp_path):
