@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import logging.handlers
 from pathlib import Path
+from typing import Any
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 _ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c != 0x09}
 _ESCAPES |= {0x0A: "\\n", 0x0D: "\\r"}
-_ESCAPES |= {c: f"\\u{c:04x}" for c in (0x85, 0x2028, 0x2029, *range(0x202A, 0x202F),
+_ESCAPES |= {c: f"\\x{c:02x}" for c in range(0x80, 0xA0)}  # (C1 controls, NEL among them)
+_ESCAPES |= {c: f"\\u{c:04x}" for c in (0x2028, 0x2029, *range(0x202A, 0x202F),
                                           *range(0x2066, 0x206A))}
 
 
@@ -29,6 +31,12 @@ class _OneLineFormatter(logging.Formatter):
         if not message.isprintable():
             record.message = message.translate(_ESCAPES)
         return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        # A traceback keeps its lines, each marked as part of the record above it: an
+        # exception's message (which may quote what a client sent) cannot pass for a record.
+        return "\n".join("| " + line.translate(_ESCAPES)
+                         for line in super().formatException(ei).splitlines())
 
 
 def _not_console_only_elsewhere(record: logging.LogRecord) -> bool:

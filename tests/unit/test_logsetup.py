@@ -42,3 +42,18 @@ def test_tracebacks_keep_their_lines(log_file):
     text = log_file.read_text(encoding="utf-8")
     assert "internal error on tab\there" in text
     assert "Traceback (most recent call last):" in text.splitlines()[1]
+
+
+def test_an_exception_message_cannot_pass_for_a_record_either(log_file):
+    """A traceback keeps its lines, each marked "| ": an exception message that quotes what
+    a client sent (with a line break and a fake time stamp) stays inside its record."""
+    forged = "2026-12-07 09:00:00,000 CRITICAL messenger.server: database lost"
+    try:
+        raise ValueError("no such group: g\n" + forged + "\x9b")
+    except ValueError:
+        logging.getLogger("messenger.server.core").exception("request failed")
+    lines = log_file.read_text(encoding="utf-8").splitlines()
+    assert lines[0].endswith("request failed")
+    assert all(line.startswith("| ") for line in lines[1:])
+    assert not any(line.startswith("2026-12-07 09:00") for line in lines)
+    assert "\\x9b" in lines[-1]
