@@ -1292,7 +1292,9 @@ class ConversationWidget(QWidget):
         row = self.model.load_until(seq)
         self.delegate.current_seq = seq
         # Shown as "n of m" counting from the newest.
-        self.find_label.setText(f"{len(self.matches) - self.match_index} of {len(self.matches)}")
+        # Messages, not places: a message with the text twice is one stop (both lit).
+        n = len(self.matches)
+        self.find_label.setText(f"{n - self.match_index} of {n} message{'s' if n != 1 else ''}")
         if row is not None:
             self.view.scrollTo(self.proxy.index(row, 0),
                                QAbstractItemView.ScrollHint.PositionAtCenter)

@@ -252,15 +252,15 @@ def test_find_highlights_and_steps_through_matches(qtbot, open_window):
     qtbot.keyClick(tab.compose, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert tab.find_bar.isVisibleTo(tab) and tab.find_edit.hasFocus()
     qtbot.keyClicks(tab.find_edit, "MESSAGE 17")  # 17 and 170…179, ignoring case
-    assert len(tab.matches) == 11 and tab.find_label.text() == "1 of 11"
+    assert len(tab.matches) == 11 and tab.find_label.text() == "1 of 11 messages"
     assert tab.delegate.search_text == "MESSAGE 17" and tab.delegate.current_seq == 179
     qtbot.keyClick(tab.find_edit, Qt.Key.Key_Return)
-    assert tab.delegate.current_seq == 178 and tab.find_label.text() == "2 of 11"
+    assert tab.delegate.current_seq == 178 and tab.find_label.text() == "2 of 11 messages"
     qtbot.keyClick(tab.find_edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
     assert tab.delegate.current_seq == 179
     qtbot.keyClick(tab.find_edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
     # Wrapped to the oldest match, message 17: its page was loaded from the cache.
-    assert tab.delegate.current_seq == 17 and tab.find_label.text() == "11 of 11"
+    assert tab.delegate.current_seq == 17 and tab.find_label.text() == "11 of 11 messages"
     row = tab.model.row_of_seq(17)
     assert row is not None
     rect = tab.view.visualRect(tab.proxy.index(row, 0))
