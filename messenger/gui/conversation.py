@@ -613,6 +613,9 @@ class ConversationWidget(QWidget):
             button.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # a click leaves the typing there
         buttons.addWidget(self.attach_button)
         buttons.addWidget(self.send_button)
+        # Tab goes as the eye does: the box, then Attach… above Send.
+        QWidget.setTabOrder(self.compose, self.attach_button)
+        QWidget.setTabOrder(self.attach_button, self.send_button)
 
         # Why the compose box is disabled (a group you left), over it.
         self.closed_label = QLabel(self)

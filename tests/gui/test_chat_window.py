@@ -512,3 +512,14 @@ def test_a_message_too_long_to_send_stays_in_the_box_and_says_why(qtbot, open_wi
     errors = [i.text for i in alice.engine.conversation("bob").items()
               if i.kind is MessageKind.ERROR]
     assert errors and errors[-1].startswith("Not sent: 16,001 characters")
+
+
+def test_tab_goes_from_the_message_box_to_attach_then_send(qtbot, open_window):
+    """Attach… sits above Send, but Tab went to Send first."""
+    alice = open_window("alice")
+    tab = alice.open_conversation("bob")
+    qtbot.waitUntil(tab.compose.hasFocus)  # (the window is active)
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Tab)
+    assert tab.attach_button.hasFocus()
+    qtbot.keyClick(tab.attach_button, Qt.Key.Key_Tab)
+    assert tab.send_button.hasFocus()
