@@ -1103,6 +1103,8 @@ class TransferController(QObject):
         if not t.final:
             t.by_peer = True
             self._set(t, TransferState.CANCELLED, error=ev.reason)
+        if t.direction == RECEIVE:  # withdrawn: nothing left to answer (as a deleted message)
+            self.client.card_answered(t.conversation, t.key)
 
     def _fail_and_cancel(self, t: Transfer, reason: str) -> None:
         rid = self.client.cancel_transfer(t.transfer_id, reason) if t.transfer_id else 0

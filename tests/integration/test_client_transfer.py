@@ -499,3 +499,20 @@ def test_an_offer_counts_as_unread_until_answered_and_not_when_refused_unasked(
     _send_key, key = offer(qtbot, alice, bob, src)
     assert state(bob, key) is not S.INCOMING  # accepted without asking
     assert engine.unread("alice") == 1
+
+
+def test_an_offer_withdrawn_by_its_sender_leaves_the_unread_count(qtbot, peers, tmp_path):
+    """alice offers a file and cancels it before bob answers: his count kept the 1 (and an
+    offer of the file again made it 2 for one open offer); withdrawn, it goes, as a message
+    its sender deleted does."""
+    alice, bob = peers()
+    engine = bob.client
+    src = tmp_path / "doc.bin"
+    src.write_bytes(random.Random(5).randbytes(1000))
+    send_key, key = offer(qtbot, alice, bob, src)
+    assert engine.unread("alice") == 1
+    assert alice.cancel(send_key)
+    qtbot.waitUntil(lambda: state(bob, key) is S.CANCELLED, timeout=5000)
+    assert engine.unread("alice") == 0
+    _send_key, again = offer(qtbot, alice, bob, src)
+    assert state(bob, again) is S.INCOMING and engine.unread("alice") == 1
