@@ -499,6 +499,8 @@ def test_empty_lists_say_what_to_do(qtbot, open_window):
     qtbot.waitUntil(lambda: alice.engine.roster.rowCount() > 0)
     assert alice.groups_view.hint_text().startswith("No groups yet.")
     assert alice.roster_view.hint_text() == ""
+    # (one name for the contact filters: the dialogs' "Filter contacts…")
+    assert alice.contacts_filter.placeholderText() == "Filter contacts…"
     alice.contacts_filter.setText("zzz")
     assert alice.roster_view.hint_text() == "Nobody matches “zzz”."
     image = alice.groups_view.viewport().grab().toImage()
