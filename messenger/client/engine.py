@@ -73,7 +73,7 @@ from ..protocol import (
     encode_frame,
     time_ordered_id,
 )
-from ..protocol.names import name_key
+from ..protocol.names import is_valid_name, name_key
 from .connection import ClientConnection, ConnectionErrorCode, ConnectionState
 from .conversations import (
     EVERYONE,
@@ -99,6 +99,8 @@ from .models import (
     MessageKind,
     RosterModel,
     gap_item,
+    local_time,
+    sane_ts,
 )
 from .pins import PinStore
 
@@ -186,8 +188,30 @@ class _Request:
     was_member: bool = False  # group: a member of it when asked (settling a lost answer)
 
 
+def _sane_message(m: Message) -> Message:
+    """``m`` with times the app can store and show (:func:`sane_ts`)."""
+    ts = sane_ts(m.ts)
+    edited = None if m.edited is None else sane_ts(m.edited, ts)
+    if ts == m.ts and edited == m.edited:
+        return m
+    log.warning("message %d: bogus time %r (edited %r) replaced", m.seq, m.ts, m.edited)
+    return msgspec.structs.replace(m, ts=ts, edited=edited)
+
+
+def login_name(asked: str, answered: str | None) -> str:
+    """The account name after a login or register as ``asked``: the server's spelling of it
+    (``answered``, the ``ok``'s ``user``) when that is a valid name for the same account,
+    else ``asked``. The name picks the local cache's file: a server cannot move it
+    (``"../../x"``) nor switch accounts."""
+    if answered and is_valid_name(answered) and name_key(answered) == name_key(asked):
+        return answered
+    if answered:
+        log.warning("login answer names another account (%r): ignored", answered[:100])
+    return asked
+
+
 def _time_of_day(ts: float) -> str:
-    local = time.localtime(ts)
+    local = local_time(ts)
     if local[:3] == time.localtime()[:3]:
         return time.strftime("%H:%M", local)
     return time.strftime("%d %b %H:%M", local)
@@ -1455,7 +1479,8 @@ class ClientEngine(QObject):
         elif isinstance(frame, ReceiptsUpto):
             self._on_receipts_upto(frame)
         elif isinstance(frame, Read):
-            self._on_read_elsewhere(frame.seqs)
+            # (a seq SQLite cannot hold is nobody's: the protocol lets such seqs pass)
+            self._on_read_elsewhere([s for s in frame.seqs if -(1 << 63) <= s < (1 << 63)])
         elif isinstance(frame, TransferOffered):
             self.transfer_offered.emit(frame)
         elif isinstance(frame, TransferAccepted):
@@ -1478,7 +1503,7 @@ class ClientEngine(QObject):
         if req.kind in ("edit", "retract") and req.frame is not None:
             self._change_done(req)
         if req.kind in ("login", "register"):
-            self.user = ok.user or req.user
+            self.user = login_name(req.user, ok.user)
             me = name_key(self.user)
             entries = [(e.name, e.online, e.last_seen) for e in (ok.roster or [])
                        if name_key(e.name) != me]
@@ -1505,8 +1530,7 @@ class ClientEngine(QObject):
             if ok.seq is None:
                 log.warning("send ack without seq for %s", req.client_msg_id)
                 return
-            self._acked(req.client_msg_id, ok.seq, ok.ts if ok.ts is not None else 0.0,
-                        req.keys)
+            self._acked(req.client_msg_id, ok.seq, sane_ts(ok.ts), req.keys)
         elif req.kind == "history":
             self._on_history(req, ok)
         elif req.kind == "group":
@@ -1626,7 +1650,7 @@ class ClientEngine(QObject):
         if self.user and name_key(p.user) == name_key(self.user):
             return
         before = self.roster.contact(p.user)
-        self.roster.set_online(p.user, p.online, p.ts)
+        self.roster.set_online(p.user, p.online, sane_ts(p.ts))
         model = self._conversations.get(name_key(p.user))
         if model is not None and (before is None or before.online != p.online):
             model.add_notice(f"{p.user} is {'online' if p.online else 'offline'}.")
@@ -1745,6 +1769,7 @@ class ClientEngine(QObject):
     # ------------------------------------------------------------------ messages
 
     def _on_message(self, m: Message) -> None:
+        m = _sane_message(m)
         if m.seq in self._seen_seqs:
             log.debug("duplicate message seq %d", m.seq)
             self._confirm_later(m.seq)  # or it keeps coming back
@@ -2258,7 +2283,7 @@ class ClientEngine(QObject):
 
     def _on_history(self, req: _Request, ok: Ok) -> None:
         key = req.key or EVERYONE
-        messages = ok.messages or []
+        messages = [_sane_message(m) for m in ok.messages or []]
         last = messages[-1].seq if messages else None  # (where the next page starts)
         # A catch-up page carries the edits of messages made meanwhile (protocol.md,
         # history): they change the originals' text and are not lines of their own.
@@ -2344,8 +2369,12 @@ class ClientEngine(QObject):
             # Pages run on from the cursor without gaps; only they move it (not live
             # messages, which leave out what this account sends from its other devices).
             self._advance_cursor(key, last if last is not None else req.after)
-            if ok.more and last is not None:
+            if ok.more and last is not None and last > req.after:
                 self._history_after(key, last)
+            elif ok.more:  # (a page that does not move on would be asked for forever)
+                log.warning("history of %s: page after %d ends at %s but says more; stopped",
+                            key, req.after, last)
+                self._catching_up.discard(key)
             else:
                 self._catching_up.discard(key)
         if self._resuming <= 0:
@@ -2669,7 +2698,7 @@ class ConversationExport(QObject):
 def export_line(ts: float, sender: str, text: str) -> str:
     """One line of an exported conversation: ``[YYYY-MM-DD HH:MM:SS] sender: text`` in local
     time; further lines of a multi-line text are indented by four spaces."""
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", local_time(ts))
     return f"[{stamp}] {sender}: " + text.replace("\r\n", "\n").replace("\n", "\n    ")
 
 

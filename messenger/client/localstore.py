@@ -131,7 +131,8 @@ TRANSFERS_KEPT = 500
 def store_path(data_dir: Path, host: str, port: int, user: str) -> Path:
     """Where the local store of ``user`` on server ``host``:``port`` lives."""
     safe_host = re.sub(r"[^A-Za-z0-9_.-]", "_", host)[:100] or "server"
-    return data_dir / "accounts" / f"{safe_host}_{port}" / f"{name_key(user)}.db"
+    safe_user = re.sub(r"[^a-z0-9_.-]", "_", name_key(user))[:64] or "user"
+    return data_dir / "accounts" / f"{safe_host}_{port}" / f"{safe_user}.db"
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,29 @@ class Contact:
     last_seen: float | None = None
 
 
+TS_MAX = float(1 << 33)
+"""Latest Unix time the app takes from a server (year 2242); later (and negative) times are
+bogus: the platform's localtime() cannot convert ±1e18 or ±1e308 at all."""
+
+
+def sane_ts(ts: float | None, default: float | None = None) -> float:
+    """``ts`` when it is a Unix time the app can show (0 to :data:`TS_MAX`), else ``default``
+    (the local clock when None): a server's NaN-free but absurd timestamps (1e18, -1e308)
+    must not reach the cache, nor the views, where formatting them raises."""
+    if ts is not None and 0.0 <= ts <= TS_MAX:
+        return ts
+    return time.time() if default is None else default
+
+
+def local_time(ts: float) -> time.struct_time:
+    """``time.localtime(ts)`` that never raises: a time the platform cannot convert (a cache
+    written before :func:`sane_ts`) reads as the epoch."""
+    try:
+        return time.localtime(ts)
+    except (OverflowError, OSError, ValueError):
+        return time.localtime(0)
+
+
 def last_seen_text(ts: float, now: float | None = None) -> str:
     """"last seen just now", "… 5 min ago", "… today at 14:05", "… yesterday at 14:05",
     "… on 3 Mar 2026" for Unix seconds ``ts`` (local time)."""
@@ -54,11 +77,11 @@ def last_seen_text(ts: float, now: float | None = None) -> str:
         return "last seen just now"
     if ago < 3600:
         return f"last seen {int(ago // 60)} min ago"
-    when, today = time.localtime(ts), time.localtime(now)
+    when, today = local_time(ts), local_time(now)
     clock = time.strftime("%H:%M", when)
     if when[:3] == today[:3]:
         return f"last seen today at {clock}"
-    if when[:3] == time.localtime(now - 86400)[:3]:
+    if when[:3] == local_time(now - 86400)[:3]:
         return f"last seen yesterday at {clock}"
     return f"last seen on {when.tm_mday} {time.strftime('%b %Y', when)}"
 
@@ -467,7 +490,7 @@ class ConversationModel(QAbstractListModel):
             who = {MessageKind.OWN: "You", MessageKind.SYSTEM: "Notice",
                    MessageKind.ERROR: "Error", MessageKind.TRANSFER: "File from " + item.sender
                    }.get(item.kind, item.sender)
-            stamp = time.strftime("%a %d %b %Y %H:%M:%S", time.localtime(item.ts))
+            stamp = time.strftime("%a %d %b %Y %H:%M:%S", local_time(item.ts))
             text = f"{who}, {stamp}: {item.text}"
             if item.kind is MessageKind.OWN:
                 text += f" ({self.state_text(item)})"

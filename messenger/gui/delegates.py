@@ -28,6 +28,7 @@ from ..client.models import (
     MembersModel,
     MessageKind,
     RosterModel,
+    local_time,
 )
 from ..client.quotes import split_quote
 from ..protocol import RETRACTED_TEXT
@@ -266,8 +267,8 @@ def day_label(ts: float, now: float | None = None) -> str:
     """The day of Unix seconds ``ts`` as a day separator shows it, in local time: "Today",
     "Yesterday", the weekday within the last week ("Monday"), else "3 March" (this year) or
     "3 March 2025"."""
-    local = time.localtime(ts)
-    today = time.localtime(now if now is not None else time.time())
+    local = local_time(ts)
+    today = local_time(now if now is not None else time.time())
     days = (_day_number(today) - _day_number(local))
     if days == 0:
         return "Today"
@@ -433,7 +434,7 @@ class BubbleDelegate(QStyledItemDelegate):
             above = model.index(row, 0)
             before = float(above.data(ConversationModel.TimestampRole) or 0)
             if before > 0:
-                if time.localtime(before)[:3] == time.localtime(ts)[:3]:
+                if local_time(before)[:3] == local_time(ts)[:3]:
                     return ""
                 break
             row -= 1
@@ -462,7 +463,7 @@ class BubbleDelegate(QStyledItemDelegate):
         ts = float(index.data(ConversationModel.TimestampRole) or 0)
         before = float(above.data(ConversationModel.TimestampRole) or 0)
         return 0 <= ts - before < self.RUN_SECONDS and \
-            time.localtime(before)[:3] == time.localtime(ts)[:3]
+            local_time(before)[:3] == local_time(ts)[:3]
 
     def _measure(self, option: QStyleOptionViewItem, index: _Index) -> _Bubble:
         b = self._measure_item(option, index)
@@ -517,7 +518,7 @@ class BubbleDelegate(QStyledItemDelegate):
             header = index.data(ConversationModel.SenderRole) or ""
         if also:
             header = (header + " · " if header else "") + "also to " + ", ".join(also)
-        meta = time.strftime("%H:%M", time.localtime(
+        meta = time.strftime("%H:%M", local_time(
             float(index.data(ConversationModel.TimestampRole) or 0)))  # the day: separators
         if index.data(ConversationModel.EditedRole):
             meta = "edited " + meta

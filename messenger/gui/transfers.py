@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..client.models import local_time
 from ..client.transfers import (
     SEND,
     Transfer,
@@ -228,7 +229,7 @@ class TransferCard(QWidget):
         self.name_label.setText(shown)
         arrow = f"to {t.peer}" if t.direction == SEND else f"from {t.peer}"
         # The time, as a message bubble has it (when it was offered or sent).
-        when = time.strftime("%H:%M", time.localtime(t.created))
+        when = time.strftime("%H:%M", local_time(t.created))
         self.info_label.setText(f"{format_size(t.size)} · {arrow} · {when}")
         st = t.state
         permille = 1000 if st is TransferState.DONE else \

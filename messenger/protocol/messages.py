@@ -25,6 +25,11 @@ ByteCount = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]
 """A file size or offset in bytes: 0 to 2^63-1 (SQLite's INTEGER); others fail decoding
 (``bad_request``)."""
 
+SqlInt = Annotated[int, msgspec.Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
+"""A seq, receipt id or count: what SQLite's INTEGER holds (both sides store them there); a
+larger number fails decoding (``bad_request``) instead of raising ``OverflowError`` at the
+first query that uses it."""
+
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 """A UDP port number."""
 
@@ -439,8 +444,8 @@ class Receipt(_Base, tag="receipt"):
     ``rid`` 0: not logged (a unicast message's receipt), not replayed; a ``receipts_upto``
     after the next login covers it."""
 
-    rid: int
-    seq: int
+    rid: SqlInt
+    seq: SqlInt
     user: str
     state: Literal["delivered", "read"]
     ts: float
@@ -454,11 +459,11 @@ class ReceiptCount(_Base, tag="receipt_count"):
     sequence as :class:`Receipt` (replayed by ``login.receipts_after`` too). Counts only
     grow: keep the highest."""
 
-    rid: int
-    seq: int
-    delivered: int
-    read: int
-    recipients: int
+    rid: SqlInt
+    seq: SqlInt
+    delivered: SqlInt
+    read: SqlInt
+    recipients: SqlInt
     ts: float
 
 
@@ -472,9 +477,9 @@ class ReceiptsUpto(_Base, tag="receipts_upto"):
     kept pair cursors: their receipts are logged and replayed by ``receipts_after``)."""
 
     user: str
-    delivered: int
-    read: int
-    after: int = 0
+    delivered: SqlInt
+    read: SqlInt
+    after: SqlInt = 0
 
 
 class Error(_Base, tag="error"):
@@ -530,7 +535,7 @@ class Message(_Base, tag="message"):
     re-delivers it at every login.
     """
 
-    seq: int
+    seq: SqlInt
     ts: float
     sender: str
     scope: Scope
@@ -539,7 +544,7 @@ class Message(_Base, tag="message"):
     to: list[str] = []
     group: str | None = None
     notice: str | None = None
-    replaces: int | None = None
+    replaces: SqlInt | None = None
     edited: float | None = None
 
 
@@ -560,15 +565,15 @@ class Ok(_Base, tag="ok"):
 
     id: int
     user: str | None = None
-    seq: int | None = None
+    seq: SqlInt | None = None
     ts: float | None = None
     roster: list[RosterEntry] | None = None
     groups: list[GroupInfo] | None = None
     group: GroupInfo | None = None
     messages: list[Message] | None = None
     more: bool | None = None
-    read_upto: int | None = None
-    read_seqs: list[int] | None = None
+    read_upto: SqlInt | None = None
+    read_seqs: list[SqlInt] | None = None
     transfer_id: str | None = None
     secret: str | None = None
 

@@ -1,0 +1,116 @@
+"""The client engine against a server that sends what no correct server sends (found by a
+fuzzing helper): frames are written to the engine's connection from the real server's side,
+past the server's rules, or handed to the engine's decisions directly."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QListView, QStyleOptionViewItem
+
+from messenger.client.engine import ClientEngine, _Request, login_name
+from messenger.client.localstore import store_path
+from messenger.client.models import ChatItem, ConversationModel, MessageKind, local_time
+from messenger.protocol import Message, Ok
+
+HEADER = struct.Struct(">I")
+
+
+def frame(obj: dict) -> bytes:
+    payload = json.dumps(obj).encode()
+    return HEADER.pack(len(payload)) + payload
+
+
+def message(seq: int, **fields) -> dict:
+    return {"type": "message", "seq": seq, "ts": 1_700_000_000.0, "sender": "bob",
+            "scope": "unicast", "to": ["alice"], "text": f"m{seq}",
+            "client_msg_id": f"c{seq}", **fields}
+
+
+@pytest.fixture
+def alice(qtbot, server, tmp_path):
+    engine = ClientEngine(data_dir=tmp_path / "data")
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+        engine.connect_to(server.host, server.port)
+        engine.login("alice", "alice123")
+    (conn,) = server.server._conns.values()
+    engine.inject = lambda *frames: conn.socket.write(b"".join(frame(f) for f in frames))
+    yield engine
+    engine.close()
+
+
+def test_numbers_sqlite_cannot_hold_are_ignored(qtbot, alice):
+    """A seq, receipt id or count of 2^63 or more raised OverflowError into Qt at the first
+    query (and the rest of the frame was lost): such frames are refused by the codec now, a
+    ``read`` keeps its other seqs, and the next message comes as usual."""
+    with qtbot.capture_exceptions() as raised:
+        with qtbot.waitSignal(alice.message_received, timeout=5000) as got:
+            alice.inject(message(2**63), message(5, notice="deleted", replaces=2**70),
+                         {"type": "receipt", "rid": 1, "seq": 2**70, "user": "bob",
+                          "state": "read", "ts": 1.0},
+                         {"type": "read", "seqs": [3, 2**64]},
+                         message(7, text="after them"))
+    assert not raised
+    assert got.args[1].text == "after them"
+    assert alice.store.message(7) is not None
+
+
+def test_absurd_timestamps_are_not_cached(qtbot, alice):
+    """``ts`` 1e18 was cached as it came, and formatting it raised in the view at every
+    start: a time the app cannot show becomes the local clock's."""
+    with qtbot.capture_exceptions() as raised:
+        with qtbot.waitSignal(alice.message_received, timeout=5000):
+            alice.inject(message(8, ts=1e18, edited=-1e308))
+    assert not raised
+    cached = alice.store.message(8)
+    assert 0 < cached.ts < 2**33 and (cached.edited is None or 0 <= cached.edited < 2**33)
+
+
+def test_a_cached_absurd_timestamp_does_not_break_the_view(qtbot):
+    """A cache written before the check above: the bubble still measures, its tooltip too."""
+    from messenger.gui.delegates import BubbleDelegate
+
+    model = ConversationModel("bob", "bob")
+    model.append(ChatItem(MessageKind.OTHER, "bob", "old", ts=1e18, seq=1))
+    model.append(ChatItem(MessageKind.OTHER, "bob", "older", ts=-1e308, seq=2))
+    view = QListView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    delegate = BubbleDelegate(view)
+    with qtbot.capture_exceptions() as raised:
+        for row in range(2):
+            assert delegate.sizeHint(QStyleOptionViewItem(), model.index(row, 0)).height() > 0
+            assert model.data(model.index(row, 0), Qt.ItemDataRole.ToolTipRole)
+    assert not raised
+    assert local_time(1e308).tm_year == local_time(0).tm_year
+
+
+def test_the_login_answer_cannot_move_the_local_store(tmp_path):
+    """The ``ok`` of a login named the account, and that name became the cache's file name:
+    ``"../../../escaped"`` put the cache outside the data folder. Only the server's spelling
+    of the same valid name is taken; the file name is made safe as well."""
+    assert login_name("alice", "../../../escaped") == "alice"
+    assert login_name("alice", "bob") == "alice"  # (nor another account)
+    assert login_name("alice", "Alice") == "Alice"
+    assert login_name("alice", None) == "alice"
+    path = store_path(tmp_path, "127.0.0.1", 5555, "../../../escaped")
+    assert path.parent == tmp_path / "accounts" / "127.0.0.1_5555"
+    assert store_path(tmp_path, "h", 1, "Alice") == tmp_path / "accounts" / "h_1" / "alice.db"
+
+
+def test_a_catch_up_page_that_does_not_move_on_is_not_asked_again(qtbot, alice):
+    """A page after seq 100 that ends at 50 and says "more" made the app ask for the same
+    page again at once, for ever: it stops there now."""
+    req = _Request("history", key="bob", mode="resume", after=100)
+    alice._resuming += 1
+    alice._catching_up.add("bob")
+    page = Ok(id=0, more=True, messages=[Message(
+        seq=50, ts=1_700_000_000.0, sender="bob", scope="unicast", text="m50",
+        client_msg_id="c50", to=["alice"])])
+    asked = len([r for r in alice._requests.values() if r.kind == "history"])
+    alice._on_history(req, page)
+    assert len([r for r in alice._requests.values() if r.kind == "history"]) == asked
+    assert "bob" not in alice._catching_up
