@@ -181,7 +181,8 @@ class _Request:
     public: bool = False
     password: str = ""  # login/register/password (the new one): for automatic re-login
     mode: str = ""  # history: "older", "resume" or "export"
-    after: int = 0  # history "resume": the seq the page starts after
+    after: int = 0  # history "resume"/"export": the seq the page starts after
+    before: int | None = None  # history "older": the seq the page ends before (None: newest)
     newest: bool = False  # history "older": the newest page (the model showed no message)
     job: Any = None  # history "export": the ConversationExport asking
     frame: Any = None  # edit, retract: the request, to send again (rate_limited, lost link)
@@ -196,6 +197,20 @@ def _sane_message(m: Message) -> Message:
         return m
     log.warning("message %d: bogus time %r (edited %r) replaced", m.seq, m.ts, m.edited)
     return msgspec.structs.replace(m, ts=ts, edited=edited)
+
+
+def _page_in_range(req: _Request, messages: list[Message]) -> list[Message]:
+    """A history page as asked for: seqs 1 and up, within the page's bound (above ``after``
+    for a catch-up or an export, below ``before`` for an older page), each once, in order.
+    A correct server sends nothing else; what a faulty one does must not reach the cache
+    (a seq above the bound would move the resume cursor past real messages)."""
+    low, high = (0, req.before) if req.mode == "older" else (req.after, None)
+    kept = {m.seq: m for m in messages
+            if m.seq >= 1 and m.seq > low and (high is None or m.seq < high)}
+    if len(kept) != len(messages):
+        log.warning("history of %s: %d messages outside the page asked for, dropped",
+                    req.key, len(messages) - len(kept))
+    return [kept[seq] for seq in sorted(kept)]
 
 
 def login_name(asked: str, answered: str | None) -> str:
@@ -730,7 +745,8 @@ class ClientEngine(QObject):
             return False
         frame = GetHistory(id=self._take_id(), conversation=history_name(job.key),
                            after=after, limit=EXPORT_PAGE)
-        return self._request(frame, _Request("history", key=job.key, mode="export", job=job))
+        return self._request(frame, _Request("history", key=job.key, mode="export", job=job,
+                                             after=after))
 
     def login(self, user: str, password: str) -> None:
         """Log in; if still connecting, the request is sent once the handshake is done.
@@ -2117,7 +2133,7 @@ class ClientEngine(QObject):
         frame = GetHistory(id=self._take_id(), conversation=history_name(model.key),
                            before=oldest, limit=PAGE)
         if not self._request(frame, _Request("history", key=model.key, mode="older",
-                                             newest=oldest is None)):
+                                             newest=oldest is None, before=oldest)):
             self._history_busy.discard(model.key)
 
     def search(self, model: ConversationModel, text: str) -> list[int]:
@@ -2283,7 +2299,7 @@ class ClientEngine(QObject):
 
     def _on_history(self, req: _Request, ok: Ok) -> None:
         key = req.key or EVERYONE
-        messages = [_sane_message(m) for m in ok.messages or []]
+        messages = _page_in_range(req, [_sane_message(m) for m in ok.messages or []])
         last = messages[-1].seq if messages else None  # (where the next page starts)
         # A catch-up page carries the edits of messages made meanwhile (protocol.md,
         # history): they change the originals' text and are not lines of their own.

@@ -114,3 +114,26 @@ def test_a_catch_up_page_that_does_not_move_on_is_not_asked_again(qtbot, alice):
     alice._on_history(req, page)
     assert len([r for r in alice._requests.values() if r.kind == "history"]) == asked
     assert "bob" not in alice._catching_up
+
+
+def test_a_page_outside_what_was_asked_for_does_not_reach_the_cache(qtbot, alice):
+    """An older page (before 300) that held 1e9, 200 twice and 0 was prepended as it came
+    ([200, 1e9, 300, 100] in the window) and cached; the first page's highest seq would have
+    become the resume cursor, past real messages. Only what was asked for is kept, in order."""
+    def msg(seq: int) -> Message:
+        return Message(seq=seq, ts=1_700_000_000.0, sender="bob", scope="unicast",
+                       text=f"m{seq}", client_msg_id=f"c{seq}", to=["alice"])
+
+    model = alice.conversation("bob")
+    req = _Request("history", key="bob", mode="older", before=300)
+    alice._history_busy.add("bob")
+    alice._on_history(req, Ok(id=0, more=False, messages=[
+        msg(200), msg(1_000_000_000), msg(200), msg(100), msg(0)]))
+    assert [i.seq for i in model.items() if i.kind is MessageKind.OTHER] == [100, 200]
+    assert alice.store.message(1_000_000_000) is None and alice.store.message(0) is None
+    resume = _Request("history", key="bob", mode="resume", after=250)
+    alice._resuming += 1
+    alice._catching_up.add("bob")
+    alice._on_history(resume, Ok(id=0, more=False, messages=[msg(120), msg(260)]))
+    assert alice.store.message(120) is None and alice.store.message(260) is not None
+    assert alice.store.get_meta("resume:bob") == "260"
