@@ -30,6 +30,10 @@ SqlInt = Annotated[int, msgspec.Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
 larger number fails decoding (``bad_request``) instead of raising ``OverflowError`` at the
 first query that uses it."""
 
+Seq = Annotated[int, msgspec.Meta(ge=1, le=(1 << 63) - 1)]
+"""A message's seq as the server hands them out: 1 to 2^63-1 (a frame with another fails
+decoding: nothing the app could cache or answer)."""
+
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 """A UDP port number."""
 
@@ -535,7 +539,7 @@ class Message(_Base, tag="message"):
     re-delivers it at every login.
     """
 
-    seq: SqlInt
+    seq: Seq
     ts: float
     sender: str
     scope: Scope
@@ -544,7 +548,7 @@ class Message(_Base, tag="message"):
     to: list[str] = []
     group: str | None = None
     notice: str | None = None
-    replaces: SqlInt | None = None
+    replaces: Seq | None = None
     edited: float | None = None
 
 
@@ -565,7 +569,7 @@ class Ok(_Base, tag="ok"):
 
     id: int
     user: str | None = None
-    seq: SqlInt | None = None
+    seq: Seq | None = None
     ts: float | None = None
     roster: list[RosterEntry] | None = None
     groups: list[GroupInfo] | None = None

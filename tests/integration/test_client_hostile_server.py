@@ -44,11 +44,13 @@ def alice(qtbot, server, tmp_path):
 
 def test_numbers_sqlite_cannot_hold_are_ignored(qtbot, alice):
     """A seq, receipt id or count of 2^63 or more raised OverflowError into Qt at the first
-    query (and the rest of the frame was lost): such frames are refused by the codec now, a
-    ``read`` keeps its other seqs, and the next message comes as usual."""
+    query (and the rest of the frame was lost), and seqs 0 and -5 were cached: such frames
+    are refused by the codec now, a ``read`` keeps its other seqs, and the next message comes
+    as usual."""
     with qtbot.capture_exceptions() as raised:
         with qtbot.waitSignal(alice.message_received, timeout=5000) as got:
-            alice.inject(message(2**63), message(5, notice="deleted", replaces=2**70),
+            alice.inject(message(2**63), message(0), message(-5),
+                         message(5, notice="deleted", replaces=2**70),
                          {"type": "receipt", "rid": 1, "seq": 2**70, "user": "bob",
                           "state": "read", "ts": 1.0},
                          {"type": "read", "seqs": [3, 2**64]},
@@ -56,6 +58,7 @@ def test_numbers_sqlite_cannot_hold_are_ignored(qtbot, alice):
     assert not raised
     assert got.args[1].text == "after them"
     assert alice.store.message(7) is not None
+    assert alice.store.message(0) is None and alice.store.message(-5) is None  # (seqs are 1+)
 
 
 def test_absurd_timestamps_are_not_cached(qtbot, alice):
