@@ -128,6 +128,9 @@ FINAL_SEND_ERRORS = frozenset({
 """``send`` errors that a retry cannot fix: the message becomes *failed* (Retry / Delete).
 Any other error leaves it pending; it is sent again after the next login."""
 
+ERROR_TEXT_MAX = 500
+"""Longest server error text the app shows or logs (characters; longer is cut with "…")."""
+
 STABLE_LINK_MS = 10_000
 """A link that lasted this long after a re-login resets the reconnect backoff (ms)."""
 
@@ -1571,19 +1574,21 @@ class ClientEngine(QObject):
 
     def _on_error(self, err: Error) -> None:
         req = self._requests.pop(err.id, None) if err.id is not None else None
-        message = err.message
+        # (a server's reason is a sentence: one of a megabyte is cut, not shown whole)
+        message = err.message if len(err.message) <= ERROR_TEXT_MAX else \
+            err.message[:ERROR_TEXT_MAX] + "…"
         if err.code in (ErrorCode.LOCKED_OUT, ErrorCode.RATE_LIMITED) \
                 and err.retry_after is not None and "second" not in message:
             message = f"{message.rstrip('.')}. Try again in {max(1, round(err.retry_after))} s."
         if req is None and err.code == ErrorCode.NOT_LOGGED_IN and not self.logged_in:
             # The server closes a connection that stays without a login (its login_timeout,
             # e.g. while the user retypes a refused password): the next login reconnects.
-            log.info("server: %s", err.message)
+            log.info("server: %s", message)
             return
         if req is None and err.code == ErrorCode.PASSWORD_CHANGED:
             # Changed from another session: ours ends, and the old password must not be
             # tried again (each try would count towards the lock-out).
-            log.info("server: %s", err.message)
+            log.info("server: %s", message)
             self._stop_reconnecting()
             self.conversation(EVERYONE).add_notice(
                 f"You were logged out: {message.rstrip('.')}.", error=True)
@@ -1591,7 +1596,7 @@ class ClientEngine(QObject):
             self.request_failed.emit(EVERYONE, err.code, message)
             return
         if req is None:
-            log.warning("server error %s: %s", err.code, err.message)
+            log.warning("server error %s: %s", err.code, message)
             self.conversation(EVERYONE).add_notice(f"Server error: {message}", error=True)
             self.request_failed.emit(EVERYONE, err.code, message)
             return

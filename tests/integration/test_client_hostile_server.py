@@ -140,3 +140,14 @@ def test_a_page_outside_what_was_asked_for_does_not_reach_the_cache(qtbot, alice
     alice._on_history(resume, Ok(id=0, more=False, messages=[msg(120), msg(260)]))
     assert alice.store.message(120) is None and alice.store.message(260) is not None
     assert alice.store.get_meta("resume:bob") == "260"
+
+
+def test_a_megabyte_of_error_text_is_cut(qtbot, alice):
+    """An unsolicited error with a 1 MB reason became a 1 MB notice line (and log line)."""
+    from messenger.client.conversations import EVERYONE
+
+    with qtbot.waitSignal(alice.request_failed, timeout=5000) as failed:
+        alice.inject({"type": "error", "code": "internal", "message": "x" * 1_000_000})
+    assert len(failed.args[2]) == 501 and failed.args[2].endswith("…")
+    notice = alice.conversation(EVERYONE).items()[-1].text
+    assert notice.startswith("Server error: xxx") and len(notice) < 600
