@@ -2360,12 +2360,13 @@ class ClientEngine(QObject):
             items.append(self._item(known or m, also))
         if req.mode == "older":
             self._history_busy.discard(key)
-            if req.newest and last is not None:
+            if req.newest:
                 # The newest messages, when nothing of the conversation was cached: every
                 # message up to the page's last one is here (older ones by paging back), so
                 # the cursor starts there, not at the next live message, which would pass
                 # what this account sends meanwhile from another device (no copy comes here).
-                self._advance_cursor(key, last)
+                # An empty page: the conversation had none, so the cursor starts at 0.
+                self._advance_cursor(key, last if last is not None else 0)
             model.server_more = bool(ok.more)
             added = model.prepend(items)
             self._await_read(key, self._unread_here(key, [r for r in rows if r.seq in new],

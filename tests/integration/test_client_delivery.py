@@ -1669,17 +1669,20 @@ def test_an_own_message_acked_late_below_a_new_cursor_leaves_no_gap(
     assert [m.text for m in laptop.store.page("charlie", limit=10)] == want
 
 
+@pytest.mark.parametrize("hello", [True, False], ids=["a-page", "an-empty-page"])
 def test_a_conversation_opened_from_the_servers_history_catches_up_from_its_newest_page(
-        qtbot, server, make_engine, tmp_path):
+        qtbot, server, make_engine, tmp_path, hello):
     """alice's laptop, new, opens her conversation with charlie: its newest page comes from
-    the server. Then she writes to charlie from her desktop (no copy comes to the laptop),
-    and charlie answers live. The answer must not start the laptop's resume cursor above the
-    desktop's message: the next catch-up brings it, between the two."""
+    the server (with charlie's hello, or empty). Then she writes to charlie from her desktop
+    (no copy comes to the laptop), and charlie answers live. The answer must not start the
+    laptop's resume cursor above the desktop's message: the next catch-up brings it, between
+    the two (an empty first page starts the cursor at 0)."""
     desk, charlie = make_engine(), make_engine()
     for engine, user in ((desk, "alice"), (charlie, "charlie")):
         login(qtbot, engine, server.host, server.port, user)
-    with qtbot.waitSignal(charlie.message_acked, timeout=5000):
-        charlie.send_unicast("alice", "hello")
+    if hello:
+        with qtbot.waitSignal(charlie.message_acked, timeout=5000):
+            charlie.send_unicast("alice", "hello")
     laptop = make_engine(data_dir=tmp_path / "laptop")
     with qtbot.waitSignal(laptop.resumed, timeout=10_000):
         login(qtbot, laptop, server.host, server.port, "alice")
@@ -1688,12 +1691,13 @@ def test_a_conversation_opened_from_the_servers_history_catches_up_from_its_newe
     with qtbot.waitSignal(desk.message_acked, timeout=5000):
         desk.send_unicast("charlie", "from the desktop")
     charlie.send_unicast("alice", "answer")
-    qtbot.waitUntil(lambda: texts_from(laptop, "charlie", "charlie") == ["hello", "answer"],
+    first = ["hello"] if hello else []
+    qtbot.waitUntil(lambda: texts_from(laptop, "charlie", "charlie") == [*first, "answer"],
                     timeout=5000)
     with qtbot.waitSignal(laptop.resumed, timeout=10_000):
         laptop._conn._socket.abort()  # a broken link: reconnect and catch up
     assert [m.text for m in laptop.store.page("charlie", limit=10)] == \
-        ["hello", "from the desktop", "answer"]
+        [*first, "from the desktop", "answer"]
 
 
 def test_a_message_deleted_before_it_came_is_not_unread(qtbot, server, make_engine,
