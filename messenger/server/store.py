@@ -23,6 +23,13 @@ Tables:
                   highest seq the member read. Written lazily (:data:`CURSOR_FLUSH_SECONDS`):
                   a cursor that lags only makes a message come again after a crash, which apps
                   drop by its seq.
+  ``cursor_acks``  per (member, group): the seqs confirmed *out of order*, above the cursor's
+                  ``delivered`` (an app confirmed a later message before an earlier one, e.g.
+                  after the replay cap). Written with the cursors, deleted once the cursor
+                  passes them; without them such a message would come again at every login
+                  until the one below it is confirmed. Added without a version change
+                  (created when missing; an older server ignores the table, which only makes
+                  such messages come again).
   ``read_positions`` per (account, group or pair): the highest seq read *privately* (a
                   ``read`` with ``private``, from an app with read receipts off): for the
                   account's own apps (:meth:`Store.read_upto`), never told to senders. Added
@@ -250,6 +257,12 @@ CREATE TABLE IF NOT EXISTS group_cursors (
     read      INTEGER NOT NULL,
     PRIMARY KEY (user_key, grp_key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cursor_acks (
+    user_key  TEXT NOT NULL,
+    grp_key   TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    PRIMARY KEY (user_key, grp_key, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS read_positions (
     user_key  TEXT NOT NULL,
     grp_key   TEXT NOT NULL,
@@ -317,14 +330,17 @@ class _Cursor:
     seqs of the group's chat messages due to the member and not yet confirmed; every message
     due to the member up to ``complete`` is either confirmed or in ``outstanding``; ``read``
     is the highest seq the member read. The cumulative ack written to ``group_cursors`` is
-    :attr:`delivered`."""
+    :attr:`delivered`; ``fresh`` holds the seqs confirmed since the position was last kept
+    for writing (:meth:`Store._park`), of which those above :attr:`delivered` go to
+    ``cursor_acks``."""
 
-    __slots__ = ("complete", "outstanding", "read")
+    __slots__ = ("complete", "fresh", "outstanding", "read")
 
     def __init__(self, outstanding: set[int], complete: int, read: int) -> None:
         self.outstanding = outstanding
         self.complete = complete
         self.read = read
+        self.fresh: set[int] = set()
 
     @property
     def delivered(self) -> int:
@@ -475,7 +491,10 @@ class Store:
         # they were last written, as (member key, group key); cursor rows to write.
         self._cursors: dict[str, dict[str, _Cursor]] = {}
         self._cursor_dirty: set[tuple[str, str]] = set()
-        self._cursor_rows: dict[tuple[str, str], tuple[int, int]] = {}
+        # (user, group) -> (delivered, read, seqs confirmed above delivered): to write.
+        self._cursor_rows: dict[tuple[str, str], tuple[int, int, tuple[int, ...]]] = {}
+        # (user, group) that may have cursor_acks rows at or below their cursor (to delete).
+        self._ack_keys: set[tuple[str, str]] = set()
         self._cursor_due = 0.0
         # The request being handled (see begin_request): buffer lengths at its start, and
         # whether a savepoint was opened for its direct database work.
@@ -1148,6 +1167,7 @@ class Store:
                 cursor = self._cursor(grp_key, key)
                 if seq in cursor.outstanding:
                     cursor.outstanding.discard(seq)
+                    cursor.fresh.add(seq)
                     self._cursor_dirty.add((key, grp_key))
                 if read and seq > cursor.read:
                     cursor.read = seq
@@ -1283,10 +1303,19 @@ class Store:
         """Load a cursor: its written position, then every chat message of the group that is
         due to the member above it (within a membership span, not sent by the member)."""
         self._sync()  # buffered messages are due too
-        row = self._cursor_rows.get((user_key, grp_key)) or self._db.execute(
+        parked = self._cursor_rows.get((user_key, grp_key))
+        row = parked or self._db.execute(
             "SELECT delivered, read FROM group_cursors WHERE user_key = ? AND grp_key = ?",
             (user_key, grp_key)).fetchone() or (0, 0)
-        delivered, read = row
+        delivered, read = row[0], row[1]
+        # Confirmed out of order above the position: written, and parked to write.
+        acked = {seq for (seq,) in self._db.execute(
+            "SELECT seq FROM cursor_acks WHERE user_key = ? AND grp_key = ?",
+            (user_key, grp_key))}
+        if acked:
+            self._ack_keys.add((user_key, grp_key))
+        if parked:
+            acked.update(parked[2])
         if "|" in grp_key:  # a pair: its messages are in pair_messages
             self._pairs_complete()
             sql = ("SELECT m.seq FROM group_spans s JOIN pair_messages p ON p.grp_key ="
@@ -1300,7 +1329,7 @@ class Store:
                    " AND m.seq > ? AND m.notice IS NULL AND m.sender_key != ?")
         due = {seq for (seq,) in self._db.execute(
             sql, (user_key, grp_key, delivered, user_key))}
-        return _Cursor(due, self._seq, read)
+        return _Cursor(due - acked, self._seq, read)
 
     def _park_cursors(self) -> None:
         """Move the positions of the warm cursors that moved to ``_cursor_rows``, the
@@ -1310,22 +1339,47 @@ class Store:
         self._cursor_dirty.clear()
 
     def _park(self, user_key: str, grp_key: str, cursor: _Cursor | None) -> None:
-        """Keep a moved cursor's position for the next write."""
+        """Keep a moved cursor's position for the next write, with the seqs confirmed above
+        it since it was last kept (and those kept before and not written yet)."""
         self._cursor_dirty.discard((user_key, grp_key))
         if cursor is not None:
-            self._cursor_rows[user_key, grp_key] = (cursor.delivered, cursor.read)
+            delivered = cursor.delivered
+            above: tuple[int, ...] = ()
+            if cursor.outstanding:  # (else nothing due is left unconfirmed below any)
+                above = tuple(seq for seq in cursor.fresh if seq > delivered)
+                before = self._cursor_rows.get((user_key, grp_key))
+                if before and before[2]:
+                    above += tuple(seq for seq in before[2] if seq > delivered)
+            cursor.fresh.clear()
+            self._cursor_rows[user_key, grp_key] = (delivered, cursor.read, above)
 
     def _write_cursors(self) -> None:
         """Write the cursors that moved (in the open transaction). A cursor never goes back."""
         self._park_cursors()
         rows = self._cursor_rows
         if rows:
-            self._cur.executemany(
+            cur = self._cur
+            cur.executemany(
                 "INSERT INTO group_cursors (user_key, grp_key, delivered, read)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (user_key, grp_key) DO UPDATE SET"
                 " delivered = max(delivered, excluded.delivered),"
                 " read = max(read, excluded.read)",
-                [(u, g, d, r) for (u, g), (d, r) in rows.items()])
+                [(u, g, d, r) for (u, g), (d, r, _) in rows.items()])
+            keys = self._ack_keys
+            acks = [(u, g, seq) for (u, g), (_, _, above) in rows.items() for seq in above]
+            if acks:
+                cur.executemany("INSERT OR IGNORE INTO cursor_acks (user_key, grp_key, seq)"
+                                " VALUES (?, ?, ?)", acks)
+                keys.update((u, g) for u, g, _ in acks)
+            passed = [(u, g, d) for (u, g), (d, _, above) in rows.items() if (u, g) in keys]
+            if passed:
+                cur.executemany("DELETE FROM cursor_acks WHERE user_key = ? AND grp_key = ?"
+                                " AND seq <= ?", passed)
+                # Nothing due left unconfirmed: no rows above the position either.
+                warm = self._cursors
+                keys.difference_update(
+                    (u, g) for u, g, _ in passed
+                    if (cursor := warm.get(g, {}).get(u)) is not None and not cursor.outstanding)
             rows.clear()
         self._cursor_due = time.monotonic() + CURSOR_FLUSH_SECONDS
 
@@ -1367,9 +1421,9 @@ class Store:
             if cursor is not None:
                 delivered, read = cursor.delivered, cursor.read
             else:
-                delivered, read = self._cursor_rows.get((peer_key, key)) or self._db.execute(
+                delivered, read = (self._cursor_rows.get((peer_key, key)) or self._db.execute(
                     "SELECT delivered, read FROM group_cursors WHERE user_key = ? AND"
-                    " grp_key = ?", (peer_key, key)).fetchone() or (0, 0)
+                    " grp_key = ?", (peer_key, key)).fetchone() or (0, 0))[:2]
             after = members[peer_key]
             if delivered > after:
                 out.append((account.name, after, delivered, min(read, delivered)))
@@ -1447,11 +1501,15 @@ class Store:
             if cursor is not None:
                 confirmed = seq not in cursor.outstanding
             else:  # not loaded (nor loaded for this: a broadcast would load every account)
-                row = self._cursor_rows.get((key, grp_key)) or self._db.execute(
+                parked = self._cursor_rows.get((key, grp_key))
+                row = parked or self._db.execute(
                     "SELECT delivered, read FROM group_cursors WHERE user_key = ? AND"
                     " grp_key = ?", (key, grp_key)).fetchone() or (0, 0)
                 cursor = _Cursor(set(), row[0], row[1])
-                confirmed = seq <= row[0]
+                confirmed = seq <= row[0] or (parked is not None and seq in parked[2]) or (
+                    self._db.execute("SELECT 1 FROM cursor_acks WHERE user_key = ? AND"
+                                     " grp_key = ? AND seq = ?", (key, grp_key, seq))
+                    .fetchone() is not None)
             seen = confirmed and seq <= cursor.read
             delivered += confirmed
             read += seen

@@ -7,6 +7,7 @@ from helpers.wire import WireClient, connect_as
 
 from messenger.protocol import (
     RETRACTED_TEXT,
+    Delivered,
     Edit,
     Error,
     ErrorCode,
@@ -354,3 +355,39 @@ def test_receipt_counts_do_not_count_a_member_who_has_not_got_the_message(
                            and f.rid > 0 and f.read > 0)
     # charlie has it and read it; bob has not confirmed it (it was replayed to him)
     assert (count.delivered, count.read, count.recipients) == (1, 1, 2)
+
+
+def test_messages_confirmed_out_of_order_are_not_sent_again_after_a_restart(
+        qtbot, make_server, tmp_path):
+    """A message confirmed above one that was not came again at every login once the
+    account's last session had ended or the server restarted, and its sender got a second
+    "delivered" (found by a protocol-level model check; protocol.md §10)."""
+    data = tmp_path / "data"
+    server = make_server(demo=True, data_dir=data)
+    alice = login_by_hand(qtbot, server, "alice")
+    bob = login_by_hand(qtbot, server, "bob")
+    assert isinstance(alice.request(GroupCreate, group="lab", public=True), Ok)
+    assert isinstance(bob.request(GroupJoin, group="lab"), Ok)
+    round_trip(bob, 0)
+    bob.send(Delivered(seqs=[m.seq for m in bob.messages()]))  # the group's notices
+    sent = [alice.send_text("unicast", f"dm {i}", ["bob"]) for i in range(3)]
+    sent += [alice.send_text("group", f"lab {i}", ["lab"]) for i in range(3)]
+    sent += [alice.send_text("broadcast", f"all {i}") for i in range(3)]
+    seqs = [ack.seq for ack in sent]
+    for seq in seqs:
+        bob.wait_for(lambda f, seq=seq: isinstance(f, Message) and f.seq == seq)
+    skipped = seqs[0::3]  # the first of each conversation is not confirmed
+    bob.send(Delivered(seqs=[s for s in seqs if s not in skipped]))
+    alice.wait_for(lambda f: isinstance(f, Receipt) and f.seq == seqs[2])
+    round_trip(bob, 1)
+    bob.close()  # the account's last session: the server keeps only what it wrote
+    bob = login_by_hand(qtbot, server, "bob")
+    round_trip(bob, 2)
+    assert [m.seq for m in bob.messages()] == skipped
+    alice.close()
+    bob.close()
+    server.close()
+    server = make_server(data_dir=data, port=server.port)
+    bob = login_by_hand(qtbot, server, "bob")
+    round_trip(bob, 3)
+    assert [m.seq for m in bob.messages()] == skipped
