@@ -922,6 +922,14 @@ class Store:
             self._set_members(db, key, set())
             self._spans.pop(key, None)
 
+    def was_member(self, user: str, group: str) -> bool:
+        """Whether ``user`` has ever been a member of a group named ``group`` (any case;
+        also of a dissolved group of that name)."""
+        self._sync()
+        return self._db.execute(
+            "SELECT 1 FROM group_spans WHERE user_key = ? AND grp_key = ? LIMIT 1",
+            (name_key(user), name_key(group))).fetchone() is not None
+
     def members_since(self, group: str, seq: int, sender: str | None = None) -> list[str]:
         """Keys of the members of group ``group`` now whose membership began before message
         ``seq``, so that it was due to them: their open span covers it. Members who left and

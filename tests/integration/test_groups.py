@@ -201,3 +201,32 @@ def test_a_group_reusing_a_dissolved_groups_name_gets_none_of_its_edits(qtbot, s
     bob.send_text("group", "marker", ["LAB"])
     charlie.wait_for(lambda f: chat(f) and f.text == "marker")
     assert notices(charlie) == [] and notices(alice) == []
+
+
+def test_a_former_member_reads_what_came_while_a_member(qtbot, server):
+    """History was refused once a member left: a device that had missed some of the group's
+    messages could never fill the gap, and a new device saw nothing of a group left."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    alice.request(GroupCreate, group="lab", public=True)
+    for c in (bob, charlie):
+        assert isinstance(c.request(GroupJoin, group="lab"), Ok)
+    alice.send_text("group", "before bob left", ["lab"])
+    assert isinstance(bob.request(GroupLeave, group="lab"), Ok)
+    alice.send_text("group", "after bob left", ["lab"])
+    page = bob.request(GetHistory, conversation="group:lab")
+    assert [m.text for m in page.messages if m.notice is None] == ["before bob left"]
+    # The group dissolved: the same.
+    alice.request(GroupLeave, group="lab")
+    charlie.request(GroupLeave, group="lab")  # dissolved
+    page = alice.request(GetHistory, conversation="group:lab", after=0)
+    assert [m.text for m in page.messages if m.notice is None] == [
+        "before bob left", "after bob left"]
+    # Never a member: refused, as is an unknown group.
+    dora = WireClient(qtbot, server.host, server.port)
+    dora.hello()
+    assert isinstance(dora.register("dora", "dora-pass"), Ok)
+    assert dora.request(GetHistory, conversation="group:lab").code == ErrorCode.UNKNOWN_GROUP
+    alice.request(GroupCreate, group="other", public=True)
+    assert dora.request(GetHistory, conversation="group:other").code == ErrorCode.NOT_MEMBER

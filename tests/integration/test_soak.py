@@ -19,8 +19,8 @@ group, or everyone settles. At the end every app reconnects and catches up, and:
   whose members change: the next check covers them);
 - each app's cache of each conversation has no gap: every message the server's history of
   it holds for that user, from the lowest cached seq up, is cached, with the text the server
-  has (edits, deletes). For a group the user has left, whose history the server no longer
-  gives, only up to the conversation's resume cursor.
+  has (edits, deletes). For a group the user has left, only up to the conversation's resume
+  cursor (a left group's tab takes no live messages; its next catch-up is at a login).
 
 Longer runs for a hunt:
 
@@ -448,7 +448,7 @@ def gaps_of(w: World, server) -> list[str]:
                                                              m.recipients, m.group)})]
             group = engine.groups.group(key.split(":", 1)[1]) if is_group(key) else None
             if is_group(key) and (group is None or not group.member):
-                history = [m for m in history  # (left: no catch-up past the cursor)
+                history = [m for m in history  # (left: caught up at a login only)
                            if m.seq <= int(store.get_meta("resume:" + key) or 0)]
             low, high = min(rows), max(rows)
             missing = [m.seq for m in history if m.seq not in rows and m.seq >= low]
