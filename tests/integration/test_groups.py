@@ -30,6 +30,18 @@ def chat(m) -> bool:
     return isinstance(m, Message) and m.notice is None
 
 
+def public_lab(qtbot, server) -> tuple[WireClient, WireClient, WireClient]:
+    """alice, bob and charlie logged in; alice made the public group "lab", the others
+    joined it."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    alice.request(GroupCreate, group="lab", public=True)
+    for c in (bob, charlie):
+        assert isinstance(c.request(GroupJoin, group="lab"), Ok)
+    return alice, bob, charlie
+
+
 def test_invite_accept_then_messages_reach_members_only(qtbot, server):
     alice = connect_as(qtbot, server, "alice", "alice123")
     bob = connect_as(qtbot, server, "bob", "bob123")
@@ -157,12 +169,7 @@ def notices(client) -> list[tuple[str, int]]:
 
 def test_a_removed_member_may_delete_but_not_edit_and_later_joiners_hear_nothing(
         qtbot, server):
-    alice = connect_as(qtbot, server, "alice", "alice123")
-    bob = connect_as(qtbot, server, "bob", "bob123")
-    charlie = connect_as(qtbot, server, "charlie", "charlie123")
-    alice.request(GroupCreate, group="lab", public=True)
-    for c in (bob, charlie):
-        assert isinstance(c.request(GroupJoin, group="lab"), Ok)
+    alice, bob, charlie = public_lab(qtbot, server)
     seq = bob.send_text("group", "bob's plan", ["lab"]).seq
     assert isinstance(alice.request(GroupRemove, group="lab", user="bob"), Ok)
     dora = WireClient(qtbot, server.host, server.port)  # joins after bob's message
@@ -206,12 +213,7 @@ def test_a_group_reusing_a_dissolved_groups_name_gets_none_of_its_edits(qtbot, s
 def test_a_former_member_reads_what_came_while_a_member(qtbot, server):
     """History was refused once a member left: a device that had missed some of the group's
     messages could never fill the gap, and a new device saw nothing of a group left."""
-    alice = connect_as(qtbot, server, "alice", "alice123")
-    bob = connect_as(qtbot, server, "bob", "bob123")
-    charlie = connect_as(qtbot, server, "charlie", "charlie123")
-    alice.request(GroupCreate, group="lab", public=True)
-    for c in (bob, charlie):
-        assert isinstance(c.request(GroupJoin, group="lab"), Ok)
+    alice, bob, charlie = public_lab(qtbot, server)
     alice.send_text("group", "before bob left", ["lab"])
     assert isinstance(bob.request(GroupLeave, group="lab"), Ok)
     alice.send_text("group", "after bob left", ["lab"])
