@@ -402,6 +402,7 @@ class MainWindow(QMainWindow):
         self._reconnect_due = 0.0
         self._attempting = False  # a reconnect attempt runs (or ran) since the last login
         self._last_failure = ""  # why the last attempt failed (shown with the countdown)
+        self._stopped_reason = ""  # why the link is down for good (no retry), till a login
         self._countdown = QTimer(self)
         self._countdown.setInterval(250)
         self._countdown.timeout.connect(self._show_countdown)
@@ -1242,8 +1243,10 @@ class MainWindow(QMainWindow):
         self._update_headers()
         text = _STATE_TEXT.get(state, state.value)
         auto = self.engine.auto_reconnect
+        if state is ConnectionState.CONNECTING:
+            self._stopped_reason = ""  # a new attempt: the last reason no longer holds
         if state is ConnectionState.LOGGED_IN:
-            self._attempting, self._last_failure = False, ""
+            self._attempting, self._last_failure, self._stopped_reason = False, "", ""
             self.state_label.setToolTip("")
             text = f"Online as {self.engine.user} on {self.engine.host}:{self.engine.port}"
             self._countdown.stop()
@@ -1254,6 +1257,8 @@ class MainWindow(QMainWindow):
             text = "Reconnecting…"
         elif auto and self._countdown.isActive():
             return  # the countdown says it
+        elif state is ConnectionState.DISCONNECTED and self._stopped_reason:
+            text = f"Disconnected: {self._stopped_reason}"  # (e.g. the certificate changed)
         self.state_label.setText(text)
         offline = auto and state is not ConnectionState.LOGGED_IN
         self.reconnect_button.setVisible(offline)
@@ -1269,6 +1274,7 @@ class MainWindow(QMainWindow):
             self._last_failure = message.split(". ")[0].rstrip(".")
             return
         self._attempting = False
+        self._stopped_reason = message
         self.state_label.setText(f"Disconnected: {message}")
 
     def _on_reconnect_scheduled(self, delay: float) -> None:

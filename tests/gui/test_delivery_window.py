@@ -15,6 +15,7 @@ from messenger.client.conversations import EVERYONE, peer_key
 from messenger.client.engine import ClientEngine
 from messenger.client.localstore import CachedMessage
 from messenger.client.models import ConversationModel, DeliveryState, MessageKind, RosterModel
+from messenger.client.pins import PinStore
 from messenger.gui import conversation
 from messenger.gui.delegates import (
     FAILED_BADGE,
@@ -227,6 +228,24 @@ def test_the_reconnect_status_says_why_attempts_fail_and_keeps_still(qtbot, open
     assert re.fullmatch(r"Cannot reach the server at 127\.0\.0\.1:\d+.* — retrying in \d+ s",
                         alice.state_label.text())
     assert "Cannot reach" in alice.state_label.toolTip()
+
+
+def test_a_certificate_change_while_reconnecting_stays_on_the_status_line(qtbot, open_window,
+                                                                         server):
+    """The server came back with another certificate: the reconnect stopped, and the line
+    said only "Disconnected" (the reason was in its tooltip)."""
+    alice = open_window("alice")
+    engine = alice.engine
+    PinStore().pin(server.host, server.port, ":".join(["00"] * 32))  # as if it changed
+    with qtbot.waitSignal(engine.reconnect_scheduled, timeout=10_000):
+        engine._conn._socket.abort()
+    with qtbot.waitSignal(engine.connection_failed, timeout=10_000,
+                          check_params_cb=lambda code, _: code == "certificate_changed"):
+        engine.reconnect_now()
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+    assert not engine.auto_reconnect
+    assert alice.state_label.text().startswith("Disconnected: The server's certificate changed")
+    assert not alice.reconnect_button.isVisibleTo(alice)
 
 
 def test_history_loads_lazily_when_scrolled_to_the_top(qtbot, open_window):
