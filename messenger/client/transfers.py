@@ -839,7 +839,7 @@ class TransferController(QObject):
         except (OSError, ValueError) as exc:
             self._fail_and_cancel(t, f"cannot send: {exc}")
             return
-        t.done = ev.offset
+        t.done = min(max(ev.offset, 0), t.size)  # (a server's word: the engine checks too)
         self._set(t, TransferState.CONNECTING)
 
     def _on_declined(self, ev: TransferDeclined) -> None:
@@ -985,6 +985,13 @@ class TransferController(QObject):
                 log.info("deleted the stale partial file %s", path)
 
     def _partial_size(self, t: Transfer) -> int:
+        """Bytes receive ``t`` resumes from: its partial file's size, or 0 while another
+        receive of the same file from the same sender runs (that one writes the file; the
+        engine gives ``t`` a numbered one of its own, from zero)."""
+        if any(o is not t and o.direction == RECEIVE and o.accepted and not o.final
+               and o.sha256 == t.sha256 and name_key(o.peer) == name_key(t.peer)
+               for o in self._items.values()):
+            return 0
         part = self.partial_path(t)
         try:
             return part.stat().st_size

@@ -1203,10 +1203,10 @@ class ServerCore:
         self._relayable(fingerprint=frame.fingerprint, host=frame.endpoint.host)
         entry = self.online.get(name_key(session.user))
         t = self.transfers.accept(session.user, frame.transfer_id, session.conn,
-                                  entry.conns if entry is not None else ())
+                                  entry.conns if entry is not None else (), frame.offset)
         event = TransferAccepted(transfer_id=t.transfer_id, user=session.user,
                                  endpoints=self._observed(session, frame.endpoint),
-                                 fingerprint=frame.fingerprint, offset=max(0, frame.offset))
+                                 fingerprint=frame.fingerprint, offset=frame.offset)
         return [Out(session.conn, Ok(id=frame.id, transfer_id=t.transfer_id, secret=t.secret)),
                 *self._to_users([name_key(t.sender)], event),
                 *self._to_other_sessions(session, TransferCancelled(

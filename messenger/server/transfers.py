@@ -134,14 +134,18 @@ class Transfers:
         return transfer
 
     def accept(self, user: str, transfer_id: str, session: Hashable | None = None,
-               online: Collection[Hashable] = ()) -> Transfer:
-        """The recipient accepts, from ``session``. When another of the recipient's sessions
-        accepted first and is still in ``online`` (the recipient's sessions), it is
+               online: Collection[Hashable] = (), offset: int = 0) -> Transfer:
+        """The recipient accepts, from ``session``, holding the first ``offset`` bytes
+        (0 to the file's size, else ``bad_request``). When another of the recipient's
+        sessions accepted first and is still in ``online`` (the recipient's sessions), it is
         ``accepted_elsewhere``: one device receives the file, and the sender gets one
         ``transfer_accepted``."""
         transfer = self.get(user, transfer_id)
         if name_key(user) != name_key(transfer.recipient):
             raise RuleError(ErrorCode.UNKNOWN_TRANSFER, "only the recipient accepts an offer")
+        if not 0 <= offset <= transfer.size:
+            raise RuleError(ErrorCode.BAD_REQUEST, f"offset must be 0 to the file's size "
+                            f"({transfer.size} bytes)")
         first = transfer.accepted_by
         if first is not None and first != session and first in online:
             raise RuleError(ErrorCode.ACCEPTED_ELSEWHERE,

@@ -547,16 +547,32 @@ class _Session:
         return core is None or not core.received_authenticated_packet
 
     def step(self, now: float) -> list[tuple[bytes, Address]]:
-        self._process_events(now)
-        if not self.closing:
-            try:
-                self.pump(now)
-            except QuicConnectionError:  # closed under us; reported below
-                pass
+        try:
+            self._process_events(now)
+            if not self.closing:
+                try:
+                    self.pump(now)
+                except QuicConnectionError:  # closed under us; reported below
+                    pass
+        except Exception:  # anything unforeseen ends this transfer only
+            self._abandon(now)
         out = transmit(self.conn, now)
-        self._process_events(now)
-        self._maybe_progress(now)
+        try:
+            self._process_events(now)
+            self._maybe_progress(now)
+        except Exception:
+            self._abandon(now)
         return out
+
+    def _abandon(self, now: float) -> None:
+        """An unexpected error while handling this connection (a bug, or input no rule
+        foresaw): the transfer fails with an internal error and the connection closes; the
+        endpoint's other transfers carry on."""
+        log.exception("transfer %s: unexpected error; closing its connection",
+                      self.transfer_id or "(not yet known)")
+        self.report(Failed(self.transfer_id or "", self.direction,
+                           "internal error in this app (see its log)"))
+        self.close(AppError.PROTOCOL, "internal error", now, graceful=False)
 
     def _check_closed(self, now: float) -> None:
         # qh3 reports ConnectionTerminated only after the closing/draining period (3 PTO,
@@ -739,6 +755,7 @@ class SendSession(_Session):
         self.total = os.fstat(self._file.fileno()).st_size
         self.proto = SenderProtocol(transfer_id, secret, self.total)
         self.offset = 0
+        self._done_floor = 0  # the highest done_bytes() reported
         self.queued = 0  # file bytes handed to QUIC on this connection
         self.sending = False
         self.eof = False
@@ -806,9 +823,18 @@ class SendSession(_Session):
         return self.conn.get_send_buffer_size(STREAM_ID) <= limit - limit // 4
 
     def done_bytes(self) -> int:
+        """File bytes the receiver has acknowledged (about: QUIC's bytes in flight count
+        packet headers too), never less than reported before. Bytes handed to QUIC or sent
+        are not done: on a path that died the card went on to 100 % while the receiver held
+        half the file."""
         if not self.sending:
             return 0
-        return self.offset + self.queued - self.conn.get_send_buffer_size(STREAM_ID)
+        core = getattr(self.conn, "_core", None)  # (private, as in transmit())
+        in_flight = getattr(core, "bytes_in_flight", 0) if core is not None else 0
+        done = self.offset + self.queued - self.conn.get_send_buffer_size(STREAM_ID) \
+            - in_flight
+        self._done_floor = max(self._done_floor, done, self.offset)
+        return self._done_floor
 
     def on_terminated(self, code: int, reason: str, now: float) -> None:
         if code == AppError.CANCELLED:

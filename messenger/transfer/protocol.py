@@ -222,8 +222,10 @@ class FrameReader:
             return None, 0
         try:
             frame = _decoder.decode(bytes(buf[4 : 4 + length]))
-        except msgspec.DecodeError as exc:
-            raise ProtocolViolation(AppError.PROTOCOL, f"bad frame: {exc}") from None
+        except (msgspec.DecodeError, RecursionError, ValueError) as exc:
+            # (RecursionError: JSON nested a few thousand deep fits in a frame)
+            reason = "nested too deep" if isinstance(exc, RecursionError) else exc
+            raise ProtocolViolation(AppError.PROTOCOL, f"bad frame: {reason}") from None
         return frame, 4 + length
 
 
@@ -562,8 +564,15 @@ class ReceiverProtocol:
                 self._buf.clear()
                 self._take_data(data, events)
                 return
-            if self.state in ("wait_auth", "wait_start"):
+            if self.state == "wait_auth":
+                # The owner decides on the secret; meanwhile an honest sender has sent no
+                # more than its Hello frame: a sender that streams on is not buffered.
+                if len(self._buf) > 4 + self._reader.max_frame:
+                    raise ProtocolViolation(AppError.PROTOCOL, "data before authentication")
                 return
+            if self.state == "wait_start":
+                # An honest sender waits for Start (it says where to begin).
+                raise ProtocolViolation(AppError.PROTOCOL, "file data before start")
             raise ProtocolViolation(AppError.PROTOCOL, "bytes after the end of the file")
 
     def _take_data(self, data: bytes, events: list) -> None:

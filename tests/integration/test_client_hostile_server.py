@@ -151,3 +151,30 @@ def test_a_megabyte_of_error_text_is_cut(qtbot, alice):
     assert len(failed.args[2]) == 501 and failed.args[2].endswith("…")
     notice = alice.conversation(EVERYONE).items()[-1].text
     assert notice.startswith("Server error: xxx") and len(notice) < 600
+
+
+def test_a_resume_offset_past_the_file_is_not_shown(qtbot, alice, server, tmp_path):
+    """A ``transfer_accepted`` offset past the file's size (the server let one through)
+    became the card's progress: "461168601842739 %"."""
+    from helpers.wire import connect_as
+
+    from messenger.client.conversations import peer_key
+    from messenger.client.transfers import TransferController, TransferPrefs, TransferState
+
+    bob = connect_as(qtbot, server, "bob", "bob123")  # (online while it is referenced)
+    qtbot.waitUntil(lambda: alice.roster.contact("bob").online)
+    controller = TransferController(alice, TransferPrefs(download_dir=tmp_path / "dl"))
+    src = tmp_path / "clip.bin"
+    src.write_bytes(b"x" * 1000)
+    assert controller.send_file(peer_key("bob"), src) is None
+    (key,) = [t.key for t in controller.model.transfers()]
+    qtbot.waitUntil(lambda: controller.get(key).state is TransferState.WAITING, timeout=5000)
+    with qtbot.waitSignal(alice.transfer_accepted, timeout=5000):
+        alice.inject({"type": "transfer_accepted", "transfer_id": controller.get(key).transfer_id,
+                      "user": "bob", "endpoints": [{"host": "127.0.0.1", "port": 9}],
+                      "fingerprint": ":".join(["AB"] * 32), "offset": 2**62})
+    t = controller.get(key)
+    assert t.state is TransferState.CONNECTING
+    assert 0 <= t.done <= t.size == 1000
+    controller.close()
+    bob.close()

@@ -489,3 +489,32 @@ def test_a_resume_while_the_receiver_still_waits_for_the_first_attempt_continues
     assert sha256_of(Path(bob.get(recv_key).path)) == sha256_of(source)
     assert not part.parent.exists() or not list(part.parent.glob("*.part"))  # none left
     hole.close()
+
+
+def test_a_second_receive_of_the_same_file_announces_no_offset_of_the_first(qtbot, apps,
+                                                                             source):
+    """alice sends one file twice and bob accepts both while the first runs: the second
+    announced the first one's partial file as its offset (both cards jumped ahead, then went
+    back to 0: the engine gives it a numbered partial file of its own; a transfer hunt)."""
+    bob = apps.login("bob")
+    alice = apps.login("alice")
+    qtbot.waitUntil(lambda: alice.client.roster.contact("bob").online)
+    keys = []
+    for _ in range(2):
+        with qtbot.waitSignal(bob.transfer_added, timeout=10_000) as added:
+            assert alice.send_file("bob", source) is None
+        keys.append((alice.model.index(alice.model.rowCount() - 1, 0).data(alice.model.IdRole),
+                     added.args[0]))
+    held = SIZE // 4  # an earlier attempt left a quarter of the file
+    part = part_file(apps, source)
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_bytes(source.read_bytes()[:held])
+    watch = Watch(alice, keys[1][0], bob, keys[1][1])
+    assert bob.accept(keys[0][1]) is None
+    assert bob.accept(keys[1][1]) is None  # the first is connecting: it owns the file
+    assert (bob.get(keys[0][1]).done, bob.get(keys[1][1]).done) == (held, 0)
+    qtbot.waitUntil(lambda: all(c.get(k).state is S.DONE for c, k in (
+        (alice, keys[0][0]), (alice, keys[1][0]), (bob, keys[0][1]), (bob, keys[1][1]))),
+        timeout=30_000)
+    assert watch.announced == [0]
+    assert all(sha256_of(Path(bob.get(k).path)) == sha256_of(source) for _, k in keys)

@@ -190,6 +190,25 @@ def test_sizes_offsets_and_ports_out_of_range_are_refused_and_never_relayed(qtbo
     assert not any(isinstance(f, TransferAccepted) for f in alice.frames)
 
 
+def test_an_offset_past_the_files_size_is_refused(qtbot, server):
+    """A resume offset beyond the offer's size was relayed, and the sender's card showed
+    "461168601842739 %" (found by a transfer hunt)."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    ok = offer(alice, size=1000)
+    bob.wait_for(lambda f: isinstance(f, TransferOffered))
+    err = bob.request(TransferAccept, transfer_id=ok.transfer_id,
+                      endpoint=Endpoint(host="127.0.0.1", port=40001), fingerprint="AA:BB",
+                      offset=1001)
+    assert isinstance(err, Error) and err.code == ErrorCode.BAD_REQUEST
+    assert "1000 bytes" in err.message
+    assert isinstance(bob.request(TransferAccept, transfer_id=ok.transfer_id,
+                                  endpoint=Endpoint(host="127.0.0.1", port=40001),
+                                  fingerprint="AA:BB", offset=1000), Ok)  # all of it: fine
+    # The first relayed is the good one: the bad one was not relayed.
+    assert alice.wait_for(lambda f: isinstance(f, TransferAccepted)).offset == 1000
+
+
 def test_a_resumed_offer_replaces_the_attempt_it_names(qtbot, make_server):
     """Resuming closes the attempt the offer names (same sender, recipient and file), so
     resume after resume does not fill the cap of offers waiting for an answer; a name that

@@ -207,6 +207,9 @@ def test_frame_roundtrip_in_pieces():
     b"\x00\x00\x00\x02{}",                    # no type tag
     b"\x00\x00\x00\x05hello",                 # not JSON
     b'\x00\x00\x00\x10{"type":"nope"}\x20',   # unknown type
+    # nested 8,000 deep (a RecursionError in msgspec ran out of the transfer engine's round)
+    (lambda p: len(p).to_bytes(4, "big") + p)(b'{"type":"hello","z":' + b"[" * 8000
+                                              + b"]" * 8000 + b"}"),
 ])
 def test_frame_reader_rejects(bad):
     with pytest.raises(ProtocolViolation) as info:
@@ -265,6 +268,23 @@ def test_receiver_rejects_extra_bytes():
     rx.start(0)
     with pytest.raises(ProtocolViolation):
         rx.feed(b"abcd")
+
+
+def test_receiver_refuses_to_buffer_what_comes_before_start():
+    """A sender that streamed on while the receiver checked its secret or hashed its part
+    file had every byte buffered (200 MB for a 1 MB offer in a helper's run)."""
+    rx = ReceiverProtocol()
+    rx.feed(SECRET)  # the owner has not decided on it yet
+    rx.feed(encode_frame(Hello(transfer_id="t", size=3)))  # what an honest sender sends
+    with pytest.raises(ProtocolViolation, match="before authentication"):
+        rx.feed(b"x" * (FrameReader().max_frame + 1))
+    rx = ReceiverProtocol()
+    rx.feed(SECRET)
+    rx.authenticate()
+    (hello,) = rx.feed(encode_frame(Hello(transfer_id="t", size=3)))
+    assert isinstance(hello, HelloReceived)  # the owner now hashes its part file…
+    with pytest.raises(ProtocolViolation, match="before start"):
+        rx.feed(b"abc")  # …and the sender may not go on before Start
 
 
 def test_receiver_rejects_early_end():
