@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -372,6 +373,8 @@ class ServerCore:
             return self._change_password(session, frame)
         handler = self._handlers.get(type(frame))
         if handler is not None:
+            if type(frame) in _COUNTED and (refused := self._flooding(session, frame)):
+                return refused
             try:
                 return handler(self, session, frame)
             except RuleError as exc:
@@ -801,9 +804,11 @@ class ServerCore:
             return None
         return [Out(session.conn, Ok(id=frame.id, seq=stored.seq, ts=stored.ts))]
 
-    def _flooding(self, session: Session, frame: Send | Edit) -> list[Action] | None:
+    def _flooding(self, session: Session, frame: Any) -> list[Action] | None:
         """``rate_limited`` when the account sends faster than ``max_send_rate`` (a retry of
-        a stored message gets its ``ok`` all the same), else None. Sends keep their order:
+        a stored message gets its ``ok`` all the same), else None; ``edit`` and the requests
+        of :data:`_COUNTED` (each stores a notice or tells others) take from the same
+        bucket. Sends keep their order:
         once one is refused, the connection's later sends are refused too until it comes
         again (:data:`FLOOD_HEAD_SECONDS` at most), whatever the bucket holds by then."""
         if not self.max_send_rate:
@@ -826,13 +831,14 @@ class ServerCore:
             wait = bucket.take(now)
             if not wait:
                 return None
-            if send and not session.flood_head:
-                session.flood_head, session.flood_since = frame.client_msg_id, now
         if send and (ack := self._retry_ack(session, frame)) is not None:  # type: ignore[arg-type]
-            return ack
+            return ack  # (stored before: refused it would hold up the later ones for nothing)
+        if send and not session.flood_head:
+            session.flood_head, session.flood_since = frame.client_msg_id, now
+        what = "messages" if send or isinstance(frame, Edit) else "messages and changes"
         return [Out(session.conn, Error(
             id=frame.id, code=ErrorCode.RATE_LIMITED, retry_after=math.ceil(wait * 10) / 10,
-            message=f"you are sending faster than {self.max_send_rate:g} messages a second; "
+            message=f"you are sending faster than {self.max_send_rate:g} {what} a second; "
                     "wait a moment"))]
 
     def _send(self, session: Session, frame: Send) -> list[Action]:
@@ -891,12 +897,17 @@ class ServerCore:
         if not isinstance(frame.to, str) or not is_valid_name(frame.to):
             return []
         key = name_key(frame.to)
+        if key not in self.online:
+            return []  # (nobody to tell: nothing to remember either)
         now = time.monotonic()
         sent = session.typing_sent
         if now - sent.get(key, -TYPING_INTERVAL) < TYPING_INTERVAL:
             return []
-        if len(sent) >= 256:  # (one session typing to that many people: start again)
-            sent.clear()
+        if len(sent) >= 256:  # one session typing to that many people: forget the old ones
+            for old in [k for k, t in sent.items() if now - t >= TYPING_INTERVAL]:
+                del sent[old]
+            if len(sent) >= 256:
+                return []  # (256 people within a second: the rest wait their turn)
         sent[key] = now
         return self._to_users([key], Typing(user=session.user))
 
@@ -1242,7 +1253,7 @@ class ServerCore:
                 reason=f"{verb} on another device"))
         return actions
 
-    _handlers: dict[type, Callable[..., list[Action]]] = {
+    _handlers: dict[type, Callable[..., list[Action]]] = {  # (and _COUNTED below)
         TransferOffer: _transfer_offer,
         TransferAccept: _transfer_accept,
         TransferDecline: _transfer_close,
@@ -1312,3 +1323,9 @@ def _message_frame(m: StoredMessage) -> Message:
     return Message(seq=m.seq, ts=m.ts, sender=m.sender, scope=m.scope,  # type: ignore[arg-type]
                    text=m.text, client_msg_id=m.client_msg_id, to=m.recipients, group=m.group,
                    notice=m.notice, replaces=m.replaces, edited=m.edited)
+
+
+_COUNTED = frozenset({TransferOffer, GroupCreate, GroupInvite, GroupAccept, GroupJoin,
+                      GroupDecline, GroupLeave, GroupRemove})
+"""Requests that take from the sender's flood-control bucket like a ``send``: each stores a
+group notice or tells other people (a join/leave loop flooded every member with notices)."""

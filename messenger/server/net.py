@@ -1,4 +1,5 @@
-"""The server's Qt edge: a ``QSslServer`` whose sockets feed :class:`~.core.ServerCore`.
+"""The server's Qt edge: a TLS server (:class:`~.tls.TlsServer`) whose sockets feed
+:class:`~.core.ServerCore`.
 
 This layer only moves bytes: it splits the stream into frames, decodes them, hands them to the
 core and writes the frames the core returns. QtCore + QtNetwork only.
@@ -22,7 +23,6 @@ from PySide6.QtNetwork import (
     QSslCertificate,
     QSslConfiguration,
     QSslKey,
-    QSslServer,
     QSslSocket,
     QTcpServer,
     QTcpSocket,
@@ -43,7 +43,7 @@ from .config import ServerConfig
 from .core import Action, ConnId, Crypto, Disconnect, Fanout, Out, ServerCore
 from .lock import lock_database
 from .store import Store
-from .tls import ensure_certificate, pem_fingerprint
+from .tls import TlsServer, ensure_certificate, pem_fingerprint
 from .walsync import WalSync
 
 log = logging.getLogger("messenger.server.net")
@@ -145,11 +145,8 @@ class MessengerServer(QObject):
             tls.setPrivateKey(QSslKey(key_pem, QSsl.KeyAlgorithm.Ec, QSsl.EncodingFormat.Pem))
             tls.setPeerVerifyMode(QSslSocket.PeerVerifyMode.VerifyNone)
             tls.setProtocol(QSsl.SslProtocol.TlsV1_2OrLater)
-            server = QSslServer(self)
-            server.setSslConfiguration(tls)
-            server.setHandshakeTimeout(10_000)
-            server.errorOccurred.connect(self._on_tls_error)
-            self._server = server
+            self._server = TlsServer(tls, timeout_ms=10_000,
+                                     max_per_host=config.max_prelogin_per_host, parent=self)
         else:
             self._server = QTcpServer(self)
         self._server.pendingConnectionAvailable.connect(self._accept)
@@ -231,6 +228,8 @@ class MessengerServer(QObject):
         self._closed = True
         self._crypto.shutdown(wait=True, cancel_futures=True)
         self._server.close()
+        if isinstance(self._server, TlsServer):
+            self._server.drop_handshakes()
         self._idle_timer.stop()
         if not self._failed:
             # Everyone still connected logs out: the activity log's logout lines and the
@@ -590,8 +589,4 @@ class MessengerServer(QObject):
     def _socket_error(self, c: _Connection, error: QAbstractSocket.SocketError) -> None:
         if error != QAbstractSocket.SocketError.RemoteHostClosedError:
             log.info("connection %d: %s", c.conn, c.socket.errorString())
-
-    def _on_tls_error(self, socket: QSslSocket, error: QAbstractSocket.SocketError) -> None:
-        log.info("TLS handshake with %s failed: %s", socket.peerAddress().toString(),
-                 socket.errorString())
 

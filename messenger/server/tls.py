@@ -11,6 +11,9 @@ import os
 import socket
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
+from PySide6.QtNetwork import QSslConfiguration, QSslSocket, QTcpServer
+
 from messenger.protocol.fingerprint import make_identity, pem_fingerprint
 
 log = logging.getLogger("messenger.server.tls")
@@ -67,4 +70,87 @@ def _check_pair(cert_pem: bytes, key_pem: bytes, cert_path: Path, key_path: Path
         raise CertificateError(f"{key_path} is not the key of {cert_path}; {fix}")
 
 
-__all__ = ["CertificateError", "ensure_certificate", "pem_fingerprint"]
+class TlsServer(QTcpServer):
+    """A ``QTcpServer`` whose connections come out of :meth:`nextPendingConnection` as
+    ``QSslSocket`` objects with the TLS handshake done, like ``QSslServer``, but with limits that
+    one address cannot defeat.
+
+    ``QSslServer`` (Qt 6.11) counts connections in the handshake as pending and stops
+    accepting at ``maxPendingConnections`` (30): 30 TCP connections from one address that
+    never start TLS locked everyone out for the handshake timeout, and 30 that closed before
+    the handshake did so for good (its close path never resumes accepting). Here a handshake
+    has ``timeout_ms`` to finish, one address may have ``max_per_host`` handshakes under way
+    and all addresses together ``max_total``; a connection beyond either is closed at once
+    (logged), and accepting never pauses.
+
+    Signals: ``pendingConnectionAvailable`` (QTcpServer's) when a handshake is done.
+    """
+
+    def __init__(self, tls: QSslConfiguration, *, timeout_ms: int = 10_000,
+                 max_per_host: int = 64, max_total: int = 1024, parent=None) -> None:
+        super().__init__(parent)
+        self._tls = tls
+        self.timeout_ms = timeout_ms
+        self.max_per_host = max_per_host
+        self.max_total = max_total
+        self._handshaking: dict[QSslSocket, str] = {}  # socket -> peer address
+        self._per_host: dict[str, int] = {}
+        self.refused = 0  # connections closed because of the limits (for tests and logs)
+
+    @property
+    def handshaking(self) -> int:
+        """Connections whose TLS handshake is under way."""
+        return len(self._handshaking)
+
+    def incomingConnection(self, handle: int) -> None:
+        sock = QSslSocket(self)
+        if not sock.setSocketDescriptor(handle):
+            log.info("cannot take an incoming connection: %s", sock.errorString())
+            sock.deleteLater()
+            return
+        host = sock.peerAddress().toString()
+        waiting = self._per_host.get(host, 0)
+        if waiting >= self.max_per_host or len(self._handshaking) >= self.max_total:
+            self.refused += 1
+            log.warning("closed a connection from %s: %d TLS handshakes under way (%s)", host,
+                        len(self._handshaking) if waiting < self.max_per_host else waiting,
+                        "in all" if waiting < self.max_per_host else "from that address")
+            sock.abort()
+            sock.deleteLater()
+            return
+        self._handshaking[sock] = host
+        self._per_host[host] = waiting + 1
+        sock.setSslConfiguration(self._tls)
+        sock.encrypted.connect(lambda s=sock: self._done(s, None))
+        sock.errorOccurred.connect(lambda _e, s=sock: self._done(s, s.errorString()))
+        sock.disconnected.connect(lambda s=sock: self._done(s, "closed by the client"))
+        QTimer.singleShot(self.timeout_ms, sock, lambda s=sock: self._done(
+            s, f"no TLS handshake within {self.timeout_ms / 1000:g} s"))
+        sock.startServerEncryption()
+
+    def drop_handshakes(self) -> None:
+        """Close the connections whose handshake is under way (the server stops)."""
+        for sock in list(self._handshaking):
+            self._done(sock, "the server stopped")
+
+    def _done(self, sock: QSslSocket, failure: str | None) -> None:
+        host = self._handshaking.pop(sock, None)
+        if host is None:
+            return  # (the handshake ended before: these signals now belong to the owner)
+        left = self._per_host[host] - 1
+        if left:
+            self._per_host[host] = left
+        else:
+            del self._per_host[host]
+        sock.encrypted.disconnect()
+        sock.errorOccurred.disconnect()
+        sock.disconnected.disconnect()
+        if failure is None and sock.state() == QSslSocket.SocketState.ConnectedState:
+            self.addPendingConnection(sock)  # -> pendingConnectionAvailable
+            return
+        log.info("TLS handshake with %s failed: %s", host, failure or "closed")
+        sock.abort()
+        sock.deleteLater()
+
+
+__all__ = ["CertificateError", "TlsServer", "ensure_certificate", "pem_fingerprint"]

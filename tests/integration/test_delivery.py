@@ -195,8 +195,10 @@ def test_a_flood_of_typing_frames_reaches_the_recipient_as_one(qtbot, server):
     alice = connect_as(qtbot, server, "alice", "alice123")
     bob = connect_as(qtbot, server, "bob", "bob123")
     charlie = connect_as(qtbot, server, "charlie", "charlie123")
-    for _ in range(200):
+    for n in range(200):
         alice.send(Typing(to="bob"))
+        for i in range(3):  # names of nobody online filled the memory of who was told,
+            alice.send(Typing(to=f"nobody{n}x{i}"))  # which was then cleared (a fuzzer)
     alice.send(Typing(to="charlie"))  # another recipient has its own second
     alice.send_text("unicast", "after the flood", ["bob"])
     bob.wait_for(lambda f: isinstance(f, Message) and f.text == "after the flood")

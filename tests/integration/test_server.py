@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import threading
 
@@ -132,6 +133,36 @@ def test_connections_without_a_login_are_capped_per_address(qtbot, make_server):
     second.hello()
     assert isinstance(second.login("charlie", "charlie123"), Ok)
     assert not first.closed and not second.closed and not fourth.closed
+
+
+def test_connections_that_never_start_tls_cannot_lock_others_out(qtbot, make_server):
+    """30 TCP connections that never started TLS made ``QSslServer`` stop accepting: for its
+    handshake timeout while they were open, for good once they closed before it (a port
+    scan; found by a server fuzzer). Now one address has ``max_prelogin_per_host``
+    handshakes, a handshake its time, and accepting never stops."""
+    server = make_server(demo=True, max_prelogin_per_host=40)
+    tls = server.server._server
+    idle = [socket.create_connection((server.host, server.port)) for _ in range(40)]
+    qtbot.waitUntil(lambda: tls.handshaking == 40)
+    # The address is at its limit: one more is closed at once…
+    extra = WireClient(qtbot, server.host, server.port)
+    qtbot.waitUntil(lambda: extra.closed)
+    assert tls.refused == 1
+    for s in idle[:20]:  # …and half of them go: room again, while the rest stay open
+        s.close()
+    qtbot.waitUntil(lambda: tls.handshaking == 20)
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    tls.timeout_ms = 100  # the rest time out (a new handshake gets the new time)
+    for s in idle[20:]:
+        s.close()
+    qtbot.waitUntil(lambda: tls.handshaking == 0)
+    late = socket.create_connection((server.host, server.port), timeout=10)
+    qtbot.waitUntil(lambda: tls.handshaking == 1)
+    qtbot.waitUntil(lambda: tls.handshaking == 0)  # timed out
+    assert late.recv(1) == b""  # closed by the server
+    late.close()
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    assert not alice.closed and not bob.closed
 
 
 def test_unicast(qtbot, server):

@@ -12,6 +12,9 @@ from messenger.protocol import (
     Error,
     ErrorCode,
     GetRoster,
+    GroupCreate,
+    GroupJoin,
+    GroupLeave,
     Hello,
     Login,
     Logout,
@@ -340,6 +343,49 @@ def test_flood_control_never_lets_a_later_send_overtake_a_refused_one(core, monk
     core._send_buckets.clear()
     assert isinstance(only(core.handle(alice, Send(id=1, client_msg_id="slow", scope="unicast",
                                                    text="slow", to=["bob"])), alice), Ok)
+
+
+def test_a_retry_of_a_stored_message_while_flooding_holds_up_nothing(core, monkeypatch):
+    """A resend of a stored message (its ``ok`` was lost with the link) that met an empty
+    bucket got its ``ok`` but became the refused one that later sends wait behind: every new
+    message was refused for 10 s (found by a server fuzzer)."""
+    now = [5000.0]
+    monkeypatch.setattr(core_module.time, "monotonic", lambda: now[0])
+    core.max_send_rate = 1.0  # bursts of ten
+    alice = session(core, "alice")
+
+    def send(cid):
+        return only(core.handle(alice, Send(id=1, client_msg_id=cid, scope="unicast",
+                                             text=cid, to=["bob"])), alice)
+
+    assert all(isinstance(send(f"m{n}"), Ok) for n in range(10))
+    assert isinstance(send("m0"), Ok)  # the resend, with the bucket empty
+    now[0] += 1.0  # one message's worth
+    assert isinstance(send("new"), Ok)
+
+
+def test_joining_and_leaving_in_a_loop_is_flood_controlled_like_sending(core):
+    """Each join or leave stores a notice for every member: a loop of them, unlimited, put
+    201 notices in bob's conversation in half a second (found by a server fuzzer)."""
+    core.max_send_rate = 1.0  # bursts of ten
+    alice, bob = session(core, "alice"), session(core, "bob")
+
+    def reply(frame, conn=bob):
+        return next(f for f in frames_for(core.handle(conn, frame), conn)
+                    if isinstance(f, Ok | Error) and f.id == frame.id)
+
+    assert isinstance(reply(GroupCreate(id=1, group="lab", public=True), alice), Ok)
+
+    answers = []
+    for n in range(6):
+        answers += [reply(GroupJoin(id=2 * n, group="lab")),
+                    reply(GroupLeave(id=2 * n + 1, group="lab"))]
+    refused = [a for a in answers if isinstance(a, Error)]
+    assert len(answers) - len(refused) == 10 and refused
+    assert {a.code for a in refused} == {ErrorCode.RATE_LIMITED}
+    assert "changes a second" in refused[0].message and refused[0].retry_after > 0
+    assert isinstance(only(core.handle(alice, Send(id=9, client_msg_id="a", scope="unicast",
+                                                   text="hi", to=["bob"])), alice), Ok)
 
 
 def test_retried_client_msg_id_is_stored_and_delivered_once(core):
