@@ -1400,6 +1400,13 @@ class ClientEngine(QObject):
             return
         log.info("%s as %s", req.kind, req.user)
         self._conn.set_logging_in()
+        # The heartbeat runs from here: a server that goes silent before it answers (hung,
+        # or the link died) fails the login within its timeout instead of leaving it
+        # "logging in" for good. (The server answers a ping while it hashes the password.)
+        self._rx_seen = -1
+        self._last_tick = self._clock()
+        self._heartbeat.received(self._last_tick)
+        self._tick_timer.start()
         if req.kind == "login":
             # The account's store opens only after the password was accepted (a refused
             # login must not show its data); its receipt cursor is peeked at here.
@@ -1464,7 +1471,13 @@ class ClientEngine(QObject):
         for job in list(self._exports):
             job.fetch_stopped(message)
         if code == ConnectionErrorCode.CERTIFICATE_CHANGED:
+            relogin = self._relogin
             self._stop_reconnecting()
+            if relogin and not was_logged_in:
+                # Met while reconnecting on its own: the last word in Everyone said it would
+                # go on reconnecting; say that it stopped, and why.
+                self.conversation(EVERYONE).add_notice(f"Stopped reconnecting: {message}",
+                                                       error=True)
         if was_logged_in:
             more = " Reconnecting by itself." if self._auto_reconnect else ""
             self.conversation(EVERYONE).add_link_notice(f"Disconnected: {message}{more}",
@@ -2537,11 +2550,14 @@ class ClientEngine(QObject):
         now = self._clock()
         before, self._last_tick = self._last_tick, now
         slept = now - before > max(3 * self._tick_s, 2.0)
+        if slept:
+            # Whatever the link does next (a drop after the wake, an attempt that fails),
+            # the next try comes at once, not after the backoff grown before the sleep.
+            self._backoff.reset()
         state = self._conn.state
         if state is ConnectionState.DISCONNECTED:
             if slept and self._reconnect_timer.isActive():
                 log.info("the clock jumped (sleep?): reconnecting now")
-                self._backoff.reset()
                 self.reconnect_now()
             return
         if state is ConnectionState.CONNECTING:

@@ -14,8 +14,9 @@ class Backoff:
     """Exponential backoff with jitter for reconnect attempts.
 
     The n-th delay (n = 0, 1, …) is drawn uniformly from ``[d/2, d]`` with
-    ``d = min(maximum, initial · 2ⁿ)`` ("equal jitter"), so clients that lost the same server
-    at the same moment spread out, and no delay exceeds ``maximum``.
+    ``d = min(maximum, initial · 2ⁿ)`` ("equal jitter"), but never below ``initial``, so
+    clients that lost the same server at the same moment spread out, and every delay lies
+    between ``initial`` and ``maximum`` (the first is ``initial``).
 
     Args:
         initial: first delay bound in seconds (0.5).
@@ -34,7 +35,7 @@ class Backoff:
         """Seconds to wait before the next attempt; counts the attempt."""
         bound = min(self.maximum, self.initial * (2 ** min(self.attempts, 32)))
         self.attempts += 1
-        return bound / 2 + self._rng() * bound / 2
+        return max(self.initial, bound / 2 + self._rng() * bound / 2)
 
     def reset(self) -> None:
         """After a successful login: the next loss starts again from ``initial``."""

@@ -246,6 +246,9 @@ def test_a_certificate_change_while_reconnecting_stays_on_the_status_line(qtbot,
     assert not engine.auto_reconnect
     assert alice.state_label.text().startswith("Disconnected: The server's certificate changed")
     assert not alice.reconnect_button.isVisibleTo(alice)
+    # Everyone's last word said "Reconnecting by itself": it now says that it stopped.
+    last = engine.conversation(EVERYONE).items()[-1].text
+    assert last.startswith("Stopped reconnecting: The server's certificate changed")
 
 
 def test_history_loads_lazily_when_scrolled_to_the_top(qtbot, open_window):

@@ -281,6 +281,43 @@ def test_heartbeat_drops_a_link_silent_across_a_sleep_and_reconnects(qtbot, serv
     assert alice.logged_in
 
 
+def test_after_a_sleep_the_next_reconnect_does_not_wait_out_an_old_backoff(qtbot, server,
+                                                                          make_engine):
+    """The wake was acted on only when it found the app waiting to reconnect: a link still
+    up (or an attempt under way) at the wake that then dropped waited out the backoff grown
+    before the sleep, 15–30 s (a sleep hunt)."""
+    now = [1000.0]
+    alice = make_engine(clock=lambda: now[0], tick_ms=20, backoff=Backoff(0.5, 30.0))
+    login(qtbot, alice, server.host, server.port, "alice")
+    for _ in range(8):  # the server was away for a while before this login
+        alice._backoff.next_delay()
+    ticks: list[float] = []
+    alice._tick_timer.timeout.connect(lambda: ticks.append(now[0]))
+    now[0] += 10  # the laptop slept 10 s; the link is still up at the wake
+    qtbot.waitUntil(lambda: bool(ticks) and ticks[-1] == now[0])
+    with qtbot.waitSignal(alice.reconnect_scheduled, timeout=10_000) as scheduled:
+        alice._conn._socket.abort()  # and drops right after it
+    assert scheduled.args[0] <= 0.5
+
+
+def test_a_first_login_to_a_server_gone_silent_fails_instead_of_waiting_for_ever(
+        qtbot, server, make_engine):
+    """The connect timeout ended with the server's hello and the heartbeat began only after
+    a login: a server that went silent in between (hung, or the link died) left the login
+    dialog at "Logging in…" for good (a sleep hunt)."""
+    now = [1000.0]
+    alice = make_engine(clock=lambda: now[0], tick_ms=20)
+    alice.connect_to(server.host, server.port)
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.CONNECTED)
+    (conn,) = server.server._conns.values()
+    conn.paused = True  # the server reads nothing more from it: as if it hung
+    with qtbot.waitSignal(alice.connection_failed, timeout=10_000) as failed:
+        alice.login("alice", "alice123")
+        now[0] += 16  # past the heartbeat's 15 s without an answer
+    assert "No answer from the server" in failed.args[1]  # (the login dialog shows it)
+    assert alice.state is ConnectionState.DISCONNECTED and not alice.auto_reconnect
+
+
 def test_a_dead_link_is_noticed_within_15_s_of_its_last_byte(qtbot, server, make_engine):
     """The silence counts from the tick before the one that saw the last bytes (they may
     have come just after it): 14.5 s after that tick the link is dropped. Counted from the
