@@ -50,6 +50,19 @@ def history_name(key: str) -> str:
     return "user:" + key
 
 
+def key_of_history_name(name: str) -> str | None:
+    """The key of the conversation a server names ``name`` (``"everyone"``, ``"group:<name>"``
+    or ``"user:<name>"``, as in :func:`history_name`), or None for anything else."""
+    kind, _, target = name.partition(":")
+    if name == "everyone":
+        return EVERYONE
+    if kind == "group" and target:
+        return group_key(target)
+    if kind == "user" and target and "#" not in target:
+        return peer_key(target)
+    return None
+
+
 def is_everyone(key: str) -> bool:
     return key == EVERYONE
 

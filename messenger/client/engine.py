@@ -32,6 +32,7 @@ from ..protocol import (
     Endpoint,
     Error,
     ErrorCode,
+    GetConversations,
     GetGroups,
     GetHistory,
     GetRoster,
@@ -84,6 +85,7 @@ from .conversations import (
     history_name,
     is_group,
     is_private,
+    key_of_history_name,
     peer_key,
     place_incoming,
     place_outgoing,
@@ -187,6 +189,7 @@ class _Request:
     after: int = 0  # history "resume"/"export": the seq the page starts after
     before: int | None = None  # history "older": the seq the page ends before (None: newest)
     newest: bool = False  # history "older": the newest page (the model showed no message)
+    discover: bool = False  # history "older": of a conversation found by `conversations`
     job: Any = None  # history "export": the ConversationExport asking
     frame: Any = None  # edit, retract: the request, to send again (rate_limited, lost link)
     was_member: bool = False  # group: a member of it when asked (settling a lost answer)
@@ -1565,6 +1568,8 @@ class ClientEngine(QObject):
             self._acked(req.client_msg_id, ok.seq, sane_ts(ok.ts), req.keys)
         elif req.kind == "history":
             self._on_history(req, ok)
+        elif req.kind == "conversations":
+            self._on_conversations(ok)
         elif req.kind == "group":
             self._on_group_ok(req, ok)
         elif req.kind == "groups":
@@ -1647,6 +1652,9 @@ class ClientEngine(QObject):
             self._send_failed(req.client_msg_id, req.keys, err.code, message)
         elif req.kind == "history":
             self._on_history_error(req, err)
+        elif req.kind == "conversations":
+            log.info("conversations refused: %s", err.code)
+            self._resumed_one()
         elif req.kind == "edit" and err.code == ErrorCode.RATE_LIMITED and req.frame:
             self._edit_later(req, err.retry_after or 1.0)
         elif req.kind in ("retract", "edit"):
@@ -2240,7 +2248,40 @@ class ClientEngine(QObject):
             if last is None:
                 continue
             self._history_after(key, self._rewind_for_unread(key, last))
+        hello = self._conn.server_hello
+        if hello is not None and "conversations" in hello.features and self._request(
+                GetConversations(id=self._take_id()), _Request("conversations")):
+            self._resuming += 1  # (the conversations this computer has no cursor for)
         if not self._resuming:
+            self.resumed.emit()
+
+    def _on_conversations(self, ok: Ok) -> None:
+        """The server's list of the account's conversations (after a login): each one this
+        computer has nothing of (another computer of the account confirmed its messages
+        while this one was away, or this one is new) gets its newest page, which starts its
+        resume cursor and counts its unread messages, as opening it would."""
+        for entry in ok.conversations or []:
+            key = key_of_history_name(entry.conversation)
+            if key is None or key in self._history_busy or key in self._catching_up or \
+                    self._resume_cursor(key) is not None:
+                continue
+            model = self.conversation(key)
+            if model.oldest_seq() is not None:
+                continue  # (it has messages of this session: its cursor is under way)
+            self._history_busy.add(key)
+            frame = GetHistory(id=self._take_id(), conversation=history_name(key), limit=PAGE)
+            if self._request(frame, _Request("history", key=key, mode="older", newest=True,
+                                             discover=True)):
+                self._resuming += 1
+            else:
+                self._history_busy.discard(key)
+        self._resumed_one()
+
+    def _resumed_one(self) -> None:
+        """One of the requests of the login's catch-up is answered."""
+        self._resuming -= 1
+        if self._resuming <= 0:
+            self._resuming = 0
             self.resumed.emit()
 
     def _rewind_for_unread(self, key: str, after: int) -> int:
@@ -2387,6 +2428,8 @@ class ClientEngine(QObject):
             self._settle([r.seq for r in rows if r.seq in new
                           and name_key(r.sender) == name_key(self.user)])
             self.history_loaded.emit(key, added)
+            if req.discover:
+                self._resumed_one()
             return
         added = sum(1 for item in items if model.append(item))
         self._await_read(key, self._unread_here(key, [r for r in rows if r.seq in new],
@@ -2426,6 +2469,8 @@ class ClientEngine(QObject):
             self._history_busy.discard(key)
             self.conversation(key).server_more = False
             self.history_loaded.emit(key, 0)
+            if req.discover:
+                self._resumed_one()
             return
         self._resuming -= 1  # (the cursor stays: the next login's catch-up starts there)
         if self._resuming <= 0:

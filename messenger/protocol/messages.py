@@ -64,9 +64,9 @@ class Hello(_Base, tag="hello"):
     features: list[str] = []
 
 
-FEATURES: tuple[str, ...] = ("private_read",)
+FEATURES: tuple[str, ...] = ("private_read", "conversations")
 """Optional features this server supports (``hello.features``): ``private_read`` —
-:class:`Read` with ``private``."""
+:class:`Read` with ``private``; ``conversations`` — :class:`GetConversations`."""
 
 
 class Ping(_Base, tag="ping"):
@@ -249,6 +249,24 @@ class GetGroups(_Base, tag="groups"):
     ``ok`` with ``groups``."""
 
     id: int
+
+
+class GetConversations(_Base, tag="conversations"):
+    """Which conversations have messages for you above seq ``after`` (0: all), with the
+    newest seq of each: a second computer finds the conversations another one confirmed
+    while it was away, a new computer the ones from before it. Answered by ``ok`` with
+    ``conversations``. Needs ``"conversations"`` in the server's ``hello.features``."""
+
+    id: int
+    after: ByteCount = 0
+
+
+class ConversationEntry(msgspec.Struct):
+    """A conversation (``"everyone"``, ``"user:<name>"`` or ``"group:<name>"``, as in
+    ``history``) and the ``seq`` of its newest message for you."""
+
+    conversation: str
+    seq: SqlInt
 
 
 class Endpoint(msgspec.Struct, omit_defaults=True):
@@ -564,7 +582,7 @@ class Ok(_Base, tag="ok"):
     0 or a conversation without one) and ``read_seqs`` (the page's multicast messages to
     this account that it marked read, privately too, which ``read_upto`` does not cover;
     absent when none); ``transfer_offer``/``transfer_accept`` →
-    ``transfer_id`` and ``secret``.
+    ``transfer_id`` and ``secret``; ``conversations`` → ``conversations``.
     """
 
     id: int
@@ -580,6 +598,7 @@ class Ok(_Base, tag="ok"):
     read_seqs: list[SqlInt] | None = None
     transfer_id: str | None = None
     secret: str | None = None
+    conversations: list[ConversationEntry] | None = None
 
 
 
@@ -587,7 +606,7 @@ ClientFrame = (
     Hello | Ping | Pong | Register | Login | ChangePassword | Logout | GetRoster | Send
     | Delivered
     | GroupCreate | GroupInvite | GroupAccept | GroupDecline | GroupJoin | GroupLeave
-    | GroupRemove | GetGroups | Read | Typing | GetHistory | Retract | Edit
+    | GroupRemove | GetGroups | Read | Typing | GetHistory | Retract | Edit | GetConversations
     | TransferOffer | TransferAccept | TransferDecline | TransferCancel
 )
 """Every frame a client may send."""

@@ -24,11 +24,13 @@ from messenger.protocol import (
     PROTOCOL_VERSION,
     RETRACTED_TEXT,
     ChangePassword,
+    ConversationEntry,
     Delivered,
     Edit,
     Endpoint,
     Error,
     ErrorCode,
+    GetConversations,
     GetGroups,
     GetHistory,
     GetRoster,
@@ -1138,6 +1140,11 @@ class ServerCore:
         actions += self._update(group, gone=[who])
         return actions
 
+    def _conversations(self, session: Session, frame: GetConversations) -> list[Action]:
+        found = self.store.conversations(session.user, frame.after)
+        return [Out(session.conn, Ok(id=frame.id, conversations=[
+            ConversationEntry(conversation=name, seq=seq) for name, seq in found]))]
+
     def _groups_list(self, session: Session, frame: GetGroups) -> list[Action]:
         groups = [g.info() for g in self.groups.visible_to(session.user)]
         return [Out(session.conn, Ok(id=frame.id, groups=groups))]
@@ -1266,6 +1273,7 @@ class ServerCore:
         GroupLeave: _group_leave,
         GroupRemove: _group_leave,
         GetGroups: _groups_list,
+        GetConversations: _conversations,
     }
 
     def _resolve_keys(self, names: list[str]) -> tuple[list[str], list[str], list[str]]:

@@ -1525,6 +1525,48 @@ class Store:
 
     # ---------------------------------------------------------------- history
 
+    def conversations(self, user: str, after: int = 0) -> list[tuple[str, int]]:
+        """The conversations of ``user`` that have a message for them above seq ``after``,
+        as ``(name as in history, newest such seq)``, sorted by name: Everyone, the groups of
+        their membership spans (up to where each ended), and the private conversations of
+        the pairs (schema 7) they received or sent in. Not found: multicasts and unicasts
+        stored before schema 7 (rows of ``deliveries``, not indexed by recipient)."""
+        self._sync()
+        self._pairs_complete()
+        me = name_key(user)
+        db = self._db
+        newest: dict[str, int] = {}
+
+        def note(name: str, seq: int | None) -> None:
+            if seq is not None and seq > newest.get(name, after):
+                newest[name] = seq
+
+        note("everyone", db.execute("SELECT max(seq) FROM messages WHERE scope = 'broadcast'"
+                                    " AND seq > ?", (after,)).fetchone()[0])
+        pairs = {pair_key(me, peer) for peer in self._pair_peers.get(me, ())}
+        for grp_key, low, high in db.execute(
+                "SELECT grp_key, after_seq, upto_seq FROM group_spans WHERE user_key = ?",
+                (me,)).fetchall():
+            if "|" in grp_key:
+                pairs.add(grp_key)
+                continue
+            if grp_key == EVERYONE_KEY:
+                continue
+            row = db.execute(
+                "SELECT seq, grp FROM messages WHERE grp_key = ? AND scope != 'unicast' AND"
+                " seq > ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
+                (grp_key, max(after, low), high if high is not None else (1 << 63) - 1)).fetchone()
+            if row is not None:
+                note(f"group:{row[1]}", row[0])
+        for key in pairs:
+            a, _, b = key.partition("|")
+            account = self._accounts.get(b if a == me else a)
+            if account is not None:
+                note(f"user:{account.name}", db.execute(
+                    "SELECT max(seq) FROM pair_messages WHERE grp_key = ? AND seq > ?",
+                    (key, after)).fetchone()[0])
+        return sorted(newest.items())
+
     def history(self, user: str, conversation: str, *, before: int | None = None,
                 after: int | None = None, limit: int = 100) -> list[StoredMessage]:
         """Messages of ``conversation`` as seen by ``user``, oldest first.

@@ -397,10 +397,11 @@ def test_export_fetches_the_whole_conversation_into_an_empty_cache(
                          if m.sender == "alice"} == {"delivered"}, timeout=20_000)
     expected = "".join(export_line(m.ts, m.sender, m.text) + "\n"
                        for m in alice.store.iter_conversation("bob"))
-    # Alice's laptop: an empty cache, and not a single page of this conversation loaded.
+    # Alice's laptop: an empty cache, but for the newest page the login brought.
     laptop = make_engine(data_dir=tmp_path / "laptop")
-    login(qtbot, laptop, server.host, server.port, "alice")
-    assert laptop.store.count("bob") == 0
+    with qtbot.waitSignal(laptop.resumed, timeout=10_000):
+        login(qtbot, laptop, server.host, server.port, "alice")
+    assert laptop.store.count("bob") == engine_module.PAGE
     out = tmp_path / "bob.txt"
     job = laptop.export_conversation("bob", out)
     phases: list[str] = []
@@ -418,7 +419,8 @@ def test_export_fetches_the_whole_conversation_into_an_empty_cache(
                for line in lines if line != "    second line")
     assert not (tmp_path / "bob.txt.part").exists()
     assert laptop.store.count("bob") == 130  # the cache has it all now
-    assert "bob" not in laptop.conversation_keys()  # nothing was loaded into a window
+    # nothing more was loaded into a window
+    assert laptop.conversation("bob").rowCount() == engine_module.PAGE
     # bob's app confirmed alice's messages before the laptop logged in: their ticks, which
     # came with the login ahead of the messages, apply to the exported rows too.
     assert {m.state for m in laptop.store.iter_conversation("bob")
@@ -1723,8 +1725,12 @@ def test_a_conversation_opened_from_the_servers_history_catches_up_from_its_newe
     laptop = make_engine(data_dir=tmp_path / "laptop")
     with qtbot.waitSignal(laptop.resumed, timeout=10_000):
         login(qtbot, laptop, server.host, server.port, "alice")
-    with qtbot.waitSignal(laptop.history_loaded, timeout=5000):
-        laptop.conversation("charlie").fetchMore()  # alice opens the conversation
+    opened = laptop.conversation("charlie")  # alice opens the conversation: its newest page
+    if hello:  # came with the login (the server listed the conversation)
+        assert [i.text for i in opened.items()] == ["hello"] and not opened.canFetchMore()
+    else:  # comes now, empty
+        with qtbot.waitSignal(laptop.history_loaded, timeout=5000):
+            opened.fetchMore()
     with qtbot.waitSignal(desk.message_acked, timeout=5000):
         desk.send_unicast("charlie", "from the desktop")
     charlie.send_unicast("alice", "answer")
@@ -1769,3 +1775,40 @@ def test_a_message_deleted_before_it_came_is_not_unread(qtbot, server, make_engi
         laptop.conversation("bob").fetchMore()
     assert texts_from(laptop, "bob", "bob") == [deleted_text, "hello"]
     assert first not in laptop.store.unread_seqs("bob", "alice")
+
+
+def test_a_second_computer_finds_conversations_it_had_nothing_of(qtbot, server, make_engine,
+                                                                  tmp_path):
+    """While the laptop was away the desktop confirmed a first private message from bob, a
+    broadcast and a group message: the laptop had no cursor for those conversations, so its
+    catch-up skipped them; they stayed empty there, with no unread count (a sleep hunt)."""
+    desktop = make_engine(data_dir=tmp_path / "desktop")
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    bob = make_engine(data_dir=tmp_path / "bob")
+    for engine, user in ((desktop, "alice"), (laptop, "alice"), (bob, "bob")):
+        login(qtbot, engine, server.host, server.port, user)
+    lab = lab_with(qtbot, bob, desktop)  # the laptop gets no message of it while online
+    qtbot.waitUntil(lambda: laptop.groups.group("lab") is not None
+                    and laptop.groups.group("lab").member)
+    with qtbot.waitSignal(laptop.logged_out, timeout=10_000):
+        laptop.logout()
+    with qtbot.waitSignal(desktop.message_received, timeout=10_000):
+        bob.send_unicast("alice", "first words")
+    with qtbot.waitSignal(desktop.message_received, timeout=10_000):
+        bob.send_group("lab", "lab news")
+    with qtbot.waitSignal(desktop.message_received, timeout=10_000):
+        bob.send_broadcast("to all")
+    with qtbot.waitSignal(laptop.resumed, timeout=10_000):
+        login(qtbot, laptop, server.host, server.port, "alice")
+    assert texts_from(laptop, peer_key("bob"), "bob") == ["first words"]
+    assert texts_from(laptop, lab, "bob") == ["lab news"]
+    assert texts_from(laptop, EVERYONE, "bob") == ["to all"]
+    assert [laptop.unread(k) for k in (peer_key("bob"), lab, EVERYONE)] == [1, 1, 1]
+    assert laptop.store.count(peer_key("bob")) == 1  # cached, and the cursor started
+    with qtbot.waitSignal(laptop.logged_out, timeout=10_000):
+        laptop.logout()
+    with qtbot.waitSignal(desktop.message_received, timeout=10_000):
+        bob.send_unicast("alice", "second words")
+    with qtbot.waitSignal(laptop.resumed, timeout=10_000):
+        login(qtbot, laptop, server.host, server.port, "alice")
+    assert texts_from(laptop, peer_key("bob"), "bob") == ["first words", "second words"]

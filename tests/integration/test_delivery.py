@@ -11,6 +11,7 @@ from messenger.protocol import (
     Edit,
     Error,
     ErrorCode,
+    GetConversations,
     GetHistory,
     GroupCreate,
     GroupJoin,
@@ -393,3 +394,27 @@ def test_messages_confirmed_out_of_order_are_not_sent_again_after_a_restart(
     bob = login_by_hand(qtbot, server, "bob")
     round_trip(bob, 3)
     assert [m.seq for m in bob.messages()] == skipped
+
+
+def test_conversations_lists_where_something_came_above_a_seq(qtbot, server):
+    """A second computer found no conversation it had no cursor for: what another computer
+    of the account confirmed meanwhile never showed there (a sleep hunt)."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    first = alice.send_text("unicast", "hi bob", ["bob"]).seq
+    assert isinstance(charlie.request(GroupCreate, group="Lab", public=True), Ok)
+    assert isinstance(bob.request(GroupJoin, group="lab"), Ok)
+    in_lab = charlie.send_text("group", "in the lab", ["lab"]).seq
+    to_all = alice.send_text("broadcast", "hello all").seq
+    mine = bob.send_text("unicast", "to charlie", ["charlie"]).seq  # sent, not received
+    alice.request(GroupCreate, group="other", public=True)  # bob was never in it
+    alice.send_text("group", "not for bob", ["other"])
+    found = bob.request(GetConversations)
+    assert [(c.conversation, c.seq) for c in found.conversations] == [
+        ("everyone", to_all), ("group:Lab", in_lab), ("user:alice", first),
+        ("user:charlie", mine)]
+    later = bob.request(GetConversations, after=in_lab)
+    assert [c.conversation for c in later.conversations] == ["everyone", "user:charlie"]
+    assert bob.request(GetConversations, after=mine + 100).conversations == []
+    assert bob.request(GetConversations, after=-1).code == ErrorCode.BAD_REQUEST
