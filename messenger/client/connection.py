@@ -474,7 +474,8 @@ class ClientConnection(QObject):
         if self._state in (ConnectionState.CONNECTING, ConnectionState.HANDSHAKING):
             self._fail(ConnectionErrorCode.PROTOCOL,
                        f"The server at {self._host}:{self._port} closed the connection during "
-                       "the handshake — is it a Messenger server?")
+                       "the handshake (it may be restarting, or it is not a Messenger "
+                       "server).")
         else:
             self._fail(ConnectionErrorCode.CLOSED,
                        f"The server at {self._host}:{self._port} closed the connection.")

@@ -385,10 +385,14 @@ def stale_partials(folder: Path, keep: Iterable[Path], now: float, *,
 
 
 def _unspecified(host: str) -> bool:
+    """True for an address a peer cannot be at: not an IP address, ``0.0.0.0``/``::``, a
+    multicast or the broadcast address (a hostile receiver could aim the sender's
+    handshake packets at a whole network)."""
     try:
-        return ipaddress.ip_address(host).is_unspecified
+        ip = ipaddress.ip_address(host)
     except ValueError:
         return True  # not an IP address: not usable by the transfer engine
+    return ip.is_unspecified or ip.is_multicast or host == "255.255.255.255"
 
 
 def pick_endpoint(endpoints: Iterable[tuple[str, int]]) -> tuple[str, int] | None:

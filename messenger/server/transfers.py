@@ -57,10 +57,11 @@ class Transfer:
 class Transfers:
     """Open transfers by id. Raises :class:`RuleError` (a coded rule error) on bad requests.
 
-    Transfers older than ``ttl`` seconds are forgotten: swept from the oldest at each offer and
+    Transfers older than ``ttl`` seconds (of ``clock``, monotonic: a wall clock set forward a
+    day would have expired every offer) are forgotten: swept from the oldest at each offer and
     look-up (amortised constant time: ``_order`` is in creation order), and never found."""
 
-    def __init__(self, ttl: float = 24 * 3600.0, clock: Callable[[], float] = time.time,
+    def __init__(self, ttl: float = 24 * 3600.0, clock: Callable[[], float] = time.monotonic,
                  max_per_sender: int = MAX_OPEN_PER_SENDER) -> None:
         self.ttl = ttl
         self.max_per_sender = max_per_sender

@@ -29,6 +29,9 @@ def test_pick_endpoint_prefers_the_last_usable_address():
     assert pick_endpoint([("10.0.0.2", 1), ("::", 2)]) == ("10.0.0.2", 1)
     assert pick_endpoint([("0.0.0.0", 4000), ("host.example", 5)]) is None
     assert pick_endpoint([("127.0.0.1", 0)]) is None
+    # Never a whole network: a hostile receiver could aim the handshake at one.
+    for bad in ("224.0.0.1", "239.255.255.250", "255.255.255.255", "ff02::1"):
+        assert pick_endpoint([("10.0.0.2", 1), (bad, 2)]) == ("10.0.0.2", 1), bad
     # Both on one LAN (or both public): the server's view.
     assert pick_endpoint([("10.0.0.5", 4000), ("192.168.1.5", 4000)]) == ("192.168.1.5", 4000)
     assert pick_endpoint([("127.0.0.1", 4000), ("8.8.8.8", 4000)]) == ("8.8.8.8", 4000)
