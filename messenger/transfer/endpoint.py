@@ -83,6 +83,11 @@ CID_LENGTH = 8
 QUIC_V1 = 0x00000001
 
 
+STALL_PROBE_SECONDS = 1.0
+"""A sender whose data in flight gets no acknowledgement for this long sends a PING (see
+:meth:`SendSession._watch_stall`)."""
+
+
 @dataclass
 class Settings:
     """Tunables of an endpoint. Sizes in bytes, times in seconds."""
@@ -756,6 +761,9 @@ class SendSession(_Session):
         self.proto = SenderProtocol(transfer_id, secret, self.total)
         self.offset = 0
         self._done_floor = 0  # the highest done_bytes() reported
+        self._probe_at: float | None = None  # next PING while no data gets acknowledged
+        self._probe_done = -1  # done_bytes() when that wait began
+        self._probes = 0
         self.queued = 0  # file bytes handed to QUIC on this connection
         self.sending = False
         self.eof = False
@@ -821,6 +829,44 @@ class SendSession(_Session):
             return False
         limit = self.endpoint.settings.stream_buffer
         return self.conn.get_send_buffer_size(STREAM_ID) <= limit - limit // 4
+
+    def get_timer(self) -> float | None:
+        timer = super().get_timer()
+        if self._probe_at is not None and not self.closing:
+            timer = self._probe_at if timer is None else min(timer, self._probe_at)
+        return timer
+
+    def handle_timer(self, now: float) -> None:
+        super().handle_timer(now)
+        self._watch_stall(now)
+
+    def step(self, now: float) -> list[tuple[bytes, Address]]:
+        out = super().step(now)
+        self._watch_stall(now)
+        return out
+
+    def _watch_stall(self, now: float) -> None:
+        """While data is in flight and none of it gets acknowledged for
+        :data:`STALL_PROBE_SECONDS`, send a PING each such interval. QUIC's own probe
+        timeout doubles at each expiry (RFC 9002 §6.2): after a blackout of 10 s on a LAN
+        (RTT of milliseconds) its next probe came after 16 s, past the 15 s idle timeout, and
+        the transfer failed although the path was back. The acknowledgement of a PING that
+        gets through declares the data sent before it lost (RFC 9002 §6.1), and it goes
+        again at once."""
+        if not self.sending or self.closing:
+            self._probe_at = None
+            return
+        core = getattr(self.conn, "_core", None)
+        in_flight = getattr(core, "bytes_in_flight", 0) if core is not None else 0
+        done = self.done_bytes()
+        if not in_flight or done != self._probe_done:
+            self._probe_done = done
+            self._probe_at = now + STALL_PROBE_SECONDS if in_flight else None
+            return
+        if self._probe_at is not None and now >= self._probe_at:
+            self._probes += 1
+            self.conn.send_ping(self._probes)
+            self._probe_at = now + STALL_PROBE_SECONDS
 
     def done_bytes(self) -> int:
         """File bytes the receiver has acknowledged (about: QUIC's bytes in flight count

@@ -833,3 +833,27 @@ def test_the_senders_progress_counts_what_the_receiver_acknowledged(tmp_path):
     assert sent == sorted(sent)  # never backwards
     assert at_cut <= len(data) // 2 and sent[-1] <= at_cut  # never past what arrived
     assert {type(e) for e in net.finals()} == {Failed}
+
+
+def test_a_transfer_survives_a_ten_second_blackout(tmp_path):
+    """QUIC's probe timeout doubles at each expiry: after 10 s without a path (a Wi-Fi
+    roam), its next probe came after 16 s, past the 15 s idle timeout, and the transfer
+    failed although the path had been back for 5 s (a transfer hunt). The sender now pings
+    each second while nothing it sent is acknowledged."""
+    net = SimNet(seed=3, loss=0.0, dup=0.0, reorder=0.0)
+    sender, receiver = net.add(A, TransferEndpoint()), net.add(B, TransferEndpoint())
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, 3_000_000)
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, tmp_path / "dl")
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(lambda: any(isinstance(e, Progress) and e.direction == "receive"
+                        and e.done > 1_000_000 for e in net.events))
+    back = net.now + 10.0
+    net.up = False
+    net.run(lambda: net.now >= back, limit=11.0)
+    net.up = True
+    net.run(net.until_finals(2), limit=60)
+    assert {type(e) for e in net.finals()} == {Finished}
+    assert net.now < back + 5.0  # going again within seconds, not at the next doubling
+    assert (tmp_path / "dl" / "f.bin").read_bytes() == data
