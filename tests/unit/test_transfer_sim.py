@@ -810,16 +810,24 @@ def test_a_receive_dropped_while_its_partial_file_is_hashed_keeps_or_deletes_it(
     assert receiver.registrations == []
 
 
-def test_the_senders_progress_counts_what_the_receiver_acknowledged(tmp_path):
-    """The sender's progress counted bytes handed to QUIC: when the path died for good, its
-    card went on to 3 MB (100 % in an app run) while the receiver held 1.5 MB."""
-    net = SimNet(seed=3, loss=0.0, dup=0.0, reorder=0.0, delay=0.005, jitter=0.0)
+def clean_path_transfer(tmp_path: Path, size: int, **path) -> tuple[SimNet, TransferEndpoint,
+                                                                    bytes]:
+    """A transfer of ``size`` random bytes from A to B started on a path without loss
+    (``path``: more SimNet settings); returns the net, the receiver and the bytes."""
+    net = SimNet(seed=3, loss=0.0, dup=0.0, reorder=0.0, **path)
     sender, receiver = net.add(A, TransferEndpoint()), net.add(B, TransferEndpoint())
     src = tmp_path / "src.bin"
-    data, sha = make_file(src, 6_000_000)
+    data, sha = make_file(src, size)
     secret = os.urandom(32)
     receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, tmp_path / "dl")
     sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    return net, receiver, data
+
+
+def test_the_senders_progress_counts_what_the_receiver_acknowledged(tmp_path):
+    """The sender's progress counted bytes handed to QUIC: when the path died for good, its
+    card went on to 3 MB (100 % in an app run) while the receiver held 1.5 MB."""
+    net, receiver, data = clean_path_transfer(tmp_path, 6_000_000, delay=0.005, jitter=0.0)
 
     def held() -> int:
         return max((s.part.written for s in receiver._sessions
@@ -840,13 +848,7 @@ def test_a_transfer_survives_a_ten_second_blackout(tmp_path):
     roam), its next probe came after 16 s, past the 15 s idle timeout, and the transfer
     failed although the path had been back for 5 s (a transfer hunt). The sender now pings
     each second while nothing it sent is acknowledged."""
-    net = SimNet(seed=3, loss=0.0, dup=0.0, reorder=0.0)
-    sender, receiver = net.add(A, TransferEndpoint()), net.add(B, TransferEndpoint())
-    src = tmp_path / "src.bin"
-    data, sha = make_file(src, 3_000_000)
-    secret = os.urandom(32)
-    receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, tmp_path / "dl")
-    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    net, _, data = clean_path_transfer(tmp_path, 3_000_000)
     net.run(lambda: any(isinstance(e, Progress) and e.direction == "receive"
                         and e.done > 1_000_000 for e in net.events))
     back = net.now + 10.0
