@@ -71,6 +71,12 @@ READ_BUFFER = 256 << 10
 the client once this and the kernel's buffer are full."""
 
 
+PRELOGIN_MAX_FRAME = 16 * 1024
+"""Largest frame a connection may send before it has logged in (``hello``, ``register``
+and ``login`` are far smaller): 64 connections of one address without a login then hold
+1 MiB of partial frames, not 64 × ``--max-frame``."""
+
+
 class _Connection:
     __slots__ = ("closing", "conn", "decoder", "drain", "last_seen", "opened", "paused",
                  "pending", "pinged", "socket")
@@ -287,7 +293,7 @@ class MessengerServer(QObject):
             # Small frames must leave at once: no Nagle delay (it cost ~18 ms per message).
             socket.setSocketOption(QAbstractSocket.SocketOption.LowDelayOption, 1)
             socket.setReadBufferSize(READ_BUFFER)
-            c = _Connection(conn, socket, self.config.max_frame)
+            c = _Connection(conn, socket, min(self.config.max_frame, PRELOGIN_MAX_FRAME))
             self._conns[conn] = c
             address = f"{socket.peerAddress().toString()}:{socket.peerPort()}"
             socket.readyRead.connect(lambda c=c: self._read(c))
@@ -321,7 +327,12 @@ class MessengerServer(QObject):
         # Qt still holds unsent stays the same during this call.
         backlog = socket.bytesToWrite()
         store, core, decode, conn = self.store, self.core, self._codec.decode, c.conn
-        frames = c.decoder.feed(data)
+        decoder = c.decoder
+        if decoder.max_frame != self.config.max_frame:  # (until the login)
+            session = core.sessions.get(conn)
+            if session is not None and session.key is not None:
+                decoder.max_frame = self.config.max_frame
+        frames = decoder.feed(data)
         try:
             for payload in frames:
                 try:
@@ -554,9 +565,12 @@ class MessengerServer(QObject):
         sessions = self.core.sessions
         for c in list(self._conns.values()):
             session = sessions.get(c.conn)
+            # (A password being checked buys time once: a connection that sends login after
+            # login for made-up names stays busy, and would never be closed.)
             if not c.closing and now - c.opened > self.config.login_timeout and \
                     (session is None or session.key is None) and \
-                    not (session is not None and session.busy):
+                    not (session is not None and session.busy
+                         and now - c.opened <= 2 * self.config.login_timeout):
                 log.info("connection %d not logged in after %.0f s: closing it", c.conn,
                          now - c.opened)
                 c.closing = True

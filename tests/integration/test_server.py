@@ -243,6 +243,21 @@ def test_malformed_frame_gets_error_while_others_carry_on(qtbot, server):
     assert isinstance(bob.send_text("unicast", "me too", ["alice"]), Ok)
 
 
+def test_before_a_login_frames_are_limited_to_16_kib(qtbot, server):
+    """64 connections of one address without a login could each hold a partial frame of
+    ``--max-frame`` (64 MiB of memory at the default, 4 GiB at the largest; a fuzzer)."""
+    lurker = WireClient(qtbot, server.host, server.port)
+    lurker.hello()
+    lurker.send_raw(b"", length=20_000)  # a frame that never ends
+    err = lurker.wait_for(lambda f: isinstance(f, Error))
+    assert err.code == ErrorCode.FRAME_TOO_LARGE and "16384" in err.message
+    qtbot.waitUntil(lambda: lurker.closed)
+    alice = connect_as(qtbot, server, "alice", "alice123")  # logged in: the full limit
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    assert isinstance(alice.send_text("unicast", "é" * 16_000, ["bob"]), Ok)  # 32 KB
+    assert bob.wait_for(lambda f: isinstance(f, Message)).text == "é" * 16_000
+
+
 def test_oversized_frame_gets_error_then_close(qtbot, make_server):
     server = make_server(demo=True, max_frame=4096)
     bad = connect_as(qtbot, server, "alice", "alice123")
@@ -488,6 +503,15 @@ def test_a_connection_that_does_not_log_in_in_time_is_told_and_closed(qtbot, mak
     assert told.code == ErrorCode.NOT_LOGGED_IN and "within 1.5 s" in told.message
     assert not alice.closed
     assert isinstance(alice.request(GetRoster), Ok)  # alice stays, logged in long since
+    # A password being checked buys time, once: a connection that sends login after login
+    # for made-up names (always one being checked) is closed at twice the time.
+    busy = WireClient(qtbot, server.host, server.port)
+    busy.hello()
+    qtbot.waitUntil(lambda: len(server.server.core.sessions) == 2)
+    (session,) = [s for s in server.server.core.sessions.values() if s.key is None]
+    session.busy = True  # (as if its passwords were checked one after another for good)
+    qtbot.waitUntil(lambda: busy.closed, timeout=6000)
+    assert [f.code for f in busy.frames if isinstance(f, Error)] == [ErrorCode.NOT_LOGGED_IN]
 
 
 def test_stopping_the_server_logs_out_who_is_still_connected(qtbot, make_server, caplog):
