@@ -14,9 +14,10 @@ class Backoff:
     """Exponential backoff with jitter for reconnect attempts.
 
     The n-th delay (n = 0, 1, …) is drawn uniformly from ``[d/2, d]`` with
-    ``d = min(maximum, initial · 2ⁿ)`` ("equal jitter"), but never below ``initial``, so
-    clients that lost the same server at the same moment spread out, and every delay lies
-    between ``initial`` and ``maximum`` (the first is ``initial``).
+    ``d = min(maximum, 2 · initial · 2ⁿ)`` ("equal jitter"), so clients that lost the same
+    server at the same moment spread out from the first attempt on, and every delay lies
+    between ``initial`` and ``maximum``: the first in ``[initial, 2 · initial]``, the last
+    ones in ``[maximum/2, maximum]``.
 
     Args:
         initial: first delay bound in seconds (0.5).
@@ -33,9 +34,9 @@ class Backoff:
 
     def next_delay(self) -> float:
         """Seconds to wait before the next attempt; counts the attempt."""
-        bound = min(self.maximum, self.initial * (2 ** min(self.attempts, 32)))
+        bound = min(self.maximum, 2 * self.initial * (2 ** min(self.attempts, 32)))
         self.attempts += 1
-        return max(self.initial, bound / 2 + self._rng() * bound / 2)
+        return bound / 2 + self._rng() * bound / 2
 
     def reset(self) -> None:
         """After a successful login: the next loss starts again from ``initial``."""

@@ -4,6 +4,7 @@ from .codec import DEFAULT_MAX_FRAME, HEADER, Codec, FrameDecoder, encode_frame
 from .errors import ErrorCode, FrameTooLarge, ProtocolError
 from .ids import time_ordered_id
 from .messages import (
+    EDITED_AFTER_LEAVING_TEXT,
     FEATURES,
     MAX_TEXT_LENGTH,
     PROTOCOL_VERSION,
@@ -60,6 +61,7 @@ from .names import PASSWORD_RULE, is_valid_name, is_valid_password, name_key
 
 __all__ = [
     "DEFAULT_MAX_FRAME",
+    "EDITED_AFTER_LEAVING_TEXT",
     "FEATURES",
     "HEADER",
     "MAX_TEXT_LENGTH",

@@ -184,6 +184,10 @@ class Edit(_Base, tag="edit"):
 RETRACTED_TEXT = "This message was deleted."
 """What a deleted message's text becomes (in the server's history and in the apps)."""
 
+EDITED_AFTER_LEAVING_TEXT = "This message was edited after you left the group."
+"""What ``history`` shows a former member of a group message edited after their
+membership ended, instead of a text they were never meant to see."""
+
 
 class GroupCreate(_Base, tag="group_create"):
     """Create group ``group`` with the sender as leader and first member, and invite

@@ -76,7 +76,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
-from messenger.protocol import name_key
+from messenger.protocol import EDITED_AFTER_LEAVING_TEXT, is_valid_name, name_key
 
 if TYPE_CHECKING:
     from .groups import Group
@@ -185,6 +185,8 @@ CREATE INDEX IF NOT EXISTS messages_by_sender ON messages (sender_key, seq)
 CREATE INDEX IF NOT EXISTS messages_broadcast ON messages (seq) WHERE scope = 'broadcast';
 CREATE INDEX IF NOT EXISTS messages_in_group ON messages (grp_key, seq)
     WHERE grp_key IS NOT NULL AND scope != 'unicast';
+CREATE INDEX IF NOT EXISTS messages_replaces ON messages (replaces, seq)
+    WHERE replaces IS NOT NULL;
 """
 _PAIR_TABLES = """
 CREATE TABLE IF NOT EXISTS pair_messages (
@@ -435,13 +437,15 @@ class Store:
                 "SELECT name, name_key, pw_hash, created, last_seen FROM accounts")}
         # The last seq and rid handed out: AUTOINCREMENT never reuses numbers, and neither do we.
         self._seq = self._last_id("messages", "seq")
-        # Spans and cursors may name a seq that was handed out but never written (its request
-        # failed and was undone): it must not be handed out again after a restart, or a
-        # message would fall below a cursor or a span's start that was meant for earlier ones.
+        # Spans, cursors and out-of-order acks may name a seq that was handed out but never
+        # written (its request failed and was undone): it must not be handed out again after
+        # a restart, or a message would fall below a cursor or a span's start that was meant
+        # for earlier ones, or count as confirmed before it was sent.
         referenced = self._db.execute(
             "SELECT max(coalesce((SELECT max(max(after_seq, coalesce(upto_seq, 0)))"
             " FROM group_spans), 0), coalesce((SELECT max(max(delivered, read))"
-            " FROM group_cursors), 0))").fetchone()[0]
+            " FROM group_cursors), 0), coalesce((SELECT max(seq) FROM cursor_acks), 0))"
+            ).fetchone()[0]
         self._seq = max(self._seq, int(referenced))
         self._rid = self._last_id("receipts", "rid")
         # Rows not yet written (see the class docstring), in the order they are written.
@@ -924,7 +928,9 @@ class Store:
 
     def was_member(self, user: str, group: str) -> bool:
         """Whether ``user`` has ever been a member of a group named ``group`` (any case;
-        also of a dissolved group of that name)."""
+        also of a dissolved group of that name). Never for Everyone's or a pair's key."""
+        if not is_valid_name(group):
+            return False
         self._sync()
         return self._db.execute(
             "SELECT 1 FROM group_spans WHERE user_key = ? AND grp_key = ? LIMIT 1",
@@ -1639,7 +1645,37 @@ class Store:
         rows = self._db.execute(sql, args).fetchall()
         if order:
             rows.reverse()
-        return [_row_to_message(r) for r in rows]
+        messages = [_row_to_message(r) for r in rows]
+        if kind == "group":
+            messages = self._withhold_later_edits(me, name_key(target), messages)
+        return messages
+
+    def _withhold_later_edits(self, me: str, grp_key: str,
+                              messages: list[StoredMessage]) -> list[StoredMessage]:
+        """A group message edited after the membership span of ``me`` that held it had
+        ended (``me`` left, was removed, or the group dissolved) is shown with
+        :data:`EDITED_AFTER_LEAVING_TEXT`: the edit notice went only to who was a member
+        then, and the stored text is the edited one."""
+        edited = [m for m in messages if m.edited is not None and m.notice is None]
+        if not edited:
+            return messages
+        spans = self._db.execute(
+            "SELECT after_seq, upto_seq FROM group_spans WHERE user_key = ? AND grp_key = ?"
+            " AND upto_seq IS NOT NULL", (me, grp_key)).fetchall()
+        if not spans:
+            return messages
+        hidden: set[int] = set()
+        for m in edited:
+            end = next((upto for after, upto in spans if after < m.seq <= upto), None)
+            if end is None:
+                continue  # (in an open span: the member got every edit)
+            last = self._db.execute(
+                "SELECT max(seq) FROM messages WHERE replaces = ? AND notice = 'edited'",
+                (m.seq,)).fetchone()[0]
+            if last is not None and last > end:
+                hidden.add(m.seq)
+        return [m._replace(text=EDITED_AFTER_LEAVING_TEXT, edited=None) if m.seq in hidden
+                else m for m in messages]
 
 
 _json_encoder = msgspec.json.Encoder()

@@ -7,8 +7,10 @@ dir. Clients pin the certificate's SHA-256 fingerprint on first use (TOFU), like
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -70,6 +72,10 @@ def _check_pair(cert_pem: bytes, key_pem: bytes, cert_path: Path, key_path: Path
         raise CertificateError(f"{key_path} is not the key of {cert_path}; {fix}")
 
 
+REFUSAL_LOG_SECONDS = 10.0
+"""At most one warning per this many seconds about connections closed for the limits."""
+
+
 class TlsServer(QTcpServer):
     """A ``QTcpServer`` whose connections come out of :meth:`nextPendingConnection` as
     ``QSslSocket`` objects with the TLS handshake done, like ``QSslServer``, but with limits that
@@ -96,6 +102,8 @@ class TlsServer(QTcpServer):
         self._handshaking: dict[QSslSocket, str] = {}  # socket -> peer address
         self._per_host: dict[str, int] = {}
         self.refused = 0  # connections closed because of the limits (for tests and logs)
+        self._refusals_logged = 0  # self.refused when the last warning was logged
+        self._warned_at = -math.inf  # (monotonic) at most one warning per REFUSAL_LOG_SECONDS
 
     @property
     def handshaking(self) -> int:
@@ -112,9 +120,14 @@ class TlsServer(QTcpServer):
         waiting = self._per_host.get(host, 0)
         if waiting >= self.max_per_host or len(self._handshaking) >= self.max_total:
             self.refused += 1
-            log.warning("closed a connection from %s: %d TLS handshakes under way (%s)", host,
-                        len(self._handshaking) if waiting < self.max_per_host else waiting,
-                        "in all" if waiting < self.max_per_host else "from that address")
+            now = time.monotonic()
+            if now - self._warned_at >= REFUSAL_LOG_SECONDS:  # (a flood must not flood the log)
+                log.warning("closed a connection from %s: %d TLS handshakes under way (%s); "
+                            "%d connections closed so since the last such line", host,
+                            len(self._handshaking) if waiting < self.max_per_host else waiting,
+                            "in all" if waiting < self.max_per_host else "from that address",
+                            self.refused - self._refusals_logged)
+                self._warned_at, self._refusals_logged = now, self.refused
             sock.abort()
             sock.deleteLater()
             return

@@ -577,7 +577,11 @@ class _Session:
                       self.transfer_id or "(not yet known)")
         self.report(Failed(self.transfer_id or "", self.direction,
                            "internal error in this app (see its log)"))
-        self.close(AppError.PROTOCOL, "internal error", now, graceful=False)
+        try:
+            self.close(AppError.PROTOCOL, "internal error", now, graceful=False)
+        except Exception:  # (closing failed too: the connection is given up as it is)
+            log.exception("transfer %s: closing after the error failed", self.transfer_id)
+            self.closing = self.terminated = True
 
     def _check_closed(self, now: float) -> None:
         # qh3 reports ConnectionTerminated only after the closing/draining period (3 PTO,

@@ -297,7 +297,7 @@ def test_after_a_sleep_the_next_reconnect_does_not_wait_out_an_old_backoff(qtbot
     qtbot.waitUntil(lambda: bool(ticks) and ticks[-1] == now[0])
     with qtbot.waitSignal(alice.reconnect_scheduled, timeout=10_000) as scheduled:
         alice._conn._socket.abort()  # and drops right after it
-    assert scheduled.args[0] <= 0.5
+    assert scheduled.args[0] <= 1.0  # the first step, not 15–30 s
 
 
 def test_a_first_login_to_a_server_gone_silent_fails_instead_of_waiting_for_ever(
@@ -1471,7 +1471,7 @@ def test_reconnect_now_starts_the_backoff_over(qtbot, make_server, make_engine, 
     """"Reconnect now" resets the backoff (architecture.md): the next automatic wait is the
     first step again, not double the last."""
     first = make_server(demo=True, data_dir=tmp_path / "srv")
-    alice = make_engine(backoff=Backoff(1.0, 30.0, rng=lambda: 1.0))  # waits 1, 2, 4 …
+    alice = make_engine(backoff=Backoff(1.0, 30.0, rng=lambda: 1.0))  # waits 2, 4, 8 …
     login(qtbot, alice, "127.0.0.1", first.port, "alice")
     delays: list[float] = []
     alice.reconnect_scheduled.connect(delays.append)
@@ -1480,7 +1480,7 @@ def test_reconnect_now_starts_the_backoff_over(qtbot, make_server, make_engine, 
     for n in (2, 3):
         assert alice.reconnect_now()
         qtbot.waitUntil(lambda n=n: len(delays) == n, timeout=10_000)
-    assert delays == [1.0, 1.0, 1.0]
+    assert delays == [2.0, 2.0, 2.0]
 
 
 def test_sends_on_the_wire_at_a_close_go_again_at_the_next_login_of_the_same_engine(

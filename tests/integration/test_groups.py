@@ -5,6 +5,7 @@ from __future__ import annotations
 from helpers.wire import WireClient, connect_as
 
 from messenger.protocol import (
+    EDITED_AFTER_LEAVING_TEXT,
     RETRACTED_TEXT,
     Edit,
     Error,
@@ -232,3 +233,26 @@ def test_a_former_member_reads_what_came_while_a_member(qtbot, server):
     assert dora.request(GetHistory, conversation="group:lab").code == ErrorCode.UNKNOWN_GROUP
     alice.request(GroupCreate, group="other", public=True)
     assert dora.request(GetHistory, conversation="group:other").code == ErrorCode.NOT_MEMBER
+    # The store's own keys are no groups (Everyone's, a pair's), though spans name them.
+    assert isinstance(bob.send_text("unicast", "hi", ["alice"]), Ok)
+    for name in ("*", "alice|bob"):
+        err = alice.request(GetHistory, conversation=f"group:{name}")
+        assert isinstance(err, Error) and err.code == ErrorCode.UNKNOWN_GROUP, name
+
+
+def test_a_former_member_does_not_read_edits_made_after_they_left(qtbot, server):
+    """The edit notice goes to who is a member then; the stored text is the edited one, so
+    history gave a removed member what was written after their removal (a diff review)."""
+    alice, bob, charlie = public_lab(qtbot, server)
+    before = alice.send_text("group", "v1", ["lab"]).seq
+    after = alice.send_text("group", "w1", ["lab"]).seq
+    assert isinstance(alice.request(Edit, client_msg_id="e1", seq=before, text="v2"), Ok)
+    assert isinstance(alice.request(GroupRemove, group="lab", user="bob"), Ok)
+    assert isinstance(alice.request(Edit, client_msg_id="e2", seq=after,
+                                    text="written after bob was removed"), Ok)
+    texts = {m.seq: m.text for m in bob.request(GetHistory, conversation="group:lab").messages}
+    assert texts[before] == "v2"  # edited while he was a member: he got that edit
+    assert texts[after] == EDITED_AFTER_LEAVING_TEXT
+    texts = {m.seq: m.text
+             for m in charlie.request(GetHistory, conversation="group:lab").messages}
+    assert texts[after] == "written after bob was removed"

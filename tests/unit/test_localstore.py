@@ -246,8 +246,9 @@ def test_backoff_grows_with_jitter_up_to_the_cap_and_resets():
     high = Backoff(0.5, 30.0, rng=lambda: 0.999999)
     lows = [low.next_delay() for _ in range(10)]
     highs = [high.next_delay() for _ in range(10)]
-    assert lows[:4] == [0.5, 0.5, 1.0, 2.0]  # never below 0.5 s (it was 0.25 first)
-    assert highs[0] == pytest.approx(0.5) and max(highs) == pytest.approx(30.0)
+    assert lows[:4] == [0.5, 1.0, 2.0, 4.0]  # never below 0.5 s (it was 0.25 first)
+    assert highs[0] == pytest.approx(1.0) and max(highs) == pytest.approx(30.0)
+    assert lows[-1] == 15.0  # the first already spread over [0.5, 1] (it was 0.5 for all)
     assert all(0.5 <= lo <= hi <= 30.0 for lo, hi in zip(lows, highs, strict=True))
     low.reset()
     assert low.next_delay() == 0.5

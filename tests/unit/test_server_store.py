@@ -255,7 +255,7 @@ def test_a_version_2_database_is_migrated(path):
     assert rows(path, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name ="
                 " 'messages' ORDER BY name") == [
         ("messages_broadcast",), ("messages_by_sender",), ("messages_client_id",),
-        ("messages_in_group",)]
+        ("messages_in_group",), ("messages_replaces",)]
 
 
 V7_MESSAGES = """
