@@ -124,6 +124,13 @@ again as private reads whatever the setting is by then (_save_unconfirmed_reads)
 RESUME_META = "resume:"
 """Local cache ``meta`` key prefix of a conversation's resume cursor (_resume_cursor)."""
 
+CONVERSATIONS_META = "conversations_after"
+"""``meta`` key: the seq up to which the server's ``conversations`` list has been gone
+through (every conversation listed up to it had its newest page fetched or a cursor)."""
+
+DISCOVER_MAX = 100
+"""At most this many conversations get their newest page per login (the rest at the next)."""
+
 FINAL_SEND_ERRORS = frozenset({
     ErrorCode.UNKNOWN_USER, ErrorCode.NOT_MEMBER, ErrorCode.UNKNOWN_GROUP,
     ErrorCode.MESSAGE_TOO_LONG, ErrorCode.EMPTY_MESSAGE, ErrorCode.BAD_REQUEST})
@@ -475,6 +482,10 @@ class ClientEngine(QObject):
         # Conversations whose cursor went back while their catch-up ran (_rewind_cursor):
         # the seq the catch-up starts again from, after the page on its way.
         self._catch_up_again: dict[str, int] = {}
+        # Conversations listed by `conversations` whose newest page is on its way, and the seq
+        # to keep as CONVERSATIONS_META once they are all in (None: not this time).
+        self._discovering: set[str] = set()
+        self._discover_upto: int | None = None
         self._typing_sent: dict[str, float] = {}
         # Reconnect and heartbeat.
         self._clock = clock
@@ -2248,9 +2259,13 @@ class ClientEngine(QObject):
             if last is None:
                 continue
             self._history_after(key, self._rewind_for_unread(key, last))
+        self._discovering, self._discover_upto = set(), None
         hello = self._conn.server_hello
+        after = int(self._store.get_meta(CONVERSATIONS_META) or 0) \
+            if self._store is not None else 0
         if hello is not None and "conversations" in hello.features and self._request(
-                GetConversations(id=self._take_id()), _Request("conversations")):
+                GetConversations(id=self._take_id(), after=max(0, after)),
+                _Request("conversations")):
             self._resuming += 1  # (the conversations this computer has no cursor for)
         if not self._resuming:
             self.resumed.emit()
@@ -2260,10 +2275,15 @@ class ClientEngine(QObject):
         computer has nothing of (another computer of the account confirmed its messages
         while this one was away, or this one is new) gets its newest page, which starts its
         resume cursor and counts its unread messages, as opening it would."""
-        for entry in ok.conversations or []:
+        entries = sorted(ok.conversations or [], key=lambda e: -e.seq)  # newest first
+        complete = True
+        for entry in entries:
             key = key_of_history_name(entry.conversation)
             if key is None or key in self._history_busy or key in self._catching_up or \
                     self._resume_cursor(key) is not None:
+                continue
+            if key not in self._conversations and len(self._discovering) >= DISCOVER_MAX:
+                complete = False  # (the rest at the next login)
                 continue
             model = self.conversation(key)
             if model.oldest_seq() is not None:
@@ -2273,9 +2293,27 @@ class ClientEngine(QObject):
             if self._request(frame, _Request("history", key=key, mode="older", newest=True,
                                              discover=True)):
                 self._resuming += 1
+                self._discovering.add(key)
             else:
                 self._history_busy.discard(key)
+                complete = False
+        if complete and entries:
+            self._discover_upto = max(e.seq for e in entries)
+            self._discovered(None)
         self._resumed_one()
+
+    def _discovered(self, key: str | None) -> None:
+        """Conversation ``key``'s newest page is in (None: none was asked): once all of
+        them are, the list is gone through up to its newest seq (CONVERSATIONS_META)."""
+        self._discovering.discard(key)  # type: ignore[arg-type]
+        if self._discovering or self._discover_upto is None or self._store is None:
+            return
+        upto, self._discover_upto = self._discover_upto, None
+        if upto > int(self._store.get_meta(CONVERSATIONS_META) or 0):
+            try:
+                self._store.set_meta(CONVERSATIONS_META, str(upto))
+            except (sqlite3.Error, OSError) as exc:  # (asked from lower next time: no loss)
+                log.warning("could not save how far conversations were gone through: %s", exc)
 
     def _resumed_one(self) -> None:
         """One of the requests of the login's catch-up is answered."""
@@ -2429,6 +2467,7 @@ class ClientEngine(QObject):
                           and name_key(r.sender) == name_key(self.user)])
             self.history_loaded.emit(key, added)
             if req.discover:
+                self._discovered(key)
                 self._resumed_one()
             return
         added = sum(1 for item in items if model.append(item))
@@ -2470,6 +2509,7 @@ class ClientEngine(QObject):
             self.conversation(key).server_more = False
             self.history_loaded.emit(key, 0)
             if req.discover:
+                self._discover_upto = None  # (not gone through: again at the next login)
                 self._resumed_one()
             return
         self._resuming -= 1  # (the cursor stays: the next login's catch-up starts there)

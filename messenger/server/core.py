@@ -196,6 +196,8 @@ class Session:
     """When it was refused (monotonic seconds)."""
     counted: bool = False
     """Counted among its address's connections without a login (ServerCore.connected)."""
+    conversations_at: float = -math.inf
+    """When this session last asked ``conversations`` (monotonic seconds)."""
 
     @property
     def host(self) -> str:
@@ -1141,6 +1143,16 @@ class ServerCore:
         return actions
 
     def _conversations(self, session: Session, frame: GetConversations) -> list[Action]:
+        """The account's conversations (:meth:`Store.conversations`): asked once per login
+        by an app, and it costs a query per group and pair of the account, so a session
+        may ask at most once every :data:`CONVERSATIONS_INTERVAL` seconds."""
+        now = time.monotonic()
+        wait = session.conversations_at + CONVERSATIONS_INTERVAL - now
+        if wait > 0:
+            return [Out(session.conn, Error(
+                id=frame.id, code=ErrorCode.RATE_LIMITED, retry_after=math.ceil(wait),
+                message=f"conversations at most once every {CONVERSATIONS_INTERVAL:g} s"))]
+        session.conversations_at = now
         found = self.store.conversations(session.user, frame.after)
         return [Out(session.conn, Ok(id=frame.id, conversations=[
             ConversationEntry(conversation=name, seq=seq) for name, seq in found]))]
@@ -1332,6 +1344,9 @@ def _message_frame(m: StoredMessage) -> Message:
                    text=m.text, client_msg_id=m.client_msg_id, to=m.recipients, group=m.group,
                    notice=m.notice, replaces=m.replaces, edited=m.edited)
 
+
+CONVERSATIONS_INTERVAL = 10.0
+"""Seconds a session waits between two ``conversations`` requests."""
 
 _COUNTED = frozenset({TransferOffer, GroupCreate, GroupInvite, GroupAccept, GroupJoin,
                       GroupDecline, GroupLeave, GroupRemove})

@@ -1550,19 +1550,24 @@ class Store:
         note("everyone", db.execute("SELECT max(seq) FROM messages WHERE scope = 'broadcast'"
                                     " AND seq > ?", (after,)).fetchone()[0])
         pairs = {pair_key(me, peer) for peer in self._pair_peers.get(me, ())}
+        found: set[str] = set()  # groups whose newest message was found
+        # Spans that reach above ``after``, the newest of each group first: its newest
+        # message in the newest span that has one is the group's (spans do not overlap).
         for grp_key, low, high in db.execute(
-                "SELECT grp_key, after_seq, upto_seq FROM group_spans WHERE user_key = ?",
-                (me,)).fetchall():
+                "SELECT grp_key, after_seq, upto_seq FROM group_spans WHERE user_key = ? AND"
+                " (upto_seq IS NULL OR upto_seq > ?) ORDER BY grp_key, after_seq DESC",
+                (me, after)).fetchall():
             if "|" in grp_key:
                 pairs.add(grp_key)
                 continue
-            if grp_key == EVERYONE_KEY:
+            if grp_key == EVERYONE_KEY or grp_key in found:
                 continue
             row = db.execute(
                 "SELECT seq, grp FROM messages WHERE grp_key = ? AND scope != 'unicast' AND"
                 " seq > ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
                 (grp_key, max(after, low), high if high is not None else (1 << 63) - 1)).fetchone()
             if row is not None:
+                found.add(grp_key)
                 note(f"group:{row[1]}", row[0])
         for key in pairs:
             a, _, b = key.partition("|")
