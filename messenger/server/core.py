@@ -889,6 +889,11 @@ class ServerCore:
             online = self.online
             conns = [c for key in keys if (entry := online.get(key)) is not None
                      for c in entry.conns]
+            mine = online.get(session.key)
+            if mine is not None and len(mine.conns) > 1 and session.key not in keys:
+                # The account's other computers show it at once (not queued for them: a
+                # session that logs in later finds it by history).
+                conns += [c for c in mine.conns if c != session.conn]
             if conns:
                 actions.append(Fanout(conns, _message_frame(stored)))
         return actions

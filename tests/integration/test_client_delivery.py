@@ -1837,3 +1837,21 @@ def test_a_new_computer_gets_its_conversations_a_hundred_at_a_time(qtbot, server
         laptop._conn._socket.abort()  # the next login
     assert laptop.store.count("bob") == 1
     assert laptop.store.get_meta("conversations_after") is not None
+
+
+def test_what_one_computer_sends_shows_on_the_accounts_other_one_at_once(
+        qtbot, server, make_engine, tmp_path):
+    """The laptop showed the desktop's reply only after its next login (a GUI review)."""
+    desktop, bob = make_engine(), make_engine()
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    for engine, user in ((desktop, "alice"), (laptop, "alice"), (bob, "bob")):
+        login(qtbot, engine, server.host, server.port, user)
+    with qtbot.waitSignal(laptop.message_received, timeout=5000):
+        bob.send_unicast("alice", "question")
+    desktop.send_unicast("bob", "answer from the desktop")
+    qtbot.waitUntil(lambda: texts_from(laptop, "bob", "alice") == ["answer from the desktop"],
+                    timeout=5000)
+    (own,) = [i for i in laptop.conversation("bob").items() if i.sender == "alice"]
+    assert own.kind is MessageKind.OWN and own.seq is not None
+    assert laptop.unread("bob") == 1  # (bob's question; its own message is no unread one)
+    assert laptop.store.count("bob") == 2  # cached: a restart shows it too

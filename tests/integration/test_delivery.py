@@ -422,3 +422,22 @@ def test_conversations_lists_where_something_came_above_a_seq(qtbot, server):
                                                               after=mine + 100)
     assert none.conversations == []
     assert bob.request(GetConversations, after=-1).code == ErrorCode.BAD_REQUEST
+
+
+def test_the_accounts_other_sessions_get_a_copy_of_what_it_sends(qtbot, server):
+    """The laptop did not show what the desktop had just sent until its next login (a GUI
+    review): the server sends the sender's other sessions a copy, not queued for them."""
+    desktop = connect_as(qtbot, server, "alice", "alice123")
+    laptop = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    ack = desktop.send_text("unicast", "from the desktop", ["bob"])
+    copy = laptop.wait_for(lambda f: isinstance(f, Message))
+    assert (copy.seq, copy.sender, copy.to, copy.text) == (ack.seq, "alice", ["bob"],
+                                                           "from the desktop")
+    assert bob.wait_for(lambda f: isinstance(f, Message)).seq == ack.seq
+    round_trip(desktop, 1)
+    assert not [f for f in desktop.frames if isinstance(f, Message)]  # the sender: ok only
+    laptop.close()  # not queued for the account: nothing comes again at a login
+    later = login_after(qtbot, server, "alice", 0)
+    round_trip(later, 2)
+    assert not [f for f in later.frames if isinstance(f, Message)]
