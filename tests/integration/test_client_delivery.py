@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+from pathlib import Path
 
 import pytest
 import shiboken6
@@ -42,6 +43,16 @@ def login(qtbot, engine: ClientEngine, host: str, port: int, user: str) -> None:
     with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
         engine.connect_to(host, port)
         engine.login(user, f"{user}123")
+
+
+def alice_twice_and_bob(qtbot, server, make_engine, tmp_path: Path) -> tuple[
+        ClientEngine, ClientEngine, ClientEngine]:
+    """alice logged in on her desktop and her laptop (its own data folder), and bob."""
+    desktop, bob = make_engine(), make_engine()
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    for engine, user in ((desktop, "alice"), (laptop, "alice"), (bob, "bob")):
+        login(qtbot, engine, server.host, server.port, user)
+    return desktop, laptop, bob
 
 
 def texts_from(engine: ClientEngine, key: str, sender: str) -> list[str]:
@@ -714,10 +725,7 @@ def test_a_conversation_begun_by_an_own_send_catches_up_what_another_device_sent
     """alice writes to bob first from her desktop, then from her laptop (the server sends the
     desktop no copy of that), and bob answers live: after a reconnect the desktop's catch-up
     brings the laptop's message, from the desktop's own send on."""
-    desktop, bob = make_engine(), make_engine()
-    laptop = make_engine(data_dir=tmp_path / "laptop")
-    for engine, user in ((desktop, "alice"), (laptop, "alice"), (bob, "bob")):
-        login(qtbot, engine, server.host, server.port, user)
+    desktop, laptop, bob = alice_twice_and_bob(qtbot, server, make_engine, tmp_path)
     with qtbot.waitSignal(desktop.message_acked, timeout=10_000):
         desktop.send_unicast("bob", "from the desktop")
     with qtbot.waitSignal(laptop.message_acked, timeout=10_000):
@@ -1622,10 +1630,7 @@ def test_an_edit_sent_late_does_not_overwrite_a_newer_edit_from_another_device(
     the same message meanwhile. When the laptop's edit arrives, the server refuses it (made
     on an older text: edit_conflict) and the laptop says so: the newer text stays (the
     last edit to arrive won; found by the soak)."""
-    desktop, bob = make_engine(), make_engine()
-    laptop = make_engine(data_dir=tmp_path / "laptop")
-    for engine, user in ((desktop, "alice"), (laptop, "alice"), (bob, "bob")):
-        login(qtbot, engine, server.host, server.port, user)
+    desktop, laptop, bob = alice_twice_and_bob(qtbot, server, make_engine, tmp_path)
     with qtbot.waitSignal(bob.message_received, timeout=10_000):
         laptop.send_unicast("bob", "meet at 2")
     seq = next(i.seq for i in laptop.conversation("bob").items() if i.kind is MessageKind.OWN)
@@ -1842,10 +1847,7 @@ def test_a_new_computer_gets_its_conversations_a_hundred_at_a_time(qtbot, server
 def test_what_one_computer_sends_shows_on_the_accounts_other_one_at_once(
         qtbot, server, make_engine, tmp_path):
     """The laptop showed the desktop's reply only after its next login (a GUI review)."""
-    desktop, bob = make_engine(), make_engine()
-    laptop = make_engine(data_dir=tmp_path / "laptop")
-    for engine, user in ((desktop, "alice"), (laptop, "alice"), (bob, "bob")):
-        login(qtbot, engine, server.host, server.port, user)
+    desktop, laptop, bob = alice_twice_and_bob(qtbot, server, make_engine, tmp_path)
     with qtbot.waitSignal(laptop.message_received, timeout=5000):
         bob.send_unicast("alice", "question")
     desktop.send_unicast("bob", "answer from the desktop")
