@@ -368,6 +368,8 @@ class ClientEngine(QObject):
         typing_received(str, str): ``(key, user)``: ``user`` is typing in private
             conversation ``key``.
         outbox_changed(): messages were queued, sent, failed, retried or deleted.
+        send_delayed(str, float): the server refused a send for now (``rate_limited``:
+            sending too fast) with this message; the outbox tries again in that many seconds.
         transfer_offered(object): a :class:`TransferOffered` event (someone offers you a file).
         transfer_accepted(object): a :class:`TransferAccepted` event (your offer was accepted).
         transfer_declined(object): a :class:`TransferDeclined` event.
@@ -411,6 +413,7 @@ class ClientEngine(QObject):
     history_loaded = Signal(str, int)
     typing_received = Signal(str, str)
     outbox_changed = Signal()
+    send_delayed = Signal(str, float)
     transfer_offered = Signal(object)
     transfer_accepted = Signal(object)
     transfer_declined = Signal(object)
@@ -1469,8 +1472,9 @@ class ClientEngine(QObject):
 
     def _on_pinned(self, fingerprint: str) -> None:
         self.conversation(EVERYONE).add_notice(
-            f"First connection to {self.host}:{self.port}: its certificate (SHA-256 "
-            f"{fingerprint}) is now pinned; a different one will be refused.")
+            f"First secure connection to {self.host}:{self.port}: its certificate is saved "
+            f"on this computer (SHA-256 {fingerprint}). If it ever changes, the app will not "
+            "connect, and will say so.")
         self.fingerprint_pinned.emit(fingerprint)
 
     def _on_failed(self, code: str, message: str) -> None:
@@ -1490,8 +1494,9 @@ class ClientEngine(QObject):
             if relogin and not was_logged_in:
                 # Met while reconnecting on its own: the last word in Everyone said it would
                 # go on reconnecting; say that it stopped, and why.
-                self.conversation(EVERYONE).add_notice(f"Stopped reconnecting: {message}",
-                                                       error=True)
+                self.conversation(EVERYONE).add_notice(
+                    f"Stopped reconnecting: {message} (That choice is in the login window: "
+                    "File \u2192 Log out.)", error=True)
         if was_logged_in:
             more = " Reconnecting by itself." if self._auto_reconnect else ""
             self.conversation(EVERYONE).add_link_notice(f"Disconnected: {message}{more}",
@@ -1657,6 +1662,8 @@ class ClientEngine(QObject):
                 self._send_retry_s = min(SEND_RETRY_S[1], self._send_retry_s * 2)
                 log.info("send %s refused for now (%s); trying again in %.1f s",
                          req.client_msg_id, err.code, delay)
+                if err.code == ErrorCode.RATE_LIMITED:
+                    self.send_delayed.emit(message, delay)
                 if not self._send_retry.isActive():
                     self._send_retry.start(max(1, int(delay * 1000)))
                 return

@@ -162,6 +162,9 @@ def editable(item: ChatItem) -> bool:
         item.text != RETRACTED_TEXT
 
 
+TOO_LONG_PREFIX = "Too long to send: "
+"""How the error bar of a message too long to send begins (it goes once the text fits)."""
+
 class NewestLastProxy(QIdentityProxyModel):
     """Shows a :class:`ConversationModel` unchanged but refuses the view's own
     ``fetchMore``: a ``QAbstractItemView`` fetches when its *last* row is visible, which in a
@@ -591,7 +594,7 @@ class ConversationWidget(QWidget):
         self.compose.setAccessibleName(f"Message to {who}")
         self.compose.submitted.connect(self._on_submitted)
         self.compose.too_long.connect(lambda n: self.show_error(
-            f"Too long to send: {n:,} characters, and the limit is {MAX_TEXT_LENGTH:,}. "
+            f"{TOO_LONG_PREFIX}{n:,} characters, and the limit is {MAX_TEXT_LENGTH:,}. "
             "Shorten it, or save it to a file and send the file."))
         self.compose.edit_last.connect(self.edit_last_message)
         self.compose.escaped.connect(self.cancel_reply)
@@ -786,8 +789,12 @@ class ConversationWidget(QWidget):
             self.view.scrollToTop()  # as far back as loaded: the line is further up
 
     def _on_compose_changed(self) -> None:
-        if self.compose.toPlainText().strip() and not self._setting_draft:
+        text = self.compose.toPlainText()
+        if text.strip() and not self._setting_draft:
             self.typing.emit(self.key)
+        if len(text) <= MAX_TEXT_LENGTH and self.error_bar.isVisibleTo(self) and \
+                self.error_label.text().startswith(TOO_LONG_PREFIX):
+            self.dismiss_error()  # (short enough now, or sent, or cleared: no longer true)
 
     def set_draft(self, text: str) -> None:
         """Put an unsent text back into the compose box (cursor at its end), without telling

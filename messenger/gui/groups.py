@@ -63,6 +63,8 @@ _Index = QModelIndex | QPersistentModelIndex
 NAME_RULE = "A group name has 1–32 letters, digits, “_”, “.” or “-”."
 
 LEFT_GROUP = "You left this group — join it again to write here."
+LEFT_PRIVATE_GROUP = "You left this group — a member can invite you again."
+"""(An invite-only group, or one that is gone: it cannot be joined.)"""
 NOT_MEMBER = "You are not a member of this group."
 
 
@@ -684,6 +686,9 @@ class GroupConversationWidget(ConversationWidget):
     def _place_panel(self) -> None:
         show = self.width() >= self.NARROW if self._panel_choice is None \
             else self._panel_choice
+        # Not a member (left, removed): no member list to show, no Invite or Leave.
+        show = show and self._member
+        self.members_button.setVisible(self._member)
         self.member_panel.setVisible(show)
         blocker = QSignalBlocker(self.members_button)
         self.members_button.setChecked(show)
@@ -737,12 +742,17 @@ class GroupConversationWidget(ConversationWidget):
             self.info_label.setToolTip(f"{kind} · led by {whole}")
         if member and not self._member:
             self.left_here = False  # joined (again)
+        changed = member != self._member
         self._member = member
+        if changed and self.isVisible():  # (else at the first resize)
+            self._place_panel()
         if member:
             self.set_writable(True)
             self.set_retry_blocked("")
         else:
-            self.set_writable(False, LEFT_GROUP if self.left_here else NOT_MEMBER)
+            listed = row if row is not None else self.engine.directory.group(self.group)
+            left = LEFT_GROUP if listed is not None and listed.public else LEFT_PRIVATE_GROUP
+            self.set_writable(False, left if self.left_here else NOT_MEMBER)
             self.set_retry_blocked("You are not a member of this group any more."
                                    if self.left_here else NOT_MEMBER)
         can_invite = member and row is not None and (row.public or self.is_leader())

@@ -110,6 +110,14 @@ MIN_TAB_WIDTH = 100
 scrolls."""
 
 
+def _first_sentence(message: str) -> str:
+    """The first sentence of a (possibly long, several-line) connection error, for the
+    status line; the whole text goes to its tooltip."""
+    line = message.strip().split("\n", 1)[0]
+    cut = min((i for i in (line.find(". "), line.find(": ")) if i > 0), default=-1)
+    return (line[:cut] if cut > 0 else line).rstrip(".")
+
+
 class ConversationTabBar(QTabBar):
     """The conversation tabs: at most :data:`MAX_TAB_WIDTH` wide (the text elided at the
     right), and a middle click closes a tab that has a close button."""
@@ -446,6 +454,7 @@ class MainWindow(QMainWindow):
         engine.group_joined.connect(self.open_group)
         engine.group_failed.connect(self._on_group_failed)
         engine.reconnect_scheduled.connect(self._on_reconnect_scheduled)
+        engine.send_delayed.connect(self._on_send_delayed)
         engine.reconnecting.connect(self._on_reconnecting)
         engine.typing_received.connect(self._on_typing)
         engine.message_received.connect(self._on_message_received)
@@ -1258,7 +1267,8 @@ class MainWindow(QMainWindow):
         elif auto and self._countdown.isActive():
             return  # the countdown says it
         elif state is ConnectionState.DISCONNECTED and self._stopped_reason:
-            text = f"Disconnected: {self._stopped_reason}"  # (e.g. the certificate changed)
+            text = f"Disconnected: {_first_sentence(self._stopped_reason)}"  # (a changed
+            # certificate: the fingerprints and what to do are in the tooltip and Everyone)
         self.state_label.setText(text)
         offline = auto and state is not ConnectionState.LOGGED_IN
         self.reconnect_button.setVisible(offline)
@@ -1271,11 +1281,11 @@ class MainWindow(QMainWindow):
         if self._attempting and self.engine.auto_reconnect:
             # A reconnect attempt failed: the countdown that follows says why, and the line
             # does not flicker through "Disconnected: …" on every try.
-            self._last_failure = message.split(". ")[0].rstrip(".")
+            self._last_failure = _first_sentence(message)
             return
         self._attempting = False
         self._stopped_reason = message
-        self.state_label.setText(f"Disconnected: {message}")
+        self.state_label.setText(f"Disconnected: {_first_sentence(message)}")
 
     def _on_reconnect_scheduled(self, delay: float) -> None:
         self._reconnect_due = time.monotonic() + delay
@@ -1285,9 +1295,17 @@ class MainWindow(QMainWindow):
         self.reconnect_button.setEnabled(True)
         self.reconnect_action.setEnabled(True)
 
+    def _on_send_delayed(self, message: str, delay: float) -> None:
+        """The server refused a send for now (sending too fast): say why the clocks wait."""
+        self.statusBar().showMessage(
+            f"Sending slowed down by the server ({message.rstrip('.')}): the waiting "
+            f"messages go by themselves in {max(1, math.ceil(delay))} s.",
+            max(4000, int(delay * 1000) + 2000))
+
     def _show_countdown(self) -> None:
         left = max(0, math.ceil(self._reconnect_due - time.monotonic()))
-        self.state_label.setText(f"{self._last_failure} — retrying in {left} s"
+        # The countdown first: a narrow window elides the reason, not when the next try is.
+        self.state_label.setText(f"Retrying in {left} s — {self._last_failure}"
                                  if self._last_failure else
                                  f"Connection lost — reconnecting in {left} s")
 

@@ -119,10 +119,10 @@ class TransferCard(QWidget):
         # pushing the buttons out.
         self.name_label = ElidedLabel("", frame, Qt.TextElideMode.ElideMiddle)
         self.name_label.setStyleSheet("font-weight: bold;")
-        self.info_label = QLabel(frame)
-        self.info_label.setTextFormat(Qt.TextFormat.PlainText)
+        # "1.0 MB · from alice · 04:28": elided ("…", whole in the tooltip) in a narrow
+        # panel; it was cut off mid-time ("from alice · 04:").
+        self.info_label = ElidedLabel("", frame)
         theme.secondary_text(self.info_label)
-        self.info_label.setMinimumWidth(1)
         self.progress = QProgressBar(frame)
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)

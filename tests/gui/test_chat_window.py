@@ -512,6 +512,9 @@ def test_a_message_too_long_to_send_stays_in_the_box_and_says_why(qtbot, open_wi
     errors = [i.text for i in alice.engine.conversation("bob").items()
               if i.kind is MessageKind.ERROR]
     assert errors and errors[-1].startswith("Not sent: 16,001 characters")
+    # Shortened, the bar goes (it stayed up through later sends and reconnects).
+    tab.compose.setPlainText(text[:MAX_TEXT_LENGTH])
+    assert not tab.error_bar.isVisibleTo(tab)
 
 
 def test_tab_goes_from_the_message_box_to_attach_then_send(qtbot, open_window):

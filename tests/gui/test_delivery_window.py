@@ -225,7 +225,7 @@ def test_the_reconnect_status_says_why_attempts_fail_and_keeps_still(qtbot, open
     with qtbot.waitSignal(engine.reconnect_scheduled, timeout=20_000):
         engine.reconnect_now()  # an attempt that fails
         assert alice.state_label.text() == "Reconnecting…"
-    assert re.fullmatch(r"Cannot reach the server at 127\.0\.0\.1:\d+.* — retrying in \d+ s",
+    assert re.fullmatch(r"Retrying in \d+ s — Cannot reach the server at 127\.0\.0\.1:\d+",
                         alice.state_label.text())
     assert "Cannot reach" in alice.state_label.toolTip()
 
@@ -244,7 +244,9 @@ def test_a_certificate_change_while_reconnecting_stays_on_the_status_line(qtbot,
         engine.reconnect_now()
     qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
     assert not engine.auto_reconnect
-    assert alice.state_label.text().startswith("Disconnected: The server's certificate changed")
+    assert alice.state_label.text() == (
+        "Disconnected: The server's certificate changed, so the connection was refused")
+    assert "Pinned:" in alice.state_label.toolTip()  # the fingerprints: not on the line
     assert not alice.reconnect_button.isVisibleTo(alice)
     # Everyone's last word said "Reconnecting by itself": it now says that it stopped.
     last = engine.conversation(EVERYONE).items()[-1].text
@@ -591,3 +593,23 @@ def test_a_refusal_shown_in_the_tab_in_view_is_not_repeated_in_the_status_bar(
         alice.engine.send_unicast("zed", "anyone there?")  # refused: no such user
     assert tab.failed_bar.isVisible() and tab.failed_label.text() == "1 message not sent."
     assert alice.statusBar().currentMessage() == ""
+
+
+def test_messages_held_back_by_the_flood_limit_say_why(qtbot, make_server, tmp_path):
+    """With the server's send limit reached, messages sat with their clocks and nothing
+    said why (a GUI review): the status bar says so, and they go by themselves."""
+    from messenger.gui.main_window import MainWindow
+
+    slow = make_server(demo=True, max_send_rate=1.0)  # bursts of ten
+    engine = ClientEngine(data_dir=tmp_path / "alice")
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+        engine.connect_to(slow.host, slow.port)
+        engine.login("alice", "alice123")
+    window = MainWindow(engine)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(engine.send_delayed, timeout=10_000):
+        for n in range(12):
+            engine.send_unicast("bob", f"quick {n}")
+    assert "Sending slowed down by the server" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: not engine.store.outbox(), timeout=10_000)
+    engine.close()

@@ -170,7 +170,9 @@ def test_leave_asks_first_then_the_tab_cannot_be_written_in(qtbot, open_window, 
     for widget in (tab.compose, tab.send_button, tab.attach_button):
         assert not widget.isEnabled()
     assert tab.closed_label.isVisibleTo(tab)
-    assert tab.closed_label.text().startswith("You left this group")
+    assert tab.closed_label.text() == "You left this group — join it again to write here."
+    # No member list to show (it was an empty box with greyed Invite and Leave).
+    assert not tab.member_panel.isVisibleTo(tab) and not tab.members_button.isVisibleTo(tab)
     assert tab.compose.toPlainText() == "half-written"  # the draft is kept
     tab.attach(["/etc/hostname"])
     assert tab.error_label.text().startswith("You left this group")
@@ -180,6 +182,7 @@ def test_leave_asks_first_then_the_tab_cannot_be_written_in(qtbot, open_window, 
         type_line(qtbot, bob, "/join den", EVERYONE)
     assert tab.compose.isEnabled() and tab.send_button.isEnabled()
     assert not tab.closed_label.isVisibleTo(tab)
+    assert tab.member_panel.isVisibleTo(tab) and tab.members_button.isVisibleTo(tab)
 
 
 def test_long_names_wrap_or_elide_without_widening_the_window(qtbot, server, open_window):

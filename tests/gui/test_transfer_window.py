@@ -204,6 +204,8 @@ def test_peer_supplied_names_and_reasons_are_shown_as_plain_text(qtbot, open_win
             assert label.textFormat() is Qt.TextFormat.PlainText
         assert isinstance(card.name_label, ElidedLabel)
         assert card.name_label.mode is Qt.TextElideMode.ElideMiddle  # keeps the extension
+        # "10 B · from alice · 04:28" gives up width with "…" (it was cut mid-time)
+        assert isinstance(card.info_label, ElidedLabel)
         shown = card.name_label.text()
         assert not BIDI & set(shown) and not BIDI & set(card.accessibleName())
         assert shown == safe_filename(name)
