@@ -2345,7 +2345,8 @@ class ClientEngine(QObject):
 
         The highest cached seq is not that cursor: a catch-up cut off by a lost link leaves a
         gap below the live messages cached after it, and live messages leave out what this
-        account sends from its other devices (the server sends no copy to the sender). So
+        account sent from its other devices while this one was offline (the server sends
+        their copy only to the sessions logged in then). So
         the cursor is kept apart (``meta`` ``resume:<key>``) and moved only by catch-up
         pages; a conversation first seen live starts it at that message, and a cache written
         before there were cursors starts from its highest seq.
@@ -2463,7 +2464,7 @@ class ClientEngine(QObject):
                 # The newest messages, when nothing of the conversation was cached: every
                 # message up to the page's last one is here (older ones by paging back), so
                 # the cursor starts there, not at the next live message, which would pass
-                # what this account sends meanwhile from another device (no copy comes here).
+                # what this account sent from another device while this one was away.
                 # An empty page: the conversation had none, so the cursor starts at 0.
                 self._advance_cursor(key, last if last is not None else 0)
             model.server_more = bool(ok.more)
