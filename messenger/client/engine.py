@@ -489,6 +489,7 @@ class ClientEngine(QObject):
         # to keep as CONVERSATIONS_META once they are all in (None: not this time).
         self._discovering: set[str] = set()
         self._discover_upto: int | None = None
+        self._cursored: set[str] = set()  # conversations that had a cursor at the login
         self._typing_sent: dict[str, float] = {}
         # Reconnect and heartbeat.
         self._clock = clock
@@ -1126,9 +1127,15 @@ class ClientEngine(QObject):
         that were never marked read here wait for a ``read`` receipt (see :meth:`mark_read`)
         and count as unread."""
         me = name_key(self.user or self._store_user)
-        waiting = self._unread_seqs.setdefault(key, set())
         others = [m for m in rows if m.state == "sent" and not m.notice
                   and name_key(m.sender) != me]
+        if others and self._not_a_member(key):
+            # A group left (a former member reads its history): nothing counts unread, as
+            # nothing in the group list is left to open to clear it.
+            if self._store is not None:
+                self._store.mark_read_here(key, [m.seq for m in others])
+            return
+        waiting = self._unread_seqs.setdefault(key, set())
         # One deleted before it came here has nothing to read: never unread (it counted on
         # a new computer, or after a spell offline), and no receipt goes for it.
         if (gone := [m.seq for m in others if m.text == RETRACTED_TEXT]) and \
@@ -1759,10 +1766,20 @@ class ClientEngine(QObject):
         False when it was not listed."""
         key = group_key(name)
         if key in self._conversations:
-            self._unread_seqs.pop(key, None)
+            waiting = self._unread_seqs.pop(key, None)
+            if waiting and self._store is not None:  # (or a restart counts them again)
+                self._store.mark_read_here(key, sorted(waiting))
             self._unread_cards.pop(key, None)
             self._set_unread(key, 0)
         return self.groups.remove(name)
+
+    def _not_a_member(self, key: str) -> bool:
+        """Whether ``key`` is a group this account is not a member of (left, removed,
+        dissolved), by the group list of the session; False while logged out."""
+        if not is_group(key) or not self.logged_in:
+            return False
+        row = self.groups.group(key[len(GROUP_PREFIX):])
+        return row is None or not row.member
 
     def _on_invitation(self, ev: GroupInvitation) -> None:
         row = self._row(ev.group, ev.by)
@@ -2253,9 +2270,12 @@ class ClientEngine(QObject):
         keys = set(self._conversations)
         if self._store is not None:
             keys.update(self._store.conversations())
+            # (a conversation whose newest page was empty has a cursor and nothing cached)
+            keys.update(self._store.meta_keys(RESUME_META))
         self._resuming = 0
         self._catching_up.clear()
         self._catch_up_again.clear()
+        self._cursored = set()
         for key in sorted(keys):
             if key != EVERYONE and not is_group(key) and not is_private(key):
                 continue
@@ -2265,6 +2285,7 @@ class ClientEngine(QObject):
                 last = max((i.seq for i in model.items() if i.seq is not None), default=None)
             if last is None:
                 continue
+            self._cursored.add(key)
             self._history_after(key, self._rewind_for_unread(key, last))
         self._discovering, self._discover_upto = set(), None
         hello = self._conn.server_hello
@@ -2286,15 +2307,16 @@ class ClientEngine(QObject):
         complete = True
         for entry in entries:
             key = key_of_history_name(entry.conversation)
+            # A cursor that a message queued for the account started since the login
+            # (replayed before this answer) does not count: what another computer confirmed
+            # lies below it, and the newest page brings it (the model merges by seq).
             if key is None or key in self._history_busy or key in self._catching_up or \
-                    self._resume_cursor(key) is not None:
+                    key in self._cursored:
                 continue
-            if key not in self._conversations and len(self._discovering) >= DISCOVER_MAX:
+            if len(self._discovering) >= DISCOVER_MAX:
                 complete = False  # (the rest at the next login)
                 continue
-            model = self.conversation(key)
-            if model.oldest_seq() is not None:
-                continue  # (it has messages of this session: its cursor is under way)
+            self.conversation(key)
             self._history_busy.add(key)
             frame = GetHistory(id=self._take_id(), conversation=history_name(key), limit=PAGE)
             if self._request(frame, _Request("history", key=key, mode="older", newest=True,

@@ -594,6 +594,11 @@ class LocalStore:
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
+    def meta_keys(self, prefix: str) -> list[str]:
+        """The ``meta`` keys that start with ``prefix``, without it."""
+        return [r[0][len(prefix):] for r in self._db.execute(
+            "SELECT key FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))]
+
     # ---------------------------------------------------------------- transfers
 
     def _add_transfer_columns(self) -> None:

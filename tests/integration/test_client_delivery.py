@@ -1144,7 +1144,8 @@ def test_received_messages_are_confirmed_after_a_synced_commit(qtbot, server, ma
     it confirms, once for all the messages of an event-loop pass."""
     alice, bob = make_engine(), make_engine()
     login(qtbot, alice, server.host, server.port, "alice")
-    login(qtbot, bob, server.host, server.port, "bob")
+    with qtbot.waitSignal(bob.resumed, timeout=10_000):  # (its login's requests answered)
+        login(qtbot, bob, server.host, server.port, "bob")
     statements: list[str] = []
     bob.store._db.set_trace_callback(statements.append)
     for i in range(5):
@@ -1787,11 +1788,7 @@ def test_a_second_computer_finds_conversations_it_had_nothing_of(qtbot, server, 
     """While the laptop was away the desktop confirmed a first private message from bob, a
     broadcast and a group message: the laptop had no cursor for those conversations, so its
     catch-up skipped them; they stayed empty there, with no unread count (a sleep hunt)."""
-    desktop = make_engine(data_dir=tmp_path / "desktop")
-    laptop = make_engine(data_dir=tmp_path / "laptop")
-    bob = make_engine(data_dir=tmp_path / "bob")
-    for engine, user in ((desktop, "alice"), (laptop, "alice"), (bob, "bob")):
-        login(qtbot, engine, server.host, server.port, user)
+    desktop, laptop, bob = alice_twice_and_bob(qtbot, server, make_engine, tmp_path)
     lab = lab_with(qtbot, bob, desktop)  # the laptop gets no message of it while online
     qtbot.waitUntil(lambda: laptop.groups.group("lab") is not None
                     and laptop.groups.group("lab").member)
@@ -1857,3 +1854,111 @@ def test_what_one_computer_sends_shows_on_the_accounts_other_one_at_once(
     assert own.kind is MessageKind.OWN and own.seq is not None
     assert laptop.unread("bob") == 1  # (bob's question; its own message is no unread one)
     assert laptop.store.count("bob") == 2  # cached: a restart shows it too
+
+
+def test_a_queued_message_does_not_hide_what_the_other_computer_confirmed(
+        qtbot, server, make_engine, tmp_path):
+    """The laptop is away; the desktop gets and confirms bob's first message (a conversation
+    new to the laptop), then goes away too; bob's second message waits for alice. At the
+    laptop's login the queued message comes first, starts the conversation's cursor, and the
+    login's `conversations` answer then skips the conversation: the first message is never
+    fetched, and the badge says 1 where the desktop says 2."""
+    desktop, laptop, bob = alice_twice_and_bob(qtbot, server, make_engine, tmp_path)
+    with qtbot.waitSignal(laptop.logged_out, timeout=10_000):
+        laptop.logout()
+    with qtbot.waitSignal(desktop.message_received, timeout=10_000):
+        bob.send_unicast("alice", "first words")
+    qtbot.waitUntil(lambda: not server.server.store.pending("alice"))  # confirmed
+    with qtbot.waitSignal(desktop.logged_out, timeout=10_000):
+        desktop.logout()
+    with qtbot.waitSignal(bob.message_acked, timeout=10_000):
+        bob.send_unicast("alice", "second words")  # queued for alice
+    with qtbot.waitSignal(laptop.resumed, timeout=10_000):
+        login(qtbot, laptop, server.host, server.port, "alice")
+    assert texts_from(laptop, peer_key("bob"), "bob") == ["first words", "second words"]
+    assert laptop.unread(peer_key("bob")) == 2
+
+
+@pytest.mark.parametrize("how", ["restart", "new computer"])
+def test_a_group_left_counts_no_unread_after_the_next_login(
+        qtbot, server, make_engine, tmp_path, how):
+    """alice leaves lab with two messages unread (the count goes, as nothing is left to open
+    to clear it). Since former members read a group's history, the next login's catch-up
+    of lab (restart), or its `conversations` page (new computer), succeeds: the model comes
+    back and counts the messages unread again, in the window title's total, with no group
+    in the list to open to clear them."""
+    alice = make_engine(data_dir=tmp_path / "alice")
+    bob = make_engine(data_dir=tmp_path / "bob")
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    lab = lab_with(qtbot, bob, alice)
+    for text in ("one", "two"):
+        with qtbot.waitSignal(alice.message_received, timeout=10_000):
+            bob.send_group("lab", text)
+    assert alice.unread(lab) == 2
+    with qtbot.waitSignal(alice.group_left, timeout=10_000):
+        alice.leave_group("lab")
+    assert alice.unread(lab) == 0 and alice.groups.group("lab") is None
+    qtbot.waitUntil(lambda: not server.server.store.pending("alice"))  # confirmed
+    if how == "restart":
+        alice = restart(qtbot, make_engine, alice, server.host, server.port, "alice",
+                        data_dir=tmp_path / "alice")
+    else:
+        alice = restart(qtbot, make_engine, alice, server.host, server.port, "alice",
+                        data_dir=tmp_path / "new computer")
+    assert alice.groups.group("lab") is None  # (not in the list: nothing to open)
+    total = sum(alice.unread(k) for k in alice.conversation_keys())  # the window title
+    assert total == 0, {k: alice.unread(k) for k in alice.conversation_keys()}
+
+
+def test_a_computer_away_fills_the_gap_of_a_group_left_meanwhile(
+        qtbot, server, make_engine, tmp_path):
+    """The laptop misses two lab messages (away), the desktop gets them and then leaves lab:
+    at the laptop's next login its catch-up (a former member reads the history of its
+    membership) fills the gap; the group is gone from its list, so nothing counts unread."""
+    desktop, laptop, bob = alice_twice_and_bob(qtbot, server, make_engine, tmp_path)
+    lab = lab_with(qtbot, bob, desktop)
+    qtbot.waitUntil(lambda: laptop.groups.group("lab") is not None
+                    and laptop.groups.group("lab").member, timeout=10_000)
+    with qtbot.waitSignal(laptop.message_received, timeout=10_000):
+        bob.send_group("lab", "zero")
+    laptop.mark_read(lab)
+    with qtbot.waitSignal(laptop.logged_out, timeout=10_000):
+        laptop.logout()
+    for text in ("one", "two"):
+        with qtbot.waitSignal(desktop.message_received, timeout=10_000):
+            bob.send_group("lab", text)
+    with qtbot.waitSignal(desktop.group_left, timeout=10_000):
+        desktop.leave_group("lab")
+    with qtbot.waitSignal(laptop.resumed, timeout=10_000):
+        login(qtbot, laptop, server.host, server.port, "alice")
+    assert texts_from(laptop, lab, "bob") == ["zero", "one", "two"]
+    assert laptop.groups.group("lab") is None
+    assert laptop.unread(lab) == 0
+
+
+def test_a_conversation_opened_empty_catches_up_after_a_restart(
+        qtbot, server, make_engine, tmp_path):
+    """The laptop opened its (empty) conversation with charlie: the empty newest page set
+    its cursor to 0, with nothing cached. The app quits; charlie writes, the desktop gets and
+    confirms it. At the laptop's next login the catch-up skips charlie (it goes over the
+    cached conversations and open windows only), and so does the `conversations` answer
+    (charlie has a cursor): no message, no unread count, until alice opens it herself."""
+    desktop = make_engine(data_dir=tmp_path / "desktop")
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    charlie = make_engine(data_dir=tmp_path / "charlie")
+    for engine, user in ((desktop, "alice"), (laptop, "alice"), (charlie, "charlie")):
+        login(qtbot, engine, server.host, server.port, user)
+    with qtbot.waitSignal(laptop.history_loaded, timeout=10_000):
+        laptop.conversation(peer_key("charlie")).fetchMore()  # empty: cursor 0
+    assert laptop.store.get_meta("resume:charlie") == "0"
+    laptop.close()
+    laptop.store.close()
+    with qtbot.waitSignal(desktop.message_received, timeout=10_000):
+        charlie.send_unicast("alice", "hello laptop?")
+    qtbot.waitUntil(lambda: not server.server.store.pending("alice"))  # confirmed
+    laptop = make_engine(data_dir=tmp_path / "laptop")
+    with qtbot.waitSignal(laptop.resumed, timeout=10_000):
+        login(qtbot, laptop, server.host, server.port, "alice")
+    assert laptop.store.count(peer_key("charlie")) == 1
+    assert laptop.unread(peer_key("charlie")) == 1
