@@ -334,15 +334,17 @@ class _Cursor:
     is the highest seq the member read. The cumulative ack written to ``group_cursors`` is
     :attr:`delivered`; ``fresh`` holds the seqs confirmed since the position was last kept
     for writing (:meth:`Store._park`), of which those above :attr:`delivered` go to
-    ``cursor_acks``."""
+    ``cursor_acks``; ``fresh_max`` is the highest of them (acks in order, the usual case,
+    are all below :attr:`delivered` then: nothing to look through)."""
 
-    __slots__ = ("complete", "fresh", "outstanding", "read")
+    __slots__ = ("complete", "fresh", "fresh_max", "outstanding", "read")
 
     def __init__(self, outstanding: set[int], complete: int, read: int) -> None:
         self.outstanding = outstanding
         self.complete = complete
         self.read = read
-        self.fresh: set[int] = set()
+        self.fresh: list[int] = []
+        self.fresh_max = 0
 
     @property
     def delivered(self) -> int:
@@ -1181,7 +1183,9 @@ class Store:
                 cursor = self._cursor(grp_key, key)
                 if seq in cursor.outstanding:
                     cursor.outstanding.discard(seq)
-                    cursor.fresh.add(seq)
+                    cursor.fresh.append(seq)
+                    if seq > cursor.fresh_max:
+                        cursor.fresh_max = seq
                     self._cursor_dirty.add((key, grp_key))
                 if read and seq > cursor.read:
                     cursor.read = seq
@@ -1360,11 +1364,13 @@ class Store:
             delivered = cursor.delivered
             above: tuple[int, ...] = ()
             if cursor.outstanding:  # (else nothing due is left unconfirmed below any)
-                above = tuple(seq for seq in cursor.fresh if seq > delivered)
+                if cursor.fresh_max > delivered:  # (acks in order: none above)
+                    above = tuple(seq for seq in cursor.fresh if seq > delivered)
                 before = self._cursor_rows.get((user_key, grp_key))
                 if before and before[2]:
                     above += tuple(seq for seq in before[2] if seq > delivered)
             cursor.fresh.clear()
+            cursor.fresh_max = 0
             self._cursor_rows[user_key, grp_key] = (delivered, cursor.read, above)
 
     def _write_cursors(self) -> None:
