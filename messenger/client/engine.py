@@ -2098,7 +2098,8 @@ class ClientEngine(QObject):
         rows = store.page(model.key, limit=PAGE)
         model.prepend([self._item(m, self._also(m, model.key)) for m in rows])
         self._await_read(model.key, rows)
-        if rows:  # unread messages older than the page count too (loaded when shown)
+        if rows and not self._not_a_member(model.key):  # unread messages older than the
+            # page count too (loaded when shown)
             older = store.unread_seqs(model.key, self._store_user, before=rows[0].seq)
             waiting = self._unread_seqs.setdefault(model.key, set())
             fresh = set(older) - waiting

@@ -1287,7 +1287,8 @@ class Store:
     def read_upto(self, grp_key: str, user_key: str) -> int:
         """The highest seq of conversation ``grp_key`` (a group's key, a pair's, or
         :data:`EVERYONE_KEY`) that ``user_key`` marked read from any session, privately or
-        not (see :meth:`mark`); 0 if none."""
+        not (see :meth:`mark`); 0 if none. For Everyone, at least the seq at which the
+        account was created."""
         warm = self._cursors.get(grp_key, {}).get(user_key)
         if warm is not None:
             read = warm.read
@@ -1299,6 +1300,10 @@ class Store:
         mine = self._db.execute(
             "SELECT seen FROM read_positions WHERE user_key = ? AND grp_key = ?",
             (user_key, grp_key)).fetchone()
+        if grp_key == EVERYONE_KEY:
+            # Broadcasts from before the account existed are history, not unread news (a
+            # new account's first page of Everyone counted them all; a soak hunt).
+            read = max(read, self._spans.get(EVERYONE_KEY, {}).get(user_key, 0))
         return max(read, mine[0]) if mine else read
 
     def read_among(self, user_key: str, seqs: list[int]) -> list[int]:

@@ -1962,3 +1962,23 @@ def test_a_conversation_opened_empty_catches_up_after_a_restart(
         login(qtbot, laptop, server.host, server.port, "alice")
     assert laptop.store.count(peer_key("charlie")) == 1
     assert laptop.unread(peer_key("charlie")) == 1
+
+
+def test_a_new_account_does_not_count_older_broadcasts_as_unread(qtbot, server, make_engine):
+    """A new account's first login fetches Everyone's newest page (the `conversations` list
+    names it): every broadcast from before the account existed counted as unread (a soak
+    hunt). They are history; one sent after the account came is news."""
+    alice = make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    with qtbot.waitSignal(alice.message_acked, timeout=5000):
+        alice.send_broadcast("old news")
+    zoe = make_engine()
+    with qtbot.waitSignal(zoe.resumed, timeout=10_000):
+        with qtbot.waitSignal(zoe.login_succeeded, timeout=10_000):
+            zoe.connect_to(server.host, server.port)
+            zoe.register("zoe", "zoe-secret")
+    assert texts_from(zoe, EVERYONE, "alice") == ["old news"]  # shown, as history
+    assert zoe.unread(EVERYONE) == 0
+    with qtbot.waitSignal(zoe.message_received, timeout=5000):
+        alice.send_broadcast("fresh news")
+    assert zoe.unread(EVERYONE) == 1
