@@ -400,7 +400,7 @@ def problems_of(w: World) -> list[str]:
             if key in CHANGING:
                 pass  # (gaps_of checks them)
             elif sorted(cached) != sorted(want) or len(set(cached)) != len(cached):
-                problems.append(f"{where}: cache {Counter(cached) - Counter(want)} too many, "
+                problems.append(f"{where}: cache {Counter(cached) - Counter(list(want))} too many, "
                                 f"{sorted(set(want) - set(cached))} missing")
             if key not in CHANGING and (wrong := [
                     m.seq for m in rows
