@@ -860,8 +860,7 @@ class SendSession(_Session):
         if not self.sending or self.closing:
             self._probe_at = None
             return
-        core = getattr(self.conn, "_core", None)
-        in_flight = getattr(core, "bytes_in_flight", 0) if core is not None else 0
+        in_flight = self._bytes_in_flight()
         done = self.done_bytes()
         if not in_flight or done != self._probe_done:
             self._probe_done = done
@@ -872,6 +871,12 @@ class SendSession(_Session):
             self.conn.send_ping(self._probes)
             self._probe_at = now + STALL_PROBE_SECONDS
 
+    def _bytes_in_flight(self) -> int:
+        """QUIC's bytes sent and not yet acknowledged (packet bytes; qh3's private core, as
+        in :func:`transmit`), 0 when it cannot tell."""
+        core = getattr(self.conn, "_core", None)
+        return getattr(core, "bytes_in_flight", 0) if core is not None else 0
+
     def done_bytes(self) -> int:
         """File bytes the receiver has acknowledged (about: QUIC's bytes in flight count
         packet headers too), never less than reported before. Bytes handed to QUIC or sent
@@ -879,8 +884,7 @@ class SendSession(_Session):
         half the file."""
         if not self.sending:
             return 0
-        core = getattr(self.conn, "_core", None)  # (private, as in transmit())
-        in_flight = getattr(core, "bytes_in_flight", 0) if core is not None else 0
+        in_flight = self._bytes_in_flight()
         done = self.offset + self.queued - self.conn.get_send_buffer_size(STREAM_ID) \
             - in_flight
         self._done_floor = max(self._done_floor, done, self.offset)
