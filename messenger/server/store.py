@@ -221,6 +221,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (user_key, seq)
     WHERE delivered IS NULL;
+CREATE INDEX IF NOT EXISTS deliveries_by_user ON deliveries (user_key, seq);
 CREATE TABLE IF NOT EXISTS receipts (
     rid        INTEGER PRIMARY KEY AUTOINCREMENT,
     sender_key TEXT NOT NULL,
@@ -1546,8 +1547,9 @@ class Store:
         """The conversations of ``user`` that have a message for them above seq ``after``,
         as ``(name as in history, newest such seq)``, sorted by name: Everyone, the groups of
         their membership spans (up to where each ended), and the private conversations of
-        the pairs (schema 7) they received or sent in. Not found: multicasts and unicasts
-        stored before schema 7 (rows of ``deliveries``, not indexed by recipient)."""
+        the pairs (schema 7) they received or sent in, of the multicasts they received
+        (``deliveries_by_user``) or sent (``messages_by_sender``; one conversation per other
+        recipient), of messages to themselves and of unicasts older than schema 7."""
         self._sync()
         self._pairs_complete()
         me = name_key(user)
@@ -1587,6 +1589,28 @@ class Store:
                 note(f"user:{account.name}", db.execute(
                     "SELECT max(seq) FROM pair_messages WHERE grp_key = ? AND seq > ?",
                     (key, after)).fetchone()[0])
+
+        def note_person(key: str, seq: int) -> None:
+            account = self._accounts.get(key)
+            if account is not None:
+                note(f"user:{account.name}", seq)
+
+        # Private messages with rows of their own (no ``grp_key``): multicasts, messages to
+        # oneself and unicasts from before schema 7. Received: by their delivery rows.
+        for sender_key, seq in db.execute(
+                "SELECT m.sender_key, max(m.seq) FROM deliveries d JOIN messages m ON m.seq ="
+                " d.seq WHERE d.user_key = ? AND d.seq > ? AND m.grp_key IS NULL AND m.notice"
+                " IS NULL AND m.scope IN ('unicast', 'multicast') GROUP BY m.sender_key",
+                (me, after)):
+            note_person(sender_key, seq)
+        # Sent: one conversation per other recipient (as the app files them), or one's own.
+        for recipients, seq in db.execute(
+                "SELECT recipients, max(seq) FROM messages WHERE sender_key = ? AND seq > ?"
+                " AND grp_key IS NULL AND notice IS NULL AND scope IN ('unicast', 'multicast')"
+                " GROUP BY recipients", (me, after)):
+            others = {name_key(n) for n in json.loads(recipients)} - {me}
+            for key in others or {me}:
+                note_person(key, seq)
         return sorted(newest.items())
 
     def history(self, user: str, conversation: str, *, before: int | None = None,

@@ -424,6 +424,24 @@ def test_conversations_lists_where_something_came_above_a_seq(qtbot, server):
     assert bob.request(GetConversations, after=-1).code == ErrorCode.BAD_REQUEST
 
 
+def test_conversations_lists_multicasts_sent_and_received(qtbot, server):
+    """A second computer missed conversations that held only multicasts ("Message
+    selected…") or notes to oneself: ``conversations`` listed pairs, groups and Everyone."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    both = alice.send_text("multicast", "to you both", ["bob", "charlie"]).seq
+    note = bob.send_text("unicast", "a note to myself", ["bob"]).seq
+    assert [(c.conversation, c.seq) for c in bob.request(GetConversations).conversations] == [
+        ("user:alice", both), ("user:bob", note)]
+    assert [(c.conversation, c.seq) for c in alice.request(GetConversations).conversations] == [
+        ("user:bob", both), ("user:charlie", both)]
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    assert [c.conversation for c in charlie.request(GetConversations, after=both - 1)
+            .conversations] == ["user:alice"]
+    again = connect_as(qtbot, server, "charlie", "charlie123")
+    assert again.request(GetConversations, after=both).conversations == []
+
+
 def test_the_accounts_other_sessions_get_a_copy_of_what_it_sends(qtbot, server):
     """The laptop did not show what the desktop had just sent until its next login (a GUI
     review): the server sends the sender's other sessions a copy, not queued for them."""

@@ -247,7 +247,8 @@ def test_a_version_2_database_is_migrated(path):
     assert rows(path, "SELECT rid, delivered, read, recipients FROM receipts ORDER BY rid") == [
         (1, None, None, None), (2, None, None, None)]
     assert rows(path, "SELECT name FROM sqlite_master WHERE tbl_name = 'deliveries'"
-                " ORDER BY name") == [("deliveries",), ("deliveries_pending",)]
+                " ORDER BY name") == [
+        ("deliveries",), ("deliveries_by_user",), ("deliveries_pending",)]
     assert rows(path, "SELECT seq, user_key, delivered IS NOT NULL FROM deliveries") == [
         (1, "bob", 1), (1, "carol", 1), (2, "bob", 0), (2, "carol", 0), (3, "bob", 0)]
     # The scope and group indexes became partial: unicast messages are in neither. 7 → 8:
