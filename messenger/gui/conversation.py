@@ -65,7 +65,7 @@ from ..client.quotes import excerpt, reply_text
 from ..protocol import MAX_TEXT_LENGTH, RETRACTED_TEXT
 from . import theme
 from .delegates import BubbleDelegate
-from .widgets import ElidedLabel
+from .widgets import ElidedLabel, plain_tooltip
 
 log = logging.getLogger("messenger.gui.conversation")
 
@@ -747,7 +747,7 @@ class ConversationWidget(QWidget):
             return
         sender, text = self.reply_to
         full = f"↪ Replying to {sender}: {excerpt(text)}"
-        self.reply_label.setToolTip(full)
+        self.reply_label.setToolTip(plain_tooltip(full))
         fm = self.reply_label.fontMetrics()
         width = max(80, self.reply_bar.width() - 60) if self.reply_bar.isVisible() \
             else max(80, self.width() - 80)

@@ -6,11 +6,12 @@ import re
 import time
 from dataclasses import dataclass
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import (
     QColor,
     QFont,
     QFontMetricsF,
+    QHelpEvent,
     QPainter,
     QPalette,
     QPen,
@@ -19,7 +20,13 @@ from PySide6.QtGui import (
     QTextLine,
     QTextOption,
 )
-from PySide6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QToolTip,
+)
 
 from ..client.models import (
     ConversationModel,
@@ -34,6 +41,7 @@ from ..client.quotes import split_quote
 from ..protocol import RETRACTED_TEXT
 from ..protocol.names import is_valid_name
 from . import theme
+from .widgets import plain_tooltip
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -153,7 +161,27 @@ def _row_height(font: QFont, minimum: int, padding: int, *, small_line: bool = F
     return max(minimum, int(height + padding + 0.999))
 
 
-class RosterDelegate(QStyledItemDelegate):
+class PlainToolTipDelegate(QStyledItemDelegate):
+    """An item delegate whose tooltips show the model's ``Qt.ToolTipRole`` text as it is: the
+    default one hands it to ``QToolTip``, which takes anything that looks like HTML as rich
+    text, so a peer's message "<h1>Your session expired</h1>…" showed as a page, and one
+    ``<img width=20000 height=20000>`` took seconds and a gigabyte and a half to show."""
+
+    def helpEvent(self, event: QHelpEvent, view: QAbstractItemView,
+                  option: QStyleOptionViewItem, index: _Index) -> bool:
+        if event is None or event.type() != QEvent.Type.ToolTip or not index.isValid():
+            return super().helpEvent(event, view, option, index)
+        text = index.data(Qt.ItemDataRole.ToolTipRole)
+        if not isinstance(text, str) or not text:
+            QToolTip.hideText()
+            event.ignore()
+            return False
+        QToolTip.showText(event.globalPos(), plain_tooltip(text), view,
+                          view.visualRect(index) if view is not None else option.rect)
+        return True
+
+
+class RosterDelegate(PlainToolTipDelegate):
     """Paints a contact: a green/grey presence dot (an empty ring while presence is unknown),
     the name (bold with unread messages) and a
     red badge with the unread count on the right."""
@@ -313,7 +341,7 @@ class _Bubble:
     """The sender deleted it: its placeholder is drawn in italics, muted, without ticks."""
 
 
-class BubbleDelegate(QStyledItemDelegate):
+class BubbleDelegate(PlainToolTipDelegate):
     """Paints a conversation item as a chat bubble.
 
     Own messages sit on the right in blue, other people's on the left in grey with the
@@ -803,7 +831,7 @@ def _background(painter: QPainter, option: QStyleOptionViewItem) -> bool:
     return selected
 
 
-class GroupDelegate(QStyledItemDelegate):
+class GroupDelegate(PlainToolTipDelegate):
     """Paints a group: a purple "#" tile, the name (bold with unread messages) over
     "N members · public/invite-only", an "invited" pill while an invitation waits, and the
     unread badge."""
@@ -867,7 +895,7 @@ class GroupDelegate(QStyledItemDelegate):
         painter.restore()
 
 
-class MemberDelegate(QStyledItemDelegate):
+class MemberDelegate(PlainToolTipDelegate):
     """Paints a group member: presence dot, name ("you" marked), a "leader" pill; pending
     invitees in grey italics with an "invited" note."""
 

@@ -83,7 +83,7 @@ from .settings import (
     save_transfer_prefs,
 )
 from .transfers import TransfersPanel
-from .widgets import EmptyHintListView, ErrorLabel
+from .widgets import EmptyHintListView, ErrorLabel, plain_tooltip
 
 log = logging.getLogger("messenger.gui.main")
 
@@ -1277,7 +1277,7 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     def _on_connection_failed(self, code: str, message: str) -> None:
-        self.state_label.setToolTip(message)
+        self.state_label.setToolTip(plain_tooltip(message))
         if self._attempting and self.engine.auto_reconnect:
             # A reconnect attempt failed: the countdown that follows says why, and the line
             # does not flicker through "Disconnected: …" on every try.

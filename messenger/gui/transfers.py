@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QListView,
     QProgressBar,
     QPushButton,
-    QStyledItemDelegate,
     QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
@@ -47,7 +46,7 @@ from . import (
     resources_rc,  # noqa: F401  (registers :/icons/…)
     theme,
 )
-from .delegates import TRANSFER_ROW_HEIGHT
+from .delegates import TRANSFER_ROW_HEIGHT, PlainToolTipDelegate
 from .widgets import ElidedLabel, plain_tooltip
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -337,7 +336,7 @@ def place_card(view: QAbstractItemView, index: QModelIndex, card: TransferCard) 
     view.setIndexWidget(index, card)
 
 
-class _CardRowDelegate(QStyledItemDelegate):
+class _CardRowDelegate(PlainToolTipDelegate):
     """Rows of the Transfers panel: room for a card, nothing painted (the card covers it)."""
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import socket
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QStyleOptionViewItem
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QHelpEvent
+from PySide6.QtWidgets import QApplication, QStyleOptionViewItem, QToolTip
 
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE, peer_key
@@ -526,3 +527,26 @@ def test_tab_goes_from_the_message_box_to_attach_then_send(qtbot, open_window):
     assert tab.attach_button.hasFocus()
     qtbot.keyClick(tab.attach_button, Qt.Key.Key_Tab)
     assert tab.send_button.hasFocus()
+
+
+def test_a_message_that_looks_like_html_shows_as_text_in_its_tooltip(qtbot, open_window):
+    """A peer's message was shown as HTML in its bubble's tooltip (a security review): a fake
+    "session expired" page, and an ``<img width=20000 height=20000>`` that took seconds and
+    gigabytes to show when hovered."""
+    alice = open_window("alice")
+    bob = open_window("bob")
+    page = "<h1>Your session expired</h1><img width=20000 height=20000>"
+    with qtbot.waitSignal(bob.engine.message_received, timeout=10_000):
+        alice.engine.send_unicast("bob", page)
+    bob.open_conversation("alice")
+    view = bob.conversation_widget("alice").view
+    model = view.model()
+    row = next(r for r in range(model.rowCount())
+               if model.index(r, 0).data(ConversationModel.TextRole) == page)
+    at = view.visualRect(model.index(row, 0)).center()
+    QApplication.sendEvent(view.viewport(), QHelpEvent(
+        QEvent.Type.ToolTip, at, view.viewport().mapToGlobal(at)))
+    qtbot.waitUntil(QToolTip.isVisible)
+    shown = QToolTip.text()
+    assert "&lt;h1&gt;Your session expired&lt;/h1&gt;" in shown and "<img" not in shown
+    QToolTip.hideText()
