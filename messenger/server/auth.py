@@ -38,14 +38,33 @@ class Passwords:
         return self._hasher.check_needs_rehash(encoded)
 
 
+MAX_LOCKOUT_SECONDS = 900.0
+"""The longest lock of a name (s): each lock in a row doubles the next, up to this."""
+FORGET_LOCKS_SECONDS = 3600.0
+"""A name's locks in a row are forgotten after this long (s) without a failure for it."""
+HOST_FAILURE_BURST = 20
+"""Failed logins one IP address may make at once, across all names."""
+HOST_FAILURE_REFILL_SECONDS = 30.0
+"""After :data:`HOST_FAILURE_BURST`, one more failed login per this many seconds (s)."""
+
+
 @dataclass
 class _Failures:
     count: int = 0
     locked_until: float = 0.0
+    locks: int = 0  # locks in a row: the next one lasts lockout_seconds * 2**locks
+    last: float = 0.0  # monotonic time of the last failure
 
 
 class LoginThrottle:
-    """Lock a login name after ``max_failures`` consecutive failures for ``lockout_seconds``.
+    """Lock a login name after ``max_failures`` consecutive failures, for ``lockout_seconds``
+    the first time and twice as long each time again (up to :data:`MAX_LOCKOUT_SECONDS`;
+    the doubling is forgotten after a success or :data:`FORGET_LOCKS_SECONDS` without a
+    failure); and give each IP address a budget of failures across all names
+    (:data:`HOST_FAILURE_BURST`, then one per :data:`HOST_FAILURE_REFILL_SECONDS`; a token
+    bucket): a guesser gets a few guesses an hour per name, and cannot guess every name of
+    the roster at once at full speed (a security review: 3 guesses per 10 s per name,
+    without end, for every name at once).
 
     Keys are case-folded login names, existing or not, so that the lock-out cannot reveal
     whether an account exists. A success resets the count. ``clock`` returns seconds
@@ -61,13 +80,19 @@ class LoginThrottle:
     MAX_TRACKED = 100_000
 
     def __init__(self, max_failures: int = 3, lockout_seconds: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *,
+                 host_burst: int = HOST_FAILURE_BURST,
+                 host_refill_seconds: float = HOST_FAILURE_REFILL_SECONDS) -> None:
         if not 1 <= max_failures <= 5:
             raise ValueError("max_failures must be between 1 and 5")
         self.max_failures = max_failures
         self.lockout_seconds = lockout_seconds
+        self.host_burst = host_burst
+        self.host_refill_seconds = host_refill_seconds
         self._clock = clock
         self._state: dict[str, _Failures] = {}
+        # IP address → (failures it may still make, when that was worked out)
+        self._hosts: dict[str, tuple[float, float]] = {}
         # Attempts started and not ended, by key. Bounded by the server's hashing queue.
         self._checking: dict[str, int] = {}
 
@@ -76,12 +101,25 @@ class LoginThrottle:
         state = self._state.get(key)
         if state is None:
             return 0.0
-        left = state.locked_until - self._clock()
+        now = self._clock()
+        left = state.locked_until - now
         if left <= 0 and state.locked_until:
-            # The lock ran out: start counting afresh.
-            del self._state[key]
+            # The lock ran out: start counting afresh (the next lock still doubles).
+            state.locked_until = 0.0
+            if not state.locks or now - state.last > FORGET_LOCKS_SECONDS:
+                del self._state[key]
             return 0.0
         return max(left, 0.0)
+
+    def host_wait(self, host: str) -> float:
+        """Seconds until IP address ``host`` may try a password again (0.0: it may now), by
+        its budget of failures across all names."""
+        tokens = self._host_tokens(host, self._clock())
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) * self.host_refill_seconds
+
+    def _host_tokens(self, host: str, now: float) -> float:
+        tokens, stamp = self._hosts.get(host, (float(self.host_burst), now))
+        return min(float(self.host_burst), tokens + (now - stamp) / self.host_refill_seconds)
 
     def checking(self, key: str) -> int:
         """Attempts for ``key`` started and not ended yet."""
@@ -111,21 +149,35 @@ class LoginThrottle:
         """End a started attempt without a verdict (the check itself failed)."""
         self._end(key)
 
-    def failure(self, key: str) -> float:
-        """End an attempt as failed; return the lock-out in seconds it started (0.0 if none).
-        A lock already running is not extended: its seconds left are returned."""
+    def failure(self, key: str, host: str | None = None) -> float:
+        """End an attempt as failed (from IP address ``host``, which spends one of its
+        budget); return the lock-out in seconds it started (0.0 if none). A lock already
+        running is not extended: its seconds left are returned."""
         self._end(key)
+        now = self._clock()
+        if host is not None:
+            if len(self._hosts) >= self.MAX_TRACKED and host not in self._hosts:
+                self._expire()
+            # (checks already running when the budget ran out may take it below zero)
+            self._hosts[host] = (max(-float(self.host_burst),
+                                     self._host_tokens(host, now) - 1.0), now)
         locked = self.locked_for(key)
         if locked > 0:
             return locked
         if len(self._state) >= self.MAX_TRACKED and key not in self._state:
             self._expire()
         state = self._state.setdefault(key, _Failures())
+        if now - state.last > FORGET_LOCKS_SECONDS:
+            state.locks = 0
         state.count += 1
+        state.last = now
         if state.count >= self.max_failures:
+            seconds = min(self.lockout_seconds * 2 ** min(state.locks, 30),
+                          max(MAX_LOCKOUT_SECONDS, self.lockout_seconds))
             state.count = 0
-            state.locked_until = self._clock() + self.lockout_seconds
-            return self.lockout_seconds
+            state.locks += 1
+            state.locked_until = now + seconds
+            return seconds
         return 0.0
 
     def success(self, key: str) -> float:
@@ -141,5 +193,15 @@ class LoginThrottle:
 
     def _expire(self) -> None:
         now = self._clock()
-        for key in [k for k, s in self._state.items() if s.locked_until <= now]:
+        for key in [k for k, s in self._state.items()
+                    if s.locked_until <= now and now - s.last > FORGET_LOCKS_SECONDS]:
             del self._state[key]
+        if len(self._state) >= self.MAX_TRACKED:  # (a flood of names: forget unlocked ones)
+            for key in [k for k, s in self._state.items() if s.locked_until <= now]:
+                del self._state[key]
+        for host in [h for h in self._hosts if self._host_tokens(h, now) >= self.host_burst]:
+            del self._hosts[host]
+        if len(self._hosts) >= self.MAX_TRACKED:  # (addresses without end: the oldest go)
+            for host in sorted(self._hosts, key=lambda h: self._hosts[h][1])[
+                    :len(self._hosts) // 2]:
+                del self._hosts[host]

@@ -484,6 +484,11 @@ class ServerCore:
         locked = self.throttle.locked_for(key)
         if locked > 0:
             return [self._locked(session, frame, locked)]
+        if (wait := self.throttle.host_wait(session.host)) > 0:
+            return [Out(session.conn, Error(
+                id=frame.id, code=ErrorCode.RATE_LIMITED, retry_after=round(wait, 1),
+                message=f"too many failed logins from your address {session.host}; try "
+                        f"again in {max(1, round(wait + 0.499))} s"))]
         account = self.store.account(frame.user) if is_valid_name(frame.user) else None
         encoded = account.pw_hash if account else None
         password = frame.password
@@ -503,8 +508,10 @@ class ServerCore:
             elif ok:
                 locked = self.throttle.success(key)
             else:
-                locked = self.throttle.failure(key)
-                activity.info("failed login for %r from %s", frame.user[:40], session.address)
+                locked = self.throttle.failure(key, session.host)
+                # (a name with no account may be a password typed in the wrong field)
+                activity.info("failed login for %s from %s", repr(account.name) if account
+                              else "a name with no account", session.address)
             if not self._still_there(session):
                 return []
             session.busy = False

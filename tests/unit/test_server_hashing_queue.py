@@ -161,3 +161,70 @@ def test_a_failed_password_check_is_no_verdict(core):
     assert core.throttle.checking("alice") == 0 and core.throttle.locked_for("alice") == 0
     again = only(core.handle(1, Login(id=5, user="alice", password="alice123")))
     assert isinstance(only(again.done(again.work())).frame, Ok)
+
+
+def test_each_lock_of_a_name_in_a_row_lasts_twice_as_long(tmp_path):
+    """A guesser got 3 guesses per 10 s per name without end (a security review): each lock
+    in a row now doubles, up to 15 minutes; a right password, or an hour without a failure,
+    starts again at the first lock's length."""
+    now = [100.0]
+    throttle = LoginThrottle(3, 10.0, clock=lambda: now[0])
+
+    def lock(key: str = "alice") -> float:
+        for _ in range(3):
+            assert throttle.start(key)
+            seconds = throttle.failure(key)
+        now[0] += seconds
+        return seconds
+
+    assert [lock() for _ in range(9)] == [10, 20, 40, 80, 160, 320, 640, 900, 900]
+    assert throttle.start("alice")
+    assert throttle.success("alice") == 0.0
+    assert lock() == 10.0
+    assert lock() == 20.0
+    now[0] += 3601.0
+    assert lock() == 10.0
+    assert lock("bob") == 10.0  # (names are apart)
+
+
+def test_an_address_has_a_budget_of_failed_logins_across_names(tmp_path):
+    """One address guessed every name of the roster at once (a security review): past 20
+    failures, its logins are refused before the password is checked (``rate_limited``,
+    not counted), until the budget refills (one failure per 30 s); other addresses log in."""
+    store = Store(tmp_path / "server.db")
+    passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, type=Type.ID))
+    store.create_account("alice", passwords.hash("alice123"))
+    now = [100.0]
+    core = ServerCore(store, passwords, LoginThrottle(3, 10.0, clock=lambda: now[0]))
+    connect(core, 1)
+    for n in range(20):
+        crypto = only(core.handle(1, Login(id=n, user=f"name{n}", password="guess-one")))
+        assert only(crypto.done(crypto.work())).frame.code == ErrorCode.BAD_CREDENTIALS
+    refused = only(core.handle(1, Login(id=99, user="alice", password="alice123")))
+    assert refused.frame.code == ErrorCode.RATE_LIMITED and core.hashing == 0
+    assert refused.frame.retry_after == pytest.approx(30.0)
+    assert "from your address 127.0.0.1" in refused.frame.message
+    assert core.throttle.locked_for("alice") == 0  # (not a failure of the name)
+    core.connected(2, "10.0.0.7:5000")
+    core.handle(2, Hello(protocol_version=PROTOCOL_VERSION))
+    other = only(core.handle(2, Login(id=1, user="alice", password="alice123")))
+    assert isinstance(only(other.done(other.work())).frame, Ok)
+    now[0] += 30.0
+    again = only(core.handle(1, Login(id=100, user="alice", password="alice123")))
+    assert isinstance(again, Crypto)
+    store.close()
+
+
+def test_a_name_with_no_account_is_not_written_to_the_activity_log(core, caplog):
+    """A password typed into the name field was written to the activity log (a security
+    review); a name with no account is logged as such."""
+    import logging
+
+    connect(core, 1)
+    with caplog.at_level(logging.INFO, logger="messenger.server.activity"):
+        for user, n in (("My Secret Pass 2024!", 1), ("alice", 2)):
+            crypto = only(core.handle(1, Login(id=n, user=user, password="wrong-pass")))
+            crypto.done(crypto.work())
+    lines = [r.getMessage() for r in caplog.records if r.name == "messenger.server.activity"]
+    assert [line.split(" from ")[0] for line in lines] == [
+        "failed login for a name with no account", "failed login for 'alice'"]
