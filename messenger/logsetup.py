@@ -11,6 +11,8 @@ import logging.handlers
 from pathlib import Path
 from typing import Any
 
+from .paths import private_dir, private_file
+
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 _ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c != 0x09}
@@ -39,6 +41,16 @@ class _OneLineFormatter(logging.Formatter):
                          for line in super().formatException(ei).splitlines())
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A :class:`~logging.handlers.RotatingFileHandler` whose files (also each new one after a
+    rollover) are readable by this user only (0600 on POSIX): logs name people, addresses
+    and files."""
+
+    def _open(self) -> Any:
+        private_file(self.baseFilename)
+        return super()._open()
+
+
 def _not_console_only_elsewhere(record: logging.LogRecord) -> bool:
     """Records logged with ``extra={"console": False}`` (already told on stderr in other
     words, e.g. a one-line start-up error) go to the log file only."""
@@ -62,8 +74,8 @@ def setup_logging(log_file: Path | None, *, level: int = logging.INFO,
         console.addFilter(_not_console_only_elsewhere)
         handlers.append(console)
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.handlers.RotatingFileHandler(
+        private_dir(log_file.parent, narrow=False)
+        handlers.append(PrivateRotatingFileHandler(
             log_file, maxBytes=1 << 20, backupCount=5, encoding="utf-8"))
     for handler in handlers:
         handler.setFormatter(formatter)

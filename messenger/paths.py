@@ -19,9 +19,46 @@ def _home() -> Path | None:
     return Path(home) if home else None
 
 
-def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+def private_dir(path: Path, *, narrow: bool = True) -> Path:
+    """``path`` (with its parents) created if missing; on POSIX the folder itself is made
+    readable by this user only (0700), and with ``narrow`` an existing one is narrowed to
+    that: messages, drafts, password hashes and logs are nobody else's business on a shared
+    machine (a security review found them all 0644 in 0755 folders). Returns ``path``.
+
+    Raises:
+        OSError: the folder cannot be made.
+    """
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if narrow and os.name == "posix" and path.stat().st_mode & 0o077:
+        try:
+            os.chmod(path, 0o700)
+        except OSError:
+            pass  # (not ours to change: the files in it are still 0600)
     return path
+
+
+def private_file(path: Path | str) -> None:
+    """On POSIX, create ``path`` if missing with mode 0600 and narrow an existing file to
+    that; call it before SQLite opens a database (its ``-wal`` and ``-shm`` files take the
+    database file's mode) or a log is opened. Where it cannot (a read-only folder, another
+    owner), nothing is changed: opening the file then says why."""
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
+    except OSError:
+        return
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _ensure(path: Path) -> Path:
+    return private_dir(path)
 
 
 def data_dir() -> Path:

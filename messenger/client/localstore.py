@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from messenger.paths import private_dir, private_file
 from messenger.protocol import RETRACTED_TEXT, name_key, time_ordered_id
 
 _SCHEMA = """
@@ -225,7 +226,8 @@ class LocalStore:
 
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_dir(Path(path).parent, narrow=False)
+            private_file(path)  # (its -wal and -shm files take its mode)
         self.path = path
         self._db = sqlite3.connect(str(path), isolation_level=None)
         self._db.create_function("name_key", 1, name_key, deterministic=True)  # (for SQL)

@@ -20,7 +20,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QTimer
 
 from messenger import paths
-from messenger.logsetup import setup_logging
+from messenger.logsetup import PrivateRotatingFileHandler, setup_logging
 from messenger.protocol import DEFAULT_MAX_FRAME, is_valid_name, is_valid_password
 
 from .config import ServerConfig
@@ -120,8 +120,8 @@ def _activity_log(path: Path) -> None:
     for handler in list(activity.handlers):
         activity.removeHandler(handler)
         handler.close()
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=1 << 20, backupCount=5,
-                                                   encoding="utf-8")
+    handler = PrivateRotatingFileHandler(path, maxBytes=1 << 20, backupCount=5,
+                                         encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     activity.addHandler(handler)
 
@@ -138,7 +138,7 @@ def run_server(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     log_file = args.log_file or config.data_dir / "server.log"
     try:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        paths.private_dir(config.data_dir, narrow=False)
         setup_logging(log_file, level=logging.DEBUG if args.verbose else logging.INFO)
         _activity_log(config.data_dir / "activity.log")
     except OSError as exc:  # before any log: say it here, in one line

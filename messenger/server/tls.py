@@ -38,6 +38,8 @@ def ensure_certificate(data_dir: Path) -> tuple[bytes, bytes]:
                              dns_names=["localhost", host], ip_addresses=["127.0.0.1"])
     cert_pem, key_pem = identity.cert_pem, identity.key_pem
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if os.name == "posix":
+        os.fchmod(fd, 0o600)  # (an existing key file keeps its mode through O_TRUNC)
     with os.fdopen(fd, "wb") as f:
         f.write(key_pem)
     cert_path.write_bytes(cert_pem)

@@ -1,0 +1,60 @@
+"""The files that hold messages, drafts, password hashes and logs are readable by their user
+only (a security review found them 0644 in 0755 folders): folders 0700, files 0600, also
+files that existed before, and a database's ``-wal``/``-shm`` files."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+
+import pytest
+
+from messenger import paths
+from messenger.client.localstore import LocalStore
+from messenger.logsetup import setup_logging
+from messenger.server.store import Store
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.fixture
+def open_umask():
+    old = os.umask(0o022)  # (what most desktops and servers run with)
+    yield
+    os.umask(old)
+
+
+def test_the_apps_folders_and_databases_are_private(tmp_path, monkeypatch, open_umask):
+    monkeypatch.setenv("MESSENGER_HOME", str(tmp_path / "home"))
+    (tmp_path / "home" / "config").mkdir(parents=True, mode=0o755)  # (made by an old version)
+    assert {mode(d) for d in (paths.data_dir(), paths.config_dir(), paths.log_dir(),
+                              paths.pasted_dir())} == {0o700}
+    cache = paths.data_dir() / "accounts" / "host_1" / "alice.db"
+    store = LocalStore(cache)
+    store.set_meta("draft", "not for the neighbours")
+    assert mode(cache) == 0o600 and mode(cache.parent) == 0o700
+    assert mode(f"{cache}-wal") == 0o600 and mode(f"{cache}-shm") == 0o600
+    store.close()
+
+
+def test_the_servers_database_and_logs_are_private(tmp_path, open_umask):
+    old = tmp_path / "server" / "messenger.db"
+    old.parent.mkdir()
+    Store(old).close()
+    os.chmod(old, 0o644)  # (written by an old version)
+    store = Store(old)
+    store.create_account("alice", "$argon2id$not-a-real-hash")
+    assert mode(old) == 0o600 and mode(f"{old}-wal") == 0o600
+    store.close()
+    log_file = tmp_path / "logs" / "server.log"
+    setup_logging(log_file, stderr=False)
+    try:
+        logging.getLogger("messenger.test").warning("alice logged in from 10.0.0.7")
+        assert mode(log_file) == 0o600 and mode(log_file.parent) == 0o700
+    finally:
+        setup_logging(None, stderr=False)
