@@ -1566,13 +1566,22 @@ class ClientEngine(QObject):
             entries = [(e.name, e.online, e.last_seen) for e in (ok.roster or [])
                        if name_key(e.name) != me]
             self.roster.set_roster(entries)
+            before = self.groups.rows()
             self.groups.set_groups([self._row(g) for g in (ok.groups or [])])
+            # Groups left while the link was down (removed, dissolved): as if told live,
+            # with their unread counts gone (nothing is left to open to clear them).
+            gone = [g for g in before if self.groups.group(g.name) is None]
+            for g in gone:
+                self._drop_group(g.name)
             for key, count in self._unread.items():
                 if key != EVERYONE and count:
                     title = self.conversation(key).title
                     (self.groups if is_group(key) else self.roster).set_unread(title, count)
             self._party_order = [g.name for g in sorted(ok.groups or [], key=lambda g: g.created)]
             self._update_party()
+            for g in gone:
+                if g.member:
+                    self.group_left.emit(g.name)
             log.info("logged in to %s:%d as %s", self.host, self.port, self.user)
             self._conn.set_logged_in(True)
             again = self._relogin

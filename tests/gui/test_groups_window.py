@@ -579,3 +579,27 @@ def test_a_narrow_group_tab_gives_the_conversation_the_room(qtbot, open_window):
     alice.resize(950, 600)
     qtbot.waitUntil(lambda: tab.width() >= 900)
     assert not tab.member_panel.isVisible()
+
+
+def test_a_group_one_was_removed_from_while_offline_counts_no_unread(qtbot, open_window):
+    """Removed from a group while the link was down: after the reconnect the group was gone
+    from the list but its two unread messages stayed in the window title for the session,
+    with nothing left to open to clear them (a groups hunt)."""
+    alice, bob = open_window("alice"), open_window("bob")
+    with qtbot.waitSignal(alice.engine.invitation_received, timeout=10_000):
+        bob.engine.create_group("lab", ["alice"])
+    with qtbot.waitSignal(alice.engine.group_joined, timeout=10_000):
+        alice.engine.accept_invitation("lab")
+    bob.engine.send_group("lab", "one")
+    bob.engine.send_group("lab", "two")
+    qtbot.waitUntil(lambda: alice.windowTitle().startswith("(2) "), timeout=10_000)
+    with qtbot.waitSignal(alice.engine.reconnect_scheduled, timeout=10_000):
+        alice.engine._conn._socket.abort()  # (her Wi-Fi drops)
+    alice.engine._reconnect_timer.stop()
+    bob.engine.remove_from_group("lab", "alice")
+    qtbot.waitUntil(lambda: bob.engine.groups.group("lab").members == ("bob",))
+    with qtbot.waitSignals([alice.engine.resumed, alice.engine.group_left], timeout=10_000):
+        alice.engine.reconnect_now()
+    assert alice.engine.groups.group("lab") is None
+    assert alice.engine.unread(group_key("lab")) == 0
+    assert not alice.windowTitle().startswith("("), alice.windowTitle()
