@@ -669,10 +669,28 @@ class ConversationModel(QAbstractListModel):
         many were added.
 
         Transfer cards at the top (older than every message loaded so far) keep their place in
-        time: older items go above a card, newer ones below it."""
+        time: older items go above a card, newer ones below it. Items newer than the oldest
+        message here (the newest page of a conversation, fetched after messages the server
+        had queued were shown) go in their place by seq, as :meth:`append` puts them."""
+        oldest = self.oldest_seq()
         fresh = self._unseen(items)
+        if oldest is not None and any(i.seq is not None and i.seq > oldest for i in fresh):
+            later = [i for i in fresh if i.seq is not None and i.seq > oldest]
+            fresh = [i for i in fresh if i.seq is None or i.seq < oldest]
+            for item in later:
+                assert item.seq is not None
+                row = self._row_for_seq(item.seq, len(self._items))
+                self.beginInsertRows(_ROOT, row, row)
+                self._items.insert(row, item)
+                self.endInsertRows()
+            if not fresh:
+                return len(later)
+            return self._prepend(fresh) + len(later)
         if not fresh:
             return 0
+        return self._prepend(fresh)
+
+    def _prepend(self, fresh: list[ChatItem]) -> int:
         row = i = 0
         while i < len(fresh):
             card = self._items[row] if row < len(self._items) else None

@@ -22,15 +22,37 @@ group, or everyone settles. At the end every app reconnects and catches up, and:
   has (edits, deletes). For a group the user has left, only up to the conversation's resume
   cursor (a left group's tab takes no live messages; its next catch-up is at a login).
 
-Longer runs for a hunt:
+Extensions (SOAK_EXT, comma-separated, all on by default):
 
-    SOAK_SEEDS=1,2,3 SOAK_STEPS=1000 make test   (or pytest tests/integration/test_soak.py)
+- people: new accounts (erin, frank, ...) register during the run, each an app of its own
+  (World.users/apps/user_of), so alice's computers get conversations new to them;
+- away: a second computer of alice quits and stays away while others (the new people
+  first) write to alice (private, multicast, lab, club/den, broadcast), which her other
+  computer gets and confirms, and sometimes then leaves club or den; both may be away at
+  once (messages queued for the account). Right after it logs in again (resumed): every
+  conversation the server listed at that login holds what came while it was away (the
+  newest page of each), counts what was read nowhere as unread, badge = cache;
+- restart: the server stops and starts again on its port with its data;
+- cache_fail: an app cannot cache one live message (not confirmed) and then gets another
+  of the same conversation (confirmed): acks out of order, then a server restart;
+- strict_left: gaps_of checks a group left up to its end (former members read history);
+- unread: every message in a cache that the account read nowhere (and that lies above
+  everything it read there) is unread;
+- discover: after the final logins, every app holds the newest message of every
+  conversation the server lists for its account, before anything is scrolled back.
+
+Longer runs for a hunt (and fewer extensions, to tell which one a failure needs):
+
+    SOAK_SEEDS=1,2,3 SOAK_STEPS=1000 pytest tests/integration/test_soak.py
+    SOAK_EXT=people,restart SOAK_SEEDS=7 pytest tests/integration/test_soak.py
 """
 
 from __future__ import annotations
 
 import os
 import random
+import sqlite3
+import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,12 +68,14 @@ from messenger.client.conversations import (
     history_name,
     is_group,
     is_private,
+    key_of_history_name,
     place_incoming,
     place_outgoing,
 )
-from messenger.client.engine import ClientEngine
+from messenger.client.engine import PAGE, ClientEngine
 from messenger.client.liveness import Backoff
 from messenger.client.models import DeliveryState, MessageKind
+from messenger.protocol import RETRACTED_TEXT
 
 SEEDS = [int(s) for s in os.environ.get("SOAK_SEEDS", "1,2").split(",")]
 STEPS = int(os.environ.get("SOAK_STEPS", "150"))
@@ -92,6 +116,18 @@ class World:
     cuts: list = field(default_factory=list)
     offline: set[str] = field(default_factory=set)  # apps kept off the network for now
     dirs: dict[str, Path] = field(default_factory=dict)  # each app's data folder
+    # (extension) the accounts and apps of this run: new people register during it
+    users: list[str] = field(default_factory=lambda: list(USERS))
+    apps: list[tuple[str, str]] = field(default_factory=lambda: list(APPS))
+    user_of: dict[str, str] = field(default_factory=lambda: dict(USER_OF))
+    everyone_from: dict[str, int] = field(default_factory=dict)  # broadcasts above this seq
+    server: object = None  # the running server (ServerHandle): restarted between steps
+    make_server: object = None
+    server_options: dict = field(default_factory=dict)
+    away: dict[str, int] = field(default_factory=dict)  # app logged out -> seq when it left
+    receipts_of: dict[str, bool] = field(default_factory=dict)
+    extra_problems: list[str] = field(default_factory=list)
+    stats: Counter = field(default_factory=Counter)
 
     def login(self, app: str, register: bool = False, receipts: bool = True) -> ClientEngine:
         engine = ClientEngine(data_dir=self.dirs.setdefault(app, self.tmp / app),
@@ -100,7 +136,7 @@ class World:
         engine.message_acked.connect(lambda cid, seq, ts: self.acks[cid].add(seq))
         self.engines[app] = engine
         self.every_engine.append(engine)
-        user = USER_OF[app]
+        user = self.user_of[app]
         with self.qtbot.waitSignal(engine.resumed, timeout=20_000):
             with self.qtbot.waitSignal(engine.login_succeeded, timeout=20_000):
                 engine.connect_to(self.host, self.port)
@@ -186,8 +222,8 @@ class World:
         self.cuts.append((signal, on_signal, seen, count))
 
     def send(self, rng: random.Random, app: str, label: str) -> None:
-        engine, user = self.engines[app], USER_OF[app]
-        others = [u for u in USERS if u != user]
+        engine, user = self.engines[app], self.user_of[app]
+        others = [u for u in self.users if u != user]
         scope = rng.choice(["unicast", "multicast", "group", "broadcast"])
         groups = [GROUP] if user in MEMBERS else []
         groups += [g.name for g in engine.groups.rows()
@@ -213,7 +249,7 @@ class World:
     def change(self, rng: random.Random, app: str, label: str) -> None:
         """Edit or delete one of ``app``'s cached messages (it may be deleted already, or
         in a group left since: the server refuses those)."""
-        engine, user = self.engines[app], USER_OF[app]
+        engine, user = self.engines[app], self.user_of[app]
         keys = engine.store.conversations()
         if not keys:
             return
@@ -232,7 +268,7 @@ class World:
         """Join, create or leave the public club; create the den inviting some, invite to
         it, accept an invitation to it, or leave it. Refusals (it exists already, it is
         gone, not the leader) are part of it."""
-        engine, user = self.engines[app], USER_OF[app]
+        engine, user = self.engines[app], self.user_of[app]
         mine = {g.name.lower(): g for g in engine.groups.rows()}
         name = rng.choice([CLUB, DEN])
         row = mine.get(name)
@@ -244,14 +280,93 @@ class World:
             else:
                 engine.create_group(CLUB, public=True)
         elif row is None:
-            engine.create_group(DEN, rng.sample([u for u in USERS if u != user],
+            engine.create_group(DEN, rng.sample([u for u in self.users if u != user],
                                                 rng.randint(0, 2)))
         elif row.pending:
             engine.accept_invitation(DEN)
         elif row.member and rng.random() < 0.5:
-            engine.invite_to_group(DEN, [rng.choice([u for u in USERS if u != user])])
+            engine.invite_to_group(DEN, [rng.choice([u for u in self.users if u != user])])
         else:
             engine.leave_group(DEN)
+
+    # ------------------------------------------------------------ (extension) new paths
+
+    def settled_ext(self) -> bool:
+        return self.settled()
+
+    def max_seq(self) -> int:
+        db = self.server.server.store
+        db._sync()
+        return db._db.execute("SELECT coalesce(max(seq), 0) FROM messages").fetchone()[0]
+
+    def new_person(self, name: str) -> str:
+        """A new account registers (its own app from now on): nobody has a conversation
+        with it yet, so its first messages make conversations new to every other app."""
+        self.users.append(name)
+        self.apps.append((name, name))
+        self.user_of[name] = name
+        self.login(name, register=True)
+        db = self.server.server.store
+        db._sync()
+        (after,) = db._db.execute(
+            "SELECT after_seq FROM group_spans WHERE user_key = ? AND grp_key = '*'",
+            (name,)).fetchone()
+        self.everyone_from[name] = after
+        self.stats["new_person"] += 1
+        return name
+
+    def leave_computer(self, app: str) -> None:
+        """``app`` (a second computer of its account) quits, and stays away (logged out,
+        not reconnecting) for a while: the other computer gets and confirms what comes."""
+        engine = self.engines.pop(app)
+        self.offline.discard(app)
+        self.receipts_of[app] = engine.send_read_receipts
+        self.away[app] = self.max_seq()
+        self.quit(engine)
+        self.stats["away"] += 1
+
+    def return_computer(self, app: str, check: bool = True) -> None:
+        """``app`` logs in again after :meth:`leave_computer`; right after its catch-up
+        (``resumed``) every conversation the server lists for the account holds what came
+        since it left (up to a page of each), and counts what was read nowhere as unread."""
+        since = self.away.pop(app)
+        upto = self.max_seq()  # (stored before the login: here after its catch-up)
+        # (what the login's `conversations` lists)
+        listed = self.server.server.store.conversations(self.user_of[app])
+        engine = self.login(app, receipts=self.receipts_of.pop(app, True))
+        self.stats["returned"] += 1
+        if check:
+            self.extra_problems += [f"(after returning) {p}" for p in
+                                    returned_problems(self, app, engine, since, upto, listed)]
+
+    def fail_cache_once(self, app: str) -> None:
+        """The next live message ``app`` gets cannot be cached (a full disk): it is not
+        confirmed, and comes again at its next login; the messages after it are confirmed
+        (acks out of order: the server keeps them in ``cursor_acks``)."""
+        store = self.engines[app].store
+        real = store.add_messages
+
+        def add_messages(rows, *args, **kwargs):
+            if "_on_message" in (sys._getframe(1).f_code.co_name,  # (or its set
+                                 sys._getframe(2).f_code.co_name):  # comprehension)
+                store.add_messages = real
+                self.stats["cache_failed"] += 1
+                raise sqlite3.OperationalError("database or disk is full (soak)")
+            return real(rows, *args, **kwargs)
+
+        store.add_messages = add_messages
+
+    def restart_server(self) -> None:
+        """The server stops (cleanly) and starts again on its port with its data."""
+        old = self.server
+        port, data = old.port, old.data_dir
+        old.close()
+        self.server = self.make_server(demo=True, data_dir=data, port=port,
+                                       **self.server_options)
+        self.stats["server_restart"] += 1
+        # (acks kept out of order, read back by the restarted server)
+        self.stats["cursor_acks_kept"] += self.server.server.store._db.execute(
+            "SELECT count(*) FROM cursor_acks").fetchone()[0]
 
 
 def abort(engine: ClientEngine) -> None:
@@ -267,6 +382,72 @@ def spin(n: int) -> None:
         QCoreApplication.processEvents()
 
 
+TWINS = {"alice_desk": "alice_laptop", "alice_laptop": "alice_desk"}
+NEW_PEERS = ["erin", "frank", "gwen", "hank", "ivy", "jack"]
+EXT = os.environ.get("SOAK_EXT", "away,people,restart,cache_fail,strict_left,unread,"
+                     "discover").split(",")
+
+
+def send_as(w: World, app: str, scope: str, to: list[str], label: str) -> None:
+    """``app`` sends ``scope`` to ``to`` (recorded like :meth:`World.send`)."""
+    engine, user = w.engines[app], w.user_of[app]
+    text = f"{label} {app} {scope}"
+    if scope == "unicast":
+        cid = engine.send_unicast(to[0], text)
+    elif scope == "multicast":
+        cid = engine.send_multicast(to, text)
+    elif scope == "group":
+        cid = engine.send_group(to[0], text)
+    else:
+        cid = engine.send_broadcast(text)
+    assert cid
+    w.sent[cid] = Sent(cid, user, scope, to, text)
+
+
+def away_episode(w: World, rng: random.Random, app: str, label: str) -> None:
+    """A second computer of alice quits and stays away; meanwhile new people and old write
+    to alice (private messages, group messages, broadcasts), which her other computer (if
+    logged in) gets and confirms; now and then that one leaves club or den afterwards (the
+    away computer missed some of the group's messages)."""
+    w.leave_computer(app)
+    if "people" in EXT and rng.random() < 0.5 and len(w.users) - len(USERS) < len(NEW_PEERS):
+        w.new_person(NEW_PEERS[len(w.users) - len(USERS)])
+    active = [a for a, _ in w.apps if a in w.engines and w.user_of[a] != "alice"]
+    for i in range(rng.randint(1, 5)):
+        kind = rng.choice(["unicast", "unicast", "multicast", "group", "broadcast", "changing"])
+        newest = [a for a in active if a not in USER_OF]
+        sender = rng.choice(newest if newest and rng.random() < 0.7 else active)
+        user = w.user_of[sender]
+        if kind == "group" and user not in MEMBERS:
+            kind = "unicast"
+        if kind == "changing":
+            groups = [g.name for g in w.engines[sender].groups.rows()
+                      if g.member and g.name.lower() in (CLUB, DEN)]
+            if not groups:
+                kind = "broadcast"
+        tag = f"{label}.a{i}"
+        if kind == "unicast":
+            send_as(w, sender, "unicast", ["alice"], tag)
+        elif kind == "multicast":
+            send_as(w, sender, "multicast",
+                    ["alice", rng.choice([u for u in w.users if u not in ("alice", user)])], tag)
+        elif kind == "group":
+            send_as(w, sender, "group", [GROUP], tag)
+        elif kind == "changing":
+            send_as(w, sender, "group", [rng.choice(groups)], tag)
+        else:
+            send_as(w, sender, "broadcast", [], tag)
+    twin = TWINS[app]
+    if twin in w.engines and rng.random() < 0.5:
+        w.settle()  # (the other computer has them, and confirmed them)
+        engine = w.engines[twin]
+        mine = [g.name for g in engine.groups.rows()
+                if g.member and g.name.lower() in (CLUB, DEN)]
+        if mine:
+            engine.leave_group(rng.choice(mine))
+            w.stats["left_while_away"] += 1
+
+
 def run(w: World, seed: int, steps: int) -> None:
     rng = random.Random(seed)
     for app, user in APPS:
@@ -280,9 +461,41 @@ def run(w: World, seed: int, steps: int) -> None:
     w.qtbot.waitUntil(lambda: all(
         (g := w.engines[a].groups.group(GROUP)) is not None and len(g.members) == 3
         for a in ("alice_desk", "alice_laptop", "bob", "charlie")), timeout=10_000)
+    restart_at = -1
     for step in range(steps):
-        app = rng.choice([a for a, _ in APPS])
-        engine, user, r = w.engines[app], USER_OF[app], rng.random()
+        app = rng.choice([a for a, _ in w.apps if a in w.engines])
+        engine, user, r = w.engines[app], w.user_of[app], rng.random()
+        # (extension) the rarer steps of the extension first, with a number of their own
+        x = rng.random()
+        if "away" in EXT and x < 0.03:
+            away = sorted(w.away)
+            if away and (rng.random() < 0.6 or len(away) == 2):
+                w.settle()  # (nothing in flight: what the server has is what must be here)
+                w.return_computer(rng.choice(away))
+                spin(rng.randint(0, 6))
+                continue
+            if app in TWINS and app not in w.away:
+                away_episode(w, rng, app, f"{seed}/{step}")
+                spin(rng.randint(0, 6))
+                continue
+        elif "people" in EXT and x < 0.035 and len(w.users) - len(USERS) < len(NEW_PEERS):
+            w.new_person(NEW_PEERS[len(w.users) - len(USERS)])
+            continue
+        elif "restart" in EXT and x < 0.04:
+            w.restart_server()
+            spin(rng.randint(0, 6))
+            continue
+        elif "cache_fail" in EXT and x < 0.05 and user != "alice":
+            # (one app of its account) a message it cannot cache, then one it can, in the
+            # same conversation: acks out of order; the server restarts a step or few on
+            senders = [a for a, u in w.apps if a in w.engines and u != user]
+            sender = rng.choice(senders)
+            w.fail_cache_once(app)
+            for i in range(2):
+                send_as(w, sender, "unicast", [user], f"{seed}/{step}.c{i}")
+            restart_at = step + rng.randint(1, 4)
+        if "restart" in EXT and step == restart_at:
+            w.restart_server()
         if r < 0.10:  # a burst, then the link dies (its oks lost) or the app quits
             for i in range(rng.randint(1, 4)):
                 w.send(rng, app, f"{seed}/{step}.{i}")
@@ -329,6 +542,9 @@ def run(w: World, seed: int, steps: int) -> None:
 def finish(w: World) -> None:
     """Cuts not triggered are disarmed; everyone settles, then reconnects and catches up.
     Messages to club or den that failed (the sender had left it) are deleted."""
+    for app in sorted(w.away):  # (extension) the computers away log in again
+        w.settle()
+        w.return_computer(app)
     for signal, on_signal, seen, count in w.cuts:
         if len(seen) < count:
             try:
@@ -353,9 +569,10 @@ def expected(w: World) -> dict[tuple[str, str], dict[int, Sent]]:
     for m in w.sent.values():
         if m.scope == "group" and m.to[0].lower() in (CLUB, DEN):
             continue
+        # (Everyone's history is everyone's, also of who registered later)
         recipients = {"unicast": m.to, "multicast": m.to, "group": MEMBERS,
-                      "broadcast": USERS}[m.scope]
-        for app, user in APPS:
+                      "broadcast": w.users}[m.scope]
+        for app, user in w.apps:
             if user == m.sender:
                 places = place_outgoing(user, m.scope, m.to)
             elif user in recipients:
@@ -388,7 +605,7 @@ def problems_of(w: World) -> list[str]:
         m.seq = min(seqs, default=None)
     want_of = expected(w)
     for app, engine in w.engines.items():
-        user, store = USER_OF[app], engine.store
+        user, store = w.user_of[app], engine.store
         keys = {k for a, k in want_of if a == app} | set(store.conversations()) \
             | set(engine.conversation_keys())
         for key in sorted(keys):
@@ -419,9 +636,15 @@ def problems_of(w: World) -> list[str]:
             unread = store.unread_seqs(key, user)
             if engine.unread(key) != len(unread):
                 problems.append(f"{where}: badge {engine.unread(key)}, cache {unread}")
+            if key == EVERYONE and (early := [
+                    s for s in unread if s <= w.everyone_from.get(user, 0)]):
+                problems.append(f"{where}: broadcasts from before the account unread {early}")
             if read_elsewhere := sorted(set(unread) & w.read_by[user]):
                 problems.append(f"{where}: read on another computer, unread here "
                                 f"{read_elsewhere}")
+            if "unread" in EXT and (lost := sorted(should_be_unread(w, user, rows)
+                                                   - set(unread))):
+                problems.append(f"{where}: read nowhere, not unread here {lost}")
         if store.outbox():
             problems.append(f"{app}: outbox not empty")
     return problems
@@ -435,7 +658,7 @@ def gaps_of(w: World, server) -> list[str]:
     problems = []
     db = server.server.store
     for app, engine in w.engines.items():
-        user, store = USER_OF[app], engine.store
+        user, store = w.user_of[app], engine.store
         for key in sorted(store.conversations()):
             rows = {m.seq: m for m in store.iter_conversation(key)}
             if not rows:
@@ -447,7 +670,8 @@ def gaps_of(w: World, server) -> list[str]:
                                p.key for p in place_incoming(user, m.sender, m.scope,
                                                              m.recipients, m.group)})]
             group = engine.groups.group(key.split(":", 1)[1]) if is_group(key) else None
-            if is_group(key) and (group is None or not group.member):
+            if is_group(key) and (group is None or not group.member) \
+                    and "strict_left" not in EXT:
                 history = [m for m in history  # (left: caught up at a login only)
                            if m.seq <= int(store.get_meta("resume:" + key) or 0)]
             low, high = min(rows), max(rows)
@@ -468,14 +692,96 @@ def gaps_of(w: World, server) -> list[str]:
     return problems
 
 
+def server_history(db, user: str, key: str, **kw) -> list:
+    """The server's history of ``key`` for ``user`` as the app files it (no edit or delete
+    notices; a multicast only in the conversations place_incoming puts it)."""
+    return [m for m in db.history(user, history_name(key), limit=10_000_000, **kw)
+            if m.notice not in ("edited", "deleted") and (
+                not is_private(key) or m.scope != "multicast" or key in {
+                    p.key for p in place_incoming(user, m.sender, m.scope, m.recipients,
+                                                  m.group)})]
+
+
+def should_be_unread(w: World, user: str, rows: list) -> set[int]:
+    """Of cached ``rows`` of one conversation: others' messages (not deleted) that ``user``
+    read on no computer, and above everything read there (the server's read position covers
+    what lies below a read message, also what the reading computer never showed)."""
+    read = w.read_by[user] & {m.seq for m in rows}
+    top = max(read, default=0)
+    # (broadcasts from before the account never count: checked in problems_of)
+    before = w.everyone_from.get(user, 0)
+    return {m.seq for m in rows if not m.notice and m.state in ("sent", "read")
+            and not (m.scope == "broadcast" and m.seq <= before)
+            and m.sender.lower() != user and m.text != RETRACTED_TEXT
+            and m.seq not in read and m.seq > top}
+
+
+def returned_problems(w: World, app: str, engine: ClientEngine, since: int,
+                      upto: int, listed: list[tuple[str, int]]) -> list[str]:
+    """Right after a login of a computer that was away since seq ``since``: every
+    conversation the server lists for the account holds the messages (at most the newest
+    page of each) stored in between that the server's history has for it, and counts
+    as unread those of others read nowhere."""
+    problems = []
+    db = w.server.server.store
+    user, store = w.user_of[app], engine.store
+    for name, _newest in listed:
+        key = key_of_history_name(name)
+        if key is None:
+            continue
+        hist = [m for m in server_history(db, user, key, after=since) if m.seq <= upto]
+        hist = hist[-PAGE:]
+        if not hist:
+            continue
+        rows = list(store.iter_conversation(key))
+        cached = {m.seq for m in rows}
+        where = f"{app}/{key}"
+        if missing := [m.seq for m in hist if m.seq not in cached]:
+            lost = [(m.seq, m.scope, m.sender) for m in hist if m.seq not in cached]
+            problems.append(f"{where}: missing {missing} of what came while away (cursor "
+                            f"{store.get_meta('resume:' + key)}, away since {since}, upto "
+                            f"{upto}; missing {lost[:6]}; cached "
+                            f"{[(m.seq, m.scope, m.sender) for m in rows][:6]})")
+        if key in CHANGING or "unread" not in EXT:
+            continue
+        new = {m.seq for m in hist}
+        unread = set(store.unread_seqs(key, user))
+        if lost := sorted((should_be_unread(w, user, rows) & new) - unread):
+            problems.append(f"{where}: came while away, read nowhere, not unread {lost}")
+        if engine.unread(key) != len(unread):
+            problems.append(f"{where}: badge {engine.unread(key)}, cache {sorted(unread)}")
+    return problems
+
+
+def discovered_of(w: World) -> list[str]:
+    """(Before anything is scrolled back) each app holds the newest message of every
+    conversation the server lists for its account (the login's `conversations`)."""
+    problems = []
+    db = w.server.server.store
+    for app, engine in w.engines.items():
+        user, store = w.user_of[app], engine.store
+        for name, _newest in db.conversations(user):
+            key = key_of_history_name(name)
+            if key is None:
+                continue
+            hist = server_history(db, user, key)
+            if hist and store.message(hist[-1].seq, key) is None:
+                problems.append(f"{app}/{key}: newest message {hist[-1].seq} not cached "
+                                f"(cursor {store.get_meta('resume:' + key)})")
+    return problems
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_soak(qtbot, make_server, tmp_path, seed):
-    server = make_server(demo=True, max_send_rate=3.0 if seed % 2 else 100.0)
-    w = World(qtbot, server.host, server.port, tmp_path)
+    options = {"max_send_rate": 3.0 if seed % 2 else 100.0}
+    server = make_server(demo=True, **options)
+    w = World(qtbot, server.host, server.port, tmp_path, server=server,
+              make_server=make_server, server_options=options)
     try:
         run(w, seed, STEPS)
         finish(w)
-        problems = problems_of(w) + gaps_of(w, server)
+        problems = w.extra_problems + (discovered_of(w) if "discover" in EXT else [])
+        problems += problems_of(w) + gaps_of(w, w.server)
     finally:
         for engine in w.every_engine:
             if shiboken6.isValid(engine):
@@ -483,5 +789,6 @@ def test_soak(qtbot, make_server, tmp_path, seed):
         qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED
                                     for e in w.every_engine if shiboken6.isValid(e)),
                         timeout=10_000)
+    print(f"seed {seed}: {dict(w.stats)}")
     assert len(w.sent) > STEPS // 4  # (it did send)
     assert not problems, "\n".join(problems[:40])

@@ -204,8 +204,22 @@ def test_reloaded_transfer_cards_go_to_their_time(qtmodeltester, qapp):
     assert model.prepend([ChatItem(MessageKind.OTHER, "bob", f"m{t}", ts=float(t), seq=t)
                           for t in (1, 3, 4, 6, 7)]) == 5
     assert _texts(model)[:8] == ["m1", "t2", "m3", "m4", "t5", "m6", "m7", "m10"]
-    assert model.prepend([ChatItem(MessageKind.OTHER, "bob", "m0", ts=0.5, seq=100)]) == 1
+    assert model.prepend([ChatItem(MessageKind.OTHER, "bob", "m0", ts=0.5, seq=0)]) == 1
     assert _texts(model)[0] == "m0"
+    qtmodeltester.check(model, force_py=True)
+
+
+def test_a_page_newer_than_what_is_shown_goes_in_by_seq(qtmodeltester, qapp):
+    """A new computer showed a message the server had queued (seq 354), then the newest
+    page of the conversation (up to 355) went on top of it: 355 above 354 (an extended
+    soak). What is newer than the oldest message shown goes in its place by seq."""
+    model = ConversationModel("dave", "dave")
+    model.append(ChatItem(MessageKind.OTHER, "dave", "queued", seq=354))
+    model.append(ChatItem(MessageKind.OWN, "bob", "pending", client_msg_id="c1",
+                          state=DeliveryState.PENDING))
+    assert model.prepend([ChatItem(MessageKind.OTHER, "dave", f"m{t}", seq=t)
+                          for t in (300, 328, 354, 355)]) == 3
+    assert _texts(model) == ["m300", "m328", "queued", "m355", "pending"]
     qtmodeltester.check(model, force_py=True)
 
 
