@@ -91,7 +91,7 @@ from .conversations import (
     place_outgoing,
 )
 from .liveness import Backoff, Heartbeat
-from .localstore import CachedMessage, LocalStore, OutboxItem, store_path
+from .localstore import CachedMessage, LocalStore, OutboxItem, StoreInUse, store_path
 from .models import (
     ChatItem,
     ConversationModel,
@@ -110,6 +110,9 @@ log = logging.getLogger("messenger.client.engine")
 
 NOT_CONNECTED = "not_connected"
 """Client-side code of :attr:`ClientEngine.request_failed` when there is no session."""
+LOCAL_STORE = "local_store"
+"""Client-side code of :attr:`ClientEngine.login_failed` when the account's local store
+cannot be opened (another app has it, a read-only or full disk): the login is ended."""
 UNCONFIRMED_READS_META = "reads_unconfirmed"
 CHANGES_META = "changes_unanswered"
 """Local store ``meta`` key: the edits and deletes sent and not answered yet (JSON list, in
@@ -640,6 +643,79 @@ class ClientEngine(QObject):
             self._hydrate(model)
         return self._store
 
+    def _open_store_at_login(self) -> bool:
+        """Open the account's local store before the session counts as logged in (nothing
+        may be confirmed to the server that is not on disk). A damaged file is set aside
+        (renamed ``<name>.damaged-<time>``, with its ``-wal``/``-shm``) and a new one made:
+        the server's history fills it again; Everyone says so (unsent messages in it are
+        lost). One that cannot be opened (another app of this account on this computer, a
+        read-only or full disk) ends the login: ``login_failed`` with code
+        :data:`LOCAL_STORE` and a message that says why. Before, the login hung on
+        "Logging in…" while messages were confirmed that were stored nowhere (a client
+        hunt). True when the store is open."""
+        path = self._store_path(self.host, self.port, self.user)
+        aside: Path | None = None
+        for attempt in (1, 2):
+            try:
+                self.open_store(self.host, self.port, self.user)
+                if aside is not None:
+                    self.conversation(EVERYONE).add_notice(
+                        "The messages saved on this computer were damaged: they were set "
+                        f"aside as {aside.name} and come again from the server (messages "
+                        "not sent yet stayed in that file).", error=True)
+                return True
+            except StoreInUse as exc:
+                reason = str(exc)
+            except sqlite3.OperationalError as exc:  # (cannot open, read-only, disk full)
+                reason = f"Could not open the messages saved on this computer ({path}): {exc}."
+            except (sqlite3.DatabaseError, ValueError) as exc:  # (damaged)
+                self._drop_store()
+                if attempt == 1:
+                    aside = self._set_store_aside(path)
+                    if aside is not None:
+                        log.error("local store %s is damaged (%s): set aside as %s", path,
+                                  exc, aside.name)
+                        continue
+                reason = (f"The messages saved on this computer ({path}) are damaged and "
+                          f"could not be set aside: {exc}.")
+            except OSError as exc:
+                reason = (f"Could not open the messages saved on this computer ({path}): "
+                          f"{exc.strerror or exc}.")
+            break
+        self._drop_store()
+        log.error("login as %s ended: %s", self.user, reason)
+        self._stop_reconnecting()
+        self._conn.send(Logout(id=self._take_id()))
+        self._conn.close()
+        self.user = ""
+        self.login_failed.emit(LOCAL_STORE, reason)
+        return False
+
+    def _drop_store(self) -> None:
+        """Close a store that failed half-way through opening (hydrating its models)."""
+        if self._store is not None:
+            try:
+                self._store.close()
+            except sqlite3.Error:
+                pass
+            self._store = None
+            self._store_at = ("", 0)
+
+    @staticmethod
+    def _set_store_aside(path: Path) -> Path | None:
+        """Rename damaged store ``path`` (and its ``-wal``/``-shm``) to
+        ``<name>.damaged-<YYYYmmdd-HHMMSS>``; its new name, or None when it cannot be."""
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            for suffix in ("-wal", "-shm", ""):
+                part = Path(f"{path}{suffix}")
+                if part.exists():
+                    part.rename(f"{aside}{suffix}")
+        except OSError as exc:
+            log.error("could not set %s aside: %s", path, exc)
+            return None
+        return aside
+
     def _store_path(self, host: str, port: int, user: str) -> Path:
         from .. import paths
         data_dir = self._data_dir if self._data_dir is not None else paths.data_dir()
@@ -800,13 +876,20 @@ class ClientEngine(QObject):
             self._conn.close()
 
     def close(self) -> None:
-        """Log out if logged in and close the connection at once (used when the app quits)."""
+        """Log out if logged in and close the connection at once (used when the app quits,
+        then :meth:`close_store`)."""
         self._stop_reconnecting()
         if self.logged_in:
             if self._to_confirm:
                 self._confirm()
             self._conn.send(Logout(id=self._take_id()))
         self._conn.close()
+
+    def close_store(self) -> None:
+        """Close the local store (the app quits): the next app of this account may open it
+        (:class:`~messenger.client.localstore.LocalStore` holds a lock while open). A later
+        login opens it again."""
+        self._drop_store()
 
     def send_unicast(self, user: str, text: str) -> str | None:
         """Send ``text`` to ``user``; returns the ``client_msg_id`` or None when refused
@@ -1013,13 +1096,15 @@ class ClientEngine(QObject):
             if self._store is None:
                 self._read_wanted.add(key)
                 return
-            # Read here now (also after a restart), sent after the next login.
+            # Read here now (also after a restart), sent after the next login. The receipts
+            # to send are kept first: a crash between the two commits must not leave rows
+            # "read here" whose receipt is never sent (a client hunt).
             seqs = sorted(self._unread_seqs.pop(key, ()))
-            self._store.mark_read_here(key, seqs)
             self._reads_to_resend.update(seqs)
             if not self.send_read_receipts:  # private for good, whatever comes later
                 self._private_read_seqs.update(seqs)
             self._save_unconfirmed_reads()
+            self._store.mark_read_here(key, seqs)
             return
         self._send_reads(key)
 
@@ -1033,19 +1118,26 @@ class ClientEngine(QObject):
                 self._store.mark_read_here(key, seqs)  # not unread again after a restart
             self._read_wanted.discard(key)
             return
+        sent: list[int] = []
         for start in range(0, len(seqs), READ_BATCH):
             chunk = seqs[start:start + READ_BATCH]
             if not self._conn.send(Read(seqs=chunk, private=private)):
                 self._unread_seqs.setdefault(key, set()).update(seqs[start:])
                 self._read_wanted.add(key)
-                return
+                break
             self._unconfirmed_reads.update(chunk)
             if private:
                 self._private_read_seqs.update(chunk)
-            if self._store is not None:
-                self._store.mark_read_here(key, chunk)
-        self._read_wanted.discard(key)
-        self._ping_after_reads()
+            sent += chunk
+        else:
+            self._read_wanted.discard(key)
+        if sent and self._store is not None:
+            # The receipts not known to have arrived are kept before the rows say "read
+            # here" (never sent again): a crash between the two commits lost them for good.
+            self._save_unconfirmed_reads()
+            self._store.mark_read_here(key, sent)
+        if sent:
+            self._ping_after_reads()
 
     def _private_reads(self) -> bool:
         """Whether the server takes ``read`` with ``private`` (read receipts off: the
@@ -1562,6 +1654,8 @@ class ClientEngine(QObject):
             self._change_done(req)
         if req.kind in ("login", "register"):
             self.user = login_name(req.user, ok.user)
+            if not self._open_store_at_login():
+                return
             me = name_key(self.user)
             entries = [(e.name, e.online, e.last_seen) for e in (ok.roster or [])
                        if name_key(e.name) != me]
@@ -1938,6 +2032,9 @@ class ClientEngine(QObject):
         seqs, self._to_confirm = self._to_confirm, []
         if not seqs:
             return
+        if self._store is None:  # (nothing is on disk: they come again at the next login)
+            log.error("no local store: %d messages not confirmed", len(seqs))
+            return
         if self._store is not None:
             try:
                 self._store.sync()
@@ -2008,7 +2105,18 @@ class ClientEngine(QObject):
                 self.request_failed.emit(place.key, NOT_CONNECTED,
                                          "Not connected to the server.")
             return None
-        item = self._store.enqueue(places[0].key, scope, to, text)
+        try:
+            item = self._store.enqueue(places[0].key, scope, to, text)
+        except (sqlite3.Error, OSError) as exc:
+            # Not kept, so not sent (it could be lost): say so where it was typed (the app
+            # puts the text back in the box). It vanished without a word (a client hunt).
+            log.error("could not put a message in the outbox: %s", exc)
+            message = (f"Not sent: it could not be saved on this computer ({exc}). Free "
+                       "some disk space and send it again.")
+            for place in places:
+                self.conversation(place.key, place.title).add_notice(message, error=True)
+                self.request_failed.emit(place.key, LOCAL_STORE, message)
+            return None
         for place in places:
             model = self.conversation(place.key, place.title)  # a new one shows it already
             if not model.has_client_id(item.client_msg_id):
@@ -2829,7 +2937,9 @@ class ConversationExport(QObject):
         try:
             lines = []
             for m in self._rows:
-                lines.append(export_line(m.ts, m.sender, m.text) + "\n")
+                notice = bool(m.notice) if isinstance(m, CachedMessage) \
+                    else m.kind is MessageKind.SYSTEM
+                lines.append(export_line(m.ts, m.sender, m.text, notice=notice) + "\n")
                 if len(lines) >= EXPORT_CHUNK:
                     break
             self._out.writelines(lines)
@@ -2858,11 +2968,14 @@ class ConversationExport(QObject):
         self.failed.emit(message)
 
 
-def export_line(ts: float, sender: str, text: str) -> str:
+def export_line(ts: float, sender: str, text: str, *, notice: bool = False) -> str:
     """One line of an exported conversation: ``[YYYY-MM-DD HH:MM:SS] sender: text`` in local
-    time; further lines of a multi-line text are indented by four spaces."""
+    time, or ``[YYYY-MM-DD HH:MM:SS] * text`` for a ``notice`` ("bob joined": said by nobody,
+    and not to be taken for a message "bob joined" that bob typed); further lines of a
+    multi-line text (``\n``, ``\r\n`` or a lone ``\r``) are indented by four spaces."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", local_time(ts))
-    return f"[{stamp}] {sender}: " + text.replace("\r\n", "\n").replace("\n", "\n    ")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\n    ")
+    return f"[{stamp}] * {lines}" if notice else f"[{stamp}] {sender}: {lines}"
 
 
 __all__ = ["ClientEngine", "ConnectionErrorCode", "ConnectionState", "ConversationExport",

@@ -40,7 +40,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import IO
 
+from messenger.filelock import LockTaken, take_lock
 from messenger.paths import private_dir, private_file
 from messenger.protocol import RETRACTED_TEXT, name_key, time_ordered_id
 
@@ -217,20 +219,53 @@ def _copy_state(m: CachedMessage, delivered: Sequence[str], read: Sequence[str])
     return best if _STATE_ORDER[best] > _STATE_ORDER.get(m.state, 0) else m.state
 
 
+def _casefold(text: str | None) -> str | None:
+    """SQL ``casefold(text)``: :meth:`str.casefold` (NULL stays NULL)."""
+    return text.casefold() if isinstance(text, str) else text
+
+
+class StoreInUse(RuntimeError):
+    """Another app (process) has this account's local store open."""
+
+
 class LocalStore:
     """Outbox, history cache and transfers of one account (see the module docstring).
 
+    One app at a time: the store holds an exclusive lock on ``<path>.lock`` while it is open
+    (:func:`messenger.filelock.take_lock`, per process). Two apps on one store each took the
+    messages the other had cached first as seen and showed about half of them (a client
+    hunt).
+
     Args:
         path: the SQLite file (created with its folders), or ``":memory:"``.
+
+    Raises:
+        StoreInUse: another app has it open.
+        sqlite3.Error, OSError: it cannot be opened (damaged, a read-only or full disk).
     """
 
     def __init__(self, path: Path | str) -> None:
+        self._lock: IO[bytes] | None = None
         if str(path) != ":memory:":
             private_dir(Path(path).parent, narrow=False)
+            try:
+                self._lock = take_lock(f"{path}.lock", per_process=True)
+            except LockTaken:
+                raise StoreInUse(
+                    "This account is already open in another Messenger window on this "
+                    "computer: use that one, or quit it first.") from None
             private_file(path)  # (its -wal and -shm files take its mode)
         self.path = path
+        try:
+            self._open(path)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, path: Path | str) -> None:
         self._db = sqlite3.connect(str(path), isolation_level=None)
         self._db.create_function("name_key", 1, name_key, deterministic=True)  # (for SQL)
+        self._db.create_function("casefold", 1, _casefold, deterministic=True)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -249,7 +284,12 @@ class LocalStore:
         self._add_transfer_columns()
 
     def close(self) -> None:
-        self._db.close()
+        db = getattr(self, "_db", None)
+        if db is not None:
+            db.close()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     @staticmethod
     def peek_meta(path: Path, key: str) -> str | None:
@@ -570,11 +610,12 @@ class LocalStore:
         return [r[0] for r in self._db.execute("SELECT DISTINCT conv FROM messages")]
 
     def search(self, conv: str, text: str) -> list[int]:
-        """Seqs of ``conv``'s cached messages containing ``text`` (case-insensitive)."""
-        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        """Seqs of ``conv``'s cached messages containing ``text``, ignoring case as Python's
+        ``str.casefold`` does (as the app matches the rows it shows; SQLite's ``LIKE`` ignores
+        the case of ASCII letters only, so "école" did not find "École" further back)."""
         rows = self._db.execute(
-            "SELECT seq FROM messages WHERE conv = ? AND text LIKE ? ESCAPE '\\' ORDER BY seq",
-            (conv, like)).fetchall()
+            "SELECT seq FROM messages WHERE conv = ? AND instr(casefold(text), ?) > 0"
+            " ORDER BY seq", (conv, text.casefold())).fetchall()
         return [r[0] for r in rows]
 
     def _select(self, where: str, args: tuple) -> list[CachedMessage]:

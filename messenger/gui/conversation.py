@@ -319,8 +319,8 @@ class ComposeEdit(QPlainTextEdit):
         if len(text) > MAX_TEXT_LENGTH:  # refused by the server: keep it to shorten it
             self.too_long.emit(len(text))
             return
+        self.clear()  # (first: a send that could not be kept puts the text back)
         self.submitted.emit(text)
-        self.clear()
 
 
 class ConversationWidget(QWidget):
@@ -569,6 +569,7 @@ class ConversationWidget(QWidget):
 
         # The message being answered (context menu → Reply), over the compose box.
         self.reply_to: tuple[str, str] | None = None
+        self.last_submitted = ""  # (see restore_submitted)
         """``(sender, text)`` of the message the next one sent answers, or None; see
         :meth:`reply`."""
         self._reply_seq: int | None = None  # ... and its seq (to follow an edit or delete)
@@ -670,6 +671,8 @@ class ConversationWidget(QWidget):
         self._update_empty()
         model.rowsAboutToBeInserted.connect(self._before_rows_inserted)
         model.rowsInserted.connect(self._on_rows_inserted)
+        model.rowsInserted.connect(self._refresh_matches)
+        model.dataChanged.connect(self._refresh_matches)  # (edits)
         model.rowsRemoved.connect(self._update_failed_bar)
         model.dataChanged.connect(self._update_failed_bar)
         model.dataChanged.connect(self._follow_reply)
@@ -703,6 +706,7 @@ class ConversationWidget(QWidget):
             self.cancel_reply()
 
     def _on_submitted(self, text: str) -> None:
+        self.last_submitted = text  # (put back by restore_submitted when it was not kept)
         self.set_unread_marker(None)  # answered: what was new is not any more
         if self.reply_to is not None and not text.startswith("/"):
             # A command (/help, /msg …) is not the answer: the reply waits for the text.
@@ -710,6 +714,14 @@ class ConversationWidget(QWidget):
             text = reply_text(sender, quoted, text)
             self.cancel_reply()
         self.send_requested.emit(self.key, text)
+
+    def restore_submitted(self) -> None:
+        """Put the text last sent from the box back into it (when the box is still empty):
+        it could not be kept on this computer, so it was not sent."""
+        if self.last_submitted and not self.compose.toPlainText():
+            self.compose.setPlainText(self.last_submitted)
+            self.compose.moveCursor(QTextCursor.MoveOperation.End)
+        self.last_submitted = ""
 
     def reply(self, sender: str, text: str, seq: int | None = None) -> None:
         """Make the next message sent here a reply to ``sender``'s message ``text``: a bar
@@ -1289,6 +1301,28 @@ class ConversationWidget(QWidget):
             self.delegate.current_seq = None
             self.find_label.setText("No matches" if text else "")
             self.view.viewport().update()
+
+    def _refresh_matches(self, *_: object) -> None:
+        """Messages that come or change while the find bar is open count among its matches
+        (a new "lunch" was neither counted nor reachable; a groups hunt); the current match
+        stays the current one."""
+        text = self.find_edit.text()
+        if self.find_bar.isHidden() or not text:
+            return
+        matches = self.model.find(text)
+        if matches == self.matches:
+            return
+        current = self.delegate.current_seq
+        self.matches = matches
+        self.match_index = matches.index(current) if current in matches else -1
+        n = len(matches)
+        if self.match_index >= 0:
+            self.find_label.setText(
+                f"{n - self.match_index} of {n} message{'s' if n != 1 else ''}")
+        else:
+            self.find_label.setText(f"{n} message{'s' if n != 1 else ''}" if n
+                                    else "No matches")
+        self.view.viewport().update()
 
     def find_step(self, step: int) -> None:
         """Go to the next (``step`` = 1) or previous (-1) match; newest first, wrapping."""

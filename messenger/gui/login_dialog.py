@@ -82,7 +82,6 @@ class LoginDialog(QDialog):
         self.port_spin.setAccessibleName("Server port")
         self.user_edit = QLineEdit(user or str(settings.value("login/user", "")))
         self.user_edit.setAccessibleName("User name")
-        self.user_edit.setMaxLength(32)
         self.password_edit = QLineEdit()
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.password_edit.setAccessibleName("Password")

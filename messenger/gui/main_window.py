@@ -51,7 +51,13 @@ from .. import __version__
 from ..client.commands import Action, help_text, parse_command
 from ..client.connection import ConnectionState
 from ..client.conversations import EVERYONE, EVERYONE_TITLE, group_key, is_group, peer_key
-from ..client.engine import NOT_CONNECTED, ClientEngine, ConversationExport, group_failure
+from ..client.engine import (
+    LOCAL_STORE,
+    NOT_CONNECTED,
+    ClientEngine,
+    ConversationExport,
+    group_failure,
+)
 from ..client.models import GroupModel, RosterModel, presence_text
 from ..client.notify import COALESCE_SECONDS, Notice, NotificationPolicy
 from ..client.transfers import AUTO_REFUSED, RECEIVE, TransferController, format_size
@@ -1323,6 +1329,8 @@ class MainWindow(QMainWindow):
     def _on_request_failed(self, key: str, code: str, message: str) -> None:
         log.info("request in %s failed: %s %s", key, code, message)
         widget = self._tabs_by_key.get(key)
+        if widget is not None and code == LOCAL_STORE:
+            widget.restore_submitted()  # (not kept, not sent: the text goes back in the box)
         if widget is not None and key == self.current_key() and widget.failed_bar.isVisible():
             return  # the tab in view says it already, with Retry / Delete
         self.statusBar().showMessage(message[:1].upper() + message[1:], 8000)
@@ -1437,4 +1445,5 @@ class MainWindow(QMainWindow):
             self.tray.hide()
         self.transfers.close()  # peers are told; partial files stay for a resume
         self.engine.close()  # logs out first when logged in
+        self.engine.close_store()  # (the next window of this account opens it)
         super().closeEvent(event)

@@ -37,7 +37,6 @@ class Ui_GroupDialog(object):
 
         self.nameEdit = QLineEdit(GroupDialog)
         self.nameEdit.setObjectName(u"nameEdit")
-        self.nameEdit.setMaxLength(32)
 
         self.formLayout.setWidget(0, QFormLayout.ItemRole.FieldRole, self.nameEdit)
 

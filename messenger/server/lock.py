@@ -4,20 +4,15 @@ Two servers on one database would each count ``seq`` from what they loaded at st
 out the same numbers (the second one's first insert then fails, and with it the server).
 The lock makes the second one refuse to start with a clear message instead. The operating
 system releases it when the holder ends, however it ends (``kill -9`` too), so a stale lock
-file never blocks a restart.
+file never blocks a restart (:mod:`messenger.filelock`).
 """
 
 from __future__ import annotations
 
-import errno
-import os
 from pathlib import Path
 from typing import IO
 
-_TAKEN_ERRNOS = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES,
-                 getattr(errno, "EDEADLOCK", errno.EDEADLK)}
-"""``errno`` of taking a lock that another process holds (flock: EWOULDBLOCK; msvcrt:
-EACCES or EDEADLOCK); other errors are real failures and propagate."""
+from messenger.filelock import LockTaken, take_lock
 
 
 class DatabaseInUse(RuntimeError):
@@ -35,23 +30,9 @@ def lock_database(db_path: Path | str) -> IO[bytes]:
         OSError: the lock file cannot be created or locked for another reason
             (permissions, a read-only folder, a file system without locks).
     """
-    path = f"{db_path}.lock"
-    lock = open(path, "a+b")  # the caller keeps it open, then closes it
     try:
-        if os.name == "nt":
-            import msvcrt
-
-            lock.seek(0)
-            msvcrt.locking(lock.fileno(), msvcrt.LK_NBLCK, 1)  # OSError when taken
-        else:
-            import fcntl
-
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        lock.close()
-        if exc.errno not in _TAKEN_ERRNOS:
-            raise
+        return take_lock(f"{db_path}.lock")
+    except LockTaken:
         raise DatabaseInUse(
             f"another Messenger server is using {db_path}: stop it first, or give this one "
             "another --data-dir (or --db)") from None
-    return lock

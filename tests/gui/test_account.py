@@ -16,7 +16,7 @@ def fill(qtbot, dialog, current: str, new: str, repeat: str) -> None:
         qtbot.keyClicks(edit, text)
 
 
-def test_change_password_from_the_file_menu(qtbot, open_window, server):
+def test_change_password_from_the_file_menu(qtbot, open_window, server, tmp_path):
     window = open_window("alice")
     dialog = window.ask_change_password()
     assert dialog.isVisible()
@@ -41,7 +41,7 @@ def test_change_password_from_the_file_menu(qtbot, open_window, server):
     assert "password was changed" in window.statusBar().currentMessage()
     # (a passing message does not hide whether the app is online)
     assert window.state_label.isVisible() and "Online as" in window.state_label.text()
-    other = ClientEngine()
+    other = ClientEngine(data_dir=tmp_path / "other-computer")
     try:
         with qtbot.waitSignal(other.login_succeeded, timeout=10_000):
             other.connect_to(server.host, server.port)

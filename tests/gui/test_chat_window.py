@@ -198,6 +198,10 @@ def test_login_dialog_registers_and_remembers_server_and_user(qtbot, dialog, ser
 
 def test_login_dialog_name_taken_and_short_password(qtbot, dialog):
     dialog.create_check.setChecked(True)
+    dialog.user_edit.setText("a-name-pasted-that-is-longer-than-32")  # (not cut short)
+    dialog.password_edit.setText("long-enough")
+    dialog.submit()
+    assert dialog.error_text().startswith("Enter your user name: 1–32 letters")
     dialog.user_edit.setText("Alice")
     dialog.password_edit.setText("short")
     dialog.submit()

@@ -613,3 +613,46 @@ def test_messages_held_back_by_the_flood_limit_say_why(qtbot, make_server, tmp_p
     assert "Sending slowed down by the server" in window.statusBar().currentMessage()
     qtbot.waitUntil(lambda: not engine.store.outbox(), timeout=10_000)
     engine.close()
+
+
+def test_a_message_that_cannot_be_kept_on_this_computer_stays_in_the_box(qtbot, open_window):
+    """On a full disk a message typed and sent vanished without a word: the box cleared, no
+    bubble, no error, nothing in the outbox (a client hunt). It is not sent (it could be
+    lost), the conversation says why, and the text goes back in the box."""
+    alice = open_window("alice")
+    alice.open_conversation("bob")
+    tab = alice.conversation_widget("bob")
+    db = alice.engine.store._db
+    db.execute("PRAGMA query_only = 1")  # (SQLite refuses every write, as on a full disk)
+    qtbot.keyClicks(tab.compose, "lunch at 12?")
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    assert tab.compose.toPlainText() == "lunch at 12?"
+    assert texts(alice, "bob", MessageKind.OWN) == []
+    (error,) = [t for t in texts(alice, "bob", MessageKind.ERROR)]
+    assert error.startswith("Not sent: it could not be saved on this computer (attempt to "
+                            "write a readonly database)"), error
+    assert alice.engine.store.outbox() == []
+    db.execute("PRAGMA query_only = 0")  # (space again)
+    with qtbot.waitSignal(alice.engine.message_acked, timeout=10_000):
+        qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    assert texts(alice, "bob", MessageKind.OWN) == ["lunch at 12?"]
+
+
+def test_a_match_that_arrives_while_the_find_bar_is_open_counts_and_is_reached(
+        qtbot, open_window):
+    """A new "lunch" arrived while "lunch" was being found: lit, but the bar still said
+    "1 of 1" and Enter never reached it (a groups hunt)."""
+    alice, bob = open_window("alice"), open_window("bob")
+    tab = alice.open_conversation("bob")
+    with qtbot.waitSignal(alice.engine.message_received, timeout=10_000):
+        bob.engine.send_unicast("alice", "lunch?")
+    tab.open_find()
+    qtbot.keyClicks(tab.find_edit, "lunch")
+    assert tab.find_label.text() == "1 of 1 message"
+    with qtbot.waitSignal(alice.engine.message_received, timeout=10_000):
+        bob.engine.send_unicast("alice", "lunch at 12 then")
+    new_seq = tab.model.items()[-1].seq
+    assert tab.find_label.text() == "2 of 2 messages"  # (the current one stays current)
+    qtbot.keyClick(tab.find_edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    assert tab.delegate.current_seq == new_seq
+    assert tab.find_label.text() == "1 of 2 messages"

@@ -65,6 +65,12 @@ def test_create_group_in_the_dialog_accept_in_another_window_and_chat(qtbot, ope
     qtbot.keyClicks(dialog.nameEdit, "no spaces")
     dialog.submit()
     assert "1–32 letters" in dialog.error_text()
+    # A pasted name too long is refused, not cut short ("physics-lab-second-year-tuesdays"
+    # was made of it without a word; a groups hunt).
+    dialog.nameEdit.setText("physics-lab-second-year-tuesdays-2026")
+    assert dialog.nameEdit.text() == "physics-lab-second-year-tuesdays-2026"
+    dialog.submit()
+    assert "1–32 letters" in dialog.error_text()
     dialog.nameEdit.clear()
     qtbot.keyClicks(dialog.nameEdit, "lab")
     dialog.submit()

@@ -4,20 +4,24 @@ heartbeat — against a real in-process server."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import shiboken6
 from PySide6.QtCore import Qt, QTimer
 
+import messenger
 from messenger.client import engine as engine_module
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE, group_key, peer_key
-from messenger.client.engine import ClientEngine, export_line
+from messenger.client.engine import LOCAL_STORE, ClientEngine, export_line
 from messenger.client.liveness import Backoff, Heartbeat
-from messenger.client.localstore import LocalStore
+from messenger.client.localstore import LocalStore, store_path
 from messenger.client.models import ConversationModel, DeliveryState, MessageKind
 from messenger.protocol import Error, ErrorCode, Read
 
@@ -269,7 +273,10 @@ def test_history_pages_come_from_the_cache_then_the_server(qtbot, server, make_e
     # The same account's first computer: cached pages, no server round trip.
     first = alice.conversation("charlie")
     assert first.rowCount() == 120  # sent in this session: all shown
-    cache_only = make_engine(data_dir=alice.store.path.parents[2])
+    home = alice.store.path.parents[2]
+    alice.close()  # (the app quits: the next one opens its store)
+    alice.close_store()
+    cache_only = make_engine(data_dir=home)
     cache_only.open_store(server.host, server.port, "alice")
     cached = cache_only.conversation("charlie")
     assert cached.rowCount() == 50
@@ -1982,3 +1989,83 @@ def test_a_new_account_does_not_count_older_broadcasts_as_unread(qtbot, server, 
     with qtbot.waitSignal(zoe.message_received, timeout=5000):
         alice.send_broadcast("fresh news")
     assert zoe.unread(EVERYONE) == 1
+
+def test_a_second_app_on_the_same_account_and_folder_is_refused(qtbot, server, make_engine,
+                                                                tmp_path):
+    """Two apps of one account on one data folder each showed about half of what came (each
+    took what the other had cached first as seen; a client hunt): while another process has
+    the account's store open, a login ends with a clear reason; once it quits, it works."""
+    home = tmp_path / "home"
+    path = store_path(home, server.host, server.port, "alice")
+    holder = subprocess.Popen(  # (the other app: a process of its own)
+        [sys.executable, "-c", "import sys; from messenger.client.localstore import "
+         "LocalStore; s = LocalStore(sys.argv[1]); print('open', flush=True); "
+         "sys.stdin.read(); s.close()", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(messenger.__file__).parents[1])})
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        second = make_engine(data_dir=home)
+        with qtbot.waitSignal(second.login_failed, timeout=10_000) as refused:
+            second.connect_to(server.host, server.port)
+            second.login("alice", "alice123")
+        code, message = refused.args
+        assert code == LOCAL_STORE and "already open in another Messenger window" in message
+        assert not second.logged_in and second.store is None
+        qtbot.waitUntil(lambda: second.state is ConnectionState.DISCONNECTED)
+    finally:
+        holder.communicate("", timeout=10)
+    login(qtbot, second, server.host, server.port, "alice")
+    assert second.store is not None
+
+
+def test_a_damaged_cache_is_set_aside_and_filled_again_from_the_server(
+        qtbot, server, make_engine, tmp_path):
+    """A damaged cache hung the login on "Logging in…" for good while the messages that
+    came were confirmed, stored nowhere (a client hunt): it is set aside, a new one is made,
+    Everyone says so, and the history comes again from the server."""
+    alice, bob = make_engine(data_dir=tmp_path / "home"), make_engine()
+    login(qtbot, bob, server.host, server.port, "bob")
+    login(qtbot, alice, server.host, server.port, "alice")
+    with qtbot.waitSignal(alice.message_received, timeout=10_000):
+        bob.send_unicast("alice", "before the damage")
+    path = alice.store.path
+    alice.close()
+    alice.close_store()
+    Path(f"{path}-wal").unlink(missing_ok=True)
+    path.write_bytes(b"this is not a database" * 200)
+    bob.send_unicast("alice", "while it was closed")
+    again = make_engine(data_dir=tmp_path / "home")
+    with qtbot.waitSignal(again.resumed, timeout=10_000):
+        login(qtbot, again, server.host, server.port, "alice")
+    notices = [i.text for i in again.conversation(EVERYONE).items()]
+    assert any("were damaged" in t and ".damaged-" in t for t in notices), notices
+    assert len(list(path.parent.glob(f"{path.name}.damaged-*"))) == 1
+    model = again.conversation("bob")
+    qtbot.waitUntil(lambda: [i.text for i in model.items()] == [
+        "before the damage", "while it was closed"], timeout=10_000)
+
+
+@pytest.mark.parametrize("online", [True, False])
+def test_a_read_is_kept_to_send_before_the_rows_say_read_here(qtbot, server, make_engine,
+                                                              online):
+    """A crash between marking rows "read here" (never sent again) and keeping the receipts
+    not known to have arrived lost them for good: the sender's ticks stayed delivered and
+    the account's other computer kept them unread (a client hunt). They are kept first."""
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    with qtbot.waitSignal(alice.message_received, timeout=10_000):
+        bob.send_unicast("alice", "read me")
+    if not online:
+        alice.close()
+        qtbot.waitUntil(lambda: not alice.logged_in)
+    writes: list[str] = []
+    alice.store._db.set_trace_callback(
+        lambda sql: writes.append(sql) if sql.startswith(("UPDATE", "INSERT")) else None)
+    alice.mark_read(peer_key("bob"))
+    alice.store._db.set_trace_callback(None)
+    kept = next(i for i, sql in enumerate(writes) if "reads_unconfirmed" in sql or
+                "'reads_unconfirmed'" in sql)
+    marked = next(i for i, sql in enumerate(writes) if "SET state = 'read'" in sql)
+    assert kept < marked, writes

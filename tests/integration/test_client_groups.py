@@ -163,3 +163,28 @@ def test_reply_target_and_users_list(qtbot, session):
     text = notices(alice, EVERYONE)[-1]
     assert text.startswith("Online now (2):") and "alice (you)" in text
     assert "from 127.0.0.1:" in text and "Offline: charlie" in text
+
+
+def test_an_exported_group_conversation_marks_notices_as_nobodys_words(qtbot, session,
+                                                                       tmp_path):
+    """The export wrote the group's notices as if people had said them ("alice: alice
+    left"), the same as a message alice typed that reads so (a groups hunt): a notice is a
+    ``*`` line."""
+    alice, bob = session("alice"), session("bob")
+    with qtbot.waitSignal(bob.invitation_received, timeout=10_000):
+        alice.create_group("lab", ["bob"])
+    with qtbot.waitSignal(bob.group_joined, timeout=10_000):
+        bob.accept_invitation("lab")
+    with qtbot.waitSignal(bob.message_received, timeout=10_000):
+        alice.send_group("lab", "alice left\rfor lunch")  # (typed; a lone \r from a client)
+    with qtbot.waitSignal(alice.group_left, timeout=10_000):
+        alice.leave_group("lab")
+    qtbot.waitUntil(lambda: len(bob.store.page(group_key("lab"))) == 4)
+    out = tmp_path / "lab.txt"
+    job = bob.export_conversation(group_key("lab"), out)
+    with qtbot.waitSignal(job.finished, timeout=10_000):
+        pass
+    lines = [line.split("] ", 1)[1] if line.startswith("[") else line
+             for line in out.read_text(encoding="utf-8").splitlines()]
+    assert lines == ["* bob joined", "alice: alice left", "    for lunch", "* alice left",
+                     "* bob is the new leader"], lines

@@ -93,6 +93,13 @@ def test_search_is_case_insensitive_and_literal(store):
                         cached(3, text="hello again"), cached(4, conv="carol", text="hello")])
     assert store.search("bob", "HELLO") == [1, 3]
     assert store.search("bob", "%") == [2]
+    # Not only ASCII letters (a groups hunt: "école" did not find "École" further back).
+    store.add_messages([cached(5, text="École starts at 8"), cached(6, text="ZÜRICH HB"),
+                        cached(7, text="Straße")])
+    assert store.search("bob", "école") == [5]
+    assert store.search("bob", "zürich") == [6]
+    assert store.search("bob", "STRASSE") == [7]  # (casefold, as the app's own rows)
+    assert store.search("bob", "_") == []
 
 
 def test_meta(store):
