@@ -115,6 +115,7 @@ LOCAL_STORE = "local_store"
 cannot be opened (another app has it, a read-only or full disk): the login is ended."""
 UNCONFIRMED_READS_META = "reads_unconfirmed"
 CHANGES_META = "changes_unanswered"
+GROUP_CREATED_META = "group_created:"  # + group key: the group's ``created`` last seen
 """Local store ``meta`` key: the edits and deletes sent and not answered yet (JSON list, in
 the order made), so that a quit, a crash or a lost link does not lose them: they go again
 after the next login of the account (an edit keeps its ``client_msg_id``; deleting a
@@ -398,6 +399,7 @@ class ClientEngine(QObject):
     login_failed = Signal(str, str)
     presence_changed = Signal(str, bool)
     conversation_added = Signal(str)
+    conversation_renamed = Signal(str)
     message_received = Signal(str, object)
     message_acked = Signal(str, int, float)
     request_failed = Signal(str, str, str)
@@ -1661,7 +1663,10 @@ class ClientEngine(QObject):
                        if name_key(e.name) != me]
             self.roster.set_roster(entries)
             before = self.groups.rows()
-            self.groups.set_groups([self._row(g) for g in (ok.groups or [])])
+            rows = [self._row(g) for g in (ok.groups or [])]
+            for row in rows:
+                self._note_group(row)
+            self.groups.set_groups(rows)
             # Groups left while the link was down (removed, dissolved): as if told live,
             # with their unread counts gone (nothing is left to open to clear them).
             gone = [g for g in before if self.groups.group(g.name) is None]
@@ -1838,6 +1843,7 @@ class ClientEngine(QObject):
     def _on_group_ok(self, req: _Request, ok: Ok) -> None:
         if ok.group is not None:
             row = self._row(ok.group)
+            self._note_group(row)
             self.groups.upsert(row)
             self.directory.upsert(row)
         if req.op in ("create", "join", "accept") and ok.group is not None:
@@ -1863,6 +1869,30 @@ class ClientEngine(QObject):
                 verb = "Declined the invitation to" if req.op == "decline" else "Left"
                 self.conversation(req.key).add_notice(f"{verb} {req.group}.")
 
+    def _note_group(self, row: GroupRow) -> None:
+        """A group row from the server (login, a group request's answer, an invitation, an
+        update). Its conversation takes the name as spelt now (a later group may reuse a
+        dissolved one's name in another case: ``conversation_renamed``), and a group created
+        after the one this app knew by that name (its ``created``, Unix seconds, differs
+        from the one kept in the local store) says so in the conversation: the messages
+        above were in the earlier group."""
+        key = group_key(row.name)
+        model = self._conversations.get(key)
+        if row.created and self._store is not None:
+            meta = GROUP_CREATED_META + key
+            known = self._store.get_meta(meta)
+            if known != repr(row.created):
+                self._store.set_meta(meta, repr(row.created))
+                if known is not None:
+                    model = self.conversation(key, row.name)
+                    model.add_notice(
+                        f"A new group {row.name} was created on "
+                        f"{time.strftime('%Y-%m-%d at %H:%M', time.localtime(row.created))}"
+                        "; the messages above were in an earlier group of that name.")
+        if model is not None and model.title != row.name:
+            model.title = row.name
+            self.conversation_renamed.emit(key)
+
     def _drop_group(self, name: str) -> bool:
         """Take group ``name`` off the group list (left, removed, dissolved, declined) with
         its unread count: nothing is left to open to clear it (the window title's count).
@@ -1886,6 +1916,7 @@ class ClientEngine(QObject):
 
     def _on_invitation(self, ev: GroupInvitation) -> None:
         row = self._row(ev.group, ev.by)
+        self._note_group(row)
         self.groups.upsert(row)
         self._party_order.append(ev.group.name)
         self.conversation(EVERYONE).add_notice(
@@ -1906,6 +1937,7 @@ class ClientEngine(QObject):
                 self.directory.remove(ev.group.name)
             self._update_party()
             return
+        self._note_group(row)
         self.groups.upsert(row)
         if self.directory.row_of(ev.group.name) is not None:
             self.directory.upsert(row)

@@ -1087,6 +1087,15 @@ class ConversationWidget(QWidget):
 
     # ------------------------------------------------------------------ header
 
+    def update_title(self) -> None:
+        """Show the model's title again (a group's name may change case: a later group
+        reusing a dissolved one's name)."""
+        title = self.model.title
+        self.title_label.setText(("# " if is_group(self.key) else "") + title)
+        who = "everyone" if is_everyone(self.key) else \
+            f"group {title}" if is_group(self.key) else title
+        self.view.setAccessibleName(f"Messages with {who}")
+
     def set_status(self, text: str) -> None:
         """The header's status line (empty hides nothing: the title stays)."""
         if self.status_label.text() != text:

@@ -454,6 +454,7 @@ class MainWindow(QMainWindow):
         engine.state_changed.connect(self._update_state)
         engine.connection_failed.connect(self._on_connection_failed)
         engine.unread_changed.connect(self._on_unread_changed)
+        engine.conversation_renamed.connect(self._on_conversation_renamed)
         engine.request_failed.connect(self._on_request_failed)
         engine.password_changed.connect(
             lambda: self.statusBar().showMessage("Your password was changed.", 6000))
@@ -1217,6 +1218,12 @@ class MainWindow(QMainWindow):
         unread, and its sender gets no read receipt)."""
         if key == self.current_key() and self.isActiveWindow() and self.engine.unread(key):
             self.engine.mark_read(key)
+
+    def _on_conversation_renamed(self, key: str) -> None:
+        widget = self._tabs_by_key.get(key)
+        if widget is not None:
+            widget.update_title()
+            self._update_tab_text(key)
 
     def _update_tab_text(self, key: str) -> None:
         widget = self._tabs_by_key.get(key)

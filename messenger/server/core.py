@@ -77,7 +77,7 @@ from messenger.protocol import (
 
 from .auth import LoginThrottle, Passwords
 from .groups import Group, Groups, Left, RuleError
-from .ratelimit import TokenBucket
+from .ratelimit import TokenBucket, address_block
 from .store import EVERYONE_KEY, Account, NameTaken, Store, StoredMessage, pair_key
 from .store import Receipt as StoredReceipt
 from .transfers import MAX_OPEN_PER_SENDER, Transfers
@@ -204,6 +204,12 @@ class Session:
         """The peer's IP address: ``address`` (``host:port``) without the port."""
         return self.address.rpartition(":")[0] or self.address
 
+    @property
+    def block(self) -> str:
+        """What the per-address limits count this peer as (:func:`address_block`: its IPv4
+        address, or its IPv6 /64)."""
+        return address_block(self.host)
+
 
 @dataclass
 class _Online:
@@ -275,7 +281,7 @@ class ServerCore:
         closed) when its IP address already holds ``max_prelogin_per_host`` connections
         without a login."""
         session = self.sessions[conn] = Session(conn, address)
-        host = session.host
+        host = session.block
         waiting = self._prelogin_by_host.get(host, 0)
         if waiting >= self.max_prelogin_per_host:
             log.warning("%s has %d connections without a login: refusing another", host,
@@ -292,7 +298,7 @@ class ServerCore:
         """``session`` no longer counts as a connection without a login."""
         if session.counted:
             session.counted = False
-            host = session.host
+            host = session.block
             left = self._prelogin_by_host.get(host, 1) - 1
             if left > 0:
                 self._prelogin_by_host[host] = left
@@ -484,10 +490,10 @@ class ServerCore:
         locked = self.throttle.locked_for(key)
         if locked > 0:
             return [self._locked(session, frame, locked)]
-        if (wait := self.throttle.host_wait(session.host)) > 0:
+        if (wait := self.throttle.host_wait(session.block)) > 0:
             return [Out(session.conn, Error(
                 id=frame.id, code=ErrorCode.RATE_LIMITED, retry_after=round(wait, 1),
-                message=f"too many failed logins from your address {session.host}; try "
+                message=f"too many failed logins from your address {session.block}; try "
                         f"again in {max(1, round(wait + 0.499))} s"))]
         account = self.store.account(frame.user) if is_valid_name(frame.user) else None
         encoded = account.pw_hash if account else None
@@ -508,7 +514,7 @@ class ServerCore:
             elif ok:
                 locked = self.throttle.success(key)
             else:
-                locked = self.throttle.failure(key, session.host)
+                locked = self.throttle.failure(key, session.block)
                 # (a name with no account may be a password typed in the wrong field)
                 activity.info("failed login for %s from %s", repr(account.name) if account
                               else "a name with no account", session.address)
@@ -680,9 +686,9 @@ class ServerCore:
         assumed (:data:`HASH_SECONDS` per hash, two at once)."""
         if self.hashing >= self.max_hashing:
             message = f"the server is busy checking {self.hashing} passwords"
-        elif self._hashing_by_host.get(session.host, 0) >= self.max_hashing_per_host:
+        elif self._hashing_by_host.get(session.block, 0) >= self.max_hashing_per_host:
             message = (f"the server is busy checking {self.max_hashing_per_host} passwords "
-                       f"from your address {session.host}")
+                       f"from your address {session.block}")
         else:
             return None
         wait = round(self.hashing * HASH_SECONDS / 2, 1)
@@ -693,13 +699,13 @@ class ServerCore:
     def _hash_started(self, session: Session) -> None:
         session.busy = True
         self.hashing += 1
-        host = session.host
+        host = session.block
         self._hashing_by_host[host] = self._hashing_by_host.get(host, 0) + 1
 
     def _hash_done(self, session: Session) -> None:
         """Frees the slots taken by :meth:`_hash_started` (also when the session is gone)."""
         self.hashing -= 1
-        host = session.host
+        host = session.block
         left = self._hashing_by_host[host] - 1
         if left:
             self._hashing_by_host[host] = left

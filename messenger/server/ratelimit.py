@@ -1,12 +1,37 @@
-"""Flood control for what an account writes: a token bucket with a penalty box. Plain
-Python, no Qt: :class:`~messenger.server.core.ServerCore` holds one per account."""
+"""Flood control for what an account writes: a token bucket with a penalty box; and what
+the per-address limits count as one address (:func:`address_block`). Plain Python, no Qt:
+:class:`~messenger.server.core.ServerCore` holds one bucket per account."""
 
 from __future__ import annotations
+
+import ipaddress
 
 PENALTY_SECONDS = 1.0
 """After a refusal, everything is refused for this long (s): a client that pipelines its
 sends gets them all back and resends them in order, instead of having every other one
 taken as tokens trickle in (which would reorder its messages)."""
+
+
+IPV6_BLOCK_BITS = 64
+"""The IPv6 prefix that counts as one address for the per-address limits: one subscriber's
+/64 (RFC 6177 §3, RFC 7421 §1: a host may take any of its 2^64 addresses at will)."""
+
+
+def address_block(host: str) -> str:
+    """What the per-address limits count ``host`` (an IP address as Qt prints it) as: an
+    IPv4 address itself, also when mapped into IPv6 (``::ffff:192.0.2.7`` → ``192.0.2.7``);
+    an IPv6 address as its /64 (``2001:db8::1%eth0`` → ``2001:db8::/64``), or a client
+    with a /64 of its own would have 2^64 addresses' worth of allowance. Anything else
+    (not an IP address) is returned as it is."""
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_BLOCK_BITS), strict=False))
+    return str(address)
 
 
 class TokenBucket:

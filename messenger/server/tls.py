@@ -17,6 +17,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtNetwork import QSslConfiguration, QSslSocket, QTcpServer
 
 from messenger.protocol.fingerprint import make_identity, pem_fingerprint
+from messenger.server.ratelimit import address_block
 
 log = logging.getLogger("messenger.server.tls")
 
@@ -118,7 +119,7 @@ class TlsServer(QTcpServer):
             log.info("cannot take an incoming connection: %s", sock.errorString())
             sock.deleteLater()
             return
-        host = sock.peerAddress().toString()
+        host = address_block(sock.peerAddress().toString())  # (an IPv6 /64 counts as one)
         waiting = self._per_host.get(host, 0)
         if waiting >= self.max_per_host or len(self._handshaking) >= self.max_total:
             self.refused += 1

@@ -245,6 +245,11 @@ def lock_exclusive(fd: int) -> bool:
     return True
 
 
+_OPEN_FLAGS = getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+"""How a ``.part`` file is opened: never through a symbolic link (one planted in the partial
+folder would have the received bytes written, and truncated, wherever it points: ``ELOOP``)."""
+
+
 def _busy(path: Path) -> PartBusyError:
     return PartBusyError(errno.EBUSY, "another copy of Messenger on this computer is receiving "
                          "this file into the same folder", str(path))
@@ -287,7 +292,7 @@ class PartFile:
         1 MiB reads; when it returns true the file is closed and ``InterruptedError``
         raised. Raises ``OSError`` when the file cannot be opened or read."""
         try:
-            fd = os.open(self.path, os.O_RDWR | getattr(os, "O_BINARY", 0))
+            fd = os.open(self.path, os.O_RDWR | _OPEN_FLAGS)
         except FileNotFoundError:
             return 0
         if not lock_exclusive(fd):
@@ -322,7 +327,7 @@ class PartFile:
 
     def _create(self) -> BinaryIO:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _OPEN_FLAGS, 0o600)
         if not lock_exclusive(fd):
             os.close(fd)
             raise _busy(self.path)

@@ -609,3 +609,41 @@ def test_a_group_one_was_removed_from_while_offline_counts_no_unread(qtbot, open
     assert alice.engine.groups.group("lab") is None
     assert alice.engine.unread(group_key("lab")) == 0
     assert not alice.windowTitle().startswith("("), alice.windowTitle()
+
+
+def test_a_new_group_reusing_a_dissolved_ones_name_is_told_apart(qtbot, open_window):
+    """A group dissolved and its name taken again (in another case) by a new group: a former
+    member's tab showed the old group's history under the old spelling, as if one group
+    (a groups hunt). Now the tab takes the new name, and a notice divides the two."""
+    alice, bob, charlie = open_window("alice"), open_window("bob"), open_window("charlie")
+    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        alice.engine.create_group("lab", ["bob"])
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        bob.engine.accept_invitation("lab")
+    key = group_key("lab")
+    alice.engine.send_group("lab", "old news")
+    qtbot.waitUntil(lambda: texts(bob, key, OTHER) == ["old news"], timeout=10_000)
+    with qtbot.waitSignal(bob.engine.group_left, timeout=10_000):
+        alice.engine.remove_from_group("lab", "bob")
+    with qtbot.waitSignal(alice.engine.group_left, timeout=10_000):
+        alice.engine.leave_group("lab")  # the last member: the group is dissolved
+    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        charlie.engine.create_group("Lab", ["bob"])
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        bob.engine.accept_invitation("Lab")
+    widget = bob._tabs_by_key[key]
+    assert widget.model.title == "Lab"
+    assert bob.tabs.tabText(bob.tabs.indexOf(widget)) == "# Lab"
+    assert widget.title_label.text() == "# Lab"
+    notices = texts(bob, key, SYSTEM)
+    assert any(n.startswith("A new group Lab was created on ") and
+               n.endswith("the messages above were in an earlier group of that name.")
+               for n in notices), notices
+    charlie.engine.send_group("Lab", "new news")
+    qtbot.waitUntil(lambda: texts(bob, key, OTHER) == ["old news", "new news"],
+                    timeout=10_000)
+    items = [widget.model.item(r).text for r in range(widget.model.rowCount())]
+    divider = next(i for i, t in enumerate(items) if t.startswith("A new group Lab"))
+    assert items.index("old news") < divider < items.index("new news")
+    # The first group of a name in this app says nothing of the kind.
+    assert not any("A new group" in n for n in texts(charlie, key, SYSTEM))

@@ -4,7 +4,9 @@ both reported the file complete and verified)."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 
 import pytest
 
@@ -50,3 +52,23 @@ def test_a_resumed_part_file_is_locked_while_open_and_free_once_closed(tmp_path)
     again = PartFile(part, len(DATA), SHA, 4096)
     assert again.open() == 5000
     again.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "O_NOFOLLOW"), reason="no O_NOFOLLOW (Windows)")
+@pytest.mark.parametrize("held", [0, 6000])
+def test_a_part_file_that_is_a_symbolic_link_is_not_written_through(tmp_path, held):
+    """A symbolic link planted where the ``.part`` file goes (by another local user with
+    write access to the partial folder): the received bytes were written, and the file it
+    pointed to truncated, through it. Now the receive fails and the target is untouched."""
+    target = tmp_path / "elsewhere.txt"
+    target.write_bytes(DATA[:held] if held else b"precious")
+    before = target.read_bytes()
+    part = tmp_path / "partial" / "abc.part"
+    part.parent.mkdir()
+    part.symlink_to(target)
+    receiver = PartFile(part, len(DATA), SHA, 4096)
+    with pytest.raises(OSError) as refused:
+        receiver.open()
+        receiver.write(DATA)
+    assert refused.value.errno == errno.ELOOP
+    assert target.read_bytes() == before

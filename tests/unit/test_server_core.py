@@ -30,6 +30,7 @@ from messenger.protocol import (
 from messenger.server import core as core_module
 from messenger.server.auth import LoginThrottle, Passwords
 from messenger.server.core import Crypto, Disconnect, Fanout, Out, ServerCore, run_inline
+from messenger.server.ratelimit import address_block
 from messenger.server.store import Store
 
 
@@ -531,3 +532,35 @@ def test_one_address_cannot_pile_up_connections_without_a_login(tmp_path):
     core.disconnected(1)  # (logged in: it was not counted any more)
     assert Disconnect(9) in core.connected(9, "10.0.0.9:4009")
     store.close()
+
+
+def test_an_ipv6_64_counts_as_one_address_for_the_connection_limit(tmp_path):
+    """An IPv6 client has a /64 of its own and may take any of its addresses: each counted
+    as an address of its own, one computer had 2^64 shares of the per-address limits. An
+    IPv4 address mapped into IPv6 is that IPv4 address."""
+    passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID))
+    store = Store(tmp_path / "prelogin6.db")
+    core = InlineCore(store, passwords, LoginThrottle(), max_prelogin_per_host=2)
+    assert core.connected(1, "2001:db8:1:2::1:4001") == []
+    assert core.connected(2, "2001:db8:1:2:aaaa::99%eth0:4002") == []
+    err = only(actions := core.connected(3, "2001:db8:1:2:ffff:ffff:ffff:ffff:4003"), 3)
+    assert err.code == ErrorCode.RATE_LIMITED and "2001:db8:1:2::/64" in err.message
+    assert Disconnect(3) in actions
+    core.disconnected(3)
+    assert core.connected(4, "2001:db8:1:3::1:4004") == []  # the next /64: another client
+    assert core.connected(5, "::ffff:10.0.0.9:4005") == []
+    assert core.connected(6, "10.0.0.9:4006") == []
+    assert Disconnect(7) in core.connected(7, "10.0.0.9:4007")
+    store.close()
+
+
+@pytest.mark.parametrize(("host", "block"), [
+    ("192.0.2.7", "192.0.2.7"),
+    ("::ffff:192.0.2.7", "192.0.2.7"),
+    ("2001:db8::1", "2001:db8::/64"),
+    ("fe80::1%eth0", "fe80::/64"),
+    ("::1", "::/64"),
+    ("not an address", "not an address"),
+])
+def test_address_block(host, block):
+    assert address_block(host) == block
