@@ -46,6 +46,7 @@ from ..client.models import (
     CheckableProxyModel,
     ConversationModel,
     GroupModel,
+    GroupRow,
     MembersModel,
     RosterModel,
 )
@@ -63,7 +64,7 @@ _Index = QModelIndex | QPersistentModelIndex
 NAME_RULE = "A group name has 1–32 letters, digits, “_”, “.” or “-”."
 
 LEFT_GROUP = "You left this group — join it again to write here."
-LEFT_PRIVATE_GROUP = "You left this group — a member can invite you again."
+LEFT_PRIVATE_GROUP = "You left this group — its leader can invite you again."
 """(An invite-only group, or one that is gone: it cannot be joined.)"""
 NOT_MEMBER = "You are not a member of this group."
 
@@ -84,12 +85,32 @@ def _question(parent: QWidget | None, title: str, text: str, informative: str,
     return box
 
 
-def confirm_leave(parent: QWidget | None, group: str) -> bool:
-    """Ask before leaving ``group``; True when the user chose Leave."""
+def leave_consequences(row: GroupRow | None, me: str) -> str:
+    """What leaving group ``row`` means for ``me``, for the question before it: the next
+    leader when ``me`` leads it (the longest-standing other member, as the server picks),
+    or the group's end when ``me`` is its last member."""
+    text = "You will no longer get its messages or be able to write in it."
+    if row is None:
+        return text + " To come back, join it again (an invite-only group needs a new invitation)."
+    others = [m for m in row.members if name_key(m) != name_key(me)]
+    if not others:
+        pending = (f" The invitation{'s' if len(row.invited) != 1 else ''} to "
+                   f"{', '.join(row.invited)} {'are' if len(row.invited) != 1 else 'is'} "
+                   "withdrawn." if row.invited else "")
+        return (f"You are its last member: the group ends, and its name is free for a new "
+                f"group.{pending}")
+    if name_key(row.leader) == name_key(me):
+        text += f" {others[0]} becomes its leader (the longest-standing member)."
+    return text + (" To come back, join it again." if row.public else
+                   " To come back, you need an invitation from its leader.")
+
+
+def confirm_leave(parent: QWidget | None, group: str, row: GroupRow | None = None,
+                  me: str = "") -> bool:
+    """Ask before leaving ``group`` (its row, when known, and this user ``me``: the question
+    says who leads it next, or that it ends); True when the user chose Leave."""
     box = _question(parent, "Leave group", f"Leave the group “{group}”?",
-                    "You will no longer get its messages or be able to write in it. To come "
-                    "back, join it again (an invite-only group needs a new invitation).",
-                    "Leave")
+                    leave_consequences(row, me), "Leave")
     return ask(box) == QMessageBox.StandardButton.Yes
 
 
@@ -708,7 +729,8 @@ class GroupConversationWidget(ConversationWidget):
 
     def leave(self) -> bool:
         """Leave: ask first, then ask the server. True when the request went out."""
-        if not confirm_leave(self, self.group):
+        if not confirm_leave(self, self.group, self.engine.groups.group(self.group),
+                             self.engine.user):
             return False
         self.left_here = True
         return self.engine.leave_group(self.group, key=self.key)

@@ -805,7 +805,7 @@ class MainWindow(QMainWindow):
         widget = self._tabs_by_key.get(group_key(name))
         if isinstance(widget, GroupConversationWidget):
             return widget.leave()
-        if not confirm_leave(self, name):
+        if not confirm_leave(self, name, self.engine.groups.group(name), self.engine.user):
             return False
         return self.engine.leave_group(name, key=group_key(name))
 

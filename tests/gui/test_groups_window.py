@@ -9,7 +9,13 @@ from PySide6.QtWidgets import QLabel, QMenu, QMessageBox
 
 from messenger.client.conversations import EVERYONE, group_key
 from messenger.client.engine import ClientEngine
-from messenger.client.models import GroupModel, MembersModel, MessageKind, RosterModel
+from messenger.client.models import (
+    GroupModel,
+    GroupRow,
+    MembersModel,
+    MessageKind,
+    RosterModel,
+)
 from messenger.gui import delegates, groups
 from messenger.gui.groups import (
     GroupConversationWidget,
@@ -165,6 +171,8 @@ def test_leave_asks_first_then_the_tab_cannot_be_written_in(qtbot, open_window, 
     assert left == []
     assert answers.asked[0][0] == "Leave the group “den”?"
     assert "no longer get its messages" in answers.asked[0][1]
+    assert answers.asked[0][1].endswith("To come back, join it again.")  # (public)
+    assert "leader (" not in answers.asked[0][1]  # (bob does not lead it)
     assert answers.asked[0][2] == "Leave"
     assert bob.engine.groups.group("den").member and tab.compose.isEnabled()
 
@@ -647,3 +655,21 @@ def test_a_new_group_reusing_a_dissolved_ones_name_is_told_apart(qtbot, open_win
     assert items.index("old news") < divider < items.index("new news")
     # The first group of a name in this app says nothing of the kind.
     assert not any("A new group" in n for n in texts(charlie, key, SYSTEM))
+
+
+def test_the_leave_question_names_the_next_leader_or_says_the_group_ends():
+    """A leader leaving was asked the same as anyone (a groups hunt): who leads next, or that
+    the group ends with its last member, was found out afterwards."""
+    def row(leader, members, invited=(), public=False):
+        return GroupRow("lab", leader, tuple(members), tuple(invited), public, True, False,
+                        "", 0, 1.0)
+
+    text = groups.leave_consequences(row("alice", ["alice", "bob", "carol"]), "Alice")
+    assert "bob becomes its leader (the longest-standing member)." in text
+    assert "invitation from its leader" in text
+    text = groups.leave_consequences(row("alice", ["alice", "bob"], public=True), "bob")
+    assert "leader" not in text and text.endswith("To come back, join it again.")
+    text = groups.leave_consequences(row("alice", ["alice"], ["dave", "erin"]), "alice")
+    assert text == ("You are its last member: the group ends, and its name is free for a "
+                    "new group. The invitations to dave, erin are withdrawn.")
+    assert "join it again" in groups.leave_consequences(None, "alice")
