@@ -126,6 +126,12 @@ LAPSED_REASON = "offer lapsed"
 """The reason given to the sender when an offer to us is declined because it lapsed
 unanswered (we went offline or the app stopped before the user answered)."""
 
+AUTO_RESUME_DELAYS: tuple[float, ...] = (2.0, 5.0, 15.0, 30.0, 60.0)
+"""Seconds before each automatic resume of a send that failed because the path or the peer's
+app went away (``transient``, :func:`~messenger.transfer.protocol.transient_close`; also one
+found interrupted after a restart). Counted from the attempt that last moved bytes; after the
+last of them the card waits for Resume. Each waits for the recipient to be online."""
+
 SAVE_INTERVAL = 1.0
 """Seconds between two writes of a running transfer's progress to the local store (a change
 of state is written at once)."""
@@ -218,6 +224,13 @@ class Transfer:
     linked: bool = field(default=False, repr=False)
     """receive: the sender's connection is up and authenticated (the engine reports
     progress for it), even while no byte moved yet (its partial file is still checked)."""
+    auto_resume: bool = field(default=False, repr=False)
+    """send, failed: it will be offered again by itself (:data:`AUTO_RESUME_DELAYS`)."""
+    retry_at: float = field(default=0.0, repr=False)
+    """send, failed, :attr:`auto_resume`: when (Unix seconds) it is offered again; 0.0 while
+    it waits for the recipient to come online."""
+    tries: int = field(default=0, repr=False)
+    """send: automatic resumes since bytes last moved."""
 
     @property
     def eta(self) -> float | None:
@@ -338,7 +351,11 @@ def status_text(t: Transfer) -> str:
         return who + (f": {error}" if error else "")
     if st is TransferState.DISCARDED:
         return "Discarded (the partly received file was deleted)"
-    return f"Failed: {error or 'unknown error'}"
+    text = f"Failed: {error or 'unknown error'}"
+    if t.auto_resume:
+        text += (f" · trying again at {time.strftime('%H:%M:%S', time.localtime(t.retry_at))}"
+                 if t.retry_at else f" · it resumes when {t.peer} is online")
+    return text
 
 
 def send_refusal(path: Path, size_limit: int) -> str | None:
@@ -572,6 +589,9 @@ class TransferController(QObject):
         settings: the transfer engine's tunables (e.g. a shorter idle timeout in tests).
         route: maps the peer's ``(host, port)`` to where datagrams are sent (tests put a
             lossy relay in between); the identity by default.
+        auto_resume_delays: seconds before each automatic resume of a send that failed
+            because the path or the recipient's app went away (:data:`AUTO_RESUME_DELAYS`;
+            empty: only Resume resumes). A failed send waiting for one shows Cancel.
 
     Attributes:
         model: the :class:`TransferModel`.
@@ -599,6 +619,7 @@ class TransferController(QObject):
                  host: str = "0.0.0.0", threaded: bool = True,
                  settings: Settings | None = None,
                  route: Callable[[str, int], tuple[str, int]] | None = None,
+                 auto_resume_delays: tuple[float, ...] = AUTO_RESUME_DELAYS,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.client = engine
@@ -628,6 +649,9 @@ class TransferController(QObject):
         self._hashes: dict[tuple[str, int, int, int, int], str] = {}
         self._hashing: dict[str, list[str]] = {}  # file → keys waiting for its hash
         self._counter = itertools.count(1)
+        self.auto_resume_delays = tuple(auto_resume_delays)
+        """Seconds before each automatic resume (empty: never by itself)."""
+        self._resume_timers: dict[str, QTimer] = {}  # key → the timer of its next resume
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(2)
         self._hashed.connect(self._on_hashed)
@@ -639,9 +663,12 @@ class TransferController(QObject):
         engine.connection_failed.connect(self._on_disconnected)
         engine.login_succeeded.connect(self._load)
         engine.login_succeeded.connect(self._decline_lapsed)
+        engine.login_succeeded.connect(self._resume_waiting)
+        engine.presence_changed.connect(self._on_presence)
         if engine.logged_in:
             self._load()
             self._decline_lapsed()
+            self._resume_waiting()
 
     # ------------------------------------------------------------------ queries
 
@@ -815,6 +842,8 @@ class TransferController(QObject):
         t = self._items.get(key)
         if t is None or not self.can_resume(key):
             return False
+        self._stop_auto_resume(t)
+        t.tries = 0  # (an automatic resume sets its count afterwards)
         if t.transfer_id:
             self._by_id.pop(t.transfer_id, None)
             t.resumes = t.transfer_id  # the recipient's card of it continues
@@ -1071,10 +1100,12 @@ class TransferController(QObject):
 
     def cancel(self, key: str) -> bool:
         """Cancel transfer ``key`` in either direction (an unanswered offer to us is
-        declined); the other side is told. False when it had ended already."""
+        declined; a failed send that would resume by itself does not); the other side is
+        told. False when it had ended already."""
         t = self._items.get(key)
-        if t is None or t.final:
+        if t is None or (t.final and not (t.auto_resume and t.state is TransferState.FAILED)):
             return False
+        self._stop_auto_resume(t)
         if t.direction == RECEIVE and t.state is TransferState.INCOMING:
             self._decline(t, "")
             return True
@@ -1163,6 +1194,9 @@ class TransferController(QObject):
         if op == "accept" and self._engine is not None:
             # Stop expecting it, but keep the partial file (resume data for a new offer).
             self._engine.release(t.transfer_id)
+        if op == "offer" and t.tries and reply.code == ErrorCode.USER_OFFLINE and \
+                self.auto_resume_delays:
+            t.auto_resume, t.retry_at = True, 0.0  # an automatic resume: when they are back
         self._set(t, TransferState.FAILED, error=reason)
 
     def _on_disconnected(self, *args: Any) -> None:
@@ -1174,6 +1208,8 @@ class TransferController(QObject):
                     self._lapsed[t.transfer_id] = t.key
                 elif t.state is TransferState.WAITING and t.transfer_id:
                     self._lapsed_sends[t.transfer_id] = t.key
+                if t.direction == SEND and t.tries:  # an automatic resume: go on trying
+                    self._plan_auto_resume(t)
                 self._set(t, TransferState.FAILED, error="the connection to the server was lost")
 
     def _decline_lapsed(self, *args: Any) -> None:
@@ -1209,6 +1245,8 @@ class TransferController(QObject):
             # Not active, and not "did not connect" for the watchdog either.
             t.linked = True
             return
+        if done > t.done:
+            t.tries = 0  # bytes moved: the next failure gets the whole series of tries
         t.done, t.rate = int(done), float(rate)
         if total:
             t.size = int(total)
@@ -1231,10 +1269,72 @@ class TransferController(QObject):
             t.path = path
         self._set(t, TransferState.DONE, error="")
 
-    def _on_failed(self, tid: str, reason: str) -> None:
+    def _on_failed(self, tid: str, reason: str, transient: bool = False) -> None:
         t = self._by_transfer_id(tid)
         if t is not None and not t.final:
+            if transient and t.direction == SEND:
+                self._plan_auto_resume(t)
             self._set(t, TransferState.FAILED, error=reason)
+
+    # -- automatic resume
+
+    def _plan_auto_resume(self, t: Transfer) -> None:
+        """Have failed send ``t`` offered again by itself after the next of
+        :attr:`auto_resume_delays` (none left: it waits for Resume). Call before the card
+        is updated."""
+        if t.tries >= len(self.auto_resume_delays) or self._closed:
+            self._stop_auto_resume(t)
+            return
+        delay = self.auto_resume_delays[t.tries]
+        t.auto_resume, t.retry_at = True, time.time() + delay
+        timer = self._resume_timers.get(t.key)
+        if timer is None:
+            timer = self._resume_timers[t.key] = QTimer(self)
+            timer.setSingleShot(True)
+            timer.timeout.connect(lambda key=t.key: self._auto_resume(key))
+        timer.start(max(0, int(delay * 1000)))
+        log.info("transfer %s: resuming by itself in %g s (try %d of %d)", t.key, delay,
+                 t.tries + 1, len(self.auto_resume_delays))
+
+    def _stop_auto_resume(self, t: Transfer) -> None:
+        t.auto_resume, t.retry_at = False, 0.0
+        timer = self._resume_timers.pop(t.key, None)
+        if timer is not None:
+            timer.stop()
+            timer.deleteLater()
+
+    def _auto_resume(self, key: str) -> None:
+        """The time of an automatic resume came: offer the file again if the recipient is
+        online (else wait for them: :meth:`_on_presence`)."""
+        t = self._items.get(key)
+        if t is None or not t.auto_resume or t.state is not TransferState.FAILED or \
+                self._closed:
+            return
+        if not self.client.logged_in or not self._online(t.peer):
+            t.retry_at = 0.0  # "it resumes when bob is online"
+            self.model.changed(t.key)
+            self.transfer_changed.emit(t.key)
+            return
+        tries = t.tries + 1
+        if not self.resume(key):  # (the file changed or went: Resume is gone too)
+            self._stop_auto_resume(t)
+            self.model.changed(t.key)
+            self.transfer_changed.emit(t.key)
+            return
+        t.tries = tries
+        log.info("transfer %s: resumed by itself (try %d)", key, tries)
+
+    def _on_presence(self, user: str, online: bool) -> None:
+        if online:
+            self._resume_waiting(user=user)
+
+    def _resume_waiting(self, *args: Any, user: str | None = None) -> None:
+        """Sends waiting for their recipient (``user``, or anyone at a login) to be online
+        are offered again now."""
+        for t in list(self._items.values()):
+            if t.auto_resume and not t.retry_at and t.state is TransferState.FAILED and \
+                    (user is None or name_key(t.peer) == name_key(user)):
+                self._auto_resume(t.key)
 
     def _on_engine_cancelled(self, tid: str, by_peer: bool) -> None:
         t = self._by_transfer_id(tid)
@@ -1377,6 +1477,9 @@ class TransferController(QObject):
                     self._lapsed[t.transfer_id or t.key] = t.key
                 elif state is TransferState.WAITING and t.direction == SEND and t.transfer_id:
                     self._lapsed_sends[t.transfer_id] = t.key  # (withdrawn at login)
+                elif state in (TransferState.CONNECTING, TransferState.ACTIVE) and \
+                        t.direction == SEND and self.auto_resume_delays:
+                    t.auto_resume = True  # accepted, cut by the restart: resumes by itself
                 t.state, t.by_peer, t.error = TransferState.FAILED, False, _interrupted(t)
                 self._persist(t)
             self._add(t, announce=False)

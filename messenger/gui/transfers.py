@@ -257,7 +257,9 @@ class TransferCard(QWidget):
         done = st is TransferState.DONE
         self.accept_button.setVisible(incoming)
         self.decline_button.setVisible(incoming)
-        self.cancel_button.setVisible(st in _ACTIVE)
+        # (Also a failed send that resumes by itself: Cancel stops that.)
+        self.cancel_button.setVisible(st in _ACTIVE or (st is TransferState.FAILED
+                                                        and t.auto_resume))
         self.open_button.setVisible(done)
         self.folder_button.setVisible(done)
         self.open_button.setEnabled(done and bool(t.path) and Path(t.path).exists())

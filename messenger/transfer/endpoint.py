@@ -70,6 +70,7 @@ from .protocol import (
     encode_frame,
     part_stem,
     safe_filename,
+    transient_close,
 )
 
 log = logging.getLogger("messenger.transfer.endpoint")
@@ -174,6 +175,11 @@ class Failed:
     transfer_id: str
     direction: Direction
     reason: str
+    transient: bool = False
+    """The path or the peer's app went away (:func:`~messenger.transfer.protocol.
+    transient_close`): the same file offered again later can succeed, from where it
+    stopped. False for what another attempt would meet again (bad data, a disk error, a
+    refusal, a bug) and for this app's own shutdown."""
 
 
 @dataclass
@@ -669,7 +675,8 @@ class _Session:
         if code == AppError.CANCELLED:
             self.on_peer_cancel(now)
         else:
-            self.report(Failed(self.transfer_id, self.direction, describe_close(code)))
+            self.report(Failed(self.transfer_id, self.direction, describe_close(code),
+                               transient_close(code)))
             self.close(code, "stream aborted by peer", now, graceful=False)
 
     def on_peer_cancel(self, now: float) -> None:
@@ -906,7 +913,8 @@ class SendSession(_Session):
         elif code == AppError.REFUSED:
             self.report(Failed(self.transfer_id, "send", "refused by the receiver"))
         else:
-            self.report(Failed(self.transfer_id, "send", describe_close(code, reason)))
+            self.report(Failed(self.transfer_id, "send", describe_close(code, reason),
+                               transient_close(code)))
         self.release()
 
     def release(self) -> None:
@@ -1109,7 +1117,8 @@ class ReceiveSession(_Session):
                 self._discard_part()
                 self.report(Cancelled(self.transfer_id, "receive", by_peer=True))
             else:
-                self.report(Failed(self.transfer_id, "receive", describe_close(code, reason)))
+                self.report(Failed(self.transfer_id, "receive", describe_close(code, reason),
+                                   transient_close(code)))
         self.release()
 
     def _discard_part(self) -> None:

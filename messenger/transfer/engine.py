@@ -158,7 +158,7 @@ class _Worker(QObject):
 
     progress = Signal(str, "qint64", "qint64", float)
     finished = Signal(str, str, str)
-    failed = Signal(str, str)
+    failed = Signal(str, str, bool)
     cancelled = Signal(str, bool)
     _job_done = Signal()  # from a job thread: run a round here
 
@@ -445,7 +445,7 @@ class _Worker(QObject):
             elif isinstance(ev, Failed):
                 log.warning("transfer %s (%s) failed: %s", ev.transfer_id, ev.direction,
                             ev.reason)
-                self.failed.emit(ev.transfer_id, ev.reason)
+                self.failed.emit(ev.transfer_id, ev.reason, ev.transient)
             elif isinstance(ev, Cancelled):
                 log.info("transfer %s (%s) cancelled%s", ev.transfer_id, ev.direction,
                          " by the peer" if ev.by_peer else "")
@@ -486,15 +486,17 @@ class TransferEngine(QObject):
       100 ms per transfer, and once at 100 % before ``finished``;
     * ``finished(transfer_id, path, sha256_hex)``: sender: the receiver confirmed the SHA-256
       (``path`` is the source); receiver: verified and moved into the download folder;
-    * ``failed(transfer_id, reason)``: network lost, refused (wrong secret/fingerprint), size or
-      SHA-256 mismatch, disk error, shutdown. A receiver keeps its ``.part`` file unless the data
-      was wrong, so ``receive()`` + ``send()`` again with the same file resumes;
+    * ``failed(transfer_id, reason, transient)``: network lost, refused (wrong secret/
+      fingerprint), size or SHA-256 mismatch, disk error, shutdown. A receiver keeps its
+      ``.part`` file unless the data was wrong, so ``receive()`` + ``send()`` again with the
+      same file resumes; ``transient``: the path or the peer's app went away
+      (:func:`~messenger.transfer.protocol.transient_close`), so trying again later can work;
     * ``cancelled(transfer_id, by_peer)``: no ``.part`` file remains.
     """
 
     progress = Signal(str, "qint64", "qint64", float)
     finished = Signal(str, str, str)
-    failed = Signal(str, str)
+    failed = Signal(str, str, bool)
     cancelled = Signal(str, bool)
     _post = Signal(object)
 
@@ -663,7 +665,7 @@ class TransferEngine(QObject):
                 worker.endpoint.send(tid, path, (peer, int(port)), fingerprint, secret_,
                                      time.monotonic(), sha256)
             except (OSError, ValueError) as exc:
-                worker.failed.emit(tid, f"cannot send: {exc}")
+                worker.failed.emit(tid, f"cannot send: {exc}", False)
 
         self._post.emit(start_sending)
 

@@ -107,6 +107,15 @@ _CLOSE_TEXTS = {
 """What a person reads for the close codes that are not self-explanatory."""
 
 
+def transient_close(error_code: int) -> bool:
+    """Whether a connection closed with ``error_code`` may succeed if tried again later: a
+    QUIC transport error (codes 0x1–0x10, RFC 9000 §20.1: the path or the peer went away;
+    an idle timeout), the peer's app shutting down (``SHUTDOWN``) or its receive no longer
+    expected (``TIMEOUT``). Not for the app codes of bad data, disk errors, refusals or
+    cancels, nor for TLS alerts (another certificate or version: the same again)."""
+    return 0 < error_code <= 0x10 or error_code in (AppError.SHUTDOWN, AppError.TIMEOUT)
+
+
 def describe_close(error_code: int, reason: str = "") -> str:
     """A short human-readable text for a QUIC close ``error_code`` (app or transport): a
     sentence for the codes of :data:`_CLOSE_TEXTS`, else the code's name (and ``reason``)."""

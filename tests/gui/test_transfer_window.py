@@ -128,8 +128,8 @@ def test_a_drop_on_an_offline_peer_or_everyone_is_refused_in_place(qtbot, open_w
     assert everyone.error_bar.isVisible() and "not to everyone" in everyone.error_label.text()
 
 
-def test_an_interrupted_send_comes_back_with_resume_which_offers_it_again(qtbot, open_window,
-                                                                         server, tmp_path):
+def test_an_interrupted_send_comes_back_and_is_offered_again_when_its_recipient_is_online(
+        qtbot, open_window, server, tmp_path):
     # The app had been closed in the middle of sending: its local store says "active".
     src = tmp_path / "report.pdf"
     src.write_bytes(b"%PDF" + b"x" * 5000)
@@ -138,16 +138,38 @@ def test_an_interrupted_send_comes_back_with_resume_which_offers_it_again(qtbot,
                                        sha256_of(src), "application/pdf", str(src), "active",
                                        2000))
     store.close()
-    bob_window = open_window("bob")
-    window = open_window("alice")
-    qtbot.waitUntil(lambda: window.engine.roster.contact("bob").online)
+    window = open_window("alice")  # bob is offline
     card = window.open_conversation("bob").card("send-1-old")
     assert isinstance(card, TransferCard)
     assert window.transfers.get("send-1-old").state is TransferState.FAILED
     assert "interrupted" in card.status_label.text()
-    assert card.resume_button.isVisible() and not card.cancel_button.isVisible()
+    assert card.status_label.text().endswith(" · it resumes when bob is online")
+    # Resume now (it would fail: bob is offline), or Cancel to stop it resuming by itself.
+    assert card.resume_button.isVisible() and card.cancel_button.isVisible()
     assert card.progress.value() == 2000 * 1000 // 5004
 
+    bob_window = open_window("bob")  # back: alice's app offers the file again by itself
+    qtbot.waitUntil(lambda: bob_window.transfers.model.rowCount() == 1, timeout=10_000)
+    key = bob_window.transfers.model.index(0, 0).data(bob_window.transfers.model.IdRole)
+    assert bob_window.transfers.get(key).sha256 == sha256_of(src)
+    qtbot.waitUntil(lambda: window.transfers.get("send-1-old").state is TransferState.WAITING)
+    assert not card.resume_button.isVisible() and card.cancel_button.isVisible()
+
+
+def test_resume_offers_a_failed_send_again(qtbot, open_window, server, tmp_path):
+    src = tmp_path / "report.pdf"
+    src.write_bytes(b"%PDF" + b"x" * 5000)
+    store = LocalStore(store_path(paths.data_dir(), server.host, server.port, "alice"))
+    store.save_transfer(TransferRecord("send-1-old", "send", "bob", "bob", src.name, 5004,
+                                       sha256_of(src), "application/pdf", str(src), "failed",
+                                       2000, "connection lost"))
+    store.close()
+    bob_window = open_window("bob")
+    window = open_window("alice")
+    qtbot.waitUntil(lambda: window.engine.roster.contact("bob").online)
+    card = window.open_conversation("bob").card("send-1-old")
+    assert card.status_label.text() == "Failed: connection lost"  # (nothing by itself)
+    assert card.resume_button.isVisible() and not card.cancel_button.isVisible()
     with qtbot.waitSignal(bob_window.transfers.transfer_added, timeout=10_000) as added:
         qtbot.mouseClick(card.resume_button, Qt.MouseButton.LeftButton)
     assert bob_window.transfers.get(added.args[0]).sha256 == sha256_of(src)

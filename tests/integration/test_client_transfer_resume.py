@@ -25,7 +25,12 @@ from messenger import paths
 from messenger.client.connection import ConnectionState
 from messenger.client.engine import ClientEngine
 from messenger.client.localstore import LocalStore, TransferRecord, store_path
-from messenger.client.transfers import TransferController, TransferPrefs, TransferState
+from messenger.client.transfers import (
+    TransferController,
+    TransferPrefs,
+    TransferState,
+    status_text,
+)
 from messenger.transfer import Settings, part_stem
 
 LOCAL = QHostAddress("127.0.0.1")
@@ -117,14 +122,16 @@ class Apps:
         self.made: list[tuple[ClientEngine, TransferController]] = []
         self.relays: list[Relay] = []
 
-    def login(self, user: str) -> TransferController:
+    def login(self, user: str, auto_resume_delays: tuple[float, ...] = ()
+              ) -> TransferController:
+        """``user``'s app, logged in; by default it resumes only when told (Resume)."""
         engine = ClientEngine()
         with self.qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
             engine.connect_to(self.server.host, self.server.port)
             engine.login(user, f"{user}123")
         controller = TransferController(
             engine, TransferPrefs(download_dir=self.tmp_path / f"{user}-downloads"),
-            settings=SETTINGS, route=self.route)
+            settings=SETTINGS, route=self.route, auto_resume_delays=auto_resume_delays)
         self.made.append((engine, controller))
         return controller
 
@@ -164,11 +171,12 @@ def source(tmp_path) -> Path:
     return src
 
 
-def start(qtbot, apps: Apps, source: Path) -> tuple[TransferController, TransferController,
-                                                     str, str]:
-    """alice offers ``source`` to bob, bob accepts; returns once bob holds :data:`CUT_AT`."""
+def start(qtbot, apps: Apps, source: Path, auto_resume_delays: tuple[float, ...] = ()
+          ) -> tuple[TransferController, TransferController, str, str]:
+    """alice offers ``source`` to bob, bob accepts; returns once bob holds :data:`CUT_AT`.
+    alice's app resumes by itself after ``auto_resume_delays``."""
     bob = apps.login("bob")
-    alice = apps.login("alice")
+    alice = apps.login("alice", auto_resume_delays)
     qtbot.waitUntil(lambda: alice.client.roster.contact("bob").online)
     with qtbot.waitSignal(bob.transfer_added, timeout=10_000) as added:
         assert alice.send_file("bob", source) is None
@@ -518,3 +526,67 @@ def test_a_second_receive_of_the_same_file_announces_no_offset_of_the_first(qtbo
         timeout=30_000)
     assert watch.announced == [0]
     assert all(sha256_of(Path(bob.get(k).path)) == sha256_of(source) for _, k in keys)
+
+
+def statuses(controller: TransferController, key: str) -> list[str]:
+    """The status lines card ``key`` shows from now on."""
+    seen: list[str] = []
+    controller.transfer_changed.connect(
+        lambda k: seen.append(status_text(controller.get(k))) if k == key else None)
+    return seen
+
+
+def arrived(qtbot, apps: Apps, alice, send_key: str, bob, recv_key: str, source: Path,
+            timeout: int = 15_000) -> None:
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.DONE
+                    and bob.get(recv_key).state is S.DONE, timeout=timeout)
+    assert sha256_of(Path(bob.get(recv_key).path)) == sha256_of(source)
+    assert not part_file(apps, source).exists()
+
+
+def test_a_send_cut_by_a_dead_path_resumes_by_itself(qtbot, apps, source):
+    """The path dies for longer than QUIC's idle timeout (a Wi-Fi blackout, a laptop lid):
+    the send failed for good and waited for a click on Resume. Now it is offered again by
+    itself, bob's app accepts it by itself, and it goes on from where it stopped."""
+    alice, bob, send_key, recv_key = start(qtbot, apps, source, (0.5, 1.0))
+    shown = statuses(alice, send_key)
+    apps.relays[0].up = False
+    with qtbot.waitSignal(alice.transfer_changed, timeout=10_000,
+                          check_params_cb=lambda k: k == send_key
+                          and alice.get(k).state is S.FAILED):
+        pass
+    t = alice.get(send_key)
+    assert t.auto_resume and t.retry_at > 0
+    assert "connection lost" in status_text(t) and " · trying again at " in status_text(t)
+    held_before = bob.get(recv_key).done
+    arrived(qtbot, apps, alice, send_key, bob, recv_key, source)
+    assert len(apps.relays) == 2  # one more attempt, on a path that works
+    assert apps.relays[-1].forwarded < (SIZE - held_before) * 1.15 + 50_000
+    assert any(" · trying again at " in line for line in shown)
+    assert not alice.get(send_key).auto_resume
+
+
+def test_a_send_whose_recipient_quit_resumes_when_they_are_back(qtbot, apps, source):
+    """bob's app quits mid-transfer (his end says so over QUIC): alice's card waits for him
+    and resumes by itself when he logs in again, into his partial file."""
+    alice, bob, send_key, recv_key = start(qtbot, apps, source, (0.2,))
+    shown = statuses(alice, send_key)
+    apps.quit(bob)
+    qtbot.waitUntil(lambda: any(line.endswith(" · it resumes when bob is online")
+                                for line in shown), timeout=10_000)
+    assert alice.get(send_key).state is S.FAILED
+    held = part_file(apps, source).stat().st_size
+    bob = apps.login("bob")
+    arrived(qtbot, apps, alice, send_key, bob, recv_key, source)
+    assert apps.relays[-1].forwarded < (SIZE - held) * 1.15 + 50_000
+
+
+def test_cancel_stops_an_automatic_resume(qtbot, apps, source):
+    alice, _bob, send_key, _recv_key = start(qtbot, apps, source, (60.0,))
+    apps.relays[0].up = False
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.FAILED, timeout=10_000)
+    assert alice.get(send_key).auto_resume
+    assert alice.cancel(send_key)
+    t = alice.get(send_key)
+    assert t.state is S.CANCELLED and not t.auto_resume and not alice._resume_timers
+    assert not alice.cancel(send_key)  # (ended now)

@@ -33,6 +33,7 @@ from messenger.transfer.protocol import (
     describe_close,
     encode_frame,
     safe_filename,
+    transient_close,
     unique_path,
 )
 
@@ -172,6 +173,16 @@ def test_check_offer():
     assert check_offer(Offer("t1", "a", 1, "XYZ")) == "invalid SHA-256"
     assert check_offer(Offer("t1", "a", 1, SHA.upper())) == "invalid SHA-256"
     assert check_offer(Offer("", "a", 1, SHA)) == "missing transfer id"
+
+
+def test_transient_close_is_the_path_or_the_peer_going_away():
+    """What an automatic resume may try again (client/transfers.py AUTO_RESUME_DELAYS)."""
+    for code in (0x1, 0xA, 0x10, AppError.SHUTDOWN, AppError.TIMEOUT):
+        assert transient_close(code), hex(code)
+    for code in (AppError.DONE, AppError.CANCELLED, AppError.REFUSED, AppError.PROTOCOL,
+                 AppError.SIZE_MISMATCH, AppError.CHECKSUM, AppError.IO_ERROR,
+                 AppError.SUPERSEDED, 0x12A, 0x178, 0x11, 0x4DFF):
+        assert not transient_close(code), hex(code)
 
 
 def test_describe_close():
