@@ -37,15 +37,15 @@ def private_dir(path: Path, *, narrow: bool = True) -> Path:
     return path
 
 
-def private_file(path: Path | str) -> None:
-    """On POSIX, create ``path`` if missing with mode 0600 and narrow an existing file to
-    that; call it before SQLite opens a database (its ``-wal`` and ``-shm`` files take the
-    database file's mode) or a log is opened. Where it cannot (a read-only folder, another
-    owner), nothing is changed: opening the file then says why."""
+def private_file(path: Path | str, *, create: bool = True) -> None:
+    """On POSIX, create ``path`` if missing (unless not ``create``) with mode 0600 and
+    narrow an existing file to that; call it before a log is opened (for a database:
+    :func:`private_database`). Where it cannot (a read-only folder, another owner), nothing
+    is changed: opening the file then says why."""
     if os.name != "posix":
         return
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDONLY | (os.O_CREAT if create else 0), 0o600)
     except OSError:
         return
     try:
@@ -55,6 +55,16 @@ def private_file(path: Path | str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def private_database(path: Path | str) -> None:
+    """:func:`private_file` for an SQLite database about to be opened, and for the ``-wal``,
+    ``-shm`` and ``-journal`` files beside it when they exist: new ones take the database
+    file's mode, but SQLite reuses those left by an earlier run (an older version, a crash)
+    as they are, and they hold recent rows."""
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        private_file(f"{path}{suffix}", create=False)
 
 
 def _ensure(path: Path) -> Path:

@@ -1106,7 +1106,7 @@ class ClientEngine(QObject):
             if not self.send_read_receipts:  # private for good, whatever comes later
                 self._private_read_seqs.update(seqs)
             self._save_unconfirmed_reads()
-            self._store.mark_read_here(key, seqs)
+            self._mark_read_here(key, seqs)
             return
         self._send_reads(key)
 
@@ -1117,7 +1117,7 @@ class ClientEngine(QObject):
         private = not self.send_read_receipts
         if private and not self._private_reads():
             if self._store is not None and seqs:
-                self._store.mark_read_here(key, seqs)  # not unread again after a restart
+                self._mark_read_here(key, seqs)  # not unread again after a restart
             self._read_wanted.discard(key)
             return
         sent: list[int] = []
@@ -1137,7 +1137,7 @@ class ClientEngine(QObject):
             # The receipts not known to have arrived are kept before the rows say "read
             # here" (never sent again): a crash between the two commits lost them for good.
             self._save_unconfirmed_reads()
-            self._store.mark_read_here(key, sent)
+            self._mark_read_here(key, sent)
         if sent:
             self._ping_after_reads()
 
@@ -1147,6 +1147,19 @@ class ClientEngine(QObject):
         server would pass it on as an ordinary receipt, so then nothing is sent."""
         hello = self._conn.server_hello
         return hello is not None and "private_read" in hello.features
+
+    def _mark_read_here(self, key: str, seqs: list[int]) -> None:
+        """The local store's rows ``seqs`` of ``key`` say "read here" (not unread again after
+        a restart). A store that cannot be written (a full disk) is logged, not raised: the
+        receipts are sent or kept all the same, and the server's ``read_upto`` settles the
+        count at the next login."""
+        if self._store is None:
+            return
+        try:
+            self._store.mark_read_here(key, seqs)
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("could not mark %d message(s) of %s read in the local store: %s",
+                        len(seqs), key, exc)
 
     def _save_unconfirmed_reads(self) -> None:
         """Keep the seqs of ``read`` receipts not known to have arrived in the cache's
@@ -1184,7 +1197,7 @@ class ClientEngine(QObject):
         done = {r.seq for r in rows if (r.seq <= upto or r.seq in extra)
                 and name_key(r.sender) != me}
         if done:
-            self._store.mark_read_here(key, sorted(done))
+            self._mark_read_here(key, sorted(done))
         self._not_unread(key, {seq for seq in self._unread_seqs.get(key, ())
                                if seq <= upto or seq in extra})
         return [r for r in rows if r.seq not in done]
@@ -1200,7 +1213,7 @@ class ClientEngine(QObject):
         waiting -= gone
         self._set_unread(key, max(0, self._unread.get(key, 0) - len(gone)))
         if self._store is not None:
-            self._store.mark_read_here(key, sorted(gone))
+            self._mark_read_here(key, sorted(gone))
 
     def _on_read_elsewhere(self, seqs: list[int]) -> None:
         """Another app of this account read messages ``seqs`` (a server ``read`` event): off
@@ -1227,14 +1240,14 @@ class ClientEngine(QObject):
             # A group left (a former member reads its history): nothing counts unread, as
             # nothing in the group list is left to open to clear it.
             if self._store is not None:
-                self._store.mark_read_here(key, [m.seq for m in others])
+                self._mark_read_here(key, [m.seq for m in others])
             return
         waiting = self._unread_seqs.setdefault(key, set())
         # One deleted before it came here has nothing to read: never unread (it counted on
         # a new computer, or after a spell offline), and no receipt goes for it.
         if (gone := [m.seq for m in others if m.text == RETRACTED_TEXT]) and \
                 self._store is not None:
-            self._store.mark_read_here(key, gone)
+            self._mark_read_here(key, gone)
         fresh = {m.seq for m in others if m.text != RETRACTED_TEXT} - waiting
         if fresh:
             waiting.update(fresh)
@@ -1901,7 +1914,7 @@ class ClientEngine(QObject):
         if key in self._conversations:
             waiting = self._unread_seqs.pop(key, None)
             if waiting and self._store is not None:  # (or a restart counts them again)
-                self._store.mark_read_here(key, sorted(waiting))
+                self._mark_read_here(key, sorted(waiting))
             self._unread_cards.pop(key, None)
             self._set_unread(key, 0)
         return self.groups.remove(name)
@@ -2043,7 +2056,7 @@ class ClientEngine(QObject):
                 self.last_private_peer = place.title
             if not own and m.text == RETRACTED_TEXT:  # (deleted before it came: see above)
                 if self._store is not None:
-                    self._store.mark_read_here(place.key, [m.seq])
+                    self._mark_read_here(place.key, [m.seq])
             elif not own:
                 self._unread_seqs.setdefault(place.key, set()).add(m.seq)
                 self._set_unread(place.key, self._unread.get(place.key, 0) + 1)

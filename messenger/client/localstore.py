@@ -34,17 +34,19 @@ The file is ``<data dir>/accounts/<host>_<port>/<user>.db`` (see :func:`store_pa
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO
 
-from messenger.filelock import LockTaken, take_lock
-from messenger.paths import private_dir, private_file
+from messenger.filelock import UNSUPPORTED_ERRNOS, Held, LockTaken, take_lock
+from messenger.paths import private_database, private_dir
 from messenger.protocol import RETRACTED_TEXT, name_key, time_ordered_id
+
+log = logging.getLogger("messenger.client.localstore")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -245,7 +247,7 @@ class LocalStore:
     """
 
     def __init__(self, path: Path | str) -> None:
-        self._lock: IO[bytes] | None = None
+        self._lock: Held | None = None
         if str(path) != ":memory:":
             private_dir(Path(path).parent, narrow=False)
             try:
@@ -254,7 +256,13 @@ class LocalStore:
                 raise StoreInUse(
                     "This account is already open in another Messenger window on this "
                     "computer: use that one, or quit it first.") from None
-            private_file(path)  # (its -wal and -shm files take its mode)
+            except OSError as exc:
+                if exc.errno not in UNSUPPORTED_ERRNOS:
+                    raise
+                # (A home folder on NFS without its lock service: usable, unguarded.)
+                log.warning("no lock on %s (%s): two apps on this account would not be "
+                            "stopped", path, exc.strerror)
+            private_database(path)  # (and its -wal, -shm files left by an earlier run)
         self.path = path
         try:
             self._open(path)

@@ -123,6 +123,10 @@ def save_pasted_image(image: QImage, folder: Path | None = None) -> Path:
 
 _ROOT = QModelIndex()
 
+_MATCH_ROLES = frozenset(int(r) for r in (Qt.ItemDataRole.DisplayRole,
+                                          ConversationModel.TextRole, ConversationModel.SeqRole))
+"""The roles whose change may change the find bar's matches (their text, their seq)."""
+
 
 def open_link(url: QUrl) -> bool:
     """Open a web link from a message with the desktop's browser (replaced in tests)."""
@@ -569,9 +573,11 @@ class ConversationWidget(QWidget):
 
         # The message being answered (context menu → Reply), over the compose box.
         self.reply_to: tuple[str, str] | None = None
-        self.last_submitted = ""  # (see restore_submitted)
         """``(sender, text)`` of the message the next one sent answers, or None; see
         :meth:`reply`."""
+        # While a submitted text is being sent: (text, reply_to, reply seq); see
+        # restore_submitted.
+        self._submitting: tuple[str, tuple[str, str] | None, int | None] | None = None
         self._reply_seq: int | None = None  # ... and its seq (to follow an edit or delete)
         self.reply_bar = QWidget(self)
         self.reply_bar.setObjectName("replyBar")
@@ -671,8 +677,14 @@ class ConversationWidget(QWidget):
         self._update_empty()
         model.rowsAboutToBeInserted.connect(self._before_rows_inserted)
         model.rowsInserted.connect(self._on_rows_inserted)
-        model.rowsInserted.connect(self._refresh_matches)
-        model.dataChanged.connect(self._refresh_matches)  # (edits)
+        # Matches are counted again once per burst (a page, a run of messages), and not for
+        # ticks and receipts: each count searches the whole cache (tens of ms at 100,000).
+        self._matches_check = QTimer(self)
+        self._matches_check.setSingleShot(True)
+        self._matches_check.setInterval(0)
+        self._matches_check.timeout.connect(self._refresh_matches)
+        model.rowsInserted.connect(self._matches_check.start)
+        model.dataChanged.connect(self._text_changed)  # (edits; a pending message's seq)
         model.rowsRemoved.connect(self._update_failed_bar)
         model.dataChanged.connect(self._update_failed_bar)
         model.dataChanged.connect(self._follow_reply)
@@ -706,22 +718,36 @@ class ConversationWidget(QWidget):
             self.cancel_reply()
 
     def _on_submitted(self, text: str) -> None:
-        self.last_submitted = text  # (put back by restore_submitted when it was not kept)
         self.set_unread_marker(None)  # answered: what was new is not any more
+        submitted = (text, self.reply_to, self._reply_seq)
         if self.reply_to is not None and not text.startswith("/"):
             # A command (/help, /msg …) is not the answer: the reply waits for the text.
             sender, quoted = self.reply_to
             text = reply_text(sender, quoted, text)
             self.cancel_reply()
-        self.send_requested.emit(self.key, text)
+        # (The send is handled before emit returns: a failure to keep it comes back through
+        # restore_submitted meanwhile, and only then.)
+        self._submitting = submitted
+        try:
+            self.send_requested.emit(self.key, text)
+        finally:
+            self._submitting = None
 
-    def restore_submitted(self) -> None:
-        """Put the text last sent from the box back into it (when the box is still empty):
-        it could not be kept on this computer, so it was not sent."""
-        if self.last_submitted and not self.compose.toPlainText():
-            self.compose.setPlainText(self.last_submitted)
-            self.compose.moveCursor(QTextCursor.MoveOperation.End)
-        self.last_submitted = ""
+    def restore_submitted(self) -> bool:
+        """While the text submitted from this box is being sent: put it back (with the
+        message it answered, if any), because it could not be kept on this computer and so
+        was not sent. False (nothing done) at any other time, or when the box has new text."""
+        if self._submitting is None:
+            return False
+        text, reply_to, seq = self._submitting
+        self._submitting = None
+        if self.compose.toPlainText():
+            return False
+        self.compose.setPlainText(text)
+        self.compose.moveCursor(QTextCursor.MoveOperation.End)
+        if reply_to is not None and self.reply_to is None:
+            self.reply(*reply_to, seq)
+        return True
 
     def reply(self, sender: str, text: str, seq: int | None = None) -> None:
         """Make the next message sent here a reply to ``sender``'s message ``text``: a bar
@@ -1310,6 +1336,10 @@ class ConversationWidget(QWidget):
             self.delegate.current_seq = None
             self.find_label.setText("No matches" if text else "")
             self.view.viewport().update()
+
+    def _text_changed(self, _top: object, _bottom: object, roles: list[int] = ()) -> None:
+        if not roles or any(int(r) in _MATCH_ROLES for r in roles):
+            self._matches_check.start()
 
     def _refresh_matches(self, *_: object) -> None:
         """Messages that come or change while the find bar is open count among its matches

@@ -1336,8 +1336,11 @@ class MainWindow(QMainWindow):
     def _on_request_failed(self, key: str, code: str, message: str) -> None:
         log.info("request in %s failed: %s %s", key, code, message)
         widget = self._tabs_by_key.get(key)
-        if widget is not None and code == LOCAL_STORE:
-            widget.restore_submitted()  # (not kept, not sent: the text goes back in the box)
+        if code == LOCAL_STORE:
+            # Not kept, not sent: the text goes back in the box it was typed in (which may
+            # be another tab's: /msg bob … in Everyone), if it is being sent from one now.
+            for tab in self._tabs_by_key.values():
+                tab.restore_submitted()
         if widget is not None and key == self.current_key() and widget.failed_bar.isVisible():
             return  # the tab in view says it already, with Retry / Delete
         self.statusBar().showMessage(message[:1].upper() + message[1:], 8000)

@@ -10,16 +10,15 @@ file never blocks a restart (:mod:`messenger.filelock`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO
 
-from messenger.filelock import LockTaken, take_lock
+from messenger.filelock import Held, LockTaken, take_lock
 
 
 class DatabaseInUse(RuntimeError):
     """Another server holds the database's lock."""
 
 
-def lock_database(db_path: Path | str) -> IO[bytes]:
+def lock_database(db_path: Path | str) -> Held:
     """Take the lock of ``db_path`` without waiting and return the open lock file (keep it
     open while serving; closing it releases the lock).
 

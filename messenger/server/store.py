@@ -76,7 +76,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
-from messenger.paths import private_dir, private_file
+from messenger.paths import private_database, private_dir
 from messenger.protocol import EDITED_AFTER_LEAVING_TEXT, is_valid_name, name_key
 
 if TYPE_CHECKING:
@@ -399,7 +399,7 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":
             private_dir(Path(path).parent, narrow=False)
-            private_file(path)  # (its -wal and -shm files take its mode)
+            private_database(path)  # (and its -wal, -shm files left by an earlier run)
         self.path = path
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")

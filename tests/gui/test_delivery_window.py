@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter
@@ -638,6 +639,39 @@ def test_a_message_that_cannot_be_kept_on_this_computer_stays_in_the_box(qtbot, 
     assert texts(alice, "bob", MessageKind.OWN) == ["lunch at 12?"]
 
 
+def test_a_message_not_kept_goes_back_in_the_box_it_was_typed_in_with_its_reply(
+        qtbot, open_window):
+    """The text put back was the last one sent from the *recipient's* tab (a review): a
+    "/msg bob …" typed in Everyone on a full disk was lost, and bob's box got back a message
+    sent long before (Enter sent it twice). A reply lost what it answered."""
+    alice, bob = open_window("alice"), open_window("bob")
+    tab = alice.open_conversation("bob")
+    with qtbot.waitSignal(alice.engine.message_acked, timeout=10_000):
+        qtbot.keyClicks(tab.compose, "hello (sent long ago)")
+        qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    with qtbot.waitSignal(alice.engine.message_received, timeout=10_000):
+        bob.engine.send_unicast("alice", "lunch?")
+    everyone = alice.open_conversation(EVERYONE)
+    db = alice.engine.store._db
+    db.execute("PRAGMA query_only = 1")  # (a full disk)
+    qtbot.keyClicks(everyone.compose, "/msg bob the new plan")
+    qtbot.keyClick(everyone.compose, Qt.Key.Key_Return)
+    assert everyone.compose.toPlainText() == "/msg bob the new plan"
+    assert tab.compose.toPlainText() == ""
+
+    tab.reply("bob", "lunch?")
+    qtbot.keyClicks(tab.compose, "yes")
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    assert tab.compose.toPlainText() == "yes" and tab.reply_to == ("bob", "lunch?")
+    assert tab.reply_bar.isVisibleTo(tab)
+    db.execute("PRAGMA query_only = 0")
+    with qtbot.waitSignal(alice.engine.message_acked, timeout=10_000):
+        qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    assert texts(alice, "bob", MessageKind.OWN)[-1].endswith("yes")
+    assert texts(alice, "bob", MessageKind.OWN)[-1] != "yes"  # (with its quote line)
+    assert texts(alice, "bob", MessageKind.OWN).count("hello (sent long ago)") == 1
+
+
 def test_a_match_that_arrives_while_the_find_bar_is_open_counts_and_is_reached(
         qtbot, open_window):
     """A new "lunch" arrived while "lunch" was being found: lit, but the bar still said
@@ -652,7 +686,24 @@ def test_a_match_that_arrives_while_the_find_bar_is_open_counts_and_is_reached(
     with qtbot.waitSignal(alice.engine.message_received, timeout=10_000):
         bob.engine.send_unicast("alice", "lunch at 12 then")
     new_seq = tab.model.items()[-1].seq
-    assert tab.find_label.text() == "2 of 2 messages"  # (the current one stays current)
+    # (Counted again once the burst is in; the current one stays current.)
+    qtbot.waitUntil(lambda: tab.find_label.text() == "2 of 2 messages")
     qtbot.keyClick(tab.find_edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
     assert tab.delegate.current_seq == new_seq
     assert tab.find_label.text() == "1 of 2 messages"
+
+    # Receipts and ticks do not search again (each search reads the whole cache: a burst
+    # of 50 receipts froze a 100,000-message window for seconds; a review); an edit does.
+    searches: list[str] = []
+    find = tab.model.find
+    tab.model.find = lambda text: searches.append(text) or find(text)
+    with qtbot.waitSignal(alice.engine.message_acked, timeout=10_000):
+        alice.engine.send_unicast("bob", "see you")
+    qtbot.waitUntil(lambda: len(searches) == 2)  # (it came, then its seq: it may match)
+    mine = tab.model.items()[-1].seq
+    for _ in range(50):
+        tab.model.set_receipts(mine, "delivered", ["bob"], [])
+    assert not tab._matches_check.isActive()  # (no search is due)
+    assert tab.model.set_text(mine, "lunch? see you", edited=time.time())
+    qtbot.waitUntil(lambda: tab.find_label.text().endswith(" 3 messages"))
+    assert len(searches) == 3

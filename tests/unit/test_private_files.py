@@ -58,3 +58,27 @@ def test_the_servers_database_and_logs_are_private(tmp_path, open_umask):
         assert mode(log_file) == 0o600 and mode(log_file.parent) == 0o700
     finally:
         setup_logging(None, stderr=False)
+
+
+@pytest.mark.parametrize("opener", [Store, LocalStore])
+def test_wal_and_shm_files_left_by_an_earlier_run_are_narrowed_too(tmp_path, open_umask,
+                                                                   opener):
+    """SQLite reuses the ``-wal``/``-shm`` files an earlier run left (an older version, or
+    one killed) as they are: they stayed 0644 with recent messages in them (a review)."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "messages.db"
+    subprocess.run([sys.executable, "-c", (
+        "import os, sqlite3, sys; os.umask(0o022)\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute('PRAGMA journal_mode=WAL'); c.execute('CREATE TABLE t(x)')\n"
+        "c.execute(\"INSERT INTO t VALUES ('a private message')\")\n"
+        "os._exit(0)"), str(db)], check=True)  # (killed: its -wal and -shm stay)
+    assert mode(f"{db}-wal") == 0o644
+    store = opener(db)
+    try:
+        assert {s: mode(f"{db}{s}") for s in ("", "-wal", "-shm")} == \
+            {"": 0o600, "-wal": 0o600, "-shm": 0o600}
+    finally:
+        store.close()
