@@ -46,6 +46,9 @@ HOST_FAILURE_BURST = 20
 """Failed logins one IP address may make at once, across all names."""
 HOST_FAILURE_REFILL_SECONDS = 30.0
 """After :data:`HOST_FAILURE_BURST`, one more failed login per this many seconds (s)."""
+KNOWN_ADDRESS_SECONDS = 30 * 24 * 3600.0
+"""How long (s) after its last login from an address (its /64 for IPv6) a name's logins
+from there count apart (:meth:`LoginThrottle.lock_key`)."""
 
 
 @dataclass
@@ -65,6 +68,13 @@ class LoginThrottle:
     bucket): a guesser gets a few guesses an hour per name, and cannot guess every name of
     the roster at once at full speed (a security review: 3 guesses per 10 s per name,
     without end, for every name at once).
+
+    Logins of a name from an address it logged in from within :data:`KNOWN_ADDRESS_SECONDS`
+    count apart (:meth:`lock_key`) and skip the address budget: a guesser elsewhere who keeps
+    a name locked (13 guesses an hour did it all day; a review) does not lock its owner out
+    where the owner usually logs in, and one guesser behind an office's shared address does
+    not shut out colleagues who logged in from there before. A guesser at that address still
+    gets a few guesses per lock of the pair. Kept in memory, like the locks.
 
     Keys are case-folded login names, existing or not, so that the lock-out cannot reveal
     whether an account exists. A success resets the count. ``clock`` returns seconds
@@ -95,6 +105,29 @@ class LoginThrottle:
         self._hosts: dict[str, tuple[float, float]] = {}
         # Attempts started and not ended, by key. Bounded by the server's hashing queue.
         self._checking: dict[str, int] = {}
+        # (name key, address) → when the name last logged in from there (clock seconds)
+        self._known: dict[tuple[str, str], float] = {}
+
+    def lock_key(self, key: str, host: str) -> str:
+        """The key a login of name ``key`` from address ``host`` counts under (for
+        :meth:`locked_for`, :meth:`start` and the verdicts): ``key``, or from an address
+        the name logged in from within :data:`KNOWN_ADDRESS_SECONDS` (:meth:`remember`),
+        ``"key@host"``, whose failures and locks are the pair's own."""
+        when = self._known.get((key, host))
+        if when is None:
+            return key
+        if self._clock() - when > KNOWN_ADDRESS_SECONDS:
+            del self._known[(key, host)]
+            return key
+        return f"{key}@{host}"
+
+    def remember(self, key: str, host: str) -> None:
+        """Name ``key`` logged in from ``host`` (its password was right)."""
+        if len(self._known) >= self.MAX_TRACKED and (key, host) not in self._known:
+            for pair in sorted(self._known, key=self._known.__getitem__)[
+                    :len(self._known) // 2]:  # (the oldest half)
+                del self._known[pair]
+        self._known[(key, host)] = self._clock()
 
     def locked_for(self, key: str) -> float:
         """Seconds ``key`` stays locked (0.0 when it is not locked)."""

@@ -486,11 +486,14 @@ class ServerCore:
             return [self._error(session, frame, ErrorCode.BAD_REQUEST,
                                 "receipts_after must be between 0 and 2^63-1")]
         # Invalid names cannot exist; they share one throttle key so memory stays bounded.
-        key = name_key(frame.user) if is_valid_name(frame.user) else ""
+        name = name_key(frame.user) if is_valid_name(frame.user) else ""
+        # (From an address the name logged in from lately: counted apart, no address budget.)
+        key = self.throttle.lock_key(name, session.block) if name else name
+        known = key != name
         locked = self.throttle.locked_for(key)
         if locked > 0:
             return [self._locked(session, frame, locked)]
-        if (wait := self.throttle.host_wait(session.block)) > 0:
+        if not known and (wait := self.throttle.host_wait(session.block)) > 0:
             return [Out(session.conn, Error(
                 id=frame.id, code=ErrorCode.RATE_LIMITED, retry_after=round(wait, 1),
                 message=f"too many failed logins from your address {session.block}; try "
@@ -513,6 +516,8 @@ class ServerCore:
                 self.throttle.abandon(key)
             elif ok:
                 locked = self.throttle.success(key)
+                if not locked:
+                    self.throttle.remember(name, session.block)
             else:
                 locked = self.throttle.failure(key, session.block)
                 # (a name with no account may be a password typed in the wrong field)
@@ -532,7 +537,7 @@ class ServerCore:
             if ok:
                 assert account is not None
                 now = self.store.account(account.name)
-                if now is None or not self._same_password(key, account.pw_hash, now.pw_hash):
+                if now is None or not self._same_password(name, account.pw_hash, now.pw_hash):
                     # Changed while this was checked: the password given is the old one.
                     return [self._error(session, frame, ErrorCode.BAD_CREDENTIALS,
                                         f"the password of {account.name} was just changed; "

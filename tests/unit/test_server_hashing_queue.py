@@ -228,3 +228,69 @@ def test_a_name_with_no_account_is_not_written_to_the_activity_log(core, caplog)
     lines = [r.getMessage() for r in caplog.records if r.name == "messenger.server.activity"]
     assert [line.split(" from ")[0] for line in lines] == [
         "failed login for a name with no account", "failed login for 'alice'"]
+
+
+def login(core: ServerCore, conn: int, user: str, password: str, rid: int = 1) -> object:
+    """The frame ``conn`` gets for a login (its password checked at once when queued)."""
+    action = only(core.handle(conn, Login(id=rid, user=user, password=password)))
+    if isinstance(action, Crypto):
+        action = only(action.done(action.work()))
+    return action.frame
+
+
+def test_a_guesser_elsewhere_does_not_lock_a_name_out_where_it_logs_in(tmp_path):
+    """With locks doubling to 15 minutes, 13 wrong guesses an hour from anywhere kept any
+    named account locked all day, its right password refused (a review). A name's logins
+    from an address it logged in from lately count apart: the owner logs in there while the
+    guesser's lock runs; a guesser at that address is locked there on its own."""
+    store = Store(tmp_path / "server.db")
+    passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, type=Type.ID))
+    store.create_account("alice", passwords.hash("alice123"))
+    now = [100.0]
+    core = ServerCore(store, passwords, LoginThrottle(3, 10.0, clock=lambda: now[0]))
+    core.connected(1, "10.0.0.7:5000")  # alice's office
+    core.handle(1, Hello(protocol_version=PROTOCOL_VERSION))
+    assert isinstance(login(core, 1, "alice", "alice123"), Ok)
+    core.disconnected(1)
+
+    core.connected(2, "203.0.113.9:4000")  # a guesser elsewhere
+    core.handle(2, Hello(protocol_version=PROTOCOL_VERSION))
+    for rid in range(2):
+        assert login(core, 2, "Alice", f"guess{rid}", rid).code == ErrorCode.BAD_CREDENTIALS
+    assert login(core, 2, "alice", "guess2", 2).code == ErrorCode.LOCKED_OUT  # (the third)
+    assert login(core, 2, "alice", "alice123", 9).code == ErrorCode.LOCKED_OUT
+
+    core.connected(3, "10.0.0.7:5001")  # alice at the office, while that lock runs
+    core.handle(3, Hello(protocol_version=PROTOCOL_VERSION))
+    assert isinstance(login(core, 3, "alice", "alice123"), Ok)
+    core.disconnected(3)
+
+    core.connected(4, "10.0.0.7:5002")  # a guesser at the office gets its own few guesses
+    core.handle(4, Hello(protocol_version=PROTOCOL_VERSION))
+    for rid in range(2):
+        assert login(core, 4, "alice", f"guess{rid}", rid).code == ErrorCode.BAD_CREDENTIALS
+    assert login(core, 4, "alice", "guess2", 2).code == ErrorCode.LOCKED_OUT
+    assert login(core, 4, "alice", "alice123", 9).code == ErrorCode.LOCKED_OUT
+    now[0] += 30 * 24 * 3600.0 + 1  # (a month away: the address is forgotten)
+    assert core.throttle.lock_key("alice", "10.0.0.7") == "alice"
+    store.close()
+
+
+def test_one_guesser_behind_a_shared_address_does_not_shut_out_those_known_there(tmp_path):
+    """Everyone behind one NAT (or on one proxy) shares an address's failure budget: one
+    guesser spending it refused a colleague's right password for hours (a review). Names
+    that logged in from there lately skip the budget; new names still meet it."""
+    store = Store(tmp_path / "server.db")
+    passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, type=Type.ID))
+    for user in ("alice", "bob"):
+        store.create_account(user, passwords.hash(f"{user}123"))
+    core = ServerCore(store, passwords, LoginThrottle(3, 10.0, clock=lambda: 100.0))
+    connect(core, 1)
+    assert isinstance(login(core, 1, "alice", "alice123"), Ok)
+    connect(core, 2)
+    for n in range(20):
+        assert login(core, 2, f"name{n}", "guess", n).code == ErrorCode.BAD_CREDENTIALS
+    assert login(core, 2, "bob", "bob123", 99).code == ErrorCode.RATE_LIMITED  # (new here)
+    connect(core, 3)
+    assert isinstance(login(core, 3, "alice", "alice123"), Ok)  # (known here)
+    store.close()
