@@ -231,6 +231,8 @@ class Transfer:
     it waits for the recipient to come online."""
     tries: int = field(default=0, repr=False)
     """send: automatic resumes since bytes last moved."""
+    resumed: bool = field(default=False, repr=False)
+    """send: offered again (Resume, or by itself) at least once in this session."""
 
     @property
     def eta(self) -> float | None:
@@ -351,11 +353,14 @@ def status_text(t: Transfer) -> str:
         return who + (f": {error}" if error else "")
     if st is TransferState.DISCARDED:
         return "Discarded (the partly received file was deleted)"
-    text = f"Failed: {error or 'unknown error'}"
-    if t.auto_resume:
-        text += (f" · trying again at {time.strftime('%H:%M:%S', time.localtime(t.retry_at))}"
-                 if t.retry_at else f" · it resumes when {t.peer} is online")
-    return text
+    if t.auto_resume:  # (a pause: what cut it, without "it can resume", and when it goes on)
+        reason = error.split(";")[0].strip() or "interrupted"
+        text = reason[:1].upper() + reason[1:] if reason.startswith("interrupted") else \
+            f"Interrupted: {reason}"
+        return text + (
+            f" · trying again at {time.strftime('%H:%M:%S', time.localtime(t.retry_at))}"
+            if t.retry_at else f" · resumes when {t.peer} is online")
+    return f"Failed: {error or 'unknown error'}"
 
 
 def send_refusal(path: Path, size_limit: int) -> str | None:
@@ -844,6 +849,7 @@ class TransferController(QObject):
             return False
         self._stop_auto_resume(t)
         t.tries = 0  # (an automatic resume sets its count afterwards)
+        t.resumed = True
         if t.transfer_id:
             self._by_id.pop(t.transfer_id, None)
             t.resumes = t.transfer_id  # the recipient's card of it continues
@@ -1194,9 +1200,10 @@ class TransferController(QObject):
         if op == "accept" and self._engine is not None:
             # Stop expecting it, but keep the partial file (resume data for a new offer).
             self._engine.release(t.transfer_id)
-        if op == "offer" and t.tries and reply.code == ErrorCode.USER_OFFLINE and \
+        if op == "offer" and t.resumed and reply.code == ErrorCode.USER_OFFLINE and \
                 self.auto_resume_delays:
-            t.auto_resume, t.retry_at = True, 0.0  # an automatic resume: when they are back
+            t.auto_resume, t.retry_at = True, 0.0  # a resume: it goes when they are back
+            reason = f"{t.peer} is offline"
         self._set(t, TransferState.FAILED, error=reason)
 
     def _on_disconnected(self, *args: Any) -> None:

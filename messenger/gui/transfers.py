@@ -248,8 +248,9 @@ class TransferCard(QWidget):
         self.status_label.setToolTip(plain_tooltip(
             t.path if st is TransferState.DONE and t.path else status))
         # Red for what went wrong or what the other side refused; not for the user's own
-        # Decline / Cancel, nor for an offer answered on another of their devices.
-        bad = st is TransferState.FAILED or (
+        # Decline / Cancel, nor for an offer answered on another of their devices, nor for
+        # a send that goes on by itself (a pause).
+        bad = (st is TransferState.FAILED and not t.auto_resume) or (
             st in (TransferState.DECLINED, TransferState.CANCELLED) and t.by_peer)
         self.status_label.setStyleSheet(theme.error_style() if bad
                                         else "color: palette(text);")

@@ -142,11 +142,16 @@ def test_an_interrupted_send_comes_back_and_is_offered_again_when_its_recipient_
     card = window.open_conversation("bob").card("send-1-old")
     assert isinstance(card, TransferCard)
     assert window.transfers.get("send-1-old").state is TransferState.FAILED
-    assert "interrupted" in card.status_label.text()
-    assert card.status_label.text().endswith(" · it resumes when bob is online")
+    assert card.status_label.text() == ("Interrupted (the app was closed) · resumes when bob "
+                                        "is online")
+    assert "color: palette(text)" in card.status_label.styleSheet()  # (a pause: not red)
     # Resume now (it would fail: bob is offline), or Cancel to stop it resuming by itself.
     assert card.resume_button.isVisible() and card.cancel_button.isVisible()
     assert card.progress.value() == 2000 * 1000 // 5004
+    qtbot.mouseClick(card.resume_button, Qt.MouseButton.LeftButton)  # (bob is offline)
+    qtbot.waitUntil(lambda: window.transfers.get("send-1-old").state is TransferState.FAILED)
+    assert card.status_label.text() == ("Interrupted: bob is offline · resumes when bob is "
+                                        "online")  # (not "Failed": it still goes)
 
     bob_window = open_window("bob")  # back: alice's app offers the file again by itself
     qtbot.waitUntil(lambda: bob_window.transfers.model.rowCount() == 1, timeout=10_000)
