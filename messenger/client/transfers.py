@@ -1334,6 +1334,19 @@ class TransferController(QObject):
     def _on_presence(self, user: str, online: bool) -> None:
         if online:
             self._resume_waiting(user=user)
+            return
+        # A resume still unanswered when its recipient goes offline (a laptop that slept
+        # with the offer on its way, to a connection the server had not yet found dead) was
+        # answered by nobody, ever: it is withdrawn and goes again when they are back.
+        for t in list(self._items.values()):
+            if t.direction == SEND and t.resumed and self.auto_resume_delays and \
+                    t.state is TransferState.WAITING and t.transfer_id and \
+                    name_key(t.peer) == name_key(user):
+                rid = self.client.cancel_transfer(t.transfer_id, LAPSED_REASON)
+                if rid:
+                    self._requests[rid] = ("cancel", t.key)
+                t.auto_resume, t.retry_at = True, 0.0
+                self._set(t, TransferState.FAILED, error=f"{t.peer} went offline")
 
     def _resume_waiting(self, *args: Any, user: str | None = None) -> None:
         """Sends waiting for their recipient (``user``, or anyone at a login) to be online

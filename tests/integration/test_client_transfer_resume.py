@@ -592,3 +592,22 @@ def test_cancel_stops_an_automatic_resume(qtbot, apps, source):
     t = alice.get(send_key)
     assert t.state is S.CANCELLED and not t.auto_resume and not alice._resume_timers
     assert not alice.cancel(send_key)  # (ended now)
+
+
+def test_a_resume_nobody_answered_goes_again_when_its_recipient_is_back(qtbot, apps, source):
+    """bob's laptop sleeps mid-transfer: alice's resume went to a connection the server had
+    not yet found dead, and waited for an answer for good (bob's next login never saw it).
+    When bob goes offline it is withdrawn, and it goes again when he is back."""
+    alice, bob, send_key, recv_key = start(qtbot, apps, source, (0.2,))
+    bob.client.transfer_offered.disconnect(bob._on_offered)  # (asleep: offers go unanswered)
+    apps.relays[0].up = False
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.WAITING
+                    and alice.get(send_key).resumed, timeout=15_000)
+    held = part_file(apps, source).stat().st_size
+    apps.quit(bob)  # (the server finds the connection dead)
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.FAILED, timeout=10_000)
+    assert status_text(alice.get(send_key)) == \
+        "Interrupted: bob went offline · resumes when bob is online"
+    bob = apps.login("bob")
+    arrived(qtbot, apps, alice, send_key, bob, recv_key, source)
+    assert apps.relays[-1].forwarded < (SIZE - held) * 1.15 + 50_000
