@@ -78,6 +78,7 @@ from PySide6.QtCore import (
 )
 
 from ..protocol import (
+    OFFER_LAPSED,
     Error,
     ErrorCode,
     Ok,
@@ -122,7 +123,7 @@ AUTO_REFUSED = "refused automatically: "
 enough disk space): the sender reads who decided, and the card here does not say "You
 declined it" for something the user never saw."""
 
-LAPSED_REASON = "offer lapsed"
+LAPSED_REASON = OFFER_LAPSED
 """The reason given to the sender when an offer to us is declined because it lapsed
 unanswered (we went offline or the app stopped before the user answered)."""
 
@@ -883,7 +884,13 @@ class TransferController(QObject):
 
     def _on_declined(self, ev: TransferDeclined) -> None:
         t = self._by_transfer_id(ev.transfer_id)
-        if t is not None and not t.final:
+        if t is not None and not t.final and ev.reason == LAPSED_REASON and t.resumed and \
+                self.auto_resume_delays:
+            # A resume its recipient went offline without answering (a laptop that slept
+            # with it on its way): it goes again when they are back.
+            t.auto_resume, t.retry_at = True, 0.0
+            self._set(t, TransferState.FAILED, error=f"{t.peer} went offline")
+        elif t is not None and not t.final:
             t.by_peer = True
             self._set(t, TransferState.DECLINED, error=ev.reason)
 
@@ -1334,19 +1341,6 @@ class TransferController(QObject):
     def _on_presence(self, user: str, online: bool) -> None:
         if online:
             self._resume_waiting(user=user)
-            return
-        # A resume still unanswered when its recipient goes offline (a laptop that slept
-        # with the offer on its way, to a connection the server had not yet found dead) was
-        # answered by nobody, ever: it is withdrawn and goes again when they are back.
-        for t in list(self._items.values()):
-            if t.direction == SEND and t.resumed and self.auto_resume_delays and \
-                    t.state is TransferState.WAITING and t.transfer_id and \
-                    name_key(t.peer) == name_key(user):
-                rid = self.client.cancel_transfer(t.transfer_id, LAPSED_REASON)
-                if rid:
-                    self._requests[rid] = ("cancel", t.key)
-                t.auto_resume, t.retry_at = True, 0.0
-                self._set(t, TransferState.FAILED, error=f"{t.peer} went offline")
 
     def _resume_waiting(self, *args: Any, user: str | None = None) -> None:
         """Sends waiting for their recipient (``user``, or anyone at a login) to be online

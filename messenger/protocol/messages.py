@@ -448,8 +448,15 @@ class TransferAccepted(_Base, tag="transfer_accepted"):
     offset: ByteCount = 0
 
 
+OFFER_LAPSED = "offer lapsed"
+"""The ``reason`` of a ``transfer_declined`` for an offer its recipient went offline without
+answering (sent by the server when their last session ends, and by an app that finds one
+unanswered at its next login)."""
+
+
 class TransferDeclined(_Base, tag="transfer_declined"):
-    """Event: ``user`` declined your offer ``transfer_id``."""
+    """Event: ``user`` declined your offer ``transfer_id`` (``reason`` :data:`OFFER_LAPSED`:
+    they went offline without answering)."""
 
     transfer_id: str
     user: str

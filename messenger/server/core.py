@@ -21,6 +21,7 @@ import msgspec
 from messenger.protocol import (
     FEATURES,
     MAX_TEXT_LENGTH,
+    OFFER_LAPSED,
     PROTOCOL_VERSION,
     RETRACTED_TEXT,
     ChangePassword,
@@ -578,12 +579,14 @@ class ServerCore:
             return [self._error(session, frame, ErrorCode.BAD_REQUEST,
                                 "a password change is already in progress")]
         key, user = session.key, session.user
-        locked = self.throttle.locked_for(key)
+        # (Counted where the session logged in from: a known address, as at the login.)
+        tkey = self.throttle.lock_key(key, session.block)
+        locked = self.throttle.locked_for(tkey)
         if locked > 0:
             return [self._locked(session, frame, locked)]
         if (busy := self._busy(session, frame)) is not None:
             return [busy]
-        if (guessing := self._start_guess(session, frame, key)) is not None:
+        if (guessing := self._start_guess(session, frame, tkey)) is not None:
             return [guessing]
         account = self.store.account(user)
         encoded = account.pw_hash if account is not None else None
@@ -594,11 +597,11 @@ class ServerCore:
             self._hash_done(session)
             locked = 0.0
             if not isinstance(ok, bool):
-                self.throttle.abandon(key)
+                self.throttle.abandon(tkey)
             elif ok:
-                locked = self.throttle.success(key)
+                locked = self.throttle.success(tkey)
             else:
-                locked = self.throttle.failure(key)
+                locked = self.throttle.failure(tkey)
                 activity.info("failed password change for %s from %s", user, session.address)
             if not self._still_there(session):
                 return []
@@ -754,8 +757,14 @@ class ServerCore:
         now = self._clock()
         self.store.set_last_seen(session.key, now)
         self.store.cool_cursors(session.key)
+        # Offers to them that nobody can answer now: their senders learn it at once (an
+        # offer that reached a connection not yet found dead was never seen at all).
+        actions: list[Action] = []
+        for t in self.transfers.lapse(session.key):
+            actions += self._to_users([name_key(t.sender)], TransferDeclined(
+                transfer_id=t.transfer_id, user=entry.name, reason=OFFER_LAPSED))
         presence = Presence(user=entry.name, online=False, ts=now)
-        return [Out(c, presence) for c in self._logged_in_conns()]
+        return actions + [Out(c, presence) for c in self._logged_in_conns()]
 
     def _logged_in_conns(self) -> list[ConnId]:
         return [c for entry in self.online.values() for c in entry.conns]

@@ -72,6 +72,8 @@ class Transfers:
         self._order: deque[Transfer] = deque()
         self._by_sender: dict[str, int] = {}  # sender key → open transfers
         self._waiting_by_sender: dict[str, int] = {}  # sender key → offers not accepted yet
+        # recipient key → ids of those offers (a dict: in the order they were made)
+        self._waiting_to: dict[str, dict[str, None]] = {}
 
     def __len__(self) -> int:
         return len(self._open)
@@ -121,7 +123,18 @@ class Transfers:
         key = name_key(sender)
         self._by_sender[key] = self._by_sender.get(key, 0) + 1
         self._waiting_by_sender[key] = self._waiting_by_sender.get(key, 0) + 1
+        self._waiting_to.setdefault(name_key(recipient), {})[transfer.transfer_id] = None
         return transfer
+
+    def lapse(self, recipient: str) -> list[Transfer]:
+        """Forget and return the offers to ``recipient`` not accepted yet: they went offline
+        (their last session ended), so nobody can answer them, and an offer that reached a
+        connection not yet found dead was never seen. Accepted transfers stay (a resume)."""
+        ids = self._waiting_to.pop(name_key(recipient), {})
+        lapsed = [self._open[i] for i in ids if i in self._open]
+        for transfer in lapsed:
+            self._forget(transfer)
+        return lapsed
 
     def get(self, user: str, transfer_id: str) -> Transfer:
         """The transfer, provided ``user`` is one of its two parties."""
@@ -153,6 +166,7 @@ class Transfers:
                             "this offer was accepted on another device")
         if not transfer.accepted:
             self._uncount(self._waiting_by_sender, transfer)
+            self._unwait(transfer)
         transfer.accepted = True
         transfer.accepted_by = session
         return transfer
@@ -193,6 +207,15 @@ class Transfers:
         self._uncount(self._by_sender, transfer)
         if not transfer.accepted:
             self._uncount(self._waiting_by_sender, transfer)
+            self._unwait(transfer)
+
+    def _unwait(self, transfer: Transfer) -> None:
+        key = name_key(transfer.recipient)
+        ids = self._waiting_to.get(key)
+        if ids is not None:
+            ids.pop(transfer.transfer_id, None)
+            if not ids:
+                del self._waiting_to[key]
 
     @staticmethod
     def _uncount(counts: dict[str, int], transfer: Transfer) -> None:

@@ -310,33 +310,34 @@ def offer_unanswered(qtbot, apps: Apps, source: Path) -> tuple[TransferControlle
     return alice, bob, send_key, added.args[0]
 
 
-def test_an_offer_lapsed_by_a_lost_connection_is_declined_at_the_next_login(qtbot, apps,
-                                                                             source):
+def test_an_offer_lapsed_by_a_lost_connection_is_declined_by_the_server(qtbot, apps, source):
     """Bob's link drops while alice's offer waits for his answer: his card fails (the offer
-    lapsed with the connection), and once his app has logged in again it declines the offer,
-    so alice's card ends instead of waiting for good."""
+    lapsed with the connection), and the server, seeing his last session end, declines it
+    for him ("offer lapsed"), so alice's card ends at once instead of waiting for good (or
+    for his next login, which an offer that reached a dead connection never had)."""
     alice, bob, send_key, recv_key = offer_unanswered(qtbot, apps, source)
     with qtbot.waitSignal(bob.client.reconnect_scheduled, timeout=10_000):
         bob.client._conn._socket.abort()
     assert bob.get(recv_key).state is S.FAILED
-    assert alice.get(send_key).state is S.WAITING  # the server cannot know
     qtbot.waitUntil(lambda: alice.get(send_key).state is S.DECLINED, timeout=15_000)
     t = alice.get(send_key)
     assert (t.error, t.by_peer) == ("offer lapsed", True)
-    assert bob.get(recv_key).state is S.FAILED
+    assert status_text(t).startswith("Not delivered: bob went offline or quit before answering")
+    with qtbot.waitSignal(bob.client.resumed, timeout=15_000):
+        pass  # (his app's decline at the login finds the offer gone: nothing changes)
+    assert bob.get(recv_key).state is S.FAILED and alice.get(send_key).state is S.DECLINED
 
 
-def test_an_offer_lapsed_by_a_restart_is_declined_at_the_next_login(qtbot, apps, source):
-    """Bob's app quits while alice's offer waits for his answer; the restarted app shows the
-    card as lapsed and declines the offer at login, so alice's card ends."""
+def test_an_offer_lapsed_by_a_restart_ends_on_both_sides(qtbot, apps, source):
+    """Bob's app quits while alice's offer waits for his answer: alice's card ends (the
+    server declines it for him), and his restarted app shows the card as lapsed."""
     alice, bob, send_key, recv_key = offer_unanswered(qtbot, apps, source)
     apps.quit(bob)
-    assert alice.get(send_key).state is S.WAITING
-    bob = apps.login("bob")
-    assert bob.get(recv_key).state is S.FAILED and "lapsed" in bob.get(recv_key).error
     qtbot.waitUntil(lambda: alice.get(send_key).state is S.DECLINED, timeout=10_000)
     t = alice.get(send_key)
     assert (t.error, t.by_peer) == ("offer lapsed", True)
+    bob = apps.login("bob")
+    assert bob.get(recv_key).state is S.FAILED and "lapsed" in bob.get(recv_key).error
 
 
 def test_discard_deletes_the_partial_file_and_the_next_offer_asks_again(qtbot, apps, source):

@@ -118,3 +118,25 @@ def test_an_accepted_offer_cannot_be_declined_only_cancelled(clock):
     assert transfers.get("alice", t.transfer_id) is t
     transfers.close("bob", t.transfer_id)  # a cancel still ends it
     assert transfers.open_by("alice") == 0
+
+
+def test_offers_lapse_when_their_recipient_goes_offline(clock):
+    """An offer its recipient never answered ends when they go offline (the server then
+    declines it with "offer lapsed"): accepted ones stay (a resume), others' stay, and the
+    counts let the sender offer again."""
+    transfers = Transfers(clock=clock, max_per_sender=3)
+    waiting = [offer(transfers, recipient="Bob") for _ in range(2)]
+    accepted = offer(transfers)
+    transfers.accept("bob", accepted.transfer_id, session=1)
+    other = offer(transfers, recipient="carol")
+    declined = offer(transfers, sender="dave")
+    transfers.close("bob", declined.transfer_id, recipient_only=True)
+    assert transfers.lapse("bob") == waiting
+    assert transfers.lapse("bob") == []
+    assert transfers.get("alice", accepted.transfer_id) is accepted
+    assert transfers.get("alice", other.transfer_id) is other
+    assert transfers.waiting_by("alice") == 1 and transfers.open_by("alice") == 2
+    for t in waiting:
+        with pytest.raises(RuleError):
+            transfers.get("alice", t.transfer_id)
+    assert transfers._waiting_to == {"carol": {other.transfer_id: None}}
