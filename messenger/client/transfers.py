@@ -824,6 +824,10 @@ class TransferController(QObject):
         rid = self.client.offer_transfer(t.peer, t.name, t.size, t.sha256, t.mime,
                                          self._report_host(), eng.port, t.resumes, group)
         if not rid:
+            if t.resumed and self.auto_resume_delays:
+                # A resume (its file hashed meanwhile) while the link is down: it goes when
+                # the app is logged in again and the recipient is online.
+                t.auto_resume, t.retry_at = True, 0.0
             self._set(t, TransferState.FAILED, error="not connected to the server")
             return
         self._requests[rid] = ("offer", t.key)
@@ -1148,6 +1152,15 @@ class TransferController(QObject):
                 self._set(t, TransferState.CANCELLED, error=ev.reason)
             self.client.card_answered(t.conversation, t.key)
             return
+        if t.state is TransferState.FAILED and ev.reason != LAPSED_REASON and (
+                t.auto_resume or (t.direction == RECEIVE and t.accepted)):
+            # Failed, but not over: the send would go again by itself, the receive would
+            # take it again. The other side said no more: neither happens (a receive's
+            # partial file stays for Discard, or the sweep after 7 days).
+            self._stop_auto_resume(t)
+            t.by_peer = True
+            self._set(t, TransferState.CANCELLED, error=ev.reason)
+            return
         if self._engine is not None:
             if ev.reason == LAPSED_REASON and t.direction == RECEIVE:
                 # The sender withdrew an offer that lapsed while it was offline, not the
@@ -1441,12 +1454,14 @@ class TransferController(QObject):
             return
         now = time.monotonic()
         saved = self._saved.get(t.key)
+        # (An automatic resume on its way counts as resuming by itself: a restart goes on.)
+        auto = t.auto_resume or (t.tries > 0 and not t.final)
         if not force and saved is not None and saved[:2] == (t.state, t.error) and \
                 now - saved[2] < SAVE_INTERVAL:
             return
         record = TransferRecord(t.key, t.direction, t.peer, t.conversation, t.name, t.size,
                                 t.sha256, t.mime, t.path, t.state.value, t.done, t.error,
-                                t.by_peer, t.accepted, t.transfer_id)
+                                t.by_peer, t.accepted, t.transfer_id, auto)
         try:
             store.save_transfer(record)
         except sqlite3.Error as exc:  # the store was closed (logged out) or the disk is full
@@ -1494,8 +1509,13 @@ class TransferController(QObject):
                 elif state in (TransferState.CONNECTING, TransferState.ACTIVE) and \
                         t.direction == SEND and self.auto_resume_delays:
                     t.auto_resume = True  # accepted, cut by the restart: resumes by itself
+                if r.auto_resume and t.direction == SEND and self.auto_resume_delays:
+                    t.auto_resume = True  # (an automatic resume under way at the quit)
                 t.state, t.by_peer, t.error = TransferState.FAILED, False, _interrupted(t)
                 self._persist(t)
+            elif r.auto_resume and t.direction == SEND and state is TransferState.FAILED \
+                    and self.auto_resume_delays:
+                t.auto_resume = True  # ("· resumes when bob is online" before the quit)
             self._add(t, announce=False)
             loaded += 1
         self._sweep_partials()

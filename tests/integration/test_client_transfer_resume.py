@@ -584,15 +584,68 @@ def test_a_send_whose_recipient_quit_resumes_when_they_are_back(qtbot, apps, sou
     assert apps.relays[-1].forwarded < (SIZE - held) * 1.15 + 50_000
 
 
-def test_cancel_stops_an_automatic_resume(qtbot, apps, source):
-    alice, _bob, send_key, _recv_key = start(qtbot, apps, source, (60.0,))
+def test_cancel_stops_an_automatic_resume_on_both_sides(qtbot, apps, source):
+    """alice cancels a send that would resume by itself: it stops, and bob's card, failed
+    and waiting to take it again ("it resumes when alice sends it again"), says it was
+    cancelled, with Discard for his partial file (it stayed as it was; a review)."""
+    alice, bob, send_key, recv_key = start(qtbot, apps, source, (60.0,))
     apps.relays[0].up = False
-    qtbot.waitUntil(lambda: alice.get(send_key).state is S.FAILED, timeout=10_000)
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.FAILED
+                    and bob.get(recv_key).state is S.FAILED, timeout=10_000)
     assert alice.get(send_key).auto_resume
     assert alice.cancel(send_key)
     t = alice.get(send_key)
     assert t.state is S.CANCELLED and not t.auto_resume and not alice._resume_timers
     assert not alice.cancel(send_key)  # (ended now)
+    qtbot.waitUntil(lambda: bob.get(recv_key).state is S.CANCELLED, timeout=10_000)
+    assert bob.get(recv_key).by_peer and bob.can_discard(recv_key)
+
+
+def test_a_recipients_cancel_stops_an_automatic_resume(qtbot, apps, source):
+    """bob cancels (another of his devices, or his card still connecting) after alice's
+    send failed: it was offered to him again by itself, up to five times (a review)."""
+    alice, bob, send_key, recv_key = start(qtbot, apps, source, (60.0,))
+    apps.relays[0].up = False
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.FAILED, timeout=10_000)
+    assert alice.get(send_key).auto_resume
+    bob.client.cancel_transfer(bob.get(recv_key).transfer_id, "no, thanks")
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.CANCELLED, timeout=10_000)
+    t = alice.get(send_key)
+    assert t.by_peer and not t.auto_resume and not alice._resume_timers
+    assert status_text(t) == "Cancelled by bob: no, thanks"
+
+
+def test_an_automatic_resume_goes_on_after_the_sending_app_restarts(qtbot, apps, source):
+    """alice's card waited for bob ("resumes when bob is online") when she quit: after her
+    restart it was a plain failure, and nothing happened when bob came back (a review)."""
+    alice, bob, send_key, recv_key = start(qtbot, apps, source, (0.2,))
+    apps.quit(bob)
+    qtbot.waitUntil(lambda: status_text(alice.get(send_key)).endswith(
+        " · resumes when bob is online"), timeout=10_000)
+    held = part_file(apps, source).stat().st_size
+    apps.quit(alice)
+    alice = apps.login("alice", (0.2,))
+    assert status_text(alice.get(send_key)).endswith(" · resumes when bob is online")
+    bob = apps.login("bob")
+    arrived(qtbot, apps, alice, send_key, bob, recv_key, source)
+    assert apps.relays[-1].forwarded < (SIZE - held) * 1.15 + 50_000
+
+
+def test_a_resume_made_while_the_link_is_down_goes_when_it_is_back(qtbot, apps, source):
+    """A resume that found the server link down (hashing took a while, Wi-Fi flapped) was a
+    plain "not connected" failure: the automatic resume ended for good (a review)."""
+    alice, bob, send_key, recv_key = start(qtbot, apps, source, (60.0,))
+    apps.relays[0].up = False
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.FAILED, timeout=10_000)
+    with qtbot.waitSignal(alice.client.reconnect_scheduled, timeout=10_000):
+        alice.client._conn._socket.abort()
+    alice.client._reconnect_timer.stop()
+    assert alice.resume(send_key)
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.FAILED, timeout=10_000)
+    assert status_text(alice.get(send_key)) == \
+        "Interrupted: not connected to the server · resumes when bob is online"
+    alice.client.reconnect_now()
+    arrived(qtbot, apps, alice, send_key, bob, recv_key, source)
 
 
 def test_a_resume_nobody_answered_goes_again_when_its_recipient_is_back(qtbot, apps, source):

@@ -204,11 +204,11 @@ def test_transfers_keep_the_server_transfer_id_also_in_a_file_from_before_it(tmp
     store.save_transfer(TransferRecord("old", "receive", "bob", "bob", "a.bin", 5,
                                        state="incoming", transfer_id="t-2"))
     store.save_transfer(TransferRecord("new", "send", "bob", "bob", "b.bin", 5,
-                                       transfer_id="t-3"))
+                                       transfer_id="t-3", auto_resume=True))
     store.close()
     again = LocalStore(path)
-    assert [(r.key, r.transfer_id) for r in again.transfers()] == [("old", "t-2"),
-                                                                  ("new", "t-3")]
+    assert [(r.key, r.transfer_id, r.auto_resume) for r in again.transfers()] == \
+        [("old", "t-2", False), ("new", "t-3", True)]
     assert again.transfer("old").created == 1
     again.close()
     db = sqlite3.connect(path)
