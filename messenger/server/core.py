@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from ipaddress import IPv6Network
 from typing import Any
 
 import msgspec
@@ -199,17 +200,14 @@ class Session:
     """Counted among its address's connections without a login (ServerCore.connected)."""
     conversations_at: float = -math.inf
     """When this session last asked ``conversations`` (monotonic seconds)."""
+    block: str = ""
+    """What the per-address limits count this peer as (:func:`address_block`: its IP
+    address, or a remote IPv6 address's /64); set by ``ServerCore.connected``."""
 
     @property
     def host(self) -> str:
         """The peer's IP address: ``address`` (``host:port``) without the port."""
         return self.address.rpartition(":")[0] or self.address
-
-    @property
-    def block(self) -> str:
-        """What the per-address limits count this peer as (:func:`address_block`: its IPv4
-        address, or its IPv6 /64)."""
-        return address_block(self.host)
 
 
 @dataclass
@@ -242,6 +240,8 @@ class ServerCore:
             average, in bursts of up to :data:`SEND_BURST_SECONDS` worth; beyond it they get
             ``rate_limited`` for a second (:class:`~.ratelimit.TokenBucket`), and a retry of
             a message stored before still gets its ``ok``. 0: no limit.
+        local_networks: the /64s of this server's own global IPv6 addresses: a client there
+            counts by its address, not its /64 (:func:`~.ratelimit.address_block`).
         clock: wall-clock seconds for timestamps.
     """
 
@@ -252,6 +252,7 @@ class ServerCore:
                  max_waiting_offers: int = MAX_OPEN_PER_SENDER,
                  max_prelogin_per_host: int = MAX_PRELOGIN_PER_HOST,
                  max_send_rate: float = MAX_SEND_RATE,
+                 local_networks: Collection[IPv6Network] = (),
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.passwords = passwords
@@ -265,6 +266,7 @@ class ServerCore:
         self.max_prelogin_per_host = max_prelogin_per_host
         self._prelogin_by_host: dict[str, int] = {}  # connections without a login, per IP
         self.max_send_rate = max_send_rate
+        self.local_networks = frozenset(local_networks)
         self._send_buckets: dict[str, TokenBucket] = {}  # account key → its flood control
         self._clock = clock
         self.sessions: dict[ConnId, Session] = {}
@@ -282,7 +284,7 @@ class ServerCore:
         closed) when its IP address already holds ``max_prelogin_per_host`` connections
         without a login."""
         session = self.sessions[conn] = Session(conn, address)
-        host = session.block
+        session.block = host = address_block(session.host, self.local_networks)
         waiting = self._prelogin_by_host.get(host, 0)
         if waiting >= self.max_prelogin_per_host:
             log.warning("%s has %d connections without a login: refusing another", host,

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtNetwork import (
     QAbstractSocket,
     QHostAddress,
+    QNetworkInterface,
     QSsl,
     QSslCertificate,
     QSslConfiguration,
@@ -42,6 +43,7 @@ from .auth import LoginThrottle, Passwords
 from .config import ServerConfig
 from .core import Action, ConnId, Crypto, Disconnect, Fanout, Out, ServerCore
 from .lock import lock_database
+from .ratelimit import local_ipv6_networks
 from .store import Store
 from .tls import TlsServer, ensure_certificate, pem_fingerprint
 from .walsync import WalSync
@@ -129,6 +131,8 @@ class MessengerServer(QObject):
         self.passwords = Passwords(PasswordHasher(
             time_cost=config.argon2_time_cost, memory_cost=config.argon2_memory_kib,
             type=Type.ID))
+        # (The /64s this server is on: its LAN's IPv6 clients count one address each.)
+        local = local_ipv6_networks(a.toString() for a in QNetworkInterface.allAddresses())
         self.core = ServerCore(
             self.store, self.passwords,
             LoginThrottle(config.max_failed_logins, config.lockout_seconds),
@@ -137,6 +141,7 @@ class MessengerServer(QObject):
             max_waiting_offers=config.max_waiting_offers,
             max_prelogin_per_host=config.max_prelogin_per_host,
             max_send_rate=config.max_send_rate,
+            local_networks=local,
         )
         self._codec = Codec.for_server()
         self._ids = itertools.count(1)
@@ -152,7 +157,8 @@ class MessengerServer(QObject):
             tls.setPeerVerifyMode(QSslSocket.PeerVerifyMode.VerifyNone)
             tls.setProtocol(QSsl.SslProtocol.TlsV1_2OrLater)
             self._server = TlsServer(tls, timeout_ms=10_000,
-                                     max_per_host=config.max_prelogin_per_host, parent=self)
+                                     max_per_host=config.max_prelogin_per_host,
+                                     local_networks=local, parent=self)
         else:
             self._server = QTcpServer(self)
         self._server.pendingConnectionAvailable.connect(self._accept)

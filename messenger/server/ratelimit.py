@@ -5,6 +5,7 @@ the per-address limits count as one address (:func:`address_block`). Plain Pytho
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Collection, Iterable
 
 PENALTY_SECONDS = 1.0
 """After a refusal, everything is refused for this long (s): a client that pipelines its
@@ -17,12 +18,16 @@ IPV6_BLOCK_BITS = 64
 /64 (RFC 6177 §3, RFC 7421 §1: a host may take any of its 2^64 addresses at will)."""
 
 
-def address_block(host: str) -> str:
+def address_block(host: str,
+                  local_networks: Collection[ipaddress.IPv6Network] = ()) -> str:
     """What the per-address limits count ``host`` (an IP address as Qt prints it) as: an
     IPv4 address itself, also when mapped into IPv6 (``::ffff:192.0.2.7`` → ``192.0.2.7``);
-    an IPv6 address as its /64 (``2001:db8::1%eth0`` → ``2001:db8::/64``), or a client
-    with a /64 of its own would have 2^64 addresses' worth of allowance. Anything else
-    (not an IP address) is returned as it is."""
+    a global IPv6 address as its /64 (``2001:db8::1`` → ``2001:db8::/64``), or a client
+    with a /64 of its own would have 2^64 addresses' worth of allowance. Not so for an IPv6
+    address on a network of this server's own (``local_networks``: the /64s of its
+    interfaces) nor a private one (link-local ``fe80::/10``, unique local ``fc00::/7``,
+    loopback), as for private IPv4: there a /64 is a whole classroom or office, one
+    computer per address. Anything else (not an IP address) is returned as it is."""
     try:
         address = ipaddress.ip_address(host.partition("%")[0])
     except ValueError:
@@ -30,8 +35,24 @@ def address_block(host: str) -> str:
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return str(address.ipv4_mapped)
+        if address.is_private or any(address in net for net in local_networks):
+            return str(address)
         return str(ipaddress.IPv6Network((address, IPV6_BLOCK_BITS), strict=False))
     return str(address)
+
+
+def local_ipv6_networks(addresses: Iterable[str]) -> frozenset[ipaddress.IPv6Network]:
+    """The /64s of this computer's global IPv6 ``addresses`` (its interfaces'), for
+    :func:`address_block`."""
+    nets = set()
+    for text in addresses:
+        try:
+            address = ipaddress.ip_address(text.partition("%")[0])
+        except ValueError:
+            continue
+        if isinstance(address, ipaddress.IPv6Address) and not address.is_private:
+            nets.add(ipaddress.IPv6Network((address, IPV6_BLOCK_BITS), strict=False))
+    return frozenset(nets)
 
 
 class TokenBucket:

@@ -11,6 +11,8 @@ import math
 import os
 import socket
 import time
+from collections.abc import Collection
+from ipaddress import IPv6Network
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -96,9 +98,11 @@ class TlsServer(QTcpServer):
     """
 
     def __init__(self, tls: QSslConfiguration, *, timeout_ms: int = 10_000,
-                 max_per_host: int = 64, max_total: int = 1024, parent=None) -> None:
+                 max_per_host: int = 64, max_total: int = 1024,
+                 local_networks: Collection[IPv6Network] = (), parent=None) -> None:
         super().__init__(parent)
         self._tls = tls
+        self.local_networks = frozenset(local_networks)  # (see address_block)
         self.timeout_ms = timeout_ms
         self.max_per_host = max_per_host
         self.max_total = max_total
@@ -119,7 +123,8 @@ class TlsServer(QTcpServer):
             log.info("cannot take an incoming connection: %s", sock.errorString())
             sock.deleteLater()
             return
-        host = address_block(sock.peerAddress().toString())  # (an IPv6 /64 counts as one)
+        # (A remote IPv6 client counts by its /64: address_block.)
+        host = address_block(sock.peerAddress().toString(), self.local_networks)
         waiting = self._per_host.get(host, 0)
         if waiting >= self.max_per_host or len(self._handshaking) >= self.max_total:
             self.refused += 1

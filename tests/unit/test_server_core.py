@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from argon2 import PasswordHasher, Type
 
@@ -30,7 +32,7 @@ from messenger.protocol import (
 from messenger.server import core as core_module
 from messenger.server.auth import LoginThrottle, Passwords
 from messenger.server.core import Crypto, Disconnect, Fanout, Out, ServerCore, run_inline
-from messenger.server.ratelimit import address_block
+from messenger.server.ratelimit import address_block, local_ipv6_networks
 from messenger.server.store import Store
 
 
@@ -541,13 +543,13 @@ def test_an_ipv6_64_counts_as_one_address_for_the_connection_limit(tmp_path):
     passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID))
     store = Store(tmp_path / "prelogin6.db")
     core = InlineCore(store, passwords, LoginThrottle(), max_prelogin_per_host=2)
-    assert core.connected(1, "2001:db8:1:2::1:4001") == []
-    assert core.connected(2, "2001:db8:1:2:aaaa::99%eth0:4002") == []
-    err = only(actions := core.connected(3, "2001:db8:1:2:ffff:ffff:ffff:ffff:4003"), 3)
-    assert err.code == ErrorCode.RATE_LIMITED and "2001:db8:1:2::/64" in err.message
+    assert core.connected(1, "2a01:4f8:1:2::1:4001") == []
+    assert core.connected(2, "2a01:4f8:1:2:aaaa::99%eth0:4002") == []
+    err = only(actions := core.connected(3, "2a01:4f8:1:2:ffff:ffff:ffff:ffff:4003"), 3)
+    assert err.code == ErrorCode.RATE_LIMITED and "2a01:4f8:1:2::/64" in err.message
     assert Disconnect(3) in actions
     core.disconnected(3)
-    assert core.connected(4, "2001:db8:1:3::1:4004") == []  # the next /64: another client
+    assert core.connected(4, "2a01:4f8:1:3::1:4004") == []  # the next /64: another client
     assert core.connected(5, "::ffff:10.0.0.9:4005") == []
     assert core.connected(6, "10.0.0.9:4006") == []
     assert Disconnect(7) in core.connected(7, "10.0.0.9:4007")
@@ -557,10 +559,17 @@ def test_an_ipv6_64_counts_as_one_address_for_the_connection_limit(tmp_path):
 @pytest.mark.parametrize(("host", "block"), [
     ("192.0.2.7", "192.0.2.7"),
     ("::ffff:192.0.2.7", "192.0.2.7"),
-    ("2001:db8::1", "2001:db8::/64"),
-    ("fe80::1%eth0", "fe80::/64"),
-    ("::1", "::/64"),
+    ("2a01:4f8:1:2::1", "2a01:4f8:1:2::/64"),
+    ("2a01:4f8:1:2:aaaa::99%eth0", "2a01:4f8:1:2::/64"),
+    # A LAN's own addresses are one computer each (a /64 is the whole classroom): the
+    # server's networks, link-local, unique local, loopback.
+    ("2a01:4f8:9:9::17", "2a01:4f8:9:9::17"),
+    ("fe80::1%eth0", "fe80::1"),
+    ("fd12:3456:789a:1::5", "fd12:3456:789a:1::5"),
+    ("::1", "::1"),
     ("not an address", "not an address"),
 ])
 def test_address_block(host, block):
-    assert address_block(host) == block
+    local = local_ipv6_networks(["127.0.0.1", "::1", "fe80::2%eth0", "2a01:4f8:9:9::1"])
+    assert local == {ipaddress.IPv6Network("2a01:4f8:9:9::/64")}
+    assert address_block(host, local) == block
