@@ -111,7 +111,8 @@ CREATE TABLE IF NOT EXISTS transfers (
     created       REAL NOT NULL,
     updated       REAL NOT NULL,
     transfer_id   TEXT NOT NULL DEFAULT '',
-    auto_resume   INTEGER NOT NULL DEFAULT 0
+    auto_resume   INTEGER NOT NULL DEFAULT 0,
+    batch         TEXT NOT NULL DEFAULT ''
 );
 """
 
@@ -202,12 +203,15 @@ class TransferRecord:
     """The server's id of the transfer's latest offer ("" before the server gave one)."""
     auto_resume: bool = False
     """send: it resumes by itself when its recipient is online (also after a restart)."""
+    batch: str = ""
+    """send: the card it shows under, with the sends of the same file to a group's other
+    members ("": a card of its own)."""
     created: float = field(default=0.0, compare=False)
     """Unix seconds when it was first saved (set by the store; ignored when saving)."""
 
 
 _TRANSFER_COLUMNS = ("key, direction, peer, conv, name, size, sha256, mime, path, state, done,"
-                     " error, by_peer, accepted, transfer_id, auto_resume")
+                     " error, by_peer, accepted, transfer_id, auto_resume, batch")
 
 _STATE_ORDER = {"sent": 0, "delivered": 1, "read": 2}
 
@@ -657,7 +661,8 @@ class LocalStore:
 
     def _add_transfer_columns(self) -> None:
         """Add the ``transfers`` columns a file made before them lacks (``transfer_id``,
-        ``auto_resume``); checked at every open, the schema version does not say."""
+        ``auto_resume``, ``batch``); checked at every open, the schema version does not
+        say."""
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(transfers)")}
         if "transfer_id" not in columns:
             self._db.execute("ALTER TABLE transfers ADD COLUMN transfer_id TEXT NOT NULL"
@@ -665,6 +670,8 @@ class LocalStore:
         if "auto_resume" not in columns:
             self._db.execute("ALTER TABLE transfers ADD COLUMN auto_resume INTEGER NOT NULL"
                              " DEFAULT 0")
+        if "batch" not in columns:
+            self._db.execute("ALTER TABLE transfers ADD COLUMN batch TEXT NOT NULL DEFAULT ''")
 
     def save_transfer(self, record: TransferRecord) -> None:
         """Insert or update the transfer ``record.key`` (it keeps its place in the order)."""
@@ -672,25 +679,26 @@ class LocalStore:
         r = record
         self._db.execute(
             f"INSERT INTO transfers ({_TRANSFER_COLUMNS}, created, updated)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (key) DO UPDATE SET direction = excluded.direction,"
             " peer = excluded.peer, conv = excluded.conv, name = excluded.name,"
             " size = excluded.size, sha256 = excluded.sha256, mime = excluded.mime,"
             " path = excluded.path, state = excluded.state, done = excluded.done,"
             " error = excluded.error, by_peer = excluded.by_peer,"
             " accepted = excluded.accepted, transfer_id = excluded.transfer_id,"
-            " auto_resume = excluded.auto_resume, updated = excluded.updated",
+            " auto_resume = excluded.auto_resume, batch = excluded.batch,"
+            " updated = excluded.updated",
             (r.key, r.direction, r.peer, r.conv, r.name, r.size, r.sha256, r.mime, r.path,
              r.state, r.done, r.error, int(r.by_peer), int(r.accepted), r.transfer_id,
-             int(r.auto_resume), now, now))
+             int(r.auto_resume), r.batch, now, now))
 
     def transfers(self) -> list[TransferRecord]:
         """Every stored transfer, oldest first."""
         rows = self._db.execute(
             f"SELECT {_TRANSFER_COLUMNS}, created FROM transfers ORDER BY ord").fetchall()
         return [TransferRecord(k, d, p, c, n, sz, sh, m, pa, st, dn, e, bool(bp), bool(ac),
-                               tid, bool(au), cr or 0.0)
-                for k, d, p, c, n, sz, sh, m, pa, st, dn, e, bp, ac, tid, au, cr in rows]
+                               tid, bool(au), b, cr or 0.0)
+                for k, d, p, c, n, sz, sh, m, pa, st, dn, e, bp, ac, tid, au, b, cr in rows]
 
     def transfer(self, key: str) -> TransferRecord | None:
         row = self._db.execute(
@@ -698,9 +706,9 @@ class LocalStore:
             (key,)).fetchone()
         if row is None:
             return None
-        k, d, p, c, n, sz, sh, m, pa, st, dn, e, bp, ac, tid, au, cr = row
+        k, d, p, c, n, sz, sh, m, pa, st, dn, e, bp, ac, tid, au, b, cr = row
         return TransferRecord(k, d, p, c, n, sz, sh, m, pa, st, dn, e, bool(bp), bool(ac),
-                              tid, bool(au), cr or 0.0)
+                              tid, bool(au), b, cr or 0.0)
 
     def prune_transfers(self, keep: int = TRANSFERS_KEPT) -> int:
         """Forget all but the newest ``keep`` transfers; returns how many went."""

@@ -234,6 +234,11 @@ class Transfer:
     """send: automatic resumes since bytes last moved."""
     resumed: bool = field(default=False, repr=False)
     """send: offered again (Resume, or by itself) at least once in this session."""
+    batch: str = ""
+    """send: the key of the one card that shows this file sent to a group's members (each
+    member's send is a transfer of its own, under that card); "" for a card of its own."""
+    members: tuple[Transfer, ...] = field(default=(), repr=False, compare=False)
+    """A batch card's view (:meth:`TransferController.get` of a batch key): its members."""
 
     @property
     def eta(self) -> float | None:
@@ -307,9 +312,39 @@ def format_duration(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60} min"
 
 
+_BATCH_WORDS = ((TransferState.ACTIVE, "sending"), (TransferState.CONNECTING, "connecting"),
+                (TransferState.WAITING, "waiting to accept"),
+                (TransferState.OFFERING, "being offered"), (TransferState.PREPARING, "preparing"),
+                (TransferState.FAILED, "failed"), (TransferState.DECLINED, "declined"),
+                (TransferState.CANCELLED, "cancelled"))
+
+
+def batch_status_text(t: Transfer) -> str:
+    """The status line of a file sent to a group's members (``t.members``): "Sent to 2 of 5
+    · 1 sending · 1 waiting to accept · 1 declined"; "Sent to all 5"."""
+    n = len(t.members)
+    done = sum(m.state is TransferState.DONE for m in t.members)
+    if done == n:
+        return f"Sent to all {n}" if n > 1 else f"Sent to {t.members[0].peer}"
+    parts = [f"Sent to {done} of {n}"]
+    for state, word in _BATCH_WORDS:
+        if state is TransferState.FAILED:
+            paused = sum(m.state is state and m.auto_resume for m in t.members)
+            if paused:
+                parts.append(f"{paused} interrupted (resuming by itself)")
+            count = sum(m.state is state and not m.auto_resume for m in t.members)
+        else:
+            count = sum(m.state is state for m in t.members)
+        if count:
+            parts.append(f"{count} {word}")
+    return " · ".join(parts)
+
+
 def status_text(t: Transfer) -> str:
     """One line saying where ``t`` is, for a card or the Transfers panel. Plain text: a
     decline or cancel reason comes from the peer (bidi controls removed, :func:`strip_bidi`)."""
+    if t.members:
+        return batch_status_text(t)
     error = strip_bidi(t.error)
     to_from = f"to {t.peer}" if t.direction == SEND else f"from {t.peer}"
     st = t.state
@@ -641,6 +676,7 @@ class TransferController(QObject):
         self._saved: dict[str, tuple[TransferState, str, float]] = {}  # key → last written
         self._closed = False
         self._items: dict[str, Transfer] = {}
+        self._batches: dict[str, list[str]] = {}  # batch card key → its members' keys
         self._by_id: dict[str, str] = {}  # server transfer id → key
         self._requests: dict[int, tuple[str, str]] = {}  # request id → (op, key)
         # Offers to us that lapsed unanswered (we went offline or the app stopped): server
@@ -679,9 +715,44 @@ class TransferController(QObject):
     # ------------------------------------------------------------------ queries
 
     def get(self, key: str) -> Transfer | None:
-        """A copy of transfer ``key``."""
+        """A copy of transfer ``key``; for a batch card's key (a file sent to a group's
+        members), a view of the whole: its members (copies) in ``members``, the state that
+        sums them up, their mean progress."""
         t = self._items.get(key)
-        return None if t is None else replace(t)
+        if t is not None:
+            return replace(t)
+        keys = self._batches.get(key)
+        return None if not keys else self._batch_view(key, keys)
+
+    def card_key(self, key: str) -> str:
+        """The key of the card that shows transfer ``key``: its batch's, or its own."""
+        t = self._items.get(key)
+        return t.batch if t is not None and t.batch else key
+
+    def _batch_view(self, batch: str, keys: list[str]) -> Transfer:
+        members = tuple(replace(self._items[k]) for k in keys)
+        states = {m.state for m in members}
+        running = [st for st in (TransferState.ACTIVE, TransferState.CONNECTING,
+                                 TransferState.WAITING, TransferState.OFFERING,
+                                 TransferState.PREPARING) if st in states]
+        state = running[0] if running else \
+            TransferState.DONE if states == {TransferState.DONE} else \
+            TransferState.FAILED if TransferState.FAILED in states else \
+            TransferState.CANCELLED if TransferState.CANCELLED in states else \
+            TransferState.DECLINED if TransferState.DECLINED in states else \
+            TransferState.DONE
+        first = members[0]
+        fraction = sum((m.size if m.state is TransferState.DONE else m.done) / m.size
+                       if m.size else float(m.state is TransferState.DONE)
+                       for m in members) / len(members)
+        names = [m.peer for m in members]
+        peer = ", ".join(names) if len(names) <= 3 else f"{len(names)} people"
+        return replace(first, key=batch, peer=peer, state=state,
+                       done=int(fraction * first.size), rate=sum(m.rate for m in members),
+                       error="", by_peer=False,
+                       auto_resume=any(m.auto_resume and m.state is TransferState.FAILED
+                                       for m in members),
+                       members=members)
 
     def key_of(self, transfer_id: str) -> str | None:
         """The app's key of the server's ``transfer_id``."""
@@ -742,18 +813,22 @@ class TransferController(QObject):
         if reason is not None:
             return reason
         for path in files:
+            # A group's file is one card there, whatever the number of members it goes to.
+            batch = f"batch-{next(self._counter)}-{os.urandom(4).hex()}" \
+                if is_group(conversation) else ""
             for person in people:
-                self._new_send(conversation, person, path)
+                self._new_send(conversation, person, path, batch)
         return None
 
     def send_file(self, conversation: str, path: str | os.PathLike) -> str | None:
         """:meth:`send_files` with one file."""
         return self.send_files(conversation, [path])
 
-    def _new_send(self, conversation: str, peer: str, path: Path) -> Transfer:
+    def _new_send(self, conversation: str, peer: str, path: Path,
+                  batch: str = "") -> Transfer:
         key = f"send-{next(self._counter)}-{os.urandom(4).hex()}"
         t = Transfer(key, SEND, peer, conversation, path.name, path.stat().st_size,
-                     mime=guess_mime(path.name), path=str(path.resolve()))
+                     mime=guess_mime(path.name), path=str(path.resolve()), batch=batch)
         self._add(t)
         self._prepare(t)
         return t
@@ -835,7 +910,9 @@ class TransferController(QObject):
 
     def can_resume(self, key: str) -> bool:
         """Whether :meth:`resume` can offer transfer ``key`` again: a failed send whose file
-        is still there with the same size."""
+        is still there with the same size (a batch card: one of its members)."""
+        if key in self._batches:
+            return any(self.can_resume(k) for k in self._batches[key])
         t = self._items.get(key)
         if t is None or t.direction != SEND or t.state is not TransferState.FAILED:
             return False
@@ -849,6 +926,8 @@ class TransferController(QObject):
         """Offer a failed send again (same file, same card, also after an app restart); the
         recipient's partial file continues where it stopped. False when :meth:`can_resume`
         says no."""
+        if key in self._batches:
+            return [self.resume(k) for k in self._batches[key]].count(True) > 0
         t = self._items.get(key)
         if t is None or not self.can_resume(key):
             return False
@@ -1119,6 +1198,8 @@ class TransferController(QObject):
         """Cancel transfer ``key`` in either direction (an unanswered offer to us is
         declined; a failed send that would resume by itself does not); the other side is
         told. False when it had ended already."""
+        if key in self._batches:  # (every member still going)
+            return [self.cancel(k) for k in self._batches[key]].count(True) > 0
         t = self._items.get(key)
         if t is None or (t.final and not (t.auto_resume and t.state is TransferState.FAILED)):
             return False
@@ -1419,12 +1500,15 @@ class TransferController(QObject):
         self._items[t.key] = t
         if t.transfer_id:
             self._by_id[t.transfer_id] = t.key
+        if t.batch:
+            self._batches.setdefault(t.batch, []).append(t.key)
         self.model.add(t)
         me = self.client.user
         sender = me if t.direction == SEND else t.peer
         title = None if t.direction == SEND or is_group(t.conversation) else t.peer
         model = self.client.conversation(t.conversation, title)
-        model.add_transfer(t.key, sender, t.name, ts=None if announce else t.created)
+        model.add_transfer(t.batch or t.key, sender, t.name,
+                           ts=None if announce else t.created)
         if announce:
             self._persist(t)
             self.transfer_added.emit(t.key)
@@ -1461,7 +1545,7 @@ class TransferController(QObject):
             return
         record = TransferRecord(t.key, t.direction, t.peer, t.conversation, t.name, t.size,
                                 t.sha256, t.mime, t.path, t.state.value, t.done, t.error,
-                                t.by_peer, t.accepted, t.transfer_id, auto)
+                                t.by_peer, t.accepted, t.transfer_id, auto, t.batch)
         try:
             store.save_transfer(record)
         except sqlite3.Error as exc:  # the store was closed (logged out) or the disk is full
@@ -1495,7 +1579,8 @@ class TransferController(QObject):
             t = Transfer(r.key, r.direction, r.peer, r.conv, r.name, r.size, r.sha256, r.mime,
                          r.path, transfer_id=r.transfer_id, state=state, done=r.done,
                          error=r.error, by_peer=r.by_peer, accepted=r.accepted,
-                         created=r.created or time.time())
+                         created=r.created or time.time(),
+                         batch=r.batch if r.direction == SEND else "")
             if not t.final:
                 if state is TransferState.INCOMING and t.direction == RECEIVE and \
                         not t.accepted:

@@ -1021,7 +1021,10 @@ class ConversationWidget(QWidget):
                 place_card(self.view, index, TransferCard(self.transfers, key))
 
     def card(self, key: str) -> QWidget | None:
-        """The card of transfer ``key`` in this conversation, or None."""
+        """The card of transfer ``key`` in this conversation (a file sent to a group's
+        members: the one card of them all), or None."""
+        if self.transfers is not None:
+            key = self.transfers.card_key(key)
         row = self.model.row_of_transfer(key)
         return None if row is None else self.view.indexWidget(self.proxy.index(row, 0))
 

@@ -184,7 +184,8 @@ class TransferCard(QWidget):
 
     def _on_changed(self, top: QModelIndex, bottom: QModelIndex, roles: object = None) -> None:
         for row in range(top.row(), bottom.row() + 1):
-            if self.controller.model.index(row, 0).data(TransferModel.IdRole) == self.key:
+            key = self.controller.model.index(row, 0).data(TransferModel.IdRole)
+            if self.controller.card_key(key) == self.key:  # (a batch card: any member)
                 self.refresh()
                 return
 
@@ -246,7 +247,9 @@ class TransferCard(QWidget):
         status = status_text(t)
         self.status_label.setText(status)
         self.status_label.setToolTip(plain_tooltip(
-            t.path if st is TransferState.DONE and t.path else status))
+            # (A file sent to a group's members: where it stands with each of them.)
+            "\n".join(f"{m.peer}: {status_text(m)}" for m in t.members) if t.members
+            else t.path if st is TransferState.DONE and t.path else status))
         # Red for what went wrong or what the other side refused; not for the user's own
         # Decline / Cancel, nor for an offer answered on another of their devices, nor for
         # a send that goes on by itself (a pause).

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 from messenger import paths
 from messenger.client.conversations import EVERYONE
 from messenger.client.localstore import CachedMessage, LocalStore, TransferRecord, store_path
+from messenger.client.models import MessageKind
 from messenger.client.transfers import TransferState
 from messenger.gui import theme
 from messenger.gui import transfers as gui_transfers
@@ -590,3 +591,57 @@ def test_a_file_dragged_over_a_tab_says_what_a_drop_will_do(qtbot, open_window, 
     assert alice.open_conversation("charlie").drop_text([str(path)]).startswith(
         "charlie is offline")  # as the drop would say
     assert drop(tab, path) and not tab.drop_overlay.isVisible()  # a drop ends it too
+
+
+def test_a_file_sent_to_a_group_is_one_card_on_the_senders_side(qtbot, open_window, tmp_path):
+    """A file dropped on a group's tab made one card per member on the sender's side (a
+    teacher's class of 30 filled the tab with 30 cards). Now it is one card that sums them
+    up ("Sent to 1 of 2 · 1 declined"), with each member in its tooltip; also after a
+    restart. The Transfers panel still lists each member's transfer."""
+    from messenger.client.conversations import group_key
+
+    alice, bob, charlie = open_window("alice"), open_window("bob"), open_window("charlie")
+    with qtbot.waitSignal(charlie.engine.invitation_received, timeout=10_000):
+        alice.engine.create_group("Lab", ["bob", "charlie"])
+    for member in (bob, charlie):
+        with qtbot.waitSignal(member.engine.group_joined, timeout=10_000):
+            member.engine.accept_invitation("Lab")
+    qtbot.waitUntil(lambda: len(alice.engine.groups.group("Lab").members) == 3)
+    path = tmp_path / "worksheet.pdf"
+    path.write_bytes(b"%PDF" + b"x" * 20_000)
+    with qtbot.waitSignals([bob.transfers.transfer_added, charlie.transfers.transfer_added],
+                           timeout=10_000):
+        assert alice.send_files(group_key("Lab"), [str(path)])
+    model = alice.engine.group_conversation("Lab")
+    cards = [i.transfer for i in model.items() if i.kind is MessageKind.TRANSFER]
+    assert len(cards) == 1 and alice.transfers.model.rowCount() == 2
+    card = alice.conversation_widget(group_key("Lab")).card(cards[0])
+    assert isinstance(card, TransferCard)
+    sends = [t.key for t in alice.transfers.model.transfers()]
+    assert all(alice.conversation_widget(group_key("Lab")).card(k) is card for k in sends)
+    assert card.status_label.text() == "Sent to 0 of 2 · 2 waiting to accept"
+
+    (bob_key,) = [t.key for t in bob.transfers.model.transfers()]
+    (charlie_key,) = [t.key for t in charlie.transfers.model.transfers()]
+    assert bob.transfers.accept(bob_key) is None
+    assert charlie.transfers.decline(charlie_key, "not now")
+    qtbot.waitUntil(lambda: card.status_label.text() == "Sent to 1 of 2 · 1 declined",
+                    timeout=10_000)
+    assert sha256_of(Path(bob.transfers.get(bob_key).path)) == sha256_of(path)
+    tip = card.status_label.toolTip()
+    assert "bob: Sent to bob" in tip and "charlie: charlie declined it: not now" in tip
+    assert card.info_label.text().startswith("19.5 KB · to bob, charlie · ")
+    assert not card.cancel_button.isVisible() and not card.resume_button.isVisible()
+    # A restart of alice's app (the same store): still one card, as it ended.
+    again = open_window("alice")
+    items = [i for i in again.engine.group_conversation("Lab").items()
+             if i.kind is MessageKind.TRANSFER]
+    assert [i.transfer for i in items] == cards
+    assert again.transfers.get(cards[0]).members[1].state is TransferState.DECLINED
+    assert status_text_of(again, cards[0]) == "Sent to 1 of 2 · 1 declined"
+
+
+def status_text_of(window, key: str) -> str:
+    from messenger.client.transfers import status_text
+
+    return status_text(window.transfers.get(key))
