@@ -4,8 +4,10 @@ right; the compose box of every tab understands the slash commands of
 
 from __future__ import annotations
 
+import html
 import logging
 import math
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -114,6 +116,15 @@ MAX_TAB_WIDTH = 180
 MIN_TAB_WIDTH = 100
 """When the tabs do not fit, they shrink to this (or their full width, if less), then the bar
 scrolls."""
+
+
+def tray_body(text: str, platform: str = sys.platform) -> str:
+    """A notification's body as ``QSystemTrayIcon.showMessage`` must get it: on Linux the
+    desktop's notification server takes the body as markup (freedesktop Desktop
+    Notifications, "body-markup"), so a message's ``&``, ``<`` and ``>`` are escaped: "Tom &
+    Jerry" made xfce4-notifyd show nothing, and "<b>" turned text bold. Elsewhere it is
+    plain text already."""
+    return html.escape(text, quote=False) if platform.startswith("linux") else text
 
 
 def _first_sentence(message: str) -> str:
@@ -1141,7 +1152,7 @@ class MainWindow(QMainWindow):
             return
         self.last_notice = notice
         if self.tray is not None:
-            self.tray.showMessage(notice.title, notice.body, self._app_icon(), 8000)
+            self.tray.showMessage(notice.title, tray_body(notice.body), self._app_icon(), 8000)
         QApplication.alert(self)  # the task bar entry asks for attention until activated
         log.debug("notified: %s (%d messages)", notice.title, notice.count)
         self.notified.emit(notice)

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QStyleOptionViewItem
 from messenger.client.conversations import peer_key
 from messenger.client.notify import Notice
 from messenger.gui.delegates import BubbleDelegate
-from messenger.gui.main_window import MainWindow
+from messenger.gui.main_window import MainWindow, tray_body
 from messenger.gui.settings import load_notification_prefs
 
 
@@ -129,3 +129,12 @@ def test_a_tab_opened_with_unread_messages_marks_where_they_start(qtbot, open_wi
     bob.open_conversation("Everyone")
     bob.open_conversation("alice")
     assert tab.delegate.unread_seq is None
+
+
+def test_a_notification_body_is_escaped_for_linux_notification_servers():
+    """On Linux the notification server reads the body as markup: "Tom & Jerry" made
+    xfce4-notifyd show an empty bubble, and a "<b>" in a message turned it bold (a security
+    review). Elsewhere the body is plain text already."""
+    assert tray_body("Tom & Jerry <b>now</b>", "linux") == "Tom &amp; Jerry &lt;b&gt;now&lt;/b&gt;"
+    assert tray_body("Tom & Jerry <b>now</b>", "win32") == "Tom & Jerry <b>now</b>"
+    assert tray_body("Tom & Jerry", "darwin") == "Tom & Jerry"
