@@ -46,6 +46,9 @@ HOST_FAILURE_BURST = 20
 """Failed logins one IP address may make at once, across all names."""
 HOST_FAILURE_REFILL_SECONDS = 30.0
 """After :data:`HOST_FAILURE_BURST`, one more failed login per this many seconds (s)."""
+KNOWN_ADDRESSES_PER_NAME = 16
+"""The most addresses kept as known for one name (the oldest goes): one account logging in
+from address after address cannot push everyone else's out of the table."""
 KNOWN_ADDRESS_SECONDS = 30 * 24 * 3600.0
 """How long (s) after its last login from an address (its /64 for IPv6) a name's logins
 from there count apart (:meth:`LoginThrottle.lock_key`)."""
@@ -107,6 +110,7 @@ class LoginThrottle:
         self._checking: dict[str, int] = {}
         # (name key, address) → when the name last logged in from there (clock seconds)
         self._known: dict[tuple[str, str], float] = {}
+        self._known_hosts: dict[str, list[str]] = {}  # name key → its known addresses
 
     def lock_key(self, key: str, host: str) -> str:
         """The key a login of name ``key`` from address ``host`` counts under (for
@@ -118,15 +122,30 @@ class LoginThrottle:
             return key
         if self._clock() - when > KNOWN_ADDRESS_SECONDS:
             del self._known[(key, host)]
+            hosts = self._known_hosts.get(key)
+            if hosts is not None and host in hosts:
+                hosts.remove(host)
             return key
         return f"{key}@{host}"
 
     def remember(self, key: str, host: str) -> None:
-        """Name ``key`` logged in from ``host`` (its password was right)."""
+        """Name ``key`` logged in from ``host`` (its password was right). A name keeps
+        its :data:`KNOWN_ADDRESSES_PER_NAME` latest addresses."""
+        hosts = self._known_hosts.setdefault(key, [])
+        if host in hosts:
+            hosts.remove(host)
+        elif len(hosts) >= KNOWN_ADDRESSES_PER_NAME:
+            self._known.pop((key, hosts.pop(0)), None)
+        hosts.append(host)
         if len(self._known) >= self.MAX_TRACKED and (key, host) not in self._known:
             for pair in sorted(self._known, key=self._known.__getitem__)[
                     :len(self._known) // 2]:  # (the oldest half)
                 del self._known[pair]
+                left = self._known_hosts.get(pair[0])
+                if left is not None and pair[1] in left:
+                    left.remove(pair[1])
+                    if not left:
+                        del self._known_hosts[pair[0]]
         self._known[(key, host)] = self._clock()
 
     def locked_for(self, key: str) -> float:

@@ -294,3 +294,19 @@ def test_one_guesser_behind_a_shared_address_does_not_shut_out_those_known_there
     connect(core, 3)
     assert isinstance(login(core, 3, "alice", "alice123"), Ok)  # (known here)
     store.close()
+
+
+def test_a_name_keeps_its_latest_sixteen_known_addresses():
+    """One account logging in from address after address (a /48 has 65,536 /64s) filled the
+    table of known addresses and pushed everyone else's out (a review)."""
+    throttle = LoginThrottle(3, 10.0, clock=lambda: 100.0)
+    throttle.remember("alice", "10.0.0.7")
+    for n in range(40):
+        throttle.remember("mallory", f"2a01:4f8:{n:x}::/64")
+    assert throttle.lock_key("alice", "10.0.0.7") == "alice@10.0.0.7"
+    assert sum(k == "mallory" for k, _ in throttle._known) == 16
+    assert throttle.lock_key("mallory", "2a01:4f8:0::/64") == "mallory"  # (the oldest went)
+    assert throttle.lock_key("mallory", "2a01:4f8:27::/64") == "mallory@2a01:4f8:27::/64"
+    throttle.remember("mallory", "2a01:4f8:18::/64")  # (again: the latest now)
+    throttle.remember("mallory", "10.9.9.9")
+    assert throttle.lock_key("mallory", "2a01:4f8:18::/64") != "mallory"
