@@ -59,6 +59,7 @@ import mimetypes
 import os
 import shutil
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -1123,9 +1124,10 @@ class TransferController(QObject):
             return 0
         part = self.partial_path(t)
         try:
-            return part.stat().st_size
+            st = part.lstat()  # (a symbolic link planted there is no partial file)
         except OSError:
             return 0
+        return st.st_size if stat.S_ISREG(st.st_mode) else 0
 
     def accept(self, key: str) -> str | None:
         """Accept incoming transfer ``key``: check it (size limit, free space), register it

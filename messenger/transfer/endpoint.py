@@ -256,6 +256,13 @@ _OPEN_FLAGS = getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
 folder would have the received bytes written, and truncated, wherever it points: ``ELOOP``)."""
 
 
+def _real_folder(folder: Path) -> None:
+    """Raise ``OSError`` (``ELOOP``) when ``folder`` (the partial folder) is a symbolic
+    link: the received bytes would be written wherever it points."""
+    if folder.is_symlink():
+        raise OSError(errno.ELOOP, "the partial folder is a symbolic link", str(folder))
+
+
 def _busy(path: Path) -> PartBusyError:
     return PartBusyError(errno.EBUSY, "another copy of Messenger on this computer is receiving "
                          "this file into the same folder", str(path))
@@ -297,6 +304,7 @@ class PartFile:
         off its thread (:class:`PartOpening`). :attr:`stop`, if set, is polled between
         1 MiB reads; when it returns true the file is closed and ``InterruptedError``
         raised. Raises ``OSError`` when the file cannot be opened or read."""
+        _real_folder(self.path.parent)
         try:
             fd = os.open(self.path, os.O_RDWR | _OPEN_FLAGS)
         except FileNotFoundError:
@@ -333,6 +341,7 @@ class PartFile:
 
     def _create(self) -> BinaryIO:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _real_folder(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _OPEN_FLAGS, 0o600)
         if not lock_exclusive(fd):
             os.close(fd)

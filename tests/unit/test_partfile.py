@@ -72,3 +72,17 @@ def test_a_part_file_that_is_a_symbolic_link_is_not_written_through(tmp_path, he
         receiver.write(DATA)
     assert refused.value.errno == errno.ELOOP
     assert target.read_bytes() == before
+
+
+@pytest.mark.skipif(not hasattr(os, "O_NOFOLLOW"), reason="symbolic links (POSIX)")
+def test_a_partial_folder_that_is_a_symbolic_link_is_not_written_through(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "partial").symlink_to(elsewhere)
+    receiver = PartFile(tmp_path / "partial" / "abc.part", len(DATA), SHA, 4096)
+    with pytest.raises(OSError) as refused:
+        receiver.open()
+    assert refused.value.errno == errno.ELOOP
+    with pytest.raises(OSError):
+        receiver.write(DATA)
+    assert list(elsewhere.iterdir()) == []
