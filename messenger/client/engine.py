@@ -13,6 +13,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -91,7 +92,14 @@ from .conversations import (
     place_outgoing,
 )
 from .liveness import Backoff, Heartbeat
-from .localstore import CachedMessage, LocalStore, OutboxItem, StoreInUse, store_path
+from .localstore import (
+    CachedMessage,
+    LocalStore,
+    OutboxItem,
+    StoreInUse,
+    TransferRecord,
+    store_path,
+)
 from .models import (
     ChatItem,
     ConversationModel,
@@ -105,6 +113,7 @@ from .models import (
     sane_ts,
 )
 from .pins import PinStore
+from .transfers import display_name, format_size
 
 log = logging.getLogger("messenger.client.engine")
 
@@ -2966,25 +2975,42 @@ class ConversationExport(QObject):
     def _write(self) -> None:
         self.phase = "writing"
         store = self._engine.store
+        files: list[tuple[float, str]] = []
         if store is not None:
             self.total = store.count(self.key)
-            self._rows = store.iter_conversation(self.key, chunk=EXPORT_CHUNK)
+            rows: Any = store.iter_conversation(self.key, chunk=EXPORT_CHUNK)
+            try:
+                files = file_lines(store.transfers(), self.key, self._engine.account)
+            except sqlite3.Error as exc:  # (the messages are what matters)
+                log.warning("export of %s: no file transfers: %s", self.key, exc)
+            self.total += len(files)
         else:  # never logged in: what the window shows
             rows = [i for i in self._engine.conversation(self.key).items() if i.seq is not None]
             self.total = len(rows)
-            self._rows = iter(rows)
+        self._rows = self._lines(iter(rows), files)
         self.progress.emit()
         QTimer.singleShot(0, self._write_some)
+
+    @staticmethod
+    def _lines(rows: Any, files: list[tuple[float, str]]) -> Any:
+        """The export's lines: the messages, with the file transfers among them by time."""
+        waiting = deque(files)
+        for m in rows:
+            while waiting and waiting[0][0] <= m.ts:
+                yield waiting.popleft()[1]
+            notice = bool(m.notice) if isinstance(m, CachedMessage) \
+                else m.kind is MessageKind.SYSTEM
+            yield export_line(m.ts, m.sender, m.text, notice=notice)
+        for _ts, line in waiting:
+            yield line
 
     def _write_some(self) -> None:
         if self.phase != "writing":
             return
         try:
             lines = []
-            for m in self._rows:
-                notice = bool(m.notice) if isinstance(m, CachedMessage) \
-                    else m.kind is MessageKind.SYSTEM
-                lines.append(export_line(m.ts, m.sender, m.text, notice=notice) + "\n")
+            for line in self._rows:
+                lines.append(line + "\n")
                 if len(lines) >= EXPORT_CHUNK:
                     break
             self._out.writelines(lines)
@@ -3011,6 +3037,38 @@ class ConversationExport(QObject):
         self._out.close()
         self._part.unlink(missing_ok=True)
         self.failed.emit(message)
+
+
+_FILE_ENDS = {"done": ("sent", "received"), "declined": ("declined", "declined"),
+              "cancelled": ("cancelled", "cancelled"), "discarded": ("not sent", "discarded")}
+"""How an exported file line ends, by the transfer's state: (a send's, a receive's)."""
+
+
+def file_lines(records: list[TransferRecord], key: str, me: str) -> list[tuple[float, str]]:
+    """Export lines ``(created, line)`` of the file transfers of conversation ``key`` in
+    ``records`` (the local store's), oldest first: ``[…] alice: [file] notes.pdf (1.2 KB)
+    sent``; a file sent to a group's members is one line ("sent to 2 of 3"); a receive goes
+    by the name it is saved under."""
+    cards: dict[str, list[TransferRecord]] = {}  # a card's key → its records
+    for r in records:
+        if r.conv == key:
+            cards.setdefault(r.batch if r.direction == "send" and r.batch else r.key,
+                             []).append(r)
+    out = []
+    for group in cards.values():
+        r = group[0]
+        send = r.direction == "send"
+        if len(group) > 1:
+            end = f"sent to {sum(x.state == 'done' for x in group)} of {len(group)}"
+        elif r.state in _FILE_ENDS:
+            end = _FILE_ENDS[r.state][0 if send else 1]
+        else:
+            end = "not sent" if send else "not received"
+        name = r.name if send else display_name(r.name)
+        out.append((r.created, export_line(r.created, (me if send else r.peer) or "me",
+                                           f"[file] {name} ({format_size(r.size)}) {end}")))
+    out.sort(key=lambda line: line[0])
+    return out
 
 
 def export_line(ts: float, sender: str, text: str, *, notice: bool = False) -> str:

@@ -516,3 +516,32 @@ def test_an_offer_withdrawn_by_its_sender_leaves_the_unread_count(qtbot, peers, 
     assert engine.unread("alice") == 0
     _send_key, again = offer(qtbot, alice, bob, src)
     assert state(bob, again) is S.INCOMING and engine.unread("alice") == 1
+
+
+def test_an_exported_conversation_lists_its_files_among_the_messages(qtbot, peers, tmp_path):
+    """An export left out the files sent and received in the conversation (a groups hunt):
+    now each is a line at its time, with how it ended."""
+    alice, bob = peers()
+    with qtbot.waitSignal(alice.client.message_acked, timeout=10_000):
+        alice.client.send_unicast("bob", "the notes follow")
+    src = tmp_path / "notes.txt"
+    src.write_bytes(b"x" * 3000)
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: state(alice, send_key) is S.DONE and state(bob, recv_key) is S.DONE,
+                    timeout=10_000)
+    declined_key, refused_key = offer(qtbot, alice, bob, tmp_path / "notes.txt")
+    assert bob.decline(refused_key, "one is enough")
+    qtbot.waitUntil(lambda: state(alice, declined_key) is S.DECLINED, timeout=10_000)
+    with qtbot.waitSignal(alice.client.message_acked, timeout=10_000):
+        alice.client.send_unicast("bob", "got it?")
+    for controller, peer in ((alice, "bob"), (bob, "alice")):
+        out = tmp_path / f"{controller.client.user}.txt"
+        job = controller.client.export_conversation(peer, out)
+        with qtbot.waitSignal(job.finished, timeout=10_000) as done:
+            pass
+        assert done.args[0] == 4
+        lines = [line.split("] ", 1)[1] for line in out.read_text().splitlines()]
+        verb, twice = ("sent", "declined") if controller is alice else ("received", "declined")
+        assert lines == ["alice: the notes follow", f"alice: [file] notes.txt (2.9 KB) {verb}",
+                         f"alice: [file] notes.txt (2.9 KB) {twice}", "alice: got it?"]
