@@ -990,9 +990,11 @@ class TransferController(QObject):
         t = self._resumable(ev)
         fresh = t is None
         if t is not None:  # the same file again from the same person: it resumes
-            if t.state is TransferState.CONNECTING and self._engine is not None:
-                # The sender gave that attempt up before it connected (this is its Resume):
-                # the engine stops expecting it, and the new one takes its partial file.
+            if t.state in (TransferState.CONNECTING, TransferState.ACTIVE) and \
+                    self._engine is not None:
+                # The sender gave that attempt up (this is its resume): the engine stops
+                # expecting it (closing its connection and partial file), and the new one
+                # continues that partial file.
                 self._engine.release(t.transfer_id)
             self._by_id.pop(t.transfer_id, None)
             t.transfer_id, t.secret, t.name, t.mime = ev.transfer_id, secret, ev.name, ev.mime
@@ -1028,18 +1030,21 @@ class TransferController(QObject):
 
     def _resumable(self, ev: TransferOffered) -> Transfer | None:
         """The receive card that offer ``ev`` continues: the same file from the same sender,
-        failed; or the very attempt the offer says it resumes (``ev.resumes``), accepted and
-        still waiting for a connection that will not come now (the sender's attempt failed
-        before it connected). A second offer of the same bytes that is no Resume (a copy
-        under another name) leaves a waiting card alone."""
-        for t in reversed(list(self._items.values())):
-            if t.direction == RECEIVE and t.sha256 == ev.sha256 and \
-                    name_key(t.peer) == name_key(ev.sender) and (
-                        t.state is TransferState.FAILED or
-                        (t.state is TransferState.CONNECTING and not t.linked
-                         and bool(ev.resumes) and t.transfer_id == ev.resumes)):
-                return t
-        return None
+        failed; or, when the offer is a resume (``ev.resumes``), one still connecting or
+        moving bytes here (the sender's attempt failed, ours has not noticed yet: a laptop
+        that woke from sleep learns it 15 s later), the very attempt it names first. A
+        second offer of the same bytes that is no resume (a copy under another name) leaves
+        a running card alone."""
+        same = [t for t in reversed(list(self._items.values()))
+                if t.direction == RECEIVE and t.sha256 == ev.sha256
+                and name_key(t.peer) == name_key(ev.sender)]
+        if ev.resumes:
+            running = [t for t in same if t.accepted and t.state in (
+                TransferState.CONNECTING, TransferState.ACTIVE)]
+            named = [t for t in running if t.transfer_id == ev.resumes]
+            if named or running:
+                return (named or running)[0]
+        return next((t for t in same if t.state is TransferState.FAILED), None)
 
     def _offer_refusal(self, t: Transfer) -> str | None:
         offer = Offer(t.transfer_id, t.name, t.size, t.sha256, t.mime)

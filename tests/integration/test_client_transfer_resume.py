@@ -14,6 +14,7 @@ import hashlib
 import os
 import random
 import re
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -665,3 +666,26 @@ def test_a_resume_nobody_answered_goes_again_when_its_recipient_is_back(qtbot, a
     bob = apps.login("bob")
     arrived(qtbot, apps, alice, send_key, bob, recv_key, source)
     assert apps.relays[-1].forwarded < (SIZE - held) * 1.15 + 50_000
+
+
+def test_a_resume_that_comes_before_the_receiver_noticed_continues_its_card(qtbot, apps,
+                                                                            source):
+    """bob's laptop slept mid-transfer: alice's attempt failed and her app offered the file
+    again, which reached bob's app as it woke, before his own end of the old attempt had
+    noticed anything (15 s later). It was taken for a new file: a second card asking bob,
+    alice "Waiting for bob to accept" for good, or (accepted) a second partial file from
+    zero (a sleep hunt). Now it continues bob's card, from his partial file."""
+    alice, bob, send_key, recv_key = start(qtbot, apps, source, (0.2,))
+    old = bob.get(recv_key).transfer_id
+    gate = threading.Event()
+    bob.transfer_engine._post.emit(lambda: gate.wait(30))  # (bob's transfers stand still)
+    try:
+        qtbot.waitUntil(lambda: bob.get(recv_key).transfer_id != old
+                        and bob.get(recv_key).state is S.CONNECTING, timeout=15_000)
+        held = bob.get(recv_key).done
+    finally:
+        gate.set()
+    assert held > 0 and bob.model.rowCount() == 1  # (one card: the same)
+    arrived(qtbot, apps, alice, send_key, bob, recv_key, source)
+    assert apps.relays[-1].forwarded < (SIZE - held) * 1.15 + 50_000
+    assert not list(part_file(apps, source).parent.glob("*.part"))  # (no second one)
