@@ -124,6 +124,9 @@ LOCAL_STORE = "local_store"
 cannot be opened (another app has it, a read-only or full disk): the login is ended."""
 UNCONFIRMED_READS_META = "reads_unconfirmed"
 CHANGES_META = "changes_unanswered"
+EARLY_EVENTS_KEPT = 200
+"""Transfer events kept for a transfer controller made after the login
+(:meth:`ClientEngine.take_early_transfer_events`)."""
 GROUP_CREATED_META = "group_created:"  # + group key: the group's ``created`` last seen
 """Local store ``meta`` key: the edits and deletes sent and not answered yet (JSON list, in
 the order made), so that a quit, a crash or a lost link does not lose them: they go again
@@ -491,6 +494,9 @@ class ClientEngine(QObject):
         self._unread_cards: dict[str, list[str]] = {}  # file offers not looked at yet
         self._read_wanted: set[str] = set()  # viewed while offline: send at the next login
         self._exports: set[ConversationExport] = set()
+        # Offers and cancels until a transfer controller takes them (take_early_transfer_
+        # events): those a login brings arrive before the app's window and controller exist.
+        self._early_events: list[TransferOffered | TransferCancelled] | None = []
         self._history_busy: set[str] = set()
         self._resuming = 0
         # Conversations whose catch-up runs on this link (or whose cache refused a message):
@@ -596,6 +602,19 @@ class ClientEngine(QObject):
         """True while a lost link is re-established by itself (after the first login,
         until a deliberate logout)."""
         return self._auto_reconnect
+
+    def take_early_transfer_events(self) -> list[TransferOffered | TransferCancelled]:
+        """The ``transfer_offered`` and ``transfer_cancelled`` events that came before this
+        call (at most :data:`EARLY_EVENTS_KEPT`), in order, for the transfer controller made
+        after the login (the server hands a session that logs in the offers still waiting
+        for the account and the ends of its accepted transfers it missed); none are kept
+        from then on."""
+        early, self._early_events = self._early_events or [], None
+        return early
+
+    def _keep_early(self, frame: TransferOffered | TransferCancelled) -> None:
+        if self._early_events is not None and len(self._early_events) < EARLY_EVENTS_KEPT:
+            self._early_events.append(frame)
 
     def conversation(self, key: str, title: str | None = None) -> ConversationModel:
         """The model of conversation ``key``, created (titled ``title`` or ``key``) if new;
@@ -1656,12 +1675,14 @@ class ClientEngine(QObject):
             # (a seq SQLite cannot hold is nobody's: the protocol lets such seqs pass)
             self._on_read_elsewhere([s for s in frame.seqs if -(1 << 63) <= s < (1 << 63)])
         elif isinstance(frame, TransferOffered):
+            self._keep_early(frame)
             self.transfer_offered.emit(frame)
         elif isinstance(frame, TransferAccepted):
             self.transfer_accepted.emit(frame)
         elif isinstance(frame, TransferDeclined):
             self.transfer_declined.emit(frame)
         elif isinstance(frame, TransferCancelled):
+            self._keep_early(frame)
             self.transfer_cancelled.emit(frame)
         elif isinstance(frame, Typing):
             if frame.user and self.user and name_key(frame.user) != name_key(self.user):

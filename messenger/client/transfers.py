@@ -37,7 +37,10 @@ back ``failed`` ("interrupted"): a send with its Resume, an accepted receive rem
 was accepted (so the sender's Resume continues it without asking, from the ``.part`` file),
 an offer never answered as lapsed (its secret died with the app). No secret is stored.
 An offer to us left unanswered when the app stopped or lost its connection to the server is
-declined (reason :data:`LAPSED_REASON`) at the next login, so the sender's card ends too.
+not declined here: the server ends it when the account's last session ends (the sender is
+told, reason :data:`LAPSED_REASON`), and hands it again to a session that logs in while it
+waits (another device kept it open), which the card here then takes again. Our own offers
+left unanswered that way are withdrawn at the next login (the recipient's card ends).
 
 Partial files. A failed or cancelled receive can be discarded (the card's Discard button,
 :meth:`TransferController.discard`): its partial file is deleted and the card stays as
@@ -680,9 +683,6 @@ class TransferController(QObject):
         self._batches: dict[str, list[str]] = {}  # batch card key → its members' keys
         self._by_id: dict[str, str] = {}  # server transfer id → key
         self._requests: dict[int, tuple[str, str]] = {}  # request id → (op, key)
-        # Offers to us that lapsed unanswered (we went offline or the app stopped): server
-        # transfer id → key. Declined at the next login, so the sender's card ends.
-        self._lapsed: dict[str, str] = {}
         # Our own offers that lapsed unanswered the same ways: cancelled at the next login,
         # so the recipient's card does not offer a file nobody will send.
         self._lapsed_sends: dict[str, str] = {}
@@ -712,6 +712,11 @@ class TransferController(QObject):
             self._load()
             self._decline_lapsed()
             self._resume_waiting()
+        for ev in engine.take_early_transfer_events():  # (what the login brought)
+            if isinstance(ev, TransferOffered):
+                self._on_offered(ev)
+            else:
+                self._on_cancelled_by_peer(ev)
 
     # ------------------------------------------------------------------ queries
 
@@ -971,7 +976,8 @@ class TransferController(QObject):
         if t is not None and not t.final and ev.reason == LAPSED_REASON and t.resumed and \
                 self.auto_resume_delays:
             # A resume its recipient went offline without answering (a laptop that slept
-            # with it on its way): it goes again when they are back.
+            # with it on its way; the server says so when their last session ends): it
+            # goes again when they are back.
             t.auto_resume, t.retry_at = True, 0.0
             self._set(t, TransferState.FAILED, error=f"{t.peer} went offline")
         elif t is not None and not t.final:
@@ -1319,27 +1325,22 @@ class TransferController(QObject):
         for t in list(self._items.values()):
             if t.state in (TransferState.OFFERING, TransferState.INCOMING,
                            TransferState.WAITING):
-                if t.state is TransferState.INCOMING and t.transfer_id:
-                    self._lapsed[t.transfer_id] = t.key
-                elif t.state is TransferState.WAITING and t.transfer_id:
+                # (An offer to us is not declined: the server ends it when our last session
+                # ends, and sends it again to a session that logs in while it waits.)
+                if t.state is TransferState.WAITING and t.transfer_id:
                     self._lapsed_sends[t.transfer_id] = t.key
                 if t.direction == SEND and t.tries:  # an automatic resume: go on trying
                     self._plan_auto_resume(t)
                 self._set(t, TransferState.FAILED, error="the connection to the server was lost")
 
     def _decline_lapsed(self, *args: Any) -> None:
-        """At login: decline (reason :data:`LAPSED_REASON`) the offers to us that lapsed
-        unanswered when we went offline or the app stopped; their cards here have failed
-        already, the sender's would wait for an answer for good."""
+        """At login: withdraw (reason :data:`LAPSED_REASON`) our own offers that lapsed
+        unanswered when we went offline or the app stopped (their cards here have failed
+        already: the recipient's would offer a file nobody sends). Offers *to* us are not
+        declined: the server ends them when our last session ends (and tells the sender),
+        and another of our devices may still answer one."""
         if self._closed:
             return
-        for tid, key in list(self._lapsed.items()):
-            rid = self.client.decline_transfer(tid, LAPSED_REASON)
-            if not rid:
-                return  # not logged in after all: the next login tries again
-            del self._lapsed[tid]
-            self._requests[rid] = ("decline", key)
-            log.info("transfer %s: declined the lapsed offer %s", key, tid)
         for tid, key in list(self._lapsed_sends.items()):
             rid = self.client.cancel_transfer(tid, LAPSED_REASON)
             if not rid:
@@ -1589,14 +1590,9 @@ class TransferController(QObject):
                          created=r.created or time.time(),
                          batch=r.batch if r.direction == SEND else "")
             if not t.final:
-                if state is TransferState.INCOMING and t.direction == RECEIVE and \
-                        not t.accepted:
-                    # Never answered: decline it (_decline_lapsed) under the server's id of
-                    # the latest offer on the card (a re-offer of a failed file has a new
-                    # one); a row from before that id was stored has the card's key, the
-                    # id of the offer that made the card.
-                    self._lapsed[t.transfer_id or t.key] = t.key
-                elif state is TransferState.WAITING and t.direction == SEND and t.transfer_id:
+                # (An offer to us never answered is not declined here: the server ended it
+                # with our last session, or sends it again now if another device kept it.)
+                if state is TransferState.WAITING and t.direction == SEND and t.transfer_id:
                     self._lapsed_sends[t.transfer_id] = t.key  # (withdrawn at login)
                 elif state in (TransferState.CONNECTING, TransferState.ACTIVE) and \
                         t.direction == SEND and self.auto_resume_delays:

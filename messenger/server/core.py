@@ -84,6 +84,9 @@ from .store import EVERYONE_KEY, Account, NameTaken, Store, StoredMessage, pair_
 from .store import Receipt as StoredReceipt
 from .transfers import MAX_OPEN_PER_SENDER, Transfers
 
+MISSED_TRANSFER_EVENTS = 100
+"""How many ends of accepted transfers an offline account is told at its next login."""
+
 RELAYED_STRING_MAX = 500
 EDIT_BASE_SLACK = 0.5
 """Seconds by which a message's ``edited`` time may pass an ``edit.base`` before the edit is
@@ -276,6 +279,9 @@ class ServerCore:
         self._spellings: dict[str, Account] = {}  # a name as sent → its account (_resolve_keys)
         # account key → (old hash, new hash) of its last re-hash (the same password)
         self._rehashed: dict[str, tuple[str, str]] = {}
+        # account key → transfer_cancelled/declined events of accepted transfers that ended
+        # while it was offline (in memory, like transfers; MISSED_TRANSFER_EVENTS each)
+        self._missed_transfer_events: dict[str, list[msgspec.Struct]] = {}
 
     # ------------------------------------------------------------------ connection life
 
@@ -745,6 +751,12 @@ class ServerCore:
         actions.insert(0, Out(session.conn, Ok(id=request_id, user=name, roster=self.roster(),
                                                groups=groups)))
         actions += [Out(session.conn, _message_frame(m)) for m in self.store.pending(key)]
+        # Offers waiting for an answer from another of the account's devices: this one may
+        # answer too (it may hold the partial file of a resumed one).
+        self.transfers.sweep()
+        actions += [Out(session.conn, t.offered) for t in self.transfers.waiting_to(key)
+                    if t.offered is not None]
+        actions += [Out(session.conn, e) for e in self._missed_transfer_events.pop(key, [])]
         return actions
 
     def _went_offline(self, session: Session) -> list[Action]:
@@ -1246,6 +1258,7 @@ class ServerCore:
                                 endpoints=self._observed(session, frame.endpoint),
                                 ts=self._clock(), secret=t.secret, resumes=frame.resumes,
                                 group=group)
+        t.offered = event
         return [Out(session.conn, Ok(id=frame.id, transfer_id=t.transfer_id, secret=t.secret)),
                 *self._to_users([name_key(recipient)], event)]
 
@@ -1298,6 +1311,12 @@ class ServerCore:
                                       reason=frame.reason)
         actions: list[Action] = [Out(session.conn, Ok(id=frame.id)),
                                  *self._to_users([name_key(other)], event)]
+        if t.accepted and name_key(other) not in self.online:
+            # An accepted transfer ended while the other side is away (its card waits to
+            # continue, its partial file kept): it learns it at its next login.
+            missed = self._missed_transfer_events.setdefault(name_key(other), [])
+            if len(missed) < MISSED_TRANSFER_EVENTS:
+                missed.append(event)
         if name_key(t.recipient) == session.key:
             # The recipient's other devices show the offer too: it is settled here.
             verb = "declined" if declining else "cancelled"

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
+from typing import Any
 
 from messenger.protocol import ErrorCode, name_key
 
@@ -46,6 +47,9 @@ class Transfer:
     accepted: bool = False
     accepted_by: Hashable | None = None
     """The session (connection id) that accepted: only it may accept again while online."""
+    offered: Any = None
+    """The ``transfer_offered`` event the recipient's sessions got (sent again to a session
+    of theirs that logs in while the offer waits)."""
 
     def party(self, user: str) -> bool:
         return name_key(user) in (name_key(self.sender), name_key(self.recipient))
@@ -125,6 +129,11 @@ class Transfers:
         self._waiting_by_sender[key] = self._waiting_by_sender.get(key, 0) + 1
         self._waiting_to.setdefault(name_key(recipient), {})[transfer.transfer_id] = None
         return transfer
+
+    def waiting_to(self, recipient: str) -> list[Transfer]:
+        """The offers to ``recipient`` not accepted yet, oldest first."""
+        ids = self._waiting_to.get(name_key(recipient), {})
+        return [self._open[i] for i in ids if i in self._open]
 
     def lapse(self, recipient: str) -> list[Transfer]:
         """Forget and return the offers to ``recipient`` not accepted yet: they went offline

@@ -124,15 +124,17 @@ class Apps:
         self.made: list[tuple[ClientEngine, TransferController]] = []
         self.relays: list[Relay] = []
 
-    def login(self, user: str, auto_resume_delays: tuple[float, ...] = ()
-              ) -> TransferController:
-        """``user``'s app, logged in; by default it resumes only when told (Resume)."""
-        engine = ClientEngine()
+    def login(self, user: str, auto_resume_delays: tuple[float, ...] = (),
+              device: str = "") -> TransferController:
+        """``user``'s app, logged in; by default it resumes only when told (Resume). A
+        ``device`` name gives it a computer of its own (data and download folders)."""
+        engine = ClientEngine(data_dir=self.tmp_path / device if device else None)
         with self.qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
             engine.connect_to(self.server.host, self.server.port)
             engine.login(user, f"{user}123")
         controller = TransferController(
-            engine, TransferPrefs(download_dir=self.tmp_path / f"{user}-downloads"),
+            engine, TransferPrefs(
+                download_dir=self.tmp_path / f"{user}-downloads{'-' + device if device else ''}"),
             settings=SETTINGS, route=self.route, auto_resume_delays=auto_resume_delays)
         self.made.append((engine, controller))
         return controller
@@ -689,3 +691,39 @@ def test_a_resume_that_comes_before_the_receiver_noticed_continues_its_card(qtbo
     arrived(qtbot, apps, alice, send_key, bob, recv_key, source)
     assert apps.relays[-1].forwarded < (SIZE - held) * 1.15 + 50_000
     assert not list(part_file(apps, source).parent.glob("*.part"))  # (no second one)
+
+
+def test_a_resume_waiting_on_another_device_reaches_the_one_with_the_partial_file(
+        qtbot, apps, source):
+    """bob's laptop quits mid-transfer while his desktop stays online: alice's resume went
+    to the desktop only, as a new file, and the laptop (which holds the partial file and
+    would take it by itself) never saw it when it came back; alice waited for good (a sleep
+    hunt). Now the server gives a waiting offer to a session that logs in, and the laptop
+    continues its card; the desktop's card ends as taken on another device."""
+    alice, bob, send_key, recv_key = start(qtbot, apps, source, (0.2,))
+    desktop = apps.login("bob", device="desktop")
+    apps.quit(bob)
+    qtbot.waitUntil(lambda: desktop.model.rowCount() == 1, timeout=15_000)
+    offered = desktop.model.transfers()[0]
+    assert offered.state is S.INCOMING and alice.get(send_key).state is S.WAITING
+    held = part_file(apps, source).stat().st_size
+    bob = apps.login("bob")  # the laptop is back: its card takes the offer by itself
+    arrived(qtbot, apps, alice, send_key, bob, recv_key, source)
+    assert apps.relays[-1].forwarded < (SIZE - held) * 1.15 + 50_000
+    qtbot.waitUntil(lambda: desktop.get(offered.key).state is S.CANCELLED, timeout=10_000)
+    assert desktop.get(offered.key).error == "accepted on another device"
+
+
+def test_a_cancel_made_while_the_recipient_was_away_reaches_them_at_their_login(
+        qtbot, apps, source):
+    """alice cancelled while bob's app was closed: bob's card kept saying "it resumes when
+    alice sends it again" and his partial file stayed a week (a sleep hunt). The server now
+    tells him at his next login; his card says it was cancelled, with Discard."""
+    alice, bob, send_key, recv_key = start(qtbot, apps, source, (60.0,))
+    apps.quit(bob)
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.FAILED, timeout=10_000)
+    assert alice.cancel(send_key)
+    bob = apps.login("bob")
+    qtbot.waitUntil(lambda: bob.get(recv_key).state is S.CANCELLED, timeout=10_000)
+    assert bob.get(recv_key).by_peer and bob.can_discard(recv_key)
+    assert status_text(bob.get(recv_key)) == "Cancelled by alice"
