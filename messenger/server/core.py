@@ -1248,9 +1248,9 @@ class ServerCore:
             raise RuleError(ErrorCode.USER_OFFLINE,
                              f"{recipient} is offline: files go peer to peer, so both of you "
                              "must be online")
-        if frame.resumes:
-            self._replaced(session.user, recipient, frame)
+        root = self._replaced(session.user, recipient, frame) if frame.resumes else ""
         t = self.transfers.offer(session.user, recipient, frame.name, frame.size, frame.sha256)
+        t.root = root
         log.info("transfer %s: %s offers %s (%d bytes) to %s", t.transfer_id, session.user,
                  frame.name, frame.size, recipient)
         event = TransferOffered(transfer_id=t.transfer_id, sender=session.user, name=frame.name,
@@ -1262,19 +1262,22 @@ class ServerCore:
         return [Out(session.conn, Ok(id=frame.id, transfer_id=t.transfer_id, secret=t.secret)),
                 *self._to_users([name_key(recipient)], event)]
 
-    def _replaced(self, sender: str, recipient: str, frame: TransferOffer) -> None:
+    def _replaced(self, sender: str, recipient: str, frame: TransferOffer) -> str:
         """A Resume's offer replaces the attempt it names (``frame.resumes``): that one is
         closed, so resuming again and again does not fill the sender's cap of open offers.
         Only an open transfer of the same sender, recipient and file; anything else is left
-        alone (the offer is made all the same)."""
+        alone (the offer is made all the same). Returns the first attempt of the chain of
+        resumes (the one a device that saw none of the later ones still shows)."""
         try:
             old = self.transfers.get(sender, frame.resumes or "")
         except RuleError:
-            return
+            return frame.resumes or ""
         if name_key(old.sender) == name_key(sender) and old.sha256 == frame.sha256 and \
                 name_key(old.recipient) == name_key(recipient):
             self.transfers.close(sender, old.transfer_id)
             log.info("transfer %s: replaced by a resumed offer", old.transfer_id)
+            return old.root or old.transfer_id
+        return frame.resumes or ""
 
     def _transfer_accept(self, session: Session, frame: TransferAccept) -> list[Action]:
         self._relayable(fingerprint=frame.fingerprint, host=frame.endpoint.host)
@@ -1311,12 +1314,20 @@ class ServerCore:
                                       reason=frame.reason)
         actions: list[Action] = [Out(session.conn, Ok(id=frame.id)),
                                  *self._to_users([name_key(other)], event)]
+        missed = self._missed_transfer_events.setdefault(name_key(other), [])
         if t.accepted and name_key(other) not in self.online:
             # An accepted transfer ended while the other side is away (its card waits to
             # continue, its partial file kept): it learns it at its next login.
-            missed = self._missed_transfer_events.setdefault(name_key(other), [])
             if len(missed) < MISSED_TRANSFER_EVENTS:
                 missed.append(event)
+        if not declining and t.root and name_key(other) == name_key(t.recipient) and \
+                len(missed) < MISSED_TRANSFER_EVENTS:
+            # A resume cancelled: a device of the recipient that was away through the
+            # resumes shows the first attempt still, waiting to continue: told at its login.
+            missed.append(TransferCancelled(transfer_id=t.root, user=session.user,
+                                            reason=frame.reason))
+        if not missed:
+            del self._missed_transfer_events[name_key(other)]
         if name_key(t.recipient) == session.key:
             # The recipient's other devices show the offer too: it is settled here.
             verb = "declined" if declining else "cancelled"

@@ -47,6 +47,8 @@ class Transfer:
     accepted: bool = False
     accepted_by: Hashable | None = None
     """The session (connection id) that accepted: only it may accept again while online."""
+    root: str = ""
+    """A resume's first attempt (the transfer its chain of resumes began with), or ""."""
     offered: Any = None
     """The ``transfer_offered`` event the recipient's sessions got (sent again to a session
     of theirs that logs in while the offer waits)."""

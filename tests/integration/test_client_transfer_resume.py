@@ -727,3 +727,22 @@ def test_a_cancel_made_while_the_recipient_was_away_reaches_them_at_their_login(
     qtbot.waitUntil(lambda: bob.get(recv_key).state is S.CANCELLED, timeout=10_000)
     assert bob.get(recv_key).by_peer and bob.can_discard(recv_key)
     assert status_text(bob.get(recv_key)) == "Cancelled by alice"
+
+
+def test_a_resume_cancelled_while_the_device_with_the_partial_file_was_away_ends_its_card(
+        qtbot, apps, source):
+    """bob's laptop (holding the partial file) quit mid-transfer, his desktop stayed online:
+    alice's resume went to the desktop, and alice cancelled it. The laptop, back, still said
+    "it resumes when alice sends it again" for good (a sleep hunt): it never saw the resume.
+    The server now tells it the chain's first attempt was cancelled."""
+    alice, bob, send_key, recv_key = start(qtbot, apps, source, (0.2,))
+    desktop = apps.login("bob", device="desktop")
+    apps.quit(bob)
+    qtbot.waitUntil(lambda: desktop.model.rowCount() == 1
+                    and alice.get(send_key).state is S.WAITING, timeout=15_000)
+    assert alice.cancel(send_key)
+    qtbot.waitUntil(lambda: desktop.model.transfers()[0].state is S.CANCELLED, timeout=10_000)
+    bob = apps.login("bob")
+    qtbot.waitUntil(lambda: bob.get(recv_key).state is S.CANCELLED, timeout=10_000)
+    assert status_text(bob.get(recv_key)) == "Cancelled by alice"
+    assert bob.can_discard(recv_key)
