@@ -1249,9 +1249,16 @@ class TransferController(QObject):
         if t.state is TransferState.FAILED and ev.reason != LAPSED_REASON and (
                 t.auto_resume or (t.direction == RECEIVE and t.accepted)):
             # Failed, but not over: the send would go again by itself, the receive would
-            # take it again. The other side said no more: neither happens (a receive's
-            # partial file stays for Discard, or the sweep after 7 days).
+            # take it again. The other side said no more: neither happens, and (as for a
+            # cancel while it ran) no partial file of it remains, unless another receive
+            # of the same file is writing it.
             self._stop_auto_resume(t)
+            if t.direction == RECEIVE and self.can_discard(t.key):
+                for path in self._partial_files(t):
+                    try:
+                        remove_part(path)
+                    except OSError as exc:
+                        log.warning("transfer %s: cannot delete %s: %s", t.key, path, exc)
             t.by_peer = True
             self._set(t, TransferState.CANCELLED, error=ev.reason)
             return

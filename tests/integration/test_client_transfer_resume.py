@@ -590,7 +590,7 @@ def test_a_send_whose_recipient_quit_resumes_when_they_are_back(qtbot, apps, sou
 def test_cancel_stops_an_automatic_resume_on_both_sides(qtbot, apps, source):
     """alice cancels a send that would resume by itself: it stops, and bob's card, failed
     and waiting to take it again ("it resumes when alice sends it again"), says it was
-    cancelled, with Discard for his partial file (it stayed as it was; a review)."""
+    cancelled, and his partial file goes, as for a cancel while it ran (it stayed; a review)."""
     alice, bob, send_key, recv_key = start(qtbot, apps, source, (60.0,))
     apps.relays[0].up = False
     qtbot.waitUntil(lambda: alice.get(send_key).state is S.FAILED
@@ -601,7 +601,8 @@ def test_cancel_stops_an_automatic_resume_on_both_sides(qtbot, apps, source):
     assert t.state is S.CANCELLED and not t.auto_resume and not alice._resume_timers
     assert not alice.cancel(send_key)  # (ended now)
     qtbot.waitUntil(lambda: bob.get(recv_key).state is S.CANCELLED, timeout=10_000)
-    assert bob.get(recv_key).by_peer and bob.can_discard(recv_key)
+    assert bob.get(recv_key).by_peer
+    assert not part_file(apps, source).exists()  # (as for a cancel while it ran)
 
 
 def test_a_recipients_cancel_stops_an_automatic_resume(qtbot, apps, source):
@@ -718,14 +719,15 @@ def test_a_cancel_made_while_the_recipient_was_away_reaches_them_at_their_login(
         qtbot, apps, source):
     """alice cancelled while bob's app was closed: bob's card kept saying "it resumes when
     alice sends it again" and his partial file stayed a week (a sleep hunt). The server now
-    tells him at his next login; his card says it was cancelled, with Discard."""
+    tells him at his next login; his card says it was cancelled (its partial file gone)."""
     alice, bob, send_key, recv_key = start(qtbot, apps, source, (60.0,))
     apps.quit(bob)
     qtbot.waitUntil(lambda: alice.get(send_key).state is S.FAILED, timeout=10_000)
     assert alice.cancel(send_key)
     bob = apps.login("bob")
     qtbot.waitUntil(lambda: bob.get(recv_key).state is S.CANCELLED, timeout=10_000)
-    assert bob.get(recv_key).by_peer and bob.can_discard(recv_key)
+    assert bob.get(recv_key).by_peer
+    assert not part_file(apps, source).exists()  # (as for a cancel while it ran)
     assert status_text(bob.get(recv_key)) == "Cancelled by alice"
 
 
@@ -745,4 +747,4 @@ def test_a_resume_cancelled_while_the_device_with_the_partial_file_was_away_ends
     bob = apps.login("bob")
     qtbot.waitUntil(lambda: bob.get(recv_key).state is S.CANCELLED, timeout=10_000)
     assert status_text(bob.get(recv_key)) == "Cancelled by alice"
-    assert bob.can_discard(recv_key)
+    assert not part_file(apps, source).exists()
