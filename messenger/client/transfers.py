@@ -1100,14 +1100,19 @@ class TransferController(QObject):
             return False
         if self._engine is not None and t.transfer_id:
             self._engine.release(t.transfer_id)  # (normally released already)
+        self._remove_partials(t)
+        t.done, t.rate, t.by_peer = 0, 0.0, False
+        self._set(t, TransferState.DISCARDED, error="")
+        return True
+
+    def _remove_partials(self, t: Transfer) -> None:
+        """Delete receive ``t``'s partial file and its numbered siblings (logged when one
+        cannot be)."""
         for path in self._partial_files(t):
             try:
                 remove_part(path)
             except OSError as exc:
                 log.warning("transfer %s: cannot delete %s: %s", t.key, path, exc)
-        t.done, t.rate, t.by_peer = 0, 0.0, False
-        self._set(t, TransferState.DISCARDED, error="")
-        return True
 
     def _sweep_partials(self) -> None:
         """Delete the download folder's stale partial files (:func:`stale_partials`): kept
@@ -1254,11 +1259,7 @@ class TransferController(QObject):
             # of the same file is writing it.
             self._stop_auto_resume(t)
             if t.direction == RECEIVE and self.can_discard(t.key):
-                for path in self._partial_files(t):
-                    try:
-                        remove_part(path)
-                    except OSError as exc:
-                        log.warning("transfer %s: cannot delete %s: %s", t.key, path, exc)
+                self._remove_partials(t)
             t.by_peer = True
             self._set(t, TransferState.CANCELLED, error=ev.reason)
             return
@@ -1435,17 +1436,20 @@ class TransferController(QObject):
             return
         if not self.client.logged_in or not self._online(t.peer):
             t.retry_at = 0.0  # "it resumes when bob is online"
-            self.model.changed(t.key)
-            self.transfer_changed.emit(t.key)
+            self._shown(t)
             return
         tries = t.tries + 1
         if not self.resume(key):  # (the file changed or went: Resume is gone too)
             self._stop_auto_resume(t)
-            self.model.changed(t.key)
-            self.transfer_changed.emit(t.key)
+            self._shown(t)
             return
         t.tries = tries
         log.info("transfer %s: resumed by itself (try %d)", key, tries)
+
+    def _shown(self, t: Transfer) -> None:
+        """``t`` changed in what its card shows, not in state (nothing to write)."""
+        self.model.changed(t.key)
+        self.transfer_changed.emit(t.key)
 
     def _on_presence(self, user: str, online: bool) -> None:
         if online:

@@ -388,8 +388,7 @@ class ConversationWidget(QWidget):
         menu_key.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         menu_key.triggered.connect(self._keyboard_menu)
         self.view.addAction(menu_key)
-        who = "everyone" if is_everyone(model.key) else \
-            f"group {model.title}" if is_group(model.key) else model.title
+        who = self._who()
         self.view.setAccessibleName(f"Messages with {who}")
 
         # Header: whom the conversation is with, and their status (set by the window:
@@ -1116,14 +1115,23 @@ class ConversationWidget(QWidget):
 
     # ------------------------------------------------------------------ header
 
+    def _who(self) -> str:
+        """Whom the conversation is with, for accessible names ("group lab", "bob")."""
+        title = self.model.title
+        return "everyone" if is_everyone(self.key) else \
+            f"group {title}" if is_group(self.key) else title
+
     def update_title(self) -> None:
         """Show the model's title again (a group's name may change case: a later group
-        reusing a dissolved one's name)."""
-        title = self.model.title
-        self.title_label.setText(("# " if is_group(self.key) else "") + title)
-        who = "everyone" if is_everyone(self.key) else \
-            f"group {title}" if is_group(self.key) else title
+        reusing a dissolved one's name), in the header and the accessible names."""
+        self.title_label.setText(("# " if is_group(self.key) else "") + self.model.title)
+        who = self._who()
         self.view.setAccessibleName(f"Messages with {who}")
+        self.status_label.setAccessibleDescription(f"Status of {who}")
+        self.find_edit.setAccessibleName(f"Find in the conversation with {who}")
+        self.compose.setAccessibleName(f"Message to {who}")
+        self.send_button.setAccessibleName(f"Send message to {who}")
+        self.attach_button.setAccessibleName(f"Send a file to {who}")
 
     def set_status(self, text: str) -> None:
         """The header's status line (empty hides nothing: the title stays)."""

@@ -1314,20 +1314,19 @@ class ServerCore:
                                       reason=frame.reason)
         actions: list[Action] = [Out(session.conn, Ok(id=frame.id)),
                                  *self._to_users([name_key(other)], event)]
-        missed = self._missed_transfer_events.setdefault(name_key(other), [])
+        missed: list[msgspec.Struct] = []
         if t.accepted and name_key(other) not in self.online:
             # An accepted transfer ended while the other side is away (its card waits to
             # continue, its partial file kept): it learns it at its next login.
-            if len(missed) < MISSED_TRANSFER_EVENTS:
-                missed.append(event)
-        if not declining and t.root and name_key(other) == name_key(t.recipient) and \
-                len(missed) < MISSED_TRANSFER_EVENTS:
+            missed.append(event)
+        if not declining and t.root and name_key(other) == name_key(t.recipient):
             # A resume cancelled: a device of the recipient that was away through the
             # resumes shows the first attempt still, waiting to continue: told at its login.
             missed.append(TransferCancelled(transfer_id=t.root, user=session.user,
                                             reason=frame.reason))
-        if not missed:
-            del self._missed_transfer_events[name_key(other)]
+        if missed:
+            kept = self._missed_transfer_events.setdefault(name_key(other), [])
+            kept += missed[:max(0, MISSED_TRANSFER_EVENTS - len(kept))]
         if name_key(t.recipient) == session.key:
             # The recipient's other devices show the offer too: it is settled here.
             verb = "declined" if declining else "cancelled"
