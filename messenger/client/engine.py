@@ -97,6 +97,7 @@ from .localstore import (
     LocalStore,
     OutboxItem,
     StoreInUse,
+    StoreTooNew,
     TransferRecord,
     store_path,
 )
@@ -678,9 +679,9 @@ class ClientEngine(QObject):
         may be confirmed to the server that is not on disk). A damaged file is set aside
         (renamed ``<name>.damaged-<time>``, with its ``-wal``/``-shm``) and a new one made:
         the server's history fills it again; Everyone says so (unsent messages in it are
-        lost). One that cannot be opened (another app of this account on this computer, a
-        read-only or full disk) ends the login: ``login_failed`` with code
-        :data:`LOCAL_STORE` and a message that says why. Before, the login hung on
+        lost). One that cannot be opened (another app of this account on this computer, one
+        a newer Messenger wrote, a read-only or full disk) ends the login: ``login_failed``
+        with code :data:`LOCAL_STORE` and a message that says why. Before, the login hung on
         "Logging in…" while messages were confirmed that were stored nowhere (a client
         hunt). True when the store is open."""
         path = self._store_path(self.host, self.port, self.user)
@@ -694,7 +695,7 @@ class ClientEngine(QObject):
                         f"aside as {aside.name} and come again from the server (messages "
                         "not sent yet stayed in that file).", error=True)
                 return True
-            except StoreInUse as exc:
+            except (StoreInUse, StoreTooNew) as exc:
                 reason = str(exc)
             except sqlite3.OperationalError as exc:  # (cannot open, read-only, disk full)
                 reason = f"Could not open the messages saved on this computer ({path}): {exc}."

@@ -26,7 +26,8 @@ created with ``IF NOT EXISTS``, so opening an older file adds what it lacks (ver
 ``transfers`` table), columns added later are added with ``ALTER TABLE`` (version 2 had no
 ``messages.counts``, version 3 no ``messages.edited``, version 4 no ``outbox.attempted``;
 version 5 kept the ``deleted`` notices, which the apps no longer show: dropped), and then the
-current version is recorded.
+current version is recorded. A file of a newer version than this app's is not opened
+(:class:`StoreTooNew`): an older app reading it would set it aside as damaged.
 
 The file is ``<data dir>/accounts/<host>_<port>/<user>.db`` (see :func:`store_path`).
 """
@@ -237,6 +238,12 @@ class StoreInUse(RuntimeError):
     """Another app (process) has this account's local store open."""
 
 
+class StoreTooNew(RuntimeError):
+    """The local store was written by a newer Messenger (its ``user_version`` is above
+    :data:`SCHEMA_VERSION`): this app may not read or change it. Not damage: the file is
+    left as it is, for the newer app to open again."""
+
+
 class LocalStore:
     """Outbox, history cache and transfers of one account (see the module docstring).
 
@@ -250,6 +257,7 @@ class LocalStore:
 
     Raises:
         StoreInUse: another app has it open.
+        StoreTooNew: a newer Messenger wrote it (it is left untouched).
         sqlite3.Error, OSError: it cannot be opened (damaged, a read-only or full disk).
     """
 
@@ -283,8 +291,17 @@ class LocalStore:
         self._db.create_function("casefold", 1, _casefold, deterministic=True)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            # (Before, an older app read on: a state it did not know raised ValueError and
+            # the file was set aside as damaged, with the newer app's unsent messages.)
+            raise StoreTooNew(
+                f"The messages saved on this computer ({path}) were saved by a newer version "
+                f"of Messenger (store version {version}; this one reads up to "
+                f"{SCHEMA_VERSION}): update Messenger to log in as this account here. The "
+                "file was left as it is.")
         self._db.executescript(_SCHEMA)
-        if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+        if version < SCHEMA_VERSION:
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(messages)")}
             if "counts" not in columns:
                 self._db.execute("ALTER TABLE messages ADD COLUMN counts TEXT")

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from PySide6.QtCore import Qt, QTimer
 
 import messenger
 from messenger.client import engine as engine_module
+from messenger.client import localstore
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE, group_key, peer_key
 from messenger.client.engine import LOCAL_STORE, ClientEngine, export_line
@@ -2044,6 +2046,37 @@ def test_a_damaged_cache_is_set_aside_and_filled_again_from_the_server(
     model = again.conversation("bob")
     qtbot.waitUntil(lambda: [i.text for i in model.items()] == [
         "before the damage", "while it was closed"], timeout=10_000)
+
+
+def test_a_cache_written_by_a_newer_app_is_left_alone_and_the_login_says_why(
+        qtbot, server, make_engine, tmp_path):
+    """After a downgrade, the older app read a newer app's store, and the first value it did
+    not know (a ValueError) had the file set aside as damaged, with the newer app's unsent
+    messages in it (a review): the login ends with a reason, and the file is untouched."""
+    home = tmp_path / "home"
+    alice = make_engine(data_dir=home)
+    login(qtbot, alice, server.host, server.port, "alice")
+    path = alice.store.path
+    alice.store.enqueue(peer_key("bob"), "unicast", ["bob"], "typed in the newer app")
+    alice.close()
+    alice.close_store()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {localstore.SCHEMA_VERSION + 1}")
+    db.execute("UPDATE outbox SET state = 'scheduled'")  # (a state only the newer app knows)
+    db.commit()
+    db.close()
+    again = make_engine(data_dir=home)
+    with qtbot.waitSignal(again.login_failed, timeout=10_000) as refused:
+        again.connect_to(server.host, server.port)
+        again.login("alice", "alice123")
+    code, message = refused.args
+    assert code == LOCAL_STORE and "newer version of Messenger" in message, message
+    assert not again.logged_in and again.store is None
+    assert not list(path.parent.glob(f"{path.name}.damaged-*"))
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT text, state FROM outbox").fetchall() == [
+        ("typed in the newer app", "scheduled")]
+    db.close()
 
 
 @pytest.mark.parametrize("online", [True, False])
