@@ -168,7 +168,23 @@ class Crypto:
     request_id: int | None = None  # for an ``internal`` error if ``done`` fails
 
 
-Action = Out | Fanout | Disconnect | Crypto
+@dataclass(slots=True)
+class ReplayMore:
+    """The login replay on connection ``conn`` stopped after a piece: once what is queued
+    for it has been written, ask :meth:`ServerCore.replay_next` for the next one."""
+
+    conn: ConnId
+
+
+Action = Out | Fanout | Disconnect | Crypto | ReplayMore
+
+REPLAY_PIECE_BYTES = 1 << 20
+"""About how many bytes of queued messages a login's replay sends at a time; the next piece
+goes once the connection has written the last one (:class:`ReplayMore`). The whole queue in
+one write (up to 10,000 messages of up to 64 KB) passed the server's drop limit before a
+byte had left, and the account could never log in again (a review)."""
+REPLAY_ROWS = 2_000
+"""Queued messages read from the store per piece of a replay, at most."""
 
 
 def run_inline(actions: list[Action]) -> list[Action]:
@@ -206,6 +222,9 @@ class Session:
     block: str = ""
     """What the per-address limits count this peer as (:func:`address_block`: its IP
     address, or a remote IPv6 address's /64); set by ``ServerCore.connected``."""
+    replay: tuple[int, int] | None = None
+    """The login replay's next piece: queued messages with ``after < seq <= upto`` (the
+    highest seq at the login; later ones came live), or None when it is done."""
 
     @property
     def host(self) -> str:
@@ -750,7 +769,7 @@ class ServerCore:
         groups = [g.info() for g in self.groups.of_user(name)]
         actions.insert(0, Out(session.conn, Ok(id=request_id, user=name, roster=self.roster(),
                                                groups=groups)))
-        actions += [Out(session.conn, _message_frame(m)) for m in self.store.pending(key)]
+        actions += self._replay_piece(session, 0, self.store.last_seq)
         # Offers waiting for an answer from another of the account's devices: this one may
         # answer too (it may hold the partial file of a resumed one).
         self.transfers.sweep()
@@ -758,6 +777,34 @@ class ServerCore:
                     if t.offered is not None]
         actions += [Out(session.conn, e) for e in self._missed_transfer_events.pop(key, [])]
         return actions
+
+    def _replay_piece(self, session: Session, after: int, upto: int) -> list[Action]:
+        """The next piece of ``session``'s login replay: its queued messages with
+        ``after < seq <= upto``, oldest first, about :data:`REPLAY_PIECE_BYTES` of them,
+        then :class:`ReplayMore` when some are left."""
+        assert session.key is not None
+        queued = self.store.pending(session.key, REPLAY_ROWS, after=after, upto=upto)
+        actions: list[Action] = []
+        size = 0
+        for m in queued:
+            actions.append(Out(session.conn, _message_frame(m)))
+            size += _frame_estimate(m)
+            if size >= REPLAY_PIECE_BYTES:
+                break
+        if len(actions) < len(queued) or len(queued) == REPLAY_ROWS:
+            session.replay = (actions[-1].frame.seq, upto)  # type: ignore[attr-defined]
+            actions.append(ReplayMore(session.conn))
+        else:
+            session.replay = None
+        return actions
+
+    def replay_next(self, conn: ConnId) -> list[Action]:
+        """The next piece of connection ``conn``'s login replay (after a :class:`ReplayMore`
+        once its last piece is written); [] when it is done or the session has ended."""
+        session = self.sessions.get(conn)
+        if session is None or session.key is None or session.replay is None:
+            return []
+        return self._replay_piece(session, *session.replay)
 
     def _went_offline(self, session: Session) -> list[Action]:
         assert session.key is not None
@@ -1400,6 +1447,12 @@ def _receipt_frame(r: StoredReceipt) -> Receipt | ReceiptCount:
                             recipients=recipients, ts=r.ts)
     return Receipt(rid=r.rid, seq=r.seq, user=r.user, state=r.state,  # type: ignore[arg-type]
                    ts=r.ts)
+
+
+def _frame_estimate(m: StoredMessage) -> int:
+    """Roughly the bytes of ``m``'s ``message`` frame: the UTF-8 of its text, about 32 a
+    recipient and 160 for the other fields."""
+    return len(m.text.encode()) + 32 * len(m.recipients or ()) + 160
 
 
 def _message_frame(m: StoredMessage) -> Message:

@@ -41,7 +41,7 @@ from messenger.protocol import (
 
 from .auth import LoginThrottle, Passwords
 from .config import ServerConfig
-from .core import Action, ConnId, Crypto, Disconnect, Fanout, Out, ServerCore
+from .core import Action, ConnId, Crypto, Disconnect, Fanout, Out, ReplayMore, ServerCore
 from .lock import lock_database
 from .ratelimit import local_ipv6_networks
 from .store import Store
@@ -81,7 +81,7 @@ and ``login`` are far smaller): 64 connections of one address without a login th
 
 class _Connection:
     __slots__ = ("closing", "conn", "decoder", "drain", "last_seen", "opened", "paused",
-                 "pending", "pinged", "socket")
+                 "pending", "pinged", "replay", "socket", "watching")
 
     def __init__(self, conn: ConnId, socket: QTcpSocket, max_frame: int) -> None:
         self.conn = conn
@@ -92,7 +92,9 @@ class _Connection:
         self.pinged = False
         self.paused = False  # not reading requests until its replies drain
         self.pending = 0  # bytes of frames queued for it this turn, not yet written
-        self.drain: Callable[[int], None] | None = None  # the bytesWritten slot while paused
+        self.drain: Callable[[int], None] | None = None  # the bytesWritten slot (_drained)
+        self.watching = False  # drain connected: while paused or a replay piece is out
+        self.replay = False  # the login replay goes on once this backlog drains
 
 
 class MessengerServer(QObject):
@@ -304,8 +306,9 @@ class MessengerServer(QObject):
             address = f"{socket.peerAddress().toString()}:{socket.peerPort()}"
             socket.readyRead.connect(lambda c=c: self._read(c))
             socket.disconnected.connect(lambda c=c: self._gone(c))
-            # bytesWritten is connected only while the connection is paused (_read): a Python
-            # call for every socket write costs more than the check it makes.
+            # bytesWritten is connected only while the connection is paused (_read) or a
+            # piece of its login replay is out: a Python call for every socket write costs
+            # more than the check it makes.
             c.drain = lambda _n, c=c: self._drained(c)
             socket.errorOccurred.connect(lambda err, c=c: self._socket_error(c, err))
             log.debug("connection %d from %s", conn, address)
@@ -372,7 +375,7 @@ class MessengerServer(QObject):
                     return
                 if c.pending + backlog > WRITE_HIGH_WATER:
                     c.paused = True  # the rest stays in the decoder until the client reads
-                    socket.bytesWritten.connect(c.drain)
+                    self._watch_drain(c)
                     log.info("connection %d: %d bytes of replies unsent; reading paused",
                              conn, self._unsent(c))
                     return
@@ -384,15 +387,34 @@ class MessengerServer(QObject):
             if not self._syncing and not self._flush_armed and store.dirty:
                 self._arm_flush(0)
 
+    def _watch_drain(self, c: _Connection) -> None:
+        """Have ``bytesWritten`` call :meth:`_drained` (until the backlog is small)."""
+        if not c.watching:
+            c.watching = True
+            c.socket.bytesWritten.connect(c.drain)
+
     def _drained(self, c: _Connection) -> None:
-        """``bytesWritten``: resume a paused connection once its backlog is small."""
-        if not c.paused or c.closing or self._unsent(c) > WRITE_LOW_WATER:
+        """``bytesWritten`` while watched: once the backlog is small, send the next piece of
+        the login replay and resume reading a paused connection."""
+        if c.closing or self._unsent(c) > WRITE_LOW_WATER:
             return
-        c.paused = False
-        c.socket.bytesWritten.disconnect(c.drain)
-        c.last_seen = time.monotonic()
-        log.info("connection %d: replies drained; reading again", c.conn)
-        self._read(c)  # frames already buffered in the decoder, then whatever came meanwhile
+        if c.watching:
+            c.watching = False
+            c.socket.bytesWritten.disconnect(c.drain)
+        if c.replay:
+            c.replay = False
+            try:
+                with self.store.guard():
+                    actions = self.core.replay_next(c.conn)
+            except Exception:  # (what is not replayed now comes at the next login)
+                log.exception("replaying queued messages to connection %d failed", c.conn)
+                actions = []
+            self._apply(actions)
+        if c.paused:
+            c.paused = False
+            c.last_seen = time.monotonic()
+            log.info("connection %d: replies drained; reading again", c.conn)
+            self._read(c)  # frames buffered in the decoder, then whatever came meanwhile
 
     def _apply(self, actions: list[Action]) -> None:
         """Queue ``actions`` until the store has committed (see :meth:`_flush`): each frame
@@ -436,6 +458,10 @@ class MessengerServer(QObject):
                 if c is not None:
                     c.closing = True  # read nothing more from it
                     self._closes.append(action.conn)
+            elif isinstance(action, ReplayMore):
+                c = conns.get(action.conn)
+                if c is not None:
+                    c.replay = True  # (watched once the piece before it is written)
             elif isinstance(action, Crypto):
                 future = self._crypto.submit(action.work)
                 future.add_done_callback(lambda f, a=action: self._cryptoDone.emit((a, f)))
@@ -538,6 +564,8 @@ class MessengerServer(QObject):
                             socket.bytesToWrite())
                 c.closing = True
                 socket.abort()
+            elif c.replay and not c.closing:
+                self._watch_drain(c)
         for conn in closes:
             c = conns.get(conn)
             if c is not None:

@@ -653,6 +653,11 @@ class Store:
         return str(self.path)
 
     @property
+    def last_seq(self) -> int:
+        """The highest ``seq`` given to a message so far (0: none)."""
+        return self._seq
+
+    @property
     def dirty(self) -> bool:
         """Whether anything awaits :meth:`commit` (buffered rows, group receipt counts to
         take, or an open transaction). Moved group cursors alone do not count: they wait for
@@ -1102,21 +1107,26 @@ class Store:
                                (seq,)).fetchone()
         return _row_to_message(row) if row else None
 
-    def pending(self, user_key: str, limit: int = 10_000) -> list[StoredMessage]:
+    def pending(self, user_key: str, limit: int = 10_000, *, after: int = 0,
+                upto: int | None = None) -> list[StoredMessage]:
         """Messages queued for ``user_key`` and not yet confirmed, oldest first, at most
         ``limit``: rows of ``deliveries``, and the group chat messages above the member's
-        cursors (which this warms)."""
+        cursors (which this warms). Only those with ``after < seq <= upto`` (``upto`` None:
+        no upper bound): a login's replay goes on in pieces from where it stopped."""
         self._sync()
+        top = self._seq if upto is None else upto
         rows = self._db.execute(
             f"SELECT {_MSG_COLUMNS} FROM deliveries d JOIN messages m ON m.seq = d.seq"
-            " WHERE d.user_key = ? AND d.delivered IS NULL ORDER BY d.seq LIMIT ?",
-            (user_key, limit),
+            " WHERE d.user_key = ? AND d.delivered IS NULL AND d.seq > ? AND d.seq <= ?"
+            " ORDER BY d.seq LIMIT ?",
+            (user_key, after, top, limit),
         ).fetchall()
         due: list[int] = []
         for (grp_key,) in self._db.execute(
                 "SELECT DISTINCT grp_key FROM group_spans WHERE user_key = ?",
                 (user_key,)).fetchall():
-            due += self._cursor(grp_key, user_key).outstanding
+            due += [seq for seq in self._cursor(grp_key, user_key).outstanding
+                    if after < seq <= top]
         if due:
             due = sorted(due)[:limit]
             for start in range(0, len(due), 500):

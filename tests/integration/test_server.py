@@ -368,6 +368,33 @@ def test_out_of_range_integers_get_the_documented_answers(qtbot, server, bad):
                 if isinstance(f, Error) and f.code == ErrorCode.INTERNAL]
 
 
+def test_a_recipient_with_a_large_offline_queue_gets_all_of_it_at_login(qtbot, server):
+    """A login replayed the whole queue in one write: past 64 MiB (two senders' bursts of
+    64 KB messages, a second's work) the server dropped the connection before a byte had
+    left, at every login, for good (a review). It goes in pieces as the client reads:
+    every queued message arrives, once, oldest first."""
+    big = "\U0001F600" * 16_000  # 16,000 characters, 64,000 bytes of UTF-8
+    for name, password in (("alice", "alice123"), ("charlie", "charlie123")):
+        sender = connect_as(qtbot, server, name, password)
+        first = sender.next_id()
+        for i in range(600):  # (within the default burst: nothing is rate limited)
+            sender.send(Send(id=first + i, client_msg_id=f"{name}-{i}", scope="unicast",
+                             to=["bob"], text=big))
+            if i:
+                sender.next_id()
+        assert isinstance(sender.reply(first + 599, timeout=60_000), Ok)
+        assert not [f for f in sender.frames if isinstance(f, Error)]
+        sender.close()
+    bob = WireClient(qtbot, server.host, server.port)
+    bob.hello()
+    rid = bob.next_id()
+    bob.send(Login(id=rid, user="bob", password="bob123"))
+    qtbot.waitUntil(lambda: bob.closed or len(bob.messages()) == 1200, timeout=60_000)
+    assert not bob.closed, "the server dropped bob's connection after his login"
+    seqs = [m.seq for m in bob.messages()]
+    assert seqs == sorted(set(seqs)) and len(seqs) == 1200
+
+
 def test_a_client_that_does_not_read_is_paused_and_others_carry_on(qtbot, server):
     """Back-pressure: requests from a client whose replies pile up unsent are not read until
     it reads; other users are unaffected, and the slow client loses no reply."""

@@ -275,6 +275,38 @@ def test_offline_recipient_gets_it_at_next_login_until_delivered(core):
     assert [f for f in frames_for(actions, bob3) if isinstance(f, Message)] == []
 
 
+def test_a_long_queue_is_replayed_in_pieces_each_once_and_in_order(core, monkeypatch):
+    """The login replay goes in pieces of about REPLAY_PIECE_BYTES (the server asks for the
+    next once the last is written): unicast and group messages, each once, oldest first,
+    and a message that came live after the login is not replayed again."""
+    monkeypatch.setattr(core_module, "REPLAY_PIECE_BYTES", 600)
+    alice = session(core, "alice")
+    core.handle(alice, GroupCreate(id=1, group="lab", public=True))
+    bob = session(core, "bob")
+    core.handle(bob, GroupJoin(id=2, group="lab"))
+    core.disconnected(bob)
+    sent = []
+    for n in range(12):
+        scope, extra = (("group", {"to": ["lab"]}) if n % 3 == 0 else
+                        ("unicast", {"to": ["bob"]}))
+        sent.append(only(core.handle(alice, Send(id=10 + n, client_msg_id=f"q{n}", scope=scope,
+                                                 text="x" * 90, **extra)), alice).seq)
+    bob = session(core)
+    actions = core.handle(bob, Login(id=1, user="bob", password="bob123"))
+    chat = [f.seq for f in frames_for(actions, bob) if isinstance(f, Message) and not f.notice]
+    assert 0 < len(chat) < 12 and core_module.ReplayMore(bob) in actions
+    got = chat
+    live = frames_for(core.handle(alice, Send(id=99, client_msg_id="live", scope="unicast",
+                                              text="now", to=["bob"])), bob)
+    assert [f.text for f in live] == ["now"]
+    while core_module.ReplayMore(bob) in actions:
+        actions = core.replay_next(bob)
+        got += [f.seq for f in frames_for(actions, bob) if isinstance(f, Message)
+                and not f.notice]
+    assert got == sent
+    assert core.replay_next(bob) == []
+
+
 def test_read_goes_to_the_accounts_other_sessions_once(core):
     alice = session(core, "alice")
     desktop, laptop, phone = session(core, "bob"), session(core, "bob"), session(core, "bob")
