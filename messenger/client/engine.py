@@ -175,7 +175,10 @@ JUMP_CONTEXT = PAGE // 2
 """A farther match: load this many messages on each side of it, and a gap for the rest."""
 
 READ_BATCH = 10_000
-"""At most this many seqs per ``read`` event (the server ignores the rest)."""
+"""At most this many seqs per ``read`` or ``delivered`` event (the server ignores the rest);
+fewer when the server's ``max_frame`` is small (:meth:`ClientEngine._seq_batch`)."""
+SEQ_BYTES = 20
+"""The most bytes one seq takes in a ``read``/``delivered`` frame (19 digits and a comma)."""
 
 EXPORT_PAGE = 500
 """Messages per ``history`` request while exporting (the server's maximum page)."""
@@ -969,6 +972,13 @@ class ClientEngine(QObject):
 
     def _send_edit(self, req: _Request) -> bool:
         key = req.key or EVERYONE
+        too_large = self._too_large(req.frame) if self.logged_in else ""
+        if too_large:  # (the server would close the link on it, and it would go again)
+            self._change_done(req)
+            message = f"Not edited: the new text is {too_large}."
+            self.conversation(key).add_notice(message, error=True)
+            self.request_failed.emit(key, ErrorCode.FRAME_TOO_LARGE, message)
+            return False
         if not self.logged_in or not self._request(req.frame, req):
             self.conversation(key).add_notice(
                 "Not connected: the message can be edited once you are back online.",
@@ -1150,8 +1160,9 @@ class ClientEngine(QObject):
             self._read_wanted.discard(key)
             return
         sent: list[int] = []
-        for start in range(0, len(seqs), READ_BATCH):
-            chunk = seqs[start:start + READ_BATCH]
+        batch = self._seq_batch()
+        for start in range(0, len(seqs), batch):
+            chunk = seqs[start:start + batch]
             if not self._conn.send(Read(seqs=chunk, private=private)):
                 self._unread_seqs.setdefault(key, set()).update(seqs[start:])
                 self._read_wanted.add(key)
@@ -1521,6 +1532,11 @@ class ClientEngine(QObject):
                 self._unanswered_change(req, "You logged in as someone else before it was sent")
                 continue
             req.frame = msgspec.structs.replace(req.frame, id=self._take_id())
+            too_large = self._too_large(req.frame)
+            if too_large:  # (a server restarted with a smaller --max-frame)
+                self._change_done(req)
+                self._unanswered_change(req, f"The new text is {too_large}")
+                continue
             if not self._request(req.frame, req):
                 self._redo.append(req)  # the link is gone again: after the next login
 
@@ -2120,8 +2136,9 @@ class ClientEngine(QObject):
                 for seq in seqs:
                     self._seen_seqs.discard(seq)  # (they come again at the next login)
                 return
-        for start in range(0, len(seqs), READ_BATCH):
-            self._conn.send(Delivered(seqs=seqs[start:start + READ_BATCH]))
+        batch = self._seq_batch()
+        for start in range(0, len(seqs), batch):
+            self._conn.send(Delivered(seqs=seqs[start:start + batch]))
 
     def _own_from_elsewhere(self, m: Message) -> bool:
         """An own message came back (history, or a copy to ourselves): if it is still in the
@@ -2215,15 +2232,12 @@ class ClientEngine(QObject):
             frame = Send(id=self._take_id(), client_msg_id=item.client_msg_id,
                          scope=item.scope, text=item.text, to=item.to)  # type: ignore[arg-type]
             keys = [p.key for p in place_outgoing(self.user, item.scope, item.to)]
-            hello = self._conn.server_hello
-            limit = hello.max_frame if hello is not None and hello.max_frame else None
-            size = len(encode_frame(frame)) - HEADER.size
-            if limit is not None and size > limit:
+            too_large = self._too_large(frame)
+            if too_large:
                 # The server would close the link on it, and it would be resent after
                 # every reconnect: fail it here instead (protocol.md §2).
                 self._send_failed(item.client_msg_id, keys, ErrorCode.FRAME_TOO_LARGE,
-                                  f"too large for this server ({size:,} bytes; it accepts "
-                                  f"{limit:,})")
+                                  too_large)
                 continue
             if not self._request(frame, _Request("send", keys=keys,
                                                  client_msg_id=item.client_msg_id)):
@@ -2231,6 +2245,33 @@ class ClientEngine(QObject):
             self._inflight.add(item.client_msg_id)
             if not item.attempted:  # (still in this turn: nothing has left the machine yet)
                 self._store.attempted(item.client_msg_id)
+
+    def _max_frame(self) -> int | None:
+        """The largest frame payload the server takes (its ``hello.max_frame``), in bytes."""
+        hello = self._conn.server_hello
+        return hello.max_frame if hello is not None and hello.max_frame else None
+
+    def _too_large(self, frame: Any) -> str:
+        """Why ``frame`` cannot go to this server ("too large for this server (…)": the
+        server would close the link on it, and it would go again after every reconnect), or
+        "" when it can."""
+        limit = self._max_frame()
+        if limit is None:
+            return ""
+        size = len(encode_frame(frame)) - HEADER.size
+        if size <= limit:
+            return ""
+        return f"too large for this server ({size:,} bytes; it accepts {limit:,})"
+
+    def _seq_batch(self) -> int:
+        """How many seqs go in one ``read``/``delivered`` frame: :data:`READ_BATCH`, fewer
+        when the server's ``max_frame`` is smaller than that many would take (a server
+        started with ``--max-frame 4096`` closed the link on a ``read`` of 900 seqs, and the
+        app reconnected and sent it again, for good: a review)."""
+        limit = self._max_frame()
+        if limit is None:
+            return READ_BATCH
+        return max(1, min(READ_BATCH, (limit - 64) // SEQ_BYTES))
 
     def _send_failed(self, client_msg_id: str, keys: list[str], code: str,
                      message: str) -> None:
@@ -2791,9 +2832,10 @@ class ClientEngine(QObject):
         public = [s for s in seqs if not (off or s in self._private_read_seqs)]
         if private and not self._private_reads():
             private = []  # (never sent: read here only)
+        size = self._seq_batch()
         for batch, quiet in ((public, False), (private, True)):
-            for start in range(0, len(batch), READ_BATCH):
-                self._conn.send(Read(seqs=batch[start:start + READ_BATCH], private=quiet))
+            for start in range(0, len(batch), size):
+                self._conn.send(Read(seqs=batch[start:start + size], private=quiet))
             self._unconfirmed_reads.update(batch)
         self._private_read_seqs = set(private)
         self._ping_after_reads()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import shiboken6
+from helpers.wire import connect_as
 from PySide6.QtCore import Qt, QTimer
 
 import messenger
@@ -25,7 +26,7 @@ from messenger.client.engine import LOCAL_STORE, ClientEngine, export_line
 from messenger.client.liveness import Backoff, Heartbeat
 from messenger.client.localstore import LocalStore, store_path
 from messenger.client.models import ConversationModel, DeliveryState, MessageKind
-from messenger.protocol import Error, ErrorCode, Read
+from messenger.protocol import Error, ErrorCode, Ok, Read, Receipt, Send
 
 
 @pytest.fixture
@@ -2046,6 +2047,48 @@ def test_a_damaged_cache_is_set_aside_and_filled_again_from_the_server(
     model = again.conversation("bob")
     qtbot.waitUntil(lambda: [i.text for i in model.items()] == [
         "before the damage", "while it was closed"], timeout=10_000)
+
+
+def _burst(client, to: str, count: int) -> Ok:
+    """``count`` unicasts from wire client ``client`` to ``to``; the last one's ``ok``."""
+    first = client.next_id()
+    for i in range(count):
+        client.send(Send(id=first + i, client_msg_id=f"{client.next_id()}-{i}",
+                         scope="unicast", to=[to], text=f"m{i}"))
+    last = client.reply(first + count - 1)
+    assert isinstance(last, Ok)
+    return last
+
+
+def test_reads_and_edits_fit_a_server_with_a_small_max_frame(qtbot, make_server, make_engine):
+    """On a server started with a small (valid) ``--max-frame``, a ``read`` of 900 seqs was
+    too large: the server closed the link, the app reconnected and sent it again, for good
+    (a review). Reads and deliveries go in batches that fit; an edit that does not fit is
+    refused here, with a notice, and the link stays."""
+    server = make_server(demo=True, max_frame=4096)  # (--max-frame takes 4096 and up)
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    count = 900  # (within the default send burst)
+    _burst(charlie, "alice", count)  # (other traffic first: bob's seqs have four digits)
+    last = _burst(alice, "bob", count)
+    bob = make_engine()
+    reconnects: list[float] = []
+    bob.reconnect_scheduled.connect(reconnects.append)
+    login(qtbot, bob, server.host, server.port, "bob")
+    qtbot.waitUntil(lambda: bob.unread(peer_key("alice")) == count, timeout=20_000)
+    bob.mark_read(peer_key("alice"))
+    alice.wait_for(lambda f: isinstance(f, Receipt) and f.seq == last.seq
+                   and f.state == "read", timeout=10_000)
+    with qtbot.waitSignal(bob.message_acked, timeout=10_000):
+        bob.send_unicast("alice", "short")
+    own = next(i for i in bob.conversation(peer_key("alice")).items() if i.text == "short")
+    with qtbot.waitSignal(bob.request_failed, timeout=5_000) as failed:
+        assert not bob.edit(own.seq, peer_key("alice"), "\u00e9" * 3_000)
+    assert failed.args[1] == ErrorCode.FRAME_TOO_LARGE
+    notices = [i.text for i in bob.conversation(peer_key("alice")).items()]
+    assert any(t.startswith("Not edited: the new text is too large for this server")
+               for t in notices), notices
+    assert bob.logged_in and not reconnects
 
 
 def test_a_cache_written_by_a_newer_app_is_left_alone_and_the_login_says_why(
