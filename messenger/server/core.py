@@ -1078,6 +1078,12 @@ class ServerCore:
         if refused is not None:
             return refused
         text = frame.text
+        done = self.store.message_by_client_id(session.key or "", frame.client_msg_id)
+        if done is not None and done.notice == "edited" and done.replaces == frame.seq:
+            # A retry of an edit that was made: its answer again, also once the editor has
+            # left the group or the message was deleted since (they were refused, though
+            # every app showed the edit: a review).
+            return [Out(session.conn, Ok(id=frame.id, seq=done.seq, ts=done.ts))]
         original = self._own_message(session, frame.seq)
         if original is None:
             return [self._error(session, frame, ErrorCode.UNKNOWN_MESSAGE,
@@ -1089,7 +1095,6 @@ class ServerCore:
                 session, frame, ErrorCode.NOT_MEMBER,
                 f"you have not been a member of {original.group} since that message was "
                 "sent, so you cannot edit it; you can still delete it")]
-        done = self.store.message_by_client_id(session.key or "", frame.client_msg_id)
         if done is None and frame.base is not None and \
                 (original.edited or 0.0) > frame.base + EDIT_BASE_SLACK:
             return [self._error(session, frame, ErrorCode.EDIT_CONFLICT,

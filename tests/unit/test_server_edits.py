@@ -190,6 +190,27 @@ def test_a_retry_of_a_group_message_stored_before_the_sender_was_removed_gets_it
     assert reply(fresh, BOB).code == ErrorCode.NOT_MEMBER
 
 
+@pytest.mark.parametrize("then", ["left", "deleted"])
+def test_a_retry_of_an_edit_made_before_the_editor_left_or_deleted_gets_its_ok(core, then):
+    """The app sends an edit left unanswered again after a login: a retry of one that was
+    made got ``not_member`` once bob had left the group (or ``unknown_message`` once he
+    had deleted the message), and his app said the edit failed while every member showed
+    it (a review). It gets its ``ok`` again, and nothing more is stored or sent."""
+    seq = lab_with_a_message_of_bob(core)
+    first = reply(core.handle(BOB, Edit(id=4, client_msg_id="e1", seq=seq, text="v1")), BOB)
+    assert isinstance(first, Ok)
+    if then == "left":
+        assert isinstance(reply(core.handle(BOB, GroupLeave(id=5, group="lab")), BOB), Ok)
+    else:
+        assert isinstance(reply(core.handle(BOB, Retract(id=5, seq=seq)), BOB), Ok)
+    retry = core.handle(BOB, Edit(id=6, client_msg_id="e1", seq=seq, text="v1"))
+    again = reply(retry, BOB)
+    assert isinstance(again, Ok) and (again.id, again.seq, again.ts) == (6, first.seq, first.ts)
+    assert to(retry, ALICE) == []
+    fresh = reply(core.handle(BOB, Edit(id=7, client_msg_id="e2", seq=seq, text="v2")), BOB)
+    assert isinstance(fresh, Error)  # a new edit is still refused
+
+
 def test_the_text_of_a_deleted_message_cannot_be_sent_or_edited_in(core):
     """Stored as a message's text, it would read as deleted and lock the message."""
     seq = lab_with_a_message_of_bob(core)
