@@ -80,8 +80,8 @@ and ``login`` are far smaller): 64 connections of one address without a login th
 
 
 class _Connection:
-    __slots__ = ("closing", "conn", "decoder", "drain", "last_seen", "opened", "paused",
-                 "pending", "pinged", "replay", "socket", "watching")
+    __slots__ = ("backlog", "closing", "conn", "decoder", "drain", "last_seen", "opened",
+                 "paused", "pending", "pinged", "replay", "socket", "watching", "written")
 
     def __init__(self, conn: ConnId, socket: QTcpSocket, max_frame: int) -> None:
         self.conn = conn
@@ -92,7 +92,20 @@ class _Connection:
         self.pinged = False
         self.paused = False  # not reading requests until its replies drain
         self.pending = 0  # bytes of frames queued for it this turn, not yet written
-        self.drain: Callable[[int], None] | None = None  # the bytesWritten slot (_drained)
+        self.drain: Callable[[int], None] | None = None  # the slot of ``written`` (_drained)
+        self.backlog: Callable[[], int]
+        """Bytes written to the socket and not yet sent. A ``QSslSocket`` moves what it is
+        given to its encrypted buffer within a turn, where ``bytesToWrite`` no longer counts
+        it: that is counted too (without it, back-pressure lifted and the drop limit never
+        came for a client that stopped reading, while the server's memory grew)."""
+        if isinstance(socket, QSslSocket):
+            def backlog() -> int:
+                return socket.bytesToWrite() + socket.encryptedBytesToWrite()
+            self.backlog = backlog
+            self.written = socket.encryptedBytesWritten  # (bytes that left, encrypted)
+        else:
+            self.backlog = socket.bytesToWrite
+            self.written = socket.bytesWritten
         self.watching = False  # drain connected: while paused or a replay piece is out
         self.replay = False  # the login replay goes on once this backlog drains
 
@@ -306,7 +319,7 @@ class MessengerServer(QObject):
             address = f"{socket.peerAddress().toString()}:{socket.peerPort()}"
             socket.readyRead.connect(lambda c=c: self._read(c))
             socket.disconnected.connect(lambda c=c: self._gone(c))
-            # bytesWritten is connected only while the connection is paused (_read) or a
+            # c.written is connected only while the connection is paused (_read) or a
             # piece of its login replay is out: a Python call for every socket write costs
             # more than the check it makes.
             c.drain = lambda _n, c=c: self._drained(c)
@@ -321,7 +334,7 @@ class MessengerServer(QObject):
         return sum(1 for c in self._conns.values() if c.paused)
 
     def _unsent(self, c: _Connection) -> int:
-        return c.pending + c.socket.bytesToWrite()
+        return c.pending + c.backlog()
 
     def _read(self, c: _Connection) -> None:
         if c.paused and not c.closing:
@@ -334,7 +347,7 @@ class MessengerServer(QObject):
         c.pinged = False
         # Nothing is written to the socket while we read (writes wait for _flush), so what
         # Qt still holds unsent stays the same during this call.
-        backlog = socket.bytesToWrite()
+        backlog = c.backlog()
         store, core, decode, conn = self.store, self.core, self._codec.decode, c.conn
         decoder = c.decoder
         if decoder.max_frame != self.config.max_frame:  # (until the login)
@@ -388,19 +401,26 @@ class MessengerServer(QObject):
                 self._arm_flush(0)
 
     def _watch_drain(self, c: _Connection) -> None:
-        """Have ``bytesWritten`` call :meth:`_drained` (until the backlog is small)."""
+        """Have ``c.written`` (bytes sent) call :meth:`_drained` (until the backlog is
+        small)."""
         if not c.watching:
             c.watching = True
-            c.socket.bytesWritten.connect(c.drain)
+            c.written.connect(c.drain)
 
     def _drained(self, c: _Connection) -> None:
-        """``bytesWritten`` while watched: once the backlog is small, send the next piece of
+        """``c.written`` while watched: once the backlog is small, send the next piece of
         the login replay and resume reading a paused connection."""
-        if c.closing or self._unsent(c) > WRITE_LOW_WATER:
+        if c.closing:
+            return
+        # Bytes leaving are a sign of life: a paused connection's pongs are not read, and a
+        # client on a slow link reading a long backlog was dropped as silent (a review).
+        c.last_seen = time.monotonic()
+        c.pinged = False
+        if self._unsent(c) > WRITE_LOW_WATER:
             return
         if c.watching:
             c.watching = False
-            c.socket.bytesWritten.disconnect(c.drain)
+            c.written.disconnect(c.drain)
         if c.replay:
             c.replay = False
             try:
@@ -412,7 +432,6 @@ class MessengerServer(QObject):
             self._apply(actions)
         if c.paused:
             c.paused = False
-            c.last_seen = time.monotonic()
             log.info("connection %d: replies drained; reading again", c.conn)
             self._read(c)  # frames buffered in the decoder, then whatever came meanwhile
 
@@ -558,10 +577,9 @@ class MessengerServer(QObject):
             data = parts[0] if len(parts) == 1 else b"".join(parts)
             socket.write(data)
             c.pending = max(0, c.pending - len(data))
-            if not c.closing and socket.bytesToWrite() > WRITE_DROP_LIMIT:
+            if not c.closing and (unsent := c.backlog()) > WRITE_DROP_LIMIT:
                 log.warning("connection %d: %d bytes unsent, the client is not reading; "
-                            "dropping it (its messages stay queued)", conn,
-                            socket.bytesToWrite())
+                            "dropping it (its messages stay queued)", conn, unsent)
                 c.closing = True
                 socket.abort()
             elif c.replay and not c.closing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import sqlite3
@@ -9,6 +10,7 @@ import threading
 
 import pytest
 from helpers.wire import WireClient, connect_as
+from PySide6.QtCore import QTimer
 
 from messenger.protocol import (
     PROTOCOL_VERSION,
@@ -368,6 +370,50 @@ def test_out_of_range_integers_get_the_documented_answers(qtbot, server, bad):
                 if isinstance(f, Error) and f.code == ErrorCode.INTERNAL]
 
 
+def test_a_paused_client_that_reads_slowly_is_not_dropped_as_silent(qtbot, make_server):
+    """A paused connection's requests (its pongs among them) are not read until its replies
+    drain, so a client on a slow link that took longer than ``idle_timeout`` to read them
+    was dropped as silent, though it read all along (a review): bytes leaving count as a
+    sign of life."""
+    server = make_server(demo=True, idle_timeout=1.0)
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    for i in range(100):
+        assert isinstance(alice.send_text("broadcast", f"{i:03d} " + "x" * 2000), Ok)
+    alice.close()
+    slow = connect_as(qtbot, server, "charlie", "charlie123")
+    slow.socket.readyRead.disconnect(slow._read)  # stop reading ...
+    slow.socket.setReadBufferSize(4096)  # ... and let Qt stop taking bytes from the kernel
+    first = slow.next_id()
+    requests = 50  # each answer ≈ 210 KB, ≈ 10 MB in all
+    for i in range(requests):
+        slow.send(GetHistory(id=first + i, conversation="everyone", limit=100))
+        slow.next_id()
+    qtbot.waitUntil(lambda: server.server.paused_connections == 1, timeout=10_000)
+    slow.socket.setReadBufferSize(64 << 10)
+
+    ticks = itertools.count()
+
+    def drip() -> None:  # about 2 MB/s: a pause lasts longer than idle_timeout
+        if next(ticks) % 10 == 0:  # (as the app's own heartbeat does)
+            slow.send(Ping(nonce=1))
+        for payload in slow._decoder.feed(slow.socket.read(64 << 10).data()):
+            frame = slow._codec.decode(payload)
+            slow.frames.append(frame)
+            if isinstance(frame, Ping):  # (as the app does)
+                slow.send(Pong(nonce=frame.nonce))
+
+    timer = QTimer()
+    timer.timeout.connect(drip)
+    timer.start(30)
+    try:
+        qtbot.waitUntil(lambda: slow.closed or sum(
+            isinstance(f, Ok) and f.id is not None and f.id >= first for f in slow.frames)
+            == requests, timeout=60_000)
+    finally:
+        timer.stop()
+    assert not slow.closed, "the server dropped a client that was reading"
+
+
 def test_a_recipient_with_a_large_offline_queue_gets_all_of_it_at_login(qtbot, server):
     """A login replayed the whole queue in one write: past 64 MiB (two senders' bursts of
     64 KB messages, a second's work) the server dropped the connection before a byte had
@@ -414,6 +460,9 @@ def test_a_client_that_does_not_read_is_paused_and_others_carry_on(qtbot, server
     bob = connect_as(qtbot, server, "bob", "bob123")  # a new login and chat still work
     assert isinstance(bob.send_text("unicast", "still responsive", ["alice"]), Ok)
     assert alice.wait_for(lambda f: isinstance(f, Message)).text == "still responsive"
+    # Still paused: the pause lifted within a turn once QSslSocket had moved the replies to
+    # its encrypted buffer (not counted), and the server's memory grew with the requests.
+    assert server.server.paused_connections == 1
 
     slow.socket.setReadBufferSize(0)
     slow.socket.readyRead.connect(slow._read)  # read again: every reply arrives, in order
