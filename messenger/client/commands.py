@@ -143,6 +143,18 @@ def _names(csv: str) -> tuple[str, ...]:
     return tuple(n for n in (p.strip() for p in csv.split(",")) if n)
 
 
+LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\r?\n)+")
+"""Blank lines at the start of a text."""
+
+
+def trim_message(text: str) -> str:
+    """``text`` as a message: blank lines around it and trailing spaces go; the first
+    line's indentation stays when it has several lines (pasted code keeps its shape; it
+    was lost here, after the compose box had kept it: a hunt)."""
+    trimmed = LEADING_BLANK_LINES.sub("", text).rstrip()
+    return trimmed if "\n" in trimmed else trimmed.lstrip()
+
+
 def parse_command(text: str) -> Command:
     """Parse one compose-box entry (see the module docstring and :data:`SPECS`)."""
     stripped = text.strip()
@@ -154,7 +166,7 @@ def parse_command(text: str) -> Command:
             return _usage(AT, "@")
         return Command(Action.UNICAST, users=(parts[0],), text=parts[1], name="@")
     if not stripped.startswith("/"):
-        return Command(Action.TEXT, text=stripped)
+        return Command(Action.TEXT, text=trim_message(text))
 
     word, *tail = stripped.split(None, 1)
     rest = tail[0].strip() if tail else ""

@@ -6,8 +6,8 @@ are offered to its person or group."""
 from __future__ import annotations
 
 import logging
-import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -58,6 +58,7 @@ from PySide6.QtWidgets import (
 )
 
 from .. import paths
+from ..client.commands import LEADING_BLANK_LINES
 from ..client.conversations import is_everyone, is_group, is_private
 from ..client.engine import ConversationExport
 from ..client.models import ChatItem, ConversationModel, DeliveryState, MessageKind
@@ -132,8 +133,6 @@ def open_link(url: QUrl) -> bool:
     """Open a web link from a message with the desktop's browser (replaced in tests)."""
     return QDesktopServices.openUrl(url)
 
-
-_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
 
 PIN_SLACK_PX = 8
 """A list scrolled to within this many pixels of its end counts as showing the newest
@@ -213,8 +212,8 @@ class ComposeEdit(QPlainTextEdit):
         submitted(str): the text (stripped of surrounding whitespace) when Enter was pressed
             on non-blank text; the box is cleared.
         too_long(int): Enter was pressed on a text longer than the server takes
-            (:data:`~messenger.protocol.MAX_TEXT_LENGTH` characters, the count given); it
-            stays in the box.
+            (:data:`~messenger.protocol.MAX_TEXT_LENGTH` characters, the count given, as
+            :attr:`sent_length` counts it); it stays in the box.
     """
 
     submitted = Signal(str)
@@ -240,6 +239,8 @@ class ComposeEdit(QPlainTextEdit):
         self.setToolTip("Enter sends; Shift+Enter starts a new line; /help lists the commands")
         self.document().contentsChanged.connect(self._fit)
         self._fit()
+        self.sent_length: Callable[[str], int] = len
+        """The length of what a submitted text goes out as (its tab adds a reply's quote)."""
 
     def _fit(self) -> None:
         # (QPlainTextDocumentLayout measures the document in lines, wrapped ones included)
@@ -317,11 +318,12 @@ class ComposeEdit(QPlainTextEdit):
         raw = self.toPlainText()
         if not raw.strip():
             return
-        text = _LEADING_BLANK_LINES.sub("", raw).rstrip()
+        text = LEADING_BLANK_LINES.sub("", raw).rstrip()
         if text.lstrip().startswith("/"):
             text = text.lstrip()
-        if len(text) > MAX_TEXT_LENGTH:  # refused by the server: keep it to shorten it
-            self.too_long.emit(len(text))
+        length = self.sent_length(text)
+        if length > MAX_TEXT_LENGTH:  # refused by the server: keep it to shorten it
+            self.too_long.emit(length)
             return
         self.clear()  # (first: a send that could not be kept puts the text back)
         self.submitted.emit(text)
@@ -599,6 +601,7 @@ class ConversationWidget(QWidget):
         self.compose = ComposeEdit(self)
         self.compose.setAccessibleName(f"Message to {who}")
         self.compose.submitted.connect(self._on_submitted)
+        self.compose.sent_length = lambda text: len(self._as_sent(text))
         self.compose.too_long.connect(lambda n: self.show_error(
             f"{TOO_LONG_PREFIX}{n:,} characters, and the limit is {MAX_TEXT_LENGTH:,}. "
             "Shorten it, or save it to a file and send the file."))
@@ -719,10 +722,9 @@ class ConversationWidget(QWidget):
     def _on_submitted(self, text: str) -> None:
         self.set_unread_marker(None)  # answered: what was new is not any more
         submitted = (text, self.reply_to, self._reply_seq)
-        if self.reply_to is not None and not text.startswith("/"):
-            # A command (/help, /msg …) is not the answer: the reply waits for the text.
-            sender, quoted = self.reply_to
-            text = reply_text(sender, quoted, text)
+        sent = self._as_sent(text)
+        if sent != text:
+            text = sent
             self.cancel_reply()
         # (The send is handled before emit returns: a failure to keep it comes back through
         # restore_submitted meanwhile, and only then.)
@@ -731,6 +733,15 @@ class ConversationWidget(QWidget):
             self.send_requested.emit(self.key, text)
         finally:
             self._submitting = None
+
+    def _as_sent(self, text: str) -> str:
+        """``text`` as it goes out from this box: with the quote line of the message it
+        answers, if any (a too-long reply was checked without it, and the text was lost)."""
+        if self.reply_to is None or text.startswith("/"):
+            # A command (/help, /msg …) is not the answer: the reply waits for the text.
+            return text
+        sender, quoted = self.reply_to
+        return reply_text(sender, quoted, text)
 
     def restore_submitted(self) -> bool:
         """While the text submitted from this box is being sent: put it back (with the

@@ -259,6 +259,10 @@ def test_pasted_code_keeps_its_indentation_and_blank_lines_around_it_go(
     tab.compose.setPlainText(" \n \n")
     tab.compose.submit()  # blank: nothing
     assert sent == ["    if x:\n        y()", "/help"]
+    # ... and it reaches the other side so: the command parser stripped it (a hunt).
+    bob = open_window("bob", "bob123")  # (the first one came at his login)
+    qtbot.waitUntil(lambda: texts(bob, peer_key("alice"), MessageKind.OTHER) == [
+        "    if x:\n        y()"], timeout=10_000)
 
 
 def test_a_run_of_one_senders_messages_names_them_once_and_private_tabs_not_at_all(

@@ -10,6 +10,7 @@ from messenger.client.conversations import peer_key
 from messenger.client.models import ChatItem, ConversationModel, MessageKind
 from messenger.client.quotes import reply_text
 from messenger.gui.conversation import ConversationWidget
+from messenger.protocol import MAX_TEXT_LENGTH
 
 from .conftest import texts, type_line
 
@@ -101,3 +102,30 @@ def test_a_reply_follows_an_edit_and_a_deletion_for_everyone(qtbot, open_window)
     type_line(qtbot, bob, "ok", peer_key("alice"))
     qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OTHER) == ["ok"],
                     timeout=10_000)
+
+
+def test_a_reply_too_long_with_its_quote_stays_in_the_box(qtbot, open_window):
+    """The box checked the typed text's length, the quote line was added after it, the
+    engine refused the whole, and the box had been cleared: what was typed was gone (a
+    hunt). The length counts the quote: the text stays, with the reply, and the bar says
+    why."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    bob.engine.send_unicast("alice", "can you paste the whole log?")
+    tab = alice.open_conversation("bob")
+    qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OTHER)
+                    == ["can you paste the whole log?"])
+    model = alice.engine.conversation(peer_key("bob"))
+    row = next(r for r in range(model.rowCount()) if model.item(r).kind is MessageKind.OTHER)
+    reply_action(tab, row).trigger()
+    log = ("line of the build log " * 800)[:MAX_TEXT_LENGTH - 10]  # (fits without the quote)
+    tab.compose.setPlainText(log)
+    tab.compose.submit()
+    assert tab.compose.toPlainText() == log
+    assert tab.reply_to == ("bob", "can you paste the whole log?")
+    assert tab.error_bar.isVisibleTo(tab)
+    assert texts(alice, peer_key("bob"), MessageKind.OWN) == []
+    tab.compose.setPlainText(log[:MAX_TEXT_LENGTH - 100])  # shortened: it goes, quoted
+    tab.compose.submit()
+    qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OWN) == [
+        reply_text("bob", "can you paste the whole log?", log[:MAX_TEXT_LENGTH - 100])])
