@@ -19,17 +19,23 @@ def reply_action(tab: ConversationWidget, row: int):
     return next((a for a in tab.message_menu(row).actions() if a.text() == "Reply"), None)
 
 
-def test_reply_from_the_context_menu_sends_a_quote(qtbot, open_window):
+def replying_to_bob(qtbot, open_window, text: str):
+    """bob sends alice ``text``; alice's tab with him, Reply chosen on it:
+    ``(alice, bob, tab, row)``."""
     bob = open_window("bob")
     alice = open_window("alice")
-    bob.engine.send_unicast("alice", "see you\nat 5?")
+    bob.engine.send_unicast("alice", text)
     tab = alice.open_conversation("bob")
-    qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OTHER)
-                    == ["see you\nat 5?"])
+    qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OTHER) == [text])
     model = alice.engine.conversation(peer_key("bob"))
     row = next(r for r in range(model.rowCount())
                if model.item(r).kind is MessageKind.OTHER)
     reply_action(tab, row).trigger()
+    return alice, bob, tab, row
+
+
+def test_reply_from_the_context_menu_sends_a_quote(qtbot, open_window):
+    alice, bob, tab, row = replying_to_bob(qtbot, open_window, "see you\nat 5?")
     assert tab.reply_bar.isVisible()
     assert tab.reply_label.toolTip() == "↪ Replying to bob: see you at 5?"
     type_line(qtbot, alice, "/help", peer_key("bob"))  # a command is not the answer
@@ -48,6 +54,7 @@ def test_reply_from_the_context_menu_sends_a_quote(qtbot, open_window):
                     == ["and a plain one"])
     # Nothing to answer yet in an unsent message; none at all while the tab is closed.
     pending = ChatItem(MessageKind.OWN, "alice", "not stored yet")
+    model = alice.engine.conversation(peer_key("bob"))
     model.append(pending)
     assert reply_action(tab, model.rowCount() - 1) is None
     tab.set_writable(False, "You left this group.")
@@ -109,15 +116,7 @@ def test_a_reply_too_long_with_its_quote_stays_in_the_box(qtbot, open_window):
     engine refused the whole, and the box had been cleared: what was typed was gone (a
     hunt). The length counts the quote: the text stays, with the reply, and the bar says
     why."""
-    bob = open_window("bob")
-    alice = open_window("alice")
-    bob.engine.send_unicast("alice", "can you paste the whole log?")
-    tab = alice.open_conversation("bob")
-    qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OTHER)
-                    == ["can you paste the whole log?"])
-    model = alice.engine.conversation(peer_key("bob"))
-    row = next(r for r in range(model.rowCount()) if model.item(r).kind is MessageKind.OTHER)
-    reply_action(tab, row).trigger()
+    alice, _, tab, _ = replying_to_bob(qtbot, open_window, "can you paste the whole log?")
     log = ("line of the build log " * 800)[:MAX_TEXT_LENGTH - 10]  # (fits without the quote)
     tab.compose.setPlainText(log)
     tab.compose.submit()
