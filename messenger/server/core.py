@@ -1186,6 +1186,11 @@ class ServerCore:
         actions += self._notice(group, session.user, "created",
                                 f"{session.user} created the group")
         actions += self._invitations(group, session.user, list(group.invited))
+        # The creator's other sessions (another computer) list it too: they got only the
+        # notice, and the group was missing from their Groups list (a hunt).
+        update = GroupUpdate(group=group.info())
+        actions += [a for a in self._to_users([session.key or ""], update)
+                    if a.conn != session.conn]  # type: ignore[union-attr]
         return actions
 
     def _group_invite(self, session: Session, frame: GroupInvite) -> list[Action]:

@@ -113,6 +113,26 @@ def test_public_join_leave_and_directory(qtbot, session):
     assert failed.args[1] == "not_member"
 
 
+def test_a_group_created_on_one_computer_is_listed_on_the_accounts_others(
+        qtbot, server, session, tmp_path):
+    """The creator's other computer got only the "created" notice, and the group was
+    missing from its Groups list (no way to open it or write in it there): a hunt."""
+    desktop = session("alice")
+    laptop = ClientEngine(data_dir=tmp_path / "laptop")
+    try:
+        with qtbot.waitSignal(laptop.login_succeeded, timeout=10_000):
+            laptop.connect_to(server.host, server.port)
+            laptop.login("alice", "alice123")
+        with qtbot.waitSignal(desktop.group_joined, timeout=10_000):
+            desktop.create_group("physics", [], public=True)
+        qtbot.waitUntil(lambda: laptop.groups.group("physics") is not None, timeout=10_000)
+        row = laptop.groups.group("physics")
+        assert row.member and row.leader == "alice"
+    finally:
+        laptop.close()
+        qtbot.waitUntil(lambda: laptop.state is ConnectionState.DISCONNECTED)
+
+
 def test_party_invite_creates_a_unique_party(qtbot, session):
     alice, bob = session("alice"), session("bob")
     with qtbot.waitSignal(bob.group_joined, timeout=10_000):
