@@ -276,13 +276,15 @@ class MainWindow(QMainWindow):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
-        self.transfers = transfers or TransferController(engine, load_transfer_prefs(),
-                                                         parent=self)
+        # (Choices about people and privacy are the account's: see gui/settings.py.)
+        self._account = (engine.user, engine.host, engine.port) if engine.user else None
+        self.transfers = transfers or TransferController(
+            engine, load_transfer_prefs(account=self._account), parent=self)
         self.transfers.transfer_added.connect(self._on_transfer_added)
         self.log_file = log_file
         self.logout_chosen = False
         self._tabs_by_key: dict[str, ConversationWidget] = {}
-        engine.send_read_receipts = load_read_receipts()
+        engine.send_read_receipts = load_read_receipts(account=self._account)
         # Unsent texts of closed tabs (open tabs keep theirs in the compose box), kept across
         # restarts per account and server; written DRAFT_SAVE_MS after the last keystroke.
         self._drafts: dict[str, str] = {}
@@ -440,7 +442,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.transfers_dock)
         self.transfers_dock.hide()
 
-        self.notifications = NotificationPolicy(load_notification_prefs())
+        self.notifications = NotificationPolicy(load_notification_prefs(account=self._account))
         self._notify_timer = QTimer(self)
         self._notify_timer.setSingleShot(True)
         self._notify_timer.setInterval(int(COALESCE_SECONDS * 1000))
@@ -903,12 +905,12 @@ class MainWindow(QMainWindow):
 
         def apply() -> None:
             prefs = dialog.prefs()
-            save_transfer_prefs(prefs)
+            save_transfer_prefs(prefs, account=self._account)
             self.transfers.prefs = prefs  # public, replaceable at any time
             self.notifications.prefs = dialog.notification_prefs()
-            save_notification_prefs(self.notifications.prefs)
+            save_notification_prefs(self.notifications.prefs, account=self._account)
             self.engine.send_read_receipts = dialog.read_receipts()
-            save_read_receipts(self.engine.send_read_receipts)
+            save_read_receipts(self.engine.send_read_receipts, account=self._account)
             self.statusBar().showMessage("Preferences saved.", 4000)
 
         dialog.accepted.connect(apply)
@@ -1184,7 +1186,7 @@ class MainWindow(QMainWindow):
         keys = prefs.muted | {key} if muted else prefs.muted - {key}
         if keys != prefs.muted:
             self.notifications.prefs = replace(prefs, muted=frozenset(keys))
-            save_notification_prefs(self.notifications.prefs)
+            save_notification_prefs(self.notifications.prefs, account=self._account)
 
     # ------------------------------------------------------------------ unread
 

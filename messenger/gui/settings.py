@@ -1,6 +1,13 @@
 """The app's settings file: ``paths.config_dir() / "messenger.ini"`` (QSettings, IniFormat):
 transfer and notification preferences, the main window's geometry, and per account and server
-the conversation tabs that were open."""
+the conversation tabs that were open.
+
+Choices about people and privacy are the account's, not the computer's (on a shared lab
+computer the next person to log in inherited them: a hunt): the muted conversations, whether
+read receipts are sent, and whose files are accepted without asking are kept under the
+account's ``session/<user>@<host>:<port>`` group. A value an older version kept for the whole
+computer is taken over by the first account that reads it, and then removed.
+"""
 
 from __future__ import annotations
 
@@ -16,34 +23,66 @@ from ..protocol.names import name_key
 
 SETTINGS_FILE = "messenger.ini"
 
+Account = tuple[str, str, int]
+"""``(user, host, port)``: whose choices (see the module docstring); None for none known."""
+
 
 def app_settings() -> QSettings:
     """The settings of the current user (honours ``MESSENGER_HOME``). Never holds a password."""
     return QSettings(str(paths.config_dir() / SETTINGS_FILE), QSettings.Format.IniFormat)
 
 
-def load_transfer_prefs(settings: QSettings | None = None) -> TransferPrefs:
+def _key(name: str, account: Account | None) -> str:
+    """Where the per-account value ``name`` (e.g. ``"notifications/muted"``) is kept."""
+    if account is None:
+        return name
+    return f"{_session_group(*account)}/{name.replace('/', '_')}"
+
+
+def _account_value(s: QSettings, name: str, account: Account | None, default: object) -> object:
+    """The per-account value ``name``: the account's own, else one an older version kept for
+    the whole computer (moved to this account: the next account does not inherit it)."""
+    key = _key(name, account)
+    if s.contains(key) or account is None:
+        return s.value(key, default)
+    if not s.contains(name):
+        return default
+    value = s.value(name, default)
+    s.setValue(key, value)
+    s.remove(name)
+    return value
+
+
+def _names(value: object) -> list[str]:
+    """A list of strings from QSettings (which gives back one string for a list of one)."""
+    if isinstance(value, str):
+        return [value] if value else []
+    return [str(v) for v in value or [] if v] if isinstance(value, list) else []
+
+
+def load_transfer_prefs(settings: QSettings | None = None,
+                        account: Account | None = None) -> TransferPrefs:
     """The transfer settings (size limit, auto-accept contacts, download folder) from
-    ``[transfers]``; defaults for what is missing or unreadable."""
+    ``[transfers]``, the auto-accept contacts ``account``'s; defaults for what is missing
+    or unreadable."""
     s = settings or app_settings()
     prefs = TransferPrefs()
     try:
         limit = int(s.value("transfers/size_limit", prefs.size_limit))
     except (TypeError, ValueError):
         limit = prefs.size_limit
-    names = s.value("transfers/auto_accept", [])
-    if isinstance(names, str):
-        names = [names] if names else []
+    names = _names(_account_value(s, "transfers/auto_accept", account, []))
     folder = s.value("transfers/download_dir", "")
     return TransferPrefs(size_limit=limit if limit > 0 else prefs.size_limit,
-                         auto_accept=frozenset(str(n) for n in names or [] if n),
+                         auto_accept=frozenset(names),
                          download_dir=Path(folder) if folder else prefs.download_dir)
 
 
-def save_transfer_prefs(prefs: TransferPrefs, settings: QSettings | None = None) -> None:
+def save_transfer_prefs(prefs: TransferPrefs, settings: QSettings | None = None,
+                        account: Account | None = None) -> None:
     s = settings or app_settings()
     s.setValue("transfers/size_limit", int(prefs.size_limit))
-    s.setValue("transfers/auto_accept", sorted(prefs.auto_accept))
+    s.setValue(_key("transfers/auto_accept", account), sorted(prefs.auto_accept))
     s.setValue("transfers/download_dir", str(prefs.download_dir))
     s.sync()
 
@@ -57,36 +96,39 @@ def _flag(value: object, default: bool) -> bool:
     return default
 
 
-def load_notification_prefs(settings: QSettings | None = None) -> NotificationPrefs:
-    """The notification settings from ``[notifications]``; defaults for what is missing."""
+def load_notification_prefs(settings: QSettings | None = None,
+                            account: Account | None = None) -> NotificationPrefs:
+    """The notification settings from ``[notifications]``, the muted conversations
+    ``account``'s; defaults for what is missing."""
     s = settings or app_settings()
     prefs = NotificationPrefs()
-    muted = s.value("notifications/muted", [])
-    if isinstance(muted, str):
-        muted = [muted] if muted else []
+    muted = _names(_account_value(s, "notifications/muted", account, []))
     return NotificationPrefs(
         enabled=_flag(s.value("notifications/enabled", prefs.enabled), prefs.enabled),
         show_text=_flag(s.value("notifications/show_text", prefs.show_text), prefs.show_text),
-        muted=frozenset(str(k) for k in muted or [] if k))
+        muted=frozenset(muted))
 
 
-def save_notification_prefs(prefs: NotificationPrefs, settings: QSettings | None = None) -> None:
+def save_notification_prefs(prefs: NotificationPrefs, settings: QSettings | None = None,
+                            account: Account | None = None) -> None:
     s = settings or app_settings()
     s.setValue("notifications/enabled", prefs.enabled)
     s.setValue("notifications/show_text", prefs.show_text)
-    s.setValue("notifications/muted", sorted(prefs.muted))
+    s.setValue(_key("notifications/muted", account), sorted(prefs.muted))
     s.sync()
 
 
-def load_read_receipts(settings: QSettings | None = None) -> bool:
-    """``[privacy] read_receipts``: whether the app sends read receipts (default yes)."""
+def load_read_receipts(settings: QSettings | None = None,
+                       account: Account | None = None) -> bool:
+    """Whether ``account`` sends read receipts (default yes)."""
     s = settings or app_settings()
-    return _flag(s.value("privacy/read_receipts", True), True)
+    return _flag(_account_value(s, "privacy/read_receipts", account, True), True)
 
 
-def save_read_receipts(on: bool, settings: QSettings | None = None) -> None:
+def save_read_receipts(on: bool, settings: QSettings | None = None,
+                       account: Account | None = None) -> None:
     s = settings or app_settings()
-    s.setValue("privacy/read_receipts", on)
+    s.setValue(_key("privacy/read_receipts", account), on)
     s.sync()
 
 

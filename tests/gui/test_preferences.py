@@ -3,12 +3,17 @@ settings file and used at once by the window's live transfer controller."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QFileDialog
 
 from messenger.client.transfers import DEFAULT_SIZE_LIMIT, TransferPrefs, TransferState
 from messenger.gui.preferences import PreferencesDialog
-from messenger.gui.settings import app_settings, load_read_receipts, load_transfer_prefs
+from messenger.gui.settings import (
+    app_settings,
+    load_notification_prefs,
+    load_read_receipts,
+    load_transfer_prefs,
+)
 
 MB = 1024 ** 2
 
@@ -77,7 +82,7 @@ def test_preferences_are_saved_and_the_live_controller_uses_them(
 
     expected = TransferPrefs(size_limit=3 * MB, auto_accept=frozenset({"charlie"}),
                              download_dir=folder)
-    assert load_transfer_prefs() == expected
+    assert load_transfer_prefs(account=alice._account) == expected
     assert alice.transfers.prefs == expected
 
     # The live controller: charlie's file is accepted without asking, into the new folder;
@@ -156,11 +161,53 @@ def test_read_receipts_switch_is_saved_and_used_by_the_app(qtbot, open_window):
     with qtbot.waitSignal(dialog.accepted):
         qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
     assert not window.engine.send_read_receipts
-    assert load_read_receipts() is False
+    assert load_read_receipts(account=window._account) is False
     window.close()
     again = open_window("alice")  # the next start of the app
     assert not again.engine.send_read_receipts
     assert not open_preferences(qtbot, again).readReceiptsCheck.isChecked()
+
+
+def test_mutes_read_receipts_and_auto_accept_are_the_account_s_not_the_computer_s(
+        qtbot, open_window):
+    """On a shared computer, the next person to log in inherited the muted conversations,
+    "Send read receipts" off and the auto-accepted senders of the one before (a hunt):
+    they are the account's."""
+    alice = open_window("alice")
+    alice.open_conversation("charlie")
+    alice.mute_action.setChecked(True)
+    dialog = open_preferences(qtbot, alice)
+    dialog.readReceiptsCheck.setChecked(False)
+    tick(qtbot, dialog, "charlie")
+    with qtbot.waitSignal(dialog.accepted):
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    alice.close()
+
+    bob = open_window("bob")  # the next person at this computer
+    bob.open_conversation("charlie")
+    assert not bob.mute_action.isChecked() and not bob.notifications.prefs.muted
+    assert bob.engine.send_read_receipts
+    assert load_transfer_prefs(account=bob._account).auto_accept == frozenset()
+    bob.close()
+
+    again = open_window("alice")  # alice's own choices are still hers
+    assert again.notifications.prefs.muted == {"charlie"}
+    assert not again.engine.send_read_receipts
+    assert load_transfer_prefs(account=again._account).auto_accept == {"charlie"}
+
+
+def test_a_choice_kept_for_the_whole_computer_goes_to_the_first_account_only(tmp_path):
+    """A value an older version kept for the computer is taken over by the first account
+    that reads it (its person made it), then removed: the next account gets the default."""
+    s = QSettings(str(tmp_path / "m.ini"), QSettings.Format.IniFormat)
+    s.setValue("privacy/read_receipts", False)
+    s.setValue("notifications/muted", ["charlie"])
+    first, second = ("alice", "lab", 5555), ("bob", "lab", 5555)
+    assert load_read_receipts(s, first) is False
+    assert load_notification_prefs(s, first).muted == {"charlie"}
+    assert load_read_receipts(s, second) is True
+    assert load_notification_prefs(s, second).muted == frozenset()
+    assert load_read_receipts(s, first) is False  # (kept as alice's now)
 
 
 def test_the_folder_field_opens_focused_but_not_selected(qtbot, tmp_path):
