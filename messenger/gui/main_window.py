@@ -63,7 +63,7 @@ from ..client.engine import (
 from ..client.models import GroupModel, RosterModel, presence_text
 from ..client.notify import COALESCE_SECONDS, Notice, NotificationPolicy
 from ..client.transfers import AUTO_REFUSED, RECEIVE, TransferController, format_size
-from ..protocol import is_valid_name, name_key
+from ..protocol import ErrorCode, is_valid_name, name_key
 from .account import ChangePasswordDialog
 from .conversation import ConversationWidget
 from .delegates import GroupDelegate, RosterDelegate
@@ -430,6 +430,7 @@ class MainWindow(QMainWindow):
         self._attempting = False  # a reconnect attempt runs (or ran) since the last login
         self._last_failure = ""  # why the last attempt failed (shown with the countdown)
         self._stopped_reason = ""  # why the link is down for good (no retry), till a login
+        self._logged_out_reason = ""  # the server's word for the close that follows it
         self._countdown = QTimer(self)
         self._countdown.setInterval(250)
         self._countdown.timeout.connect(self._show_countdown)
@@ -1282,6 +1283,7 @@ class MainWindow(QMainWindow):
             self._stopped_reason = ""  # a new attempt: the last reason no longer holds
         if state is ConnectionState.LOGGED_IN:
             self._attempting, self._last_failure, self._stopped_reason = False, "", ""
+            self._logged_out_reason = ""
             self.state_label.setToolTip("")
             text = f"Online as {self.engine.user} on {self.engine.host}:{self.engine.port}"
             self._countdown.stop()
@@ -1310,6 +1312,11 @@ class MainWindow(QMainWindow):
             self._last_failure = _first_sentence(message)
             return
         self._attempting = False
+        if self._logged_out_reason:
+            # The server said why it ends the session (the password was changed elsewhere):
+            # that, not "the server closed the connection", which read as an outage.
+            message, self._logged_out_reason = self._logged_out_reason, ""
+            self.state_label.setToolTip(plain_tooltip(message))
         self._stopped_reason = message
         self.state_label.setText(f"Disconnected: {_first_sentence(message)}")
 
@@ -1354,6 +1361,8 @@ class MainWindow(QMainWindow):
             # be another tab's: /msg bob … in Everyone), if it is being sent from one now.
             for tab in self._tabs_by_key.values():
                 tab.restore_submitted()
+        if code == ErrorCode.PASSWORD_CHANGED:
+            self._logged_out_reason = message[:1].upper() + message[1:]
         if widget is not None and key == self.current_key() and widget.failed_bar.isVisible():
             return  # the tab in view says it already, with Retry / Delete
         self.statusBar().showMessage(message[:1].upper() + message[1:], 8000)

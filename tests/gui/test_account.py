@@ -64,3 +64,21 @@ def test_change_password_says_the_lock_out_as_the_login_dialog_does(qtbot, open_
     assert text.startswith("Too many failed logins: this account is locked"), text
     assert text.count("Try again") == 1
     dialog.reject()
+
+
+def test_the_other_computer_says_its_session_ended_for_a_password_change(
+        qtbot, open_window, monkeypatch, tmp_path):
+    """The other computer's status line said only "Disconnected: The server at … closed the
+    connection" (the reason passed by in a moment), which read as a server outage (a hunt):
+    it says the password was changed."""
+    desktop = open_window("alice")
+    monkeypatch.setenv("MESSENGER_HOME", str(tmp_path / "laptop-home"))
+    laptop = open_window("alice")
+    laptop.open_conversation("bob")
+    assert desktop.engine.change_password("alice123", "new-secret")
+    qtbot.waitUntil(lambda: laptop.engine.state is ConnectionState.DISCONNECTED,
+                    timeout=10_000)
+    status = laptop.state_label.text()
+    assert status.startswith("Disconnected: The password of alice was changed"), status
+    assert "closed the connection" not in status
+    assert not laptop.reconnect_action.isEnabled()
