@@ -174,6 +174,11 @@ JUMP_NEAR = 4 * PAGE
 JUMP_CONTEXT = PAGE // 2
 """A farther match: load this many messages on each side of it, and a gap for the rest."""
 
+PRESENCE_SETTLE_MS = 20_000
+"""After a login, how long a contact's presence may differ from what their conversation last
+said before it says the new one ("bob is offline."): after a server restart everyone comes
+back within seconds, and "bob is online." again in every open tab was noise (a hunt)."""
+
 READ_BATCH = 10_000
 """At most this many seqs per ``read`` or ``delivered`` event (the server ignores the rest);
 fewer when the server's ``max_frame`` is small (:meth:`ClientEngine._seq_batch`)."""
@@ -476,6 +481,13 @@ class ClientEngine(QObject):
         self._queued_password = ""
         self._conversations: dict[str, ConversationModel] = {}
         self._unread: dict[str, int] = {}
+        # Presence as the private conversations last said it (name key → online): a notice
+        # is added when that changes, not on every event (see _on_presence).
+        self._presence_shown: dict[str, bool] = {}
+        self.presence_settle_ms = PRESENCE_SETTLE_MS
+        self._presence_timer = QTimer(self)
+        self._presence_timer.setSingleShot(True)
+        self._presence_timer.timeout.connect(self._settle_presence)
         self._seen_seqs: set[int] = set()
         # Delivery: outbox, cache, receipts (see LocalStore).
         self._data_dir = data_dir
@@ -763,6 +775,7 @@ class ClientEngine(QObject):
             model.reset()
             self._set_unread(key, 0)
         self._unread.clear()
+        self._presence_shown.clear()
         self._unread_seqs.clear()
         self._unread_cards.clear()
         self._read_wanted.clear()
@@ -1722,6 +1735,9 @@ class ClientEngine(QObject):
             entries = [(e.name, e.online, e.last_seen) for e in (ok.roster or [])
                        if name_key(e.name) != me]
             self.roster.set_roster(entries)
+            for name, online, _ in entries:
+                self._presence_shown.setdefault(name_key(name), online)
+            self._presence_timer.start(self.presence_settle_ms)
             before = self.groups.rows()
             rows = [self._row(g) for g in (ok.groups or [])]
             for row in rows:
@@ -1884,12 +1900,30 @@ class ClientEngine(QObject):
     def _on_presence(self, p: Presence) -> None:
         if self.user and name_key(p.user) == name_key(self.user):
             return
+        key = name_key(p.user)
         before = self.roster.contact(p.user)
         self.roster.set_online(p.user, p.online, sane_ts(p.ts))
-        model = self._conversations.get(name_key(p.user))
-        if model is not None and (before is None or before.online != p.online):
+        shown = self._presence_shown.get(key, before.online if before is not None else None)
+        self._presence_shown[key] = p.online
+        model = self._conversations.get(key)
+        if model is not None and shown != p.online:
             model.add_notice(f"{p.user} is {'online' if p.online else 'offline'}.")
         self.presence_changed.emit(p.user, p.online)
+
+    def _settle_presence(self) -> None:
+        """:data:`PRESENCE_SETTLE_MS` after a login: a contact still not as their
+        conversation last said (they went offline while the link was down, and stayed) gets
+        the notice now."""
+        if not self.logged_in:
+            return
+        for key, shown in list(self._presence_shown.items()):
+            contact = self.roster.contact(key)
+            if contact is None or contact.online == shown:
+                continue
+            self._presence_shown[key] = contact.online
+            model = self._conversations.get(key)
+            if model is not None:
+                model.add_notice(f"{contact.name} is {'online' if contact.online else 'offline'}.")
 
     # ------------------------------------------------------------------ groups (events)
 

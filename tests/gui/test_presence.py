@@ -7,8 +7,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from messenger.client.connection import ConnectionState
-from messenger.client.models import RosterModel
+from messenger.client.conversations import peer_key
+from messenger.client.models import MessageKind, RosterModel
 from messenger.gui.delegates import ONLINE
+
+from .conftest import texts
 
 
 def dot_colour(window, name: str) -> QColor:
@@ -47,3 +50,36 @@ def test_presence_is_unknown_while_disconnected_and_back_after_login(qtbot, open
     assert not roster.contact("bob").online and roster.contact("charlie").online
     assert dot_colour(alice, "charlie") == ONLINE
     assert dot_colour(alice, "bob") != ONLINE
+
+
+def test_a_server_restart_adds_no_presence_lines_and_a_real_change_is_said_later(
+        qtbot, server, make_server, open_window):
+    """Each server restart added "bob is online." to every open private tab (he was online
+    before and after; the apps come back one by one): no line when the presence is as the
+    conversation last said it. One who went away meanwhile and stays away is said so once
+    the presences have had time to settle."""
+    alice = open_window("alice")
+    bob = open_window("bob")
+    charlie = open_window("charlie")
+    for name in ("bob", "charlie"):
+        alice.open_conversation(name)
+    roster = alice.engine.roster
+    qtbot.waitUntil(lambda: roster.contact("bob").online and roster.contact("charlie").online)
+    before = {name: texts(alice, peer_key(name), MessageKind.SYSTEM)
+              for name in ("bob", "charlie")}
+    alice.engine.presence_settle_ms = 1_500
+
+    server.close()  # the server restarts; charlie's app is quit meanwhile
+    qtbot.waitUntil(lambda: not alice.engine.logged_in and not bob.engine.logged_in,
+                    timeout=20_000)
+    charlie.engine.close()
+    make_server(data_dir=server.data_dir, port=server.port)
+    alice.reconnect_now()
+    qtbot.waitUntil(lambda: alice.engine.logged_in, timeout=20_000)
+    bob.reconnect_now()
+    qtbot.waitUntil(lambda: bob.engine.logged_in and roster.contact("bob").online,
+                    timeout=20_000)
+    assert texts(alice, peer_key("bob"), MessageKind.SYSTEM) == before["bob"]
+    qtbot.waitUntil(lambda: texts(alice, peer_key("charlie"), MessageKind.SYSTEM)
+                    == [*before["charlie"], "charlie is offline."], timeout=10_000)
+    assert texts(alice, peer_key("bob"), MessageKind.SYSTEM) == before["bob"]
