@@ -410,7 +410,7 @@ class MessengerServer(QObject):
     def _drained(self, c: _Connection) -> None:
         """``c.written`` while watched: once the backlog is small, send the next piece of
         the login replay and resume reading a paused connection."""
-        if c.closing:
+        if c.closing or self._conns.get(c.conn) is not c:
             return
         # Bytes leaving are a sign of life: a paused connection's pongs are not read, and a
         # client on a slow link reading a long backlog was dropped as silent (a review).
@@ -584,6 +584,8 @@ class MessengerServer(QObject):
                 socket.abort()
             elif c.replay and not c.closing:
                 self._watch_drain(c)
+                if self._unsent(c) <= WRITE_LOW_WATER:  # (already gone: no signal to wait for)
+                    QTimer.singleShot(0, self, lambda c=c: self._drained(c))
         for conn in closes:
             c = conns.get(conn)
             if c is not None:

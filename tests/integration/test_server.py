@@ -32,6 +32,7 @@ from messenger.protocol import (
     Retract,
     Send,
 )
+from messenger.server import core as core_module
 
 
 def test_register_then_login_and_duplicate_name_in_other_case(qtbot, server):
@@ -368,6 +369,24 @@ def test_out_of_range_integers_get_the_documented_answers(qtbot, server, bad):
     assert receipt.seq == sent.seq
     assert not [f for f in alice.frames + bob.frames
                 if isinstance(f, Error) and f.code == ErrorCode.INTERNAL]
+
+
+def test_a_replay_of_many_small_messages_goes_on_piece_after_piece(qtbot, server,
+                                                                    monkeypatch):
+    """Pieces also end at a number of rows; one that leaves at once (small, below the low
+    water mark) must not wait for a drain signal that never comes."""
+    monkeypatch.setattr(core_module, "REPLAY_ROWS", 100)
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    first = alice.next_id()
+    for i in range(350):
+        alice.send(Send(id=first + i, client_msg_id=f"small-{i}", scope="unicast",
+                        to=["bob"], text=f"m{i}"))
+        if i:
+            alice.next_id()
+    assert isinstance(alice.reply(first + 349), Ok)
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    qtbot.waitUntil(lambda: len(bob.messages()) == 350, timeout=10_000)
+    assert [m.text for m in bob.messages()] == [f"m{i}" for i in range(350)]
 
 
 def test_a_paused_client_that_reads_slowly_is_not_dropped_as_silent(qtbot, make_server):
