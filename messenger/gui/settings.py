@@ -133,7 +133,9 @@ def save_read_receipts(on: bool, settings: QSettings | None = None,
 
 
 def _session_group(user: str, host: str, port: int) -> str:
-    return f"session/{name_key(user)}@{host}:{port}"
+    # (The host as typed, in lower case: "Chat.example.org" is "chat.example.org", and a
+    # choice made there must not be lost to the case it was typed in: a review.)
+    return f"session/{name_key(user)}@{host.lower()}:{port}"
 
 
 def save_open_tabs(user: str, host: str, port: int, tabs: list[tuple[str, str]],

@@ -9,9 +9,11 @@ store-and-forward for offline users, and presence. The Qt layer (:mod:`.net`) on
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import time
+from array import array
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv6Network
@@ -184,7 +186,10 @@ goes once the connection has written the last one (:class:`ReplayMore`). The who
 one write (up to 10,000 messages of up to 64 KB) passed the server's drop limit before a
 byte had left, and the account could never log in again (a review)."""
 REPLAY_ROWS = 2_000
-"""Queued messages read from the store per piece of a replay, at most."""
+"""Queued messages in a piece of a replay, at most."""
+REPLAY_READ = 64
+"""Queued messages read from the store at a time while a piece is made (a piece ends at
+about :data:`REPLAY_PIECE_BYTES`: 2,000 long messages would be read to send 16)."""
 
 
 def run_inline(actions: list[Action]) -> list[Action]:
@@ -222,9 +227,11 @@ class Session:
     block: str = ""
     """What the per-address limits count this peer as (:func:`address_block`: its IP
     address, or a remote IPv6 address's /64); set by ``ServerCore.connected``."""
-    replay: tuple[int, int] | None = None
-    """The login replay's next piece: queued messages with ``after < seq <= upto`` (the
-    highest seq at the login; later ones came live), or None when it is done."""
+    replay: array | None = None
+    """The seqs the login replay has still to send (queued at the login, ascending; later
+    ones came live), read once (``Store.pending_seqs``), or None when it is done."""
+    replay_at: int = 0
+    """Where in ``replay`` the next piece starts."""
 
     @property
     def host(self) -> str:
@@ -769,7 +776,8 @@ class ServerCore:
         groups = [g.info() for g in self.groups.of_user(name)]
         actions.insert(0, Out(session.conn, Ok(id=request_id, user=name, roster=self.roster(),
                                                groups=groups)))
-        actions += self._replay_piece(session, 0, self.store.last_seq)
+        session.replay, session.replay_at = self.store.pending_seqs(key), 0
+        actions += self._replay_piece(session)
         # Offers waiting for an answer from another of the account's devices: this one may
         # answer too (it may hold the partial file of a resumed one).
         self.transfers.sweep()
@@ -778,21 +786,28 @@ class ServerCore:
         actions += [Out(session.conn, e) for e in self._missed_transfer_events.pop(key, [])]
         return actions
 
-    def _replay_piece(self, session: Session, after: int, upto: int) -> list[Action]:
-        """The next piece of ``session``'s login replay: its queued messages with
-        ``after < seq <= upto``, oldest first, about :data:`REPLAY_PIECE_BYTES` of them,
-        then :class:`ReplayMore` when some are left."""
-        assert session.key is not None
-        queued = self.store.pending(session.key, REPLAY_ROWS, after=after, upto=upto)
+    def _replay_piece(self, session: Session) -> list[Action]:
+        """The next piece of ``session``'s login replay, oldest first: about
+        :data:`REPLAY_PIECE_BYTES` of messages (at most :data:`REPLAY_ROWS`), then
+        :class:`ReplayMore` when some are left. (One that another session of the account
+        confirmed meanwhile still comes: apps keep a message once by its seq.)"""
+        seqs = session.replay
+        if seqs is None:
+            return []
+        at, end = session.replay_at, min(len(seqs), session.replay_at + REPLAY_ROWS)
         actions: list[Action] = []
         size = 0
-        for m in queued:
-            actions.append(Out(session.conn, _message_frame(m)))
-            size += _frame_estimate(m)
-            if size >= REPLAY_PIECE_BYTES:
-                break
-        if len(actions) < len(queued) or len(queued) == REPLAY_ROWS:
-            session.replay = (actions[-1].frame.seq, upto)  # type: ignore[attr-defined]
+        while at < end and size < REPLAY_PIECE_BYTES:
+            chunk = seqs[at:min(end, at + REPLAY_READ)]
+            at += len(chunk)
+            for m in self.store.messages_at(chunk):
+                actions.append(Out(session.conn, _message_frame(m)))
+                size += _frame_estimate(m)
+                if size >= REPLAY_PIECE_BYTES:
+                    at = bisect.bisect_right(seqs, m.seq)  # (the rest of the chunk: next)
+                    break
+        session.replay_at = at
+        if at < len(seqs):
             actions.append(ReplayMore(session.conn))
         else:
             session.replay = None
@@ -802,9 +817,9 @@ class ServerCore:
         """The next piece of connection ``conn``'s login replay (after a :class:`ReplayMore`
         once its last piece is written); [] when it is done or the session has ended."""
         session = self.sessions.get(conn)
-        if session is None or session.key is None or session.replay is None:
+        if session is None or session.key is None:
             return []
-        return self._replay_piece(session, *session.replay)
+        return self._replay_piece(session)
 
     def _went_offline(self, session: Session) -> list[Action]:
         assert session.key is not None

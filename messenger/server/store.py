@@ -67,8 +67,9 @@ import math
 import re
 import sqlite3
 import time
+from array import array
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -653,11 +654,6 @@ class Store:
         return str(self.path)
 
     @property
-    def last_seq(self) -> int:
-        """The highest ``seq`` given to a message so far (0: none)."""
-        return self._seq
-
-    @property
     def dirty(self) -> bool:
         """Whether anything awaits :meth:`commit` (buffered rows, group receipt counts to
         take, or an open transaction). Moved group cursors alone do not count: they wait for
@@ -1107,26 +1103,21 @@ class Store:
                                (seq,)).fetchone()
         return _row_to_message(row) if row else None
 
-    def pending(self, user_key: str, limit: int = 10_000, *, after: int = 0,
-                upto: int | None = None) -> list[StoredMessage]:
+    def pending(self, user_key: str, limit: int = 10_000) -> list[StoredMessage]:
         """Messages queued for ``user_key`` and not yet confirmed, oldest first, at most
         ``limit``: rows of ``deliveries``, and the group chat messages above the member's
-        cursors (which this warms). Only those with ``after < seq <= upto`` (``upto`` None:
-        no upper bound): a login's replay goes on in pieces from where it stopped."""
+        cursors (which this warms)."""
         self._sync()
-        top = self._seq if upto is None else upto
         rows = self._db.execute(
             f"SELECT {_MSG_COLUMNS} FROM deliveries d JOIN messages m ON m.seq = d.seq"
-            " WHERE d.user_key = ? AND d.delivered IS NULL AND d.seq > ? AND d.seq <= ?"
-            " ORDER BY d.seq LIMIT ?",
-            (user_key, after, top, limit),
+            " WHERE d.user_key = ? AND d.delivered IS NULL ORDER BY d.seq LIMIT ?",
+            (user_key, limit),
         ).fetchall()
         due: list[int] = []
         for (grp_key,) in self._db.execute(
                 "SELECT DISTINCT grp_key FROM group_spans WHERE user_key = ?",
                 (user_key,)).fetchall():
-            due += [seq for seq in self._cursor(grp_key, user_key).outstanding
-                    if after < seq <= top]
+            due += self._cursor(grp_key, user_key).outstanding
         if due:
             due = sorted(due)[:limit]
             for start in range(0, len(due), 500):
@@ -1136,6 +1127,32 @@ class Store:
                     f" ({','.join('?' * len(chunk))})", chunk).fetchall()
             rows.sort(key=lambda r: r[0])
             del rows[limit:]
+        return [_row_to_message(r) for r in rows]
+
+    def pending_seqs(self, user_key: str, upto: int | None = None) -> array:
+        """The seqs of every message queued for ``user_key`` and not yet confirmed, up to
+        ``upto`` (None: all), ascending (as :meth:`pending` finds them, without reading the
+        messages): what a login replays, read once (``array('q')``, 8 bytes a seq)."""
+        self._sync()
+        top = self._seq if upto is None else upto
+        seqs = array("q", (seq for (seq,) in self._db.execute(
+            "SELECT seq FROM deliveries WHERE user_key = ? AND delivered IS NULL"
+            " AND seq <= ? ORDER BY seq", (user_key, top))))
+        due: list[int] = []
+        for (grp_key,) in self._db.execute(
+                "SELECT DISTINCT grp_key FROM group_spans WHERE user_key = ?",
+                (user_key,)).fetchall():
+            due += [seq for seq in self._cursor(grp_key, user_key).outstanding if seq <= top]
+        if due:
+            seqs = array("q", sorted((*seqs, *due)))
+        return seqs
+
+    def messages_at(self, seqs: Sequence[int]) -> list[StoredMessage]:
+        """The messages with these ``seqs`` (at most 500), ascending; those not stored are
+        left out."""
+        rows = self._db.execute(
+            f"SELECT {_MSG_COLUMNS} FROM messages m WHERE m.seq IN"
+            f" ({','.join('?' * len(seqs))}) ORDER BY m.seq", list(seqs)).fetchall()
         return [_row_to_message(r) for r in rows]
 
     def mark(self, user: str, seqs: Iterable[int], state: str,

@@ -13,6 +13,7 @@ from messenger.gui.settings import (
     load_notification_prefs,
     load_read_receipts,
     load_transfer_prefs,
+    save_read_receipts,
 )
 
 MB = 1024 ** 2
@@ -208,6 +209,9 @@ def test_a_choice_kept_for_the_whole_computer_goes_to_the_first_account_only(tmp
     assert load_read_receipts(s, second) is True
     assert load_notification_prefs(s, second).muted == frozenset()
     assert load_read_receipts(s, first) is False  # (kept as alice's now)
+    # The same server typed in another case is the same server (a review).
+    save_read_receipts(False, s, ("bob", "Chat.Example.org", 5555))
+    assert load_read_receipts(s, ("Bob", "chat.example.org", 5555)) is False
 
 
 def test_the_folder_field_opens_focused_but_not_selected(qtbot, tmp_path):
