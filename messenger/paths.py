@@ -7,6 +7,7 @@ which tests and portable installs use.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import platformdirs
@@ -39,17 +40,21 @@ def private_dir(path: Path, *, narrow: bool = True) -> Path:
 
 def private_file(path: Path | str, *, create: bool = True) -> None:
     """On POSIX, create ``path`` if missing (unless not ``create``) with mode 0600 and
-    narrow an existing file to that; call it before a log is opened (for a database:
-    :func:`private_database`). Where it cannot (a read-only folder, another owner), nothing
-    is changed: opening the file then says why."""
+    narrow an existing regular file to that (a device or FIFO is left alone); call it
+    before a log is opened (for a database: :func:`private_database`). Where it cannot (a
+    read-only folder, another owner), nothing is changed: opening the file then says why."""
     if os.name != "posix":
         return
     try:
-        fd = os.open(path, os.O_RDONLY | (os.O_CREAT if create else 0), 0o600)
+        # (O_NONBLOCK: a FIFO given as a log file must not block the start)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | (os.O_CREAT if create else 0), 0o600)
     except OSError:
         return
     try:
-        if os.fstat(fd).st_mode & 0o077:
+        mode = os.fstat(fd).st_mode
+        # Only a regular file: `--log-file /dev/null` as root narrowed the machine's
+        # /dev/null, and every other user's writes to it failed (an operator hunt).
+        if stat.S_ISREG(mode) and mode & 0o077:
             os.fchmod(fd, 0o600)
     except OSError:
         pass

@@ -82,3 +82,22 @@ def test_wal_and_shm_files_left_by_an_earlier_run_are_narrowed_too(tmp_path, ope
             {"": 0o600, "-wal": 0o600, "-shm": 0o600}
     finally:
         store.close()
+
+
+def test_a_device_or_fifo_given_as_a_log_file_keeps_its_mode(tmp_path):
+    """``--log-file /dev/null`` as root narrowed the machine's /dev/null to 0600, and every
+    other user's writes to it failed (an operator hunt); a FIFO must not block the start.
+    Shown on a copy of /dev/null's device node, never the real one."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo, 0o644)
+    os.chmod(fifo, 0o644)
+    paths.private_file(fifo)
+    assert stat.S_IMODE(fifo.stat().st_mode) == 0o644
+    node = tmp_path / "null"
+    try:
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except (OSError, AttributeError):
+        pytest.skip("cannot make a device node here (not root, or nodev)")
+    os.chmod(node, 0o666)
+    paths.private_file(node)
+    assert stat.S_IMODE(node.stat().st_mode) == 0o666
