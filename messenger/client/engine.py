@@ -125,6 +125,9 @@ LOCAL_STORE = "local_store"
 cannot be opened (another app has it, a read-only or full disk): the login is ended."""
 UNCONFIRMED_READS_META = "reads_unconfirmed"
 CHANGES_META = "changes_unanswered"
+SERVER_INSTANCE_META = "server_instance"
+"""Meta key: the server database's identity (``hello.instance``) this store's messages
+came from."""
 EARLY_EVENTS_KEPT = 200
 """Transfer events kept for a transfer controller made after the login
 (:meth:`ClientEngine.take_early_transfer_events`)."""
@@ -704,6 +707,7 @@ class ClientEngine(QObject):
         for attempt in (1, 2):
             try:
                 self.open_store(self.host, self.port, self.user)
+                self._check_server_instance()
                 if aside is not None:
                     self.conversation(EVERYONE).add_notice(
                         "The messages saved on this computer were damaged: they were set "
@@ -737,6 +741,48 @@ class ClientEngine(QObject):
         self.login_failed.emit(LOCAL_STORE, reason)
         return False
 
+    def _check_server_instance(self) -> None:
+        """The server's database must be the one this store's messages came from
+        (``hello.instance``). Another one at the same address (reset, restored from an older
+        backup, reinstalled) numbers messages from 1 again: the cached messages' seqs then
+        name other messages, and new ones whose seq was already cached were taken as seen
+        and confirmed unshown (an operator hunt). Such a store is set aside (renamed
+        ``<name>.server-reset-<time>``, nothing deleted) and a new one made, with the
+        unsent messages carried over; Everyone says so.
+
+        Raises:
+            sqlite3.OperationalError: the store could not be set aside (the login ends).
+        """
+        hello = self._conn.server_hello
+        instance = hello.instance if hello is not None else None
+        store = self._store
+        if not instance or store is None:
+            return  # (an older server: it does not say)
+        known = store.get_meta(SERVER_INSTANCE_META)
+        if known == instance:
+            return
+        if known is not None:
+            path, unsent = store.path, store.outbox()
+            self._drop_store()
+            self._forget_account()
+            self._redo = []  # (edits and deletes of the old seqs: they name other messages)
+            aside = self._set_store_aside(Path(path), "server-reset")
+            if aside is None:
+                raise sqlite3.OperationalError(
+                    "the server's messages were reset, and the ones saved here could not "
+                    "be set aside")
+            store = self.open_store(self.host, self.port, self.user)
+            store.adopt_outbox(unsent)
+            log.warning("server %s:%d has a new database (%s, was %s): local store set "
+                        "aside as %s", self.host, self.port, instance, known, aside.name)
+            self.conversation(EVERYONE).add_notice(
+                f"The server at {self.host}:{self.port} has a new message database (it was "
+                "reset, restored or reinstalled): the messages saved on this computer from "
+                f"before were set aside as {aside.name}, and the conversations start again "
+                "from what the server has now. Messages not sent yet were kept and go now.",
+                error=True)
+        store.set_meta(SERVER_INSTANCE_META, instance)
+
     def _drop_store(self) -> None:
         """Close a store that failed half-way through opening (hydrating its models)."""
         if self._store is not None:
@@ -748,10 +794,10 @@ class ClientEngine(QObject):
             self._store_at = ("", 0)
 
     @staticmethod
-    def _set_store_aside(path: Path) -> Path | None:
-        """Rename damaged store ``path`` (and its ``-wal``/``-shm``) to
-        ``<name>.damaged-<YYYYmmdd-HHMMSS>``; its new name, or None when it cannot be."""
-        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    def _set_store_aside(path: Path, why: str = "damaged") -> Path | None:
+        """Rename store ``path`` (and its ``-wal``/``-shm``) to
+        ``<name>.<why>-<YYYYmmdd-HHMMSS>``; its new name, or None when it cannot be."""
+        aside = path.with_name(f"{path.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}")
         try:
             for suffix in ("-wal", "-shm", ""):
                 part = Path(f"{path}{suffix}")

@@ -385,6 +385,17 @@ class LocalStore:
         return [OutboxItem(c, v, s, json.loads(r), t, cr, st, e, bool(a))
                 for c, v, s, r, t, cr, st, e, a in rows]
 
+    def adopt_outbox(self, items: Sequence[OutboxItem]) -> None:
+        """Add outbox rows kept by another store (in their order, as they were: state,
+        error, whether they were attempted), e.g. one set aside because the server's
+        database changed; ids already here are skipped."""
+        with self._db:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO outbox (client_msg_id, conv, scope, recipients, text,"
+                " created, state, error, attempted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(i.client_msg_id, i.conv, i.scope, json.dumps(i.to), i.text, i.created,
+                  i.state, i.error, int(i.attempted)) for i in items])
+
     def outbox_item(self, client_msg_id: str) -> OutboxItem | None:
         row = self._db.execute(
             "SELECT client_msg_id, conv, scope, recipients, text, created, state, error,"

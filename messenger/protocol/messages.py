@@ -53,8 +53,10 @@ class Hello(_Base, tag="hello"):
     """First frame in each direction. ``agent`` names the software, for logs only.
 
     The server answers a client's ``hello`` with its own, adding ``max_frame`` (bytes),
-    ``server_time`` (Unix seconds) and ``features`` (names of optional protocol features it
-    supports, see :data:`FEATURES`).
+    ``server_time`` (Unix seconds), ``features`` (names of optional protocol features it
+    supports, see :data:`FEATURES`) and ``instance`` (its database's identity, 16 hex
+    digits: another one at the same address means a new database, whose ``seq`` numbers
+    start again, so what a client cached from the old one no longer matches).
     """
 
     protocol_version: int
@@ -62,6 +64,7 @@ class Hello(_Base, tag="hello"):
     max_frame: int | None = None
     server_time: float | None = None
     features: list[str] = []
+    instance: str | None = None
 
 
 FEATURES: tuple[str, ...] = ("private_read", "conversations")

@@ -480,7 +480,8 @@ class ServerCore:
         session.hello = True
         return [Out(session.conn, Hello(protocol_version=PROTOCOL_VERSION,
                                         agent="messenger-server", max_frame=self.max_frame,
-                                        server_time=self._clock(), features=list(FEATURES)))]
+                                        server_time=self._clock(), features=list(FEATURES),
+                                        instance=self.store.instance))]
 
     def _register(self, session: Session, frame: Register) -> list[Action]:
         if not is_valid_name(frame.user):

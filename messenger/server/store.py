@@ -47,7 +47,8 @@ Tables:
                   per unicast between two users, written lazily (:data:`PAIR_FLUSH_SECONDS`),
                   so ``store_marks`` row "pair_messages" says up to which seq it is complete;
                   the messages above it are indexed again when the store opens.
-  ``store_marks`` named seqs (``pair_messages``).
+  ``store_marks`` named numbers: seqs (``pair_messages``) and the database's identity
+                  (``instance``, random, made with the database: ``hello.instance``).
   ``groups``      one row per group; ``members`` (JSON list, joining order) and ``invited``
                   (JSON object invitee → inviter).
 
@@ -65,6 +66,7 @@ import json
 import logging
 import math
 import re
+import secrets
 import sqlite3
 import time
 from array import array
@@ -433,6 +435,7 @@ class Store:
                 raise
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self.instance = self._instance()
         self._batch = False
         self._closed = False
         self._changes = self._db.total_changes
@@ -512,6 +515,18 @@ class Store:
         self._savepoint = False
         self._cur = self._db.cursor()
         log.info("store opened at %s", path)
+
+    def _instance(self) -> str:
+        """This database's identity: a random number made when it was created (kept as the
+        ``store_marks`` row "instance"), as 16 hex digits. A new database at the same
+        address (reset, restored, reinstalled) numbers messages from 1 again, and the apps
+        that cached the old ones must know (``hello.instance``)."""
+        row = self._db.execute(
+            "SELECT seq FROM store_marks WHERE name = 'instance'").fetchone()
+        if row is None:
+            row = (secrets.randbits(63),)
+            self._db.execute("INSERT INTO store_marks (name, seq) VALUES ('instance', ?)", row)
+        return f"{row[0]:016x}"
 
     def _last_id(self, table: str, column: str) -> int:
         row = self._db.execute(

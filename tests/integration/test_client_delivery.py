@@ -2091,6 +2091,42 @@ def test_reads_and_edits_fit_a_server_with_a_small_max_frame(qtbot, make_server,
     assert bob.logged_in and not reconnects
 
 
+def test_a_server_with_a_new_database_is_not_taken_for_the_old_one(
+        qtbot, make_server, make_engine, tmp_path):
+    """A server whose database was reset (or restored, or reinstalled) at the same address
+    numbers messages from 1 again: the app took new messages whose seq it had cached as
+    seen, confirmed them, and never showed them, while the sender saw "delivered" (an
+    operator hunt). The old cache is set aside, the conversations start again, and what
+    was typed meanwhile is sent."""
+    server = make_server(demo=True)
+    alice, bob = make_engine(data_dir=tmp_path / "home"), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    for i in range(3):
+        with qtbot.waitSignal(alice.message_received, timeout=10_000):
+            bob.send_unicast("alice", f"before {i}")
+    path = alice.store.path
+    server.close()
+    qtbot.waitUntil(lambda: not alice.logged_in and not bob.logged_in, timeout=20_000)
+    alice.send_unicast("bob", "typed while it was down")
+    for part in server.data_dir.glob("messenger.db*"):
+        part.unlink()  # (the operator starts over; the certificate stays)
+    make_server(demo=True, data_dir=server.data_dir, port=server.port)
+    alice.reconnect_now()
+    bob.reconnect_now()
+    qtbot.waitUntil(lambda: alice.logged_in and bob.logged_in, timeout=20_000)
+    qtbot.waitUntil(lambda: texts_from(bob, peer_key("alice"), "alice")[-1:] == [
+        "typed while it was down"], timeout=10_000)
+    for i in range(3):
+        with qtbot.waitSignal(alice.message_received, timeout=10_000):
+            bob.send_unicast("alice", f"after {i}")
+    qtbot.waitUntil(lambda: texts_from(alice, peer_key("bob"), "bob") == [
+        "after 0", "after 1", "after 2"], timeout=10_000)
+    notices = [i.text for i in alice.conversation(EVERYONE).items()]
+    assert any("has a new message database" in t for t in notices), notices
+    assert len(list(path.parent.glob(f"{path.name}.server-reset-*"))) == 1
+
+
 def test_a_cache_written_by_a_newer_app_is_left_alone_and_the_login_says_why(
         qtbot, server, make_engine, tmp_path):
     """After a downgrade, the older app read a newer app's store, and the first value it did
