@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # `make run`: start a local Messenger server with the demo accounts (alice/alice123,
-# bob/bob123, charlie/charlie123; database under the user data dir) and open the app on it.
-# The server is stopped when the app exits. If a Messenger server already serves the port,
-# only the app is opened (and that server is left alone).
+# bob/bob123, charlie/charlie123) and open the app on it. Its data (database, certificate,
+# logs) is kept in a folder of its own, "demo-server" under the user data dir, never in the
+# default one a real server uses: the demo accounts, whose passwords are in the README, must
+# not end up on a LAN server started later (an operator hunt). The server is stopped when the
+# app exits. If a Messenger server already serves the port, only the app is opened (and that
+# server is left alone).
 #
-# Environment: PORT (5555), VENV (.venv), SERVER_START_TIMEOUT (seconds, 30).
+# Environment: PORT (5555), VENV (.venv), SERVER_START_TIMEOUT (seconds, 30),
+# DEMO_DATA_DIR (the demo server's folder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,11 +47,16 @@ status=0
 case $status in
 0)
     echo "make run: a Messenger server already listens on $HOST:$PORT; opening the app only"
+    login_hint="log in with an account of that server (its demo accounts only if it was"
+    login_hint+=" started with --demo)"
     ;;
 1)
     workdir=$(mktemp -d "${TMPDIR:-/tmp}/messenger-run.XXXXXX")
-    echo "make run: starting the server on $HOST:$PORT (demo accounts alice, bob, charlie)"
-    "$MESSENGER" --server --demo --host "$HOST" --port "$PORT" \
+    demo_dir=${DEMO_DATA_DIR:-$("$PYTHON" -c \
+        'from messenger import paths; print(paths.data_dir() / "demo-server")')}
+    echo "make run: starting the server on $HOST:$PORT (demo accounts alice, bob, charlie;"
+    echo "          its data in $demo_dir)"
+    "$MESSENGER" --server --demo --host "$HOST" --port "$PORT" --data-dir "$demo_dir" \
         >"$workdir/stdout" 2>"$workdir/stderr" &
     server_pid=$!
     ready=""
@@ -74,6 +83,10 @@ case $status in
         exit 1
     fi
     echo "make run: server $(head -n 1 "$workdir/stdout")"
+    # (The app asks to trust the certificate the first time: this is the one to compare.)
+    fingerprint=$(grep -o 'certificate SHA-256 [0-9A-F:]*' "$workdir/stderr" | head -n 1 || true)
+    if [ -n "$fingerprint" ]; then echo "make run: its $fingerprint"; fi
+    login_hint="log in as alice/alice123 or bob/bob123"
     ;;
 *)
     echo "make run: port $PORT is taken by something that is not a Messenger server;" >&2
@@ -82,7 +95,7 @@ case $status in
     ;;
 esac
 
-echo "make run: opening the app (log in as alice/alice123 or bob/bob123)"
+echo "make run: opening the app ($login_hint)"
 app_status=0
 "$MESSENGER" --host "$HOST" --port "$PORT" || app_status=$?
 exit "$app_status"

@@ -225,6 +225,8 @@ class MessengerServer(QObject):
             if self.store.account(name) is None:
                 self.store.create_account(name, self.passwords.hash(password))
                 created.append(name)
+        if created:
+            self.store.commit()  # (durable before "listening on": a crash keeps them)
         return created
 
     def listen(self) -> None:

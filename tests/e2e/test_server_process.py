@@ -67,6 +67,22 @@ def test_certificate_and_accounts_survive_a_restart(tmp_path):
     assert fingerprints[0] == fingerprints[1]
 
 
+def test_demo_accounts_are_durable_once_the_server_listens(tmp_path):
+    """The demo accounts sat in the store's open transaction until the first request made
+    it commit: a crash or a `kill -9` before anyone logged in, and they were gone (an
+    operator hunt)."""
+    data_dir = tmp_path / "data"
+    first = ServerProcess(server_command(data_dir, "--demo"), cwd=REPO)
+    first.start()
+    assert first.proc is not None
+    first.proc.kill()  # (what a crash or a power cut leaves)
+    first.stop()
+    with ServerProcess(server_command(data_dir), cwd=REPO) as again, \
+            RawClient(again.host, again.port) as client:
+        client.hello()
+        assert client.login("alice", "alice123", request_id=1)["type"] == "ok"
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/maps")
 def test_server_process_maps_no_gui_libraries(server_process):
     libraries = server_process.mapped_libraries()

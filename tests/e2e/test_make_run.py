@@ -1,0 +1,71 @@
+"""`make run` (tools/run-local.sh) as a newcomer runs it: its demo server keeps its data apart
+from the default folder a real server uses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def app_in_group(pgid: int) -> bool:
+    """Whether the app (``messenger`` without ``--server``) runs in process group ``pgid``."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and any(a.endswith(b"messenger") for a in cmdline) \
+                and b"--server" not in cmdline and b"--host" in cmdline:
+            return True
+    return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="runs the bash script")
+def test_make_run_keeps_the_demo_accounts_out_of_the_default_server_folder(qtbot, tmp_path):
+    """`make run` started its `--demo` server on the default data folder, which README's
+    LAN server then used too: a teacher who tried `make run` first served alice/alice123
+    (passwords in the README) to the whole LAN (an operator hunt). It has a folder of its
+    own, and says where, with the certificate's fingerprint the app asks about."""
+    venv = Path(sys.executable).parent.parent
+    if not (venv / "bin" / "messenger").exists():
+        pytest.skip("run-local.sh needs VENV/bin/messenger (run from the project's venv)")
+    home = tmp_path / "home"
+    env = {**os.environ, "MESSENGER_HOME": str(home), "QT_QPA_PLATFORM": "offscreen",
+           "PORT": str(free_port()), "VENV": str(venv)}
+    run = subprocess.Popen(["bash", "tools/run-local.sh"], cwd=REPO, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           start_new_session=True)
+    lines: list[str] = []
+    try:
+        assert run.stdout is not None
+        for line in run.stdout:
+            lines.append(line)
+            if "opening the app" in line or "exited" in line:
+                break
+        qtbot.waitUntil(lambda: app_in_group(run.pid), timeout=30_000)
+    finally:
+        os.killpg(run.pid, signal.SIGTERM)  # (the app closes; the script stops its server)
+        run.communicate(timeout=30)
+    out = "".join(lines)
+    assert "opening the app" in out, out
+    assert "certificate SHA-256" in out, out
+    data = Path(subprocess.run(
+        [sys.executable, "-c", "from messenger import paths; print(paths.data_dir())"],
+        env=env, capture_output=True, text=True, check=True).stdout.strip())
+    assert (data / "demo-server" / "messenger.db").exists()
+    assert not (data / "server").exists()
