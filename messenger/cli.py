@@ -7,6 +7,7 @@ so the server never loads QtWidgets or QtGui.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -80,6 +81,9 @@ def _max_frame(text: str) -> int:
     return value
 
 
+SERVER_OPTIONS = "server options (with --server)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for both modes (see README § Command-line reference)."""
     parser = argparse.ArgumentParser(
@@ -100,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "messenger.log in the user log dir)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
-    server = parser.add_argument_group("server options (with --server)")
+    server = parser.add_argument_group(SERVER_OPTIONS)
     server.add_argument("--data-dir", type=Path, default=None,
                         help="folder for the database, TLS certificate, server.log and "
                              "activity.log (default: DATA/server, DATA the user data dir)")
@@ -149,9 +153,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .server.app import run_server
 
         return run_server(args)
+    # A server option without --server opened the app (and aborted on a machine without a
+    # display): `messenger --add-user bob` made no account (an operator hunt).
+    given = [action.option_strings[-1] for group in parser._action_groups
+             if group.title == SERVER_OPTIONS for action in group._group_actions
+             if getattr(args, action.dest) != action.default]
+    if given:
+        parser.error(f"{', '.join(given)}: server option{'s' if len(given) > 1 else ''}, "
+                     f"for use with --server (messenger --server {' '.join(given)} …)")
+    if no_display():
+        print("messenger: no display to open the app's window on: neither DISPLAY nor "
+              "WAYLAND_DISPLAY is set. On a machine without a screen, run the server "
+              "(messenger --server) or the app under a virtual X server (xvfb-run "
+              "messenger).", file=sys.stderr)
+        return 1
     from .gui.app import run_app
 
     return run_app(args)
+
+
+def no_display() -> bool:
+    """True on Linux and the BSDs when the app would have no display (Qt then aborts with
+    "could not connect to display", which reads as a broken install): no ``DISPLAY`` nor
+    ``WAYLAND_DISPLAY``, and no ``QT_QPA_PLATFORM`` chosen."""
+    if sys.platform == "darwin" or os.name != "posix":
+        return False
+    env = os.environ
+    return not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY") or env.get("QT_QPA_PLATFORM"))
 
 
 if __name__ == "__main__":

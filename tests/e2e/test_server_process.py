@@ -9,6 +9,7 @@ interpreter and looking at ``sys.modules``, once by looking at the libraries map
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -65,6 +66,29 @@ def test_certificate_and_accounts_survive_a_restart(tmp_path):
             assert client.login("bob", "bob123")["type"] == "ok"
             fingerprints.append(client.fingerprint)
     assert fingerprints[0] == fingerprints[1]
+
+
+@pytest.mark.parametrize("extra", [["--add-user", "bob"], ["--reset-password", "bob"],
+                                   ["--demo"], ["--data-dir", "x", "--max-send-rate", "5"]])
+def test_server_options_without_server_are_refused(tmp_path, extra):
+    """They opened the app (which aborted on a machine without a display): `messenger
+    --add-user bob` made no account (an operator hunt)."""
+    result = subprocess.run([sys.executable, "-m", "messenger", *extra], cwd=REPO,
+                            env={**os.environ, "MESSENGER_HOME": str(tmp_path)},
+                            capture_output=True, text=True, timeout=DEFAULT_TIMEOUT)
+    assert result.returncode == 2, result
+    assert "for use with --server" in result.stderr and extra[0] in result.stderr
+
+
+def test_the_app_without_a_display_says_so_instead_of_aborting(tmp_path):
+    """Qt aborted (status 134) with "Reinstalling the application may fix this problem"."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run([sys.executable, "-m", "messenger"], cwd=REPO,
+                            env={**env, "MESSENGER_HOME": str(tmp_path)},
+                            capture_output=True, text=True, timeout=DEFAULT_TIMEOUT)
+    assert result.returncode == 1, result
+    assert "no display" in result.stderr and "xvfb-run" in result.stderr
 
 
 def test_demo_accounts_are_durable_once_the_server_listens(tmp_path):
