@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QDialog
 
@@ -22,6 +24,29 @@ log = logging.getLogger("messenger.gui.app")
 LOG_FILE_NAME = "messenger.log"
 APP_ICON = ":/icons/messenger.svg"
 """The window and task-bar icon (resources/icons/messenger.svg)."""
+
+
+def _quit_on_signals() -> QTimer:
+    """Ctrl+C (SIGINT) and SIGTERM close the windows (the main window logs out, keeps its
+    tabs, tells transfer peers) and quit. Before, the app ignored Ctrl+C, and `make run`
+    waited on it with its server already stopped (an operator hunt). Python runs signal
+    handlers only between bytecodes: the returned timer wakes it; keep it while the app
+    runs."""
+    def interrupted(signum: int, _frame: object) -> None:
+        log.info("signal %d: quitting", signum)
+
+        def close() -> None:
+            QApplication.closeAllWindows()
+            QApplication.quit()
+
+        QTimer.singleShot(0, close)
+
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
+    return wake
 
 
 def default_log_file() -> Path:
@@ -44,6 +69,7 @@ def run_app(args: argparse.Namespace) -> int:
     app.setApplicationName("Messenger")
     app.setApplicationVersion(__version__)
     app.setWindowIcon(QIcon(APP_ICON))
+    wake = _quit_on_signals()  # noqa: F841  (kept while the app runs)
     log.info("Messenger %s starting; log file %s", __version__, log_file)
 
     host, port, user = args.host, args.port, args.user

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -89,6 +90,27 @@ def test_the_app_without_a_display_says_so_instead_of_aborting(tmp_path):
                             capture_output=True, text=True, timeout=DEFAULT_TIMEOUT)
     assert result.returncode == 1, result
     assert "no display" in result.stderr and "xvfb-run" in result.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_the_app_quits_on_ctrl_c_and_sigterm(tmp_path, sig):
+    """The app ignored Ctrl+C (no Python ran while Qt waited), and `make run` waited on it
+    with its server already stopped (an operator hunt)."""
+    app = subprocess.Popen([sys.executable, "-m", "messenger"], cwd=REPO,
+                           env={**os.environ, "MESSENGER_HOME": str(tmp_path),
+                                "QT_QPA_PLATFORM": "offscreen"},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert app.stderr is not None
+        for line in app.stderr:  # (the login dialog comes next)
+            if "starting; log file" in line:
+                break
+        app.send_signal(sig)
+        assert app.wait(timeout=DEFAULT_TIMEOUT) == 0
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
 
 
 def test_demo_accounts_are_durable_once_the_server_listens(tmp_path):
