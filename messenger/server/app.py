@@ -92,8 +92,12 @@ def _set_password(server, name: str, *, create: bool) -> int:
     if not is_valid_password(password):
         print("error: a password has 6 to 1024 characters", file=sys.stderr)
         return 2
+    # (In the activity log too, as the same changes made from the app are: an operator
+    # hunt found no trace of them anywhere.)
+    activity = logging.getLogger("messenger.server.activity")
     if not create:
         server.store.set_password_hash(account.key, server.passwords.hash(password))
+        activity.info("password of %s reset by the operator (--reset-password)", account.name)
         print(f"new password set for {account.name}")
         return 0
     try:
@@ -101,6 +105,7 @@ def _set_password(server, name: str, *, create: bool) -> int:
     except NameTaken:
         print(f"error: the name {name!r} is taken", file=sys.stderr)
         return 1
+    activity.info("account %s created by the operator (--add-user)", name)
     print(f"created account {name}")
     return 0
 

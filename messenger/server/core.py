@@ -528,6 +528,8 @@ class ServerCore:
         known = key != name
         locked = self.throttle.locked_for(key)
         if locked > 0:
+            activity.info("login for %r from %s refused: locked for %.0f s more", frame.user,
+                          session.address, locked)
             return [self._locked(session, frame, locked)]
         if not known and (wait := self.throttle.host_wait(session.block)) > 0:
             return [Out(session.conn, Error(
@@ -557,8 +559,11 @@ class ServerCore:
             else:
                 locked = self.throttle.failure(key, session.block)
                 # (a name with no account may be a password typed in the wrong field)
-                activity.info("failed login for %s from %s", repr(account.name) if account
-                              else "a name with no account", session.address)
+                who = repr(account.name) if account else "a name with no account"
+                activity.info("failed login for %s from %s", who, session.address)
+                if locked > 0:
+                    activity.info("logins for %s locked for %.0f s after failed logins",
+                                  who, locked)
             if not self._still_there(session):
                 return []
             session.busy = False

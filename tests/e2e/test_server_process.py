@@ -113,6 +113,31 @@ def test_the_app_quits_on_ctrl_c_and_sigterm(tmp_path, sig):
             app.wait()
 
 
+def test_lock_outs_and_operator_account_changes_are_in_the_activity_log(tmp_path):
+    """A lock-out, the logins refused while it held, and `--add-user` / `--reset-password`
+    left no line in activity.log, while the same changes made from the app did (an
+    operator hunt): "it says my account is locked" had nothing to go on."""
+    data_dir = tmp_path / "data"
+    with ServerProcess(server_command(data_dir, "--demo", "--max-failed-logins", "2",
+                                      "--lockout-seconds", "60"), cwd=REPO) as proc, \
+            RawClient(proc.host, proc.port) as client:
+        client.hello()
+        codes = [client.login("bob", f"wrong-{n}", request_id=n + 1)["code"]
+                 for n in range(3)]
+        assert codes == ["bad_credentials", "locked_out", "locked_out"], codes
+    for option, password in (("--add-user", "first-pw"), ("--reset-password", "second-pw")):
+        subprocess.run([sys.executable, "-m", "messenger", "--server", "--data-dir",
+                        str(data_dir), option, "dora"], input=f"{password}\n",
+                       capture_output=True, text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO,
+                       check=True)
+    lines = (data_dir / "activity.log").read_text().splitlines()
+    assert any("logins for 'bob' locked for 60 s" in line for line in lines), lines
+    assert any("login for 'bob' from" in line and "refused: locked" in line
+               for line in lines), lines
+    assert any("account dora created by the operator" in line for line in lines), lines
+    assert any("password of dora reset by the operator" in line for line in lines), lines
+
+
 def test_demo_accounts_are_durable_once_the_server_listens(tmp_path):
     """The demo accounts sat in the store's open transaction until the first request made
     it commit: a crash or a `kill -9` before anyone logged in, and they were gone (an
