@@ -37,6 +37,12 @@ AGENT = f"messenger-desktop/{__version__}"
 DEFAULT_CONNECT_TIMEOUT_MS = 10_000
 
 
+def _not_messenger(where: str, why: str) -> str:
+    """The error for a service at ``where`` that is not a Messenger server (``why``)."""
+    return (f"{where} is not a Messenger server: {why}. Check the port (the server prints "
+            "it when it starts; 5555 by default).")
+
+
 class ConnectionState(enum.Enum):
     """Where a client stands with its server.
 
@@ -405,6 +411,12 @@ class ClientConnection(QObject):
                 if self._socket is not sock:  # dropped while handling
                     return
         except ProtocolError as exc:
+            if self._state is ConnectionState.HANDSHAKING:  # (no hello from it yet)
+                log.warning("%s:%d answered our hello with no frame of ours: %s",
+                            self._host, self._port, exc)
+                self._fail(ConnectionErrorCode.PROTOCOL, _not_messenger(
+                    f"{self._host}:{self._port}", "it answered in another protocol"))
+                return
             self._fail(ConnectionErrorCode.PROTOCOL, f"The server sent a broken frame: {exc}")
 
     def _handle_frame(self, frame: Any) -> None:
@@ -453,6 +465,14 @@ class ClientConnection(QObject):
         if self._state is ConnectionState.CONNECTING and error in _SOCKET_ERROR_TEXT:
             self._fail(ConnectionErrorCode.UNREACHABLE,
                        f"Cannot reach the server at {where}: {_SOCKET_ERROR_TEXT[error]}")
+        elif error == QAbstractSocket.SocketError.SslHandshakeFailedError and \
+                self._state is ConnectionState.CONNECTING:
+            # (OpenSSL's words, "wrong version number", are for the log: a web server or
+            # SSH on the port typed is what a user meets)
+            log.warning("TLS handshake with %s failed: %s", where, sock.errorString())
+            self._fail(ConnectionErrorCode.TLS, _not_messenger(
+                where, "it does not answer with the secure connection a Messenger server "
+                "makes"))
         elif error in (QAbstractSocket.SocketError.SslHandshakeFailedError,
                        QAbstractSocket.SocketError.SslInternalError,
                        QAbstractSocket.SocketError.SslInvalidUserDataError):

@@ -1,0 +1,111 @@
+"""The login dialog pointed at a port where no Messenger server is (a web server, an HTTPS
+service): it says so, without OpenSSL's words or a frame length read from "HTTP"."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+
+import pytest
+
+from messenger.client.engine import ClientEngine
+from messenger.gui.login_dialog import LoginDialog
+
+
+@pytest.fixture
+def web_server():
+    """A plain HTTP server on 127.0.0.1 (say, the school's intranet page on the port a
+    student typed)."""
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+def test_a_port_that_does_not_speak_tls_is_explained_without_openssl_jargon(qtbot,
+                                                                             web_server):
+    """Pointing the app at a web server (or SSH, or any non-TLS service) answers at once
+    with "Secure connection to 127.0.0.1:PORT failed: Error during SSL handshake:
+    error:0A00010B:SSL routines::wrong version number": nothing a student or teacher can act
+    on. A port that closes during the handshake already says "… or it is not a Messenger
+    server"; this case should too."""
+    engine = ClientEngine(ask_first_use=True)
+    dialog = LoginDialog(engine, host="127.0.0.1", port=web_server, user="alice")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.password_edit.setText("alice123")
+    dialog.submit()
+    qtbot.waitUntil(lambda: bool(dialog.error_text()), timeout=15_000)
+    error = dialog.error_text()
+    engine.close()
+    assert "SSL routines" not in error and "error:0A" not in error, error
+    assert "not a Messenger server" in error, error
+
+
+@pytest.fixture
+def https_server(tmp_path):
+    """A TLS service that is not Messenger (the school's intranet on 443, say): it answers
+    whatever comes with an HTTP error."""
+    import socket
+    import ssl
+
+    from messenger.protocol.fingerprint import make_identity
+
+    identity = make_identity("intranet", days=1)
+    (tmp_path / "c.pem").write_bytes(identity.cert_pem)
+    (tmp_path / "k.pem").write_bytes(identity.key_pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    tls.settimeout(5)
+                    tls.recv(100)
+                    tls.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(timeout=10)
+    listener.close()
+
+
+def test_a_tls_service_that_is_not_messenger_is_named_as_such(qtbot, https_server):
+    """A wrong port that happens to be an HTTPS service: the app first asks the user to
+    trust that service's certificate (and pins it), then says "The server sent a broken
+    frame: frame of 1213486160 bytes exceeds the limit of 67108864 bytes" (1213486160 is
+    "HTTP" read as a length)."""
+    engine = ClientEngine(ask_first_use=True)
+    dialog = LoginDialog(engine, host="127.0.0.1", port=https_server, user="alice")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.password_edit.setText("alice123")
+    dialog.submit()
+    qtbot.waitUntil(lambda: dialog.trust_box is not None or bool(dialog.error_text()),
+                    timeout=15_000)
+    if dialog.trust_box is not None:
+        trust = next(b for b in dialog.trust_box.buttons() if b.text() == "Trust and connect")
+        trust.click()
+        qtbot.waitUntil(lambda: bool(dialog.error_text()), timeout=15_000)
+    error = dialog.error_text()
+    engine.close()
+    assert "bytes exceeds" not in error and "not a Messenger server" in error, error
