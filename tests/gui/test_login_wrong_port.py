@@ -29,6 +29,17 @@ def web_server():
     thread.join(timeout=10)
 
 
+def log_in_at(qtbot, port: int) -> tuple[ClientEngine, LoginDialog]:
+    """The login dialog, as alice, submitted to 127.0.0.1:``port``."""
+    engine = ClientEngine(ask_first_use=True)
+    dialog = LoginDialog(engine, host="127.0.0.1", port=port, user="alice")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.password_edit.setText("alice123")
+    dialog.submit()
+    return engine, dialog
+
+
 def test_a_port_that_does_not_speak_tls_is_explained_without_openssl_jargon(qtbot,
                                                                              web_server):
     """Pointing the app at a web server (or SSH, or any non-TLS service) answers at once
@@ -36,12 +47,7 @@ def test_a_port_that_does_not_speak_tls_is_explained_without_openssl_jargon(qtbo
     error:0A00010B:SSL routines::wrong version number": nothing a student or teacher can act
     on. A port that closes during the handshake already says "… or it is not a Messenger
     server"; this case should too."""
-    engine = ClientEngine(ask_first_use=True)
-    dialog = LoginDialog(engine, host="127.0.0.1", port=web_server, user="alice")
-    qtbot.addWidget(dialog)
-    dialog.show()
-    dialog.password_edit.setText("alice123")
-    dialog.submit()
+    engine, dialog = log_in_at(qtbot, web_server)
     qtbot.waitUntil(lambda: bool(dialog.error_text()), timeout=15_000)
     error = dialog.error_text()
     engine.close()
@@ -94,12 +100,7 @@ def test_a_tls_service_that_is_not_messenger_is_named_as_such(qtbot, https_serve
     trust that service's certificate (and pins it), then says "The server sent a broken
     frame: frame of 1213486160 bytes exceeds the limit of 67108864 bytes" (1213486160 is
     "HTTP" read as a length)."""
-    engine = ClientEngine(ask_first_use=True)
-    dialog = LoginDialog(engine, host="127.0.0.1", port=https_server, user="alice")
-    qtbot.addWidget(dialog)
-    dialog.show()
-    dialog.password_edit.setText("alice123")
-    dialog.submit()
+    engine, dialog = log_in_at(qtbot, https_server)
     qtbot.waitUntil(lambda: dialog.trust_box is not None or bool(dialog.error_text()),
                     timeout=15_000)
     if dialog.trust_box is not None:
