@@ -51,6 +51,23 @@ def friendly_login_error(code: str, message: str, user: str) -> str:
     return message[:1].upper() + message[1:]
 
 
+_HOST_PORT = re.compile(r"\A(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\s\[\]]+))"
+                        r"(?::(?P<port>\d{1,5}))?\Z")
+
+
+def split_host_port(text: str) -> tuple[str, int | None]:
+    """``(host, port)`` of a server typed as ``host``, ``host:port``, ``[v6]`` or
+    ``[v6]:port`` (port None when absent or not 1–65535); any other text (a bare IPv6
+    address) is all host."""
+    m = _HOST_PORT.match(text)
+    if m is None:
+        return text, None
+    port = int(m["port"]) if m["port"] else None
+    if port is not None and not 1 <= port <= 65535:
+        return text, None  # (left as typed: the lookup then says what is wrong)
+    return m["v6"] or m["host"], port
+
+
 class LoginDialog(QDialog):
     """Asks for server, user name and password, then logs in (or registers) through ``engine``.
 
@@ -175,8 +192,14 @@ class LoginDialog(QDialog):
         return self.error_label.text() if not self.error_label.isHidden() else ""
 
     def submit(self) -> None:
-        """Validate the form, then connect if needed and log in / register."""
-        host = self.host_edit.text().strip()
+        """Validate the form, then connect if needed and log in / register. A server typed
+        as ``host:port`` (or ``[IPv6]:port``) fills both fields (it was looked up as a host
+        named "host:port:5555", which did not exist: an operator hunt)."""
+        host, typed_port = split_host_port(self.host_edit.text().strip())
+        if typed_port is not None or host != self.host_edit.text().strip():
+            self.host_edit.setText(host)
+            if typed_port is not None:
+                self.port_spin.setValue(typed_port)
         port = self.port_spin.value()
         user = self.user_edit.text().strip()
         password = self.password_edit.text()

@@ -8,8 +8,9 @@ import threading
 
 import pytest
 
+from messenger.client.connection import ConnectionState
 from messenger.client.engine import ClientEngine
-from messenger.gui.login_dialog import LoginDialog
+from messenger.gui.login_dialog import LoginDialog, split_host_port
 
 
 @pytest.fixture
@@ -110,3 +111,29 @@ def test_a_tls_service_that_is_not_messenger_is_named_as_such(qtbot, https_serve
     error = dialog.error_text()
     engine.close()
     assert "bytes exceeds" not in error and "not a Messenger server" in error, error
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("192.168.1.20", ("192.168.1.20", None)),
+    ("chat.lab:5657", ("chat.lab", 5657)),
+    ("[fe80::1%eth0]:6000", ("fe80::1%eth0", 6000)),
+    ("[::1]", ("::1", None)),
+    ("::1", ("::1", None)),
+    ("host:99999", ("host:99999", None)),
+])
+def test_a_server_typed_with_its_port_is_split(typed, expected):
+    assert split_host_port(typed) == expected
+
+
+def test_the_login_dialog_takes_host_colon_port_in_the_server_box(qtbot, server):
+    """"127.0.0.1:5657" in the Server box was looked up as a host named
+    "127.0.0.1:5657:5555" ("host not found"): it fills the port, and the login goes on."""
+    engine = ClientEngine()
+    dialog = LoginDialog(engine, host=f"127.0.0.1:{server.port}", port=5555, user="alice")
+    qtbot.addWidget(dialog)
+    dialog.password_edit.setText("alice123")
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+        dialog.submit()
+    assert (dialog.host_edit.text(), dialog.port_spin.value()) == ("127.0.0.1", server.port)
+    engine.close()
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
