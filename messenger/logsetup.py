@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,18 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     def _open(self) -> Any:
         private_file(self.baseFilename)
         return super()._open()
+
+    _told = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """A record that cannot be written (a full disk): one line on stderr, once, instead
+        of Python's "--- Logging error ---" traceback for every record (about 40 lines
+        before a server's one-line reason for not starting: an operator hunt)."""
+        if not self._told:
+            self._told = True
+            exc = sys.exc_info()[1]
+            print(f"messenger: cannot write the log file {self.baseFilename}: "
+                  f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
 
 
 def _not_console_only_elsewhere(record: logging.LogRecord) -> bool:

@@ -12,6 +12,7 @@ import gc
 import getpass
 import logging
 import logging.handlers
+import shutil
 import signal
 import sqlite3
 import sys
@@ -110,6 +111,20 @@ def _set_password(server, name: str, *, create: bool) -> int:
     return 0
 
 
+def _disk_full(folder: Path) -> str:
+    """", the disk holding FOLDER is full …" when it has (almost) no space left, else "":
+    SQLite says "disk I/O error" when it cannot grow a file, which reads as a failing disk
+    (an operator hunt)."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return ""
+    if free >= 1 << 20:
+        return ""
+    return (f" (the disk holding {folder} is full: {free:,} bytes free; free some space and "
+            "start the server again)")
+
+
 def _fatal(message: str, *, status: int = 1, exc_info: bool = False) -> int:
     """Say ``message`` once on stderr (``error: …``) and in the log file (there with the
     traceback if ``exc_info``); return ``status``."""
@@ -160,7 +175,7 @@ def run_server(args: argparse.Namespace) -> int:
     except (OSError, sqlite3.DatabaseError, ValueError) as exc:
         # What an operator can fix (files, permissions, a corrupt database or certificate):
         # one line, no traceback.
-        return _fatal(f"cannot start the server: {exc}")
+        return _fatal(f"cannot start the server: {exc}{_disk_full(config.data_dir)}")
     except KeyboardInterrupt:
         # Each schema migration is one transaction: an interrupted one leaves the old schema.
         return _fatal("interrupted while starting; the database is as it was", status=130)

@@ -138,6 +138,44 @@ def test_lock_outs_and_operator_account_changes_are_in_the_activity_log(tmp_path
     assert any("password of dora reset by the operator" in line for line in lines), lines
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs (root only; skipped elsewhere), unmounted afterwards."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+            capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_full_disk_at_start_is_one_clear_line(small_disk):
+    """Started on a full disk, the server said "disk I/O error" (SQLite's words: a failing
+    disk, not a full one), after ~40 lines of "--- Logging error ---" tracebacks (an
+    operator hunt): one line that says the disk is full."""
+    data_dir = small_disk / "data"
+    subprocess.run([sys.executable, "-m", "messenger", "--server", "--data-dir", str(data_dir),
+                    "--add-user", "alice"], input="alice123\n", capture_output=True,
+                   text=True, check=True, timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    with open(small_disk / "filler", "wb") as filler:  # the disk fills up
+        try:
+            while True:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+        except OSError:
+            pass
+    result = subprocess.run(server_command(data_dir), capture_output=True, text=True,
+                            timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert result.returncode == 1, result
+    assert "Logging error" not in result.stderr and "Traceback" not in result.stderr, \
+        result.stderr
+    assert "is full" in result.stderr, result.stderr
+
+
 def test_demo_accounts_are_durable_once_the_server_listens(tmp_path):
     """The demo accounts sat in the store's open transaction until the first request made
     it commit: a crash or a `kill -9` before anyone logged in, and they were gone (an

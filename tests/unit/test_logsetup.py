@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 
 import pytest
 
-from messenger.logsetup import setup_logging
+from messenger.logsetup import PrivateRotatingFileHandler, setup_logging
 
 
 @pytest.fixture
@@ -57,3 +58,26 @@ def test_an_exception_message_cannot_pass_for_a_record_either(log_file):
     assert all(line.startswith("| ") for line in lines[1:])
     assert not any(line.startswith("2026-12-07 09:00") for line in lines)
     assert "\\x9b" in lines[-1]
+
+
+def test_a_log_file_that_cannot_be_written_says_so_once(tmp_path, capsys):
+    """A full disk gave Python's "--- Logging error ---" traceback for every record (about
+    40 lines before the server's one-line reason for not starting): one line, once."""
+    handler = PrivateRotatingFileHandler(tmp_path / "server.log")
+    logger = logging.getLogger("messenger.test.full")
+    logger.addHandler(handler)
+    logger.propagate = False
+
+    def full(_text: str) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    handler.stream.write = full  # (the disk is full)
+    try:
+        logger.warning("one")
+        logger.warning("two")
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and "Traceback" not in err, err
+    assert err.count("cannot write the log file") == 1 and "No space left" in err, err
