@@ -528,7 +528,10 @@ class ServerCore:
         known = key != name
         locked = self.throttle.locked_for(key)
         if locked > 0:
-            activity.info("login for %r from %s refused: locked for %.0f s more", frame.user,
+            named = self.store.account(frame.user) if name else None
+            # (a name with no account may be a password typed in the wrong field)
+            activity.info("login for %s from %s refused: locked for %.0f s more",
+                          repr(named.name) if named else "a name with no account",
                           session.address, locked)
             return [self._locked(session, frame, locked)]
         if not known and (wait := self.throttle.host_wait(session.block)) > 0:

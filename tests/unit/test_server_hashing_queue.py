@@ -225,9 +225,13 @@ def test_a_name_with_no_account_is_not_written_to_the_activity_log(core, caplog)
         for user, n in (("My Secret Pass 2024!", 1), ("alice", 2)):
             crypto = only(core.handle(1, Login(id=n, user=user, password="wrong-pass")))
             crypto.done(crypto.work())
+        core.handle(1, Login(id=3, user="My Secret Pass 2024!", password="wrong-pass"))
     lines = [r.getMessage() for r in caplog.records if r.name == "messenger.server.activity"]
-    assert [line.split(" from ")[0] for line in lines] == [
+    assert [line.split(" from ")[0] for line in lines if line.startswith("failed")] == [
         "failed login for a name with no account", "failed login for 'alice'"]
+    assert not [line for line in lines if "Secret" in line], lines  # (nor its lock-out)
+    assert any(line.startswith("login for a name with no account") and "refused" in line
+               for line in lines), lines
 
 
 def login(core: ServerCore, conn: int, user: str, password: str, rid: int = 1) -> object:
