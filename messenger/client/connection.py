@@ -142,6 +142,7 @@ class ClientConnection(QObject):
         self._cert_checked = False
         self._awaiting_trust = False
         self._asked_then_closed = False  # the question was open when the connection failed
+        self._pinned_now: str | None = None  # pinned by this connection, no hello yet
         self.ask_first_use = ask_first_use
         """Ask before trusting a new server (``fingerprint_unknown``, then
         :meth:`trust_first_use` or :meth:`refuse_first_use`) instead of pinning at once."""
@@ -195,6 +196,7 @@ class ClientConnection(QObject):
         self._fingerprint = None
         self._cert_checked = False
         self._awaiting_trust = self._asked_then_closed = False
+        self._pinned_now = None
         self._ending = False
         self.server_hello = None
         sock = QSslSocket(self)
@@ -277,6 +279,19 @@ class ClientConnection(QObject):
         self._ending = True
         # A trust question still open outlives this connection: the user may still answer.
         self._asked_then_closed, self._awaiting_trust = self._awaiting_trust, False
+        if self._pinned_now is not None and code is ConnectionErrorCode.PROTOCOL and \
+                self._state is ConnectionState.HANDSHAKING:
+            # Pinned a moment ago, and what answered is no Messenger server (a wrong port):
+            # its certificate must not stand for the address, or the real server there
+            # would later meet "the certificate changed" (an operator hunt).
+            pinned, self._pinned_now = self._pinned_now, None
+            try:
+                if self.pins.get(self._host, self._port) == pinned:
+                    self.pins.remove(self._host, self._port)
+                    message += " Its certificate was not kept."
+            except (PinFileError, OSError) as exc:
+                log.warning("could not forget the pin of %s:%d: %s", self._host, self._port,
+                            exc)
         log.warning("connection to %s:%d failed (%s): %s", self._host, self._port, code, message)
         self._drop_socket()
         self.failed.emit(str(code), message)
@@ -309,6 +324,7 @@ class ClientConnection(QObject):
                 return False
             log.info("new server %s:%d: pinned certificate %s", self._host, self._port,
                      fingerprint)
+            self._pinned_now = self.pins.get(self._host, self._port)
             self.fingerprint_pinned.emit(fingerprint)
         else:
             self.fingerprint_verified.emit(fingerprint)
@@ -375,6 +391,7 @@ class ClientConnection(QObject):
         self._awaiting_trust = self._asked_then_closed = False
         try:
             self.pins.pin(self._host, self._port, fingerprint)
+            self._pinned_now = self.pins.get(self._host, self._port)
         except (PinFileError, OSError) as exc:
             self._fail(ConnectionErrorCode.PIN_FILE, str(exc))
             return False
@@ -442,6 +459,7 @@ class ClientConnection(QObject):
                     return
                 self._timer.stop()
                 self.server_hello = frame
+                self._pinned_now = None  # (a Messenger server: its pin stands)
                 log.info("connected to %s:%d (server %s)", self._host, self._port,
                          frame.agent or "?")
                 self._set_state(ConnectionState.CONNECTED)

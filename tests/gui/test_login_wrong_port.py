@@ -109,8 +109,12 @@ def test_a_tls_service_that_is_not_messenger_is_named_as_such(qtbot, https_serve
         trust.click()
         qtbot.waitUntil(lambda: bool(dialog.error_text()), timeout=15_000)
     error = dialog.error_text()
+    pinned = engine.pins.get("127.0.0.1", https_server)
     engine.close()
     assert "bytes exceeds" not in error and "not a Messenger server" in error, error
+    # Its certificate does not stand for the address: a Messenger server there later would
+    # meet "the certificate changed".
+    assert pinned is None and "certificate was not kept" in error, error
 
 
 @pytest.mark.parametrize(("typed", "expected"), [
