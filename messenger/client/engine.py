@@ -487,6 +487,7 @@ class ClientEngine(QObject):
         # Presence as the private conversations last said it (name key → online): a notice
         # is added when that changes, not on every event (see _on_presence).
         self._presence_shown: dict[str, bool] = {}
+        self._login_seq_high: int | None = None  # the login's ok.seq_high
         self.presence_settle_ms = PRESENCE_SETTLE_MS
         self._presence_timer = QTimer(self)
         self._presence_timer.setSingleShot(True)
@@ -759,7 +760,11 @@ class ClientEngine(QObject):
         if not instance or store is None:
             return  # (an older server: it does not say)
         known = store.get_meta(SERVER_INSTANCE_META)
-        if known == instance:
+        high = self._login_seq_high
+        # The same database restored from an older copy says the same instance, but hands
+        # out again the numbers of what came after that copy: the cache is ahead of it.
+        rewound = known == instance and high is not None and store.max_seq() > high
+        if known == instance and not rewound:
             return
         if known is not None:
             path, unsent = store.path, store.outbox()
@@ -773,14 +778,15 @@ class ClientEngine(QObject):
                     "be set aside")
             store = self.open_store(self.host, self.port, self.user)
             store.adopt_outbox(unsent)
-            log.warning("server %s:%d has a new database (%s, was %s): local store set "
-                        "aside as %s", self.host, self.port, instance, known, aside.name)
+            log.warning("server %s:%d has another database than this store's (%s, was %s; "
+                        "rewound: %s): local store set aside as %s", self.host, self.port,
+                        instance, known, rewound, aside.name)
             self.conversation(EVERYONE).add_notice(
-                f"The server at {self.host}:{self.port} has a new message database (it was "
-                "reset, restored or reinstalled): the messages saved on this computer from "
-                f"before were set aside as {aside.name}, and the conversations start again "
-                "from what the server has now. Messages not sent yet were kept and go now.",
-                error=True)
+                f"The server at {self.host}:{self.port} has another message database than "
+                "before (it was reset, restored from a backup or reinstalled): the messages "
+                f"saved on this computer from before were set aside as {aside.name}, and the "
+                "conversations start again from what the server has now. Messages not sent "
+                "yet were kept and go now.", error=True)
         store.set_meta(SERVER_INSTANCE_META, instance)
 
     def _drop_store(self) -> None:
@@ -1775,6 +1781,7 @@ class ClientEngine(QObject):
             self._change_done(req)
         if req.kind in ("login", "register"):
             self.user = login_name(req.user, ok.user)
+            self._login_seq_high = ok.seq_high
             if not self._open_store_at_login():
                 return
             me = name_key(self.user)

@@ -649,6 +649,10 @@ class LocalStore:
         return self._db.execute("SELECT max(seq) FROM messages WHERE conv = ?",
                                 (conv,)).fetchone()[0]
 
+    def max_seq(self) -> int:
+        """The highest seq cached in any conversation (0: none)."""
+        return self._db.execute("SELECT max(seq) FROM messages").fetchone()[0] or 0
+
     def conversations(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT DISTINCT conv FROM messages")]
 

@@ -596,7 +596,10 @@ class Ok(_Base, tag="ok"):
     0 or a conversation without one) and ``read_seqs`` (the page's multicast messages to
     this account that it marked read, privately too, which ``read_upto`` does not cover;
     absent when none); ``transfer_offer``/``transfer_accept`` →
-    ``transfer_id`` and ``secret``; ``conversations`` → ``conversations``.
+    ``transfer_id`` and ``secret``; ``conversations`` → ``conversations``. A
+    ``login``/``register`` also gives ``seq_high``: the highest ``seq`` the server has
+    handed out (a client that cached a higher one talks to a database restored from an
+    older copy, whose numbers will be given again: it drops what it cached).
     """
 
     id: int
@@ -613,6 +616,7 @@ class Ok(_Base, tag="ok"):
     transfer_id: str | None = None
     secret: str | None = None
     conversations: list[ConversationEntry] | None = None
+    seq_high: SqlInt | None = None
 
 
 

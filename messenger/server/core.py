@@ -784,7 +784,7 @@ class ServerCore:
         entry.conns.add(session.conn)
         groups = [g.info() for g in self.groups.of_user(name)]
         actions.insert(0, Out(session.conn, Ok(id=request_id, user=name, roster=self.roster(),
-                                               groups=groups)))
+                                               groups=groups, seq_high=self.store.seq_high)))
         session.replay, session.replay_at = self.store.pending_seqs(key), 0
         actions += self._replay_piece(session)
         # Offers waiting for an answer from another of the account's devices: this one may

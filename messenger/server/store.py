@@ -669,6 +669,11 @@ class Store:
         return str(self.path)
 
     @property
+    def seq_high(self) -> int:
+        """The highest ``seq`` handed out so far (0: none)."""
+        return self._seq
+
+    @property
     def dirty(self) -> bool:
         """Whether anything awaits :meth:`commit` (buffered rows, group receipt counts to
         take, or an open transaction). Moved group cursors alone do not count: they wait for
