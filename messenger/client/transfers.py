@@ -100,6 +100,7 @@ from ..transfer import (
     part_stem,
     remove_part,
     safe_filename,
+    send_error_text,
 )
 from .conversations import EVERYONE, group_key, is_group, peer_key
 from .localstore import LocalStore, TransferRecord
@@ -966,7 +967,7 @@ class TransferController(QObject):
             self._started().send(t.transfer_id, t.path, host, port, ev.fingerprint, t.secret,
                                  t.sha256)
         except (OSError, ValueError) as exc:
-            self._fail_and_cancel(t, f"cannot send: {exc}")
+            self._fail_and_cancel(t, send_error_text(exc))
             return
         t.done = min(max(ev.offset, 0), t.size)  # (a server's word: the engine checks too)
         self._set(t, TransferState.CONNECTING)

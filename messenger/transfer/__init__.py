@@ -14,7 +14,15 @@ QtCore and QtNetwork only; nothing here imports the server, the client or the GU
 
 from .endpoint import Settings, TransferEndpoint, remove_part
 from .engine import ReceiveTicket, TransferEngine
-from .protocol import SECRET_SIZE, AppError, Offer, check_offer, part_stem, safe_filename
+from .protocol import (
+    SECRET_SIZE,
+    AppError,
+    Offer,
+    check_offer,
+    part_stem,
+    safe_filename,
+    send_error_text,
+)
 
 __all__ = [
     "SECRET_SIZE",
@@ -28,4 +36,5 @@ __all__ = [
     "part_stem",
     "remove_part",
     "safe_filename",
+    "send_error_text",
 ]

@@ -52,7 +52,7 @@ from .endpoint import (
     Settings,
     TransferEndpoint,
 )
-from .protocol import SECRET_SIZE, Offer
+from .protocol import SECRET_SIZE, Offer, send_error_text
 
 log = logging.getLogger("messenger.transfer.engine")
 
@@ -665,7 +665,7 @@ class TransferEngine(QObject):
                 worker.endpoint.send(tid, path, (peer, int(port)), fingerprint, secret_,
                                      time.monotonic(), sha256)
             except (OSError, ValueError) as exc:
-                worker.failed.emit(tid, f"cannot send: {exc}", False)
+                worker.failed.emit(tid, send_error_text(exc), False)
 
         self._post.emit(start_sending)
 

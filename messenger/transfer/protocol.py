@@ -589,3 +589,20 @@ class ReceiverProtocol:
             raise ProtocolViolation(AppError.PROTOCOL, "more bytes than announced")
         self.received += len(data)
         events.append(FileData(data))
+
+
+def send_error_text(exc: BaseException) -> str:
+    """Why a file cannot be sent, for both people ("cannot send: …"): never the file's path
+    (a folder name can be private: it reached the recipient's card, "Cancelled by alice:
+    cannot send: /home/alice/Medical/scan.pdf", in a hunt)."""
+    if isinstance(exc, FileNotFoundError):
+        why = "the file was deleted or moved"
+    elif isinstance(exc, IsADirectoryError):
+        why = "it is a folder"
+    elif isinstance(exc, PermissionError):
+        why = "the file cannot be read (no permission)"
+    elif isinstance(exc, OSError):
+        why = (exc.strerror or type(exc).__name__).lower()
+    else:
+        why = str(exc)
+    return f"cannot send: {why}"

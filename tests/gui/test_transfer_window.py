@@ -645,3 +645,33 @@ def status_text_of(window, key: str) -> str:
     from messenger.client.transfers import status_text
 
     return status_text(window.transfers.get(key))
+
+
+def test_a_file_deleted_before_it_is_accepted_does_not_show_its_folder(qtbot, open_window,
+                                                                      tmp_path):
+    """The sender's file went away before the accept: the recipient's card read "Cancelled
+    by alice: cannot send: /home/alice/…/Medical/scan.pdf" (a folder name can be private: a
+    hunt). Both cards say it in words."""
+    bob_window, alice_window = open_window("bob"), open_window("alice")
+    qtbot.waitUntil(lambda: alice_window.engine.roster.contact("bob").online)
+    private = tmp_path / "alice-private-Medical"
+    private.mkdir()
+    src = private / "scan.pdf"
+    src.write_bytes(b"%PDF" * 1000)
+    tab = alice_window.open_conversation("bob")
+    with qtbot.waitSignal(bob_window.transfers.transfer_added, timeout=10_000) as added:
+        assert drop(tab, src)
+    key = added.args[0]
+    send_key = alice_window.transfers.model.index(0, 0).data(
+        alice_window.transfers.model.IdRole)
+    src.unlink()
+    qtbot.waitUntil(lambda: bob_window.conversation_widget("alice") is not None)
+    card = bob_window.open_conversation("alice").card(key)
+    qtbot.waitUntil(card.accept_button.isVisible)
+    qtbot.mouseClick(card.accept_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bob_window.transfers.get(key).final
+                    and alice_window.transfers.get(send_key).final, timeout=20_000)
+    for text in (card.status_label.text(), bob_window.transfers.get(key).error or "",
+                 tab.card(send_key).status_label.text()):
+        assert "Medical" not in text and "scan.pdf" not in text, text
+    assert "deleted or moved" in alice_window.transfers.get(send_key).error
