@@ -125,6 +125,10 @@ LOCAL_STORE = "local_store"
 cannot be opened (another app has it, a read-only or full disk): the login is ended."""
 UNCONFIRMED_READS_META = "reads_unconfirmed"
 CHANGES_META = "changes_unanswered"
+PARTY_META = "party_order"
+"""Meta key: the account's groups in the order joined or invited to (JSON list of names)."""
+PARTY_KEPT = 200
+"""At most this many names are kept in :data:`PARTY_META`."""
 SERVER_INSTANCE_META = "server_instance"
 """Meta key: the server database's identity (``hello.instance``) this store's messages
 came from."""
@@ -1609,7 +1613,8 @@ class ClientEngine(QObject):
         """Forget the session (a new connection, or ``reconnect``: a new link for the same
         account, which keeps the edits, deletes and group requests left unanswered)."""
         self.user = ""
-        self._party_order.clear()
+        if not reconnect:
+            self._party_order.clear()  # (a reconnect keeps the order the groups were joined)
         self._set_party("")
         self._drop_requests(logout=not reconnect)
         # What was on the old link is unanswered: sends go again (same ids), reads too, and
@@ -1805,7 +1810,7 @@ class ClientEngine(QObject):
                 if key != EVERYONE and count:
                     title = self.conversation(key).title
                     (self.groups if is_group(key) else self.roster).set_unread(title, count)
-            self._party_order = [g.name for g in sorted(ok.groups or [], key=lambda g: g.created)]
+            self._party_order = self._merged_party_order(ok.groups or [])
             self._update_party()
             for g in gone:
                 if g.member:
@@ -2066,6 +2071,7 @@ class ClientEngine(QObject):
         self._note_group(row)
         self.groups.upsert(row)
         self._party_order.append(ev.group.name)
+        self._save_party_order(self._party_order)
         self.conversation(EVERYONE).add_notice(
             f"{ev.by} invited you to the {'public' if ev.group.public else 'invite-only'} "
             f"group {ev.group.name} ({len(ev.group.members)} member"
@@ -2084,14 +2090,47 @@ class ClientEngine(QObject):
                 self.directory.remove(ev.group.name)
             self._update_party()
             return
+        before = self.groups.group(ev.group.name)
         self._note_group(row)
         self.groups.upsert(row)
         if self.directory.row_of(ev.group.name) is not None:
             self.directory.upsert(row)
+        if row.member and (before is None or not before.member):
+            # Created or joined on another computer of the account: the party there, so
+            # here too (a second `/party invite` made a second party: a hunt).
+            self._joined_party(ev.group.name)
+
+    def _merged_party_order(self, groups: list[GroupInfo]) -> list[str]:
+        """The order in which the account's ``groups`` were joined (or invited to), oldest
+        first: as this app saw it (kept in the store across restarts, ``PARTY_META``), the
+        groups it did not see after them by creation time. Rebuilt by creation time alone,
+        a reconnect turned ``/p`` to another group than the one joined last, and a message
+        reached other people (a hunt)."""
+        order = self._party_order
+        if not order and self._store is not None:
+            try:
+                order = [str(n) for n in json.loads(self._store.get_meta(PARTY_META) or "[]")]
+            except ValueError:
+                order = []
+        present = {name_key(g.name): g.name for g in groups}
+        merged = [present[name_key(n)] for n in order if name_key(n) in present]
+        seen = {name_key(n) for n in merged}
+        merged += [g.name for g in sorted(groups, key=lambda g: g.created)
+                   if name_key(g.name) not in seen]
+        self._save_party_order(merged)
+        return merged
+
+    def _save_party_order(self, order: list[str]) -> None:
+        if self._store is not None:
+            try:
+                self._store.set_meta(PARTY_META, json.dumps(order[-PARTY_KEPT:]))
+            except (sqlite3.Error, OSError) as exc:  # (only the order after a restart)
+                log.warning("could not save the party order: %s", exc)
 
     def _joined_party(self, name: str) -> None:
         self._party_order = [n for n in self._party_order if name_key(n) != name_key(name)]
         self._party_order.append(name)
+        self._save_party_order(self._party_order)
         self._update_party()
 
     def _update_party(self) -> None:

@@ -15,8 +15,8 @@ def session(qtbot, server):
     """``session(user)`` → a logged-in engine (password ``<user>123``)."""
     engines: list[ClientEngine] = []
 
-    def factory(user: str) -> ClientEngine:
-        engine = ClientEngine()
+    def factory(user: str, data_dir=None) -> ClientEngine:
+        engine = ClientEngine(data_dir=data_dir)  # (another folder: another computer)
         engines.append(engine)
         with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
             engine.connect_to(server.host, server.port)
@@ -117,20 +117,41 @@ def test_a_group_created_on_one_computer_is_listed_on_the_accounts_others(
         qtbot, server, session, tmp_path):
     """The creator's other computer got only the "created" notice, and the group was
     missing from its Groups list (no way to open it or write in it there): a hunt."""
-    desktop = session("alice")
-    laptop = ClientEngine(data_dir=tmp_path / "laptop")
-    try:
-        with qtbot.waitSignal(laptop.login_succeeded, timeout=10_000):
-            laptop.connect_to(server.host, server.port)
-            laptop.login("alice", "alice123")
-        with qtbot.waitSignal(desktop.group_joined, timeout=10_000):
-            desktop.create_group("physics", [], public=True)
-        qtbot.waitUntil(lambda: laptop.groups.group("physics") is not None, timeout=10_000)
-        row = laptop.groups.group("physics")
-        assert row.member and row.leader == "alice"
-    finally:
-        laptop.close()
-        qtbot.waitUntil(lambda: laptop.state is ConnectionState.DISCONNECTED)
+    desktop, laptop = session("alice"), session("alice", tmp_path / "laptop")
+    with qtbot.waitSignal(desktop.group_joined, timeout=10_000):
+        desktop.create_group("physics", [], public=True)
+    qtbot.waitUntil(lambda: laptop.groups.group("physics") is not None, timeout=10_000)
+    row = laptop.groups.group("physics")
+    assert row.member and row.leader == "alice"
+    # ... and it is the party there too: a second `/party invite` on the laptop made a
+    # second party (a hunt).
+    qtbot.waitUntil(lambda: laptop.party == "physics", timeout=10_000)
+
+
+def test_the_party_is_the_group_joined_last_after_a_reconnect_and_a_restart(
+        qtbot, session, tmp_path):
+    """After a reconnect (or a restart) the party was the group *created* last, and `/p`
+    went to other people than the group joined last (a hunt)."""
+    alice, bob, charlie = session("alice", tmp_path / "home"), session("bob"), \
+        session("charlie")
+    with qtbot.waitSignal(alice.invitation_received, timeout=10_000):
+        bob.create_group("football", ["alice"])
+    with qtbot.waitSignal(alice.invitation_received, timeout=10_000):
+        charlie.create_group("chess", ["alice"])
+    for group in ("chess", "football"):  # (the newer invitation answered first)
+        with qtbot.waitSignal(alice.group_joined, timeout=10_000):
+            alice.accept_invitation(group)
+    assert alice.party == "football"
+    with qtbot.waitSignal(alice.reconnect_scheduled, timeout=10_000):
+        alice._conn._socket.abort()  # (the Wi-Fi drops for a moment)
+    with qtbot.waitSignal(alice.resumed, timeout=10_000):
+        alice.reconnect_now()
+    assert alice.party == "football"
+    alice.close()
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED)
+    alice.close_store()
+    again = session("alice", tmp_path / "home")  # (the app starts again)
+    assert again.party == "football"
 
 
 def test_party_invite_creates_a_unique_party(qtbot, session):
