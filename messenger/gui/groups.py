@@ -541,10 +541,14 @@ class InvitationBar(QFrame):
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(10, 6, 10, 6)
         self._layout.setSpacing(4)
-        self._rows: dict[str, tuple[QWidget, QPushButton, QPushButton]] = {}
+        self._rows: dict[str, tuple[QWidget, QPushButton, QPushButton, QLabel]] = {}
         self._more: QLabel | None = None  # "… and N more invitations"
         engine.groups.pending_changed.connect(self.rebuild)
         engine.groups.modelReset.connect(self.rebuild)
+        # An invited group's details change (someone accepted: its member count): the lines
+        # say so, buttons kept (the count stayed at "1 member" beside the Groups list's
+        # "20 members": a hunt).
+        engine.groups.dataChanged.connect(self._refresh_texts)
         self.rebuild()
 
     def buttons(self, group: str) -> tuple[QPushButton, QPushButton] | None:
@@ -564,7 +568,7 @@ class InvitationBar(QFrame):
 
     def rebuild(self) -> None:
         pending = self.engine.groups.pending()
-        for widget, _a, _d in self._rows.values():
+        for widget, _a, _d, _label in self._rows.values():
             self._layout.removeWidget(widget)
             widget.deleteLater()
         self._rows.clear()
@@ -581,19 +585,14 @@ class InvitationBar(QFrame):
             row = QWidget(self)
             h = QHBoxLayout(row)
             h.setContentsMargins(0, 0, 0, 0)
-            who = g.invited_by or "Someone"
-            n = len(g.members)
-            kind = "public" if g.public else "invite-only"
-            members = f"{n} member{'s' if n != 1 else ''}"
-            label = QLabel(f"✉  <b>{html.escape(who)}</b> invited you to "
-                           f"<b>{html.escape(g.name)}</b> ({kind}, {members})", row)
+            label = QLabel(row)
+            self._set_text(label, g)
             # Long names wrap inside the bar instead of widening the window.
             policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             policy.setHeightForWidth(True)
             label.setSizePolicy(policy)
             label.setWordWrap(True)
             label.setMinimumWidth(80)
-            label.setToolTip(f"{who} invited you to {g.name} ({kind}, {members})")
             label.setAccessibleDescription("Invitation")
             accept = QPushButton("Accept", row)
             accept.setAccessibleName(f"Accept the invitation to {g.name}")
@@ -606,10 +605,26 @@ class InvitationBar(QFrame):
             h.addWidget(accept)
             h.addWidget(decline)
             self._layout.addWidget(row)
-            self._rows[name_key(g.name)] = (row, accept, decline)
+            self._rows[name_key(g.name)] = (row, accept, decline, label)
         if self._more is not None:
             self._layout.addWidget(self._more)
         self.setVisible(bool(pending))
+
+    @staticmethod
+    def _set_text(label: QLabel, g: GroupRow) -> None:
+        who = g.invited_by or "Someone"
+        n = len(g.members)
+        kind = "public" if g.public else "invite-only"
+        members = f"{n} member{'s' if n != 1 else ''}"
+        label.setText(f"✉  <b>{html.escape(who)}</b> invited you to "
+                      f"<b>{html.escape(g.name)}</b> ({kind}, {members})")
+        label.setToolTip(f"{who} invited you to {g.name} ({kind}, {members})")
+
+    def _refresh_texts(self, *_args: object) -> None:
+        for g in self.engine.groups.pending():
+            row = self._rows.get(name_key(g.name))
+            if row is not None:
+                self._set_text(row[3], g)
 
 
 class GroupConversationWidget(ConversationWidget):

@@ -673,3 +673,19 @@ def test_the_leave_question_names_the_next_leader_or_says_the_group_ends():
     assert text == ("You are its last member: the group ends, and its name is free for a "
                     "new group. The invitations to dave, erin are withdrawn.")
     assert "join it again" in groups.leave_consequences(None, "alice")
+
+
+def test_the_invitation_bar_counts_the_members_who_accepted_meanwhile(qtbot, open_window):
+    """The bar kept saying "(invite-only, 1 member)" while the Groups list under it said
+    "2 members" (a class of 20: "1 member" beside "20 members"; a hunt); its buttons stay."""
+    alice, bob, charlie = open_window("alice"), open_window("bob"), open_window("charlie")
+    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        alice.engine.create_group("class", ["bob", "charlie"])
+    accept, _decline = bob.invitation_bar.buttons("class")
+    with qtbot.waitSignal(charlie.engine.group_joined, timeout=10_000):
+        charlie.engine.accept_invitation("class")
+    qtbot.waitUntil(lambda: len(bob.engine.groups.group("class").members) == 2,
+                    timeout=10_000)
+    text = " ".join(label.text() for label in bob.invitation_bar.findChildren(QLabel))
+    assert "(invite-only, 2 members)" in text, text
+    assert bob.invitation_bar.buttons("class")[0] is accept
