@@ -285,9 +285,17 @@ class TransferCard(QWidget):
 
     def open_file(self) -> None:
         t = self.transfer()
-        if t is not None and t.path:
-            open_url(QUrl.fromLocalFile(t.path))
-            self.opened.emit(t.path)
+        if t is None or not t.path:
+            return
+        if not Path(t.path).exists():
+            # (It asked the desktop to open a missing file, which said nothing: a hunt.)
+            self.status_label.setText(f"{Path(t.path).name} is no longer there: it was moved "
+                                      "or deleted.")
+            self.status_label.setStyleSheet(theme.error_style())
+            self.open_button.setEnabled(False)
+            return
+        open_url(QUrl.fromLocalFile(t.path))
+        self.opened.emit(t.path)
 
     def show_in_folder(self) -> None:
         t = self.transfer()

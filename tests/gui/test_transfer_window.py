@@ -675,3 +675,30 @@ def test_a_file_deleted_before_it_is_accepted_does_not_show_its_folder(qtbot, op
                  tab.card(send_key).status_label.text()):
         assert "Medical" not in text and "scan.pdf" not in text, text
     assert "deleted or moved" in alice_window.transfers.get(send_key).error
+
+
+def test_open_on_a_received_file_deleted_since_says_so(qtbot, open_window, tmp_path,
+                                                      monkeypatch):
+    """Open asked the desktop to open a file deleted since (in the file manager), and
+    nothing was said (a hunt): the card says it is gone, and Open is off."""
+    opened: list[str] = []
+    monkeypatch.setattr(gui_transfers, "open_url",
+                        lambda url: opened.append(url.toLocalFile()) or True)
+    bob_window, alice_window = open_window("bob"), open_window("alice")
+    qtbot.waitUntil(lambda: alice_window.engine.roster.contact("bob").online)
+    src = tmp_path / "minutes.txt"
+    src.write_text("minutes")
+    with qtbot.waitSignal(bob_window.transfers.transfer_added, timeout=10_000) as added:
+        assert drop(alice_window.open_conversation("bob"), src)
+    key = added.args[0]
+    qtbot.waitUntil(lambda: bob_window.conversation_widget("alice") is not None)
+    card = bob_window.open_conversation("alice").card(key)
+    qtbot.waitUntil(card.accept_button.isVisible)
+    qtbot.mouseClick(card.accept_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bob_window.transfers.get(key).state is TransferState.DONE,
+                    timeout=20_000)
+    Path(bob_window.transfers.get(key).path).unlink()
+    qtbot.mouseClick(card.open_button, Qt.MouseButton.LeftButton)
+    assert opened == []
+    assert card.status_label.text() == "minutes.txt is no longer there: it was moved or deleted."
+    assert not card.open_button.isEnabled()
