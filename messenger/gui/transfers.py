@@ -5,6 +5,7 @@ socket."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -55,6 +56,16 @@ CARD_WIDTH = 470
 """Largest width of a card in a conversation."""
 
 _WIDE_STATUS = "999.9 MB of 999.9 MB · 99.9 MB/s · 59 min left"
+
+_LONG_RUN = re.compile(r"\S{25,}")
+
+
+def breakable(text: str) -> str:
+    """``text`` with a zero-width space every 20 characters of a run of 25 or more without a
+    space, where a wrapping label may break it: "Saved as <a 150-character name> (1).pdf"
+    was cut at the card's edge, hiding which copy it was (a hunt)."""
+    return _LONG_RUN.sub(
+        lambda m: "\u200b".join(m[0][i:i + 20] for i in range(0, len(m[0]), 20)), text)
 """About the longest status line of a running transfer: a card is at least as wide (within
 its row), so that line does not wrap mid-phrase on a card that a short name made narrow."""
 
@@ -245,7 +256,7 @@ class TransferCard(QWidget):
             or (st in (TransferState.CONNECTING, TransferState.FAILED,
                        TransferState.CANCELLED) and t.done > 0))
         status = status_text(t)
-        self.status_label.setText(status)
+        self.status_label.setText(breakable(status))
         self.status_label.setToolTip(plain_tooltip(
             # (A file sent to a group's members: where it stands with each of them.)
             "\n".join(f"{m.peer}: {status_text(m)}" for m in t.members) if t.members

@@ -702,3 +702,30 @@ def test_open_on_a_received_file_deleted_since_says_so(qtbot, open_window, tmp_p
     assert opened == []
     assert card.status_label.text() == "minutes.txt is no longer there: it was moved or deleted."
     assert not card.open_button.isEnabled()
+
+
+def test_a_long_saved_name_wraps_on_the_card_instead_of_being_cut(qtbot, open_window,
+                                                                  tmp_path):
+    """A name without spaces ran past the card, and "Saved as <name> (1).pdf" — the only
+    place that says which copy it is — was cut mid-word (a hunt): it wraps."""
+    bob_window, alice_window = open_window("bob"), open_window("alice")
+    qtbot.waitUntil(lambda: alice_window.engine.roster.contact("bob").online)
+    name = ("Quarterly_financial_report_for_the_board_meeting_" * 4)[:150] + ".pdf"
+    src = tmp_path / name
+    src.write_bytes(b"%PDF")
+    with qtbot.waitSignal(bob_window.transfers.transfer_added, timeout=10_000) as added:
+        assert drop(alice_window.open_conversation("bob"), src)
+    key = added.args[0]
+    qtbot.waitUntil(lambda: bob_window.conversation_widget("alice") is not None)
+    card = bob_window.open_conversation("alice").card(key)
+    qtbot.waitUntil(card.accept_button.isVisible)
+    qtbot.mouseClick(card.accept_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bob_window.transfers.get(key).state is TransferState.DONE,
+                    timeout=20_000)
+    label = card.status_label
+    qtbot.waitUntil(lambda: label.contentsRect().width() > 0)
+    width = label.contentsRect().width()
+    needed = label.fontMetrics().boundingRect(QRect(0, 0, width, 10_000),
+                                              Qt.TextFlag.TextWordWrap, label.text())
+    assert needed.width() <= width, (needed.width(), width)
+    assert label.text().replace("\u200b", "") == f"Saved as {name}"
