@@ -688,15 +688,7 @@ def test_open_on_a_received_file_deleted_since_says_so(qtbot, open_window, tmp_p
     qtbot.waitUntil(lambda: alice_window.engine.roster.contact("bob").online)
     src = tmp_path / "minutes.txt"
     src.write_text("minutes")
-    with qtbot.waitSignal(bob_window.transfers.transfer_added, timeout=10_000) as added:
-        assert drop(alice_window.open_conversation("bob"), src)
-    key = added.args[0]
-    qtbot.waitUntil(lambda: bob_window.conversation_widget("alice") is not None)
-    card = bob_window.open_conversation("alice").card(key)
-    qtbot.waitUntil(card.accept_button.isVisible)
-    qtbot.mouseClick(card.accept_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bob_window.transfers.get(key).state is TransferState.DONE,
-                    timeout=20_000)
+    key, card = received(qtbot, alice_window, bob_window, src)
     Path(bob_window.transfers.get(key).path).unlink()
     qtbot.mouseClick(card.open_button, Qt.MouseButton.LeftButton)
     assert opened == []
@@ -713,6 +705,19 @@ def test_a_long_saved_name_wraps_on_the_card_instead_of_being_cut(qtbot, open_wi
     name = ("Quarterly_financial_report_for_the_board_meeting_" * 4)[:150] + ".pdf"
     src = tmp_path / name
     src.write_bytes(b"%PDF")
+    _key, card = received(qtbot, alice_window, bob_window, src)
+    label = card.status_label
+    qtbot.waitUntil(lambda: label.contentsRect().width() > 0)
+    width = label.contentsRect().width()
+    needed = label.fontMetrics().boundingRect(QRect(0, 0, width, 10_000),
+                                              Qt.TextFlag.TextWordWrap, label.text())
+    assert needed.width() <= width, (needed.width(), width)
+    assert label.text().replace("\u200b", "") == f"Saved as {name}"
+
+
+def received(qtbot, alice_window, bob_window, src: Path):
+    """alice drops ``src`` on her tab with bob, bob accepts it on its card, and it arrives:
+    ``(bob's transfer key, his card)``."""
     with qtbot.waitSignal(bob_window.transfers.transfer_added, timeout=10_000) as added:
         assert drop(alice_window.open_conversation("bob"), src)
     key = added.args[0]
@@ -722,10 +727,4 @@ def test_a_long_saved_name_wraps_on_the_card_instead_of_being_cut(qtbot, open_wi
     qtbot.mouseClick(card.accept_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: bob_window.transfers.get(key).state is TransferState.DONE,
                     timeout=20_000)
-    label = card.status_label
-    qtbot.waitUntil(lambda: label.contentsRect().width() > 0)
-    width = label.contentsRect().width()
-    needed = label.fontMetrics().boundingRect(QRect(0, 0, width, 10_000),
-                                              Qt.TextFlag.TextWordWrap, label.text())
-    assert needed.width() <= width, (needed.width(), width)
-    assert label.text().replace("\u200b", "") == f"Saved as {name}"
+    return key, card
