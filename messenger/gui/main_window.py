@@ -1362,7 +1362,10 @@ class MainWindow(QMainWindow):
             for tab in self._tabs_by_key.values():
                 tab.restore_submitted()
         if code == ErrorCode.PASSWORD_CHANGED:
+            # (the status line says it once the link closes: a passing copy beside it was
+            # cut short against it)
             self._logged_out_reason = message[:1].upper() + message[1:]
+            return
         if widget is not None and key == self.current_key() and widget.failed_bar.isVisible():
             return  # the tab in view says it already, with Retry / Delete
         self.statusBar().showMessage(message[:1].upper() + message[1:], 8000)

@@ -713,6 +713,11 @@ def test_a_long_saved_name_wraps_on_the_card_instead_of_being_cut(qtbot, open_wi
                                               Qt.TextFlag.TextWordWrap, label.text())
     assert needed.width() <= width, (needed.width(), width)
     assert label.text().replace("\u200b", "") == f"Saved as {name}"
+    # ... and its card's row is as tall as the lines it takes (the third was cut off).
+    view = bob_window.conversation_widget("alice").view
+    qtbot.waitUntil(lambda: label.height() >= label.heightForWidth(label.width()))
+    qtbot.waitUntil(lambda: view.visualRect(view.indexAt(card.geometry().center())).height()
+                    >= card.row_height(card.width()))
 
 
 def received(qtbot, alice_window, bob_window, src: Path):
