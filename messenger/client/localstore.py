@@ -17,8 +17,9 @@ Tables:
   ``transfers`` peer-to-peer file transfers, one row per card (its app key): direction, peer,
                 conversation, file name and path, size, SHA-256, MIME type, state, bytes done,
                 error, whether the user accepted it (so that after a restart a re-offer of
-                the same file resumes by itself), and the server's id of its latest offer
-                (``transfer_id``; added to older files when opened). Only the newest
+                the same file resumes by itself), the server's id of its latest offer
+                (``transfer_id``; added to older files when opened) and, for a receive,
+                the download folder it was accepted into (``folder``). Only the newest
                 :data:`TRANSFERS_KEPT` are kept. No per-transfer secret is stored.
 
 The schema version is in ``PRAGMA user_version`` (:data:`SCHEMA_VERSION`). Every table is
@@ -113,7 +114,8 @@ CREATE TABLE IF NOT EXISTS transfers (
     updated       REAL NOT NULL,
     transfer_id   TEXT NOT NULL DEFAULT '',
     auto_resume   INTEGER NOT NULL DEFAULT 0,
-    batch         TEXT NOT NULL DEFAULT ''
+    batch         TEXT NOT NULL DEFAULT '',
+    folder        TEXT NOT NULL DEFAULT ''
 );
 """
 
@@ -207,12 +209,15 @@ class TransferRecord:
     batch: str = ""
     """send: the card it shows under, with the sends of the same file to a group's other
     members ("": a card of its own)."""
+    folder: str = ""
+    """receive: the download folder it was accepted into, where its partial file is (""
+    before that, or from a file made before the column)."""
     created: float = field(default=0.0, compare=False)
     """Unix seconds when it was first saved (set by the store; ignored when saving)."""
 
 
 _TRANSFER_COLUMNS = ("key, direction, peer, conv, name, size, sha256, mime, path, state, done,"
-                     " error, by_peer, accepted, transfer_id, auto_resume, batch")
+                     " error, by_peer, accepted, transfer_id, auto_resume, batch, folder")
 
 _STATE_ORDER = {"sent": 0, "delivered": 1, "read": 2}
 
@@ -704,6 +709,8 @@ class LocalStore:
                              " DEFAULT 0")
         if "batch" not in columns:
             self._db.execute("ALTER TABLE transfers ADD COLUMN batch TEXT NOT NULL DEFAULT ''")
+        if "folder" not in columns:
+            self._db.execute("ALTER TABLE transfers ADD COLUMN folder TEXT NOT NULL DEFAULT ''")
 
     def save_transfer(self, record: TransferRecord) -> None:
         """Insert or update the transfer ``record.key`` (it keeps its place in the order)."""
@@ -711,7 +718,7 @@ class LocalStore:
         r = record
         self._db.execute(
             f"INSERT INTO transfers ({_TRANSFER_COLUMNS}, created, updated)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (key) DO UPDATE SET direction = excluded.direction,"
             " peer = excluded.peer, conv = excluded.conv, name = excluded.name,"
             " size = excluded.size, sha256 = excluded.sha256, mime = excluded.mime,"
@@ -719,18 +726,18 @@ class LocalStore:
             " error = excluded.error, by_peer = excluded.by_peer,"
             " accepted = excluded.accepted, transfer_id = excluded.transfer_id,"
             " auto_resume = excluded.auto_resume, batch = excluded.batch,"
-            " updated = excluded.updated",
+            " folder = excluded.folder, updated = excluded.updated",
             (r.key, r.direction, r.peer, r.conv, r.name, r.size, r.sha256, r.mime, r.path,
              r.state, r.done, r.error, int(r.by_peer), int(r.accepted), r.transfer_id,
-             int(r.auto_resume), r.batch, now, now))
+             int(r.auto_resume), r.batch, r.folder, now, now))
 
     def transfers(self) -> list[TransferRecord]:
         """Every stored transfer, oldest first."""
         rows = self._db.execute(
             f"SELECT {_TRANSFER_COLUMNS}, created FROM transfers ORDER BY ord").fetchall()
         return [TransferRecord(k, d, p, c, n, sz, sh, m, pa, st, dn, e, bool(bp), bool(ac),
-                               tid, bool(au), b, cr or 0.0)
-                for k, d, p, c, n, sz, sh, m, pa, st, dn, e, bp, ac, tid, au, b, cr in rows]
+                               tid, bool(au), b, f, cr or 0.0)
+                for k, d, p, c, n, sz, sh, m, pa, st, dn, e, bp, ac, tid, au, b, f, cr in rows]
 
     def transfer(self, key: str) -> TransferRecord | None:
         row = self._db.execute(
@@ -738,9 +745,9 @@ class LocalStore:
             (key,)).fetchone()
         if row is None:
             return None
-        k, d, p, c, n, sz, sh, m, pa, st, dn, e, bp, ac, tid, au, b, cr = row
+        k, d, p, c, n, sz, sh, m, pa, st, dn, e, bp, ac, tid, au, b, f, cr = row
         return TransferRecord(k, d, p, c, n, sz, sh, m, pa, st, dn, e, bool(bp), bool(ac),
-                              tid, bool(au), b, cr or 0.0)
+                              tid, bool(au), b, f, cr or 0.0)
 
     def prune_transfers(self, keep: int = TRANSFERS_KEPT) -> int:
         """Forget all but the newest ``keep`` transfers; returns how many went."""

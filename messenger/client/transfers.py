@@ -244,6 +244,10 @@ class Transfer:
     member's send is a transfer of its own, under that card); "" for a card of its own."""
     members: tuple[Transfer, ...] = field(default=(), repr=False, compare=False)
     """A batch card's view (:meth:`TransferController.get` of a batch key): its members."""
+    folder: str = ""
+    """receive: the download folder it was accepted into, where its partial file is and
+    its file goes ("" before the accept: the current one). A later change of the download
+    folder in Preferences applies to new files only."""
 
     @property
     def eta(self) -> float | None:
@@ -1057,7 +1061,7 @@ class TransferController(QObject):
         offer = Offer(t.transfer_id, t.name, t.size, t.sha256, t.mime)
         if len(t.secret) != 32:
             return "invalid offer (no secret)"
-        folder = self.download_dir
+        folder = self._folder_of(t)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             free = shutil.disk_usage(folder).free + self._partial_size(t)
@@ -1065,10 +1069,17 @@ class TransferController(QObject):
             return f"cannot use the download folder {folder}: {exc}"
         return check_offer(offer, size_limit=self.prefs.size_limit, free_bytes=free)
 
+    def _folder_of(self, t: Transfer) -> Path:
+        """The download folder of receive ``t``: the one it was accepted into (its partial
+        file is there), else the current one. (Discard after a change of the folder in
+        Preferences left the partial file in the old one for good: a hunt.)"""
+        return Path(t.folder) if t.folder else self.download_dir
+
     def partial_path(self, t: Transfer) -> Path:
         """Where the transfer engine keeps the partial file of receive ``t`` (keyed by the
         SHA-256 and the sender: another sender's bytes are never resumed)."""
-        return self.download_dir / ".partial" / f"{part_stem(t.sha256, name_key(t.peer))}.part"
+        return self._folder_of(t) / ".partial" / \
+            f"{part_stem(t.sha256, name_key(t.peer))}.part"
 
     def _partial_files(self, t: Transfer) -> list[Path]:
         """The partial file of receive ``t`` and its numbered siblings
@@ -1122,14 +1133,17 @@ class TransferController(QObject):
         keep = [self.partial_path(t) for t in self._items.values()
                 if t.direction == RECEIVE and t.sha256
                 and (t.state is TransferState.FAILED or not t.final)]
-        folder = self.download_dir / ".partial"
-        for path in stale_partials(folder, keep, time.time()):
-            try:
-                remove_part(path)
-            except OSError as exc:
-                log.warning("cannot delete the stale partial file %s: %s", path, exc)
-            else:
-                log.info("deleted the stale partial file %s", path)
+        # (the folders of earlier receives too: the download folder may have changed)
+        folders = {self.download_dir, *(Path(t.folder) for t in self._items.values()
+                                        if t.direction == RECEIVE and t.folder)}
+        for folder in sorted(folders):
+            for path in stale_partials(folder / ".partial", keep, time.time()):
+                try:
+                    remove_part(path)
+                except OSError as exc:
+                    log.warning("cannot delete the stale partial file %s: %s", path, exc)
+                else:
+                    log.info("deleted the stale partial file %s", path)
 
     def _partial_size(self, t: Transfer) -> int:
         """Bytes receive ``t`` resumes from: its partial file's size, or 0 while another
@@ -1160,8 +1174,10 @@ class TransferController(QObject):
             return reason
         try:
             eng = self._started()
+            folder = self._folder_of(t)
             ticket = eng.receive(Offer(t.transfer_id, t.name, t.size, t.sha256, t.mime),
-                                 t.secret, self.download_dir, sender=name_key(t.peer))
+                                 t.secret, folder, sender=name_key(t.peer))
+            t.folder = str(folder)
         except (OSError, ValueError) as exc:
             self._decline(t, f"cannot receive: {exc}")
             return str(exc)
@@ -1565,7 +1581,8 @@ class TransferController(QObject):
             return
         record = TransferRecord(t.key, t.direction, t.peer, t.conversation, t.name, t.size,
                                 t.sha256, t.mime, t.path, t.state.value, t.done, t.error,
-                                t.by_peer, t.accepted, t.transfer_id, auto, t.batch)
+                                t.by_peer, t.accepted, t.transfer_id, auto, t.batch,
+                                t.folder)
         try:
             store.save_transfer(record)
         except sqlite3.Error as exc:  # the store was closed (logged out) or the disk is full
@@ -1600,7 +1617,8 @@ class TransferController(QObject):
                          r.path, transfer_id=r.transfer_id, state=state, done=r.done,
                          error=r.error, by_peer=r.by_peer, accepted=r.accepted,
                          created=r.created or time.time(),
-                         batch=r.batch if r.direction == SEND else "")
+                         batch=r.batch if r.direction == SEND else "",
+                         folder=r.folder if r.direction == RECEIVE else "")
             if not t.final:
                 # (An offer to us never answered is not declined here: the server ended it
                 # with our last session, or sends it again now if another device kept it.)

@@ -283,6 +283,28 @@ def test_discard_on_a_failed_receive_deletes_what_was_received(qtbot, open_windo
     assert not card.discard_button.isVisible() and not card.progress.isVisible()
 
 
+def test_discard_finds_the_partial_file_in_the_folder_it_was_accepted_into(
+        qtbot, open_window, server, tmp_path):
+    """After a change of the download folder in Preferences, Discard said it deleted the
+    partial file but looked for it in the new folder; the old one stayed for good (a
+    hunt). A receive keeps the folder it was accepted into (``transfers.folder``)."""
+    old = tmp_path / "old-downloads"
+    store = LocalStore(store_path(paths.data_dir(), server.host, server.port, "alice"))
+    store.save_transfer(TransferRecord("recv-moved", "receive", "bob", "bob", "film.mp4",
+                                       10_000, "cd" * 32, "video/mp4", "", "failed", 4000,
+                                       "connection lost", accepted=True, folder=str(old)))
+    store.close()
+    window = open_window("alice")  # (its download folder: tmp_path / "alice-downloads")
+    tab = window.open_conversation("bob")
+    qtbot.waitUntil(lambda: isinstance(tab.card("recv-moved"), TransferCard))
+    part = window.transfers.partial_path(window.transfers.get("recv-moved"))
+    assert part.parent == old / ".partial"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"x" * 4000)
+    qtbot.mouseClick(tab.card("recv-moved").discard_button, Qt.MouseButton.LeftButton)
+    assert not part.exists()
+
+
 def test_file_cards_fit_their_rows_with_a_large_font(qtbot, qapp, open_window, tmp_path):
     """At 16 pt the buttons went out of the card (fixed 116 px rows, status and buttons on one
     line): now every visible button lies inside its card and each row is as tall as its card,
@@ -689,6 +711,7 @@ def test_open_on_a_received_file_deleted_since_says_so(qtbot, open_window, tmp_p
     src = tmp_path / "minutes.txt"
     src.write_text("minutes")
     key, card = received(qtbot, alice_window, bob_window, src)
+    assert bob_window.transfers.get(key).folder == str(bob_window.transfers.download_dir)
     Path(bob_window.transfers.get(key).path).unlink()
     qtbot.mouseClick(card.open_button, Qt.MouseButton.LeftButton)
     assert opened == []
