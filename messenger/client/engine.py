@@ -1963,10 +1963,15 @@ class ClientEngine(QObject):
         self.roster.set_online(p.user, p.online, sane_ts(p.ts))
         shown = self._presence_shown.get(key, before.online if before is not None else None)
         self._presence_shown[key] = p.online
-        model = self._conversations.get(key)
-        if model is not None and shown != p.online:
-            model.add_notice(f"{p.user} is {'online' if p.online else 'offline'}.")
+        if shown != p.online:
+            self._say_presence(key, p.user, p.online)
         self.presence_changed.emit(p.user, p.online)
+
+    def _say_presence(self, key: str, name: str, online: bool) -> None:
+        """"bob is online." in ``name``'s private conversation, when it is there."""
+        model = self._conversations.get(key)
+        if model is not None:
+            model.add_notice(f"{name} is {'online' if online else 'offline'}.")
 
     def _settle_presence(self) -> None:
         """:data:`PRESENCE_SETTLE_MS` after a login: a contact still not as their
@@ -1979,9 +1984,7 @@ class ClientEngine(QObject):
             if contact is None or contact.online == shown:
                 continue
             self._presence_shown[key] = contact.online
-            model = self._conversations.get(key)
-            if model is not None:
-                model.add_notice(f"{contact.name} is {'online' if contact.online else 'offline'}.")
+            self._say_presence(key, contact.name, contact.online)
 
     # ------------------------------------------------------------------ groups (events)
 

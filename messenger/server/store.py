@@ -1126,33 +1126,16 @@ class Store:
     def pending(self, user_key: str, limit: int = 10_000) -> list[StoredMessage]:
         """Messages queued for ``user_key`` and not yet confirmed, oldest first, at most
         ``limit``: rows of ``deliveries``, and the group chat messages above the member's
-        cursors (which this warms)."""
-        self._sync()
-        rows = self._db.execute(
-            f"SELECT {_MSG_COLUMNS} FROM deliveries d JOIN messages m ON m.seq = d.seq"
-            " WHERE d.user_key = ? AND d.delivered IS NULL ORDER BY d.seq LIMIT ?",
-            (user_key, limit),
-        ).fetchall()
-        due: list[int] = []
-        for (grp_key,) in self._db.execute(
-                "SELECT DISTINCT grp_key FROM group_spans WHERE user_key = ?",
-                (user_key,)).fetchall():
-            due += self._cursor(grp_key, user_key).outstanding
-        if due:
-            due = sorted(due)[:limit]
-            for start in range(0, len(due), 500):
-                chunk = due[start:start + 500]
-                rows += self._db.execute(
-                    f"SELECT {_MSG_COLUMNS} FROM messages m WHERE m.seq IN"
-                    f" ({','.join('?' * len(chunk))})", chunk).fetchall()
-            rows.sort(key=lambda r: r[0])
-            del rows[limit:]
-        return [_row_to_message(r) for r in rows]
+        cursors (which this warms); :meth:`pending_seqs` read with :meth:`messages_at`."""
+        seqs = self.pending_seqs(user_key)[:limit]
+        return [m for start in range(0, len(seqs), 500)
+                for m in self.messages_at(seqs[start:start + 500])]
 
     def pending_seqs(self, user_key: str, upto: int | None = None) -> array:
         """The seqs of every message queued for ``user_key`` and not yet confirmed, up to
-        ``upto`` (None: all), ascending (as :meth:`pending` finds them, without reading the
-        messages): what a login replays, read once (``array('q')``, 8 bytes a seq)."""
+        ``upto`` (None: all), ascending (rows of ``deliveries``, and the group chat messages
+        above the member's cursors, which this warms), without reading the messages: what a
+        login replays, read once (``array('q')``, 8 bytes a seq)."""
         self._sync()
         top = self._seq if upto is None else upto
         seqs = array("q", (seq for (seq,) in self._db.execute(
