@@ -409,6 +409,8 @@ class ClientEngine(QObject):
         transfer_answered(int, object): ``(request id, Ok or Error)``: the server's answer to
             :meth:`offer_transfer`, :meth:`accept_transfer`, :meth:`decline_transfer` or
             :meth:`cancel_transfer` (the id they returned).
+        server_stopping(str): the server said it is stopping (a restart or maintenance),
+            with its message; the link closes next (and is reconnected as after any loss).
         password_changed(): the server changed this account's password
             (:meth:`change_password`).
         password_change_failed(str, str): ``(code, message)``: it did not (a protocol code
@@ -452,6 +454,7 @@ class ClientEngine(QObject):
     transfer_declined = Signal(object)
     transfer_cancelled = Signal(object)
     transfer_answered = Signal(int, object)
+    server_stopping = Signal(str)
     password_changed = Signal()
     password_change_failed = Signal(str, str)
 
@@ -545,6 +548,7 @@ class ClientEngine(QObject):
         """A new password whose change lost its answer with the link: it may or may not have
         been made, so a re-login refused with the old one tries this one once."""
         self._relogin = False
+        self._server_stopping = False  # it said so: the close that follows is no outage
         self.next_attempt = 0.0
         """When (``clock`` seconds) the scheduled reconnect fires; 0 when none is."""
         self._reconnect_timer = QTimer(self)
@@ -1708,6 +1712,11 @@ class ClientEngine(QObject):
 
     def _on_failed(self, code: str, message: str) -> None:
         was_logged_in = bool(self.user)
+        if self._server_stopping:
+            self._server_stopping = False
+            if code == ConnectionErrorCode.CLOSED:  # (it said why it closes)
+                message = (f"The server at {self.host}:{self.port} was stopped (a restart "
+                           "or maintenance).")
         self._queued_auth, self._queued_password = None, ""
         # Unacked sends stay pending in the outbox: they go again after the next login.
         self._drop_requests()
@@ -1867,6 +1876,13 @@ class ClientEngine(QObject):
             # The server closes a connection that stays without a login (its login_timeout,
             # e.g. while the user retypes a refused password): the next login reconnects.
             log.info("server: %s", message)
+            return
+        if req is None and err.code == ErrorCode.SERVER_STOPPING:
+            # A restart or maintenance: the link closes next and the reconnect follows as
+            # after any lost link; not a "Server error" in Everyone.
+            log.info("server: %s", message)
+            self._server_stopping = True
+            self.server_stopping.emit(message)
             return
         if req is None and err.code == ErrorCode.PASSWORD_CHANGED:
             # Changed from another session: ours ends, and the old password must not be

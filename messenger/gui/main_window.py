@@ -431,6 +431,7 @@ class MainWindow(QMainWindow):
         self._last_failure = ""  # why the last attempt failed (shown with the countdown)
         self._stopped_reason = ""  # why the link is down for good (no retry), till a login
         self._logged_out_reason = ""  # the server's word for the close that follows it
+        self._server_stopped = False  # it said so (a restart or maintenance), till a login
         self._countdown = QTimer(self)
         self._countdown.setInterval(250)
         self._countdown.timeout.connect(self._show_countdown)
@@ -475,6 +476,7 @@ class MainWindow(QMainWindow):
         engine.group_joined.connect(self.open_group)
         engine.group_failed.connect(self._on_group_failed)
         engine.reconnect_scheduled.connect(self._on_reconnect_scheduled)
+        engine.server_stopping.connect(self._on_server_stopping)
         engine.send_delayed.connect(self._on_send_delayed)
         engine.reconnecting.connect(self._on_reconnecting)
         engine.typing_received.connect(self._on_typing)
@@ -1283,7 +1285,7 @@ class MainWindow(QMainWindow):
             self._stopped_reason = ""  # a new attempt: the last reason no longer holds
         if state is ConnectionState.LOGGED_IN:
             self._attempting, self._last_failure, self._stopped_reason = False, "", ""
-            self._logged_out_reason = ""
+            self._logged_out_reason, self._server_stopped = "", False
             self.state_label.setToolTip("")
             text = f"Online as {self.engine.user} on {self.engine.host}:{self.engine.port}"
             self._countdown.stop()
@@ -1335,12 +1337,21 @@ class MainWindow(QMainWindow):
             f"messages go by themselves in {max(1, math.ceil(delay))} s.",
             max(4000, int(delay * 1000) + 2000))
 
+    def _on_server_stopping(self, message: str) -> None:
+        """The server said it stops: until the next login the countdown says so (its tries
+        fail with "Cannot reach" while it is down: the tooltip gives that)."""
+        self._server_stopped = True
+
     def _show_countdown(self) -> None:
         left = max(0, math.ceil(self._reconnect_due - time.monotonic()))
         # The countdown first: a narrow window elides the reason, not when the next try is.
-        self.state_label.setText(f"Retrying in {left} s — {self._last_failure}"
-                                 if self._last_failure else
-                                 f"Connection lost — reconnecting in {left} s")
+        if self._server_stopped:
+            text = f"Server stopped — reconnecting in {left} s"
+        elif self._last_failure:
+            text = f"Retrying in {left} s — {self._last_failure}"
+        else:
+            text = f"Connection lost — reconnecting in {left} s"
+        self.state_label.setText(text)
 
     def _on_reconnecting(self) -> None:
         self._attempting = True

@@ -81,6 +81,9 @@ class ErrorCode(enum.StrEnum):
     """The client sends faster than the server allows."""
     INTERNAL = "internal"
     """The server failed; the request may be retried."""
+    SERVER_STOPPING = "server_stopping"
+    """Event (no ``id``): the server is stopping (a restart or maintenance) and closes the
+    connection next; reconnect as after any closed link."""
 
 
 class ProtocolError(Exception):

@@ -231,6 +231,32 @@ def test_the_reconnect_status_says_why_attempts_fail_and_keeps_still(qtbot, open
     assert "Cannot reach" in alice.state_label.toolTip()
 
 
+def test_a_stopped_server_is_told_apart_from_a_lost_link(qtbot, open_window, server,
+                                                         make_server):
+    """A restart of the server read "Connection lost" and then "Cannot reach the server", as
+    a broken network would; it says the server was stopped now, until it is back."""
+    alice = open_window("alice")
+    engine = alice.engine
+    with qtbot.waitSignal(engine.reconnect_scheduled, timeout=10_000):
+        server.close()
+    assert re.fullmatch(r"Server stopped — reconnecting in \d+ s", alice.state_label.text())
+    with qtbot.waitSignal(engine.reconnect_scheduled, timeout=20_000):
+        engine.reconnect_now()  # an attempt that fails: the server is still down
+    assert re.fullmatch(r"Server stopped — reconnecting in \d+ s", alice.state_label.text())
+    assert "Cannot reach" in alice.state_label.toolTip()
+    said = texts(alice, EVERYONE, MessageKind.ERROR)
+    assert not any("Server error" in t for t in said)
+    assert said[-1] == (f"Disconnected: The server at {server.host}:{server.port} was stopped "
+                        "(a restart or maintenance). Reconnecting by itself.")
+    make_server(data_dir=server.data_dir, port=server.port)
+    with qtbot.waitSignal(engine.login_succeeded, timeout=20_000):
+        engine.reconnect_now()
+    assert alice.state_label.text().startswith("Online as alice")
+    with qtbot.waitSignal(engine.reconnect_scheduled, timeout=10_000):
+        engine._conn._socket.abort()  # a lost link afterwards is one again
+    assert alice.state_label.text().startswith("Connection lost — reconnecting in")
+
+
 def test_a_certificate_change_while_reconnecting_stays_on_the_status_line(qtbot, open_window,
                                                                          server):
     """The server came back with another certificate: the reconnect stopped, and the line

@@ -274,6 +274,20 @@ def test_oversized_frame_gets_error_then_close(qtbot, make_server):
     assert isinstance(bob.send_text("broadcast", "server still fine"), Ok)
 
 
+def test_a_stopping_server_says_so_to_everyone_before_it_closes(qtbot, server):
+    """A graceful stop aborted every connection: clients could not tell a restart from a
+    broken network, and frames still in Qt's buffers (the last acks) were lost."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    waiting = WireClient(qtbot, server.host, server.port)  # (no hello yet: told too)
+    server.close()
+    for c in (alice, bob, waiting):
+        err = c.wait_for(lambda f: isinstance(f, Error))
+        assert err.code == ErrorCode.SERVER_STOPPING and err.id is None
+        assert "stopping" in err.message
+        qtbot.waitUntil(lambda c=c: c.closed, timeout=5000)
+
+
 def test_zero_length_frame_gets_error_then_close(qtbot, server):
     c = WireClient(qtbot, server.host, server.port)
     c.send_raw(b"", length=0)
