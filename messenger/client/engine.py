@@ -202,6 +202,12 @@ TYPING_EVERY = 3.0
 """Seconds between two ``typing`` events to the same person."""
 
 
+_SESSION_EVENTS = (Message, Presence, GroupInvitation, GroupUpdate, Receipt, ReceiptCount,
+                   ReceiptsUpto, Read, Typing, TransferOffered, TransferAccepted,
+                   TransferDeclined, TransferCancelled)
+"""Server frames that belong to a logged-in session (not answers, pings or hellos)."""
+
+
 def _clock() -> float:
     """Seconds from a clock that keeps running while the machine sleeps (Linux
     ``CLOCK_BOOTTIME``; elsewhere ``time.monotonic``), so a heartbeat notices a sleep."""
@@ -742,6 +748,8 @@ class ClientEngine(QObject):
                           f"{exc.strerror or exc}.")
             break
         self._drop_store()
+        if self._early_events:
+            self._early_events.clear()
         log.error("login as %s ended: %s", self.user, reason)
         self._stop_reconnecting()
         self._conn.send(Logout(id=self._take_id()))
@@ -1749,6 +1757,13 @@ class ClientEngine(QObject):
             if self._unconfirmed_reads:
                 self._unconfirmed_reads.clear()
                 self._save_unconfirmed_reads()
+        if not self.user and isinstance(frame, _SESSION_EVENTS):
+            # Behind the ok of a login that failed here (its local store could not be
+            # opened), the server sent the account's queue and waiting offers: they were
+            # shown to the next account logged in from this window (a hunt). Nobody's now;
+            # the account's next login gets them again.
+            log.debug("ignoring %s outside a session", type(frame).__name__)
+            return
         if isinstance(frame, Message):
             self._on_message(frame)
         elif isinstance(frame, Presence):

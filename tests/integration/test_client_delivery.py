@@ -3,6 +3,7 @@ heartbeat — against a real in-process server."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -1994,14 +1995,10 @@ def test_a_new_account_does_not_count_older_broadcasts_as_unread(qtbot, server, 
         alice.send_broadcast("fresh news")
     assert zoe.unread(EVERYONE) == 1
 
-def test_a_second_app_on_the_same_account_and_folder_is_refused(qtbot, server, make_engine,
-                                                                tmp_path):
-    """Two apps of one account on one data folder each showed about half of what came (each
-    took what the other had cached first as seen; a client hunt): while another process has
-    the account's store open, a login ends with a clear reason; once it quits, it works."""
-    home = tmp_path / "home"
-    path = store_path(home, server.host, server.port, "alice")
-    holder = subprocess.Popen(  # (the other app: a process of its own)
+@contextlib.contextmanager
+def store_held_elsewhere(path: Path):
+    """Another app (a process of its own) has the local store at ``path`` open meanwhile."""
+    holder = subprocess.Popen(
         [sys.executable, "-c", "import sys; from messenger.client.localstore import "
          "LocalStore; s = LocalStore(sys.argv[1]); print('open', flush=True); "
          "sys.stdin.read(); s.close()", str(path)],
@@ -2009,18 +2006,65 @@ def test_a_second_app_on_the_same_account_and_folder_is_refused(qtbot, server, m
         env={**os.environ, "PYTHONPATH": str(Path(messenger.__file__).parents[1])})
     try:
         assert holder.stdout.readline().strip() == "open"
-        second = make_engine(data_dir=home)
-        with qtbot.waitSignal(second.login_failed, timeout=10_000) as refused:
-            second.connect_to(server.host, server.port)
-            second.login("alice", "alice123")
-        code, message = refused.args
-        assert code == LOCAL_STORE and "already open in another Messenger window" in message
-        assert not second.logged_in and second.store is None
-        qtbot.waitUntil(lambda: second.state is ConnectionState.DISCONNECTED)
+        yield
     finally:
         holder.communicate("", timeout=10)
+
+
+def refused_as_in_use(qtbot, engine: ClientEngine, server, user: str) -> None:
+    with qtbot.waitSignal(engine.login_failed, timeout=10_000) as refused:
+        engine.connect_to(server.host, server.port)
+        engine.login(user, f"{user}123")
+    code, message = refused.args
+    assert code == LOCAL_STORE and "already open in another Messenger window" in message
+    assert not engine.logged_in and engine.store is None
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+
+
+def test_a_second_app_on_the_same_account_and_folder_is_refused(qtbot, server, make_engine,
+                                                                tmp_path):
+    """Two apps of one account on one data folder each showed about half of what came (each
+    took what the other had cached first as seen; a client hunt): while another process has
+    the account's store open, a login ends with a clear reason; once it quits, it works."""
+    home = tmp_path / "home"
+    second = make_engine(data_dir=home)
+    with store_held_elsewhere(store_path(home, server.host, server.port, "alice")):
+        refused_as_in_use(qtbot, second, server, "alice")
     login(qtbot, second, server.host, server.port, "alice")
     assert second.store is not None
+
+
+def test_a_refused_login_leaves_nothing_of_its_account_to_the_next(qtbot, server,
+                                                                  make_engine, tmp_path):
+    """The server sends an account's queue and waiting offers right behind the login's
+    ok: after a login refused here (the store in use), they were shown to the next account
+    logged in from the same window — bob's private messages to alice with their unread
+    count, and alice's file offer in charlie's Transfers (a hunt)."""
+    home = tmp_path / "home"
+    bob, laptop = make_engine(), make_engine(data_dir=tmp_path / "laptop")
+    login(qtbot, bob, server.host, server.port, "bob")
+    login(qtbot, laptop, server.host, server.port, "alice")
+    with qtbot.waitSignal(laptop.transfer_offered, timeout=5000):
+        bob.offer_transfer("alice", "for-alice-only.pdf", 10, "ab" * 32, "", "127.0.0.1", 9)
+    laptop.close()
+    qtbot.waitUntil(lambda: laptop.state is ConnectionState.DISCONNECTED)
+    for n in range(3):
+        with qtbot.waitSignal(bob.message_acked, timeout=5000):
+            bob.send_unicast("alice", f"private note {n} for alice")
+    second = make_engine(data_dir=home)
+    with store_held_elsewhere(store_path(home, server.host, server.port, "alice")):
+        refused_as_in_use(qtbot, second, server, "alice")
+        with qtbot.waitSignal(second.resumed, timeout=10_000):
+            with qtbot.waitSignal(second.login_succeeded, timeout=10_000):
+                second.login("charlie", "charlie123")
+    shown = [i.text for k in second.conversation_keys() for i in second.conversation(k).items()]
+    assert not any("alice" in t for t in shown), shown
+    assert not any(second.unread(k) for k in second.conversation_keys())
+    assert second.take_early_transfer_events() == []
+    with qtbot.waitSignal(laptop.resumed, timeout=10_000):
+        login(qtbot, laptop, server.host, server.port, "alice")  # none of it was lost
+    assert texts_from(laptop, peer_key("bob"), "bob") == [
+        f"private note {n} for alice" for n in range(3)]
 
 
 def test_a_damaged_cache_is_set_aside_and_filled_again_from_the_server(
