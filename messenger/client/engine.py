@@ -1160,6 +1160,16 @@ class ClientEngine(QObject):
             return self.send_group(self.conversation(key).title, text)
         return self.send_unicast(self.conversation(key).title, text)
 
+    def unread_text(self, key: str, seq: int) -> str | None:
+        """The text of message ``seq`` of conversation ``key`` as it reads now (edited), or
+        None when it is no longer unread: read here or on another computer of the account,
+        or deleted by its sender. For a pop-up about to show it."""
+        if seq not in self._unread_seqs.get(key, ()):
+            return None
+        model = self._conversations.get(key)
+        row = model.row_of_seq(seq) if model is not None else None
+        return model.item(row).text if row is not None else None
+
     def first_unread(self, key: str) -> int | None:
         """The seq of the oldest unread message of conversation ``key`` (where the app draws
         its "New messages" line), or None when it has no unread messages."""

@@ -12,11 +12,14 @@ Rules, as in desktop messengers:
   pop-up, so offline delivery at login or a busy group makes one notice, not fifty.
 - Muted conversations (``NotificationPrefs.muted``) only count in the badges.
 - ``show_text=False`` hides who wrote what (shared screens, classrooms): "New message".
+- A message read meanwhile (on another computer of the account) or deleted by its sender
+  is left out of the pop-up; an edited one shows its new text.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 from .quotes import split_quote
 
@@ -59,6 +62,7 @@ class _Pending:
     title: str
     sender: str
     text: str
+    seq: int | None = None
 
 
 def elide(text: str, limit: int = BODY_LIMIT) -> str:
@@ -80,21 +84,28 @@ class NotificationPolicy:
         self._pending: list[_Pending] = []
 
     def message(self, key: str, title: str, sender: str, text: str, *,
-                window_active: bool) -> bool:
-        """Note a new message from ``sender`` in conversation ``key`` (shown as ``title``).
-        True when it starts a new batch (the owner starts its timer then)."""
+                window_active: bool, seq: int | None = None) -> bool:
+        """Note a new message ``seq`` from ``sender`` in conversation ``key`` (shown as
+        ``title``). True when it starts a new batch (the owner starts its timer then)."""
         if window_active or not self.prefs.enabled or key in self.prefs.muted:
             return False
-        self._pending.append(_Pending(key, title, sender, text))
+        self._pending.append(_Pending(key, title, sender, text, seq))
         return len(self._pending) == 1
 
     def discard(self) -> None:
         """Forget the batch (the window became active: the badges show it all)."""
         self._pending.clear()
 
-    def flush(self) -> Notice | None:
-        """The pop-up for the batch collected so far (None when empty), and a new batch."""
+    def flush(self, current: Callable[[str, int], str | None] | None = None) -> Notice | None:
+        """The pop-up for the batch collected so far (None when empty), and a new batch.
+        ``current(key, seq)`` gives a message's text as it reads now, or None when it is no
+        longer unread (read on another computer, deleted by its sender meanwhile): those
+        are left out (a deleted message popped up with its text), edited ones say their
+        new text."""
         batch, self._pending = self._pending, []
+        if current is not None:
+            now = [(p, current(p.key, p.seq) if p.seq is not None else p.text) for p in batch]
+            batch = [replace(p, text=text) for p, text in now if text is not None]
         if not batch:
             return None
         keys = list(dict.fromkeys(p.key for p in batch))

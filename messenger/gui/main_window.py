@@ -1137,7 +1137,8 @@ class MainWindow(QMainWindow):
         title = ("# " if is_group(key) else "") + model.title
         if self.notifications.message(key, title, getattr(item, "sender", ""),
                                       getattr(item, "text", ""),
-                                      window_active=self._window_active()):
+                                      window_active=self._window_active(),
+                                      seq=getattr(item, "seq", None)):
             self._notify_timer.start()
 
     # ------------------------------------------------------------------ notifications
@@ -1152,7 +1153,7 @@ class MainWindow(QMainWindow):
         return icon
 
     def _show_notice(self) -> None:
-        notice = self.notifications.flush()
+        notice = self.notifications.flush(self.engine.unread_text)
         if notice is None or self._window_active():
             return
         self.last_notice = notice

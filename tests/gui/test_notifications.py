@@ -8,10 +8,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QStyleOptionViewItem
 
 from messenger.client.conversations import peer_key
+from messenger.client.models import MessageKind
 from messenger.client.notify import Notice
 from messenger.gui.delegates import BubbleDelegate
 from messenger.gui.main_window import MainWindow, tray_body
 from messenger.gui.settings import load_notification_prefs
+
+from .conftest import texts
 
 
 def background(qtbot, window: MainWindow) -> None:
@@ -58,6 +61,56 @@ def test_a_file_offer_in_the_background_notifies(qtbot, open_window, tmp_path):
         assert alice.send_files(peer_key("bob"), [str(path)])
     assert not bob._notify_timer.isActive() and bob.notifications.flush() is None
     assert bob.windowTitle().startswith("(1) bob@")
+
+
+def held_back(qtbot, window: MainWindow) -> list[Notice]:
+    """``window`` in the background, its pop-ups collected, the pending one held until the
+    test calls ``window._show_notice()`` (as its timer does after a second)."""
+    background(qtbot, window)
+    window._notify_timer.setInterval(3_600_000)
+    shown: list[Notice] = []
+    window.notified.connect(shown.append)
+    return shown
+
+
+def test_a_message_read_on_another_computer_meanwhile_does_not_pop_up(qtbot, open_window,
+                                                                      tmp_path):
+    """Read at the desk within the second the laptop collects pop-ups: the laptop popped
+    it up all the same, and asked for attention (a hunt)."""
+    bob = open_window("bob")
+    laptop = open_window("alice", data_dir=tmp_path / "laptop")
+    desktop = open_window("alice")
+    shown = held_back(qtbot, laptop)
+    desktop.open_conversation("bob")
+    desktop.bring_to_front()
+    qtbot.waitUntil(desktop._window_active)
+    bob.engine.send_unicast("alice", "are you at your desk?")
+    qtbot.waitUntil(lambda: laptop._notify_timer.isActive(), timeout=5000)
+    qtbot.waitUntil(lambda: laptop.engine.unread(peer_key("bob")) == 0, timeout=5000)
+    laptop._show_notice()
+    assert shown == [] and laptop.last_notice is None
+
+
+def test_a_message_deleted_or_edited_meanwhile_pops_up_as_it_reads_now(qtbot, open_window):
+    """"Delete for everyone" within the second: the pop-up still showed the text (a hunt)."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    shown = held_back(qtbot, alice)
+    key = peer_key("bob")
+    with qtbot.waitSignal(bob.engine.message_acked, timeout=5000) as acked:
+        bob.engine.send_unicast("alice", "my password is hunter2")
+    qtbot.waitUntil(lambda: alice.engine.unread(key) == 1, timeout=5000)
+    with qtbot.waitSignal(alice.engine.unread_changed, timeout=5000):
+        bob.engine.retract(acked.args[1], peer_key("alice"))
+    alice._show_notice()
+    assert shown == []
+    with qtbot.waitSignal(bob.engine.message_acked, timeout=5000) as acked:
+        bob.engine.send_unicast("alice", "meet at 5")
+    qtbot.waitUntil(lambda: alice.engine.unread(key) == 1, timeout=5000)
+    bob.engine.edit(acked.args[1], peer_key("alice"), "meet at 6")
+    qtbot.waitUntil(lambda: "meet at 6" in texts(alice, key, MessageKind.OTHER), timeout=5000)
+    alice._show_notice()
+    assert [n.body for n in shown] == ["meet at 6"]
 
 
 def test_nothing_while_active_and_a_muted_conversation_only_counts(qtbot, open_window):

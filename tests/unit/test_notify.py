@@ -60,3 +60,14 @@ def test_discard_forgets_the_batch():
     policy.discard()
     assert policy.flush() is None
     assert policy.message("u:bob", "bob", "bob", "again", window_active=False)  # new batch
+
+
+def test_flush_leaves_out_what_is_no_longer_unread_and_shows_edits():
+    policy = NotificationPolicy()
+    for seq, text in ((1, "first"), (2, "gone"), (3, "typo")):
+        policy.message("bob", "bob", "bob", text, window_active=False, seq=seq)
+    now = {1: "first", 3: "fixed"}  # 2 was read elsewhere or deleted; 3 was edited
+    notice = policy.flush(lambda key, seq: now.get(seq))
+    assert notice == Notice("bob (2 new messages)", "fixed", "bob", 2)
+    policy.message("bob", "bob", "bob", "read at the desk", window_active=False, seq=4)
+    assert policy.flush(lambda key, seq: None) is None
