@@ -1353,12 +1353,30 @@ class ClientEngine(QObject):
         for key, waiting in list(self._unread_seqs.items()):
             if both := waiting & got:
                 self._not_unread(key, both)
+                self._cards_seen_elsewhere(key, both)
         self._reads_to_resend -= got
         if self._store is not None and seqs:
             try:
                 self._store.mark_read_elsewhere(self.user or self._store_user, seqs)
             except (sqlite3.Error, OSError) as exc:
                 log.warning("could not mark messages read on another device: %s", exc)
+
+    def _cards_seen_elsewhere(self, key: str, seqs: set[int]) -> None:
+        """Messages ``seqs`` of ``key`` were read on another computer: the file offers
+        shown above the newest of them were looked at there too (reads go by seq, offers
+        have none: the laptop kept "(1) bob" for one looked at on the desktop; a hunt)."""
+        cards = self._unread_cards.get(key)
+        model = self._conversations.get(key)
+        if not cards or model is None:
+            return
+        rows = [r for r in map(model.row_of_seq, seqs) if r is not None]
+        if not rows:
+            return
+        newest = max(model.item(r).ts for r in rows)
+        for card in list(cards):
+            row = model.row_of_transfer(card)
+            if row is not None and model.item(row).ts <= newest:
+                self.card_answered(key, card)
 
     def _await_read(self, key: str, rows: list[CachedMessage]) -> None:
         """``rows`` are now shown in conversation ``key``: others' chat messages among them

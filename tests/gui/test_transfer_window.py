@@ -417,6 +417,29 @@ def test_a_file_offer_opens_its_tab_in_the_background_and_counts_as_unread(
     assert alice.engine.roster.index(row, 0).data(RosterModel.UnreadRole) == 0
 
 
+def test_a_file_offer_looked_at_on_another_computer_is_not_unread_here(qtbot, open_window,
+                                                                       tmp_path):
+    """Read on the desktop, the conversation kept "(1) bob" on the laptop for the offer
+    above what was read (reads go by message; an offer has none): a hunt."""
+    from messenger.client.conversations import peer_key
+
+    bob = open_window("bob")
+    desktop = open_window("alice")
+    laptop = open_window("alice", data_dir=tmp_path / "laptop")
+    key = peer_key("bob")
+    path = tmp_path / "notes.txt"
+    path.write_text("some notes\n")
+    with qtbot.waitSignal(laptop.transfers.transfer_added, timeout=10_000):
+        assert bob.send_files(peer_key("alice"), [str(path)])
+    with qtbot.waitSignal(laptop.engine.message_received, timeout=5000):
+        bob.engine.send_unicast("alice", "did you get it?")
+    qtbot.waitUntil(lambda: desktop.engine.unread(key) == 2, timeout=5000)
+    assert laptop.engine.unread(key) == 2
+    desktop.engine.mark_read(key)  # looked at on the desktop, the offer not answered
+    qtbot.waitUntil(lambda: laptop.engine.unread(key) == 0, timeout=5000)
+    assert not laptop.windowTitle().startswith("(")
+
+
 def test_a_file_sent_in_a_group_shows_in_the_group_on_the_members_side(qtbot, open_window,
                                                                       tmp_path):
     """Alice drops a file on the group's tab: bob's card is in the group's conversation,
