@@ -555,6 +555,7 @@ class ClientEngine(QObject):
         been made, so a re-login refused with the old one tries this one once."""
         self._relogin = False
         self._server_stopping = False  # it said so: the close that follows is no outage
+        self._retry_floor = 0.0  # seconds the next reconnect waits at least (retry_after)
         self.next_attempt = 0.0
         """When (``clock`` seconds) the scheduled reconnect fires; 0 when none is."""
         self._reconnect_timer = QTimer(self)
@@ -1959,6 +1960,14 @@ class ClientEngine(QObject):
                     self.conversation(EVERYONE).add_notice(
                         "Could not log in again: the password was refused. Log out and in "
                         "again.", error=True)
+                else:
+                    # Locked out, or the server is busy hashing (everyone reconnects after a
+                    # restart): the next try not before it says (it came on the backoff,
+                    # every 30 s through a 10-minute lock).
+                    self._retry_floor = err.retry_after or 0.0
+                    if err.code == ErrorCode.LOCKED_OUT:
+                        self.conversation(EVERYONE).add_notice(
+                            f"Could not log in again: {message}", error=True)
                 self._conn.close()  # still reconnecting unless stopped above
             self.login_failed.emit(err.code, message)
         elif req.kind == "send":
@@ -3048,7 +3057,8 @@ class ClientEngine(QObject):
             self._schedule_reconnect()
 
     def _schedule_reconnect(self) -> None:
-        delay = self._backoff.next_delay()
+        delay = max(self._backoff.next_delay(), self._retry_floor)
+        self._retry_floor = 0.0
         log.info("reconnecting in %.1f s", delay)
         self.next_attempt = self._clock() + delay
         self._reconnect_timer.start(max(1, int(delay * 1000)))

@@ -477,6 +477,7 @@ class MainWindow(QMainWindow):
         engine.group_failed.connect(self._on_group_failed)
         engine.reconnect_scheduled.connect(self._on_reconnect_scheduled)
         engine.server_stopping.connect(self._on_server_stopping)
+        engine.login_failed.connect(self._on_relogin_failed)
         engine.send_delayed.connect(self._on_send_delayed)
         engine.reconnecting.connect(self._on_reconnecting)
         engine.typing_received.connect(self._on_typing)
@@ -1337,6 +1338,31 @@ class MainWindow(QMainWindow):
             f"Sending slowed down by the server ({message.rstrip('.')}): the waiting "
             f"messages go by themselves in {max(1, math.ceil(delay))} s.",
             max(4000, int(delay * 1000) + 2000))
+
+    def _on_relogin_failed(self, code: str, message: str) -> None:
+        """A reconnect reached the server and its login was refused: the line said only
+        "Disconnected" (a password changed elsewhere), or the reason of the attempt before
+        ("Retrying in 46 s — Cannot reach the server", locked out), its tooltip "closed the
+        connection" (a hunt)."""
+        if not self._attempting:
+            return  # (a login of the dialog's: it says why)
+        if code == ErrorCode.BAD_CREDENTIALS:
+            message = ("The password was refused (changed on another computer?). Log out and "
+                       "in again with the new one.")
+            short = _first_sentence(message)
+        else:
+            short = f"Login refused: {_first_sentence(message)}"
+            message = f"Could not log in again: {message}"
+        self.state_label.setToolTip(plain_tooltip(message))
+        if self.engine.auto_reconnect:
+            self._last_failure = short
+            self._server_stopped = False  # (it is back: this is why it is not used)
+            if self._countdown.isActive():
+                self._show_countdown()
+            return
+        self._attempting = False
+        self._stopped_reason = message
+        self.state_label.setText(f"Disconnected: {short}")
 
     def _on_server_stopping(self, message: str) -> None:
         """The server said it stops: until the next login the countdown says so (its tries

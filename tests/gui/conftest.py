@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from PySide6.QtCore import Qt
 
@@ -19,15 +17,15 @@ from messenger.gui.main_window import MainWindow
 
 @pytest.fixture
 def open_window(qtbot, server, tmp_path):
-    """``open_window(user, password, data_dir=None)`` → a shown MainWindow logged in to
-    ``server``; its files arrive in ``tmp_path/<user>-downloads``. ``data_dir``: the app's
-    own data folder (another computer of the account)."""
+    """``open_window(user, password, **options)`` → a shown MainWindow logged in to
+    ``server``; its files arrive in ``tmp_path/<user>-downloads``. ``options`` go to the
+    :class:`ClientEngine` (``data_dir``: the app's own data folder, as on another computer
+    of the account; ``backoff``, ...)."""
     engines: list[ClientEngine] = []
     controllers: list[TransferController] = []
 
-    def factory(user: str, password: str | None = None, *,
-                data_dir: Path | None = None) -> MainWindow:
-        engine = ClientEngine(data_dir=data_dir)
+    def factory(user: str, password: str | None = None, **options) -> MainWindow:
+        engine = ClientEngine(**options)
         engines.append(engine)
         with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
             engine.connect_to(server.host, server.port)

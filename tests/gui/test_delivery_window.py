@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QStyleOptionViewItem
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE, peer_key
 from messenger.client.engine import ClientEngine
+from messenger.client.liveness import Backoff
 from messenger.client.localstore import CachedMessage
 from messenger.client.models import ConversationModel, DeliveryState, MessageKind, RosterModel
 from messenger.client.pins import PinStore
@@ -27,6 +28,7 @@ from messenger.gui.delegates import (
     TICKS,
     paint_tick,
 )
+from messenger.protocol import ErrorCode
 
 from .conftest import texts, type_line
 
@@ -255,6 +257,61 @@ def test_a_stopped_server_is_told_apart_from_a_lost_link(qtbot, open_window, ser
     with qtbot.waitSignal(engine.reconnect_scheduled, timeout=10_000):
         engine._conn._socket.abort()  # a lost link afterwards is one again
     assert alice.state_label.text().startswith("Connection lost — reconnecting in")
+
+
+def test_a_password_changed_elsewhere_while_offline_is_said_on_the_status_line(
+        qtbot, open_window, server, tmp_path):
+    """The reconnect is refused (the password was changed on the laptop meanwhile) and
+    stops: the line said only "Disconnected", its tooltip "closed the connection" (a hunt)."""
+    desktop = open_window("alice", backoff=Backoff(60.0, 60.0))
+    engine = desktop.engine
+    with qtbot.waitSignal(engine.reconnect_scheduled, timeout=10_000):
+        engine._conn._socket.abort()  # the desktop's Wi-Fi drops
+    laptop = ClientEngine(data_dir=tmp_path / "laptop")
+    try:
+        with qtbot.waitSignal(laptop.password_changed, timeout=10_000):
+            with qtbot.waitSignal(laptop.login_succeeded, timeout=10_000):
+                laptop.connect_to(server.host, server.port)
+                laptop.login("alice", "alice123")
+            laptop.change_password("alice123", "new-secret")
+    finally:
+        laptop.close()
+    with qtbot.waitSignal(engine.login_failed, timeout=10_000):
+        assert engine.reconnect_now()
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED, timeout=10_000)
+    assert not engine.auto_reconnect
+    assert desktop.state_label.text() == \
+        "Disconnected: The password was refused (changed on another computer?)"
+    assert "Log out and in again" in desktop.state_label.toolTip()
+    assert not desktop.reconnect_button.isVisibleTo(desktop)
+
+
+def test_a_reconnect_refused_as_locked_out_says_so_and_waits_out_the_lock(
+        qtbot, open_window, server):
+    """A reconnect refused (locked_out: someone's wrong guesses) showed the attempt
+    before's reason ("Cannot reach the server", "Server stopped"), nothing said the lock,
+    and the next tries came on the backoff through it (a hunt)."""
+    window = open_window("alice", backoff=Backoff(1.0, 2.0))
+    engine = window.engine
+    guesser = ClientEngine()
+    try:
+        for _ in range(3):
+            with qtbot.waitSignal(guesser.login_failed, timeout=10_000):
+                guesser.connect_to(server.host, server.port)
+                guesser.login("alice", "wrong-guess")
+    finally:
+        guesser.close()
+    with qtbot.waitSignal(engine.reconnect_scheduled, timeout=10_000):
+        engine._conn._socket.abort()
+    with qtbot.waitSignal(engine.reconnect_scheduled, timeout=10_000) as next_try:
+        with qtbot.waitSignal(engine.login_failed, timeout=10_000) as refused:
+            assert engine.reconnect_now()
+    assert refused.args[0] == ErrorCode.LOCKED_OUT
+    assert next_try.args[0] >= 5  # (the lock's 10 s, not the backoff's 1–2 s)
+    assert re.fullmatch(r"Retrying in \d+ s — Login refused: too many failed logins",
+                        window.state_label.text()), window.state_label.text()
+    assert "locked" in window.state_label.toolTip()
+    assert "locked" in texts(window, EVERYONE, MessageKind.ERROR)[-1]
 
 
 def test_a_certificate_change_while_reconnecting_stays_on_the_status_line(qtbot, open_window,
