@@ -136,6 +136,7 @@ EARLY_EVENTS_KEPT = 200
 """Transfer events kept for a transfer controller made after the login
 (:meth:`ClientEngine.take_early_transfer_events`)."""
 GROUP_CREATED_META = "group_created:"  # + group key: the group's ``created`` last seen
+GROUP_HIDDEN_META = "group_hidden:"  # + group key: a former group taken off the list
 """Local store ``meta`` key: the edits and deletes sent and not answered yet (JSON list, in
 the order made), so that a quit, a crash or a lost link does not lose them: they go again
 after the next login of the account (an edit keeps its ``client_msg_id``; deleting a
@@ -1853,7 +1854,7 @@ class ClientEngine(QObject):
             rows = [self._row(g) for g in (ok.groups or [])]
             for row in rows:
                 self._note_group(row)
-            self.groups.set_groups(rows)
+            self.groups.set_groups(rows + self._former_groups(rows))
             # Groups left while the link was down (removed, dissolved): as if told live,
             # with their unread counts gone (nothing is left to open to clear them).
             gone = [g for g in before if self.groups.group(g.name) is None]
@@ -2101,6 +2102,8 @@ class ClientEngine(QObject):
         above were in the earlier group."""
         key = group_key(row.name)
         model = self._conversations.get(key)
+        if row.member and self._hidden(key):  # (listed again once it leaves again)
+            self._store.delete_meta(GROUP_HIDDEN_META + key)
         if row.created and self._store is not None:
             meta = GROUP_CREATED_META + key
             known = self._store.get_meta(meta)
@@ -2117,9 +2120,11 @@ class ClientEngine(QObject):
             self.conversation_renamed.emit(key)
 
     def _drop_group(self, name: str) -> bool:
-        """Take group ``name`` off the group list (left, removed, dissolved, declined) with
-        its unread count: nothing is left to open to clear it (the window title's count).
-        False when it was not listed."""
+        """Group ``name`` is no longer ours (left, removed, dissolved, declined): its unread
+        count goes (nothing new will come to read; the window title's count), and it stays
+        in the group list as :attr:`~messenger.client.models.GroupRow.left` when its
+        conversation has history here (it vanished, and with it the way back to what was
+        said there), else it goes. False when it was not listed as ours."""
         key = group_key(name)
         if key in self._conversations:
             waiting = self._unread_seqs.pop(key, None)
@@ -2127,6 +2132,58 @@ class ClientEngine(QObject):
                 self._mark_read_here(key, sorted(waiting))
             self._unread_cards.pop(key, None)
             self._set_unread(key, 0)
+        row = self.groups.group(name)
+        if row is None:
+            return False
+        if self._has_history(key) and not self._hidden(key):
+            self.groups.upsert(GroupRow(row.name, "", member=False, created=row.created,
+                                        left=True))
+        else:
+            self.groups.remove(name)
+        return True
+
+    def _has_history(self, key: str) -> bool:
+        if self._store is not None:
+            try:
+                return self._store.count(key) > 0
+            except sqlite3.Error:
+                return False
+        model = self._conversations.get(key)
+        return model is not None and any(i.seq is not None for i in model.items())
+
+    def _hidden(self, key: str) -> bool:
+        return self._store is not None and \
+            self._store.get_meta(GROUP_HIDDEN_META + key) is not None
+
+    def _former_groups(self, current: list[GroupRow]) -> list[GroupRow]:
+        """At login: the groups whose history this computer keeps and that are not among
+        ``current`` (the account's groups and invitations), as ``left`` rows (spelt as
+        their newest cached message has it), except those taken off the list."""
+        if self._store is None:
+            return []
+        ours = {group_key(r.name) for r in current}
+        rows = []
+        try:
+            for key in self._store.conversations():
+                if not is_group(key) or key in ours or self._hidden(key):
+                    continue
+                newest = self._store.page(key, limit=1)
+                name = (newest[0].group if newest and newest[0].group
+                        else key[len(GROUP_PREFIX):])
+                rows.append(GroupRow(name, "", member=False, left=True))
+        except sqlite3.Error as exc:
+            log.warning("could not list the former groups: %s", exc)
+        return rows
+
+    def forget_group(self, name: str) -> bool:
+        """Take former group ``name`` (a ``left`` row) off the group list, also after
+        later logins; its history stays in the cache (and on the server). A later
+        membership lists it again. False when it is not a former group here."""
+        index = self.groups.row_of(name)
+        if index is None or not self.groups.index(index, 0).data(GroupModel.LeftRole):
+            return False
+        if self._store is not None:
+            self._store.set_meta(GROUP_HIDDEN_META + group_key(name), "1")
         return self.groups.remove(name)
 
     def _not_a_member(self, key: str) -> bool:

@@ -689,6 +689,9 @@ class LocalStore:
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
+    def delete_meta(self, key: str) -> None:
+        self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     def meta_keys(self, prefix: str) -> list[str]:
         """The ``meta`` keys that start with ``prefix``, without it."""
         return [r[0][len(prefix):] for r in self._db.execute(

@@ -949,6 +949,9 @@ class GroupRow:
         invited_by: who invited this user ("" when unknown).
         unread: unread messages in its conversation.
         created: Unix seconds.
+        left: this account is no longer a member (left, removed, dissolved) and keeps the
+            conversation's history: listed last, to open it for reading (``member`` and
+            ``pending`` are False; leader and members are not known).
     """
 
     name: str
@@ -961,14 +964,16 @@ class GroupRow:
     invited_by: str = ""
     unread: int = 0
     created: float = 0.0
+    left: bool = False
 
 
-def _group_sort_key(row: GroupRow) -> tuple[bool, str, str]:
-    return (not row.pending, name_key(row.name), row.name)
+def _group_sort_key(row: GroupRow) -> tuple[bool, bool, str, str]:
+    return (row.left, not row.pending, name_key(row.name), row.name)
 
 
 class GroupModel(QAbstractListModel):
-    """Groups: invitations waiting for an answer first, then by name ignoring case.
+    """Groups: invitations waiting for an answer first, then by name ignoring case, then
+    the groups this account was in and keeps the history of (:attr:`GroupRow.left`).
 
     The engine keeps two: :attr:`ClientEngine.groups` (groups you are in or invited to, shown
     in the contact list) and :attr:`ClientEngine.directory` (every group the server lists for
@@ -979,6 +984,7 @@ class GroupModel(QAbstractListModel):
     :attr:`LeaderRole` → str, :attr:`PublicRole` → bool, :attr:`MembersRole` → list[str],
     :attr:`InvitedByRole` → str, :attr:`MemberRole` → bool (joined),
     :attr:`JoinableRole` → bool (public, or invited, and not joined yet),
+    :attr:`LeftRole` → bool (no longer a member; history only),
     ``Qt.ToolTipRole``/``Qt.AccessibleTextRole`` → str.
 
     Signals:
@@ -995,6 +1001,7 @@ class GroupModel(QAbstractListModel):
     InvitedByRole = Qt.ItemDataRole.UserRole + 8
     MemberRole = Qt.ItemDataRole.UserRole + 9
     JoinableRole = Qt.ItemDataRole.UserRole + 10
+    LeftRole = Qt.ItemDataRole.UserRole + 11
 
     pending_changed = Signal()
 
@@ -1031,7 +1038,12 @@ class GroupModel(QAbstractListModel):
             return g.member
         if role == self.JoinableRole:
             return not g.member and (g.public or g.pending)
+        if role == self.LeftRole:
+            return g.left
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
+            if g.left:
+                return (f"group {g.name}: you are no longer a member; its messages stay "
+                        "here to read (right-click to remove it from the list)")
             n = len(g.members)
             text = (f"group {g.name}, {'public' if g.public else 'invite-only'}, "
                     f"{n} member{'s' if n != 1 else ''}, led by {g.leader}")
@@ -1049,7 +1061,8 @@ class GroupModel(QAbstractListModel):
                            (self.UnreadRole, b"unread"), (self.PendingRole, b"pending"),
                            (self.LeaderRole, b"leader"), (self.PublicRole, b"public"),
                            (self.MembersRole, b"members"), (self.InvitedByRole, b"invitedBy"),
-                           (self.MemberRole, b"member"), (self.JoinableRole, b"joinable")):
+                           (self.MemberRole, b"member"), (self.JoinableRole, b"joinable"),
+                           (self.LeftRole, b"left")):
             names[role] = QByteArray(name)
         return names
 
@@ -1062,18 +1075,25 @@ class GroupModel(QAbstractListModel):
     # -- queries
 
     def names(self) -> list[str]:
-        return [g.name for g in self._rows]
+        """The groups you are in or invited to (not :meth:`former` ones)."""
+        return [g.name for g in self._rows if not g.left]
 
     def group(self, name: str) -> GroupRow | None:
-        """A copy of the row of group ``name`` (any case), or None."""
+        """A copy of the row of group ``name`` (any case) that you are in or invited to, or
+        None (also for a :meth:`former` one)."""
         row = self._row_of(name)
-        return None if row is None else replace(self._rows[row])
+        return None if row is None or self._rows[row].left else replace(self._rows[row])
 
     def row_of(self, name: str) -> int | None:
         return self._row_of(name)
 
     def rows(self) -> list[GroupRow]:
-        return [replace(g) for g in self._rows]
+        """Copies of the rows of the groups you are in or invited to."""
+        return [replace(g) for g in self._rows if not g.left]
+
+    def former(self) -> list[str]:
+        """The groups listed as :attr:`GroupRow.left` (no longer a member; history only)."""
+        return [g.name for g in self._rows if g.left]
 
     def pending(self) -> list[GroupRow]:
         """Copies of the rows with an invitation awaiting an answer."""

@@ -801,6 +801,8 @@ def member_label(name: str, me: bool) -> str:
 LEADER = QColor("#e8590c")
 GROUP_ICON = QColor("#7048e8")
 PENDING = QColor("#f08c00")
+FORMER = QColor("#868e96")
+"""The tile of a group you are no longer in (its history only)."""
 
 
 def _pill(painter: QPainter, font: QFont, right: float, center_y: float, label: str,
@@ -834,7 +836,7 @@ def _background(painter: QPainter, option: QStyleOptionViewItem) -> bool:
 class GroupDelegate(PlainToolTipDelegate):
     """Paints a group: a purple "#" tile, the name (bold with unread messages) over
     "N members · public/invite-only", an "invited" pill while an invitation waits, and the
-    unread badge."""
+    unread badge. A group you are no longer in: a grey tile over "not a member · history"."""
 
     ROW_HEIGHT = 42
     """At the default font; rows grow with a larger one (:func:`_row_height`)."""
@@ -852,10 +854,11 @@ class GroupDelegate(PlainToolTipDelegate):
         unread = int(index.data(GroupModel.UnreadRole) or 0)
         pending = bool(index.data(GroupModel.PendingRole))
         public = bool(index.data(GroupModel.PublicRole))
+        left_group = bool(index.data(GroupModel.LeftRole))
 
         tile = QRectF(rect.left() + 8, rect.center().y() - 12, 24, 24)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(PENDING if pending else GROUP_ICON)
+        painter.setBrush(PENDING if pending else FORMER if left_group else GROUP_ICON)
         painter.drawRoundedRect(tile, 6, 6)
         bold = QFont(option.font)
         bold.setBold(True)
@@ -886,7 +889,8 @@ class GroupDelegate(PlainToolTipDelegate):
         painter.setPen(text_color)
         painter.drawText(QPointF(left, top + fm.ascent()),
                          fm.elidedText(name, Qt.TextElideMode.ElideRight, width))
-        detail = f"{count} member{'s' if count != 1 else ''} · " + \
+        detail = "not a member · history" if left_group else \
+            f"{count} member{'s' if count != 1 else ''} · " + \
             ("public" if public else "invite-only")
         painter.setFont(small)
         painter.setPen(text_color if selected else theme.colors(option.palette).meta_other)

@@ -811,6 +811,9 @@ class MainWindow(QMainWindow):
         if index.data(GroupModel.PendingRole):
             menu.addAction("Accept invitation", lambda: self.engine.accept_invitation(name))
             menu.addAction("Decline invitation", lambda: self.engine.decline_invitation(name))
+        elif index.data(GroupModel.LeftRole):
+            menu.addAction("Open (history)", lambda: self.open_group(name))
+            menu.addAction("Remove from list", lambda: self.engine.forget_group(name))
         else:
             menu.addAction("Open", lambda: self.open_group(name))
             menu.addAction("Invite…", lambda: self.ask_invite(name))
@@ -1469,8 +1472,11 @@ class MainWindow(QMainWindow):
                 continue
             if is_group(key):
                 row = e.groups.group(title)
+                former = {group_key(n): n for n in e.groups.former()}
                 if row is not None and row.member:
                     self._open(group_key(row.name), row.name, focus=False)
+                elif key in former:  # (left: kept for reading, as before the restart)
+                    self._open(key, former[key], focus=False)
             elif peer_key(title) == key:
                 self._open(key, title, focus=False)  # not read until looked at
         widget = self._tabs_by_key.get(current or "")

@@ -467,9 +467,63 @@ def test_leaving_a_group_drops_its_unread_count_from_the_title(qtbot, open_windo
     # Groups list → right-click → Leave… (no tab open)
     with qtbot.waitSignal(bob.engine.group_left, timeout=10_000):
         bob.engine.leave_group("lab", key=key)
-    assert bob.engine.groups.group("lab") is None  # nothing left in the list to open
+    assert bob.engine.groups.group("lab") is None  # (listed as former: no count)
     assert key not in bob._tabs_by_key
     assert not bob.windowTitle().startswith("("), bob.windowTitle()
+
+
+def group_menu(window, name: str) -> QMenu:
+    """The context menu of group ``name`` in ``window``'s Groups list, as a right-click
+    opens it."""
+    model = window.groups_view.model()
+    row = next(r for r in range(model.rowCount())
+               if model.index(r, 0).data(GroupModel.NameRole) == name)
+    window._group_menu(window.groups_view.visualRect(model.index(row, 0)).center())
+    return [m for m in window.findChildren(QMenu) if m.isVisible()][-1]
+
+
+def test_a_group_left_stays_listed_for_its_history_until_taken_off_the_list(qtbot,
+                                                                           open_window):
+    """A group one left vanished from the Groups list: once its tab was closed (or the app
+    restarted) nothing led back to what was said there."""
+    alice, bob, key = bob_in_lab_with_its_tab_closed(qtbot, open_window)
+    alice.engine.send_group("lab", "the plan is in the wiki")
+    qtbot.waitUntil(lambda: texts(bob, key, OTHER) == ["the plan is in the wiki"],
+                    timeout=10_000)
+    with qtbot.waitSignal(bob.engine.group_left, timeout=10_000):
+        bob.engine.leave_group("lab", key=key)
+    listed = bob.engine.groups
+    assert listed.former() == ["lab"] and listed.group("lab") is None
+    index = listed.index(listed.row_of("lab"), 0)
+    assert index.data(GroupModel.LeftRole) is True
+    assert "no longer a member" in index.data(Qt.ItemDataRole.ToolTipRole)
+    menu = group_menu(bob, "lab")
+    assert [a.text() for a in menu.actions()] == ["Open (history)", "Remove from list"]
+    menu.actions()[0].trigger()
+    tab = bob.conversation_widget(key)
+    assert tab is not None and not tab.writable
+    assert texts(bob, key, OTHER) == ["the plan is in the wiki"]
+    bob.close()  # (with the tab open)
+
+    again = open_window("bob")
+    assert again.engine.groups.former() == ["lab"]
+    tab = again.conversation_widget(key)  # the tab came back, for reading
+    assert tab is not None and not tab.writable
+    qtbot.waitUntil(lambda: texts(again, key, OTHER) == ["the plan is in the wiki"],
+                    timeout=10_000)
+    group_menu(again, "lab").actions()[1].trigger()  # Remove from list
+    assert again.engine.groups.former() == [] and again.groups_view.model().rowCount() == 0
+    again.close()
+
+    third = open_window("bob")
+    assert third.engine.groups.former() == []  # (taken off for good)
+    with qtbot.waitSignal(third.engine.invitation_received, timeout=10_000):
+        alice.engine.invite_to_group("lab", ["bob"])
+    with qtbot.waitSignal(third.engine.group_joined, timeout=10_000):
+        third.engine.accept_invitation("lab")
+    with qtbot.waitSignal(third.engine.group_left, timeout=10_000):
+        third.engine.leave_group("lab")
+    assert third.engine.groups.former() == ["lab"]  # a membership lists it again
 
 
 def test_a_long_choice_is_summed_up_in_the_group_dialog():

@@ -26,7 +26,10 @@ def test_the_next_login_reopens_the_tabs_as_they_were(qtbot, open_window):
 
     bob = open_window("bob")
     again = open_window("alice")
-    assert tab_keys(again) == [EVERYONE, group_key("lab"), peer_key("bob"), peer_key("charlie")]
+    # (the group left and gone comes back too, for reading: it kept its tab when left)
+    assert tab_keys(again) == [EVERYONE, group_key("lab"), group_key("gone"), peer_key("bob"),
+                               peer_key("charlie")]
+    assert not again.conversation_widget(group_key("gone")).writable
     assert again.current_key() == peer_key("bob")
     assert (again.width(), again.height()) == (760, 540)
     assert tab_keys(bob) == [EVERYONE]  # another account: its own tabs

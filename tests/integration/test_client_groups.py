@@ -106,7 +106,8 @@ def test_public_join_leave_and_directory(qtbot, session):
         alice.leave_group("lounge")
     qtbot.waitUntil(lambda: bob.groups.group("lounge").leader == "bob")
     qtbot.waitUntil(lambda: "You are the new leader" in notices(bob, group_key("lounge")))
-    assert alice.groups.rowCount() == 0 and alice.party == ""
+    assert alice.groups.rows() == [] and alice.party == ""
+    assert alice.groups.former() == ["lounge"]  # (its history: to read, not to write)
     # Posting after leaving is refused and said in the group's conversation.
     with qtbot.waitSignal(alice.request_failed, timeout=10_000) as failed:
         alice.send_group("lounge", "still here?")
