@@ -1008,7 +1008,7 @@ class TransferController(QObject):
                 # continues that partial file.
                 self._engine.release(t.transfer_id)
             self._by_id.pop(t.transfer_id, None)
-            t.transfer_id, t.secret, t.name, t.mime = ev.transfer_id, secret, ev.name, ev.mime
+            t.transfer_id, t.secret = ev.transfer_id, secret
             t.error, t.by_peer, t.rate = "", False, 0.0
             self._by_id[ev.transfer_id] = t.key
         else:
@@ -1045,10 +1045,15 @@ class TransferController(QObject):
         moving bytes here (the sender's attempt failed, ours has not noticed yet: a laptop
         that woke from sleep learns it 15 s later), the very attempt it names first. A
         second offer of the same bytes that is no resume (a copy under another name) leaves
-        a running card alone."""
+        a running card alone. Only an offer under the card's name and type continues it:
+        an accepted card is accepted again without asking, and a sender could otherwise
+        rename what was accepted (``holiday.jpg`` → ``holiday.jpg.desktop``; a security
+        review). Another name is a new card that asks (its bytes still resume from the
+        partial file)."""
         same = [t for t in reversed(list(self._items.values()))
                 if t.direction == RECEIVE and t.sha256 == ev.sha256
-                and name_key(t.peer) == name_key(ev.sender)]
+                and name_key(t.peer) == name_key(ev.sender)
+                and t.name == ev.name and t.mime == ev.mime and t.size == ev.size]
         if ev.resumes:
             running = [t for t in same if t.accepted and t.state in (
                 TransferState.CONNECTING, TransferState.ACTIVE)]

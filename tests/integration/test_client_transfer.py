@@ -278,6 +278,34 @@ def test_an_accepted_receive_whose_sender_never_connects_fails_and_keeps_its_par
     hole.close()
 
 
+def test_an_accepted_file_offered_again_under_another_name_asks_again(qtbot, peers,
+                                                                     tmp_path):
+    """An accepted receive failed (the sender never connected); the same bytes offered
+    again under another name and type were taken for its resume: accepted without asking,
+    renamed to what bob never saw ("holiday.jpg" → "holiday.jpg.desktop"; a security
+    review). Only an offer under the card's own name continues it."""
+    hole = QUdpSocket()
+    assert hole.bind(LOCAL, 0)
+    alice, bob = peers()
+    alice.route = lambda host, port: ("127.0.0.1", hole.localPort())
+    bob.connect_timeout = 0.5
+    src = tmp_path / "holiday.jpg"
+    src.write_bytes(random.Random(4).randbytes(50_000))
+    _send_key, recv_key = offer(qtbot, alice, bob, src)
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: state(bob, recv_key) is S.FAILED, timeout=5_000)
+    assert bob.get(recv_key).accepted
+    with qtbot.waitSignal(bob.transfer_added, timeout=10_000) as added:
+        alice.client.offer_transfer("bob", "holiday.jpg.desktop", src.stat().st_size,
+                                    sha256_of(src), "application/x-desktop", "127.0.0.1", 9)
+    renamed = bob.get(added.args[0])
+    assert added.args[0] != recv_key and renamed.name == "holiday.jpg.desktop"
+    assert renamed.state is S.INCOMING  # asks
+    old = bob.get(recv_key)
+    assert (old.name, old.state) == ("holiday.jpg", S.FAILED)
+    hole.close()
+
+
 def test_recipient_on_two_devices_both_accepting_gets_the_file_once(qtbot, peers, server,
                                                                     tmp_path):
     """Bob is logged in on two devices, both accepting alice's files without asking. One
