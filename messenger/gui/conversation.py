@@ -429,6 +429,7 @@ class ConversationWidget(QWidget):
 
         # What an empty conversation says instead of a blank pane.
         self.empty_label = QLabel(self.view)
+        self.empty_label.setTextFormat(Qt.TextFormat.PlainText)  # (others' text: never rich)
         self.retry_blocked = ""
         self.empty_label.setText(self._empty_text())
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -437,6 +438,7 @@ class ConversationWidget(QWidget):
         self.empty_label.hide()
         # While files are dragged over the tab: what a drop will do (or why it cannot).
         self.drop_overlay = QLabel(self.view)
+        self.drop_overlay.setTextFormat(Qt.TextFormat.PlainText)  # (others' text: never rich)
         self.drop_overlay.setObjectName("dropOverlay")
         self.drop_overlay.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.drop_overlay.setWordWrap(True)
@@ -498,6 +500,7 @@ class ConversationWidget(QWidget):
         self.failed_bar = QWidget(self)
         self.failed_bar.setObjectName("failedBar")
         self.failed_label = QLabel(self.failed_bar)
+        self.failed_label.setTextFormat(Qt.TextFormat.PlainText)  # (others' text: never rich)
         self.failed_label.setWordWrap(True)
         self.retry_button = QPushButton("Retry", self.failed_bar)
         self.retry_button.setAccessibleName("Retry the unsent messages")
@@ -518,6 +521,7 @@ class ConversationWidget(QWidget):
         self.error_bar = QWidget(self)
         self.error_bar.setObjectName("errorBar")
         self.error_label = QLabel(self.error_bar)
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)  # (others' text: never rich)
         theme.follow_palette(self, self._apply_colors)
         self.error_label.setWordWrap(True)
         self.error_label.setAccessibleDescription("Error")
@@ -536,6 +540,7 @@ class ConversationWidget(QWidget):
         # Export progress and outcome (Conversation → Export…, see show_export).
         self.export_bar = QWidget(self)
         self.export_label = QLabel(self.export_bar)
+        self.export_label.setTextFormat(Qt.TextFormat.PlainText)  # (others' text: never rich)
         self.export_label.setAccessibleDescription("Export")
         self.export_label.setWordWrap(True)
         self.export_progress = QProgressBar(self.export_bar)
@@ -564,6 +569,7 @@ class ConversationWidget(QWidget):
         self._export_hide.timeout.connect(self.export_bar.hide)
 
         self.typing_label = QLabel(self)
+        self.typing_label.setTextFormat(Qt.TextFormat.PlainText)  # (others' text: never rich)
         self.typing_label.setAccessibleDescription("Typing indicator")
         theme.secondary_text(self.typing_label, "font-style: italic; padding: 0 12px;")
         self.typing_label.hide()
@@ -631,6 +637,7 @@ class ConversationWidget(QWidget):
 
         # Why the compose box is disabled (a group you left), over it.
         self.closed_label = QLabel(self)
+        self.closed_label.setTextFormat(Qt.TextFormat.PlainText)  # (others' text: never rich)
         self.closed_label.setObjectName("closedLabel")
         self.closed_label.setAccessibleDescription("Why you cannot write here")
         self.closed_label.setWordWrap(True)

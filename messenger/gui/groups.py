@@ -55,7 +55,7 @@ from . import theme
 from .conversation import ConversationWidget
 from .delegates import GroupDelegate, MemberDelegate
 from .ui_group_dialog import Ui_GroupDialog
-from .widgets import EmptyHintListView, ErrorLabel
+from .widgets import EmptyHintListView, ErrorLabel, plain_tooltip
 
 log = logging.getLogger("messenger.gui.groups")
 
@@ -618,7 +618,7 @@ class InvitationBar(QFrame):
         members = f"{n} member{'s' if n != 1 else ''}"
         label.setText(f"✉  <b>{html.escape(who)}</b> invited you to "
                       f"<b>{html.escape(g.name)}</b> ({kind}, {members})")
-        label.setToolTip(f"{who} invited you to {g.name} ({kind}, {members})")
+        label.setToolTip(plain_tooltip(f"{who} invited you to {g.name} ({kind}, {members})"))
 
     def _refresh_texts(self, *_args: object) -> None:
         for g in self.engine.groups.pending():
@@ -653,8 +653,10 @@ class GroupConversationWidget(ConversationWidget):
         panel.setMaximumWidth(190)
         panel.setStyleSheet("#memberPanel { border-left: 1px solid palette(midlight); }")
         self.members_label = QLabel(panel)
+        self.members_label.setTextFormat(Qt.TextFormat.PlainText)  # (others' text: never rich)
         self.members_label.setStyleSheet("font-weight: bold; padding: 6px 4px 2px 4px;")
         self.info_label = QLabel(panel)
+        self.info_label.setTextFormat(Qt.TextFormat.PlainText)  # (others' text: never rich)
         theme.secondary_text(self.info_label, "padding: 0 4px 4px 4px;")
         self.info_label.setWordWrap(True)
         self.members_view = QListView(panel)
@@ -776,7 +778,7 @@ class GroupConversationWidget(ConversationWidget):
             leader = fm.elidedText(whole, Qt.TextElideMode.ElideRight,
                                    max(40, room - fm.horizontalAdvance("led by ")))
             self.info_label.setText(f"{kind} · led by {leader}")
-            self.info_label.setToolTip(f"{kind} · led by {whole}")
+            self.info_label.setToolTip(plain_tooltip(f"{kind} · led by {whole}"))
         if member and not self._member:
             self.left_here = False  # joined (again)
         changed = member != self._member

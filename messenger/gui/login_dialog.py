@@ -114,6 +114,7 @@ class LoginDialog(QDialog):
         form.addRow("", self.create_check)
 
         self.error_label = QLabel()
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)  # (others' text: never rich)
         self.error_label.setObjectName("errorLabel")
         self.error_label.setWordWrap(True)
         theme.follow_palette(self.error_label, lambda: self.error_label.setStyleSheet(
@@ -122,9 +123,11 @@ class LoginDialog(QDialog):
         self.error_label.setAccessibleDescription("Error")
         self.error_label.hide()
         self.status_label = QLabel()
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)  # (others' text: never rich)
         theme.secondary_text(self.status_label)
         self.status_label.setAccessibleDescription("Status")
         self.fingerprint_label = QLabel()
+        self.fingerprint_label.setTextFormat(Qt.TextFormat.PlainText)  # (others' text: never rich)
         self.fingerprint_label.setWordWrap(True)
         self.fingerprint_label.setTextInteractionFlags(
             Qt.TextInteractionFlag.TextSelectableByMouse)

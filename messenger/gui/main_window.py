@@ -416,6 +416,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(splitter)
 
         self.state_label = QLabel()
+        self.state_label.setTextFormat(Qt.TextFormat.PlainText)  # (others' text: never rich)
         self.state_label.setAccessibleDescription("Connection state")
         # Permanent (on the right): a passing message ("Refused: …") on the left does not
         # hide whether the app is online or reconnecting.
@@ -1419,11 +1420,12 @@ class MainWindow(QMainWindow):
 
     def about_text(self) -> str:
         """What Help → About shows: version, server, fingerprint and the log file path."""
-        fp = self.engine.fingerprint or "unknown"
+        fp = html.escape(self.engine.fingerprint or "unknown")
+        log_file = html.escape(str(self.log_file or "not logging to a file"))
         return (f"<b>Messenger {__version__}</b><br>A desktop messenger for LANs.<br><br>"
-                f"Server: {self.engine.host}:{self.engine.port}<br>"
+                f"Server: {html.escape(self.engine.host)}:{self.engine.port}<br>"
                 f"Certificate SHA-256: <tt>{fp}</tt><br><br>"
-                f"Log file: <tt>{self.log_file or 'not logging to a file'}</tt>")
+                f"Log file: <tt>{log_file}</tt>")
 
     def show_about(self) -> QMessageBox:
         """Open Help → About (non-modal) and return the box."""

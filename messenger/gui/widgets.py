@@ -71,10 +71,12 @@ class ElidedLabel(QLabel):
 
 class ErrorLabel(QLabel):
     """A dialog's error line: error-coloured for the palette (bold by default), wrapped,
-    announced as "Error" to screen readers, hidden while there is nothing to say."""
+    announced as "Error" to screen readers, hidden while there is nothing to say; plain
+    text (what it shows often comes from the server)."""
 
     def __init__(self, parent: QWidget | None = None, *, bold: bool = True) -> None:
         super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)  # (a server's reason: never rich text)
         theme.follow_palette(self, lambda: self.setStyleSheet(theme.error_style(bold=bold)))
         self.setWordWrap(True)
         self.setAccessibleDescription("Error")
