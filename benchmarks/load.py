@@ -707,7 +707,7 @@ def messenger_server(workdir: Path, script: str | None = None):
     # connections without a login; and each sends faster than an account's default rate)
     cmd = [sys.executable, *entry, "--server", "--host", HOST, "--port", "0",
            "--data-dir", str(data), "--max-prelogin", "10000",
-           "--max-send-rate", "0"]
+           "--max-send-rate", "0", "--max-registrations", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
     try:
         line = proc.stdout.readline()

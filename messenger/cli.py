@@ -137,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "in bursts of up to 10 seconds' worth; faster ones are refused "
                              "for a second, and the app sends them again (default 100; 0: "
                              "no limit)")
+    server.add_argument("--max-registrations", type=_rate, default=20.0, metavar="N",
+                        help="accounts one IP address may create an hour in the app; more "
+                             "are refused until the hour allows (default 20; 0: no limit; "
+                             "--add-user is not counted)")
 
     app = parser.add_argument_group("app options")
     app.add_argument("--user", default=None, help="user name to pre-fill in the login dialog")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 import time
 from collections import deque
@@ -1916,7 +1917,9 @@ class ClientEngine(QObject):
             err.message[:ERROR_TEXT_MAX] + "…"
         if err.code in (ErrorCode.LOCKED_OUT, ErrorCode.RATE_LIMITED) \
                 and err.retry_after is not None and "second" not in message:
-            message = f"{message.rstrip('.')}. Try again in {max(1, round(err.retry_after))} s."
+            wait = max(1, round(err.retry_after))
+            when = f"{wait} s" if wait < 120 else f"{math.ceil(wait / 60)} min"
+            message = f"{message.rstrip('.')}. Try again in {when}."
         if req is None and err.code == ErrorCode.NOT_LOGGED_IN and not self.logged_in:
             # The server closes a connection that stays without a login (its login_timeout,
             # e.g. while the user retypes a refused password): the next login reconnects.

@@ -62,6 +62,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         idle_timeout=args.idle_timeout,
         max_prelogin_per_host=args.max_prelogin,
         max_send_rate=args.max_send_rate,
+        max_registrations=args.max_registrations,
     )
 
 

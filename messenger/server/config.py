@@ -36,6 +36,9 @@ class ServerConfig:
         max_send_rate: messages (``send``, ``edit``) an account may send a second on
             average, in bursts of up to ten seconds' worth; beyond it ``rate_limited`` for
             a second (``--max-send-rate``; 0: no limit).
+        max_registrations: accounts one IP address may create an hour (``register``), in
+            bursts of as many; beyond it ``rate_limited`` (``--max-registrations``; 0: no
+            limit). Accounts made with ``--add-user`` do not count.
         max_waiting_offers: file offers of one user that may wait for an answer (offered and
             not accepted, declined, cancelled or expired); more offers get ``rate_limited``.
             Accepted transfers do not count (see ``transfers.MAX_ACCEPTED_PER_SENDER``).
@@ -62,6 +65,7 @@ class ServerConfig:
     max_prelogin_per_host: int = 64
     max_send_rate: float = 100.0
     max_waiting_offers: int = 100
+    max_registrations: float = 20.0
 
     @property
     def db_path(self) -> Path:

@@ -118,6 +118,11 @@ MAX_SEND_RATE = 100.0
 SEND_BURST_SECONDS = 10.0
 """An account's burst allowance, in seconds of ``max_send_rate`` (1,000 messages by default:
 an outbox of messages typed offline goes at once); never less than one message."""
+MAX_REGISTRATIONS_PER_HOUR = 20.0
+"""Default of ``ServerCore.max_registrations``: accounts one address may create an hour (in
+bursts of as many)."""
+REGISTER_BUCKETS_KEPT = 10_000
+"""Per-address registration buckets kept; past it, the full ones (idle) are dropped."""
 FLOOD_HEAD_SECONDS = 10.0
 """After a ``send`` was refused for flooding, the connection's later sends are refused until
 that one comes again (so they cannot overtake it), or for at most this long (s)."""
@@ -269,6 +274,11 @@ class ServerCore:
             average, in bursts of up to :data:`SEND_BURST_SECONDS` worth; beyond it they get
             ``rate_limited`` for a second (:class:`~.ratelimit.TokenBucket`), and a retry of
             a message stored before still gets its ``ok``. 0: no limit.
+        max_registrations: accounts one address (:func:`~.ratelimit.address_block`) may
+            create by ``register`` an hour, in bursts of as many; beyond it ``rate_limited``
+            with ``retry_after`` until the next (accounts were permanent, in every roster,
+            and one address could make tens of thousands an hour: a security review).
+            0: no limit.
         local_networks: the /64s of this server's own global IPv6 addresses: a client there
             counts by its address, not its /64 (:func:`~.ratelimit.address_block`).
         clock: wall-clock seconds for timestamps.
@@ -281,6 +291,7 @@ class ServerCore:
                  max_waiting_offers: int = MAX_OPEN_PER_SENDER,
                  max_prelogin_per_host: int = MAX_PRELOGIN_PER_HOST,
                  max_send_rate: float = MAX_SEND_RATE,
+                 max_registrations: float = MAX_REGISTRATIONS_PER_HOUR,
                  local_networks: Collection[IPv6Network] = (),
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
@@ -297,6 +308,8 @@ class ServerCore:
         self.max_send_rate = max_send_rate
         self.local_networks = frozenset(local_networks)
         self._send_buckets: dict[str, TokenBucket] = {}  # account key → its flood control
+        self.max_registrations = max_registrations
+        self._register_buckets: dict[str, TokenBucket] = {}  # address block → its allowance
         self._clock = clock
         self.sessions: dict[ConnId, Session] = {}
         self.online: dict[str, _Online] = {}
@@ -495,6 +508,12 @@ class ServerCore:
                                 f"the name {frame.user!r} is taken")]
         if (busy := self._busy(session, frame)) is not None:
             return [busy]
+        if (wait := self._registration_wait(session)) is not None:
+            text = (f"{session.block} has created {self.max_registrations:g} accounts "
+                    "within the hour; ask the server's owner, or try again later")
+            log.info("%s → %s: %s", session.address, ErrorCode.RATE_LIMITED, text)
+            return [Out(session.conn, Error(id=frame.id, code=ErrorCode.RATE_LIMITED,
+                                            message=text, retry_after=wait))]
         self._hash_started(session)
 
         def hashed(encoded: object) -> list[Action]:
@@ -516,6 +535,25 @@ class ServerCore:
         password = frame.password
         return [Crypto(session.conn, lambda: self.passwords.hash(password), hashed,
                        request_id=frame.id)]
+
+    def _registration_wait(self, session: Session) -> float | None:
+        """None when ``session``'s address may create one more account now (taking it
+        from its allowance), else the seconds until it may."""
+        if not self.max_registrations:
+            return None
+        now = time.monotonic()
+        buckets = self._register_buckets
+        bucket = buckets.get(session.block)
+        if bucket is None:
+            if len(buckets) >= REGISTER_BUCKETS_KEPT:
+                for block, b in list(buckets.items()):
+                    if b.tokens + (now - b.stamp) * b.rate >= b.burst:
+                        del buckets[block]
+            rate = self.max_registrations / 3600.0
+            bucket = buckets[session.block] = TokenBucket(rate, self.max_registrations, now)
+        if not bucket.take(now):
+            return None
+        return max(1.0, (1.0 - bucket.tokens) / bucket.rate)
 
     def _login(self, session: Session, frame: Login) -> list[Action]:
         if frame.receipts_after is not None and not 0 <= frame.receipts_after < MAX_SEQ:

@@ -159,6 +159,7 @@ class MessengerServer(QObject):
             max_waiting_offers=config.max_waiting_offers,
             max_prelogin_per_host=config.max_prelogin_per_host,
             max_send_rate=config.max_send_rate,
+            max_registrations=config.max_registrations,
             local_networks=local,
         )
         self._codec = Codec.for_server()

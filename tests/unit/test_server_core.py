@@ -113,6 +113,32 @@ def test_requests_need_login(core):
     assert isinstance(only(core.handle(conn, Ping(nonce=5)), conn), Pong)
 
 
+def test_one_address_creates_a_bounded_number_of_accounts_an_hour(core, monkeypatch):
+    """Accounts are permanent and in everyone's roster: one address registered 300 in a
+    row (a security review). ``max_registrations`` an hour per address, in bursts of as
+    many; another address is not held up; the hour gives the next."""
+    now = [5000.0]
+    monkeypatch.setattr(core_module.time, "monotonic", lambda: now[0])
+    core.max_registrations = 3
+
+    def register(name: str, host: str = "127.0.0.1"):
+        conn = next(_next_conn)
+        core.connected(conn, f"{host}:{conn}")
+        core.handle(conn, Hello(protocol_version=PROTOCOL_VERSION))
+        return only(core.handle(conn, Register(id=1, user=name, password="secret1")), conn)
+
+    assert all(isinstance(register(f"user{n}"), Ok) for n in range(3))
+    err = register("user3")
+    assert err.code == ErrorCode.RATE_LIMITED and "127.0.0.1" in err.message
+    assert 1190 <= err.retry_after <= 1200  # (one account per 20 min comes back)
+    assert core.store.account("user3") is None
+    assert isinstance(register("user3", "10.0.0.9"), Ok)  # another computer
+    now[0] += err.retry_after
+    assert isinstance(register("user4"), Ok)
+    core.max_registrations = 0  # (no limit)
+    assert all(isinstance(register(f"free{n}"), Ok) for n in range(5))
+
+
 def test_register_then_name_taken_ignoring_case(core):
     a = session(core)
     ok = only(core.handle(a, Register(id=1, user="Dora", password="secret1")), a)
