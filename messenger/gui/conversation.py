@@ -168,6 +168,12 @@ def editable(item: ChatItem) -> bool:
 TOO_LONG_PREFIX = "Too long to send: "
 """How the error bar of a message too long to send begins (it goes once the text fits)."""
 
+
+def too_long_text(length: int) -> str:
+    """What the app says of a text of ``length`` characters, over the server's limit."""
+    return (f"{TOO_LONG_PREFIX}{length:,} characters, and the limit is {MAX_TEXT_LENGTH:,}. "
+            "Shorten it, or save it to a file and send the file.")
+
 class NewestLastProxy(QIdentityProxyModel):
     """Shows a :class:`ConversationModel` unchanged but refuses the view's own
     ``fetchMore``: a ``QAbstractItemView`` fetches when its *last* row is visible, which in a
@@ -608,9 +614,7 @@ class ConversationWidget(QWidget):
         self.compose.setAccessibleName(f"Message to {who}")
         self.compose.submitted.connect(self._on_submitted)
         self.compose.sent_length = lambda text: len(self._as_sent(text))
-        self.compose.too_long.connect(lambda n: self.show_error(
-            f"{TOO_LONG_PREFIX}{n:,} characters, and the limit is {MAX_TEXT_LENGTH:,}. "
-            "Shorten it, or save it to a file and send the file."))
+        self.compose.too_long.connect(lambda n: self.show_error(too_long_text(n)))
         self.compose.edit_last.connect(self.edit_last_message)
         self.compose.escaped.connect(self.cancel_reply)
         self.compose.files_pasted.connect(lambda p: self.files_dropped.emit(self.key, p))

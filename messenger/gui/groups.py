@@ -50,9 +50,9 @@ from ..client.models import (
     MembersModel,
     RosterModel,
 )
-from ..protocol import ErrorCode, is_valid_name, name_key
+from ..protocol import MAX_TEXT_LENGTH, ErrorCode, is_valid_name, name_key
 from . import theme
-from .conversation import ConversationWidget
+from .conversation import ConversationWidget, too_long_text
 from .delegates import GroupDelegate, MemberDelegate
 from .ui_group_dialog import Ui_GroupDialog
 from .widgets import EmptyHintListView, ErrorLabel, plain_tooltip
@@ -523,6 +523,10 @@ class MulticastDialog(QDialog):
         if len(self.recipients()) < 2 or not self.text.toPlainText().strip():
             self.error_label.set_error("Choose two or more people and write a message.",
                                        fit_window=False)
+            return
+        if (n := len(self.text.toPlainText().strip())) > MAX_TEXT_LENGTH:
+            # (refused after the dialog closed, the text went with it: a hunt)
+            self.error_label.set_error(too_long_text(n), fit_window=False)
             return
         self.accept()
 

@@ -63,9 +63,9 @@ from ..client.engine import (
 from ..client.models import GroupModel, RosterModel, presence_text
 from ..client.notify import COALESCE_SECONDS, Notice, NotificationPolicy
 from ..client.transfers import AUTO_REFUSED, RECEIVE, TransferController, format_size
-from ..protocol import ErrorCode, is_valid_name, name_key
+from ..protocol import MAX_TEXT_LENGTH, ErrorCode, is_valid_name, name_key
 from .account import ChangePasswordDialog
-from .conversation import ConversationWidget
+from .conversation import ConversationWidget, too_long_text
 from .delegates import GroupDelegate, RosterDelegate
 from .groups import (
     GroupConversationWidget,
@@ -105,9 +105,11 @@ def confirm_retract(parent: QWidget) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
-def ask_new_text(parent: QWidget, old: str) -> str | None:
-    """Ask for a message's new text (replaced in tests); None when cancelled."""
-    text, ok = QInputDialog.getMultiLineText(parent, "Edit message", "New text:", old)
+def ask_new_text(parent: QWidget, old: str, note: str = "") -> str | None:
+    """Ask for a message's new text, ``note`` above it (replaced in tests); None when
+    cancelled."""
+    label = f"{note}\n\nNew text:" if note else "New text:"
+    text, ok = QInputDialog.getMultiLineText(parent, "Edit message", label, old)
     return text if ok else None
 
 
@@ -698,6 +700,10 @@ class MainWindow(QMainWindow):
             return False
         old = model.item(row).text
         text = ask_new_text(self, old)
+        # Over the limit, the server refused it after the dialog closed and the new text
+        # was lost (a hunt): asked again, with the text as typed.
+        while text is not None and len(text.strip()) > MAX_TEXT_LENGTH:
+            text = ask_new_text(self, text, too_long_text(len(text.strip())))
         if text is None or not text.strip() or text.strip() == old:
             return False
         return self.engine.edit(seq, key, text.strip())

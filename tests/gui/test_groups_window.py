@@ -24,6 +24,7 @@ from messenger.gui.groups import (
     JoinGroupDialog,
     invite_summary,
 )
+from messenger.protocol import MAX_TEXT_LENGTH
 
 from .conftest import texts, type_line
 
@@ -326,6 +327,18 @@ def test_contact_selection_multicast(qtbot, open_window):
         qtbot.mouseClick(dialog.send_button, Qt.MouseButton.LeftButton)
     assert texts(bob, "alice", OTHER) == ["stand-up moved to 10"]
     assert bob.engine.conversation("alice").items()[-1].also == ("charlie",)
+
+
+def test_a_multicast_too_long_to_send_stays_in_its_dialog(qtbot, open_window):
+    """The dialog closed and the server refused the text: it was gone (a hunt)."""
+    alice = open_window("alice")
+    dialog = alice.ask_multicast(["bob", "charlie"])
+    long_text = "x" * (MAX_TEXT_LENGTH + 1)
+    dialog.text.setPlainText(long_text)
+    qtbot.mouseClick(dialog.send_button, Qt.MouseButton.LeftButton)
+    assert dialog.isVisible() and dialog.text.toPlainText() == long_text
+    assert dialog.error_label.shown_text().startswith("Too long to send: 16,001 characters")
+    dialog.reject()
 
 
 def test_party_invite_accept_decline_leave_and_a_public_room(qtbot, open_window):

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QMenu, QStyleOptionViewItem
 from messenger.client.conversations import peer_key
 from messenger.client.models import ConversationModel, MessageKind
 from messenger.gui import main_window
-from messenger.protocol import RETRACTED_TEXT
+from messenger.protocol import MAX_TEXT_LENGTH, RETRACTED_TEXT
 
 from .conftest import texts, type_line
 
@@ -84,6 +84,29 @@ def test_edit_a_sent_message(qtbot, open_window, monkeypatch):
     assert texts(bob, peer_key("alice"), MessageKind.SYSTEM) == []  # no line of its own
     cached = bob.engine.store.message(bob_model.items()[-1].seq)
     assert (cached.text, cached.edited is not None) == ("see you at 4, not 3", True)
+
+
+def test_an_edit_too_long_to_send_is_asked_again_with_its_text(qtbot, open_window,
+                                                                monkeypatch):
+    """The server refused it after the dialog closed, and the new text was lost (a hunt)."""
+    long_text = "y" * (MAX_TEXT_LENGTH + 1)
+    asked: list[tuple[str, str]] = []
+
+    def typed(parent, old, note=""):
+        asked.append((old, note))
+        return long_text if len(asked) == 1 else "shorter"
+
+    monkeypatch.setattr(main_window, "ask_new_text", typed)
+    alice = open_window("alice")
+    tab = alice.open_conversation("bob")
+    type_line(qtbot, alice, "draft", peer_key("bob"))
+    model = alice.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: model.items()[-1].seq is not None)
+    next(a for a in tab.message_menu(model.rowCount() - 1).actions()
+         if a.text() == "Edit…").trigger()
+    assert asked[0] == ("draft", "") and asked[1][0] == long_text
+    assert asked[1][1].startswith("Too long to send: 16,001 characters")
+    qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OWN) == ["shorter"])
 
 
 def test_up_in_the_empty_compose_box_edits_the_newest_own_message(qtbot, open_window,
