@@ -785,11 +785,18 @@ class MainWindow(QMainWindow):
         widget = self.tabs.widget(index)
         if not isinstance(widget, ConversationWidget) or widget.key == EVERYONE:
             return
+        focus = QApplication.focusWidget()
+        typing = focus is not None and (focus is widget or widget.isAncestorOf(focus))
         self.tabs.removeTab(index)
         del self._tabs_by_key[widget.key]
         if widget.draft().strip():
             self._drafts[widget.key] = widget.draft()  # back when the tab is reopened
         widget.deleteLater()
+        current = self.tabs.currentWidget()
+        if typing and isinstance(current, ConversationWidget):
+            # (Qt handed the focus to the next widget in the chain, the contacts' filter
+            # box: what was typed next filtered the contacts; a hunt)
+            (current.compose if current.writable else current.view).setFocus()
 
     def _on_contact_activated(self, index: QModelIndex) -> None:
         name = index.data(RosterModel.NameRole)

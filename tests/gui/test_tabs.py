@@ -92,3 +92,18 @@ def test_the_unread_count_leads_the_tab_text_so_eliding_keeps_it(qtbot, open_win
     qtbot.waitUntil(lambda: alice.tabs.tabText(index) == "(2) bob", timeout=10_000)
     alice.open_conversation("bob")
     qtbot.waitUntil(lambda: alice.tabs.tabText(index) == "bob")  # read: no count
+
+
+def test_ctrl_w_leaves_the_typing_in_the_next_tabs_message_box(qtbot, open_window):
+    """Ctrl+W while typing in a tab: the next tab showed, but the keyboard focus went to
+    the contacts' filter box, and what was typed next filtered the contacts (a hunt)."""
+    from PySide6.QtWidgets import QApplication
+
+    alice = open_window("alice")
+    alice.activateWindow()
+    bob = alice.open_conversation("bob")
+    charlie = alice.open_conversation("charlie")
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is charlie.compose)
+    qtbot.keyClick(charlie.compose, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
+    assert alice.tabs.currentWidget() is bob
+    assert QApplication.focusWidget() is bob.compose
