@@ -115,6 +115,7 @@ from .models import (
     sane_ts,
 )
 from .pins import PinStore
+from .textsearch import fold
 from .transfers import display_name, format_size
 
 log = logging.getLogger("messenger.client.engine")
@@ -2692,9 +2693,9 @@ class ClientEngine(QObject):
     def search(self, model: ConversationModel, text: str) -> list[int]:
         """:class:`HistorySource`: seqs of cached messages of ``model`` containing ``text``."""
         seqs = set(self._store.search(model.key, text)) if self._store is not None else set()
-        folded = text.casefold()
+        folded = fold(text)
         seqs.update(i.seq for i in model.items()
-                    if i.seq is not None and folded in i.text.casefold())
+                    if i.seq is not None and folded in fold(i.text))
         return sorted(seqs)
 
     def load_until(self, model: ConversationModel, seq: int) -> None:

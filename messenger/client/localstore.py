@@ -48,6 +48,8 @@ from messenger.filelock import UNSUPPORTED_ERRNOS, Held, LockTaken, take_lock
 from messenger.paths import private_database, private_dir
 from messenger.protocol import RETRACTED_TEXT, name_key, time_ordered_id
 
+from .textsearch import fold
+
 log = logging.getLogger("messenger.client.localstore")
 
 _SCHEMA = """
@@ -235,8 +237,9 @@ def _copy_state(m: CachedMessage, delivered: Sequence[str], read: Sequence[str])
 
 
 def _casefold(text: str | None) -> str | None:
-    """SQL ``casefold(text)``: :meth:`str.casefold` (NULL stays NULL)."""
-    return text.casefold() if isinstance(text, str) else text
+    """SQL ``casefold(text)``: :func:`~messenger.client.textsearch.fold` (NULL stays
+    NULL)."""
+    return fold(text) if isinstance(text, str) else text
 
 
 class StoreInUse(RuntimeError):
@@ -662,12 +665,13 @@ class LocalStore:
         return [r[0] for r in self._db.execute("SELECT DISTINCT conv FROM messages")]
 
     def search(self, conv: str, text: str) -> list[int]:
-        """Seqs of ``conv``'s cached messages containing ``text``, ignoring case as Python's
-        ``str.casefold`` does (as the app matches the rows it shows; SQLite's ``LIKE`` ignores
-        the case of ASCII letters only, so "école" did not find "École" further back)."""
+        """Seqs of ``conv``'s cached messages containing ``text``, ignoring case and how
+        accents are encoded (:func:`~messenger.client.textsearch.fold`, as the app matches
+        the rows it shows; SQLite's ``LIKE`` ignores the case of ASCII letters only, so
+        "école" did not find "École" further back)."""
         rows = self._db.execute(
             "SELECT seq FROM messages WHERE conv = ? AND instr(casefold(text), ?) > 0"
-            " ORDER BY seq", (conv, text.casefold())).fetchall()
+            " ORDER BY seq", (conv, fold(text))).fetchall()
         return [r[0] for r in rows]
 
     def _select(self, where: str, args: tuple) -> list[CachedMessage]:

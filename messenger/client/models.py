@@ -25,6 +25,7 @@ from PySide6.QtCore import (
 
 from ..protocol import RETRACTED_TEXT
 from ..protocol.names import name_key
+from .textsearch import fold
 
 log = logging.getLogger("messenger.client.models")
 
@@ -601,8 +602,8 @@ class ConversationModel(QAbstractListModel):
             return []
         if self._source is not None:
             return self._source.search(self, text)
-        folded = text.casefold()
-        return [i.seq for i in self._items if i.seq is not None and folded in i.text.casefold()]
+        folded = fold(text)
+        return [i.seq for i in self._items if i.seq is not None and folded in fold(i.text)]
 
     def load_until(self, seq: int) -> int | None:
         """Make sure message ``seq`` is loaded and return its row (None if it cannot be).

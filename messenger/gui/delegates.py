@@ -38,6 +38,7 @@ from ..client.models import (
     local_time,
 )
 from ..client.quotes import split_quote
+from ..client.textsearch import find_spans
 from ..protocol import RETRACTED_TEXT
 from ..protocol.names import is_valid_name
 from . import theme
@@ -423,11 +424,10 @@ class BubbleDelegate(PlainToolTipDelegate):
             fmt = QTextCharFormat()
             fmt.setBackground(MATCH_BACKGROUND)
             fmt.setForeground(MATCH_TEXT)
-            folded, needle = text.casefold(), self.search_text.casefold()
-            start = folded.find(needle) if len(folded) == len(text) else -1
-            while start >= 0:
-                add(start, start + len(needle), fmt)
-                start = folded.find(needle, start + len(needle))
+            # (mapped back to the text's own characters: "ß" folds to two, and such a
+            # message was counted as a match but never lit; a hunt)
+            for start, end in find_spans(text, self.search_text):
+                add(start, end, fmt)
         if ranges:
             layout.setFormats(ranges)
         opt = QTextOption()

@@ -116,3 +116,18 @@ def test_bubbles_keep_readable_lines_in_a_wide_window(qtbot):
     pad = 2 * tab.delegate.PAD_X
     assert widths[1800] <= fm.averageCharWidth() * 80 + pad + 1
     assert widths[500] < widths[1800] and widths[500] <= 0.72 * 500
+
+
+def test_find_lights_matches_in_texts_that_case_folding_lengthens(qtbot):
+    """"ß" folds to "ss": such a message was counted as a match (and stepped to) but never
+    lit; "é" written as e + accent was not found at all (a hunt)."""
+    model = ConversationModel("bob", "bob")
+    tab = ConversationWidget(model)
+    qtbot.addWidget(tab)
+    tab.delegate.search_text = "CAFÉ AT LUNCH"
+    text = "Grüße — cafe\u0301 at lunch"
+    layout, _w, _h = tab.delegate._layout(text, tab.view.font(), 600.0)
+    units = layout.text().encode("utf-16-le")
+    lit = [units[2 * r.start:2 * (r.start + r.length)].decode("utf-16-le")
+           for r in layout.formats()]
+    assert lit == ["cafe\u0301 at lunch"]

@@ -100,6 +100,8 @@ def test_search_is_case_insensitive_and_literal(store):
     assert store.search("bob", "zürich") == [6]
     assert store.search("bob", "STRASSE") == [7]  # (casefold, as the app's own rows)
     assert store.search("bob", "_") == []
+    store.add_messages([cached(8, text="cafe\u0301 au lait")])  # as macOS pastes "é"
+    assert store.search("bob", "CAFÉ") == [8]
 
 
 def test_meta(store):
