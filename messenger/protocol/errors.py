@@ -81,6 +81,9 @@ class ErrorCode(enum.StrEnum):
     """The client sends faster than the server allows."""
     INTERNAL = "internal"
     """The server failed; the request may be retried."""
+    LIMIT_REACHED = "limit_reached"
+    """The request would pass a server limit that waiting does not lift: groups one
+    account leads, invitations one person has waiting for an answer."""
     SERVER_STOPPING = "server_stopping"
     """Event (no ``id``): the server is stopping (a restart or maintenance) and closes the
     connection next; reconnect as after any closed link."""

@@ -10,6 +10,11 @@ joining order, pending invitations, and is public or invite-only.
 - Leave: a leaving leader hands over to the longest-standing member; the last member leaving
   dissolves the group. The leader removes members.
 
+Limits (``limit_reached``): an account leads at most :data:`MAX_LED_GROUPS` groups, and a
+person holds at most :data:`MAX_WAITING_INVITATIONS` invitations not yet answered (one
+account could otherwise make groups without end and bury someone in invitations they can
+only decline one by one: a security review).
+
 Every method raises :class:`RuleError` with the protocol's error code when a rule forbids the
 action, and otherwise changes the group and persists it through the store.
 """
@@ -23,6 +28,12 @@ from dataclasses import dataclass, field
 from messenger.protocol import ErrorCode, GroupInfo, is_valid_name, name_key
 
 from .store import Store
+
+MAX_LED_GROUPS = 100
+"""Groups one account may lead (create, or be handed); more creates get ``limit_reached``."""
+MAX_WAITING_INVITATIONS = 50
+"""Invitations one person may have waiting for an answer; an invite (or a create) that would
+give them more gets ``limit_reached``."""
 
 
 class RuleError(Exception):
@@ -132,6 +143,12 @@ class Groups:
                              "a group name has 1-32 characters: letters, digits, _ . -")
         if name_key(name) in self._groups:
             raise RuleError(ErrorCode.NAME_TAKEN, f"a group named {name!r} exists already")
+        me = name_key(creator)
+        if sum(1 for g in self._groups.values() if name_key(g.leader) == me) >= MAX_LED_GROUPS:
+            raise RuleError(ErrorCode.LIMIT_REACHED,
+                             f"you lead {MAX_LED_GROUPS} groups, the most one account may; "
+                             "leave or hand over one first")
+        self._check_waiting([u for u in invitees if name_key(u) != me])
         group = Group(name, creator, public, self._clock(), [creator])
         for user in invitees:
             if name_key(user) != name_key(creator):
@@ -151,11 +168,31 @@ class Groups:
             raise RuleError(ErrorCode.ALREADY_MEMBER,
                              f"already in {group.name}: {', '.join(members)}")
         new = [u for u in users if not group.is_invited(u)]
+        self._check_waiting(new)
         for user in new:
             group.invited[user] = actor
         if new:
             self._store.save_group(group)
         return group, new
+
+    def _check_waiting(self, users: list[str]) -> None:
+        """Raise ``limit_reached`` when one of ``users`` (to be invited) already has
+        :data:`MAX_WAITING_INVITATIONS` invitations waiting for an answer."""
+        if not users:
+            return
+        keys = {name_key(u): u for u in users}
+        waiting = dict.fromkeys(keys, 0)
+        for g in self._groups.values():
+            for invitee in g.invited:
+                k = name_key(invitee)
+                if k in waiting:
+                    waiting[k] += 1
+        full = [keys[k] for k, n in waiting.items() if n >= MAX_WAITING_INVITATIONS]
+        if full:
+            raise RuleError(ErrorCode.LIMIT_REACHED,
+                             f"{', '.join(full)} already {'has' if len(full) == 1 else 'have'} "
+                             f"{MAX_WAITING_INVITATIONS} invitations waiting for an answer; "
+                             "nothing was done")
 
     def accept(self, user: str, name: str) -> Group:
         group = self.get(name)

@@ -23,6 +23,7 @@ from messenger.protocol import (
     Ok,
     Send,
 )
+from messenger.server import groups as groups_module
 from messenger.server.auth import LoginThrottle, Passwords
 from messenger.server.core import Fanout, Out, ServerCore, run_inline
 from messenger.server.groups import Groups, RuleError
@@ -65,6 +66,29 @@ def test_group_names_are_unique_ignoring_case_and_validated(groups):
     assert code_of(lambda: groups.create("bob", "LAB", [], True)) == ErrorCode.NAME_TAKEN
     assert code_of(lambda: groups.create("bob", "no spaces", [], True)) == ErrorCode.INVALID_NAME
     assert code_of(lambda: groups.create("bob", "", [], True)) == ErrorCode.INVALID_NAME
+
+
+def test_one_account_leads_a_bounded_number_of_groups_and_invites_nobody_past_a_bound(
+        groups, monkeypatch):
+    """One account made 1,500 groups, each inviting bob, who could only decline them one
+    by one (a security review)."""
+    monkeypatch.setattr(groups_module, "MAX_LED_GROUPS", 4)
+    monkeypatch.setattr(groups_module, "MAX_WAITING_INVITATIONS", 3)
+    for n in range(3):
+        groups.create("alice", f"g{n}", ["bob"], public=True)
+    assert code_of(lambda: groups.create("alice", "g3", ["bob"], True)) == \
+        ErrorCode.LIMIT_REACHED  # bob holds three waiting invitations
+    assert code_of(lambda: groups.create("alice", "g3", ["Charlie", "BOB"], True)) == \
+        ErrorCode.LIMIT_REACHED  # (nothing was done: charlie is not invited either)
+    assert not any(g.is_invited("charlie") for g in groups.visible_to("charlie"))
+    g3 = groups.create("alice", "g3", [], public=True)
+    assert code_of(lambda: groups.invite("alice", "g3", ["bob"])) == ErrorCode.LIMIT_REACHED
+    assert code_of(lambda: groups.create("alice", "g4", [], True)) == ErrorCode.LIMIT_REACHED
+    groups.decline("bob", "g0")  # an answer makes room
+    assert groups.invite("alice", "g3", ["bob"])[1] == ["bob"]
+    groups.leave("alice", g3.name)  # (dissolved: one group fewer to lead)
+    groups.create("alice", "g4", [], public=True)
+    groups.create("bob", "b0", [], public=True)  # another account: its own bound
 
 
 def test_accept_and_decline(groups):
