@@ -410,6 +410,12 @@ def status_text(t: Transfer) -> str:
 
 def send_refusal(path: Path, size_limit: int) -> str | None:
     """Why the file at ``path`` cannot be offered (None when it can)."""
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError:  # (bytes kept as surrogates: os.fsdecode)
+        shown = path.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return (f"“{shown}” cannot be sent: its name is not UTF-8 text (a file named in an "
+                "older encoding, such as from an old archive). Rename it, then send it.")
     if path.is_dir():
         return f"“{path.name}” is a folder: only files can be sent (zip the folder first)."
     if not path.exists():

@@ -6,9 +6,11 @@ are offered to its person or group."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
 from PySide6.QtCore import (
     QEvent,
@@ -82,7 +84,20 @@ def dropped_paths(event: QDropEvent | QDragEnterEvent | QDragMoveEvent) -> list[
         return None
     if not all(u.isLocalFile() for u in urls):
         return []
-    return [u.toLocalFile() for u in urls]
+    return [local_path(u) for u in urls]
+
+
+def local_path(url: QUrl) -> str:
+    """The local path of file ``url`` as the system names it: ``QUrl.toLocalFile`` turns
+    bytes of a name that is not UTF-8 (a file from an old Latin-1 archive) into "\ufffd",
+    a path that does not exist ("… does not exist any more", said of a file right there: a
+    hunt); its bytes are kept here as :func:`os.fsdecode` does (surrogates), and the send
+    says what is wrong with the name."""
+    path = url.toLocalFile()
+    if "\ufffd" in path and os.name == "posix":
+        raw = unquote_to_bytes(url.path(QUrl.ComponentFormattingOption.FullyEncoded))
+        return os.fsdecode(raw)
+    return path
 
 
 def _local_paths(mime: QMimeData) -> list[str]:
@@ -91,7 +106,7 @@ def _local_paths(mime: QMimeData) -> list[str]:
     urls = mime.urls() if mime.hasUrls() else []
     if not urls or not all(u.isLocalFile() for u in urls):
         return []
-    return [u.toLocalFile() for u in urls]
+    return [local_path(u) for u in urls]
 
 
 PASTED_KEPT_DAYS = 30
@@ -224,7 +239,7 @@ class ComposeEdit(QPlainTextEdit):
 
     submitted = Signal(str)
     too_long = Signal(int)
-    files_pasted = Signal(list)
+    files_pasted = Signal(object)  # (a list of str: kept as Python objects, see local_path)
     image_pasted = Signal(QImage)
     edit_last = Signal()
     """Up was pressed in the empty box: edit the newest own message (as in Telegram, Slack,
@@ -362,7 +377,7 @@ class ConversationWidget(QWidget):
     retract_requested = Signal(str, int)
     edit_requested = Signal(str, int)
     typing = Signal(str)
-    files_dropped = Signal(str, list)
+    files_dropped = Signal(str, object)  # (list of str, not through QString: local_path)
     caught_up = Signal(str)
     """``(key)``: the list scrolled back down to the newest message (the window marks the
     conversation read only then)."""

@@ -4,6 +4,7 @@ Open; and a drop that cannot be sent says why until dismissed."""
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -113,6 +114,35 @@ def test_a_dropped_folder_says_why_until_dismissed(qtbot, open_window, tmp_path)
     # …until the user closes it.
     qtbot.mouseClick(tab.error_close, Qt.MouseButton.LeftButton)
     assert not tab.error_bar.isVisible()
+
+
+def test_a_file_whose_name_is_not_utf8_is_refused_for_what_it_is(qtbot, open_window,
+                                                                  tmp_path):
+    """A file from an old Latin-1 archive ("caf\\xe9.txt"), dragged from a file manager
+    (which percent-encodes the name's bytes), was said not to exist any more."""
+    from urllib.parse import quote_from_bytes
+
+    open_window("bob")
+    window = open_window("alice")
+    qtbot.waitUntil(lambda: window.engine.roster.contact("bob").online)
+    tab = window.open_conversation("bob")
+    raw = os.fsencode(tmp_path) + b"/caf\xe9.txt"
+    with open(raw, "wb") as f:
+        f.write(b"hello")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromEncoded(b"file://" + quote_from_bytes(raw).encode())])
+    pos = tab.rect().center()
+    QApplication.sendEvent(tab, QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime,
+                                                Qt.MouseButton.LeftButton,
+                                                Qt.KeyboardModifier.NoModifier))
+    QApplication.sendEvent(tab, QDropEvent(QPointF(QPoint(pos)), Qt.DropAction.CopyAction,
+                                           mime, Qt.MouseButton.LeftButton,
+                                           Qt.KeyboardModifier.NoModifier))
+    assert tab.error_bar.isVisible()
+    said = tab.error_label.text()
+    assert "does not exist" not in said and "not UTF-8" in said and "Rename it" in said
+    assert "caf\ufffd.txt" in said
+    assert window.transfers.model.rowCount() == 0
 
 
 def test_a_drop_on_an_offline_peer_or_everyone_is_refused_in_place(qtbot, open_window,
