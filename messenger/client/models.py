@@ -578,6 +578,10 @@ class ConversationModel(QAbstractListModel):
         """``client_msg_id`` of every failed own message, oldest first."""
         return [i.client_msg_id for i in self._items if i.state is DeliveryState.FAILED]
 
+    def failed_items(self) -> list[ChatItem]:
+        """Copies of the failed own messages, oldest first."""
+        return [replace(i) for i in self._items if i.state is DeliveryState.FAILED]
+
     # -- lazy history
 
     def set_source(self, source: HistorySource | None) -> None:

@@ -700,6 +700,13 @@ class ConversationWidget(QWidget):
         self._gap_check.setSingleShot(True)
         self._gap_check.setInterval(0)
         self._gap_check.timeout.connect(self.fill_visible_gap)
+        # The end is scrolled to once per burst of new rows, after Qt lays them out: each
+        # scrollToBottom lays out every row at once (rows differ in height), and one per
+        # row made 500 messages queued while offline freeze the window for 16 s (a hunt).
+        self._to_end = QTimer(self)
+        self._to_end.setSingleShot(True)
+        self._to_end.setInterval(0)
+        self._to_end.timeout.connect(self.view.scrollToBottom)
         for change in (model.rowsInserted, model.rowsRemoved, model.modelReset):
             change.connect(self._update_empty)
         self._update_empty()
@@ -714,7 +721,7 @@ class ConversationWidget(QWidget):
         model.rowsInserted.connect(self._matches_check.start)
         model.dataChanged.connect(self._text_changed)  # (edits; a pending message's seq)
         model.rowsRemoved.connect(self._update_failed_bar)
-        model.dataChanged.connect(self._update_failed_bar)
+        model.dataChanged.connect(self._failed_maybe_changed)
         model.dataChanged.connect(self._follow_reply)
         model.modelReset.connect(self._follow_reply)
         model.modelReset.connect(self._update_failed_bar)
@@ -896,8 +903,7 @@ class ConversationWidget(QWidget):
 
     def _on_rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
         self._add_cards(first, last)
-        if self.model.gap_rows():
-            self._gap_check.start()
+        self._gap_check.start()  # (once per burst: looking for gaps walks every row)
         if self._filling:
             return  # fill_visible_gap keeps the view in place itself
         if first == 0 and last + 1 < self.model.rowCount():
@@ -921,18 +927,20 @@ class ConversationWidget(QWidget):
             # In the middle: a search match's window (find_step then shows it), or catch-up
             # messages older than ones already shown. The end stays in view if it was.
             if self._pinned:
-                self.view.scrollToBottom()
+                self._to_end.start()
             return
         own = self.proxy.index(last, 0).data(ConversationModel.KindRole) == MessageKind.OWN
         if self._pinned or own:
-            self.view.scrollToBottom()
+            self._to_end.start()
         else:  # the user reads older messages: leave them there, say that more came
             self._unseen += last - first + 1
             self.jump_button.setText(f"↓ {self._unseen} new")
             self.jump_button.adjustSize()
             self._place_jump_button()
             self.jump_button.show()
-        self._update_failed_bar()
+        if any(self.model.data(self.model.index(r, 0), ConversationModel.StateRole)
+               is DeliveryState.FAILED for r in range(first, last + 1)):
+            self._update_failed_bar()  # (the new rows only: each count walks every row)
 
     def jump_to_latest(self) -> None:
         """Scroll to the newest message (the "↓ N new" button)."""
@@ -1192,10 +1200,15 @@ class ConversationWidget(QWidget):
 
     # ------------------------------------------------------------------ failed messages
 
+    def _failed_maybe_changed(self, _top: QModelIndex, _bottom: QModelIndex,
+                              roles: list[int] | None = None) -> None:
+        # Only a change that names the error (failed, retried) changes the failed ones: a
+        # receipt does not, and each count walks every row (receipts for a long burst).
+        if not roles or ConversationModel.ErrorRole in roles:
+            self._update_failed_bar()
+
     def _update_failed_bar(self, *args: object) -> None:
-        failed = [self.model.item(r) for r in range(self.model.rowCount())
-                  if self.model.data(self.model.index(r, 0), ConversationModel.StateRole)
-                  is DeliveryState.FAILED]
+        failed = self.model.failed_items()
         if not failed:
             self.failed_bar.hide()
             return

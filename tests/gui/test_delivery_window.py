@@ -7,6 +7,7 @@ import re
 import sqlite3
 import time
 
+from helpers.wire import connect_as
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter
 from PySide6.QtWidgets import QStyleOptionViewItem
@@ -28,7 +29,7 @@ from messenger.gui.delegates import (
     TICKS,
     paint_tick,
 )
-from messenger.protocol import ErrorCode
+from messenger.protocol import ErrorCode, Ok, Send
 
 from .conftest import texts, type_line
 
@@ -257,6 +258,42 @@ def test_a_stopped_server_is_told_apart_from_a_lost_link(qtbot, open_window, ser
     with qtbot.waitSignal(engine.reconnect_scheduled, timeout=10_000):
         engine._conn._socket.abort()  # a lost link afterwards is one again
     assert alice.state_label.text().startswith("Connection lost — reconnecting in")
+
+
+def test_a_burst_queued_while_offline_lays_the_open_tab_out_once_not_per_message(
+        qtbot, open_window, server):
+    """500 messages queued while the laptop was closed froze the window for 16 s at the
+    next login (2,000: minutes): each new row scrolled to the end at once, which measures
+    every row again (rows differ in height), n²/2 measurements (a hunt). Counted, not
+    timed: the measurements stay a small multiple of the rows."""
+    n = 300
+    window = open_window("bob")
+    engine = window.engine
+    tab = window.open_conversation("alice")
+    with qtbot.waitSignal(engine.reconnect_scheduled, timeout=10_000):
+        engine._conn._socket.abort()  # (bob's laptop closes)
+    engine._reconnect_timer.stop()
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    for i in range(n):
+        alice.send(Send(id=alice.next_id(), client_msg_id=f"queued-{i:04}", scope="unicast",
+                        text=f"queued {i}", to=["bob"]))
+    alice.wait_for(lambda f: isinstance(f, Ok) and f.id == n, timeout=30_000)
+    measured = [0]
+    measure = tab.delegate._measure
+
+    def counting(option, index):
+        measured[0] += 1
+        return measure(option, index)
+
+    tab.delegate._measure = counting
+    with qtbot.waitSignal(engine.resumed, timeout=30_000):
+        engine.reconnect_now()
+    qtbot.waitUntil(lambda: len(texts(window, peer_key("alice"), MessageKind.OTHER)) == n,
+                    timeout=30_000)
+    qtbot.waitUntil(lambda: not tab._to_end.isActive())
+    bar = tab.view.verticalScrollBar()
+    assert bar.value() == bar.maximum()  # (the end in view)
+    assert measured[0] < 10 * n, measured[0]  # (n²/2 = 45,000 before)
 
 
 def test_a_password_changed_elsewhere_while_offline_is_said_on_the_status_line(
