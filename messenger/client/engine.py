@@ -1150,6 +1150,14 @@ class ClientEngine(QObject):
         every copy, cached and shown."""
         if self._store is not None:
             self._store.set_text(seq, text, edited)
+            if edited is None:
+                # Not unread in the cache either: a conversation not loaded yet (the deletion
+                # replayed at login) counted it unread from the cache, past its newest page,
+                # with the "New messages" line above "This message was deleted." (a hunt).
+                try:
+                    self._store.mark_read_elsewhere(self.user or self._store_user, [seq])
+                except (sqlite3.Error, OSError) as exc:
+                    log.warning("could not mark deleted message %d read: %s", seq, exc)
         for model in self._conversations.values():
             model.set_text(seq, text, edited)
         if edited is None:  # deleted: nothing left to read, so it is not unread any more

@@ -1795,6 +1795,35 @@ def test_a_message_deleted_before_it_came_is_not_unread(qtbot, server, make_engi
     assert first not in laptop.store.unread_seqs("bob", "alice")
 
 
+def test_a_message_deleted_while_the_app_was_closed_is_not_unread_after_a_restart(
+        qtbot, server, make_engine, tmp_path):
+    """60 unread from alice (more than the page a conversation opens with); bob quits,
+    alice deletes the first: after bob's restart the badge said 60, the "New messages" line
+    above "This message was deleted." (its deletion came before the conversation was
+    loaded, and the cache still counted it unread: a hunt)."""
+    alice, bob = make_engine(), make_engine(data_dir=tmp_path / "bob")
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    seqs: list[int] = []
+    alice.message_acked.connect(lambda _cid, seq, _ts: seqs.append(seq))
+    for i in range(60):
+        alice.send_unicast("bob", f"m{i}")
+    qtbot.waitUntil(lambda: len(texts_from(bob, "alice", "alice")) == 60 and len(seqs) == 60,
+                    timeout=20_000)
+    qtbot.waitUntil(lambda: not server.server.store.pending("bob"), timeout=10_000)
+    bob.close()
+    bob.close_store()
+    assert alice.retract(min(seqs), "bob")
+    qtbot.waitUntil(lambda: texts_from(alice, "bob", "alice")[0] == engine_module.RETRACTED_TEXT,
+                    timeout=5000)
+    again = make_engine(data_dir=tmp_path / "bob")
+    with qtbot.waitSignal(again.resumed, timeout=10_000):
+        login(qtbot, again, server.host, server.port, "bob")
+    qtbot.waitUntil(lambda: again.store.message(min(seqs)).text == engine_module.RETRACTED_TEXT)
+    assert again.unread("alice") == 59
+    assert again.first_unread("alice") == sorted(seqs)[1]
+
+
 def test_a_second_computer_finds_conversations_it_had_nothing_of(qtbot, server, make_engine,
                                                                   tmp_path):
     """While the laptop was away the desktop confirmed a first private message from bob, a
