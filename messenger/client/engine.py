@@ -1164,6 +1164,24 @@ class ClientEngine(QObject):
             for key in [k for k, waiting in self._unread_seqs.items() if seq in waiting]:
                 self._not_unread(key, {seq})
 
+    def _refresh_cached(self, key: str, messages: list[Message], new: set[int]) -> None:
+        """A history page of ``key`` brought ``messages``, those of ``new`` cached for the
+        first time: one cached before that the server has deleted, or edited later than
+        the cache knows, changes here too. A former member of a group is not told of a
+        deletion there (only members are), and the cache kept the text for good on that
+        computer, in its view and its "complete" export (a hunt)."""
+        assert self._store is not None
+        old = [m for m in messages if m.seq not in new and not m.notice]
+        cached = self._store.texts(key, [m.seq for m in old]) if old else {}
+        for m in old:
+            text, edited = cached.get(m.seq, (m.text, m.edited))
+            if text == m.text:
+                continue
+            if m.text == RETRACTED_TEXT:
+                self._apply_retraction(m.seq)
+            elif m.edited is not None and (edited is None or m.edited > edited):
+                self._apply_retraction(m.seq, m.text, m.edited)
+
     def send_to(self, key: str, text: str) -> str | None:
         """Send ``text`` into conversation ``key`` (a peer's, a group's or :data:`EVERYONE`)."""
         if key == EVERYONE:
@@ -2956,6 +2974,7 @@ class ClientEngine(QObject):
         if req.mode == "export":  # into the cache only: the export writes it out
             if self._store is not None and rows:
                 new_rows = set(self._store.add_messages(rows))
+                self._refresh_cached(key, messages, new_rows)
                 # Receipts that came before these own messages were cached apply now, as
                 # for any other page (or they would wait for good: the rows are not new
                 # to a later page).
@@ -2970,6 +2989,7 @@ class ClientEngine(QObject):
         new: set[int] = set()
         if self._store is not None and rows:
             new = set(self._store.add_messages(rows))
+            self._refresh_cached(key, messages, new)
         items = []
         for m in messages:
             self._seen_seqs.add(m.seq)

@@ -614,6 +614,19 @@ class LocalStore:
             rows = self._select("WHERE conv = ? AND seq = ?", (conv, seq))
         return rows[0] if rows else None
 
+    def texts(self, conv: str, seqs: Sequence[int]) -> dict[int, tuple[str, float | None]]:
+        """``{seq: (text, edited)}`` of the cached messages ``seqs`` of ``conv`` (one query
+        a page)."""
+        out: dict[int, tuple[str, float | None]] = {}
+        for start in range(0, len(seqs), 500):
+            chunk = list(seqs[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            for seq, text, edited in self._db.execute(
+                    f"SELECT seq, text, edited FROM messages WHERE conv = ? AND seq IN ({marks})",
+                    (conv, *chunk)):
+                out[seq] = (text, edited)
+        return out
+
     def has_before(self, conv: str, seq: int) -> bool:
         """Whether anything older than ``seq`` is cached for ``conv``."""
         return self._db.execute("SELECT 1 FROM messages WHERE conv = ? AND seq < ? LIMIT 1",

@@ -28,7 +28,7 @@ from messenger.client.engine import LOCAL_STORE, ClientEngine, export_line
 from messenger.client.liveness import Backoff, Heartbeat
 from messenger.client.localstore import LocalStore, store_path
 from messenger.client.models import ConversationModel, DeliveryState, MessageKind
-from messenger.protocol import Error, ErrorCode, Ok, Read, Receipt, Send
+from messenger.protocol import RETRACTED_TEXT, Error, ErrorCode, Ok, Read, Receipt, Send
 
 
 @pytest.fixture
@@ -448,6 +448,37 @@ def test_export_fetches_the_whole_conversation_into_an_empty_cache(
     # came with the login ahead of the messages, apply to the exported rows too.
     assert {m.state for m in laptop.store.iter_conversation("bob")
             if m.sender == "alice"} == {"delivered"}
+
+
+def test_a_page_from_the_server_brings_a_deletion_the_cache_was_never_told_of(
+        qtbot, server, make_engine, tmp_path):
+    """A group message deleted after bob left the group (deletions reach members only):
+    his cache kept the text for good, and an export that fetched the whole conversation
+    from the server and called itself complete wrote the deleted text (a hunt)."""
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    with qtbot.waitSignal(bob.invitation_received, timeout=10_000):
+        alice.create_group("lab", ["bob"])
+    with qtbot.waitSignal(bob.group_joined, timeout=10_000):
+        bob.accept_invitation("lab")
+    with qtbot.waitSignal(alice.message_acked, timeout=5000) as acked:
+        alice.send_group("lab", "the password is hunter2")
+    seq, key = acked.args[1], group_key("lab")
+    qtbot.waitUntil(lambda: bob.store.message(seq, key) is not None, timeout=5000)
+    with qtbot.waitSignal(bob.group_left, timeout=10_000):
+        bob.leave_group("lab")
+    assert alice.retract(seq, key)
+    qtbot.waitUntil(lambda: alice.store.message(seq, key).text == RETRACTED_TEXT,
+                    timeout=5000)
+    out = tmp_path / "lab.txt"
+    job = bob.export_conversation(key, out)
+    with qtbot.waitSignal(job.finished, timeout=10_000) as done:
+        pass
+    assert done.args[1] is True  # (complete: fetched from the server)
+    assert "hunter2" not in out.read_text(encoding="utf-8")
+    assert bob.store.message(seq, key).text == RETRACTED_TEXT
+    assert [i.text for i in bob.conversation(key).items() if i.seq == seq] == [RETRACTED_TEXT]
 
 
 def test_export_offline_writes_the_cache_and_says_it_is_incomplete(
