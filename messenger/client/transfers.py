@@ -818,23 +818,34 @@ class TransferController(QObject):
 
     def send_files(self, conversation: str, paths: Iterable[str | os.PathLike]) -> str | None:
         """Offer the files at ``paths`` in ``conversation`` (a person's or a group's tab: every
-        online member). Returns why nothing was sent, or None (the cards show the rest)."""
+        online member). Returns None when all went (the cards show the rest), else what was
+        not sent and why: those that can go are sent all the same (the text then begins
+        with how many are)."""
         files = [Path(p) for p in paths]
         if not files:
             return "Only files from this computer can be sent."
-        for path in files:
-            reason = send_refusal(path, self.prefs.size_limit)
-            if reason is not None:
-                return reason
+        refusals = {path: send_refusal(path, self.prefs.size_limit) for path in files}
+        refused = [reason for reason in refusals.values() if reason is not None]
+        sendable = [path for path, reason in refusals.items() if reason is None]
+        if not sendable:
+            return " ".join(refused) if len(refused) <= 3 else \
+                f"None of the {len(files)} files can be sent. {' '.join(refused[:3])} …"
         people, reason = self.recipients(conversation)
         if reason is not None:
             return reason
-        for path in files:
+        if refused:
+            # One folder among five files stopped them all, and said only why the folder
+            # could not go (a hunt): the others go, and the note says which did not.
+            log.info("sending %d of %d dropped files", len(sendable), len(files))
+        for path in sendable:
             # A group's file is one card there, whatever the number of members it goes to.
             batch = f"batch-{next(self._counter)}-{os.urandom(4).hex()}" \
                 if is_group(conversation) else ""
             for person in people:
                 self._new_send(conversation, person, path, batch)
+        if refused:
+            sent = f"{len(sendable)} of the {len(refusals)} files are being sent; the rest not:"
+            return f"{sent} {' '.join(refused[:3])}" + (" …" if len(refused) > 3 else "")
         return None
 
     def send_file(self, conversation: str, path: str | os.PathLike) -> str | None:
@@ -1101,6 +1112,16 @@ class TransferController(QObject):
         except OSError:
             siblings = []
         return [main, *siblings]
+
+    def offers_discard(self, key: str) -> bool:
+        """Whether the card of ``key`` shows Discard: :meth:`can_discard`, and something
+        is there to delete (it was offered on an offer never accepted, and after a cancel
+        or a failed check that had deleted the file already, and then said "Discarded (the
+        partly received file was deleted)" of nothing: a hunt)."""
+        t = self._items.get(key)
+        if t is None or not t.accepted or not self.can_discard(key):
+            return False
+        return any(path.exists() for path in self._partial_files(t))
 
     def can_discard(self, key: str) -> bool:
         """Whether :meth:`discard` applies to ``key``: a failed or cancelled receive, no

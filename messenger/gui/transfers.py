@@ -282,7 +282,7 @@ class TransferCard(QWidget):
         # Resume: a failed send (also one found interrupted after a restart) whose file is
         # still there with the same size; the recipient's partial file continues.
         self.resume_button.setVisible(self.controller.can_resume(self.key))
-        self.discard_button.setVisible(self.controller.can_discard(self.key))
+        self.discard_button.setVisible(self.controller.offers_discard(self.key))
         name = f"{shown}, {format_size(t.size)}, {arrow}: {status}"
         self.setAccessibleName(f"File transfer {shown}")
         self.setToolTip(plain_tooltip(name))

@@ -21,7 +21,7 @@ from messenger.gui import theme
 from messenger.gui import transfers as gui_transfers
 from messenger.gui.transfers import TransferCard
 from messenger.gui.widgets import ElidedLabel
-from messenger.transfer import safe_filename
+from messenger.transfer import part_stem, safe_filename
 
 MEDIA = Path("/work/shared/media/bigbuckbunny.mp4")
 
@@ -114,6 +114,30 @@ def test_a_dropped_folder_says_why_until_dismissed(qtbot, open_window, tmp_path)
     # …until the user closes it.
     qtbot.mouseClick(tab.error_close, Qt.MouseButton.LeftButton)
     assert not tab.error_bar.isVisible()
+
+
+def test_one_folder_among_dropped_files_does_not_stop_the_files(qtbot, open_window,
+                                                                 tmp_path):
+    """A folder among five dropped items stopped the four files, and the note spoke only of
+    the folder (a hunt): the files go, and the note says what did not."""
+    bob = open_window("bob")
+    window = open_window("alice")
+    qtbot.waitUntil(lambda: window.engine.roster.contact("bob").online)
+    tab = window.open_conversation("bob")
+    folder = tmp_path / "holiday"
+    folder.mkdir()
+    files = []
+    for n in range(3):
+        files.append(tmp_path / f"notes{n}.txt")
+        files[-1].write_text(f"notes {n}\n")
+    assert drop(tab, files[0], folder, *files[1:])
+    assert tab.error_bar.isVisible()
+    said = tab.error_label.text()
+    assert said.startswith("3 of the 4 files are being sent; the rest not: “holiday” is a "
+                           "folder"), said
+    qtbot.waitUntil(lambda: bob.transfers.model.rowCount() == 3, timeout=10_000)
+    assert sorted(t.name for t in bob.transfers.model.transfers()) == \
+        ["notes0.txt", "notes1.txt", "notes2.txt"]
 
 
 def test_a_file_whose_name_is_not_utf8_is_refused_for_what_it_is(qtbot, open_window,
@@ -291,19 +315,21 @@ def test_peer_supplied_names_and_reasons_are_shown_as_plain_text(qtbot, open_win
     assert tooltip.toPlainText() == card.status_label.text()
 
 
-def test_discard_on_a_failed_receive_deletes_what_was_received(qtbot, open_window, server):
+def test_discard_on_a_failed_receive_deletes_what_was_received(qtbot, open_window, server,
+                                                               tmp_path):
     store = LocalStore(store_path(paths.data_dir(), server.host, server.port, "alice"))
     store.save_transfer(TransferRecord("recv-failed", "receive", "bob", "bob", "film.mp4",
                                        10_000, "ab" * 32, "video/mp4", "", "failed", 4000,
                                        "connection lost", accepted=True))
     store.close()
+    part = tmp_path / "alice-downloads" / ".partial" / f"{part_stem('ab' * 32, 'bob')}.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"x" * 4000)  # (what the first attempt received)
     window = open_window("alice")
     tab = window.open_conversation("bob")
     qtbot.waitUntil(lambda: isinstance(tab.card("recv-failed"), TransferCard))
     card = tab.card("recv-failed")
-    part = window.transfers.partial_path(window.transfers.get("recv-failed"))
-    part.parent.mkdir(parents=True, exist_ok=True)
-    part.write_bytes(b"x" * 4000)
+    assert part == window.transfers.partial_path(window.transfers.get("recv-failed"))
     assert card.discard_button.isVisible() and not card.resume_button.isVisible()
     assert card.discard_button.accessibleName() == "Discard film.mp4"
     qtbot.mouseClick(card.discard_button, Qt.MouseButton.LeftButton)

@@ -306,6 +306,19 @@ def test_an_accepted_file_offered_again_under_another_name_asks_again(qtbot, pee
     hole.close()
 
 
+def test_discard_is_offered_only_when_a_partial_file_is_there(qtbot, peers, tmp_path):
+    """An offer withdrawn before it was answered showed Discard, which then said "Discarded
+    (the partly received file was deleted)" of nothing (a hunt)."""
+    alice, bob = peers()
+    src = tmp_path / "data.bin"
+    src.write_bytes(b"x" * 1000)
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    with qtbot.waitSignal(bob.transfer_changed, timeout=10_000,
+                          check_params_cb=lambda k: state(bob, recv_key) is S.CANCELLED):
+        alice.cancel(send_key)
+    assert bob.can_discard(recv_key) and not bob.offers_discard(recv_key)
+
+
 def test_recipient_on_two_devices_both_accepting_gets_the_file_once(qtbot, peers, server,
                                                                     tmp_path):
     """Bob is logged in on two devices, both accepting alice's files without asking. One
