@@ -154,6 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.add_user and args.reset_password:
         parser.error("--add-user and --reset-password: one at a time")
     if args.server:
+        if args.user is not None:  # (the mirror of the check below: an operator hunt)
+            parser.error("--user: an app option (the user name pre-filled in the login "
+                         "dialog), not for use with --server")
         from .server.app import run_server
 
         return run_server(args)

@@ -141,7 +141,9 @@ class Codec:
         if not isinstance(env.type, str):
             err = ProtocolError(ErrorCode.BAD_FRAME, "a frame needs a string field 'type'")
         elif env.type not in self._known:
-            err = ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {env.type!r}")
+            # (cut: the sender's text goes into the server's log, where 16 KiB ones wiped it)
+            shown = env.type if len(env.type) <= 40 else env.type[:40] + "…"
+            err = ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {shown!r}")
         else:
             err = ProtocolError(ErrorCode.BAD_REQUEST, f"invalid {env.type!r} message: {detail}")
         err.request_id = request_id  # type: ignore[attr-defined]

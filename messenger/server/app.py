@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QTimer
+from PySide6.QtNetwork import QHostAddress
 
 from messenger import paths
 from messenger.logsetup import PrivateRotatingFileHandler, setup_logging
@@ -26,7 +27,7 @@ from messenger.protocol import DEFAULT_MAX_FRAME, is_valid_name, is_valid_passwo
 
 from .config import ServerConfig
 from .lock import DatabaseInUse
-from .store import NameTaken
+from .store import DatabaseVersionError, NameTaken
 
 __all__ = ["ServerConfig", "config_from_args", "run_server", "tune_gc"]
 
@@ -126,6 +127,24 @@ def _disk_full(folder: Path) -> str:
             "start the server again)")
 
 
+def _log_clash(log_file: Path, config: ServerConfig) -> str | None:
+    """What ``log_file`` is if it is one of the server's other files (the database or its
+    companions, the activity log), else None: ``--log-file`` given the database's path
+    appended log lines to it, and the first rotation renamed the database away (an
+    operator hunt)."""
+    def same(a: Path, b: Path) -> bool:
+        try:
+            return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+        except OSError:
+            return False
+
+    db = config.db_path
+    others = {db: "the database", config.data_dir / "activity.log": "the activity log"}
+    for suffix in ("-wal", "-shm", "-journal", ".lock"):
+        others[db.with_name(db.name + suffix)] = "a file of the database"
+    return next((what for path, what in others.items() if same(log_file, path)), None)
+
+
 def _fatal(message: str, *, status: int = 1, exc_info: bool = False) -> int:
     """Say ``message`` once on stderr (``error: …``) and in the log file (there with the
     traceback if ``exc_info``); return ``status``."""
@@ -157,7 +176,15 @@ def run_server(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     config = config_from_args(args)
+    if QHostAddress(config.host).isNull():  # (before any file or folder is made)
+        print(f"error: --host needs an IP address (127.0.0.1 for this computer only, "
+              f"0.0.0.0 or :: for the network), not {config.host!r}", file=sys.stderr)
+        return 2
     log_file = args.log_file or config.data_dir / "server.log"
+    if (clash := _log_clash(log_file, config)) is not None:
+        print(f"error: --log-file {log_file} is {clash}: the log would overwrite it, and "
+              "its rotation rename it away; give the log a file of its own", file=sys.stderr)
+        return 2
     try:
         paths.private_dir(config.data_dir, narrow=False)
         setup_logging(log_file, level=logging.DEBUG if args.verbose else logging.INFO)
@@ -173,7 +200,7 @@ def run_server(args: argparse.Namespace) -> int:
         server = MessengerServer(config)
     except DatabaseInUse as exc:
         return _fatal(str(exc))
-    except (OSError, sqlite3.DatabaseError, ValueError) as exc:
+    except (OSError, sqlite3.DatabaseError, ValueError, DatabaseVersionError) as exc:
         # What an operator can fix (files, permissions, a corrupt database or certificate):
         # one line, no traceback.
         return _fatal(f"cannot start the server: {exc}{_disk_full(config.data_dir)}")
@@ -209,6 +236,8 @@ def run_server(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    if hasattr(signal, "SIGHUP"):  # the terminal or SSH session closed: a clean stop too
+        signal.signal(signal.SIGHUP, stop)
     # Python runs signal handlers only between bytecodes: wake the interpreter regularly.
     wake = QTimer()
     wake.timeout.connect(lambda: None)

@@ -121,6 +121,8 @@ an outbox of messages typed offline goes at once); never less than one message."
 MAX_REGISTRATIONS_PER_HOUR = 20.0
 """Default of ``ServerCore.max_registrations``: accounts one address may create an hour (in
 bursts of as many)."""
+PROTOCOL_ERRORS_LOGGED = 20
+"""Protocol errors logged one by one per address and minute (the rest are counted)."""
 REGISTER_BUCKETS_KEPT = 10_000
 """Per-address registration buckets kept; past it, the full ones (idle) are dropped."""
 FLOOD_HEAD_SECONDS = 10.0
@@ -309,6 +311,7 @@ class ServerCore:
         self.local_networks = frozenset(local_networks)
         self._send_buckets: dict[str, TokenBucket] = {}  # account key → its flood control
         self.max_registrations = max_registrations
+        self._protocol_errors: dict[str, tuple[float, int]] = {}  # address → (since, count)
         self._register_buckets: dict[str, TokenBucket] = {}  # address block → its allowance
         self._clock = clock
         self.sessions: dict[ConnId, Session] = {}
@@ -367,8 +370,24 @@ class ServerCore:
         """A frame from ``conn`` could not be decoded: answer with an error frame, and close
         the connection when the error is fatal (the stream cannot be re-synced)."""
         session = self.sessions.get(conn)
-        log.warning("protocol error from %s: %s %s", session.address if session else conn,
-                    error.code, error.message)
+        who = session.address if session else conn
+        block = session.block if session else str(conn)
+        # At most PROTOCOL_ERRORS_LOGGED a minute per address: one client that never logs
+        # in rotated the whole server.log away in a second, the certificate's fingerprint
+        # line with it (an operator hunt).
+        now = time.monotonic()
+        since, count = self._protocol_errors.get(block, (now, 0))
+        if now - since >= 60.0:
+            if count > PROTOCOL_ERRORS_LOGGED:
+                log.warning("%d more protocol errors from %s in a minute, not logged one by one",
+                            count - PROTOCOL_ERRORS_LOGGED, block)
+            since, count = now, 0
+        count += 1
+        if len(self._protocol_errors) > 10_000:
+            self._protocol_errors.clear()
+        self._protocol_errors[block] = (since, count)
+        if count <= PROTOCOL_ERRORS_LOGGED:
+            log.warning("protocol error from %s: %s %s", who, error.code, error.message[:200])
         request_id = getattr(error, "request_id", None)
         actions: list[Action] = [Out(conn, Error(code=error.code, message=error.message,
                                                  id=request_id))]

@@ -240,6 +240,10 @@ class MessengerServer(QObject):
             OSError: the address cannot be bound (in use, not local, no permission).
         """
         address = QHostAddress(self.config.host)
+        if address == QHostAddress(QHostAddress.SpecialAddress.AnyIPv6):
+            # "::" with Qt is IPv6 only: IPv4 clients (127.0.0.1 too) were refused on a
+            # dual-stack machine (an operator hunt). Any takes both where the system can.
+            address = QHostAddress(QHostAddress.SpecialAddress.Any)
         if address.isNull():
             raise OSError(f"--host needs an IP address (127.0.0.1 for this computer only, "
                           f"0.0.0.0 for the network), not {self.config.host!r}")

@@ -378,6 +378,11 @@ class NameTaken(Exception):
     """An account with that name, ignoring case, exists already."""
 
 
+class DatabaseVersionError(RuntimeError):
+    """The database file is not one this server can use: written by a newer version, of
+    another program, or of the unreleased schema 1. The message says what to do."""
+
+
 class Store:
     """SQLite-backed accounts, messages, deliveries and groups. Not thread-safe.
 
@@ -402,20 +407,36 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":
             private_dir(Path(path).parent, narrow=False)
-            private_database(path)  # (and its -wal, -shm files left by an earlier run)
         self.path = path
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        # Looked at before anything is written: `--db` given another program's database
+        # was switched to WAL, stamped as ours and narrowed (an operator hunt).
+        try:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.Error:
+            self._db.close()
+            raise
+        if version > SCHEMA_VERSION or version == 1 or (version == 0 and tables):
+            self._db.close()
+            if version > SCHEMA_VERSION:
+                raise DatabaseVersionError(
+                    f"{path} was written by a newer Messenger server (schema version "
+                    f"{version}; this one reads up to {SCHEMA_VERSION}): run that version "
+                    "again, or start from a backup made by this one")
+            if version == 1:
+                raise DatabaseVersionError(
+                    f"{path} has schema version 1 (an unreleased version, which cannot be "
+                    "migrated): start with a new --data-dir")
+            raise DatabaseVersionError(
+                f"{path} is not a Messenger database (it holds another program's tables); "
+                "give --db a new file, or one a Messenger server made")
+        if str(path) != ":memory:":
+            private_database(path)  # (and its -wal, -shm files left by an earlier run)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, 2, 3, 4, 5, 6, 7, SCHEMA_VERSION):
-            self._db.close()
-            raise RuntimeError(
-                f"{path} has schema version {version}; this server reads versions 2 to "
-                f"{SCHEMA_VERSION} (databases of the unreleased version 1 cannot be migrated: "
-                "start with a new --data-dir)")
         if version in (2, 3, 4, 5, 6, 7):
             try:
                 if version == 2:

@@ -18,6 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtNetwork import QSslConfiguration, QSslSocket, QTcpServer
 
+from messenger.paths import private_file
 from messenger.protocol.fingerprint import make_identity, pem_fingerprint
 from messenger.server.ratelimit import address_block
 
@@ -32,9 +33,20 @@ def ensure_certificate(data_dir: Path) -> tuple[bytes, bytes]:
     P-256 certificate valid for 10 years when none exists yet."""
     cert_path, key_path = data_dir / CERT_FILE, data_dir / KEY_FILE
     if cert_path.exists() and key_path.exists():
+        # A key restored from a backup, readable by every local user, who could then pose
+        # as the server: narrowed as the database and the logs are (an operator hunt).
+        private_file(key_path, create=False)
         cert_pem, key_pem = cert_path.read_bytes(), key_path.read_bytes()
         _check_pair(cert_pem, key_pem, cert_path, key_path)
         return cert_pem, key_pem
+    if cert_path.exists() or key_path.exists():
+        # One of the two gone: making both anew gave the server another identity, which
+        # every app that pinned the old one refuses as a possible attack (an operator hunt).
+        there, gone = (cert_path, key_path) if cert_path.exists() else (key_path, cert_path)
+        raise CertificateError(
+            f"{gone} is missing while {there} is there; restore {gone.name} from a backup, "
+            f"or delete {there.name} too to make a new certificate (every client must then "
+            "forget the old pin)")
     data_dir.mkdir(parents=True, exist_ok=True)
     host = socket.gethostname() or "localhost"
     identity = make_identity(f"Messenger server on {host}", days=3650,

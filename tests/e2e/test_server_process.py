@@ -391,3 +391,76 @@ def test_sigterm_right_after_listening_stops_the_server_cleanly(tmp_path):
     proc = ServerProcess(server_command(tmp_path / "data"), cwd=REPO)
     proc.start()  # returns at the "listening on" line: the loop may not be running yet
     assert proc.stop(timeout=10.0) == 0
+
+
+def run_server_command(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "messenger", *args], capture_output=True,
+                          text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO)
+
+
+def test_a_log_file_on_the_database_is_refused_before_anything_is_written(tmp_path):
+    """`--log-file DATA/messenger.db` appended log lines to the database, and the first
+    rotation renamed it away (an operator hunt)."""
+    data_dir = tmp_path / "data"
+    result = run_server_command("--server", "--port", "0", "--data-dir", str(data_dir),
+                                "--log-file", str(data_dir / "messenger.db"))
+    assert result.returncode == 2 and "is the database" in result.stderr, result.stderr
+    assert not data_dir.exists()
+
+
+def test_a_host_name_and_an_app_option_are_refused_before_any_file_is_made(tmp_path):
+    data_dir = tmp_path / "data"
+    named = run_server_command("--server", "--host", "localhost", "--data-dir", str(data_dir))
+    assert named.returncode == 2 and "--host needs an IP address" in named.stderr
+    app = run_server_command("--server", "--user", "bob", "--data-dir", str(data_dir))
+    assert app.returncode == 2 and "--user: an app option" in app.stderr
+    assert not data_dir.exists()
+
+
+def test_sighup_stops_the_server_as_sigterm_does(tmp_path):
+    """Closing the terminal or SSH session (SIGHUP) ended the server with status 129: no
+    word to its clients, no logout lines, no "server stopped" (an operator hunt)."""
+    data_dir = tmp_path / "data"
+    with ServerProcess(server_command(data_dir, "--demo"), cwd=REPO) as proc, \
+            RawClient(proc.host, proc.port) as client:
+        client.hello()
+        assert client.login("alice", "alice123", request_id=1)["type"] == "ok"
+        proc.proc.send_signal(signal.SIGHUP)
+        told = client.recv()
+        while told.get("type") != "error":
+            told = client.recv()
+        assert told["code"] == "server_stopping"
+        assert proc.proc.wait(timeout=DEFAULT_TIMEOUT) == 0
+    assert "server stopped" in (data_dir / "server.log").read_text()
+    assert "logout alice" in (data_dir / "activity.log").read_text()
+
+
+def test_ipv6_any_also_serves_ipv4_clients(tmp_path):
+    """`--host ::` listened on IPv6 only: 127.0.0.1 was refused on a dual-stack machine."""
+    import socket
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    command = [sys.executable, "-m", "messenger", "--server", "--host", "::", "--port", "0",
+               "--data-dir", str(tmp_path / "data"), "--demo"]
+    with ServerProcess(command, cwd=REPO) as proc, RawClient("127.0.0.1", proc.port) as client:
+        assert client.hello()["type"] == "hello"
+
+
+def test_a_lone_certificate_or_key_is_not_replaced_and_a_loose_key_is_narrowed(tmp_path):
+    """A missing server.crt made a new key, a new identity that every pinned app refuses;
+    a key restored world-readable stayed so (an operator hunt)."""
+    data_dir = tmp_path / "data"
+    subprocess.run([*server_command(data_dir), "--add-user", "dora"], input="secret1\n",
+                   capture_output=True, text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO,
+                   check=True)
+    key = data_dir / "server.key"
+    key.chmod(0o644)
+    with ServerProcess(server_command(data_dir), cwd=REPO):
+        assert key.stat().st_mode & 0o777 == 0o600
+    kept = key.read_bytes()
+    (data_dir / "server.crt").unlink()
+    result = subprocess.run(server_command(data_dir), capture_output=True, text=True,
+                            timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert result.returncode == 1 and "server.crt is missing" in result.stderr
+    assert key.read_bytes() == kept and not (data_dir / "server.crt").exists()

@@ -68,11 +68,16 @@ def test_wal_and_shm_files_left_by_an_earlier_run_are_narrowed_too(tmp_path, ope
     import subprocess
     import sys
 
+    from messenger.client import localstore
+    from messenger.server import store as server_store
+
     db = tmp_path / "messages.db"
+    version = (server_store if opener is Store else localstore).SCHEMA_VERSION
     subprocess.run([sys.executable, "-c", (
         "import os, sqlite3, sys; os.umask(0o022)\n"
         "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
         "c.execute('PRAGMA journal_mode=WAL'); c.execute('CREATE TABLE t(x)')\n"
+        f"c.execute('PRAGMA user_version={version}')\n"  # (an earlier run of ours)
         "c.execute(\"INSERT INTO t VALUES ('a private message')\")\n"
         "os._exit(0)"), str(db)], check=True)  # (killed: its -wal and -shm stay)
     assert mode(f"{db}-wal") == 0o644

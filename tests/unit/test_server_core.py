@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import pytest
 from argon2 import PasswordHasher, Type
@@ -137,6 +138,27 @@ def test_one_address_creates_a_bounded_number_of_accounts_an_hour(core, monkeypa
     assert isinstance(register("user4"), Ok)
     core.max_registrations = 0  # (no limit)
     assert all(isinstance(register(f"free{n}"), Ok) for n in range(5))
+
+
+def test_protocol_errors_cannot_flood_the_log(core, caplog):
+    """One client that never logged in rotated the whole server.log away in about a second:
+    400 frames with a 16 KB ``type``, each logged whole (an operator hunt). Each line is
+    cut, and an address gets a bounded number of lines a minute."""
+    from messenger.protocol import Codec, ProtocolError
+
+    codec = Codec.for_server()
+    conn = session(core)
+    payload = json.dumps({"type": "x" * 16_000}).encode()
+    with caplog.at_level("WARNING", logger="messenger.server.core"):
+        for _ in range(200):
+            try:
+                codec.decode(payload)
+            except ProtocolError as exc:
+                err = only(core.protocol_error(conn, exc), conn)
+    assert err.code == ErrorCode.UNKNOWN_TYPE and len(err.message) < 100
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == core_module.PROTOCOL_ERRORS_LOGGED
+    assert max(map(len, lines)) < 300
 
 
 def test_register_then_name_taken_ignoring_case(core):

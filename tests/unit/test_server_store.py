@@ -7,13 +7,14 @@ The messages here are multicasts (to one recipient by default): they get ``deliv
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import uuid
 
 import pytest
 
 from messenger.protocol import time_ordered_id
-from messenger.server.store import SCHEMA_VERSION, Store, ordered_id
+from messenger.server.store import SCHEMA_VERSION, DatabaseVersionError, Store, ordered_id
 
 
 def stored(store, sender, cmid, to=("bob",), scope="multicast", text="hi", **kw):
@@ -368,6 +369,36 @@ def test_an_unknown_schema_version_is_refused(path):
     db.close()
     with pytest.raises(RuntimeError, match=f"schema version {SCHEMA_VERSION + 1}"):
         Store(path)
+
+
+def test_a_newer_servers_database_says_to_run_that_version(path):
+    """After a downgrade the only advice was "start with a new --data-dir" (every account
+    and message thrown away: an operator hunt)."""
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(DatabaseVersionError, match="newer Messenger server") as refused:
+        Store(path)
+    assert "new --data-dir" not in str(refused.value)
+
+
+def test_another_programs_database_is_refused_and_left_as_it_was(path):
+    """`--db` pointed at another program's SQLite file: it was switched to WAL, given our
+    tables, stamped as ours and narrowed to 0600 (an operator hunt)."""
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE inventory (item TEXT)")
+    db.execute("INSERT INTO inventory VALUES ('chairs')")
+    db.commit()
+    db.close()
+    os.chmod(path, 0o644)
+    with pytest.raises(DatabaseVersionError, match="not a Messenger database"):
+        Store(path)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+    assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["inventory"]
+    db.close()
+    assert os.stat(path).st_mode & 0o777 == 0o644
 
 
 def test_a_new_time_ordered_id_is_not_looked_up_and_retries_still_are(path):
