@@ -824,9 +824,9 @@ class TransferController(QObject):
         files = [Path(p) for p in paths]
         if not files:
             return "Only files from this computer can be sent."
-        refusals = {path: send_refusal(path, self.prefs.size_limit) for path in files}
-        refused = [reason for reason in refusals.values() if reason is not None]
-        sendable = [path for path, reason in refusals.items() if reason is None]
+        refusals = [(path, send_refusal(path, self.prefs.size_limit)) for path in files]
+        refused = [reason for _path, reason in refusals if reason is not None]
+        sendable = [path for path, reason in refusals if reason is None]
         if not sendable:
             return " ".join(refused) if len(refused) <= 3 else \
                 f"None of the {len(files)} files can be sent. {' '.join(refused[:3])} …"
@@ -1071,13 +1071,19 @@ class TransferController(QObject):
                 if t.direction == RECEIVE and t.sha256 == ev.sha256
                 and name_key(t.peer) == name_key(ev.sender)
                 and t.name == ev.name and t.mime == ev.mime and t.size == ev.size]
+        running = [t for t in same if t.accepted and t.state in (
+            TransferState.CONNECTING, TransferState.ACTIVE)] if ev.resumes else []
         if ev.resumes:
-            running = [t for t in same if t.accepted and t.state in (
-                TransferState.CONNECTING, TransferState.ACTIVE)]
-            named = [t for t in running if t.transfer_id == ev.resumes]
-            if named or running:
-                return (named or running)[0]
-        return next((t for t in same if t.state is TransferState.FAILED), None)
+            # The very card it names first, failed or still running: the same file sent
+            # twice and both resumed put both resumes on one card (the second took it from
+            # the first, whose send was refused for good) and left the other failed for good
+            # (a hunt).
+            named = [t for t in same if t.transfer_id == ev.resumes
+                     and (t in running or t.state is TransferState.FAILED)]
+            if named:
+                return named[0]
+        failed = next((t for t in same if t.state is TransferState.FAILED), None)
+        return failed if failed is not None or not running else running[0]
 
     def _offer_refusal(self, t: Transfer) -> str | None:
         offer = Offer(t.transfer_id, t.name, t.size, t.sha256, t.mime)

@@ -748,3 +748,45 @@ def test_a_resume_cancelled_while_the_device_with_the_partial_file_was_away_ends
     qtbot.waitUntil(lambda: bob.get(recv_key).state is S.CANCELLED, timeout=10_000)
     assert status_text(bob.get(recv_key)) == "Cancelled by alice"
     assert not part_file(apps, source).exists()
+
+
+class FirstTwoSlow(Apps):
+    """The first two attempts go through slow relays (to be cut); later ones are fast."""
+
+    def route(self, host: str, port: int) -> tuple[str, int]:
+        self.relays.append(Relay(port, RATE / 2 if len(self.relays) < 2 else None))
+        return "127.0.0.1", self.relays[-1].port
+
+
+def test_the_same_file_sent_twice_and_both_resumed_finish_on_their_own_cards(
+        qtbot, server, tmp_path, source):
+    """Both resumes went to one receive card (the second took it from the first, whose send
+    was then refused for good) and the other card waited for good (a hunt): a resume goes
+    to the card it names."""
+    apps = FirstTwoSlow(qtbot, server, tmp_path)
+    try:
+        bob, alice = apps.login("bob"), apps.login("alice")
+        qtbot.waitUntil(lambda: alice.client.roster.contact("bob").online)
+        recv: list[str] = []
+        bob.transfer_added.connect(recv.append)
+        assert alice.send_files("bob", [source, source]) is None
+        qtbot.waitUntil(lambda: len(recv) == 2, timeout=10_000)
+        sends = [t.key for t in alice.model.transfers()]
+        for key in recv:
+            assert bob.accept(key) is None
+        qtbot.waitUntil(lambda: all(bob.get(k).state is S.ACTIVE and
+                                    bob.get(k).done > SIZE // 10 for k in recv),
+                        timeout=15_000)
+        apps.quit(bob)
+        qtbot.waitUntil(lambda: all(alice.get(k).state is S.FAILED for k in sends),
+                        timeout=10_000)
+        bob = apps.login("bob")
+        added: list[str] = []
+        bob.transfer_added.connect(added.append)
+        for key in sends:
+            assert alice.resume(key)
+        qtbot.waitUntil(lambda: all(alice.get(k).state is S.DONE for k in sends) and
+                        all(bob.get(k).state is S.DONE for k in recv), timeout=30_000)
+        assert added == []  # (each resume continued a card: none came as a new one)
+    finally:
+        apps.close()
