@@ -36,6 +36,7 @@ import errno
 import hashlib
 import logging
 import os
+import shutil
 import ssl
 import threading
 from collections import deque
@@ -386,19 +387,54 @@ class PartFile:
                 return None, digest
             download_dir.mkdir(parents=True, exist_ok=True)
             target = claim_unique_path(download_dir, name)
-            # The .part file is private (0600) while it grows; the stored file gets the mode
-            # of a normally created one (0666 less the umask), which the placeholder just
-            # got. Reading the umask instead (os.umask) would change it for every thread.
-            os.chmod(self.path, os.stat(target).st_mode & 0o777)
-            if os.name == "nt":  # pragma: no cover (an open file cannot be renamed there)
-                f.close()
-            # Elsewhere renamed while still open, so still locked: no other receiver opens
-            # the .part between the close and the rename.
-            os.replace(self.path, target)
+            try:
+                if _is_file_of(f, self.path):
+                    # The .part file is private (0600) while it grows; the stored file gets
+                    # the mode of a normally created one (0666 less the umask), which the
+                    # placeholder just got. Reading the umask instead (os.umask) would
+                    # change it for every thread.
+                    os.chmod(self.path, os.stat(target).st_mode & 0o777)
+                    if os.name == "nt":  # pragma: no cover (an open file cannot be renamed)
+                        f.close()
+                    # Elsewhere renamed while still open, so still locked: no other receiver
+                    # opens the .part between the close and the rename.
+                    os.replace(self.path, target)
+                else:
+                    # Its folder was deleted meanwhile (the download folder, by the user):
+                    # the bytes live on in the open file; copied out, not lost. (It left an
+                    # empty file under the real name, and a resume saved "name (1)": a hunt.)
+                    log.warning("%s went away while it was written: copying it out", self.path)
+                    f.seek(0)
+                    with open(target, "r+b") as out:
+                        shutil.copyfileobj(f, out, 1 << 20)
+                        out.flush()
+                        os.fsync(out.fileno())
+            except BaseException:
+                _remove_placeholder(target)
+                raise
         finally:
             _close_quietly(f, self.path)
         _rmdir_if_empty(self.path.parent)
         return target, digest
+
+
+def _is_file_of(f: BinaryIO, path: Path) -> bool:
+    """Whether ``path`` still names the open file ``f`` (not deleted, nor replaced)."""
+    try:
+        st, fst = os.stat(path), os.fstat(f.fileno())
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino)
+
+
+def _remove_placeholder(path: Path) -> None:
+    """Delete the empty file :func:`claim_unique_path` made at ``path`` (a finish that
+    failed must not leave an empty file under the real name)."""
+    try:
+        if os.stat(path).st_size == 0:
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def _close_quietly(f: BinaryIO, path: Path) -> None:

@@ -14,6 +14,7 @@ import hashlib
 import os
 import random
 import re
+import shutil
 import threading
 import time
 from collections import deque
@@ -790,3 +791,25 @@ def test_the_same_file_sent_twice_and_both_resumed_finish_on_their_own_cards(
         assert added == []  # (each resume continued a card: none came as a new one)
     finally:
         apps.close()
+
+
+def test_a_download_folder_deleted_mid_transfer_still_gets_the_whole_file(
+        qtbot, apps, tmp_path, source):
+    """The user cleaned up Downloads while a file arrived: the receive failed at the end
+    and left an empty file under the real name, and a resume then saved "name (1)" beside
+    it (a hunt). The bytes, still in the open partial file, are saved under the real name."""
+    bob, alice = apps.login("bob"), apps.login("alice")
+    qtbot.waitUntil(lambda: alice.client.roster.contact("bob").online)
+    with qtbot.waitSignal(bob.transfer_added, timeout=10_000) as added:
+        assert alice.send_file("bob", source) is None
+    key = added.args[0]
+    assert bob.accept(key) is None
+    qtbot.waitUntil(lambda: bob.get(key).done >= SIZE // 4, timeout=10_000)
+    folder = bob.download_dir
+    shutil.rmtree(folder)
+    qtbot.waitUntil(lambda: bob.get(key).final, timeout=20_000)
+    t = bob.get(key)
+    assert t.state is S.DONE, t.error
+    assert sorted(p.name for p in folder.iterdir()) == [source.name]
+    assert hashlib.sha256((folder / source.name).read_bytes()).hexdigest() == \
+        hashlib.sha256(source.read_bytes()).hexdigest()
