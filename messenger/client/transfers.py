@@ -630,6 +630,10 @@ class TransferModel(QAbstractListModel):
 
 
 
+HASH_TRIES = 3
+"""Times a file that changes while it is hashed is read again before its send fails."""
+
+
 def _version(path: str, st: os.stat_result) -> tuple[str, int, int, int, int]:
     """What identifies one version of the file at ``path`` for the hash cache."""
     return (path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
@@ -669,7 +673,7 @@ class TransferController(QObject):
     transfer_changed = Signal(str)
     transfer_finished = Signal(str, str)
     transfers_loaded = Signal(int)
-    _hashed = Signal(str, str, str)  # (file, sha256, error), from a pool thread
+    _hashed = Signal(str, str, str, object)  # (file, sha256, error, version), from a thread
 
     def __init__(self, engine: Any, prefs: TransferPrefs | None = None, *,
                  host: str = "0.0.0.0", threaded: bool = True,
@@ -883,29 +887,36 @@ class TransferController(QObject):
             self._pool.start(lambda p=t.path: self._hash(p))
 
     def _hash(self, file: str) -> None:
-        """Runs in a pool thread."""
-        h = hashlib.sha256()
-        try:
-            with open(file, "rb") as f:
-                while chunk := f.read(HASH_CHUNK):
-                    if self._closed:
-                        return
-                    h.update(chunk)
-        except OSError as exc:
-            self._hashed.emit(file, "", exc.strerror or str(exc))
-            return
-        self._hashed.emit(file, h.hexdigest(), "")
+        """Runs in a pool thread. A file saved again while it is read (same size: an editor
+        saving it) is read again, up to :data:`HASH_TRIES` times: its hash, of old and new
+        bytes mixed, was cached as the new version's, and every send of it then arrived
+        "damaged", until the app restarted (a hunt)."""
+        error = ""
+        for _ in range(HASH_TRIES):
+            h = hashlib.sha256()
+            try:
+                with open(file, "rb") as f:
+                    before = _version(file, os.fstat(f.fileno()))
+                    while chunk := f.read(HASH_CHUNK):
+                        if self._closed:
+                            return
+                        h.update(chunk)
+                after = _version(file, os.stat(file))
+            except OSError as exc:
+                self._hashed.emit(file, "", exc.strerror or str(exc), None)
+                return
+            if before == after:
+                self._hashed.emit(file, h.hexdigest(), "", after)
+                return
+            error = "the file kept changing while it was read; send it once it is saved"
+        self._hashed.emit(file, "", error, None)
 
-    def _on_hashed(self, file: str, sha256: str, error: str) -> None:
+    def _on_hashed(self, file: str, sha256: str, error: str, version: object) -> None:
         keys = self._hashing.pop(file, [])
         if self._closed:
             return
-        if sha256:
-            try:
-                st = Path(file).stat()
-                self._hashes[_version(file, st)] = sha256
-            except OSError:
-                pass
+        if sha256 and version is not None:
+            self._hashes[version] = sha256  # type: ignore[index]
         for key in keys:
             t = self._items.get(key)
             if t is None or t.state is not TransferState.PREPARING:

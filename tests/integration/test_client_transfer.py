@@ -319,6 +319,37 @@ def test_discard_is_offered_only_when_a_partial_file_is_there(qtbot, peers, tmp_
     assert bob.can_discard(recv_key) and not bob.offers_discard(recv_key)
 
 
+def test_a_file_saved_again_while_it_is_hashed_is_hashed_again(qtbot, peers, tmp_path,
+                                                                monkeypatch):
+    """An editor saved the file (same size) while the app hashed it: the hash of old and new
+    bytes mixed was cached as the new version's, and every send of it arrived "damaged"
+    until the app restarted (a hunt). The save happens here between the read and the
+    check that follows it."""
+    from messenger.client import transfers as transfers_module
+
+    alice, _bob = peers()
+    src = tmp_path / "video.mp4"
+    src.write_bytes(b"a" * 100_000)
+    real_stat = os.stat
+    saves = [b"b" * 100_000]
+
+    def stat_after_a_save(path, *args, **kwargs):
+        if saves and str(path) == str(src):
+            src.write_bytes(saves.pop())  # (the editor saves, same size)
+            st = real_stat(path)
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(transfers_module.os, "stat", stat_after_a_save)
+    got: list[tuple] = []
+    alice._hashed.connect(lambda *args: got.append(args))
+    alice._hash(str(src))
+    monkeypatch.setattr(transfers_module.os, "stat", real_stat)
+    ((_file, digest, error, version),) = got
+    assert error == "" and digest == sha256_of(src)  # (the saved bytes)
+    assert alice._hashes[version] == digest and version[0] == str(src)
+
+
 def test_recipient_on_two_devices_both_accepting_gets_the_file_once(qtbot, peers, server,
                                                                     tmp_path):
     """Bob is logged in on two devices, both accepting alice's files without asking. One
