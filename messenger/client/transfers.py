@@ -123,6 +123,10 @@ CONNECT_TIMEOUT = 30.0
 """Seconds an accepted receive waits for the sender's connection before it fails (the
 sender's own attempt ends after QUIC's 15 s idle timeout, and its app does not tell us)."""
 
+_FIXABLE = ("not enough disk space", "file too large", "cannot use the download folder")
+"""Beginnings of the refusals of an offer that the user can fix (free space, raise the
+size limit, mend the folder) and then accept it after all."""
+
 AUTO_REFUSED = "refused automatically: "
 """Before the reason of an offer the app declined by itself (over the size limit, not
 enough disk space): the sender reads who decided, and the card here does not say "You
@@ -364,6 +368,8 @@ def status_text(t: Transfer) -> str:
     if st is TransferState.WAITING:
         return f"Waiting for {t.peer} to accept"
     if st is TransferState.INCOMING:
+        if t.error and not t.error.startswith(AUTO_REFUSED):
+            return f"Cannot accept it yet: {t.error}"
         return f"{t.peer} wants to send you this file"
     if st is TransferState.CONNECTING:
         return "Connecting…" + (f" (resuming at {format_size(t.done)})" if t.done else "")
@@ -1218,8 +1224,13 @@ class TransferController(QObject):
             return "this offer is no longer open"
         self.client.card_answered(t.conversation, t.key)  # (seen: it is answered)
         reason = self._offer_refusal(t)
+        if reason is not None and reason.startswith(_FIXABLE):
+            # The offer stays open, saying why: declined, the card read "You declined it"
+            # and the offer was gone for good once space was freed (a hunt).
+            self._set(t, TransferState.INCOMING, error=reason)
+            return reason
         if reason is not None:
-            self._decline(t, reason)
+            self._decline(t, AUTO_REFUSED + reason)
             return reason
         try:
             eng = self._started()

@@ -350,6 +350,25 @@ def test_a_file_saved_again_while_it_is_hashed_is_hashed_again(qtbot, peers, tmp
     assert alice._hashes[version] == digest and version[0] == str(src)
 
 
+def test_an_accept_refused_for_a_fixable_reason_keeps_the_offer_open(qtbot, peers,
+                                                                     tmp_path):
+    """Accept on a disk that had filled since the offer declined it, said "You declined it"
+    (the sender read "bob declined it"), and nothing could be accepted once space was freed
+    (a hunt). Here the size limit, lowered since the offer, stands for the full disk."""
+    alice, bob = peers()
+    src = tmp_path / "data.bin"
+    src.write_bytes(b"x" * 100_000)
+    _send_key, recv_key = offer(qtbot, alice, bob, src)
+    limit, bob.prefs.size_limit = bob.prefs.size_limit, 1000
+    reason = bob.accept(recv_key)
+    assert reason is not None and reason.startswith("file too large")
+    t = bob.get(recv_key)
+    assert t.state is S.INCOMING and status_text(t).startswith("Cannot accept it yet: file")
+    bob.prefs.size_limit = limit  # (space freed)
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: state(bob, recv_key) is S.DONE, timeout=10_000)
+
+
 def test_recipient_on_two_devices_both_accepting_gets_the_file_once(qtbot, peers, server,
                                                                     tmp_path):
     """Bob is logged in on two devices, both accepting alice's files without asking. One
