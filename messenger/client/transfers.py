@@ -1393,7 +1393,10 @@ class TransferController(QObject):
         if reply.code == ErrorCode.USER_OFFLINE:
             reason = f"{t.peer} is offline: both of you must be online to send a file"
         elif reply.code == ErrorCode.UNKNOWN_TRANSFER:
-            reason = f"{t.peer} withdrew the offer" if op == "accept" else reply.message
+            # (not "alice withdrew the offer": answered on another device, or expired
+            # after a day unanswered, read as that too; a hunt)
+            reason = (f"the offer is no longer open (withdrawn by {t.peer}, answered on "
+                      "another device, or expired)") if op == "accept" else reply.message
         else:
             reason = reply.message
         if op == "accept" and self._engine is not None:
