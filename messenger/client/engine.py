@@ -2720,6 +2720,12 @@ class ClientEngine(QObject):
         """:class:`HistorySource`: seqs of cached messages of ``model`` containing ``text``."""
         seqs = set(self._store.search(model.key, text)) if self._store is not None else set()
         folded = fold(text)
+        if self._store is not None:
+            # Notices as the conversation shows them ("You joined", not "bob joined": the
+            # latter found the line, which had nothing to light; a hunt).
+            me = self.user or self._store_user
+            seqs.update(seq for seq, notice, stored, sender in self._store.notices(model.key)
+                        if folded in fold(notice_text(notice, stored, sender, me)))
         seqs.update(i.seq for i in model.items()
                     if i.seq is not None and folded in fold(i.text))
         return sorted(seqs)

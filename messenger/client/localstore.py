@@ -678,14 +678,22 @@ class LocalStore:
         return [r[0] for r in self._db.execute("SELECT DISTINCT conv FROM messages")]
 
     def search(self, conv: str, text: str) -> list[int]:
-        """Seqs of ``conv``'s cached messages containing ``text``, ignoring case and how
+        """Seqs of ``conv``'s cached chat messages (not notices) containing ``text``,
+        ignoring case and how
         accents are encoded (:func:`~messenger.client.textsearch.fold`, as the app matches
         the rows it shows; SQLite's ``LIKE`` ignores the case of ASCII letters only, so
         "école" did not find "École" further back)."""
         rows = self._db.execute(
-            "SELECT seq FROM messages WHERE conv = ? AND instr(casefold(text), ?) > 0"
-            " ORDER BY seq", (conv, fold(text))).fetchall()
+            "SELECT seq FROM messages WHERE conv = ? AND notice IS NULL"
+            " AND instr(casefold(text), ?) > 0 ORDER BY seq", (conv, fold(text))).fetchall()
         return [r[0] for r in rows]
+
+    def notices(self, conv: str) -> list[tuple[int, str, str, str]]:
+        """``(seq, notice, text, sender)`` of ``conv``'s cached notices (which the app shows
+        in its own words: :meth:`search` leaves them out), by seq."""
+        return list(self._db.execute(
+            "SELECT seq, notice, text, sender FROM messages WHERE conv = ?"
+            " AND notice IS NOT NULL ORDER BY seq", (conv,)))
 
     def _select(self, where: str, args: tuple) -> list[CachedMessage]:
         rows = self._db.execute(

@@ -230,3 +230,20 @@ def test_an_exported_group_conversation_marks_notices_as_nobodys_words(qtbot, se
              for line in out.read_text(encoding="utf-8").splitlines()]
     assert lines == ["* bob joined", "alice: alice left", "    for lunch", "* alice left",
                      "* bob is the new leader"], lines
+
+
+def test_find_matches_notices_as_the_conversation_shows_them(qtbot, session):
+    """bob's tab reads "You joined": Ctrl+F "bob joined" found that line (nothing there
+    reads so) and "You joined" did not, once the line was older than the loaded rows (the
+    cache was searched in the server's words; a hunt)."""
+    alice, bob = session("alice"), session("bob")
+    with qtbot.waitSignal(bob.invitation_received, timeout=10_000):
+        alice.create_group("lab", ["bob"])
+    with qtbot.waitSignal(bob.group_joined, timeout=10_000):
+        bob.accept_invitation("lab")
+    key = group_key("lab")
+    qtbot.waitUntil(lambda: "You joined" in notices(bob, key), timeout=5000)
+    joined = next(i.seq for i in bob.conversation(key).items() if i.text == "You joined")
+    bob.conversation(key).reset()  # (nothing loaded: the cache alone is searched)
+    assert bob.conversation(key).find("bob joined") == []
+    assert bob.conversation(key).find("YOU JOINED") == [joined]
