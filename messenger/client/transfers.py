@@ -82,6 +82,7 @@ from PySide6.QtCore import (
 )
 
 from ..protocol import (
+    OFFER_EXPIRED,
     OFFER_LAPSED,
     Error,
     ErrorCode,
@@ -385,6 +386,9 @@ def status_text(t: Transfer) -> str:
         return f"Sent to {t.peer}" if t.direction == SEND else \
             f"Saved as {Path(t.path).name}"
     if st is TransferState.DECLINED:
+        if error == OFFER_EXPIRED and t.by_peer:
+            return (f"Not answered within a day: the offer expired. Send it again when "
+                    f"{t.peer} is around.")
         if error == LAPSED_REASON and t.by_peer:
             return (f"Not delivered: {t.peer} went offline or quit before answering. Send it "
                     f"again when {t.peer} is online.")
@@ -395,6 +399,8 @@ def status_text(t: Transfer) -> str:
         who = t.peer if t.by_peer else "You"
         return f"{who} declined it" + (f": {error}" if error else "")
     if st is TransferState.CANCELLED:
+        if error == OFFER_EXPIRED and t.by_peer:
+            return f"The offer expired (not answered within a day); {t.peer} can send it again."
         if error == LAPSED_REASON and t.by_peer:
             return (f"Withdrawn: you were offline when {t.peer} offered it. {t.peer} can "
                     "send it again.")

@@ -457,6 +457,11 @@ answering (sent by the server when their last session ends, and by an app that f
 unanswered at its next login)."""
 
 
+OFFER_EXPIRED = "offer expired"
+"""The ``reason`` of the ``transfer_declined`` (to the sender) and ``transfer_cancelled`` (to
+the recipient) the server sends when an offer stayed unanswered for a day and is forgotten."""
+
+
 class TransferDeclined(_Base, tag="transfer_declined"):
     """Event: ``user`` declined your offer ``transfer_id`` (``reason`` :data:`OFFER_LAPSED`:
     they went offline without answering)."""

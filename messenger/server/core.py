@@ -24,6 +24,7 @@ import msgspec
 from messenger.protocol import (
     FEATURES,
     MAX_TEXT_LENGTH,
+    OFFER_EXPIRED,
     OFFER_LAPSED,
     PROTOCOL_VERSION,
     RETRACTED_TEXT,
@@ -397,6 +398,26 @@ class ServerCore:
 
     def handle(self, conn: ConnId, frame: msgspec.Struct) -> list[Action]:
         """Apply one decoded frame from ``conn`` and return what to send to whom."""
+        actions = self._handle(conn, frame)
+        if self.transfers.expired:  # (offers forgotten by a sweep this frame caused)
+            actions = [*actions, *self._expired_offers()]
+        return actions
+
+    def _expired_offers(self) -> list[Action]:
+        """Tell both sides of each offer forgotten unanswered after a day: the sender's card
+        waited for an answer for good, and the recipient's Accept said the sender withdrew
+        it (a hunt)."""
+        expired, self.transfers.expired = self.transfers.expired, []
+        actions: list[Action] = []
+        for t in expired:
+            log.info("transfer %s: the offer expired unanswered", t.transfer_id)
+            actions += self._to_users([name_key(t.sender)], TransferDeclined(
+                transfer_id=t.transfer_id, user=t.recipient, reason=OFFER_EXPIRED))
+            actions += self._to_users([name_key(t.recipient)], TransferCancelled(
+                transfer_id=t.transfer_id, user=t.sender, reason=OFFER_EXPIRED))
+        return actions
+
+    def _handle(self, conn: ConnId, frame: msgspec.Struct) -> list[Action]:
         session = self.sessions[conn]
         if session.key is not None:  # logged in (so past hello): the frequent frames first
             kind = type(frame)

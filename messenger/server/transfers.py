@@ -80,6 +80,9 @@ class Transfers:
         self._waiting_by_sender: dict[str, int] = {}  # sender key → offers not accepted yet
         # recipient key → ids of those offers (a dict: in the order they were made)
         self._waiting_to: dict[str, dict[str, None]] = {}
+        self.expired: list[Transfer] = []
+        """Offers forgotten unanswered by :meth:`sweep`, for the core to tell both sides of
+        (it empties the list)."""
 
     def __len__(self) -> int:
         return len(self._open)
@@ -207,6 +210,8 @@ class Transfers:
             elif oldest.created < cutoff:
                 order.popleft()
                 self._forget(oldest)
+                if not oldest.accepted and len(self.expired) < 10_000:
+                    self.expired.append(oldest)
                 swept += 1
             else:
                 break

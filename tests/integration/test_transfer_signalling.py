@@ -7,6 +7,7 @@ import hashlib
 from helpers.wire import connect_as
 
 from messenger.protocol import (
+    OFFER_EXPIRED,
     Endpoint,
     Error,
     ErrorCode,
@@ -74,6 +75,28 @@ def test_decline_tells_the_sender_and_closes_the_transfer(qtbot, server):
     again = bob.request(TransferAccept, transfer_id=ok.transfer_id,
                         endpoint=Endpoint(host="127.0.0.1", port=1), fingerprint="x")
     assert again.code == ErrorCode.UNKNOWN_TRANSFER
+
+
+def test_an_offer_forgotten_after_a_day_is_told_to_both_sides(qtbot, server, monkeypatch):
+    """An offer left unanswered for a day was forgotten silently: the sender's card waited
+    for an answer for good, and the recipient's Accept was told "unknown transfer" (a
+    hunt). The transfers' clock (monotonic, injected) is moved a day and an hour on."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    ok = offer(alice)
+    bob.wait_for(lambda f: isinstance(f, TransferOffered))
+    transfers = server.server.core.transfers
+    later = transfers._clock() + 25 * 3600
+    monkeypatch.setattr(transfers, "_clock", lambda: later)
+    late = bob.request(TransferAccept, transfer_id=ok.transfer_id,
+                       endpoint=Endpoint(host="127.0.0.1", port=1), fingerprint="x")
+    assert late.code == ErrorCode.UNKNOWN_TRANSFER
+    declined = alice.wait_for(lambda f: isinstance(f, TransferDeclined))
+    cancelled = bob.wait_for(lambda f: isinstance(f, TransferCancelled))
+    assert (declined.transfer_id, declined.user, declined.reason) == \
+        (ok.transfer_id, "bob", OFFER_EXPIRED)
+    assert (cancelled.transfer_id, cancelled.user, cancelled.reason) == \
+        (ok.transfer_id, "alice", OFFER_EXPIRED)
 
 
 def test_strangers_never_see_the_secret(qtbot, server):

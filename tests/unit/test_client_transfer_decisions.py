@@ -77,6 +77,11 @@ def test_status_text_and_eta():
     assert status_text(t) == "bob's app refused it: file too large"
     r.state, r.error, r.by_peer = TransferState.DECLINED, "refused automatically: too big", False
     assert status_text(r) == "Refused automatically: too big (see Preferences)"
+    t.error = "offer expired"  # (a day unanswered: the server tells both sides)
+    assert status_text(t).startswith("Not answered within a day: the offer expired")
+    r.state, r.error, r.by_peer = TransferState.CANCELLED, "offer expired", True
+    assert status_text(r) == ("The offer expired (not answered within a day); alice can send "
+                              "it again.")
     t.error = "offer lapsed"
     assert status_text(t).startswith("Not delivered: bob went offline or quit before")
     r.state, r.error, r.by_peer = TransferState.CANCELLED, "offer lapsed", True
