@@ -826,7 +826,7 @@ class ConversationModel(QAbstractListModel):
             item.state = DeliveryState.SENT
         item.error = ""
         self._seqs.add(seq)
-        self._changed(row, [self.SeqRole, self.TimestampRole, self.StateRole])
+        self._changed(row, [self.SeqRole, self.TimestampRole, self.StateRole, self.ErrorRole])
         # Numbered now: it goes below the messages of lower seqs that arrived while it waited
         # (the last of them), or above rows of higher seqs and unsent messages above it; else
         # it stays.

@@ -28,6 +28,7 @@ from messenger.protocol import DEFAULT_MAX_FRAME, is_valid_name, is_valid_passwo
 from .config import ServerConfig
 from .lock import DatabaseInUse
 from .store import DatabaseVersionError, NameTaken
+from .tls import CERT_FILE, KEY_FILE
 
 __all__ = ["ServerConfig", "config_from_args", "run_server", "tune_gc"]
 
@@ -139,7 +140,9 @@ def _log_clash(log_file: Path, config: ServerConfig) -> str | None:
             return False
 
     db = config.db_path
-    others = {db: "the database", config.data_dir / "activity.log": "the activity log"}
+    others = {db: "the database", config.data_dir / "activity.log": "the activity log",
+              config.data_dir / CERT_FILE: "the TLS certificate",
+              config.data_dir / KEY_FILE: "the TLS key"}
     for suffix in ("-wal", "-shm", "-journal", ".lock"):
         others[db.with_name(db.name + suffix)] = "a file of the database"
     return next((what for path, what in others.items() if same(log_file, path)), None)
@@ -236,7 +239,9 @@ def run_server(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    if hasattr(signal, "SIGHUP"):  # the terminal or SSH session closed: a clean stop too
+    # The terminal or SSH session closed: a clean stop too, unless told to ignore it
+    # (`nohup messenger --server &` must outlive the session: a review).
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
         signal.signal(signal.SIGHUP, stop)
     # Python runs signal handlers only between bytecodes: wake the interpreter regularly.
     wake = QTimer()

@@ -590,7 +590,9 @@ class ServerCore:
                     if b.tokens + (now - b.stamp) * b.rate >= b.burst:
                         del buckets[block]
             rate = self.max_registrations / 3600.0
-            bucket = buckets[session.block] = TokenBucket(rate, self.max_registrations, now)
+            # (a burst under one never holds a whole token: 0.5 refused everyone for good)
+            bucket = buckets[session.block] = TokenBucket(
+                rate, max(1.0, self.max_registrations), now)
         if not bucket.take(now):
             return None
         return max(1.0, (1.0 - bucket.tokens) / bucket.rate)

@@ -378,6 +378,10 @@ class NameTaken(Exception):
     """An account with that name, ignoring case, exists already."""
 
 
+_SCHEMA_TABLES = frozenset(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA))
+"""The tables this server makes (a database at version 0 holding others is not ours)."""
+
+
 class DatabaseVersionError(RuntimeError):
     """The database file is not one this server can use: written by a newer version, of
     another program, or of the unreleased schema 1. The message says what to do."""
@@ -413,11 +417,15 @@ class Store:
         # was switched to WAL, stamped as ours and narrowed (an operator hunt).
         try:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            # (ours alone: a first start stopped between the schema and its version stamp
+            # left our own tables at version 0; a review)
+            foreign = [name for (name,) in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+                " AND name NOT LIKE 'sqlite%'") if name not in _SCHEMA_TABLES]
         except sqlite3.Error:
             self._db.close()
             raise
-        if version > SCHEMA_VERSION or version == 1 or (version == 0 and tables):
+        if version > SCHEMA_VERSION or version == 1 or (version == 0 and foreign):
             self._db.close()
             if version > SCHEMA_VERSION:
                 raise DatabaseVersionError(

@@ -32,6 +32,7 @@ PING every third of the idle timeout meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
@@ -405,10 +406,16 @@ class PartFile:
                     # empty file under the real name, and a resume saved "name (1)": a hunt.)
                     log.warning("%s went away while it was written: copying it out", self.path)
                     f.seek(0)
-                    with open(target, "r+b") as out:
-                        shutil.copyfileobj(f, out, 1 << 20)
-                        out.flush()
-                        os.fsync(out.fileno())
+                    try:
+                        with open(target, "r+b") as out:
+                            shutil.copyfileobj(f, out, 1 << 20)
+                            out.flush()
+                            os.fsync(out.fileno())
+                    except BaseException:
+                        # (a part of it under the real name looks whole: a review)
+                        with contextlib.suppress(OSError):
+                            os.unlink(target)
+                        raise
             except BaseException:
                 _remove_placeholder(target)
                 raise

@@ -405,6 +405,9 @@ def test_a_log_file_on_the_database_is_refused_before_anything_is_written(tmp_pa
     result = run_server_command("--server", "--port", "0", "--data-dir", str(data_dir),
                                 "--log-file", str(data_dir / "messenger.db"))
     assert result.returncode == 2 and "is the database" in result.stderr, result.stderr
+    key = run_server_command("--server", "--port", "0", "--data-dir", str(data_dir),
+                             "--log-file", str(data_dir / "server.key"))
+    assert key.returncode == 2 and "is the TLS key" in key.stderr, key.stderr
     assert not data_dir.exists()
 
 
@@ -433,6 +436,26 @@ def test_sighup_stops_the_server_as_sigterm_does(tmp_path):
         assert proc.proc.wait(timeout=DEFAULT_TIMEOUT) == 0
     assert "server stopped" in (data_dir / "server.log").read_text()
     assert "logout alice" in (data_dir / "activity.log").read_text()
+
+
+def test_a_server_started_with_sighup_ignored_outlives_the_session(tmp_path):
+    """`nohup messenger --server &`: SIGHUP is ignored for it, and must stay so (a review
+    of the SIGHUP stop above)."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # (inherited, as nohup does)
+    try:
+        proc = ServerProcess(server_command(tmp_path / "data", "--demo"), cwd=REPO)
+        proc.start()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    try:
+        # What the kernel will do with a SIGHUP, read rather than waited for: ignore it.
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        masks = {line.split(":")[0]: int(line.split()[1], 16)
+                 for line in status.splitlines() if line.startswith(("SigIgn", "SigCgt"))}
+        bit = 1 << (signal.SIGHUP - 1)
+        assert masks["SigIgn"] & bit and not masks["SigCgt"] & bit
+    finally:
+        proc.stop()
 
 
 def test_ipv6_any_also_serves_ipv4_clients(tmp_path):

@@ -86,3 +86,33 @@ def test_a_partial_folder_that_is_a_symbolic_link_is_not_written_through(tmp_pat
     with pytest.raises(OSError):
         receiver.write(DATA)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_part_file_deleted_under_it_is_copied_out_and_a_failed_copy_leaves_nothing(
+        tmp_path, monkeypatch):
+    """Its folder deleted while it was written (Downloads cleaned up): the bytes, in the
+    open file, are copied out under the real name; a copy that fails (a full disk) leaves
+    no part of them under that name, which would look whole (a review)."""
+    import shutil
+
+    from messenger.transfer import endpoint
+
+    for fails in (False, True):
+        part = tmp_path / f"run{fails}" / ".partial" / "abc.part"
+        pf = PartFile(part, len(DATA), SHA, 4096)
+        pf.write(DATA)
+        shutil.rmtree(part.parent.parent)  # the download folder, .partial and all
+        downloads = part.parent.parent
+        if not fails:
+            path, digest = pf.finish(downloads, "film.bin")
+            assert digest == SHA and path.read_bytes() == DATA
+            continue
+
+        def full_disk(src, dst, length=0):
+            dst.write(DATA[:1000])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(endpoint.shutil, "copyfileobj", full_disk)
+        with pytest.raises(OSError):
+            pf.finish(downloads, "film.bin")
+        assert list(downloads.iterdir()) == []

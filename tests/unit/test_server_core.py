@@ -136,6 +136,8 @@ def test_one_address_creates_a_bounded_number_of_accounts_an_hour(core, monkeypa
     assert isinstance(register("user3", "10.0.0.9"), Ok)  # another computer
     now[0] += err.retry_after
     assert isinstance(register("user4"), Ok)
+    core.max_registrations = 0.5  # (half an account an hour: the first still comes)
+    assert isinstance(register("half0", "10.0.0.10"), Ok)
     core.max_registrations = 0  # (no limit)
     assert all(isinstance(register(f"free{n}"), Ok) for n in range(5))
 

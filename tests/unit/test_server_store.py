@@ -401,6 +401,20 @@ def test_another_programs_database_is_refused_and_left_as_it_was(path):
     assert os.stat(path).st_mode & 0o777 == 0o644
 
 
+def test_a_first_start_stopped_before_the_version_stamp_is_still_ours(path):
+    """The schema is made table by table, the version stamped after: a first start killed
+    in between left our own tables at version 0, refused then as another program's (a
+    review)."""
+    from messenger.server.store import _SCHEMA
+
+    db = sqlite3.connect(path)
+    db.executescript(_SCHEMA.split(";")[0] + ";")  # (the first table only)
+    db.close()
+    store = Store(path)
+    store.create_account("alice", "hash")
+    store.close()
+
+
 def test_a_new_time_ordered_id_is_not_looked_up_and_retries_still_are(path):
     store = Store(path)
     store.set_batch(True)
