@@ -478,6 +478,7 @@ class ClientEngine(QObject):
             kwargs["connect_timeout_ms"] = connect_timeout_ms
         self._conn = ClientConnection(self, **kwargs)
         self._conn.state_changed.connect(self.state_changed)
+        self.resumed.connect(self._list_former_groups)
         self._conn.ready.connect(self._on_ready)
         self._conn.frame_received.connect(self._on_frame)
         self._conn.failed.connect(self._on_failed)
@@ -1563,7 +1564,11 @@ class ClientEngine(QObject):
 
     def _group_title(self, group: str) -> str:
         row = self.groups.group(group)
-        return row.name if row is not None else group
+        if row is not None:
+            return row.name
+        index = self.groups.row_of(group)  # (a former group: spelt as its row is)
+        return self.groups.index(index, 0).data(GroupModel.NameRole) \
+            if index is not None else group
 
     def _create_party(self, user: str, attempt: int, key: str | None) -> bool:
         name = party_name(self.user, attempt)
@@ -2182,8 +2187,37 @@ class ClientEngine(QObject):
         return model is not None and any(i.seq is not None for i in model.items())
 
     def _hidden(self, key: str) -> bool:
-        return self._store is not None and \
-            self._store.get_meta(GROUP_HIDDEN_META + key) is not None
+        """Whether former group ``key`` was taken off the list (:meth:`forget_group`) and
+        nothing came since: messages newer than it then held (a membership on another
+        computer) list it again."""
+        if self._store is None:
+            return False
+        upto = self._store.get_meta(GROUP_HIDDEN_META + key)
+        if upto is None:
+            return False
+        try:
+            if (self._store.last_seq(key) or 0) <= int(upto):
+                return True
+            self._store.delete_meta(GROUP_HIDDEN_META + key)
+        except (ValueError, sqlite3.Error, OSError):
+            return True
+        return False
+
+    def has_history(self, key: str) -> bool:
+        """Whether group conversation ``key`` has messages cached here (or shown)."""
+        return self._has_history(key)
+
+    def _list_former_groups(self) -> None:
+        """After the login's catch-up: former groups whose history it brought (a new
+        computer has nothing cached at login, and listed none of them till a restart: a
+        hunt) join the list."""
+        if self._store is None or not self.logged_in:
+            return
+        listed = {group_key(r.name) for r in self.groups.rows()} | \
+            {group_key(n) for n in self.groups.former()}
+        for row in self._former_groups(self.groups.rows()):
+            if group_key(row.name) not in listed:
+                self.groups.upsert(row)
 
     def _former_groups(self, current: list[GroupRow]) -> list[GroupRow]:
         """At login: the groups whose history this computer keeps and that are not among
@@ -2213,7 +2247,8 @@ class ClientEngine(QObject):
         if index is None or not self.groups.index(index, 0).data(GroupModel.LeftRole):
             return False
         if self._store is not None:
-            self._store.set_meta(GROUP_HIDDEN_META + group_key(name), "1")
+            key = group_key(name)
+            self._store.set_meta(GROUP_HIDDEN_META + key, str(self._store.last_seq(key) or 0))
         return self.groups.remove(name)
 
     def _not_a_member(self, key: str) -> bool:

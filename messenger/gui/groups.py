@@ -242,6 +242,8 @@ def friendly_group_error(op: str, group: str, code: str, message: str) -> str:
         return f"You are in “{group}” already." if op == "join" else message
     if code == ErrorCode.UNKNOWN_USER:
         return f"Unknown user: {message.removeprefix('no such user: ')}."
+    if code == ErrorCode.LIMIT_REACHED:  # (it may begin with a user's name: kept as spelt)
+        return message.rstrip(".") + "."
     return message[:1].upper() + message[1:] if message else code
 
 

@@ -825,6 +825,8 @@ class MainWindow(QMainWindow):
         if index.data(GroupModel.PendingRole):
             menu.addAction("Accept invitation", lambda: self.engine.accept_invitation(name))
             menu.addAction("Decline invitation", lambda: self.engine.decline_invitation(name))
+            if self.engine.has_history(group_key(name)):  # (invited again: what was said)
+                menu.addAction("Open (history)", lambda: self.open_group(name))
         elif index.data(GroupModel.LeftRole):
             menu.addAction("Open (history)", lambda: self.open_group(name))
             menu.addAction("Remove from list", lambda: self.engine.forget_group(name))
@@ -1488,7 +1490,7 @@ class MainWindow(QMainWindow):
             if is_group(key):
                 row = e.groups.group(title)
                 former = {group_key(n): n for n in e.groups.former()}
-                if row is not None and row.member:
+                if row is not None and (row.member or (row.pending and e.has_history(key))):
                     self._open(group_key(row.name), row.name, focus=False)
                 elif key in former:  # (left: kept for reading, as before the restart)
                     self._open(key, former[key], focus=False)
