@@ -691,13 +691,8 @@ def test_a_new_group_reusing_a_dissolved_ones_name_is_told_apart(qtbot, open_win
     member's tab showed the old group's history under the old spelling, as if one group
     (a groups hunt). Now the tab takes the new name, and a notice divides the two."""
     alice, bob, charlie = open_window("alice"), open_window("bob"), open_window("charlie")
-    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
-        alice.engine.create_group("lab", ["bob"])
-    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
-        bob.engine.accept_invitation("lab")
+    bob_in_lab_with_history(qtbot, alice, bob, text="old news")
     key = group_key("lab")
-    alice.engine.send_group("lab", "old news")
-    qtbot.waitUntil(lambda: texts(bob, key, OTHER) == ["old news"], timeout=10_000)
     with qtbot.waitSignal(bob.engine.group_left, timeout=10_000):
         alice.engine.remove_from_group("lab", "bob")
     with qtbot.waitSignal(alice.engine.group_left, timeout=10_000):
@@ -757,14 +752,14 @@ def test_the_invitation_bar_counts_the_members_who_accepted_meanwhile(qtbot, ope
     assert "(invite-only, 2 members)" in text, text
     assert bob.invitation_bar.buttons("class")[0] is accept
 
-def bob_in_lab_with_history(qtbot, alice, bob, public=False):
+def bob_in_lab_with_history(qtbot, alice, bob, name="lab", text="the plan"):
+    """bob joins alice's group ``name``, where alice says ``text``."""
     with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
-        alice.engine.create_group("lab", ["bob"], public=public)
+        alice.engine.create_group(name, ["bob"])
     with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
-        bob.engine.accept_invitation("lab")
-    alice.engine.send_group("lab", "the plan")
-    qtbot.waitUntil(lambda: texts(bob, group_key("lab"), OTHER) == ["the plan"],
-                    timeout=10_000)
+        bob.engine.accept_invitation(name)
+    alice.engine.send_group(name, text)
+    qtbot.waitUntil(lambda: texts(bob, group_key(name), OTHER) == [text], timeout=10_000)
 
 
 def test_a_new_computer_lists_a_former_group_in_its_first_session(qtbot, open_window,
@@ -785,13 +780,8 @@ def test_a_new_computer_lists_a_former_group_in_its_first_session(qtbot, open_wi
 def test_a_former_group_keeps_its_spelling_after_a_restart(qtbot, open_window):
     """The row said "PhysicsLab", its tab "# physicslab" (a hunt)."""
     alice, bob = open_window("alice"), open_window("bob")
-    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
-        alice.engine.create_group("PhysicsLab", ["bob"])
-    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
-        bob.engine.accept_invitation("PhysicsLab")
+    bob_in_lab_with_history(qtbot, alice, bob, "PhysicsLab")
     key = group_key("PhysicsLab")
-    alice.engine.send_group("PhysicsLab", "the plan")
-    qtbot.waitUntil(lambda: texts(bob, key, OTHER) == ["the plan"], timeout=10_000)
     bob.close_tab(bob.tabs.indexOf(bob.conversation_widget(key)))
     with qtbot.waitSignal(bob.engine.group_left, timeout=10_000):
         bob.engine.leave_group("PhysicsLab")
