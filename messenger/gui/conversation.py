@@ -792,7 +792,15 @@ class ConversationWidget(QWidget):
             self.reply(*reply_to, seq)
         return True
 
-    def reply(self, sender: str, text: str, seq: int | None = None) -> None:
+    def reply_draft(self) -> tuple[str, str, int | None] | None:
+        """``(sender, quoted text, seq)`` of the message being answered, or None: kept with
+        the draft when the tab closes or the app quits (see :meth:`reply`)."""
+        if self.reply_to is None:
+            return None
+        return (self.reply_to[0], self.reply_to[1], self._reply_seq)
+
+    def reply(self, sender: str, text: str, seq: int | None = None, *,
+              focus: bool = True) -> None:
         """Make the next message sent here a reply to ``sender``'s message ``text``: a bar
         over the compose box says so (✕ or Escape cancels), and the message goes with a
         quote line (:func:`~messenger.client.quotes.reply_text`). Focus goes to the box.
@@ -802,7 +810,8 @@ class ConversationWidget(QWidget):
         self._reply_seq = seq
         self._show_reply()
         self.reply_bar.show()
-        self.compose.setFocus(Qt.FocusReason.OtherFocusReason)
+        if focus:
+            self.compose.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def cancel_reply(self) -> None:
         """Forget the message being answered (see :meth:`reply`)."""
@@ -1277,11 +1286,27 @@ class ConversationWidget(QWidget):
             delete = menu.addAction("Delete")
             delete.triggered.connect(lambda: self.delete_requested.emit(item.client_msg_id))
         elif editable(item):
-            change = menu.addAction("Edit…")
-            change.triggered.connect(lambda: self.edit_requested.emit(self.key, item.seq))
+            # An edit needs membership since the message (the server refuses it after a
+            # leave, also when joined again: it was offered and always failed; a hunt).
+            # Delete for everyone stays.
+            if self.writable and not self._before_membership(item):
+                change = menu.addAction("Edit…")
+                change.triggered.connect(lambda: self.edit_requested.emit(self.key, item.seq))
             retract = menu.addAction("Delete for everyone…")
             retract.triggered.connect(lambda: self.retract_requested.emit(self.key, item.seq))
         return menu
+
+    def _before_membership(self, item: ChatItem) -> bool:
+        """Whether own group message ``item`` is older than the current membership (the
+        newest "You joined" or "You created the group" line of the tab)."""
+        if not is_group(self.key) or item.seq is None:
+            return False
+        for row in range(self.model.rowCount() - 1, -1, -1):
+            other = self.model.item(row)
+            if other.kind is MessageKind.SYSTEM and other.seq is not None and \
+                    other.text in ("You joined", "You created the group"):
+                return item.seq < other.seq
+        return False
 
     EDIT_LAST_LOOKBACK = 500
     """How many of the newest items Up in the empty compose box looks through for an own

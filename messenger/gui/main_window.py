@@ -83,11 +83,13 @@ from .settings import (
     load_notification_prefs,
     load_open_tabs,
     load_read_receipts,
+    load_reply_drafts,
     load_transfer_prefs,
     save_drafts,
     save_notification_prefs,
     save_open_tabs,
     save_read_receipts,
+    save_reply_drafts,
     save_transfer_prefs,
 )
 from .transfers import TransfersPanel
@@ -290,6 +292,9 @@ class MainWindow(QMainWindow):
         # Unsent texts of closed tabs (open tabs keep theirs in the compose box), kept across
         # restarts per account and server; written DRAFT_SAVE_MS after the last keystroke.
         self._drafts: dict[str, str] = {}
+        # (the message each draft answers: it went out as a plain message after the tab was
+        # closed or the app restarted, its quote dropped unsaid; a hunt)
+        self._reply_drafts: dict[str, tuple[str, str, int | None]] = {}
         self._drafts_for: tuple[str, str, int] | None = None
         self._draft_timer = QTimer(self)
         self._draft_timer.setSingleShot(True)
@@ -678,6 +683,9 @@ class MainWindow(QMainWindow):
             draft = self._drafts.pop(key, "")
             if draft:
                 widget.set_draft(draft)
+            answered = self._reply_drafts.pop(key, None)
+            if answered is not None and draft:
+                widget.reply(*answered, focus=False)
             widget.compose.textChanged.connect(self._draft_timer.start)
             self.tabs.addTab(widget, ("# " if is_group(key) else "") + model.title)
             self._update_tab_text(key)
@@ -791,6 +799,8 @@ class MainWindow(QMainWindow):
         del self._tabs_by_key[widget.key]
         if widget.draft().strip():
             self._drafts[widget.key] = widget.draft()  # back when the tab is reopened
+            if (answered := widget.reply_draft()) is not None:
+                self._reply_drafts[widget.key] = answered
         widget.deleteLater()
         current = self.tabs.currentWidget()
         if typing and isinstance(current, ConversationWidget):
@@ -1480,9 +1490,12 @@ class MainWindow(QMainWindow):
             return
         self._drafts_for = (e.user, e.host, e.port)
         self._drafts = load_drafts(e.user, e.host, e.port, s)
+        self._reply_drafts = load_reply_drafts(e.user, e.host, e.port, s)
         everyone = self._tabs_by_key.get(EVERYONE)
         if everyone is not None and self._drafts.get(EVERYONE):
             everyone.set_draft(self._drafts.pop(EVERYONE))
+            if (answered := self._reply_drafts.pop(EVERYONE, None)) is not None:
+                everyone.reply(*answered, focus=False)
         tabs, current = load_open_tabs(e.user, e.host, e.port, s)
         for key, title in tabs:
             if key == EVERYONE:
@@ -1532,7 +1545,14 @@ class MainWindow(QMainWindow):
         e = self.engine
         where = self._drafts_for or ((e.user, e.host, e.port) if e.user else None)
         if where is not None:
-            save_drafts(*where, self.drafts())
+            drafts = self.drafts()
+            save_drafts(*where, drafts)
+            replies = dict(self._reply_drafts)
+            for key, widget in self._tabs_by_key.items():
+                replies.pop(key, None)
+                if (answered := widget.reply_draft()) is not None:
+                    replies[key] = answered
+            save_reply_drafts(*where, {k: v for k, v in replies.items() if k in drafts})
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_session()

@@ -166,15 +166,46 @@ def save_drafts(user: str, host: str, port: int, drafts: dict[str, str],
 def load_drafts(user: str, host: str, port: int,
                 settings: QSettings | None = None) -> dict[str, str]:
     """What :func:`save_drafts` kept (an empty dict when nothing or something unreadable)."""
-    s = settings or app_settings()
-    raw = s.value(f"{_session_group(user, host, port)}/drafts", "")
+    data = _json_dict(settings or app_settings(), f"{_session_group(user, host, port)}/drafts")
+    return {str(k): v for k, v in data.items() if isinstance(v, str) and v.strip()}
+
+
+def _json_dict(s: QSettings, name: str) -> dict:
+    """The JSON object kept under ``name`` ({} when none, or unreadable)."""
+    raw = s.value(name, "")
     try:
         data = json.loads(str(raw)) if raw else {}
     except ValueError:
         return {}
-    if not isinstance(data, dict):
-        return {}
-    return {str(k): v for k, v in data.items() if isinstance(v, str) and v.strip()}
+    return data if isinstance(data, dict) else {}
+
+
+def save_reply_drafts(user: str, host: str, port: int,
+                      replies: dict[str, tuple[str, str, int | None]],
+                      settings: QSettings | None = None) -> None:
+    """Remember which message each draft of :func:`save_drafts` answers: conversation key →
+    ``(sender, quoted text, seq)``."""
+    s = settings or app_settings()
+    name = f"{_session_group(user, host, port)}/reply_drafts"
+    if replies:
+        s.setValue(name, json.dumps({k: list(v) for k, v in replies.items()},
+                                    ensure_ascii=False))
+    else:
+        s.remove(name)
+    s.sync()
+
+
+def load_reply_drafts(user: str, host: str, port: int, settings: QSettings | None = None
+                      ) -> dict[str, tuple[str, str, int | None]]:
+    """What :func:`save_reply_drafts` kept (an empty dict when nothing or unreadable)."""
+    data = _json_dict(settings or app_settings(),
+                      f"{_session_group(user, host, port)}/reply_drafts")
+    out: dict[str, tuple[str, str, int | None]] = {}
+    for key, value in data.items():
+        if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str) and \
+                isinstance(value[1], str) and (value[2] is None or isinstance(value[2], int)):
+            out[str(key)] = (value[0], value[1], value[2])
+    return out
 
 
 def load_open_tabs(user: str, host: str, port: int, settings: QSettings | None = None

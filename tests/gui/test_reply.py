@@ -128,3 +128,22 @@ def test_a_reply_too_long_with_its_quote_stays_in_the_box(qtbot, open_window):
     tab.compose.submit()
     qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OWN) == [
         reply_text("bob", "can you paste the whole log?", log[:MAX_TEXT_LENGTH - 100])])
+
+
+def test_a_reply_being_written_survives_closing_its_tab_and_the_app(qtbot, open_window):
+    """The draft came back, the "Replying to bob" bar did not: it went out as a plain
+    message, its quote dropped unsaid (a hunt)."""
+    alice, bob, tab, _row = replying_to_bob(qtbot, open_window, "see you at 5?")
+    qtbot.keyClicks(tab.compose, "on my way")
+    alice.close_tab(alice.tabs.indexOf(tab))
+    tab = alice.open_conversation("bob")
+    assert tab.draft() == "on my way" and tab.reply_to == ("bob", "see you at 5?")
+    alice.close()  # (saves the drafts with the session)
+
+    again = open_window("alice")
+    tab = again.conversation_widget(peer_key("bob"))
+    assert tab is not None and tab.draft() == "on my way"
+    assert tab.reply_to == ("bob", "see you at 5?") and tab.reply_bar.isVisibleTo(tab)
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: texts(bob, peer_key("alice"), MessageKind.OTHER)
+                    == ["> bob: see you at 5?\non my way"])

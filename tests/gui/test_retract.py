@@ -181,3 +181,38 @@ def test_a_message_deleted_before_it_was_read_is_not_unread(qtbot, open_window):
                     == [RETRACTED_TEXT], timeout=10_000)
     assert bob.engine.unread(peer_key("alice")) == 0
     assert bob.engine.store.unread_seqs(peer_key("alice"), "bob") == []  # after a restart too
+
+
+def test_edit_is_offered_only_where_the_server_allows_it(qtbot, open_window):
+    """In a group one left, and for one's messages from before joining again, Edit… was
+    offered and always refused (an edit needs membership since the message: a hunt).
+    Delete for everyone, which the server allows, stays."""
+    from messenger.client.conversations import group_key
+
+    alice, bob = open_window("alice"), open_window("bob")
+    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        alice.engine.create_group("lab", ["bob"], public=True)
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        bob.engine.accept_invitation("lab")
+    key = group_key("lab")
+    tab = bob.open_group("lab")
+    bob.engine.send_group("lab", "mine")
+    qtbot.waitUntil(lambda: texts(alice, key, MessageKind.OTHER) == ["mine"])
+    model = bob.engine.conversation(key)
+
+    def menu_of(text: str) -> list[str]:
+        row = next(r for r in range(model.rowCount()) if model.item(r).text == text)
+        return [a.text() for a in tab.message_menu(row).actions()]
+
+    assert {"Edit…", "Delete for everyone…"} <= set(menu_of("mine"))
+    with qtbot.waitSignal(bob.engine.group_left, timeout=10_000):
+        bob.engine.leave_group("lab")
+    assert "Edit…" not in menu_of("mine") and "Delete for everyone…" in menu_of("mine")
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        bob.engine.join_group("lab")
+    qtbot.waitUntil(lambda: tab.writable)
+    assert "Edit…" not in menu_of("mine")  # (from the membership before)
+    bob.engine.send_group("lab", "new one")
+    qtbot.waitUntil(lambda: texts(alice, key, MessageKind.OTHER)[-1:] == ["new one"])
+    qtbot.waitUntil(lambda: model.item(model.rowCount() - 1).seq is not None)
+    assert "Edit…" in menu_of("new one")
