@@ -826,6 +826,9 @@ class ConversationWidget(QWidget):
             return
         row = self.model.row_of_seq(self._reply_seq)
         item = self.model.item(row) if row is not None else None
+        if item is None and (oldest := self.model.oldest_seq()) is not None and \
+                self._reply_seq < oldest:
+            return  # older than the loaded rows (a reply restored after a restart): kept
         if item is None or item.text == RETRACTED_TEXT:
             self.cancel_reply()
         elif item.text != self.reply_to[1]:
@@ -1319,6 +1322,8 @@ class ConversationWidget(QWidget):
         for row in range(rows - 1, max(-1, rows - 1 - self.EDIT_LAST_LOOKBACK), -1):
             item = self.model.item(row)
             if editable(item):
+                if self._before_membership(item):
+                    return False  # (the server refuses it: see message_menu)
                 self.edit_requested.emit(self.key, item.seq)
                 return True
         return False

@@ -403,6 +403,13 @@ class ServerCore:
             actions = [*actions, *self._expired_offers()]
         return actions
 
+    def expire_offers(self) -> list[Action]:
+        """Forget the offers older than a day and tell both sides of the unanswered ones
+        (the server calls it on its idle timer: a quiet server told nobody until some
+        transfer request or login swept them; a review)."""
+        self.transfers.sweep()
+        return self._expired_offers() if self.transfers.expired else []
+
     def _expired_offers(self) -> list[Action]:
         """Tell both sides of each offer forgotten unanswered after a day: the sender's card
         waited for an answer for good, and the recipient's Accept said the sender withdrew

@@ -643,6 +643,8 @@ class MessengerServer(QObject):
         self._apply(actions)
 
     def _check_idle(self) -> None:
+        if expired := self.core.expire_offers():
+            self._apply(expired)
         now = time.monotonic()
         limit = self.config.idle_timeout
         sessions = self.core.sessions

@@ -378,8 +378,16 @@ class NameTaken(Exception):
     """An account with that name, ignoring case, exists already."""
 
 
-_SCHEMA_TABLES = frozenset(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA))
-"""The tables this server makes (a database at version 0 holding others is not ours)."""
+def _schema_columns() -> dict[str, list[str]]:
+    """The tables this server makes, with their columns in order (a database at version 0
+    holding anything else is not ours)."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(_SCHEMA)
+        names = [n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {n: [r[1] for r in db.execute(f'PRAGMA table_info("{n}")')] for n in names}
+    finally:
+        db.close()
 
 
 class DatabaseVersionError(RuntimeError):
@@ -419,9 +427,13 @@ class Store:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             # (ours alone: a first start stopped between the schema and its version stamp
             # left our own tables at version 0; a review)
-            foreign = [name for (name,) in self._db.execute(
+            tables = [name for (name,) in self._db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'"
-                " AND name NOT LIKE 'sqlite%'") if name not in _SCHEMA_TABLES]
+                " AND name NOT LIKE 'sqlite%'")]
+            # (by their columns too: another program's "accounts" passed as ours; a review)
+            ours = _schema_columns() if version == 0 and tables else {}
+            foreign = [name for name in tables if name not in ours or [
+                r[1] for r in self._db.execute(f'PRAGMA table_info("{name}")')] != ours[name]]
         except sqlite3.Error:
             self._db.close()
             raise

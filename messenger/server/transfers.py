@@ -156,6 +156,8 @@ class Transfers:
         transfer = self._open.get(transfer_id)
         if transfer is not None and transfer.created < self._clock() - self.ttl:
             self._forget(transfer)  # (out of creation order when the clock went back)
+            if not transfer.accepted and len(self.expired) < 10_000:
+                self.expired.append(transfer)
             transfer = None
         if transfer is None or not transfer.party(user):
             raise RuleError(ErrorCode.UNKNOWN_TRANSFER, f"no open transfer {transfer_id!r}")

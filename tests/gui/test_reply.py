@@ -147,3 +147,25 @@ def test_a_reply_being_written_survives_closing_its_tab_and_the_app(qtbot, open_
     qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: texts(bob, peer_key("alice"), MessageKind.OTHER)
                     == ["> bob: see you at 5?\non my way"])
+
+
+def test_a_restored_reply_to_a_message_older_than_the_loaded_page_stays(qtbot, open_window):
+    """After a restart only the newest page is loaded: the answered message was taken for
+    deleted at the next change of the conversation, and the reply went plain (a review)."""
+    alice, bob, tab, _row = replying_to_bob(qtbot, open_window, "the first question")
+    for n in range(60):
+        bob.engine.send_unicast("alice", f"more {n}")
+    qtbot.waitUntil(lambda: len(texts(alice, peer_key("bob"), MessageKind.OTHER)) == 61,
+                    timeout=20_000)
+    qtbot.keyClicks(tab.compose, "the answer")
+    alice.close()
+    again = open_window("alice")
+    tab = again.conversation_widget(peer_key("bob"))
+    assert tab.reply_to == ("bob", "the first question")
+    assert tab.model.row_of_seq(tab._reply_seq) is None  # (not loaded)
+    last = next(i for i in reversed(bob.engine.conversation(peer_key("alice")).items())
+                if i.kind is MessageKind.OWN)
+    bob.engine.edit(last.seq, peer_key("alice"), "more 59, edited")
+    qtbot.waitUntil(lambda: "more 59, edited" in texts(again, peer_key("bob"),
+                                                        MessageKind.OTHER))
+    assert tab.reply_to == ("bob", "the first question")

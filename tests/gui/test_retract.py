@@ -212,6 +212,7 @@ def test_edit_is_offered_only_where_the_server_allows_it(qtbot, open_window):
         bob.engine.join_group("lab")
     qtbot.waitUntil(lambda: tab.writable)
     assert "Edit…" not in menu_of("mine")  # (from the membership before)
+    assert not tab.edit_last_message()  # (nor Up in the empty box)
     bob.engine.send_group("lab", "new one")
     qtbot.waitUntil(lambda: texts(alice, key, MessageKind.OTHER)[-1:] == ["new one"])
     qtbot.waitUntil(lambda: model.item(model.rowCount() - 1).seq is not None)

@@ -99,6 +99,23 @@ def test_an_offer_forgotten_after_a_day_is_told_to_both_sides(qtbot, server, mon
         (ok.transfer_id, "alice", OFFER_EXPIRED)
 
 
+def test_an_offer_forgotten_on_a_quiet_server_is_told_all_the_same(qtbot, make_server,
+                                                                    monkeypatch):
+    """Told only when some transfer request or login swept it: a quiet server left the
+    sender's card waiting (a review). Its idle timer sweeps too."""
+    server = make_server(demo=True, idle_timeout=1.5)  # (checked every 0.25 s)
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    ok = offer(alice)
+    bob.wait_for(lambda f: isinstance(f, TransferOffered))
+    transfers = server.server.core.transfers
+    later = transfers._clock() + 25 * 3600
+    monkeypatch.setattr(transfers, "_clock", lambda: later)
+    declined = alice.wait_for(lambda f: isinstance(f, TransferDeclined))  # (nobody asked)
+    assert (declined.transfer_id, declined.reason) == (ok.transfer_id, OFFER_EXPIRED)
+    assert bob.wait_for(lambda f: isinstance(f, TransferCancelled)).reason == OFFER_EXPIRED
+
+
 def test_strangers_never_see_the_secret(qtbot, server):
     alice = connect_as(qtbot, server, "alice", "alice123")
     bob = connect_as(qtbot, server, "bob", "bob123")

@@ -385,20 +385,22 @@ def test_a_newer_servers_database_says_to_run_that_version(path):
 def test_another_programs_database_is_refused_and_left_as_it_was(path):
     """`--db` pointed at another program's SQLite file: it was switched to WAL, given our
     tables, stamped as ours and narrowed to 0600 (an operator hunt)."""
-    db = sqlite3.connect(path)
-    db.execute("CREATE TABLE inventory (item TEXT)")
-    db.execute("INSERT INTO inventory VALUES ('chairs')")
-    db.commit()
-    db.close()
-    os.chmod(path, 0o644)
-    with pytest.raises(DatabaseVersionError, match="not a Messenger database"):
-        Store(path)
-    db = sqlite3.connect(path)
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 0
-    assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["inventory"]
-    db.close()
-    assert os.stat(path).st_mode & 0o777 == 0o644
+    for table in ("inventory (item TEXT)", "accounts (id INTEGER PRIMARY KEY, email TEXT)"):
+        path.unlink(missing_ok=True)
+        db = sqlite3.connect(path)
+        db.execute(f"CREATE TABLE {table}")  # (a table name of ours, another's columns)
+        db.commit()
+        db.close()
+        os.chmod(path, 0o644)
+        with pytest.raises(DatabaseVersionError, match="not a Messenger database"):
+            Store(path)
+        db = sqlite3.connect(path)
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == \
+            [table.split()[0]]
+        db.close()
+        assert os.stat(path).st_mode & 0o777 == 0o644
 
 
 def test_a_first_start_stopped_before_the_version_stamp_is_still_ours(path):
