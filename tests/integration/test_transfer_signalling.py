@@ -77,10 +77,9 @@ def test_decline_tells_the_sender_and_closes_the_transfer(qtbot, server):
     assert again.code == ErrorCode.UNKNOWN_TRANSFER
 
 
-def test_an_offer_forgotten_after_a_day_is_told_to_both_sides(qtbot, server, monkeypatch):
-    """An offer left unanswered for a day was forgotten silently: the sender's card waited
-    for an answer for good, and the recipient's Accept was told "unknown transfer" (a
-    hunt). The transfers' clock (monotonic, injected) is moved a day and an hour on."""
+def offered_a_day_ago(qtbot, server, monkeypatch):
+    """alice offers bob a file; then the transfers' clock (monotonic, injected) moves a
+    day and an hour on. Returns ``(alice, bob, the offer's ok)``."""
     alice = connect_as(qtbot, server, "alice", "alice123")
     bob = connect_as(qtbot, server, "bob", "bob123")
     ok = offer(alice)
@@ -88,6 +87,14 @@ def test_an_offer_forgotten_after_a_day_is_told_to_both_sides(qtbot, server, mon
     transfers = server.server.core.transfers
     later = transfers._clock() + 25 * 3600
     monkeypatch.setattr(transfers, "_clock", lambda: later)
+    return alice, bob, ok
+
+
+def test_an_offer_forgotten_after_a_day_is_told_to_both_sides(qtbot, server, monkeypatch):
+    """An offer left unanswered for a day was forgotten silently: the sender's card waited
+    for an answer for good, and the recipient's Accept was told "unknown transfer" (a
+    hunt). The transfers' clock (monotonic, injected) is moved a day and an hour on."""
+    alice, bob, ok = offered_a_day_ago(qtbot, server, monkeypatch)
     late = bob.request(TransferAccept, transfer_id=ok.transfer_id,
                        endpoint=Endpoint(host="127.0.0.1", port=1), fingerprint="x")
     assert late.code == ErrorCode.UNKNOWN_TRANSFER
@@ -104,13 +111,7 @@ def test_an_offer_forgotten_on_a_quiet_server_is_told_all_the_same(qtbot, make_s
     """Told only when some transfer request or login swept it: a quiet server left the
     sender's card waiting (a review). Its idle timer sweeps too."""
     server = make_server(demo=True, idle_timeout=1.5)  # (checked every 0.25 s)
-    alice = connect_as(qtbot, server, "alice", "alice123")
-    bob = connect_as(qtbot, server, "bob", "bob123")
-    ok = offer(alice)
-    bob.wait_for(lambda f: isinstance(f, TransferOffered))
-    transfers = server.server.core.transfers
-    later = transfers._clock() + 25 * 3600
-    monkeypatch.setattr(transfers, "_clock", lambda: later)
+    alice, bob, ok = offered_a_day_ago(qtbot, server, monkeypatch)
     declined = alice.wait_for(lambda f: isinstance(f, TransferDeclined))  # (nobody asked)
     assert (declined.transfer_id, declined.reason) == (ok.transfer_id, OFFER_EXPIRED)
     assert bob.wait_for(lambda f: isinstance(f, TransferCancelled)).reason == OFFER_EXPIRED
