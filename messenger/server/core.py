@@ -396,12 +396,6 @@ class ServerCore:
             actions.append(Disconnect(conn))
         return actions
 
-    def handle(self, conn: ConnId, frame: msgspec.Struct) -> list[Action]:
-        """Apply one decoded frame from ``conn`` and return what to send to whom."""
-        actions = self._handle(conn, frame)
-        if self.transfers.expired:  # (offers forgotten by a sweep this frame caused)
-            actions = [*actions, *self._expired_offers()]
-        return actions
 
     def expire_offers(self) -> list[Action]:
         """Forget the offers older than a day and tell both sides of the unanswered ones
@@ -424,7 +418,8 @@ class ServerCore:
                 transfer_id=t.transfer_id, user=t.sender, reason=OFFER_EXPIRED))
         return actions
 
-    def _handle(self, conn: ConnId, frame: msgspec.Struct) -> list[Action]:
+    def handle(self, conn: ConnId, frame: msgspec.Struct) -> list[Action]:
+        """Apply one decoded frame from ``conn`` and return what to send to whom."""
         session = self.sessions[conn]
         if session.key is not None:  # logged in (so past hello): the frequent frames first
             kind = type(frame)
@@ -481,9 +476,13 @@ class ServerCore:
             if type(frame) in _COUNTED and (refused := self._flooding(session, frame)):
                 return refused
             try:
-                return handler(self, session, frame)
+                actions = handler(self, session, frame)
             except RuleError as exc:
-                return [self._error(session, frame, exc.code, exc.message)]
+                actions = [self._error(session, frame, exc.code, exc.message)]
+            if self.transfers.expired:  # (offers forgotten by the sweep this request made;
+                # checked here, not for every frame: a call more per frame cost fan-out)
+                actions = [*actions, *self._expired_offers()]
+            return actions
         return [self._error(session, frame, ErrorCode.UNKNOWN_TYPE,
                             f"{type(frame).__name__} is not a request")]
 
