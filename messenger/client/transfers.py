@@ -98,6 +98,7 @@ from ..transfer import (
     Settings,
     TransferEngine,
     check_offer,
+    format_size,
     part_stem,
     remove_part,
     safe_filename,
@@ -303,17 +304,6 @@ def is_video(name: str, mime: str = "") -> bool:
 def guess_mime(name: str) -> str:
     mime, _ = mimetypes.guess_type(name, strict=False)
     return mime or "application/octet-stream"
-
-
-def format_size(size: float) -> str:
-    """``"812 bytes"``, ``"1.0 MB"``, ``"4.0 GB"`` (units of 1024)."""
-    if size < 1024:
-        return f"{int(size)} byte{'s' if int(size) != 1 else ''}"
-    for unit in ("KB", "MB", "GB", "TB"):
-        size /= 1024
-        if size < 1024 or unit == "TB":
-            return f"{size:.1f} {unit}"
-    return f"{size:.1f} TB"  # pragma: no cover
 
 
 def format_duration(seconds: float) -> str:

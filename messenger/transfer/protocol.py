@@ -259,6 +259,17 @@ class Offer(msgspec.Struct, frozen=True):
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
+def format_size(size: float) -> str:
+    """``"812 bytes"``, ``"1.0 MB"``, ``"4.0 GB"`` (units of 1024)."""
+    if size < 1024:
+        return f"{int(size)} byte{'s' if int(size) != 1 else ''}"
+    for unit in ("KB", "MB", "GB", "TB"):
+        size /= 1024
+        if size < 1024 or unit == "TB":
+            return f"{size:.1f} {unit}"
+    return f"{size:.1f} TB"  # pragma: no cover
+
+
 def check_offer(offer: Offer, *, size_limit: int = DEFAULT_SIZE_LIMIT,
                 free_bytes: int | None = None) -> str | None:
     """Decide whether ``offer`` may be accepted; returns ``None`` or the reason it may not.
@@ -269,13 +280,14 @@ def check_offer(offer: Offer, *, size_limit: int = DEFAULT_SIZE_LIMIT,
     if not isinstance(offer.size, int) or offer.size < 0:
         return "invalid size"
     if offer.size > size_limit:
-        return f"file too large ({offer.size} bytes, limit {size_limit})"
+        return f"file too large ({format_size(offer.size)}, the limit is {format_size(size_limit)})"
     if not _HEX64.fullmatch(offer.sha256 or ""):
         return "invalid SHA-256"
     if not offer.transfer_id:
         return "missing transfer id"
     if free_bytes is not None and offer.size > free_bytes:
-        return f"not enough disk space ({offer.size} bytes needed, {free_bytes} free)"
+        return (f"not enough disk space ({format_size(offer.size)} needed, "
+                f"{format_size(free_bytes)} free)")
     return None
 
 

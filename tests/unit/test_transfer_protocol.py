@@ -168,6 +168,11 @@ def test_check_offer():
     assert check_offer(ok) is None
     assert "too large" in check_offer(ok, size_limit=5)
     assert "disk space" in check_offer(ok, free_bytes=9)
+    big = Offer(ok.transfer_id, ok.name, 3 << 20, ok.sha256, ok.mime)  # (in words a person
+    # reads: "3145728 bytes needed, 1048576 free" was shown on the card)
+    assert check_offer(big, free_bytes=1 << 20) == \
+        "not enough disk space (3.0 MB needed, 1.0 MB free)"
+    assert check_offer(big, size_limit=1 << 20) == "file too large (3.0 MB, the limit is 1.0 MB)"
     assert check_offer(ok, free_bytes=10) is None
     assert check_offer(Offer("t1", "a", -1, SHA)) == "invalid size"
     assert check_offer(Offer("t1", "a", 1, "XYZ")) == "invalid SHA-256"
