@@ -397,6 +397,18 @@ class ServerCore:
         return actions
 
 
+    def sum_up_protocol_errors(self) -> None:
+        """Log the count of protocol errors not logged one by one, for each address whose
+        minute is over (a flood that stopped was never summed up: a review); called on the
+        server's idle timer."""
+        now = time.monotonic()
+        for block, (since, count) in list(self._protocol_errors.items()):
+            if now - since >= 60.0:
+                del self._protocol_errors[block]
+                if count > PROTOCOL_ERRORS_LOGGED:
+                    log.warning("%d more protocol errors from %s in a minute, not logged one "
+                                "by one", count - PROTOCOL_ERRORS_LOGGED, block)
+
     def expire_offers(self) -> list[Action]:
         """Forget the offers older than a day and tell both sides of the unanswered ones
         (the server calls it on its idle timer: a quiet server told nobody until some

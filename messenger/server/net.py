@@ -645,6 +645,7 @@ class MessengerServer(QObject):
     def _check_idle(self) -> None:
         if expired := self.core.expire_offers():
             self._apply(expired)
+        self.core.sum_up_protocol_errors()
         now = time.monotonic()
         limit = self.config.idle_timeout
         sessions = self.core.sessions

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import time
 
 import pytest
 from argon2 import PasswordHasher, Type
@@ -142,7 +143,7 @@ def test_one_address_creates_a_bounded_number_of_accounts_an_hour(core, monkeypa
     assert all(isinstance(register(f"free{n}"), Ok) for n in range(5))
 
 
-def test_protocol_errors_cannot_flood_the_log(core, caplog):
+def test_protocol_errors_cannot_flood_the_log(core, caplog, monkeypatch):
     """One client that never logged in rotated the whole server.log away in about a second:
     400 frames with a 16 KB ``type``, each logged whole (an operator hunt). Each line is
     cut, and an address gets a bounded number of lines a minute."""
@@ -161,6 +162,13 @@ def test_protocol_errors_cannot_flood_the_log(core, caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == core_module.PROTOCOL_ERRORS_LOGGED
     assert max(map(len, lines)) < 300
+    # The flood stopped: once its minute is over, the idle timer's call sums it up.
+    start = time.monotonic()
+    monkeypatch.setattr(core_module.time, "monotonic", lambda: start + 61.0)
+    with caplog.at_level("WARNING", logger="messenger.server.core"):
+        core.sum_up_protocol_errors()
+    assert caplog.records[-1].getMessage().startswith(
+        f"{200 - core_module.PROTOCOL_ERRORS_LOGGED} more protocol errors from 127.0.0.1")
 
 
 def test_register_then_name_taken_ignoring_case(core):
