@@ -2170,14 +2170,15 @@ class ClientEngine(QObject):
         row = self.groups.group(name)
         if row is None:
             return False
-        if self._has_history(key) and not self._hidden(key):
+        if self.has_history(key) and not self._hidden(key):
             self.groups.upsert(GroupRow(row.name, "", member=False, created=row.created,
                                         left=True))
         else:
             self.groups.remove(name)
         return True
 
-    def _has_history(self, key: str) -> bool:
+    def has_history(self, key: str) -> bool:
+        """Whether conversation ``key`` has messages cached here (or shown)."""
         if self._store is not None:
             try:
                 return self._store.count(key) > 0
@@ -2202,10 +2203,6 @@ class ClientEngine(QObject):
         except (ValueError, sqlite3.Error, OSError):
             return True
         return False
-
-    def has_history(self, key: str) -> bool:
-        """Whether group conversation ``key`` has messages cached here (or shown)."""
-        return self._has_history(key)
 
     def _list_former_groups(self) -> None:
         """After the login's catch-up: former groups whose history it brought (a new

@@ -379,9 +379,7 @@ class ServerCore:
         now = time.monotonic()
         since, count = self._protocol_errors.get(block, (now, 0))
         if now - since >= 60.0:
-            if count > PROTOCOL_ERRORS_LOGGED:
-                log.warning("%d more protocol errors from %s in a minute, not logged one by one",
-                            count - PROTOCOL_ERRORS_LOGGED, block)
+            _sum_up_protocol_errors(block, count)
             since, count = now, 0
         count += 1
         if len(self._protocol_errors) > 10_000:
@@ -405,9 +403,7 @@ class ServerCore:
         for block, (since, count) in list(self._protocol_errors.items()):
             if now - since >= 60.0:
                 del self._protocol_errors[block]
-                if count > PROTOCOL_ERRORS_LOGGED:
-                    log.warning("%d more protocol errors from %s in a minute, not logged one "
-                                "by one", count - PROTOCOL_ERRORS_LOGGED, block)
+                _sum_up_protocol_errors(block, count)
 
     def expire_offers(self) -> list[Action]:
         """Forget the offers older than a day and tell both sides of the unanswered ones
@@ -1570,6 +1566,14 @@ class ServerCore:
         request_id = getattr(frame, "id", None)
         log.info("%s → %s: %s", session.user or session.address, code, message)
         return Out(session.conn, Error(code=code, message=message, id=request_id))
+
+
+def _sum_up_protocol_errors(block: str, count: int) -> None:
+    """One line for the protocol errors of ``block`` in a minute past those logged one by
+    one (nothing when there were none more)."""
+    if count > PROTOCOL_ERRORS_LOGGED:
+        log.warning("%d more protocol errors from %s in a minute, not logged one by one",
+                    count - PROTOCOL_ERRORS_LOGGED, block)
 
 
 def _receipt_frame(r: StoredReceipt) -> Receipt | ReceiptCount:
