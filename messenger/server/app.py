@@ -249,8 +249,7 @@ def run_server(args: argparse.Namespace) -> int:
     wake.start(250)
 
     def storage_failed(reason: str) -> None:
-        print(f"error: {reason}; the server stopped (restart it: the database recovers)",
-              file=sys.stderr, flush=True)
+        print(f"error: {reason}", file=sys.stderr, flush=True)
         app.exit(1)
 
     server.storageFailed.connect(storage_failed)

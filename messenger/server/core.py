@@ -426,6 +426,11 @@ class ServerCore:
                 transfer_id=t.transfer_id, user=t.sender, reason=OFFER_EXPIRED))
         return actions
 
+    def request_failed(self) -> None:
+        """:meth:`handle` raised and the store undid the request's writes
+        (:meth:`Store.abort_request`): undo what it changed in memory too (groups)."""
+        self.groups.undo()
+
     def handle(self, conn: ConnId, frame: msgspec.Struct) -> list[Action]:
         """Apply one decoded frame from ``conn`` and return what to send to whom."""
         session = self.sessions[conn]

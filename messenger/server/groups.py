@@ -102,6 +102,10 @@ class Groups:
         self._store = store
         self._clock = clock
         self._groups: dict[str, Group] = {}
+        # What the groups changed by the store's current request were before it (None: there
+        # was no such group), for undo().
+        self._undo: dict[str, tuple[Group, str, bool, list[str], dict[str, str]] | None] = {}
+        self._undo_request = -1
         for row in store.load_groups():
             group = Group(row.name, row.leader, row.public, row.created, list(row.members),
                           dict(row.invited))
@@ -150,6 +154,7 @@ class Groups:
                              "leave or hand over one first")
         self._check_waiting([u for u in invitees if name_key(u) != me])
         group = Group(name, creator, public, self._clock(), [creator])
+        self._before_change(group.key)
         for user in invitees:
             if name_key(user) != name_key(creator):
                 group.invited[user] = creator
@@ -169,6 +174,7 @@ class Groups:
                              f"already in {group.name}: {', '.join(members)}")
         new = [u for u in users if not group.is_invited(u)]
         self._check_waiting(new)
+        self._before_change(group.key)
         for user in new:
             group.invited[user] = actor
         if new:
@@ -198,6 +204,7 @@ class Groups:
         group = self.get(name)
         if group.is_member(user):
             raise RuleError(ErrorCode.ALREADY_MEMBER, f"you are in {group.name} already")
+        self._before_change(group.key)
         self._take_invitation(group, user)
         group.members.append(user)
         self._store.save_group(group)
@@ -205,6 +212,7 @@ class Groups:
 
     def decline(self, user: str, name: str) -> Group:
         group = self.get(name)
+        self._before_change(group.key)
         self._take_invitation(group, user)
         self._store.save_group(group)
         return group
@@ -213,6 +221,7 @@ class Groups:
         group = self.get(name)
         if group.is_member(user):
             raise RuleError(ErrorCode.ALREADY_MEMBER, f"you are in {group.name} already")
+        self._before_change(group.key)
         if group.is_invited(user):
             self._take_invitation(group, user)
         elif not group.public:
@@ -237,7 +246,33 @@ class Groups:
             raise RuleError(ErrorCode.NOT_MEMBER, f"{user} is not a member of {group.name}")
         return self._drop_member(group, user)
 
+    def undo(self) -> None:
+        """The store's current request failed and its writes were undone
+        (:meth:`Store.abort_request`): put the groups it changed back as they were, so memory
+        and database agree again (a group created by a request answered ``internal`` was
+        there until the restart, and its name taken)."""
+        if self._undo_request != self._store.requests:
+            return  # (changed by earlier requests, which succeeded)
+        for key, before in self._undo.items():
+            if before is None:
+                self._groups.pop(key, None)
+            else:
+                group, group.leader, group.public, group.members, group.invited = before
+                self._groups[key] = group
+        self._undo = {}
+
     # ------------------------------------------------------------------ internals
+
+    def _before_change(self, key: str) -> None:
+        """Keep what group ``key`` is now (or that there is none), the first time the store's
+        current request changes it, for :meth:`undo`."""
+        if self._undo_request != self._store.requests:
+            self._undo_request = self._store.requests
+            self._undo = {}
+        if key not in self._undo:
+            g = self._groups.get(key)
+            self._undo[key] = None if g is None else (
+                g, g.leader, g.public, list(g.members), dict(g.invited))
 
     def _take_invitation(self, group: Group, user: str) -> None:
         k = name_key(user)
@@ -249,6 +284,7 @@ class Groups:
 
     def _drop_member(self, group: Group, user: str) -> Left:
         k = name_key(user)
+        self._before_change(group.key)
         group.members = [m for m in group.members if name_key(m) != k]
         if not group.members:
             del self._groups[group.key]

@@ -35,6 +35,7 @@ from messenger.protocol import (
     ErrorCode,
     FrameDecoder,
     Ping,
+    Pong,
     ProtocolError,
     encode_frame,
 )
@@ -44,7 +45,7 @@ from .config import ServerConfig
 from .core import Action, ConnId, Crypto, Disconnect, Fanout, Out, ReplayMore, ServerCore
 from .lock import lock_database
 from .ratelimit import local_ipv6_networks
-from .store import Store
+from .store import Store, is_locked
 from .tls import TlsServer, ensure_certificate, pem_fingerprint
 from .walsync import WalSync
 
@@ -71,6 +72,11 @@ Measured (benchmarks/load.py, N=200): server CPU at 1,000 msgs/s 83-86% → 50-5
 STOP_GRACE = 1.0
 """Seconds a stopping server waits, in all, for its connections to take their last frames
 and the ``server_stopping`` notice before it aborts the rest."""
+LOCK_RETRY = 0.25
+"""Seconds between tries to commit while another program holds the database's write lock
+(see :data:`~messenger.server.store.BUSY_TIMEOUT_MS`)."""
+LOCK_LOG_INTERVAL = 30.0
+"""Seconds between the log lines saying the database is still locked."""
 READ_BUFFER = 256 << 10
 """Qt's read buffer per socket. While a connection is paused, TCP flow control pushes back on
 the client once this and the kernel's buffer are full."""
@@ -191,6 +197,11 @@ class MessengerServer(QObject):
         self._syncing = False
         self._failed = False
         self._last_commit = 0.0
+        # Another program's write lock on the database (see _commit_locked): since when, the
+        # next try, the last log line about it.
+        self._locked_since: float | None = None
+        self._lock_retry_at = 0.0
+        self._lock_logged = 0.0
         self._held: tuple[dict[ConnId, list[bytes]], list[ConnId]] | None = None
         self._synced.connect(self._on_synced)
         self._syncFailed.connect(self._on_sync_failed)
@@ -284,8 +295,7 @@ class MessengerServer(QObject):
                     self.store.commit()
                     walsync.request(self._ticket + 1)
             except Exception as exc:
-                log.exception("commit failed")
-                self._storage_failed(f"the database commit failed: {exc}")
+                self._stop_commit_failed(exc)
             finally:
                 walsync.stop()  # syncs the WAL once more: everything committed is durable
             if walsync.failed is not None:
@@ -298,8 +308,7 @@ class MessengerServer(QObject):
                 try:
                     self.store.sync_on_commit()
                 except Exception as exc:
-                    log.exception("commit failed")
-                    self._storage_failed(f"the database commit failed: {exc}")
+                    self._stop_commit_failed(exc)
         if not self._failed:
             self._flush()
         conns, self._conns = list(self._conns.values()), {}
@@ -310,6 +319,17 @@ class MessengerServer(QObject):
             log.exception("closing the database failed")
         self._db_lock.close()
         log.info("server stopped")
+
+    def _stop_commit_failed(self, exc: BaseException) -> None:
+        """The last commit of a stop failed (see :meth:`_storage_failed`)."""
+        if is_locked(exc):  # (another program's write lock: the database is not damaged)
+            self._storage_failed(
+                f"the database is locked by another program ({exc}): what came since the "
+                "last commit was not stored, nor acknowledged (clients send it again)",
+                advice="end the other program's transaction, then start the server again")
+            return
+        log.exception("commit failed")
+        self._storage_failed(f"the database commit failed: {exc}")
 
     def _say_stopping(self, conns: list[_Connection]) -> None:
         """Tell each connection the server stops (``error`` ``server_stopping``, no id) and
@@ -374,8 +394,8 @@ class MessengerServer(QObject):
             return
         c.last_seen = time.monotonic()
         c.pinged = False
-        # Nothing is written to the socket while we read (writes wait for _flush), so what
-        # Qt still holds unsent stays the same during this call.
+        # Nothing is written to the socket while we read (writes wait for _flush; a pong of
+        # a few bytes aside), so what Qt still holds unsent stays the same during this call.
         backlog = c.backlog()
         store, core, decode, conn = self.store, self.core, self._codec.decode, c.conn
         decoder = c.decoder
@@ -402,17 +422,17 @@ class MessengerServer(QObject):
                     try:
                         actions = core.handle(conn, frame)
                     except BaseException:
-                        store.abort_request()
+                        try:
+                            store.abort_request()
+                        finally:
+                            core.request_failed()
                         raise
                     store.end_request()
                     if actions:
                         self._apply(actions)
-                except Exception:
-                    log.exception("internal error on connection %d handling %s", conn,
-                                  type(frame).__name__)
-                    self._apply([Out(conn, Error(
-                        code=ErrorCode.INTERNAL, id=getattr(frame, "id", None),
-                        message="the server failed on this request; it may be retried"))])
+                except Exception as exc:
+                    self._apply(self._failed_request(conn, getattr(frame, "id", None), exc,
+                                                     type(frame).__name__))
                 if c.closing:  # after logout or a fatal error nothing more is read
                     return
                 if c.pending + backlog > WRITE_HIGH_WATER:
@@ -479,6 +499,12 @@ class MessengerServer(QObject):
                 if c is None:
                     continue  # gone meanwhile
                 frame = action.frame
+                if type(frame) is Pong:
+                    # At once, not behind the next commit: a commit held up (a slow disk,
+                    # another program's lock on the database) must not make the client
+                    # give the link up as dead and log in again and again.
+                    c.socket.write(encode_frame(frame))
+                    continue
                 data = encoded.get(id(frame))
                 if data is None:
                     data = encoded[id(frame)] = encode_frame(frame)
@@ -527,6 +553,8 @@ class MessengerServer(QObject):
             return  # _on_synced flushes
         now = time.monotonic()
         wait = self._last_commit + MIN_COMMIT_INTERVAL - now
+        if self._locked_since is not None:
+            wait = max(wait, self._lock_retry_at - now)
         if wait > 0 and not self._closed:
             self._arm_flush(max(1, round(wait * 1000)))
             return
@@ -539,9 +567,16 @@ class MessengerServer(QObject):
                 self._flush_armed = False
             wrote = self.store.commit()
         except Exception as exc:
+            if is_locked(exc) and not self._closed:
+                self._commit_locked(exc)
+                return
             log.exception("commit failed")
             self._storage_failed(f"the database commit failed: {exc}")
             return
+        if self._locked_since is not None:
+            log.warning("the database lock was released after %.1f s: storing and answering "
+                        "again", now - self._locked_since)
+            self._locked_since = None
         out, self._out = self._out, {}
         closes, self._closes = self._closes, []
         if self._walsync is not None and wrote:
@@ -551,6 +586,28 @@ class MessengerServer(QObject):
             self._walsync.request(self._ticket)
             return
         self._write(out, closes)
+
+    def _commit_locked(self, exc: BaseException) -> None:
+        """The commit met another program's write lock on the database (an sqlite3 shell
+        left inside a transaction, a backup tool): nothing was written, and nothing is lost.
+        Requests go on being read and handled; their rows and answers wait in memory (an
+        acknowledgement only after its message is stored) and the commit is tried again every
+        :data:`LOCK_RETRY` seconds. Logged when it starts, every :data:`LOCK_LOG_INTERVAL`
+        seconds while it lasts, and when it ends (:meth:`_flush`)."""
+        now = time.monotonic()
+        if self._locked_since is None:
+            self._locked_since = self._lock_logged = now
+            log.warning("the database %s is locked by another program (%s): is an sqlite3 "
+                        "shell or a backup tool holding a write transaction? Requests are "
+                        "kept and answered once it ends; trying again every %.2f s",
+                        self.config.db_path, exc, LOCK_RETRY)
+        elif now - self._lock_logged >= LOCK_LOG_INTERVAL:
+            self._lock_logged = now
+            log.warning("the database is still locked by another program, for %.0f s now: "
+                        "nothing is stored or acknowledged until it lets go",
+                        now - self._locked_since)
+        self._lock_retry_at = now + LOCK_RETRY
+        self._arm_flush(max(1, round(LOCK_RETRY * 1000)))
 
     def _arm_flush(self, msec: int) -> None:
         """Run :meth:`_flush` in ``msec`` ms (0: once the events at hand are handled)."""
@@ -574,16 +631,18 @@ class MessengerServer(QObject):
         if not self._closed:
             self._storage_failed(f"making the database durable failed: {error}")
 
-    def _storage_failed(self, reason: str) -> None:
+    def _storage_failed(self, reason: str, advice: str = "restart it: SQLite recovers the "
+                        "database from its WAL") -> None:
         """Stop serving: nothing that waited for the failed commit or sync may be answered,
         and after an I/O error even a later successful fsync proves nothing (the kernel may
         have dropped the failed pages). Every connection is dropped unanswered (clients
-        resend after the restart; resends are idempotent) and the server stops listening."""
+        resend after the restart; resends are idempotent) and the server stops listening.
+        ``storageFailed`` carries "<reason>; the server stopped (<advice>)"."""
         if self._failed:
             return
         self._failed = True
-        log.critical("%s: dropping every connection and stopping; restart the server "
-                     "(SQLite recovers the database from its WAL)", reason)
+        reason = f"{reason}; the server stopped ({advice})"
+        log.critical("%s: every connection was dropped", reason)
         self._syncing = False
         self._held = None
         self._out, self._closes = {}, []
@@ -634,13 +693,30 @@ class MessengerServer(QObject):
         try:
             with self.store.guard():
                 actions = action.done(result)
-        except Exception:
-            log.exception("internal error finishing a login on connection %d", action.conn)
+        except Exception as exc:
             # Answer, so the client is not left waiting; it may retry.
-            actions = [Out(action.conn, Error(
-                code=ErrorCode.INTERNAL, id=action.request_id,
-                message="the server failed on this request; it may be retried"))]
+            actions = self._failed_request(action.conn, action.request_id, exc, "login")
         self._apply(actions)
+
+    def _failed_request(self, conn: ConnId, request_id: int | None, exc: Exception,
+                        what: str) -> list[Action]:
+        """The ``internal`` error answering a request whose handling raised ``exc`` (its
+        writes were undone); logged with the traceback. Another program's write lock on the
+        database (:meth:`_commit_locked` logs that) is said so, with ``retry_after``, and
+        written at once: it stores nothing, and the next commit waits for the lock."""
+        if is_locked(exc):
+            log.info("connection %d: %s not handled: the database is locked by another "
+                     "program", conn, what)
+            c = self._conns.get(conn)
+            if c is not None:
+                c.socket.write(encode_frame(Error(
+                    code=ErrorCode.INTERNAL, id=request_id, retry_after=1.0,
+                    message="the server's database is locked by another program for now; "
+                            "try again shortly")))
+            return []
+        log.exception("internal error on connection %d handling %s", conn, what)
+        return [Out(conn, Error(code=ErrorCode.INTERNAL, id=request_id,
+                                message="the server failed on this request; it may be retried"))]
 
     def _check_idle(self) -> None:
         if expired := self.core.expire_offers():

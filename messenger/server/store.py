@@ -128,6 +128,14 @@ without bound. A checkpoint run by the writer right after its commit copies ever
 next transaction restarts the WAL (and :data:`WAL_SIZE_LIMIT` truncates it). It stalls the
 event loop for about 5 ms (what the thread has not copied yet, and two syncs): at 4,000 pages
 that was every 0.3 s at 5,000 msgs/s, at 16,000 about every 1.2 s."""
+BUSY_TIMEOUT_MS = 50
+"""Once the store is open: how long a statement waits for a lock another connection holds
+(``PRAGMA busy_timeout``, milliseconds) before SQLite gives up with "database is locked".
+This server is its database's only writer, but another program can take the write lock (an
+sqlite3 shell left inside ``BEGIN``): with Python's default of 5 s each try blocked the event
+loop that long. :func:`is_locked` tells the error apart; the server keeps what it has not
+stored and tries again (:meth:`MessengerServer._commit_locked`). Opening and migrating still
+wait Python's 5 s."""
 WAL_SIZE_LIMIT = 64 << 20
 """With :meth:`Store.defer_sync`: bytes the WAL file is truncated to when it restarts (it grows
 while checkpoints lag behind commits)."""
@@ -374,6 +382,15 @@ class TransactionLost(sqlite3.Error):
     (after a disk-full or I/O error): nothing written since the last commit is stored."""
 
 
+def is_locked(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "database is locked" or "database table is locked"
+    (``SQLITE_BUSY``, ``SQLITE_LOCKED``, extended codes included): another connection holds
+    a lock, nothing was changed, and the statement may be tried again later."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.OperationalError) and code is not None and (
+        code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 class NameTaken(Exception):
     """An account with that name, ignoring case, exists already."""
 
@@ -476,11 +493,18 @@ class Store:
                 raise
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self.instance = self._instance()
         self._batch = False
         self._closed = False
         self._changes = self._db.total_changes
         self._began = False  # a transaction was begun by us and not yet ended by us
+        # The last BEGIN met another program's write lock (is_locked): reads do not try to
+        # open the turn's transaction (each try waits BUSY_TIMEOUT_MS) until one succeeds.
+        self._lock_seen = False
+        self.requests = 0
+        """Requests begun (:meth:`begin_request`): what the memory of other classes changed
+        for the one that fails can be told apart from earlier ones' (Groups.undo)."""
         self._accounts: dict[str, Account] = {
             key: Account(name, key, pw, created, seen)
             for name, key, pw, created, seen in self._db.execute(
@@ -770,8 +794,14 @@ class Store:
         return wrote
 
     def _begin(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if is_locked(exc):
+                self._lock_seen = True
+            raise
         self._began = True
+        self._lock_seen = False
 
     def _has_buffered(self) -> bool:
         return bool(self._new_messages or self._new_deliveries or self._new_marks
@@ -827,8 +857,9 @@ class Store:
             self._new_seen.clear()
 
     def begin_request(self) -> None:
-        """Start one request inside the batch (see :meth:`guard`); a no-op without batch
-        mode, where every write method commits by itself."""
+        """Start one request inside the batch (see :meth:`guard`); without batch mode, where
+        every write method commits by itself, it only counts the request (:attr:`requests`)."""
+        self.requests += 1
         if not self._batch:
             return
         self._request = (len(self._new_messages), len(self._new_deliveries),
@@ -861,8 +892,12 @@ class Store:
             self._savepoint = False
             self._db.execute("ROLLBACK TO request")
             self._db.execute("RELEASE request")
-        self._write_buffered()  # the earlier requests' rows: now the database is complete
-        self._drop_caches()
+        try:
+            self._write_buffered()  # the earlier requests' rows: now the database is complete
+        finally:
+            # (also when another program's write lock keeps them buffered: the caches must
+            # not remember this request's undone writes)
+            self._drop_caches()
 
     @contextmanager
     def guard(self) -> Iterator[None]:
@@ -1143,8 +1178,12 @@ class Store:
         # batch mode the turn's write transaction is opened here if need be: a query outside
         # a transaction would set up (and tear down) a WAL read lock of its own, with its
         # fcntl calls, which cost more than the lookup itself.
-        if self._batch and not self._db.in_transaction:
-            self._begin()
+        if self._batch and not self._db.in_transaction and not self._lock_seen:
+            try:
+                self._begin()
+            except sqlite3.OperationalError as exc:
+                if not is_locked(exc):
+                    raise  # (locked: another program writes; this read needs no lock)
         row = self._cur.execute(
             f"SELECT {_MSG_COLUMNS} FROM messages m"
             " WHERE m.sender_key = ? AND m.client_msg_id = ?", (sender_key, client_msg_id),

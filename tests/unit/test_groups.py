@@ -91,6 +91,36 @@ def test_one_account_leads_a_bounded_number_of_groups_and_invites_nobody_past_a_
     groups.create("bob", "b0", [], public=True)  # another account: its own bound
 
 
+def test_a_failed_request_undoes_its_group_changes_in_memory_as_in_the_database(store, groups):
+    """A request that changed groups and then failed (its writes undone by the store: a
+    write lock held by another program, a disk error) leaves memory as the database is;
+    changes of earlier requests stay. A group created so stayed until the restart."""
+    store.set_batch(True)  # as the server runs it
+    with store.guard():
+        lab = groups.create("alice", "Lab", ["bob"], public=False)
+    store.commit()
+    for change in (lambda: groups.create("alice", "Attic", [], public=True),
+                   lambda: groups.accept("bob", "Lab"),
+                   lambda: groups.invite("alice", "Lab", ["charlie"]),
+                   lambda: groups.leave("alice", "Lab")):
+        with pytest.raises(RuntimeError), store.guard():
+            change()
+            raise RuntimeError("the request failed after the change")
+        groups.undo()
+        assert [g.name for g in groups.visible_to("alice")] == ["Lab"]
+        assert groups.get("lab") is lab
+        assert (lab.leader, lab.members, list(lab.invited)) == ("alice", ["alice"], ["bob"])
+        assert [(r.leader, list(r.members), list(r.invited)) for r in store.load_groups()] == [
+            ("alice", ["alice"], ["bob"])]
+    groups.undo()  # (again: nothing more to undo)
+    with store.guard():
+        groups.accept("bob", "Lab")
+    with pytest.raises(RuntimeError), store.guard():
+        raise RuntimeError("a later request failed without changing a group")
+    groups.undo()  # it does not undo the earlier request, which succeeded
+    assert lab.members == ["alice", "bob"]
+
+
 def test_accept_and_decline(groups):
     groups.create("alice", "lab", ["bob", "charlie"], public=False)
     assert groups.accept("bob", "LAB").members == ["alice", "bob"]
