@@ -99,6 +99,7 @@ from ..transfer import (
     TransferEngine,
     check_offer,
     format_size,
+    format_sizes,
     part_stem,
     remove_part,
     safe_filename,
@@ -428,8 +429,8 @@ def send_refusal(path: Path, size_limit: int) -> str | None:
         return f"“{path.name}” cannot be read (no permission)."
     size = path.stat().st_size
     if size > size_limit:
-        return (f"“{path.name}” is {format_size(size)}, over the "
-                f"{format_size(size_limit)} limit for files.")
+        shown, limit = format_sizes(size, size_limit)
+        return f"“{path.name}” is {shown}, over the {limit} limit for files."
     return None
 
 
@@ -1199,7 +1200,9 @@ class TransferController(QObject):
     def _partial_size(self, t: Transfer) -> int:
         """Bytes receive ``t`` resumes from: its partial file's size, or 0 while another
         receive of the same file from the same sender runs (that one writes the file; the
-        engine gives ``t`` a numbered one of its own, from zero)."""
+        engine gives ``t`` a numbered one of its own, from zero), or when it is longer than
+        the file (damaged: the engine starts it again from zero, and an offset past the size
+        was refused by the server, the file blocked for good; a hunt)."""
         if any(o is not t and o.direction == RECEIVE and o.accepted and not o.final
                and o.sha256 == t.sha256 and name_key(o.peer) == name_key(t.peer)
                for o in self._items.values()):
@@ -1209,7 +1212,7 @@ class TransferController(QObject):
             st = part.lstat()  # (a symbolic link planted there is no partial file)
         except OSError:
             return 0
-        return st.st_size if stat.S_ISREG(st.st_mode) else 0
+        return st.st_size if stat.S_ISREG(st.st_mode) and st.st_size <= t.size else 0
 
     def accept(self, key: str) -> str | None:
         """Accept incoming transfer ``key``: check it (size limit, free space), register it

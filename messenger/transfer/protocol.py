@@ -259,15 +259,27 @@ class Offer(msgspec.Struct, frozen=True):
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
-def format_size(size: float) -> str:
-    """``"812 bytes"``, ``"1.0 MB"``, ``"4.0 GB"`` (units of 1024)."""
+def format_size(size: float, decimals: int = 1) -> str:
+    """``"812 bytes"``, ``"1.0 MB"``, ``"4.0 GB"`` (units of 1024; ``decimals`` after the
+    point)."""
     if size < 1024:
         return f"{int(size)} byte{'s' if int(size) != 1 else ''}"
     for unit in ("KB", "MB", "GB", "TB"):
         size /= 1024
         if size < 1024 or unit == "TB":
-            return f"{size:.1f} {unit}"
-    return f"{size:.1f} TB"  # pragma: no cover
+            return f"{size:.{decimals}f} {unit}"
+    return f"{size:.{decimals}f} TB"  # pragma: no cover
+
+
+def format_sizes(first: int, second: int) -> tuple[str, str]:
+    """Two sizes compared in one sentence ("is 4.03 GB, over the 4.00 GB limit"), in words
+    that differ when the sizes do: more decimals (up to three), then exact byte counts
+    ("is 4.0 GB, over the 4.0 GB limit" read as a contradiction; a hunt)."""
+    for decimals in (1, 2, 3):
+        a, b = format_size(first, decimals), format_size(second, decimals)
+        if a != b or first == second:
+            return a, b
+    return f"{first:,} bytes", f"{second:,} bytes"
 
 
 def check_offer(offer: Offer, *, size_limit: int = DEFAULT_SIZE_LIMIT,
@@ -280,14 +292,15 @@ def check_offer(offer: Offer, *, size_limit: int = DEFAULT_SIZE_LIMIT,
     if not isinstance(offer.size, int) or offer.size < 0:
         return "invalid size"
     if offer.size > size_limit:
-        return f"file too large ({format_size(offer.size)}, the limit is {format_size(size_limit)})"
+        size, limit = format_sizes(offer.size, size_limit)
+        return f"file too large ({size}, the limit is {limit})"
     if not _HEX64.fullmatch(offer.sha256 or ""):
         return "invalid SHA-256"
     if not offer.transfer_id:
         return "missing transfer id"
     if free_bytes is not None and offer.size > free_bytes:
-        return (f"not enough disk space ({format_size(offer.size)} needed, "
-                f"{format_size(free_bytes)} free)")
+        needed, free = format_sizes(offer.size, free_bytes)
+        return f"not enough disk space ({needed} needed, {free} free)"
     return None
 
 

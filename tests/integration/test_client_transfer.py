@@ -637,3 +637,22 @@ def test_an_exported_conversation_lists_its_files_among_the_messages(qtbot, peer
         verb, twice = ("sent", "declined") if controller is alice else ("received", "declined")
         assert lines == ["alice: the notes follow", f"alice: [file] notes.txt (2.9 KB) {verb}",
                          f"alice: [file] notes.txt (2.9 KB) {twice}", "alice: got it?"]
+
+
+def test_a_partial_file_longer_than_the_offer_starts_again_from_zero(qtbot, peers, tmp_path):
+    """docs/transfer.md, *Resume*: a partial file longer than the offer starts again from 0.
+    The app announced its size as the accept's offset, which the server refuses: the card
+    failed, the sender waited for ever, every new offer of the file failed the same (a hunt)."""
+    alice, bob = peers()
+    src = tmp_path / "clip.mp4"
+    src.write_bytes(MEDIA.read_bytes()[:200_000])
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    part = bob.partial_path(bob.get(recv_key))
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_bytes(b"\x00" * 250_000)  # longer than the 200,000-byte file
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: state(bob, recv_key) in (S.DONE, S.FAILED)
+                    and state(alice, send_key) in (S.DONE, S.FAILED, S.WAITING), timeout=20_000)
+    assert state(bob, recv_key) is S.DONE, bob.get(recv_key).error
+    assert state(alice, send_key) is S.DONE
+    assert sha256_of(bob.get(recv_key).path) == sha256_of(src)

@@ -4,13 +4,16 @@ except a temporary folder for the unique-name checks."""
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from messenger.client.transfers import send_refusal
 from messenger.transfer.protocol import (
+    DEFAULT_SIZE_LIMIT,
     MAX_NAME_BYTES,
     SECRET_SIZE,
     AppError,
@@ -32,6 +35,7 @@ from messenger.transfer.protocol import (
     claim_unique_path,
     describe_close,
     encode_frame,
+    format_sizes,
     safe_filename,
     transient_close,
     unique_path,
@@ -367,3 +371,23 @@ def test_sender_rejects(frames):
 def test_sender_needs_a_full_secret():
     with pytest.raises(ValueError):
         SenderProtocol("t", b"short", 1)
+
+
+def test_the_refusal_of_a_file_over_the_limit_shows_a_size_over_the_limit(tmp_path):
+    """A video just over the 4 GiB limit was refused with "is 4.0 GB, over the 4.0 GB
+    limit": both rounded to one decimal (a hunt). Also free space just short of a size."""
+    video = tmp_path / "holiday.mkv"
+    with open(video, "wb") as f:  # sparse: takes no disk space
+        f.truncate(DEFAULT_SIZE_LIMIT + 30 * 1024 * 1024)  # 4 GiB + 30 MiB
+    text = send_refusal(video, DEFAULT_SIZE_LIMIT)
+    assert text is not None
+    size, limit = re.search(r"is (.+?), over the (.+?) limit", text).groups()
+    assert size != limit, text
+    reason = check_offer(Offer("t", "holiday.mkv", video.stat().st_size, "0" * 64),
+                         size_limit=DEFAULT_SIZE_LIMIT)
+    size, limit = re.search(r"\((.+?), the limit is (.+?)\)", reason).groups()
+    assert size != limit, reason
+    assert check_offer(Offer("t", "a.bin", 3 * 2**20 + 1, "0" * 64), free_bytes=3 * 2**20) == (
+        "not enough disk space (3,145,729 bytes needed, 3,145,728 bytes free)")
+    assert format_sizes(4 * 2**30 + 30 * 2**20, 4 * 2**30) == ("4.03 GB", "4.00 GB")
+    assert format_sizes(4_400_000_000, 4 * 2**30) == ("4.1 GB", "4.0 GB")

@@ -9,6 +9,7 @@ import itertools
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from messenger.client.transfers import Transfer, TransferState, status_text
 from messenger.transfer.endpoint import (
     Cancelled,
     Failed,
@@ -139,6 +141,8 @@ def files_in(folder: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
+
+
 def test_lossy_channel_file_arrives_byte_exact(tmp_path, seed):
     net = SimNet(seed=seed, loss=0.1, dup=0.05, reorder=0.2)
     sender = net.add(A, TransferEndpoint())
@@ -253,6 +257,8 @@ def _interrupted_run(tmp_path: Path, cut_at: int, data: bytes, sha: str, src: Pa
 @pytest.mark.parametrize(("fraction", "how"), [
     (0.0, "network"), (0.05, "app"), (0.3, "network"), (0.6, "app"), (0.97, "network"),
 ])
+
+
 def test_resume_after_interruption(tmp_path, fraction, how):
     size = 1_200_000
     src = tmp_path / "src.bin"
@@ -299,6 +305,8 @@ def test_corrupt_part_file_fails_checksum_and_is_deleted(pair, tmp_path):
 
 
 @pytest.mark.parametrize("who", ["sender", "receiver"])
+
+
 def test_cancel_mid_transfer_leaves_nothing(pair, tmp_path, who):
     net, sender, receiver = pair
     src = tmp_path / "src.bin"
@@ -648,6 +656,8 @@ def test_release_stops_expecting_a_receive_but_keeps_its_partial_file(pair, tmp_
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o027])
+
+
 def test_received_file_mode_follows_the_umask_while_the_part_file_stays_private(tmp_path,
                                                                                  umask):
     old = os.umask(umask)
@@ -697,6 +707,8 @@ print(json.dumps({"now": net.now, "finals": [
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="RLIMIT_FSIZE is POSIX")
+
+
 def test_a_write_error_on_the_receiver_reaches_the_sender_as_an_io_error(tmp_path):
     """A full disk (here: a file size limit, EFBIG) while receiving: the ``.part`` file's
     buffered bytes fail again when it is closed; that must not escape and skip the close, the
@@ -859,3 +871,81 @@ def test_a_transfer_survives_a_ten_second_blackout(tmp_path):
     assert {type(e) for e in net.finals()} == {Finished}
     assert net.now < back + 5.0  # going again within seconds, not at the next doubling
     assert (tmp_path / "dl" / "f.bin").read_bytes() == data
+
+
+def test_a_resumed_send_reports_its_real_speed_not_the_resume_offset(tmp_path):
+    """The sender's rate meter started at 0 bytes and saw the resume offset appear within
+    one progress interval: "6.2 GB/s · 0.2 s left" (a hunt)."""
+    size, held = 4_000_000, 3_000_000
+    src = tmp_path / "video.mp4"
+    data, sha = make_file(src, size)
+    dl = tmp_path / "dl"
+    (dl / ".partial").mkdir(parents=True)
+    (dl / ".partial" / f"{sha}.part").write_bytes(data[:held])  # an earlier attempt's bytes
+    net = SimNet(seed=3, loss=0.05, dup=0, reorder=0)
+    sender = net.add(A, TransferEndpoint())
+    receiver = net.add(B, TransferEndpoint())
+    secret = os.urandom(32)
+    receiver.receive(Offer("t2", "video.mp4", size, sha), secret, dl)
+    started = net.now
+    sender.send("t2", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(net.until_finals(2))
+    assert (dl / "video.mp4").read_bytes() == data
+    average = (size - held) / (net.now - started)  # what really moved, per second
+    sent = [e for e in net.events if isinstance(e, Progress) and e.direction == "send"]
+    got = [e for e in net.events if isinstance(e, Progress) and e.direction == "receive"]
+    # The receiver's meter starts at the resume offset: its speed stays near the real one.
+    assert max(e.rate for e in got) < 3 * average
+    # The sender's card ("3.0 MB of 3.8 MB · 14 MB/s · 0 s left") must not count the
+    # 3 MB that never moved on this connection as bytes sent in its first 0.1 s.
+    worst = max(sent, key=lambda e: e.rate)
+    assert worst.rate < 3 * average, (
+        f"sender showed {worst.rate / 1e6:.1f} MB/s at {worst.done} bytes, "
+        f"{(worst.total - worst.done) / worst.rate:.1f} s left; real average "
+        f"{average / 1e6:.2f} MB/s")
+
+
+def test_a_cancel_after_the_receiver_saved_the_file_does_not_say_cancelled(tmp_path):
+    """Cancel pressed at 99.9 %: the receiver has verified and saved the file, its Done is on
+    the way. The sender's card said "Cancelled" while the recipient had it (a hunt)."""
+    src = tmp_path / "video.mp4"
+    data, sha = make_file(src, 300_000)
+    net = SimNet(seed=1, loss=0.0, dup=0, reorder=0, delay=0.005, jitter=0.0)
+    sender = net.add(A, TransferEndpoint())
+    receiver = net.add(B, TransferEndpoint())
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "video.mp4", len(data), sha), secret, tmp_path / "dl")
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha)
+    net.run(lambda: any(isinstance(e, Finished) and e.direction == "receive"
+                        for e in net.events))
+    assert (tmp_path / "dl" / "video.mp4").read_bytes() == data  # saved and verified
+    sender.cancel("t1", net.now)  # the user's click, 5 ms before Done reaches the sender
+    net.run(lambda: False, limit=5)
+    final = {e.direction: e for e in net.finals()}
+    assert isinstance(final["receive"], Finished)
+    assert (tmp_path / "dl" / "video.mp4").read_bytes() == data  # the file stays
+    # The sender must not tell its user that the file did not go.
+    assert not isinstance(final["send"], Cancelled), (
+        "sender shows Cancelled although the recipient saved the whole file")
+
+
+def test_a_stalled_transfer_does_not_promise_a_time_of_weeks_at_0_bytes_per_second(tmp_path):
+    """While the path is down (a blackout the transfer survives) the smoothed speed only
+    decayed towards zero: "1.0 MB of 2.9 MB · 0 bytes/s · 209766 h 1 min left" (a hunt)."""
+    net, _, _ = clean_path_transfer(tmp_path, 3_000_000)
+    net.run(lambda: any(isinstance(e, Progress) and e.direction == "receive"
+                        and e.done > 1_000_000 for e in net.events))
+    cut, seen = net.now, len(net.events)
+    net.up = False  # the path goes away for 14 s (less than the idle timeout)
+    net.run(lambda: net.now >= cut + 14, limit=15)
+    texts = []
+    for e in net.events[seen:]:
+        if isinstance(e, Progress):
+            t = Transfer("k", e.direction, "bob", "bob", "film.mp4", e.total,
+                         state=TransferState.ACTIVE, done=e.done, rate=e.rate)
+            texts.append(status_text(t))
+    assert texts
+    silly = [s for s in texts if " 0 bytes/s" in s
+             or ((m := re.search(r"(\d+) h \d+ min left", s)) and int(m.group(1)) >= 24)]
+    assert not silly, silly[-1]
+    assert "/s" not in texts[-1] and "left" not in texts[-1], texts[-1]  # stalled: 0 bytes/s
