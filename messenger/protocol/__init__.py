@@ -59,7 +59,14 @@ from .messages import (
     TransferOffered,
     Typing,
 )
-from .names import PASSWORD_RULE, is_valid_name, is_valid_password, name_key
+from .names import (
+    PASSWORD_RULE,
+    is_reserved_name,
+    is_valid_name,
+    is_valid_password,
+    name_key,
+    name_skeleton,
+)
 
 __all__ = [
     "DEFAULT_MAX_FRAME",
@@ -125,8 +132,10 @@ __all__ = [
     "TransferOffered",
     "Typing",
     "encode_frame",
+    "is_reserved_name",
     "is_valid_name",
     "is_valid_password",
     "name_key",
+    "name_skeleton",
     "time_ordered_id",
 ]

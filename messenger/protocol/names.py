@@ -21,6 +21,27 @@ def name_key(name: str) -> str:
     return name.casefold()
 
 
+RESERVED_NAMES = frozenset({"everyone"})
+"""User names no account may take (ignoring case): "Everyone" is the broadcast conversation's
+name, and an account of that name passed for it (its private tab read "Everyone"; a hunt)."""
+
+
+def is_reserved_name(name: str) -> bool:
+    """True when ``name`` is one of :data:`RESERVED_NAMES`, ignoring case."""
+    return name_key(name) in RESERVED_NAMES
+
+
+_LOOKALIKE = str.maketrans({"I": "l", "1": "l", "O": "o", "0": "o"})
+
+
+def name_skeleton(name: str) -> str:
+    """How ``name`` reads in a sans-serif font, for refusing look-alike account names:
+    capital I and digit 1 read as l, capital O and digit 0 as o, case ignored (``"aIice"``
+    and ``"alice"`` share ``"alice"``). A much smaller cousin of Unicode's confusable
+    skeletons (UTS #39 §4): names are ASCII."""
+    return name.translate(_LOOKALIKE).casefold()
+
+
 PASSWORD_RULE = f"A password has {MIN_PASSWORD} to {MAX_PASSWORD} characters."
 """The password rule as the apps say it (one wording everywhere)."""
 

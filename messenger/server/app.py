@@ -23,7 +23,12 @@ from PySide6.QtNetwork import QHostAddress
 
 from messenger import paths
 from messenger.logsetup import PrivateRotatingFileHandler, setup_logging
-from messenger.protocol import DEFAULT_MAX_FRAME, is_valid_name, is_valid_password
+from messenger.protocol import (
+    DEFAULT_MAX_FRAME,
+    is_reserved_name,
+    is_valid_name,
+    is_valid_password,
+)
 
 from .config import ServerConfig
 from .lock import DatabaseInUse
@@ -88,6 +93,10 @@ def _set_password(server, name: str, *, create: bool) -> int:
     if not create and account is None:
         print(f"error: there is no account named {name!r}", file=sys.stderr)
         return 1
+    if create and is_reserved_name(name):
+        print(f"error: {name!r} is the name of the conversation with everyone",
+              file=sys.stderr)
+        return 2
     try:
         password = _read_password(name)
     except (ValueError, EOFError, KeyboardInterrupt) as exc:

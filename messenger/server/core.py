@@ -74,6 +74,7 @@ from messenger.protocol import (
     TransferOffer,
     TransferOffered,
     Typing,
+    is_reserved_name,
     is_valid_name,
     is_valid_password,
     name_key,
@@ -562,9 +563,17 @@ class ServerCore:
         if not is_valid_password(frame.password):
             return [self._error(session, frame, ErrorCode.INVALID_PASSWORD,
                                 "a password has 6 to 1024 characters")]
+        if is_reserved_name(frame.user):
+            return [self._error(session, frame, ErrorCode.INVALID_NAME,
+                                f"{frame.user!r} is the name of the conversation with "
+                                "everyone: pick another name")]
         if self.store.account(frame.user) is not None:  # before the costly hash
             return [self._error(session, frame, ErrorCode.NAME_TAKEN,
                                 f"the name {frame.user!r} is taken")]
+        if (like := self.store.account_like(frame.user)) is not None:
+            return [self._error(session, frame, ErrorCode.NAME_TAKEN,
+                                f"the name {frame.user!r} looks too much like {like.name!r}, "
+                                "an existing account's: pick another name")]
         if (busy := self._busy(session, frame)) is not None:
             return [busy]
         if (wait := self._registration_wait(session)) is not None:

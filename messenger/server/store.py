@@ -80,7 +80,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import msgspec
 
 from messenger.paths import private_database, private_dir
-from messenger.protocol import EDITED_AFTER_LEAVING_TEXT, is_valid_name, name_key
+from messenger.protocol import EDITED_AFTER_LEAVING_TEXT, is_valid_name, name_key, name_skeleton
 
 if TYPE_CHECKING:
     from .groups import Group
@@ -503,6 +503,7 @@ class Store:
         # open the turn's transaction (each try waits BUSY_TIMEOUT_MS) until one succeeds.
         self._lock_seen = False
         self.requests = 0
+        self._skeletons: dict[str, str] | None = None  # name_skeleton → account key
         """Requests begun (:meth:`begin_request`): what the memory of other classes changed
         for the one that fails can be told apart from earlier ones' (Groups.undo)."""
         self._accounts: dict[str, Account] = {
@@ -969,12 +970,24 @@ class Store:
             )
             self._set_members(db, EVERYONE_KEY, {key}, close=False)  # broadcasts from now on
         account = self._accounts[key] = Account(name, key, pw_hash, now)
+        if self._skeletons is not None:
+            self._skeletons.setdefault(name_skeleton(name), key)
         log.info("account %s created", name)
         return account
 
     def account(self, name: str) -> Account | None:
         """The account named ``name`` ignoring case, or None (served from memory)."""
         return self._accounts.get(name_key(name))
+
+    def account_like(self, name: str) -> Account | None:
+        """Another account whose name looks like ``name`` (the same :func:`name_skeleton`,
+        not the same name ignoring case), or None. Served from memory, built at first use."""
+        if self._skeletons is None:
+            self._skeletons = {}
+            for account in self._accounts.values():
+                self._skeletons.setdefault(name_skeleton(account.name), account.key)
+        key = self._skeletons.get(name_skeleton(name))
+        return self._accounts.get(key) if key is not None and key != name_key(name) else None
 
     def set_password_hash(self, key: str, pw_hash: str) -> None:
         with self._tx() as db:

@@ -136,6 +136,10 @@ def test_lock_outs_and_operator_account_changes_are_in_the_activity_log(tmp_path
                for line in lines), lines
     assert any("account dora created by the operator" in line for line in lines), lines
     assert any("password of dora reset by the operator" in line for line in lines), lines
+    everyone = subprocess.run([sys.executable, "-m", "messenger", "--server", "--data-dir",
+                               str(data_dir), "--add-user", "Everyone"], input="pw-123456\n",
+                              capture_output=True, text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert everyone.returncode == 2 and "conversation with everyone" in everyone.stderr
 
 
 @pytest.fixture

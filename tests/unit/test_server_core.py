@@ -181,6 +181,27 @@ def test_register_then_name_taken_ignoring_case(core):
     assert err.code == ErrorCode.NAME_TAKEN
 
 
+@pytest.mark.parametrize(("user", "code", "says"), [
+    ("Everyone", ErrorCode.INVALID_NAME, "the conversation with everyone"),
+    ("EVERYONE", ErrorCode.INVALID_NAME, "the conversation with everyone"),
+    ("aIice", ErrorCode.NAME_TAKEN, "looks too much like 'alice'"),
+    ("B0B", ErrorCode.NAME_TAKEN, "looks too much like 'bob'"),
+])
+def test_register_refuses_everyone_and_look_alikes_of_accounts(core, user, code, says):
+    """An account named "Everyone" passed for the Everyone conversation (its tab read the
+    same), "aIice" (capital i) for alice (a hunt). Names that only look different stay."""
+    conn = session(core)
+    err = only(core.handle(conn, Register(id=1, user=user, password="secret1")), conn)
+    assert err.code == code and says in err.message
+    for fine in ("alison", "bobby", "Everyone2"):
+        conn = session(core)
+        assert isinstance(only(core.handle(conn, Register(id=1, user=fine, password="secret1")),
+                               conn), Ok)
+    conn = session(core)  # (a look-alike of an account made after the first look)
+    err = only(core.handle(conn, Register(id=1, user="b0bby", password="secret1")), conn)
+    assert err.code == ErrorCode.NAME_TAKEN
+
+
 @pytest.mark.parametrize(("user", "password", "code"), [
     ("", "secret1", ErrorCode.INVALID_NAME),
     ("x" * 33, "secret1", ErrorCode.INVALID_NAME),
