@@ -83,7 +83,7 @@ from messenger.protocol import (
 
 from .auth import LoginThrottle, Passwords
 from .groups import Group, Groups, Left, RuleError
-from .ratelimit import TokenBucket, address_block
+from .ratelimit import LOG_LINES_PER_BLOCK, LogBudget, TokenBucket, address_block
 from .store import EVERYONE_KEY, Account, NameTaken, Store, StoredMessage, pair_key
 from .store import Receipt as StoredReceipt
 from .transfers import MAX_OPEN_PER_SENDER, Transfers
@@ -123,8 +123,9 @@ an outbox of messages typed offline goes at once); never less than one message."
 MAX_REGISTRATIONS_PER_HOUR = 20.0
 """Default of ``ServerCore.max_registrations``: accounts one address may create an hour (in
 bursts of as many)."""
-PROTOCOL_ERRORS_LOGGED = 20
-"""Protocol errors logged one by one per address and minute (the rest are counted)."""
+PROTOCOL_ERRORS_LOGGED = LOG_LINES_PER_BLOCK
+"""Lines about one address logged one by one a minute (protocol errors, refused requests,
+refused connections: :class:`~.ratelimit.LogBudget`); the rest are counted."""
 REGISTER_BUCKETS_KEPT = 10_000
 """Per-address registration buckets kept; past it, the full ones (idle) are dropped."""
 FLOOD_HEAD_SECONDS = 10.0
@@ -313,7 +314,8 @@ class ServerCore:
         self.local_networks = frozenset(local_networks)
         self._send_buckets: dict[str, TokenBucket] = {}  # account key → its flood control
         self.max_registrations = max_registrations
-        self._protocol_errors: dict[str, tuple[float, int]] = {}  # address → (since, count)
+        self.log_budget = LogBudget(log)
+        """Lines peers cause in the log (shared with the TLS server and the connections)."""
         self._register_buckets: dict[str, TokenBucket] = {}  # address block → its allowance
         self._clock = clock
         self.sessions: dict[ConnId, Session] = {}
@@ -337,8 +339,9 @@ class ServerCore:
         session.block = host = address_block(session.host, self.local_networks)
         waiting = self._prelogin_by_host.get(host, 0)
         if waiting >= self.max_prelogin_per_host:
-            log.warning("%s has %d connections without a login: refusing another", host,
-                        waiting)
+            if self.log_budget.allow(host):
+                log.warning("%s has %d connections without a login: refusing another", host,
+                            waiting)
             return [Out(conn, Error(
                 code=ErrorCode.RATE_LIMITED, retry_after=float(PRELOGIN_RETRY_AFTER),
                 message=f"{host} already has {waiting} connections that have not logged in; "
@@ -374,19 +377,9 @@ class ServerCore:
         session = self.sessions.get(conn)
         who = session.address if session else conn
         block = session.block if session else str(conn)
-        # At most PROTOCOL_ERRORS_LOGGED a minute per address: one client that never logs
-        # in rotated the whole server.log away in a second, the certificate's fingerprint
-        # line with it (an operator hunt).
-        now = time.monotonic()
-        since, count = self._protocol_errors.get(block, (now, 0))
-        if now - since >= 60.0:
-            _sum_up_protocol_errors(block, count)
-            since, count = now, 0
-        count += 1
-        if len(self._protocol_errors) > 10_000:
-            self._protocol_errors.clear()
-        self._protocol_errors[block] = (since, count)
-        if count <= PROTOCOL_ERRORS_LOGGED:
+        # Within the log budget: one client that never logs in rotated the whole server.log
+        # away in a second, the certificate's fingerprint line with it (an operator hunt).
+        if self.log_budget.allow(block):
             log.warning("protocol error from %s: %s %s", who, error.code, error.message[:200])
         request_id = getattr(error, "request_id", None)
         actions: list[Action] = [Out(conn, Error(code=error.code, message=error.message,
@@ -397,14 +390,10 @@ class ServerCore:
 
 
     def sum_up_protocol_errors(self) -> None:
-        """Log the count of protocol errors not logged one by one, for each address whose
-        minute is over (a flood that stopped was never summed up: a review); called on the
-        server's idle timer."""
-        now = time.monotonic()
-        for block, (since, count) in list(self._protocol_errors.items()):
-            if now - since >= 60.0:
-                del self._protocol_errors[block]
-                _sum_up_protocol_errors(block, count)
+        """Log the count of lines about an address not logged one by one, for each address
+        whose minute is over (a flood that stopped was never summed up: a review); called on
+        the server's idle timer."""
+        self.log_budget.sum_up()
 
     def expire_offers(self) -> list[Action]:
         """Forget the offers older than a day and tell both sides of the unanswered ones
@@ -1578,16 +1567,9 @@ class ServerCore:
     def _error(self, session: Session, frame: msgspec.Struct, code: ErrorCode,
                message: str) -> Out:
         request_id = getattr(frame, "id", None)
-        log.info("%s → %s: %s", session.user or session.address, code, message)
+        if self.log_budget.allow(session.block):  # (300 pings before hello: 300 lines)
+            log.info("%s → %s: %s", session.user or session.address, code, message)
         return Out(session.conn, Error(code=code, message=message, id=request_id))
-
-
-def _sum_up_protocol_errors(block: str, count: int) -> None:
-    """One line for the protocol errors of ``block`` in a minute past those logged one by
-    one (nothing when there were none more)."""
-    if count > PROTOCOL_ERRORS_LOGGED:
-        log.warning("%d more protocol errors from %s in a minute, not logged one by one",
-                    count - PROTOCOL_ERRORS_LOGGED, block)
 
 
 def _receipt_frame(r: StoredReceipt) -> Receipt | ReceiptCount:

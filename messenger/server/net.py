@@ -183,7 +183,8 @@ class MessengerServer(QObject):
             tls.setProtocol(QSsl.SslProtocol.TlsV1_2OrLater)
             self._server = TlsServer(tls, timeout_ms=10_000,
                                      max_per_host=config.max_prelogin_per_host,
-                                     local_networks=local, parent=self)
+                                     local_networks=local,
+                                     log_budget=self.core.log_budget, parent=self)
         else:
             self._server = QTcpServer(self)
         self._server.pendingConnectionAvailable.connect(self._accept)
@@ -733,8 +734,9 @@ class MessengerServer(QObject):
                     (session is None or session.key is None) and \
                     not (session is not None and session.busy
                          and now - c.opened <= 2 * self.config.login_timeout):
-                log.info("connection %d not logged in after %.0f s: closing it", c.conn,
-                         now - c.opened)
+                if session is None or self.core.log_budget.allow(session.block):
+                    log.info("connection %d not logged in after %.0f s: closing it", c.conn,
+                             now - c.opened)
                 c.closing = True
                 c.socket.write(encode_frame(Error(
                     code=ErrorCode.NOT_LOGGED_IN,
@@ -764,5 +766,7 @@ class MessengerServer(QObject):
 
     def _socket_error(self, c: _Connection, error: QAbstractSocket.SocketError) -> None:
         if error != QAbstractSocket.SocketError.RemoteHostClosedError:
-            log.info("connection %d: %s", c.conn, c.socket.errorString())
+            session = self.core.sessions.get(c.conn)
+            if session is None or self.core.log_budget.allow(session.block):
+                log.info("connection %d: %s", c.conn, c.socket.errorString())
 

@@ -1,11 +1,14 @@
-"""Flood control for what an account writes: a token bucket with a penalty box; and what
-the per-address limits count as one address (:func:`address_block`). Plain Python, no Qt:
+"""Flood control for what an account writes: a token bucket with a penalty box; for what
+peers put into the server's log (:class:`LogBudget`); and what the per-address limits count
+as one address (:func:`address_block`). Plain Python, no Qt:
 :class:`~messenger.server.core.ServerCore` holds one bucket per account."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Collection, Iterable
+import logging
+import time
+from collections.abc import Callable, Collection, Iterable
 
 PENALTY_SECONDS = 1.0
 """After a refusal, everything is refused for this long (s): a client that pipelines its
@@ -87,3 +90,76 @@ class TokenBucket:
         self.tokens = tokens
         self.blocked_until = now + PENALTY_SECONDS
         return PENALTY_SECONDS
+
+
+LOG_LINES_PER_BLOCK = 20
+"""Lines a minute that one address block's connections may put into the server's log one by
+one (refused requests, protocol errors, failed TLS handshakes, ...); the rest are counted."""
+LOG_LINES_TOTAL = 600
+"""The same for all addresses together (many addresses, one flood)."""
+LOG_BLOCKS_KEPT = 10_000
+"""Address blocks counted at once; past it the counts start over (nothing is lost but lines)."""
+
+
+class LogBudget:
+    """How many log lines peers may cause, so that no client rotates ``server.log`` away
+    (the certificate's fingerprint line with it): 300 pings before ``hello`` were 300 lines,
+    40,000 tiny frames (under 1 MB) all five files. Each address block (:func:`address_block`)
+    has :data:`LOG_LINES_PER_BLOCK` lines a minute and all of them together
+    :data:`LOG_LINES_TOTAL`; what is over is counted, and one line per block sums it up once
+    its minute is over (:meth:`sum_up`, called on the server's idle timer, and by the next
+    :meth:`allow` of that block).
+
+    Args:
+        logger: where the summing-up lines go.
+        per_block, total: lines a window, per block and in all.
+        window: seconds.
+        clock: monotonic seconds (default :func:`time.monotonic`, looked up at each call).
+    """
+
+    def __init__(self, logger: logging.Logger, *, per_block: int = LOG_LINES_PER_BLOCK,
+                 total: int = LOG_LINES_TOTAL, window: float = 60.0,
+                 clock: Callable[[], float] | None = None) -> None:
+        self._log = logger
+        self.per_block = per_block
+        self.total = total
+        self.window = window
+        self._clock = clock or (lambda: time.monotonic())
+        self._blocks: dict[str, list[float | int]] = {}  # block → [since, lines, over]
+        self._since = self._clock()
+        self._lines = 0
+
+    def allow(self, block: str) -> bool:
+        """Whether a line caused by ``block`` may be logged now (it is counted either way)."""
+        now = self._clock()
+        if now - self._since >= self.window:
+            self._since, self._lines = now, 0
+        entry = self._blocks.get(block)
+        if entry is not None and now - entry[0] >= self.window:
+            self._sum_up(block, entry)
+            entry = None
+        if entry is None:
+            if len(self._blocks) >= LOG_BLOCKS_KEPT:
+                self.sum_up(force=True)
+            entry = self._blocks[block] = [now, 0, 0]
+        if entry[1] < self.per_block and self._lines < self.total:
+            entry[1] += 1
+            self._lines += 1
+            return True
+        entry[2] += 1
+        return False
+
+    def sum_up(self, force: bool = False) -> None:
+        """Log the count of lines not logged for each block whose window is over (all of
+        them with ``force``), and forget those blocks."""
+        now = self._clock()
+        for block, entry in list(self._blocks.items()):
+            if force or now - entry[0] >= self.window:
+                self._sum_up(block, entry)
+
+    def _sum_up(self, block: str, entry: list[float | int]) -> None:
+        del self._blocks[block]
+        if entry[2]:
+            self._log.warning("%d more log lines about %s within a minute (refused requests, "
+                              "protocol errors, failed connections), not written one by one",
+                              entry[2], block)

@@ -20,7 +20,7 @@ from PySide6.QtNetwork import QSslConfiguration, QSslSocket, QTcpServer
 
 from messenger.paths import private_file
 from messenger.protocol.fingerprint import make_identity, pem_fingerprint
-from messenger.server.ratelimit import address_block
+from messenger.server.ratelimit import LogBudget, address_block
 
 log = logging.getLogger("messenger.server.tls")
 
@@ -111,8 +111,10 @@ class TlsServer(QTcpServer):
 
     def __init__(self, tls: QSslConfiguration, *, timeout_ms: int = 10_000,
                  max_per_host: int = 64, max_total: int = 1024,
-                 local_networks: Collection[IPv6Network] = (), parent=None) -> None:
+                 local_networks: Collection[IPv6Network] = (),
+                 log_budget: LogBudget | None = None, parent=None) -> None:
         super().__init__(parent)
+        self._log_budget = log_budget or LogBudget(log)  # (failed handshakes: per address)
         self._tls = tls
         self.local_networks = frozenset(local_networks)  # (see address_block)
         self.timeout_ms = timeout_ms
@@ -181,7 +183,8 @@ class TlsServer(QTcpServer):
         if failure is None and sock.state() == QSslSocket.SocketState.ConnectedState:
             self.addPendingConnection(sock)  # -> pendingConnectionAvailable
             return
-        log.info("TLS handshake with %s failed: %s", host, failure or "closed")
+        if self._log_budget.allow(host):  # (300 bare connections were 300 lines)
+            log.info("TLS handshake with %s failed: %s", host, failure or "closed")
         sock.abort()
         sock.deleteLater()
 

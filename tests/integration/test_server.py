@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import socket
 import sqlite3
 import threading
@@ -13,6 +14,7 @@ from helpers.wire import WireClient, connect_as
 from PySide6.QtCore import QTimer
 
 from messenger.protocol import (
+    HEADER,
     PROTOCOL_VERSION,
     ChangePassword,
     Edit,
@@ -740,3 +742,51 @@ def test_a_password_change_logs_the_other_sessions_out_and_races_lose_cleanly(qt
     check.hello()
     assert check.login("alice", fails).code == ErrorCode.BAD_CREDENTIALS
     assert isinstance(check.login("alice", works), Ok)
+
+
+LOG_FLOOD = 300
+LOG_BOUND = core_module.PROTOCOL_ERRORS_LOGGED + 5  # (plus a summary line and the odd other)
+
+
+def _server_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name.startswith("messenger.server") and r.levelno >= logging.INFO]
+
+
+def test_request_errors_before_hello_cannot_flood_the_log(qtbot, server, caplog):
+    """(A hunt: the log budget of protocol errors did not cover refused requests.) 300
+    pings before ``hello`` (4 + 16 bytes each: 6 KB in all) wrote 300 lines
+    "127.0.0.1:port → hello_required: send 'hello' …" into server.log; 50,000 of them (1 MB
+    of traffic, a second) rotate every earlier line away."""
+    c = WireClient(qtbot, server.host, server.port)
+    payload = json.dumps({"type": "ping"}).encode()
+    with caplog.at_level(logging.INFO, logger="messenger"):
+        c.socket.write((HEADER.pack(len(payload)) + payload) * LOG_FLOOD)
+        c.hello()
+        c.send(Ping(nonce=7))
+        c.wait_for(lambda f: isinstance(f, Pong) and f.nonce == 7)
+    lines = [line for line in _server_lines(caplog) if "hello_required" in line]
+    assert len(lines) <= LOG_BOUND, f"{len(lines)} log lines from one client, e.g. {lines[0]!r}"
+
+
+def test_bare_connections_cannot_flood_the_log(qtbot, server, caplog):
+    """(A hunt.) TCP connections closed before the TLS handshake each write "TLS handshake with
+    127.0.0.1 failed: The remote host closed the connection" (tls.py): about as cheap for a
+    client as it gets, and no login or even TLS needed."""
+    tls = server.server._server
+
+    def flood() -> None:
+        for _ in range(LOG_FLOOD):
+            socket.create_connection((server.host, server.port), timeout=10).close()
+
+    thread = threading.Thread(target=flood)
+    with caplog.at_level(logging.INFO, logger="messenger"):
+        thread.start()
+        qtbot.waitUntil(lambda: not thread.is_alive(), timeout=20000)
+
+        def handshakes() -> list[str]:
+            return [line for line in _server_lines(caplog) if "TLS handshake" in line]
+
+        qtbot.waitUntil(lambda: tls.handshaking == 0 and len(handshakes()) >= 1, timeout=5000)
+    lines = handshakes()
+    assert len(lines) <= LOG_BOUND, f"{len(lines)} log lines from one client, e.g. {lines[0]!r}"

@@ -1,10 +1,13 @@
-"""Flood control: the token bucket with its penalty box, driven by a fake clock."""
+"""Flood control: the token bucket with its penalty box, and the log budget, driven by a fake
+clock."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
-from messenger.server.ratelimit import PENALTY_SECONDS, TokenBucket
+from messenger.server.ratelimit import PENALTY_SECONDS, LogBudget, TokenBucket
 
 
 def test_a_burst_then_the_rate_then_a_penalty_box():
@@ -22,3 +25,22 @@ def test_tokens_never_pile_up_beyond_the_burst():
     bucket = TokenBucket(rate=10.0, burst=3.0, now=0.0)
     assert [bucket.take(1000.0) for _ in range(3)] == [0.0] * 3
     assert bucket.take(1000.0) == PENALTY_SECONDS
+
+
+def test_the_log_budget_bounds_lines_per_address_and_in_all_and_sums_up_the_rest(caplog):
+    """Lines peers cause (refused requests, failed handshakes, ...): 3 a window per address
+    block here and 5 in all, the rest counted and summed up per block once its window is
+    over (many addresses, one flood, must not rotate the log away either)."""
+    now = [100.0]
+    logger = logging.getLogger("messenger.server.test_budget")
+    budget = LogBudget(logger, per_block=3, total=5, window=60.0, clock=lambda: now[0])
+    assert [budget.allow("10.0.0.1") for _ in range(4)] == [True, True, True, False]
+    assert [budget.allow("10.0.0.2") for _ in range(3)] == [True, True, False]  # (5 in all)
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        budget.sum_up()
+        assert not caplog.records  # (the window is not over)
+        now[0] += 60.0
+        budget.sum_up()
+    assert sorted(r.getMessage().split(" within")[0] for r in caplog.records) == [
+        "1 more log lines about 10.0.0.1", "1 more log lines about 10.0.0.2"]
+    assert budget.allow("10.0.0.2")  # a new window

@@ -168,7 +168,7 @@ def test_protocol_errors_cannot_flood_the_log(core, caplog, monkeypatch):
     with caplog.at_level("WARNING", logger="messenger.server.core"):
         core.sum_up_protocol_errors()
     assert caplog.records[-1].getMessage().startswith(
-        f"{200 - core_module.PROTOCOL_ERRORS_LOGGED} more protocol errors from 127.0.0.1")
+        f"{200 - core_module.PROTOCOL_ERRORS_LOGGED} more log lines about 127.0.0.1")
 
 
 def test_register_then_name_taken_ignoring_case(core):
