@@ -55,6 +55,28 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+OPEN_FILES_WANTED = 65_536
+"""The soft limit of open files the server raises itself to (at most its hard limit)."""
+
+
+def raise_open_files_limit() -> None:
+    """Raise the process's soft limit of open files (``RLIMIT_NOFILE``, often 1,024) towards
+    its hard limit: each connection takes one, and the server holds that many less a few
+    (:func:`~messenger.server.net.connection_limit`). Left as it is where it cannot be."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover (Windows)
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES_WANTED if hard == resource.RLIM_INFINITY else \
+        min(hard, OPEN_FILES_WANTED)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as exc:
+            log.info("open files limit stays at %d: %s", soft, exc)
+
+
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """Build a :class:`ServerConfig` from parsed command-line arguments."""
     data_dir = args.data_dir or paths.data_dir() / "server"
@@ -208,6 +230,7 @@ def run_server(args: argparse.Namespace) -> int:
         return 1
     app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
     app.setApplicationName("messenger-server")
+    raise_open_files_limit()
     try:
         server = MessengerServer(config)
     except DatabaseInUse as exc:

@@ -111,6 +111,14 @@ RESERVED_ID_PREFIXES = ("deleted-", "notice-")
 client's id can never be taken for one of them."""
 MAX_PRELOGIN_PER_HOST = 64
 """Default of ``ServerCore.max_prelogin_per_host``."""
+MAX_SESSIONS_PER_ACCOUNT = 16
+"""Connections one account may have logged in at once (its computers, and links that went
+silent and are not yet dropped). The next login gets ``rate_limited``: one account logged in
+again and again from one address until the server ran out of open files and nobody else could
+connect (a hunt)."""
+SESSIONS_RETRY_AFTER = 15.0
+"""``retry_after`` of that refusal, seconds (silent links are dropped within the idle
+timeout, 45 s by default)."""
 PRELOGIN_RETRY_AFTER = 10
 """Seconds a client refused for too many connections without a login is told to wait."""
 TYPING_INTERVAL = 1.0
@@ -683,12 +691,28 @@ class ServerCore:
                     return [self._error(session, frame, ErrorCode.BAD_CREDENTIALS,
                                         f"the password of {account.name} was just changed; "
                                         "log in with the new one")]
+                if (full := self._sessions_full(session, frame, now.name)) is not None:
+                    return [full]
                 return self._login_ok(session, frame, now)
             return [self._error(session, frame, ErrorCode.BAD_CREDENTIALS,
                                 "wrong user name or password")]
 
         return [Crypto(session.conn, lambda: self.passwords.verify(encoded, password), checked,
                        request_id=frame.id)]
+
+    def _sessions_full(self, session: Session, frame: Login, name: str) -> Out | None:
+        """``rate_limited`` when account ``name`` has :data:`MAX_SESSIONS_PER_ACCOUNT`
+        connections logged in already (told only to who knows its password)."""
+        entry = self.online.get(name_key(name))
+        if entry is None or len(entry.conns) < MAX_SESSIONS_PER_ACCOUNT:
+            return None
+        text = (f"{name} is logged in on {len(entry.conns)} connections already, the most one "
+                "account may have: log out on one of them (links that went silent are closed "
+                "within a minute)")
+        if self.log_budget.allow(session.block):
+            log.warning("%s → %s: %s", session.address, ErrorCode.RATE_LIMITED, text)
+        return Out(session.conn, Error(id=frame.id, code=ErrorCode.RATE_LIMITED, message=text,
+                                       retry_after=SESSIONS_RETRY_AFTER))
 
     def _start_guess(self, session: Session, frame: Login | ChangePassword,
                      key: str) -> Out | None:

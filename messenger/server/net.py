@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,7 +45,7 @@ from .auth import LoginThrottle, Passwords
 from .config import ServerConfig
 from .core import Action, ConnId, Crypto, Disconnect, Fanout, Out, ReplayMore, ServerCore
 from .lock import lock_database
-from .ratelimit import local_ipv6_networks
+from .ratelimit import address_block, local_ipv6_networks
 from .store import Store, is_locked
 from .tls import TlsServer, ensure_certificate, pem_fingerprint
 from .walsync import WalSync
@@ -80,6 +81,29 @@ LOCK_LOG_INTERVAL = 30.0
 READ_BUFFER = 256 << 10
 """Qt's read buffer per socket. While a connection is paused, TCP flow control pushes back on
 the client once this and the kernel's buffer are full."""
+
+
+FILES_KEPT = 64
+"""Open files kept free of connections under the process's limit (the database and its WAL,
+the logs, the WAL sync thread's, Qt's own): see :func:`connection_limit`."""
+FULL_RETRY_AFTER = 30.0
+"""``retry_after`` for a connection refused because the server is full, seconds."""
+
+
+def connection_limit() -> int:
+    """Connections the server holds at once, TLS handshakes included: the process's limit of
+    open files (``RLIMIT_NOFILE``, raised to its hard limit by ``messenger --server``) less
+    :data:`FILES_KEPT`. At the limit the kernel's accept fails, and nobody, not even an
+    operator's client, could connect until a connection ended (a hunt); with this bound a
+    connection past it is told the server is full. 100,000 without such a limit."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover (Windows)
+        return 100_000
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 100_000
+    return max(16, soft - FILES_KEPT)
 
 
 PRELOGIN_MAX_FRAME = 16 * 1024
@@ -157,6 +181,8 @@ class MessengerServer(QObject):
             type=Type.ID))
         # (The /64s this server is on: its LAN's IPv6 clients count one address each.)
         local = local_ipv6_networks(a.toString() for a in QNetworkInterface.allAddresses())
+        self.max_connections = connection_limit()
+        """Connections held at once, TLS handshakes included (:func:`connection_limit`)."""
         self.core = ServerCore(
             self.store, self.passwords,
             LoginThrottle(config.max_failed_logins, config.lockout_seconds),
@@ -183,11 +209,14 @@ class MessengerServer(QObject):
             tls.setProtocol(QSsl.SslProtocol.TlsV1_2OrLater)
             self._server = TlsServer(tls, timeout_ms=10_000,
                                      max_per_host=config.max_prelogin_per_host,
+                                     max_total=min(1024, self.max_connections // 2),
                                      local_networks=local,
                                      log_budget=self.core.log_budget, parent=self)
         else:
             self._server = QTcpServer(self)
         self._server.pendingConnectionAvailable.connect(self._accept)
+        self._server.acceptError.connect(self._accept_error)
+        self._accept_warned = -math.inf
         self.store.set_batch(True)
         # Pipelined group commit (see walsync): while the WAL sync of one commit runs on its
         # thread, the loop goes on reading and handling requests; their writes and replies
@@ -360,6 +389,9 @@ class MessengerServer(QObject):
             socket = self._server.nextPendingConnection()
             if socket is None:
                 break
+            if len(self._conns) >= self.max_connections:
+                self._refuse_full(socket)
+                continue
             conn = next(self._ids)
             # Small frames must leave at once: no Nagle delay (it cost ~18 ms per message).
             socket.setSocketOption(QAbstractSocket.SocketOption.LowDelayOption, 1)
@@ -377,6 +409,30 @@ class MessengerServer(QObject):
             log.debug("connection %d from %s", conn, address)
             self._apply(self.core.connected(conn, address))
             self.clientCountChanged.emit(len(self._conns))
+
+    def _refuse_full(self, socket: QTcpSocket) -> None:
+        """The server holds :attr:`max_connections` already: say so and close ``socket``."""
+        host = socket.peerAddress().toString()
+        if self.core.log_budget.allow(address_block(host, self.core.local_networks)):
+            log.warning("refused a connection from %s: the server holds %d connections, its "
+                        "limit (open files: raise `ulimit -n`)", host, len(self._conns))
+        socket.write(encode_frame(Error(
+            code=ErrorCode.RATE_LIMITED, retry_after=FULL_RETRY_AFTER,
+            message=f"the server is full ({len(self._conns)} connections); try again later")))
+        socket.disconnected.connect(socket.deleteLater)  # (after the error is written)
+        QTimer.singleShot(int(STOP_GRACE * 1000), socket, socket.abort)
+        socket.disconnectFromHost()
+
+    def _accept_error(self, error: QAbstractSocket.SocketError) -> None:
+        """The kernel's accept failed (out of open files: ``EMFILE``): nobody can connect
+        until connections end; said at most once a minute (it was silent; a hunt)."""
+        now = time.monotonic()
+        if now - self._accept_warned >= 60.0:
+            self._accept_warned = now
+            log.warning("cannot accept connections: %s (%d held; raise `ulimit -n`)",
+                        self._server.errorString() or error, len(self._conns))
+        # (Qt may pause accepting after it; try again in a moment, not in a busy loop.)
+        QTimer.singleShot(250, self._server, self._server.resumeAccepting)
 
     @property
     def paused_connections(self) -> int:

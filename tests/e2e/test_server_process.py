@@ -17,7 +17,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers.rawclient import DEFAULT_TIMEOUT, RawClient, ServerProcess
+from helpers.rawclient import DEFAULT_TIMEOUT, RawClient, RawClientError, ServerProcess
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -491,3 +491,54 @@ def test_a_lone_certificate_or_key_is_not_replaced_and_a_loose_key_is_narrowed(t
                             timeout=DEFAULT_TIMEOUT, cwd=REPO)
     assert result.returncode == 1 and "server.crt is missing" in result.stderr
     assert key.read_bytes() == kept and not (data_dir / "server.crt").exists()
+
+
+# The real server, with the open-files limit of a typical service (1024, scaled down to
+# 128 to keep the test short) and a cheap argon2id (the test logs in many times).
+NOFILE_LAUNCH = (
+    "import dataclasses, resource, sys; "
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), int(sys.argv[1]))); "
+    "sys.argv = ['messenger', *sys.argv[2:]]; "
+    "import messenger.server.app as app; original = app.config_from_args; "
+    "app.config_from_args = lambda a: dataclasses.replace(original(a), argon2_time_cost=1, "
+    "argon2_memory_kib=1024); "
+    "from messenger.cli import main; sys.exit(main())"
+)
+
+
+def test_one_account_cannot_lock_everyone_out_with_sessions(tmp_path):
+    """(A hunt.) Logins per address are limited before the login (--max-prelogin, 64 handshakes, 16
+    hashes at a time), but a logged-in connection counts nowhere: one user (anyone may
+    register) logs in again and again from one address and keeps the connections open,
+    answering pings. At the process's open-files limit the server can accept no one:
+    bob's app times out connecting, for as long as the flood stays."""
+    args = [sys.executable, "-c", NOFILE_LAUNCH, "128", "--server", "--host", "127.0.0.1",
+            "--port", "0", "--data-dir", str(tmp_path / "data"), "--demo"]
+    with ServerProcess(args, cwd=REPO) as proc:
+        flood: list[RawClient] = []
+        try:
+            for _ in range(200):
+                try:
+                    c = RawClient(proc.host, proc.port, timeout=3)
+                except (OSError, RawClientError):
+                    break  # the server accepts no more
+                flood.append(c)
+                try:
+                    c.hello()
+                    if c.login("alice", "alice123")["type"] != "ok":
+                        break  # refused: the server bounds an account's sessions
+                except (OSError, RawClientError):
+                    break
+            # bob, on another computer, opens the app now.
+            try:
+                with RawClient(proc.host, proc.port, timeout=5) as bob:
+                    bob.hello()
+                    reply = bob.login("bob", "bob123")
+            except (OSError, RawClientError) as exc:
+                reply = {"type": f"no connection: {exc!r}"}
+            assert reply["type"] == "ok", (
+                f"after {len(flood)} sessions of alice, bob cannot log in: {reply}"
+                + proc.describe()[-1500:])
+        finally:
+            for c in flood:
+                c.close()

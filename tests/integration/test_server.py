@@ -121,16 +121,22 @@ def test_a_login_storm_past_the_hashing_bound_gets_rate_limited(qtbot, make_serv
             assert isinstance(c.login(user, f"{user}123"), Ok)
 
 
+def refused_connection(qtbot, server) -> Error:
+    """A new connection's refusal (``rate_limited``, no id, right after TLS), once it closed."""
+    client = WireClient(qtbot, server.host, server.port)
+    err = client.wait_for(lambda f: isinstance(f, Error))
+    assert err.code == ErrorCode.RATE_LIMITED and err.id is None
+    qtbot.waitUntil(lambda: client.closed)
+    return err
+
+
 def test_connections_without_a_login_are_capped_per_address(qtbot, make_server):
     """The third connection from 127.0.0.1 that has not logged in is told why and closed;
     once one of the two logs in, there is room again, and the others carry on."""
     server = make_server(demo=True, max_prelogin_per_host=2)
     first = WireClient(qtbot, server.host, server.port)
     second = WireClient(qtbot, server.host, server.port)
-    third = WireClient(qtbot, server.host, server.port)
-    err = third.wait_for(lambda f: isinstance(f, Error))
-    assert err.code == ErrorCode.RATE_LIMITED and "127.0.0.1" in err.message
-    qtbot.waitUntil(lambda: third.closed)
+    assert "127.0.0.1" in refused_connection(qtbot, server).message
     first.hello()
     assert isinstance(first.login("alice", "alice123"), Ok)
     fourth = WireClient(qtbot, server.host, server.port)
@@ -610,6 +616,20 @@ def test_another_programs_write_lock_delays_answers_without_losing_or_stopping(
                           to=["bob"])
     assert isinstance(again, Ok) and again.seq == ack.seq  # stored once
     assert isinstance(bob.request(GroupCreate, group="lockers"), Ok)
+
+
+def test_a_full_server_says_so_and_takes_connections_again_when_one_ends(qtbot, server):
+    """At its connection limit (open files less a few: net.connection_limit) the server
+    tells a new connection it is full and closes it; at the process's open-files limit
+    nobody could connect, with nothing said or logged (a hunt)."""
+    server.server.max_connections = 2
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    second = WireClient(qtbot, server.host, server.port)
+    assert "server is full" in refused_connection(qtbot, server).message
+    alice.close()
+    qtbot.waitUntil(lambda: len(server.server._conns) < 2)
+    assert isinstance(connect_as(qtbot, server, "bob", "bob123"), WireClient)
+    assert not second.closed
 
 
 def test_a_failed_commit_stops_the_server_without_answering(qtbot, server):

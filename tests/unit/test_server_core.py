@@ -214,6 +214,23 @@ def test_register_validation(core, user, password, code):
     assert only(core.handle(conn, Register(id=1, user=user, password=password)), conn).code == code
 
 
+def test_an_account_has_a_bounded_number_of_sessions(core):
+    """One account logged in again and again until the server ran out of open files and
+    nobody could connect (a hunt): past MAX_SESSIONS_PER_ACCOUNT the next login is refused
+    for now (a wrong password still gets bad_credentials), and a logout makes room."""
+    conns = [session(core, "alice") for _ in range(core_module.MAX_SESSIONS_PER_ACCOUNT)]
+    extra = session(core)
+    full = only(core.handle(extra, Login(id=1, user="ALICE", password="alice123")), extra)
+    assert full.code == ErrorCode.RATE_LIMITED and full.retry_after
+    assert "16 connections" in full.message
+    wrong = only(core.handle(extra, Login(id=2, user="alice", password="nope123")), extra)
+    assert wrong.code == ErrorCode.BAD_CREDENTIALS
+    session(core, "bob")  # others are not concerned
+    core.disconnected(conns[0])
+    assert isinstance(only(core.handle(extra, Login(id=3, user="alice", password="alice123")),
+                           extra), Ok)
+
+
 def test_wrong_name_and_wrong_password_look_the_same(core):
     a, b = session(core), session(core)
     wrong_pw = only(core.handle(a, Login(id=1, user="alice", password="nope123")), a)
