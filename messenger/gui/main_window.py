@@ -1174,6 +1174,10 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ notifications
 
     def _window_active(self) -> bool:
+        """Whether the user can see the window: active *and* not minimized (a minimized
+        window may stay the active one). Every "is it seen?" check asks this one: reading
+        (mark read), pop-ups and badges must agree, or a message is marked read with no
+        pop-up and no badge left."""
         return self.isActiveWindow() and not self.isMinimized()
 
     def _app_icon(self) -> QIcon:
@@ -1242,7 +1246,7 @@ class MainWindow(QMainWindow):
 
     def _on_unread_changed(self, key: str, count: int) -> None:
         widget = self._tabs_by_key.get(key)
-        if count and key == self.current_key() and self.isActiveWindow() \
+        if count and key == self.current_key() and self._window_active() \
                 and widget is not None and widget.at_latest:
             self.engine.mark_read(key)
             return
@@ -1263,7 +1267,7 @@ class MainWindow(QMainWindow):
         """The user scrolled down to the newest message of ``key``: what came meanwhile is
         seen now (not before: a message that arrives while the user reads older ones stays
         unread, and its sender gets no read receipt)."""
-        if key == self.current_key() and self.isActiveWindow() and self.engine.unread(key):
+        if key == self.current_key() and self._window_active() and self.engine.unread(key):
             self.engine.mark_read(key)
 
     def _on_conversation_renamed(self, key: str) -> None:
@@ -1288,7 +1292,10 @@ class MainWindow(QMainWindow):
         self.tabs.setTabToolTip(index, f"{tip} — {count} unread" if count else tip)
 
     def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
+        # Restoring a minimized window that kept the focus brings no ActivationChange: the
+        # state change is when its messages are seen.
+        if event.type() in (QEvent.Type.ActivationChange, QEvent.Type.WindowStateChange) \
+                and self._window_active():
             self.notifications.discard()  # the badges show it all now
             self._notify_timer.stop()
             key = self.current_key()

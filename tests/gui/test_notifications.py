@@ -14,7 +14,7 @@ from messenger.gui.delegates import BubbleDelegate
 from messenger.gui.main_window import MainWindow, tray_body
 from messenger.gui.settings import load_notification_prefs
 
-from .conftest import texts
+from .conftest import texts, type_line
 
 
 def background(qtbot, window: MainWindow) -> None:
@@ -191,3 +191,25 @@ def test_a_notification_body_is_escaped_for_linux_notification_servers():
     assert tray_body("Tom & Jerry <b>now</b>", "linux") == "Tom &amp; Jerry &lt;b&gt;now&lt;/b&gt;"
     assert tray_body("Tom & Jerry <b>now</b>", "win32") == "Tom & Jerry <b>now</b>"
     assert tray_body("Tom & Jerry", "darwin") == "Tom & Jerry"
+
+
+def test_a_message_to_the_open_tab_of_a_minimized_window_stays_unread_until_restored(
+        qtbot, open_window):
+    """Minimized, a window may stay the active one: the message to its open tab was marked
+    read at once (its sender told so), and no pop-up, badge or title count was left. "Seen"
+    is :meth:`MainWindow._window_active` everywhere now."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    alice.open_conversation("bob")
+    alice.activateWindow()
+    qtbot.waitUntil(alice.isActiveWindow)
+    background(qtbot, alice)
+    bob.open_conversation("alice")
+    with qtbot.waitSignal(alice.notified, timeout=10_000) as shown:
+        type_line(qtbot, bob, "are you there?")
+    assert shown.args[0] == Notice("bob", "are you there?", peer_key("bob"), 1)
+    assert alice.engine.unread(peer_key("bob")) == 1
+    assert alice.windowTitle().startswith("(1) alice@")
+    alice.bring_to_front()  # restored: now it is seen
+    qtbot.waitUntil(lambda: alice.engine.unread(peer_key("bob")) == 0)
+    assert not alice.windowTitle().startswith("(")
