@@ -489,6 +489,7 @@ class MainWindow(QMainWindow):
         engine.send_delayed.connect(self._on_send_delayed)
         engine.reconnecting.connect(self._on_reconnecting)
         engine.typing_received.connect(self._on_typing)
+        engine.presence_changed.connect(self._on_presence_changed)
         engine.message_received.connect(self._on_message_received)
         for model in (engine.roster, engine.groups):
             for signal in (model.dataChanged, model.modelReset, model.rowsInserted,
@@ -1158,6 +1159,13 @@ class MainWindow(QMainWindow):
         widget = self._tabs_by_key.get(key)
         if widget is not None:
             widget.show_typing(user)
+
+    def _on_presence_changed(self, user: str, online: bool) -> None:
+        """Someone who goes offline types no more: their "is typing…" goes at once (it
+        stayed for its 6 s under "last seen just now"; a hunt)."""
+        widget = self._tabs_by_key.get(peer_key(user))
+        if not online and widget is not None:
+            widget.hide_typing()
 
     def _on_message_received(self, key: str, item: object) -> None:
         widget = self._tabs_by_key.get(key)

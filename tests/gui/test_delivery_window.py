@@ -422,15 +422,22 @@ def test_find_highlights_and_steps_through_matches(qtbot, open_window):
     assert not tab.find_bar.isVisibleTo(tab) and tab.delegate.search_text == ""
 
 
+def start_typing(qtbot, typer, watcher) -> tuple:
+    """``typer`` types "hel" in its tab with ``watcher``'s user; returns (the typer's tab,
+    the watcher's tab) once the watcher's shows it."""
+    watcher_tab = watcher.open_conversation(typer.engine.user)
+    typer_tab = typer.open_conversation(watcher.engine.user)
+    with qtbot.waitSignal(watcher.engine.typing_received, timeout=10_000):
+        qtbot.keyClicks(typer_tab.compose, "hel")
+    assert watcher_tab.typing_label.isVisibleTo(watcher_tab)
+    return typer_tab, watcher_tab
+
+
 def test_typing_indicator_shows_and_export_writes_lines(qtbot, open_window, tmp_path,
                                                         monkeypatch):
     alice = open_window("alice")
     bob = open_window("bob")
-    bob_tab = bob.open_conversation("alice")
-    alice_tab = alice.open_conversation("bob")
-    with qtbot.waitSignal(bob.engine.typing_received, timeout=10_000):
-        qtbot.keyClicks(alice_tab.compose, "hel")
-    assert bob_tab.typing_label.isVisibleTo(bob_tab)
+    alice_tab, bob_tab = start_typing(qtbot, alice, bob)
     assert bob_tab.typing_label.text() == "alice is typing…"
     with qtbot.waitSignal(bob.engine.message_received, timeout=10_000):
         qtbot.keyClicks(alice_tab.compose, "lo")
@@ -603,6 +610,18 @@ def test_a_message_arriving_while_reading_older_ones_stays_unread_until_seen(
     qtbot.mouseClick(tab.jump_button, Qt.MouseButton.LeftButton)  # "↓ 1 new"
     assert bob.engine.unread(peer_key("alice")) == 0
     qtbot.waitUntil(lambda: state() is DeliveryState.READ, timeout=10_000)
+
+
+def test_typing_indicator_goes_when_the_typer_goes_offline(qtbot, open_window):
+    """"bob is typing…" stayed for its 6 s under "last seen just now" when bob's app went
+    offline mid-sentence."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    _bob_tab, tab = start_typing(qtbot, bob, alice)
+    with qtbot.waitSignal(alice.engine.presence_changed, timeout=10_000):
+        bob.engine.close()  # bob quits (or his link drops) mid-sentence
+    assert tab.status() == "last seen just now"
+    assert not tab.typing_label.isVisibleTo(tab)
 
 
 def test_clicking_send_leaves_the_typing_in_the_message_box(qtbot, open_window):
