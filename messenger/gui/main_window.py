@@ -876,10 +876,26 @@ class MainWindow(QMainWindow):
             return QModelIndex()
         return self.contacts_proxy.mapFromSource(self.engine.roster.index(row, 0))
 
+    def filter_match(self) -> QModelIndex:
+        """The contact Enter in the filter box opens: the one whose name is what was typed
+        (any case), else the first shown whose name starts with it, else the first shown
+        (invalid when none is). The filter matches anywhere in a name and online people
+        come first, so the first row alone opened bobby (online) for "bob" (offline)."""
+        proxy = self.contacts_proxy
+        typed = name_key(self.contacts_filter.text().strip())
+        rows = [proxy.index(r, 0) for r in range(proxy.rowCount())]
+        keys = [name_key(i.data(RosterModel.NameRole) or "") for i in rows]
+        for wanted in (lambda k: k == typed, lambda k: k.startswith(typed)):
+            found = next((i for i, k in zip(rows, keys, strict=True) if wanted(k)), None)
+            if found is not None:
+                return found
+        return rows[0] if rows else QModelIndex()
+
     def _open_first_contact(self) -> None:
-        """Enter in the search box: open the conversation with the first contact shown."""
-        if self.contacts_proxy.rowCount():
-            self._on_contact_activated(self.contacts_proxy.index(0, 0))
+        """Enter in the search box: open the conversation with :meth:`filter_match`."""
+        index = self.filter_match()
+        if index.isValid():
+            self._on_contact_activated(index)
             self.contacts_filter.clear()
 
     def _update_selection(self, *args: object) -> None:

@@ -313,6 +313,36 @@ def test_the_contact_search_filters_the_list_and_enter_opens_the_first(
     assert roster.rowCount() == len(everyone)  # the model itself is never filtered
 
 
+def test_enter_in_the_contact_search_opens_the_name_typed_before_a_longer_one(
+        qtbot, server, open_window):
+    """The search matches anywhere in a name and online people come first: "bob" + Enter
+    opened bobby (online), not bob (offline). The name typed wins, then a name that starts
+    with it, then the first row."""
+    alice = open_window("alice")
+    others = [ClientEngine() for _ in range(2)]
+    try:
+        for engine, name in zip(others, ("bobby", "abob"), strict=True):
+            with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+                engine.connect_to(server.host, server.port)
+                engine.register(name, f"{name}123")
+        roster = alice.engine.roster
+        qtbot.waitUntil(lambda: all(roster.contact(n) is not None and roster.contact(n).online
+                                    for n in ("bobby", "abob")))
+        assert not roster.contact("bob").online
+
+        def enter(typed: str) -> str | None:
+            qtbot.keyClicks(alice.contacts_filter, typed)
+            qtbot.keyClick(alice.contacts_filter, Qt.Key.Key_Return)
+            return alice.current_key()
+
+        assert enter("BOB") == "bob"  # not bobby, shown first
+        assert enter("bo") == "bobby"  # not abob, shown first
+        assert enter("ob") == "abob"  # (no name starts with it: the first shown)
+    finally:
+        for engine in others:
+            engine.close()
+
+
 def test_the_window_title_keeps_the_account_while_reconnecting(qtbot, server, open_window):
     alice = open_window("alice", "alice123")
     with qtbot.waitSignal(alice.engine.reconnecting, timeout=10_000):
