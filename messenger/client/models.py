@@ -1202,6 +1202,9 @@ class Member:
     online: bool = False
     me: bool = False
     invited: bool = False
+    known: bool = True
+    """Whether presence is known (logged in); while it is not, ``online`` is False for all,
+    you too, and the panel says "presence unknown" as the contact list does."""
 
 
 class MembersModel(QAbstractListModel):
@@ -1212,11 +1215,13 @@ class MembersModel(QAbstractListModel):
         groups: the engine's :class:`GroupModel`.
         roster: the engine's :class:`RosterModel`.
         group: the group's name.
-        me: the logged-in user's name (always shown online).
+        me: the logged-in user's name (shown online while logged in).
 
     Roles: ``Qt.DisplayRole``/:attr:`NameRole` → str, :attr:`LeaderRole` → bool,
     :attr:`OnlineRole` → bool, :attr:`MeRole` → bool, :attr:`InvitedRole` → bool,
-    ``Qt.ToolTipRole``/``Qt.AccessibleTextRole`` → str.
+    :attr:`PresenceKnownRole` → bool (the roster's: False while not logged in, when nobody,
+    you included, is shown online or offline), ``Qt.ToolTipRole``/``Qt.AccessibleTextRole``
+    → str.
     """
 
     NameRole = Qt.ItemDataRole.UserRole + 1
@@ -1224,6 +1229,7 @@ class MembersModel(QAbstractListModel):
     OnlineRole = Qt.ItemDataRole.UserRole + 3
     MeRole = Qt.ItemDataRole.UserRole + 4
     InvitedRole = Qt.ItemDataRole.UserRole + 5
+    PresenceKnownRole = Qt.ItemDataRole.UserRole + 6
 
     def __init__(self, groups: GroupModel, roster: RosterModel, group: str, me: str,
                  parent: Any = None) -> None:
@@ -1245,13 +1251,14 @@ class MembersModel(QAbstractListModel):
         if row is None:
             return []
         me = name_key(self._me)
+        known = self._roster.presence_known
 
         def member(name: str, invited: bool = False) -> Member:
             contact = self._roster.contact(name)
             is_me = name_key(name) == me
-            online = bool(contact and contact.online) and self._roster.presence_known
+            online = known and (is_me or bool(contact and contact.online))
             return Member(name, name_key(name) == name_key(row.leader) and not invited,
-                          is_me or online, is_me, invited)
+                          online, is_me, invited, known)
 
         members = [member(n) for n in row.members]
         members.sort(key=lambda m: not m.leader)  # stable: joining order otherwise
@@ -1287,11 +1294,14 @@ class MembersModel(QAbstractListModel):
             return m.me
         if role == self.InvitedRole:
             return m.invited
+        if role == self.PresenceKnownRole:
+            return m.known
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
             parts = [m.name + (" (you)" if m.me else "")]
             if m.leader:
                 parts.append("leader")
             parts.append("invited, has not answered" if m.invited
+                         else "presence unknown (not connected)" if not m.known
                          else "online" if m.online else "offline")
             return ", ".join(parts)
         return None
@@ -1300,7 +1310,8 @@ class MembersModel(QAbstractListModel):
         names = dict(super().roleNames())
         for role, name in ((self.NameRole, b"name"), (self.LeaderRole, b"leader"),
                            (self.OnlineRole, b"online"), (self.MeRole, b"me"),
-                           (self.InvitedRole, b"invited")):
+                           (self.InvitedRole, b"invited"),
+                           (self.PresenceKnownRole, b"presenceKnown")):
             names[role] = QByteArray(name)
         return names
 

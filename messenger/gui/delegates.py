@@ -182,6 +182,20 @@ class PlainToolTipDelegate(QStyledItemDelegate):
         return True
 
 
+def _presence_dot(painter: QPainter, dot_rect: QRectF, known: bool, online: bool) -> None:
+    """A green (online) or grey (offline) dot; while presence is not known (not connected),
+    an empty grey ring, neither online nor offline. Leaves the pen off."""
+    if known:
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(ONLINE if online else OFFLINE)
+        painter.drawEllipse(dot_rect)
+    else:
+        painter.setPen(QPen(OFFLINE, 1.5))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawEllipse(dot_rect.adjusted(0.75, 0.75, -0.75, -0.75))
+    painter.setPen(Qt.PenStyle.NoPen)
+
+
 class RosterDelegate(PlainToolTipDelegate):
     """Paints a contact: a green/grey presence dot (an empty ring while presence is unknown),
     the name (bold with unread messages) and a
@@ -209,16 +223,8 @@ class RosterDelegate(PlainToolTipDelegate):
         unread = int(index.data(RosterModel.UnreadRole) or 0)
 
         dot = 10.0
-        dot_rect = QRectF(rect.left() + 12, rect.center().y() - dot / 2, dot, dot)
-        if known:
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(ONLINE if online else OFFLINE)
-            painter.drawEllipse(dot_rect)
-        else:  # not connected: an empty grey ring, neither online nor offline
-            painter.setPen(QPen(OFFLINE, 1.5))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawEllipse(dot_rect.adjusted(0.75, 0.75, -0.75, -0.75))
-            painter.setPen(Qt.PenStyle.NoPen)
+        _presence_dot(painter, QRectF(rect.left() + 12, rect.center().y() - dot / 2, dot, dot),
+                      known, online)
 
         font = QFont(option.font)
         font.setBold(unread > 0)
@@ -900,8 +906,9 @@ class GroupDelegate(PlainToolTipDelegate):
 
 
 class MemberDelegate(PlainToolTipDelegate):
-    """Paints a group member: presence dot, name ("you" marked), a "leader" pill; pending
-    invitees in grey italics with an "invited" note."""
+    """Paints a group member: presence dot (an empty ring while presence is unknown, as in
+    the contact list), name ("you" marked), a "leader" pill; pending invitees in grey
+    italics with an "invited" note."""
 
     ROW_HEIGHT = 28
     """At the default font; rows grow with a larger one (:func:`_row_height`)."""
@@ -919,10 +926,10 @@ class MemberDelegate(PlainToolTipDelegate):
         leader = bool(index.data(MembersModel.LeaderRole))
         invited = bool(index.data(MembersModel.InvitedRole))
         me = bool(index.data(MembersModel.MeRole))
+        known = index.data(MembersModel.PresenceKnownRole) is not False
         dot = 8.0
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(ONLINE if online and not invited else OFFLINE)
-        painter.drawEllipse(QRectF(rect.left() + 10, rect.center().y() - dot / 2, dot, dot))
+        _presence_dot(painter, QRectF(rect.left() + 10, rect.center().y() - dot / 2, dot, dot),
+                      known or invited, online and not invited)
         right = rect.right() - 8
         if leader:
             right = _pill(painter, option.font, right, rect.center().y(), "leader", LEADER) - 6
@@ -935,7 +942,7 @@ class MemberDelegate(PlainToolTipDelegate):
         palette = option.palette
         color = palette.color(QPalette.ColorRole.HighlightedText if selected
                               else QPalette.ColorRole.Text)
-        if (invited or not online) and not selected:
+        if (invited or (known and not online)) and not selected:
             color = palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
         painter.setFont(font)
         painter.setPen(color)

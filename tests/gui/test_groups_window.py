@@ -862,3 +862,45 @@ def test_the_invitation_limit_names_the_person_as_spelt(qtbot, open_window, monk
         qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
     assert dialog.error_text().startswith("bob already has 2 invitations waiting")
     assert dialog.error_text().endswith(".")
+
+
+def test_the_member_panel_shows_presence_unknown_while_disconnected(qtbot, open_window,
+                                                                     tmp_path):
+    """Disconnected, the contact list shows presence as unknown, but the member panel
+    still said "You, online" (a green dot) and "offline" for the others (a solid grey one):
+    it shows the empty ring and "presence unknown" now, and the presence is back with the
+    login."""
+    alice, _bob, key = bob_in_lab_with_its_tab_closed(qtbot, open_window)
+    qtbot.waitUntil(lambda: "bob" in alice.engine.groups.group("lab").members)
+    tab = alice.conversation_widget(key)
+    members = tab.members
+    qtbot.waitUntil(lambda: members.rowCount() == 2)
+
+    def centre(name: str):
+        """The colour at the centre of ``name``'s presence dot."""
+        view = tab.members_view
+        rect = view.visualRect(members.index(members.names().index(name), 0))
+        image = view.viewport().grab().toImage()
+        ratio = image.devicePixelRatio()
+        return image.pixelColor(int((rect.left() + 14) * ratio),
+                                int(rect.center().y() * ratio))
+
+    def tips() -> list[str]:
+        return [members.index(r, 0).data(Qt.ItemDataRole.ToolTipRole)
+                for r in range(members.rowCount())]
+
+    assert centre("alice") == delegates.ONLINE and centre("bob") == delegates.ONLINE
+    engine = alice.engine
+    with qtbot.waitSignal(engine.reconnect_scheduled, timeout=10_000):
+        engine._conn._socket.abort()  # the link breaks
+    alice.grab().save(str(tmp_path / "members.png"))
+    assert tips() == ["alice (you), leader, presence unknown (not connected)",
+                      "bob, presence unknown (not connected)"]
+    assert not any(members.index(r, 0).data(MembersModel.OnlineRole) for r in range(2))
+    assert members.index(0, 0).data(MembersModel.PresenceKnownRole) is False
+    for name in ("alice", "bob"):  # an empty ring: the row's background in the middle
+        assert centre(name) not in (delegates.ONLINE, delegates.OFFLINE)
+    engine.reconnect_now()
+    qtbot.waitUntil(lambda: engine.logged_in, timeout=10_000)
+    assert tips() == ["alice (you), leader, online", "bob, online"]
+    assert centre("alice") == delegates.ONLINE

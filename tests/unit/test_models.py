@@ -306,6 +306,27 @@ def test_members_follow_group_and_roster(qtmodeltester, qtbot, qapp):
     assert members.rowCount() == 0
 
 
+def test_members_claim_no_presence_while_it_is_unknown(qtbot, qapp):
+    """Not logged in, the panel said "you, online" and "offline" for the others (the
+    contact list says "presence unknown"): nobody is online or offline then."""
+    roster = RosterModel()
+    roster.set_roster([("bob", True), ("carol", False)])
+    groups = GroupModel()
+    groups.set_groups([_group("lab", members=("alice", "bob", "carol"))])
+    members = MembersModel(groups, roster, "lab", "alice")
+    with qtbot.waitSignal(members.dataChanged):
+        roster.set_presence_known(False)
+    rows = [members.index(r, 0) for r in range(members.rowCount())]
+    assert [i.data(MembersModel.OnlineRole) for i in rows] == [False, False, False]
+    assert [i.data(MembersModel.PresenceKnownRole) for i in rows] == [False, False, False]
+    assert [i.data(Qt.ItemDataRole.ToolTipRole) for i in rows] == [
+        "alice (you), leader, presence unknown (not connected)",
+        "bob, presence unknown (not connected)", "carol, presence unknown (not connected)"]
+    roster.set_presence_known(True)
+    assert [i.data(MembersModel.OnlineRole) for i in rows] == [True, True, False]
+    assert rows[2].data(Qt.ItemDataRole.ToolTipRole) == "carol, offline"
+
+
 def test_checkable_proxy_keeps_checks_across_resorts(qtmodeltester, qtbot, roster):
     proxy = CheckableProxyModel(roster, RosterModel.NameRole)
     qtmodeltester.check(proxy, force_py=True)
