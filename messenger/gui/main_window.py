@@ -492,9 +492,10 @@ class MainWindow(QMainWindow):
         engine.presence_changed.connect(self._on_presence_changed)
         engine.message_received.connect(self._on_message_received)
         for model in (engine.roster, engine.groups):
-            for signal in (model.dataChanged, model.modelReset, model.rowsInserted,
-                           model.rowsRemoved):
+            for signal in (model.modelReset, model.rowsInserted, model.rowsRemoved):
                 signal.connect(self._update_headers)
+        engine.groups.dataChanged.connect(self._update_headers)
+        engine.roster.dataChanged.connect(self._on_roster_data_changed)
         self._status_clock = QTimer(self)  # "last seen 5 min ago" ages
         self._status_clock.setInterval(STATUS_REFRESH_MS)
         self._status_clock.timeout.connect(self._update_headers)
@@ -732,10 +733,8 @@ class MainWindow(QMainWindow):
             contact = roster.contact(name)
             return contact is not None and contact.online
 
-        if key == EVERYONE:
-            names = roster.names()
-            count = 1 + sum(online(n) for n in names)
-            return f"{len(names) + 1} people, {count} online"
+        if key == EVERYONE:  # (counted by the roster: this runs at every presence change)
+            return f"{roster.rowCount() + 1} people, {roster.online_count() + 1} online"
         model = engine.conversation(key)
         if is_group(key):
             row = engine.groups.group(model.title)
@@ -746,12 +745,34 @@ class MainWindow(QMainWindow):
                     f"{sum(online(m) for m in row.members)} online")
         return presence_text(roster.contact(model.title), now)
 
-    def _update_headers(self, *args: object) -> None:
+    def _update_headers(self, *args: object, names: set[str] | None = None) -> None:
+        """Write the tabs' header status again: every tab's, or (``names``: name keys of the
+        contacts that changed) only Everyone's and those of the tabs they are in."""
         now = time.time()
+        groups = self.engine.groups
         for key, widget in self._tabs_by_key.items():
+            if names is not None and key != EVERYONE:
+                if is_group(key):
+                    row = groups.group(widget.model.title)
+                    if row is None or names.isdisjoint(map(name_key, row.members)):
+                        continue
+                elif key not in names:  # (a private tab's key is the name key)
+                    continue
             widget.set_status(self.status_text(key, now))
             if key != EVERYONE and not is_group(key):
                 widget.set_retry_blocked(self.retry_blocked(key))
+
+    def _on_roster_data_changed(self, top: QModelIndex, bottom: QModelIndex,
+                                roles: list[int] | None = None) -> None:
+        """A presence (or unread count) changed: only the headers that show it are written
+        again; every tab's for a change of many rows (a login's roster)."""
+        if bottom.row() - top.row() >= 16:
+            self._update_headers()
+            return
+        roster = self.engine.roster
+        self._update_headers(names={
+            name_key(roster.index(r, 0).data(RosterModel.NameRole) or "")
+            for r in range(top.row(), bottom.row() + 1)})
 
     def retry_blocked(self, key: str) -> str:
         """Why unsent messages to person ``key`` cannot be retried now ("" when they can):

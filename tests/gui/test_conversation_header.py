@@ -3,11 +3,16 @@ roster (presence, last seen) and the group list, over a real server."""
 
 from __future__ import annotations
 
+import time
+
+from helpers.counting import count_calls
 from helpers.wire import connect_as
 
+from messenger.client import models
 from messenger.client.conversations import EVERYONE
 from messenger.client.models import Contact, presence_text
-from messenger.protocol import GroupJoin
+from messenger.gui import main_window
+from messenger.protocol import GroupJoin, Presence
 
 
 def test_presence_text():
@@ -68,3 +73,24 @@ def test_a_long_group_name_does_not_hold_the_window_wide(qtbot, server, open_win
     window.resize(1400, 480)
     qtbot.waitUntil(lambda: title.shown_text() == title.text())
     assert title.toolTip() == ""
+
+
+def test_presence_changes_with_a_thousand_contacts_cost_no_walk_of_the_list(
+        qtbot, open_window, monkeypatch):
+    """With 1,000 contacts each presence change froze the window ~30 ms (the Everyone
+    header counted who is online with a linear look-up per contact: O(n²)); a server
+    restart brings them back one by one. The work per change is counted (name look-ups),
+    not timed: a handful, not a million; and only the headers that show it are written."""
+    alice = open_window("alice")
+    engine = alice.engine
+    # The roster a login brings (as _on_ok sets it), then presences as the server sends them.
+    engine.roster.set_roster([(f"user{i:04d}", False, None) for i in range(1000)])
+    tab = alice.open_conversation("user0005")
+    everyone = alice.conversation_widget(EVERYONE)
+    keys = count_calls(monkeypatch, "name_key", models, main_window)
+    for i in range(200):  # 200 of the 1,000 come back after a server restart
+        keys.calls = 0
+        engine._on_presence(Presence(user=f"user{i:04d}", online=True, ts=time.time()))
+        assert keys.calls <= 10, f"{keys.calls} name look-ups for one presence change"
+    assert everyone.status() == "1001 people, 201 online"
+    assert tab.status() == "online"

@@ -3,11 +3,14 @@ check-box proxy of the pickers."""
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
+from helpers.counting import count_calls
 from PySide6.QtCore import Qt
 
+from messenger.client import models
 from messenger.client.models import (
     ChatItem,
     CheckableProxyModel,
@@ -70,6 +73,32 @@ def test_roster_unread_counts_and_total(qtbot, roster):
     assert "2 unread" in roster.data(roster.index(row, 0), 3)  # ToolTipRole
     roster.set_unread("nobody", 5)
     assert roster.unread_total() == 2
+
+
+def test_roster_look_ups_and_presence_changes_do_not_walk_the_list(qtbot, monkeypatch):
+    """With 1,000 contacts each presence change cost a walk of the list per contact (the
+    Everyone header counted who is online with one linear look-up each: O(n²)). Look-ups
+    are a dict away, a presence change finds its new place by binary search, and the
+    online count is kept as it goes."""
+    roster = RosterModel()
+    roster.set_roster([(f"user{i:04d}", i % 3 == 0) for i in range(1000)])
+    keys = count_calls(monkeypatch, "name_key", models)
+    assert roster.contact("USER0500").name == "user0500"
+    assert roster.row_of("user0999") is not None and roster.contact("nobody") is None
+    assert keys.calls == 3  # one per look-up: the name asked for
+    rng = random.Random(7)
+    for _ in range(300):
+        keys.calls = 0
+        roster.set_online(f"user{rng.randrange(1000):04d}", rng.random() < 0.5)
+        assert keys.calls <= 1
+    names = roster.names()
+    assert names == sorted(names, key=lambda n: (not roster.contact(n).online, n))
+    assert all(roster.row_of(n) == i for i, n in enumerate(names))
+    assert roster.online_count() == sum(roster.contact(n).online for n in names)
+    with qtbot.waitSignal(roster.rowsInserted):
+        roster.set_online("aaron", True)  # a new account: inserted in its place
+    assert roster.names()[0] == "aaron" and roster.online_count() == \
+        sum(roster.contact(n).online for n in roster.names())
 
 
 def test_roster_reset_keeps_unread(roster):
