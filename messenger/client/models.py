@@ -103,6 +103,61 @@ def _roster_sort_key(contact: Contact) -> tuple[bool, str, str]:
     return (not contact.online, name_key(contact.name), contact.name)
 
 
+def replace_rows(model: QAbstractListModel, rows: list, new: list, key: Callable[[Any], str],
+                 reindex: Callable[[], None] = lambda: None) -> None:
+    """Make ``rows`` (``model``'s own list of rows) equal to ``new`` by changing it in place:
+    rows whose ``key`` is gone are removed, the others take their new order (one layout
+    change, persistent indexes follow their rows) and values (``dataChanged``), new ones are
+    inserted. Not a model reset: a reset drops the views' selection, current row and scroll
+    position without a ``selectionChanged`` (a reconnect left "Message 2 selected…" sending
+    to nobody). ``reindex`` runs after each change of ``rows``, before the views hear of it
+    (a model's look-up tables must be right when they ask)."""
+    wanted = {key(r) for r in new}
+    end = len(rows)
+    while end > 0:  # gone rows, bottom up, a run at a time
+        if key(rows[end - 1]) in wanted:
+            end -= 1
+            continue
+        start = end - 1
+        while start > 0 and key(rows[start - 1]) not in wanted:
+            start -= 1
+        model.beginRemoveRows(_ROOT, start, end - 1)
+        del rows[start:end]
+        reindex()
+        model.endRemoveRows()
+        end = start
+    old = {key(r): (i, r) for i, r in enumerate(rows)}
+    kept = [r for r in new if key(r) in old]
+    changed = [i for i, r in enumerate(kept) if old[key(r)][1] != r]
+    if [old[key(r)][0] for r in kept] != list(range(len(kept))):
+        model.layoutAboutToBeChanged.emit()
+        to = {old[key(r)][0]: i for i, r in enumerate(kept)}
+        rows[:] = kept
+        reindex()
+        before = model.persistentIndexList()
+        model.changePersistentIndexList(
+            before, [model.index(to[i.row()], i.column()) for i in before])
+        model.layoutChanged.emit()
+    else:
+        rows[:] = kept
+        reindex()
+    if changed:
+        model.dataChanged.emit(model.index(changed[0], 0), model.index(changed[-1], 0))
+    i = 0
+    while i < len(new):  # new rows, at their places (rows[:i] == new[:i] all along)
+        if key(new[i]) in old:
+            i += 1
+            continue
+        j = i
+        while j < len(new) and key(new[j]) not in old:
+            j += 1
+        model.beginInsertRows(_ROOT, i, j - 1)
+        rows[i:i] = new[i:j]
+        reindex()
+        model.endInsertRows()
+        i = j
+
+
 class RosterModel(QAbstractListModel):
     """Every account except the logged-in user's own, online first, then by name ignoring case.
 
@@ -222,15 +277,13 @@ class RosterModel(QAbstractListModel):
 
     def set_roster(self, entries: list[tuple]) -> None:
         """Replace every row with ``entries`` of ``(name, online)`` or ``(name, online,
-        last_seen)``; unread counts of names still present are kept."""
+        last_seen)``; unread counts of names still present are kept. Rows change in place
+        (see :func:`replace_rows`), so a view keeps its selection and scroll position."""
         unread = {name_key(c.name): c.unread for c in self._rows}
         rows = [Contact(n, bool(on), unread.get(name_key(n), 0), rest[0] if rest else None)
                 for n, on, *rest in entries]
         rows.sort(key=_roster_sort_key)
-        self.beginResetModel()
-        self._rows = rows
-        self._reindex()
-        self.endResetModel()
+        replace_rows(self, self._rows, rows, lambda c: name_key(c.name), self._reindex)
         self.unread_total_changed.emit(self.unread_total())
 
     def clear(self) -> None:
@@ -1137,14 +1190,14 @@ class GroupModel(QAbstractListModel):
     # -- changes
 
     def set_groups(self, rows: list[GroupRow]) -> None:
-        """Replace every row; unread counts of groups still present are kept."""
+        """Replace every row (in place, see :func:`replace_rows`); unread counts of groups
+        still present are kept."""
         unread = {name_key(g.name): g.unread for g in self._rows}
         new = [replace(r, unread=unread.get(name_key(r.name), r.unread)) for r in rows]
         new.sort(key=_group_sort_key)
         before = [g.name for g in self._rows if g.pending]
-        self.beginResetModel()
-        self._rows = new
-        self.endResetModel()
+        # (in place: a reset at each login lost the view's selection and scroll position)
+        replace_rows(self, self._rows, new, lambda g: name_key(g.name))
         if before != [g.name for g in self._rows if g.pending]:
             self.pending_changed.emit()
 

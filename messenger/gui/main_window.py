@@ -332,6 +332,9 @@ class MainWindow(QMainWindow):
         self.roster_view.doubleClicked.connect(self._on_contact_activated)
         self.roster_view.activated.connect(self._on_contact_activated)
         self.roster_view.selectionModel().selectionChanged.connect(self._update_selection)
+        # (A model reset drops the selection without a selectionChanged: the button must
+        # follow. The roster changes its rows in place, but a reset is allowed.)
+        self.contacts_proxy.modelReset.connect(self._update_selection)
         self.multicast_button = QPushButton("Message selected…")
         self.multicast_button.setAccessibleName("Message the selected contacts")
         self.multicast_button.clicked.connect(lambda: self.ask_multicast(self.selected_contacts()))

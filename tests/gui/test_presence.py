@@ -3,7 +3,7 @@ not a stale green dot); the next login brings the server's presence back."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QColor
 
 from messenger.client.connection import ConnectionState
@@ -83,3 +83,32 @@ def test_a_server_restart_adds_no_presence_lines_and_a_real_change_is_said_later
     qtbot.waitUntil(lambda: texts(alice, peer_key("charlie"), MessageKind.SYSTEM)
                     == [*before["charlie"], "charlie is offline."], timeout=10_000)
     assert texts(alice, peer_key("bob"), MessageKind.SYSTEM) == before["bob"]
+
+
+def test_a_reconnect_keeps_the_contact_selection_and_its_button(qtbot, open_window):
+    """Each login replaced the contact list with a model reset: the selection went, with no
+    word to the window, and "Message 2 selected…" stayed, sending to nobody. The rows change
+    in place now: the selection, and its button, stay."""
+    open_window("bob")
+    open_window("charlie")
+    alice = open_window("alice")
+    roster = alice.engine.roster
+    qtbot.waitUntil(lambda: roster.contact("bob").online and roster.contact("charlie").online)
+    selection = alice.roster_view.selectionModel()
+    for name in ("bob", "charlie"):
+        selection.select(alice.contact_index(name), QItemSelectionModel.SelectionFlag.Select)
+    assert alice.multicast_button.text() == "Message 2 selected…"
+
+    engine = alice.engine
+    with qtbot.waitSignal(engine.reconnect_scheduled, timeout=10_000):
+        engine._conn._socket.abort()  # a network blip
+    engine.reconnect_now()
+    qtbot.waitUntil(lambda: engine.logged_in, timeout=10_000)
+    assert alice.selected_contacts() == ["bob", "charlie"]
+    assert alice.multicast_button.isVisible()
+    assert alice.multicast_button.text() == "Message 2 selected…"
+    # A selected account that is gone takes its part of the selection along, and the
+    # button says so.
+    roster.set_roster([(n, True) for n in roster.names() if n != "charlie"])
+    assert alice.selected_contacts() == ["bob"]
+    assert not alice.multicast_button.isVisible()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 from helpers.counting import count_calls
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QItemSelectionModel, Qt
 
 from messenger.client import models
 from messenger.client.models import (
@@ -99,6 +99,41 @@ def test_roster_look_ups_and_presence_changes_do_not_walk_the_list(qtbot, monkey
         roster.set_online("aaron", True)  # a new account: inserted in its place
     assert roster.names()[0] == "aaron" and roster.online_count() == \
         sum(roster.contact(n).online for n in roster.names())
+
+
+def test_a_new_roster_changes_rows_in_place_and_selections_follow_them(
+        qtmodeltester, qtbot, roster):
+    """Every login replaced the roster with a model reset: the view's selection went
+    without a selectionChanged ("Message 2 selected…" stayed, sending to nobody), and so did
+    its scroll position. Rows are removed, moved, updated and inserted in place now."""
+    qtmodeltester.check(roster, force_py=True)
+    selection = QItemSelectionModel(roster)
+    for name in ("charlie", "dave"):
+        selection.select(roster.index(roster.row_of(name), 0),
+                         QItemSelectionModel.SelectionFlag.Select)
+    resets = []
+    roster.modelReset.connect(lambda: resets.append(True))
+    with qtbot.waitSignal(roster.dataChanged):
+        roster.set_roster([("dave", True), ("alice", False), ("charlie", False),
+                           ("erin", True)])  # Bob gone, erin new, dave and alice changed
+    assert roster.names() == ["dave", "erin", "alice", "charlie"]
+    assert not resets
+    assert sorted(i.data(RosterModel.NameRole) for i in selection.selectedRows()) == \
+        ["charlie", "dave"]
+    assert [roster.row_of(n) for n in roster.names()] == [0, 1, 2, 3]
+    assert roster.online_count() == 2
+
+
+def test_a_new_group_list_changes_rows_in_place(qtmodeltester, qtbot, groups):
+    qtmodeltester.check(groups, force_py=True)
+    selection = QItemSelectionModel(groups)
+    selection.select(groups.index(groups.row_of("zeta"), 0),
+                     QItemSelectionModel.SelectionFlag.Select)
+    resets = []
+    groups.modelReset.connect(lambda: resets.append(True))
+    groups.set_groups([_group("zeta"), _group("alpha")])
+    assert not resets and groups.names() == ["alpha", "zeta"]
+    assert [i.data(GroupModel.NameRole) for i in selection.selectedRows()] == ["zeta"]
 
 
 def test_roster_reset_keeps_unread(roster):
