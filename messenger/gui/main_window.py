@@ -14,6 +14,8 @@ from pathlib import Path
 
 from PySide6.QtCore import (
     QEvent,
+    QItemSelection,
+    QItemSelectionModel,
     QModelIndex,
     QPoint,
     QSize,
@@ -315,7 +317,7 @@ class MainWindow(QMainWindow):
         self.contacts_filter.setPlaceholderText("Filter contacts…")
         self.contacts_filter.setAccessibleName("Filter contacts")
         self.contacts_filter.setClearButtonEnabled(True)
-        self.contacts_filter.textChanged.connect(self.contacts_proxy.setFilterFixedString)
+        self.contacts_filter.textChanged.connect(self._apply_filter)
         self.contacts_filter.textChanged.connect(lambda: self.roster_view.viewport().update())
         self.contacts_filter.returnPressed.connect(self._open_first_contact)
         self.roster_view = EmptyHintListView(
@@ -331,10 +333,16 @@ class MainWindow(QMainWindow):
         self.roster_view.setMouseTracking(True)
         self.roster_view.doubleClicked.connect(self._on_contact_activated)
         self.roster_view.activated.connect(self._on_contact_activated)
-        self.roster_view.selectionModel().selectionChanged.connect(self._update_selection)
-        # (A model reset drops the selection without a selectionChanged: the button must
-        # follow. The roster changes its rows in place, but a reset is allowed.)
-        self.contacts_proxy.modelReset.connect(self._update_selection)
+        # The picked contacts, by name key: the view's selection holds only the rows shown,
+        # and the filter dropped the pick of every row it hid (picking people one filter at
+        # a time kept only the last).
+        self._picked: dict[str, str] = {}
+        self._filtering = False
+        self.roster_view.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        # (A model reset drops the selection without a selectionChanged: the view must show
+        # the picks again. The roster changes its rows in place, but a reset is allowed.)
+        self.contacts_proxy.modelReset.connect(self._show_picked)
+        engine.roster.rowsRemoved.connect(self._on_selection_changed)
         self.multicast_button = QPushButton("Message selected…")
         self.multicast_button.setAccessibleName("Message the selected contacts")
         self.multicast_button.clicked.connect(lambda: self.ask_multicast(self.selected_contacts()))
@@ -889,9 +897,51 @@ class MainWindow(QMainWindow):
         return dialog
 
     def selected_contacts(self) -> list[str]:
-        """The names selected in the contact list, in list order."""
-        rows = sorted(self.roster_view.selectionModel().selectedRows(), key=lambda i: i.row())
-        return [i.data(RosterModel.NameRole) for i in rows]
+        """The names picked in the contact list, in list order: those selected among the
+        rows shown, and those picked before the filter hid them."""
+        roster = self.engine.roster
+        rows = sorted((row, key) for key in self._picked
+                      if (row := roster.row_of(key)) is not None)
+        return [self._picked[key] for _row, key in rows]
+
+    def _on_selection_changed(self, *args: object) -> None:
+        """The user changed the selection (or a selected contact's account went): the picks
+        are the rows selected among those shown, and the earlier picks the filter hides."""
+        if self._filtering:
+            return
+        roster = self.engine.roster
+        picked = {key: name for key, name in self._picked.items()
+                  if roster.row_of(key) is not None and not self.contact_index(key).isValid()}
+        for index in self.roster_view.selectionModel().selectedRows():
+            name = index.data(RosterModel.NameRole)
+            picked[name_key(name)] = name
+        self._picked = picked
+        self._update_selection()
+
+    def _apply_filter(self, text: str) -> None:
+        """Filter the contact list by ``text``; the picks stay, and show again when their
+        rows do."""
+        self._filtering = True
+        try:
+            self.contacts_proxy.setFilterFixedString(text)
+        finally:
+            self._filtering = False
+        self._show_picked()
+
+    def _show_picked(self) -> None:
+        """Select the shown rows of the picked contacts (a filter or a reset dropped them)."""
+        shown = QItemSelection()
+        for name in self._picked.values():
+            index = self.contact_index(name)
+            if index.isValid():
+                shown.select(index, index)
+        self._filtering = True
+        try:
+            self.roster_view.selectionModel().select(
+                shown, QItemSelectionModel.SelectionFlag.Select)
+        finally:
+            self._filtering = False
+        self._update_selection()
 
     def contact_index(self, name: str) -> QModelIndex:
         """The contact list's (filtered) index of ``name``; invalid when not shown."""

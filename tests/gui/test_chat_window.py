@@ -343,6 +343,36 @@ def test_enter_in_the_contact_search_opens_the_name_typed_before_a_longer_one(
             engine.close()
 
 
+def test_picking_people_through_the_contact_search_keeps_each_pick(qtbot, open_window):
+    """Type a name, Ctrl+click, type the next, Ctrl+click: only the last was kept (the
+    filter dropped the selection of every row it hid). Picks are kept by name now."""
+    open_window("bob")
+    open_window("charlie")
+    alice = open_window("alice")
+    roster = alice.engine.roster
+    qtbot.waitUntil(lambda: roster.contact("bob").online and roster.contact("charlie").online)
+    view = alice.roster_view
+
+    def pick_through_filter(typed: str, name: str) -> None:
+        alice.contacts_filter.setText(typed)
+        rect = view.visualRect(alice.contact_index(name))
+        assert rect.isValid(), f"{name} is not shown"
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                         Qt.KeyboardModifier.ControlModifier, rect.center())
+        alice.contacts_filter.clear()
+
+    pick_through_filter("bob", "bob")
+    pick_through_filter("char", "charlie")
+    assert alice.selected_contacts() == ["bob", "charlie"]
+    assert alice.multicast_button.isVisible()
+    assert alice.multicast_button.text() == "Message 2 selected…"
+    shown = [i.data(RosterModel.NameRole) for i in view.selectionModel().selectedRows()]
+    assert sorted(shown) == ["bob", "charlie"]  # and the list shows both picked
+    pick_through_filter("bo", "bob")  # Ctrl+click again: unpicked
+    assert alice.selected_contacts() == ["charlie"]
+    assert not alice.multicast_button.isVisible()
+
+
 def test_the_window_title_keeps_the_account_while_reconnecting(qtbot, server, open_window):
     alice = open_window("alice", "alice123")
     with qtbot.waitSignal(alice.engine.reconnecting, timeout=10_000):
