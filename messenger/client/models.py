@@ -165,6 +165,9 @@ class RosterModel(QAbstractListModel):
     presence change must not cost a walk of the list per contact (with 1,000 contacts each
     login anywhere froze the window for 30 ms, a server restart for half a minute).
 
+    While the order is held (:meth:`set_order_held`: the pointer is over the list), presence
+    changes do not move rows; the list is sorted again when it is released.
+
     Roles: ``Qt.DisplayRole``/:attr:`NameRole` → str, :attr:`OnlineRole` → bool (as last
     known), :attr:`UnreadRole` → int, :attr:`PresenceKnownRole` → bool (False while not
     logged in: presence is stale and shows as unknown, see :meth:`set_presence_known`),
@@ -188,6 +191,8 @@ class RosterModel(QAbstractListModel):
         self._row_by_key: dict[str, int] = {}
         self._online = 0
         self._presence_known = True
+        self._held = False
+        self._unsorted = False  # presence changed while held: sort on release
 
     # -- Qt API
 
@@ -273,6 +278,22 @@ class RosterModel(QAbstractListModel):
                                   [self.PresenceKnownRole, Qt.ItemDataRole.ToolTipRole,
                                    Qt.ItemDataRole.AccessibleTextRole])
 
+    @property
+    def order_held(self) -> bool:
+        """True while rows keep their places; see :meth:`set_order_held`."""
+        return self._held
+
+    def set_order_held(self, held: bool) -> None:
+        """Keep every row where it is (``held``) or sort again: the view holds the order
+        while the pointer is over the list, where a row moving away between the two clicks
+        of a double-click made it open someone else (or nobody). Presence changes meanwhile
+        show at once (the dot), their move waits; a new account is added at the end."""
+        self._held = held
+        if not held and self._unsorted:
+            self._unsorted = False
+            rows = sorted(self._rows, key=_roster_sort_key)
+            replace_rows(self, self._rows, rows, lambda c: name_key(c.name), self._reindex)
+
     # -- changes
 
     def set_roster(self, entries: list[tuple]) -> None:
@@ -283,6 +304,10 @@ class RosterModel(QAbstractListModel):
         rows = [Contact(n, bool(on), unread.get(name_key(n), 0), rest[0] if rest else None)
                 for n, on, *rest in entries]
         rows.sort(key=_roster_sort_key)
+        if self._held:  # rows stay where they are, new ones come last, till the release
+            last = len(rows)  # (a list being sorted reads as empty)
+            rows.sort(key=lambda c: self._row_by_key.get(name_key(c.name), last))
+        self._unsorted = self._held
         replace_rows(self, self._rows, rows, lambda c: name_key(c.name), self._reindex)
         self.unread_total_changed.emit(self.unread_total())
 
@@ -304,7 +329,10 @@ class RosterModel(QAbstractListModel):
         if not online and ts is not None:
             contact.last_seen = ts
         self._changed(row, [self.OnlineRole])
-        self._resort(row)
+        if self._held:
+            self._unsorted = True
+        else:
+            self._resort(row)
 
     def set_unread(self, name: str, count: int) -> None:
         """Set the unread count of ``name`` (ignored for names not in the roster)."""
@@ -350,7 +378,8 @@ class RosterModel(QAbstractListModel):
 
     def _insert(self, contact: Contact) -> None:
         key = name_key(contact.name)
-        row = self._place(contact, key)
+        row = len(self._rows) if self._held else self._place(contact, key)
+        self._unsorted = self._unsorted or self._held
         self.beginInsertRows(_ROOT, row, row)
         self._rows.insert(row, contact)
         self._keys.insert(row, key)

@@ -244,6 +244,10 @@ class NewConversationDialog(QDialog):
 
 DRAFT_SAVE_MS = 2_000
 """Unsent texts are written to the settings this long after the last keystroke."""
+ROSTER_HOLD_MS = 1_500
+"""After the last click or move of the pointer in the contact list, rows keep their places at
+least this long (and for as long as the pointer is over it): see
+:meth:`RosterModel.set_order_held`."""
 STATUS_REFRESH_MS = 30_000
 """How often the conversation headers' "last seen … ago" is written again."""
 
@@ -331,6 +335,14 @@ class MainWindow(QMainWindow):
         self.roster_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.roster_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.roster_view.setMouseTracking(True)
+        # Online first: rows move as people come and go. Not under the pointer: a double-click
+        # opened whoever had moved there (or nobody), so the order holds while the pointer
+        # is over the list and for a moment after a click; it sorts when it leaves.
+        self._roster_hold = QTimer(self)
+        self._roster_hold.setSingleShot(True)
+        self._roster_hold.setInterval(ROSTER_HOLD_MS)
+        self._roster_hold.timeout.connect(self._release_roster_order)
+        self.roster_view.viewport().installEventFilter(self)
         self.roster_view.doubleClicked.connect(self._on_contact_activated)
         self.roster_view.activated.connect(self._on_contact_activated)
         # The picked contacts, by name key: the view's selection holds only the rows shown,
@@ -1389,6 +1401,27 @@ class MainWindow(QMainWindow):
             f"Conversation with {widget.model.title}"
         self.tabs.setTabToolTip(index, f"{tip} — {count} unread" if count else tip)
 
+    _POINTER_EVENTS = frozenset({
+        QEvent.Type.Enter, QEvent.Type.MouseMove, QEvent.Type.MouseButtonPress,
+        QEvent.Type.MouseButtonRelease, QEvent.Type.MouseButtonDblClick, QEvent.Type.Wheel})
+
+    def eventFilter(self, watched: object, event: QEvent) -> bool:
+        """The contact list's pointer: it holds the list's order (see ``_roster_hold``)."""
+        if watched is self.roster_view.viewport():
+            if event.type() in self._POINTER_EVENTS:
+                self.engine.roster.set_order_held(True)
+                self._roster_hold.start()
+            elif event.type() == QEvent.Type.Leave:
+                self._roster_hold.stop()
+                self.engine.roster.set_order_held(False)
+        return super().eventFilter(watched, event)
+
+    def _release_roster_order(self) -> None:
+        """The quiet time after the last click is over: sort, unless the pointer still
+        rests on the list (its leaving will)."""
+        if not self.roster_view.viewport().underMouse():
+            self.engine.roster.set_order_held(False)
+
     def changeEvent(self, event: QEvent) -> None:
         # Restoring a minimized window that kept the focus brings no ActivationChange: the
         # state change is when its messages are seen.
@@ -1662,6 +1695,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_session()
         self._notify_timer.stop()
+        self._roster_hold.stop()
+        self.engine.roster.set_order_held(False)  # (the roster is the engine's, not ours)
         if self.tray is not None:
             self.tray.hide()
         self.transfers.close()  # peers are told; partial files stay for a resume

@@ -3,8 +3,10 @@ not a stale green dot); the next login brings the server's presence back."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtCore import QEvent, QItemSelectionModel, Qt
 from PySide6.QtGui import QColor
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import peer_key
@@ -112,3 +114,33 @@ def test_a_reconnect_keeps_the_contact_selection_and_its_button(qtbot, open_wind
     roster.set_roster([(n, True) for n in roster.names() if n != "charlie"])
     assert alice.selected_contacts() == ["bob"]
     assert not alice.multicast_button.isVisible()
+
+
+def test_the_contact_list_holds_still_under_the_pointer(qtbot, open_window):
+    """Online first, the list reorders whenever someone logs in or out: a double-click
+    aimed at a contact landed on whoever moved under the pointer. Rows keep their places
+    while the pointer is over the list (the dots change at once) and sort when it leaves."""
+    open_window("charlie")
+    alice = open_window("alice")
+    roster = alice.engine.roster
+    qtbot.waitUntil(lambda: roster.contact("charlie").online)
+    assert roster.names()[:2] == ["charlie", "bob"]  # online first
+    view = alice.roster_view
+    pos = view.visualRect(alice.contact_index("charlie")).center()
+    at = view.viewport().mapTo(alice, pos)
+    # (through the window, as the window system does: Qt sends Enter, then the clicks)
+    QTest.mouseMove(alice.windowHandle(), at)  # the pointer comes to charlie
+    assert view.viewport().underMouse()
+    left, none = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    QTest.mouseClick(alice.windowHandle(), left, none, at)  # first click
+    open_window("bob")  # bob's app logs in between the two clicks
+    qtbot.waitUntil(lambda: roster.contact("bob").online)
+    assert roster.names()[:2] == ["charlie", "bob"]  # held: bob would sort first
+    assert alice.contact_index("bob").data(RosterModel.OnlineRole) is True  # (shown)
+    QTest.mouseDClick(alice.windowHandle(), left, none, at)  # second click
+    assert alice.current_key() == peer_key("charlie")
+    assert roster.order_held
+    # The pointer leaves the list (the Leave Qt sends; a test's pointer moves stop giving
+    # Enter and Leave once a double-click has opened a tab).
+    QApplication.sendEvent(view.viewport(), QEvent(QEvent.Type.Leave))
+    qtbot.waitUntil(lambda: roster.names()[:2] == ["bob", "charlie"])

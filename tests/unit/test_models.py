@@ -8,7 +8,7 @@ import time
 
 import pytest
 from helpers.counting import count_calls
-from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtCore import QItemSelectionModel, QPersistentModelIndex, Qt
 
 from messenger.client import models
 from messenger.client.models import (
@@ -134,6 +134,30 @@ def test_a_new_group_list_changes_rows_in_place(qtmodeltester, qtbot, groups):
     groups.set_groups([_group("zeta"), _group("alpha")])
     assert not resets and groups.names() == ["alpha", "zeta"]
     assert [i.data(GroupModel.NameRole) for i in selection.selectedRows()] == ["zeta"]
+
+
+def test_a_held_roster_keeps_its_order_until_released(qtmodeltester, qtbot, roster):
+    """While the pointer is over the list (the GUI holds it), presence changes do not move
+    rows: a double-click would hit whoever moved there. Released, the list sorts."""
+    qtmodeltester.check(roster, force_py=True)
+    moves = []
+    roster.rowsMoved.connect(lambda *a: moves.append(a))
+    dave = roster.index(roster.row_of("dave"), 0)
+    held_dave = QPersistentModelIndex(dave)
+    roster.set_order_held(True)
+    roster.set_online("dave", True)
+    roster.set_online("alice", False)
+    roster.set_online("Ben", True)  # a new account: last, for now
+    roster.set_roster([("charlie", False), ("Bob", True), ("alice", False), ("dave", True),
+                       ("Ben", True), ("erin", True)])
+    assert roster.names() == ["alice", "Bob", "charlie", "dave", "Ben", "erin"]
+    assert not moves and roster.contact("dave").online
+    assert roster.online_count() == 4
+    with qtbot.waitSignal(roster.layoutChanged):
+        roster.set_order_held(False)
+    assert roster.names() == ["Ben", "Bob", "dave", "erin", "alice", "charlie"]
+    assert held_dave.row() == 2  # (a view's selection and current row follow their rows)
+    assert [roster.row_of(n) for n in roster.names()] == list(range(6))
 
 
 def test_roster_reset_keeps_unread(roster):
