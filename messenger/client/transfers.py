@@ -430,7 +430,7 @@ def send_refusal(path: Path, size_limit: int) -> str | None:
     size = path.stat().st_size
     if size > size_limit:
         shown, limit = format_sizes(size, size_limit)
-        return f"“{path.name}” is {shown}, over the {limit} limit for files."
+        return f"“{path.name}” is {shown}, over the limit of {limit} for files."
     return None
 
 

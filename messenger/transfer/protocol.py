@@ -272,7 +272,7 @@ def format_size(size: float, decimals: int = 1) -> str:
 
 
 def format_sizes(first: int, second: int) -> tuple[str, str]:
-    """Two sizes compared in one sentence ("is 4.03 GB, over the 4.00 GB limit"), in words
+    """Two sizes compared in one sentence ("is 4.03 GB, over the limit of 4.00 GB"), in words
     that differ when the sizes do: more decimals (up to three), then exact byte counts
     ("is 4.0 GB, over the 4.0 GB limit" read as a contradiction; a hunt)."""
     for decimals in (1, 2, 3):

@@ -98,7 +98,7 @@ def test_preferences_are_saved_and_the_live_controller_uses_them(
     assert (folder / "small.bin").read_bytes() == small.read_bytes()
     big = tmp_path / "big.bin"
     big.write_bytes(b"y" * (3 * MB + 1))
-    assert "over the 3.0 MB limit" in alice.transfers.send_file("charlie", big)
+    assert "over the limit of 3,145,728 bytes" in alice.transfers.send_file("charlie", big)
 
     # Opening the dialog again shows what was saved.
     again = open_preferences(qtbot, alice)

@@ -51,7 +51,7 @@ def test_send_refusal_says_why(tmp_path):
     assert "does not exist" in send_refusal(tmp_path / "gone.txt", 100)
     big = tmp_path / "big.bin"
     big.write_bytes(b"x" * 2048)
-    assert "2.0 KB, over the 1.0 KB limit" in send_refusal(big, 1024)
+    assert "2.0 KB, over the limit of 1.0 KB" in send_refusal(big, 1024)
     assert send_refusal(big, 4096) is None
 
 

@@ -375,13 +375,14 @@ def test_sender_needs_a_full_secret():
 
 def test_the_refusal_of_a_file_over_the_limit_shows_a_size_over_the_limit(tmp_path):
     """A video just over the 4 GiB limit was refused with "is 4.0 GB, over the 4.0 GB
-    limit": both rounded to one decimal (a hunt). Also free space just short of a size."""
+    limit" (now "over the limit of"): both rounded to one decimal (a hunt). Also free space
+    just short of a size."""
     video = tmp_path / "holiday.mkv"
     with open(video, "wb") as f:  # sparse: takes no disk space
         f.truncate(DEFAULT_SIZE_LIMIT + 30 * 1024 * 1024)  # 4 GiB + 30 MiB
     text = send_refusal(video, DEFAULT_SIZE_LIMIT)
     assert text is not None
-    size, limit = re.search(r"is (.+?), over the (.+?) limit", text).groups()
+    size, limit = re.search(r"is (.+?), over the limit of (.+?) for", text).groups()
     assert size != limit, text
     reason = check_offer(Offer("t", "holiday.mkv", video.stat().st_size, "0" * 64),
                          size_limit=DEFAULT_SIZE_LIMIT)
