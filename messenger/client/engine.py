@@ -15,7 +15,7 @@ import math
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -693,9 +693,16 @@ class ClientEngine(QObject):
         self._reset_session()
         self._conn.connect_to_host(host, port)
 
-    def open_store(self, host: str, port: int, user: str) -> LocalStore:
+    def open_store(self, host: str, port: int, user: str, *, check: bool = False,
+                   carry: Sequence[OutboxItem] = ()) -> LocalStore:
         """Open the local store of ``user`` on ``host:port`` (done by login; public for tools
-        and benchmarks that show a cached conversation without a server)."""
+        and benchmarks that show a cached conversation without a server). ``check`` reads
+        the whole file first (:meth:`LocalStore.check`); ``carry`` are outbox rows of a store
+        set aside, adopted before the conversations are filled from the store (so they show
+        as pending; adopted after, they were sent unseen: a client hunt).
+
+        Raises:
+            sqlite3.DatabaseError: the file is damaged (with ``check``: anywhere in it)."""
         if self._store is not None and name_key(user) == name_key(self._store_user) \
                 and (host, port) == self._store_at:
             return self._store
@@ -704,6 +711,10 @@ class ClientEngine(QObject):
             self._forget_account()
         self._store = LocalStore(self._store_path(host, port, user))
         self._store_user, self._store_at = user, (host, port)
+        if check:
+            self._store.check()
+        if carry:
+            self._store.adopt_outbox(carry)
         if self._store.get_meta("read_marks") is None:
             # A cache from before read marks were kept: count what it holds as read.
             self._store.mark_all_read_here(user)
@@ -724,15 +735,20 @@ class ClientEngine(QObject):
         hunt). True when the store is open."""
         path = self._store_path(self.host, self.port, self.user)
         aside: Path | None = None
+        kept: list[OutboxItem] | None = None
         for attempt in (1, 2):
             try:
-                self.open_store(self.host, self.port, self.user)
+                self.open_store(self.host, self.port, self.user, check=True,
+                                carry=kept or ())
                 self._check_server_instance()
                 if aside is not None:
+                    unsent = ("messages not sent yet stayed in that file" if kept is None
+                              else f"the {len(kept)} messages not sent yet were kept and go "
+                              "now" if kept else "no message waited to be sent")
                     self.conversation(EVERYONE).add_notice(
                         "The messages saved on this computer were damaged: they were set "
-                        f"aside as {aside.name} and come again from the server (messages "
-                        "not sent yet stayed in that file).", error=True)
+                        f"aside as {aside.name} and come again from the server ({unsent}).",
+                        error=True)
                 return True
             except (StoreInUse, StoreTooNew) as exc:
                 reason = str(exc)
@@ -741,6 +757,7 @@ class ClientEngine(QObject):
             except (sqlite3.DatabaseError, ValueError) as exc:  # (damaged)
                 self._drop_store()
                 if attempt == 1:
+                    kept = LocalStore.salvage_outbox(path)
                     aside = self._set_store_aside(path)
                     if aside is not None:
                         log.error("local store %s is damaged (%s): set aside as %s", path,
@@ -797,8 +814,7 @@ class ClientEngine(QObject):
                 raise sqlite3.OperationalError(
                     "the server's messages were reset, and the ones saved here could not "
                     "be set aside")
-            store = self.open_store(self.host, self.port, self.user)
-            store.adopt_outbox(unsent)
+            store = self.open_store(self.host, self.port, self.user, carry=unsent)
             log.warning("server %s:%d has another database than this store's (%s, was %s; "
                         "rewound: %s): local store set aside as %s", self.host, self.port,
                         instance, known, rewound, aside.name)

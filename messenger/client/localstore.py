@@ -393,6 +393,38 @@ class LocalStore:
         return [OutboxItem(c, v, s, json.loads(r), t, cr, st, e, bool(a))
                 for c, v, s, r, t, cr, st, e, a in rows]
 
+    def check(self) -> None:
+        """Read the whole file once (``PRAGMA quick_check``): a damaged page anywhere
+        (a bad sector, a torn write) raises here, where the caller can set the store aside,
+        instead of in the middle of a login, which then hung on "Logging in…" for good (a
+        client hunt).
+
+        Raises:
+            sqlite3.DatabaseError: the file is damaged (the check's first complaint)."""
+        rows = self._db.execute("PRAGMA quick_check(1)").fetchall()
+        if rows != [("ok",)]:
+            raise sqlite3.DatabaseError(f"damaged: {rows[0][0] if rows else 'no answer'}")
+
+    @staticmethod
+    def salvage_outbox(path: Path | str) -> list[OutboxItem] | None:
+        """The outbox rows still readable in the damaged store at ``path`` (opened read-only,
+        in their order), to carry into a new store: a damaged history must not cost the
+        messages typed offline (a client hunt). None when none could be read."""
+        try:
+            db = sqlite3.connect(f"{Path(path).as_uri()}?mode=ro", uri=True)
+        except (sqlite3.Error, ValueError):
+            return None
+        try:
+            rows = db.execute(
+                "SELECT client_msg_id, conv, scope, recipients, text, created, state, error,"
+                " attempted FROM outbox ORDER BY ord").fetchall()
+            return [OutboxItem(c, v, s, json.loads(r), t, cr, st, e, bool(a))
+                    for c, v, s, r, t, cr, st, e, a in rows]
+        except (sqlite3.Error, ValueError, TypeError):
+            return None
+        finally:
+            db.close()
+
     def adopt_outbox(self, items: Sequence[OutboxItem]) -> None:
         """Add outbox rows kept by another store (in their order, as they were: state,
         error, whether they were attempted), e.g. one set aside because the server's

@@ -2332,3 +2332,128 @@ def test_a_read_is_kept_to_send_before_the_rows_say_read_here(qtbot, server, mak
                 "'reads_unconfirmed'" in sql)
     marked = next(i for i, sql in enumerate(writes) if "SET state = 'read'" in sql)
     assert kept < marked, writes
+
+
+def damage_page_holding(path, text: bytes) -> None:
+    """Zero the page of the file that holds ``text`` (a bad sector, a torn write)."""
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    data = path.read_bytes()
+    at = data.index(text) // page_size * page_size
+    with open(path, "r+b") as f:
+        f.seek(at)
+        f.write(bytes(page_size))
+
+
+def test_a_store_damaged_in_one_page_ends_the_login_with_a_reason_or_sets_it_aside(
+        qtbot, server, make_engine, tmp_path):
+    """One page damaged (header and schema intact: a bad sector, a torn write): the store
+    opened, the login then failed half-way reading the cache and stayed on "Logging in…"
+    for good, the outbox unsent (a client hunt). The whole file is checked at login."""
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    first = bob.next_id()
+    for i in range(100):  # (enough for the table to span pages)
+        bob.send(Send(id=first + i, client_msg_id=f"{bob.next_id()}-{i}", scope="unicast",
+                      to=["alice"], text=f"message {i} " + "x" * 200))
+    bob.reply(first + 99)
+    alice = make_engine(data_dir=tmp_path / "home")
+    with qtbot.waitSignal(alice.resumed, timeout=10_000):
+        login(qtbot, alice, server.host, server.port, "alice")
+    qtbot.waitUntil(lambda: alice.store.count(peer_key("bob")) == 100, timeout=10_000)
+    alice.close()
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED)
+    path = alice.store.path
+    alice.close_store()
+    damage_page_holding(path, b"message 50 x")
+
+    again = make_engine(data_dir=tmp_path / "home")
+    ended: list[str] = []
+    again.login_succeeded.connect(lambda user: ended.append("succeeded"))
+    again.login_failed.connect(lambda code, message: ended.append(f"failed: {message}"))
+    again.connect_to(server.host, server.port)
+    again.login("alice", "alice123")
+    # The login ends one way or the other: it does not stay on "Logging in…".
+    qtbot.waitUntil(lambda: bool(ended), timeout=10_000)
+    assert ended == ["succeeded"]
+    notices = [i.text for i in again.conversation(EVERYONE).items()]
+    assert any("damaged" in t and "no message waited" in t for t in notices), notices
+    qtbot.waitUntil(lambda: again.store.count(peer_key("bob")) > 0, timeout=10_000)
+
+
+def test_messages_typed_offline_survive_a_cache_set_aside_as_damaged(
+        qtbot, make_server, make_engine, tmp_path):
+    """The history cache is damaged (its ``messages`` table), its outbox is not: what was
+    typed offline was lost with the set-aside file (a client hunt); it is carried over."""
+    server = make_server(demo=True)
+    alice, bob = make_engine(data_dir=tmp_path / "home"), make_engine()
+    login(qtbot, bob, server.host, server.port, "bob")
+    login(qtbot, alice, server.host, server.port, "alice")
+    with qtbot.waitSignal(alice.message_received, timeout=10_000):
+        bob.send_unicast("alice", "before the damage")
+    server.close()
+    qtbot.waitUntil(lambda: not alice.logged_in, timeout=10_000)
+    assert alice.send_unicast("bob", "typed offline, then the app was closed")
+    path = alice.store.path
+    alice.close()
+    alice.close_store()
+    db = sqlite3.connect(path)  # (the outbox row is there and readable)
+    assert db.execute("SELECT text FROM outbox").fetchall() == [
+        ("typed offline, then the app was closed",)]
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'messages'").fetchone()[0]
+    db.close()
+    with open(path, "r+b") as f:  # the history cache's table is damaged
+        f.seek((root - 1) * page_size)
+        f.write(bytes(page_size))
+
+    make_server(demo=True, data_dir=server.data_dir, port=server.port)  # (back up)
+    bob.reconnect_now()
+    again = make_engine(data_dir=tmp_path / "home")
+    with qtbot.waitSignal(again.resumed, timeout=10_000):
+        login(qtbot, again, server.host, server.port, "alice")
+    notices = [i.text for i in again.conversation(EVERYONE).items()]
+    assert any("damaged" in t and "the 1 messages not sent yet were kept" in t
+               for t in notices), notices
+    qtbot.waitUntil(lambda: bob.logged_in, timeout=10_000)
+    # Sent once the app is back (bob gets it), not left behind in the set-aside file.
+    qtbot.waitUntil(lambda: any(
+        i.text == "typed offline, then the app was closed"
+        for i in bob.conversation(peer_key("alice")).items()), timeout=5_000)
+
+
+def own_items(engine, key):
+    return [(i.text, i.state) for i in engine.conversation(key).items()
+            if i.kind is MessageKind.OWN]
+
+
+def test_a_message_typed_offline_shows_in_its_conversation_after_a_server_reset(
+        qtbot, make_server, make_engine, tmp_path):
+    """The server's database was reset while alice typed offline: her message was sent (bob
+    got it) but gone from her own conversation until a restart, so she typed it again (a
+    client hunt): the outbox is carried over before the conversations are filled."""
+    server = make_server(demo=True)
+    alice, bob = make_engine(data_dir=tmp_path / "home"), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    with qtbot.waitSignal(alice.message_received, timeout=10_000):
+        bob.send_unicast("alice", "before the reset")
+    server.close()
+    qtbot.waitUntil(lambda: not alice.logged_in and not bob.logged_in, timeout=20_000)
+    alice.send_unicast("bob", "typed while it was down")
+    assert own_items(alice, peer_key("bob")) == [("typed while it was down", DeliveryState.PENDING)]
+    for part in server.data_dir.glob("messenger.db*"):
+        part.unlink()  # (the operator starts over)
+    make_server(demo=True, data_dir=server.data_dir, port=server.port)
+    alice.reconnect_now()
+    bob.reconnect_now()
+    qtbot.waitUntil(lambda: alice.logged_in and bob.logged_in, timeout=20_000)
+    qtbot.waitUntil(lambda: not alice.store.outbox(), timeout=10_000)  # sent
+    qtbot.waitUntil(lambda: [i.text for i in bob.conversation(peer_key("alice")).items()
+                             if i.kind is MessageKind.OTHER] == ["typed while it was down"],
+                    timeout=10_000)
+    # alice sees what she sent, with its ticks, where she typed it.
+    texts = [t for t, _ in own_items(alice, peer_key("bob"))]
+    assert texts == ["typed while it was down"], alice.conversation(peer_key("bob")).items()
