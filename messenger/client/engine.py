@@ -1047,20 +1047,19 @@ class ClientEngine(QObject):
     def retract(self, seq: int, key: str) -> bool:
         """Delete own message ``seq`` for everyone (``key``: the conversation that shows it,
         which gets an error as a notice). Its text becomes :data:`RETRACTED_TEXT` in every
-        app once the server's ``deleted`` notice arrives. False when not connected."""
+        app once the server's ``deleted`` notice arrives. While the link is down it is kept
+        and made after the next login; False when nobody is logged in."""
         req = _Request("retract", key=key, frame=Retract(id=self._take_id(), seq=seq))
         if not self.logged_in or not self._request(req.frame, req):
-            self.conversation(key).add_notice(
-                "Not connected: the message can be deleted once you are back online.",
-                error=True)
-            return False
+            return self._change_offline(req, "deleted")
         self._keep_change(req)
         return True
 
     def edit(self, seq: int, key: str, text: str) -> bool:
         """Replace the text of own message ``seq`` with ``text`` (``key``: the conversation
         that shows it, which gets an error as a notice); every app shows the new text, marked
-        edited, once the server's ``edited`` notice arrives. False when not connected."""
+        edited, once the server's ``edited`` notice arrives. While the link is down it is kept
+        and made after the next login; False when nobody is logged in."""
         cached = self._store.message(seq) if self._store is not None else None
         # The text it is made on: sent late, it must not overwrite a newer edit. Not known
         # while an own earlier edit of it waits for its answer (checking against the text
@@ -1082,11 +1081,28 @@ class ClientEngine(QObject):
             self.request_failed.emit(key, ErrorCode.FRAME_TOO_LARGE, message)
             return False
         if not self.logged_in or not self._request(req.frame, req):
+            return self._change_offline(req, "edited")
+        self._keep_change(req)
+        return True
+
+    def _change_offline(self, req: _Request, done: str) -> bool:
+        """An edit or delete made while the link is down: kept (in the store too) and made
+        after the next login, as a message typed offline is sent then; the new text typed
+        offline was thrown away (a client hunt). Refused when nobody is logged in to come
+        back (after a logout). ``done``: "edited" or "deleted", for the notice."""
+        key = req.key or EVERYONE
+        coming_back = self._credentials[0] if self._credentials is not None else ""
+        if self._store is None or not coming_back \
+                or name_key(coming_back) != name_key(self._store_user):
             self.conversation(key).add_notice(
-                "Not connected: the message can be edited once you are back online.",
+                f"Not connected: the message can be {done} once you are logged in again.",
                 error=True)
             return False
+        req.user = coming_back
         self._keep_change(req)
+        self._redo.append(req)
+        self.conversation(key).add_notice(
+            f"Not connected: the message will be {done} once you are back online.")
         return True
 
     @staticmethod

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QMenu, QStyleOptionViewItem
 
+from messenger.client.connection import ConnectionState
 from messenger.client.conversations import peer_key
 from messenger.client.models import ConversationModel, MessageKind
 from messenger.gui import main_window
@@ -217,3 +218,39 @@ def test_edit_is_offered_only_where_the_server_allows_it(qtbot, open_window):
     qtbot.waitUntil(lambda: texts(alice, key, MessageKind.OTHER)[-1:] == ["new one"])
     qtbot.waitUntil(lambda: model.item(model.rowCount() - 1).seq is not None)
     assert "Edit…" in menu_of("new one")
+
+
+def test_an_edit_and_a_delete_made_offline_are_made_when_back_not_thrown_away(
+        qtbot, server, make_server, open_window, monkeypatch):
+    """Edit… is offered while the link is down: the new text typed there was thrown away
+    ("Not connected: … once you are back online"; a client hunt). It is kept and made after
+    the next login, as a message typed offline is sent then; so is a delete."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    tab = alice.open_conversation("bob")
+    type_line(qtbot, alice, "see you at 3", peer_key("bob"))
+    type_line(qtbot, alice, "bring the slides", peer_key("bob"))
+    qtbot.waitUntil(lambda: texts(bob, peer_key("alice"), MessageKind.OTHER)
+                    == ["see you at 3", "bring the slides"])
+    model = alice.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: all(i.seq is not None for i in model.items()
+                                if i.kind is MessageKind.OWN))
+    seq, other = [i.seq for i in model.items() if i.kind is MessageKind.OWN]
+    server.close()  # (the train enters a tunnel)
+    qtbot.waitUntil(lambda: alice.engine.state is not ConnectionState.LOGGED_IN,
+                    timeout=10_000)
+    monkeypatch.setattr(main_window, "ask_new_text",
+                        lambda parent, old, note="": "see you at 4, not 3")
+    menu = tab.message_menu(model.row_of_seq(seq))
+    next(a for a in menu.actions() if a.text() == "Edit…").trigger()  # offered offline
+    monkeypatch.setattr(main_window, "confirm_retract", lambda parent: True)
+    assert alice.retract(peer_key("bob"), other)
+    assert "will be edited once you are back online" in " ".join(
+        i.text for i in model.items())
+    make_server(demo=True, data_dir=server.data_dir, port=server.port)
+    alice.engine.reconnect_now()
+    bob.engine.reconnect_now()
+    qtbot.waitUntil(lambda: alice.engine.logged_in and bob.engine.logged_in, timeout=20_000)
+    # The edit typed in the tunnel is made, as a message typed there would be sent.
+    qtbot.waitUntil(lambda: texts(bob, peer_key("alice"), MessageKind.OTHER)
+                    == ["see you at 4, not 3", RETRACTED_TEXT], timeout=5_000)
