@@ -97,6 +97,7 @@ from .localstore import (
     CachedMessage,
     LocalStore,
     OutboxItem,
+    SeqClash,
     StoreInUse,
     StoreTooNew,
     TransferRecord,
@@ -132,6 +133,11 @@ PARTY_META = "party_order"
 PARTY_KEPT = 200
 """At most this many names are kept in :data:`PARTY_META`."""
 SERVER_INSTANCE_META = "server_instance"
+REWOUND_META = "server_rewound_at"
+"""Meta key: the first seq the server sent as another message than the one cached under it
+(:class:`SeqClash`): restored from an older copy, it has handed out more numbers since than
+the cache holds, so ``ok.seq_high`` did not show it. The next login sets the store aside as
+for any rewind, and sends again the own messages from that seq on."""
 """Meta key: the server database's identity (``hello.instance``) this store's messages
 came from."""
 EARLY_EVENTS_KEPT = 200
@@ -800,12 +806,19 @@ class ClientEngine(QObject):
         known = store.get_meta(SERVER_INSTANCE_META)
         high = self._login_seq_high
         # The same database restored from an older copy says the same instance, but hands
-        # out again the numbers of what came after that copy: the cache is ahead of it.
-        rewound = known == instance and high is not None and store.max_seq() > high
+        # out again the numbers of what came after that copy: the cache is ahead of it, or
+        # (it has handed out more since) a number came as another message (REWOUND_META).
+        clash = store.get_meta(REWOUND_META)
+        rewound = known == instance and (clash is not None or (
+            high is not None and store.max_seq() > high))
         if known == instance and not rewound:
             return
         if known is not None:
             path, unsent = store.path, store.outbox()
+            if rewound:
+                # Own messages it stored after that copy: gone from it, not from here.
+                lost_from = int(clash) - 1 if clash and clash.isdigit() else (high or 0)
+                unsent = store.own_after(lost_from, self.user) + unsent
             self._drop_store()
             self._forget_account()
             self._redo = []  # (edits and deletes of the old seqs: they name other messages)
@@ -823,8 +836,22 @@ class ClientEngine(QObject):
                 "before (it was reset, restored from a backup or reinstalled): the messages "
                 f"saved on this computer from before were set aside as {aside.name}, and the "
                 "conversations start again from what the server has now. Messages not sent "
-                "yet were kept and go now.", error=True)
+                "yet were kept and go now" + (", with yours that it lost" if rewound else "")
+                + ".", error=True)
         store.set_meta(SERVER_INSTANCE_META, instance)
+
+    def _seq_clash(self, exc: SeqClash) -> None:
+        """A message came with a seq cached as another one (:class:`SeqClash`): the server
+        was restored from an older copy and numbers anew. Nothing of it is shown or
+        confirmed; the link is dropped, and the next login sets the store aside and starts
+        over from the server (:meth:`_check_server_instance`)."""
+        if self._store is None or self._store.get_meta(REWOUND_META) is not None:
+            return
+        log.warning("server %s:%d sent seq %d as another message than the one cached: it "
+                    "was restored from an older copy; starting over from it", self.host,
+                    self.port, exc.seq)
+        self._store.set_meta(REWOUND_META, str(exc.seq))
+        self._conn.close()  # (logged in again by the reconnect)
 
     def _drop_store(self) -> None:
         """Close a store that failed half-way through opening (hydrating its models)."""
@@ -2419,6 +2446,10 @@ class ClientEngine(QObject):
             try:
                 new = {p.key for p in places
                        if self._store.add_messages([self._cached(m, p.key)])}
+            except SeqClash as exc:
+                self._seen_seqs.discard(m.seq)
+                self._seq_clash(exc)
+                return
             except (sqlite3.Error, OSError) as exc:
                 # Not confirmed and not seen: the server sends it again at the next login,
                 # or (confirmed by another device) the next catch-up fetches it: no cursor
@@ -2645,10 +2676,13 @@ class ClientEngine(QObject):
         if row is not None and self._store is not None:
             group = row.to[0] if row.scope == "group" and row.to else None
             for key in keys:
-                if self._store.add_messages([CachedMessage(
-                        seq, key, ts, self.user, row.scope, row.text, client_msg_id,
-                        list(row.to), group)]):
-                    cached.add(key)
+                try:
+                    if self._store.add_messages([CachedMessage(
+                            seq, key, ts, self.user, row.scope, row.text, client_msg_id,
+                            list(row.to), group)]):
+                        cached.add(key)
+                except SeqClash as exc:  # (stored: the next login sets the cache aside)
+                    self._seq_clash(exc)
             self.outbox_changed.emit()
         for key in keys:
             self.conversation(key).mark_sent(client_msg_id, seq, ts)
@@ -3041,6 +3075,12 @@ class ClientEngine(QObject):
             messages = [m for m in messages if m.scope != "multicast" or key in {
                 p.key for p in place_incoming(me, m.sender, m.scope, m.to, m.group)}]
         rows = [self._cached(m, key) for m in messages]
+        if self._store is not None and rows:
+            try:
+                self._store.check_seqs(rows)
+            except SeqClash as exc:
+                self._seq_clash(exc)
+                return
         if req.mode == "export":  # into the cache only: the export writes it out
             if self._store is not None and rows:
                 new_rows = set(self._store.add_messages(rows))

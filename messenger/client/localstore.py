@@ -164,6 +164,16 @@ class OutboxItem:
     """Written to a link whose answer never came: the server may have stored it."""
 
 
+class SeqClash(Exception):
+    """:meth:`LocalStore.add_messages` got a message whose ``seq`` is cached as another
+    message (another ``client_msg_id``): the server hands out numbers it handed out before,
+    restored from an older copy of its database. Nothing was added."""
+
+    def __init__(self, seq: int) -> None:
+        super().__init__(f"seq {seq} is cached as another message")
+        self.seq = seq
+
+
 @dataclass(frozen=True)
 class CachedMessage:
     """A message from the history cache (fields as in the protocol's ``message``)."""
@@ -476,12 +486,18 @@ class LocalStore:
     # ---------------------------------------------------------------- history cache
 
     def add_messages(self, items: Sequence[CachedMessage]) -> list[int]:
-        """Cache messages; return the seqs that were new (repeats are ignored)."""
+        """Cache messages; return the seqs that were new (repeats are ignored).
+
+        Raises:
+            SeqClash: one's ``seq`` is cached as another message (nothing is added): taken
+                as a repeat, a restored server's new message was never shown, yet
+                confirmed (a client hunt)."""
         new: list[int] = []
         db = self._db
         db.execute("BEGIN")
         try:
             for m in items:
+                self._check_seq(m)
                 cur = db.execute(
                     "INSERT OR IGNORE INTO messages (seq, conv, ts, sender, scope, recipients,"
                     " grp, notice, text, client_msg_id, state, edited) VALUES"
@@ -495,6 +511,19 @@ class LocalStore:
             db.execute("ROLLBACK")
             raise
         return new
+
+    def check_seqs(self, items: Sequence[CachedMessage]) -> None:
+        """Raise :class:`SeqClash` if one of ``items`` has a seq cached as another message
+        (what :meth:`add_messages` checks, for a page that may not be added whole)."""
+        for m in items:
+            self._check_seq(m)
+
+    def _check_seq(self, m: CachedMessage) -> None:
+        cached = self._db.execute("SELECT client_msg_id FROM messages WHERE seq = ? LIMIT 1",
+                                  (m.seq,)).fetchone()
+        if cached is not None and cached[0] and m.client_msg_id \
+                and cached[0] != m.client_msg_id:
+            raise SeqClash(m.seq)
 
     def receipt(self, seq: int, user: str, state: str) -> CachedMessage | None:
         """Record a delivered/read receipt of own message ``seq``; return the updated row
@@ -705,6 +734,21 @@ class LocalStore:
     def max_seq(self) -> int:
         """The highest seq cached in any conversation (0: none)."""
         return self._db.execute("SELECT max(seq) FROM messages").fetchone()[0] or 0
+
+    def own_after(self, seq: int, me: str) -> list[OutboxItem]:
+        """``me``'s cached chat messages above ``seq`` (not deleted), oldest first, as outbox
+        rows with their own ``client_msg_id``: what a server restored from an older copy
+        lost, to be sent again (a copy it still has is answered from it: the id). A
+        multicast cached in several conversations comes once."""
+        items: dict[str, OutboxItem] = {}
+        for c, conv, scope, recipients, grp, text, ts in self._db.execute(
+                "SELECT client_msg_id, conv, scope, recipients, grp, text, ts FROM messages"
+                " WHERE seq > ? AND sender = ? COLLATE NOCASE AND notice IS NULL"
+                " AND text != ? ORDER BY seq", (seq, me, RETRACTED_TEXT)):
+            if c and c not in items:
+                to = [grp] if scope == "group" and grp else json.loads(recipients)
+                items[c] = OutboxItem(c, conv, scope, to, text, ts)
+        return list(items.values())
 
     def conversations(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT DISTINCT conv FROM messages")]

@@ -2244,11 +2244,10 @@ def test_a_server_with_a_new_database_is_not_taken_for_the_old_one(
     assert len(list(path.parent.glob(f"{path.name}.server-reset-*"))) == 1
 
 
-def test_a_server_restored_from_an_older_copy_is_not_taken_for_the_one_cached(
-        qtbot, make_server, make_engine, tmp_path):
-    """The same database restored from a backup says the same instance, but hands out
-    again the numbers of what came after the copy: the app would take those as seen. Its
-    cache is ahead of the server's highest seq: set aside, as for a new database."""
+def backed_up(qtbot, make_server, make_engine, tmp_path):
+    """A server, alice (with a data dir) and bob logged in, bob's "in the backup" received,
+    then the server stopped and its database copied (the operator's nightly copy): returns
+    ``(server, alice, bob, backup folder)``."""
     server = make_server(demo=True)
     alice, bob = make_engine(data_dir=tmp_path / "home"), make_engine()
     login(qtbot, alice, server.host, server.port, "alice")
@@ -2261,19 +2260,35 @@ def test_a_server_restored_from_an_older_copy_is_not_taken_for_the_one_cached(
     backup.mkdir()
     for part in server.data_dir.glob("messenger.db*"):
         shutil.copy2(part, backup / part.name)  # (the operator's nightly copy)
+    return server, alice, bob, backup
+
+
+def restore(server, backup) -> None:
+    """The operator puts the copy back (the server stopped)."""
+    for part in server.data_dir.glob("messenger.db*"):
+        part.unlink()
+    for part in backup.iterdir():
+        shutil.copy2(part, server.data_dir / part.name)
+
+
+def test_a_server_restored_from_an_older_copy_is_not_taken_for_the_one_cached(
+        qtbot, make_server, make_engine, tmp_path):
+    """The same database restored from a backup says the same instance, but hands out
+    again the numbers of what came after the copy: the app would take those as seen. Its
+    cache is ahead of the server's highest seq: set aside, as for a new database. The
+    sender's app, whose cache is ahead too, sends again its messages the server lost."""
+    server, alice, bob, backup = backed_up(qtbot, make_server, make_engine, tmp_path)
     again = restarted(qtbot, make_server, server, alice, bob)
     sends_each(qtbot, bob, alice, [f"lost with the disk {i}" for i in range(3)])
     again.close()
     qtbot.waitUntil(lambda: not alice.logged_in and not bob.logged_in, timeout=20_000)
-    for part in server.data_dir.glob("messenger.db*"):
-        part.unlink()
-    for part in backup.iterdir():
-        shutil.copy2(part, server.data_dir / part.name)  # restored
+    restore(server, backup)
     restarted(qtbot, make_server, server, alice, bob)
+    qtbot.waitUntil(lambda: not bob.store.outbox(), timeout=10_000)  # (the lost ones)
     sends_each(qtbot, bob, alice, [f"after the restore {i}" for i in range(3)])
     qtbot.waitUntil(lambda: texts_from(alice, peer_key("bob"), "bob") == [
-        "in the backup", "after the restore 0", "after the restore 1", "after the restore 2"],
-        timeout=10_000)
+        "in the backup", *(f"lost with the disk {i}" for i in range(3)),
+        *(f"after the restore {i}" for i in range(3))], timeout=10_000)
     notices = [i.text for i in alice.conversation(EVERYONE).items()]
     assert any("has another message database" in t for t in notices), notices
 
@@ -2457,3 +2472,58 @@ def test_a_message_typed_offline_shows_in_its_conversation_after_a_server_reset(
     # alice sees what she sent, with its ticks, where she typed it.
     texts = [t for t, _ in own_items(alice, peer_key("bob"))]
     assert texts == ["typed while it was down"], alice.conversation(peer_key("bob")).items()
+
+
+def test_restored_server_that_moved_past_the_cache_still_shows_every_new_message(
+        qtbot, make_server, make_engine, tmp_path):
+    """Restored from an older copy, the server handed out more seqs (others' outboxes
+    flushed first) than the app had cached since: ``seq_high`` did not show the rewind, and
+    new messages whose seq was cached were taken as seen, never shown, yet confirmed (a
+    client hunt). A seq that comes as another message sets the cache aside."""
+    server, alice, bob, backup = backed_up(qtbot, make_server, make_engine, tmp_path)
+    again = restarted(qtbot, make_server, server, alice)
+    charlie = make_engine()
+    login(qtbot, charlie, server.host, server.port, "charlie")
+    sends_each(qtbot, charlie, alice, [f"lost with the disk {i}" for i in range(3)])
+    again.close()
+    qtbot.waitUntil(lambda: not alice.logged_in and not charlie.logged_in, timeout=20_000)
+    alice.close()  # (alice's computer is off while the operator restores)
+    charlie.close()  # (and charlie's for good)
+    restore(server, backup)
+    restarted(qtbot, make_server, server, bob)
+    after = [f"after the restore {i}" for i in range(6)]  # (more than were lost)
+    for text in after:
+        with qtbot.waitSignal(bob.message_acked, timeout=10_000):
+            bob.send_unicast("alice", text)
+    again = make_engine(data_dir=tmp_path / "home")
+    with qtbot.waitSignal(again.resumed, timeout=10_000):
+        login(qtbot, again, server.host, server.port, "alice")
+    # Every message bob sent after the restore is on alice's screen (bob sees them all
+    # "delivered"); charlie's are in the set-aside cache.
+    qtbot.waitUntil(lambda: texts_from(again, peer_key("bob"), "bob")[-6:] == after,
+                    timeout=10_000)
+    assert not texts_from(again, peer_key("charlie"), "charlie")
+    notices = [i.text for i in again.conversation(EVERYONE).items()]
+    assert any("has another message database" in t for t in notices), notices
+
+
+def test_own_messages_the_restored_server_lost_are_sent_again(
+        qtbot, make_server, make_engine, tmp_path):
+    """alice's message was stored (✓) after the operator's last copy; the server is
+    restored from that copy: the app, which still has it, sends it again rather than let it
+    vanish from both sides."""
+    server, alice, bob, backup = backed_up(qtbot, make_server, make_engine, tmp_path)
+    again = make_server(demo=True, data_dir=server.data_dir, port=server.port)
+    alice.reconnect_now()
+    qtbot.waitUntil(lambda: alice.logged_in, timeout=20_000)
+    with qtbot.waitSignal(alice.message_acked, timeout=10_000):
+        alice.send_unicast("bob", "stored after the copy")
+    again.close()
+    qtbot.waitUntil(lambda: not alice.logged_in, timeout=20_000)
+    restore(server, backup)
+    make_server(demo=True, data_dir=server.data_dir, port=server.port)
+    alice.reconnect_now()
+    bob.reconnect_now()
+    qtbot.waitUntil(lambda: alice.logged_in and bob.logged_in, timeout=20_000)
+    qtbot.waitUntil(lambda: "stored after the copy" in texts_from(
+        bob, peer_key("alice"), "alice"), timeout=5_000)

@@ -12,9 +12,11 @@ from messenger.client.localstore import (
     SCHEMA_VERSION,
     CachedMessage,
     LocalStore,
+    SeqClash,
     TransferRecord,
     store_path,
 )
+from messenger.protocol import RETRACTED_TEXT
 
 
 @pytest.fixture
@@ -64,6 +66,29 @@ def test_history_cache_dedupes_and_pages(store):
     assert [m.seq for m in store.page("bob", before=9, limit=3)] == [6, 7, 8]
     assert store.last_seq("bob") == 11 and store.last_seq("nobody") is None
     assert store.count("bob") == 11
+
+
+def test_a_seq_cached_as_another_message_is_a_clash_and_own_messages_after_a_seq(store):
+    """A restored server numbers anew: a seq that comes as another message (another
+    client_msg_id, in any conversation) adds nothing and says so; what the account sent
+    above a seq comes back as outbox rows, once each, deleted ones left out."""
+    both = ["bob", "carol"]
+    store.add_messages([cached(1), cached(2, conv="carol", sender="Alice", text="mine"),
+                        cached(3, conv="bob", sender="alice", scope="multicast", to=both),
+                        cached(3, conv="carol", sender="alice", scope="multicast", to=both),
+                        cached(4, conv="group:lab", sender="alice", scope="group", group="Lab"),
+                        cached(5, sender="alice", text=RETRACTED_TEXT)])
+    clash = CachedMessage(seq=2, conv="dave", ts=9.0, sender="dave", scope="unicast",
+                          text="new", client_msg_id="other")
+    with pytest.raises(SeqClash) as info:
+        store.add_messages([cached(6), clash])
+    assert info.value.seq == 2 and store.max_seq() == 5  # (nothing added, 6 neither)
+    assert store.add_messages([cached(1)]) == []  # a repeat is no clash
+    store.check_seqs([cached(1), cached(7)])
+    lost = store.own_after(1, "alice")
+    assert [(i.client_msg_id, i.conv, i.scope, i.to) for i in lost] == [
+        ("c2", "carol", "unicast", []), ("c3", "bob", "multicast", ["bob", "carol"]),
+        ("c4", "group:lab", "group", ["Lab"])]
 
 
 def test_receipts_only_move_forward(store):
