@@ -31,16 +31,21 @@ log = logging.getLogger("messenger.gui.login")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5555
+NAME_RULE = "A user name has 1–32 letters, digits, “_”, “.” or “-”."
+"""The user name rule as the dialog says it."""
 
 
 def friendly_login_error(code: str, message: str, user: str) -> str:
     """The text the dialog shows for a refused login/register (by protocol error code)."""
     if code == ErrorCode.BAD_CREDENTIALS:
         return "Wrong user name or password."
-    if code == ErrorCode.NAME_TAKEN:
+    # NAME_TAKEN and INVALID_NAME also refuse a name that looks like an existing one
+    # ("aIice") or the reserved "Everyone": only the plain cases get the fixed sentences,
+    # the others the server's reason (it names what the name clashes with).
+    if code == ErrorCode.NAME_TAKEN and (not message or message.endswith("is taken")):
         return f"The name “{user}” is taken. Choose another one, or log in instead."
-    if code == ErrorCode.INVALID_NAME:
-        return "A user name has 1–32 letters, digits, “_”, “.” or “-”."
+    if code == ErrorCode.INVALID_NAME and (not message or message.startswith("a user name")):
+        return NAME_RULE
     if code == ErrorCode.INVALID_PASSWORD:
         return PASSWORD_RULE
     if code == ErrorCode.LOCKED_OUT:
@@ -102,16 +107,25 @@ class LoginDialog(QDialog):
         self.password_edit = QLineEdit()
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.password_edit.setAccessibleName("Password")
+        self.repeat_edit = QLineEdit()
+        self.repeat_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.repeat_edit.setAccessibleName("Repeat the password")
+        self.password_hint = QLabel(PASSWORD_RULE)
+        self.password_hint.setWordWrap(True)
+        theme.secondary_text(self.password_hint)
         self.create_check = QCheckBox("Create a new account")
         self.create_check.setAccessibleName("Create a new account")
         self.create_check.toggled.connect(self._on_mode_toggled)
 
-        form = QFormLayout()
+        form = self.form = QFormLayout()
         form.addRow("&Server:", self.host_edit)
         form.addRow("P&ort:", self.port_spin)
         form.addRow("&User name:", self.user_edit)
         form.addRow("&Password:", self.password_edit)
         form.addRow("", self.create_check)
+        # (below the box: ticking it does not move it away from the pointer)
+        form.addRow("&Repeat it:", self.repeat_edit)
+        form.addRow("", self.password_hint)
 
         self.error_label = QLabel()
         self.error_label.setTextFormat(Qt.TextFormat.PlainText)  # (others' text: never rich)
@@ -171,6 +185,8 @@ class LoginDialog(QDialog):
         for button in self.buttons.buttons():
             button.setAutoDefault(False)
         self.submit_button.setDefault(True)
+        QWidget.setTabOrder(self.create_check, self.repeat_edit)
+        self._on_mode_toggled(False)
 
         engine.login_succeeded.connect(self._on_login_succeeded)
         engine.login_failed.connect(self._on_login_failed)
@@ -206,17 +222,9 @@ class LoginDialog(QDialog):
         port = self.port_spin.value()
         user = self.user_edit.text().strip()
         password = self.password_edit.text()
-        if not host:
-            self._show_error("Enter the server's address.")
-            return
-        if not is_valid_name(user):
-            self._show_error("Enter your user name: 1–32 letters, digits, “_”, “.” or “-”.")
-            return
-        if not password:
-            self._show_error("Enter your password.")
-            return
-        if self.create_account and not is_valid_password(password):
-            self._show_error(PASSWORD_RULE)
+        problem, field = self._check(host, user, password)
+        if problem:
+            self._show_error(problem, field)
             return
         self._show_error("")
         self.forget_button.hide()
@@ -230,6 +238,22 @@ class LoginDialog(QDialog):
             engine.register(user, password)
         else:
             engine.login(user, password)
+
+    def _check(self, host: str, user: str, password: str) -> tuple[str, QLineEdit | None]:
+        """Why the form cannot be sent ("" when it can) and the field at fault, which gets
+        the cursor (the password box kept it, and a new user name was typed there)."""
+        if not host:
+            return "Enter the server's address.", self.host_edit
+        if not is_valid_name(user):
+            return ("Enter your user name: 1–32 letters, digits, “_”, “.” or “-”.",
+                    self.user_edit)
+        if not password:
+            return "Enter your password.", self.password_edit
+        if self.create_account and not is_valid_password(password):
+            return PASSWORD_RULE, self.password_edit
+        if self.create_account and password != self.repeat_edit.text():
+            return "The two passwords differ.", self.repeat_edit
+        return "", None
 
     def done(self, result: int) -> None:
         """Close the dialog and stop listening to the engine."""
@@ -245,13 +269,19 @@ class LoginDialog(QDialog):
             except (RuntimeError, TypeError):
                 pass
         self.password_edit.clear()
+        self.repeat_edit.clear()
         super().done(result)
 
     # ------------------------------------------------------------------ slots
 
     def _on_mode_toggled(self, create: bool) -> None:
+        """A new account's password is typed twice (unseen, a typo made an account nobody
+        could log in to) and its rule is said before it is broken."""
         self.submit_button.setText("Create account" if create else "Log in")
         self.submit_button.setAccessibleName(self.submit_button.text())
+        self.form.setRowVisible(self.repeat_edit, create)
+        self.form.setRowVisible(self.password_hint, create)
+        self.password_edit.setAccessibleDescription(PASSWORD_RULE if create else "")
 
     def _on_login_succeeded(self, user: str) -> None:
         settings = app_settings()
@@ -264,9 +294,9 @@ class LoginDialog(QDialog):
 
     def _on_login_failed(self, code: str, message: str) -> None:
         self._set_busy(False)
-        self._show_error(friendly_login_error(code, message, self.user_edit.text().strip()))
-        self.password_edit.selectAll()
-        self.password_edit.setFocus()
+        name_refused = code in (ErrorCode.NAME_TAKEN, ErrorCode.INVALID_NAME)
+        self._show_error(friendly_login_error(code, message, self.user_edit.text().strip()),
+                         self.user_edit if name_refused else self.password_edit)
 
     def _on_connection_failed(self, code: str, message: str) -> None:
         if self.trust_box is not None:
@@ -346,9 +376,14 @@ class LoginDialog(QDialog):
 
     # ------------------------------------------------------------------ helpers
 
-    def _show_error(self, text: str) -> None:
+    def _show_error(self, text: str, field: QLineEdit | None = None) -> None:
+        """Show ``text`` (hide the label for ""); ``field``, the one at fault, gets the
+        cursor with its text selected, so what is typed next replaces it."""
         self.error_label.setText(text)
         self.error_label.setVisible(bool(text))
+        if field is not None:
+            field.selectAll()
+            field.setFocus()
 
     def _show_fingerprint(self, text: str) -> None:
         self.fingerprint_label.setText(text)
@@ -356,7 +391,7 @@ class LoginDialog(QDialog):
 
     def _set_busy(self, busy: bool) -> None:
         for widget in (self.host_edit, self.port_spin, self.user_edit, self.password_edit,
-                       self.create_check, self.submit_button):
+                       self.repeat_edit, self.create_check, self.submit_button):
             widget.setEnabled(not busy)
         if not busy:
             self.status_label.setText("")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from messenger.client.connection import ConnectionState
 from messenger.client.engine import ClientEngine
 from messenger.client.models import ConversationModel, MessageKind
 from messenger.client.transfers import TransferController, TransferPrefs
+from messenger.gui.login_dialog import LoginDialog
 from messenger.gui.main_window import MainWindow
 
 # The offscreen platform plugin cannot resize native windows to a layout's size constraints and
@@ -45,6 +47,22 @@ def open_window(qtbot, server, tmp_path):
     for engine in engines:
         engine.close()
     qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e in engines))
+
+
+@pytest.fixture
+def login_dialog(qtbot, server):
+    """A shown, active login dialog for ``server`` (keys typed reach it; its engine is
+    closed afterwards)."""
+    engine = ClientEngine()
+    dialog = LoginDialog(engine, host=server.host, port=server.port)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog)
+    yield dialog
+    engine.close()
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
 
 
 def texts(window: MainWindow, key: str, kind: MessageKind) -> list[str]:

@@ -144,14 +144,9 @@ def test_about_shows_the_log_file(qtbot, server, tmp_path):
 
 
 @pytest.fixture
-def dialog(qtbot, server):
-    engine = ClientEngine()
-    dlg = LoginDialog(engine, host=server.host, port=server.port)
-    qtbot.addWidget(dlg)
-    dlg.show()
-    yield dlg
-    engine.close()
-    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+def dialog(login_dialog):
+    """The shown login dialog (tests/gui/conftest.py)."""
+    return login_dialog
 
 
 def test_login_dialog_shows_wrong_password(qtbot, dialog):
@@ -183,6 +178,7 @@ def test_login_dialog_registers_and_remembers_server_and_user(qtbot, dialog, ser
     assert dialog.submit_button.text() == "Create account"
     dialog.user_edit.setText("dora")
     dialog.password_edit.setText("dora-secret")
+    dialog.repeat_edit.setText("dora-secret")
     with qtbot.waitSignal(dialog.accepted, timeout=10_000):
         dialog.submit()
     assert dialog.engine.user == "dora" and dialog.engine.logged_in
@@ -207,6 +203,7 @@ def test_login_dialog_name_taken_and_short_password(qtbot, dialog):
     dialog.submit()
     assert dialog.error_text() == "A password has 6 to 1024 characters."  # (one wording)
     dialog.password_edit.setText("long-enough")
+    dialog.repeat_edit.setText("long-enough")
     with qtbot.waitSignal(dialog.engine.login_failed, timeout=10_000):
         dialog.submit()
     assert "is taken" in dialog.error_text()
