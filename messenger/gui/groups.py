@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMessageBox,
-    QPlainTextEdit,
     QPushButton,
     QSizePolicy,
     QToolButton,
@@ -55,7 +54,7 @@ from . import theme
 from .conversation import ConversationWidget, too_long_text
 from .delegates import GroupDelegate, MemberDelegate
 from .ui_group_dialog import Ui_GroupDialog
-from .widgets import EmptyHintListView, ErrorLabel, plain_tooltip
+from .widgets import EmptyHintListView, ErrorLabel, MessageTextEdit, plain_tooltip
 
 log = logging.getLogger("messenger.gui.groups")
 
@@ -501,13 +500,14 @@ class MulticastDialog(QDialog):
         self.list.setAccessibleName("Recipients")
         self.picker = PickList(engine.roster, self.filter_edit, self.list, self)
         self.picker.set_checked(recipients)
-        self.text = QPlainTextEdit()
-        self.text.setAccessibleName("Message")
+        self.text = MessageTextEdit("Message")
         self.text.setPlaceholderText("One message, sent to each person checked above")
+        self.text.submitted.connect(self.submit)
         self.error_label = ErrorLabel()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.send_button = buttons.addButton("Send", QDialogButtonBox.ButtonRole.AcceptRole)
         self.send_button.setAccessibleName("Send to the chosen people")
+        self.send_button.setToolTip("Ctrl+Enter")
         buttons.accepted.connect(self.submit)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)

@@ -24,7 +24,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QMouseEvent
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QMouseEvent, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -95,7 +94,7 @@ from .settings import (
     save_transfer_prefs,
 )
 from .transfers import TransfersPanel
-from .widgets import EmptyHintListView, ErrorLabel, plain_tooltip
+from .widgets import EditTextDialog, EmptyHintListView, ErrorLabel, plain_tooltip
 
 log = logging.getLogger("messenger.gui.main")
 
@@ -113,8 +112,12 @@ def ask_new_text(parent: QWidget, old: str, note: str = "") -> str | None:
     """Ask for a message's new text, ``note`` above it (replaced in tests); None when
     cancelled."""
     label = f"{note}\n\nNew text:" if note else "New text:"
-    text, ok = QInputDialog.getMultiLineText(parent, "Edit message", label, old)
-    return text if ok else None
+    dialog = EditTextDialog("Edit message", label, old, parent)
+    try:
+        ok = dialog.exec() == QDialog.DialogCode.Accepted
+        return dialog.text.toPlainText() if ok else None
+    finally:
+        dialog.deleteLater()
 
 
 MAX_TAB_WIDTH = 180
@@ -310,6 +313,9 @@ class MainWindow(QMainWindow):
 
         self.dialog: QDialog | None = None
         """The group/join/invite/multicast dialog last opened (they are window-modal)."""
+        self._multicast_draft: tuple[str, list[str]] = ("", [])
+        """The text and recipients of a "Message several people" closed unsent (Escape
+        threw a message away): the next one opens with them."""
 
         # The contact list, filtered by what is typed above it (a view of the engine's
         # roster model: the proxy owns no data).
@@ -996,13 +1002,22 @@ class MainWindow(QMainWindow):
         return dialog
 
     def ask_multicast(self, recipients: list[str] | None = None) -> MulticastDialog:
-        """Open the "Message several people" dialog with ``recipients`` checked."""
-        dialog = MulticastDialog(self.engine, self, recipients=recipients or [])
+        """Open the "Message several people" dialog with ``recipients`` checked (none
+        given: those of the last one closed unsent) and the text closed unsent, if any."""
+        text, drafted = self._multicast_draft
+        dialog = MulticastDialog(self.engine, self, recipients=recipients or drafted)
+        dialog.text.setPlainText(text)
+        dialog.text.moveCursor(QTextCursor.MoveOperation.End)
 
         def send() -> None:
+            self._multicast_draft = ("", [])
             self.engine.send_multicast(dialog.recipients(), dialog.text.toPlainText().strip())
 
+        def keep() -> None:
+            self._multicast_draft = (dialog.text.toPlainText(), dialog.recipients())
+
         dialog.accepted.connect(send)
+        dialog.rejected.connect(keep)
         self._show_dialog(dialog)
         dialog.text.setFocus()
         return dialog

@@ -5,13 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6 import QtGui
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QPainter, QPaintEvent, QPalette, QResizeEvent
-from PySide6.QtWidgets import QLabel, QListView, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QPainter, QPaintEvent, QPalette, QResizeEvent
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QListView,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
 from . import theme
 
-__all__ = ["ElidedLabel", "EmptyHintListView", "ErrorLabel", "plain_tooltip"]
+__all__ = ["EditTextDialog", "ElidedLabel", "EmptyHintListView", "ErrorLabel",
+           "MessageTextEdit", "plain_tooltip"]
 
 
 def plain_tooltip(text: str) -> str:
@@ -122,3 +131,56 @@ class EmptyHintListView(QListView):
                          int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
                              | Qt.TextFlag.TextWordWrap), text)
         painter.end()
+
+
+class MessageTextEdit(QPlainTextEdit):
+    """A message box in a dialog: Tab and Shift+Tab move the focus on (a tab typed into a
+    message was sent as such, and the keyboard never got to Send), Ctrl+Enter emits
+    :attr:`submitted` (Enter starts a new line, as in any multi-line box).
+
+    Signals:
+        submitted: Ctrl+Enter (or Ctrl+Return) was pressed.
+    """
+
+    submitted = Signal()
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName(name)
+        self.setTabChangesFocus(True)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if (event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+                and event.modifiers() & Qt.KeyboardModifier.ControlModifier):
+            event.accept()
+            self.submitted.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class EditTextDialog(QDialog):
+    """Asks for a new text in a :class:`MessageTextEdit` (QInputDialog's multi-line box
+    typed Tab into the text and had no key for OK): ``note`` above it, ``text`` in it."""
+
+    def __init__(self, title: str, label: str, text: str,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.text = MessageTextEdit("New text")
+        self.text.setPlainText(text)
+        self.text.moveCursor(QtGui.QTextCursor.MoveOperation.End)
+        self.text.submitted.connect(self.accept)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setToolTip("Ctrl+Enter")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        caption = QLabel(label)
+        caption.setTextFormat(Qt.TextFormat.PlainText)
+        caption.setWordWrap(True)
+        caption.setBuddy(self.text)
+        layout = QVBoxLayout(self)
+        layout.addWidget(caption)
+        layout.addWidget(self.text)
+        layout.addWidget(buttons)
+        self.text.setFocus()

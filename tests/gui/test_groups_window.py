@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QItemSelectionModel, Qt
-from PySide6.QtWidgets import QLabel, QMenu, QMessageBox
+from PySide6.QtWidgets import QApplication, QLabel, QMenu, QMessageBox
 
 from messenger.client.conversations import EVERYONE, group_key
 from messenger.client.engine import ClientEngine
@@ -339,6 +339,51 @@ def test_a_multicast_too_long_to_send_stays_in_its_dialog(qtbot, open_window):
     assert dialog.isVisible() and dialog.text.toPlainText() == long_text
     assert dialog.error_label.shown_text().startswith("Too long to send: 16,001 characters")
     dialog.reject()
+
+
+def active_multicast(qtbot, window, recipients: list[str]):
+    """``window``'s "Message several people" for ``recipients``, active, the cursor in its
+    message box (keys typed reach it)."""
+    dialog = window.ask_multicast(recipients)
+    qtbot.waitExposed(dialog)
+    dialog.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog)
+    qtbot.waitUntil(dialog.text.hasFocus)
+    return dialog
+
+
+def test_tab_in_the_multicast_message_moves_on_and_ctrl_enter_sends(qtbot, open_window):
+    """Tab typed a tab character into the message (sent as such) and the keyboard never
+    got on to Send; the main compose box moves the focus on Tab."""
+    alice, bob = open_window("alice"), open_window("bob")
+    dialog = active_multicast(qtbot, alice, ["bob", "charlie"])
+    qtbot.keyClicks(dialog.text, "see you at 5")
+    qtbot.keyClick(dialog.text, Qt.Key.Key_Tab)
+    assert dialog.text.toPlainText() == "see you at 5"
+    assert not dialog.text.hasFocus()
+    dialog.text.setFocus()
+    with qtbot.waitSignal(bob.engine.message_received, timeout=10_000):
+        qtbot.keyClick(dialog.text, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert texts(bob, "alice", OTHER) == ["see you at 5"]
+
+
+def test_escape_in_the_multicast_dialog_keeps_the_message_for_the_next_one(qtbot,
+                                                                          open_window):
+    """One Escape (or Cancel) threw a message written for several people away: the next
+    dialog opened empty. It opens with the text and the people picked; sent, it is gone."""
+    alice, bob = open_window("alice"), open_window("bob")
+    dialog = active_multicast(qtbot, alice, ["bob", "charlie"])
+    text = "Meeting moved to room 2.14, bring the printed agenda"
+    qtbot.keyClicks(dialog.text, text)
+    with qtbot.waitSignal(dialog.finished):
+        qtbot.keyClick(dialog.text, Qt.Key.Key_Escape)
+    again = active_multicast(qtbot, alice, [])  # (the menu with no-one selected)
+    assert again.text.toPlainText() == text and again.recipients() == ["bob", "charlie"]
+    assert again.text.textCursor().atEnd()
+    with qtbot.waitSignal(bob.engine.message_received, timeout=10_000):
+        qtbot.mouseClick(again.send_button, Qt.MouseButton.LeftButton)
+    third = alice.ask_multicast(["bob", "charlie"])
+    assert third.text.toPlainText() == ""
 
 
 def test_party_invite_accept_decline_leave_and_a_public_room(qtbot, open_window):

@@ -4,9 +4,9 @@ the keyboard (Up in the empty compose box; the message list's focus ring)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QMenu, QStyleOptionViewItem
+from PySide6.QtWidgets import QApplication, QLabel, QMenu, QStyleOptionViewItem
 
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import peer_key
@@ -85,6 +85,28 @@ def test_edit_a_sent_message(qtbot, open_window, monkeypatch):
     assert texts(bob, peer_key("alice"), MessageKind.SYSTEM) == []  # no line of its own
     cached = bob.engine.store.message(bob_model.items()[-1].seq)
     assert (cached.text, cached.edited is not None) == ("see you at 4, not 3", True)
+
+
+def test_the_edit_box_moves_on_with_tab_and_ends_with_ctrl_enter(qtbot):
+    """The Edit message box (QInputDialog's) typed Tab into the text and had no key for
+    OK; its note and the old text stay, the cursor at the end."""
+    seen: list[tuple[str, bool]] = []
+
+    def answer() -> None:
+        dialog = QApplication.activeModalWidget()
+        try:
+            seen.append((dialog.findChild(QLabel).text(), dialog.text.textCursor().atEnd()))
+            qtbot.keyClicks(dialog.text, " and 5")
+            qtbot.keyClick(dialog.text, Qt.Key.Key_Tab)
+            seen.append((dialog.text.toPlainText(), dialog.text.hasFocus()))
+            qtbot.keyClick(dialog.text, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+        finally:
+            if dialog.isVisible():  # (not closed by Ctrl+Enter: fail, do not hang)
+                dialog.reject()
+
+    QTimer.singleShot(0, answer)
+    assert main_window.ask_new_text(None, "at 4", "A note") == "at 4 and 5"
+    assert seen == [("A note\n\nNew text:", True), ("at 4 and 5", False)]
 
 
 def test_an_edit_too_long_to_send_is_asked_again_with_its_text(qtbot, open_window,
