@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 
 from messenger.client.connection import ConnectionState
@@ -12,6 +13,7 @@ from messenger.client.models import ConversationModel, MessageKind
 from messenger.client.transfers import TransferController, TransferPrefs
 from messenger.gui.login_dialog import LoginDialog
 from messenger.gui.main_window import MainWindow
+from messenger.gui.theme import sample_dark_palette
 
 # The offscreen platform plugin cannot resize native windows to a layout's size constraints and
 # says so with a warning each time a top-level layout changes; nothing in the app can fix that.
@@ -47,6 +49,23 @@ def open_window(qtbot, server, tmp_path):
     for engine in engines:
         engine.close()
     qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e in engines))
+
+
+@pytest.fixture
+def dark_app(qapp):
+    """The app with a dark desktop palette (the one it had is back afterwards)."""
+    before = QPalette(qapp.palette())
+    QApplication.setPalette(sample_dark_palette())
+    yield qapp
+    QApplication.setPalette(before)
+
+
+@pytest.fixture(params=["light", "dark"])
+def either_palette(request, qapp) -> str:
+    """Runs a test with the default (light) palette, then with a dark one."""
+    if request.param == "dark":
+        request.getfixturevalue("dark_app")
+    return request.param
 
 
 @pytest.fixture

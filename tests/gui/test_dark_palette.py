@@ -3,7 +3,6 @@ errors): no dark-on-dark text, no bright slabs."""
 
 from __future__ import annotations
 
-import pytest
 from PySide6.QtCore import QRect
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
@@ -12,14 +11,6 @@ from messenger.client.conversations import peer_key
 from messenger.gui.theme import DARK, LIGHT, sample_dark_palette
 
 from .test_delivery_window import colours_in
-
-
-@pytest.fixture
-def dark_app(qapp):
-    before = QPalette(qapp.palette())
-    QApplication.setPalette(sample_dark_palette())
-    yield qapp
-    QApplication.setPalette(before)
 
 
 def test_a_dark_palette_paints_dark_bubbles_and_light_error_text(qtbot, dark_app, open_window):

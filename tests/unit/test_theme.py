@@ -7,12 +7,18 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QLabel
 
 from messenger.gui.delegates import (
+    BADGE,
     FAILED_META,
+    GROUP_ICON,
+    INVITED,
+    LEADER,
     MATCH_BACKGROUND,
     MATCH_TEXT,
     META_OWN,
     OWN_BUBBLE,
     OWN_TEXT,
+    PENDING,
+    PILL_TEXT,
     READ_BADGE,
     READ_CHECKS,
 )
@@ -62,6 +68,12 @@ def test_every_text_keeps_aa_contrast_on_its_background(name, c, window):
         "own 'not sent'": (FAILED_META, OWN_BUBBLE),
         "read checks": (READ_CHECKS, READ_BADGE),
         "search match": (MATCH_TEXT, MATCH_BACKGROUND),
+        "offline contact's name": (c.system_text, window),
+        "'leader' pill": (PILL_TEXT, LEADER),
+        "'invited' pill (members)": (PILL_TEXT, INVITED),
+        "'invited' pill and tile (groups)": (PILL_TEXT, PENDING),
+        "unread count pill": (PILL_TEXT, BADGE),
+        "group tile": (PILL_TEXT, GROUP_ICON),
     }
     low = {what: round(contrast(*pair), 2) for what, pair in pairs.items()
            if contrast(*pair) < 4.5}
