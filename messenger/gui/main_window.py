@@ -636,7 +636,7 @@ class MainWindow(QMainWindow):
         self.sidebar_action.toggled.connect(self.sidebar.setVisible)
         view_menu.addAction(self.sidebar_action)
         conv_menu.addSeparator()
-        self.attach_action = QAction("Send a &file…", self)
+        self.attach_action = QAction("Sen&d a file…", self)
         self.attach_action.setShortcut(QKeySequence("Ctrl+Shift+A"))
         self.attach_action.triggered.connect(self._attach_current)
         conv_menu.addAction(self.attach_action)

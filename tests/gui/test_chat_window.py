@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QHelpEvent
-from PySide6.QtWidgets import QApplication, QStyleOptionViewItem, QToolTip
+from PySide6.QtWidgets import QApplication, QMenu, QStyleOptionViewItem, QToolTip
 
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE, peer_key
@@ -615,3 +616,18 @@ def test_a_message_that_looks_like_html_shows_as_text_in_its_tooltip(qtbot, open
     shown = QToolTip.text()
     assert "&lt;h1&gt;Your session expired&lt;/h1&gt;" in shown and "<img" not in shown
     QToolTip.hideText()
+
+
+def test_each_menu_gives_every_entry_its_own_access_key(qtbot, open_window):
+    """Conversation menu: "&Find…" and "Send a &file…" shared F: Alt+C, F only moved
+    between them (Qt cycles ambiguous mnemonics) and neither ran."""
+    window = open_window("alice")
+    clashes = {}
+    for menu in window.menuBar().findChildren(QMenu):
+        keys: dict[str, list[str]] = {}
+        for action in menu.actions():
+            m = re.search(r"&([^&])", action.text())
+            if m and action.isVisible():
+                keys.setdefault(m.group(1).lower(), []).append(action.text())
+        clashes.update({f"{menu.title()} {k}": v for k, v in keys.items() if len(v) > 1})
+    assert clashes == {}
