@@ -20,13 +20,10 @@ from typing import Any
 from PySide6.QtCore import (
     QAbstractListModel,
     QByteArray,
-    QEvent,
     QModelIndex,
-    QObject,
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
-    QTimer,
 )
 from PySide6.QtWidgets import QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QWidget
 
@@ -260,16 +257,10 @@ class PreferencesDialog(QDialog, Ui_PreferencesDialog):
         theme.follow_palette(self.errorLabel, lambda: self.errorLabel.setStyleSheet(
             theme.error_style(bold=True)))
         self.errorLabel.hide()
-        self.folderEdit.setFocus()
-        # Focused as the dialog opens, a line edit selects all its text: one key typed by
-        # mistake would replace the whole path. The cursor goes to its end instead.
-        self.folderEdit.installEventFilter(self)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.folderEdit and event.type() == QEvent.Type.FocusIn:
-            self.folderEdit.removeEventFilter(self)  # the first focus only
-            QTimer.singleShot(0, self.folderEdit.deselect)
-        return super().eventFilter(watched, event)
+        # The first control of the .ui's tab order, at the top: focused on "Download folder"
+        # half-way down, Tab led on to OK, the controls above came only after Cancel, and a
+        # screen reader began there (and one key typed by mistake replaced the path).
+        self.notifyCheck.setFocus()
 
     # -- queries
 

@@ -4,7 +4,7 @@ settings file and used at once by the window's live transfer controller."""
 from __future__ import annotations
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QWidget
 
 from messenger.client.transfers import DEFAULT_SIZE_LIMIT, TransferPrefs, TransferState
 from messenger.gui.preferences import PreferencesDialog
@@ -214,15 +214,21 @@ def test_a_choice_kept_for_the_whole_computer_goes_to_the_first_account_only(tmp
     assert load_read_receipts(s, ("Bob", "chat.example.org", 5555)) is False
 
 
-def test_the_folder_field_opens_focused_but_not_selected(qtbot, tmp_path):
-    """Focused as the dialog opened, the download folder was all selected: one key typed by
-    mistake replaced the whole path."""
+def test_the_dialog_opens_with_the_focus_on_its_first_control(qtbot, tmp_path):
+    """It opened with the focus in "Download folder", half-way down: Tab went on to the
+    transfer settings and OK, a screen reader started reading there, and the Notifications
+    and Privacy boxes above came only after OK and Cancel; the path was selected (one key
+    typed by mistake replaced it)."""
     dialog = PreferencesDialog(TransferPrefs(download_dir=tmp_path / "Downloads"), ["bob"])
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.waitExposed(dialog)
     dialog.activateWindow()
     qtbot.waitUntil(dialog.isActiveWindow)
-    assert dialog.focusWidget() is dialog.folderEdit
-    qtbot.waitUntil(lambda: not dialog.folderEdit.hasSelectedText())
-    assert dialog.folderEdit.cursorPosition() == len(dialog.folderEdit.text())
+    assert dialog.focusWidget() is dialog.notifyCheck
+    top = dialog.notifyCheck.mapTo(dialog, dialog.notifyCheck.rect().topLeft()).y()
+    above = [w.objectName() for w in dialog.findChildren(QWidget)
+             if w.isVisible() and w.focusPolicy() & Qt.FocusPolicy.TabFocus
+             and w.mapTo(dialog, w.rect().topLeft()).y() < top]
+    assert above == []
+    assert dialog.folderEdit.text() == str(tmp_path / "Downloads")
