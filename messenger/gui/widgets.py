@@ -5,8 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6 import QtGui
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QPainter, QPaintEvent, QPalette, QResizeEvent
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QFont,
+    QFontMetrics,
+    QKeyEvent,
+    QPainter,
+    QPaintEvent,
+    QResizeEvent,
+    QTextLayout,
+    QTextOption,
+)
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -20,7 +29,7 @@ from PySide6.QtWidgets import (
 from . import theme
 
 __all__ = ["EditTextDialog", "ElidedLabel", "EmptyHintListView", "ErrorLabel",
-           "MessageTextEdit", "plain_tooltip"]
+           "MessageTextEdit", "fit_lines", "plain_tooltip"]
 
 
 def plain_tooltip(text: str) -> str:
@@ -115,10 +124,19 @@ class EmptyHintListView(QListView):
         super().__init__(parent)
         self.hint: Callable[[], str] = hint or (lambda: "")
 
+    _HINT_FLAGS = int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+                      | Qt.TextFlag.TextWordWrap)
+
     def hint_text(self) -> str:
-        """The hint drawn now ("" while the model has rows)."""
+        """The hint drawn now ("" while the model has rows), shortened with "…" to the
+        lines that fit in the viewport (painted into it, the hint neither scrolls nor makes
+        the list taller: with a large font its last line was cut in half)."""
         model = self.model()
-        return self.hint() if model is None or model.rowCount() == 0 else ""
+        text = self.hint() if model is None or model.rowCount() == 0 else ""
+        return fit_lines(text, self.font(), self._hint_rect()) if text else ""
+
+    def _hint_rect(self) -> QRect:
+        return self.viewport().rect().adjusted(12, 12, -12, -12)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
@@ -126,11 +144,30 @@ class EmptyHintListView(QListView):
         if not text:
             return
         painter = QPainter(self.viewport())
-        painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
-        painter.drawText(self.viewport().rect().adjusted(12, 12, -12, -12),
-                         int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
-                             | Qt.TextFlag.TextWordWrap), text)
+        # (the palette's PlaceholderText is 4.0:1 on white: secondary text is ≥ 4.5:1)
+        painter.setPen(theme.colors(self.palette()).system_text)
+        painter.drawText(self._hint_rect(), self._HINT_FLAGS, text)
         painter.end()
+
+
+def fit_lines(text: str, font: QFont, rect: QRect) -> str:
+    """``text`` as it fits in ``rect`` word-wrapped in ``font``: whole when it does, else the
+    lines that fit, the last of them ending in "…" (one line at least)."""
+    metrics = QFontMetrics(font)
+    room = max(1, rect.height() // metrics.lineSpacing())
+    layout = QTextLayout(text, font)
+    layout.setTextOption(QTextOption(Qt.AlignmentFlag.AlignHCenter))  # (wraps at words)
+    starts: list[int] = []
+    layout.beginLayout()
+    while (line := layout.createLine()).isValid():
+        line.setLineWidth(rect.width())
+        starts.append(line.textStart())
+    layout.endLayout()
+    if len(starts) <= room:
+        return text
+    last = starts[room - 1]
+    return text[:last] + metrics.elidedText(text[last:], Qt.TextElideMode.ElideRight,
+                                            rect.width())
 
 
 class MessageTextEdit(QPlainTextEdit):

@@ -1,10 +1,13 @@
 """What the lists draw keeps a contrast of 4.5:1 (WCAG 2.1 AA for normal-size text),
-measured on the pixels drawn: offline people's names and the words on the pills."""
+measured on the pixels drawn: offline people's names, the words on the pills, the hint of
+an empty list (which also fits in the list with a large font)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRect
-from PySide6.QtGui import QColor, QImage
+import pytest
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage
+from PySide6.QtWidgets import QApplication
 
 from messenger.gui.theme import contrast
 
@@ -62,3 +65,40 @@ def test_the_white_words_on_the_group_pills_are_readable(qtbot, open_window):
         "invited (groups list)": pill_contrast(bob.groups_view, 0),
     }
     assert all(r >= 4.5 for r in ratios.values()), ratios
+
+
+def test_the_empty_lists_hints_are_readable(qtbot, either_palette, open_window):
+    """"No groups yet. “New group…” starts one; …" was drawn in the palette's
+    PlaceholderText (half-transparent black with the default style: 4.0:1 on white)."""
+    window = open_window("alice")
+    view = window.groups_view
+    assert view.hint_text().startswith("No groups yet.")
+    image = view.viewport().grab().toImage()
+    background = QColor(image.pixel(2, image.height() - 3))
+    text = QRect(12, 12, image.width() - 24, 3 * view.fontMetrics().height())
+    assert max_contrast_against(image, text, background) >= 4.5
+
+
+@pytest.fixture
+def large_font(qapp):
+    """The app's font at 200 % (the one it had is back afterwards)."""
+    before = qapp.font()
+    big = QFont(before)
+    big.setPointSizeF(before.pointSizeF() * 2)
+    qapp.setFont(big)
+    yield big
+    QApplication.setFont(before)
+
+
+def test_the_empty_groups_hint_fits_with_a_large_font(qtbot, large_font, open_window):
+    """At 200 % the Groups list's hint lost its last line ("ones." cut in half): painted
+    into the viewport, the hint neither scrolls nor makes the list taller. What does not
+    fit ends in "…"."""
+    view = open_window("alice").groups_view
+    text = view.hint_text()
+    assert text.startswith("No groups yet.") and text.endswith("…"), text
+    area = view.viewport().rect().adjusted(12, 12, -12, -12)
+    needed = QFontMetrics(view.font()).boundingRect(
+        area, int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+                  | Qt.TextFlag.TextWordWrap), text)
+    assert needed.bottom() <= area.bottom(), (needed, area)
