@@ -133,6 +133,10 @@ PARTY_META = "party_order"
 PARTY_KEPT = 200
 """At most this many names are kept in :data:`PARTY_META`."""
 SERVER_INSTANCE_META = "server_instance"
+RESEND_DAYS = 7
+"""After a server was restored from an older copy: own messages of this many days are sent
+again (with their ids, so a message the copy holds is not doubled), besides those above the
+numbers the server is known to have handed out again (:data:`REWOUND_META`)."""
 REWOUND_META = "server_rewound_at"
 """Meta key: the first seq the server sent as another message than the one cached under it
 (:class:`SeqClash`): restored from an older copy, it has handed out more numbers since than
@@ -816,9 +820,13 @@ class ClientEngine(QObject):
         if known is not None:
             path, unsent = store.path, store.outbox()
             if rewound:
-                # Own messages it stored after that copy: gone from it, not from here.
+                # Own messages it stored after that copy: gone from it, not from here. Where
+                # the copy was made is not known (others may have taken the numbers above it
+                # since): those above the numbers known to be reused, and those of the last
+                # RESEND_DAYS, go again; what it still has is answered from it (by id).
                 lost_from = int(clash) - 1 if clash and clash.isdigit() else (high or 0)
-                unsent = store.own_after(lost_from, self.user) + unsent
+                unsent = store.own_after(lost_from, self.user,
+                                         since=time.time() - RESEND_DAYS * 86400) + unsent
             self._drop_store()
             self._forget_account()
             self._redo = []  # (edits and deletes of the old seqs: they name other messages)

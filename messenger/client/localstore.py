@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import sqlite3
 import time
@@ -735,16 +736,18 @@ class LocalStore:
         """The highest seq cached in any conversation (0: none)."""
         return self._db.execute("SELECT max(seq) FROM messages").fetchone()[0] or 0
 
-    def own_after(self, seq: int, me: str) -> list[OutboxItem]:
-        """``me``'s cached chat messages above ``seq`` (not deleted), oldest first, as outbox
-        rows with their own ``client_msg_id``: what a server restored from an older copy
-        lost, to be sent again (a copy it still has is answered from it: the id). A
-        multicast cached in several conversations comes once."""
+    def own_after(self, seq: int, me: str, since: float = math.inf) -> list[OutboxItem]:
+        """``me``'s cached chat messages above ``seq`` or sent at ``since`` (Unix seconds)
+        or later (not deleted), oldest first, as outbox rows with their own
+        ``client_msg_id``: what a server restored from an older copy may have lost, to be
+        sent again (a copy it still has is answered from it: the id). A multicast cached in
+        several conversations comes once."""
         items: dict[str, OutboxItem] = {}
         for c, conv, scope, recipients, grp, text, ts in self._db.execute(
                 "SELECT client_msg_id, conv, scope, recipients, grp, text, ts FROM messages"
-                " WHERE seq > ? AND sender = ? COLLATE NOCASE AND notice IS NULL"
-                " AND text != ? ORDER BY seq", (seq, me, RETRACTED_TEXT)):
+                " WHERE (seq > ? OR ts >= ?) AND sender = ? COLLATE NOCASE"
+                " AND notice IS NULL AND text != ? ORDER BY seq",
+                (seq, since, me, RETRACTED_TEXT)):
             if c and c not in items:
                 to = [grp] if scope == "group" and grp else json.loads(recipients)
                 items[c] = OutboxItem(c, conv, scope, to, text, ts)

@@ -567,10 +567,8 @@ class ServerCore:
         if self.store.account(frame.user) is not None:  # before the costly hash
             return [self._error(session, frame, ErrorCode.NAME_TAKEN,
                                 f"the name {frame.user!r} is taken")]
-        if (like := self.store.account_like(frame.user)) is not None:
-            return [self._error(session, frame, ErrorCode.NAME_TAKEN,
-                                f"the name {frame.user!r} looks too much like {like.name!r}, "
-                                "an existing account's: pick another name")]
+        if (like := self._looks_taken(session, frame)) is not None:
+            return [like]
         if (busy := self._busy(session, frame)) is not None:
             return [busy]
         if (wait := self._registration_wait(session)) is not None:
@@ -589,6 +587,9 @@ class ServerCore:
             if not isinstance(encoded, str):  # the worker failed
                 return [self._error(session, frame, ErrorCode.INTERNAL,
                                     "the server could not store the password; try again")]
+            # (again: a look-alike registered while this password was hashed; a review)
+            if (like := self._looks_taken(session, frame)) is not None:
+                return [like]
             try:
                 account = self.store.create_account(frame.user, str(encoded))
             except NameTaken:
@@ -600,6 +601,16 @@ class ServerCore:
         password = frame.password
         return [Crypto(session.conn, lambda: self.passwords.hash(password), hashed,
                        request_id=frame.id)]
+
+    def _looks_taken(self, session: Session, frame: Register) -> Out | None:
+        """``name_taken`` when ``frame.user`` reads like an existing account's name
+        (:func:`name_skeleton`), else None."""
+        like = self.store.account_like(frame.user)
+        if like is None:
+            return None
+        return self._error(session, frame, ErrorCode.NAME_TAKEN,
+                           f"the name {frame.user!r} looks too much like {like.name!r}, an "
+                           "existing account's: pick another name")
 
     def _registration_wait(self, session: Session) -> float | None:
         """None when ``session``'s address may create one more account now (taking it
@@ -892,6 +903,10 @@ class ServerCore:
 
     def _logged_in(self, session: Session, request_id: int, name: str) -> list[Action]:
         key = name_key(name)
+        # The database first: if it fails (another program's write lock), nothing about the
+        # session has changed yet, and the login can be tried again on the same connection
+        # (it was left half logged in: online to nobody, "already logged in"; a review).
+        replay = self.store.pending_seqs(key)
         now = self._clock()
         session.user, session.key, session.since = name, key, now
         self._uncount(session)
@@ -906,7 +921,7 @@ class ServerCore:
         groups = [g.info() for g in self.groups.of_user(name)]
         actions.insert(0, Out(session.conn, Ok(id=request_id, user=name, roster=self.roster(),
                                                groups=groups, seq_high=self.store.seq_high)))
-        session.replay, session.replay_at = self.store.pending_seqs(key), 0
+        session.replay, session.replay_at = replay, 0
         actions += self._replay_piece(session)
         # Offers waiting for an answer from another of the account's devices: this one may
         # answer too (it may hold the partial file of a resumed one).

@@ -91,8 +91,9 @@ FULL_RETRY_AFTER = 30.0
 
 
 def connection_limit() -> int:
-    """Connections the server holds at once, TLS handshakes included: the process's limit of
-    open files (``RLIMIT_NOFILE``, raised to its hard limit by ``messenger --server``) less
+    """Connections the server holds at once, TLS handshakes included (a quarter of them, at
+    most 1,024, are the handshakes' share): the process's limit of open files
+    (``RLIMIT_NOFILE``, raised to its hard limit by ``messenger --server``) less
     :data:`FILES_KEPT`. At the limit the kernel's accept fails, and nobody, not even an
     operator's client, could connect until a connection ended (a hunt); with this bound a
     connection past it is told the server is full. 100,000 without such a limit."""
@@ -181,8 +182,12 @@ class MessengerServer(QObject):
             type=Type.ID))
         # (The /64s this server is on: its LAN's IPv6 clients count one address each.)
         local = local_ipv6_networks(a.toString() for a in QNetworkInterface.allAddresses())
-        self.max_connections = connection_limit()
-        """Connections held at once, TLS handshakes included (:func:`connection_limit`)."""
+        limit = connection_limit()
+        # TLS handshakes under way hold open files too: a quarter of them (1,024 at most)
+        # is theirs, the rest for connections (a review: they were counted on top).
+        handshakes = min(1024, limit // 4) if config.tls else 0
+        self.max_connections = limit - handshakes
+        """Connections held at once besides TLS handshakes (:func:`connection_limit`)."""
         self.core = ServerCore(
             self.store, self.passwords,
             LoginThrottle(config.max_failed_logins, config.lockout_seconds),
@@ -209,7 +214,7 @@ class MessengerServer(QObject):
             tls.setProtocol(QSsl.SslProtocol.TlsV1_2OrLater)
             self._server = TlsServer(tls, timeout_ms=10_000,
                                      max_per_host=config.max_prelogin_per_host,
-                                     max_total=min(1024, self.max_connections // 2),
+                                     max_total=handshakes,
                                      local_networks=local,
                                      log_budget=self.core.log_budget, parent=self)
         else:

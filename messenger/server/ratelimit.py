@@ -97,6 +97,8 @@ LOG_LINES_PER_BLOCK = 20
 one (refused requests, protocol errors, failed TLS handshakes, ...); the rest are counted."""
 LOG_LINES_TOTAL = 600
 """The same for all addresses together (many addresses, one flood)."""
+LOG_SUMMARIES = 20
+"""Summing-up lines one :meth:`LogBudget.sum_up` writes one by one; the rest in one line."""
 LOG_BLOCKS_KEPT = 10_000
 """Address blocks counted at once; past it the counts start over (nothing is lost but lines)."""
 
@@ -108,7 +110,9 @@ class LogBudget:
     has :data:`LOG_LINES_PER_BLOCK` lines a minute and all of them together
     :data:`LOG_LINES_TOTAL`; what is over is counted, and one line per block sums it up once
     its minute is over (:meth:`sum_up`, called on the server's idle timer, and by the next
-    :meth:`allow` of that block).
+    :meth:`allow` of that block), :data:`LOG_SUMMARIES` at most, then one for the rest;
+    lines past the total are summed up in one line for all addresses (5,000 addresses wrote
+    5,000 summing-up lines; a review).
 
     Args:
         logger: where the summing-up lines go.
@@ -128,12 +132,20 @@ class LogBudget:
         self._blocks: dict[str, list[float | int]] = {}  # block → [since, lines, over]
         self._since = self._clock()
         self._lines = 0
+        self._over_total = 0  # lines refused in this window because of the total
+        self._over_blocks: set[str] = set()  # (their addresses, up to LOG_BLOCKS_KEPT)
 
     def allow(self, block: str) -> bool:
         """Whether a line caused by ``block`` may be logged now (it is counted either way)."""
         now = self._clock()
         if now - self._since >= self.window:
+            self._sum_up_total()
             self._since, self._lines = now, 0
+        if self._lines >= self.total:
+            self._over_total += 1
+            if len(self._over_blocks) < LOG_BLOCKS_KEPT:
+                self._over_blocks.add(block)
+            return False
         entry = self._blocks.get(block)
         if entry is not None and now - entry[0] >= self.window:
             self._sum_up(block, entry)
@@ -142,7 +154,7 @@ class LogBudget:
             if len(self._blocks) >= LOG_BLOCKS_KEPT:
                 self.sum_up(force=True)
             entry = self._blocks[block] = [now, 0, 0]
-        if entry[1] < self.per_block and self._lines < self.total:
+        if entry[1] < self.per_block:
             entry[1] += 1
             self._lines += 1
             return True
@@ -151,15 +163,36 @@ class LogBudget:
 
     def sum_up(self, force: bool = False) -> None:
         """Log the count of lines not logged for each block whose window is over (all of
-        them with ``force``), and forget those blocks."""
+        them with ``force``), and forget those blocks; likewise the lines past the total."""
         now = self._clock()
+        if force or now - self._since >= self.window:
+            self._sum_up_total()
+        written = more = blocks = 0
         for block, entry in list(self._blocks.items()):
             if force or now - entry[0] >= self.window:
-                self._sum_up(block, entry)
+                if written < LOG_SUMMARIES:
+                    written += self._sum_up(block, entry)
+                else:
+                    del self._blocks[block]
+                    more, blocks = more + int(entry[2]), blocks + (entry[2] > 0)
+        if more:
+            self._log.warning("%d more log lines about %d other addresses within a minute, "
+                              "not written one by one", more, blocks)
 
-    def _sum_up(self, block: str, entry: list[float | int]) -> None:
+    def _sum_up(self, block: str, entry: list[float | int]) -> int:
+        """Forget ``block``; the summing-up lines written for it (0 or 1)."""
         del self._blocks[block]
-        if entry[2]:
-            self._log.warning("%d more log lines about %s within a minute (refused requests, "
-                              "protocol errors, failed connections), not written one by one",
-                              entry[2], block)
+        if not entry[2]:
+            return 0
+        self._log.warning("%d more log lines about %s within a minute (refused requests, "
+                          "protocol errors, failed connections), not written one by one",
+                          entry[2], block)
+        return 1
+
+    def _sum_up_total(self) -> None:
+        if self._over_total:
+            self._log.warning("%d more log lines about %d addresses within a minute, past the "
+                              "%d a minute in all, not written one by one", self._over_total,
+                              len(self._over_blocks), self.total)
+        self._over_total = 0
+        self._over_blocks = set()

@@ -883,6 +883,7 @@ class Store:
         if start is None:
             return
         m, d, k, r = start
+        undone = [row[0] for row in self._new_messages[m:]]
         for row in self._new_messages[m:]:
             self._unwritten.pop((row[2], row[3]), None)
         del self._new_messages[m:]
@@ -895,10 +896,31 @@ class Store:
             self._db.execute("RELEASE request")
         try:
             self._write_buffered()  # the earlier requests' rows: now the database is complete
-        finally:
-            # (also when another program's write lock keeps them buffered: the caches must
-            # not remember this request's undone writes)
-            self._drop_caches()
+        except sqlite3.OperationalError as exc:
+            if not is_locked(exc):
+                self._drop_caches()
+                raise
+            # Another program's write lock: the earlier requests' rows stay buffered, and so
+            # must the caches that know them (the idempotency index, recent states, cursors:
+            # dropped, a retried message was stored twice and the commit failed; a review).
+            # This request failed at its first database access, before which it can only
+            # have buffered messages of its own: those are forgotten.
+            self._forget_seqs(undone)
+            raise
+        self._drop_caches()
+
+    def _forget_seqs(self, seqs: list[int]) -> None:
+        """Take messages ``seqs``, undone before they were written, out of the in-memory
+        states (recent messages, cursors' outstanding sets)."""
+        for seq in seqs:
+            entry = self._recent.pop(seq, None)
+            if entry is not None:
+                self._recent_size -= len(entry[1]) + 1
+        if seqs:
+            gone = set(seqs)
+            for cursors in self._cursors.values():
+                for cursor in cursors.values():
+                    cursor.outstanding -= gone
 
     @contextmanager
     def guard(self) -> Iterator[None]:

@@ -2527,3 +2527,36 @@ def test_own_messages_the_restored_server_lost_are_sent_again(
     qtbot.waitUntil(lambda: alice.logged_in and bob.logged_in, timeout=20_000)
     qtbot.waitUntil(lambda: "stored after the copy" in texts_from(
         bob, peer_key("alice"), "alice"), timeout=5_000)
+
+
+def test_every_own_message_the_restored_server_lost_is_sent_again(
+        qtbot, make_server, make_engine, tmp_path):
+    """(A review.) after a rewind the app sends again only its own messages above
+    ``ok.seq_high`` (or above the clashing seq - 1). The restored server lost everything above
+    the copy, though: an own message whose number the restored server had handed out again (to
+    someone else) before this app logged in is neither on the server nor sent again."""
+    server, alice, bob, backup = backed_up(qtbot, make_server, make_engine, tmp_path)
+    again = make_server(demo=True, data_dir=server.data_dir, port=server.port)
+    alice.reconnect_now()
+    qtbot.waitUntil(lambda: alice.logged_in, timeout=20_000)
+    for text in ("stored after the copy 1", "stored after the copy 2"):
+        with qtbot.waitSignal(alice.message_acked, timeout=10_000):
+            alice.send_unicast("bob", text)
+    again.close()
+    qtbot.waitUntil(lambda: not alice.logged_in, timeout=20_000)
+    restore(server, backup)
+    make_server(demo=True, data_dir=server.data_dir, port=server.port)
+    # charlie is back first and writes to bob: the restored server hands out the first
+    # number after the copy again (alice's "copy 1" had it).
+    charlie = make_engine()
+    login(qtbot, charlie, server.host, server.port, "charlie")
+    bob.reconnect_now()
+    qtbot.waitUntil(lambda: bob.logged_in, timeout=20_000)
+    with qtbot.waitSignal(bob.message_received, timeout=10_000):
+        charlie.send_unicast("bob", "first after the restore")
+    alice.reconnect_now()
+    qtbot.waitUntil(lambda: alice.logged_in, timeout=20_000)
+    qtbot.waitUntil(lambda: "stored after the copy 2" in texts_from(
+        bob, peer_key("alice"), "alice"), timeout=10_000)
+    qtbot.waitUntil(lambda: not alice.store.outbox(), timeout=10_000)
+    assert "stored after the copy 1" in texts_from(bob, peer_key("alice"), "alice")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
+import resource
 import socket
 import sqlite3
 import threading
@@ -580,6 +582,27 @@ def test_a_failed_wal_sync_stops_the_server_without_answering(qtbot, server, mon
     assert not server.server._server.isListening()
 
 
+@contextlib.contextmanager
+def another_programs_lock(server):
+    """For the block, an operator's sqlite3 shell holds a write transaction on the server's
+    live database (``BEGIN IMMEDIATE``)."""
+    shell = sqlite3.connect(server.data_dir / "messenger.db", isolation_level=None)
+    shell.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        shell.execute("ROLLBACK")
+        shell.close()
+
+
+def talking(qtbot, server) -> tuple[WireClient, WireClient]:
+    """alice and bob logged in, alice's "before" to bob stored (their pair exists)."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    assert isinstance(alice.send_text("unicast", "before", to=["bob"]), Ok)
+    return alice, bob
+
+
 def test_another_programs_write_lock_delays_answers_without_losing_or_stopping(
         qtbot, server, caplog):
     """An operator's sqlite3 shell holds a write transaction on the live database. The
@@ -587,12 +610,8 @@ def test_another_programs_write_lock_delays_answers_without_losing_or_stopping(
     "database is locked" for a failing disk): messages wait, unacknowledged, pings are
     answered, a request that must write now is told why, and once the lock ends everything
     is stored and delivered once (an operator hunt)."""
-    alice = connect_as(qtbot, server, "alice", "alice123")
-    bob = connect_as(qtbot, server, "bob", "bob123")
-    assert isinstance(alice.send_text("unicast", "before", to=["bob"]), Ok)
-    shell = sqlite3.connect(server.data_dir / "messenger.db", isolation_level=None)
-    shell.execute("BEGIN IMMEDIATE")
-    try:
+    alice, bob = talking(qtbot, server)
+    with another_programs_lock(server):
         rid = alice.next_id()
         alice.send(Send(id=rid, client_msg_id="locked-1", scope="unicast", text="patience",
                         to=["bob"]))
@@ -604,9 +623,6 @@ def test_another_programs_write_lock_delays_answers_without_losing_or_stopping(
         assert "locked by another program" in refused.message and refused.retry_after
         assert [m.text for m in bob.messages()] == ["before"]
         assert not [f for f in alice.frames if isinstance(f, Ok) and f.id == rid]
-    finally:
-        shell.execute("ROLLBACK")
-        shell.close()
     ack = alice.reply(rid)
     assert isinstance(ack, Ok) and ack.seq > 0
     assert [m.text for m in bob.messages()] == ["before", "patience"]
@@ -810,3 +826,63 @@ def test_bare_connections_cannot_flood_the_log(qtbot, server, caplog):
         qtbot.waitUntil(lambda: tls.handshaking == 0 and len(handshakes()) >= 1, timeout=5000)
     lines = handshakes()
     assert len(lines) <= LOG_BOUND, f"{len(lines)} log lines from one client, e.g. {lines[0]!r}"
+
+
+def test_a_failed_request_under_the_lock_does_not_forget_buffered_messages(qtbot, server):
+    """(A review.) while another program holds the write lock, a request that fails (any read
+    that opens the turn's transaction: history, conversations, a login) runs
+    Store.abort_request, whose _write_buffered() raises "locked" again and whose finally drops
+    the caches: _unwritten, the index of the *earlier* requests' buffered messages, is emptied
+    while those rows stay buffered. A retry of such a message (same client_msg_id) is then not
+    found and stored a second time; at the commit after the lock the UNIQUE (client_msg_id,
+    sender_key) index refuses the batch and the server stops ("the database commit failed")."""
+    alice, bob = talking(qtbot, server)
+    with another_programs_lock(server):
+        first = alice.next_id()
+        alice.send(Send(id=first, client_msg_id="kept-1", scope="unicast", text="patience",
+                        to=["bob"]))
+        qtbot.waitUntil(lambda: server.server._locked_since is not None)
+        failed = bob.request(GetHistory, conversation="user:alice", limit=10)
+        assert isinstance(failed, Error) and failed.code == ErrorCode.INTERNAL
+        retry = alice.next_id()  # the same message again (a retry: same client_msg_id)
+        alice.send(Send(id=retry, client_msg_id="kept-1", scope="unicast", text="patience",
+                        to=["bob"]))
+        alice.send(Ping(nonce=5))  # (answered at once, after the retry was handled)
+        alice.wait_for(lambda f: isinstance(f, Pong) and f.nonce == 5)
+    qtbot.waitUntil(lambda: server.server._locked_since is None or server.server._failed)
+    assert not server.server._failed, "the server stopped: the commit after the lock failed"
+    first_ack, retry_ack = alice.reply(first), alice.reply(retry)
+    assert isinstance(first_ack, Ok) and isinstance(retry_ack, Ok)
+    assert retry_ack.seq == first_ack.seq  # stored once
+
+
+def test_a_login_refused_for_the_lock_leaves_the_session_logged_out(qtbot, server):
+    """(A review.) a login answered ``internal`` while another program holds the database's
+    write lock is left half done on the server: the session is logged in (online, counted), its
+    replay never set up, nobody told of the presence; the app's next login on that connection
+    gets ``already_logged_in`` (and only once the lock ends)."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    with another_programs_lock(server):
+        bob = WireClient(qtbot, server.host, server.port)
+        bob.hello()
+        refused = bob.login("bob", "bob123")
+        assert isinstance(refused, Error) and refused.code == ErrorCode.INTERNAL
+        # "it had no effect" (protocol.md, internal): bob is not logged in
+        assert "bob" not in server.server.core.online
+    again = bob.login("bob", "bob123")  # as the app's retry does, on the same connection
+    assert isinstance(again, Ok), again
+    assert alice.wait_for(lambda f: isinstance(f, Presence) and f.user == "bob").online
+
+
+def test_connections_and_handshakes_together_stay_under_the_open_files_limit(server):
+    """(A review.) connection_limit() says it counts "TLS handshakes included", but
+    MessengerServer compares it with len(_conns) (logged-in and pre-login connections) only;
+    TlsServer holds up to max_total = min(1024, limit // 2) handshakes on top, each an open
+    file. At the limit a flood of handshakes (64 per address) takes the process past
+    RLIMIT_NOFILE again: accept fails (EMFILE), and so does any file SQLite or the log handler
+    opens then."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    net_server = server.server
+    worst = net_server.max_connections + net_server._server.max_total
+    assert worst <= soft, (f"{net_server.max_connections} connections + "
+                           f"{net_server._server.max_total} handshakes > {soft} open files")

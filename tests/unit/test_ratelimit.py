@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from messenger.server.ratelimit import PENALTY_SECONDS, LogBudget, TokenBucket
+from messenger.server.ratelimit import LOG_SUMMARIES, PENALTY_SECONDS, LogBudget, TokenBucket
 
 
 def test_a_burst_then_the_rate_then_a_penalty_box():
@@ -42,5 +42,18 @@ def test_the_log_budget_bounds_lines_per_address_and_in_all_and_sums_up_the_rest
         now[0] += 60.0
         budget.sum_up()
     assert sorted(r.getMessage().split(" within")[0] for r in caplog.records) == [
-        "1 more log lines about 10.0.0.1", "1 more log lines about 10.0.0.2"]
+        "1 more log lines about 1 addresses", "1 more log lines about 10.0.0.1"]
     assert budget.allow("10.0.0.2")  # a new window
+    # Past the total, many addresses are summed up in one line, not one each (a review);
+    # so are summing-up lines past LOG_SUMMARIES.
+    caplog.clear()
+    budget = LogBudget(logger, per_block=1, total=30, window=60.0, clock=lambda: now[0])
+    for n in range(100):
+        budget.allow(f"10.1.0.{n}")
+        budget.allow(f"10.1.0.{n}")
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        now[0] += 60.0
+        budget.sum_up()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == LOG_SUMMARIES + 2, lines
+    assert any(line.startswith("141 more log lines about 71 addresses") for line in lines)

@@ -701,3 +701,22 @@ def test_address_block(host, block):
     local = local_ipv6_networks(["127.0.0.1", "::1", "fe80::2%eth0", "2a01:4f8:9:9::1"])
     assert local == {ipaddress.IPv6Network("2a01:4f8:9:9::/64")}
     assert address_block(host, local) == block
+
+
+def test_two_look_alike_registrations_hashed_at_once_do_not_both_succeed(core):
+    """(A review.) the look-alike check runs only before the password is hashed; two
+    registrations hashed at once ("alice2" free: "aIice2" and "alice2") both get their
+    accounts."""
+    conns = []
+    for i, user in enumerate(("alice2", "aIice2")):
+        conn = 500 + i
+        core.connected(conn, f"10.0.0.{i + 1}:4000")
+        ServerCore.handle(core, conn, Hello(protocol_version=PROTOCOL_VERSION, agent="t"))
+        [crypto] = [a for a in ServerCore.handle(core, conn, Register(id=1, user=user,
+                                                                      password="secret1"))
+                    if isinstance(a, Crypto)]
+        conns.append((conn, crypto))
+    results = [crypto.done(crypto.work()) for _conn, crypto in conns]  # (both hashed first)
+    oks = [a.frame for actions in results for a in actions
+           if type(getattr(a, "frame", None)) is Ok]
+    assert len(oks) == 1, "both look-alike accounts were created"
