@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import sqlite3
 import time
 from collections import deque
@@ -3544,10 +3545,17 @@ def export_line(ts: float, sender: str, text: str, *, notice: bool = False) -> s
     """One line of an exported conversation: ``[YYYY-MM-DD HH:MM:SS] sender: text`` in local
     time, or ``[YYYY-MM-DD HH:MM:SS] * text`` for a ``notice`` ("bob joined": said by nobody,
     and not to be taken for a message "bob joined" that bob typed); further lines of a
-    multi-line text (``\n``, ``\r\n`` or a lone ``\r``) are indented by four spaces."""
+    multi-line text are indented by four spaces: after every line break Python's
+    ``str.splitlines`` knows (``\n``, ``\r\n``, a lone ``\r``, and U+2028, U+2029, U+0085, VT,
+    FF...: the app shows U+2028 as a line break, and a message could put a forged
+    "[…] alice: …" line of its own into the file; a hunt)."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", local_time(ts))
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\n    ")
+    lines = "\n    ".join(_LINE_BREAK.split(text))
     return f"[{stamp}] * {lines}" if notice else f"[{stamp}] {sender}: {lines}"
+
+
+_LINE_BREAK = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+"""What ``str.splitlines`` takes for a line break (``\r\n`` first, as one)."""
 
 
 __all__ = ["ClientEngine", "ConnectionErrorCode", "ConnectionState", "ConversationExport",

@@ -498,6 +498,18 @@ def test_export_offline_writes_the_cache_and_says_it_is_incomplete(
         alice.export_conversation("bob", tmp_path / "no such folder" / "bob.txt")
 
 
+@pytest.mark.parametrize("brk", ["\n", "\r\n", "\r", "\u2028", "\u2029", "\x85", "\x0b"])
+def test_no_line_break_in_a_message_can_start_a_line_of_the_export(brk):
+    """The app shows U+2028 as a line break; the export indented only \\n and \\r, so a
+    message "see you<U+2028>[2026-11-01 01:12:00] alice: I owe bob 500 EUR" wrote a line
+    that passed for alice's (a hunt). Every line break str.splitlines knows is indented."""
+    forged = f"see you{brk}[2026-11-01 01:12:00] alice: I owe bob 500 EUR{brk}"
+    lines = export_line(0.0, "bob", forged).split("\n")
+    assert len(lines) == 3 and lines[0].endswith("] bob: see you")
+    assert lines[1] == "    [2026-11-01 01:12:00] alice: I owe bob 500 EUR"
+    assert lines[2] == "    "
+
+
 def test_read_receipts_for_cached_messages_after_a_restart_go_once(
         qtbot, server, make_engine):
     alice, bob = make_engine(), make_engine()
