@@ -2579,12 +2579,17 @@ class ClientEngine(QObject):
             return None
         if scope == "unicast":
             self.last_private_peer = places[0].title
-        if self._store is None:  # never logged in: nowhere to keep it
+        # Never logged in (nowhere to keep it), or logged out for good (the password was
+        # changed elsewhere): kept, it went out as that account at its next login on this
+        # computer, typed by whoever sat down at the window next (a hunt).
+        ended = self._store is not None and self._credentials is None and not self.logged_in
+        if self._store is None or ended:
+            reason = ("You are logged out: log in again to send it." if ended
+                      else "Not connected to the server.")
             for place in places:
                 model = self.conversation(place.key, place.title)
-                model.add_notice("Not sent: not connected to the server.", error=True)
-                self.request_failed.emit(place.key, NOT_CONNECTED,
-                                         "Not connected to the server.")
+                model.add_notice(f"Not sent: {reason[:1].lower()}{reason[1:]}", error=True)
+                self.request_failed.emit(place.key, NOT_CONNECTED, reason)
             return None
         try:
             item = self._store.enqueue(places[0].key, scope, to, text)

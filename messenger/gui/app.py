@@ -73,9 +73,10 @@ def run_app(args: argparse.Namespace) -> int:
     log.info("Messenger %s starting; log file %s", __version__, log_file)
 
     host, port, user = args.host, args.port, args.user
+    notice = ""
     while True:
         engine = ClientEngine(ask_first_use=True)  # a new server's certificate: ask first
-        dialog = LoginDialog(engine, host=host, port=port, user=user)
+        dialog = LoginDialog(engine, host=host, port=port, user=user, notice=notice)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             engine.close()
             return 0
@@ -86,3 +87,4 @@ def run_app(args: argparse.Namespace) -> int:
         window.deleteLater()
         if not window.logout_chosen:
             return status
+        notice = window.logout_reason

@@ -84,10 +84,12 @@ class LoginDialog(QDialog):
     Args:
         engine: the session to log in with.
         host, port, user: pre-filled values that win over the remembered ones.
+        notice: why the last session ended, if the app did not choose it ("You were logged
+            out: the password of alice was changed…"), shown in the error label.
     """
 
     def __init__(self, engine: ClientEngine, *, host: str | None = None,
-                 port: int | None = None, user: str | None = None,
+                 port: int | None = None, user: str | None = None, notice: str = "",
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
@@ -187,6 +189,8 @@ class LoginDialog(QDialog):
         self.submit_button.setDefault(True)
         QWidget.setTabOrder(self.create_check, self.repeat_edit)
         self._on_mode_toggled(False)
+        if notice:
+            self._show_error(notice, self.password_edit)
 
         engine.login_succeeded.connect(self._on_login_succeeded)
         engine.login_failed.connect(self._on_login_failed)

@@ -296,6 +296,8 @@ class MainWindow(QMainWindow):
         self.transfers.transfer_added.connect(self._on_transfer_added)
         self.log_file = log_file
         self.logout_chosen = False
+        self.logout_reason = ""
+        """Why the session ended when the window did not choose it (for the login dialog)."""
         self._tabs_by_key: dict[str, ConversationWidget] = {}
         engine.send_read_receipts = load_read_receipts(account=self._account)
         # Unsent texts of closed tabs (open tabs keep theirs in the compose box), kept across
@@ -1582,9 +1584,13 @@ class MainWindow(QMainWindow):
             for tab in self._tabs_by_key.values():
                 tab.restore_submitted()
         if code == ErrorCode.PASSWORD_CHANGED:
-            # (the status line says it once the link closes: a passing copy beside it was
-            # cut short against it)
+            # The session ended for good: back to the login dialog, which says why. The
+            # window stayed, showing the account's conversations and taking messages as it
+            # to whoever sat down next at a shared computer (a hunt).
             self._logged_out_reason = message[:1].upper() + message[1:]
+            self.logout_reason = f"You were logged out: {message.rstrip('.')}."
+            self.logout_chosen = True
+            QTimer.singleShot(0, self.close)
             return
         if widget is not None and key == self.current_key() and widget.failed_bar.isVisible():
             return  # the tab in view says it already, with Retry / Delete

@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QLineEdit
 
 from messenger.client.connection import ConnectionState
 from messenger.client.engine import ClientEngine
+from messenger.gui.login_dialog import LoginDialog
 
 
 def fill(qtbot, dialog, current: str, new: str, repeat: str) -> None:
@@ -66,19 +67,22 @@ def test_change_password_says_the_lock_out_as_the_login_dialog_does(qtbot, open_
     dialog.reject()
 
 
-def test_the_other_computer_says_its_session_ended_for_a_password_change(
+def test_the_other_computer_goes_back_to_the_login_for_a_password_change(
         qtbot, open_window, monkeypatch, tmp_path):
     """The other computer's status line said only "Disconnected: The server at … closed the
-    connection" (the reason passed by in a moment), which read as a server outage (a hunt):
-    it says the password was changed."""
+    connection", which read as a server outage (a hunt); then its window stayed, showing
+    alice's conversations and taking messages that went out as alice at her next login
+    there, typed by whoever sat down next in a lab (another hunt). It goes back to the
+    login dialog, which says why."""
     desktop = open_window("alice")
-    monkeypatch.setenv("MESSENGER_HOME", str(tmp_path / "laptop-home"))
-    laptop = open_window("alice")
-    laptop.open_conversation("bob")
+    monkeypatch.setenv("MESSENGER_HOME", str(tmp_path / "lab-home"))
+    lab = open_window("alice")
+    lab.open_conversation("bob")
     assert desktop.engine.change_password("alice123", "new-secret")
-    qtbot.waitUntil(lambda: laptop.engine.state is ConnectionState.DISCONNECTED,
-                    timeout=10_000)
-    status = laptop.state_label.text()
-    assert status.startswith("Disconnected: The password of alice was changed"), status
-    assert "closed the connection" not in status
-    assert not laptop.reconnect_action.isEnabled()
+    qtbot.waitUntil(lambda: not lab.isVisible(), timeout=10_000)
+    assert lab.logout_chosen
+    assert lab.logout_reason.startswith("You were logged out: the password of alice was "
+                                        "changed"), lab.logout_reason
+    dialog = LoginDialog(ClientEngine(), user="alice", notice=lab.logout_reason)
+    qtbot.addWidget(dialog)
+    assert dialog.error_label.text() == lab.logout_reason

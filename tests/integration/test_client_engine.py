@@ -312,3 +312,22 @@ def test_the_servers_login_timeout_after_a_refused_login_is_no_error(qtbot, make
     assert not [i for i in engine.conversation(EVERYONE).items() if "Server error" in i.text]
     with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
         engine.login("alice", "alice123")
+
+
+def test_a_session_ended_by_a_password_change_keeps_no_message_for_later(
+        qtbot, server, make_engine, tmp_path):
+    """The session ended for good (the password was changed on another computer): a message
+    typed into its window was kept in the outbox and went out as the account at its next
+    login on that computer, typed by whoever sat down there next (a hunt). Refused, and said
+    where it was typed."""
+    lab, home = make_engine(data_dir=tmp_path / "lab"), make_engine(data_dir=tmp_path / "home")
+    login(qtbot, lab, server, "alice", "alice123")
+    login(qtbot, home, server, "alice", "alice123")
+    with qtbot.waitSignal(lab.request_failed, timeout=10_000,
+                          check_params_cb=lambda key, code, message: code == "password_changed"):
+        assert home.change_password("alice123", "new-secret")
+    qtbot.waitUntil(lambda: lab.state is ConnectionState.DISCONNECTED, timeout=10_000)
+    assert lab.store is not None  # (still open: the window may show what it holds)
+    assert not lab.send_unicast("bob", "I quit the course")
+    assert not lab.store.outbox()
+    assert "Not sent: you are logged out" in lab.conversation("bob").items()[-1].text
