@@ -142,10 +142,23 @@ TRANSFERS_KEPT = 500
 
 
 def store_path(data_dir: Path, host: str, port: int, user: str) -> Path:
-    """Where the local store of ``user`` on server ``host``:``port`` lives."""
-    safe_host = re.sub(r"[^A-Za-z0-9_.-]", "_", host)[:100] or "server"
+    """Where the local store of ``user`` on server ``host``:``port`` lives. Host names are
+    not case-sensitive (RFC 4343), nor is this: "Lab-Server" typed one day and "lab-server"
+    the next opened two stores, the first one's unsent messages never sent, while the
+    settings and the pinned certificate took them as one server (a hunt). A folder made
+    under another case by an older app is renamed to this one's, when it is the only one."""
+    safe_host = re.sub(r"[^a-z0-9_.-]", "_", host.lower())[:100] or "server"
     safe_user = re.sub(r"[^a-z0-9_.-]", "_", name_key(user))[:64] or "user"
-    return data_dir / "accounts" / f"{safe_host}_{port}" / f"{safe_user}.db"
+    folder = data_dir / "accounts" / f"{safe_host}_{port}"
+    if not folder.exists() and folder.parent.is_dir():
+        try:
+            older = [p for p in folder.parent.iterdir()
+                     if p.name.lower() == folder.name and p.name != folder.name]
+            if len(older) == 1:
+                older[0].rename(folder)
+        except OSError as exc:  # (it stays where it is: a new store is made)
+            log.warning("could not rename %s to %s: %s", folder.parent, folder.name, exc)
+    return folder / f"{safe_user}.db"
 
 
 @dataclass(frozen=True)

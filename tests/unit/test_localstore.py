@@ -35,6 +35,19 @@ def test_store_path_is_per_server_and_account(tmp_path):
     assert store_path(tmp_path, "../../etc", 1, "x").parent.name == ".._.._etc_1"
 
 
+def test_a_server_name_typed_in_another_case_is_the_same_store(tmp_path):
+    """"Lab-Server" one day and "lab-server" the next opened two stores: the first one's
+    unsent messages were never sent, while settings and pins took them as one server (a
+    hunt). The folder an older app made under the typed case is renamed once."""
+    older = tmp_path / "accounts" / "Lab-Server_5555"
+    older.mkdir(parents=True)
+    (older / "alice.db").write_bytes(b"kept")
+    path = store_path(tmp_path, "lab-server", 5555, "alice")
+    assert path == tmp_path / "accounts" / "lab-server_5555" / "alice.db"
+    assert path.read_bytes() == b"kept" and not older.exists()
+    assert store_path(tmp_path, "LAB-SERVER", 5555, "Alice") == path
+
+
 def test_outbox_survives_reopen_and_keeps_order(tmp_path):
     path = tmp_path / "o.db"
     first = LocalStore(path)
