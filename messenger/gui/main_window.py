@@ -108,6 +108,18 @@ def confirm_retract(parent: QWidget) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
+def confirm_logout_unsent(parent: QWidget, count: int) -> bool:
+    """Ask before logging out with ``count`` messages not sent yet (replaced in tests)."""
+    what = "1 message is" if count == 1 else f"{count:,} messages are"
+    answer = QMessageBox.question(
+        parent, "Log out",
+        f"{what} not sent yet. They stay on this computer and go the next time you log in "
+        "here, not from another computer.\n\nLog out anyway?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Cancel)
+    return answer == QMessageBox.StandardButton.Yes
+
+
 def ask_new_text(parent: QWidget, old: str, note: str = "") -> str | None:
     """Ask for a message's new text, ``note`` above it (replaced in tests); None when
     cancelled."""
@@ -1624,6 +1636,12 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ closing
 
     def _logout(self) -> None:
+        # (A message typed while the server was away stays on this computer: on a shared
+        # one the account may never log in here again, and nothing said so; a hunt.)
+        store = self.engine.store
+        unsent = len(store.outbox()) if store is not None else 0
+        if unsent and not confirm_logout_unsent(self, unsent):
+            return
         self.logout_chosen = True
         self.logout_requested.emit()
         self.close()

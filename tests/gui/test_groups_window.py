@@ -949,3 +949,24 @@ def test_the_member_panel_shows_presence_unknown_while_disconnected(qtbot, open_
     qtbot.waitUntil(lambda: engine.logged_in, timeout=10_000)
     assert tips() == ["alice (you), leader, online", "bob, online"]
     assert centre("alice") == delegates.ONLINE
+
+
+def test_logging_out_with_unsent_messages_asks_first(qtbot, open_window, server,
+                                                     monkeypatch):
+    """The server is away; alice writes "hand in by friday" (a clock) and logs out of a lab
+    computer: the message stays there and goes only when she next logs in *there*, which may
+    be never, and nothing said so (a hunt). The logout asks; Cancel keeps the session."""
+    from messenger.gui import main_window
+
+    alice = open_window("alice")
+    server.close()
+    qtbot.waitUntil(lambda: not alice.engine.logged_in, timeout=10_000)
+    assert alice.engine.send_broadcast("hand in by friday")
+    asked: list[int] = []
+    monkeypatch.setattr(main_window, "confirm_logout_unsent",
+                        lambda parent, count: asked.append(count) or False)
+    alice.logout_action.trigger()  # File → Log out; Cancel
+    assert asked == [1] and alice.isVisible() and not alice.logout_chosen
+    monkeypatch.setattr(main_window, "confirm_logout_unsent", lambda parent, count: True)
+    alice.logout_action.trigger()
+    assert alice.logout_chosen and not alice.isVisible()
