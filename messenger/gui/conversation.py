@@ -155,8 +155,8 @@ message: new ones then scroll into view; otherwise a "↓ N new" button appears.
 
 MARKER_PAGES = 40
 """At most this many older pages are loaded from the cache to show where the unread
-messages start (the "New messages" line); further back, the view starts at the top of
-what was loaded."""
+messages start (the "New messages" line), all of them before the list is laid out once;
+further back, the view starts at the top of what was loaded."""
 
 TYPING_SHOWN_MS = 6000
 """How long "bob is typing…" stays after the last ``typing`` event."""
@@ -389,8 +389,9 @@ class ConversationWidget(QWidget):
         self.proxy = NewestLastProxy(self)
         self.proxy.setSourceModel(model)
         self.view = QListView(self)
-        self.view.setModel(self.proxy)
         self.delegate = BubbleDelegate(self.view)
+        self.delegate.track(self.proxy)  # (before setModel: see track)
+        self.view.setModel(self.proxy)
         self.delegate.show_senders = not is_private(model.key)
         self.view.setItemDelegate(self.delegate)
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
@@ -696,6 +697,7 @@ class ConversationWidget(QWidget):
 
         self._anchor: QPersistentModelIndex | None = None
         self._filling = False
+        self._marking = False
         self._gap_check = QTimer(self)
         self._gap_check.setSingleShot(True)
         self._gap_check.setInterval(0)
@@ -858,23 +860,30 @@ class ConversationWidget(QWidget):
             seq = None
         if seq == self.delegate.unread_seq and card == self.delegate.unread_card:
             return
+        was = self.delegate.unread_seq
         self.delegate.unread_seq = seq
         self.delegate.unread_card = card
+        self.delegate.forget_heights([self.model.row_of_seq(was) if was is not None else None])
         row = self.model.row_of_transfer(card) if card else \
             self.model.row_of_seq(seq) if seq is not None else None
         pages = 0
-        while seq is not None and row is None and pages < MARKER_PAGES \
-                and self.model.canFetchMore():
-            oldest = self.model.oldest_seq()
-            if oldest is not None and oldest < seq:
-                break  # not among the loaded rows although older ones are (a gap)
-            rows = self.model.rowCount()
-            self.model.fetchMore()
-            if self.model.rowCount() == rows:
-                break  # the page comes from the server, later
-            pages += 1
-            row = self.model.row_of_seq(seq)
-        self.view.doItemsLayout()  # the row's height changed
+        self._marking = True  # (one layout for all the pages, below: not one per page)
+        try:
+            while seq is not None and row is None and pages < MARKER_PAGES \
+                    and self.model.canFetchMore():
+                oldest = self.model.oldest_seq()
+                if oldest is not None and oldest < seq:
+                    break  # not among the loaded rows although older ones are (a gap)
+                rows = self.model.rowCount()
+                self.model.fetchMore()
+                if self.model.rowCount() == rows:
+                    break  # the page comes from the server, later
+                pages += 1
+                row = self.model.row_of_seq(seq)
+        finally:
+            self._marking = False
+        self.delegate.forget_heights([row])  # (its height changed: the line)
+        self.view.doItemsLayout()
         if row is not None:
             self.view.scrollTo(self.proxy.index(row, 0),
                                QAbstractItemView.ScrollHint.PositionAtTop)
@@ -916,8 +925,8 @@ class ConversationWidget(QWidget):
     def _on_rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
         self._add_cards(first, last)
         self._gap_check.start()  # (once per burst: looking for gaps walks every row)
-        if self._filling:
-            return  # fill_visible_gap keeps the view in place itself
+        if self._filling or self._marking:
+            return  # fill_visible_gap / set_unread_marker place the view themselves
         if first == 0 and last + 1 < self.model.rowCount():
             # Older history at the top: keep the message that was at the top where it was
             # (or the end in view, when the user went there meanwhile).

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPointF,
+    QRectF,
+    QSize,
+    Qt,
+)
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -399,9 +409,133 @@ class BubbleDelegate(PlainToolTipDelegate):
         self.unread_card = ""
         """... or the transfer card (its transfer key) of a file offer that came before any
         unread message: the line goes above that card ("": none)."""
-        self.show_senders = True
+        self._show_senders = True
+        # Row heights measured so far (see track): 0 unknown, -1 a transfer card (its
+        # widget says), for the width and font in _sized, while the model is not changing.
+        self._heights: list[int] = []
+        self._sized: tuple[int, QFont] | None = None
+        self._tracked: QAbstractItemModel | None = None
+        self._changing = False  # (a reset, a move: no kept height fits until it is over)
+        self._resizing = False  # (rows come or go: see _about_to_resize)
+
+    @property
+    def show_senders(self) -> bool:
         """Name the sender above others' messages (off in a private conversation, where it
         is always the peer); a run of messages from one sender names it once."""
+        return self._show_senders
+
+    @show_senders.setter
+    def show_senders(self, value: bool) -> None:
+        if value != self._show_senders:
+            self._show_senders = value
+            self._forget_all()
+
+    # -- row heights (sizeHint is asked for every row at each layout of the list)
+
+    def track(self, model: QAbstractItemModel) -> None:
+        """Keep the height of each row of ``model`` (the view's model) once measured, until
+        that row, the one above it or the width or font change. A ``QListView`` lays out
+        *every* row again whenever rows are inserted: measuring them all anew (a text
+        layout each) made each older page cost the whole loaded history (~1 s with 10,000
+        rows loaded), where a known height costs a list lookup. Call it before the view's
+        ``setModel``, so that these slots run before the view's (which may lay out at
+        once); inside a change the rows are measured without being kept."""
+        if self._tracked is not None:
+            for signal, slot in self._tracking(self._tracked):
+                signal.disconnect(slot)
+        self._tracked = model
+        for signal, slot in self._tracking(model):
+            signal.connect(slot)
+        self._forget_all()
+
+    def _tracking(self, model: QAbstractItemModel) -> list[tuple[object, object]]:
+        return [(model.rowsAboutToBeInserted, self._about_to_resize),
+                (model.rowsAboutToBeRemoved, self._about_to_resize),
+                (model.rowsAboutToBeMoved, self._about_to_change),
+                (model.modelAboutToBeReset, self._about_to_change),
+                (model.layoutAboutToBeChanged, self._about_to_change),
+                (model.rowsInserted, self._rows_inserted),
+                (model.rowsRemoved, self._rows_removed),
+                (model.rowsMoved, self._forget_all),
+                (model.modelReset, self._forget_all),
+                (model.layoutChanged, self._forget_all),
+                (model.dataChanged, self._data_changed)]
+
+    def forget_heights(self, rows: Iterable[int | None] | None = None) -> None:
+        """Measure ``rows`` again at the next layout (None in it is skipped), or without
+        ``rows`` every row: for what changes a row's height without the model saying so
+        (the "New messages" line moving) or every row's."""
+        if rows is None:
+            self._forget_all()
+            return
+        for row in rows:
+            if row is not None:
+                self._forget_from(row, row)
+
+    def _forget_all(self, *args: object) -> None:
+        self._changing = self._resizing = False
+        model = self._tracked
+        self._heights = [0] * (model.rowCount() if model is not None else 0)
+
+    def _forget_from(self, first: int, last: int) -> None:
+        """Forget rows ``first``…``last`` and those below whose look depends on them: the
+        next row continues a sender's run or not, and the rows down to the first one with a
+        time look back past untimed ones (gaps) for their day's line."""
+        heights = self._heights
+        model = self._tracked
+        end = len(heights)
+        for row in range(max(0, first), min(last + 1, end)):
+            heights[row] = 0
+        row = last + 1
+        while model is not None and row < end and row <= last + 1 + self.LOOK_BACK:
+            heights[row] = 0
+            if float(model.index(row, 0).data(ConversationModel.TimestampRole) or 0) > 0:
+                break
+            row += 1
+
+    def _about_to_change(self, *args: object) -> None:
+        self._changing = True
+
+    def _about_to_resize(self, *args: object) -> None:
+        # Until the rows come or go, the kept heights still fit (the view measures the row
+        # at the top then, to keep it in place); after, until _rows_inserted/_rows_removed
+        # ran, they no longer do (the row count tells which).
+        self._resizing = True
+
+    def _rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
+        self._changing = self._resizing = False
+        self._heights[first:first] = [0] * (last - first + 1)
+        self._forget_from(first, last)
+        self._check_rows()
+
+    def _rows_removed(self, parent: QModelIndex, first: int, last: int) -> None:
+        self._changing = self._resizing = False
+        del self._heights[first:last + 1]
+        self._forget_from(first, first - 1)
+        self._check_rows()
+
+    def _data_changed(self, top: QModelIndex, bottom: QModelIndex, *roles: object) -> None:
+        self._forget_from(top.row(), bottom.row())
+
+    def _check_rows(self) -> None:
+        model = self._tracked
+        if model is not None and len(self._heights) != model.rowCount():
+            self._forget_all()  # (a change missed: start again rather than misplace)
+
+    def _known_height(self, option: QStyleOptionViewItem, index: _Index,
+                      width: float) -> tuple[int, bool]:
+        """The row's kept height (0: unknown, -1: a card), and whether one may be kept."""
+        model = self._tracked
+        if self._changing or index.model() is not model or model is None or \
+                (self._resizing and model.rowCount() != len(self._heights)):
+            return 0, False
+        font = option.font
+        if self._sized is None or self._sized[0] != int(width) or self._sized[1] != font:
+            self._forget_all()
+            self._sized = (int(width), QFont(font))
+        row = index.row()
+        return (self._heights[row] if row < len(self._heights) else 0), \
+            row < len(self._heights)
 
     def _width(self, option: QStyleOptionViewItem) -> float:
         width = self._view.viewport().width()
@@ -620,7 +754,13 @@ class BubbleDelegate(PlainToolTipDelegate):
         return None
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
-        if index.data(ConversationModel.KindRole) == MessageKind.TRANSFER:
+        width = self._width(option)
+        known, keep = self._known_height(option, index, width)
+        if known > 0:
+            return QSize(int(width), known)
+        if known < 0 or index.data(ConversationModel.KindRole) == MessageKind.TRANSFER:
+            if keep:
+                self._heights[index.row()] = -1
             # A transfer card widget sits on the row (view.setIndexWidget): its height, and
             # room above it for the day's line (painted by paint(), the card moved down).
             card = self._view.indexWidget(index)
@@ -634,8 +774,10 @@ class BubbleDelegate(PlainToolTipDelegate):
             row_height = getattr(card, "row_height", None)
             return QSize(width, row_height(width) if row_height else
                          TRANSFER_ROW_HEIGHT + header)
-        b = self._measure(option, index)
-        return QSize(int(self._width(option)), int(b.height + 0.999))
+        height = int(self._measure(option, index).height + 0.999)
+        if keep:
+            self._heights[index.row()] = height
+        return QSize(int(width), height)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
         if index.data(ConversationModel.KindRole) == MessageKind.TRANSFER:

@@ -1,0 +1,137 @@
+"""The conversation list over a long cached history: what each older page costs to lay out
+(row heights kept by the delegate), the "New messages" line far back, and Ctrl+F matches in
+gap rows and beyond the cache. A local store filled with the store's own SQL (as
+``benchmarks/history.py`` does); no server unless a test asks for one."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QApplication, QStyleOptionViewItem
+
+from messenger import paths
+from messenger.client.engine import PAGE, ClientEngine
+from messenger.client.localstore import LocalStore, store_path
+from messenger.gui import delegates
+from messenger.gui.main_window import MainWindow
+
+HOST, PORT, ME, PEER = "127.0.0.1", 5555, "alice", "bob"
+
+
+def fill_cache(n: int, text=None, unread: int = 0) -> None:
+    """``n`` cached messages between alice and bob, a minute apart (every third one
+    alice's); the newest ``unread`` of them bob's and unread, the rest read."""
+    store = LocalStore(store_path(paths.data_dir(), HOST, PORT, ME))
+    rows = []
+    for seq in range(1, n + 1):
+        new = seq > n - unread
+        sender = PEER if new or seq % 3 else ME
+        body = text(seq) if text else f"message number {seq}: " + "lorem ipsum " * (seq % 4)
+        rows.append((seq, PEER, 1_700_000_000.0 + 60 * seq, sender, "unicast",
+                     f'["{PEER if sender == ME else ME}"]', body, f"c{seq}",
+                     "sent" if new else "read"))
+    store._db.execute("BEGIN")
+    store._db.executemany(
+        "INSERT INTO messages (seq, conv, ts, sender, scope, recipients, text, client_msg_id,"
+        " state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    store._db.execute("COMMIT")
+    store.set_meta("read_marks", "1")
+    store.close()
+
+
+def cached_window(qtbot) -> MainWindow:
+    engine = ClientEngine()
+    engine.open_store(HOST, PORT, ME)
+    window = MainWindow(engine)
+    qtbot.addWidget(window)
+    window.resize(900, 600)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def count_measures(monkeypatch) -> list[int]:
+    """The rows the bubble delegate lays out from now on (a text layout each)."""
+    measured: list[int] = []
+    real = delegates.BubbleDelegate._measure
+
+    def counting(self, option, index):
+        measured.append(index.row())
+        return real(self, option, index)
+
+    monkeypatch.setattr(delegates.BubbleDelegate, "_measure", counting)
+    return measured
+
+
+def test_an_older_page_lays_out_its_own_rows_not_every_loaded_one(qtbot, monkeypatch):
+    """Scrolling up: each page laid out every loaded row again (``doItemsLayout`` asks the
+    delegate for every row's size), so with 10,000 rows loaded a page froze the window
+    ~1 s, and 200 pages took 98.6 s. Heights are kept: a page costs its own rows."""
+    fill_cache(3_000)
+    window = cached_window(qtbot)
+    tab = window.open_conversation(PEER)
+    while tab.model.rowCount() < 2_000:  # the reader has scrolled up 40 pages already
+        tab.model.fetchMore()
+    bar = tab.view.verticalScrollBar()
+    bar.setValue(0)
+    qtbot.waitUntil(lambda: tab.model.rowCount() >= 2_000 + PAGE)
+    QApplication.processEvents()  # (painted)
+    oldest = tab.model.oldest_seq()
+    measured = count_measures(monkeypatch)
+    rows = tab.model.rowCount()
+    bar.setValue(0)  # the next page, as scrolling to the top does
+    assert tab.model.rowCount() == rows + PAGE
+    # The new page and the row below it (its sender's name or day line may go), not 2,050.
+    assert len(measured) <= PAGE + 1, f"one page of {PAGE} measured {len(measured)} rows"
+    # …and the message that was at the top when the page was asked for stays there.
+    top = tab.view.indexAt(tab.view.viewport().rect().topLeft())
+    assert tab.model.item(top.row()).seq == oldest
+    assert tab.view.visualRect(top).top() == 0
+
+
+def test_kept_heights_follow_edits_new_pages_and_the_window_width(qtbot):
+    """A kept height is the one a fresh measurement gives: after an edit (longer text), after
+    a page above (the first row's sender name goes once it continues a run), and at
+    another width."""
+    fill_cache(200, text=lambda seq: f"short {seq}")
+    window = cached_window(qtbot)
+    tab = window.open_conversation(PEER)
+    model, view, delegate = tab.model, tab.view, tab.delegate
+
+    def check() -> None:
+        view.doItemsLayout()
+        option = QStyleOptionViewItem()
+        view.initViewItemOption(option)
+        for row in range(model.rowCount()):
+            index = tab.proxy.index(row, 0)
+            fresh = int(delegate._measure(option, index).height + 0.999)
+            assert view.visualRect(index).height() == fresh, (row, model.item(row).text)
+
+    check()
+    seq = model.item(model.rowCount() - 2).seq
+    model.set_text(seq, "a long edit " * 60, edited=1_700_100_000.0)
+    check()
+    tab.load_older()
+    check()
+    window.resize(500, 600)
+    qtbot.waitUntil(lambda: view.viewport().width() < 480)
+    check()
+
+
+def test_opening_a_conversation_far_behind_lays_out_each_row_about_once(qtbot, monkeypatch):
+    """Back from holiday, 1,990 unread: opening the tab loads up to 40 pages from the cache to
+    show the "New messages" line, and each page laid out every row loaded so far (~43,000
+    row layouts, 4.1 s with the window frozen). Now the pages come in before one layout."""
+    n, unread = 3_000, 1_990
+    fill_cache(n, unread=unread)
+    window = cached_window(qtbot)
+    engine = window.engine
+    engine.conversation(PEER)
+    assert engine.unread(PEER) == unread
+    measured = count_measures(monkeypatch)
+    tab = window.open_conversation(PEER)
+    row = tab.model.row_of_seq(n - unread + 1)
+    assert row is not None  # the line is shown…
+    QApplication.processEvents()
+    rect = tab.view.visualRect(tab.proxy.index(row, 0))
+    assert tab.view.viewport().rect().intersects(rect)  # …on screen
+    loaded = tab.model.rowCount()
+    assert len(measured) < 1.2 * loaded, f"{len(measured)} layouts for {loaded} rows"
