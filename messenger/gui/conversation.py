@@ -1479,8 +1479,15 @@ class ConversationWidget(QWidget):
         n = len(self.matches)
         self.find_label.setText(f"{n - self.match_index} of {n} message{'s' if n != 1 else ''}")
         if row is not None:
+            # The match may have been loaded in the middle of a list that showed its end
+            # (inside a gap row): the scroll to the end that such an insert starts would run
+            # after this one and take the match off the screen again.
+            self._to_end.stop()
+            self._pinned = False
             self.view.scrollTo(self.proxy.index(row, 0),
                                QAbstractItemView.ScrollHint.PositionAtCenter)
+            bar = self.view.verticalScrollBar()
+            self._pinned = bar.value() >= bar.maximum() - PIN_SLACK_PX  # (the end in view)
         self.view.viewport().update()
 
     # ------------------------------------------------------------------ export

@@ -135,3 +135,35 @@ def test_opening_a_conversation_far_behind_lays_out_each_row_about_once(qtbot, m
     assert tab.view.viewport().rect().intersects(rect)  # …on screen
     loaded = tab.model.rowCount()
     assert len(measured) < 1.2 * loaded, f"{len(measured)} layouts for {loaded} rows"
+
+
+def test_a_match_inside_a_gap_row_stays_on_screen_when_the_list_was_at_its_end(qtbot):
+    """A far Ctrl+F match leaves a gap row ("⋯ N messages not loaded"). Back at the newest
+    message, a search whose match lies in that gap loads it in the middle of the list,
+    whose deferred scroll to the end (the list showed its end) ran after the jump to the
+    match: "1 of 1 message", and the newest messages on screen."""
+    notable = {100: "kiwi smoothie recipe", 1_000: "invoice 2023 is paid",
+               2_000: "invoice 2024 is due"}
+    fill_cache(2_000, text=lambda seq: notable.get(seq, f"message number {seq}."))
+    window = cached_window(qtbot)
+    tab = window.open_conversation(PEER)
+    window.find()  # Ctrl+F
+    qtbot.keyClicks(tab.find_edit, "kiwi")  # far back: a window and a gap
+    assert tab.model.gap_rows()
+    tab.jump_to_latest()
+    qtbot.waitUntil(lambda: tab.at_latest)
+    tab.find_edit.selectAll()
+    qtbot.keyClicks(tab.find_edit, "invoice 2023")  # its last key: the match in the gap
+    assert tab.find_label.text() == "1 of 1 message"
+    row = tab.model.row_of_seq(1_000)
+    assert row is not None
+
+    def shown() -> bool:
+        rect = tab.view.visualRect(tab.proxy.index(row, 0))
+        return tab.view.viewport().rect().intersects(rect)
+
+    QApplication.processEvents()  # (the 0 ms timers run)
+    assert shown(), "the list went back to its end"
+    assert not tab.at_latest
+    tab.jump_to_latest()  # and the end is still reachable
+    qtbot.waitUntil(lambda: tab.at_latest)
