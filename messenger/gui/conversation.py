@@ -158,6 +158,13 @@ MARKER_PAGES = 40
 messages start (the "New messages" line), all of them before the list is laid out once;
 further back, the view starts at the top of what was loaded."""
 
+NO_MATCHES_HERE = "No matches on this computer"
+NO_MATCHES_HERE_TIP = ("Only the messages this computer has were searched; older ones are "
+                       "still on the server. Scroll up to load them (or export the "
+                       "conversation), and they are searched too.")
+"""What the find bar says when no cached message matches while the server may hold older
+ones (see ``ConversationWidget._say_matches``)."""
+
 TYPING_SHOWN_MS = 6000
 """How long "bob is typing…" stays after the last ``typing`` event."""
 
@@ -1434,7 +1441,7 @@ class ConversationWidget(QWidget):
             self.find_step(1)  # the newest match first…
         else:
             self.delegate.current_seq = None
-            self.find_label.setText("No matches" if text else "")
+            self._say_matches(0 if text else None)
             self.view.viewport().update()
 
     def _text_changed(self, _top: object, _bottom: object, roles: list[int] = ()) -> None:
@@ -1450,18 +1457,38 @@ class ConversationWidget(QWidget):
             return
         matches = self.model.find(text)
         if matches == self.matches:
+            if not matches:
+                self._say_matches(0)  # (the last page from the server may have come)
             return
         current = self.delegate.current_seq
         self.matches = matches
         self.match_index = matches.index(current) if current in matches else -1
         n = len(matches)
         if self.match_index >= 0:
-            self.find_label.setText(
-                f"{n - self.match_index} of {n} message{'s' if n != 1 else ''}")
+            self._say_matches(n, self.match_index)
         else:
-            self.find_label.setText(f"{n} message{'s' if n != 1 else ''}" if n
-                                    else "No matches")
+            self._say_matches(n)
         self.view.viewport().update()
+
+    def _say_matches(self, n: int | None, index: int = -1) -> None:
+        """Put how many messages match in the find bar ("2 of 5 messages"; None: nothing is
+        searched for). The search covers only the messages this computer has: while the
+        server may hold older ones, none found is "No matches on this computer" (a flat "No
+        matches" made people think a message they could scroll up to was not there)."""
+        tip = ""
+        if n is None:
+            text = ""
+        elif index >= 0:
+            text = f"{n - index} of {n} message{'s' if n != 1 else ''}"
+        elif n:
+            text = f"{n} message{'s' if n != 1 else ''}"
+        elif self.model.server_more is False:  # (the server said there is nothing older)
+            text = "No matches"
+        else:
+            text = NO_MATCHES_HERE
+            tip = NO_MATCHES_HERE_TIP
+        self.find_label.setText(text)
+        self.find_label.setToolTip(tip)
 
     def find_step(self, step: int) -> None:
         """Go to the next (``step`` = 1) or previous (-1) match; newest first, wrapping."""
@@ -1476,8 +1503,7 @@ class ConversationWidget(QWidget):
         self.delegate.current_seq = seq
         # Shown as "n of m" counting from the newest.
         # Messages, not places: a message with the text twice is one stop (both lit).
-        n = len(self.matches)
-        self.find_label.setText(f"{n - self.match_index} of {n} message{'s' if n != 1 else ''}")
+        self._say_matches(len(self.matches), self.match_index)
         if row is not None:
             # The match may have been loaded in the middle of a list that showed its end
             # (inside a gap row): the scroll to the end that such an insert starts would run

@@ -5,9 +5,12 @@ gap rows and beyond the cache. A local store filled with the store's own SQL (as
 
 from __future__ import annotations
 
+from helpers.wire import connect_as
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QStyleOptionViewItem
 
 from messenger import paths
+from messenger.client.conversations import peer_key
 from messenger.client.engine import PAGE, ClientEngine
 from messenger.client.localstore import LocalStore, store_path
 from messenger.gui import delegates
@@ -167,3 +170,34 @@ def test_a_match_inside_a_gap_row_stays_on_screen_when_the_list_was_at_its_end(q
     assert not tab.at_latest
     tab.jump_to_latest()  # and the end is still reachable
     qtbot.waitUntil(lambda: tab.at_latest)
+
+
+def test_find_on_a_second_computer_says_it_searched_only_this_computer(
+        qtbot, server, open_window, monkeypatch, tmp_path):
+    """alice sent bob her passport number, then 80 more messages, from her desktop. On her
+    laptop, which has only the newest page, Ctrl+F "passport" said a flat "No matches",
+    though scrolling up shows the message: the search covers what this computer has, and
+    now says so. Once the older messages are loaded, it finds it."""
+    desktop = connect_as(qtbot, server, "alice", "alice123")
+    desktop.send_text("unicast", "my passport number is X1234567", ["bob"])
+    for i in range(80):
+        desktop.send_text("unicast", f"later message {i}", ["bob"])
+    monkeypatch.setenv("MESSENGER_HOME", str(tmp_path / "laptop"))
+    laptop = open_window("alice")
+    tab = laptop.open_conversation("bob")
+    model = laptop.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: any(model.item(r).text == "later message 79"
+                                for r in range(model.rowCount())), timeout=10_000)
+    qtbot.keyClick(laptop, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(tab.find_edit, "passport")
+    assert not tab.matches
+    assert tab.find_label.text() == "No matches on this computer"
+    assert "server" in tab.find_label.toolTip()
+    while model.server_more is not False:  # the reader scrolls up to the first message
+        with qtbot.waitSignal(laptop.engine.history_loaded, timeout=10_000):
+            tab.load_older()
+    qtbot.waitUntil(lambda: tab.find_label.text() == "1 message")
+    tab.find_edit.selectAll()
+    qtbot.keyClicks(tab.find_edit, "visa")  # everything is here now: plainly none
+    assert tab.find_label.text() == "No matches"
+    assert tab.find_label.toolTip() == ""
