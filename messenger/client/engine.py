@@ -570,6 +570,7 @@ class ClientEngine(QObject):
         been made, so a re-login refused with the old one tries this one once."""
         self._relogin = False
         self._server_stopping = False  # it said so: the close that follows is no outage
+        self._session_ended = False  # the server ended it for good (password changed)
         self._retry_floor = 0.0  # seconds the next reconnect waits at least (retry_after)
         self.next_attempt = 0.0
         """When (``clock`` seconds) the scheduled reconnect fires; 0 when none is."""
@@ -2037,6 +2038,7 @@ class ClientEngine(QObject):
             # tried again (each try would count towards the lock-out).
             log.info("server: %s", message)
             self._stop_reconnecting()
+            self._session_ended = True
             self.conversation(EVERYONE).add_notice(
                 f"You were logged out: {message.rstrip('.')}.", error=True)
             self.user = ""  # (the server closes the link next: no "Disconnected" line too)
@@ -2582,7 +2584,7 @@ class ClientEngine(QObject):
         # Never logged in (nowhere to keep it), or logged out for good (the password was
         # changed elsewhere): kept, it went out as that account at its next login on this
         # computer, typed by whoever sat down at the window next (a hunt).
-        ended = self._store is not None and self._credentials is None and not self.logged_in
+        ended = self._session_ended and not self.logged_in
         if self._store is None or ended:
             reason = ("You are logged out: log in again to send it." if ended
                       else "Not connected to the server.")
@@ -3195,6 +3197,7 @@ class ClientEngine(QObject):
     # ------------------------------------------------------------------ reconnect
 
     def _after_login(self, req: _Request, again: bool = False) -> None:
+        self._session_ended = False
         self._credentials = (req.user, req.password)
         self._unconfirmed_password = ""  # whichever worked is the password now
         self._auto_reconnect = True

@@ -63,8 +63,9 @@ def _names(value: object) -> list[str]:
 def load_transfer_prefs(settings: QSettings | None = None,
                         account: Account | None = None) -> TransferPrefs:
     """The transfer settings (size limit, auto-accept contacts, download folder) from
-    ``[transfers]``, the auto-accept contacts ``account``'s; defaults for what is missing
-    or unreadable."""
+    ``[transfers]``, the auto-accept contacts and the download folder ``account``'s (on a
+    shared computer bob's files went to the USB stick alice had chosen; a hunt); defaults
+    for what is missing or unreadable."""
     s = settings or app_settings()
     prefs = TransferPrefs()
     try:
@@ -72,7 +73,7 @@ def load_transfer_prefs(settings: QSettings | None = None,
     except (TypeError, ValueError):
         limit = prefs.size_limit
     names = _names(_account_value(s, "transfers/auto_accept", account, []))
-    folder = s.value("transfers/download_dir", "")
+    folder = _account_value(s, "transfers/download_dir", account, "")
     return TransferPrefs(size_limit=limit if limit > 0 else prefs.size_limit,
                          auto_accept=frozenset(names),
                          download_dir=Path(folder) if folder else prefs.download_dir)
@@ -83,7 +84,7 @@ def save_transfer_prefs(prefs: TransferPrefs, settings: QSettings | None = None,
     s = settings or app_settings()
     s.setValue("transfers/size_limit", int(prefs.size_limit))
     s.setValue(_key("transfers/auto_accept", account), sorted(prefs.auto_accept))
-    s.setValue("transfers/download_dir", str(prefs.download_dir))
+    s.setValue(_key("transfers/download_dir", account), str(prefs.download_dir))
     s.sync()
 
 
@@ -98,22 +99,23 @@ def _flag(value: object, default: bool) -> bool:
 
 def load_notification_prefs(settings: QSettings | None = None,
                             account: Account | None = None) -> NotificationPrefs:
-    """The notification settings from ``[notifications]``, the muted conversations
-    ``account``'s; defaults for what is missing."""
+    """The notification settings, ``account``'s (one person's "no pop-ups" is not the next
+    person's at a shared computer; a hunt); defaults for what is missing."""
     s = settings or app_settings()
     prefs = NotificationPrefs()
     muted = _names(_account_value(s, "notifications/muted", account, []))
-    return NotificationPrefs(
-        enabled=_flag(s.value("notifications/enabled", prefs.enabled), prefs.enabled),
-        show_text=_flag(s.value("notifications/show_text", prefs.show_text), prefs.show_text),
-        muted=frozenset(muted))
+    enabled = _account_value(s, "notifications/enabled", account, prefs.enabled)
+    show_text = _account_value(s, "notifications/show_text", account, prefs.show_text)
+    return NotificationPrefs(enabled=_flag(enabled, prefs.enabled),
+                             show_text=_flag(show_text, prefs.show_text),
+                             muted=frozenset(muted))
 
 
 def save_notification_prefs(prefs: NotificationPrefs, settings: QSettings | None = None,
                             account: Account | None = None) -> None:
     s = settings or app_settings()
-    s.setValue("notifications/enabled", prefs.enabled)
-    s.setValue("notifications/show_text", prefs.show_text)
+    s.setValue(_key("notifications/enabled", account), prefs.enabled)
+    s.setValue(_key("notifications/show_text", account), prefs.show_text)
     s.setValue(_key("notifications/muted", account), sorted(prefs.muted))
     s.sync()
 

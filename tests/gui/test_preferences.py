@@ -170,15 +170,20 @@ def test_read_receipts_switch_is_saved_and_used_by_the_app(qtbot, open_window):
 
 
 def test_mutes_read_receipts_and_auto_accept_are_the_account_s_not_the_computer_s(
-        qtbot, open_window):
+        qtbot, open_window, tmp_path):
     """On a shared computer, the next person to log in inherited the muted conversations,
-    "Send read receipts" off and the auto-accepted senders of the one before (a hunt):
-    they are the account's."""
+    "Send read receipts" off and the auto-accepted senders of the one before (a hunt), and
+    (another hunt) the download folder (bob's files went to alice's USB stick) and the
+    notification switches: they are the account's."""
     alice = open_window("alice")
     alice.open_conversation("charlie")
     alice.mute_action.setChecked(True)
     dialog = open_preferences(qtbot, alice)
     dialog.readReceiptsCheck.setChecked(False)
+    stick = tmp_path / "alice-usb-stick"
+    stick.mkdir()
+    dialog.folderEdit.setText(str(stick))
+    dialog.notifyCheck.setChecked(False)
     tick(qtbot, dialog, "charlie")
     with qtbot.waitSignal(dialog.accepted):
         qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
@@ -189,12 +194,16 @@ def test_mutes_read_receipts_and_auto_accept_are_the_account_s_not_the_computer_
     assert not bob.mute_action.isChecked() and not bob.notifications.prefs.muted
     assert bob.engine.send_read_receipts
     assert load_transfer_prefs(account=bob._account).auto_accept == frozenset()
+    assert load_transfer_prefs(account=bob._account).download_dir != stick
+    assert bob.notifications.prefs.enabled
     bob.close()
 
     again = open_window("alice")  # alice's own choices are still hers
     assert again.notifications.prefs.muted == {"charlie"}
     assert not again.engine.send_read_receipts
     assert load_transfer_prefs(account=again._account).auto_accept == {"charlie"}
+    assert load_transfer_prefs(account=again._account).download_dir == stick
+    assert not again.notifications.prefs.enabled
 
 
 def test_a_choice_kept_for_the_whole_computer_goes_to_the_first_account_only(tmp_path):
