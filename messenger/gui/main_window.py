@@ -1476,6 +1476,10 @@ class MainWindow(QMainWindow):
     def _update_state(self, state: ConnectionState) -> None:
         # Presence is known only while logged in (the login's roster brings it back).
         self.engine.roster.set_presence_known(state is ConnectionState.LOGGED_IN)
+        if state is not ConnectionState.LOGGED_IN:
+            # Nor is typing: "bob is typing…" stayed for its 6 s under "Disconnected".
+            for widget in self._tabs_by_key.values():
+                widget.hide_typing()
         self._update_headers()
         text = _STATE_TEXT.get(state, state.value)
         auto = self.engine.auto_reconnect

@@ -846,3 +846,14 @@ def test_a_match_that_arrives_while_the_find_bar_is_open_counts_and_is_reached(
     assert tab.model.set_text(mine, "lunch? see you", edited=time.time())
     qtbot.waitUntil(lambda: tab.find_label.text().endswith(" 3 messages"))
     assert len(searches) == 3
+
+
+def test_typing_indicator_goes_when_our_own_link_drops(qtbot, open_window):
+    """"bob is typing…" stayed for its 6 s under "Disconnected" when alice's own link
+    dropped (noted by a hunt): nothing is known of typing while not logged in."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    _bob_tab, tab = start_typing(qtbot, bob, alice)
+    with qtbot.waitSignal(alice.engine.state_changed, timeout=10_000):
+        alice.engine._conn._socket.abort()  # (alice's laptop loses the Wi-Fi)
+    assert not tab.typing_label.isVisibleTo(tab)
