@@ -147,7 +147,7 @@ def test_preferences_turn_notifications_and_their_text_off(qtbot, open_window):
     assert not dialog.showTextCheck.isEnabled()
     dialog.submit()
     assert not window.notifications.prefs.enabled and not window.notifications.prefs.show_text
-    assert load_notification_prefs() == window.notifications.prefs  # saved
+    assert load_notification_prefs(account=window._account) == window.notifications.prefs
 
 
 def test_a_tab_opened_with_unread_messages_marks_where_they_start(qtbot, open_window):
