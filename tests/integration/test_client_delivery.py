@@ -2256,18 +2256,25 @@ def test_a_server_with_a_new_database_is_not_taken_for_the_old_one(
     assert len(list(path.parent.glob(f"{path.name}.server-reset-*"))) == 1
 
 
-def backed_up(qtbot, make_server, make_engine, tmp_path):
-    """A server, alice (with a data dir) and bob logged in, bob's "in the backup" received,
-    then the server stopped and its database copied (the operator's nightly copy): returns
-    ``(server, alice, bob, backup folder)``."""
+def talked_then_stopped(qtbot, make_server, make_engine, tmp_path, text: str):
+    """A server, alice (with a data dir) and bob logged in, bob's ``text`` received, then
+    the server stopped: returns ``(server, alice, bob)``."""
     server = make_server(demo=True)
     alice, bob = make_engine(data_dir=tmp_path / "home"), make_engine()
     login(qtbot, alice, server.host, server.port, "alice")
     login(qtbot, bob, server.host, server.port, "bob")
     with qtbot.waitSignal(alice.message_received, timeout=10_000):
-        bob.send_unicast("alice", "in the backup")
+        bob.send_unicast("alice", text)
     server.close()
     qtbot.waitUntil(lambda: not alice.logged_in and not bob.logged_in, timeout=20_000)
+    return server, alice, bob
+
+
+def backed_up(qtbot, make_server, make_engine, tmp_path):
+    """:func:`talked_then_stopped` with "in the backup", then the server's database copied
+    (the operator's nightly copy): returns ``(server, alice, bob, backup folder)``."""
+    server, alice, bob = talked_then_stopped(qtbot, make_server, make_engine, tmp_path,
+                                             "in the backup")
     backup = tmp_path / "backup"
     backup.mkdir()
     for part in server.data_dir.glob("messenger.db*"):
@@ -2461,14 +2468,8 @@ def test_a_message_typed_offline_shows_in_its_conversation_after_a_server_reset(
     """The server's database was reset while alice typed offline: her message was sent (bob
     got it) but gone from her own conversation until a restart, so she typed it again (a
     client hunt): the outbox is carried over before the conversations are filled."""
-    server = make_server(demo=True)
-    alice, bob = make_engine(data_dir=tmp_path / "home"), make_engine()
-    login(qtbot, alice, server.host, server.port, "alice")
-    login(qtbot, bob, server.host, server.port, "bob")
-    with qtbot.waitSignal(alice.message_received, timeout=10_000):
-        bob.send_unicast("alice", "before the reset")
-    server.close()
-    qtbot.waitUntil(lambda: not alice.logged_in and not bob.logged_in, timeout=20_000)
+    server, alice, bob = talked_then_stopped(qtbot, make_server, make_engine, tmp_path,
+                                             "before the reset")
     alice.send_unicast("bob", "typed while it was down")
     assert own_items(alice, peer_key("bob")) == [("typed while it was down", DeliveryState.PENDING)]
     for part in server.data_dir.glob("messenger.db*"):
