@@ -169,6 +169,12 @@ through (every conversation listed up to it had its newest page fetched or a cur
 DISCOVER_MAX = 100
 """At most this many conversations get their newest page per login (the rest at the next)."""
 
+DISCOVER_UNREAD_PAGES = 10
+"""Older pages (of :data:`PAGE`) a conversation found by ``conversations`` also gets when its
+newest page ends above what the account read (``read_upto``): its unread messages are
+counted (and marked) down to there, 550 at most. Only the newest page was: a new computer
+showed 50 of 120 messages read nowhere, the rest above the "New messages" line (a hunt)."""
+
 FINAL_SEND_ERRORS = frozenset({
     ErrorCode.UNKNOWN_USER, ErrorCode.NOT_MEMBER, ErrorCode.UNKNOWN_GROUP,
     ErrorCode.MESSAGE_TOO_LONG, ErrorCode.EMPTY_MESSAGE, ErrorCode.BAD_REQUEST})
@@ -249,6 +255,7 @@ class _Request:
     before: int | None = None  # history "older": the seq the page ends before (None: newest)
     newest: bool = False  # history "older": the newest page (the model showed no message)
     discover: bool = False  # history "older": of a conversation found by `conversations`
+    pages: int = 0  # history "older" of a discovery: older pages asked after the newest
     job: Any = None  # history "export": the ConversationExport asking
     frame: Any = None  # edit, retract: the request, to send again (rate_limited, lost link)
     was_member: bool = False  # group: a member of it when asked (settling a lost answer)
@@ -2970,6 +2977,19 @@ class ClientEngine(QObject):
             self._discovered(None)
         self._resumed_one()
 
+    def _discover_older(self, key: str, before: int, pages: int) -> bool:
+        """Ask the page before seq ``before`` of a conversation being discovered (its
+        unread messages go further back, :data:`DISCOVER_UNREAD_PAGES`); False when it
+        cannot be asked."""
+        self._history_busy.add(key)
+        frame = GetHistory(id=self._take_id(), conversation=history_name(key), before=before,
+                           limit=PAGE)
+        if self._request(frame, _Request("history", key=key, mode="older", before=before,
+                                         discover=True, pages=pages)):
+            return True
+        self._history_busy.discard(key)
+        return False
+
     def _discovered(self, key: str | None) -> None:
         """Conversation ``key``'s newest page is in (None: none was asked): once all of
         them are, the list is gone through up to its newest seq (CONVERSATIONS_META)."""
@@ -3144,6 +3164,12 @@ class ClientEngine(QObject):
                           and name_key(r.sender) == name_key(self.user)])
             self.history_loaded.emit(key, added)
             if req.discover:
+                oldest = min((m.seq for m in messages), default=None)
+                # (no read_upto: nothing read yet)
+                if ok.more and oldest is not None and oldest > (ok.read_upto or 0) + 1 \
+                        and req.pages < DISCOVER_UNREAD_PAGES \
+                        and self._discover_older(key, oldest, req.pages + 1):
+                    return  # (older unread messages: the next page ends the discovery)
                 self._discovered(key)
                 self._resumed_one()
             return

@@ -201,3 +201,35 @@ def test_find_on_a_second_computer_says_it_searched_only_this_computer(
     qtbot.keyClicks(tab.find_edit, "visa")  # everything is here now: plainly none
     assert tab.find_label.text() == "No matches"
     assert tab.find_label.toolTip() == ""
+
+
+def test_a_new_computer_counts_every_unread_message_not_only_the_newest_page(
+        qtbot, server, open_window, monkeypatch, tmp_path):
+    """bob wrote alice 120 messages; her desktop got them (delivered) and she read none
+    anywhere. Her laptop fetched only the newest page (50) at login: the badge said 50, and
+    the tab drew "New messages" above "news 70", "news 0" … "news 69" above it as if seen (a
+    hunt). A discovered conversation's older pages come too, down to what was read."""
+    bob = open_window("bob")
+    desktop = open_window("alice")
+    key = peer_key("bob")
+    for i in range(120):
+        bob.engine.send_unicast("alice", f"news {i}")
+    qtbot.waitUntil(lambda: desktop.engine.unread(key) == 120, timeout=20_000)
+    monkeypatch.setenv("MESSENGER_HOME", str(tmp_path / "laptop"))
+    laptop = open_window("alice")
+    engine = laptop.engine
+    qtbot.waitUntil(lambda: engine.unread(key) == 120, timeout=10_000)
+    badge = engine.unread(key)
+    model = engine.conversation(key)
+    tab = laptop.open_conversation("bob")
+    qtbot.waitUntil(lambda: tab.delegate.unread_seq is not None, timeout=10_000)
+
+    def scrolled_to_the_start() -> bool:  # what scrolling to the top does, page by page
+        if model.rowCount() >= 120:
+            return True
+        tab.load_older()
+        return False
+
+    qtbot.waitUntil(scrolled_to_the_start, timeout=10_000)
+    line = model.item(model.row_of_seq(tab.delegate.unread_seq)).text
+    assert (badge, line) == (120, "news 0")

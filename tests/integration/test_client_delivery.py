@@ -407,6 +407,8 @@ def test_export_fetches_the_whole_conversation_into_an_empty_cache(
         qtbot, server, make_engine, tmp_path, monkeypatch):
     monkeypatch.setattr(engine_module, "EXPORT_PAGE", 40)  # several history pages…
     monkeypatch.setattr(engine_module, "EXPORT_CHUNK", 25)  # …and several writing turns
+    # (the login brings the newest page only, not the unread ones below it)
+    monkeypatch.setattr(engine_module, "DISCOVER_UNREAD_PAGES", 0)
     alice, bob = make_engine(), make_engine()
     login(qtbot, alice, server.host, server.port, "alice")
     login(qtbot, bob, server.host, server.port, "bob")
