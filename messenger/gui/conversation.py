@@ -1489,6 +1489,9 @@ class ConversationWidget(QWidget):
             tip = NO_MATCHES_HERE_TIP
         self.find_label.setText(text)
         self.find_label.setToolTip(tip)
+        # (↑/↓ stayed enabled with nothing to go to; noted by a hunt)
+        self.find_older.setEnabled(bool(n))
+        self.find_newer.setEnabled(bool(n))
 
     def find_step(self, step: int) -> None:
         """Go to the next (``step`` = 1) or previous (-1) match; newest first, wrapping."""

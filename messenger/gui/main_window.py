@@ -363,6 +363,7 @@ class MainWindow(QMainWindow):
         self._roster_hold.setInterval(ROSTER_HOLD_MS)
         self._roster_hold.timeout.connect(self._release_roster_order)
         self.roster_view.viewport().installEventFilter(self)
+        self.contacts_filter.installEventFilter(self)  # (Down: into the list)
         self.roster_view.doubleClicked.connect(self._on_contact_activated)
         self.roster_view.activated.connect(self._on_contact_activated)
         # The picked contacts, by name key: the view's selection holds only the rows shown,
@@ -1435,7 +1436,14 @@ class MainWindow(QMainWindow):
         QEvent.Type.MouseButtonRelease, QEvent.Type.MouseButtonDblClick, QEvent.Type.Wheel})
 
     def eventFilter(self, watched: object, event: QEvent) -> bool:
-        """The contact list's pointer: it holds the list's order (see ``_roster_hold``)."""
+        """The contact list's pointer: it holds the list's order (see ``_roster_hold``).
+        Down in the contact filter goes into the list, at its first row (it did nothing:
+        the arrows are how a keyboard reaches a filtered list; noted by a hunt)."""
+        if watched is self.contacts_filter and event.type() == QEvent.Type.KeyPress \
+                and event.key() == Qt.Key.Key_Down and self.contacts_proxy.rowCount():
+            self.roster_view.setFocus()
+            self.roster_view.setCurrentIndex(self.contacts_proxy.index(0, 0))
+            return True
         if watched is self.roster_view.viewport():
             if event.type() in self._POINTER_EVENTS:
                 self.engine.roster.set_order_held(True)

@@ -309,6 +309,11 @@ def test_the_contact_search_filters_the_list_and_enter_opens_the_first(
     assert alice.current_key() == "charlie"
     assert alice.contacts_filter.text() == "" and shown() == everyone
     assert roster.rowCount() == len(everyone)  # the model itself is never filtered
+    # Down goes from the filter into the list (it did nothing), Enter there opens the row.
+    qtbot.keyClicks(alice.contacts_filter, "bo")
+    qtbot.keyClick(alice.contacts_filter, Qt.Key.Key_Down)
+    assert alice.roster_view.hasFocus() or alice.focusWidget() is alice.roster_view
+    assert alice.roster_view.currentIndex().data(RosterModel.NameRole) == "bob"
 
 
 def test_enter_in_the_contact_search_opens_the_name_typed_before_a_longer_one(

@@ -418,6 +418,10 @@ def test_find_highlights_and_steps_through_matches(qtbot, open_window):
     assert tab.delegate.current_seq == 170
     tab.find_older.click()
     assert tab.delegate.current_seq == 17
+    # Nothing to go to: the arrows are off (they stayed on; noted by a hunt).
+    qtbot.keyClicks(tab.find_edit, "no such words")
+    assert not tab.matches and not tab.find_older.isEnabled()
+    assert not tab.find_newer.isEnabled()
     qtbot.keyClick(tab.find_edit, Qt.Key.Key_Escape)
     assert not tab.find_bar.isVisibleTo(tab) and tab.delegate.search_text == ""
 
