@@ -1377,17 +1377,9 @@ class MembersModel(QAbstractListModel):
         return members + [member(n, True) for n in row.invited]
 
     def _refresh(self, *args: Any) -> None:
-        new = self._compute()
-        if [m.name for m in new] != [m.name for m in self._rows]:
-            self.beginResetModel()
-            self._rows = new
-            self.endResetModel()
-            return
-        for i, (a, b) in enumerate(zip(self._rows, new, strict=True)):
-            if a != b:
-                self._rows[i] = b
-                idx = self.index(i, 0)
-                self.dataChanged.emit(idx, idx)
+        # Rows changed in place (a reset dropped the panel's selection and current row at
+        # every join, leave or invitation; noted by a hunt).
+        replace_rows(self, self._rows, self._compute(), lambda m: name_key(m.name))
 
     def rowCount(self, parent: _Index = _ROOT) -> int:
         return 0 if parent.isValid() else len(self._rows)
