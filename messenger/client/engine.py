@@ -3111,31 +3111,28 @@ class ClientEngine(QObject):
             messages = [m for m in messages if m.scope != "multicast" or key in {
                 p.key for p in place_incoming(me, m.sender, m.scope, m.to, m.group)}]
         rows = [self._cached(m, key) for m in messages]
+        export = req.mode == "export"  # (into the cache only: the export writes it out)
+        # (The model first: made now, it is filled from the cache without this page.)
+        model = None if export else self.conversation(key)
+        new: set[int] = set()
         if self._store is not None and rows:
             try:
-                self._store.check_seqs(rows)
+                new = set(self._store.add_messages(rows))
             except SeqClash as exc:
                 self._seq_clash(exc)
                 return
-        if req.mode == "export":  # into the cache only: the export writes it out
-            if self._store is not None and rows:
-                new_rows = set(self._store.add_messages(rows))
-                self._refresh_cached(key, messages, new_rows)
-                # Receipts that came before these own messages were cached apply now, as
-                # for any other page (or they would wait for good: the rows are not new
-                # to a later page).
-                self._settle([r.seq for r in rows if r.seq in new_rows
-                              and name_key(r.sender) == name_key(self.user)])
+            self._refresh_cached(key, messages, new)
+        if model is None:
+            # Receipts that came before these own messages were cached apply now, as for
+            # any other page (or they would wait for good: the rows are not new to a later
+            # page).
+            self._settle([r.seq for r in rows if r.seq in new
+                          and name_key(r.sender) == name_key(self.user)])
             for m in messages:
                 if name_key(m.sender) == name_key(self.user):
                     self._own_from_elsewhere(m)
             req.job.page_received(messages, bool(ok.more), last)
             return
-        model = self.conversation(key)
-        new: set[int] = set()
-        if self._store is not None and rows:
-            new = set(self._store.add_messages(rows))
-            self._refresh_cached(key, messages, new)
         items = []
         for m in messages:
             self._seen_seqs.add(m.seq)
