@@ -209,6 +209,20 @@ class NewestLastProxy(QIdentityProxyModel):
         return None
 
 
+FIND_PAUSE_MS = 250
+"""How long the find bar waits for the next key before searching a long conversation."""
+FIND_AT_ONCE_S = 0.04
+"""A search that took longer than this (seconds) makes the next ones wait for a pause in
+the typing (:data:`FIND_PAUSE_MS`): a key per 150 ms search made typing stutter."""
+
+
+def find_waits(last_cost: float) -> bool:
+    """Whether the find bar waits for a pause in the typing before it searches, given how
+    long (seconds) the last search of this conversation took. Short conversations are
+    searched at every key."""
+    return last_cost > FIND_AT_ONCE_S
+
+
 class FindLineEdit(QLineEdit):
     """The find bar's input: Enter → next match, Shift+Enter → previous, Escape → close.
 
@@ -484,6 +498,14 @@ class ConversationWidget(QWidget):
         self.find_edit.setAccessibleName(f"Find in the conversation with {who}")
         self.find_edit.setClearButtonEnabled(True)
         self.find_edit.textChanged.connect(self._on_find_text)
+        # A search of a long conversation takes a while (~150 ms at 100,000 cached
+        # messages): then it waits for a pause in the typing instead of running per key.
+        self._find_pause = QTimer(self)
+        self._find_pause.setSingleShot(True)
+        self._find_pause.setInterval(FIND_PAUSE_MS)
+        self._find_pause.timeout.connect(self._run_find)
+        self._find_cost = 0.0
+        """Seconds the last whole search took (see :func:`find_waits`)."""
         self.find_edit.step.connect(self.find_step)
         self.find_edit.closed.connect(self.close_find)
         self.find_label = QLabel(self.find_bar)
@@ -1429,13 +1451,30 @@ class ConversationWidget(QWidget):
         self.find_edit.selectAll()
 
     def close_find(self) -> None:
+        self._find_pause.stop()
         self.find_bar.hide()
         self.find_edit.clear()
         self.compose.setFocus()
 
     def _on_find_text(self, text: str) -> None:
+        self.delegate.search_text = text  # (what is on screen lights up at once)
+        if text and find_waits(self._find_cost):
+            self._find_pause.start()
+            self.find_label.setText("Searching…")
+            self.find_label.setToolTip("")
+            self.view.viewport().update()
+            return
+        self._run_find()
+
+    def _run_find(self) -> None:
+        """Search the conversation for the find bar's text and go to the newest match."""
+        self._find_pause.stop()
+        text = self.find_edit.text()
         self.delegate.search_text = text
+        started = time.perf_counter()
         self.matches = self.model.find(text) if text else []
+        if text:
+            self._find_cost = time.perf_counter() - started
         self.match_index = -1
         if self.matches:
             self.find_step(1)  # the newest match first…
@@ -1453,7 +1492,7 @@ class ConversationWidget(QWidget):
         (a new "lunch" was neither counted nor reachable; a groups hunt); the current match
         stays the current one."""
         text = self.find_edit.text()
-        if self.find_bar.isHidden() or not text:
+        if self.find_bar.isHidden() or not text or self._find_pause.isActive():
             return
         matches = self.model.find(text)
         if matches == self.matches:
@@ -1495,6 +1534,9 @@ class ConversationWidget(QWidget):
 
     def find_step(self, step: int) -> None:
         """Go to the next (``step`` = 1) or previous (-1) match; newest first, wrapping."""
+        if self._find_pause.isActive():  # (Enter right after typing: search now)
+            self._run_find()
+            return
         if not self.matches:
             return
         if self.match_index < 0:

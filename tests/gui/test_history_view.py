@@ -233,3 +233,29 @@ def test_a_new_computer_counts_every_unread_message_not_only_the_newest_page(
     qtbot.waitUntil(scrolled_to_the_start, timeout=10_000)
     line = model.item(model.row_of_seq(tab.delegate.unread_seq)).text
     assert (badge, line) == (120, "news 0")
+
+
+def test_find_in_a_long_conversation_waits_for_a_pause_in_the_typing(qtbot):
+    """Each key of Ctrl+F searched the whole cache (~150 ms at 100,000 messages): typing
+    stuttered. Once a search was slow the next ones wait for a pause; Enter does not."""
+    from messenger.gui.conversation import FIND_AT_ONCE_S, find_waits
+
+    assert not find_waits(0.001) and find_waits(FIND_AT_ONCE_S * 2)
+    fill_cache(300, text=lambda seq: "lunch at noon" if seq == 120 else f"note {seq}.")
+    window = cached_window(qtbot)
+    tab = window.open_conversation(PEER)
+    window.find()
+    qtbot.keyClicks(tab.find_edit, "lun")  # a short conversation: at every key
+    assert tab.find_label.text() == "1 of 1 message"
+    tab._find_cost = 0.15  # as the last search of 100,000 messages took
+    qtbot.keyClicks(tab.find_edit, "ch")
+    assert tab.find_label.text() == "Searching…"
+    assert tab.delegate.search_text == "lunch"  # (the rows on screen light up at once)
+    qtbot.waitUntil(lambda: tab.find_label.text() == "1 of 1 message")
+    assert tab.delegate.current_seq == 120
+    tab._find_cost = 0.15
+    tab.find_edit.selectAll()
+    qtbot.keyClicks(tab.find_edit, "note 2")
+    qtbot.keyClick(tab.find_edit, Qt.Key.Key_Return)  # Enter right away: searched now
+    assert tab.find_label.text() == "1 of 111 messages"  # note 2, 20–29, 200–299
+    assert tab.delegate.current_seq == 299
