@@ -148,6 +148,15 @@ def tray_body(text: str, platform: str = sys.platform) -> str:
     return html.escape(text, quote=False) if platform.startswith("linux") else text
 
 
+def tray_tooltip(who: str, unread: int) -> str:
+    """The tray icon's tooltip: the account and how many messages are unread
+    ("alice@lab:5555 — 3 unread messages"), as the window title says it; a window kept in
+    the tray said only "Messenger"."""
+    if not unread:
+        return f"Messenger — {who}"
+    return f"Messenger — {who} — {unread:,} unread message{'s' if unread != 1 else ''}"
+
+
 def _first_sentence(message: str) -> str:
     """The first sentence of a (possibly long, several-line) connection error, for the
     status line; the whole text goes to its tooltip."""
@@ -1480,6 +1489,8 @@ class MainWindow(QMainWindow):
         who = f"{e.account}@{e.host}:{e.port}" if e.account else f"{e.host}:{e.port}"
         unread = sum(e.unread(key) for key in e.conversation_keys())
         self.setWindowTitle(f"({unread}) {who} — Messenger" if unread else f"{who} — Messenger")
+        if self.tray is not None:
+            self.tray.setToolTip(tray_tooltip(who, unread))
 
     def _update_state(self, state: ConnectionState) -> None:
         # Presence is known only while logged in (the login's roster brings it back).

@@ -11,7 +11,7 @@ from messenger.client.conversations import peer_key
 from messenger.client.models import MessageKind
 from messenger.client.notify import Notice
 from messenger.gui.delegates import BubbleDelegate
-from messenger.gui.main_window import MainWindow, tray_body
+from messenger.gui.main_window import MainWindow, tray_body, tray_tooltip
 from messenger.gui.settings import load_notification_prefs
 
 from .conftest import texts, type_line
@@ -38,6 +38,26 @@ def test_a_message_in_the_background_notifies_and_a_click_opens_its_conversation
     bob.open_notice()
     qtbot.waitUntil(lambda: bob.current_key() == peer_key("alice"))
     assert not bob.isMinimized()
+
+
+def test_the_tray_icon_says_how_many_messages_are_unread(qtbot, open_window):
+    """A window kept in the tray said only "Messenger" when pointed at; the title's count
+    was out of sight."""
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    assert tray_tooltip("bob@h:1", 1) == "Messenger — bob@h:1 — 1 unread message"
+    assert tray_tooltip("bob@h:1", 1200) == "Messenger — bob@h:1 — 1,200 unread messages"
+    assert tray_tooltip("bob@h:1", 0) == "Messenger — bob@h:1"
+    bob = open_window("bob")
+    alice = open_window("alice")
+    if bob.tray is None:  # (offscreen: no system tray; the icon is made all the same)
+        bob.tray = QSystemTrayIcon(bob)
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    background(qtbot, bob)
+    alice.engine.send_unicast("bob", "one")
+    alice.engine.send_unicast("bob", "two")
+    qtbot.waitUntil(lambda: bob.tray.toolTip().endswith("— 2 unread messages"), timeout=10_000)
+    assert bob.tray.toolTip().startswith("Messenger — bob@")
 
 
 def test_a_file_offer_in_the_background_notifies(qtbot, open_window, tmp_path):
