@@ -65,6 +65,7 @@ from ..client.conversations import is_everyone, is_group, is_private
 from ..client.engine import ConversationExport
 from ..client.models import ChatItem, ConversationModel, DeliveryState, MessageKind
 from ..client.quotes import excerpt, reply_text
+from ..client.textsearch import fold
 from ..protocol import MAX_TEXT_LENGTH, RETRACTED_TEXT
 from . import theme
 from .delegates import BubbleDelegate
@@ -749,7 +750,11 @@ class ConversationWidget(QWidget):
         self._matches_check.setSingleShot(True)
         self._matches_check.setInterval(0)
         self._matches_check.timeout.connect(self._refresh_matches)
-        model.rowsInserted.connect(self._matches_check.start)
+        model.rowsInserted.connect(self._rows_came)
+        self._to_recheck: dict[int, str] | None = {}
+        """In a long conversation (see :func:`find_waits`), the messages that came or changed
+        since the matches were counted (seq → text), checked alone instead of a search of
+        the whole cache per message; None: search it all again."""
         model.dataChanged.connect(self._text_changed)  # (edits; a pending message's seq)
         model.rowsRemoved.connect(self._update_failed_bar)
         model.dataChanged.connect(self._failed_maybe_changed)
@@ -1469,6 +1474,7 @@ class ConversationWidget(QWidget):
     def _run_find(self) -> None:
         """Search the conversation for the find bar's text and go to the newest match."""
         self._find_pause.stop()
+        self._to_recheck = {}
         text = self.find_edit.text()
         self.delegate.search_text = text
         started = time.perf_counter()
@@ -1483,18 +1489,49 @@ class ConversationWidget(QWidget):
             self._say_matches(0 if text else None)
             self.view.viewport().update()
 
-    def _text_changed(self, _top: object, _bottom: object, roles: list[int] = ()) -> None:
+    def _text_changed(self, top: QModelIndex, bottom: QModelIndex,
+                      roles: list[int] = ()) -> None:
         if not roles or any(int(r) in _MATCH_ROLES for r in roles):
-            self._matches_check.start()
+            self._recheck_rows(top.row(), bottom.row())
+
+    def _rows_came(self, _parent: QModelIndex, first: int, last: int) -> None:
+        self._recheck_rows(first, last)
+
+    def _recheck_rows(self, first: int, last: int) -> None:
+        """Count rows ``first``…``last`` (new or changed) among the matches, soon."""
+        if self.find_bar.isHidden() or not self.find_edit.text():
+            return
+        if self._to_recheck is not None and find_waits(self._find_cost) \
+                and last - first < 1_000:
+            for row in range(max(first, 0), min(last + 1, self.model.rowCount())):
+                item = self.model.item(row)
+                if item.seq is not None:
+                    self._to_recheck[item.seq] = item.text
+        else:
+            self._to_recheck = None
+        self._matches_check.start()
 
     def _refresh_matches(self, *_: object) -> None:
         """Messages that come or change while the find bar is open count among its matches
         (a new "lunch" was neither counted nor reachable; a groups hunt); the current match
-        stays the current one."""
+        stays the current one. In a long conversation only the messages that came or
+        changed are looked at (a search of the whole cache per message that came made the
+        window stutter in a busy group while the find bar was open)."""
         text = self.find_edit.text()
+        recheck, self._to_recheck = self._to_recheck, {}
         if self.find_bar.isHidden() or not text or self._find_pause.isActive():
             return
-        matches = self.model.find(text)
+        if recheck is None or not find_waits(self._find_cost):
+            matches = self.model.find(text)
+        else:
+            folded = fold(text)
+            found = set(self.matches)
+            for seq, body in recheck.items():
+                if folded in fold(body):
+                    found.add(seq)
+                else:
+                    found.discard(seq)
+            matches = sorted(found)
         if matches == self.matches:
             if not matches:
                 self._say_matches(0)  # (the last page from the server may have come)

@@ -15,6 +15,7 @@ from messenger.client.engine import PAGE, ClientEngine
 from messenger.client.localstore import LocalStore, store_path
 from messenger.gui import delegates
 from messenger.gui.main_window import MainWindow
+from messenger.protocol import Ok
 
 HOST, PORT, ME, PEER = "127.0.0.1", 5555, "alice", "bob"
 
@@ -259,3 +260,33 @@ def test_find_in_a_long_conversation_waits_for_a_pause_in_the_typing(qtbot):
     qtbot.keyClick(tab.find_edit, Qt.Key.Key_Return)  # Enter right away: searched now
     assert tab.find_label.text() == "1 of 111 messages"  # note 2, 20–29, 200–299
     assert tab.delegate.current_seq == 299
+
+
+def test_messages_coming_with_the_find_bar_open_are_checked_alone_in_a_long_conversation(
+        qtbot, server, open_window, monkeypatch):
+    """With the find bar open, every message that came searched the whole cache again
+    (~150 ms at 100,000 messages): a busy group stuttered. Once searches are slow, only
+    what came or changed is looked at; the count still follows (a new match, an edit that
+    takes one away)."""
+    from messenger.protocol import Edit
+
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    assert isinstance(alice.send_text("unicast", "lunch at noon?", ["bob"]), Ok)
+    bob = open_window("bob")
+    tab = bob.open_conversation("alice")
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 1, timeout=10_000)
+    bob.find()
+    qtbot.keyClicks(tab.find_edit, "lunch")
+    assert tab.find_label.text() == "1 of 1 message"
+    tab._find_cost = 0.15  # as a search of 100,000 messages took
+    searches: list[str] = []
+    real = ClientEngine.search
+    monkeypatch.setattr(ClientEngine, "search",
+                        lambda self, model, text: searches.append(text) or real(self, model, text))
+    second = alice.send_text("unicast", "LUNCH is late", ["bob"])
+    alice.send_text("unicast", "never mind", ["bob"])
+    qtbot.waitUntil(lambda: tab.find_label.text() == "2 of 2 messages", timeout=10_000)
+    assert tab.delegate.current_seq == tab.matches[0]  # the current match stays current
+    alice.request(Edit, seq=second.seq, text="dinner is late", client_msg_id="e1", base=0.0)
+    qtbot.waitUntil(lambda: tab.find_label.text() == "1 of 1 message", timeout=10_000)
+    assert searches == []
