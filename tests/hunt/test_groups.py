@@ -1,0 +1,130 @@
+"""Hunt: groups end to end (create, invite, join, leave, hand-over, delivery, receipts,
+history, names, non-members) against a real server."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers.wire import connect_as
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from messenger.client.connection import ConnectionState
+from messenger.client.conversations import group_key
+from messenger.client.engine import ClientEngine
+from messenger.client.models import DeliveryState, MessageKind
+from messenger.gui import groups as gui_groups
+from messenger.protocol import Error, ErrorCode, GroupCreate, GroupJoin, Ok
+
+from tests.gui.conftest import open_window  # noqa: F401  (the app-window fixture)
+
+
+@pytest.fixture
+def session(qtbot, server):
+    """``session(user)`` → a logged-in engine (password ``<user>123``)."""
+    engines: list[ClientEngine] = []
+
+    def factory(user: str, data_dir=None) -> ClientEngine:
+        engine = ClientEngine(data_dir=data_dir)
+        engines.append(engine)
+        with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+            engine.connect_to(server.host, server.port)
+            engine.login(user, f"{user}123")
+        return engine
+
+    yield factory
+    for engine in engines:
+        engine.close()
+    qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e in engines))
+
+
+def own(engine: ClientEngine, key: str, text: str):
+    model = engine.conversation(key)
+    for item in model.items():
+        if item.kind is MessageKind.OWN and item.text == text:
+            return model, item
+    raise AssertionError(f"no own message {text!r} in {key}")
+
+
+def test_delivered_to_n_of_m_counts_whom_the_message_went_to_not_todays_members(
+        qtbot, session):
+    """alice writes to "lab" while its only other member, bob, is offline: the tooltip says
+    "delivered to 0 of 1". Then charlie joins, and the same message, which never went to
+    charlie (he joined later, and the server's own count says 1 recipient), reads
+    "delivered to 0 of 2"; after alice herself leaves, "delivered to 0 of 0"."""
+    alice, bob = session("alice"), session("bob")
+    with qtbot.waitSignal(alice.group_joined, timeout=10_000):
+        alice.create_group("lab", [], public=True)
+    with qtbot.waitSignal(bob.group_joined, timeout=10_000):
+        bob.join_group("lab")
+    qtbot.waitUntil(lambda: alice.groups.group("lab").members == ("alice", "bob"))
+    bob.close()  # bob's computer is off
+    qtbot.waitUntil(lambda: bob.state is ConnectionState.DISCONNECTED)
+    alice.send_group("lab", "anyone there?")
+    key = group_key("lab")
+    qtbot.waitUntil(lambda: own(alice, key, "anyone there?")[1].state is DeliveryState.SENT)
+    model, item = own(alice, key, "anyone there?")
+    assert model.state_text(item) == "delivered to 0 of 1"
+
+    charlie = session("charlie")
+    with qtbot.waitSignal(charlie.group_joined, timeout=10_000):
+        charlie.join_group("lab")
+    qtbot.waitUntil(lambda: len(alice.groups.group("lab").members) == 3)
+    model, item = own(alice, key, "anyone there?")
+    # It went to bob alone: charlie joined after it and never gets it.
+    assert model.state_text(item) == "delivered to 0 of 1"
+
+
+def test_a_double_click_on_accept_joins_without_saying_it_could_not(qtbot, open_window):
+    """A double-click on the invitation bar's Accept (the buttons stay live until the
+    server answers) sends two ``group_accept``s: bob joins, and the status bar then says
+    "Could not accept the invitation to den: you are in den already"."""
+    alice, bob = open_window("alice"), open_window("bob")
+    with qtbot.waitSignal(alice.engine.group_joined, timeout=10_000):
+        alice.engine.create_group("den", ["bob"], public=False)
+    qtbot.waitUntil(lambda: bob.invitation_bar.buttons("den") is not None)
+    failed: list = []
+    bob.engine.group_failed.connect(lambda *args: failed.append(args))
+    accept = bob.invitation_bar.buttons("den")[0]
+    qtbot.mouseClick(accept, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(accept, Qt.MouseButton.LeftButton)  # (the second half of a double-click)
+    qtbot.waitUntil(lambda: bob.engine.groups.group("den").member)
+    with qtbot.waitSignal(bob.engine.message_acked, timeout=10_000):
+        bob.engine.send_group("den", "hi")  # answered after both accepts
+    assert failed == []
+    assert "Could not" not in bob.statusBar().currentMessage()
+
+
+def test_the_last_member_leaving_is_not_told_to_join_the_ended_group_again(
+        qtbot, open_window, monkeypatch):
+    """alice is the only member of the public group "solo" and leaves: the group is
+    dissolved (the leave question said so), yet the tab reads "You left this group — join it
+    again to write here." Joining is impossible: there is no such group any more (and its
+    name is free: whoever creates it next is someone else's group)."""
+    monkeypatch.setattr(gui_groups, "ask", lambda box: QMessageBox.StandardButton.Yes)
+    alice = open_window("alice")
+    with qtbot.waitSignal(alice.engine.group_joined, timeout=10_000):
+        alice.engine.create_group("solo", [], public=True)
+    tab = alice.open_group("solo")
+    with qtbot.waitSignal(alice.engine.message_acked, timeout=10_000):
+        alice.engine.send_group("solo", "note to self")
+    with qtbot.waitSignal(alice.engine.group_left, timeout=10_000):
+        qtbot.mouseClick(tab.leave_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: alice.engine.directory.group("solo") is None)
+    with qtbot.waitSignal(alice.engine.group_failed, timeout=10_000) as failed:
+        alice.engine.join_group("solo")
+    assert failed.args[2] == ErrorCode.UNKNOWN_GROUP  # the group is gone
+    assert "join it again" not in tab.closed_label.text()
+
+
+@pytest.mark.parametrize("lookalike", ["Iab", "1ab"])
+def test_a_group_name_that_reads_like_an_existing_one_is_refused(qtbot, server, lookalike):
+    """Account names that read alike in a sans-serif font ("aIice" next to "alice") are
+    refused (name_skeleton), but group names are only compared ignoring case: next to the
+    public group "lab", anyone may create the public group "Iab" (capital i), and the
+    "Join a group" list shows two groups that read "lab"."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    mallory = connect_as(qtbot, server, "bob", "bob123")
+    assert isinstance(alice.request(GroupCreate, group="lab", public=True), Ok)
+    reply = mallory.request(GroupCreate, group=lookalike, public=True)
+    assert isinstance(reply, Error) and reply.code == ErrorCode.NAME_TAKEN, reply
