@@ -4,7 +4,6 @@ history, names, non-members) against a real server."""
 from __future__ import annotations
 
 import pytest
-
 from helpers.wire import connect_as
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
@@ -14,9 +13,7 @@ from messenger.client.conversations import group_key
 from messenger.client.engine import ClientEngine
 from messenger.client.models import DeliveryState, MessageKind
 from messenger.gui import groups as gui_groups
-from messenger.protocol import Error, ErrorCode, GroupCreate, GroupJoin, Ok
-
-from tests.gui.conftest import open_window  # noqa: F401  (the app-window fixture)
+from messenger.protocol import Error, ErrorCode, GroupCreate, Ok
 
 
 @pytest.fixture
@@ -128,3 +125,24 @@ def test_a_group_name_that_reads_like_an_existing_one_is_refused(qtbot, server, 
     assert isinstance(alice.request(GroupCreate, group="lab", public=True), Ok)
     reply = mallory.request(GroupCreate, group=lookalike, public=True)
     assert isinstance(reply, Error) and reply.code == ErrorCode.NAME_TAKEN, reply
+
+
+def test_a_left_groups_tab_does_not_ask_for_the_invitation_that_is_waiting(
+        qtbot, open_window, monkeypatch):
+    """bob leaves the invite-only group "den" from its tab ("You left this group — its
+    leader can invite you again."); alice invites him again and the yellow bar shows the
+    invitation, but the tab still tells him to wait for one."""
+    monkeypatch.setattr(gui_groups, "ask", lambda box: QMessageBox.StandardButton.Yes)
+    alice, bob = open_window("alice"), open_window("bob")
+    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        alice.engine.create_group("den", ["bob"], public=False)
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        bob.engine.accept_invitation("den")
+    tab = bob.open_group("den")
+    with qtbot.waitSignal(bob.engine.group_left, timeout=10_000):
+        qtbot.mouseClick(tab.leave_button, Qt.MouseButton.LeftButton)
+    assert "invite you again" in tab.closed_label.text()
+    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        alice.engine.invite_to_group("den", ["bob"])
+    qtbot.waitUntil(lambda: bob.invitation_bar.buttons("den") is not None)
+    assert "invite you again" not in tab.closed_label.text()
