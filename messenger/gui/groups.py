@@ -229,7 +229,7 @@ class PickList(QObject):
 
 def friendly_group_error(op: str, group: str, code: str, message: str) -> str:
     """What a dialog shows for a refused group request."""
-    if code == ErrorCode.NAME_TAKEN:
+    if code == ErrorCode.NAME_TAKEN and "looks too much like" not in message:
         return f"A group named “{group}” exists already — choose another name."
     if code == ErrorCode.INVALID_NAME:
         return NAME_RULE

@@ -1,7 +1,8 @@
 """Group rules: membership, invitations, leadership. A plain class, no sockets.
 
-A group has a unique name (user-name rules, unique ignoring case), a leader, joined members in
-joining order, pending invitations, and is public or invite-only.
+A group has a unique name (user-name rules, unique ignoring case, and none may read like
+another's: :func:`name_skeleton`, as for accounts), a leader, joined members in joining order,
+pending invitations, and is public or invite-only.
 
 - Create: the creator is leader and first member; invitees get invitations.
 - Invite: the leader always; members too in public groups.
@@ -25,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from messenger.protocol import ErrorCode, GroupInfo, is_valid_name, name_key
+from messenger.protocol import ErrorCode, GroupInfo, is_valid_name, name_key, name_skeleton
 
 from .store import Store
 
@@ -120,6 +121,16 @@ class Groups:
             raise RuleError(ErrorCode.UNKNOWN_GROUP, f"no such group: {str(name)[:40]}")
         return group
 
+    def like(self, name: str) -> Group | None:
+        """Another group whose name reads like ``name`` (the same :func:`name_skeleton`:
+        ``Iab`` and ``1ab`` next to ``lab``), not the same name ignoring case, or None."""
+        skeleton = name_skeleton(name)
+        key = name_key(name)
+        for group in self._groups.values():
+            if group.key != key and name_skeleton(group.name) == skeleton:
+                return group
+        return None
+
     def member_group(self, user: str, name: str) -> Group:
         """The group, provided ``user`` is a member. Raises unknown_group / not_member."""
         group = self.get(name)
@@ -147,6 +158,11 @@ class Groups:
                              "a group name has 1-32 characters: letters, digits, _ . -")
         if name_key(name) in self._groups:
             raise RuleError(ErrorCode.NAME_TAKEN, f"a group named {name!r} exists already")
+        like = self.like(name)
+        if like is not None:
+            raise RuleError(ErrorCode.NAME_TAKEN,
+                             f"the name {name!r} looks too much like {like.name!r}, an "
+                             "existing group's: pick another name")
         me = name_key(creator)
         if sum(1 for g in self._groups.values() if name_key(g.leader) == me) >= MAX_LED_GROUPS:
             raise RuleError(ErrorCode.LIMIT_REACHED,

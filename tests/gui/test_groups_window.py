@@ -134,6 +134,13 @@ def test_create_group_in_the_dialog_accept_in_another_window_and_chat(qtbot, ope
         qtbot.mouseClick(again.ok_button, Qt.MouseButton.LeftButton)
     assert again.error_text() == "A group named “LAB” exists already — choose another name."
     assert again.isVisible() and again.ok_button.isEnabled()
+    # One that reads like it ("1ab") too, and the dialog says which it looks like.
+    again.nameEdit.clear()
+    qtbot.keyClicks(again.nameEdit, "1ab")
+    with qtbot.waitSignal(alice.engine.group_failed, timeout=10_000):
+        qtbot.mouseClick(again.ok_button, Qt.MouseButton.LeftButton)
+    assert again.error_text() == ("The name '1ab' looks too much like 'lab', an existing "
+                                  "group's: pick another name")
     again.reject()
 
     # The leader removes bob from the member panel.

