@@ -1652,8 +1652,20 @@ class ClientEngine(QObject):
                             invite=[self.canonical_user(user)], public=False)
         return self._group_request(frame, "create", name, key, party=user, attempt=attempt)
 
+    _SAME_INTENT = {"accept": "join", "join": "join", "decline": "decline", "leave": "leave"}
+    """Group requests that a second one for the same group, while the first is unanswered,
+    would only repeat (a double-click on Accept), by what they ask for."""
+
     def _group_request(self, frame: Any, op: str, group: str, key: str | None,
                        **extra: Any) -> bool:
+        intent = self._SAME_INTENT.get(op)
+        if intent is not None and self.logged_in and any(
+                r.kind == "group" and self._SAME_INTENT.get(r.op) == intent
+                and name_key(r.group) == name_key(group) for r in self._requests.values()):
+            # The answer to the first settles this one too; sent again, the server refused
+            # it ("you are in den already") after the first had joined.
+            log.info("group %s %s: already asked, waiting for the answer", op, group)
+            return True
         row = self.groups.group(group)
         req = _Request("group", op=op, group=group, key=key,
                        was_member=row is not None and row.member, **extra)

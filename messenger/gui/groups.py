@@ -555,6 +555,7 @@ class InvitationBar(QFrame):
         # say so, buttons kept (the count stayed at "1 member" beside the Groups list's
         # "20 members": a hunt).
         engine.groups.dataChanged.connect(self._refresh_texts)
+        engine.group_failed.connect(self._on_failed)
         self.rebuild()
 
     def buttons(self, group: str) -> tuple[QPushButton, QPushButton] | None:
@@ -604,9 +605,8 @@ class InvitationBar(QFrame):
             accept.setAccessibleName(f"Accept the invitation to {g.name}")
             decline = QPushButton("Decline", row)
             decline.setAccessibleName(f"Decline the invitation to {g.name}")
-            accept.clicked.connect(lambda _c=False, n=g.name: self.engine.accept_invitation(n))
-            decline.clicked.connect(
-                lambda _c=False, n=g.name: self.engine.decline_invitation(n))
+            accept.clicked.connect(lambda _c=False, n=g.name: self._answer(n, accept=True))
+            decline.clicked.connect(lambda _c=False, n=g.name: self._answer(n, accept=False))
             h.addWidget(label, 1)
             h.addWidget(accept)
             h.addWidget(decline)
@@ -615,6 +615,26 @@ class InvitationBar(QFrame):
         if self._more is not None:
             self._layout.addWidget(self._more)
         self.setVisible(bool(pending))
+
+    def _answer(self, group: str, *, accept: bool) -> None:
+        """Accept or decline the invitation to ``group``: its buttons go grey until the
+        server answers (a double-click sent two answers, and the second was refused)."""
+        self._set_enabled(group, False)
+        sent = (self.engine.accept_invitation(group) if accept
+                else self.engine.decline_invitation(group))
+        if not sent:
+            self._set_enabled(group, True)
+
+    def _set_enabled(self, group: str, enabled: bool) -> None:
+        row = self._rows.get(name_key(group))
+        if row is not None:
+            row[1].setEnabled(enabled)
+            row[2].setEnabled(enabled)
+
+    def _on_failed(self, op: str, group: str, _code: str, _message: str) -> None:
+        """A refused (or unsent) answer: the invitation's buttons work again."""
+        if op in ("accept", "decline"):
+            self._set_enabled(group, True)
 
     @staticmethod
     def _set_text(label: QLabel, g: GroupRow) -> None:

@@ -804,6 +804,37 @@ def test_the_invitation_bar_counts_the_members_who_accepted_meanwhile(qtbot, ope
     assert "(invite-only, 2 members)" in text, text
     assert bob.invitation_bar.buttons("class")[0] is accept
 
+
+def test_a_double_click_on_accept_joins_without_saying_it_could_not(qtbot, open_window):
+    """A double-click on the invitation bar's Accept (its buttons stayed live until the
+    server answered) sent two ``group_accept``s: bob joined, and the status bar then said
+    "Could not accept the invitation to den: you are in den already". The invitation's
+    buttons go grey at the first click."""
+    alice, bob = open_window("alice"), open_window("bob")
+    with qtbot.waitSignal(alice.engine.group_joined, timeout=10_000):
+        alice.engine.create_group("den", ["bob"], public=False)
+    qtbot.waitUntil(lambda: bob.invitation_bar.buttons("den") is not None)
+    failed: list = []
+    bob.engine.group_failed.connect(lambda *args: failed.append(args))
+    accept, decline = bob.invitation_bar.buttons("den")
+    qtbot.mouseClick(accept, Qt.MouseButton.LeftButton)
+    assert not accept.isEnabled() and not decline.isEnabled()
+    qtbot.mouseClick(accept, Qt.MouseButton.LeftButton)  # (the second half of a double-click)
+    qtbot.waitUntil(lambda: bob.engine.groups.group("den").member)
+    with qtbot.waitSignal(bob.engine.message_acked, timeout=10_000):
+        bob.engine.send_group("den", "hi")  # answered after a second accept would be
+    assert failed == []
+    assert "Could not" not in bob.statusBar().currentMessage()
+    # An answer refused (here: the server too busy), and the buttons work again.
+    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        alice.engine.create_group("attic", ["bob"], public=False)
+    accept, decline = bob.invitation_bar.buttons("attic")
+    qtbot.mouseClick(decline, Qt.MouseButton.LeftButton)
+    assert not accept.isEnabled()
+    bob.engine.group_failed.emit("decline", "attic", "rate_limited", "slow down")
+    assert accept.isEnabled() and decline.isEnabled()
+
+
 def bob_in_lab_with_history(qtbot, alice, bob, name="lab", text="the plan"):
     """bob joins alice's group ``name``, where alice says ``text``."""
     with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):

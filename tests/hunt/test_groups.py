@@ -71,26 +71,6 @@ def test_delivered_to_n_of_m_counts_whom_the_message_went_to_not_todays_members(
     assert model.state_text(item) == "delivered to 0 of 1"
 
 
-def test_a_double_click_on_accept_joins_without_saying_it_could_not(qtbot, open_window):
-    """A double-click on the invitation bar's Accept (the buttons stay live until the
-    server answers) sends two ``group_accept``s: bob joins, and the status bar then says
-    "Could not accept the invitation to den: you are in den already"."""
-    alice, bob = open_window("alice"), open_window("bob")
-    with qtbot.waitSignal(alice.engine.group_joined, timeout=10_000):
-        alice.engine.create_group("den", ["bob"], public=False)
-    qtbot.waitUntil(lambda: bob.invitation_bar.buttons("den") is not None)
-    failed: list = []
-    bob.engine.group_failed.connect(lambda *args: failed.append(args))
-    accept = bob.invitation_bar.buttons("den")[0]
-    qtbot.mouseClick(accept, Qt.MouseButton.LeftButton)
-    qtbot.mouseClick(accept, Qt.MouseButton.LeftButton)  # (the second half of a double-click)
-    qtbot.waitUntil(lambda: bob.engine.groups.group("den").member)
-    with qtbot.waitSignal(bob.engine.message_acked, timeout=10_000):
-        bob.engine.send_group("den", "hi")  # answered after both accepts
-    assert failed == []
-    assert "Could not" not in bob.statusBar().currentMessage()
-
-
 def test_the_last_member_leaving_is_not_told_to_join_the_ended_group_again(
         qtbot, open_window, monkeypatch):
     """alice is the only member of the public group "solo" and leaves: the group is

@@ -88,6 +88,34 @@ def test_decline_and_name_taken(qtbot, session):
     assert failed.args[:3] == ["create", "LAB", "name_taken"]
 
 
+def test_an_answer_asked_twice_before_the_server_answers_goes_once(qtbot, session):
+    """Accept asked twice in a row (a double-click, or the bar's Accept and then the Groups
+    list's Join) sent two requests: bob joined, and then heard "Could not accept the
+    invitation to den: you are in den already". The second waits for the first's answer."""
+    alice, bob = session("alice"), session("bob")
+    with qtbot.waitSignal(bob.invitation_received, timeout=10_000):
+        alice.create_group("den", ["bob"])
+    failed: list = []
+    bob.group_failed.connect(lambda *args: failed.append(args))
+    with qtbot.waitSignal(bob.group_joined, timeout=10_000):
+        assert bob.accept_invitation("den", key=EVERYONE)
+        assert bob.accept_invitation("den", key=EVERYONE)
+        assert bob.join_group("den", key=EVERYONE)
+    with qtbot.waitSignal(bob.message_acked, timeout=10_000):
+        bob.send_group("den", "hi")  # (answered after any second answer would be)
+    assert failed == []
+    assert not any("Could not" in n for n in notices(bob, EVERYONE))
+    # A decline twice likewise (the second was refused: "not invited").
+    with qtbot.waitSignal(alice.group_joined, timeout=10_000):
+        alice.create_group("attic", ["bob"])
+    with qtbot.waitSignal(bob.group_left, timeout=10_000):
+        bob.decline_invitation("attic", key=EVERYONE)
+        bob.decline_invitation("attic", key=EVERYONE)
+    with qtbot.waitSignal(bob.message_acked, timeout=10_000):
+        bob.send_group("den", "still here")
+    assert failed == []
+
+
 def test_public_join_leave_and_directory(qtbot, session):
     alice, bob = session("alice"), session("bob")
     with qtbot.waitSignal(alice.group_joined, timeout=10_000):
