@@ -2362,6 +2362,11 @@ class ClientEngine(QObject):
         if ev.gone or not (row.member or row.pending):
             if self._drop_group(ev.group.name):
                 self.group_left.emit(ev.group.name)
+            former = self.groups.former_row(ev.group.name)
+            if ev.gone and not ev.group.members and former is not None:
+                # Dissolved (its last member left: this account, here or elsewhere). The
+                # `ok` of the leave came first and said nothing of it.
+                self.groups.upsert(replace(former, ended=True))
             if ev.group.public and ev.group.members:
                 if self.directory.row_of(ev.group.name) is not None:
                     self.directory.upsert(replace(row, member=False, pending=False))

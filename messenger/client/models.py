@@ -1069,6 +1069,8 @@ class GroupRow:
         left: this account is no longer a member (left, removed, dissolved) and keeps the
             conversation's history: listed last, to open it for reading (``member`` and
             ``pending`` are False; leader and members are not known).
+        ended: (a ``left`` row) this app saw the group dissolved (its last member left):
+            there is nothing to join again.
     """
 
     name: str
@@ -1082,6 +1084,7 @@ class GroupRow:
     unread: int = 0
     created: float = 0.0
     left: bool = False
+    ended: bool = False
 
 
 def _group_sort_key(row: GroupRow) -> tuple[bool, bool, str, str]:
@@ -1159,7 +1162,8 @@ class GroupModel(QAbstractListModel):
             return g.left
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
             if g.left:
-                return (f"group {g.name}: you are no longer a member; its messages stay "
+                why = "it ended" if g.ended else "you are no longer a member"
+                return (f"group {g.name}: {why}; its messages stay "
                         "here to read (right-click to remove it from the list)")
             n = len(g.members)
             text = (f"group {g.name}, {'public' if g.public else 'invite-only'}, "
@@ -1203,6 +1207,11 @@ class GroupModel(QAbstractListModel):
 
     def row_of(self, name: str) -> int | None:
         return self._row_of(name)
+
+    def former_row(self, name: str) -> GroupRow | None:
+        """A copy of the :meth:`former` row of group ``name`` (any case), or None."""
+        row = self._row_of(name)
+        return replace(self._rows[row]) if row is not None and self._rows[row].left else None
 
     def rows(self) -> list[GroupRow]:
         """Copies of the rows of the groups you are in or invited to."""

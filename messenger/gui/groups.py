@@ -64,8 +64,9 @@ NAME_RULE = "A group name has 1–32 letters, digits, “_”, “.” or “-�
 
 LEFT_GROUP = "You left this group — join it again to write here."
 LEFT_PRIVATE_GROUP = "You left this group — its leader can invite you again."
-"""(An invite-only group, or one that is gone: it cannot be joined.)"""
+"""(An invite-only group, or one no longer listed: it cannot be joined.)"""
 NOT_MEMBER = "You are not a member of this group."
+ENDED_GROUP = "This group ended: its last member left."
 
 
 def ask(box: QMessageBox) -> QMessageBox.StandardButton:
@@ -817,7 +818,12 @@ class GroupConversationWidget(ConversationWidget):
         else:
             listed = row if row is not None else self.engine.directory.group(self.group)
             left = LEFT_GROUP if listed is not None and listed.public else LEFT_PRIVATE_GROUP
-            self.set_writable(False, left if self.left_here else NOT_MEMBER)
+            former = self.engine.groups.former_row(self.group)
+            if former is not None and former.ended:
+                closed = ENDED_GROUP  # (nothing to join again)
+            else:
+                closed = left if self.left_here else NOT_MEMBER
+            self.set_writable(False, closed)
             self.set_retry_blocked("You are not a member of this group any more."
                                    if self.left_here else NOT_MEMBER)
         can_invite = member and row is not None and (row.public or self.is_leader())

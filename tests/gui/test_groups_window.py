@@ -207,6 +207,32 @@ def test_leave_asks_first_then_the_tab_cannot_be_written_in(qtbot, open_window, 
     assert tab.member_panel.isVisibleTo(tab) and tab.members_button.isVisibleTo(tab)
 
 
+@pytest.mark.parametrize("public", [True, False])
+def test_the_last_member_leaving_is_told_the_group_ended(qtbot, open_window, monkeypatch,
+                                                          public):
+    """alice, the only member of "solo", leaves: the group is dissolved (the leave question
+    said so), yet the tab read "You left this group — join it again to write here." (an
+    invite-only one: "its leader can invite you again"). There was nothing to join: /join
+    answered "There is no group named solo"."""
+    Answers(monkeypatch, True)
+    alice = open_window("alice")
+    with qtbot.waitSignal(alice.engine.group_joined, timeout=10_000):
+        alice.engine.create_group("solo", [], public=public)
+    tab = alice.open_group("solo")
+    with qtbot.waitSignal(alice.engine.message_acked, timeout=10_000):
+        alice.engine.send_group("solo", "note to self")
+    with qtbot.waitSignal(alice.engine.group_left, timeout=10_000):
+        qtbot.mouseClick(tab.leave_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.closed_label.text() == "This group ended: its last member left.")
+    assert not tab.compose.isEnabled()
+    row = alice.engine.groups.row_of("solo")
+    assert "it ended" in alice.engine.groups.index(row, 0).data(Qt.ItemDataRole.ToolTipRole)
+    # A new group of that name is someone's new group: joined, the tab is writable again.
+    with qtbot.waitSignal(alice.engine.group_joined, timeout=10_000):
+        alice.engine.create_group("solo", [], public=True)
+    assert tab.compose.isEnabled() and not tab.closed_label.isVisibleTo(tab)
+
+
 def test_long_names_wrap_or_elide_without_widening_the_window(qtbot, server, open_window):
     long_leader = "a_very_long_user_name_of_32_char"
     long_group = "a-really-long-group-name-32-char"

@@ -12,7 +12,6 @@ from messenger.client.conversations import group_key
 from messenger.client.engine import ClientEngine
 from messenger.client.models import DeliveryState, MessageKind
 from messenger.gui import groups as gui_groups
-from messenger.protocol import ErrorCode
 
 
 @pytest.fixture
@@ -69,28 +68,6 @@ def test_delivered_to_n_of_m_counts_whom_the_message_went_to_not_todays_members(
     model, item = own(alice, key, "anyone there?")
     # It went to bob alone: charlie joined after it and never gets it.
     assert model.state_text(item) == "delivered to 0 of 1"
-
-
-def test_the_last_member_leaving_is_not_told_to_join_the_ended_group_again(
-        qtbot, open_window, monkeypatch):
-    """alice is the only member of the public group "solo" and leaves: the group is
-    dissolved (the leave question said so), yet the tab reads "You left this group — join it
-    again to write here." Joining is impossible: there is no such group any more (and its
-    name is free: whoever creates it next is someone else's group)."""
-    monkeypatch.setattr(gui_groups, "ask", lambda box: QMessageBox.StandardButton.Yes)
-    alice = open_window("alice")
-    with qtbot.waitSignal(alice.engine.group_joined, timeout=10_000):
-        alice.engine.create_group("solo", [], public=True)
-    tab = alice.open_group("solo")
-    with qtbot.waitSignal(alice.engine.message_acked, timeout=10_000):
-        alice.engine.send_group("solo", "note to self")
-    with qtbot.waitSignal(alice.engine.group_left, timeout=10_000):
-        qtbot.mouseClick(tab.leave_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: alice.engine.directory.group("solo") is None)
-    with qtbot.waitSignal(alice.engine.group_failed, timeout=10_000) as failed:
-        alice.engine.join_group("solo")
-    assert failed.args[2] == ErrorCode.UNKNOWN_GROUP  # the group is gone
-    assert "join it again" not in tab.closed_label.text()
 
 
 def test_a_left_groups_tab_does_not_ask_for_the_invitation_that_is_waiting(
