@@ -67,6 +67,8 @@ LEFT_PRIVATE_GROUP = "You left this group — its leader can invite you again."
 """(An invite-only group, or one no longer listed: it cannot be joined.)"""
 NOT_MEMBER = "You are not a member of this group."
 ENDED_GROUP = "This group ended: its last member left."
+INVITED_GROUP = "You are invited to this group — accept the invitation to write here."
+"""(A group you left or were removed from, invited to again.)"""
 
 
 def ask(box: QMessageBox) -> QMessageBox.StandardButton:
@@ -821,6 +823,8 @@ class GroupConversationWidget(ConversationWidget):
             former = self.engine.groups.former_row(self.group)
             if former is not None and former.ended:
                 closed = ENDED_GROUP  # (nothing to join again)
+            elif row is not None and row.pending:
+                closed = INVITED_GROUP  # (not "its leader can invite you again")
             else:
                 closed = left if self.left_here else NOT_MEMBER
             self.set_writable(False, closed)

@@ -233,6 +233,31 @@ def test_the_last_member_leaving_is_told_the_group_ended(qtbot, open_window, mon
     assert tab.compose.isEnabled() and not tab.closed_label.isVisibleTo(tab)
 
 
+def test_a_left_groups_tab_says_an_invitation_waits(qtbot, open_window, monkeypatch):
+    """bob left the invite-only group "den" from its tab ("You left this group — its leader
+    can invite you again."); alice invited him again and the yellow bar showed the
+    invitation, but the tab still told him to wait for one."""
+    Answers(monkeypatch, True)
+    alice, bob = open_window("alice"), open_window("bob")
+    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        alice.engine.create_group("den", ["bob"], public=False)
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        bob.engine.accept_invitation("den")
+    tab = bob.open_group("den")
+    with qtbot.waitSignal(bob.engine.group_left, timeout=10_000):
+        qtbot.mouseClick(tab.leave_button, Qt.MouseButton.LeftButton)
+    assert tab.closed_label.text() == "You left this group — its leader can invite you again."
+    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        alice.engine.invite_to_group("den", ["bob"])
+    assert bob.invitation_bar.buttons("den") is not None
+    assert tab.closed_label.text() == \
+        "You are invited to this group — accept the invitation to write here."
+    assert not tab.compose.isEnabled()
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        qtbot.mouseClick(bob.invitation_bar.buttons("den")[0], Qt.MouseButton.LeftButton)
+    assert tab.compose.isEnabled() and not tab.closed_label.isVisibleTo(tab)
+
+
 def test_long_names_wrap_or_elide_without_widening_the_window(qtbot, server, open_window):
     long_leader = "a_very_long_user_name_of_32_char"
     long_group = "a-really-long-group-name-32-char"

@@ -4,14 +4,11 @@ history, names, non-members) against a real server."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
 
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import group_key
 from messenger.client.engine import ClientEngine
 from messenger.client.models import DeliveryState, MessageKind
-from messenger.gui import groups as gui_groups
 
 
 @pytest.fixture
@@ -68,24 +65,3 @@ def test_delivered_to_n_of_m_counts_whom_the_message_went_to_not_todays_members(
     model, item = own(alice, key, "anyone there?")
     # It went to bob alone: charlie joined after it and never gets it.
     assert model.state_text(item) == "delivered to 0 of 1"
-
-
-def test_a_left_groups_tab_does_not_ask_for_the_invitation_that_is_waiting(
-        qtbot, open_window, monkeypatch):
-    """bob leaves the invite-only group "den" from its tab ("You left this group — its
-    leader can invite you again."); alice invites him again and the yellow bar shows the
-    invitation, but the tab still tells him to wait for one."""
-    monkeypatch.setattr(gui_groups, "ask", lambda box: QMessageBox.StandardButton.Yes)
-    alice, bob = open_window("alice"), open_window("bob")
-    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
-        alice.engine.create_group("den", ["bob"], public=False)
-    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
-        bob.engine.accept_invitation("den")
-    tab = bob.open_group("den")
-    with qtbot.waitSignal(bob.engine.group_left, timeout=10_000):
-        qtbot.mouseClick(tab.leave_button, Qt.MouseButton.LeftButton)
-    assert "invite you again" in tab.closed_label.text()
-    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
-        alice.engine.invite_to_group("den", ["bob"])
-    qtbot.waitUntil(lambda: bob.invitation_bar.buttons("den") is not None)
-    assert "invite you again" not in tab.closed_label.text()
