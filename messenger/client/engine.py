@@ -1546,6 +1546,13 @@ class ClientEngine(QObject):
                             invite=[self.canonical_user(u) for u in invite], public=public)
         return self._group_request(frame, "create", group, key, public=public)
 
+    def may_invite(self, group: str) -> bool:
+        """Whether this account may invite people to ``group`` (the server's rule): a
+        member of a public group, or the leader of an invite-only one."""
+        row = self.groups.group(group)
+        return row is not None and row.member and (
+            row.public or name_key(row.leader) == name_key(self.user))
+
     def invite_to_group(self, group: str, users: list[str] | tuple[str, ...], *,
                         key: str | None = None) -> bool:
         frame = GroupInvite(id=self._take_id(), group=self._group_title(group),

@@ -830,8 +830,7 @@ class GroupConversationWidget(ConversationWidget):
             self.set_writable(False, closed)
             self.set_retry_blocked("You are not a member of this group any more."
                                    if self.left_here else NOT_MEMBER)
-        can_invite = member and row is not None and (row.public or self.is_leader())
-        self.invite_button.setEnabled(bool(can_invite))
+        self.invite_button.setEnabled(self.engine.may_invite(self.group))
         self.leave_button.setEnabled(member)
         self.remove_button.setVisible(self.is_leader())
         self.remove_button.setEnabled(bool(self.selected_member()))

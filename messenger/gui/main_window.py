@@ -917,7 +917,8 @@ class MainWindow(QMainWindow):
             menu.addAction("Remove from list", lambda: self.engine.forget_group(name))
         else:
             menu.addAction("Open", lambda: self.open_group(name))
-            menu.addAction("Invite…", lambda: self.ask_invite(name))
+            if self.engine.may_invite(name):  # (as the tab's Invite… button)
+                menu.addAction("Invite…", lambda: self.ask_invite(name))
             menu.addAction("Leave…", lambda: self.leave_group(name))
         menu.popup(self.groups_view.viewport().mapToGlobal(pos))
 

@@ -598,6 +598,26 @@ def group_menu(window, name: str) -> QMenu:
     return [m for m in window.findChildren(QMenu) if m.isVisible()][-1]
 
 
+def test_the_groups_list_offers_invite_only_to_who_may_invite(qtbot, open_window):
+    """Right-click on a group in the Groups list always offered "Invite…", also to a member
+    of an invite-only group who does not lead it, who heard "only the leader invites" only
+    after picking people. It is offered as the tab's own Invite… button is enabled."""
+    alice, bob = open_window("alice"), open_window("bob")
+    for name, public in (("den", False), ("pub", True)):
+        with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+            alice.engine.create_group(name, ["bob"], public=public)
+        with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+            bob.engine.accept_invitation(name)
+    actions = {(w.engine.user, g): [a.text() for a in group_menu(w, g).actions()]
+               for w in (alice, bob) for g in ("den", "pub")}
+    assert actions == {("alice", "den"): ["Open", "Invite…", "Leave…"],
+                       ("alice", "pub"): ["Open", "Invite…", "Leave…"],
+                       ("bob", "den"): ["Open", "Leave…"],  # invite-only: the leader invites
+                       ("bob", "pub"): ["Open", "Invite…", "Leave…"]}
+    assert not bob.open_group("den").invite_button.isEnabled()
+    assert bob.open_group("pub").invite_button.isEnabled()
+
+
 def test_a_group_left_stays_listed_for_its_history_until_taken_off_the_list(qtbot,
                                                                            open_window):
     """A group one left vanished from the Groups list: once its tab was closed (or the app
