@@ -2012,7 +2012,8 @@ class ClientEngine(QObject):
             if ok.seq is None:
                 log.warning("send ack without seq for %s", req.client_msg_id)
                 return
-            self._acked(req.client_msg_id, ok.seq, sane_ts(ok.ts), req.keys)
+            self._acked(req.client_msg_id, ok.seq, sane_ts(ok.ts), req.keys,
+                        recipients=ok.recipients)
         elif req.kind == "history":
             self._on_history(req, ok)
         elif req.kind == "conversations":
@@ -2714,7 +2715,10 @@ class ClientEngine(QObject):
             self.conversation(key).mark_failed(client_msg_id, message)
             self.request_failed.emit(key, code, message)
 
-    def _acked(self, client_msg_id: str, seq: int, ts: float, keys: list[str]) -> None:
+    def _acked(self, client_msg_id: str, seq: int, ts: float, keys: list[str], *,
+               recipients: int | None = None) -> None:
+        """Own message ``client_msg_id`` is stored on the server as ``seq``; ``recipients``:
+        how many it went to (a group message's or a broadcast's ``ok``), else None."""
         self._inflight.discard(client_msg_id)
         self._send_retry_s = SEND_RETRY_S[0]
         self._seen_seqs.add(seq)
@@ -2740,6 +2744,11 @@ class ClientEngine(QObject):
                 self._start_cursor(key, seq)
             if key in cached:
                 self._rewind_cursor(key, seq)
+        if recipients is not None and self._store is not None:
+            # Whom it went to, counted by the server as it stored it: "delivered to 0 of n"
+            # until the counts rise (the group's members today may be others: one who
+            # joined later never gets it). Kept in the cache as a receipt_count's are.
+            self._show_receipts(self._store.receipt_counts(seq, 0, 0, recipients))
         self.message_acked.emit(client_msg_id, seq, ts)
         self._settle([seq])
 

@@ -593,10 +593,12 @@ class Ok(_Base, tag="ok"):
     """Success reply to the request with the same ``id``.
 
     Fields present depend on the request: ``login``/``register`` → ``user`` (canonical name) and
-    ``roster`` and ``groups``; ``roster`` → ``roster``; ``send`` → ``seq`` and ``ts``;
-    ``groups`` → ``groups``; ``group_create``/``group_invite``/``group_join``/``group_accept``
-    → ``group``; ``history`` → ``messages`` and ``more`` (more messages exist beyond the page:
-    older ones, or newer ones when ``after`` was given) and ``read_upto`` (the highest seq of
+    ``roster`` and ``groups``; ``roster`` → ``roster``; ``send`` → ``seq`` and ``ts``
+    (and, for a group message or a broadcast, ``recipients``: how many it went to, the
+    sender excepted); ``groups`` → ``groups``;
+    ``group_create``/``group_invite``/``group_join``/``group_accept`` → ``group``;
+    ``history`` → ``messages`` and ``more`` (more messages exist beyond the page: older
+    ones, or newer ones when ``after`` was given) and ``read_upto`` (the highest seq of
     the conversation that this account marked read, from any of its sessions; absent for
     0 or a conversation without one) and ``read_seqs`` (the page's multicast messages to
     this account that it marked read, privately too, which ``read_upto`` does not cover;
@@ -622,6 +624,7 @@ class Ok(_Base, tag="ok"):
     secret: str | None = None
     conversations: list[ConversationEntry] | None = None
     seq_high: SqlInt | None = None
+    recipients: SqlInt | None = None
 
 
 

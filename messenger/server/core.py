@@ -1054,7 +1054,17 @@ class ServerCore:
         stored = self.store.message_by_client_id(session.key, frame.client_msg_id)
         if stored is None or stored.notice is not None:
             return None
-        return [Out(session.conn, Ok(id=frame.id, seq=stored.seq, ts=stored.ts))]
+        return [Out(session.conn, self._send_ok(frame.id, stored, None))]
+
+    def _send_ok(self, request_id: int, stored: StoredMessage, recipients: int | None) -> Ok:
+        """The ``ok`` of a ``send``: its seq and time, and for a group message or a broadcast
+        how many it went to (``recipients``, counted now for a new message; for a retry, as
+        the message's receipt counts have it)."""
+        count: int | None = None
+        if stored.scope in ("group", "broadcast"):
+            count = recipients if recipients is not None else \
+                self.store.recipient_count(stored.seq)
+        return Ok(id=request_id, seq=stored.seq, ts=stored.ts, recipients=count)
 
     def _flooding(self, session: Session, frame: Any) -> list[Action] | None:
         """``rate_limited`` when the account sends faster than ``max_send_rate`` (a retry of
@@ -1132,7 +1142,8 @@ class ServerCore:
             group=group_name if frame.scope == "group" else None, sender_key=session.key)
         if not created and stored.notice is not None:
             return self._id_taken(session, frame)  # an edit's id, not a retry of a send
-        actions: list[Action] = [Out(session.conn, Ok(id=frame.id, seq=stored.seq, ts=stored.ts))]
+        actions: list[Action] = [Out(session.conn, self._send_ok(
+            frame.id, stored, len(keys) if created else None))]
         if created:
             online = self.online
             conns = [c for key in keys if (entry := online.get(key)) is not None

@@ -1644,6 +1644,29 @@ class Store:
         self._autocommit()
         return out
 
+    def recipient_count(self, seq: int) -> int:
+        """How many people group or broadcast chat message ``seq`` went to (its sender
+        excepted): the ``recipients`` of its ``receipt_count``, without counting who has it.
+        0 for any other message."""
+        recent = self._recent.get(seq)
+        if recent is not None and recent[3] is not None:
+            return int(recent[3][2])
+        self._sync()
+        message = self._db.execute(
+            "SELECT grp_key, sender_key FROM messages WHERE seq = ? AND notice IS NULL"
+            " AND scope IN ('group', 'broadcast')", (seq,)).fetchone()
+        if message is None or message[0] is None:
+            return 0
+        row = self._db.execute(
+            "SELECT count(*) FROM deliveries WHERE seq = ?", (seq,)).fetchone()
+        if row[0]:
+            return int(row[0])
+        grp_key, sender_key = message
+        return int(self._db.execute(
+            "SELECT count(DISTINCT user_key) FROM group_spans WHERE grp_key = ? AND"
+            " after_seq < ? AND (upto_seq IS NULL OR upto_seq >= ?) AND user_key != ?",
+            (grp_key, seq, seq, sender_key)).fetchone()[0])
+
     def receipt_counts(self, seq: int) -> tuple[int, int, int]:
         """``(recipients, delivered, read)`` counts of message ``seq``: from its
         ``deliveries`` rows, or for a group chat message without any, from the spans and

@@ -7,7 +7,7 @@ import pytest
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE, group_key
 from messenger.client.engine import ClientEngine, party_name
-from messenger.client.models import GroupModel, MessageKind
+from messenger.client.models import DeliveryState, GroupModel, MessageKind
 
 
 @pytest.fixture
@@ -181,6 +181,51 @@ def test_the_party_is_the_group_joined_last_after_a_reconnect_and_a_restart(
     alice.close_store()
     again = session("alice", tmp_path / "home")  # (the app starts again)
     assert again.party == "football"
+
+
+def own(engine: ClientEngine, key: str, text: str):
+    """``(model, item)`` of ``engine``'s own message ``text`` in conversation ``key``."""
+    model = engine.conversation(key)
+    for item in model.items():
+        if item.kind is MessageKind.OWN and item.text == text:
+            return model, item
+    raise AssertionError(f"no own message {text!r} in {key}")
+
+
+def test_delivered_to_n_of_m_counts_whom_the_message_went_to_not_todays_members(
+        qtbot, session, tmp_path):
+    """alice wrote to "lab" while its only other member, bob, was offline: the tooltip said
+    "delivered to 0 of 1". Then charlie joined, and the same message, which never went to
+    him (the server's own count said 1 recipient), read "delivered to 0 of 2": the total
+    was the group's members today. The send's ``ok`` says whom it went to, kept in the
+    cache (a restart shows the same)."""
+    alice, bob = session("alice", tmp_path / "home"), session("bob")
+    with qtbot.waitSignal(alice.group_joined, timeout=10_000):
+        alice.create_group("lab", [], public=True)
+    with qtbot.waitSignal(bob.group_joined, timeout=10_000):
+        bob.join_group("lab")
+    qtbot.waitUntil(lambda: alice.groups.group("lab").members == ("alice", "bob"))
+    bob.close()  # bob's computer is off
+    qtbot.waitUntil(lambda: bob.state is ConnectionState.DISCONNECTED)
+    key = group_key("lab")
+    with qtbot.waitSignal(alice.message_acked, timeout=10_000):
+        alice.send_group("lab", "anyone there?")
+    model, item = own(alice, key, "anyone there?")
+    assert item.state is DeliveryState.SENT and item.counts == (0, 0, 1)
+    assert model.state_text(item) == "delivered to 0 of 1"
+
+    charlie = session("charlie")
+    with qtbot.waitSignal(charlie.group_joined, timeout=10_000):
+        charlie.join_group("lab")
+    qtbot.waitUntil(lambda: len(alice.groups.group("lab").members) == 3)
+    model, item = own(alice, key, "anyone there?")
+    assert model.state_text(item) == "delivered to 0 of 1"  # (to bob alone)
+    alice.close()
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED)
+    alice.close_store()
+    again = session("alice", tmp_path / "home")  # (the app starts again)
+    model, item = own(again, key, "anyone there?")
+    assert model.state_text(item) == "delivered to 0 of 1"
 
 
 def test_party_invite_creates_a_unique_party(qtbot, session):

@@ -301,6 +301,43 @@ def test_core_remove_and_dissolve(core):
     assert err.code == ErrorCode.UNKNOWN_GROUP
 
 
+def test_the_ok_of_a_group_send_says_how_many_it_went_to(core, store):
+    """The app said "delivered to 0 of 1" of alice's message to "lab" while bob, its other
+    member, was offline, and "delivered to 0 of 2" once charlie joined, though it never went
+    to charlie: it counted today's members. The send's ``ok`` says whom it went to, a
+    retry's too (also from the database, after a restart), a broadcast's too."""
+    login(core, 1, "alice")
+    core.handle(1, GroupCreate(id=1, group="lab", invite=["bob"], public=True))
+    login(core, 2, "bob")
+    core.handle(2, GroupAccept(id=2, group="lab"))
+    core.disconnected(2)
+
+    def ok_of(conn, frame) -> Ok:
+        (ok,) = to(core.handle(conn, frame), conn, Ok)
+        return ok
+
+    first = Send(id=3, client_msg_id="m1", scope="group", text="anyone there?", to=["lab"])
+    assert ok_of(1, first).recipients == 1
+    login(core, 3, "charlie")
+    core.handle(3, GroupJoin(id=4, group="lab"))
+    assert ok_of(1, first).recipients == 1  # (a retry: whom it went to then)
+    assert ok_of(1, Send(id=5, client_msg_id="m2", scope="group", text="hi",
+                         to=["lab"])).recipients == 2
+    assert ok_of(1, Send(id=6, client_msg_id="m3", scope="broadcast",
+                         text="all")).recipients == len(USERS) - 1
+    assert ok_of(1, Send(id=7, client_msg_id="m4", scope="unicast", text="psst",
+                         to=["bob"])).recipients is None
+    store.close()
+    reopened = Store(store.path)  # (a restart: nothing cached in memory)
+    again = InlineCore(reopened, core.passwords, LoginThrottle())
+    again.connected(9, "10.0.0.9:5000")
+    again.handle(9, Hello(protocol_version=PROTOCOL_VERSION))
+    again.handle(9, Login(id=1, user="alice", password="alice123"))
+    (ok,) = to(again.handle(9, first), 9, Ok)
+    assert ok.recipients == 1
+    reopened.close()
+
+
 def test_core_offline_member_gets_group_messages_and_invitations_at_login(core):
     login(core, 1, "alice")
     core.handle(1, GroupCreate(id=1, group="g", invite=["bob"]))
