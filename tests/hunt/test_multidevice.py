@@ -195,3 +195,57 @@ def test_a_file_card_reloaded_after_a_restart_stays_after_the_message_before_it(
     rows = [i.transfer or i.text for i in again.conversation("alice").items()
             if i.kind in (MessageKind.OTHER, MessageKind.TRANSFER)]
     assert rows == ["the notes follow", card]
+
+
+# ---------------------------------------------------------------------- receipts, devices
+
+
+def test_receipts_past_the_login_replay_cap_are_not_skipped_by_a_live_one(
+        qtbot, make_server, make_engine):
+    """alice's laptop was away while her desktop's 2,600 messages to bob and charlie were
+    delivered and read (10,400 receipts). Its login gets the first 10,000 (the server's
+    cap per login); the rest would come at the next login. But a live receipt meanwhile
+    (bob reads a new message) moves the laptop's ``receipts_after`` past the ones not
+    replayed: they never come, and the laptop shows her last messages unread by charlie
+    for good, while her desktop shows them read."""
+    from helpers.wire import connect_as
+
+    from messenger.protocol import Ok, Read, Send
+
+    server = make_server(demo=True, max_send_rate=0)
+    laptop = make_engine()
+    login(qtbot, laptop, server, "alice")
+    with qtbot.waitSignal(laptop.logged_out, timeout=10_000):
+        laptop.logout()
+    desktop = connect_as(qtbot, server, "alice", "alice123")
+    count = 2600
+    first = desktop.next_id()
+    for i in range(count):
+        desktop.send(Send(id=first + i, client_msg_id=f"{desktop.next_id()}-{i}",
+                          scope="multicast", to=["bob", "charlie"], text=f"m{i}"))
+    last = desktop.reply(first + count - 1, timeout=60_000)
+    assert isinstance(last, Ok)
+    seqs = list(range(last.seq - count + 1, last.seq + 1))
+    for user in ("bob", "charlie"):
+        reader = connect_as(qtbot, server, user, f"{user}123")  # delivers the queue
+        qtbot.waitUntil(lambda r=reader: len(r.messages()) >= count, timeout=60_000)
+        reader.send(Read(seqs=seqs))
+        reader.request(Send, client_msg_id=f"{user}-done", scope="unicast", to=[user],
+                       text="done")  # (answered after the read is stored)
+        reader.close()
+    with qtbot.waitSignal(laptop.resumed, timeout=30_000):
+        login(qtbot, laptop, server, "alice")
+    # A new message that bob reads while the laptop is online: its receipt comes live.
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    new = desktop.request(Send, client_msg_id="new-1", scope="multicast",
+                          to=["bob", "charlie"], text="one more")
+    bob.send(Read(seqs=[new.seq]))
+    qtbot.waitUntil(lambda: any(
+        i.seq == new.seq and "bob" in i.read_by for i in laptop.conversation("bob").items()),
+        timeout=10_000)
+    with qtbot.waitSignal(laptop.logged_out, timeout=10_000):
+        laptop.logout()
+    with qtbot.waitSignal(laptop.resumed, timeout=30_000):
+        login(qtbot, laptop, server, "alice")
+    (item,) = [i for i in laptop.conversation("charlie").items() if i.seq == seqs[-1]]
+    assert "charlie" in item.read_by, (item.state, item.read_by)
