@@ -17,7 +17,7 @@ from messenger.client.conversations import peer_key
 from messenger.client.engine import ClientEngine
 from messenger.client.liveness import Backoff
 from messenger.client.models import MessageKind, presence_text
-from messenger.client.transfers import TransferController, TransferPrefs, TransferState
+from messenger.client.transfers import TransferController, TransferPrefs
 
 SKEW = 600.0
 """Ten minutes: a machine whose clock is not synchronised (no NTP on a lab LAN)."""
