@@ -208,6 +208,11 @@ REPLAY_ROWS = 2_000
 REPLAY_READ = 64
 """Queued messages read from the store at a time while a piece is made (a piece ends at
 about :data:`REPLAY_PIECE_BYTES`: 2,000 long messages would be read to send 16)."""
+REPLAY_RECEIPTS = 5_000
+"""Logged receipts in a piece of a login's receipt replay (about 400 KB). The whole log is
+replayed, piece after piece; it used to stop at 10,000 without saying so, and an app that
+then handled a live receipt stored a ``receipts_after`` past the ones never replayed (a
+hunt)."""
 
 
 def run_inline(actions: list[Action]) -> list[Action]:
@@ -250,6 +255,12 @@ class Session:
     ones came live), read once (``Store.pending_seqs``), or None when it is done."""
     replay_at: int = 0
     """Where in ``replay`` the next piece starts."""
+    receipts_at: int | None = None
+    """The ``rid`` after which the login's receipt replay goes on (``login.receipts_after``,
+    then the last one replayed), or None when there is none or it has caught up with the
+    log. Meanwhile logged receipts (``rid`` > 0) are not sent live to this connection: the
+    replay reads them from the log in turn, so the numbers a connection gets only rise
+    and an app's stored ``receipts_after`` never passes one it has not had."""
 
     @property
     def host(self) -> str:
@@ -336,6 +347,9 @@ class ServerCore:
         # account key → transfer_cancelled/declined events of accepted transfers that ended
         # while it was offline (in memory, like transfers; MISSED_TRANSFER_EVENTS each)
         self._missed_transfer_events: dict[str, list[msgspec.Struct]] = {}
+        self._receipts_replaying: set[ConnId] = set()
+        """Connections whose login receipt replay has not caught up with the log yet
+        (:attr:`Session.receipts_at`): logged receipts wait for the replay, not sent live."""
 
     # ------------------------------------------------------------------ connection life
 
@@ -372,6 +386,7 @@ class ServerCore:
     def disconnected(self, conn: ConnId) -> list[Action]:
         """The connection is gone; tell everyone if its user is now offline."""
         session = self.sessions.pop(conn, None)
+        self._receipts_replaying.discard(conn)
         if session is not None:
             self._uncount(session)
         if session is None or session.key is None:
@@ -503,11 +518,12 @@ class ServerCore:
         message gets at most one per commit however many members confirmed it meanwhile."""
         actions: list[Action] = []
         online = self.online
+        replaying = self._receipts_replaying
         for r in self.store.take_receipt_counts():
             entry = online.get(r.sender_key)
             if entry is not None:
                 frame = _receipt_frame(r)
-                actions += [Out(c, frame) for c in entry.conns]
+                actions += [Out(c, frame) for c in entry.conns if c not in replaying]
         return actions
 
     def _mark(self, session: Session, seqs: list[int], state: str,
@@ -528,12 +544,15 @@ class ServerCore:
         if read_now:  # the account's other apps take these off their unread counts
             synced = Read(seqs=read_now)
             actions += [Out(c, synced) for c in others]
+        replaying = self._receipts_replaying
         for r in receipts:
             entry = online.get(r.sender_key)
             if entry is not None:
                 frame = Receipt(rid=r.rid, seq=r.seq, user=r.user, state=r.state,  # type: ignore[arg-type]
                                 ts=r.ts)
-                actions += [Out(c, frame) for c in entry.conns]
+                # (a logged one waits for a connection's receipt replay, which reads it)
+                actions += [Out(c, frame) for c in entry.conns
+                            if not (r.rid and c in replaying)]
         return actions
 
     # ------------------------------------------------------------------ handshake and login
@@ -852,8 +871,9 @@ class ServerCore:
             # on the event loop, where every login after a change would stall everyone).
             actions.append(self._rehash(session, account, frame.password))
         if frame.receipts_after is not None:
-            actions += [Out(session.conn, _receipt_frame(r))
-                        for r in self.store.receipts_after(account.key, frame.receipts_after)]
+            session.receipts_at = frame.receipts_after
+            self._receipts_replaying.add(session.conn)
+            actions += self._replay_receipts(session)
         if frame.receipts_upto:
             actions += [Out(session.conn, ReceiptsUpto(user=peer, after=a, delivered=d, read=r))
                         for peer, a, d, r in self.store.receipt_cursors(account.key)]
@@ -958,13 +978,37 @@ class ServerCore:
             session.replay = None
         return actions
 
+    def _replay_receipts(self, session: Session) -> list[Action]:
+        """The next piece of ``session``'s receipt replay: the next
+        :data:`REPLAY_RECEIPTS` logged receipts for its account's messages, oldest first,
+        then :class:`ReplayMore` when the piece was full. A shorter piece has caught up with
+        the log: from then on the session gets logged receipts live."""
+        after = session.receipts_at
+        if after is None or session.key is None:
+            return []
+        rows = self.store.receipts_after(session.key, after, limit=REPLAY_RECEIPTS)
+        actions: list[Action] = [Out(session.conn, _receipt_frame(r)) for r in rows]
+        if len(rows) < REPLAY_RECEIPTS:
+            session.receipts_at = None
+            self._receipts_replaying.discard(session.conn)
+        else:
+            session.receipts_at = rows[-1].rid
+            actions.append(ReplayMore(session.conn))
+        return actions
+
     def replay_next(self, conn: ConnId) -> list[Action]:
         """The next piece of connection ``conn``'s login replay (after a :class:`ReplayMore`
-        once its last piece is written); [] when it is done or the session has ended."""
+        once its last piece is written): queued messages first, then logged receipts; []
+        when it is done or the session has ended."""
         session = self.sessions.get(conn)
         if session is None or session.key is None:
             return []
-        return self._replay_piece(session)
+        if session.replay is not None:
+            actions = self._replay_piece(session)
+            if session.replay is None and session.receipts_at is not None:
+                actions.append(ReplayMore(conn))  # (the receipts' turn)
+            return actions
+        return self._replay_receipts(session)
 
     def _went_offline(self, session: Session) -> list[Action]:
         assert session.key is not None

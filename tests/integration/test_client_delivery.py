@@ -196,6 +196,53 @@ def test_receipts_missed_while_logged_out_arrive_with_the_next_login(qtbot, serv
             if i.kind is MessageKind.OWN] == ["read", "read"]
 
 
+def test_receipts_past_the_login_replay_cap_are_not_skipped_by_a_live_one(
+        qtbot, make_server, make_engine):
+    """alice's laptop was away while her desktop's 2,600 messages to bob and charlie were
+    delivered and read (10,400 receipts). The server replayed 10,000 at a login and said
+    nothing of the rest; a live receipt meanwhile (bob reads a new message) moved the
+    laptop's ``receipts_after`` past the ones not replayed: they never came, and the laptop
+    showed her last messages unread by charlie for good while her desktop showed them read.
+    Now the whole log is replayed in pieces and live receipts wait for it."""
+    server = make_server(demo=True, max_send_rate=0)
+    laptop = make_engine()
+    login(qtbot, laptop, server.host, server.port, "alice")
+    with qtbot.waitSignal(laptop.logged_out, timeout=10_000):
+        laptop.logout()
+    desktop = connect_as(qtbot, server, "alice", "alice123")
+    count = 2600
+    first = desktop.next_id()
+    for i in range(count):
+        desktop.send(Send(id=first + i, client_msg_id=f"{desktop.next_id()}-{i}",
+                          scope="multicast", to=["bob", "charlie"], text=f"m{i}"))
+    last = desktop.reply(first + count - 1, timeout=60_000)
+    assert isinstance(last, Ok)
+    seqs = list(range(last.seq - count + 1, last.seq + 1))
+    for user in ("bob", "charlie"):
+        reader = connect_as(qtbot, server, user, f"{user}123")  # delivers the queue
+        qtbot.waitUntil(lambda r=reader: len(r.messages()) >= count, timeout=60_000)
+        reader.send(Read(seqs=seqs))
+        reader.request(Send, client_msg_id=f"{user}-done", scope="unicast", to=[user],
+                       text="done")  # (answered after the read is stored)
+        reader.close()
+    with qtbot.waitSignal(laptop.resumed, timeout=30_000):
+        login(qtbot, laptop, server.host, server.port, "alice")
+    # A new message that bob reads while the laptop is online: its receipt comes live.
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    new = desktop.request(Send, client_msg_id="new-1", scope="multicast",
+                          to=["bob", "charlie"], text="one more")
+    bob.send(Read(seqs=[new.seq]))
+    qtbot.waitUntil(lambda: any(
+        i.seq == new.seq and "bob" in i.read_by for i in laptop.conversation("bob").items()),
+        timeout=10_000)
+    with qtbot.waitSignal(laptop.logged_out, timeout=10_000):
+        laptop.logout()
+    with qtbot.waitSignal(laptop.resumed, timeout=30_000):
+        login(qtbot, laptop, server.host, server.port, "alice")
+    (item,) = [i for i in laptop.conversation("charlie").items() if i.seq == seqs[-1]]
+    assert "charlie" in item.read_by, (item.state, item.read_by)
+
+
 @pytest.mark.parametrize("send_read_receipts", [True, False])
 def test_read_receipts_can_be_switched_off(qtbot, server, make_engine, send_read_receipts):
     alice, bob = make_engine(), make_engine()

@@ -28,6 +28,7 @@ from messenger.protocol import (
     Pong,
     Presence,
     Read,
+    Receipt,
     Register,
     Send,
 )
@@ -401,6 +402,43 @@ def test_a_long_queue_is_replayed_in_pieces_each_once_and_in_order(core, monkeyp
                 and not f.notice]
     assert got == sent
     assert core.replay_next(bob) == []
+
+
+def test_the_whole_receipt_log_is_replayed_in_pieces_and_live_ones_wait_for_it(
+        core, monkeypatch):
+    """A login's receipt replay used to stop at 10,000 without saying so, and a live receipt
+    then moved the app's ``receipts_after`` past the rest (the laptop never learnt that
+    charlie read her last messages). Now every logged receipt comes, in pieces of
+    REPLAY_RECEIPTS; a live one waits for the replay (which reads it from the log), so the
+    numbers a connection gets only rise."""
+    monkeypatch.setattr(core_module, "REPLAY_RECEIPTS", 3)
+    alice = session(core, "alice")
+    seqs = [only(core.handle(alice, Send(id=n, client_msg_id=f"m{n}", scope="multicast",
+                                         text="hi", to=["bob", "charlie"])), alice).seq
+            for n in range(4)]
+    core.disconnected(alice)
+    for user in ("bob", "charlie"):
+        core.handle(session(core, user), Read(seqs=seqs))
+    laptop = session(core)
+    actions = core.handle(laptop, Login(id=1, user="alice", password="alice123",
+                                        receipts_after=0))
+    rids = [f.rid for f in frames_for(actions, laptop) if isinstance(f, Receipt)]
+    assert len(rids) == 3 and core_module.ReplayMore(laptop) in actions
+    # bob reads a new message meanwhile: its receipt waits for the replay.
+    new = only(core.handle(alice := session(core, "alice"), Send(
+        id=9, client_msg_id="new", scope="multicast", text="one more", to=["bob", "charlie"])),
+        alice).seq
+    bob = session(core, "bob")
+    assert [f for f in frames_for(core.handle(bob, Read(seqs=[new])), laptop)
+            if isinstance(f, Receipt)] == []
+    while core_module.ReplayMore(laptop) in actions:
+        actions = core.replay_next(laptop)
+        rids += [f.rid for f in frames_for(actions, laptop) if isinstance(f, Receipt)]
+    assert len(rids) == 9 and rids == sorted(rids)  # 8 reads and the live one, each once
+    assert core.replay_next(laptop) == []
+    # Caught up: the next one comes live.
+    (receipt,) = frames_for(core.handle(session(core, "charlie"), Read(seqs=[new])), laptop)
+    assert (receipt.seq, receipt.user) == (new, "charlie") and receipt.rid > rids[-1]
 
 
 def test_read_goes_to_the_accounts_other_sessions_once(core):
