@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from typing import Any
 
 import msgspec
@@ -30,6 +31,7 @@ from ..protocol import (
 )
 from ..protocol.fingerprint import cert_fingerprint
 from .pins import PinFileError, PinStore, PinVerdict, mismatch_message
+from .serverclock import ServerClock
 
 log = logging.getLogger("messenger.client.connection")
 
@@ -148,6 +150,9 @@ class ClientConnection(QObject):
         :meth:`trust_first_use` or :meth:`refuse_first_use`) instead of pinning at once."""
         self._ending = False
         self.server_hello: Hello | None = None
+        self.server_clock = ServerClock()
+        """The server's clock as seen from here, from each ``hello`` (``server_time``)."""
+        self._hello_sent_at = 0.0  # (local time our hello left)
         self.rx_count = 0
         """How many times bytes arrived (the engine's heartbeat watches it change)."""
         self._timer = QTimer(self)
@@ -375,6 +380,7 @@ class ClientConnection(QObject):
     def _say_hello(self) -> None:
         log.info("TLS up with %s:%d (%s)", self._host, self._port, self._fingerprint)
         self._set_state(ConnectionState.HANDSHAKING)
+        self._hello_sent_at = time.time()
         self.send(Hello(protocol_version=PROTOCOL_VERSION, agent=AGENT))
 
     def trust_first_use(self, fingerprint: str | None = None) -> bool:
@@ -459,6 +465,7 @@ class ClientConnection(QObject):
                     return
                 self._timer.stop()
                 self.server_hello = frame
+                self.server_clock.observe(self._hello_sent_at, frame.server_time, time.time())
                 self._pinned_now = None  # (a Messenger server: its pin stands)
                 log.info("connected to %s:%d (server %s)", self._host, self._port,
                          frame.agent or "?")

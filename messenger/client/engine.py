@@ -117,6 +117,7 @@ from .models import (
     sane_ts,
 )
 from .pins import PinStore
+from .serverclock import ServerClock
 from .textsearch import fold
 from .transfers import display_name, format_size
 
@@ -1972,8 +1973,8 @@ class ClientEngine(QObject):
             if not self._open_store_at_login():
                 return
             me = name_key(self.user)
-            entries = [(e.name, e.online, e.last_seen) for e in (ok.roster or [])
-                       if name_key(e.name) != me]
+            entries = [(e.name, e.online, self._local_ts(e.last_seen))
+                       for e in (ok.roster or []) if name_key(e.name) != me]
             self.roster.set_roster(entries)
             for name, online, _ in entries:
                 self._presence_shown.setdefault(name_key(name), online)
@@ -2161,7 +2162,8 @@ class ClientEngine(QObject):
             return
         key = name_key(p.user)
         before = self.roster.contact(p.user)
-        self.roster.set_online(p.user, p.online, sane_ts(p.ts))
+        at = self._local_ts(p.ts)
+        self.roster.set_online(p.user, p.online, time.time() if at is None else at)
         shown = self._presence_shown.get(key, before.online if before is not None else None)
         self._presence_shown[key] = p.online
         if shown != p.online:
@@ -2440,13 +2442,14 @@ class ClientEngine(QObject):
 
     def _on_roster(self, req: _Request, entries: list[RosterEntry]) -> None:
         me = name_key(self.user)
-        self.roster.set_roster([(e.name, e.online, e.last_seen) for e in entries
-                                if name_key(e.name) != me])
+        self.roster.set_roster([(e.name, e.online, self._local_ts(e.last_seen))
+                                for e in entries if name_key(e.name) != me])
         online = [e for e in entries if e.online]
         lines = [f"Online now ({len(online)}):"]
         for e in online:
             who = e.name + (" (you)" if name_key(e.name) == me else "")
-            since = f"since {_time_of_day(e.since)}" if e.since else "online"
+            at = self._local_ts(e.since) if e.since else None
+            since = f"since {_time_of_day(at)}" if at is not None else "online"
             where = f", from {e.address}" if e.address else ""
             lines.append(f"  {who} — {since}{where}")
         offline = [e.name for e in entries if not e.online]
@@ -2672,6 +2675,19 @@ class ClientEngine(QObject):
             self._inflight.add(item.client_msg_id)
             if not item.attempted:  # (still in this turn: nothing has left the machine yet)
                 self._store.attempted(item.client_msg_id)
+
+    @property
+    def server_clock(self) -> ServerClock:
+        """The server's clock as seen from this computer (from the last ``hello``): file
+        cards are stamped with :meth:`ServerClock.now` to sort among the server-stamped
+        messages, and presence times are read on the local clock (a lab LAN without NTP)."""
+        return self._conn.server_clock
+
+    def _local_ts(self, server_ts: float | None) -> float | None:
+        """A presence time from the server (``last_seen``, ``since``, ``presence.ts``) on
+        this computer's clock; None for none or a bogus one."""
+        ts = sane_ts(server_ts, -1.0)
+        return None if ts < 0 else self.server_clock.to_local(ts)
 
     def _max_frame(self) -> int | None:
         """The largest frame payload the server takes (its ``hello.max_frame``), in bytes."""

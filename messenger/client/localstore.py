@@ -239,7 +239,8 @@ class TransferRecord:
     """receive: the download folder it was accepted into, where its partial file is (""
     before that, or from a file made before the column)."""
     created: float = field(default=0.0, compare=False)
-    """Unix seconds when it was first saved (set by the store; ignored when saving)."""
+    """Unix seconds when the transfer began, on the server's clock (its first save keeps it;
+    0: the time of that save)."""
 
 
 _TRANSFER_COLUMNS = ("key, direction, peer, conv, name, size, sha256, mime, path, state, done,"
@@ -833,7 +834,8 @@ class LocalStore:
             self._db.execute("ALTER TABLE transfers ADD COLUMN folder TEXT NOT NULL DEFAULT ''")
 
     def save_transfer(self, record: TransferRecord) -> None:
-        """Insert or update the transfer ``record.key`` (it keeps its place in the order)."""
+        """Insert or update the transfer ``record.key`` (it keeps its place in the order, and
+        the ``created`` it was first saved with: ``record.created``, or now when 0)."""
         now = time.time()
         r = record
         self._db.execute(
@@ -849,7 +851,7 @@ class LocalStore:
             " folder = excluded.folder, updated = excluded.updated",
             (r.key, r.direction, r.peer, r.conv, r.name, r.size, r.sha256, r.mime, r.path,
              r.state, r.done, r.error, int(r.by_peer), int(r.accepted), r.transfer_id,
-             int(r.auto_resume), r.batch, r.folder, now, now))
+             int(r.auto_resume), r.batch, r.folder, r.created or now, now))
 
     def transfers(self) -> list[TransferRecord]:
         """Every stored transfer, oldest first."""

@@ -864,17 +864,20 @@ class ConversationModel(QAbstractListModel):
         return row
 
     def add_transfer(self, transfer_id: str, sender: str, name: str,
-                     ts: float | None = None) -> bool:
+                     ts: float | None = None, *, last: bool = False) -> bool:
         """Add a transfer card for ``transfer_id`` (a file ``name`` from ``sender``) unless
         this conversation shows it already; True when added.
 
-        Without ``ts`` (a transfer starting now) the card goes at the end. With ``ts`` (Unix
-        seconds, when a transfer reloaded from the local store began) it goes after the last
-        item that is not newer, so it shows at its time among the messages."""
+        ``ts``: Unix seconds when the transfer began, on the server's clock as messages'
+        times are (see :class:`~.serverclock.ServerClock`). Without it the card goes at the
+        end, stamped now. With it the card goes after the last item that is not newer, so
+        it shows at its time among the messages (one reloaded from the local store), or
+        with ``last`` (a transfer starting now) at the end, stamped ``ts``."""
         if self.row_of_transfer(transfer_id) is not None:
             return False
-        if ts is None:
+        if ts is None or last:
             return self.append(ChatItem(MessageKind.TRANSFER, sender, name,
+                                        ts=time.time() if ts is None else ts,
                                         transfer=transfer_id))
         row = len(self._items)
         while row > 0:

@@ -107,6 +107,7 @@ from ..transfer import (
 )
 from .conversations import EVERYONE, group_key, is_group, peer_key
 from .localstore import LocalStore, TransferRecord
+from .models import sane_ts
 
 log = logging.getLogger("messenger.client.transfers")
 
@@ -210,8 +211,10 @@ class Transfer:
         by_peer: declined, cancelled or failed by the other side.
         accepted: receive: the user accepted this file (a re-offer of it resumes by itself,
             also after a restart: it is kept in the local store).
-        created: Unix seconds when it began (from the local store for a reloaded one): where
-            its card goes among the conversation's messages.
+        created: Unix seconds when it began, on the server's clock as messages' times are
+            (a received offer's ``ts``; a send's from :class:`~.serverclock.ServerClock`;
+            from the local store for a reloaded one): where its card goes among the
+            conversation's messages.
     """
 
     key: str
@@ -863,7 +866,8 @@ class TransferController(QObject):
                   batch: str = "") -> Transfer:
         key = f"send-{next(self._counter)}-{os.urandom(4).hex()}"
         t = Transfer(key, SEND, peer, conversation, path.name, path.stat().st_size,
-                     mime=guess_mime(path.name), path=str(path.resolve()), batch=batch)
+                     mime=guess_mime(path.name), path=str(path.resolve()), batch=batch,
+                     created=self.client.server_clock.now())
         self._add(t)
         self._prepare(t)
         return t
@@ -1045,7 +1049,8 @@ class TransferController(QObject):
         else:
             t = Transfer(ev.transfer_id, RECEIVE, ev.sender, self._conversation_of(ev),
                          ev.name, ev.size, ev.sha256, ev.mime, transfer_id=ev.transfer_id,
-                         secret=secret, state=TransferState.INCOMING)
+                         secret=secret, state=TransferState.INCOMING,
+                         created=sane_ts(ev.ts, self.client.server_clock.now()))
             refusal = self._offer_refusal(t)
             if refusal is not None:  # (known before the card shows: no pop-up for it)
                 t.error = AUTO_REFUSED + refusal
@@ -1605,8 +1610,7 @@ class TransferController(QObject):
         sender = me if t.direction == SEND else t.peer
         title = None if t.direction == SEND or is_group(t.conversation) else t.peer
         model = self.client.conversation(t.conversation, title)
-        model.add_transfer(t.batch or t.key, sender, t.name,
-                           ts=None if announce else t.created)
+        model.add_transfer(t.batch or t.key, sender, t.name, ts=t.created, last=announce)
         if announce:
             self._persist(t)
             self.transfer_added.emit(t.key)
@@ -1644,7 +1648,7 @@ class TransferController(QObject):
         record = TransferRecord(t.key, t.direction, t.peer, t.conversation, t.name, t.size,
                                 t.sha256, t.mime, t.path, t.state.value, t.done, t.error,
                                 t.by_peer, t.accepted, t.transfer_id, auto, t.batch,
-                                t.folder)
+                                t.folder, t.created)
         try:
             store.save_transfer(record)
         except sqlite3.Error as exc:  # the store was closed (logged out) or the disk is full
@@ -1678,7 +1682,7 @@ class TransferController(QObject):
             t = Transfer(r.key, r.direction, r.peer, r.conv, r.name, r.size, r.sha256, r.mime,
                          r.path, transfer_id=r.transfer_id, state=state, done=r.done,
                          error=r.error, by_peer=r.by_peer, accepted=r.accepted,
-                         created=r.created or time.time(),
+                         created=r.created or self.client.server_clock.now(),
                          batch=r.batch if r.direction == SEND else "",
                          folder=r.folder if r.direction == RECEIVE else "")
             if not t.final:

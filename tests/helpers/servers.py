@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time as _time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,3 +38,31 @@ def start_server(data_dir: Path, *, demo: bool = False, **options) -> ServerHand
         server.create_demo_accounts()
     server.listen()
     return ServerHandle(server, "127.0.0.1", server.port, server.fingerprint, Path(data_dir))
+
+
+class _SkewedTime:
+    """The ``time`` module as a server whose wall clock is ``offset`` seconds off sees it."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+
+    def time(self) -> float:
+        return _time.time() + self.offset
+
+    def __getattr__(self, name: str):
+        return getattr(_time, name)
+
+
+def skew_server_clock(handle: ServerHandle, monkeypatch, offset: float) -> None:
+    """Make the in-process server's wall clock run ``offset`` seconds off the app's (a lab
+    LAN without NTP), for the rest of the test: every time the server stamps (messages and
+    receipts in its store, presence, ``hello.server_time``, group and transfer times) moves;
+    the app's clock stays. It swaps the store module's ``time`` and the core's clocks."""
+    import messenger.server.store as store_module
+
+    shim = _SkewedTime(offset)
+    monkeypatch.setattr(store_module, "time", shim)
+    core = handle.server.core
+    monkeypatch.setattr(core, "_clock", shim.time)
+    monkeypatch.setattr(core.groups, "_clock", shim.time)
+    monkeypatch.setattr(core.transfers, "_clock", shim.time)

@@ -275,7 +275,8 @@ def _texts(model: ConversationModel) -> list[str]:
 
 def test_reloaded_transfer_cards_go_to_their_time(qtmodeltester, qapp):
     """A transfer reloaded from the local store shows among the messages at its time, also
-    when older pages arrive later; a live one goes at the end."""
+    when older pages arrive later; a live one goes at the end (stamped with the time given:
+    the server's, whatever the app's clock says)."""
     model = ConversationModel("bob", "bob")
     model.prepend([ChatItem(MessageKind.OTHER, "bob", f"m{t}", ts=float(t), seq=t)
                    for t in (10, 20, 30)])
@@ -285,8 +286,11 @@ def test_reloaded_transfer_cards_go_to_their_time(qtmodeltester, qapp):
     assert model.add_transfer("t2", "bob", "c.mp4", ts=2.0)
     assert model.add_transfer("t99", "bob", "d.mp4", ts=99.0)
     assert model.add_transfer("live", "alice", "e.mp4")
+    assert model.add_transfer("now", "alice", "f.mp4", ts=15.0, last=True)
     assert not model.add_transfer("t25", "bob", "a.mp4", ts=25.0)  # shown already
-    assert _texts(model) == ["t2", "t5", "m10", "m20", "t25", "m30", "pending", "t99", "live"]
+    assert _texts(model) == ["t2", "t5", "m10", "m20", "t25", "m30", "pending", "t99", "live",
+                             "now"]
+    assert model.items()[-1].ts == 15.0
     qtmodeltester.check(model, force_py=True)
     # Older pages: items older than a top card go above it, newer ones below.
     assert model.prepend([ChatItem(MessageKind.OTHER, "bob", f"m{t}", ts=float(t), seq=t)

@@ -1,16 +1,13 @@
-"""Hunt: one account on several devices, reconnects, and clock skew between app and server.
-
-Every test runs a real in-process server on 127.0.0.1 and real app engines. Clock skew is
-made by moving the *server's* wall clock (its timestamp sources), as when the server
-machine's clock is some minutes off from the computer the app runs on: the app's code and
-clock are left as they are."""
+"""The app against a server whose wall clock is minutes off its own (a lab LAN without NTP):
+presence times, and file cards among the server-stamped messages (live, after a restart, in
+an export, and read on another computer). Real in-process server and app engines; the
+server's clock is moved with :func:`helpers.servers.skew_server_clock`."""
 
 from __future__ import annotations
 
-import time as _time
-
 import pytest
 import shiboken6
+from helpers.servers import skew_server_clock
 
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import peer_key
@@ -20,31 +17,7 @@ from messenger.client.models import MessageKind, presence_text
 from messenger.client.transfers import TransferController, TransferPrefs
 
 SKEW = 600.0
-"""Ten minutes: a machine whose clock is not synchronised (no NTP on a lab LAN)."""
-
-
-class _SkewedTime:
-    """The ``time`` module as the server sees it on a machine whose clock is off."""
-
-    def __init__(self, offset: float) -> None:
-        self.offset = offset
-
-    def time(self) -> float:
-        return _time.time() + self.offset
-
-    def __getattr__(self, name: str):
-        return getattr(_time, name)
-
-
-def skew_server_clock(server, monkeypatch, offset: float) -> None:
-    """The server machine's wall clock runs ``offset`` seconds off the app's."""
-    import messenger.server.store as store_module
-
-    shim = _SkewedTime(offset)
-    monkeypatch.setattr(store_module, "time", shim)
-    core = server.server.core
-    monkeypatch.setattr(core, "_clock", shim.time)
-    monkeypatch.setattr(core.groups, "_clock", shim.time)
+"""Ten minutes: a machine whose clock is not synchronised."""
 
 
 @pytest.fixture
@@ -85,16 +58,13 @@ def login(qtbot, engine: ClientEngine, server, user: str) -> None:
         engine.login(user, f"{user}123")
 
 
-# ---------------------------------------------------------------------- clock skew
-
-
 def test_someone_who_just_left_reads_last_seen_just_now_whatever_the_servers_clock(
         qtbot, server, make_engine, monkeypatch):
     """The server's clock is 10 minutes slow. bob logs out right now, and alice's tab with
-    him says "last seen 10 min ago" (the server's time of his going, read on alice's
-    clock); with the server's clock 10 minutes fast it would say "last seen just now" for
-    the next ten minutes. The server tells its clock in ``hello.server_time``; the app
-    never uses it."""
+    him said "last seen 10 min ago" (the server's time of his going, read on alice's
+    clock); with the server's clock 10 minutes fast it said "last seen just now" for the
+    next ten minutes. The app now keeps the server's clock offset from
+    ``hello.server_time`` and reads presence times on its own clock."""
     skew_server_clock(server, monkeypatch, -SKEW)
     alice, bob = make_engine(), make_engine()
     login(qtbot, alice, server, "alice")
@@ -108,8 +78,8 @@ def test_someone_who_just_left_reads_last_seen_just_now_whatever_the_servers_clo
 def test_an_exported_conversation_keeps_files_among_messages_whatever_the_servers_clock(
         qtbot, server, make_engine, make_controller, tmp_path, monkeypatch):
     """The server's clock is 10 minutes fast. alice writes, sends a file, writes again;
-    the export lists the file before both messages (a file's time is the app's clock, a
-    message's the server's)."""
+    the export listed the file before both messages (a file's time was the app's clock, a
+    message's the server's). Files are now stamped on the server's clock."""
     skew_server_clock(server, monkeypatch, SKEW)
     alice_engine, bob_engine = make_engine(), make_engine()
     login(qtbot, bob_engine, server, "bob")
@@ -137,9 +107,10 @@ def test_an_exported_conversation_keeps_files_among_messages_whatever_the_server
 def test_a_file_offer_looked_at_on_another_computer_is_not_unread_whatever_the_clocks(
         qtbot, server, make_engine, make_controller, tmp_path, monkeypatch):
     """The server's clock is 10 minutes slow. bob offers alice a file, then asks "did you
-    get it?"; alice reads the conversation on her desktop. Her laptop keeps "(1) bob": it
-    clears offers shown above the newest message read elsewhere by comparing the card's
-    time (the laptop's clock) with the message's (the server's)."""
+    get it?"; alice reads the conversation on her desktop. Her laptop kept "(1) bob": it
+    clears offers older than the newest message read elsewhere, and compared the card's
+    time (the laptop's clock) with the message's (the server's). A received offer's card
+    now has the server's time of the offer."""
     skew_server_clock(server, monkeypatch, -SKEW)
     bob, desktop = make_engine(), make_engine()
     laptop = make_engine(data_dir=tmp_path / "laptop")
@@ -157,15 +128,16 @@ def test_a_file_offer_looked_at_on_another_computer_is_not_unread_whatever_the_c
     qtbot.waitUntil(lambda: desktop.unread(key) == 2, timeout=5000)
     assert laptop.unread(key) == 2
     desktop.mark_read(key)  # looked at on the desktop, the offer not answered
-    qtbot.waitUntil(lambda: laptop.unread(key) == 0, timeout=5000)  # stays at 1
+    qtbot.waitUntil(lambda: laptop.unread(key) == 0, timeout=5000)  # (stayed at 1)
 
 
 def test_a_file_card_reloaded_after_a_restart_stays_after_the_message_before_it(
         qtbot, server, make_engine, make_controller, tmp_path, monkeypatch):
     """The server's clock is 10 minutes fast. alice writes "the notes follow" and then
-    sends a file; bob restarts his app: his file card now shows *above* "the notes follow"
-    (and above everything of the last 10 minutes), because a reloaded card is placed by
-    its time on bob's clock among messages stamped by the server's."""
+    sends a file; bob restarts his app: his file card showed *above* "the notes follow"
+    (and above everything of the last 10 minutes): a reloaded card is placed by its time,
+    which was on bob's clock, among messages stamped by the server's. The card's time is
+    now the offer's on the server's clock, and the local store keeps it."""
     skew_server_clock(server, monkeypatch, SKEW)
     alice_engine, bob_engine = make_engine(), make_engine(data_dir=tmp_path / "bob")
     login(qtbot, bob_engine, server, "bob")
