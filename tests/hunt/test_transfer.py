@@ -1,0 +1,208 @@
+"""Hunt: peer-to-peer file transfer (client signalling, controller, cards) through a real
+server and real UDP sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from pathlib import Path
+
+import pytest
+
+from messenger.client.connection import ConnectionState
+from messenger.client.conversations import peer_key
+from messenger.client.engine import ClientEngine
+from messenger.client.transfers import (
+    TransferController,
+    TransferPrefs,
+    TransferState,
+    status_text,
+)
+
+S = TransferState
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class Apps:
+    def __init__(self, qtbot, server, tmp_path: Path) -> None:
+        self.qtbot, self.server, self.tmp_path = qtbot, server, tmp_path
+        self.made: list[tuple[ClientEngine, TransferController]] = []
+
+    def login(self, user: str, **kw) -> TransferController:
+        engine = ClientEngine()
+        with self.qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+            engine.connect_to(self.server.host, self.server.port)
+            engine.login(user, f"{user}123")
+        prefs = kw.pop("prefs", {})
+        prefs.setdefault("download_dir", self.tmp_path / f"{user}-downloads")
+        controller = TransferController(engine, TransferPrefs(**prefs), **kw)
+        self.made.append((engine, controller))
+        return controller
+
+    def quit(self, controller: TransferController) -> None:
+        controller.close()
+        controller.client.close()
+        self.qtbot.waitUntil(lambda: controller.client.state is ConnectionState.DISCONNECTED)
+
+    def close(self) -> None:
+        for engine, controller in self.made:
+            controller.close()
+            engine.close()
+        self.qtbot.waitUntil(
+            lambda: all(e.state is ConnectionState.DISCONNECTED for e, _ in self.made))
+
+
+@pytest.fixture
+def apps(qtbot, server, tmp_path):
+    made = Apps(qtbot, server, tmp_path)
+    yield made
+    made.close()
+
+
+def last_key(controller: TransferController) -> str:
+    return controller.model.index(controller.model.rowCount() - 1, 0).data(
+        controller.model.IdRole)
+
+
+def offer(qtbot, alice, bob, path: Path, to: str = "bob") -> tuple[str, str]:
+    with qtbot.waitSignal(bob.transfer_changed, timeout=10_000,
+                          check_params_cb=lambda k: bob.get(k).state is S.INCOMING) as ch:
+        assert alice.send_file(to, path) is None
+    return last_key(alice), ch.args[0]
+
+
+def test_a_new_offer_of_a_file_whose_earlier_offer_lapsed_is_news(qtbot, apps, tmp_path):
+    """Bob's link dropped while alice's offer of notes.txt waited for his answer (his card
+    failed: "the connection to the server was lost"; hers: "Not delivered"). Once he is
+    back, alice drops the same file on his tab again. Bob's app puts the new offer back on
+    the old, failed card (``_resumable`` picks any failed card of the same file, also one
+    never accepted) and, since it is not "fresh", says nothing: no unread count, no
+    ``transfer_added`` (so no tab opened, no status-bar line, no pop-up). The offer waits on
+    a card far up in history that nobody looks at, and alice waits for an answer."""
+    bob = apps.login("bob")
+    alice = apps.login("alice")
+    qtbot.waitUntil(lambda: alice.client.roster.contact("bob").online)
+    src = tmp_path / "notes.txt"
+    src.write_text("the minutes")
+    send1, recv1 = offer(qtbot, alice, bob, src)
+    qtbot.waitUntil(lambda: alice.get(send1).state is S.WAITING)
+    with qtbot.waitSignal(bob.client.reconnect_scheduled, timeout=10_000):
+        bob.client._conn._socket.abort()
+    assert bob.get(recv1).state is S.FAILED
+    qtbot.waitUntil(lambda: alice.get(send1).state is S.DECLINED, timeout=15_000)
+    qtbot.waitUntil(lambda: bob.client.logged_in and alice.client.roster.contact("bob").online,
+                    timeout=15_000)
+    bob.client.mark_read(peer_key("alice"))
+    assert bob.client.unread(peer_key("alice")) == 0
+
+    added: list[str] = []
+    bob.transfer_added.connect(added.append)
+    send2, recv2 = offer(qtbot, alice, bob, src)
+    qtbot.waitUntil(lambda: alice.get(send2).state is S.WAITING)
+    assert bob.get(recv2).state is S.INCOMING
+    # The new offer must be news, as the first one was.
+    assert bob.client.unread(peer_key("alice")) == 1, "the re-offer counts as nothing unread"
+    assert added, "no transfer_added: no tab, no status line, no notification"
+
+
+# ------------------------------------------------------------------ GUI
+
+@pytest.fixture
+def open_window(qtbot, server, tmp_path):
+    from messenger.gui.main_window import MainWindow
+
+    engines: list[ClientEngine] = []
+    controllers: list[TransferController] = []
+
+    def factory(user: str) -> MainWindow:
+        engine = ClientEngine()
+        engines.append(engine)
+        with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+            engine.connect_to(server.host, server.port)
+            engine.login(user, f"{user}123")
+        transfers = TransferController(
+            engine, TransferPrefs(download_dir=tmp_path / f"{user}-downloads"))
+        controllers.append(transfers)
+        window = MainWindow(engine, transfers=transfers)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        return window
+
+    yield factory
+    for controller in controllers:
+        controller.close()
+    for engine in engines:
+        engine.close()
+    qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e in engines))
+
+
+def test_an_offered_file_name_with_a_bidi_override_is_not_shown_reversed(qtbot, open_window,
+                                                                         tmp_path):
+    """A file named ``invoice<U+202E>fdp.exe`` reads as ``invoiceexe.pdf``. The card strips
+    the override (``display_name``: a security review), but the pop-up and the status bar
+    line of the offer show the sender's raw name (main_window._on_transfer_added uses
+    ``t.name``): the notification says "📎 invoiceexe.pdf" for an .exe."""
+    from messenger.client.transfers import BIDI_CONTROLS
+
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    bob.showMinimized()
+    qtbot.waitUntil(lambda: bob.isMinimized() and not bob._window_active())
+    path = tmp_path / "invoice\u202efdp.exe"
+    path.write_bytes(b"MZ" + b"\0" * 2046)
+    with qtbot.waitSignal(bob.notified, timeout=10_000) as shown:
+        assert alice.send_files(peer_key("bob"), [str(path)])
+    notice = shown.args[0]
+    status = bob.statusBar().currentMessage()
+    assert "fdp" in notice.body and "fdp" in status
+    assert not set(notice.body) & BIDI_CONTROLS, f"pop-up shows {notice.body!r}"
+    assert not set(status) & BIDI_CONTROLS, f"status bar shows {status!r}"
+
+
+def test_an_offer_withdrawn_because_its_sender_quit_does_not_say_the_recipient_was_offline(
+        qtbot, apps, tmp_path):
+    """Alice offers a file to bob, who is online and sees it; alice's app quits before he
+    answers. At her next login her app withdraws the offer ("offer lapsed"). Bob, online all
+    along, reads on his card "Withdrawn: you were offline when alice offered it." — the
+    only way a recipient gets a cancel with that reason is the *sender's* app withdrawing
+    its own lapsed offer (status_text, CANCELLED + LAPSED_REASON + by_peer)."""
+    bob = apps.login("bob")
+    alice = apps.login("alice")
+    qtbot.waitUntil(lambda: alice.client.roster.contact("bob").online)
+    src = tmp_path / "plan.txt"
+    src.write_text("plan")
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.WAITING)
+    apps.quit(alice)
+    assert bob.client.logged_in and bob.get(recv_key).state is S.INCOMING
+    apps.login("alice")
+    qtbot.waitUntil(lambda: bob.get(recv_key).state is S.CANCELLED, timeout=10_000)
+    text = status_text(bob.get(recv_key))
+    assert "you were offline" not in text, text
+
+
+def test_an_interrupted_send_whose_file_is_gone_does_not_promise_resume(qtbot, apps,
+                                                                        tmp_path):
+    """Alice's app quits while her offer is out; she moves the file away, then starts the
+    app again. Her card reads "Failed: interrupted (the app was closed); Resume sends the
+    rest" (``_interrupted``), but there is no Resume button (``can_resume`` is False: the
+    file is gone) and nothing says why."""
+    bob = apps.login("bob")
+    alice = apps.login("alice")
+    qtbot.waitUntil(lambda: alice.client.roster.contact("bob").online)
+    src = tmp_path / "report.pdf"
+    src.write_bytes(b"%PDF" + b"x" * 5000)
+    send_key, _recv_key = offer(qtbot, alice, bob, src)
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.WAITING)
+    apps.quit(alice)
+    src.rename(tmp_path / "elsewhere.pdf")
+    alice = apps.login("alice")
+    t = alice.get(send_key)
+    assert t.state is S.FAILED and not alice.can_resume(send_key)
+    text = status_text(t)
+    assert "Resume" not in text, f"{text!r}, but no Resume button"
