@@ -206,3 +206,68 @@ def test_an_interrupted_send_whose_file_is_gone_does_not_promise_resume(qtbot, a
     assert t.state is S.FAILED and not alice.can_resume(send_key)
     text = status_text(t)
     assert "Resume" not in text, f"{text!r}, but no Resume button"
+
+
+def test_open_on_a_received_program_asks_before_running_it(qtbot, open_window, tmp_path,
+                                                           monkeypatch):
+    """Bob accepts "invoice.pdf.exe" from alice and clicks Open on its card: the app hands it
+    straight to the desktop (``TransferCard.open_file`` → ``QDesktopServices.openUrl``),
+    which on Windows runs a program (.exe, .bat, .js, .lnk …) a peer chose, without a word.
+    Chat apps that receive files (Telegram, Signal) ask first for such types."""
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from messenger.gui import transfers as gui_transfers
+
+    opened: list[str] = []
+    monkeypatch.setattr(gui_transfers, "open_url",
+                        lambda url: opened.append(url.toLocalFile()) or True)
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    src = tmp_path / "invoice.pdf.exe"
+    src.write_bytes(b"MZ" + b"\0" * 4000)
+    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000) as added:
+        assert alice.send_files(peer_key("bob"), [str(src)])
+    key = added.args[0]
+    qtbot.waitUntil(lambda: bob.conversation_widget("alice") is not None)
+    card = bob.open_conversation("alice").card(key)
+    qtbot.waitUntil(card.accept_button.isVisible)
+    qtbot.mouseClick(card.accept_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bob.transfers.get(key).state is S.DONE, timeout=20_000)
+
+    def answer_no() -> None:  # (a question the fix may ask: answered "no")
+        modal = QApplication.activeModalWidget()
+        if modal is not None:
+            modal.reject()
+    QTimer.singleShot(200, answer_no)
+    qtbot.mouseClick(card.open_button, Qt.MouseButton.LeftButton)
+    assert opened == [], "a received program was opened (run) without asking"
+
+
+def test_a_file_edited_after_it_was_offered_is_not_blamed_on_the_network(qtbot, apps,
+                                                                        tmp_path):
+    """Alice offers data.db; before bob accepts, her program writes into it in place (same
+    size). Her app sends it without looking (``_on_accepted`` → engine.send opens the path
+    as it is now, never comparing it with the version it hashed), bob's app receives every
+    byte, finds the SHA-256 wrong and deletes it, and both cards blame the transport:
+    alice's "the file arrived damaged and was deleted; send it again", bob's "SHA-256
+    mismatch: the received file was corrupted". Nothing says the file changed on alice's
+    disk, and for a big file all of it crossed the network for nothing."""
+    bob = apps.login("bob")
+    alice = apps.login("alice")
+    qtbot.waitUntil(lambda: alice.client.roster.contact("bob").online)
+    src = tmp_path / "data.db"
+    src.write_bytes(random.Random(3).randbytes(2_000_000))
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.WAITING)
+    with src.open("r+b") as f:  # an in-place edit that keeps the size
+        f.seek(1000)
+        f.write(b"EDITED")
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: alice.get(send_key).final and bob.get(recv_key).final,
+                    timeout=20_000)
+    t = alice.get(send_key)
+    assert t.state is S.FAILED
+    assert "changed" in t.error, f"alice reads: {status_text(t)!r}"
+    assert "damaged" not in t.error
