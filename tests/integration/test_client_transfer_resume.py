@@ -26,6 +26,7 @@ from PySide6.QtNetwork import QAbstractSocket, QHostAddress, QUdpSocket
 
 from messenger import paths
 from messenger.client.connection import ConnectionState
+from messenger.client.conversations import peer_key
 from messenger.client.engine import ClientEngine
 from messenger.client.localstore import LocalStore, TransferRecord, store_path
 from messenger.client.transfers import (
@@ -402,25 +403,49 @@ def test_stale_partial_files_go_when_the_transfers_are_loaded(qtbot, apps, serve
         f"{'34' * 32}.part", "readme.txt"])
 
 
+def test_a_new_offer_of_a_file_whose_earlier_offer_lapsed_is_news(qtbot, apps, source):
+    """Bob's link dropped while alice's offer waited for his answer (his card failed, hers
+    "Not delivered"); once he was back she sent the same file again. Bob's app put the new
+    offer on the old, failed card far up in history and said nothing: no unread count, no
+    ``transfer_added`` (no tab, no status line, no pop-up); alice waited for an answer. A
+    card never accepted continues no other offer: the new one is a card of its own, news."""
+    alice, bob, first_key, recv_key = offer_unanswered(qtbot, apps, source)
+    with qtbot.waitSignal(bob.client.reconnect_scheduled, timeout=10_000):
+        bob.client._conn._socket.abort()
+    assert bob.get(recv_key).state is S.FAILED
+    qtbot.waitUntil(lambda: alice.get(first_key).state is S.DECLINED, timeout=15_000)
+    qtbot.waitUntil(lambda: bob.client.logged_in and alice.client.roster.contact("bob").online,
+                    timeout=15_000)
+    bob.client.mark_read(peer_key("alice"))
+    assert bob.client.unread(peer_key("alice")) == 0
+    with qtbot.waitSignal(bob.transfer_added, timeout=10_000) as added:
+        assert alice.send_file("bob", source) is None
+    new = bob.get(added.args[0])
+    assert new.key != recv_key and new.state is S.INCOMING and not new.accepted
+    assert bob.client.unread(peer_key("alice")) == 1
+    assert bob.get(recv_key).state is S.FAILED  # (the old card stays as it was)
+
+
 def test_a_lapsed_re_offer_is_declined_under_its_own_id_after_a_restart(qtbot, apps, source):
-    """A card shows a later offer of the same file (its first one lapsed): when that one
-    lapses with a restart too, it is declined under the server's id of that later offer
-    (kept in the local store), not under the card's key (the first offer's id)."""
+    """A later offer of the same file (its first one lapsed with a restart) is a card of its
+    own; when that one lapses with a restart too, it is declined under the server's id of
+    that later offer (kept in the local store), and both cards come back lapsed."""
     alice, bob, first_key, recv_key = offer_unanswered(qtbot, apps, source)
     apps.quit(bob)
     bob = apps.login("bob")
     qtbot.waitUntil(lambda: alice.get(first_key).state is S.DECLINED, timeout=10_000)
-    with qtbot.waitSignal(bob.transfer_changed, timeout=10_000,
-                          check_params_cb=lambda key: bob.get(key).state is S.INCOMING):
+    with qtbot.waitSignal(bob.transfer_added, timeout=10_000) as added:
         assert alice.send_file("bob", source) is None
     second_key = alice.model.index(alice.model.rowCount() - 1, 0).data(alice.model.IdRole)
-    t = bob.get(recv_key)
-    assert t.state is S.INCOMING and t.transfer_id != recv_key  # the same card, a new id
-    assert bob.client.store.transfer(recv_key).transfer_id == t.transfer_id
+    new_key = added.args[0]
+    t = bob.get(new_key)
+    assert new_key != recv_key and t.state is S.INCOMING
+    assert bob.client.store.transfer(new_key).transfer_id == t.transfer_id
     qtbot.waitUntil(lambda: alice.get(second_key).state is S.WAITING)
     apps.quit(bob)
     bob = apps.login("bob")
-    assert bob.get(recv_key).state is S.FAILED and "lapsed" in bob.get(recv_key).error
+    for key in (recv_key, new_key):
+        assert bob.get(key).state is S.FAILED and "lapsed" in bob.get(key).error
     qtbot.waitUntil(lambda: alice.get(second_key).state is S.DECLINED, timeout=10_000)
     assert (alice.get(second_key).error, alice.get(second_key).by_peer) == ("offer lapsed", True)
 
