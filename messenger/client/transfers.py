@@ -268,8 +268,26 @@ class Transfer:
         return max(0.0, (self.size - self.done) / self.rate)
 
     @property
+    def saved_name(self) -> str:
+        """The name of the file on this computer: a receive's saved file (once done) or
+        the name it will be saved under, never the peer's raw name; a send's own file."""
+        if self.direction == RECEIVE and self.state is TransferState.DONE and self.path:
+            return Path(self.path).name
+        return self.display_name
+
+    @property
     def is_video(self) -> bool:
+        """A video. A receive's is told by the extension it is saved under only: the MIME
+        type is the sender's word (an ``.exe`` offered as ``video/mp4``)."""
+        if self.direction == RECEIVE:
+            return is_video(self.saved_name)
         return is_video(self.name, self.mime)
+
+    @property
+    def is_program(self) -> bool:
+        """Opening the file would run something (:func:`runs_as_program` of
+        :attr:`saved_name`)."""
+        return runs_as_program(self.saved_name)
 
     @property
     def final(self) -> bool:
@@ -304,6 +322,37 @@ def display_name(name: str, direction: str = RECEIVE) -> str:
 def is_video(name: str, mime: str = "") -> bool:
     """A video file: a ``video/*`` MIME type or a video file extension."""
     return mime.startswith("video/") or Path(name).suffix.lower() in VIDEO_EXTENSIONS
+
+
+PROGRAM_EXTENSIONS = frozenset({
+    # Windows: programs, installers, scripts, shortcuts and what runs or changes settings
+    # when opened (Microsoft's list of file types blocked in Outlook, the common part).
+    ".exe", ".com", ".scr", ".pif", ".cpl", ".msi", ".msp", ".mst", ".msc", ".msix",
+    ".msixbundle", ".appx", ".appxbundle", ".appinstaller", ".application", ".appref-ms",
+    ".gadget", ".bat", ".cmd", ".ps1", ".ps1xml", ".ps2", ".ps2xml", ".psc1", ".psc2",
+    ".psd1", ".psm1", ".vb", ".vbe", ".vbs", ".js", ".jse", ".ws", ".wsc", ".wsf", ".wsh",
+    ".hta", ".sct", ".shb", ".shs", ".chm", ".hlp", ".lnk", ".url", ".scf", ".reg", ".inf",
+    ".library-ms", ".settingcontent-ms", ".search-ms", ".searchconnector-ms", ".diagcab",
+    ".xbap", ".xll", ".jar", ".jnlp",
+    # Linux and other Unix: shell and other scripts, self-running images, launchers,
+    # packages.
+    ".sh", ".bash", ".zsh", ".csh", ".ksh", ".fish", ".run", ".appimage", ".desktop",
+    ".py", ".pyw", ".pyz", ".pl", ".rb", ".deb", ".rpm", ".flatpakref", ".snap",
+    # macOS: Terminal commands, installers, AppleScript and Automator.
+    ".command", ".tool", ".pkg", ".mpkg", ".app", ".scpt", ".applescript", ".workflow",
+    ".action", ".terminal",
+})
+"""File extensions (lower case) that make the desktop run a program, a script or an
+installer, or follow a shortcut, when it "opens" the file: :func:`runs_as_program`."""
+
+
+def runs_as_program(name: str) -> bool:
+    """True when opening the file ``name`` with the desktop may run something (its last
+    extension, in any case, is in :data:`PROGRAM_EXTENSIONS`; trailing dots and spaces,
+    which Windows drops, are ignored): ``invoice.pdf.exe`` is one, ``invoice.exe.pdf`` is
+    not. The app asks before it opens such a received file."""
+    stem = strip_bidi(name).rstrip(". ")
+    return Path(stem).suffix.lower() in PROGRAM_EXTENSIONS
 
 
 def guess_mime(name: str) -> str:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListView,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QStyleOptionViewItem,
@@ -41,6 +42,7 @@ from ..client.transfers import (
     TransferModel,
     TransferState,
     format_size,
+    guess_mime,
     status_text,
 )
 from . import (
@@ -82,10 +84,31 @@ def open_url(url: QUrl) -> bool:
     return QDesktopServices.openUrl(url)
 
 
+def confirm_open_program(parent: QWidget | None, name: str, peer: str) -> bool:
+    """Ask before opening ``name``, a received file that runs when opened
+    (:func:`~messenger.client.transfers.runs_as_program`), from ``peer``; True when the user
+    chose to open it. Cancel is the default (Enter and Esc keep it closed)."""
+    ext = Path(name).suffix.lower()
+    box = QMessageBox(QMessageBox.Icon.Warning, "Open a program?",
+                      f"“{name}” is a program or script ({ext}): opening it runs it on this "
+                      "computer, with your rights.",
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                      parent)
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setInformativeText(f"It came from {peer}. Open it only if you expected it and trust "
+                           "where it comes from; a file that looks like a document or a "
+                           "picture should not be a program.")
+    box.button(QMessageBox.StandardButton.Yes).setText("Run it")
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+    return QMessageBox.StandardButton(box.exec()) == QMessageBox.StandardButton.Yes
+
+
 class TransferCard(QWidget):
     """One transfer: icon (video or file), name, size and peer, a progress bar with rate and
     time left, and the actions that fit its state — Accept / Decline (an offer to you),
-    Cancel (while it runs), Open / Show in folder (when done), Resume (a failed or interrupted
+    Cancel (while it runs), Open / Show in folder (when done; Open asks first for a received
+    program or script), Resume (a failed or interrupted
     send whose file is unchanged in size: :meth:`TransferController.can_resume`), Discard
     (a failed or cancelled receive: deletes what was received so far,
     :meth:`TransferController.can_discard`).
@@ -231,11 +254,16 @@ class TransferCard(QWidget):
         t = self.transfer()
         if t is None:
             return
+        # The icon and its tooltip follow the extension the file has here, not the
+        # sender's MIME type (an .exe offered as video/mp4 showed as a video).
         video = t.is_video
         icon = QIcon(":/icons/video.svg" if video else ":/icons/file.svg")
         self.icon.setPixmap(icon.pixmap(QSize(36, 36)))
-        self.icon.setAccessibleName("Video" if video else "File")
-        self.icon.setToolTip(plain_tooltip(t.mime or ""))
+        kind = "Video" if video else "Program" if t.is_program else "File"
+        self.icon.setAccessibleName(kind)
+        self.icon.setToolTip(plain_tooltip(
+            "A program: it runs when opened" if kind == "Program" else
+            t.mime if t.direction == SEND else guess_mime(t.saved_name)))
         shown = t.display_name
         self.name_label.setText(shown)
         arrow = f"to {t.peer}" if t.direction == SEND else f"from {t.peer}"
@@ -295,6 +323,9 @@ class TransferCard(QWidget):
         self._check_height()
 
     def open_file(self) -> None:
+        """Open the received or sent file with the desktop; a received file that runs when
+        opened (a program, a script, a shortcut: ``Transfer.is_program``) only after
+        :func:`confirm_open_program`."""
         t = self.transfer()
         if t is None or not t.path:
             return
@@ -305,6 +336,9 @@ class TransferCard(QWidget):
             self.status_label.setStyleSheet(theme.error_style())
             self.open_button.setEnabled(False)
             return
+        if t.direction != SEND and t.is_program and \
+                not confirm_open_program(self.window(), Path(t.path).name, t.peer):
+            return  # (a program a peer chose ran at a click on Open, unasked: a hunt)
         open_url(QUrl.fromLocalFile(t.path))
         self.opened.emit(t.path)
 

@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QPoint, QPointF, QRect, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QRect, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QTextDocument
 from PySide6.QtWidgets import QApplication
 
@@ -835,3 +835,48 @@ def received(qtbot, alice_window, bob_window, src: Path):
     qtbot.waitUntil(lambda: bob_window.transfers.get(key).state is TransferState.DONE,
                     timeout=20_000)
     return key, card
+
+
+def test_open_on_a_received_program_asks_before_running_it(qtbot, open_window, tmp_path,
+                                                           monkeypatch):
+    """Open on a received "invoice.pdf.exe" handed it straight to the desktop, which on
+    Windows runs a program a peer chose, without a word (a hunt). The card asks first (as
+    Telegram and Signal do): No leaves it closed, Yes opens it; a document opens at once."""
+    opened: list[str] = []
+    monkeypatch.setattr(gui_transfers, "open_url",
+                        lambda url: opened.append(url.toLocalFile()) or True)
+    asked: list[tuple[str, str]] = []
+    answer = [False]
+    monkeypatch.setattr(gui_transfers, "confirm_open_program",
+                        lambda parent, name, peer: asked.append((name, peer)) or answer[0])
+    bob_window, alice_window = open_window("bob"), open_window("alice")
+    qtbot.waitUntil(lambda: alice_window.engine.roster.contact("bob").online)
+    src = tmp_path / "invoice.pdf.exe"
+    src.write_bytes(b"MZ" + b"\0" * 4000)
+    key, card = received(qtbot, alice_window, bob_window, src)
+    assert card.icon.accessibleName() == "Program"
+    qtbot.mouseClick(card.open_button, Qt.MouseButton.LeftButton)
+    assert asked == [("invoice.pdf.exe", "alice")] and opened == []
+    answer[0] = True
+    qtbot.mouseClick(card.open_button, Qt.MouseButton.LeftButton)
+    assert opened == [bob_window.transfers.get(key).path]
+    doc = tmp_path / "minutes.txt"
+    doc.write_text("minutes")
+    _key, doc_card = received(qtbot, alice_window, bob_window, doc)
+    qtbot.mouseClick(doc_card.open_button, Qt.MouseButton.LeftButton)
+    assert len(asked) == 2 and opened[-1].endswith("minutes.txt")
+
+
+def test_the_question_before_opening_a_program_defaults_to_not_running_it(qtbot):
+    """The question names the file and who sent it; Enter or Esc does not run it."""
+    seen: list[tuple[str, str]] = []
+
+    def look() -> None:
+        box = QApplication.activeModalWidget()
+        seen.append((box.text(), box.defaultButton().text()))
+        box.reject()
+
+    QTimer.singleShot(0, look)
+    assert not gui_transfers.confirm_open_program(None, "invoice.pdf.exe", "alice")
+    text, default = seen[0]
+    assert "invoice.pdf.exe" in text and "runs it" in text and default == "Cancel"

@@ -174,43 +174,6 @@ def test_an_interrupted_send_whose_file_is_gone_does_not_promise_resume(qtbot, a
     assert "Resume" not in text, f"{text!r}, but no Resume button"
 
 
-def test_open_on_a_received_program_asks_before_running_it(qtbot, open_window, tmp_path,
-                                                           monkeypatch):
-    """Bob accepts "invoice.pdf.exe" from alice and clicks Open on its card: the app hands it
-    straight to the desktop (``TransferCard.open_file`` → ``QDesktopServices.openUrl``),
-    which on Windows runs a program (.exe, .bat, .js, .lnk …) a peer chose, without a word.
-    Chat apps that receive files (Telegram, Signal) ask first for such types."""
-    from PySide6.QtCore import Qt, QTimer
-    from PySide6.QtWidgets import QApplication
-
-    from messenger.gui import transfers as gui_transfers
-
-    opened: list[str] = []
-    monkeypatch.setattr(gui_transfers, "open_url",
-                        lambda url: opened.append(url.toLocalFile()) or True)
-    bob = open_window("bob")
-    alice = open_window("alice")
-    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
-    src = tmp_path / "invoice.pdf.exe"
-    src.write_bytes(b"MZ" + b"\0" * 4000)
-    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000) as added:
-        assert alice.send_files(peer_key("bob"), [str(src)])
-    key = added.args[0]
-    qtbot.waitUntil(lambda: bob.conversation_widget("alice") is not None)
-    card = bob.open_conversation("alice").card(key)
-    qtbot.waitUntil(card.accept_button.isVisible)
-    qtbot.mouseClick(card.accept_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bob.transfers.get(key).state is S.DONE, timeout=20_000)
-
-    def answer_no() -> None:  # (a question the fix may ask: answered "no")
-        modal = QApplication.activeModalWidget()
-        if modal is not None:
-            modal.reject()
-    QTimer.singleShot(200, answer_no)
-    qtbot.mouseClick(card.open_button, Qt.MouseButton.LeftButton)
-    assert opened == [], "a received program was opened (run) without asking"
-
-
 def test_a_file_edited_after_it_was_offered_is_not_blamed_on_the_network(qtbot, apps,
                                                                         tmp_path):
     """Alice offers data.db; before bob accepts, her program writes into it in place (same

@@ -17,6 +17,7 @@ from messenger.client.transfers import (
     format_size,
     is_video,
     pick_endpoint,
+    runs_as_program,
     send_refusal,
     stale_partials,
     status_text,
@@ -98,6 +99,26 @@ def test_names_and_reasons_from_the_peer_lose_their_bidi_controls():
     t = Transfer("k", SEND, "bob", "bob", "a.txt", 5, state=TransferState.CANCELLED,
                  error="\u202eoops", by_peer=True)
     assert status_text(t) == "Cancelled by bob: oops"
+
+
+def test_a_received_program_is_told_by_the_extension_it_is_saved_under():
+    """Open on a received "invoice.pdf.exe" ran it unasked: a file whose last extension runs
+    something when opened is a program (the card asks first), whatever its MIME type says;
+    the icon, too, follows the extension, not the sender's MIME type."""
+    for name in ("invoice.pdf.exe", "SETUP.EXE", "run.bat", "a.js", "link.lnk", "x.ps1",
+                 "go.sh", "tool.AppImage", "launcher.desktop", "do.command", "app.msi",
+                 "invoice.exe. . ", "invoice\u202efdp.exe", "page.url", "s.py"):
+        assert runs_as_program(name), name
+    for name in ("invoice.exe.pdf", "photo.jpg", "notes.txt", "exe", ".exe.txt", "archive.zip",
+                 "clip.mp4", ""):
+        assert not runs_as_program(name), name
+    exe = Transfer("r", RECEIVE, "alice", "alice", "invoice.exe", 10, mime="video/mp4")
+    assert exe.is_program and not exe.is_video
+    done = Transfer("r", RECEIVE, "alice", "alice", "a.txt", 1, path="/d/a (1).cmd",
+                    state=TransferState.DONE)
+    assert done.is_program  # (the saved file's name)
+    assert Transfer("r", RECEIVE, "alice", "alice", "clip.mp4", 1, mime="text/plain").is_video
+    assert Transfer("s", SEND, "bob", "bob", "x.bin", 1, mime="video/mp4").is_video
 
 
 def test_transfer_model_roles(qtmodeltester):
