@@ -575,7 +575,8 @@ class TransferPrefs:
 class TransferModel(QAbstractListModel):
     """Every transfer of this session and those reloaded from the local store, oldest first.
 
-    Roles: ``Qt.DisplayRole``/:attr:`NameRole` → str, :attr:`IdRole` → str (the app's key),
+    Roles: ``Qt.DisplayRole`` → str (:attr:`Transfer.display_name`), :attr:`NameRole` → str
+    (the sender's name as offered), :attr:`IdRole` → str (the app's key),
     :attr:`DirectionRole` → "send"/"receive", :attr:`PeerRole` → str, :attr:`SizeRole`,
     :attr:`DoneRole`, :attr:`TotalRole` → int (bytes), :attr:`RateRole` → float (bytes/s),
     :attr:`EtaRole` → float seconds or None, :attr:`StateRole` → :class:`TransferState`,
@@ -619,7 +620,9 @@ class TransferModel(QAbstractListModel):
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
         t = self._rows[index.row()]
-        if role in (Qt.ItemDataRole.DisplayRole, self.NameRole):
+        if role == Qt.ItemDataRole.DisplayRole:
+            return t.display_name  # (shown: never the peer's bidi controls)
+        if role == self.NameRole:
             return t.name
         values = {
             self.IdRole: lambda: t.key, self.DirectionRole: lambda: t.direction,
@@ -636,7 +639,8 @@ class TransferModel(QAbstractListModel):
             return getter()
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
             arrow = "to" if t.direction == SEND else "from"
-            return f"{t.name} ({format_size(t.size)}) {arrow} {t.peer}: {status_text(t)}"
+            return (f"{t.display_name} ({format_size(t.size)}) {arrow} {t.peer}: "
+                    f"{status_text(t)}")
         return None
 
     def roleNames(self) -> dict[int, QByteArray]:
@@ -1667,7 +1671,8 @@ class TransferController(QObject):
         sender = me if t.direction == SEND else t.peer
         title = None if t.direction == SEND or is_group(t.conversation) else t.peer
         model = self.client.conversation(t.conversation, title)
-        model.add_transfer(t.batch or t.key, sender, t.name, ts=t.created, last=announce)
+        model.add_transfer(t.batch or t.key, sender, t.display_name, ts=t.created,
+                           last=announce)
         if announce:
             self._persist(t)
             self.transfer_added.emit(t.key)

@@ -1257,14 +1257,17 @@ class MainWindow(QMainWindow):
         else:
             self._open(peer_key(t.peer), self.engine.canonical_user(t.peer),
                        focus=self.tabs.currentWidget() is None)
-        self.statusBar().showMessage(f"{t.peer} offers you “{t.name}”.", 8000)
+        # The name it is saved under, as on the card: the sender's raw name may carry bidi
+        # overrides ("invoice<U+202E>fdp.exe" read "invoiceexe.pdf" in the pop-up: a hunt).
+        shown = t.display_name
+        self.statusBar().showMessage(f"{t.peer} offers you “{shown}”.", 8000)
         if t.error.startswith(AUTO_REFUSED):
             return  # (refused without asking: the card says so, nothing to answer)
         # In the background, a pop-up as for a message (the tab's count says it too).
         conversation = self.engine.conversation(t.conversation)
         title = ("# " if is_group(t.conversation) else "") + conversation.title
         if self.notifications.message(t.conversation, title, t.peer,
-                                      f"📎 {t.name} ({format_size(t.size)})",
+                                      f"📎 {shown} ({format_size(t.size)})",
                                       window_active=self._window_active()):
             self._notify_timer.start()
 

@@ -83,6 +83,28 @@ def test_a_file_offer_in_the_background_notifies(qtbot, open_window, tmp_path):
     assert bob.windowTitle().startswith("(1) bob@")
 
 
+def test_an_offered_file_name_with_a_bidi_override_is_not_shown_reversed(qtbot, open_window,
+                                                                         tmp_path):
+    """A file named ``invoice<U+202E>fdp.exe`` reads as ``invoiceexe.pdf``. The card showed
+    it stripped (a security review), but the pop-up and the status bar line of the offer
+    showed the sender's raw name: "📎 invoiceexe.pdf" for an .exe (a hunt). Both show the
+    name it will be saved under, as the card does."""
+    from messenger.client.transfers import BIDI_CONTROLS
+
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    background(qtbot, bob)
+    path = tmp_path / "invoice\u202efdp.exe"
+    path.write_bytes(b"MZ" + b"\0" * 2046)
+    with qtbot.waitSignal(bob.notified, timeout=10_000) as shown:
+        assert alice.send_files(peer_key("bob"), [str(path)])
+    assert shown.args[0].body == "📎 invoicefdp.exe (2.0 KB)"
+    status = bob.statusBar().currentMessage()
+    assert status == "alice offers you “invoicefdp.exe”.", status
+    assert not set(status) & BIDI_CONTROLS
+
+
 def held_back(qtbot, window: MainWindow) -> list[Notice]:
     """``window`` in the background, its pop-ups collected, the pending one held until the
     test calls ``window._show_notice()`` (as its timer does after a second)."""
