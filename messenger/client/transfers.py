@@ -1455,7 +1455,13 @@ class TransferController(QObject):
             t.by_peer = False
             self._set(t, TransferState.CANCELLED, error="accepted on another device")
             return
-        if reply.code == ErrorCode.USER_OFFLINE:
+        if reply.code == ErrorCode.USER_OFFLINE and op == "accept":
+            # The sender's app is gone (quit with the offer out): said at once, where the
+            # card said "Connecting…" for 30 s (a hunt). It stays accepted: the file comes
+            # by itself when they send it again.
+            reason = (f"{t.peer} is offline; the file comes when {t.peer} is back and "
+                      "sends it again")
+        elif reply.code == ErrorCode.USER_OFFLINE:
             reason = f"{t.peer} is offline: both of you must be online to send a file"
         elif reply.code == ErrorCode.UNKNOWN_TRANSFER:
             # (not "alice withdrew the offer": answered on another device, or expired

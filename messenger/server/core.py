@@ -1554,6 +1554,14 @@ class ServerCore:
     def _transfer_accept(self, session: Session, frame: TransferAccept) -> list[Action]:
         self._relayable(fingerprint=frame.fingerprint, host=frame.endpoint.host)
         entry = self.online.get(name_key(session.user))
+        offer = self.transfers.get(session.user, frame.transfer_id)
+        if name_key(offer.sender) not in self.online:
+            # The offer stays open (the sender's app withdraws it at its next login, or a
+            # Resume replaces it), but nobody could send it now: the recipient's card waited
+            # 30 s for a connection that could not come (a hunt).
+            raise RuleError(ErrorCode.USER_OFFLINE,
+                            f"{offer.sender} is offline: files go peer to peer, so both of "
+                            "you must be online")
         t = self.transfers.accept(session.user, frame.transfer_id, session.conn,
                                   entry.conns if entry is not None else (), frame.offset)
         event = TransferAccepted(transfer_id=t.transfer_id, user=session.user,

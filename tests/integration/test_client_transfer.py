@@ -487,6 +487,33 @@ def test_an_accept_the_server_refuses_keeps_the_partial_file(qtbot, peers, tmp_p
     assert part.read_bytes() == data[:4000]
 
 
+def test_accepting_an_offer_whose_sender_went_offline_says_so_at_once(qtbot, peers,
+                                                                     tmp_path):
+    """Alice's app quit while her offer waited (an offer *from* someone who went offline
+    stays open). Bob clicked Accept: the server took it and relayed it to nobody, and his
+    card said "Connecting…" for 30 s before "alice's app did not connect within 30 s" (a
+    hunt). The server answers ``user_offline``: the card says so at once, stays accepted
+    (the file comes by itself when alice sends it again) and keeps no registration."""
+    alice, bob = peers()
+    src = tmp_path / "slides.pdf"
+    src.write_bytes(b"%PDF" + b"s" * 3000)
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    qtbot.waitUntil(lambda: state(alice, send_key) is S.WAITING)
+    alice.close()
+    alice.client.close()
+    qtbot.waitUntil(lambda: not bob.client.roster.contact("alice").online, timeout=10_000)
+    assert state(bob, recv_key) is S.INCOMING
+    assert bob.accept(recv_key) is None
+    with qtbot.waitSignal(bob.transfer_finished, timeout=5_000):
+        pass
+    t = bob.get(recv_key)
+    assert t.state is S.FAILED and t.accepted
+    assert status_text(t) == ("Failed: alice is offline; the file comes when alice is back "
+                              "and sends it again")
+    endpoint = bob.transfer_engine._worker.endpoint
+    qtbot.waitUntil(lambda: endpoint.registrations == [])
+
+
 def test_a_receive_whose_partial_file_is_still_checked_is_not_failed_by_the_watchdog(
         qtbot, peers, tmp_path, monkeypatch):
     """The sender is connected and waits while bob's app checks a large partial file (slow

@@ -476,18 +476,21 @@ def test_an_own_offer_lapsed_by_a_restart_is_withdrawn_at_the_next_login(qtbot, 
 
 
 def test_withdrawing_a_lapsed_offer_keeps_the_recipients_partial_file(qtbot, apps, source):
-    """Bob accepted while alice was away; her app, back, withdraws the lapsed offer. Bob's
-    card ends, but what he held of the file stays for the next offer to resume."""
+    """Bob accepted while alice was away (the server says she is offline: his card fails at
+    once, accepted); her app, back, withdraws the lapsed offer. What he held of the file
+    stays, and so does his accepted card, for the next offer to resume."""
     alice, bob, _, recv_key = offer_unanswered(qtbot, apps, source)
     part = part_file(apps, source)
     part.parent.mkdir(parents=True, exist_ok=True)
     part.write_bytes(source.read_bytes()[:100_000])  # from an earlier attempt
     apps.quit(alice)  # her offer lapses
     assert bob.accept(recv_key) is None  # bob accepts meanwhile
-    qtbot.waitUntil(lambda: bob.get(recv_key).state is S.CONNECTING, timeout=5000)
-    apps.login("alice")
-    qtbot.waitUntil(lambda: bob.get(recv_key).state is S.CANCELLED, timeout=10_000)
-    assert bob.get(recv_key).error == "offer lapsed"
+    qtbot.waitUntil(lambda: bob.get(recv_key).state is S.FAILED, timeout=5000)
+    assert bob.get(recv_key).accepted and "alice is offline" in bob.get(recv_key).error
+    with qtbot.waitSignal(bob.client.transfer_cancelled, timeout=10_000) as withdrawn:
+        apps.login("alice")
+    assert withdrawn.args[0].reason == "offer lapsed"
+    assert bob.get(recv_key).state is S.FAILED and bob.get(recv_key).accepted
     endpoint = bob.transfer_engine._worker.endpoint
     qtbot.waitUntil(lambda: endpoint.registrations == [])
     assert part.read_bytes() == source.read_bytes()[:100_000]

@@ -15,6 +15,7 @@ from messenger.protocol import (
     GroupAccept,
     GroupCreate,
     Ok,
+    Presence,
     TransferAccept,
     TransferAccepted,
     TransferCancel,
@@ -61,6 +62,28 @@ def test_offer_to_offline_or_unknown_user_is_refused_clearly(qtbot, server):
     assert "offline" in err.message
     assert offer(alice, to="ghost").code == ErrorCode.UNKNOWN_USER
     assert offer(alice, sha256="nothex").code == ErrorCode.BAD_REQUEST
+
+
+def test_accepting_an_offer_whose_sender_is_offline_is_refused_and_the_offer_stays(
+        qtbot, server):
+    """Alice's app quit while her offer waited (an offer *from* someone who went offline
+    stays open); bob's accept was taken and relayed to nobody, and his card said
+    "Connecting…" for 30 s (a hunt). It gets ``user_offline``; once alice is back, the offer
+    can still be accepted."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    ok = offer(alice)
+    bob.wait_for(lambda f: isinstance(f, TransferOffered))
+    alice.close()
+    bob.wait_for(lambda f: isinstance(f, Presence) and f.user == "alice" and not f.online)
+    fields = {"transfer_id": ok.transfer_id, "endpoint": Endpoint(host="127.0.0.1", port=40001),
+              "fingerprint": "AA:BB"}
+    err = bob.request(TransferAccept, **fields)
+    assert isinstance(err, Error) and err.code == ErrorCode.USER_OFFLINE
+    assert "alice is offline" in err.message
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    assert isinstance(bob.request(TransferAccept, **fields), Ok)
+    assert alice.wait_for(lambda f: isinstance(f, TransferAccepted)).user == "bob"
 
 
 def test_decline_tells_the_sender_and_closes_the_transfer(qtbot, server):
