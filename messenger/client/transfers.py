@@ -95,10 +95,13 @@ from ..protocol import (
 )
 from ..protocol.names import name_key
 from ..transfer import (
+    FILE_CHANGED,
+    FileVersion,
     Offer,
     Settings,
     TransferEngine,
     check_offer,
+    file_version,
     format_size,
     format_sizes,
     part_stem,
@@ -255,6 +258,10 @@ class Transfer:
     member's send is a transfer of its own, under that card); "" for a card of its own."""
     members: tuple[Transfer, ...] = field(default=(), repr=False, compare=False)
     """A batch card's view (:meth:`TransferController.get` of a batch key): its members."""
+    version: FileVersion | None = field(default=None, repr=False)
+    """send: the version of the file (:func:`~messenger.transfer.protocol.file_version`)
+    whose SHA-256 was offered; the send checks the file is still it (None: not hashed in
+    this session)."""
     folder: str = ""
     """receive: the download folder it was accepted into, where its partial file is and
     its file goes ("" before the accept: the current one). A later change of the download
@@ -695,8 +702,9 @@ HASH_TRIES = 3
 
 
 def _version(path: str, st: os.stat_result) -> tuple[str, int, int, int, int]:
-    """What identifies one version of the file at ``path`` for the hash cache."""
-    return (path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    """What identifies one version of the file at ``path`` for the hash cache (the path and
+    :func:`~messenger.transfer.protocol.file_version`)."""
+    return (path, *file_version(st))
 
 class TransferController(QObject):
     """Sends and receives files for one :class:`~messenger.client.engine.ClientEngine`.
@@ -939,7 +947,7 @@ class TransferController(QObject):
         cached = self._hashes.get(_version(t.path, st))
         self._set(t, TransferState.PREPARING, error="")
         if cached is not None:
-            t.sha256 = cached
+            t.sha256, t.version = cached, file_version(st)
             self._offer(t)
             return
         waiting = self._hashing.setdefault(t.path, [])
@@ -986,6 +994,7 @@ class TransferController(QObject):
                 self._set(t, TransferState.FAILED, error=f"cannot read the file: {error}")
                 continue
             t.sha256 = sha256
+            t.version = tuple(version[1:]) if version is not None else None  # type: ignore[index]
             self._offer(t)
 
     def _offer(self, t: Transfer) -> None:
@@ -1055,10 +1064,21 @@ class TransferController(QObject):
         if target is None:
             self._fail_and_cancel(t, f"{t.peer}'s app sent no usable address")
             return
+        if t.version is not None:
+            # Edited since it was hashed (same size: an in-place write): all of it crossed
+            # the network and the recipient's check then blamed the network, "arrived
+            # damaged" (a hunt). Said at once, to both; the engine checks the opened file too.
+            try:
+                now = file_version(os.stat(t.path))
+            except OSError:
+                now = None  # (gone: the engine says so)
+            if now is not None and now != t.version:
+                self._fail_and_cancel(t, FILE_CHANGED)
+                return
         host, port = self.route(*target)
         try:
             self._started().send(t.transfer_id, t.path, host, port, ev.fingerprint, t.secret,
-                                 t.sha256)
+                                 t.sha256, t.version)
         except (OSError, ValueError) as exc:
             self._fail_and_cancel(t, send_error_text(exc))
             return

@@ -15,10 +15,14 @@ QtCore and QtNetwork only; nothing here imports the server, the client or the GU
 from .endpoint import Settings, TransferEndpoint, remove_part
 from .engine import ReceiveTicket, TransferEngine
 from .protocol import (
+    FILE_CHANGED,
     SECRET_SIZE,
     AppError,
+    FileChangedError,
+    FileVersion,
     Offer,
     check_offer,
+    file_version,
     format_size,
     format_sizes,
     part_stem,
@@ -27,14 +31,18 @@ from .protocol import (
 )
 
 __all__ = [
+    "FILE_CHANGED",
     "SECRET_SIZE",
     "AppError",
+    "FileChangedError",
+    "FileVersion",
     "Offer",
     "ReceiveTicket",
     "Settings",
     "TransferEndpoint",
     "TransferEngine",
     "check_offer",
+    "file_version",
     "format_size",
     "format_sizes",
     "part_stem",

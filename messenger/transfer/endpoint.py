@@ -58,8 +58,10 @@ from .protocol import (
     AppError,
     Delivered,
     Done,
+    FileChangedError,
     FileComplete,
     FileData,
+    FileVersion,
     HelloReceived,
     Offer,
     ProtocolViolation,
@@ -70,6 +72,7 @@ from .protocol import (
     claim_unique_path,
     describe_close,
     encode_frame,
+    file_version,
     part_stem,
     safe_filename,
     transient_close,
@@ -822,7 +825,18 @@ class SendSession(_Session):
     direction: Direction = "send"
 
     def __init__(self, endpoint: TransferEndpoint, transfer_id: str, path: Path, secret: bytes,
-                 addr: Address, fingerprint: str, now: float, sha256: str | None) -> None:
+                 addr: Address, fingerprint: str, now: float, sha256: str | None,
+                 version: FileVersion | None = None) -> None:
+        # The file as it is now must be the version that was hashed and offered: one edited
+        # in place since (same size) crossed the network whole and was then blamed on it,
+        # "the file arrived damaged" (a hunt). Checked on the opened file, before any packet.
+        file = open(path, "rb")  # closed in release()
+        try:
+            if version is not None and file_version(os.fstat(file.fileno())) != version:
+                raise FileChangedError()
+        except BaseException:
+            file.close()
+            raise
         settings = endpoint.settings
         config = QuicConfiguration(
             is_client=True,
@@ -839,7 +853,7 @@ class SendSession(_Session):
         self.transfer_id = transfer_id
         self.path = Path(path)
         self.expected_sha256 = sha256
-        self._file = open(self.path, "rb")  # closed in release()
+        self._file = file
         self.total = os.fstat(self._file.fileno()).st_size
         self.proto = SenderProtocol(transfer_id, secret, self.total)
         self.offset = 0
@@ -1311,19 +1325,22 @@ class TransferEndpoint:
                  safe_filename(offer.name), offer.size)
 
     def send(self, transfer_id: str, path: Path, addr: Address, fingerprint: str,
-             secret: bytes, now: float, sha256: str | None = None) -> None:
+             secret: bytes, now: float, sha256: str | None = None,
+             version: FileVersion | None = None) -> None:
         """Connect to ``addr`` (host, port), pin ``fingerprint`` and send the file at ``path``.
 
-        ``sha256`` (hex), when given, must equal what the receiver confirms. Raises
-        ``OSError`` if the file cannot be opened and ``ValueError`` for a bad secret or a
-        transfer id already being sent.
+        ``sha256`` (hex), when given, must equal what the receiver confirms. ``version``,
+        when given, is the version of the file that was hashed (:func:`file_version`): the
+        file opened must still be it, else :class:`FileChangedError`. Raises ``OSError`` if
+        the file cannot be opened and ``ValueError`` for a bad secret or a transfer id
+        already being sent.
         """
         if len(secret) != SECRET_SIZE:
             raise ValueError(f"secret must be {SECRET_SIZE} bytes")
         if transfer_id in self._sends:
             raise ValueError(f"transfer {transfer_id} is already being sent")
         session = SendSession(self, transfer_id, Path(path), secret, addr, fingerprint, now,
-                              sha256)
+                              sha256, version)
         self._sends[transfer_id] = session
         self._sessions.append(session)
 

@@ -52,7 +52,7 @@ from .endpoint import (
     Settings,
     TransferEndpoint,
 )
-from .protocol import SECRET_SIZE, Offer, send_error_text
+from .protocol import SECRET_SIZE, FileVersion, Offer, send_error_text
 
 log = logging.getLogger("messenger.transfer.engine")
 
@@ -638,10 +638,13 @@ class TransferEngine(QObject):
         return ReceiveTicket(host, port, self._fingerprint)
 
     def send(self, transfer_id: str, path: str | os.PathLike, host: str, port: int,
-             fingerprint: str, secret: bytes, sha256: str | None = None) -> None:
+             fingerprint: str, secret: bytes, sha256: str | None = None,
+             version: FileVersion | None = None) -> None:
         """Send the file at ``path`` to the receiver at ``host``:``port`` whose certificate has
         ``fingerprint``, proving ourselves with ``secret``. ``sha256`` (hex, from the offer), if
-        given, must match what the receiver confirms.
+        given, must match what the receiver confirms. ``version`` (:func:`file_version` of
+        the file hashed for the offer), if given, must be the opened file's, else ``failed``
+        follows with :data:`FILE_CHANGED`.
 
         ``host`` must be an IP address (the chat server relays the observed one), of the same
         family as the bound address. Raises ``FileNotFoundError`` / ``IsADirectoryError`` /
@@ -663,7 +666,7 @@ class TransferEngine(QObject):
         def start_sending() -> None:
             try:
                 worker.endpoint.send(tid, path, (peer, int(port)), fingerprint, secret_,
-                                     time.monotonic(), sha256)
+                                     time.monotonic(), sha256, version)
             except (OSError, ValueError) as exc:
                 worker.failed.emit(tid, send_error_text(exc), False)
 

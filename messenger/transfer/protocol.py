@@ -616,6 +616,28 @@ class ReceiverProtocol:
         events.append(FileData(data))
 
 
+FileVersion = tuple[int, int, int, int]
+"""One version of a file: ``(size, mtime_ns, ctime_ns, inode)`` (:func:`file_version`)."""
+
+FILE_CHANGED = "the file changed since it was offered; it has to be offered again"
+"""Why a send stops before its first byte when the file is no longer the version hashed."""
+
+
+def file_version(st: os.stat_result) -> FileVersion:
+    """What tells one version of a file from another, from its ``stat``/``fstat``: the size,
+    the modification time, the change time (no tool can set it back: an in-place edit that
+    keeps size and mtime, ``cp -p``, ``rsync -t``, is a new version too) and the inode (a
+    file saved by replacing it)."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+class FileChangedError(ValueError):
+    """The file to send is not the version that was hashed and offered (:data:`FILE_CHANGED`)."""
+
+    def __init__(self, message: str = FILE_CHANGED) -> None:
+        super().__init__(message)
+
+
 def send_error_text(exc: BaseException) -> str:
     """Why a file cannot be sent, for both people ("cannot send: …"): never the file's path
     (a folder name can be private: it reached the recipient's card, "Cancelled by alice:

@@ -514,6 +514,33 @@ def test_accepting_an_offer_whose_sender_went_offline_says_so_at_once(qtbot, pee
     qtbot.waitUntil(lambda: endpoint.registrations == [])
 
 
+def test_a_file_edited_after_it_was_offered_is_not_blamed_on_the_network(qtbot, peers,
+                                                                        tmp_path):
+    """Alice offered data.db; before bob accepted, her program wrote into it in place (same
+    size). Her app sent it as it was then: every byte crossed the network, bob's app found
+    the SHA-256 wrong, and both cards blamed the transport ("the file arrived damaged",
+    "SHA-256 mismatch"; a hunt). The send stops before the first byte and both cards say the
+    file changed; Resume offers it as it is now."""
+    alice, bob = peers()
+    src = tmp_path / "data.db"
+    src.write_bytes(random.Random(3).randbytes(2_000_000))
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    qtbot.waitUntil(lambda: state(alice, send_key) is S.WAITING)
+    with src.open("r+b") as f:  # an in-place edit that keeps the size
+        f.seek(1000)
+        f.write(b"EDITED")
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: alice.get(send_key).final and bob.get(recv_key).final,
+                    timeout=10_000)
+    t = alice.get(send_key)
+    assert (t.state, t.done) == (S.FAILED, 0)
+    assert status_text(t) == ("Failed: the file changed since it was offered; it has to be "
+                              "offered again")
+    r = bob.get(recv_key)
+    assert r.state is S.CANCELLED and r.by_peer and "changed" in r.error
+    assert alice.can_resume(send_key)
+
+
 def test_a_receive_whose_partial_file_is_still_checked_is_not_failed_by_the_watchdog(
         qtbot, peers, tmp_path, monkeypatch):
     """The sender is connected and waits while bob's app checks a large partial file (slow

@@ -340,6 +340,24 @@ def test_cancel_before_connection(pair, tmp_path):
     assert files_in(dl) == []
 
 
+def test_a_file_edited_since_it_was_hashed_is_not_sent(pair, tmp_path):
+    """A file written in place after its offer (same size) was sent whole, and the
+    receiver's SHA-256 check then said it arrived damaged (a hunt): given the version that
+    was hashed, the send refuses a file that is no longer it, before any packet."""
+    from messenger.transfer import FILE_CHANGED, FileChangedError, file_version
+
+    net, sender, _receiver = pair
+    src = _tiny(tmp_path)
+    hashed = file_version(os.stat(src))
+    with src.open("r+b") as f:
+        f.write(b"X")
+    with pytest.raises(FileChangedError, match=FILE_CHANGED.split(";")[0]):
+        sender.send("t1", src, B, "AA", os.urandom(32), net.now, None, hashed)
+    assert not sender._sends and not net.queue
+    sender.send("t2", src, B, "AA", os.urandom(32), net.now, None, file_version(os.stat(src)))
+    assert "t2" in sender._sends
+
+
 def test_wrong_secret_is_refused_and_registration_survives(pair, tmp_path):
     net, sender, receiver = pair
     src = tmp_path / "src.bin"
