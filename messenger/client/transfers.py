@@ -1025,11 +1025,7 @@ class TransferController(QObject):
         t = self._items.get(key)
         if t is None or t.direction != SEND or t.state is not TransferState.FAILED:
             return False
-        try:
-            st = Path(t.path).stat()
-        except (OSError, ValueError):
-            return False
-        return Path(t.path).is_file() and st.st_size == t.size
+        return source_gone(t) is None
 
     def resume(self, key: str) -> bool:
         """Offer a failed send again (same file, same card, also after an app restart); the
@@ -1612,6 +1608,11 @@ class TransferController(QObject):
         tries = t.tries + 1
         if not self.resume(key):  # (the file changed or went: Resume is gone too)
             self._stop_auto_resume(t)
+            gone = source_gone(t)
+            if gone is not None:  # (the card says why it stopped, and why no Resume)
+                self._set(t, TransferState.FAILED,
+                          error=f"{t.error.split(';')[0].strip() or 'interrupted'}, and {gone}")
+                return
             self._shown(t)
             return
         t.tries = tries
@@ -1796,10 +1797,33 @@ class TransferController(QObject):
             self.transfers_loaded.emit(loaded)
 
 
+def source_gone(t: Transfer) -> str | None:
+    """Why send ``t``'s file can no longer be offered again (Resume), or None while it is
+    there with the size it had (what :meth:`TransferController.can_resume` asks)."""
+    try:
+        st = Path(t.path).stat()
+    except (OSError, ValueError):
+        return "the file is no longer there (moved or deleted)"
+    if not stat.S_ISREG(st.st_mode):
+        return "the file is no longer there (moved or deleted)"
+    if st.st_size != t.size:
+        return "the file has changed since (another size); send it again"
+    return None
+
+
 def _interrupted(t: Transfer) -> str:
-    """Why a transfer found running in the store (the app stopped during it) failed."""
+    """Why a transfer found running in the store (the app stopped during it, ``t.state``
+    still what it was then) failed. For a send, what Resume would do, or why there is no
+    Resume (its file moved, deleted or changed: "Resume sends the rest" was shown without
+    a Resume button, and for an offer never accepted, of which nothing was sent; a hunt)."""
     if t.direction == SEND:
-        return "interrupted (the app was closed); Resume sends the rest"
+        gone = source_gone(t)
+        if gone is not None:
+            return f"interrupted (the app was closed), and {gone}"
+        if t.state in (TransferState.CONNECTING, TransferState.ACTIVE):
+            return "interrupted (the app was closed); Resume sends the rest"
+        return f"interrupted (the app was closed) before {t.peer} answered; Resume offers " \
+            "it again"
     if t.accepted:
         return f"interrupted (the app was closed); it resumes when {t.peer} sends it again"
     return f"the offer lapsed when the app was closed; {t.peer} can send it again"

@@ -124,25 +124,3 @@ def test_an_offer_withdrawn_because_its_sender_quit_does_not_say_the_recipient_w
     qtbot.waitUntil(lambda: bob.get(recv_key).state is S.CANCELLED, timeout=10_000)
     text = status_text(bob.get(recv_key))
     assert "you were offline" not in text, text
-
-
-def test_an_interrupted_send_whose_file_is_gone_does_not_promise_resume(qtbot, apps,
-                                                                        tmp_path):
-    """Alice's app quits while her offer is out; she moves the file away, then starts the
-    app again. Her card reads "Failed: interrupted (the app was closed); Resume sends the
-    rest" (``_interrupted``), but there is no Resume button (``can_resume`` is False: the
-    file is gone) and nothing says why."""
-    bob = apps.login("bob")
-    alice = apps.login("alice")
-    qtbot.waitUntil(lambda: alice.client.roster.contact("bob").online)
-    src = tmp_path / "report.pdf"
-    src.write_bytes(b"%PDF" + b"x" * 5000)
-    send_key, _recv_key = offer(qtbot, alice, bob, src)
-    qtbot.waitUntil(lambda: alice.get(send_key).state is S.WAITING)
-    apps.quit(alice)
-    src.rename(tmp_path / "elsewhere.pdf")
-    alice = apps.login("alice")
-    t = alice.get(send_key)
-    assert t.state is S.FAILED and not alice.can_resume(send_key)
-    text = status_text(t)
-    assert "Resume" not in text, f"{text!r}, but no Resume button"

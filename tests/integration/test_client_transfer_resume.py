@@ -450,6 +450,36 @@ def test_a_lapsed_re_offer_is_declined_under_its_own_id_after_a_restart(qtbot, a
     assert (alice.get(second_key).error, alice.get(second_key).by_peer) == ("offer lapsed", True)
 
 
+def test_an_interrupted_send_says_what_resume_does_or_why_there_is_none(qtbot, apps,
+                                                                        tmp_path):
+    """Alice's app quit while her offer was out; after the restart her card read "Failed:
+    interrupted (the app was closed); Resume sends the rest": of an offer never accepted,
+    nothing had been sent, and once she had moved the file away there was no Resume button
+    at all and nothing said why (a hunt)."""
+    bob = apps.login("bob")
+    alice = apps.login("alice")
+    qtbot.waitUntil(lambda: alice.client.roster.contact("bob").online)
+    kept, moved = tmp_path / "kept.pdf", tmp_path / "report.pdf"
+    for path in (kept, moved):
+        path.write_bytes(b"%PDF" + path.name.encode() * 1000)
+    keys = []
+    for path in (kept, moved):
+        with qtbot.waitSignal(bob.transfer_added, timeout=10_000):
+            assert alice.send_file("bob", path) is None
+        keys.append(alice.model.index(alice.model.rowCount() - 1, 0).data(alice.model.IdRole))
+    qtbot.waitUntil(lambda: all(alice.get(k).state is S.WAITING for k in keys))
+    apps.quit(alice)
+    moved.rename(tmp_path / "elsewhere.pdf")
+    alice = apps.login("alice")
+    kept_t, moved_t = (alice.get(k) for k in keys)
+    assert kept_t.state is S.FAILED and alice.can_resume(kept_t.key)
+    assert status_text(kept_t) == ("Failed: interrupted (the app was closed) before bob "
+                                   "answered; Resume offers it again")
+    assert moved_t.state is S.FAILED and not alice.can_resume(moved_t.key)
+    assert status_text(moved_t) == ("Failed: interrupted (the app was closed), and the file "
+                                    "is no longer there (moved or deleted)")
+
+
 def test_an_own_offer_lapsed_by_a_lost_connection_is_withdrawn_at_the_next_login(
         qtbot, apps, source):
     """Alice's link drops while her offer waits for bob's answer: her card fails, and once
