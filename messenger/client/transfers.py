@@ -142,7 +142,9 @@ declined it" for something the user never saw."""
 
 LAPSED_REASON = OFFER_LAPSED
 """The reason given to the sender when an offer to us is declined because it lapsed
-unanswered (we went offline or the app stopped before the user answered)."""
+unanswered (we went offline or the app stopped before the user answered); and the reason of
+the sender's own withdrawal of an offer that lapsed when its app quit or lost the server
+(the recipient's card: "alice went offline before you answered")."""
 
 AUTO_RESUME_DELAYS: tuple[float, ...] = (2.0, 5.0, 15.0, 30.0, 60.0)
 """Seconds before each automatic resume of a send that failed because the path or the peer's
@@ -453,7 +455,13 @@ def status_text(t: Transfer) -> str:
         if error == OFFER_EXPIRED and t.by_peer:
             return f"The offer expired (not answered within a day); {t.peer} can send it again."
         if error == LAPSED_REASON and t.by_peer:
-            return (f"Withdrawn: you were offline when {t.peer} offered it. {t.peer} can "
+            # Only the sender's app withdraws an offer with this reason (its own, that
+            # lapsed when it quit or lost the server); offers to someone offline lapse at
+            # the server, which tells only the sender. The recipient was online: it read
+            # "you were offline when alice offered it" (a hunt).
+            if t.direction == SEND:
+                return f"Withdrawn: {t.peer} went offline or quit before it was sent."
+            return (f"Withdrawn: {t.peer} went offline before you answered; {t.peer} can "
                     "send it again.")
         if not t.by_peer and error.endswith(" on another device"):
             return error[:1].upper() + error[1:]  # "Accepted on another device"

@@ -480,6 +480,20 @@ def test_an_interrupted_send_says_what_resume_does_or_why_there_is_none(qtbot, a
                                     "is no longer there (moved or deleted)")
 
 
+def test_an_offer_withdrawn_because_its_sender_quit_does_not_say_the_recipient_was_offline(
+        qtbot, apps, source):
+    """Alice's app quit while her offer waited for bob, online all along; at her next login
+    her app withdrew it ("offer lapsed"), and bob read "Withdrawn: you were offline when
+    alice offered it." (a hunt). It says alice went offline."""
+    alice, bob, _send_key, recv_key = offer_unanswered(qtbot, apps, source)
+    apps.quit(alice)
+    assert bob.client.logged_in and bob.get(recv_key).state is S.INCOMING
+    apps.login("alice")
+    qtbot.waitUntil(lambda: bob.get(recv_key).state is S.CANCELLED, timeout=10_000)
+    assert status_text(bob.get(recv_key)) == ("Withdrawn: alice went offline before you "
+                                              "answered; alice can send it again.")
+
+
 def test_an_own_offer_lapsed_by_a_lost_connection_is_withdrawn_at_the_next_login(
         qtbot, apps, source):
     """Alice's link drops while her offer waits for bob's answer: her card fails, and once

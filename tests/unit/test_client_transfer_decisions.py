@@ -86,7 +86,9 @@ def test_status_text_and_eta():
     t.error = "offer lapsed"
     assert status_text(t).startswith("Not delivered: bob went offline or quit before")
     r.state, r.error, r.by_peer = TransferState.CANCELLED, "offer lapsed", True
-    assert status_text(r).startswith("Withdrawn: you were offline when alice offered it.")
+    # (withdrawn by the sender's app: the offer lapsed when alice quit, bob was online)
+    assert status_text(r) == ("Withdrawn: alice went offline before you answered; alice can "
+                              "send it again.")
 
 
 def test_names_and_reasons_from_the_peer_lose_their_bidi_controls():
