@@ -1,0 +1,159 @@
+"""Operator hunt: server start-up, the app's command line, logs (see the hunt report)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers.rawclient import DEFAULT_TIMEOUT
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "messenger", *args], cwd=REPO,
+                          env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=DEFAULT_TIMEOUT)
+
+
+def test_server_whose_default_data_folder_cannot_be_made_says_so_in_one_line(tmp_path):
+    """`messenger --server` without --data-dir, run as a user whose data folder cannot be
+    made (a service account whose HOME does not exist or is read-only; here MESSENGER_HOME
+    is a file), printed a 20-line Python traceback ending in NotADirectoryError instead of
+    the one-line "error: cannot use the data dir …" that --data-dir gets."""
+    home = tmp_path / "not-a-folder"
+    home.write_text("")
+    result = run(["--server", "--port", "0"], {"MESSENGER_HOME": str(home)})
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("error:"), result.stderr
+
+
+@pytest.mark.parametrize("kind", ["folder", "inside-a-file"])
+def test_the_app_with_an_unusable_log_file_says_so_in_one_line(tmp_path, kind):
+    """`messenger --log-file PATH` (the app) with PATH a folder, or under a file, crashed
+    with a Python traceback (IsADirectoryError / FileExistsError) before any window; the
+    server says "error: cannot use the data dir or log file (PATH): …" for the same."""
+    blocker = tmp_path / "blocker"
+    if kind == "folder":
+        blocker.mkdir()
+        log_file = blocker
+    else:
+        blocker.write_text("")
+        log_file = blocker / "messenger.log"
+    result = run(["--log-file", str(log_file)],
+                 {"MESSENGER_HOME": str(tmp_path / "home"), "QT_QPA_PLATFORM": "offscreen"})
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode != 0 and str(log_file) in result.stderr, result
+
+
+def test_the_app_whose_log_folder_cannot_be_made_says_so_in_one_line(tmp_path):
+    """The app's default log folder cannot be made (MESSENGER_HOME a file, a read-only
+    HOME): a traceback ending in NotADirectoryError, no word a user can act on."""
+    home = tmp_path / "not-a-folder"
+    home.write_text("")
+    result = run([], {"MESSENGER_HOME": str(home), "QT_QPA_PLATFORM": "offscreen"})
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode != 0 and str(home) in result.stderr, result
+
+
+def test_activity_log_and_user_list_give_addresses_an_operator_can_read(tmp_path):
+    """`--host ::` (README: "every IPv4 and IPv6 address") logged an IPv4 client as
+    "login alice from ::ffff:127.0.0.1:44378", and an IPv6 one as "login alice from
+    ::1:60560": an IPv6 address and a port joined by a bare colon cannot be told apart
+    ("fd00::2:51234" is also a whole address). The same text is the "from where" of
+    /users in every app. Expected: "127.0.0.1:PORT" and "[::1]:PORT"."""
+    import re
+    import socket
+
+    from helpers.rawclient import RawClient, ServerProcess
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    data = tmp_path / "data"
+    command = [sys.executable, "-m", "messenger", "--server", "--host", "::", "--port", "0",
+               "--data-dir", str(data), "--demo"]
+    addresses = []
+    with ServerProcess(command, cwd=REPO) as proc:
+        for host in ("127.0.0.1", "::1"):
+            with RawClient(host, proc.port) as client:
+                client.hello()
+                reply = client.login("alice", "alice123", request_id=1)
+                assert reply["type"] == "ok", reply
+                addresses += [e["address"] for e in reply["roster"] if e.get("address")]
+    logins = re.findall(r"login alice from (\S+)", (data / "activity.log").read_text())
+    assert len(logins) == 2 and len(addresses) == 2, (logins, addresses)
+    for shown in (logins, addresses):
+        assert re.fullmatch(r"127\.0\.0\.1:\d+", shown[0]), shown
+        assert re.fullmatch(r"\[::1\]:\d+", shown[1]), shown
+
+
+def _rsa_identity(folder: Path) -> None:
+    """server.crt/server.key as `openssl req -x509 -newkey rsa:2048 -nodes` makes them."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chat.lab.example")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .sign(key, hashes.SHA256()))
+    folder.mkdir(parents=True)
+    (folder / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "server.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption()))
+
+
+def test_an_rsa_certificate_in_the_data_dir_serves_tls_or_stops_the_start(tmp_path):
+    """An operator who puts their own certificate in the data dir (made with openssl, which
+    makes RSA keys; or from the organisation's CA) got a server that starts, prints
+    "listening on … certificate SHA-256 …", and fails every TLS handshake ("Cannot provide a
+    certificate with no key", at INFO level only): net.py loads the key as QSslKey(…,
+    KeyAlgorithm.Ec, …). Either it serves TLS, or the start stops with a clear line, as it
+    does for a key that is not the certificate's."""
+    from helpers.rawclient import RawClient, ServerProcess
+
+    data = tmp_path / "data"
+    _rsa_identity(data)
+    command = [sys.executable, "-m", "messenger", "--server", "--host", "127.0.0.1",
+               "--port", "0", "--data-dir", str(data), "--demo"]
+    proc = ServerProcess(command, cwd=REPO)
+    try:
+        proc.start()
+    except Exception as exc:  # refused to start: it must say why, in one line
+        assert "server.key" in str(exc) or "server.crt" in str(exc), exc
+        return
+    try:
+        with RawClient("127.0.0.1", proc.port, timeout=10) as client:
+            assert client.hello()["type"] == "hello"
+    finally:
+        proc.stop()
+
+
+def test_add_user_refuses_a_look_alike_of_an_existing_account(tmp_path):
+    """In the app, "aIice" (capital i) is refused next to "alice": "looks too much like
+    'alice', an existing account's" (the impersonation guard). `--add-user aIice` created it
+    without a word (Store.create_account checks only the same name ignoring case); and
+    `--demo` on a server that has "aIice" adds "alice" beside it."""
+    data = tmp_path / "data"
+    base = ["--server", "--data-dir", str(data)]
+    made = subprocess.run([sys.executable, "-m", "messenger", *base, "--demo", "--add-user",
+                           "dora"], input="dora-pass\n", capture_output=True, text=True,
+                          timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert made.returncode == 0, made
+    twin = subprocess.run([sys.executable, "-m", "messenger", *base, "--add-user", "aIice"],
+                          input="whatever1\n", capture_output=True, text=True,
+                          timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert twin.returncode != 0 and "alice" in twin.stderr, twin
