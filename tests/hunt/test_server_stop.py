@@ -11,11 +11,10 @@ from helpers.rawclient import ServerProcess
 
 from messenger.client.connection import ConnectionState
 from messenger.client.engine import ClientEngine
-from messenger.client.liveness import Backoff
 from messenger.client.models import MessageKind
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from test_restart_resend import (  # noqa: E402
+from test_restart_resend import (
     BURST,
     KILL_AFTER_ACKS,
     REPO,
