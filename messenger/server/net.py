@@ -24,7 +24,6 @@ from PySide6.QtNetwork import (
     QSsl,
     QSslCertificate,
     QSslConfiguration,
-    QSslKey,
     QSslSocket,
     QTcpServer,
     QTcpSocket,
@@ -47,7 +46,7 @@ from .core import Action, ConnId, Crypto, Disconnect, Fanout, Out, ReplayMore, S
 from .lock import lock_database
 from .ratelimit import address_block, local_ipv6_networks
 from .store import Store, is_locked
-from .tls import TlsServer, ensure_certificate, pem_fingerprint
+from .tls import KEY_FILE, TlsServer, ensure_certificate, pem_fingerprint, ssl_key
 from .walsync import WalSync
 
 log = logging.getLogger("messenger.server.net")
@@ -209,7 +208,7 @@ class MessengerServer(QObject):
             self.fingerprint = pem_fingerprint(cert_pem)
             tls = QSslConfiguration.defaultConfiguration()
             tls.setLocalCertificate(QSslCertificate(cert_pem, QSsl.EncodingFormat.Pem))
-            tls.setPrivateKey(QSslKey(key_pem, QSsl.KeyAlgorithm.Ec, QSsl.EncodingFormat.Pem))
+            tls.setPrivateKey(ssl_key(key_pem, config.data_dir / KEY_FILE))
             tls.setPeerVerifyMode(QSslSocket.PeerVerifyMode.VerifyNone)
             tls.setProtocol(QSsl.SslProtocol.TlsV1_2OrLater)
             self._server = TlsServer(tls, timeout_ms=10_000,

@@ -16,7 +16,7 @@ from ipaddress import IPv6Network
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
-from PySide6.QtNetwork import QSslConfiguration, QSslSocket, QTcpServer
+from PySide6.QtNetwork import QSsl, QSslConfiguration, QSslKey, QSslSocket, QTcpServer
 
 from messenger.paths import private_file
 from messenger.protocol.fingerprint import make_identity, pem_fingerprint
@@ -87,6 +87,34 @@ def _check_pair(cert_pem: bytes, key_pem: bytes, cert_path: Path, key_path: Path
     der = serialization.Encoding.DER
     if cert.public_key().public_bytes(der, spki) != key.public_key().public_bytes(der, spki):
         raise CertificateError(f"{key_path} is not the key of {cert_path}; {fix}")
+    _key_algorithm(key_pem, key_path)
+
+
+def _key_algorithm(key_pem: bytes, key_path: Path) -> QSsl.KeyAlgorithm:
+    """The Qt algorithm of the private key ``key_pem`` (RSA or EC); raise
+    :class:`CertificateError` for any other kind, which Qt cannot serve TLS with."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    if isinstance(key, rsa.RSAPrivateKey):
+        return QSsl.KeyAlgorithm.Rsa
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return QSsl.KeyAlgorithm.Ec
+    raise CertificateError(
+        f"{key_path} is a {type(key).__name__.removeprefix('_')} key, which the server cannot "
+        "serve TLS with; give it an RSA or EC (ECDSA) key and its certificate")
+
+
+def ssl_key(key_pem: bytes, key_path: Path) -> QSslKey:
+    """``key_pem`` (the checked ``server.key``) as a ``QSslKey`` of its own algorithm; raise
+    :class:`CertificateError` if Qt cannot load it (a key loaded as the wrong algorithm is a
+    null key, and then the server listened and failed every handshake: an operator hunt)."""
+    key = QSslKey(key_pem, _key_algorithm(key_pem, key_path), QSsl.EncodingFormat.Pem)
+    if key.isNull():
+        raise CertificateError(f"{key_path} cannot be loaded for TLS; give the server an RSA "
+                               "or EC (ECDSA) key in PEM and its certificate")
+    return key
 
 
 REFUSAL_LOG_SECONDS = 10.0
@@ -189,4 +217,4 @@ class TlsServer(QTcpServer):
         sock.deleteLater()
 
 
-__all__ = ["CertificateError", "TlsServer", "ensure_certificate", "pem_fingerprint"]
+__all__ = ["CertificateError", "TlsServer", "ensure_certificate", "pem_fingerprint", "ssl_key"]

