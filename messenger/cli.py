@@ -81,6 +81,16 @@ def _max_frame(text: str) -> int:
     return value
 
 
+def _path(text: str) -> Path:
+    """A file or folder path, not empty: ``Path("")`` is ``"."``, so ``--data-dir
+    "$UNSET_VARIABLE"`` made the server's files in whatever folder it was started from (an
+    operator hunt)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (an unset variable?); give a file "
+                                         "or folder, or leave the option out")
+    return Path(text)
+
+
 SERVER_OPTIONS = "server options (with --server)"
 
 
@@ -99,16 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=_port, default=None,
                         help="server: TCP port to listen on, 0 picks a free one (default 5555); "
                              "app: port to pre-fill")
-    parser.add_argument("--log-file", type=Path, default=None,
+    parser.add_argument("--log-file", type=_path, default=None,
                         help="log file (server default: DATA_DIR/server.log; app default: "
                              "messenger.log in the user log dir)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
     server = parser.add_argument_group(SERVER_OPTIONS)
-    server.add_argument("--data-dir", type=Path, default=None,
+    server.add_argument("--data-dir", type=_path, default=None,
                         help="folder for the database, TLS certificate, server.log and "
                              "activity.log (default: DATA/server, DATA the user data dir)")
-    server.add_argument("--db", type=Path, default=None,
+    server.add_argument("--db", type=_path, default=None,
                         help="SQLite database file (default: DATA_DIR/messenger.db)")
     server.add_argument("--demo", action="store_true",
                         help="create alice/alice123, bob/bob123, charlie/charlie123 if absent")

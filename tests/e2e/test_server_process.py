@@ -427,6 +427,35 @@ def test_out_of_range_options_are_refused_by_the_command_line(tmp_path, extra, m
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("option", ["--data-dir", "--db", "--log-file"])
+def test_an_empty_path_option_is_refused_not_taken_for_the_current_folder(tmp_path, option):
+    """`--data-dir "$MESSENGER_DATA"` with the variable unset (a unit file, a script) gave
+    `--data-dir ""`, which was ".": the server made its database, key and logs in whatever
+    folder it was started from ("/" under systemd), and next time, started from elsewhere,
+    was a new server with no accounts and another certificate. `--db ""` ended in a
+    traceback, `--log-file ""` in "Is a directory"."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    args = ["--server", "--host", "127.0.0.1", "--port", "0", option, ""]
+    if option != "--data-dir":
+        args += ["--data-dir", str(tmp_path / "data")]
+    proc = subprocess.Popen([sys.executable, "-m", "messenger", *args], cwd=cwd,
+                            env={**os.environ, "MESSENGER_HOME": str(tmp_path / "home"),
+                                 "PYTHONPATH": os.pathsep.join(
+                                     [str(REPO), os.environ.get("PYTHONPATH", "")])},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # "listening on …" (the bug), or "" once it exited
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        _, err = proc.communicate(timeout=DEFAULT_TIMEOUT)
+    assert not first.startswith("listening on"), (first, err)
+    assert proc.returncode == 2 and f"argument {option}: an empty path" in err, err
+    assert list(cwd.iterdir()) == []
+
+
 def test_an_unusable_data_dir_is_one_line_not_a_traceback(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")

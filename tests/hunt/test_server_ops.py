@@ -140,32 +140,3 @@ def test_a_database_that_cannot_be_opened_is_named_in_the_error(tmp_path, kind):
                   "--db", str(db)], {"MESSENGER_HOME": str(tmp_path / "home")})
     assert result.returncode == 1, result
     assert str(db) in result.stderr, result.stderr
-
-
-@pytest.mark.parametrize("option", ["--data-dir", "--db", "--log-file"])
-def test_an_empty_path_option_is_refused_not_taken_for_the_current_folder(tmp_path, option):
-    """`messenger --server --data-dir "$MESSENGER_DATA"` with the variable unset (a unit
-    file, a script) gives `--data-dir ""`: Path("") is ".", so the server made its database,
-    private key and logs in whatever folder it was started from ("/" under systemd) and
-    said "data dir ." only in the log; started from elsewhere next time, it is a new server
-    with no accounts and another certificate, which every app refuses as a possible attack.
-    `--db ""` and `--log-file ""` fail later with words about "." instead."""
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    args = ["--server", "--host", "127.0.0.1", "--port", "0", option, ""]
-    if option != "--data-dir":
-        args += ["--data-dir", str(tmp_path / "data")]
-    proc = subprocess.Popen([sys.executable, "-m", "messenger", *args], cwd=cwd,
-                            env={**os.environ, "MESSENGER_HOME": str(tmp_path / "home"),
-                                 "PYTHONPATH": str(REPO)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()  # "listening on …" or nothing (it exited)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-        _, err = proc.communicate(timeout=DEFAULT_TIMEOUT)
-    assert not first.startswith("listening on"), (first, err)
-    assert proc.returncode == 2 and option in err, err
-    assert list(cwd.iterdir()) == [], list(cwd.iterdir())
