@@ -76,10 +76,12 @@ def _ensure(path: Path) -> Path:
     return private_dir(path)
 
 
-def data_dir() -> Path:
-    """Per-user data folder (server database, client caches), created if missing."""
+def data_dir(*, create: bool = True) -> Path:
+    """Per-user data folder (server database, client caches), created if missing (unless
+    not ``create``: then only named)."""
     home = _home()
-    return _ensure(home / "data" if home else Path(platformdirs.user_data_dir(APP_NAME)))
+    path = home / "data" if home else Path(platformdirs.user_data_dir(APP_NAME))
+    return _ensure(path) if create else path
 
 
 def pasted_dir() -> Path:

@@ -78,8 +78,9 @@ def raise_open_files_limit() -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    """Build a :class:`ServerConfig` from parsed command-line arguments."""
-    data_dir = args.data_dir or paths.data_dir() / "server"
+    """Build a :class:`ServerConfig` from parsed command-line arguments (no folder is made:
+    :func:`run_server` makes them, where it can say in one line why it cannot)."""
+    data_dir = args.data_dir or paths.data_dir(create=False) / "server"
     return ServerConfig(
         host=args.host or "127.0.0.1",
         port=5555 if args.port is None else args.port,
@@ -220,6 +221,8 @@ def run_server(args: argparse.Namespace) -> int:
               "its rotation rename it away; give the log a file of its own", file=sys.stderr)
         return 2
     try:
+        if args.data_dir is None:  # (the user data folder, private as the app makes it)
+            paths.data_dir()
         paths.private_dir(config.data_dir, narrow=False)
         setup_logging(log_file, level=logging.DEBUG if args.verbose else logging.INFO)
         _activity_log(config.data_dir / "activity.log")

@@ -465,6 +465,21 @@ def test_an_unusable_data_dir_is_one_line_not_a_traceback(tmp_path):
     assert "Traceback" not in result.stderr and "[Errno" not in result.stderr
 
 
+def test_a_default_data_folder_that_cannot_be_made_is_one_line(tmp_path):
+    """`messenger --server` without --data-dir, as a user whose data folder cannot be made
+    (a service account whose HOME is missing or read-only; here MESSENGER_HOME is a file),
+    printed a 20-line traceback ending in NotADirectoryError, not the one line --data-dir
+    gets."""
+    home = tmp_path / "not-a-folder"
+    home.write_text("")
+    result = subprocess.run([sys.executable, "-m", "messenger", "--server", "--port", "0"],
+                            capture_output=True, text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO,
+                            env={**os.environ, "MESSENGER_HOME": str(home)})
+    assert result.returncode == 1, result
+    assert result.stderr.startswith(f"error: cannot use the data dir or log file ({home}")
+    assert "Traceback" not in result.stderr
+
+
 def test_reset_password_replaces_a_forgotten_one(tmp_path):
     data_dir = tmp_path / "data"
     command = [sys.executable, "-m", "messenger", "--server", "--data-dir", str(data_dir)]
