@@ -96,7 +96,8 @@ def config_dir() -> Path:
     return _ensure(home / "config" if home else Path(platformdirs.user_config_dir(APP_NAME)))
 
 
-def log_dir() -> Path:
-    """Per-user log folder, created if missing."""
+def log_dir(*, create: bool = True) -> Path:
+    """Per-user log folder, created if missing (unless not ``create``: then only named)."""
     home = _home()
-    return _ensure(home / "logs" if home else Path(platformdirs.user_log_dir(APP_NAME)))
+    path = home / "logs" if home else Path(platformdirs.user_log_dir(APP_NAME))
+    return _ensure(path) if create else path

@@ -49,9 +49,18 @@ def _quit_on_signals() -> QTimer:
     return wake
 
 
-def default_log_file() -> Path:
-    """``paths.log_dir() / "messenger.log"``."""
-    return paths.log_dir() / LOG_FILE_NAME
+def default_log_file(*, create: bool = True) -> Path:
+    """``paths.log_dir() / "messenger.log"`` (the folder made unless not ``create``)."""
+    return paths.log_dir(create=create) / LOG_FILE_NAME
+
+
+def unusable_log_file(log_file: Path, exc: OSError) -> str:
+    """"cannot use the log file PATH: reason", naming the folder or file that failed when it
+    is not ``log_file`` itself."""
+    if isinstance(exc, FileExistsError):  # (a folder to make on the way is a file)
+        return f"cannot use the log file {log_file}: {exc.filename} is a file, not a folder"
+    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(log_file) else ""
+    return f"cannot use the log file {log_file}: {exc.strerror or exc}{where}"
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -62,9 +71,18 @@ def run_app(args: argparse.Namespace) -> int:
     messages. Shows the login dialog, then the main window; File → Log out returns to the
     login dialog.
     """
-    log_file = getattr(args, "log_file", None) or default_log_file()
-    setup_logging(log_file, level=logging.DEBUG if getattr(args, "verbose", False)
-                  else logging.INFO)
+    given = getattr(args, "log_file", None)
+    log_file = given or default_log_file(create=False)
+    try:
+        if given is None:
+            default_log_file()  # (the user's log folder, private as the others)
+        setup_logging(log_file, level=logging.DEBUG if getattr(args, "verbose", False)
+                      else logging.INFO)
+    except OSError as exc:
+        # A folder given as --log-file, a path under a file, a read-only HOME: one line, as
+        # the server says it, where it was a traceback (an operator hunt).
+        print(f"messenger: {unusable_log_file(log_file, exc)}", file=sys.stderr)
+        return 1
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Messenger")
     app.setApplicationVersion(__version__)

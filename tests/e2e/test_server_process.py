@@ -92,6 +92,42 @@ def test_the_app_without_a_display_says_so_instead_of_aborting(tmp_path):
     assert "no display" in result.stderr and "xvfb-run" in result.stderr
 
 
+def run_app(home: Path, *args: str) -> subprocess.CompletedProcess:
+    """`messenger ARGS` (the app, offscreen) with MESSENGER_HOME ``home``."""
+    return subprocess.run([sys.executable, "-m", "messenger", *args], cwd=REPO,
+                          env={**os.environ, "MESSENGER_HOME": str(home),
+                               "QT_QPA_PLATFORM": "offscreen"},
+                          capture_output=True, text=True, timeout=DEFAULT_TIMEOUT)
+
+
+@pytest.mark.parametrize("kind", ["folder", "inside-a-file"])
+def test_the_app_with_an_unusable_log_file_says_so_in_one_line(tmp_path, kind):
+    """`messenger --log-file PATH` with PATH a folder, or under a file, crashed with a
+    traceback (IsADirectoryError, FileExistsError) before any window."""
+    blocker = tmp_path / "blocker"
+    if kind == "folder":
+        blocker.mkdir()
+        log_file = blocker
+    else:
+        blocker.write_text("")
+        log_file = blocker / "messenger.log"
+    result = run_app(tmp_path / "home", "--log-file", str(log_file))
+    assert result.returncode == 1, result
+    assert result.stderr.startswith(f"messenger: cannot use the log file {log_file}: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_the_app_whose_log_folder_cannot_be_made_says_so_in_one_line(tmp_path):
+    """The app's default log folder cannot be made (a read-only HOME; here MESSENGER_HOME
+    is a file): a traceback ending in NotADirectoryError."""
+    home = tmp_path / "not-a-folder"
+    home.write_text("")
+    result = run_app(home)
+    assert result.returncode == 1, result
+    assert result.stderr.startswith(f"messenger: cannot use the log file {home}")
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_the_app_quits_on_ctrl_c_and_sigterm(tmp_path, sig):
     """The app ignored Ctrl+C (no Python ran while Qt waited), and `make run` waited on it

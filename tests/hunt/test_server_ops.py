@@ -19,34 +19,6 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
                           timeout=DEFAULT_TIMEOUT)
 
 
-@pytest.mark.parametrize("kind", ["folder", "inside-a-file"])
-def test_the_app_with_an_unusable_log_file_says_so_in_one_line(tmp_path, kind):
-    """`messenger --log-file PATH` (the app) with PATH a folder, or under a file, crashed
-    with a Python traceback (IsADirectoryError / FileExistsError) before any window; the
-    server says "error: cannot use the data dir or log file (PATH): …" for the same."""
-    blocker = tmp_path / "blocker"
-    if kind == "folder":
-        blocker.mkdir()
-        log_file = blocker
-    else:
-        blocker.write_text("")
-        log_file = blocker / "messenger.log"
-    result = run(["--log-file", str(log_file)],
-                 {"MESSENGER_HOME": str(tmp_path / "home"), "QT_QPA_PLATFORM": "offscreen"})
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.returncode != 0 and str(log_file) in result.stderr, result
-
-
-def test_the_app_whose_log_folder_cannot_be_made_says_so_in_one_line(tmp_path):
-    """The app's default log folder cannot be made (MESSENGER_HOME a file, a read-only
-    HOME): a traceback ending in NotADirectoryError, no word a user can act on."""
-    home = tmp_path / "not-a-folder"
-    home.write_text("")
-    result = run([], {"MESSENGER_HOME": str(home), "QT_QPA_PLATFORM": "offscreen"})
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.returncode != 0 and str(home) in result.stderr, result
-
-
 def test_activity_log_and_user_list_give_addresses_an_operator_can_read(tmp_path):
     """`--host ::` (README: "every IPv4 and IPv6 address") logged an IPv4 client as
     "login alice from ::ffff:127.0.0.1:44378", and an IPv6 one as "login alice from
