@@ -45,7 +45,9 @@ def make_identity(common_name: str, *, days: int = 30, dns_names: Sequence[str] 
     """Generate a self-signed ECDSA P-256 certificate valid from yesterday for ``days`` days,
     with the given subject alternative names."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
+    # (At most 64 bytes of UTF-8, not characters: a long non-ASCII host name was refused.)
+    common_name = common_name.encode()[:64].decode(errors="ignore")
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
     builder = (
         x509.CertificateBuilder()

