@@ -156,6 +156,12 @@ class LoginDialog(QDialog):
         self.forget_button.setAutoDefault(False)  # Enter must never forget a pin
         self.forget_button.clicked.connect(self._forget_pin)
         self.forget_button.hide()
+        # The server whose certificate changed (host, port): the button forgets its pin, and
+        # shows only while the fields name it (it forgot the pin of whatever server was
+        # typed after the failure, which nothing was wrong with: an operator hunt).
+        self._changed_server: tuple[str, int] | None = None
+        self.host_edit.textChanged.connect(self._show_forget_button)
+        self.port_spin.valueChanged.connect(self._show_forget_button)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.submit_button = self.buttons.addButton("Log in",
@@ -231,7 +237,8 @@ class LoginDialog(QDialog):
             self._show_error(problem, field)
             return
         self._show_error("")
-        self.forget_button.hide()
+        self._changed_server = None
+        self._show_forget_button()
         self.fingerprint_label.hide()  # (an earlier try's: this one shows its own)
         self._set_busy(True)
         engine = self.engine
@@ -315,7 +322,9 @@ class LoginDialog(QDialog):
             return
         self._set_busy(False)
         self._show_error(message)
-        self.forget_button.setVisible(code == ConnectionErrorCode.CERTIFICATE_CHANGED)
+        self._changed_server = ((self.engine.host, self.engine.port)
+                                if code == ConnectionErrorCode.CERTIFICATE_CHANGED else None)
+        self._show_forget_button()
         self.fingerprint_label.hide()  # (the error names what it has to)
 
     def _on_fingerprint_pinned(self, fingerprint: str) -> None:
@@ -369,9 +378,19 @@ class LoginDialog(QDialog):
             ConnectionState.LOGGING_IN: "Logging in…",
         }.get(state, ""))
 
+    def _show_forget_button(self) -> None:
+        """"Forget the pinned certificate" shows while the fields name the server whose
+        certificate changed."""
+        named = (self.host_edit.text().strip(), self.port_spin.value())
+        self.forget_button.setVisible(self._changed_server is not None
+                                      and named == self._changed_server)
+
     def _forget_pin(self) -> None:
-        host, port = self.host_edit.text().strip(), self.port_spin.value()
+        if self._changed_server is None:
+            return
+        host, port = self._changed_server
         self.engine.pins.remove(host, port)
+        self._changed_server = None
         self.forget_button.hide()
         self._show_error("")
         self._show_fingerprint(f"The pinned certificate of {host}:{port} was forgotten; the "

@@ -231,6 +231,34 @@ def test_login_dialog_certificate_changed(qtbot, dialog, server):
     assert PinStore().get(server.host, server.port) == server.fingerprint
 
 
+def test_forget_pin_forgets_the_server_whose_certificate_changed(qtbot, dialog, server):
+    """After "The server's certificate changed … 127.0.0.1:PORT", the user typed another
+    server of theirs in the Server box and clicked "Forget the pinned certificate", still
+    shown: the pin of the server now typed, which nothing was wrong with, was forgotten
+    (its next connection a "first use" an attacker could answer), and the changed one
+    stayed pinned."""
+    pins = PinStore()
+    wrong = ":".join(["11"] * 32)
+    pins.pin(server.host, server.port, wrong)
+    pins.pin("chat.example", server.port, server.fingerprint)  # another server, good pin
+    dialog.user_edit.setText("alice")
+    dialog.password_edit.setText("alice123")
+    with qtbot.waitSignal(dialog.engine.connection_failed, timeout=10_000):
+        dialog.submit()
+    assert dialog.forget_button.isVisible()
+    dialog.host_edit.setText("chat.example")
+    assert not dialog.forget_button.isVisible()  # (not that server's to forget)
+    dialog.host_edit.setText(server.host)
+    dialog.port_spin.setValue(server.port + 1)
+    assert not dialog.forget_button.isVisible()
+    dialog.port_spin.setValue(server.port)
+    assert dialog.forget_button.isVisible()
+    dialog.host_edit.setText("chat.example")
+    dialog._forget_pin()  # (were it clicked after all: the server that failed)
+    assert pins.get("chat.example", server.port) == server.fingerprint
+    assert pins.get(server.host, server.port) is None
+
+
 def test_login_dialog_server_unreachable(qtbot, dialog):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
