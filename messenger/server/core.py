@@ -264,8 +264,10 @@ class Session:
 
     @property
     def host(self) -> str:
-        """The peer's IP address: ``address`` (``host:port``) without the port."""
-        return self.address.rpartition(":")[0] or self.address
+        """The peer's IP address: ``address`` (``host:port``, ``[v6]:port``) without the
+        port and brackets."""
+        host = self.address.rpartition(":")[0] or self.address
+        return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
 @dataclass

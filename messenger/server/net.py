@@ -44,7 +44,7 @@ from .auth import LoginThrottle, Passwords
 from .config import ServerConfig
 from .core import Action, ConnId, Crypto, Disconnect, Fanout, Out, ReplayMore, ServerCore
 from .lock import lock_database
-from .ratelimit import address_block, local_ipv6_networks
+from .ratelimit import address_block, local_ipv6_networks, peer_address
 from .store import Store, is_locked
 from .tls import KEY_FILE, TlsServer, ensure_certificate, pem_fingerprint, ssl_key
 from .walsync import WalSync
@@ -402,7 +402,7 @@ class MessengerServer(QObject):
             socket.setReadBufferSize(READ_BUFFER)
             c = _Connection(conn, socket, min(self.config.max_frame, PRELOGIN_MAX_FRAME))
             self._conns[conn] = c
-            address = f"{socket.peerAddress().toString()}:{socket.peerPort()}"
+            address = peer_address(socket.peerAddress().toString(), socket.peerPort())
             socket.readyRead.connect(lambda c=c: self._read(c))
             socket.disconnected.connect(lambda c=c: self._gone(c))
             # c.written is connected only while the connection is paused (_read) or a

@@ -44,6 +44,22 @@ def address_block(host: str,
     return str(address)
 
 
+def peer_address(host: str, port: int) -> str:
+    """``host`` (an IP address as Qt prints it) and ``port`` as the logs and ``roster``
+    show them: ``192.0.2.7:50312``, also for an IPv4 client of a server on ``::`` (Qt
+    prints ``::ffff:192.0.2.7``), and ``[2001:db8::1]:50312`` for IPv6, whose address and
+    port a bare colon cannot tell apart (an operator hunt)."""
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return f"{host}:{port}"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return f"{address.ipv4_mapped}:{port}"
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
 def local_ipv6_networks(addresses: Iterable[str]) -> frozenset[ipaddress.IPv6Network]:
     """The /64s of this computer's global IPv6 ``addresses`` (its interfaces'), for
     :func:`address_block`."""

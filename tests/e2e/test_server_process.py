@@ -619,6 +619,34 @@ def test_ipv6_any_also_serves_ipv4_clients(tmp_path):
         assert client.hello()["type"] == "hello"
 
 
+def test_activity_log_and_user_list_give_addresses_an_operator_can_read(tmp_path):
+    """With `--host ::` an IPv4 client was "login alice from ::ffff:127.0.0.1:44378" and
+    an IPv6 one "login alice from ::1:60560", where address and port cannot be told apart
+    ("fd00::2:51234" is a whole address too); the same text is the "from where" of /users
+    in every app."""
+    import re
+    import socket
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    data = tmp_path / "data"
+    command = [sys.executable, "-m", "messenger", "--server", "--host", "::", "--port", "0",
+               "--data-dir", str(data), "--demo"]
+    addresses = []
+    with ServerProcess(command, cwd=REPO) as proc:
+        for host in ("127.0.0.1", "::1"):
+            with RawClient(host, proc.port) as client:
+                client.hello()
+                reply = client.login("alice", "alice123", request_id=1)
+                assert reply["type"] == "ok", reply
+                addresses += [e["address"] for e in reply["roster"] if e.get("address")]
+    logins = re.findall(r"login alice from (\S+)", (data / "activity.log").read_text())
+    assert len(logins) == 2 and len(addresses) == 2, (logins, addresses)
+    for shown in (logins, addresses):
+        assert re.fullmatch(r"127\.0\.0\.1:\d+", shown[0]), shown
+        assert re.fullmatch(r"\[::1\]:\d+", shown[1]), shown
+
+
 def test_a_lone_certificate_or_key_is_not_replaced_and_a_loose_key_is_narrowed(tmp_path):
     """A missing server.crt made a new key, a new identity that every pinned app refuses;
     a key restored world-readable stayed so (an operator hunt)."""

@@ -7,7 +7,13 @@ import logging
 
 import pytest
 
-from messenger.server.ratelimit import LOG_SUMMARIES, PENALTY_SECONDS, LogBudget, TokenBucket
+from messenger.server.ratelimit import (
+    LOG_SUMMARIES,
+    PENALTY_SECONDS,
+    LogBudget,
+    TokenBucket,
+    peer_address,
+)
 
 
 def test_a_burst_then_the_rate_then_a_penalty_box():
@@ -57,3 +63,19 @@ def test_the_log_budget_bounds_lines_per_address_and_in_all_and_sums_up_the_rest
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == LOG_SUMMARIES + 2, lines
     assert any(line.startswith("141 more log lines about 71 addresses") for line in lines)
+
+
+@pytest.mark.parametrize("host, shown, bare", [
+    ("192.0.2.7", "192.0.2.7:50312", "192.0.2.7"),
+    ("::ffff:192.0.2.7", "192.0.2.7:50312", "192.0.2.7"),
+    ("::1", "[::1]:50312", "::1"),
+    ("fd00::2", "[fd00::2]:50312", "fd00::2"),
+    ("fe80::1%eth0", "[fe80::1%eth0]:50312", "fe80::1%eth0"),
+])
+def test_a_peer_address_is_shown_so_address_and_port_can_be_told_apart(host, shown, bare):
+    """The activity log and /users showed "::1:50312" and "::ffff:192.0.2.7:50312" (a
+    server on `--host ::`): an IPv6 address and its port cannot be told apart."""
+    from messenger.server.core import Session
+
+    assert peer_address(host, 50312) == shown
+    assert Session(1, shown).host == bare
