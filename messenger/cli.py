@@ -170,6 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .server.app import run_server
 
         return run_server(args)
+    if args.port == 0:  # (the app's login dialog ignored it: an operator hunt)
+        parser.error("--port 0: the app needs the server's port (1-65535); 0 (a free port) "
+                     "is for --server")
     # A server option without --server opened the app (and aborted on a machine without a
     # display): `messenger --add-user bob` made no account (an operator hunt).
     given = [action.option_strings[-1] for group in parser._action_groups

@@ -7,7 +7,7 @@
 # app exits. If a Messenger server already serves the port, only the app is opened (and that
 # server is left alone).
 #
-# Environment: PORT (5555), VENV (.venv), SERVER_START_TIMEOUT (seconds, 30),
+# Environment: PORT (5555; 0 picks a free one), VENV (.venv), SERVER_START_TIMEOUT (seconds, 30),
 # DEMO_DATA_DIR (the demo server's folder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,6 +83,9 @@ case $status in
         exit 1
     fi
     echo "make run: server $(head -n 1 "$workdir/stdout")"
+    # The port it took (PORT=0 picks a free one; the app was opened on port 0, which it
+    # ignored: an operator hunt).
+    PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$workdir/stdout" | head -n 1)
     # (The app asks to trust the certificate the first time: this is the one to compare.)
     fingerprint=$(grep -o 'certificate SHA-256 [0-9A-F:]*' "$workdir/stderr" | head -n 1 || true)
     if [ -n "$fingerprint" ]; then echo "make run: its $fingerprint"; fi

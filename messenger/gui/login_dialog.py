@@ -102,7 +102,8 @@ class LoginDialog(QDialog):
         self.host_edit.setPlaceholderText("e.g. 192.168.1.20")
         self.port_spin = QSpinBox()
         self.port_spin.setRange(1, 65535)
-        self.port_spin.setValue(int(port or settings.value("login/port", DEFAULT_PORT)))
+        self.port_spin.setValue(int(port if port is not None
+                                    else settings.value("login/port", DEFAULT_PORT)))
         self.port_spin.setAccessibleName("Server port")
         self.user_edit = QLineEdit(user or str(settings.value("login/user", "")))
         self.user_edit.setAccessibleName("User name")

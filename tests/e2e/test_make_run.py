@@ -17,6 +17,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 def app_in_group(pgid: int) -> bool:
     """Whether the app (``messenger`` without ``--server``) runs in process group ``pgid``."""
+    return app_args(pgid) is not None
+
+
+def app_args(pgid: int) -> list[bytes] | None:
+    """The command line of the app (``messenger`` without ``--server``) in process group
+    ``pgid``, or None."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
@@ -25,8 +31,8 @@ def app_in_group(pgid: int) -> bool:
             continue
         if int(fields[2]) == pgid and any(a.endswith(b"messenger") for a in cmdline) \
                 and b"--server" not in cmdline and b"--host" in cmdline:
-            return True
-    return False
+            return cmdline
+    return None
 
 
 def free_port() -> int:
@@ -69,3 +75,37 @@ def test_make_run_keeps_the_demo_accounts_out_of_the_default_server_folder(qtbot
         env=env, capture_output=True, text=True, check=True).stdout.strip())
     assert (data / "demo-server" / "messenger.db").exists()
     assert not (data / "server").exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="runs the bash script")
+def test_make_run_with_port_0_opens_the_app_on_the_port_the_server_took(qtbot, tmp_path):
+    """`make run PORT=0` started the server on a free port ("listening on
+    127.0.0.1:41234") and opened the app with `--port 0`, which the login dialog ignored
+    (it said 5555, another server's port, or the one remembered from last time)."""
+    import re
+
+    venv = Path(sys.executable).parent.parent
+    if not (venv / "bin" / "messenger").exists():
+        pytest.skip("run-local.sh needs VENV/bin/messenger (run from the project's venv)")
+    env = {**os.environ, "MESSENGER_HOME": str(tmp_path / "home"),
+           "QT_QPA_PLATFORM": "offscreen", "PORT": "0", "VENV": str(venv)}
+    run = subprocess.Popen(["bash", "tools/run-local.sh"], cwd=REPO, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           start_new_session=True)
+    lines: list[str] = []
+    try:
+        assert run.stdout is not None
+        for line in run.stdout:
+            lines.append(line)
+            if "opening the app" in line or "exited" in line:
+                break
+        out = "".join(lines)
+        listening = re.search(r"listening on 127\.0\.0\.1:(\d+)", out)
+        assert listening is not None, out
+        qtbot.waitUntil(lambda: app_in_group(run.pid), timeout=30_000)
+        cmdline = app_args(run.pid)
+        assert cmdline is not None
+        assert cmdline[cmdline.index(b"--port") + 1].decode() == listening.group(1), out
+    finally:
+        os.killpg(run.pid, signal.SIGTERM)
+        run.communicate(timeout=30)

@@ -128,6 +128,14 @@ def test_the_app_whose_log_folder_cannot_be_made_says_so_in_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_the_app_refuses_port_0(tmp_path):
+    """`messenger --port 0` opened the login dialog on the remembered port (or 5555): 0
+    (a free port) is the server's."""
+    result = run_app(tmp_path / "home", "--port", "0")
+    assert result.returncode == 2 and "--port 0: the app needs the server's port" in \
+        result.stderr, result
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_the_app_quits_on_ctrl_c_and_sigterm(tmp_path, sig):
     """The app ignored Ctrl+C (no Python ran while Qt waited), and `make run` waited on it
