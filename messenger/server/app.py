@@ -120,6 +120,12 @@ def _set_password(server, name: str, *, create: bool) -> int:
         print(f"error: {name!r} is the name of the conversation with everyone",
               file=sys.stderr)
         return 2
+    # (As the app's registrations are refused: "aIice" beside "alice" is a way to pose as
+    # her, and --add-user made it without a word: an operator hunt.)
+    if create and account is None and (like := server.store.account_like(name)) is not None:
+        print(f"error: the name {name!r} looks too much like {like.name!r}, an existing "
+              "account's: pick another name", file=sys.stderr)
+        return 1
     try:
         password = _read_password(name)
     except (ValueError, EOFError, KeyboardInterrupt) as exc:

@@ -267,13 +267,19 @@ class MessengerServer(QObject):
     # ------------------------------------------------------------------ set-up
 
     def create_demo_accounts(self) -> list[str]:
-        """Create alice/alice123, bob/bob123 and charlie/charlie123 where absent; return the
-        names created."""
+        """Create alice/alice123, bob/bob123 and charlie/charlie123 where absent, and not
+        beside an account whose name looks like theirs ("aIice": one could pose as the
+        other); return the names created."""
         created = []
         for name, password in DEMO_ACCOUNTS:
-            if self.store.account(name) is None:
-                self.store.create_account(name, self.passwords.hash(password))
-                created.append(name)
+            if self.store.account(name) is not None:
+                continue
+            if (like := self.store.account_like(name)) is not None:
+                log.warning("demo account %s not created: the account %s looks too much "
+                            "like it", name, like.name)
+                continue
+            self.store.create_account(name, self.passwords.hash(password))
+            created.append(name)
         if created:
             self.store.commit()  # (durable before "listening on": a crash keeps them)
         return created

@@ -356,6 +356,32 @@ def test_demo_accounts_are_created_only_when_absent(tmp_path):
     assert demo["type"] == "ok", demo
 
 
+def test_add_user_and_demo_make_no_look_alike_of_an_existing_account(tmp_path):
+    """In the app, "aIice" (capital i) is refused beside "alice" ("looks too much like
+    'alice'": one could pose as the other). `--add-user aIice` made it without a word, and
+    `--demo` on a server that has "aIice" added "alice" beside it."""
+    def server(data_dir: Path, *args: str, password: str = "whatever1\n"):
+        return subprocess.run([sys.executable, "-m", "messenger", "--server", "--data-dir",
+                               str(data_dir), *args], input=password, capture_output=True,
+                              text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO)
+
+    demo = tmp_path / "demo"
+    assert server(demo, "--demo", "--add-user", "dora").returncode == 0
+    twin = server(demo, "--add-user", "aIice")
+    assert twin.returncode == 1, twin
+    assert "'aIice' looks too much like 'alice'" in twin.stderr, twin.stderr
+    assert server(demo, "--reset-password", "aIice").returncode == 1  # (not made)
+    first = tmp_path / "first"
+    assert server(first, "--add-user", "aIice").returncode == 0
+    made = server(first, "--demo", "--add-user", "dora")
+    assert made.returncode == 0, made
+    assert "demo account alice not created: the account aIice looks too much like it" in \
+        made.stderr, made.stderr
+    missing = server(first, "--reset-password", "alice")
+    assert "there is no account named 'alice'" in missing.stderr, missing
+    assert server(first, "--reset-password", "bob").returncode == 0  # (the others are)
+
+
 def test_a_second_server_on_the_same_data_dir_exits_with_a_clear_error(tmp_path):
     data_dir = tmp_path / "data"
     with ServerProcess(server_command(data_dir, "--demo"), cwd=REPO) as proc:

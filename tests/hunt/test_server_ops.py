@@ -19,23 +19,6 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
                           timeout=DEFAULT_TIMEOUT)
 
 
-def test_add_user_refuses_a_look_alike_of_an_existing_account(tmp_path):
-    """In the app, "aIice" (capital i) is refused next to "alice": "looks too much like
-    'alice', an existing account's" (the impersonation guard). `--add-user aIice` created it
-    without a word (Store.create_account checks only the same name ignoring case); and
-    `--demo` on a server that has "aIice" adds "alice" beside it."""
-    data = tmp_path / "data"
-    base = ["--server", "--data-dir", str(data)]
-    made = subprocess.run([sys.executable, "-m", "messenger", *base, "--demo", "--add-user",
-                           "dora"], input="dora-pass\n", capture_output=True, text=True,
-                          timeout=DEFAULT_TIMEOUT, cwd=REPO)
-    assert made.returncode == 0, made
-    twin = subprocess.run([sys.executable, "-m", "messenger", *base, "--add-user", "aIice"],
-                          input="whatever1\n", capture_output=True, text=True,
-                          timeout=DEFAULT_TIMEOUT, cwd=REPO)
-    assert twin.returncode != 0 and "alice" in twin.stderr, twin
-
-
 @pytest.mark.parametrize("kind", ["folder", "not-sqlite"])
 def test_a_database_that_cannot_be_opened_is_named_in_the_error(tmp_path, kind):
     """`--db PATH` with PATH a folder said "error: cannot start the server: unable to open
