@@ -244,7 +244,12 @@ def run_server(args: argparse.Namespace) -> int:
         server = MessengerServer(config)
     except DatabaseInUse as exc:
         return _fatal(str(exc))
-    except (OSError, sqlite3.DatabaseError, ValueError, DatabaseVersionError) as exc:
+    except sqlite3.DatabaseError as exc:
+        # SQLite's words do not name the file ("unable to open database file"), which with
+        # the default data dir the operator may not know (an operator hunt).
+        return _fatal(f"cannot open the database {config.db_path}: {exc}"
+                      f"{_disk_full(config.db_path.parent)}")
+    except (OSError, ValueError, DatabaseVersionError) as exc:
         # What an operator can fix (files, permissions, a corrupt database or certificate):
         # one line, no traceback.
         return _fatal(f"cannot start the server: {exc}{_disk_full(config.data_dir)}")

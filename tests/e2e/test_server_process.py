@@ -382,6 +382,24 @@ def test_add_user_and_demo_make_no_look_alike_of_an_existing_account(tmp_path):
     assert server(first, "--reset-password", "bob").returncode == 0  # (the others are)
 
 
+@pytest.mark.parametrize("kind", ["folder", "not-sqlite"])
+def test_a_database_that_cannot_be_opened_is_named_in_the_error(tmp_path, kind):
+    """`--db PATH` with PATH a folder said "error: cannot start the server: unable to open
+    database file", and with PATH some other file "…: file is not a database": SQLite's
+    words without the file's name (with the default data dir the operator does not even
+    know where it is)."""
+    db = tmp_path / "chat.db"
+    if kind == "folder":
+        db.mkdir()
+    else:
+        db.write_bytes(b"this is not an SQLite database, just some text\n" * 100)
+    result = subprocess.run(server_command(tmp_path / "data", "--db", str(db)),
+                            capture_output=True, text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert result.returncode == 1, result
+    assert result.stderr.startswith(f"error: cannot open the database {db}: "), result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_second_server_on_the_same_data_dir_exits_with_a_clear_error(tmp_path):
     data_dir = tmp_path / "data"
     with ServerProcess(server_command(data_dir, "--demo"), cwd=REPO) as proc:
