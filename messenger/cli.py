@@ -67,6 +67,22 @@ def _seconds(text: str) -> float:
     return value
 
 
+MIN_IDLE_TIMEOUT = 5.0
+"""The shortest ``--idle-timeout``: below a few seconds live apps were dropped before a
+ping could reach them and be answered (the check runs every 250 ms at the least), and
+reconnected to be dropped again (an operator hunt)."""
+
+
+def _idle_seconds(text: str) -> float:
+    """``--idle-timeout``: :func:`_seconds`, at least :data:`MIN_IDLE_TIMEOUT`."""
+    value = _seconds(text)
+    if value < MIN_IDLE_TIMEOUT:
+        raise argparse.ArgumentTypeError(
+            f"must be at least {MIN_IDLE_TIMEOUT:g} (seconds): a silent connection is pinged "
+            "after a third of it, and the app needs time to answer")
+    return value
+
+
 def _port(text: str) -> int:
     value = _whole(text)
     if not 0 <= value <= 65535:
@@ -137,8 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--max-frame", type=_max_frame, default=None, metavar="BYTES",
                         help="largest frame accepted, in bytes (4096-67108864, "
                              "default 1048576)")
-    server.add_argument("--idle-timeout", type=_seconds, default=45.0, metavar="S",
-                        help="drop a connection silent for S seconds (default 45)")
+    server.add_argument("--idle-timeout", type=_idle_seconds, default=45.0, metavar="S",
+                        help="drop a connection silent for S seconds (at least 5, "
+                             "default 45)")
     server.add_argument("--max-prelogin", type=_positive_int, default=64, metavar="N",
                         help="connections one IP address may hold without a login; more are "
                              "refused (default 64)")

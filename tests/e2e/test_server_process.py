@@ -503,6 +503,9 @@ def test_a_key_of_a_kind_tls_cannot_use_stops_the_start_with_one_line(tmp_path):
     (("--port", "70000"), "must be between 0 and 65535"),
     (("--idle-timeout", "inf"), "must be a number greater than 0"),
     (("--idle-timeout", "100000000"), "must be at most 86400"),
+    # (0.1 dropped every live app within a quarter of a second, before any ping, and again
+    # after each reconnect: an operator hunt)
+    (("--idle-timeout", "0.1"), "must be at least 5 (seconds)"),
     (("--max-send-rate", "-1"), "must be a number, 0 or more"),
     (("--max-send-rate", "nan"), "must be a number, 0 or more"),
     (("--port", "abc"), "'abc' is not a whole number"),  # (it read "invalid _port value")
