@@ -1,7 +1,8 @@
 """End to end: the server process is killed with SIGKILL in the middle of a burst from two
 senders and restarted on the same port and data dir. The app engines (in this process)
 reconnect by themselves, their outboxes resend what was not acknowledged, and the recipient
-ends with every message exactly once, in order per sender."""
+ends with every message exactly once, in order per sender. The same for a clean stop
+(SIGTERM)."""
 
 from __future__ import annotations
 
@@ -187,6 +188,57 @@ def test_sigkill_mid_group_burst_every_member_gets_each_message_once(qtbot, tmp_
             for sender in senders:
                 got = received(engine, sender)
                 assert len(got) == len(set(got)) == BURST  # exactly once, in order (done)
+    finally:
+        if first.proc is not None and first.proc.poll() is None:
+            first.stop()
+        if second is not None:
+            second.stop()
+
+
+def test_a_clean_stop_mid_burst_loses_and_doubles_nothing(qtbot, tmp_path, engines):
+    """SIGTERM (a restart, `systemctl stop`) in the middle of a burst: the server closes
+    each connection after its last frames (acks still in Qt's buffers had been lost, and
+    the app sent those messages again). After the restart the recipient has every message
+    exactly once."""
+    import signal
+
+    data_dir = tmp_path / "data"
+    first = ServerProcess(server_command(data_dir, 0), cwd=REPO)
+    _, port = first.start()
+    second = None
+    try:
+        alice, bob, charlie = logged_in_engines(qtbot, engines, port)
+        acked: set[str] = set()
+        stopped: list[bool] = []
+
+        def on_ack(cmid: str, seq: int, ts: float) -> None:
+            acked.add(cmid)
+            if len(acked) == KILL_AFTER_ACKS and not stopped:
+                first.proc.send_signal(signal.SIGTERM)
+                stopped.append(True)
+
+        alice.message_acked.connect(on_ack)
+        bob.message_acked.connect(on_ack)
+        typed, timer = type_steadily(
+            alice, bob, lambda engine, text: engine.send_unicast("charlie", text))
+        qtbot.waitUntil(lambda: bool(stopped), timeout=20_000)
+        assert first.proc.wait(timeout=15) == 0, first.describe()
+        second = ServerProcess(server_command(data_dir, port), cwd=REPO)
+        second.start()
+
+        def received(sender: str) -> list[str]:
+            return [i.text for i in charlie.conversation(sender).items()
+                    if i.kind is MessageKind.OTHER]
+
+        def done() -> bool:
+            return (not timer.isActive() and not alice.store.outbox()
+                    and not bob.store.outbox() and received("alice") == typed["alice"]
+                    and received("bob") == typed["bob"])
+
+        qtbot.waitUntil(done, timeout=30_000)
+        for sender in ("alice", "bob"):
+            got = received(sender)
+            assert len(got) == len(set(got)) == BURST
     finally:
         if first.proc is not None and first.proc.poll() is None:
             first.stop()
