@@ -89,7 +89,8 @@ def setup_logging(log_file: Path | None, *, level: int = logging.INFO,
     if log_file is not None:
         private_dir(log_file.parent, narrow=False)
         handlers.append(PrivateRotatingFileHandler(
-            log_file, maxBytes=1 << 20, backupCount=5, encoding="utf-8"))
+            log_file, maxBytes=1 << 20, backupCount=5, encoding="utf-8",
+            errors="backslashreplace"))  # (a non-UTF-8 file name dropped its record)
     for handler in handlers:
         handler.setFormatter(formatter)
         handler._messenger = True  # type: ignore[attr-defined]

@@ -202,7 +202,7 @@ def _activity_log(path: Path) -> None:
         activity.removeHandler(handler)
         handler.close()
     handler = PrivateRotatingFileHandler(path, maxBytes=1 << 20, backupCount=5,
-                                         encoding="utf-8")
+                                         encoding="utf-8", errors="backslashreplace")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     activity.addHandler(handler)
 

@@ -81,3 +81,15 @@ def test_a_log_file_that_cannot_be_written_says_so_once(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Logging error" not in err and "Traceback" not in err, err
     assert err.count("cannot write the log file") == 1 and "No space left" in err, err
+
+
+def test_a_line_naming_a_file_name_that_is_not_utf8_is_kept(log_file, capsys):
+    """A path of undecodable bytes (``os.fsdecode`` makes them surrogates, e.g. a
+    Latin-1 folder name given as --data-dir) dropped the whole record: "cannot write the
+    log file …: 'utf-8' codec can't encode character '\\udce9'"."""
+    import os
+
+    name = os.fsdecode(b"/srv/caf\xe9")
+    logging.getLogger("messenger.server").info("data dir %s", name)
+    assert log_file.read_text(encoding="utf-8").rstrip().endswith("data dir /srv/caf\\udce9")
+    assert "cannot write the log file" not in capsys.readouterr().err
