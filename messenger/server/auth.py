@@ -163,6 +163,12 @@ class LoginThrottle:
             return 0.0
         return max(left, 0.0)
 
+    def lock_ends(self, key: str) -> float:
+        """When ``key``'s lock ends, on this throttle's clock (0.0 when it was never locked
+        or its lock is over and forgotten): the same number for the whole of one lock."""
+        state = self._state.get(key)
+        return state.locked_until if state is not None else 0.0
+
     def host_wait(self, host: str) -> float:
         """Seconds until IP address ``host`` may try a password again (0.0: it may now), by
         its budget of failures across all names."""

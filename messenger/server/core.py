@@ -83,7 +83,13 @@ from messenger.protocol import (
 
 from .auth import LoginThrottle, Passwords
 from .groups import Group, Groups, Left, RuleError
-from .ratelimit import LOG_LINES_PER_BLOCK, LogBudget, TokenBucket, address_block
+from .ratelimit import (
+    LOG_LINES_PER_BLOCK,
+    LockedLogins,
+    LogBudget,
+    TokenBucket,
+    address_block,
+)
 from .store import EVERYONE_KEY, Account, NameTaken, Store, StoredMessage, pair_key
 from .store import Receipt as StoredReceipt
 from .transfers import MAX_OPEN_PER_SENDER, Transfers
@@ -120,6 +126,13 @@ SESSIONS_RETRY_AFTER = 15.0
 """``retry_after`` of that refusal, seconds (silent links are dropped within the idle
 timeout, 45 s by default)."""
 PRELOGIN_RETRY_AFTER = 10
+MAX_REFUSED_LOGINS = 10
+"""Logins one connection may have refused (``bad_credentials``, ``locked_out``, or
+``rate_limited`` for the name or the address) before it is closed: each refusal but the
+wrong password is answered at once, and 100,000 logins for a locked name pipelined on one
+connection were 100,000 lines in the activity log (a hunt)."""
+REFUSED_LOGINS_RETRY_AFTER = 10.0
+"""``retry_after`` of the error that closes such a connection (s)."""
 """Seconds a client refused for too many connections without a login is told to wait."""
 TYPING_INTERVAL = 1.0
 """Seconds: at most one ``typing`` relayed per sender session and recipient in this time."""
@@ -243,6 +256,8 @@ class Session:
     """``client_msg_id`` of the first ``send`` refused for flooding, until it comes again."""
     flood_since: float = 0.0
     """When it was refused (monotonic seconds)."""
+    refused_logins: int = 0
+    """Logins refused on this connection (closed at :data:`MAX_REFUSED_LOGINS`)."""
     counted: bool = False
     """Counted among its address's connections without a login (ServerCore.connected)."""
     conversations_at: float = -math.inf
@@ -337,6 +352,10 @@ class ServerCore:
         self.max_registrations = max_registrations
         self.log_budget = LogBudget(log)
         """Lines peers cause in the log (shared with the TLS server and the connections)."""
+        self.activity_budget = LogBudget(
+            activity, what="failed and refused logins, failed password changes")
+        """Lines peers cause in the activity log other than their own logins and logouts."""
+        self._locked_logins = LockedLogins(activity)
         self._register_buckets: dict[str, TokenBucket] = {}  # address block → its allowance
         self._clock = clock
         self.sessions: dict[ConnId, Session] = {}
@@ -416,9 +435,15 @@ class ServerCore:
 
     def sum_up_protocol_errors(self) -> None:
         """Log the count of lines about an address not logged one by one, for each address
-        whose minute is over (a flood that stopped was never summed up: a review); called on
-        the server's idle timer."""
+        whose minute is over (a flood that stopped was never summed up: a review), in the
+        server's log and in the activity log, and the logins refused during each lock that is
+        over (:class:`~.ratelimit.LockedLogins`); called on the server's idle timer."""
         self.log_budget.sum_up()
+        self.activity_budget.sum_up()
+        if len(self._locked_logins):
+            throttle = self.throttle
+            self._locked_logins.sum_up(lambda key, until: throttle.locked_for(key) > 0
+                                       and throttle.lock_ends(key) == until)
 
     def expire_offers(self) -> list[Action]:
         """Forget the offers older than a day and tell both sides of the unanswered ones
@@ -667,22 +692,27 @@ class ServerCore:
         if locked > 0:
             named = self.store.account(frame.user) if name else None
             # (a name with no account may be a password typed in the wrong field)
-            activity.info("login for %s from %s refused: locked for %.0f s more",
-                          repr(named.name) if named else "a name with no account",
-                          session.address, locked)
-            return [self._locked(session, frame, locked)]
+            who = repr(named.name) if named else "a name with no account"
+            # One line per lock, the rest summed up when it is over: one per refusal let
+            # anyone rotate the activity log away (a hunt).
+            if self._locked_logins.refused(key, who, session.host,
+                                           self.throttle.lock_ends(key)) \
+                    and self.activity_budget.allow(session.block):
+                activity.info("login for %s from %s refused: locked for %.0f s more", who,
+                              session.address, locked)
+            return self._login_refused(session, self._locked(session, frame, locked))
         if not known and (wait := self.throttle.host_wait(session.block)) > 0:
-            return [Out(session.conn, Error(
+            return self._login_refused(session, Out(session.conn, Error(
                 id=frame.id, code=ErrorCode.RATE_LIMITED, retry_after=round(wait, 1),
                 message=f"too many failed logins from your address {session.block}; try "
-                        f"again in {max(1, round(wait + 0.499))} s"))]
+                        f"again in {max(1, round(wait + 0.499))} s")))
         account = self.store.account(frame.user) if is_valid_name(frame.user) else None
         encoded = account.pw_hash if account else None
         password = frame.password
         if (busy := self._busy(session, frame)) is not None:
             return [busy]  # not a failed attempt: no throttle count
         if (guessing := self._start_guess(session, frame, key)) is not None:
-            return [guessing]
+            return self._login_refused(session, guessing)
         self._hash_started(session)
 
         def checked(ok: object) -> list[Action]:
@@ -700,10 +730,11 @@ class ServerCore:
                 locked = self.throttle.failure(key, session.block)
                 # (a name with no account may be a password typed in the wrong field)
                 who = repr(account.name) if account else "a name with no account"
-                activity.info("failed login for %s from %s", who, session.address)
-                if locked > 0:
-                    activity.info("logins for %s locked for %.0f s after failed logins",
-                                  who, locked)
+                if self.activity_budget.allow(session.block):
+                    activity.info("failed login for %s from %s", who, session.address)
+                    if locked > 0:
+                        activity.info("logins for %s locked for %.0f s after failed logins",
+                                      who, locked)
             if not self._still_there(session):
                 return []
             session.busy = False
@@ -714,7 +745,7 @@ class ServerCore:
                 return [self._error(session, frame, ErrorCode.ALREADY_LOGGED_IN,
                                     f"already logged in as {session.user}")]
             if locked > 0:
-                return [self._locked(session, frame, locked)]
+                return self._login_refused(session, self._locked(session, frame, locked))
             if ok:
                 assert account is not None
                 now = self.store.account(account.name)
@@ -726,11 +757,25 @@ class ServerCore:
                 if (full := self._sessions_full(session, frame, now.name)) is not None:
                     return [full]
                 return self._login_ok(session, frame, now)
-            return [self._error(session, frame, ErrorCode.BAD_CREDENTIALS,
-                                "wrong user name or password")]
+            return self._login_refused(session, self._error(
+                session, frame, ErrorCode.BAD_CREDENTIALS, "wrong user name or password"))
 
         return [Crypto(session.conn, lambda: self.passwords.verify(encoded, password), checked,
                        request_id=frame.id)]
+
+    def _login_refused(self, session: Session, refusal: Out) -> list[Action]:
+        """``refusal`` of a login; with it, the connection's :data:`MAX_REFUSED_LOGINS`-th,
+        an ``error`` ``rate_limited`` without an ``id`` and the connection closed."""
+        session.refused_logins += 1
+        if session.refused_logins < MAX_REFUSED_LOGINS:
+            return [refusal]
+        if self.log_budget.allow(session.block):
+            log.info("%s: %d logins refused on one connection: closing it", session.address,
+                     session.refused_logins)
+        return [refusal, Out(session.conn, Error(
+            code=ErrorCode.RATE_LIMITED, retry_after=REFUSED_LOGINS_RETRY_AFTER,
+            message=f"{session.refused_logins} logins were refused on this connection: "
+                    "closing it; connect again to log in")), Disconnect(session.conn)]
 
     def _sessions_full(self, session: Session, frame: Login, name: str) -> Out | None:
         """``rate_limited`` when account ``name`` has :data:`MAX_SESSIONS_PER_ACCOUNT`
@@ -798,7 +843,9 @@ class ServerCore:
                 locked = self.throttle.success(tkey)
             else:
                 locked = self.throttle.failure(tkey)
-                activity.info("failed password change for %s from %s", user, session.address)
+                if self.activity_budget.allow(session.block):
+                    activity.info("failed password change for %s from %s", user,
+                                  session.address)
             if not self._still_there(session):
                 return []
             if not isinstance(ok, bool) or not ok or locked > 0:
@@ -1273,7 +1320,8 @@ class ServerCore:
         actions: list[Action] = [Out(session.conn, Ok(id=request_id, seq=stored.seq,
                                                       ts=stored.ts))]
         if created:
-            log.info("%s: %s message %d", session.user, notice, original.seq)
+            if self.log_budget.allow(session.block):  # (at the send rate: 100 lines a second)
+                log.info("%s: %s message %d", session.user, notice, original.seq)
             actions += self._to_users(keys, _message_frame(stored))
         return actions
 
@@ -1397,8 +1445,9 @@ class ServerCore:
     def _group_create(self, session: Session, frame: GroupCreate) -> list[Action]:
         invitees = self._resolve_users(session, frame, frame.invite)
         group = self.groups.create(session.user, frame.group, invitees, frame.public)
-        log.info("%s created group %s (%s)", session.user, group.name,
-                 "public" if group.public else "invite-only")
+        if self.log_budget.allow(session.block):
+            log.info("%s created group %s (%s)", session.user, group.name,
+                     "public" if group.public else "invite-only")
         actions: list[Action] = [Out(session.conn, Ok(id=frame.id, group=group.info()))]
         actions += self._notice(group, session.user, "created",
                                 f"{session.user} created the group")
@@ -1452,7 +1501,8 @@ class ServerCore:
         group = left.group
         actions: list[Action] = [Out(session.conn, Ok(id=frame.id))]
         if left.dissolved:
-            log.info("group %s dissolved", group.name)
+            if self.log_budget.allow(session.block):
+                log.info("group %s dissolved", group.name)
             actions += self._update(group, gone=[who, *group.invited])
             return actions
         actions += self._notice(group, session.user, notice, text, extra=[who])
@@ -1522,11 +1572,12 @@ class ServerCore:
             raise RuleError(ErrorCode.USER_OFFLINE,
                              f"{recipient} is offline: files go peer to peer, so both of you "
                              "must be online")
-        root = self._replaced(session.user, recipient, frame) if frame.resumes else ""
+        root = self._replaced(session, recipient, frame) if frame.resumes else ""
         t = self.transfers.offer(session.user, recipient, frame.name, frame.size, frame.sha256)
         t.root = root
-        log.info("transfer %s: %s offers %s (%d bytes) to %s", t.transfer_id, session.user,
-                 frame.name, frame.size, recipient)
+        if self.log_budget.allow(session.block):  # (at the send rate)
+            log.info("transfer %s: %s offers %s (%d bytes) to %s", t.transfer_id,
+                     session.user, frame.name, frame.size, recipient)
         event = TransferOffered(transfer_id=t.transfer_id, sender=session.user, name=frame.name,
                                 size=frame.size, sha256=frame.sha256, mime=frame.mime,
                                 endpoints=self._observed(session, frame.endpoint),
@@ -1536,12 +1587,13 @@ class ServerCore:
         return [Out(session.conn, Ok(id=frame.id, transfer_id=t.transfer_id, secret=t.secret)),
                 *self._to_users([name_key(recipient)], event)]
 
-    def _replaced(self, sender: str, recipient: str, frame: TransferOffer) -> str:
+    def _replaced(self, session: Session, recipient: str, frame: TransferOffer) -> str:
         """A Resume's offer replaces the attempt it names (``frame.resumes``): that one is
         closed, so resuming again and again does not fill the sender's cap of open offers.
         Only an open transfer of the same sender, recipient and file; anything else is left
         alone (the offer is made all the same). Returns the first attempt of the chain of
         resumes (the one a device that saw none of the later ones still shows)."""
+        sender = session.user or ""
         try:
             old = self.transfers.get(sender, frame.resumes or "")
         except RuleError:
@@ -1549,7 +1601,8 @@ class ServerCore:
         if name_key(old.sender) == name_key(sender) and old.sha256 == frame.sha256 and \
                 name_key(old.recipient) == name_key(recipient):
             self.transfers.close(sender, old.transfer_id)
-            log.info("transfer %s: replaced by a resumed offer", old.transfer_id)
+            if self.log_budget.allow(session.block):
+                log.info("transfer %s: replaced by a resumed offer", old.transfer_id)
             return old.root or old.transfer_id
         return frame.resumes or ""
 

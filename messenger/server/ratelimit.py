@@ -1,6 +1,7 @@
 """Flood control for what an account writes: a token bucket with a penalty box; for what
-peers put into the server's log (:class:`LogBudget`); and what the per-address limits count
-as one address (:func:`address_block`). Plain Python, no Qt:
+peers put into the server's log (:class:`LogBudget`) and the logins refused while a name is
+locked put into the activity log (:class:`LockedLogins`); and what the per-address limits
+count as one address (:func:`address_block`). Plain Python, no Qt:
 :class:`~messenger.server.core.ServerCore` holds one bucket per account."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
 
 PENALTY_SECONDS = 1.0
 """After a refusal, everything is refused for this long (s): a client that pipelines its
@@ -135,12 +137,15 @@ class LogBudget:
         per_block, total: lines a window, per block and in all.
         window: seconds.
         clock: monotonic seconds (default :func:`time.monotonic`, looked up at each call).
+        what: what the lines are, for the summing-up lines.
     """
 
     def __init__(self, logger: logging.Logger, *, per_block: int = LOG_LINES_PER_BLOCK,
                  total: int = LOG_LINES_TOTAL, window: float = 60.0,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 what: str = "refused requests, protocol errors, failed connections") -> None:
         self._log = logger
+        self._what = what
         self.per_block = per_block
         self.total = total
         self.window = window
@@ -200,9 +205,8 @@ class LogBudget:
         del self._blocks[block]
         if not entry[2]:
             return 0
-        self._log.warning("%d more log lines about %s within a minute (refused requests, "
-                          "protocol errors, failed connections), not written one by one",
-                          entry[2], block)
+        self._log.warning("%d more log lines about %s within a minute (%s), not written "
+                          "one by one", entry[2], block, self._what)
         return 1
 
     def _sum_up_total(self) -> None:
@@ -212,3 +216,78 @@ class LogBudget:
                               len(self._over_blocks), self.total)
         self._over_total = 0
         self._over_blocks = set()
+
+
+LOCKS_KEPT = 10_000
+"""Locked names whose refused logins :class:`LockedLogins` counts at once; past it, they are
+all summed up (nothing is lost but the lines one by one)."""
+LOCK_ADDRESSES_NAMED = 3
+"""Addresses a summing-up line of :class:`LockedLogins` names; the rest are counted."""
+LOCK_ADDRESSES_KEPT = 1_000
+"""Addresses counted per lock; past it, "1000 or more"."""
+
+
+@dataclass(slots=True)
+class _Lock:
+    who: str
+    until: float
+    refused: int = 0  # after the first
+    hosts: dict[str, None] = field(default_factory=dict)  # (in order of their first refusal)
+
+
+class LockedLogins:
+    """Logins refused because their name is locked, for the activity log: the first refusal
+    of each lock is written one by one (by the caller), the rest of that lock's are counted and
+    summed up in one line once the lock is over (:meth:`sum_up`). A line for each refusal let
+    anyone who can reach the port rotate the activity log away, the record of an intrusion
+    with it: 100,000 logins for a locked name on one connection, answered at once (a hunt).
+
+    Args:
+        logger: where the summing-up lines go (the activity log).
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._log = logger
+        self._locks: dict[str, _Lock] = {}  # throttle key → its lock's refusals
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    def refused(self, key: str, who: str, host: str, until: float) -> bool:
+        """Count a login for name ``key`` (``who``, as the log names it) from IP address
+        ``host``, refused during the lock that ends at ``until`` (any number that stays the
+        same for the whole lock: :meth:`~.auth.LoginThrottle.lock_ends`). True when it is the
+        lock's first refusal, to be written one by one."""
+        lock = self._locks.get(key)
+        if lock is not None and lock.until != until:  # (a lock after one not summed up yet)
+            self._sum_up(key, lock)
+            lock = None
+        if lock is None:
+            if len(self._locks) >= LOCKS_KEPT:
+                self.sum_up(lambda _key, _until: False)
+            self._locks[key] = _Lock(who, until, hosts={host: None})
+            return True
+        lock.refused += 1
+        if len(lock.hosts) < LOCK_ADDRESSES_KEPT:
+            lock.hosts[host] = None
+        return False
+
+    def sum_up(self, holds: Callable[[str, float], bool]) -> None:
+        """Write the summing-up line of each lock that is over (``holds(key, until)`` False)
+        and forget it."""
+        for key, lock in list(self._locks.items()):
+            if not holds(key, lock.until):
+                self._sum_up(key, lock)
+
+    def _sum_up(self, key: str, lock: _Lock) -> None:
+        del self._locks[key]
+        if not lock.refused:
+            return
+        hosts = list(lock.hosts)
+        named = ", ".join(hosts[:LOCK_ADDRESSES_NAMED])
+        if len(hosts) > LOCK_ADDRESSES_NAMED:
+            others = len(hosts) - LOCK_ADDRESSES_NAMED
+            more = "or more " if len(hosts) >= LOCK_ADDRESSES_KEPT else ""
+            named += f" and {others} {more}other address{'es' if others > 1 else ''}"
+        self._log.warning("%d more logins for %s refused while it was locked (from %s)",
+                          lock.refused, lock.who, named)

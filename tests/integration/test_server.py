@@ -36,6 +36,7 @@ from messenger.protocol import (
     Receipt,
     Retract,
     Send,
+    encode_frame,
 )
 from messenger.server import core as core_module
 
@@ -886,3 +887,38 @@ def test_connections_and_handshakes_together_stay_under_the_open_files_limit(ser
     worst = net_server.max_connections + net_server._server.max_total
     assert worst <= soft, (f"{net_server.max_connections} connections + "
                            f"{net_server._server.max_total} handshakes > {soft} open files")
+
+
+def test_logins_for_a_locked_name_cannot_wipe_the_activity_log(qtbot, make_server, caplog):
+    """(A hunt.) activity.log is the audit trail of logins, failed logins and password
+    changes. A ``login`` for a locked name is refused at once, and each refusal wrote an
+    activity line ("login for 'bob' from … refused: locked for … s more", also in
+    server.log): anyone who could reach the port, without an account, pipelined ~100,000 of
+    them on one connection (6 MB, a few seconds) and both logs rotated away everything
+    before, the record of their own break-in with it. Now one line per lock, and the
+    connection is closed at its tenth refused login, with a clear error first."""
+    server = make_server(demo=True, lockout_seconds=600)
+    with caplog.at_level(logging.INFO, logger="messenger.server.activity"):
+        connect_as(qtbot, server, "alice", "alice123")
+        attacker = WireClient(qtbot, server.host, server.port)
+        attacker.hello()
+        for _ in range(3):  # lock bob's name (from an address bob never logged in from)
+            reply = attacker.login("bob", "guess-guess")
+        assert isinstance(reply, Error) and reply.code == ErrorCode.LOCKED_OUT, reply
+        count = 1_000
+        attacker.socket.write(b"".join(
+            encode_frame(Login(id=10 + i, user="bob", password="x")) for i in range(count)))
+        last = 10 + count - 1
+        qtbot.waitUntil(lambda: attacker.closed or any(
+            getattr(f, "id", None) == last for f in attacker.frames[-5:]), timeout=30_000)
+        # Another connection gets no more lines out of it.
+        again = WireClient(qtbot, server.host, server.port)
+        again.hello()
+        assert again.login("bob", "bob123").code == ErrorCode.LOCKED_OUT
+    lines = [r.getMessage() for r in caplog.records if r.name == "messenger.server.activity"]
+    refused = [line for line in lines if "refused: locked" in line]
+    assert len(refused) == 1, f"{len(refused)} 'refused: locked' lines, e.g. {refused[:2]}"
+    assert attacker.closed
+    closing = [f for f in attacker.frames if isinstance(f, Error) and f.id is None]
+    assert [f.code for f in closing] == [ErrorCode.RATE_LIMITED]
+    assert "refused on this connection" in closing[0].message

@@ -172,6 +172,28 @@ def test_protocol_errors_cannot_flood_the_log(core, caplog, monkeypatch):
         f"{200 - core_module.PROTOCOL_ERRORS_LOGGED} more log lines about 127.0.0.1")
 
 
+def test_edits_and_group_changes_at_the_send_rate_cannot_flood_the_log(core, caplog):
+    """(A hunt.) Every edit and delete wrote "alice: edited message N" to server.log, and
+    every group made and transfer offered a line too: at the send rate (100 a second) one
+    account rotated the log away in minutes. Those lines go within the address's log
+    budget."""
+    import logging
+
+    from messenger.protocol import Edit
+
+    alice = session(core, "alice")
+    sent = only(core.handle(alice, Send(id=2, client_msg_id="m", scope="broadcast",
+                                        text="typo")), alice)
+    with caplog.at_level(logging.INFO, logger="messenger.server.core"):
+        for n in range(60):
+            core.handle(alice, Edit(id=10 + n, client_msg_id=f"e{n}", seq=sent.seq,
+                                    text=f"fixed {n}"))
+            core.handle(alice, GroupCreate(id=100 + n, group=f"g{n}"))
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) <= core_module.PROTOCOL_ERRORS_LOGGED, lines[-3:]
+    assert lines[0] == f"alice: edited message {sent.seq}"
+
+
 def test_register_then_name_taken_ignoring_case(core):
     a = session(core)
     ok = only(core.handle(a, Register(id=1, user="Dora", password="secret1")), a)
@@ -257,6 +279,49 @@ def test_lockout_after_n_failures_and_unlock_after_the_time(core, clock, name):
         assert isinstance(reply, Ok)
     else:
         assert reply.code == ErrorCode.BAD_CREDENTIALS
+
+
+def test_logins_for_a_locked_name_are_one_activity_line_per_lock(core, clock, caplog):
+    """(A hunt.) Each login for a locked name was refused at once and wrote "login for 'bob'
+    from … refused: locked for … s more" to the activity log: 100,000 of them on one
+    connection rotated the log of logins away. The first refusal of a lock is written; the
+    others, from any connection, are counted and summed up in one line once the lock is
+    over; a connection is closed at its tenth refused login."""
+    import logging
+
+    def login(conn, rid, password="wrong12"):
+        return core.handle(conn, Login(id=rid, user="bob", password=password))
+
+    guesser = session(core)
+    for rid in range(3):
+        login(guesser, rid)
+    others = []
+    for n in range(3):
+        conn = next(_next_conn)
+        core.connected(conn, f"10.0.0.{n + 1}:4000")
+        core.handle(conn, Hello(protocol_version=PROTOCOL_VERSION))
+        others.append(conn)
+    with caplog.at_level(logging.INFO, logger="messenger.server.activity"):
+        for rid in range(3, 9):  # (the guesser's 9th refused login: still open)
+            actions = login(guesser, rid)
+            assert only(actions, guesser).code == ErrorCode.LOCKED_OUT
+        for conn in others:
+            for rid in range(5):
+                assert only(login(conn, rid, "bob123"), conn).code == ErrorCode.LOCKED_OUT
+        closing = login(guesser, 99)
+        core.sum_up_protocol_errors()  # (the lock holds: nothing to sum up yet)
+        clock.now += 10.0
+        core.sum_up_protocol_errors()
+    lines = [r.getMessage() for r in caplog.records if r.name == "messenger.server.activity"]
+    assert len(lines) == 2 and lines[0].startswith("login for 'bob' from 127.0.0.1:"), lines
+    assert lines[1] == ("21 more logins for 'bob' refused while it was locked (from 127.0.0.1, "
+                        "10.0.0.1, 10.0.0.2 and 1 other address)")
+    # The guesser's connection: its tenth refused login is answered, then it is closed.
+    first, last = frames_for(closing, guesser)
+    assert (first.code, first.id) == (ErrorCode.LOCKED_OUT, 99)
+    assert last.code == ErrorCode.RATE_LIMITED and last.id is None and "10 logins" in last.message
+    assert closing[-1] == Disconnect(guesser)
+    assert isinstance(only(login(others[0], 9, "bob123"), others[0]), Ok)  # (the lock is over)
 
 
 def test_success_resets_the_failure_count(core):
