@@ -133,6 +133,11 @@ wrong password is answered at once, and 100,000 logins for a locked name pipelin
 connection were 100,000 lines in the activity log (a hunt)."""
 REFUSED_LOGINS_RETRY_AFTER = 10.0
 """``retry_after`` of the error that closes such a connection (s)."""
+UNKNOWN_NAMES_LISTED = 10
+"""Unknown names an ``unknown_user`` error lists; the rest are counted ("and 99,990 more"):
+a multicast naming 100,000 made-up accounts got an 800 KB error, logged whole (a hunt)."""
+LOGGED_ERROR_CHARS = 200
+"""Characters of a refusal's message that go into the log (the client gets it whole)."""
 """Seconds a client refused for too many connections without a login is told to wait."""
 TYPING_INTERVAL = 1.0
 """Seconds: at most one ``typing`` relayed per sender session and recipient in this time."""
@@ -1216,7 +1221,7 @@ class ServerCore:
             recipients, keys, unknown = self._resolve_keys(frame.to)
             if unknown:
                 return self._retry_ack(session, frame) or [self._error(
-                    session, frame, ErrorCode.UNKNOWN_USER, "no such user: " + ", ".join(unknown))]
+                    session, frame, ErrorCode.UNKNOWN_USER, _no_such_users(unknown))]
         else:  # group
             if len(frame.to) != 1:
                 return [self._error(session, frame, ErrorCode.BAD_REQUEST,
@@ -1439,7 +1444,7 @@ class ServerCore:
                        names: list[str]) -> list[str]:
         found, unknown = self._resolve(names)
         if unknown:
-            raise RuleError(ErrorCode.UNKNOWN_USER, "no such user: " + ", ".join(unknown))
+            raise RuleError(ErrorCode.UNKNOWN_USER, _no_such_users(unknown))
         return found
 
     def _group_create(self, session: Session, frame: GroupCreate) -> list[Action]:
@@ -1725,8 +1730,20 @@ class ServerCore:
                message: str) -> Out:
         request_id = getattr(frame, "id", None)
         if self.log_budget.allow(session.block):  # (300 pings before hello: 300 lines)
-            log.info("%s → %s: %s", session.user or session.address, code, message)
+            # Cut, as protocol errors are: the budget counts lines, and one line of 800 KB
+            # a request rotated the log away in a second (a hunt).
+            log.info("%s → %s: %s", session.user or session.address, code,
+                     message if len(message) <= LOGGED_ERROR_CHARS
+                     else message[:LOGGED_ERROR_CHARS] + "…")
         return Out(session.conn, Error(code=code, message=message, id=request_id))
+
+
+def _no_such_users(unknown: list[str]) -> str:
+    """The message of an ``unknown_user`` error for the ``unknown`` names (each cut to 40
+    characters already): the first :data:`UNKNOWN_NAMES_LISTED`, then how many more."""
+    listed = ", ".join(unknown[:UNKNOWN_NAMES_LISTED])
+    more = len(unknown) - UNKNOWN_NAMES_LISTED
+    return f"no such user: {listed}" + (f" and {more:,} more" if more > 0 else "")
 
 
 def _receipt_frame(r: StoredReceipt) -> Receipt | ReceiptCount:

@@ -922,3 +922,24 @@ def test_logins_for_a_locked_name_cannot_wipe_the_activity_log(qtbot, make_serve
     closing = [f for f in attacker.frames if isinstance(f, Error) and f.id is None]
     assert [f.code for f in closing] == [ErrorCode.RATE_LIMITED]
     assert "refused on this connection" in closing[0].message
+
+
+def test_unknown_recipients_cannot_rotate_the_server_log_away(qtbot, server, caplog):
+    """(A hunt.) One logged-in user sent multicasts (under 1 MiB each, well within the send
+    rate) naming 100,000 accounts that do not exist: the ``unknown_user`` refusal listed
+    every name and was logged whole, an 800 KB line per request, and eight of them rotated
+    every earlier line out of server.log, the certificate fingerprint line with it (the log
+    budget counts lines, not bytes). ``group_create`` with unknown invitees did the same.
+    The refusal names the first ten and counts the rest, and a logged refusal is cut."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    names = [f"n{i:05d}" for i in range(20_000)]
+    with caplog.at_level(logging.INFO, logger="messenger"):
+        sent = alice.request(Send, client_msg_id="flood", scope="multicast", text="hi",
+                             to=["bob", *names])
+        made = alice.request(GroupCreate, group="flood", invite=names)
+    for reply in (sent, made):
+        assert isinstance(reply, Error) and reply.code == ErrorCode.UNKNOWN_USER, reply
+        assert reply.message == ("no such user: " + ", ".join(names[:10])
+                                 + " and 19,990 more"), reply.message[:300]
+    longest = max(_server_lines(caplog), key=len)
+    assert len(longest) < 500, f"a log line of {len(longest):,} characters"
