@@ -21,16 +21,6 @@ def name_key(name: str) -> str:
     return name.casefold()
 
 
-RESERVED_NAMES = frozenset({"everyone"})
-"""User names no account may take (ignoring case): "Everyone" is the broadcast conversation's
-name, and an account of that name passed for it (its private tab read "Everyone"; a hunt)."""
-
-
-def is_reserved_name(name: str) -> bool:
-    """True when ``name`` is one of :data:`RESERVED_NAMES`, ignoring case."""
-    return name_key(name) in RESERVED_NAMES
-
-
 _LOOKALIKE = str.maketrans({"I": "l", "1": "l", "O": "o", "0": "o"})
 
 
@@ -40,6 +30,20 @@ def name_skeleton(name: str) -> str:
     and ``"alice"`` share ``"alice"``). A much smaller cousin of Unicode's confusable
     skeletons (UTS #39 §4): names are ASCII."""
     return name.translate(_LOOKALIKE).casefold()
+
+
+RESERVED_NAMES = frozenset({"everyone"})
+"""User names no account may take (ignoring case, and names that read the same:
+:func:`name_skeleton`): "Everyone" is the broadcast conversation's name, and an account of
+that name passed for it (its private tab read "Everyone"; a hunt), as did "Every0ne"."""
+
+_RESERVED_SKELETONS = frozenset(name_skeleton(name) for name in RESERVED_NAMES)
+
+
+def is_reserved_name(name: str) -> bool:
+    """True when ``name`` is one of :data:`RESERVED_NAMES` or reads like one (the same
+    :func:`name_skeleton`: ``"Every0ne"``, ``"EVERYONE"``)."""
+    return name_skeleton(name) in _RESERVED_SKELETONS
 
 
 PASSWORD_RULE = f"A password has {MIN_PASSWORD} to {MAX_PASSWORD} characters."

@@ -28,6 +28,7 @@ from messenger.protocol import (
     is_reserved_name,
     is_valid_name,
     is_valid_password,
+    name_key,
 )
 
 from .config import ServerConfig
@@ -117,7 +118,8 @@ def _set_password(server, name: str, *, create: bool) -> int:
         print(f"error: there is no account named {name!r}", file=sys.stderr)
         return 1
     if create and is_reserved_name(name):
-        print(f"error: {name!r} is the name of the conversation with everyone",
+        reads = "is" if name_key(name) == "everyone" else "reads like Everyone,"
+        print(f"error: {name!r} {reads} the name of the conversation with everyone",
               file=sys.stderr)
         return 2
     # (As the app's registrations are refused: "aIice" beside "alice" is a way to pose as

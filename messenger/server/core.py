@@ -612,8 +612,9 @@ class ServerCore:
             return [self._error(session, frame, ErrorCode.INVALID_PASSWORD,
                                 "a password has 6 to 1024 characters")]
         if is_reserved_name(frame.user):
+            reads = "is" if name_key(frame.user) == "everyone" else "reads like Everyone,"
             return [self._error(session, frame, ErrorCode.INVALID_NAME,
-                                f"{frame.user!r} is the name of the conversation with "
+                                f"{frame.user!r} {reads} the name of the conversation with "
                                 "everyone: pick another name")]
         if self.store.account(frame.user) is not None:  # before the costly hash
             return [self._error(session, frame, ErrorCode.NAME_TAKEN,

@@ -207,12 +207,16 @@ def test_register_then_name_taken_ignoring_case(core):
 @pytest.mark.parametrize(("user", "code", "says"), [
     ("Everyone", ErrorCode.INVALID_NAME, "the conversation with everyone"),
     ("EVERYONE", ErrorCode.INVALID_NAME, "the conversation with everyone"),
+    ("Every0ne", ErrorCode.INVALID_NAME, "the conversation with everyone"),
+    ("EVERY0NE", ErrorCode.INVALID_NAME, "the conversation with everyone"),
     ("aIice", ErrorCode.NAME_TAKEN, "looks too much like 'alice'"),
     ("B0B", ErrorCode.NAME_TAKEN, "looks too much like 'bob'"),
 ])
 def test_register_refuses_everyone_and_look_alikes_of_accounts(core, user, code, says):
     """An account named "Everyone" passed for the Everyone conversation (its tab read the
-    same), "aIice" (capital i) for alice (a hunt). Names that only look different stay."""
+    same), "aIice" (capital i) for alice (a hunt); and "Every0ne" (digit 0), which the
+    look-alike rule says reads the same, was still taken (a hunt). Names that only look
+    different stay."""
     conn = session(core)
     err = only(core.handle(conn, Register(id=1, user=user, password="secret1")), conn)
     assert err.code == code and says in err.message
