@@ -1,0 +1,162 @@
+"""Hunt: the conversation tab as a user works in it (compose box, paste and drop, replies,
+slash commands, editing, copy, drafts, multicast). Each test fails on the current code for
+the reason its docstring gives."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication, QImage
+from PySide6.QtWidgets import QApplication
+
+from gui.conftest import texts, type_line
+from messenger.client.conversations import peer_key
+from messenger.client.models import MessageKind
+from messenger.gui import main_window
+from messenger.protocol import MAX_TEXT_LENGTH
+
+
+def _drop_on(widget, mime: QMimeData) -> QDropEvent:
+    """Drag ``mime`` over ``widget`` and drop it there, as the window system delivers it
+    (to the widget under the pointer; Qt passes what it ignores on to its parents)."""
+    at = QPoint(10, 10)
+    buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    QApplication.sendEvent(widget, QDragEnterEvent(at, Qt.DropAction.CopyAction, mime,
+                                                   buttons, mods))
+    QApplication.sendEvent(widget, QDragMoveEvent(at, Qt.DropAction.CopyAction, mime,
+                                                  buttons, mods))
+    drop = QDropEvent(QPointF(at), Qt.DropAction.CopyAction, mime, buttons, mods)
+    QApplication.sendEvent(widget, drop)
+    return drop
+
+
+def _own_rows(window, key: str) -> list:
+    model = window.engine.conversation(key)
+    return [model.item(r) for r in range(model.rowCount())
+            if model.item(r).kind is MessageKind.OWN]
+
+
+def test_pasting_spreadsheet_cells_types_their_text_instead_of_sending_a_picture(
+        qtbot, open_window):
+    """Cells copied in LibreOffice Calc or Excel (or a paragraph copied in Word) reach the
+    clipboard as text, HTML *and* a picture of them. Pasted into the compose box, the app
+    takes the picture, saves it as pasted-….png and offers it to the peer at once, with no
+    question; the text the user meant to type is nowhere. Text that comes with a picture
+    should be typed (only a clipboard that holds just an image — a screenshot — is a file
+    to send)."""
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    offered: list[list[str]] = []
+    tab.files_dropped.connect(lambda _key, p: offered.append(p))
+    cells = QMimeData()
+    cells.setText("Q1\t120\nQ2\t135")
+    cells.setHtml("<table><tr><td>Q1</td><td>120</td></tr>"
+                  "<tr><td>Q2</td><td>135</td></tr></table>")
+    picture = QImage(120, 40, QImage.Format.Format_RGB32)
+    picture.fill(QColor("white"))
+    cells.setImageData(picture)  # (what office suites add to copied cells)
+    tab.compose.insertFromMimeData(cells)  # what Ctrl+V does with the clipboard's data
+    assert offered == [], "the copied cells were sent to bob as a picture"
+    assert tab.compose.toPlainText() == "Q1\t120\nQ2\t135"
+
+
+def test_a_web_link_dropped_on_the_compose_box_is_typed_not_refused(qtbot, open_window):
+    """Dragging a link from the browser's address bar or a page onto the message box is
+    how people put a link into what they write (and pasting the same link types it: see
+    tests/gui/test_paste.py). Dropped on the box, it is refused with "Only files from this
+    computer can be sent (not web links)" and nothing is typed: the box passes every drag
+    that carries a URL on to the tab, which takes only files."""
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    link = QMimeData()
+    link.setUrls([QUrl("https://example.org/page")])
+    link.setText("https://example.org/page")
+    _drop_on(tab.compose.viewport(), link)
+    assert not tab.error_bar.isVisibleTo(tab), tab.error_label.text()
+    assert tab.compose.toPlainText() == "https://example.org/page"
+
+
+def test_a_reply_whose_text_starts_with_a_slash_keeps_its_quote(qtbot, open_window):
+    """``//text`` is documented as sending "/text" as it is: plain text, not a command.
+    Written as a reply (a path, "//etc/hosts is the one"), it goes without its quote line,
+    and the reply bar stays up, so the *next*, unrelated message goes out as the answer
+    quoting bob. ConversationWidget._as_sent treats every text starting with "/" as a
+    command, "//" included."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    bob.engine.send_unicast("alice", "which file was it?")
+    tab = alice.open_conversation("bob")
+    qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OTHER)
+                    == ["which file was it?"])
+    model = alice.engine.conversation(peer_key("bob"))
+    row = next(r for r in range(model.rowCount()) if model.item(r).kind is MessageKind.OTHER)
+    next(a for a in tab.message_menu(row).actions() if a.text() == "Reply").trigger()
+    type_line(qtbot, alice, "//etc/hosts, that one", peer_key("bob"))
+    qtbot.waitUntil(lambda: len(texts(bob, peer_key("alice"), MessageKind.OTHER)) == 1)
+    got = texts(bob, peer_key("alice"), MessageKind.OTHER)
+    assert got == ["> bob: which file was it?\n/etc/hosts, that one"], got
+    assert not tab.reply_bar.isVisible()
+
+
+def test_a_private_message_command_is_measured_by_its_text_not_the_command(
+        qtbot, open_window):
+    """``/msg bob <text>`` with a text just under the 16,000-character limit is refused in
+    the compose box ("Too long to send: 16,004 characters") although what goes out is only
+    the text after "/msg bob ": ComposeEdit.submit measures the whole line, command and
+    name included, so the longest messages can only be sent from the person's own tab."""
+    window = open_window("alice")
+    tab = window.open_conversation("charlie")
+    body = "y" * (MAX_TEXT_LENGTH - 5)
+    tab.compose.setPlainText("/msg bob " + body)
+    tab.compose.submit()
+    assert not tab.error_bar.isVisibleTo(tab), tab.error_label.text()
+    assert tab.compose.toPlainText() == ""
+    assert [i.text for i in window.engine.store.outbox()] in ([body], [])
+    assert any(i.text == body for i in _own_rows(window, peer_key("bob")))
+
+
+def test_editing_an_indented_message_without_changing_it_changes_nothing(
+        qtbot, open_window, monkeypatch):
+    """Pasted code keeps its first line's indentation when sent (the compose box keeps it
+    on purpose). Edit… on such a message, then OK without a change: the window strips the
+    dialog's text, finds it differs from the message and sends the edit, so the code loses
+    its indentation in every app and is marked "edited" though nothing was changed
+    (MainWindow.edit_message compares ``text.strip()`` with the old text)."""
+    monkeypatch.setattr(main_window, "ask_new_text", lambda parent, old, note="": old)
+    bob = open_window("bob")
+    alice = open_window("alice")
+    tab = alice.open_conversation("bob")
+    code = "    if ready:\n        go()"
+    tab.compose.setPlainText(code)
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: texts(bob, peer_key("alice"), MessageKind.OTHER) == [code])
+    model = alice.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: model.items()[-1].seq is not None)
+    assert model.items()[-1].text == code
+    menu = tab.message_menu(model.rowCount() - 1)
+    assert any(a.text() == "Edit…" for a in menu.actions())
+    # (what Edit… runs; True means an edit went to the server)
+    sent = alice.edit_message(peer_key("bob"), model.items()[-1].seq)
+    assert sent is False, "an edit was sent for a text nobody changed"
+    assert model.items()[-1].text == code
+
+
+def test_copy_text_of_a_reply_copies_what_the_bubble_says_not_the_quote_line(
+        qtbot, open_window):
+    """A reply's bubble shows the quote as a block above the answer. Right-click → Copy
+    text puts on the clipboard the raw text with its "> bob: …" line in front, so what is
+    pasted elsewhere starts with a line the user never wrote (message_menu copies
+    ``item.text``)."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    bob.engine.send_unicast("alice", "see you at 5?")
+    tab = alice.open_conversation("bob")
+    qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OTHER)
+                    == ["see you at 5?"])
+    model = alice.engine.conversation(peer_key("bob"))
+    row = next(r for r in range(model.rowCount()) if model.item(r).kind is MessageKind.OTHER)
+    next(a for a in tab.message_menu(row).actions() if a.text() == "Reply").trigger()
+    type_line(qtbot, alice, "on my way", peer_key("bob"))
+    qtbot.waitUntil(lambda: model.items()[-1].seq is not None)
+    menu = tab.message_menu(model.rowCount() - 1)
+    next(a for a in menu.actions() if a.text() == "Copy text").trigger()
+    assert QGuiApplication.clipboard().text() == "on my way"
