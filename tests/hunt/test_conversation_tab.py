@@ -160,3 +160,39 @@ def test_copy_text_of_a_reply_copies_what_the_bubble_says_not_the_quote_line(
     menu = tab.message_menu(model.rowCount() - 1)
     next(a for a in menu.actions() if a.text() == "Copy text").trigger()
     assert QGuiApplication.clipboard().text() == "on my way"
+
+
+def test_what_a_command_answers_shows_even_while_reading_older_messages(
+        qtbot, server, open_window):
+    """Scrolled up to read older messages, the user types /help (or a command with a
+    mistake): its answer is added at the bottom, out of sight, and all the tab shows is a
+    "↓ 1 new" button, as if someone had written. Only an own *message* scrolls into view
+    (ConversationWidget._on_rows_inserted); the answer to what one just typed should too."""
+    from gui.test_jump_to_latest import forty_lines_from_bob
+
+    _bob, window, tab, model = forty_lines_from_bob(qtbot, server, open_window)
+    bar = tab.view.verticalScrollBar()
+    bar.setValue(bar.maximum() // 3)  # reading older messages
+    type_line(qtbot, window, "/msg", peer_key("bob"))  # usage: /msg <user> <text>
+    assert model.items()[-1].kind is MessageKind.ERROR
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum() or tab.jump_button.isVisible())
+    assert not tab.jump_button.isVisible(), tab.jump_button.text()
+    assert bar.value() == bar.maximum()
+
+
+def test_a_text_taken_for_an_unknown_command_stays_in_the_box(qtbot, open_window):
+    """A message that happens to start with "/" (a path pasted with the error under it) is
+    taken for a command: the tab says "Unknown command /var/log/syslog:" — and the text is
+    gone, box cleared, nothing sent, to be typed or pasted again with "//" in front. The box
+    is cleared before the command is parsed (ComposeEdit.submit), and an unknown command or
+    wrong usage does not put it back, as a text too long to send does (Slack keeps it too:
+    "/var is not a valid command")."""
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    text = "/var/log/syslog: No space left on device\nsince 3 am, can you look?"
+    tab.compose.setPlainText(text)
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    model = window.engine.conversation(peer_key("bob"))
+    assert model.items()[-1].kind is MessageKind.ERROR
+    assert "Unknown command" in model.items()[-1].text
+    assert tab.compose.toPlainText() == text
