@@ -9,10 +9,12 @@ from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, Q
 from PySide6.QtWidgets import QApplication
 
 from gui.conftest import texts, type_line
+from helpers.wire import connect_as
 from messenger.client.conversations import peer_key
 from messenger.client.models import MessageKind
 from messenger.gui import main_window
 from messenger.protocol import MAX_TEXT_LENGTH
+from messenger.protocol.messages import Message, Typing
 
 
 def _drop_on(widget, mime: QMimeData) -> QDropEvent:
@@ -196,3 +198,42 @@ def test_a_text_taken_for_an_unknown_command_stays_in_the_box(qtbot, open_window
     assert model.items()[-1].kind is MessageKind.ERROR
     assert "Unknown command" in model.items()[-1].text
     assert tab.compose.toPlainText() == text
+
+
+def test_typing_a_command_to_someone_else_does_not_say_typing_to_this_tab_s_person(
+        qtbot, server, open_window):
+    """In bob's tab, alice types "/msg charlie …" (or /users, /quit): bob's app shows
+    "alice is typing…" although nothing she types goes to him, and he waits for a message
+    that never comes (the tab says it is typing at every change of a non-blank box,
+    ConversationWidget._on_compose_changed, commands included)."""
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    qtbot.keyClicks(tab.compose, "/msg charlie the surprise party for bob is at 8")
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    charlie.wait_for(lambda f: isinstance(f, Message) and f.sender == "alice")
+    # A message to bob after it: anything sent to him before has reached him by then.
+    window.engine.send_unicast("bob", "hi")
+    bob.wait_for(lambda f: isinstance(f, Message) and f.text == "hi")
+    assert not any(isinstance(f, Typing) for f in bob.frames), \
+        "bob was told alice was typing to him"
+
+
+def test_a_multicast_closed_unsent_comes_back_after_a_restart_like_any_draft(
+        qtbot, open_window):
+    """The README: a message to several people "closed unsent, the message and the people
+    picked come back the next time", and what is typed in a tab stays as a draft "when you
+    close the tab and open it again, and the next time you log in". The multicast one is
+    kept only in the window's memory (MainWindow._multicast_draft): quit or log out, and
+    the message written for several people is gone, while every tab's draft comes back."""
+    alice = open_window("alice")
+    dialog = alice.ask_multicast(["bob", "charlie"])
+    dialog.text.setPlainText("Stand-up moved to 10, room 2.14")
+    dialog.reject()  # Escape / Cancel: kept for the next time
+    alice.close()
+    again = open_window("alice")
+    dialog = again.ask_multicast([])
+    assert dialog.text.toPlainText() == "Stand-up moved to 10, room 2.14"
+    assert dialog.recipients() == ["bob", "charlie"]
+    dialog.reject()
