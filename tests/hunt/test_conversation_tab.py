@@ -269,3 +269,25 @@ def test_a_hebrew_message_of_several_lines_is_flush_right_in_its_bubble(
     starts = [body.lineAt(i).cursorToX(body.lineAt(i).textStart())[0]
               for i in range(body.lineCount())]
     assert max(starts) - min(starts) < 1.0, f"lines begin at x = {starts}"
+
+
+def test_a_message_sent_from_another_computer_does_not_pull_the_reader_down(
+        qtbot, server, open_window, tmp_path):
+    """At the desk, alice scrolls up to read older messages with bob; meanwhile she writes
+    to bob from her laptop. The desk's list jumps to the bottom under her eyes (and counts
+    what came from bob meanwhile as read), as a message from bob does not: the tab scrolls
+    for any *own* message (ConversationWidget._on_rows_inserted checks the kind), also one
+    typed on another computer, not just one sent from this box."""
+    from gui.test_jump_to_latest import forty_lines_from_bob
+
+    _bob, window, tab, model = forty_lines_from_bob(qtbot, server, open_window)
+    laptop = open_window("alice", data_dir=tmp_path / "laptop")
+    bar = tab.view.verticalScrollBar()
+    bar.setValue(bar.maximum() // 3)  # reading older messages
+    where = bar.value()
+    rows = model.rowCount()
+    laptop.engine.send_unicast("bob", "sent from my laptop")
+    qtbot.waitUntil(lambda: model.rowCount() > rows)
+    qtbot.waitUntil(lambda: not tab._to_end.isActive())  # (a scroll to the end, if any, ran)
+    assert model.items()[-1].text == "sent from my laptop"
+    assert bar.value() == where, f"moved from {where} to {bar.value()} (the end)"
