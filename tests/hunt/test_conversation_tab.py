@@ -4,12 +4,19 @@ the reason its docstring gives."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication, QImage
-from PySide6.QtWidgets import QApplication
-
 from gui.conftest import texts, type_line
 from helpers.wire import connect_as
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import (
+    QColor,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+)
+from PySide6.QtWidgets import QApplication
+
 from messenger.client.conversations import peer_key
 from messenger.client.models import MessageKind
 from messenger.gui import main_window
@@ -280,7 +287,7 @@ def test_a_message_sent_from_another_computer_does_not_pull_the_reader_down(
     typed on another computer, not just one sent from this box."""
     from gui.test_jump_to_latest import forty_lines_from_bob
 
-    _bob, window, tab, model = forty_lines_from_bob(qtbot, server, open_window)
+    _bob, _window, tab, model = forty_lines_from_bob(qtbot, server, open_window)
     laptop = open_window("alice", data_dir=tmp_path / "laptop")
     bar = tab.view.verticalScrollBar()
     bar.setValue(bar.maximum() // 3)  # reading older messages
