@@ -1184,6 +1184,11 @@ class MainWindow(QMainWindow):
             self._logout()
         else:  # USAGE, UNKNOWN
             notice(cmd.error, True)
+            # Nothing was sent: the text goes back in its box, to be corrected (or sent
+            # with "//" in front: a path pasted with the error under it is no command).
+            widget = self._tabs_by_key.get(key)
+            if widget is not None:
+                widget.restore_submitted()
 
     def party_text(self, group: str) -> str:
         """What ``/party who`` shows: the members of ``group`` with leader and presence."""

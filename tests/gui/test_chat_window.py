@@ -664,3 +664,22 @@ def test_each_menu_gives_every_entry_its_own_access_key(qtbot, open_window):
                 keys.setdefault(m.group(1).lower(), []).append(action.text())
         clashes.update({f"{menu.title()} {k}": v for k, v in keys.items() if len(v) > 1})
     assert clashes == {}
+
+
+
+def test_a_text_taken_for_an_unknown_command_stays_in_the_box(qtbot, open_window):
+    """A message that happens to start with "/" (a path pasted with the error under it) is
+    taken for a command: the tab says "Unknown command /var/log/syslog:" — and the text is
+    gone, box cleared, nothing sent, to be typed or pasted again with "//" in front. The box
+    is cleared before the command is parsed (ComposeEdit.submit), and an unknown command or
+    wrong usage does not put it back, as a text too long to send does (Slack keeps it too:
+    "/var is not a valid command")."""
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    text = "/var/log/syslog: No space left on device\nsince 3 am, can you look?"
+    tab.compose.setPlainText(text)
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    model = window.engine.conversation(peer_key("bob"))
+    assert model.items()[-1].kind is MessageKind.ERROR
+    assert "Unknown command" in model.items()[-1].text
+    assert tab.compose.toPlainText() == text

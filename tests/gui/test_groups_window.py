@@ -349,9 +349,14 @@ def test_private_broadcast_multicast_reply_and_info_commands(qtbot, open_window)
     for word in ("/msg", "/whisper", "@<user>", "/r", "/multicast", "/broadcast", "/creategroup",
                  "/joingroup", "/groupmsg", "/party", "/p", "/activeuser", "/quit", "/logout"):
         assert word in help_text
-    # Wrong usage gets the usage line; an unknown command suggests /help.
-    type_line(qtbot, alice, "/msg bob", EVERYONE)
-    type_line(qtbot, alice, "/frobnicate now", EVERYONE)
+    # Wrong usage gets the usage line; an unknown command suggests /help. Nothing was sent,
+    # so the text stays in the box to be corrected.
+    compose = alice.conversation_widget(EVERYONE).compose
+    for line in ("/msg bob", "/frobnicate now"):
+        qtbot.keyClicks(compose, line)
+        qtbot.keyClick(compose, Qt.Key.Key_Return)
+        assert compose.toPlainText() == line
+        compose.clear()
     assert texts(alice, EVERYONE, ERROR)[-2:] == [
         "Usage: /msg <user> <text>", "Unknown command /frobnicate. Type /help for the list "
         "of commands."]
