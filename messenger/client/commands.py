@@ -40,6 +40,13 @@ class Action(enum.StrEnum):
     UNKNOWN = "unknown"              # unknown command: ``error`` suggests /help
 
 
+ANSWERED_LATER = frozenset({
+    Action.USERS, Action.CREATE, Action.CREATE_GROUP, Action.JOIN, Action.PARTY_INVITE,
+    Action.PARTY_ACCEPT, Action.PARTY_DECLINE, Action.PARTY_LEAVE})
+"""Commands answered by the server: their answer (who is online, a group created, an error)
+comes later, as a notice in the tab they were typed in (the others answer at once)."""
+
+
 @dataclass(frozen=True)
 class Command:
     """A parsed compose-box entry.

@@ -60,7 +60,7 @@ from PySide6.QtWidgets import (
 )
 
 from .. import paths
-from ..client.commands import LEADING_BLANK_LINES
+from ..client.commands import ANSWERED_LATER, LEADING_BLANK_LINES, parse_command
 from ..client.conversations import is_everyone, is_group, is_private
 from ..client.engine import ConversationExport
 from ..client.models import ChatItem, ConversationModel, DeliveryState, MessageKind
@@ -648,6 +648,12 @@ class ConversationWidget(QWidget):
         # restore_submitted.
         self._submitting: tuple[str, tuple[str, str] | None, int | None] | None = None
         self._reply_seq: int | None = None  # ... and its seq (to follow an edit or delete)
+        # What this box sends (its own message, a command's answer) shows at the end even
+        # while the user reads older messages; an own message typed on another computer
+        # does not pull the list down. _sending: a submission is being handled;
+        # _added_while_sending: it added rows here; _answer_due: the server's answer to a
+        # command typed here is awaited.
+        self._sending = self._added_while_sending = self._answer_due = False
         self.reply_bar = QWidget(self)
         self.reply_bar.setObjectName("replyBar")
         self.reply_label = QLabel(self.reply_bar)
@@ -808,10 +814,17 @@ class ConversationWidget(QWidget):
         # (The send is handled before emit returns: a failure to keep it comes back through
         # restore_submitted meanwhile, and only then.)
         self._submitting = submitted
+        self._answer_due = False
+        self._sending, self._added_while_sending = True, False
         try:
             self.send_requested.emit(self.key, text)
         finally:
             self._submitting = None
+            self._sending = False
+        # A server's answer to a command typed here (/users, /join …) comes later: it
+        # shows at the end like what the rest answer at once (see _on_rows_inserted).
+        self._answer_due = not self._added_while_sending and \
+            parse_command(submitted[0]).action in ANSWERED_LATER
 
     def _as_sent(self, text: str) -> str:
         """``text`` as it goes out from this box: with the quote line of the message it
@@ -994,8 +1007,12 @@ class ConversationWidget(QWidget):
             if self._pinned:
                 self._to_end.start()
             return
-        own = self.proxy.index(last, 0).data(ConversationModel.KindRole) == MessageKind.OWN
-        if self._pinned or own:
+        mine = self._sending
+        self._added_while_sending |= mine
+        if self._answer_due and self.proxy.index(last, 0).data(
+                ConversationModel.KindRole) in (MessageKind.SYSTEM, MessageKind.ERROR):
+            mine, self._answer_due = True, False
+        if self._pinned or mine:
             self._to_end.start()
         else:  # the user reads older messages: leave them there, say that more came
             self._unseen += last - first + 1

@@ -666,7 +666,6 @@ def test_each_menu_gives_every_entry_its_own_access_key(qtbot, open_window):
     assert clashes == {}
 
 
-
 def test_a_text_taken_for_an_unknown_command_stays_in_the_box(qtbot, open_window):
     """A message that happens to start with "/" (a path pasted with the error under it) is
     taken for a command: the tab says "Unknown command /var/log/syslog:" — and the text is

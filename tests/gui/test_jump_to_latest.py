@@ -1,13 +1,16 @@
 """Reading older messages is not interrupted: a message that arrives meanwhile does not
 scroll the list, a "↓ N new" button says so and jumps to it; at the end of the list new
-messages scroll into view as before, and one's own always do."""
+messages scroll into view as before, and what one sends from the tab (a message, a
+command's answer) always does; a message sent from another computer does not."""
 
 from __future__ import annotations
 
+from gui.conftest import type_line
 from helpers.wire import connect_as
 from PySide6.QtCore import Qt
 
 from messenger.client.conversations import peer_key
+from messenger.client.models import MessageKind
 
 
 def forty_lines_from_bob(qtbot, server, open_window):
@@ -90,3 +93,49 @@ def test_the_end_stays_in_view_when_the_list_gets_shorter(qtbot, server, open_wi
     bar.setValue(0)  # reading from the top: a bigger window does not pull the list along
     tab.cancel_reply()
     assert bar.value() == 0 and not tab.at_latest
+
+
+def test_a_message_sent_from_another_computer_does_not_pull_the_reader_down(
+        qtbot, server, open_window, tmp_path):
+    """At the desk, alice scrolls up to read older messages with bob; meanwhile she writes
+    to bob from her laptop. The desk's list jumps to the bottom under her eyes (and counts
+    what came from bob meanwhile as read), as a message from bob does not: the tab scrolls
+    for any *own* message (ConversationWidget._on_rows_inserted checks the kind), also one
+    typed on another computer, not just one sent from this box."""
+    _bob, _window, tab, model = forty_lines_from_bob(qtbot, server, open_window)
+    laptop = open_window("alice", data_dir=tmp_path / "laptop")
+    bar = tab.view.verticalScrollBar()
+    bar.setValue(bar.maximum() // 3)  # reading older messages
+    where = bar.value()
+    rows = model.rowCount()
+    laptop.engine.send_unicast("bob", "sent from my laptop")
+    qtbot.waitUntil(lambda: model.rowCount() > rows)
+    qtbot.waitUntil(lambda: not tab._to_end.isActive())  # (a scroll to the end, if any, ran)
+    assert model.items()[-1].text == "sent from my laptop"
+    assert bar.value() == where, f"moved from {where} to {bar.value()} (the end)"
+
+
+def test_what_a_command_answers_shows_even_while_reading_older_messages(
+        qtbot, server, open_window):
+    """Scrolled up to read older messages, the user types a command with a mistake (or
+    /help, /users): its answer was added at the bottom, out of sight, and all the tab showed
+    was a "↓ 1 new" button, as if someone had written. Only an own *message* scrolled into
+    view; the answer to what one just typed does too, also one the server gives later."""
+    _bob, window, tab, model = forty_lines_from_bob(qtbot, server, open_window)
+    bar = tab.view.verticalScrollBar()
+    bar.setValue(bar.maximum() // 3)  # reading older messages
+    qtbot.keyClicks(tab.compose, "/msg")  # usage: /msg <user> <text>
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    assert model.items()[-1].kind is MessageKind.ERROR
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum() or tab.jump_button.isVisible())
+    assert not tab.jump_button.isVisible(), tab.jump_button.text()
+    assert bar.value() == bar.maximum()
+
+    tab.compose.clear()
+    bar.setValue(bar.maximum() // 3)
+    with qtbot.waitSignal(window.engine.users_listed, timeout=10_000):
+        type_line(qtbot, window, "/users", peer_key("bob"))  # answered by the server
+    assert model.items()[-1].text.startswith("Online now")
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum() or tab.jump_button.isVisible())
+    assert not tab.jump_button.isVisible(), tab.jump_button.text()
+    assert bar.value() == bar.maximum()

@@ -73,7 +73,6 @@ def test_pasted_images_older_than_a_month_are_removed_with_the_next_paste(qapp, 
     assert not old.exists()
 
 
-
 def test_pasting_spreadsheet_cells_types_their_text_instead_of_sending_a_picture(
         qtbot, open_window):
     """Cells copied in LibreOffice Calc or Excel (or a paragraph copied in Word) reach the

@@ -145,24 +145,6 @@ def test_copy_text_of_a_reply_copies_what_the_bubble_says_not_the_quote_line(
     assert QGuiApplication.clipboard().text() == "on my way"
 
 
-def test_what_a_command_answers_shows_even_while_reading_older_messages(
-        qtbot, server, open_window):
-    """Scrolled up to read older messages, the user types /help (or a command with a
-    mistake): its answer is added at the bottom, out of sight, and all the tab shows is a
-    "↓ 1 new" button, as if someone had written. Only an own *message* scrolls into view
-    (ConversationWidget._on_rows_inserted); the answer to what one just typed should too."""
-    from gui.test_jump_to_latest import forty_lines_from_bob
-
-    _bob, window, tab, model = forty_lines_from_bob(qtbot, server, open_window)
-    bar = tab.view.verticalScrollBar()
-    bar.setValue(bar.maximum() // 3)  # reading older messages
-    type_line(qtbot, window, "/msg", peer_key("bob"))  # usage: /msg <user> <text>
-    assert model.items()[-1].kind is MessageKind.ERROR
-    qtbot.waitUntil(lambda: bar.value() == bar.maximum() or tab.jump_button.isVisible())
-    assert not tab.jump_button.isVisible(), tab.jump_button.text()
-    assert bar.value() == bar.maximum()
-
-
 def test_typing_a_command_to_someone_else_does_not_say_typing_to_this_tab_s_person(
         qtbot, server, open_window):
     """In bob's tab, alice types "/msg charlie …" (or /users, /quit): bob's app shows
@@ -232,25 +214,3 @@ def test_a_hebrew_message_of_several_lines_is_flush_right_in_its_bubble(
     starts = [body.lineAt(i).cursorToX(body.lineAt(i).textStart())[0]
               for i in range(body.lineCount())]
     assert max(starts) - min(starts) < 1.0, f"lines begin at x = {starts}"
-
-
-def test_a_message_sent_from_another_computer_does_not_pull_the_reader_down(
-        qtbot, server, open_window, tmp_path):
-    """At the desk, alice scrolls up to read older messages with bob; meanwhile she writes
-    to bob from her laptop. The desk's list jumps to the bottom under her eyes (and counts
-    what came from bob meanwhile as read), as a message from bob does not: the tab scrolls
-    for any *own* message (ConversationWidget._on_rows_inserted checks the kind), also one
-    typed on another computer, not just one sent from this box."""
-    from gui.test_jump_to_latest import forty_lines_from_bob
-
-    _bob, _window, tab, model = forty_lines_from_bob(qtbot, server, open_window)
-    laptop = open_window("alice", data_dir=tmp_path / "laptop")
-    bar = tab.view.verticalScrollBar()
-    bar.setValue(bar.maximum() // 3)  # reading older messages
-    where = bar.value()
-    rows = model.rowCount()
-    laptop.engine.send_unicast("bob", "sent from my laptop")
-    qtbot.waitUntil(lambda: model.rowCount() > rows)
-    qtbot.waitUntil(lambda: not tab._to_end.isActive())  # (a scroll to the end, if any, ran)
-    assert model.items()[-1].text == "sent from my laptop"
-    assert bar.value() == where, f"moved from {where} to {bar.value()} (the end)"
