@@ -60,7 +60,7 @@ from PySide6.QtWidgets import (
 )
 
 from .. import paths
-from ..client.commands import ANSWERED_LATER, LEADING_BLANK_LINES, parse_command
+from ..client.commands import ANSWERED_LATER, LEADING_BLANK_LINES, Action, parse_command
 from ..client.conversations import is_everyone, is_group, is_private
 from ..client.engine import ConversationExport
 from ..client.models import ChatItem, ConversationModel, DeliveryState, MessageKind
@@ -829,11 +829,17 @@ class ConversationWidget(QWidget):
     def _as_sent(self, text: str) -> str:
         """``text`` as it goes out from this box: with the quote line of the message it
         answers, if any (a too-long reply was checked without it, and the text was lost)."""
-        if self.reply_to is None or text.startswith("/"):
-            # A command (/help, /msg …) is not the answer: the reply waits for the text.
+        if self.reply_to is None:
+            return text
+        command = parse_command(text)
+        if command.action is not Action.TEXT:
+            # A command (/help, /msg …, @bob …) is not the answer: the reply waits for the
+            # text. "//text" is text ("/text"): it answers, its slash unescaped here (the
+            # quote line in front makes it plain text for run_command).
             return text
         sender, quoted = self.reply_to
-        return reply_text(sender, quoted, text)
+        return reply_text(sender, quoted, command.text if text.lstrip().startswith("//")
+                          else text)
 
     def restore_submitted(self) -> bool:
         """While the text submitted from this box is being sent: put it back (with the

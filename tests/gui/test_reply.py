@@ -169,3 +169,25 @@ def test_a_restored_reply_to_a_message_older_than_the_loaded_page_stays(qtbot, o
     qtbot.waitUntil(lambda: "more 59, edited" in texts(again, peer_key("bob"),
                                                         MessageKind.OTHER))
     assert tab.reply_to == ("bob", "the first question")
+
+
+def test_a_reply_whose_text_starts_with_a_slash_keeps_its_quote(qtbot, open_window):
+    """``//text`` is documented as sending "/text" as it is: plain text, not a command.
+    Written as a reply (a path, "//etc/hosts is the one"), it goes without its quote line,
+    and the reply bar stays up, so the *next*, unrelated message goes out as the answer
+    quoting bob. ConversationWidget._as_sent treats every text starting with "/" as a
+    command, "//" included."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    bob.engine.send_unicast("alice", "which file was it?")
+    tab = alice.open_conversation("bob")
+    qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OTHER)
+                    == ["which file was it?"])
+    model = alice.engine.conversation(peer_key("bob"))
+    row = next(r for r in range(model.rowCount()) if model.item(r).kind is MessageKind.OTHER)
+    next(a for a in tab.message_menu(row).actions() if a.text() == "Reply").trigger()
+    type_line(qtbot, alice, "//etc/hosts, that one", peer_key("bob"))
+    qtbot.waitUntil(lambda: len(texts(bob, peer_key("alice"), MessageKind.OTHER)) == 1)
+    got = texts(bob, peer_key("alice"), MessageKind.OTHER)
+    assert got == ["> bob: which file was it?\n/etc/hosts, that one"], got
+    assert not tab.reply_bar.isVisible()
