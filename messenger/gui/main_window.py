@@ -51,7 +51,7 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
-from ..client.commands import Action, help_text, parse_command
+from ..client.commands import Action, help_text, parse_command, trim_message
 from ..client.connection import ConnectionState
 from ..client.conversations import EVERYONE, EVERYONE_TITLE, group_key, is_group, peer_key
 from ..client.engine import (
@@ -765,11 +765,14 @@ class MainWindow(QMainWindow):
         text = ask_new_text(self, old)
         # Over the limit, the server refused it after the dialog closed and the new text
         # was lost (a hunt): asked again, with the text as typed.
-        while text is not None and len(text.strip()) > MAX_TEXT_LENGTH:
-            text = ask_new_text(self, text, too_long_text(len(text.strip())))
-        if text is None or not text.strip() or text.strip() == old:
+        while text is not None and len(trim_message(text)) > MAX_TEXT_LENGTH:
+            text = ask_new_text(self, text, too_long_text(len(trim_message(text))))
+        # Trimmed as the compose box trims what it sends: pasted code keeps its first
+        # line's indentation (stripped, an unchanged text was sent as an edit, and lost it).
+        new = trim_message(text) if text is not None else ""
+        if not new or new == old:
             return False
-        return self.engine.edit(seq, key, text.strip())
+        return self.engine.edit(seq, key, new)
 
     def status_text(self, key: str, now: float | None = None) -> str:
         """The header status of conversation ``key``: a contact's presence or last seen,

@@ -276,3 +276,29 @@ def test_an_edit_and_a_delete_made_offline_are_made_when_back_not_thrown_away(
     # The edit typed in the tunnel is made, as a message typed there would be sent.
     qtbot.waitUntil(lambda: texts(bob, peer_key("alice"), MessageKind.OTHER)
                     == ["see you at 4, not 3", RETRACTED_TEXT], timeout=5_000)
+
+
+def test_editing_an_indented_message_without_changing_it_changes_nothing(
+        qtbot, open_window, monkeypatch):
+    """Pasted code keeps its first line's indentation when sent (the compose box keeps it
+    on purpose). Edit… on such a message, then OK without a change: the window strips the
+    dialog's text, finds it differs from the message and sends the edit, so the code loses
+    its indentation in every app and is marked "edited" though nothing was changed
+    (MainWindow.edit_message compares ``text.strip()`` with the old text)."""
+    monkeypatch.setattr(main_window, "ask_new_text", lambda parent, old, note="": old)
+    bob = open_window("bob")
+    alice = open_window("alice")
+    tab = alice.open_conversation("bob")
+    code = "    if ready:\n        go()"
+    tab.compose.setPlainText(code)
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: texts(bob, peer_key("alice"), MessageKind.OTHER) == [code])
+    model = alice.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: model.items()[-1].seq is not None)
+    assert model.items()[-1].text == code
+    menu = tab.message_menu(model.rowCount() - 1)
+    assert any(a.text() == "Edit…" for a in menu.actions())
+    # (what Edit… runs; True means an edit went to the server)
+    sent = alice.edit_message(peer_key("bob"), model.items()[-1].seq)
+    assert sent is False, "an edit was sent for a text nobody changed"
+    assert model.items()[-1].text == code

