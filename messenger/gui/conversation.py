@@ -324,21 +324,22 @@ class ComposeEdit(QPlainTextEdit):
                 return
         super().insertFromMimeData(source)
 
-    # Files dropped on the compose box go to the tab (to be sent), not into the text.
+    # Files dropped on the compose box go to the tab (to be sent), not into the text; a web
+    # link dropped on it is typed, as when it is pasted (passed on, the tab refused it).
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if dropped_paths(event) is not None:
+        if dropped_paths(event):
             event.ignore()
             return
         super().dragEnterEvent(event)
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        if dropped_paths(event) is not None:
+        if dropped_paths(event):
             event.ignore()
             return
         super().dragMoveEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
-        if dropped_paths(event) is not None:
+        if dropped_paths(event):
             event.ignore()
             return
         super().dropEvent(event)

