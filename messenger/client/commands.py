@@ -162,6 +162,15 @@ def trim_message(text: str) -> str:
     return trimmed if "\n" in trimmed else trimmed.lstrip()
 
 
+def looks_like_command(text: str) -> bool:
+    """Whether ``text`` (being typed) is a command rather than a message for the tab:
+    ``/…`` but not ``//…``, or ``@user …``. Typing one tells nobody "typing…" (what it says
+    goes elsewhere, or nowhere)."""
+    stripped = text.lstrip()
+    return (stripped.startswith("/") and not stripped.startswith("//")) or \
+        stripped.startswith("@")
+
+
 def parse_command(text: str) -> Command:
     """Parse one compose-box entry (see the module docstring and :data:`SPECS`)."""
     stripped = text.strip()

@@ -60,7 +60,13 @@ from PySide6.QtWidgets import (
 )
 
 from .. import paths
-from ..client.commands import ANSWERED_LATER, LEADING_BLANK_LINES, Action, parse_command
+from ..client.commands import (
+    ANSWERED_LATER,
+    LEADING_BLANK_LINES,
+    Action,
+    looks_like_command,
+    parse_command,
+)
 from ..client.conversations import is_everyone, is_group, is_private
 from ..client.engine import ConversationExport
 from ..client.models import ChatItem, ConversationModel, DeliveryState, MessageKind
@@ -956,8 +962,8 @@ class ConversationWidget(QWidget):
 
     def _on_compose_changed(self) -> None:
         text = self.compose.toPlainText()
-        if text.strip() and not self._setting_draft:
-            self.typing.emit(self.key)
+        if text.strip() and not self._setting_draft and not looks_like_command(text):
+            self.typing.emit(self.key)  # (not for /msg charlie … typed in bob's tab)
         if len(text) <= MAX_TEXT_LENGTH and self.error_bar.isVisibleTo(self) and \
                 self.error_label.text().startswith(TOO_LONG_PREFIX):
             self.dismiss_error()  # (short enough now, or sent, or cleared: no longer true)

@@ -30,6 +30,7 @@ from messenger.gui.delegates import (
     paint_tick,
 )
 from messenger.protocol import ErrorCode, Ok, Send
+from messenger.protocol.messages import Message, Typing
 
 from .conftest import texts, type_line
 
@@ -861,3 +862,23 @@ def test_typing_indicator_goes_when_our_own_link_drops(qtbot, open_window):
     with qtbot.waitSignal(alice.engine.state_changed, timeout=10_000):
         alice.engine._conn._socket.abort()  # (alice's laptop loses the Wi-Fi)
     assert not tab.typing_label.isVisibleTo(tab)
+
+
+def test_typing_a_command_to_someone_else_does_not_say_typing_to_this_tab_s_person(
+        qtbot, server, open_window):
+    """In bob's tab, alice types "/msg charlie …" (or /users, /quit): bob's app shows
+    "alice is typing…" although nothing she types goes to him, and he waits for a message
+    that never comes (the tab says it is typing at every change of a non-blank box,
+    ConversationWidget._on_compose_changed, commands included)."""
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    qtbot.keyClicks(tab.compose, "/msg charlie the surprise party for bob is at 8")
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    charlie.wait_for(lambda f: isinstance(f, Message) and f.sender == "alice")
+    # A message to bob after it: anything sent to him before has reached him by then.
+    window.engine.send_unicast("bob", "hi")
+    bob.wait_for(lambda f: isinstance(f, Message) and f.text == "hi")
+    assert not any(isinstance(f, Typing) for f in bob.frames), \
+        "bob was told alice was typing to him"

@@ -5,8 +5,6 @@ the reason its docstring gives."""
 from __future__ import annotations
 
 from gui.conftest import texts, type_line
-from helpers.wire import connect_as
-from PySide6.QtCore import Qt
 from PySide6.QtGui import (
     QGuiApplication,
 )
@@ -14,7 +12,6 @@ from PySide6.QtGui import (
 from messenger.client.conversations import peer_key
 from messenger.client.models import MessageKind
 from messenger.protocol import MAX_TEXT_LENGTH
-from messenger.protocol.messages import Message, Typing
 
 
 def _own_rows(window, key: str) -> list:
@@ -60,26 +57,6 @@ def test_copy_text_of_a_reply_copies_what_the_bubble_says_not_the_quote_line(
     menu = tab.message_menu(model.rowCount() - 1)
     next(a for a in menu.actions() if a.text() == "Copy text").trigger()
     assert QGuiApplication.clipboard().text() == "on my way"
-
-
-def test_typing_a_command_to_someone_else_does_not_say_typing_to_this_tab_s_person(
-        qtbot, server, open_window):
-    """In bob's tab, alice types "/msg charlie …" (or /users, /quit): bob's app shows
-    "alice is typing…" although nothing she types goes to him, and he waits for a message
-    that never comes (the tab says it is typing at every change of a non-blank box,
-    ConversationWidget._on_compose_changed, commands included)."""
-    bob = connect_as(qtbot, server, "bob", "bob123")
-    charlie = connect_as(qtbot, server, "charlie", "charlie123")
-    window = open_window("alice")
-    tab = window.open_conversation("bob")
-    qtbot.keyClicks(tab.compose, "/msg charlie the surprise party for bob is at 8")
-    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
-    charlie.wait_for(lambda f: isinstance(f, Message) and f.sender == "alice")
-    # A message to bob after it: anything sent to him before has reached him by then.
-    window.engine.send_unicast("bob", "hi")
-    bob.wait_for(lambda f: isinstance(f, Message) and f.text == "hi")
-    assert not any(isinstance(f, Typing) for f in bob.frames), \
-        "bob was told alice was typing to him"
 
 
 def test_a_multicast_closed_unsent_comes_back_after_a_restart_like_any_draft(

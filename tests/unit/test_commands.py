@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from messenger.client.commands import SPECS, Action, Command, help_text, parse_command
+from messenger.client.commands import (
+    SPECS,
+    Action,
+    Command,
+    help_text,
+    looks_like_command,
+    parse_command,
+)
 
 PRIVATE = ["/msg", "/unicast", "/w", "/whisper", "/private", "/msgto"]
 
@@ -129,3 +136,15 @@ def test_every_alias_is_recognised_and_listed_by_help():
 def test_user_and_group_names_keep_their_case_for_the_server():
     assert parse_command("/msg ALICE hi").users == ("ALICE",)
     assert parse_command("/join LoUnGe").group == "LoUnGe"
+
+
+def test_what_is_being_typed_is_a_command_unless_it_is_escaped_text():
+    """A command typed in bob's tab ("/msg charlie …") told bob "alice is typing…"; a
+    text that only starts with an escaped slash is a message like any other."""
+    assert looks_like_command("/msg charlie the party is at 8")
+    assert looks_like_command("  /users")
+    assert looks_like_command("@charlie hi")
+    assert looks_like_command("/")
+    assert not looks_like_command("//shrug")
+    assert not looks_like_command("see /etc/hosts")
+    assert not looks_like_command("hello")
