@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -336,6 +337,18 @@ def _day_number(t: time.struct_time) -> int:
     return int(time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 12, 0, 0, 0, 0, -1)) // 86400)
 
 
+def right_to_left(text: str) -> bool:
+    """Whether ``text`` is a right-to-left paragraph (Hebrew, Arabic…): its first strongly
+    directed character is, as the Unicode bidi algorithm decides (rule P2)."""
+    for char in text:
+        kind = unicodedata.bidirectional(char)
+        if kind == "L":
+            return False
+        if kind in ("R", "AL"):
+            return True
+    return False
+
+
 @dataclass
 class _Bubble:
     """The measured layout of one item (all in pixels, relative to the item's top-left);
@@ -577,19 +590,31 @@ class BubbleDelegate(PlainToolTipDelegate):
             layout.setFormats(ranges)
         opt = QTextOption()
         opt.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        rtl = right_to_left(text)
+        if rtl:  # (Hebrew, Arabic: every line flush right, not only the full first one)
+            opt.setTextDirection(Qt.LayoutDirection.RightToLeft)
+            opt.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignAbsolute)
         layout.setTextOption(opt)
-        layout.beginLayout()
-        y = 0.0
-        natural = 0.0
-        while True:
-            line = layout.createLine()
-            if not line.isValid():
-                break
-            line.setLineWidth(width)
-            line.setPosition(QPointF(0, y))
-            y += line.height()
-            natural = max(natural, line.naturalTextWidth())
-        layout.endLayout()
+
+        def lay_out(line_width: float) -> tuple[float, float]:
+            layout.beginLayout()
+            y = natural = 0.0
+            while True:
+                line = layout.createLine()
+                if not line.isValid():
+                    break
+                line.setLineWidth(line_width)
+                line.setPosition(QPointF(0, y))
+                y += line.height()
+                natural = max(natural, line.naturalTextWidth())
+            layout.endLayout()
+            return natural, y
+
+        natural, y = lay_out(width)
+        if rtl and natural < width:
+            # Right-aligned in the bubble's width (its widest line's), not in the widest a
+            # bubble may be: the same lines (none is wider), their right ends lined up.
+            lay_out(natural + 0.01)
         return layout, natural, y
 
     def day_separator(self, index: _Index) -> str:
@@ -741,7 +766,8 @@ class BubbleDelegate(PlainToolTipDelegate):
             line = layout.lineAt(i)
             if not line.y() <= y < line.y() + line.height():
                 continue
-            if not 0 <= x <= line.naturalTextWidth():
+            left = line.naturalTextRect().left()  # (a right-to-left line's is not 0)
+            if not left <= x <= left + line.naturalTextWidth():
                 return None
             at = line.xToCursor(x, QTextLine.CursorPosition.CursorOnCharacter)  # UTF-16
             qt = utf16_offsets(text)
