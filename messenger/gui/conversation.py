@@ -70,7 +70,7 @@ from ..client.commands import (
 from ..client.conversations import is_everyone, is_group, is_private
 from ..client.engine import ConversationExport
 from ..client.models import ChatItem, ConversationModel, DeliveryState, MessageKind
-from ..client.quotes import excerpt, reply_text
+from ..client.quotes import excerpt, reply_text, split_quote
 from ..client.textsearch import fold
 from ..protocol import MAX_TEXT_LENGTH, RETRACTED_TEXT
 from . import theme
@@ -1368,7 +1368,10 @@ class ConversationWidget(QWidget):
         item = self.model.item(row)
         menu = QMenu(self)
         copy = menu.addAction("Copy text")
-        copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(item.text))
+        # What the bubble says: a reply's quote line is drawn as a block, not copied.
+        said = split_quote(item.text)[1] if item.kind in (MessageKind.OWN, MessageKind.OTHER) \
+            else item.text
+        copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(said))
         if link is not None:
             copy_link = menu.addAction("Copy link")
             copy_link.triggered.connect(lambda: QGuiApplication.clipboard().setText(link))

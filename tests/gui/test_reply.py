@@ -5,6 +5,7 @@ quote block above the text."""
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QGuiApplication
 
 from messenger.client.conversations import peer_key
 from messenger.client.models import ChatItem, ConversationModel, MessageKind
@@ -191,3 +192,25 @@ def test_a_reply_whose_text_starts_with_a_slash_keeps_its_quote(qtbot, open_wind
     got = texts(bob, peer_key("alice"), MessageKind.OTHER)
     assert got == ["> bob: which file was it?\n/etc/hosts, that one"], got
     assert not tab.reply_bar.isVisible()
+
+
+def test_copy_text_of_a_reply_copies_what_the_bubble_says_not_the_quote_line(
+        qtbot, open_window):
+    """A reply's bubble shows the quote as a block above the answer. Right-click → Copy
+    text puts on the clipboard the raw text with its "> bob: …" line in front, so what is
+    pasted elsewhere starts with a line the user never wrote (message_menu copies
+    ``item.text``)."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    bob.engine.send_unicast("alice", "see you at 5?")
+    tab = alice.open_conversation("bob")
+    qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OTHER)
+                    == ["see you at 5?"])
+    model = alice.engine.conversation(peer_key("bob"))
+    row = next(r for r in range(model.rowCount()) if model.item(r).kind is MessageKind.OTHER)
+    next(a for a in tab.message_menu(row).actions() if a.text() == "Reply").trigger()
+    type_line(qtbot, alice, "on my way", peer_key("bob"))
+    qtbot.waitUntil(lambda: model.items()[-1].seq is not None)
+    menu = tab.message_menu(model.rowCount() - 1)
+    next(a for a in menu.actions() if a.text() == "Copy text").trigger()
+    assert QGuiApplication.clipboard().text() == "on my way"
