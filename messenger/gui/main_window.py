@@ -81,12 +81,14 @@ from .preferences import PreferencesDialog
 from .settings import (
     app_settings,
     load_drafts,
+    load_multicast_draft,
     load_notification_prefs,
     load_open_tabs,
     load_read_receipts,
     load_reply_drafts,
     load_transfer_prefs,
     save_drafts,
+    save_multicast_draft,
     save_notification_prefs,
     save_open_tabs,
     save_read_receipts,
@@ -338,7 +340,8 @@ class MainWindow(QMainWindow):
         """The group/join/invite/multicast dialog last opened (they are window-modal)."""
         self._multicast_draft: tuple[str, list[str]] = ("", [])
         """The text and recipients of a "Message several people" closed unsent (Escape
-        threw a message away): the next one opens with them."""
+        threw a message away): the next one opens with them, also after a restart (kept
+        with the drafts)."""
 
         # The contact list, filtered by what is typed above it (a view of the engine's
         # roster model: the proxy owns no data).
@@ -1040,9 +1043,11 @@ class MainWindow(QMainWindow):
         def send() -> None:
             self._multicast_draft = ("", [])
             self.engine.send_multicast(dialog.recipients(), dialog.text.toPlainText().strip())
+            self._draft_timer.start()  # (written with the drafts)
 
         def keep() -> None:
             self._multicast_draft = (dialog.text.toPlainText(), dialog.recipients())
+            self._draft_timer.start()
 
         dialog.accepted.connect(send)
         dialog.rejected.connect(keep)
@@ -1703,6 +1708,7 @@ class MainWindow(QMainWindow):
         self._drafts_for = (e.user, e.host, e.port)
         self._drafts = load_drafts(e.user, e.host, e.port, s)
         self._reply_drafts = load_reply_drafts(e.user, e.host, e.port, s)
+        self._multicast_draft = load_multicast_draft(e.user, e.host, e.port, s)
         everyone = self._tabs_by_key.get(EVERYONE)
         if everyone is not None and self._drafts.get(EVERYONE):
             everyone.set_draft(self._drafts.pop(EVERYONE))
@@ -1765,6 +1771,7 @@ class MainWindow(QMainWindow):
                 if (answered := widget.reply_draft()) is not None:
                     replies[key] = answered
             save_reply_drafts(*where, {k: v for k, v in replies.items() if k in drafts})
+            save_multicast_draft(*where, *self._multicast_draft)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_session()

@@ -210,6 +210,32 @@ def load_reply_drafts(user: str, host: str, port: int, settings: QSettings | Non
     return out
 
 
+def save_multicast_draft(user: str, host: str, port: int, text: str, recipients: list[str],
+                         settings: QSettings | None = None) -> None:
+    """Remember the "Message several people" closed unsent by ``user`` on ``host:port``:
+    its text and the people picked (nothing kept when the text is blank and nobody picked)."""
+    s = settings or app_settings()
+    name = f"{_session_group(user, host, port)}/multicast_draft"
+    if text.strip() or recipients:
+        s.setValue(name, json.dumps({"text": text, "to": list(recipients)},
+                                    ensure_ascii=False))
+    else:
+        s.remove(name)
+    s.sync()
+
+
+def load_multicast_draft(user: str, host: str, port: int, settings: QSettings | None = None
+                         ) -> tuple[str, list[str]]:
+    """What :func:`save_multicast_draft` kept: ``(text, recipients)`` (``("", [])`` when
+    nothing or unreadable)."""
+    data = _json_dict(settings or app_settings(),
+                      f"{_session_group(user, host, port)}/multicast_draft")
+    text, to = data.get("text", ""), data.get("to", [])
+    if not isinstance(text, str) or not isinstance(to, list):
+        return "", []
+    return text, [name for name in to if isinstance(name, str) and name]
+
+
 def load_open_tabs(user: str, host: str, port: int, settings: QSettings | None = None
                    ) -> tuple[list[tuple[str, str]], str | None]:
     """What :func:`save_open_tabs` kept: ``([(key, title), …], current key or None)``."""

@@ -42,3 +42,27 @@ def test_putting_a_draft_back_does_not_say_typing(qtbot, open_window):
     assert said == [] and tab.draft() == "restored text"
     qtbot.keyClicks(tab.compose, "!")  # the user types: now it says so
     assert said and tab.draft() == "restored text!"
+
+
+def test_a_multicast_closed_unsent_comes_back_after_a_restart_like_any_draft(
+        qtbot, open_window):
+    """The README: a message to several people "closed unsent, the message and the people
+    picked come back the next time", and what is typed in a tab stays as a draft "when you
+    close the tab and open it again, and the next time you log in". The multicast one is
+    kept only in the window's memory (MainWindow._multicast_draft): quit or log out, and
+    the message written for several people is gone, while every tab's draft comes back."""
+    alice = open_window("alice")
+    dialog = alice.ask_multicast(["bob", "charlie"])
+    dialog.text.setPlainText("Stand-up moved to 10, room 2.14")
+    dialog.reject()  # Escape / Cancel: kept for the next time
+    alice.close()
+    again = open_window("alice")
+    dialog = again.ask_multicast([])
+    assert dialog.text.toPlainText() == "Stand-up moved to 10, room 2.14"
+    assert dialog.recipients() == ["bob", "charlie"]
+    dialog.reject()
+    # (the account's: the next person to log in on this computer does not get it)
+    bob = open_window("bob")
+    dialog = bob.ask_multicast([])
+    assert dialog.text.toPlainText() == "" and dialog.recipients() == []
+    dialog.reject()
