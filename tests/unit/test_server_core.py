@@ -185,6 +185,7 @@ def test_edits_and_group_changes_at_the_send_rate_cannot_flood_the_log(core, cap
     sent = only(core.handle(alice, Send(id=2, client_msg_id="m", scope="broadcast",
                                         text="typo")), alice)
     with caplog.at_level(logging.INFO, logger="messenger.server.core"):
+        caplog.clear()  # (the login's lines, kept when an earlier test set the level)
         for n in range(60):
             core.handle(alice, Edit(id=10 + n, client_msg_id=f"e{n}", seq=sent.seq,
                                     text=f"fixed {n}"))
@@ -306,6 +307,7 @@ def test_logins_for_a_locked_name_are_one_activity_line_per_lock(core, clock, ca
         core.handle(conn, Hello(protocol_version=PROTOCOL_VERSION))
         others.append(conn)
     with caplog.at_level(logging.INFO, logger="messenger.server.activity"):
+        caplog.clear()  # (the failed logins, kept when an earlier test set the level)
         for rid in range(3, 9):  # (the guesser's 9th refused login: still open)
             actions = login(guesser, rid)
             assert only(actions, guesser).code == ErrorCode.LOCKED_OUT
