@@ -86,3 +86,48 @@ def test_a_computer_offline_during_a_password_change_goes_back_to_the_login(
     qtbot.waitUntil(lambda: "refused" in lab.state_label.text(), timeout=10_000)
     qtbot.waitUntil(lambda: not lab.isVisible(), timeout=3000)
     assert lab.logout_chosen and lab.logout_reason
+
+
+def _window(qtbot, host: str, port: int, user: str = "alice"):
+    """The app as app.py makes it: a MainWindow with its own settings-made transfer
+    controller, logged in to ``host:port`` as typed in the login dialog."""
+    from messenger.gui.main_window import MainWindow
+
+    engine = ClientEngine()
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+        engine.connect_to(host, port)
+        engine.login(user, f"{user}123")
+    window = MainWindow(engine)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def _quit(qtbot, window) -> None:
+    window.close()
+    qtbot.waitUntil(lambda: window.engine.state is ConnectionState.DISCONNECTED)
+
+
+def test_read_receipts_off_stays_off_when_the_same_server_is_typed_another_way(
+        qtbot, server):
+    """Preferences → Privacy → Send read receipts off is "your account's" choice, but it
+    is kept under the address as typed in the login dialog (session/alice@127.0.0.1:port).
+    Typing the same server another way — its name instead of its IP ("localhost",
+    "chat.lab.local"), or its new IP after a DHCP change — silently turns read receipts
+    back on (and forgets the mutes, the auto-accept list, the download folder), although
+    the server says it is the same one (same certificate, same `hello.instance`)."""
+    window = _window(qtbot, "127.0.0.1", server.port)
+    dialog = window.ask_preferences()
+    dialog.readReceiptsCheck.setChecked(False)
+    dialog.submit()
+    assert window.engine.send_read_receipts is False
+    _quit(qtbot, window)
+
+    again = _window(qtbot, "localhost", server.port)
+    try:
+        assert again.engine.fingerprint == server.fingerprint  # (the same server)
+        assert again.engine.send_read_receipts is False, \
+            "read receipts turned back on for the same account on the same server"
+    finally:
+        _quit(qtbot, again)
