@@ -131,3 +131,27 @@ def test_read_receipts_off_stays_off_when_the_same_server_is_typed_another_way(
             "read receipts turned back on for the same account on the same server"
     finally:
         _quit(qtbot, again)
+
+
+def test_the_account_creation_limit_says_when_to_try_again_once(qtbot, make_server):
+    """The same doubling when "Create a new account" meets the per-address limit
+    (--max-registrations; a classroom behind one address): "127.0.0.1 has created 1
+    accounts within the hour; ask the server's owner, or try again later. Try again in 60
+    min." — "later" and a time, one after the other."""
+    server = make_server(demo=True, max_registrations=1)
+    first = ClientEngine()
+    try:
+        with qtbot.waitSignal(first.login_succeeded, timeout=10_000):
+            first.connect_to(server.host, server.port)
+            first.register("first", "secret-one")
+    finally:
+        _close(qtbot, first)
+    engine, dialog = _login_dialog(qtbot, server, user="")
+    try:
+        dialog.create_check.setChecked(True)
+        dialog.repeat_edit.setText("secret-two")
+        text = _try(qtbot, dialog, "second", "secret-two")
+        assert "accounts within the hour" in text, text
+        assert text.lower().count("try again") == 1, text
+    finally:
+        _close(qtbot, engine)
