@@ -183,3 +183,37 @@ def test_no_desktop_notification_while_the_user_is_in_one_of_the_app_s_own_dialo
         pass
     assert shown == []
     dialog.reject()
+
+
+def test_a_message_typed_offline_goes_when_the_same_server_is_typed_another_way(
+        qtbot, server, make_server):
+    """The outbox is kept per address as typed (accounts/127.0.0.1_<port>/alice.db): a
+    message typed while the server was down, then the app quit, stays unsent when alice
+    next logs in to the same server by its name ("localhost", "chat.lab.local") or its
+    new DHCP address — although the confirm on log-out promised it "goes the next time you
+    log in here". Nothing says it waits under another address."""
+    from messenger.client.conversations import peer_key
+
+    window = _window(qtbot, "127.0.0.1", server.port)
+    server.close()
+    qtbot.waitUntil(lambda: window.engine.state is not ConnectionState.LOGGED_IN,
+                    timeout=10_000)
+    assert window.engine.send_unicast("bob", "typed while the server was away")
+    _quit(qtbot, window)
+    again_server = make_server(demo=False, data_dir=server.data_dir, port=server.port)
+
+    bob = ClientEngine()
+    alice = _window(qtbot, "localhost", again_server.port)
+    try:
+        with qtbot.waitSignal(bob.login_succeeded, timeout=10_000):
+            bob.connect_to(again_server.host, again_server.port)
+            bob.login("bob", "bob123")
+
+        def arrived() -> bool:
+            model = bob.conversation(peer_key("alice"))
+            return any(i.text == "typed while the server was away" for i in model.items())
+
+        qtbot.waitUntil(arrived, timeout=5000)
+    finally:
+        _close(qtbot, bob)
+        _quit(qtbot, alice)
