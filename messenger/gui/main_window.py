@@ -1576,19 +1576,30 @@ class MainWindow(QMainWindow):
             max(4000, int(delay * 1000) + 2000))
 
     def _on_relogin_failed(self, code: str, message: str) -> None:
-        """A reconnect reached the server and its login was refused: the line said only
-        "Disconnected" (a password changed elsewhere), or the reason of the attempt before
-        ("Retrying in 46 s — Cannot reach the server", locked out), its tooltip "closed the
-        connection" (a hunt)."""
+        """A reconnect reached the server and its login was refused: a refused password
+        ends the session (back to the login dialog, as when it is changed while online);
+        anything else is said on the line, where the reason of the attempt before stood
+        ("Retrying in 46 s — Cannot reach the server", locked out; a hunt)."""
         if not self._attempting:
             return  # (a login of the dialog's: it says why)
         if code == ErrorCode.BAD_CREDENTIALS:
-            message = ("The password was refused (changed on another computer?). Log out and "
-                       "in again with the new one.")
-            short = _first_sentence(message)
-        else:
-            short = f"Login refused: {_first_sentence(message)}"
-            message = f"Could not log in again: {message}"
+            # The password was changed while this computer was offline (on another one, or
+            # by the operator's --reset-password): the session ended for good, as for one
+            # online at that moment. Back to the login dialog, which says why; the window
+            # stayed with the account's conversations for whoever sat down next (a hunt).
+            message = ("The password was refused (changed on another computer?). Log in "
+                       "again with the new one.")
+            self.state_label.setToolTip(plain_tooltip(message))
+            self.state_label.setText(f"Disconnected: {_first_sentence(message)}")
+            self._attempting, self._stopped_reason = False, message
+            self.logout_reason = ("You were logged out: the password was refused when the "
+                                  "app logged in again (changed on another computer?). Log "
+                                  "in with the new one.")
+            self.logout_chosen = True
+            QTimer.singleShot(0, self.close)
+            return
+        short = f"Login refused: {_first_sentence(message)}"
+        message = f"Could not log in again: {message}"
         self.state_label.setToolTip(plain_tooltip(message))
         if self.engine.auto_reconnect:
             self._last_failure = short

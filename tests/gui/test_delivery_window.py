@@ -297,10 +297,12 @@ def test_a_burst_queued_while_offline_lays_the_open_tab_out_once_not_per_message
     assert measured[0] < 10 * n, measured[0]  # (n²/2 = 45,000 before)
 
 
-def test_a_password_changed_elsewhere_while_offline_is_said_on_the_status_line(
+def test_a_password_changed_elsewhere_while_offline_goes_back_to_the_login_dialog(
         qtbot, open_window, server, tmp_path):
     """The reconnect is refused (the password was changed on the laptop meanwhile) and
-    stops: the line said only "Disconnected", its tooltip "closed the connection" (a hunt)."""
+    stops: the line said only "Disconnected", its tooltip "closed the connection" (a hunt);
+    then the window stayed open with the account's conversations (another hunt): it goes
+    back to the login dialog, which says why, as when the change comes while online."""
     desktop = open_window("alice", backoff=Backoff(60.0, 60.0))
     engine = desktop.engine
     with qtbot.waitSignal(engine.reconnect_scheduled, timeout=10_000):
@@ -316,12 +318,37 @@ def test_a_password_changed_elsewhere_while_offline_is_said_on_the_status_line(
         laptop.close()
     with qtbot.waitSignal(engine.login_failed, timeout=10_000):
         assert engine.reconnect_now()
-    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED, timeout=10_000)
-    assert not engine.auto_reconnect
     assert desktop.state_label.text() == \
         "Disconnected: The password was refused (changed on another computer?)"
-    assert "Log out and in again" in desktop.state_label.toolTip()
-    assert not desktop.reconnect_button.isVisibleTo(desktop)
+    assert "Log in again with the new one" in desktop.state_label.toolTip()
+    qtbot.waitUntil(lambda: not desktop.isVisible(), timeout=3000)
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED, timeout=10_000)
+    assert not engine.auto_reconnect
+    assert desktop.logout_chosen
+    assert "password was refused" in desktop.logout_reason
+
+
+def test_a_computer_offline_during_a_password_change_goes_back_to_the_login(
+        qtbot, open_window, monkeypatch, tmp_path):
+    """README: after File → Change password…, "your other devices are logged out: their
+    windows go back to the login dialog, which says why (handy for a lab computer you
+    forgot to log out of)". That held only for a device online at that moment: a lab
+    computer whose link was down (asleep, Wi-Fi gone, cable out) reconnected afterwards,
+    its re-login was refused, and its window stayed open with alice's contacts,
+    conversations and history for whoever sat down next, taking messages into her outbox
+    (a hunt)."""
+    desktop = open_window("alice")
+    monkeypatch.setenv("MESSENGER_HOME", str(tmp_path / "lab-home"))
+    lab = open_window("alice", backoff=Backoff(initial=60, maximum=60))
+    lab.open_conversation("bob")
+    lab.engine._conn._socket.abort()  # the lab computer's link drops (no word from the server)
+    qtbot.waitUntil(lambda: lab.engine.state is ConnectionState.DISCONNECTED, timeout=5000)
+    with qtbot.waitSignal(desktop.engine.password_changed, timeout=10_000):
+        assert desktop.engine.change_password("alice123", "new-secret")
+    assert lab.engine.reconnect_now()  # the link is back: the app logs in again by itself
+    qtbot.waitUntil(lambda: "refused" in lab.state_label.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: not lab.isVisible(), timeout=3000)
+    assert lab.logout_chosen and lab.logout_reason
 
 
 def test_a_reconnect_refused_as_locked_out_says_so_and_waits_out_the_lock(
