@@ -110,13 +110,21 @@ def confirm_retract(parent: QWidget) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
-def confirm_logout_unsent(parent: QWidget, count: int) -> bool:
-    """Ask before logging out with ``count`` messages not sent yet (replaced in tests)."""
+def confirm_logout_unsent(parent: QWidget, count: int, failed: int = 0) -> bool:
+    """Ask before logging out with ``count`` messages not sent yet (replaced in tests);
+    ``failed`` messages the server refused for good are named apart: they never go by
+    themselves."""
     what = "1 message is" if count == 1 else f"{count:,} messages are"
+    refused = ""
+    if failed:
+        refused = (" (1 message the server refused waits in its conversation for Retry or "
+                   "Delete: it does not go by itself.)") if failed == 1 else \
+            (f" ({failed:,} messages the server refused wait in their conversations for "
+             "Retry or Delete: they do not go by themselves.)")
     answer = QMessageBox.question(
         parent, "Log out",
         f"{what} not sent yet. They stay on this computer and go the next time you log in "
-        "here, not from another computer.\n\nLog out anyway?",
+        f"here, not from another computer.{refused}\n\nLog out anyway?",
         QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
         QMessageBox.StandardButton.Cancel)
     return answer == QMessageBox.StandardButton.Yes
@@ -1689,9 +1697,12 @@ class MainWindow(QMainWindow):
     def _logout(self) -> None:
         # (A message typed while the server was away stays on this computer: on a shared
         # one the account may never log in here again, and nothing said so; a hunt.)
+        # Only pending ones go later: one the server refused for good (✗, Retry / Delete)
+        # never goes by itself, and asking about it promised it would, at every log-out.
         store = self.engine.store
-        unsent = len(store.outbox()) if store is not None else 0
-        if unsent and not confirm_logout_unsent(self, unsent):
+        pending = len(store.outbox(state="pending")) if store is not None else 0
+        failed = len(store.outbox(state="failed")) if store is not None else 0
+        if pending and not confirm_logout_unsent(self, pending, failed):
             return
         self.logout_chosen = True
         self.logout_requested.emit()

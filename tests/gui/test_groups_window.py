@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QMenu, QMessageBox
 from messenger.client.conversations import EVERYONE, group_key
 from messenger.client.engine import ClientEngine
 from messenger.client.models import (
+    DeliveryState,
     GroupModel,
     GroupRow,
     MembersModel,
@@ -1078,9 +1079,37 @@ def test_logging_out_with_unsent_messages_asks_first(qtbot, open_window, server,
     assert alice.engine.send_broadcast("hand in by friday")
     asked: list[int] = []
     monkeypatch.setattr(main_window, "confirm_logout_unsent",
-                        lambda parent, count: asked.append(count) or False)
+                        lambda parent, count, failed=0: asked.append(count) or False)
     alice.logout_action.trigger()  # File → Log out; Cancel
     assert asked == [1] and alice.isVisible() and not alice.logout_chosen
-    monkeypatch.setattr(main_window, "confirm_logout_unsent", lambda parent, count: True)
+    monkeypatch.setattr(main_window, "confirm_logout_unsent",
+                        lambda parent, count, failed=0: True)
     alice.logout_action.trigger()
+    assert alice.logout_chosen and not alice.isVisible()
+
+
+def test_log_out_does_not_promise_that_a_refused_message_goes_later(
+        qtbot, open_window, server, monkeypatch):
+    """A message the server refused for good (✗, e.g. to a name with no account: "Retry"
+    or "Delete") is counted as "not sent yet" by File → Log out, whose question says "They
+    stay on this computer and go the next time you log in here": a refused message never
+    goes by itself, and every later log-out asked again about it (a hunt)."""
+    from messenger.gui import main_window
+
+    alice = open_window("alice")
+    assert alice.engine.send_unicast("nosuchperson", "hello?")
+    model = alice.engine.conversation("nosuchperson")
+    qtbot.waitUntil(lambda: any(i.state is DeliveryState.FAILED for i in model.items()),
+                    timeout=10_000)
+    asked: list[tuple[int, int]] = []
+    monkeypatch.setattr(main_window, "confirm_logout_unsent",
+                        lambda parent, count, failed=0: asked.append((count, failed)) or False)
+    server.close()  # one typed offline does go later: asked, the refused one named apart
+    qtbot.waitUntil(lambda: not alice.engine.logged_in, timeout=10_000)
+    later = alice.engine.send_broadcast("later")
+    alice.logout_action.trigger()  # (Cancel)
+    assert asked == [(1, 1)] and alice.isVisible()
+    assert alice.engine.discard(later)
+    alice.logout_action.trigger()
+    assert asked == [(1, 1)], "asked to keep a refused message that will never go by itself"
     assert alice.logout_chosen and not alice.isVisible()

@@ -193,24 +193,3 @@ def test_a_message_typed_offline_goes_when_the_same_server_is_typed_another_way(
     finally:
         _close(qtbot, bob)
         _quit(qtbot, alice)
-
-
-def test_log_out_does_not_promise_that_a_refused_message_goes_later(
-        qtbot, open_window, monkeypatch):
-    """A message the server refused for good (✗, e.g. to a name with no account: "Retry"
-    or "Delete") is counted as "not sent yet" by File → Log out, whose question says "They
-    stay on this computer and go the next time you log in here": a refused message never
-    goes by itself, and every later log-out asks again about it."""
-    from messenger.client.models import DeliveryState
-    from messenger.gui import main_window
-
-    alice = open_window("alice")
-    assert alice.engine.send_unicast("nosuchperson", "hello?")
-    model = alice.engine.conversation("nosuchperson")
-    qtbot.waitUntil(lambda: any(i.state is DeliveryState.FAILED for i in model.items()),
-                    timeout=10_000)
-    asked: list[int] = []
-    monkeypatch.setattr(main_window, "confirm_logout_unsent",
-                        lambda parent, count: asked.append(count) or False)
-    alice.logout_action.trigger()
-    assert asked == [], "asked to keep a refused message that will never go by itself"
