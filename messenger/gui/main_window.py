@@ -1289,7 +1289,7 @@ class MainWindow(QMainWindow):
         title = ("# " if is_group(t.conversation) else "") + conversation.title
         if self.notifications.message(t.conversation, title, t.peer,
                                       f"📎 {shown} ({format_size(t.size)})",
-                                      window_active=self._window_active()):
+                                      window_active=self._app_in_front()):
             self._notify_timer.start()
 
     # ------------------------------------------------------------------ find, export, typing
@@ -1341,7 +1341,7 @@ class MainWindow(QMainWindow):
         title = ("# " if is_group(key) else "") + model.title
         if self.notifications.message(key, title, getattr(item, "sender", ""),
                                       getattr(item, "text", ""),
-                                      window_active=self._window_active(),
+                                      window_active=self._app_in_front(),
                                       seq=getattr(item, "seq", None)):
             self._notify_timer.start()
 
@@ -1349,10 +1349,26 @@ class MainWindow(QMainWindow):
 
     def _window_active(self) -> bool:
         """Whether the user can see the window: active *and* not minimized (a minimized
-        window may stay the active one). Every "is it seen?" check asks this one: reading
-        (mark read), pop-ups and badges must agree, or a message is marked read with no
-        pop-up and no badge left."""
+        window may stay the active one). Every "is it read?" check asks this one (mark
+        read); pop-ups ask :meth:`_app_in_front`, true whenever this is: a message is never
+        marked read with no pop-up and no badge left."""
         return self.isActiveWindow() and not self.isMinimized()
+
+    def _app_in_front(self) -> bool:
+        """Whether the user is in the app: this window active, or one of its own dialogs
+        (Preferences, Change password…, New group…), for Qt the active window then. Pop-ups
+        ask this: one came up over the app's own dialog as if the user were in another
+        program (a hunt). Reading still asks :meth:`_window_active` (a dialog may cover the
+        conversation): a message that comes meanwhile keeps its badge, and is read when
+        the window is active again."""
+        if self.isMinimized():
+            return False
+        widget = QApplication.activeWindow()
+        while widget is not None:
+            if widget is self:
+                return True
+            widget = widget.parentWidget()
+        return False
 
     def _app_icon(self) -> QIcon:
         icon = QApplication.windowIcon()
@@ -1362,7 +1378,7 @@ class MainWindow(QMainWindow):
 
     def _show_notice(self) -> None:
         notice = self.notifications.flush(self.engine.unread_text)
-        if notice is None or self._window_active():
+        if notice is None or self._app_in_front():
             return
         self.last_notice = notice
         if self.tray is not None:

@@ -60,6 +60,39 @@ def test_the_tray_icon_says_how_many_messages_are_unread(qtbot, open_window):
     assert bob.tray.toolTip().startswith("Messenger — bob@")
 
 
+def test_no_desktop_notification_while_the_user_is_in_one_of_the_app_s_own_dialogs(
+        qtbot, open_window):
+    """README: notifications pop up "while the window is in the background". With one of
+    the app's own window-modal dialogs in front (Preferences, Change password, New group,
+    Message several people, Join…), the main window is not "the active window" for Qt
+    (the dialog is), so `_window_active()` is False: a message to the very conversation
+    shown behind the dialog pops up a desktop notification and flashes the task bar, as if
+    the user were away in another program (a hunt). It is read once the window is active
+    again (the dialog may cover it: its tab keeps the count meanwhile)."""
+    from PySide6.QtWidgets import QApplication
+
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    bob.open_conversation("alice")
+    bob.activateWindow()
+    qtbot.waitUntil(bob._window_active)
+    dialog = bob.ask_preferences()  # the user is in the app, changing a setting
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog, timeout=3000)
+    shown = []
+    bob.notified.connect(shown.append)
+    with qtbot.waitSignal(bob.engine.message_received, timeout=10_000):
+        alice.engine.send_unicast("bob", "hello")
+    with qtbot.assertNotEmitted(bob.notified, wait=1500):  # (COALESCE_SECONDS is 1 s)
+        pass
+    assert shown == []
+    key = peer_key("alice")
+    assert bob.engine.unread(key) == 1
+    dialog.reject()
+    bob.activateWindow()  # (the window manager's part, when the dialog goes)
+    qtbot.waitUntil(lambda: bob.engine.unread(key) == 0, timeout=3000)
+
+
 def test_a_file_offer_in_the_background_notifies(qtbot, open_window, tmp_path):
     """An offer notifies as a message does (it made no pop-up: a video sent while the user
     worked elsewhere waited unseen until the sender gave up)."""

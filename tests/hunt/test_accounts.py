@@ -133,34 +133,6 @@ def test_the_account_creation_limit_says_when_to_try_again_once(qtbot, make_serv
         _close(qtbot, engine)
 
 
-def test_no_desktop_notification_while_the_user_is_in_one_of_the_app_s_own_dialogs(
-        qtbot, open_window):
-    """README: notifications pop up "while the window is in the background". With one of
-    the app's own window-modal dialogs in front (Preferences, Change password, New group,
-    Message several people, Join…), the main window is not "the active window" for Qt
-    (the dialog is), so `_window_active()` is False: a message to the very conversation
-    shown behind the dialog pops up a desktop notification and flashes the task bar, as if
-    the user were away in another program."""
-    from PySide6.QtWidgets import QApplication
-
-    bob = open_window("bob")
-    alice = open_window("alice")
-    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
-    bob.open_conversation("alice")
-    bob.activateWindow()
-    qtbot.waitUntil(bob._window_active)
-    dialog = bob.ask_preferences()  # the user is in the app, changing a setting
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog, timeout=3000)
-    shown = []
-    bob.notified.connect(shown.append)
-    with qtbot.waitSignal(bob.engine.message_received, timeout=10_000):
-        alice.engine.send_unicast("bob", "hello")
-    with qtbot.assertNotEmitted(bob.notified, wait=1500):  # (COALESCE_SECONDS is 1 s)
-        pass
-    assert shown == []
-    dialog.reject()
-
-
 def test_a_message_typed_offline_goes_when_the_same_server_is_typed_another_way(
         qtbot, server, make_server):
     """The outbox is kept per address as typed (accounts/127.0.0.1_<port>/alice.db): a
