@@ -348,6 +348,28 @@ def send_failure(code: str, message: str) -> str:
     return _SEND_FAILURES.get(code, message)
 
 
+_TRY_AGAIN_LATER = re.compile(r"\b(try again) later\b", re.IGNORECASE)
+
+
+def retry_text(message: str, retry_after: float | None) -> str:
+    """A ``rate_limited``/``locked_out`` refusal's ``message`` saying once when to try
+    again (from ``retry_after``, s): "Try again in 30 s." (from 120 s on, in whole minutes:
+    "Try again in 5 min.") is added to a reason that does not say it; a server's "try again
+    later" gets the time instead of "later"; one that says already when ("try again in
+    30 s", "when they are answered"), or a send rate ("a second": the waiting messages go
+    by themselves), is left as it is. It read "…; try again in 30 s. Try again in 30 s."
+    and "…, or try again later. Try again in 60 min." (a hunt)."""
+    if retry_after is None:
+        return message
+    wait = max(1, round(retry_after))
+    when = f"{wait} s" if wait < 120 else f"{math.ceil(wait / 60)} min"
+    if _TRY_AGAIN_LATER.search(message):
+        return _TRY_AGAIN_LATER.sub(lambda m: f"{m.group(1)} in {when}", message, count=1)
+    if "try again" in message.lower() or "second" in message:
+        return message
+    return f"{message.rstrip('.')}. Try again in {when}."
+
+
 def notice_text(notice: str, text: str, sender: str, me: str) -> str:
     """A server notice's ``text`` as account ``me`` reads it: its own actions in the second
     person ("You deleted a message", "You left", "You are the new leader") and "you" for
@@ -2044,11 +2066,8 @@ class ClientEngine(QObject):
         # (a server's reason is a sentence: one of a megabyte is cut, not shown whole)
         message = err.message if len(err.message) <= ERROR_TEXT_MAX else \
             err.message[:ERROR_TEXT_MAX] + "…"
-        if err.code in (ErrorCode.LOCKED_OUT, ErrorCode.RATE_LIMITED) \
-                and err.retry_after is not None and "second" not in message:
-            wait = max(1, round(err.retry_after))
-            when = f"{wait} s" if wait < 120 else f"{math.ceil(wait / 60)} min"
-            message = f"{message.rstrip('.')}. Try again in {when}."
+        if err.code in (ErrorCode.LOCKED_OUT, ErrorCode.RATE_LIMITED):
+            message = retry_text(message, err.retry_after)
         if req is None and err.code == ErrorCode.NOT_LOGGED_IN and not self.logged_in:
             # The server closes a connection that stays without a login (its login_timeout,
             # e.g. while the user retypes a refused password): the next login reconnects.

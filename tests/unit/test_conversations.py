@@ -86,3 +86,27 @@ def test_a_refused_group_request_reads_as_one_sentence_naming_the_action():
     assert group_failure("accept", "team", "you have no invitation to team") == \
         "Could not accept the invitation to team: you have no invitation to team."
     assert group_failure("create", "lab", "") == "Could not create lab."
+
+
+def test_a_refusal_says_once_when_to_try_again():
+    """A server's reason that said when to try again got the wait appended again
+    ("…; try again in 30 s. Try again in 30 s.", "…, or try again later. Try again in 60
+    min."; a hunt): the time goes in once, where the reason leaves room for it."""
+    from messenger.client.engine import retry_text
+
+    assert retry_text("too many failed logins: this account is locked for 10 s", 10) == \
+        "too many failed logins: this account is locked for 10 s. Try again in 10 s."
+    assert retry_text("locked for 300 s", 300) == "locked for 300 s. Try again in 5 min."
+    said = "too many failed logins from your address 10.0.0.0/24; try again in 30 s"
+    assert retry_text(said, 29.6) == said
+    assert retry_text("127.0.0.1 has created 1 accounts within the hour; ask the server's "
+                      "owner, or try again later", 3600) == \
+        "127.0.0.1 has created 1 accounts within the hour; ask the server's owner, or try " \
+        "again in 60 min"
+    assert retry_text("the server is full (9 connections); Try again later.", 5) == \
+        "the server is full (9 connections); Try again in 5 s."
+    assert retry_text("2 login(s) for this name are being checked; try again when they "
+                      "are answered", 1.5).count("try again") == 1
+    assert retry_text("you are sending faster than 5 messages a second; wait a moment",
+                      0.2) == "you are sending faster than 5 messages a second; wait a moment"
+    assert retry_text("locked", None) == "locked"
