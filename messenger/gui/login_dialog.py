@@ -49,9 +49,11 @@ def friendly_login_error(code: str, message: str, user: str) -> str:
     if code == ErrorCode.INVALID_PASSWORD:
         return PASSWORD_RULE
     if code == ErrorCode.LOCKED_OUT:
-        wait = re.search(r"Try again in (\d+) s", message)
+        # (the engine words a wait of 2 min or more in minutes: "Try again in 5 min."; it
+        # read "Try again later." then, a hunt)
+        wait = re.search(r"Try again in (\d+ (?:s|min))\b", message)
         return ("Too many failed logins: this account is locked for a while. "
-                f"Try again in {wait.group(1)} s." if wait else
+                f"Try again in {wait.group(1)}." if wait else
                 "Too many failed logins: this account is locked for a while. Try again later.")
     return message[:1].upper() + message[1:]
 

@@ -71,3 +71,36 @@ def test_the_account_creation_limit_says_when_to_try_again_once(qtbot, make_serv
         assert text.lower().count("try again") == 1 and "try again in 60 min" in text, text
     finally:
         _close(qtbot, engine)
+
+
+def test_a_long_lock_out_says_how_long_instead_of_try_again_later(qtbot, make_server):
+    """A second lock-out in a row doubles (up to 15 min), and an operator may set
+    --lockout-seconds higher: from 120 s on, the engine words the wait as "Try again in 5
+    min.", which the dialog's pattern ("Try again in N s") does not match, so the user reads
+    only "Try again later." although the server said exactly how long (a hunt); the
+    Change password dialog shows the same words."""
+    server = make_server(demo=True, lockout_seconds=300)
+    engine, dialog = _login_dialog(qtbot, server)
+    try:
+        for _ in range(3):  # --max-failed-logins is 3 by default
+            text = _try(qtbot, dialog, "alice", "wrong-guess")
+        assert text.startswith("Too many failed logins"), text
+        assert "later" not in text and "5 min" in text, text
+    finally:
+        _close(qtbot, engine)
+
+
+def test_the_lock_out_wording_keeps_the_engine_s_wait_in_seconds_or_minutes():
+    """The login and Change password dialogs share the wording (friendly_login_error)."""
+    from messenger.gui.login_dialog import friendly_login_error
+    from messenger.protocol import ErrorCode
+
+    lead = "Too many failed logins: this account is locked for a while."
+    assert friendly_login_error(
+        ErrorCode.LOCKED_OUT, "too many failed logins: this account is locked for 900 s. "
+        "Try again in 15 min.", "") == f"{lead} Try again in 15 min."
+    assert friendly_login_error(
+        ErrorCode.LOCKED_OUT, "too many failed logins: this account is locked for 10 s. "
+        "Try again in 10 s.", "") == f"{lead} Try again in 10 s."
+    assert friendly_login_error(ErrorCode.LOCKED_OUT, "locked", "") == \
+        f"{lead} Try again later."
