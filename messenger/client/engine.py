@@ -1733,8 +1733,8 @@ class ClientEngine(QObject):
                 self._unconfirmed_password = req.password
                 self.password_change_failed.emit(
                     NOT_CONNECTED, f"{_unanswered_lead(logout)}: your password may or may not "
-                    "have been changed. At your next login the app tries the new password, "
-                    "then the old one.")
+                    "have been changed. When it logs in again by itself, the app tries the "
+                    "old password, then the new one.")
             elif req.kind in ("edit", "retract") and req.frame is not None:
                 if not logout:  # (after a logout the store keeps them for the next login)
                     req.user = self.user

@@ -1387,7 +1387,8 @@ def test_a_change_whose_answer_was_lost_is_found_out_at_the_next_login(qtbot, se
                                                                         monkeypatch):
     """The server stored the new password, then the link broke before its ``ok``: the app
     says it does not know, and its re-login, refused with the old password, uses the new
-    one (instead of stopping with "the password was refused")."""
+    one (instead of stopping with "the password was refused"); it says so in that order
+    (it said "the new password, then the old one": a hunt)."""
     alice = make_engine()
     login(qtbot, alice, server.host, server.port, "alice")
     store = server.server.store
@@ -1401,6 +1402,7 @@ def test_a_change_whose_answer_was_lost_is_found_out_at_the_next_login(qtbot, se
     with qtbot.waitSignal(alice.password_change_failed, timeout=10_000) as lost:
         assert alice.change_password("alice123", "made-after-all")
     assert lost.args[0] == engine_module.NOT_CONNECTED and "may or may not" in lost.args[1]
+    assert "tries the old password, then the new one" in lost.args[1]
     monkeypatch.setattr(store, "set_password_hash", stored)
     qtbot.waitUntil(lambda: alice.logged_in, timeout=10_000)
     with qtbot.waitSignal(alice.login_succeeded, timeout=10_000):  # and again, with it kept
