@@ -118,6 +118,7 @@ from .models import (
 )
 from .pins import PinStore
 from .serverclock import ServerClock
+from .serverhomes import HOMES_FILE, ServerHomes
 from .textsearch import fold
 from .transfers import display_name, format_size
 
@@ -556,6 +557,14 @@ class ClientEngine(QObject):
         self._store: LocalStore | None = None
         self._store_user = ""
         self._store_at: tuple[str, int] = ("", 0)
+        # The address the account's store and settings are kept under, for the address
+        # typed (:attr:`home`; resolved at each login from the server's certificate).
+        self._home_for: tuple[str, int] = ("", 0)
+        self._home: tuple[str, int] = ("", 0)
+        self.moved_from: tuple[str, int] | None = None
+        """The address typed at the last login, when the store kept under it was this
+        server's and was moved to :attr:`home` (its unsent messages with it): the app then
+        takes over the per-account settings kept under it too."""
         self._inflight: set[str] = set()
         # Edits and deletes written to a link that died unanswered: sent again (new request
         # ids; both are idempotent on the server) after the next login of the same account.
@@ -649,6 +658,36 @@ class ClientEngine(QObject):
     def fingerprint(self) -> str | None:
         """The server certificate's fingerprint once known."""
         return self._conn.fingerprint
+
+    @property
+    def home(self) -> tuple[str, int]:
+        """The address the account's local store and per-account settings are kept under:
+        the first one this server's certificate was met at on this computer (the same
+        server typed by name, by IP or at a new DHCP address is one; see
+        :mod:`.serverhomes`), else the address typed (before a login resolves it)."""
+        if self._home_for == (self.host, self.port):
+            return self._home
+        return (self.host.lower(), self.port)
+
+    def _resolve_home(self) -> None:
+        """Find :attr:`home` for the server connected to (its certificate is known here),
+        recording a new one (see :mod:`.serverhomes`)."""
+        typed = (self.host, self.port)
+        from .. import paths
+        data_dir = self._data_dir if self._data_dir is not None else paths.data_dir()
+        path = data_dir / "accounts" / HOMES_FILE
+        homes = ServerHomes.load(path)
+        home = homes.home(self.host, self.port, self._conn.fingerprint)
+        if homes.changed:
+            try:
+                homes.save(path)
+            except OSError as exc:  # (the address typed is the home this time)
+                log.warning("could not write %s: %s", path, exc)
+                home = (self.host.lower(), self.port)
+        if home != (self.host.lower(), self.port):
+            log.info("%s:%d is the server first met at %s:%d: its store and settings are "
+                     "kept there", self.host, self.port, *home)
+        self._home_for, self._home = typed, home
 
     @property
     def pins(self) -> PinStore:
@@ -775,13 +814,14 @@ class ClientEngine(QObject):
         with code :data:`LOCAL_STORE` and a message that says why. Before, the login hung on
         "Logging in…" while messages were confirmed that were stored nowhere (a client
         hunt). True when the store is open."""
-        path = self._store_path(self.host, self.port, self.user)
+        home = self.home
+        path = self._store_path(*home, self.user)
         aside: Path | None = None
         kept: list[OutboxItem] | None = None
+        moved, moved_aside = self._move_store_home()
         for attempt in (1, 2):
             try:
-                self.open_store(self.host, self.port, self.user, check=True,
-                                carry=kept or ())
+                self.open_store(*home, self.user, check=True, carry=[*moved, *(kept or ())])
                 self._check_server_instance()
                 if aside is not None:
                     unsent = ("messages not sent yet stayed in that file" if kept is None
@@ -812,6 +852,9 @@ class ClientEngine(QObject):
                           f"{exc.strerror or exc}.")
             break
         self._drop_store()
+        if moved_aside is not None:  # (not taken in: back where they waited)
+            self._put_store_back(moved_aside, self._store_path(self.host, self.port, self.user))
+            self.moved_from = None
         if self._early_events:
             self._early_events.clear()
         log.error("login as %s ended: %s", self.user, reason)
@@ -821,6 +864,57 @@ class ClientEngine(QObject):
         self.user = ""
         self.login_failed.emit(LOCAL_STORE, reason)
         return False
+
+    def _move_store_home(self) -> tuple[list[OutboxItem], Path | None]:
+        """The unsent messages of the store kept under the address typed, when that is not
+        :attr:`home` and the store holds this server's messages (the same
+        ``hello.instance``): that store is set aside (``<name>.moved-<time>``) and its
+        unsent messages go into the home's (they waited there unsent for good: a hunt).
+        Another server's store there (the address was another's) is left alone; so is one
+        open in another app (``StoreInUse``). Returns the unsent messages and where that
+        store was set aside (None when it was not)."""
+        self.moved_from = None
+        typed = (self.host, self.port)
+        other = self._store_path(*typed, self.user)
+        hello = self._conn.server_hello
+        instance = hello.instance if hello is not None else None
+        if other == self._store_path(*self.home, self.user) or not instance \
+                or LocalStore.peek_meta(other, SERVER_INSTANCE_META) != instance:
+            return [], None
+        if self._store is not None and Path(self._store.path) == other:
+            self._drop_store()
+            self._forget_account()
+        try:
+            store = LocalStore(other)
+        except (StoreInUse, StoreTooNew, sqlite3.Error, OSError) as exc:
+            log.warning("the store %s of this server was left where it is: %s", other, exc)
+            return [], None
+        try:
+            unsent = store.outbox()
+        except sqlite3.Error as exc:
+            log.warning("the store %s of this server was left where it is: %s", other, exc)
+            return [], None
+        finally:
+            store.close()
+        aside = self._set_store_aside(other, "moved")
+        if aside is None:
+            return [], None  # (kept there: carried, they would go twice)
+        log.info("%s:%d is %s:%d: its store set aside as %s, %d unsent messages moved",
+                 *typed, *self.home, aside.name, len(unsent))
+        self.moved_from = typed
+        return unsent, aside
+
+    @staticmethod
+    def _put_store_back(aside: Path, path: Path) -> None:
+        """Undo :meth:`_set_store_aside` (the login that moved it ended before the home's
+        store took its unsent messages in)."""
+        try:
+            for suffix in ("-wal", "-shm", ""):
+                part = Path(f"{aside}{suffix}")
+                if part.exists():
+                    part.rename(f"{path}{suffix}")
+        except OSError as exc:
+            log.error("could not put %s back as %s: %s", aside, path, exc)
 
     def _check_server_instance(self) -> None:
         """The server's database must be the one this store's messages came from
@@ -867,7 +961,7 @@ class ClientEngine(QObject):
                 raise sqlite3.OperationalError(
                     "the server's messages were reset, and the ones saved here could not "
                     "be set aside")
-            store = self.open_store(self.host, self.port, self.user, carry=unsent)
+            store = self.open_store(*self.home, self.user, carry=unsent)
             log.warning("server %s:%d has another database than this store's (%s, was %s; "
                         "rewound: %s): local store set aside as %s", self.host, self.port,
                         instance, known, rewound, aside.name)
@@ -1838,6 +1932,7 @@ class ClientEngine(QObject):
             self.login_failed.emit(ErrorCode.ALREADY_LOGGED_IN, "Already logged in.")
             return
         log.info("%s as %s", req.kind, req.user)
+        self._resolve_home()
         self._conn.set_logging_in()
         # The heartbeat runs from here: a server that goes silent before it answers (hung,
         # or the link died) fails the login within its timeout instead of leaving it
@@ -1850,10 +1945,10 @@ class ClientEngine(QObject):
             # The account's store opens only after the password was accepted (a refused
             # login must not show its data); its receipt cursor is peeked at here.
             if self._store is not None and name_key(req.user) == name_key(self._store_user) \
-                    and (self.host, self.port) == self._store_at:
+                    and self.home == self._store_at:
                 raw = self._store.get_meta("receipts_after")
             else:
-                raw = LocalStore.peek_meta(self._store_path(self.host, self.port, req.user),
+                raw = LocalStore.peek_meta(self._store_path(*self.home, req.user),
                                            "receipts_after")
             after = int(raw or 0)
             frame: Any = Login(id=self._take_id(), user=req.user, password=password,
@@ -3304,7 +3399,7 @@ class ClientEngine(QObject):
         self._last_tick = self._clock()
         self._heartbeat.received(self._last_tick)
         self._tick_timer.start()
-        self.open_store(self.host, self.port, self.user)  # (kept when it is this account's)
+        self.open_store(*self.home, self.user)  # (kept when it is this account's)
         self._store_user = self.user
         # Show the unsent messages of every conversation, then catch up and send them.
         assert self._store is not None

@@ -79,6 +79,7 @@ from .groups import (
 )
 from .preferences import PreferencesDialog
 from .settings import (
+    adopt_account_settings,
     app_settings,
     load_drafts,
     load_multicast_draft,
@@ -320,8 +321,11 @@ class MainWindow(QMainWindow):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
-        # (Choices about people and privacy are the account's: see gui/settings.py.)
-        self._account = (engine.user, engine.host, engine.port) if engine.user else None
+        # (Choices about people and privacy are the account's: see gui/settings.py; kept
+        # under the server's home, whatever address it was typed as.)
+        if engine.user and engine.moved_from is not None:
+            adopt_account_settings(engine.user, engine.moved_from, engine.home)
+        self._account = (engine.user, *engine.home) if engine.user else None
         self.transfers = transfers or TransferController(
             engine, load_transfer_prefs(account=self._account), parent=self)
         self.transfers.transfer_added.connect(self._on_transfer_added)
@@ -1743,16 +1747,16 @@ class MainWindow(QMainWindow):
         e = self.engine
         if not e.user:
             return
-        self._drafts_for = (e.user, e.host, e.port)
-        self._drafts = load_drafts(e.user, e.host, e.port, s)
-        self._reply_drafts = load_reply_drafts(e.user, e.host, e.port, s)
-        self._multicast_draft = load_multicast_draft(e.user, e.host, e.port, s)
+        self._drafts_for = (e.user, *e.home)
+        self._drafts = load_drafts(*self._drafts_for, s)
+        self._reply_drafts = load_reply_drafts(*self._drafts_for, s)
+        self._multicast_draft = load_multicast_draft(*self._drafts_for, s)
         everyone = self._tabs_by_key.get(EVERYONE)
         if everyone is not None and self._drafts.get(EVERYONE):
             everyone.set_draft(self._drafts.pop(EVERYONE))
             if (answered := self._reply_drafts.pop(EVERYONE, None)) is not None:
                 everyone.reply(*answered, focus=False)
-        tabs, current = load_open_tabs(e.user, e.host, e.port, s)
+        tabs, current = load_open_tabs(*self._drafts_for, s)
         for key, title in tabs:
             if key == EVERYONE:
                 continue
@@ -1784,7 +1788,7 @@ class MainWindow(QMainWindow):
                 widget = self.tabs.widget(i)
                 if isinstance(widget, ConversationWidget):
                     tabs.append((widget.key, widget.model.title))
-            save_open_tabs(e.account, e.host, e.port, tabs, self.current_key(), s)
+            save_open_tabs(e.account, *e.home, tabs, self.current_key(), s)
         self.save_drafts()
         s.sync()
 
@@ -1799,7 +1803,7 @@ class MainWindow(QMainWindow):
         """Write :meth:`drafts` for the account and server they were typed for."""
         self._draft_timer.stop()
         e = self.engine
-        where = self._drafts_for or ((e.user, e.host, e.port) if e.user else None)
+        where = self._drafts_for or ((e.user, *e.home) if e.user else None)
         if where is not None:
             drafts = self.drafts()
             save_drafts(*where, drafts)

@@ -7,6 +7,10 @@ computer the next person to log in inherited them: a hunt): the muted conversati
 read receipts are sent, and whose files are accepted without asking are kept under the
 account's ``session/<user>@<host>:<port>`` group. A value an older version kept for the whole
 computer is taken over by the first account that reads it, and then removed.
+
+``<host>:<port>`` is the server's home (``ClientEngine.home``: the address its certificate
+was first met at on this computer), not the address typed: the same server typed by name, by
+IP or at a new DHCP address keeps the account's choices (they were lost; a hunt).
 """
 
 from __future__ import annotations
@@ -138,6 +142,25 @@ def _session_group(user: str, host: str, port: int) -> str:
     # (The host as typed, in lower case: "Chat.example.org" is "chat.example.org", and a
     # choice made there must not be lost to the case it was typed in: a review.)
     return f"session/{name_key(user)}@{host.lower()}:{port}"
+
+
+def adopt_account_settings(user: str, old: tuple[str, int], new: tuple[str, int],
+                           settings: QSettings | None = None) -> None:
+    """Move what ``user`` kept under server address ``old`` (choices, tabs, drafts) to
+    ``new``, the same server's home (see :mod:`messenger.client.serverhomes`): values kept
+    under ``new`` already stay as they are."""
+    s = settings or app_settings()
+    src, dst = _session_group(user, *old), _session_group(user, *new)
+    if src == dst:
+        return
+    s.beginGroup(src)
+    keys = s.allKeys()
+    s.endGroup()
+    for key in keys:
+        if not s.contains(f"{dst}/{key}"):
+            s.setValue(f"{dst}/{key}", s.value(f"{src}/{key}"))
+    s.remove(src)
+    s.sync()
 
 
 def save_open_tabs(user: str, host: str, port: int, tabs: list[tuple[str, str]],

@@ -2307,6 +2307,64 @@ def test_a_server_with_a_new_database_is_not_taken_for_the_old_one(
     assert len(list(path.parent.glob(f"{path.name}.server-reset-*"))) == 1
 
 
+def test_a_server_reset_met_at_another_address_sets_the_old_store_aside_all_the_same(
+        qtbot, make_server, make_engine, tmp_path):
+    """The store is kept under the server's home (the address its certificate was first met
+    at); a reset met when it is typed another way ("localhost") still sets the home's
+    store aside and sends what was typed meanwhile (it waited there unsent otherwise)."""
+    server = make_server(demo=True)
+    alice, bob = make_engine(data_dir=tmp_path / "home"), make_engine()
+    login(qtbot, alice, "127.0.0.1", server.port, "alice")
+    path = alice.store.path
+    server.close()
+    qtbot.waitUntil(lambda: not alice.logged_in, timeout=20_000)
+    assert alice.send_unicast("bob", "typed while it was down")
+    alice.close()
+    for part in server.data_dir.glob("messenger.db*"):
+        part.unlink()  # (the operator starts over; the certificate stays)
+    again = make_server(demo=True, data_dir=server.data_dir, port=server.port)
+    alice = make_engine(data_dir=tmp_path / "home")
+    login(qtbot, alice, "localhost", again.port, "alice")
+    assert alice.home == ("127.0.0.1", again.port) and alice.store.path == path
+    login(qtbot, bob, again.host, again.port, "bob")
+    qtbot.waitUntil(lambda: texts_from(bob, peer_key("alice"), "alice") == [
+        "typed while it was down"], timeout=10_000)
+    assert len(list(Path(path).parent.glob(f"{Path(path).name}.server-reset-*[0-9]"))) == 1
+
+
+def test_a_store_kept_under_another_address_of_the_same_server_moves_to_its_home(
+        qtbot, server, make_engine, tmp_path):
+    """A store made under the address typed before the app knew servers by their
+    certificate (an older version) holds this server's messages, one of them typed offline:
+    logging in there again moves its unsent messages into the home's store (they go now),
+    and sets it aside."""
+    home = tmp_path / "home"
+    alice = make_engine(data_dir=home)
+    login(qtbot, alice, "localhost", server.port, "alice")
+    typed_path = Path(alice.store.path)
+    alice.close()
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED)
+    (home / "accounts" / "servers.json").unlink()  # (as an older app left it)
+    store = LocalStore(typed_path)  # a message typed there while the server was away
+    store.enqueue(peer_key("bob"), "unicast", ["bob"], "typed under localhost")
+    store.close()
+    first = make_engine(data_dir=home)
+    login(qtbot, first, "127.0.0.1", server.port, "alice")  # (its home from now on)
+    assert first.store.outbox() == []
+    first.close()
+    qtbot.waitUntil(lambda: first.state is ConnectionState.DISCONNECTED)
+    bob = make_engine()
+    login(qtbot, bob, server.host, server.port, "bob")
+    again = make_engine(data_dir=home)
+    login(qtbot, again, "localhost", server.port, "alice")
+    assert again.home == ("127.0.0.1", server.port)
+    assert again.moved_from == ("localhost", server.port)
+    qtbot.waitUntil(lambda: texts_from(bob, peer_key("alice"), "alice") == [
+        "typed under localhost"], timeout=10_000)
+    assert not typed_path.exists()
+    assert len(list(typed_path.parent.glob(f"{typed_path.name}.moved-*[0-9]"))) == 1
+
+
 def talked_then_stopped(qtbot, make_server, make_engine, tmp_path, text: str):
     """A server, alice (with a data dir) and bob logged in, bob's ``text`` received, then
     the server stopped: returns ``(server, alice, bob)``."""

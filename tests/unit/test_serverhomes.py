@@ -1,0 +1,66 @@
+"""Which address a server's local stores and settings are kept under (ServerHomes): the
+same server typed by name, by IP or at a new DHCP address is one, by its certificate."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings
+
+from messenger.client.serverhomes import ServerHomes
+from messenger.gui.settings import adopt_account_settings, load_read_receipts
+
+FP1, FP2 = "AA:01", "BB:02"
+
+
+def test_the_first_address_a_certificate_is_met_at_is_its_home():
+    homes = ServerHomes()
+    assert homes.home("127.0.0.1", 5555, FP1) == ("127.0.0.1", 5555) and homes.changed
+    homes.changed = False
+    assert homes.home("Lab-Server", 5555, FP1) == ("127.0.0.1", 5555)  # (by name)
+    assert homes.home("10.0.0.7", 6000, FP1) == ("127.0.0.1", 5555)  # (new address)
+    assert not homes.changed
+
+
+def test_two_servers_have_two_homes_and_a_new_server_at_an_old_address_takes_it_over():
+    """A second server is another home; one whose certificate is met at the first's home
+    (the address went to it, its new certificate accepted after the warning) owns that
+    address from then on, and the first one's next home is where it is reached then (two
+    servers never share a store)."""
+    homes = ServerHomes()
+    assert homes.home("10.0.0.5", 5555, FP1) == ("10.0.0.5", 5555)
+    assert homes.home("chat.lab", 6000, FP2) == ("chat.lab", 6000)
+    assert homes.home("10.0.0.5", 5555, FP2) == ("chat.lab", 6000)  # (known: its home)
+    assert homes.home("10.0.0.5", 5555, "CC:03") == ("10.0.0.5", 5555)  # (a new one there)
+    assert homes.home("10.0.0.9", 5555, FP1) == ("10.0.0.9", 5555)
+    assert homes.as_dict() == {"CC:03": ("10.0.0.5", 5555), FP2: ("chat.lab", 6000),
+                               FP1: ("10.0.0.9", 5555)}
+
+
+def test_without_a_certificate_the_address_typed_is_the_home():
+    homes = ServerHomes()
+    assert homes.home("Chat.Lab", 5555, None) == ("chat.lab", 5555) and not homes.changed
+
+
+def test_the_map_is_kept_in_a_file_and_an_unreadable_one_counts_as_empty(tmp_path):
+    path = tmp_path / "accounts" / "servers.json"
+    homes = ServerHomes()
+    homes.home("127.0.0.1", 5555, FP1)
+    homes.save(path)
+    assert not homes.changed
+    assert ServerHomes.load(path).home("localhost", 5555, FP1) == ("127.0.0.1", 5555)
+    path.write_text("{not json", encoding="utf-8")
+    assert ServerHomes.load(path).as_dict() == {}
+    assert ServerHomes.load(tmp_path / "missing.json").as_dict() == {}
+
+
+def test_the_choices_kept_under_an_address_of_the_same_server_move_to_its_home(tmp_path):
+    """Those kept under the home already win; the old address keeps nothing."""
+    s = QSettings(str(tmp_path / "messenger.ini"), QSettings.Format.IniFormat)
+    s.setValue("session/alice@localhost:5555/privacy_read_receipts", False)
+    s.setValue("session/alice@localhost:5555/tabs", ["alice\tbob"])
+    s.setValue("session/alice@127.0.0.1:5555/tabs", ["alice\tcarol"])
+    s.setValue("session/bob@localhost:5555/tabs", ["bob\talice"])
+    adopt_account_settings("alice", ("localhost", 5555), ("127.0.0.1", 5555), s)
+    assert load_read_receipts(s, ("alice", "127.0.0.1", 5555)) is False
+    assert s.value("session/alice@127.0.0.1:5555/tabs") in (["alice\tcarol"], "alice\tcarol")
+    assert not s.contains("session/alice@localhost:5555/tabs")
+    assert s.contains("session/bob@localhost:5555/tabs")  # (another account's)
