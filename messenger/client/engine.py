@@ -908,13 +908,8 @@ class ClientEngine(QObject):
     def _put_store_back(aside: Path, path: Path) -> None:
         """Undo :meth:`_set_store_aside` (the login that moved it ended before the home's
         store took its unsent messages in)."""
-        try:
-            for suffix in ("-wal", "-shm", ""):
-                part = Path(f"{aside}{suffix}")
-                if part.exists():
-                    part.rename(f"{path}{suffix}")
-        except OSError as exc:
-            log.error("could not put %s back as %s: %s", aside, path, exc)
+        if not ClientEngine._rename_store(aside, path):
+            log.error("could not put %s back as %s", aside, path)
 
     def _check_server_instance(self) -> None:
         """The server's database must be the one this store's messages came from
@@ -998,17 +993,26 @@ class ClientEngine(QObject):
             self._store_at = ("", 0)
 
     @staticmethod
-    def _set_store_aside(path: Path, why: str = "damaged") -> Path | None:
-        """Rename store ``path`` (and its ``-wal``/``-shm``) to
-        ``<name>.<why>-<YYYYmmdd-HHMMSS>``; its new name, or None when it cannot be."""
-        aside = path.with_name(f"{path.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}")
+    def _rename_store(path: Path, to: Path) -> bool:
+        """Rename store ``path`` with its ``-wal``/``-shm`` to ``to``; False (logged) when a
+        part could not be."""
         try:
             for suffix in ("-wal", "-shm", ""):
                 part = Path(f"{path}{suffix}")
                 if part.exists():
-                    part.rename(f"{aside}{suffix}")
+                    part.rename(f"{to}{suffix}")
         except OSError as exc:
-            log.error("could not set %s aside: %s", path, exc)
+            log.error("could not rename %s to %s: %s", path, to, exc)
+            return False
+        return True
+
+    @staticmethod
+    def _set_store_aside(path: Path, why: str = "damaged") -> Path | None:
+        """Rename store ``path`` (and its ``-wal``/``-shm``) to
+        ``<name>.<why>-<YYYYmmdd-HHMMSS>``; its new name, or None when it cannot be."""
+        aside = path.with_name(f"{path.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}")
+        if not ClientEngine._rename_store(path, aside):
+            log.error("could not set %s aside", path)
             return None
         return aside
 

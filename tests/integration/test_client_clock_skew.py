@@ -6,35 +6,16 @@ server's clock is moved with :func:`helpers.servers.skew_server_clock`."""
 from __future__ import annotations
 
 import pytest
-import shiboken6
 from helpers.servers import skew_server_clock
 
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import peer_key
 from messenger.client.engine import ClientEngine
-from messenger.client.liveness import Backoff
 from messenger.client.models import MessageKind, presence_text
 from messenger.client.transfers import TransferController, TransferPrefs
 
 SKEW = 600.0
 """Ten minutes: a machine whose clock is not synchronised."""
-
-
-@pytest.fixture
-def make_engine(qtbot):
-    engines: list[ClientEngine] = []
-
-    def factory(**kwargs) -> ClientEngine:
-        kwargs.setdefault("backoff", Backoff(0.05, 0.3))
-        engine = ClientEngine(**kwargs)
-        engines.append(engine)
-        return engine
-
-    yield factory
-    engines = [e for e in engines if shiboken6.isValid(e)]
-    for engine in engines:
-        engine.close()
-    qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e in engines))
 
 
 @pytest.fixture

@@ -31,23 +31,6 @@ from messenger.client.models import ConversationModel, DeliveryState, MessageKin
 from messenger.protocol import RETRACTED_TEXT, Error, ErrorCode, Ok, Read, Receipt, Send
 
 
-@pytest.fixture
-def make_engine(qtbot):
-    engines: list[ClientEngine] = []
-
-    def factory(**kwargs) -> ClientEngine:
-        kwargs.setdefault("backoff", Backoff(0.05, 0.3))
-        engine = ClientEngine(**kwargs)
-        engines.append(engine)
-        return engine
-
-    yield factory
-    engines = [e for e in engines if shiboken6.isValid(e)]  # some tests destroy theirs
-    for engine in engines:
-        engine.close()
-    qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e in engines))
-
-
 def login(qtbot, engine: ClientEngine, host: str, port: int, user: str) -> None:
     with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
         engine.connect_to(host, port)
