@@ -2581,6 +2581,7 @@ class ClientEngine(QObject):
 
     def _on_message(self, m: Message) -> None:
         m = _sane_message(m)
+        self.server_clock.saw(m.ts)
         if m.seq in self._seen_seqs:
             log.debug("duplicate message seq %d", m.seq)
             self._confirm_later(m.seq)  # or it keeps coming back
@@ -2883,6 +2884,7 @@ class ClientEngine(QObject):
             # until the counts rise (the group's members today may be others: one who
             # joined later never gets it). Kept in the cache as a receipt_count's are.
             self._show_receipts(self._store.receipt_counts(seq, 0, 0, recipients))
+        self.server_clock.saw(ts)
         self.message_acked.emit(client_msg_id, seq, ts)
         self._settle([seq])
 

@@ -24,6 +24,10 @@ TS_MAX = float(1 << 33)
 ignored."""
 
 
+SAW_LIMIT = 60.0
+"""Seconds: a server stamp further than this from the estimate is not taken as a floor."""
+
+
 class ServerClock:
     """The server's clock as seen from this computer: ``offset`` seconds ahead of the local
     one (negative: behind); 0 until a ``hello`` told it.
@@ -36,6 +40,16 @@ class ServerClock:
         self._clock = clock
         self.offset = 0.0
         """Server time minus local time, in seconds."""
+        self._newest = 0.0
+
+    def saw(self, server_ts: float) -> None:
+        """The server stamped something ``server_ts`` (a message, an ack): :meth:`now`
+        never reads earlier than that. The offset is only as good as half a round trip (a
+        busy server answers ``hello`` late), and a file sent just after a message was
+        stamped before it. A stamp more than :data:`SAW_LIMIT` from :meth:`now` is a clock
+        change on the server, left to the next ``hello``."""
+        if math.isfinite(server_ts) and abs(server_ts - self.now()) <= SAW_LIMIT:
+            self._newest = max(self._newest, server_ts)
 
     def observe(self, sent: float, server_time: float | None, received: float) -> None:
         """A ``hello`` left at local time ``sent``; the server's answer, stamped
@@ -48,8 +62,9 @@ class ServerClock:
         self.offset = server_time - (sent + received) / 2
 
     def now(self) -> float:
-        """The server's time now (Unix seconds), read from the local clock."""
-        return self._clock() + self.offset
+        """The server's time now (Unix seconds), read from the local clock, and not earlier
+        than any stamp :meth:`saw`."""
+        return max(self._clock() + self.offset, self._newest)
 
     def to_local(self, server_ts: float) -> float:
         """Server time ``server_ts`` on the local clock (what ``time.time()`` read then)."""

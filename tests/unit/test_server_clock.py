@@ -37,3 +37,19 @@ def test_until_a_hello_tells_and_on_a_bogus_time_the_clocks_count_as_one():
         clock.observe(100.0, bogus, 100.0)
     clock.observe(100.0, 50.0, 99.0)  # the local clock went back meanwhile
     assert clock.offset == 600.0  # (kept from the last good hello)
+
+
+def test_now_is_never_earlier_than_a_stamp_the_server_gave():
+    """The offset is as good as half a round trip: a busy server that answered the hello
+    late made a file sent just after a message read as earlier than it (the export listed
+    it first). A stamp seen is a floor; a far one is a clock change, not taken."""
+    local = Clock(1_000.0)
+    clock = ServerClock(local)
+    clock.observe(999.0, 1_000.0, 1_001.0)  # the server read its clock late: offset 0 kept
+    clock.saw(1_000.3)  # the ack of a message, stamped by the server
+    assert clock.now() == 1_000.3
+    local.now = 1_001.0
+    assert clock.now() == 1_001.0  # (the clock runs on past it)
+    clock.saw(5_000.0)  # a server clock set forward: not a floor
+    clock.saw(math.nan)
+    assert clock.now() == 1_001.0
