@@ -1,0 +1,222 @@
+"""Hunt: shipping — the PyInstaller app (messenger.spec, ``make dist``) and the setup path.
+
+The frozen-app tests need ``make dist`` first (they skip without dist/messenger/messenger,
+like tests/e2e/test_frozen.py), then::
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q -p no:randomly \
+        tests/hunt/test_shipping.py
+
+They drive the frozen app as a person would on a machine without an X server: the app is
+started on Qt's VNC platform (``QT_QPA_PLATFORM=vnc:…``; the build ships libqvnc.so), and
+tests/hunt/rfb.py types and clicks over RFB and reads its screen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from helpers.rawclient import RawClient, ServerProcess
+from packaging.requirements import Requirement
+
+REPO = Path(__file__).resolve().parents[2]
+DIST = REPO / "dist" / "messenger"
+BINARY = DIST / ("messenger.exe" if sys.platform == "win32" else "messenger")
+
+# -- setup path ------------------------------------------------------------------------------
+
+def _compiled_with() -> str:
+    """The Qt version messenger/gui/ui_*.py and resources_rc.py were compiled with."""
+    text = (REPO / "messenger" / "gui" / "ui_group_dialog.py").read_text(encoding="utf-8")
+    match = re.search(r"Qt User Interface Compiler version (\S+)", text)
+    assert match, "no compiler version in ui_group_dialog.py"
+    return match[1]
+
+
+@pytest.mark.parametrize("python_version", ["3.11", "3.12", "3.13"])
+def test_every_supported_python_gets_the_pyside6_the_ui_modules_were_compiled_with(
+        python_version):
+    """``make test`` on a fresh clone with python3 3.12 or 3.13 (Ubuntu 24.04, Debian 13)
+    installs PySide6-Essentials 6.12.0: the pin ``<6.12`` holds only below Python 3.12. Its
+    pyside6-uic/rcc write "version 6.12.0" in the header, so tests/unit/test_ui_current.py
+    fails three tests (seen: ``make lint PYTHON=python3.12`` then that file: 3 failed), and
+    ``make ui`` there rewrites the committed modules. Every Python that pyproject.toml accepts
+    must get the PySide6 minor release the committed modules were compiled with."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert Requirement(f"x{project['requires-python']}").specifier.contains(python_version)
+    compiled = _compiled_with()
+    major_minor = ".".join(compiled.split(".")[:2])
+    next_minor = f"{compiled.split('.')[0]}.{int(compiled.split('.')[1]) + 1}.0"
+    env = {"python_version": python_version, "python_full_version": f"{python_version}.0"}
+    applying = []
+    for line in project["dependencies"]:
+        req = Requirement(line)
+        if req.name.lower() == "pyside6-essentials" and (
+                req.marker is None or req.marker.evaluate(env)):
+            applying.append(req)
+    assert applying, f"no PySide6-Essentials requirement for Python {python_version}"
+    for req in applying:
+        assert not req.specifier.contains(next_minor), (
+            f"on Python {python_version}, {req} admits PySide6 {next_minor}, but the committed "
+            f"ui_*.py/resources_rc.py come from {compiled} ({major_minor}.x): "
+            "tests/unit/test_ui_current.py fails on a fresh clone")
+
+
+# -- the frozen app, driven over VNC ---------------------------------------------------------
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def frozen_server(tmp_path):
+    if not BINARY.exists():
+        pytest.skip("no frozen build")
+    command = [BINARY, "--server", "--host", "127.0.0.1", "--port", "0",
+               "--data-dir", tmp_path / "server", "--demo"]
+    with ServerProcess(command, cwd=tmp_path) as proc:
+        yield proc
+
+
+class FrozenApp:
+    """The frozen app on the VNC platform, with its own MESSENGER_HOME (the server's
+    certificate pinned beforehand, so no trust dialog) and extra environment."""
+
+    def __init__(self, qtbot, tmp_path: Path, server: ServerProcess, user: str,
+                 fingerprint: str, env: dict[str, str]) -> None:
+        self.qtbot = qtbot
+        self.home = tmp_path / f"home-{user}"
+        config = self.home / "config"
+        config.mkdir(parents=True)
+        digest = fingerprint.upper()
+        pin = ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+        (config / "known_servers.json").write_text(
+            json.dumps({f"127.0.0.1:{server.port}": pin}), encoding="utf-8")
+        self.vnc_port = _free_port()
+        self.log = tmp_path / f"app-{user}.log"
+        full_env = {**os.environ, "MESSENGER_HOME": str(self.home),
+                    "QT_QPA_PLATFORM": f"vnc:size=1000x700:port={self.vnc_port}", **env}
+        for name in ("BROWSER", "DEFAULT_BROWSER", "DISPLAY", "WAYLAND_DISPLAY"):
+            full_env.pop(name, None)
+        with self.log.open("w") as out:
+            self.proc = subprocess.Popen(
+                [str(BINARY), "--host", "127.0.0.1", "--port", str(server.port), "--user", user],
+                env=full_env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.rfb = None
+        qtbot.waitUntil(self._connect, timeout=30_000)
+
+    def _connect(self) -> bool:
+        from hunt.rfb import RFB
+
+        assert self.proc.poll() is None, f"the frozen app exited:\n{self.output()}"
+        try:
+            self.rfb = RFB(self.vnc_port)
+        except OSError:
+            return False
+        return True
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_output(self, text: str, timeout: int = 30_000) -> None:
+        def seen() -> bool:
+            assert self.proc.poll() is None, f"the frozen app exited:\n{self.output()}"
+            return text in self.output()
+
+        self.qtbot.waitUntil(seen, timeout=timeout)
+
+    def close(self) -> None:
+        if self.rfb is not None:
+            self.rfb.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _is_link_blue(r: int, g: int, b: int) -> bool:
+    """The colour of a link in a message bubble (about #1864AB, light theme)."""
+    return b > 150 and r < 80 and 80 < g < 140
+
+
+@pytest.mark.frozen
+@pytest.mark.skipif(not BINARY.exists(), reason=f"no frozen build at {BINARY} (make dist)")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux frozen build")
+def test_frozen_app_opens_a_link_with_the_users_environment(qtbot, tmp_path, frozen_server,
+                                                            monkeypatch):
+    """A link clicked in the frozen app (likewise Open and Show in folder on a file card)
+    starts the desktop's browser through xdg-open with LD_LIBRARY_PATH, QT_PLUGIN_PATH and
+    QML2_IMPORT_PATH pointing into dist/messenger/_internal (set by PyInstaller's bootloader
+    and its Qt run-time hook for the app itself). The browser, PDF viewer or file manager
+    then loads the bundle's libglib, libstdc++, libssl, libcairo, … and, if Qt-based, the
+    bundle's Qt plugins instead of its own: on any machine whose libraries differ from the
+    build machine's, it fails to start ("symbol lookup error", "Cannot mix incompatible Qt
+    library") and the click does nothing. PyInstaller's documentation asks a frozen app that
+    launches other programs to hand them the environment as it was before
+    (LD_LIBRARY_PATH_ORIG). Here a stand-in xdg-open records the environment it got."""
+    fakebin = tmp_path / "bin"
+    fakebin.mkdir()
+    env_file = tmp_path / "xdg-open.env"
+    (fakebin / "xdg-open").write_text(
+        f"#!/bin/sh\nenv > '{env_file}.tmp' && mv '{env_file}.tmp' '{env_file}'\n")
+    (fakebin / "xdg-open").chmod(0o755)
+
+    with RawClient(frozen_server.host, frozen_server.port) as alice:
+        alice.hello()
+        assert alice.login("alice", "alice123")["type"] == "ok"
+        reply = alice.request({"type": "send", "client_msg_id": "hunt-link-1",
+                               "scope": "unicast", "to": ["bob"],
+                               "text": "the notes: https://example.com/notes"})
+        assert reply["type"] == "ok", reply
+
+        user_env = {"PATH": f"{fakebin}{os.pathsep}{os.environ.get('PATH', '')}"}
+        for name in ("LD_LIBRARY_PATH", "QT_PLUGIN_PATH", "QML2_IMPORT_PATH"):
+            monkeypatch.delenv(name, raising=False)  # (as in a user's session: none set)
+        app = FrozenApp(qtbot, tmp_path, frozen_server, "bob", alice.fingerprint, user_env)
+        try:
+            qtbot.waitUntil(lambda: app.rfb.find(lambda r, g, b: r + g + b > 600) is not None,
+                            timeout=30_000)  # the login dialog is drawn
+            app.rfb.type("bob123")
+            app.rfb.press("enter")
+            app.wait_output("logged in as bob")
+            # The first contact (alice, online, with the unread message): select, open.
+            qtbot.waitUntil(lambda: app.rfb.find(
+                lambda r, g, b: g > 150 and r < 100 and b < 120, left=5, top=85) is not None,
+                timeout=30_000)  # alice's green presence dot
+            app.rfb.click(46, 99)
+            app.rfb.press("enter")
+            where: list[tuple[int, int]] = []
+
+            def link_shown() -> bool:
+                found = app.rfb.find(_is_link_blue, left=240, top=90)
+                if found:
+                    where.append(found)
+                return found is not None
+
+            qtbot.waitUntil(link_shown, timeout=30_000)
+            app.rfb.click(*where[-1])
+            app.wait_output("opening a link from a message")
+            qtbot.waitUntil(env_file.exists, timeout=30_000)
+        finally:
+            app.close()
+
+    given = dict(line.split("=", 1) for line in env_file.read_text().splitlines()
+                 if "=" in line)
+    leaked = {name: value for name, value in given.items()
+              if str(DIST) in value and name != "_"}
+    assert not leaked, (
+        "the program the frozen app launched for a link got the bundle's own paths in its "
+        f"environment: {leaked}")
