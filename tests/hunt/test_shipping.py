@@ -220,3 +220,29 @@ def test_frozen_app_opens_a_link_with_the_users_environment(qtbot, tmp_path, fro
     assert not leaked, (
         "the program the frozen app launched for a link got the bundle's own paths in its "
         f"environment: {leaked}")
+
+
+@pytest.mark.frozen
+@pytest.mark.skipif(not BINARY.exists(), reason=f"no frozen build at {BINARY} (make dist)")
+def test_frozen_build_carries_the_licences_of_what_it_bundles():
+    """dist/messenger is what an operator copies to the lab's machines: 187 MB, of which Qt 6
+    and PySide6 (LGPL-3.0: libQt6*.so, the plugins, libpyside6/libshiboken6) and Python
+    itself. The LGPL lets them be shipped inside a closed bundle only with the licence text
+    and a notice of which libraries are under it; the build carries neither (only the
+    argon2-cffi and cryptography wheels' own licence files come along), nor Messenger's own
+    MIT notice (pyproject.toml says "MIT", the repository has no LICENSE file for setuptools
+    or PyInstaller to pick up)."""
+    texts = []
+    for path in DIST.rglob("*"):
+        if path.is_file() and re.search(r"licen[cs]e|copying|notice", path.name, re.I):
+            texts.append((path, path.read_text(errors="replace")))
+    lgpl = [p for p, t in texts if "GNU LESSER GENERAL PUBLIC LICENSE" in t]
+    mit = [p for p, t in texts if "Permission is hereby granted, free of charge" in t
+           and (p.parent in (DIST, DIST / "_internal")
+                or p.parent.name.lower().startswith("messenger"))]
+    problems = []
+    if not lgpl:
+        problems.append("no LGPL-3.0 text for the bundled Qt 6 / PySide6 libraries")
+    if not mit and not (REPO / "LICENSE").exists():
+        problems.append("no MIT licence text for Messenger itself (no LICENSE file)")
+    assert not problems, f"{problems}; licence files found: {[str(p) for p, _ in texts]}"
