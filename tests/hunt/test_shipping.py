@@ -246,3 +246,46 @@ def test_frozen_build_carries_the_licences_of_what_it_bundles():
     if not mit and not (REPO / "LICENSE").exists():
         problems.append("no MIT licence text for Messenger itself (no LICENSE file)")
     assert not problems, f"{problems}; licence files found: {[str(p) for p, _ in texts]}"
+
+
+@pytest.mark.frozen
+@pytest.mark.skipif(not BINARY.exists(), reason=f"no frozen build at {BINARY} (make dist)")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux plugin file names")
+def test_server_without_a_tls_backend_says_so_instead_of_blaming_its_key(tmp_path):
+    """Qt's TLS backend is a plugin that loads OpenSSL 3 (libssl.so.3) at run time: the
+    PySide6 wheels do not ship it, and the spec bundles it only "if it finds it" (a Python
+    with OpenSSL linked in statically, such as a python-build-standalone one, gives none;
+    a pip install on a machine with OpenSSL 1.1 finds none either). Without it Qt falls back
+    to its "cert-only" backend, and the server stops with
+
+        error: cannot start the server: DATA/server.key cannot be loaded for TLS; give the
+        server an RSA or EC (ECDSA) key in PEM and its certificate
+
+    about the key it has just made itself. An operator who follows that advice replaces
+    a perfectly good key, and every app that pinned the old certificate then refuses the
+    server as changed. The server should check ``QSslSocket.supportsSsl()`` first and say
+    that TLS is unavailable (OpenSSL 3 / libssl.so.3 not loadable). Simulated with a copy
+    of the build (hard links) without its OpenSSL backend plugin."""
+    copy = tmp_path / "dist"
+    for source in DIST.rglob("*"):
+        target = copy / source.relative_to(DIST)
+        if source.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif source.name != "libqopensslbackend.so":
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source, target)
+            except OSError:
+                import shutil
+
+                shutil.copy2(source, target)
+    (copy / BINARY.name).chmod(0o755)
+    result = subprocess.run(
+        [str(copy / BINARY.name), "--server", "--host", "127.0.0.1", "--port", "0",
+         "--data-dir", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
+    assert result.returncode != 0, "the server started without TLS"
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error, result.stderr
+    assert "server.key" not in error[0] and re.search(r"TLS|OpenSSL|libssl", error[0]), (
+        f"the server blamed its own new key for a missing TLS backend: {error[0]}")
