@@ -339,3 +339,26 @@ def test_make_recovers_after_a_first_try_with_a_too_old_python(tmp_path):
         f"make lint PYTHON={good} after a first try with {old} still fails:\n"
         + "\n".join(line for line in (second.stdout + second.stderr).splitlines()
                     if "WARNING: Location" not in line)[-1500:])
+
+
+def test_server_without_a_tls_backend_says_so_from_source_too(tmp_path):
+    """The same as :func:`test_server_without_a_tls_backend_says_so_instead_of_blaming_its_key`
+    without a build: Qt is told to use its "cert-only" backend, which is what it falls back
+    to when the OpenSSL one cannot load libssl.so.3 (a pip install on a machine whose
+    OpenSSL is 1.1, or a build that bundled none)."""
+    script = ("import sys\n"
+              "from PySide6.QtNetwork import QSslSocket\n"
+              "assert QSslSocket.setActiveBackend('cert-only')\n"
+              "from messenger.cli import main\n"
+              "sys.exit(main(sys.argv[1:]))\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-c", script, "--server", "--host", "127.0.0.1", "--port", "0",
+         "--data-dir", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, env=env,
+        check=False)
+    assert result.returncode != 0, "the server started without TLS"
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error, result.stderr
+    assert "server.key" not in error[0] and re.search(r"TLS|OpenSSL|libssl", error[0]), (
+        f"the server blamed its own new key for a missing TLS backend: {error[0]}")
