@@ -362,3 +362,31 @@ def test_server_without_a_tls_backend_says_so_from_source_too(tmp_path):
     assert error, result.stderr
     assert "server.key" not in error[0] and re.search(r"TLS|OpenSSL|libssl", error[0]), (
         f"the server blamed its own new key for a missing TLS backend: {error[0]}")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11 display")
+def test_app_with_an_unreachable_display_says_so_instead_of_aborting(tmp_path):
+    """`sudo messenger`, an ssh session whose X forwarding is gone, a container with the
+    host's DISPLAY: DISPLAY is set but no X server answers there. The app does not check
+    (cli.no_display looks only at whether the variable is set), Qt aborts the process
+    (SIGABRT, a core dump) and what the user reads is
+
+        qt.qpa.plugin: From 6.5.0, xcb-cursor0 or libxcb-cursor0 is needed to load the Qt
+        xcb platform plugin.
+        This application failed to start because no Qt platform plugin could be
+        initialized. Reinstalling the application may fix this problem.
+
+    — a broken-install diagnosis, the same that no_display() was written to avoid, while
+    libxcb-cursor is installed (and bundled in dist/). The app should say that the display
+    DISPLAY names cannot be reached, and exit with status 1 like it does without DISPLAY."""
+    number = next(n for n in range(87, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists())
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY", "XAUTHORITY")}
+    env.update({"DISPLAY": f":{number}", "MESSENGER_HOME": str(tmp_path / "home"),
+                "PYTHONPATH": str(REPO)})
+    result = subprocess.run([sys.executable, "-m", "messenger"], capture_output=True,
+                            text=True, timeout=60, env=env, stdin=subprocess.DEVNULL,
+                            check=False)
+    assert result.returncode == 1, (
+        f"exit status {result.returncode} (negative: killed by a signal):\n{result.stderr}")
+    assert f":{number}" in result.stderr and "Reinstalling" not in result.stderr, result.stderr
