@@ -8,11 +8,12 @@ import signal
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QDialog
 
 from .. import __version__, paths
+from ..childenv import use_users_environment
 from ..client.engine import ClientEngine
 from ..logsetup import setup_logging
 from . import resources_rc  # noqa: F401  (registers :/icons/…)
@@ -87,6 +88,10 @@ def run_app(args: argparse.Namespace) -> int:
     app.setApplicationName("Messenger")
     app.setApplicationVersion(__version__)
     app.setWindowIcon(QIcon(APP_ICON))
+    # Qt has read its plugin folders (QT_PLUGIN_PATH): from here on, programs the frozen app
+    # starts (links, Open, Show in folder) get the user's environment, not the bundle's.
+    QCoreApplication.libraryPaths()
+    use_users_environment()
     wake = _quit_on_signals()  # noqa: F841  (kept while the app runs)
     log.info("Messenger %s starting; log file %s", __version__, log_file)
 
