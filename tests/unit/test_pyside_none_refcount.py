@@ -8,9 +8,10 @@ aborts the whole process with "Fatal Python error: none_dealloc: deallocating No
 or an app that runs for more than a few minutes calls such methods far more often than that.
 
 PySide6-Essentials 6.11.3 on Python 3.11 and 6.12.0 on Python 3.12 are fine (from 3.12 on,
-``None`` is immortal and its reference count is never decremented). So ``pyproject.toml`` pins
-``PySide6-Essentials>=6.11.3,<6.12`` for ``python_version < '3.12'``. Before lifting that pin
-for a newer PySide6 release, run this test on Python 3.11 against it.
+``None`` is immortal and its reference count is never decremented). ``pyproject.toml`` pins
+``PySide6-Essentials>=6.11.3,<6.12`` (for every Python: the compiled ``ui_*.py`` modules come
+from 6.11 too). Before lifting that pin for a newer PySide6 release, run this test on Python
+3.11 against it.
 
 The calls run in a subprocess because the failure is a hard abort that would take the test
 runner down with it.

@@ -6,12 +6,15 @@ Regenerate after editing a .ui file:
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[2]
 UI_FILES = sorted((ROOT / "ui").glob("*.ui"))
@@ -52,6 +55,29 @@ def test_compiled_resources_are_current():
                            check=True, capture_output=True, text=True, cwd=ROOT).stdout
     assert fresh == module.read_text(encoding="utf-8"), (
         "messenger/gui/resources_rc.py is stale: run make ui")
+
+
+@pytest.mark.parametrize("python_version", ["3.11", "3.12", "3.13"])
+def test_every_supported_python_gets_the_pyside6_the_modules_were_compiled_with(
+        python_version: str):
+    """``make test`` on a fresh clone with python3 3.12 or 3.13 (Ubuntu 24.04, Debian 13)
+    installed PySide6-Essentials 6.12.0 (the pin ``<6.12`` held only below Python 3.12): its
+    pyside6-uic/rcc write "version 6.12.0" in the header, and the two tests above failed.
+    Every Python that pyproject.toml accepts must get the PySide6 minor release that the
+    committed modules were compiled with."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert Requirement(f"x{project['requires-python']}").specifier.contains(python_version)
+    header = (ROOT / "messenger" / "gui" / "ui_group_dialog.py").read_text(encoding="utf-8")
+    major, minor = map(int, re.search(r"Compiler version (\d+)\.(\d+)", header).groups())
+    markers = {"python_version": python_version, "python_full_version": f"{python_version}.0"}
+    applying = [req for req in map(Requirement, project["dependencies"])
+                if req.name.lower() == "pyside6-essentials"
+                and (req.marker is None or req.marker.evaluate(markers))]
+    assert applying, f"no PySide6-Essentials requirement for Python {python_version}"
+    for req in applying:
+        assert not req.specifier.contains(f"{major}.{minor + 1}.0"), (
+            f"on Python {python_version}, {req} admits PySide6 {major}.{minor + 1}, but the "
+            f"committed modules come from {major}.{minor}")
 
 
 def test_icons_load(qapp):
