@@ -30,6 +30,7 @@ from ..protocol import (
     encode_frame,
 )
 from ..protocol.fingerprint import cert_fingerprint
+from ..tlsbackend import tls_unavailable
 from .pins import PinFileError, PinStore, PinVerdict, mismatch_message
 from .serverclock import ServerClock
 
@@ -501,8 +502,10 @@ class ClientConnection(QObject):
         elif error in (QAbstractSocket.SocketError.SslHandshakeFailedError,
                        QAbstractSocket.SocketError.SslInternalError,
                        QAbstractSocket.SocketError.SslInvalidUserDataError):
-            self._fail(ConnectionErrorCode.TLS,
-                       f"Secure connection to {where} failed: {sock.errorString()}")
+            # No TLS backend (OpenSSL 3 not loadable): Qt says only "TLS initialization
+            # failed", which reads as the server's fault.
+            self._fail(ConnectionErrorCode.TLS, f"Secure connection to {where} failed: "
+                       f"{tls_unavailable() or sock.errorString()}")
         elif self._state is ConnectionState.CONNECTING:
             self._fail(ConnectionErrorCode.UNREACHABLE,
                        f"Cannot reach the server at {where}: {sock.errorString()}")

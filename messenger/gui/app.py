@@ -16,6 +16,7 @@ from .. import __version__, paths
 from ..childenv import use_users_environment
 from ..client.engine import ClientEngine
 from ..logsetup import setup_logging
+from ..tlsbackend import tls_unavailable
 from . import resources_rc  # noqa: F401  (registers :/icons/…)
 from .login_dialog import LoginDialog
 from .main_window import MainWindow
@@ -94,6 +95,8 @@ def run_app(args: argparse.Namespace) -> int:
     use_users_environment()
     wake = _quit_on_signals()  # noqa: F841  (kept while the app runs)
     log.info("Messenger %s starting; log file %s", __version__, log_file)
+    if (no_tls := tls_unavailable()) is not None:  # (the login dialog says so on connecting)
+        log.error("%s", no_tls)
 
     host, port, user = args.host, args.port, args.user
     notice = ""

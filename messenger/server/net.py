@@ -39,6 +39,7 @@ from messenger.protocol import (
     ProtocolError,
     encode_frame,
 )
+from messenger.tlsbackend import require_tls
 
 from .auth import LoginThrottle, Passwords
 from .config import ServerConfig
@@ -168,6 +169,10 @@ class MessengerServer(QObject):
     def __init__(self, config: ServerConfig, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.config = config
+        if config.tls:
+            # Before the key is made or read: without a backend Qt cannot load any key, and
+            # the server blamed its own (an operator then replaced a good one).
+            require_tls()
         config.data_dir.mkdir(parents=True, exist_ok=True)
         config.db_path.parent.mkdir(parents=True, exist_ok=True)
         self._db_lock = lock_database(config.db_path)  # one server per database

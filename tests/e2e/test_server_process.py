@@ -770,3 +770,49 @@ def test_one_account_cannot_lock_everyone_out_with_sessions(tmp_path):
         finally:
             for c in flood:
                 c.close()
+
+
+NO_TLS_BACKEND = ("import sys\n"
+                  "from PySide6.QtNetwork import QSslSocket\n"
+                  # What Qt falls back to when its OpenSSL backend cannot load libssl.so.3:
+                  "assert QSslSocket.setActiveBackend('cert-only')\n")
+
+
+def test_server_without_a_tls_backend_says_so_instead_of_blaming_its_key(tmp_path):
+    """Without OpenSSL 3 (a pip install on a machine with OpenSSL 1.1, a build that bundled
+    none) Qt falls back to its "cert-only" backend, and the server stopped with "DATA/server.key
+    cannot be loaded for TLS; give the server an RSA or EC (ECDSA) key …" about the key it had
+    just made: an operator who replaced it broke every app's pin."""
+    script = NO_TLS_BACKEND + "from messenger.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    result = subprocess.run(
+        [sys.executable, "-c", script, *server_command(tmp_path / "data")[3:]], cwd=REPO,
+        capture_output=True, text=True, timeout=DEFAULT_TIMEOUT, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1, result
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error, result.stderr
+    assert "server.key" not in error[0], error[0]
+    assert "TLS unavailable: OpenSSL 3 (libssl.so.3) could not be loaded" in error[0] or \
+        not sys.platform.startswith("linux"), error[0]
+    assert not (tmp_path / "data" / "server.key").exists()
+
+
+def test_app_without_a_tls_backend_says_so_when_it_connects(tmp_path):
+    """The app said only "Secure connection to HOST:PORT failed: TLS initialization
+    failed", which reads as the server's fault."""
+    script = NO_TLS_BACKEND + textwrap.dedent("""
+        from pathlib import Path
+        from PySide6.QtCore import QCoreApplication
+        from messenger.client.connection import ClientConnection
+        from messenger.client.pins import PinStore
+
+        app = QCoreApplication([])
+        conn = ClientConnection(pins=PinStore(Path(sys.argv[1]) / "pins.json"))
+        conn.failed.connect(lambda code, message: print(code, message, flush=True))
+        conn.connect_to_host("127.0.0.1", 9)
+        """)
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=REPO,
+                            capture_output=True, text=True, timeout=DEFAULT_TIMEOUT,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("tls Secure connection to 127.0.0.1:9 failed: TLS "
+                                    "unavailable"), result.stdout
