@@ -11,7 +11,8 @@
 #   make bench         the benchmarks (load, floor, commit, msgids, history, transfer); they print figures
 #   make clean         remove build output and caches (make distclean: the venv too)
 #
-# Variables: PYTHON (python3), PORT (5555), PYTEST_ARGS (extra pytest arguments).
+# Variables: PYTHON (python3; 3.11 or newer: named, .venv is made with it), PORT (5555),
+# PYTEST_ARGS (extra pytest arguments).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -48,22 +49,34 @@ qt-display-deps:
 
 # --- virtual environment ---------------------------------------------------------------------
 
-# Debian's python3 comes without ensurepip (the venv module's pip): python3-venv has it.
-$(BIN)/python:
-	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || bash tools/ensure-debs.sh python3-venv
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+# tools/ensure-venv.sh makes .venv with PYTHON, after checking that PYTHON is at least
+# pyproject.toml's requires-python (a clear message otherwise), and makes it anew when its
+# Python is too old or, with PYTHON given (make test PYTHON=python3.12), not PYTHON's.
+MIN_PYTHON := $(shell sed -n 's/^requires-python *= *">= *\([0-9.]*\)".*/\1/p' pyproject.toml)
+VENV_FLAGS := $(if $(filter command line environment,$(origin PYTHON)),--explicit)
+ENSURE_VENV = bash tools/ensure-venv.sh $(VENV_FLAGS) "$(PYTHON)" $(VENV) $(MIN_PYTHON)
+VENV_STALE := $(shell bash tools/ensure-venv.sh $(VENV_FLAGS) --stale "$(PYTHON)" $(VENV) \
+	$(MIN_PYTHON) 2>/dev/null)
 
-# Each stamp is redone when pyproject.toml changes (or when the venv was made anew).
-$(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
+$(BIN)/python:
+	@$(ENSURE_VENV)
+
+.PHONY: venv-stale
+venv-stale:
+
+# Each stamp is redone when pyproject.toml changes, and when the venv must be made anew.
+$(VENV)/.stamp-run: pyproject.toml $(if $(VENV_STALE),venv-stale) | $(BIN)/python
+	@$(ENSURE_VENV)
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
+$(VENV)/.stamp-test: pyproject.toml $(if $(VENV_STALE),venv-stale) | $(BIN)/python
+	@$(ENSURE_VENV)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-$(VENV)/.stamp-dist: pyproject.toml | $(BIN)/python
+$(VENV)/.stamp-dist: pyproject.toml $(if $(VENV_STALE),venv-stale) | $(BIN)/python
+	@$(ENSURE_VENV)
 	$(BIN)/python -m pip install --quiet -e '.[dist]'
 	touch $@
 
