@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from . import __version__
@@ -204,6 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               "(messenger --server) or the app under a virtual X server (xvfb-run "
               "messenger).", file=sys.stderr)
         return 1
+    if (problem := unreachable_display()) is not None:
+        print(f"messenger: {problem}", file=sys.stderr)
+        return 1
     from .gui.app import run_app
 
     return run_app(args)
@@ -217,6 +220,94 @@ def no_display() -> bool:
         return False
     env = os.environ
     return not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY") or env.get("QT_QPA_PLATFORM"))
+
+
+X11_SOCKET_DIR = Path("/tmp/.X11-unix")
+"""Where a local X server listens: socket ``X<N>`` for display ``:N``."""
+
+DISPLAY_CONNECT_SECONDS = 3.0
+"""How long a TCP display (``localhost:10``, ssh's X forwarding) may take to answer."""
+
+
+def x11_address(display: str) -> tuple[str, int] | None:
+    """Where the X display ``display`` (``DISPLAY``) listens: ``("", N)`` for a local one
+    (``:N``, ``unix:N``, ``:N.S``), ``(host, 6000 + N)`` for ``host:N`` over TCP; None for
+    a form this does not know (Qt is left to judge)."""
+    host, sep, rest = display.rpartition(":")
+    number = rest.split(".", 1)[0]
+    if not sep or not number.isdigit() or "/" in host:
+        return None
+    if host in ("", "unix"):
+        return "", int(number)
+    return host.strip("[]"), 6000 + int(number)
+
+
+def _unix_socket_answers(path: str) -> bool:
+    """True when something accepts connections on the Unix socket ``path`` (a leading NUL:
+    Linux's abstract namespace)."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(DISPLAY_CONNECT_SECONDS)
+        try:
+            sock.connect(path)
+        except OSError:
+            return False
+    return True
+
+
+def unreachable_display(env: Mapping[str, str] | None = None, *,
+                        x11_dir: Path = X11_SOCKET_DIR) -> str | None:
+    """Why the app's window could not be shown on the display ``env`` (``os.environ``)
+    names, in one sentence; None when a display answers (or ``QT_QPA_PLATFORM`` chose the
+    platform, or it cannot be judged here).
+
+    ``sudo messenger``, an ssh session whose X forwarding has ended, a container given the
+    host's ``DISPLAY``: the variable is set but no X server answers, and Qt aborted the
+    process (SIGABRT) with "Reinstalling the application may fix this problem"."""
+    if sys.platform == "darwin" or os.name != "posix":
+        return None
+    env = os.environ if env is None else env
+    if env.get("QT_QPA_PLATFORM"):
+        return None
+    problems = []
+    wayland = env.get("WAYLAND_DISPLAY")
+    if wayland:
+        runtime = env.get("XDG_RUNTIME_DIR", "")
+        path = wayland if wayland.startswith("/") else os.path.join(runtime, wayland)
+        if (wayland.startswith("/") or runtime) and _unix_socket_answers(path):
+            return None
+        problems.append(f"no Wayland compositor answers at {path} (WAYLAND_DISPLAY="
+                        f"{wayland})")
+    display = env.get("DISPLAY")
+    if display:
+        address = x11_address(display)
+        if address is None:
+            return None
+        host, number = address
+        if not host:
+            path = str(x11_dir / f"X{number}")
+            if (sys.platform.startswith("linux") and _unix_socket_answers("\0" + path)) \
+                    or _unix_socket_answers(path):
+                return None
+            problems.append(f"no X server answers at {path} (DISPLAY={display})")
+        else:
+            import socket
+
+            try:
+                socket.create_connection((host, number), DISPLAY_CONNECT_SECONDS).close()
+            except OSError as exc:
+                reason = "no answer" if isinstance(exc, TimeoutError) else \
+                    (exc.strerror or str(exc)).lower()
+                problems.append(f"no X server answers at {host} port {number} "
+                                f"(DISPLAY={display}: {reason})")
+            else:
+                return None
+    if not problems:
+        return None
+    return (f"cannot open the app's window: {'; '.join(problems)}. Under sudo or su, or "
+            "over ssh whose X forwarding has ended, the display is not yours to reach: "
+            "start the app in your own desktop session (or under xvfb-run).")
 
 
 if __name__ == "__main__":

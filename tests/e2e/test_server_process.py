@@ -92,6 +92,23 @@ def test_the_app_without_a_display_says_so_instead_of_aborting(tmp_path):
     assert "no display" in result.stderr and "xvfb-run" in result.stderr
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11 display")
+def test_the_app_with_an_unreachable_display_says_so_instead_of_aborting(tmp_path):
+    """`sudo messenger`, an ssh session whose X forwarding is gone, a container given the
+    host's DISPLAY: DISPLAY was set but no X server answered, and Qt aborted (SIGABRT) with
+    "… no Qt platform plugin could be initialized. Reinstalling the application may fix
+    this problem" (the app checked only that the variable was set)."""
+    number = next(n for n in range(87, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists())
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY", "XAUTHORITY")}
+    result = subprocess.run([sys.executable, "-m", "messenger"], cwd=REPO,
+                            env={**env, "DISPLAY": f":{number}", "MESSENGER_HOME": str(tmp_path)},
+                            capture_output=True, text=True, timeout=DEFAULT_TIMEOUT,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 1, result
+    assert f"(DISPLAY=:{number})" in result.stderr and "Reinstalling" not in result.stderr
+
+
 def run_app(home: Path, *args: str) -> subprocess.CompletedProcess:
     """`messenger ARGS` (the app, offscreen) with MESSENGER_HOME ``home``."""
     return subprocess.run([sys.executable, "-m", "messenger", *args], cwd=REPO,
