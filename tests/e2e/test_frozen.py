@@ -93,3 +93,16 @@ def test_frozen_build_bundles_the_lazily_imported_modules():
         elif match[1] in ("MissingModule", "ExcludedModule", "BadModule"):
             problems.append(f"{module}: {match[1]}")
     assert not problems, problems
+
+
+def test_frozen_build_carries_the_licences_of_what_it_bundles():
+    """The build shipped Qt 6 and PySide6 (LGPL-3.0) with no licence text nor notice, and no
+    MIT notice for Messenger itself."""
+    for folder in (DIST, DIST / "_internal"):
+        assert "Permission is hereby granted, free of charge" in \
+            (folder / "LICENSE").read_text(encoding="utf-8")
+        assert "GNU LESSER GENERAL PUBLIC LICENSE" in \
+            (folder / "THIRD_PARTY_NOTICES").read_text(encoding="utf-8")
+    for package in ("msgspec", "platformdirs", "qh3", "qasync", "argon2_cffi"):
+        found = list((DIST / "_internal").glob(f"{package}-*.dist-info/**/LICENSE*"))
+        assert found, f"no licence file of {package} in the build"
