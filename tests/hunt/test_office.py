@@ -9,6 +9,7 @@ office is busy, and that grows with the size of the office or the length of the 
 from __future__ import annotations
 
 import pytest
+from helpers.wire import connect_as
 
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE, group_key
@@ -18,8 +19,6 @@ from messenger.client.transfers import TransferController, TransferPrefs
 from messenger.gui.delegates import BubbleDelegate
 from messenger.gui.main_window import MainWindow
 from messenger.protocol import Send
-
-from helpers.wire import connect_as
 
 N_ACCOUNTS = 300
 
@@ -261,19 +260,17 @@ def test_each_new_message_in_a_busy_everyone_does_not_measure_every_row_again(
     senders = [connect_as(qtbot, server, n, f"{n}pw") for n in names[:6]]
     measured = Counting(monkeypatch, BubbleDelegate, "_known_height", method=True)
     costs = {}
+    bar = widget.view.verticalScrollBar()
     for per_client in (10, 100):
-        before = model.rowCount()
-        n = broadcast(senders, per_client, f"day{per_client}")
-        qtbot.waitUntil(lambda: model.rowCount() >= before + n, timeout=30_000)
-        qtbot.waitUntil(lambda: widget.view.verticalScrollBar().value()
-                        == widget.view.verticalScrollBar().maximum())
-        qtbot.wait(50)  # (the layout after the burst)
+        want = model.rowCount() + broadcast(senders, per_client, f"day{per_client}")
+        qtbot.waitUntil(lambda want=want: model.rowCount() >= want, timeout=30_000)
+        # (the burst laid out and scrolled to: the end timer ran, the bar is at its end)
+        qtbot.waitUntil(lambda: not widget._to_end.isActive() and bar.value() == bar.maximum())
         measured.calls = 0
         rows = model.rowCount()
         broadcast(senders[:1], 1, f"one{per_client}")
-        qtbot.waitUntil(lambda: model.rowCount() == rows + 1)
-        qtbot.waitUntil(lambda: measured.calls > 0)
-        qtbot.wait(50)
+        qtbot.waitUntil(lambda rows=rows: model.rowCount() == rows + 1)
+        qtbot.waitUntil(lambda: measured.calls > 0 and not widget._to_end.isActive())
         costs[rows] = measured.calls
     small, large = sorted(costs)
     assert widget.at_latest
