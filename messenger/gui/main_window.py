@@ -526,6 +526,14 @@ class MainWindow(QMainWindow):
         self._notify_timer.setInterval(int(COALESCE_SECONDS * 1000))
         self._notify_timer.timeout.connect(self._show_notice)
         self.last_notice: Notice | None = None
+        # Messages that come into the conversation being read are read once per pass of the
+        # event loop, not one by one: each mark_read syncs the cache to disk and sends a
+        # ``read`` and a ``ping`` (a burst of 60 broadcasts made 60 of each; a hunt).
+        self._read_soon: set[str] = set()
+        self._read_timer = QTimer(self)
+        self._read_timer.setSingleShot(True)
+        self._read_timer.setInterval(0)
+        self._read_timer.timeout.connect(self._read_what_came)
         self.tray: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray = QSystemTrayIcon(self._app_icon(), self)
@@ -1439,13 +1447,36 @@ class MainWindow(QMainWindow):
                                      card=self.engine.first_unread_card(key))
 
     def _on_unread_changed(self, key: str, count: int) -> None:
-        widget = self._tabs_by_key.get(key)
-        if count and key == self.current_key() and self._window_active() \
-                and widget is not None and widget.at_latest:
-            self.engine.mark_read(key)
+        if count and self._reading(key):
+            # Read at the end of this pass of the event loop, with whatever else comes in
+            # it (see _read_what_came); the badge does not flash meanwhile.
+            self._read_soon.add(key)
+            self._read_timer.start()
             return
         self._update_tab_text(key)
         self._update_title()
+
+    def _reading(self, key: str) -> bool:
+        """Whether the user sees what comes into ``key``: its tab is the current one, the
+        window active and the list at its newest message."""
+        widget = self._tabs_by_key.get(key)
+        return key == self.current_key() and self._window_active() \
+            and widget is not None and widget.at_latest
+
+    def _read_what_came(self) -> None:
+        """The messages that came into the conversation being read during the last pass of
+        the event loop are read: one ``mark_read`` (one sync of the cache, one ``read``, one
+        ``ping``) for all of them. One that is no longer looked at (another tab, the window
+        left, the list scrolled up meanwhile) keeps them unread and shows its badge."""
+        keys, self._read_soon = self._read_soon, set()
+        for key in keys:
+            if not self.engine.unread(key):
+                continue
+            if self._reading(key):
+                self.engine.mark_read(key)
+            else:
+                self._update_tab_text(key)
+                self._update_title()
 
     def discard_unsent(self, client_msg_id: str) -> bool:
         """Delete an unsent message (Delete on a pending or failed one); a message already

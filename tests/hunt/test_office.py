@@ -127,39 +127,6 @@ def broadcast(clients, per_client: int, tag: str) -> int:
 # ---------------------------------------------------------------------------------- tests
 
 
-def test_reading_a_busy_everyone_sends_a_read_and_syncs_the_disk_once_per_burst(
-        qtbot, office, window_for, monkeypatch):
-    """The window in front, on Everyone, at the newest message: a burst of 60 broadcasts
-    (the office's morning greetings) is read as it comes. Each message made its own
-    ``read`` receipt, its own ``ping`` (to learn the read arrived), its own ``delivered``,
-    an fsync of the local store (``sync``: synchronous=FULL) and four ``meta`` writes
-    (the unconfirmed reads, twice); in the background the same burst costs one sync and one
-    ``delivered``. With broadcasts every few ms the window spends its time in fsync."""
-    server, _names = office
-    alice = window_for(server, "alice")
-    alice.tabs.setCurrentWidget(alice.conversation_widget(EVERYONE))
-    alice.activateWindow()
-    qtbot.waitUntil(alice._window_active)
-    assert alice.conversation_widget(EVERYONE).at_latest
-    sent = Counting(monkeypatch, alice.engine._conn, "send")
-    syncs = Counting(monkeypatch, alice.engine.store, "sync")
-    metas = Counting(monkeypatch, alice.engine.store, "set_meta")
-    bob = connect_as(qtbot, server, "bob", "bob123")
-    n = broadcast([bob], 60, "morning")
-    model = alice.engine.conversation(EVERYONE)
-    qtbot.waitUntil(lambda: sum(1 for it in model.items() if it.text.startswith("morning"))
-                    == n, timeout=20_000)
-    qtbot.waitUntil(lambda: alice.engine.unread(EVERYONE) == 0)
-    # All read (no badge), as it should be.
-    assert alice.engine.unread(EVERYONE) == 0
-    # The work per burst: a handful, not one of each per message.
-    assert sent.by_arg.get("Read", 0) <= 5, sent.by_arg
-    assert sent.by_arg.get("Ping", 0) <= 5, sent.by_arg
-    assert sent.by_arg.get("Delivered", 0) <= 5, sent.by_arg
-    assert syncs.calls <= 5, f"{syncs.calls} fsyncs of the local store for {n} messages"
-    assert metas.calls <= 10, f"{metas.calls} meta writes for {n} messages"
-
-
 def test_a_presence_change_does_not_recompute_member_panels_of_groups_it_is_not_in(
         qtbot, office, window_for, monkeypatch):
     """Ten group tabs open (60 members each). Someone who is in none of those groups logs

@@ -1,0 +1,158 @@
+"""The app at office scale: 300 accounts on one server, 40 groups, a busy Everyone. One
+user's window (offscreen) and protocol clients (WireClient) that make the load: presence
+churn, many conversations with unread counts, broadcasts in bursts.
+
+The tests count work per event (frames sent, store syncs, member lists recomputed, rows
+measured), not time: what a user feels as a window that stutters or falls behind once the
+office is busy, and that grows with the size of the office or the length of the day."""
+
+from __future__ import annotations
+
+import pytest
+from helpers.wire import connect_as
+
+from messenger.client.connection import ConnectionState
+from messenger.client.conversations import EVERYONE
+from messenger.client.engine import ClientEngine
+from messenger.client.transfers import TransferController, TransferPrefs
+from messenger.gui.main_window import MainWindow
+from messenger.protocol import Send
+
+N_ACCOUNTS = 300
+
+
+# ---------------------------------------------------------------------------------- set-up
+
+
+def add_accounts(server, n: int = N_ACCOUNTS) -> list[str]:
+    """``n`` accounts user000… (password ``<name>pw``), straight into the server's store."""
+    core = server.server
+    names = [f"user{i:03d}" for i in range(n)]
+    for name in names:
+        core.store.create_account(name, core.passwords.hash(f"{name}pw"))
+    core.store.commit()
+    return names
+
+
+def make_groups(server, names: list[str], n_groups: int = 40, size: int = 60,
+                exclude: tuple[str, ...] = ()) -> list[str]:
+    """``n_groups`` public groups team00… of ``size`` members each (alice in all of them,
+    nobody of ``exclude`` in any), made through the server's own group rules."""
+    core = server.server.core
+    pool = [n for n in names if n not in exclude]
+    made = []
+    for g in range(n_groups):
+        name = f"team{g:02d}"
+        leader = pool[g % len(pool)]
+        core.groups.create(leader, name, [], True)
+        members = dict.fromkeys(pool[(g * 7 + i) % len(pool)] for i in range(size))
+        for member in [*members, "alice"]:
+            if member != leader:
+                core.groups.join(member, name)
+        made.append(name)
+    server.server.store.commit()
+    return made
+
+
+@pytest.fixture
+def office(make_server):
+    """A server with the demo accounts and 300 more; no send rate limit (the load is ours)."""
+    server = make_server(demo=True, max_send_rate=0)
+    return server, add_accounts(server)
+
+
+@pytest.fixture
+def window_for(qtbot, tmp_path):
+    """``window_for(server, user)`` → a shown MainWindow logged in as ``user``."""
+    engines: list[ClientEngine] = []
+    controllers: list[TransferController] = []
+
+    def factory(server, user: str, password: str | None = None) -> MainWindow:
+        engine = ClientEngine()
+        engines.append(engine)
+        with qtbot.waitSignal(engine.login_succeeded, timeout=20_000):
+            engine.connect_to(server.host, server.port)
+            engine.login(user, password or f"{user}123")
+        transfers = TransferController(
+            engine, TransferPrefs(download_dir=tmp_path / f"{user}-downloads"))
+        controllers.append(transfers)
+        window = MainWindow(engine, transfers=transfers)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        return window
+
+    yield factory
+    for controller in controllers:
+        controller.close()
+    for engine in engines:
+        engine.close()
+    qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e in engines))
+
+
+class Counting:
+    """Counts calls of ``obj.name`` (an instance's or a class's attribute), forwarding each
+    to the real one; ``monkeypatch`` puts it back."""
+
+    def __init__(self, monkeypatch, obj, name: str, *, method: bool = False) -> None:
+        self.calls = 0
+        self.by_arg: dict[str, int] = {}
+        real = getattr(obj, name)
+        if method:
+            def wrapper(this, *args, **kwargs):
+                self.calls += 1
+                return real(this, *args, **kwargs)
+        else:
+            def wrapper(*args, **kwargs):
+                self.calls += 1
+                if args:  # (by the first argument: a str itself, else its type's name)
+                    kind = args[0] if isinstance(args[0], str) else type(args[0]).__name__
+                    self.by_arg[kind] = self.by_arg.get(kind, 0) + 1
+                return real(*args, **kwargs)
+        monkeypatch.setattr(obj, name, wrapper)
+
+
+def broadcast(clients, per_client: int, tag: str) -> int:
+    """Every client of ``clients`` sends ``per_client`` broadcasts at once (pipelined, no
+    waiting for the answers); the number sent."""
+    for c in clients:
+        for i in range(per_client):
+            c.send(Send(id=c.next_id(), client_msg_id=f"{tag}-{i}", scope="broadcast",
+                        text=f"{tag} {i}", to=[]))
+    return len(clients) * per_client
+
+
+# ---------------------------------------------------------------------------------- tests
+
+
+def test_reading_a_busy_everyone_sends_a_read_and_syncs_the_disk_once_per_burst(
+        qtbot, office, window_for, monkeypatch):
+    """The window in front, on Everyone, at the newest message: a burst of 60 broadcasts
+    (the office's morning greetings) is read as it comes. Each message made its own
+    ``read`` receipt, its own ``ping`` (to learn the read arrived), its own ``delivered``,
+    an fsync of the local store (``sync``: synchronous=FULL) and four ``meta`` writes
+    (the unconfirmed reads, twice); in the background the same burst costs one sync and one
+    ``delivered``. With broadcasts every few ms the window spends its time in fsync."""
+    server, _names = office
+    alice = window_for(server, "alice")
+    alice.tabs.setCurrentWidget(alice.conversation_widget(EVERYONE))
+    alice.activateWindow()
+    qtbot.waitUntil(alice._window_active)
+    assert alice.conversation_widget(EVERYONE).at_latest
+    sent = Counting(monkeypatch, alice.engine._conn, "send")
+    syncs = Counting(monkeypatch, alice.engine.store, "sync")
+    metas = Counting(monkeypatch, alice.engine.store, "set_meta")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    n = broadcast([bob], 60, "morning")
+    model = alice.engine.conversation(EVERYONE)
+    qtbot.waitUntil(lambda: sum(1 for it in model.items() if it.text.startswith("morning"))
+                    == n, timeout=20_000)
+    qtbot.waitUntil(lambda: alice.engine.unread(EVERYONE) == 0)
+    # All read (no badge), as it should be.
+    assert alice.engine.unread(EVERYONE) == 0
+    # The work per burst: a handful, not one of each per message.
+    assert sent.by_arg.get("Read", 0) <= 5, sent.by_arg
+    assert sent.by_arg.get("Ping", 0) <= 5, sent.by_arg
+    assert sent.by_arg.get("Delivered", 0) <= 5, sent.by_arg
+    assert syncs.calls <= 5, f"{syncs.calls} fsyncs of the local store for {n} messages"
+    assert metas.calls <= 10, f"{metas.calls} meta writes for {n} messages"
