@@ -10,7 +10,7 @@ import bisect
 import enum
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -1363,12 +1363,21 @@ class MembersModel(QAbstractListModel):
         self.group = group
         self._me = me
         self._rows: list[Member] = self._compute()
-        for model in (groups, roster):
-            model.dataChanged.connect(self._refresh)
-            model.rowsInserted.connect(self._refresh)
-            model.rowsRemoved.connect(self._refresh)
-            model.rowsMoved.connect(self._refresh)
-            model.modelReset.connect(self._refresh)
+        self._row_by_key: dict[str, int] = {}
+        self._reindex()
+        # Only what can change this list: its group's row, and the presence of its members.
+        # Every roster or group change recomputed every open group's list (a roster look-up
+        # per member): ten open group tabs made 20 recomputations of 60 members for a login
+        # of someone in none of them, and 10 for each private message (a hunt). A row that
+        # moves in either list changes nothing here.
+        roster.dataChanged.connect(self._on_roster_changed)
+        roster.rowsInserted.connect(self._on_contacts_added)
+        roster.rowsRemoved.connect(self._refresh)
+        roster.modelReset.connect(self._refresh)
+        groups.dataChanged.connect(self._on_groups_changed)
+        groups.rowsInserted.connect(self._on_groups_added)
+        groups.rowsRemoved.connect(self._on_groups_removed)
+        groups.modelReset.connect(self._refresh)
 
     def _compute(self) -> list[Member]:
         row = self._groups.group(self.group)
@@ -1391,7 +1400,68 @@ class MembersModel(QAbstractListModel):
     def _refresh(self, *args: Any) -> None:
         # Rows changed in place (a reset dropped the panel's selection and current row at
         # every join, leave or invitation; noted by a hunt).
-        replace_rows(self, self._rows, self._compute(), lambda m: name_key(m.name))
+        replace_rows(self, self._rows, self._compute(), lambda m: name_key(m.name),
+                     self._reindex)
+
+    def _reindex(self) -> None:
+        self._row_by_key = {name_key(m.name): i for i, m in enumerate(self._rows)}
+
+    _PRESENCE_ROLES = frozenset({RosterModel.OnlineRole, RosterModel.PresenceKnownRole})
+    _GROUP_QUIET_ROLES = frozenset({GroupModel.UnreadRole, Qt.ItemDataRole.ToolTipRole,
+                                    Qt.ItemDataRole.AccessibleTextRole})
+
+    def _on_roster_changed(self, top: QModelIndex, bottom: QModelIndex,
+                           roles: Sequence[int] = ()) -> None:
+        """Roster rows ``top``…``bottom`` changed: a presence change of a member updates
+        that member's row; an unread count (or anyone else's presence) changes nothing."""
+        if roles and not self._PRESENCE_ROLES.intersection(roles):
+            return
+        if not roles or RosterModel.PresenceKnownRole in roles:
+            self._refresh()  # (everyone's: logged in or out, a new roster)
+            return
+        for row in range(top.row(), bottom.row() + 1):
+            self._update_member(self._roster.index(row, 0).data(RosterModel.NameRole))
+
+    def _on_contacts_added(self, parent: QModelIndex, first: int, last: int) -> None:
+        """New contacts (a fresh registration): a member among them shows their presence."""
+        for row in range(first, last + 1):
+            self._update_member(self._roster.index(row, 0).data(RosterModel.NameRole))
+
+    def _update_member(self, name: str | None) -> None:
+        """Member ``name``'s presence, as the roster has it now (nothing for a non-member)."""
+        row = self._row_by_key.get(name_key(name or ""))
+        if row is None:
+            return
+        m = self._rows[row]
+        contact = self._roster.contact(m.name)
+        known = self._roster.presence_known
+        online = known and (m.me or bool(contact and contact.online))
+        if (online, known) != (m.online, m.known):
+            self._rows[row] = replace(m, online=online, known=known)
+            index = self.index(row, 0)
+            self.dataChanged.emit(index, index)
+
+    def _is_mine(self, first: int, last: int) -> bool:
+        key = name_key(self.group)
+        return any(name_key(self._groups.index(r, 0).data(GroupModel.NameRole) or "") == key
+                   for r in range(first, last + 1))
+
+    def _on_groups_changed(self, top: QModelIndex, bottom: QModelIndex,
+                           roles: Sequence[int] = ()) -> None:
+        """Group rows changed: this group's members or leader may have; another group's
+        change, or an unread count, changes nothing here."""
+        if roles and self._GROUP_QUIET_ROLES.issuperset(roles):
+            return
+        if self._is_mine(top.row(), bottom.row()):
+            self._refresh()
+
+    def _on_groups_added(self, parent: QModelIndex, first: int, last: int) -> None:
+        if self._is_mine(first, last):
+            self._refresh()
+
+    def _on_groups_removed(self, parent: QModelIndex, first: int, last: int) -> None:
+        if self._rows and self._groups.row_of(self.group) is None:
+            self._refresh()  # (this group is gone: no members)
 
     def rowCount(self, parent: _Index = _ROOT) -> int:
         return 0 if parent.isValid() else len(self._rows)

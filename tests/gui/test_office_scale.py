@@ -14,6 +14,7 @@ from helpers.wire import connect_as
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE
 from messenger.client.engine import ClientEngine
+from messenger.client.models import MembersModel
 from messenger.client.transfers import TransferController, TransferPrefs
 from messenger.gui.main_window import MainWindow
 from messenger.protocol import Send
@@ -156,3 +157,60 @@ def test_reading_a_busy_everyone_sends_a_read_and_syncs_the_disk_once_per_burst(
     assert sent.by_arg.get("Delivered", 0) <= 5, sent.by_arg
     assert syncs.calls <= 5, f"{syncs.calls} fsyncs of the local store for {n} messages"
     assert metas.calls <= 10, f"{metas.calls} meta writes for {n} messages"
+
+
+def test_a_presence_change_does_not_recompute_member_panels_of_groups_it_is_not_in(
+        qtbot, office, window_for, monkeypatch):
+    """Ten group tabs open (60 members each). Someone who is in none of those groups logs
+    in and out: every open group's member panel was recomputed twice per change (the
+    roster's dataChanged and rowsMoved), each a roster look-up (a copy) per member: with 40
+    tabs of a 300-person all-staff group, 24,000 look-ups per login anywhere, and the 9:00
+    logins (or a server restart) freeze the window for tens of seconds."""
+    server, names = office
+    outsider = names[-1]
+    groups = make_groups(server, names, n_groups=10, exclude=(outsider,))
+    alice = window_for(server, "alice")
+    qtbot.waitUntil(lambda: len(alice.engine.groups.names()) == 10)
+    for g in groups:
+        alice.open_group(g)
+    computed = Counting(monkeypatch, MembersModel, "_compute", method=True)
+    roster = alice.engine.roster
+    for _ in range(5):
+        c = connect_as(qtbot, server, outsider, f"{outsider}pw")
+        qtbot.waitUntil(lambda: roster.contact(outsider).online)
+        c.close()
+        qtbot.waitUntil(lambda: not roster.contact(outsider).online)
+    # 10 presence changes of a person in no open group: no member panel changes.
+    assert computed.calls == 0, \
+        f"{computed.calls} member-list recomputations for 10 presence changes of an outsider"
+
+
+def test_a_private_message_does_not_recompute_every_group_panel_and_header(
+        qtbot, office, window_for, monkeypatch):
+    """The window in the background, ten group tabs open. 40 colleagues write alice a
+    private message each: every message (a roster unread count changing) recomputed each
+    open group's member panel and wrote each group tab's header again ("60 members, 3
+    online": a roster look-up per member), though no membership or presence changed."""
+    server, names = office
+    writers = names[-40:]
+    groups = make_groups(server, names, n_groups=10, exclude=tuple(writers))
+    alice = window_for(server, "alice")
+    qtbot.waitUntil(lambda: len(alice.engine.groups.names()) == 10)
+    for g in groups:
+        alice.open_group(g)
+    alice.showMinimized()
+    qtbot.waitUntil(lambda: not alice._window_active())
+    clients = [connect_as(qtbot, server, n, f"{n}pw") for n in writers]
+    qtbot.waitUntil(lambda: alice.engine.roster.online_count() >= len(writers))
+    computed = Counting(monkeypatch, MembersModel, "_compute", method=True)
+    headers = Counting(monkeypatch, alice, "status_text")
+    for c in clients:
+        c.send(Send(id=c.next_id(), client_msg_id="hi", scope="unicast", text="hi alice",
+                    to=["alice"]))
+    qtbot.waitUntil(lambda: all(alice.engine.unread(n) == 1 for n in writers),
+                    timeout=20_000)
+    group_headers = {k: v for k, v in headers.by_arg.items() if k != EVERYONE}
+    assert not group_headers, f"group tab headers rewritten for 40 private messages from " \
+        f"people in none of the groups: {group_headers}"
+    assert computed.calls == 0, \
+        f"{computed.calls} member-list recomputations for 40 private messages"

@@ -400,6 +400,36 @@ def test_members_follow_group_and_roster(qtmodeltester, qtbot, qapp):
     assert members.rowCount() == 0
 
 
+def test_members_follow_only_their_own_group_and_members(qtbot, qapp, monkeypatch):
+    """Every roster or group change recomputed every open group's member panel (a roster
+    look-up per member): a login of someone in none of the groups, a private message (an
+    unread count) or another group's message. Only its members' presence and its own
+    group's row change it, a member's presence that member's row."""
+    roster = RosterModel()
+    roster.set_roster([("bob", False), ("carol", False), ("zed", False)])
+    groups = GroupModel()
+    groups.set_groups([_group("lab", members=("alice", "bob", "carol")),
+                       _group("other", members=("alice", "zed"))])
+    members = MembersModel(groups, roster, "lab", "alice")
+    computed: list[bool] = []
+    real = MembersModel._compute
+    monkeypatch.setattr(MembersModel, "_compute",
+                        lambda self: computed.append(True) or real(self))
+    with qtbot.assertNotEmitted(members.dataChanged):
+        roster.set_online("zed", True)  # (not a member; the row moves up too)
+        roster.set_unread("bob", 3)
+        groups.set_unread("lab", 2)
+        groups.upsert(_group("other", members=("alice", "zed", "bob")))
+    with qtbot.waitSignal(members.dataChanged) as changed:
+        roster.set_online("carol", True)
+    assert changed.args[:2] == [members.index(2, 0), members.index(2, 0)]
+    assert members.member(2).online and not members.member(1).online
+    roster.set_online("dan", True)  # a new account, invited a moment later
+    assert not computed
+    groups.upsert(_group("lab", members=("alice", "bob", "carol"), invited=("dan",)))
+    assert members.names() == ["alice", "bob", "carol", "dan"] and members.member(3).online
+
+
 def test_members_claim_no_presence_while_it_is_unknown(qtbot, qapp):
     """Not logged in, the panel said "you, online" and "offline" for the others (the
     contact list says "presence unknown"): nobody is online or offline then."""
