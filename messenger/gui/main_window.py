@@ -570,7 +570,7 @@ class MainWindow(QMainWindow):
         for model in (engine.roster, engine.groups):
             for signal in (model.modelReset, model.rowsInserted, model.rowsRemoved):
                 signal.connect(self._update_headers)
-        engine.groups.dataChanged.connect(self._update_headers)
+        engine.groups.dataChanged.connect(self._on_groups_data_changed)
         engine.roster.dataChanged.connect(self._on_roster_data_changed)
         self._status_clock = QTimer(self)  # "last seen 5 min ago" ages
         self._status_clock.setInterval(STATUS_REFRESH_MS)
@@ -824,12 +824,16 @@ class MainWindow(QMainWindow):
                     f"{sum(online(m) for m in row.members)} online")
         return presence_text(roster.contact(model.title), now)
 
-    def _update_headers(self, *args: object, names: set[str] | None = None) -> None:
+    def _update_headers(self, *args: object, names: set[str] | None = None,
+                        keys: set[str] | None = None) -> None:
         """Write the tabs' header status again: every tab's, or (``names``: name keys of the
-        contacts that changed) only Everyone's and those of the tabs they are in."""
+        contacts that changed) only Everyone's and those of the tabs they are in, or
+        (``keys``) only those tabs'."""
         now = time.time()
         groups = self.engine.groups
         for key, widget in self._tabs_by_key.items():
+            if keys is not None and key not in keys:
+                continue
             if names is not None and key != EVERYONE:
                 if is_group(key):
                     row = groups.group(widget.model.title)
@@ -841,16 +845,35 @@ class MainWindow(QMainWindow):
             if key != EVERYONE and not is_group(key):
                 widget.set_retry_blocked(self.retry_blocked(key))
 
+    # What a header shows of a roster row (presence), or of a group's row (its members).
+    _HEADER_ROSTER_ROLES = frozenset({RosterModel.OnlineRole, RosterModel.PresenceKnownRole})
+    _NO_HEADER_GROUP_ROLES = frozenset({GroupModel.UnreadRole, Qt.ItemDataRole.ToolTipRole,
+                                        Qt.ItemDataRole.AccessibleTextRole})
+
     def _on_roster_data_changed(self, top: QModelIndex, bottom: QModelIndex,
                                 roles: list[int] | None = None) -> None:
-        """A presence (or unread count) changed: only the headers that show it are written
-        again; every tab's for a change of many rows (a login's roster)."""
+        """A presence changed: only the headers that show it are written again; every
+        tab's for a change of many rows (a login's roster); none for an unread count."""
+        if roles and self._HEADER_ROSTER_ROLES.isdisjoint(roles):
+            return
         if bottom.row() - top.row() >= 16:
             self._update_headers()
             return
         roster = self.engine.roster
         self._update_headers(names={
             name_key(roster.index(r, 0).data(RosterModel.NameRole) or "")
+            for r in range(top.row(), bottom.row() + 1)})
+
+    def _on_groups_data_changed(self, top: QModelIndex, bottom: QModelIndex,
+                                roles: list[int] | None = None) -> None:
+        """A group's row changed: its own tab's header is written again (its members); an
+        unread count changes no header. Every tab's was, at every message in any group: a
+        roster look-up per member of every open group (a hunt)."""
+        if roles and self._NO_HEADER_GROUP_ROLES.issuperset(roles):
+            return
+        groups = self.engine.groups
+        self._update_headers(keys={
+            group_key(groups.index(r, 0).data(GroupModel.NameRole) or "")
             for r in range(top.row(), bottom.row() + 1)})
 
     def retry_blocked(self, key: str) -> str:

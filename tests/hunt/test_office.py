@@ -12,9 +12,8 @@ import pytest
 from helpers.wire import connect_as
 
 from messenger.client.connection import ConnectionState
-from messenger.client.conversations import EVERYONE, group_key
+from messenger.client.conversations import EVERYONE
 from messenger.client.engine import ClientEngine
-from messenger.client.models import MembersModel
 from messenger.client.transfers import TransferController, TransferPrefs
 from messenger.gui.delegates import BubbleDelegate
 from messenger.gui.main_window import MainWindow
@@ -125,34 +124,6 @@ def broadcast(clients, per_client: int, tag: str) -> int:
 
 
 # ---------------------------------------------------------------------------------- tests
-
-
-def test_a_group_message_rewrites_only_its_own_tab_header(
-        qtbot, office, window_for, monkeypatch):
-    """A message in one group (its unread count changes) wrote every open tab's header
-    again, and recomputed every open group's member panel: in a busy office each group
-    message costs a roster look-up per member of every open group."""
-    server, names = office
-    groups = make_groups(server, names, n_groups=10)
-    alice = window_for(server, "alice")
-    qtbot.waitUntil(lambda: len(alice.engine.groups.names()) == 10)
-    for g in groups:
-        alice.open_group(g)
-    alice.showMinimized()
-    qtbot.waitUntil(lambda: not alice._window_active())
-    leader = server.server.core.groups.get(groups[0]).leader
-    c = connect_as(qtbot, server, leader, f"{leader}pw")
-    computed = Counting(monkeypatch, MembersModel, "_compute", method=True)
-    headers = Counting(monkeypatch, alice, "status_text")
-    for i in range(10):
-        c.send(Send(id=c.next_id(), client_msg_id=f"g{i}", scope="group", text=f"note {i}",
-                    to=[groups[0]]))
-    key = group_key(groups[0])
-    qtbot.waitUntil(lambda: alice.engine.unread(key) == 10, timeout=20_000)
-    # At most its own tab, once per message; no member panel (nobody joined or left).
-    assert headers.calls <= 10, f"{headers.calls} tab headers written for 10 messages"
-    assert computed.calls == 0, \
-        f"{computed.calls} member-list recomputations for 10 messages in one group"
 
 
 def test_each_new_message_in_a_busy_everyone_does_not_measure_every_row_again(
