@@ -1395,8 +1395,8 @@ class ClientEngine(QObject):
         if seq not in self._unread_seqs.get(key, ()):
             return None
         model = self._conversations.get(key)
-        row = model.row_of_seq(seq) if model is not None else None
-        return model.item(row).text if row is not None else None
+        found = model.find_item(seq) if model is not None else None  # (also one set aside)
+        return found[1].text if found is not None else None
 
     def first_unread(self, key: str) -> int | None:
         """The seq of the oldest unread message of conversation ``key`` (where the app draws
@@ -1414,15 +1414,16 @@ class ClientEngine(QObject):
         if not cards or not self._unread.get(key):
             return ""
         model = self.conversation(key)
-        card_row = min((r for r in map(model.row_of_transfer, cards) if r is not None),
-                       default=None)
-        if card_row is None:
+        # (by place, not row: either may be set aside above the rows, see keep_newest)
+        card = min((f for f in (model.find_item(transfer=c) for c in cards) if f is not None),
+                   key=lambda f: f[0], default=None)
+        if card is None:
             return ""
         seq = self.first_unread(key)
-        seq_row = model.row_of_seq(seq) if seq is not None else None
-        if seq is not None and (seq_row is None or seq_row < card_row):
+        found = model.find_item(seq) if seq is not None else None
+        if seq is not None and (found is None or found[0] < card[0]):
             return ""  # (a message not loaded is older than every loaded row)
-        return model.item(card_row).transfer
+        return card[1].transfer
 
     def add_unread_card(self, key: str, card: str) -> None:
         """A file offer (transfer card ``card``) arrived in conversation ``key``: it counts as
@@ -1597,13 +1598,13 @@ class ClientEngine(QObject):
         model = self._conversations.get(key)
         if not cards or model is None:
             return
-        rows = [r for r in map(model.row_of_seq, seqs) if r is not None]
-        if not rows:
+        found = [f for f in (model.find_item(seq) for seq in seqs) if f is not None]
+        if not found:
             return
-        newest = max(model.item(r).ts for r in rows)
+        newest = max(item.ts for _, item in found)
         for card in list(cards):
-            row = model.row_of_transfer(card)
-            if row is not None and model.item(row).ts <= newest:
+            shown = model.find_item(transfer=card)
+            if shown is not None and shown[1].ts <= newest:
                 self.card_answered(key, card)
 
     def _await_read(self, key: str, rows: list[CachedMessage]) -> None:

@@ -498,6 +498,11 @@ def gap_item(after: int, before: int, count: int) -> GapItem:
                    count=count)
 
 
+ASIDE_PAGE = 50
+"""How many items set aside (see :attr:`ConversationModel.keep_newest`) one
+:meth:`~ConversationModel.fetchMore` brings back."""
+
+
 class ConversationModel(QAbstractListModel):
     """The items of one conversation, oldest first.
 
@@ -526,6 +531,12 @@ class ConversationModel(QAbstractListModel):
     need not be contiguous. (Model testers call ``fetchMore`` from inside every change
     signal, which re-enters a model whose source answers from the cache at once: attach one
     when nothing older can be fetched, as the tests do.)
+
+    A view that follows the newest messages sets :attr:`keep_newest`: rows above that many
+    newest ones are then set aside as new ones come (kept in memory, no longer rows), so
+    that a conversation open all day does not lay out every message of the day again at
+    each new one. :meth:`fetchMore` (scrolling up) and :meth:`load_until` (a search match)
+    bring them back first, in their place; receipts and edits still reach them.
 
     Attributes:
         audience: for a group, a callable giving how many others receive a message (the
@@ -563,6 +574,11 @@ class ConversationModel(QAbstractListModel):
         self.audience: Callable[[], int] | None = None
         self.server_more: bool | None = None
         self.hydrated = False
+        self.keep_newest: int | None = None
+        """While set, rows above the newest ``keep_newest`` go aside at each new one (see
+        the class doc); a view that follows the end sets it, None while it does not."""
+        self._aside: list[ChatItem] = []  # older than row 0, oldest first: not rows
+        self._aside_by_seq: dict[int, ChatItem] = {}
 
     # -- Qt API
 
@@ -660,20 +676,47 @@ class ConversationModel(QAbstractListModel):
         self.beginResetModel()
         self._items.clear()
         self._seqs.clear()
+        self._aside.clear()
+        self._aside_by_seq.clear()
         self.server_more = None
         self.hydrated = False
         self.endResetModel()
 
     def items(self) -> list[ChatItem]:
-        """Copies of the items, oldest first."""
+        """Copies of the items (the rows), oldest first."""
         return [replace(i) for i in self._items]
 
     def has_seq(self, seq: int) -> bool:
+        """Whether message ``seq`` is here: a row, or set aside (see :attr:`keep_newest`)."""
         return seq in self._seqs
 
     def oldest_seq(self) -> int | None:
         """The smallest ``seq`` shown (None when no item has one)."""
+        if self._aside:
+            return min((i.seq for i in self._items if i.seq is not None), default=None)
         return min(self._seqs) if self._seqs else None
+
+    def aside_count(self) -> int:
+        """How many items are set aside above the rows (see :attr:`keep_newest`)."""
+        return len(self._aside)
+
+    def find_item(self, seq: int | None = None,
+                  transfer: str = "") -> tuple[int, ChatItem] | None:
+        """Message ``seq`` (or the card of ``transfer``), a row or set aside: its place in
+        the conversation (0 the oldest of all, set aside ones first) and a copy; None
+        when it is not here."""
+        if seq is not None:
+            row = self.row_of_seq(seq)
+            item = self._aside_by_seq.get(seq) if row is None else None
+        else:
+            row = self.row_of_transfer(transfer)
+            item = next((i for i in self._aside if i.transfer == transfer), None) \
+                if row is None and transfer else None
+        if row is not None:
+            return len(self._aside) + row, replace(self._items[row])
+        if item is None:
+            return None
+        return self._aside.index(item), replace(item)
 
     def row_of_seq(self, seq: int) -> int | None:
         if seq not in self._seqs:
@@ -700,15 +743,23 @@ class ConversationModel(QAbstractListModel):
         self._source = source
 
     def canFetchMore(self, parent: _Index = _ROOT) -> bool:
-        """True while older history may exist (in the cache or on the server)."""
-        if parent.isValid() or self._source is None:
+        """True while older history may exist (set aside, in the cache or on the server)."""
+        if parent.isValid():
+            return False
+        if self._aside:
+            return True
+        if self._source is None:
             return False
         return self._source.can_fetch_older(self)
 
     def fetchMore(self, parent: _Index = _ROOT) -> None:
-        """Add the next older page at the top: from the cache at once, else from the server
-        (the items arrive later; ``older_loaded`` says when)."""
-        if not parent.isValid() and self._source is not None:
+        """Add the next older page at the top: what was set aside first, then from the cache
+        at once, else from the server (the items arrive later; ``older_loaded`` says when)."""
+        if parent.isValid():
+            return
+        if self._aside:
+            self._bring_back(ASIDE_PAGE)
+        elif self._source is not None:
             self._source.fetch_older(self)
 
     def find(self, text: str) -> list[int]:
@@ -719,13 +770,22 @@ class ConversationModel(QAbstractListModel):
         if self._source is not None:
             return self._source.search(self, text)
         folded = fold(text)
-        return [i.seq for i in self._items if i.seq is not None and folded in fold(i.text)]
+        return [i.seq for i in [*self._aside, *self._items]
+                if i.seq is not None and folded in fold(i.text)]
 
     def load_until(self, seq: int) -> int | None:
         """Make sure message ``seq`` is loaded and return its row (None if it cannot be).
         A message near the loaded ones brings the cached pages in between; a far one only a
         window around it, with a :class:`GapItem` standing for the rest."""
         row = self.row_of_seq(seq)
+        if row is None and self._aside:
+            item = self._aside_by_seq.get(seq)
+            if item is not None:  # set aside: back down to it
+                self._bring_back(len(self._aside) - self._aside.index(item))
+                return self.row_of_seq(seq)
+            oldest = self.oldest_seq()
+            if oldest is None or seq < oldest:
+                self._bring_back(len(self._aside))  # (older still: above them all)
         if row is None and self._source is not None:
             self._source.load_until(self, seq)
             row = self.row_of_seq(seq)
@@ -789,6 +849,11 @@ class ConversationModel(QAbstractListModel):
         time: older items go above a card, newer ones below it. Items newer than the oldest
         message here (the newest page of a conversation, fetched after messages the server
         had queued were shown) go in their place by seq, as :meth:`append` puts them."""
+        if self._aside:
+            newest = max(self._aside_by_seq, default=-1)
+            if any(i.seq is None or (i.seq not in self._seqs and i.seq < newest)
+                   for i in items):
+                self._bring_back(len(self._aside))  # (they go above or among them)
         oldest = self.oldest_seq()
         fresh = self._unseen(items)
         if oldest is not None and any(i.seq is not None and i.seq > oldest for i in fresh):
@@ -838,10 +903,53 @@ class ConversationModel(QAbstractListModel):
                 return False
             self._seqs.add(item.seq)
             row = self._row_for_seq(item.seq, row)
+            if row == 0 and self._aside and \
+                    any(i.seq is not None and i.seq > item.seq for i in self._aside):
+                # Older than some set aside (a late catch-up page): all back, then its place.
+                self._bring_back(len(self._aside))
+                row = self._row_for_seq(item.seq, len(self._items))
         self.beginInsertRows(_ROOT, row, row)
         self._items.insert(row, item)
         self.endInsertRows()
+        if self.keep_newest is not None and row == len(self._items) - 1:
+            self._set_aside(len(self._items) - self.keep_newest)
         return True
+
+    def _set_aside(self, n: int) -> None:
+        """Set the ``n`` top rows aside (fewer: an unsent own message stays a row, for its
+        Retry, and so does everything below it)."""
+        items = self._items
+        n = min(n, len(items))
+        for row in range(n):
+            if items[row].state in (DeliveryState.PENDING, DeliveryState.FAILED) \
+                    and items[row].seq is None:
+                n = row
+                break
+        if n <= 0:
+            return
+        self.beginRemoveRows(_ROOT, 0, n - 1)
+        moved = items[:n]
+        del items[:n]
+        self._aside.extend(moved)
+        self.endRemoveRows()
+        for item in moved:
+            if item.seq is not None:
+                self._aside_by_seq[item.seq] = item
+
+    def _bring_back(self, n: int) -> None:
+        """The newest ``n`` items set aside become the top rows again."""
+        n = min(n, len(self._aside))
+        if n <= 0:
+            return
+        back = self._aside[-n:]
+        self.beginInsertRows(_ROOT, 0, n - 1)
+        del self._aside[-n:]
+        self._items[0:0] = back
+        self.endInsertRows()
+        for item in back:
+            if item.seq is not None:
+                self._aside_by_seq.pop(item.seq, None)
+        self.older_loaded.emit(n)
 
     def _row_for_seq(self, seq: int, end: int) -> int:
         """Where a message numbered ``seq`` goes among the rows above ``end``: above the own
@@ -873,7 +981,8 @@ class ConversationModel(QAbstractListModel):
         end, stamped now. With it the card goes after the last item that is not newer, so
         it shows at its time among the messages (one reloaded from the local store), or
         with ``last`` (a transfer starting now) at the end, stamped ``ts``."""
-        if self.row_of_transfer(transfer_id) is not None:
+        if self.row_of_transfer(transfer_id) is not None or \
+                any(i.transfer == transfer_id for i in self._aside):
             return False
         if ts is None or last:
             return self.append(ChatItem(MessageKind.TRANSFER, sender, name,
@@ -885,11 +994,23 @@ class ConversationModel(QAbstractListModel):
             if not isinstance(above, GapItem) and above.ts <= ts:
                 break
             row -= 1
+        if row == 0 and self._aside and any(not isinstance(i, GapItem) and i.ts > ts
+                                            for i in self._aside):
+            self._bring_back(len(self._aside))  # (it goes among them)
+            return self.add_transfer(transfer_id, sender, name, ts)
         self.beginInsertRows(_ROOT, row, row)
         self._items.insert(row, ChatItem(MessageKind.TRANSFER, sender, name, ts=ts,
                                          transfer=transfer_id))
         self.endInsertRows()
         return True
+
+    def load_card(self, transfer_id: str) -> int | None:
+        """The row of the card of ``transfer_id``, brought back when set aside (see
+        :attr:`keep_newest`); None when this conversation has no such card."""
+        found = self.find_item(transfer=transfer_id)
+        if found is not None and found[0] < len(self._aside):
+            self._bring_back(len(self._aside) - found[0])
+        return self.row_of_transfer(transfer_id)
 
     def row_of_transfer(self, transfer_id: str) -> int | None:
         """The row of the card of ``transfer_id``, or None."""
@@ -946,6 +1067,12 @@ class ConversationModel(QAbstractListModel):
         # (the last of them), or above rows of higher seqs and unsent messages above it; else
         # it stays.
         dest = last_older if last_older is not None else self._row_for_seq(seq, row)
+        if dest == 0 and self._aside and any(s > seq for s in self._aside_by_seq):
+            # Older than some set aside (a resend that kept its old seq): among them.
+            n = len(self._aside)
+            self._bring_back(n)
+            row += n
+            dest = self._row_for_seq(seq, row)
         if dest != row:
             self.beginMoveRows(_ROOT, row, row, _ROOT, dest if dest < row else dest + 1)
             del self._items[row]
@@ -979,32 +1106,34 @@ class ConversationModel(QAbstractListModel):
         """Apply receipts to own message ``seq`` (its state only moves forward); ``counts``
         are a group message's ``(delivered, read, recipients)``."""
         row = self.row_of_seq(seq)
-        if row is None:
+        item = self._items[row] if row is not None else self._aside_by_seq.get(seq)
+        if item is None:
             return False
-        item = self._items[row]
         new = DeliveryState(state)
         if _STATE_RANK[new] > _STATE_RANK[item.state]:
             item.state = new
         item.delivered_to, item.read_by = tuple(delivered_to), tuple(read_by)
         if counts is not None:
             item.counts = counts
-        self._changed(row, [self.StateRole, self.DeliveredToRole, self.ReadByRole])
+        if row is not None:  # (one set aside shows it when it comes back)
+            self._changed(row, [self.StateRole, self.DeliveredToRole, self.ReadByRole])
         return True
 
     def set_text(self, seq: int, text: str, edited: float | None = None) -> bool:
         """Replace the text of message ``seq`` (deleted, or edited at ``edited``, by its
         sender); False when this conversation does not show it."""
         row = self.row_of_seq(seq)
-        if row is None:
+        item = self._items[row] if row is not None else self._aside_by_seq.get(seq)
+        if item is None:
             return False
-        item = self._items[row]
         if edited is not None and (item.text == RETRACTED_TEXT
                                    or (item.edited is not None and item.edited > edited)):
             return True  # deleted, or edited later since: an old edit changes nothing
         item.text = text
         if edited is not None:
             item.edited = edited
-        self._changed(row, [Qt.ItemDataRole.DisplayRole, self.TextRole, self.EditedRole])
+        if row is not None:
+            self._changed(row, [Qt.ItemDataRole.DisplayRole, self.TextRole, self.EditedRole])
         return True
 
     def remove_client_id(self, client_msg_id: str) -> bool:

@@ -160,6 +160,12 @@ PIN_SLACK_PX = 8
 """A list scrolled to within this many pixels of its end counts as showing the newest
 message: new ones then scroll into view; otherwise a "↓ N new" button appears."""
 
+FOLLOWED_ROWS = 120
+"""While the list shows its newest message, it keeps at most this many rows: older ones go
+aside in the model (:attr:`~messenger.client.models.ConversationModel.keep_newest`) and
+come back when scrolled up to. A ``QListView`` measures every row again at each new one:
+in a tab open all day on a busy Everyone, each message cost more than the last."""
+
 MARKER_PAGES = 40
 """At most this many older pages are loaded from the cache to show where the unread
 messages start (the "New messages" line), all of them before the list is laid out once;
@@ -476,6 +482,7 @@ class ConversationWidget(QWidget):
         header_layout.addStretch(1)
 
         # "↓ 3 new" over the list's bottom right, while messages arrive below what is shown.
+        self._follows_end = False
         self._pinned = True  # the list shows its end: new messages scroll into view
         self._anchor: tuple[int, int] | None = None  # row, y (see _before_rows_inserted)
         self._unseen = 0
@@ -945,11 +952,14 @@ class ConversationWidget(QWidget):
         self.delegate.unread_seq = seq
         self.delegate.unread_card = card
         self.delegate.forget_heights([self.model.row_of_seq(was) if was is not None else None])
-        row = self.model.row_of_transfer(card) if card else \
-            self.model.row_of_seq(seq) if seq is not None else None
         pages = 0
         self._marking = True  # (one layout for all the pages, below: not one per page)
         try:
+            # (load_card, load_until: back if set aside while the list followed the end)
+            row = self.model.load_card(card) if card else \
+                self.model.row_of_seq(seq) if seq is not None else None
+            if row is None and seq is not None and self.model.find_item(seq) is not None:
+                row = self.model.load_until(seq)
             while seq is not None and row is None and pages < MARKER_PAGES \
                     and self.model.canFetchMore():
                 oldest = self.model.oldest_seq()
@@ -1056,6 +1066,17 @@ class ConversationWidget(QWidget):
         self.jump_button.hide()
         if not was:
             self.caught_up.emit(self.key)
+
+    @property
+    def _pinned(self) -> bool:
+        """The list shows its end: new messages scroll into view, and the model keeps only
+        the newest :data:`FOLLOWED_ROWS` rows (what the reader scrolls back to stays)."""
+        return self._follows_end
+
+    @_pinned.setter
+    def _pinned(self, pinned: bool) -> None:
+        self._follows_end = pinned
+        self.model.keep_newest = FOLLOWED_ROWS if pinned else None
 
     @property
     def at_latest(self) -> bool:

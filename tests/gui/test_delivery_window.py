@@ -289,12 +289,17 @@ def test_a_burst_queued_while_offline_lays_the_open_tab_out_once_not_per_message
     tab.delegate._measure = counting
     with qtbot.waitSignal(engine.resumed, timeout=30_000):
         engine.reconnect_now()
-    qtbot.waitUntil(lambda: len(texts(window, peer_key("alice"), MessageKind.OTHER)) == n,
+    last = f"queued {n - 1}"
+    qtbot.waitUntil(lambda: texts(window, peer_key("alice"), MessageKind.OTHER)[-1:] == [last],
                     timeout=30_000)
     qtbot.waitUntil(lambda: not tab._to_end.isActive())
     bar = tab.view.verticalScrollBar()
     assert bar.value() == bar.maximum()  # (the end in view)
     assert measured[0] < 10 * n, measured[0]  # (n²/2 = 45,000 before)
+    # All came: the newest are rows, the older ones set aside (the tab follows the end).
+    shown = texts(window, peer_key("alice"), MessageKind.OTHER)
+    assert shown == [f"queued {i}" for i in range(n - len(shown), n)]
+    assert len(shown) + tab.model.aside_count() == n
 
 
 def test_a_password_changed_elsewhere_while_offline_goes_back_to_the_login_dialog(

@@ -16,6 +16,8 @@ from messenger.client.conversations import EVERYONE, group_key
 from messenger.client.engine import ClientEngine
 from messenger.client.models import MembersModel
 from messenger.client.transfers import TransferController, TransferPrefs
+from messenger.gui.conversation import FOLLOWED_ROWS
+from messenger.gui.delegates import BubbleDelegate
 from messenger.gui.main_window import MainWindow
 from messenger.protocol import Send
 
@@ -242,3 +244,73 @@ def test_a_group_message_rewrites_only_its_own_tab_header(
     assert headers.calls <= 10, f"{headers.calls} tab headers written for 10 messages"
     assert computed.calls == 0, \
         f"{computed.calls} member-list recomputations for 10 messages in one group"
+
+
+def test_each_new_message_in_a_busy_everyone_does_not_measure_every_row_again(
+        qtbot, office, window_for, monkeypatch):
+    """Everyone open at the newest message all day: each message that comes makes the list
+    ask every row's size again (about 6 µs a row, see docs/performance.md), and the rows
+    never go (what came live stays in the model). The cost of one message grows with
+    every message of the day, without end: 375 sizes for one message after 350, 10,000
+    after 10,000."""
+    server, names = office
+    alice = window_for(server, "alice")
+    widget = alice.conversation_widget(EVERYONE)
+    alice.tabs.setCurrentWidget(widget)
+    model = alice.engine.conversation(EVERYONE)
+    senders = [connect_as(qtbot, server, n, f"{n}pw") for n in names[:6]]
+    came: list[str] = []  # (the model keeps only the newest rows while the tab follows them)
+    alice.engine.message_received.connect(lambda key, item: came.append(key))
+    measured = Counting(monkeypatch, BubbleDelegate, "_known_height", method=True)
+    costs = {}
+    bar = widget.view.verticalScrollBar()
+    for per_client in (10, 100):
+        want = len(came) + broadcast(senders, per_client, f"day{per_client}")
+        qtbot.waitUntil(lambda want=want: len(came) >= want, timeout=30_000)
+        # (the burst laid out and scrolled to: the end timer ran, the bar is at its end)
+        qtbot.waitUntil(lambda: not widget._to_end.isActive() and bar.value() == bar.maximum())
+        measured.calls = 0
+        before = len(came)
+        broadcast(senders[:1], 1, f"one{per_client}")
+        qtbot.waitUntil(lambda before=before: len(came) == before + 1)
+        qtbot.waitUntil(lambda: measured.calls > 0 and not widget._to_end.isActive())
+        costs[before] = measured.calls
+    small, large = sorted(costs)
+    assert widget.at_latest
+    assert model.rowCount() <= FOLLOWED_ROWS < model.rowCount() + model.aside_count()
+    # One message should cost about the same however many came before it.
+    assert costs[large] <= 2 * costs[small] + 20, \
+        f"sizes asked for one new message, by messages already there: {costs}"
+
+
+def test_what_a_busy_tab_set_aside_comes_back_when_scrolled_up_or_searched(
+        qtbot, office, window_for):
+    """The rows a tab following a busy Everyone set aside are not lost: scrolled up, the
+    whole morning is there again in order, and Ctrl+F goes to a message set aside."""
+    server, _names = office
+    alice = window_for(server, "alice")
+    widget = alice.conversation_widget(EVERYONE)
+    alice.tabs.setCurrentWidget(widget)
+    model = alice.engine.conversation(EVERYONE)
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    n = broadcast([bob], 3 * FOLLOWED_ROWS, "morning")
+    qtbot.waitUntil(lambda: any(i.text == f"morning {n - 1}" for i in model.items()),
+                    timeout=20_000)
+    assert model.rowCount() <= FOLLOWED_ROWS and model.aside_count() > 0
+    # Ctrl+F "morning 100": a match set aside, brought back and shown.
+    widget.open_find()
+    widget.find_edit.setText("morning 100")
+    qtbot.waitUntil(lambda: len(widget.matches) == 1)
+    widget.find_step(1)
+    row = model.row_of_seq(widget.matches[0])
+    assert row is not None and model.item(row).text == "morning 100"
+    assert not widget.at_latest  # (reading it: nothing goes aside meanwhile)
+    # Scrolled up to the top, a page at a time: every message of the morning, in order.
+    bar = widget.view.verticalScrollBar()
+    while model.aside_count():
+        rows = model.rowCount()
+        bar.setValue(bar.minimum())
+        qtbot.waitUntil(lambda rows=rows: model.rowCount() > rows)
+    morning = [i.text for i in model.items() if i.text.startswith("morning")]
+    assert morning == [f"morning {i}" for i in range(n)]
+

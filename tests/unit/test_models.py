@@ -222,6 +222,57 @@ def test_a_late_older_message_goes_in_seq_order(qtmodeltester, qapp):
     assert model.row_of_seq(5) == 5
 
 
+def test_a_model_that_follows_the_end_sets_old_rows_aside_and_brings_them_back(qtbot, qapp):
+    """A tab open all day at the newest message of a busy Everyone: the list measured every
+    row of the day again at each new message. While a view follows the end
+    (``keep_newest``) the oldest rows go aside, not lost: receipts and edits still reach
+    them, a redelivery is not doubled, scrolling up (``fetchMore``) or a search match
+    (``load_until``) brings them back in their place; an unsent message stays a row (its
+    Retry), and so does all that came after it."""
+    model = ConversationModel("everyone", "Everyone")
+    model.keep_newest = 3
+    model.append(ChatItem(MessageKind.OWN, "alice", "mine", seq=10))
+    for seq in range(2, 7):
+        model.append(ChatItem(MessageKind.OTHER, "bob", f"m{seq}", seq=10 * seq))
+    assert _texts(model) == ["m4", "m5", "m6"] and model.aside_count() == 3
+    assert model.has_seq(10) and model.row_of_seq(10) is None and model.oldest_seq() == 40
+    assert not model.append(ChatItem(MessageKind.OTHER, "bob", "m2", seq=20))  # (again)
+    assert model.set_receipts(10, "read", ["bob"], ["bob"])
+    assert model.set_text(20, "m2, edited", edited=5.0)
+    assert model.canFetchMore()
+    assert model.load_until(20) == 0  # (down to it)
+    assert _texts(model) == ["m2, edited", "m3", "m4", "m5", "m6"]
+    with qtbot.waitSignal(model.older_loaded):
+        model.fetchMore()
+    assert model.aside_count() == 0 and not model.canFetchMore()
+    assert model.item(0).state is DeliveryState.READ and model.item(0).read_by == ("bob",)
+    # A late older message (a catch-up page) brings them all back and goes in its place.
+    model.append(ChatItem(MessageKind.OTHER, "bob", "m7", seq=70))
+    assert model.aside_count() == 4
+    assert model.append(ChatItem(MessageKind.OTHER, "bob", "late", seq=35))
+    assert _texts(model) == ["mine", "m2, edited", "m3", "late", "m4", "m5", "m6", "m7"]
+    # An unsent message stays a row, and all below it: only what is above it goes aside.
+    model = ConversationModel("everyone", "Everyone")
+    model.append(ChatItem(MessageKind.OTHER, "bob", "m1", seq=1))
+    model.append(ChatItem(MessageKind.OWN, "alice", "not sent", client_msg_id="c1",
+                          state=DeliveryState.FAILED))
+    model.keep_newest = 1
+    for seq in range(2, 5):
+        model.append(ChatItem(MessageKind.OTHER, "bob", f"m{seq}", seq=seq))
+    assert _texts(model) == ["not sent", "m2", "m3", "m4"]
+    assert model.aside_count() == 1 and model.failed_ids() == ["c1"]
+    # A resend acked with its old seq goes among those set aside, in its place.
+    model = ConversationModel("everyone", "Everyone")
+    model.keep_newest = 2
+    for seq in (10, 20, 30):
+        model.append(ChatItem(MessageKind.OTHER, "bob", f"m{seq}", seq=seq))
+    model.append(ChatItem(MessageKind.OWN, "alice", "resent", client_msg_id="c9",
+                          state=DeliveryState.PENDING))
+    assert _texts(model) == ["m30", "resent"]
+    assert model.mark_sent("c9", 15, 1.0)
+    assert _texts(model) == ["m10", "resent", "m20", "m30"] and model.aside_count() == 0
+
+
 def test_unsent_own_messages_stay_at_the_bottom_until_numbered(qtmodeltester, qtbot, qapp):
     """Messages arriving while own ones wait for their ack go above them; an acked one moves
     to its seq's place when the order needs it, so the window shows the server's order, as
