@@ -152,6 +152,7 @@ def main(argv: list[str]) -> int:
     bob_tab = window.open_conversation("bob")
     bob_tab.open_find()
     bob_tab.find_edit.setText("thanks")
+    QApplication.processEvents()  # (the find bar lays itself out for its new count)
     window.grab().save(str(out_dir / "find.png"))
     bob_tab.close_find()
 

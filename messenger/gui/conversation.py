@@ -537,7 +537,8 @@ class ConversationWidget(QWidget):
         self.find_label = QLabel(self.find_bar)
         self.find_label.setAccessibleDescription("Matches")
         self.find_label.setMinimumWidth(
-            self.find_label.fontMetrics().horizontalAdvance("No matches") + 8)
+            max(map(self.find_label.fontMetrics().horizontalAdvance,
+                    (NO_MATCHES_HERE, "9,999 of 9,999 messages", "Searching…"))) + 8)
         # The search starts at the newest match (at the bottom): the next match is older,
         # further up, so ↑ is "next" (Enter, F3) and ↓ goes back down (Shift+Enter).
         self.find_older = QToolButton(self.find_bar)

@@ -290,3 +290,21 @@ def test_messages_coming_with_the_find_bar_open_are_checked_alone_in_a_long_conv
     alice.request(Edit, seq=second.seq, text="dinner is late", client_msg_id="e1", base=0.0)
     qtbot.waitUntil(lambda: tab.find_label.text() == "1 of 1 message", timeout=10_000)
     assert searches == []
+
+
+def test_the_find_bars_count_is_not_cut_off(qtbot):
+    """"1 of 2 messag": in a narrow window the count's label was squeezed to the width of
+    "No matches" while the edit kept its own."""
+    from messenger.gui.conversation import NO_MATCHES_HERE
+
+    fill_cache(30, text=lambda seq: "thanks a lot" if seq in (10, 20) else f"note {seq}.")
+    window = cached_window(qtbot)
+    window.resize(560, 600)
+    tab = window.open_conversation(PEER)
+    window.find()
+    metrics = tab.find_label.fontMetrics()
+    for typed, said in (("thanks", "1 of 2 messages"), ("visa", NO_MATCHES_HERE)):
+        tab.find_edit.selectAll()
+        qtbot.keyClicks(tab.find_edit, typed)
+        assert tab.find_label.text() == said
+        qtbot.waitUntil(lambda: tab.find_label.width() >= metrics.horizontalAdvance(said))
