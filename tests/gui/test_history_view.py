@@ -307,4 +307,4 @@ def test_the_find_bars_count_is_not_cut_off(qtbot):
         tab.find_edit.selectAll()
         qtbot.keyClicks(tab.find_edit, typed)
         assert tab.find_label.text() == said
-        qtbot.waitUntil(lambda: tab.find_label.width() >= metrics.horizontalAdvance(said))
+        qtbot.waitUntil(lambda said=said: tab.find_label.width() >= metrics.horizontalAdvance(said))
