@@ -1,0 +1,591 @@
+"""Hunt: exactly-once delivery under chaos. Real ``messenger --server`` processes killed with
+SIGKILL and restarted on the same data dir, real app engines with stores of their own, link
+cuts at awkward moments. After each scenario: every recipient holds every acked message
+exactly once, in seq order (window and cache), and the senders' outboxes are empty."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+import shiboken6
+from helpers.rawclient import ServerProcess
+from PySide6.QtCore import QTimer
+
+from messenger.client.connection import ConnectionState
+from messenger.client.conversations import EVERYONE, group_key
+from messenger.client.engine import ClientEngine
+from messenger.client.liveness import Backoff
+from messenger.client.models import DeliveryState, MessageKind
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Server:
+    """A ``messenger --server`` process that can be SIGKILLed and started again on the same
+    port and data dir."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = 0
+        self.procs: list[ServerProcess] = []
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "messenger", "--server", "--host", "127.0.0.1",
+                "--port", str(self.port), "--data-dir", str(self.data_dir), "--demo"]
+
+    def start(self) -> int:
+        proc = ServerProcess(self.command(), cwd=REPO)
+        self.procs.append(proc)
+        _, self.port = proc.start()
+        return self.port
+
+    @property
+    def running(self) -> bool:
+        return bool(self.procs) and self.procs[-1].is_running()
+
+    def kill(self) -> None:
+        proc = self.procs[-1]
+        assert proc.proc is not None
+        proc.proc.kill()
+        proc.proc.wait(timeout=10)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.proc is not None:
+                proc.stop()
+
+
+@pytest.fixture
+def srv(tmp_path):
+    server = Server(tmp_path / "srvdata")
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def apps(qtbot, tmp_path):
+    made: list[ClientEngine] = []
+
+    def factory(user: str, port: int, *, device: str = "", login: bool = True) -> ClientEngine:
+        engine = ClientEngine(backoff=Backoff(0.05, 0.4),
+                              data_dir=tmp_path / f"app-{user}{device}")
+        made.append(engine)
+        if login:
+            with qtbot.waitSignal(engine.login_succeeded, timeout=15_000):
+                engine.connect_to("127.0.0.1", port)
+                engine.login(user, f"{user}123")
+        return engine
+
+    yield factory
+    alive = [e for e in made if shiboken6.isValid(e)]
+    for engine in alive:
+        engine.close()
+    qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e in alive))
+
+
+def msgs(engine: ClientEngine, key: str) -> list[tuple[int | None, str, str]]:
+    """(seq, sender, text) of the chat messages the window shows in ``key``."""
+    return [(i.seq, i.sender, i.text) for i in engine.conversation(key).items()
+            if i.kind in (MessageKind.OWN, MessageKind.OTHER)]
+
+
+def cached(engine: ClientEngine, key: str) -> list[tuple[int, str, str]]:
+    assert engine.store is not None
+    return [(m.seq, m.sender, m.text) for m in engine.store.iter_conversation(key)
+            if not m.notice]
+
+
+def check_exactly_once(engine: ClientEngine, key: str, expected: list[str]) -> None:
+    """``key`` in ``engine`` shows exactly ``expected`` (as a multiset, each once), every one
+    numbered, in strictly increasing seq order, and the cache holds the same."""
+    shown = msgs(engine, key)
+    texts = [t for _, _, t in shown]
+    dupes = sorted({t for t in texts if texts.count(t) > 1})
+    assert not dupes, f"{engine.user} {key}: shown twice: {dupes[:10]}"
+    missing = sorted(set(expected) - set(texts))
+    assert not missing, f"{engine.user} {key}: missing {len(missing)}: {missing[:10]}"
+    extra = sorted(set(texts) - set(expected))
+    assert not extra, f"{engine.user} {key}: unexpected {extra[:10]}"
+    seqs = [s for s, _, _ in shown]
+    assert None not in seqs, f"{engine.user} {key}: unnumbered rows"
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), \
+        f"{engine.user} {key}: out of seq order: {seqs}"
+    assert cached(engine, key) == shown, f"{engine.user} {key}: cache differs from window"
+
+
+def all_shown(engine: ClientEngine, key: str, expected: list[str]) -> bool:
+    texts = [t for s, _, t in msgs(engine, key) if s is not None]
+    return set(expected) <= set(texts)
+
+
+def outbox_empty(*engines: ClientEngine) -> bool:
+    return all(e.store is not None and not e.store.outbox() for e in engines)
+
+
+def make_group(qtbot, leader: ClientEngine, members: list[ClientEngine], name: str) -> None:
+    with qtbot.waitSignal(leader.group_joined, timeout=10_000):
+        leader.create_group(name, public=True)
+    for engine in members:
+        with qtbot.waitSignal(engine.group_joined, timeout=10_000):
+            engine.join_group(name)
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+
+@pytest.mark.parametrize("kill_after", [1, 7, 23])
+def test_sigkill_mid_mixed_scope_burst(qtbot, srv, apps, kill_after):
+    """alice sends, round robin, private to bob, multicast to bob+charlie, to group lab and
+    to Everyone; the server is SIGKILLed after ``kill_after`` acks and started again."""
+    alice, bob, charlie = (apps(u, srv.port) for u in ("alice", "bob", "charlie"))
+    make_group(qtbot, alice, [bob, charlie], "lab")
+    sent: dict[str, list[str]] = {"uni": [], "multi": [], "group": [], "all": []}
+    acks: list[str] = []
+
+    def on_ack(cmid, seq, ts):
+        acks.append(cmid)
+        if len(acks) == kill_after:
+            srv.kill()
+
+    alice.message_acked.connect(on_ack)
+    n = 0
+    timer = QTimer()
+
+    def tick():
+        nonlocal n
+        kind = ("uni", "multi", "group", "all")[n % 4]
+        text = f"{kind} {n:03d}"
+        sent[kind].append(text)
+        if kind == "uni":
+            alice.send_unicast("bob", text)
+        elif kind == "multi":
+            alice.send_multicast(["bob", "charlie"], text)
+        elif kind == "group":
+            alice.send_group("lab", text)
+        else:
+            alice.send_broadcast(text)
+        n += 1
+        if n == 120:
+            timer.stop()
+
+    timer.timeout.connect(tick)
+    timer.start(1)
+    qtbot.waitUntil(lambda: not srv.running, timeout=10_000)
+    srv.start()
+
+    def done():
+        return (not timer.isActive() and outbox_empty(alice)
+                and all_shown(bob, "alice", sent["uni"] + sent["multi"])
+                and all_shown(charlie, "alice", sent["multi"])
+                and all_shown(bob, group_key("lab"), sent["group"])
+                and all_shown(charlie, group_key("lab"), sent["group"])
+                and all_shown(bob, EVERYONE, sent["all"])
+                and all_shown(charlie, EVERYONE, sent["all"]))
+
+    qtbot.waitUntil(done, timeout=20_000)
+    check_exactly_once(bob, "alice", sent["uni"] + sent["multi"])
+    check_exactly_once(charlie, "alice", sent["multi"])
+    for e in (bob, charlie, alice):
+        check_exactly_once(e, group_key("lab"), sent["group"])
+        check_exactly_once(e, EVERYONE, sent["all"])
+    check_exactly_once(alice, "bob", sent["uni"] + sent["multi"])
+    check_exactly_once(alice, "charlie", sent["multi"])
+
+
+def test_app_restart_with_outbox_in_every_scope_and_kill_during_login_flush(
+        qtbot, srv, apps, tmp_path):
+    """The server dies; alice types in private, multicast, group and Everyone while it is
+    down, quits; the server comes back, alice starts again and logs in, and the server is
+    killed again while her outbox is being flushed; once more back."""
+    alice, bob, charlie = (apps(u, srv.port) for u in ("alice", "bob", "charlie"))
+    make_group(qtbot, alice, [bob, charlie], "lab")
+    srv.kill()
+    qtbot.waitUntil(lambda: alice.state is not ConnectionState.LOGGED_IN, timeout=10_000)
+    sent: dict[str, list[str]] = {"uni": [], "multi": [], "group": [], "all": []}
+    for n in range(80):
+        kind = ("uni", "multi", "group", "all")[n % 4]
+        text = f"offline {kind} {n:03d}"
+        sent[kind].append(text)
+        if kind == "uni":
+            alice.send_unicast("bob", text)
+        elif kind == "multi":
+            alice.send_multicast(["bob", "charlie"], text)
+        elif kind == "group":
+            alice.send_group("lab", text)
+        else:
+            alice.send_broadcast(text)
+    assert len(alice.store.outbox()) == 80
+    alice.close()
+    srv.start()
+    again = apps("alice", srv.port, login=False)
+    acks: list[str] = []
+
+    def on_ack(cmid, seq, ts):
+        acks.append(cmid)
+        if len(acks) == 11:
+            srv.kill()
+
+    again.message_acked.connect(on_ack)
+    with qtbot.waitSignal(again.login_succeeded, timeout=15_000):
+        again.connect_to("127.0.0.1", srv.port)
+        again.login("alice", "alice123")
+    qtbot.waitUntil(lambda: not srv.running, timeout=10_000)
+    srv.start()
+
+    def done():
+        return (outbox_empty(again)
+                and all_shown(bob, "alice", sent["uni"] + sent["multi"])
+                and all_shown(charlie, "alice", sent["multi"])
+                and all_shown(bob, group_key("lab"), sent["group"])
+                and all_shown(charlie, group_key("lab"), sent["group"])
+                and all_shown(bob, EVERYONE, sent["all"])
+                and all_shown(charlie, EVERYONE, sent["all"]))
+
+    qtbot.waitUntil(done, timeout=20_000)
+    check_exactly_once(bob, "alice", sent["uni"] + sent["multi"])
+    check_exactly_once(charlie, "alice", sent["multi"])
+    for e in (bob, charlie, again):
+        check_exactly_once(e, group_key("lab"), sent["group"])
+        check_exactly_once(e, EVERYONE, sent["all"])
+    check_exactly_once(again, "bob", sent["uni"] + sent["multi"])
+    check_exactly_once(again, "charlie", sent["multi"])
+
+
+def test_one_account_on_two_computers_both_sending_through_a_restart(qtbot, srv, apps):
+    """alice on her desktop and her laptop both send to bob and to group lab while the
+    server is SIGKILLed and restarted; everyone ends with each message once, in order, and
+    each of alice's computers has the other's messages too."""
+    desktop = apps("alice", srv.port, device="-desktop")
+    laptop = apps("alice", srv.port, device="-laptop")
+    bob = apps("bob", srv.port)
+    make_group(qtbot, desktop, [bob], "lab")
+    sent: dict[str, list[str]] = {"uni": [], "group": []}
+    acks: list[str] = []
+
+    def on_ack(cmid, seq, ts):
+        acks.append(cmid)
+        if len(acks) == 30:
+            srv.kill()
+
+    desktop.message_acked.connect(on_ack)
+    laptop.message_acked.connect(on_ack)
+    n = 0
+    timer = QTimer()
+
+    def tick():
+        nonlocal n
+        for engine, dev in ((desktop, "d"), (laptop, "l")):
+            text = f"{dev} {n:03d}"
+            if n % 2:
+                sent["group"].append(text)
+                engine.send_group("lab", text)
+            else:
+                sent["uni"].append(text)
+                engine.send_unicast("bob", text)
+        n += 1
+        if n == 80:
+            timer.stop()
+
+    timer.timeout.connect(tick)
+    timer.start(2)
+    qtbot.waitUntil(lambda: not srv.running, timeout=10_000)
+    srv.start()
+
+    def done():
+        return (not timer.isActive() and outbox_empty(desktop, laptop)
+                and all_shown(bob, "alice", sent["uni"])
+                and all_shown(bob, group_key("lab"), sent["group"]))
+
+    qtbot.waitUntil(done, timeout=20_000)
+    check_exactly_once(bob, "alice", sent["uni"])
+    check_exactly_once(bob, group_key("lab"), sent["group"])
+    # Each computer catches up with what the other sent (at its reconnect, or live).
+    for engine in (desktop, laptop):
+        qtbot.waitUntil(lambda e=engine: all_shown(e, "bob", sent["uni"])
+                        and all_shown(e, group_key("lab"), sent["group"]), timeout=10_000)
+        check_exactly_once(engine, "bob", sent["uni"])
+        check_exactly_once(engine, group_key("lab"), sent["group"])
+
+
+@pytest.mark.parametrize("cut_at", [1, 40, 170])
+def test_link_cut_during_the_catch_up_of_queued_messages(qtbot, srv, apps, cut_at):
+    """bob is away while alice sends him 300 messages (private and in lab); at his login
+    his link is cut after ``cut_at`` of the queued ones arrived."""
+    alice, bob = apps("alice", srv.port), apps("bob", srv.port)
+    make_group(qtbot, alice, [bob], "lab")
+    bob.logout()
+    qtbot.waitUntil(lambda: bob.state is ConnectionState.DISCONNECTED, timeout=10_000)
+    uni = [f"u {n:03d}" for n in range(150)]
+    grp = [f"g {n:03d}" for n in range(150)]
+    for u, g in zip(uni, grp, strict=True):
+        alice.send_unicast("bob", u)
+        alice.send_group("lab", g)
+    qtbot.waitUntil(lambda: outbox_empty(alice), timeout=15_000)
+    seen: list[int] = []
+
+    def on_received(key, item):
+        seen.append(1)
+        if len(seen) == cut_at:
+            QTimer.singleShot(0, lambda: bob._conn._socket is not None
+                              and bob._conn._socket.abort())
+
+    bob.message_received.connect(on_received)
+    with qtbot.waitSignal(bob.login_succeeded, timeout=15_000):
+        bob.connect_to("127.0.0.1", srv.port)
+        bob.login("bob", "bob123")
+    qtbot.waitUntil(lambda: all_shown(bob, "alice", uni)
+                    and all_shown(bob, group_key("lab"), grp), timeout=20_000)
+    qtbot.waitUntil(lambda: bob.logged_in, timeout=10_000)
+    check_exactly_once(bob, "alice", uni)
+    check_exactly_once(bob, group_key("lab"), grp)
+    assert bob.unread("alice") == len(uni)
+    assert bob.unread(group_key("lab")) == len(grp)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sigkill_while_edits_and_deletes_are_in_flight(qtbot, srv, apps, seed):
+    """alice edits and deletes her messages (private, multicast, group, Everyone) in a burst;
+    the server is SIGKILLed a random few ms into it. After the restart every app shows each
+    message once, with the last edit or as deleted, and no edit line of its own."""
+    rng = random.Random(seed)
+    alice, bob, charlie = (apps(u, srv.port) for u in ("alice", "bob", "charlie"))
+    make_group(qtbot, alice, [bob, charlie], "lab")
+    ids: list[tuple[str, str]] = []  # (cmid, key at alice)
+    for n in range(40):
+        kind = n % 4
+        text = f"m{n:02d}"
+        if kind == 0:
+            ids.append((alice.send_unicast("bob", text), "bob"))
+        elif kind == 1:
+            ids.append((alice.send_multicast(["bob", "charlie"], text), "bob"))
+        elif kind == 2:
+            ids.append((alice.send_group("lab", text), group_key("lab")))
+        else:
+            ids.append((alice.send_broadcast(text), EVERYONE))
+    qtbot.waitUntil(lambda: outbox_empty(alice), timeout=10_000)
+    seq_of = {}
+    for cmid, key in ids:
+        seq_of[cmid] = next(i.seq for i in alice.conversation(key).items()
+                            if i.client_msg_id == cmid)
+    final: dict[int, str] = {}
+    for n, (cmid, key) in enumerate(ids):
+        seq = seq_of[cmid]
+        choice = rng.random()
+        if choice < 0.3:
+            alice.retract(seq, key)
+            final[seq] = "This message was deleted."
+        elif choice < 0.8:
+            alice.edit(seq, key, f"m{n:02d} edited once")
+            final[seq] = f"m{n:02d} edited once"
+            if rng.random() < 0.5:
+                alice.edit(seq, key, f"m{n:02d} edited twice")
+                final[seq] = f"m{n:02d} edited twice"
+        else:
+            final[seq] = f"m{n:02d}"
+    QTimer.singleShot(rng.randint(0, 15), srv.kill)
+    qtbot.waitUntil(lambda: not srv.running, timeout=10_000)
+    srv.start()
+    from messenger.protocol import RETRACTED_TEXT
+    final = {s: (RETRACTED_TEXT if t == "This message was deleted." else t)
+             for s, t in final.items()}
+
+    def texts(engine, key):
+        return {s: t for s, _, t in msgs(engine, key)}
+
+    def settled(engine, keys):
+        got = {}
+        for key in keys:
+            got.update(texts(engine, key))
+        return all(got.get(s) == t for s, t in final.items() if s in got)
+
+    want_bob = {s for s, (c, k) in zip(seq_of.values(), ids, strict=True)}
+    qtbot.waitUntil(lambda: settled(bob, ["alice", group_key("lab"), EVERYONE])
+                    and settled(charlie, ["alice", group_key("lab"), EVERYONE])
+                    and settled(alice, ["bob", "charlie", group_key("lab"), EVERYONE])
+                    and alice.logged_in and bob.logged_in and charlie.logged_in,
+                    timeout=20_000)
+    assert want_bob
+    for engine, keys in ((bob, ["alice", group_key("lab"), EVERYONE]),
+                         (charlie, ["alice", group_key("lab"), EVERYONE]),
+                         (alice, ["bob", "charlie", group_key("lab"), EVERYONE])):
+        for key in keys:
+            shown = msgs(engine, key)
+            seqs = [s for s, _, _ in shown]
+            assert seqs == sorted(set(seqs)), (engine.user, key, seqs)
+            assert cached(engine, key) == shown, (engine.user, key)
+            for s, _, t in shown:
+                assert t == final[s], (engine.user, key, s, t, final[s])
+    # Nothing left to redo, no error notice.
+    assert alice._saved_changes() == []
+    for key in ("bob", "charlie", group_key("lab"), EVERYONE):
+        errors = [i.text for i in alice.conversation(key).items()
+                  if i.kind is MessageKind.ERROR]
+        assert not errors, (key, errors)
+
+
+def test_sigkill_while_a_new_computer_pages_back_through_history(qtbot, srv, apps):
+    """bob on a new computer pages back through 700 messages of his conversation with
+    alice; the server is SIGKILLed in the middle of the paging and started again; paging
+    on reaches the first message, each once, in order."""
+    alice = apps("alice", srv.port)
+    texts = [f"h {n:03d}" for n in range(700)]
+    for t in texts:
+        alice.send_unicast("bob", t)
+    qtbot.waitUntil(lambda: outbox_empty(alice), timeout=15_000)
+    bob = apps("bob", srv.port)  # gets them queued; then a new computer of bob's
+    qtbot.waitUntil(lambda: all_shown(bob, "alice", texts), timeout=15_000)
+    bob.close()
+    laptop = apps("bob", srv.port, device="-laptop")
+    qtbot.waitUntil(lambda: bool(msgs(laptop, "alice")), timeout=10_000)
+    model = laptop.conversation("alice")
+    pages = [0]
+
+    def page_loaded(key, added):
+        pages[0] += 1
+        if pages[0] == 4:
+            srv.kill()
+
+    laptop.history_loaded.connect(page_loaded)
+    killed_seen = []
+
+    def step():
+        if len(msgs(laptop, "alice")) >= len(texts):
+            return True
+        if not srv.running and not killed_seen:
+            killed_seen.append(1)
+            srv.start()
+        if laptop.logged_in:
+            laptop.fetch_older(model)
+        return False
+
+    qtbot.waitUntil(step, timeout=20_000)
+    assert killed_seen
+    check_exactly_once(laptop, "alice", texts)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_sigkill_right_after_reads_every_receipt_still_arrives(qtbot, srv, apps, seed):
+    """bob and charlie read what alice sent (private, group, Everyone); the server is
+    SIGKILLed a few ms later and restarted. In the end alice's messages all show read, and a
+    new computer of bob's counts nothing unread."""
+    rng = random.Random(seed)
+    alice, bob, charlie = (apps(u, srv.port) for u in ("alice", "bob", "charlie"))
+    make_group(qtbot, alice, [bob, charlie], "lab")
+    uni = [f"u{n:02d}" for n in range(20)]
+    grp = [f"g{n:02d}" for n in range(20)]
+    bc = [f"b{n:02d}" for n in range(20)]
+    for u, g, b in zip(uni, grp, bc, strict=True):
+        alice.send_unicast("bob", u)
+        alice.send_group("lab", g)
+        alice.send_broadcast(b)
+    qtbot.waitUntil(lambda: outbox_empty(alice) and all_shown(bob, "alice", uni)
+                    and all_shown(bob, group_key("lab"), grp) and all_shown(bob, EVERYONE, bc)
+                    and all_shown(charlie, group_key("lab"), grp)
+                    and all_shown(charlie, EVERYONE, bc), timeout=15_000)
+    for key in ("alice", group_key("lab"), EVERYONE):
+        bob.mark_read(key)
+    for key in (group_key("lab"), EVERYONE):
+        charlie.mark_read(key)
+    QTimer.singleShot(rng.randint(0, 40), srv.kill)
+    qtbot.waitUntil(lambda: not srv.running, timeout=10_000)
+    srv.start()
+
+    def all_read():
+        items = [i for key in ("bob", group_key("lab"), EVERYONE)
+                 for i in alice.conversation(key).items() if i.kind is MessageKind.OWN]
+        for i in items:
+            if i.text.startswith("u") and i.state is not DeliveryState.READ:
+                return False
+            if i.text.startswith("g") and (i.counts is None or i.counts[1] < 2):
+                return False
+            if i.text.startswith("b") and (i.counts is None or i.counts[1] < 2):
+                return False
+        return len(items) == 60
+
+    def describe():
+        return [(i.text, i.state, i.counts) for key in ("bob", group_key("lab"), EVERYONE)
+                for i in alice.conversation(key).items() if i.kind is MessageKind.OWN]
+
+    try:
+        qtbot.waitUntil(lambda: bob.logged_in and charlie.logged_in and all_read(),
+                        timeout=15_000)
+    except AssertionError:
+        raise AssertionError(f"not all read at alice: {describe()}") from None
+    laptop = apps("bob", srv.port, device="-laptop")
+    qtbot.waitSignal(laptop.resumed, timeout=10_000)
+    qtbot.waitUntil(lambda: bool(msgs(laptop, "alice")), timeout=10_000)
+    for key in ("alice", group_key("lab"), EVERYONE):
+        assert laptop.unread(key) == 0, key
+
+
+@pytest.mark.parametrize("how", ["sigkill", "sigkill-2s-later", "sigterm"])
+@pytest.mark.parametrize("where", ["private", "group"])
+def test_a_read_the_sender_saw_survives_a_server_crash(qtbot, srv, apps, where, how):
+    """bob reads alice's messages twice in a row (a second batch right after the first);
+    alice sees both batches "read". Then the server crashes (SIGKILL) and starts again.
+    What bob read must stay read: a new computer of bob's counts none of it unread, and a
+    new computer of alice's shows it read."""
+    alice, bob, charlie = (apps(u, srv.port) for u in ("alice", "bob", "charlie"))
+    key_b = "alice" if where == "private" else group_key("lab")
+    key_a = "bob" if where == "private" else group_key("lab")
+    if where == "group":
+        make_group(qtbot, alice, [bob], "lab")
+
+    def send(text):
+        if where == "private":
+            alice.send_unicast("bob", text)
+        else:
+            alice.send_group("lab", text)
+
+    def read_at_alice(texts):
+        own = {i.text: i for i in alice.conversation(key_a).items()
+               if i.kind is MessageKind.OWN}
+        if where == "private":
+            return all(t in own and own[t].state is DeliveryState.READ for t in texts)
+        return all(t in own and own[t].counts is not None and own[t].counts[1] >= 1
+                   for t in texts)
+
+    first = [f"first {n}" for n in range(5)]
+    for t in first:
+        send(t)
+    qtbot.waitUntil(lambda: all_shown(bob, key_b, first), timeout=10_000)
+    bob.mark_read(key_b)
+    qtbot.waitUntil(lambda: read_at_alice(first), timeout=10_000)
+    second = [f"second {n}" for n in range(5)]
+    for t in second:
+        send(t)
+    qtbot.waitUntil(lambda: all_shown(bob, key_b, second), timeout=10_000)
+    bob.mark_read(key_b)
+    qtbot.waitUntil(lambda: read_at_alice(second), timeout=10_000)
+    if how == "sigkill":
+        srv.kill()  # within half a second of bob's second read
+    elif how == "sigkill-2s-later":
+        # An idle server: nothing else happens for two seconds (four times the half second
+        # in which cursors are said to be written), then it crashes.
+        later: list[bool] = []
+        QTimer.singleShot(2000, lambda: later.append(True))
+        qtbot.waitUntil(lambda: bool(later), timeout=5_000)
+        srv.kill()
+    else:
+        srv.procs[-1].stop()
+    srv.start()
+    qtbot.waitUntil(lambda: bob.logged_in and alice.logged_in, timeout=10_000)
+    bob_laptop = apps("bob", srv.port, device="-laptop")
+    qtbot.waitUntil(lambda: all_shown(bob_laptop, key_b, first + second), timeout=10_000)
+    alice_laptop = apps("alice", srv.port, device="-laptop")
+    qtbot.waitUntil(lambda: all_shown(alice_laptop, key_a, first + second), timeout=10_000)
+    problems = []
+    if bob_laptop.unread(key_b):
+        problems.append(f"bob's new computer counts {bob_laptop.unread(key_b)} unread that he "
+                        "read before the crash")
+    own = [(i.text, i.state, i.counts) for i in alice_laptop.conversation(key_a).items()
+           if i.kind is MessageKind.OWN]
+    not_read = [t for t, s, c in own
+                if not (s is DeliveryState.READ or (c is not None and c[1] >= 1))]
+    if not_read:
+        problems.append(f"alice's new computer shows what bob read as not read: {not_read}")
+    assert not problems, problems
