@@ -866,3 +866,264 @@ def test_app_process_killed_mid_burst_sends_the_rest_once_after_a_restart(
     finally:
         again.close()
         qtbot.waitUntil(lambda: again.state is ConnectionState.DISCONNECTED)
+
+
+@pytest.mark.parametrize("seed", [int(s) for s in __import__("os").environ.get(
+    "CHAOS_SEEDS", "11,12,13,14").split(",")])
+def test_random_chaos_with_sigkills_app_restarts_edits_and_cuts(qtbot, srv, apps, seed):
+    """A seeded random schedule over four seconds: alice (two computers), bob and charlie
+    send in every kind of conversation, edit and delete their acked messages, read; links are
+    cut, apps quit and start again on their folder, and the server is SIGKILLed and
+    restarted (twice). At the end every app holds each message once, in order, with its
+    final text, and every outbox is empty."""
+    from messenger.protocol import RETRACTED_TEXT
+    rng = random.Random(seed)
+    who = {"desktop": ("alice", "-desktop"), "laptop": ("alice", "-laptop"),
+           "bob": ("bob", ""), "charlie": ("charlie", "")}
+    eng = {name: apps(u, srv.port, device=d) for name, (u, d) in who.items()}
+    make_group(qtbot, eng["desktop"], [eng["bob"], eng["charlie"]], "lab")
+    # text -> (scope, sender user, to); final text by text
+    sent: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+    final: dict[str, str] = {}
+    n = 0
+    stop: list[bool] = []
+    kills = [0]
+    log: list[str] = []
+
+    def key_for(user, scope, to):
+        if scope == "group":
+            return group_key("lab")
+        if scope == "all":
+            return EVERYONE
+        return to[0]
+
+    def act():
+        nonlocal n
+        if stop:
+            return
+        name = rng.choice(list(eng))
+        e = eng[name]
+        user = who[name][0]
+        r = rng.random()
+        if r < 0.6:
+            scope = rng.choice(["uni", "multi", "group", "all"])
+            others = [u for u in ("alice", "bob", "charlie") if u != user]
+            text = f"{user}:{scope}:{n:04d}"
+            n += 1
+            if scope == "uni":
+                to = (rng.choice(others),)
+                cmid = e.send_unicast(to[0], text)
+            elif scope == "multi":
+                to = tuple(others)
+                cmid = e.send_multicast(list(to), text)
+            elif scope == "group":
+                to = ("lab",)
+                cmid = e.send_group("lab", text)
+            else:
+                to = ()
+                cmid = e.send_broadcast(text)
+            if cmid is None:  # (an app started again and not logged in yet: not kept)
+                return
+            log.append(f"{name} sends {text}")
+            sent[text] = (scope, user, to)
+            final[text] = text
+        elif r < 0.75 and e.logged_in:
+            # edit or delete one of this app's acked messages still shown as sent
+            mine = [(k, i) for k in e.conversation_keys()
+                    for i in e.conversation(k).items()
+                    if i.kind is MessageKind.OWN and i.seq is not None and i.text in final
+                    and final[i.text] == i.text]
+            if mine:
+                k, i = rng.choice(mine)
+                log.append(f"{name} {'online' if e.logged_in else 'offline'} changes {i.text}"
+                           f" seq {i.seq}")
+                if rng.random() < 0.5:
+                    e.retract(i.seq, k)
+                    final[i.text] = RETRACTED_TEXT
+                else:
+                    e.edit(i.seq, k, i.text + " (edited)")
+                    final[i.text] = i.text + " (edited)"
+        elif r < 0.85:
+            e.mark_read(rng.choice(e.conversation_keys() or [EVERYONE]))
+        elif r < 0.93:
+            sock = e._conn._socket
+            if sock is not None:
+                log.append(f"{name} link cut")
+                sock.abort()
+        elif r < 0.97 and e.logged_in and srv.running:
+            # the app quits and starts again on its folder
+            e.close()
+            log.append(f"{name} app restarts")
+            u, d = who[name]
+            eng[name] = apps(u, srv.port, device=d, login=False)
+            eng[name].connect_to("127.0.0.1", srv.port)
+            eng[name].login(u, f"{u}123")
+        elif kills[0] < 2 and srv.running:
+            kills[0] += 1
+            log.append("server killed")
+            srv.kill()
+            QTimer.singleShot(rng.randint(50, 400), srv.start)
+
+    timer = QTimer()
+    timer.timeout.connect(act)
+    timer.start(8)
+    QTimer.singleShot(4000, lambda: stop.append(True))
+    qtbot.waitUntil(lambda: bool(stop), timeout=8_000)
+    timer.stop()
+    if not srv.running:
+        srv.start()
+    engines = list(eng.values())
+    for name, e in eng.items():  # (an app started while the server was down: log in now)
+        if not e.auto_reconnect and not e.logged_in:
+            u = who[name][0]
+            with qtbot.waitSignal(e.login_succeeded, timeout=15_000):
+                e.connect_to("127.0.0.1", srv.port)
+                e.login(u, f"{u}123")
+    try:
+        qtbot.waitUntil(lambda: all(e.logged_in for e in engines) and outbox_empty(*engines)
+                        and all(not e._saved_changes() for e in engines), timeout=20_000)
+    except Exception:
+        raise AssertionError([(n, e.logged_in, e.state, e.store and e.store.outbox(),
+                               e._saved_changes()) for n, e in eng.items()]) from None
+
+    def expected(e, user):
+        out: dict[str, list[str]] = {}
+        for text, (scope, sender, to) in sent.items():
+            if scope == "all":
+                keys = [EVERYONE]
+            elif scope == "group":
+                keys = [group_key("lab")]
+            elif sender == user:
+                keys = list(to)
+            elif user in to:
+                keys = [sender]
+            else:
+                keys = []
+            for k in keys:
+                out.setdefault(k, []).append(text)
+        return out
+
+    def texts_by_origin(e, key):
+        # map shown text back to its original text (edited / deleted change it)
+        return msgs(e, key)
+
+    def compare(e, k, texts):
+        out = []
+        cache = {m.seq: (m.text, m.edited) for m in e.store.iter_conversation(k)}
+        for i in e.conversation(k).items():
+            if i.seq in cache and cache[i.seq][0] in texts:
+                out.append((i.seq, i.text, i.edited, cache[i.seq]))
+        return out
+
+    def relevant(texts):
+        bases = {t.replace(" (edited)", "") for t in texts}
+        out = []
+        for line in log:
+            if any(b in line for b in bases) or "restarts" in line or "killed" in line:
+                out.append(line)
+        return out
+
+    def where_else(texts):
+        found = {}
+        for other in eng.values():
+            for k in other.conversation_keys():
+                for s_, _, t in msgs(other, k):
+                    if t in texts:
+                        found[t] = s_
+        return sorted(found.values(), key=lambda x: (x is None, x))[:40]
+
+    for name, e in eng.items():
+        user = who[name][0]
+        want = expected(e, user)
+
+        def all_there(e=e, want=want):
+            for k, texts in want.items():
+                shown = {t for s, _, t in msgs(e, k) if s is not None}
+                if not {final[t] for t in texts if final[t] != RETRACTED_TEXT} <= shown:
+                    return False
+            return True
+
+        try:
+            qtbot.waitUntil(all_there, timeout=15_000)
+        except Exception:
+            for k, texts in want.items():
+                shown = {t for s, _, t in msgs(e, k) if s is not None}
+                miss = [final[t] for t in texts
+                        if final[t] != RETRACTED_TEXT and final[t] not in shown]
+                if miss:
+                    model = e.conversation(k)
+                    more_before = model.server_more
+                    for _ in range(5):  # scroll up: pages from the server
+                        with qtbot.waitSignal(e.history_loaded, timeout=3_000,
+                                              raising=False):
+                            e.fetch_older(model)
+                    shown2 = {t for s_, _, t in msgs(e, k) if s_ is not None}
+                    still = [t for t in miss if t not in shown2]
+                    miss = [f"{t} (found scrolling up)" if t not in still else t
+                            for t in miss]
+                    miss.append(f"server_more before: {more_before}")
+                    kinds = [(type(i).__name__, i.kind.name, i.seq) for i in model.items()
+                             if type(i).__name__ != "ChatItem"]
+                    cached_texts = {t for _, _, t in cached(e, k)}
+                    raise AssertionError(
+                        f"{name} {k}: missing {len(miss)}: {miss[:6]}; in its cache: "
+                        f"{len([m for m in miss if m in cached_texts])}; cursor "
+                        f"{e.store.get_meta('resume:' + k)}; non-chat rows {kinds[:5]}; "
+                        f"shown seqs {[s for s, _, _ in msgs(e, k)]}; missing seqs elsewhere "
+                        f"{where_else(miss)}; model vs cache: {compare(e, k, miss)}; log: "
+                        f"{relevant(miss)}") from None
+        for k, texts in want.items():
+            shown = msgs(e, k)
+            seqs = [s for s, _, _ in shown]
+            assert None not in seqs, (name, k, "unnumbered")
+            assert seqs == sorted(set(seqs)), (name, k, "order/doubles", seqs)
+            live = [t for t in (final[x] for x in texts) if t != RETRACTED_TEXT]
+            got = [t for _, _, t in shown if t != RETRACTED_TEXT]
+            dupes = sorted({t for t in got if got.count(t) > 1})
+            assert not dupes, (name, k, "twice", dupes[:6])
+            extra = sorted(set(got) - set(live))
+            assert not extra, (name, k, "unexpected or stale text", extra[:6])
+            assert len([t for _, _, t in shown]) == len(texts), \
+                (name, k, "count", len(shown), len(texts))
+            assert cached(e, k) == shown, (name, k, "cache differs")
+
+
+@pytest.mark.parametrize("change", ["edit", "delete"])
+def test_a_change_made_on_the_laptop_while_the_desktops_ok_was_lost_shows_on_the_desktop(
+        qtbot, srv, apps, change):
+    """alice sends to bob from her desktop; the server stores it, but the link dies before
+    the ``ok``. Her laptop got the copy and she edits (or deletes) it there; bob sees that.
+    When the desktop is back, its window must show the edited text or "This message was
+    deleted." (its cache does), not the text as first typed."""
+    from messenger.protocol import RETRACTED_TEXT
+    desktop = apps("alice", srv.port, device="-desktop")
+    laptop = apps("alice", srv.port, device="-laptop")
+    bob = apps("bob", srv.port)
+    key = "bob"
+    desktop.send_unicast("bob", "earlier")  # (the conversation was under way)
+    qtbot.waitUntil(lambda: outbox_empty(desktop) and len(msgs(laptop, key)) == 1,
+                    timeout=10_000)
+    desktop.send_unicast("bob", "hello at 5")
+    desktop._conn._socket.flush()  # on its way to the server, then the link breaks
+    desktop._conn._socket.abort()
+    qtbot.waitUntil(lambda: desktop.state is ConnectionState.DISCONNECTED)
+    desktop._reconnect_timer.stop()  # the desktop stays away while she edits on the laptop
+    qtbot.waitUntil(lambda: [t for _, _, t in msgs(laptop, key)] == ["earlier", "hello at 5"],
+                    timeout=10_000)
+    seq = msgs(laptop, key)[1][0]
+    if change == "edit":
+        laptop.edit(seq, key, "hello at 6")
+        now = "hello at 6"
+    else:
+        laptop.retract(seq, key)
+        now = RETRACTED_TEXT
+    qtbot.waitUntil(lambda: [t for _, _, t in msgs(bob, "alice")] == ["earlier", now],
+                    timeout=10_000)
+    with qtbot.waitSignal(desktop.resumed, timeout=10_000):
+        assert desktop.reconnect_now()
+    qtbot.waitUntil(lambda: outbox_empty(desktop), timeout=10_000)
+    assert cached(desktop, key)[1:] == [(seq, "alice", now)]
+    shown = [(i.seq, i.text) for i in desktop.conversation(key).items()
+             if i.kind is MessageKind.OWN][1:]
+    assert shown == [(seq, now)], \
+        f"the desktop's window shows {shown}; its cache and bob: {now!r}"
