@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import shiboken6
 from argon2 import PasswordHasher, Type
-from PySide6.QtCore import QDeadlineTimer, QObject, QTimer, Signal
+from PySide6.QtCore import QDeadlineTimer, QObject, Qt, QTimer, Signal
 from PySide6.QtNetwork import (
     QAbstractSocket,
     QHostAddress,
@@ -264,6 +264,14 @@ class MessengerServer(QObject):
         # the loop at 20,000 msgs/s. When True the timer is active; when False it may still
         # be (_flush called directly), and starting it again is harmless.
         self._flush_armed = False
+        # A commit armed for when the delivery cursors that moved fall due
+        # (Store.cursors_due): without it they waited for the next request, for hours on a
+        # quiet server (a hunt). _cursor_armed as _flush_armed.
+        self._cursor_timer = QTimer(self)
+        self._cursor_timer.setSingleShot(True)
+        self._cursor_timer.setTimerType(Qt.TimerType.PreciseTimer)  # (never early)
+        self._cursor_timer.timeout.connect(self._cursor_flush)
+        self._cursor_armed = False
         self._idle_timer = QTimer(self)
         self._idle_timer.setInterval(max(250, int(config.idle_timeout * 1000 / 6)))
         self._idle_timer.timeout.connect(self._check_idle)
@@ -324,6 +332,7 @@ class MessengerServer(QObject):
         if isinstance(self._server, TlsServer):
             self._server.drop_handshakes()
         self._idle_timer.stop()
+        self._cursor_timer.stop()  # (the store's close writes every cursor)
         if not self._failed:
             # Everyone still connected logs out: the activity log's logout lines and the
             # accounts' last seen time, committed below.
@@ -520,6 +529,8 @@ class MessengerServer(QObject):
             # Requests that answer nothing (delivered/read) still wrote: commit them soon.
             if not self._syncing and not self._flush_armed and store.dirty:
                 self._arm_flush(0)
+            if not self._cursor_armed:
+                self._arm_cursor_flush()
 
     def _watch_drain(self, c: _Connection) -> None:
         """Have ``c.written`` (bytes sent) call :meth:`_drained` (until the backlog is
@@ -651,6 +662,8 @@ class MessengerServer(QObject):
             self._locked_since = None
         out, self._out = self._out, {}
         closes, self._closes = self._closes, []
+        if not self._cursor_armed:
+            self._arm_cursor_flush()
         if self._walsync is not None and wrote:
             self._ticket += 1
             self._syncing = True
@@ -658,6 +671,22 @@ class MessengerServer(QObject):
             self._walsync.request(self._ticket)
             return
         self._write(out, closes)
+
+    def _arm_cursor_flush(self) -> None:
+        """Arm a commit for when the delivery cursors that moved fall due, if any did."""
+        due = self.store.cursors_due
+        if due is None or self._closed or self._failed:
+            return
+        self._cursor_armed = True
+        self._cursor_timer.start(max(0, math.ceil((due - time.monotonic()) * 1000)))
+
+    def _cursor_flush(self) -> None:
+        """The moved delivery cursors are due: commit them (the commit running or armed
+        takes them instead; the flush after it arms this again if they are still due)."""
+        self._cursor_armed = False
+        if self._syncing or self._flush_armed or self._closed or self._failed:
+            return
+        self._flush()
 
     def _commit_locked(self, exc: BaseException) -> None:
         """The commit met another program's write lock on the database (an sqlite3 shell
@@ -697,6 +726,8 @@ class MessengerServer(QObject):
             self._write(*held)
         if self._out or self._closes or self.store.dirty:
             self._flush()
+        elif not self._cursor_armed:
+            self._arm_cursor_flush()
 
     def _on_sync_failed(self, error: BaseException) -> None:
         """The WAL could not be made durable (or checkpointed)."""
@@ -833,6 +864,8 @@ class MessengerServer(QObject):
         self._apply(self.core.disconnected(c.conn))
         if not self._syncing and not self._flush_armed and self.store.dirty:
             self._arm_flush(0)  # last seen, even when nobody is told
+        if not self._cursor_armed:
+            self._arm_cursor_flush()  # (its cursors were kept for writing)
         self.clientCountChanged.emit(len(self._conns))
 
     def _socket_error(self, c: _Connection, error: QAbstractSocket.SocketError) -> None:

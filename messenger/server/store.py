@@ -20,9 +20,10 @@ Tables:
                   between them; a user's span in it opens with the first message to them.
   ``group_cursors`` per (member, group): every group chat message due to the member with
                   ``seq <= delivered`` has been confirmed (cumulative ack); ``read`` is the
-                  highest seq the member read. Written lazily (:data:`CURSOR_FLUSH_SECONDS`):
-                  a cursor that lags only makes a message come again after a crash, which apps
-                  drop by its seq.
+                  highest seq the member read. A read is written with the next commit
+                  (before it is answered or told to the sender); deliveries lazily
+                  (:data:`CURSOR_FLUSH_SECONDS`): a cursor that lags only makes a message come
+                  again after a crash, which apps drop by its seq.
   ``cursor_acks``  per (member, group): the seqs confirmed *out of order*, above the cursor's
                   ``delivered`` (an app confirmed a later message before an earlier one, e.g.
                   after the replay cap). Written with the cursors, deleted once the cursor
@@ -166,7 +167,9 @@ _LOWER_HEX = re.compile(r"[0-9a-f]+")
 CURSOR_FLUSH_SECONDS = 0.5
 """In batch mode, group delivery cursors that moved are written with the first commit at least
 this long after the last write of them (not with every commit: one row per member and group
-instead of one per message and member). Safe to lose: see ``group_cursors``."""
+instead of one per message and member); the server arms a commit for then
+(:attr:`Store.cursors_due`), so an idle server writes them too. Safe to lose: see
+``group_cursors``. A cursor whose read position moved is written with the next commit."""
 PAIR_FLUSH_SECONDS = 0.5
 """In batch mode, a pair's ``pair_messages`` entries are written with the first commit at
 least this long after the oldest of them was buffered: the pair's index page is rewritten
@@ -575,6 +578,9 @@ class Store:
         # (user, group) that may have cursor_acks rows at or below their cursor (to delete).
         self._ack_keys: set[tuple[str, str]] = set()
         self._cursor_due = 0.0
+        # Whether a cursor's read position moved since the cursors were last written: they
+        # are written with the next commit then, not CURSOR_FLUSH_SECONDS later (see dirty).
+        self._read_moved = False
         # The request being handled (see begin_request): buffer lengths at its start, and
         # whether a savepoint was opened for its direct database work.
         self._request: tuple[int, int, int, int] | None = None
@@ -742,10 +748,22 @@ class Store:
     @property
     def dirty(self) -> bool:
         """Whether anything awaits :meth:`commit` (buffered rows, group receipt counts to
-        take, or an open transaction). Moved group cursors alone do not count: they wait for
-        the next commit after :data:`CURSOR_FLUSH_SECONDS`."""
+        take, a cursor's read position that moved, or an open transaction). A read is
+        written with the next commit, like a message: the server answers it and tells the
+        sender only once that commit is durable. Cursors that moved by deliveries alone do
+        not count: they wait for the first commit :data:`CURSOR_FLUSH_SECONDS` after their
+        last write (:attr:`cursors_due` says when; the server arms a commit for then)."""
         return not self._closed and (self._has_buffered() or bool(self._counts_dirty)
-                                     or self._db.in_transaction)
+                                     or self._read_moved or self._db.in_transaction)
+
+    @property
+    def cursors_due(self) -> float | None:
+        """When (``time.monotonic()``) the delivery cursors that moved and are not written
+        yet fall due for writing (:data:`CURSOR_FLUSH_SECONDS` after their last write: a
+        commit from then on writes them); None when none moved."""
+        if self._closed or not (self._cursor_dirty or self._cursor_rows):
+            return None
+        return self._cursor_due
 
     def sync_on_commit(self) -> None:
         """Undo :meth:`defer_sync`: every ``COMMIT`` fsyncs again, checkpoints are automatic.
@@ -777,8 +795,9 @@ class Store:
             raise TransactionLost("SQLite rolled back the open transaction (disk full or I/O "
                                   "error): its writes are lost")
         now = time.monotonic()
-        if (self._cursor_dirty or self._cursor_rows) and (
-                not self._batch or now >= self._cursor_due):
+        if not (self._cursor_dirty or self._cursor_rows):
+            self._read_moved = False
+        elif not self._batch or now >= self._cursor_due or self._read_moved:
             if not self._db.in_transaction:
                 self._begin()
             self._write_cursors()
@@ -1338,6 +1357,9 @@ class Store:
                 if read and seq > cursor.read:
                     cursor.read = seq
                     self._cursor_dirty.add((key, grp_key))
+                    # Written with the next commit, before anyone is told of the read (the
+                    # sender's receipt, the reader's other apps): a crash must not undo it.
+                    self._read_moved = True
             if was >= level:  # not a first transition
                 continue
             states[key] = level
@@ -1554,6 +1576,7 @@ class Store:
                     (u, g) for u, g, _ in passed
                     if (cursor := warm.get(g, {}).get(u)) is not None and not cursor.outstanding)
             rows.clear()
+        self._read_moved = False
         self._cursor_due = time.monotonic() + CURSOR_FLUSH_SECONDS
 
     def cool_cursors(self, user_key: str) -> None:

@@ -3,6 +3,9 @@ heartbeat."""
 
 from __future__ import annotations
 
+import sqlite3
+
+import pytest
 from helpers.wire import WireClient, connect_as
 
 from messenger.protocol import (
@@ -459,3 +462,32 @@ def test_the_accounts_other_sessions_get_a_copy_of_what_it_sends(qtbot, server):
     later = login_after(qtbot, server, "alice", 0)
     round_trip(later, 2)
     assert not [f for f in later.frames if isinstance(f, Message)]
+
+
+@pytest.mark.parametrize("scope", ["unicast", "group"])
+def test_a_quiet_server_writes_a_delivery_cursor_within_half_a_second(qtbot, server, scope):
+    """bob's app confirms two messages from alice, the second within half a second of the
+    first, and then nothing happens. The server writes where bob is within the half second
+    protocol.md promises (it kept the second confirmation in memory until the next request,
+    for hours on a quiet server: a crash brought every message of that time again)."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")  # auto-sends `delivered`
+    to = ["bob"]
+    if scope == "group":
+        assert isinstance(alice.request(GroupCreate, group="lab", public=True), Ok)
+        assert isinstance(bob.request(GroupJoin, group="lab"), Ok)
+        to = ["lab"]
+    db = sqlite3.connect(server.server.config.db_path)
+
+    def written() -> int:
+        row = db.execute("SELECT max(delivered) FROM group_cursors WHERE user_key = 'bob'"
+                         ).fetchone()
+        return row[0] or 0
+
+    try:
+        for text in ("first", "second"):
+            seq = alice.send_text(scope, text, to).seq
+            bob.wait_for(lambda f, s=seq: isinstance(f, Message) and f.seq == s)
+            qtbot.waitUntil(lambda s=seq: written() >= s, timeout=3_000)
+    finally:
+        db.close()

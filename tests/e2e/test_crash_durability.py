@@ -1,0 +1,150 @@
+"""End to end: what the server told someone survives a crash. Real ``messenger --server``
+processes (SIGKILLed and started again on the same port and data dir) and app engines in
+this process, each with a store of its own."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import shiboken6
+from helpers.rawclient import ServerProcess
+from PySide6.QtCore import QTimer
+
+from messenger.client.connection import ConnectionState
+from messenger.client.conversations import group_key
+from messenger.client.engine import ClientEngine
+from messenger.client.liveness import Backoff
+from messenger.client.models import DeliveryState, MessageKind
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Server:
+    """A ``messenger --server`` process that can be SIGKILLed and started again on the same
+    port and data dir."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = 0
+        self.procs: list[ServerProcess] = []
+
+    def start(self) -> int:
+        proc = ServerProcess([sys.executable, "-m", "messenger", "--server", "--host",
+                              "127.0.0.1", "--port", str(self.port), "--data-dir",
+                              str(self.data_dir), "--demo"], cwd=REPO)
+        self.procs.append(proc)
+        _, self.port = proc.start()
+        return self.port
+
+    def kill(self) -> None:
+        proc = self.procs[-1].proc
+        assert proc is not None
+        proc.kill()
+        proc.wait(timeout=10)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.proc is not None:
+                proc.stop()
+
+
+@pytest.fixture
+def srv(tmp_path):
+    server = Server(tmp_path / "srvdata")
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def apps(qtbot, tmp_path):
+    """``apps(user, port, device="")``: an app engine with a data dir of its own (one per
+    user and device), logged in."""
+    made: list[ClientEngine] = []
+
+    def factory(user: str, port: int, *, device: str = "") -> ClientEngine:
+        engine = ClientEngine(backoff=Backoff(0.05, 0.4),
+                              data_dir=tmp_path / f"app-{user}{device}")
+        made.append(engine)
+        with qtbot.waitSignal(engine.login_succeeded, timeout=15_000):
+            engine.connect_to("127.0.0.1", port)
+            engine.login(user, f"{user}123")
+        return engine
+
+    yield factory
+    alive = [e for e in made if shiboken6.isValid(e)]
+    for engine in alive:
+        engine.close()
+    qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e in alive))
+
+
+def shown(engine: ClientEngine, key: str) -> list[tuple[int | None, str]]:
+    """(seq, text) of the chat messages the window shows in ``key``."""
+    return [(i.seq, i.text) for i in engine.conversation(key).items()
+            if i.kind in (MessageKind.OWN, MessageKind.OTHER)]
+
+
+def all_shown(engine: ClientEngine, key: str, texts: list[str]) -> bool:
+    return set(texts) <= {t for s, t in shown(engine, key) if s is not None}
+
+
+@pytest.mark.parametrize("how", ["sigkill", "sigkill-2s-later"])
+@pytest.mark.parametrize("where", ["private", "group"])
+def test_a_read_the_sender_saw_survives_a_server_crash(qtbot, srv, apps, where, how):
+    """bob reads alice's messages twice in a row (a second batch right after the first);
+    alice sees both batches "read". Then the server crashes (SIGKILL) and starts again, at
+    once or after two quiet seconds. What bob read stays read: a new computer of bob's counts
+    none of it unread, and a new computer of alice's shows it read. (The server kept the
+    second read in memory only, for half a second or, on a quiet server, until the next
+    request: after the crash bob had the messages unread again and alice lost the ticks she
+    had been shown.)"""
+    alice, bob = apps("alice", srv.port), apps("bob", srv.port)
+    key_b = "alice" if where == "private" else group_key("lab")
+    key_a = "bob" if where == "private" else group_key("lab")
+    if where == "group":
+        with qtbot.waitSignal(alice.group_joined, timeout=10_000):
+            alice.create_group("lab", public=True)
+        with qtbot.waitSignal(bob.group_joined, timeout=10_000):
+            bob.join_group("lab")
+
+    def send(text: str) -> None:
+        if where == "private":
+            alice.send_unicast("bob", text)
+        else:
+            alice.send_group("lab", text)
+
+    def read(item) -> bool:
+        return item.state is DeliveryState.READ or (item.counts is not None
+                                                    and item.counts[1] >= 1)
+
+    def read_at(engine: ClientEngine, texts: list[str]) -> bool:
+        own = {i.text: i for i in engine.conversation(key_a).items()
+               if i.kind is MessageKind.OWN}
+        return all(t in own and read(own[t]) for t in texts)
+
+    first = [f"first {n}" for n in range(5)]
+    second = [f"second {n}" for n in range(5)]
+    for batch in (first, second):
+        for text in batch:
+            send(text)
+        qtbot.waitUntil(lambda b=batch: all_shown(bob, key_b, b), timeout=10_000)
+        bob.mark_read(key_b)
+        qtbot.waitUntil(lambda b=batch: read_at(alice, b), timeout=10_000)
+    if how == "sigkill-2s-later":  # a quiet server: nothing happens for two seconds
+        later: list[bool] = []
+        QTimer.singleShot(2000, lambda: later.append(True))
+        qtbot.waitUntil(lambda: bool(later), timeout=5_000)
+    srv.kill()
+    srv.start()
+    qtbot.waitUntil(lambda: bob.logged_in and alice.logged_in, timeout=10_000)
+    bob_laptop = apps("bob", srv.port, device="-laptop")
+    qtbot.waitUntil(lambda: all_shown(bob_laptop, key_b, first + second), timeout=10_000)
+    alice_laptop = apps("alice", srv.port, device="-laptop")
+    qtbot.waitUntil(lambda: all_shown(alice_laptop, key_a, first + second), timeout=10_000)
+    assert bob_laptop.unread(key_b) == 0, "bob's new computer counts unread what he read"
+    not_read = [i.text for i in alice_laptop.conversation(key_a).items()
+                if i.kind is MessageKind.OWN and not read(i)]
+    assert not not_read, f"alice's new computer shows what bob read as not read: {not_read}"
+
