@@ -2687,12 +2687,23 @@ class ClientEngine(QObject):
 
     def _own_from_elsewhere(self, m: Message) -> bool:
         """An own message came back (history, or a copy to ourselves): if it is still in the
-        outbox, its ``ok`` was lost — treat it as the ack. True when handled so."""
-        if self._store is None or self._store.outbox_item(m.client_msg_id) is None:
+        outbox, its ``ok`` was lost — treat it as the ack. True when handled so. The copy's
+        text wins over the outbox's: another device of the account may have edited or
+        deleted the message meanwhile (the edit or deletion came before the pending row had
+        a seq, so it passed it by)."""
+        if self._store is None:
+            return False
+        item = self._store.outbox_item(m.client_msg_id)
+        if item is None:
             return False
         keys = [p.key for p in place_outgoing(self.user, m.scope, m.to or
                                              ([m.group] if m.group else []))]
         self._acked(m.client_msg_id, m.seq, m.ts, keys)
+        if m.text != item.text or m.edited is not None:
+            for key in keys:
+                model = self._conversations.get(key)
+                if model is not None:
+                    model.set_text(m.seq, m.text, m.edited)
         return True
 
     def _item(self, m: Message | CachedMessage, also: tuple[str, ...] = ()) -> ChatItem:

@@ -1,6 +1,6 @@
-"""End to end: what the server told someone survives a crash. Real ``messenger --server``
-processes (SIGKILLed and started again on the same port and data dir) and app engines in
-this process, each with a store of its own."""
+"""End to end: what the server told someone survives a crash, and what a lost ``ok`` hid
+comes back. Real ``messenger --server`` processes (SIGKILLed and started again on the same
+port and data dir) and app engines in this process, each with a store of its own."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from messenger.client.conversations import group_key
 from messenger.client.engine import ClientEngine
 from messenger.client.liveness import Backoff
 from messenger.client.models import DeliveryState, MessageKind
+from messenger.protocol import RETRACTED_TEXT
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -148,3 +149,40 @@ def test_a_read_the_sender_saw_survives_a_server_crash(qtbot, srv, apps, where, 
                 if i.kind is MessageKind.OWN and not read(i)]
     assert not not_read, f"alice's new computer shows what bob read as not read: {not_read}"
 
+
+@pytest.mark.parametrize("change", ["edit", "delete"])
+def test_a_change_made_on_the_laptop_while_the_desktops_ok_was_lost_shows_on_the_desktop(
+        qtbot, srv, apps, change):
+    """alice sends to bob from her desktop; the server stores it, but the link dies before
+    the ``ok``. Her laptop got the copy and she edits (or deletes) it there; bob sees that.
+    When the desktop is back, its window shows the edited text or "This message was
+    deleted." as its cache does (it showed the text as first typed: the catch-up's copy
+    stood for the lost ``ok`` and only numbered the pending row)."""
+    desktop = apps("alice", srv.port, device="-desktop")
+    laptop = apps("alice", srv.port, device="-laptop")
+    bob = apps("bob", srv.port)
+    desktop.send_unicast("bob", "earlier")  # (the conversation was under way)
+    qtbot.waitUntil(lambda: desktop.store is not None and not desktop.store.outbox()
+                    and len(shown(laptop, "bob")) == 1, timeout=10_000)
+    desktop.send_unicast("bob", "hello at 5")
+    desktop._conn._socket.flush()  # on its way to the server, then the link breaks
+    desktop._conn._socket.abort()
+    qtbot.waitUntil(lambda: desktop.state is ConnectionState.DISCONNECTED)
+    desktop._reconnect_timer.stop()  # the desktop stays away while she edits on the laptop
+    qtbot.waitUntil(lambda: [t for _, t in shown(laptop, "bob")] == ["earlier", "hello at 5"],
+                    timeout=10_000)
+    seq = shown(laptop, "bob")[1][0]
+    assert seq is not None
+    if change == "edit":
+        laptop.edit(seq, "bob", "hello at 6")
+        now = "hello at 6"
+    else:
+        laptop.retract(seq, "bob")
+        now = RETRACTED_TEXT
+    qtbot.waitUntil(lambda: [t for _, t in shown(bob, "alice")] == ["earlier", now],
+                    timeout=10_000)
+    with qtbot.waitSignal(desktop.resumed, timeout=10_000):
+        assert desktop.reconnect_now()
+    qtbot.waitUntil(lambda: desktop.store is not None and not desktop.store.outbox(),
+                    timeout=10_000)
+    assert shown(desktop, "bob")[1:] == [(seq, now)]
