@@ -4,6 +4,7 @@ port and data dir) and app engines in this process, each with a store of its own
 
 from __future__ import annotations
 
+import random
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from helpers.rawclient import ServerProcess
 from PySide6.QtCore import QTimer
 
 from messenger.client.connection import ConnectionState
-from messenger.client.conversations import group_key
+from messenger.client.conversations import EVERYONE, group_key
 from messenger.client.engine import ClientEngine
 from messenger.client.liveness import Backoff
 from messenger.client.models import DeliveryState, MessageKind
@@ -186,3 +187,76 @@ def test_a_change_made_on_the_laptop_while_the_desktops_ok_was_lost_shows_on_the
     qtbot.waitUntil(lambda: desktop.store is not None and not desktop.store.outbox(),
                     timeout=10_000)
     assert shown(desktop, "bob")[1:] == [(seq, now)]
+
+
+def test_edits_and_deletes_in_flight_when_the_server_is_killed_all_land_once(qtbot, srv, apps):
+    """alice edits and deletes her messages (private, multicast, group, Everyone) in a burst;
+    the server is SIGKILLed a few ms into it. After the restart every app shows each message
+    once, with its last edit or as deleted, the same as its cache, and alice's app has every
+    change answered (nothing left to redo) and no error line."""
+    rng = random.Random(1)
+    alice, bob, charlie = (apps(u, srv.port) for u in ("alice", "bob", "charlie"))
+    with qtbot.waitSignal(alice.group_joined, timeout=10_000):
+        alice.create_group("lab", public=True)
+    for member in (bob, charlie):
+        with qtbot.waitSignal(member.group_joined, timeout=10_000):
+            member.join_group("lab")
+    lab = group_key("lab")
+    sent: list[tuple[str | None, str]] = []  # (client_msg_id, key at alice)
+    for n in range(40):
+        text = f"m{n:02d}"
+        if n % 4 == 0:
+            sent.append((alice.send_unicast("bob", text), "bob"))
+        elif n % 4 == 1:
+            sent.append((alice.send_multicast(["bob", "charlie"], text), "bob"))
+        elif n % 4 == 2:
+            sent.append((alice.send_group("lab", text), lab))
+        else:
+            sent.append((alice.send_broadcast(text), EVERYONE))
+    qtbot.waitUntil(lambda: alice.store is not None and not alice.store.outbox(),
+                    timeout=10_000)
+    final: dict[int, str] = {}
+    for n, (cmid, key) in enumerate(sent):
+        seq = next(i.seq for i in alice.conversation(key).items() if i.client_msg_id == cmid)
+        assert seq is not None
+        final[seq] = f"m{n:02d}"
+        choice = rng.random()
+        if choice < 0.3:
+            alice.retract(seq, key)
+            final[seq] = RETRACTED_TEXT
+        elif choice < 0.8:
+            alice.edit(seq, key, f"m{n:02d} edited once")
+            final[seq] = f"m{n:02d} edited once"
+            if rng.random() < 0.5:
+                alice.edit(seq, key, f"m{n:02d} edited twice")
+                final[seq] = f"m{n:02d} edited twice"
+    QTimer.singleShot(5, srv.kill)
+    qtbot.waitUntil(lambda: not srv.procs[-1].is_running(), timeout=10_000)
+    srv.start()
+    views = ((bob, ["alice", lab, EVERYONE]), (charlie, ["alice", lab, EVERYONE]),
+             (alice, ["bob", "charlie", lab, EVERYONE]))
+
+    def settled() -> bool:
+        if alice._saved_changes():  # (answered: nothing left to redo)
+            return False
+        for engine, keys in views:
+            if not engine.logged_in:
+                return False
+            for key in keys:
+                if any(s is None or final.get(s) != t for s, t in shown(engine, key)):
+                    return False
+        return True
+
+    qtbot.waitUntil(settled, timeout=20_000)
+    for engine, keys in views:
+        for key in keys:
+            rows = shown(engine, key)
+            seqs = [s for s, _ in rows]
+            assert seqs == sorted(set(seqs)), (engine.user, key, seqs)
+            assert engine.store is not None
+            assert [(m.seq, m.text) for m in engine.store.iter_conversation(key)
+                    if not m.notice] == rows, (engine.user, key, "cache differs")
+    for key in ("bob", "charlie", lab, EVERYONE):
+        errors = [i.text for i in alice.conversation(key).items()
+                  if i.kind is MessageKind.ERROR]
+        assert not errors, (key, errors)
