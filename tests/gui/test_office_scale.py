@@ -11,14 +11,10 @@ from __future__ import annotations
 import pytest
 from helpers.wire import connect_as
 
-from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE, group_key
-from messenger.client.engine import ClientEngine
 from messenger.client.models import MembersModel
-from messenger.client.transfers import TransferController, TransferPrefs
 from messenger.gui.conversation import FOLLOWED_ROWS
 from messenger.gui.delegates import BubbleDelegate
-from messenger.gui.main_window import MainWindow
 from messenger.protocol import Send
 
 N_ACCOUNTS = 300
@@ -65,32 +61,9 @@ def office(make_server):
 
 
 @pytest.fixture
-def window_for(qtbot, tmp_path):
-    """``window_for(server, user)`` → a shown MainWindow logged in as ``user``."""
-    engines: list[ClientEngine] = []
-    controllers: list[TransferController] = []
-
-    def factory(server, user: str, password: str | None = None) -> MainWindow:
-        engine = ClientEngine()
-        engines.append(engine)
-        with qtbot.waitSignal(engine.login_succeeded, timeout=20_000):
-            engine.connect_to(server.host, server.port)
-            engine.login(user, password or f"{user}123")
-        transfers = TransferController(
-            engine, TransferPrefs(download_dir=tmp_path / f"{user}-downloads"))
-        controllers.append(transfers)
-        window = MainWindow(engine, transfers=transfers)
-        qtbot.addWidget(window)
-        window.show()
-        qtbot.waitExposed(window)
-        return window
-
-    yield factory
-    for controller in controllers:
-        controller.close()
-    for engine in engines:
-        engine.close()
-    qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e in engines))
+def server(office):
+    """The office's server, for the GUI fixtures (``open_window``)."""
+    return office[0]
 
 
 class Counting:
@@ -129,7 +102,7 @@ def broadcast(clients, per_client: int, tag: str) -> int:
 
 
 def test_reading_a_busy_everyone_sends_a_read_and_syncs_the_disk_once_per_burst(
-        qtbot, office, window_for, monkeypatch):
+        qtbot, office, open_window, monkeypatch):
     """The window in front, on Everyone, at the newest message: a burst of 60 broadcasts
     (the office's morning greetings) is read as it comes. Each message made its own
     ``read`` receipt, its own ``ping`` (to learn the read arrived), its own ``delivered``,
@@ -137,7 +110,7 @@ def test_reading_a_busy_everyone_sends_a_read_and_syncs_the_disk_once_per_burst(
     (the unconfirmed reads, twice); in the background the same burst costs one sync and one
     ``delivered``. With broadcasts every few ms the window spends its time in fsync."""
     server, _names = office
-    alice = window_for(server, "alice")
+    alice = open_window("alice")
     alice.tabs.setCurrentWidget(alice.conversation_widget(EVERYONE))
     alice.activateWindow()
     qtbot.waitUntil(alice._window_active)
@@ -162,7 +135,7 @@ def test_reading_a_busy_everyone_sends_a_read_and_syncs_the_disk_once_per_burst(
 
 
 def test_a_presence_change_does_not_recompute_member_panels_of_groups_it_is_not_in(
-        qtbot, office, window_for, monkeypatch):
+        qtbot, office, open_window, monkeypatch):
     """Ten group tabs open (60 members each). Someone who is in none of those groups logs
     in and out: every open group's member panel was recomputed twice per change (the
     roster's dataChanged and rowsMoved), each a roster look-up (a copy) per member: with 40
@@ -171,7 +144,7 @@ def test_a_presence_change_does_not_recompute_member_panels_of_groups_it_is_not_
     server, names = office
     outsider = names[-1]
     groups = make_groups(server, names, n_groups=10, exclude=(outsider,))
-    alice = window_for(server, "alice")
+    alice = open_window("alice")
     qtbot.waitUntil(lambda: len(alice.engine.groups.names()) == 10)
     for g in groups:
         alice.open_group(g)
@@ -188,7 +161,7 @@ def test_a_presence_change_does_not_recompute_member_panels_of_groups_it_is_not_
 
 
 def test_a_private_message_does_not_recompute_every_group_panel_and_header(
-        qtbot, office, window_for, monkeypatch):
+        qtbot, office, open_window, monkeypatch):
     """The window in the background, ten group tabs open. 40 colleagues write alice a
     private message each: every message (a roster unread count changing) recomputed each
     open group's member panel and wrote each group tab's header again ("60 members, 3
@@ -196,7 +169,7 @@ def test_a_private_message_does_not_recompute_every_group_panel_and_header(
     server, names = office
     writers = names[-40:]
     groups = make_groups(server, names, n_groups=10, exclude=tuple(writers))
-    alice = window_for(server, "alice")
+    alice = open_window("alice")
     qtbot.waitUntil(lambda: len(alice.engine.groups.names()) == 10)
     for g in groups:
         alice.open_group(g)
@@ -219,13 +192,13 @@ def test_a_private_message_does_not_recompute_every_group_panel_and_header(
 
 
 def test_a_group_message_rewrites_only_its_own_tab_header(
-        qtbot, office, window_for, monkeypatch):
+        qtbot, office, open_window, monkeypatch):
     """A message in one group (its unread count changes) wrote every open tab's header
     again, and recomputed every open group's member panel: in a busy office each group
     message costs a roster look-up per member of every open group."""
     server, names = office
     groups = make_groups(server, names, n_groups=10)
-    alice = window_for(server, "alice")
+    alice = open_window("alice")
     qtbot.waitUntil(lambda: len(alice.engine.groups.names()) == 10)
     for g in groups:
         alice.open_group(g)
@@ -247,14 +220,14 @@ def test_a_group_message_rewrites_only_its_own_tab_header(
 
 
 def test_each_new_message_in_a_busy_everyone_does_not_measure_every_row_again(
-        qtbot, office, window_for, monkeypatch):
+        qtbot, office, open_window, monkeypatch):
     """Everyone open at the newest message all day: each message that comes makes the list
     ask every row's size again (about 6 µs a row, see docs/performance.md), and the rows
     never go (what came live stays in the model). The cost of one message grows with
     every message of the day, without end: 375 sizes for one message after 350, 10,000
     after 10,000."""
     server, names = office
-    alice = window_for(server, "alice")
+    alice = open_window("alice")
     widget = alice.conversation_widget(EVERYONE)
     alice.tabs.setCurrentWidget(widget)
     model = alice.engine.conversation(EVERYONE)
@@ -284,11 +257,11 @@ def test_each_new_message_in_a_busy_everyone_does_not_measure_every_row_again(
 
 
 def test_what_a_busy_tab_set_aside_comes_back_when_scrolled_up_or_searched(
-        qtbot, office, window_for):
+        qtbot, office, open_window):
     """The rows a tab following a busy Everyone set aside are not lost: scrolled up, the
     whole morning is there again in order, and Ctrl+F goes to a message set aside."""
     server, _names = office
-    alice = window_for(server, "alice")
+    alice = open_window("alice")
     widget = alice.conversation_widget(EVERYONE)
     alice.tabs.setCurrentWidget(widget)
     model = alice.engine.conversation(EVERYONE)
