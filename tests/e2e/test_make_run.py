@@ -41,28 +41,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def project_venv() -> Path:
+    """The venv running the tests, which run-local.sh is given as VENV (skips the test when
+    it has no ``bin/messenger``)."""
+    venv = Path(sys.executable).parent.parent
+    if not (venv / "bin" / "messenger").exists():
+        pytest.skip("run-local.sh needs VENV/bin/messenger (run from the project's venv)")
+    return venv
+
+
+def start_run_local(env: dict[str, str]) -> tuple[subprocess.Popen, list[str]]:
+    """Start tools/run-local.sh (what `make run` runs) with ``env`` in a session of its own;
+    its output lines up to "opening the app" (or its server's exit)."""
+    run = subprocess.Popen(["bash", "tools/run-local.sh"], cwd=REPO, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           start_new_session=True)
+    lines: list[str] = []
+    assert run.stdout is not None
+    for line in run.stdout:
+        lines.append(line)
+        if "opening the app" in line or "exited" in line:
+            break
+    return run, lines
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="runs the bash script")
 def test_make_run_keeps_the_demo_accounts_out_of_the_default_server_folder(qtbot, tmp_path):
     """`make run` started its `--demo` server on the default data folder, which README's
     LAN server then used too: a teacher who tried `make run` first served alice/alice123
     (passwords in the README) to the whole LAN (an operator hunt). It has a folder of its
     own, and says where, with the certificate's fingerprint the app asks about."""
-    venv = Path(sys.executable).parent.parent
-    if not (venv / "bin" / "messenger").exists():
-        pytest.skip("run-local.sh needs VENV/bin/messenger (run from the project's venv)")
+    venv = project_venv()
     home = tmp_path / "home"
     env = {**os.environ, "MESSENGER_HOME": str(home), "QT_QPA_PLATFORM": "offscreen",
            "PORT": str(free_port()), "VENV": str(venv)}
-    run = subprocess.Popen(["bash", "tools/run-local.sh"], cwd=REPO, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           start_new_session=True)
-    lines: list[str] = []
+    run, lines = start_run_local(env)
     try:
-        assert run.stdout is not None
-        for line in run.stdout:
-            lines.append(line)
-            if "opening the app" in line or "exited" in line:
-                break
         qtbot.waitUntil(lambda: app_in_group(run.pid), timeout=30_000)
     finally:
         os.killpg(run.pid, signal.SIGTERM)  # (the app closes; the script stops its server)
@@ -84,21 +98,11 @@ def test_make_run_with_port_0_opens_the_app_on_the_port_the_server_took(qtbot, t
     (it said 5555, another server's port, or the one remembered from last time)."""
     import re
 
-    venv = Path(sys.executable).parent.parent
-    if not (venv / "bin" / "messenger").exists():
-        pytest.skip("run-local.sh needs VENV/bin/messenger (run from the project's venv)")
+    venv = project_venv()
     env = {**os.environ, "MESSENGER_HOME": str(tmp_path / "home"),
            "QT_QPA_PLATFORM": "offscreen", "PORT": "0", "VENV": str(venv)}
-    run = subprocess.Popen(["bash", "tools/run-local.sh"], cwd=REPO, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           start_new_session=True)
-    lines: list[str] = []
+    run, lines = start_run_local(env)
     try:
-        assert run.stdout is not None
-        for line in run.stdout:
-            lines.append(line)
-            if "opening the app" in line or "exited" in line:
-                break
         out = "".join(lines)
         listening = re.search(r"listening on 127\.0\.0\.1:(\d+)", out)
         assert listening is not None, out

@@ -60,6 +60,18 @@ def office(make_server):
     return server, add_accounts(server)
 
 
+def alice_in_the_background(qtbot, open_window, groups: list[str]):
+    """alice's window with a tab open for each of ``groups`` (her groups, all of them),
+    minimized: messages to her count as unread."""
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: len(alice.engine.groups.names()) == len(groups))
+    for g in groups:
+        alice.open_group(g)
+    alice.showMinimized()
+    qtbot.waitUntil(lambda: not alice._window_active())
+    return alice
+
+
 @pytest.fixture
 def server(office):
     """The office's server, for the GUI fixtures (``open_window``)."""
@@ -169,12 +181,7 @@ def test_a_private_message_does_not_recompute_every_group_panel_and_header(
     server, names = office
     writers = names[-40:]
     groups = make_groups(server, names, n_groups=10, exclude=tuple(writers))
-    alice = open_window("alice")
-    qtbot.waitUntil(lambda: len(alice.engine.groups.names()) == 10)
-    for g in groups:
-        alice.open_group(g)
-    alice.showMinimized()
-    qtbot.waitUntil(lambda: not alice._window_active())
+    alice = alice_in_the_background(qtbot, open_window, groups)
     clients = [connect_as(qtbot, server, n, f"{n}pw") for n in writers]
     qtbot.waitUntil(lambda: alice.engine.roster.online_count() >= len(writers))
     computed = Counting(monkeypatch, MembersModel, "_compute", method=True)
@@ -198,12 +205,7 @@ def test_a_group_message_rewrites_only_its_own_tab_header(
     message costs a roster look-up per member of every open group."""
     server, names = office
     groups = make_groups(server, names, n_groups=10)
-    alice = open_window("alice")
-    qtbot.waitUntil(lambda: len(alice.engine.groups.names()) == 10)
-    for g in groups:
-        alice.open_group(g)
-    alice.showMinimized()
-    qtbot.waitUntil(lambda: not alice._window_active())
+    alice = alice_in_the_background(qtbot, open_window, groups)
     leader = server.server.core.groups.get(groups[0]).leader
     c = connect_as(qtbot, server, leader, f"{leader}pw")
     computed = Counting(monkeypatch, MembersModel, "_compute", method=True)
