@@ -103,6 +103,6 @@ def test_frozen_build_carries_the_licences_of_what_it_bundles():
             (folder / "LICENSE").read_text(encoding="utf-8")
         assert "GNU LESSER GENERAL PUBLIC LICENSE" in \
             (folder / "THIRD_PARTY_NOTICES").read_text(encoding="utf-8")
-    for package in ("msgspec", "platformdirs", "qh3", "qasync", "argon2_cffi"):
+    for package in ("msgspec", "platformdirs", "qh3", "argon2_cffi"):
         found = list((DIST / "_internal").glob(f"{package}-*.dist-info/**/LICENSE*"))
         assert found, f"no licence file of {package} in the build"
