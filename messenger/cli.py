@@ -108,6 +108,10 @@ def _path(text: str) -> Path:
 
 
 SERVER_OPTIONS = "server options (with --server)"
+"""The argument group of the options that need ``--server``. Each defaults to None (or
+False), whatever the server's own default (:func:`messenger.server.app.config_from_args`
+fills those in), so :func:`main` can tell one given on the command line from one left out:
+``messenger --idle-timeout 45`` (the default value) opened the app, silently dropping it."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,26 +149,26 @@ def build_parser() -> argparse.ArgumentParser:
                         help="give account NAME a new password read from the terminal or "
                              "stdin (for a user who forgot theirs), then exit; the server must "
                              "not be running")
-    server.add_argument("--max-failed-logins", type=_lockout_failures, default=3, metavar="N",
+    server.add_argument("--max-failed-logins", type=_lockout_failures, default=None, metavar="N",
                         help="consecutive failed logins (1-5) before an account is locked "
                              "(default 3)")
-    server.add_argument("--lockout-seconds", type=_seconds, default=10.0, metavar="S",
+    server.add_argument("--lockout-seconds", type=_seconds, default=None, metavar="S",
                         help="how long a locked account stays locked (default 10)")
     server.add_argument("--max-frame", type=_max_frame, default=None, metavar="BYTES",
                         help="largest frame accepted, in bytes (4096-67108864, "
                              "default 1048576)")
-    server.add_argument("--idle-timeout", type=_idle_seconds, default=45.0, metavar="S",
+    server.add_argument("--idle-timeout", type=_idle_seconds, default=None, metavar="S",
                         help="drop a connection silent for S seconds (at least 5, "
                              "default 45)")
-    server.add_argument("--max-prelogin", type=_positive_int, default=64, metavar="N",
+    server.add_argument("--max-prelogin", type=_positive_int, default=None, metavar="N",
                         help="connections one IP address may hold without a login; more are "
                              "refused (default 64)")
-    server.add_argument("--max-send-rate", type=_rate, default=100.0, metavar="N",
+    server.add_argument("--max-send-rate", type=_rate, default=None, metavar="N",
                         help="messages (and edits) an account may send a second on average, "
                              "in bursts of up to 10 seconds' worth; faster ones are refused "
                              "for a second, and the app sends them again (default 100; 0: "
                              "no limit)")
-    server.add_argument("--max-registrations", type=_rate, default=20.0, metavar="N",
+    server.add_argument("--max-registrations", type=_rate, default=None, metavar="N",
                         help="accounts one IP address may create an hour in the app; more "
                              "are refused until the hour allows (default 20; 0: no limit; "
                              "--add-user is not counted)")
@@ -191,10 +195,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--port 0: the app needs the server's port (1-65535); 0 (a free port) "
                      "is for --server")
     # A server option without --server opened the app (and aborted on a machine without a
-    # display): `messenger --add-user bob` made no account (an operator hunt).
+    # display): `messenger --add-user bob` made no account (an operator hunt). Their
+    # defaults are None or False (see SERVER_OPTIONS), so one given at the server's default
+    # value (`--idle-timeout 45`) is refused too.
     given = [action.option_strings[-1] for group in parser._action_groups
              if group.title == SERVER_OPTIONS for action in group._group_actions
-             if getattr(args, action.dest) != action.default]
+             if getattr(args, action.dest) not in (None, False)]
     if given:
         parser.error(f"{', '.join(given)}: server option{'s' if len(given) > 1 else ''}, "
                      f"for use with --server (messenger --server {' '.join(given)} …)")

@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import sys
 from pathlib import Path
+from typing import TypeVar
 
 from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtNetwork import QHostAddress
@@ -39,6 +40,8 @@ from .tls import CERT_FILE, KEY_FILE
 __all__ = ["ServerConfig", "config_from_args", "run_server", "tune_gc"]
 
 log = logging.getLogger("messenger.server")
+
+T = TypeVar("T")
 
 
 GC_THRESHOLDS = (50_000, 20, 10)
@@ -82,18 +85,23 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """Build a :class:`ServerConfig` from parsed command-line arguments (no folder is made:
     :func:`run_server` makes them, where it can say in one line why it cannot)."""
     data_dir = args.data_dir or paths.data_dir(create=False) / "server"
+    defaults = ServerConfig()  # (the parser leaves an option not given None: cli.py)
+
+    def given(value: T | None, default: T) -> T:
+        return default if value is None else value
+
     return ServerConfig(
         host=args.host or "127.0.0.1",
         port=5555 if args.port is None else args.port,
         data_dir=data_dir,
         db=args.db,
         max_frame=args.max_frame or DEFAULT_MAX_FRAME,
-        max_failed_logins=args.max_failed_logins,
-        lockout_seconds=args.lockout_seconds,
-        idle_timeout=args.idle_timeout,
-        max_prelogin_per_host=args.max_prelogin,
-        max_send_rate=args.max_send_rate,
-        max_registrations=args.max_registrations,
+        max_failed_logins=given(args.max_failed_logins, defaults.max_failed_logins),
+        lockout_seconds=given(args.lockout_seconds, defaults.lockout_seconds),
+        idle_timeout=given(args.idle_timeout, defaults.idle_timeout),
+        max_prelogin_per_host=given(args.max_prelogin, defaults.max_prelogin_per_host),
+        max_send_rate=given(args.max_send_rate, defaults.max_send_rate),
+        max_registrations=given(args.max_registrations, defaults.max_registrations),
     )
 
 

