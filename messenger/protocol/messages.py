@@ -526,7 +526,9 @@ class ReceiptsUpto(_Base, tag="receipts_upto"):
 class Error(_Base, tag="error"):
     """Failure reply to the request with the same ``id``, or with ``id`` null when the frame
     that caused it had none. ``code`` is an :class:`~messenger.protocol.errors.ErrorCode`,
-    ``message`` is for people. ``retry_after`` (seconds) comes with ``locked_out``.
+    ``message`` is for people. ``retry_after`` (seconds to wait before trying again) comes
+    with ``locked_out``, with ``rate_limited`` (except for a ``transfer_offer`` over its
+    cap) and with ``internal`` while another program holds a write lock on the database.
     """
 
     code: str
@@ -595,7 +597,8 @@ class Ok(_Base, tag="ok"):
     Fields present depend on the request: ``login``/``register`` → ``user`` (canonical name) and
     ``roster`` and ``groups``; ``roster`` → ``roster``; ``send`` → ``seq`` and ``ts``
     (and, for a group message or a broadcast, ``recipients``: how many it went to, the
-    sender excepted); ``groups`` → ``groups``;
+    sender excepted); ``retract``/``edit`` → ``seq`` and ``ts`` of their notice;
+    ``groups`` → ``groups``;
     ``group_create``/``group_invite``/``group_join``/``group_accept`` → ``group``;
     ``history`` → ``messages`` and ``more`` (more messages exist beyond the page: older
     ones, or newer ones when ``after`` was given) and ``read_upto`` (the highest seq of

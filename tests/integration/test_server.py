@@ -6,11 +6,14 @@ import contextlib
 import itertools
 import json
 import logging
+import re
 import resource
 import socket
 import sqlite3
 import threading
+from pathlib import Path
 
+import msgspec
 import pytest
 from helpers.wire import WireClient, connect_as
 from PySide6.QtCore import QTimer
@@ -22,6 +25,7 @@ from messenger.protocol import (
     Edit,
     Error,
     ErrorCode,
+    GetConversations,
     GetHistory,
     GetRoster,
     GroupCreate,
@@ -943,3 +947,34 @@ def test_unknown_recipients_cannot_rotate_the_server_log_away(qtbot, server, cap
                                  + " and 19,990 more"), reply.message[:300]
     longest = max(_server_lines(caplog), key=len)
     assert len(longest) < 500, f"a log line of {len(longest):,} characters"
+
+
+def test_the_protocols_ok_table_names_what_each_real_ok_carries(qtbot, server):
+    """protocol.md § 6 `ok` ("The fields that are present depend on the request") had no
+    row for `retract`, `edit` (`seq`, `ts`) nor `conversations`, and the `register`,
+    `login` row left out `seq_high`: a client written from it did not know what those
+    answers carry."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text("utf-8")
+    table = doc[doc.index("### ok"):doc.index("### error")]
+    rows = {name: cells[2] for cells in (line.split("|") for line in table.splitlines())
+            if len(cells) >= 3 and "`" in cells[1]
+            for name in re.findall(r"`([a-z_]+)`", cells[1])}
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    again = WireClient(qtbot, server.host, server.port)
+    again.hello()
+    sent = alice.send_text("unicast", "hi", ["bob"])
+    replies = {
+        "login": again.login("alice", "alice123"),
+        "send": sent,
+        "edit": alice.request(Edit, seq=sent.seq, text="hi!", client_msg_id="e-1"),
+        "retract": alice.request(Retract, seq=sent.seq),
+        "conversations": alice.request(GetConversations),
+        "history": alice.request(GetHistory, conversation="user:bob"),
+    }
+    problems = []
+    for name, reply in replies.items():
+        assert isinstance(reply, Ok), (name, reply)
+        fields = sorted(k for k, v in msgspec.structs.asdict(reply).items()
+                        if v is not None and k != "id")
+        problems += [f"{name}: {f}" for f in fields if f"`{f}`" not in rows.get(name, "")]
+    assert not problems, f"fields of real oks missing from their row: {problems}"

@@ -1,0 +1,60 @@
+"""The documents' lists against the code they list: every request and `ok` field in
+docs/protocol.md. Prose is not checked here, only enumerations that drift when the code
+grows a new item."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from messenger.protocol import Ok
+from messenger.protocol.messages import ClientFrame
+
+ROOT = Path(__file__).resolve().parents[2]
+PROTOCOL = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+
+
+def section(text: str, start: str, end: str) -> str:
+    """The part of ``text`` from ``start`` up to the next ``end``."""
+    i = text.index(start)
+    return text[i:text.index(end, i + len(start))]
+
+
+def requests() -> list[str]:
+    """The client frame types that carry an ``id``: the requests."""
+    return sorted(t.__struct_config__.tag for t in ClientFrame.__args__  # type: ignore[attr-defined]
+                  if "id" in t.__struct_fields__)
+
+
+def named(name: str, text: str) -> bool:
+    """``name`` appears in ``text`` as `name`, or under a wildcard such as `group_*`."""
+    prefix = name.split("_", 1)[0]
+    return f"`{name}`" in text or f"`{prefix}_*`" in text
+
+
+def test_protocol_lists_every_request():
+    """protocol.md § 5 ("The requests are …"), § 4's table of what each state allows and
+    § 6's `ok` table named neither `conversations` nor (the `ok` table) `retract` and
+    `edit`, though the server answers them like any request: a client written from the
+    document did not know what their answers carry."""
+    listing = section(PROTOCOL, "The requests are", "The server")
+    states = section(PROTOCOL, "What is allowed in each state:", "An account may be")
+    ok_rows = {name for line in section(PROTOCOL, "### ok", "### error").splitlines()
+               if line.startswith("| `")
+               for name in re.findall(r"`([a-z_]+)`", line.split("|")[1])}
+    missing = {
+        "§ 5 list": [r for r in requests() if not named(r, listing)],
+        "§ 4 state table": [r for r in requests() if not named(r, states)],
+        "§ 6 ok table": [r for r in requests() if r not in ok_rows],
+    }
+    assert missing == {"§ 5 list": [], "§ 4 state table": [], "§ 6 ok table": []}
+
+
+def test_protocol_ok_table_names_every_ok_field():
+    """protocol.md § 6 `ok` lists the fields each request's `ok` has; `seq_high` (a
+    login's) was in none of its rows."""
+    table = section(PROTOCOL, "### ok", "### error")
+    fields_column = " ".join(line.split("|")[2] for line in table.splitlines()
+                             if line.startswith("| `"))
+    missing = [f for f in Ok.__struct_fields__ if f != "id" and f"`{f}`" not in fields_column]
+    assert not missing, f"ok fields missing from the ok table: {missing}"
