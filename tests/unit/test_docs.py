@@ -1,6 +1,6 @@
 """The documents' lists against the code they list: every request and `ok` field in
-docs/protocol.md. Prose is not checked here, only enumerations that drift when the code
-grows a new item."""
+docs/protocol.md, every logger in docs/architecture.md. Prose is not checked here, only
+enumerations that drift when the code grows a new item."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from messenger.protocol.messages import ClientFrame
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOL = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
 
 
 def section(text: str, start: str, end: str) -> str:
@@ -58,3 +59,26 @@ def test_protocol_ok_table_names_every_ok_field():
                              if line.startswith("| `"))
     missing = [f for f in Ok.__struct_fields__ if f != "id" and f"`{f}`" not in fields_column]
     assert not missing, f"ok fields missing from the ok table: {missing}"
+
+
+def test_architecture_logging_table_is_one_table_with_a_row_for_each_logger():
+    """architecture.md § 5 Logging: the logger table was cut in two by two paragraphs (its
+    later rows rendered as stray text with pipes), `messenger.server.activity` had two
+    rows that differed, and the loggers of the WAL sync, the transfer engine, the local
+    store and the app's transfers had none."""
+    lines = section(ARCHITECTURE, "## 5. Logging", "## 6.").splitlines()
+    rows = [i for i, line in enumerate(lines) if line.startswith("| `messenger")]
+    assert rows == list(range(rows[0], rows[0] + len(rows))), "the table is cut in two"
+    firsts = [lines[i].split("|")[1] for i in rows]
+    assert len(firsts) == len(set(firsts)), "a logger has two rows"
+    documented: set[str] = set()
+    for cell in firsts:
+        names = re.findall(r"`([a-z.…]+)`", cell)
+        parent = names[0].rsplit(".", 1)[0]
+        documented |= {parent + n if n.startswith(".") else n for n in names}
+    used = {name for path in (ROOT / "messenger").rglob("*.py")
+            for name in re.findall(r'getLogger\("(messenger\.[a-z_.]+)"\)',
+                                   path.read_text(encoding="utf-8"))}
+    missing = sorted(n for n in used if n not in documented
+                     and not any(d.endswith("…") and n.startswith(d[:-1]) for d in documented))
+    assert not missing, f"loggers without a row: {missing}"
