@@ -1,4 +1,5 @@
-"""The documents' lists against the code they list: every request and `ok` field in
+"""The documents' lists against the code they list: every command-line option, `make`
+target and main-window shortcut in README.md, every request and `ok` field in
 docs/protocol.md, every logger in docs/architecture.md. Prose is not checked here, only
 enumerations that drift when the code grows a new item."""
 
@@ -7,10 +8,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from messenger.cli import build_parser
 from messenger.protocol import Ok
 from messenger.protocol.messages import ClientFrame
 
 ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 PROTOCOL = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
 ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
 
@@ -19,6 +22,39 @@ def section(text: str, start: str, end: str) -> str:
     """The part of ``text`` from ``start`` up to the next ``end``."""
     i = text.index(start)
     return text[i:text.index(end, i + len(start))]
+
+
+def test_readme_command_line_reference_lists_every_option():
+    """README's command-line reference (synopsis and option table) is the operator's list
+    of options; `messenger --help` also had `--version`, which the README never named."""
+    reference = section(README, "## Command-line reference", "## Where things are")
+    missing = [action.option_strings for action in build_parser()._actions
+               if "--help" not in action.option_strings
+               and not any(f"`{opt}" in reference or f"[{opt}" in reference
+                           for opt in action.option_strings)]
+    assert not missing, f"options missing from README's command-line reference: {missing}"
+
+
+def test_readme_names_every_make_target_of_the_makefiles_header():
+    """README § The two commands lists the "Other targets"; the Makefile's header (`make
+    help`) also documents `make distclean` (which deletes the venv), and the README did not
+    mention it."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    targets = set(re.findall(r"^#   make ([a-z-]+)", makefile, re.MULTILINE))
+    targets |= set(re.findall(r"\(make ([a-z-]+):", makefile))
+    missing = sorted(t for t in targets if f"`make {t}" not in README)
+    assert not missing, f"make targets missing from README: {missing}"
+
+
+def test_readme_lists_every_main_window_shortcut():
+    """README § Using the app documents the window's keyboard shortcuts one by one, but not
+    Ctrl+Shift+N (Conversation → Message several people…) nor Ctrl+, (File →
+    Preferences), both set in gui/main_window.py."""
+    source = (ROOT / "messenger" / "gui" / "main_window.py").read_text(encoding="utf-8")
+    shortcuts = {s for s in re.findall(r'QKeySequence\("([^"]+)"\)', source)
+                 if "{" not in s}  # (Alt+{n}: "Alt+1…9")
+    missing = sorted(s for s in shortcuts if s not in README)
+    assert not missing, f"shortcuts missing from README: {missing}"
 
 
 def requests() -> list[str]:
