@@ -1,0 +1,126 @@
+"""Hunt: notifications, tray, unread counts and the tabs' life cycle (messenger/gui/)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from messenger.client.conversations import EVERYONE, group_key, peer_key
+from messenger.gui.main_window import MainWindow
+
+
+def background(qtbot, window: MainWindow) -> None:
+    """``window`` in the background (minimized), as when the user works in another app."""
+    window.showMinimized()
+    qtbot.waitUntil(lambda: window.isMinimized() and not window._window_active())
+
+
+def tab_keys(window) -> list[str]:
+    return [window.tabs.widget(i).key for i in range(window.tabs.count())]
+
+
+def test_a_group_invitation_in_the_background_notifies(qtbot, open_window):
+    """An invitation to a group while the user works in another app: nothing pops up, the
+    task bar does not ask for attention and the window title counts nothing — the yellow
+    bar waits unseen in a minimized window (the inviter wonders why nobody joins). Messages
+    and file offers do notify; ``invitation_received`` is connected to nothing in the
+    window."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    background(qtbot, bob)
+    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        alice.engine.create_group("lab", ["bob"])
+    with qtbot.waitSignal(bob.notified, timeout=3_000) as shown:
+        pass
+    assert "lab" in shown.args[0].title + shown.args[0].body
+
+
+
+def test_unread_messages_still_count_after_a_restart(qtbot, open_window):
+    """bob gets three messages while away and quits without reading them: the next start
+    counts them (title, badge), as it did before the quit."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    key = peer_key("alice")
+    background(qtbot, bob)
+    for text in ("one", "two", "three"):
+        alice.engine.send_unicast("bob", text)
+    qtbot.waitUntil(lambda: bob.engine.unread(key) == 3, timeout=5_000)
+    assert bob.windowTitle().startswith("(3) ")
+    bob.close()
+    again = open_window("bob")
+    qtbot.waitUntil(lambda: again.engine.unread(key) == 3, timeout=5_000)
+    qtbot.waitUntil(lambda: again.windowTitle().startswith("(3) "), timeout=5_000)
+    assert again.engine.roster.contact("alice").unread == 3
+
+
+def test_a_file_offer_withdrawn_meanwhile_does_not_pop_up(qtbot, open_window, tmp_path):
+    """notify.py: "A message read meanwhile ... or deleted by its sender is left out of the
+    pop-up". A file offer the sender cancels within the second the pop-ups are collected
+    (dropped the wrong file, cancelled at once) still pops up "📎 salaries.xlsx" and flashes
+    the task bar, though its card already says Cancelled and nothing is left to answer: the
+    offer goes into the batch with no seq, and NotificationPolicy.flush checks only items
+    with a seq."""
+    from messenger.client.transfers import TransferState
+
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    background(qtbot, bob)
+    bob._notify_timer.setInterval(3_600_000)  # (the collecting second, held)
+    shown = []
+    bob.notified.connect(shown.append)
+    path = tmp_path / "salaries.xlsx"
+    path.write_bytes(b"\0" * 4096)
+    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000) as added:
+        assert alice.send_files(peer_key("bob"), [str(path)])
+    card = added.args[0]
+    sent = next(t.key for t in alice.transfers.model.transfers() if t.name == "salaries.xlsx")
+    assert alice.transfers.cancel(sent)
+    qtbot.waitUntil(lambda: bob.transfers.get(card).state is TransferState.CANCELLED,
+                    timeout=5_000)
+    assert bob.engine.unread(peer_key("alice")) == 0  # nothing left to answer
+    bob._show_notice()
+    assert shown == [], shown
+
+
+def test_a_click_on_the_notification_brings_a_maximized_window_back_maximized(
+        qtbot, open_window):
+    """The user works with the window maximized, minimizes it, a message pops up, the user
+    clicks the pop-up (or the tray icon): the window comes back un-maximized, at its small
+    normal size (MainWindow.bring_to_front calls showNormal() on a minimized window, which
+    drops the maximized state the window had before it was minimized)."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    bob.showMaximized()
+    qtbot.waitUntil(bob.isMaximized)
+    background(qtbot, bob)
+    assert bob.windowState() & Qt.WindowState.WindowMaximized  # (minimized from maximized)
+    with qtbot.waitSignal(bob.notified, timeout=10_000):
+        alice.engine.send_unicast("bob", "are you there?")
+    bob.open_notice()
+    qtbot.waitUntil(lambda: not bob.isMinimized())
+    assert bob.current_key() == peer_key("alice")
+    assert bob.isMaximized(), f"came back as {bob.windowState()!r}"
+
+
+def test_broadcasts_left_unread_at_quit_are_still_unread_after_a_restart(qtbot, open_window):
+    """bob quits with alice's tab in front and two messages to everyone unread (he never
+    looked at the Everyone tab). The next start reopens alice's tab as the current one —
+    and the two broadcasts are read: no "(2) Everyone", no title count, and their senders
+    get read receipts. The window's first tab (Everyone) is current for a moment while the
+    window is built, and MainWindow._on_current_changed marks it read, shown or not."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    charlie = open_window("charlie")
+    bob.open_conversation("alice")  # the tab bob works in
+    background(qtbot, bob)
+    alice.engine.send_broadcast("fire drill at 3")
+    charlie.engine.send_broadcast("cake in the kitchen")
+    qtbot.waitUntil(lambda: bob.engine.unread(EVERYONE) == 2, timeout=5_000)
+    bob.close()
+    again = open_window("bob")
+    assert again.current_key() == peer_key("alice")
+    qtbot.wait(200)
+    assert again.engine.unread(EVERYONE) == 2, "read without ever being shown"
