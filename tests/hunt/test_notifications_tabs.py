@@ -36,24 +36,6 @@ def test_a_group_invitation_in_the_background_notifies(qtbot, open_window):
 
 
 
-def test_unread_messages_still_count_after_a_restart(qtbot, open_window):
-    """bob gets three messages while away and quits without reading them: the next start
-    counts them (title, badge), as it did before the quit."""
-    bob = open_window("bob")
-    alice = open_window("alice")
-    key = peer_key("alice")
-    background(qtbot, bob)
-    for text in ("one", "two", "three"):
-        alice.engine.send_unicast("bob", text)
-    qtbot.waitUntil(lambda: bob.engine.unread(key) == 3, timeout=5_000)
-    assert bob.windowTitle().startswith("(3) ")
-    bob.close()
-    again = open_window("bob")
-    qtbot.waitUntil(lambda: again.engine.unread(key) == 3, timeout=5_000)
-    qtbot.waitUntil(lambda: again.windowTitle().startswith("(3) "), timeout=5_000)
-    assert again.engine.roster.contact("alice").unread == 3
-
-
 def test_a_file_offer_withdrawn_meanwhile_does_not_pop_up(qtbot, open_window, tmp_path):
     """notify.py: "A message read meanwhile ... or deleted by its sender is left out of the
     pop-up". A file offer the sender cancels within the second the pop-ups are collected
