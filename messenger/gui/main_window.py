@@ -1434,9 +1434,11 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(self.open_conversation(name))
 
     def bring_to_front(self) -> None:
-        """Show the window (restored if minimized), raise and activate it."""
+        """Show the window (restored if minimized, as it was before: maximized or full
+        screen stays so), raise and activate it."""
         if self.isMinimized():
-            self.showNormal()
+            # (not showNormal(): that dropped the maximized state the window had)
+            self.setWindowState(self.windowState() & ~Qt.WindowState.WindowMinimized)
         self.show()
         self.raise_()
         self.activateWindow()

@@ -288,3 +288,24 @@ def test_a_message_to_the_open_tab_of_a_minimized_window_stays_unread_until_rest
     alice.bring_to_front()  # restored: now it is seen
     qtbot.waitUntil(lambda: alice.engine.unread(peer_key("bob")) == 0)
     assert not alice.windowTitle().startswith("(")
+
+
+def test_a_click_on_the_notification_brings_a_maximized_window_back_maximized(
+        qtbot, open_window):
+    """The user works with the window maximized, minimizes it, a message pops up, the user
+    clicks the pop-up (or the tray icon): the window came back un-maximized, at its small
+    normal size (``bring_to_front`` called ``showNormal()``, which drops the maximized state
+    the window had before it was minimized)."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    bob.showMaximized()
+    qtbot.waitUntil(bob.isMaximized)
+    background(qtbot, bob)
+    assert bob.windowState() & Qt.WindowState.WindowMaximized  # (minimized from maximized)
+    with qtbot.waitSignal(bob.notified, timeout=10_000):
+        alice.engine.send_unicast("bob", "are you there?")
+    bob.open_notice()
+    qtbot.waitUntil(lambda: not bob.isMinimized())
+    assert bob.current_key() == peer_key("alice")
+    assert bob.isMaximized(), f"came back as {bob.windowState()!r}"

