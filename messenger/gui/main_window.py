@@ -1456,10 +1456,15 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ unread
 
     def _on_current_changed(self, index: int) -> None:
+        """Another tab is in front: it is read, when the window is on screen. While the
+        window is built (hidden: Everyone is current for a moment, then the tab restored
+        from the last session) or minimized, nothing is read: the first show or restore
+        that activates the window reads the tab in front then (:meth:`changeEvent`)."""
         key = self.current_key()
         if key is not None:
             self._show_unread_line(key)
-            self.engine.mark_read(key)
+            if self.isVisible() and not self.isMinimized():
+                self.engine.mark_read(key)
         self.mute_action.setEnabled(key is not None)
         self.mute_action.setChecked(key is not None and key in self.notifications.prefs.muted)
 

@@ -37,6 +37,33 @@ def test_the_next_login_reopens_the_tabs_as_they_were(qtbot, open_window):
     assert tab_keys(bob) == [EVERYONE]  # another account: its own tabs
 
 
+
+def test_messages_to_everyone_left_unread_at_quit_are_still_unread_after_a_restart(
+        qtbot, open_window):
+    """bob quit with alice's tab in front and two messages to everyone unread (he never
+    looked at the Everyone tab). The next start reopened alice's tab as the current one —
+    and the two broadcasts were read: no "(2) Everyone", no title count, and their senders
+    got read receipts. The window's first tab (Everyone) is current for a moment while the
+    window is built, and that marked it read, shown or not. What is in front when the
+    window shows is read then."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    charlie = open_window("charlie")
+    bob.open_conversation("alice")  # the tab bob works in
+    bob.showMinimized()
+    qtbot.waitUntil(lambda: bob.isMinimized() and not bob._window_active())
+    alice.engine.send_broadcast("fire drill at 3")
+    charlie.engine.send_broadcast("cake in the kitchen")
+    alice.engine.send_unicast("bob", "see you at 3")
+    qtbot.waitUntil(lambda: bob.engine.unread(EVERYONE) == 2
+                    and bob.engine.unread(peer_key("alice")) == 1, timeout=5_000)
+    bob.close()
+    again = open_window("bob")
+    assert again.current_key() == peer_key("alice")
+    qtbot.waitUntil(lambda: again.engine.unread(peer_key("alice")) == 0)  # shown: read
+    assert again.engine.unread(EVERYONE) == 2, "read without ever being shown"
+    assert again.windowTitle().startswith("(2) bob@")
+
 def test_tabs_closed_while_offline_are_still_those_of_the_account(qtbot, server, make_server,
                                                                    open_window):
     """The window is closed while the server is away (reconnecting): its tabs are saved for

@@ -64,26 +64,3 @@ def test_a_file_offer_withdrawn_meanwhile_does_not_pop_up(qtbot, open_window, tm
     assert bob.engine.unread(peer_key("alice")) == 0  # nothing left to answer
     bob._show_notice()
     assert shown == [], shown
-
-
-
-
-def test_broadcasts_left_unread_at_quit_are_still_unread_after_a_restart(qtbot, open_window):
-    """bob quits with alice's tab in front and two messages to everyone unread (he never
-    looked at the Everyone tab). The next start reopens alice's tab as the current one —
-    and the two broadcasts are read: no "(2) Everyone", no title count, and their senders
-    get read receipts. The window's first tab (Everyone) is current for a moment while the
-    window is built, and MainWindow._on_current_changed marks it read, shown or not."""
-    bob = open_window("bob")
-    alice = open_window("alice")
-    charlie = open_window("charlie")
-    bob.open_conversation("alice")  # the tab bob works in
-    background(qtbot, bob)
-    alice.engine.send_broadcast("fire drill at 3")
-    charlie.engine.send_broadcast("cake in the kitchen")
-    qtbot.waitUntil(lambda: bob.engine.unread(EVERYONE) == 2, timeout=5_000)
-    bob.close()
-    again = open_window("bob")
-    assert again.current_key() == peer_key("alice")
-    qtbot.wait(200)
-    assert again.engine.unread(EVERYONE) == 2, "read without ever being shown"
