@@ -1435,6 +1435,11 @@ class ClientEngine(QObject):
         cards.append(card)
         self._set_unread(key, self._unread.get(key, 0) + 1)
 
+    def card_unread(self, key: str, card: str) -> bool:
+        """Whether the file offer of card ``card`` still counts as unread in conversation
+        ``key`` (not looked at, answered nor withdrawn yet). For a pop-up about to show it."""
+        return card in self._unread_cards.get(key, ())
+
     def card_answered(self, key: str, card: str) -> None:
         """The file offer of card ``card`` was answered (Accept / Decline here, from the card
         or the Transfers panel, or on another device of this account): off ``key``'s unread

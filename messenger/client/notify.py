@@ -13,7 +13,8 @@ Rules, as in desktop messengers:
 - Muted conversations (``NotificationPrefs.muted``) only count in the badges.
 - ``show_text=False`` hides who wrote what (shared screens, classrooms): "New message".
 - A message read meanwhile (on another computer of the account) or deleted by its sender
-  is left out of the pop-up; an edited one shows its new text.
+  is left out of the pop-up; an edited one shows its new text. So is a file offer answered
+  or withdrawn meanwhile (its card no longer unread).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class _Pending:
     sender: str
     text: str
     seq: int | None = None
+    card: str = ""  # a file offer's card (transfer key)
 
 
 def elide(text: str, limit: int = BODY_LIMIT) -> str:
@@ -84,28 +86,34 @@ class NotificationPolicy:
         self._pending: list[_Pending] = []
 
     def message(self, key: str, title: str, sender: str, text: str, *,
-                window_active: bool, seq: int | None = None) -> bool:
-        """Note a new message ``seq`` from ``sender`` in conversation ``key`` (shown as
-        ``title``). True when it starts a new batch (the owner starts its timer then)."""
+                window_active: bool, seq: int | None = None, card: str = "") -> bool:
+        """Note a new message ``seq`` (or the file offer of card ``card``) from ``sender`` in
+        conversation ``key`` (shown as ``title``). True when it starts a new batch (the
+        owner starts its timer then)."""
         if window_active or not self.prefs.enabled or key in self.prefs.muted:
             return False
-        self._pending.append(_Pending(key, title, sender, text, seq))
+        self._pending.append(_Pending(key, title, sender, text, seq, card))
         return len(self._pending) == 1
 
     def discard(self) -> None:
         """Forget the batch (the window became active: the badges show it all)."""
         self._pending.clear()
 
-    def flush(self, current: Callable[[str, int], str | None] | None = None) -> Notice | None:
+    def flush(self, current: Callable[[str, int], str | None] | None = None,
+              card_unread: Callable[[str, str], bool] | None = None) -> Notice | None:
         """The pop-up for the batch collected so far (None when empty), and a new batch.
         ``current(key, seq)`` gives a message's text as it reads now, or None when it is no
         longer unread (read on another computer, deleted by its sender meanwhile): those
         are left out (a deleted message popped up with its text), edited ones say their
-        new text."""
+        new text. ``card_unread(key, card)`` says whether a file offer still waits to be
+        looked at: one answered or withdrawn meanwhile is left out (a file cancelled at
+        once by its sender popped up with nothing left to answer)."""
         batch, self._pending = self._pending, []
         if current is not None:
             now = [(p, current(p.key, p.seq) if p.seq is not None else p.text) for p in batch]
             batch = [replace(p, text=text) for p, text in now if text is not None]
+        if card_unread is not None:
+            batch = [p for p in batch if not p.card or card_unread(p.key, p.card)]
         if not batch:
             return None
         keys = list(dict.fromkeys(p.key for p in batch))

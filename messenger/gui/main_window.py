@@ -1324,7 +1324,7 @@ class MainWindow(QMainWindow):
         title = ("# " if is_group(t.conversation) else "") + conversation.title
         if self.notifications.message(t.conversation, title, t.peer,
                                       f"📎 {shown} ({format_size(t.size)})",
-                                      window_active=self._app_in_front()):
+                                      window_active=self._app_in_front(), card=key):
             self._notify_timer.start()
 
     # ------------------------------------------------------------------ find, export, typing
@@ -1412,7 +1412,7 @@ class MainWindow(QMainWindow):
         return icon
 
     def _show_notice(self) -> None:
-        notice = self.notifications.flush(self.engine.unread_text)
+        notice = self.notifications.flush(self.engine.unread_text, self.engine.card_unread)
         if notice is None or self._app_in_front():
             return
         self.last_notice = notice

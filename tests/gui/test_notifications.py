@@ -309,3 +309,31 @@ def test_a_click_on_the_notification_brings_a_maximized_window_back_maximized(
     qtbot.waitUntil(lambda: not bob.isMinimized())
     assert bob.current_key() == peer_key("alice")
     assert bob.isMaximized(), f"came back as {bob.windowState()!r}"
+
+
+def test_a_file_offer_withdrawn_meanwhile_does_not_pop_up(qtbot, open_window, tmp_path):
+    """A file offer the sender cancels within the second the pop-ups are collected (the
+    wrong file dropped, cancelled at once) still popped up "📎 salaries.xlsx" and flashed
+    the task bar, though its card already said Cancelled and nothing was left to answer:
+    the pop-up checked only messages (with a seq) for whether they were still unread."""
+    from messenger.client.transfers import TransferState
+
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    background(qtbot, bob)
+    bob._notify_timer.setInterval(3_600_000)  # (the collecting second, held)
+    shown = []
+    bob.notified.connect(shown.append)
+    path = tmp_path / "salaries.xlsx"
+    path.write_bytes(b"\0" * 4096)
+    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000) as added:
+        assert alice.send_files(peer_key("bob"), [str(path)])
+    card = added.args[0]
+    sent = next(t.key for t in alice.transfers.model.transfers() if t.name == "salaries.xlsx")
+    assert alice.transfers.cancel(sent)
+    qtbot.waitUntil(lambda: bob.transfers.get(card).state is TransferState.CANCELLED,
+                    timeout=5_000)
+    assert bob.engine.unread(peer_key("alice")) == 0  # nothing left to answer
+    bob._show_notice()  # (the second is over)
+    assert shown == []

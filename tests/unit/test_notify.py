@@ -71,3 +71,19 @@ def test_flush_leaves_out_what_is_no_longer_unread_and_shows_edits():
     assert notice == Notice("bob (2 new messages)", "fixed", "bob", 2)
     policy.message("bob", "bob", "bob", "read at the desk", window_active=False, seq=4)
     assert policy.flush(lambda key, seq: None) is None
+
+
+def test_flush_leaves_out_file_offers_answered_or_withdrawn_meanwhile():
+    """A file its sender cancelled at once (within the second the pop-ups are collected)
+    still popped up "📎 salaries.xlsx": only messages (with a seq) were checked."""
+    policy = NotificationPolicy()
+    policy.message("u:bob", "bob", "bob", "📎 salaries.xlsx (4 KB)", window_active=False,
+                   card="t1")
+    policy.message("u:bob", "bob", "bob", "📎 notes.pdf (1 KB)", window_active=False,
+                   card="t2")
+    waiting = {("u:bob", "t2")}  # t1 was withdrawn
+    notice = policy.flush(lambda key, seq: None,
+                          lambda key, card: (key, card) in waiting)
+    assert notice == Notice("bob", "📎 notes.pdf (1 KB)", "u:bob", 1)
+    policy.message("u:bob", "bob", "bob", "📎 a.txt (1 KB)", window_active=False, card="t3")
+    assert policy.flush(None, lambda key, card: False) is None
