@@ -1,4 +1,5 @@
-"""When and what to notify about new messages while the window is in the background.
+"""When and what to notify about new messages (and invitations to groups) while the window
+is in the background.
 
 Plain decisions, unit-tested without widgets; the main window wires them to a ``QTimer``, the
 tray icon's pop-up (``QSystemTrayIcon.showMessage``) and the task bar (``QApplication.alert``).
@@ -6,7 +7,8 @@ tray icon's pop-up (``QSystemTrayIcon.showMessage``) and the task bar (``QApplic
 Rules, as in desktop messengers:
 
 - Only others' new messages count (the engine's ``message_received``: not own messages, not
-  system notices, not messages cached in an earlier run).
+  system notices, not messages cached in an earlier run), file offers, and invitations to a
+  group (the engine's ``invitation_received``: "alice invited you to lab").
 - Nothing while the window is active: the unread badges say it there.
 - Messages are collected for :data:`COALESCE_SECONDS` after the first one and shown as one
   pop-up, so offline delivery at login or a busy group makes one notice, not fifty.
@@ -14,7 +16,7 @@ Rules, as in desktop messengers:
 - ``show_text=False`` hides who wrote what (shared screens, classrooms): "New message".
 - A message read meanwhile (on another computer of the account) or deleted by its sender
   is left out of the pop-up; an edited one shows its new text. So is a file offer answered
-  or withdrawn meanwhile (its card no longer unread).
+  or withdrawn meanwhile (its card no longer unread), and an invitation answered meanwhile.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class _Pending:
     text: str
     seq: int | None = None
     card: str = ""  # a file offer's card (transfer key)
+    invitation: str = ""  # an invitation to this group (not a message)
 
 
 def elide(text: str, limit: int = BODY_LIMIT) -> str:
@@ -95,39 +98,58 @@ class NotificationPolicy:
         self._pending.append(_Pending(key, title, sender, text, seq, card))
         return len(self._pending) == 1
 
+    def invitation(self, key: str, group: str, by: str, *, window_active: bool) -> bool:
+        """Note an invitation from ``by`` to ``group`` (conversation ``key``, which mutes it
+        as it mutes the group's messages). True when it starts a new batch. Its pop-up reads
+        "# lab" / "alice invited you to lab", and a click on it shows the window (the
+        invitation bar answers it), not the group's conversation."""
+        if window_active or not self.prefs.enabled or key in self.prefs.muted:
+            return False
+        self._pending.append(_Pending(key, f"# {group}", "", f"{by} invited you to {group}",
+                                      invitation=group))
+        return len(self._pending) == 1
+
     def discard(self) -> None:
         """Forget the batch (the window became active: the badges show it all)."""
         self._pending.clear()
 
     def flush(self, current: Callable[[str, int], str | None] | None = None,
-              card_unread: Callable[[str, str], bool] | None = None) -> Notice | None:
+              card_unread: Callable[[str, str], bool] | None = None,
+              invited: Callable[[str], bool] | None = None) -> Notice | None:
         """The pop-up for the batch collected so far (None when empty), and a new batch.
         ``current(key, seq)`` gives a message's text as it reads now, or None when it is no
         longer unread (read on another computer, deleted by its sender meanwhile): those
         are left out (a deleted message popped up with its text), edited ones say their
         new text. ``card_unread(key, card)`` says whether a file offer still waits to be
         looked at: one answered or withdrawn meanwhile is left out (a file cancelled at
-        once by its sender popped up with nothing left to answer)."""
+        once by its sender popped up with nothing left to answer). ``invited(group)`` says
+        whether an invitation to ``group`` still waits for an answer."""
         batch, self._pending = self._pending, []
         if current is not None:
             now = [(p, current(p.key, p.seq) if p.seq is not None else p.text) for p in batch]
             batch = [replace(p, text=text) for p, text in now if text is not None]
         if card_unread is not None:
             batch = [p for p in batch if not p.card or card_unread(p.key, p.card)]
+        if invited is not None:
+            batch = [p for p in batch if not p.invitation or invited(p.invitation)]
         if not batch:
             return None
         keys = list(dict.fromkeys(p.key for p in batch))
         n = len(batch)
-        if not self.prefs.show_text:
-            body = "New message" if n == 1 else f"{n} new messages"
-            return Notice("Messenger", body, keys[0] if len(keys) == 1 else None, n)
         last = batch[-1]
+        # (an invitation's group has no conversation to open yet: a click shows the window)
+        opens = keys[0] if len(keys) == 1 and not last.invitation else None
+        if not self.prefs.show_text:
+            body = f"{n} new messages" if n > 1 else \
+                "New invitation to a group" if last.invitation else "New message"
+            return Notice("Messenger", body, opens, n)
         if len(keys) > 1:
             titles = list(dict.fromkeys(p.title for p in batch))
             shown = ", ".join(titles[:3]) + (f" and {len(titles) - 3} more"
                                              if len(titles) > 3 else "")
             return Notice(f"{n} new messages", f"In {shown}", None, n)
         _quote, text = split_quote(last.text)  # a reply: its answer, not what it quotes
-        line = elide(text) if last.title == last.sender else elide(f"{last.sender}: {text}")
+        line = elide(text) if last.title == last.sender or not last.sender \
+            else elide(f"{last.sender}: {text}")
         title = last.title if n == 1 else f"{last.title} ({n} new messages)"
-        return Notice(title, line, last.key, n)
+        return Notice(title, line, opens, n)

@@ -308,7 +308,8 @@ class MainWindow(QMainWindow):
 
     Signals:
         logout_requested(): the user chose File → Log out (the app shows the login again).
-        notified(Notice): a notification of new messages was shown (a
+        notified(Notice): a notification of new messages, file offers or invitations
+            to a group was shown (a
             :class:`~messenger.client.notify.Notice`: tray pop-up where there is a system
             tray, and the task bar entry asks for attention).
     """
@@ -567,6 +568,7 @@ class MainWindow(QMainWindow):
         engine.typing_received.connect(self._on_typing)
         engine.presence_changed.connect(self._on_presence_changed)
         engine.message_received.connect(self._on_message_received)
+        engine.invitation_received.connect(self._on_invitation_received)
         for model in (engine.roster, engine.groups):
             for signal in (model.modelReset, model.rowsInserted, model.rowsRemoved):
                 signal.connect(self._update_headers)
@@ -1380,6 +1382,19 @@ class MainWindow(QMainWindow):
                                       seq=getattr(item, "seq", None)):
             self._notify_timer.start()
 
+    def _on_invitation_received(self, group: str, by: str) -> None:
+        """An invitation to ``group``: in the background, a pop-up as for a message ("# lab",
+        "alice invited you to lab"; the yellow bar waited unseen in a minimized window)."""
+        if self.notifications.invitation(group_key(group), group, by,
+                                         window_active=self._app_in_front()):
+            self._notify_timer.start()
+
+    def _still_invited(self, group: str) -> bool:
+        """Whether the invitation to ``group`` still waits for an answer (not answered on
+        another computer of the account meanwhile)."""
+        row = self.engine.groups.group(group)
+        return row is not None and row.pending
+
     # ------------------------------------------------------------------ notifications
 
     def _window_active(self) -> bool:
@@ -1412,7 +1427,8 @@ class MainWindow(QMainWindow):
         return icon
 
     def _show_notice(self) -> None:
-        notice = self.notifications.flush(self.engine.unread_text, self.engine.card_unread)
+        notice = self.notifications.flush(self.engine.unread_text, self.engine.card_unread,
+                                          self._still_invited)
         if notice is None or self._app_in_front():
             return
         self.last_notice = notice

@@ -1,6 +1,7 @@
-"""Notifications of new messages while the window is in the background: the pop-up (the
-``notified`` signal), the unread count in the window title, a click opening the conversation,
-mute; and the "New messages" line of a tab opened with unread messages."""
+"""Notifications of new messages (file offers, invitations to a group) while the window is
+in the background: the pop-up (the ``notified`` signal), the unread count in the window
+title, a click opening the conversation, mute; and the "New messages" line of a tab opened
+with unread messages."""
 
 from __future__ import annotations
 
@@ -337,3 +338,20 @@ def test_a_file_offer_withdrawn_meanwhile_does_not_pop_up(qtbot, open_window, tm
     assert bob.engine.unread(peer_key("alice")) == 0  # nothing left to answer
     bob._show_notice()  # (the second is over)
     assert shown == []
+
+
+def test_an_invitation_to_a_group_in_the_background_notifies(qtbot, open_window):
+    """An invitation to a group while the user works in another app: nothing popped up and
+    the task bar did not ask for attention — the yellow bar waited unseen in a minimized
+    window (the inviter wondered why nobody joined). Now it pops up as a message does, and
+    a click shows the window with the bar."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    background(qtbot, bob)
+    with qtbot.waitSignal(bob.notified, timeout=10_000) as shown:
+        alice.engine.create_group("lab", ["bob"])
+    assert shown.args[0] == Notice("# lab", "alice invited you to lab", None, 1)
+    bob.open_notice()
+    qtbot.waitUntil(lambda: not bob.isMinimized())
+    assert bob.invitation_bar.isVisible() and bob.invitation_bar.buttons("lab") is not None

@@ -87,3 +87,23 @@ def test_flush_leaves_out_file_offers_answered_or_withdrawn_meanwhile():
     assert notice == Notice("bob", "📎 notes.pdf (1 KB)", "u:bob", 1)
     policy.message("u:bob", "bob", "bob", "📎 a.txt (1 KB)", window_active=False, card="t3")
     assert policy.flush(None, lambda key, card: False) is None
+
+
+def test_an_invitation_to_a_group_pops_up_as_a_message_does():
+    """An invitation while the user worked in another app notified nothing; it pops up now,
+    muted and turned off as messages are, and is left out once answered meanwhile."""
+    policy = NotificationPolicy()
+    assert policy.invitation("g:lab", "lab", "alice", window_active=False)
+    # (a click shows the window, whose invitation bar answers it: no conversation yet)
+    assert policy.flush() == Notice("# lab", "alice invited you to lab", None, 1)
+    assert not policy.invitation("g:lab", "lab", "alice", window_active=True)
+    assert policy.flush() is None
+    policy.invitation("g:lab", "lab", "alice", window_active=False)
+    assert policy.flush(invited=lambda group: group != "lab") is None  # answered elsewhere
+    policy.prefs = NotificationPrefs(muted=frozenset({"g:lab"}))
+    assert not policy.invitation("g:lab", "lab", "alice", window_active=False)
+    policy.prefs = NotificationPrefs(enabled=False)
+    assert not policy.invitation("g:lab", "lab", "alice", window_active=False)
+    policy.prefs = NotificationPrefs(show_text=False)
+    policy.invitation("g:lab", "lab", "alice", window_active=False)
+    assert policy.flush() == Notice("Messenger", "New invitation to a group", None, 1)
