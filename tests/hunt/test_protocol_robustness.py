@@ -10,7 +10,6 @@ from messenger.protocol import (
     HEADER,
     Error,
     ErrorCode,
-    GetHistory,
     Ok,
     Ping,
     Pong,
@@ -21,12 +20,6 @@ from messenger.server import net as net_module
 def _stop_reading(client: WireClient) -> None:
     client.socket.readyRead.disconnect(client._read)  # stop reading ...
     client.socket.setReadBufferSize(4096)  # ... and let Qt stop taking bytes from the kernel
-
-
-def _resume_reading(client: WireClient) -> None:
-    client.socket.setReadBufferSize(0)
-    client.socket.readyRead.connect(client._read)
-    client._read()
 
 
 def test_undecodable_frames_are_subject_to_back_pressure_like_any_other(qtbot, server):
