@@ -79,7 +79,8 @@ def test_a_lone_surrogate_escape_is_not_reported_as_truncated_input(qtbot, serve
     emoji and send its high surrogate alone, ``"\\ud83d"``; protocol.md section 3 names
     that case: a broken string, answered ``bad_frame`` with the request's id. The message
     the client gets (and the server logs) is msgspec's "malformed JSON: Input data was
-    truncated": the frame was complete, so a developer goes looking for a framing bug that is not there."""
+    truncated": the frame was complete, so a developer goes looking for a framing bug
+    that is not there."""
     alice = connect_as(qtbot, server, "alice", "alice123")
     rid = alice.next_id()
     payload = json.dumps({"type": "send", "id": rid, "client_msg_id": "s-1",
