@@ -60,6 +60,12 @@ server stops reading requests from that connection (back-pressure: a client that
 not read cannot grow the server's memory)."""
 WRITE_LOW_WATER = 1 << 20
 """Below this many unsent bytes a paused connection is read again."""
+PRELOGIN_HIGH_WATER = 64 << 10
+""":data:`WRITE_HIGH_WATER` of a connection that has not logged in: its replies (``hello``,
+errors) are small, and the 64 connections of one address allowed without a login could
+otherwise hold 256 MiB of replies they never read."""
+PRELOGIN_LOW_WATER = 16 << 10
+""":data:`WRITE_LOW_WATER` of a connection that has not logged in."""
 WRITE_DROP_LIMIT = 64 << 20
 """Unsent bytes (e.g. others' messages to a client that stopped reading) above which the
 connection is dropped. Nothing is lost: undelivered messages stay queued in the store."""
@@ -114,8 +120,9 @@ and ``login`` are far smaller): 64 connections of one address without a login th
 
 
 class _Connection:
-    __slots__ = ("backlog", "closing", "conn", "decoder", "drain", "last_seen", "opened",
-                 "paused", "pending", "pinged", "replay", "socket", "watching", "written")
+    __slots__ = ("backlog", "closing", "conn", "decoder", "drain", "high_water", "last_seen",
+                 "low_water", "opened", "paused", "pending", "pinged", "replay", "socket",
+                 "watching", "written")
 
     def __init__(self, conn: ConnId, socket: QTcpSocket, max_frame: int) -> None:
         self.conn = conn
@@ -125,6 +132,9 @@ class _Connection:
         self.last_seen = self.opened = time.monotonic()
         self.pinged = False
         self.paused = False  # not reading requests until its replies drain
+        # Back-pressure marks: the PRELOGIN_ ones until the login (MessengerServer._logged_in).
+        self.high_water = PRELOGIN_HIGH_WATER
+        self.low_water = PRELOGIN_LOW_WATER
         self.pending = 0  # bytes of frames queued for it this turn, not yet written
         self.drain: Callable[[int], None] | None = None  # the slot of ``written`` (_drained)
         self.backlog: Callable[[], int]
@@ -479,44 +489,46 @@ class MessengerServer(QObject):
         # a few bytes aside), so what Qt still holds unsent stays the same during this call.
         backlog = c.backlog()
         store, core, decode, conn = self.store, self.core, self._codec.decode, c.conn
-        decoder = c.decoder
-        if decoder.max_frame != self.config.max_frame:  # (until the login)
-            session = core.sessions.get(conn)
-            if session is not None and session.key is not None:
-                decoder.max_frame = self.config.max_frame
-        frames = decoder.feed(data)
+        if c.high_water != WRITE_HIGH_WATER:  # (until the login)
+            self._logged_in(c)
+        high_water = c.high_water
+        frames = c.decoder.feed(data)
         try:
             for payload in frames:
                 try:
                     frame = decode(payload)
                 except ProtocolError as exc:
+                    frame = None
                     self._apply(core.protocol_error(conn, exc))
-                    continue
                 except Exception:  # never let a decoder surprise kill the rest of the read
+                    frame = None
                     log.exception("undecodable frame on connection %d", conn)
                     self._apply(core.protocol_error(conn, ProtocolError(
                         ErrorCode.BAD_FRAME, "the frame could not be decoded")))
-                    continue
-                try:
-                    # One request, atomic inside the turn's batch (Store.guard, unrolled).
-                    store.begin_request()
+                # (The error answering an undecodable frame counts towards back-pressure
+                # like any reply: it skipped the check, and a client that sent 5-byte junk
+                # frames and never read had errors queued up to the 64 MiB drop limit; a hunt.)
+                if frame is not None:
                     try:
-                        actions = core.handle(conn, frame)
-                    except BaseException:
+                        # One request, atomic inside the turn's batch (Store.guard, unrolled).
+                        store.begin_request()
                         try:
-                            store.abort_request()
-                        finally:
-                            core.request_failed()
-                        raise
-                    store.end_request()
-                    if actions:
-                        self._apply(actions)
-                except Exception as exc:
-                    self._apply(self._failed_request(conn, getattr(frame, "id", None), exc,
-                                                     type(frame).__name__))
+                            actions = core.handle(conn, frame)
+                        except BaseException:
+                            try:
+                                store.abort_request()
+                            finally:
+                                core.request_failed()
+                            raise
+                        store.end_request()
+                        if actions:
+                            self._apply(actions)
+                    except Exception as exc:
+                        self._apply(self._failed_request(conn, getattr(frame, "id", None), exc,
+                                                         type(frame).__name__))
                 if c.closing:  # after logout or a fatal error nothing more is read
                     return
-                if c.pending + backlog > WRITE_HIGH_WATER:
+                if c.pending + backlog > high_water:
                     c.paused = True  # the rest stays in the decoder until the client reads
                     self._watch_drain(c)
                     log.info("connection %d: %d bytes of replies unsent; reading paused",
@@ -531,6 +543,14 @@ class MessengerServer(QObject):
                 self._arm_flush(0)
             if not self._cursor_armed:
                 self._arm_cursor_flush()
+
+    def _logged_in(self, c: _Connection) -> None:
+        """Lift the limits of a connection not logged in (:data:`PRELOGIN_MAX_FRAME`,
+        :data:`PRELOGIN_HIGH_WATER`) once it has logged in."""
+        session = self.core.sessions.get(c.conn)
+        if session is not None and session.key is not None:
+            c.decoder.max_frame = self.config.max_frame
+            c.high_water, c.low_water = WRITE_HIGH_WATER, WRITE_LOW_WATER
 
     def _watch_drain(self, c: _Connection) -> None:
         """Have ``c.written`` (bytes sent) call :meth:`_drained` (until the backlog is
@@ -548,7 +568,7 @@ class MessengerServer(QObject):
         # client on a slow link reading a long backlog was dropped as silent (a review).
         c.last_seen = time.monotonic()
         c.pinged = False
-        if self._unsent(c) > WRITE_LOW_WATER:
+        if self._unsent(c) > c.low_water:
             return
         if c.watching:
             c.watching = False
@@ -799,6 +819,9 @@ class MessengerServer(QObject):
         except Exception as exc:
             # Answer, so the client is not left waiting; it may retry.
             actions = self._failed_request(action.conn, action.request_id, exc, "login")
+        c = self._conns.get(action.conn)
+        if c is not None and c.high_water != WRITE_HIGH_WATER:
+            self._logged_in(c)  # (its login replay paces itself by the logged-in marks)
         self._apply(actions)
 
     def _failed_request(self, conn: ConnId, request_id: int | None, exc: Exception,

@@ -43,6 +43,7 @@ from messenger.protocol import (
     encode_frame,
 )
 from messenger.server import core as core_module
+from messenger.server import net as net_module
 
 
 def test_register_then_login_and_duplicate_name_in_other_case(qtbot, server):
@@ -521,6 +522,39 @@ def test_a_client_that_does_not_read_is_paused_and_others_carry_on(qtbot, server
     ids = [f.id for f in slow.frames if isinstance(f, Ok) and f.id is not None and f.id >= first]
     assert ids == list(range(first, first + requests))
     assert server.server.paused_connections == 0
+
+
+def test_undecodable_frames_are_subject_to_back_pressure_like_any_other(qtbot, server):
+    """A client that sends frames the server cannot decode (each answered ``bad_frame``)
+    and never reads is paused like one sending requests. The decode-error path skipped the
+    back-pressure check, so the server kept reading and queueing ~80-byte errors for 5-byte
+    frames up to the 64 MiB drop limit (64 connections of one address before any login:
+    4 GiB; a hunt). Before a login the mark is 64 KiB, not 4 MiB."""
+    hostile = WireClient(qtbot, server.host, server.port)  # not even a hello
+    hostile.socket.readyRead.disconnect(hostile._read)  # stop reading ...
+    hostile.socket.setReadBufferSize(4096)  # ... and let Qt stop taking bytes from the kernel
+    junk = HEADER.pack(1) + b"1"  # valid framing, a JSON number: bad_frame each
+    for _ in range(20):
+        hostile.socket.write(junk * 10_000)  # 200,000 frames: ~16 MB of errors in all
+    conns = server.server._conns
+
+    def unsent() -> int:
+        return max((server.server._unsent(c) for c in conns.values()), default=0)
+
+    peak = [0]
+
+    def paused_or_past() -> bool:
+        peak[0] = max(peak[0], unsent())
+        return server.server.paused_connections == 1 or peak[0] > 2 * net_module.WRITE_HIGH_WATER
+
+    qtbot.waitUntil(paused_or_past, timeout=20_000)
+    assert server.server.paused_connections == 1, (
+        f"not paused; {peak[0]:,} bytes of errors queued for a client that does not read")
+    assert unsent() < 2 * net_module.PRELOGIN_HIGH_WATER
+    # Others carry on.
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    assert isinstance(alice.send_text("broadcast", "still fine"), Ok)
+    hostile.close()
 
 
 def test_no_acknowledgement_or_delivery_before_the_wal_is_synced(qtbot, server, monkeypatch):
