@@ -118,8 +118,9 @@ class Codec:
             err = self._classify(payload, str(exc))
             raise err from None
         except msgspec.DecodeError as exc:
-            err = ProtocolError(ErrorCode.BAD_FRAME, f"malformed JSON: {exc}")
-            err.request_id = _id_of_broken(payload)  # type: ignore[attr-defined]
+            message, request_id = _malformed(payload, str(exc))
+            err = ProtocolError(ErrorCode.BAD_FRAME, message)
+            err.request_id = request_id  # type: ignore[attr-defined]
             raise err from None
         except RecursionError:  # msgspec recurses on nesting; thousands of [[[… exhaust it
             err = ProtocolError(ErrorCode.BAD_FRAME, "the JSON is nested too deeply")
@@ -150,11 +151,22 @@ class Codec:
         return err
 
 
-def _id_of_broken(payload: bytes) -> int | None:
-    """The integer ``id`` of a frame msgspec refused as malformed JSON, when a laxer reading
-    finds one: invalid UTF-8 inside a string, or a lone UTF-16 surrogate escape
-    (``"\\ud83d"``), which Python's ``json`` writes and reads. Its ``bad_frame`` then names
-    the request, which is answered like any other (protocol.md §3); None otherwise."""
+_LONE_SURROGATE = ("malformed JSON: a string holds a lone UTF-16 surrogate escape (one half "
+                   "of a pair, such as \"\\ud83d\" alone), which is not valid Unicode")
+
+
+def _malformed(payload: bytes, detail: str) -> tuple[str, int | None]:
+    """The message and the request ``id`` of the ``bad_frame`` for a frame msgspec refused
+    as malformed JSON (``detail``: its text).
+
+    The ``id`` is the frame's integer ``id`` when a laxer reading finds one: invalid UTF-8
+    inside a string, or a lone UTF-16 surrogate escape (``"\\ud83d"``), which Python's
+    ``json`` writes and reads. Its ``bad_frame`` then names the request, which is answered
+    like any other (protocol.md §3); None otherwise. A lone high surrogate is what msgspec
+    calls "Input data was truncated": the message says what it is instead (a complete frame
+    sent a developer looking for a framing bug; a hunt).
+    """
+    message = f"malformed JSON: {detail}"
     try:
         env = msgspec.json.decode(payload, type=_Envelope)  # skips the broken strings
         found: object = env.id
@@ -162,6 +174,37 @@ def _id_of_broken(payload: bytes) -> int | None:
         try:
             obj = json.loads(payload.decode("utf-8", "surrogateescape"))
         except (ValueError, RecursionError):
-            return None
+            return message, None
         found = obj.get("id") if isinstance(obj, dict) else None
-    return found if isinstance(found, int) and not isinstance(found, bool) else None
+        if _is_utf8(payload) and _has_lone_surrogate(obj):
+            message = _LONE_SURROGATE
+    request_id = found if isinstance(found, int) and not isinstance(found, bool) else None
+    return message, request_id
+
+
+def _is_utf8(payload: bytes) -> bool:
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _has_lone_surrogate(obj: object) -> bool:
+    """Whether a string (key or value) anywhere in the decoded JSON ``obj`` holds a lone
+    surrogate (it cannot be encoded as UTF-8)."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

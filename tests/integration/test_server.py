@@ -263,6 +263,24 @@ def test_malformed_frame_gets_error_while_others_carry_on(qtbot, server):
     assert isinstance(bob.send_text("unicast", "me too", ["alice"]), Ok)
 
 
+def test_a_lone_surrogate_escape_is_not_reported_as_truncated_input(qtbot, server):
+    """A client that cuts a text at a count of UTF-16 units (JavaScript, Qt) can split an
+    emoji and send its high surrogate alone, ``"\\ud83d"``: a broken string, answered
+    ``bad_frame`` with the request's id (protocol.md section 3). The message said "malformed
+    JSON: Input data was truncated" (msgspec's words): the frame was complete, and a
+    developer went looking for a framing bug that was not there (a hunt)."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    rid = alice.next_id()
+    payload = json.dumps({"type": "send", "id": rid, "client_msg_id": "s-1",
+                          "scope": "broadcast", "text": "see you \ud83d"}).encode()
+    assert payload.endswith(b'\\ud83d"}')  # (the frame is complete)
+    alice.send_raw(payload)
+    err = alice.reply(rid)
+    assert isinstance(err, Error) and err.code == ErrorCode.BAD_FRAME
+    assert "truncated" not in err.message, err.message
+    assert "surrogate" in err.message, err.message
+
+
 def test_before_a_login_frames_are_limited_to_16_kib(qtbot, server):
     """64 connections of one address without a login could each hold a partial frame of
     ``--max-frame`` (64 MiB of memory at the default, 4 GiB at the largest; a fuzzer)."""

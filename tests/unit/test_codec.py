@@ -132,3 +132,17 @@ def test_decode_errors_are_classified(payload, code, request_id):
     assert info.value.code == code
     assert info.value.request_id == request_id
     assert not info.value.fatal
+
+
+@pytest.mark.parametrize("text", [b"see you \\ud83d", b"\\ud83d\\u0041", b"\\udc00"])
+def test_a_lone_surrogate_is_named_not_called_truncated_input(text):
+    """A text cut at a count of UTF-16 units (JavaScript, Qt) can end in the high half of
+    an emoji, ``"\\ud83d"``: msgspec calls that "Input data was truncated", and a developer
+    went looking for a framing bug in a complete frame (a hunt)."""
+    payload = (b'{"type": "send", "id": 3, "client_msg_id": "c", "scope": "broadcast", '
+               b'"text": "' + text + b'"}')
+    with pytest.raises(ProtocolError) as info:
+        Codec.for_server().decode(payload)
+    assert info.value.code == ErrorCode.BAD_FRAME and info.value.request_id == 3
+    assert "truncated" not in info.value.message
+    assert "lone UTF-16 surrogate" in info.value.message
