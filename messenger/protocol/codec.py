@@ -76,9 +76,29 @@ class FrameDecoder:
                 del buf[:pos]
 
 
+_NULL = msgspec.Raw(b"null")
+_UNREADABLE = object()
+"""What :func:`_value` gives for a number msgspec cannot hold (``1e400``, an integer of more
+than 4,300 digits) or a value nested too deeply."""
+
+
 class _Envelope(msgspec.Struct):
-    type: Any = None
-    id: Any = None
+    # Raw: a number out of range in them failed the whole envelope, and the frame was
+    # answered "a frame must be a JSON object" (a hunt). _value reads them one by one.
+    type: msgspec.Raw = _NULL
+    id: msgspec.Raw = _NULL
+
+
+def _value(raw: msgspec.Raw) -> object:
+    """The JSON value ``raw`` of an :class:`_Envelope` field, or :data:`_UNREADABLE`."""
+    try:
+        return msgspec.json.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return _UNREADABLE
+
+
+def _request_id(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class Codec:
@@ -130,23 +150,32 @@ class Codec:
     def _classify(self, payload: bytes, detail: str) -> ProtocolError:
         try:
             env = msgspec.json.decode(payload, type=_Envelope)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except msgspec.ValidationError:
             err = ProtocolError(ErrorCode.BAD_FRAME, "a frame must be a JSON object")
             err.request_id = None  # type: ignore[attr-defined]
+            return err
+        except msgspec.DecodeError as exc:  # broken further on than what failed validation
+            message, request_id = _malformed(payload, str(exc))
+            err = ProtocolError(ErrorCode.BAD_FRAME, message)
+            err.request_id = request_id  # type: ignore[attr-defined]
             return err
         except RecursionError:
             err = ProtocolError(ErrorCode.BAD_FRAME, "the JSON is nested too deeply")
             err.request_id = None  # type: ignore[attr-defined]
             return err
-        request_id = env.id if isinstance(env.id, int) and not isinstance(env.id, bool) else None
-        if not isinstance(env.type, str):
+        kind, id_value = _value(env.type), _value(env.id)
+        request_id = _request_id(id_value)
+        if not isinstance(kind, str):
             err = ProtocolError(ErrorCode.BAD_FRAME, "a frame needs a string field 'type'")
-        elif env.type not in self._known:
+        elif kind not in self._known:
             # (cut: the sender's text goes into the server's log, where 16 KiB ones wiped it)
-            shown = env.type if len(env.type) <= 40 else env.type[:40] + "…"
+            shown = kind if len(kind) <= 40 else kind[:40] + "…"
             err = ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {shown!r}")
+        elif id_value is _UNREADABLE:
+            err = ProtocolError(ErrorCode.BAD_REQUEST,
+                                f"invalid {kind!r} message: id is not an integer in range")
         else:
-            err = ProtocolError(ErrorCode.BAD_REQUEST, f"invalid {env.type!r} message: {detail}")
+            err = ProtocolError(ErrorCode.BAD_REQUEST, f"invalid {kind!r} message: {detail}")
         err.request_id = request_id  # type: ignore[attr-defined]
         return err
 
@@ -169,7 +198,7 @@ def _malformed(payload: bytes, detail: str) -> tuple[str, int | None]:
     message = f"malformed JSON: {detail}"
     try:
         env = msgspec.json.decode(payload, type=_Envelope)  # skips the broken strings
-        found: object = env.id
+        found = _value(env.id)
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         try:
             obj = json.loads(payload.decode("utf-8", "surrogateescape"))
@@ -178,8 +207,7 @@ def _malformed(payload: bytes, detail: str) -> tuple[str, int | None]:
         found = obj.get("id") if isinstance(obj, dict) else None
         if _is_utf8(payload) and _has_lone_surrogate(obj):
             message = _LONE_SURROGATE
-    request_id = found if isinstance(found, int) and not isinstance(found, bool) else None
-    return message, request_id
+    return message, _request_id(found)
 
 
 def _is_utf8(payload: bytes) -> bool:

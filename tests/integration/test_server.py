@@ -420,6 +420,23 @@ def test_out_of_range_integers_get_the_documented_answers(qtbot, server, bad):
                 if isinstance(f, Error) and f.code == ErrorCode.INTERNAL]
 
 
+def test_an_out_of_range_request_id_is_not_called_a_non_object(qtbot, server):
+    """A JSON object whose ``id`` is a number msgspec cannot hold (``1e400``, or an integer
+    of more than 4,300 digits) was answered "a frame must be a JSON object", which it is:
+    ``Codec._classify`` took any failure of its envelope decoding for "not an object" (a
+    hunt). It is a ``bad_request`` saying the id is not an integer in range."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    for bad_id in (b"1e400", b"9" * 5000):
+        alice.frames.clear()
+        alice.send_raw(b'{"type":"roster","id":' + bad_id + b"}")
+        alice.send(Ping(nonce=5))
+        alice.wait_for(lambda f: isinstance(f, Pong) and f.nonce == 5)
+        errors = [f for f in alice.frames if isinstance(f, Error)]
+        assert len(errors) == 1, alice.frames
+        assert errors[0].code == ErrorCode.BAD_REQUEST and errors[0].id is None
+        assert "id is not an integer in range" in errors[0].message, errors[0].message
+
+
 def test_a_replay_of_many_small_messages_goes_on_piece_after_piece(qtbot, server,
                                                                     monkeypatch):
     """Pieces also end at a number of rows; one that leaves at once (small, below the low

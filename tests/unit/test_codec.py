@@ -119,6 +119,13 @@ def test_zero_and_oversized_lengths_are_fatal_and_stay_failed():
         (b'{"type": "send", "id": 11, "client_msg_id": "c", "scope": "broadcast",'
          b' "text": "\xff\xfe"}', ErrorCode.BAD_FRAME, 11),
         (b'{"type": "send", "id": true, "text": "\\ud83d"}', ErrorCode.BAD_FRAME, None),
+        # Numbers msgspec cannot hold in the id or the type: not "must be a JSON object"
+        (b'{"type": "roster", "id": 1e400}', ErrorCode.BAD_REQUEST, None),
+        (b'{"type": "roster", "id": ' + b"9" * 5000 + b"}", ErrorCode.BAD_REQUEST, None),
+        (b'{"type": 1e400, "id": 12}', ErrorCode.BAD_FRAME, 12),
+        (b'{"type": "warp", "id": 1e400}', ErrorCode.UNKNOWN_TYPE, None),
+        # A field that fails validation before a broken string: still malformed JSON
+        (b'{"type": "send", "id": 13, "to": 5, "text": "\\ud83d"}', ErrorCode.BAD_FRAME, 13),
         # msgspec recurses on nesting: RecursionError must become a protocol error too
         (b'{"type": "ping", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
          ErrorCode.BAD_FRAME, None),
