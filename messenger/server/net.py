@@ -595,8 +595,9 @@ class MessengerServer(QObject):
         """Queue ``actions`` until the store has committed (see :meth:`_flush`): each frame
         encoded once (a fanned-out message or receipt once for all its connections) and
         appended to its connection's list; disconnects after them. A ``pong`` is written at
-        once when nothing is queued for its connection or the commit is held up
-        (:meth:`_commit_held_up`), else queued like any reply."""
+        once when nothing is queued for its connection and the store has nothing to write or
+        sync, or when the commit is held up (:meth:`_commit_held_up`); else it is queued like
+        any reply (so it also follows a ``read`` before it onto the disk)."""
         if not actions:
             return
         conns = self._conns
@@ -608,13 +609,17 @@ class MessengerServer(QObject):
                 if c is None:
                     continue  # gone meanwhile
                 frame = action.frame
-                if type(frame) is Pong and (not c.pending or self._commit_held_up()):
-                    # Nothing queued for it: at once, not behind the next commit. Else it
-                    # keeps its place behind the replies before it (a client may use a ping
-                    # as a barrier; a pong overtook the ok of a send before it: a hunt),
-                    # unless the commit is held up (a stalled disk, another program's lock
-                    # on the database), which must not make the client give the link up as
-                    # dead and log in again and again.
+                if type(frame) is Pong and (
+                        (not c.pending and not self._syncing and not self.store.dirty)
+                        or self._commit_held_up()):
+                    # Nothing queued for it and nothing waiting to be written: at once, not
+                    # behind the next commit. Else it keeps its place behind the replies
+                    # and the writes before it (a client may use a ping as a barrier: a
+                    # pong overtook the ok of a send before it, and the app takes its reads
+                    # as stored when the pong after them is back, though a read has no
+                    # reply: hunts), unless the commit is held up (a stalled disk, another
+                    # program's lock on the database), which must not make the client give
+                    # the link up as dead and log in again and again.
                     c.socket.write(encode_frame(frame))
                     continue
                 data = encoded.get(id(frame))

@@ -1066,3 +1066,50 @@ def test_the_protocols_ok_table_names_what_each_real_ok_carries(qtbot, server):
                         if v is not None and k != "id")
         problems += [f"{name}: {f}" for f in fields if f"`{f}`" not in rows.get(name, "")]
     assert not problems, f"fields of real oks missing from their row: {problems}"
+
+
+def test_a_pong_after_a_read_waits_until_the_read_is_written(qtbot, server, monkeypatch):
+    """The app takes its reads as stored once the pong of the ping it sends after them is
+    back (``ClientEngine._ping_after_reads``); a ``read`` has no reply, so nothing was queued
+    for the connection and the pong went out at once, before the commit that writes the
+    read: a server crash then lost a read the app had stopped resending. A pong now waits
+    while the store has uncommitted work (unless the commit is held up)."""
+    from messenger.server import walsync
+
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    seq = alice.send_text("unicast", "read me", to=["bob"]).seq
+    bob.wait_for(lambda f: isinstance(f, Message) and f.seq == seq)
+    entered, gate = threading.Event(), threading.Event()
+    real_sync = walsync._sync
+
+    def gated_sync(fd: int) -> None:
+        entered.set()
+        gate.wait(30)
+        real_sync(fd)
+
+    monkeypatch.setattr(walsync, "_sync", gated_sync)
+    alice.send(Send(id=alice.next_id(), client_msg_id="held-r", scope="unicast",
+                    text="keeps the disk busy", to=["charlie"]))  # (nothing for bob)
+    qtbot.waitUntil(entered.is_set)
+    read = json.dumps({"type": "read", "seqs": [seq]}).encode()
+    ping = json.dumps({"type": "ping", "nonce": 9}).encode()
+    bob.socket.write(HEADER.pack(len(read)) + read + HEADER.pack(len(ping)) + ping)
+
+    def pong_queued_or_sent() -> bool:
+        return any(isinstance(f, Pong) for f in bob.frames) or any(
+            b'"type":"pong"' in part for parts in server.server._out.values()
+            for part in parts)
+
+    qtbot.waitUntil(pong_queued_or_sent)
+    assert not any(isinstance(f, Pong) for f in bob.frames), \
+        "the pong went out before the read was written"
+    gate.set()
+    assert bob.wait_for(lambda f: isinstance(f, Pong)).nonce == 9
+    db = sqlite3.connect(server.data_dir / "messenger.db")
+    try:
+        rows = db.execute("SELECT grp_key, read FROM group_cursors WHERE user_key = 'bob'"
+                          ).fetchall()
+    finally:
+        db.close()
+    assert any(read_upto >= seq for _, read_upto in rows), rows
