@@ -592,13 +592,11 @@ def test_undecodable_frames_are_subject_to_back_pressure_like_any_other(qtbot, s
     hostile.close()
 
 
-def test_no_acknowledgement_or_delivery_before_the_wal_is_synced(qtbot, server, monkeypatch):
-    """Pipelined group commit: the commit returns at once, but its replies wait for the WAL
-    sync thread, and the event loop meanwhile carries on."""
+def gate_wal_sync(monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """Hold the server's WAL syncs at a gate: returns ``(entered, gate)``; ``entered`` is set
+    when a sync (so a commit) has begun, and the sync goes on once ``gate`` is set."""
     from messenger.server import walsync
 
-    alice = connect_as(qtbot, server, "alice", "alice123")
-    bob = connect_as(qtbot, server, "bob", "bob123")
     entered, gate = threading.Event(), threading.Event()
     real_sync = walsync._sync
 
@@ -608,6 +606,15 @@ def test_no_acknowledgement_or_delivery_before_the_wal_is_synced(qtbot, server, 
         real_sync(fd)
 
     monkeypatch.setattr(walsync, "_sync", gated_sync)
+    return entered, gate
+
+
+def test_no_acknowledgement_or_delivery_before_the_wal_is_synced(qtbot, server, monkeypatch):
+    """Pipelined group commit: the commit returns at once, but its replies wait for the WAL
+    sync thread, and the event loop meanwhile carries on."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    entered, gate = gate_wal_sync(monkeypatch)
     rid = alice.next_id()
     alice.send(Send(id=rid, client_msg_id="held-1", scope="unicast", text="wait for disk",
                     to=["bob"]))
@@ -1074,21 +1081,11 @@ def test_a_pong_after_a_read_waits_until_the_read_is_written(qtbot, server, monk
     for the connection and the pong went out at once, before the commit that writes the
     read: a server crash then lost a read the app had stopped resending. A pong now waits
     while the store has uncommitted work (unless the commit is held up)."""
-    from messenger.server import walsync
-
     alice = connect_as(qtbot, server, "alice", "alice123")
     bob = connect_as(qtbot, server, "bob", "bob123")
     seq = alice.send_text("unicast", "read me", to=["bob"]).seq
     bob.wait_for(lambda f: isinstance(f, Message) and f.seq == seq)
-    entered, gate = threading.Event(), threading.Event()
-    real_sync = walsync._sync
-
-    def gated_sync(fd: int) -> None:
-        entered.set()
-        gate.wait(30)
-        real_sync(fd)
-
-    monkeypatch.setattr(walsync, "_sync", gated_sync)
+    entered, gate = gate_wal_sync(monkeypatch)
     alice.send(Send(id=alice.next_id(), client_msg_id="held-r", scope="unicast",
                     text="keeps the disk busy", to=["charlie"]))  # (nothing for bob)
     qtbot.waitUntil(entered.is_set)
