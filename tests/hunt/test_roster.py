@@ -94,7 +94,7 @@ def test_a_new_computer_shows_the_unread_badge_of_every_contact_who_wrote(
     """A teacher with 120 students who each wrote her while her desktop was on (received,
     not read) logs in on a new computer: every student's row must carry its badge. Only
     the 100 newest conversations are fetched per login (DISCOVER_MAX), so 20 students'
-    messages count nowhere - no badge, no title count - for as long as the app runs."""
+    messages count nowhere - no badge, no title count - until the app next logs in."""
     from helpers.wire import WireClient
 
     from messenger.protocol import Ok
