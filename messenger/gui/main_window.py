@@ -370,8 +370,8 @@ class MainWindow(QMainWindow):
         self.contacts_filter.textChanged.connect(lambda: self.roster_view.viewport().update())
         self.contacts_filter.returnPressed.connect(self._open_first_contact)
         self.roster_view = EmptyHintListView(
-            lambda: f"Nobody matches “{self.contacts_filter.text()}”."
-            if self.contacts_filter.text() else "Nobody else has an account here yet.")
+            lambda: f"Nobody matches “{self.contacts_filter.text().strip()}”."
+            if self.contacts_filter.text().strip() else "Nobody else has an account here yet.")
         self.roster_view.setModel(self.contacts_proxy)
         self.roster_view.setItemDelegate(RosterDelegate(self.roster_view))
         self.roster_view.setAccessibleName("Contacts")
@@ -1013,11 +1013,12 @@ class MainWindow(QMainWindow):
         self._update_selection()
 
     def _apply_filter(self, text: str) -> None:
-        """Filter the contact list by ``text``; the picks stay, and show again when their
-        rows do."""
+        """Filter the contact list by ``text`` without its leading and trailing spaces (a
+        name pasted from a message, "bob ", matched nobody); the picks stay, and show again
+        when their rows do."""
         self._filtering = True
         try:
-            self.contacts_proxy.setFilterFixedString(text)
+            self.contacts_proxy.setFilterFixedString(text.strip())
         finally:
             self._filtering = False
         self._show_picked()

@@ -374,6 +374,20 @@ def test_enter_in_the_contact_search_opens_the_name_typed_before_a_longer_one(
             engine.close()
 
 
+def test_a_name_pasted_with_a_trailing_space_into_the_contact_filter_finds_the_contact(
+        qtbot, open_window):
+    """A name copied from a message ("bob ") and pasted into the filter box: the list said
+    "Nobody matches “bob ”." and Enter opened nobody, though Enter already ignored the
+    spaces - the filter itself did not."""
+    alice = open_window("alice")
+    qtbot.keyClicks(alice.contacts_filter, "bob ")
+    proxy = alice.contacts_proxy
+    assert [proxy.index(r, 0).data(RosterModel.NameRole)
+            for r in range(proxy.rowCount())] == ["bob"]
+    qtbot.keyClick(alice.contacts_filter, Qt.Key.Key_Return)
+    assert alice.current_key() == peer_key("bob")
+
+
 def test_picking_people_through_the_contact_search_keeps_each_pick(qtbot, open_window):
     """Type a name, Ctrl+click, type the next, Ctrl+click: only the last was kept (the
     filter dropped the selection of every row it hid). Picks are kept by name now."""

