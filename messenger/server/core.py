@@ -1072,6 +1072,7 @@ class ServerCore:
             return []
         entry.conns.discard(session.conn)
         if entry.conns:
+            self._readdress(entry)
             return []
         del self.online[session.key]
         now = self._clock()
@@ -1085,6 +1086,16 @@ class ServerCore:
                 transfer_id=t.transfer_id, user=entry.name, reason=OFFER_LAPSED))
         presence = Presence(user=entry.name, online=False, ts=now)
         return actions + [Out(c, presence) for c in self._logged_in_conns()]
+
+    def _readdress(self, entry: _Online) -> None:
+        """Keep ``entry.address`` where the account is: once the session it names has ended
+        (the computer that began the run left, another stays), it names the newest session
+        still open. (It stayed the address left, and `/users` showed the user online "from"
+        the one computer they were not at.)"""
+        remaining = [self.sessions[c] for c in entry.conns if c in self.sessions]
+        if not remaining or any(s.address == entry.address for s in remaining):
+            return
+        entry.address = max(remaining, key=lambda s: s.since or 0.0).address
 
     def _logged_in_conns(self) -> list[ConnId]:
         return [c for entry in self.online.values() for c in entry.conns]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from messenger.client.connection import ConnectionState
-from messenger.client.conversations import EVERYONE, peer_key
+from messenger.client.conversations import peer_key
 from messenger.client.engine import ClientEngine
 from messenger.client.liveness import Backoff
 from messenger.client.models import MessageKind, RosterModel
@@ -62,30 +62,6 @@ def login(qtbot, engine: ClientEngine, server, user: str, password: str | None =
     with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
         engine.connect_to(server.host, server.port)
         engine.login(user, password or f"{user}123")
-
-
-def test_users_says_where_a_user_is_online_from_not_where_they_left(
-        qtbot, server, make_engine, tmp_path):
-    """alice logs in at the lab desktop, then on her laptop, and leaves the desktop. /users
-    (and the roster's address) still say she is online "from" the desktop she left, the one
-    address where she is not; the laptop she is on is nowhere."""
-    bob = make_engine(data_dir=tmp_path / "bob")
-    login(qtbot, bob, server, "bob")
-    desktop = make_engine(data_dir=tmp_path / "desktop")
-    login(qtbot, desktop, server, "alice")
-    laptop = make_engine(data_dir=tmp_path / "laptop")
-    login(qtbot, laptop, server, "alice")
-    desktop_port = desktop._conn._socket.localPort()
-    laptop_port = laptop._conn._socket.localPort()
-    desktop.close()
-    qtbot.waitUntil(lambda: desktop.state is ConnectionState.DISCONNECTED)
-    qtbot.waitUntil(lambda: len(server.server.core.online["alice"].conns) == 1, timeout=5_000)
-    with qtbot.waitSignal(bob.users_listed, timeout=5_000) as listed:
-        bob.list_users(EVERYONE)
-    alice = next(e for e in listed.args[1] if e.name == "alice")
-    assert alice.online
-    assert alice.address == f"127.0.0.1:{laptop_port}", \
-        f"shown from {alice.address} (the desktop left was port {desktop_port})"
 
 
 def test_a_new_computer_shows_the_unread_badge_of_every_contact_who_wrote(

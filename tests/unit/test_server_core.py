@@ -646,6 +646,35 @@ def test_roster_and_logout(core):
     assert isinstance(only(actions, alice), Ok) and Disconnect(alice) in actions
 
 
+def test_the_roster_says_where_a_user_is_online_from_not_where_they_left(tmp_path, clock):
+    """alice logged in at the lab desktop, then on her laptop, and left the desktop: /users
+    (and the roster's address) still said she was online "from" the desktop she left, the
+    one address where she was not. The address moves to her newest session still open."""
+    passwords = Passwords(PasswordHasher(**CHEAP))
+    store = Store(tmp_path / "timed.db")
+    for name in ("alice", "bob"):
+        store.create_account(name, passwords.hash(name + "123"))
+    core = InlineCore(store, passwords, LoginThrottle(3, 10.0, clock=clock), clock=clock)
+    bob = session(core, "bob")
+    desktop = session(core, "alice")
+    clock.now += 10
+    laptop = session(core, "alice")
+    clock.now += 10
+    phone = session(core, "alice")
+
+    def alice_address() -> str | None:
+        ok = only(core.handle(bob, GetRoster(id=3)), bob)
+        (entry,) = [e for e in ok.roster if e.name == "alice"]
+        assert entry.online and entry.since == 1000.0  # (the run began at the desktop)
+        return entry.address
+
+    assert alice_address() == f"127.0.0.1:{desktop}"
+    assert core.disconnected(laptop) == []  # (not the address shown: it stays)
+    assert alice_address() == f"127.0.0.1:{desktop}"
+    assert core.disconnected(desktop) == []
+    assert alice_address() == f"127.0.0.1:{phone}"
+
+
 def test_already_logged_in(core):
     alice = session(core, "alice")
     err = only(core.handle(alice, Login(id=2, user="bob", password="bob123")), alice)
