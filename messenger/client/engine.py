@@ -169,7 +169,9 @@ CONVERSATIONS_META = "conversations_after"
 through (every conversation listed up to it had its newest page fetched or a cursor)."""
 
 DISCOVER_MAX = 100
-"""At most this many conversations get their newest page per login (the rest at the next)."""
+"""At most this many conversations found by ``conversations`` have their newest page on its
+way at once; the others wait in line and each goes as one of those is answered. (The rest
+waited for the next login: a new computer showed no badge for a contact past the 100th.)"""
 
 DISCOVER_UNREAD_PAGES = 10
 """Older pages (of :data:`PAGE`) a conversation found by ``conversations`` also gets when its
@@ -596,6 +598,8 @@ class ClientEngine(QObject):
         # to keep as CONVERSATIONS_META once they are all in (None: not this time).
         self._discovering: set[str] = set()
         self._discover_upto: int | None = None
+        # Those listed still waiting for one of DISCOVER_MAX places, newest first.
+        self._discover_queue: deque[str] = deque()
         self._cursored: set[str] = set()  # conversations that had a cursor at the login
         self._typing_sent: dict[str, float] = {}
         # Reconnect and heartbeat.
@@ -3120,6 +3124,7 @@ class ClientEngine(QObject):
             self._cursored.add(key)
             self._history_after(key, self._rewind_for_unread(key, last))
         self._discovering, self._discover_upto = set(), None
+        self._discover_queue.clear()
         hello = self._conn.server_hello
         after = int(self._store.get_meta(CONVERSATIONS_META) or 0) \
             if self._store is not None else 0
@@ -3136,17 +3141,26 @@ class ClientEngine(QObject):
         while this one was away, or this one is new) gets its newest page, which starts its
         resume cursor and counts its unread messages, as opening it would."""
         entries = sorted(ok.conversations or [], key=lambda e: -e.seq)  # newest first
-        complete = True
-        for entry in entries:
-            key = key_of_history_name(entry.conversation)
+        self._discover_queue = deque(
+            key for key in map(key_of_history_name, (e.conversation for e in entries))
+            if key is not None)
+        if entries:
+            self._discover_upto = max(e.seq for e in entries)
+        self._discovered(None)  # (the first DISCOVER_MAX go)
+        self._resumed_one()
+
+    def _discover_next(self) -> None:
+        """Ask the newest page of the conversations waiting in line (``_discover_queue``)
+        while fewer than :data:`DISCOVER_MAX` are on their way; one that cannot be asked
+        (the link is down) leaves the list not gone through (asked again at the next
+        login)."""
+        while self._discover_queue and len(self._discovering) < DISCOVER_MAX:
+            key = self._discover_queue.popleft()
             # A cursor that a message queued for the account started since the login
             # (replayed before this answer) does not count: what another computer confirmed
             # lies below it, and the newest page brings it (the model merges by seq).
-            if key is None or key in self._history_busy or key in self._catching_up or \
-                    key in self._cursored:
-                continue
-            if len(self._discovering) >= DISCOVER_MAX:
-                complete = False  # (the rest at the next login)
+            if key in self._history_busy or key in self._catching_up or key in self._cursored \
+                    or key in self._discovering:
                 continue
             self.conversation(key)
             self._history_busy.add(key)
@@ -3155,13 +3169,10 @@ class ClientEngine(QObject):
                                              discover=True)):
                 self._resuming += 1
                 self._discovering.add(key)
-            else:
+            else:  # (the link is down: the rest at the next login)
                 self._history_busy.discard(key)
-                complete = False
-        if complete and entries:
-            self._discover_upto = max(e.seq for e in entries)
-            self._discovered(None)
-        self._resumed_one()
+                self._discover_upto = None
+                self._discover_queue.clear()
 
     def _discover_older(self, key: str, before: int, pages: int) -> bool:
         """Ask the page before seq ``before`` of a conversation being discovered (its
@@ -3177,10 +3188,13 @@ class ClientEngine(QObject):
         return False
 
     def _discovered(self, key: str | None) -> None:
-        """Conversation ``key``'s newest page is in (None: none was asked): once all of
-        them are, the list is gone through up to its newest seq (CONVERSATIONS_META)."""
+        """Conversation ``key``'s discovery is answered (None: none was): the next in line
+        goes (:meth:`_discover_next`); once all of them are in, the list is gone through
+        up to its newest seq (CONVERSATIONS_META)."""
         self._discovering.discard(key)  # type: ignore[arg-type]
-        if self._discovering or self._discover_upto is None or self._store is None:
+        self._discover_next()
+        if self._discovering or self._discover_queue or self._discover_upto is None \
+                or self._store is None:
             return
         upto, self._discover_upto = self._discover_upto, None
         if upto > int(self._store.get_meta(CONVERSATIONS_META) or 0):
@@ -3396,6 +3410,7 @@ class ClientEngine(QObject):
             self.history_loaded.emit(key, 0)
             if req.discover:
                 self._discover_upto = None  # (not gone through: again at the next login)
+                self._discovered(key)  # (the next in line goes)
                 self._resumed_one()
             return
         self._resuming -= 1  # (the cursor stays: the next login's catch-up starts there)
