@@ -93,7 +93,7 @@ from .conversations import (
     place_incoming,
     place_outgoing,
 )
-from .liveness import Backoff, Heartbeat
+from .liveness import Backoff, Heartbeat, OfflineGrace
 from .localstore import (
     CachedMessage,
     LocalStore,
@@ -209,6 +209,12 @@ PRESENCE_SETTLE_MS = 20_000
 """After a login, how long a contact's presence may differ from what their conversation last
 said before it says the new one ("bob is offline."): after a server restart everyone comes
 back within seconds, and "bob is online." again in every open tab was noise (a hunt)."""
+
+PRESENCE_OFFLINE_GRACE_MS = 5_000
+"""How long a contact's going offline is held back (their row, their conversation's "bob is
+offline.", ``presence_changed``): back within it (a Wi-Fi blip, their app reconnecting at
+once), nothing of it shows. Each blip wrote "bob is offline." and "bob is online." in the
+open conversation and moved the row down the list and back (a hunt)."""
 
 READ_BATCH = 10_000
 """At most this many seqs per ``read`` or ``delivered`` event (the server ignores the rest);
@@ -402,6 +408,8 @@ class ClientEngine(QObject):
     Args:
         pins: the TOFU pin store (default: the user's config dir).
         connect_timeout_ms: see :class:`ClientConnection`.
+        offline_grace_ms: how long a contact's going offline is held back
+            (:data:`PRESENCE_OFFLINE_GRACE_MS`; 0: shown at once).
 
     Attributes:
         roster: :class:`RosterModel` of every other account.
@@ -424,7 +432,9 @@ class ClientEngine(QObject):
         login_succeeded(str): logged in (or registered) as this canonical name.
         login_failed(str, str): ``(code, message)`` of a refused login/register (protocol codes
             such as ``bad_credentials``, ``locked_out``, ``name_taken``).
-        presence_changed(str, bool): ``(user, online)``.
+        presence_changed(str, bool): ``(user, online)``; going offline comes
+            :data:`PRESENCE_OFFLINE_GRACE_MS` late, and not at all when they are back
+            within it (then ``online`` True comes with the roster unchanged).
         conversation_added(str): a conversation model with this key was created.
         message_received(str, object): ``(key, ChatItem)`` for someone else's new message.
         message_acked(str, int, float): ``(client_msg_id, seq, ts)`` of an own message.
@@ -515,7 +525,8 @@ class ClientEngine(QObject):
                  connect_timeout_ms: int | None = None, data_dir: Path | None = None,
                  backoff: Backoff | None = None, heartbeat: Heartbeat | None = None,
                  tick_ms: int = 1000, clock: Callable[[], float] = _clock,
-                 ask_first_use: bool = False) -> None:
+                 ask_first_use: bool = False,
+                 offline_grace_ms: int = PRESENCE_OFFLINE_GRACE_MS) -> None:
         super().__init__(parent)
         kwargs: dict[str, Any] = {"pins": pins, "ask_first_use": ask_first_use}
         if connect_timeout_ms is not None:
@@ -553,6 +564,12 @@ class ClientEngine(QObject):
         self._presence_timer = QTimer(self)
         self._presence_timer.setSingleShot(True)
         self._presence_timer.timeout.connect(self._settle_presence)
+        # Contacts whose going offline is held back (PRESENCE_OFFLINE_GRACE_MS), and the
+        # timer for the next one due.
+        self._offline_grace: OfflineGrace[Presence] = OfflineGrace(offline_grace_ms / 1000)
+        self._offline_timer = QTimer(self)
+        self._offline_timer.setSingleShot(True)
+        self._offline_timer.timeout.connect(self._offline_due)
         self._seen_seqs: set[int] = set()
         # Delivery: outbox, cache, receipts (see LocalStore).
         self._data_dir = data_dir
@@ -2106,6 +2123,8 @@ class ClientEngine(QObject):
             me = name_key(self.user)
             entries = [(e.name, e.online, self._local_ts(e.last_seen))
                        for e in (ok.roster or []) if name_key(e.name) != me]
+            self._offline_grace.clear()  # (the roster says how everyone is)
+            self._offline_timer.stop()
             self.roster.set_roster(entries)
             for name, online, _ in entries:
                 self._presence_shown.setdefault(name_key(name), online)
@@ -2286,8 +2305,43 @@ class ClientEngine(QObject):
             self.request_failed.emit(EVERYONE, err.code, message)
 
     def _on_presence(self, p: Presence) -> None:
+        """A contact came or went. Going offline is held back for
+        :data:`PRESENCE_OFFLINE_GRACE_MS` (:class:`~.liveness.OfflineGrace`): back within
+        it, nothing of it shows, but ``presence_changed(user, True)`` still tells that their
+        app is back (a file send waiting for them goes again)."""
         if self.user and name_key(p.user) == name_key(self.user):
             return
+        key = name_key(p.user)
+        contact = self.roster.contact(p.user)
+        if not p.online and contact is not None and contact.online \
+                and self._offline_grace.grace > 0:
+            self._offline_grace.hold(key, p, self._clock())
+            self._arm_offline_timer()
+            return
+        if p.online and self._offline_grace.back(key):
+            self._arm_offline_timer()
+            self.presence_changed.emit(p.user, True)
+            return
+        self._apply_presence(p)
+
+    def _offline_due(self) -> None:
+        """The grace of held offlines has passed and they are not back: now they show."""
+        for p in self._offline_grace.due(self._clock()):
+            if self.logged_in:  # (else the next login's roster says how they are)
+                self._apply_presence(p)
+        self._arm_offline_timer()
+
+    def _arm_offline_timer(self) -> None:
+        """Time the next held offline (stopped when none is held)."""
+        due = self._offline_grace.next_due()
+        if due is None:
+            self._offline_timer.stop()
+        else:
+            self._offline_timer.start(max(0, math.ceil((due - self._clock()) * 1000)))
+
+    def _apply_presence(self, p: Presence) -> None:
+        """Show ``p``: the roster row, the private conversation's notice when it says
+        otherwise, ``presence_changed``."""
         key = name_key(p.user)
         before = self.roster.contact(p.user)
         at = self._local_ts(p.ts)

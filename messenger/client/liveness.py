@@ -1,13 +1,17 @@
 """Reconnect and heartbeat decisions, as plain classes (no Qt, no sockets).
 
 :class:`Backoff` spaces reconnect attempts; :class:`Heartbeat` decides when to ping and when a
-link is dead. The engine owns the timers and calls these with the current time.
+link is dead; :class:`OfflineGrace` holds back a contact's going offline for a few seconds. The
+engine owns the timers and calls these with the current time.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
 class Backoff:
@@ -77,3 +81,50 @@ class Heartbeat:
             self._last_ping = now
             return "ping"
         return "ok"
+
+
+class OfflineGrace(Generic[T]):
+    """Which contacts' going offline is held back, and until when.
+
+    A contact whose link blips (Wi-Fi drops for a moment, their app reconnects within a
+    second) is announced offline, then online again: each time their conversation got "alice
+    is offline." / "alice is online." and their row jumped down the list and back. Held for
+    ``grace`` seconds, an offline that is followed by an online within them is dropped, and
+    nothing shows; one still standing when they have passed is due (:meth:`due`) and
+    applied then.
+
+    Args:
+        grace: seconds an offline is held back.
+    """
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self._held: dict[str, tuple[float, T]] = {}  # key → (due at, what to apply then)
+
+    def hold(self, key: str, item: T, now: float) -> None:
+        """``key`` went offline at ``now``: keep ``item`` (the event) until it is due. A
+        second offline keeps the first one's time (it was offline since then)."""
+        due = self._held[key][0] if key in self._held else now + self.grace
+        self._held[key] = (due, item)
+
+    def back(self, key: str) -> bool:
+        """``key`` is online again: True when its offline was held (dropped now: it never
+        shows)."""
+        return self._held.pop(key, None) is not None
+
+    def held(self, key: str) -> bool:
+        """Whether an offline of ``key`` is held back."""
+        return key in self._held
+
+    def due(self, now: float) -> list[T]:
+        """The held offlines whose time has come, oldest first; forgotten here."""
+        ready = sorted((due, key) for key, (due, _) in self._held.items() if due <= now)
+        return [self._held.pop(key)[1] for _, key in ready]
+
+    def next_due(self) -> float | None:
+        """When the next held offline is due (None: none is held)."""
+        return min((due for due, _ in self._held.values()), default=None)
+
+    def clear(self) -> None:
+        """Forget them all (a login's roster says how everyone is)."""
+        self._held.clear()

@@ -24,11 +24,13 @@ def open_window(qtbot, server, tmp_path):
     """``open_window(user, password, **options)`` → a shown MainWindow logged in to
     ``server``; its files arrive in ``tmp_path/<user>-downloads``. ``options`` go to the
     :class:`ClientEngine` (``data_dir``: the app's own data folder, as on another computer
-    of the account; ``backoff``, ...)."""
+    of the account; ``backoff``, ...; ``offline_grace_ms`` is 0 unless given: a contact's
+    going offline shows at once)."""
     engines: list[ClientEngine] = []
     controllers: list[TransferController] = []
 
     def factory(user: str, password: str | None = None, **options) -> MainWindow:
+        options.setdefault("offline_grace_ms", 0)
         engine = ClientEngine(**options)
         engines.append(engine)
         with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):

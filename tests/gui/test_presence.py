@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import peer_key
+from messenger.client.liveness import Backoff
 from messenger.client.models import MessageKind, RosterModel
 from messenger.gui.delegates import ONLINE
 
@@ -144,3 +145,32 @@ def test_the_contact_list_holds_still_under_the_pointer(qtbot, open_window):
     # Enter and Leave once a double-click has opened a tab).
     QApplication.sendEvent(view.viewport(), QEvent(QEvent.Type.Leave))
     qtbot.waitUntil(lambda: roster.names()[:2] == ["bob", "charlie"])
+
+
+def test_a_contacts_short_network_blips_do_not_fill_the_conversation_with_presence_lines(
+        qtbot, open_window):
+    """alice's Wi-Fi dropped for a moment three times (her app back within a second each
+    time): bob, who had her tab open, got six lines "alice is offline." / "alice is
+    online." in their conversation, and her row went down the list and back each time.
+    Going offline is held back for a grace (PRESENCE_OFFLINE_GRACE_MS; 2 s here): back
+    within it, nothing shows; one who stays away is said so once it has passed."""
+    alice = open_window("alice", backoff=Backoff(0.05, 0.3))
+    bob = open_window("bob", offline_grace_ms=2_000)
+    bob.open_conversation("alice")
+    roster = bob.engine.roster
+    qtbot.waitUntil(lambda: roster.contact("alice").online)
+    before = texts(bob, peer_key("alice"), MessageKind.SYSTEM)
+    changes: list[bool] = []
+    bob.engine.presence_changed.connect(lambda _user, online: changes.append(online))
+    for _ in range(3):
+        with qtbot.waitSignal(bob.engine.presence_changed, timeout=5_000):
+            alice.engine._conn._socket.abort()  # the link breaks; her app is back at once
+        qtbot.waitUntil(lambda: alice.engine.logged_in, timeout=5_000)
+        assert roster.contact("alice").online
+    assert changes == [True, True, True]  # (her app is back: a file waiting for her goes)
+    assert texts(bob, peer_key("alice"), MessageKind.SYSTEM) == before
+    alice.engine.close()  # she goes for real
+    qtbot.waitUntil(lambda: not roster.contact("alice").online, timeout=10_000)
+    assert changes[-1] is False
+    assert texts(bob, peer_key("alice"), MessageKind.SYSTEM) == [*before, "alice is offline."]
+

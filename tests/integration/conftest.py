@@ -12,12 +12,14 @@ from messenger.client.liveness import Backoff
 
 @pytest.fixture
 def make_engine(qtbot):
-    """``make_engine(**kwargs)``: a :class:`ClientEngine` (reconnecting fast), closed
-    after the test."""
+    """``make_engine(**kwargs)``: a :class:`ClientEngine` (reconnecting fast, and showing a
+    contact's going offline at once: ``offline_grace_ms`` 0 unless given), closed after the
+    test."""
     engines: list[ClientEngine] = []
 
     def factory(**kwargs) -> ClientEngine:
         kwargs.setdefault("backoff", Backoff(0.05, 0.3))
+        kwargs.setdefault("offline_grace_ms", 0)
         engine = ClientEngine(**kwargs)
         engines.append(engine)
         return engine

@@ -68,12 +68,13 @@ class SlowRelay(QObject):
 
 @pytest.fixture
 def peers(qtbot, server, tmp_path):
-    """``peers(**prefs)`` → (alice, bob): logged-in engines with controllers; bob's download
-    folder is tmp_path/bob-downloads."""
+    """``peers(**prefs)`` → (alice, bob): logged-in engines with controllers (a contact's
+    going offline shows at once: ``offline_grace_ms`` 0); bob's download folder is
+    tmp_path/bob-downloads."""
     made: list[tuple[ClientEngine, TransferController]] = []
 
     def login(user: str, **prefs) -> TransferController:
-        engine = ClientEngine()
+        engine = ClientEngine(offline_grace_ms=0)
         with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
             engine.connect_to(server.host, server.port)
             engine.login(user, f"{user}123")

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from messenger.client.liveness import Backoff, Heartbeat
+from messenger.client.liveness import Backoff, Heartbeat, OfflineGrace
 from messenger.client.localstore import (
     _UNREAD_SQL,
     SCHEMA_VERSION,
@@ -313,6 +313,24 @@ def test_heartbeat_pings_then_declares_dead_also_after_sleep():
     assert hb.check(111.0 + 3600) == "dead"  # the laptop slept an hour
     with pytest.raises(ValueError):
         Heartbeat(interval=15, timeout=15)
+
+
+def test_a_contacts_going_offline_is_held_for_a_grace_and_dropped_when_back_within_it():
+    """A contact's Wi-Fi blip wrote "alice is offline." and "alice is online." (and moved
+    her row twice): an offline waits its grace; back within it, it never shows."""
+    grace: OfflineGrace[str] = OfflineGrace(5.0)
+    assert grace.next_due() is None
+    grace.hold("alice", "alice went", 100.0)
+    grace.hold("bob", "bob went", 102.0)
+    assert grace.held("alice") and grace.next_due() == 105.0
+    assert grace.due(104.9) == []
+    assert grace.back("alice") and not grace.back("alice")  # (dropped: nothing to show)
+    assert grace.next_due() == 107.0
+    grace.hold("bob", "bob went again", 106.0)  # (offline since 102: due then)
+    assert grace.due(107.0) == ["bob went again"] and grace.next_due() is None
+    grace.hold("charlie", "charlie went", 200.0)
+    grace.clear()
+    assert grace.due(1000.0) == []
 
 
 def test_unread_seqs_are_others_unmarked_messages_and_use_the_partial_index(store):
