@@ -318,3 +318,19 @@ def test_tab_reaches_a_dialogs_buttons_in_the_order_they_are_drawn(qtbot, open_w
         if [b.text() for b in tabbed] != [b.text() for b in drawn]:
             wrong[tag] = ([b.text() for b in drawn], [b.text() for b in tabbed])
     assert wrong == {}, wrong
+
+
+def test_the_password_rule_is_read_whole_with_a_large_font(qtbot, font_16pt, login_dialog):
+    """With a 16 pt font, ticking "Create a new account" shows the password rule under
+    "Repeat it:" as "A password has 6 to 1024" — "characters." is cut away (a second line
+    the dialog gives no room to: it grows to its new minimum only, which counts the
+    word-wrapped rule at one line; login_dialog.py _on_mode_toggled does not adjust the
+    size). The rule then reads as a whole sentence that says something else."""
+    dialog = login_dialog
+    dialog.create_check.setChecked(True)
+    qtbot.waitUntil(dialog.password_hint.isVisible)
+    qtbot.wait(50)
+    assert dialog.height() >= dialog.minimumHeight()  # (the window did grow to its minimum)
+    hint = dialog.password_hint
+    assert hint.height() >= hint.heightForWidth(hint.width()), \
+        (hint.text(), hint.height(), hint.heightForWidth(hint.width()))
