@@ -24,6 +24,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QDialog,
     QDialogButtonBox,
     QFrame,
@@ -552,6 +553,9 @@ class InvitationBar(QFrame):
         self._layout.setSpacing(4)
         self._rows: dict[str, tuple[QWidget, QPushButton, QPushButton, QLabel]] = {}
         self._more: QLabel | None = None  # "… and N more invitations"
+        self._parked: dict[str, int] = {}
+        """Rows answered with the keyboard that hold the focus while their buttons are
+        grey: which button had it (0 Accept, 1 Decline)."""
         engine.groups.pending_changed.connect(self.rebuild)
         engine.groups.modelReset.connect(self.rebuild)
         # An invited group's details change (someone accepted: its member count): the lines
@@ -577,11 +581,23 @@ class InvitationBar(QFrame):
     of the window), answered from the Groups list or here once the first are answered."""
 
     def rebuild(self) -> None:
+        """Show the invitations waiting now. Rows of invitations still shown are kept as
+        they are, buttons and all: a new invitation deleted every row, the focused button
+        with it, and the keyboard focus went nowhere (a hunt). A row that goes while it
+        holds the focus hands it to the same button of the first row left."""
         pending = self.engine.groups.pending()
-        for widget, _a, _d, _label in self._rows.values():
+        shown = pending[:self.MAX_ROWS]
+        keep = {name_key(g.name) for g in shown}
+        focus = QApplication.focusWidget()
+        lost_focus: int | None = None  # 0 Accept, 1 Decline
+        for key in [k for k in self._rows if k not in keep]:
+            widget, _accept, decline, _label = self._rows.pop(key)
+            parked = self._parked.pop(key, None)
+            if focus is not None and (focus is widget or widget.isAncestorOf(focus)):
+                lost_focus = parked if parked is not None else 1 if focus is decline else 0
             self._layout.removeWidget(widget)
+            widget.hide()
             widget.deleteLater()
-        self._rows.clear()
         if self._more is not None:
             self._layout.removeWidget(self._more)
             self._more.deleteLater()
@@ -591,33 +607,46 @@ class InvitationBar(QFrame):
             self._more = QLabel(f"… and {rest} more invitation{'s' if rest != 1 else ''}: "
                                 "see the Groups list.", self)
             self._more.setAccessibleDescription("Invitation")
-        for g in pending[:self.MAX_ROWS]:
-            row = QWidget(self)
-            h = QHBoxLayout(row)
-            h.setContentsMargins(0, 0, 0, 0)
-            label = QLabel(row)
-            self._set_text(label, g)
-            # Long names wrap inside the bar instead of widening the window.
-            policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-            policy.setHeightForWidth(True)
-            label.setSizePolicy(policy)
-            label.setWordWrap(True)
-            label.setMinimumWidth(80)
-            label.setAccessibleDescription("Invitation")
-            accept = QPushButton("Accept", row)
-            accept.setAccessibleName(f"Accept the invitation to {g.name}")
-            decline = QPushButton("Decline", row)
-            decline.setAccessibleName(f"Decline the invitation to {g.name}")
-            accept.clicked.connect(lambda _c=False, n=g.name: self._answer(n, accept=True))
-            decline.clicked.connect(lambda _c=False, n=g.name: self._answer(n, accept=False))
-            h.addWidget(label, 1)
-            h.addWidget(accept)
-            h.addWidget(decline)
-            self._layout.addWidget(row)
-            self._rows[name_key(g.name)] = (row, accept, decline, label)
+        for g in shown:
+            key = name_key(g.name)
+            row = self._rows.get(key)
+            if row is None:
+                row = self._rows[key] = self._make_row(g)
+            else:
+                self._set_text(row[3], g)
+                self._layout.removeWidget(row[0])  # (added again below, in today's order)
+            self._layout.addWidget(row[0])
         if self._more is not None:
             self._layout.addWidget(self._more)
         self.setVisible(bool(pending))
+        if lost_focus is not None and self._rows:
+            next(iter(self._rows.values()))[1 + lost_focus].setFocus(
+                Qt.FocusReason.OtherFocusReason)
+
+    def _make_row(self, g: GroupRow) -> tuple[QWidget, QPushButton, QPushButton, QLabel]:
+        """A line for the invitation to ``g``: its text, Accept and Decline."""
+        row = QWidget(self)
+        h = QHBoxLayout(row)
+        h.setContentsMargins(0, 0, 0, 0)
+        label = QLabel(row)
+        self._set_text(label, g)
+        # Long names wrap inside the bar instead of widening the window.
+        policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        label.setSizePolicy(policy)
+        label.setWordWrap(True)
+        label.setMinimumWidth(80)
+        label.setAccessibleDescription("Invitation")
+        accept = QPushButton("Accept", row)
+        accept.setAccessibleName(f"Accept the invitation to {g.name}")
+        decline = QPushButton("Decline", row)
+        decline.setAccessibleName(f"Decline the invitation to {g.name}")
+        accept.clicked.connect(lambda _c=False, n=g.name: self._answer(n, accept=True))
+        decline.clicked.connect(lambda _c=False, n=g.name: self._answer(n, accept=False))
+        h.addWidget(label, 1)
+        h.addWidget(accept)
+        h.addWidget(decline)
+        return row, accept, decline, label
 
     def _answer(self, group: str, *, accept: bool) -> None:
         """Accept or decline the invitation to ``group``: its buttons go grey until the
@@ -629,10 +658,22 @@ class InvitationBar(QFrame):
             self._set_enabled(group, True)
 
     def _set_enabled(self, group: str, enabled: bool) -> None:
-        row = self._rows.get(name_key(group))
-        if row is not None:
-            row[1].setEnabled(enabled)
-            row[2].setEnabled(enabled)
+        """Grey out (or bring back) the buttons of the invitation to ``group``. A button
+        answered with the keyboard leaves the focus on its row while it is grey (Qt passed
+        it on to the next widget of the window, the contacts filter) and gets it back."""
+        key = name_key(group)
+        row = self._rows.get(key)
+        if row is None:
+            return
+        focus = QApplication.focusWidget()
+        if not enabled and focus in (row[1], row[2]):
+            self._parked[key] = 1 if focus is row[2] else 0
+            row[0].setFocus(Qt.FocusReason.OtherFocusReason)
+        row[1].setEnabled(enabled)
+        row[2].setEnabled(enabled)
+        parked = self._parked.pop(key, None) if enabled else None
+        if parked is not None and QApplication.focusWidget() is row[0]:
+            row[1 + parked].setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _on_failed(self, op: str, group: str, _code: str, _message: str) -> None:
         """A refused (or unsent) answer: the invitation's buttons work again."""

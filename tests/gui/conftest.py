@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from messenger.client.connection import ConnectionState
 from messenger.client.engine import ClientEngine
@@ -102,3 +102,10 @@ def type_line(qtbot, window: MainWindow, text: str, key: str | None = None) -> N
     qtbot.keyClicks(widget.compose, text)
     qtbot.keyClick(widget.compose, Qt.Key.Key_Return)
     assert widget.compose.toPlainText() == ""
+
+
+def active(qtbot, window: QWidget) -> QWidget:
+    """``window`` made the active window (keyboard focus only moves in one), and returned."""
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    return window

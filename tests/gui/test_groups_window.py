@@ -27,7 +27,7 @@ from messenger.gui.groups import (
 )
 from messenger.protocol import MAX_TEXT_LENGTH
 
-from .conftest import texts, type_line
+from .conftest import active, texts, type_line
 
 OTHER, SYSTEM, ERROR = MessageKind.OTHER, MessageKind.SYSTEM, MessageKind.ERROR
 
@@ -1113,3 +1113,32 @@ def test_log_out_does_not_promise_that_a_refused_message_goes_later(
     alice.logout_action.trigger()
     assert asked == [(1, 1)], "asked to keep a refused message that will never go by itself"
     assert alice.logout_chosen and not alice.isVisible()
+
+
+def test_a_new_invitation_does_not_throw_away_the_keyboard_focus(qtbot, open_window):
+    """Bob tabbed to "Accept" on an invitation; while he read it, a second invitation came.
+    The bar was rebuilt (every row's buttons deleted, the focused one with them) and the
+    keyboard focus went nowhere: his next Space, Enter or Tab did nothing and a screen
+    reader went silent (a hunt). The rows stay; a row that goes (he declined it) hands the
+    focus to the same button of the next invitation."""
+    bob = active(qtbot, open_window("bob"))
+    alice = open_window("alice")
+    with qtbot.waitSignal(bob.engine.groups.pending_changed, timeout=10_000):
+        alice.engine.create_group("first", invite=["bob"])
+    qtbot.waitUntil(bob.invitation_bar.isVisible)
+    active(qtbot, bob)
+    accept, decline = bob.invitation_bar.buttons("first")
+    accept.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(lambda: bob.focusWidget() is accept)
+
+    with qtbot.waitSignal(bob.engine.groups.pending_changed, timeout=10_000):
+        alice.engine.create_group("second", invite=["bob"])
+    qtbot.waitUntil(lambda: bob.invitation_bar.buttons("second") is not None)
+    assert bob.invitation_bar.buttons("first") == (accept, decline)
+    assert QApplication.focusWidget() is accept
+
+    qtbot.keyClick(accept, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is decline
+    qtbot.keyClick(decline, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: bob.invitation_bar.buttons("first") is None, timeout=10_000)
+    assert QApplication.focusWidget() is bob.invitation_bar.buttons("second")[1]

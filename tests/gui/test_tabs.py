@@ -8,13 +8,9 @@ from PySide6.QtCore import Qt
 from messenger.client.conversations import EVERYONE
 from messenger.gui.main_window import MAX_TAB_WIDTH
 
+from .conftest import active
+
 CTRL, ALT = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.AltModifier
-
-
-def active(qtbot, window):
-    window.activateWindow()
-    qtbot.waitUntil(window.isActiveWindow)
-    return window
 
 
 def test_keys_step_and_jump_between_tabs(qtbot, open_window):
