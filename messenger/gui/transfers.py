@@ -22,6 +22,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QDesktopServices, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -298,6 +299,8 @@ class TransferCard(QWidget):
                                         else "color: palette(text);")
         incoming = t.direction != SEND and st is TransferState.INCOMING
         done = st is TransferState.DONE
+        focus = QApplication.focusWidget()
+        had_focus = focus is not None and self.isAncestorOf(focus)
         self.accept_button.setVisible(incoming)
         self.decline_button.setVisible(incoming)
         # (Also a failed send that resumes by itself: Cancel stops that.)
@@ -311,6 +314,8 @@ class TransferCard(QWidget):
         # still there with the same size; the recipient's partial file continues.
         self.resume_button.setVisible(self.controller.can_resume(self.key))
         self.discard_button.setVisible(self.controller.offers_discard(self.key))
+        if had_focus:
+            self._keep_focus()
         name = f"{shown}, {format_size(t.size)}, {arrow}: {status}"
         self.setAccessibleName(f"File transfer {shown}")
         self.setToolTip(plain_tooltip(name))
@@ -321,6 +326,26 @@ class TransferCard(QWidget):
                              (self.discard_button, "Discard")):
             button.setAccessibleName(f"{verb} {shown}")
         self._check_height()
+
+    def _keep_focus(self) -> None:
+        """The card had the keyboard focus: keep it there when the focused button hid
+        (Accept pressed with Space: Qt passed the focus on to the next widget of the
+        window, the contacts filter, a hunt). It goes to the first button the card shows
+        now, else to the list the card sits in."""
+        focus = QApplication.focusWidget()
+        if focus is not None and self.isAncestorOf(focus) and focus.isVisible():
+            return
+        for button in (self.cancel_button, self.open_button, self.folder_button,
+                       self.resume_button, self.discard_button, self.accept_button,
+                       self.decline_button):
+            if button.isVisibleTo(self) and button.isEnabled():
+                button.setFocus(Qt.FocusReason.OtherFocusReason)
+                return
+        holder = self.parentWidget()
+        while holder is not None and not holder.focusPolicy() & Qt.FocusPolicy.TabFocus:
+            holder = holder.parentWidget()
+        if holder is not None:
+            holder.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def open_file(self) -> None:
         """Open the received or sent file with the desktop; a received file that runs when

@@ -23,6 +23,8 @@ from messenger.gui.transfers import TransferCard
 from messenger.gui.widgets import ElidedLabel
 from messenger.transfer import part_stem, safe_filename
 
+from .conftest import active
+
 MEDIA = Path("/work/shared/media/bigbuckbunny.mp4")
 
 
@@ -908,3 +910,32 @@ def test_a_web_link_dropped_on_the_compose_box_is_typed_not_refused(qtbot, open_
     _drop_on(tab.compose.viewport(), link)
     assert not tab.error_bar.isVisibleTo(tab), tab.error_label.text()
     assert tab.compose.toPlainText() == "https://example.org/page"
+
+
+def test_accepting_a_file_with_the_keyboard_leaves_the_focus_on_its_card(qtbot, open_window,
+                                                                         tmp_path):
+    """Alice tabbed to a file card's Accept and pressed Space. Accept and Decline hid, and
+    Qt moved the focus on to the next widget of the window: the "Filter contacts" box. Her
+    next keys filtered the contact list and a screen reader said "Filter contacts" instead
+    of the transfer (a hunt). The focus stays on the card, on the button it shows now."""
+    bob = open_window("bob")
+    alice = active(qtbot, open_window("alice"))
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    source = tmp_path / "notes.txt"
+    source.write_text("hello " * 200)
+    with qtbot.waitSignal(alice.transfers.transfer_added, timeout=10_000) as added:
+        assert drop(bob.open_conversation("alice"), source)
+    key = added.args[0]
+    tab = alice.open_conversation("bob")
+    active(qtbot, alice)
+    card = tab.card(key)
+    qtbot.waitUntil(card.accept_button.isVisible)
+    card.accept_button.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(lambda: alice.focusWidget() is card.accept_button)
+
+    qtbot.keyClick(card.accept_button, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: not card.accept_button.isVisible())
+
+    focus = alice.focusWidget()
+    assert focus is not alice.contacts_filter, "the focus jumped to the contacts filter"
+    assert focus in (card.cancel_button, card.open_button), focus
