@@ -296,6 +296,14 @@ class LoginDialog(QDialog):
         self.form.setRowVisible(self.repeat_edit, create)
         self.form.setRowVisible(self.password_hint, create)
         self.password_edit.setAccessibleDescription(PASSWORD_RULE if create else "")
+        # The dialog grows to fit the rule as it wraps (its minimum counts the word-wrapped
+        # label at one line: at 16 pt "characters." was cut off, a hunt).
+        layout = self.layout()
+        if create and layout is not None:
+            layout.activate()
+            needed = self.heightForWidth(self.width())
+            if needed > self.height():
+                self.resize(self.width(), needed)
 
     def _on_login_succeeded(self, user: str) -> None:
         settings = app_settings()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
 from messenger.client.connection import ConnectionState
@@ -68,6 +70,18 @@ def either_palette(request, qapp) -> str:
     if request.param == "dark":
         request.getfixturevalue("dark_app")
     return request.param
+
+
+@pytest.fixture
+def font_16pt(qapp) -> Iterator[QFont]:
+    """The app's font at 16 pt (a large-font desktop setting); the old one back afterwards.
+    Ask for it before the windows and dialogs it is for."""
+    before = QFont(qapp.font())
+    big = QFont(before)
+    big.setPointSizeF(16)
+    QApplication.setFont(big)
+    yield big
+    QApplication.setFont(before)
 
 
 @pytest.fixture

@@ -118,3 +118,15 @@ def test_the_same_password_twice_creates_the_account(qtbot, dialog):
     fill(dialog, "newcomer", "secret-one")
     with qtbot.waitSignal(dialog.engine.login_succeeded, timeout=10_000):
         qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+
+
+def test_the_password_rule_is_read_whole_with_a_large_font(qtbot, font_16pt, dialog):
+    """With a 16 pt font, ticking "Create a new account" showed the password rule under
+    "Repeat it:" as "A password has 6 to 1024": "characters." was cut away, on a second
+    line the dialog gave no room to (its minimum counts the word-wrapped rule at one line;
+    a hunt). The dialog grows to show the rule whole."""
+    dialog.create_check.setChecked(True)
+    qtbot.waitUntil(dialog.password_hint.isVisible)
+    hint = dialog.password_hint
+    qtbot.waitUntil(lambda: hint.height() >= hint.heightForWidth(hint.width()))
+    assert hint.heightForWidth(hint.width()) > hint.fontMetrics().height()  # (two lines)
