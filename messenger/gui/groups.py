@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from collections.abc import Iterable
 
 from PySide6.QtCore import (
@@ -58,6 +59,19 @@ from .ui_group_dialog import Ui_GroupDialog
 from .widgets import EmptyHintListView, ErrorLabel, MessageTextEdit, plain_tooltip
 
 log = logging.getLogger("messenger.gui.groups")
+
+_AFTER_SEPARATOR = re.compile(r"(?<=[_.\-])(?=.)")
+_LONG_PART = re.compile(r"[^_.\-\u200b]{13,}")
+
+
+def breakable_name(name: str) -> str:
+    """``name`` with a zero-width space after each ``_``, ``-`` and ``.`` and every 10
+    characters of a part of 13 or more without one, where a word-wrapping label may break
+    it: names have no spaces, and "Engineering_Department_Meetings" was cut mid-letter at
+    the invitation bar's edge with a large font (a hunt)."""
+    return _LONG_PART.sub(
+        lambda m: "\u200b".join(m[0][i:i + 10] for i in range(0, len(m[0]), 10)),
+        _AFTER_SEPARATOR.sub("\u200b", name))
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -686,8 +700,9 @@ class InvitationBar(QFrame):
         n = len(g.members)
         kind = "public" if g.public else "invite-only"
         members = f"{n} member{'s' if n != 1 else ''}"
-        label.setText(f"✉  <b>{html.escape(who)}</b> invited you to "
-                      f"<b>{html.escape(g.name)}</b> ({kind}, {members})")
+        # (Names have no spaces: a long one could not wrap and was cut mid-letter.)
+        label.setText(f"✉  <b>{html.escape(breakable_name(who))}</b> invited you to "
+                      f"<b>{html.escape(breakable_name(g.name))}</b> ({kind}, {members})")
         label.setToolTip(plain_tooltip(f"{who} invited you to {g.name} ({kind}, {members})"))
 
     def _refresh_texts(self, *_args: object) -> None:

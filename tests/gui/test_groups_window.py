@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QApplication, QLabel, QMenu, QMessageBox
 
 from messenger.client.conversations import EVERYONE, group_key
@@ -1142,3 +1143,34 @@ def test_a_new_invitation_does_not_throw_away_the_keyboard_focus(qtbot, open_win
     qtbot.keyClick(decline, Qt.Key.Key_Space)
     qtbot.waitUntil(lambda: bob.invitation_bar.buttons("first") is None, timeout=10_000)
     assert QApplication.focusWidget() is bob.invitation_bar.buttons("second")[1]
+
+
+def _overflows(label: QLabel) -> bool:
+    """Whether ``label``'s (rich) text needs more room than the label has: a line wider
+    than it (cut off at the right, no "…") or more lines than its height."""
+    doc = QTextDocument()
+    doc.setDefaultFont(label.font())
+    doc.setDocumentMargin(0)
+    doc.setHtml(label.text())
+    width = label.contentsRect().width()
+    doc.setTextWidth(width)
+    return doc.idealWidth() > width + 1 or doc.size().height() > label.contentsRect().height() + 1
+
+
+def test_a_long_group_name_in_the_invitation_bar_is_not_cut_off(qtbot, font_16pt,
+                                                                 open_window):
+    """With a 16 pt desktop font, in a window 700 px wide, an invitation to a group with a
+    long name ("Engineering_Department_Meetings", 31 characters: group names have no
+    spaces) showed "…invited you to Engineering_Departmen", cut in the middle of a letter:
+    the label word-wraps, but a name without spaces could not wrap (a hunt). Bob could not
+    read which group invited him."""
+    bob = open_window("bob")
+    bob.resize(700, 600)
+    alice = open_window("alice")
+    name = "Engineering_Department_Meetings"
+    with qtbot.waitSignal(bob.engine.groups.pending_changed, timeout=10_000):
+        alice.engine.create_group(name, invite=["bob"])
+    qtbot.waitUntil(bob.invitation_bar.isVisible)
+    label = next(iter(bob.invitation_bar._rows.values()))[3]  # (row, accept, decline, label)
+    assert label.isVisible()
+    qtbot.waitUntil(lambda: not _overflows(label))
