@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 
 from PySide6.QtCore import (
+    QEvent,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -661,6 +662,24 @@ class InvitationBar(QFrame):
         h.addWidget(accept)
         h.addWidget(decline)
         return row, accept, decline, label
+
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if event.type() in (QEvent.Type.LayoutRequest, QEvent.Type.Resize):
+            self._fit_height()
+        return handled
+
+    def _fit_height(self) -> None:
+        """Ask for the height the lines need at the bar's width: a line that wraps counted
+        as one in the window's minimum size, so at that size the message box ran under the
+        status bar and Attach / Send were squeezed (a hunt)."""
+        layout = self.layout()
+        if layout is None or not layout.hasHeightForWidth():
+            needed = 0
+        else:
+            needed = layout.totalHeightForWidth(self.width())
+        if needed != self.minimumHeight():
+            self.setMinimumHeight(needed)
 
     def _answer(self, group: str, *, accept: bool) -> None:
         """Accept or decline the invitation to ``group``: its buttons go grey until the

@@ -4,7 +4,7 @@ windows (alice, bob, charlie) talking to one server."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QApplication, QLabel, QMenu, QMessageBox
 
@@ -1174,3 +1174,26 @@ def test_a_long_group_name_in_the_invitation_bar_is_not_cut_off(qtbot, font_16pt
     label = next(iter(bob.invitation_bar._rows.values()))[3]  # (row, accept, decline, label)
     assert label.isVisible()
     qtbot.waitUntil(lambda: not _overflows(label))
+
+
+def test_at_its_minimum_size_the_window_does_not_hide_the_message_box(qtbot, open_window):
+    """With an invitation waiting, the window could be made as small as without one: its
+    minimum counted the invitation bar at one line, while at that width the bar took three
+    (a hunt). At the minimum size the message box ran under the status bar (its last line
+    hidden) and Attach / Send were squeezed to 14 px, their labels cut."""
+    bob = active(qtbot, open_window("bob"))
+    tab = bob.open_conversation("alice")
+    alice = open_window("alice")
+    with qtbot.waitSignal(bob.engine.groups.pending_changed, timeout=10_000):
+        alice.engine.create_group("a_really_long_group_name_here_32", invite=["bob"])
+    qtbot.waitUntil(bob.invitation_bar.isVisible)
+    bob.resize(10, 10)  # (clamped to the window's minimum size)
+    central = bob.centralWidget()
+
+    def fits() -> bool:
+        bottom = tab.compose.mapTo(central, QPoint(0, tab.compose.height())).y()
+        return bottom <= central.height() and all(
+            button.height() >= button.minimumSizeHint().height()
+            for button in (tab.send_button, tab.attach_button))
+
+    qtbot.waitUntil(fits)
