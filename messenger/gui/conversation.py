@@ -33,6 +33,7 @@ from PySide6.QtGui import (
     QDragLeaveEvent,
     QDragMoveEvent,
     QDropEvent,
+    QFocusEvent,
     QGuiApplication,
     QImage,
     QKeyEvent,
@@ -750,7 +751,9 @@ class ConversationWidget(QWidget):
         self.body.setContentsMargins(0, 0, 0, 0)
         self.body.setSpacing(0)
         self.body.addLayout(layout, 1)
-        self.setFocusProxy(self.compose)
+        # The tab itself hands the focus on (focusInEvent), with no focus proxy: with the
+        # message box as its proxy, Tab into the tab jumped to the box and forward Tab never
+        # reached the message list (only Shift+Tab did; a hunt).
 
         self.setAcceptDrops(True)
         self.transfers = None
@@ -801,6 +804,12 @@ class ConversationWidget(QWidget):
         self._fill_timer.timeout.connect(self.fill_if_short)
         self._update_failed_bar()
         self.view.scrollToBottom()
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        """The tab given the focus (``setFocus`` on it, a tab switch): typing goes to the
+        message box, or to the message list while nothing can be sent here."""
+        super().focusInEvent(event)
+        (self.compose if self.writable else self.view).setFocus(event.reason())
 
     # ------------------------------------------------------------------ sending
 

@@ -103,3 +103,25 @@ def test_ctrl_w_leaves_the_typing_in_the_next_tabs_message_box(qtbot, open_windo
     qtbot.keyClick(charlie.compose, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
     assert alice.tabs.currentWidget() is bob
     assert QApplication.focusWidget() is bob.compose
+
+
+def test_tab_reaches_the_message_list_not_only_shift_tab(qtbot, open_window):
+    """Forward Tab cycled through the whole window (message box, Attach, Send, the
+    sidebar, the tab bar, the ▾ button, the message box again) and never stopped on the
+    message list: the tab's focus proxy, the message box, was jumped to when Tab entered
+    the tab (a hunt). Only Shift+Tab reached the conversation itself, the main content."""
+    alice = active(qtbot, open_window("alice"))
+    tab = alice.open_conversation("bob")
+    tab.compose.setFocus()
+    qtbot.waitUntil(lambda: alice.focusWidget() is tab.compose)
+    seen = []
+    for _ in range(25):
+        widget = alice.focusWidget()
+        seen.append(widget)
+        qtbot.keyClick(widget, Qt.Key.Key_Tab)
+    assert tab.compose in seen[1:], "Tab did not come round"
+    assert tab.view in seen, [w.accessibleName() or type(w).__name__ for w in seen]
+    # Focusing the tab itself still types into its message box.
+    alice.contacts_filter.setFocus()
+    tab.setFocus(Qt.FocusReason.ShortcutFocusReason)
+    assert alice.focusWidget() is tab.compose
