@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 from ..client.engine import ClientEngine
 from ..protocol import PASSWORD_RULE, ErrorCode, is_valid_password
 from .login_dialog import friendly_login_error
-from .widgets import ErrorLabel
+from .widgets import ErrorLabel, tab_in_drawn_order
 
 __all__ = ["ChangePasswordDialog"]
 
@@ -54,6 +54,7 @@ class ChangePasswordDialog(QDialog):
                                                QDialogButtonBox.ButtonRole.AcceptRole)
         self.change_button.setAccessibleName("Change the password")
         self.cancel_button = buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        tab_in_drawn_order(buttons)
         buttons.accepted.connect(self.submit)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)

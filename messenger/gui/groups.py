@@ -57,7 +57,13 @@ from . import theme
 from .conversation import ConversationWidget, too_long_text
 from .delegates import GroupDelegate, MemberDelegate
 from .ui_group_dialog import Ui_GroupDialog
-from .widgets import EmptyHintListView, ErrorLabel, MessageTextEdit, plain_tooltip
+from .widgets import (
+    EmptyHintListView,
+    ErrorLabel,
+    MessageTextEdit,
+    plain_tooltip,
+    tab_in_drawn_order,
+)
 
 log = logging.getLogger("messenger.gui.groups")
 
@@ -287,6 +293,7 @@ class GroupDialog(QDialog, Ui_GroupDialog):
         self.ok_button = self.buttonBox.button(QDialogButtonBox.StandardButton.Ok)
         self.ok_button.setText("Create")
         self.ok_button.setAccessibleName("Create the group")
+        tab_in_drawn_order(self.buttonBox)
         theme.follow_palette(self.errorLabel, lambda: self.errorLabel.setStyleSheet(
             theme.error_style(bold=True)))
         self.errorLabel.hide()
@@ -393,6 +400,7 @@ class JoinGroupDialog(QDialog):
         self.error_label = ErrorLabel()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.join_button = buttons.addButton("Join", QDialogButtonBox.ButtonRole.AcceptRole)
+        tab_in_drawn_order(buttons)
         self.join_button.setAccessibleName("Join the group")
         buttons.accepted.connect(self.submit)
         buttons.rejected.connect(self.reject)
@@ -485,6 +493,7 @@ class InviteDialog(QDialog):
         self.error_label = ErrorLabel()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.invite_button = buttons.addButton("Invite", QDialogButtonBox.ButtonRole.AcceptRole)
+        tab_in_drawn_order(buttons)
         buttons.accepted.connect(self.submit)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -525,6 +534,7 @@ class MulticastDialog(QDialog):
         self.error_label = ErrorLabel()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.send_button = buttons.addButton("Send", QDialogButtonBox.ButtonRole.AcceptRole)
+        tab_in_drawn_order(buttons)
         self.send_button.setAccessibleName("Send to the chosen people")
         self.send_button.setToolTip("Ctrl+Enter")
         buttons.accepted.connect(self.submit)

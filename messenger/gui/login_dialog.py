@@ -26,6 +26,7 @@ from ..client.pins import two_lines
 from ..protocol import PASSWORD_RULE, ErrorCode, is_valid_name, is_valid_password
 from . import theme
 from .settings import app_settings
+from .widgets import tab_in_drawn_order
 
 log = logging.getLogger("messenger.gui.login")
 
@@ -170,6 +171,7 @@ class LoginDialog(QDialog):
         self.submit_button = self.buttons.addButton("Log in",
                                                     QDialogButtonBox.ButtonRole.AcceptRole)
         self.submit_button.setAccessibleName("Log in")
+        tab_in_drawn_order(self.buttons)
         self.buttons.accepted.connect(self.submit)
         self.buttons.rejected.connect(self.reject)
 

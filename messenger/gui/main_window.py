@@ -97,7 +97,13 @@ from .settings import (
     save_transfer_prefs,
 )
 from .transfers import TransfersPanel
-from .widgets import EditTextDialog, EmptyHintListView, ErrorLabel, plain_tooltip
+from .widgets import (
+    EditTextDialog,
+    EmptyHintListView,
+    ErrorLabel,
+    plain_tooltip,
+    tab_in_drawn_order,
+)
 
 log = logging.getLogger("messenger.gui.main")
 
@@ -234,6 +240,7 @@ class NewConversationDialog(QDialog):
         self.error_label = ErrorLabel()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.open_button = buttons.addButton("Open", QDialogButtonBox.ButtonRole.AcceptRole)
+        tab_in_drawn_order(buttons)
         self.open_button.setAccessibleName("Open the conversation")
         buttons.accepted.connect(self.submit)
         buttons.rejected.connect(self.reject)

@@ -33,6 +33,7 @@ from ..client.transfers import TransferPrefs
 from ..protocol import name_key
 from . import theme
 from .ui_preferences import Ui_PreferencesDialog
+from .widgets import tab_in_drawn_order
 
 _Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()
@@ -252,6 +253,7 @@ class PreferencesDialog(QDialog, Ui_PreferencesDialog):
         self._update_chosen()
 
         self.ok_button = self.buttonBox.button(QDialogButtonBox.StandardButton.Ok)
+        tab_in_drawn_order(self.buttonBox)
         self.ok_button.setAccessibleName("Save the preferences")
         self.buttonBox.accepted.connect(self.submit)
         theme.follow_palette(self.errorLabel, lambda: self.errorLabel.setStyleSheet(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 
 from PySide6 import QtGui
-from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QFont,
     QFontMetrics,
@@ -17,6 +18,7 @@ from PySide6.QtGui import (
     QTextOption,
 )
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QDialog,
     QDialogButtonBox,
     QLabel,
@@ -85,6 +87,42 @@ class ElidedLabel(QLabel):
 
     def _update_tip(self) -> None:
         self.setToolTip(plain_tooltip(self.text()) if self.shown_text() != self.text() else "")
+
+
+def tab_in_drawn_order(box: QDialogButtonBox) -> QDialogButtonBox:
+    """Make Tab reach ``box``'s buttons in the order they are drawn, and return ``box``.
+    Tab followed the order they were made in: a box made with Cancel and the action
+    added to it drew "[Log in] [Cancel]" and Tab reached Cancel first (a hunt). Where
+    each button is drawn depends on the platform's button layout, so the order is read
+    from the box's layout (in reading order), each time the box is shown or laid out
+    anew (Qt's tab order only takes once the box is in its dialog)."""
+    _DrawnTabOrder(box)
+    return box
+
+
+class _DrawnTabOrder(QObject):
+    """Keeps the tab order of a :class:`QDialogButtonBox`'s buttons (see
+    :func:`tab_in_drawn_order`)."""
+
+    def __init__(self, box: QDialogButtonBox) -> None:
+        super().__init__(box)
+        self.box = box
+        box.installEventFilter(self)
+        self.apply()
+
+    def apply(self) -> None:
+        layout = self.box.layout()
+        drawn = [] if layout is None else [
+            widget for i in range(layout.count())
+            if isinstance(widget := layout.itemAt(i).widget(), QAbstractButton)]
+        for first, second in pairwise(drawn):  # (reading order: mirrored right to left)
+            QWidget.setTabOrder(first, second)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.box and event.type() in (QEvent.Type.Show,
+                                                    QEvent.Type.LayoutRequest):
+            self.apply()
+        return False
 
 
 class ErrorLabel(QLabel):
@@ -210,6 +248,7 @@ class EditTextDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setToolTip("Ctrl+Enter")
+        tab_in_drawn_order(buttons)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         caption = QLabel(label)

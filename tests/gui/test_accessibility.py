@@ -1,0 +1,47 @@
+"""Keyboard and screen-reader checks that span several dialogs and windows: the order Tab
+takes, and what a button is called."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint
+from PySide6.QtWidgets import QAbstractButton, QWidget
+
+
+def _tab_order(dialog: QWidget, widgets: list[QWidget]) -> list[QWidget]:
+    """``widgets`` in the order Tab reaches them (the dialog's focus chain)."""
+    order, w = [], dialog.nextInFocusChain()
+    while w is not dialog:
+        if w in widgets and w not in order:
+            order.append(w)
+        w = w.nextInFocusChain()
+    return order
+
+
+def test_tab_reaches_a_dialogs_buttons_in_the_order_they_are_drawn(qtbot, open_window,
+                                                                  login_dialog):
+    """In the login dialog (and "New conversation", "Message several people", "Change
+    password", "Join a group", the group and preferences dialogs) the buttons read
+    "[Log in] [Cancel]" left to right, but Tab went from the last field to Cancel first
+    and only then to Log in: the button box was made with Cancel and the action button
+    added after it, and its tab order stayed the order of creation (a hunt). Keyboard users
+    landed on Cancel where they expected the action."""
+    alice = open_window("alice")
+    dialogs = {"login": login_dialog}
+    for tag, ask in (("new conversation", alice.ask_new_conversation),
+                     ("message several", lambda: alice.ask_multicast(["bob", "charlie"])),
+                     ("change password", alice.ask_change_password),
+                     ("join", alice.ask_join_group),
+                     ("new group", alice.ask_new_group),
+                     ("preferences", alice.ask_preferences)):
+        dialogs[tag] = ask()
+        qtbot.waitUntil(dialogs[tag].isVisible)
+    wrong = {}
+    for tag, dialog in dialogs.items():
+        buttons = [b for b in dialog.findChildren(QAbstractButton)
+                   if b.isVisible() and b.parentWidget().inherits("QDialogButtonBox")]
+        assert len(buttons) >= 2, tag
+        drawn = sorted(buttons, key=lambda b: b.mapToGlobal(QPoint(0, 0)).x())
+        tabbed = _tab_order(dialog, buttons)
+        if [b.text() for b in tabbed] != [b.text() for b in drawn]:
+            wrong[tag] = ([b.text() for b in drawn], [b.text() for b in tabbed])
+    assert wrong == {}, wrong
