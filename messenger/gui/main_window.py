@@ -425,6 +425,13 @@ class MainWindow(QMainWindow):
         self.groups_view.activated.connect(self._on_group_activated)
         self.groups_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.groups_view.customContextMenuRequested.connect(self._group_menu)
+        # Shift+F10 (keyboards without a Menu key, as most laptops') opens the current
+        # group's menu, as in the message list: "Remove from list" was mouse-only (a hunt).
+        group_menu_key = QAction(self.groups_view)
+        group_menu_key.setShortcut(QKeySequence("Shift+F10"))  # the Menu key works by itself
+        group_menu_key.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        group_menu_key.triggered.connect(self._group_keyboard_menu)
+        self.groups_view.addAction(group_menu_key)
         self.new_group_button = QPushButton("New group…")
         self.new_group_button.setAccessibleName("Create a group")
         self.new_group_button.clicked.connect(lambda: self.ask_new_group())
@@ -958,6 +965,13 @@ class MainWindow(QMainWindow):
                 self._group_menu(self.groups_view.visualRect(index).center())
             return
         self.open_group(name)
+
+    def _group_keyboard_menu(self) -> None:
+        """Shift+F10 in the Groups list: the menu of the current group (scrolled to)."""
+        index = self.groups_view.currentIndex()
+        if index.isValid():
+            self.groups_view.scrollTo(index)
+            self._group_menu(self.groups_view.visualRect(index).center())
 
     def _group_menu(self, pos: QPoint) -> None:
         index = self.groups_view.indexAt(pos)

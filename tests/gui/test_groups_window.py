@@ -1197,3 +1197,23 @@ def test_at_its_minimum_size_the_window_does_not_hide_the_message_box(qtbot, ope
             for button in (tab.send_button, tab.attach_button))
 
     qtbot.waitUntil(fits)
+
+
+def test_shift_f10_opens_the_menu_of_a_group_in_the_list(qtbot, open_window, monkeypatch):
+    """The Groups list's own actions (Leave…, Invite…, and for a group you left "Remove
+    from list", which is nowhere else) were in a right-click menu only: the message list
+    answered Shift+F10 (for keyboards without a Menu key, as most laptops'), the Groups
+    list did not, so a keyboard-only user could not take a left group off the list (a
+    hunt)."""
+    menus: list[list[str]] = []
+    monkeypatch.setattr(QMenu, "popup", lambda menu, pos, at=None: menus.append(
+        [a.text() for a in menu.actions()]))
+    alice = active(qtbot, open_window("alice"))
+    with qtbot.waitSignal(alice.engine.group_joined, timeout=10_000):
+        alice.engine.create_group("team", invite=["bob"])
+    view = alice.groups_view
+    view.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(view.hasFocus)
+    view.setCurrentIndex(view.model().index(0, 0))
+    qtbot.keyClick(view, Qt.Key.Key_F10, Qt.KeyboardModifier.ShiftModifier)
+    assert menus and "Leave…" in menus[-1], menus
