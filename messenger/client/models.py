@@ -517,8 +517,8 @@ class ConversationModel(QAbstractListModel):
     :attr:`ReadByRole` → list[str], :attr:`ErrorRole` → str, :attr:`TransferRole` → str (the
     transfer id of a transfer card, else ""), :attr:`EditedRole` → float or None (when the
     sender last edited it), ``Qt.ToolTipRole`` and
-    ``Qt.AccessibleTextRole`` → str (own group messages: "delivered to 3 of 5"; a multicast
-    adds a line "Also to: a, b").
+    ``Qt.AccessibleTextRole`` → str (an edited message: ", edited 14:05" after its time;
+    own group messages: "delivered to 3 of 5"; a multicast adds a line "Also to: a, b").
 
     History loads lazily: the engine installs a :class:`HistorySource` (:meth:`set_source`);
     :meth:`canFetchMore`/:meth:`fetchMore` then add *older* items at the top (from the local
@@ -620,6 +620,9 @@ class ConversationModel(QAbstractListModel):
                    MessageKind.ERROR: "Error", MessageKind.TRANSFER: "File from " + item.sender
                    }.get(item.kind, item.sender)
             stamp = time.strftime("%a %d %b %Y %H:%M:%S", local_time(item.ts))
+            if item.edited and item.text != RETRACTED_TEXT:
+                # (as the bubble's "edited" beside its time: a screen reader did not say it)
+                stamp += time.strftime(", edited %H:%M", local_time(item.edited))
             text = f"{who}, {stamp}: {item.text}"
             if item.kind is MessageKind.OWN:
                 text += f" ({self.state_text(item)})"
@@ -1133,7 +1136,9 @@ class ConversationModel(QAbstractListModel):
         if edited is not None:
             item.edited = edited
         if row is not None:
-            self._changed(row, [Qt.ItemDataRole.DisplayRole, self.TextRole, self.EditedRole])
+            self._changed(row, [Qt.ItemDataRole.DisplayRole, self.TextRole, self.EditedRole,
+                                Qt.ItemDataRole.ToolTipRole,
+                                Qt.ItemDataRole.AccessibleTextRole])
         return True
 
     def remove_client_id(self, client_msg_id: str) -> bool:

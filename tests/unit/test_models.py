@@ -199,6 +199,23 @@ def test_conversation_roles_and_ack(qtbot, qapp):
     assert role_names >= {b"sender", b"text", b"timestamp", b"kind", b"seq", b"state"}
 
 
+def test_a_screen_reader_hears_that_a_message_was_edited(qtbot, qapp):
+    """The bubble of an edited message says "edited" beside its time; what a screen reader
+    reads for the row (``Qt.AccessibleTextRole``, also the tooltip) did not, so a blind
+    user could not tell the text had changed (a hunt). It says when, and says it at once."""
+    model = ConversationModel("alice", "alice")
+    model.append(ChatItem(MessageKind.OTHER, "alice", "see you at 3", seq=4, ts=1000.0))
+    idx = model.index(0, 0)
+    assert "edited" not in model.data(idx, Qt.ItemDataRole.AccessibleTextRole)
+    with qtbot.waitSignal(model.dataChanged, check_params_cb=lambda _a, _b, roles:
+                          Qt.ItemDataRole.AccessibleTextRole in roles):
+        assert model.set_text(4, "see you at 4", edited=1000.0 + 3600)
+    edited_at = time.strftime("%H:%M", time.localtime(1000.0 + 3600))
+    for role in (Qt.ItemDataRole.AccessibleTextRole, Qt.ItemDataRole.ToolTipRole):
+        spoken = model.data(idx, role)
+        assert spoken.endswith(f", edited {edited_at}: see you at 4"), spoken
+
+
 def test_conversation_drops_redelivered_seq(qapp):
     model = ConversationModel("bob", "bob")
     assert model.append(ChatItem(MessageKind.OTHER, "bob", "hi", seq=3))
