@@ -4,6 +4,7 @@ settings file and used at once by the window's live transfer controller."""
 from __future__ import annotations
 
 from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAccessible
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from messenger.client.transfers import DEFAULT_SIZE_LIMIT, TransferPrefs, TransferState
@@ -241,3 +242,17 @@ def test_the_dialog_opens_with_the_focus_on_its_first_control(qtbot, tmp_path):
              and w.mapTo(dialog, w.rect().topLeft()).y() < top]
     assert above == []
     assert dialog.folderEdit.text() == str(tmp_path / "Downloads")
+
+
+def test_the_size_limit_unit_box_says_what_it_is_the_unit_of(qtbot, open_window):
+    """Preferences → "Largest file: [4.00] [GB ▾]": a screen reader read the unit box as
+    "GB, combo box, 1 GB = 1024 MB" and never said what it was the unit of (a hunt). On
+    Linux Qt reads a combo box's current item as its name, whatever its accessible name,
+    and leaves naming it to a label's buddy relation ("Largest file:" is the number box's),
+    so its description says it."""
+    alice = open_window("alice")
+    dialog = alice.ask_preferences()
+    qtbot.waitUntil(dialog.isVisible)
+    iface = QAccessible.queryAccessibleInterface(dialog.unitCombo)
+    assert "largest file" in iface.text(QAccessible.Text.Description).lower()
+    assert dialog.unitCombo.accessibleName() == "Size limit unit"  # (Windows, macOS)
