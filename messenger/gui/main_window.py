@@ -1583,6 +1583,13 @@ class MainWindow(QMainWindow):
             f"Group {widget.model.title}" if is_group(key) else \
             f"Conversation with {widget.model.title}"
         self.tabs.setTabToolTip(index, f"{tip} — {count} unread" if count else tip)
+        # Its ✕ says which tab it closes (Qt's reached a screen reader as "button", the
+        # same on every tab; a hunt).
+        bar = self.tabs.tabBar()
+        for side in (QTabBar.ButtonPosition.LeftSide, QTabBar.ButtonPosition.RightSide):
+            button = bar.tabButton(index, side)
+            if button is not None:
+                button.setAccessibleName(f"Close {tip[0].lower()}{tip[1:]}")
 
     _POINTER_EVENTS = frozenset({
         QEvent.Type.Enter, QEvent.Type.MouseMove, QEvent.Type.MouseButtonPress,

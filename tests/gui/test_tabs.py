@@ -4,8 +4,10 @@ step through them, Alt+1…9 to jump to one, a middle click to close one."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAccessible
+from PySide6.QtWidgets import QAbstractButton, QTabBar
 
-from messenger.client.conversations import EVERYONE
+from messenger.client.conversations import EVERYONE, group_key, peer_key
 from messenger.gui.main_window import MAX_TAB_WIDTH
 
 from .conftest import active
@@ -125,3 +127,25 @@ def test_tab_reaches_the_message_list_not_only_shift_tab(qtbot, open_window):
     alice.contacts_filter.setFocus()
     tab.setFocus(Qt.FocusReason.ShortcutFocusReason)
     assert alice.focusWidget() is tab.compose
+
+
+def test_tab_close_buttons_say_which_tab_they_close(qtbot, open_window):
+    """Each conversation tab's ✕ reached a screen reader as a button with no name (Qt's
+    close button has only a "Close Tab" description), the same for every tab: "button" for
+    bob's, "button" for charlie's (a hunt)."""
+    alice = open_window("alice")
+    alice.open_conversation("bob")
+    alice.open_conversation("charlie")
+    with qtbot.waitSignal(alice.engine.group_joined, timeout=10_000):
+        alice.engine.create_group("lab", invite=[])
+    alice.open_group("lab")
+    bar = alice.tabs.tabBar()
+    names = []
+    for key in (peer_key("bob"), peer_key("charlie"), group_key("lab")):
+        index = alice.tabs.indexOf(alice.conversation_widget(key))
+        button = bar.tabButton(index, QTabBar.ButtonPosition.RightSide) or \
+            bar.tabButton(index, QTabBar.ButtonPosition.LeftSide)
+        assert isinstance(button, QAbstractButton)
+        names.append(QAccessible.queryAccessibleInterface(button).text(QAccessible.Text.Name))
+    assert names == ["Close conversation with bob", "Close conversation with charlie",
+                     "Close group lab"]
