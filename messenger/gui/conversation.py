@@ -626,7 +626,7 @@ class ConversationWidget(QWidget):
         self.export_progress.setAccessibleName("Export progress")
         self.export_progress.setMaximumWidth(200)
         self.export_folder_button = QPushButton("Show in folder", self.export_bar)
-        self.export_folder_button.setAccessibleName("Show the exported file in its folder")
+        self.export_folder_button.setAccessibleName("Show in folder: the exported file")
         self.export_folder_button.clicked.connect(self._show_export_folder)
         self.export_folder_button.hide()
         self._exported_to: Path | None = None
@@ -704,7 +704,7 @@ class ConversationWidget(QWidget):
         self.send_button.setToolTip("Send (Enter)")
         self.send_button.clicked.connect(self.compose.submit)
         self.attach_button = QPushButton("Attach…", self)
-        self.attach_button.setAccessibleName(f"Send a file to {who}")
+        self.attach_button.setAccessibleName(f"Attach a file for {who}")
         self.attach_button.setToolTip("Send a file (or drop files anywhere on this tab)")
         self.attach_button.clicked.connect(lambda: self.attach())
         buttons = QVBoxLayout()
@@ -1061,6 +1061,8 @@ class ConversationWidget(QWidget):
         else:  # the user reads older messages: leave them there, say that more came
             self._unseen += last - first + 1
             self.jump_button.setText(f"↓ {self._unseen} new")
+            self.jump_button.setAccessibleName(f"{self._unseen} new: jump to the newest "
+                                               "message")
             self.jump_button.adjustSize()
             self._place_jump_button()
             self.jump_button.show()
@@ -1313,7 +1315,7 @@ class ConversationWidget(QWidget):
         self.find_edit.setAccessibleName(f"Find in the conversation with {who}")
         self.compose.setAccessibleName(f"Message to {who}")
         self.send_button.setAccessibleName(f"Send message to {who}")
-        self.attach_button.setAccessibleName(f"Send a file to {who}")
+        self.attach_button.setAccessibleName(f"Attach a file for {who}")
 
     def set_status(self, text: str) -> None:
         """The header's status line (empty hides nothing: the title stays)."""

@@ -409,7 +409,7 @@ class MainWindow(QMainWindow):
         self.contacts_proxy.modelReset.connect(self._show_picked)
         engine.roster.rowsRemoved.connect(self._on_selection_changed)
         self.multicast_button = QPushButton("Message selected…")
-        self.multicast_button.setAccessibleName("Message the selected contacts")
+        self.multicast_button.setAccessibleName("Message selected contacts")
         self.multicast_button.clicked.connect(lambda: self.ask_multicast(self.selected_contacts()))
         self.multicast_button.hide()
 
@@ -433,7 +433,8 @@ class MainWindow(QMainWindow):
         group_menu_key.triggered.connect(self._group_keyboard_menu)
         self.groups_view.addAction(group_menu_key)
         self.new_group_button = QPushButton("New group…")
-        self.new_group_button.setAccessibleName("Create a group")
+        self.new_group_button.setAccessibleName("New group")
+        self.new_group_button.setAccessibleDescription("Create a group")
         self.new_group_button.clicked.connect(lambda: self.ask_new_group())
         self.join_group_button = QPushButton("Join…")
         self.join_group_button.setAccessibleName("Join a public group")
@@ -1091,6 +1092,7 @@ class MainWindow(QMainWindow):
     def _update_selection(self, *args: object) -> None:
         count = len(self.selected_contacts())
         self.multicast_button.setText(f"Message {count} selected…")
+        self.multicast_button.setAccessibleName(f"Message {count} selected contacts")
         self.multicast_button.setVisible(count >= 2)
 
     def _show_dialog(self, dialog: QDialog) -> QDialog:

@@ -254,7 +254,7 @@ class PreferencesDialog(QDialog, Ui_PreferencesDialog):
 
         self.ok_button = self.buttonBox.button(QDialogButtonBox.StandardButton.Ok)
         tab_in_drawn_order(self.buttonBox)
-        self.ok_button.setAccessibleName("Save the preferences")
+        self.ok_button.setAccessibleName("OK, save the preferences")
         self.buttonBox.accepted.connect(self.submit)
         theme.follow_palette(self.errorLabel, lambda: self.errorLabel.setStyleSheet(
             theme.error_style(bold=True)))

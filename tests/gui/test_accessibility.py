@@ -4,6 +4,7 @@ takes, and what a button is called."""
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint
+from PySide6.QtGui import QAccessible
 from PySide6.QtWidgets import QAbstractButton, QWidget
 
 
@@ -44,4 +45,33 @@ def test_tab_reaches_a_dialogs_buttons_in_the_order_they_are_drawn(qtbot, open_w
         tabbed = _tab_order(dialog, buttons)
         if [b.text() for b in tabbed] != [b.text() for b in drawn]:
             wrong[tag] = ([b.text() for b in drawn], [b.text() for b in tabbed])
+    assert wrong == {}, wrong
+
+
+def _label(text: str) -> str:
+    return text.replace("&", "").replace("↓", "").rstrip("…").strip().lower()
+
+
+def _name(widget: QWidget) -> str:
+    iface = QAccessible.queryAccessibleInterface(widget)
+    return iface.text(QAccessible.Text.Name) if iface is not None else ""
+
+
+def test_a_buttons_spoken_name_contains_its_visible_label(qtbot, open_window):
+    """WCAG 2.5.3 (label in name): a voice-control user says what they see ("click
+    Attach", "press New group", "click OK"). Several buttons' accessible names replaced the
+    label with other words (a hunt): "Attach…" was "Send a file to bob", "New group…"
+    "Create a group", Preferences' "OK" "Save the preferences", "Message 2 selected…"
+    "Message the selected contacts", so the command found nothing."""
+    alice = open_window("alice")
+    tab = alice.open_conversation("bob")
+    alice.roster_view.selectAll()
+    qtbot.waitUntil(alice.multicast_button.isVisible)
+    dialog = alice.ask_preferences()
+    qtbot.waitUntil(dialog.isVisible)
+    buttons = [tab.attach_button, tab.send_button, tab.export_folder_button,
+               tab.retry_button, tab.delete_button, alice.new_group_button,
+               alice.join_group_button, alice.multicast_button, alice.reconnect_button,
+               *dialog.buttonBox.buttons()]
+    wrong = {b.text(): _name(b) for b in buttons if _label(b.text()) not in _name(b).lower()}
     assert wrong == {}, wrong
