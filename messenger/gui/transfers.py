@@ -59,6 +59,8 @@ CARD_WIDTH = 470
 """Largest width of a card in a conversation."""
 
 _WIDE_STATUS = "999.9 MB of 999.9 MB · 99.9 MB/s · 59 min left"
+"""About the longest status line of a running transfer: a card is at least as wide (within
+its row), so that line does not wrap mid-phrase on a card that a short name made narrow."""
 
 _LONG_RUN = re.compile(r"\S{25,}")
 
@@ -69,8 +71,7 @@ def breakable(text: str) -> str:
     was cut at the card's edge, hiding which copy it was (a hunt)."""
     return _LONG_RUN.sub(
         lambda m: "\u200b".join(m[0][i:i + 20] for i in range(0, len(m[0]), 20)), text)
-"""About the longest status line of a running transfer: a card is at least as wide (within
-its row), so that line does not wrap mid-phrase on a card that a short name made narrow."""
+
 
 _BUSY = (TransferState.PREPARING, TransferState.CONNECTING)
 """Busy states whose progress bar runs without a figure while no byte has moved (hashing,
