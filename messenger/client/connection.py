@@ -146,6 +146,7 @@ class ClientConnection(QObject):
         self._awaiting_trust = False
         self._asked_then_closed = False  # the question was open when the connection failed
         self._pinned_now: str | None = None  # pinned by this connection, no hello yet
+        self._pinned_before = False  # the certificate matched a pin kept from before
         self.ask_first_use = ask_first_use
         """Ask before trusting a new server (``fingerprint_unknown``, then
         :meth:`trust_first_use` or :meth:`refuse_first_use`) instead of pinning at once."""
@@ -181,6 +182,12 @@ class ClientConnection(QObject):
         return self._fingerprint
 
     @property
+    def pinned_before(self) -> bool:
+        """True when this connection's certificate matched a pin of its address kept from
+        before it (False when it was pinned by this connection, or is not checked yet)."""
+        return self._pinned_before
+
+    @property
     def local_host(self) -> str:
         """The local IP address of the connection to the server ("" when not connected): the
         address of this computer that the server's network can reach."""
@@ -203,6 +210,7 @@ class ClientConnection(QObject):
         self._cert_checked = False
         self._awaiting_trust = self._asked_then_closed = False
         self._pinned_now = None
+        self._pinned_before = False
         self._ending = False
         self.server_hello = None
         sock = QSslSocket(self)
@@ -313,6 +321,7 @@ class ClientConnection(QObject):
             self._fail(ConnectionErrorCode.PIN_FILE, str(exc))
             return False
         self._cert_checked = True
+        self._pinned_before = result.verdict is PinVerdict.MATCH
         if result.verdict is PinVerdict.MISMATCH:
             assert result.pinned is not None
             self._fail(ConnectionErrorCode.CERTIFICATE_CHANGED,

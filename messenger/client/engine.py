@@ -888,19 +888,26 @@ class ClientEngine(QObject):
 
     def _move_store_home(self) -> tuple[list[OutboxItem], Path | None]:
         """The unsent messages of the store kept under the address typed, when that is not
-        :attr:`home` and the store holds this server's messages (the same
-        ``hello.instance``): that store is set aside (``<name>.moved-<time>``) and its
-        unsent messages go into the home's (they waited there unsent for good: a hunt).
-        Another server's store there (the address was another's) is left alone; so is one
-        open in another app (``StoreInUse``). Returns the unsent messages and where that
-        store was set aside (None when it was not)."""
+        :attr:`home` and the store holds this server's messages: that store is set aside
+        (``<name>.moved-<time>``) and its unsent messages go into the home's (they waited
+        there unsent for good: a hunt). It is this server's when it names the same
+        ``hello.instance``; one that names none (an app from before ``server_instance``
+        was kept) is this server's when the address typed was pinned to this certificate
+        before this connection (:attr:`Connection.pinned_before`: the old app met this
+        server there; after an upgrade its unsent messages waited there for good, a
+        storage hunt). Another server's store there (the address was another's) is left
+        alone; so is one open in another app (``StoreInUse``). Returns the unsent messages
+        and where that store was set aside (None when it was not)."""
         self.moved_from = None
         typed = (self.host, self.port)
         other = self._store_path(*typed, self.user)
         hello = self._conn.server_hello
         instance = hello.instance if hello is not None else None
         if other == self._store_path(*self.home, self.user) or not instance \
-                or LocalStore.peek_meta(other, SERVER_INSTANCE_META) != instance:
+                or not other.exists():
+            return [], None
+        known = LocalStore.peek_meta(other, SERVER_INSTANCE_META)
+        if known != instance and not (known is None and self._conn.pinned_before):
             return [], None
         if self._store is not None and Path(self._store.path) == other:
             self._drop_store()
