@@ -498,6 +498,7 @@ class Store:
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self.instance = self._instance()
+        self._old_group_upto = self._old_group_rows()
         self._batch = False
         self._closed = False
         self._changes = self._db.total_changes
@@ -599,6 +600,23 @@ class Store:
             row = (secrets.randbits(63),)
             self._db.execute("INSERT INTO store_marks (name, seq) VALUES ('instance', ?)", row)
         return f"{row[0]:016x}"
+
+    def _old_group_rows(self) -> int:
+        """The highest seq of a group chat message with ``deliveries`` rows: those are from
+        before schema 6 (later ones have none), whose memberships have no spans (the 5 → 6
+        migration opened spans for the members of then only). Kept as the ``store_marks``
+        row "group_deliveries", found once (a scan of the group messages) when it is
+        missing; 0 when there are none. It bounds :meth:`was_member`'s look at them."""
+        row = self._db.execute(
+            "SELECT seq FROM store_marks WHERE name = 'group_deliveries'").fetchone()
+        if row is None:
+            row = self._db.execute(
+                "SELECT coalesce(max(m.seq), 0) FROM messages m WHERE m.grp_key IS NOT NULL"
+                " AND m.scope != 'unicast' AND m.scope = 'group' AND m.notice IS NULL AND"
+                " EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = m.seq)").fetchone()
+            self._db.execute("INSERT INTO store_marks (name, seq) VALUES"
+                             " ('group_deliveries', ?)", row)
+        return int(row[0])
 
     def _last_id(self, table: str, column: str) -> int:
         row = self._db.execute(
@@ -1084,13 +1102,22 @@ class Store:
 
     def was_member(self, user: str, group: str) -> bool:
         """Whether ``user`` has ever been a member of a group named ``group`` (any case;
-        also of a dissolved group of that name). Never for Everyone's or a pair's key."""
+        also of a dissolved group of that name): a membership span, or (a membership from
+        before schema 6, which has none) a group chat message of then that they sent or
+        have a ``deliveries`` row for. Never for Everyone's or a pair's key."""
         if not is_valid_name(group):
             return False
         self._sync()
-        return self._db.execute(
-            "SELECT 1 FROM group_spans WHERE user_key = ? AND grp_key = ? LIMIT 1",
-            (name_key(user), name_key(group))).fetchone() is not None
+        me, grp_key = name_key(user), name_key(group)
+        if self._db.execute(
+                "SELECT 1 FROM group_spans WHERE user_key = ? AND grp_key = ? LIMIT 1",
+                (me, grp_key)).fetchone() is not None:
+            return True
+        return self._old_group_upto > 0 and self._db.execute(
+            "SELECT 1 FROM messages m WHERE m.grp_key = ? AND m.scope != 'unicast' AND"
+            " m.seq <= ? AND m.scope = 'group' AND m.notice IS NULL AND (m.sender_key = ? OR"
+            " EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = m.seq AND d.user_key = ?))"
+            " LIMIT 1", (grp_key, self._old_group_upto, me, me)).fetchone() is not None
 
     def members_since(self, group: str, seq: int, sender: str | None = None) -> list[str]:
         """Keys of the members of group ``group`` now whose membership began before message
@@ -1739,10 +1766,12 @@ class Store:
     def conversations(self, user: str, after: int = 0) -> list[tuple[str, int]]:
         """The conversations of ``user`` that have a message for them above seq ``after``,
         as ``(name as in history, newest such seq)``, sorted by name: Everyone, the groups of
-        their membership spans (up to where each ended), and the private conversations of
-        the pairs (schema 7) they received or sent in, of the multicasts they received
-        (``deliveries_by_user``) or sent (``messages_by_sender``; one conversation per other
-        recipient), of messages to themselves and of unicasts older than schema 7."""
+        their membership spans (up to where each ended) and of the group chat messages from
+        before schema 6 they received (``deliveries_by_user``), and the private
+        conversations of the pairs (schema 7) they received or sent in, of the multicasts
+        they received (``deliveries_by_user``) or sent (``messages_by_sender``; one
+        conversation per other recipient), of messages to themselves and of unicasts older
+        than schema 7."""
         self._sync()
         self._pairs_complete()
         me = name_key(user)
@@ -1788,14 +1817,24 @@ class Store:
             if account is not None:
                 note(f"user:{account.name}", seq)
 
-        # Private messages with rows of their own (no ``grp_key``): multicasts, messages to
-        # oneself and unicasts from before schema 7. Received: by their delivery rows.
-        for sender_key, seq in db.execute(
-                "SELECT m.sender_key, max(m.seq) FROM deliveries d JOIN messages m ON m.seq ="
-                " d.seq WHERE d.user_key = ? AND d.seq > ? AND m.grp_key IS NULL AND m.notice"
-                " IS NULL AND m.scope IN ('unicast', 'multicast') GROUP BY m.sender_key",
-                (me, after)):
-            note_person(sender_key, seq)
+        older: dict[str, tuple[int, str]] = {}  # grp_key → (newest seq, name) before spans
+        # Messages with delivery rows: multicasts, messages to oneself and unicasts from
+        # before schema 7 (no ``grp_key``), and group chat messages from before schema 6
+        # (older memberships have no spans: the 5 → 6 migration gave spans to the members
+        # of then only, from its last seq on; without this a new computer never found the
+        # group history from before it, nor a group left before it: a storage hunt).
+        for sender_key, grp_key, grp, seq in db.execute(
+                "SELECT m.sender_key, m.grp_key, m.grp, max(m.seq) FROM deliveries d JOIN"
+                " messages m ON m.seq = d.seq WHERE d.user_key = ? AND d.seq > ? AND m.notice"
+                " IS NULL AND ((m.grp_key IS NULL AND m.scope IN ('unicast', 'multicast')) OR"
+                " (m.grp_key IS NOT NULL AND m.scope = 'group'))"
+                " GROUP BY m.grp_key, m.sender_key", (me, after)):
+            if grp_key is None:
+                note_person(sender_key, seq)
+            elif grp_key not in found and seq > older.get(grp_key, (0, ""))[0]:
+                older[grp_key] = (seq, grp)  # (spans found: newer than any of these)
+        for seq, grp in older.values():
+            note(f"group:{grp}", seq)
         # Sent: one conversation per other recipient (as the app files them), or one's own.
         for recipients, seq in db.execute(
                 "SELECT recipients, max(seq) FROM messages WHERE sender_key = ? AND seq > ?"

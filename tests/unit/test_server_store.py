@@ -463,3 +463,27 @@ def test_random_ids_do_not_raise_the_newest_ordered_id(path):
     store = Store(path)
     assert store._id_floor == mid
     store.close()
+
+
+def test_memberships_from_before_schema_6_are_found_by_their_deliveries(tmp_path):
+    """A schema 5 database (made by that server, tests/data/old_stores): bob was a member
+    of "team" and left "club" before group spans existed. Both are his conversations and
+    he was a member of both (history of a group he left is his to read); charlie, never a
+    member, was neither."""
+    from helpers.old_stores import old_copy
+
+    d = old_copy(tmp_path, "former-s5-l3", 5555)
+    store = Store(d / "srv" / "messenger.db")
+    try:
+        assert [c for c, _ in store.conversations("bob")] == [
+            "everyone", "group:club", "group:team", "user:alice"]
+        assert store.was_member("bob", "club") and store.was_member("Bob", "TEAM")
+        assert not store.was_member("charlie", "club")
+        assert not store.was_member("charlie", "team")
+        assert [c for c, _ in store.conversations("charlie")] == ["everyone", "user:alice"]
+        assert store.conversations("bob", after=12) == [("group:team", 13),
+                                                        ("user:alice", 14)]
+    finally:
+        store.close()
+    assert rows(d / "srv" / "messenger.db",
+                "SELECT seq FROM store_marks WHERE name = 'group_deliveries'") == [(13,)]
