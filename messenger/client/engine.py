@@ -116,7 +116,7 @@ from .models import (
     local_time,
     sane_ts,
 )
-from .pins import PinStore
+from .pins import PinFileError, PinStore
 from .serverclock import ServerClock
 from .serverhomes import HOMES_FILE, ServerHomes
 from .textsearch import fold
@@ -698,8 +698,10 @@ class ClientEngine(QObject):
         data_dir = self._data_dir if self._data_dir is not None else paths.data_dir()
         path = data_dir / "accounts" / HOMES_FILE
         homes = ServerHomes.load(path)
+        if homes.set_aside is not None:
+            self._recover_homes(homes, data_dir)
         home = homes.home(self.host, self.port, self._conn.fingerprint)
-        if homes.changed:
+        if homes.changed and homes.writable:
             try:
                 homes.save(path)
             except OSError as exc:  # (the address typed is the home this time)
@@ -709,6 +711,30 @@ class ClientEngine(QObject):
             log.info("%s:%d is the server first met at %s:%d: its store and settings are "
                      "kept there", self.host, self.port, *home)
         self._home_for, self._home = typed, home
+
+    def _recover_homes(self, homes: ServerHomes, data_dir: Path) -> None:
+        """Rebuild the server homes of a map that could not be read (set aside by
+        :meth:`ServerHomes.load`): from the pinned addresses and when the stores kept under
+        each were last written (:meth:`ServerHomes.recover`). Taken as empty, it was
+        overwritten, and a server met at another address than its home left the messages
+        typed offline there unsent for good (a storage hunt)."""
+        try:
+            pins = self._conn.pins.entries()
+        except (PinFileError, OSError) as exc:
+            log.warning("server homes not rebuilt: %s", exc)
+            return
+        written: dict[tuple[str, int], float] = {}
+        for host, port, _fingerprint in pins:
+            folder = store_path(data_dir, host, port, "-").parent
+            try:
+                times = [p.stat().st_mtime for pattern in ("*.db", "*.db-wal")
+                         for p in folder.glob(pattern)]
+            except OSError:
+                continue
+            if times:
+                written[(host.lower(), port)] = max(times)
+        homes.recover(pins, written)
+        log.info("server homes rebuilt from the pins and stores: %s", homes.as_dict())
 
     @property
     def pins(self) -> PinStore:

@@ -112,6 +112,19 @@ class PinStore:
         """The pinned fingerprint of ``host:port``, or None."""
         return self._load().get(server_key(host, port))
 
+    def entries(self) -> list[tuple[str, int, str]]:
+        """Every pin as ``(host, port, fingerprint)`` (hosts as :func:`server_key` keeps
+        them, IPv6 literals without brackets; keys that are no address are left out).
+
+        Raises:
+            PinFileError: the pin file cannot be read."""
+        out = []
+        for key, fingerprint in self._load().items():
+            host, _, port = key.rpartition(":")
+            if host and port.isdigit():
+                out.append((host.removeprefix("[").removesuffix("]"), int(port), fingerprint))
+        return out
+
     def pin(self, host: str, port: int, fingerprint: str) -> None:
         """Pin (or re-pin) ``fingerprint`` for ``host:port``."""
         pins = self._load()

@@ -21,8 +21,18 @@ Rules, plain and unit-tested (:class:`ServerHomes`):
 - Without a certificate fingerprint (never, over TLS) the address typed is the home.
 
 The map is a small JSON object ``{"AB:CD:…": ["host", port]}`` in
-``<data dir>/accounts/servers.json``, written atomically. Two servers made from one copy of
-a data folder (the same certificate) count as one.
+``<data dir>/accounts/servers.json``, written atomically and durably (the new file is synced
+before it replaces the old one, and the folder after). Two servers made from one copy of a
+data folder (the same certificate) count as one.
+
+A map that cannot be read (a power loss left it empty before its writes were synced;
+damaged) was taken as empty and overwritten at the next login: a server met again at
+another address than its home made a new, empty store there, and the messages typed
+offline at the home waited in a store never opened again (a storage hunt). Now it is set
+aside (``servers.json.damaged-<time>``) and the map rebuilt (:meth:`ServerHomes.recover`):
+each certificate's home is the address pinned to it whose store folder was written last
+(only a home's stores stay in use: those under other addresses are set aside when met). One
+that cannot be read nor set aside is never overwritten.
 """
 
 from __future__ import annotations
@@ -30,6 +40,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 log = logging.getLogger("messenger.client.serverhomes")
@@ -51,6 +63,11 @@ class ServerHomes:
         self._homes: dict[str, Address] = dict(homes or {})
         self.changed = False
         """Whether :meth:`home` changed the map (then it should be saved)."""
+        self.set_aside: Path | None = None
+        """Where :meth:`load` set an unreadable map aside (then :meth:`recover` it)."""
+        self.writable = True
+        """False when :meth:`load` met a map it could neither read nor set aside: it must
+        not be overwritten (:meth:`save` refuses)."""
 
     def home(self, host: str, port: int, fingerprint: str | None) -> Address:
         """The home of the server reached at ``host:port`` presenting ``fingerprint``
@@ -73,35 +90,91 @@ class ServerHomes:
         """A copy of the map."""
         return dict(self._homes)
 
+    def recover(self, pins: Iterable[tuple[str, int, str]],
+                written: Mapping[Address, float]) -> None:
+        """Rebuild the homes of a map that was lost (:attr:`set_aside`): for each
+        certificate not in the map, of the addresses pinned to it (``pins``: host, port,
+        fingerprint) the one whose store folder was written last (``written``: address,
+        host in lower case → the newest modification time of its stores). Addresses
+        without stores make no home."""
+        best: dict[str, tuple[float, Address]] = {}
+        for host, port, fingerprint in pins:
+            address = (host.strip().lower(), int(port))
+            when = written.get(address)
+            if fingerprint in self._homes or when is None:
+                continue
+            if fingerprint not in best or when > best[fingerprint][0]:
+                best[fingerprint] = (when, address)
+        taken = set(self._homes.values())
+        for fingerprint, (_when, address) in best.items():
+            if address not in taken:  # (two servers never share a store)
+                self._homes[fingerprint] = address
+                taken.add(address)
+                self.changed = True
+
     @classmethod
     def load(cls, path: Path) -> ServerHomes:
-        """The map kept at ``path`` (empty when there is none, or it cannot be read: the
-        addresses as typed are the homes then, as before the map)."""
+        """The map kept at ``path`` (empty when there is none). One that cannot be read is
+        set aside (:attr:`set_aside`, to :meth:`recover` the map from); one that cannot be
+        read nor set aside is left alone (not :attr:`writable`; the addresses as typed are
+        the homes then, as before the map)."""
+        path = Path(path)
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("it is not a JSON object")
         except FileNotFoundError:
             return cls()
         except (OSError, ValueError) as exc:
-            log.warning("server homes %s cannot be read (%s): using the addresses as typed",
-                        path, exc)
-            return cls()
+            lost = cls()
+            why: Exception = exc
+            if isinstance(exc, ValueError):  # (damaged, not unreadable: set it aside)
+                aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+                try:
+                    os.replace(path, aside)
+                except OSError as failed:
+                    why = failed
+                else:
+                    log.error("server homes %s cannot be read (%s): set aside as %s, rebuilt "
+                              "from the pins and stores", path, exc, aside.name)
+                    lost.set_aside = aside
+                    return lost
+            log.error("server homes %s cannot be read (%s): left as it is, the addresses as "
+                      "typed are the homes", path, why)
+            lost.writable = False
+            return lost
         homes: dict[str, Address] = {}
-        if isinstance(data, dict):
-            for fingerprint, address in data.items():
-                if isinstance(address, list) and len(address) == 2 \
-                        and isinstance(address[0], str) and isinstance(address[1], int):
-                    homes[str(fingerprint)] = (address[0], address[1])
+        for fingerprint, address in data.items():
+            if isinstance(address, list) and len(address) == 2 \
+                    and isinstance(address[0], str) and isinstance(address[1], int):
+                homes[str(fingerprint)] = (address[0], address[1])
         return cls(homes)
 
     def save(self, path: Path) -> None:
-        """Write the map to ``path`` (atomically).
+        """Write the map to ``path``, atomically and durably (the new file synced before it
+        replaces the old one, the folder after: a power loss leaves the old map or the new
+        one, not an empty file).
 
         Raises:
-            OSError: it could not be written."""
+            OSError: it could not be written, or it must not be (not :attr:`writable`)."""
         path = Path(path)
+        if not self.writable:
+            raise OSError(f"{path} could not be read: it is left as it is")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         data = {fp: [host, port] for fp, (host, port) in sorted(self._homes.items())}
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(data, indent=2) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+        try:
+            folder = os.open(path.parent, os.O_RDONLY)
+        except OSError:  # (Windows cannot open a folder: its rename is durable)
+            pass
+        else:
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
         self.changed = False

@@ -2351,6 +2351,38 @@ def test_a_store_kept_under_another_address_of_the_same_server_moves_to_its_home
     assert len(list(typed_path.parent.glob(f"{typed_path.name}.moved-*[0-9]"))) == 1
 
 
+def test_a_damaged_server_homes_file_does_not_strand_the_outbox(qtbot, make_server,
+                                                                make_engine, tmp_path):
+    """servers.json (which address a server's stores are kept under) was written by a
+    rename without an fsync, so a power loss could leave it empty, and an unreadable map
+    was taken as empty and overwritten at the next login: alice's home under 127.0.0.1,
+    holding a message typed offline, was no longer hers when she next logged in as
+    "localhost" (a new, empty store was made there), and her message was never sent. The
+    damaged map is set aside and rebuilt from the pins and the stores."""
+    server = make_server(demo=True)
+    port = server.port
+    app = tmp_path / "app"
+    alice = make_engine(data_dir=app)
+    login(qtbot, alice, "127.0.0.1", port, "alice")
+    server.close()
+    qtbot.waitUntil(lambda: alice.state is not ConnectionState.LOGGED_IN, timeout=10_000)
+    alice.send_unicast("bob", "typed offline")
+    alice.close()
+    alice.store.close()
+    homes = app / "accounts" / "servers.json"
+    homes.write_bytes(b"")  # (a power loss after its rename)
+    again_server = make_server(data_dir=server.data_dir, port=port)
+    bob = make_engine()
+    login(qtbot, bob, again_server.host, port, "bob")
+    again = make_engine(data_dir=app)
+    login(qtbot, again, "localhost", port, "alice")
+    assert again.home == ("127.0.0.1", port)
+    qtbot.waitUntil(lambda: texts_from(bob, peer_key("alice"), "alice") == ["typed offline"],
+                    timeout=10_000)
+    assert len(list(homes.parent.glob("servers.json.damaged-*"))) == 1
+    assert not (app / "accounts" / f"localhost_{port}").exists()
+
+
 def talked_then_stopped(qtbot, make_server, make_engine, tmp_path, text: str):
     """A server, alice (with a data dir) and bob logged in, bob's ``text`` received, then
     the server stopped: returns ``(server, alice, bob)``."""

@@ -91,3 +91,11 @@ def test_mismatch_message_explains():
     assert f"\n{two_lines(FP_A)}\n" in text and f"\n{two_lines(FP_B)}\n" in text
     assert max(map(len, two_lines(FP_A).splitlines())) <= 48
     assert "attack" in text and "Forget the pinned certificate" in text
+
+
+def test_every_pin_is_listed_with_its_address(tmp_path):
+    """What a lost map of server homes is rebuilt from (ServerHomes.recover)."""
+    store = PinStore(tmp_path / "pins.json")
+    store.pin("Example.org", 5555, FP_A)
+    store.pin("::1", 6000, FP_B)
+    assert sorted(store.entries()) == [("::1", 6000, FP_B), ("example.org", 5555, FP_A)]

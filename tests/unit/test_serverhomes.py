@@ -3,6 +3,7 @@ same server typed by name, by IP or at a new DHCP address is one, by its certifi
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import QSettings
 
 from messenger.client.serverhomes import ServerHomes
@@ -40,16 +41,56 @@ def test_without_a_certificate_the_address_typed_is_the_home():
     assert homes.home("Chat.Lab", 5555, None) == ("chat.lab", 5555) and not homes.changed
 
 
-def test_the_map_is_kept_in_a_file_and_an_unreadable_one_counts_as_empty(tmp_path):
+def test_the_map_is_kept_in_a_file(tmp_path):
     path = tmp_path / "accounts" / "servers.json"
     homes = ServerHomes()
     homes.home("127.0.0.1", 5555, FP1)
     homes.save(path)
     assert not homes.changed
     assert ServerHomes.load(path).home("localhost", 5555, FP1) == ("127.0.0.1", 5555)
-    path.write_text("{not json", encoding="utf-8")
-    assert ServerHomes.load(path).as_dict() == {}
     assert ServerHomes.load(tmp_path / "missing.json").as_dict() == {}
+    assert [p.name for p in path.parent.iterdir()] == ["servers.json"]
+
+
+@pytest.mark.parametrize("content", [b"", b"{not json", b"[1, 2]", b"\xff\xfe"])
+def test_a_damaged_map_is_set_aside_not_overwritten(tmp_path, content):
+    """An empty map (a power loss before its rename was synced) or a damaged one was taken
+    as empty, and overwritten by the next login's: the homes it held were lost for good."""
+    path = tmp_path / "servers.json"
+    path.write_bytes(content)
+    homes = ServerHomes.load(path)
+    assert homes.as_dict() == {} and homes.writable
+    assert homes.set_aside is not None and homes.set_aside.read_bytes() == content
+    assert homes.set_aside.name.startswith("servers.json.damaged-")
+    assert not path.exists()
+
+
+def test_a_map_that_cannot_be_read_is_left_alone(tmp_path):
+    """Not damaged but unreadable (an I/O error; here a folder of that name): it is left as
+    it is, never overwritten, and this login's homes are the addresses typed."""
+    path = tmp_path / "servers.json"
+    path.mkdir()
+    homes = ServerHomes.load(path)
+    assert not homes.writable and homes.set_aside is None
+    assert homes.home("localhost", 5555, FP2) == ("localhost", 5555)
+    with pytest.raises(OSError):
+        homes.save(path)
+    assert path.is_dir() and not (tmp_path / "servers.tmp").exists()
+
+
+def test_a_lost_map_is_rebuilt_from_the_pins_and_the_stores_written_last():
+    """Each certificate's home is the address pinned to it whose stores were written last
+    (a home's stores are the ones in use); an address without stores is nobody's home."""
+    homes = ServerHomes({"CC:03": ("10.0.0.9", 5555)})
+    homes.recover([("127.0.0.1", 5555, FP1), ("localhost", 5555, FP1),
+                   ("Chat.Lab", 6000, FP2), ("10.0.0.7", 6000, FP2),
+                   ("10.0.0.9", 5555, "CC:03"), ("10.0.0.8", 5555, "DD:04")],
+                  {("127.0.0.1", 5555): 100.0, ("localhost", 5555): 50.0,
+                   ("chat.lab", 6000): 10.0, ("10.0.0.9", 5555): 1.0})
+    assert homes.changed
+    assert homes.as_dict() == {FP1: ("127.0.0.1", 5555), FP2: ("chat.lab", 6000),
+                               "CC:03": ("10.0.0.9", 5555)}
+    assert homes.home("localhost", 5555, FP1) == ("127.0.0.1", 5555)
 
 
 def test_the_choices_kept_under_an_address_of_the_same_server_move_to_its_home(tmp_path):
