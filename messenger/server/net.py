@@ -48,7 +48,7 @@ from .lock import lock_database
 from .ratelimit import address_block, local_ipv6_networks, peer_address
 from .store import Store, is_locked
 from .tls import KEY_FILE, TlsServer, ensure_certificate, pem_fingerprint, ssl_key
-from .walsync import WalSync
+from .walsync import CheckpointFailed, WalSync
 
 log = logging.getLogger("messenger.server.net")
 
@@ -771,9 +771,11 @@ class MessengerServer(QObject):
             self._arm_cursor_flush()
 
     def _on_sync_failed(self, error: BaseException) -> None:
-        """The WAL could not be made durable (or checkpointed)."""
+        """The WAL could not be made durable, or checkpointed (:class:`CheckpointFailed`,
+        which says so itself)."""
         if not self._closed:
-            self._storage_failed(f"making the database durable failed: {error}")
+            self._storage_failed(str(error) if isinstance(error, CheckpointFailed)
+                                 else f"making the database durable failed: {error}")
 
     def _storage_failed(self, reason: str, advice: str = "restart it: SQLite recovers the "
                         "database from its WAL") -> None:

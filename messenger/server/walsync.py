@@ -52,6 +52,12 @@ was the p99 latency (docs/performance.md, *Checkpoints*)."""
 _sync = getattr(os, "fdatasync", os.fsync)  # macOS and Windows have no fdatasync
 
 
+class CheckpointFailed(Exception):
+    """A checkpoint (copying the WAL into the database) failed, on a full disk say; the
+    syncs before it had made the WAL durable. Reported through ``on_failed`` like a failed
+    sync, whose words ("making the WAL durable failed") it had, misleading the operator."""
+
+
 class WalSync:
     """A thread that makes committed WAL frames durable and reports how far it got.
 
@@ -121,13 +127,20 @@ class WalSync:
                     self._synced = ticket
                 self.on_synced(ticket)
                 if time.monotonic() - last_checkpoint >= CHECKPOINT_INTERVAL:
-                    if checkpointer is None:
-                        checkpointer = sqlite3.connect(self.db_path, check_same_thread=False)
-                    checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    try:
+                        if checkpointer is None:
+                            checkpointer = sqlite3.connect(self.db_path,
+                                                           check_same_thread=False)
+                        checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    except sqlite3.Error as exc:
+                        raise CheckpointFailed(
+                            f"copying the WAL into the database failed: {exc}") from exc
                     self.checkpoints += 1
                     last_checkpoint = time.monotonic()
         except BaseException as exc:  # reported; the server decides what to do
-            log.critical("making the WAL durable failed: %s", exc, exc_info=True)
+            # (a checkpoint is no sync: the WAL was durable; the log said it was not)
+            log.critical("%s", exc if isinstance(exc, CheckpointFailed)
+                         else f"making the WAL durable failed: {exc}", exc_info=True)
             self.failed = exc
             self.on_failed(exc)
         finally:

@@ -122,3 +122,19 @@ def test_a_transaction_that_sqlite_rolled_back_by_itself_fails_the_commit(tmp_pa
         store.commit()
     assert store.commit() is False  # the next turn starts clean
     store.close()
+
+
+def test_a_checkpoint_that_fails_is_reported_as_a_checkpoint(tmp_path, monkeypatch):
+    """A checkpoint that failed (a full disk) stopped the server with "making the WAL
+    durable failed", though the WAL was synced: the operator looked for the wrong fault.
+    (Here the database cannot be opened: a folder of that name, its WAL a file.)"""
+    monkeypatch.setattr(walsync, "CHECKPOINT_INTERVAL", 0.0)
+    (tmp_path / "server.db").mkdir()
+    (tmp_path / "server.db-wal").write_bytes(b"")
+    reports = Reports()
+    sync = WalSync(tmp_path / "server.db", reports.on_synced, reports.on_failed)
+    sync.request(1)
+    sync.stop()
+    assert reports.synced == [1] and sync.checkpoints == 0
+    assert isinstance(reports.failed[0], walsync.CheckpointFailed)
+    assert str(reports.failed[0]).startswith("copying the WAL into the database failed: ")
