@@ -34,7 +34,7 @@ from messenger.protocol import (
 
 from .config import ServerConfig
 from .lock import DatabaseInUse
-from .store import DatabaseVersionError, NameTaken
+from .store import SCHEMA_VERSION, DatabaseVersionError, NameTaken
 from .tls import CERT_FILE, KEY_FILE
 
 __all__ = ["ServerConfig", "config_from_args", "run_server", "tune_gc"]
@@ -162,6 +162,24 @@ def _set_password(server, name: str, *, create: bool) -> int:
     return 0
 
 
+def interrupted_start(db_path: Path) -> str:
+    """What a start interrupted (Ctrl+C) left of the database at ``db_path``. Each schema
+    migration step is one transaction: the steps that finished are kept, the one interrupted
+    is undone. (It said "the database is as it was", also after steps that had committed.)"""
+    try:
+        db = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return ("interrupted while starting; a migration step of the database that was "
+                "interrupted is undone, those that finished are kept")
+    return (f"interrupted while starting; the database is at schema version {version} (this "
+            f"server's is {SCHEMA_VERSION}): a migration step that was interrupted is undone, "
+            "those that finished are kept, and the next start goes on from there")
+
+
 def _disk_full(folder: Path) -> str:
     """", the disk holding FOLDER is full …" when it has (almost) no space left, else "":
     SQLite says "disk I/O error" when it cannot grow a file, which reads as a failing disk
@@ -264,8 +282,7 @@ def run_server(args: argparse.Namespace) -> int:
         # one line, no traceback.
         return _fatal(f"cannot start the server: {exc}{_disk_full(config.data_dir)}")
     except KeyboardInterrupt:
-        # Each schema migration is one transaction: an interrupted one leaves the old schema.
-        return _fatal("interrupted while starting; the database is as it was", status=130)
+        return _fatal(interrupted_start(config.db_path), status=130)
     except Exception as exc:
         return _fatal(f"cannot start the server: {exc}", exc_info=True)
     if args.demo:

@@ -487,3 +487,26 @@ def test_memberships_from_before_schema_6_are_found_by_their_deliveries(tmp_path
         store.close()
     assert rows(d / "srv" / "messenger.db",
                 "SELECT seq FROM store_marks WHERE name = 'group_deliveries'") == [(13,)]
+
+
+def test_a_start_interrupted_during_the_migration_says_how_far_it_got(tmp_path):
+    """Ctrl+C while a schema 2 database was migrated said "the database is as it was",
+    though the steps that had finished (each one transaction) were committed: it says the
+    schema version the database is at now."""
+    from helpers.old_stores import old_copy
+
+    from messenger.server import store as store_module
+    from messenger.server.app import interrupted_start
+
+    path = old_copy(tmp_path, "s2-l1", 5555) / "srv" / "messenger.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    store_module._migrate_2_to_3(db)
+    store_module._migrate_3_to_4(db)  # (interrupted in the next step: undone)
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("ALTER TABLE accounts ADD COLUMN last_seen REAL")
+    said = interrupted_start(path)
+    db.execute("ROLLBACK")
+    db.close()
+    assert said.startswith("interrupted while starting; the database is at schema version 4 ")
+    assert "interrupted is undone, those that finished are kept" in said
+    assert "those that finished are kept" in interrupted_start(tmp_path / "none.db")
