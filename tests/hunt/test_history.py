@@ -1,0 +1,143 @@
+"""Hunt: history, search and export (real server, real engines)."""
+
+from __future__ import annotations
+
+import resource
+import signal
+
+from messenger.client import engine as engine_module
+from messenger.client.connection import ConnectionState
+from messenger.client.engine import ClientEngine, export_line
+
+
+def login(qtbot, engine: ClientEngine, host: str, port: int, user: str) -> None:
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+        engine.connect_to(host, port)
+        engine.login(user, f"{user}123")
+
+
+def test_export_that_hits_a_full_disk_says_so_and_leaves_no_part_file(
+        qtbot, server, make_engine, tmp_path):
+    """The disk fills up while an export writes: the export bar must say "Could not
+    write …" and no ``.part`` file may stay behind. A write error whose data is still in
+    the file's buffer raises again in ``_end``'s ``close()``: ``failed`` never comes, the
+    bar stays at "writing…" for good and the partial file stays."""
+    alice = make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    for i in range(600):
+        alice.send_unicast("bob", f"n{i:04d}")
+    qtbot.waitUntil(lambda: alice.store.count("bob") == 600 and not alice.store.outbox(),
+                    timeout=30_000)
+    with qtbot.waitSignal(alice.logged_out, timeout=10_000):
+        alice.logout()
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED)
+    out = tmp_path / "bob.txt"
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    # The export's file can hold 6,000 bytes, as a nearly full disk (writes fail as with
+    # ENOSPC: EFBIG); the caches were written before.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (6000, hard))
+    try:
+        job = alice.export_conversation("bob", out)
+        failures: list[str] = []
+        job.failed.connect(failures.append)
+        qtbot.waitUntil(lambda: job.phase != "writing", timeout=5000)
+        qtbot.waitUntil(lambda: bool(failures), timeout=3000)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old)
+    assert failures and failures[0].startswith("Could not write")
+    assert not (tmp_path / "bob.txt.part").exists()
+
+
+def test_two_exports_to_the_same_file_do_not_mix_their_conversations(
+        qtbot, server, make_engine, tmp_path, monkeypatch):
+    """Export the long conversation with bob to ``chat.txt`` and, while it still fetches,
+    the short one with charlie to the same ``chat.txt`` (the save dialog offers the last
+    name; the user confirmed the overwrite). Both jobs write to the same ``chat.txt.part``:
+    charlie's export says "Exported 2 messages to chat.txt" while the file holds bob's
+    conversation (bob's export, writing on into the renamed file, then fails with "No such
+    file or directory")."""
+    monkeypatch.setattr(engine_module, "EXPORT_PAGE", 20)  # several pages for bob's
+    alice = make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    for i in range(100):
+        alice.send_unicast("bob", f"to bob {i}")
+    alice.send_unicast("charlie", "to charlie 1")
+    alice.send_unicast("charlie", "to charlie 2")
+    qtbot.waitUntil(lambda: alice.store.count("bob") == 100
+                    and alice.store.count("charlie") == 2 and not alice.store.outbox(),
+                    timeout=30_000)
+    out = tmp_path / "chat.txt"
+    ended: dict[str, tuple] = {}
+    jobs = {}
+    for key in ("bob", "charlie"):
+        job = alice.export_conversation(key, out)
+        jobs[key] = job
+        job.finished.connect(lambda n, c, k=key: ended.__setitem__(k, ("finished", n)))
+        job.failed.connect(lambda m, k=key: ended.__setitem__(k, ("failed", m)))
+    qtbot.waitUntil(lambda: len(ended) == 2, timeout=20_000)
+    expected = {key: "".join(export_line(m.ts, m.sender, m.text) + "\n"
+                             for m in alice.store.iter_conversation(key))
+                for key in ("bob", "charlie")}
+    text = out.read_text(encoding="utf-8")
+    for key, (how, _detail) in ended.items():
+        if how == "finished":  # what the bar says was written is what the file holds
+            assert text == expected[key], (key, ended)
+
+
+def test_closing_the_tab_during_an_export_and_reopening_it_shows_the_export(
+        qtbot, server, open_window, make_engine, tmp_path, monkeypatch):
+    """alice exports her long conversation with bob, closes the tab (Ctrl+W) while it still
+    fetches, and opens it again: the new tab shows no export bar at all (no progress, no
+    Cancel, no "Exported …" nor "Could not write …" at the end), and the old tab's
+    handlers, left connected to the job, run on a deleted widget (RuntimeError at each
+    progress step)."""
+    monkeypatch.setattr(engine_module, "EXPORT_PAGE", 10)
+    bob = make_engine()
+    login(qtbot, bob, server.host, server.port, "bob")
+    window = open_window("alice")
+    for i in range(120):
+        bob.send_unicast("alice", f"news {i}")
+    qtbot.waitUntil(lambda: window.engine.store is not None
+                    and window.engine.store.count("bob") == 120, timeout=20_000)
+    window.open_conversation("bob")
+    out = tmp_path / "bob.txt"
+    job = window.ask_export(str(out))
+    assert job is not None and job.phase == "fetching"
+    done: list[int] = []
+    job.finished.connect(lambda n, _c: done.append(n))
+    window.close_tab(window.tabs.currentIndex())  # Ctrl+W
+    qtbot.wait(0)
+    tab = window.open_conversation("bob")
+    qtbot.waitUntil(lambda: bool(done), timeout=20_000)
+    assert done == [120]
+    # The reopened tab says how the export ended, as the tab it was started in would have.
+    assert tab.export_bar.isVisible()
+    assert tab.export_label.text().startswith("Exported 120 messages")
+
+
+
+def test_a_korean_match_written_as_conjoining_jamo_is_lit_where_it_is_counted(
+        qtbot, server, open_window, make_engine):
+    """bob pastes Korean text from a file saved on macOS (NFD: Hangul syllables as
+    conjoining jamo, which are not combining marks). alice's Ctrl+F "한국" counts it
+    ("1 of 1 message", ``fold`` composes the whole text) but lights nothing in the bubble:
+    ``find_spans`` folds cluster by cluster, and a lone jamo does not compose."""
+    import unicodedata
+
+    from messenger.client.conversations import peer_key
+    from messenger.client.textsearch import find_spans
+    bob = make_engine()
+    login(qtbot, bob, server.host, server.port, "bob")
+    window = open_window("alice")
+    text = unicodedata.normalize("NFD", "한국어 회의는 3시에")
+    bob.send_unicast("alice", text)
+    tab = window.open_conversation("bob")
+    model = window.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: model.rowCount() == 1, timeout=10_000)
+    tab.open_find()
+    tab.find_edit.insert("한국")  # (typed with an IME: keyClicks cannot type it)
+    assert tab.find_label.text() == "1 of 1 message"
+    shown = model.item(model.row_of_seq(tab.delegate.current_seq)).text
+    assert find_spans(shown, tab.delegate.search_text) != []  # what the bubble lights
