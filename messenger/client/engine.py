@@ -3823,8 +3823,14 @@ class ConversationExport(QObject):
     def _end(self, phase: str, message: str) -> None:
         self.phase = phase
         self._engine.state_changed.disconnect(self._on_state)
-        self._out.close()
-        self._part.unlink(missing_ok=True)
+        try:  # (data a failed write left in the buffer fails again when flushed here)
+            self._out.close()
+        except OSError as exc:
+            log.info("export of %s: closing %s: %s", self.key, self._part, exc)
+        try:
+            self._part.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("export of %s: could not remove %s: %s", self.key, self._part, exc)
         self.failed.emit(message)
 
 

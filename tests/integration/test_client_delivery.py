@@ -7,7 +7,9 @@ import contextlib
 import logging
 import os
 import re
+import resource
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -528,6 +530,40 @@ def test_export_offline_writes_the_cache_and_says_it_is_incomplete(
     assert (tmp_path / "bob.txt").read_text(encoding="utf-8").endswith("] alice: kept here\n")
     with pytest.raises(OSError):
         alice.export_conversation("bob", tmp_path / "no such folder" / "bob.txt")
+
+
+def test_export_that_hits_a_full_disk_says_so_and_leaves_no_part_file(
+        qtbot, server, make_engine, tmp_path):
+    """The disk filled up while an export wrote: the export bar stayed at "writing…" for
+    good (Cancel did nothing) and the partial ``.part`` file stayed behind (a hunt). A write
+    error whose data is still in the file's buffer raised again in ``_end``'s ``close()``,
+    before the file was removed and ``failed`` said "Could not write …"."""
+    alice = make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    for i in range(600):
+        alice.send_unicast("bob", f"n{i:04d}")
+    qtbot.waitUntil(lambda: alice.store.count("bob") == 600 and not alice.store.outbox(),
+                    timeout=30_000)
+    with qtbot.waitSignal(alice.logged_out, timeout=10_000):
+        alice.logout()
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED)
+    out = tmp_path / "bob.txt"
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    # The export's file can hold 6,000 bytes, as on a nearly full disk (writes fail as with
+    # ENOSPC: EFBIG); the caches were written before.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (6000, hard))
+    try:
+        job = alice.export_conversation("bob", out)
+        failures: list[str] = []
+        job.failed.connect(failures.append)
+        qtbot.waitUntil(lambda: bool(failures), timeout=5000)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old)
+    assert failures[0].startswith(f"Could not write {out}")
+    assert job.phase == "failed"
+    assert list(tmp_path.glob("bob.txt*")) == []
 
 
 @pytest.mark.parametrize("brk", ["\n", "\r\n", "\r", "\u2028", "\u2029", "\x85", "\x0b"])
