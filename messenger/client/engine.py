@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import re
+import secrets
 import sqlite3
 import time
 from collections import deque
@@ -1177,10 +1178,21 @@ class ClientEngine(QObject):
         lacked; nothing blocks the event loop for long (see :class:`ConversationExport`,
         whose ``finished`` or ``failed`` says how it ended).
 
+        An export of the same conversation, or to the same file, still running is cancelled
+        (its ``failed`` says why): the newer one replaces it, as the file would. Each job
+        writes a temporary file of its own next to ``path``.
+
         Raises:
-            OSError: the file cannot be created (nothing was started).
+            OSError: the file cannot be created (nothing was started, nothing cancelled).
         """
-        job = ConversationExport(self, key, Path(path))
+        path = Path(path)
+        job = ConversationExport(self, key, path)
+        target = path.resolve()
+        for other in list(self._exports):
+            if other.key == key:
+                other.cancel("Export cancelled: a new export of this conversation started.")
+            elif other.path.resolve() == target:
+                other.cancel(f"Export cancelled: another export to {path.name} started.")
         self._exports.add(job)
         job.finished.connect(lambda *_: self._export_ended(job))
         job.failed.connect(lambda *_: self._export_ended(job))
@@ -3672,7 +3684,8 @@ class ConversationExport(QObject):
        local cache: older pages the cache never had, and anything another computer of yours
        received, are in the file too. Each page arrives on its own turn of the event loop.
     2. **writing**: the cache is written, :data:`EXPORT_CHUNK` lines per turn of the event
-       loop, to ``<path>.part``, which becomes ``path`` at the end; nothing else is kept.
+       loop, to a temporary ``<path>.<random>.part`` of its own, which becomes ``path`` at
+       the end; nothing else is kept.
 
     Messages still waiting in the outbox have no place (no ``seq``, no server time) and are
     left out. Offline, or when the server cannot be asked, only the cache is written and
@@ -3697,8 +3710,7 @@ class ConversationExport(QObject):
     failed = Signal(str)
 
     def __init__(self, engine: ClientEngine, key: str, path: Path) -> None:
-        part = path.with_name(path.name + ".part")
-        out = open(part, "w", encoding="utf-8", newline="\n")  # OSError: nothing started
+        part, out = self._create_part(path)  # OSError: nothing started
         super().__init__(engine)
         self._engine = engine
         self.key = key
@@ -3713,6 +3725,18 @@ class ConversationExport(QObject):
         self._rows: Any = None
         engine.state_changed.connect(self._on_state)
 
+    @staticmethod
+    def _create_part(path: Path) -> tuple[Path, Any]:
+        """A new temporary file next to ``path`` (``chat.txt.3f9a0c1e.part``), opened for
+        writing: this job's alone (two exports to one file once wrote into the same
+        ``chat.txt.part``; a hunt). Created as a normal file is (the umask applies)."""
+        while True:
+            part = path.with_name(f"{path.name}.{secrets.token_hex(4)}.part")
+            try:
+                return part, open(part, "x", encoding="utf-8", newline="\n")
+            except FileExistsError:
+                continue
+
     def start(self) -> None:
         engine = self._engine
         key = self.key
@@ -3722,10 +3746,10 @@ class ConversationExport(QObject):
         else:
             self._write()
 
-    def cancel(self) -> None:
-        """Stop; the partial file is removed and ``failed`` says "Export cancelled."."""
+    def cancel(self, reason: str = "Export cancelled.") -> None:
+        """Stop; the partial file is removed and ``failed`` says ``reason``."""
         if self.phase in ("fetching", "writing"):
-            self._end("cancelled", "Export cancelled.")
+            self._end("cancelled", reason)
 
     # -- fetching (driven by the engine)
 

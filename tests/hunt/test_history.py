@@ -3,49 +3,13 @@
 from __future__ import annotations
 
 from messenger.client import engine as engine_module
-from messenger.client.engine import ClientEngine, export_line
+from messenger.client.engine import ClientEngine
 
 
 def login(qtbot, engine: ClientEngine, host: str, port: int, user: str) -> None:
     with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
         engine.connect_to(host, port)
         engine.login(user, f"{user}123")
-
-
-def test_two_exports_to_the_same_file_do_not_mix_their_conversations(
-        qtbot, server, make_engine, tmp_path, monkeypatch):
-    """Export the long conversation with bob to ``chat.txt`` and, while it still fetches,
-    the short one with charlie to the same ``chat.txt`` (the save dialog offers the last
-    name; the user confirmed the overwrite). Both jobs write to the same ``chat.txt.part``:
-    charlie's export says "Exported 2 messages to chat.txt" while the file holds bob's
-    conversation (bob's export, writing on into the renamed file, then fails with "No such
-    file or directory")."""
-    monkeypatch.setattr(engine_module, "EXPORT_PAGE", 20)  # several pages for bob's
-    alice = make_engine()
-    login(qtbot, alice, server.host, server.port, "alice")
-    for i in range(100):
-        alice.send_unicast("bob", f"to bob {i}")
-    alice.send_unicast("charlie", "to charlie 1")
-    alice.send_unicast("charlie", "to charlie 2")
-    qtbot.waitUntil(lambda: alice.store.count("bob") == 100
-                    and alice.store.count("charlie") == 2 and not alice.store.outbox(),
-                    timeout=30_000)
-    out = tmp_path / "chat.txt"
-    ended: dict[str, tuple] = {}
-    jobs = {}
-    for key in ("bob", "charlie"):
-        job = alice.export_conversation(key, out)
-        jobs[key] = job
-        job.finished.connect(lambda n, c, k=key: ended.__setitem__(k, ("finished", n)))
-        job.failed.connect(lambda m, k=key: ended.__setitem__(k, ("failed", m)))
-    qtbot.waitUntil(lambda: len(ended) == 2, timeout=20_000)
-    expected = {key: "".join(export_line(m.ts, m.sender, m.text) + "\n"
-                             for m in alice.store.iter_conversation(key))
-                for key in ("bob", "charlie")}
-    text = out.read_text(encoding="utf-8")
-    for key, (how, _detail) in ended.items():
-        if how == "finished":  # what the bar says was written is what the file holds
-            assert text == expected[key], (key, ended)
 
 
 def test_closing_the_tab_during_an_export_and_reopening_it_shows_the_export(

@@ -474,7 +474,7 @@ def test_export_fetches_the_whole_conversation_into_an_empty_cache(
     stamp = r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] "
     assert all(re.match(stamp + r"(alice: note|alice: line|bob: reply) \d+$", line)
                for line in lines if line != "    second line")
-    assert not (tmp_path / "bob.txt.part").exists()
+    assert [p.name for p in tmp_path.glob("bob.txt*")] == ["bob.txt"]  # (no .part left)
     assert laptop.store.count("bob") == 130  # the cache has it all now
     # nothing more was loaded into a window
     assert laptop.conversation("bob").rowCount() == engine_module.PAGE
@@ -530,6 +530,48 @@ def test_export_offline_writes_the_cache_and_says_it_is_incomplete(
     assert (tmp_path / "bob.txt").read_text(encoding="utf-8").endswith("] alice: kept here\n")
     with pytest.raises(OSError):
         alice.export_conversation("bob", tmp_path / "no such folder" / "bob.txt")
+
+
+def test_two_exports_to_the_same_file_do_not_mix_their_conversations(
+        qtbot, server, make_engine, tmp_path, monkeypatch):
+    """alice exported her long conversation with bob to ``chat.txt`` and, while it still
+    fetched, the short one with charlie to the same ``chat.txt`` (the save dialog offers the
+    last name; she confirmed the overwrite). Both wrote into one ``chat.txt.part``: charlie's
+    said "Exported 2 messages to chat.txt" while the file held bob's conversation, and bob's,
+    writing on into the renamed file, failed with "No such file or directory" (a hunt). Each
+    export now has a temporary file of its own, and the newer export to a file cancels the
+    one still running."""
+    monkeypatch.setattr(engine_module, "EXPORT_PAGE", 20)  # several pages for bob's
+    alice = make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    for i in range(100):
+        alice.send_unicast("bob", f"to bob {i}")
+    alice.send_unicast("charlie", "to charlie 1")
+    alice.send_unicast("charlie", "to charlie 2")
+    qtbot.waitUntil(lambda: alice.store.count("bob") == 100
+                    and alice.store.count("charlie") == 2 and not alice.store.outbox(),
+                    timeout=30_000)
+    out = tmp_path / "chat.txt"
+    ended: dict[str, tuple] = {}
+    for key in ("bob", "charlie"):
+        job = alice.export_conversation(key, out)
+        job.finished.connect(lambda n, c, k=key: ended.__setitem__(k, ("finished", n)))
+        job.failed.connect(lambda m, k=key: ended.__setitem__(k, ("failed", m)))
+    qtbot.waitUntil(lambda: len(ended) == 2, timeout=20_000)
+    assert ended == {"bob": ("failed", "Export cancelled: another export to chat.txt started."),
+                     "charlie": ("finished", 2)}
+    expected = "".join(export_line(m.ts, m.sender, m.text) + "\n"
+                       for m in alice.store.iter_conversation("charlie"))
+    assert out.read_text(encoding="utf-8") == expected
+    assert [p.name for p in tmp_path.glob("chat.txt*")] == ["chat.txt"]
+    # A second export of one conversation replaces the first too (one export bar per tab).
+    first = alice.export_conversation("bob", tmp_path / "bob-1.txt")
+    second = alice.export_conversation("bob", tmp_path / "bob-2.txt")
+    assert first.phase == "cancelled"
+    with qtbot.waitSignal(second.finished, timeout=20_000) as done:
+        pass
+    assert done.args == [100, True]
+    assert sorted(p.name for p in tmp_path.glob("*.txt*")) == ["bob-2.txt", "chat.txt"]
 
 
 def test_export_that_hits_a_full_disk_says_so_and_leaves_no_part_file(
