@@ -1199,6 +1199,15 @@ class ClientEngine(QObject):
         job.start()
         return job
 
+    def export_of(self, key: str) -> ConversationExport | None:
+        """The export of conversation ``key`` still running (fetching or writing), if any:
+        a tab opened meanwhile follows it (there is at most one, see
+        :meth:`export_conversation`)."""
+        for job in self._exports:
+            if job.key == key and job.phase in ("fetching", "writing"):
+                return job
+        return None
+
     def _export_ended(self, job: ConversationExport) -> None:
         self._exports.discard(job)
         job.deleteLater()

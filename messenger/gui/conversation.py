@@ -1689,21 +1689,40 @@ class ConversationWidget(QWidget):
 
     def show_export(self, job: ConversationExport) -> None:
         """Follow ``job`` in the export bar: what it is doing and how far it got, with
-        Cancel; then its outcome, for a while."""
+        Cancel; then its outcome, for a while. The tab follows one job at a time (bound
+        methods, not lambdas holding the widget: a closed tab is let go of, see
+        :meth:`stop_following_export`)."""
+        self.stop_following_export()
         self.export_job = job
         self._export_hide.stop()
-        job.progress.connect(lambda: self._update_export(job))
-        job.finished.connect(lambda count, complete: self._export_finished(job, count, complete))
-        job.failed.connect(lambda message: self._export_outcome(job, message))
+        job.progress.connect(self._update_export)
+        job.finished.connect(self._export_finished)
+        job.failed.connect(self._export_outcome)
         self.export_button.setText("Cancel")
         self.export_button.setAccessibleName("Cancel the export")
         self.export_folder_button.hide()
         self.export_progress.show()
-        self._update_export(job)
+        self._update_export()
         self.export_bar.show()
 
-    def _update_export(self, job: ConversationExport) -> None:
-        if job is not self.export_job:
+    def stop_following_export(self) -> None:
+        """Stop following the export the bar shows, if any (the job runs on): the tab is
+        closing, or follows another job. A tab reopened while it runs follows it again
+        (``MainWindow._open``)."""
+        job, self.export_job = self.export_job, None
+        if job is None:
+            return
+        for signal, slot in ((job.progress, self._update_export),
+                             (job.finished, self._export_finished),
+                             (job.failed, self._export_outcome)):
+            try:
+                signal.disconnect(slot)
+            except (RuntimeError, TypeError):  # (already gone with the job)
+                pass
+
+    def _update_export(self) -> None:
+        job = self.export_job
+        if job is None:
             return
         if job.phase == "fetching":
             self.export_progress.setRange(0, 0)  # how much the server holds is unknown
@@ -1715,23 +1734,25 @@ class ConversationWidget(QWidget):
             self.export_label.setText(f"Exporting to {job.path.name}: writing {job.written:,} "
                                       f"of {job.total:,} messages…")
 
-    def _export_finished(self, job: ConversationExport, count: int, complete: bool) -> None:
+    def _export_finished(self, count: int, complete: bool) -> None:
+        job = self.export_job
+        if job is None:
+            return
         note = "" if complete else " — only what this computer has: the server could not " \
             "be asked for the rest"
-        if job is self.export_job:
-            self._exported_to = job.path
-            self.export_folder_button.show()
-        self._export_outcome(job, f"Exported {count:,} message{'s' if count != 1 else ''} "
-                                  f"to {job.path}{note}.")
+        self._exported_to = job.path
+        self.export_folder_button.show()
+        self._export_outcome(f"Exported {count:,} message{'s' if count != 1 else ''} "
+                             f"to {job.path}{note}.")
 
     def _show_export_folder(self) -> None:
         if self._exported_to is not None:
             open_link(QUrl.fromLocalFile(str(self._exported_to.parent)))
 
-    def _export_outcome(self, job: ConversationExport, text: str) -> None:
-        if job is not self.export_job:
+    def _export_outcome(self, text: str) -> None:
+        if self.export_job is None:
             return
-        self.export_job = None
+        self.stop_following_export()
         self.export_label.setText(text)
         self.export_progress.hide()
         self.export_button.setText("✕")

@@ -782,6 +782,8 @@ class MainWindow(QMainWindow):
             if answered is not None and draft:
                 widget.reply(*answered, focus=False)
             widget.compose.textChanged.connect(self._draft_timer.start)
+            if (job := self.engine.export_of(key)) is not None:
+                widget.show_export(job)  # (started before the tab was closed)
             self.tabs.addTab(widget, ("# " if is_group(key) else "") + model.title)
             self._update_tab_text(key)
         if focus:
@@ -942,6 +944,7 @@ class MainWindow(QMainWindow):
             self._drafts[widget.key] = widget.draft()  # back when the tab is reopened
             if (answered := widget.reply_draft()) is not None:
                 self._reply_drafts[widget.key] = answered
+        widget.stop_following_export()  # (the export runs on: a reopened tab shows it)
         widget.deleteLater()
         current = self.tabs.currentWidget()
         if typing and isinstance(current, ConversationWidget):

