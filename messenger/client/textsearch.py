@@ -4,7 +4,9 @@ A message pasted from macOS may hold "é" as "e" plus a combining accent (NFD) w
 keyboard types one character (NFC): both are brought to NFC before case folding
 (:meth:`str.casefold`, Unicode's full case folding, so "STRASSE" finds "Straße"). Case
 folding changes lengths ("ß" → "ss", "İ" → "i̇"), so :func:`find_spans` maps what it finds
-back to the message's own characters for highlighting.
+back to the message's own characters for highlighting, folding the message a cluster at a
+time: a character with everything NFC composes with it (combining marks, and Hangul
+syllables typed as conjoining jamo, which are no combining marks).
 """
 
 from __future__ import annotations
@@ -39,16 +41,30 @@ def find_spans(text: str, needle: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _joins(cluster: str, char: str) -> bool:
+    """Whether ``char`` belongs to the ``cluster`` before it: a combining mark, or a
+    character NFC composes with what precedes it although it is no combining mark (Hangul
+    conjoining jamo: "ᄒ" "ᅡ" "ᆫ" are "한"; some Indic vowel signs: "ொ" is "ெ" "ா")."""
+    if char < "\u0300":  # (nothing below the first combining mark composes backwards)
+        return False
+    if unicodedata.combining(char):
+        return True
+    nfc = unicodedata.normalize
+    return nfc("NFC", cluster + char) != nfc("NFC", cluster) + nfc("NFC", char)
+
+
 def _folded(text: str) -> tuple[str, list[int], list[int]]:
-    """``text`` folded cluster by cluster (a character with the combining marks after it),
-    and for each folded character the start and end of its cluster in ``text``."""
+    """``text`` folded cluster by cluster (a character with what composes with it after it:
+    combining marks, conjoining jamo; folded alone, a lone jamo or mark does not compose
+    and a match :func:`contains` counts was lit nowhere, a hunt), and for each folded
+    character the start and end of its cluster in ``text``."""
     pieces: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     i, n = 0, len(text)
     while i < n:
         j = i + 1
-        while j < n and unicodedata.combining(text[j]):
+        while j < n and _joins(text[i:j], text[j]):
             j += 1
         piece = fold(text[i:j])
         pieces.append(piece)

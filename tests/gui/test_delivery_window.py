@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+import unicodedata
 
 from helpers.wire import connect_as
 from PySide6.QtCore import QRect, Qt
@@ -20,6 +21,7 @@ from messenger.client.liveness import Backoff
 from messenger.client.localstore import CachedMessage
 from messenger.client.models import ConversationModel, DeliveryState, MessageKind, RosterModel
 from messenger.client.pins import PinStore
+from messenger.client.textsearch import find_spans
 from messenger.gui import conversation
 from messenger.gui.delegates import (
     FAILED_BADGE,
@@ -880,6 +882,26 @@ def test_a_message_not_kept_goes_back_in_the_box_it_was_typed_in_with_its_reply(
     assert texts(alice, "bob", MessageKind.OWN)[-1].endswith("yes")
     assert texts(alice, "bob", MessageKind.OWN)[-1] != "yes"  # (with its quote line)
     assert texts(alice, "bob", MessageKind.OWN).count("hello (sent long ago)") == 1
+
+
+def test_a_korean_match_written_as_conjoining_jamo_is_lit_where_it_is_counted(
+        qtbot, open_window):
+    """bob pasted Korean text from a file saved on macOS (NFD: Hangul syllables as
+    conjoining jamo, which are not combining marks). alice's Ctrl+F "한국" counted it
+    ("1 of 1 message") but lit nothing in the bubble: the delegate's ``find_spans`` folded
+    the text a character and its combining marks at a time, and a lone jamo does not
+    compose (a hunt)."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    bob.engine.send_unicast("alice", unicodedata.normalize("NFD", "한국어 회의는 3시에"))
+    tab = alice.open_conversation("bob")
+    model = alice.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: model.rowCount() == 1, timeout=10_000)
+    tab.open_find()
+    tab.find_edit.insert("한국")  # (typed with an IME: keyClicks cannot type it)
+    assert tab.find_label.text() == "1 of 1 message"
+    shown = model.item(model.row_of_seq(tab.delegate.current_seq)).text
+    assert find_spans(shown, tab.delegate.search_text) == [(0, 6)]  # what the bubble lights
 
 
 def test_a_match_that_arrives_while_the_find_bar_is_open_counts_and_is_reached(
