@@ -140,3 +140,46 @@ def test_accepting_into_a_read_only_download_folder_says_so_and_keeps_the_offer(
     assert reason is not None and reason.startswith("cannot use the download folder"), \
         (reason, state, bob.get(recv_key).error)
     assert state is S.INCOMING
+
+
+class BlackHole(QObject):
+    """A UDP socket on 127.0.0.1 that reads every datagram and answers none: a receiver
+    behind a firewall that drops UDP, as far as the sender can tell."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sock = QUdpSocket(self)
+        assert self.sock.bind(QHostAddress("127.0.0.1"), 0)
+        self.port = self.sock.localPort()
+        self.swallowed = 0
+        self.sock.readyRead.connect(self._drain)
+
+    def _drain(self) -> None:
+        while self.sock.hasPendingDatagrams():
+            self.sock.readDatagram(65536)
+            self.swallowed += 1
+
+
+def test_a_receiver_that_udp_never_reaches_is_not_called_a_lost_connection(
+        qtbot, server, tmp_path, connect):
+    """The recipient's computer drops UDP (a firewall, a guest Wi-Fi that isolates clients):
+    the QUIC handshake never completes. The sender's card then says "connection lost (Idle
+    timeout); the transfer can resume where it stopped" -- of a connection that was never
+    made and a transfer that never started -- and resumes by itself again and again, each
+    try ending the same way after the idle timeout. What the user needs to hear is that
+    bob's computer could not be reached (no answer: a firewall?)."""
+    from messenger.transfer import Settings
+
+    hole = BlackHole()
+    alice, bob = connect(server.host, server.port, settings=Settings(idle_timeout=2.0),
+                         route=lambda host, port: ("127.0.0.1", hole.port))
+    src = tmp_path / "notes.bin"
+    src.write_bytes(random.Random(4).randbytes(50_000))
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.WAITING, timeout=10_000)
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.FAILED, timeout=20_000)
+    assert hole.swallowed > 0  # (the handshake went out, nothing came back)
+    error = alice.get(send_key).error
+    assert "connection lost" not in error and "where it stopped" not in error, error
+    assert "reach" in error or "no answer" in error or "firewall" in error, error
