@@ -183,3 +183,62 @@ def test_a_receiver_that_udp_never_reaches_is_not_called_a_lost_connection(
     error = alice.get(send_key).error
     assert "connection lost" not in error and "where it stopped" not in error, error
     assert "reach" in error or "no answer" in error or "firewall" in error, error
+
+
+class Relay(QObject):
+    """Forwards datagrams between the sender (the first address that sends to it) and
+    ``target_port`` on 127.0.0.1, dropping ``loss`` of them each way (slows a transfer
+    down so that something can happen in its middle)."""
+
+    def __init__(self, target_port: int, loss: float = 0.1, seed: int = 5) -> None:
+        super().__init__()
+        self.rng = random.Random(seed)
+        self.loss, self.target_port, self.client = loss, target_port, None
+        self.sock = QUdpSocket(self)
+        assert self.sock.bind(QHostAddress("127.0.0.1"), 0)
+        self.sock.setSocketOption(QAbstractSocket.SocketOption.ReceiveBufferSizeSocketOption,
+                                  4 << 20)
+        self.port = self.sock.localPort()
+        self.sock.readyRead.connect(self._relay)
+
+    def _relay(self) -> None:
+        while self.sock.hasPendingDatagrams():
+            data, host, port = self.sock.readDatagram(65536)
+            if port == self.target_port:
+                dest = self.client
+            else:
+                self.client = (QHostAddress(host), port)
+                dest = (QHostAddress("127.0.0.1"), self.target_port)
+            if dest is not None and self.rng.random() >= self.loss:
+                self.sock.writeDatagram(data.data(), dest[0], dest[1])
+
+
+def test_a_file_edited_while_it_is_sent_is_not_blamed_on_the_network(
+        qtbot, server, tmp_path, connect):
+    """Alice saves the file she is sending (an editor writing it in place, same size) while
+    its bytes are on the way: the recipient's check fails and both cards blame the transfer
+    -- "the file arrived damaged and was deleted; send it again" -- and bob's partial file
+    is gone. The same edit made before the first byte is caught and named ("the file changed
+    since it was offered", a hunt); made during the send it is still put on the network."""
+    relays: list[Relay] = []
+
+    def route(host: str, port: int) -> tuple[str, int]:
+        relays.append(Relay(port, loss=0.15))
+        return "127.0.0.1", relays[-1].port
+
+    alice, bob = connect(server.host, server.port, route=route)
+    src = tmp_path / "report.bin"
+    size = 24 * 1024 * 1024
+    src.write_bytes(random.Random(6).randbytes(size))
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.WAITING, timeout=10_000)
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: bob.get(recv_key).done >= size // 5, timeout=30_000)
+    assert not bob.get(recv_key).final
+    with open(src, "r+b") as f:  # saved in place: same size, its end rewritten
+        f.seek(size - 4096)
+        f.write(b"\x00" * 4096)
+    qtbot.waitUntil(lambda: alice.get(send_key).final and bob.get(recv_key).final,
+                    timeout=60_000)
+    error = alice.get(send_key).error
+    assert "damaged" not in error and "changed" in error, error
