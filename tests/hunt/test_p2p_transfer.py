@@ -242,3 +242,76 @@ def test_a_file_edited_while_it_is_sent_is_not_blamed_on_the_network(
                     timeout=60_000)
     error = alice.get(send_key).error
     assert "damaged" not in error and "changed" in error, error
+
+
+class DelayRelay(QObject):
+    """Forwards datagrams between the sender and ``target_port`` on 127.0.0.1; the
+    receiver's datagrams to the sender are held ``back_delay_ms`` first. ``up = False`` cuts
+    the path both ways, also for datagrams held at that moment."""
+
+    def __init__(self, target_port: int, back_delay_ms: int = 300) -> None:
+        super().__init__()
+        from PySide6.QtCore import QTimer
+
+        self._timer = QTimer
+        self.target_port, self.client, self.up = target_port, None, True
+        self.back_delay_ms = back_delay_ms
+        self.sock = QUdpSocket(self)
+        assert self.sock.bind(QHostAddress("127.0.0.1"), 0)
+        self.sock.setSocketOption(QAbstractSocket.SocketOption.ReceiveBufferSizeSocketOption,
+                                  4 << 20)
+        self.port = self.sock.localPort()
+        self.sock.readyRead.connect(self._relay)
+
+    def _relay(self) -> None:
+        while self.sock.hasPendingDatagrams():
+            data, host, port = self.sock.readDatagram(65536)
+            payload = data.data()
+            if not self.up:
+                continue
+            if port == self.target_port:
+                if self.client is not None:
+                    self._timer.singleShot(self.back_delay_ms, self,
+                                           lambda p=payload, c=self.client: self._send(p, c))
+            else:
+                self.client = (QHostAddress(host), port)
+                self._send(payload, (QHostAddress("127.0.0.1"), self.target_port))
+
+    def _send(self, payload: bytes, dest) -> None:
+        if self.up:
+            self.sock.writeDatagram(payload, dest[0], dest[1])
+
+
+def test_a_send_whose_done_was_lost_does_not_make_the_recipient_download_it_again(
+        qtbot, server, tmp_path, connect):
+    """Bob's app stores and verifies the whole file, then the path dies before its Done
+    reaches alice (Wi-Fi dropped, laptop lid closed). Alice's app sees a lost connection
+    after it had sent every byte, fails "transient" and resumes by itself; the resume names
+    bob's card, which is done, so bob's app shows a brand-new offer of the file he already
+    has (accepted without asking when alice is on his auto-accept list: a second copy,
+    "name (1)"), and alice's card never says the file was delivered."""
+    from messenger.transfer import Settings
+
+    relays: list[DelayRelay] = []
+
+    def route(host: str, port: int) -> tuple[str, int]:
+        relays.append(DelayRelay(port))
+        return "127.0.0.1", relays[-1].port
+
+    alice, bob = connect(server.host, server.port, route=route,
+                         settings=Settings(idle_timeout=2.0), auto_resume_delays=(0.2,))
+    send_key, recv_key = offer(qtbot, alice, bob, MEDIA)
+    qtbot.waitUntil(lambda: alice.get(send_key).state is S.WAITING, timeout=10_000)
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: bob.get(recv_key).state is S.DONE, timeout=30_000)
+    relays[0].up = False  # the Done frame (held 300 ms on the way back) is lost
+    assert alice.get(send_key).state is not S.DONE
+    added: list[str] = []
+    bob.transfer_added.connect(added.append)
+    # alice's attempt ends (idle timeout) and her app resumes it by itself
+    qtbot.waitUntil(lambda: bool(added) or alice.get(send_key).state in (S.DONE, S.DECLINED,
+                                                                   S.CANCELLED)
+                    or (alice.get(send_key).state is S.FAILED
+                        and not alice.get(send_key).auto_resume), timeout=20_000)
+    assert added == [], f"bob is offered the file he has again: {bob.get(added[0])}"
+    assert alice.get(send_key).state is S.DONE, alice.get(send_key)
