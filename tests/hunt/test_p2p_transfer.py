@@ -313,5 +313,5 @@ def test_a_send_whose_done_was_lost_does_not_make_the_recipient_download_it_agai
                                                                    S.CANCELLED)
                     or (alice.get(send_key).state is S.FAILED
                         and not alice.get(send_key).auto_resume), timeout=20_000)
-    assert added == [], f"bob is offered the file he has again: {bob.get(added[0])}"
+    assert added == [], f"bob is offered the file he has again: {bob.get(added[0]).state}"
     assert alice.get(send_key).state is S.DONE, alice.get(send_key)
