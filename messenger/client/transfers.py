@@ -95,6 +95,7 @@ from ..protocol import (
 )
 from ..protocol.names import name_key
 from ..transfer import (
+    ANY_HOST,
     FILE_CHANGED,
     FileVersion,
     Offer,
@@ -539,9 +540,17 @@ def _unspecified(host: str) -> bool:
     return ip.is_unspecified or ip.is_multicast or host == "255.255.255.255"
 
 
-def pick_endpoint(endpoints: Iterable[tuple[str, int]]) -> tuple[str, int] | None:
+def _ip_version(host: str) -> int:
+    """4 or 6 for an IP address (an IPv4-mapped IPv6 address is IPv4)."""
+    ip = ipaddress.ip_address(host)
+    return 6 if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None else 4
+
+
+def pick_endpoint(endpoints: Iterable[tuple[str, int]],
+                  families: Iterable[int] = (4, 6)) -> tuple[str, int] | None:
     """The endpoint to send to, from the server's list: what the peer reported, then, when
-    different, the address the server saw (``0.0.0.0`` / ``::`` skipped).
+    different, the address the server saw (``0.0.0.0`` / ``::`` skipped). Only addresses of
+    the IP versions in ``families`` (what our socket reaches) count while there is one.
 
     Normally the last: the server's view (the peer may report an address of another
     interface). But when the peer reported a private LAN address (RFC 1918 and the like)
@@ -551,6 +560,9 @@ def pick_endpoint(endpoints: Iterable[tuple[str, int]]) -> tuple[str, int] | Non
     usable = [(h, p) for h, p in endpoints if not _unspecified(h) and 0 < p < 65536]
     if not usable:
         return None
+    families = set(families)
+    reachable = [(h, p) for h, p in usable if _ip_version(h) in families]
+    usable = reachable or usable  # (none: the engine says which version it lacks)
     if len(usable) >= 2:
         reported = ipaddress.ip_address(usable[0][0])
         seen = ipaddress.ip_address(usable[-1][0])
@@ -720,7 +732,8 @@ class TransferController(QObject):
     Args:
         engine: the logged-in client engine (signalling goes through it).
         prefs: :class:`TransferPrefs` (size limit, auto-accept, download folder).
-        host: the UDP address to bind (all IPv4 interfaces by default).
+        host: the UDP address to bind (``"::"``: every IPv4 and IPv6 address by default,
+            IPv4 only where the system has no IPv6; see ``TransferEngine``).
         threaded: run the transfer engine in its own thread (default).
         settings: the transfer engine's tunables (e.g. a shorter idle timeout in tests).
         route: maps the peer's ``(host, port)`` to where datagrams are sent (tests put a
@@ -752,7 +765,7 @@ class TransferController(QObject):
     _hashed = Signal(str, str, str, object)  # (file, sha256, error, version), from a thread
 
     def __init__(self, engine: Any, prefs: TransferPrefs | None = None, *,
-                 host: str = "0.0.0.0", threaded: bool = True,
+                 host: str = ANY_HOST, threaded: bool = True,
                  settings: Settings | None = None,
                  route: Callable[[str, int], tuple[str, int]] | None = None,
                  auto_resume_delays: tuple[float, ...] = AUTO_RESUME_DELAYS,
@@ -1064,7 +1077,12 @@ class TransferController(QObject):
             log.info("transfer %s: accepted again by %s while %s; ignored", t.key, ev.user,
                      t.state.value)
             return
-        target = pick_endpoint((e.host, e.port) for e in ev.endpoints)
+        try:
+            families = self._started().families
+        except OSError as exc:
+            self._fail_and_cancel(t, send_error_text(exc))
+            return
+        target = pick_endpoint(((e.host, e.port) for e in ev.endpoints), families)
         if target is None:
             self._fail_and_cancel(t, f"{t.peer}'s app sent no usable address")
             return

@@ -13,7 +13,7 @@ QtCore and QtNetwork only; nothing here imports the server, the client or the GU
 """
 
 from .endpoint import Settings, TransferEndpoint, remove_part
-from .engine import ReceiveTicket, TransferEngine
+from .engine import ANY_HOST, ReceiveTicket, TransferEngine
 from .protocol import (
     FILE_CHANGED,
     SECRET_SIZE,
@@ -31,6 +31,7 @@ from .protocol import (
 )
 
 __all__ = [
+    "ANY_HOST",
     "FILE_CHANGED",
     "SECRET_SIZE",
     "AppError",

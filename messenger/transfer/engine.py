@@ -114,6 +114,39 @@ def _host_string(address: QHostAddress) -> str:
     return text[7:] if text.startswith("::ffff:") and "." in text else text
 
 
+ANY_HOST = "::"
+"""The default bind address: every IPv4 and IPv6 address (one dual-stack socket,
+``IPV6_V6ONLY`` off, ``QHostAddress.Any``), or every IPv4 one where the system has no IPv6."""
+
+
+def host_family(host: str) -> int:
+    """4 or 6: the IP version of ``host`` in our form (:func:`normalize_host`; an
+    IPv4-mapped IPv6 address is IPv4)."""
+    return 6 if ":" in host else 4
+
+
+def _bind(qsocket: QUdpSocket, host: str, port: int) -> tuple[str, frozenset[int]]:
+    """Bind ``qsocket`` to ``host``:``port``; returns the host bound and the IP versions the
+    socket can reach. ``"::"`` (:data:`ANY_HOST`) binds dual-stack (``QHostAddress("::")``
+    alone would be IPv6 only, which no IPv4 peer reaches) and falls back to ``0.0.0.0``
+    when the system has no IPv6. Raises ``OSError``."""
+    address = QHostAddress(host)
+    if address.isNull():
+        raise OSError(f"cannot bind UDP {host}:{port}: not an IP address")
+    if host == ANY_HOST:
+        if qsocket.bind(QHostAddress(QHostAddress.SpecialAddress.Any), port):
+            protocol = qsocket.localAddress().protocol()
+            if protocol == QAbstractSocket.NetworkLayerProtocol.IPv4Protocol:
+                return "0.0.0.0", frozenset({4})  # Qt fell back: no IPv6 here
+            return ANY_HOST, frozenset({4, 6})
+        log.info("no dual-stack UDP socket (%s); binding IPv4 only", qsocket.errorString())
+        host, address = "0.0.0.0", QHostAddress(QHostAddress.SpecialAddress.AnyIPv4)
+    if not qsocket.bind(address, port):
+        raise OSError(f"cannot bind UDP {host}:{port}: {qsocket.errorString()}")
+    v6 = address.protocol() == QAbstractSocket.NetworkLayerProtocol.IPv6Protocol
+    return host, frozenset({6} if v6 else {4})
+
+
 def _raw_socket(qsocket: QUdpSocket) -> socket.socket | None:
     """A Python socket on a duplicate of ``qsocket``'s descriptor (the same kernel socket, so
     the same port, options and receive queue), or ``None`` if that is not possible."""
@@ -173,6 +206,7 @@ class _Worker(QObject):
         self.endpoint: TransferEndpoint | None = None
         self.socket: QUdpSocket | None = None
         self._addresses: dict[str, QHostAddress] = {}
+        self.families: frozenset[int] = frozenset()  # IP versions the bound socket reaches
         self._closed = False
         self._armed: float | None = None
         self.datagrams_in = 0
@@ -203,9 +237,7 @@ class _Worker(QObject):
                                          run_job=self._run_job)
         self._job_done.connect(self._on_job_done, Qt.ConnectionType.QueuedConnection)
         self.socket = QUdpSocket(self)
-        if not self.socket.bind(QHostAddress(self._host), self._port):
-            raise OSError(f"cannot bind UDP {self._host}:{self._port}: "
-                          f"{self.socket.errorString()}")
+        self._host, self.families = _bind(self.socket, self._host, self._port)
         self.socket.setSocketOption(QAbstractSocket.SocketOption.ReceiveBufferSizeSocketOption,
                                     RECEIVE_BUFFER)
         self.socket.readyRead.connect(self._on_ready_read)
@@ -471,7 +503,9 @@ class TransferEngine(QObject):
     """Peer-to-peer file transfers over one UDP port (QUIC + our protocol), thread-safe facade.
 
     Args:
-        host: address to bind, ``"0.0.0.0"`` (all IPv4 interfaces) by default.
+        host: address to bind: ``"::"`` (:data:`ANY_HOST`, the default) every IPv4 and IPv6
+            address through one dual-stack socket, or every IPv4 one where the system has no
+            IPv6; ``"0.0.0.0"`` every IPv4 address; or one address.
         port: UDP port, 0 for any free port.
         settings: endpoint tunables (:class:`~messenger.transfer.endpoint.Settings`).
         identity: TLS certificate to present when receiving (a fresh P-256 one if ``None``).
@@ -500,7 +534,7 @@ class TransferEngine(QObject):
     cancelled = Signal(str, bool)
     _post = Signal(object)
 
-    def __init__(self, host: str = "0.0.0.0", port: int = 0, *, settings: Settings | None = None,
+    def __init__(self, host: str = ANY_HOST, port: int = 0, *, settings: Settings | None = None,
                  identity: Identity | None = None, threaded: bool = True,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -593,6 +627,13 @@ class TransferEngine(QObject):
         return self._local
 
     @property
+    def families(self) -> frozenset[int]:
+        """The IP versions (4, 6) the bound socket can send to; raises ``RuntimeError`` before
+        :meth:`start`."""
+        self.local_address  # noqa: B018 - raises before start()
+        return self._worker.families
+
+    @property
     def port(self) -> int:
         """The bound UDP port."""
         return self.local_address[1]
@@ -646,8 +687,9 @@ class TransferEngine(QObject):
         the file hashed for the offer), if given, must be the opened file's, else ``failed``
         follows with :data:`FILE_CHANGED`.
 
-        ``host`` must be an IP address (the chat server relays the observed one), of the same
-        family as the bound address. Raises ``FileNotFoundError`` / ``IsADirectoryError`` /
+        ``host`` must be an IP address (the chat server relays the observed one), of a
+        version the bound socket reaches (:attr:`families`; an IPv6 peer of an IPv4-only
+        socket would never hear a datagram). Raises ``FileNotFoundError`` / ``IsADirectoryError`` /
         ``ValueError`` at once for a bad path, address or secret; later problems arrive as
         ``failed``.
         """
@@ -658,8 +700,12 @@ class TransferEngine(QObject):
             raise IsADirectoryError(path)
         if len(secret) != SECRET_SIZE:
             raise ValueError(f"secret must be {SECRET_SIZE} bytes")
-        self.local_address  # noqa: B018 - raises before start()
         peer = normalize_host(host)
+        family = host_family(peer)
+        if family not in self.families:
+            raise ValueError(f"the other computer's address is IPv{family}, which this "
+                             f"computer's transfer socket cannot reach (it has IPv"
+                             f"{10 - family} only)")
         worker = self._worker
         tid, secret_ = str(transfer_id), bytes(secret)
 

@@ -25,19 +25,20 @@ class ServerHandle:
 
 
 def start_server(data_dir: Path, *, demo: bool = False, **options) -> ServerHandle:
-    """Start a server on 127.0.0.1, on a free port unless ``port=`` is given (to restart a
-    server where its clients expect it). ``options`` are :class:`ServerConfig` fields
-    (``port``, ``max_failed_logins``, ``lockout_seconds``, ``max_frame``, ...)."""
+    """Start a server on 127.0.0.1 (or ``host=``), on a free port unless ``port=`` is given
+    (to restart a server where its clients expect it). ``options`` are :class:`ServerConfig`
+    fields (``host``, ``port``, ``max_failed_logins``, ``lockout_seconds``, ``max_frame``, ...)."""
     # Cheaper argon2id cost keeps the suite fast; tests/e2e runs the real defaults.
     options.setdefault("argon2_time_cost", 1)
     options.setdefault("argon2_memory_kib", 1024)
     options.setdefault("port", 0)
-    config = ServerConfig(host="127.0.0.1", data_dir=Path(data_dir), **options)
+    options.setdefault("host", "127.0.0.1")
+    config = ServerConfig(data_dir=Path(data_dir), **options)
     server = MessengerServer(config)
     if demo:
         server.create_demo_accounts()
     server.listen()
-    return ServerHandle(server, "127.0.0.1", server.port, server.fingerprint, Path(data_dir))
+    return ServerHandle(server, config.host, server.port, server.fingerprint, Path(data_dir))
 
 
 class _SkewedTime:

@@ -68,24 +68,25 @@ class SlowRelay(QObject):
 
 @pytest.fixture
 def peers(qtbot, server, tmp_path):
-    """``peers(**prefs)`` → (alice, bob): logged-in engines with controllers (a contact's
+    """``peers(alice_prefs, bob_prefs, on=server)`` → (alice, bob): logged-in engines with
+    controllers (on the ``server`` fixture's server unless ``on`` names another; a contact's
     going offline shows at once: ``offline_grace_ms`` 0); bob's download folder is
     tmp_path/bob-downloads."""
     made: list[tuple[ClientEngine, TransferController]] = []
 
-    def login(user: str, **prefs) -> TransferController:
+    def login(user: str, on=None, **prefs) -> TransferController:
         engine = ClientEngine(offline_grace_ms=0)
         with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
-            engine.connect_to(server.host, server.port)
+            engine.connect_to((on or server).host, (on or server).port)
             engine.login(user, f"{user}123")
         controller = TransferController(
             engine, TransferPrefs(download_dir=tmp_path / f"{user}-downloads", **prefs))
         made.append((engine, controller))
         return controller
 
-    def factory(alice_prefs=None, bob_prefs=None):
-        bob = login("bob", **(bob_prefs or {}))
-        alice = login("alice", **(alice_prefs or {}))
+    def factory(alice_prefs=None, bob_prefs=None, on=None):
+        bob = login("bob", on, **(bob_prefs or {}))
+        alice = login("alice", on, **(alice_prefs or {}))
         qtbot.waitUntil(lambda: alice.client.roster.contact("bob").online)
         return alice, bob
 
@@ -129,6 +130,35 @@ def test_offer_accept_delivers_the_file_byte_exact(qtbot, peers, tmp_path):
     assert sha256_of(received) == sha256_of(src)
     assert bob.get(recv_key).done == src.stat().st_size
     assert tree(tmp_path / "bob-downloads") == [received.name]
+
+
+def _has_ipv6_loopback() -> bool:
+    sock = QUdpSocket()
+    try:
+        return sock.bind(QHostAddress("::1"), 0)
+    finally:
+        sock.close()
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 on this machine")
+def test_a_file_arrives_when_the_chat_server_is_reached_over_ipv6(qtbot, peers, make_server,
+                                                                  tmp_path):
+    """Two apps that reached the chat server over IPv6 (a name resolving to an IPv6 address
+    first, as on most LANs today; here ``::1``) chatted fine, but every file failed after the
+    idle timeout with "connection lost": the transfer socket was bound to 0.0.0.0 (IPv4 only)
+    while the endpoint the receiver announced, and the one the server saw, were IPv6."""
+    alice, bob = peers(on=make_server(demo=True, host="::1"))
+    src = tmp_path / "notes.bin"
+    src.write_bytes(random.Random(3).randbytes(200_000))
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    qtbot.waitUntil(lambda: state(alice, send_key) is S.WAITING, timeout=10_000)
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: state(bob, recv_key) is S.DONE or alice.get(send_key).final,
+                    timeout=20_000)
+    assert (state(alice, send_key), alice.get(send_key).error) == (S.DONE, "")
+    t = bob.get(recv_key)
+    assert (t.state, t.error) == (S.DONE, "")
+    assert sha256_of(Path(t.path)) == sha256_of(src)
 
 
 def test_decline_tells_the_sender(qtbot, peers, tmp_path):

@@ -311,6 +311,47 @@ def test_engine_api_errors(qapp, engines, tmp_path):
     unstarted.close()
 
 
+def test_the_default_engine_reaches_ipv4_and_ipv6_peers_and_an_ipv4_one_says_what_it_lacks(
+        qtbot, engines, tmp_path):
+    """The app's engine was bound to 0.0.0.0: a peer at an IPv6 address (the chat server
+    reached over IPv6) never heard a datagram and the file failed after the idle timeout
+    as "connection lost". The default socket is dual-stack; one that cannot reach the
+    peer's IP version says so at once. Direct I/O works on the IPv6 socket too."""
+    sender = TransferEngine()  # "::": dual-stack
+    sender.start()
+    try:
+        if 6 not in sender.families:
+            pytest.skip("no IPv6 on this machine")
+        assert sender.local_address[0] == "::" and sender.families == {4, 6}
+        s_rec = Recorder(sender)
+        (receiver, r_rec) = engines()  # 127.0.0.1
+        v6 = TransferEngine("::1")
+        v6.start()
+        v6_rec = Recorder(v6)
+        for i, (peer, host, rec) in enumerate(((receiver, "127.0.0.1", r_rec),
+                                               (receiver, "::ffff:127.0.0.1", r_rec),
+                                               (v6, "::1", v6_rec))):
+            src = tmp_path / f"src{i}.bin"
+            sha = random_file(src, 300_000, seed=20 + i)
+            secret = os.urandom(32)
+            ticket = peer.receive(offer_for(f"v{i}", src, sha), secret, tmp_path / f"dl{i}")
+            sender.send(f"v{i}", src, host, ticket.port, ticket.fingerprint, secret, sha)
+            qtbot.waitUntil(lambda n=i + 1: len(s_rec.events) == n, timeout=20_000)
+            assert s_rec.events[-1][0] == "finished", s_rec.events[-1]
+            qtbot.waitUntil(lambda r=rec, t=f"v{i}": r.events and r.events[-1][1][0] == t)
+            assert rec.events[-1][0] == "finished" and rec.events[-1][1][2] == sha
+        if os.name == "posix":
+            assert sender.stats["raw"] == 1 and sender.stats["reads"] > 0
+        (tmp_path / "f").write_bytes(b"x")
+        with pytest.raises(ValueError, match="IPv6, which this computer's transfer socket"):
+            receiver.send("t", tmp_path / "f", "::1", v6.port, v6.fingerprint, os.urandom(32))
+        with pytest.raises(ValueError, match="IPv4, which"):
+            v6.send("t", tmp_path / "f", "127.0.0.1", 1, v6.fingerprint, os.urandom(32))
+        v6.close()
+    finally:
+        sender.close()
+
+
 def _send_files_back_to_back(qtbot, engines, tmp_path, count: int, size: int) -> tuple:
     """``count`` files sent one after the other, each once the previous one has finished and
     after a pause in which both sockets stay empty (so each new transfer needs a fresh

@@ -45,6 +45,18 @@ def test_pick_endpoint_prefers_the_lan_address_when_the_server_saw_the_nat():
     assert pick_endpoint([("fd00::5", 4000), ("2001:4860::8888", 4000)]) == ("fd00::5", 4000)
 
 
+def test_pick_endpoint_takes_an_address_of_a_version_our_socket_reaches():
+    """An app whose transfer socket is IPv4 only (a system without IPv6) sent to the IPv6
+    address the server saw, which it could never reach, past the IPv4 one reported."""
+    both = [("192.168.1.20", 4000), ("2001:db8::20", 4000)]
+    assert pick_endpoint(both) == ("2001:db8::20", 4000)
+    assert pick_endpoint(both, {4}) == ("192.168.1.20", 4000)
+    assert pick_endpoint(both, {6}) == ("2001:db8::20", 4000)
+    assert pick_endpoint([("::ffff:10.0.0.2", 1)], {4}) == ("::ffff:10.0.0.2", 1)
+    # None of a reachable version: the engine says which one is missing.
+    assert pick_endpoint([("2001:db8::20", 4000)], {4}) == ("2001:db8::20", 4000)
+
+
 def test_send_refusal_says_why(tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
