@@ -83,6 +83,7 @@ from PySide6.QtCore import (
 )
 
 from ..protocol import (
+    ALREADY_RECEIVED,
     OFFER_EXPIRED,
     OFFER_LAPSED,
     Error,
@@ -1116,6 +1117,13 @@ class TransferController(QObject):
             # goes again when they are back.
             t.auto_resume, t.retry_at = True, 0.0
             self._set(t, TransferState.FAILED, error=f"{t.peer} went offline")
+        elif t is not None and not t.final and ev.reason == ALREADY_RECEIVED and t.resumed:
+            # The recipient's app has this very file, verified (our attempt that delivered
+            # it lost its final Done): it was sent. It resumed by itself and the recipient
+            # was offered the file again, a second copy when accepted without asking (a hunt).
+            self._stop_auto_resume(t)
+            t.done = t.size
+            self._set(t, TransferState.DONE, error="")
         elif t is not None and not t.final:
             t.by_peer = True
             self._set(t, TransferState.DECLINED, error=ev.reason)
@@ -1129,6 +1137,11 @@ class TransferController(QObject):
             secret = bytes.fromhex(ev.secret)
         except ValueError:
             secret = b""
+        if self._already_received(ev):
+            log.info("transfer %s: a resume of %s, which was received already; told %s",
+                     ev.transfer_id, ev.resumes, ev.sender)
+            self.client.decline_transfer(ev.transfer_id, ALREADY_RECEIVED)
+            return
         t = self._resumable(ev)
         fresh = t is None
         if t is not None:  # the same file again from the same person: it resumes
@@ -1170,6 +1183,25 @@ class TransferController(QObject):
             if row is not None and row.member:
                 return group_key(row.name)
         return peer_key(ev.sender)
+
+    def _already_received(self, ev: TransferOffered) -> bool:
+        """Whether offer ``ev`` resumes an attempt that delivered the file here: a receive
+        card done (the engine verified its SHA-256, the offer's), of that very attempt
+        (``ev.resumes``), the same file from the same sender, whose saved file is still
+        there with the offer's size. The sender's app lost the final Done (the path died
+        right after the last byte) and resumed by itself: accepting it again gave a second
+        copy, "name (1)" (a hunt)."""
+        if not ev.resumes:
+            return False
+        for t in self._items.values():
+            if t.direction == RECEIVE and t.state is TransferState.DONE \
+                    and t.transfer_id == ev.resumes and t.sha256 == ev.sha256 \
+                    and name_key(t.peer) == name_key(ev.sender) and t.size == ev.size:
+                try:
+                    return bool(t.path) and os.stat(t.path).st_size == t.size
+                except OSError:
+                    return False  # (moved or deleted since: it is needed again)
+        return False
 
     def _resumable(self, ev: TransferOffered) -> Transfer | None:
         """The receive card that offer ``ev`` continues: the same file from the same sender,

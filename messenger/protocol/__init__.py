@@ -4,6 +4,7 @@ from .codec import DEFAULT_MAX_FRAME, HEADER, Codec, FrameDecoder, encode_frame
 from .errors import ErrorCode, FrameTooLarge, ProtocolError
 from .ids import time_ordered_id
 from .messages import (
+    ALREADY_RECEIVED,
     EDITED_AFTER_LEAVING_TEXT,
     FEATURES,
     MAX_TEXT_LENGTH,
@@ -69,6 +70,7 @@ from .names import (
 )
 
 __all__ = [
+    "ALREADY_RECEIVED",
     "DEFAULT_MAX_FRAME",
     "EDITED_AFTER_LEAVING_TEXT",
     "FEATURES",

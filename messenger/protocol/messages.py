@@ -462,6 +462,12 @@ OFFER_EXPIRED = "offer expired"
 the recipient) the server sends when an offer stayed unanswered for a day and is forgotten."""
 
 
+ALREADY_RECEIVED = "already received"
+"""The ``reason`` of a ``transfer_decline`` by a recipient whose app has received and verified
+this very file already: the offer is a resume (``resumes``) of the attempt that delivered it,
+whose final ``Done`` the sender never got. The sender's app shows the file as sent."""
+
+
 class TransferDeclined(_Base, tag="transfer_declined"):
     """Event: ``user`` declined your offer ``transfer_id`` (``reason`` :data:`OFFER_LAPSED`:
     they went offline without answering)."""

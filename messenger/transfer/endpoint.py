@@ -964,7 +964,14 @@ class SendSession(_Session):
             return
         if self._probe_at is not None and now >= self._probe_at:
             self._probes += 1
-            self.conn.send_ping(self._probes)
+            try:
+                self.conn.send_ping(self._probes)
+            except QuicConnectionError:
+                # QUIC closed the connection in this very timer (the idle timeout falls on
+                # a probe's time): the next step reports it. Raised, it left the engine's
+                # timer slot without that step, and the send hung without failing.
+                self._probe_at = None
+                return
             self._probe_at = now + STALL_PROBE_SECONDS
 
     def _bytes_in_flight(self) -> int:

@@ -52,13 +52,15 @@ def sha256_of(path: Path) -> str:
 class Relay(QObject):
     """Forwards datagrams between the sender and ``target_port``. Sender → receiver goes
     through a drop-tail queue of ``queue_limit`` bytes drained at ``rate`` bytes/s (None: at
-    once), like a slow link; ``up = False`` drops everything both ways. :attr:`forwarded` counts
+    once), like a slow link; receiver → sender is held ``back_delay_ms`` first (0: at once);
+    ``up = False`` drops everything both ways, also what is held. :attr:`forwarded` counts
     the bytes passed on to the receiver."""
 
     def __init__(self, target_port: int, rate: float | None = None,
-                 queue_limit: int = 256 * 1024) -> None:
+                 queue_limit: int = 256 * 1024, back_delay_ms: int = 0) -> None:
         super().__init__()
         self.target_port, self.rate, self.queue_limit = target_port, rate, queue_limit
+        self.back_delay_ms = back_delay_ms
         self.up = True
         self.forwarded = 0
         self.client: tuple[QHostAddress, int] | None = None
@@ -85,7 +87,10 @@ class Relay(QObject):
             if not self.up:
                 continue
             if port == self.target_port:
-                if self.client is not None:
+                if self.client is not None and self.back_delay_ms:
+                    QTimer.singleShot(self.back_delay_ms, self,
+                                      lambda p=payload, c=self.client: self._back(p, c))
+                elif self.client is not None:
                     self.sock.writeDatagram(payload, *self.client)
                 continue
             self.client = (QHostAddress(host), port)
@@ -107,6 +112,10 @@ class Relay(QObject):
         if not self.up:
             self.queue.clear()
             self.queued = 0
+
+    def _back(self, payload: bytes, client: tuple[QHostAddress, int]) -> None:
+        if self.up:
+            self.sock.writeDatagram(payload, *client)
 
     def _forward(self, payload: bytes) -> None:
         self.forwarded += len(payload)
@@ -643,6 +652,52 @@ def test_a_send_cut_by_a_dead_path_resumes_by_itself(qtbot, apps, source):
     assert apps.relays[-1].forwarded < (SIZE - held_before) * 1.15 + 50_000
     assert any(" · trying again at " in line for line in shown)
     assert not alice.get(send_key).auto_resume
+
+
+class SlowWayBack(Apps):
+    """The first attempt's relay is fast to the receiver and holds what comes back 300 ms:
+    cut then, the receiver's last frames (its Done) are lost on the way."""
+
+    def route(self, host: str, port: int) -> tuple[str, int]:
+        self.relays.append(Relay(port, back_delay_ms=300 if not self.relays else 0))
+        return "127.0.0.1", self.relays[-1].port
+
+
+def test_a_send_whose_done_was_lost_does_not_make_the_recipient_download_it_again(
+        qtbot, server, tmp_path, source):
+    """Bob's app stored and verified the whole file, then the path died before its Done
+    reached alice (Wi-Fi dropped, a laptop lid). Alice's app saw a lost connection after
+    its last byte and resumed by itself; the resume named bob's card, which was done, so
+    bob's app showed a brand-new offer of the file he had (a second copy, "name (1)",
+    without asking when alice is on his auto-accept list), and alice's card never said the
+    file was delivered. Now bob's app answers "already received" and her card says Sent."""
+    apps = SlowWayBack(qtbot, server, tmp_path)
+    try:
+        bob = apps.login("bob")
+        alice = apps.login("alice", (0.2,))
+        qtbot.waitUntil(lambda: alice.client.roster.contact("bob").online)
+        with qtbot.waitSignal(bob.transfer_added, timeout=10_000) as added:
+            assert alice.send_file("bob", source) is None
+        recv_key = added.args[0]
+        send_key = alice.model.index(alice.model.rowCount() - 1, 0).data(alice.model.IdRole)
+        assert bob.accept(recv_key) is None
+        qtbot.waitUntil(lambda: bob.get(recv_key).state is S.DONE, timeout=15_000)
+        apps.relays[0].up = False  # the Done (held 300 ms on the way back) is lost
+        assert alice.get(send_key).state is not S.DONE
+        new_cards: list[str] = []
+        bob.transfer_added.connect(new_cards.append)
+        saved = Path(bob.get(recv_key).path)
+        qtbot.waitUntil(lambda: alice.get(send_key).state is S.DONE
+                        or alice.get(send_key).state is S.DECLINED or bool(new_cards),
+                        timeout=15_000)
+        assert new_cards == [] and alice.get(send_key).resumed
+        t = alice.get(send_key)
+        assert (t.state, t.error, t.done) == (S.DONE, "", SIZE)
+        assert bob.get(recv_key).state is S.DONE and bob.model.rowCount() == 1
+        assert sorted(p.name for p in saved.parent.iterdir() if p.is_file()) == [saved.name]
+        assert alice.client.store.transfer(send_key).state == "done"
+    finally:
+        apps.close()
 
 
 def test_a_send_whose_recipient_quit_resumes_when_they_are_back(qtbot, apps, source):
