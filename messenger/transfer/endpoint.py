@@ -853,6 +853,7 @@ class SendSession(_Session):
         self.transfer_id = transfer_id
         self.path = Path(path)
         self.expected_sha256 = sha256
+        self.version = version
         self._file = file
         self.total = os.fstat(self._file.fileno()).st_size
         self.proto = SenderProtocol(transfer_id, secret, self.total)
@@ -921,7 +922,25 @@ class SendSession(_Session):
             return
         self.queued += n
         self.eof = self.queued == self.total - self.offset
+        if self.eof and self._changed():
+            # Edited in place while it was read (an editor saving it): the bytes sent mix
+            # two versions, and the receiver's check then blamed the network, "the file
+            # arrived damaged" (a hunt). Said as it is, to both, before the last bytes go.
+            text = describe_close(AppError.FILE_CHANGED)
+            self.report(Failed(self.transfer_id, "send", text))
+            self.close(AppError.FILE_CHANGED, "file changed while sending", now)
+            return
         self.conn.send_stream_data(STREAM_ID, data, end_stream=self.eof)
+
+    def _changed(self) -> bool:
+        """Whether the open file is no longer the version offered (:func:`file_version`:
+        size, mtime, ctime, inode; False when no version was given)."""
+        if self.version is None:
+            return False
+        try:
+            return file_version(os.fstat(self._file.fileno())) != self.version
+        except OSError:
+            return False  # (the read just worked: nothing to say)
 
     @property
     def wants_step(self) -> bool:
@@ -1215,7 +1234,14 @@ class ReceiveSession(_Session):
         self._discard_part()
         super().on_peer_cancel(now)
 
+    def on_peer_abort(self, code: int, now: float) -> None:
+        if code == AppError.FILE_CHANGED:
+            self._discard_part()  # (two versions' bytes: nothing to resume)
+        super().on_peer_abort(code, now)
+
     def on_terminated(self, code: int, reason: str, now: float) -> None:
+        if code == AppError.FILE_CHANGED and not self.superseded:
+            self._discard_part()
         if self.registration is not None and not self.reported and not self.superseded:
             if code == AppError.CANCELLED:
                 self._discard_part()

@@ -93,6 +93,9 @@ class AppError(enum.IntEnum):
     """A newer connection with the same secret took over (resume after a network change)."""
     TIMEOUT = 0x4D09
     """No authentication in time after the handshake."""
+    FILE_CHANGED = 0x4D0A
+    """The sender's file changed while it was being sent (edited in place): the bytes sent
+    mix two versions; the receiver deletes its ``.part``."""
 
 
 _CLOSE_TEXTS = {
@@ -100,6 +103,7 @@ _CLOSE_TEXTS = {
     AppError.IO_ERROR: "a computer could not read or write the file (disk full, or the file "
                        "moved); the transfer can resume once that is fixed",
     AppError.CHECKSUM: "the file arrived damaged and was deleted; send it again",
+    AppError.FILE_CHANGED: "the file changed while it was being sent; send it again",
     AppError.SIZE_MISMATCH: "the file changed since it was offered; send it again",
     AppError.PROTOCOL: "the other app broke the transfer protocol (is it up to date?)",
     AppError.SUPERSEDED: "a newer connection took over",

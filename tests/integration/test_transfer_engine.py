@@ -186,6 +186,38 @@ def test_50mb_random_file_through_lossy_relay(qtbot, engines, relays, tmp_path, 
     assert max(rates) > 0
 
 
+def test_a_file_edited_while_it_is_sent_is_not_blamed_on_the_network(qtbot, engines, relays,
+                                                                      tmp_path):
+    """Alice saved the file she was sending (an editor writing it in place, same size) while
+    its bytes were on the way: the receiver's check failed and both sides blamed the
+    transfer, "the file arrived damaged and was deleted". The sender checks the open file's
+    version when it has read the last byte, and both sides say what happened."""
+    from messenger.transfer import file_version
+
+    (sender, s_rec), (receiver, r_rec) = engines(), engines()
+    relay = relays(receiver.port, loss=0.05, seed=8)
+    src = tmp_path / "report.bin"
+    size = 12_000_000
+    sha = random_file(src, size, seed=9)
+    dl = tmp_path / "downloads"
+    secret = os.urandom(32)
+    ticket = receiver.receive(offer_for("t1", src, sha), secret, dl)
+    sender.send("t1", src, "127.0.0.1", relay.port, ticket.fingerprint, secret, sha,
+                file_version(src.stat()))
+    qtbot.waitUntil(lambda: bool(r_rec.progress) and r_rec.progress[-1][1] >= size // 5,
+                    timeout=20_000)
+    assert r_rec.events == []
+    with open(src, "r+b") as f:  # saved in place: same size, its end rewritten
+        f.seek(size - 4096)
+        f.write(b"\x00" * 4096)
+    qtbot.waitUntil(lambda: bool(s_rec.events and r_rec.events), timeout=30_000)
+    for rec in (s_rec, r_rec):
+        name, (_tid, reason, transient) = rec.events[0]
+        assert name == "failed" and not transient
+        assert reason == "the file changed while it was being sent; send it again", reason
+    assert tree(dl) == []  # (the partial file mixed two versions: gone)
+
+
 def test_forged_datagrams_from_a_third_socket_change_nothing(qtbot, engines, relays, tmp_path):
     (sender, s_rec), (receiver, r_rec) = engines(), engines()
     relay = relays(receiver.port, loss=0.0, capture=200)

@@ -190,7 +190,7 @@ def test_transient_close_is_the_path_or_the_peer_going_away():
         assert transient_close(code), hex(code)
     for code in (AppError.DONE, AppError.CANCELLED, AppError.REFUSED, AppError.PROTOCOL,
                  AppError.SIZE_MISMATCH, AppError.CHECKSUM, AppError.IO_ERROR,
-                 AppError.SUPERSEDED, 0x12A, 0x178, 0x11, 0x4DFF):
+                 AppError.FILE_CHANGED, AppError.SUPERSEDED, 0x12A, 0x178, 0x11, 0x4DFF):
         assert not transient_close(code), hex(code)
 
 
