@@ -64,6 +64,7 @@ import os
 import shutil
 import sqlite3
 import stat
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -528,6 +529,21 @@ def stale_partials(folder: Path, keep: Iterable[Path], now: float, *,
         if age > max_age or (path not in kept and age > orphan_age):
             out.append(path)
     return out
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why no file can be made in ``folder`` (a temporary one is created and deleted), or
+    None; None too when ``folder`` does not exist (made when needed, in a folder checked
+    alike)."""
+    if not folder.is_dir():
+        return None
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".write-check-")
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        return f"it cannot be written ({exc.strerror or exc})"
+    return None
 
 
 def _unspecified(host: str) -> bool:
@@ -1239,7 +1255,11 @@ class TransferController(QObject):
         failed = next((t for t in same if t.state is TransferState.FAILED), None)
         return failed if failed is not None or not running else running[0]
 
-    def _offer_refusal(self, t: Transfer) -> str | None:
+    def _offer_refusal(self, t: Transfer, *, write: bool = False) -> str | None:
+        """Why offer ``t`` cannot be taken (invalid, over the size limit, not enough space,
+        download folder unusable), or None. ``write``: also that the download folder and
+        its ``.partial`` folder can be written (on Accept: a read-only folder passed, and
+        the transfer failed at its first byte with the offer used up; a hunt)."""
         offer = Offer(t.transfer_id, t.name, t.size, t.sha256, t.mime)
         if len(t.secret) != 32:
             return "invalid offer (no secret)"
@@ -1249,6 +1269,11 @@ class TransferController(QObject):
             free = shutil.disk_usage(folder).free + self._partial_size(t)
         except OSError as exc:
             return f"cannot use the download folder {folder}: {exc}"
+        if write:
+            for place in (folder, folder / ".partial"):
+                why = _unwritable(place)
+                if why is not None:
+                    return f"cannot use the download folder {folder}: {why}"
         return check_offer(offer, size_limit=self.prefs.size_limit, free_bytes=free)
 
     def _folder_of(self, t: Transfer) -> Path:
@@ -1362,7 +1387,7 @@ class TransferController(QObject):
         if t is None or t.direction != RECEIVE or t.state is not TransferState.INCOMING:
             return "this offer is no longer open"
         self.client.card_answered(t.conversation, t.key)  # (seen: it is answered)
-        reason = self._offer_refusal(t)
+        reason = self._offer_refusal(t, write=True)
         if reason is not None and reason.startswith(_FIXABLE):
             # The offer stays open, saying why: declined, the card read "You declined it"
             # and the offer was gone for good once space was freed (a hunt).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -398,6 +399,56 @@ def test_an_accept_refused_for_a_fixable_reason_keeps_the_offer_open(qtbot, peer
     bob.prefs.size_limit = limit  # (space freed)
     assert bob.accept(recv_key) is None
     qtbot.waitUntil(lambda: state(bob, recv_key) is S.DONE, timeout=10_000)
+
+
+@pytest.fixture
+def read_only_folder():
+    """``read_only_folder(folder)`` makes ``folder`` read-only (a read-only tmpfs as root, who
+    may write anywhere else; mode 0555 otherwise) and returns a function that makes it
+    writable again. Unmounted after the test."""
+    mounted: list[Path] = []
+
+    def make(folder: Path):
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() != 0:
+            folder.chmod(0o555)
+            return lambda: folder.chmod(0o755)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=8m", "tmpfs",
+                               str(folder)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
+        mounted.append(folder)
+        return lambda: subprocess.run(["mount", "-o", "remount,rw", str(folder)], check=True)
+
+    yield make
+    for folder in reversed(mounted):
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_accepting_into_a_read_only_download_folder_says_so_and_keeps_the_offer(
+        qtbot, peers, tmp_path, read_only_folder):
+    """A download folder that cannot be written (a read-only share, a write-protected USB
+    stick, another user's folder) passed the accept check (it only made the folder and
+    asked the free space): the card went to Connecting, then failed at the first byte with
+    "cannot write file: Read-only file system", and the offer was used up. Accept now says
+    so ("cannot use the download folder …") and keeps the offer open, to accept once the
+    folder is mended."""
+    writable = read_only_folder(tmp_path / "bob-downloads")
+    alice, bob = peers()
+    src = tmp_path / "notes.bin"
+    src.write_bytes(random.Random(11).randbytes(300_000))
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    qtbot.waitUntil(lambda: state(alice, send_key) is S.WAITING, timeout=10_000)
+    reason = bob.accept(recv_key)
+    assert reason is not None and reason.startswith("cannot use the download folder"), reason
+    assert "cannot be written" in reason
+    t = bob.get(recv_key)
+    assert (t.state, t.error) == (S.INCOMING, reason)
+    assert state(alice, send_key) is S.WAITING
+    writable()
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: state(bob, recv_key) is S.DONE, timeout=10_000)
+    assert sha256_of(Path(bob.get(recv_key).path)) == sha256_of(src)
 
 
 def test_recipient_on_two_devices_both_accepting_gets_the_file_once(qtbot, peers, server,
