@@ -99,6 +99,7 @@ from ..protocol.names import name_key
 from ..transfer import (
     ANY_HOST,
     FILE_CHANGED,
+    UNREACHABLE,
     FileVersion,
     Offer,
     Settings,
@@ -1646,6 +1647,9 @@ class TransferController(QObject):
     def _on_failed(self, tid: str, reason: str, transient: bool = False) -> None:
         t = self._by_transfer_id(tid)
         if t is not None and not t.final:
+            if reason == UNREACHABLE:
+                reason = f"could not reach {t.peer}'s computer (no answer: a firewall " \
+                         f"blocking UDP?)"
             if transient and t.direction == SEND:
                 self._plan_auto_resume(t)
             self._set(t, TransferState.FAILED, error=reason)

@@ -17,6 +17,7 @@ from .engine import ANY_HOST, ReceiveTicket, TransferEngine
 from .protocol import (
     FILE_CHANGED,
     SECRET_SIZE,
+    UNREACHABLE,
     AppError,
     FileChangedError,
     FileVersion,
@@ -34,6 +35,7 @@ __all__ = [
     "ANY_HOST",
     "FILE_CHANGED",
     "SECRET_SIZE",
+    "UNREACHABLE",
     "AppError",
     "FileChangedError",
     "FileVersion",

@@ -55,6 +55,7 @@ from .protocol import (
     ALPN,
     SECRET_SIZE,
     STREAM_ID,
+    UNREACHABLE,
     AppError,
     Delivered,
     Done,
@@ -1026,6 +1027,12 @@ class SendSession(_Session):
                                  self.expected_sha256 or ""))
         elif code == AppError.REFUSED:
             self.report(Failed(self.transfer_id, "send", "refused by the receiver"))
+        elif 0 < code <= 0x10 and not self.stream_open:
+            # The handshake never completed (idle timeout with no answer): it said
+            # "connection lost …; the transfer can resume where it stopped" of a connection
+            # never made, and resumed by itself again and again (a hunt). Not transient:
+            # the same path gives the same silence.
+            self.report(Failed(self.transfer_id, "send", UNREACHABLE))
         else:
             self.report(Failed(self.transfer_id, "send", describe_close(code, reason),
                                transient_close(code)))

@@ -111,6 +111,12 @@ _CLOSE_TEXTS = {
 """What a person reads for the close codes that are not self-explanatory."""
 
 
+UNREACHABLE = "could not reach the other computer (no answer: a firewall blocking UDP?)"
+"""Why a send ends when the receiver never answered the QUIC handshake (a firewall that
+drops UDP, a Wi-Fi that isolates its clients, an address of another network): not a lost
+connection, there never was one; trying again the same way gives the same."""
+
+
 def transient_close(error_code: int) -> bool:
     """Whether a connection closed with ``error_code`` may succeed if tried again later: a
     QUIC transport error (codes 0x1–0x10, RFC 9000 §20.1: the path or the peer went away;

@@ -67,27 +67,46 @@ class SlowRelay(QObject):
                 self.sock.writeDatagram(data.data(), dest[0], dest[1])
 
 
+class BlackHole(QObject):
+    """A UDP socket on 127.0.0.1 that reads every datagram and answers none: a receiver
+    behind a firewall that drops UDP, as far as the sender can tell."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sock = QUdpSocket(self)
+        assert self.sock.bind(LOCAL, 0)
+        self.port = self.sock.localPort()
+        self.swallowed = 0
+        self.sock.readyRead.connect(self._drain)
+
+    def _drain(self) -> None:
+        while self.sock.hasPendingDatagrams():
+            self.sock.readDatagram(65536)
+            self.swallowed += 1
+
+
 @pytest.fixture
 def peers(qtbot, server, tmp_path):
-    """``peers(alice_prefs, bob_prefs, on=server)`` → (alice, bob): logged-in engines with
-    controllers (on the ``server`` fixture's server unless ``on`` names another; a contact's
-    going offline shows at once: ``offline_grace_ms`` 0); bob's download folder is
-    tmp_path/bob-downloads."""
+    """``peers(alice_prefs, bob_prefs, on=server, **options)`` → (alice, bob): logged-in
+    engines with controllers (on the ``server`` fixture's server unless ``on`` names
+    another; ``options`` for both TransferControllers; a contact's going offline shows at
+    once: ``offline_grace_ms`` 0); bob's download folder is tmp_path/bob-downloads."""
     made: list[tuple[ClientEngine, TransferController]] = []
 
-    def login(user: str, on=None, **prefs) -> TransferController:
+    def login(user: str, on=None, controller_options=None, **prefs) -> TransferController:
         engine = ClientEngine(offline_grace_ms=0)
         with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
             engine.connect_to((on or server).host, (on or server).port)
             engine.login(user, f"{user}123")
         controller = TransferController(
-            engine, TransferPrefs(download_dir=tmp_path / f"{user}-downloads", **prefs))
+            engine, TransferPrefs(download_dir=tmp_path / f"{user}-downloads", **prefs),
+            **(controller_options or {}))
         made.append((engine, controller))
         return controller
 
-    def factory(alice_prefs=None, bob_prefs=None, on=None):
-        bob = login("bob", on, **(bob_prefs or {}))
-        alice = login("alice", on, **(alice_prefs or {}))
+    def factory(alice_prefs=None, bob_prefs=None, on=None, **options):
+        bob = login("bob", on, options, **(bob_prefs or {}))
+        alice = login("alice", on, options, **(alice_prefs or {}))
         qtbot.waitUntil(lambda: alice.client.roster.contact("bob").online)
         return alice, bob
 
@@ -160,6 +179,31 @@ def test_a_file_arrives_when_the_chat_server_is_reached_over_ipv6(qtbot, peers, 
     t = bob.get(recv_key)
     assert (t.state, t.error) == (S.DONE, "")
     assert sha256_of(Path(t.path)) == sha256_of(src)
+
+
+def test_a_receiver_that_udp_never_reaches_is_not_called_a_lost_connection(qtbot, peers,
+                                                                           tmp_path):
+    """The recipient's computer drops UDP (a firewall, a guest Wi-Fi that isolates clients):
+    the QUIC handshake never completes. The sender's card said "connection lost (Idle
+    timeout); the transfer can resume where it stopped" -- of a connection never made and a
+    transfer never started -- and resumed by itself again and again, each try ending the same
+    way. It says bob's computer could not be reached, and does not retry by itself."""
+    from messenger.transfer import Settings
+
+    hole = BlackHole()
+    alice, bob = peers(settings=Settings(idle_timeout=1.0), auto_resume_delays=(0.2,),
+                       route=lambda host, port: ("127.0.0.1", hole.port))
+    src = tmp_path / "notes.bin"
+    src.write_bytes(random.Random(4).randbytes(50_000))
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    qtbot.waitUntil(lambda: state(alice, send_key) is S.WAITING, timeout=10_000)
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: state(alice, send_key) is S.FAILED, timeout=10_000)
+    assert hole.swallowed > 0  # (the handshake went out, nothing came back)
+    t = alice.get(send_key)
+    assert t.error == "could not reach bob's computer (no answer: a firewall blocking UDP?)"
+    assert not t.auto_resume and alice.can_resume(send_key)  # (Resume, when it is mended)
+    assert status_text(t).startswith("Failed: could not reach bob's computer"), status_text(t)
 
 
 def test_decline_tells_the_sender(qtbot, peers, tmp_path):

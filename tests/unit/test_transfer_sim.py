@@ -26,7 +26,7 @@ from messenger.transfer.endpoint import (
     Settings,
     TransferEndpoint,
 )
-from messenger.transfer.protocol import AppError, Offer, describe_close
+from messenger.transfer.protocol import UNREACHABLE, AppError, Offer, describe_close
 
 A = ("10.0.0.1", 40001)
 B = ("10.0.0.2", 40002)
@@ -472,6 +472,25 @@ def test_unauthenticated_connection_times_out(tmp_path):
     assert "timeout" in failed.reason
     assert net.now < 5.0
     assert receiver.registrations == ["t1"]
+
+
+def test_a_receiver_that_never_answers_is_unreachable_not_a_lost_connection(tmp_path):
+    """The receiver's computer drops UDP (a firewall, a Wi-Fi that isolates its clients):
+    the handshake never completes. The sender said "connection lost (Idle timeout); the
+    transfer can resume where it stopped" of a connection never made, transient, so its app
+    resumed by itself again and again. It says the computer could not be reached, and
+    another try the same way is not automatic."""
+    net = SimNet(seed=6, loss=0.0)
+    sender = net.add(A, TransferEndpoint(settings=Settings(idle_timeout=2.0)))
+    receiver = net.add(B, TransferEndpoint())
+    receiver.receive(Offer("t1", "f.bin", 10, "ab" * 32), os.urandom(32), tmp_path / "dl")
+    net.up = False  # nothing gets through, either way
+    sender.send("t1", _tiny(tmp_path), B, receiver.fingerprint, os.urandom(32), net.now)
+    net.run(net.until_finals(1))
+    [failed] = net.finals()
+    assert isinstance(failed, Failed) and failed.direction == "send"
+    assert (failed.reason, failed.transient) == (UNREACHABLE, False)
+    assert "connection lost" not in failed.reason and "firewall" in failed.reason
 
 
 def _tiny(tmp_path: Path) -> Path:
