@@ -1349,8 +1349,9 @@ class ServerCore:
         if original is None:
             return [self._error(session, frame, ErrorCode.UNKNOWN_MESSAGE,
                                 f"you have no message {frame.seq} to delete")]
-        if original.text != RETRACTED_TEXT:  # (deleted already: the same answer again)
-            self.store.set_text(original.seq, RETRACTED_TEXT)
+        # (Deleted already: the same answer again, and its edits' texts blanked if a server
+        # from before that kept them.)
+        self.store.delete_text(original.seq)
         return self._change(session, frame.id, original, "deleted",
                             f"deleted-{original.seq}", f"{session.user} deleted a message")
 

@@ -81,7 +81,13 @@ from typing import TYPE_CHECKING, NamedTuple
 import msgspec
 
 from messenger.paths import private_database, private_dir
-from messenger.protocol import EDITED_AFTER_LEAVING_TEXT, is_valid_name, name_key, name_skeleton
+from messenger.protocol import (
+    EDITED_AFTER_LEAVING_TEXT,
+    RETRACTED_TEXT,
+    is_valid_name,
+    name_key,
+    name_skeleton,
+)
 
 if TYPE_CHECKING:
     from .groups import Group
@@ -1277,6 +1283,15 @@ class Store:
         with self._tx() as db:
             db.execute("UPDATE messages SET text = ?, edited = coalesce(?, edited)"
                        " WHERE seq = ?", (text, edited, seq))
+
+    def delete_text(self, seq: int) -> None:
+        """Message ``seq`` was deleted for everyone by its sender: it and each of its
+        ``edited`` notices (which a login replays and a ``history`` catch-up gives out) read
+        :data:`RETRACTED_TEXT` from now on, so no text it ever had is handed out again."""
+        with self._tx() as db:
+            db.execute("UPDATE messages SET text = ? WHERE seq = ?", (RETRACTED_TEXT, seq))
+            db.execute("UPDATE messages SET text = ? WHERE replaces = ? AND notice = 'edited'",
+                       (RETRACTED_TEXT, seq))
 
     def message(self, seq: int) -> StoredMessage | None:
         self._sync()

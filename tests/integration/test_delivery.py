@@ -277,6 +277,29 @@ def test_a_sender_edits_a_message_and_an_offline_recipient_gets_the_edit(qtbot, 
     assert edit("too late", "e4").code == ErrorCode.UNKNOWN_MESSAGE  # deleted
 
 
+def test_a_deleted_message_s_edited_texts_are_not_handed_out_afterwards(qtbot, server):
+    """alice sent bob "see you", changed it to "my pin is 4711", noticed her mistake and
+    deleted it for everyone, all while bob was offline. The original read "This message was
+    deleted.", but its ``edited`` notice kept "my pin is 4711" on the server: bob's next
+    login replayed it, and a ``history`` catch-up (``after``) gave it out, to any client,
+    for good. Deleting now blanks the texts of the message's edits too."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    sent = alice.send_text("unicast", "see you", ["bob"])
+    assert isinstance(sent, Ok)
+    assert isinstance(alice.request(Edit, client_msg_id="e-1", seq=sent.seq,
+                                    text="my pin is 4711"), Ok)
+    assert isinstance(alice.request(Retract, seq=sent.seq), Ok)
+    alice.close()
+
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    bob.wait_for(lambda f: isinstance(f, Message) and f.notice == "deleted")
+    page = bob.request(GetHistory, conversation="user:alice", after=0, limit=100)
+    assert isinstance(page, Ok)
+    handed_out = [m.text for m in [*bob.messages(), *(page.messages or [])]]
+    assert not any("4711" in t for t in handed_out), handed_out
+    assert any(m.notice == "edited" for m in page.messages or [])  # still there, blanked
+
+
 def test_edit_and_delete_reach_a_group_and_everyone(qtbot, server):
     alice = connect_as(qtbot, server, "alice", "alice123")
     bob = connect_as(qtbot, server, "bob", "bob123")
