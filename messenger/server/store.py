@@ -1287,9 +1287,11 @@ class Store:
     def delete_text(self, seq: int) -> None:
         """Message ``seq`` was deleted for everyone by its sender: it and each of its
         ``edited`` notices (which a login replays and a ``history`` catch-up gives out) read
-        :data:`RETRACTED_TEXT` from now on, so no text it ever had is handed out again."""
+        :data:`RETRACTED_TEXT` from now on, so no text it ever had is handed out again. Its
+        ``edited`` time goes too: a placeholder was never edited (apps drew "edited" on it)."""
         with self._tx() as db:
-            db.execute("UPDATE messages SET text = ? WHERE seq = ?", (RETRACTED_TEXT, seq))
+            db.execute("UPDATE messages SET text = ?, edited = NULL WHERE seq = ?",
+                       (RETRACTED_TEXT, seq))
             db.execute("UPDATE messages SET text = ? WHERE replaces = ? AND notice = 'edited'",
                        (RETRACTED_TEXT, seq))
 

@@ -14,6 +14,7 @@ from messenger.protocol import (
     Edit,
     Error,
     ErrorCode,
+    GetHistory,
     GroupCreate,
     GroupJoin,
     GroupLeave,
@@ -259,3 +260,19 @@ def test_an_edit_made_on_an_older_text_is_refused_and_a_retry_still_gets_its_ok(
     assert isinstance(on_top, Ok) and core.store.message(seq).text == "v2"
     unchecked = reply(core.handle(BOB, Edit(id=8, client_msg_id="e4", seq=seq, text="v3")), BOB)
     assert isinstance(unchecked, Ok)  # no base (an older app): as before
+
+
+def test_a_deleted_message_is_not_given_out_as_edited(core):
+    """bob edited his plan, then deleted it for everyone: the apps drew "This message was
+    deleted." with "edited 14:02" beside it, and ``history`` still gave the placeholder the
+    last edit's ``edited`` time. A deleted message has none."""
+    seq = lab_with_a_message_of_bob(core)
+    assert isinstance(reply(core.handle(BOB, Edit(id=4, client_msg_id="e1", seq=seq,
+                                                  text="bob's new plan")), BOB), Ok)
+    assert core.store.message(seq).edited is not None
+    assert isinstance(reply(core.handle(BOB, Retract(id=5, seq=seq)), BOB), Ok)
+    assert (core.store.message(seq).text, core.store.message(seq).edited) == (
+        RETRACTED_TEXT, None)
+    page = reply(core.handle(ALICE, GetHistory(id=6, conversation="group:lab")), ALICE)
+    (placeholder,) = [m for m in page.messages if m.seq == seq]
+    assert (placeholder.text, placeholder.edited) == (RETRACTED_TEXT, None)
