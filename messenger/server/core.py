@@ -98,6 +98,11 @@ MISSED_TRANSFER_EVENTS = 100
 """How many ends of accepted transfers an offline account is told at its next login."""
 
 RELAYED_STRING_MAX = 500
+EDIT_TIME_STEP = 0.001
+"""Seconds by which an ``edited`` notice's ``ts`` (the message's new ``edited`` time) passes
+the message's last ``edited`` time at least: after the server's clock stepped back, an edit
+stamped by the clock alone was older than the one before, and every app, which ignores an
+edit older than the text it has, kept showing the replaced text."""
 EDIT_BASE_SLACK = 0.5
 """Seconds by which a message's ``edited`` time may pass an ``edit.base`` before the edit is
 refused as a conflict: messages edited before the edited time was the notice's ``ts`` have the
@@ -1331,7 +1336,11 @@ class ServerCore:
         stored, created = self.store.store_message(
             sender=session.user, client_msg_id=client_msg_id, scope=original.scope, text=text,
             recipients=original.recipients, recipient_keys=keys, group=original.group,
-            notice=notice, sender_key=session.key, replaces=original.seq)
+            notice=notice, sender_key=session.key, replaces=original.seq,
+            # An edit's time passes the last one's, though the clock stepped back since: the
+            # apps ignore an edit older than the text they have.
+            not_before=None if new_text is None or original.edited is None
+            else original.edited + EDIT_TIME_STEP)
         if created and new_text is not None:
             self.store.set_text(original.seq, new_text, edited=stored.ts)
         actions: list[Action] = [Out(session.conn, Ok(id=request_id, seq=stored.seq,

@@ -1173,12 +1173,15 @@ class Store:
                       recipients: list[str], recipient_keys: Iterable[str],
                       group: str | None = None, notice: str | None = None,
                       sender_key: str | None = None,
-                      replaces: int | None = None) -> tuple[StoredMessage, bool]:
+                      replaces: int | None = None,
+                      not_before: float | None = None) -> tuple[StoredMessage, bool]:
         """Store a message and queue it for ``recipient_keys``, in one transaction.
 
         Returns ``(message, created)``. When the sender already stored ``client_msg_id``,
         nothing is written and the original message comes back with ``created`` False.
-        ``sender_key`` saves case-folding ``sender`` when the caller has it.
+        ``sender_key`` saves case-folding ``sender`` when the caller has it. ``not_before``:
+        the least ``ts`` the message may get (an ``edited`` notice: just above the message's
+        last edit, though the clock stepped back since).
 
         The rows are buffered until the next commit (class docstring); the caller must not
         send the acknowledgement before that commit. Idempotency: a ``client_msg_id`` is
@@ -1218,6 +1221,8 @@ class Store:
                     self._set_members(db, grp_key, set(states), close=False)
         self._seq = seq = self._seq + 1
         ts = time.time()
+        if not_before is not None and ts < not_before:
+            ts = not_before
         self._new_messages.append(
             (seq, sender, skey, client_msg_id, scope,
              _encode_names(recipients) if recipients else "[]", group, grp_key, notice, text,

@@ -1,7 +1,8 @@
 """The app against a server whose wall clock is minutes off its own (a lab LAN without NTP):
-presence times, and file cards among the server-stamped messages (live, after a restart, in
-an export, and read on another computer). Real in-process server and app engines; the
-server's clock is moved with :func:`helpers.servers.skew_server_clock`."""
+presence times, file cards among the server-stamped messages (live, after a restart, in
+an export, and read on another computer), and edits after the clock stepped back. Real
+in-process server and app engines; the server's clock is moved with
+:func:`helpers.servers.skew_server_clock`."""
 
 from __future__ import annotations
 
@@ -148,3 +149,34 @@ def test_a_file_card_reloaded_after_a_restart_stays_after_the_message_before_it(
     rows = [i.transfer or i.text for i in again.conversation("alice").items()
             if i.kind in (MessageKind.OTHER, MessageKind.TRANSFER)]
     assert rows == ["the notes follow", card]
+
+
+def test_an_edit_after_the_servers_clock_stepped_back_still_shows(
+        qtbot, server, make_engine, monkeypatch):
+    """The server's clock was 10 minutes fast and NTP stepped it back. alice edited a
+    message she had edited a minute before: the server stored the new text, but the edit's
+    time (the notice's ``ts``, from the clock alone) was older than the first edit's, so
+    every app took it for an old edit and kept the replaced text, for good, while the
+    server's history had the new one. The server now stamps an edit just after the last."""
+    skew_server_clock(server, monkeypatch, SKEW)
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server, "alice")
+    login(qtbot, bob, server, "bob")
+
+    def texts(engine: ClientEngine) -> list[str]:
+        return [i.text for i in engine.conversation(peer_key("alice")).items()
+                if i.sender == "alice" and i.kind is MessageKind.OTHER]
+
+    with qtbot.waitSignal(alice.message_acked, timeout=10_000) as acked:
+        alice.send_unicast("bob", "meet at 2")
+    seq = acked.args[1]
+    assert alice.edit(seq, "bob", "meet at 3")
+    qtbot.waitUntil(lambda: texts(bob) == ["meet at 3"] and not alice._saved_changes(),
+                    timeout=10_000)
+    skew_server_clock(server, monkeypatch, 0.0)  # NTP corrects the server's clock
+    assert alice.edit(seq, "bob", "meet at 4")
+    qtbot.waitUntil(lambda: not alice._saved_changes(), timeout=10_000)
+    assert server.server.store.message(seq).text == "meet at 4"
+    qtbot.waitUntil(lambda: texts(bob) == ["meet at 4"], timeout=5_000)
+    mine = alice.conversation(peer_key("bob"))
+    assert mine.items()[mine.row_of_seq(seq)].text == "meet at 4"
