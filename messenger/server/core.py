@@ -1318,16 +1318,24 @@ class ServerCore:
                 notice: str, client_msg_id: str, text: str, *,
                 new_text: str | None = None) -> list[Action]:
         """Store and deliver a ``deleted``/``edited`` notice about ``original`` to whom it
-        went (for a group message: those of them who are members now) and to the sender's
-        own sessions. ``new_text`` (an edit): the message's text, set when the notice is new
-        (not on a retry) with the notice's ``ts`` as its ``edited`` time, which is what the
-        apps keep and send back as ``edit.base``."""
+        went (for a group message: those of them who are members now; an edit only to those
+        who have been members since it) and to the sender's own sessions. ``new_text`` (an
+        edit): the message's text, set when the notice is new (not on a retry) with the
+        notice's ``ts`` as its ``edited`` time, which is what the apps keep and send back as
+        ``edit.base``."""
         assert session.user is not None and session.key is not None
         if original.scope == "broadcast":
             keys = self.store.account_keys()
+        elif original.scope == "group" and new_text is None:
+            # A deletion: the members now who got the message, also in an earlier
+            # membership (who left and came back may have its text on screen); not those
+            # who joined after it, nor a later group of the same name (the original's group
+            # may be dissolved).
+            keys = self.store.members_who_had(original.group or "", original.seq,
+                                              name_key(original.sender))
         elif original.scope == "group":
-            # The members now who got the message: not those who joined after it, nor a
-            # later group of the same name (the original's group may be dissolved).
+            # An edit: only the members since the message (who came back reads one made
+            # after they had left as withheld, Store._withhold_later_edits).
             keys = self.store.members_since(original.group or "", original.seq,
                                             name_key(original.sender))
         else:

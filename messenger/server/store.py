@@ -1147,6 +1147,24 @@ class Store:
                          (key in got or key == sender)]
         return keys
 
+    def members_who_had(self, group: str, seq: int, sender: str | None = None) -> list[str]:
+        """Keys of the members of group ``group`` now who received message ``seq``: those of
+        :meth:`members_since`, and those who left (or were removed) and joined again since,
+        whose earlier membership span covers it (they may still have its text). Not who
+        joined only later, nor a later group that reuses the name, unless its member was in
+        the dissolved one when the message came."""
+        keys = self.members_since(group, seq, sender)
+        grp_key = name_key(group)
+        spans = self._spans.get(grp_key)
+        if not spans or len(keys) == len(spans):
+            return keys
+        self._sync()
+        had = {k for (k,) in self._db.execute(
+            "SELECT user_key FROM group_spans WHERE grp_key = ? AND after_seq < ? AND"
+            " upto_seq >= ?", (grp_key, seq, seq))}
+        known = set(keys)
+        return keys + [key for key in spans if key in had and key not in known]
+
     def _set_members(self, db: sqlite3.Connection, grp_key: str, keys: set[str],
                      after: int | None = None, *, close: bool = True) -> None:
         """Open a span for each of ``keys`` without one (members from the message after seq

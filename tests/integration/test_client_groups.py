@@ -320,3 +320,37 @@ def test_find_matches_notices_as_the_conversation_shows_them(qtbot, session):
     bob.conversation(key).reset()  # (nothing loaded: the cache alone is searched)
     assert bob.conversation(key).find("bob joined") == []
     assert bob.conversation(key).find("YOU JOINED") == [joined]
+
+
+def test_a_member_who_left_and_came_back_sees_a_deletion_in_his_group(qtbot, session):
+    """bob got alice's "the door code is 4711" in the public group lab, left, and joined
+    again. alice then deleted the message for everyone: the server's history gave bob "This
+    message was deleted.", but the deletion notice went only to the members since before
+    the message, and bob's app, which had the text cached, showed it on (paging back reads
+    the cache, so no server page corrected it). The notice now reaches every member who got
+    the message, in an earlier membership too."""
+    from messenger.protocol import RETRACTED_TEXT
+
+    alice, bob = session("alice"), session("bob")
+    with qtbot.waitSignal(alice.group_joined, timeout=10_000):
+        alice.create_group("lab", public=True)
+    with qtbot.waitSignal(bob.group_joined, timeout=10_000):
+        bob.join_group("lab")
+    key = group_key("lab")
+    with qtbot.waitSignal(alice.message_acked, timeout=10_000) as acked:
+        alice.send_group("lab", "the door code is 4711")
+    seq = acked.args[1]
+    qtbot.waitUntil(lambda: chat(bob, key) == [("alice", "the door code is 4711")],
+                    timeout=10_000)
+    with qtbot.waitSignal(bob.group_left, timeout=10_000):
+        bob.leave_group("lab")
+    with qtbot.waitSignal(bob.group_joined, timeout=10_000):
+        bob.join_group("lab")
+    qtbot.waitUntil(lambda: len(alice.groups.group("lab").members) == 2, timeout=10_000)
+    assert alice.retract(seq, key)
+    qtbot.waitUntil(lambda: chat(alice, key) == [("alice", RETRACTED_TEXT)], timeout=10_000)
+    marker = "after the deletion"  # a later message: bob's app is up to date past it
+    alice.send_group("lab", marker)
+    qtbot.waitUntil(lambda: ("alice", marker) in chat(bob, key), timeout=10_000)
+    assert ("alice", "the door code is 4711") not in chat(bob, key)
+    assert bob.store.message(seq, key).text == RETRACTED_TEXT

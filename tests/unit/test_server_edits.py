@@ -1,7 +1,7 @@
 """Edits and deletions of group messages, decided by ServerCore without sockets: only a member
-since the message may edit it; a deletion is always allowed to its sender, and its notice (like
-an edit's) goes only to the members now who got the message, never to a later group that
-reuses the name."""
+since the message may edit it; a deletion is always allowed to its sender, and its notice goes
+only to the members now who got the message (an edit's: who have been members since it), never
+to a later group that reuses the name."""
 
 from __future__ import annotations
 
@@ -111,6 +111,26 @@ def test_a_removed_member_deletes_his_message_for_those_who_got_it(core):
         assert (notice.notice, notice.replaces, notice.group) == ("deleted", seq, "lab")
     assert to(actions, DAVE) == []
     assert core.store.message(seq).text == RETRACTED_TEXT
+
+
+def test_a_deletion_reaches_a_member_who_left_and_came_back_but_an_edit_does_not(core):
+    """charlie got bob's plan, left lab and joined again: bob's deletion of the plan went
+    only to the members since before the message, and charlie's app showed the text on. A
+    deletion reaches every member now who got the message; an edit still does not (who
+    came back reads an edit made while away as withheld), nor anything a later joiner."""
+    seq = lab_with_a_message_of_bob(core)
+    core.handle(CHARLIE, GroupLeave(id=4, group="lab"))
+    core.handle(CHARLIE, GroupJoin(id=5, group="lab"))
+    core.handle(DAVE, GroupJoin(id=6, group="lab"))
+    actions = core.handle(BOB, Edit(id=7, client_msg_id="e1", seq=seq, text="bob's new plan"))
+    assert isinstance(reply(actions, BOB), Ok)
+    assert to(actions, CHARLIE) == [] and to(actions, DAVE) == []
+    actions = core.handle(BOB, Retract(id=8, seq=seq))
+    assert isinstance(reply(actions, BOB), Ok)
+    for conn in (ALICE, CHARLIE, BOB):
+        (notice,) = to(actions, conn, Message)
+        assert (notice.notice, notice.replaces) == ("deleted", seq)
+    assert to(actions, DAVE) == []
 
 
 def test_edits_by_a_member_reach_only_members_since_the_message(core):
