@@ -589,6 +589,9 @@ class ClientEngine(QObject):
         # Edits and deletes written to a link that died unanswered: sent again (new request
         # ids; both are idempotent on the server) after the next login of the same account.
         self._redo: list[_Request] = []
+        # Edits held back while an earlier own edit of the same message waits for its answer
+        # (:meth:`_release_held`): sent then, on the text that one made.
+        self._held: list[_Request] = []
         # Group create/join/accept requests a dying link left unanswered: settled by the
         # membership in the next login's group list (_settle_unsure_groups).
         self._groups_unsure: list[_Request] = []
@@ -1006,6 +1009,7 @@ class ClientEngine(QObject):
             self._drop_store()
             self._forget_account()
             self._redo = []  # (edits and deletes of the old seqs: they name other messages)
+            self._held = []
             aside = self._set_store_aside(Path(path), "server-reset")
             if aside is None:
                 raise sqlite3.OperationalError(
@@ -1301,12 +1305,16 @@ class ClientEngine(QObject):
         edited, once the server's ``edited`` notice arrives. While the link is down it is kept
         and made after the next login; False when nobody is logged in."""
         cached = self._store.message(seq) if self._store is not None else None
-        # The text it is made on: sent late, it must not overwrite a newer edit. Not known
-        # while an own earlier edit of it waits for its answer (checking against the text
-        # before that one would refuse this edit as a conflict with our own).
-        mine_waiting = any(c.get("kind") == "edit" and c.get("seq") == seq
-                           for c in self._saved_changes())
-        base = (cached.edited or 0.0) if cached is not None and not mine_waiting else None
+        # The text it is made on: sent late, it must not overwrite a newer edit. While an own
+        # earlier edit of it waits for its answer, that edit's base: this one is held back
+        # until that one is answered (_send_edit), then made on the text that one made
+        # (sent with no base, it overwrote an edit from another device made meanwhile).
+        mine_waiting = [c for c in self._saved_changes()
+                        if c.get("kind") == "edit" and c.get("seq") == seq]
+        if mine_waiting:
+            base = mine_waiting[0].get("base")
+        else:
+            base = (cached.edited or 0.0) if cached is not None else None
         frame = Edit(id=self._take_id(), client_msg_id=time_ordered_id(), seq=seq, text=text,
                      base=base)
         return self._send_edit(_Request("edit", key=key, frame=frame))
@@ -1316,14 +1324,63 @@ class ClientEngine(QObject):
         too_large = self._too_large(req.frame) if self.logged_in else ""
         if too_large:  # (the server would close the link on it, and it would go again)
             self._change_done(req)
+            self._release_held(req.frame.seq, None)
             message = f"Not edited: the new text is {too_large}."
             self.conversation(key).add_notice(message, error=True)
             self.request_failed.emit(key, ErrorCode.FRAME_TOO_LARGE, message)
             return False
+        if self.logged_in and self._earlier_edit_waits(req):
+            self._keep_change(req)
+            self._held.append(req)
+            return True
         if not self.logged_in or not self._request(req.frame, req):
             return self._change_offline(req, "edited")
         self._keep_change(req)
         return True
+
+    def _earlier_edit_waits(self, req: _Request) -> bool:
+        """Whether edit ``req`` must wait: an own edit of the same message made before it
+        is saved, not answered yet (the saved changes are in the order made)."""
+        cid = self._change_id(req)
+        for c in self._saved_changes():
+            if c.get("id") == cid:
+                return False
+            if c.get("kind") == "edit" and c.get("seq") == req.frame.seq:
+                return True
+        return False
+
+    def _release_held(self, seq: int, edited: float | None) -> None:
+        """An own edit of message ``seq`` was answered: the next edit of it held back
+        (:attr:`_held`) goes now, on ``edited`` (the edited time the answer gave; None when
+        it was refused: on the base it has, so the server refuses it too when the message
+        was edited elsewhere meanwhile). Those after it are made on that time too."""
+        held = [r for r in self._held if r.frame.seq == seq]
+        if not held:
+            return
+        if edited is not None:
+            for r in held:
+                r.frame = msgspec.structs.replace(r.frame, base=edited)
+                self._rebase_change(r, edited)
+        req = held[0]
+        if self._earlier_edit_waits(req):
+            return  # (another edit of it before this one still waits for its answer)
+        self._held.remove(req)
+        if not self.logged_in:
+            req.user = self.user
+            self._redo.append(req)
+            return
+        req.frame = msgspec.structs.replace(req.frame, id=self._take_id())
+        self._send_edit(req)
+
+    def _rebase_change(self, req: _Request, base: float) -> None:
+        """The saved edit ``req`` is now made on ``base`` (:data:`CHANGES_META`)."""
+        saved = self._saved_changes()
+        cid = self._change_id(req)
+        for c in saved:
+            if c.get("id") == cid:
+                c["base"] = base
+        if self._store is not None:
+            self._store.set_meta(CHANGES_META, json.dumps(saved))
 
     def _change_offline(self, req: _Request, done: str) -> bool:
         """An edit or delete made while the link is down: kept (in the store too) and made
@@ -1381,7 +1438,8 @@ class ClientEngine(QObject):
         """After a login: the saved edits and deletes not answered, in the order made (the
         requests of this session where it has them; the others rebuilt from the store,
         e.g. made before the app quit)."""
-        mine = {self._change_id(r): r for r in self._redo}
+        mine = {self._change_id(r): r for r in [*self._redo, *self._held]}
+        self._held = []
         redo = []
         for c in self._saved_changes():
             req = mine.pop(c.get("id"), None)
@@ -1924,6 +1982,11 @@ class ClientEngine(QObject):
                     self._groups_unsure.append(req)
                 else:
                     self._group_unanswered(req, _unanswered_lead(logout))
+        held, self._held = self._held, []
+        if not logout:  # (edits held back: after the next login, in the order made)
+            for req in held:
+                req.user = self.user
+                self._redo.append(req)
         if logout:
             self._redo = []  # saved in the store: sent after the account's next login
             unsure, self._groups_unsure = self._groups_unsure, []
@@ -1977,6 +2040,11 @@ class ClientEngine(QObject):
             if too_large:  # (a server restarted with a smaller --max-frame)
                 self._change_done(req)
                 self._unanswered_change(req, f"The new text is {too_large}")
+                if req.kind == "edit":
+                    self._release_held(req.frame.seq, None)
+                continue
+            if req.kind == "edit" and self._earlier_edit_waits(req):
+                self._held.append(req)  # (after the earlier edit's answer)
                 continue
             if not self._request(req.frame, req):
                 self._redo.append(req)  # the link is gone again: after the next login
@@ -2169,6 +2237,8 @@ class ClientEngine(QObject):
             return
         if req.kind in ("edit", "retract") and req.frame is not None:
             self._change_done(req)
+            if req.kind == "edit":
+                self._release_held(req.frame.seq, ok.ts)
         if req.kind in ("login", "register"):
             self.user = login_name(req.user, ok.user)
             self._login_seq_high = ok.seq_high
@@ -2330,6 +2400,8 @@ class ClientEngine(QObject):
         elif req.kind in ("retract", "edit"):
             if req.frame is not None and err.code != ErrorCode.INTERNAL:
                 self._change_done(req)  # refused for good (an internal error: again later)
+                if req.kind == "edit":
+                    self._release_held(req.frame.seq, None)
             key = req.key or EVERYONE
             what = "delete" if req.kind == "retract" else "edit"
             if err.code == ErrorCode.EDIT_CONFLICT:
@@ -3636,6 +3708,7 @@ class ClientEngine(QObject):
         # No login of this session will come to settle what a lost link left (the edits and
         # deletes are saved in the store: they go after the account's next login).
         self._redo = []
+        self._held = []
         unsure, self._groups_unsure = self._groups_unsure, []
         for req in unsure:
             self._group_unanswered(req, "The app stopped reconnecting before the server "

@@ -1817,6 +1817,35 @@ def test_an_edit_sent_late_does_not_overwrite_a_newer_edit_from_another_device(
     assert not laptop._saved_changes()
 
 
+def test_two_offline_edits_do_not_overwrite_a_newer_edit_from_another_device(
+        qtbot, server, make_engine, tmp_path):
+    """The laptop is offline and the user edits the same message twice there (a typo fix of
+    the fix); meanwhile the desktop edits it too. Back online, the laptop's first edit was
+    refused as made on an older text, but the second one went without a ``base`` and
+    silently overwrote the desktop's newer edit on every device (a hunt). Now the second
+    waits for the first's answer and is made on the same text: both are refused."""
+    desktop, laptop, bob = alice_twice_and_bob(qtbot, server, make_engine, tmp_path)
+    with qtbot.waitSignal(bob.message_received, timeout=10_000):
+        laptop.send_unicast("bob", "meet at 2")
+    seq = next(i.seq for i in laptop.conversation("bob").items() if i.kind is MessageKind.OWN)
+    qtbot.waitUntil(lambda: desktop.store.message(seq) is not None, timeout=10_000)
+    with qtbot.waitSignal(laptop.reconnect_scheduled, timeout=10_000):
+        laptop._conn._socket.abort()
+    laptop._reconnect_timer.stop()  # offline a while
+    assert laptop.edit(seq, "bob", "meet at 3")
+    assert laptop.edit(seq, "bob", "meet at 3pm")  # a second edit, still offline
+    assert desktop.edit(seq, "bob", "meet at 4")  # the newer edit, made online
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["meet at 4"], timeout=10_000)
+    with qtbot.waitSignal(laptop.resumed, timeout=10_000):
+        laptop.reconnect_now()
+    qtbot.waitUntil(lambda: not laptop._saved_changes(), timeout=10_000)
+    qtbot.waitUntil(lambda: any("changed on another device" in i.text
+                                for i in laptop.conversation("bob").items()
+                                if i.kind is MessageKind.ERROR), timeout=10_000)
+    assert server.server.store.message(seq).text == "meet at 4"
+    assert texts_from(bob, "alice", "alice") == ["meet at 4"]
+
+
 def test_two_edits_in_a_row_before_an_answer_are_both_made(qtbot, server, make_engine):
     """A second edit of a message made before the first one's answer (twice while the link
     is down) is no conflict with the first: the last text wins, nothing is refused."""
@@ -1825,6 +1854,12 @@ def test_two_edits_in_a_row_before_an_answer_are_both_made(qtbot, server, make_e
     with qtbot.waitSignal(alice.resumed, timeout=10_000):
         alice._conn._socket.abort()  # neither reached the server
     qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["meet at 4"], timeout=10_000)
+    qtbot.waitUntil(lambda: not alice._saved_changes(), timeout=10_000)
+    assert not [i for i in alice.conversation("bob").items() if i.kind is MessageKind.ERROR]
+    # Three in a row online: each waits for the one before it and is made on its text.
+    for text in ("meet at 5", "meet at 6", "meet at 7"):
+        assert alice.edit(seq, "bob", text)
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["meet at 7"], timeout=10_000)
     qtbot.waitUntil(lambda: not alice._saved_changes(), timeout=10_000)
     assert not [i for i in alice.conversation("bob").items() if i.kind is MessageKind.ERROR]
 
