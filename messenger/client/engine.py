@@ -1299,12 +1299,20 @@ class ClientEngine(QObject):
         self._keep_change(req)
         return True
 
-    def edit(self, seq: int, key: str, text: str) -> bool:
+    def edit(self, seq: int, key: str, text: str, base: float | None = None) -> bool:
         """Replace the text of own message ``seq`` with ``text`` (``key``: the conversation
         that shows it, which gets an error as a notice); every app shows the new text, marked
-        edited, once the server's ``edited`` notice arrives. While the link is down it is kept
-        and made after the next login; False when nobody is logged in."""
+        edited, once the server's ``edited`` notice arrives. ``base``: the message's edited
+        time (0.0: never edited) when the user began the new text, e.g. as the edit dialog
+        opened; None: as the cache has it now. While the link is down it is kept and made
+        after the next login; False when nobody is logged in, or when the message is
+        deleted (said in ``key``)."""
         cached = self._store.message(seq) if self._store is not None else None
+        if cached is not None and cached.text == RETRACTED_TEXT:
+            message = "Not edited: the message was deleted meanwhile."
+            self.conversation(key).add_notice(message, error=True)
+            self.request_failed.emit(key, ErrorCode.UNKNOWN_MESSAGE, message)
+            return False
         # The text it is made on: sent late, it must not overwrite a newer edit. While an own
         # earlier edit of it waits for its answer, that edit's base: this one is held back
         # until that one is answered (_send_edit), then made on the text that one made
@@ -1313,7 +1321,7 @@ class ClientEngine(QObject):
                         if c.get("kind") == "edit" and c.get("seq") == seq]
         if mine_waiting:
             base = mine_waiting[0].get("base")
-        else:
+        elif base is None:
             base = (cached.edited or 0.0) if cached is not None else None
         frame = Edit(id=self._take_id(), client_msg_id=time_ordered_id(), seq=seq, text=text,
                      base=base)

@@ -804,6 +804,10 @@ class MainWindow(QMainWindow):
         if row is None:
             return False
         old = model.item(row).text
+        # The text it is made on is the one shown now: edited on another device while the
+        # dialog was open, the edit must not overwrite that (it read the base after the
+        # dialog, and did; a hunt).
+        base = model.item(row).edited or 0.0
         text = ask_new_text(self, old)
         # Over the limit, the server refused it after the dialog closed and the new text
         # was lost (a hunt): asked again, with the text as typed.
@@ -814,7 +818,7 @@ class MainWindow(QMainWindow):
         new = trim_message(text) if text is not None else ""
         if not new or new == old:
             return False
-        return self.engine.edit(seq, key, new)
+        return self.engine.edit(seq, key, new, base=base)
 
     def status_text(self, key: str, now: float | None = None) -> str:
         """The header status of conversation ``key``: a contact's presence or last seen,

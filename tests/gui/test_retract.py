@@ -302,3 +302,65 @@ def test_editing_an_indented_message_without_changing_it_changes_nothing(
     sent = alice.edit_message(peer_key("bob"), model.items()[-1].seq)
     assert sent is False, "an edit was sent for a text nobody changed"
     assert model.items()[-1].text == code
+
+
+def alice_on_two_computers_wrote_to_bob(qtbot, open_window, tmp_path, text: str):
+    """bob, alice's desktop window and her laptop window, and the seq of alice's ``text``
+    to bob (cached on both of her computers)."""
+    bob = open_window("bob")
+    desktop = open_window("alice")
+    laptop = open_window("alice", data_dir=tmp_path / "laptop")
+    desktop.engine.send_unicast("bob", text)
+    model = desktop.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: model.rowCount() and model.items()[-1].seq is not None
+                    and laptop.engine.store.message(model.items()[-1].seq) is not None,
+                    timeout=10_000)
+    return bob, desktop, laptop, model.items()[-1].seq
+
+
+def test_an_edit_typed_while_another_device_edits_does_not_overwrite_it(
+        qtbot, open_window, server, tmp_path, monkeypatch):
+    """alice opens "Edit…" on her desktop (the box shows "meet at 2"); while she types, her
+    laptop changes the message to "meet at 4 (room B)". The desktop's edit went with the
+    ``base`` of the text as it was *after* the dialog closed, so the server saw no conflict
+    and the laptop's newer edit was lost everywhere (a hunt). It is made on the text the
+    dialog showed: refused, and the desktop says so."""
+    bob, desktop, laptop, seq = alice_on_two_computers_wrote_to_bob(
+        qtbot, open_window, tmp_path, "meet at 2")
+    model = desktop.engine.conversation(peer_key("bob"))
+
+    def user_types_slowly(parent, old, note=""):
+        assert old == "meet at 2"
+        laptop.engine.edit(seq, peer_key("bob"), "meet at 4 (room B)")  # meanwhile
+        qtbot.waitUntil(lambda: model.items()[-1].text == "meet at 4 (room B)",
+                        timeout=10_000)
+        return "meet at 3"  # what she typed over the text she was shown
+
+    monkeypatch.setattr(main_window, "ask_new_text", user_types_slowly)
+    assert desktop.edit_message(peer_key("bob"), seq)
+    qtbot.waitUntil(lambda: not desktop.engine._saved_changes(), timeout=10_000)
+    assert server.server.store.message(seq).text == "meet at 4 (room B)"
+    qtbot.waitUntil(lambda: any("changed on another device" in t for t in
+                                texts(desktop, peer_key("bob"), MessageKind.ERROR)))
+    assert texts(bob, peer_key("alice"), MessageKind.OTHER) == ["meet at 4 (room B)"]
+
+
+def test_an_edit_typed_while_another_device_deletes_the_message_says_so(
+        qtbot, open_window, tmp_path, monkeypatch):
+    """alice's laptop deletes the message while her desktop's Edit… box is open: the edit
+    is not sent, and the tab says plainly why (not the server's "you have no message 3 to
+    edit")."""
+    _bob, desktop, laptop, seq = alice_on_two_computers_wrote_to_bob(
+        qtbot, open_window, tmp_path, "meet at 2")
+    model = desktop.engine.conversation(peer_key("bob"))
+
+    def deleted_meanwhile(parent, old, note=""):
+        laptop.engine.retract(seq, peer_key("bob"))
+        qtbot.waitUntil(lambda: model.items()[-1].text == RETRACTED_TEXT, timeout=10_000)
+        return "meet at 3"
+
+    monkeypatch.setattr(main_window, "ask_new_text", deleted_meanwhile)
+    assert not desktop.edit_message(peer_key("bob"), seq)
+    assert texts(desktop, peer_key("bob"), MessageKind.ERROR) == \
+        ["Not edited: the message was deleted meanwhile."]
+    assert not desktop.engine._saved_changes()
