@@ -1308,8 +1308,11 @@ class ClientEngine(QObject):
         after the next login; False when nobody is logged in, or when the message is
         deleted (said in ``key``)."""
         cached = self._store.message(seq) if self._store is not None else None
-        if cached is not None and cached.text == RETRACTED_TEXT:
-            message = "Not edited: the message was deleted meanwhile."
+        deleted = cached is not None and cached.text == RETRACTED_TEXT
+        if deleted or self.deletion_waiting(seq):
+            # (after a waiting delete the server answered "you have no message 3 to edit")
+            message = "Not edited: the message was deleted meanwhile." if deleted else \
+                "Not edited: this message is being deleted."
             self.conversation(key).add_notice(message, error=True)
             self.request_failed.emit(key, ErrorCode.UNKNOWN_MESSAGE, message)
             return False
@@ -1326,6 +1329,12 @@ class ClientEngine(QObject):
         frame = Edit(id=self._take_id(), client_msg_id=time_ordered_id(), seq=seq, text=text,
                      base=base)
         return self._send_edit(_Request("edit", key=key, frame=frame))
+
+    def deletion_waiting(self, seq: int) -> bool:
+        """Whether a "Delete for everyone" of own message ``seq`` is made and waits for its
+        answer (the link is down, or it is on its way): it cannot be edited any more."""
+        return any(c.get("kind") == "retract" and c.get("seq") == seq
+                   for c in self._saved_changes())
 
     def _send_edit(self, req: _Request) -> bool:
         key = req.key or EVERYONE

@@ -595,6 +595,9 @@ class ConversationWidget(QWidget):
         self.failed_bar.hide()
         self.retry_blocked = ""
         """Why a retry cannot succeed now ("" when it may): see :meth:`set_retry_blocked`."""
+        self.being_deleted: Callable[[int], bool] = lambda seq: False
+        """Whether the deletion of own message ``seq`` waits to be made (the window sets
+        it to :meth:`ClientEngine.deletion_waiting`): Edit… is not offered for it."""
 
         # Why a drop (or an attachment) was refused: stays until dismissed.
         self.error_bar = QWidget(self)
@@ -1422,7 +1425,8 @@ class ConversationWidget(QWidget):
             # An edit needs membership since the message (the server refuses it after a
             # leave, also when joined again: it was offered and always failed; a hunt).
             # Delete for everyone stays.
-            if self.writable and not self._before_membership(item):
+            if self.writable and not self._before_membership(item) and \
+                    not self.being_deleted(item.seq):
                 change = menu.addAction("Edit…")
                 change.triggered.connect(lambda: self.edit_requested.emit(self.key, item.seq))
             retract = menu.addAction("Delete for everyone…")
@@ -1452,7 +1456,7 @@ class ConversationWidget(QWidget):
         for row in range(rows - 1, max(-1, rows - 1 - self.EDIT_LAST_LOOKBACK), -1):
             item = self.model.item(row)
             if editable(item):
-                if self._before_membership(item):
+                if self._before_membership(item) or self.being_deleted(item.seq):
                     return False  # (the server refuses it: see message_menu)
                 self.edit_requested.emit(self.key, item.seq)
                 return True

@@ -771,6 +771,7 @@ class MainWindow(QMainWindow):
             widget.files_dropped.connect(self.send_files)
             widget.caught_up.connect(self._on_caught_up)
             widget.set_transfers(self.transfers)
+            widget.being_deleted = self.engine.deletion_waiting
             self._tabs_by_key[key] = widget
             widget.set_status(self.status_text(key))
             if key != EVERYONE and not is_group(key):

@@ -269,6 +269,11 @@ def test_an_edit_and_a_delete_made_offline_are_made_when_back_not_thrown_away(
     assert alice.retract(peer_key("bob"), other)
     assert "will be edited once you are back online" in " ".join(
         i.text for i in model.items())
+    # Deleted once back: no longer offered for an edit (the server refused it after the
+    # deletion, "you have no message 3 to edit"; a hunt), nor to Up in the empty box.
+    actions = [a.text() for a in tab.message_menu(model.row_of_seq(other)).actions()]
+    assert "Edit…" not in actions and "Edit…" in [
+        a.text() for a in tab.message_menu(model.row_of_seq(seq)).actions()]
     make_server(demo=True, data_dir=server.data_dir, port=server.port)
     alice.engine.reconnect_now()
     bob.engine.reconnect_now()

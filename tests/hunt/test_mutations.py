@@ -148,31 +148,3 @@ def test_logging_out_with_a_delete_for_everyone_not_made_yet_asks_first(
     assert alice.engine._saved_changes()  # (waiting for the link)
     alice.logout_action.trigger()  # File → Log out
     assert asked, "logged out with a deletion for everyone that was never made"
-
-
-def test_an_edit_made_after_an_offline_delete_is_not_refused_as_an_unknown_message(
-        qtbot, server, make_engine):
-    """Offline, alice chooses "Delete for everyone…" on a message; the bubble still shows
-    its text with Edit… and Delete for everyone… in its menu (the deletion waits for the
-    link), so she fixes a word with Edit… too. Back online the deletion is made, then the
-    edit is refused and the tab says "Could not edit the message: you have no message 3 to
-    edit" — a server seq and a claim that makes no sense to her. ClientEngine.edit does not
-    look at the saved changes for a deletion of the same message waiting before it."""
-    alice, bob = make_engine(), make_engine()
-    login(qtbot, alice, server.host, server.port, "alice")
-    login(qtbot, bob, server.host, server.port, "bob")
-    with qtbot.waitSignal(alice.message_acked, timeout=10_000) as acked:
-        alice.send_unicast("bob", "meet at 2")
-    seq = acked.args[1]
-    with qtbot.waitSignal(alice.reconnect_scheduled, timeout=10_000):
-        alice._conn._socket.abort()
-    alice._reconnect_timer.stop()
-    assert alice.retract(seq, "bob")
-    alice.edit(seq, "bob", "meet at 3")
-    with qtbot.waitSignal(alice.resumed, timeout=10_000):
-        alice.reconnect_now()
-    qtbot.waitUntil(lambda: not alice._saved_changes(), timeout=10_000)
-    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == [RETRACTED_TEXT],
-                    timeout=10_000)
-    assert not [t for t in errors(alice, "bob") if "you have no message" in t], \
-        errors(alice, "bob")

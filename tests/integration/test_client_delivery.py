@@ -1846,6 +1846,30 @@ def test_two_offline_edits_do_not_overwrite_a_newer_edit_from_another_device(
     assert texts_from(bob, "alice", "alice") == ["meet at 4"]
 
 
+def test_an_edit_made_after_an_offline_delete_is_refused_plainly(qtbot, server, make_engine):
+    """Offline, alice deletes a message for everyone (it waits for the link), then edits it.
+    Back online the deletion was made, then the edit refused with "Could not edit the
+    message: you have no message 3 to edit" (a hunt). The edit is refused at once, saying
+    why, and nothing of it goes."""
+    alice, bob, (seq,) = alice_wrote_to_bob(qtbot, server, make_engine, "meet at 2")
+    with qtbot.waitSignal(alice.reconnect_scheduled, timeout=10_000):
+        alice._conn._socket.abort()
+    alice._reconnect_timer.stop()
+    assert alice.retract(seq, "bob") and alice.deletion_waiting(seq)
+    assert not alice.edit(seq, "bob", "meet at 3")
+    errors = [i.text for i in alice.conversation("bob").items()
+              if i.kind is MessageKind.ERROR]
+    assert errors == ["Not edited: this message is being deleted."]
+    with qtbot.waitSignal(alice.resumed, timeout=10_000):
+        alice.reconnect_now()
+    qtbot.waitUntil(lambda: not alice._saved_changes(), timeout=10_000)
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == [RETRACTED_TEXT],
+                    timeout=10_000)
+    assert not alice.deletion_waiting(seq)
+    assert [i.text for i in alice.conversation("bob").items()
+            if i.kind is MessageKind.ERROR] == errors
+
+
 def test_two_edits_in_a_row_before_an_answer_are_both_made(qtbot, server, make_engine):
     """A second edit of a message made before the first one's answer (twice while the link
     is down) is no conflict with the first: the last text wins, nothing is refused."""
