@@ -1330,6 +1330,13 @@ class ClientEngine(QObject):
                      base=base)
         return self._send_edit(_Request("edit", key=key, frame=frame))
 
+    def changes_waiting(self) -> tuple[int, int]:
+        """How many edits and how many deletes for everyone are made and not answered yet
+        (saved with the cache: they go after this account's next login on this computer)."""
+        saved = self._saved_changes()
+        edits = sum(1 for c in saved if c.get("kind") == "edit")
+        return edits, len(saved) - edits
+
     def deletion_waiting(self, seq: int) -> bool:
         """Whether a "Delete for everyone" of own message ``seq`` is made and waits for its
         answer (the link is down, or it is on its way): it cannot be edited any more."""

@@ -117,11 +117,12 @@ def confirm_retract(parent: QWidget) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
-def confirm_logout_unsent(parent: QWidget, count: int, failed: int = 0) -> bool:
-    """Ask before logging out with ``count`` messages not sent yet (replaced in tests);
-    ``failed`` messages the server refused for good are named apart: they never go by
-    themselves."""
-    what = "1 message is" if count == 1 else f"{count:,} messages are"
+def confirm_logout_unsent(parent: QWidget, count: int, failed: int = 0, *, edits: int = 0,
+                          deletes: int = 0) -> bool:
+    """Ask before logging out with ``count`` messages not sent yet, ``edits`` edits and
+    ``deletes`` deletions for everyone not made yet (replaced in tests); ``failed`` messages
+    the server refused for good are named apart: they never go by themselves."""
+    what = logout_waiting_text(count, edits, deletes)
     refused = ""
     if failed:
         refused = (" (1 message the server refused waits in its conversation for Retry or "
@@ -130,11 +131,24 @@ def confirm_logout_unsent(parent: QWidget, count: int, failed: int = 0) -> bool:
              "Retry or Delete: they do not go by themselves.)")
     answer = QMessageBox.question(
         parent, "Log out",
-        f"{what} not sent yet. They stay on this computer and go the next time you log in "
+        f"{what}. They stay on this computer and go the next time you log in "
         f"here, not from another computer.{refused}\n\nLog out anyway?",
         QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
         QMessageBox.StandardButton.Cancel)
     return answer == QMessageBox.StandardButton.Yes
+
+
+def logout_waiting_text(count: int, edits: int = 0, deletes: int = 0) -> str:
+    """What waits to go, for the logout question: "1 message is not sent yet", "1 deletion
+    is not made yet", joined."""
+
+    def some(n: int, one: str, many: str, done: str) -> str:
+        return f"1 {one} is not {done} yet" if n == 1 else f"{n:,} {many} are not {done} yet"
+
+    parts = [some(n, one, many, done) for n, one, many, done in (
+        (count, "message", "messages", "sent"), (edits, "edit", "edits", "made"),
+        (deletes, "deletion", "deletions", "made")) if n]
+    return "; ".join(parts)
 
 
 def ask_new_text(parent: QWidget, old: str, note: str = "") -> str | None:
@@ -1851,10 +1865,13 @@ class MainWindow(QMainWindow):
         # one the account may never log in here again, and nothing said so; a hunt.)
         # Only pending ones go later: one the server refused for good (✗, Retry / Delete)
         # never goes by itself, and asking about it promised it would, at every log-out.
+        # Edits and deletions for everyone waiting for the link stay there too (a hunt).
         store = self.engine.store
         pending = len(store.outbox(state="pending")) if store is not None else 0
         failed = len(store.outbox(state="failed")) if store is not None else 0
-        if pending and not confirm_logout_unsent(self, pending, failed):
+        edits, deletes = self.engine.changes_waiting()
+        if (pending or edits or deletes) and not confirm_logout_unsent(
+                self, pending, failed, edits=edits, deletes=deletes):
             return
         self.logout_chosen = True
         self.logout_requested.emit()

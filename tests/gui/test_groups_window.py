@@ -1080,11 +1080,11 @@ def test_logging_out_with_unsent_messages_asks_first(qtbot, open_window, server,
     assert alice.engine.send_broadcast("hand in by friday")
     asked: list[int] = []
     monkeypatch.setattr(main_window, "confirm_logout_unsent",
-                        lambda parent, count, failed=0: asked.append(count) or False)
+                        lambda parent, count, failed=0, **_: asked.append(count) or False)
     alice.logout_action.trigger()  # File → Log out; Cancel
     assert asked == [1] and alice.isVisible() and not alice.logout_chosen
     monkeypatch.setattr(main_window, "confirm_logout_unsent",
-                        lambda parent, count, failed=0: True)
+                        lambda parent, count, failed=0, **_: True)
     alice.logout_action.trigger()
     assert alice.logout_chosen and not alice.isVisible()
 
@@ -1103,8 +1103,9 @@ def test_log_out_does_not_promise_that_a_refused_message_goes_later(
     qtbot.waitUntil(lambda: any(i.state is DeliveryState.FAILED for i in model.items()),
                     timeout=10_000)
     asked: list[tuple[int, int]] = []
-    monkeypatch.setattr(main_window, "confirm_logout_unsent",
-                        lambda parent, count, failed=0: asked.append((count, failed)) or False)
+    monkeypatch.setattr(
+        main_window, "confirm_logout_unsent",
+        lambda parent, count, failed=0, **_: asked.append((count, failed)) or False)
     server.close()  # one typed offline does go later: asked, the refused one named apart
     qtbot.waitUntil(lambda: not alice.engine.logged_in, timeout=10_000)
     later = alice.engine.send_broadcast("later")
@@ -1114,6 +1115,39 @@ def test_log_out_does_not_promise_that_a_refused_message_goes_later(
     alice.logout_action.trigger()
     assert asked == [(1, 1)], "asked to keep a refused message that will never go by itself"
     assert alice.logout_chosen and not alice.isVisible()
+
+
+def test_logging_out_with_a_delete_for_everyone_not_made_yet_asks_first(
+        qtbot, open_window, server, monkeypatch):
+    """alice sent bob the wrong thing; the server is away when she chooses "Delete for
+    everyone…" (the app says it will be deleted once back online), and she logs out of the
+    lab computer. Her deletion stays in that computer's cache and is made only when she
+    next logs in *there*, while bob keeps reading the message; File → Log out asked only
+    about unsent messages (a hunt). It asks about waiting edits and deletions too."""
+    from messenger.client.conversations import peer_key
+    from messenger.gui import main_window
+
+    bob = open_window("bob")
+    alice = open_window("alice")
+    with qtbot.waitSignal(alice.engine.message_acked, timeout=10_000) as acked:
+        alice.engine.send_unicast("bob", "the exam answers: b, d, a")
+    seq = acked.args[1]
+    qtbot.waitUntil(lambda: bob.engine.store.message(seq) is not None, timeout=10_000)
+    with qtbot.waitSignal(alice.engine.reconnect_scheduled, timeout=10_000):
+        alice.engine._conn._socket.abort()  # the link is gone (the server is away)
+    alice.engine._reconnect_timer.stop()
+    monkeypatch.setattr(main_window, "confirm_retract", lambda parent: True)
+    assert alice.retract(peer_key("bob"), seq)  # "will be deleted once you are back online"
+    asked: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(
+        main_window, "confirm_logout_unsent",
+        lambda parent, count, failed=0, edits=0, deletes=0:
+        asked.append((count, edits, deletes)) or False)
+    alice.logout_action.trigger()  # File → Log out; Cancel
+    assert asked == [(0, 0, 1)] and alice.isVisible() and not alice.logout_chosen
+    assert main_window.logout_waiting_text(0, 0, 1) == "1 deletion is not made yet"
+    assert main_window.logout_waiting_text(2, 1, 0) == \
+        "2 messages are not sent yet; 1 edit is not made yet"
 
 
 def test_a_new_invitation_does_not_throw_away_the_keyboard_focus(qtbot, open_window):

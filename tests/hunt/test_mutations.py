@@ -110,3 +110,108 @@ def test_logging_out_with_a_delete_for_everyone_not_made_yet_asks_first(
     assert alice.engine._saved_changes()  # (waiting for the link)
     alice.logout_action.trigger()  # File → Log out
     assert asked, "logged out with a deletion for everyone that was never made"
+def test_an_edit_after_the_servers_clock_stepped_back_still_shows(
+        qtbot, server, make_engine, monkeypatch):
+    """The server's clock was 10 minutes fast and NTP steps it back. alice edits a message
+    she had edited a minute before: the server stores the new text, but its ``edited`` time
+    (Store.store_message: ``ts = time.time()``, not kept monotonic) is older than the first
+    edit's, so every app takes the notice for an old edit and keeps the previous text
+    (LocalStore.set_text ``edited <= ?``, ConversationModel.set_text ``item.edited >
+    edited``): bob and alice's own window show the text she replaced, for good, while the
+    server (history, export) has the new one."""
+    import time as real_time
+
+    from messenger.server import store as store_module
+
+    class SteppedBack:
+        offset = 0.0
+
+        def __getattr__(self, name):
+            return getattr(real_time, name)
+
+        def time(self):
+            return real_time.time() + self.offset
+
+    clock = SteppedBack()
+    monkeypatch.setattr(store_module, "time", clock)
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    with qtbot.waitSignal(alice.message_acked, timeout=10_000) as acked:
+        alice.send_unicast("bob", "meet at 2")
+    seq = acked.args[1]
+    assert alice.edit(seq, "bob", "meet at 3")
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["meet at 3"]
+                    and not alice._saved_changes(), timeout=10_000)
+    clock.offset = -600.0  # NTP corrects the server's clock
+    assert alice.edit(seq, "bob", "meet at 4")
+    qtbot.waitUntil(lambda: not alice._saved_changes(), timeout=10_000)
+    assert server.server.store.message(seq).text == "meet at 4"
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["meet at 4"], timeout=5_000)
+
+
+def test_a_deleted_message_s_edited_texts_are_not_handed_out_afterwards(qtbot, server):
+    """alice sends bob "see you", changes it to "my pin is 4711", notices her mistake and
+    deletes it for everyone, all while bob is offline. The original now reads "This
+    message was deleted.", but the ``edited`` notice keeps "my pin is 4711" on the server
+    (ServerCore._retract blanks only the original) and is handed out after the deletion:
+    bob's next login replays it, and any ``history`` catch-up (``after``) returns it, to
+    any client, for good. A deleted text survives on the wire."""
+    from helpers.wire import connect_as
+
+    from messenger.protocol import Edit, GetHistory, Message, Ok, Retract
+
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    sent = alice.send_text("unicast", "see you", ["bob"])
+    assert isinstance(sent, Ok)
+    assert isinstance(alice.request(Edit, client_msg_id="e-1", seq=sent.seq,
+                                    text="my pin is 4711"), Ok)
+    assert isinstance(alice.request(Retract, seq=sent.seq), Ok)
+    alice.close()
+
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    qtbot.waitUntil(lambda: any(isinstance(m, Message) and m.notice == "deleted"
+                                for m in bob.frames), timeout=10_000)
+    page = bob.request(GetHistory, conversation="user:alice", after=0, limit=100)
+    assert isinstance(page, Ok)
+    handed_out = [m.text for m in [*bob.messages(), *(page.messages or [])]]
+    assert not any("4711" in t for t in handed_out), handed_out
+
+
+def test_a_member_who_left_and_came_back_sees_a_deletion_in_his_group(
+        qtbot, server, make_engine):
+    """bob gets alice's "the door code is 4711" in the public group lab, leaves, and joins
+    again the next day. alice then deletes the message for everyone. bob is a member, his
+    lab tab is open, the server's history gives him "This message was deleted." — but the
+    deletion notice went only to the members "since before the message"
+    (ServerCore._change -> Store.members_since), and his app, which still has the text
+    cached, shows it on: the deleted code stays on a current member's screen (paging back
+    comes from the cache, so no server page corrects it)."""
+    from messenger.client.conversations import group_key
+
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    with qtbot.waitSignal(alice.group_joined, timeout=10_000):
+        alice.create_group("lab", public=True)
+    with qtbot.waitSignal(bob.group_joined, timeout=10_000):
+        bob.join_group("lab")
+    key = group_key("lab")
+    with qtbot.waitSignal(alice.message_acked, timeout=10_000) as acked:
+        alice.send_group("lab", "the door code is 4711")
+    seq = acked.args[1]
+    qtbot.waitUntil(lambda: texts_from(bob, key, "alice") == ["the door code is 4711"],
+                    timeout=10_000)
+    with qtbot.waitSignal(bob.group_left, timeout=10_000):
+        bob.leave_group("lab")
+    with qtbot.waitSignal(bob.group_joined, timeout=10_000):
+        bob.join_group("lab")
+    qtbot.waitUntil(lambda: len(alice.groups.group("lab").members) == 2, timeout=10_000)
+    assert alice.retract(seq, key)
+    qtbot.waitUntil(lambda: texts_from(alice, key, "alice") == [RETRACTED_TEXT],
+                    timeout=10_000)
+    marker = "after the deletion"  # a later message: bob's app is up to date past it
+    alice.send_group("lab", marker)
+    qtbot.waitUntil(lambda: marker in texts_from(bob, key, "alice"), timeout=10_000)
+    assert "the door code is 4711" not in texts_from(bob, key, "alice")
+    assert bob.store.message(seq, key).text == RETRACTED_TEXT
