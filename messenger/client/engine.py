@@ -3919,7 +3919,7 @@ class ConversationExport(QObject):
                 yield waiting.popleft()[1]
             notice = bool(m.notice) if isinstance(m, CachedMessage) \
                 else m.kind is MessageKind.SYSTEM
-            yield export_line(m.ts, m.sender, m.text, notice=notice)
+            yield export_line(m.ts, m.sender, m.text, notice=notice, edited=m.edited)
         for _ts, line in waiting:
             yield line
 
@@ -3996,17 +3996,28 @@ def file_lines(records: list[TransferRecord], key: str, me: str) -> list[tuple[f
     return out
 
 
-def export_line(ts: float, sender: str, text: str, *, notice: bool = False) -> str:
+def export_line(ts: float, sender: str, text: str, *, notice: bool = False,
+                edited: float | None = None) -> str:
     """One line of an exported conversation: ``[YYYY-MM-DD HH:MM:SS] sender: text`` in local
     time, or ``[YYYY-MM-DD HH:MM:SS] * text`` for a ``notice`` ("bob joined": said by nobody,
     and not to be taken for a message "bob joined" that bob typed); further lines of a
     multi-line text are indented by four spaces: after every line break Python's
     ``str.splitlines`` knows (``\n``, ``\r\n``, a lone ``\r``, and U+2028, U+2029, U+0085, VT,
     FF...: the app shows U+2028 as a line break, and a message could put a forged
-    "[…] alice: …" line of its own into the file; a hunt)."""
+    "[…] alice: …" line of its own into the file; a hunt). A message ``edited`` (its text
+    replaced at that time) ends with `` (edited HH:MM)``, with the date when it was another
+    day (the line's time is the original's: the export said alice wrote at 2 pm what she
+    wrote hours later; a hunt); not a deleted one (its text is gone, not changed)."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", local_time(ts))
     lines = "\n    ".join(_LINE_BREAK.split(text))
-    return f"[{stamp}] * {lines}" if notice else f"[{stamp}] {sender}: {lines}"
+    if notice:
+        return f"[{stamp}] * {lines}"
+    if edited is not None and text != RETRACTED_TEXT:
+        when = local_time(edited)
+        same_day = time.strftime("%Y-%m-%d", when) == stamp[:10]
+        lines += time.strftime(" (edited %H:%M)" if same_day else " (edited %Y-%m-%d %H:%M)",
+                               when)
+    return f"[{stamp}] {sender}: {lines}"
 
 
 _LINE_BREAK = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")

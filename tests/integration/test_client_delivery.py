@@ -14,6 +14,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -606,6 +607,40 @@ def test_export_that_hits_a_full_disk_says_so_and_leaves_no_part_file(
     assert failures[0].startswith(f"Could not write {out}")
     assert job.phase == "failed"
     assert list(tmp_path.glob("bob.txt*")) == []
+def test_an_export_says_which_messages_were_edited(qtbot, server, make_engine, tmp_path):
+    """alice writes "meet at 2" and later changes it to "meet at 4": the window marks the
+    bubble "edited", but bob's export wrote "[time] alice: meet at 4" at the original's time
+    with nothing saying the text changed later (a hunt): as a record of the chat it said
+    alice wrote at 2 pm what she wrote hours later. The line ends "(edited HH:MM)"."""
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    with qtbot.waitSignal(alice.message_acked, timeout=10_000) as acked:
+        alice.send_unicast("bob", "meet at 2")
+    seq = acked.args[1]
+    assert alice.edit(seq, "bob", "meet at 4")
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["meet at 4"], timeout=10_000)
+    edited = bob.conversation("alice").items()[-1].edited
+    assert edited is not None  # the window says so
+    out = tmp_path / "alice.txt"
+    job = bob.export_conversation("alice", out)
+    with qtbot.waitSignal(job.finished, timeout=10_000):
+        pass
+    line = out.read_text(encoding="utf-8").strip()
+    assert re.fullmatch(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] alice: meet at 4 "
+                        r"\(edited \d\d:\d\d\)", line), line
+    assert line.endswith(time.strftime("(edited %H:%M)", time.localtime(edited)))
+
+
+def test_an_export_line_names_the_day_of_an_edit_made_another_day():
+    """An edit made another day says the day; a deleted message is not "edited"."""
+    day = time.mktime((2026, 3, 2, 14, 0, 0, 0, 0, -1))
+    assert export_line(day, "alice", "meet at 4", edited=day + 7200).endswith(
+        "alice: meet at 4 (edited 16:00)")
+    assert export_line(day, "alice", "meet at 4", edited=day + 86400).endswith(
+        "alice: meet at 4 (edited 2026-03-03 14:00)")
+    assert export_line(day, "alice", RETRACTED_TEXT, edited=day + 60).endswith(
+        f"alice: {RETRACTED_TEXT}")
 
 
 @pytest.mark.parametrize("brk", ["\n", "\r\n", "\r", "\u2028", "\u2029", "\x85", "\x0b"])
