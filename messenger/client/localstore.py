@@ -912,9 +912,10 @@ class LocalStore:
     def set_text(self, seq: int, text: str, edited: float | None = None) -> int:
         """Replace the text of every cached copy of message ``seq`` (deleted, or edited at
         ``edited``, by its sender); returns how many rows changed."""
-        if edited is None:  # deleted
-            cur = self._db.execute("UPDATE messages SET text = ? WHERE seq = ? AND notice IS NULL",
-                                   (text, seq))
+        if edited is None:  # deleted: no longer "edited" either (its text is gone)
+            cur = self._db.execute(
+                "UPDATE messages SET text = ?, edited = NULL WHERE seq = ? AND notice IS NULL",
+                (text, seq))
         else:  # an edit never revives a deleted message, nor undoes a later edit
             cur = self._db.execute(
                 "UPDATE messages SET text = ?, edited = ? WHERE seq = ? AND notice IS NULL"

@@ -614,7 +614,10 @@ class ConversationModel(QAbstractListModel):
         if role == self.TransferRole:
             return item.transfer
         if role == self.EditedRole:
-            return item.edited
+            # Not for a deleted message (the bubble read "This message was deleted." with
+            # "edited 14:02" beside it; a hunt): its text is gone, not changed. (A server or
+            # cache may still give a deleted message the time of its last edit.)
+            return item.edited if item.text != RETRACTED_TEXT else None
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
             who = {MessageKind.OWN: "You", MessageKind.SYSTEM: "Notice",
                    MessageKind.ERROR: "Error", MessageKind.TRANSFER: "File from " + item.sender
@@ -1135,6 +1138,8 @@ class ConversationModel(QAbstractListModel):
         item.text = text
         if edited is not None:
             item.edited = edited
+        elif text == RETRACTED_TEXT:
+            item.edited = None  # (deleted: not "edited" any more)
         if row is not None:
             self._changed(row, [Qt.ItemDataRole.DisplayRole, self.TextRole, self.EditedRole,
                                 Qt.ItemDataRole.ToolTipRole,

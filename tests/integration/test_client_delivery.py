@@ -1923,6 +1923,31 @@ def test_two_edits_in_a_row_before_an_answer_are_both_made(qtbot, server, make_e
     assert not [i for i in alice.conversation("bob").items() if i.kind is MessageKind.ERROR]
 
 
+def test_a_deleted_message_is_not_labelled_edited(qtbot, server, make_engine):
+    """alice edits a message, then deletes it for everyone. bob's bubble read "This message
+    was deleted." with "edited 14:02" beside it: the deletion replaced the text but kept the
+    item's (and the cache's) ``edited`` time, which the delegate draws (a hunt). Neither
+    the model nor the cache says "edited" for a deleted message."""
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    with qtbot.waitSignal(alice.message_acked, timeout=10_000) as acked:
+        alice.send_unicast("bob", "meet at 2")
+    seq = acked.args[1]
+    assert alice.edit(seq, "bob", "meet at 4")
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["meet at 4"], timeout=10_000)
+    assert bob.store.message(seq).edited is not None
+    assert alice.retract(seq, "bob")
+    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == [RETRACTED_TEXT],
+                    timeout=10_000)
+    for engine in (alice, bob):
+        model = engine.conversation("bob" if engine is alice else "alice")
+        index = model.index(model.row_of_seq(seq), 0)
+        assert model.data(index, ConversationModel.EditedRole) is None
+        assert "edited" not in model.data(index, Qt.ItemDataRole.AccessibleTextRole)
+        assert engine.store.message(seq).edited is None
+
+
 def test_a_message_can_be_edited_again_and_again(qtbot, server, make_engine):
     """Each edit is made on the text the app shows, whose edited time is the one the server
     checks ``base`` against: the second edit was refused as a conflict (the server kept the

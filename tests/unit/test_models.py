@@ -592,3 +592,22 @@ def test_roster_presence_unknown_while_not_logged_in(qtmodeltester, qtbot, roste
     roster.set_presence_known(True)
     assert first.data(Qt.ItemDataRole.ToolTipRole) == "alice, online"
     assert members.member(1).online
+
+
+def test_a_deleted_message_is_not_edited_even_when_it_comes_with_an_edited_time(qapp):
+    """A history page or a catch-up may bring a deleted message with the time of its last
+    edit (the server keeps it): its bubble read "This message was deleted." with "edited
+    14:02" beside it (a hunt). EditedRole (what the delegate draws) and the accessible text
+    say nothing of an edit for it."""
+    from messenger.protocol import RETRACTED_TEXT
+
+    model = ConversationModel("bob", "bob")
+    model.append(ChatItem(MessageKind.OTHER, "bob", RETRACTED_TEXT, ts=1.0e9, seq=1,
+                          edited=1.0e9 + 60))
+    model.append(ChatItem(MessageKind.OTHER, "bob", "meet at 4", ts=1.0e9, seq=2,
+                          edited=1.0e9 + 60))
+    assert model.data(model.index(0, 0), ConversationModel.EditedRole) is None
+    assert "edited" not in model.data(model.index(0, 0), Qt.ItemDataRole.AccessibleTextRole)
+    assert model.data(model.index(1, 0), ConversationModel.EditedRole) == 1.0e9 + 60
+    assert model.set_text(2, RETRACTED_TEXT)  # deleted now: its edit time goes
+    assert model.item(1).edited is None
