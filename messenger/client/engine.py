@@ -537,6 +537,7 @@ class ClientEngine(QObject):
         self.resumed.connect(self._list_former_groups)
         self._conn.ready.connect(self._on_ready)
         self._conn.frame_received.connect(self._on_frame)
+        self._conn.frames_handled.connect(self._take_incoming)
         self._conn.failed.connect(self._on_failed)
         self._conn.fingerprint_pinned.connect(self._on_pinned)
         self._conn.fingerprint_verified.connect(self.fingerprint_verified)
@@ -646,6 +647,9 @@ class ClientEngine(QObject):
         self._stable_timer.setInterval(STABLE_LINK_MS)
         self._stable_timer.timeout.connect(self._backoff.reset)
         self._to_confirm: list[int] = []
+        self._incoming: list[Message] = []
+        """Messages of the turn under way (``ClientConnection.handling_read``), handled
+        together when it ends or another frame comes (:meth:`_take_incoming`)."""
         self._confirm_timer = QTimer(self)
         self._confirm_timer.setSingleShot(True)
         self._confirm_timer.setInterval(0)
@@ -2218,8 +2222,14 @@ class ClientEngine(QObject):
             log.debug("ignoring %s outside a session", type(frame).__name__)
             return
         if isinstance(frame, Message):
-            self._on_message(frame)
-        elif isinstance(frame, Presence):
+            if self._conn.handling_read:
+                self._incoming.append(frame)  # (with the rest of this turn's messages)
+            else:
+                self._on_message(frame)
+            return
+        if self._incoming:  # (what comes next sees them handled, as it always did)
+            self._take_incoming()
+        if isinstance(frame, Presence):
             self._on_presence(frame)
         elif isinstance(frame, Ok):
             self._on_ok(frame)
@@ -2848,6 +2858,13 @@ class ClientEngine(QObject):
                 # A conversation first seen live starts its cursor here (what is older
                 # comes by paging back); one that has a cursor keeps it (_resume_cursor).
                 self._start_cursor(place.key, m.seq)
+        self._show_incoming(m, places, new, own)
+
+    def _show_incoming(self, m: Message, places: list[Placement], new: set[str], own: bool,
+                       badges: set[str] | None = None) -> None:
+        """Show cached message ``m`` in its ``places`` (those of ``new`` that did not hold it
+        yet) and count it unread; with ``badges``, the keys whose unread count changed are
+        added to it and shown later (:meth:`_show_unread`)."""
         if own and self._own_from_elsewhere(m):
             return
         for place in places:
@@ -2864,10 +2881,77 @@ class ClientEngine(QObject):
                     self._mark_read_here(place.key, [m.seq])
             elif not own:
                 self._unread_seqs.setdefault(place.key, set()).add(m.seq)
-                self._set_unread(place.key, self._unread.get(place.key, 0) + 1)
+                count = self._unread.get(place.key, 0) + 1
+                if badges is None:
+                    self._set_unread(place.key, count)
+                else:
+                    self._unread[place.key] = count
+                    badges.add(place.key)
                 self.message_received.emit(place.key, item)
         if own and new:  # sent from another device of ours: its receipts may be here
             self._settle([m.seq])
+
+    def _take_incoming(self, _handled: int = 0) -> None:
+        """Handle the messages held back in this turn (:attr:`_incoming`), in order: each run
+        of them cached in one transaction (:meth:`_on_messages`), an edit or a deletion on
+        its own (:meth:`_on_message`)."""
+        batch, self._incoming = self._incoming, []
+        run: list[Message] = []
+        for m in batch:
+            if m.notice in ("deleted", "edited") and m.replaces:
+                self._on_messages(run)
+                run = []
+                self._on_message(m)
+            else:
+                run.append(m)
+        self._on_messages(run)
+
+    def _on_messages(self, batch: list[Message]) -> None:
+        """What :meth:`_on_message` does for each of ``batch`` (no edits or deletions), with
+        the cache written in one transaction, each conversation's cursor read once and its
+        unread badge set once (a catch-up of 14,000 messages cached each in its own
+        transaction froze the window for seconds). A batch the cache refuses (a seq clash, a
+        disk error) goes through :meth:`_on_message` one by one, which handles that."""
+        if len(batch) < 2 or self._store is None:
+            for m in batch:
+                self._on_message(m)
+            return
+        taken: list[tuple[Message, list[Placement], bool]] = []
+        for m in batch:
+            m = _sane_message(m)
+            self.server_clock.saw(m.ts)
+            if m.seq in self._seen_seqs:
+                log.debug("duplicate message seq %d", m.seq)
+                self._confirm_later(m.seq)
+                continue
+            self._seen_seqs.add(m.seq)
+            own = bool(self.user) and name_key(m.sender) == name_key(self.user)
+            group = self._group_title(m.group) if m.group else None
+            places = place_incoming(self.user or m.sender, m.sender, m.scope, m.to, group)
+            for place in places:
+                self.conversation(place.key, place.title)
+            taken.append((m, places, own))
+        try:
+            added = iter(self._store.add_new(
+                [self._cached(m, p.key) for m, places, _ in taken for p in places]))
+        except (SeqClash, sqlite3.Error, OSError):
+            for m, _, _ in taken:
+                self._seen_seqs.discard(m.seq)
+            for m, _, _ in taken:
+                self._on_message(m)
+            return
+        started: set[str] = set()
+        badges: set[str] = set()
+        for m, places, own in taken:
+            new = {p.key for p in places if next(added)}
+            self._confirm_later(m.seq)
+            for place in places:
+                if place.key not in self._catching_up and place.key not in started:
+                    started.add(place.key)  # (as _on_message: the first one starts it)
+                    self._start_cursor(place.key, m.seq)
+            self._show_incoming(m, places, new, own, badges)
+        for key in badges:
+            self._show_unread(key)
 
     def _confirm_later(self, seq: int) -> None:
         """Confirm message ``seq`` (``delivered``) once the cache is synced: at the end of
@@ -3775,6 +3859,11 @@ class ClientEngine(QObject):
         if self._unread.get(key, 0) == count:
             return
         self._unread[key] = count
+        self._show_unread(key)
+
+    def _show_unread(self, key: str) -> None:
+        """Show the unread count of ``key`` (:attr:`_unread`) in its badge."""
+        count = self._unread.get(key, 0)
         if is_group(key):
             self.groups.set_unread(self.conversation(key).title, count)
         elif key != EVERYONE:

@@ -507,7 +507,15 @@ class LocalStore:
             SeqClash: one's ``seq`` is cached as another message (nothing is added): taken
                 as a repeat, a restored server's new message was never shown, yet
                 confirmed (a client hunt)."""
-        new: list[int] = []
+        return [m.seq for m, new in zip(items, self.add_new(items), strict=True) if new]
+
+    def add_new(self, items: Sequence[CachedMessage]) -> list[bool]:
+        """Cache messages in one transaction, as :meth:`add_messages`; return whether each of
+        ``items`` was new (the same seq may come for two conversations).
+
+        Raises:
+            SeqClash: as :meth:`add_messages` (nothing is added)."""
+        new: list[bool] = []
         db = self._db
         db.execute("BEGIN")
         try:
@@ -519,8 +527,7 @@ class LocalStore:
                     " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (m.seq, m.conv, m.ts, m.sender, m.scope, json.dumps(m.to), m.group,
                      m.notice, m.text, m.client_msg_id, m.state, m.edited))
-                if cur.rowcount:
-                    new.append(m.seq)
+                new.append(bool(cur.rowcount))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -37,7 +37,8 @@ class FrameDecoder:
     Args:
         max_frame: largest payload accepted, in bytes.
 
-    ``feed(data)`` returns an iterator over the complete payloads now available. A zero or
+    ``feed(data)`` returns an iterator over the complete payloads now available (closing it
+    early keeps the rest buffered for the next ``feed``). A zero or
     oversized length raises :class:`FrameTooLarge`; after that the stream cannot be re-synced
     and the decoder stays failed (every later ``feed`` raises again).
     """
@@ -49,8 +50,21 @@ class FrameDecoder:
 
     @property
     def buffered(self) -> int:
-        """Bytes held that do not yet form a complete frame."""
+        """Bytes held: a frame not complete yet, and frames not taken yet (see :meth:`append`)."""
         return len(self._buf)
+
+    @property
+    def ready(self) -> bool:
+        """Whether a complete frame is buffered (or a length that makes the next
+        :meth:`feed` raise)."""
+        if len(self._buf) < 4:
+            return self._failed is not None
+        (length,) = HEADER.unpack_from(self._buf, 0)
+        return length == 0 or length > self.max_frame or len(self._buf) >= 4 + length
+
+    def append(self, data: bytes) -> None:
+        """Buffer ``data`` without splitting it yet (``feed(b"")`` yields the frames)."""
+        self._buf += data
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         """Add ``data`` and yield each complete payload, in order."""

@@ -70,6 +70,27 @@ def test_any_split_gives_the_same_frames(messages, data):
     assert decoder.buffered == 0
 
 
+def test_frames_taken_a_few_at_a_time_keep_their_order():
+    """The app handles a big read a slice per turn of the event loop: it buffers what comes
+    (``append``), takes some frames, stops, and takes the rest later; nothing is lost or
+    repeated, and ``ready`` says whether a whole frame waits."""
+    codec = Codec.for_client()
+    frames = [Ok(id=i) for i in range(1, 8)]
+    stream = b"".join(encode_frame(f) for f in frames)
+    decoder = FrameDecoder()
+    decoder.append(stream[:-3])  # (the last frame not whole yet)
+    got = []
+    while decoder.ready:
+        it = decoder.feed(b"")
+        got += [codec.decode(p) for _, p in zip(range(2), it, strict=False)]
+        it.close()
+    assert got == frames[:-1]
+    decoder.append(stream[-3:])
+    assert decoder.ready
+    got += [codec.decode(p) for p in decoder.feed(b"")]
+    assert got == frames and not decoder.ready and decoder.buffered == 0
+
+
 @settings(max_examples=300)
 @given(st.binary(max_size=300), st.lists(st.integers(1, 64), max_size=8))
 def test_random_bytes_give_frames_or_protocol_errors_only(blob, chunk_sizes):
