@@ -1,0 +1,114 @@
+"""Hunt: the app's lifecycle with things in flight (quit, log out, log in again)."""
+
+from __future__ import annotations
+
+import time
+
+from messenger.client.connection import ConnectionState
+from messenger.client.conversations import EVERYONE
+from messenger.client.engine import EXPORT_CHUNK
+from messenger.client.localstore import CachedMessage
+
+
+def test_quitting_while_an_export_writes_leaves_no_part_file_and_raises_nothing(
+        qtbot, open_window, tmp_path):
+    """Conversation → Export… of a long conversation (more than EXPORT_CHUNK lines), then
+    File → Quit (or Log out) while the file is being written: the window closes the local
+    store, and the export's next turn of the event loop reads the closed database
+    (sqlite3.ProgrammingError raised in a slot); the ``<file>.part`` stays in the user's
+    folder for good ("no file is left behind", says ConversationExport)."""
+    alice = open_window("alice")
+    now = time.time()
+    alice.engine.store.add_messages([
+        CachedMessage(seq=100_000 + i, conv=EVERYONE, ts=now - 10_000 + i, sender="bob",
+                      scope="broadcast", text=f"line {i}", client_msg_id=f"hunt-{i}")
+        for i in range(EXPORT_CHUNK + 500)])
+    out = tmp_path / "everyone.txt"
+    job = alice.ask_export(str(out))
+    assert job is not None
+
+    def quit_between_chunks() -> None:
+        if job.phase == "writing" and job.written >= EXPORT_CHUNK and alice.isVisible():
+            alice.close()  # File → Quit between two chunks of the writing
+
+    job.progress.connect(quit_between_chunks)
+    qtbot.waitUntil(lambda: not alice.isVisible(), timeout=10_000)
+    qtbot.waitUntil(lambda: alice.engine.state is ConnectionState.DISCONNECTED)
+    qtbot.waitUntil(lambda: job.phase not in ("fetching", "writing"), timeout=5_000)
+    assert not (tmp_path / "everyone.txt.part").exists()
+
+
+import os
+import signal
+
+import pytest
+
+from messenger.gui.app import _quit_on_signals
+
+
+@pytest.fixture
+def sigterm(qtbot):
+    """``sigterm()`` sends the app SIGTERM with the app's own handler installed
+    (``messenger.gui.app._quit_on_signals``), as ``kill PID``, a session end or systemd does;
+    the previous handlers are put back afterwards."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    wake = _quit_on_signals()
+
+    def send() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    yield send
+    wake.stop()
+    for s, handler in before.items():
+        signal.signal(s, handler)
+
+
+def test_sigterm_closes_the_window_and_logs_out(qtbot, open_window, sigterm):
+    """(Baseline: SIGTERM closes the window, which logs out and saves the session.)"""
+    alice = open_window("alice")
+    sigterm()
+    qtbot.waitUntil(lambda: not alice.isVisible(), timeout=5_000)
+    qtbot.waitUntil(lambda: alice.engine.state is ConnectionState.DISCONNECTED, timeout=5_000)
+    assert alice.engine.store is None  # closed: the next app of the account may open it
+
+
+def test_sigterm_while_a_password_change_waits_still_closes_the_window(
+        qtbot, open_window, sigterm):
+    """SIGTERM (kill, the desktop session ending, systemd) while File → Change password…
+    waits for the server's answer: the dialog refuses to close (its answer must be seen),
+    QApplication.closeAllWindows() then stops and closes nothing else, and the handler
+    calls QApplication.quit() all the same. run_app returns and the process exits without
+    the main window's closeEvent: no logout, the open tabs and the window's place not
+    saved, the transfer thread (if a transfer ran) not stopped — "QThread: Destroyed while
+    thread is still running" aborts the process."""
+    alice = open_window("alice")
+    dialog = alice.ask_change_password()
+    for edit, text in ((dialog.current_edit, "alice123"), (dialog.new_edit, "new-secret"),
+                       (dialog.repeat_edit, "new-secret")):
+        qtbot.keyClicks(edit, text)
+    dialog.submit()
+    assert not dialog.cancel_button.isEnabled()  # the server decides
+    sigterm()
+    qtbot.waitUntil(lambda: not alice.isVisible(), timeout=5_000)
+
+
+def test_a_message_to_several_people_being_written_survives_a_forced_logout(
+        qtbot, open_window, monkeypatch, tmp_path):
+    """alice writes in "Message several people" on a lab computer; her password is changed
+    from her desktop, so the lab window goes back to the login dialog (MainWindow closes
+    itself). save_session() saves the multicast draft from ``_multicast_draft``, which only
+    the dialog's ``rejected`` fills — the dialog is still open, so the text and the people
+    picked are lost; README: "closed unsent, the message and the people picked come back
+    the next time". (Compose-box drafts of the tabs are kept in the same situation.)"""
+    desktop = open_window("alice")
+    monkeypatch.setenv("MESSENGER_HOME", str(tmp_path / "lab-home"))
+    lab = open_window("alice")
+    dialog = lab.ask_multicast(["bob", "charlie"])
+    qtbot.keyClicks(dialog.text, "the meeting moves to room 4, please tell the others")
+    assert desktop.engine.change_password("alice123", "new-secret")
+    qtbot.waitUntil(lambda: not lab.isVisible(), timeout=10_000)
+    assert lab.logout_chosen  # back to the login dialog, which says why
+    again = open_window("alice", "new-secret")  # she logs in again on the lab computer
+    restored = again.ask_multicast()
+    assert restored.text.toPlainText() == "the meeting moves to room 4, please tell the others"
+    assert sorted(restored.recipients()) == ["bob", "charlie"]
