@@ -1,2 +1,3 @@
-from tests.gui.conftest import open_window, login_dialog, dark_app  # noqa: F401
-from tests.integration.conftest import make_engine  # noqa: F401,E402
+"""The hunt tests use the GUI fixtures (windows logged in to a real server)."""
+
+from tests.gui.conftest import open_window  # noqa: F401
