@@ -28,20 +28,29 @@ APP_ICON = ":/icons/messenger.svg"
 """The window and task-bar icon (resources/icons/messenger.svg)."""
 
 
+def close_all_and_quit() -> None:
+    """Close every window and quit, as on a quit signal: the main window logs out, keeps its
+    tabs and drafts, tells transfer peers. A dialog open at that moment is closed as
+    rejected (its ``rejected`` handlers run) even if it refuses to close now — File →
+    Change password… waiting for the server's answer, a message box without an Escape
+    button: such a refusal stopped ``QApplication.closeAllWindows()`` before the main
+    window, and cancelled Qt 6's ``QApplication.quit()`` too, so the signal was lost (a
+    lifecycle hunt)."""
+    for widget in QApplication.topLevelWidgets():
+        if isinstance(widget, QDialog) and widget.isVisible():
+            widget.done(QDialog.DialogCode.Rejected)  # (not reject(), which may refuse)
+    QApplication.closeAllWindows()
+    QApplication.quit()
+
+
 def _quit_on_signals() -> QTimer:
-    """Ctrl+C (SIGINT) and SIGTERM close the windows (the main window logs out, keeps its
-    tabs, tells transfer peers) and quit. Before, the app ignored Ctrl+C, and `make run`
-    waited on it with its server already stopped (an operator hunt). Python runs signal
-    handlers only between bytecodes: the returned timer wakes it; keep it while the app
-    runs."""
+    """Ctrl+C (SIGINT) and SIGTERM close the windows and quit (:func:`close_all_and_quit`).
+    Before, the app ignored Ctrl+C, and `make run` waited on it with its server already
+    stopped (an operator hunt). Python runs signal handlers only between bytecodes: the
+    returned timer wakes it; keep it while the app runs."""
     def interrupted(signum: int, _frame: object) -> None:
         log.info("signal %d: quitting", signum)
-
-        def close() -> None:
-            QApplication.closeAllWindows()
-            QApplication.quit()
-
-        QTimer.singleShot(0, close)
+        QTimer.singleShot(0, close_all_and_quit)
 
     signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)

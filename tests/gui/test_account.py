@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit
 
 from messenger.client.connection import ConnectionState
 from messenger.client.engine import ClientEngine
+from messenger.gui.app import _quit_on_signals
 from messenger.gui.login_dialog import LoginDialog
 
 
@@ -86,3 +91,40 @@ def test_the_other_computer_goes_back_to_the_login_for_a_password_change(
     dialog = LoginDialog(ClientEngine(), user="alice", notice=lab.logout_reason)
     qtbot.addWidget(dialog)
     assert dialog.error_label.text() == lab.logout_reason
+
+
+@pytest.fixture
+def sigterm(qtbot):
+    """``sigterm()`` sends this process SIGTERM with the app's own handlers installed
+    (``messenger.gui.app._quit_on_signals``), as ``kill PID``, a session end or systemd do;
+    the previous handlers are put back afterwards."""
+    caught = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None))
+              if s is not None]
+    before = {s: signal.getsignal(s) for s in caught}
+    wake = _quit_on_signals()
+
+    def send() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    yield send
+    wake.stop()
+    for s, handler in before.items():
+        signal.signal(s, handler)
+
+
+def test_sigterm_while_a_password_change_waits_still_closes_the_window(
+        qtbot, open_window, sigterm):
+    """SIGTERM (kill, the desktop session ending, systemd) while File → Change password…
+    waits for the server's answer: the dialog refuses to close (its answer must be seen), so
+    QApplication.closeAllWindows() stopped there and Qt 6's quit() was cancelled by the same
+    refusal: the window stayed, and the app ran on until it was killed hard (no logout, the
+    open tabs and the window's place not saved)."""
+    alice = open_window("alice")
+    dialog = alice.ask_change_password()
+    fill(qtbot, dialog, "alice123", "new-secret", "new-secret")
+    dialog.submit()
+    assert not dialog.cancel_button.isEnabled()  # the server decides
+    sigterm()
+    qtbot.waitUntil(lambda: not alice.isVisible(), timeout=5_000)
+    qtbot.waitUntil(lambda: alice.engine.state is ConnectionState.DISCONNECTED)
+    assert alice.engine.store is None  # closeEvent ran: the session saved, the store closed

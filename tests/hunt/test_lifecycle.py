@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import time
-
-import pytest
 
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE
 from messenger.client.engine import EXPORT_CHUNK
 from messenger.client.localstore import CachedMessage
-from messenger.gui.app import _quit_on_signals
 
 
 def test_quitting_while_an_export_writes_leaves_no_part_file_and_raises_nothing(
@@ -42,52 +37,6 @@ def test_quitting_while_an_export_writes_leaves_no_part_file_and_raises_nothing(
     qtbot.waitUntil(lambda: job.phase not in ("fetching", "writing"), timeout=5_000)
     assert not (tmp_path / "everyone.txt.part").exists()
 
-
-
-@pytest.fixture
-def sigterm(qtbot):
-    """``sigterm()`` sends the app SIGTERM with the app's own handler installed
-    (``messenger.gui.app._quit_on_signals``), as ``kill PID``, a session end or systemd does;
-    the previous handlers are put back afterwards."""
-    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    wake = _quit_on_signals()
-
-    def send() -> None:
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    yield send
-    wake.stop()
-    for s, handler in before.items():
-        signal.signal(s, handler)
-
-
-def test_sigterm_closes_the_window_and_logs_out(qtbot, open_window, sigterm):
-    """(Baseline: SIGTERM closes the window, which logs out and saves the session.)"""
-    alice = open_window("alice")
-    sigterm()
-    qtbot.waitUntil(lambda: not alice.isVisible(), timeout=5_000)
-    qtbot.waitUntil(lambda: alice.engine.state is ConnectionState.DISCONNECTED, timeout=5_000)
-    assert alice.engine.store is None  # closed: the next app of the account may open it
-
-
-def test_sigterm_while_a_password_change_waits_still_closes_the_window(
-        qtbot, open_window, sigterm):
-    """SIGTERM (kill, the desktop session ending, systemd) while File → Change password…
-    waits for the server's answer: the dialog refuses to close (its answer must be seen),
-    QApplication.closeAllWindows() then stops and closes nothing else, and the handler
-    calls QApplication.quit() all the same. run_app returns and the process exits without
-    the main window's closeEvent: no logout, the open tabs and the window's place not
-    saved, the transfer thread (if a transfer ran) not stopped — "QThread: Destroyed while
-    thread is still running" aborts the process."""
-    alice = open_window("alice")
-    dialog = alice.ask_change_password()
-    for edit, text in ((dialog.current_edit, "alice123"), (dialog.new_edit, "new-secret"),
-                       (dialog.repeat_edit, "new-secret")):
-        qtbot.keyClicks(edit, text)
-    dialog.submit()
-    assert not dialog.cancel_button.isEnabled()  # the server decides
-    sigterm()
-    qtbot.waitUntil(lambda: not alice.isVisible(), timeout=5_000)
 
 
 def test_a_message_to_several_people_being_written_survives_a_forced_logout(

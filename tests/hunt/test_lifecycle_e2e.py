@@ -120,24 +120,6 @@ def check_quit_cleanly(result: subprocess.CompletedProcess) -> None:
     assert result.returncode == 0, (result.returncode, out, result.stderr[-3000:])
 
 
-def test_sigterm_quits_the_app_cleanly(tmp_path):
-    """(Baseline of the driver: SIGTERM with nothing open logs out and exits with 0.)"""
-    check_quit_cleanly(run_driver(tmp_path, "baseline"))
-
-
-def test_sigterm_while_a_password_change_waits_still_quits_the_app(tmp_path):
-    """SIGTERM (``kill PID``, systemd, the desktop session ending) while File → Change
-    password… waits for the server's answer: the app never quits. The handler calls
-    QApplication.closeAllWindows() and QApplication.quit(); the dialog refuses to close while
-    the server decides, so closeAllWindows closes nothing else, and Qt 6's quit() tries to
-    close the windows again and is cancelled by the same refusal. Once the answer has come
-    the signal is forgotten: the app goes on running (here until the test kills it), and a
-    session end or systemd kills it hard later, without logout or saved session."""
-    check_quit_cleanly(run_driver(tmp_path, "plain"))
-
-
-
-
 def test_sighup_quits_the_app_as_sigterm_does(tmp_path):
     """`messenger &` (or `make run`) from a terminal, then the terminal window or the ssh
     session is closed: the app gets SIGHUP, which _quit_on_signals does not handle (the
