@@ -44,16 +44,20 @@ def close_all_and_quit() -> None:
 
 
 def _quit_on_signals() -> QTimer:
-    """Ctrl+C (SIGINT) and SIGTERM close the windows and quit (:func:`close_all_and_quit`).
-    Before, the app ignored Ctrl+C, and `make run` waited on it with its server already
-    stopped (an operator hunt). Python runs signal handlers only between bytecodes: the
-    returned timer wakes it; keep it while the app runs."""
+    """Ctrl+C (SIGINT), SIGTERM and SIGHUP (the terminal or SSH session the app was started
+    from closed; left alone when it is ignored, as under ``nohup``) close the windows and
+    quit (:func:`close_all_and_quit`). Before, the app ignored Ctrl+C, and `make run`
+    waited on it with its server already stopped (an operator hunt); SIGHUP killed it with
+    no logout and no saved session (a lifecycle hunt). Python runs signal handlers only
+    between bytecodes: the returned timer wakes it; keep it while the app runs."""
     def interrupted(signum: int, _frame: object) -> None:
         log.info("signal %d: quitting", signum)
         QTimer.singleShot(0, close_all_and_quit)
 
     signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, interrupted)
     wake = QTimer()
     wake.timeout.connect(lambda: None)
     wake.start(250)

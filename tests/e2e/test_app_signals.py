@@ -6,6 +6,7 @@ out, close the local store and exit with 0."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from helpers.rawclient import ServerProcess
+
+from messenger.gui.app import _quit_on_signals
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -137,3 +140,27 @@ def test_sigterm_while_a_password_change_waits_still_quits_the_app(tmp_path):
     hard later, without logout or saved session."""
     check_quit_cleanly(run_driver(tmp_path, "password"))
 
+
+def test_sighup_quits_the_app_as_sigterm_does(tmp_path):
+    """`messenger &` (or `make run`) from a terminal, then the terminal window or the ssh
+    session is closed: the app gets SIGHUP, which _quit_on_signals did not handle (the
+    server does: docs/architecture.md), so Python's default killed the process at once —
+    no logout, the open tabs and the window's place not saved, the draft typed in the last
+    moments lost, the transfer thread killed mid-write."""
+    check_quit_cleanly(run_driver(tmp_path, "hup"))
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signal")
+def test_sighup_stays_ignored_under_nohup(qapp):
+    """`nohup messenger &`: SIGHUP is ignored for the app, and must stay so (the app's own
+    handler is installed only where SIGHUP would kill it, as the server does)."""
+    caught = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {s: signal.getsignal(s) for s in caught}
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # (inherited, as nohup does)
+    try:
+        wake = _quit_on_signals()
+        wake.stop()
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
