@@ -1046,8 +1046,15 @@ class ClientEngine(QObject):
         self._conn.close()  # (logged in again by the reconnect)
 
     def _drop_store(self) -> None:
-        """Close a store that failed half-way through opening (hydrating its models)."""
+        """Close the local store (the app quits, a login ends, a store failed half-way
+        through opening). A running export is cancelled first (its temporary file removed,
+        the file it would replace untouched): it reads the store (a hunt: quitting while
+        it wrote raised in a slot and left its ``.part`` behind; while it fetched, it wrote
+        "what the window shows" as if it were the whole conversation)."""
         if self._store is not None:
+            for job in list(self._exports):
+                job.cancel("Export cancelled: the messages saved on this computer were "
+                           "closed (logged out or quit).")
             try:
                 self._store.close()
             except sqlite3.Error:
@@ -1272,7 +1279,7 @@ class ClientEngine(QObject):
     def close_store(self) -> None:
         """Close the local store (the app quits): the next app of this account may open it
         (:class:`~messenger.client.localstore.LocalStore` holds a lock while open). A later
-        login opens it again."""
+        login opens it again. Exports still running are cancelled (no file is written)."""
         self._drop_store()
 
     def send_unicast(self, user: str, text: str) -> str | None:
@@ -3884,7 +3891,8 @@ class ConversationExport(QObject):
 
     Messages still waiting in the outbox have no place (no ``seq``, no server time) and are
     left out. Offline, or when the server cannot be asked, only the cache is written and
-    :attr:`complete` is False.
+    :attr:`complete` is False. Closing the local store (the app quits, the account logs
+    out) cancels it: no file rather than part of one.
 
     Attributes:
         key: the conversation; path: the file.
@@ -4032,6 +4040,9 @@ class ConversationExport(QObject):
             self._part.replace(self.path)
         except OSError as exc:
             self._end("failed", f"Could not write {self.path}: {exc.strerror or exc}")
+            return
+        except sqlite3.Error as exc:  # (the local store failed under it)
+            self._end("failed", f"Could not read the messages saved on this computer: {exc}")
             return
         self.phase = "done"
         self.total = self.written

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QStyleOptionViewItem
 from messenger.client import engine as engine_module
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE, peer_key
-from messenger.client.engine import ClientEngine
+from messenger.client.engine import EXPORT_CHUNK, ClientEngine
 from messenger.client.liveness import Backoff
 from messenger.client.localstore import CachedMessage
 from messenger.client.models import ConversationModel, DeliveryState, MessageKind, RosterModel
@@ -600,6 +600,68 @@ def test_closing_the_tab_during_an_export_and_reopening_it_shows_the_export(
     assert tab.export_bar.isVisible()
     assert tab.export_label.text().startswith("Exported 120 messages")
     assert tab.export_folder_button.isVisible()
+
+
+def cache_everyone(window, count: int) -> None:
+    """``count`` messages of bob's in the window's cache of Everyone (none on the server)."""
+    now = time.time()
+    window.engine.store.add_messages([
+        CachedMessage(seq=100_000 + i, conv=EVERYONE, ts=now - 10_000 + i, sender="bob",
+                      scope="broadcast", text=f"line {i}", client_msg_id=f"cached-{i}")
+        for i in range(count)])
+
+
+def test_quitting_while_an_export_writes_leaves_no_part_file_and_raises_nothing(
+        qtbot, open_window, tmp_path):
+    """Conversation → Export… of a long conversation (more than EXPORT_CHUNK lines), then
+    File → Quit while the file was being written: the window closed the local store, the
+    export's next turn read the closed database (sqlite3.ProgrammingError raised in a slot)
+    and its temporary ``.part`` file stayed in the user's folder for good (a hunt). The
+    export is cancelled when the store closes: no ``.part``, the earlier file untouched."""
+    alice = open_window("alice")
+    cache_everyone(alice, EXPORT_CHUNK + 500)
+    out = tmp_path / "everyone.txt"
+    out.write_text("an earlier export\n", encoding="utf-8")
+    job = alice.ask_export(str(out))
+    assert job is not None
+    failed: list[str] = []
+    job.failed.connect(failed.append)
+
+    def quit_between_chunks() -> None:
+        if job.phase == "writing" and job.written >= EXPORT_CHUNK and alice.isVisible():
+            alice.close()  # File → Quit between two chunks of the writing
+
+    job.progress.connect(quit_between_chunks)
+    qtbot.waitUntil(lambda: not alice.isVisible(), timeout=10_000)
+    qtbot.waitUntil(lambda: alice.engine.state is ConnectionState.DISCONNECTED)
+    qtbot.waitUntil(lambda: bool(failed), timeout=5_000)
+    assert failed[0].startswith("Export cancelled: ")
+    assert [f.name for f in tmp_path.glob("everyone.txt*")] == ["everyone.txt"]  # (no .part)
+    assert out.read_text(encoding="utf-8") == "an earlier export\n"
+
+
+def test_quitting_while_an_export_fetches_does_not_leave_a_truncated_file(
+        qtbot, open_window, tmp_path):
+    """Export… of a conversation whose cache holds thousands of messages, then File → Quit
+    while the export still asked the server for pages: the window closed the store first,
+    the link closed after, and the export then wrote "what the window shows" (the last page
+    loaded) as if it were finished, to the path the user chose, replacing the file there: a
+    few dozen lines stood for a conversation of thousands, and nobody was told (a hunt).
+    The export is cancelled instead, and the file there is left as it was."""
+    alice = open_window("alice")
+    cache_everyone(alice, EXPORT_CHUNK + 500)
+    out = tmp_path / "everyone.txt"
+    out.write_text("an earlier export\n", encoding="utf-8")
+    job = alice.ask_export(str(out))
+    assert job is not None and job.phase == "fetching"
+    failed: list[str] = []
+    job.failed.connect(failed.append)
+    alice.close()  # File → Quit
+    qtbot.waitUntil(lambda: alice.engine.state is ConnectionState.DISCONNECTED)
+    qtbot.waitUntil(lambda: bool(failed), timeout=5_000)
+    assert failed[0].startswith("Export cancelled: ")
+    assert [f.name for f in tmp_path.glob("everyone.txt*")] == ["everyone.txt"]  # (no .part)
+    assert out.read_text(encoding="utf-8") == "an earlier export\n"
 
 
 def test_a_restarted_app_marks_cached_messages_read_when_their_tab_is_shown(
