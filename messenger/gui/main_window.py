@@ -376,6 +376,9 @@ class MainWindow(QMainWindow):
         """The text and recipients of a "Message several people" closed unsent (Escape
         threw a message away): the next one opens with them, also after a restart (kept
         with the drafts)."""
+        self._multicast_open: MulticastDialog | None = None
+        """The "Message several people" dialog open now, if any: its text and recipients
+        are the multicast draft while it is open (see :meth:`multicast_draft`)."""
 
         # The contact list, filtered by what is typed above it (a view of the engine's
         # roster model: the proxy owns no data).
@@ -1156,11 +1159,29 @@ class MainWindow(QMainWindow):
             self._multicast_draft = (dialog.text.toPlainText(), dialog.recipients())
             self._draft_timer.start()
 
+        def gone() -> None:
+            if self._multicast_open is dialog:
+                self._multicast_open = None
+
+        dialog.finished.connect(gone)  # (before accepted or rejected; deleted on close)
         dialog.accepted.connect(send)
         dialog.rejected.connect(keep)
+        dialog.text.textChanged.connect(self._draft_timer.start)  # (saved as typed)
+        dialog.picker.changed.connect(self._draft_timer.start)
+        self._multicast_open = dialog
         self._show_dialog(dialog)
         dialog.text.setFocus()
         return dialog
+
+    def multicast_draft(self) -> tuple[str, list[str]]:
+        """The "Message several people" text and recipients to keep with the drafts: those
+        of the dialog open now, else of the last one closed unsent. (Only a closed dialog
+        was kept: a window closed with one open — a quit, a logout forced from another
+        computer — lost what was being written; a lifecycle hunt.)"""
+        dialog = self._multicast_open
+        if dialog is not None:
+            return dialog.text.toPlainText(), dialog.recipients()
+        return self._multicast_draft
 
     def ask_new_group(self, invite: list[str] | None = None) -> GroupDialog:
         """Open the group-creation dialog (the selected contacts come pre-checked)."""
@@ -1962,7 +1983,7 @@ class MainWindow(QMainWindow):
                 if (answered := widget.reply_draft()) is not None:
                     replies[key] = answered
             save_reply_drafts(*where, {k: v for k, v in replies.items() if k in drafts})
-            save_multicast_draft(*where, *self._multicast_draft)
+            save_multicast_draft(*where, *self.multicast_draft())
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_session()

@@ -7,6 +7,7 @@ from helpers.wire import connect_as
 from PySide6.QtCore import Qt
 
 from messenger.client.conversations import EVERYONE, peer_key
+from messenger.gui.settings import load_multicast_draft
 
 
 def test_a_draft_survives_closing_its_tab_and_the_app(qtbot, server, open_window):
@@ -65,4 +66,38 @@ def test_a_multicast_closed_unsent_comes_back_after_a_restart_like_any_draft(
     bob = open_window("bob")
     dialog = bob.ask_multicast([])
     assert dialog.text.toPlainText() == "" and dialog.recipients() == []
+    dialog.reject()
+
+
+def test_a_message_to_several_people_being_written_survives_a_forced_logout(
+        qtbot, open_window, monkeypatch, tmp_path):
+    """alice wrote in "Message several people" on a lab computer; her password was changed
+    from her desktop, so the lab window went back to the login dialog (MainWindow closes
+    itself). The multicast draft was saved only from what the dialog's ``rejected`` had
+    kept, and the dialog was still open: the text and the people picked were lost, though
+    README says "closed unsent, the message and the people picked come back the next
+    time" (a hunt)."""
+    desktop = open_window("alice")
+    monkeypatch.setenv("MESSENGER_HOME", str(tmp_path / "lab-home"))
+    lab = open_window("alice")
+    dialog = lab.ask_multicast(["bob", "charlie"])
+    qtbot.keyClicks(dialog.text, "the meeting moves to room 4, please tell the others")
+    assert desktop.engine.change_password("alice123", "new-secret")
+    qtbot.waitUntil(lambda: not lab.isVisible(), timeout=10_000)
+    assert lab.logout_chosen  # back to the login dialog, which says why
+    again = open_window("alice", "new-secret")  # she logs in again on the lab computer
+    restored = again.ask_multicast()
+    assert restored.text.toPlainText() == "the meeting moves to room 4, please tell the others"
+    assert sorted(restored.recipients()) == ["bob", "charlie"]
+
+
+def test_a_message_to_several_people_is_saved_as_it_is_typed(qtbot, open_window):
+    """A tab's draft is written a moment after each keystroke, so a crash or a power cut
+    keeps it; the one in "Message several people" was written only once the dialog closed,
+    so a crash lost it."""
+    alice = open_window("alice")
+    dialog = alice.ask_multicast(["bob", "charlie"])
+    qtbot.keyClicks(dialog.text, "lunch at 12?")
+    qtbot.waitUntil(lambda: load_multicast_draft("alice", *alice.engine.home)
+                    == ("lunch at 12?", ["bob", "charlie"]), timeout=5_000)
     dialog.reject()
