@@ -2,7 +2,9 @@
 is in the background.
 
 Plain decisions, unit-tested without widgets; the main window wires them to a ``QTimer``, the
-tray icon's pop-up (``QSystemTrayIcon.showMessage``) and the task bar (``QApplication.alert``).
+desktop's notification service (freedesktop Desktop Notifications over D-Bus,
+``messenger.gui.desktop_notifications``) or, without one, the tray icon's pop-up
+(``QSystemTrayIcon.showMessage``), and the task bar (``QApplication.alert``).
 
 Rules, as in desktop messengers:
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 from .quotes import split_quote
 
@@ -153,3 +156,80 @@ class NotificationPolicy:
             else elide(f"{last.sender}: {text}")
         title = last.title if n == 1 else f"{last.title} ({n} new messages)"
         return Notice(title, line, opens, n)
+
+
+class Backend(StrEnum):
+    """Where a pop-up goes: the desktop's notification service (freedesktop Desktop
+    Notifications over D-Bus), the tray icon's balloon, or nowhere (only the task bar)."""
+
+    SERVICE = "service"
+    TRAY = "tray"
+    NONE = "none"
+
+
+DEFAULT_ACTION = "default"
+"""The freedesktop action a click on the pop-up itself invokes."""
+
+
+class DesktopNotices:
+    """Which desktop pop-up is about which :class:`Notice`.
+
+    Plain bookkeeping for the notification service's ids (``Notify`` returns one; its
+    ``ActionInvoked`` and ``NotificationClosed`` signals name one): a click on an *older*
+    pop-up still in the desktop's list opens *its* conversation (the tray's balloon says
+    only "clicked", so that one opens the last notice); a conversation's new pop-up
+    replaces its previous one (``replaces_id``) rather than stacking; reading a
+    conversation (here or on another computer) says which pop-up to close. Notices about
+    several conversations, or an invitation (``key`` None), never replace nor are replaced.
+    """
+
+    def __init__(self) -> None:
+        self._notices: dict[int, Notice] = {}
+        self._latest: dict[str, int] = {}
+
+    @staticmethod
+    def backend(service: bool, tray: bool) -> Backend:
+        """Where the next pop-up goes: the notification service when the session bus has
+        it (also on a desktop without a system tray: GNOME without the AppIndicator
+        extension showed no pop-up at all), else the tray icon's balloon, else nowhere."""
+        if service:
+            return Backend.SERVICE
+        return Backend.TRAY if tray else Backend.NONE
+
+    def replaces(self, notice: Notice) -> int:
+        """The id of the pop-up ``notice`` replaces: its conversation's previous one still
+        shown (0, none, for a new one)."""
+        return self._latest.get(notice.key, 0) if notice.key is not None else 0
+
+    def shown(self, nid: int, notice: Notice) -> None:
+        """The service shows ``notice`` as pop-up ``nid``."""
+        old = self.replaces(notice)
+        if old and old != nid:
+            self._notices.pop(old, None)
+        self._notices[nid] = notice
+        if notice.key is not None:
+            self._latest[notice.key] = nid
+
+    def clicked(self, nid: int, action: str) -> Notice | None:
+        """The notice the user clicked (``action`` of pop-up ``nid``), or None when that
+        is not a click on one of ours (the service tells every listener of every app's
+        pop-ups). A clicked pop-up goes away: forgotten, it is not closed again when its
+        conversation, which the click opens, is read."""
+        if action != DEFAULT_ACTION or nid not in self._notices:
+            return None
+        notice = self._notices[nid]
+        self.closed(nid)
+        return notice
+
+    def closed(self, nid: int) -> None:
+        """Pop-up ``nid`` is gone (expired, dismissed, clicked, or closed by us)."""
+        notice = self._notices.pop(nid, None)
+        if notice is not None and notice.key is not None \
+                and self._latest.get(notice.key) == nid:
+            del self._latest[notice.key]
+
+    def read(self, key: str) -> int:
+        """Conversation ``key`` was read: the id of its pop-up to close (0: none)."""
+        nid = self._latest.pop(key, 0)
+        self._notices.pop(nid, None)
+        return nid

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QTimer
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QDialog
 
 from .. import __version__, paths
@@ -102,6 +102,9 @@ def run_app(args: argparse.Namespace) -> int:
     app.setApplicationName("Messenger")
     app.setApplicationVersion(__version__)
     app.setWindowIcon(QIcon(APP_ICON))
+    # Wayland compositors and notification services match the window and its pop-ups to
+    # resources/messenger.desktop by this name (its icon, its name in the settings).
+    QGuiApplication.setDesktopFileName("messenger")
     # Qt has read its plugin folders (QT_PLUGIN_PATH): from here on, programs the frozen app
     # starts (links, Open, Show in folder) get the user's environment, not the bundle's.
     QCoreApplication.libraryPaths()

@@ -24,6 +24,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
+from PySide6.QtDBus import QDBusConnection
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QMouseEvent, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -62,12 +63,19 @@ from ..client.engine import (
     group_failure,
 )
 from ..client.models import GroupModel, RosterModel, presence_text
-from ..client.notify import COALESCE_SECONDS, Notice, NotificationPolicy
+from ..client.notify import (
+    COALESCE_SECONDS,
+    Backend,
+    DesktopNotices,
+    Notice,
+    NotificationPolicy,
+)
 from ..client.transfers import AUTO_REFUSED, RECEIVE, TransferController, format_size
 from ..protocol import MAX_TEXT_LENGTH, RETRACTED_TEXT, ErrorCode, is_valid_name, name_key
 from .account import ChangePasswordDialog
 from .conversation import ConversationWidget, too_long_text
 from .delegates import GroupDelegate, RosterDelegate
+from .desktop_notifications import DesktopNotifications, session_bus
 from .groups import (
     GroupConversationWidget,
     GroupDialog,
@@ -326,13 +334,17 @@ class MainWindow(QMainWindow):
         transfers: the :class:`TransferController` of ``engine`` (default: a new one with the
             settings' download folder, size limit and auto-accept list). The window closes
             it when it closes.
+        notification_bus: the D-Bus connection whose notification service shows the
+            pop-ups (default: the session bus, when there is one); without the service, the
+            tray icon's balloon shows them.
 
     Signals:
         logout_requested(): the user chose File → Log out (the app shows the login again).
         notified(Notice): a notification of new messages, file offers or invitations
             to a group was shown (a
-            :class:`~messenger.client.notify.Notice`: tray pop-up where there is a system
-            tray, and the task bar entry asks for attention).
+            :class:`~messenger.client.notify.Notice`: a pop-up of the desktop's
+            notification service, else of the tray icon where there is a system tray; and
+            the task bar entry asks for attention).
     """
 
     logout_requested = Signal()
@@ -340,6 +352,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, engine: ClientEngine, *, log_file: Path | None = None,
                  transfers: TransferController | None = None,
+                 notification_bus: QDBusConnection | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
@@ -559,6 +572,12 @@ class MainWindow(QMainWindow):
         self._notify_timer.setInterval(int(COALESCE_SECONDS * 1000))
         self._notify_timer.timeout.connect(self._show_notice)
         self.last_notice: Notice | None = None
+        # The desktop's notification service: each pop-up's id says which notice it is.
+        self.desktop_notices = DesktopNotices()
+        self.desktop = DesktopNotifications(
+            notification_bus if notification_bus is not None else session_bus(), self)
+        self.desktop.action_invoked.connect(self._on_notification_action)
+        self.desktop.closed.connect(self.desktop_notices.closed)
         # Messages that come into the conversation being read are read once per pass of the
         # event loop, not one by one: each mark_read syncs the cache to disk and sends a
         # ``read`` and a ``ping`` (a burst of 60 broadcasts made 60 of each; a hunt).
@@ -571,7 +590,7 @@ class MainWindow(QMainWindow):
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray = QSystemTrayIcon(self._app_icon(), self)
             self.tray.setToolTip("Messenger")
-            self.tray.messageClicked.connect(self.open_notice)
+            self.tray.messageClicked.connect(lambda: self.open_notice())
             self.tray.activated.connect(lambda _reason: self.bring_to_front())
             self.tray.show()
 
@@ -1515,17 +1534,34 @@ class MainWindow(QMainWindow):
         if notice is None or self._app_in_front():
             return
         self.last_notice = notice
-        if self.tray is not None:
+        backend = self.desktop_notices.backend(self.desktop.available(), self.tray is not None)
+        if backend is Backend.SERVICE:
+            nid = self.desktop.notify(notice.title, notice.body,
+                                      replaces=self.desktop_notices.replaces(notice))
+            if nid:
+                self.desktop_notices.shown(nid, notice)
+            else:  # (it refused or did not answer: the tray's balloon, if any)
+                backend = self.desktop_notices.backend(False, self.tray is not None)
+        if backend is Backend.TRAY and self.tray is not None:
             self.tray.showMessage(notice.title, tray_body(notice.body), self._app_icon(), 8000)
         QApplication.alert(self)  # the task bar entry asks for attention until activated
         log.debug("notified: %s (%d messages)", notice.title, notice.count)
         self.notified.emit(notice)
 
-    def open_notice(self) -> None:
-        """A click on the last notification: the window comes to the front, on the
-        conversation it was about (when it was about one)."""
+    def _on_notification_action(self, nid: int, action: str) -> None:
+        """A click on a pop-up of the notification service: the one it was (an older one
+        still in the desktop's list opened the newest one's conversation)."""
+        notice = self.desktop_notices.clicked(nid, action)
+        if notice is not None:
+            self.open_notice(notice)
+
+    def open_notice(self, notice: Notice | None = None) -> None:
+        """A click on notification ``notice`` (default: the last one; the tray's balloon
+        does not say which): the window comes to the front, on the conversation it was
+        about (when it was about one)."""
         self.bring_to_front()
-        notice = self.last_notice
+        if notice is None:
+            notice = self.last_notice
         if notice is not None and notice.key is not None:
             key = notice.key
             name = key if key == EVERYONE or is_group(key) \
@@ -1576,6 +1612,8 @@ class MainWindow(QMainWindow):
                                      card=self.engine.first_unread_card(key))
 
     def _on_unread_changed(self, key: str, count: int) -> None:
+        if not count and (nid := self.desktop_notices.read(key)):
+            self.desktop.close(nid)  # read here or on another computer: its pop-up goes
         if count and self._reading(key):
             # Read at the end of this pass of the event loop, with whatever else comes in
             # it (see _read_what_came); the badge does not flash meanwhile.

@@ -355,3 +355,88 @@ def test_an_invitation_to_a_group_in_the_background_notifies(qtbot, open_window)
     bob.open_notice()
     qtbot.waitUntil(lambda: not bob.isMinimized())
     assert bob.invitation_bar.isVisible() and bob.invitation_bar.buttons("lab") is not None
+
+
+def test_without_a_system_tray_the_desktop_s_notification_service_pops_up(
+        qtbot, open_window, notification_daemon):
+    """GNOME without the AppIndicator extension (Debian's and Ubuntu's default) has no
+    system tray: `MainWindow.tray` was None there and no pop-up ever showed, only the task
+    bar alert. The pop-up now goes to the desktop's notification service
+    (org.freedesktop.Notifications ``Notify``), as "Messenger" with the app's icon and
+    desktop entry, a click on it opening the conversation."""
+    bob = open_window("bob", notification_bus=notification_daemon.bus.connection)
+    alice = open_window("alice")
+    assert bob.tray is None  # (offscreen: no system tray, as on such a desktop)
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    background(qtbot, bob)
+    with qtbot.waitSignal(bob.notified, timeout=10_000):
+        alice.engine.send_unicast("bob", "Tom & Jerry <b>now</b>")
+    qtbot.waitUntil(lambda: len(notification_daemon.calls()) == 1, timeout=5_000)
+    call = notification_daemon.calls()[0]
+    assert (call["app_name"], call["summary"], call["replaces_id"]) == ("Messenger", "alice", 0)
+    assert call["body"] == "Tom &amp; Jerry &lt;b&gt;now&lt;/b&gt;"  # (it reads markup)
+    assert call["app_icon"] == "messenger" and call["hints"]["desktop-entry"] == "messenger"
+    assert "default" in call["actions"][::2]
+    bob.open_conversation("Everyone")
+    notification_daemon.click(1)
+    qtbot.waitUntil(lambda: bob.current_key() == peer_key("alice") and not bob.isMinimized(),
+                    timeout=5_000)
+
+
+def test_a_click_on_an_older_notification_opens_its_own_conversation(
+        qtbot, open_window, notification_daemon):
+    """Two pop-ups in the desktop's list, alice's then charlie's: a click on alice's (the
+    older) opened charlie's conversation — the tray's ``messageClicked`` carries no id, so
+    the click opened whatever ``last_notice`` was. Each pop-up's id now maps to its
+    conversation; a conversation's next pop-up replaces its previous one rather than
+    stacking, and reading it takes its pop-up away."""
+    bob = open_window("bob", notification_bus=notification_daemon.bus.connection)
+    alice = open_window("alice")
+    charlie = open_window("charlie")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online
+                    and charlie.engine.roster.contact("bob").online)
+    background(qtbot, bob)
+    bob.open_conversation("Everyone")
+    with qtbot.waitSignal(bob.notified, timeout=10_000):
+        alice.engine.send_unicast("bob", "from alice")
+    with qtbot.waitSignal(bob.notified, timeout=10_000):
+        charlie.engine.send_unicast("bob", "from charlie")
+    calls = notification_daemon.calls()
+    assert [(c["summary"], c["body"]) for c in calls] == [("alice", "from alice"),
+                                                          ("charlie", "from charlie")]
+    with qtbot.waitSignal(bob.notified, timeout=10_000):
+        alice.engine.send_unicast("bob", "still there?")
+    again = notification_daemon.calls()[2]
+    assert (again["summary"], again["body"], again["replaces_id"]) == ("alice", "still there?", 1)
+    background(qtbot, bob)
+    notification_daemon.click(1)  # alice's, the older pop-up
+    qtbot.waitUntil(lambda: bob.current_key() == peer_key("alice"), timeout=5_000)
+    # Reading charlie's conversation (here) closes charlie's pop-up (alice's went with the
+    # click).
+    bob.open_conversation("charlie")
+    qtbot.waitUntil(lambda: notification_daemon.calls("CloseNotification") == [
+        {"method": "CloseNotification", "id": 2}], timeout=5_000)
+
+
+def test_without_a_notification_service_the_tray_icon_pops_up(qtbot, open_window,
+                                                               private_bus):
+    """A session bus with no notification service (a bare window manager): the tray
+    icon's balloon shows the pop-up, as before, and a click on it opens the last one."""
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    shown = []
+
+    class Tray(QSystemTrayIcon):  # (stands in for the desktop's system tray)
+        def showMessage(self, *args):
+            shown.append(args[:2])
+
+    bob = open_window("bob", notification_bus=private_bus.connection)
+    alice = open_window("alice")
+    bob.tray = Tray(bob)
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    background(qtbot, bob)
+    with qtbot.waitSignal(bob.notified, timeout=10_000):
+        alice.engine.send_unicast("bob", "hello")
+    assert shown == [("alice", "hello")]
+    bob.open_notice()
+    qtbot.waitUntil(lambda: bob.current_key() == peer_key("alice"), timeout=5_000)

@@ -107,3 +107,50 @@ def test_an_invitation_to_a_group_pops_up_as_a_message_does():
     policy.prefs = NotificationPrefs(show_text=False)
     policy.invitation("g:lab", "lab", "alice", window_active=False)
     assert policy.flush() == Notice("Messenger", "New invitation to a group", None, 1)
+
+
+def test_pop_ups_go_to_the_notification_service_then_the_tray_then_nowhere():
+    """GNOME without the AppIndicator extension (Debian's and Ubuntu's default) has no
+    system tray: the app showed no pop-up at all there, only the task bar alert. The
+    desktop's notification service comes first; the tray's balloon only without one."""
+    from messenger.client.notify import Backend, DesktopNotices
+
+    assert DesktopNotices.backend(service=True, tray=False) is Backend.SERVICE
+    assert DesktopNotices.backend(service=True, tray=True) is Backend.SERVICE
+    assert DesktopNotices.backend(service=False, tray=True) is Backend.TRAY
+    assert DesktopNotices.backend(service=False, tray=False) is Backend.NONE
+
+
+def test_each_pop_up_id_opens_its_own_conversation_and_replaces_its_previous_one():
+    """The tray's balloon says only "clicked": a click on an older notification still in
+    the desktop's list opened the newest one's conversation."""
+    from messenger.client.notify import DesktopNotices
+
+    notices = DesktopNotices()
+    bob = Notice("bob", "hi", "u:bob", 1)
+    carol = Notice("carol", "hello", "u:carol", 1)
+    summary = Notice("3 new messages", "In bob, carol", None, 3)
+    assert notices.replaces(bob) == 0
+    notices.shown(1, bob)
+    notices.shown(2, carol)
+    notices.shown(3, summary)
+    assert notices.clicked(1, "reply") is None  # (not a click on the pop-up)
+    assert notices.clicked(99, "default") is None  # another app's pop-up
+    # bob's next pop-up replaces his previous one in place; a summary replaces nothing.
+    bob2 = Notice("bob", "still there?", "u:bob", 1)
+    assert notices.replaces(bob2) == 1
+    notices.shown(1, bob2)
+    assert notices.replaces(summary) == 0
+    # Read (here or on another computer): its pop-up is the one to close, once.
+    assert notices.read("u:carol") == 2
+    assert notices.read("u:carol") == 0
+    assert notices.clicked(2, "default") is None
+    # A click on the older one opens its own conversation, and it is gone (not closed again
+    # when that conversation is read).
+    assert notices.clicked(1, "default") == bob2
+    assert notices.read("u:bob") == 0 and notices.replaces(bob2) == 0
+    assert notices.clicked(3, "default") == summary
+    # Dismissed or expired on the desktop: forgotten, and the next one is new.
+    notices.shown(4, bob)
+    notices.closed(4)
+    assert notices.replaces(bob) == 0 and notices.clicked(4, "default") is None
