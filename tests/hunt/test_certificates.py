@@ -1,0 +1,145 @@
+"""Hunt: certificates, TOFU and login security UX (area p53). Real server, real TLS."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+from PySide6.QtWidgets import QMessageBox
+
+from messenger.client.connection import ConnectionState
+from messenger.client.engine import ClientEngine
+from messenger.client.pins import PinStore
+from messenger.gui.login_dialog import LoginDialog
+from messenger.server.tls import CertificateError
+
+
+def _operator_identity(data_dir: Path, key) -> None:
+    """An operator's own certificate and key put in the data dir (as docs/architecture.md
+    allows: "Your own certificate may replace them (an RSA or EC key, PEM, unencrypted)")."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chat.example")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .sign(key, hashes.SHA256()))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (data_dir / "server.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+
+
+def _close(qtbot, engine: ClientEngine) -> None:
+    engine.close()
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED, timeout=10_000)
+
+
+@pytest.mark.parametrize("kind", ["rsa1024", "secp256k1", "p192"])
+def test_an_operator_key_tls_refuses_to_serve_stops_the_start_instead_of_failing_every_handshake(
+        qtbot, make_server, tmp_path, kind):
+    """An operator's own RSA-1024 key (an old certificate), or an EC key on a curve TLS does
+    not serve (secp256k1, P-192), passes the server's checks: it logs "listening on … (TLS
+    on, certificate SHA-256 …)" and then OpenSSL refuses the key in every handshake ("ee key
+    too small", at INFO only), and every app says "closed the connection during the
+    handshake (it may be restarting, or it is not a Messenger server)". Either the start
+    must stop with a line naming server.key (as for an Ed25519 key), or TLS must work."""
+    key = {"rsa1024": lambda: rsa.generate_private_key(65537, 1024),
+           "secp256k1": lambda: ec.generate_private_key(ec.SECP256K1()),
+           "p192": lambda: ec.generate_private_key(ec.SECP192R1())}[kind]()
+    data_dir = tmp_path / "srv"
+    _operator_identity(data_dir, key)
+    try:
+        server = make_server(demo=True, data_dir=data_dir)
+    except CertificateError as exc:
+        assert "server.key" in str(exc)  # refused at the start, naming the file: fine
+        return
+    engine = ClientEngine()
+    failures: list[tuple[str, str]] = []
+    engine.connection_failed.connect(lambda code, message: failures.append((code, message)))
+    try:
+        engine.connect_to(server.host, server.port)
+        engine.login("alice", "alice123")
+        qtbot.waitUntil(lambda: engine.logged_in or bool(failures), timeout=10_000)
+        assert failures == [] and engine.logged_in
+    finally:
+        _close(qtbot, engine)
+
+
+def test_a_password_typed_in_the_user_name_box_is_not_written_to_the_app_log(
+        qtbot, server, caplog):
+    """The server takes care that a name with no account is logged as "a name with no
+    account" ("may be a password typed in the wrong field"), but the app's own log
+    (messenger.log, INFO by default) writes "login as Tr0ub4dor.3" and "login as Tr0ub4dor.3
+    refused: bad_credentials": the password, in plain text, in a file people attach to bug
+    reports."""
+    caplog.set_level(logging.INFO)
+    PinStore().pin(server.host, server.port, server.fingerprint)
+    secret = "Tr0ub4dor.3"  # a valid user name: the login dialog sends it
+    engine = ClientEngine()
+    try:
+        with qtbot.waitSignal(engine.login_failed, timeout=10_000):
+            engine.connect_to(server.host, server.port)
+            engine.login(secret, "alice123")
+    finally:
+        _close(qtbot, engine)
+    leaked = [f"{r.name}: {r.getMessage()}" for r in caplog.records
+              if secret in r.getMessage()]
+    assert leaked == []
+
+
+def _trust_question(qtbot, engine: ClientEngine, host: str, port: int) -> LoginDialog:
+    dialog = LoginDialog(engine, host=host, port=port, user="alice")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.password_edit.setText("alice123")
+    dialog.submit()
+    qtbot.waitUntil(lambda: dialog.trust_box is not None and dialog.trust_box.isVisible(),
+                    timeout=10_000)
+    return dialog
+
+
+def test_the_trust_question_for_an_ipv6_server_writes_the_address_unambiguously(
+        qtbot, make_server):
+    """Connecting to an IPv6 server, the trust question reads "This is your first
+    connection to ::1:41279." and Cancel "You did not trust the certificate of ::1:41279"
+    ("::1:41279" is itself an IPv6 address; the pin is kept as "[::1]:41279", and the
+    certificate-changed warning writes it so)."""
+    server = make_server(demo=True, host="::1")
+    engine = ClientEngine(ask_first_use=True)
+    try:
+        dialog = _trust_question(qtbot, engine, "::1", server.port)
+        assert f"[::1]:{server.port}" in dialog.trust_box.text(), dialog.trust_box.text()
+        dialog.trust_box.button(QMessageBox.StandardButton.Cancel).click()
+        qtbot.waitUntil(lambda: bool(dialog.error_text()), timeout=5000)
+        assert f"[::1]:{server.port}" in dialog.error_text(), dialog.error_text()
+    finally:
+        _close(qtbot, engine)
+
+
+def test_the_trust_question_says_when_the_certificate_is_already_trusted_elsewhere(
+        qtbot, server):
+    """The server is pinned as chat.example (its name on the LAN); typed by its IP address,
+    the app asks "This is your first connection to 127.0.0.1:PORT … Compare it with the
+    one the server's administrator gives you" although this computer already trusts this
+    very certificate (the pins, and servers.json, say so): the user is asked to re-check
+    a server they know, which trains them to click "Trust" without looking. SSH says "This
+    host key is known by the following other names/addresses"."""
+    PinStore().pin("chat.example", server.port, server.fingerprint)
+    engine = ClientEngine(ask_first_use=True)
+    dialog = None
+    try:
+        dialog = _trust_question(qtbot, engine, server.host, server.port)
+        said = dialog.trust_box.text() + "\n" + dialog.trust_box.informativeText()
+        assert "chat.example" in said, said
+    finally:
+        if dialog is not None and dialog.trust_box is not None:
+            dialog.trust_box.button(QMessageBox.StandardButton.Cancel).click()
+        _close(qtbot, engine)
