@@ -105,16 +105,40 @@ def _check_pair(cert_pem: bytes, key_pem: bytes, cert_path: Path, key_path: Path
     _key_algorithm(key_pem, key_path)
 
 
+MIN_RSA_BITS = 2048
+"""The smallest RSA key the server starts with: OpenSSL's default security level refuses
+smaller ones in every handshake ("ee key too small")."""
+
+TLS_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
+"""The EC curves a server key may be on (P-256, P-384, P-521): the ones TLS 1.2 and 1.3 sign
+with; a key on another curve (secp256k1, P-192, …) fails every handshake."""
+
+
 def _key_algorithm(key_pem: bytes, key_path: Path) -> QSsl.KeyAlgorithm:
     """The Qt algorithm of the private key ``key_pem`` (RSA or EC); raise
-    :class:`CertificateError` for any other kind, which Qt cannot serve TLS with."""
+    :class:`CertificateError` for any other kind, which Qt cannot serve TLS with, and for an
+    RSA key under :data:`MIN_RSA_BITS` or an EC key on a curve not in :data:`TLS_CURVES`,
+    which OpenSSL refuses in every handshake (the server listened and every app said "closed
+    the connection during the handshake": a certificates hunt)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     key = serialization.load_pem_private_key(key_pem, password=None)
     if isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise CertificateError(
+                f"{key_path} is an RSA key of {key.key_size} bits, which TLS refuses to serve "
+                f"(every handshake would fail); give the server an RSA key of at least "
+                f"{MIN_RSA_BITS} bits or an EC key on P-256, P-384 or P-521, and its "
+                "certificate")
         return QSsl.KeyAlgorithm.Rsa
     if isinstance(key, ec.EllipticCurvePrivateKey):
+        if key.curve.name not in TLS_CURVES:
+            raise CertificateError(
+                f"{key_path} is an EC key on the curve {key.curve.name}, which TLS does not "
+                "serve (every handshake would fail); give the server an EC key on P-256, "
+                f"P-384 or P-521, or an RSA key of at least {MIN_RSA_BITS} bits, and its "
+                "certificate")
         return QSsl.KeyAlgorithm.Ec
     raise CertificateError(
         f"{key_path} is a {type(key).__name__.removeprefix('_')} key, which the server cannot "

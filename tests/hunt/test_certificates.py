@@ -6,10 +6,8 @@ import datetime
 import logging
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from PySide6.QtWidgets import QMessageBox
 
@@ -17,7 +15,6 @@ from messenger.client.connection import ConnectionState
 from messenger.client.engine import ClientEngine
 from messenger.client.pins import PinStore
 from messenger.gui.login_dialog import LoginDialog
-from messenger.server.tls import CertificateError
 
 
 def _operator_identity(data_dir: Path, key) -> None:
@@ -40,37 +37,6 @@ def _operator_identity(data_dir: Path, key) -> None:
 def _close(qtbot, engine: ClientEngine) -> None:
     engine.close()
     qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED, timeout=10_000)
-
-
-@pytest.mark.parametrize("kind", ["rsa1024", "secp256k1", "p192"])
-def test_an_operator_key_tls_refuses_to_serve_stops_the_start_instead_of_failing_every_handshake(
-        qtbot, make_server, tmp_path, kind):
-    """An operator's own RSA-1024 key (an old certificate), or an EC key on a curve TLS does
-    not serve (secp256k1, P-192), passes the server's checks: it logs "listening on … (TLS
-    on, certificate SHA-256 …)" and then OpenSSL refuses the key in every handshake ("ee key
-    too small", at INFO only), and every app says "closed the connection during the
-    handshake (it may be restarting, or it is not a Messenger server)". Either the start
-    must stop with a line naming server.key (as for an Ed25519 key), or TLS must work."""
-    key = {"rsa1024": lambda: rsa.generate_private_key(65537, 1024),
-           "secp256k1": lambda: ec.generate_private_key(ec.SECP256K1()),
-           "p192": lambda: ec.generate_private_key(ec.SECP192R1())}[kind]()
-    data_dir = tmp_path / "srv"
-    _operator_identity(data_dir, key)
-    try:
-        server = make_server(demo=True, data_dir=data_dir)
-    except CertificateError as exc:
-        assert "server.key" in str(exc)  # refused at the start, naming the file: fine
-        return
-    engine = ClientEngine()
-    failures: list[tuple[str, str]] = []
-    engine.connection_failed.connect(lambda code, message: failures.append((code, message)))
-    try:
-        engine.connect_to(server.host, server.port)
-        engine.login("alice", "alice123")
-        qtbot.waitUntil(lambda: engine.logged_in or bool(failures), timeout=10_000)
-        assert failures == [] and engine.logged_in
-    finally:
-        _close(qtbot, engine)
 
 
 def test_a_password_typed_in_the_user_name_box_is_not_written_to_the_app_log(

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from helpers.identity import operator_identity
 from helpers.wire import WireClient, connect_as
 from PySide6.QtCore import QTimer
 
@@ -183,6 +185,19 @@ def test_connections_that_never_start_tls_cannot_lock_others_out(qtbot, make_ser
     late.close()
     bob = connect_as(qtbot, server, "bob", "bob123")
     assert not alice.closed and not bob.closed
+
+
+@pytest.mark.parametrize("make_key", [
+    lambda: rsa.generate_private_key(65537, 2048),
+    lambda: ec.generate_private_key(ec.SECP384R1()),
+    lambda: ec.generate_private_key(ec.SECP521R1()),
+], ids=["rsa2048", "p384", "p521"])
+def test_an_operator_key_the_start_accepts_serves_tls(qtbot, make_server, tmp_path, make_key):
+    """The keys the start accepts besides its own P-256 (it refuses RSA under 2048 bits and
+    other curves, which failed every handshake) are ones TLS serves: a login goes through."""
+    operator_identity(tmp_path / "srv", make_key())
+    server = make_server(demo=True, data_dir=tmp_path / "srv")
+    connect_as(qtbot, server, "alice", "alice123").close()
 
 
 def test_unicast(qtbot, server):
