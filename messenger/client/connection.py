@@ -31,7 +31,7 @@ from ..protocol import (
 )
 from ..protocol.fingerprint import cert_fingerprint
 from ..tlsbackend import tls_unavailable
-from .pins import PinFileError, PinStore, PinVerdict, mismatch_message
+from .pins import PinFileError, PinStore, PinVerdict, mismatch_message, server_address
 from .serverclock import ServerClock
 
 log = logging.getLogger("messenger.client.connection")
@@ -200,6 +200,12 @@ class ClientConnection(QObject):
         return self._port
 
     @property
+    def where(self) -> str:
+        """The server's address as messages write it (:func:`~.pins.server_address`:
+        ``[::1]:5555`` for an IPv6 literal)."""
+        return server_address(self._host, self._port)
+
+    @property
     def fingerprint(self) -> str | None:
         """The server certificate's SHA-256 fingerprint once known, else None."""
         return self._fingerprint
@@ -243,7 +249,7 @@ class ClientConnection(QObject):
         sock.errorOccurred.connect(self._on_socket_error)
         sock.disconnected.connect(self._on_disconnected)
         self._socket = sock
-        log.info("connecting to %s:%d", host, port)
+        log.info("connecting to %s", self.where)
         self._set_state(ConnectionState.CONNECTING)
         self._timer.start()
         sock.connectToHostEncrypted(host, self._port)
@@ -328,9 +334,9 @@ class ClientConnection(QObject):
                     self.pins.remove(self._host, self._port)
                     message += " Its certificate was not kept."
             except (PinFileError, OSError) as exc:
-                log.warning("could not forget the pin of %s:%d: %s", self._host, self._port,
+                log.warning("could not forget the pin of %s: %s", self.where,
                             exc)
-        log.warning("connection to %s:%d failed (%s): %s", self._host, self._port, code, message)
+        log.warning("connection to %s failed (%s): %s", self.where, code, message)
         self._drop_socket()
         self.failed.emit(str(code), message)
         self._set_state(ConnectionState.DISCONNECTED)
@@ -352,8 +358,8 @@ class ClientConnection(QObject):
                        mismatch_message(self._host, self._port, result.pinned, fingerprint))
             return False
         if result.verdict is PinVerdict.UNKNOWN and self.ask_first_use:
-            log.info("new server %s:%d: asking whether to trust certificate %s", self._host,
-                     self._port, fingerprint)
+            log.info("new server %s: asking whether to trust certificate %s", self.where,
+                     fingerprint)
             self._awaiting_trust = True
         elif result.verdict is PinVerdict.UNKNOWN:
             try:
@@ -361,7 +367,7 @@ class ClientConnection(QObject):
             except (PinFileError, OSError) as exc:
                 self._fail(ConnectionErrorCode.PIN_FILE, str(exc))
                 return False
-            log.info("new server %s:%d: pinned certificate %s", self._host, self._port,
+            log.info("new server %s: pinned certificate %s", self.where,
                      fingerprint)
             self._pinned_now = self.pins.get(self._host, self._port)
             self.fingerprint_pinned.emit(fingerprint)
@@ -412,7 +418,7 @@ class ClientConnection(QObject):
         self._say_hello()
 
     def _say_hello(self) -> None:
-        log.info("TLS up with %s:%d (%s)", self._host, self._port, self._fingerprint)
+        log.info("TLS up with %s (%s)", self.where, self._fingerprint)
         self._set_state(ConnectionState.HANDSHAKING)
         self._hello_sent_at = time.time()
         self.send(Hello(protocol_version=PROTOCOL_VERSION, agent=AGENT))
@@ -448,7 +454,7 @@ class ClientConnection(QObject):
         if self._awaiting_trust:
             self._awaiting_trust = False
             self._fail(ConnectionErrorCode.UNTRUSTED,
-                       f"You did not trust the certificate of {self._host}:{self._port}; "
+                       f"You did not trust the certificate of {self.where}; "
                        "nothing was sent to it.")
 
     def _on_ready_read(self) -> None:
@@ -498,10 +504,10 @@ class ClientConnection(QObject):
                     break
         except ProtocolError as exc:
             if self._state is ConnectionState.HANDSHAKING:  # (no hello from it yet)
-                log.warning("%s:%d answered our hello with no frame of ours: %s",
-                            self._host, self._port, exc)
+                log.warning("%s answered our hello with no frame of ours: %s",
+                            self.where, exc)
                 self._fail(ConnectionErrorCode.PROTOCOL, _not_messenger(
-                    f"{self._host}:{self._port}", "it answered in another protocol"))
+                    self.where, "it answered in another protocol"))
                 return
             self._fail(ConnectionErrorCode.PROTOCOL, f"The server sent a broken frame: {exc}")
         finally:
@@ -539,7 +545,7 @@ class ClientConnection(QObject):
                 self.server_hello = frame
                 self.server_clock.observe(self._hello_sent_at, frame.server_time, time.time())
                 self._pinned_now = None  # (a Messenger server: its pin stands)
-                log.info("connected to %s:%d (server %s)", self._host, self._port,
+                log.info("connected to %s (server %s)", self.where,
                          frame.agent or "?")
                 self._set_state(ConnectionState.CONNECTED)
                 self.ready.emit(frame)
@@ -558,7 +564,7 @@ class ClientConnection(QObject):
             return
         if error == QAbstractSocket.SocketError.RemoteHostClosedError:
             return  # reported by _on_disconnected
-        where = f"{self._host}:{self._port}"
+        where = self.where
         if self._state is ConnectionState.CONNECTING and error in _SOCKET_ERROR_TEXT:
             self._fail(ConnectionErrorCode.UNREACHABLE,
                        f"Cannot reach the server at {where}: {_SOCKET_ERROR_TEXT[error]}")
@@ -586,21 +592,21 @@ class ClientConnection(QObject):
 
     def _on_disconnected(self) -> None:
         if self._ending:
-            log.info("disconnected from %s:%d", self._host, self._port)
+            log.info("disconnected from %s", self.where)
             self._drop_socket()
             self._set_state(ConnectionState.DISCONNECTED)
             return
         if self._state in (ConnectionState.CONNECTING, ConnectionState.HANDSHAKING):
             self._fail(ConnectionErrorCode.PROTOCOL,
-                       f"The server at {self._host}:{self._port} closed the connection during "
+                       f"The server at {self.where} closed the connection during "
                        "the handshake (it may be restarting, or it is not a Messenger "
                        "server).")
         else:
             self._fail(ConnectionErrorCode.CLOSED,
-                       f"The server at {self._host}:{self._port} closed the connection.")
+                       f"The server at {self.where} closed the connection.")
 
     def _on_timeout(self) -> None:
         self._fail(ConnectionErrorCode.TIMEOUT,
-                   f"No answer from {self._host}:{self._port} within "
+                   f"No answer from {self.where} within "
                    f"{self._timer.interval() / 1000:g} s — is the address right, and is the "
                    "server running?")

@@ -117,7 +117,7 @@ from .models import (
     local_time,
     sane_ts,
 )
-from .pins import PinFileError, PinStore
+from .pins import PinFileError, PinStore, server_address
 from .serverclock import ServerClock
 from .serverhomes import HOMES_FILE, ServerHomes
 from .textsearch import fold
@@ -684,6 +684,12 @@ class ClientEngine(QObject):
         return self._conn.port
 
     @property
+    def where(self) -> str:
+        """The server's address as messages write it (``[::1]:5555`` for an IPv6 literal:
+        :func:`~messenger.client.pins.server_address`)."""
+        return self._conn.where
+
+    @property
     def fingerprint(self) -> str | None:
         """The server certificate's fingerprint once known."""
         return self._conn.fingerprint
@@ -716,8 +722,8 @@ class ClientEngine(QObject):
                 log.warning("could not write %s: %s", path, exc)
                 home = (self.host.lower(), self.port)
         if home != (self.host.lower(), self.port):
-            log.info("%s:%d is the server first met at %s:%d: its store and settings are "
-                     "kept there", self.host, self.port, *home)
+            log.info("%s is the server first met at %s: its store and settings are "
+                     "kept there", self.where, server_address(*home))
         self._home_for, self._home = typed, home
 
     def _recover_homes(self, homes: ServerHomes, data_dir: Path) -> None:
@@ -961,8 +967,8 @@ class ClientEngine(QObject):
         aside = self._set_store_aside(other, "moved")
         if aside is None:
             return [], None  # (kept there: carried, they would go twice)
-        log.info("%s:%d is %s:%d: its store set aside as %s, %d unsent messages moved",
-                 *typed, *self.home, aside.name, len(unsent))
+        log.info("%s is %s: its store set aside as %s, %d unsent messages moved",
+                 server_address(*typed), server_address(*self.home), aside.name, len(unsent))
         self.moved_from = typed
         return unsent, aside
 
@@ -1020,11 +1026,11 @@ class ClientEngine(QObject):
                     "the server's messages were reset, and the ones saved here could not "
                     "be set aside")
             store = self.open_store(*self.home, self.user, carry=unsent)
-            log.warning("server %s:%d has another database than this store's (%s, was %s; "
-                        "rewound: %s): local store set aside as %s", self.host, self.port,
+            log.warning("server %s has another database than this store's (%s, was %s; "
+                        "rewound: %s): local store set aside as %s", self.where,
                         instance, known, rewound, aside.name)
             self.conversation(EVERYONE).add_notice(
-                f"The server at {self.host}:{self.port} has another message database than "
+                f"The server at {self.where} has another message database than "
                 "before (it was reset, restored from a backup or reinstalled): the messages "
                 f"saved on this computer from before were set aside as {aside.name}, and the "
                 "conversations start again from what the server has now. Messages not sent "
@@ -1039,9 +1045,9 @@ class ClientEngine(QObject):
         over from the server (:meth:`_check_server_instance`)."""
         if self._store is None or self._store.get_meta(REWOUND_META) is not None:
             return
-        log.warning("server %s:%d sent seq %d as another message than the one cached: it "
-                    "was restored from an older copy; starting over from it", self.host,
-                    self.port, exc.seq)
+        log.warning("server %s sent seq %d as another message than the one cached: it "
+                    "was restored from an older copy; starting over from it",
+                    self.where, exc.seq)
         self._store.set_meta(REWOUND_META, str(exc.seq))
         self._conn.close()  # (logged in again by the reconnect)
 
@@ -2174,13 +2180,13 @@ class ClientEngine(QObject):
         self._stop_reconnecting()
         self._conn.refuse_first_use()
         self.conversation(EVERYONE).add_notice(
-            f"Stopped reconnecting: the certificate of {self.host}:{self.port} is no longer "
+            f"Stopped reconnecting: the certificate of {self.where} is no longer "
             f"pinned (SHA-256 {fingerprint}). Log out and in again to check and trust it.",
             error=True)
 
     def _on_pinned(self, fingerprint: str) -> None:
         self.conversation(EVERYONE).add_notice(
-            f"First secure connection to {self.host}:{self.port}: its certificate is saved "
+            f"First secure connection to {self.where}: its certificate is saved "
             f"on this computer (SHA-256 {fingerprint}). If it ever changes, the app will not "
             "connect, and will say so.")
         self.fingerprint_pinned.emit(fingerprint)
@@ -2190,7 +2196,7 @@ class ClientEngine(QObject):
         if self._server_stopping:
             self._server_stopping = False
             if code == ConnectionErrorCode.CLOSED:  # (it said why it closes)
-                message = (f"The server at {self.host}:{self.port} was stopped (a restart "
+                message = (f"The server at {self.where} was stopped (a restart "
                            "or maintenance).")
         self._queued_auth, self._queued_password = None, ""
         # Unacked sends stay pending in the outbox: they go again after the next login.
@@ -2316,7 +2322,7 @@ class ClientEngine(QObject):
             for g in gone:
                 if g.member:
                     self.group_left.emit(g.name)
-            log.info("logged in to %s:%d as %s", self.host, self.port, self.user)
+            log.info("logged in to %s as %s", self.where, self.user)
             self._conn.set_logged_in(True)
             again = self._relogin
             self._relogin = False
@@ -2324,7 +2330,7 @@ class ClientEngine(QObject):
             if self._groups_unsure:
                 self._settle_unsure_groups(ok.groups or [])
             self.conversation(EVERYONE).add_link_notice(
-                f"{'Reconnected' if again else 'Logged in'} to {self.host}:{self.port} "
+                f"{'Reconnected' if again else 'Logged in'} to {self.where} "
                 f"as {self.user}.")
             self.login_succeeded.emit(self.user)
         elif req.kind == "send":
@@ -3809,7 +3815,7 @@ class ClientEngine(QObject):
                 self._conn.state is not ConnectionState.DISCONNECTED:
             return
         user, password = self._credentials
-        log.info("reconnecting to %s:%d as %s", self.host, self.port, user)
+        log.info("reconnecting to %s as %s", self.where, user)
         self._relogin = True
         self._reset_session(reconnect=True)
         self._queued_auth = _Request("login", user=user)
@@ -3859,8 +3865,8 @@ class ClientEngine(QObject):
                 self._heartbeat.received(before)
         verdict = self._heartbeat.check(now)
         if verdict == "dead":
-            log.warning("no sign of life from %s:%d for %.0f s: dropping the link",
-                        self.host, self.port, self._heartbeat.timeout)
+            log.warning("no sign of life from %s for %.0f s: dropping the link",
+                        self.where, self._heartbeat.timeout)
             self._conn.drop(f"No answer from the server for {self._heartbeat.timeout:.0f} s.")
         elif verdict == "ping":
             self._ping_nonce += 1

@@ -49,13 +49,19 @@ class PinCheck:
     presented: str
 
 
-def server_key(host: str, port: int) -> str:
-    """The pin key of a server: ``"host:port"`` with the host lower-cased (``[::1]`` style
-    brackets for IPv6 literals)."""
-    host = host.strip().lower()
+def server_address(host: str, port: int) -> str:
+    """``host`` and ``port`` as the app writes a server's address to the user and in its
+    log: ``chat.example:5555``, and ``[::1]:5555`` for an IPv6 literal, which a bare colon
+    would run into its port ("::1:5555" is itself an IPv6 address: a certificates hunt)."""
+    host = host.strip()
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"{host}:{int(port)}"
+
+
+def server_key(host: str, port: int) -> str:
+    """The pin key of a server: :func:`server_address` with the host lower-cased."""
+    return server_address(host.lower(), port)
 
 
 def normalize_fingerprint(fingerprint: str) -> str:

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from ..client.connection import ConnectionErrorCode, ConnectionState
 from ..client.engine import ClientEngine
-from ..client.pins import two_lines
+from ..client.pins import server_address, two_lines
 from ..protocol import PASSWORD_RULE, ErrorCode, is_valid_name, is_valid_password
 from . import theme
 from .settings import app_settings
@@ -348,9 +348,10 @@ class LoginDialog(QDialog):
         """First connection to this server: ask before anything (the password) is sent, as
         SSH does for a new host key."""
         host, port = self.engine.host, self.engine.port
+        where = server_address(host, port)
         self._show_fingerprint(f"New server — certificate SHA-256:\n{two_lines(fingerprint)}")
         box = QMessageBox(QMessageBox.Icon.Question, "Trust this server?",
-                          f"This is your first connection to {host}:{port}.", parent=self)
+                          f"This is your first connection to {where}.", parent=self)
         box.setInformativeText(
             "Its certificate's SHA-256 fingerprint is:\n\n"
             f"{two_lines(fingerprint)}\n\n"
@@ -373,8 +374,8 @@ class LoginDialog(QDialog):
                 return
             self.engine.refuse_server()
             self._set_busy(False)
-            self._show_error(f"You did not trust the certificate of {host}:{port}; nothing "
-                             "was sent to it.")
+            self._show_error(f"You did not trust the certificate of {where}; nothing was "
+                             "sent to it.")
 
         box.finished.connect(answered)
         self.trust_box = box
@@ -406,9 +407,9 @@ class LoginDialog(QDialog):
         self._changed_server = None
         self.forget_button.hide()
         self._show_error("")
-        self._show_fingerprint(f"The pinned certificate of {host}:{port} was forgotten; the "
-                               "next connection shows the server's current certificate and "
-                               "asks whether to trust it.")
+        self._show_fingerprint(f"The pinned certificate of {server_address(host, port)} was "
+                               "forgotten; the next connection shows the server's current "
+                               "certificate and asks whether to trust it.")
 
     # ------------------------------------------------------------------ helpers
 

@@ -467,6 +467,43 @@ def test_login_dialog_asks_before_trusting_a_new_server(qtbot, server):
         qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
 
 
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 on this machine")
+def test_the_trust_question_for_an_ipv6_server_writes_the_address_unambiguously(
+        qtbot, make_server):
+    """Connecting to a server on ::1, the trust question read "This is your first
+    connection to ::1:41279." and Cancel "You did not trust the certificate of ::1:41279"
+    ("::1:41279" is itself an IPv6 address; the pin is kept as "[::1]:41279", and the
+    certificate-changed warning wrote it so). Now every message writes "[::1]:41279"."""
+    from PySide6.QtWidgets import QMessageBox
+
+    server = make_server(demo=True, host="::1")
+    engine = ClientEngine(ask_first_use=True)
+    dlg = LoginDialog(engine, host="::1", port=server.port, user="alice")
+    qtbot.addWidget(dlg)
+    dlg.show()
+    try:
+        dlg.password_edit.setText("alice123")
+        dlg.submit()
+        qtbot.waitUntil(lambda: dlg.trust_box is not None and dlg.trust_box.isVisible(),
+                        timeout=10_000)
+        assert f"[::1]:{server.port}" in dlg.trust_box.text(), dlg.trust_box.text()
+        dlg.trust_box.button(QMessageBox.StandardButton.Cancel).click()
+        qtbot.waitUntil(lambda: bool(dlg.error_text()), timeout=5000)
+        assert f"[::1]:{server.port}" in dlg.error_text(), dlg.error_text()
+    finally:
+        engine.close()
+        qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+
+
 def test_trusting_after_the_server_gave_up_waiting_pins_and_logs_in(qtbot, server):
     """The user compares fingerprints for long; the server closes the connection meanwhile
     (its idle timeout): no error pops up, and Trust then pins and logs in anew."""

@@ -49,24 +49,6 @@ def _trust_question(qtbot, engine: ClientEngine, host: str, port: int) -> LoginD
     return dialog
 
 
-def test_the_trust_question_for_an_ipv6_server_writes_the_address_unambiguously(
-        qtbot, make_server):
-    """Connecting to an IPv6 server, the trust question reads "This is your first
-    connection to ::1:41279." and Cancel "You did not trust the certificate of ::1:41279"
-    ("::1:41279" is itself an IPv6 address; the pin is kept as "[::1]:41279", and the
-    certificate-changed warning writes it so)."""
-    server = make_server(demo=True, host="::1")
-    engine = ClientEngine(ask_first_use=True)
-    try:
-        dialog = _trust_question(qtbot, engine, "::1", server.port)
-        assert f"[::1]:{server.port}" in dialog.trust_box.text(), dialog.trust_box.text()
-        dialog.trust_box.button(QMessageBox.StandardButton.Cancel).click()
-        qtbot.waitUntil(lambda: bool(dialog.error_text()), timeout=5000)
-        assert f"[::1]:{server.port}" in dialog.error_text(), dialog.error_text()
-    finally:
-        _close(qtbot, engine)
-
-
 def test_the_trust_question_says_when_the_certificate_is_already_trusted_elsewhere(
         qtbot, server):
     """The server is pinned as chat.example (its name on the LAN); typed by its IP address,

@@ -14,6 +14,7 @@ from messenger.client.pins import (
     PinVerdict,
     mismatch_message,
     normalize_fingerprint,
+    server_address,
     server_key,
     two_lines,
 )
@@ -82,6 +83,16 @@ def test_key_and_fingerprint_normalisation():
     assert normalize_fingerprint(FP_A.replace(":", "").lower()) == FP_A
     with pytest.raises(ValueError):
         normalize_fingerprint("AB:CD")
+
+
+def test_an_ipv6_address_is_written_with_brackets():
+    """"::1:41279" is itself an IPv6 address: the app's messages wrote a server on ::1 so
+    (the trust question, "You did not trust…", "Cannot reach…"). One formatter brackets an
+    IPv6 literal and keeps names as typed."""
+    assert server_address("::1", 41279) == "[::1]:41279"
+    assert server_address("[fe80::1]", 5) == "[fe80::1]:5"
+    assert server_address("Chat.Example", 5555) == "Chat.Example:5555"
+    assert server_address("192.0.2.7", 5555) == "192.0.2.7:5555"
 
 
 def test_mismatch_message_explains():
