@@ -131,6 +131,22 @@ class PinStore:
                 out.append((host.removeprefix("[").removesuffix("]"), int(port), fingerprint))
         return out
 
+    def addresses_of(self, fingerprint: str) -> list[str]:
+        """The servers (as :func:`server_key` writes them, sorted) whose pin is
+        ``fingerprint``: the same certificate met under other names or addresses.
+
+        Raises:
+            PinFileError: the pin file cannot be read."""
+        wanted = normalize_fingerprint(fingerprint)
+        out = []
+        for key, pinned in self._load().items():
+            try:
+                if normalize_fingerprint(pinned) == wanted:
+                    out.append(key)
+            except ValueError:
+                continue  # (a corrupt pin matches nothing)
+        return sorted(out)
+
     def pin(self, host: str, port: int, fingerprint: str) -> None:
         """Pin (or re-pin) ``fingerprint`` for ``host:port``."""
         pins = self._load()

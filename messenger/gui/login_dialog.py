@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from ..client.connection import ConnectionErrorCode, ConnectionState
 from ..client.engine import ClientEngine
-from ..client.pins import server_address, two_lines
+from ..client.pins import PinFileError, server_address, two_lines
 from ..protocol import PASSWORD_RULE, ErrorCode, is_valid_name, is_valid_password
 from . import theme
 from .settings import app_settings
@@ -349,18 +349,42 @@ class LoginDialog(QDialog):
         SSH does for a new host key."""
         host, port = self.engine.host, self.engine.port
         where = server_address(host, port)
+        try:
+            known_as = self.engine.pins.addresses_of(fingerprint)
+        except PinFileError:
+            known_as = []  # (then the connection failed before asking: belt and braces)
         self._show_fingerprint(f"New server — certificate SHA-256:\n{two_lines(fingerprint)}")
-        box = QMessageBox(QMessageBox.Icon.Question, "Trust this server?",
-                          f"This is your first connection to {where}.", parent=self)
-        box.setInformativeText(
-            "Its certificate's SHA-256 fingerprint is:\n\n"
-            f"{two_lines(fingerprint)}\n\n"
-            "Compare it with the one the server's administrator gives you (the server prints "
-            "it when it starts). If they match, trust it: later connections must present the "
-            "same certificate. If you are not sure, cancel — nothing has been sent yet.")
+        if known_as:
+            # The very certificate pinned under another name or address (the server's LAN
+            # name, then its IP address): the full warning for it taught users to click
+            # Trust without looking (a certificates hunt). SSH says "This host key is known
+            # by the following other names/addresses".
+            others = _joined(known_as)
+            box = QMessageBox(QMessageBox.Icon.Question, "Trust this server?",
+                              f"This is the certificate you trusted for {others}.",
+                              parent=self)
+            box.setInformativeText(
+                f"You have not connected to {where} before, but it presents the certificate "
+                f"you already trust for {others}: most likely the same server under another "
+                f"name or address. Trust it for {where} too? If you did not expect this, "
+                "cancel — nothing has been sent yet.\n\n"
+                f"Its SHA-256 fingerprint is:\n\n{two_lines(fingerprint)}")
+        else:
+            box = QMessageBox(QMessageBox.Icon.Question, "Trust this server?",
+                              f"This is your first connection to {where}.", parent=self)
+            box.setInformativeText(
+                "Its certificate's SHA-256 fingerprint is:\n\n"
+                f"{two_lines(fingerprint)}\n\n"
+                "Compare it with the one the server's administrator gives you (the server "
+                "prints it when it starts). If they match, trust it: later connections must "
+                "present the same certificate. If you are not sure, cancel — nothing has been "
+                "sent yet.")
         trust = box.addButton("Trust and connect", QMessageBox.ButtonRole.AcceptRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        if known_as:
+            box.setDefaultButton(trust)  # (the same certificate: trusting it is expected)
+        else:
+            box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.setWindowModality(Qt.WindowModality.WindowModal)
 
         def answered() -> None:
@@ -434,3 +458,12 @@ class LoginDialog(QDialog):
             self.status_label.setText("")
             # (disabled, the field lost the focus: give it back, so typing and Enter work)
             (self.password_edit if self.user_edit.text() else self.user_edit).setFocus()
+
+
+def _joined(addresses: list[str], shown: int = 3) -> str:
+    """``addresses`` for a sentence: "a", "a and b", "a, b and c", "a, b, c and 2 more"."""
+    if len(addresses) > shown:
+        return f"{', '.join(addresses[:shown])} and {len(addresses) - shown} more"
+    if len(addresses) == 1:
+        return addresses[0]
+    return f"{', '.join(addresses[:-1])} and {addresses[-1]}"

@@ -467,6 +467,38 @@ def test_login_dialog_asks_before_trusting_a_new_server(qtbot, server):
         qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
 
 
+def test_the_trust_question_says_when_the_certificate_is_already_trusted_elsewhere(
+        qtbot, server):
+    """The server is pinned as chat.example (its name on the LAN); typed by its IP address,
+    the app asked "This is your first connection to 127.0.0.1:PORT … Compare it with the
+    one the server's administrator gives you" although this computer already trusts this
+    very certificate: users asked to re-check a server they know learn to click Trust
+    without looking. It now says whose certificate it is, and Trust is the default."""
+    from PySide6.QtWidgets import QMessageBox
+
+    PinStore().pin("chat.example", server.port, server.fingerprint)
+    engine = ClientEngine(ask_first_use=True)
+    dlg = LoginDialog(engine, host=server.host, port=server.port, user="alice")
+    qtbot.addWidget(dlg)
+    dlg.show()
+    try:
+        dlg.password_edit.setText("alice123")
+        dlg.submit()
+        qtbot.waitUntil(lambda: dlg.trust_box is not None and dlg.trust_box.isVisible(),
+                        timeout=10_000)
+        assert dlg.trust_box.text() == ("This is the certificate you trusted for "
+                                        f"chat.example:{server.port}.")
+        assert f"{server.host}:{server.port}" in dlg.trust_box.informativeText()
+        trust = dlg.trust_box.defaultButton()
+        assert trust is not dlg.trust_box.button(QMessageBox.StandardButton.Cancel)
+        with qtbot.waitSignal(dlg.accepted, timeout=10_000):
+            trust.click()
+        assert PinStore().get(server.host, server.port) == server.fingerprint
+    finally:
+        engine.close()
+        qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+
+
 def _has_ipv6_loopback() -> bool:
     try:
         with socket.socket(socket.AF_INET6) as sock:

@@ -110,3 +110,15 @@ def test_every_pin_is_listed_with_its_address(tmp_path):
     store.pin("Example.org", 5555, FP_A)
     store.pin("::1", 6000, FP_B)
     assert sorted(store.entries()) == [("::1", 6000, FP_B), ("example.org", 5555, FP_A)]
+
+
+def test_the_addresses_a_certificate_is_pinned_under_are_found(tmp_path):
+    """What the trust question says of a certificate already trusted under another name or
+    address (the server's LAN name, then its IP address)."""
+    store = PinStore(tmp_path / "pins.json")
+    store.pin("chat.example", 5555, FP_A)
+    store.pin("::1", 5555, FP_A)
+    store.pin("other.example", 5555, FP_B)
+    assert store.addresses_of(FP_A.lower().replace(":", "")) == ["[::1]:5555",
+                                                                  "chat.example:5555"]
+    assert store.addresses_of(":".join(["EF"] * 32)) == []
