@@ -72,6 +72,31 @@ def private_database(path: Path | str) -> None:
         private_file(f"{path}{suffix}", create=False)
 
 
+def write_durably(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` (UTF-8) atomically and durably: written to
+    ``path.tmp`` and synced, renamed over ``path``, then the folder synced, so a power loss
+    leaves the old file or the new one, never an empty or half-written one (the pins and
+    the map of server homes are small files that decide whom the app trusts and where its
+    messages are). The folder must exist.
+
+    Raises:
+        OSError: it could not be written (the old file is then left as it was)."""
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    try:
+        folder = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # (Windows cannot open a folder: its rename is durable)
+        return
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
 def _ensure(path: Path) -> Path:
     return private_dir(path)
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import enum
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import paths
+from ..paths import write_durably
 
 log = logging.getLogger("messenger.client.pins")
 
@@ -109,10 +109,10 @@ class PinStore:
                 "it away to trust servers afresh on first use.")
 
     def _save(self, pins: dict[str, str]) -> None:
+        # Durably (synced before and after the rename): a power loss right after a pin left
+        # an empty file, which trusts no server until it is repaired (a certificates hunt).
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(pins, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_durably(self.path, json.dumps(pins, indent=2, sort_keys=True) + "\n")
 
     def get(self, host: str, port: int) -> str | None:
         """The pinned fingerprint of ``host:port``, or None."""

@@ -44,6 +44,8 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from ..paths import write_durably
+
 log = logging.getLogger("messenger.client.serverhomes")
 
 HOMES_FILE = "servers.json"
@@ -161,20 +163,6 @@ class ServerHomes:
         if not self.writable:
             raise OSError(f"{path} could not be read: it is left as it is")
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
         data = {fp: [host, port] for fp, (host, port) in sorted(self._homes.items())}
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(data, indent=2) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        try:
-            folder = os.open(path.parent, os.O_RDONLY)
-        except OSError:  # (Windows cannot open a folder: its rename is durable)
-            pass
-        else:
-            try:
-                os.fsync(folder)
-            finally:
-                os.close(folder)
+        write_durably(path, json.dumps(data, indent=2) + "\n")
         self.changed = False

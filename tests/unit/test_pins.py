@@ -122,3 +122,27 @@ def test_the_addresses_a_certificate_is_pinned_under_are_found(tmp_path):
     assert store.addresses_of(FP_A.lower().replace(":", "")) == ["[::1]:5555",
                                                                   "chat.example:5555"]
     assert store.addresses_of(":".join(["EF"] * 32)) == []
+
+
+def test_a_pin_is_written_durably(tmp_path, monkeypatch):
+    """A pin was written to a temporary file and renamed over the old one with no sync: a
+    power loss soon after could leave an empty known_servers.json, which trusts no server
+    until it is repaired. The new file is synced before the rename and the folder after
+    (``paths.write_durably``, shared with the map of server homes)."""
+    import os
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc to name the synced files")
+    monkeypatch.setattr(os, "fsync", fsync)
+    store = PinStore(tmp_path / "pins.json")
+    store.pin("chat.example", 5555, FP_A)
+    assert synced == [str(tmp_path / "pins.tmp"), str(tmp_path)]
+    assert store.get("chat.example", 5555) == FP_A
+    assert not (tmp_path / "pins.tmp").exists()
