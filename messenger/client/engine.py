@@ -270,6 +270,8 @@ class _Request:
     job: Any = None  # history "export": the ConversationExport asking
     frame: Any = None  # edit, retract: the request, to send again (rate_limited, lost link)
     was_member: bool = False  # group: a member of it when asked (settling a lost answer)
+    scope: str = ""  # send: the message's scope ("unicast", "multicast", …)
+    to: list[str] = field(default_factory=list)  # send: the names it was sent to
 
 
 def _sane_message(m: Message) -> Message:
@@ -351,11 +353,38 @@ _SEND_FAILURES = {
 }
 
 
-def send_failure(code: str, message: str) -> str:
+def send_failure(code: str, message: str, scope: str = "unicast",
+                 to: Sequence[str] = ()) -> str:
     """Why a message was not sent, as the failed bar and the bubble say it: in the past
     tense for refusals that may not hold later (the account may be made, the group joined:
-    then Retry sends it), else the server's ``message``."""
+    then Retry sends it), else the server's ``message``.
+
+    A multicast (``scope``, sent ``to`` those names) refused as ``unknown_user`` names the
+    unknown ones from the server's "no such user: a, b" and says nobody got it: its copy in
+    the tab of one who exists said "the server had no account of that name" (a hunt)."""
+    if code == ErrorCode.UNKNOWN_USER and scope == "multicast":
+        unknown = unknown_names(message, to)
+        if unknown:
+            listed = unknown[0] if len(unknown) == 1 else \
+                f"{', '.join(unknown[:-1])} and {unknown[-1]}"
+            noun = "accounts" if len(unknown) > 1 else "account"
+            return f"the server had no {noun} named {listed}, so nobody got it"
     return _SEND_FAILURES.get(code, message)
+
+
+def unknown_names(message: str, to: Sequence[str]) -> list[str]:
+    """The names of ``to`` that an ``unknown_user`` error's ``message`` ("no such user: zed,
+    Ghost", protocol.md §5) lists, as ``to`` spells them, in its order; [] when it lists
+    none of them (names have no commas, so the list splits safely)."""
+    _, colon, listed = message.partition(":")
+    if not colon:
+        return []
+    named = {name_key(n.strip()) for n in re.sub(r" and [\d,]+ more$", "", listed).split(",")}
+    out: list[str] = []
+    for name in to:
+        if name_key(name) in named and name not in out:
+            out.append(name)
+    return out
 
 
 _TRY_AGAIN_LATER = re.compile(r"\b(try again) later\b", re.IGNORECASE)
@@ -2440,7 +2469,8 @@ class ClientEngine(QObject):
                 if not self._send_retry.isActive():
                     self._send_retry.start(max(1, int(delay * 1000)))
                 return
-            self._send_failed(req.client_msg_id, req.keys, err.code, message)
+            self._send_failed(req.client_msg_id, req.keys, err.code, message,
+                              req.scope, req.to)
         elif req.kind == "history":
             self._on_history_error(req, err)
         elif req.kind == "conversations":
@@ -3115,7 +3145,8 @@ class ClientEngine(QObject):
                                   too_large)
                 continue
             if not self._request(frame, _Request("send", keys=keys,
-                                                 client_msg_id=item.client_msg_id)):
+                                                 client_msg_id=item.client_msg_id,
+                                                 scope=item.scope, to=list(item.to))):
                 return
             self._inflight.add(item.client_msg_id)
             if not item.attempted:  # (still in this turn: nothing has left the machine yet)
@@ -3162,10 +3193,11 @@ class ClientEngine(QObject):
         return max(1, min(READ_BATCH, (limit - 64) // SEQ_BYTES))
 
     def _send_failed(self, client_msg_id: str, keys: list[str], code: str,
-                     message: str) -> None:
-        """Outbox message ``client_msg_id`` cannot be sent as it is: it becomes *failed*
-        (Retry / Delete) in conversations ``keys``; later messages go on."""
-        message = send_failure(code, message)
+                     message: str, scope: str = "unicast", to: Sequence[str] = ()) -> None:
+        """Outbox message ``client_msg_id`` (``scope``, sent ``to`` those names) cannot be
+        sent as it is: it becomes *failed* (Retry / Delete) in conversations ``keys``; later
+        messages go on."""
+        message = send_failure(code, message, scope, to)
         if self._store is not None:
             self._store.failed(client_msg_id, message)
             self.outbox_changed.emit()

@@ -162,6 +162,21 @@ def test_unknown_user_error_lands_in_that_conversation(qtbot, server, make_engin
     assert item.error == "the server had no account of that name"
 
 
+def test_multicast_with_an_unknown_name_says_which_in_every_tab(qtbot, server, make_engine):
+    """alice multicast "lunch?" to bob and "chralie" (a typo): the server refused it all.
+    The failed copy in bob's tab said "the server had no account of that name", though bob
+    has one; the server's "no such user: chralie" was dropped. It names the unknown one
+    now, and says that nobody got it."""
+    alice = make_engine()
+    login(qtbot, alice, server, "alice", "alice123")
+    with qtbot.waitSignal(alice.request_failed, timeout=10_000):
+        alice.send_multicast(["bob", "chralie"], "lunch?")
+    for key in ("bob", "chralie"):
+        (item,) = own_items(alice, key)
+        assert item.state is DeliveryState.FAILED
+        assert item.error == "the server had no account named chralie, so nobody got it"
+
+
 def test_offline_message_is_delivered_once_at_next_login(qtbot, server, make_engine,
                                                          tmp_path):
     alice = make_engine()

@@ -110,3 +110,23 @@ def test_a_refusal_says_once_when_to_try_again():
     assert retry_text("you are sending faster than 5 messages a second; wait a moment",
                       0.2) == "you are sending faster than 5 messages a second; wait a moment"
     assert retry_text("locked", None) == "locked"
+
+
+def test_a_refused_multicast_names_the_unknown_accounts():
+    """A multicast refused as unknown_user said "the server had no account of that name" in
+    the tab of every recipient, those who exist too: it names the ones the server listed
+    (as they were typed) and says nobody got it."""
+    from messenger.client.engine import send_failure
+
+    to = ["bob", "Chralie", "zed"]
+    assert send_failure("unknown_user", "no such user: chralie", "multicast", to) == \
+        "the server had no account named Chralie, so nobody got it"
+    assert send_failure("unknown_user", "no such user: Chralie, zed", "multicast", to) == \
+        "the server had no accounts named Chralie and zed, so nobody got it"
+    assert send_failure("unknown_user", "no such user: chralie and 3 more", "multicast",
+                        to) == "the server had no account named Chralie, so nobody got it"
+    # A unicast, or a reason naming none of them: as before.
+    assert send_failure("unknown_user", "no such user: zed", "unicast", ["zed"]) == \
+        "the server had no account of that name"
+    assert send_failure("unknown_user", "who?", "multicast", to) == \
+        "the server had no account of that name"
