@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from ..protocol.names import is_valid_name, name_key
 
 
 class Action(enum.StrEnum):
@@ -148,6 +151,53 @@ _USER_LIST = re.compile(r"([^\s,]+(?:\s*,+\s*[^\s,]+)*),*\s+(\S.*)", re.DOTALL)
 
 def _names(csv: str) -> tuple[str, ...]:
     return tuple(n for n in (p.strip() for p in csv.split(",")) if n)
+
+
+NAME_RULE = "1–32 letters, digits, “_”, “.” or “-”"
+"""What a user name is made of, as the refusals of a malformed one say it."""
+
+
+def quoted_list(names: Sequence[str]) -> str:
+    """``names`` quoted for a sentence: "“a”", "“a” and “b”", "“a”, “b” and “c”"."""
+    quoted = [f"“{n}”" for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
+
+
+def multicast_recipients(users: Sequence[str], me: str,
+                         account: Callable[[str], str | None]) -> tuple[list[str], str]:
+    """Whom a ``/multicast`` to ``users`` goes to, and why it cannot go ("" when it can).
+
+    Each name counts once (ignoring case), spelt as ``account`` gives it (the contact list's
+    spelling; None: no account has that name), and ``me`` is left out. Refused before
+    anything is queued: a malformed name, names with no account (all listed), or nobody but
+    ``me``. (A mistyped name was queued, "Sent to bob, chralie" said, and the server refused
+    it all, saying so only in the recipients' tabs: a hunt.)"""
+    seen = {name_key(me)} if me else set()
+    out: list[str] = []
+    malformed: list[str] = []
+    unknown: list[str] = []
+    for name in users:
+        if not is_valid_name(name):
+            malformed.append(name)
+            continue
+        if name_key(name) in seen:
+            continue
+        seen.add(name_key(name))
+        spelt = account(name)
+        if spelt is None:
+            unknown.append(name)
+        else:
+            out.append(spelt)
+    if malformed:
+        return [], f"Not sent: {quoted_list(malformed)} is not a user name ({NAME_RULE})." \
+            if len(malformed) == 1 else \
+            f"Not sent: {quoted_list(malformed)} are not user names ({NAME_RULE})."
+    if unknown:
+        there = "there is no user" if len(unknown) == 1 else "there are no users"
+        return [], f"Not sent: {there} named {quoted_list(unknown)} on this server."
+    if not out:
+        return [], "Not sent: name someone other than yourself."
+    return out, ""
 
 
 LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\r?\n)+")

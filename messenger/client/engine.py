@@ -1839,6 +1839,15 @@ class ClientEngine(QObject):
             waiting.update(fresh)
             self._set_unread(key, self._unread.get(key, 0) + len(fresh))
 
+    def account_named(self, name: str) -> str | None:
+        """``name`` as the contact list spells it; None when logged in and no account has
+        it (the list holds every account then). While not logged in, as given: the server
+        decides when the message goes."""
+        contact = self.roster.contact(name)
+        if contact is not None:
+            return contact.name
+        return None if self.logged_in else name
+
     def canonical_user(self, name: str) -> str:
         """``name`` as the roster spells it (or as given when unknown)."""
         if self.user and name_key(name) == name_key(self.user):

@@ -52,7 +52,13 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
-from ..client.commands import Action, help_text, parse_command, trim_message
+from ..client.commands import (
+    Action,
+    help_text,
+    multicast_recipients,
+    parse_command,
+    trim_message,
+)
 from ..client.connection import ConnectionState
 from ..client.conversations import EVERYONE, EVERYONE_TITLE, group_key, is_group, peer_key
 from ..client.engine import (
@@ -1274,6 +1280,14 @@ class MainWindow(QMainWindow):
         def notice(message: str, error: bool = False) -> None:
             e.conversation(key).add_notice(message, error=error)
 
+        def refuse(message: str) -> None:
+            notice(message, True)
+            # Nothing was sent: the text goes back in its box, to be corrected (or sent
+            # with "//" in front: a path pasted with the error under it is no command).
+            widget = self._tabs_by_key.get(key)
+            if widget is not None:
+                widget.restore_submitted()
+
         if a is Action.TEXT:
             e.send_to(key, cmd.text)
         elif a is Action.UNICAST:
@@ -1289,10 +1303,15 @@ class MainWindow(QMainWindow):
             e.send_unicast(peer, cmd.text)
             self.open_conversation(peer)
         elif a is Action.MULTICAST:
-            users = [e.canonical_user(u) for u in cmd.users]
-            if e.send_multicast(users, cmd.text) and key not in {peer_key(u) for u in users}:
-                notice(f"Sent to {', '.join(users)} — each sees it in their conversation "
-                       "with you.")
+            users, refused = multicast_recipients(cmd.users, e.user or e.account,
+                                                  e.account_named)
+            if refused:
+                refuse(refused)
+            elif e.send_multicast(users, cmd.text) and \
+                    key not in {peer_key(u) for u in users}:
+                # (said as it is queued: a refusal comes later, in their tabs)
+                notice(f"Sending to {', '.join(users)} — each sees it in their "
+                       "conversation with you.")
         elif a is Action.BROADCAST:
             e.send_broadcast(cmd.text)
             self.open_conversation(EVERYONE)
@@ -1338,12 +1357,7 @@ class MainWindow(QMainWindow):
         elif a is Action.LOGOUT:
             self._logout()
         else:  # USAGE, UNKNOWN
-            notice(cmd.error, True)
-            # Nothing was sent: the text goes back in its box, to be corrected (or sent
-            # with "//" in front: a path pasted with the error under it is no command).
-            widget = self._tabs_by_key.get(key)
-            if widget is not None:
-                widget.restore_submitted()
+            refuse(cmd.error)
 
     def party_text(self, group: str) -> str:
         """What ``/party who`` shows: the members of ``group`` with leader and presence."""

@@ -296,6 +296,29 @@ def test_long_names_wrap_or_elide_without_widening_the_window(qtbot, server, ope
     leader.close()
 
 
+def test_slash_multicast_with_a_mistyped_name_is_refused_before_it_is_queued(
+        qtbot, open_window):
+    """alice typed "/multicast bob,chralie lunch?" in Everyone: it said "Sent to bob,
+    chralie" there, while the server refused it all (chralie has no account) and said so
+    only in bob's and chralie's tabs, not open. The names are checked against the contact
+    list first: nothing is queued, Everyone names the unknown one, and the line goes back
+    in the box to be corrected. Repeated names and her own are left out of what goes."""
+    alice, bob = open_window("alice"), open_window("bob")
+    compose = alice.conversation_widget(EVERYONE).compose
+    qtbot.keyClicks(compose, "/multicast bob,chralie lunch?")
+    qtbot.keyClick(compose, Qt.Key.Key_Return)
+    assert texts(alice, EVERYONE, MessageKind.ERROR)[-1] == \
+        "Not sent: there is no user named “chralie” on this server."
+    assert not [t for t in texts(alice, EVERYONE, SYSTEM) if t.startswith(("Sent", "Sending"))]
+    assert compose.toPlainText() == "/multicast bob,chralie lunch?"
+    assert not texts(alice, "bob", MessageKind.OWN)
+    compose.clear()
+    with qtbot.waitSignal(bob.engine.message_received, timeout=10_000):
+        type_line(qtbot, alice, "/multicast bob,BOB,alice,charlie lunch?", EVERYONE)
+    assert texts(alice, EVERYONE, SYSTEM)[-1].startswith("Sending to bob, charlie —")
+    assert bob.engine.conversation("alice").items()[-1].also == ("charlie",)
+
+
 def test_private_broadcast_multicast_reply_and_info_commands(qtbot, open_window):
     alice, bob, charlie = open_window("alice"), open_window("bob"), open_window("charlie")
     qtbot.waitUntil(lambda: all(alice.engine.roster.contact(n).online
@@ -338,7 +361,7 @@ def test_private_broadcast_multicast_reply_and_info_commands(qtbot, open_window)
     assert texts(charlie, "alice", OTHER)[-1] == "lunch at noon"
     assert charlie.engine.conversation("alice").items()[-1].also == ("bob",)
     assert bob.engine.conversation("alice").items()[-1].also == ("charlie",)
-    assert texts(alice, EVERYONE, SYSTEM)[-1].startswith("Sent to bob, charlie")
+    assert texts(alice, EVERYONE, SYSTEM)[-1].startswith("Sending to bob, charlie")
 
     # Info: /who lists who is online, since when, from where; /help lists every command.
     with qtbot.waitSignal(alice.engine.users_listed, timeout=10_000):

@@ -10,6 +10,7 @@ from messenger.client.commands import (
     Command,
     help_text,
     looks_like_command,
+    multicast_recipients,
     parse_command,
 )
 
@@ -148,3 +149,25 @@ def test_what_is_being_typed_is_a_command_unless_it_is_escaped_text():
     assert not looks_like_command("//shrug")
     assert not looks_like_command("see /etc/hosts")
     assert not looks_like_command("hello")
+
+
+def test_a_multicast_goes_to_each_known_person_once_and_not_to_yourself():
+    """"/multicast bob,chralie lunch?" was queued, "Sent to bob, chralie" said, and the
+    server refused it all; "bob,BOB,alice" listed bob twice and alice herself. Names are
+    checked against the contact list first (None: no account), each counts once, and you
+    are left out."""
+    accounts = {"bob": "bob", "charlie": "Charlie"}
+
+    def account(name: str) -> str | None:
+        return accounts.get(name.casefold())
+
+    assert multicast_recipients(["bob", "BOB", "alice", "charlie"], "alice", account) == \
+        (["bob", "Charlie"], "")
+    assert multicast_recipients(["bob", "chralie"], "alice", account) == \
+        ([], "Not sent: there is no user named “chralie” on this server.")
+    assert multicast_recipients(["chralie", "zed", "bob"], "alice", account) == \
+        ([], "Not sent: there are no users named “chralie” and “zed” on this server.")
+    assert multicast_recipients(["bob", "b@b"], "alice", account)[1] == \
+        "Not sent: “b@b” is not a user name (1–32 letters, digits, “_”, “.” or “-”)."
+    assert multicast_recipients(["Alice", "alice"], "alice", account) == \
+        ([], "Not sent: name someone other than yourself.")
