@@ -200,6 +200,21 @@ def multicast_recipients(users: Sequence[str], me: str,
     return out, ""
 
 
+def _private(user: str, text: str, name: str) -> Command:
+    """``/msg user text`` (or ``@user text``, ``name`` the command word); ``user`` must be a
+    well-formed name. "bob,charlie" (IRC's /msg takes a list) opened a tab for a person
+    called "bob,charlie" whose message failed (a hunt): it points to /multicast instead,
+    which shows the recipients each other's names, as a list of private messages would
+    not."""
+    if "," in user and all(is_valid_name(n) for n in _names(user)):
+        return Command(Action.USAGE, name=name, error="To write to several people: "
+                       f"/multicast {','.join(_names(user))} <text>")
+    if not is_valid_name(user):
+        return Command(Action.USAGE, name=name,
+                       error=f"“{user}” is not a user name ({NAME_RULE}).")
+    return Command(Action.UNICAST, users=(user,), text=text, name=name)
+
+
 LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\r?\n)+")
 """Blank lines at the start of a text."""
 
@@ -230,7 +245,7 @@ def parse_command(text: str) -> Command:
         parts = _split(stripped[1:], 2)
         if len(parts) < 2 or stripped[1:2].isspace():
             return _usage(AT, "@")
-        return Command(Action.UNICAST, users=(parts[0],), text=parts[1], name="@")
+        return _private(parts[0], parts[1], "@")
     if not stripped.startswith("/"):
         return Command(Action.TEXT, text=trim_message(text))
 
@@ -246,7 +261,7 @@ def parse_command(text: str) -> Command:
         parts = _split(rest, 2)
         if len(parts) < 2:
             return _usage(spec, name)
-        return Command(Action.UNICAST, users=(parts[0],), text=parts[1], name=name)
+        return _private(parts[0], parts[1], name)
     if spec in (REPLY, BROADCAST, PARTY_MSG):
         if not rest:
             return _usage(spec, name)

@@ -1840,9 +1840,11 @@ class ClientEngine(QObject):
             self._set_unread(key, self._unread.get(key, 0) + len(fresh))
 
     def account_named(self, name: str) -> str | None:
-        """``name`` as the contact list spells it; None when logged in and no account has
-        it (the list holds every account then). While not logged in, as given: the server
-        decides when the message goes."""
+        """``name`` as the contact list spells it (yours as you logged in); None when
+        logged in and no account has it (the list holds every account then). While not
+        logged in, as given: the server decides when the message goes."""
+        if self.user and name_key(name) == name_key(self.user):
+            return self.user
         contact = self.roster.contact(name)
         if contact is not None:
             return contact.name

@@ -1291,7 +1291,10 @@ class MainWindow(QMainWindow):
         if a is Action.TEXT:
             e.send_to(key, cmd.text)
         elif a is Action.UNICAST:
-            user = e.canonical_user(cmd.users[0])
+            user = e.account_named(cmd.users[0])
+            if user is None:  # (no tab for a person who does not exist)
+                refuse(f"Not sent: there is no user named “{cmd.users[0]}” on this server.")
+                return
             e.send_unicast(user, cmd.text)
             self.open_conversation(user)
         elif a is Action.REPLY:

@@ -319,6 +319,26 @@ def test_slash_multicast_with_a_mistyped_name_is_refused_before_it_is_queued(
     assert bob.engine.conversation("alice").items()[-1].also == ("charlie",)
 
 
+def test_msg_to_several_names_or_to_nobody_opens_no_tab(qtbot, open_window):
+    """alice typed "/msg bob,charlie hi" in Everyone (IRC's /msg takes "nick1,nick2"): a tab
+    opened for a person called "bob,charlie", with a failed message in it. She is told to
+    use /multicast now, and a /msg to a name with no account opens no tab either; the text
+    stays in the box to be corrected."""
+    alice = open_window("alice")
+    compose = alice.conversation_widget(EVERYONE).compose
+    for line, error in (
+            ("/msg bob,charlie hi",
+             "To write to several people: /multicast bob,charlie <text>"),
+            ("@bob,charlie hi", "To write to several people: /multicast bob,charlie <text>"),
+            ("/msg chralie hi", "Not sent: there is no user named “chralie” on this server.")):
+        compose.clear()
+        qtbot.keyClicks(compose, line)
+        qtbot.keyClick(compose, Qt.Key.Key_Return)
+        assert texts(alice, EVERYONE, MessageKind.ERROR)[-1] == error
+        assert compose.toPlainText() == line
+    assert [alice.tabs.widget(i).key for i in range(alice.tabs.count())] == [EVERYONE]
+
+
 def test_private_broadcast_multicast_reply_and_info_commands(qtbot, open_window):
     alice, bob, charlie = open_window("alice"), open_window("bob"), open_window("charlie")
     qtbot.waitUntil(lambda: all(alice.engine.roster.contact(n).online

@@ -134,6 +134,22 @@ def test_every_alias_is_recognised_and_listed_by_help():
                 assert parse_command(name.upper()).action is not Action.UNKNOWN
 
 
+def test_a_private_message_to_several_names_points_to_multicast():
+    """"/msg bob,charlie hi" (IRC's /msg takes a list) and "@bob,charlie hi" opened a tab for
+    a person called "bob,charlie" whose message failed: the tab says how to write to
+    several people; a name no account can have is refused as such."""
+    for text, name in (("/msg bob,charlie hi", "/msg"), ("@bob,charlie hi", "@"),
+                       ("/w bob,,charlie, hi", "/w")):
+        assert parse_command(text) == Command(
+            Action.USAGE, name=name,
+            error="To write to several people: /multicast bob,charlie <text>")
+    assert parse_command("/msg b@b hi") == Command(
+        Action.USAGE, name="/msg",
+        error="“b@b” is not a user name (1–32 letters, digits, “_”, “.” or “-”).")
+    assert parse_command("@bob;charlie hi").error == \
+        "“bob;charlie” is not a user name (1–32 letters, digits, “_”, “.” or “-”)."
+
+
 def test_user_and_group_names_keep_their_case_for_the_server():
     assert parse_command("/msg ALICE hi").users == ("ALICE",)
     assert parse_command("/join LoUnGe").group == "LoUnGe"
