@@ -4060,16 +4060,19 @@ class ConversationExport(QObject):
         self.progress.emit()
         QTimer.singleShot(0, self._write_some)
 
-    @staticmethod
-    def _lines(rows: Any, files: list[tuple[float, str]]) -> Any:
-        """The export's lines: the messages, with the file transfers among them by time."""
+    def _lines(self, rows: Any, files: list[tuple[float, str]]) -> Any:
+        """The export's lines: the messages, with the file transfers among them by time;
+        a multicast names the others it went to, as its bubble does."""
         waiting = deque(files)
         for m in rows:
             while waiting and waiting[0][0] <= m.ts:
                 yield waiting.popleft()[1]
-            notice = bool(m.notice) if isinstance(m, CachedMessage) \
-                else m.kind is MessageKind.SYSTEM
-            yield export_line(m.ts, m.sender, m.text, notice=notice, edited=m.edited)
+            if isinstance(m, CachedMessage):
+                notice, also = bool(m.notice), self._engine._also(m, self.key)
+            else:
+                notice, also = m.kind is MessageKind.SYSTEM, m.also
+            yield export_line(m.ts, m.sender, m.text, notice=notice, edited=m.edited,
+                              also=also)
         for _ts, line in waiting:
             yield line
 
@@ -4150,11 +4153,14 @@ def file_lines(records: list[TransferRecord], key: str, me: str) -> list[tuple[f
 
 
 def export_line(ts: float, sender: str, text: str, *, notice: bool = False,
-                edited: float | None = None) -> str:
+                edited: float | None = None, also: Sequence[str] = ()) -> str:
     """One line of an exported conversation: ``[YYYY-MM-DD HH:MM:SS] sender: text`` in local
-    time, or ``[YYYY-MM-DD HH:MM:SS] * text`` for a ``notice`` ("bob joined": said by nobody,
-    and not to be taken for a message "bob joined" that bob typed); further lines of a
-    multi-line text are indented by four spaces: after every line break Python's
+    time (``[…] sender (also to bob, charlie): text`` for a multicast that went ``also`` to
+    those others: it read as a private message, a hunt; names have no spaces, so the sender
+    is still the first word), or ``[YYYY-MM-DD HH:MM:SS] * text`` for a ``notice`` ("bob
+    joined": said by nobody, and not to be taken for a message "bob joined" that bob
+    typed); further lines of a multi-line text are indented by four spaces: after every
+    line break Python's
     ``str.splitlines`` knows (``\n``, ``\r\n``, a lone ``\r``, and U+2028, U+2029, U+0085, VT,
     FF...: the app shows U+2028 as a line break, and a message could put a forged
     "[…] alice: …" line of its own into the file; a hunt). A message ``edited`` (its text
@@ -4170,6 +4176,8 @@ def export_line(ts: float, sender: str, text: str, *, notice: bool = False,
         same_day = time.strftime("%Y-%m-%d", when) == stamp[:10]
         lines += time.strftime(" (edited %H:%M)" if same_day else " (edited %Y-%m-%d %H:%M)",
                                when)
+    if also:
+        sender += f" (also to {', '.join(also)})"
     return f"[{stamp}] {sender}: {lines}"
 
 

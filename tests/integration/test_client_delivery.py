@@ -653,6 +653,34 @@ def test_an_export_line_names_the_day_of_an_edit_made_another_day():
         f"alice: {RETRACTED_TEXT}")
 
 
+def test_an_export_marks_a_multicast_with_whom_else_it_went_to(
+        qtbot, server, make_engine, tmp_path):
+    """alice wrote to bob and charlie at once ("party at mine, don't tell dave"), then to
+    bob alone. Bob's bubble says "also to charlie"; his export showed both as private
+    messages. The multicast's line names the others now, in both apps' exports, and the
+    sender is still the first word after the time."""
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, bob, server.host, server.port, "bob")
+    with qtbot.waitSignal(bob.message_received, timeout=10_000):
+        alice.send_multicast(["bob", "charlie"], "party at mine, don't tell dave")
+    with qtbot.waitSignal(bob.message_received, timeout=10_000):
+        alice.send_unicast("bob", "just for you")
+    qtbot.waitUntil(lambda: not alice.store.outbox())
+    stamp = r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\]"
+    for engine, key in ((bob, "alice"), (alice, "bob")):
+        out = tmp_path / f"{engine.user}.txt"
+        job = engine.export_conversation(key, out)
+        with qtbot.waitSignal(job.finished, timeout=10_000):
+            pass
+        multi, single = out.read_text().splitlines()
+        assert re.fullmatch(stamp + r" alice \(also to charlie\): party at mine, don't tell "
+                            r"dave", multi), multi
+        assert re.fullmatch(stamp + r" alice: just for you", single), single
+    assert export_line(0.0, "alice", "hi", also=("bob", "charlie")).endswith(
+        "] alice (also to bob, charlie): hi")
+
+
 @pytest.mark.parametrize("brk", ["\n", "\r\n", "\r", "\u2028", "\u2029", "\x85", "\x0b"])
 def test_no_line_break_in_a_message_can_start_a_line_of_the_export(brk):
     """The app shows U+2028 as a line break; the export indented only \\n and \\r, so a
