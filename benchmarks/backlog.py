@@ -15,7 +15,11 @@ Measured, offscreen, in the app's process (``messenger --server`` runs as its ow
 * longest gap: the longest time between two ticks of a 10 ms ``QTimer`` on the GUI thread
   from the release until every message is counted unread (and 0.5 s after): how long the
   window stopped answering at worst;
-* catch-up: from the release until bob's unread counts hold every message.
+* catch-up: from the release until bob's unread counts hold every message;
+* GUI-thread CPU: the CPU time the GUI thread used over the same span (less swayed by
+  other work on the machine than the two times above);
+* Everyone rows: how many rows bob's Everyone tab, which follows its newest message, has
+  at the end (see ``FOLLOWED_ROWS`` in ``messenger/gui/conversation.py``).
 
 With ``--profile FILE`` the GUI thread runs under ``cProfile`` during the catch-up of the
 last run; the 25 heaviest functions (cumulative) are printed and the stats saved to FILE.
@@ -190,9 +194,12 @@ def wait_until(condition: Any, timeout: float, what: str) -> None:
         raise RuntimeError(f"timed out waiting for {what}")
 
 
-def run(app: Any, n: int, profile: cProfile.Profile | None) -> tuple[float, float]:
-    """One catch-up of ``1.5 * 2 * n`` messages; (longest gap, catch-up time) in seconds."""
+def run(app: Any, n: int, profile: cProfile.Profile | None
+        ) -> tuple[float, float, float, int]:
+    """One catch-up of ``1.5 * 2 * n`` messages; (longest gap, catch-up time, GUI-thread CPU
+    time) in seconds and the rows of the Everyone tab at the end."""
     from messenger.client.connection import ConnectionState
+    from messenger.client.conversations import EVERYONE
     from messenger.client.engine import ClientEngine
     from messenger.client.liveness import Backoff
     from messenger.gui.main_window import MainWindow
@@ -242,16 +249,18 @@ def run(app: Any, n: int, profile: cProfile.Profile | None) -> tuple[float, floa
         meter.start()
         if profile is not None:
             profile.enable()
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), time.thread_time()
         relay.release()
         wait_until(lambda: engine.unread("alice") == n
                    and engine.unread("charlie") == n // 2, 300, "the catch-up")
         caught_up = time.monotonic() - t0
         after = time.monotonic() + 0.5
         wait_until(lambda: time.monotonic() > after, 2, "half a second")
+        cpu = time.thread_time() - cpu0
         if profile is not None:
             profile.disable()
-        return meter.stop(), caught_up
+        rows = engine.conversation(EVERYONE).rowCount()
+        return meter.stop(), caught_up, cpu, rows
     finally:
         if window is not None:
             window.close()
@@ -274,21 +283,25 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    gaps, times = [], []
+    gaps, times, cpus, rows = [], [], [], []
     for i in range(args.runs):
         profile = cProfile.Profile() if args.profile and i == args.runs - 1 else None
-        gap, took = run(app, args.messages, profile)
+        gap, took, cpu, kept = run(app, args.messages, profile)
         gaps.append(gap * 1000)
         times.append(took * 1000)
-        print(f"run {i + 1}: longest gap {gap * 1000:.0f} ms, catch-up {took * 1000:.0f} ms",
-              flush=True)
+        cpus.append(cpu * 1000)
+        rows.append(kept)
+        print(f"run {i + 1}: longest gap {gap * 1000:.0f} ms, catch-up {took * 1000:.0f} ms, "
+              f"GUI-thread CPU {cpu * 1000:.0f} ms, Everyone rows {kept:,}", flush=True)
         if profile is not None:
             profile.dump_stats(args.profile)
             pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
     to_bob = args.messages + args.messages // 2
     print(f"{to_bob:,} messages to bob and {args.messages // 2:,} to "
           f"everyone: longest GUI-thread gap {statistics.median(gaps):.0f} ms (median of "
-          f"{args.runs}; max {max(gaps):.0f}), catch-up {statistics.median(times):.0f} ms")
+          f"{args.runs}; max {max(gaps):.0f}), catch-up {statistics.median(times):.0f} ms, "
+          f"GUI-thread CPU {statistics.median(cpus):.0f} ms, Everyone rows "
+          f"{statistics.median(rows):,.0f}")
     return 0
 
 

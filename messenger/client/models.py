@@ -575,8 +575,9 @@ class ConversationModel(QAbstractListModel):
         self.server_more: bool | None = None
         self.hydrated = False
         self.keep_newest: int | None = None
-        """While set, rows above the newest ``keep_newest`` go aside at each new one (see
-        the class doc); a view that follows the end sets it, None while it does not."""
+        """While set, rows above the newest ``keep_newest`` go aside at each new one,
+        wherever it goes in (see the class doc); a view that follows the end sets it, None
+        while it does not."""
         self._aside: list[ChatItem] = []  # older than row 0, oldest first: not rows
         self._aside_by_seq: dict[int, ChatItem] = {}
 
@@ -911,13 +912,22 @@ class ConversationModel(QAbstractListModel):
             row = self._row_for_seq(item.seq, row)
             if row == 0 and self._aside and \
                     any(i.seq is not None and i.seq > item.seq for i in self._aside):
-                # Older than some set aside (a late catch-up page): all back, then its place.
+                if self.keep_newest is not None and len(self._items) >= self.keep_newest:
+                    # Older than some set aside (a late catch-up page) while the view follows
+                    # the end: it goes aside too, in its place (not all back and aside again).
+                    self._aside.insert(self._row_for_seq(item.seq, len(self._aside),
+                                                         self._aside), item)
+                    self._aside_by_seq[item.seq] = item
+                    return True
+                # ... else all back, then its place.
                 self._bring_back(len(self._aside))
                 row = self._row_for_seq(item.seq, len(self._items))
         self.beginInsertRows(_ROOT, row, row)
         self._items.insert(row, item)
         self.endInsertRows()
-        if self.keep_newest is not None and row == len(self._items) - 1:
+        if self.keep_newest is not None and len(self._items) > self.keep_newest:
+            # Wherever it went: a catch-up replayed after the newest page was shown goes in
+            # above that page, and the rows it pushed up go aside as well.
             self._set_aside(len(self._items) - self.keep_newest)
         return True
 
@@ -957,12 +967,12 @@ class ConversationModel(QAbstractListModel):
                 self._aside_by_seq.pop(item.seq, None)
         self.older_loaded.emit(n)
 
-    def _row_for_seq(self, seq: int, end: int) -> int:
-        """Where a message numbered ``seq`` goes among the rows above ``end``: above the own
-        messages waiting for their ack at the bottom (a failed one keeps its place), and
-        above every message of a higher seq (a notice or card between them is passed only on
-        the way up to such a message)."""
-        items = self._items
+    def _row_for_seq(self, seq: int, end: int, items: list[ChatItem] | None = None) -> int:
+        """Where a message numbered ``seq`` goes among the rows above ``end`` (of ``items``:
+        the rows, or those set aside): above the own messages waiting for their ack at the
+        bottom (a failed one keeps its place), and above every message of a higher seq (a
+        notice or card between them is passed only on the way up to such a message)."""
+        items = self._items if items is None else items
         row = end
         while row > 0 and items[row - 1].seq is None \
                 and items[row - 1].state is DeliveryState.PENDING:

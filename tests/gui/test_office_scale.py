@@ -11,11 +11,15 @@ from __future__ import annotations
 import pytest
 from helpers.wire import connect_as
 
+from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE, group_key
-from messenger.client.models import MembersModel
+from messenger.client.engine import ClientEngine
+from messenger.client.models import ASIDE_PAGE, MembersModel
 from messenger.gui.conversation import FOLLOWED_ROWS
 from messenger.gui.delegates import BubbleDelegate
-from messenger.protocol import Send
+from messenger.gui.main_window import MainWindow
+from messenger.protocol import Ok, Send
+from messenger.server import core
 
 N_ACCOUNTS = 300
 
@@ -289,3 +293,60 @@ def test_what_a_busy_tab_set_aside_comes_back_when_scrolled_up_or_searched(
     morning = [i.text for i in model.items() if i.text.startswith("morning")]
     assert morning == [f"morning {i}" for i in range(n)]
 
+
+
+def test_a_tab_following_the_end_through_a_big_catch_up_keeps_only_the_newest_rows(
+        qtbot, office, monkeypatch):
+    """alice's laptop goes away right after she logged in, before the app had any message of
+    Everyone; meanwhile bob writes her 200 messages and 2,000 broadcasts. Back online, the
+    newest page of Everyone (asked for by the empty tab) came in between two pieces of the
+    server's replay, and every broadcast of the later pieces went in above it, in seq
+    order. The tab, although it followed the end all along, kept each of them as a row
+    (2,000–3,500 rows after a 14,000-message catch-up), laid out again at every turn of the
+    catch-up. Now it keeps the newest :data:`FOLLOWED_ROWS` (a page more at
+    most), and scrolled up to the top, the older ones come back."""
+    server, _names = office
+    engine = ClientEngine(offline_grace_ms=0)
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+        engine.connect_to(server.host, server.port)
+        engine.login("alice", "alice123")
+    with qtbot.waitSignal(engine.reconnect_scheduled, timeout=10_000):
+        engine._conn._socket.abort()  # the link breaks: away until the burst is stored
+    engine._reconnect_timer.stop()
+    window = MainWindow(engine)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    widget = window.conversation_widget(EVERYONE)
+    window.tabs.setCurrentWidget(widget)
+    model = engine.conversation(EVERYONE)
+    assert widget.at_latest and model.oldest_seq() is None
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    # The replay goes in pieces (the next once the last drained): first alice's own.
+    monkeypatch.setattr(core, "REPLAY_ROWS", 200)
+    for i in range(200):
+        bob.send(Send(id=bob.next_id(), client_msg_id=f"to-alice-{i}", scope="unicast",
+                      text=f"to alice {i}", to=["alice"]))
+    n = broadcast([bob], 2000, "away")
+    assert isinstance(bob.reply(bob.next_id() - 1, timeout=30_000), Ok)  # (all stored)
+    above_the_end = []  # (rows that went in above the newest ones: the case at hand)
+    model.rowsInserted.connect(lambda parent, first, last: above_the_end.append(first) if
+                               0 < first and last + 1 < model.rowCount() else None)
+    try:
+        assert engine.reconnect_now()
+        qtbot.waitUntil(lambda: len(model.find("away")) == n, timeout=60_000)
+        qtbot.waitUntil(lambda: not widget._to_end.isActive())
+        assert len(above_the_end) > FOLLOWED_ROWS
+        assert widget.at_latest
+        assert model.rowCount() <= FOLLOWED_ROWS + ASIDE_PAGE, \
+            f"{model.rowCount()} rows kept while following the end"
+        # Scrolled up to the top: the older messages come back, a page at a time.
+        bar = widget.view.verticalScrollBar()
+        rows = model.rowCount()
+        bar.setValue(bar.minimum())
+        qtbot.waitUntil(lambda: model.rowCount() > rows)
+        assert not widget.at_latest
+    finally:
+        window.close()
+        engine.close()
+        qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)

@@ -263,11 +263,28 @@ def test_a_model_that_follows_the_end_sets_old_rows_aside_and_brings_them_back(q
         model.fetchMore()
     assert model.aside_count() == 0 and not model.canFetchMore()
     assert model.item(0).state is DeliveryState.READ and model.item(0).read_by == ("bob",)
-    # A late older message (a catch-up page) brings them all back and goes in its place.
+    # A late older message (a catch-up page) goes in its place among those set aside, and
+    # one that goes in above the newest rows pushes the top one aside: the rows stay the
+    # newest three wherever a message goes in.
     model.append(ChatItem(MessageKind.OTHER, "bob", "m7", seq=70))
     assert model.aside_count() == 4
     assert model.append(ChatItem(MessageKind.OTHER, "bob", "late", seq=35))
-    assert _texts(model) == ["mine", "m2, edited", "m3", "late", "m4", "m5", "m6", "m7"]
+    assert model.append(ChatItem(MessageKind.OTHER, "bob", "m6b", seq=65))
+    assert _texts(model) == ["m6", "m6b", "m7"] and model.aside_count() == 6
+    assert model.find("late") == [35]
+    model.keep_newest = None  # (scrolled up)
+    with qtbot.waitSignal(model.older_loaded):
+        model.fetchMore()
+    assert _texts(model) == ["mine", "m2, edited", "m3", "late", "m4", "m5", "m6", "m6b",
+                             "m7"]
+    # Not following the end, it brings them all back and goes in its place.
+    model = ConversationModel("everyone", "Everyone")
+    model.keep_newest = 1
+    for seq in (10, 20, 30):
+        model.append(ChatItem(MessageKind.OTHER, "bob", f"m{seq}", seq=seq))
+    model.keep_newest = None
+    assert model.append(ChatItem(MessageKind.OTHER, "bob", "late", seq=15))
+    assert _texts(model) == ["m10", "late", "m20", "m30"] and model.aside_count() == 0
     # An unsent message stays a row, and all below it: only what is above it goes aside.
     model = ConversationModel("everyone", "Everyone")
     model.append(ChatItem(MessageKind.OTHER, "bob", "m1", seq=1))
