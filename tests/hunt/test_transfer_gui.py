@@ -1,0 +1,183 @@
+"""Hunt: the transfer GUI (cards, the Transfers panel, drops, restart)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from messenger import paths
+from messenger.client.conversations import group_key
+from messenger.client.localstore import LocalStore, TransferRecord, store_path
+from messenger.client.transfers import TransferState
+from messenger.gui.transfers import TransferCard
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def drop(widget, *files: Path) -> bool:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in files])
+    pos = widget.rect().center()
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    if not enter.isAccepted():
+        return False
+    event = QDropEvent(QPointF(QPoint(pos)), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
+    return event.isAccepted()
+
+
+def test_group_send_cards_in_the_transfers_panel_follow_their_transfer(qtbot, open_window,
+                                                                       tmp_path):
+    """A file sent in a group: the Transfers panel lists each member's send, but those
+    cards never update: they say "Preparing…" after the file was delivered."""
+    alice, bob = open_window("alice"), open_window("bob")
+    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        alice.engine.create_group("Lab", ["bob"])
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        bob.engine.accept_invitation("Lab")
+    qtbot.waitUntil(lambda: len(alice.engine.groups.group("Lab").members) == 2)
+    path = tmp_path / "worksheet.pdf"
+    path.write_bytes(b"%PDF" + b"x" * 20_000)
+    panel = alice.show_transfers()
+    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000) as added:
+        assert alice.send_files(group_key("Lab"), [str(path)])
+    (send,) = alice.transfers.model.transfers()
+    card = panel.card(send.key)
+    assert isinstance(card, TransferCard)
+    assert bob.transfers.accept(added.args[0]) is None
+    qtbot.waitUntil(lambda: alice.transfers.get(send.key).state is TransferState.DONE,
+                    timeout=15_000)
+    # The conversation's card says so…
+    conv_card = alice.conversation_widget(group_key("Lab")).card(send.key)
+    assert conv_card.status_label.text() == "Sent to bob"
+    # …the panel's card for the same send must too.
+    try:
+        qtbot.waitUntil(lambda: card.status_label.text() == "Sent to bob", timeout=3_000)
+    except qtbot.TimeoutError:
+        raise AssertionError(f"the panel's card still says {card.status_label.text()!r}, "
+                             f"Cancel shown: {card.cancel_button.isVisible()}") from None
+
+
+def test_an_interrupted_send_at_99_7_percent_does_not_read_100_percent(qtbot, open_window,
+                                                                       server, tmp_path):
+    """The app was closed while sending, 997 of 1000 KB across: after the restart the card
+    shows the bar of what got through, with Resume. The bar read "100 %" for a file that
+    has not arrived ("{permille / 10:.0f}" rounds 99.5–99.9 up)."""
+    src = tmp_path / "report.pdf"
+    size = 1000 * 1024
+    src.write_bytes(b"%PDF" + b"x" * (size - 4))
+    store = LocalStore(store_path(paths.data_dir(), server.host, server.port, "alice"))
+    store.save_transfer(TransferRecord("send-1-old", "send", "bob", "bob", src.name, size,
+                                       sha256_of(src), "application/pdf", str(src), "active",
+                                       997 * 1024))
+    store.close()
+    window = open_window("alice")  # bob is offline: it waits
+    card = window.open_conversation("bob").card("send-1-old")
+    assert isinstance(card, TransferCard)
+    assert window.transfers.get("send-1-old").state is TransferState.FAILED
+    assert card.progress.isVisible()
+    assert card.progress.text() != "100 %", card.progress.text()
+
+
+def test_a_file_just_under_one_megabyte_is_not_shown_as_1024_kb(qtbot, open_window, tmp_path):
+    """A 1,048,575-byte file (one byte short of 1 MiB): its card read "1024.0 KB", a unit
+    nobody writes (format_size compares before rounding)."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    src = tmp_path / "scan.png"
+    src.write_bytes(b"\x89PNG" + b"\0" * (1024 * 1024 - 5))
+    tab = alice.open_conversation("bob")
+    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000) as added:
+        assert drop(tab, src)
+    qtbot.waitUntil(lambda: bob.conversation_widget("alice") is not None)
+    card = bob.conversation_widget("alice").card(added.args[0])
+    assert isinstance(card, TransferCard)
+    assert "1024.0 KB" not in card.info_label.text(), card.info_label.text()
+
+
+def test_a_zero_byte_file_is_sent_and_saved(qtbot, open_window, tmp_path):
+    """An empty file (a placeholder, an empty .gitkeep, a 0-byte log) dropped on a tab."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    src = tmp_path / "empty.txt"
+    src.write_bytes(b"")
+    tab = alice.open_conversation("bob")
+    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000) as added:
+        assert drop(tab, src)
+    assert not tab.error_bar.isVisible(), tab.error_label.text()
+    key = added.args[0]
+    assert bob.transfers.accept(key) is None
+    qtbot.waitUntil(lambda: bob.transfers.get(key).final, timeout=20_000)
+    t = bob.transfers.get(key)
+    assert t.state is TransferState.DONE, (t.state, t.error)
+    assert Path(t.path).read_bytes() == b""
+    (send,) = alice.transfers.model.transfers()
+    qtbot.waitUntil(lambda: alice.transfers.get(send.key).state is TransferState.DONE,
+                    timeout=10_000)
+
+
+def test_a_file_dropped_on_a_contacts_row_is_offered_to_them(qtbot, open_window, tmp_path):
+    """Dragging a file onto bob's row in the contact list (as in IP Messenger and most LAN
+    chat tools) is refused by the list with a no-entry cursor and not a word of why: only a
+    conversation's tab takes files."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    src = tmp_path / "notes.txt"
+    src.write_text("notes\n")
+    view = alice.roster_view
+    proxy = view.model()
+    rows = [proxy.index(r, 0) for r in range(proxy.rowCount())]
+    (row,) = [i for i in rows if "bob" in str(i.data(Qt.ItemDataRole.DisplayRole))]
+    rect = view.visualRect(row)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(src))])
+    pos = rect.center()
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(view.viewport(), enter)
+    assert enter.isAccepted(), "the contact list does not take a dropped file"
+    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000):
+        QApplication.sendEvent(view.viewport(), QDropEvent(
+            QPointF(QPoint(pos)), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier))
+
+
+def test_tab_from_the_transfers_list_reaches_a_cards_accept_button(qtbot, open_window,
+                                                                   tmp_path):
+    """Ctrl+Shift+T puts the focus on the Transfers list; Tab should reach the card's
+    Accept button (keyboard users answer an offer from the panel)."""
+    from .conftest import active
+
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    src = tmp_path / "notes.txt"
+    src.write_text("notes\n")
+    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000) as added:
+        assert drop(alice.open_conversation("bob"), src)
+    active(qtbot, bob)
+    panel = bob.show_transfers()
+    card = panel.card(added.args[0])
+    qtbot.waitUntil(card.accept_button.isVisible)
+    panel.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+    qtbot.waitUntil(panel.view.hasFocus)
+    seen = []
+    for _ in range(40):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        seen.append(QApplication.focusWidget())
+        if card.accept_button in seen:
+            break
+    names = [w.accessibleName() or type(w).__name__ for w in seen]
+    assert card.accept_button in seen[:3], (seen.index(card.accept_button) + 1, names)
