@@ -105,28 +105,6 @@ def test_a_file_just_under_one_megabyte_is_not_shown_as_1024_kb(qtbot, open_wind
     assert "1024.0 KB" not in card.info_label.text(), card.info_label.text()
 
 
-def test_a_zero_byte_file_is_sent_and_saved(qtbot, open_window, tmp_path):
-    """An empty file (a placeholder, an empty .gitkeep, a 0-byte log) dropped on a tab."""
-    bob = open_window("bob")
-    alice = open_window("alice")
-    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
-    src = tmp_path / "empty.txt"
-    src.write_bytes(b"")
-    tab = alice.open_conversation("bob")
-    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000) as added:
-        assert drop(tab, src)
-    assert not tab.error_bar.isVisible(), tab.error_label.text()
-    key = added.args[0]
-    assert bob.transfers.accept(key) is None
-    qtbot.waitUntil(lambda: bob.transfers.get(key).final, timeout=20_000)
-    t = bob.transfers.get(key)
-    assert t.state is TransferState.DONE, (t.state, t.error)
-    assert Path(t.path).read_bytes() == b""
-    (send,) = alice.transfers.model.transfers()
-    qtbot.waitUntil(lambda: alice.transfers.get(send.key).state is TransferState.DONE,
-                    timeout=10_000)
-
-
 def test_a_file_dropped_on_a_contacts_row_is_offered_to_them(qtbot, open_window, tmp_path):
     """Dragging a file onto bob's row in the contact list (as in IP Messenger and most LAN
     chat tools) is refused by the list with a no-entry cursor and not a word of why: only a
@@ -181,3 +159,57 @@ def test_tab_from_the_transfers_list_reaches_a_cards_accept_button(qtbot, open_w
             break
     names = [w.accessibleName() or type(w).__name__ for w in seen]
     assert card.accept_button in seen[:3], (seen.index(card.accept_button) + 1, names)
+
+
+def test_cancel_while_preparing_stops_reading_the_file(qtbot, open_window, tmp_path):
+    """Two big files dropped by mistake (a slow USB stick), Cancel on both cards while they
+    say "Preparing… (checking the file)": the app goes on reading both to the end for the
+    hash nobody needs, and the next file dropped, a few bytes, sits in "Preparing…" behind
+    them (two hashing threads, both busy with cancelled files)."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    tab = alice.open_conversation("bob")
+    big = []
+    for n in range(2):
+        path = tmp_path / f"backup{n}.img"
+        with open(path, "wb") as f:
+            f.truncate(1536 * 1024 ** 2)  # sparse: read fast, but still read
+        big.append(path)
+    assert drop(tab, *big)
+    keys = [t.key for t in alice.transfers.model.transfers()]
+    for key in keys:
+        card = tab.card(key)
+        assert card.status_label.text().startswith("Preparing")
+        qtbot.mouseClick(card.cancel_button, Qt.MouseButton.LeftButton)
+        assert alice.transfers.get(key).state is TransferState.CANCELLED
+    small = tmp_path / "note.txt"
+    small.write_text("the right file\n")
+    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=2_000):
+        assert drop(tab, small)
+
+
+def test_a_file_dropped_on_a_conversations_tab_header_is_taken(qtbot, open_window, tmp_path):
+    """Dragging a file onto the tab header of bob's conversation (another tab is current),
+    as in a browser or a tabbed chat app: the tab bar refuses it without a word."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    alice.open_conversation("bob")
+    alice.open_conversation("charlie")  # current: charlie's tab
+    bar = alice.tabs.tabBar()
+    (index,) = [i for i in range(alice.tabs.count())
+                if alice.tabs.widget(i) is alice.conversation_widget("bob")]
+    src = tmp_path / "notes.txt"
+    src.write_text("notes\n")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(src))])
+    pos = bar.tabRect(index).center()
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(bar, enter)
+    assert enter.isAccepted(), "the tab bar does not take a dropped file"
+    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000):
+        QApplication.sendEvent(bar, QDropEvent(
+            QPointF(QPoint(pos)), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier))
