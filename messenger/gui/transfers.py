@@ -221,7 +221,9 @@ class TransferCard(QWidget):
     def _on_changed(self, top: QModelIndex, bottom: QModelIndex, roles: object = None) -> None:
         for row in range(top.row(), bottom.row() + 1):
             key = self.controller.model.index(row, 0).data(TransferModel.IdRole)
-            if self.controller.card_key(key) == self.key:  # (a batch card: any member)
+            # Its own row (a card of the Transfers panel shows one member of a group send)
+            # or, on a batch card of a conversation, any member's row.
+            if key == self.key or self.controller.card_key(key) == self.key:
                 self.refresh()
                 return
 

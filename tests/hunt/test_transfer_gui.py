@@ -10,7 +10,6 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from messenger import paths
-from messenger.client.conversations import group_key
 from messenger.client.localstore import LocalStore, TransferRecord, store_path
 from messenger.client.transfers import TransferState
 from messenger.gui.transfers import TransferCard
@@ -33,38 +32,6 @@ def drop(widget, *files: Path) -> bool:
                        Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, event)
     return event.isAccepted()
-
-
-def test_group_send_cards_in_the_transfers_panel_follow_their_transfer(qtbot, open_window,
-                                                                       tmp_path):
-    """A file sent in a group: the Transfers panel lists each member's send, but those
-    cards never update: they say "Preparing…" after the file was delivered."""
-    alice, bob = open_window("alice"), open_window("bob")
-    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
-        alice.engine.create_group("Lab", ["bob"])
-    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
-        bob.engine.accept_invitation("Lab")
-    qtbot.waitUntil(lambda: len(alice.engine.groups.group("Lab").members) == 2)
-    path = tmp_path / "worksheet.pdf"
-    path.write_bytes(b"%PDF" + b"x" * 20_000)
-    panel = alice.show_transfers()
-    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000) as added:
-        assert alice.send_files(group_key("Lab"), [str(path)])
-    (send,) = alice.transfers.model.transfers()
-    card = panel.card(send.key)
-    assert isinstance(card, TransferCard)
-    assert bob.transfers.accept(added.args[0]) is None
-    qtbot.waitUntil(lambda: alice.transfers.get(send.key).state is TransferState.DONE,
-                    timeout=15_000)
-    # The conversation's card says so…
-    conv_card = alice.conversation_widget(group_key("Lab")).card(send.key)
-    assert conv_card.status_label.text() == "Sent to bob"
-    # …the panel's card for the same send must too.
-    try:
-        qtbot.waitUntil(lambda: card.status_label.text() == "Sent to bob", timeout=3_000)
-    except qtbot.TimeoutError:
-        raise AssertionError(f"the panel's card still says {card.status_label.text()!r}, "
-                             f"Cancel shown: {card.cancel_button.isVisible()}") from None
 
 
 def test_an_interrupted_send_at_99_7_percent_does_not_read_100_percent(qtbot, open_window,
