@@ -280,7 +280,10 @@ class TransferCard(QWidget):
         busy = st in _BUSY and t.done <= 0
         self.progress.setRange(0, 0 if busy else 1000)  # (0, 0): runs without a figure
         self.progress.setValue(max(0, min(1000, permille)))
-        self.progress.setFormat(f"{permille / 10:.0f} %")
+        # Whole percents rounded down: "100 %" only once it is done (997 of 1000 KB of an
+        # interrupted send rounded up to "100 %").
+        percent = 100 if st is TransferState.DONE else min(99, max(0, permille) // 10)
+        self.progress.setFormat(f"{percent} %")
         # A bar only while bytes move or a busy step runs, and on an ended one that got
         # some of the way (a Resume continues from there); done: the status line says so.
         self.progress.setVisible(

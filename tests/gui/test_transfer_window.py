@@ -971,3 +971,24 @@ def test_group_send_cards_in_the_transfers_panel_follow_their_transfer(qtbot, op
     except qtbot.TimeoutError:
         raise AssertionError(f"the panel's card still says {card.status_label.text()!r}, "
                              f"Cancel shown: {card.cancel_button.isVisible()}") from None
+
+
+def test_an_interrupted_send_at_99_7_percent_does_not_read_100_percent(qtbot, open_window,
+                                                                       server, tmp_path):
+    """The app was closed while sending, 997 of 1000 KB across: after the restart the card
+    shows the bar of what got through, with Resume. The bar read "100 %" for a file that
+    has not arrived ("{permille / 10:.0f}" rounds 99.5–99.9 up)."""
+    src = tmp_path / "report.pdf"
+    size = 1000 * 1024
+    src.write_bytes(b"%PDF" + b"x" * (size - 4))
+    store = LocalStore(store_path(paths.data_dir(), server.host, server.port, "alice"))
+    store.save_transfer(TransferRecord("send-1-old", "send", "bob", "bob", src.name, size,
+                                       sha256_of(src), "application/pdf", str(src), "active",
+                                       997 * 1024))
+    store.close()
+    window = open_window("alice")  # bob is offline: it waits
+    card = window.open_conversation("bob").card("send-1-old")
+    assert isinstance(card, TransferCard)
+    assert window.transfers.get("send-1-old").state is TransferState.FAILED
+    assert card.progress.isVisible()
+    assert card.progress.text() == "99 %", card.progress.text()

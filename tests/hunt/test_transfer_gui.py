@@ -9,10 +9,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from messenger import paths
-from messenger.client.localstore import LocalStore, TransferRecord, store_path
 from messenger.client.transfers import TransferState
-from messenger.gui.transfers import TransferCard
 
 
 def sha256_of(path: Path) -> str:
@@ -32,27 +29,6 @@ def drop(widget, *files: Path) -> bool:
                        Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, event)
     return event.isAccepted()
-
-
-def test_an_interrupted_send_at_99_7_percent_does_not_read_100_percent(qtbot, open_window,
-                                                                       server, tmp_path):
-    """The app was closed while sending, 997 of 1000 KB across: after the restart the card
-    shows the bar of what got through, with Resume. The bar read "100 %" for a file that
-    has not arrived ("{permille / 10:.0f}" rounds 99.5–99.9 up)."""
-    src = tmp_path / "report.pdf"
-    size = 1000 * 1024
-    src.write_bytes(b"%PDF" + b"x" * (size - 4))
-    store = LocalStore(store_path(paths.data_dir(), server.host, server.port, "alice"))
-    store.save_transfer(TransferRecord("send-1-old", "send", "bob", "bob", src.name, size,
-                                       sha256_of(src), "application/pdf", str(src), "active",
-                                       997 * 1024))
-    store.close()
-    window = open_window("alice")  # bob is offline: it waits
-    card = window.open_conversation("bob").card("send-1-old")
-    assert isinstance(card, TransferCard)
-    assert window.transfers.get("send-1-old").state is TransferState.FAILED
-    assert card.progress.isVisible()
-    assert card.progress.text() != "100 %", card.progress.text()
 
 
 def test_a_file_dropped_on_a_contacts_row_is_offered_to_them(qtbot, open_window, tmp_path):
