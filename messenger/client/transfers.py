@@ -65,6 +65,7 @@ import shutil
 import sqlite3
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -780,7 +781,8 @@ class TransferController(QObject):
     transfer_changed = Signal(str)
     transfer_finished = Signal(str, str)
     transfers_loaded = Signal(int)
-    _hashed = Signal(str, str, str, object)  # (file, sha256, error, version), from a thread
+    # (file, sha256, error, version, the job's stop event), from a thread
+    _hashed = Signal(str, str, str, object, object)
 
     def __init__(self, engine: Any, prefs: TransferPrefs | None = None, *,
                  host: str = ANY_HOST, threaded: bool = True,
@@ -813,6 +815,8 @@ class TransferController(QObject):
         # exiftool -P) is a new version.
         self._hashes: dict[tuple[str, int, int, int, int], str] = {}
         self._hashing: dict[str, list[str]] = {}  # file → keys waiting for its hash
+        # file → the stop event of the pool job hashing it (set: nobody waits any more)
+        self._hash_jobs: dict[str, threading.Event] = {}
         self._counter = itertools.count(1)
         self.auto_resume_delays = tuple(auto_resume_delays)
         """Seconds before each automatic resume (empty: never by itself)."""
@@ -992,13 +996,15 @@ class TransferController(QObject):
         waiting = self._hashing.setdefault(t.path, [])
         waiting.append(t.key)
         if len(waiting) == 1:
-            self._pool.start(lambda p=t.path: self._hash(p))
+            stop = self._hash_jobs[t.path] = threading.Event()
+            self._pool.start(lambda p=t.path, s=stop: self._hash(p, s))
 
-    def _hash(self, file: str) -> None:
+    def _hash(self, file: str, stop: threading.Event) -> None:
         """Runs in a pool thread. A file saved again while it is read (same size: an editor
         saving it) is read again, up to :data:`HASH_TRIES` times: its hash, of old and new
         bytes mixed, was cached as the new version's, and every send of it then arrived
-        "damaged", until the app restarted (a hunt)."""
+        "damaged", until the app restarted (a hunt). It stops, saying nothing, once ``stop``
+        is set (:meth:`_stop_hashing`: every send waiting for it was cancelled)."""
         error = ""
         for _ in range(HASH_TRIES):
             h = hashlib.sha256()
@@ -1006,25 +1012,43 @@ class TransferController(QObject):
                 with open(file, "rb") as f:
                     before = _version(file, os.fstat(f.fileno()))
                     while chunk := f.read(HASH_CHUNK):
-                        if self._closed:
+                        if self._closed or stop.is_set():
                             return
                         h.update(chunk)
                 after = _version(file, os.stat(file))
             except OSError as exc:
-                self._hashed.emit(file, "", exc.strerror or str(exc), None)
+                self._hashed.emit(file, "", exc.strerror or str(exc), None, stop)
                 return
             if before == after:
-                self._hashed.emit(file, h.hexdigest(), "", after)
+                self._hashed.emit(file, h.hexdigest(), "", after, stop)
                 return
             error = "the file kept changing while it was read; send it once it is saved"
-        self._hashed.emit(file, "", error, None)
+        self._hashed.emit(file, "", error, None, stop)
 
-    def _on_hashed(self, file: str, sha256: str, error: str, version: object) -> None:
+    def _stop_hashing(self, file: str) -> None:
+        """Stop reading ``file`` for its hash when no send waits for it any more (each
+        cancelled while it said "Preparing…"): two big files cancelled there were read to
+        the end, holding both hashing threads, and the next file dropped waited behind them
+        (a hunt)."""
+        keys = self._hashing.get(file, [])
+        if any((t := self._items.get(k)) is not None and t.state is TransferState.PREPARING
+               for k in keys):
+            return
+        self._hashing.pop(file, None)
+        stop = self._hash_jobs.pop(file, None)
+        if stop is not None:
+            stop.set()
+
+    def _on_hashed(self, file: str, sha256: str, error: str, version: object,
+                   stop: object = None) -> None:
+        if sha256 and version is not None and not self._closed:
+            self._hashes[version] = sha256  # type: ignore[index]
+        if stop is not None and self._hash_jobs.get(file) is not stop:
+            return  # (a job given up on: a later one hashes the file for who waits now)
+        self._hash_jobs.pop(file, None)
         keys = self._hashing.pop(file, [])
         if self._closed:
             return
-        if sha256 and version is not None:
-            self._hashes[version] = sha256  # type: ignore[index]
         for key in keys:
             t = self._items.get(key)
             if t is None or t.state is not TransferState.PREPARING:
@@ -1476,7 +1500,10 @@ class TransferController(QObject):
             if rid:
                 self._requests[rid] = ("cancel", t.key)
         t.by_peer = False
+        preparing = t.state is TransferState.PREPARING
         self._set(t, TransferState.CANCELLED, error="")
+        if preparing and t.path:
+            self._stop_hashing(t.path)
         return True
 
     def _on_cancelled_by_peer(self, ev: TransferCancelled) -> None:

@@ -992,3 +992,33 @@ def test_an_interrupted_send_at_99_7_percent_does_not_read_100_percent(qtbot, op
     assert window.transfers.get("send-1-old").state is TransferState.FAILED
     assert card.progress.isVisible()
     assert card.progress.text() == "99 %", card.progress.text()
+
+
+def test_cancel_while_preparing_stops_reading_the_file(qtbot, open_window, tmp_path):
+    """Two big files dropped by mistake (a slow USB stick), Cancel on both cards while they
+    say "Preparing… (checking the file)": the app goes on reading both to the end for the
+    hash nobody needs, and the next file dropped, a few bytes, sits in "Preparing…" behind
+    them (two hashing threads, both busy with cancelled files). Read to the end, the two
+    files here would hold both threads for many seconds."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    tab = alice.open_conversation("bob")
+    big = []
+    for n in range(2):
+        path = tmp_path / f"backup{n}.img"
+        with open(path, "wb") as f:
+            f.truncate(3 * 1024 ** 3)  # sparse: no disk used, but seconds to read
+        big.append(path)
+    assert drop(tab, *big)
+    keys = [t.key for t in alice.transfers.model.transfers()]
+    assert len(keys) == 2
+    for key in keys:
+        card = tab.card(key)
+        assert card.status_label.text().startswith("Preparing")
+        qtbot.mouseClick(card.cancel_button, Qt.MouseButton.LeftButton)
+        assert alice.transfers.get(key).state is TransferState.CANCELLED
+    small = tmp_path / "note.txt"
+    small.write_text("the right file\n")
+    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=2_000):
+        assert drop(tab, small)

@@ -9,8 +9,6 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from messenger.client.transfers import TransferState
-
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -85,34 +83,6 @@ def test_tab_from_the_transfers_list_reaches_a_cards_accept_button(qtbot, open_w
             break
     names = [w.accessibleName() or type(w).__name__ for w in seen]
     assert card.accept_button in seen[:3], (seen.index(card.accept_button) + 1, names)
-
-
-def test_cancel_while_preparing_stops_reading_the_file(qtbot, open_window, tmp_path):
-    """Two big files dropped by mistake (a slow USB stick), Cancel on both cards while they
-    say "Preparing… (checking the file)": the app goes on reading both to the end for the
-    hash nobody needs, and the next file dropped, a few bytes, sits in "Preparing…" behind
-    them (two hashing threads, both busy with cancelled files)."""
-    bob = open_window("bob")
-    alice = open_window("alice")
-    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
-    tab = alice.open_conversation("bob")
-    big = []
-    for n in range(2):
-        path = tmp_path / f"backup{n}.img"
-        with open(path, "wb") as f:
-            f.truncate(1536 * 1024 ** 2)  # sparse: read fast, but still read
-        big.append(path)
-    assert drop(tab, *big)
-    keys = [t.key for t in alice.transfers.model.transfers()]
-    for key in keys:
-        card = tab.card(key)
-        assert card.status_label.text().startswith("Preparing")
-        qtbot.mouseClick(card.cancel_button, Qt.MouseButton.LeftButton)
-        assert alice.transfers.get(key).state is TransferState.CANCELLED
-    small = tmp_path / "note.txt"
-    small.write_text("the right file\n")
-    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=2_000):
-        assert drop(tab, small)
 
 
 def test_a_file_dropped_on_a_conversations_tab_header_is_taken(qtbot, open_window, tmp_path):

@@ -7,6 +7,7 @@ import hashlib
 import os
 import random
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -419,9 +420,9 @@ def test_a_file_saved_again_while_it_is_hashed_is_hashed_again(qtbot, peers, tmp
     monkeypatch.setattr(transfers_module.os, "stat", stat_after_a_save)
     got: list[tuple] = []
     alice._hashed.connect(lambda *args: got.append(args))
-    alice._hash(str(src))
+    alice._hash(str(src), threading.Event())
     monkeypatch.setattr(transfers_module.os, "stat", real_stat)
-    ((_file, digest, error, version),) = got
+    ((_file, digest, error, version, _stop),) = got
     assert error == "" and digest == sha256_of(src)  # (the saved bytes)
     assert alice._hashes[version] == digest and version[0] == str(src)
 
@@ -836,3 +837,22 @@ def test_a_partial_file_longer_than_the_offer_starts_again_from_zero(qtbot, peer
     assert state(bob, recv_key) is S.DONE, bob.get(recv_key).error
     assert state(alice, send_key) is S.DONE
     assert sha256_of(bob.get(recv_key).path) == sha256_of(src)
+
+
+def test_cancel_while_preparing_spares_another_send_of_the_same_file(qtbot, peers, tmp_path):
+    """Cancel on one of two sends of a file still being checked (the same file dropped
+    twice) stops reading it only once no send waits for it: the other is still offered."""
+    alice, bob = peers()
+    src = tmp_path / "disk.img"
+    with open(src, "wb") as f:
+        f.truncate(64 * 1024 ** 2)
+    assert alice.send_file("bob", src) is None
+    assert alice.send_file("bob", src) is None
+    first, second = (t.key for t in alice.model.transfers())
+    assert state(alice, first) is S.PREPARING and state(alice, second) is S.PREPARING
+    assert alice.cancel(first)
+    with qtbot.waitSignal(bob.transfer_added, timeout=20_000) as added:
+        pass
+    assert bob.get(added.args[0]).sha256 == sha256_of(src)
+    qtbot.waitUntil(lambda: state(alice, second) is S.WAITING)
+    assert state(alice, first) is S.CANCELLED
