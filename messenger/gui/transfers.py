@@ -184,9 +184,11 @@ class TransferCard(QWidget):
         buttons.setContentsMargins(0, 0, 0, 0)
         buttons.setSpacing(6)
         buttons.addStretch(1)
-        for b in (self.accept_button, self.decline_button, self.cancel_button,
-                  self.open_button, self.folder_button, self.resume_button,
-                  self.discard_button):
+        self.action_buttons: tuple[QPushButton, ...] = (
+            self.accept_button, self.decline_button, self.cancel_button, self.open_button,
+            self.folder_button, self.resume_button, self.discard_button)
+        """The card's buttons, as drawn (each shown only in the states it fits)."""
+        for b in self.action_buttons:
             b.setAutoDefault(False)
             buttons.addWidget(b)
         text = QVBoxLayout()
@@ -464,6 +466,8 @@ class TransfersPanel(QWidget):
         layout.addWidget(self.empty_label)
         layout.addWidget(self.view, 1)
         controller.model.rowsInserted.connect(self._on_rows)
+        controller.model.rowsMoved.connect(self._chain_tab_order)
+        controller.model.modelReset.connect(self._chain_tab_order)
         self._on_rows(QModelIndex(), 0, controller.model.rowCount() - 1)
 
     def _on_rows(self, parent: QModelIndex, first: int, last: int) -> None:
@@ -474,8 +478,24 @@ class TransfersPanel(QWidget):
                 key = index.data(TransferModel.IdRole)
                 place_card(self.view, index, TransferCard(self.controller, key, align=False))
         self.empty_label.setVisible(model.rowCount() == 0)
+        self._chain_tab_order()
         if last >= first:
             self.view.scrollToBottom()
+
+    def _chain_tab_order(self) -> None:
+        """Tab from the list goes through its cards' buttons, row by row, then on out of
+        the panel (Shift+Tab back the same way). A card placed on a row
+        (``setIndexWidget``) came last in the window's tab order: Tab from the list went
+        through the conversation's compose box and buttons first, so a keyboard user could
+        hardly answer an offer from the panel (a hunt)."""
+        model = self.controller.model
+        previous: QWidget = self.view
+        for row in range(model.rowCount()):
+            card = self.view.indexWidget(model.index(row, 0))
+            if isinstance(card, TransferCard):
+                for button in card.action_buttons:
+                    QWidget.setTabOrder(previous, button)
+                    previous = button
 
     def card(self, key: str) -> TransferCard | None:
         row = self.controller.model.row_of(key)

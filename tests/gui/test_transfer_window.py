@@ -1022,3 +1022,34 @@ def test_cancel_while_preparing_stops_reading_the_file(qtbot, open_window, tmp_p
     small.write_text("the right file\n")
     with qtbot.waitSignal(bob.transfers.transfer_added, timeout=2_000):
         assert drop(tab, small)
+
+
+def test_tab_from_the_transfers_list_reaches_a_cards_accept_button(qtbot, open_window,
+                                                                   tmp_path):
+    """Ctrl+Shift+T puts the focus on the Transfers list; Tab should reach the card's
+    Accept button (keyboard users answer an offer from the panel). Placed on its row, the
+    card came last in the window's tab order: Tab went through the conversation's compose
+    box and buttons first."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    src = tmp_path / "notes.txt"
+    src.write_text("notes\n")
+    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000) as added:
+        assert drop(alice.open_conversation("bob"), src)
+    active(qtbot, bob)
+    panel = bob.show_transfers()
+    card = panel.card(added.args[0])
+    qtbot.waitUntil(card.accept_button.isVisible)
+    panel.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+    qtbot.waitUntil(panel.view.hasFocus)
+    seen = []
+    for _ in range(40):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        seen.append(QApplication.focusWidget())
+        if card.accept_button in seen:
+            break
+    names = [w.accessibleName() or type(w).__name__ for w in seen]
+    assert card.accept_button in seen[:3], (seen.index(card.accept_button) + 1, names)
+    qtbot.keyClick(card.accept_button, Qt.Key.Key_Backtab)
+    assert QApplication.focusWidget() is panel.view

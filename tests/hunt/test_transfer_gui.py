@@ -56,35 +56,6 @@ def test_a_file_dropped_on_a_contacts_row_is_offered_to_them(qtbot, open_window,
             Qt.KeyboardModifier.NoModifier))
 
 
-def test_tab_from_the_transfers_list_reaches_a_cards_accept_button(qtbot, open_window,
-                                                                   tmp_path):
-    """Ctrl+Shift+T puts the focus on the Transfers list; Tab should reach the card's
-    Accept button (keyboard users answer an offer from the panel)."""
-    from .conftest import active
-
-    bob = open_window("bob")
-    alice = open_window("alice")
-    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
-    src = tmp_path / "notes.txt"
-    src.write_text("notes\n")
-    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000) as added:
-        assert drop(alice.open_conversation("bob"), src)
-    active(qtbot, bob)
-    panel = bob.show_transfers()
-    card = panel.card(added.args[0])
-    qtbot.waitUntil(card.accept_button.isVisible)
-    panel.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
-    qtbot.waitUntil(panel.view.hasFocus)
-    seen = []
-    for _ in range(40):
-        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
-        seen.append(QApplication.focusWidget())
-        if card.accept_button in seen:
-            break
-    names = [w.accessibleName() or type(w).__name__ for w in seen]
-    assert card.accept_button in seen[:3], (seen.index(card.accept_button) + 1, names)
-
-
 def test_a_file_dropped_on_a_conversations_tab_header_is_taken(qtbot, open_window, tmp_path):
     """Dragging a file onto the tab header of bob's conversation (another tab is current),
     as in a browser or a tabbed chat app: the tab bar refuses it without a word."""
