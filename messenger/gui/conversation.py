@@ -95,6 +95,28 @@ def dropped_paths(event: QDropEvent | QDragEnterEvent | QDragMoveEvent) -> list[
     return [local_path(u) for u in urls]
 
 
+WEB_LINK_DROPPED = "Only files from this computer can be sent (not web links)."
+"""What a drop of web links (not local files) on a conversation says."""
+
+
+def drop_hint(paths: list[str], key: str, title: str, transfers: object) -> str:
+    """What a drag of ``paths`` (:func:`dropped_paths`) over conversation ``key``, called
+    ``title``, says a drop will do, or why it cannot send them (``transfers``: the
+    :class:`~messenger.client.transfers.TransferController`, whose ``recipients`` says who
+    would get them). The conversation's tab, and the contact list, the group list and the
+    tab bar (where no tab of it may be open) say the same."""
+    if not paths:
+        return WEB_LINK_DROPPED
+    recipients = getattr(transfers, "recipients", None)
+    if recipients is not None:
+        _people, reason = recipients(key)  # (offline, not a member, Everyone…)
+        if reason:
+            return reason
+    who = title if is_private(key) else f"the members of {title} who are online"
+    files = "the file" if len(paths) == 1 else f"the {len(paths)} files"
+    return f"Drop to send {files} to {who}"
+
+
 def local_path(url: QUrl) -> str:
     """The local path of file ``url`` as the system names it: ``QUrl.toLocalFile`` turns
     bytes of a name that is not UTF-8 (a file from an old Latin-1 archive) into "\ufffd",
@@ -1236,20 +1258,11 @@ class ConversationWidget(QWidget):
             event.ignore()
 
     def drop_text(self, paths: list[str]) -> str:
-        """What the overlay says while ``paths`` are dragged over the tab."""
-        if not paths:
-            return "Only files from this computer can be sent (not web links)."
-        if not self.writable:
+        """What the overlay says while ``paths`` are dragged over the tab (also what the
+        status bar says while they are dragged over the tab's header)."""
+        if paths and not self.writable:
             return self.closed_label.text() or "Nothing can be sent here."
-        recipients = getattr(self.transfers, "recipients", None)
-        if recipients is not None:
-            _people, reason = recipients(self.key)  # (offline, not a member, Everyone…)
-            if reason:
-                return reason
-        who = self.model.title if is_private(self.key) else \
-            f"the members of {self.model.title} who are online"
-        files = "the file" if len(paths) == 1 else f"the {len(paths)} files"
-        return f"Drop to send {files} to {who}"
+        return drop_hint(paths, self.key, self.model.title, self.transfers)
 
     def _show_drop_overlay(self, text: str) -> None:
         self.drop_overlay.setText(text)
@@ -1276,8 +1289,14 @@ class ConversationWidget(QWidget):
             event.ignore()
             return
         event.acceptProposedAction()
+        self.take_dropped(paths)
+
+    def take_dropped(self, paths: list[str]) -> None:
+        """Files dropped here (:func:`dropped_paths`: ``[]`` for web links), on the tab or
+        on its header, its contact's or its group's row: offered (:attr:`files_dropped`),
+        or the error bar says why not."""
         if not paths:
-            self.show_error("Only files from this computer can be sent (not web links).")
+            self.show_error(WEB_LINK_DROPPED)
             return
         if not self.writable:
             self.show_error(self.closed_label.text() or "Nothing can be sent here.")

@@ -9,6 +9,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from PySide6.QtCore import (
     QItemSelection,
     QItemSelectionModel,
     QModelIndex,
+    QObject,
     QPoint,
     QSize,
     QSortFilterProxyModel,
@@ -25,7 +27,16 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtDBus import QDBusConnection
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QMouseEvent, QTextCursor
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QIcon,
+    QKeySequence,
+    QMouseEvent,
+    QTextCursor,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -79,7 +90,7 @@ from ..client.notify import (
 from ..client.transfers import AUTO_REFUSED, RECEIVE, TransferController, format_size
 from ..protocol import MAX_TEXT_LENGTH, RETRACTED_TEXT, ErrorCode, is_valid_name, name_key
 from .account import ChangePasswordDialog
-from .conversation import ConversationWidget, too_long_text
+from .conversation import ConversationWidget, drop_hint, dropped_paths, too_long_text
 from .delegates import GroupDelegate, RosterDelegate
 from .desktop_notifications import DesktopNotifications, session_bus
 from .groups import (
@@ -243,6 +254,57 @@ class ConversationTabBar(QTabBar):
                 event.accept()
                 return
         super().mouseReleaseEvent(event)
+
+
+class FileDropTarget(QObject):
+    """Takes files dragged onto ``widget`` for the conversation under the pointer (a row of
+    the contact or the group list, a tab of the tab bar): ``target(pos)`` names it as
+    ``(key, title)``, or None where a drop would send nothing. While they are dragged,
+    ``hint(key, title, paths)`` is what the status bar says a drop will do (or why it
+    cannot); a drop calls ``take(key, title, paths)``. (Such drops were refused with a
+    no-entry cursor and not a word of why: only a conversation's tab took files; a hunt.)"""
+
+    def __init__(self, widget: QWidget, status: Callable[[str], None],
+                 target: Callable[[QPoint], tuple[str, str] | None],
+                 hint: Callable[[str, str, list[str]], str],
+                 take: Callable[[str, str, list[str]], None]) -> None:
+        super().__init__(widget)
+        self._status, self._target, self._hint, self._take = status, target, hint, take
+        widget.setAcceptDrops(True)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and \
+                isinstance(event, QDragMoveEvent):  # (a QDragEnterEvent is one too)
+            paths = dropped_paths(event)
+            found = None if paths is None else self._target(event.position().toPoint())
+            if found is None:
+                # Entering between rows: taken, so that moving onto a row can be.
+                if paths is not None and kind == QEvent.Type.DragEnter:
+                    event.acceptProposedAction()
+                else:
+                    event.ignore()
+                self._status("")
+                return True
+            event.acceptProposedAction()
+            assert paths is not None
+            self._status(self._hint(*found, paths))
+            return True
+        if kind == QEvent.Type.DragLeave:
+            self._status("")
+            return False
+        if kind == QEvent.Type.Drop and isinstance(event, QDropEvent):
+            self._status("")
+            paths = dropped_paths(event)
+            found = None if paths is None else self._target(event.position().toPoint())
+            if found is None or paths is None:
+                event.ignore()
+                return True
+            event.acceptProposedAction()
+            self._take(*found, paths)
+            return True
+        return False
 
 
 class NewConversationDialog(QDialog):
@@ -607,6 +669,7 @@ class MainWindow(QMainWindow):
         for side in (bar.ButtonPosition.RightSide, bar.ButtonPosition.LeftSide):
             if bar.tabButton(index, side) is not None:
                 bar.setTabButton(index, side, None)
+        self._take_file_drops()
 
         engine.state_changed.connect(self._update_state)
         engine.connection_failed.connect(self._on_connection_failed)
@@ -1400,6 +1463,54 @@ class MainWindow(QMainWindow):
         elif reason is not None:
             self._notice(f"Not sent: {reason}", error=True, key=key)
         return reason is None
+
+    def _take_file_drops(self) -> None:
+        """Files dropped on a contact's row, a group's row or a conversation's tab header go
+        to that conversation, as if dropped on its tab (:class:`FileDropTarget`)."""
+
+        def status(text: str) -> None:
+            if text:
+                self.statusBar().showMessage(text)
+            else:
+                self.statusBar().clearMessage()
+
+        def contact_at(pos: QPoint) -> tuple[str, str] | None:
+            name = self.roster_view.indexAt(pos).data(RosterModel.NameRole)
+            return (peer_key(name), self.engine.canonical_user(name)) if name else None
+
+        def group_at(pos: QPoint) -> tuple[str, str] | None:
+            index = self.groups_view.indexAt(pos)
+            name = index.data(GroupModel.NameRole)
+            if not name or index.data(GroupModel.PendingRole):
+                return None  # (an invitation: nothing to send to until it is answered)
+            return group_key(name), name
+
+        def tab_at(pos: QPoint) -> tuple[str, str] | None:
+            widget = self.tabs.widget(self.tabs.tabBar().tabAt(pos))
+            if isinstance(widget, ConversationWidget):
+                return widget.key, widget.model.title
+            return None
+
+        self._file_drops = [
+            FileDropTarget(widget, status, target, self.drop_hint, self.take_dropped_files)
+            for widget, target in ((self.roster_view.viewport(), contact_at),
+                                   (self.groups_view.viewport(), group_at),
+                                   (self.tabs.tabBar(), tab_at))]
+
+    def drop_hint(self, key: str, title: str, paths: list[str]) -> str:
+        """What a drop of ``paths`` (:func:`~messenger.gui.conversation.dropped_paths`) on
+        conversation ``key``'s row or tab header will do, as its tab says it
+        (:meth:`ConversationWidget.drop_text`), also when no tab of it is open."""
+        widget = self._tabs_by_key.get(key)
+        if widget is not None:
+            return widget.drop_text(paths)
+        return drop_hint(paths, key, title, self.transfers)
+
+    def take_dropped_files(self, key: str, title: str, paths: list[str]) -> None:
+        """Files dropped on conversation ``key``'s row or tab header: its tab opens (or
+        comes to the front) and takes them as a drop on it
+        (:meth:`ConversationWidget.take_dropped`: offered, or its error bar says why)."""
+        self._open(key, title).take_dropped(paths)
 
     def _attach_current(self) -> None:
         widget = self.tabs.currentWidget()

@@ -13,7 +13,7 @@ from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QTextDocu
 from PySide6.QtWidgets import QApplication
 
 from messenger import paths
-from messenger.client.conversations import EVERYONE, group_key
+from messenger.client.conversations import EVERYONE, group_key, peer_key
 from messenger.client.localstore import CachedMessage, LocalStore, TransferRecord, store_path
 from messenger.client.models import MessageKind
 from messenger.client.transfers import TransferState
@@ -1053,3 +1053,121 @@ def test_tab_from_the_transfers_list_reaches_a_cards_accept_button(qtbot, open_w
     assert card.accept_button in seen[:3], (seen.index(card.accept_button) + 1, names)
     qtbot.keyClick(card.accept_button, Qt.Key.Key_Backtab)
     assert QApplication.focusWidget() is panel.view
+
+
+def test_a_file_dropped_on_a_contacts_row_is_offered_to_them(qtbot, open_window, tmp_path):
+    """Dragging a file onto bob's row in the contact list (as in IP Messenger and most LAN
+    chat tools) is refused by the list with a no-entry cursor and not a word of why: only a
+    conversation's tab takes files."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    src = tmp_path / "notes.txt"
+    src.write_text("notes\n")
+    view = alice.roster_view
+    proxy = view.model()
+    rows = [proxy.index(r, 0) for r in range(proxy.rowCount())]
+    (row,) = [i for i in rows if "bob" in str(i.data(Qt.ItemDataRole.DisplayRole))]
+    rect = view.visualRect(row)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(src))])
+    pos = rect.center()
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(view.viewport(), enter)
+    assert enter.isAccepted(), "the contact list does not take a dropped file"
+    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000):
+        QApplication.sendEvent(view.viewport(), QDropEvent(
+            QPointF(QPoint(pos)), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier))
+    assert alice.tabs.currentWidget() is alice.conversation_widget("bob")
+
+
+def test_a_file_dropped_on_a_conversations_tab_header_is_taken(qtbot, open_window, tmp_path):
+    """Dragging a file onto the tab header of bob's conversation (another tab is current),
+    as in a browser or a tabbed chat app: the tab bar refused it without a word. The drop
+    brings bob's tab to the front and sends the file from there."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    alice.open_conversation("bob")
+    alice.open_conversation("charlie")  # current: charlie's tab
+    bar = alice.tabs.tabBar()
+    (index,) = [i for i in range(alice.tabs.count())
+                if alice.tabs.widget(i) is alice.conversation_widget("bob")]
+    src = tmp_path / "notes.txt"
+    src.write_text("notes\n")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(src))])
+    pos = bar.tabRect(index).center()
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(bar, enter)
+    assert enter.isAccepted(), "the tab bar does not take a dropped file"
+    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000):
+        QApplication.sendEvent(bar, QDropEvent(
+            QPointF(QPoint(pos)), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier))
+    assert alice.tabs.currentWidget() is alice.conversation_widget("bob")
+
+
+def test_a_file_dropped_on_an_offline_contacts_row_says_why_it_is_not_sent(qtbot,
+                                                                           open_window,
+                                                                           tmp_path):
+    """A drop on a contact's row says what a drop on their tab says: while dragged, the
+    status bar says charlie is offline; dropped, charlie's tab opens with the reason in its
+    error bar (a drop there was refused silently)."""
+    alice = open_window("alice")
+    src = tmp_path / "notes.txt"
+    src.write_text("notes\n")
+    view = alice.roster_view
+    proxy = view.model()
+    (row,) = [proxy.index(r, 0) for r in range(proxy.rowCount())
+              if proxy.index(r, 0).data(Qt.ItemDataRole.DisplayRole) == "charlie"]
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(src))])
+    pos = view.visualRect(row).center()
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(view.viewport(), enter)
+    assert enter.isAccepted()
+    assert alice.statusBar().currentMessage().startswith("charlie is offline")
+    dropped = QDropEvent(QPointF(QPoint(pos)), Qt.DropAction.CopyAction, mime,
+                         Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(view.viewport(), dropped)
+    assert dropped.isAccepted()
+    tab = alice.conversation_widget(peer_key("charlie"))
+    assert tab is not None and alice.tabs.currentWidget() is tab
+    assert tab.error_bar.isVisible() and tab.error_label.text().startswith("charlie is offline")
+    assert alice.statusBar().currentMessage() == ""
+    assert not alice.transfers.model.transfers()
+
+
+def test_a_file_dropped_on_a_groups_row_is_offered_to_its_members(qtbot, open_window,
+                                                                  tmp_path):
+    """As on a contact's row: a file dropped on the Lab group's row in the group list goes
+    to its members, from the group's tab, which the drop opens."""
+    alice, bob = open_window("alice"), open_window("bob")
+    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        alice.engine.create_group("Lab", ["bob"])
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        bob.engine.accept_invitation("Lab")
+    qtbot.waitUntil(lambda: len(alice.engine.groups.group("Lab").members) == 2)
+    src = tmp_path / "worksheet.pdf"
+    src.write_bytes(b"%PDF" + b"x" * 1000)
+    view = alice.groups_view
+    (row,) = [view.model().index(r, 0) for r in range(view.model().rowCount())]
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(src))])
+    pos = view.visualRect(row).center()
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(view.viewport(), enter)
+    assert enter.isAccepted()
+    assert alice.statusBar().currentMessage() == \
+        "Drop to send the file to the members of Lab who are online"
+    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000):
+        QApplication.sendEvent(view.viewport(), QDropEvent(
+            QPointF(QPoint(pos)), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier))
+    assert alice.tabs.currentWidget() is alice.conversation_widget(group_key("Lab"))
