@@ -182,7 +182,8 @@ showed 50 of 120 messages read nowhere, the rest above the "New messages" line (
 
 FINAL_SEND_ERRORS = frozenset({
     ErrorCode.UNKNOWN_USER, ErrorCode.NOT_MEMBER, ErrorCode.UNKNOWN_GROUP,
-    ErrorCode.MESSAGE_TOO_LONG, ErrorCode.EMPTY_MESSAGE, ErrorCode.BAD_REQUEST})
+    ErrorCode.GROUP_CHANGED, ErrorCode.MESSAGE_TOO_LONG, ErrorCode.EMPTY_MESSAGE,
+    ErrorCode.BAD_REQUEST})
 """``send`` errors that a retry cannot fix: the message becomes *failed* (Retry / Delete).
 Any other error leaves it pending; it is sent again after the next login."""
 
@@ -349,6 +350,8 @@ _SEND_FAILURES = {
     ErrorCode.UNKNOWN_USER: "the server had no account of that name",
     ErrorCode.NOT_MEMBER: "you were not a member of the group",
     ErrorCode.UNKNOWN_GROUP: "the group did not exist",
+    ErrorCode.GROUP_CHANGED: "the group was dissolved and a new one made with this name; "
+                             "Retry sends it to the new group",
     ErrorCode.EMPTY_MESSAGE: "the message was empty",
 }
 
@@ -1182,8 +1185,15 @@ class ClientEngine(QObject):
         self.network_changed(reachability in (up.Local, up.Site, up.Online))
 
     def retry(self, client_msg_id: str) -> bool:
-        """Send a failed message again (same ``client_msg_id``, same place in the queue)."""
-        if self._store is None or self._store.retry(client_msg_id) is None:
+        """Send a failed message again (same ``client_msg_id``, same place in the queue). A
+        group message goes to the group of that name known now (refused as
+        ``group_changed``, it was typed for an earlier group of that name)."""
+        if self._store is None:
+            return False
+        item = self._store.outbox_item(client_msg_id)
+        created = self._group_created(item.to[0]) \
+            if item is not None and item.scope == "group" and item.to else None
+        if self._store.retry(client_msg_id, created) is None:
             return False
         for model in self._conversations.values():
             model.mark_pending(client_msg_id)
@@ -2653,6 +2663,20 @@ class ClientEngine(QObject):
             model.title = row.name
             self.conversation_renamed.emit(key)
 
+    def _group_created(self, name: str) -> float | None:
+        """The ``created`` time (Unix seconds, as the server gave it) of the group ``name``
+        this app knows, None when it knows none: a group message typed now is meant for
+        that group, not for one made later under the same name."""
+        row = self.groups.group(name)
+        if row is not None and row.created:
+            return row.created
+        known = self._store.get_meta(GROUP_CREATED_META + group_key(name)) \
+            if self._store is not None else None
+        try:
+            return float(known) if known else None
+        except ValueError:
+            return None
+
     def _drop_group(self, name: str) -> bool:
         """Group ``name`` is no longer ours (left, removed, dissolved, declined): its unread
         count goes (nothing new will come to read; the window title's count), and it stays
@@ -3115,7 +3139,9 @@ class ClientEngine(QObject):
                 self.request_failed.emit(place.key, NOT_CONNECTED, reason)
             return None
         try:
-            item = self._store.enqueue(places[0].key, scope, to, text)
+            item = self._store.enqueue(
+                places[0].key, scope, to, text,
+                group_created=self._group_created(to[0]) if scope == "group" else None)
         except (sqlite3.Error, OSError) as exc:
             # Not kept, so not sent (it could be lost): say so where it was typed (the app
             # puts the text back in the box). It vanished without a word (a client hunt).
@@ -3145,8 +3171,12 @@ class ClientEngine(QObject):
         for item in self._store.outbox(state="pending"):
             if item.client_msg_id in self._inflight:
                 continue
+            # A group message names the group it was typed for by its created time: a group
+            # made later under that name (the first dissolved) refuses it (an older server
+            # ignores the field).
             frame = Send(id=self._take_id(), client_msg_id=item.client_msg_id,
-                         scope=item.scope, text=item.text, to=item.to)  # type: ignore[arg-type]
+                         scope=item.scope, text=item.text, to=item.to,  # type: ignore[arg-type]
+                         group_created=item.group_created if item.scope == "group" else None)
             keys = [p.key for p in place_outgoing(self.user, item.scope, item.to)]
             too_large = self._too_large(frame)
             if too_large:

@@ -9,6 +9,9 @@ Tables:
                 survives an app restart and is sent again with the same ``client_msg_id`` (the
                 server stores a repeat once). ``state`` is ``pending`` (to send) or ``failed``
                 (refused by the server; kept until Retry or Delete, never blocks later rows).
+                A group message keeps the ``created`` time of the group it was typed for
+                (``group_created``), sent with it: a group made later under the same name
+                does not get it.
   ``messages``  the history cache: every message seen, by conversation key and server ``seq``
                 (a multicast is filed once in each conversation it belongs to, so the key is
                 ``(conv, seq)``), with own messages' delivery state
@@ -25,7 +28,8 @@ Tables:
 The schema version is in ``PRAGMA user_version`` (:data:`SCHEMA_VERSION`). Every table is
 created with ``IF NOT EXISTS``, so opening an older file adds what it lacks (version 1 had no
 ``transfers`` table), columns added later are added with ``ALTER TABLE`` (version 2 had no
-``messages.counts``, version 3 no ``messages.edited``, version 4 no ``outbox.attempted``;
+``messages.counts``, version 3 no ``messages.edited``, version 4 no ``outbox.attempted``,
+version 6 no ``outbox.group_created`` (NULL: sent without it);
 version 5 kept the ``deleted`` notices, which the apps no longer show: dropped), and then the
 current version is recorded. A file of a newer version than this app's is not opened
 (:class:`StoreTooNew`): an older app reading it would set it aside as damaged.
@@ -64,7 +68,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     created       REAL NOT NULL,
     state         TEXT NOT NULL DEFAULT 'pending',
     error         TEXT,
-    attempted     INTEGER NOT NULL DEFAULT 0
+    attempted     INTEGER NOT NULL DEFAULT 0,
+    group_created REAL
 );
 CREATE TABLE IF NOT EXISTS messages (
     seq           INTEGER NOT NULL,
@@ -127,8 +132,9 @@ _UNREAD_SQL = ("SELECT seq, sender FROM messages INDEXED BY messages_unread"
 """Others' messages not marked read here (without ``INDEXED BY`` SQLite prefers the
 primary key, which reads the whole conversation)."""
 
-SCHEMA_VERSION = 6
-"""5: ``outbox.attempted`` (written to a link that died before the answer came). 4:
+SCHEMA_VERSION = 7
+"""6: ``outbox.group_created`` (the ``created`` time of a group message's group). 5:
+``outbox.attempted`` (written to a link that died before the answer came). 4:
 ``messages.edited`` (when the sender last edited the text). 3: ``messages.counts`` (JSON
 ``[delivered, read, recipients]`` of an own group message, from ``receipt_count`` events).
 2: the ``transfers`` table. 1: outbox, messages, meta. What a file lacks is added when it is
@@ -161,6 +167,16 @@ def store_path(data_dir: Path, host: str, port: int, user: str) -> Path:
     return folder / f"{safe_user}.db"
 
 
+_OUTBOX_COLUMNS = ("client_msg_id, conv, scope, recipients, text, created, state, error,"
+                   " attempted, group_created")
+
+
+def _outbox_item(row: tuple) -> OutboxItem:
+    """An outbox row (the columns :data:`_OUTBOX_COLUMNS`) as an :class:`OutboxItem`."""
+    c, v, s, r, t, cr, st, e, a, g = row
+    return OutboxItem(c, v, s, json.loads(r), t, cr, st, e, bool(a), g)
+
+
 @dataclass(frozen=True)
 class OutboxItem:
     """An own message waiting for the server's ack. ``to`` are user names, or the group name
@@ -176,6 +192,9 @@ class OutboxItem:
     error: str | None = None
     attempted: bool = False
     """Written to a link whose answer never came: the server may have stored it."""
+    group_created: float | None = None
+    """Scope ``group``: the ``created`` time of the group it was typed for (None: not known,
+    or a row from before version 7), sent as ``send.group_created``."""
 
 
 class SeqClash(Exception):
@@ -340,9 +359,12 @@ class LocalStore:
                 self._db.execute("ALTER TABLE messages ADD COLUMN counts TEXT")
             if "edited" not in columns:
                 self._db.execute("ALTER TABLE messages ADD COLUMN edited REAL")
-            if "attempted" not in {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}:
+            outbox = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
+            if "attempted" not in outbox:
                 self._db.execute("ALTER TABLE outbox ADD COLUMN attempted INTEGER NOT NULL"
                                  " DEFAULT 0")
+            if "group_created" not in outbox:
+                self._db.execute("ALTER TABLE outbox ADD COLUMN group_created REAL")
             # "alice deleted a message" lines: the original says so where it was.
             self._db.execute("DELETE FROM messages WHERE notice = 'deleted'")
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -390,33 +412,34 @@ class LocalStore:
     # ---------------------------------------------------------------- outbox
 
     def enqueue(self, conv: str, scope: str, to: Sequence[str], text: str,
-                client_msg_id: str | None = None) -> OutboxItem:
+                client_msg_id: str | None = None,
+                group_created: float | None = None) -> OutboxItem:
         """Add a message typed by the user; it is durable when this returns, also against a
         power loss (this one commit is synced: ``synchronous=FULL``; the rest of the store
-        runs at ``NORMAL``, durable against a crash of the app)."""
+        runs at ``NORMAL``, durable against a crash of the app). ``group_created``: see
+        :attr:`OutboxItem.group_created`."""
         item = OutboxItem(client_msg_id or time_ordered_id(), conv, scope, list(to), text,
-                          time.time())
+                          time.time(), group_created=group_created)
         self._db.execute("PRAGMA synchronous=FULL")
         try:
             self._db.execute(
-                "INSERT INTO outbox (client_msg_id, conv, scope, recipients, text, created)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (item.client_msg_id, conv, scope, json.dumps(item.to), text, item.created))
+                "INSERT INTO outbox (client_msg_id, conv, scope, recipients, text, created,"
+                " group_created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (item.client_msg_id, conv, scope, json.dumps(item.to), text, item.created,
+                 group_created))
         finally:
             self._db.execute("PRAGMA synchronous=NORMAL")
         return item
 
     def outbox(self, *, state: str | None = None) -> list[OutboxItem]:
         """Outbox rows in the order they were typed (all, or those in ``state``)."""
-        sql = ("SELECT client_msg_id, conv, scope, recipients, text, created, state, error,"
-               " attempted FROM outbox")
+        sql = f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
         args: tuple = ()
         if state is not None:
             sql += " WHERE state = ?"
             args = (state,)
         rows = self._db.execute(sql + " ORDER BY ord", args).fetchall()
-        return [OutboxItem(c, v, s, json.loads(r), t, cr, st, e, bool(a))
-                for c, v, s, r, t, cr, st, e, a in rows]
+        return [_outbox_item(row) for row in rows]
 
     def check(self) -> None:
         """Read the whole file once (``PRAGMA quick_check``): a damaged page anywhere
@@ -440,11 +463,11 @@ class LocalStore:
         except (sqlite3.Error, ValueError):
             return None
         try:
-            rows = db.execute(
-                "SELECT client_msg_id, conv, scope, recipients, text, created, state, error,"
-                " attempted FROM outbox ORDER BY ord").fetchall()
-            return [OutboxItem(c, v, s, json.loads(r), t, cr, st, e, bool(a))
-                    for c, v, s, r, t, cr, st, e, a in rows]
+            columns = _OUTBOX_COLUMNS
+            if "group_created" not in {r[1] for r in db.execute("PRAGMA table_info(outbox)")}:
+                columns = columns.replace("group_created", "NULL")  # (an older file)
+            rows = db.execute(f"SELECT {columns} FROM outbox ORDER BY ord").fetchall()
+            return [_outbox_item(row) for row in rows]
         except (sqlite3.Error, ValueError, TypeError):
             return None
         finally:
@@ -456,19 +479,15 @@ class LocalStore:
         database changed; ids already here are skipped."""
         with self._db:
             self._db.executemany(
-                "INSERT OR IGNORE INTO outbox (client_msg_id, conv, scope, recipients, text,"
-                " created, state, error, attempted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR IGNORE INTO outbox ({_OUTBOX_COLUMNS}) VALUES"
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(i.client_msg_id, i.conv, i.scope, json.dumps(i.to), i.text, i.created,
-                  i.state, i.error, int(i.attempted)) for i in items])
+                  i.state, i.error, int(i.attempted), i.group_created) for i in items])
 
     def outbox_item(self, client_msg_id: str) -> OutboxItem | None:
-        row = self._db.execute(
-            "SELECT client_msg_id, conv, scope, recipients, text, created, state, error,"
-            " attempted FROM outbox WHERE client_msg_id = ?", (client_msg_id,)).fetchone()
-        if row is None:
-            return None
-        c, v, s, r, t, cr, st, e, a = row
-        return OutboxItem(c, v, s, json.loads(r), t, cr, st, e, bool(a))
+        row = self._db.execute(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE client_msg_id = ?",
+                               (client_msg_id,)).fetchone()
+        return None if row is None else _outbox_item(row)
 
     def attempted(self, client_msg_id: str, on_the_wire: bool = True) -> None:
         """The message was written to the link: until an answer comes (an ``ok`` drops the
@@ -488,10 +507,14 @@ class LocalStore:
         self._db.execute("UPDATE outbox SET state = 'failed', error = ?, attempted = 0"
                          " WHERE client_msg_id = ?", (reason, client_msg_id))
 
-    def retry(self, client_msg_id: str) -> OutboxItem | None:
-        """Make a failed message pending again (it keeps its place and its id)."""
-        self._db.execute("UPDATE outbox SET state = 'pending', error = NULL"
-                         " WHERE client_msg_id = ?", (client_msg_id,))
+    def retry(self, client_msg_id: str,
+              group_created: float | None = None) -> OutboxItem | None:
+        """Make a failed message pending again (it keeps its place and its id); a group
+        message's ``group_created`` becomes ``group_created`` when given (the group it goes
+        to now)."""
+        self._db.execute("UPDATE outbox SET state = 'pending', error = NULL,"
+                         " group_created = coalesce(?, group_created)"
+                         " WHERE client_msg_id = ?", (group_created, client_msg_id))
         return self.outbox_item(client_msg_id)
 
     def discard(self, client_msg_id: str) -> None:

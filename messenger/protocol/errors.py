@@ -61,6 +61,9 @@ class ErrorCode(enum.StrEnum):
     """The sender (or the named user) is not a member of the group."""
     UNKNOWN_GROUP = "unknown_group"
     """The group does not exist."""
+    GROUP_CHANGED = "group_changed"
+    """A group ``send`` with ``group_created``: the group of that name now was created at
+    another time (the one written to was dissolved, and its name taken again)."""
     ALREADY_MEMBER = "already_member"
     """The user is a member of the group already."""
     NOT_LEADER = "not_leader"

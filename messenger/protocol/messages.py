@@ -142,7 +142,11 @@ class Send(_Base, tag="send"):
     everyone else gets it (``to`` is ignored); ``group`` → ``to`` holds the group's name.
     ``client_msg_id`` is chosen by the client (a UUID) and makes retries idempotent.
     Answered by ``ok`` with ``seq`` and ``ts`` once the message is stored.
-    Errors: unknown_user, empty_message, message_too_long, bad_request.
+    ``group_created`` (scope ``group`` only, optional): the ``created`` time of the group the
+    message was typed for, as the server gave it; a group of that name created at another
+    time (the one written to was dissolved and the name taken again) refuses it as
+    ``group_changed``. Errors: unknown_user, empty_message, message_too_long, bad_request,
+    unknown_group, not_member, group_changed.
     """
 
     id: int
@@ -150,6 +154,7 @@ class Send(_Base, tag="send"):
     scope: Scope
     text: str
     to: list[str] = []
+    group_created: float | None = None
 
 
 class Retract(_Base, tag="retract"):

@@ -1245,6 +1245,13 @@ class ServerCore:
                                     "a group message names exactly one group in 'to'")]
             try:
                 group = self.groups.member_group(session.user, frame.to[0])
+                if frame.group_created is not None and frame.group_created != group.created:
+                    # Typed for a group that was dissolved, its name since taken again:
+                    # its people are not the new group's (a hunt).
+                    raise RuleError(
+                        ErrorCode.GROUP_CHANGED,
+                        f"the group {group.name} you wrote to was dissolved; a new group of "
+                        "that name exists")
             except RuleError as exc:
                 return self._retry_ack(session, frame) or \
                     [self._error(session, frame, exc.code, exc.message)]

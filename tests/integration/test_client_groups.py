@@ -354,3 +354,51 @@ def test_a_member_who_left_and_came_back_sees_a_deletion_in_his_group(qtbot, ses
     qtbot.waitUntil(lambda: ("alice", marker) in chat(bob, key), timeout=10_000)
     assert ("alice", "the door code is 4711") not in chat(bob, key)
     assert bob.store.message(seq, key).text == RETRACTED_TEXT
+
+
+def test_a_message_typed_offline_for_a_dissolved_group_is_not_posted_to_a_new_one(
+        qtbot, session, tmp_path):
+    """bob's laptop, offline, held a message for the public group "club" (bob and alice).
+    Meanwhile the club was dissolved, charlie made a new "club" and bob's phone joined it.
+    When the laptop came back, its message for alice's club was posted to charlie's new club,
+    to people it was never meant for. Now it fails, saying why, and Retry sends it to the
+    new club."""
+    alice, charlie = session("alice"), session("charlie")
+    laptop, phone = session("bob", tmp_path / "laptop"), session("bob", tmp_path / "phone")
+    with qtbot.waitSignal(alice.group_joined, timeout=10_000):
+        alice.create_group("club", public=True)
+    with qtbot.waitSignal(laptop.group_joined, timeout=10_000):
+        laptop.join_group("club")
+    qtbot.waitUntil(lambda: (g := phone.groups.group("club")) is not None and g.member,
+                    timeout=10_000)
+    old = laptop.groups.group("club").created
+    # the laptop loses the network; bob types to the club there
+    laptop._auto_reconnect = False
+    laptop._reconnect_timer.stop()
+    laptop._conn._socket.abort()
+    qtbot.waitUntil(lambda: laptop.state is ConnectionState.DISCONNECTED, timeout=10_000)
+    cid = laptop.send_group("club", "for alice's club only")
+    assert cid
+    # the club ends, charlie makes a new one, bob's phone joins it
+    with qtbot.waitSignal(phone.group_left, timeout=10_000):
+        phone.leave_group("club")
+    with qtbot.waitSignal(alice.group_left, timeout=10_000):
+        alice.leave_group("club")
+    with qtbot.waitSignal(charlie.group_joined, timeout=10_000):
+        charlie.create_group("club", public=True)
+    with qtbot.waitSignal(phone.group_joined, timeout=10_000):
+        phone.join_group("club")
+    laptop._auto_reconnect = True
+    with qtbot.waitSignal(laptop.request_failed, timeout=20_000) as failed:
+        laptop.reconnect_now()
+    assert failed.args[0] == group_key("club")
+    assert "dissolved and a new one made with this name" in failed.args[2]
+    assert [(i.state, i.error) for i in laptop.store.outbox()] == \
+        [("failed", failed.args[2])]
+    assert "for alice's club only" not in [t for _, t in chat(charlie, group_key("club"))]
+    # Retry: to the club there is now
+    qtbot.waitUntil(lambda: laptop.groups.group("club").created != old, timeout=10_000)
+    with qtbot.waitSignal(charlie.message_received, timeout=10_000):
+        assert laptop.retry(cid)
+    assert ("bob", "for alice's club only") in chat(charlie, group_key("club"))
+    assert not laptop.store.outbox()

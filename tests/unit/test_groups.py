@@ -274,6 +274,33 @@ def test_core_non_member_and_unknown_group(core):
     assert err.code == ErrorCode.UNKNOWN_USER
 
 
+def test_core_a_message_for_a_dissolved_group_is_refused_by_a_new_one_of_its_name(core):
+    """A message typed offline for the group "g" was posted, once the link was back, to a
+    new group "g" made after the first was dissolved: other people. A ``send`` naming the
+    group's ``created`` time is refused as ``group_changed`` by a group created at another
+    time, and taken by the one it names; without the field it goes as before."""
+    login(core, 1, "alice")
+    login(core, 2, "bob")
+    (ok,) = to(core.handle(1, GroupCreate(id=1, group="g", public=True)), 1, Ok)
+    old = ok.group.created
+    core.handle(1, GroupLeave(id=2, group="g"))  # (dissolved: nobody left)
+    (ok,) = to(core.handle(2, GroupCreate(id=3, group="g", public=True)), 2, Ok)
+    core.handle(1, GroupJoin(id=4, group="g"))
+    assert ok.group.created != old
+    actions = core.handle(1, Send(id=5, client_msg_id="m1", scope="group", text="x",
+                                  to=["g"], group_created=old))
+    (err,) = to(actions, 1)
+    assert (err.code, err.id) == (ErrorCode.GROUP_CHANGED, 5)
+    assert "dissolved" in err.message
+    assert to(actions, 2) == []
+    actions = core.handle(1, Send(id=6, client_msg_id="m1", scope="group", text="x",
+                                  to=["g"], group_created=ok.group.created))
+    assert [m.text for m in to(actions, 2, Message)] == ["x"]
+    actions = core.handle(1, Send(id=7, client_msg_id="m2", scope="group", text="y",
+                                  to=["g"]))
+    assert [m.text for m in to(actions, 2, Message)] == ["y"]
+
+
 def test_core_leader_leaves_everyone_sees_new_leader(core):
     for conn, user in ((1, "alice"), (2, "bob"), (3, "charlie")):
         login(core, conn, user)

@@ -187,7 +187,8 @@ def test_a_version_1_file_gets_the_transfers_table_and_keeps_its_rows(tmp_path):
     db.commit()
     db.close()
     store = LocalStore(path)
-    assert [(i.text, i.attempted) for i in store.outbox()] == [("old", False)]
+    assert [(i.text, i.attempted, i.group_created) for i in store.outbox()] == \
+        [("old", False, None)]
     store.attempted("c1")
     assert store.outbox_item("c1").attempted
     store.failed("c1", "refused")  # an answer: the server does not hold it
@@ -198,7 +199,7 @@ def test_a_version_1_file_gets_the_transfers_table_and_keeps_its_rows(tmp_path):
     assert [r.key for r in store.transfers()] == ["k"]
     store.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
     db.close()
 
 
