@@ -1,4 +1,4 @@
-"""Model-based random testing of the whole system (hunt 56).
+"""Model-based random testing of the whole system (from a bug hunt).
 
 Four real ClientEngines (alice, bob, charlie, dave) against a real in-process server; random
 operations (unicast/multicast/broadcast/group sends, edits, deletes, reads, group create /
@@ -16,27 +16,23 @@ a reference model (the soak's `expected()` plus checks the soak leaves out):
 
 The random test runs only with MESSENGER_FUZZ=1 (seeds: FUZZ_SEEDS, steps: FUZZ_STEPS):
 
-    MESSENGER_FUZZ=1 FUZZ_SEEDS=1,2,3 FUZZ_STEPS=120 pytest tests/hunt/test_model_fuzz.py
+    MESSENGER_FUZZ=1 FUZZ_SEEDS=1,2,3 FUZZ_STEPS=120 pytest tests/integration/test_model_fuzz.py
 """
 
 from __future__ import annotations
 
 import os
 import random
-import sys
-from pathlib import Path
 
 import pytest
 import shiboken6
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+from messenger.client.connection import ConnectionState
+from messenger.client.conversations import group_key
+from messenger.client.models import MessageKind
+from messenger.protocol import RETRACTED_TEXT
 
-import test_soak as soak  # noqa: E402  (the soak's World and checks, reused)
-
-from messenger.client.connection import ConnectionState  # noqa: E402
-from messenger.client.conversations import group_key  # noqa: E402
-from messenger.client.models import MessageKind  # noqa: E402
-from messenger.protocol import RETRACTED_TEXT  # noqa: E402
+from . import test_soak as soak  # (the soak's World and checks, reused)
 
 USERS = ["alice", "bob", "charlie", "dave"]
 APPS = [(u, u) for u in USERS]
@@ -320,7 +316,8 @@ def groups_problems(w) -> list[str]:
             row = client.get(key)
             where = f"{app}/group {g.name}"
             if row is None:
-                problems.append(f"{where}: on the server ({'member' if g.is_member(user) else 'invited'}), "
+                state = "member" if g.is_member(user) else "invited"
+                problems.append(f"{where}: on the server ({state}), "
                                 f"not in the app (former: {engine.groups.former()})")
                 continue
             if row.member != g.is_member(user) or row.pending != (
