@@ -784,6 +784,8 @@ class ConversationWidget(QWidget):
         self.transfers = None
         """The :class:`~messenger.client.transfers.TransferController` whose cards this tab
         shows (see :meth:`set_transfers`)."""
+        self._card_rows: list[QPersistentModelIndex] = []
+        """The rows that hold a card (for the tab order: see :meth:`_add_cards`)."""
 
         self._anchor: QPersistentModelIndex | None = None
         self._filling = False
@@ -1219,8 +1221,9 @@ class ConversationWidget(QWidget):
     def _add_cards(self, first: int, last: int) -> None:
         if self.transfers is None:
             return
-        from .transfers import TransferCard, place_card
+        from .transfers import TransferCard, chain_card_tab_order, place_card
 
+        placed = False
         for row in range(first, last + 1):
             index = self.proxy.index(row, 0)
             if index.data(ConversationModel.KindRole) != MessageKind.TRANSFER:
@@ -1228,6 +1231,15 @@ class ConversationWidget(QWidget):
             if self.view.indexWidget(index) is None:
                 key = index.data(ConversationModel.TransferRole)
                 place_card(self.view, index, TransferCard(self.transfers, key))
+                self._card_rows.append(QPersistentModelIndex(index))
+                placed = True
+        if placed:
+            # Tab from the message list reaches the cards' buttons, oldest first (placed
+            # on rows, they came last in the window's tab order: after the compose box).
+            self._card_rows = sorted((r for r in self._card_rows if r.isValid()),
+                                     key=QPersistentModelIndex.row)
+            chain_card_tab_order(self.view, (self.proxy.index(r.row(), 0)
+                                             for r in self._card_rows))
 
     def card(self, key: str) -> QWidget | None:
         """The card of transfer ``key`` in this conversation (a file sent to a group's

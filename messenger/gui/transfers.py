@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -428,6 +429,21 @@ def place_card(view: QAbstractItemView, index: QModelIndex, card: TransferCard) 
     view.setIndexWidget(index, card)
 
 
+def chain_card_tab_order(view: QAbstractItemView, rows: Iterable[QModelIndex]) -> None:
+    """Tab from ``view`` goes through the buttons of the cards on ``rows`` (in that order),
+    then on to what followed ``view`` (Shift+Tab back the same way). A card placed on a
+    row (:func:`place_card`) otherwise comes last in the window's tab order, after the
+    compose box and every other control (a hunt). Used by the Transfers panel and by a
+    conversation's message list."""
+    previous: QWidget = view
+    for index in rows:
+        card = view.indexWidget(index)
+        if isinstance(card, TransferCard):
+            for button in card.action_buttons:
+                QWidget.setTabOrder(previous, button)
+                previous = button
+
+
 class _CardRowDelegate(PlainToolTipDelegate):
     """Rows of the Transfers panel: room for a card, nothing painted (the card covers it)."""
 
@@ -484,18 +500,9 @@ class TransfersPanel(QWidget):
 
     def _chain_tab_order(self) -> None:
         """Tab from the list goes through its cards' buttons, row by row, then on out of
-        the panel (Shift+Tab back the same way). A card placed on a row
-        (``setIndexWidget``) came last in the window's tab order: Tab from the list went
-        through the conversation's compose box and buttons first, so a keyboard user could
-        hardly answer an offer from the panel (a hunt)."""
+        the panel (see :func:`chain_card_tab_order`)."""
         model = self.controller.model
-        previous: QWidget = self.view
-        for row in range(model.rowCount()):
-            card = self.view.indexWidget(model.index(row, 0))
-            if isinstance(card, TransferCard):
-                for button in card.action_buttons:
-                    QWidget.setTabOrder(previous, button)
-                    previous = button
+        chain_card_tab_order(self.view, (model.index(r, 0) for r in range(model.rowCount())))
 
     def card(self, key: str) -> TransferCard | None:
         row = self.controller.model.row_of(key)

@@ -1171,3 +1171,35 @@ def test_a_file_dropped_on_a_groups_row_is_offered_to_its_members(qtbot, open_wi
             QPointF(QPoint(pos)), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
             Qt.KeyboardModifier.NoModifier))
     assert alice.tabs.currentWidget() is alice.conversation_widget(group_key("Lab"))
+
+
+def test_tab_from_a_conversations_message_list_reaches_its_cards_buttons(qtbot, open_window,
+                                                                         tmp_path):
+    """In bob's conversation with alice, the file card of her offer sits on a row of the
+    message list; Tab from the list should reach its Accept button. Placed on its row, the
+    card came last in the window's tab order: Tab went through the message box, Attach,
+    Send and the rest of the window first (Shift+Tab back the same way)."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    src = tmp_path / "notes.txt"
+    src.write_text("notes\n")
+    with qtbot.waitSignal(bob.transfers.transfer_added, timeout=10_000) as added:
+        assert drop(alice.open_conversation("bob"), src)
+    active(qtbot, bob)
+    qtbot.waitUntil(lambda: bob.conversation_widget("alice") is not None)
+    tab = bob.open_conversation("alice")
+    card = tab.card(added.args[0])
+    qtbot.waitUntil(card.accept_button.isVisible)
+    tab.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+    qtbot.waitUntil(tab.view.hasFocus)
+    seen = []
+    for _ in range(40):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        seen.append(QApplication.focusWidget())
+        if card.accept_button in seen:
+            break
+    names = [w.accessibleName() or type(w).__name__ for w in seen]
+    assert card.accept_button in seen[:2], (names, seen.index(card.accept_button) + 1)
+    qtbot.keyClick(card.accept_button, Qt.Key.Key_Backtab)
+    assert QApplication.focusWidget() is tab.view
