@@ -419,6 +419,14 @@ class ComposeEdit(QPlainTextEdit):
         self.submitted.emit(text)
 
 
+def export_done_text(path: Path, count: int, complete: bool) -> str:
+    """How a finished export is told (``ConversationExport.finished``'s arguments): in its
+    tab's export bar, or in the main window's status bar when no tab follows it."""
+    note = "" if complete else " — only what this computer has: the server could not " \
+        "be asked for the rest"
+    return f"Exported {count:,} message{'s' if count != 1 else ''} to {path}{note}."
+
+
 class ConversationWidget(QWidget):
     """A tab showing one :class:`ConversationModel` (owned by the engine, not by this widget).
 
@@ -1774,12 +1782,9 @@ class ConversationWidget(QWidget):
         job = self.export_job
         if job is None:
             return
-        note = "" if complete else " — only what this computer has: the server could not " \
-            "be asked for the rest"
         self._exported_to = job.path
         self.export_folder_button.show()
-        self._export_outcome(f"Exported {count:,} message{'s' if count != 1 else ''} "
-                             f"to {job.path}{note}.")
+        self._export_outcome(export_done_text(job.path, count, complete))
 
     def _show_export_folder(self) -> None:
         if self._exported_to is not None:

@@ -90,7 +90,13 @@ from ..client.notify import (
 from ..client.transfers import AUTO_REFUSED, RECEIVE, TransferController, format_size
 from ..protocol import MAX_TEXT_LENGTH, RETRACTED_TEXT, ErrorCode, is_valid_name, name_key
 from .account import ChangePasswordDialog
-from .conversation import ConversationWidget, drop_hint, dropped_paths, too_long_text
+from .conversation import (
+    ConversationWidget,
+    drop_hint,
+    dropped_paths,
+    export_done_text,
+    too_long_text,
+)
 from .delegates import GroupDelegate, RosterDelegate
 from .desktop_notifications import DesktopNotifications, session_bus
 from .groups import (
@@ -1586,7 +1592,18 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Export failed", f"Could not write {path}: {why}.")
             return None
         self._tabs_by_key[key].show_export(job)
+        job.finished.connect(
+            lambda count, complete: self._export_ended(job, export_done_text(
+                job.path, count, complete)))
+        job.failed.connect(lambda text: self._export_ended(job, text))
         return job
+
+    def _export_ended(self, job: ConversationExport, text: str) -> None:
+        """An export ended: its outcome goes to the status bar when no tab follows it (its
+        tab was closed meanwhile: a tab open on its conversation follows it and says so
+        itself, see ``_open``); it ended unsaid before (a hunt)."""
+        if job.key not in self._tabs_by_key:
+            self.statusBar().showMessage(text, 15_000)
 
     def _on_typing(self, key: str, user: str) -> None:
         widget = self._tabs_by_key.get(key)

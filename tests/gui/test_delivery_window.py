@@ -8,6 +8,7 @@ import sqlite3
 import time
 import unicodedata
 
+import pytest
 from helpers.wire import connect_as
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter
@@ -602,6 +603,39 @@ def test_closing_the_tab_during_an_export_and_reopening_it_shows_the_export(
     assert tab.export_bar.isVisible()
     assert tab.export_label.text().startswith("Exported 120 messages")
     assert tab.export_folder_button.isVisible()
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["written", "not written"])
+def test_an_export_that_ends_with_its_tab_closed_says_so_in_the_status_bar(
+        qtbot, open_window, tmp_path, monkeypatch, fails):
+    """alice exported her long conversation with bob and closed the tab (Ctrl+W) while it
+    still fetched: when the export ended, nothing said so anywhere — neither "Exported 120
+    messages to …" nor that the file could not be written. The main window's status bar
+    says it when no tab follows the export."""
+    monkeypatch.setattr(engine_module, "EXPORT_PAGE", 10)
+    bob = open_window("bob")
+    alice = open_window("alice")
+    for i in range(120):
+        bob.engine.send_unicast("alice", f"news {i}")
+    qtbot.waitUntil(lambda: alice.engine.store is not None
+                    and alice.engine.store.count("bob") == 120, timeout=20_000)
+    alice.open_conversation("bob")
+    out = tmp_path / "bob.txt"
+    if fails:
+        out.mkdir()  # (a folder of that name: the file cannot take its place)
+    job = alice.ask_export(str(out))
+    assert job is not None and job.phase == "fetching"
+    ended: list[str] = []
+    job.finished.connect(lambda *_: ended.append("done"))
+    job.failed.connect(ended.append)
+    alice.close_tab(alice.tabs.currentIndex())  # Ctrl+W
+    qtbot.waitUntil(lambda: bool(ended), timeout=20_000)
+    shown = alice.statusBar().currentMessage()
+    if fails:
+        assert ended[0].startswith(f"Could not write {out}")
+        assert shown == ended[0]
+    else:
+        assert shown == f"Exported 120 messages to {out}."
 
 
 def cache_everyone(window, count: int) -> None:
