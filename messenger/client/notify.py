@@ -54,12 +54,15 @@ class NotificationPrefs:
 @dataclass(frozen=True)
 class Notice:
     """One pop-up: ``title`` and ``body`` (plain text), and ``key``, the conversation a click
-    opens (None when several conversations are in it: the click shows the window)."""
+    opens (None when several conversations are in it: the click shows the window);
+    ``invitation``, the group when the pop-up is only about an invitation to it (it goes
+    once that is answered, see :meth:`DesktopNotices.answered`), else ""."""
 
     title: str
     body: str
     key: str | None
     count: int
+    invitation: str = ""
 
 
 @dataclass
@@ -142,10 +145,12 @@ class NotificationPolicy:
         last = batch[-1]
         # (an invitation's group has no conversation to open yet: a click shows the window)
         opens = keys[0] if len(keys) == 1 and not last.invitation else None
+        invitation = last.invitation \
+            if len(keys) == 1 and all(p.invitation for p in batch) else ""
         if not self.prefs.show_text:
             body = f"{n} new messages" if n > 1 else \
                 "New invitation to a group" if last.invitation else "New message"
-            return Notice("Messenger", body, opens, n)
+            return Notice("Messenger", body, opens, n, invitation)
         if len(keys) > 1:
             titles = list(dict.fromkeys(p.title for p in batch))
             shown = ", ".join(titles[:3]) + (f" and {len(titles) - 3} more"
@@ -155,7 +160,7 @@ class NotificationPolicy:
         line = elide(text) if last.title == last.sender or not last.sender \
             else elide(f"{last.sender}: {text}")
         title = last.title if n == 1 else f"{last.title} ({n} new messages)"
-        return Notice(title, line, opens, n)
+        return Notice(title, line, opens, n, invitation)
 
 
 class Backend(StrEnum):
@@ -179,7 +184,8 @@ class DesktopNotices:
     pop-up still in the desktop's list opens *its* conversation (the tray's balloon says
     only "clicked", so that one opens the last notice); a conversation's new pop-up
     replaces its previous one (``replaces_id``) rather than stacking; reading a
-    conversation (here or on another computer) says which pop-up to close. Notices about
+    conversation (here or on another computer) says which pop-up to close, and so does
+    answering an invitation; quitting or logging out closes them all. Notices about
     several conversations, or an invitation (``key`` None), never replace nor are replaced.
     """
 
@@ -233,3 +239,21 @@ class DesktopNotices:
         nid = self._latest.pop(key, 0)
         self._notices.pop(nid, None)
         return nid
+
+    def answered(self, invited: Callable[[str], bool]) -> list[int]:
+        """The pop-ups to close of invitations answered meanwhile (Accept or Decline, here
+        or on another computer): those whose group ``invited(group)`` no longer says
+        waits for an answer. They are forgotten."""
+        done = [nid for nid, n in self._notices.items()
+                if n.invitation and not invited(n.invitation)]
+        for nid in done:
+            self.closed(nid)
+        return done
+
+    def close_all(self) -> list[int]:
+        """Every pop-up still shown, to close (the app quits or logs out: a pop-up left
+        behind did nothing when clicked). They are forgotten."""
+        shown = list(self._notices)
+        self._notices.clear()
+        self._latest.clear()
+        return shown

@@ -695,6 +695,7 @@ class MainWindow(QMainWindow):
         engine.presence_changed.connect(self._on_presence_changed)
         engine.message_received.connect(self._on_message_received)
         engine.invitation_received.connect(self._on_invitation_received)
+        engine.groups.pending_changed.connect(self._close_answered_invitations)
         for model in (engine.roster, engine.groups):
             for signal in (model.modelReset, model.rowsInserted, model.rowsRemoved):
                 signal.connect(self._update_headers)
@@ -1636,6 +1637,12 @@ class MainWindow(QMainWindow):
                                          window_active=self._app_in_front()):
             self._notify_timer.start()
 
+    def _close_answered_invitations(self) -> None:
+        """An invitation answered (Accept / Decline here, or on another computer): its
+        pop-up goes (it stayed in the desktop's list, asking still)."""
+        for nid in self.desktop_notices.answered(self._still_invited):
+            self.desktop.close(nid)
+
     def _still_invited(self, group: str) -> bool:
         """Whether the invitation to ``group`` still waits for an answer (not answered on
         another computer of the account meanwhile)."""
@@ -2171,6 +2178,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_session()
         self._notify_timer.stop()
+        for nid in self.desktop_notices.close_all():
+            self.desktop.close(nid)  # (quit, log out: a pop-up left behind opened nothing)
         self._roster_hold.stop()
         self.engine.roster.set_order_held(False)  # (the roster is the engine's, not ours)
         if self.tray is not None:

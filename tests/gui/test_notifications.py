@@ -351,7 +351,7 @@ def test_an_invitation_to_a_group_in_the_background_notifies(qtbot, open_window)
     background(qtbot, bob)
     with qtbot.waitSignal(bob.notified, timeout=10_000) as shown:
         alice.engine.create_group("lab", ["bob"])
-    assert shown.args[0] == Notice("# lab", "alice invited you to lab", None, 1)
+    assert shown.args[0] == Notice("# lab", "alice invited you to lab", None, 1, "lab")
     bob.open_notice()
     qtbot.waitUntil(lambda: not bob.isMinimized())
     assert bob.invitation_bar.isVisible() and bob.invitation_bar.buttons("lab") is not None
@@ -440,3 +440,39 @@ def test_without_a_notification_service_the_tray_icon_pops_up(qtbot, open_window
     assert shown == [("alice", "hello")]
     bob.open_notice()
     qtbot.waitUntil(lambda: bob.current_key() == peer_key("alice"), timeout=5_000)
+
+
+def test_quitting_or_logging_out_closes_the_apps_pop_ups(qtbot, open_window,
+                                                         notification_daemon):
+    """bob quit (or logged out) with alice's pop-up still in the desktop's list: it stayed
+    there, and a click on it later did nothing (no window of that session was left to
+    open the conversation). The app's pop-ups go with its window."""
+    bob = open_window("bob", notification_bus=notification_daemon.bus.connection)
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    background(qtbot, bob)
+    with qtbot.waitSignal(bob.notified, timeout=10_000):
+        alice.engine.send_unicast("bob", "see you tomorrow")
+    assert [c["summary"] for c in notification_daemon.calls()] == ["alice"]
+    bob.close()  # File → Quit (File → Log out closes the window too)
+    qtbot.waitUntil(lambda: notification_daemon.calls("CloseNotification") == [
+        {"method": "CloseNotification", "id": 1}], timeout=5_000)
+
+
+def test_answering_an_invitation_closes_its_pop_up(qtbot, open_window, notification_daemon):
+    """alice invited bob to lab while he worked elsewhere: "# lab / alice invited you to
+    lab" popped up; bob accepted in the yellow bar, and the pop-up stayed in the desktop's
+    list, asking still. It closes once the invitation is answered (here or on another
+    computer)."""
+    bob = open_window("bob", notification_bus=notification_daemon.bus.connection)
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    background(qtbot, bob)
+    with qtbot.waitSignal(bob.notified, timeout=10_000):
+        alice.engine.create_group("lab", ["bob"])
+    assert [c["summary"] for c in notification_daemon.calls()] == ["# lab"]
+    accept, _decline = bob.invitation_bar.buttons("lab")
+    accept.click()
+    qtbot.waitUntil(lambda: notification_daemon.calls("CloseNotification") == [
+        {"method": "CloseNotification", "id": 1}], timeout=5_000)
+

@@ -95,7 +95,7 @@ def test_an_invitation_to_a_group_pops_up_as_a_message_does():
     policy = NotificationPolicy()
     assert policy.invitation("g:lab", "lab", "alice", window_active=False)
     # (a click shows the window, whose invitation bar answers it: no conversation yet)
-    assert policy.flush() == Notice("# lab", "alice invited you to lab", None, 1)
+    assert policy.flush() == Notice("# lab", "alice invited you to lab", None, 1, "lab")
     assert not policy.invitation("g:lab", "lab", "alice", window_active=True)
     assert policy.flush() is None
     policy.invitation("g:lab", "lab", "alice", window_active=False)
@@ -106,7 +106,7 @@ def test_an_invitation_to_a_group_pops_up_as_a_message_does():
     assert not policy.invitation("g:lab", "lab", "alice", window_active=False)
     policy.prefs = NotificationPrefs(show_text=False)
     policy.invitation("g:lab", "lab", "alice", window_active=False)
-    assert policy.flush() == Notice("Messenger", "New invitation to a group", None, 1)
+    assert policy.flush() == Notice("Messenger", "New invitation to a group", None, 1, "lab")
 
 
 def test_pop_ups_go_to_the_notification_service_then_the_tray_then_nowhere():
@@ -154,3 +154,24 @@ def test_each_pop_up_id_opens_its_own_conversation_and_replaces_its_previous_one
     notices.shown(4, bob)
     notices.closed(4)
     assert notices.replaces(bob) == 0 and notices.clicked(4, "default") is None
+
+
+def test_an_answered_invitations_pop_up_and_every_pop_up_at_quit_are_closed():
+    """An invitation's pop-up stayed in the desktop's list after Accept or Decline, asking
+    still; and the app's pop-ups stayed after it quit or logged out, doing nothing when
+    clicked."""
+    from messenger.client.notify import DesktopNotices
+
+    notices = DesktopNotices()
+    lab = Notice("# lab", "alice invited you to lab", None, 1, "lab")
+    club = Notice("# club", "bob invited you to club", None, 1, "club")
+    bob = Notice("bob", "hi", "u:bob", 1)
+    notices.shown(1, lab)
+    notices.shown(2, club)
+    notices.shown(3, bob)
+    assert notices.answered(lambda group: True) == []  # both still wait
+    assert notices.answered(lambda group: group != "lab") == [1]
+    assert notices.answered(lambda group: group != "lab") == []  # (once)
+    assert notices.clicked(1, "default") is None
+    assert sorted(notices.close_all()) == [2, 3]
+    assert notices.close_all() == [] and notices.read("u:bob") == 0
