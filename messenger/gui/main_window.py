@@ -415,7 +415,7 @@ class MainWindow(QMainWindow):
     Signals:
         logout_requested(): the user chose File → Log out (the app shows the login again).
         notified(Notice): a notification of new messages, file offers or invitations
-            to a group was shown (a
+            to a group was shown (with the notification service: once it answered) (a
             :class:`~messenger.client.notify.Notice`: a pop-up of the desktop's
             notification service, else of the tray icon where there is a system tray; and
             the task bar entry asks for attention).
@@ -651,6 +651,9 @@ class MainWindow(QMainWindow):
         self.desktop = DesktopNotifications(
             notification_bus if notification_bus is not None else session_bus(), self)
         self.desktop.action_invoked.connect(self._on_notification_action)
+        self.desktop.shown.connect(self._on_notification_shown)
+        self._asked: dict[int, Notice] = {}  # the service's answer pending, by request
+        self._read_while_asked: set[str] = set()  # (their pop-ups go as soon as they come)
         self.desktop.closed.connect(self.desktop_notices.closed)
         # Messages that come into the conversation being read are read once per pass of the
         # event loop, not one by one: each mark_read syncs the cache to disk and sends a
@@ -1686,17 +1689,40 @@ class MainWindow(QMainWindow):
         if notice is None or self._app_in_front():
             return
         self.last_notice = notice
+        QApplication.alert(self)  # the task bar entry asks for attention until activated
         backend = self.desktop_notices.backend(self.desktop.available(), self.tray is not None)
         if backend is Backend.SERVICE:
-            nid = self.desktop.notify(notice.title, notice.body,
-                                      replaces=self.desktop_notices.replaces(notice))
-            if nid:
-                self.desktop_notices.shown(nid, notice)
-            else:  # (it refused or did not answer: the tray's balloon, if any)
-                backend = self.desktop_notices.backend(False, self.tray is not None)
+            # (asked in the background: the answer, the pop-up's id, comes to
+            # _on_notification_shown; a hung service does not freeze the window)
+            request = self.desktop.notify(notice.title, notice.body,
+                                          replaces=self.desktop_notices.replaces(notice))
+            if request:
+                self._asked[request] = notice
+                return
+            backend = self.desktop_notices.backend(False, self.tray is not None)
+        self._pop_up_in_tray(notice, backend)
+
+    def _on_notification_shown(self, request: int, nid: int) -> None:
+        """The service's answer to :meth:`_show_notice`'s request: the pop-up's id, or 0
+        when it refused or did not answer (the tray's balloon then, if any)."""
+        notice = self._asked.pop(request, None)
+        if notice is None:
+            return
+        if nid and notice.key in self._read_while_asked:
+            self._read_while_asked.discard(notice.key)
+            self.desktop.close(nid)  # read while the service took its time: it goes
+            self.notified.emit(notice)
+        elif nid:
+            self.desktop_notices.shown(nid, notice)
+            log.debug("notified: %s (%d messages)", notice.title, notice.count)
+            self.notified.emit(notice)
+        else:
+            self._pop_up_in_tray(notice, self.desktop_notices.backend(False,
+                                                                       self.tray is not None))
+
+    def _pop_up_in_tray(self, notice: Notice, backend: Backend) -> None:
         if backend is Backend.TRAY and self.tray is not None:
             self.tray.showMessage(notice.title, tray_body(notice.body), self._app_icon(), 8000)
-        QApplication.alert(self)  # the task bar entry asks for attention until activated
         log.debug("notified: %s (%d messages)", notice.title, notice.count)
         self.notified.emit(notice)
 
@@ -1766,6 +1792,8 @@ class MainWindow(QMainWindow):
     def _on_unread_changed(self, key: str, count: int) -> None:
         if not count and (nid := self.desktop_notices.read(key)):
             self.desktop.close(nid)  # read here or on another computer: its pop-up goes
+        if not count and any(n.key == key for n in self._asked.values()):
+            self._read_while_asked.add(key)
         if count and self._reading(key):
             # Read at the end of this pass of the event loop, with whatever else comes in
             # it (see _read_what_came); the badge does not flash meanwhile.
@@ -2184,6 +2212,7 @@ class MainWindow(QMainWindow):
         self.engine.roster.set_order_held(False)  # (the roster is the engine's, not ours)
         if self.tray is not None:
             self.tray.hide()
+        self.desktop.stop()  # (its thread ends after the call it is in, if any)
         self.transfers.close()  # peers are told; partial files stay for a resume
         self.engine.close()  # logs out first when logged in
         self.engine.close_store()  # (the next window of this account opens it)

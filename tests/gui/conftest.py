@@ -229,8 +229,21 @@ class NotificationDaemon:
 def notification_daemon(qtbot, private_bus) -> Iterator[NotificationDaemon]:
     """The stand-in notification daemon (an external program: the desktop's), running on
     :func:`private_bus`."""
+    yield from run_notification_daemon(qtbot, private_bus)
+
+
+@pytest.fixture
+def slow_notification_daemon(qtbot, private_bus) -> Iterator[NotificationDaemon]:
+    """:func:`notification_daemon`, hung for 1 s on each ``Notify`` before it answers."""
+    yield from run_notification_daemon(qtbot, private_bus, "1")
+
+
+def run_notification_daemon(qtbot, private_bus: PrivateBus,
+                            *args: str) -> Iterator[NotificationDaemon]:
+    """Start tests/helpers/notification_daemon.py with ``args`` on ``private_bus``; stop
+    it after the test."""
     script = Path(__file__).parents[1] / "helpers" / "notification_daemon.py"
-    process = subprocess.Popen([sys.executable, str(script), private_bus.address])
+    process = subprocess.Popen([sys.executable, str(script), private_bus.address, *args])
     try:
         qtbot.waitUntil(lambda: private_bus.has("org.freedesktop.Notifications")
                         or process.poll() is not None, timeout=10_000)

@@ -5,7 +5,7 @@ with unread messages."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QStyleOptionViewItem
 
 from messenger.client.conversations import peer_key
@@ -476,3 +476,50 @@ def test_answering_an_invitation_closes_its_pop_up(qtbot, open_window, notificat
     qtbot.waitUntil(lambda: notification_daemon.calls("CloseNotification") == [
         {"method": "CloseNotification", "id": 1}], timeout=5_000)
 
+
+def test_a_hung_notification_service_does_not_freeze_the_window(
+        qtbot, open_window, slow_notification_daemon):
+    """The pop-up's ``Notify`` call blocked the window until the service answered (up to
+    2 s per pop-up): with a hung notification daemon the window froze on every message in
+    the background. The calls now go out from a thread of their own; the window goes on
+    (its timers tick) while the answer is pending, and the pop-up's id, when it comes,
+    still maps to its conversation."""
+    bob = open_window("bob", notification_bus=slow_notification_daemon.bus.connection)
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    background(qtbot, bob)
+    # Ticks of a timer between the notice being made (``last_notice``) and its pop-up shown.
+    ticks_while_pending = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: bob.last_notice is not None and ticks_while_pending.append(1))
+    timer.start()
+    with qtbot.waitSignal(bob.notified, timeout=10_000):
+        alice.engine.send_unicast("bob", "anyone?")
+    timer.stop()
+    assert len(ticks_while_pending) > 3  # (the daemon takes 1 s: ~100 ticks)
+    call = slow_notification_daemon.calls()[0]
+    assert (call["summary"], call["body"]) == ("alice", "anyone?")
+    bob.open_conversation("Everyone")
+    slow_notification_daemon.click(1)
+    qtbot.waitUntil(lambda: bob.current_key() == peer_key("alice"), timeout=5_000)
+
+
+def test_a_conversation_read_while_the_service_takes_its_time_loses_its_pop_up(
+        qtbot, open_window, slow_notification_daemon):
+    """Read before the notification service answered with the pop-up's id: the pop-up
+    must still go when the id comes (reading takes a conversation's pop-up away)."""
+    bob = open_window("bob", notification_bus=slow_notification_daemon.bus.connection)
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    background(qtbot, bob)
+    bob.open_conversation("Everyone")
+    alice.engine.send_unicast("bob", "quick")
+    qtbot.waitUntil(lambda: bob.desktop.pending() == 1, timeout=10_000)
+    with qtbot.waitSignal(bob.notified, timeout=10_000):
+        bob.bring_to_front()  # the user comes back and reads it meanwhile
+        qtbot.waitUntil(bob.isActiveWindow, timeout=5_000)
+        bob.open_conversation("alice")
+        qtbot.waitUntil(lambda: bob.engine.unread(peer_key("alice")) == 0, timeout=5_000)
+    qtbot.waitUntil(lambda: slow_notification_daemon.calls("CloseNotification") == [
+        {"method": "CloseNotification", "id": 1}], timeout=5_000)

@@ -1,6 +1,7 @@
 """A stand-in for the desktop's notification daemon (freedesktop Desktop Notifications,
 ``org.freedesktop.Notifications``), run as its own process on a private bus:
-``python notification_daemon.py ADDRESS``.
+``python notification_daemon.py ADDRESS [DELAY]``: with DELAY (seconds), each ``Notify``
+answers only that long after it came, as a hung daemon does.
 
 It records each ``Notify`` and ``CloseNotification`` call and answers with a new id. Tests
 drive it through ``/control`` (interface ``test.NotificationDaemon``): ``Calls()`` returns
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 from PySide6.QtCore import ClassInfo, QCoreApplication, QObject, Signal, Slot
 from PySide6.QtDBus import QDBusConnection
@@ -27,14 +29,17 @@ class Daemon(QObject):
     ActionInvoked = Signal("uint", str)
     NotificationClosed = Signal("uint", "uint")
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         super().__init__()
         self.calls: list[dict] = []
         self.next_id = 0
+        self.delay = delay
 
     @Slot(str, "uint", str, str, str, "QStringList", "QVariantMap", int, result="uint")
     def Notify(self, app_name, replaces_id, app_icon, summary, body, actions, hints,
                expire_timeout):
+        if self.delay:
+            time.sleep(self.delay)  # (hung: nothing else is answered meanwhile either)
         self.calls.append({"method": "Notify", "app_name": app_name,
                            "replaces_id": int(replaces_id), "app_icon": app_icon,
                            "summary": summary, "body": body, "actions": list(actions),
@@ -80,7 +85,7 @@ class Control(QObject):
 def main() -> None:
     app = QCoreApplication(sys.argv[:1])
     bus = QDBusConnection.connectToBus(sys.argv[1], "daemon")
-    daemon = Daemon()
+    daemon = Daemon(float(sys.argv[2]) if len(sys.argv) > 2 else 0.0)
     control = Control(daemon)
     export = QDBusConnection.RegisterOption.ExportAllSlots \
         | QDBusConnection.RegisterOption.ExportAllSignals
