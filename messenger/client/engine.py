@@ -474,7 +474,8 @@ class ClientEngine(QObject):
         request_failed(str, str, str): ``(key, code, message)``: a request in conversation
             ``key`` was refused (the error is also added to that conversation).
         unread_changed(str, int): ``(key, count)``.
-        logged_out(): the session ended at our request.
+        logged_out(): the session ended at our request (also when the link closed before
+            the server answered the logout: then after ``connection_failed``).
         group_joined(str): you created, joined or accepted this group (its conversation
             exists now).
         group_left(str): this group is gone for you (left, removed, declined, dissolved).
@@ -1302,7 +1303,11 @@ class ClientEngine(QObject):
         return self._request(frame, _Request("password", password=new_password))
 
     def logout(self) -> None:
-        """End the session; the connection closes once the server has answered."""
+        """End the session; the connection closes once the server has answered. When logged
+        in, this always ends with :attr:`logged_out`: at the server's answer, or at the lost
+        link when that answer never came (the server stopped meanwhile; the session is over
+        either way). When not logged in there is no session to end (no signal): the link, if
+        any, closes and automatic reconnects stop."""
         self._stop_reconnecting()
         if self.logged_in:
             if self._to_confirm:
@@ -2243,6 +2248,10 @@ class ClientEngine(QObject):
 
     def _on_failed(self, code: str, message: str) -> None:
         was_logged_in = bool(self.user)
+        # A logout whose answer the lost link took with it (the server stopped, the network
+        # went) still ended the session: it ends with logged_out like any logout, and no
+        # "Disconnected" notice (the user chose to go; nothing reconnects after a logout).
+        logging_out = any(req.kind == "logout" for req in self._requests.values())
         if self._server_stopping:
             self._server_stopping = False
             if code == ConnectionErrorCode.CLOSED:  # (it said why it closes)
@@ -2266,12 +2275,15 @@ class ClientEngine(QObject):
                 self.conversation(EVERYONE).add_notice(
                     f"Stopped reconnecting: {message} (That choice is in the login window: "
                     "File \u2192 Log out.)", error=True)
-        if was_logged_in:
+        if was_logged_in and not logging_out:
             more = " Reconnecting by itself." if self._auto_reconnect else ""
             self.conversation(EVERYONE).add_link_notice(f"Disconnected: {message}{more}",
                                                         error=True)
         self.user = ""
         self.connection_failed.emit(code, message)
+        if logging_out:
+            log.info("logged out (the link closed before the server's answer: %s)", message)
+            self.logged_out.emit()
 
     def _on_frame(self, frame: Any) -> None:
         if isinstance(frame, Pong) and frame.nonce >= self._reads_ping:

@@ -368,3 +368,18 @@ def test_a_session_ended_by_a_password_change_keeps_no_message_for_later(
     assert not lab.send_unicast("bob", "I quit the course")
     assert not lab.store.outbox()
     assert "Not sent: you are logged out" in lab.conversation("bob").items()[-1].text
+
+
+def test_a_logout_ends_with_logged_out_when_the_server_stops_before_answering(qtbot, server,
+                                                                               make_engine):
+    """Log out just as the server was stopped (its answer never came): the logout still
+    ended with ``logged_out`` (before, only ``connection_failed`` came, so whoever waited
+    for the end of the logout waited forever), and the engine did not reconnect."""
+    alice = make_engine()
+    login(qtbot, alice, server, "alice", "alice123")
+    with qtbot.waitSignal(alice.logged_out, timeout=10_000):
+        alice.logout()
+        server.close()
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED, timeout=10_000)
+    assert not alice.logged_in
+    assert not alice._reconnect_timer.isActive()

@@ -264,7 +264,7 @@ def relogin(w, app: str) -> str:
     engine, user = w.engines[app], w.user_of[app]
     if app in w.offline or not engine.logged_in:
         return "-"
-    engine.logout()  # (no logged_out when the link dies first: the GUI does not wait for it)
+    engine.logout()  # (logged_out comes also when the link dies first; the GUI waits for none)
     w.qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED, timeout=10_000)
     with w.qtbot.waitSignal(engine.resumed, timeout=20_000):
         with w.qtbot.waitSignal(engine.login_succeeded, timeout=20_000):
