@@ -72,18 +72,32 @@ def private_database(path: Path | str) -> None:
         private_file(f"{path}{suffix}", create=False)
 
 
-def write_durably(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) atomically and durably: written to
-    ``path.tmp`` and synced, renamed over ``path``, then the folder synced, so a power loss
-    leaves the old file or the new one, never an empty or half-written one (the pins and
-    the map of server homes are small files that decide whom the app trusts and where its
-    messages are). The folder must exist.
+def write_durably(path: Path, text: str | bytes, *, mode: int | None = None) -> None:
+    """Replace ``path`` with ``text`` (UTF-8 when a ``str``) atomically and durably: written
+    to ``path.tmp`` and synced, renamed over ``path``, then the folder synced, so a power
+    loss leaves the old file or the new one, never an empty or half-written one (the pins
+    and the map of server homes are small files that decide whom the app trusts and where
+    its messages are; the server's certificate and key). The folder must exist.
+
+    ``mode`` (POSIX): the file's permissions from its creation on (a leftover ``path.tmp``
+    is removed first, so the data is never in a file more open than that — ``0o600`` for
+    a private key); None gives a new file's usual mode (the umask's).
 
     Raises:
         OSError: it could not be written (the old file is then left as it was)."""
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+    if mode is not None:
+        # (a leftover tmp keeps its mode through O_TRUNC, and another process may hold it
+        # open: a file of our own, made with the mode, and narrowed past the umask)
+        tmp.unlink(missing_ok=True)
+        flags |= os.O_EXCL
+    fd = os.open(tmp, flags, 0o666 if mode is None else mode)
+    with os.fdopen(fd, "wb") as f:
+        if mode is not None and os.name == "posix":
+            os.fchmod(f.fileno(), mode)
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

@@ -18,7 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtNetwork import QSsl, QSslConfiguration, QSslKey, QSslSocket, QTcpServer
 
-from messenger.paths import private_file
+from messenger.paths import private_file, write_durably
 from messenger.protocol.fingerprint import make_identity, pem_fingerprint
 from messenger.server.ratelimit import LogBudget, address_block
 
@@ -26,12 +26,18 @@ log = logging.getLogger("messenger.server.tls")
 
 CERT_FILE = "server.crt"
 KEY_FILE = "server.key"
+KEY_STAGED = "server.key.new"
+"""The key of a first start until the certificate beside it is written (then renamed to
+:data:`KEY_FILE`)."""
 
 
 def ensure_certificate(data_dir: Path) -> tuple[bytes, bytes]:
     """Return ``(certificate_pem, key_pem)`` from ``data_dir``, creating a self-signed ECDSA
     P-256 certificate valid for 10 years when none exists yet."""
     cert_path, key_path = data_dir / CERT_FILE, data_dir / KEY_FILE
+    staged = data_dir / KEY_STAGED
+    if cert_path.exists() and not key_path.exists() and staged.exists():
+        _finish_first_start(cert_path, key_path, staged)
     if cert_path.exists() and key_path.exists():
         # A key restored from a backup, readable by every local user, who could then pose
         # as the server: narrowed as the database and the logs are (an operator hunt).
@@ -54,14 +60,43 @@ def ensure_certificate(data_dir: Path) -> tuple[bytes, bytes]:
                              dns_names=["localhost", *([dns_host] if dns_host else [])],
                              ip_addresses=["127.0.0.1"])
     cert_pem, key_pem = identity.cert_pem, identity.key_pem
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    if os.name == "posix":
-        os.fchmod(fd, 0o600)  # (an existing key file keeps its mode through O_TRUNC)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key_pem)
-    cert_path.write_bytes(cert_pem)
+    # Each file synced before it is named, the key first under another name: a power loss
+    # during the first start left one file of the two (or an empty one), and every later
+    # start refused ("… is missing"). Now a loss leaves nothing (made anew at the next
+    # start), or the certificate with the staged key, which the next start puts in place.
+    write_durably(staged, key_pem, mode=0o600)
+    write_durably(cert_path, cert_pem)
+    os.replace(staged, key_path)
+    _sync_folder(data_dir)
     log.info("created a self-signed TLS certificate in %s", cert_path)
     return cert_pem, key_pem
+
+
+def _finish_first_start(cert_path: Path, key_path: Path, staged: Path) -> None:
+    """Put the staged key of an interrupted first start in place when it is the key of the
+    certificate written after it (a power loss between the two); anything else is left
+    for the checks of :func:`ensure_certificate` to report."""
+    try:
+        _check_pair(cert_path.read_bytes(), staged.read_bytes(), cert_path, staged)
+    except (OSError, CertificateError) as exc:
+        log.warning("not using %s: %s", staged, exc)
+        return
+    os.replace(staged, key_path)
+    _sync_folder(key_path.parent)
+    log.info("finished the certificate of an interrupted first start in %s", key_path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (POSIX; Windows cannot open a folder, and
+    its renames are durable)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def dns_name(host: str) -> str | None:

@@ -49,3 +49,62 @@ def test_an_operator_key_tls_refuses_to_serve_stops_the_start(tmp_path, make_key
         ensure_certificate(tmp_path)
     assert "server.key" in str(refused.value) and said in str(refused.value)
     assert "P-256" in str(refused.value) and "2048" in str(refused.value)
+
+
+def test_the_first_start_syncs_the_key_and_the_certificate_before_naming_them(
+        tmp_path, monkeypatch):
+    """The first start wrote server.key and server.crt with no sync: a power loss soon
+    after could leave one without the other (or an empty one), and every later start
+    refused ("server.crt is missing while server.key is there"). Each is synced before it
+    is named now (``paths.write_durably``), the folder after, and the key is 0600 from its
+    creation on, also under a permissive umask and over a leftover world-readable tmp."""
+    import os
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc to name the synced files")
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    leftover = tmp_path / "server.key.tmp"
+    leftover.write_bytes(b"")
+    leftover.chmod(0o644)
+    old_umask = os.umask(0)
+    try:
+        cert_pem, key_pem = ensure_certificate(tmp_path)
+    finally:
+        os.umask(old_umask)
+    assert (tmp_path / "server.crt").read_bytes() == cert_pem
+    assert (tmp_path / "server.key").read_bytes() == key_pem
+    assert (tmp_path / "server.key").stat().st_mode & 0o777 == 0o600
+    assert str(tmp_path / "server.key.tmp") in synced
+    assert str(tmp_path / "server.tmp") in synced  # (the certificate)
+    assert synced[-1] == str(tmp_path)  # (the last rename made durable)
+    assert not list(tmp_path.glob("*.tmp")) and not (tmp_path / "server.key.new").exists()
+
+
+def test_a_first_start_cut_short_after_the_certificate_is_finished_by_the_next(tmp_path):
+    """A power loss after the certificate was written but before the key was named left
+    the key staged (server.key.new): the next start puts it in place and serves the same
+    certificate (clients that pinned it, if any, still recognise the server)."""
+    cert_pem, key_pem = ensure_certificate(tmp_path)
+    (tmp_path / "server.key").rename(tmp_path / "server.key.new")
+    assert ensure_certificate(tmp_path) == (cert_pem, key_pem)
+    assert not (tmp_path / "server.key.new").exists()
+    assert (tmp_path / "server.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_staged_key_of_another_certificate_is_not_put_in_place(tmp_path):
+    """A staged key that is not the certificate's key is left alone: the start refuses as
+    before, naming the missing server.key."""
+    ensure_certificate(tmp_path / "a")
+    ensure_certificate(tmp_path / "b")
+    (tmp_path / "a" / "server.key").unlink()
+    (tmp_path / "b" / "server.key").rename(tmp_path / "a" / "server.key.new")
+    with pytest.raises(CertificateError, match=r"server\.key is missing"):
+        ensure_certificate(tmp_path / "a")
+    assert (tmp_path / "a" / "server.key.new").exists()
