@@ -75,6 +75,13 @@ def join_size(value: float, unit: str) -> int:
     return round(value * UNITS[unit])
 
 
+def clamp_size_limit(size: int) -> int:
+    """``size`` bytes kept within what the dialog can show (1 MB to 1024 GB): a limit out of
+    that range (a settings file edited by hand) showed as 1 MB or 1024 GB, yet OK refused it
+    as "at least 1 MB" ("at most 1024 GB"), and the app used the hidden value."""
+    return min(max(int(size), MIN_SIZE_LIMIT), MAX_SIZE_LIMIT)
+
+
 def size_limit_problem(size: int) -> str | None:
     """Why ``size`` bytes cannot be the limit (None when it can)."""
     if size < MIN_SIZE_LIMIT:
@@ -220,7 +227,7 @@ class PreferencesDialog(QDialog, Ui_PreferencesDialog):
         self.showTextCheck.setChecked(self._notifications.show_text)
         self.showTextCheck.setEnabled(self._notifications.enabled)
         self.notifyCheck.toggled.connect(self.showTextCheck.setEnabled)
-        self._size_limit = int(prefs.size_limit)
+        self._size_limit = clamp_size_limit(prefs.size_limit)  # (what the box shows)
 
         self.folderEdit.setText(str(prefs.download_dir))
         self.folderEdit.textEdited.connect(lambda _text: self._set_error(""))
@@ -270,7 +277,9 @@ class PreferencesDialog(QDialog, Ui_PreferencesDialog):
         return self.errorLabel.text() if not self.errorLabel.isHidden() else ""
 
     def size_limit(self) -> int:
-        """The limit in bytes (unchanged to the byte unless the value was edited)."""
+        """The limit in bytes (unchanged to the byte unless the value was edited, or was out
+        of the range the box shows: then the nearest one it shows, see
+        :func:`clamp_size_limit`)."""
         return self._size_limit
 
     def auto_accept(self) -> list[str]:

@@ -24,6 +24,7 @@ from .. import paths
 from ..client.notify import NotificationPrefs
 from ..client.transfers import TransferPrefs
 from ..protocol.names import name_key
+from .preferences import clamp_size_limit
 
 SETTINGS_FILE = "messenger.ini"
 
@@ -69,7 +70,9 @@ def load_transfer_prefs(settings: QSettings | None = None,
     """The transfer settings (size limit, auto-accept contacts, download folder) from
     ``[transfers]``, the auto-accept contacts and the download folder ``account``'s (on a
     shared computer bob's files went to the USB stick alice had chosen; a hunt); defaults
-    for what is missing or unreadable."""
+    for what is missing or unreadable, and a size limit out of Preferences' range (1 MB to
+    1024 GB) brought into it (the app refused every file over a hand-typed 512 bytes while
+    Preferences showed 1 MB)."""
     s = settings or app_settings()
     prefs = TransferPrefs()
     try:
@@ -78,7 +81,7 @@ def load_transfer_prefs(settings: QSettings | None = None,
         limit = prefs.size_limit
     names = _names(_account_value(s, "transfers/auto_accept", account, []))
     folder = _account_value(s, "transfers/download_dir", account, "")
-    return TransferPrefs(size_limit=limit if limit > 0 else prefs.size_limit,
+    return TransferPrefs(size_limit=clamp_size_limit(limit) if limit > 0 else prefs.size_limit,
                          auto_accept=frozenset(names),
                          download_dir=Path(folder) if folder else prefs.download_dir)
 

@@ -256,3 +256,27 @@ def test_the_size_limit_unit_box_says_what_it_is_the_unit_of(qtbot, open_window)
     iface = QAccessible.queryAccessibleInterface(dialog.unitCombo)
     assert "largest file" in iface.text(QAccessible.Text.Description).lower()
     assert dialog.unitCombo.accessibleName() == "Size limit unit"  # (Windows, macOS)
+
+
+def test_a_size_limit_out_of_range_in_the_settings_file_does_not_block_ok(qtbot, tmp_path):
+    """A settings file whose limit was out of the dialog's range (512 bytes, 2 TiB: typed by
+    hand, or an older version) showed as 1 MB or 1024 GB, yet OK said "The size limit must
+    be at least 1 MB." ("… at most 1024 GB."): only turning notifications off was refused
+    until the number was changed, and the app kept refusing every file over 512 bytes."""
+    settings = QSettings(str(tmp_path / "messenger.ini"), QSettings.Format.IniFormat)
+    for stored, shown, limit in ((512, (1.0, "MB"), MB), (2 * 1024 ** 4, (1024.0, "GB"),
+                                                         1024 ** 4)):
+        settings.setValue("transfers/size_limit", stored)
+        settings.sync()
+        prefs = load_transfer_prefs(settings)
+        assert prefs.size_limit == limit  # what Preferences shows is what the app uses
+        for start in (prefs, TransferPrefs(size_limit=stored, download_dir=tmp_path)):
+            dialog = PreferencesDialog(start, [])
+            qtbot.addWidget(dialog)
+            assert (dialog.sizeSpin.value(), dialog.unitCombo.currentText()) == shown
+            dialog.notifyCheck.setChecked(False)
+            dialog.folderEdit.setText(str(tmp_path))
+            dialog.submit()
+            assert dialog.error_text() == ""
+            assert dialog.result() == dialog.DialogCode.Accepted
+            assert dialog.prefs().size_limit == limit
