@@ -1315,13 +1315,21 @@ class MainWindow(QMainWindow):
 
         def apply() -> None:
             prefs = dialog.prefs()
-            save_transfer_prefs(prefs, account=self._account)
+            saved = save_transfer_prefs(prefs, account=self._account)
             self.transfers.prefs = prefs  # public, replaceable at any time
             self.notifications.prefs = dialog.notification_prefs()
-            save_notification_prefs(self.notifications.prefs, account=self._account)
+            saved &= save_notification_prefs(self.notifications.prefs, account=self._account)
             self.engine.send_read_receipts = dialog.read_receipts()
-            save_read_receipts(self.engine.send_read_receipts, account=self._account)
-            self.statusBar().showMessage("Preferences saved.", 4000)
+            saved &= save_read_receipts(self.engine.send_read_receipts, account=self._account)
+            if saved:
+                self.statusBar().showMessage("Preferences saved.", 4000)
+                return
+            # (used all the same, until the app is closed; "saved" was said regardless)
+            file = app_settings().fileName()
+            log.warning("could not write the settings file %s", file)
+            self.statusBar().showMessage(
+                f"Preferences could not be saved ({file} cannot be written): they apply "
+                "until the app is closed.", 15_000)
 
         dialog.accepted.connect(apply)
         self._show_dialog(dialog)

@@ -37,6 +37,14 @@ def app_settings() -> QSettings:
     return QSettings(str(paths.config_dir() / SETTINGS_FILE), QSettings.Format.IniFormat)
 
 
+def written(s: QSettings) -> bool:
+    """Write ``s`` to its file now; False when that failed (a settings file owned by another
+    user after a run with sudo, a read-only or full home): "Preferences saved." said so all
+    the same, and the next start had them all back as they were."""
+    s.sync()
+    return s.status() == QSettings.Status.NoError
+
+
 def _key(name: str, account: Account | None) -> str:
     """Where the per-account value ``name`` (e.g. ``"notifications/muted"``) is kept."""
     if account is None:
@@ -87,12 +95,14 @@ def load_transfer_prefs(settings: QSettings | None = None,
 
 
 def save_transfer_prefs(prefs: TransferPrefs, settings: QSettings | None = None,
-                        account: Account | None = None) -> None:
+                        account: Account | None = None) -> bool:
+    """Keep the transfer settings (see :func:`load_transfer_prefs`); False when the settings
+    file could not be written (:func:`written`)."""
     s = settings or app_settings()
     s.setValue("transfers/size_limit", int(prefs.size_limit))
     s.setValue(_key("transfers/auto_accept", account), sorted(prefs.auto_accept))
     s.setValue(_key("transfers/download_dir", account), str(prefs.download_dir))
-    s.sync()
+    return written(s)
 
 
 def _flag(value: object, default: bool) -> bool:
@@ -119,12 +129,14 @@ def load_notification_prefs(settings: QSettings | None = None,
 
 
 def save_notification_prefs(prefs: NotificationPrefs, settings: QSettings | None = None,
-                            account: Account | None = None) -> None:
+                            account: Account | None = None) -> bool:
+    """Keep ``account``'s notification settings; False when the settings file could not be
+    written (:func:`written`)."""
     s = settings or app_settings()
     s.setValue(_key("notifications/enabled", account), prefs.enabled)
     s.setValue(_key("notifications/show_text", account), prefs.show_text)
     s.setValue(_key("notifications/muted", account), sorted(prefs.muted))
-    s.sync()
+    return written(s)
 
 
 def load_read_receipts(settings: QSettings | None = None,
@@ -135,10 +147,12 @@ def load_read_receipts(settings: QSettings | None = None,
 
 
 def save_read_receipts(on: bool, settings: QSettings | None = None,
-                       account: Account | None = None) -> None:
+                       account: Account | None = None) -> bool:
+    """Keep whether ``account`` sends read receipts; False when the settings file could not
+    be written (:func:`written`)."""
     s = settings or app_settings()
     s.setValue(_key("privacy/read_receipts", account), on)
-    s.sync()
+    return written(s)
 
 
 def _session_group(user: str, host: str, port: int) -> str:

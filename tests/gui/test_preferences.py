@@ -7,6 +7,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAccessible
 from PySide6.QtWidgets import QFileDialog, QWidget
 
+from messenger import paths
 from messenger.client.transfers import DEFAULT_SIZE_LIMIT, TransferPrefs, TransferState
 from messenger.gui.preferences import PreferencesDialog
 from messenger.gui.settings import (
@@ -280,3 +281,21 @@ def test_a_size_limit_out_of_range_in_the_settings_file_does_not_block_ok(qtbot,
             assert dialog.error_text() == ""
             assert dialog.result() == dialog.DialogCode.Accepted
             assert dialog.prefs().size_limit == limit
+
+
+def test_preferences_that_cannot_be_written_say_so(qtbot, open_window):
+    """With a settings file the app cannot write (owned by another user after a run with
+    sudo, a read-only or full home), OK said "Preferences saved.", and after the next start
+    every switch was back as it was."""
+    window = open_window("alice")
+    ini = paths.config_dir() / "messenger.ini"
+    ini.unlink(missing_ok=True)
+    ini.mkdir()  # (the tests run as root: a folder in its place cannot be written either)
+    dialog = open_preferences(qtbot, window)
+    dialog.notifyCheck.setChecked(False)
+    with qtbot.waitSignal(dialog.accepted):
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert not window.notifications.prefs.enabled  # used at once all the same
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Preferences could not be saved"), message
+    assert str(ini) in message
