@@ -2970,7 +2970,10 @@ class ClientEngine(QObject):
                 continue
             if m.scope == "unicast":
                 self.last_private_peer = place.title
-            if not own and m.text == RETRACTED_TEXT:  # (deleted before it came: see above)
+            if not own and (m.text == RETRACTED_TEXT or self._not_a_member(place.key)):
+                # Deleted before it came (see above), or from a group no longer ours (the
+                # queue of a login after being removed while logged out): never unread, as
+                # a left group's cached messages are not (:meth:`_await_read`).
                 if self._store is not None:
                     self._mark_read_here(place.key, [m.seq])
             elif not own:

@@ -402,3 +402,31 @@ def test_a_message_typed_offline_for_a_dissolved_group_is_not_posted_to_a_new_on
         assert laptop.retry(cid)
     assert ("bob", "for alice's club only") in chat(charlie, group_key("club"))
     assert not laptop.store.outbox()
+
+
+def test_a_group_one_was_removed_from_while_logged_out_counts_no_unread(qtbot, session,
+                                                                          tmp_path):
+    """alice wrote in "lab" while bob was logged out, then removed him. At bob's next login
+    the message came from the server's queue and counted unread: the former group's row
+    and the window title said 1, for a group that is no longer his (a group left counts
+    nothing unread: its row, the title and a restart all said 0 otherwise)."""
+    alice, bob = session("alice"), session("bob", tmp_path / "bob")
+    with qtbot.waitSignal(bob.invitation_received, timeout=10_000):
+        alice.create_group("lab", ["bob"])
+    with qtbot.waitSignal(bob.group_joined, timeout=10_000):
+        bob.accept_invitation("lab")
+    qtbot.waitUntil(lambda: alice.groups.group("lab").members == ("alice", "bob"))
+    with qtbot.waitSignal(bob.logged_out, timeout=10_000):
+        bob.logout()
+    with qtbot.waitSignal(alice.message_acked, timeout=10_000):
+        alice.send_group("lab", "one")
+    alice.remove_from_group("lab", "bob")
+    qtbot.waitUntil(lambda: alice.groups.group("lab").members == ("alice",))
+    with qtbot.waitSignal(bob.login_succeeded, timeout=10_000):
+        bob.login("bob", "bob123")
+    qtbot.waitUntil(lambda: "alice removed you" in notices(bob, group_key("lab")))
+    assert chat(bob, group_key("lab")) == [("alice", "one")]  # (still there to read)
+    assert bob.groups.former() == ["lab"]
+    assert bob.unread(group_key("lab")) == 0
+    row = bob.groups.row_of("lab")
+    assert bob.groups.index(row, 0).data(GroupModel.UnreadRole) == 0
