@@ -130,9 +130,14 @@ def _set_password(server, name: str, *, create: bool) -> int:
         print(f"error: {name!r} {reads} the name of the conversation with everyone",
               file=sys.stderr)
         return 2
+    # (Before the password is asked for: it was asked, twice on a terminal, and only then
+    # was the name found taken: an operator hunt.)
+    if create and account is not None:
+        print(f"error: the name {name!r} is taken", file=sys.stderr)
+        return 1
     # (As the app's registrations are refused: "aIice" beside "alice" is a way to pose as
     # her, and --add-user made it without a word: an operator hunt.)
-    if create and account is None and (like := server.store.account_like(name)) is not None:
+    if create and (like := server.store.account_like(name)) is not None:
         print(f"error: the name {name!r} looks too much like {like.name!r}, an existing "
               "account's: pick another name", file=sys.stderr)
         return 1

@@ -838,3 +838,19 @@ def test_app_without_a_tls_backend_says_so_when_it_connects(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("tls Secure connection to 127.0.0.1:9 failed: TLS "
                                     "unavailable"), result.stdout
+
+
+def test_add_user_of_a_taken_name_says_so_before_asking_for_a_password(tmp_path):
+    """`--add-user alice` on a server that has alice asked for a password (twice, on a
+    terminal), and only then said "the name 'alice' is taken"; with nothing on stdin it
+    said "no password given" instead of why the account could not be made."""
+    data_dir = tmp_path / "data"
+    subprocess.run(server_command(data_dir, "--add-user", "alice"), input="alice-pw\n",
+                   capture_output=True, text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO,
+                   check=True)
+    again = subprocess.run(server_command(data_dir, "--add-user", "ALICE"), input="",
+                           capture_output=True, text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert again.returncode == 1, again
+    assert "the name 'ALICE' is taken" in again.stderr, again.stderr
+    assert "no password given" not in again.stderr
+
