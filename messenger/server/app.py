@@ -276,6 +276,12 @@ def run_server(args: argparse.Namespace) -> int:
     try:
         server = MessengerServer(config)
     except DatabaseInUse as exc:
+        if named:  # ("or give this one another --data-dir" made the account where no
+            # server serves it: an operator hunt)
+            option = "--add-user" if args.add_user else "--reset-password"
+            return _fatal(f"a Messenger server is running on {config.db_path}: accounts "
+                          f"are changed only while it is stopped; stop it, then run "
+                          f"{option} again")
         return _fatal(str(exc))
     except sqlite3.DatabaseError as exc:
         # SQLite's words do not name the file ("unable to open database file"), which with

@@ -854,3 +854,20 @@ def test_add_user_of_a_taken_name_says_so_before_asking_for_a_password(tmp_path)
     assert "the name 'ALICE' is taken" in again.stderr, again.stderr
     assert "no password given" not in again.stderr
 
+
+@pytest.mark.parametrize("option", ["--add-user", "--reset-password"])
+def test_add_user_while_the_server_runs_says_to_stop_it_not_to_use_another_folder(
+        tmp_path, option):
+    """With the server running, `--add-user dora` said "stop it first, or give this one
+    another --data-dir (or --db)": following the second half made dora in a new, empty
+    database that no server serves."""
+    data_dir = tmp_path / "data"
+    with ServerProcess(server_command(data_dir, "--demo"), cwd=REPO):
+        name = "dora" if option == "--add-user" else "alice"
+        refused = subprocess.run(server_command(data_dir, option, name),
+                                 input="dora-secret\n", capture_output=True, text=True,
+                                 timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert refused.returncode == 1, refused
+    assert refused.stderr.count("error: ") == 1, refused.stderr
+    assert "another --data-dir" not in refused.stderr, refused.stderr
+    assert f"stop it, then run {option} again" in refused.stderr, refused.stderr
