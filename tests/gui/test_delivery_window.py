@@ -9,6 +9,7 @@ import time
 import unicodedata
 
 import pytest
+import shiboken6
 from helpers.wire import connect_as
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter
@@ -592,8 +593,9 @@ def test_closing_the_tab_during_an_export_and_reopening_it_shows_the_export(
     assert alice.engine.export_of("bob") is job
     done: list[int] = []
     job.finished.connect(lambda n, _c: done.append(n))
+    closed = alice.tabs.currentWidget()
     alice.close_tab(alice.tabs.currentIndex())  # Ctrl+W
-    qtbot.wait(0)  # (the closed tab is deleted)
+    qtbot.waitUntil(lambda: not shiboken6.isValid(closed))  # (the closed tab is deleted)
     tab = alice.open_conversation("bob")
     assert tab.export_job is job and tab.export_bar.isVisible()
     assert tab.export_label.text().startswith("Exporting to bob.txt: fetching the history")
