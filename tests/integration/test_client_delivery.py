@@ -617,11 +617,9 @@ def test_export_that_hits_a_full_disk_says_so_and_leaves_no_part_file(
     assert failures[0].startswith(f"Could not write {out}")
     assert job.phase == "failed"
     assert list(tmp_path.glob("bob.txt*")) == []
-def test_an_export_says_which_messages_were_edited(qtbot, server, make_engine, tmp_path):
-    """alice writes "meet at 2" and later changes it to "meet at 4": the window marks the
-    bubble "edited", but bob's export wrote "[time] alice: meet at 4" at the original's time
-    with nothing saying the text changed later (a hunt): as a record of the chat it said
-    alice wrote at 2 pm what she wrote hours later. The line ends "(edited HH:MM)"."""
+def meet_at_4(qtbot, server, make_engine) -> tuple[ClientEngine, ClientEngine, int]:
+    """alice and bob logged in; alice wrote bob "meet at 2" and changed it to "meet at 4",
+    which bob has. Returns (alice, bob, the message's seq)."""
     alice, bob = make_engine(), make_engine()
     login(qtbot, alice, server.host, server.port, "alice")
     login(qtbot, bob, server.host, server.port, "bob")
@@ -630,6 +628,15 @@ def test_an_export_says_which_messages_were_edited(qtbot, server, make_engine, t
     seq = acked.args[1]
     assert alice.edit(seq, "bob", "meet at 4")
     qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["meet at 4"], timeout=10_000)
+    return alice, bob, seq
+
+
+def test_an_export_says_which_messages_were_edited(qtbot, server, make_engine, tmp_path):
+    """alice writes "meet at 2" and later changes it to "meet at 4": the window marks the
+    bubble "edited", but bob's export wrote "[time] alice: meet at 4" at the original's time
+    with nothing saying the text changed later (a hunt): as a record of the chat it said
+    alice wrote at 2 pm what she wrote hours later. The line ends "(edited HH:MM)"."""
+    _alice, bob, _seq = meet_at_4(qtbot, server, make_engine)
     edited = bob.conversation("alice").items()[-1].edited
     assert edited is not None  # the window says so
     out = tmp_path / "alice.txt"
@@ -1966,14 +1973,7 @@ def test_a_deleted_message_is_not_labelled_edited(qtbot, server, make_engine):
     was deleted." with "edited 14:02" beside it: the deletion replaced the text but kept the
     item's (and the cache's) ``edited`` time, which the delegate draws (a hunt). Neither
     the model nor the cache says "edited" for a deleted message."""
-    alice, bob = make_engine(), make_engine()
-    login(qtbot, alice, server.host, server.port, "alice")
-    login(qtbot, bob, server.host, server.port, "bob")
-    with qtbot.waitSignal(alice.message_acked, timeout=10_000) as acked:
-        alice.send_unicast("bob", "meet at 2")
-    seq = acked.args[1]
-    assert alice.edit(seq, "bob", "meet at 4")
-    qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == ["meet at 4"], timeout=10_000)
+    alice, bob, seq = meet_at_4(qtbot, server, make_engine)
     assert bob.store.message(seq).edited is not None
     assert alice.retract(seq, "bob")
     qtbot.waitUntil(lambda: texts_from(bob, "alice", "alice") == [RETRACTED_TEXT],
