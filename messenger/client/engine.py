@@ -3141,6 +3141,10 @@ class ClientEngine(QObject):
             return None
         if scope == "unicast":
             self.last_private_peer = places[0].title
+        for place in places:
+            # The message hides its readers' "is typing…": the next one typed right after
+            # it says "typing" at once, not up to 3 s later (a hunt).
+            self._typing_sent.pop(place.key, None)
         # Never logged in (nowhere to keep it), or logged out for good (the password was
         # changed elsewhere): kept, it went out as that account at its next login on this
         # computer, typed by whoever sat down at the window next (a hunt).

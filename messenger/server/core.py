@@ -1267,6 +1267,11 @@ class ServerCore:
         actions: list[Action] = [Out(session.conn, self._send_ok(
             frame.id, stored, len(keys) if created else None))]
         if created:
+            if frame.scope in ("unicast", "multicast"):
+                # Its readers' apps hide "is typing…" at the message: a ``typing`` for the
+                # next one, right after it, is relayed (it was dropped within the second).
+                for key in keys:
+                    session.typing_sent.pop(key, None)
             online = self.online
             conns = [c for key in keys if (entry := online.get(key)) is not None
                      for c in entry.conns]

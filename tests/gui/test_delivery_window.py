@@ -785,6 +785,24 @@ def test_a_message_arriving_while_reading_older_ones_stays_unread_until_seen(
     qtbot.waitUntil(lambda: state() is DeliveryState.READ, timeout=10_000)
 
 
+def test_typing_the_next_message_right_after_sending_one_shows_typing_again(qtbot,
+                                                                           open_window):
+    """alice sent "hello" and at once typed her next message: bob's "alice is typing…",
+    gone with the message, did not come back for up to 3 s (her app, and the server, still
+    counted the "typing" sent for "hello"), so a quick "ok" and "see you" read as silence."""
+    alice = open_window("alice")
+    bob = open_window("bob")
+    alice_tab, bob_tab = start_typing(qtbot, alice, bob)
+    with qtbot.waitSignal(bob.engine.message_received, timeout=10_000):
+        qtbot.keyClicks(alice_tab.compose, "lo")
+        qtbot.keyClick(alice_tab.compose, Qt.Key.Key_Return)
+    assert not bob_tab.typing_label.isVisibleTo(bob_tab)
+    with qtbot.waitSignal(bob.engine.typing_received, timeout=2_500):
+        qtbot.keyClicks(alice_tab.compose, "and")
+    assert bob_tab.typing_label.text() == "alice is typing…"
+    assert bob_tab.typing_label.isVisibleTo(bob_tab)
+
+
 def test_typing_indicator_goes_when_the_typer_goes_offline(qtbot, open_window):
     """"bob is typing…" stayed for its 6 s under "last seen just now" when bob's app went
     offline mid-sentence."""
