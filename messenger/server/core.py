@@ -1276,12 +1276,21 @@ class ServerCore:
             conns = [c for key in keys if (entry := online.get(key)) is not None
                      for c in entry.conns]
             mine = online.get(session.key)
+            elsewhere: list[ConnId] = []
             if mine is not None and len(mine.conns) > 1 and session.key not in keys:
                 # The account's other computers show it at once (not queued for them: a
                 # session that logs in later finds it by history).
-                conns += [c for c in mine.conns if c != session.conn]
+                elsewhere = [c for c in mine.conns if c != session.conn]
+                conns += elsewhere
             if conns:
                 actions.append(Fanout(conns, _message_frame(stored)))
+            if elsewhere and frame.scope in ("group", "broadcast"):
+                # … with whom it went to, as the sending app has it from its ``ok``: they
+                # said "delivered to 0 of <the group's members today>" (a hunt). Not logged
+                # (rid 0): only the counts that rise are.
+                count = ReceiptCount(rid=0, seq=stored.seq, delivered=0, read=0,
+                                     recipients=len(keys), ts=stored.ts)
+                actions += [Out(c, count) for c in elsewhere]
         return actions
 
     def _typing(self, session: Session, frame: Typing) -> list[Action]:

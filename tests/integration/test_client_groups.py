@@ -228,6 +228,40 @@ def test_delivered_to_n_of_m_counts_whom_the_message_went_to_not_todays_members(
     assert model.state_text(item) == "delivered to 0 of 1"
 
 
+def test_delivered_to_n_of_m_of_a_message_sent_from_another_computer(qtbot, session,
+                                                                    tmp_path):
+    """alice wrote to "lab" from her phone while bob, its only other member, was offline:
+    her laptop's tooltip said "delivered to 0 of 1", and "delivered to 0 of 2" once charlie
+    had joined (today's members: the laptop never learnt whom it went to), and a broadcast
+    from the phone read "sent" on the laptop, not "delivered to 0 of 2"."""
+    laptop, bob = session("alice", tmp_path / "laptop"), session("bob")
+    charlie = session("charlie")
+    with qtbot.waitSignal(laptop.group_joined, timeout=10_000):
+        laptop.create_group("lab", [], public=True)
+    with qtbot.waitSignal(bob.group_joined, timeout=10_000):
+        bob.join_group("lab")
+    qtbot.waitUntil(lambda: laptop.groups.group("lab").members == ("alice", "bob"))
+    bob.close()  # bob's computer is off
+    qtbot.waitUntil(lambda: bob.state is ConnectionState.DISCONNECTED)
+    phone = session("alice", tmp_path / "phone")
+    key = group_key("lab")
+    laptop.conversation(key)  # (its tab is open)
+    laptop.conversation(EVERYONE)
+    with qtbot.waitSignal(phone.message_acked, timeout=10_000):
+        phone.send_group("lab", "anyone there?")
+    with qtbot.waitSignal(phone.message_acked, timeout=10_000):
+        phone.send_broadcast("hello all")
+    qtbot.waitUntil(lambda: any(i.text == "hello all"
+                                for i in laptop.conversation(EVERYONE).items()))
+    with qtbot.waitSignal(charlie.group_joined, timeout=10_000):
+        charlie.join_group("lab")
+    qtbot.waitUntil(lambda: len(laptop.groups.group("lab").members) == 3)
+    model, item = own(laptop, key, "anyone there?")
+    assert model.state_text(item) == "delivered to 0 of 1"  # (to bob alone)
+    model, item = own(laptop, EVERYONE, "hello all")
+    assert model.state_text(item) == "delivered to 0 of 2"  # (bob and charlie)
+
+
 def test_party_invite_creates_a_unique_party(qtbot, session):
     alice, bob = session("alice"), session("bob")
     with qtbot.waitSignal(bob.group_joined, timeout=10_000):
