@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -661,7 +662,12 @@ def test_sighup_stops_the_server_as_sigterm_does(tmp_path):
         assert told["code"] == "server_stopping"
         assert proc.proc.wait(timeout=DEFAULT_TIMEOUT) == 0
     assert "server stopped" in (data_dir / "server.log").read_text()
-    assert "logout alice" in (data_dir / "activity.log").read_text()
+    # Issue 4: logins and logouts with address and time, apart from the debugging log.
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+    lines = (data_dir / "activity.log").read_text().splitlines()
+    assert [line.split(" ", 3)[2] for line in lines] == ["login", "logout"], lines
+    for line, what in zip(lines, ("login", "logout"), strict=True):
+        assert re.fullmatch(rf"{stamp} {what} alice from 127\.0\.0\.1:\d+", line), line
 
 
 def test_a_server_started_with_sighup_ignored_outlives_the_session(tmp_path):
