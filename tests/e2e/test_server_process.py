@@ -459,26 +459,13 @@ def test_a_key_that_is_not_the_certificates_stops_the_start_with_one_line(tmp_pa
 
 def _rsa_identity(folder: Path) -> None:
     """server.crt/server.key as `openssl req -x509 -newkey rsa:2048 -nodes` makes them."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
+    from helpers.identity import operator_identity
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chat.lab.example")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=365))
-            .sign(key, hashes.SHA256()))
-    folder.mkdir(parents=True)
-    (folder / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "server.key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption()))
+    operator_identity(folder, rsa.generate_private_key(public_exponent=65537, key_size=2048),
+                      host="chat.lab.example",
+                      key_format=serialization.PrivateFormat.TraditionalOpenSSL)
 
 
 def test_an_operators_rsa_certificate_serves_tls(tmp_path):

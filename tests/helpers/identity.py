@@ -11,10 +11,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 
-def operator_identity(data_dir: Path, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> None:
-    """An operator's own self-signed certificate for ``key`` and the key, PEM, put in
-    ``data_dir`` (docs/architecture.md: "Your own certificate may replace them")."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chat.example")])
+def operator_identity(data_dir: Path, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, *,
+                      host: str = "chat.example",
+                      key_format: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8,
+                      ) -> None:
+    """An operator's own self-signed certificate for ``key`` (common name ``host``) and the
+    key, PEM in ``key_format``, put in ``data_dir`` (docs/architecture.md: "Your own
+    certificate may replace them")."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -24,5 +28,4 @@ def operator_identity(data_dir: Path, key: rsa.RSAPrivateKey | ec.EllipticCurveP
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (data_dir / "server.key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+        serialization.Encoding.PEM, key_format, serialization.NoEncryption()))
