@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QRect, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QTextDocument
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from messenger import paths
 from messenger.client.conversations import EVERYONE, group_key, peer_key
@@ -1024,6 +1024,18 @@ def test_cancel_while_preparing_stops_reading_the_file(qtbot, open_window, tmp_p
         assert drop(tab, small)
 
 
+def tab_until(qtbot, target: QWidget, most: int = 40) -> list[QWidget]:
+    """Press Tab from the focused widget until ``target`` has the focus (at most ``most``
+    times); the widgets the focus went to, in order."""
+    seen: list[QWidget] = []
+    for _ in range(most):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        seen.append(QApplication.focusWidget())
+        if target in seen:
+            break
+    return seen
+
+
 def test_tab_from_the_transfers_list_reaches_a_cards_accept_button(qtbot, open_window,
                                                                    tmp_path):
     """Ctrl+Shift+T puts the focus on the Transfers list; Tab should reach the card's
@@ -1043,12 +1055,7 @@ def test_tab_from_the_transfers_list_reaches_a_cards_accept_button(qtbot, open_w
     qtbot.waitUntil(card.accept_button.isVisible)
     panel.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
     qtbot.waitUntil(panel.view.hasFocus)
-    seen = []
-    for _ in range(40):
-        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
-        seen.append(QApplication.focusWidget())
-        if card.accept_button in seen:
-            break
+    seen = tab_until(qtbot, card.accept_button)
     names = [w.accessibleName() or type(w).__name__ for w in seen]
     assert card.accept_button in seen[:3], (seen.index(card.accept_button) + 1, names)
     qtbot.keyClick(card.accept_button, Qt.Key.Key_Backtab)
@@ -1193,12 +1200,7 @@ def test_tab_from_a_conversations_message_list_reaches_its_cards_buttons(qtbot, 
     qtbot.waitUntil(card.accept_button.isVisible)
     tab.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
     qtbot.waitUntil(tab.view.hasFocus)
-    seen = []
-    for _ in range(40):
-        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
-        seen.append(QApplication.focusWidget())
-        if card.accept_button in seen:
-            break
+    seen = tab_until(qtbot, card.accept_button)
     names = [w.accessibleName() or type(w).__name__ for w in seen]
     assert card.accept_button in seen[:2], (names, seen.index(card.accept_button) + 1)
     qtbot.keyClick(card.accept_button, Qt.Key.Key_Backtab)
