@@ -18,6 +18,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers.disks import tmpfs
 from helpers.rawclient import DEFAULT_TIMEOUT, RawClient, RawClientError, ServerProcess
 
 REPO = Path(__file__).resolve().parents[2]
@@ -212,16 +213,8 @@ def test_lock_outs_and_operator_account_changes_are_in_the_activity_log(tmp_path
 @pytest.fixture
 def small_disk(tmp_path):
     """A 2 MiB tmpfs (root only; skipped elsewhere), unmounted afterwards."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
-            capture_output=True).returncode != 0:
-        pytest.skip("needs root to mount a small tmpfs")
-    try:
+    with tmpfs(tmp_path / "disk", "2m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 def test_a_full_disk_at_start_is_one_clear_line(small_disk):

@@ -3,6 +3,7 @@ server (signalling) and real UDP sockets on 127.0.0.1 (the bytes)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
@@ -11,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers.disks import tmpfs
 from PySide6.QtCore import QObject
 from PySide6.QtNetwork import QAbstractSocket, QHostAddress, QUdpSocket
 
@@ -453,23 +455,18 @@ def read_only_folder():
     """``read_only_folder(folder)`` makes ``folder`` read-only (a read-only tmpfs as root, who
     may write anywhere else; mode 0555 otherwise) and returns a function that makes it
     writable again. Unmounted after the test."""
-    mounted: list[Path] = []
+    with contextlib.ExitStack() as mounts:
 
-    def make(folder: Path):
-        folder.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() != 0:
-            folder.chmod(0o555)
-            return lambda: folder.chmod(0o755)
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=8m", "tmpfs",
-                               str(folder)], capture_output=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
-        mounted.append(folder)
-        return lambda: subprocess.run(["mount", "-o", "remount,rw", str(folder)], check=True)
+        def make(folder: Path):
+            if os.geteuid() != 0:
+                folder.mkdir(parents=True, exist_ok=True)
+                folder.chmod(0o555)
+                return lambda: folder.chmod(0o755)
+            mounts.enter_context(tmpfs(folder, "8m", read_only=True))
+            return lambda: subprocess.run(["mount", "-o", "remount,rw", str(folder)],
+                                          check=True)
 
-    yield make
-    for folder in reversed(mounted):
-        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+        yield make
 
 
 def test_accepting_into_a_read_only_download_folder_says_so_and_keeps_the_offer(

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers.disks import tmpfs
 from helpers.old_stores import cached, free_port, login, old_copy
 from helpers.wire import WireClient, connect_as
 
@@ -19,16 +20,8 @@ from messenger.protocol import Error, GetGroups, GetHistory, GroupCreate, Login,
 @pytest.fixture
 def small_disk(tmp_path):
     """A 16 MiB tmpfs (root only; skipped elsewhere), unmounted afterwards."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
-            capture_output=True).returncode != 0:
-        pytest.skip("needs root to mount a small tmpfs")
-    try:
+    with tmpfs(tmp_path / "disk", "16m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 def fill(path: Path, leave: int = 0) -> None:
