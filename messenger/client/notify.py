@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from .quotes import split_quote
+from .quotes import cluster_start, split_quote
 
 COALESCE_SECONDS = 1.0
 """How long messages are collected into one pop-up after the first one (seconds)."""
@@ -77,9 +77,12 @@ class _Pending:
 
 
 def elide(text: str, limit: int = BODY_LIMIT) -> str:
-    """``text`` on one line, cut to ``limit`` characters with "…"."""
+    """``text`` on one line, cut to ``limit`` characters with "…" (never inside a character
+    drawn from several code points: :func:`~messenger.client.quotes.cluster_start`)."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[:limit - 1].rstrip() + "…"
+    if len(flat) <= limit:
+        return flat
+    return flat[:cluster_start(flat, limit - 1)].rstrip() + "…"
 
 
 class NotificationPolicy:

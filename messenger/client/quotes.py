@@ -14,6 +14,7 @@ above the rest of the bubble (:func:`split_quote`). Pure functions, no Qt.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 QUOTE_MARK = ">"
 MAX_EXCERPT = 120
@@ -30,11 +31,73 @@ def excerpt(text: str, limit: int = MAX_EXCERPT) -> str:
     flat = _SPACES.sub(" ", body).strip()
     if len(flat) <= limit:
         return flat
-    cut = flat[:limit - 1]
+    cut = flat[:cluster_start(flat, limit - 1)]
     space = cut.rfind(" ")
     if space >= limit // 2:
         cut = cut[:space]
     return cut.rstrip() + "…"
+
+
+def cluster_start(text: str, at: int) -> int:
+    """The last position at or before ``at`` where a cut leaves whole characters as the
+    reader sees them (grapheme clusters, approximately UAX #29): never before a combining
+    mark, a variation selector, a skin tone or a zero-width joiner, never after a joiner
+    (emoji sequences: "👨‍👩‍👧"), never inside a flag's pair of regional indicators or a Hangul
+    syllable typed as conjoining jamo. Cut between code points, a quoted "🇫🇷" became a lone
+    letter box, an "é" typed as e + accent lost its accent (a hunt). ``at`` itself when
+    the first character reaches past it (a letter under hundreds of accents is cut anyway)."""
+    at = max(0, min(at, len(text)))
+    start = at
+    while 0 < start < len(text) and not _boundary(text, start):
+        start -= 1
+    return start or at
+
+
+_ZWJ = "\u200d"
+
+
+def _extends(char: str) -> bool:
+    """Whether ``char`` belongs to the character before it (Grapheme_Extend, SpacingMark,
+    the emoji joiner, modifiers and tags)."""
+    code = ord(char)
+    return unicodedata.category(char) in ("Mn", "Me", "Mc") or char in (_ZWJ, "\u200c") \
+        or 0xFE00 <= code <= 0xFE0F or 0x1F3FB <= code <= 0x1F3FF \
+        or 0xE0020 <= code <= 0xE007F or 0xE0100 <= code <= 0xE01EF or code in (0xFF9E, 0xFF9F)
+
+
+def _regional(char: str) -> bool:
+    return "\U0001F1E6" <= char <= "\U0001F1FF"
+
+
+def _hangul(char: str) -> str:
+    """The Hangul syllable type of ``char`` ("L", "V", "T", "LV", "LVT") or ""."""
+    code = ord(char)
+    if 0x1100 <= code <= 0x115F or 0xA960 <= code <= 0xA97C:
+        return "L"
+    if 0x1160 <= code <= 0x11A7 or 0xD7B0 <= code <= 0xD7C6:
+        return "V"
+    if 0x11A8 <= code <= 0x11FF or 0xD7CB <= code <= 0xD7FB:
+        return "T"
+    if 0xAC00 <= code <= 0xD7A3:
+        return "LV" if (code - 0xAC00) % 28 == 0 else "LVT"
+    return ""
+
+
+def _boundary(text: str, at: int) -> bool:
+    """Whether a character begins at ``at`` (0 < ``at`` < ``len(text)``)."""
+    before, char = text[at - 1], text[at]
+    if _extends(char) or before == _ZWJ:
+        return False
+    if _regional(before) and _regional(char):
+        run = at - 1
+        while run > 0 and _regional(text[run - 1]):
+            run -= 1
+        return (at - run) % 2 == 0
+    if (kind := _hangul(char)) and (prev := _hangul(before)):
+        return not ((prev == "L" and kind in ("L", "V", "LV", "LVT"))
+                    or (prev in ("LV", "V") and kind in ("V", "T"))
+                    or (prev in ("LVT", "T") and kind == "T"))
+    return True
 
 
 def quote_line(sender: str, text: str) -> str:

@@ -175,3 +175,14 @@ def test_an_answered_invitations_pop_up_and_every_pop_up_at_quit_are_closed():
     assert notices.clicked(1, "default") is None
     assert sorted(notices.close_all()) == [2, 3]
     assert notices.close_all() == [] and notices.read("u:bob") == 0
+
+
+def test_a_long_texts_pop_up_is_not_cut_inside_an_emoji_or_an_accented_letter():
+    """The pop-up of a long message ending in a flag showed half of it, a lone letter box."""
+    policy = NotificationPolicy()
+    text = "x" * (BODY_LIMIT - 2) + "🇫🇷 and more"
+    assert policy.message("u:bob", "bob", "bob", text, window_active=False)
+    assert policy.flush().body == "x" * (BODY_LIMIT - 2) + "…"
+    assert policy.message("u:bob", "bob", "bob", "x" * (BODY_LIMIT - 2) + "e\u0301 more",
+                          window_active=False)
+    assert policy.flush().body == "x" * (BODY_LIMIT - 2) + "…"
