@@ -401,6 +401,18 @@ class ComposeEdit(QPlainTextEdit):
             return
         super().keyPressEvent(event)
 
+    @staticmethod
+    def _trimmed(raw: str) -> str:
+        """``raw`` as :meth:`submit` sends it (see there)."""
+        text = LEADING_BLANK_LINES.sub("", raw).rstrip()
+        return text.lstrip() if text.lstrip().startswith("/") else text
+
+    def outgoing_length(self) -> int:
+        """The length the text in the box would go out with (as :meth:`submit` measures it
+        against the limit: trimmed, with the quote of a reply): 0 when blank."""
+        raw = self.toPlainText()
+        return self.sent_length(self._trimmed(raw)) if raw.strip() else 0
+
     def submit(self) -> None:
         """Emit ``submitted`` with the current text (unless blank) and clear the box. Blank
         lines around it and trailing spaces go; the first line's indentation stays (pasted
@@ -408,9 +420,7 @@ class ComposeEdit(QPlainTextEdit):
         raw = self.toPlainText()
         if not raw.strip():
             return
-        text = LEADING_BLANK_LINES.sub("", raw).rstrip()
-        if text.lstrip().startswith("/"):
-            text = text.lstrip()
+        text = self._trimmed(raw)
         length = self.sent_length(text)
         if length > MAX_TEXT_LENGTH:  # refused by the server: keep it to shorten it
             self.too_long.emit(length)
@@ -954,6 +964,7 @@ class ConversationWidget(QWidget):
         self.reply_to = None
         self._reply_seq = None
         self.reply_bar.hide()
+        self._dismiss_if_fits()  # (without its quote line, the text may fit now)
 
     def _follow_reply(self, *args: object) -> None:
         """The model changed: the message being answered may have been edited, deleted for
@@ -1031,8 +1042,15 @@ class ConversationWidget(QWidget):
         text = self.compose.toPlainText()
         if text.strip() and not self._setting_draft and not looks_like_command(text):
             self.typing.emit(self.key)  # (not for /msg charlie … typed in bob's tab)
-        if len(text) <= MAX_TEXT_LENGTH and self.error_bar.isVisibleTo(self) and \
-                self.error_label.text().startswith(TOO_LONG_PREFIX):
+        self._dismiss_if_fits()
+
+    def _dismiss_if_fits(self) -> None:
+        """Take the "Too long to send" bar away once the text fits: counted as Enter counts
+        it, with a reply's quote line (by the typed length, the bar went while the reply
+        was still too long to send, and Enter brought it back)."""
+        if self.error_bar.isVisibleTo(self) and \
+                self.error_label.text().startswith(TOO_LONG_PREFIX) and \
+                self.compose.outgoing_length() <= MAX_TEXT_LENGTH:
             self.dismiss_error()  # (short enough now, or sent, or cleared: no longer true)
 
     def set_draft(self, text: str) -> None:

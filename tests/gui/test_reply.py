@@ -251,3 +251,20 @@ def test_copy_text_of_a_reply_copies_what_the_bubble_says_not_the_quote_line(
     menu = tab.message_menu(model.rowCount() - 1)
     next(a for a in menu.actions() if a.text() == "Copy text").trigger()
     assert QGuiApplication.clipboard().text() == "on my way"
+
+
+def test_the_too_long_bar_stays_until_the_reply_fits_with_its_quote(qtbot, open_window):
+    """Shortened to fit without its quote line, a reply still too long with it lost its
+    "Too long to send" bar, and Enter brought the bar back: the bar went by the typed length,
+    Enter by the length sent. Both count what goes out; cancelling the reply makes it fit."""
+    _alice, _, tab, _ = replying_to_bob(qtbot, open_window, "can you paste the whole log?")
+    log = ("line of the build log " * 800)[:MAX_TEXT_LENGTH + 50]
+    tab.compose.setPlainText(log)
+    tab.compose.submit()
+    assert tab.error_label.text().startswith("Too long to send")
+    tab.compose.setPlainText(log[:MAX_TEXT_LENGTH - 10])  # (fits only without the quote)
+    assert tab.error_bar.isVisibleTo(tab)
+    tab.compose.setPlainText(log[:MAX_TEXT_LENGTH] + "\n\n  ")  # (blank end: not sent)
+    assert tab.error_bar.isVisibleTo(tab)
+    tab.cancel_reply()
+    assert not tab.error_bar.isVisibleTo(tab)
