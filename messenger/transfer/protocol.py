@@ -332,7 +332,8 @@ def safe_filename(name: str, default: str = "file") -> str:
     """Reduce an untrusted file name from the network to a safe base name.
 
     The result never contains path separators (``/`` or ``\\``), ``..``, a drive letter,
-    control characters (C0, C1, DEL, and Unicode format characters such as RTL overrides) or
+    control characters (C0, C1, DEL, and Unicode format characters such as RTL overrides; a
+    zero-width joiner or non-joiner between two characters stays: :data:`_JOINERS`) or
     characters Windows forbids (``<>:"|?*``); it does not start with a dot (hidden files,
     ``.``/``..``) nor end with a dot or space; it is not a Windows reserved device name
     (``con``, ``nul.txt``, ``COM1`` …, which get a ``_`` prefix); it is NFC-normalised and at
@@ -345,9 +346,12 @@ def safe_filename(name: str, default: str = "file") -> str:
     # Only the last component, whatever the separator convention of the sender.
     name = re.split(r"[/\\]", name)[-1]
     cleaned = []
-    for ch in name:
+    for i, ch in enumerate(name):
         cat = unicodedata.category(ch)
-        if cat in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") or ch in _FORBIDDEN:
+        if ch in _JOINERS and 0 < i < len(name) - 1 and _joinable(name[i - 1]) \
+                and _joinable(name[i + 1]) and not (name[i - 1] + name[i + 1]).isascii():
+            cleaned.append(ch)  # (spelling in Persian and Indic scripts; emoji sequences)
+        elif cat in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") or ch in _FORBIDDEN:
             cleaned.append("_" if cat not in ("Cf",) else "")
         else:
             cleaned.append(ch)
@@ -360,6 +364,21 @@ def safe_filename(name: str, default: str = "file") -> str:
     if name.partition(".")[0].upper().rstrip() in _WINDOWS_RESERVED:
         name = _strip_ends(_truncate_utf8("_" + name, MAX_NAME_BYTES))
     return name
+
+
+_JOINERS = frozenset("\u200c\u200d")
+"""ZERO WIDTH NON-JOINER and JOINER: format characters kept between two characters of a name,
+where they are spelling (Persian, Indic conjuncts) or join an emoji sequence; removed with
+the other format characters, a Persian name arrived misspelt (a hunt). Elsewhere they join
+nothing and go."""
+
+
+def _joinable(ch: str) -> bool:
+    """Whether a joiner next to ``ch`` may stay: a visible character, not a dot or space (a
+    joiner at the extension or a word's end joins nothing), not a format character. (Between
+    two ASCII characters it joins nothing either, and goes: ``x.ex`` + joiner + ``e`` reads as
+    an ``.exe`` the desktop would not take for one.)"""
+    return ch.isprintable() and not ch.isspace() and ch != "." and ch not in _FORBIDDEN
 
 
 def _strip_ends(name: str) -> str:

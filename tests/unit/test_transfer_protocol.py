@@ -404,3 +404,17 @@ def test_a_size_just_under_a_unit_is_written_in_the_next_unit():
     assert format_size(1024 ** 2 - 60) == "1023.9 KB"
     assert format_size(1024 ** 2 - 1, 3) == "1023.999 KB"
     assert format_sizes(1024 ** 2 - 1, 1024 ** 2) == ("1023.999 KB", "1.000 MB")
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("گزارش\u200cنهایی.pdf", "گزارش\u200cنهایی.pdf"),  # Persian: the ZWNJ is spelling
+    ("👨\u200d👩\u200d👧 trip.jpg", "👨\u200d👩\u200d👧 trip.jpg"),
+    ("\u200dx\u200c.txt\u200d", "x.txt"),  # joining nothing: gone, as other format characters
+    ("a\u200d\u202e\u200db.txt", "ab.txt"),
+    ("x.ex\u200de", "x.exe"),  # (between ASCII letters: joins nothing, hides an .exe)
+])
+def test_safe_filename_keeps_joiners_between_characters(name, expected):
+    """A Persian file name arrived misspelt (its zero-width non-joiner, part of the spelling,
+    was removed with the bidi controls) and a family emoji in a name became three people:
+    joiners between two characters are kept; bidi controls still go."""
+    assert safe_filename(name) == expected
