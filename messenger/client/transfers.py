@@ -1586,8 +1586,14 @@ class TransferController(QObject):
             # The sender's app is gone (quit with the offer out): said at once, where the
             # card said "Connecting…" for 30 s (a hunt). It stays accepted: the file comes
             # by itself when they send it again.
-            reason = (f"{t.peer} is offline; the file comes when {t.peer} is back and "
-                      "sends it again")
+            if "online on another device" in reply.message:
+                # (the server's word: online on another device only, which never had the
+                # offer; the roster may still show a contact who just quit as online)
+                reason = (f"the app {t.peer} offered it from is no longer connected; the "
+                          f"file comes when {t.peer} sends it again")
+            else:
+                reason = (f"{t.peer} is offline; the file comes when {t.peer} is back and "
+                          "sends it again")
         elif reply.code == ErrorCode.USER_OFFLINE:
             reason = f"{t.peer} is offline: both of you must be online to send a file"
         elif reply.code == ErrorCode.UNKNOWN_TRANSFER:

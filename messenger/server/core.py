@@ -1631,6 +1631,9 @@ class ServerCore:
         root = self._replaced(session, recipient, frame) if frame.resumes else ""
         t = self.transfers.offer(session.user, recipient, frame.name, frame.size, frame.sha256)
         t.root = root
+        mine = self.online.get(session.key or "")
+        t.offered_from = session.conn
+        t.sender_elsewhere = frozenset(mine.conns - {session.conn}) if mine else frozenset()
         if self.log_budget.allow(session.block):  # (at the send rate)
             log.info("transfer %s: %s offers %s (%d bytes) to %s", t.transfer_id,
                      session.user, frame.name, frame.size, recipient)
@@ -1673,6 +1676,16 @@ class ServerCore:
             raise RuleError(ErrorCode.USER_OFFLINE,
                             f"{offer.sender} is offline: files go peer to peer, so both of "
                             "you must be online")
+        sender = self.online[name_key(offer.sender)]
+        if not offer.accepted and offer.offered_from not in sender.conns and \
+                sender.conns <= offer.sender_elsewhere:
+            # Likewise when the app that made the offer is gone (quit, logged out) and the
+            # sender is online only on devices that were logged in already when it was made:
+            # they never had it (relayed to them, the card waited 30 s; a hunt). A session
+            # that logs in later may be that app back, and takes the accept as before.
+            raise RuleError(ErrorCode.USER_OFFLINE,
+                            f"the app of {offer.sender} that offered this file is not "
+                            f"connected ({offer.sender} is online on another device only)")
         t = self.transfers.accept(session.user, frame.transfer_id, session.conn,
                                   entry.conns if entry is not None else (), frame.offset)
         event = TransferAccepted(transfer_id=t.transfer_id, user=session.user,

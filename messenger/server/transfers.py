@@ -49,6 +49,11 @@ class Transfer:
     """The session (connection id) that accepted: only it may accept again while online."""
     root: str = ""
     """A resume's first attempt (the transfer its chain of resumes began with), or ""."""
+    offered_from: Hashable | None = None
+    """The sender's session (connection id) that made the offer."""
+    sender_elsewhere: frozenset[Hashable] = frozenset()
+    """The sender's other sessions when it was made (other devices: they never had it, so
+    cannot send it)."""
     offered: Any = None
     """The ``transfer_offered`` event the recipient's sessions got (sent again to a session
     of theirs that logs in while the offer waits)."""

@@ -640,6 +640,44 @@ def test_accepting_an_offer_whose_sender_went_offline_says_so_at_once(qtbot, pee
     qtbot.waitUntil(lambda: endpoint.registrations == [])
 
 
+def test_accepting_an_offer_whose_app_quit_while_another_device_stays_says_so_at_once(
+        qtbot, peers, server, tmp_path):
+    """Alice offered a file from her desktop, then quit the app there; her laptop stays
+    logged in. Bob clicked Accept: the server took it (alice was online) and relayed it to
+    the laptop, which never made the offer, and his card said "Connecting…" for 30 s before
+    "alice's app did not connect within 30 s" (a hunt). The server answers
+    ``user_offline`` as for a sender with no session: the card says at once that the app
+    the file was offered from is gone, stays accepted (the file comes by itself when alice
+    sends it again) and keeps no registration."""
+    alice, bob = peers()
+    laptop = ClientEngine(data_dir=tmp_path / "alice-laptop", offline_grace_ms=0)
+    try:
+        with qtbot.waitSignal(laptop.login_succeeded, timeout=10_000):
+            laptop.connect_to(server.host, server.port)
+            laptop.login("alice", "alice123")
+        src = tmp_path / "slides.pdf"
+        src.write_bytes(b"%PDF" + b"s" * 3000)
+        send_key, recv_key = offer(qtbot, alice, bob, src)
+        qtbot.waitUntil(lambda: state(alice, send_key) is S.WAITING)
+        alice.close()
+        with qtbot.waitSignal(alice.client.logged_out, timeout=10_000):
+            alice.client.logout()
+        assert bob.client.roster.contact("alice").online  # (the laptop)
+        assert state(bob, recv_key) is S.INCOMING
+        assert bob.accept(recv_key) is None
+        with qtbot.waitSignal(bob.transfer_finished, timeout=5_000):
+            pass
+        t = bob.get(recv_key)
+        assert t.state is S.FAILED and t.accepted
+        assert status_text(t) == ("Failed: the app alice offered it from is no longer "
+                                  "connected; the file comes when alice sends it again")
+        endpoint = bob.transfer_engine._worker.endpoint
+        qtbot.waitUntil(lambda: endpoint.registrations == [])
+    finally:
+        laptop.close()
+        qtbot.waitUntil(lambda: laptop.state is ConnectionState.DISCONNECTED)
+
+
 def test_a_file_edited_after_it_was_offered_is_not_blamed_on_the_network(qtbot, peers,
                                                                         tmp_path):
     """Alice offered data.db; before bob accepted, her program wrote into it in place (same
