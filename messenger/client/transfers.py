@@ -1586,14 +1586,11 @@ class TransferController(QObject):
             # The sender's app is gone (quit with the offer out): said at once, where the
             # card said "Connecting…" for 30 s (a hunt). It stays accepted: the file comes
             # by itself when they send it again.
-            if "online on another device" in reply.message:
-                # (the server's word: online on another device only, which never had the
-                # offer; the roster may still show a contact who just quit as online)
-                reason = (f"the app {t.peer} offered it from is no longer connected; the "
-                          f"file comes when {t.peer} sends it again")
-            else:
-                reason = (f"{t.peer} is offline; the file comes when {t.peer} is back and "
-                          "sends it again")
+            # One wording for a sender with no session and for one online only on other
+            # devices that never had the offer (the roster may still show a contact who just
+            # quit as online, so it cannot tell them apart).
+            reason = (f"the app {t.peer} offered it from is no longer connected; the file "
+                      f"comes when {t.peer} sends it again")
         elif reply.code == ErrorCode.USER_OFFLINE:
             reason = f"{t.peer} is offline: both of you must be online to send a file"
         elif reply.code == ErrorCode.UNKNOWN_TRANSFER:

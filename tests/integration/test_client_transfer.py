@@ -634,8 +634,8 @@ def test_accepting_an_offer_whose_sender_went_offline_says_so_at_once(qtbot, pee
         pass
     t = bob.get(recv_key)
     assert t.state is S.FAILED and t.accepted
-    assert status_text(t) == ("Failed: alice is offline; the file comes when alice is back "
-                              "and sends it again")
+    assert status_text(t) == ("Failed: the app alice offered it from is no longer connected; "
+                              "the file comes when alice sends it again")
     endpoint = bob.transfer_engine._worker.endpoint
     qtbot.waitUntil(lambda: endpoint.registrations == [])
 
