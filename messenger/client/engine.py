@@ -2614,11 +2614,14 @@ class ClientEngine(QObject):
     # ------------------------------------------------------------------ groups (events)
 
     def _row(self, info: GroupInfo, invited_by: str = "") -> GroupRow:
+        """``info`` as a row of the group list; ``invited_by``: who invited this account
+        (the live invitation's ``by``), else as ``info`` says (a login's group list)."""
         me = name_key(self.user)
         member = any(name_key(m) == me for m in info.members)
         pending = not member and any(name_key(m) == me for m in info.invited)
         return GroupRow(info.name, info.leader, tuple(info.members), tuple(info.invited),
-                        info.public, member, pending, invited_by, 0, info.created)
+                        info.public, member, pending, invited_by or info.invited_by, 0,
+                        info.created)
 
     def _on_group_ok(self, req: _Request, ok: Ok) -> None:
         if ok.group is not None:

@@ -411,7 +411,10 @@ class GroupInfo(msgspec.Struct, omit_defaults=True):
     """A group as the server sees it.
 
     ``members`` are in joining order (the first is the longest-standing); ``invited`` are
-    pending invitations; ``leader`` is one of ``members``.
+    pending invitations; ``leader`` is one of ``members``. ``invited_by``: in the group
+    lists of a login ``ok`` and of a ``groups`` answer, who invited the account they go
+    to, for a group it is invited to ("" otherwise): the ``by`` of the
+    :class:`GroupInvitation` it may have missed.
     """
 
     name: str
@@ -420,6 +423,7 @@ class GroupInfo(msgspec.Struct, omit_defaults=True):
     invited: list[str] = []
     public: bool = False
     created: float = 0.0
+    invited_by: str = ""
 
 
 class TransferOffered(_Base, tag="transfer_offered"):

@@ -998,7 +998,7 @@ class ServerCore:
             presence = Presence(user=name, online=True, ts=now)
             actions += [Out(c, presence) for c in self._logged_in_conns() if c != session.conn]
         entry.conns.add(session.conn)
-        groups = [g.info() for g in self.groups.of_user(name)]
+        groups = [g.info(name) for g in self.groups.of_user(name)]
         actions.insert(0, Out(session.conn, Ok(id=request_id, user=name, roster=self.roster(),
                                                groups=groups, seq_high=self.store.seq_high)))
         session.replay, session.replay_at = replay, 0
@@ -1584,7 +1584,7 @@ class ServerCore:
             ConversationEntry(conversation=name, seq=seq) for name, seq in found]))]
 
     def _groups_list(self, session: Session, frame: GetGroups) -> list[Action]:
-        groups = [g.info() for g in self.groups.visible_to(session.user)]
+        groups = [g.info(session.user) for g in self.groups.visible_to(session.user)]
         return [Out(session.conn, Ok(id=frame.id, groups=groups))]
 
     # ------------------------------------------------------------------ transfers

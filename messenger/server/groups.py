@@ -81,9 +81,16 @@ class Group:
         k = name_key(user)
         return any(name_key(m) == k for m in self.invited)
 
-    def info(self) -> GroupInfo:
+    def info(self, viewer: str = "") -> GroupInfo:
+        """The group as the protocol's group object; with ``viewer`` (a user name) invited
+        to it, ``invited_by`` names who invited them."""
+        by = ""
+        if viewer:
+            k = name_key(viewer)
+            by = next((b for m, b in self.invited.items() if name_key(m) == k), "")
         return GroupInfo(name=self.name, leader=self.leader, members=list(self.members),
-                         invited=list(self.invited), public=self.public, created=self.created)
+                         invited=list(self.invited), public=self.public, created=self.created,
+                         invited_by=by)
 
 
 @dataclass(frozen=True)

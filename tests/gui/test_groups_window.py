@@ -1294,3 +1294,16 @@ def test_shift_f10_opens_the_menu_of_a_group_in_the_list(qtbot, open_window, mon
     view.setCurrentIndex(view.model().index(0, 0))
     qtbot.keyClick(view, Qt.Key.Key_F10, Qt.KeyboardModifier.ShiftModifier)
     assert menus and "Leave…" in menus[-1], menus
+
+
+def test_an_invitation_made_while_offline_names_who_invited(qtbot, open_window):
+    """Invited while the app was closed (or on another computer): the bar read "Someone
+    invited you to lab" after the login, as after every restart (the login's group list
+    said nothing of the inviter)."""
+    alice = open_window("alice")
+    with qtbot.waitSignal(alice.engine.group_joined, timeout=10_000):
+        alice.engine.create_group("lab", ["bob"])
+    bob = open_window("bob")
+    qtbot.waitUntil(lambda: bob.invitation_bar.buttons("lab") is not None, timeout=10_000)
+    text = " ".join(label.text() for label in bob.invitation_bar.findChildren(QLabel))
+    assert "<b>alice</b> invited you to" in text, text

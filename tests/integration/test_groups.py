@@ -16,6 +16,7 @@ from messenger.protocol import (
     GroupCreate,
     GroupDecline,
     GroupInvitation,
+    GroupInvite,
     GroupJoin,
     GroupLeave,
     GroupRemove,
@@ -256,3 +257,20 @@ def test_a_former_member_does_not_read_edits_made_after_they_left(qtbot, server)
     texts = {m.seq: m.text
              for m in charlie.request(GetHistory, conversation="group:lab").messages}
     assert texts[after] == "written after bob was removed"
+
+
+def test_an_invitation_waiting_at_login_names_who_invited(qtbot, server):
+    """charlie, invited while offline, read "Someone invited you to lab": the login's group
+    list said nothing of the inviter (bob here, not the leader). Members are told nobody's."""
+    alice = connect_as(qtbot, server, "alice", "alice123")
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    alice.request(GroupCreate, group="lab", public=True)
+    assert isinstance(bob.request(GroupJoin, group="lab"), Ok)
+    assert isinstance(bob.request(GroupInvite, group="lab", users=["charlie"]), Ok)
+    charlie = WireClient(qtbot, server.host, server.port)
+    charlie.hello()
+    ok = charlie.login("CHARLIE", "charlie123")
+    (lab,) = ok.groups
+    assert (lab.leader, lab.invited_by) == ("alice", "bob")
+    assert [g.invited_by for g in charlie.request(GetGroups).groups] == ["bob"]
+    assert [g.invited_by for g in bob.request(GetGroups).groups] == [""]
