@@ -479,7 +479,8 @@ class ClientEngine(QObject):
         group_joined(str): you created, joined or accepted this group (its conversation
             exists now).
         group_left(str): this group is gone for you (left, removed, declined, dissolved).
-        invitation_received(str, str): ``(group, by)``.
+        invitation_received(str, str): ``(group, by)``: a live invitation, or one made
+            while the link was down (at the reconnect's login).
         group_failed(str, str, str, str): ``(op, group, code, message)`` of a refused group
             request (op: create, invite, accept, decline, join, leave, remove).
         groups_listed(): :attr:`directory` was refreshed (answer to :meth:`list_groups`).
@@ -2394,6 +2395,14 @@ class ClientEngine(QObject):
             self.conversation(EVERYONE).add_link_notice(
                 f"{'Reconnected' if again else 'Logged in'} to {self.where} "
                 f"as {self.user}.")
+            if again:
+                # Invitations made while the link was down: told as a live one is (they
+                # waited unseen in the bar of a minimized window). (After a restart this
+                # app cannot tell them from older ones.)
+                waited = {name_key(g.name) for g in before if g.pending}
+                for row in rows:
+                    if row.pending and name_key(row.name) not in waited:
+                        self._announce_invitation(row)
             self.login_succeeded.emit(self.user)
         elif req.kind == "send":
             if ok.seq is None:
@@ -2800,11 +2809,17 @@ class ClientEngine(QObject):
         self.groups.upsert(row)
         self._party_order.append(ev.group.name)
         self._save_party_order(self._party_order)
+        self._announce_invitation(row)
+
+    def _announce_invitation(self, row: GroupRow) -> None:
+        """The line in Everyone and ``invitation_received`` (the pop-up) of the invitation
+        ``row``: a live one, or one a reconnect's group list brought."""
+        n = len(row.members)
         self.conversation(EVERYONE).add_notice(
-            f"{ev.by} invited you to the {'public' if ev.group.public else 'invite-only'} "
-            f"group {ev.group.name} ({len(ev.group.members)} member"
-            f"{'s' if len(ev.group.members) != 1 else ''}).")  # (the bar above answers it)
-        self.invitation_received.emit(ev.group.name, ev.by)
+            f"{row.invited_by or 'Someone'} invited you to the "
+            f"{'public' if row.public else 'invite-only'} group {row.name} ({n} member"
+            f"{'s' if n != 1 else ''}).")  # (the bar above answers it)
+        self.invitation_received.emit(row.name, row.invited_by)
 
     def _on_group_update(self, ev: GroupUpdate) -> None:
         row = self._row(ev.group)

@@ -464,3 +464,27 @@ def test_a_group_one_was_removed_from_while_logged_out_counts_no_unread(qtbot, s
     assert bob.unread(group_key("lab")) == 0
     row = bob.groups.row_of("lab")
     assert bob.groups.index(row, 0).data(GroupModel.UnreadRole) == 0
+
+
+def test_an_invitation_made_while_the_link_was_down_is_announced_at_the_reconnect(
+        qtbot, session):
+    """Invited while the laptop slept (the app running, its link down): after the reconnect
+    the invitation only waited in the yellow bar of a minimized window, with no pop-up and
+    no line in Everyone as a live one has. An invitation known before the drop is not
+    announced again."""
+    alice, bob = session("alice"), session("bob")
+    with qtbot.waitSignal(bob.invitation_received, timeout=10_000):
+        alice.create_group("den", ["bob"])
+    with qtbot.waitSignal(bob.reconnect_scheduled, timeout=10_000):
+        bob._conn._socket.abort()  # (the lid closes)
+    bob._reconnect_timer.stop()
+    with qtbot.waitSignal(alice.group_joined, timeout=10_000):
+        alice.create_group("lab", ["bob"])
+    announced = []
+    bob.invitation_received.connect(lambda group, by: announced.append((group, by)))
+    with qtbot.waitSignal(bob.resumed, timeout=10_000):
+        bob.reconnect_now()
+    assert announced == [("lab", "alice")]
+    assert [t for t in notices(bob, EVERYONE) if "invited you" in t] == [
+        "alice invited you to the invite-only group den (1 member).",
+        "alice invited you to the invite-only group lab (1 member)."]
