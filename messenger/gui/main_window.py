@@ -387,7 +387,8 @@ ROSTER_HOLD_MS = 1_500
 least this long (and for as long as the pointer is over it): see
 :meth:`RosterModel.set_order_held`."""
 STATUS_REFRESH_MS = 30_000
-"""How often the conversation headers' "last seen … ago" is written again."""
+"""How often the conversation headers' "last seen … ago" is written again, and the local date
+looked at (the tabs are drawn again when it changed: see :meth:`MainWindow._redraw_on_new_day`)."""
 
 _STATE_TEXT = {
     ConnectionState.DISCONNECTED: "Disconnected",
@@ -707,6 +708,8 @@ class MainWindow(QMainWindow):
         self._status_clock = QTimer(self)  # "last seen 5 min ago" ages
         self._status_clock.setInterval(STATUS_REFRESH_MS)
         self._status_clock.timeout.connect(self._update_headers)
+        self._day_shown = time.localtime()[:3]
+        self._status_clock.timeout.connect(self._redraw_on_new_day)
         self._status_clock.start()
         self._update_state(engine.state)
         self._update_title()
@@ -999,6 +1002,18 @@ class MainWindow(QMainWindow):
             widget.set_status(self.status_text(key, now))
             if key != EVERYONE and not is_group(key):
                 widget.set_retry_blocked(self.retry_blocked(key))
+
+    def _redraw_on_new_day(self) -> None:
+        """When the local date changed since the last look (midnight passed, or the time
+        zone changed), draw the open tabs again: their day separators ("Today",
+        "Yesterday", "Monday") are worked out as they are drawn, and an app left open
+        overnight showed "Today" above yesterday's messages until something else drew them."""
+        day = time.localtime()[:3]
+        if day == self._day_shown:
+            return
+        self._day_shown = day
+        for widget in self._tabs_by_key.values():
+            widget.view.viewport().update()
 
     # What a header shows of a roster row (presence), or of a group's row (its members).
     _HEADER_ROSTER_ROLES = frozenset({RosterModel.OnlineRole, RosterModel.PresenceKnownRole})

@@ -1,13 +1,24 @@
 """Day separators in a conversation: "Today", "Yesterday", weekdays, dates; the first item of
-each day gets one, transfer cards and gaps are looked past."""
+each day gets one, transfer cards and gaps are looked past, and they are drawn again when the
+date changes."""
 
 from __future__ import annotations
 
 import time
 
+from gui.conftest import texts, type_line
+from helpers.zones import local_zone, zone_with_midnight_in
+from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QListView, QStyleOptionViewItem
 
-from messenger.client.models import ChatItem, ConversationModel, MessageKind, gap_item
+from messenger.client.models import (
+    ChatItem,
+    ConversationModel,
+    DeliveryState,
+    MessageKind,
+    gap_item,
+)
+from messenger.gui import main_window
 from messenger.gui.delegates import BubbleDelegate, day_label
 
 
@@ -68,3 +79,41 @@ def test_a_gap_is_looked_past(qtbot):
     delegate = BubbleDelegate(view)
     view.setItemDelegate(delegate)
     assert [delegate.day_separator(model.index(r, 0)) for r in range(3)] == ["Today", "", ""]
+
+
+class _Paints(QObject):
+    """Notes the local date each time a widget it filters is painted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.days: list[tuple[int, ...]] = []
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self.days.append(tuple(time.localtime()[:3]))
+        return False
+
+
+def test_the_separators_are_drawn_again_when_the_day_changes(qtbot, open_window,
+                                                             monkeypatch):
+    """The app left open overnight still said "Today" above yesterday's messages in the
+    morning (and "Yesterday" above the day before's): nothing drew the conversation again
+    when the date changed, until something else did."""
+    monkeypatch.setattr(main_window, "STATUS_REFRESH_MS", 50)
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    window.tabs.setCurrentWidget(tab)
+    type_line(qtbot, window, "good night")
+    model = tab.view.model()
+    qtbot.waitUntil(lambda: texts(window, "bob", MessageKind.OWN) == ["good night"])
+    index = model.index(model.rowCount() - 1, 0)
+    qtbot.waitUntil(lambda: index.data(ConversationModel.StateRole) == DeliveryState.SENT)
+    with local_zone(zone_with_midnight_in(1.5)):
+        day = time.localtime()[:3]
+        assert tab.delegate.day_separator(index) == "Today"
+        tab.view.viewport().repaint()
+        paints = _Paints()
+        tab.view.viewport().installEventFilter(paints)
+        qtbot.waitUntil(lambda: time.localtime()[:3] != day, timeout=5_000)
+        assert tab.delegate.day_separator(index) == "Yesterday"
+        qtbot.waitUntil(lambda: any(d != day for d in paints.days), timeout=3_000)
