@@ -83,7 +83,10 @@ def last_seen_text(ts: float, now: float | None = None) -> str:
     clock = time.strftime("%H:%M", when)
     if when[:3] == today[:3]:
         return f"last seen today at {clock}"
-    if when[:3] == local_time(now - 86400)[:3]:
+    # The calendar day before (now - 86400 is two days back in the first hour after the
+    # clocks went forward, and still today in the last hour of the day they went back).
+    if when[:3] == local_time(time.mktime((today.tm_year, today.tm_mon, today.tm_mday - 1,
+                                           12, 0, 0, 0, 0, -1)))[:3]:
         return f"last seen yesterday at {clock}"
     return f"last seen on {when.tm_mday} {time.strftime('%b %Y', when)}"
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 from helpers.counting import count_calls
+from helpers.zones import local_zone
 from PySide6.QtCore import QItemSelectionModel, QPersistentModelIndex, Qt
 
 from messenger.client import models
@@ -569,6 +570,21 @@ def test_last_seen_text_and_the_roster_tooltip(qapp):
     model.set_online("carol", False, time.time())
     tips = [model.data(model.index(r, 0), Qt.ItemDataRole.ToolTipRole) for r in range(2)]
     assert tips == ["bob, offline, last seen 5 min ago", "carol, offline, last seen just now"]
+
+
+def test_last_seen_yesterday_across_a_clock_change():
+    """Just after the night the clocks went forward (a 23-hour day), a contact last seen the
+    day before read "last seen on 29 Mar 2026", not "yesterday"; so did one seen the day
+    before on the evening of the 25-hour day the clocks went back."""
+    with local_zone("CET-1CEST,M3.5.0,M10.5.0/3"):
+        now = time.mktime((2026, 3, 30, 0, 30, 0, 0, 0, -1))
+        seen = time.mktime((2026, 3, 29, 10, 0, 0, 0, 0, -1))
+        assert last_seen_text(seen, now) == "last seen yesterday at 10:00"
+        now = time.mktime((2026, 10, 25, 23, 30, 0, 0, 0, -1))
+        seen = time.mktime((2026, 10, 24, 20, 0, 0, 0, 0, -1))
+        assert last_seen_text(seen, now) == "last seen yesterday at 20:00"
+        seen = time.mktime((2026, 10, 23, 23, 0, 0, 0, 0, -1))
+        assert last_seen_text(seen, now) == "last seen on 23 Oct 2026"
 
 
 def test_a_message_tooltip_gives_the_full_date_and_time(qapp):
