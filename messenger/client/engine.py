@@ -3176,9 +3176,13 @@ class ClientEngine(QObject):
                 self.request_failed.emit(place.key, NOT_CONNECTED, reason)
             return None
         try:
+            # Stamped on the server's clock, as the messages around it and file cards are:
+            # with this computer's clock 10 minutes fast, an answer waiting for the link
+            # read 10 minutes after the question it answers (a hunt).
             item = self._store.enqueue(
                 places[0].key, scope, to, text,
-                group_created=self._group_created(to[0]) if scope == "group" else None)
+                group_created=self._group_created(to[0]) if scope == "group" else None,
+                created=self.server_clock.now())
         except (sqlite3.Error, OSError) as exc:
             # Not kept, so not sent (it could be lost): say so where it was typed (the app
             # puts the text back in the box). It vanished without a word (a client hunt).

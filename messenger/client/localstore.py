@@ -188,6 +188,8 @@ class OutboxItem:
     to: list[str]
     text: str
     created: float
+    """When it was typed (Unix seconds), on the server's clock as the app reckoned it then:
+    the time its bubble shows until the server's ``ok`` gives the stored one."""
     state: str = "pending"
     error: str | None = None
     attempted: bool = False
@@ -413,13 +415,17 @@ class LocalStore:
 
     def enqueue(self, conv: str, scope: str, to: Sequence[str], text: str,
                 client_msg_id: str | None = None,
-                group_created: float | None = None) -> OutboxItem:
+                group_created: float | None = None,
+                created: float | None = None) -> OutboxItem:
         """Add a message typed by the user; it is durable when this returns, also against a
         power loss (this one commit is synced: ``synchronous=FULL``; the rest of the store
         runs at ``NORMAL``, durable against a crash of the app). ``group_created``: see
-        :attr:`OutboxItem.group_created`."""
+        :attr:`OutboxItem.group_created`; ``created``: when it was typed, on the server's
+        clock as messages' times are (the engine's ``ServerClock.now()``; default: this
+        computer's clock)."""
         item = OutboxItem(client_msg_id or time_ordered_id(), conv, scope, list(to), text,
-                          time.time(), group_created=group_created)
+                          time.time() if created is None else created,
+                          group_created=group_created)
         self._db.execute("PRAGMA synchronous=FULL")
         try:
             self._db.execute(

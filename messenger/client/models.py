@@ -444,7 +444,8 @@ class ChatItem:
         kind: :class:`MessageKind`.
         sender: canonical user name ("" for notices).
         text: the message, notice or error text.
-        ts: Unix seconds (server time once acked; local time while pending).
+        ts: Unix seconds on the server's clock (its stamp once acked; while pending the
+            server's time as the app reckons it: :meth:`~.serverclock.ServerClock.now`).
         seq: the server's sequence number, None until acked / for notices.
         state: :class:`DeliveryState`.
         client_msg_id: the client's id of the message ("" for notices).

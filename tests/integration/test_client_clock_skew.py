@@ -12,7 +12,7 @@ from helpers.servers import skew_server_clock
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import peer_key
 from messenger.client.engine import ClientEngine
-from messenger.client.models import MessageKind, presence_text
+from messenger.client.models import DeliveryState, MessageKind, presence_text
 from messenger.client.transfers import TransferController, TransferPrefs
 
 SKEW = 600.0
@@ -180,3 +180,28 @@ def test_an_edit_after_the_servers_clock_stepped_back_still_shows(
     qtbot.waitUntil(lambda: texts(bob) == ["meet at 4"], timeout=5_000)
     mine = alice.conversation(peer_key("bob"))
     assert mine.items()[mine.row_of_seq(seq)].text == "meet at 4"
+
+
+def test_a_message_waiting_for_the_link_has_the_time_of_the_messages_around_it(
+        qtbot, make_server, make_engine, monkeypatch):
+    """The server's clock is 10 minutes slow (this computer's 10 minutes fast). bob asks
+    "are you there?"; the link drops and alice answers "yes": her answer's bubble read ten
+    minutes after bob's question for as long as it waited ("sent in the future"; after a
+    restart too), then jumped back when it went. A message waiting to go is now stamped on
+    the server's clock, as the file cards and the messages around it are."""
+    handle = make_server(demo=True)
+    skew_server_clock(handle, monkeypatch, -SKEW)
+    alice, bob = make_engine(), make_engine()
+    login(qtbot, alice, handle, "alice")
+    login(qtbot, bob, handle, "bob")
+    with qtbot.waitSignal(alice.message_received, timeout=10_000):
+        bob.send_unicast("alice", "are you there?")
+    handle.close()
+    qtbot.waitUntil(lambda: alice.state is not ConnectionState.LOGGED_IN, timeout=10_000)
+    assert alice.send_unicast("bob", "yes")
+    question, answer = [i for i in alice.conversation("bob").items()
+                        if i.kind in (MessageKind.OTHER, MessageKind.OWN)]
+    assert (question.text, answer.text, answer.state) == \
+        ("are you there?", "yes", DeliveryState.PENDING)
+    assert 0 <= answer.ts - question.ts < 60
+    assert 0 <= alice.store.outbox()[0].created - question.ts < 60  # (kept for a restart)
