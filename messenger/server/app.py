@@ -311,8 +311,9 @@ def run_server(args: argparse.Namespace) -> int:
     try:
         server.listen()
     except OSError as exc:
+        status = _fatal(str(exc))  # (logged before the closing line, as it happened)
         server.close()
-        return _fatal(str(exc))
+        return status
     log.info("data dir %s, database %s, log %s", config.data_dir, config.db_path, log_file)
 
     def stop(signum: int, _frame: object) -> None:

@@ -269,6 +269,9 @@ class MessengerServer(QObject):
         self._out: dict[ConnId, list[bytes]] = {}
         self._closes: list[ConnId] = []
         self._closed = False
+        # Whether listen() succeeded: only then does close() log "server stopped" (--add-user
+        # and a start refused at listen() logged it for a server that never ran: a hunt).
+        self._listened = False
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(0)
@@ -328,6 +331,7 @@ class MessengerServer(QObject):
         if not self._server.listen(address, self.config.port):
             raise OSError(f"cannot listen on {self.config.host}:{self.config.port}: "
                           f"{self._server.errorString()}")
+        self._listened = True
         log.info("listening on %s:%d (TLS %s)", self.config.host, self.port,
                  f"on, certificate SHA-256 {self.fingerprint}" if self.config.tls else "OFF")
 
@@ -337,7 +341,8 @@ class MessengerServer(QObject):
         return self._server.serverPort()
 
     def close(self) -> None:
-        """Stop listening, drop every connection and close the store (idempotent)."""
+        """Stop listening, drop every connection and close the store (idempotent); log
+        "server stopped", or "database closed" when :meth:`listen` never succeeded."""
         if self._closed:
             return
         self._closed = True
@@ -386,7 +391,10 @@ class MessengerServer(QObject):
         except Exception:
             log.exception("closing the database failed")
         self._db_lock.close()
-        log.info("server stopped")
+        if self._listened:
+            log.info("server stopped")
+        else:  # (--add-user, --reset-password, a start refused: no server ran)
+            log.info("database closed")
 
     def _stop_commit_failed(self, exc: BaseException) -> None:
         """The last commit of a stop failed (see :meth:`_storage_failed`)."""

@@ -857,3 +857,27 @@ def test_add_user_while_the_server_runs_says_to_stop_it_not_to_use_another_folde
     assert refused.stderr.count("error: ") == 1, refused.stderr
     assert "another --data-dir" not in refused.stderr, refused.stderr
     assert f"stop it, then run {option} again" in refused.stderr, refused.stderr
+
+
+def test_add_user_and_a_port_in_use_do_not_log_a_server_stopped_that_never_ran(tmp_path):
+    """`--add-user` and a start refused because the port was taken wrote "server stopped"
+    to server.log (after the refusal, in the second case): read later, the log told of a
+    server that had run and stopped, when none had listened (an operator hunt)."""
+    import socket
+
+    data_dir = tmp_path / "data"
+    created = subprocess.run(server_command(data_dir, "--add-user", "dora"),
+                             input="dora-secret\n", capture_output=True, text=True,
+                             timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert created.returncode == 0, created.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = run_server_command("--server", "--host", "127.0.0.1", "--port", str(port),
+                                     "--data-dir", str(data_dir))
+    assert refused.returncode == 1 and "cannot listen on" in refused.stderr, refused.stderr
+    log = (data_dir / "server.log").read_text()
+    assert "server stopped" not in log, log
+    assert "server stopped" not in created.stderr + refused.stderr
+
