@@ -1,8 +1,9 @@
 """``messenger --server``: run the headless server in a ``QCoreApplication``.
 
 Prints exactly one line ``listening on HOST:PORT`` on stdout once it accepts connections (with
-the real port when ``--port 0`` was given); everything else goes to the log (stderr and a
-rotating file, ``DATA_DIR/server.log`` unless ``--log-file`` says otherwise).
+the real port when ``--port 0`` was given; an IPv6 host in brackets, ``[::1]:5555``);
+everything else goes to the log (stderr and a rotating file, ``DATA_DIR/server.log`` unless
+``--log-file`` says otherwise).
 """
 
 from __future__ import annotations
@@ -338,7 +339,7 @@ def run_server(args: argparse.Namespace) -> int:
         app.exit(1)
 
     server.storageFailed.connect(storage_failed)
-    print(f"listening on {config.host}:{server.port}", flush=True)
+    print(f"listening on {server.address}", flush=True)
     tune_gc()
     status = app.exec()
     server.close()

@@ -158,6 +158,13 @@ class _Connection:
         self.replay = False  # the login replay goes on once this backlog drains
 
 
+def host_port(host: str, port: int) -> str:
+    """``host`` and ``port`` as the operator reads them: ``0.0.0.0:5555``, and ``[::1]:5555``
+    for an IPv6 address, which a bare colon would run into its port ("::1:5555" is itself an
+    IPv6 address; the app writes a server's address so too)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class MessengerServer(QObject):
     """The chat server: listens, runs TLS, and wires sockets to the rules in ServerCore.
 
@@ -329,16 +336,22 @@ class MessengerServer(QObject):
             raise OSError(f"--host needs an IP address (127.0.0.1 for this computer only, "
                           f"0.0.0.0 for the network), not {self.config.host!r}")
         if not self._server.listen(address, self.config.port):
-            raise OSError(f"cannot listen on {self.config.host}:{self.config.port}: "
-                          f"{self._server.errorString()}")
+            raise OSError(f"cannot listen on {host_port(self.config.host, self.config.port)}"
+                          f": {self._server.errorString()}")
         self._listened = True
-        log.info("listening on %s:%d (TLS %s)", self.config.host, self.port,
+        log.info("listening on %s (TLS %s)", self.address,
                  f"on, certificate SHA-256 {self.fingerprint}" if self.config.tls else "OFF")
 
     @property
     def port(self) -> int:
         """The TCP port listened on (the real one when 0 was asked for)."""
         return self._server.serverPort()
+
+    @property
+    def address(self) -> str:
+        """``HOST:PORT`` listened on, as the log and the ``listening on`` line show it
+        (:func:`host_port`; the real port when 0 was asked for)."""
+        return host_port(self.config.host, self.port)
 
     def close(self) -> None:
         """Stop listening, drop every connection and close the store (idempotent); log

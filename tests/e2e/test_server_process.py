@@ -881,3 +881,25 @@ def test_add_user_and_a_port_in_use_do_not_log_a_server_stopped_that_never_ran(t
     assert "server stopped" not in log, log
     assert "server stopped" not in created.stderr + refused.stderr
 
+
+
+def test_an_ipv6_address_is_bracketed_in_the_listening_lines(tmp_path):
+    """`--host ::1` printed (and logged) "listening on ::1:40165", which is itself a whole
+    IPv6 address: where the address ends and the port begins could not be read (the app
+    writes [::1]:40165)."""
+    import socket
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    data_dir = tmp_path / "data"
+    command = [sys.executable, "-m", "messenger", "--server", "--host", "::1", "--port", "0",
+               "--data-dir", str(data_dir), "--demo"]
+    with ServerProcess(command, cwd=REPO) as proc, RawClient(proc.host, proc.port) as client:
+        assert proc.stdout[0] == f"listening on [::1]:{proc.port}", proc.stdout
+        assert client.hello()["type"] == "hello"
+    assert f"listening on [::1]:{proc.port} (TLS on" in (data_dir / "server.log").read_text()

@@ -33,8 +33,9 @@ HEADER = struct.Struct(">I")
 MAX_FRAME = 16 << 20
 """Largest frame this client accepts; the server's own default is 1 MiB."""
 
-READY_RE = re.compile(r"^listening on (?P<host>.+):(?P<port>\d+)$")
-"""The one line ``messenger --server`` prints to stdout when it accepts connections."""
+READY_RE = re.compile(r"^listening on \[?(?P<host>.+?)\]?:(?P<port>\d+)$")
+"""The one line ``messenger --server`` prints to stdout when it accepts connections (an
+IPv6 host in brackets, ``listening on [::1]:5555``; ``host`` is without them)."""
 
 DEFAULT_TIMEOUT = 60.0 if os.environ.get("CI") else 30.0
 """Seconds to wait for a server to start or answer (longer on CI)."""
