@@ -124,7 +124,8 @@ def _set_password(server, name: str, *, create: bool) -> int:
     terminal, else one line of stdin) and create the account or replace its password."""
     account = server.store.account(name)
     if not create and account is None:
-        print(f"error: there is no account named {name!r}", file=sys.stderr)
+        print(f"error: there is no account named {name!r} in {server.config.db_path}",
+              file=sys.stderr)
         return 1
     if create and is_reserved_name(name):
         reads = "is" if name_key(name) == "everyone" else "reads like Everyone,"
@@ -255,6 +256,14 @@ def run_server(args: argparse.Namespace) -> int:
         print(f"error: --host needs an IP address (127.0.0.1 for this computer only, "
               f"0.0.0.0 or :: for the network), not {config.host!r}", file=sys.stderr)
         return 2
+    if args.reset_password and not config.db_path.exists():  # (before any file is made)
+        # It made a new server there (database, certificate, logs), then said only that
+        # the account did not exist: a typo in --data-dir left a stray server home, and
+        # no word of where it had looked (an operator hunt).
+        print(f"error: there is no database at {config.db_path}: --reset-password changes "
+              "an account of an existing server; give its --data-dir (or --db)",
+              file=sys.stderr)
+        return 1
     log_file = args.log_file or config.data_dir / "server.log"
     if (clash := _log_clash(log_file, config)) is not None:
         print(f"error: --log-file {log_file} is {clash}: the log would overwrite it, and "

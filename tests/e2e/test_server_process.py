@@ -577,11 +577,11 @@ def test_a_default_data_folder_that_cannot_be_made_is_one_line(tmp_path):
 def test_reset_password_replaces_a_forgotten_one(tmp_path):
     data_dir = tmp_path / "data"
     command = [sys.executable, "-m", "messenger", "--server", "--data-dir", str(data_dir)]
-    unknown = subprocess.run([*command, "--reset-password", "dora"], input="new-secret\n",
-                             capture_output=True, text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO)
-    assert unknown.returncode == 1 and "no account named 'dora'" in unknown.stderr
     subprocess.run([*command, "--add-user", "Dora"], input="old-secret\n", capture_output=True,
                    text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO, check=True)
+    unknown = subprocess.run([*command, "--reset-password", "dorA2"], input="new-secret\n",
+                             capture_output=True, text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert unknown.returncode == 1 and "no account named 'dorA2'" in unknown.stderr
     reset = subprocess.run([*command, "--reset-password", "DORA"], input="new-secret\n",
                            capture_output=True, text=True, timeout=DEFAULT_TIMEOUT, cwd=REPO)
     assert reset.returncode == 0 and "new password set for Dora" in reset.stdout, reset.stderr
@@ -903,3 +903,28 @@ def test_an_ipv6_address_is_bracketed_in_the_listening_lines(tmp_path):
         assert proc.stdout[0] == f"listening on [::1]:{proc.port}", proc.stdout
         assert client.hello()["type"] == "hello"
     assert f"listening on [::1]:{proc.port} (TLS on" in (data_dir / "server.log").read_text()
+
+
+def test_reset_password_on_a_folder_with_no_database_makes_no_new_server(tmp_path):
+    """`--reset-password alice --data-dir /srv/mesenger` (a typo, or the default data dir of
+    another user) made a whole new server there (database, certificate, logs) and then said
+    only "there is no account named 'alice'": the operator, sure alice existed, was not told
+    which database had been looked in, and a stray server home was left behind."""
+    data_dir = tmp_path / "mesenger"
+    result = subprocess.run(server_command(data_dir, "--reset-password", "alice"),
+                            input="new-secret\n", capture_output=True, text=True,
+                            timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert result.returncode == 1, result
+    assert result.stderr.startswith(f"error: there is no database at {data_dir}"), \
+        result.stderr
+    assert not data_dir.exists()
+    made = subprocess.run(server_command(tmp_path / "data", "--add-user", "bob"),
+                          input="bob-secret\n", capture_output=True, text=True,
+                          timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert made.returncode == 0, made.stderr
+    unknown = subprocess.run(server_command(tmp_path / "data", "--reset-password", "alice"),
+                             input="new-secret\n", capture_output=True, text=True,
+                             timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    db = tmp_path / "data" / "messenger.db"
+    assert unknown.returncode == 1, unknown
+    assert f"there is no account named 'alice' in {db}" in unknown.stderr, unknown.stderr
