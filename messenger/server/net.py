@@ -337,10 +337,30 @@ class MessengerServer(QObject):
                           f"0.0.0.0 for the network), not {self.config.host!r}")
         if not self._server.listen(address, self.config.port):
             raise OSError(f"cannot listen on {host_port(self.config.host, self.config.port)}"
-                          f": {self._server.errorString()}")
+                          f": {self._listen_advice()}")
         self._listened = True
         log.info("listening on %s (TLS %s)", self.address,
                  f"on, certificate SHA-256 {self.fingerprint}" if self.config.tls else "OFF")
+
+    def _listen_advice(self) -> str:
+        """Why :meth:`listen` failed, in the operator's terms and with what to change: Qt's
+        own words ("The address is protected", "The address is not available") said
+        neither why nor what to do (an operator hunt)."""
+        error = self._server.serverError()
+        host, port = self.config.host, self.config.port
+        qt = self._server.errorString()
+        errors = QAbstractSocket.SocketError
+        if error == errors.AddressInUseError:
+            return (f"another program listens on port {port} (another Messenger server?): "
+                    "stop it, or give this one another --port")
+        if error == errors.SocketAccessError and 0 < port < 1024:
+            return ("ports below 1024 need root (or the CAP_NET_BIND_SERVICE capability): "
+                    "give a --port of 1024 or above, such as the default 5555")
+        if error == errors.SocketAddressNotAvailableError:
+            return (f"--host {host} is not an address of this computer: give one of its "
+                    "own, 127.0.0.1 for this computer only, 0.0.0.0 (or ::) for every "
+                    "network")
+        return qt
 
     @property
     def port(self) -> int:

@@ -928,3 +928,53 @@ def test_reset_password_on_a_folder_with_no_database_makes_no_new_server(tmp_pat
     db = tmp_path / "data" / "messenger.db"
     assert unknown.returncode == 1, unknown
     assert f"there is no account named 'alice' in {db}" in unknown.stderr, unknown.stderr
+
+
+def _protected_port_command(command: list[str]) -> list[str] | None:
+    """``command`` run where port 80 is protected: as it is for a user other than root, and
+    for root under ``setpriv`` without CAP_NET_BIND_SERVICE; None where it cannot be."""
+    import shutil
+
+    start = Path("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+    if not start.exists() or int(start.read_text()) <= 80:
+        return None
+    if os.geteuid() != 0:
+        return command
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    return [setpriv, "--bounding-set=-net_bind_service", "--inh-caps=-net_bind_service",
+            *command]
+
+
+def test_a_port_that_cannot_be_listened_on_says_what_to_do(tmp_path):
+    """`--port 80` as a user said "cannot listen on 127.0.0.1:80: The address is
+    protected", `--host 192.0.2.1` (an address of another computer) "The address is not
+    available" and a port in use "The bound address is already in use": Qt's words, with
+    nothing of why or of what to change."""
+    import socket
+
+    data_dir = tmp_path / "data"
+    foreign = run_server_command("--server", "--host", "192.0.2.1", "--port", "0",
+                                 "--data-dir", str(data_dir))
+    assert foreign.returncode == 1, foreign
+    assert "--host 192.0.2.1 is not an address of this computer" in foreign.stderr, \
+        foreign.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        in_use = run_server_command("--server", "--port", str(port), "--data-dir",
+                                    str(data_dir))
+    assert in_use.returncode == 1, in_use
+    assert f"another program listens on port {port}" in in_use.stderr, in_use.stderr
+    assert "--port" in in_use.stderr.partition(f"port {port}")[2], in_use.stderr
+    command = _protected_port_command(
+        [sys.executable, "-m", "messenger", "--server", "--port", "80", "--data-dir",
+         str(data_dir)])
+    if command is None:
+        pytest.skip("port 80 is not protected here")
+    protected = subprocess.run(command, capture_output=True, text=True,
+                               timeout=DEFAULT_TIMEOUT, cwd=REPO)
+    assert protected.returncode == 1, protected
+    assert "ports below 1024 need" in protected.stderr, protected.stderr
