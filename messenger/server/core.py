@@ -631,7 +631,10 @@ class ServerCore:
         if (wait := self._registration_wait(session)) is not None:
             text = (f"{session.block} has created {self.max_registrations:g} accounts "
                     "within the hour; ask the server's owner, or try again later")
-            log.info("%s → %s: %s", session.address, ErrorCode.RATE_LIMITED, text)
+            # (Within the log budget: the refusal is answered at once and does not close
+            # the connection, and 300 pipelined registers were 300 lines; a hunt.)
+            if self.log_budget.allow(session.block):
+                log.info("%s → %s: %s", session.address, ErrorCode.RATE_LIMITED, text)
             return [Out(session.conn, Error(id=frame.id, code=ErrorCode.RATE_LIMITED,
                                             message=text, retry_after=wait))]
         self._hash_started(session)

@@ -40,6 +40,7 @@ from messenger.protocol import (
     Presence,
     Read,
     Receipt,
+    Register,
     Retract,
     Send,
     encode_frame,
@@ -943,6 +944,31 @@ def test_bare_connections_cannot_flood_the_log(qtbot, server, caplog):
 
         qtbot.waitUntil(lambda: tls.handshaking == 0 and len(handshakes()) >= 1, timeout=5000)
     lines = handshakes()
+    assert len(lines) <= LOG_BOUND, f"{len(lines)} log lines from one client, e.g. {lines[0]!r}"
+
+
+def test_registers_past_the_hourly_limit_cannot_flood_the_log(qtbot, make_server, caplog):
+    """(A hunt.) A ``register`` past ``--max-registrations`` is refused at once, without a
+    password hash and without closing the connection, and each refusal wrote a line
+    "127.0.0.1:port → rate_limited: 127.0.0.1 has created 1 accounts within the hour …" into
+    server.log outside the log budget: one address that had used its hour's accounts
+    pipelined 300 registers (80 bytes each) for 300 lines, and 40,000 of them rotated every
+    earlier line away, the certificate's fingerprint line with it."""
+    server = make_server(max_registrations=1)
+    first = WireClient(qtbot, server.host, server.port)
+    first.hello()
+    assert isinstance(first.register("newbie", "newbie-pass"), Ok)
+    c = WireClient(qtbot, server.host, server.port)
+    c.hello()
+    with caplog.at_level(logging.INFO, logger="messenger"):
+        c.socket.write(b"".join(encode_frame(Register(id=100 + i, user="zed",
+                                                      password="zed-pass"))
+                                for i in range(LOG_FLOOD)))
+        c.send(Ping(nonce=7))
+        c.wait_for(lambda f: isinstance(f, Pong) and f.nonce == 7, timeout=20_000)
+    refused = [f for f in c.frames if isinstance(f, Error) and f.code == ErrorCode.RATE_LIMITED]
+    assert len(refused) == LOG_FLOOD and not c.closed
+    lines = [line for line in _server_lines(caplog) if "accounts within the hour" in line]
     assert len(lines) <= LOG_BOUND, f"{len(lines)} log lines from one client, e.g. {lines[0]!r}"
 
 
