@@ -129,7 +129,8 @@ class LoginThrottle:
         return f"{key}@{host}"
 
     def remember(self, key: str, host: str) -> None:
-        """Name ``key`` logged in from ``host`` (its password was right). A name keeps
+        """Name ``key`` logged in from ``host`` (its password was right), or was registered
+        from there. A name keeps
         its :data:`KNOWN_ADDRESSES_PER_NAME` latest addresses."""
         hosts = self._known_hosts.setdefault(key, [])
         if host in hosts:

@@ -656,7 +656,11 @@ class ServerCore:
                 return [self._error(session, frame, ErrorCode.NAME_TAKEN,
                                     f"the name {frame.user!r} is taken")]
             activity.info("register %s from %s", account.name, session.address)
-            return self._logged_in(session, frame.id, account.name)
+            actions = self._logged_in(session, frame.id, account.name)
+            # Where it was created is a known address, as after a login there: a guesser
+            # elsewhere locked a new account out at its owner's first reconnect (a hunt).
+            self.throttle.remember(account.key, session.block)
+            return actions
 
         password = frame.password
         return [Crypto(session.conn, lambda: self.passwords.hash(password), hashed,

@@ -10,7 +10,7 @@ import itertools
 import uuid
 from typing import Any
 
-from PySide6.QtNetwork import QSslSocket
+from PySide6.QtNetwork import QHostAddress, QSslSocket
 
 from messenger.protocol import (
     HEADER,
@@ -34,7 +34,10 @@ TIMEOUT_MS = 10_000
 class WireClient:
     """One TLS connection to a test server; ``frames`` holds everything received, in order."""
 
-    def __init__(self, qtbot, host: str, port: int, *, auto_delivered: bool = True) -> None:
+    def __init__(self, qtbot, host: str, port: int, *, auto_delivered: bool = True,
+                 source: str | None = None) -> None:
+        """Connect to ``host``:``port``; from local address ``source`` when given (another
+        loopback address, 127.0.0.2, is another computer to the server)."""
         self.qtbot = qtbot
         self.frames: list[Any] = []
         self.closed = False
@@ -46,6 +49,8 @@ class WireClient:
         self.socket.setPeerVerifyMode(QSslSocket.PeerVerifyMode.VerifyNone)
         self.socket.readyRead.connect(self._read)
         self.socket.disconnected.connect(self._closed)
+        if source is not None and not self.socket.bind(QHostAddress(source), 0):
+            raise OSError(f"cannot bind to {source}: {self.socket.errorString()}")
         self.socket.connectToHostEncrypted(host, port)
         # (or closed: a server that refuses the connection may answer and close at once)
         qtbot.waitUntil(lambda: self.socket.isEncrypted() or self.closed, timeout=TIMEOUT_MS)

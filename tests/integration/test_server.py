@@ -899,6 +899,30 @@ def test_a_password_change_logs_the_other_sessions_out_and_races_lose_cleanly(qt
     assert isinstance(check.login("alice", works), Ok)
 
 
+def test_a_guesser_elsewhere_does_not_lock_out_a_new_account_where_it_was_made(
+        qtbot, make_server):
+    """(A hunt.) A name's logins from an address it logged in from count apart from a
+    guesser's elsewhere, but creating the account there did not make the address known:
+    until its first login by password, anyone elsewhere who sent three wrong passwords for
+    a brand-new account locked its owner out at home too ("locked for 10 s", then 20, 40, …
+    up to 15 minutes, for as long as the guesser kept at it), and the app's reconnect after
+    a Wi-Fi blip or a closed lid was refused."""
+    server = make_server()
+    owner = WireClient(qtbot, server.host, server.port, source="127.0.0.1")
+    owner.hello()
+    assert isinstance(owner.register("dora", "dora-pass"), Ok)
+    owner.socket.disconnectFromHost()
+    guesser = WireClient(qtbot, server.host, server.port, source="127.0.0.2")
+    guesser.hello()
+    for n in range(3):
+        reply = guesser.login("dora", f"guess-{n}")
+    assert isinstance(reply, Error) and reply.code == ErrorCode.LOCKED_OUT, reply
+    assert guesser.login("dora", "dora-pass").code == ErrorCode.LOCKED_OUT  # (there: locked)
+    home = WireClient(qtbot, server.host, server.port, source="127.0.0.1")
+    home.hello()
+    assert isinstance(home.login("dora", "dora-pass"), Ok)
+
+
 LOG_FLOOD = 300
 LOG_BOUND = core_module.PROTOCOL_ERRORS_LOGGED + 5  # (plus a summary line and the odd other)
 
