@@ -935,7 +935,10 @@ class MessengerServer(QObject):
                 continue
             silent = now - c.last_seen
             if silent > limit:
-                log.info("connection %d silent for %.0f s: dropping it", c.conn, silent)
+                # Within the log budget: 64 connections of one address that never say a
+                # word were 64 lines per idle timeout, without end (a hunt).
+                if session is None or self.core.log_budget.allow(session.block):
+                    log.info("connection %d silent for %.0f s: dropping it", c.conn, silent)
                 c.closing = True
                 c.socket.abort()
             elif silent > limit / 3 and not c.pinged and not c.closing:

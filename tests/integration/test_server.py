@@ -996,6 +996,20 @@ def test_registers_past_the_hourly_limit_cannot_flood_the_log(qtbot, make_server
     assert len(lines) <= LOG_BOUND, f"{len(lines)} log lines from one client, e.g. {lines[0]!r}"
 
 
+def test_silent_connections_cannot_flood_the_log(qtbot, make_server, caplog):
+    """(A hunt.) A connection that never says a word is dropped after the idle timeout, and
+    each drop wrote "connection N silent for 45 s: dropping it" outside the log budget: one
+    address kept its 64 connections without a login open, silent, and opened them again when
+    they were dropped, for 64 lines every 45 s without end (the whole server.log in about
+    half a day, the certificate's fingerprint line with it); many addresses, faster."""
+    server = make_server(idle_timeout=1.0)
+    with caplog.at_level(logging.INFO, logger="messenger"):
+        clients = [WireClient(qtbot, server.host, server.port) for _ in range(LOG_FLOOD // 5)]
+        qtbot.waitUntil(lambda: all(c.closed for c in clients), timeout=20_000)
+    lines = [line for line in _server_lines(caplog) if "silent for" in line]
+    assert len(lines) <= LOG_BOUND, f"{len(lines)} log lines from one client, e.g. {lines[0]!r}"
+
+
 def test_a_failed_request_under_the_lock_does_not_forget_buffered_messages(qtbot, server):
     """(A review.) while another program holds the write lock, a request that fails (any read
     that opens the turn's transaction: history, conversations, a login) runs
