@@ -576,8 +576,9 @@ class MessengerServer(QObject):
                 if c.pending + backlog > high_water:
                     c.paused = True  # the rest stays in the decoder until the client reads
                     self._watch_drain(c)
-                    log.info("connection %d: %d bytes of replies unsent; reading paused",
-                             conn, self._unsent(c))
+                    if self._may_log(conn):
+                        log.info("connection %d: %d bytes of replies unsent; reading paused",
+                                 conn, self._unsent(c))
                     return
         except ProtocolError as exc:  # zero or oversized length: the stream is lost
             self._apply(core.protocol_error(conn, exc))
@@ -596,6 +597,12 @@ class MessengerServer(QObject):
         if session is not None and session.key is not None:
             c.decoder.max_frame = self.config.max_frame
             c.high_water, c.low_water = WRITE_HIGH_WATER, WRITE_LOW_WATER
+
+    def _may_log(self, conn: int) -> bool:
+        """Whether a line about connection ``conn`` fits its address's log budget (a client
+        that stops reading, then reads, over and over wrote two lines a round; a hunt)."""
+        session = self.core.sessions.get(conn)
+        return session is None or self.core.log_budget.allow(session.block)
 
     def _watch_drain(self, c: _Connection) -> None:
         """Have ``c.written`` (bytes sent) call :meth:`_drained` (until the backlog is
@@ -629,7 +636,8 @@ class MessengerServer(QObject):
             self._apply(actions)
         if c.paused:
             c.paused = False
-            log.info("connection %d: replies drained; reading again", c.conn)
+            if self._may_log(c.conn):
+                log.info("connection %d: replies drained; reading again", c.conn)
             self._read(c)  # frames buffered in the decoder, then whatever came meanwhile
 
     def _apply(self, actions: list[Action]) -> None:

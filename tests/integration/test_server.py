@@ -1010,6 +1010,33 @@ def test_silent_connections_cannot_flood_the_log(qtbot, make_server, caplog):
     assert len(lines) <= LOG_BOUND, f"{len(lines)} log lines from one client, e.g. {lines[0]!r}"
 
 
+def test_pausing_and_resuming_a_client_again_and_again_cannot_flood_the_log(qtbot, server,
+                                                                           caplog):
+    """(A hunt.) "connection N: … bytes of replies unsent; reading paused" and "replies
+    drained; reading again" were written outside the log budget: a client that stops reading
+    its replies, then reads, over and over (before any login), wrote two lines a round for as
+    long as it liked. Here the budget is one line a minute, and three rounds may write it
+    once (plus the summing-up), not six times."""
+    server.server.core.log_budget.per_block = 1
+    hostile = WireClient(qtbot, server.host, server.port)  # not even a hello
+    junk = HEADER.pack(1) + b"1"  # valid framing, a JSON number: bad_frame each
+    with caplog.at_level(logging.INFO, logger="messenger"):
+        for _ in range(3):
+            hostile.socket.readyRead.disconnect(hostile._read)  # stop reading ...
+            hostile.socket.setReadBufferSize(4096)
+            for _ in range(20):
+                hostile.socket.write(junk * 10_000)
+            qtbot.waitUntil(lambda: server.server.paused_connections == 1, timeout=20_000)
+            hostile.socket.setReadBufferSize(0)  # ... and read again, until it is lifted
+            hostile.socket.readyRead.connect(hostile._read)
+            hostile._read()
+            qtbot.waitUntil(lambda: server.server.paused_connections == 0, timeout=20_000)
+    lines = [line for line in _server_lines(caplog)
+             if "reading paused" in line or "reading again" in line]
+    assert len(lines) <= 1, f"{len(lines)} lines: {lines}"
+    hostile.close()
+
+
 def test_a_failed_request_under_the_lock_does_not_forget_buffered_messages(qtbot, server):
     """(A review.) while another program holds the write lock, a request that fails (any read
     that opens the turn's transaction: history, conversations, a login) runs
