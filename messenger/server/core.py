@@ -629,7 +629,8 @@ class ServerCore:
         if (busy := self._busy(session, frame)) is not None:
             return [busy]
         if (wait := self._registration_wait(session)) is not None:
-            text = (f"{session.block} has created {self.max_registrations:g} accounts "
+            made = self.max_registrations
+            text = (f"{session.block} has created {made:g} account{'' if made == 1 else 's'} "
                     "within the hour; ask the server's owner, or try again later")
             # (Within the log budget: the refusal is answered at once and does not close
             # the connection, and 300 pipelined registers were 300 lines; a hunt.)

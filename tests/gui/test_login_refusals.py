@@ -52,7 +52,7 @@ def test_too_many_failures_from_one_address_says_try_again_once(qtbot, server):
 def test_the_account_creation_limit_says_when_to_try_again_once(qtbot, make_server):
     """The same doubling when "Create a new account" meets the per-address limit
     (--max-registrations; a classroom behind one address): "127.0.0.1 has created 1
-    accounts within the hour; ask the server's owner, or try again later. Try again in 60
+    account within the hour; ask the server's owner, or try again later. Try again in 60
     min." — "later" and a time, one after the other (a hunt)."""
     server = make_server(demo=True, max_registrations=1)
     first = ClientEngine()
@@ -67,7 +67,7 @@ def test_the_account_creation_limit_says_when_to_try_again_once(qtbot, make_serv
         dialog.create_check.setChecked(True)
         dialog.repeat_edit.setText("secret-two")
         text = _try(qtbot, dialog, "second", "secret-two")
-        assert "accounts within the hour" in text, text
+        assert "has created 1 account within the hour" in text, text  # (not "1 accounts")
         assert text.lower().count("try again") == 1 and "try again in 60 min" in text, text
     finally:
         _close(qtbot, engine)

@@ -974,7 +974,7 @@ def test_bare_connections_cannot_flood_the_log(qtbot, server, caplog):
 def test_registers_past_the_hourly_limit_cannot_flood_the_log(qtbot, make_server, caplog):
     """(A hunt.) A ``register`` past ``--max-registrations`` is refused at once, without a
     password hash and without closing the connection, and each refusal wrote a line
-    "127.0.0.1:port → rate_limited: 127.0.0.1 has created 1 accounts within the hour …" into
+    "127.0.0.1:port → rate_limited: 127.0.0.1 has created 1 account within the hour …" into
     server.log outside the log budget: one address that had used its hour's accounts
     pipelined 300 registers (80 bytes each) for 300 lines, and 40,000 of them rotated every
     earlier line away, the certificate's fingerprint line with it."""
