@@ -918,8 +918,12 @@ class SendSession(_Session):
             self.close(AppError.IO_ERROR, "read error", now)
             return
         if len(data) != n:
-            self.report(Failed(self.transfer_id, "send", "file changed while sending"))
-            self.close(AppError.IO_ERROR, "file shrank", now)
+            # Cut short while it was read: the receiver read "a computer could not read or
+            # write the file (disk full …); the transfer can resume once that is fixed" of
+            # its own disk, and kept a partial file of a version no one can send any more
+            # (a hunt). Said as it is, to both; the receiver deletes its partial file.
+            self.report(Failed(self.transfer_id, "send", describe_close(AppError.FILE_CHANGED)))
+            self.close(AppError.FILE_CHANGED, "file shrank while sending", now)
             return
         self.queued += n
         self.eof = self.queued == self.total - self.offset

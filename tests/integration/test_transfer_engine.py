@@ -218,6 +218,37 @@ def test_a_file_edited_while_it_is_sent_is_not_blamed_on_the_network(qtbot, engi
     assert tree(dl) == []  # (the partial file mixed two versions: gone)
 
 
+def test_a_file_cut_short_while_it_is_sent_is_not_blamed_on_the_receivers_disk(
+        qtbot, engines, relays, tmp_path):
+    """Alice's file was cut short while she sent it (a download still being rewritten, a
+    log rotated): bob read "a computer could not read or write the file (disk full, or the
+    file moved); the transfer can resume once that is fixed", about his own disk, and kept
+    a partial file of a version nobody could send any more. Both now read that the file
+    changed, and bob's partial file is deleted."""
+    from messenger.transfer import file_version
+
+    (sender, s_rec), (receiver, r_rec) = engines(), engines()
+    relay = relays(receiver.port, loss=0.05, seed=8)
+    src = tmp_path / "report.bin"
+    size = 12_000_000
+    sha = random_file(src, size, seed=9)
+    dl = tmp_path / "downloads"
+    secret = os.urandom(32)
+    ticket = receiver.receive(offer_for("t1", src, sha), secret, dl)
+    sender.send("t1", src, "127.0.0.1", relay.port, ticket.fingerprint, secret, sha,
+                file_version(src.stat()))
+    qtbot.waitUntil(lambda: bool(r_rec.progress) and r_rec.progress[-1][1] >= size // 5,
+                    timeout=20_000)
+    assert r_rec.events == []
+    os.truncate(src, size // 2)
+    qtbot.waitUntil(lambda: bool(s_rec.events and r_rec.events), timeout=30_000)
+    for rec in (s_rec, r_rec):
+        name, (_tid, reason, transient) = rec.events[0]
+        assert name == "failed" and not transient
+        assert reason == "the file changed while it was being sent; send it again", reason
+    assert tree(dl) == []  # (a part of a version that is gone: nothing can resume it)
+
+
 def test_forged_datagrams_from_a_third_socket_change_nothing(qtbot, engines, relays, tmp_path):
     (sender, s_rec), (receiver, r_rec) = engines(), engines()
     relay = relays(receiver.port, loss=0.0, capture=200)
