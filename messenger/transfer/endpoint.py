@@ -866,6 +866,7 @@ class SendSession(_Session):
         self.queued = 0  # file bytes handed to QUIC on this connection
         self.sending = False
         self.eof = False
+        self._touched = False  # only the file's change time differed at the last byte
         endpoint._register_cid(self.conn.host_cid, self)
         self.conn.connect(addr, now)
 
@@ -931,6 +932,10 @@ class SendSession(_Session):
             # Edited in place while it was read (an editor saving it): the bytes sent mix
             # two versions, and the receiver's check then blamed the network, "the file
             # arrived damaged" (a hunt). Said as it is, to both, before the last bytes go.
+            # Only its change time differs (moved, renamed, deleted, its permissions
+            # changed): the content is most likely the same, and the receiver's SHA-256
+            # check decides (this failed a whole transfer at 100 % for a file moved to
+            # another folder while it was sent, and deleted the receiver's bytes; a hunt).
             text = describe_close(AppError.FILE_CHANGED)
             self.report(Failed(self.transfer_id, "send", text))
             self.close(AppError.FILE_CHANGED, "file changed while sending", now)
@@ -938,14 +943,23 @@ class SendSession(_Session):
         self.conn.send_stream_data(STREAM_ID, data, end_stream=self.eof)
 
     def _changed(self) -> bool:
-        """Whether the open file is no longer the version offered (:func:`file_version`:
-        size, mtime, ctime, inode; False when no version was given)."""
+        """Whether the open file's content is no longer the version offered
+        (:func:`file_version`: size, mtime or inode differ; False when no version was
+        given). A change time that differs alone sets :attr:`_touched` instead: moving,
+        renaming, deleting or ``chmod`` change only it, and so does an in-place copy that
+        sets the modification time back (``cp -p``), which the receiver's SHA-256 check
+        then catches (:meth:`on_terminated` says the file changed)."""
         if self.version is None:
             return False
         try:
-            return file_version(os.fstat(self._file.fileno())) != self.version
+            now = file_version(os.fstat(self._file.fileno()))
         except OSError:
             return False  # (the read just worked: nothing to say)
+        size, mtime, ctime, ino = self.version
+        if (now[0], now[1], now[3]) != (size, mtime, ino):
+            return True
+        self._touched = now[2] != ctime
+        return False
 
     @property
     def wants_step(self) -> bool:
@@ -1031,6 +1045,8 @@ class SendSession(_Session):
                                  self.expected_sha256 or ""))
         elif code == AppError.REFUSED:
             self.report(Failed(self.transfer_id, "send", "refused by the receiver"))
+        elif code == AppError.CHECKSUM and self._touched:
+            self.report(Failed(self.transfer_id, "send", describe_close(AppError.FILE_CHANGED)))
         elif 0 < code <= 0x10 and not self.stream_open:
             # The handshake never completed (idle timeout with no answer): it said
             # "connection lost …; the transfer can resume where it stopped" of a connection
@@ -1041,6 +1057,14 @@ class SendSession(_Session):
             self.report(Failed(self.transfer_id, "send", describe_close(code, reason),
                                transient_close(code)))
         self.release()
+
+    def on_peer_abort(self, code: int, now: float) -> None:
+        if code == AppError.CHECKSUM and self._touched:
+            # (see _changed: its content changed while its modification time stayed)
+            self.report(Failed(self.transfer_id, "send", describe_close(AppError.FILE_CHANGED)))
+            self.close(code, "stream aborted by peer", now, graceful=False)
+            return
+        super().on_peer_abort(code, now)
 
     def release(self) -> None:
         if not self._file.closed:

@@ -249,6 +249,70 @@ def test_a_file_cut_short_while_it_is_sent_is_not_blamed_on_the_receivers_disk(
     assert tree(dl) == []  # (a part of a version that is gone: nothing can resume it)
 
 
+@pytest.mark.parametrize("move", ["rename", "delete"])
+def test_a_file_moved_or_deleted_while_it_is_sent_still_arrives(qtbot, engines, relays,
+                                                                tmp_path, move):
+    """Alice moved the file she was sending into another folder (or to the trash, or
+    deleted it) while its bytes were on the way: at 100 % both cards said "the file changed
+    while it was being sent; send it again", bob's received bytes were deleted, and Resume
+    could not find the file. Its content was the same: only its change time differed. The
+    open file is read to its end and the receiver's SHA-256 check decides."""
+    from messenger.transfer import file_version
+
+    (sender, s_rec), (receiver, r_rec) = engines(), engines()
+    relay = relays(receiver.port, loss=0.05, seed=8)
+    src = tmp_path / "report.bin"
+    size = 12_000_000
+    sha = random_file(src, size, seed=9)
+    dl = tmp_path / "downloads"
+    secret = os.urandom(32)
+    ticket = receiver.receive(offer_for("t1", src, sha), secret, dl)
+    sender.send("t1", src, "127.0.0.1", relay.port, ticket.fingerprint, secret, sha,
+                file_version(src.stat()))
+    qtbot.waitUntil(lambda: bool(r_rec.progress) and r_rec.progress[-1][1] >= size // 5,
+                    timeout=20_000)
+    assert r_rec.events == []
+    if move == "rename":
+        (tmp_path / "Archive").mkdir()
+        src.rename(tmp_path / "Archive" / "report.bin")
+    else:
+        src.unlink()
+    qtbot.waitUntil(lambda: bool(s_rec.events and r_rec.events), timeout=30_000)
+    assert s_rec.names() == r_rec.names() == ["finished"], (s_rec.events, r_rec.events)
+    assert sha256_of(dl / "report.bin") == sha
+    assert tree(dl) == ["report.bin"]
+
+
+def test_a_file_copied_over_keeping_its_time_while_it_is_sent_is_said_to_have_changed(
+        qtbot, engines, relays, tmp_path):
+    """Another version copied over the file being sent with its modification time kept
+    (``cp -p``, ``rsync -t``: only the change time tells): the receiver's SHA-256 check
+    catches it, and the sender reads that the file changed, not that it arrived damaged."""
+    from messenger.transfer import file_version
+
+    (sender, s_rec), (receiver, r_rec) = engines(), engines()
+    relay = relays(receiver.port, loss=0.05, seed=8)
+    src = tmp_path / "report.bin"
+    size = 12_000_000
+    sha = random_file(src, size, seed=9)
+    st = src.stat()
+    dl = tmp_path / "downloads"
+    secret = os.urandom(32)
+    ticket = receiver.receive(offer_for("t1", src, sha), secret, dl)
+    sender.send("t1", src, "127.0.0.1", relay.port, ticket.fingerprint, secret, sha,
+                file_version(st))
+    qtbot.waitUntil(lambda: bool(r_rec.progress) and r_rec.progress[-1][1] >= size // 5,
+                    timeout=20_000)
+    with open(src, "r+b") as f:
+        f.seek(size - 4096)
+        f.write(b"\x00" * 4096)
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))
+    qtbot.waitUntil(lambda: bool(s_rec.events and r_rec.events), timeout=30_000)
+    assert s_rec.names() == r_rec.names() == ["failed"]
+    assert s_rec.events[0][1][1] == "the file changed while it was being sent; send it again"
+    assert tree(dl) == []
+
+
 def test_forged_datagrams_from_a_third_socket_change_nothing(qtbot, engines, relays, tmp_path):
     (sender, s_rec), (receiver, r_rec) = engines(), engines()
     relay = relays(receiver.port, loss=0.0, capture=200)
