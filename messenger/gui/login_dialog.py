@@ -95,6 +95,7 @@ class LoginDialog(QDialog):
                  port: int | None = None, user: str | None = None, notice: str = "",
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        theme.restyle_on_desktop_changes(self)  # (the desktop turning dark, a bigger font)
         self.engine = engine
         self.setWindowTitle("Messenger — Log in")
         self.setMinimumWidth(440)

@@ -89,6 +89,7 @@ from ..client.notify import (
 )
 from ..client.transfers import AUTO_REFUSED, RECEIVE, TransferController, format_size
 from ..protocol import MAX_TEXT_LENGTH, RETRACTED_TEXT, ErrorCode, is_valid_name, name_key
+from . import theme
 from .account import ChangePasswordDialog
 from .conversation import (
     ConversationWidget,
@@ -430,6 +431,7 @@ class MainWindow(QMainWindow):
                  notification_bus: QDBusConnection | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        theme.restyle_on_desktop_changes(self)  # (the desktop turning dark, a bigger font)
         self.engine = engine
         # (Choices about people and privacy are the account's: see gui/settings.py; kept
         # under the server's home, whatever address it was typed as.)

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
 __all__ = ["DARK", "LIGHT", "Colors", "colors", "contrast", "error_style", "follow_palette",
-           "is_dark", "sample_dark_palette", "secondary_text"]
+           "is_dark", "restyle_on_desktop_changes", "sample_dark_palette", "secondary_text"]
 
 
 @dataclass(frozen=True)
@@ -120,11 +120,71 @@ class _PaletteFollower(QObject):
             self._apply()
 
 
+class _Restyler(QObject):
+    """Sets every widget's style sheet again (once, after a burst of changes) when the
+    application's palette or font changed, so that Qt resolves them anew: ``palette(base)``
+    in a sheet against the new palette, and the widget (with its children) takes the new
+    palette and font instead of keeping those of when its sheet was set. One per
+    application, told of changes by the widgets given to :func:`restyle_on_desktop_changes`
+    (windows get ``ApplicationPaletteChange``, the others ``PaletteChange`` when they have
+    no sheet of their own; an event filter on the application would see every event)."""
+
+    EVENTS = (QEvent.Type.ApplicationPaletteChange, QEvent.Type.PaletteChange,
+              QEvent.Type.ApplicationFontChange, QEvent.Type.FontChange,
+              QEvent.Type.ThemeChange)
+
+    _instance: _Restyler | None = None
+
+    def __init__(self, app: QApplication) -> None:
+        super().__init__(app)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._run)
+        self._last = (QPalette(app.palette()), QFont(app.font()))
+
+    @classmethod
+    def instance(cls) -> _Restyler | None:
+        app = QApplication.instance()
+        if not isinstance(app, QApplication):
+            return None
+        if cls._instance is None or cls._instance.parent() is not app:
+            cls._instance = cls(app)
+        return cls._instance
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in self.EVENTS and not self._timer.isActive():
+            self._timer.start()
+        return False
+
+    def _run(self) -> None:
+        now = (QPalette(QApplication.palette()), QFont(QApplication.font()))
+        if now == self._last:  # (the restyling below changes widgets' palettes too)
+            return
+        self._last = now
+        for widget in QApplication.allWidgets():
+            sheet = widget.styleSheet()
+            if sheet:
+                widget.setStyleSheet(sheet)
+
+
+def restyle_on_desktop_changes(widget: QWidget) -> None:
+    """After the application's palette or font changed (the desktop turned dark, its font
+    grew) and ``widget`` (best a window) was told, set every widget's style sheet again,
+    so that those widgets and their children take the new palette and font too."""
+    restyler = _Restyler.instance()
+    if restyler is not None:
+        widget.installEventFilter(restyler)
+
+
 def follow_palette(widget: QWidget, apply: Callable[[], None]) -> None:
     """Run ``apply`` (which sets ``widget``'s colours from :func:`colors`) now, and again
-    whenever the desktop switches between a light and a dark palette while the app runs."""
+    whenever the desktop switches between a light and a dark palette while the app runs;
+    and after any change of the desktop's palette or font, set every widget's style sheet
+    again (:func:`restyle_on_desktop_changes`)."""
     apply()
     _PaletteFollower(widget, apply)
+    restyle_on_desktop_changes(widget)
 
 
 def secondary_text(widget: QWidget, extra: str = "", *, selector: str = "") -> None:
