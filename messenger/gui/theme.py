@@ -5,7 +5,8 @@ the grey notices and the red errors sat dark on dark (contrast ≈ 2:1) and the 
 bubbles were bright slabs. :func:`colors` picks the set for a palette. Every text the
 delegates and bars draw in these colours, and in the own bubble's (``delegates.OWN_*``, the
 same in both), keeps a contrast of at least 4.5:1 on what it is drawn on (WCAG 2.1 §1.4.3,
-"AA"), checked pair by pair by ``tests/unit/test_theme.py`` with :func:`contrast`; the
+"AA"), checked pair by pair by ``tests/unit/test_theme.py`` with :func:`contrast` (the
+texts drawn straight on the window or a list also on KDE's and GNOME's dark themes); the
 highlight of search matches and the read badge have their own fixed pairs (≥ 10:1).
 """
 
@@ -67,7 +68,7 @@ DARK = Colors(
     error_bubble=QColor("#3d1f22"), error_border=QColor("#8c3a40"),
     error_text=QColor("#ffa8a8"), link=QColor("#74c0fc"),
     warning_background=QColor("#3d3415"), warning_border=QColor("#8f7a1f"),
-    warning_text=QColor("#ffe8a3"), unread_line=QColor("#e8590c"),
+    warning_text=QColor("#ffe8a3"), unread_line=QColor("#fd7e14"),
 )
 
 

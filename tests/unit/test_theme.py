@@ -80,6 +80,22 @@ def test_every_text_keeps_aa_contrast_on_its_background(name, c, window):
     assert not low, f"{name}: below 4.5:1: {low}"
 
 
+@pytest.mark.parametrize("desktop, background", [
+    ("Breeze Dark's list", "#232629"), ("Breeze Dark's window", "#31363b"),
+    ("Adwaita-dark's list", "#2d2d2d"), ("Adwaita-dark's window", "#353535")])
+def test_texts_on_the_window_or_list_keep_aa_contrast_on_common_dark_desktops(
+        desktop, background):
+    """The orange "New messages" line's label was 3.4:1 to 4.3:1 on the dark themes of
+    KDE and GNOME (checked on the sample palette's near-black list only, where it made
+    4.8:1): hard to read just where the unread messages begin (a hunt)."""
+    on = QColor(background)
+    texts = {"new messages line": DARK.unread_line, "notice": DARK.system_text,
+             "error": DARK.error_text, "offline contact's name": DARK.system_text}
+    low = {what: round(contrast(colour, on), 2) for what, colour in texts.items()
+           if contrast(colour, on) < 4.5}
+    assert not low, f"{desktop}: below 4.5:1: {low}"
+
+
 def test_a_dark_palette_gets_the_dark_set(qapp):
     assert is_dark(dark_palette()) and colors(dark_palette()) is DARK
     light = QPalette(QColor("#f0f0f0"))
