@@ -1643,8 +1643,10 @@ class ServerCore:
         t.offered_from = session.conn
         t.sender_elsewhere = frozenset(mine.conns - {session.conn}) if mine else frozenset()
         if self.log_budget.allow(session.block):  # (at the send rate)
-            log.info("transfer %s: %s offers %s (%d bytes) to %s", t.transfer_id,
-                     session.user, frame.name, frame.size, recipient)
+            # Not the file's name: it is what people send, as a message's text is, and the
+            # server keeps it nowhere else (it listed every file by name: a privacy hunt).
+            log.info("transfer %s: %s offers a file (%d bytes) to %s", t.transfer_id,
+                     session.user, frame.size, recipient)
         event = TransferOffered(transfer_id=t.transfer_id, sender=session.user, name=frame.name,
                                 size=frame.size, sha256=frame.sha256, mime=frame.mime,
                                 endpoints=self._observed(session, frame.endpoint),

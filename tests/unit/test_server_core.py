@@ -858,3 +858,27 @@ def test_two_look_alike_registrations_hashed_at_once_do_not_both_succeed(core):
     oks = [a.frame for actions in results for a in actions
            if type(getattr(a, "frame", None)) is Ok]
     assert len(oks) == 1, "both look-alike accounts were created"
+
+
+def test_server_log_never_names_the_files_people_send(core, caplog):
+    """(A privacy hunt.) server.log said "transfer …: alice offers hiv-test-results.pdf
+    (52000 bytes) to bob" for every file offered: the server keeps no file names anywhere
+    else (files go peer to peer), and message texts are never logged, yet an operator's log,
+    rotated, backed up or pasted into a bug report, listed what everyone sent to whom by
+    name. The line keeps the transfer id, the people and the size."""
+    import logging
+
+    from messenger.protocol import Endpoint, TransferOffer
+
+    alice, bob = session(core, "alice"), session(core, "bob")
+    secret = "hiv-test-results.pdf"
+    with caplog.at_level(logging.DEBUG, logger="messenger"):
+        actions = core.handle(alice, TransferOffer(
+            id=5, to="bob", name=secret, size=52000, sha256="ab" * 32,
+            endpoint=Endpoint(host="127.0.0.1", port=4000)))
+    ok = frames_for(actions, alice)[0]
+    assert isinstance(ok, Ok) and ok.transfer_id
+    assert frames_for(actions, bob)[0].name == secret  # (the recipient is told, of course)
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(ok.transfer_id in line and "52000 bytes" in line for line in lines), lines
+    assert not [line for line in lines if "hiv-test" in line]
