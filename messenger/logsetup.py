@@ -45,7 +45,15 @@ class _OneLineFormatter(logging.Formatter):
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """A :class:`~logging.handlers.RotatingFileHandler` whose files (also each new one after a
     rollover) are readable by this user only (0600 on POSIX): logs name people, addresses
-    and files."""
+    and files. Rotated copies that are there already (``server.log.1`` … left by an earlier
+    version, made with the umask's mode) are narrowed too when the handler is made."""
+
+    def __init__(self, filename: str | Path, *args: Any, **kwargs: Any) -> None:
+        super().__init__(filename, *args, **kwargs)
+        # (An upgrade narrowed the log itself, and its older copies stayed 0644 until they
+        # rotated away, months later for the activity log: a privacy hunt.)
+        for n in range(1, self.backupCount + 1):
+            private_file(self.rotation_filename(f"{self.baseFilename}.{n}"), create=False)
 
     def _open(self) -> Any:
         private_file(self.baseFilename)

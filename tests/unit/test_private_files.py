@@ -106,3 +106,36 @@ def test_a_device_or_fifo_given_as_a_log_file_keeps_its_mode(tmp_path):
     os.chmod(node, 0o666)
     paths.private_file(node)
     assert stat.S_IMODE(node.stat().st_mode) == 0o666
+
+
+@pytest.mark.parametrize("name", ["server.log", "activity.log"])
+def test_rotated_copies_of_a_log_left_by_an_earlier_version_are_narrowed_too(
+        tmp_path, open_umask, name):
+    """(A privacy hunt.) An upgrade narrowed ``server.log`` and ``activity.log`` to 0600, but
+    the rotated copies an earlier version had left beside them (``server.log.1`` … ``.5``:
+    who logged in from where, refused logins, file offers) stayed 0644 in a ``--data-dir``
+    that existed already (left 0755 on purpose), readable by every user of the machine
+    until they rotated away, months later for the activity log."""
+    from messenger.server.app import _activity_log
+
+    folder = tmp_path / "server"
+    folder.mkdir(mode=0o755)
+    old = [folder / f"{name}{suffix}" for suffix in ("", ".1", ".2", ".5")]
+    for path in old:
+        path.write_text("2024-05-01 10:00:00 login alice from 10.0.0.7:50312\n")
+        os.chmod(path, 0o644)  # (written by an old version)
+    log_file = folder / name
+    if name == "server.log":
+        setup_logging(log_file, stderr=False)
+    else:
+        _activity_log(log_file)
+    try:
+        assert {p.name: mode(p) for p in old} == {p.name: 0o600 for p in old}
+        assert not (folder / f"{name}.3").exists()  # (none made where there were none)
+    finally:
+        if name == "server.log":
+            setup_logging(None, stderr=False)
+        else:
+            for handler in list(logging.getLogger("messenger.server.activity").handlers):
+                logging.getLogger("messenger.server.activity").removeHandler(handler)
+                handler.close()
