@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from PySide6.QtCore import (
     QEvent,
@@ -817,7 +817,10 @@ class GroupConversationWidget(ConversationWidget):
         self.members_view.selectionModel().selectionChanged.connect(self._update)
         self.members.modelReset.connect(self._update)
         self.members.dataChanged.connect(self._update)
-        engine.groups.dataChanged.connect(self._update)
+        # Only its own group's row changing changes the panel: every group's unread count
+        # redid every open group tab's panel (three look-ups in the whole group list each;
+        # a hunt).
+        engine.groups.dataChanged.connect(self._on_groups_changed)
         engine.groups.rowsInserted.connect(self._update)
         engine.groups.rowsRemoved.connect(self._update)
         engine.groups.modelReset.connect(self._update)
@@ -873,6 +876,19 @@ class GroupConversationWidget(ConversationWidget):
         if not who or not self.is_leader() or not confirm_remove(self, self.group, who):
             return False
         return self.engine.remove_from_group(self.group, who, key=self.key)
+
+    _QUIET_GROUP_ROLES = frozenset({GroupModel.UnreadRole, Qt.ItemDataRole.ToolTipRole,
+                                    Qt.ItemDataRole.AccessibleTextRole})
+
+    def _on_groups_changed(self, top: QModelIndex, bottom: QModelIndex,
+                           roles: Sequence[int] = ()) -> None:
+        """Group rows ``top``…``bottom`` changed: the panel is redone when this group's row
+        is among them, and more than its unread count changed."""
+        if roles and self._QUIET_GROUP_ROLES.issuperset(roles):
+            return
+        row = self.engine.groups.row_of(self.group)
+        if row is not None and top.row() <= row <= bottom.row():
+            self._update()
 
     def _update(self, *args: object) -> None:
         row = self.engine.groups.group(self.group)

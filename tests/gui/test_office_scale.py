@@ -17,6 +17,7 @@ from messenger.client.engine import ClientEngine
 from messenger.client.models import ASIDE_PAGE, MembersModel
 from messenger.gui.conversation import FOLLOWED_ROWS
 from messenger.gui.delegates import BubbleDelegate
+from messenger.gui.groups import GroupConversationWidget
 from messenger.gui.main_window import MainWindow
 from messenger.protocol import Ok, Send
 from messenger.server import core
@@ -223,6 +224,35 @@ def test_a_group_message_rewrites_only_its_own_tab_header(
     assert headers.calls <= 10, f"{headers.calls} tab headers written for 10 messages"
     assert computed.calls == 0, \
         f"{computed.calls} member-list recomputations for 10 messages in one group"
+
+
+def test_a_message_in_another_group_does_not_redo_the_open_group_tabs_panels(
+        qtbot, office, open_window, monkeypatch):
+    """Ten group tabs open, messages in ten other groups: each of those groups' unread
+    count changing made every open group tab do its member panel's texts and buttons
+    again ("Members (60)", "Public · led by …", Invite…, Leave, Remove: three look-ups of
+    its group in the whole group list each): with 40 tabs and 300 groups, every message
+    in any group cost tens of thousands of name comparisons, though no open tab changed."""
+    server, names = office
+    groups = make_groups(server, names, n_groups=20)
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: len(alice.engine.groups.names()) == len(groups))
+    for g in groups[:10]:
+        alice.open_group(g)
+    alice.showMinimized()  # (the messages stay unread)
+    qtbot.waitUntil(lambda: not alice._window_active())
+    others = groups[10:]
+    core = server.server.core
+    clients = {g: connect_as(qtbot, server, core.groups.get(g).leader,
+                             f"{core.groups.get(g).leader}pw") for g in others}
+    panels = Counting(monkeypatch, GroupConversationWidget, "_update", method=True)
+    for g, c in clients.items():
+        c.send(Send(id=c.next_id(), client_msg_id="hi", scope="group", text="hi all",
+                    to=[g]))
+    qtbot.waitUntil(lambda: all(alice.engine.unread(group_key(g)) == 1 for g in others),
+                    timeout=20_000)
+    assert panels.calls == 0, \
+        f"{panels.calls} group tab panels redone for 10 messages in groups not open"
 
 
 def test_each_new_message_in_a_busy_everyone_does_not_measure_every_row_again(
