@@ -1414,16 +1414,23 @@ class GroupModel(QAbstractListModel):
         new = replace(row, unread=old.unread, invited_by=row.invited_by or old.invited_by)
         if new == old:
             return
-        if _group_sort_key(new) == _group_sort_key(old):
-            self._rows[index] = new
-            top = self.index(index, 0)
-            self.dataChanged.emit(top, top)
-        else:
-            self._remove_row(index)
-            target = self._target_row(new, self._rows)
-            self.beginInsertRows(_ROOT, target, target)
+        target = index
+        if _group_sort_key(new) != _group_sort_key(old):
+            # Moved, not removed and inserted again: the views' current row and selection
+            # go with it (they went to the group that took its place, and Enter opened
+            # that one: an invitation accepted, a group left; a hunt).
+            target = self._target_row(new, self._rows[:index] + self._rows[index + 1:])
+        if target != index and self.beginMoveRows(
+                _ROOT, index, index, _ROOT, target + 1 if target > index else target):
+            # (Qt's destination is counted in the list before the move)
+            del self._rows[index]
             self._rows.insert(target, new)
-            self.endInsertRows()
+            self.endMoveRows()
+        else:
+            target = index
+            self._rows[index] = new
+        top = self.index(target, 0)
+        self.dataChanged.emit(top, top)
         if old.pending != new.pending:
             self.pending_changed.emit()
 

@@ -928,9 +928,11 @@ class GroupConversationWidget(ConversationWidget):
                 closed = INVITED_GROUP  # (not "its leader can invite you again")
             else:
                 closed = left if self.left_here else NOT_MEMBER
-            self.set_writable(False, closed)
+            # (the reason over the closed box last: set_retry_blocked writes its own there
+            # when it changes, and a single pass showed that one)
             self.set_retry_blocked("You are not a member of this group any more."
                                    if self.left_here else NOT_MEMBER)
+            self.set_writable(False, closed)
         self.invite_button.setEnabled(self.engine.may_invite(self.group))
         self.leave_button.setEnabled(member)
         self.remove_button.setVisible(self.is_leader())

@@ -440,6 +440,36 @@ def test_groups_sort_invitations_first_then_by_name(qtbot, groups):
     assert groups.names() == ["Lab", "party-bob"]
 
 
+def test_a_group_that_moves_keeps_its_selection_and_current_row(qtmodeltester, qtbot,
+                                                                 groups):
+    """Accepting the invitation selected in the Groups list (it leaves the invitations at
+    the top for its place by name), or being removed from the group selected there (it goes
+    last, as history), took the list's current row and selection off it and onto the group
+    that took its place: Enter then opened that one. The row moves now (``rowsMoved``, not
+    removed and inserted again), and the view's selection goes with it."""
+    qtmodeltester.check(groups, force_py=True)
+    selection = QItemSelectionModel(groups)
+    party = groups.index(groups.row_of("party-bob"), 0)
+    selection.setCurrentIndex(party, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+    moves = []
+    groups.rowsMoved.connect(lambda *a: moves.append(a))
+    with qtbot.waitSignal(groups.pending_changed):
+        groups.upsert(_group("party-bob", leader="bob", members=("bob", "alice")))  # accepted
+    assert groups.names() == ["Lab", "party-bob", "zeta"]
+    assert selection.currentIndex().data(GroupModel.NameRole) == "party-bob"
+    assert [i.data(GroupModel.NameRole) for i in selection.selectedRows()] == ["party-bob"]
+    assert len(moves) == 1
+    assert not groups.index(groups.row_of("party-bob"), 0).data(GroupModel.PendingRole)
+    lab = groups.index(groups.row_of("lab"), 0)
+    selection.setCurrentIndex(lab, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+    groups.upsert(_group("Lab", leader="", members=(), member=False, left=True))  # removed
+    assert groups.names() == ["party-bob", "zeta"] and groups.former() == ["Lab"]
+    assert selection.currentIndex().data(GroupModel.NameRole) == "Lab"
+    assert [i.data(GroupModel.NameRole) for i in selection.selectedRows()] == ["Lab"]
+    assert selection.currentIndex().data(GroupModel.LeftRole)
+    qtmodeltester.check(groups, force_py=True)
+
+
 def test_group_roles(groups):
     row = groups.row_of("lab")
     idx = groups.index(row, 0)
