@@ -1284,6 +1284,9 @@ class GroupModel(QAbstractListModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._rows: list[GroupRow] = []
+        # Look-ups by name are a dict away: each open group tab looks its group up at every
+        # presence change and message (a walk of 300 groups per tab and event; a hunt).
+        self._row_by_key: dict[str, int] = {}
 
     # -- Qt API
 
@@ -1391,7 +1394,7 @@ class GroupModel(QAbstractListModel):
         new.sort(key=_group_sort_key)
         before = [g.name for g in self._rows if g.pending]
         # (in place: a reset at each login lost the view's selection and scroll position)
-        replace_rows(self, self._rows, new, lambda g: name_key(g.name))
+        replace_rows(self, self._rows, new, lambda g: name_key(g.name), self._reindex)
         if before != [g.name for g in self._rows if g.pending]:
             self.pending_changed.emit()
 
@@ -1406,6 +1409,7 @@ class GroupModel(QAbstractListModel):
             target = self._target_row(row, self._rows)
             self.beginInsertRows(_ROOT, target, target)
             self._rows.insert(target, replace(row))
+            self._reindex()
             self.endInsertRows()
             if row.pending:
                 self.pending_changed.emit()
@@ -1425,6 +1429,7 @@ class GroupModel(QAbstractListModel):
             # (Qt's destination is counted in the list before the move)
             del self._rows[index]
             self._rows.insert(target, new)
+            self._reindex()
             self.endMoveRows()
         else:
             target = index
@@ -1457,11 +1462,10 @@ class GroupModel(QAbstractListModel):
     # -- internals
 
     def _row_of(self, name: str) -> int | None:
-        key = name_key(name)
-        for i, g in enumerate(self._rows):
-            if name_key(g.name) == key:
-                return i
-        return None
+        return self._row_by_key.get(name_key(name))
+
+    def _reindex(self) -> None:
+        self._row_by_key = {name_key(g.name): i for i, g in enumerate(self._rows)}
 
     @staticmethod
     def _target_row(row: GroupRow, rows: list[GroupRow]) -> int:
@@ -1474,6 +1478,7 @@ class GroupModel(QAbstractListModel):
     def _remove_row(self, index: int) -> None:
         self.beginRemoveRows(_ROOT, index, index)
         del self._rows[index]
+        self._reindex()
         self.endRemoveRows()
 
 

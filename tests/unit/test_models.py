@@ -470,6 +470,25 @@ def test_a_group_that_moves_keeps_its_selection_and_current_row(qtmodeltester, q
     qtmodeltester.check(groups, force_py=True)
 
 
+def test_a_group_is_found_without_walking_the_group_list(qtmodeltester, monkeypatch):
+    """Every open group tab looks its group up at each presence change and message (its
+    header, its panel, "may I invite"): each look-up compared the name with every group's
+    (300 groups, 30 tabs: 9,000 name comparisons per login anywhere). It is a dict away
+    now, and stays right as groups come, move and go."""
+    model = GroupModel()
+    model.set_groups([_group(f"team{i:03d}") for i in range(300)])
+    keys = count_calls(monkeypatch, "name_key", models)
+    assert model.group("TEAM150").name == "team150" and model.row_of("team299") == 299
+    assert keys.calls <= 2, f"{keys.calls} names compared for two look-ups"
+    model.upsert(_group("aaa", member=False, pending=True))  # an invitation, first
+    model.upsert(_group("team007", leader="", members=(), member=False, left=True))
+    model.remove("team100")
+    model.set_groups([*model.rows()[::-1], _group("zz")])
+    assert all(model.row_of(n) == i for i, n in enumerate(model.names()))
+    assert model.row_of("team100") is None and model.row_of("team007") is None
+    qtmodeltester.check(model, force_py=True)
+
+
 def test_group_roles(groups):
     row = groups.row_of("lab")
     idx = groups.index(row, 0)
