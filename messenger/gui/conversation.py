@@ -76,7 +76,7 @@ from ..client.textsearch import fold
 from ..protocol import MAX_TEXT_LENGTH, RETRACTED_TEXT
 from . import theme
 from .delegates import BubbleDelegate
-from .widgets import ElidedLabel, plain_tooltip
+from .widgets import ElidedLabel, pasted_text, plain_tooltip
 
 log = logging.getLogger("messenger.gui.conversation")
 
@@ -291,6 +291,7 @@ def pasted_image_is_a_file(source: QMimeData) -> bool:
     return source.hasImage() and not source.text().strip()
 
 
+
 class ComposeEdit(QPlainTextEdit):
     """A multi-line input where Enter sends and Shift+Enter inserts a new line.
 
@@ -345,7 +346,7 @@ class ComposeEdit(QPlainTextEdit):
     # Text that comes with a picture is typed: office suites put a picture of copied cells
     # or paragraphs beside their text (see pasted_image_is_a_file).
     def canInsertFromMimeData(self, source: QMimeData) -> bool:
-        return bool(_local_paths(source)) or source.hasImage() or \
+        return bool(_local_paths(source)) or source.hasImage() or source.hasHtml() or \
             super().canInsertFromMimeData(source)
 
     def insertFromMimeData(self, source: QMimeData) -> None:
@@ -358,7 +359,9 @@ class ComposeEdit(QPlainTextEdit):
             if not image.isNull():
                 self.image_pasted.emit(image)
                 return
-        super().insertFromMimeData(source)
+        plain = QMimeData()  # (only the text: see pasted_text)
+        plain.setText(pasted_text(source))
+        super().insertFromMimeData(plain)
 
     # Files dropped on the compose box go to the tab (to be sent), not into the text; a web
     # link dropped on it is typed, as when it is pasted (passed on, the tab refused it).

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from itertools import pairwise
 
 from PySide6 import QtGui
-from PySide6.QtCore import QEvent, QObject, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QMimeData, QObject, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QFont,
     QFontMetrics,
@@ -14,6 +14,7 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QResizeEvent,
+    QTextDocumentFragment,
     QTextLayout,
     QTextOption,
 )
@@ -31,7 +32,7 @@ from PySide6.QtWidgets import (
 from . import theme
 
 __all__ = ["EditTextDialog", "ElidedLabel", "EmptyHintListView", "ErrorLabel",
-           "MessageTextEdit", "fit_lines", "plain_tooltip"]
+           "MessageTextEdit", "fit_lines", "pasted_text", "plain_tooltip"]
 
 
 def plain_tooltip(text: str) -> str:
@@ -208,6 +209,20 @@ def fit_lines(text: str, font: QFont, rect: QRect) -> str:
                                             rect.width())
 
 
+def pasted_text(source: QMimeData) -> str:
+    """The plain text that pasted (or dropped) data types into a message box (the tab's
+    compose box, :class:`MessageTextEdit`): its text as copied, markup and all. Qt's own
+    paste read a clipboard that offers ``text/markdown`` first as Markdown (``**bold**``
+    became a bold "bold", list markers and backticks went, and the formatting never left
+    this computer), and typed nothing from one that holds only HTML; such HTML gives its
+    text here."""
+    if source.hasText():
+        return source.text()
+    if source.hasHtml():
+        return QTextDocumentFragment.fromHtml(source.html()).toPlainText()
+    return ""
+
+
 class MessageTextEdit(QPlainTextEdit):
     """A message box in a dialog: Tab and Shift+Tab move the focus on (a tab typed into a
     message was sent as such, and the keyboard never got to Send), Ctrl+Enter emits
@@ -231,6 +246,14 @@ class MessageTextEdit(QPlainTextEdit):
             self.submitted.emit()
             return
         super().keyPressEvent(event)
+
+    def canInsertFromMimeData(self, source: QMimeData) -> bool:
+        return source.hasHtml() or super().canInsertFromMimeData(source)
+
+    def insertFromMimeData(self, source: QMimeData) -> None:
+        plain = QMimeData()  # (only the text: see pasted_text)
+        plain.setText(pasted_text(source))
+        super().insertFromMimeData(plain)
 
 
 class EditTextDialog(QDialog):

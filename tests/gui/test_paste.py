@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import time
 
-from PySide6.QtCore import QMimeData, QUrl
+from PySide6.QtCore import QByteArray, QMimeData, QUrl
 from PySide6.QtGui import QColor, QImage
 
 from messenger import paths
 from messenger.gui.conversation import save_pasted_image
+from messenger.gui.widgets import MessageTextEdit
 
 
 def paste(tab, mime: QMimeData) -> None:
@@ -95,3 +96,43 @@ def test_pasting_spreadsheet_cells_types_their_text_instead_of_sending_a_picture
     tab.compose.insertFromMimeData(cells)  # what Ctrl+V does with the clipboard's data
     assert offered == [], "the copied cells were sent to bob as a picture"
     assert tab.compose.toPlainText() == "Q1\t120\nQ2\t135"
+
+
+def test_pasted_markdown_or_html_only_arrives_as_the_text_that_was_copied(qtbot, open_window):
+    """A note copied from a Markdown editor (the clipboard offers text/markdown first, then
+    the same text as text/plain) was pasted into the message box as formatted text: "**Do
+    not** merge" showed in bold as "Do not merge", the list's "- " markers and the code's
+    backticks vanished, and that — not what was copied — is what bob got. The box is plain
+    text: what was copied is what is typed, with no hidden formatting. A clipboard holding
+    only HTML (some web pages' Copy buttons) pasted nothing at all, silently; its text is
+    typed."""
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    note = "**Do not** merge `main` yet:\n\n- tests fail\n- docs missing"
+    copied = QMimeData()
+    copied.setData("text/markdown", QByteArray(note.encode()))
+    copied.setText(note)
+    assert copied.formats()[0] == "text/markdown"  # (as such an editor offers it)
+    tab.compose.insertFromMimeData(copied)  # what Ctrl+V does with the clipboard's data
+    assert tab.compose.toPlainText() == note
+    assert all(not fragment.charFormat().font().bold()
+               for fragment in _fragments(tab.compose.document()))  # no hidden markup
+    tab.compose.clear()
+    web = QMimeData()
+    web.setHtml("<p>Room <b>2.14</b> at&nbsp;10</p>")
+    assert tab.compose.canInsertFromMimeData(web)
+    tab.compose.insertFromMimeData(web)
+    assert tab.compose.toPlainText() == "Room 2.14 at 10"
+    edit = MessageTextEdit("New text")  # (the Edit… and "Message several people" boxes)
+    edit.insertFromMimeData(copied)
+    assert edit.toPlainText() == note
+
+
+def _fragments(document):
+    block = document.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            yield it.fragment()
+            it += 1
+        block = block.next()
