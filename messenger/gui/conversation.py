@@ -293,7 +293,8 @@ def pasted_image_is_a_file(source: QMimeData) -> bool:
 
 
 class ComposeEdit(QPlainTextEdit):
-    """A multi-line input where Enter sends and Shift+Enter inserts a new line.
+    """A multi-line input where Enter sends and Shift+Enter inserts a new line (while an
+    input method composes a word, Enter confirms it: see :meth:`composing`).
 
     Signals:
         submitted(str): the text (stripped of surrounding whitespace) when Enter was pressed
@@ -383,9 +384,19 @@ class ComposeEdit(QPlainTextEdit):
             return
         super().dropEvent(event)
 
+    def composing(self) -> bool:
+        """Whether an input method (Japanese, Chinese, Korean, …) is composing a word in the
+        box: shown underlined at the cursor, not yet part of the text."""
+        layout = self.textCursor().block().layout()
+        return layout is not None and bool(layout.preeditAreaText())
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            if self.composing():
+                # Enter confirms the word being composed (an input method that let it
+                # through had the text sent without it): the next Enter sends.
+                QGuiApplication.inputMethod().commit()
+            elif event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
                 self.insertPlainText("\n")
             else:
                 self.submit()
@@ -419,7 +430,10 @@ class ComposeEdit(QPlainTextEdit):
     def submit(self) -> None:
         """Emit ``submitted`` with the current text (unless blank) and clear the box. Blank
         lines around it and trailing spaces go; the first line's indentation stays (pasted
-        code keeps its shape), except before a ``/command``."""
+        code keeps its shape), except before a ``/command``. A word an input method is
+        composing is confirmed first (Send takes no focus, which would have confirmed it)."""
+        if self.composing():
+            QGuiApplication.inputMethod().commit()
         raw = self.toPlainText()
         if not raw.strip():
             return

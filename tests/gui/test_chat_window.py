@@ -7,7 +7,7 @@ import socket
 
 import pytest
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QHelpEvent
+from PySide6.QtGui import QHelpEvent, QInputMethodEvent
 from PySide6.QtWidgets import QApplication, QMenu, QStyleOptionViewItem, QToolTip
 
 from messenger.client.connection import ConnectionState
@@ -289,6 +289,34 @@ def test_pasted_code_keeps_its_indentation_and_blank_lines_around_it_go(
     bob = open_window("bob", "bob123")  # (the first one came at his login)
     qtbot.waitUntil(lambda: texts(bob, peer_key("alice"), MessageKind.OTHER) == [
         "    if x:\n        y()"], timeout=10_000)
+
+
+def test_enter_while_an_input_method_is_composing_does_not_send_half_a_word(
+        qtbot, server, open_window):
+    """alice writes Japanese with an input method: "東京へ" is typed, "いきます" is still
+    being composed (underlined, not yet converted). An input method that lets Enter through
+    to the box (it confirms the candidate, as in Telegram, Signal or Slack) sent "東京へ" at
+    once and threw away what was being composed. While a composition is open, Enter
+    confirms it and sends nothing; the next Enter sends the whole text."""
+    bob = open_window("bob", "bob123")
+    alice = open_window("alice", "alice123")
+    tab = alice.open_conversation("bob")
+    tab.compose.setFocus()
+    QApplication.sendEvent(tab.compose, QInputMethodEvent("", []))  # (the IME starts)
+    tab.compose.insertPlainText("東京へ")
+    QApplication.sendEvent(tab.compose, QInputMethodEvent("いきます", []))  # being composed
+    sent: list[str] = []
+    tab.compose.submitted.connect(sent.append)
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    assert sent == [], "Enter sent the text while a word was still being composed"
+    assert tab.compose.toPlainText() == "東京へ"  # (and the composition is still there)
+    assert tab.compose.textCursor().block().layout().preeditAreaText() == "いきます"
+    confirmed = QInputMethodEvent()
+    confirmed.setCommitString("行きます")  # what the input method does with that Enter
+    QApplication.sendEvent(tab.compose, confirmed)
+    with qtbot.waitSignal(bob.engine.message_received, timeout=10_000):
+        qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    assert sent == ["東京へ行きます"] and tab.compose.toPlainText() == ""
 
 
 def test_a_run_of_one_senders_messages_names_them_once_and_private_tabs_not_at_all(
