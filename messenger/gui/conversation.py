@@ -139,6 +139,12 @@ def _local_paths(mime: QMimeData) -> list[str]:
     return [local_path(u) for u in urls]
 
 
+PASTED_IMAGE_UNREADABLE = ("The pasted picture could not be read (it may be too large to "
+                           "paste). Save it to a file and send that with Attach… "
+                           "(Ctrl+Shift+A).")
+"""What a tab says when a picture pasted alone (see :func:`pasted_image_is_a_file`) gives
+no image: Qt reads none over 256 MB, nor one in a format it has no reader for."""
+
 PASTED_KEPT_DAYS = 30
 """Pasted images older than this are removed when the next one is saved (they are kept that
 long so that a transfer of one can still be resumed)."""
@@ -287,8 +293,10 @@ def pasted_image_is_a_file(source: QMimeData) -> bool:
     """Whether pasted (or dropped) data is a picture to send as a file: an image and no
     text, as a screenshot or a browser's Copy Image. Cells copied in a spreadsheet, or a
     paragraph in a word processor, come as text *and* a picture of them: the text is what
-    the user means to type."""
-    return source.hasImage() and not source.text().strip()
+    the user means to type. A picture in a format Qt has no reader for counts too (its
+    paste then says it cannot be read, see :data:`PASTED_IMAGE_UNREADABLE`)."""
+    pictured = source.hasImage() or any(f.startswith("image/") for f in source.formats())
+    return pictured and not source.text().strip()
 
 
 
@@ -308,6 +316,8 @@ class ComposeEdit(QPlainTextEdit):
     too_long = Signal(int)
     files_pasted = Signal(object)  # (a list of str: kept as Python objects, see local_path)
     image_pasted = Signal(QImage)
+    image_unreadable = Signal()
+    """A picture was pasted alone but could not be read (see :data:`PASTED_IMAGE_UNREADABLE`)."""
     edit_last = Signal()
     """Up was pressed in the empty box: edit the newest own message (as in Telegram, Slack,
     Element)."""
@@ -347,8 +357,8 @@ class ComposeEdit(QPlainTextEdit):
     # Text that comes with a picture is typed: office suites put a picture of copied cells
     # or paragraphs beside their text (see pasted_image_is_a_file).
     def canInsertFromMimeData(self, source: QMimeData) -> bool:
-        return bool(_local_paths(source)) or source.hasImage() or source.hasHtml() or \
-            super().canInsertFromMimeData(source)
+        return bool(_local_paths(source)) or pasted_image_is_a_file(source) or \
+            source.hasImage() or source.hasHtml() or super().canInsertFromMimeData(source)
 
     def insertFromMimeData(self, source: QMimeData) -> None:
         paths = _local_paths(source)
@@ -356,10 +366,12 @@ class ComposeEdit(QPlainTextEdit):
             self.files_pasted.emit(paths)
             return
         if pasted_image_is_a_file(source):
-            image = QImage(source.imageData())
-            if not image.isNull():
+            image = QImage(source.imageData()) if source.hasImage() else QImage()
+            if image.isNull():  # (too big for Qt to read, or no reader: say so)
+                self.image_unreadable.emit()
+            else:
                 self.image_pasted.emit(image)
-                return
+            return
         plain = QMimeData()  # (only the text: see pasted_text)
         plain.setText(pasted_text(source))
         super().insertFromMimeData(plain)
@@ -758,6 +770,7 @@ class ConversationWidget(QWidget):
         self.compose.escaped.connect(self.cancel_reply)
         self.compose.files_pasted.connect(lambda p: self.files_dropped.emit(self.key, p))
         self.compose.image_pasted.connect(self._on_image_pasted)
+        self.compose.image_unreadable.connect(lambda: self.show_error(PASTED_IMAGE_UNREADABLE))
         self.compose.textChanged.connect(self._on_compose_changed)
         self.send_button = QPushButton("Send", self)
         self.send_button.setAccessibleName(f"Send message to {who}")

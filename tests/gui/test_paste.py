@@ -4,13 +4,16 @@ peer like a dropped file, files copied in a file manager are offered, text is ty
 from __future__ import annotations
 
 import os
+import struct
 import time
+import zlib
 
-from PySide6.QtCore import QByteArray, QMimeData, QUrl
+import pytest
+from PySide6.QtCore import QBuffer, QByteArray, QMimeData, QUrl
 from PySide6.QtGui import QColor, QImage
 
 from messenger import paths
-from messenger.gui.conversation import save_pasted_image
+from messenger.gui.conversation import PASTED_IMAGE_UNREADABLE, save_pasted_image
 from messenger.gui.widgets import MessageTextEdit
 
 
@@ -136,3 +139,54 @@ def _fragments(document):
             yield it.fragment()
             it += 1
         block = block.next()
+
+
+class _OtherAppsPicture(QMimeData):
+    """A picture another app put on the system clipboard as PNG bytes: Qt decodes it when
+    asked for the image (as the xcb, Wayland and Windows clipboards do)."""
+
+    def __init__(self, png: bytes) -> None:
+        super().__init__()
+        self._png = png
+
+    def formats(self) -> list[str]:
+        return ["image/png", "application/x-qt-image"]
+
+    def hasFormat(self, mime: str) -> bool:
+        return mime in self.formats()
+
+    def retrieveData(self, mime: str, _type):
+        return QImage.fromData(self._png) if mime == "application/x-qt-image" else self._png
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header says ``width`` × ``height`` (a small picture, its size rewritten)."""
+    image = QImage(1, 1, QImage.Format.Format_RGB32)
+    image.fill(QColor("white"))
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QBuffer.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    png = bytearray(data.data())
+    header = b"IHDR" + struct.pack(">II", width, height) + bytes(png[24:29])
+    png[12:29] = header
+    png[29:33] = struct.pack(">I", zlib.crc32(header))
+    return bytes(png)
+
+
+@pytest.mark.qt_log_ignore("Rejecting image as it exceeds the current allocation limit")
+def test_a_picture_too_big_to_read_says_so_when_pasted(qtbot, open_window):
+    """A 20000 × 20000 scan copied in an image editor, pasted into the message box: Qt will
+    not read a picture over 256 MB, so the clipboard's image came out empty and Ctrl+V did
+    nothing at all — nothing typed, nothing sent, no word why. The tab now says the picture
+    could not be read and how to send it (as a file)."""
+    window = open_window("alice")
+    tab = window.open_conversation("bob")
+    offered: list[list[str]] = []
+    tab.files_dropped.connect(lambda _key, p: offered.append(p))
+    scan = _OtherAppsPicture(_png_claiming(20000, 20000))
+    assert scan.hasImage() and tab.compose.canInsertFromMimeData(scan)
+    tab.compose.insertFromMimeData(scan)  # what Ctrl+V does with the clipboard's data
+    assert offered == [] and tab.compose.toPlainText() == ""
+    assert tab.error_bar.isVisibleTo(tab), "the paste did nothing, and said nothing"
+    assert tab.error_label.text() == PASTED_IMAGE_UNREADABLE
