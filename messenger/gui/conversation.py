@@ -415,13 +415,15 @@ class ComposeEdit(QPlainTextEdit):
             event.accept()
             return
         if event.key() == Qt.Key.Key_Escape and event.modifiers() == \
-                Qt.KeyboardModifier.NoModifier:
+                Qt.KeyboardModifier.NoModifier and not self.composing():
+            # (Up and Escape while a word is composed are the input method's: passed on,
+            # they opened Edit on the last message or cancelled the reply; a hunt.)
             self.escaped.emit()
             event.accept()
             return
         if event.key() == Qt.Key.Key_Up and event.modifiers() in (
                 Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier) \
-                and not self.toPlainText():
+                and not self.toPlainText() and not self.composing():
             self.edit_last.emit()
             event.accept()
             return

@@ -5,7 +5,7 @@ the keyboard (Up in the empty compose box; the message list's focus ring)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QInputMethodEvent, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QMenu, QStyleOptionViewItem
 
 from messenger.client.connection import ConnectionState
@@ -154,6 +154,38 @@ def test_up_in_the_empty_compose_box_edits_the_newest_own_message(qtbot, open_wi
     tab.compose.clear()
     qtbot.keyClick(tab.compose, Qt.Key.Key_Up)
     assert asked == ["second"]
+
+
+def test_up_and_escape_while_an_input_method_composes_stay_in_the_composition(
+        qtbot, open_window, monkeypatch):
+    """alice starts a Japanese word with an input method in the empty box ("いきます" still
+    underlined, no text yet): an input method that passes Up (choosing a candidate) or
+    Escape (dropping the composition) on to the box opened Edit on her last message, or
+    cancelled the reply she was writing. While a word is being composed they are the input
+    method's, not the box's shortcuts."""
+    asked: list[str] = []
+    monkeypatch.setattr(main_window, "ask_new_text",
+                        lambda parent, old: asked.append(old) or None)
+    bob = open_window("bob")
+    alice = open_window("alice")
+    tab = alice.open_conversation("bob")
+    type_line(qtbot, alice, "first", peer_key("bob"))
+    qtbot.waitUntil(lambda: texts(bob, peer_key("alice"), MessageKind.OTHER) == ["first"])
+    model = alice.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: all(i.seq is not None for i in model.items()))
+    tab.reply("bob", "are you coming?", None)
+    assert tab.reply_to is not None
+    tab.compose.setFocus()
+    QApplication.sendEvent(tab.compose, QInputMethodEvent("", []))  # (the IME starts)
+    QApplication.sendEvent(tab.compose, QInputMethodEvent("いきます", []))  # being composed
+    assert tab.compose.toPlainText() == "" and tab.compose.composing()
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Up)
+    assert asked == [], "Up opened Edit while a word was being composed"
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Escape)
+    assert tab.reply_to is not None, "Escape cancelled the reply while a word was composed"
+    QApplication.sendEvent(tab.compose, QInputMethodEvent())  # (the composition ends)
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Escape)
+    assert tab.reply_to is None  # (without one, Escape still cancels the reply)
 
 
 def test_the_message_list_takes_keyboard_focus_on_the_newest_message(qtbot, open_window,
