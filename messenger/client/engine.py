@@ -671,6 +671,10 @@ class ClientEngine(QObject):
         self._server_stopping = False  # it said so: the close that follows is no outage
         self._session_ended = False  # the server ended it for good (password changed)
         self._retry_floor = 0.0  # seconds the next reconnect waits at least (retry_after)
+        self._relogin_lock_ends = 0.0
+        """When (``clock`` seconds) the lock that refused the last re-login ends; 0 when the
+        last one was not refused for a lock. A re-login after it that is refused for a lock
+        again was itself the failure that locked the name: its password is wrong."""
         self.next_attempt = 0.0
         """When (``clock`` seconds) the scheduled reconnect fires; 0 when none is."""
         self._reconnect_timer = QTimer(self)
@@ -2482,7 +2486,29 @@ class ClientEngine(QObject):
                 return
             if self._relogin:
                 self._relogin = False
-                if err.code == ErrorCode.BAD_CREDENTIALS:
+                code = err.code
+                if code == ErrorCode.LOCKED_OUT:
+                    # With --max-failed-logins 1 the refusal of a wrong password is itself
+                    # locked_out: one that comes after the last lock ran out was this login's
+                    # own failure. It came back every lock with the old password, forever,
+                    # each try locking the account again (a hunt).
+                    now, ended = self._clock(), self._relogin_lock_ends
+                    self._relogin_lock_ends = now + (err.retry_after or 0.0)
+                    if ended and now >= ended:
+                        if self._unconfirmed_password and self._credentials is not None:
+                            # (a change whose answer was lost: its password after the lock)
+                            self._credentials = (self._credentials[0],
+                                                 self._unconfirmed_password)
+                            self._unconfirmed_password = ""
+                            log.info("re-login locked out again: trying the new password "
+                                     "of the unconfirmed change after the lock")
+                        else:
+                            code = ErrorCode.BAD_CREDENTIALS
+                            message = ("the password was refused (it locked the account "
+                                       "again once the lock had ended)")
+                else:
+                    self._relogin_lock_ends = 0.0
+                if code == ErrorCode.BAD_CREDENTIALS:
                     self._stop_reconnecting()
                     self.conversation(EVERYONE).add_notice(
                         "Could not log in again: the password was refused. Log out and in "
@@ -2496,6 +2522,8 @@ class ClientEngine(QObject):
                         self.conversation(EVERYONE).add_notice(
                             f"Could not log in again: {message}", error=True)
                 self._conn.close()  # still reconnecting unless stopped above
+                self.login_failed.emit(code, message)
+                return
             self.login_failed.emit(err.code, message)
         elif req.kind == "send":
             self._inflight.discard(req.client_msg_id)
@@ -3843,6 +3871,7 @@ class ClientEngine(QObject):
         self._session_ended = False
         self._credentials = (req.user, req.password)
         self._unconfirmed_password = ""  # whichever worked is the password now
+        self._relogin_lock_ends = 0.0
         self._auto_reconnect = True
         if again:
             # The backoff starts again only once the new link has lasted: a link that a
@@ -3939,6 +3968,7 @@ class ClientEngine(QObject):
 
     def _stop_reconnecting(self) -> None:
         self._auto_reconnect = False
+        self._relogin_lock_ends = 0.0
         self._credentials = None
         self._relogin = False
         self._reconnect_timer.stop()

@@ -1568,6 +1568,56 @@ def test_the_other_sessions_are_logged_out_by_a_change_and_do_not_retry(qtbot, s
     assert here.logged_in
 
 
+def test_a_relogin_refused_by_its_own_lock_stops_instead_of_locking_forever(
+        qtbot, make_server, make_engine):
+    """With ``--max-failed-logins 1`` the refusal of a wrong password is ``locked_out``
+    itself. alice's password was reset while her laptop was offline: its re-login with the
+    old one was locked out, came back once the lock was over, was locked out again, and so
+    on forever (each try locking the account again, up to 15 minutes a time), never asking
+    her. A lock met again after the last one ran out is its own failure: it stops, as for a
+    refused password."""
+    server = make_server(demo=True, max_failed_logins=1, lockout_seconds=0.2)
+    alice = make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    core = server.server
+    core.store.set_password_hash("alice", core.passwords.hash("reset-by-operator"))
+    refused: list[str] = []
+    alice.login_failed.connect(lambda code, _message: refused.append(code))
+    alice._conn._socket.abort()
+    qtbot.waitUntil(lambda: not alice.auto_reconnect or len(refused) >= 6, timeout=20_000)
+    # (a coarse timer may fire a try a little before a lock ends: locked_out, not counted)
+    assert refused[-1] == ErrorCode.BAD_CREDENTIALS and 2 <= len(refused) <= 4, refused
+    assert set(refused[:-1]) == {ErrorCode.LOCKED_OUT}
+    assert not alice.auto_reconnect and not alice._reconnect_timer.isActive()
+    notices = [i.text for i in alice.conversation(EVERYONE).items()]
+    assert "Could not log in again: the password was refused. Log out and in again." \
+        in notices
+
+
+def test_a_change_whose_answer_was_lost_is_found_out_also_when_one_failure_locks(
+        qtbot, make_server, make_engine, monkeypatch):
+    """The same with ``--max-failed-logins 1``: the old password's refusal is a lock, not
+    ``bad_credentials``; once a lock is met again after the last one, the re-login after
+    the lock uses the new password of the change whose answer was lost, and gets in."""
+    server = make_server(demo=True, max_failed_logins=1, lockout_seconds=0.2)
+    alice = make_engine()
+    login(qtbot, alice, server.host, server.port, "alice")
+    store = server.server.store
+    stored = store.set_password_hash
+
+    def stored_then_cut(key: str, pw_hash: str) -> None:
+        stored(key, pw_hash)
+        alice._conn._socket.abort()
+
+    monkeypatch.setattr(store, "set_password_hash", stored_then_cut)
+    refused: list[str] = []
+    alice.login_failed.connect(lambda code, _message: refused.append(code))
+    with qtbot.waitSignal(alice.login_succeeded, timeout=20_000):
+        assert alice.change_password("alice123", "made-after-all")
+    assert set(refused) == {ErrorCode.LOCKED_OUT} and 2 <= len(refused) <= 4, refused
+    assert alice.auto_reconnect
+
+
 def test_a_catch_up_cut_off_by_a_lost_link_is_finished_after_the_reconnect(
         qtbot, server, make_engine, tmp_path):
     """bob's phone took 520 messages off the account's queue while his laptop was off; the
