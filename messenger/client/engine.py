@@ -187,6 +187,14 @@ FINAL_SEND_ERRORS = frozenset({
 """``send`` errors that a retry cannot fix: the message becomes *failed* (Retry / Delete).
 Any other error leaves it pending; it is sent again after the next login."""
 
+FINAL_HISTORY_ERRORS = frozenset({
+    ErrorCode.UNKNOWN_USER, ErrorCode.NOT_MEMBER, ErrorCode.UNKNOWN_GROUP,
+    ErrorCode.BAD_REQUEST})
+"""``history`` errors that say the server has nothing (more) to give of a conversation:
+scrolling up stops asking it. Any other (``internal`` while another program locks the
+server's database, ``rate_limited``) refuses only this page: the next scroll to the top asks
+again."""
+
 ERROR_TEXT_MAX = 500
 """Longest server error text the app shows or logs (characters; longer is cut with "…")."""
 
@@ -3853,7 +3861,11 @@ class ClientEngine(QObject):
             return
         if req.mode == "older":
             self._history_busy.discard(key)
-            self.conversation(key).server_more = False
+            if err.code in FINAL_HISTORY_ERRORS:
+                self.conversation(key).server_more = False
+            # (else refused for now, not the start of the conversation: a refusal while
+            # another program locked the server's database once ended the tab's history
+            # for the session; a hunt)
             self.history_loaded.emit(key, 0)
             if req.discover:
                 self._discover_upto = None  # (not gone through: again at the next login)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time as _time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,3 +70,16 @@ def skew_server_clock(handle: ServerHandle, monkeypatch, offset: float) -> None:
     monkeypatch.setattr(core, "_clock", shim.time)
     monkeypatch.setattr(core.groups, "_clock", shim.time)
     monkeypatch.setattr(core.transfers, "_clock", shim.time)
+
+
+@contextlib.contextmanager
+def another_programs_lock(server: ServerHandle) -> Iterator[None]:
+    """For the block, an operator's sqlite3 shell holds a write transaction on the server's
+    live database (``BEGIN IMMEDIATE``)."""
+    shell = sqlite3.connect(server.data_dir / "messenger.db", isolation_level=None)
+    shell.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        shell.execute("ROLLBACK")
+        shell.close()

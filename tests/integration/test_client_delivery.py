@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import shiboken6
+from helpers.servers import another_programs_lock
 from helpers.wire import connect_as
 from PySide6.QtCore import Qt, QTimer
 
@@ -334,6 +335,36 @@ def test_history_pages_come_from_the_cache_then_the_server(qtbot, server, make_e
     assert len(cached.find("M11")) == 11  # m11, m110…m119; ignoring case
     row = cached.load_until(cached.find("m1")[0])
     assert row == 0 and cached.items()[0].text == "m1"
+
+
+def test_an_older_page_refused_for_now_does_not_end_the_conversations_history(
+        qtbot, server, make_engine, tmp_path):
+    """An operator's sqlite3 shell held a write lock on the server's database while a
+    new account scrolled up in Everyone: the server answered that page with ``internal``
+    ("try again"), and the app took it as the start of the conversation. Once the lock was
+    gone, scrolling up loaded nothing more for the rest of the session (and the find bar
+    said "No matches" as if it had searched everything)."""
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    for i in range(120):
+        assert isinstance(charlie.send_text("broadcast", f"b{i}"), Ok)
+    dave = make_engine(data_dir=tmp_path / "dave")  # (a new account: nothing queued)
+    with qtbot.waitSignal(dave.resumed, timeout=10_000):
+        with qtbot.waitSignal(dave.login_succeeded, timeout=10_000):
+            dave.connect_to(server.host, server.port)
+            dave.register("dave", "dave123456")
+    model = dave.conversation(EVERYONE)
+    assert model.canFetchMore()
+    with another_programs_lock(server):
+        with qtbot.waitSignal(dave.history_loaded, timeout=10_000) as loaded:
+            model.fetchMore()
+        assert loaded.args == [EVERYONE, 0]
+    assert model.server_more is not False and model.canFetchMore()
+    while model.canFetchMore():  # (what scrolling to the top again does, page by page)
+        with qtbot.waitSignal(dave.history_loaded, timeout=10_000):
+            model.fetchMore()
+    assert [i.text for i in model.items() if i.seq is not None] == \
+        [f"b{i}" for i in range(120)]
+    assert model.server_more is False
 
 
 def test_heartbeat_drops_a_link_silent_across_a_sleep_and_reconnects(qtbot, server,

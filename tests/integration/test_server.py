@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
@@ -17,6 +16,7 @@ import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from helpers.identity import operator_identity
+from helpers.servers import another_programs_lock
 from helpers.wire import WireClient, connect_as
 from PySide6.QtCore import QTimer
 
@@ -699,19 +699,6 @@ def test_a_failed_wal_sync_stops_the_server_without_answering(qtbot, server, mon
     assert not [f for f in alice.frames if isinstance(f, Ok) and f.id == rid]
     assert not bob.messages()
     assert not server.server._server.isListening()
-
-
-@contextlib.contextmanager
-def another_programs_lock(server):
-    """For the block, an operator's sqlite3 shell holds a write transaction on the server's
-    live database (``BEGIN IMMEDIATE``)."""
-    shell = sqlite3.connect(server.data_dir / "messenger.db", isolation_level=None)
-    shell.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        shell.execute("ROLLBACK")
-        shell.close()
 
 
 def talking(qtbot, server) -> tuple[WireClient, WireClient]:
