@@ -271,8 +271,9 @@ class _Request:
     public: bool = False
     password: str = ""  # login/register/password (the new one): for automatic re-login
     mode: str = ""  # history: "older", "resume" or "export"
-    after: int = 0  # history "resume"/"export": the seq the page starts after
-    before: int | None = None  # history "older": the seq the page ends before (None: newest)
+    after: int = 0  # history "resume": the seq the page starts after
+    before: int | None = None  # history "older"/"export": the seq the page ends before
+    # (None: the newest page)
     newest: bool = False  # history "older": the newest page (the model showed no message)
     discover: bool = False  # history "older": of a conversation found by `conversations`
     pages: int = 0  # history "older" of a discovery: older pages asked after the newest
@@ -295,10 +296,11 @@ def _sane_message(m: Message) -> Message:
 
 def _page_in_range(req: _Request, messages: list[Message]) -> list[Message]:
     """A history page as asked for: seqs 1 and up, within the page's bound (above ``after``
-    for a catch-up or an export, below ``before`` for an older page), each once, in order.
+    for a catch-up, below ``before`` for an older page or an export's), each once, in order.
     A correct server sends nothing else; what a faulty one does must not reach the cache
     (a seq above the bound would move the resume cursor past real messages)."""
-    low, high = (0, req.before) if req.mode == "older" else (req.after, None)
+    low, high = (0, req.before) if req.mode in ("older", "export") \
+        else (req.after, None)
     kept = {m.seq: m for m in messages
             if m.seq >= 1 and m.seq > low and (high is None or m.seq < high)}
     if len(kept) != len(messages):
@@ -1286,14 +1288,15 @@ class ClientEngine(QObject):
         self._exports.discard(job)
         job.deleteLater()
 
-    def _ask_export_page(self, job: ConversationExport, after: int) -> bool:
-        """Send the export's next ``history`` request (the page after seq ``after``)."""
+    def _ask_export_page(self, job: ConversationExport, before: int | None) -> bool:
+        """Send the export's next ``history`` request (the page before seq ``before``; None:
+        the newest page)."""
         if not self.logged_in or self._store is None:
             return False
         frame = GetHistory(id=self._take_id(), conversation=history_name(job.key),
-                           after=after, limit=EXPORT_PAGE)
+                           before=before, limit=EXPORT_PAGE)
         return self._request(frame, _Request("history", key=job.key, mode="export", job=job,
-                                             after=after))
+                                             before=before))
 
     def login(self, user: str, password: str) -> None:
         """Log in; if still connecting, the request is sent once the handshake is done.
@@ -3742,6 +3745,7 @@ class ClientEngine(QObject):
         key = req.key or EVERYONE
         messages = _page_in_range(req, [_sane_message(m) for m in ok.messages or []])
         last = messages[-1].seq if messages else None  # (where the next page starts)
+        first = messages[0].seq if messages else None  # (... of an export: below it)
         # A catch-up page carries the edits of messages made meanwhile (protocol.md,
         # history): they change the originals' text and are not lines of their own.
         edits = [m for m in messages if m.notice == "edited" and m.replaces]
@@ -3786,7 +3790,7 @@ class ClientEngine(QObject):
             for m in messages:
                 if name_key(m.sender) == name_key(self.user):
                     self._own_from_elsewhere(m)
-            req.job.page_received(messages, bool(ok.more), last)
+            req.job.page_received(messages, bool(ok.more), first)
             return
         items = []
         for m in messages:
@@ -4047,10 +4051,15 @@ class ClientEngine(QObject):
 class ConversationExport(QObject):
     """One conversation being written to a text file (:meth:`ClientEngine.export_conversation`).
 
-    1. **fetching**: when logged in, the whole conversation is asked from the server, oldest
-       first (``history`` with ``after``, :data:`EXPORT_PAGE` messages a request), into the
-       local cache: older pages the cache never had, and anything another computer of yours
-       received, are in the file too. Each page arrives on its own turn of the event loop.
+    1. **fetching**: when logged in, the whole conversation is asked from the server, newest
+       first (``history``, then ``before`` the oldest seq so far, :data:`EXPORT_PAGE`
+       messages a request), into the local cache: older pages the cache never had, and
+       anything another computer of yours received, are in the file too. Each page arrives
+       on its own turn of the event loop. Newest first, an export stopped half-way (cancelled,
+       the link lost) leaves the cache whole from its newest message down to where it
+       stopped, as scrolling up does: oldest first, it left a hole between its last page and
+       the newest messages, which scrolling up then passed over for good (the cache's page
+       before the oldest row came from below the hole; a hunt).
     2. **writing**: the cache is written, :data:`EXPORT_CHUNK` lines per turn of the event
        loop, to a temporary ``<path>.<random>.part`` of its own, which becomes ``path`` at
        the end; nothing else is kept.
@@ -4111,7 +4120,7 @@ class ConversationExport(QObject):
         key = self.key
         server_side = key == EVERYONE or is_group(key) or is_private(key)
         if server_side and engine.logged_in and engine.store is not None:
-            self._ask(0)
+            self._ask(None)
         else:
             self._write()
 
@@ -4122,22 +4131,25 @@ class ConversationExport(QObject):
 
     # -- fetching (driven by the engine)
 
-    def _ask(self, after: int) -> None:
-        if not self._engine._ask_export_page(self, after):
+    def _ask(self, before: int | None) -> None:
+        if not self._engine._ask_export_page(self, before):
             self.fetch_stopped("Not connected to the server.")
 
     def page_received(self, messages: list[Message], more: bool,
-                      last: int | None = None) -> None:
-        """A ``history`` page (already in the cache) arrived; ``last`` is the seq of its last
-        frame (default: the last of ``messages``), where the next page starts."""
+                      first: int | None = None) -> None:
+        """A ``history`` page (already in the cache) arrived; ``first`` is the seq of its
+        first (oldest) frame (default: the first of ``messages``), below which the next page
+        ends."""
         if self.phase != "fetching":
             return
         self.fetched += len(messages)
         self.progress.emit()
-        if last is None and messages:
-            last = messages[-1].seq
-        if more and last is not None:
-            self._ask(last)
+        if self.phase != "fetching":
+            return  # (cancelled by a slot of progress: no page more)
+        if first is None and messages:
+            first = messages[0].seq
+        if more and first is not None:
+            self._ask(first)
         else:
             self.complete = True
             self._write()

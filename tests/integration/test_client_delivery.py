@@ -526,6 +526,42 @@ def test_export_fetches_the_whole_conversation_into_an_empty_cache(
             if m.sender == "alice"} == {"delivered"}
 
 
+def test_scrolling_up_after_a_cancelled_export_passes_over_no_messages(
+        qtbot, server, make_engine, tmp_path, monkeypatch):
+    """On a new computer, dave opened Everyone (its newest page), started an export and
+    cancelled it after its first page. Scrolling up then went from the newest page straight
+    to the export's page, the oldest messages: the 60 in between were never shown (a hunt).
+    The export fetched oldest first, so it left a hole in the cache, and an older page comes
+    from the cache whenever it has rows below the oldest shown. It fetches newest first
+    now: what it leaves in the cache runs on from the newest messages."""
+    monkeypatch.setattr(engine_module, "EXPORT_PAGE", 40)
+    charlie = connect_as(qtbot, server, "charlie", "charlie123")
+    for i in range(150):
+        assert isinstance(charlie.send_text("broadcast", f"b{i}"), Ok)
+    dave = make_engine(data_dir=tmp_path / "dave")  # (a new account: nothing queued)
+    with qtbot.waitSignal(dave.resumed, timeout=10_000):
+        with qtbot.waitSignal(dave.login_succeeded, timeout=10_000):
+            dave.connect_to(server.host, server.port)
+            dave.register("dave", "dave123456")
+    model = dave.conversation(EVERYONE)
+    if not any(i.seq is not None for i in model.items()):
+        with qtbot.waitSignal(dave.history_loaded, timeout=10_000):
+            model.fetchMore()  # the tab opens: the newest page
+    job = dave.export_conversation(EVERYONE, tmp_path / "everyone.txt")
+    job.progress.connect(job.cancel)  # (Cancel, once its first page is in)
+    with qtbot.waitSignal(job.failed, timeout=10_000):
+        pass
+    assert job.fetched == 40 and dave.store.count(EVERYONE) < 150
+    while model.canFetchMore():  # (what scrolling to the top does, page by page)
+        rows = model.rowCount()
+        model.fetchMore()
+        if model.rowCount() == rows:  # (from the server: later)
+            with qtbot.waitSignal(dave.history_loaded, timeout=10_000):
+                pass
+    assert [i.text for i in model.items() if i.seq is not None] == \
+        [f"b{i}" for i in range(150)]
+
+
 def test_a_page_from_the_server_brings_a_deletion_the_cache_was_never_told_of(
         qtbot, server, make_engine, tmp_path):
     """A group message deleted after bob left the group (deletions reach members only):
