@@ -206,6 +206,12 @@ SEND_RETRY_S = (1.0, 30.0)
 delay (or the error's ``retry_after``), doubling up to the second (seconds), while logged in;
 an ack starts it over."""
 
+CATCH_UP_RETRY_S = (1.0, 60.0)
+"""A conversation's catch-up page refused for now (``internal``: another program locks the
+server's database, or the server failed) is asked again after the first delay (or the
+error's ``retry_after``), doubling up to the second (seconds) while it is refused, in the
+same session (a new login starts the catch-up over anyway)."""
+
 PAGE = 50
 """Messages per history page (cache or server)."""
 
@@ -660,6 +666,9 @@ class ClientEngine(QObject):
         # Conversations whose cursor went back while their catch-up ran (_rewind_cursor):
         # the seq the catch-up starts again from, after the page on its way.
         self._catch_up_again: dict[str, int] = {}
+        # Conversations whose catch-up page was refused for now: the delay of the next try
+        # (_catch_up_later); a new dict with each session (whose catch-up starts over).
+        self._catch_up_waiting: dict[str, float] = {}
         # Conversations listed by `conversations` whose newest page is on its way, and the seq
         # to keep as CONVERSATIONS_META once they are all in (None: not this time).
         self._discovering: set[str] = set()
@@ -2175,6 +2184,7 @@ class ClientEngine(QObject):
         self._history_busy.clear()
         self._resuming = 0
         self._catching_up.clear()
+        self._catch_up_waiting = {}
         self._reads_to_resend |= self._unconfirmed_reads
         self._unconfirmed_reads.clear()
         self._queued_auth = None
@@ -2280,6 +2290,7 @@ class ClientEngine(QObject):
         self._history_busy.clear()
         self._resuming = 0
         self._catching_up.clear()
+        self._catch_up_waiting = {}
         for job in list(self._exports):
             job.fetch_stopped(message)
         if code == ConnectionErrorCode.CERTIFICATE_CHANGED:
@@ -3568,6 +3579,7 @@ class ClientEngine(QObject):
             keys.update(self._store.meta_keys(RESUME_META))
         self._resuming = 0
         self._catching_up.clear()
+        self._catch_up_waiting = {}
         self._catch_up_again.clear()
         self._cursored = set()
         for key in sorted(keys):
@@ -3836,6 +3848,7 @@ class ClientEngine(QObject):
                       and name_key(r.sender) == name_key(self.user)])
         self.history_loaded.emit(key, added)
         self._resuming -= 1
+        self._catch_up_waiting.pop(key, None)  # (answered: a later refusal waits anew)
         again = self._catch_up_again.pop(key, None)
         if again is not None and again < req.after:
             # The cursor went back below this page meanwhile (_rewind_cursor): the catch-up
@@ -3877,9 +3890,33 @@ class ClientEngine(QObject):
                 self._resumed_one()
             return
         self._resuming -= 1  # (the cursor stays: the next login's catch-up starts there)
+        if err.code not in FINAL_HISTORY_ERRORS:
+            self._catch_up_later(key, req.after, err.retry_after)
         if self._resuming <= 0:
             self._resuming = 0
             self.resumed.emit()
+
+    def _catch_up_later(self, key: str, after: int, retry_after: float | None) -> None:
+        """``key``'s catch-up page after seq ``after`` was refused for now: ask it again
+        after a while (:data:`CATCH_UP_RETRY_S`), in this session. Until then nothing moves
+        its cursor (it stays in :attr:`_catching_up`). Refused once and not asked again, the
+        messages another computer of the account had confirmed stayed missing until the
+        next login (a hunt: an sqlite3 shell's lock on the server's database at the login)."""
+        delay = self._catch_up_waiting.get(key, CATCH_UP_RETRY_S[0])
+        self._catch_up_waiting[key] = min(CATCH_UP_RETRY_S[1], delay * 2)
+        delay = max(delay, retry_after or 0.0)
+        log.info("catch-up of %s refused for now: asked again in %.0f s", key, delay)
+        waiting = self._catch_up_waiting
+
+        def again() -> None:
+            # (the same session: a new one cleared the dict and started the catch-up over)
+            if waiting is not self._catch_up_waiting or key not in waiting \
+                    or key not in self._catching_up or not self.logged_in:
+                return
+            start = min(after, self._catch_up_again.pop(key, after))
+            self._history_after(key, start)
+
+        QTimer.singleShot(max(100, int(delay * 1000)), self, again)
 
     # ------------------------------------------------------------------ reconnect
 

@@ -1715,6 +1715,40 @@ def test_a_catch_up_cut_off_by_a_lost_link_is_finished_after_the_reconnect(
     assert laptop.store.count("alice") == len(want)
 
 
+def test_a_catch_up_refused_for_now_is_asked_again_in_the_same_session(
+        qtbot, server, make_engine, tmp_path, caplog):
+    """An operator's sqlite3 shell held a write lock on the server's database just as bob's
+    laptop logged in: its catch-up of his conversation with alice was refused ("try again
+    shortly"), and was not asked again. What his phone had taken off the account's queue
+    meanwhile never showed on the laptop until its next login, which on a desktop that
+    stays logged in can be days (a hunt). It is asked again once the lock is gone."""
+    caplog.set_level(logging.INFO, logger="messenger")
+    alice, laptop = laptop_put_away(qtbot, server, make_engine, tmp_path, "first")
+    phone = make_engine(data_dir=tmp_path / "phone")
+    login(qtbot, phone, server.host, server.port, "bob")
+    for i in range(3):
+        alice.send_unicast("bob", f"while away {i}")
+    qtbot.waitUntil(lambda: "while away 2" in texts_from(phone, "alice", "alice"),
+                    timeout=10_000)
+    qtbot.waitUntil(lambda: not phone._to_confirm and not alice.store.outbox(), timeout=5000)
+    phone.close()  # confirmed by the phone: nothing is queued for the laptop
+    qtbot.waitUntil(lambda: phone.state is ConnectionState.DISCONNECTED)
+    shell = sqlite3.connect(server.data_dir / "messenger.db", isolation_level=None)
+    # (the lock comes after the login's answer, before the server reads the catch-up)
+    laptop.login_succeeded.connect(lambda *_: shell.execute("BEGIN IMMEDIATE"))
+    try:
+        with qtbot.waitSignal(laptop.resumed, timeout=10_000):
+            login(qtbot, laptop, server.host, server.port, "bob")
+        assert "history of alice refused: internal" in caplog.text
+    finally:
+        shell.execute("ROLLBACK")
+        shell.close()
+    want = ["first", "while away 0", "while away 1", "while away 2"]
+    qtbot.waitUntil(lambda: texts_from(laptop, "alice", "alice") == want, timeout=10_000)
+    assert laptop.store.count("alice") == 4
+    assert laptop.store.get_meta("resume:alice") == str(alice.store.page("bob")[-1].seq)
+
+
 def test_what_this_account_sent_from_another_device_reaches_this_one_after_a_relogin(
         qtbot, server, make_engine, tmp_path):
     """bob's phone writes to alice while his laptop is online: the server sends the laptop
