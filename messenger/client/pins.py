@@ -112,7 +112,10 @@ class PinStore:
         # Durably (synced before and after the rename): a power loss right after a pin left
         # an empty file, which trusts no server until it is repaired (a certificates hunt).
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_durably(self.path, json.dumps(pins, indent=2, sort_keys=True) + "\n")
+        # (0600: which servers this user trusts is nobody else's business on a shared
+        # computer; it was the umask's 0644, a hunt)
+        write_durably(self.path, json.dumps(pins, indent=2, sort_keys=True) + "\n",
+                      mode=0o600)
 
     def get(self, host: str, port: int) -> str | None:
         """The pinned fingerprint of ``host:port``, or None."""

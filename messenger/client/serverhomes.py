@@ -164,5 +164,5 @@ class ServerHomes:
             raise OSError(f"{path} could not be read: it is left as it is")
         path.parent.mkdir(parents=True, exist_ok=True)
         data = {fp: [host, port] for fp, (host, port) in sorted(self._homes.items())}
-        write_durably(path, json.dumps(data, indent=2) + "\n")
+        write_durably(path, json.dumps(data, indent=2) + "\n", mode=0o600)  # (as the pins)
         self.changed = False

@@ -33,8 +33,14 @@ Account = tuple[str, str, int]
 
 
 def app_settings() -> QSettings:
-    """The settings of the current user (honours ``MESSENGER_HOME``). Never holds a password."""
-    return QSettings(str(paths.config_dir() / SETTINGS_FILE), QSettings.Format.IniFormat)
+    """The settings of the current user (honours ``MESSENGER_HOME``). Never holds a password.
+
+    The file is readable by this user only (0600, :func:`messenger.paths.private_file`;
+    Qt's atomic rewrite keeps its mode): it holds every account's drafts, and was 0644 on
+    a shared computer (a hunt)."""
+    path = paths.config_dir() / SETTINGS_FILE
+    paths.private_file(path)
+    return QSettings(str(path), QSettings.Format.IniFormat)
 
 
 def written(s: QSettings) -> bool:

@@ -139,3 +139,35 @@ def test_rotated_copies_of_a_log_left_by_an_earlier_version_are_narrowed_too(
             for handler in list(logging.getLogger("messenger.server.activity").handlers):
                 logging.getLogger("messenger.server.activity").removeHandler(handler)
                 handler.close()
+
+
+def test_the_apps_settings_pins_and_server_homes_are_private(tmp_path, monkeypatch, open_umask):
+    """messenger.ini holds every account's drafts (and its tabs, mutes, download folder),
+    known_servers.json and servers.json which servers this computer trusts and where its
+    accounts' messages are: on a lab computer they were 0644 (the umask's), in folders that
+    are 0700 only when the app made them (an old version's 0755 ``config`` folder, a
+    portable ``MESSENGER_HOME`` copied with ``cp -r``). Now they are 0600 when written, and
+    one written by an older version is narrowed the next time it is."""
+    from messenger.client.pins import PIN_FILE_NAME, PinStore
+    from messenger.client.serverhomes import HOMES_FILE, ServerHomes
+    from messenger.gui.settings import SETTINGS_FILE, app_settings, save_drafts
+
+    monkeypatch.setenv("MESSENGER_HOME", str(tmp_path / "home"))
+    save_drafts("alice", "lab", 5000, {"@bob": "not for the next student"})
+    ini = paths.config_dir() / SETTINGS_FILE
+    assert "not for the next student" in ini.read_text(encoding="utf-8")
+    assert mode(ini) == 0o600
+    os.chmod(ini, 0o644)  # (written by an older version)
+    s = app_settings()
+    s.setValue("window/sidebar", False)
+    s.sync()
+    assert mode(ini) == 0o600
+
+    pins = PinStore()
+    pins.pin("lab", 5000, "AB:" * 31 + "AB")
+    assert mode(paths.config_dir() / PIN_FILE_NAME) == 0o600
+    homes_file = paths.data_dir() / "accounts" / HOMES_FILE
+    homes = ServerHomes()
+    homes.home("lab", 5000, "AB:" * 31 + "AB")
+    homes.save(homes_file)
+    assert mode(homes_file) == 0o600
