@@ -1351,6 +1351,14 @@ class ClientEngine(QObject):
             self._conn.send(Logout(id=self._take_id()))
         self._conn.close()
 
+    def local_store_path(self) -> Path | None:
+        """Where this account's local store is on this computer (under the server's
+        :attr:`home`); None before any login. File → Log out and remove my data removes it
+        (:func:`~messenger.client.localstore.remove_store`, once :meth:`close_store`)."""
+        if not self.account:
+            return None
+        return self._store_path(*self.home, self.account)
+
     def close_store(self) -> None:
         """Close the local store (the app quits): the next app of this account may open it
         (:class:`~messenger.client.localstore.LocalStore` holds a lock while open). A later

@@ -167,6 +167,49 @@ def store_path(data_dir: Path, host: str, port: int, user: str) -> Path:
     return folder / f"{safe_user}.db"
 
 
+STORE_ASIDE_KINDS = ("damaged", "moved", "server-reset")
+"""The ``<why>`` of a store set aside by the engine as ``<name>.<why>-<YYYYmmdd-HHMMSS>``."""
+
+
+def store_files(path: Path) -> list[Path]:
+    """The files of the local store at ``path`` that exist: the database, its ``-wal``,
+    ``-shm``, ``-journal`` and ``.lock`` files, and the copies of it set aside
+    (:data:`STORE_ASIDE_KINDS`, with theirs). Another account's files are never among
+    them (``alice.db.db``, the store of an account named ``alice.db``, is not
+    ``alice.db``'s)."""
+    path = Path(path)
+    aside = re.compile(re.escape(path.name) + r"\.(?:" +
+                       "|".join(re.escape(k) for k in STORE_ASIDE_KINDS) +
+                       r")-\d{8}-\d{6}(?:-wal|-shm|-journal)?")
+    own = {path.name, *(f"{path.name}{s}" for s in ("-wal", "-shm", "-journal", ".lock"))}
+    try:
+        names = sorted(p.name for p in path.parent.iterdir())
+    except OSError:
+        return []
+    return [path.parent / n for n in names if n in own or aside.fullmatch(n)]
+
+
+def remove_store(path: Path) -> list[Path]:
+    """Remove the local store at ``path`` from this computer (File → Log out and remove my
+    data; it must be closed): every file of :func:`store_files`, then its server's folder
+    when nothing else is left in it. Returns the files that could not be removed (each
+    logged); ``[]`` when all went or there were none."""
+    left: list[Path] = []
+    for part in store_files(path):
+        try:
+            part.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.error("could not remove %s: %s", part, exc)
+            left.append(part)
+    try:
+        Path(path).parent.rmdir()  # (only when empty: other accounts' stores stay)
+    except OSError:
+        pass
+    return left
+
+
 _OUTBOX_COLUMNS = ("client_msg_id, conv, scope, recipients, text, created, state, error,"
                    " attempted, group_created")
 

@@ -130,3 +130,5 @@ def run_app(args: argparse.Namespace) -> int:
         if not window.logout_chosen:
             return status
         notice = window.logout_reason
+        if window.forgotten:  # (the next person's login dialog does not name them)
+            user = None

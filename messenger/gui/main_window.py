@@ -79,6 +79,7 @@ from ..client.engine import (
     ConversationExport,
     group_failure,
 )
+from ..client.localstore import remove_store
 from ..client.models import GroupModel, RosterModel, presence_text
 from ..client.notify import (
     COALESCE_SECONDS,
@@ -113,6 +114,7 @@ from .preferences import PreferencesDialog
 from .settings import (
     adopt_account_settings,
     app_settings,
+    forget_account_settings,
     load_drafts,
     load_multicast_draft,
     load_notification_prefs,
@@ -168,6 +170,35 @@ def confirm_logout_unsent(parent: QWidget, count: int, failed: int = 0, *, edits
         QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
         QMessageBox.StandardButton.Cancel)
     return answer == QMessageBox.StandardButton.Yes
+
+
+def forget_question(user: str, server: str, unsent: int = 0, edits: int = 0,
+                    deletes: int = 0) -> str:
+    """The question of File → Log out and remove my data from this computer: what goes
+    (``user``'s messages saved here for ``server``, drafts, settings, the window's layout),
+    what stays, and what waiting to go is lost (``unsent`` messages, ``edits`` and
+    ``deletes`` not made yet)."""
+    lost = ""
+    if unsent or edits or deletes:
+        lost = (f"\n\n{logout_waiting_text(unsent, edits, deletes)}: "
+                f"{'it' if unsent + edits + deletes == 1 else 'they'} will be lost.")
+    return (f"Log out and remove {user}'s data on {server} from this computer?\n\n"
+            "Removed: the messages saved here (they come back from the server at your next "
+            "login), messages not sent yet, your drafts, your settings for this account (open "
+            "tabs, muted conversations, notifications, read receipts, files accepted without "
+            "asking, download folder) and the window's size and layout.\n\n"
+            "Not removed: files you received, exported or pasted." + lost)
+
+
+def confirm_forget(parent: QWidget, question: str) -> bool:
+    """Ask :func:`forget_question`'s ``question`` (replaced in tests); Cancel is the
+    default."""
+    box = QMessageBox(QMessageBox.Icon.Warning, "Remove my data", question,
+                      QMessageBox.StandardButton.Cancel, parent)
+    remove = box.addButton("Log out and remove", QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.exec()
+    return box.clickedButton() is remove
 
 
 def logout_waiting_text(count: int, edits: int = 0, deletes: int = 0) -> str:
@@ -443,6 +474,10 @@ class MainWindow(QMainWindow):
         self.transfers.transfer_added.connect(self._on_transfer_added)
         self.log_file = log_file
         self.logout_chosen = False
+        self.forgotten = False
+        """File → Log out and remove my data was chosen: when the window closes, the
+        account's local store and settings go (the login dialog then starts blank)."""
+        self._forgot = False
         self.logout_reason = ""
         """Why the session ended when the window did not choose it (for the login dialog)."""
         self._tabs_by_key: dict[str, ConversationWidget] = {}
@@ -729,6 +764,9 @@ class MainWindow(QMainWindow):
         self.logout_action = QAction("Log &out", self)
         self.logout_action.triggered.connect(self._logout)
         file_menu.addAction(self.logout_action)
+        self.forget_action = QAction("Log out and re&move my data from this computer…", self)
+        self.forget_action.triggered.connect(self.logout_and_forget)
+        file_menu.addAction(self.forget_action)
         self.password_action = QAction("Change pass&word…", self)
         self.password_action.triggered.connect(self.ask_change_password)
         file_menu.addAction(self.password_action)
@@ -2141,6 +2179,48 @@ class MainWindow(QMainWindow):
         self.logout_requested.emit()
         self.close()
 
+    def logout_and_forget(self) -> None:
+        """File → Log out and remove my data from this computer (a shared computer: a lab,
+        a classroom): asked first (:func:`confirm_forget`, which names what is lost), then
+        a logout, and once the window has closed the account's local store (with its
+        ``-wal``/``-shm`` files and set-aside copies; :func:`remove_store`) and its settings
+        (:func:`forget_account_settings`) are removed. Received, exported and pasted files
+        stay."""
+        e = self.engine
+        store = e.store
+        unsent = len(store.outbox()) if store is not None else 0
+        edits, deletes = e.changes_waiting()
+        server = f"{e.host}:{e.port}" if e.host else "this server"
+        if not confirm_forget(self, forget_question(e.account or "this account", server,
+                                                    unsent, edits, deletes)):
+            return
+        self.forgotten = True
+        self.logout_chosen = True
+        self.logout_requested.emit()
+        self.close()
+
+    def _forget_account(self) -> None:
+        """Remove what :meth:`logout_and_forget` promised (the engine and store closed);
+        :attr:`logout_reason` says how it went, for the login dialog."""
+        e = self.engine
+        path = e.local_store_path()
+        left = remove_store(path) if path is not None else []
+        where = self._drafts_for or ((e.account, *e.home) if e.account else None)
+        saved = forget_account_settings(*where) if where is not None else True
+        self._drafts.clear()
+        self._reply_drafts.clear()
+        if left or not saved:
+            what = [str(p) for p in left]
+            if not saved:
+                what.append(str(app_settings().fileName()))
+            self.logout_reason = ("Logged out, but some of your data could not be removed "
+                                  f"from this computer: {', '.join(what)}.")
+        else:
+            self.logout_reason = ("Logged out. Your messages, drafts and settings were "
+                                  "removed from this computer.")
+        log.info("removed the local data of %s on %s:%d%s", e.account, *e.home,
+                 f" (left: {', '.join(map(str, left))})" if left else "")
+
     # ------------------------------------------------------------------ session
 
     def _restore_session(self) -> None:
@@ -2229,7 +2309,10 @@ class MainWindow(QMainWindow):
             save_multicast_draft(*where, *self.multicast_draft())
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self.save_session()
+        if self.forgotten:  # (nothing of the account is written: it goes below)
+            self._draft_timer.stop()
+        else:
+            self.save_session()
         self._notify_timer.stop()
         for nid in self.desktop_notices.close_all():
             self.desktop.close(nid)  # (quit, log out: a pop-up left behind opened nothing)
@@ -2241,4 +2324,7 @@ class MainWindow(QMainWindow):
         self.transfers.close()  # peers are told; partial files stay for a resume
         self.engine.close()  # logs out first when logged in
         self.engine.close_store()  # (the next window of this account opens it)
+        if self.forgotten and not self._forgot:
+            self._forgot = True  # (once: a second close must not remove a later login's)
+            self._forget_account()
         super().closeEvent(event)

@@ -186,6 +186,28 @@ def adopt_account_settings(user: str, old: tuple[str, int], new: tuple[str, int]
     s.sync()
 
 
+WINDOW_KEYS = ("window/geometry", "window/state", "window/splitter", "window/sidebar")
+"""The main window's size, place and layout (the computer's, as the last window left it)."""
+
+
+def forget_account_settings(user: str, host: str, port: int,
+                            settings: QSettings | None = None) -> bool:
+    """Remove what the settings keep of ``user`` on ``host:port`` (the server's home): the
+    whole ``session/…`` group (drafts, reply and multicast drafts, open tabs, muted
+    conversations, notification and read-receipt choices, auto-accepted people, download
+    folder), the window's size and layout (:data:`WINDOW_KEYS`: the last window's, which
+    was this account's) and the name the login dialog is pre-filled with when it is
+    ``user``'s (File → Log out and remove my data). False when the file could not be written
+    (:func:`written`)."""
+    s = settings or app_settings()
+    s.remove(_session_group(user, host, port))
+    for key in WINDOW_KEYS:
+        s.remove(key)
+    if name_key(str(s.value("login/user", ""))) == name_key(user):
+        s.remove("login/user")
+    return written(s)
+
+
 def save_open_tabs(user: str, host: str, port: int, tabs: list[tuple[str, str]],
                    current: str | None, settings: QSettings | None = None) -> None:
     """Remember the conversation tabs of ``user`` on ``host:port``: ``(key, title)`` in tab

@@ -14,6 +14,7 @@ from messenger.client.localstore import (
     LocalStore,
     SeqClash,
     TransferRecord,
+    remove_store,
     store_path,
 )
 from messenger.protocol import RETRACTED_TEXT
@@ -439,3 +440,23 @@ def test_multicast_copies_cached_apart_all_get_the_receipts(store):
     (row,) = [m for m in store.settle([8], "alice") if m.conv == "carol"]
     assert (row.state, row.delivered_to) == ("delivered", ["carol"])
     assert store.message(8, conv="bob").state == "sent"  # bob's copy: bob has not got it
+
+
+def test_removing_a_store_takes_its_files_and_set_aside_copies_and_no_other_accounts(tmp_path):
+    """File → Log out and remove my data: alice's store, its -wal/-shm/.lock and the copies
+    of it set aside (damaged, moved, server reset) go; the store of an account named
+    ``alice.db`` (``alice.db.db``) and bob's stay, and so does their folder."""
+    path = store_path(tmp_path, "lab", 5000, "alice")
+    LocalStore(path).close()
+    LocalStore(store_path(tmp_path, "lab", 5000, "alice.db")).close()
+    LocalStore(store_path(tmp_path, "lab", 5000, "bob")).close()
+    for extra in ("alice.db-wal", "alice.db-shm", "alice.db.damaged-20260101-120000",
+                  "alice.db.damaged-20260101-120000-wal", "alice.db.moved-20260102-090000",
+                  "alice.db.server-reset-20260103-100000-shm"):
+        (path.parent / extra).write_bytes(b"x")
+    assert remove_store(path) == []
+    assert sorted(p.name for p in path.parent.iterdir()) == \
+        ["alice.db.db", "alice.db.db.lock", "bob.db", "bob.db.lock"]
+    only = store_path(tmp_path, "other", 5000, "alice")
+    LocalStore(only).close()
+    assert remove_store(only) == [] and not only.parent.exists()  # (an empty folder goes)
