@@ -669,6 +669,7 @@ class ClientEngine(QObject):
         # Conversations whose catch-up page was refused for now: the delay of the next try
         # (_catch_up_later); a new dict with each session (whose catch-up starts over).
         self._catch_up_waiting: dict[str, float] = {}
+        self._conversations_wait = CATCH_UP_RETRY_S[0]  # (the next wait if refused again)
         # Conversations listed by `conversations` whose newest page is on its way, and the seq
         # to keep as CONVERSATIONS_META once they are all in (None: not this time).
         self._discovering: set[str] = set()
@@ -2193,6 +2194,7 @@ class ClientEngine(QObject):
         self._resuming = 0
         self._catching_up.clear()
         self._catch_up_waiting = {}
+        self._conversations_wait = CATCH_UP_RETRY_S[0]
         self._reads_to_resend |= self._unconfirmed_reads
         self._unconfirmed_reads.clear()
         self._queued_auth = None
@@ -2299,6 +2301,7 @@ class ClientEngine(QObject):
         self._resuming = 0
         self._catching_up.clear()
         self._catch_up_waiting = {}
+        self._conversations_wait = CATCH_UP_RETRY_S[0]
         for job in list(self._exports):
             job.fetch_stopped(message)
         if code == ConnectionErrorCode.CERTIFICATE_CHANGED:
@@ -2447,7 +2450,7 @@ class ClientEngine(QObject):
         elif req.kind == "history":
             self._on_history(req, ok)
         elif req.kind == "conversations":
-            self._on_conversations(ok)
+            self._on_conversations(ok, again=bool(req.attempt))
         elif req.kind == "group":
             self._on_group_ok(req, ok)
         elif req.kind == "groups":
@@ -2575,7 +2578,10 @@ class ClientEngine(QObject):
             self._on_history_error(req, err)
         elif req.kind == "conversations":
             log.info("conversations refused: %s", err.code)
-            self._resumed_one()
+            if err.code not in FINAL_HISTORY_ERRORS:
+                self._conversations_later(err.retry_after)
+            if not req.attempt:
+                self._resumed_one()
         elif req.kind == "edit" and err.code == ErrorCode.RATE_LIMITED and req.frame:
             self._edit_later(req, err.retry_after or 1.0)
         elif req.kind in ("retract", "edit"):
@@ -3588,6 +3594,7 @@ class ClientEngine(QObject):
         self._resuming = 0
         self._catching_up.clear()
         self._catch_up_waiting = {}
+        self._conversations_wait = CATCH_UP_RETRY_S[0]
         self._catch_up_again.clear()
         self._cursored = set()
         for key in sorted(keys):
@@ -3613,7 +3620,7 @@ class ClientEngine(QObject):
         if not self._resuming:
             self.resumed.emit()
 
-    def _on_conversations(self, ok: Ok) -> None:
+    def _on_conversations(self, ok: Ok, again: bool = False) -> None:
         """The server's list of the account's conversations (after a login): each one this
         computer has nothing of (another computer of the account confirmed its messages
         while this one was away, or this one is new) gets its newest page, which starts its
@@ -3625,7 +3632,30 @@ class ClientEngine(QObject):
         if entries:
             self._discover_upto = max(e.seq for e in entries)
         self._discovered(None)  # (the first DISCOVER_MAX go)
-        self._resumed_one()
+        if not again:  # (asked again later: the login's catch-up was over already)
+            self._resumed_one()
+
+    def _conversations_later(self, retry_after: float | None) -> None:
+        """The login's ``conversations`` was refused for now: ask it again after a while
+        (:data:`CATCH_UP_RETRY_S`, doubling), in this session. Refused once and not asked
+        again, the conversations a new computer had nothing of (read on another computer
+        of the account) stayed missing until the next login (a hunt: an sqlite3 shell's
+        lock on the server's database at the login)."""
+        delay = self._conversations_wait
+        self._conversations_wait = min(CATCH_UP_RETRY_S[1], delay * 2)
+        delay = max(delay, retry_after or 0.0)
+        log.info("conversations refused for now: asked again in %.0f s", delay)
+        waiting = self._catch_up_waiting  # (a new session replaces it)
+
+        def again() -> None:
+            if waiting is not self._catch_up_waiting or not self.logged_in:
+                return
+            after = int(self._store.get_meta(CONVERSATIONS_META) or 0) \
+                if self._store is not None else 0
+            self._request(GetConversations(id=self._take_id(), after=max(0, after)),
+                          _Request("conversations", attempt=1))
+
+        QTimer.singleShot(max(100, int(delay * 1000)), self, again)
 
     def _discover_next(self) -> None:
         """Ask the newest page of the conversations waiting in line (``_discover_queue``)

@@ -1749,6 +1749,39 @@ def test_a_catch_up_refused_for_now_is_asked_again_in_the_same_session(
     assert laptop.store.get_meta("resume:alice") == str(alice.store.page("bob")[-1].seq)
 
 
+def test_the_conversation_list_refused_for_now_is_asked_again_in_the_same_session(
+        qtbot, server, make_engine, tmp_path, caplog):
+    """bob logs in on a new computer just as an operator's sqlite3 shell holds a write lock
+    on the server's database: the login's `conversations` (what the account has, to find
+    the conversations this computer has nothing of) was refused "for now" and not asked
+    again, so his conversation with alice, read on his phone, was missing from the new
+    computer until its next login. It is asked again once the lock is gone."""
+    caplog.set_level(logging.INFO, logger="messenger")
+    alice = make_engine()
+    phone = make_engine(data_dir=tmp_path / "phone")
+    login(qtbot, alice, server.host, server.port, "alice")
+    login(qtbot, phone, server.host, server.port, "bob")
+    alice.send_unicast("bob", "welcome aboard")
+    qtbot.waitUntil(lambda: texts_from(phone, "alice", "alice") == ["welcome aboard"],
+                    timeout=10_000)
+    qtbot.waitUntil(lambda: not phone._to_confirm and not alice.store.outbox(), timeout=5000)
+    phone.close()  # confirmed by the phone: nothing is queued for the new computer
+    qtbot.waitUntil(lambda: phone.state is ConnectionState.DISCONNECTED)
+    new = make_engine(data_dir=tmp_path / "new-computer")
+    shell = sqlite3.connect(server.data_dir / "messenger.db", isolation_level=None)
+    # (the lock comes after the login's answer, before the server reads `conversations`)
+    new.login_succeeded.connect(lambda *_: shell.execute("BEGIN IMMEDIATE"))
+    try:
+        with qtbot.waitSignal(new.resumed, timeout=10_000):
+            login(qtbot, new, server.host, server.port, "bob")
+        assert "conversations refused: internal" in caplog.text
+    finally:
+        shell.execute("ROLLBACK")
+        shell.close()
+    qtbot.waitUntil(lambda: new.store.count("alice") == 1, timeout=10_000)
+    assert texts_from(new, "alice", "alice") == ["welcome aboard"]
+
+
 def test_what_this_account_sent_from_another_device_reaches_this_one_after_a_relogin(
         qtbot, server, make_engine, tmp_path):
     """bob's phone writes to alice while his laptop is online: the server sends the laptop
