@@ -153,6 +153,7 @@ EARLY_EVENTS_KEPT = 200
 (:meth:`ClientEngine.take_early_transfer_events`)."""
 GROUP_CREATED_META = "group_created:"  # + group key: the group's ``created`` last seen
 GROUP_HIDDEN_META = "group_hidden:"  # + group key: a former group taken off the list
+GROUP_ENDED_META = "group_ended:"  # + group key: the ``created`` of the group seen dissolved
 """Local store ``meta`` key: the edits and deletes sent and not answered yet (JSON list, in
 the order made), so that a quit, a crash or a lost link does not lose them: they go again
 after the next login of the account (an edit keeps its ``client_msg_id``; deleting a
@@ -2842,10 +2843,32 @@ class ClientEngine(QObject):
                 newest = self._store.page(key, limit=1)
                 name = (newest[0].group if newest and newest[0].group
                         else key[len(GROUP_PREFIX):])
-                rows.append(GroupRow(name, "", member=False, left=True))
+                rows.append(GroupRow(name, "", member=False, left=True,
+                                     ended=self._ended_here(key)))
         except sqlite3.Error as exc:
             log.warning("could not list the former groups: %s", exc)
         return rows
+
+    def _save_ended(self, group: GroupInfo) -> None:
+        """Keep that ``group`` was seen dissolved (its ``created``, in the local store), so
+        that its row and tab still say it ended after a restart (:meth:`_ended_here`)."""
+        if self._store is None:
+            return
+        key = group_key(group.name)
+        created = repr(group.created) if group.created else \
+            self._store.get_meta(GROUP_CREATED_META + key)
+        try:
+            if created:
+                self._store.set_meta(GROUP_ENDED_META + key, created)
+        except (sqlite3.Error, OSError) as exc:  # (only what a restart says of it)
+            log.warning("could not save that group %s ended: %s", group.name, exc)
+
+    def _ended_here(self, key: str) -> bool:
+        """Whether the last group of conversation ``key`` that this app knew (its
+        ``created``) was seen dissolved: a later group of that name is not."""
+        ended = self._store.get_meta(GROUP_ENDED_META + key) if self._store is not None \
+            else None
+        return ended is not None and ended == self._store.get_meta(GROUP_CREATED_META + key)
 
     def forget_group(self, name: str) -> bool:
         """Take former group ``name`` (a ``left`` row) off the group list, also after
@@ -2895,6 +2918,7 @@ class ClientEngine(QObject):
                 # Dissolved (its last member left: this account, here or elsewhere). The
                 # `ok` of the leave came first and said nothing of it.
                 self.groups.upsert(replace(former, ended=True))
+                self._save_ended(ev.group)
             if ev.group.public and ev.group.members:
                 if self.directory.row_of(ev.group.name) is not None:
                     self.directory.upsert(replace(row, member=False, pending=False))

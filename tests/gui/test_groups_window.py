@@ -235,6 +235,47 @@ def test_the_last_member_leaving_is_told_the_group_ended(qtbot, open_window, mon
     assert tab.compose.isEnabled() and not tab.closed_label.isVisibleTo(tab)
 
 
+def test_a_group_that_ended_still_says_so_after_a_restart(qtbot, open_window, monkeypatch):
+    """alice, the last member of "solo", left: its tab said "This group ended: its last member
+    left." and the row "it ended". After a restart of the app the same tab read "You are not
+    a member of this group." and the row "you are no longer a member" (the ended flag lived in
+    the row only): as if the group went on without her."""
+    Answers(monkeypatch, True)
+    alice = open_window("alice")
+    with qtbot.waitSignal(alice.engine.group_joined, timeout=10_000):
+        alice.engine.create_group("solo", [], public=True)
+    with qtbot.waitSignal(alice.engine.message_acked, timeout=10_000):
+        alice.engine.send_group("solo", "note to self")
+    with qtbot.waitSignal(alice.engine.group_left, timeout=10_000):
+        alice.engine.leave_group("solo")
+    qtbot.waitUntil(lambda: alice.engine.groups.former_row("solo") is not None
+                    and alice.engine.groups.former_row("solo").ended, timeout=10_000)
+    alice.close()
+    alice.engine.close()
+    qtbot.waitUntil(lambda: not alice.engine.logged_in)
+    again = open_window("alice")
+    assert again.engine.groups.former() == ["solo"]
+    tab = again.open_group("solo")
+    assert tab.closed_label.text() == "This group ended: its last member left."
+    row = again.engine.groups.row_of("solo")
+    assert "it ended" in again.engine.groups.index(row, 0).data(Qt.ItemDataRole.ToolTipRole)
+    # A new group of that name, joined and left while others stay: not "ended" after a restart.
+    bob = open_window("bob")
+    with qtbot.waitSignal(again.engine.invitation_received, timeout=10_000):
+        bob.engine.create_group("solo", ["alice"])
+    with qtbot.waitSignal(again.engine.group_joined, timeout=10_000):
+        again.engine.accept_invitation("solo")
+    with qtbot.waitSignal(again.engine.group_left, timeout=10_000):
+        again.engine.leave_group("solo")
+    again.close()
+    again.engine.close()
+    qtbot.waitUntil(lambda: not again.engine.logged_in)
+    third = open_window("alice")
+    assert not third.engine.groups.former_row("solo").ended
+    assert third.open_group("solo").closed_label.text() != \
+        "This group ended: its last member left."
+
+
 def test_a_left_groups_tab_says_an_invitation_waits(qtbot, open_window, monkeypatch):
     """bob left the invite-only group "den" from its tab ("You left this group — its leader
     can invite you again."); alice invited him again and the yellow bar showed the
