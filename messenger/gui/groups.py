@@ -89,6 +89,8 @@ LEFT_PRIVATE_GROUP = "You left this group — its leader can invite you again."
 """(An invite-only group, or one no longer listed: it cannot be joined.)"""
 NOT_MEMBER = "You are not a member of this group."
 ENDED_GROUP = "This group ended: its last member left."
+NO_LIST_OFFLINE = ("Not connected to the server: the public groups show here once the app "
+                   "is back online.")
 INVITED_GROUP = "You are invited to this group — accept the invitation to write here."
 """(A group you left or were removed from, invited to again.)"""
 
@@ -416,7 +418,10 @@ class JoinGroupDialog(QDialog):
         engine.groups_listed.connect(self._on_listed)
         engine.group_joined.connect(self._on_joined)
         engine.group_failed.connect(self._on_failed)
-        engine.list_groups()
+        # Asked again at each login: opened while the link was down, it waited "Looking
+        # for groups…" for good, and one open across a reconnect kept the list of before.
+        engine.login_succeeded.connect(self._ask_list)
+        self._ask_list()
 
     def error_text(self) -> str:
         return self.error_label.shown_text()
@@ -427,6 +432,16 @@ class JoinGroupDialog(QDialog):
 
     def _set_error(self, text: str) -> None:
         self.error_label.set_error(text, fit_window=False)
+
+    def _ask_list(self, *_args: object) -> None:
+        """Ask the server for the public groups (again); while the link is down, say that
+        the list comes once the app is back online."""
+        if self.engine.list_groups():
+            if not self.proxy.rowCount():
+                self.empty_label.setText("Looking for groups…")
+        else:
+            self.empty_label.setText(NO_LIST_OFFLINE)
+            self.empty_label.show()
 
     def _on_listed(self) -> None:
         if self.proxy.rowCount():

@@ -603,6 +603,28 @@ def test_party_invite_accept_decline_leave_and_a_public_room(qtbot, open_window)
     assert alice.engine.groups.names()[0] == "secret"  # invitations first
 
 
+def test_the_join_dialog_lists_the_public_groups_once_the_link_is_back(qtbot, open_window):
+    """alice opened "Join a group…" while her Wi-Fi was down: it said "Looking for groups…"
+    for good, and once the app had reconnected it still listed nothing (charlie's "lounge",
+    made meanwhile, never showed) until she closed it and opened it again. A dialog open when
+    the link dropped likewise kept the list of before."""
+    alice, charlie = open_window("alice"), open_window("charlie")
+    with qtbot.waitSignal(alice.engine.reconnecting, timeout=10_000):
+        alice.engine._conn._socket.abort()  # the link breaks: the app reconnects by itself
+    dialog = alice.ask_join_group()
+    assert "not connected" in dialog.empty_label.text().lower()
+    with qtbot.waitSignal(charlie.engine.group_joined, timeout=10_000):
+        charlie.engine.create_group("lounge", [], public=True)
+    qtbot.waitUntil(lambda: dialog.names() == ["lounge"], timeout=10_000)
+    assert dialog.empty_label.isHidden()
+    # Open across a lost link: what was made meanwhile shows after the reconnect.
+    with qtbot.waitSignal(alice.engine.reconnecting, timeout=10_000):
+        alice.engine._conn._socket.abort()
+    with qtbot.waitSignal(charlie.engine.group_joined, timeout=10_000):
+        charlie.engine.create_group("den", [], public=True)
+    qtbot.waitUntil(lambda: dialog.names() == ["den", "lounge"], timeout=10_000)
+
+
 @pytest.mark.parametrize("command", ["/logout", "/QUIT"])
 def test_logout_and_quit(qtbot, open_window, command):
     alice = open_window("alice")
