@@ -2911,8 +2911,15 @@ class ClientEngine(QObject):
     def _on_group_update(self, ev: GroupUpdate) -> None:
         row = self._row(ev.group)
         if ev.gone or not (row.member or row.pending):
+            before = self.groups.group(ev.group.name)
             if self._drop_group(ev.group.name):
                 self.group_left.emit(ev.group.name)
+            if ev.gone and not ev.group.members and before is not None and before.pending:
+                # Dissolved with this invitation waiting: its bar went without a word,
+                # under the line that told of it.
+                self.conversation(EVERYONE).add_notice(
+                    f"The invitation to {ev.group.name} lapsed: the group ended (its last "
+                    "member left).")
             former = self.groups.former_row(ev.group.name)
             if ev.gone and not ev.group.members and former is not None:
                 # Dissolved (its last member left: this account, here or elsewhere). The

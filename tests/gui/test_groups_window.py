@@ -989,6 +989,32 @@ def test_the_invitation_bar_counts_the_members_who_accepted_meanwhile(qtbot, ope
     assert bob.invitation_bar.buttons("class")[0] is accept
 
 
+def test_an_invitation_to_a_group_that_ended_says_why_it_went(qtbot, open_window):
+    """alice invited bob to "lab" and then left it, its last member: bob's yellow bar
+    vanished without a word, and Everyone still read "alice invited you to the invite-only
+    group lab" — nothing said the group was gone (his Accept, clicked a moment late, said
+    nothing either). An invitation declined on his other computer goes quietly."""
+    alice, bob = open_window("alice"), open_window("bob")
+    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        alice.engine.create_group("lab", ["bob"])
+    assert bob.invitation_bar.buttons("lab") is not None
+    with qtbot.waitSignal(bob.engine.groups.pending_changed, timeout=10_000):
+        alice.engine.leave_group("lab")
+    assert bob.invitation_bar.buttons("lab") is None and bob.engine.groups.rows() == []
+    assert texts(bob, EVERYONE, SYSTEM)[-1] == \
+        "The invitation to lab lapsed: the group ended (its last member left)."
+    # Declined (here or elsewhere): no such line.
+    with qtbot.waitSignal(bob.engine.invitation_received, timeout=10_000):
+        alice.engine.create_group("den", ["bob"])
+    before = texts(bob, EVERYONE, SYSTEM)
+    with qtbot.waitSignal(bob.engine.groups.pending_changed, timeout=10_000):
+        bob.engine.decline_invitation("den")
+    qtbot.waitUntil(lambda: "bob declined the invitation" in texts(
+        alice, group_key("den"), SYSTEM), timeout=10_000)
+    assert not [t for t in texts(bob, EVERYONE, SYSTEM) if t not in before
+                and "lapsed" in t]
+
+
 def test_a_double_click_on_accept_joins_without_saying_it_could_not(qtbot, open_window):
     """A double-click on the invitation bar's Accept (its buttons stayed live until the
     server answered) sent two ``group_accept``s: bob joined, and the status bar then said
