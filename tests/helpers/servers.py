@@ -8,6 +8,7 @@ import time as _time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from messenger.server.app import ServerConfig
 from messenger.server.net import MessengerServer
@@ -73,11 +74,16 @@ def skew_server_clock(handle: ServerHandle, monkeypatch, offset: float) -> None:
 
 
 @contextlib.contextmanager
-def another_programs_lock(server: ServerHandle) -> Iterator[None]:
+def another_programs_lock(server: ServerHandle, *, after: Any = None) -> Iterator[None]:
     """For the block, an operator's sqlite3 shell holds a write transaction on the server's
-    live database (``BEGIN IMMEDIATE``)."""
+    live database (``BEGIN IMMEDIATE``): at once, or when signal ``after`` is emitted (an
+    engine's ``login_succeeded``: the lock lands after the login's answer, before the
+    server reads the requests the app sends next)."""
     shell = sqlite3.connect(server.data_dir / "messenger.db", isolation_level=None)
-    shell.execute("BEGIN IMMEDIATE")
+    if after is None:
+        shell.execute("BEGIN IMMEDIATE")
+    else:
+        after.connect(lambda *_: shell.execute("BEGIN IMMEDIATE"))
     try:
         yield
     finally:

@@ -1733,16 +1733,10 @@ def test_a_catch_up_refused_for_now_is_asked_again_in_the_same_session(
     qtbot.waitUntil(lambda: not phone._to_confirm and not alice.store.outbox(), timeout=5000)
     phone.close()  # confirmed by the phone: nothing is queued for the laptop
     qtbot.waitUntil(lambda: phone.state is ConnectionState.DISCONNECTED)
-    shell = sqlite3.connect(server.data_dir / "messenger.db", isolation_level=None)
-    # (the lock comes after the login's answer, before the server reads the catch-up)
-    laptop.login_succeeded.connect(lambda *_: shell.execute("BEGIN IMMEDIATE"))
-    try:
-        with qtbot.waitSignal(laptop.resumed, timeout=10_000):
-            login(qtbot, laptop, server.host, server.port, "bob")
-        assert "history of alice refused: internal" in caplog.text
-    finally:
-        shell.execute("ROLLBACK")
-        shell.close()
+    with another_programs_lock(server, after=laptop.login_succeeded), \
+            qtbot.waitSignal(laptop.resumed, timeout=10_000):
+        login(qtbot, laptop, server.host, server.port, "bob")
+    assert "history of alice refused: internal" in caplog.text
     want = ["first", "while away 0", "while away 1", "while away 2"]
     qtbot.waitUntil(lambda: texts_from(laptop, "alice", "alice") == want, timeout=10_000)
     assert laptop.store.count("alice") == 4
@@ -1768,16 +1762,10 @@ def test_the_conversation_list_refused_for_now_is_asked_again_in_the_same_sessio
     phone.close()  # confirmed by the phone: nothing is queued for the new computer
     qtbot.waitUntil(lambda: phone.state is ConnectionState.DISCONNECTED)
     new = make_engine(data_dir=tmp_path / "new-computer")
-    shell = sqlite3.connect(server.data_dir / "messenger.db", isolation_level=None)
-    # (the lock comes after the login's answer, before the server reads `conversations`)
-    new.login_succeeded.connect(lambda *_: shell.execute("BEGIN IMMEDIATE"))
-    try:
-        with qtbot.waitSignal(new.resumed, timeout=10_000):
-            login(qtbot, new, server.host, server.port, "bob")
-        assert "conversations refused: internal" in caplog.text
-    finally:
-        shell.execute("ROLLBACK")
-        shell.close()
+    with another_programs_lock(server, after=new.login_succeeded), \
+            qtbot.waitSignal(new.resumed, timeout=10_000):
+        login(qtbot, new, server.host, server.port, "bob")
+    assert "conversations refused: internal" in caplog.text
     qtbot.waitUntil(lambda: new.store.count("alice") == 1, timeout=10_000)
     assert texts_from(new, "alice", "alice") == ["welcome aboard"]
 
