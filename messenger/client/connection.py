@@ -22,6 +22,7 @@ from ..protocol import (
     PROTOCOL_VERSION,
     Codec,
     Error,
+    ErrorCode,
     FrameDecoder,
     Hello,
     Ping,
@@ -44,6 +45,18 @@ def _not_messenger(where: str, why: str) -> str:
     """The error for a service at ``where`` that is not a Messenger server (``why``)."""
     return (f"{where} is not a Messenger server: {why}. Check the port (the server prints "
             "it when it starts; 5555 by default).")
+
+
+def version_mismatch_message(where: str, server_version: int) -> str:
+    """What the user is told when the server at ``where`` answered ``hello`` with protocol
+    version ``server_version``, not this app's: which of the two is older, and what to
+    update."""
+    if server_version > PROTOCOL_VERSION:
+        return (f"The server at {where} is newer than this app: it speaks protocol version "
+                f"{server_version}, this app version {PROTOCOL_VERSION}. Update the app.")
+    return (f"The server at {where} is older than this app: it speaks protocol version "
+            f"{server_version}, this app version {PROTOCOL_VERSION}. Ask its operator to "
+            "update the server, or use an app of the server's version.")
 
 
 class ConnectionState(enum.Enum):
@@ -75,6 +88,9 @@ class ConnectionErrorCode(enum.StrEnum):
     UNTRUSTED = "untrusted"
     """A new server whose certificate the user did not trust (``ask_first_use``)."""
     PROTOCOL = "protocol"
+    VERSION_MISMATCH = "version_mismatch"
+    """The server is a Messenger server of another protocol version (older or newer): no
+    retry helps until the app or the server is updated."""
     CLOSED = "closed"
 
 
@@ -536,10 +552,8 @@ class ClientConnection(QObject):
         if self._state is ConnectionState.HANDSHAKING:
             if isinstance(frame, Hello):
                 if frame.protocol_version != PROTOCOL_VERSION:
-                    self._fail(ConnectionErrorCode.PROTOCOL,
-                               f"The server speaks protocol version {frame.protocol_version}; "
-                               f"this app speaks version {PROTOCOL_VERSION}. Update the app or "
-                               "the server.")
+                    self._fail(ConnectionErrorCode.VERSION_MISMATCH,
+                               version_mismatch_message(self.where, frame.protocol_version))
                     return
                 self._timer.stop()
                 self.server_hello = frame
@@ -551,6 +565,16 @@ class ClientConnection(QObject):
                 self.ready.emit(frame)
                 return
             if isinstance(frame, Error):
+                # (version_mismatch: a Messenger server of another version, whose pin
+                # stands; _fail forgets a new pin for PROTOCOL only)
+                if frame.code == ErrorCode.VERSION_MISMATCH:
+                    # The server's words first: the status line shows the first sentence,
+                    # which was only "The server refused the connection".
+                    said = frame.message.strip().rstrip(".") or "another protocol version"
+                    self._fail(ConnectionErrorCode.VERSION_MISMATCH,
+                               f"{said[:1].upper()}{said[1:]}. (The server at {self.where} "
+                               "refused this app's protocol version.)")
+                    return
                 self._fail(ConnectionErrorCode.PROTOCOL,
                            f"The server refused the connection: {frame.message}")
                 return

@@ -473,7 +473,8 @@ class ClientEngine(QObject):
     Signals:
         state_changed(ConnectionState): the connection or login state changed.
         connection_failed(str, str): ``(code, message)``: unreachable, timeout, tls,
-            certificate_changed, protocol or closed (see :class:`ConnectionErrorCode`).
+            certificate_changed, version_mismatch, protocol or closed (see
+            :class:`ConnectionErrorCode`).
         fingerprint_pinned(str): first contact with this server: its fingerprint is now pinned.
         fingerprint_verified(str): the server's fingerprint matched its pin.
         fingerprint_unknown(str): (``ask_first_use``) a new server presented this fingerprint;
@@ -2305,15 +2306,21 @@ class ClientEngine(QObject):
         self._conversations_wait = CATCH_UP_RETRY_S[0]
         for job in list(self._exports):
             job.fetch_stopped(message)
-        if code == ConnectionErrorCode.CERTIFICATE_CHANGED:
+        if code in (ConnectionErrorCode.CERTIFICATE_CHANGED,
+                    ConnectionErrorCode.VERSION_MISMATCH):
+            # Neither passes by itself: retrying for ever only said "Retrying in 46 s" under
+            # a server updated to another protocol version (a hunt).
             relogin = self._relogin
             self._stop_reconnecting()
             if relogin and not was_logged_in:
                 # Met while reconnecting on its own: the last word in Everyone said it would
                 # go on reconnecting; say that it stopped, and why.
+                where = ("That choice is in the login window: File \u2192 Log out."
+                         if code == ConnectionErrorCode.CERTIFICATE_CHANGED else
+                         "Once the app or the server is updated, log in again: "
+                         "File \u2192 Log out.")
                 self.conversation(EVERYONE).add_notice(
-                    f"Stopped reconnecting: {message} (That choice is in the login window: "
-                    "File \u2192 Log out.)", error=True)
+                    f"Stopped reconnecting: {message} ({where})", error=True)
         if was_logged_in and not logging_out:
             more = " Reconnecting by itself." if self._auto_reconnect else ""
             self.conversation(EVERYONE).add_link_notice(f"Disconnected: {message}{more}",

@@ -15,6 +15,7 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter
 from PySide6.QtWidgets import QStyleOptionViewItem
 
+import messenger.server.core as server_core
 from messenger.client import engine as engine_module
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE, peer_key
@@ -34,7 +35,7 @@ from messenger.gui.delegates import (
     TICKS,
     paint_tick,
 )
-from messenger.protocol import ErrorCode, Ok, Send
+from messenger.protocol import PROTOCOL_VERSION, ErrorCode, Ok, Send
 from messenger.protocol.messages import Message, Typing
 
 from .conftest import texts, type_line
@@ -412,6 +413,24 @@ def test_a_certificate_change_while_reconnecting_stays_on_the_status_line(qtbot,
     # Everyone's last word said "Reconnecting by itself": it now says that it stopped.
     last = engine.conversation(EVERYONE).items()[-1].text
     assert last.startswith("Stopped reconnecting: The server's certificate changed")
+
+
+def test_a_server_of_another_protocol_version_says_what_to_update_on_the_status_line(
+        qtbot, open_window, server, monkeypatch):
+    """The server was updated to a newer protocol version: the line said "Retrying in 30 s
+    — The server refused the connection" for ever. The reconnects stop, and the line says
+    which side is older and what to update."""
+    alice = open_window("alice")
+    engine = alice.engine
+    monkeypatch.setattr(server_core, "PROTOCOL_VERSION", PROTOCOL_VERSION + 1)
+    with qtbot.waitSignal(engine.connection_failed, timeout=10_000,
+                          check_params_cb=lambda code, _: code == "version_mismatch"):
+        engine._conn._socket.abort()
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+    assert not engine.auto_reconnect
+    line = alice.state_label.text()
+    assert line.startswith("Disconnected: ") and "update the app" in line
+    assert not alice.reconnect_button.isVisibleTo(alice)
 
 
 def test_history_loads_lazily_when_scrolled_to_the_top(qtbot, open_window):

@@ -7,11 +7,13 @@ import socket
 
 import pytest
 
-from messenger.client.connection import ConnectionState
+import messenger.server.core as server_core
+from messenger.client.connection import ConnectionState, version_mismatch_message
 from messenger.client.conversations import EVERYONE
 from messenger.client.engine import ClientEngine
 from messenger.client.models import DeliveryState, MessageKind
 from messenger.client.pins import PinStore
+from messenger.protocol import PROTOCOL_VERSION
 
 WRONG_FP = ":".join(["00"] * 32)
 
@@ -334,6 +336,42 @@ def test_a_reconnect_to_a_server_no_longer_pinned_stops_instead_of_waiting(
     assert asked == []
     notices = [i.text for i in engine.conversation(EVERYONE).items()]
     assert any("no longer pinned" in t for t in notices)
+
+
+def test_a_server_updated_to_another_protocol_version_stops_the_reconnects(
+        qtbot, server, make_engine, monkeypatch):
+    """The server was updated to another protocol version while the app was logged in: the
+    app reconnected for ever ("Retrying in 30 s", every 30 s) and no retry could help. It
+    stops at the first ``version_mismatch``, keeps the server's pin (a Messenger server),
+    and says why in Everyone."""
+    engine = make_engine()
+    login(qtbot, engine, server, "alice", "alice123")
+    monkeypatch.setattr(server_core, "PROTOCOL_VERSION", PROTOCOL_VERSION + 1)  # (updated)
+    failures: list = []
+    engine.connection_failed.connect(lambda code, message: failures.append(code))
+    with qtbot.waitSignal(engine.connection_failed, timeout=10_000,
+                          check_params_cb=lambda code, _: code == "version_mismatch"):
+        engine._conn._socket.abort()
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+    assert not engine.auto_reconnect and not engine._reconnect_timer.isActive()
+    assert failures == ["closed", "version_mismatch"]
+    assert PinStore().get(server.host, server.port) == server.fingerprint
+    last = engine.conversation(EVERYONE).items()[-1].text
+    assert last.startswith("Stopped reconnecting: ") and "update the app" in last
+    assert "refused this app's protocol version" in last and "log in again" in last
+
+
+@pytest.mark.parametrize("server_version, words", [
+    (PROTOCOL_VERSION + 1, "is newer than this app"),
+    (PROTOCOL_VERSION - 1, "is older than this app"),
+])
+def test_a_server_hello_of_another_version_says_which_side_is_older(server_version, words):
+    """A server's ``hello`` of another version read "Update the app or the server": the
+    user could not tell which of the two to update."""
+    text = version_mismatch_message("chat.example:5555", server_version)
+    assert words in text and str(server_version) in text
+    assert ("Update the app." in text) == (server_version > PROTOCOL_VERSION)
+    assert ("update the server" in text) == (server_version < PROTOCOL_VERSION)
 
 
 def test_the_servers_login_timeout_after_a_refused_login_is_no_error(qtbot, make_server,
