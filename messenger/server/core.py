@@ -596,13 +596,18 @@ class ServerCore:
 
     def _hello(self, session: Session, frame: Hello) -> list[Action]:
         if frame.protocol_version != PROTOCOL_VERSION:
-            return [
-                Out(session.conn, Error(
-                    code=ErrorCode.VERSION_MISMATCH,
-                    message=f"this server speaks protocol version {PROTOCOL_VERSION}, the client "
-                            f"sent {frame.protocol_version}; update the app or the server")),
-                Disconnect(session.conn),
-            ]
+            # Which side is older, so the user knows what to update: "update the app or the
+            # server" had the user of an app newer than the server update the app (a hunt).
+            if frame.protocol_version > PROTOCOL_VERSION:
+                why = (f"the server is older than the app (it speaks protocol version "
+                       f"{PROTOCOL_VERSION}, the app sent {frame.protocol_version}); update "
+                       "the server, or use an app of the server's version")
+            else:
+                why = (f"the app is older than the server (it sent protocol version "
+                       f"{frame.protocol_version}, the server speaks {PROTOCOL_VERSION}); "
+                       "update the app")
+            return [Out(session.conn, Error(code=ErrorCode.VERSION_MISMATCH, message=why)),
+                    Disconnect(session.conn)]
         session.hello = True
         return [Out(session.conn, Hello(protocol_version=PROTOCOL_VERSION,
                                         agent="messenger-server", max_frame=self.max_frame,

@@ -102,6 +102,20 @@ def test_version_mismatch_is_explained_and_closes(core):
     assert Disconnect(1) in actions
 
 
+@pytest.mark.parametrize("app_version, words", [
+    (PROTOCOL_VERSION + 1, "the server is older than the app"),
+    (PROTOCOL_VERSION - 1, "the app is older than the server"),
+])
+def test_version_mismatch_says_which_side_is_older(core, app_version, words):
+    """The refusal read "update the app or the server" either way: the user of an app newer
+    than the server updated an app that was already newest, and could not tell whom to ask."""
+    core.connected(1, "x")
+    err = only(core.handle(1, Hello(protocol_version=app_version)), 1)
+    assert words in err.message
+    assert ("update the app" in err.message) == (app_version < PROTOCOL_VERSION)
+    assert ("update the server" in err.message) == (app_version > PROTOCOL_VERSION)
+
+
 def test_hello_is_required_first(core):
     core.connected(1, "x")
     err = only(core.handle(1, Login(id=3, user="alice", password="alice123")), 1)
