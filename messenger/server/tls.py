@@ -6,6 +6,7 @@ dir. Clients pin the certificate's SHA-256 fingerprint on first use (TOFU), like
 
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import os
@@ -33,7 +34,8 @@ KEY_STAGED = "server.key.new"
 
 def ensure_certificate(data_dir: Path) -> tuple[bytes, bytes]:
     """Return ``(certificate_pem, key_pem)`` from ``data_dir``, creating a self-signed ECDSA
-    P-256 certificate valid for 10 years when none exists yet."""
+    P-256 certificate valid for 10 years when none exists yet. Warns when an existing one has
+    ended or ends soon (:func:`_note_dates`), saying to keep it."""
     cert_path, key_path = data_dir / CERT_FILE, data_dir / KEY_FILE
     staged = data_dir / KEY_STAGED
     if cert_path.exists() and not key_path.exists() and staged.exists():
@@ -44,6 +46,7 @@ def ensure_certificate(data_dir: Path) -> tuple[bytes, bytes]:
         private_file(key_path, create=False)
         cert_pem, key_pem = cert_path.read_bytes(), key_path.read_bytes()
         _check_pair(cert_pem, key_pem, cert_path, key_path)
+        _note_dates(cert_pem, cert_path)
         return cert_pem, key_pem
     if cert_path.exists() or key_path.exists():
         # One of the two gone: making both anew gave the server another identity, which
@@ -70,6 +73,36 @@ def ensure_certificate(data_dir: Path) -> tuple[bytes, bytes]:
     _sync_folder(data_dir)
     log.info("created a self-signed TLS certificate in %s", cert_path)
     return cert_pem, key_pem
+
+
+END_DATE_NOTICE_DAYS = 30
+"""A certificate ending within this many days (or ended) is named at the start, with the
+advice to keep it (:func:`_note_dates`)."""
+
+
+def _note_dates(cert_pem: bytes, cert_path: Path, now: datetime.datetime | None = None) -> None:
+    """Warn when ``cert_pem`` is past its end date, ends within :data:`END_DATE_NOTICE_DAYS`,
+    or is not valid yet, and say to keep it: the apps pin the certificate and do not check
+    its dates, so it goes on working, while a new one (even on the same key) makes every app
+    refuse the server as a possible attack until its pin is forgotten. Before, nothing was
+    said, and an operator whose monitoring reported "expired" made a new one (a hunt)."""
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    now = now or datetime.datetime.now(datetime.UTC)
+    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+    if end < now:
+        when = f"expired on {end:%Y-%m-%d} (UTC)"
+    elif end < now + datetime.timedelta(days=END_DATE_NOTICE_DAYS):
+        when = f"expires on {end:%Y-%m-%d} (UTC)"
+    elif start > now:
+        when = f"is valid only from {start:%Y-%m-%d %H:%M} (UTC; is this computer's clock right?)"
+    else:
+        return
+    log.warning("%s %s. Messenger apps pin it and do not check its dates, so they go on "
+                "connecting: keep it. A new certificate, even on the same key, makes every "
+                "app refuse the server (\"certificate changed\") until its pin is forgotten",
+                cert_path, when)
 
 
 def _finish_first_start(cert_path: Path, key_path: Path, staged: Path) -> None:

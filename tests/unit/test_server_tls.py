@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import logging
 import socket
 
 import pytest
@@ -108,3 +110,28 @@ def test_a_staged_key_of_another_certificate_is_not_put_in_place(tmp_path):
     with pytest.raises(CertificateError, match=r"server\.key is missing"):
         ensure_certificate(tmp_path / "a")
     assert (tmp_path / "a" / "server.key.new").exists()
+
+
+@pytest.mark.parametrize("days, said", [(-20, "expired on"), (10, "expires on")],
+                         ids=["expired", "expiring"])
+def test_a_certificate_past_or_near_its_end_date_is_told_to_keep(tmp_path, caplog, days,
+                                                                   said):
+    """A certificate past its end date (or near it) started without a word, so an operator
+    whose monitoring said "expired" made a new one, and every app then refused the server
+    as a possible attack ("certificate changed"), though the apps pin the certificate and
+    never check its dates. The start now says when it ends, and to keep it."""
+    end = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=days)
+    operator_identity(tmp_path, ec.generate_private_key(ec.SECP256R1()), not_after=end)
+    with caplog.at_level(logging.INFO, logger="messenger.server.tls"):
+        ensure_certificate(tmp_path)
+    (line,) = [r for r in caplog.records if "server.crt" in r.getMessage()]
+    text = line.getMessage()
+    assert line.levelno == logging.WARNING and said in text and end.strftime("%Y-%m-%d") in text
+    assert "keep it" in text and "refuse" in text
+
+
+def test_a_certificate_far_from_its_end_date_starts_without_a_warning(tmp_path, caplog):
+    operator_identity(tmp_path, ec.generate_private_key(ec.SECP256R1()))
+    with caplog.at_level(logging.INFO, logger="messenger.server.tls"):
+        ensure_certificate(tmp_path)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
