@@ -288,7 +288,8 @@ class _Request:
     frame: Any = None  # edit, retract: the request, to send again (rate_limited, lost link)
     was_member: bool = False  # group: a member of it when asked (settling a lost answer)
     scope: str = ""  # send: the message's scope ("unicast", "multicast", …)
-    to: list[str] = field(default_factory=list)  # send: the names it was sent to
+    to: list[str] = field(default_factory=list)  # send: the names it was sent to; group
+    # "invite": the names asked for
 
 
 def _sane_message(m: Message) -> Message:
@@ -1947,9 +1948,12 @@ class ClientEngine(QObject):
 
     def invite_to_group(self, group: str, users: list[str] | tuple[str, ...], *,
                         key: str | None = None) -> bool:
+        """Invite ``users`` to ``group``. Those who turn out to be members already (one
+        joined while the picker was open) are named in ``key``'s conversation; the server
+        invites the others."""
         frame = GroupInvite(id=self._take_id(), group=self._group_title(group),
                             users=[self.canonical_user(u) for u in users])
-        return self._group_request(frame, "invite", group, key)
+        return self._group_request(frame, "invite", group, key, to=list(frame.users))
 
     def accept_invitation(self, group: str, *, key: str | None = None) -> bool:
         frame = GroupAccept(id=self._take_id(), group=self._group_title(group))
@@ -2720,10 +2724,18 @@ class ClientEngine(QObject):
                 self.group_conversation(name).add_notice(
                     f"You started the party {name}; {self.canonical_user(req.party)} is "
                     "invited. /p <text> talks to it.")
-        elif req.op == "invite" and req.key is not None and ok.group is not None \
-                and req.key != group_key(ok.group.name):
-            self.conversation(req.key).add_notice(
-                f"Invited {', '.join(ok.group.invited) or 'nobody new'} to {ok.group.name}.")
+        elif req.op == "invite" and req.key is not None and ok.group is not None:
+            members = {name_key(m) for m in ok.group.members}
+            already = [u for u in req.to if name_key(u) in members]
+            if already:  # (skipped by the server: they joined while the picker was open)
+                self.conversation(req.key).add_notice(
+                    f"{', '.join(already)} {'is' if len(already) == 1 else 'are'} in "
+                    f"{ok.group.name} already, so {'was' if len(already) == 1 else 'were'} "
+                    "not invited.")
+            if req.key != group_key(ok.group.name):
+                self.conversation(req.key).add_notice(
+                    f"Invited {', '.join(ok.group.invited) or 'nobody new'} to "
+                    f"{ok.group.name}.")
         elif req.op in ("decline", "leave"):
             title = self._group_title(req.group)
             if self._drop_group(req.group):

@@ -186,16 +186,18 @@ class Groups:
         return group
 
     def invite(self, actor: str, name: str, users: list[str]) -> tuple[Group, list[str]]:
-        """Invite canonical ``users``; return the group and who was newly invited."""
+        """Invite canonical ``users``; return the group and who was newly invited. Members
+        among ``users`` are skipped (one may have joined while the inviter's picker was
+        open; the others are still invited); ``already_member`` only when all of them are."""
         group = self.member_group(actor, name)
         if not group.public and name_key(group.leader) != name_key(actor):
             raise RuleError(ErrorCode.NOT_LEADER,
                              f"only the leader ({group.leader}) invites to {group.name}")
         members = [u for u in users if group.is_member(u)]
-        if members:
+        if members and len(members) == len(users):
             raise RuleError(ErrorCode.ALREADY_MEMBER,
                              f"already in {group.name}: {', '.join(members)}")
-        new = [u for u in users if not group.is_invited(u)]
+        new = [u for u in users if not group.is_member(u) and not group.is_invited(u)]
         self._check_waiting(new)
         self._before_change(group.key)
         for user in new:

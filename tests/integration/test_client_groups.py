@@ -488,3 +488,20 @@ def test_an_invitation_made_while_the_link_was_down_is_announced_at_the_reconnec
     assert [t for t in notices(bob, EVERYONE) if "invited you" in t] == [
         "alice invited you to the invite-only group den (1 member).",
         "alice invited you to the invite-only group lab (1 member)."]
+
+
+def test_an_invite_naming_a_member_invites_the_others_and_says_who_was_in(qtbot, session):
+    """The Invite dialog was opened before bob joined; alice then picked bob and charlie:
+    the server refused the whole invite ("already in lab: bob") and charlie was not
+    invited either, with nothing saying so."""
+    alice, bob, charlie = session("alice"), session("bob"), session("charlie")
+    with qtbot.waitSignal(bob.invitation_received, timeout=10_000):
+        alice.create_group("lab", ["bob"])
+    with qtbot.waitSignal(bob.group_joined, timeout=10_000):
+        bob.accept_invitation("lab")
+    with qtbot.waitSignal(charlie.invitation_received, timeout=10_000):
+        alice.invite_to_group("lab", ["bob", "charlie"], key=group_key("lab"))
+    qtbot.waitUntil(lambda: alice.groups.group("lab").invited == ("charlie",))
+    said = notices(alice, group_key("lab"))
+    assert not any(n.startswith("Could not invite") for n in said)
+    assert "bob is in lab already, so was not invited." in said

@@ -169,6 +169,18 @@ def test_who_may_invite(groups):
     assert groups.invite("bob", "pub", ["dave"])[1] == ["dave"]  # members invite in public
 
 
+def test_inviting_a_member_with_others_invites_the_others(groups):
+    """The Invite dialog listed bob; he joined while it was open; alice picked him and carol:
+    the server refused the whole invite ("already in lab: bob") and carol was not invited."""
+    groups.create("alice", "lab", ["bob"], public=False)
+    groups.accept("bob", "lab")
+    group, new = groups.invite("alice", "lab", ["bob", "carol"])
+    assert new == ["carol"] and group.members == ["alice", "bob"]
+    assert list(group.invited) == ["carol"]
+    # Nobody but members picked: refused, as before.
+    assert code_of(lambda: groups.invite("alice", "lab", ["bob"])) == ErrorCode.ALREADY_MEMBER
+
+
 def test_leader_hand_over_goes_to_longest_standing_member(groups):
     groups.create("alice", "g", [], public=True)
     for user in ("charlie", "bob", "dave"):
