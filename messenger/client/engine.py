@@ -2621,6 +2621,10 @@ class ClientEngine(QObject):
                 self._create_party(req.party, req.attempt + 1, req.key)
                 return
             log.info("group %s %s refused: %s", req.op, req.group, err.code)
+            if req.op == "join" and err.code == ErrorCode.UNKNOWN_GROUP:
+                # A public group that ended while listed ("Join a group…"): its end is
+                # told to members only, and the row stayed there to be picked again.
+                self.directory.remove(req.group)
             if req.key is not None:
                 self.conversation(req.key).add_notice(
                     group_failure(req.op, req.group, message), error=True)

@@ -485,6 +485,8 @@ class JoinGroupDialog(QDialog):
         self._waiting_for = ""
         self.join_button.setEnabled(True)
         self._set_error(friendly_group_error(op, group, code, message))
+        if code == ErrorCode.UNKNOWN_GROUP:  # (it ended: others listed may have too)
+            self._ask_list()
 
 
 class InviteDialog(QDialog):

@@ -625,6 +625,26 @@ def test_the_join_dialog_lists_the_public_groups_once_the_link_is_back(qtbot, op
     qtbot.waitUntil(lambda: dialog.names() == ["den", "lounge"], timeout=10_000)
 
 
+def test_a_group_that_ended_leaves_the_join_dialog_when_joining_it_fails(qtbot, open_window):
+    """charlie's public "lounge" was listed in alice's "Join a group…"; it ended (charlie
+    left) before she picked it: the join was refused ("no such group") but the row stayed
+    in the list, to be picked again, until the dialog was closed and opened again."""
+    alice, charlie = open_window("alice"), open_window("charlie")
+    with qtbot.waitSignal(charlie.engine.group_joined, timeout=10_000):
+        charlie.engine.create_group("lounge", [], public=True)
+    dialog = alice.ask_join_group()
+    qtbot.waitUntil(lambda: dialog.names() == ["lounge"], timeout=10_000)
+    with qtbot.waitSignal(charlie.engine.group_left, timeout=10_000):
+        charlie.engine.leave_group("lounge")
+    dialog.name_edit.setText("lounge")
+    with qtbot.waitSignal(alice.engine.group_failed, timeout=10_000):
+        qtbot.mouseClick(dialog.join_button, Qt.MouseButton.LeftButton)
+    assert dialog.error_text()
+    assert dialog.names() == []
+    qtbot.waitUntil(lambda: "No public groups" in dialog.empty_label.text(), timeout=10_000)
+    assert not dialog.empty_label.isHidden()
+
+
 @pytest.mark.parametrize("command", ["/logout", "/QUIT"])
 def test_logout_and_quit(qtbot, open_window, command):
     alice = open_window("alice")
