@@ -2872,19 +2872,44 @@ class ClientEngine(QObject):
             log.warning("could not list the former groups: %s", exc)
         return rows
 
-    def _save_ended(self, group: GroupInfo) -> None:
-        """Keep that ``group`` was seen dissolved (its ``created``, in the local store), so
-        that its row and tab still say it ended after a restart (:meth:`_ended_here`)."""
+    def _save_ended(self, name: str, created: float | None = None) -> None:
+        """Keep that group ``name`` was seen dissolved (its ``created``, else the one last
+        seen, in the local store), so that its row and tab still say it ended after a
+        restart (:meth:`_ended_here`)."""
         if self._store is None:
             return
-        key = group_key(group.name)
-        created = repr(group.created) if group.created else \
-            self._store.get_meta(GROUP_CREATED_META + key)
+        key = group_key(name)
+        when = repr(created) if created else self._store.get_meta(GROUP_CREATED_META + key)
         try:
-            if created:
-                self._store.set_meta(GROUP_ENDED_META + key, created)
+            if when:
+                self._store.set_meta(GROUP_ENDED_META + key, when)
         except (sqlite3.Error, OSError) as exc:  # (only what a restart says of it)
-            log.warning("could not save that group %s ended: %s", group.name, exc)
+            log.warning("could not save that group %s ended: %s", name, exc)
+
+    def _saw_ended(self, m: Message) -> None:
+        """``m`` may be an ``ended`` notice: the account left group ``m.group`` as its last
+        member, maybe on another of its computers while this one was logged out (it learns
+        it from its catch-up, as the ``group_update`` went to the sessions of then only).
+        Its former row says it ended, also after a restart. Not when the account is in a
+        later group of that name, nor for the end of an earlier one (before the
+        ``created`` this app last saw)."""
+        if m.notice != "ended" or not m.group:
+            return
+        key = group_key(m.group)
+        row = self.groups.group(m.group)
+        if row is not None:  # (a member of, or invited to, a later group of that name)
+            return
+        known = self._store.get_meta(GROUP_CREATED_META + key) if self._store is not None \
+            else None
+        try:
+            if known is not None and m.ts < float(known):
+                return
+        except ValueError:
+            pass
+        former = self.groups.former_row(m.group)
+        if former is not None and not former.ended:
+            self.groups.upsert(replace(former, ended=True))
+        self._save_ended(m.group)
 
     def _ended_here(self, key: str) -> bool:
         """Whether the last group of conversation ``key`` that this app knew (its
@@ -2948,7 +2973,7 @@ class ClientEngine(QObject):
                 # Dissolved (its last member left: this account, here or elsewhere). The
                 # `ok` of the leave came first and said nothing of it.
                 self.groups.upsert(replace(former, ended=True))
-                self._save_ended(ev.group)
+                self._save_ended(ev.group.name, ev.group.created)
             if ev.group.public and ev.group.members:
                 if self.directory.row_of(ev.group.name) is not None:
                     self.directory.upsert(replace(row, member=False, pending=False))
@@ -3053,6 +3078,7 @@ class ClientEngine(QObject):
             self._apply_retraction(m.replaces, m.text, m.ts)
             self._confirm_later(m.seq)
             return
+        self._saw_ended(m)
         own = bool(self.user) and name_key(m.sender) == name_key(self.user)
         group = self._group_title(m.group) if m.group else None
         places = place_incoming(self.user or m.sender, m.sender, m.scope, m.to, group)
@@ -3158,6 +3184,7 @@ class ClientEngine(QObject):
                 self._confirm_later(m.seq)
                 continue
             self._seen_seqs.add(m.seq)
+            self._saw_ended(m)
             own = bool(self.user) and name_key(m.sender) == name_key(self.user)
             group = self._group_title(m.group) if m.group else None
             places = place_incoming(self.user or m.sender, m.sender, m.scope, m.to, group)
@@ -3898,6 +3925,7 @@ class ClientEngine(QObject):
             return
         items = []
         for m in messages:
+            self._saw_ended(m)
             self._seen_seqs.add(m.seq)
             if name_key(m.sender) == name_key(self.user) and self._own_from_elsewhere(m):
                 continue

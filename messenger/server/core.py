@@ -1573,6 +1573,10 @@ class ServerCore:
             if self.log_budget.allow(session.block):
                 log.info("group %s dissolved", group.name)
             actions += self._update(group, gone=[who, *group.invited])
+            # Stored for the leaver: the account's other computers learn from their
+            # catch-up that it ended (the update above reaches only the sessions of now).
+            actions += self._notice(group, who, "ended", f"{who} left; the group ended",
+                                    extra=[who])
             return actions
         actions += self._notice(group, session.user, notice, text, extra=[who])
         if left.new_leader:

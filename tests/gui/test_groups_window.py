@@ -276,6 +276,39 @@ def test_a_group_that_ended_still_says_so_after_a_restart(qtbot, open_window, mo
         "This group ended: its last member left."
 
 
+def test_a_group_ended_on_the_accounts_other_computer_says_so_here(qtbot, open_window,
+                                                                   monkeypatch, tmp_path):
+    """alice, the last member of "solo", left it on her laptop while her desktop app was
+    logged out: back on the desktop, its row read "you are no longer a member" and its tab
+    "You are not a member of this group." as if the group went on without her; only the
+    computer that left it knew it ended."""
+    Answers(monkeypatch, True)
+    desk = open_window("alice")
+    with qtbot.waitSignal(desk.engine.group_joined, timeout=10_000):
+        desk.engine.create_group("solo", [], public=True)
+    with qtbot.waitSignal(desk.engine.message_acked, timeout=10_000):
+        desk.engine.send_group("solo", "note to self")
+    desk.close()
+    desk.engine.close()
+    qtbot.waitUntil(lambda: not desk.engine.logged_in)
+    laptop = open_window("alice", data_dir=tmp_path / "laptop")
+    with qtbot.waitSignal(laptop.engine.group_left, timeout=10_000):
+        laptop.engine.leave_group("solo")
+    back = open_window("alice")
+    qtbot.waitUntil(lambda: back.engine.groups.former_row("solo") is not None
+                    and back.engine.groups.former_row("solo").ended, timeout=10_000)
+    tab = back.open_group("solo")
+    assert tab.closed_label.text() == "This group ended: its last member left."
+    row = back.engine.groups.row_of("solo")
+    assert "it ended" in back.engine.groups.index(row, 0).data(Qt.ItemDataRole.ToolTipRole)
+    # ... and still after a restart of the desktop's app.
+    back.close()
+    back.engine.close()
+    qtbot.waitUntil(lambda: not back.engine.logged_in)
+    again = open_window("alice")
+    assert again.engine.groups.former_row("solo").ended
+
+
 def test_a_left_groups_tab_says_an_invitation_waits(qtbot, open_window, monkeypatch):
     """bob left the invite-only group "den" from its tab ("You left this group — its leader
     can invite you again."); alice invited him again and the yellow bar showed the
