@@ -190,11 +190,18 @@ class DesktopNotices:
     conversation (here or on another computer) says which pop-up to close, and so does
     answering an invitation; quitting or logging out closes them all. Notices about
     several conversations, or an invitation (``key`` None), never replace nor are replaced.
+
+    The service's id comes some time after the pop-up is asked for (:meth:`ask`); a
+    conversation's next notice meanwhile waits for it (:meth:`answer` gives it back then,
+    to replace that pop-up): asked at once, it had no id to replace and stacked as a
+    second pop-up.
     """
 
     def __init__(self) -> None:
         self._notices: dict[int, Notice] = {}
         self._latest: dict[str, int] = {}
+        self._asking: set[str] = set()  # conversations whose pop-up's id is not known yet
+        self._held: dict[str, Notice] = {}  # their next notice, waiting for that id
 
     @staticmethod
     def backend(service: bool, tray: bool) -> Backend:
@@ -209,6 +216,33 @@ class DesktopNotices:
         """The id of the pop-up ``notice`` replaces: its conversation's previous one still
         shown (0, none, for a new one)."""
         return self._latest.get(notice.key, 0) if notice.key is not None else 0
+
+    def ask(self, notice: Notice) -> bool:
+        """Whether to ask the service for ``notice``'s pop-up now. False when its
+        conversation's previous pop-up was asked for and the service has not said its id
+        yet: ``notice`` waits for it (a later one waiting takes its place: a pop-up shows
+        a conversation's newest notice) and :meth:`answer` gives it back."""
+        if notice.key is None:
+            return True
+        if notice.key in self._asking:
+            self._held[notice.key] = notice
+            return False
+        self._asking.add(notice.key)
+        return True
+
+    def answer(self, notice: Notice, nid: int) -> Notice | None:
+        """The service answered the request for ``notice``'s pop-up (asked for after
+        :meth:`ask`) with id ``nid`` (0: it showed none; a pop-up closed at once, its
+        conversation read meanwhile, is not :meth:`shown`). The notice of the same
+        conversation that waited meanwhile, to ask for now (:meth:`replaces` names the
+        pop-up it replaces), or None."""
+        if notice.key is None:
+            return None
+        self._asking.discard(notice.key)
+        held = self._held.pop(notice.key, None)
+        if held is not None:
+            self._asking.add(notice.key)
+        return held
 
     def shown(self, nid: int, notice: Notice) -> None:
         """The service shows ``notice`` as pop-up ``nid``."""
@@ -238,7 +272,9 @@ class DesktopNotices:
             del self._latest[notice.key]
 
     def read(self, key: str) -> int:
-        """Conversation ``key`` was read: the id of its pop-up to close (0: none)."""
+        """Conversation ``key`` was read: the id of its pop-up to close (0: none). Its
+        notice waiting for an id (:meth:`ask`) is dropped."""
+        self._held.pop(key, None)
         nid = self._latest.pop(key, 0)
         self._notices.pop(nid, None)
         return nid
@@ -259,4 +295,5 @@ class DesktopNotices:
         shown = list(self._notices)
         self._notices.clear()
         self._latest.clear()
+        self._held.clear()
         return shown

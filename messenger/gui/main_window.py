@@ -1755,25 +1755,39 @@ class MainWindow(QMainWindow):
         QApplication.alert(self)  # the task bar entry asks for attention until activated
         backend = self.desktop_notices.backend(self.desktop.available(), self.tray is not None)
         if backend is Backend.SERVICE:
-            # (asked in the background: the answer, the pop-up's id, comes to
-            # _on_notification_shown; a hung service does not freeze the window)
-            request = self.desktop.notify(notice.title, notice.body,
-                                          replaces=self.desktop_notices.replaces(notice))
-            if request:
-                self._asked[request] = notice
+            if not self.desktop_notices.ask(notice):
+                return  # (it waits for the id of its conversation's pop-up: it replaces it)
+            if self._ask_service(notice):
                 return
+            self.desktop_notices.answer(notice, 0)
             backend = self.desktop_notices.backend(False, self.tray is not None)
         self._pop_up_in_tray(notice, backend)
 
+    def _ask_service(self, notice: Notice, replaces: int | None = None) -> bool:
+        """Ask the notification service for ``notice``'s pop-up (replacing pop-up
+        ``replaces``; default: its conversation's); False when there is no service. Asked
+        in the background: the answer, the pop-up's id, comes to
+        :meth:`_on_notification_shown` (a hung service does not freeze the window)."""
+        if replaces is None:
+            replaces = self.desktop_notices.replaces(notice)
+        request = self.desktop.notify(notice.title, notice.body, replaces=replaces)
+        if request:
+            self._asked[request] = notice
+        return bool(request)
+
     def _on_notification_shown(self, request: int, nid: int) -> None:
         """The service's answer to :meth:`_show_notice`'s request: the pop-up's id, or 0
-        when it refused or did not answer (the tray's balloon then, if any)."""
+        when it refused or did not answer (the tray's balloon then, if any). The
+        conversation's next notice, held back until this id came, goes out then,
+        replacing this pop-up (it stacked as a second one)."""
         notice = self._asked.pop(request, None)
         if notice is None:
             return
-        if nid and notice.key in self._read_while_asked:
-            self._read_while_asked.discard(notice.key)
-            self.desktop.close(nid)  # read while the service took its time: it goes
+        read = notice.key in self._read_while_asked
+        self._read_while_asked.discard(notice.key)
+        if read:
+            if nid:
+                self.desktop.close(nid)  # read while the service took its time: it goes
             self.notified.emit(notice)
         elif nid:
             self.desktop_notices.shown(nid, notice)
@@ -1782,6 +1796,11 @@ class MainWindow(QMainWindow):
         else:
             self._pop_up_in_tray(notice, self.desktop_notices.backend(False,
                                                                        self.tray is not None))
+        held = self.desktop_notices.answer(notice, nid)
+        if held is not None and not self._ask_service(held, 0 if read else None):
+            self.desktop_notices.answer(held, 0)
+            self._pop_up_in_tray(held, self.desktop_notices.backend(False,
+                                                                     self.tray is not None))
 
     def _pop_up_in_tray(self, notice: Notice, backend: Backend) -> None:
         if backend is Backend.TRAY and self.tray is not None:

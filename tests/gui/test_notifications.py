@@ -523,3 +523,30 @@ def test_a_conversation_read_while_the_service_takes_its_time_loses_its_pop_up(
         qtbot.waitUntil(lambda: bob.engine.unread(peer_key("alice")) == 0, timeout=5_000)
     qtbot.waitUntil(lambda: slow_notification_daemon.calls("CloseNotification") == [
         {"method": "CloseNotification", "id": 1}], timeout=5_000)
+
+
+def test_a_second_message_before_the_service_answered_replaces_the_first_pop_up(
+        qtbot, open_window, slow_notification_daemon):
+    """Two messages of alice a little over a second apart, the notification service slow
+    to answer: the second pop-up was asked for before the first one's id came, so it had
+    nothing to replace and stacked as a second pop-up of the same conversation. It now
+    waits for that id, and replaces the first pop-up in place."""
+    bob = open_window("bob", notification_bus=slow_notification_daemon.bus.connection)
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    background(qtbot, bob)
+    bob.open_conversation("Everyone")
+    alice.engine.send_unicast("bob", "first")
+    qtbot.waitUntil(lambda: bob.desktop.pending() == 1, timeout=10_000)
+    alice.engine.send_unicast("bob", "second")
+    qtbot.waitUntil(lambda: bob.engine.unread(peer_key("alice")) == 2, timeout=5_000)
+    bob._show_notice()  # (as its timer does, the first pop-up's id still to come)
+    qtbot.waitUntil(lambda: len(slow_notification_daemon.calls()) == 2, timeout=10_000)
+    calls = slow_notification_daemon.calls()
+    assert [(c["body"], c["replaces_id"]) for c in calls] == [("first", 0), ("second", 1)]
+    qtbot.waitUntil(lambda: bob.desktop.pending() == 0, timeout=5_000)
+    bob.bring_to_front()  # the user comes back and reads it: the one pop-up goes
+    qtbot.waitUntil(bob.isActiveWindow, timeout=5_000)
+    bob.open_conversation("alice")
+    qtbot.waitUntil(lambda: slow_notification_daemon.calls("CloseNotification") == [
+        {"method": "CloseNotification", "id": 1}], timeout=5_000)

@@ -186,3 +186,29 @@ def test_a_long_texts_pop_up_is_not_cut_inside_an_emoji_or_an_accented_letter():
     assert policy.message("u:bob", "bob", "bob", "x" * (BODY_LIMIT - 2) + "e\u0301 more",
                           window_active=False)
     assert policy.flush().body == "x" * (BODY_LIMIT - 2) + "…"
+
+
+def test_a_conversations_next_notice_waits_for_its_pop_ups_id_to_replace_it():
+    """The notification service answers ``Notify`` with the pop-up's id some time later: a
+    conversation's second notice asked for meanwhile had no id to replace, and stacked as
+    a second pop-up. It waits for the id (only the newest one waiting), then replaces it."""
+    from messenger.client.notify import DesktopNotices
+
+    notices = DesktopNotices()
+    one = Notice("bob", "one", "u:bob", 1)
+    two = Notice("bob", "two", "u:bob", 1)
+    three = Notice("bob", "three", "u:bob", 1)
+    summary = Notice("2 new messages", "In bob, carol", None, 2)
+    assert notices.ask(one)
+    assert not notices.ask(two) and not notices.ask(three)  # (three takes two's place)
+    assert notices.ask(summary)  # (replaces nothing: never waits)
+    notices.shown(7, one)
+    assert notices.answer(one, 7) == three and notices.replaces(three) == 7
+    assert not notices.ask(two)  # three's id is not known yet either
+    notices.shown(7, three)
+    assert notices.answer(three, 7) == two
+    assert notices.answer(two, 0) is None and notices.ask(one)
+    # Read meanwhile: the waiting notice is dropped.
+    assert not notices.ask(two)
+    notices.read("u:bob")
+    assert notices.answer(one, 0) is None
