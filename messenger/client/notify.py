@@ -85,6 +85,14 @@ def elide(text: str, limit: int = BODY_LIMIT) -> str:
     return flat[:cluster_start(flat, limit - 1)].rstrip() + "…"
 
 
+def text_less(notice: Notice) -> Notice:
+    """``notice`` without who wrote what (``show_text`` off): "Messenger" / "New message"
+    ("3 new messages", "New invitation to a group"), about the same conversation."""
+    body = f"{notice.count} new messages" if notice.count > 1 else \
+        "New invitation to a group" if notice.invitation else "New message"
+    return replace(notice, title="Messenger", body=body)
+
+
 class NotificationPolicy:
     """Collects others' new messages and makes the pop-up for them.
 
@@ -151,9 +159,7 @@ class NotificationPolicy:
         invitation = last.invitation \
             if len(keys) == 1 and all(p.invitation for p in batch) else ""
         if not self.prefs.show_text:
-            body = f"{n} new messages" if n > 1 else \
-                "New invitation to a group" if last.invitation else "New message"
-            return Notice("Messenger", body, opens, n, invitation)
+            return text_less(Notice("", "", opens, n, invitation))
         if len(keys) > 1:
             titles = list(dict.fromkeys(p.title for p in batch))
             shown = ", ".join(titles[:3]) + (f" and {len(titles) - 3} more"
@@ -270,6 +276,10 @@ class DesktopNotices:
         if notice is not None and notice.key is not None \
                 and self._latest.get(notice.key) == nid:
             del self._latest[notice.key]
+
+    def showing(self) -> list[tuple[int, Notice]]:
+        """The pop-ups shown, and the notice each one shows."""
+        return list(self._notices.items())
 
     def read(self, key: str) -> int:
         """Conversation ``key`` was read: the id of its pop-up to close (0: none). Its

@@ -87,6 +87,7 @@ from ..client.notify import (
     DesktopNotices,
     Notice,
     NotificationPolicy,
+    text_less,
 )
 from ..client.transfers import AUTO_REFUSED, RECEIVE, TransferController, format_size
 from ..protocol import MAX_TEXT_LENGTH, RETRACTED_TEXT, ErrorCode, is_valid_name, name_key
@@ -692,6 +693,7 @@ class MainWindow(QMainWindow):
         self.desktop.shown.connect(self._on_notification_shown)
         self._asked: dict[int, Notice] = {}  # the service's answer pending, by request
         self._read_while_asked: set[str] = set()  # (their pop-ups go as soon as they come)
+        self._hiding: dict[int, int] = {}  # requests taking the text out of pop-up (id)
         self.desktop.closed.connect(self.desktop_notices.closed)
         # Messages that come into the conversation being read are read once per pass of the
         # event loop, not one by one: each mark_read syncs the cache to disk and sends a
@@ -1372,7 +1374,10 @@ class MainWindow(QMainWindow):
             prefs = dialog.prefs()
             saved = save_transfer_prefs(prefs, account=self._account)
             self.transfers.prefs = prefs  # public, replaceable at any time
+            had_text = self.notifications.prefs.show_text
             self.notifications.prefs = dialog.notification_prefs()
+            if had_text and not self.notifications.prefs.show_text:
+                self._hide_pop_up_text()
             saved &= save_notification_prefs(self.notifications.prefs, account=self._account)
             self.engine.send_read_receipts = dialog.read_receipts()
             saved &= save_read_receipts(self.engine.send_read_receipts, account=self._account)
@@ -1763,17 +1768,20 @@ class MainWindow(QMainWindow):
             backend = self.desktop_notices.backend(False, self.tray is not None)
         self._pop_up_in_tray(notice, backend)
 
-    def _ask_service(self, notice: Notice, replaces: int | None = None) -> bool:
+    def _ask_service(self, notice: Notice, replaces: int | None = None) -> int:
         """Ask the notification service for ``notice``'s pop-up (replacing pop-up
-        ``replaces``; default: its conversation's); False when there is no service. Asked
+        ``replaces``; default: its conversation's), text-less when "show message text" is
+        off; the request's number, 0 when there is no service. Asked
         in the background: the answer, the pop-up's id, comes to
         :meth:`_on_notification_shown` (a hung service does not freeze the window)."""
         if replaces is None:
             replaces = self.desktop_notices.replaces(notice)
+        if not self.notifications.prefs.show_text:
+            notice = text_less(notice)  # (one made before "show text" went off)
         request = self.desktop.notify(notice.title, notice.body, replaces=replaces)
         if request:
             self._asked[request] = notice
-        return bool(request)
+        return request
 
     def _on_notification_shown(self, request: int, nid: int) -> None:
         """The service's answer to :meth:`_show_notice`'s request: the pop-up's id, or 0
@@ -1785,6 +1793,12 @@ class MainWindow(QMainWindow):
             return
         read = notice.key in self._read_while_asked
         self._read_while_asked.discard(notice.key)
+        if (old := self._hiding.pop(request, None)) is not None:
+            if read or not nid:
+                self.desktop.close(nid or old)  # (refused: it goes, text and all)
+            else:
+                self.desktop_notices.shown(nid, notice)
+            return
         if read:
             if nid:
                 self.desktop.close(nid)  # read while the service took its time: it goes
@@ -1793,6 +1807,8 @@ class MainWindow(QMainWindow):
             self.desktop_notices.shown(nid, notice)
             log.debug("notified: %s (%d messages)", notice.title, notice.count)
             self.notified.emit(notice)
+            if not self.notifications.prefs.show_text and text_less(notice) != notice:
+                self._hide_text(nid, notice)  # ("show text" went off meanwhile)
         else:
             self._pop_up_in_tray(notice, self.desktop_notices.backend(False,
                                                                        self.tray is not None))
@@ -1801,6 +1817,26 @@ class MainWindow(QMainWindow):
             self.desktop_notices.answer(held, 0)
             self._pop_up_in_tray(held, self.desktop_notices.backend(False,
                                                                      self.tray is not None))
+
+    def _hide_pop_up_text(self) -> None:
+        """Preferences → "show message text" went off: the pop-ups still on screen showing
+        who wrote what are replaced by text-less ones ("New message"; they stayed as they
+        were, in view of the shared screen the setting is for). A pop-up the service has
+        not shown yet is replaced when it comes (:meth:`_on_notification_shown`). The
+        tray's balloon cannot be taken back."""
+        for nid, notice in self.desktop_notices.showing():
+            if text_less(notice) != notice:
+                self._hide_text(nid, notice)
+
+    def _hide_text(self, nid: int, notice: Notice) -> None:
+        """Replace pop-up ``nid`` (showing ``notice``) by a text-less one; closed when the
+        service does not answer."""
+        hidden = text_less(notice)
+        self.desktop_notices.shown(nid, hidden)  # (a click opens its conversation still)
+        if request := self._ask_service(hidden, nid):
+            self._hiding[request] = nid
+        else:
+            self.desktop.close(nid)
 
     def _pop_up_in_tray(self, notice: Notice, backend: Backend) -> None:
         if backend is Backend.TRAY and self.tray is not None:

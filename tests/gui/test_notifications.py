@@ -550,3 +550,47 @@ def test_a_second_message_before_the_service_answered_replaces_the_first_pop_up(
     bob.open_conversation("alice")
     qtbot.waitUntil(lambda: slow_notification_daemon.calls("CloseNotification") == [
         {"method": "CloseNotification", "id": 1}], timeout=5_000)
+
+
+def test_turning_the_text_off_takes_it_out_of_the_pop_ups_on_screen(
+        qtbot, open_window, notification_daemon):
+    """bob saw alice's pop-up on the shared screen and turned "show message text" off in
+    Preferences: the pop-up stayed as it was, sender and text for all to read. Pop-ups on
+    screen are now replaced by text-less ones (a click still opens their conversation),
+    and so is one the service had not shown yet."""
+    bob = open_window("bob", notification_bus=notification_daemon.bus.connection)
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    background(qtbot, bob)
+    bob.open_conversation("Everyone")
+    with qtbot.waitSignal(bob.notified, timeout=10_000):
+        alice.engine.send_unicast("bob", "the salary list is on the share")
+    dialog = bob.ask_preferences()
+    dialog.showTextCheck.setChecked(False)
+    dialog.submit()
+    qtbot.waitUntil(lambda: len(notification_daemon.calls()) == 2, timeout=5_000)
+    call = notification_daemon.calls()[1]
+    assert (call["summary"], call["body"], call["replaces_id"]) == ("Messenger", "New message", 1)
+    background(qtbot, bob)
+    notification_daemon.click(1)
+    qtbot.waitUntil(lambda: bob.current_key() == peer_key("alice"), timeout=5_000)
+
+
+def test_turning_the_text_off_before_the_service_answered_takes_it_out_of_that_pop_up(
+        qtbot, open_window, slow_notification_daemon):
+    """As above, the pop-up asked for (with its text) before "show message text" went off
+    and shown by a slow service after: it is replaced by a text-less one too."""
+    bob = open_window("bob", notification_bus=slow_notification_daemon.bus.connection)
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    background(qtbot, bob)
+    bob.open_conversation("Everyone")
+    alice.engine.send_unicast("bob", "the salary list is on the share")
+    qtbot.waitUntil(lambda: bob.desktop.pending() == 1, timeout=10_000)
+    dialog = bob.ask_preferences()
+    dialog.showTextCheck.setChecked(False)
+    dialog.submit()
+    qtbot.waitUntil(lambda: len(slow_notification_daemon.calls()) == 2, timeout=10_000)
+    assert [(c["summary"], c["body"], c["replaces_id"])
+            for c in slow_notification_daemon.calls()] == [
+        ("alice", "the salary list is on the share", 0), ("Messenger", "New message", 1)]

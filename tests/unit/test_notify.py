@@ -212,3 +212,22 @@ def test_a_conversations_next_notice_waits_for_its_pop_ups_id_to_replace_it():
     assert not notices.ask(two)
     notices.read("u:bob")
     assert notices.answer(one, 0) is None
+
+
+def test_a_pop_up_s_text_can_be_taken_out_once_it_is_shown():
+    """"Show message text" turned off left the pop-ups on screen as they were: each shown
+    one has a text-less form, as the policy makes with the setting off."""
+    from messenger.client.notify import DesktopNotices, text_less
+
+    bob = Notice("bob", "hi", "u:bob", 1)
+    lab = Notice("# lab (3 new messages)", "alice: done", "g:lab", 3)
+    invite = Notice("# club", "bob invited you to club", None, 1, "club")
+    assert text_less(bob) == Notice("Messenger", "New message", "u:bob", 1)
+    assert text_less(lab) == Notice("Messenger", "3 new messages", "g:lab", 3)
+    assert text_less(invite) == Notice("Messenger", "New invitation to a group", None, 1,
+                                       "club")
+    assert text_less(text_less(lab)) == text_less(lab)
+    notices = DesktopNotices()
+    notices.shown(1, bob)
+    notices.shown(2, lab)
+    assert notices.showing() == [(1, bob), (2, lab)]
