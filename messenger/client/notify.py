@@ -56,13 +56,17 @@ class Notice:
     """One pop-up: ``title`` and ``body`` (plain text), and ``key``, the conversation a click
     opens (None when several conversations are in it: the click shows the window);
     ``invitation``, the group when the pop-up is only about an invitation to it (it goes
-    once that is answered, see :meth:`DesktopNotices.answered`), else ""."""
+    once that is answered, see :meth:`DesktopNotices.answered`), else "". Of the
+    ``count`` things it is about, ``files`` are file offers and ``invitations``
+    invitations to a group (the rest are messages: :func:`counted`)."""
 
     title: str
     body: str
     key: str | None
     count: int
     invitation: str = ""
+    files: int = 0
+    invitations: int = 0
 
 
 @dataclass
@@ -85,11 +89,26 @@ def elide(text: str, limit: int = BODY_LIMIT) -> str:
     return flat[:cluster_start(flat, limit - 1)].rstrip() + "…"
 
 
+def counted(notice: Notice) -> str:
+    """What ``notice`` is about, counted by kind: "3 new messages", "1 new message and 1
+    file", "2 new files and 1 invitation" (a file offer or an invitation is no message)."""
+    messages = notice.count - notice.files - notice.invitations
+    kinds = [(n, noun if n == 1 else f"{noun}s") for n, noun in (
+        (messages, "message"), (notice.files, "file"), (notice.invitations, "invitation"))
+        if n > 0]
+    words = [f"{n} {noun}" for n, noun in kinds]
+    if words:
+        words[0] = f"{kinds[0][0]} new {kinds[0][1]}"
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
 def text_less(notice: Notice) -> Notice:
     """``notice`` without who wrote what (``show_text`` off): "Messenger" / "New message"
-    ("3 new messages", "New invitation to a group"), about the same conversation."""
-    body = f"{notice.count} new messages" if notice.count > 1 else \
-        "New invitation to a group" if notice.invitation else "New message"
+    ("New file", "New invitation to a group", "3 new messages", "1 new message and 1
+    file"), about the same conversation."""
+    body = counted(notice) if notice.count > 1 else \
+        "New invitation to a group" if notice.invitations or notice.invitation else \
+        "New file" if notice.files else "New message"
     return replace(notice, title="Messenger", body=body)
 
 
@@ -158,18 +177,20 @@ class NotificationPolicy:
         opens = keys[0] if len(keys) == 1 and not last.invitation else None
         invitation = last.invitation \
             if len(keys) == 1 and all(p.invitation for p in batch) else ""
+        kinds = Notice("", "", opens, n, invitation, files=sum(bool(p.card) for p in batch),
+                       invitations=sum(bool(p.invitation) for p in batch))
         if not self.prefs.show_text:
-            return text_less(Notice("", "", opens, n, invitation))
+            return text_less(kinds)
         if len(keys) > 1:
             titles = list(dict.fromkeys(p.title for p in batch))
             shown = ", ".join(titles[:3]) + (f" and {len(titles) - 3} more"
                                              if len(titles) > 3 else "")
-            return Notice(f"{n} new messages", f"In {shown}", None, n)
+            return replace(kinds, title=counted(kinds), body=f"In {shown}")
         _quote, text = split_quote(last.text)  # a reply: its answer, not what it quotes
         line = elide(text) if last.title == last.sender or not last.sender \
             else elide(f"{last.sender}: {text}")
-        title = last.title if n == 1 else f"{last.title} ({n} new messages)"
-        return Notice(title, line, opens, n, invitation)
+        title = last.title if n == 1 else f"{last.title} ({counted(kinds)})"
+        return replace(kinds, title=title, body=line)
 
 
 class Backend(StrEnum):

@@ -106,7 +106,7 @@ def test_a_file_offer_in_the_background_notifies(qtbot, open_window, tmp_path):
     with qtbot.waitSignal(bob.notified, timeout=10_000) as shown:
         assert alice.send_files(peer_key("bob"), [str(path)])
     assert shown.args[0] == Notice("alice", "📎 clip.mp4 (2.0 KB)",
-                                   peer_key("alice"), 1)
+                                   peer_key("alice"), 1, files=1)
     assert bob.windowTitle().startswith("(1) bob@")
     # One the app refuses by itself (over the size limit) has nothing to answer: no pop-up.
     from dataclasses import replace
@@ -351,7 +351,8 @@ def test_an_invitation_to_a_group_in_the_background_notifies(qtbot, open_window)
     background(qtbot, bob)
     with qtbot.waitSignal(bob.notified, timeout=10_000) as shown:
         alice.engine.create_group("lab", ["bob"])
-    assert shown.args[0] == Notice("# lab", "alice invited you to lab", None, 1, "lab")
+    assert shown.args[0] == Notice("# lab", "alice invited you to lab", None, 1, "lab",
+                                   invitations=1)
     bob.open_notice()
     qtbot.waitUntil(lambda: not bob.isMinimized())
     assert bob.invitation_bar.isVisible() and bob.invitation_bar.buttons("lab") is not None

@@ -84,7 +84,7 @@ def test_flush_leaves_out_file_offers_answered_or_withdrawn_meanwhile():
     waiting = {("u:bob", "t2")}  # t1 was withdrawn
     notice = policy.flush(lambda key, seq: None,
                           lambda key, card: (key, card) in waiting)
-    assert notice == Notice("bob", "📎 notes.pdf (1 KB)", "u:bob", 1)
+    assert notice == Notice("bob", "📎 notes.pdf (1 KB)", "u:bob", 1, files=1)
     policy.message("u:bob", "bob", "bob", "📎 a.txt (1 KB)", window_active=False, card="t3")
     assert policy.flush(None, lambda key, card: False) is None
 
@@ -95,7 +95,8 @@ def test_an_invitation_to_a_group_pops_up_as_a_message_does():
     policy = NotificationPolicy()
     assert policy.invitation("g:lab", "lab", "alice", window_active=False)
     # (a click shows the window, whose invitation bar answers it: no conversation yet)
-    assert policy.flush() == Notice("# lab", "alice invited you to lab", None, 1, "lab")
+    assert policy.flush() == Notice("# lab", "alice invited you to lab", None, 1, "lab",
+                                    invitations=1)
     assert not policy.invitation("g:lab", "lab", "alice", window_active=True)
     assert policy.flush() is None
     policy.invitation("g:lab", "lab", "alice", window_active=False)
@@ -106,7 +107,8 @@ def test_an_invitation_to_a_group_pops_up_as_a_message_does():
     assert not policy.invitation("g:lab", "lab", "alice", window_active=False)
     policy.prefs = NotificationPrefs(show_text=False)
     policy.invitation("g:lab", "lab", "alice", window_active=False)
-    assert policy.flush() == Notice("Messenger", "New invitation to a group", None, 1, "lab")
+    assert policy.flush() == Notice("Messenger", "New invitation to a group", None, 1, "lab",
+                                    invitations=1)
 
 
 def test_pop_ups_go_to_the_notification_service_then_the_tray_then_nowhere():
@@ -221,13 +223,43 @@ def test_a_pop_up_s_text_can_be_taken_out_once_it_is_shown():
 
     bob = Notice("bob", "hi", "u:bob", 1)
     lab = Notice("# lab (3 new messages)", "alice: done", "g:lab", 3)
-    invite = Notice("# club", "bob invited you to club", None, 1, "club")
+    invite = Notice("# club", "bob invited you to club", None, 1, "club", invitations=1)
     assert text_less(bob) == Notice("Messenger", "New message", "u:bob", 1)
     assert text_less(lab) == Notice("Messenger", "3 new messages", "g:lab", 3)
     assert text_less(invite) == Notice("Messenger", "New invitation to a group", None, 1,
-                                       "club")
+                                       "club", invitations=1)
     assert text_less(text_less(lab)) == text_less(lab)
     notices = DesktopNotices()
     notices.shown(1, bob)
     notices.shown(2, lab)
     assert notices.showing() == [(1, bob), (2, lab)]
+
+
+def test_a_summary_counts_file_offers_and_invitations_apart_from_messages():
+    """A message from bob, a file from carol and an invitation to lab in one batch popped
+    up as "3 new messages", and a text-less pop-up of one file said "New message": a file
+    offer or an invitation is no message, and the pop-up now says what came."""
+    policy = NotificationPolicy()
+    policy.message("u:bob", "bob", "bob", "hi", window_active=False, seq=1)
+    policy.message("u:carol", "carol", "carol", "📎 a.pdf (1 KB)", window_active=False,
+                   card="t1")
+    policy.invitation("g:lab", "lab", "alice", window_active=False)
+    notice = policy.flush()
+    assert (notice.title, notice.body, notice.count) == (
+        "1 new message, 1 file and 1 invitation", "In bob, carol, # lab", 3)
+    for n in (1, 2):
+        policy.message("u:carol", "carol", "carol", "📎 b.pdf (1 KB)", window_active=False,
+                       card=f"t{n}")
+    assert policy.flush().title == "carol (2 new files)"
+    policy.message("u:bob", "bob", "bob", "see this", window_active=False, seq=2)
+    policy.message("u:bob", "bob", "bob", "📎 c.pdf (1 KB)", window_active=False, card="t3")
+    assert policy.flush().title == "bob (1 new message and 1 file)"
+    policy.prefs = NotificationPrefs(show_text=False)
+    policy.message("u:bob", "bob", "bob", "📎 c.pdf (1 KB)", window_active=False, card="t4")
+    assert policy.flush().body == "New file"
+    policy.message("u:bob", "bob", "bob", "📎 c.pdf (1 KB)", window_active=False, card="t5")
+    policy.invitation("g:lab", "lab", "alice", window_active=False)
+    assert policy.flush().body == "1 new file and 1 invitation"
+    policy.message("u:bob", "bob", "bob", "hi", window_active=False, seq=3)
+    policy.message("u:bob", "bob", "bob", "again", window_active=False, seq=4)
+    assert policy.flush().body == "2 new messages"
