@@ -112,6 +112,7 @@ from ..transfer import (
     part_stem,
     remove_part,
     safe_filename,
+    same_content,
     send_error_text,
 )
 from .conversations import EVERYONE, group_key, is_group, peer_key
@@ -1132,11 +1133,13 @@ class TransferController(QObject):
             # Edited since it was hashed (same size: an in-place write): all of it crossed
             # the network and the recipient's check then blamed the network, "arrived
             # damaged" (a hunt). Said at once, to both; the engine checks the opened file too.
+            # Its content only (same_content): a chmod or a rename since the offer moved
+            # its change time, and failed a file that was the same (a hunt).
             try:
                 now = file_version(os.stat(t.path))
             except OSError:
                 now = None  # (gone: the engine says so)
-            if now is not None and now != t.version:
+            if now is not None and not same_content(t.version, now):
                 self._fail_and_cancel(t, FILE_CHANGED)
                 return
         host, port = self.route(*target)

@@ -28,6 +28,7 @@ from .protocol import (
     format_sizes,
     part_stem,
     safe_filename,
+    same_content,
     send_error_text,
 )
 
@@ -51,5 +52,6 @@ __all__ = [
     "part_stem",
     "remove_part",
     "safe_filename",
+    "same_content",
     "send_error_text",
 ]

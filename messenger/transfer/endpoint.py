@@ -76,6 +76,7 @@ from .protocol import (
     file_version,
     part_stem,
     safe_filename,
+    same_content,
     transient_close,
 )
 
@@ -830,10 +831,13 @@ class SendSession(_Session):
                  version: FileVersion | None = None) -> None:
         # The file as it is now must be the version that was hashed and offered: one edited
         # in place since (same size) crossed the network whole and was then blamed on it,
-        # "the file arrived damaged" (a hunt). Checked on the opened file, before any packet.
+        # "the file arrived damaged" (a hunt). Checked on the opened file, before any packet,
+        # as while sending (:meth:`_changed`): a change time that differs alone (chmod, a
+        # rename) does not stop it.
         file = open(path, "rb")  # closed in release()
         try:
-            if version is not None and file_version(os.fstat(file.fileno())) != version:
+            opened = file_version(os.fstat(file.fileno()))
+            if version is not None and not same_content(version, opened):
                 raise FileChangedError()
         except BaseException:
             file.close()
@@ -866,7 +870,8 @@ class SendSession(_Session):
         self.queued = 0  # file bytes handed to QUIC on this connection
         self.sending = False
         self.eof = False
-        self._touched = False  # only the file's change time differed at the last byte
+        # only the file's change time differed (when opened or at the last byte)
+        self._touched = version is not None and opened[2] != version[2]
         endpoint._register_cid(self.conn.host_cid, self)
         self.conn.connect(addr, now)
 
@@ -944,7 +949,7 @@ class SendSession(_Session):
 
     def _changed(self) -> bool:
         """Whether the open file's content is no longer the version offered
-        (:func:`file_version`: size, mtime or inode differ; False when no version was
+        (:func:`same_content`: size, mtime or inode differ; False when no version was
         given). A change time that differs alone sets :attr:`_touched` instead: moving,
         renaming, deleting or ``chmod`` change only it, and so does an in-place copy that
         sets the modification time back (``cp -p``), which the receiver's SHA-256 check
@@ -955,10 +960,9 @@ class SendSession(_Session):
             now = file_version(os.fstat(self._file.fileno()))
         except OSError:
             return False  # (the read just worked: nothing to say)
-        size, mtime, ctime, ino = self.version
-        if (now[0], now[1], now[3]) != (size, mtime, ino):
+        if not same_content(self.version, now):
             return True
-        self._touched = now[2] != ctime
+        self._touched = self._touched or now[2] != self.version[2]
         return False
 
     @property

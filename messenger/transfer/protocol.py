@@ -664,6 +664,16 @@ def file_version(st: os.stat_result) -> FileVersion:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
+def same_content(offered: FileVersion, now: FileVersion) -> bool:
+    """Whether a file whose version is ``now`` (:func:`file_version`) still holds the content
+    of the version ``offered``: its size, modification time and inode are the same. A change
+    time that differs alone does not count: ``chmod``, a rename, a hard link or an extended
+    attribute move it too, and refused a file whose content was the same ("the file changed
+    since it was offered"; a hunt). An in-place copy that sets the modification time back
+    (``cp -p``) changes only it as well: the receiver's SHA-256 check catches that one."""
+    return (now[0], now[1], now[3]) == (offered[0], offered[1], offered[3])
+
+
 class FileChangedError(ValueError):
     """The file to send is not the version that was hashed and offered (:data:`FILE_CHANGED`)."""
 

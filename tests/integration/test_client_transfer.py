@@ -705,6 +705,27 @@ def test_a_file_edited_after_it_was_offered_is_not_blamed_on_the_network(qtbot, 
     assert alice.can_resume(send_key)
 
 
+def test_a_file_whose_permissions_changed_after_it_was_offered_still_arrives(qtbot, peers,
+                                                                             tmp_path):
+    """Alice offered report.pdf, then made it private (``chmod 600``) before bob accepted.
+    Its content is the same, yet her card failed at once with "the file changed since it was
+    offered; it has to be offered again" (a hunt): the check before the first byte compared
+    the change time too, which ``chmod``, a rename or a hard link move. It compares what the
+    check while sending compares (size, modification time, inode); the file arrives."""
+    alice, bob = peers()
+    src = tmp_path / "report.pdf"
+    src.write_bytes(random.Random(4).randbytes(300_000))
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    qtbot.waitUntil(lambda: state(alice, send_key) is S.WAITING)
+    src.chmod(0o600)
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: alice.get(send_key).final and bob.get(recv_key).final,
+                    timeout=20_000)
+    assert state(alice, send_key) is S.DONE, alice.get(send_key).error
+    assert state(bob, recv_key) is S.DONE
+    assert sha256_of(Path(bob.get(recv_key).path)) == sha256_of(src)
+
+
 def test_a_receive_whose_partial_file_is_still_checked_is_not_failed_by_the_watchdog(
         qtbot, peers, tmp_path, monkeypatch):
     """The sender is connected and waits while bob's app checks a large partial file (slow

@@ -358,6 +358,28 @@ def test_a_file_edited_since_it_was_hashed_is_not_sent(pair, tmp_path):
     assert "t2" in sender._sends
 
 
+def test_a_file_whose_permissions_changed_since_it_was_hashed_is_still_sent(pair, tmp_path):
+    """Alice offered a file, then ran ``chmod`` on it (or renamed it and back, or a backup
+    tool set an attribute) before bob accepted: only its change time differs, not its
+    content, and the send refused it before the first byte, "the file changed since it was
+    offered" (a hunt). As while sending, size, modification time and inode decide; the
+    receiver's SHA-256 check catches a content that did change."""
+    from messenger.transfer import file_version
+
+    net, sender, receiver = pair
+    src = tmp_path / "src.bin"
+    data, sha = make_file(src, 50_000)
+    hashed = file_version(os.stat(src))
+    os.chmod(src, 0o600)
+    assert file_version(os.stat(src))[2] != hashed[2]  # (the change time moved)
+    secret = os.urandom(32)
+    receiver.receive(Offer("t1", "f.bin", len(data), sha), secret, tmp_path / "dl")
+    sender.send("t1", src, B, receiver.fingerprint, secret, net.now, sha, hashed)
+    net.run(net.until_finals(2))
+    assert {type(e) for e in net.finals()} == {Finished}
+    assert (tmp_path / "dl" / "f.bin").read_bytes() == data
+
+
 def test_wrong_secret_is_refused_and_registration_survives(pair, tmp_path):
     net, sender, receiver = pair
     src = tmp_path / "src.bin"
