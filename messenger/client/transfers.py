@@ -1675,6 +1675,11 @@ class TransferController(QObject):
         t.done = t.size
         if t.direction == RECEIVE:
             t.path = path
+        elif path and path != t.path:
+            # Moved while it was sent (the engine follows the open file): Open and Show in
+            # folder found nothing at the old place (a hunt).
+            log.debug("transfer %s: the file sent is now %s", t.key, path)
+            t.path = path
         self._set(t, TransferState.DONE, error="")
 
     def _on_failed(self, tid: str, reason: str, transient: bool = False) -> None:

@@ -166,7 +166,8 @@ class Progress:
 @dataclass
 class Finished:
     """Sent and confirmed (sender) or verified and renamed into place (receiver).
-    ``path`` is the sender's source file or the receiver's final file."""
+    ``path`` is the sender's source file (where it is now: :func:`where_now`, moved while it
+    was sent) or the receiver's final file."""
 
     transfer_id: str
     direction: Direction
@@ -449,6 +450,35 @@ def _is_file_of(f: BinaryIO, path: Path) -> bool:
     except OSError:
         return False
     return (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino)
+
+
+def where_now(f: BinaryIO, path: Path) -> Path:
+    """Where the open file ``f``, opened as ``path``, is now: ``path`` while that still names
+    it, else the name the system knows for it (Linux ``/proc/self/fd``, macOS ``F_GETPATH``)
+    when that names it, else ``path`` (deleted, or no way to tell). A file moved to another
+    folder while it was sent finished with the old name on the sender's card, whose Open
+    and Show in folder then found nothing (a hunt)."""
+    if _is_file_of(f, path):
+        return path
+    found: str | None = None
+    try:
+        if os.fstat(f.fileno()).st_nlink == 0:
+            return path  # (deleted: no name to follow)
+        proc = f"/proc/self/fd/{f.fileno()}"
+        if os.path.islink(proc):
+            found = os.readlink(proc)
+        else:
+            import fcntl  # (not on Windows, where an open file cannot be moved anyway)
+
+            get_path = getattr(fcntl, "F_GETPATH", None)
+            if get_path is not None:
+                raw = fcntl.fcntl(f.fileno(), get_path, bytes(1024))
+                found = os.fsdecode(raw.split(b"\0", 1)[0])
+    except (OSError, ImportError, ValueError):
+        return path
+    if found and os.path.isabs(found) and _is_file_of(f, Path(found)):
+        return Path(found)
+    return path
 
 
 def _remove_placeholder(path: Path) -> None:
@@ -903,7 +933,8 @@ class SendSession(_Session):
                                        "different SHA-256"))
                     self.close(AppError.CHECKSUM, "sha256 differs", now)
                     return
-                self.report(Finished(self.transfer_id, "send", self.path, result.sha256))
+                self.report(Finished(self.transfer_id, "send", self._where_now(),
+                                     result.sha256))
                 self.close(AppError.DONE, "done", now, graceful=False)
 
     def pump(self, now: float) -> None:
@@ -1037,7 +1068,7 @@ class SendSession(_Session):
 
     def on_terminated(self, code: int, reason: str, now: float) -> None:
         if self._listen_while_closing:  # our cancel after the last byte (see cancel)
-            self.report(Finished(self.transfer_id, "send", self.path,
+            self.report(Finished(self.transfer_id, "send", self._where_now(),
                                  self.expected_sha256 or "") if code == AppError.DONE
                         else Cancelled(self.transfer_id, "send", by_peer=False))
         elif code == AppError.CANCELLED:
@@ -1045,7 +1076,7 @@ class SendSession(_Session):
         elif code == AppError.DONE and self.eof and not self.closed_by_us:
             # The receiver closes with DONE only after it stored the verified file (its app
             # quit before our Done frame got through, e.g. lost under heavy loss).
-            self.report(Finished(self.transfer_id, "send", self.path,
+            self.report(Finished(self.transfer_id, "send", self._where_now(),
                                  self.expected_sha256 or ""))
         elif code == AppError.REFUSED:
             self.report(Failed(self.transfer_id, "send", "refused by the receiver"))
@@ -1069,6 +1100,11 @@ class SendSession(_Session):
             self.close(code, "stream aborted by peer", now, graceful=False)
             return
         super().on_peer_abort(code, now)
+
+    def _where_now(self) -> Path:
+        """Where the file sent is now (:func:`where_now`: moved while it was sent, the
+        finished card names its new place)."""
+        return self.path if self._file.closed else where_now(self._file, self.path)
 
     def release(self) -> None:
         if not self._file.closed:

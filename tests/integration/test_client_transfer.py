@@ -726,6 +726,35 @@ def test_a_file_whose_permissions_changed_after_it_was_offered_still_arrives(qtb
     assert sha256_of(Path(bob.get(recv_key).path)) == sha256_of(src)
 
 
+def test_a_file_moved_while_it_was_sent_is_found_by_the_finished_card(qtbot, peers, tmp_path):
+    """Alice moved the video she was sending into another folder while its bytes were on
+    the way. The send finished (the content was the same), but her card still named the old
+    place: Open and Show in folder were greyed out, as for a deleted file (a hunt). The card
+    follows the file the app had open: it names where the file is now."""
+    relays: list[SlowRelay] = []
+
+    def through_relay(host: str, port: int) -> tuple[str, int]:
+        relays.append(SlowRelay(port, loss=0.05))
+        return "127.0.0.1", relays[-1].port
+
+    alice, bob = peers()
+    alice.route = through_relay
+    src = tmp_path / "holiday.mp4"
+    src.write_bytes(random.Random(6).randbytes(12_000_000))
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: bob.get(recv_key).done > 500_000, timeout=15_000)
+    assert not alice.get(send_key).final
+    (tmp_path / "Archive").mkdir()
+    moved = src.rename(tmp_path / "Archive" / "holiday.mp4")
+    qtbot.waitUntil(lambda: alice.get(send_key).final and bob.get(recv_key).final,
+                    timeout=30_000)
+    t = alice.get(send_key)
+    assert t.state is S.DONE, t.error
+    assert Path(t.path) == moved
+    assert sha256_of(Path(bob.get(recv_key).path)) == sha256_of(moved)
+
+
 def test_a_receive_whose_partial_file_is_still_checked_is_not_failed_by_the_watchdog(
         qtbot, peers, tmp_path, monkeypatch):
     """The sender is connected and waits while bob's app checks a large partial file (slow

@@ -281,6 +281,9 @@ def test_a_file_moved_or_deleted_while_it_is_sent_still_arrives(qtbot, engines, 
     assert s_rec.names() == r_rec.names() == ["finished"], (s_rec.events, r_rec.events)
     assert sha256_of(dl / "report.bin") == sha
     assert tree(dl) == ["report.bin"]
+    # The sender's finished names where the file is now (nothing to follow once deleted).
+    moved = tmp_path / "Archive" / "report.bin"
+    assert s_rec.events[0][1][1] == str(moved if move == "rename" else src)
 
 
 def test_a_file_copied_over_keeping_its_time_while_it_is_sent_is_said_to_have_changed(
