@@ -1388,7 +1388,8 @@ class TransferController(QObject):
                 except OSError as exc:
                     log.warning("cannot delete the stale partial file %s: %s", path, exc)
                 else:
-                    log.info("deleted the stale partial file %s", path)
+                    log.info("deleted a stale partial file")  # (its folder: DEBUG)
+                    log.debug("deleted the stale partial file %s", path)
 
     def _partial_size(self, t: Transfer) -> int:
         """Bytes receive ``t`` resumes from: its partial file's size, or 0 while another
@@ -1840,8 +1841,11 @@ class TransferController(QObject):
         self.model.changed(t.key)
         self.transfer_changed.emit(t.key)
         if state in FINAL_STATES and state is not was:
-            log.info("transfer %s (%s %s %s) %s%s", t.key, t.direction, t.name, t.peer,
-                     state.value, f": {t.error}" if t.error else "")
+            # (Not the file's name nor its path, but at DEBUG: the log is kept for weeks
+            # and attached to bug reports, and listed every file sent and received; a hunt.)
+            log.info("transfer %s (%s, %d bytes, %s) %s%s", t.key, t.direction, t.size,
+                     t.peer, state.value, f": {t.error}" if t.error else "")
+            log.debug("transfer %s: %r, %s", t.key, t.name, t.path or "no file")
             self.transfer_finished.emit(t.key, state.value)
 
     # ------------------------------------------------------------------ local store

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import random
 import subprocess
@@ -753,6 +754,28 @@ def test_a_file_moved_while_it_was_sent_is_found_by_the_finished_card(qtbot, pee
     assert t.state is S.DONE, t.error
     assert Path(t.path) == moved
     assert sha256_of(Path(bob.get(recv_key).path)) == sha256_of(moved)
+
+
+def test_the_apps_log_does_not_name_the_files_sent_and_received(qtbot, peers, tmp_path,
+                                                                caplog):
+    """The app's log (``messenger.log``, kept for weeks, attached to bug reports) named every
+    file sent and received and where it was saved, "transfer …: stored
+    /home/bob/Downloads/Messenger/divorce-papers.pdf", "expecting 'divorce-papers.pdf'"
+    (a hunt), while the server's log already names none. At INFO it keeps the transfer id,
+    the size and the peer; names and paths are for ``-v`` (DEBUG)."""
+    caplog.set_level(logging.INFO, logger="messenger")
+    alice, bob = peers()
+    src = tmp_path / "divorce-papers.pdf"
+    src.write_bytes(random.Random(8).randbytes(100_000))
+    send_key, recv_key = offer(qtbot, alice, bob, src)
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: state(alice, send_key) is S.DONE and state(bob, recv_key) is S.DONE,
+                    timeout=20_000)
+    lines = [r.getMessage() for r in caplog.records
+             if r.name.startswith("messenger") and r.levelno >= logging.INFO]
+    assert any(bob.get(recv_key).transfer_id in line for line in lines), lines
+    named = [line for line in lines if "divorce-papers" in line]
+    assert named == []
 
 
 def test_a_receive_whose_partial_file_is_still_checked_is_not_failed_by_the_watchdog(
