@@ -60,20 +60,25 @@ def friendly_login_error(code: str, message: str, user: str) -> str:
 
 
 _HOST_PORT = re.compile(r"\A(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\s\[\]]+))"
-                        r"(?::(?P<port>\d{1,5}))?\Z")
+                        r"(?::(?P<port>\d+))?\Z")
 
 
 def split_host_port(text: str) -> tuple[str, int | None]:
     """``(host, port)`` of a server typed as ``host``, ``host:port``, ``[v6]`` or
-    ``[v6]:port`` (port None when absent or not 1–65535); any other text (a bare IPv6
-    address) is all host."""
+    ``[v6]:port`` (port None when absent); any other text (a bare IPv6 address) is all
+    host. The port is as typed, also outside 1–65535 (:func:`port_problem` says so: left
+    in the host, it was looked up as a host named "host:99999", "host not found")."""
     m = _HOST_PORT.match(text)
     if m is None:
         return text, None
-    port = int(m["port"]) if m["port"] else None
-    if port is not None and not 1 <= port <= 65535:
-        return text, None  # (left as typed: the lookup then says what is wrong)
-    return m["v6"] or m["host"], port
+    return m["v6"] or m["host"], int(m["port"]) if m["port"] else None
+
+
+def port_problem(port: int | None) -> str:
+    """What is wrong with a port typed in the Server box ("" when nothing is)."""
+    if port is None or 1 <= port <= 65535:
+        return ""
+    return f"The port {port} is out of range: a port is a number from 1 to 65535."
 
 
 class LoginDialog(QDialog):
@@ -229,8 +234,12 @@ class LoginDialog(QDialog):
     def submit(self) -> None:
         """Validate the form, then connect if needed and log in / register. A server typed
         as ``host:port`` (or ``[IPv6]:port``) fills both fields (it was looked up as a host
-        named "host:port:5555", which did not exist: an operator hunt)."""
+        named "host:port:5555", which did not exist: an operator hunt); a port out of range is
+        named as such (:func:`port_problem`), and nothing is connected."""
         host, typed_port = split_host_port(self.host_edit.text().strip())
+        if problem := port_problem(typed_port):
+            self._show_error(problem, self.host_edit)  # (left as typed, to be corrected)
+            return
         if typed_port is not None or host != self.host_edit.text().strip():
             self.host_edit.setText(host)
             if typed_port is not None:

@@ -123,10 +123,30 @@ def test_a_tls_service_that_is_not_messenger_is_named_as_such(qtbot, https_serve
     ("[fe80::1%eth0]:6000", ("fe80::1%eth0", 6000)),
     ("[::1]", ("::1", None)),
     ("::1", ("::1", None)),
-    ("host:99999", ("host:99999", None)),
+    ("host:99999", ("host", 99999)),
+    ("host:0", ("host", 0)),
+    ("[::1]:123456", ("::1", 123456)),
 ])
 def test_a_server_typed_with_its_port_is_split(typed, expected):
+    """The port as typed, also out of range: the dialog says what is wrong with it."""
     assert split_host_port(typed) == expected
+
+
+@pytest.mark.parametrize("typed", ["127.0.0.1:99999", "127.0.0.1:0", "[::1]:123456"])
+def test_a_port_out_of_range_in_the_server_box_is_named(qtbot, typed):
+    """"127.0.0.1:99999" in the Server box was looked up as a host of that name and the
+    dialog said "Cannot reach the server at [127.0.0.1:99999]:5555: host not found — check
+    the server address.": the address was right, the port a digit too long. The dialog says
+    the port is out of range and connects nowhere."""
+    engine = ClientEngine()
+    dialog = LoginDialog(engine, host=typed, port=5555, user="alice")
+    qtbot.addWidget(dialog)
+    dialog.password_edit.setText("alice123")
+    dialog.submit()
+    error = dialog.error_text()
+    assert "out of range" in error and "1 to 65535" in error, error
+    assert engine.state is ConnectionState.DISCONNECTED
+    assert dialog.submit_button.isEnabled() and dialog.port_spin.value() == 5555
 
 
 def test_the_login_dialog_takes_host_colon_port_in_the_server_box(qtbot, server):
