@@ -63,11 +63,21 @@ _HOST_PORT = re.compile(r"\A(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\s\[\]]+))"
                         r"(?::(?P<port>\d+))?\Z")
 
 
+_LINK = re.compile(r"\A[A-Za-z][A-Za-z0-9+.\-]*://(?P<server>[^/?#]*)(?:[/?#].*)?\Z", re.S)
+"""A server pasted as a link ("messenger://host:port", "https://host/"): its scheme and
+path are not the server's address."""
+
+
 def split_host_port(text: str) -> tuple[str, int | None]:
     """``(host, port)`` of a server typed as ``host``, ``host:port``, ``[v6]`` or
-    ``[v6]:port`` (port None when absent); any other text (a bare IPv6 address) is all
-    host. The port is as typed, also outside 1–65535 (:func:`port_problem` says so: left
-    in the host, it was looked up as a host named "host:99999", "host not found")."""
+    ``[v6]:port`` (port None when absent), also pasted as a link (``messenger://host:port``,
+    ``https://host/``: the scheme and path are dropped, as is a ``/`` after the port); any
+    other text (a bare IPv6 address) is all host. The port is as typed, also outside
+    1–65535 (:func:`port_problem` says so: left in the host, it was looked up as a host
+    named "host:99999", "host not found")."""
+    if link := _LINK.match(text):
+        text = link["server"]
+    text = text.rstrip("/")
     m = _HOST_PORT.match(text)
     if m is None:
         return text, None
@@ -234,8 +244,9 @@ class LoginDialog(QDialog):
     def submit(self) -> None:
         """Validate the form, then connect if needed and log in / register. A server typed
         as ``host:port`` (or ``[IPv6]:port``) fills both fields (it was looked up as a host
-        named "host:port:5555", which did not exist: an operator hunt); a port out of range is
-        named as such (:func:`port_problem`), and nothing is connected."""
+        named "host:port:5555", which did not exist: an operator hunt), as does a link
+        pasted (``messenger://host:port``); a port out of range is named as such
+        (:func:`port_problem`), and nothing is connected."""
         host, typed_port = split_host_port(self.host_edit.text().strip())
         if problem := port_problem(typed_port):
             self._show_error(problem, self.host_edit)  # (left as typed, to be corrected)

@@ -126,6 +126,10 @@ def test_a_tls_service_that_is_not_messenger_is_named_as_such(qtbot, https_serve
     ("host:99999", ("host", 99999)),
     ("host:0", ("host", 0)),
     ("[::1]:123456", ("::1", 123456)),
+    ("messenger://chat.lab:5657", ("chat.lab", 5657)),
+    ("https://chat.lab", ("chat.lab", None)),
+    ("HTTP://[::1]:6000/login?x=1", ("::1", 6000)),
+    ("chat.lab:5657/", ("chat.lab", 5657)),
 ])
 def test_a_server_typed_with_its_port_is_split(typed, expected):
     """The port as typed, also out of range: the dialog says what is wrong with it."""
@@ -154,6 +158,25 @@ def test_the_login_dialog_takes_host_colon_port_in_the_server_box(qtbot, server)
     "127.0.0.1:5657:5555" ("host not found"): it fills the port, and the login goes on."""
     engine = ClientEngine()
     dialog = LoginDialog(engine, host=f"127.0.0.1:{server.port}", port=5555, user="alice")
+    qtbot.addWidget(dialog)
+    dialog.password_edit.setText("alice123")
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+        dialog.submit()
+    assert (dialog.host_edit.text(), dialog.port_spin.value()) == ("127.0.0.1", server.port)
+    engine.close()
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+
+
+@pytest.mark.parametrize("typed", ["messenger://127.0.0.1:{port}", "https://127.0.0.1:{port}/",
+                                   "127.0.0.1:{port}/"])
+def test_a_pasted_server_link_logs_in(qtbot, server, typed):
+    """The address pasted from the invitation e-mail or the browser's address bar
+    ("messenger://127.0.0.1:5657", "https://127.0.0.1:5657/") was looked up as a host of
+    that name: "Cannot reach the server at [messenger://127.0.0.1:5657]:5555: host not found
+    — check the server address.". The scheme and the path are dropped, and the login goes
+    on."""
+    engine = ClientEngine()
+    dialog = LoginDialog(engine, host=typed.format(port=server.port), port=5555, user="alice")
     qtbot.addWidget(dialog)
     dialog.password_edit.setText("alice123")
     with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
