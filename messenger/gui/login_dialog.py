@@ -355,7 +355,10 @@ class LoginDialog(QDialog):
             log.info("connection closed while idle: %s", message)
             return
         self._set_busy(False)
-        self._show_error(message)
+        # The address did not answer: the Server box gets the cursor, its text selected (the
+        # Password box kept it, and the address typed next went into the password, a hunt).
+        unreachable = code in (ConnectionErrorCode.UNREACHABLE, ConnectionErrorCode.TIMEOUT)
+        self._show_error(message, self.host_edit if unreachable else None)
         self._changed_server = ((self.engine.host, self.engine.port)
                                 if code == ConnectionErrorCode.CERTIFICATE_CHANGED else None)
         self._show_forget_button()

@@ -184,3 +184,27 @@ def test_a_pasted_server_link_logs_in(qtbot, server, typed):
     assert (dialog.host_edit.text(), dialog.port_spin.value()) == ("127.0.0.1", server.port)
     engine.close()
     qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+
+
+@pytest.mark.parametrize("typed", ["127.0.0.1", "nosuchhost.invalid"])
+def test_an_unreachable_server_gives_the_cursor_to_the_server_box(qtbot, typed):
+    """"Cannot reach the server at …: connection refused" (or "host not found") left the
+    cursor in the Password box: the new address typed went into the password, after it.
+    The Server box, at fault, gets the cursor with its text selected."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    engine = ClientEngine()
+    dialog = LoginDialog(engine, host=typed, port=port, user="alice")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.password_edit.setText("alice123")
+    dialog.submit()
+    qtbot.waitUntil(lambda: bool(dialog.error_text()), timeout=15_000)
+    assert "Cannot reach" in dialog.error_text(), dialog.error_text()
+    assert dialog.focusWidget() is dialog.host_edit
+    assert dialog.host_edit.selectedText() == typed
+    assert dialog.password_edit.text() == "alice123"
