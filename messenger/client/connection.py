@@ -30,7 +30,7 @@ from ..protocol import (
     ProtocolError,
     encode_frame,
 )
-from ..protocol.fingerprint import cert_fingerprint
+from ..protocol.fingerprint import cert_fingerprint, key_fingerprint
 from ..tlsbackend import tls_unavailable
 from .pins import PinFileError, PinStore, PinVerdict, mismatch_message, server_address
 from .serverclock import ServerClock
@@ -170,6 +170,8 @@ class ClientConnection(QObject):
         self._host = ""
         self._port = 0
         self._fingerprint: str | None = None
+        self._certificate: str | None = None  # (the whole certificate's fingerprint)
+        self._last_certificate: dict[str, str] = {}  # address → certificate last met there
         self._cert_checked = False
         self._awaiting_trust = False
         self._asked_then_closed = False  # the question was open when the connection failed
@@ -223,8 +225,15 @@ class ClientConnection(QObject):
 
     @property
     def fingerprint(self) -> str | None:
-        """The server certificate's SHA-256 fingerprint once known, else None."""
+        """The SHA-256 fingerprint of the server's key (its certificate's SubjectPublicKeyInfo:
+        what is pinned and shown) once known, else None."""
         return self._fingerprint
+
+    @property
+    def certificate_fingerprint(self) -> str | None:
+        """The SHA-256 fingerprint of the server's whole certificate (what apps before the
+        key pin pinned) once known, else None."""
+        return self._certificate
 
     @property
     def pinned_before(self) -> bool:
@@ -251,7 +260,7 @@ class ClientConnection(QObject):
         self._drop_socket()
         self._host, self._port = host, int(port)
         self._decoder = FrameDecoder(self._max_frame)
-        self._fingerprint = None
+        self._fingerprint = self._certificate = None
         self._cert_checked = False
         self._awaiting_trust = self._asked_then_closed = False
         self._pinned_now = None
@@ -358,14 +367,34 @@ class ClientConnection(QObject):
         self._set_state(ConnectionState.DISCONNECTED)
 
     def _check_certificate(self, der: bytes) -> bool:
-        """TOFU-check the server certificate ``der``; False after reporting a refusal."""
-        fingerprint = cert_fingerprint(der)
-        self._fingerprint = fingerprint
+        """TOFU-check the server certificate ``der`` by its key; False after reporting a
+        refusal. A certificate renewed on the pinned key passes (a line in the log says so);
+        an older app's pin of this very certificate is replaced by the pin of its key."""
         try:
-            result = self.pins.check(self._host, self._port, fingerprint)
+            fingerprint = key_fingerprint(der)
+        except ValueError as exc:
+            self._fail(ConnectionErrorCode.TLS, f"The server's TLS certificate cannot be read: "
+                                                f"{exc}.")
+            return False
+        certificate = cert_fingerprint(der)
+        self._fingerprint, self._certificate = fingerprint, certificate
+        try:
+            result = self.pins.check(self._host, self._port, fingerprint, certificate)
         except PinFileError as exc:
             self._fail(ConnectionErrorCode.PIN_FILE, str(exc))
             return False
+        if result.legacy:  # (it matched: the old pin stays when the new cannot be written)
+            try:
+                self.pins.verify(self._host, self._port, fingerprint, certificate)
+            except (PinFileError, OSError) as exc:
+                log.warning("could not pin the key of %s in place of its certificate: %s",
+                            self.where, exc)
+        if result.verdict is not PinVerdict.MISMATCH:
+            seen = self._last_certificate.get(self.where)
+            if seen is not None and seen != certificate:
+                log.info("%s presents a new certificate (SHA-256 %s, was %s) on its pinned "
+                         "key: accepted", self.where, certificate, seen)
+            self._last_certificate[self.where] = certificate
         self._cert_checked = True
         self._pinned_before = result.verdict is PinVerdict.MATCH
         if result.verdict is PinVerdict.MISMATCH:
@@ -374,7 +403,7 @@ class ClientConnection(QObject):
                        mismatch_message(self._host, self._port, result.pinned, fingerprint))
             return False
         if result.verdict is PinVerdict.UNKNOWN and self.ask_first_use:
-            log.info("new server %s: asking whether to trust certificate %s", self.where,
+            log.info("new server %s: asking whether to trust its key %s", self.where,
                      fingerprint)
             self._awaiting_trust = True
         elif result.verdict is PinVerdict.UNKNOWN:
@@ -383,7 +412,7 @@ class ClientConnection(QObject):
             except (PinFileError, OSError) as exc:
                 self._fail(ConnectionErrorCode.PIN_FILE, str(exc))
                 return False
-            log.info("new server %s: pinned certificate %s", self.where,
+            log.info("new server %s: pinned its key %s", self.where,
                      fingerprint)
             self._pinned_now = self.pins.get(self._host, self._port)
             self.fingerprint_pinned.emit(fingerprint)
@@ -434,7 +463,8 @@ class ClientConnection(QObject):
         self._say_hello()
 
     def _say_hello(self) -> None:
-        log.info("TLS up with %s (%s)", self.where, self._fingerprint)
+        log.info("TLS up with %s (key SHA-256 %s, certificate SHA-256 %s)", self.where,
+                 self._fingerprint, self._certificate)
         self._set_state(ConnectionState.HANDSHAKING)
         self._hello_sent_at = time.time()
         self.send(Hello(protocol_version=PROTOCOL_VERSION, agent=AGENT))

@@ -752,8 +752,14 @@ class ClientEngine(QObject):
 
     @property
     def fingerprint(self) -> str | None:
-        """The server certificate's fingerprint once known."""
+        """The fingerprint of the server's key (what is pinned and shown) once known."""
         return self._conn.fingerprint
+
+    @property
+    def certificate_fingerprint(self) -> str | None:
+        """The fingerprint of the server's whole certificate (older apps pinned it) once
+        known."""
+        return self._conn.certificate_fingerprint
 
     @property
     def home(self) -> tuple[str, int]:
@@ -775,7 +781,8 @@ class ClientEngine(QObject):
         homes = ServerHomes.load(path)
         if homes.set_aside is not None:
             self._recover_homes(homes, data_dir)
-        home = homes.home(self.host, self.port, self._conn.fingerprint)
+        home = homes.home(self.host, self.port, self._conn.fingerprint,
+                          self._conn.certificate_fingerprint)
         if homes.changed and homes.writable:
             try:
                 homes.save(path)
@@ -2278,12 +2285,12 @@ class ClientEngine(QObject):
         self._conn.refuse_first_use()
         self.conversation(EVERYONE).add_notice(
             f"Stopped reconnecting: the certificate of {self.where} is no longer "
-            f"pinned (SHA-256 {fingerprint}). Log out and in again to check and trust it.",
+            f"pinned (key SHA-256 {fingerprint}). Log out and in again to check and trust it.",
             error=True)
 
     def _on_pinned(self, fingerprint: str) -> None:
         self.conversation(EVERYONE).add_notice(
-            f"First secure connection to {self.where}: its certificate is saved "
+            f"First secure connection to {self.where}: its key is saved "
             f"on this computer (SHA-256 {fingerprint}). If it ever changes, the app will not "
             "connect, and will say so.")
         self.fingerprint_pinned.emit(fingerprint)

@@ -1,9 +1,18 @@
-"""Trust on first use (TOFU) for server certificates, like SSH's ``known_hosts``.
+"""Trust on first use (TOFU) for servers, like SSH's ``known_hosts``.
 
-The first time the app meets a server it records the SHA-256 fingerprint of the server's
-certificate (the ``"AB:CD:…"`` form of :func:`messenger.protocol.fingerprint.cert_fingerprint`)
-under the key ``"host:port"``; later connections must present the same certificate. The store is
-a small JSON object ``{"host:port": "AB:CD:…"}`` in ``paths.config_dir() / "known_servers.json"``.
+The first time the app meets a server it records the SHA-256 fingerprint of the public key
+in the server's certificate (its SubjectPublicKeyInfo, as HPKP pins it, RFC 7469 §2.4: the
+``"AB:CD:…"`` form of :func:`messenger.protocol.fingerprint.key_fingerprint`) under the key
+``"host:port"``; later connections must present a certificate on the same key. A certificate
+renewed on that key (a CA's certificate every 90 days, a self-signed one made anew from
+``server.key``) is accepted: SSH pins the host key, not a certificate. The store is a small
+JSON object ``{"host:port": "AB:CD:…"}`` in ``paths.config_dir() / "known_servers.json"``.
+
+Apps before the key pin pinned the fingerprint of the whole certificate
+(:func:`~messenger.protocol.fingerprint.cert_fingerprint`). Such a pin still matches the
+very certificate it was made from (:attr:`PinCheck.legacy`), and the connection then pins
+the key in its place; a renewed certificate is refused until that happened once (the old
+pin cannot tell its key).
 """
 
 from __future__ import annotations
@@ -34,19 +43,21 @@ class PinVerdict(enum.Enum):
     UNKNOWN = "unknown"
     """No pin for this server yet: trust on first use."""
     MATCH = "match"
-    """The pinned fingerprint matches."""
+    """The pinned fingerprint matches (the key's, or an older app's of this certificate)."""
     MISMATCH = "mismatch"
-    """A different certificate than the pinned one: refuse."""
+    """Another key than the pinned one: refuse."""
 
 
 @dataclass(frozen=True)
 class PinCheck:
-    """Result of a check: the ``verdict``, the ``pinned`` fingerprint (None when unknown) and
-    the ``presented`` one."""
+    """Result of a check: the ``verdict``, the ``pinned`` fingerprint (None when unknown),
+    the ``presented`` key fingerprint, and whether the pin was the ``legacy`` certificate
+    fingerprint of an older app that matched this certificate (then pin the key instead)."""
 
     verdict: PinVerdict
     pinned: str | None
     presented: str
+    legacy: bool = False
 
 
 def server_address(host: str, port: int) -> str:
@@ -134,17 +145,20 @@ class PinStore:
                 out.append((host.removeprefix("[").removesuffix("]"), int(port), fingerprint))
         return out
 
-    def addresses_of(self, fingerprint: str) -> list[str]:
-        """The servers (as :func:`server_key` writes them, sorted) whose pin is
-        ``fingerprint``: the same certificate met under other names or addresses.
+    def addresses_of(self, fingerprint: str, certificate: str | None = None) -> list[str]:
+        """The servers (as :func:`server_key` writes them, sorted) whose pin is the key
+        ``fingerprint`` (or, pinned by an older app, the ``certificate`` fingerprint): the
+        same server met under other names or addresses.
 
         Raises:
             PinFileError: the pin file cannot be read."""
-        wanted = normalize_fingerprint(fingerprint)
+        wanted = {normalize_fingerprint(fingerprint)}
+        if certificate:
+            wanted.add(normalize_fingerprint(certificate))
         out = []
         for key, pinned in self._load().items():
             try:
-                if normalize_fingerprint(pinned) == wanted:
+                if normalize_fingerprint(pinned) in wanted:
                     out.append(key)
             except ValueError:
                 continue  # (a corrupt pin matches nothing)
@@ -166,8 +180,11 @@ class PinStore:
         log.info("removed the pin of %s", server_key(host, port))
         return True
 
-    def check(self, host: str, port: int, fingerprint: str) -> PinCheck:
-        """Compare a presented fingerprint with the pin; changes nothing (see :meth:`verify`)."""
+    def check(self, host: str, port: int, fingerprint: str,
+              certificate: str | None = None) -> PinCheck:
+        """Compare a presented key ``fingerprint`` with the pin; changes nothing (see
+        :meth:`verify`). A pin equal to the ``certificate`` fingerprint (an older app's
+        pin of this very certificate) matches too, as :attr:`PinCheck.legacy`."""
         presented = normalize_fingerprint(fingerprint)
         pinned = self.get(host, port)
         if pinned is None:
@@ -176,14 +193,23 @@ class PinStore:
             pinned = normalize_fingerprint(pinned)
         except ValueError:
             log.warning("corrupt pin for %s: %r", server_key(host, port), pinned)
-        verdict = PinVerdict.MATCH if pinned == presented else PinVerdict.MISMATCH
-        return PinCheck(verdict, pinned, presented)
+        if pinned == presented:
+            return PinCheck(PinVerdict.MATCH, pinned, presented)
+        if certificate is not None and pinned == normalize_fingerprint(certificate):
+            return PinCheck(PinVerdict.MATCH, pinned, presented, legacy=True)
+        return PinCheck(PinVerdict.MISMATCH, pinned, presented)
 
-    def verify(self, host: str, port: int, fingerprint: str) -> PinCheck:
-        """TOFU: like :meth:`check`, and pin the fingerprint when the server was unknown."""
-        result = self.check(host, port, fingerprint)
+    def verify(self, host: str, port: int, fingerprint: str,
+               certificate: str | None = None) -> PinCheck:
+        """TOFU: like :meth:`check`, and pin the key ``fingerprint`` when the server was
+        unknown, or in place of an older app's pin of this ``certificate``."""
+        result = self.check(host, port, fingerprint, certificate)
         if result.verdict is PinVerdict.UNKNOWN:
             self.pin(host, port, result.presented)
+        elif result.legacy:
+            self.pin(host, port, result.presented)
+            log.info("%s: the pin of its certificate is now the pin of its key",
+                     server_key(host, port))
         return result
 
 
@@ -194,12 +220,13 @@ def two_lines(fingerprint: str) -> str:
 
 
 def mismatch_message(host: str, port: int, pinned: str, presented: str) -> str:
-    """The explanation shown when a server's certificate differs from its pin (several
-    lines: each fingerprint on two of its own)."""
+    """The explanation shown when a server's key differs from its pin (several lines: each
+    fingerprint on two of its own; ``presented`` is the key fingerprint)."""
     return (
         f"The server's certificate changed, so the connection was refused: this may be an "
         f"attack (someone between you and {server_key(host, port)} pretending to be the "
-        f"server).\nPinned:\n{two_lines(pinned)}\nNow:\n{two_lines(presented)}\n"
-        "If the server was reinstalled or its certificate renewed, check the new fingerprint "
+        f"server). It is on another key.\nPinned:\n{two_lines(pinned)}\n"
+        f"Now:\n{two_lines(presented)}\n"
+        "If the server was reinstalled or given a new key, check the new fingerprint "
         "with its administrator, then choose \u201cForget the pinned certificate\u201d."
     )

@@ -3,9 +3,12 @@
 The app keeps an account's messages (``accounts/<host>_<port>/<user>.db``) and its choices
 (``session/<user>@<host>:<port>`` in the settings) under an address. A server reached another
 way — its name instead of its IP address, a new DHCP address, another name for it — is still
-the same server: it presents the same certificate (its fingerprint, pinned per address). So
-the first address a certificate was met at on this computer is its *home*, and every later
-address with that certificate uses the home's store and settings. (Kept under the address as
+the same server: it presents a certificate on the same key (the key's fingerprint, pinned per
+address; :mod:`.pins`). So the first address a key was met at on this computer is its
+*home*, and every later address with that key uses the home's store and settings. A
+certificate renewed on the same key keeps the home. (Maps of apps before the key pin are
+keyed by the whole certificate's fingerprint: such an entry becomes the key's the first time
+that certificate is met again, so its stores stay found.) (Kept under the address as
 typed, they were another account's: read receipts back on, mutes, auto-accept and download
 folder forgotten, and a message typed offline never sent; a hunt.)
 
@@ -20,7 +23,8 @@ Rules, plain and unit-tested (:class:`ServerHomes`):
   address it is then reached at, so two servers never share a store.
 - Without a certificate fingerprint (never, over TLS) the address typed is the home.
 
-The map is a small JSON object ``{"AB:CD:…": ["host", port]}`` in
+In the rules below "certificate" is the key the certificate is on. The map is a small JSON
+object ``{"AB:CD:…": ["host", port]}`` (key fingerprints) in
 ``<data dir>/accounts/servers.json``, written atomically and durably (the new file is synced
 before it replaces the old one, and the folder after). Two servers made from one copy of a
 data folder (the same certificate) count as one.
@@ -55,7 +59,7 @@ Address = tuple[str, int]
 
 
 class ServerHomes:
-    """Certificate fingerprint → home address (see the module docstring).
+    """Key fingerprint → home address (see the module docstring).
 
     Args:
         homes: the map as loaded (fingerprints as the pins write them).
@@ -71,15 +75,23 @@ class ServerHomes:
         """False when :meth:`load` met a map it could neither read nor set aside: it must
         not be overwritten (:meth:`save` refuses)."""
 
-    def home(self, host: str, port: int, fingerprint: str | None) -> Address:
-        """The home of the server reached at ``host:port`` presenting ``fingerprint``
-        (recorded when it is new; the host in lower case, as the store and settings keep
-        it)."""
+    def home(self, host: str, port: int, fingerprint: str | None,
+             certificate: str | None = None) -> Address:
+        """The home of the server reached at ``host:port`` presenting a certificate on the
+        key ``fingerprint`` (recorded when it is new; the host in lower case, as the store
+        and settings keep it). An entry of an older app under that certificate's own
+        fingerprint (``certificate``) is moved to the key."""
         typed = (host.strip().lower(), int(port))
         if not fingerprint:
             return typed
         known = self._homes.get(fingerprint)
         if known is not None:
+            return known
+        if certificate and certificate in self._homes:
+            known = self._homes[fingerprint] = self._homes.pop(certificate)
+            self.changed = True
+            log.info("server home %s: kept under its key %s (was its certificate %s)",
+                     known, fingerprint, certificate)
             return known
         for other, address in list(self._homes.items()):
             if address == typed:  # (an old server's home: the new certificate owns it now)

@@ -365,8 +365,8 @@ class LoginDialog(QDialog):
         self.fingerprint_label.hide()  # (the error names what it has to)
 
     def _on_fingerprint_pinned(self, fingerprint: str) -> None:
-        self._show_fingerprint("New server — its certificate is now trusted on first use. "
-                               f"SHA-256:\n{two_lines(fingerprint)}")
+        self._show_fingerprint("New server — its key is now trusted on first use. "
+                               f"Key SHA-256:\n{two_lines(fingerprint)}")
 
     def _on_fingerprint_unknown(self, fingerprint: str) -> None:
         """First connection to this server: ask before anything (the password) is sent, as
@@ -374,10 +374,11 @@ class LoginDialog(QDialog):
         host, port = self.engine.host, self.engine.port
         where = server_address(host, port)
         try:
-            known_as = self.engine.pins.addresses_of(fingerprint)
+            known_as = self.engine.pins.addresses_of(
+                fingerprint, self.engine.certificate_fingerprint)
         except PinFileError:
             known_as = []  # (then the connection failed before asking: belt and braces)
-        self._show_fingerprint(f"New server — certificate SHA-256:\n{two_lines(fingerprint)}")
+        self._show_fingerprint(f"New server — key SHA-256:\n{two_lines(fingerprint)}")
         if known_as:
             # The very certificate pinned under another name or address (the server's LAN
             # name, then its IP address): the full warning for it taught users to click
@@ -385,24 +386,24 @@ class LoginDialog(QDialog):
             # by the following other names/addresses".
             others = _joined(known_as)
             box = QMessageBox(QMessageBox.Icon.Question, "Trust this server?",
-                              f"This is the certificate you trusted for {others}.",
+                              f"This is the key you trusted for {others}.",
                               parent=self)
             box.setInformativeText(
-                f"You have not connected to {where} before, but it presents the certificate "
+                f"You have not connected to {where} before, but it presents the key "
                 f"you already trust for {others}: most likely the same server under another "
                 f"name or address. Trust it for {where} too? If you did not expect this, "
                 "cancel — nothing has been sent yet.\n\n"
-                f"Its SHA-256 fingerprint is:\n\n{two_lines(fingerprint)}")
+                f"Its key's SHA-256 fingerprint is:\n\n{two_lines(fingerprint)}")
         else:
             box = QMessageBox(QMessageBox.Icon.Question, "Trust this server?",
                               f"This is your first connection to {where}.", parent=self)
             box.setInformativeText(
-                "Its certificate's SHA-256 fingerprint is:\n\n"
+                "The SHA-256 fingerprint of its key is:\n\n"
                 f"{two_lines(fingerprint)}\n\n"
                 "Compare it with the one the server's administrator gives you (the server "
                 "prints it when it starts). If they match, trust it: later connections must "
-                "present the same certificate. If you are not sure, cancel — nothing has been "
-                "sent yet.")
+                "present a certificate on the same key. If you are not sure, cancel — nothing "
+                "has been sent yet.")
         trust = box.addButton("Trust and connect", QMessageBox.ButtonRole.AcceptRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
         if known_as:
@@ -430,8 +431,8 @@ class LoginDialog(QDialog):
         box.open()
 
     def _on_fingerprint_verified(self, fingerprint: str) -> None:
-        self._show_fingerprint("Server certificate matches the pinned one. "
-                               f"SHA-256:\n{two_lines(fingerprint)}")
+        self._show_fingerprint("Server certificate is on the pinned key. "
+                               f"Key SHA-256:\n{two_lines(fingerprint)}")
 
     def _on_state_changed(self, state: ConnectionState) -> None:
         self.status_label.setText({

@@ -2202,7 +2202,7 @@ class MainWindow(QMainWindow):
         log_file = html.escape(str(self.log_file or "not logging to a file"))
         return (f"<b>Messenger {__version__}</b><br>A desktop messenger for LANs.<br><br>"
                 f"Server: {html.escape(self.engine.host)}:{self.engine.port}<br>"
-                f"Certificate SHA-256: <tt>{fp}</tt><br><br>"
+                f"Server key SHA-256: <tt>{fp}</tt><br><br>"
                 f"Log file: <tt>{log_file}</tt>")
 
     def show_about(self) -> QMessageBox:

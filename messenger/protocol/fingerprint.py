@@ -31,6 +31,26 @@ def pem_fingerprint(cert_pem: bytes) -> str:
     return cert_fingerprint(cert.public_bytes(serialization.Encoding.DER))
 
 
+def key_fingerprint(der: bytes) -> str:
+    """SHA-256 of the public key of a DER-encoded certificate (its SubjectPublicKeyInfo, as
+    HPKP, RFC 7469 §2.4, pins it), in the ``"AB:01:…"`` form of :func:`cert_fingerprint`.
+    A certificate renewed on the same key keeps it. ``openssl x509 -pubkey -noout | openssl
+    pkey -pubin -outform der | openssl dgst -sha256 -c`` prints it in lower case.
+
+    Raises:
+        ValueError: ``der`` is no certificate."""
+    cert = x509.load_der_x509_certificate(der)
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    return cert_fingerprint(spki)
+
+
+def pem_key_fingerprint(cert_pem: bytes) -> str:
+    """The key fingerprint (:func:`key_fingerprint`) of a PEM certificate."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    return key_fingerprint(cert.public_bytes(serialization.Encoding.DER))
+
+
 @dataclass(frozen=True)
 class Identity:
     """A certificate and key in PEM, and the certificate's SHA-256 ``fingerprint``."""

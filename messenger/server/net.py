@@ -47,7 +47,14 @@ from .core import Action, ConnId, Crypto, Disconnect, Fanout, Out, ReplayMore, S
 from .lock import lock_database
 from .ratelimit import address_block, local_ipv6_networks, peer_address
 from .store import Store, is_locked
-from .tls import KEY_FILE, TlsServer, ensure_certificate, pem_fingerprint, ssl_key
+from .tls import (
+    KEY_FILE,
+    TlsServer,
+    ensure_certificate,
+    pem_fingerprint,
+    pem_key_fingerprint,
+    ssl_key,
+)
 from .walsync import CheckpointFailed, WalSync
 
 log = logging.getLogger("messenger.server.net")
@@ -228,10 +235,15 @@ class MessengerServer(QObject):
         self._ids = itertools.count(1)
         self._conns: dict[ConnId, _Connection] = {}
         self.fingerprint = ""
+        """The SHA-256 fingerprint of the TLS key (what apps pin and show; "" without TLS)."""
+        self.certificate_fingerprint = ""
+        """The SHA-256 fingerprint of the whole certificate (what apps before the key pin
+        pinned)."""
         self._server: QTcpServer
         if config.tls:
             cert_pem, key_pem = ensure_certificate(config.data_dir)
-            self.fingerprint = pem_fingerprint(cert_pem)
+            self.fingerprint = pem_key_fingerprint(cert_pem)
+            self.certificate_fingerprint = pem_fingerprint(cert_pem)
             tls = QSslConfiguration.defaultConfiguration()
             tls.setLocalCertificate(QSslCertificate(cert_pem, QSsl.EncodingFormat.Pem))
             tls.setPrivateKey(ssl_key(key_pem, config.data_dir / KEY_FILE))
@@ -340,7 +352,8 @@ class MessengerServer(QObject):
                           f": {self._listen_advice()}")
         self._listened = True
         log.info("listening on %s (TLS %s)", self.address,
-                 f"on, certificate SHA-256 {self.fingerprint}" if self.config.tls else "OFF")
+                 f"on, key SHA-256 {self.fingerprint}, certificate SHA-256 "
+                 f"{self.certificate_fingerprint}" if self.config.tls else "OFF")
 
     def _listen_advice(self) -> str:
         """Why :meth:`listen` failed, in the operator's terms and with what to change: Qt's

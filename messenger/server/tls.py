@@ -1,7 +1,8 @@
 """The server's TLS identity: a self-signed certificate made on first start.
 
 The certificate (``server.crt``) and its private key (``server.key``, mode 0600) live in the data
-dir. Clients pin the certificate's SHA-256 fingerprint on first use (TOFU), like SSH host keys.
+dir. Clients pin the SHA-256 fingerprint of its key on first use (TOFU), like SSH host keys: a
+certificate renewed on the same key is accepted.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtNetwork import QSsl, QSslConfiguration, QSslKey, QSslSocket, QTcpServer
 
 from messenger.paths import private_file, write_durably
-from messenger.protocol.fingerprint import make_identity, pem_fingerprint
+from messenger.protocol.fingerprint import make_identity, pem_fingerprint, pem_key_fingerprint
 from messenger.server.ratelimit import LogBudget, address_block
 
 log = logging.getLogger("messenger.server.tls")
@@ -82,10 +83,11 @@ advice to keep it (:func:`_note_dates`)."""
 
 def _note_dates(cert_pem: bytes, cert_path: Path, now: datetime.datetime | None = None) -> None:
     """Warn when ``cert_pem`` is past its end date, ends within :data:`END_DATE_NOTICE_DAYS`,
-    or is not valid yet, and say to keep it: the apps pin the certificate and do not check
-    its dates, so it goes on working, while a new one (even on the same key) makes every app
-    refuse the server as a possible attack until its pin is forgotten. Before, nothing was
-    said, and an operator whose monitoring reported "expired" made a new one (a hunt)."""
+    or is not valid yet, and say to keep it or renew it on the same key: the apps pin the key
+    and do not check the dates, so it goes on working, and one renewed on ``server.key`` is
+    accepted, while a new key makes every app refuse the server as a possible attack until
+    its pin is forgotten. Before, nothing was said, and an operator whose monitoring reported
+    "expired" made a new one (a hunt)."""
     from cryptography import x509
 
     cert = x509.load_pem_x509_certificate(cert_pem)
@@ -99,10 +101,10 @@ def _note_dates(cert_pem: bytes, cert_path: Path, now: datetime.datetime | None 
         when = f"is valid only from {start:%Y-%m-%d %H:%M} (UTC; is this computer's clock right?)"
     else:
         return
-    log.warning("%s %s. Messenger apps pin it and do not check its dates, so they go on "
-                "connecting: keep it. A new certificate, even on the same key, makes every "
-                "app refuse the server (\"certificate changed\") until its pin is forgotten",
-                cert_path, when)
+    log.warning("%s %s. Messenger apps pin its key and do not check its dates, so they go on "
+                "connecting: keep it, or renew it on the same key (server.key). A new key "
+                "makes every app refuse the server (\"certificate changed\") until its pin is "
+                "forgotten", cert_path, when)
 
 
 def _finish_first_start(cert_path: Path, key_path: Path, staged: Path) -> None:
@@ -136,7 +138,7 @@ def dns_name(host: str) -> str | None:
     """``host`` as a certificate's DNS name: ASCII as it is, else IDNA-encoded ("Zoë-PC" is
     "xn--zo-pc-osa"); None when it cannot be (cryptography refuses non-ASCII DNS names, and
     the first start on a computer with such a name failed: an operator hunt). The name is
-    decoration: clients pin the fingerprint."""
+    decoration: clients pin the key's fingerprint."""
     if host.isascii():
         return host
     try:
@@ -324,4 +326,5 @@ class TlsServer(QTcpServer):
         sock.deleteLater()
 
 
-__all__ = ["CertificateError", "TlsServer", "ensure_certificate", "pem_fingerprint", "ssl_key"]
+__all__ = ["CertificateError", "TlsServer", "ensure_certificate", "pem_fingerprint",
+           "pem_key_fingerprint", "ssl_key"]

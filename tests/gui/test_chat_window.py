@@ -514,7 +514,7 @@ def test_the_trust_question_says_when_the_certificate_is_already_trusted_elsewhe
         dlg.submit()
         qtbot.waitUntil(lambda: dlg.trust_box is not None and dlg.trust_box.isVisible(),
                         timeout=10_000)
-        assert dlg.trust_box.text() == ("This is the certificate you trusted for "
+        assert dlg.trust_box.text() == ("This is the key you trusted for "
                                         f"chat.example:{server.port}.")
         assert f"{server.host}:{server.port}" in dlg.trust_box.informativeText()
         trust = dlg.trust_box.defaultButton()

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
 import socket
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
 import messenger.server.core as server_core
 from messenger.client.connection import ConnectionState, version_mismatch_message
-from messenger.client.conversations import EVERYONE
+from messenger.client.conversations import EVERYONE, peer_key
 from messenger.client.engine import ClientEngine
 from messenger.client.models import DeliveryState, MessageKind
 from messenger.client.pins import PinStore
 from messenger.protocol import PROTOCOL_VERSION
+from messenger.protocol.fingerprint import pem_fingerprint
 
 WRONG_FP = ":".join(["00"] * 32)
 
@@ -120,7 +126,7 @@ def test_unicast_round_trip_with_ack_delivery_and_unread(qtbot, server, make_eng
     assert key == "alice"
     assert (item.sender, item.text, item.kind) == ("alice", "hello bob", MessageKind.OTHER)
     assert acked.args[0] == cmid and acked.args[1] == item.seq
-    own = next(i for i in alice.conversation("bob").items() if i.client_msg_id == cmid)
+    own = next(i for i in alice.conversation(peer_key("bob")).items() if i.client_msg_id == cmid)
     assert (own.kind, own.state, own.seq) == (MessageKind.OWN, DeliveryState.SENT, item.seq)
     assert bob.unread("alice") == 1
     assert bob.roster.contact("alice").unread == 1
@@ -238,6 +244,136 @@ def test_pin_survives_a_restart_of_the_same_server(qtbot, make_server, tmp_path,
     with qtbot.assertNotEmitted(fresh.connection_failed):
         login(qtbot, fresh, again, "alice", "alice123")
     assert unknown == [] and PinStore().get(again.host, again.port) == pinned
+
+
+def renew_on_the_same_key(data_dir: Path) -> None:
+    """The operator renews ``data_dir``'s certificate on its key (``server.key``), as a CA's
+    90-day certificate or a self-signed one made anew from the same key would be."""
+    key = serialization.load_pem_private_key((data_dir / "server.key").read_bytes(), None)
+    old = x509.load_pem_x509_certificate((data_dir / "server.crt").read_bytes())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(old.subject).issuer_name(old.issuer)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=90))
+            .sign(key, hashes.SHA256()))
+    (data_dir / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def certificate_of(server) -> str:
+    """The fingerprint of ``server``'s whole certificate (what older apps pinned)."""
+    return pem_fingerprint((server.data_dir / "server.crt").read_bytes())
+
+
+def test_a_certificate_renewed_on_the_same_key_is_accepted_and_keeps_the_history(
+        qtbot, make_server, make_engine, tmp_path, caplog):
+    """The operator renewed the server's certificate on its key: every app said "the
+    server's certificate changed … this may be an attack" and refused it, and after "Forget
+    the pinned certificate" the app kept its history under another folder (the pin was the
+    certificate's). The key is pinned now, as SSH pins a host key: the renewed certificate
+    is accepted without a word to the user (a line in the log), in the same history."""
+    caplog.set_level(logging.INFO, logger="messenger.client.connection")
+    server = make_server(demo=True, data_dir=tmp_path / "srv")
+    alice, bob = make_engine(data_dir=tmp_path / "app"), make_engine()
+    login(qtbot, alice, server, "alice", "alice123")
+    login(qtbot, bob, server, "bob", "bob123")
+    with qtbot.waitSignal(alice.message_received, timeout=10_000):
+        bob.send_unicast("alice", "before the renewal")
+    path, home, certificate = alice.store.path, alice.home, certificate_of(server)
+    server.close()
+    qtbot.waitUntil(lambda: not alice.logged_in and not bob.logged_in, timeout=20_000)
+    renew_on_the_same_key(server.data_dir)
+    with qtbot.assertNotEmitted(alice.connection_failed):
+        again = make_server(data_dir=server.data_dir, port=server.port)
+        alice.reconnect_now()
+        qtbot.waitUntil(lambda: alice.logged_in, timeout=20_000)
+    assert certificate_of(again) != certificate  # (a new certificate)
+    assert again.fingerprint == server.fingerprint  # (on the same key)
+    assert alice.store.path == path and alice.home == home
+    assert "presents a new certificate" in caplog.text
+    fresh = make_engine(data_dir=tmp_path / "app")  # (the next start of the app)
+    with qtbot.assertNotEmitted(fresh.connection_failed), \
+            qtbot.waitSignal(fresh.fingerprint_verified, timeout=10_000) as verified:
+        login(qtbot, fresh, again, "alice", "alice123")
+    assert verified.args == [server.fingerprint]
+    assert fresh.store.path == path
+    texts = [i.text for i in fresh.conversation(peer_key("bob")).items()]
+    assert "before the renewal" in texts
+    assert PinStore().get(again.host, again.port) == server.fingerprint
+
+
+def test_a_new_key_is_still_refused(qtbot, make_server, make_engine, tmp_path):
+    """A certificate on another key (the server made anew, or someone in between) is
+    refused as before: "certificate changed", the pinned and the new key fingerprint."""
+    server = make_server(demo=True, data_dir=tmp_path / "srv")
+    engine = make_engine()
+    login(qtbot, engine, server, "alice", "alice123")
+    engine.close()
+    server.close()
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED, timeout=10_000)
+    for name in ("server.crt", "server.key"):
+        (server.data_dir / name).unlink()
+    again = make_server(data_dir=server.data_dir, port=server.port)
+    assert again.fingerprint != server.fingerprint
+    fresh = make_engine()
+    with qtbot.waitSignal(fresh.connection_failed, timeout=10_000) as failed, \
+            qtbot.assertNotEmitted(fresh.login_succeeded):
+        fresh.connect_to(again.host, again.port)
+        fresh.login("alice", "alice123")
+    code, message = failed.args
+    joined = message.replace("\n", "")
+    assert code == "certificate_changed" and "certificate changed" in message
+    assert server.fingerprint in joined and again.fingerprint in joined
+    assert PinStore().get(again.host, again.port) == server.fingerprint
+
+
+def test_an_older_apps_certificate_pin_becomes_a_key_pin(qtbot, make_server, make_engine,
+                                                          tmp_path):
+    """known_servers.json and servers.json written by an app that pinned the certificate:
+    the next connection finds the pin (no question, no warning) and pins the key in its
+    place, and the history folder kept under the certificate stays the account's, also
+    when the server is reached by another name; a renewal on the same key is accepted
+    from then on."""
+    server = make_server(demo=True, data_dir=tmp_path / "srv")
+    certificate = certificate_of(server)
+    port, app = server.port, tmp_path / "app"
+    alice, bob = make_engine(data_dir=app), make_engine()
+    login(qtbot, alice, server, "alice", "alice123")
+    login(qtbot, bob, server, "bob", "bob123")
+    with qtbot.waitSignal(alice.message_received, timeout=10_000):
+        bob.send_unicast("alice", "kept by an older app")
+    path = alice.store.path
+    alice.close()
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED, timeout=10_000)
+    PinStore().path.write_text(json.dumps({f"127.0.0.1:{port}": certificate}),
+                               encoding="utf-8")
+    (app / "accounts" / "servers.json").write_text(
+        json.dumps({certificate: ["127.0.0.1", port]}), encoding="utf-8")
+    unknown: list = []
+    older = make_engine(data_dir=app)
+    older.fingerprint_unknown.connect(unknown.append)
+    with qtbot.assertNotEmitted(older.connection_failed):
+        login(qtbot, older, server, "alice", "alice123")
+    assert unknown == [] and older.store.path == path
+    assert PinStore().get("127.0.0.1", port) == server.fingerprint  # (the key's now)
+    homes = json.loads((app / "accounts" / "servers.json").read_text(encoding="utf-8"))
+    assert homes == {server.fingerprint: ["127.0.0.1", port]}
+    older.close()
+    server.close()
+    qtbot.waitUntil(lambda: older.state is ConnectionState.DISCONNECTED, timeout=10_000)
+    renew_on_the_same_key(server.data_dir)
+    again = make_server(data_dir=server.data_dir, port=port)
+    renewed = make_engine(data_dir=app)
+    with qtbot.assertNotEmitted(renewed.connection_failed):
+        login(qtbot, renewed, again, "alice", "alice123")
+    by_name = make_engine(data_dir=app)  # (the same server by another name)
+    by_name.connect_to("localhost", port)
+    with qtbot.waitSignal(by_name.login_succeeded, timeout=10_000):
+        by_name.login("alice", "alice123")
+    for engine in (renewed, by_name):
+        assert engine.store.path == path
+        texts = [i.text for i in engine.conversation(peer_key("bob")).items()]
+        assert "kept by an older app" in texts
 
 
 def test_unreachable_server_gives_a_clear_error(qtbot, make_engine):
@@ -405,7 +541,7 @@ def test_a_session_ended_by_a_password_change_keeps_no_message_for_later(
     assert lab.store is not None  # (still open: the window may show what it holds)
     assert not lab.send_unicast("bob", "I quit the course")
     assert not lab.store.outbox()
-    assert "Not sent: you are logged out" in lab.conversation("bob").items()[-1].text
+    assert "Not sent: you are logged out" in lab.conversation(peer_key("bob")).items()[-1].text
 
 
 def test_a_logout_ends_with_logged_out_when_the_server_stops_before_answering(qtbot, server,

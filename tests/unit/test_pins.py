@@ -146,3 +146,48 @@ def test_a_pin_is_written_durably(tmp_path, monkeypatch):
     assert synced == [str(tmp_path / "pins.tmp"), str(tmp_path)]
     assert store.get("chat.example", 5555) == FP_A
     assert not (tmp_path / "pins.tmp").exists()
+
+
+def test_an_older_apps_certificate_pin_matches_its_certificate_and_becomes_the_key_pin(
+        tmp_path):
+    """known_servers.json of an app that pinned the whole certificate (FP_A) and now sees
+    that certificate, on the key FP_B: a match (no "certificate changed"), and the key is
+    pinned in its place; another certificate on an unknown key is a mismatch."""
+    store = PinStore(tmp_path / "pins.json")
+    store.pin("example.org", 5555, FP_A)
+    other = ":".join(["EF"] * 32)
+    assert store.check("example.org", 5555, other, certificate=other).verdict \
+        is PinVerdict.MISMATCH
+    result = store.verify("example.org", 5555, FP_B, certificate=FP_A)
+    assert result.verdict is PinVerdict.MATCH and result.legacy
+    assert store.get("example.org", 5555) == FP_B
+    again = store.verify("example.org", 5555, FP_B, certificate=other)  # (renewed)
+    assert again.verdict is PinVerdict.MATCH and not again.legacy
+    assert store.addresses_of(FP_B) == ["example.org:5555"]
+
+
+def test_the_key_fingerprint_stays_when_the_certificate_is_renewed():
+    """The pin is the SHA-256 of the certificate's SubjectPublicKeyInfo: a certificate made
+    anew on the same key has another certificate fingerprint and the same key one."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    from messenger.protocol.fingerprint import cert_fingerprint, key_fingerprint, make_identity
+
+    first = make_identity("server")
+    key = serialization.load_pem_private_key(first.key_pem, None)
+    old = x509.load_pem_x509_certificate(first.cert_pem)
+    now = datetime.datetime.now(datetime.UTC)
+    renewed = (x509.CertificateBuilder().subject_name(old.subject).issuer_name(old.issuer)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=90))
+               .sign(key, hashes.SHA256())).public_bytes(serialization.Encoding.DER)
+    old_der = old.public_bytes(serialization.Encoding.DER)
+    assert cert_fingerprint(renewed) != cert_fingerprint(old_der) == first.fingerprint
+    assert key_fingerprint(renewed) == key_fingerprint(old_der)
+    spki = key.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert key_fingerprint(renewed) == cert_fingerprint(spki)  # (the SPKI's SHA-256)
+    assert len(key_fingerprint(renewed)) == 95

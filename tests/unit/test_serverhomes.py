@@ -105,3 +105,13 @@ def test_the_choices_kept_under_an_address_of_the_same_server_move_to_its_home(t
     assert s.value("session/alice@127.0.0.1:5555/tabs") in (["alice\tcarol"], "alice\tcarol")
     assert not s.contains("session/alice@localhost:5555/tabs")
     assert s.contains("session/bob@localhost:5555/tabs")  # (another account's)
+
+
+def test_a_home_kept_under_an_older_apps_certificate_becomes_its_keys():
+    """An app before the key pin kept the home under the certificate's fingerprint (FP1);
+    met again with that certificate, on key FP2, the home stays and is the key's from then
+    on (a certificate renewed on that key keeps it)."""
+    homes = ServerHomes({FP1: ("127.0.0.1", 5555)})
+    assert homes.home("localhost", 5555, FP2, FP1) == ("127.0.0.1", 5555) and homes.changed
+    assert homes.as_dict() == {FP2: ("127.0.0.1", 5555)}
+    assert homes.home("localhost", 5555, FP2, "CC:03") == ("127.0.0.1", 5555)  # (renewed)
