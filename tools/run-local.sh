@@ -86,8 +86,8 @@ case $status in
     # The port it took (PORT=0 picks a free one; the app was opened on port 0, which it
     # ignored: an operator hunt).
     PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$workdir/stdout" | head -n 1)
-    # (The app asks to trust the certificate the first time: this is the one to compare.)
-    fingerprint=$(grep -o 'certificate SHA-256 [0-9A-F:]*' "$workdir/stderr" | head -n 1 || true)
+    # (The app asks to trust the server's key the first time: this is the one to compare.)
+    fingerprint=$(grep -o 'key SHA-256 [0-9A-F:]*' "$workdir/stderr" | head -n 1 || true)
     if [ -n "$fingerprint" ]; then echo "make run: its $fingerprint"; fi
     login_hint="log in as alice/alice123 or bob/bob123"
     ;;

@@ -70,7 +70,8 @@ def test_make_run_keeps_the_demo_accounts_out_of_the_default_server_folder(qtbot
     """`make run` started its `--demo` server on the default data folder, which README's
     LAN server then used too: a teacher who tried `make run` first served alice/alice123
     (passwords in the README) to the whole LAN (an operator hunt). It has a folder of its
-    own, and says where, with the certificate's fingerprint the app asks about."""
+    own, and says where, with the key fingerprint the app asks about (the key's, not the
+    certificate's: the app pins the key)."""
     venv = project_venv()
     home = tmp_path / "home"
     env = {**os.environ, "MESSENGER_HOME": str(home), "QT_QPA_PLATFORM": "offscreen",
@@ -83,7 +84,7 @@ def test_make_run_keeps_the_demo_accounts_out_of_the_default_server_folder(qtbot
         run.communicate(timeout=30)
     out = "".join(lines)
     assert "opening the app" in out, out
-    assert "certificate SHA-256" in out, out
+    assert "its key SHA-256" in out, out
     data = Path(subprocess.run(
         [sys.executable, "-c", "from messenger import paths; print(paths.data_dir())"],
         env=env, capture_output=True, text=True, check=True).stdout.strip())
