@@ -783,7 +783,10 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.preferences_action)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
+        keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
+        if QKeySequence("Ctrl+Q") not in keys:  # (Windows has no Quit key: Ctrl+Q did nothing)
+            keys.append(QKeySequence("Ctrl+Q"))
+        quit_action.setShortcuts(keys)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
 
