@@ -1900,6 +1900,8 @@ class MainWindow(QMainWindow):
             if self.isVisible() and not self.isMinimized():
                 self.engine.mark_read(key)
         self.mute_action.setEnabled(key is not None)
+        # (Everyone cannot be closed: Close tab and Ctrl+W stood enabled there and did nothing)
+        self.close_tab_action.setEnabled(key not in (None, EVERYONE))
         self.mute_action.setChecked(key is not None and key in self.notifications.prefs.muted)
 
     def _show_unread_line(self, key: str) -> None:
