@@ -769,7 +769,7 @@ class ConversationWidget(QWidget):
         self.compose.sent_length = self._sent_length
         self.compose.too_long.connect(lambda n: self.show_error(too_long_text(n)))
         self.compose.edit_last.connect(self.edit_last_message)
-        self.compose.escaped.connect(self.cancel_reply)
+        self.compose.escaped.connect(self.escape)
         self.compose.files_pasted.connect(lambda p: self.files_dropped.emit(self.key, p))
         self.compose.image_pasted.connect(self._on_image_pasted)
         self.compose.image_unreadable.connect(lambda: self.show_error(PASTED_IMAGE_UNREADABLE))
@@ -990,6 +990,24 @@ class ConversationWidget(QWidget):
         self._follow_reply()  # (as the message is now: a reply put back may be out of date)
         if focus:
             self.compose.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def escape(self) -> None:
+        """Escape in the message box or the message list: the find bar closes first (it
+        stayed open unless the keyboard was in its own box, and a reply begun was dropped
+        instead; a hunt); without it, the reply being written is dropped."""
+        if not self.find_bar.isHidden():
+            self.close_find()
+        else:
+            self.cancel_reply()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        # An Escape the message list (or a button of the tab) left unused comes here.
+        if event.key() == Qt.Key.Key_Escape and event.modifiers() == \
+                Qt.KeyboardModifier.NoModifier and not self.find_bar.isHidden():
+            self.close_find()
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def cancel_reply(self) -> None:
         """Forget the message being answered (see :meth:`reply`)."""

@@ -50,3 +50,36 @@ def test_close_tab_is_greyed_on_the_everyone_tab(qtbot, open_window):
     alice.open_conversation("bob")
     alice.tabs.setCurrentIndex(0)  # (Ctrl+PgUp, a click on its tab, …)
     assert not close_tab.isEnabled()
+
+
+def test_escape_closes_the_find_bar_from_the_message_box_and_the_list(qtbot, open_window):
+    """With the find bar open, Escape closed it only while the keyboard was in its own
+    box: back in the message box (to answer what was found) or in the message list, Escape
+    left it open, and with a reply begun it took the reply away instead (a hunt). Escape
+    now closes the find bar first, then, pressed again, drops the reply."""
+    alice = active(qtbot, open_window("alice"))
+    tab = alice.open_conversation("bob")
+    qtbot.keyClick(tab.compose, Qt.Key.Key_F, CTRL)
+    assert tab.find_bar.isVisibleTo(tab)
+    qtbot.keyClicks(tab.find_edit, "lunch")
+    tab.compose.setFocus()
+    qtbot.waitUntil(lambda: alice.focusWidget() is tab.compose)
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Escape)
+    assert not tab.find_bar.isVisibleTo(tab)
+    assert tab.delegate.search_text == ""
+
+    qtbot.keyClick(tab.compose, Qt.Key.Key_F, CTRL)
+    tab.view.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(lambda: alice.focusWidget() is tab.view)
+    qtbot.keyClick(tab.view, Qt.Key.Key_Escape)
+    assert not tab.find_bar.isVisibleTo(tab)
+
+    tab.reply("bob", "lunch at 12?")  # (the message's menu → Reply)
+    qtbot.keyClick(tab.compose, Qt.Key.Key_F, CTRL)
+    tab.compose.setFocus()
+    qtbot.waitUntil(lambda: alice.focusWidget() is tab.compose)
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Escape)
+    assert not tab.find_bar.isVisibleTo(tab)
+    assert tab.reply_to is not None  # the find bar first
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Escape)
+    assert tab.reply_to is None
