@@ -2312,6 +2312,11 @@ class MainWindow(QMainWindow):
         tabs, current = load_open_tabs(*self._drafts_for, s)
         for key, title in tabs:
             if key == EVERYONE:
+                # Where it was dragged to among the others (it stayed first: a hunt). The
+                # tabs come back one after another, so it goes after those before it.
+                if everyone is not None:
+                    bar = self.tabs.tabBar()
+                    bar.moveTab(self.tabs.indexOf(everyone), self.tabs.count() - 1)
                 continue
             if is_group(key):
                 row = e.groups.group(title)

@@ -38,6 +38,21 @@ def test_the_next_login_reopens_the_tabs_as_they_were(qtbot, open_window):
 
 
 
+def test_the_everyone_tab_comes_back_where_it_was_dragged(qtbot, open_window):
+    """alice dragged the Everyone tab behind her conversations with bob and charlie (the
+    tabs can be moved). After a restart bob's and charlie's tabs came back in their order,
+    but Everyone was first again: the order was saved with it, and the restore skipped it."""
+    window = open_window("alice")
+    window.open_conversation("bob")
+    window.open_conversation("charlie")
+    window.tabs.tabBar().moveTab(0, 1)
+    assert tab_keys(window) == [peer_key("bob"), EVERYONE, peer_key("charlie")]
+    window.close()
+    again = open_window("alice")
+    assert tab_keys(again) == [peer_key("bob"), EVERYONE, peer_key("charlie")]
+    assert again.current_key() == peer_key("charlie")
+
+
 def test_messages_to_everyone_left_unread_at_quit_are_still_unread_after_a_restart(
         qtbot, open_window):
     """bob quit with alice's tab in front and two messages to everyone unread (he never
