@@ -20,6 +20,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPoint,
+    QSettings,
     QSize,
     QSortFilterProxyModel,
     Qt,
@@ -414,6 +415,7 @@ class NewConversationDialog(QDialog):
 
 
 DRAFT_SAVE_MS = 2_000
+TABS_SAVE_MS = 2_000
 """Unsent texts are written to the settings this long after the last keystroke."""
 ROSTER_HOLD_MS = 1_500
 """After the last click or move of the pointer in the contact list, rows keep their places at
@@ -494,6 +496,14 @@ class MainWindow(QMainWindow):
         self._draft_timer.setSingleShot(True)
         self._draft_timer.setInterval(DRAFT_SAVE_MS)
         self._draft_timer.timeout.connect(self.save_drafts)
+        # The open tabs and the current one, written TABS_SAVE_MS after they change (not
+        # only when the window closes: after a crash or a power cut the restart reopened
+        # the tabs of the last quit; a hunt).
+        self._tabs_timer = QTimer(self)
+        self._tabs_timer.setSingleShot(True)
+        self._tabs_timer.setInterval(TABS_SAVE_MS)
+        self._tabs_timer.timeout.connect(self.save_tabs)
+        self._restored = False  # (the saved tabs are back: changes are saved from then on)
         self.resize(900, 600)
 
         self.dialog: QDialog | None = None
@@ -615,6 +625,8 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.tabCloseRequested.connect(self.close_tab)
         self.tabs.currentChanged.connect(self._on_current_changed)
+        self.tabs.currentChanged.connect(self._tabs_changed)
+        self.tabs.tabBar().tabMoved.connect(self._tabs_changed)
         # Every open conversation in one list (as browsers do), for when the tabs are more
         # than the bar shows.
         self.tab_list_button = QToolButton(self.tabs)
@@ -950,6 +962,7 @@ class MainWindow(QMainWindow):
                 widget.show_export(job)  # (started before the tab was closed)
             self.tabs.addTab(widget, ("# " if is_group(key) else "") + model.title)
             self._update_tab_text(key)
+            self._tabs_changed()
         if focus:
             self.tabs.setCurrentWidget(widget)
             widget.compose.setFocus()
@@ -1136,6 +1149,7 @@ class MainWindow(QMainWindow):
         typing = focus is not None and (focus is widget or widget.isAncestorOf(focus))
         self.tabs.removeTab(index)
         del self._tabs_by_key[widget.key]
+        self._tabs_changed()
         if widget.draft().strip():
             self._drafts[widget.key] = widget.draft()  # back when the tab is reopened
             if (answered := widget.reply_draft()) is not None:
@@ -2299,6 +2313,7 @@ class MainWindow(QMainWindow):
         self.sidebar_action.setChecked(s.value("window/sidebar", True, type=bool))
         e = self.engine
         if not e.user:
+            self._restored = True
             return
         self._drafts_for = (e.user, *e.home)
         self._drafts = load_drafts(*self._drafts_for, s)
@@ -2330,6 +2345,7 @@ class MainWindow(QMainWindow):
         widget = self._tabs_by_key.get(current or "")
         if widget is not None:
             self._open(widget.key, widget.model.title)
+        self._restored = True
 
     def save_session(self) -> None:
         """Remember the window's size and place, its panels and (for this account and server)
@@ -2339,6 +2355,21 @@ class MainWindow(QMainWindow):
         s.setValue("window/state", self.saveState())
         s.setValue("window/splitter", self.splitter.saveState())
         s.setValue("window/sidebar", self.sidebar_action.isChecked())
+        self.save_tabs(s)
+        self.save_drafts()
+        s.sync()
+
+    def _tabs_changed(self, *args: object) -> None:
+        """A tab opened, closed or moved, or another one came in front: :meth:`save_tabs`
+        soon (once for a burst; not while the window is built: its tabs are the saved
+        ones; nor once the account's data is removed)."""
+        if self._restored and not self.forgotten:
+            self._tabs_timer.start()
+
+    def save_tabs(self, settings: QSettings | None = None) -> None:
+        """Remember the open conversation tabs in their order and the current one, for this
+        account and server (:func:`save_open_tabs`)."""
+        self._tabs_timer.stop()
         e = self.engine
         if e.account:  # (also offline: the tabs are that account's)
             tabs = []
@@ -2346,9 +2377,7 @@ class MainWindow(QMainWindow):
                 widget = self.tabs.widget(i)
                 if isinstance(widget, ConversationWidget):
                     tabs.append((widget.key, widget.model.title))
-            save_open_tabs(e.account, *e.home, tabs, self.current_key(), s)
-        self.save_drafts()
-        s.sync()
+            save_open_tabs(e.account, *e.home, tabs, self.current_key(), settings)
 
     def drafts(self) -> dict[str, str]:
         """Conversation key → unsent text, of open and closed tabs."""
@@ -2376,6 +2405,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.forgotten:  # (nothing of the account is written: it goes below)
             self._draft_timer.stop()
+            self._tabs_timer.stop()
         else:
             self.save_session()
         self._notify_timer.stop()

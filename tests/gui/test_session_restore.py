@@ -4,8 +4,9 @@ order (groups only while a member), the current tab; per account."""
 from __future__ import annotations
 
 from messenger.client.connection import ConnectionState
-from messenger.client.conversations import EVERYONE, group_key, peer_key
+from messenger.client.conversations import EVERYONE, EVERYONE_TITLE, group_key, peer_key
 from messenger.client.engine import ClientEngine
+from messenger.gui.settings import app_settings, load_open_tabs
 
 
 def tab_keys(window) -> list[str]:
@@ -51,6 +52,28 @@ def test_the_everyone_tab_comes_back_where_it_was_dragged(qtbot, open_window):
     again = open_window("alice")
     assert tab_keys(again) == [peer_key("bob"), EVERYONE, peer_key("charlie")]
     assert again.current_key() == peer_key("charlie")
+
+
+def test_the_tabs_come_back_after_the_app_was_killed(qtbot, open_window):
+    """alice opened bob's and charlie's tabs; then her laptop's battery ran out (or the app
+    crashed, or was killed). The restart reopened only the tabs of her last clean quit —
+    Everyone — although her drafts there had been kept: the tabs were written only when
+    the window closed. They are written soon after they change."""
+    window = open_window("alice")
+    window.open_conversation("bob")
+    window.open_conversation("charlie")
+    window.open_conversation("bob")
+    where = (window.engine.account, *window.engine.home)
+    expected = ([(EVERYONE, EVERYONE_TITLE), (peer_key("bob"), "bob"),
+                 (peer_key("charlie"), "charlie")], peer_key("bob"))
+    qtbot.waitUntil(lambda: load_open_tabs(*where, app_settings()) == expected,
+                    timeout=5_000)
+    # The process dies: no close event saves anything; its connection and store go.
+    window.engine.close()
+    window.engine.close_store()
+    again = open_window("alice")
+    assert tab_keys(again) == [EVERYONE, peer_key("bob"), peer_key("charlie")]
+    assert again.current_key() == peer_key("bob")
 
 
 def test_messages_to_everyone_left_unread_at_quit_are_still_unread_after_a_restart(
