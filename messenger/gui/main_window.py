@@ -492,6 +492,11 @@ class MainWindow(QMainWindow):
         # closed or the app restarted, its quote dropped unsaid; a hunt)
         self._reply_drafts: dict[str, tuple[str, str, int | None]] = {}
         self._drafts_for: tuple[str, str, int] | None = None
+        # What the settings file holds now: a message sent from a draft written there is
+        # taken out at once, not DRAFT_SAVE_MS later (a crash meanwhile put the sent text
+        # back in its box at the next start, to be sent twice; a hunt).
+        self._drafts_saved: set[str] = set()
+        self._multicast_saved = False
         self._draft_timer = QTimer(self)
         self._draft_timer.setSingleShot(True)
         self._draft_timer.setInterval(DRAFT_SAVE_MS)
@@ -938,6 +943,7 @@ class MainWindow(QMainWindow):
             else:
                 widget = ConversationWidget(model, self.tabs)
             widget.send_requested.connect(self.run_command)
+            widget.send_requested.connect(self._sent_from_tab)  # (after run_command)
             widget.retry_requested.connect(self.engine.retry)
             widget.delete_requested.connect(self.discard_unsent)
             widget.retract_requested.connect(self.retract)
@@ -1325,7 +1331,11 @@ class MainWindow(QMainWindow):
         def send() -> None:
             self._multicast_draft = ("", [])
             self.engine.send_multicast(dialog.recipients(), dialog.text.toPlainText().strip())
-            self._draft_timer.start()  # (written with the drafts)
+            if self._multicast_saved:
+                gone()  # (``accepted`` comes before ``finished``: it is not open now)
+                self.save_drafts()  # (sent: not back in the dialog after a crash)
+            else:
+                self._draft_timer.start()  # (written with the drafts)
 
         def keep() -> None:
             self._multicast_draft = (dialog.text.toPlainText(), dialog.recipients())
@@ -1335,7 +1345,7 @@ class MainWindow(QMainWindow):
             if self._multicast_open is dialog:
                 self._multicast_open = None
 
-        dialog.finished.connect(gone)  # (before accepted or rejected; deleted on close)
+        dialog.finished.connect(gone)  # (after accepted or rejected; deleted on close)
         dialog.accepted.connect(send)
         dialog.rejected.connect(keep)
         dialog.text.textChanged.connect(self._draft_timer.start)  # (saved as typed)
@@ -2319,6 +2329,8 @@ class MainWindow(QMainWindow):
         self._drafts = load_drafts(*self._drafts_for, s)
         self._reply_drafts = load_reply_drafts(*self._drafts_for, s)
         self._multicast_draft = load_multicast_draft(*self._drafts_for, s)
+        self._drafts_saved = set(self._drafts)
+        self._multicast_saved = any(self._multicast_draft)
         everyone = self._tabs_by_key.get(EVERYONE)
         if everyone is not None and self._drafts.get(EVERYONE):
             everyone.set_draft(self._drafts.pop(EVERYONE))
@@ -2400,7 +2412,17 @@ class MainWindow(QMainWindow):
                 if (answered := widget.reply_draft()) is not None:
                     replies[key] = answered
             save_reply_drafts(*where, {k: v for k, v in replies.items() if k in drafts})
-            save_multicast_draft(*where, *self.multicast_draft())
+            multicast = self.multicast_draft()
+            save_multicast_draft(*where, *multicast)
+            self._drafts_saved = set(drafts)
+            self._multicast_saved = bool(multicast[0].strip() or multicast[1])
+
+    def _sent_from_tab(self, key: str, text: str) -> None:
+        """What was typed in conversation ``key``'s box was sent (or done): when that box's
+        draft is in the settings file, the drafts are written now, not DRAFT_SAVE_MS later:
+        a crash in between brought the sent text back as a draft at the next start."""
+        if key in self._drafts_saved:
+            self.save_drafts()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.forgotten:  # (nothing of the account is written: it goes below)

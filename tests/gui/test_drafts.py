@@ -7,7 +7,7 @@ from helpers.wire import connect_as
 from PySide6.QtCore import Qt
 
 from messenger.client.conversations import EVERYONE, peer_key
-from messenger.gui.settings import load_multicast_draft
+from messenger.gui.settings import load_drafts, load_multicast_draft
 
 
 def test_a_draft_survives_closing_its_tab_and_the_app(qtbot, server, open_window):
@@ -101,3 +101,30 @@ def test_a_message_to_several_people_is_saved_as_it_is_typed(qtbot, open_window)
     qtbot.waitUntil(lambda: load_multicast_draft("alice", *alice.engine.home)
                     == ("lunch at 12?", ["bob", "charlie"]), timeout=5_000)
     dialog.reject()
+
+
+def test_a_sent_message_does_not_come_back_as_a_draft_after_a_crash(qtbot, server,
+                                                                     open_window):
+    """alice typed "see you at 5" to bob, paused (the draft was saved, as it is a moment
+    after each keystroke), then pressed Enter; the message went out. The app was killed
+    (a crash, a power cut, SIGKILL) within the two seconds before the next draft save: at
+    the next start the compose box held "see you at 5" again, as if unsent, and Enter sent
+    it twice. The same for "Message several people"."""
+    bob = connect_as(qtbot, server, "bob", "bob123")
+    alice = open_window("alice")
+    home = alice.engine.home
+    tab = alice.open_conversation("bob")
+    qtbot.keyClicks(tab.compose, "see you at 5")
+    qtbot.waitUntil(lambda: load_drafts("alice", *home) == {peer_key("bob"): "see you at 5"},
+                    timeout=5_000)
+    qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+    # What is on disk now is what a crash at this moment leaves.
+    assert load_drafts("alice", *home) == {}
+    assert bob.wait_for(lambda f: getattr(f, "text", None) == "see you at 5")
+
+    dialog = alice.ask_multicast(["bob", "charlie"])
+    qtbot.keyClicks(dialog.text, "lunch at 12?")
+    qtbot.waitUntil(lambda: load_multicast_draft("alice", *home)
+                    == ("lunch at 12?", ["bob", "charlie"]), timeout=5_000)
+    dialog.accept()  # Send
+    assert load_multicast_draft("alice", *home) == ("", [])
