@@ -305,6 +305,16 @@ class ClientConnection(QObject):
         else:
             self._socket.disconnectFromHost()
 
+    def abort(self) -> None:
+        """Drop the link at once, with no ``failed`` signal: nothing queued is written, and
+        nothing the server sends after is read (a login cancelled by the user)."""
+        if self._socket is None:
+            return
+        self._ending = True
+        self._awaiting_trust = self._asked_then_closed = False
+        self._drop_socket()
+        self._set_state(ConnectionState.DISCONNECTED)
+
     def drop(self, message: str) -> None:
         """Abort the link at once and report ``failed("closed", message)`` (a dead link)."""
         if self._socket is None:

@@ -1362,6 +1362,20 @@ class ClientEngine(QObject):
             self._conn.send(Logout(id=self._take_id()))
         self._conn.close()
 
+    def cancel_login(self) -> bool:
+        """Stop a login or registration under way, at once (the login dialog's Cancel while
+        it connects to an address that does not answer, or waits for the server): the
+        connection is aborted and the request forgotten; no ``connection_failed`` or
+        ``login_failed`` follows, only ``state_changed`` to disconnected. False (nothing
+        done) when logged in or not connected."""
+        if self.logged_in or self._conn.state is ConnectionState.DISCONNECTED:
+            return False
+        log.info("login to %s cancelled", self.where)
+        self._stop_reconnecting()
+        self._reset_session()
+        self._conn.abort()
+        return True
+
     def local_store_path(self) -> Path | None:
         """Where this account's local store is on this computer (under the server's
         :attr:`home`); None before any login. File → Log out and remove my data removes it

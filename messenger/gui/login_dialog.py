@@ -292,6 +292,31 @@ class LoginDialog(QDialog):
             return "The two passwords differ.", self.repeat_edit
         return "", None
 
+    def reject(self) -> None:
+        """Cancel, Escape or the window's close button while a login is under way stop it
+        (:meth:`ClientEngine.cancel_login`), say "Cancelled." and leave the fields to edit;
+        when nothing is under way they close the dialog (the app quits). Before, they quit
+        the app in the middle of "Connecting…": a user who typed a wrong address waited
+        for the timeout or lost the app (a hunt)."""
+        if not self.submit_button.isEnabled() and self.trust_box is None:
+            self._cancel_attempt()
+            return
+        super().reject()
+
+    def _cancel_attempt(self) -> None:
+        state = self.engine.state
+        self.engine.cancel_login()
+        self._set_busy(False)
+        if state is ConnectionState.LOGGING_IN and self.create_account:
+            # (the server may have made it before the link went)
+            self.status_label.setText("Cancelled. The account may have been created: try "
+                                      "logging in with it.")
+        else:
+            self.status_label.setText("Cancelled.")
+        if state in (ConnectionState.CONNECTING, ConnectionState.HANDSHAKING):
+            self.host_edit.selectAll()  # (most likely the address is wrong)
+            self.host_edit.setFocus()
+
     def done(self, result: int) -> None:
         """Close the dialog and stop listening to the engine."""
         for signal, slot in ((self.engine.login_succeeded, self._on_login_succeeded),

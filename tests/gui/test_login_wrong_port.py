@@ -4,9 +4,12 @@ service): it says so, without OpenSSL's words or a frame length read from "HTTP"
 from __future__ import annotations
 
 import http.server
+import socket
 import threading
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QDialogButtonBox
 
 from messenger.client.connection import ConnectionState
 from messenger.client.engine import ClientEngine
@@ -208,3 +211,52 @@ def test_an_unreachable_server_gives_the_cursor_to_the_server_box(qtbot, typed):
     assert dialog.focusWidget() is dialog.host_edit
     assert dialog.host_edit.selectedText() == typed
     assert dialog.password_edit.text() == "alice123"
+
+
+@pytest.fixture
+def silent_port():
+    """A port on 127.0.0.1 that takes the TCP connection and never answers the secure
+    handshake (a wrong address that does not refuse): the dialog says "Connecting…" until
+    its timeout."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+@pytest.mark.parametrize("how", ["click", "escape"])
+def test_cancel_while_connecting_stops_the_attempt(qtbot, server, silent_port, how):
+    """Cancel (or Escape) while the dialog said "Connecting…" to a wrong address quit the
+    whole app: the user waited for the timeout or lost the app. It stops the attempt, says
+    "Cancelled." and leaves the fields to correct; the right port then logs in."""
+    engine, dialog = log_in_at(qtbot, silent_port)
+    assert engine.state is ConnectionState.CONNECTING
+    if how == "click":
+        cancel = dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)
+    else:
+        qtbot.keyClick(dialog.focusWidget() or dialog, Qt.Key.Key_Escape)
+    assert dialog.isVisible(), "the dialog closed (the app quits)"
+    assert engine.state is ConnectionState.DISCONNECTED
+    assert dialog.status_label.text() == "Cancelled." and dialog.error_text() == ""
+    assert dialog.host_edit.isEnabled() and dialog.submit_button.isEnabled()
+    assert dialog.focusWidget() is dialog.host_edit
+    dialog.port_spin.setValue(server.port)
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+        dialog.submit()
+        qtbot.waitUntil(lambda: dialog.trust_box is not None, timeout=10_000)
+        trust = next(b for b in dialog.trust_box.buttons() if b.text() == "Trust and connect")
+        trust.click()
+    engine.close()
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+
+
+def test_a_second_cancel_closes_the_dialog(qtbot, silent_port):
+    """The first Cancel stops the login under way; the next one closes the dialog (the app
+    quits), as Cancel does when nothing is under way."""
+    engine, dialog = log_in_at(qtbot, silent_port)
+    cancel = dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+    qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)
+    assert dialog.isVisible() and engine.state is ConnectionState.DISCONNECTED
+    with qtbot.waitSignal(dialog.finished) as finished:
+        qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)
+    assert finished.args == [QDialog.DialogCode.Rejected.value]
