@@ -60,7 +60,9 @@ def friendly_login_error(code: str, message: str, user: str) -> str:
 
 
 _HOST_PORT = re.compile(r"\A(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\s\[\]]+))"
-                        r"(?::(?P<port>\d+))?\Z")
+                        r"(?:\s*:\s*(?P<port>\d+))?\Z")
+"""A server typed as ``host``, ``host:port``, ``[v6]`` or ``[v6]:port``, with spaces
+around the colon too ("127.0.0.1 : 5555", as some write it)."""
 
 
 _LINK = re.compile(r"\A[A-Za-z][A-Za-z0-9+.\-]*://(?P<server>[^/?#]*)(?:[/?#].*)?\Z", re.S)
@@ -70,7 +72,8 @@ path are not the server's address."""
 
 def split_host_port(text: str) -> tuple[str, int | None]:
     """``(host, port)`` of a server typed as ``host``, ``host:port``, ``[v6]`` or
-    ``[v6]:port`` (port None when absent), also pasted as a link (``messenger://host:port``,
+    ``[v6]:port`` (port None when absent; spaces around the colon are allowed: "host :
+    port" was looked up as a host of that name, "host not found"), also pasted as a link (``messenger://host:port``,
     ``https://host/``: the scheme and path are dropped, as is a ``/`` after the port); any
     other text (a bare IPv6 address) is all host. The port is as typed, also outside
     1–65535 (:func:`port_problem` says so: left in the host, it was looked up as a host

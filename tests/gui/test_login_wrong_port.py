@@ -133,6 +133,11 @@ def test_a_tls_service_that_is_not_messenger_is_named_as_such(qtbot, https_serve
     ("https://chat.lab", ("chat.lab", None)),
     ("HTTP://[::1]:6000/login?x=1", ("::1", 6000)),
     ("chat.lab:5657/", ("chat.lab", 5657)),
+    ("127.0.0.1 : 5657", ("127.0.0.1", 5657)),
+    ("chat.lab: 5657", ("chat.lab", 5657)),
+    ("chat.lab :5657", ("chat.lab", 5657)),
+    ("[::1] : 6000", ("::1", 6000)),
+    ("messenger://chat.lab : 5657", ("chat.lab", 5657)),
 ])
 def test_a_server_typed_with_its_port_is_split(typed, expected):
     """The port as typed, also out of range: the dialog says what is wrong with it."""
@@ -161,6 +166,21 @@ def test_the_login_dialog_takes_host_colon_port_in_the_server_box(qtbot, server)
     "127.0.0.1:5657:5555" ("host not found"): it fills the port, and the login goes on."""
     engine = ClientEngine()
     dialog = LoginDialog(engine, host=f"127.0.0.1:{server.port}", port=5555, user="alice")
+    qtbot.addWidget(dialog)
+    dialog.password_edit.setText("alice123")
+    with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
+        dialog.submit()
+    assert (dialog.host_edit.text(), dialog.port_spin.value()) == ("127.0.0.1", server.port)
+    engine.close()
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+
+
+def test_spaces_around_the_colon_in_the_server_box_log_in(qtbot, server):
+    """"127.0.0.1 : 5657" (spaces around the colon, as some write it) was looked up as a
+    host of that name: "Cannot reach the server at [127.0.0.1 : 5657]:5555: host not
+    found". It fills both fields, and the login goes on."""
+    engine = ClientEngine()
+    dialog = LoginDialog(engine, host=f"127.0.0.1 : {server.port}", port=5555, user="alice")
     qtbot.addWidget(dialog)
     dialog.password_edit.setText("alice123")
     with qtbot.waitSignal(engine.login_succeeded, timeout=10_000):
