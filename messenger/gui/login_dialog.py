@@ -190,6 +190,10 @@ class LoginDialog(QDialog):
         self.submit_button = self.buttons.addButton("Log in",
                                                     QDialogButtonBox.ButtonRole.AcceptRole)
         self.submit_button.setAccessibleName("Log in")
+        self.cancel_button = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        # (named like the dialog's other controls, by its label; what it does now is its
+        # description, set by _set_busy: stop the login under way, or quit)
+        self.cancel_button.setAccessibleName(self.cancel_button.text().replace("&", ""))
         tab_in_drawn_order(self.buttons)
         self.buttons.accepted.connect(self.submit)
         self.buttons.rejected.connect(self.reject)
@@ -219,6 +223,7 @@ class LoginDialog(QDialog):
         self.submit_button.setDefault(True)
         QWidget.setTabOrder(self.create_check, self.repeat_edit)
         self._on_mode_toggled(False)
+        self._describe_cancel(busy=False)
         if notice:
             self._show_error(notice, self.password_edit)
 
@@ -499,6 +504,12 @@ class LoginDialog(QDialog):
             field.selectAll()
             field.setFocus()
 
+    def _describe_cancel(self, busy: bool) -> None:
+        """Cancel's description and tooltip say what it does now (:meth:`reject`)."""
+        what = "Stop the login under way" if busy else "Quit Messenger"
+        self.cancel_button.setAccessibleDescription(what)
+        self.cancel_button.setToolTip(what)
+
     def _show_fingerprint(self, text: str) -> None:
         self.fingerprint_label.setText(text)
         self.fingerprint_label.show()
@@ -507,6 +518,7 @@ class LoginDialog(QDialog):
         for widget in (self.host_edit, self.port_spin, self.user_edit, self.password_edit,
                        self.repeat_edit, self.create_check, self.submit_button):
             widget.setEnabled(not busy)
+        self._describe_cancel(busy)
         if not busy:
             self.status_label.setText("")
             # (disabled, the field lost the focus: give it back, so typing and Enter work)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPoint
 from PySide6.QtGui import QAccessible
-from PySide6.QtWidgets import QAbstractButton, QWidget
+from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QWidget
 
 
 def _tab_order(dialog: QWidget, widgets: list[QWidget]) -> list[QWidget]:
@@ -75,3 +75,19 @@ def test_a_buttons_spoken_name_contains_its_visible_label(qtbot, open_window):
                *dialog.buttonBox.buttons()]
     wrong = {b.text(): _name(b) for b in buttons if _label(b.text()) not in _name(b).lower()}
     assert wrong == {}, wrong
+
+
+def test_the_login_dialogs_cancel_button_is_named_and_says_what_it_does(qtbot,
+                                                                      login_dialog):
+    """The login dialog's Cancel was its one control without an accessible name, and what
+    it does changed unsaid: it quits the app, but while a login is under way it stops that
+    login. It is named "Cancel", and its description (and tooltip) says which it does."""
+    cancel = login_dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+    assert cancel.accessibleName() == "Cancel" and _name(cancel) == "Cancel"
+    assert cancel.accessibleDescription() == "Quit Messenger"
+    login_dialog.user_edit.setText("alice")
+    login_dialog.password_edit.setText("alice123")
+    login_dialog.submit()
+    assert cancel.accessibleDescription() == "Stop the login under way"
+    cancel.click()
+    assert login_dialog.isVisible() and cancel.accessibleDescription() == "Quit Messenger"
