@@ -485,6 +485,21 @@ def status_text(t: Transfer) -> str:
     return f"Failed: {error or 'unknown error'}"
 
 
+def _not_utf8_part(path: Path) -> str | None:
+    """The first name on the full path of ``path`` (links followed, as a send keeps it)
+    that is not UTF-8 text, shown with "\ufffd" for its odd bytes; None when there is none."""
+    try:
+        full = path.resolve()
+    except (OSError, RuntimeError):  # (a loop of links: the checks after this say so)
+        full = path.absolute()
+    for part in full.parts:
+        try:
+            part.encode("utf-8")
+        except UnicodeEncodeError:
+            return part.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return None
+
+
 def send_refusal(path: Path, size_limit: int) -> str | None:
     """Why the file at ``path`` cannot be offered (None when it can)."""
     try:
@@ -493,6 +508,13 @@ def send_refusal(path: Path, size_limit: int) -> str | None:
         shown = path.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         return (f"“{shown}” cannot be sent: its name is not UTF-8 text (a file named in an "
                 "older encoding, such as from an old archive). Rename it, then send it.")
+    bad = _not_utf8_part(path)
+    if bad is not None:
+        # Its path is kept in the local store (UTF-8 text): the save raised, and the card
+        # said "Preparing…" for ever, its file never hashed (a hunt).
+        return (f"“{path.name}” cannot be sent: the name of a folder on its path (or of the "
+                f"file it links to), “{bad}”, is not UTF-8 text (named in an older encoding, "
+                "such as from an old archive). Rename it or move the file, then send it.")
     if path.is_dir():
         return f"“{path.name}” is a folder: only files can be sent (zip the folder first)."
     if not path.exists():

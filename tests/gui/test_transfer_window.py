@@ -171,6 +171,45 @@ def test_a_file_whose_name_is_not_utf8_is_refused_for_what_it_is(qtbot, open_win
     assert window.transfers.model.rowCount() == 0
 
 
+def test_a_file_in_a_folder_whose_name_is_not_utf8_is_refused_not_left_preparing(
+        qtbot, open_window, tmp_path):
+    """A file with a plain name in a folder from an old Latin-1 archive ("caf\\xe9/notes.txt")
+    passed the check of its name; its card appeared and then said "Preparing…" for ever
+    (the local store cannot keep a path that is not UTF-8: the save raised, the file was
+    never hashed) and the other files of the same drop were not sent. It is refused, saying
+    which name is at fault, and the others go."""
+    from urllib.parse import quote_from_bytes
+
+    open_window("bob")
+    window = open_window("alice")
+    qtbot.waitUntil(lambda: window.engine.roster.contact("bob").online)
+    tab = window.open_conversation("bob")
+    folder = os.fsencode(tmp_path) + b"/caf\xe9"
+    os.mkdir(folder)
+    with open(folder + b"/notes.txt", "wb") as f:
+        f.write(b"hello")
+    fine = tmp_path / "fine.txt"
+    fine.write_bytes(b"fine")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromEncoded(b"file://" + quote_from_bytes(folder + b"/notes.txt")
+                                   .encode()), QUrl.fromLocalFile(str(fine))])
+    pos = tab.rect().center()
+    QApplication.sendEvent(tab, QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime,
+                                                Qt.MouseButton.LeftButton,
+                                                Qt.KeyboardModifier.NoModifier))
+    QApplication.sendEvent(tab, QDropEvent(QPointF(QPoint(pos)), Qt.DropAction.CopyAction,
+                                           mime, Qt.MouseButton.LeftButton,
+                                           Qt.KeyboardModifier.NoModifier))
+    assert tab.error_bar.isVisible()
+    said = tab.error_label.text()
+    assert "“notes.txt” cannot be sent" in said and "caf\ufffd" in said, said
+    assert "not UTF-8" in said and "1 of the 2 files" in said, said
+    transfers = window.transfers.model.transfers()
+    assert [t.name for t in transfers] == ["fine.txt"]
+    qtbot.waitUntil(lambda: window.transfers.get(transfers[0].key).state
+                    is TransferState.WAITING, timeout=10_000)
+
+
 def test_a_drop_on_an_offline_peer_or_everyone_is_refused_in_place(qtbot, open_window,
                                                                   tmp_path):
     window = open_window("alice")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from messenger.client.transfers import (
     PARTIAL_MAX_AGE,
@@ -176,3 +177,21 @@ def test_a_discarded_receive_says_so_and_is_final():
     t = Transfer("k", RECEIVE, "alice", "alice", "a.bin", 5, state=TransferState.DISCARDED)
     assert t.final
     assert status_text(t) == "Discarded (the partly received file was deleted)"
+
+
+def test_send_refusal_names_a_folder_or_link_target_that_is_not_utf8(tmp_path):
+    """A plain file name in a folder named in an older encoding, or a link to such a file:
+    its path cannot be kept in the local store, and its card stayed "Preparing…"."""
+    raw = os.fsencode(tmp_path) + b"/caf\xe9"
+    os.mkdir(raw)
+    inside = Path(os.fsdecode(raw)) / "notes.txt"
+    inside.write_bytes(b"hi")
+    link = tmp_path / "link.txt"
+    link.symlink_to(inside)
+    for path in (inside, link):
+        said = send_refusal(path, 100)
+        assert said is not None and f"“{path.name}” cannot be sent" in said, said
+        assert "“caf\ufffd”" in said and "not UTF-8" in said, said
+    plain = tmp_path / "plain.txt"
+    plain.write_bytes(b"hi")
+    assert send_refusal(plain, 100) is None
