@@ -1081,6 +1081,11 @@ class TransferController(QObject):
                 continue
             t.sha256 = sha256
             t.version = tuple(version[1:]) if version is not None else None  # type: ignore[index]
+            if t.version is not None:
+                # The size of what was hashed: a file still being written when it was
+                # dropped was offered at its size then with the hash of the longer file,
+                # and failed once accepted ("the file changed since it was offered"; a hunt).
+                t.size = t.version[0]
             self._offer(t)
 
     def _offer(self, t: Transfer) -> None:

@@ -244,6 +244,39 @@ def test_offer_to_an_offline_user_fails_clearly(qtbot, peers, tmp_path):
     assert "offline" in alice.get(key).error
 
 
+def test_a_file_that_grew_before_it_was_hashed_is_offered_at_its_hashed_size(qtbot, peers,
+                                                                              tmp_path):
+    """A file still being written by another program (a download, a log) when it was
+    dropped: its size was taken at the drop and its hash a moment later, of the longer file.
+    The offer said the old size with the new hash, and once bob accepted, both cards failed
+    ("the file changed since it was offered", "sender's file has 2000 bytes, the offer said
+    1000") though nothing had changed since. The offer says the size that was hashed."""
+    alice, bob = peers()
+    busy = []  # (two big files first: both hashing threads are taken while the file grows)
+    for i in range(2):
+        big = tmp_path / f"big{i}.bin"
+        with open(big, "wb") as f:
+            f.truncate(256 << 20)
+        busy.append(big)
+    assert alice.send_files("bob", busy) is None
+    src = tmp_path / "download.log"
+    src.write_bytes(b"a" * 1000)
+    with qtbot.waitSignal(bob.transfer_added, timeout=20_000,
+                          check_params_cb=lambda key: bob.get(key).name == src.name) as added:
+        assert alice.send_file("bob", src) is None
+        with open(src, "ab") as f:
+            f.write(b"b" * 1000)  # (the other program writes on)
+    send_key = next(t.key for t in alice.model.transfers() if t.name == src.name)
+    recv_key = added.args[0]
+    assert (alice.get(send_key).size, bob.get(recv_key).size) == (2000, 2000)
+    qtbot.waitUntil(lambda: state(alice, send_key) is S.WAITING)
+    assert bob.accept(recv_key) is None
+    qtbot.waitUntil(lambda: alice.get(send_key).final and bob.get(recv_key).final,
+                    timeout=20_000)
+    assert (state(alice, send_key), alice.get(send_key).error) == (S.DONE, "")
+    assert Path(bob.get(recv_key).path).read_bytes() == b"a" * 1000 + b"b" * 1000
+
+
 def test_size_over_the_limit_is_declined_before_any_byte_moves(qtbot, peers, tmp_path):
     alice, bob = peers(bob_prefs={"size_limit": 1000})
     src = tmp_path / "big.bin"
