@@ -759,6 +759,19 @@ class TransferModel(QAbstractListModel):
 
 
 
+def _refused_text(count: int, refused: list[str], *, some: bool = False) -> str:
+    """Why the files of a drop of ``count`` that are ``refused`` (:func:`send_refusal`'s
+    reasons) cannot be sent, at most three said: ``some`` when others of it can go."""
+    if not refused:
+        return ""
+    if some or len(refused) <= 3:
+        return " ".join(refused[:3]) + (" …" if len(refused) > 3 else "")
+    return f"None of the {count} files can be sent. {' '.join(refused[:3])} …"
+
+
+DRAG_CHECK_MAX = 50
+"""Files dragged over a conversation at most checked (:meth:`TransferController.sendable`)."""
+
 HASH_TRIES = 3
 """Times a file that changes while it is hashed is read again before its send fails."""
 
@@ -962,12 +975,9 @@ class TransferController(QObject):
         files = [Path(p) for p in paths]
         if not files:
             return "Only files from this computer can be sent."
-        refusals = [(path, send_refusal(path, self.prefs.size_limit)) for path in files]
-        refused = [reason for _path, reason in refusals if reason is not None]
-        sendable = [path for path, reason in refusals if reason is None]
+        sendable, refused = self._sort(files)
         if not sendable:
-            return " ".join(refused) if len(refused) <= 3 else \
-                f"None of the {len(files)} files can be sent. {' '.join(refused[:3])} …"
+            return _refused_text(len(files), refused)
         people, reason = self.recipients(conversation)
         if reason is not None:
             return reason
@@ -982,9 +992,27 @@ class TransferController(QObject):
             for person in people:
                 self._new_send(conversation, person, path, batch)
         if refused:
-            sent = f"{len(sendable)} of the {len(refusals)} files are being sent; the rest not:"
-            return f"{sent} {' '.join(refused[:3])}" + (" …" if len(refused) > 3 else "")
+            sent = f"{len(sendable)} of the {len(files)} files are being sent; the rest not:"
+            return f"{sent} {_refused_text(len(files), refused, some=True)}"
         return None
+
+    def _sort(self, files: list[Path]) -> tuple[list[Path], list[str]]:
+        """The ``files`` that can be sent, and why each of the others cannot."""
+        refusals = [(path, send_refusal(path, self.prefs.size_limit)) for path in files]
+        return ([path for path, reason in refusals if reason is None],
+                [reason for _path, reason in refusals if reason is not None])
+
+    def sendable(self, paths: Iterable[str | os.PathLike]) -> tuple[int, str]:
+        """While ``paths`` are dragged over a conversation: how many of them a drop would
+        send, and why the others would not be (as :meth:`send_files` says it; "" when all
+        would go). Dragged, a folder or /dev/zero was "Drop to send the file to bob", and
+        only the drop said it could not be (a hunt). More than :data:`DRAG_CHECK_MAX` paths
+        are not looked at (each move of the pointer asks again): all count."""
+        files = [Path(p) for p in paths]
+        if len(files) > DRAG_CHECK_MAX:
+            return len(files), ""
+        sendable, refused = self._sort(files)
+        return len(sendable), _refused_text(len(files), refused, some=bool(sendable))
 
     def send_file(self, conversation: str, path: str | os.PathLike) -> str | None:
         """:meth:`send_files` with one file."""

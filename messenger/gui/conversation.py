@@ -107,14 +107,20 @@ def drop_hint(paths: list[str], key: str, title: str, transfers: object) -> str:
     tab bar (where no tab of it may be open) say the same."""
     if not paths:
         return WEB_LINK_DROPPED
+    # Which of them can go (a folder, a pipe, /dev/zero cannot), said as the drop says it.
+    sendable = getattr(transfers, "sendable", None)
+    count, refused = sendable(paths) if sendable is not None else (len(paths), "")
+    if not count:
+        return refused
     recipients = getattr(transfers, "recipients", None)
     if recipients is not None:
         _people, reason = recipients(key)  # (offline, not a member, Everyone…)
         if reason:
             return reason
     who = title if is_private(key) else f"the members of {title} who are online"
-    files = "the file" if len(paths) == 1 else f"the {len(paths)} files"
-    return f"Drop to send {files} to {who}"
+    files = "the file" if len(paths) == 1 else f"the {len(paths)} files" \
+        if count == len(paths) else f"{count} of the {len(paths)} files"
+    return f"Drop to send {files} to {who}" + (f". {refused}" if refused else "")
 
 
 def local_path(url: QUrl) -> str:

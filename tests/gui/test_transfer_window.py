@@ -735,6 +735,37 @@ def test_a_file_dragged_over_a_tab_says_what_a_drop_will_do(qtbot, open_window, 
     assert drop(tab, path) and not tab.drop_overlay.isVisible()  # a drop ends it too
 
 
+def test_dragging_a_folder_or_a_device_says_it_cannot_be_sent_before_the_drop(
+        qtbot, open_window, tmp_path):
+    """A folder, a pipe or /dev/zero dragged over a conversation (or a contact's row): the
+    overlay said "Drop to send the file to bob", and the drop then said it could not be
+    sent. While dragged it says why, as the drop does; files among them that can go are
+    counted."""
+    open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: alice.engine.roster.contact("bob").online)
+    tab = alice.open_conversation("bob")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("notes")
+    said = tab.drop_text([str(folder)])
+    assert said.startswith("“photos” is a folder: only files can be sent"), said
+    assert "regular file" in tab.drop_text(["/dev/zero"])
+    both = tab.drop_text([str(pipe), str(folder)])
+    assert "“pipe”" in both and "“photos”" in both, both
+    some = tab.drop_text([str(notes), str(folder)])
+    assert some.startswith("Drop to send 1 of the 2 files to bob"), some
+    assert "“photos” is a folder" in some, some
+    assert tab.drop_text([str(notes)]) == "Drop to send the file to bob"
+    # (the contact's row says it in the status bar, with no tab open)
+    alice.close_tab(alice.tabs.indexOf(tab))
+    assert alice.conversation_widget(peer_key("bob")) is None
+    assert alice.drop_hint(peer_key("bob"), "bob", [str(folder)]) == said
+
+
 def test_a_file_sent_to_a_group_is_one_card_on_the_senders_side(qtbot, open_window, tmp_path):
     """A file dropped on a group's tab made one card per member on the sender's side (a
     teacher's class of 30 filled the tab with 30 cards). Now it is one card that sums them
