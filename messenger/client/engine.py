@@ -515,7 +515,7 @@ class ClientEngine(QObject):
         history_loaded(str, int): ``(key, count)``: a server history page for conversation
             ``key`` arrived (``count`` new items).
         typing_received(str, str): ``(key, user)``: ``user`` is typing in private
-            conversation ``key``.
+            conversation ``key`` (not with :attr:`typing_indicators` off).
         outbox_changed(): messages were queued, sent, failed, retried or deleted.
         send_delayed(str, float): the server refused a send for now (``rate_limited``:
             sending too fast) with this message; the outbox tries again in that many seconds.
@@ -603,6 +603,10 @@ class ClientEngine(QObject):
         self.send_read_receipts = True
         """When False, what you read is only marked read here: the senders get no ``read``
         receipts (they still get ``delivered``). Preferences → Privacy."""
+        self.typing_indicators = True
+        """When False, no ``typing`` goes out (:meth:`notify_typing`) and others' are not
+        passed on (``typing_received``), as in Signal: seeing others type is for those who
+        let others see them. Preferences → Privacy."""
         self._party_order: list[str] = []
         self._party = ""
         self._next_id = 1
@@ -1257,8 +1261,9 @@ class ClientEngine(QObject):
 
     def notify_typing(self, key: str) -> bool:
         """The user is typing in conversation ``key``: tell the peer (private conversations
-        only, at most every 3 s). True when a ``typing`` was sent."""
-        if not is_private(key) or not self.logged_in:
+        only, at most every 3 s, and not with :attr:`typing_indicators` off). True when a
+        ``typing`` was sent."""
+        if not is_private(key) or not self.logged_in or not self.typing_indicators:
             return False
         now = self._clock()
         if now - self._typing_sent.get(key, -1e9) < TYPING_EVERY:
@@ -2408,7 +2413,8 @@ class ClientEngine(QObject):
             self._keep_early(frame)
             self.transfer_cancelled.emit(frame)
         elif isinstance(frame, Typing):
-            if frame.user and self.user and name_key(frame.user) != name_key(self.user):
+            if frame.user and self.user and name_key(frame.user) != name_key(self.user) \
+                    and self.typing_indicators:
                 self.typing_received.emit(peer_key(frame.user), frame.user)
         else:
             log.debug("ignoring %s", type(frame).__name__)

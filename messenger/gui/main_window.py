@@ -124,6 +124,7 @@ from .settings import (
     load_read_receipts,
     load_reply_drafts,
     load_transfer_prefs,
+    load_typing_indicators,
     save_drafts,
     save_multicast_draft,
     save_notification_prefs,
@@ -131,6 +132,7 @@ from .settings import (
     save_read_receipts,
     save_reply_drafts,
     save_transfer_prefs,
+    save_typing_indicators,
 )
 from .transfers import TransfersPanel
 from .widgets import (
@@ -485,6 +487,7 @@ class MainWindow(QMainWindow):
         """Why the session ended when the window did not choose it (for the login dialog)."""
         self._tabs_by_key: dict[str, ConversationWidget] = {}
         engine.send_read_receipts = load_read_receipts(account=self._account)
+        engine.typing_indicators = load_typing_indicators(account=self._account)
         # Unsent texts of closed tabs (open tabs keep theirs in the compose box), kept across
         # restarts per account and server; written DRAFT_SAVE_MS after the last keystroke.
         self._drafts: dict[str, str] = {}
@@ -1395,7 +1398,8 @@ class MainWindow(QMainWindow):
         uses them at once (for the next offer, sent or received)."""
         dialog = PreferencesDialog(self.transfers.prefs, self.engine.roster.names(), self,
                                    notifications=self.notifications.prefs,
-                                   read_receipts=self.engine.send_read_receipts)
+                                   read_receipts=self.engine.send_read_receipts,
+                                   typing_indicators=self.engine.typing_indicators)
 
         def apply() -> None:
             prefs = dialog.prefs()
@@ -1408,6 +1412,12 @@ class MainWindow(QMainWindow):
             saved &= save_notification_prefs(self.notifications.prefs, account=self._account)
             self.engine.send_read_receipts = dialog.read_receipts()
             saved &= save_read_receipts(self.engine.send_read_receipts, account=self._account)
+            self.engine.typing_indicators = dialog.typing_indicators()
+            if not self.engine.typing_indicators:
+                for widget in self._tabs_by_key.values():
+                    widget.hide_typing()  # (at once: not seen for up to 6 s more)
+            saved &= save_typing_indicators(self.engine.typing_indicators,
+                                            account=self._account)
             if saved:
                 self.statusBar().showMessage("Preferences saved.", 4000)
                 return

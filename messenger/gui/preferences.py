@@ -207,6 +207,8 @@ class PreferencesDialog(QDialog, Ui_PreferencesDialog):
         contacts: the names offered in "Accept files automatically from".
         notifications: the notification settings to start from (default: the defaults).
         read_receipts: whether "Send read receipts" starts checked (:meth:`read_receipts`).
+        typing_indicators: whether "Send and show typing indicators" starts checked
+            (:meth:`typing_indicators`).
 
     Attributes:
         choices: the :class:`ContactChoiceModel`; ``checks`` holds the check marks and
@@ -216,11 +218,12 @@ class PreferencesDialog(QDialog, Ui_PreferencesDialog):
     def __init__(self, prefs: TransferPrefs, contacts: Iterable[str],
                  parent: QWidget | None = None, *,
                  notifications: NotificationPrefs | None = None,
-                 read_receipts: bool = True) -> None:
+                 read_receipts: bool = True, typing_indicators: bool = True) -> None:
         super().__init__(parent)
         self.setupUi(self)
         theme.secondary_text(self.sizeNote)  # (over the .ui's placeholder colour)
         self.readReceiptsCheck.setChecked(read_receipts)
+        self.typingCheck.setChecked(typing_indicators)
         self._initial = prefs
         self._notifications = notifications or NotificationPrefs()
         self.notifyCheck.setChecked(self._notifications.enabled)
@@ -298,6 +301,10 @@ class PreferencesDialog(QDialog, Ui_PreferencesDialog):
     def read_receipts(self) -> bool:
         """Privacy → Send read receipts."""
         return self.readReceiptsCheck.isChecked()
+
+    def typing_indicators(self) -> bool:
+        """Privacy → Send and show typing indicators."""
+        return self.typingCheck.isChecked()
 
     def notification_prefs(self) -> NotificationPrefs:
         """The notification settings as the form holds them (muted conversations unchanged)."""

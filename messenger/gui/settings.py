@@ -161,6 +161,22 @@ def save_read_receipts(on: bool, settings: QSettings | None = None,
     return written(s)
 
 
+def load_typing_indicators(settings: QSettings | None = None,
+                           account: Account | None = None) -> bool:
+    """Whether ``account`` sends and shows typing indicators (default yes)."""
+    s = settings or app_settings()
+    return _flag(_account_value(s, "privacy/typing_indicators", account, True), True)
+
+
+def save_typing_indicators(on: bool, settings: QSettings | None = None,
+                           account: Account | None = None) -> bool:
+    """Keep whether ``account`` sends and shows typing indicators; False when the settings
+    file could not be written (:func:`written`)."""
+    s = settings or app_settings()
+    s.setValue(_key("privacy/typing_indicators", account), on)
+    return written(s)
+
+
 def _session_group(user: str, host: str, port: int) -> str:
     # (The host as typed, in lower case: "Chat.example.org" is "chat.example.org", and a
     # choice made there must not be lost to the case it was typed in: a review.)

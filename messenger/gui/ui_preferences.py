@@ -54,6 +54,11 @@ class Ui_PreferencesDialog(object):
 
         self.privacyLayout.addWidget(self.readReceiptsCheck)
 
+        self.typingCheck = QCheckBox(self.privacyGroup)
+        self.typingCheck.setObjectName(u"typingCheck")
+
+        self.privacyLayout.addWidget(self.typingCheck)
+
 
         self.mainLayout.addWidget(self.privacyGroup)
 
@@ -165,7 +170,8 @@ class Ui_PreferencesDialog(object):
 #endif // QT_CONFIG(shortcut)
         QWidget.setTabOrder(self.notifyCheck, self.showTextCheck)
         QWidget.setTabOrder(self.showTextCheck, self.readReceiptsCheck)
-        QWidget.setTabOrder(self.readReceiptsCheck, self.folderEdit)
+        QWidget.setTabOrder(self.readReceiptsCheck, self.typingCheck)
+        QWidget.setTabOrder(self.typingCheck, self.folderEdit)
         QWidget.setTabOrder(self.folderEdit, self.chooseButton)
         QWidget.setTabOrder(self.chooseButton, self.sizeSpin)
         QWidget.setTabOrder(self.sizeSpin, self.unitCombo)
@@ -202,6 +208,13 @@ class Ui_PreferencesDialog(object):
 #endif // QT_CONFIG(accessibility)
 #if QT_CONFIG(tooltip)
         self.readReceiptsCheck.setToolTip(QCoreApplication.translate("PreferencesDialog", u"When this is off, others do not see when you have read their messages (they still see that your app received them)", None))
+#endif // QT_CONFIG(tooltip)
+        self.typingCheck.setText(QCoreApplication.translate("PreferencesDialog", u"Send and show &typing indicators", None))
+#if QT_CONFIG(accessibility)
+        self.typingCheck.setAccessibleName(QCoreApplication.translate("PreferencesDialog", u"Send and show typing indicators", None))
+#endif // QT_CONFIG(accessibility)
+#if QT_CONFIG(tooltip)
+        self.typingCheck.setToolTip(QCoreApplication.translate("PreferencesDialog", u"When this is off, others do not see when you are typing, and you do not see when they are", None))
 #endif // QT_CONFIG(tooltip)
         self.transfersGroup.setTitle(QCoreApplication.translate("PreferencesDialog", u"Transfers", None))
         self.folderLabel.setText(QCoreApplication.translate("PreferencesDialog", u"&Download folder:", None))

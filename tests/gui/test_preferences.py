@@ -299,3 +299,48 @@ def test_preferences_that_cannot_be_written_say_so(qtbot, open_window):
     message = window.statusBar().currentMessage()
     assert message.startswith("Preferences could not be saved"), message
     assert str(ini) in message
+
+
+def test_typing_indicators_can_be_turned_off_both_ways_at_once_and_after_a_restart(
+        qtbot, open_window):
+    """There was no way to stop others from seeing "alice is typing…" (Signal has a switch):
+    Preferences → Privacy → "Send and show typing indicators" off, alice's typing is no
+    longer sent, and, as in Signal, she no longer sees others' either (the one on screen
+    goes at once); the choice stays after a restart."""
+    alice = open_window("alice")
+    bob = open_window("bob")
+    alice_tab = alice.open_conversation("bob")
+    bob_tab = bob.open_conversation("alice")
+    with qtbot.waitSignal(alice.engine.typing_received, timeout=10_000):
+        qtbot.keyClicks(bob_tab.compose, "hel")
+    assert alice_tab.typing_label.isVisibleTo(alice_tab)
+
+    dialog = open_preferences(qtbot, alice)
+    assert dialog.typingCheck.isChecked()
+    dialog.typingCheck.setFocus()
+    qtbot.keyClick(dialog.typingCheck, Qt.Key.Key_Space)
+    with qtbot.waitSignal(dialog.accepted):
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert not alice_tab.typing_label.isVisibleTo(alice_tab)  # (at once, not 6 s later)
+
+    def typed_then_sent(typer, watcher, tab, text: str) -> list[str]:
+        """``text`` typed and sent in ``tab``; the ``typing`` the watcher got meanwhile
+        (one sent comes before the message: the server relays both in order)."""
+        seen: list[str] = []
+        watcher.engine.typing_received.connect(lambda _key, user: seen.append(user))
+        with qtbot.waitSignal(watcher.engine.message_received, timeout=10_000):
+            qtbot.keyClicks(tab.compose, text)
+            qtbot.keyClick(tab.compose, Qt.Key.Key_Return)
+        return seen
+
+    assert typed_then_sent(alice, bob, alice_tab, "quiet") == []
+    bob_tab.compose.clear()
+    assert typed_then_sent(bob, alice, bob_tab, "lo") == []
+    assert not alice_tab.typing_label.isVisibleTo(alice_tab)
+    alice.close()
+
+    again = open_window("alice")  # the next start of the app
+    assert not open_preferences(qtbot, again).typingCheck.isChecked()
+    again.dialog.reject()
+    tab = again.open_conversation("bob")
+    assert typed_then_sent(again, bob, tab, "still quiet") == []
