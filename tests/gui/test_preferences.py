@@ -3,6 +3,8 @@ settings file and used at once by the window's live transfer controller."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAccessible
 from PySide6.QtWidgets import QFileDialog, QWidget
@@ -344,3 +346,19 @@ def test_typing_indicators_can_be_turned_off_both_ways_at_once_and_after_a_resta
     again.dialog.reject()
     tab = again.open_conversation("bob")
     assert typed_then_sent(again, bob, tab, "still quiet") == []
+
+
+def test_the_privacy_switches_say_what_still_shows_and_that_they_are_this_computer_s(qtbot,
+                                                                                   tmp_path):
+    """Signal and WhatsApp users expect "Send read receipts" off to hide others' read ticks
+    too, and a switch turned off on one computer to hold on all: here neither is so (others'
+    ticks still show; the app on another computer sends its own receipts, by its own
+    switch), and neither the tooltip nor the README said so."""
+    dialog = PreferencesDialog(TransferPrefs(download_dir=tmp_path), [])
+    qtbot.addWidget(dialog)
+    receipts = dialog.readReceiptsCheck.toolTip()
+    assert "you still see when they read yours" in receipts
+    assert "other computers" in receipts and "other computers" in dialog.typingCheck.toolTip()
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert "you still see when they read yours" in " ".join(readme.split())
+    assert "switches are this computer's" in " ".join(readme.split())
