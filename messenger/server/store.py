@@ -95,7 +95,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("messenger.server.store")
 
 SCHEMA_VERSION = 8
-"""7 → 8: ``messages`` is unique on ``(client_msg_id, sender_key)`` (index
+"""Indexes added without a version step (older servers read the file as before) are created
+when any database is opened (``CREATE INDEX IF NOT EXISTS`` in ``_SCHEMA``):
+``group_spans_by_group``, the spans of one group (for the receipt counts of older group
+messages).
+7 → 8: ``messages`` is unique on ``(client_msg_id, sender_key)`` (index
 ``messages_client_id``) instead of ``(sender_key, client_msg_id)``: with time-ordered ids
 (:func:`~messenger.protocol.time_ordered_id`) a commit's new entries share the last leaves of
 that index instead of one leaf per sender. Rows without a ``grp_key`` (multicasts, messages to
@@ -274,6 +278,7 @@ CREATE TABLE IF NOT EXISTS group_spans (
     upto_seq  INTEGER,
     PRIMARY KEY (user_key, grp_key, after_seq)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS group_spans_by_group ON group_spans (grp_key, after_seq);
 CREATE TABLE IF NOT EXISTS group_cursors (
     user_key  TEXT NOT NULL,
     grp_key   TEXT NOT NULL,
@@ -1718,13 +1723,14 @@ class Store:
         now = time.time()
         out: list[Receipt] = []
         recent = self._recent
+        positions: dict[tuple[str, str], tuple[int, int]] = {}  # (see receipt_counts)
         for seq, sender_key in dirty.items():
             entry = recent.get(seq)
             counts = entry[3] if entry is not None else None
             if counts:
                 d, r, n = counts
             else:
-                n, d, r = self.receipt_counts(seq)
+                n, d, r = self.receipt_counts(seq, positions)
                 if not n:  # no such message any more (its request was undone)
                     continue
             self._rid = rid = self._rid + 1
@@ -1757,10 +1763,14 @@ class Store:
             " after_seq < ? AND (upto_seq IS NULL OR upto_seq >= ?) AND user_key != ?",
             (grp_key, seq, seq, sender_key)).fetchone()[0])
 
-    def receipt_counts(self, seq: int) -> tuple[int, int, int]:
+    def receipt_counts(self, seq: int, positions: dict[tuple[str, str], tuple[int, int]]
+                       | None = None) -> tuple[int, int, int]:
         """``(recipients, delivered, read)`` counts of message ``seq``: from its
         ``deliveries`` rows, or for a group chat message without any, from the spans and
-        cursors of the members it was due to."""
+        cursors of the members it was due to. ``positions`` keeps the written cursor
+        positions read from ``group_cursors`` by ``(user_key, grp_key)`` across calls that
+        change no cursor (:meth:`take_receipt_counts`: a backlog of broadcasts confirmed at
+        a login read each account's row once per message, 200 look-ups a message)."""
         self._sync()
         row = self._db.execute(
             "SELECT count(*), count(delivered), count(read) FROM deliveries WHERE seq = ?",
@@ -1788,9 +1798,13 @@ class Store:
                 confirmed = seq not in cursor.outstanding
             else:  # not loaded (nor loaded for this: a broadcast would load every account)
                 parked = self._cursor_rows.get((key, grp_key))
-                row = parked or self._db.execute(
-                    "SELECT delivered, read FROM group_cursors WHERE user_key = ? AND"
-                    " grp_key = ?", (key, grp_key)).fetchone() or (0, 0)
+                row = parked or (positions or {}).get((key, grp_key))
+                if row is None:
+                    row = self._db.execute(
+                        "SELECT delivered, read FROM group_cursors WHERE user_key = ? AND"
+                        " grp_key = ?", (key, grp_key)).fetchone() or (0, 0)
+                    if positions is not None:
+                        positions[(key, grp_key)] = row
                 cursor = _Cursor(set(), row[0], row[1])
                 confirmed = seq <= row[0] or (parked is not None and seq in parked[2]) or (
                     self._db.execute("SELECT 1 FROM cursor_acks WHERE user_key = ? AND"

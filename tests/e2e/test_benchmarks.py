@@ -61,3 +61,16 @@ def test_the_history_benchmark_opens_a_conversation_offscreen(tmp_path):
                    "scroll to the top", "find the oldest message, 2,999 back",
                    "open with 50 unread"):
         assert figure in done.stdout, done.stdout
+
+
+def test_the_server_store_benchmark_times_the_queries_of_a_login(tmp_path):
+    """server_store.py builds a server database and times the store queries of a login and
+    of history paging (on a tiny one here: its figures are not checked)."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "server_store.py"), "--messages", "5000",
+         "--db", str(tmp_path / "server.db")],
+        cwd=tmp_path, env=bench_env(tmp_path), capture_output=True, text=True, timeout=100)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for figure in ("conversations (new device)", "login catch-up: ack the replay, counts",
+                   "history everyone before mid"):
+        assert figure in done.stdout, done.stdout

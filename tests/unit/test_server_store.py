@@ -144,6 +144,39 @@ def test_group_receipts_are_counts_coalesced_until_taken(batch, path):
         ("", "count", 2, 1, 3), ("", "count", 2, 2, 3)]
 
 
+def test_counts_of_older_group_messages_look_up_the_groups_spans_by_index(path):
+    """A member back after a few days confirmed a backlog of group messages older than the
+    recent cache: each one's counts scanned every membership span on the server (every
+    pair has two), about 3 ms a message with 200 accounts and 40,000 spans, and read every
+    other member's cursor row again for each message, so the login of one member stopped
+    the server for everyone for 9 s (``benchmarks/server_store.py``). The spans of a group
+    are now found by ``group_spans_by_group`` (a database made before the index gets it when
+    opened), and a member's cursor row is read once per batch of counts."""
+    store = Store(path)
+    m, _ = stored(store, "alice", "g1", to=("bob", "carol"), scope="group", group="Lab")
+    m2, _ = stored(store, "alice", "g2", to=("bob", "carol"), scope="group", group="Lab")
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("DROP INDEX IF EXISTS group_spans_by_group")  # as a server before the index left it
+    db.close()
+    store = Store(path)  # (cold: the message is not in the recent cache)
+    seen: list[str] = []
+    store._db.set_trace_callback(seen.append)
+    assert store.recipient_count(m.seq) == 2
+    assert store.mark("bob", [m.seq, m2.seq], "delivered") == []
+    del seen[:]
+    assert [c.counts for c in store.take_receipt_counts()] == [(1, 0, 2), (1, 0, 2)]
+    store._db.set_trace_callback(None)
+    # carol's cursor (not loaded) is read once for both messages, not once a message.
+    assert sum("FROM group_cursors" in q for q in seen) == 1
+    by_group = [q for q in seen if "FROM group_spans WHERE grp_key" in q]
+    assert by_group
+    for sql in by_group:
+        plan = " | ".join(r[3] for r in store._db.execute("EXPLAIN QUERY PLAN " + sql))
+        assert "group_spans_by_group" in plan and "SCAN group_spans" not in plan, plan
+    store.close()
+
+
 def test_a_failed_request_leaves_no_trace(batch, path):
     kept, _ = stored(batch, "alice", "kept")
     batch.begin_request()
