@@ -1745,7 +1745,7 @@ class Store:
         excepted): the ``recipients`` of its ``receipt_count``, without counting who has it.
         0 for any other message."""
         recent = self._recent.get(seq)
-        if recent is not None and recent[3] is not None:
+        if recent is not None and recent[3]:  # (False: a partial entry, without counts)
             return int(recent[3][2])
         self._sync()
         message = self._db.execute(

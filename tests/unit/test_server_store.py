@@ -177,6 +177,25 @@ def test_counts_of_older_group_messages_look_up_the_groups_spans_by_index(path):
     store.close()
 
 
+def test_the_recipient_count_of_a_retry_after_a_member_confirmed_an_older_message(path):
+    """A group message's sender lost the link before its ``ok`` and the app sent it again:
+    when the message had left the recent cache and a member confirmed it since (its state
+    loaded back as a partial entry), ``recipient_count`` indexed that entry's ``False`` and
+    the retry failed with an internal error, again at every try (the message stayed
+    "sending" on the sender's screen). The count now comes from the database then."""
+    store = Store(path)
+    m, _ = stored(store, "alice", "g1", to=("bob", "carol"), scope="group", group="Lab")
+    store.close()
+    store = Store(path)  # (the message is not in the recent cache)
+    store.mark("bob", [m.seq], "delivered")
+    assert store.recipient_count(m.seq) == 2
+    again, created = stored(store, "alice", "g1", to=("bob", "carol"), scope="group",
+                            group="Lab")
+    assert (again.seq, created) == (m.seq, False)
+    assert store.recipient_count(again.seq) == 2
+    store.close()
+
+
 def test_a_failed_request_leaves_no_trace(batch, path):
     kept, _ = stored(batch, "alice", "kept")
     batch.begin_request()
