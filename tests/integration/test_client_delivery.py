@@ -1829,6 +1829,9 @@ def test_a_connection_refused_for_too_many_from_this_address_says_why(
 
     server = make_server(demo=True, max_prelogin_per_host=1)
     squatter = WireClient(qtbot, server.host, server.port)  # connected, never logs in
+    # (and taken by the server: its TLS handshake done there too, not only on the client's
+    # side, which finishes first; else alice met "handshakes under way", another refusal)
+    qtbot.waitUntil(lambda: len(server.server._conns) == 1)
     alice = make_engine()
     with qtbot.waitSignal(alice.connection_failed, timeout=10_000) as failed:
         alice.connect_to(server.host, server.port)
