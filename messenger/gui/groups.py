@@ -51,6 +51,7 @@ from ..client.models import (
     GroupRow,
     MembersModel,
     RosterModel,
+    RosterNamesModel,
 )
 from ..protocol import MAX_TEXT_LENGTH, ErrorCode, is_valid_name, name_key
 from . import theme
@@ -199,8 +200,9 @@ class _JoinableFilter(QSortFilterProxyModel):
 class PickList(QObject):
     """Wires a filter box and a list view to pick people from the roster with check boxes.
 
-    The roster stays the engine's; the check marks live in a :class:`CheckableProxyModel`
-    and the filter in a :class:`QSortFilterProxyModel` on top of it.
+    The roster stays the engine's, seen through a :class:`RosterNamesModel` (its names by
+    name: no row moves at each presence change); the check marks live in a
+    :class:`CheckableProxyModel` and the filter in a :class:`QSortFilterProxyModel` on top.
 
     Signals:
         changed(): the set of checked names changed.
@@ -211,7 +213,8 @@ class PickList(QObject):
     def __init__(self, roster: RosterModel, filter_edit: QLineEdit, view: QListView,
                  parent: QObject | None = None, *, exclude: Iterable[str] = ()) -> None:
         super().__init__(parent)
-        self.checks = CheckableProxyModel(roster, RosterModel.NameRole, self)
+        self.names = RosterNamesModel(roster, self)
+        self.checks = CheckableProxyModel(self.names, RosterModel.NameRole, self)
         self.filter = _PickFilter(RosterModel.NameRole, self)
         self.filter.setSourceModel(self.checks)
         self.filter.set_excluded(exclude)

@@ -14,10 +14,10 @@ from helpers.wire import connect_as
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import EVERYONE, group_key
 from messenger.client.engine import ClientEngine
-from messenger.client.models import ASIDE_PAGE, MembersModel
+from messenger.client.models import ASIDE_PAGE, CheckableProxyModel, MembersModel
 from messenger.gui.conversation import FOLLOWED_ROWS
 from messenger.gui.delegates import BubbleDelegate
-from messenger.gui.groups import GroupConversationWidget
+from messenger.gui.groups import GroupConversationWidget, InviteDialog
 from messenger.gui.main_window import MainWindow
 from messenger.protocol import Ok, Send
 from messenger.server import core
@@ -253,6 +253,41 @@ def test_a_message_in_another_group_does_not_redo_the_open_group_tabs_panels(
                     timeout=20_000)
     assert panels.calls == 0, \
         f"{panels.calls} group tab panels redone for 10 messages in groups not open"
+
+
+def test_logins_while_the_invite_dialog_is_open_do_not_sort_its_whole_list_again(
+        qtbot, office, open_window, monkeypatch):
+    """Invite… open on a group, 300 accounts listed by name: each colleague who logged in
+    (a roster row moving up among the online ones) made the list's filter take the move as
+    a new layout of the whole roster and sort and filter every account again, about 6,000
+    name look-ups per login here; with 1,000 accounts a quarter of a second each, and the
+    window froze through the 9:00 logins while someone was picking people to invite. The
+    list shows no presence: it stays as it is, in name order."""
+    server, names = office
+    group = make_groups(server, names, n_groups=1, size=10)[0]
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: group in alice.engine.groups.names())
+    looked = Counting(monkeypatch, CheckableProxyModel, "data", method=True)
+    dialog = InviteDialog(alice.engine, group, alice)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    shown = dialog.picker.visible_names()
+    assert len(shown) > 250 and shown == sorted(shown, key=str.casefold)
+    dialog.picker.set_checked([shown[-1], shown[0]])
+    dialog.view.doItemsLayout()  # (the first layout, due once shown, not counted below)
+    relaid: list[object] = []
+    dialog.picker.filter.layoutChanged.connect(lambda *_args: relaid.append(1))
+    looked.calls = 0
+    roster = alice.engine.roster
+    clients = []
+    for name in shown[-10:]:  # (the last ones by name: each moves to the top of the roster)
+        clients.append(connect_as(qtbot, server, name, f"{name}pw"))
+        qtbot.waitUntil(lambda name=name: roster.contact(name).online)
+    assert not relaid, f"the invite list laid out anew {len(relaid)} times for 10 logins"
+    assert looked.calls < 1_000, f"{looked.calls} look-ups in the invite list for 10 logins"
+    assert dialog.picker.visible_names() == shown
+    assert dialog.picker.checked() == [shown[0], shown[-1]]  # (as listed)
 
 
 def test_each_new_message_in_a_busy_everyone_does_not_measure_every_row_again(

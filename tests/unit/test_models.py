@@ -22,6 +22,7 @@ from messenger.client.models import (
     MembersModel,
     MessageKind,
     RosterModel,
+    RosterNamesModel,
     last_seen_text,
 )
 
@@ -604,6 +605,30 @@ def test_checkable_proxy_keeps_checks_across_resorts(qtmodeltester, qtbot, roste
                   Qt.ItemDataRole.CheckStateRole)
     assert proxy.checked() == ["alice"]
     qtmodeltester.check(proxy, force_py=True)
+
+
+def test_the_pick_lists_names_stay_in_name_order_through_presence_changes(
+        qtmodeltester, qtbot, roster):
+    """The pick lists' view of the roster (New group…, Invite…, Message several people…)
+    lists the names by name and moves nothing when someone comes online or goes offline
+    (each move made the pick list's filter sort the whole roster again); accounts that come
+    or go are added and taken away; the tooltip is the roster's, as it is now."""
+    names = RosterNamesModel(roster)
+    qtmodeltester.check(names, force_py=True)
+    listed = [names.index(r, 0).data(RosterModel.NameRole) for r in range(names.rowCount())]
+    assert listed == ["alice", "Bob", "charlie", "dave"]
+    moved: list[object] = []
+    for signal in (names.rowsMoved, names.layoutChanged, names.modelReset,
+                   names.dataChanged):
+        signal.connect(lambda *_args: moved.append(1))
+    roster.set_online("dave", True)
+    roster.set_online("alice", False)
+    assert not moved
+    assert names.index(3, 0).data(Qt.ItemDataRole.ToolTipRole) == "dave, online"
+    roster.set_roster([("charlie", False), ("Bob", True), ("dave", True), ("Carol", False)])
+    listed = [names.index(r, 0).data() for r in range(names.rowCount())]
+    assert listed == ["Bob", "Carol", "charlie", "dave"]
+    qtmodeltester.check(names, force_py=True)
 
 
 def test_last_seen_text_and_the_roster_tooltip(qapp):
