@@ -799,6 +799,10 @@ class GroupConversationWidget(ConversationWidget):
         self.members_view.setAccessibleName(f"Members of {self.group}")
         self.members_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.members_view.setFrameShape(QFrame.Shape.NoFrame)
+        # Every row is as high as the next (one line at the list's font): a presence change
+        # (a row's dataChanged) made the list measure all of its rows again, one
+        # MemberDelegate.sizeHint per member at each login of any of them (a hunt).
+        self.members_view.setUniformItemSizes(True)
         self.invite_button = QPushButton("Invite…", panel)
         self.invite_button.setAccessibleName(f"Invite people to {self.group}")
         self.leave_button = QPushButton("Leave", panel)

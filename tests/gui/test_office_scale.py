@@ -16,7 +16,7 @@ from messenger.client.conversations import EVERYONE, group_key
 from messenger.client.engine import ClientEngine
 from messenger.client.models import ASIDE_PAGE, CheckableProxyModel, MembersModel
 from messenger.gui.conversation import FOLLOWED_ROWS
-from messenger.gui.delegates import BubbleDelegate
+from messenger.gui.delegates import BubbleDelegate, MemberDelegate
 from messenger.gui.groups import GroupConversationWidget, InviteDialog
 from messenger.gui.main_window import MainWindow
 from messenger.protocol import Ok, Send
@@ -253,6 +253,38 @@ def test_a_message_in_another_group_does_not_redo_the_open_group_tabs_panels(
                     timeout=20_000)
     assert panels.calls == 0, \
         f"{panels.calls} group tab panels redone for 10 messages in groups not open"
+
+
+def test_a_members_login_does_not_measure_every_row_of_the_member_panel_again(
+        qtbot, office, open_window, monkeypatch):
+    """A 200-person group's tab in front, its member panel showing. Each member who logged
+    in or out (their row's presence dot changing) made the panel's list lay out all of its
+    rows again, asking the delegate for each row's size: 200 measurements per login, and at
+    9:00 when everyone comes in, 40,000 for one group. The rows are all one line high: one
+    measurement does."""
+    server, names = office
+    group = make_groups(server, names, n_groups=1, size=199)[0]
+    members = server.server.core.groups.get(group).members
+    measured = Counting(monkeypatch, MemberDelegate, "sizeHint", method=True)
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: group in alice.engine.groups.names())
+    widget = alice.open_group(group)
+    alice.tabs.setCurrentWidget(widget)
+    qtbot.waitUntil(lambda: widget.members.rowCount() == len(members))
+    assert widget.member_panel.isVisible() and len(members) == 200
+    widget.members_view.doItemsLayout()  # (the first layout, due once shown)
+    measured.calls = 0
+    roster = alice.engine.roster
+    comers = [m for m in members if m != "alice"][-10:]
+    clients = []
+    for name in comers:
+        clients.append(connect_as(qtbot, server, name, f"{name}pw"))
+        qtbot.waitUntil(lambda name=name: roster.contact(name).online)
+    shown = [widget.members.member(r) for r in range(widget.members.rowCount())]
+    assert sum(m.online for m in shown) == len(comers) + 1  # (and alice)
+    widget.members_view.doItemsLayout()  # (any layout still due happens now)
+    assert measured.calls <= 2 * len(comers), \
+        f"{measured.calls} member rows measured for {len(comers)} logins"
 
 
 def test_logins_while_the_invite_dialog_is_open_do_not_sort_its_whole_list_again(
