@@ -13,7 +13,9 @@ from PySide6.QtCore import (
     QEvent,
     QModelIndex,
     QPersistentModelIndex,
+    QPoint,
     QPointF,
+    QRect,
     QRectF,
     QSize,
     Qt,
@@ -177,7 +179,14 @@ class PlainToolTipDelegate(QStyledItemDelegate):
     """An item delegate whose tooltips show the model's ``Qt.ToolTipRole`` text as it is: the
     default one hands it to ``QToolTip``, which takes anything that looks like HTML as rich
     text, so a peer's message "<h1>Your session expired</h1>…" showed as a page, and one
-    ``<img width=20000 height=20000>`` took seconds and a gigabyte and a half to show."""
+    ``<img width=20000 height=20000>`` took seconds and a gigabyte and a half to show.
+
+    A tooltip on screen follows its row: when the row changes under a resting pointer (an
+    own group message's "delivered to 3 of 199" as receipts come), it says the new text
+    (it kept the old one until the pointer moved away and back; a hunt)."""
+
+    _tip: tuple[QPersistentModelIndex, QPoint, QAbstractItemView | None, str] | None = None
+    """The row whose tooltip was shown last, where, in which view, and its text."""
 
     def helpEvent(self, event: QHelpEvent, view: QAbstractItemView,
                   option: QStyleOptionViewItem, index: _Index) -> bool:
@@ -187,10 +196,40 @@ class PlainToolTipDelegate(QStyledItemDelegate):
         if not isinstance(text, str) or not text:
             QToolTip.hideText()
             event.ignore()
+            self._tip = None
             return False
-        QToolTip.showText(event.globalPos(), plain_tooltip(text), view,
+        shown = plain_tooltip(text)
+        QToolTip.showText(event.globalPos(), shown, view,
                           view.visualRect(index) if view is not None else option.rect)
+        index.model().dataChanged.connect(self._follow_tip,
+                                          Qt.ConnectionType.UniqueConnection)
+        self._tip = (QPersistentModelIndex(index), QPoint(event.globalPos()), view, shown)
         return True
+
+    def _follow_tip(self, top: QModelIndex, bottom: QModelIndex, *_roles: object) -> None:
+        """Rows ``top``…``bottom`` changed: the tooltip still showing for one of them says
+        its new text."""
+        tip = self._tip
+        if tip is None:
+            return
+        index, pos, view, shown = tip
+        if not index.isValid() or index.model() is not top.model():
+            return
+        if not top.row() <= index.row() <= bottom.row():
+            return
+        if not QToolTip.isVisible() or QToolTip.text() != shown:
+            self._tip = None  # (gone, or another one's)
+            return
+        text = index.data(Qt.ItemDataRole.ToolTipRole)
+        if not isinstance(text, str) or not text:
+            QToolTip.hideText()
+            self._tip = None
+            return
+        new = plain_tooltip(text)
+        if new != shown:
+            rect = view.visualRect(QModelIndex(index)) if view is not None else QRect()
+            QToolTip.showText(pos, new, view, rect)
+            self._tip = (index, pos, view, new)
 
 
 def _presence_dot(painter: QPainter, dot_rect: QRectF, known: bool, online: bool) -> None:

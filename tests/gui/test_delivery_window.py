@@ -11,9 +11,9 @@ import unicodedata
 import pytest
 import shiboken6
 from helpers.wire import connect_as
-from PySide6.QtCore import QRect, Qt
-from PySide6.QtGui import QColor, QFontMetricsF, QImage, QPainter
-from PySide6.QtWidgets import QStyleOptionViewItem
+from PySide6.QtCore import QEvent, QRect, Qt
+from PySide6.QtGui import QColor, QFontMetricsF, QHelpEvent, QImage, QPainter
+from PySide6.QtWidgets import QApplication, QStyleOptionViewItem, QToolTip
 
 import messenger.server.core as server_core
 from messenger.client import engine as engine_module
@@ -36,7 +36,7 @@ from messenger.gui.delegates import (
     paint_tick,
 )
 from messenger.protocol import PROTOCOL_VERSION, ErrorCode, Ok, Send
-from messenger.protocol.messages import Message, Typing
+from messenger.protocol.messages import Message, Read, Typing
 
 from .conftest import texts, type_line
 
@@ -1137,3 +1137,43 @@ def test_a_hebrew_message_of_several_lines_is_flush_right_in_its_bubble(
     starts = [body.lineAt(i).cursorToX(body.lineAt(i).textStart())[0]
               for i in range(body.lineCount())]
     assert max(starts) - min(starts) < 1.0, f"lines begin at x = {starts}"
+
+
+def test_the_tooltip_over_an_own_group_message_follows_its_receipts(qtbot, server,
+                                                                      open_window):
+    """The pointer resting on your message in a group, its tooltip saying "delivered to 0
+    of 2": as the members' apps got it and they read it, the tooltip kept saying so until
+    the pointer moved away and back. It now says "delivered to 2 of 2, read by 1" as the
+    receipts come."""
+    core = server.server.core
+    core.groups.create("alice", "lab", [], True)
+    for member in ("bob", "charlie"):
+        core.groups.join(member, "lab")
+    server.server.store.commit()
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: "lab" in alice.engine.groups.names())
+    widget = alice.open_group("lab")
+    alice.tabs.setCurrentWidget(widget)
+    model = widget.model
+    alice.engine.send_group("lab", "lunch at noon?")
+    qtbot.waitUntil(lambda: any(it.text == "lunch at noon?" and it.counts
+                                for it in model.items()))
+    row = next(r for r, it in enumerate(model.items()) if it.text == "lunch at noon?")
+    view = widget.view
+    view.scrollTo(model.index(row, 0))
+    at = view.visualRect(model.index(row, 0)).center()
+    QApplication.sendEvent(view.viewport(), QHelpEvent(
+        QEvent.Type.ToolTip, at, view.viewport().mapToGlobal(at)))
+    qtbot.waitUntil(QToolTip.isVisible)
+    try:
+        assert "delivered to 0 of 2" in QToolTip.text()
+        bob = connect_as(qtbot, server, "bob", "bob123")
+        charlie = connect_as(qtbot, server, "charlie", "charlie123")
+        seq = bob.wait_for(lambda f: isinstance(f, Message)).seq
+        charlie.wait_for(lambda f: isinstance(f, Message))
+        bob.send(Read(seqs=[seq]))
+        qtbot.waitUntil(lambda: model.item(row).counts == (2, 1, 2))
+        assert QToolTip.isVisible()
+        assert "delivered to 2 of 2, read by 1" in QToolTip.text(), QToolTip.text()
+    finally:
+        QToolTip.hideText()
