@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from PySide6.QtCore import (
+    QEvent,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -20,7 +21,7 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QDesktopServices, QIcon
+from PySide6.QtGui import QDesktopServices, QFocusEvent, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -128,10 +129,13 @@ class TransferCard(QWidget):
     Signals:
         opened(str): the path opened (Open or Show in folder).
         size_changed(): the card needs another height (buttons or progress shown/hidden).
+        tabbed_into(): Tab or Shift+Tab put the keyboard focus on one of its buttons (the
+            list it sits in scrolls to it: :func:`place_card`).
     """
 
     opened = Signal(str)
     size_changed = Signal()
+    tabbed_into = Signal()
 
     def __init__(self, controller: TransferController, key: str, *, align: bool = True,
                  parent: QWidget | None = None) -> None:
@@ -191,6 +195,7 @@ class TransferCard(QWidget):
         """The card's buttons, as drawn (each shown only in the states it fits)."""
         for b in self.action_buttons:
             b.setAutoDefault(False)
+            b.installEventFilter(self)
             buttons.addWidget(b)
         text = QVBoxLayout()
         text.setSpacing(2)
@@ -220,6 +225,14 @@ class TransferCard(QWidget):
         self._height = 0
         controller.model.dataChanged.connect(self._on_changed)
         theme.follow_palette(self, self.refresh)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Tell :attr:`tabbed_into` when Tab or Shift+Tab reaches one of the buttons."""
+        if event.type() == QEvent.Type.FocusIn and isinstance(event, QFocusEvent) and \
+                event.reason() in (Qt.FocusReason.TabFocusReason,
+                                   Qt.FocusReason.BacktabFocusReason):
+            self.tabbed_into.emit()
+        return super().eventFilter(watched, event)
 
     def _on_changed(self, top: QModelIndex, bottom: QModelIndex, roles: object = None) -> None:
         for row in range(top.row(), bottom.row() + 1):
@@ -422,11 +435,20 @@ class _RowHeights(QObject):
 
 
 def place_card(view: QAbstractItemView, index: QModelIndex, card: TransferCard) -> None:
-    """Put ``card`` on ``view``'s row ``index``; the row follows the card's height."""
+    """Put ``card`` on ``view``'s row ``index``; the row follows the card's height, and
+    the view scrolls to the card when Tab reaches one of its buttons (the focus went to a
+    card scrolled out of sight: Tab from the Transfers list, scrolled to the newest, landed
+    on the oldest card's Open, 2,500 pixels above; a hunt)."""
     row = QPersistentModelIndex(index)
     heights = _RowHeights.of(view)
     card.size_changed.connect(lambda: heights.add(row))
+    card.tabbed_into.connect(lambda: _scroll_to(view, row))
     view.setIndexWidget(index, card)
+
+
+def _scroll_to(view: QAbstractItemView, row: QPersistentModelIndex) -> None:
+    if row.isValid():
+        view.scrollTo(QModelIndex(row), QAbstractItemView.ScrollHint.EnsureVisible)
 
 
 def chain_card_tab_order(view: QAbstractItemView, rows: Iterable[QModelIndex]) -> None:

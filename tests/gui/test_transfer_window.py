@@ -1275,3 +1275,40 @@ def test_tab_from_a_conversations_message_list_reaches_its_cards_buttons(qtbot, 
     assert card.accept_button in seen[:2], (names, seen.index(card.accept_button) + 1)
     qtbot.keyClick(card.accept_button, Qt.Key.Key_Backtab)
     assert QApplication.focusWidget() is tab.view
+
+
+def test_tab_into_the_transfers_list_scrolls_to_the_card_it_reaches(qtbot, open_window,
+                                                                     server, tmp_path):
+    """Thirty files sent before a restart: the Transfers panel opens on the newest; Tab from
+    the list went to the oldest card's Open button, scrolled 2,500 pixels out of sight, and
+    on through cards the user could not see."""
+    store = LocalStore(store_path(paths.data_dir(), server.host, server.port, "alice"))
+    for i in range(30):
+        src = tmp_path / f"file{i:02}.txt"
+        src.write_text(f"file {i}\n")
+        store.save_transfer(TransferRecord(
+            f"send-{i}-old", "send", "bob", "bob", src.name, src.stat().st_size,
+            sha256_of(src), "text/plain", str(src), "done", src.stat().st_size,
+            created=1_700_000_000 + i))
+    store.close()
+    window = active(qtbot, open_window("alice"))
+    panel = window.show_transfers()
+    view = panel.view
+    viewport = view.viewport()
+
+    def in_sight(widget: QWidget) -> bool:
+        return viewport.rect().contains(widget.mapTo(viewport, widget.rect().center()))
+
+    qtbot.waitUntil(lambda: in_sight(panel.card("send-29-old").open_button))
+    view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+    qtbot.waitUntil(view.hasFocus)
+    oldest = panel.card("send-0-old")
+    seen = tab_until(qtbot, oldest.folder_button, most=2)
+    assert seen == [oldest.open_button, oldest.folder_button]
+    qtbot.waitUntil(lambda: in_sight(oldest.folder_button))
+    newest = panel.card("send-29-old")  # and back up from the end of the chain
+    newest.folder_button.setFocus(Qt.FocusReason.OtherFocusReason)
+    view.scrollToTop()
+    qtbot.keyClick(newest.folder_button, Qt.Key.Key_Backtab)
+    assert QApplication.focusWidget() is newest.open_button
+    qtbot.waitUntil(lambda: in_sight(newest.open_button))
