@@ -1154,6 +1154,8 @@ class TransferController(QObject):
             return [self.resume(k) for k in self._batches[key]].count(True) > 0
         t = self._items.get(key)
         if t is None or not self.can_resume(key):
+            if t is not None:
+                self._source_went(t)
             return False
         self._stop_auto_resume(t)
         t.tries = 0  # (an automatic resume sets its count afterwards)
@@ -1164,6 +1166,20 @@ class TransferController(QObject):
         t.transfer_id, t.secret, t.rate, t.by_peer = "", b"", 0.0, False
         self._prepare(t)
         return True
+
+    def _source_went(self, t: Transfer) -> None:
+        """A failed send that cannot be resumed because its file moved, went or changed
+        (:func:`source_gone`): it stops resuming by itself and its card says why, without
+        Resume. A Resume clicked on a card drawn while the file was there did nothing at
+        all, the button staying (a hunt)."""
+        if t.direction != SEND or t.state is not TransferState.FAILED:
+            return
+        gone = source_gone(t)
+        if gone is None or t.error.endswith(gone):
+            return
+        self._stop_auto_resume(t)
+        self._set(t, TransferState.FAILED,
+                  error=f"{t.error.split(';')[0].strip() or 'interrupted'}, and {gone}")
 
     def _on_accepted(self, ev: TransferAccepted) -> None:
         t = self._by_transfer_id(ev.transfer_id)
@@ -1787,13 +1803,8 @@ class TransferController(QObject):
             self._shown(t)
             return
         tries = t.tries + 1
-        if not self.resume(key):  # (the file changed or went: Resume is gone too)
-            self._stop_auto_resume(t)
-            gone = source_gone(t)
-            if gone is not None:  # (the card says why it stopped, and why no Resume)
-                self._set(t, TransferState.FAILED,
-                          error=f"{t.error.split(';')[0].strip() or 'interrupted'}, and {gone}")
-                return
+        if not self.resume(key):  # (the file changed or went: Resume is gone too; the
+            self._stop_auto_resume(t)  # card says why, see _source_went)
             self._shown(t)
             return
         t.tries = tries

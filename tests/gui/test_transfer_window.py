@@ -1312,3 +1312,28 @@ def test_tab_into_the_transfers_list_scrolls_to_the_card_it_reaches(qtbot, open_
     qtbot.keyClick(newest.folder_button, Qt.Key.Key_Backtab)
     assert QApplication.focusWidget() is newest.open_button
     qtbot.waitUntil(lambda: in_sight(newest.open_button))
+
+
+def test_resume_on_a_send_whose_file_went_since_says_so(qtbot, open_window, server,
+                                                        tmp_path):
+    """A failed send showed Resume; its file was deleted afterwards (the card drawn before):
+    a click on Resume did nothing at all, the button stayed, and the card still offered
+    it."""
+    src = tmp_path / "report.pdf"
+    src.write_bytes(b"%PDF" + b"x" * 5000)
+    store = LocalStore(store_path(paths.data_dir(), server.host, server.port, "alice"))
+    store.save_transfer(TransferRecord("send-1-old", "send", "bob", "bob", src.name, 5004,
+                                       sha256_of(src), "application/pdf", str(src), "failed",
+                                       2000, "connection lost"))
+    store.close()
+    open_window("bob")
+    window = open_window("alice")
+    qtbot.waitUntil(lambda: window.engine.roster.contact("bob").online)
+    card = window.show_transfers().card("send-1-old")
+    qtbot.waitUntil(card.resume_button.isVisible)
+    src.unlink()
+    qtbot.mouseClick(card.resume_button, Qt.MouseButton.LeftButton)
+    assert not card.resume_button.isVisible()
+    assert card.status_label.text() == ("Failed: connection lost, and the file is no longer "
+                                        "there (moved or deleted)")
+    assert window.transfers.get("send-1-old").state is TransferState.FAILED
