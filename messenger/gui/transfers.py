@@ -480,9 +480,16 @@ class _CardRowDelegate(PlainToolTipDelegate):
         return None
 
 
+FOLLOW_SLACK_PX = 8
+"""The Transfers list scrolled to within this many pixels of its end counts as showing the
+newest transfer: new ones then scroll into view."""
+
+
 class TransfersPanel(QWidget):
     """Every transfer of the session with its progress and actions (a ``QListView`` on the
-    controller's :class:`TransferModel`, one :class:`TransferCard` per row)."""
+    controller's :class:`TransferModel`, one :class:`TransferCard` per row), oldest first.
+    While the list shows its end, a new transfer scrolls into view (and the end stays in
+    view as cards grow); scrolled back to older ones, the list stays where it is."""
 
     def __init__(self, controller: TransferController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -503,6 +510,10 @@ class TransfersPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.empty_label)
         layout.addWidget(self.view, 1)
+        self._follows_end = True
+        bar = self.view.verticalScrollBar()
+        bar.valueChanged.connect(self._on_scrolled)
+        bar.rangeChanged.connect(self._on_range_changed)
         controller.model.rowsInserted.connect(self._on_rows)
         controller.model.rowsMoved.connect(self._chain_tab_order)
         controller.model.modelReset.connect(self._chain_tab_order)
@@ -517,8 +528,20 @@ class TransfersPanel(QWidget):
                 place_card(self.view, index, TransferCard(self.controller, key, align=False))
         self.empty_label.setVisible(model.rowCount() == 0)
         self._chain_tab_order()
-        if last >= first:
+        if last >= first and self._follows_end:
+            # (Not while the user looks at older cards: the list jumped to the end under
+            # the mouse at every new offer, a click meant for one card's Open landing on
+            # another's; a hunt.)
             self.view.scrollToBottom()
+
+    def _on_scrolled(self, value: int) -> None:
+        bar = self.view.verticalScrollBar()
+        self._follows_end = value >= bar.maximum() - FOLLOW_SLACK_PX
+
+    def _on_range_changed(self, low: int, high: int) -> None:
+        # The list grew (a card got taller, a row came): one that showed its end still does.
+        if self._follows_end:
+            self.view.verticalScrollBar().setValue(high)
 
     def _chain_tab_order(self) -> None:
         """Tab from the list goes through its cards' buttons, row by row, then on out of

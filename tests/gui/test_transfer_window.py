@@ -1337,3 +1337,46 @@ def test_resume_on_a_send_whose_file_went_since_says_so(qtbot, open_window, serv
     assert card.status_label.text() == ("Failed: connection lost, and the file is no longer "
                                         "there (moved or deleted)")
     assert window.transfers.get("send-1-old").state is TransferState.FAILED
+
+
+def test_a_new_transfer_does_not_pull_the_panel_away_from_older_cards(qtbot, open_window,
+                                                                      server, tmp_path):
+    """Scrolled up in the Transfers panel to open an older file, the list jumped to the end
+    when a file came in, the mouse then over another card; at the end, new ones should
+    still scroll into view."""
+    store = LocalStore(store_path(paths.data_dir(), server.host, server.port, "alice"))
+    for i in range(30):
+        src = tmp_path / f"file{i:02}.txt"
+        src.write_text(f"file {i}\n")
+        store.save_transfer(TransferRecord(
+            f"send-{i}-old", "send", "bob", "bob", src.name, src.stat().st_size,
+            sha256_of(src), "text/plain", str(src), "done", src.stat().st_size,
+            created=1_700_000_000 + i))
+    store.close()
+    bob = open_window("bob")
+    alice = open_window("alice")
+    qtbot.waitUntil(lambda: bob.engine.roster.contact("alice").online)
+    panel = alice.show_transfers()
+    view, bar = panel.view, panel.view.verticalScrollBar()
+    viewport = view.viewport()
+
+    def in_sight(widget: QWidget) -> bool:
+        return viewport.rect().contains(widget.mapTo(viewport, widget.rect().center()))
+
+    qtbot.waitUntil(lambda: in_sight(panel.card("send-29-old").open_button))
+    view.scrollToTop()
+    oldest = panel.card("send-0-old")
+    qtbot.waitUntil(lambda: in_sight(oldest.open_button))
+    new = tmp_path / "new.txt"
+    new.write_text("new\n")
+    with qtbot.waitSignal(alice.transfers.transfer_added, timeout=10_000) as added:
+        assert drop(bob.open_conversation("alice"), new)
+    qtbot.waitUntil(lambda: panel.card(added.args[0]) is not None)
+    assert bar.value() == 0 and in_sight(oldest.open_button)
+
+    view.scrollToBottom()  # at the end: the next one comes into view
+    other = tmp_path / "other.txt"
+    other.write_text("other\n")
+    with qtbot.waitSignal(alice.transfers.transfer_added, timeout=10_000) as added:
+        assert drop(bob.open_conversation("alice"), other)
+    qtbot.waitUntil(lambda: in_sight(panel.card(added.args[0]).accept_button))
