@@ -227,6 +227,15 @@ def repliable(item: ChatItem) -> bool:
         item.text != RETRACTED_TEXT
 
 
+def copied_text(item: ChatItem) -> str:
+    """What Copy (the menu's Copy text, Ctrl+C in the message list) puts on the clipboard
+    for ``item``: what its bubble says. A reply's quote line is drawn as a block above it,
+    not copied."""
+    if item.kind in (MessageKind.OWN, MessageKind.OTHER):
+        return split_quote(item.text)[1]
+    return item.text
+
+
 def editable(item: ChatItem) -> bool:
     """``item`` is an own message the server stored that can still be edited or deleted for
     everyone (not pending, failed or already deleted)."""
@@ -1518,9 +1527,7 @@ class ConversationWidget(QWidget):
         item = self.model.item(row)
         menu = QMenu(self)
         copy = menu.addAction("Copy text")
-        # What the bubble says: a reply's quote line is drawn as a block, not copied.
-        said = split_quote(item.text)[1] if item.kind in (MessageKind.OWN, MessageKind.OTHER) \
-            else item.text
+        said = copied_text(item)
         copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(said))
         if link is not None:
             copy_link = menu.addAction("Copy link")
@@ -1592,6 +1599,15 @@ class ConversationWidget(QWidget):
         jump button follows the list's size."""
         if watched is self.view and event.type() == QEvent.Type.FocusIn:
             self._current_in_view()
+        if watched is self.view and isinstance(event, QKeyEvent) and \
+                event.type() == QEvent.Type.KeyPress and \
+                event.matches(QKeySequence.StandardKey.Copy):
+            # Ctrl+C copies the current message as the menu's Copy text does (Qt's list
+            # copied the raw text, a reply's "> bob: …" line in front; a hunt).
+            current = self.view.currentIndex()
+            if current.isValid():
+                QGuiApplication.clipboard().setText(copied_text(self.model.item(current.row())))
+            return True
         if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
             self._place_jump_button()
             self._update_empty()

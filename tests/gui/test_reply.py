@@ -258,6 +258,32 @@ def test_copy_text_of_a_reply_copies_what_the_bubble_says_not_the_quote_line(
     assert QGuiApplication.clipboard().text() == "on my way"
 
 
+def test_ctrl_c_in_the_message_list_copies_what_the_bubble_says(qtbot, open_window):
+    """Ctrl+C on the current message of the list (reached with Shift+Tab, moved with the
+    arrows) put the raw text on the clipboard, the "> bob: …" quote line of a reply in
+    front, while the menu's Copy text left it out (Qt's list copies the display text; a
+    hunt). Both copy the same: what the bubble says."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    bob.engine.send_unicast("alice", "see you at 5?")
+    tab = alice.open_conversation("bob")
+    qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OTHER)
+                    == ["see you at 5?"])
+    model = alice.engine.conversation(peer_key("bob"))
+    row = next(r for r in range(model.rowCount()) if model.item(r).kind is MessageKind.OTHER)
+    next(a for a in tab.message_menu(row).actions() if a.text() == "Reply").trigger()
+    type_line(qtbot, alice, "on my way", peer_key("bob"))
+    qtbot.waitUntil(lambda: model.items()[-1].seq is not None)
+    QGuiApplication.clipboard().setText("")
+    tab.view.setFocus()
+    tab.view.setCurrentIndex(tab.proxy.index(model.rowCount() - 1, 0))
+    qtbot.keyClick(tab.view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert QGuiApplication.clipboard().text() == "on my way"
+    qtbot.keyClick(tab.view, Qt.Key.Key_Up)  # bob's message: no quote, all of it
+    qtbot.keyClick(tab.view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert QGuiApplication.clipboard().text() == "see you at 5?"
+
+
 def test_the_too_long_bar_stays_until_the_reply_fits_with_its_quote(qtbot, open_window):
     """Shortened to fit without its quote line, a reply still too long with it lost its
     "Too long to send" bar, and Enter brought the bar back: the bar went by the typed length,
