@@ -28,6 +28,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import (
     QAction,
+    QContextMenuEvent,
     QDesktopServices,
     QDragEnterEvent,
     QDragLeaveEvent,
@@ -1611,6 +1612,13 @@ class ConversationWidget(QWidget):
         if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
             self._place_jump_button()
             self._update_empty()
+        if watched is self.view.viewport() and isinstance(event, QContextMenuEvent) and \
+                event.reason() == QContextMenuEvent.Reason.Mouse and \
+                not self.view.indexAt(event.pos()).isValid():
+            # A right-click on no message opens no menu (it opened the current message's,
+            # the one clicked last, where nothing was pointed at; a hunt): only the Menu key
+            # and Shift+F10 mean the current message (see _context_menu).
+            return True
         if watched is self.view.viewport() and isinstance(event, QMouseEvent):
             kind = event.type()
             if kind == QEvent.Type.MouseMove:
@@ -1661,8 +1669,8 @@ class ConversationWidget(QWidget):
 
     def _context_menu(self, pos: QPoint) -> None:
         index = self.view.indexAt(pos)
-        if not index.isValid():
-            index = self.view.currentIndex()
+        if not index.isValid():  # the Menu key with the current message off screen
+            index = self.view.currentIndex()  # (a right-click on no message: eventFilter)
         menu = self.message_menu(index.row(), self.link_at(pos)) if index.isValid() else None
         if menu is not None:
             menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -4,8 +4,8 @@ the keyboard (Up in the empty compose box; the message list's focus ring)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QInputMethodEvent, QPalette
+from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtGui import QContextMenuEvent, QInputMethodEvent, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QMenu, QStyleOptionViewItem
 
 from messenger.client.connection import ConnectionState
@@ -14,7 +14,7 @@ from messenger.client.models import ConversationModel, MessageKind
 from messenger.gui import main_window
 from messenger.protocol import MAX_TEXT_LENGTH, RETRACTED_TEXT
 
-from .conftest import texts, type_line
+from .conftest import active, texts, type_line
 
 
 def test_delete_for_everyone_from_the_context_menu(qtbot, open_window, monkeypatch):
@@ -222,6 +222,42 @@ def test_the_message_list_takes_keyboard_focus_on_the_newest_message(qtbot, open
     assert not any(image.pixelColor(x, y).name() == highlight
                    for x in range(max(0, rect.left()), min(image.width(), rect.right()))
                    for y in range(max(0, rect.top()), min(image.height(), rect.bottom())))
+
+
+def test_a_right_click_below_the_messages_opens_no_message_menu(qtbot, open_window,
+                                                               monkeypatch):
+    """A right-click on the empty space below the last message of a short conversation
+    opened the menu of the message clicked last (Edit…, Delete for everyone…) where
+    nothing was pointed at: the menu fell back to the current message, which only the
+    keyboard's Menu key means (a hunt). The mouse's menu is the one of the bubble under it,
+    or none."""
+    menus: list = []
+    monkeypatch.setattr(QMenu, "popup", lambda menu, pos, at=None: menus.append(
+        [a.text() for a in menu.actions()]))
+    bob = open_window("bob")
+    alice = active(qtbot, open_window("alice"))
+    tab = alice.open_conversation("bob")
+    type_line(qtbot, alice, "only this one", peer_key("bob"))
+    qtbot.waitUntil(lambda: texts(bob, peer_key("alice"), MessageKind.OTHER) == ["only this one"])
+    model = alice.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: model.items()[-1].seq is not None)
+    index = tab.proxy.index(model.rowCount() - 1, 0)
+    qtbot.waitUntil(lambda: tab.view.visualRect(index).isValid())
+    rect = tab.view.visualRect(index)
+    viewport = tab.view.viewport()
+    qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=rect.center())
+    assert tab.view.currentIndex().row() == index.row()
+
+    def right_click(pos: QPoint) -> None:
+        QApplication.sendEvent(viewport, QContextMenuEvent(
+            QContextMenuEvent.Reason.Mouse, pos, viewport.mapToGlobal(pos)))
+
+    right_click(rect.center())  # on the message: its menu
+    assert menus == [["Copy text", "Reply", "Edit…", "Delete for everyone…"]]
+    below = QPoint(rect.center().x(), rect.bottom() + 40)
+    assert below.y() < viewport.height() and not tab.view.indexAt(below).isValid()
+    right_click(below)  # below it, on nothing: no menu
+    assert menus == [["Copy text", "Reply", "Edit…", "Delete for everyone…"]]
 
 
 def test_a_message_deleted_before_it_was_read_is_not_unread(qtbot, open_window):
