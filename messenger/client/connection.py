@@ -255,6 +255,12 @@ class ClientConnection(QObject):
 
     # ---------------------------------------------------------------- commands
 
+    def set_address(self, host: str, port: int) -> None:
+        """Name the server to reach (``host:port``) without connecting: a link already down
+        (an account opened offline, whose reconnects go there)."""
+        if self.state is ConnectionState.DISCONNECTED:
+            self._host, self._port = host, int(port)
+
     def connect_to_host(self, host: str, port: int) -> None:
         """Open a TLS connection to ``host:port`` (drops any current one without a word)."""
         self._drop_socket()

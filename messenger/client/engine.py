@@ -1199,6 +1199,72 @@ class ClientEngine(QObject):
         self._attempt_reconnect()
         return True
 
+    def offline_home(self, host: str, port: int, user: str) -> tuple[str, int] | None:
+        """Where ``user``'s local store on ``host:port`` is kept when this computer logged in
+        there before (the server's :attr:`home`, found from the certificate pinned for the
+        address: no connection needed); None when it did not (no pin, or no store for the
+        account under that home). What the login dialog's "Open offline" needs."""
+        try:
+            fingerprint = self._conn.pins.get(host, port)
+        except (PinFileError, OSError):
+            return None
+        if not fingerprint or not is_valid_name(user):
+            return None
+        from .. import paths
+        data_dir = self._data_dir if self._data_dir is not None else paths.data_dir()
+        homes = ServerHomes.load(data_dir / "accounts" / HOMES_FILE)  # (only read here)
+        home = homes.home(host, port, fingerprint)
+        return home if self._store_path(*home, user).is_file() else None
+
+    def open_offline(self, host: str, port: int, user: str, password: str) -> str:
+        """Open ``user``'s account on ``host:port`` from this computer's local store while
+        the server cannot be reached (the login dialog's "Open offline"): the cached history
+        shows, messages typed go to the outbox, and the app reconnects by itself with the
+        usual backoff, logging in with ``password`` (kept in memory only, as after a login)
+        and sending the outbox then. A refused password ends it as a refused re-login does
+        (``login_failed`` with ``bad_credentials``). Returns "" when it opened, else why
+        not (no store of that account here, or it cannot be opened)."""
+        home = self.offline_home(host, port, user)
+        if home is None:
+            return (f"This computer has no messages of {user} on "
+                    f"{server_address(host, port)}: log in once while the server is up.")
+        if self.logged_in or self._conn.state is not ConnectionState.DISCONNECTED:
+            return "Already connected."
+        self._stop_reconnecting()
+        self._reset_session()
+        self._conn.set_address(host, port)
+        self._home_for, self._home = (self.host, self.port), home
+        try:
+            self.open_store(*home, user, check=True)
+        except (StoreInUse, StoreTooNew) as exc:
+            self._drop_store()
+            return str(exc)
+        except (sqlite3.Error, ValueError, OSError) as exc:
+            self._drop_store()
+            return (f"Could not open the messages saved on this computer "
+                    f"({self._store_path(*home, user)}): {exc}.")
+        assert self._store is not None
+        log.info("opened %s on %s offline from its local store", user, self.where)
+        self._session_ended = False
+        self._credentials = (user, password)
+        self._auto_reconnect = True
+        self._backoff.reset()
+        for item in self._store.outbox():  # (the unsent messages show as pending)
+            for place in self._outbox_places(item):
+                self.conversation(place.key, place.title)
+        self.conversation(EVERYONE).add_link_notice(
+            f"Opened offline: {self.where} cannot be reached. Reconnecting by itself.",
+            error=True)
+        self._schedule_reconnect()
+        return ""
+
+    def reconnect_in(self) -> float | None:
+        """Seconds until the scheduled reconnect (None when none is): for a window made
+        after it was scheduled (an account opened offline)."""
+        if not self._reconnect_timer.isActive():
+            return None
+        return max(0.0, self.next_attempt - self._clock())
+
     def network_changed(self, online: bool) -> bool:
         """The system says the network is up (``online``) or down. Up while a reconnect
         waits out its backoff: try at once (a laptop that joins a Wi-Fi again should not

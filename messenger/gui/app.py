@@ -122,7 +122,7 @@ def run_app(args: argparse.Namespace) -> int:
         if dialog.exec() != QDialog.DialogCode.Accepted:
             engine.close()
             return 0
-        host, port, user = engine.host, engine.port, engine.user
+        host, port, user = engine.host, engine.port, engine.account
         window = MainWindow(engine, log_file=log_file)
         window.show()
         status = app.exec()

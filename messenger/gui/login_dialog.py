@@ -179,6 +179,13 @@ class LoginDialog(QDialog):
         self.forget_button.setAutoDefault(False)  # Enter must never forget a pin
         self.forget_button.clicked.connect(self._forget_pin)
         self.forget_button.hide()
+        self.offline_button = QPushButton("Open offline")
+        self.offline_button.setAccessibleName("Open offline")
+        self.offline_button.setToolTip("Read your messages saved on this computer and write "
+                                       "new ones; they go once the server answers")
+        self.offline_button.setAutoDefault(False)
+        self.offline_button.clicked.connect(self.open_offline)
+        self.offline_button.hide()
         # The server whose certificate changed (host, port): the button forgets its pin, and
         # shows only while the fields name it (it forgot the pin of whatever server was
         # typed after the failure, which nothing was wrong with: an operator hunt).
@@ -211,6 +218,7 @@ class LoginDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.error_label)
         layout.addWidget(self.forget_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.offline_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.fingerprint_label)
         layout.addWidget(self.status_label)
         layout.addWidget(self.buttons)
@@ -271,6 +279,7 @@ class LoginDialog(QDialog):
             self._show_error(problem, field)
             return
         self._show_error("")
+        self.offline_button.hide()
         self._changed_server = None
         self._show_forget_button()
         self.fingerprint_label.hide()  # (an earlier try's: this one shows its own)
@@ -283,6 +292,25 @@ class LoginDialog(QDialog):
             engine.register(user, password)
         else:
             engine.login(user, password)
+
+    def open_offline(self) -> None:
+        """"Open offline" (shown when the server could not be reached and this computer has
+        the account's local store): open the account from it
+        (:meth:`ClientEngine.open_offline`; the password is kept in memory for the
+        reconnect's login, never written) and close the dialog, or say why not."""
+        host, port = self.engine.host, self.engine.port
+        user = self.user_edit.text().strip()
+        password = self.password_edit.text()
+        problem, field = self._check(host, user, password)
+        if problem:
+            self._show_error(problem, field)
+            return
+        if reason := self.engine.open_offline(host, port, user, password):
+            self.offline_button.hide()
+            self._show_error(reason)
+            return
+        log.info("opened offline as %s", user)
+        self.accept()
 
     def _check(self, host: str, user: str, password: str) -> tuple[str, QLineEdit | None]:
         """Why the form cannot be sent ("" when it can) and the field at fault, which gets
@@ -392,6 +420,14 @@ class LoginDialog(QDialog):
         # Password box kept it, and the address typed next went into the password, a hunt).
         unreachable = code in (ConnectionErrorCode.UNREACHABLE, ConnectionErrorCode.TIMEOUT)
         self._show_error(message, self.host_edit if unreachable else None)
+        # This computer logged in as that account there before: its messages can be read
+        # (and new ones written) while the server is away, as in Signal or Telegram.
+        user = self.user_edit.text().strip()
+        if unreachable and not self.create_account and \
+                self.engine.offline_home(self.engine.host, self.engine.port, user) is not None:
+            self.offline_button.show()
+            self.error_label.setText(f"{message} You can open your messages saved on this "
+                                     "computer meanwhile: Open offline.")
         self._changed_server = ((self.engine.host, self.engine.port)
                                 if code == ConnectionErrorCode.CERTIFICATE_CHANGED else None)
         self._show_forget_button()

@@ -427,6 +427,10 @@ STATUS_REFRESH_MS = 30_000
 """How often the conversation headers' "last seen … ago" is written again, and the local date
 looked at (the tabs are drawn again when it changed: see :meth:`MainWindow._redraw_on_new_day`)."""
 
+OFFLINE_TEXT = "Offline — connecting…"
+"""The status bar of an account opened offline (the login dialog's "Open offline") until its
+first login."""
+
 _STATE_TEXT = {
     ConnectionState.DISCONNECTED: "Disconnected",
     ConnectionState.CONNECTING: "Connecting…",
@@ -473,7 +477,12 @@ class MainWindow(QMainWindow):
         # under the server's home, whatever address it was typed as.)
         if engine.user and engine.moved_from is not None:
             adopt_account_settings(engine.user, engine.moved_from, engine.home)
-        self._account = (engine.user, *engine.home) if engine.user else None
+        # (engine.account: also an account opened offline, before its login)
+        self._account = (engine.account, *engine.home) if engine.account else None
+        self.opened_offline = not engine.logged_in and engine.auto_reconnect
+        """Opened from the local store while the server could not be reached (the login
+        dialog's "Open offline"): until the first login the status bar says "Offline —
+        connecting…"."""
         self.transfers = transfers or TransferController(
             engine, load_transfer_prefs(account=self._account), parent=self)
         self.transfers.transfer_added.connect(self._on_transfer_added)
@@ -770,6 +779,8 @@ class MainWindow(QMainWindow):
         self._day_shown = time.localtime()[:3]
         self._status_clock.timeout.connect(self._redraw_on_new_day)
         self._status_clock.start()
+        if self.opened_offline and (left := engine.reconnect_in()) is not None:
+            self._on_reconnect_scheduled(left)  # (scheduled before the window was made)
         self._update_state(engine.state)
         self._update_title()
         self._restore_session()
@@ -2092,6 +2103,7 @@ class MainWindow(QMainWindow):
         if state is ConnectionState.CONNECTING:
             self._stopped_reason = ""  # a new attempt: the last reason no longer holds
         if state is ConnectionState.LOGGED_IN:
+            self.opened_offline = False
             self._attempting, self._last_failure, self._stopped_reason = False, "", ""
             self._logged_out_reason, self._server_stopped = "", False
             self.state_label.setToolTip("")
@@ -2101,7 +2113,7 @@ class MainWindow(QMainWindow):
             if isinstance(current, ConversationWidget):
                 current.fill_if_short()  # (opened offline: the server's history now)
         elif auto and state is not ConnectionState.DISCONNECTED:
-            text = "Reconnecting…"
+            text = OFFLINE_TEXT if self.opened_offline else "Reconnecting…"
         elif auto and self._countdown.isActive():
             return  # the countdown says it
         elif state is ConnectionState.DISCONNECTED and self._stopped_reason:
@@ -2165,6 +2177,9 @@ class MainWindow(QMainWindow):
             self.logout_reason = ("You were logged out: the password was refused when the "
                                   "app logged in again (changed on another computer?). Log "
                                   "in with the new one.")
+            if self.opened_offline:  # (typed when the server could not check it)
+                self.logout_reason = ("You were logged out: the server refused the password "
+                                      "typed when the app was opened offline. Log in again.")
             self.logout_chosen = True
             QTimer.singleShot(0, self.close)
             return
@@ -2189,7 +2204,11 @@ class MainWindow(QMainWindow):
     def _show_countdown(self) -> None:
         left = max(0, math.ceil(self._reconnect_due - time.monotonic()))
         # The countdown first: a narrow window elides the reason, not when the next try is.
-        if self._server_stopped:
+        if self.opened_offline:
+            text = f"{OFFLINE_TEXT} next try in {left} s"
+            if self._last_failure:
+                text += f" — {self._last_failure}"
+        elif self._server_stopped:
             text = f"Server stopped — reconnecting in {left} s"
         elif self._last_failure:
             text = f"Retrying in {left} s — {self._last_failure}"
@@ -2200,7 +2219,7 @@ class MainWindow(QMainWindow):
     def _on_reconnecting(self) -> None:
         self._attempting = True
         self._countdown.stop()
-        self.state_label.setText("Reconnecting…")
+        self.state_label.setText(OFFLINE_TEXT if self.opened_offline else "Reconnecting…")
         self.reconnect_button.setEnabled(False)
         self.reconnect_action.setEnabled(False)
 
@@ -2332,10 +2351,10 @@ class MainWindow(QMainWindow):
             self.splitter.restoreState(splitter)
         self.sidebar_action.setChecked(s.value("window/sidebar", True, type=bool))
         e = self.engine
-        if not e.user:
+        if not e.account:
             self._restored = True
             return
-        self._drafts_for = (e.user, *e.home)
+        self._drafts_for = (e.account, *e.home)
         self._drafts = load_drafts(*self._drafts_for, s)
         self._reply_drafts = load_reply_drafts(*self._drafts_for, s)
         self._multicast_draft = load_multicast_draft(*self._drafts_for, s)
@@ -2362,6 +2381,10 @@ class MainWindow(QMainWindow):
                     self._open(group_key(row.name), row.name, focus=False)
                 elif key in former:  # (left: kept for reading, as before the restart)
                     self._open(key, former[key], focus=False)
+                elif not e.logged_in and e.has_history(key):
+                    # Opened offline: the groups are known once logged in; its messages
+                    # saved here are read meanwhile (dropped, the tab was gone for good).
+                    self._open(key, title, focus=False)
             elif peer_key(title) == key:
                 self._open(key, title, focus=False)  # not read until looked at
         widget = self._tabs_by_key.get(current or "")
@@ -2412,7 +2435,7 @@ class MainWindow(QMainWindow):
         """Write :meth:`drafts` for the account and server they were typed for."""
         self._draft_timer.stop()
         e = self.engine
-        where = self._drafts_for or ((e.user, *e.home) if e.user else None)
+        where = self._drafts_for or ((e.account, *e.home) if e.account else None)
         if where is not None:
             drafts = self.drafts()
             save_drafts(*where, drafts)

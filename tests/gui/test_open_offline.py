@@ -1,0 +1,158 @@
+"""Opening the app while the server cannot be reached: the login dialog's "Open offline"
+shows the account's messages saved on this computer, keeps what is typed in the outbox, and
+logs in by itself once the server answers (as Signal or Telegram open without a network)."""
+
+from __future__ import annotations
+
+import pytest
+from gui.conftest import type_line
+
+from messenger.client.connection import ConnectionState
+from messenger.client.conversations import group_key, peer_key
+from messenger.client.engine import ClientEngine
+from messenger.client.liveness import Backoff
+from messenger.client.models import DeliveryState, MessageKind
+from messenger.client.transfers import TransferController, TransferPrefs
+from messenger.gui.login_dialog import LoginDialog
+from messenger.gui.main_window import MainWindow
+
+
+@pytest.fixture
+def start_app(qtbot, tmp_path):
+    """``start_app(host, port, user, password)`` → the login dialog of an app started anew,
+    its password typed and Log in pressed (fast reconnects: a backoff of 50–200 ms). Its
+    engine and the window made from it are closed afterwards."""
+    made: list[tuple[ClientEngine, TransferController | None]] = []
+
+    def factory(host: str, port: int, user: str, password: str) -> LoginDialog:
+        engine = ClientEngine(backoff=Backoff(initial=0.05, maximum=0.2),
+                              connect_timeout_ms=3000, offline_grace_ms=0)
+        made.append((engine, None))
+        dialog = LoginDialog(engine, host=host, port=port, user=user)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        dialog.password_edit.setText(password)
+        dialog.submit()
+        return dialog
+
+    def window_of(dialog: LoginDialog) -> MainWindow:
+        transfers = TransferController(
+            dialog.engine, TransferPrefs(download_dir=tmp_path / "downloads"))
+        made.append((dialog.engine, transfers))
+        window = MainWindow(dialog.engine, transfers=transfers)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        return window
+
+    factory.window_of = window_of  # type: ignore[attr-defined]
+    yield factory
+    for engine, transfers in made:
+        if transfers is not None:
+            transfers.close()
+        engine.close()
+    qtbot.waitUntil(lambda: all(e.state is ConnectionState.DISCONNECTED for e, _ in made))
+
+
+def _history(window: MainWindow, key: str) -> list[tuple[MessageKind, str, DeliveryState]]:
+    return [(i.kind, i.text, i.state) for i in window.engine.conversation(key).items()
+            if i.kind in (MessageKind.OWN, MessageKind.OTHER)]
+
+
+def test_with_the_server_down_the_app_opens_offline_and_sends_once_it_is_back(
+        qtbot, server, make_server, open_window, start_app, messenger_home):
+    """After a first login here, starting the app with the server down stopped at the login
+    dialog ("Cannot reach the server"): alice could not read her history. Now the dialog
+    offers "Open offline": her tabs and messages are there, the status bar says "Offline —
+    connecting…", what she types waits in the outbox, and once the server is back the app
+    logs in by itself and the message goes, once."""
+    bob = open_window("bob", backoff=Backoff(initial=0.05, maximum=0.2))
+    first = open_window("alice")
+    bob.engine.send_unicast("alice", "the minutes are in the wiki")
+    qtbot.waitUntil(lambda: first.engine.unread(peer_key("bob")) == 1, timeout=10_000)
+    with qtbot.waitSignal(first.engine.group_joined, timeout=10_000):
+        first.engine.create_group("lab")
+    first.open_group("lab")
+    first.engine.send_group("lab", "agenda: budget")
+    qtbot.waitUntil(lambda: _history(first, group_key("lab")) == [
+        (MessageKind.OWN, "agenda: budget", DeliveryState.SENT)], timeout=10_000)
+    first.open_conversation("bob")
+    first.close()  # alice quits
+    qtbot.waitUntil(lambda: first.engine.state is ConnectionState.DISCONNECTED)
+    server.close()  # ... and the server goes down
+    qtbot.waitUntil(lambda: not bob.engine.logged_in, timeout=10_000)
+
+    dialog = start_app(server.host, server.port, "alice", "alice123")
+    qtbot.waitUntil(lambda: dialog.offline_button.isVisible(), timeout=10_000)
+    assert "Cannot reach" in dialog.error_text() and "Open offline" in dialog.error_text()
+    with qtbot.waitSignal(dialog.accepted, timeout=5000):
+        dialog.offline_button.click()
+    window = start_app.window_of(dialog)
+
+    assert window.state_label.text().startswith("Offline — connecting…")
+    # (the password typed is kept in memory for the reconnect's login, never written)
+    assert not any(b"alice123" in f.read_bytes() for f in messenger_home.rglob("*")
+                   if f.is_file())
+    assert window.conversation_widget(group_key("lab")) is not None  # her group's tab too
+    assert _history(window, group_key("lab")) == [
+        (MessageKind.OWN, "agenda: budget", DeliveryState.SENT)]
+    tab = window.conversation_widget(peer_key("bob"))
+    assert tab is not None  # her tab with bob, as she left it
+    assert _history(window, peer_key("bob")) == [
+        (MessageKind.OTHER, "the minutes are in the wiki", DeliveryState.SENT)]
+    window.open_conversation("bob")
+    type_line(qtbot, window, "thanks, reading them now", peer_key("bob"))
+    assert _history(window, peer_key("bob"))[-1] == (
+        MessageKind.OWN, "thanks, reading them now", DeliveryState.PENDING)
+    assert window.engine.store is not None and len(window.engine.store.outbox()) == 1
+
+    make_server(data_dir=server.data_dir, port=server.port)  # the server is back
+    qtbot.waitUntil(lambda: window.engine.logged_in, timeout=15_000)
+    assert window.state_label.text().startswith("Online as alice")
+    qtbot.waitUntil(lambda: window.engine.store.outbox() == [], timeout=10_000)
+    qtbot.waitUntil(lambda: bob.engine.logged_in, timeout=15_000)
+    qtbot.waitUntil(lambda: "thanks, reading them now" in
+                    [text for _, text, _ in _history(bob, peer_key("alice"))], timeout=10_000)
+    assert [text for _, text, _ in _history(bob, peer_key("alice"))].count(
+        "thanks, reading them now") == 1
+    assert [text for _, text, _ in _history(window, peer_key("bob"))].count(
+        "thanks, reading them now") == 1
+    assert window.engine.groups.group("lab") is not None
+    assert window.conversation_widget(group_key("lab")) is not None
+    assert not window.logout_chosen
+
+
+def test_a_password_refused_once_the_server_answers_goes_back_to_the_login_dialog(
+        qtbot, server, make_server, open_window, start_app):
+    """Opened offline, the password typed could not be checked: when the server answers
+    and refuses it, the window ends as for a refused re-login, and the login dialog says
+    why."""
+    first = open_window("alice")
+    first.close()
+    qtbot.waitUntil(lambda: first.engine.state is ConnectionState.DISCONNECTED)
+    server.close()
+
+    dialog = start_app(server.host, server.port, "alice", "not her password")
+    qtbot.waitUntil(lambda: dialog.offline_button.isVisible(), timeout=10_000)
+    with qtbot.waitSignal(dialog.accepted, timeout=5000):
+        dialog.offline_button.click()
+    window = start_app.window_of(dialog)
+    assert not window.logout_chosen
+
+    make_server(data_dir=server.data_dir, port=server.port)
+    qtbot.waitUntil(lambda: window.logout_chosen, timeout=15_000)
+    assert "refused the password" in window.logout_reason
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+    assert not window.engine.logged_in and not window.engine.auto_reconnect
+
+
+def test_no_open_offline_for_an_account_never_logged_in_here(qtbot, server, start_app):
+    """Without a local store of that account on this computer there is nothing to open:
+    the dialog only says the server cannot be reached."""
+    host, port = server.host, server.port
+    server.close()
+    dialog = start_app(host, port, "alice", "alice123")
+    qtbot.waitUntil(lambda: "Cannot reach" in dialog.error_text(), timeout=10_000)
+    assert not dialog.offline_button.isVisible()
+    assert dialog.engine.open_offline(host, port, "alice", "alice123").startswith(
+        "This computer has no messages of alice")
