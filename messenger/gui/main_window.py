@@ -551,6 +551,10 @@ class MainWindow(QMainWindow):
             if self.contacts_filter.text().strip() else "Nobody else has an account here yet.")
         self.roster_view.setModel(self.contacts_proxy)
         self.roster_view.setItemDelegate(RosterDelegate(self.roster_view))
+        # Every row is as high as the next (one line at the list's font, the unread badge
+        # inside it): each login or logout anywhere (a row's dot, its row moving) made the
+        # list measure all of its rows again, one RosterDelegate.sizeHint per account.
+        self.roster_view.setUniformItemSizes(True)
         self.roster_view.setAccessibleName("Contacts")
         self.roster_view.setToolTip("Double-click a contact to chat; select several "
                                     "(Ctrl/Shift+click) to message them all at once")
