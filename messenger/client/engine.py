@@ -17,7 +17,7 @@ import secrets
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,7 @@ from .models import (
     sane_ts,
 )
 from .pins import PinFileError, PinStore, server_address
+from .quotes import QuoteCandidate
 from .serverclock import ServerClock
 from .serverhomes import HOMES_FILE, ServerHomes
 from .textsearch import fold
@@ -3673,9 +3674,12 @@ class ClientEngine(QObject):
             if page:
                 model.prepend([self._item(m, self._also(m, model.key)) for m in page])
                 self._await_read(model.key, page)
+                model.older_done.emit()
                 return
-        if model.server_more is False or model.key in self._history_busy or \
-                not self.logged_in:
+        if model.key in self._history_busy:
+            return  # (older_done comes with the page asked for)
+        if model.server_more is False or not self.logged_in:
+            model.older_done.emit()
             return
         self._history_busy.add(model.key)
         frame = GetHistory(id=self._take_id(), conversation=history_name(model.key),
@@ -3683,6 +3687,7 @@ class ClientEngine(QObject):
         if not self._request(frame, _Request("history", key=model.key, mode="older",
                                              newest=oldest is None, before=oldest)):
             self._history_busy.discard(model.key)
+            model.older_done.emit()
 
     def search(self, model: ConversationModel, text: str) -> list[int]:
         """:class:`HistorySource`: seqs of cached messages of ``model`` containing ``text``."""
@@ -3697,6 +3702,15 @@ class ClientEngine(QObject):
         seqs.update(i.seq for i in model.items()
                     if i.seq is not None and folded in fold(i.text))
         return sorted(seqs)
+
+    def quote_candidates(self, model: ConversationModel, sender: str,
+                         before: int | None) -> Iterator[QuoteCandidate]:
+        """:class:`HistorySource`: ``sender``'s cached messages in ``model`` below seq
+        ``before`` (all with None), newest first, with their current text: what a reply's
+        quote may point to."""
+        if self._store is None:
+            return iter(())
+        return (QuoteCandidate(*row) for row in self._store.sent_by(model.key, sender, before))
 
     def load_until(self, model: ConversationModel, seq: int) -> None:
         """:class:`HistorySource`: load cached message ``seq`` (a search match) into
@@ -4044,6 +4058,7 @@ class ClientEngine(QObject):
             self._settle([r.seq for r in rows if r.seq in new
                           and name_key(r.sender) == name_key(self.user)])
             self.history_loaded.emit(key, added)
+            model.older_done.emit()
             if req.discover:
                 oldest = min((m.seq for m in messages), default=None)
                 # (no read_upto: nothing read yet)
@@ -4097,6 +4112,7 @@ class ClientEngine(QObject):
             # another program locked the server's database once ended the tab's history
             # for the session; a hunt)
             self.history_loaded.emit(key, 0)
+            self.conversation(key).older_done.emit()
             if req.discover:
                 self._discover_upto = None  # (not gone through: again at the next login)
                 self._discovered(key)  # (the next in line goes)

@@ -45,7 +45,7 @@ import math
 import re
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -805,6 +805,22 @@ class LocalStore:
             if len(rows) < chunk:
                 return
             after = rows[-1].seq
+
+    def sent_by(self, conv: str, sender: str, before: int | None = None,
+                chunk: int = 500) -> Iterator[tuple[int, str, str, float | None]]:
+        """``(seq, sender, text, edited)`` of ``sender``'s cached chat messages in ``conv``
+        below seq ``before`` (all with None), newest first, read ``chunk`` rows at a time
+        (what a reply's quote may point to: :func:`~messenger.client.quotes.find_quoted`)."""
+        below = 2 ** 62 if before is None else before  # (above every seq)
+        while True:
+            rows = self._db.execute(
+                "SELECT seq, sender, text, edited FROM messages WHERE conv = ? AND seq < ?"
+                " AND sender = ? COLLATE NOCASE AND notice IS NULL ORDER BY seq DESC LIMIT ?",
+                (conv, below, sender, chunk)).fetchall()
+            yield from rows
+            if len(rows) < chunk:
+                return
+            below = rows[-1][0]
 
     def page(self, conv: str, *, before: int | None = None, limit: int = 50) -> list[CachedMessage]:
         """The newest ``limit`` cached messages of ``conv`` below seq ``before``, oldest

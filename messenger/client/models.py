@@ -10,7 +10,7 @@ import bisect
 import enum
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -26,6 +26,7 @@ from PySide6.QtCore import (
 
 from ..protocol import RETRACTED_TEXT
 from ..protocol.names import name_key
+from .quotes import QuoteCandidate, QuoteOutcome, QuoteTarget, find_quoted, quoted_of
 from .textsearch import fold
 
 log = logging.getLogger("messenger.client.models")
@@ -549,9 +550,12 @@ class ConversationModel(QAbstractListModel):
 
     Signals:
         older_loaded(int): that many older items were added at the top.
+        older_done(): a :meth:`fetchMore` ended: what it brought is in (maybe nothing: the
+            server had no older page, or refused it for now).
     """
 
     older_loaded = Signal(int)
+    older_done = Signal()
 
     SenderRole = Qt.ItemDataRole.UserRole + 1
     TextRole = Qt.ItemDataRole.UserRole + 2
@@ -770,6 +774,7 @@ class ConversationModel(QAbstractListModel):
             return
         if self._aside:
             self._bring_back(ASIDE_PAGE)
+            self.older_done.emit()
         elif self._source is not None:
             self._source.fetch_older(self)
 
@@ -801,6 +806,28 @@ class ConversationModel(QAbstractListModel):
             self._source.load_until(self, seq)
             row = self.row_of_seq(seq)
         return row
+
+    def find_quoted(self, row: int) -> QuoteTarget:
+        """Where the quote of the reply at ``row`` points (:func:`~.quotes.find_quoted`):
+        among the conversation's messages older than the reply, the loaded ones (set aside
+        too) and the cached ones (:meth:`HistorySource.quote_candidates`), with their
+        current text. The message may not be loaded yet: :meth:`load_until` brings it."""
+        if not 0 <= row < len(self._items):
+            return QuoteTarget(QuoteOutcome.GONE)
+        reply = self._items[row]
+        quoted = quoted_of(reply.text)
+        if quoted is None or reply.kind not in (MessageKind.OWN, MessageKind.OTHER):
+            return QuoteTarget(QuoteOutcome.GONE)
+        sender = name_key(quoted[0])
+        before = reply.seq
+        loaded = [QuoteCandidate(i.seq, i.sender, i.text, i.edited)
+                  for i in reversed([*self._aside, *self._items[:row]])
+                  if i.seq is not None and (before is None or i.seq < before)
+                  and i.kind in (MessageKind.OWN, MessageKind.OTHER)
+                  and name_key(i.sender) == sender]
+        cached: Iterable[QuoteCandidate] = () if self._source is None else \
+            self._source.quote_candidates(self, quoted[0], before)
+        return find_quoted(reply.text, reply.ts, _newest_first(loaded, cached))
 
     # -- gaps (see GapItem)
 
@@ -1194,6 +1221,28 @@ class ConversationModel(QAbstractListModel):
                                          Qt.ItemDataRole.AccessibleTextRole])
 
 
+def _newest_first(loaded: list[QuoteCandidate],
+                  cached: Iterable[QuoteCandidate]) -> Iterator[QuoteCandidate]:
+    """``loaded`` and ``cached`` (each newest first) as one run, newest first, each seq
+    once (the loaded copy: what the tab shows)."""
+    seen: set[int] = set()
+    rest = iter(cached)
+    pending = next(rest, None)
+    for item in loaded:
+        while pending is not None and pending.seq > item.seq:
+            if pending.seq not in seen:
+                seen.add(pending.seq)
+                yield pending
+            pending = next(rest, None)
+        seen.add(item.seq)
+        yield item
+    while pending is not None:
+        if pending.seq not in seen:
+            seen.add(pending.seq)
+            yield pending
+        pending = next(rest, None)
+
+
 class HistorySource(Protocol):
     """Where a :class:`ConversationModel` gets older items and searches (the engine)."""
 
@@ -1202,6 +1251,8 @@ class HistorySource(Protocol):
     def search(self, model: ConversationModel, text: str) -> list[int]: ...
     def load_until(self, model: ConversationModel, seq: int) -> None: ...
     def fill_gap(self, model: ConversationModel, row: int, newest: bool) -> None: ...
+    def quote_candidates(self, model: ConversationModel, sender: str,
+                         before: int | None) -> Iterable[QuoteCandidate]: ...
 
 
 # ------------------------------------------------------------------------------------ groups

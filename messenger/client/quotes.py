@@ -8,15 +8,22 @@ A reply to alice's "see you at 5?" is sent as the text::
 Plain text, as in e-mail, IRC and Markdown: it needs no protocol field, so every app (and
 every older one), the history, the search and the export show it, and nobody can make a
 quote say something the text does not. The app draws the leading ``>`` lines as a quote block
-above the rest of the bubble (:func:`split_quote`). Pure functions; QtCore only for
-Unicode's character boundaries (:func:`cluster_start`).
+above the rest of the bubble (:func:`split_quote`); a click on it goes to the message it
+quotes, found by its sender and excerpt (:func:`find_quoted`). Pure functions; QtCore only
+for Unicode's character boundaries (:func:`cluster_start`).
 """
 
 from __future__ import annotations
 
+import enum
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from PySide6.QtCore import QTextBoundaryFinder
+
+from ..protocol import RETRACTED_TEXT
+from ..protocol.names import is_valid_name, name_key
 
 QUOTE_MARK = ">"
 MAX_EXCERPT = 120
@@ -96,3 +103,98 @@ def split_quote(text: str) -> tuple[str, str]:
     if not body.strip():
         return "", text
     return "\n".join(quoted), body
+
+
+def quoted_of(text: str) -> tuple[str, str] | None:
+    """``(sender, excerpt)`` of the quote line a reply ``text`` starts with (as
+    :func:`quote_line` makes it), or None when ``text`` is no reply: no quote, a quote of
+    several lines (typed by hand, as in e-mail), or one without a user name before ``": "``."""
+    quote, _body = split_quote(text)
+    if not quote or "\n" in quote:
+        return None
+    sender, sep, said = quote.partition(": ")
+    if not sep or not is_valid_name(sender):
+        return None
+    return sender, said
+
+
+@dataclass(frozen=True)
+class QuoteCandidate:
+    """A message a reply may quote: its ``seq``, ``sender``, current ``text`` and when it
+    was last ``edited`` (Unix seconds on the server's clock, None if never)."""
+
+    seq: int
+    sender: str
+    text: str
+    edited: float | None = None
+
+
+class QuoteOutcome(enum.StrEnum):
+    """What :func:`find_quoted` made of a reply's quote."""
+
+    FOUND = "found"
+    """A message says what the quote says: :attr:`QuoteTarget.seq`."""
+    EDITED = "edited"
+    """No message says it any more, but exactly one of the sender's was edited after the
+    reply was sent: the quote was of its older text (:attr:`QuoteTarget.seq`)."""
+    GONE = "gone"
+    """Not in the history (deleted, or never cached): no seq."""
+    UNSURE = "unsure"
+    """A message says what the quote says, but a newer one of the sender's was deleted, or
+    edited after the reply, and may have been the one quoted: no seq (never a jump to a
+    wrong message)."""
+
+
+@dataclass(frozen=True)
+class QuoteTarget:
+    """Where a reply's quote points: an :class:`QuoteOutcome` and the message's seq."""
+
+    outcome: QuoteOutcome
+    seq: int | None = None
+
+    def status(self) -> str:
+        """What the status bar says of it ("" when the jump needs no word)."""
+        if self.outcome is QuoteOutcome.EDITED:
+            return "The quoted message was edited after this reply; it says something else now"
+        if self.outcome is QuoteOutcome.GONE:
+            return "The quoted message is not in this conversation's history any more"
+        if self.outcome is QuoteOutcome.UNSURE:
+            return "The quoted message cannot be told apart from an older one: it was " \
+                "deleted or edited since this reply"
+        return ""
+
+
+def find_quoted(reply: str, reply_ts: float, candidates: Iterable[QuoteCandidate]) -> QuoteTarget:
+    """The message the quote line of ``reply`` (sent at ``reply_ts``) points to, among
+    ``candidates``: the conversation's messages older than the reply, newest first.
+
+    The quote names no message (there is no seq in it, see the module doc): the match is a
+    message of the quoted sender whose :func:`excerpt` is the quote's, the newest before the
+    reply when several say the same (edits considered: their current text). When none says
+    it and exactly one of the sender's was edited after the reply was sent, the quote was
+    of that one's older text (:attr:`QuoteOutcome.EDITED`); with several such, or one of
+    the sender's deleted too, which one is not known, and none is given. Deleted messages
+    match nothing, and one of the sender's deleted (or edited after the reply) between the
+    match and the reply may have been the one quoted: :attr:`QuoteOutcome.UNSURE`, no seq
+    (never a jump to a wrong message)."""
+    quoted = quoted_of(reply)
+    if quoted is None:
+        return QuoteTarget(QuoteOutcome.GONE)
+    sender, said = name_key(quoted[0]), quoted[1]
+    edited_since: list[int] = []
+    deleted = False
+    for c in candidates:
+        if name_key(c.sender) != sender:
+            continue
+        if c.text == RETRACTED_TEXT:
+            deleted = True
+            continue
+        if excerpt(c.text) == said:
+            if deleted or edited_since:
+                return QuoteTarget(QuoteOutcome.UNSURE)
+            return QuoteTarget(QuoteOutcome.FOUND, c.seq)
+        if c.edited is not None and c.edited > reply_ts:
+            edited_since.append(c.seq)
+    if len(edited_since) == 1 and not deleted:
+        return QuoteTarget(QuoteOutcome.EDITED, edited_since[0])
+    return QuoteTarget(QuoteOutcome.GONE)

@@ -72,7 +72,14 @@ from ..client.commands import (
 from ..client.conversations import is_everyone, is_group, is_private
 from ..client.engine import ConversationExport
 from ..client.models import ChatItem, ConversationModel, DeliveryState, MessageKind
-from ..client.quotes import excerpt, reply_text, split_quote
+from ..client.quotes import (
+    QuoteOutcome,
+    QuoteTarget,
+    excerpt,
+    quoted_of,
+    reply_text,
+    split_quote,
+)
 from ..client.textsearch import fold
 from ..protocol import MAX_TEXT_LENGTH, RETRACTED_TEXT
 from . import theme
@@ -226,6 +233,12 @@ def repliable(item: ChatItem) -> bool:
     be answered with a quote."""
     return item.kind in (MessageKind.OWN, MessageKind.OTHER) and item.seq is not None and \
         item.text != RETRACTED_TEXT
+
+
+def quotes(item: ChatItem) -> bool:
+    """Whether ``item`` is a reply whose quote names a message to go to."""
+    return item.kind in (MessageKind.OWN, MessageKind.OTHER) and \
+        quoted_of(item.text) is not None
 
 
 def copied_text(item: ChatItem) -> str:
@@ -515,6 +528,8 @@ class ConversationWidget(QWidget):
     caught_up = Signal(str)
     """``(key)``: the list scrolled back down to the newest message (the window marks the
     conversation read only then)."""
+    status_message = Signal(str)
+    """A word for the window's status bar (a quoted message that is not there any more)."""
 
     def __init__(self, model: ConversationModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -867,6 +882,14 @@ class ConversationWidget(QWidget):
         self._to_end.setSingleShot(True)
         self._to_end.setInterval(0)
         self._to_end.timeout.connect(self.view.scrollToBottom)
+        self._flash = QTimer(self)  # (the quoted message's outline, for a moment)
+        self._flash.setSingleShot(True)
+        self._flash.setInterval(self.FLASH_MS)
+        self._flash.timeout.connect(self._end_flash)
+        self._quote_wait: tuple[int | None, str, int] | None = None
+        """A quote looked for in older pages from the server: the reply's ``(seq,
+        client_msg_id, pages asked so far)``."""
+        model.older_done.connect(self._quote_page_came)
         for change in (model.rowsInserted, model.rowsRemoved, model.modelReset):
             change.connect(self._update_empty)
         self._update_empty()
@@ -1521,7 +1544,8 @@ class ConversationWidget(QWidget):
 
     def message_menu(self, row: int, link: str | None = None) -> QMenu | None:
         """The context menu of the item at ``row``: Copy (and Copy link when opened on the
-        link ``link``), Reply for a stored message while the tab is writable, for an unsent
+        link ``link``), Reply for a stored message while the tab is writable, Go to the
+        quoted message for a reply, for an unsent
         own message Retry / Delete, for a sent one Edit and Delete for everyone."""
         if not 0 <= row < self.model.rowCount():
             return None
@@ -1536,6 +1560,10 @@ class ConversationWidget(QWidget):
         if repliable(item) and self.writable:
             answer = menu.addAction("Reply")
             answer.triggered.connect(lambda: self.reply(item.sender, item.text, item.seq))
+        if quotes(item):
+            go = menu.addAction("Go to the quoted message")
+            go.triggered.connect(
+                lambda: self.go_to_quote(self._row_of(item.seq, item.client_msg_id)))
         if item.kind is MessageKind.OWN and item.state in (DeliveryState.FAILED,
                                                            DeliveryState.PENDING):
             if item.state is DeliveryState.FAILED and not self.retry_blocked:
@@ -1596,8 +1624,9 @@ class ConversationWidget(QWidget):
                                      QPointF(pos - option.rect.topLeft()))
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """Links in messages: a hand cursor over them, and a left click opens them. The
-        jump button follows the list's size."""
+        """Links in messages: a hand cursor over them, and a left click opens them. A left
+        click on a reply's quote block, or Enter on a reply in the list, goes to the quoted
+        message (:meth:`go_to_quote`). The jump button follows the list's size."""
         if watched is self.view and event.type() == QEvent.Type.FocusIn:
             self._current_in_view()
         if watched is self.view and isinstance(event, QKeyEvent) and \
@@ -1609,6 +1638,14 @@ class ConversationWidget(QWidget):
             if current.isValid():
                 QGuiApplication.clipboard().setText(copied_text(self.model.item(current.row())))
             return True
+        if watched is self.view and isinstance(event, QKeyEvent) and \
+                event.type() == QEvent.Type.KeyPress and \
+                event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and \
+                not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            current = self.view.currentIndex()  # Enter on a reply: to the quoted message
+            if current.isValid() and quotes(self.model.item(current.row())):
+                self.go_to_quote(current.row())
+                return True
         if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
             self._place_jump_button()
             self._update_empty()
@@ -1632,7 +1669,106 @@ class ConversationWidget(QWidget):
                     log.info("opening a link from a message")
                     open_link(QUrl(url))
                     return True
+                row = self.quote_at(event.position().toPoint())
+                if row is not None:
+                    self.go_to_quote(row)
+                    return True
         return super().eventFilter(watched, event)
+
+    def quote_at(self, pos: QPoint) -> int | None:
+        """The row of the reply whose quote block is under ``pos`` (view viewport
+        coordinates), or None."""
+        index = self.view.indexAt(pos)
+        if not index.isValid():
+            return None
+        option = QStyleOptionViewItem()
+        option.font = self.view.font()
+        option.rect = self.view.visualRect(index)
+        inside = self.delegate.quote_at(option, index, QPointF(pos - option.rect.topLeft()))
+        return index.row() if inside else None
+
+    FLASH_MS = 1500
+    """How long the quoted message a click went to stays outlined (milliseconds)."""
+    QUOTE_PAGES = 10
+    """How many older pages (from the server, when the cache has no more) a quote is looked
+    for in before the status bar says it is not there."""
+
+    def _row_of(self, seq: int | None, client_msg_id: str) -> int:
+        """The row of message ``seq`` (an unsent one's: ``client_msg_id``) now (rows move as
+        older pages come in), or -1."""
+        if seq is not None:
+            row = self.model.row_of_seq(seq)
+            return -1 if row is None else row
+        for row in range(self.model.rowCount() - 1, -1, -1):
+            if self.model.item(row).client_msg_id == client_msg_id:
+                return row
+        return -1
+
+    def go_to_quote(self, row: int, pages: int = 0) -> bool:
+        """Go to the message the reply at ``row`` quotes (a click on its quote block, Enter
+        on it in the message list, or its menu's "Go to the quoted message"): scrolled to,
+        made current and outlined for a moment. Found by its sender and excerpt among the
+        older messages, loaded or cached (:meth:`ConversationModel.find_quoted`), else in
+        older pages from the server as scrolling up loads them; when it is not there
+        (deleted, or older than the history), the status bar says so, and nothing moves.
+        False when it was not gone to (yet)."""
+        self._quote_wait = None
+        if self.delegate.flash_seq is not None:  # (the outline of the last one goes)
+            self._flash.stop()
+            self._end_flash()
+        if not 0 <= row < self.model.rowCount():
+            return False
+        target = self.model.find_quoted(row)
+        if target.outcome in (QuoteOutcome.GONE, QuoteOutcome.EDITED) and \
+                self.model.canFetchMore():
+            # Not found, or only by an edit since: the message itself may be further back.
+            if pages < self.QUOTE_PAGES:
+                reply = self.model.item(row)
+                self._quote_wait = (reply.seq, reply.client_msg_id, pages + 1)
+                self.model.fetchMore()  # (from the cache: older_done comes at once)
+                return False
+            target = QuoteTarget(QuoteOutcome.GONE)
+        if target.seq is None:
+            self.status_message.emit(target.status())
+            return False
+        found = self.model.load_until(target.seq)
+        if found is None:
+            self.status_message.emit(QuoteTarget(QuoteOutcome.GONE).status())
+            return False
+        # As find_step: a jump into a gap must not be undone by the scroll to the end that
+        # the insert starts.
+        self._to_end.stop()
+        self._pinned = False
+        self.view.setCurrentIndex(self.proxy.index(found, 0))
+        # A scroll to the top loads the page above (fetchMore): the current index follows
+        # its row down; one more scroll puts it back in view.
+        for _ in range(3):
+            current = self.view.currentIndex()
+            self.view.scrollTo(current, QAbstractItemView.ScrollHint.PositionAtCenter)
+            if self.view.currentIndex() == current:
+                break
+        bar = self.view.verticalScrollBar()
+        self._pinned = bar.value() >= bar.maximum() - PIN_SLACK_PX
+        self.delegate.flash_seq = target.seq
+        self._flash.start()
+        self.view.viewport().update()
+        if target.status():
+            self.status_message.emit(target.status())
+        return True
+
+    def _quote_page_came(self) -> None:
+        """An older page came (or none) while a quote was looked for: look again."""
+        if self._quote_wait is None:
+            return
+        seq, client_msg_id, pages = self._quote_wait
+        self._quote_wait = None
+        row = self._row_of(seq, client_msg_id)
+        if row >= 0:
+            self.go_to_quote(row, pages)
+
+    def _end_flash(self) -> None:
+        self.delegate.flash_seq = None
+        self.view.viewport().update()
 
     def _current_in_view(self) -> None:
         """Keyboard focus came to the message list: unless the current message is on screen,

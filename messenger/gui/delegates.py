@@ -453,6 +453,8 @@ class BubbleDelegate(PlainToolTipDelegate):
         """Text to highlight in every bubble (the find bar's), "" for none."""
         self.current_seq: int | None = None
         """The message of the current find match (outlined)."""
+        self.flash_seq: int | None = None
+        """The message a click on a reply's quote went to (outlined for a moment)."""
         self.retry_blocked = False
         """Failed messages cannot be retried now: their mark offers only Delete."""
         self.unread_seq: int | None = None
@@ -818,6 +820,22 @@ class BubbleDelegate(PlainToolTipDelegate):
             return None
         return None
 
+    def quote_at(self, option: QStyleOptionViewItem, index: _Index, pos: QPointF) -> bool:
+        """Whether ``pos`` (relative to the item's top-left, pixels) is on the quote block of
+        the reply at ``index`` (a click there goes to the quoted message)."""
+        if index.data(ConversationModel.KindRole) not in (MessageKind.OWN, MessageKind.OTHER):
+            return False
+        b = self._measure(option, index)
+        if b.quote is None:
+            return False
+        small = QFont(option.font)
+        small.setPointSizeF(max(7.0, small.pointSizeF() * 0.85))
+        top = b.bubble.top() + self.PAD_Y
+        if b.header:
+            top += QFontMetricsF(small).height() + 2
+        return b.bubble.left() <= pos.x() <= b.bubble.right() and \
+            top <= pos.y() < top + b.quote_h
+
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
         width = self._width(option)
         known, keep = self._known_height(option, index, width)
@@ -940,7 +958,7 @@ class BubbleDelegate(PlainToolTipDelegate):
         if b.state is not None:
             paint_tick(painter, x + meta_w, y, small_fm, b.state, META_OWN, b.ticks)
         seq = index.data(ConversationModel.SeqRole)
-        if self.current_seq is not None and seq == self.current_seq:
+        if seq is not None and seq in (self.current_seq, self.flash_seq):
             painter.setPen(QPen(CURRENT_MATCH, 2))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(bubble.adjusted(-2, -2, 2, 2), 13, 13)

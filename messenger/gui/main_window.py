@@ -969,6 +969,7 @@ class MainWindow(QMainWindow):
             widget.typing.connect(self.engine.notify_typing)
             widget.files_dropped.connect(self.send_files)
             widget.caught_up.connect(self._on_caught_up)
+            widget.status_message.connect(self._say_for_tab)
             widget.set_transfers(self.transfers)
             widget.being_deleted = self.engine.deletion_waiting
             self._tabs_by_key[key] = widget
@@ -1593,6 +1594,10 @@ class MainWindow(QMainWindow):
         elif reason is not None:
             self._notice(f"Not sent: {reason}", error=True, key=key)
         return reason is None
+
+    def _say_for_tab(self, text: str) -> None:
+        """A tab's word for the status bar (a quoted message not there any more)."""
+        self.statusBar().showMessage(text, 8000)
 
     def _take_file_drops(self) -> None:
         """Files dropped on a contact's row, a group's row or a conversation's tab header go

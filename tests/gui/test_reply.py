@@ -299,3 +299,151 @@ def test_the_too_long_bar_stays_until_the_reply_fits_with_its_quote(qtbot, open_
     assert tab.error_bar.isVisibleTo(tab)
     tab.cancel_reply()
     assert not tab.error_bar.isVisibleTo(tab)
+
+
+def click_quote(qtbot, tab: ConversationWidget, row: int) -> None:
+    """Click the quote block of the reply at ``row`` (on screen), as a user would."""
+    tab.view.scrollTo(tab.proxy.index(row, 0))
+    rect = tab.view.visualRect(tab.proxy.index(row, 0))
+    pos = next((QPoint(x, y) for y in range(rect.top(), rect.bottom(), 2)
+                for x in range(rect.left(), rect.right(), 8)
+                if tab.quote_at(QPoint(x, y)) == row), None)
+    assert pos is not None, "no quote block drawn"
+    qtbot.mouseClick(tab.view.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+
+
+def on_screen(tab: ConversationWidget, row: int) -> bool:
+    return tab.view.visualRect(tab.proxy.index(row, 0)).intersects(tab.view.viewport().rect())
+
+
+def test_a_click_on_a_quote_goes_to_the_quoted_message_far_back(qtbot, open_window):
+    """Telegram, Signal and Element go to the quoted message when its quote is clicked; here
+    the quote block did nothing. bob asked "ok?" twice, then 60 more lines came; alice
+    answered the second "ok?", restarted the app (only the newest page loaded) and clicked
+    her reply's quote: the second "ok?" is loaded, made current, on screen and outlined
+    for a moment. Enter on the reply and its menu item do the same; another "ok?" after the
+    reply is not it."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    bob.engine.send_unicast("alice", "ok?")
+    bob.engine.send_unicast("alice", "ok?")
+    for n in range(60):
+        bob.engine.send_unicast("alice", f"more {n}")
+    tab = alice.open_conversation("bob")
+    qtbot.waitUntil(lambda: len(texts(alice, peer_key("bob"), MessageKind.OTHER)) == 62,
+                    timeout=20_000)
+    model = alice.engine.conversation(peer_key("bob"))
+    quoted = [i.seq for i in model.items() if i.text == "ok?"][1]
+    reply_action(tab, model.row_of_seq(quoted)).trigger()
+    type_line(qtbot, alice, "yes", peer_key("bob"))
+    qtbot.waitUntil(lambda: model.items()[-1].seq is not None)
+    bob.engine.send_unicast("alice", "ok?")  # after the reply: not the one it answers
+    qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OTHER)[-1] == "ok?")
+    tab.view.scrollToBottom()
+    qtbot.waitUntil(lambda: alice.engine.unread(peer_key("bob")) == 0, timeout=10_000)
+    alice.close()
+
+    again = open_window("alice")
+    tab = again.open_conversation("bob")
+    model = again.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: model.rowCount() > 0)
+    assert model.row_of_seq(quoted) is None  # (not loaded: an older page)
+    reply_row = next(r for r in range(model.rowCount()) if model.item(r).text.endswith("\nyes"))
+    click_quote(qtbot, tab, reply_row)
+    row = model.row_of_seq(quoted)
+    assert row is not None and tab.view.currentIndex().row() == row
+    assert on_screen(tab, row) and tab.delegate.flash_seq == quoted
+    qtbot.waitUntil(lambda: tab.delegate.flash_seq is None, timeout=5000)
+
+    # Keyboard: Enter on the reply in the message list; its menu's item.
+    reply_row = next(r for r in range(model.rowCount()) if model.item(r).text.endswith("\nyes"))
+    tab.view.setFocus()
+    tab.view.setCurrentIndex(tab.proxy.index(reply_row, 0))
+    qtbot.keyClick(tab.view, Qt.Key.Key_Return)
+    assert tab.view.currentIndex().row() == model.row_of_seq(quoted)
+    menu = tab.message_menu(reply_row)
+    go = next(a for a in menu.actions() if a.text() == "Go to the quoted message")
+    tab.view.scrollToBottom()
+    go.trigger()
+    assert tab.view.currentIndex().row() == model.row_of_seq(quoted)
+    assert on_screen(tab, model.row_of_seq(quoted))
+    assert again.statusBar().currentMessage() == ""
+    plain = next(r for r in range(model.rowCount()) if model.item(r).text == "more 3")
+    assert not any(a.text() == "Go to the quoted message"
+                   for a in tab.message_menu(plain).actions())
+
+
+def test_a_quote_of_a_deleted_message_says_so_and_goes_nowhere(qtbot, open_window):
+    """An edit of the quoted message after the reply: it is still gone to, and the status
+    bar says it reads differently now. The quoted message deleted for everyone: no other
+    message is gone to (the older one with the same words may not be it: the status bar
+    says it cannot be told apart); both deleted: the status bar says the quoted message is
+    not there any more."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    bob.engine.send_unicast("alice", "lunch?")
+    bob.engine.send_unicast("alice", "lunch?")
+    bob.engine.send_unicast("alice", "at noon")
+    tab = alice.open_conversation("bob")
+    qtbot.waitUntil(lambda: len(texts(alice, peer_key("bob"), MessageKind.OTHER)) == 3)
+    model = alice.engine.conversation(peer_key("bob"))
+    first, second, noon = [i.seq for i in model.items() if i.kind is MessageKind.OTHER]
+    for seq, answer in ((second, "sure"), (noon, "fine")):
+        reply_action(tab, model.row_of_seq(seq)).trigger()
+        type_line(qtbot, alice, answer, peer_key("bob"))
+        qtbot.waitUntil(lambda: model.items()[-1].seq is not None)
+    sure = next(r for r in range(model.rowCount()) if model.item(r).text.endswith("\nsure"))
+    fine = next(r for r in range(model.rowCount()) if model.item(r).text.endswith("\nfine"))
+
+    bob.engine.edit(noon, peer_key("alice"), "at one")
+    qtbot.waitUntil(lambda: "at one" in texts(alice, peer_key("bob"), MessageKind.OTHER))
+    click_quote(qtbot, tab, fine)
+    assert tab.view.currentIndex().row() == model.row_of_seq(noon)
+    assert "edited after this reply" in alice.statusBar().currentMessage()
+
+    bob.engine.retract(second, peer_key("alice"))
+    qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OTHER).count("lunch?")
+                    == 1)
+    click_quote(qtbot, tab, sure)
+    assert tab.view.currentIndex().row() == sure  # (the one clicked: not the first "lunch?")
+    assert tab.delegate.flash_seq is None
+    assert "deleted or edited since this reply" in alice.statusBar().currentMessage()
+
+    bob.engine.retract(first, peer_key("alice"))  # both gone now
+    qtbot.waitUntil(lambda: "lunch?" not in texts(alice, peer_key("bob"), MessageKind.OTHER))
+    click_quote(qtbot, tab, sure)
+    assert tab.view.currentIndex().row() == sure
+    assert alice.statusBar().currentMessage() == \
+        "The quoted message is not in this conversation's history any more"
+
+
+def test_a_quote_is_looked_for_in_older_pages_from_the_server(qtbot, open_window, tmp_path):
+    """On another computer of the account only the newest page is there: the quoted
+    message, further back, is fetched as scrolling up would (page by page from the server)
+    and gone to."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    bob.engine.send_unicast("alice", "the question")
+    for n in range(70):
+        bob.engine.send_unicast("alice", f"more {n}")
+    tab = alice.open_conversation("bob")
+    qtbot.waitUntil(lambda: len(texts(alice, peer_key("bob"), MessageKind.OTHER)) == 71,
+                    timeout=20_000)
+    model = alice.engine.conversation(peer_key("bob"))
+    reply_action(tab, next(r for r in range(model.rowCount())
+                           if model.item(r).text == "the question")).trigger()
+    type_line(qtbot, alice, "the answer", peer_key("bob"))
+    qtbot.waitUntil(lambda: model.items()[-1].seq is not None)
+
+    other = open_window("alice", data_dir=tmp_path / "laptop")
+    tab = other.open_conversation("bob")
+    model = other.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: any(i.text.endswith("\nthe answer") for i in model.items()),
+                    timeout=10_000)
+    assert "the question" not in [i.text for i in model.items()]
+    reply_row = next(r for r in range(model.rowCount())
+                     if model.item(r).text.endswith("\nthe answer"))
+    click_quote(qtbot, tab, reply_row)
+    qtbot.waitUntil(lambda: tab.delegate.flash_seq is not None, timeout=10_000)
+    row = next(r for r in range(model.rowCount()) if model.item(r).text == "the question")
+    assert tab.view.currentIndex().row() == row and on_screen(tab, row)

@@ -460,3 +460,14 @@ def test_removing_a_store_takes_its_files_and_set_aside_copies_and_no_other_acco
     only = store_path(tmp_path, "other", 5000, "alice")
     LocalStore(only).close()
     assert remove_store(only) == [] and not only.parent.exists()  # (an empty folder goes)
+
+
+def test_sent_by_gives_a_senders_cached_messages_newest_first_below_a_seq(store):
+    """What a reply's quote may point to (a click on it goes there): one sender's messages
+    of one conversation, newest first, any case of the name, notices left out, read in
+    chunks (a long history is not read at once)."""
+    store.add_messages([cached(1), cached(2, sender="alice"), cached(3, sender="BOB"),
+                        cached(4), cached(5, conv="carol", sender="bob"), cached(6),
+                        cached(7, notice="joined")])
+    assert [r[0] for r in store.sent_by("bob", "bob", before=6, chunk=2)] == [4, 3, 1]
+    assert [r[0] for r in store.sent_by("bob", "Bob")] == [6, 4, 3, 1]

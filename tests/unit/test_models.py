@@ -25,6 +25,7 @@ from messenger.client.models import (
     RosterNamesModel,
     last_seen_text,
 )
+from messenger.client.quotes import QuoteCandidate, QuoteOutcome, reply_text
 
 
 @pytest.fixture
@@ -718,3 +719,21 @@ def test_a_deleted_message_is_not_edited_even_when_it_comes_with_an_edited_time(
     assert model.data(model.index(1, 0), ConversationModel.EditedRole) == 1.0e9 + 60
     assert model.set_text(2, RETRACTED_TEXT)  # deleted now: its edit time goes
     assert model.item(1).edited is None
+
+
+def test_find_quoted_looks_in_loaded_rows_and_the_cache_newest_first():
+    """A click on a reply's quote goes to the newest matching message before the reply:
+    a cached one in a gap between loaded rows is newer than a loaded one further up."""
+    class Cache:  # the cached messages not loaded (the engine reads the LocalStore)
+        def quote_candidates(self, model, sender, before):
+            return iter([QuoteCandidate(5, "bob", "ok?"), QuoteCandidate(1, "bob", "ok?")])
+
+    model = ConversationModel("bob", "bob")
+    model.append(ChatItem(MessageKind.OTHER, "bob", "ok?", seq=1))
+    model.append(ChatItem(MessageKind.OTHER, "bob", "later", seq=8))
+    model.append(ChatItem(MessageKind.OWN, "alice", reply_text("bob", "ok?", "yes"), seq=9))
+    model.append(ChatItem(MessageKind.OTHER, "bob", "ok?", seq=10))
+    assert model.find_quoted(2).seq == 1  # (no cache: the loaded one)
+    model.set_source(Cache())  # type: ignore[arg-type]
+    assert model.find_quoted(2).seq == 5
+    assert model.find_quoted(1).outcome is QuoteOutcome.GONE  # (no quote)
