@@ -362,9 +362,13 @@ class _Cursor:
     :attr:`delivered`; ``fresh`` holds the seqs confirmed since the position was last kept
     for writing (:meth:`Store._park`), of which those above :attr:`delivered` go to
     ``cursor_acks``; ``fresh_max`` is the highest of them (acks in order, the usual case,
-    are all below :attr:`delivered` then: nothing to look through)."""
+    are all below :attr:`delivered` then: nothing to look through). ``unread`` holds the
+    seqs confirmed below ``read`` (delivered late: after the member had read newer ones) and
+    not read since: a state taken from the cursor counts everything confirmed up to ``read``
+    as read, which these were not. (In memory only: a restart or going offline forgets them,
+    and they count as read then, as the app marks a conversation read as a whole.)"""
 
-    __slots__ = ("complete", "fresh", "fresh_max", "outstanding", "read")
+    __slots__ = ("complete", "fresh", "fresh_max", "outstanding", "read", "unread")
 
     def __init__(self, outstanding: set[int], complete: int, read: int) -> None:
         self.outstanding = outstanding
@@ -372,6 +376,7 @@ class _Cursor:
         self.read = read
         self.fresh: list[int] = []
         self.fresh_max = 0
+        self.unread: set[int] = set()
 
     @property
     def delivered(self) -> int:
@@ -1426,6 +1431,12 @@ class Store:
                     if seq > cursor.fresh_max:
                         cursor.fresh_max = seq
                     self._cursor_dirty.add((key, grp_key))
+                    if not read and seq < cursor.read:
+                        # Delivered late, below what was read: not read (see _Cursor), even
+                        # once this entry has left the recent cache.
+                        cursor.unread.add(seq)
+                if read and cursor.unread:
+                    cursor.unread.discard(seq)
                 if read and seq > cursor.read:
                     cursor.read = seq
                     self._cursor_dirty.add((key, grp_key))
@@ -1510,7 +1521,7 @@ class Store:
                         # not have yet (the replay cap, a second device) was not read.
                         cursor = self._cursor(grp_key, key)
                         delivered = seq not in cursor.outstanding
-                        read = delivered and seq <= cursor.read
+                        read = delivered and seq <= cursor.read and seq not in cursor.unread
                 entry[1][key] = 2 if read else 1 if delivered else 0 if recipient else -1
                 self._recent_size += 1
 
@@ -1810,7 +1821,7 @@ class Store:
                     self._db.execute("SELECT 1 FROM cursor_acks WHERE user_key = ? AND"
                                      " grp_key = ? AND seq = ?", (key, grp_key, seq))
                     .fetchone() is not None)
-            seen = confirmed and seq <= cursor.read
+            seen = confirmed and seq <= cursor.read and seq not in cursor.unread
             delivered += confirmed
             read += seen
         return len(members), delivered, read

@@ -117,6 +117,25 @@ def test_the_replay_cap_never_lets_a_cursor_skip_what_was_not_sent(path):
     store.close()
 
 
+def test_a_late_message_is_not_counted_read_before_it_is_read(path, monkeypatch):
+    """A member's app got a group message late (after the replay cap) when he had already
+    read newer ones: on a busy server, where the message had left the recent cache, its
+    sender saw it "read by 1" as soon as it was delivered, and the member's real read then
+    sent no count at all (both taken from the read cursor, which had passed it)."""
+    monkeypatch.setattr(Store, "RECENT_LIMIT", 1)
+    store, groups = open_lab(path, "alice", "bob")
+    first, skipped = (post(store, groups, "alice", f"m{i}") for i in range(2))
+    store.mark("bob", [first], "delivered")
+    live = post(store, groups, "alice", "live")
+    store.mark("bob", [first, live], "read")
+    store.take_receipt_counts()
+    store.mark("bob", [skipped], "delivered")
+    assert [(r.seq, r.counts) for r in store.take_receipt_counts()] == [(skipped, (1, 0, 1))]
+    store.mark("bob", [skipped], "read")
+    assert [(r.seq, r.counts) for r in store.take_receipt_counts()] == [(skipped, (1, 1, 1))]
+    store.close()
+
+
 def test_history_shows_a_member_what_came_while_a_member(path):
     store, groups = open_lab(path, "alice", "bob")
     before = post(store, groups, "alice", "before carol")

@@ -138,6 +138,25 @@ def test_read_is_never_inferred_for_a_message_the_peer_does_not_have(path):
     store.close()
 
 
+def test_a_late_message_read_after_the_read_cursor_passed_it_out_of_the_cache(path,
+                                                                          monkeypatch):
+    """Bob's app got a message late (after the replay cap, or from his other computer) when
+    he had already read newer ones, and he read it then: Alice's tick stayed "delivered" on
+    a busy server, where the message had left the recent cache between the two marks (its
+    state was taken again from the read cursor, which had passed it: "read" already)."""
+    monkeypatch.setattr(Store, "RECENT_LIMIT", 1)
+    store = open_store(path, "alice", "bob")
+    first, skipped = (dm(store, "alice", "bob", f"m{i}") for i in range(2))
+    store.mark("bob", [first], "delivered")
+    live = dm(store, "alice", "bob", "live")
+    store.mark("bob", [first, live], "read")  # skipped is not among what he has
+    (delivered,) = store.mark("bob", [skipped], "delivered")
+    (read,) = store.mark("bob", [skipped], "read")
+    assert (delivered.seq, delivered.state, read.seq, read.state) == (
+        skipped, "delivered", skipped, "read")
+    store.close()
+
+
 def test_a_failed_request_does_not_forget_the_acks_before_it(path):
     store = open_store(path, "alice", "bob", "carol")
     seqs = [dm(store, "alice", "bob", f"m{i}") for i in range(3)]
