@@ -120,7 +120,7 @@ from .models import (
 from .pins import PinFileError, PinStore, server_address
 from .quotes import QuoteCandidate
 from .serverclock import ServerClock
-from .serverhomes import HOMES_FILE, ServerHomes
+from .serverhomes import HOMES_FILE, ServerHomes, own_home
 from .textsearch import fold
 from .transfers import display_name, format_size
 
@@ -786,8 +786,13 @@ class ClientEngine(QObject):
         homes = ServerHomes.load(path)
         if homes.set_aside is not None:
             self._recover_homes(homes, data_dir)
+        try:
+            pins = self._conn.pins.entries()
+        except (PinFileError, OSError):  # (then no other address is known)
+            pins = []
         home = homes.home(self.host, self.port, self._conn.fingerprint,
-                          self._conn.certificate_fingerprint)
+                          self._conn.certificate_fingerprint, pins,
+                          lambda address: self._holds_this_server(data_dir, address))
         if homes.changed and homes.writable:
             try:
                 homes.save(path)
@@ -798,6 +803,20 @@ class ClientEngine(QObject):
             log.info("%s is the server first met at %s: its store and settings are "
                      "kept there", self.where, server_address(*home))
         self._home_for, self._home = typed, home
+
+    def _holds_this_server(self, data_dir: Path, address: tuple[str, int]) -> bool:
+        """Whether a store kept under ``address`` holds the messages of the server
+        connected to (the same ``hello.instance``: its database, on a new key)."""
+        hello = self._conn.server_hello
+        instance = hello.instance if hello is not None else None
+        if not instance:
+            return False
+        folder = store_path(data_dir, *address, "-").parent
+        try:
+            stores = list(folder.glob("*.db"))
+        except OSError:
+            return False
+        return any(LocalStore.peek_meta(p, SERVER_INSTANCE_META) == instance for p in stores)
 
     def _recover_homes(self, homes: ServerHomes, data_dir: Path) -> None:
         """Rebuild the server homes of a map that could not be read (set aside by
@@ -811,15 +830,17 @@ class ClientEngine(QObject):
             log.warning("server homes not rebuilt: %s", exc)
             return
         written: dict[tuple[str, int], float] = {}
-        for host, port, _fingerprint in pins:
-            folder = store_path(data_dir, host, port, "-").parent
-            try:
-                times = [p.stat().st_mtime for pattern in ("*.db", "*.db-wal")
-                         for p in folder.glob(pattern)]
-            except OSError:
-                continue
-            if times:
-                written[(host.lower(), port)] = max(times)
+        for host, port, fingerprint in pins:
+            address = (host.lower(), port)
+            for place in (address, own_home(address, fingerprint)):
+                folder = store_path(data_dir, *place, "-").parent
+                try:
+                    times = [p.stat().st_mtime for pattern in ("*.db", "*.db-wal")
+                             for p in folder.glob(pattern)]
+                except OSError:
+                    continue
+                if times:
+                    written[place] = max(times)
         homes.recover(pins, written)
         log.info("server homes rebuilt from the pins and stores: %s", homes.as_dict())
 

@@ -20,7 +20,16 @@ Rules, plain and unit-tested (:class:`ServerHomes`):
   aside as for a reset met at that address (the engine's rule), unsent messages kept.
 - An address that becomes the home of another certificate (a new server at an old address,
   accepted after the warning) is no longer the first one's: that one's next home is the
-  address it is then reached at, so two servers never share a store.
+  address it is then reached at, so two servers never share a store. Unless the first one
+  is pinned at another address too (it moved, and was met where it went: it lives on
+  there, and its stores are its own) and the stores at the address are not the new
+  one's (they name another ``hello.instance``: not the same server on a new key): then it
+  keeps its home, and the new one's is a home of its own, the address typed with its key's
+  first digits (``10.0.0.5~ab12cd34``, :func:`own_home`). Taken over, the first server's
+  store was set aside as a "reset" of the new one and the messages typed offline for its
+  people were sent to the new one's (another alice, bob, …); its choices (drafts, tabs,
+  mutes, auto-accepted people) became the new one's, and back on the first server all was
+  gone (a hunt).
 - Without a certificate fingerprint (never, over TLS) the address typed is the home.
 
 In the rules below "certificate" is the key the certificate is on. The map is a small JSON
@@ -35,7 +44,8 @@ another address than its home made a new, empty store there, and the messages ty
 offline at the home waited in a store never opened again (a storage hunt). Now it is set
 aside (``servers.json.damaged-<time>``) and the map rebuilt (:meth:`ServerHomes.recover`):
 each certificate's home is the address pinned to it whose store folder was written last
-(only a home's stores stay in use: those under other addresses are set aside when met). One
+(only a home's stores stay in use: those under other addresses are set aside when met), or
+before that a home of its own (:func:`own_home`) that holds stores. One
 that cannot be read nor set aside is never overwritten.
 """
 
@@ -45,10 +55,11 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from ..paths import write_durably
+from .pins import normalize_fingerprint
 
 log = logging.getLogger("messenger.client.serverhomes")
 
@@ -56,6 +67,31 @@ HOMES_FILE = "servers.json"
 """The map's file name, in the data dir's ``accounts`` folder."""
 
 Address = tuple[str, int]
+
+
+def own_home(address: Address, fingerprint: str) -> Address:
+    """The home of a new server met at ``address`` while that is the home of another one
+    that lives on elsewhere: the host with ``~`` and the first 8 hex digits of its key
+    ``fingerprint`` (no host name or address has a ``~``)."""
+    digits = "".join(ch for ch in fingerprint if ch.isalnum()).lower()[:8]
+    return (f"{address[0]}~{digits}", address[1])
+
+
+def _pinned_elsewhere(fingerprint: str, address: Address,
+                      pins: Iterable[tuple[str, int, str]]) -> bool:
+    """Whether ``fingerprint`` is pinned at an address other than ``address``."""
+    try:
+        wanted = normalize_fingerprint(fingerprint)
+    except ValueError:
+        return False
+    for host, port, pinned in pins:
+        try:
+            same = normalize_fingerprint(pinned) == wanted
+        except ValueError:
+            continue  # (a corrupt pin matches nothing)
+        if same and (host.strip().lower(), int(port)) != address:
+            return True
+    return False
 
 
 class ServerHomes:
@@ -76,11 +112,17 @@ class ServerHomes:
         not be overwritten (:meth:`save` refuses)."""
 
     def home(self, host: str, port: int, fingerprint: str | None,
-             certificate: str | None = None) -> Address:
+             certificate: str | None = None,
+             pins: Iterable[tuple[str, int, str]] = (),
+             same_database: Callable[[Address], bool] | None = None) -> Address:
         """The home of the server reached at ``host:port`` presenting a certificate on the
         key ``fingerprint`` (recorded when it is new; the host in lower case, as the store
         and settings keep it). An entry of an older app under that certificate's own
-        fingerprint (``certificate``) is moved to the key."""
+        fingerprint (``certificate``) is moved to the key. ``pins`` (host, port,
+        fingerprint: :meth:`PinStore.entries`) say where the server whose home the address
+        was is met now: pinned at another address, it keeps its home (see the module
+        docstring), unless ``same_database`` says the stores kept at the address are this
+        server's (its ``hello.instance``: the same server on a new key)."""
         typed = (host.strip().lower(), int(port))
         if not fingerprint:
             return typed
@@ -93,12 +135,21 @@ class ServerHomes:
             log.info("server home %s: kept under its key %s (was its certificate %s)",
                      known, fingerprint, certificate)
             return known
+        home = typed
         for other, address in list(self._homes.items()):
-            if address == typed:  # (an old server's home: the new certificate owns it now)
+            if address != typed:
+                continue
+            if _pinned_elsewhere(other, typed, pins) and not (
+                    same_database is not None and same_database(typed)):
+                # (it moved, and this is another server: its home stays its own)
+                home = own_home(typed, fingerprint)
+                log.info("server home %s stays the one of %s (pinned elsewhere now): the "
+                         "new key %s is kept under %s", typed, other, fingerprint, home)
+            else:  # (an old server's home: the new certificate owns it now)
                 del self._homes[other]
-        self._homes[fingerprint] = typed
+        self._homes[fingerprint] = home
         self.changed = True
-        return typed
+        return home
 
     def as_dict(self) -> dict[str, Address]:
         """A copy of the map."""
@@ -110,15 +161,17 @@ class ServerHomes:
         certificate not in the map, of the addresses pinned to it (``pins``: host, port,
         fingerprint) the one whose store folder was written last (``written``: address,
         host in lower case → the newest modification time of its stores). Addresses
-        without stores make no home."""
+        without stores make no home. A home of its own (:func:`own_home` of a pinned
+        address; only that certificate's stores are there) with stores comes first."""
         best: dict[str, tuple[float, Address]] = {}
         for host, port, fingerprint in pins:
             address = (host.strip().lower(), int(port))
-            when = written.get(address)
+            own = own_home(address, fingerprint)
+            when = float("inf") if own in written else written.get(address)
             if fingerprint in self._homes or when is None:
                 continue
             if fingerprint not in best or when > best[fingerprint][0]:
-                best[fingerprint] = (when, address)
+                best[fingerprint] = (when, own if own in written else address)
         taken = set(self._homes.values())
         for fingerprint, (_when, address) in best.items():
             if address not in taken:  # (two servers never share a store)

@@ -3175,3 +3175,79 @@ def test_a_big_backlog_comes_a_slice_per_turn_once_in_order_and_confirmed(
     qtbot.waitUntil(lambda: {f.seq for f in alice.frames if isinstance(f, Receipt)
                              and f.state == "delivered"} >= set(seqs.values()),
                     timeout=20_000)
+
+
+def test_a_new_server_at_the_old_address_of_a_moved_one_gets_its_own_store(
+        qtbot, make_server, make_engine, tmp_path):
+    """Server A moved to another port (the app met it there: its key, pinned there too,
+    kept its store at the first address), and server B, another one with its own alice
+    and bob, took A's old port. Logging in to B there (its new key trusted after the
+    warning) took A's store for B's: set aside as a "reset" of B, and the message alice
+    had typed offline for A's bob went to B's bob; back on A, her history and choices
+    were gone. B now gets a home of its own, and A keeps its store and settings."""
+    a = make_server(demo=True)
+    port, app = a.port, tmp_path / "app"
+    alice = make_engine(data_dir=app)
+    login(qtbot, alice, "127.0.0.1", port, "alice")
+    path = Path(alice.store.path)
+    alice.close()
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED)
+    a.close()
+    moved = make_server(demo=True, data_dir=a.data_dir)  # A, at another port
+    alice = make_engine(data_dir=app)
+    login(qtbot, alice, "127.0.0.1", moved.port, "alice")
+    assert alice.home == ("127.0.0.1", port)
+    moved.close()
+    qtbot.waitUntil(lambda: alice.state is not ConnectionState.LOGGED_IN, timeout=10_000)
+    assert alice.send_unicast("bob", "for the bob of A")
+    alice.close()
+    alice.close_store()
+    make_server(demo=True, port=port)  # another server (another key) at A's old port
+    b_bob, b_alice = make_engine(data_dir=tmp_path / "b_bob"), make_engine(data_dir=app)
+    b_alice.pins.remove("127.0.0.1", port)  # (the user forgot the old pin, trusts B's)
+    login(qtbot, b_bob, "127.0.0.1", port, "bob")
+    login(qtbot, b_alice, "127.0.0.1", port, "alice")
+    assert b_alice.home != ("127.0.0.1", port) and Path(b_alice.store.path) != path
+    b_alice.close()
+    qtbot.waitUntil(lambda: b_alice.state is ConnectionState.DISCONNECTED)
+    b_alice.close_store()
+    again = make_server(demo=True, data_dir=a.data_dir, port=moved.port)
+    a_bob, a_alice = make_engine(data_dir=tmp_path / "a_bob"), make_engine(data_dir=app)
+    login(qtbot, a_bob, "127.0.0.1", again.port, "bob")
+    login(qtbot, a_alice, "127.0.0.1", again.port, "alice")
+    assert a_alice.home == ("127.0.0.1", port) and Path(a_alice.store.path) == path
+    qtbot.waitUntil(lambda: texts_from(a_bob, peer_key("alice"), "alice") ==
+                    ["for the bob of A"], timeout=10_000)
+    assert texts_from(b_bob, peer_key("alice"), "alice") == []
+
+
+def test_a_server_on_a_new_key_at_its_home_keeps_its_store_though_its_other_name_is_pinned(
+        qtbot, make_server, make_engine, tmp_path):
+    """The same server (its database) on a new key (its certificate made again), met at its
+    home while its other name ("localhost") is still pinned to the old key: its store
+    there is still its own, and the message typed offline goes."""
+    server = make_server(demo=True)
+    port, app = server.port, tmp_path / "app"
+    alice = make_engine(data_dir=app)
+    login(qtbot, alice, "127.0.0.1", port, "alice")
+    path = Path(alice.store.path)
+    alice.close()
+    qtbot.waitUntil(lambda: alice.state is ConnectionState.DISCONNECTED)
+    alice = make_engine(data_dir=app)
+    login(qtbot, alice, "localhost", port, "alice")  # (pinned there too)
+    server.close()
+    qtbot.waitUntil(lambda: alice.state is not ConnectionState.LOGGED_IN, timeout=10_000)
+    assert alice.send_unicast("bob", "typed while it was down")
+    alice.close()
+    alice.close_store()
+    for name in ("server.crt", "server.key"):
+        (server.data_dir / name).unlink()  # (the operator makes a new certificate)
+    again = make_server(demo=True, data_dir=server.data_dir, port=port)
+    assert again.fingerprint != server.fingerprint
+    bob, alice = make_engine(data_dir=tmp_path / "bob"), make_engine(data_dir=app)
+    alice.pins.remove("127.0.0.1", port)  # (the user forgot the old pin, trusts the new)
+    login(qtbot, bob, "127.0.0.1", port, "bob")
+    login(qtbot, alice, "127.0.0.1", port, "alice")
+    assert alice.home == ("127.0.0.1", port) and Path(alice.store.path) == path
+    qtbot.waitUntil(lambda: texts_from(bob, peer_key("alice"), "alice") == [
+        "typed while it was down"], timeout=10_000)

@@ -36,6 +36,27 @@ def test_two_servers_have_two_homes_and_a_new_server_at_an_old_address_takes_it_
                                FP1: ("10.0.0.9", 5555)}
 
 
+def test_a_new_server_at_the_home_of_one_that_moved_gets_a_home_of_its_own():
+    """The server whose home the address is was met at another address since (pinned
+    there: it moved): a new server at its old address gets a home of its own (the address
+    typed with its key's first digits), and the first keeps its home and stores (the new
+    one took them over: the messages typed offline for the first one's people went to the
+    new one's; a hunt). Pinned nowhere else, or when the stores there are the new key's
+    server's (the same database on a new key), it is taken over as before."""
+    moved, new = "AB:12:" + "00:" * 29 + "01", "CD:34:" + "00:" * 29 + "02"
+    homes = ServerHomes({moved: ("10.0.0.5", 5555)})
+    pins = [("10.0.0.5", 5555, new), ("10.0.0.7", 5555, moved)]
+    assert homes.home("10.0.0.5", 5555, new, pins=pins) == ("10.0.0.5~cd340000", 5555)
+    assert homes.home("10.0.0.5", 5555, new) == ("10.0.0.5~cd340000", 5555)  # (kept)
+    assert homes.home("10.0.0.7", 5555, moved) == ("10.0.0.5", 5555)
+    rekeyed = ServerHomes({moved: ("10.0.0.5", 5555)})  # (its stores: the same server)
+    assert rekeyed.home("10.0.0.5", 5555, new, pins=pins,
+                        same_database=lambda address: True) == ("10.0.0.5", 5555)
+    alone = ServerHomes({moved: ("10.0.0.5", 5555)})
+    assert alone.home("10.0.0.5", 5555, new, pins=pins[:1]) == ("10.0.0.5", 5555)
+    assert alone.as_dict() == {new: ("10.0.0.5", 5555)}
+
+
 def test_without_a_certificate_the_address_typed_is_the_home():
     homes = ServerHomes()
     assert homes.home("Chat.Lab", 5555, None) == ("chat.lab", 5555) and not homes.changed
@@ -91,6 +112,17 @@ def test_a_lost_map_is_rebuilt_from_the_pins_and_the_stores_written_last():
     assert homes.as_dict() == {FP1: ("127.0.0.1", 5555), FP2: ("chat.lab", 6000),
                                "CC:03": ("10.0.0.9", 5555)}
     assert homes.home("localhost", 5555, FP1) == ("127.0.0.1", 5555)
+
+
+def test_a_lost_map_gives_a_server_its_own_home_back_before_the_address_it_shares():
+    """A server whose home was one of its own (a new server at the old address of one that
+    moved) gets it back: the stores at the address are the other server's, even when they
+    were written later."""
+    new = "CD:34:" + "00:" * 29 + "02"
+    homes = ServerHomes()
+    homes.recover([("10.0.0.5", 5555, new)],
+                  {("10.0.0.5", 5555): 100.0, ("10.0.0.5~cd340000", 5555): 10.0})
+    assert homes.as_dict() == {new: ("10.0.0.5~cd340000", 5555)}
 
 
 def test_the_choices_kept_under_an_address_of_the_same_server_move_to_its_home(tmp_path):
