@@ -14,7 +14,11 @@ folder forgotten, and a message typed offline never sent; a hunt.)
 
 Rules, plain and unit-tested (:class:`ServerHomes`):
 
-- A certificate met for the first time makes the address typed its home.
+- A certificate met for the first time makes the address typed its home. Unless the
+  stores of a home name its server's database (``hello.instance``): the same server on a
+  new key (its certificate made again) keeps its home, whatever address it is met at (met
+  by its other name, it made a new, empty home there, and the messages typed offline
+  waited in the old one for good, its choices gone: a hunt).
 - One met before goes to its home, whatever the address typed. Its server's database may
   have been reset meanwhile (another ``hello.instance``): the store at the home is then set
   aside as for a reset met at that address (the engine's rule), unsent messages kept.
@@ -22,8 +26,7 @@ Rules, plain and unit-tested (:class:`ServerHomes`):
   accepted after the warning) is no longer the first one's: that one's next home is the
   address it is then reached at, so two servers never share a store. Unless the first one
   is pinned at another address too (it moved, and was met where it went: it lives on
-  there, and its stores are its own) and the stores at the address are not the new
-  one's (they name another ``hello.instance``: not the same server on a new key): then it
+  there, and its stores are its own; the rule above found them not the new one's): then it
   keeps its home, and the new one's is a home of its own, the address typed with its key's
   first digits (``10.0.0.5~ab12cd34``, :func:`own_home`). Taken over, the first server's
   store was set aside as a "reset" of the new one and the messages typed offline for its
@@ -121,8 +124,9 @@ class ServerHomes:
         fingerprint (``certificate``) is moved to the key. ``pins`` (host, port,
         fingerprint: :meth:`PinStore.entries`) say where the server whose home the address
         was is met now: pinned at another address, it keeps its home (see the module
-        docstring), unless ``same_database`` says the stores kept at the address are this
-        server's (its ``hello.instance``: the same server on a new key)."""
+        docstring). A new key whose server's database the stores of a home hold
+        (``same_database`` of that home: they name its ``hello.instance``) takes that home
+        over, whatever the address typed: the same server on a new key."""
         typed = (host.strip().lower(), int(port))
         if not fingerprint:
             return typed
@@ -135,12 +139,20 @@ class ServerHomes:
             log.info("server home %s: kept under its key %s (was its certificate %s)",
                      known, fingerprint, certificate)
             return known
+        if same_database is not None:  # (the typed address's home first)
+            for other, address in sorted(self._homes.items(), key=lambda e: e[1] != typed):
+                if same_database(address):  # (the same server on a new key)
+                    del self._homes[other]
+                    self._homes[fingerprint] = address
+                    self.changed = True
+                    log.info("server home %s: its stores are this server's, now on the key "
+                             "%s (was %s)", address, fingerprint, other)
+                    return address
         home = typed
         for other, address in list(self._homes.items()):
             if address != typed:
                 continue
-            if _pinned_elsewhere(other, typed, pins) and not (
-                    same_database is not None and same_database(typed)):
+            if _pinned_elsewhere(other, typed, pins):
                 # (it moved, and this is another server: its home stays its own)
                 home = own_home(typed, fingerprint)
                 log.info("server home %s stays the one of %s (pinned elsewhere now): the "

@@ -3251,3 +3251,33 @@ def test_a_server_on_a_new_key_at_its_home_keeps_its_store_though_its_other_name
     assert alice.home == ("127.0.0.1", port) and Path(alice.store.path) == path
     qtbot.waitUntil(lambda: texts_from(bob, peer_key("alice"), "alice") == [
         "typed while it was down"], timeout=10_000)
+
+
+def test_a_server_on_a_new_key_met_at_its_other_name_keeps_its_home(
+        qtbot, make_server, make_engine, tmp_path):
+    """The same server (its database) on a new key (its certificate made again), met by
+    its other name ("localhost"; its home is 127.0.0.1): the new key made "localhost" a
+    new home, with a new, empty store, so the message alice had typed offline waited in
+    the old home's store for good, and her choices there (read receipts off, mutes, the
+    auto-accepted people, drafts, tabs) were gone. The stores of a home that name its
+    ``hello.instance`` are its own: that home is the new key's."""
+    server = make_server(demo=True)
+    port, app = server.port, tmp_path / "app"
+    alice = make_engine(data_dir=app)
+    login(qtbot, alice, "127.0.0.1", port, "alice")
+    path = Path(alice.store.path)
+    server.close()
+    qtbot.waitUntil(lambda: alice.state is not ConnectionState.LOGGED_IN, timeout=10_000)
+    assert alice.send_unicast("bob", "typed while it was down")
+    alice.close()
+    alice.close_store()
+    for name in ("server.crt", "server.key"):
+        (server.data_dir / name).unlink()  # (the operator makes a new certificate)
+    again = make_server(demo=True, data_dir=server.data_dir, port=port)
+    assert again.fingerprint != server.fingerprint
+    bob, alice = make_engine(data_dir=tmp_path / "bob"), make_engine(data_dir=app)
+    login(qtbot, alice, "localhost", port, "alice")  # (not pinned there: a new key)
+    assert alice.home == ("127.0.0.1", port) and Path(alice.store.path) == path
+    login(qtbot, bob, "localhost", port, "bob")
+    qtbot.waitUntil(lambda: texts_from(bob, peer_key("alice"), "alice") == [
+        "typed while it was down"], timeout=10_000)

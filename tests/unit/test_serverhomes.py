@@ -57,6 +57,20 @@ def test_a_new_server_at_the_home_of_one_that_moved_gets_a_home_of_its_own():
     assert alone.as_dict() == {new: ("10.0.0.5", 5555)}
 
 
+def test_a_server_on_a_new_key_keeps_the_home_whose_stores_name_its_database():
+    """The same server on a new key (its certificate made again), met by another name than
+    its home's: the home whose stores name its ``hello.instance`` is the new key's (a new
+    home was made at the name typed, and the old one's unsent messages and choices were
+    left behind; a hunt). Stores of another database leave the rules as they were."""
+    homes = ServerHomes({FP1: ("127.0.0.1", 5555), FP2: ("chat.lab", 6000)})
+    ours = {("127.0.0.1", 5555)}
+    assert homes.home("localhost", 5555, "CC:03",
+                      same_database=lambda address: address in ours) == ("127.0.0.1", 5555)
+    assert homes.as_dict() == {"CC:03": ("127.0.0.1", 5555), FP2: ("chat.lab", 6000)}
+    assert homes.home("10.0.0.9", 7000, "DD:04",
+                      same_database=lambda address: False) == ("10.0.0.9", 7000)
+
+
 def test_without_a_certificate_the_address_typed_is_the_home():
     homes = ServerHomes()
     assert homes.home("Chat.Lab", 5555, None) == ("chat.lab", 5555) and not homes.changed
