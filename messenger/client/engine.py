@@ -117,7 +117,7 @@ from .models import (
     local_time,
     sane_ts,
 )
-from .pins import PinFileError, PinStore, server_address
+from .pins import PinFileError, PinStore, normalize_fingerprint, server_address
 from .quotes import QuoteCandidate
 from .serverclock import ServerClock
 from .serverhomes import HOMES_FILE, ServerHomes, own_home
@@ -1476,6 +1476,38 @@ class ClientEngine(QObject):
         if not self.account:
             return None
         return self._store_path(*self.home, self.account)
+
+    def local_store_paths(self) -> list[Path]:
+        """Every place this account's local store of this server may be on this computer:
+        :meth:`local_store_path` first, then the store path under each other address pinned
+        to this server's key (where an older app kept it, and where a login set it aside as
+        ``<name>.moved-<time>`` once its home was known: :meth:`_move_store_home`). File →
+        Log out and remove my data removes them all (it left the moved copy, with the
+        account's history, under the other address: a hunt). ``[]`` before any login."""
+        path = self.local_store_path()
+        if path is None:
+            return []
+        out = [path]
+        try:
+            fingerprint = self._conn.fingerprint or self._conn.pins.get(self.host, self.port)
+            pinned = self._conn.pins.entries() if fingerprint else []
+        except (PinFileError, OSError) as exc:
+            log.warning("the other addresses of %s are not known: %s", self.where, exc)
+            return out
+        # (an older app's pin of this very certificate, not replaced yet, is this server's)
+        try:
+            wanted = {normalize_fingerprint(f)
+                      for f in (fingerprint, self._conn.certificate_fingerprint) if f}
+        except ValueError:  # (a corrupt pin of the address typed)
+            return out
+        for host, port, pin in pinned:
+            try:
+                same = normalize_fingerprint(pin) in wanted
+            except ValueError:
+                continue  # (a corrupt pin names no server)
+            if same and (other := self._store_path(host, port, self.account)) not in out:
+                out.append(other)
+        return out
 
     def close_store(self) -> None:
         """Close the local store (the app quits): the next app of this account may open it

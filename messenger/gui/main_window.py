@@ -2305,7 +2305,8 @@ class MainWindow(QMainWindow):
         """File → Log out and remove my data from this computer (a shared computer: a lab,
         a classroom): asked first (:func:`confirm_forget`, which names what is lost), then
         a logout, and once the window has closed the account's local store (with its
-        ``-wal``/``-shm`` files and set-aside copies; :func:`remove_store`) and its settings
+        ``-wal``/``-shm`` files and set-aside copies, also those under the server's other
+        addresses: :meth:`ClientEngine.local_store_paths`, :func:`remove_store`) and its settings
         (:func:`forget_account_settings`) are removed. Received, exported and pasted files
         stay."""
         e = self.engine
@@ -2325,8 +2326,8 @@ class MainWindow(QMainWindow):
         """Remove what :meth:`logout_and_forget` promised (the engine and store closed);
         :attr:`logout_reason` says how it went, for the login dialog."""
         e = self.engine
-        path = e.local_store_path()
-        left = remove_store(path) if path is not None else []
+        # (with the copies under the server's other addresses: a moved one stayed, a hunt)
+        left = [part for path in e.local_store_paths() for part in remove_store(path)]
         where = self._drafts_for or ((e.account, *e.home) if e.account else None)
         saved = forget_account_settings(*where) if where is not None else True
         self._drafts.clear()

@@ -4,9 +4,12 @@ same OS account after File → Log out."""
 
 from __future__ import annotations
 
+import json
+
 from helpers.wire import connect_as
 
 from messenger import paths
+from messenger.client.connection import ConnectionState
 from messenger.client.conversations import peer_key
 from messenger.client.models import MessageKind
 from messenger.gui import main_window
@@ -67,3 +70,29 @@ def test_log_out_and_remove_my_data_leaves_nothing_of_the_account_and_the_next_l
     tab = again.open_conversation("charlie")
     qtbot.waitUntil(lambda: "room 2.14 at ten" in texts(again, peer_key("charlie"),
                                                           MessageKind.OTHER), timeout=10_000)
+
+
+def test_remove_my_data_also_removes_the_copy_set_aside_under_another_address(
+        qtbot, server, open_window, monkeypatch, messenger_home):
+    """alice's store was kept under the address she typed (as an older app kept it) while
+    the server's home on this computer is another of its addresses: her next login set that
+    store aside (``alice.db.moved-…``) and took its unsent messages home. File → Log out
+    and remove my data removed the home's store only: the moved copy, with her whole
+    history, stayed under the other address for the next person."""
+    alice = open_window("alice")
+    typed = alice.engine.local_store_path()
+    assert typed is not None and typed.exists()
+    alice.close()
+    qtbot.waitUntil(lambda: alice.engine.state is ConnectionState.DISCONNECTED)
+    homes = typed.parent.parent / "servers.json"  # the server's home is another address
+    (key,) = json.loads(homes.read_text(encoding="utf-8"))
+    homes.write_text(json.dumps({key: ["localhost", server.port]}), encoding="utf-8")
+
+    again = open_window("alice")
+    assert again.engine.home == ("localhost", server.port)
+    assert any(p.name.startswith("alice.db.moved-") for p in typed.parent.iterdir())
+    monkeypatch.setattr(main_window, "confirm_forget", lambda parent, question: True)
+    again.forget_action.trigger()
+    assert again.logout_chosen and not again.isVisible()
+    assert "removed from this computer" in again.logout_reason
+    assert [str(p) for p in messenger_home.rglob("alice.db*")] == []
