@@ -192,6 +192,13 @@ class LoginDialog(QDialog):
         self._changed_server: tuple[str, int] | None = None
         self.host_edit.textChanged.connect(self._show_forget_button)
         self.port_spin.valueChanged.connect(self._show_forget_button)
+        # The server that could not be reached and the account whose messages saved here it
+        # has (host, port, user): "Open offline" shows only while the fields name them (it
+        # opened that server's store whatever server or name was typed after: a hunt).
+        self._offline_for: tuple[str, int, str] | None = None
+        self.host_edit.textChanged.connect(self._show_offline_button)
+        self.port_spin.valueChanged.connect(self._show_offline_button)
+        self.user_edit.textChanged.connect(self._show_offline_button)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.submit_button = self.buttons.addButton("Log in",
@@ -279,6 +286,7 @@ class LoginDialog(QDialog):
             self._show_error(problem, field)
             return
         self._show_error("")
+        self._offline_for = None
         self.offline_button.hide()
         self._changed_server = None
         self._show_forget_button()
@@ -298,14 +306,17 @@ class LoginDialog(QDialog):
         the account's local store): open the account from it
         (:meth:`ClientEngine.open_offline`; the password is kept in memory for the
         reconnect's login, never written) and close the dialog, or say why not."""
-        host, port = self.engine.host, self.engine.port
-        user = self.user_edit.text().strip()
+        if self._offline_for is None or self._named() != self._offline_for:
+            return  # (the button shows only while the fields name them)
+        host, port = self.engine.host, self.engine.port  # (the one tried: fields unchanged)
+        user = self._offline_for[2]
         password = self.password_edit.text()
         problem, field = self._check(host, user, password)
         if problem:
             self._show_error(problem, field)
             return
         if reason := self.engine.open_offline(host, port, user, password):
+            self._offline_for = None
             self.offline_button.hide()
             self._show_error(reason)
             return
@@ -423,9 +434,11 @@ class LoginDialog(QDialog):
         # This computer logged in as that account there before: its messages can be read
         # (and new ones written) while the server is away, as in Signal or Telegram.
         user = self.user_edit.text().strip()
+        self._offline_for = None
         if unreachable and not self.create_account and \
                 self.engine.offline_home(self.engine.host, self.engine.port, user) is not None:
-            self.offline_button.show()
+            self._offline_for = self._named()
+            self._show_offline_button()
             self.error_label.setText(f"{message} You can open your messages saved on this "
                                      "computer meanwhile: Open offline.")
         self._changed_server = ((self.engine.host, self.engine.port)
@@ -509,6 +522,17 @@ class LoginDialog(QDialog):
             ConnectionState.HANDSHAKING: "Connected, checking the server…",
             ConnectionState.LOGGING_IN: "Logging in…",
         }.get(state, ""))
+
+    def _named(self) -> tuple[str, int, str]:
+        """The server and account the fields name (host, port, user)."""
+        return (self.host_edit.text().strip(), self.port_spin.value(),
+                self.user_edit.text().strip())
+
+    def _show_offline_button(self) -> None:
+        """"Open offline" shows while the fields name the server that could not be reached
+        and the account whose messages are saved here (:attr:`_offline_for`)."""
+        self.offline_button.setVisible(self._offline_for is not None
+                                       and self._named() == self._offline_for)
 
     def _show_forget_button(self) -> None:
         """"Forget the pinned certificate" shows while the fields name the server whose

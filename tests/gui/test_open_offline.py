@@ -156,3 +156,32 @@ def test_no_open_offline_for_an_account_never_logged_in_here(qtbot, server, star
     assert not dialog.offline_button.isVisible()
     assert dialog.engine.open_offline(host, port, "alice", "alice123").startswith(
         "This computer has no messages of alice")
+
+
+def test_open_offline_shows_only_while_the_fields_name_the_server_and_account(
+        qtbot, server, open_window, start_app):
+    """alice's server could not be reached and the dialog offered "Open offline"; she then
+    typed another server's address (or bob's name) and pressed it: the app opened alice's
+    messages of the first server all the same, and reconnected there, whatever the fields
+    said. The button now shows only while the fields name that server and account."""
+    first = open_window("alice")
+    first.close()
+    qtbot.waitUntil(lambda: first.engine.state is ConnectionState.DISCONNECTED)
+    host, port = server.host, server.port
+    server.close()
+
+    dialog = start_app(host, port, "alice", "alice123")
+    qtbot.waitUntil(lambda: dialog.offline_button.isVisible(), timeout=10_000)
+    dialog.host_edit.setText("192.0.2.7")  # another server, not tried yet
+    assert not dialog.offline_button.isVisible()
+    dialog.offline_button.click()  # (a click that was on its way: nothing opens)
+    assert dialog.isVisible() and dialog.engine.store is None
+    dialog.host_edit.setText(host)
+    assert dialog.offline_button.isVisible()
+    dialog.user_edit.setText("bob")  # another account
+    assert not dialog.offline_button.isVisible()
+    dialog.user_edit.setText("alice")
+    with qtbot.waitSignal(dialog.accepted, timeout=5000):
+        dialog.offline_button.click()
+    assert dialog.engine.account == "alice" and (dialog.engine.host, dialog.engine.port) == (
+        host, port)
