@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtNetwork import QNetworkInformation
 
 from ..protocol import (
@@ -166,6 +166,21 @@ PRIVATE_READS_META = "reads_private"
 again as private reads whatever the setting is by then (_save_unconfirmed_reads)."""
 RESUME_META = "resume:"
 """Local cache ``meta`` key prefix of a conversation's resume cursor (_resume_cursor)."""
+
+ROSTER_META = "roster"
+"""``meta`` key: the contact list of the last session (JSON list of ``[name, last_seen]``,
+``last_seen`` Unix seconds or null), written at each login and change
+(:meth:`ClientEngine._save_lists`): an account opened offline lists its contacts (presence
+unknown) and their unread counts before the login brings the server's list."""
+GROUPS_META = "groups"
+"""``meta`` key: the account's groups and invitations of the last session (JSON list of
+objects with a :class:`~messenger.client.models.GroupRow`'s ``name``, ``leader``,
+``members``, ``invited``, ``public``, ``member``, ``pending``, ``invited_by`` and
+``created``), kept as :data:`ROSTER_META` is."""
+LISTS_SAVE_MS = 1000
+"""A change of the contact or group list is written to the local store this long after it
+(at once when the link goes or the store closes): a burst of presence changes (a server
+restart) writes it once."""
 
 CONVERSATIONS_META = "conversations_after"
 """``meta`` key: the seq up to which the server's ``conversations`` list has been gone
@@ -624,6 +639,26 @@ class ClientEngine(QObject):
         self._presence_timer = QTimer(self)
         self._presence_timer.setSingleShot(True)
         self._presence_timer.timeout.connect(self._settle_presence)
+        # The contact and group lists, kept in the local store for an account opened
+        # offline (_save_lists): changed while logged in, written a moment later.
+        self._lists_dirty = False
+        self._lists_saved: tuple[str, str] | None = None  # (what the store holds)
+        self._lists_timer = QTimer(self)
+        self._lists_timer.setSingleShot(True)
+        self._lists_timer.setInterval(LISTS_SAVE_MS)
+        self._lists_timer.timeout.connect(self._flush_lists)
+        for model in (self.roster, self.groups):
+            for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset):
+                signal.connect(self._lists_changed)
+        # (an unread count or presence known/unknown is not kept: only what else changed)
+        shown_only = {RosterModel.UnreadRole, Qt.ItemDataRole.ToolTipRole,
+                      Qt.ItemDataRole.AccessibleTextRole}
+        self.roster.dataChanged.connect(
+            lambda _a, _b, roles=(): self._lists_data_changed(
+                roles, shown_only | {RosterModel.PresenceKnownRole}))
+        self.groups.dataChanged.connect(
+            lambda _a, _b, roles=(): self._lists_data_changed(
+                roles, shown_only | {GroupModel.UnreadRole}))
         # Contacts whose going offline is held back (PRESENCE_OFFLINE_GRACE_MS), and the
         # timer for the next one due.
         self._offline_grace: OfflineGrace[Presence] = OfflineGrace(offline_grace_ms / 1000)
@@ -947,6 +982,7 @@ class ClientEngine(QObject):
             self._forget_account()
         self._store = LocalStore(self._store_path(host, port, user))
         self._store_user, self._store_at = user, (host, port)
+        self._lists_saved = None
         if check:
             self._store.check()
         if carry:
@@ -1152,6 +1188,7 @@ class ClientEngine(QObject):
         it wrote raised in a slot and left its ``.part`` behind; while it fetched, it wrote
         "what the window shows" as if it were the whole conversation)."""
         if self._store is not None:
+            self._flush_lists()
             for job in list(self._exports):
                 job.cancel("Export cancelled: the messages saved on this computer were "
                            "closed (logged out or quit).")
@@ -1267,6 +1304,7 @@ class ClientEngine(QObject):
                     f"({self._store_path(*home, user)}): {exc}.")
         assert self._store is not None
         log.info("opened %s on %s offline from its local store", user, self.where)
+        self._load_lists()
         self._session_ended = False
         self._credentials = (user, password)
         self._auto_reconnect = True
@@ -2583,6 +2621,7 @@ class ClientEngine(QObject):
                     self.group_left.emit(g.name)
             log.info("logged in to %s as %s", self.where, self.user)
             self._conn.set_logged_in(True)
+            self._save_lists()  # (for an opening offline: the lists as the server gave)
             again = self._relogin
             self._relogin = False
             self._after_login(req, again)  # (may switch stores: the notice comes after)
@@ -2985,6 +3024,93 @@ class ClientEngine(QObject):
         except (ValueError, sqlite3.Error, OSError):
             return True
         return False
+
+    # ------------------------------------------------------------ lists kept offline
+
+    def _lists_changed(self, *_args: Any) -> None:
+        """The contact or group list changed: written to the local store a moment later
+        when it is the server's (logged in), not while it shows what was kept."""
+        if self.logged_in:
+            self._lists_dirty = True
+            if not self._lists_timer.isActive():
+                self._lists_timer.start()
+
+    def _lists_data_changed(self, roles: Sequence[int], ignored: set[int]) -> None:
+        if not roles or any(int(r) not in ignored for r in roles):
+            self._lists_changed()
+
+    def _flush_lists(self) -> None:
+        """Write the lists now when they changed since the last write (the timer, a lost
+        link, a closed store)."""
+        self._lists_timer.stop()
+        if self._lists_dirty:
+            self._save_lists()
+
+    def _save_lists(self) -> None:
+        """Keep the contact list (names, last-seen times; never presence) and the groups
+        and invitations in the local store (:data:`ROSTER_META`, :data:`GROUPS_META`), for
+        an account opened offline (:meth:`_load_lists`). Written only when they differ
+        from what the store holds."""
+        self._lists_dirty = False
+        if self._store is None:
+            return
+        roster = json.dumps([[c.name, c.last_seen] for c in self.roster.contacts()],
+                            separators=(",", ":"))
+        groups = json.dumps([
+            {"name": g.name, "leader": g.leader, "members": list(g.members),
+             "invited": list(g.invited), "public": g.public, "member": g.member,
+             "pending": g.pending, "invited_by": g.invited_by, "created": g.created}
+            for g in self.groups.rows()], separators=(",", ":"))
+        if self._lists_saved == (roster, groups):
+            return
+        try:
+            self._store.set_meta(ROSTER_META, roster)
+            self._store.set_meta(GROUPS_META, groups)
+        except (sqlite3.Error, OSError) as exc:  # (only what an offline opening lists)
+            log.warning("could not keep the contact and group lists: %s", exc)
+            return
+        self._lists_saved = (roster, groups)
+
+    def _load_lists(self) -> None:
+        """Opened offline: the contact list and the groups as the last session left them
+        (:meth:`_save_lists`), every contact offline (the window shows presence as
+        unknown until the login), the former groups as a login lists them, and the unread
+        counts of the messages cached here. The login's lists replace them."""
+        if self._store is None:
+            return
+        me = name_key(self._store_user)
+        entries: list[tuple[str, bool, float | None]] = []
+        rows: list[GroupRow] = []
+        try:
+            for name, last_seen in json.loads(self._store.get_meta(ROSTER_META) or "[]"):
+                if isinstance(name, str) and is_valid_name(name) and name_key(name) != me:
+                    seen = float(last_seen) if isinstance(last_seen, (int, float)) else None
+                    entries.append((name, False, seen))
+            for g in json.loads(self._store.get_meta(GROUPS_META) or "[]"):
+                rows.append(GroupRow(
+                    str(g["name"]), str(g["leader"]),
+                    tuple(map(str, g["members"])), tuple(map(str, g["invited"])),
+                    bool(g["public"]), bool(g["member"]), bool(g["pending"]),
+                    str(g["invited_by"]), 0, float(g["created"] or 0.0)))
+        except (ValueError, TypeError, KeyError, sqlite3.Error) as exc:
+            log.warning("could not read the contact and group lists kept here: %s", exc)
+            entries, rows = [], []
+        self.roster.set_roster(entries)
+        self.groups.set_groups(rows + self._former_groups(rows))
+        # Unread counts from the cache (a conversation shown counts them, as at a login's
+        # catch-up), then their badges in the lists just filled.
+        try:
+            keys = [k for k in self._store.conversations()
+                    if (is_private(k) or is_group(k)) and k not in self._conversations
+                    and self._store.unread_seqs(k, self._store_user)]
+        except sqlite3.Error as exc:
+            log.warning("could not count the unread messages kept here: %s", exc)
+            keys = []
+        for key in keys:
+            self.conversation(key)
+        for key, count in self._unread.items():
+            if key != EVERYONE and count:
+                self._show_unread(key)
 
     def _list_former_groups(self) -> None:
         """After the login's catch-up: former groups whose history it brought (a new
@@ -4261,6 +4387,8 @@ class ClientEngine(QObject):
         self._ping_after_reads()
 
     def _on_state(self, state: ConnectionState) -> None:
+        if state is not ConnectionState.LOGGED_IN:
+            self._flush_lists()  # (what changed in the session, before it is stale)
         if state is ConnectionState.HANDSHAKING:
             # A new link is up: its silence counts from now, not from the last frame of the
             # link before (an outage longer than the timeout would drop it at the first tick).

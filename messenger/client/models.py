@@ -247,6 +247,10 @@ class RosterModel(QAbstractListModel):
         """The names in display order."""
         return [c.name for c in self._rows]
 
+    def contacts(self) -> list[Contact]:
+        """Copies of the rows, in display order."""
+        return [replace(c) for c in self._rows]
+
     def contact(self, name: str) -> Contact | None:
         """A copy of the row for ``name`` (any case), or None."""
         row = self._row_of(name)

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import pytest
 from gui.conftest import type_line
+from PySide6.QtCore import QEvent, QModelIndex, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QListView
 
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import group_key, peer_key
 from messenger.client.engine import ClientEngine
 from messenger.client.liveness import Backoff
-from messenger.client.models import DeliveryState, MessageKind
+from messenger.client.models import DeliveryState, MessageKind, RosterModel
 from messenger.client.transfers import TransferController, TransferPrefs
 from messenger.gui.login_dialog import LoginDialog
 from messenger.gui.main_window import MainWindow
@@ -185,3 +188,92 @@ def test_open_offline_shows_only_while_the_fields_name_the_server_and_account(
         dialog.offline_button.click()
     assert dialog.engine.account == "alice" and (dialog.engine.host, dialog.engine.port) == (
         host, port)
+
+
+def _double_click(window: MainWindow, view: QListView, index: QModelIndex) -> None:
+    """Double-click ``index`` of ``view`` through the window, as the window system does
+    (Enter, then the clicks), and take the pointer off it again."""
+    at = view.viewport().mapTo(window, view.visualRect(index).center())
+    left, none = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    QTest.mouseMove(window.windowHandle(), at)
+    QTest.mouseClick(window.windowHandle(), left, none, at)
+    QTest.mouseDClick(window.windowHandle(), left, none, at)
+    QApplication.sendEvent(view.viewport(), QEvent(QEvent.Type.Leave))
+
+
+def test_opened_offline_the_contact_and_group_lists_are_there_with_their_badges(
+        qtbot, server, make_server, open_window, start_app):
+    """Opened offline, the contact list and the Groups list were empty until the login
+    brought them: alice could not open her conversation with bob (no tab of it was left
+    open), nor see that he had written, nor reach her group. Now the lists of her last
+    session are there (bob as not online: his presence is unknown), with the unread badges
+    of the messages saved here; a double-click opens the conversation with its history, and
+    once the server is back the lists are the server's."""
+    bob = open_window("bob", backoff=Backoff(initial=0.05, maximum=0.2))
+    charlie = open_window("charlie", backoff=Backoff(initial=0.05, maximum=0.2))
+    first = open_window("alice")
+    with qtbot.waitSignal(first.engine.group_joined, timeout=10_000):
+        first.engine.create_group("lab", public=True)
+    with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
+        bob.engine.join_group("lab")
+    with qtbot.waitSignal(first.engine.invitation_received, timeout=10_000):
+        charlie.engine.create_group("design", ["alice"])
+    qtbot.waitUntil(lambda: len(first.engine.groups.group("lab").members) == 2,
+                    timeout=10_000)
+    first.tabs.setCurrentIndex(0)  # (Everyone: what comes to lab stays unread)
+    bob.engine.send_unicast("alice", "the minutes are in the wiki")
+    bob.engine.send_group("lab", "budget first?")
+    qtbot.waitUntil(lambda: first.engine.unread(peer_key("bob")) == 1
+                    and first.engine.unread(group_key("lab")) == 1, timeout=10_000)
+    assert first.conversation_widget(peer_key("bob")) is None  # (no tab of it is open)
+    first.close()  # alice quits
+    qtbot.waitUntil(lambda: first.engine.state is ConnectionState.DISCONNECTED)
+    with qtbot.waitSignal(bob.engine.group_left, timeout=10_000):
+        bob.engine.leave_group("lab")  # (while she is away: her lists do not know it)
+    server.close()  # ... and the server goes down
+    qtbot.waitUntil(lambda: not bob.engine.logged_in and not charlie.engine.logged_in,
+                    timeout=10_000)
+    charlie.engine.logout()  # (she stays away: the server's list then says so)
+
+    dialog = start_app(server.host, server.port, "alice", "alice123")
+    qtbot.waitUntil(lambda: dialog.offline_button.isVisible(), timeout=10_000)
+    with qtbot.waitSignal(dialog.accepted, timeout=5000):
+        dialog.offline_button.click()
+    window = start_app.window_of(dialog)
+    assert window.state_label.text().startswith("Offline — connecting…")
+
+    roster = window.engine.roster
+    assert roster.names() == ["bob", "charlie"]
+    index = window.contact_index("bob")
+    assert index.data(RosterModel.UnreadRole) == 1
+    assert index.data(RosterModel.OnlineRole) is False
+    assert index.data(RosterModel.PresenceKnownRole) is False  # (shown as unknown)
+    assert "online" not in index.data(Qt.ItemDataRole.ToolTipRole).replace(
+        "presence unknown", "")
+    groups = window.engine.groups
+    assert [(r.name, r.member, r.pending) for r in groups.rows()] == [
+        ("design", False, True), ("lab", True, False)]
+    lab = groups.group("lab")
+    assert (lab.leader, lab.members, lab.public, lab.unread) == (
+        "alice", ("alice", "bob"), True, 1)
+    assert "Messenger" in window.windowTitle() and window.windowTitle().startswith("(2)")
+
+    _double_click(window, window.roster_view, window.contact_index("bob"))
+    tab = window.conversation_widget(peer_key("bob"))
+    assert tab is not None and window.tabs.currentWidget() is tab
+    assert _history(window, peer_key("bob")) == [
+        (MessageKind.OTHER, "the minutes are in the wiki", DeliveryState.SENT)]
+    assert _history(window, group_key("lab")) == [
+        (MessageKind.OTHER, "budget first?", DeliveryState.SENT)]
+
+    make_server(data_dir=server.data_dir, port=server.port)  # the server is back
+    qtbot.waitUntil(lambda: window.engine.logged_in, timeout=15_000)
+    qtbot.waitUntil(lambda: roster.contact("bob").online, timeout=15_000)
+    assert not roster.contact("charlie").online
+    qtbot.waitUntil(lambda: groups.group("lab").members == ("alice",), timeout=10_000)
+    assert [(r.name, r.pending) for r in groups.rows()] == [
+        ("design", True), ("lab", False)]
+    # (read when opened, not counted again; lab's unread message counted once)
+    assert window.engine.unread(peer_key("bob")) == 0
+    assert window.engine.unread(group_key("lab")) == 1
+    assert groups.group("lab").unread == 1
