@@ -1690,8 +1690,10 @@ class ConversationWidget(QWidget):
     FLASH_MS = 1500
     """How long the quoted message a click went to stays outlined (milliseconds)."""
     QUOTE_PAGES = 10
-    """How many older pages (from the server, when the cache has no more) a quote is looked
-    for in before the status bar says it is not there."""
+    """How many older pages (from the cache, then from the server) a quote not found, or
+    found only as a message edited since the reply, is looked for in; then what was found
+    stands (the edited message is gone to), and when nothing was, the status bar says it is
+    not there."""
 
     def _row_of(self, seq: int | None, client_msg_id: str) -> int:
         """The row of message ``seq`` (an unsent one's: ``client_msg_id``) now (rows move as
@@ -1720,14 +1722,15 @@ class ConversationWidget(QWidget):
             return False
         target = self.model.find_quoted(row)
         if target.outcome in (QuoteOutcome.GONE, QuoteOutcome.EDITED) and \
-                self.model.canFetchMore():
+                self.model.canFetchMore() and pages < self.QUOTE_PAGES:
             # Not found, or only by an edit since: the message itself may be further back.
-            if pages < self.QUOTE_PAGES:
-                reply = self.model.item(row)
-                self._quote_wait = (reply.seq, reply.client_msg_id, pages + 1)
-                self.model.fetchMore()  # (from the cache: older_done comes at once)
-                return False
-            target = QuoteTarget(QuoteOutcome.GONE)
+            reply = self.model.item(row)
+            self._quote_wait = (reply.seq, reply.client_msg_id, pages + 1)
+            self.model.fetchMore()  # (from the cache: older_done comes at once)
+            return False
+        # (The pages spent, what was found stands: a message edited since the reply is gone
+        # to. It was replaced by "not in the history any more" once ten pages were read, so
+        # in a long conversation the edited message was never gone to; a review.)
         if target.seq is None:
             self.status_message.emit(target.status())
             return False

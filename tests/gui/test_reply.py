@@ -447,3 +447,44 @@ def test_a_quote_is_looked_for_in_older_pages_from_the_server(qtbot, open_window
     qtbot.waitUntil(lambda: tab.delegate.flash_seq is not None, timeout=10_000)
     row = next(r for r in range(model.rowCount()) if model.item(r).text == "the question")
     assert tab.view.currentIndex().row() == row and on_screen(tab, row)
+
+
+def test_a_quote_of_a_message_edited_since_is_gone_to_in_a_long_conversation(
+        qtbot, open_window):
+    """bob and alice had written more than ten pages before bob asked "see you at 5?";
+    alice answered it, then bob edited it to "see you at 6?". After a restart, a click on
+    her reply's quote loaded ten older pages and then said "The quoted message is not in
+    this conversation's history any more", although it was right there (an edited one is
+    gone to, with a word that it reads differently now): the page budget for the look-up
+    in older pages replaced what was found with "not there"."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    for n in range(600):
+        bob.engine.send_unicast("alice", f"line {n}")
+    bob.engine.send_unicast("alice", "see you at 5?")
+    tab = alice.open_conversation("bob")
+    qtbot.waitUntil(lambda: texts(alice, peer_key("bob"), MessageKind.OTHER)[-1:]
+                    == ["see you at 5?"], timeout=60_000)
+    model = alice.engine.conversation(peer_key("bob"))
+    question = next(i.seq for i in model.items() if i.text == "see you at 5?")
+    reply_action(tab, model.row_of_seq(question)).trigger()
+    type_line(qtbot, alice, "sure", peer_key("bob"))
+    qtbot.waitUntil(lambda: model.items()[-1].seq is not None)
+    bob.engine.edit(question, peer_key("alice"), "see you at 6?")
+    qtbot.waitUntil(lambda: "see you at 6?" in texts(alice, peer_key("bob"),
+                                                     MessageKind.OTHER))
+    tab.view.scrollToBottom()
+    qtbot.waitUntil(lambda: alice.engine.unread(peer_key("bob")) == 0, timeout=10_000)
+    alice.close()
+
+    again = open_window("alice")
+    tab = again.open_conversation("bob")
+    model = again.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: any(i.text.endswith("\nsure") for i in model.items()))
+    reply_row = next(r for r in range(model.rowCount()) if model.item(r).text.endswith("\nsure"))
+    click_quote(qtbot, tab, reply_row)
+    qtbot.waitUntil(lambda: again.statusBar().currentMessage() != "", timeout=10_000)
+    assert "edited after this reply" in again.statusBar().currentMessage()
+    row = model.row_of_seq(question)
+    assert row is not None and tab.view.currentIndex().row() == row
+    assert tab.delegate.flash_seq == question
