@@ -2277,7 +2277,8 @@ class ClientEngine(QObject):
         return True
 
     def _drop_requests(self, *, logout: bool = False) -> None:
-        """Forget the requests in flight (the link is gone): a password change waiting for
+        """Forget the requests in flight (the link is gone): an older page asked for ends
+        its fetch (``older_done``, with nothing); a password change waiting for
         its answer is reported as not made (the server makes it only while the asking
         connection is there). Unless ``logout``: edits and deletes go again after the next
         login (:attr:`_redo`), and a group create/join/accept is settled by that login's
@@ -2285,6 +2286,14 @@ class ClientEngine(QObject):
         made)."""
         dropped = list(self._requests.values())
         self._requests.clear()
+        # An older page asked for on the old link never comes: its fetchMore ends here
+        # (older_done). A reply's quote looked for in it waited on, and a page scrolled to
+        # minutes later jumped the view to that old click's message (a review).
+        older = sorted({req.key or EVERYONE for req in dropped
+                        if req.kind == "history" and req.mode == "older"})
+        self._history_busy.difference_update(older)
+        for key in older:
+            self.conversation(key).older_done.emit()
         for req in dropped:
             if req.kind == "password":
                 self._unconfirmed_password = req.password

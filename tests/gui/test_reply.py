@@ -8,6 +8,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication
 
 from messenger.client.conversations import peer_key
+from messenger.client.liveness import Backoff
 from messenger.client.models import ChatItem, ConversationModel, MessageKind
 from messenger.client.quotes import reply_text
 from messenger.gui.conversation import ConversationWidget
@@ -488,3 +489,45 @@ def test_a_quote_of_a_message_edited_since_is_gone_to_in_a_long_conversation(
     row = model.row_of_seq(question)
     assert row is not None and tab.view.currentIndex().row() == row
     assert tab.delegate.flash_seq == question
+
+
+def test_a_quote_looked_for_when_the_link_dropped_does_not_jump_later(
+        qtbot, open_window, tmp_path):
+    """On another computer of the account, alice clicked a reply's quote whose message was
+    further back, and the link dropped before the server's page came. Minutes later, back
+    online, she scrolled up: the view jumped by itself to the message of that old click (the
+    look-up waited for a page that never came, and took the next one). Now the look-up ends
+    with the link, and scrolling up leaves the view where the user puts it."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    bob.engine.send_unicast("alice", "the question")
+    for n in range(70):
+        bob.engine.send_unicast("alice", f"more {n}")
+    tab = alice.open_conversation("bob")
+    qtbot.waitUntil(lambda: len(texts(alice, peer_key("bob"), MessageKind.OTHER)) == 71,
+                    timeout=20_000)
+    model = alice.engine.conversation(peer_key("bob"))
+    reply_action(tab, next(r for r in range(model.rowCount())
+                           if model.item(r).text == "the question")).trigger()
+    type_line(qtbot, alice, "the answer", peer_key("bob"))
+    qtbot.waitUntil(lambda: model.items()[-1].seq is not None)
+
+    other = open_window("alice", data_dir=tmp_path / "laptop", backoff=Backoff(0.05, 0.05))
+    tab = other.open_conversation("bob")
+    model = other.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: any(i.text.endswith("\nthe answer") for i in model.items()),
+                    timeout=10_000)
+    reply_row = next(r for r in range(model.rowCount())
+                     if model.item(r).text.endswith("\nthe answer"))
+    with qtbot.waitSignal(other.engine.login_succeeded, timeout=10_000):
+        click_quote(qtbot, tab, reply_row)  # (the page is asked for …)
+        other.engine._conn.drop("the network went")  # (… and the link goes first)
+    reply_row = next(r for r in range(model.rowCount())
+                     if model.item(r).text.endswith("\nthe answer"))
+    tab.view.setCurrentIndex(tab.proxy.index(reply_row, 0))
+    while "the question" not in [i.text for i in model.items()]:  # scrolling up
+        qtbot.waitUntil(model.canFetchMore, timeout=10_000)
+        with qtbot.waitSignal(model.older_done, timeout=10_000):
+            model.fetchMore()
+    assert tab.delegate.flash_seq is None
+    assert model.item(tab.view.currentIndex().row()).text.endswith("\nthe answer")
