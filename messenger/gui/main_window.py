@@ -417,8 +417,10 @@ class NewConversationDialog(QDialog):
 
 
 DRAFT_SAVE_MS = 2_000
-TABS_SAVE_MS = 2_000
 """Unsent texts are written to the settings this long after the last keystroke."""
+TABS_SAVE_MS = 2_000
+"""The open tabs are written to the settings this long after they change (so a crash or a
+power cut keeps them)."""
 ROSTER_HOLD_MS = 1_500
 """After the last click or move of the pointer in the contact list, rows keep their places at
 least this long (and for as long as the pointer is over it): see
