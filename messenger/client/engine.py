@@ -713,6 +713,8 @@ class ClientEngine(QObject):
         # (_catch_up_later); a new dict with each session (whose catch-up starts over).
         self._catch_up_waiting: dict[str, float] = {}
         self._conversations_wait = CATCH_UP_RETRY_S[0]  # (the next wait if refused again)
+        # Group key → the highest seq of an `ended` notice met in this run (_saw_ended).
+        self._ended_seqs: dict[str, int] = {}
         # Conversations listed by `conversations` whose newest page is on its way, and the seq
         # to keep as CONVERSATIONS_META once they are all in (None: not this time).
         self._discovering: set[str] = set()
@@ -2384,6 +2386,7 @@ class ClientEngine(QObject):
         self.user = ""
         if not reconnect:
             self._party_order.clear()  # (a reconnect keeps the order the groups were joined)
+            self._ended_seqs.clear()  # (another account's; the cache keeps the notices)
         self._set_party("")
         self._drop_requests(logout=not reconnect)
         # What was on the old link is unanswered: sends go again (same ids), reads too, and
@@ -3174,13 +3177,36 @@ class ClientEngine(QObject):
         it from its catch-up, as the ``group_update`` went to the sessions of then only).
         Its former row says it ended, also after a restart. Not when the account is in a
         later group of that name, nor for the end of an earlier one (before the
-        ``created`` this app last saw)."""
-        if m.notice != "ended" or not m.group:
+        ``created`` this app last saw, or below a message of a later one that the account
+        was in: it joined another group of that name elsewhere and left it, and that
+        group goes on). Any other message of ``m.group`` above an ``ended`` seen here is
+        of such a later group: its former row no longer says it ended."""
+        if not m.group or m.notice in ("deleted", "edited"):
             return
         key = group_key(m.group)
+        if m.notice != "ended":
+            former = self.groups.former_row(m.group)
+            if former is None or not former.ended:  # (the usual case: nothing looked up)
+                return
+            ended = self._ended_seqs.get(key)
+            if ended is not None and m.seq <= ended:  # (an older page of the ended group)
+                return
+            if self._store is not None:
+                ended = max(ended or 0, self._store.last_notice_seq(key, "ended") or 0)
+            if ended and m.seq > ended:
+                self.groups.upsert(replace(former, ended=False))
+                if self._store is not None:
+                    try:
+                        self._store.delete_meta(GROUP_ENDED_META + key)
+                    except (sqlite3.Error, OSError) as exc:
+                        log.warning("could not save that group %s goes on: %s", m.group, exc)
+            return
+        self._ended_seqs[key] = max(self._ended_seqs.get(key, 0), m.seq)
         row = self.groups.group(m.group)
         if row is not None:  # (a member of, or invited to, a later group of that name)
             return
+        if self._store is not None and (self._store.last_seq(key) or 0) > m.seq:
+            return  # (a page above it is here already: a later group's messages)
         known = self._store.get_meta(GROUP_CREATED_META + key) if self._store is not None \
             else None
         try:

@@ -841,6 +841,12 @@ class LocalStore:
         return self._db.execute("SELECT max(seq) FROM messages WHERE conv = ?",
                                 (conv,)).fetchone()[0]
 
+    def last_notice_seq(self, conv: str, notice: str) -> int | None:
+        """The highest seq of a cached server notice ``notice`` (e.g. ``"ended"``) in
+        ``conv``, None when none is cached."""
+        return self._db.execute("SELECT max(seq) FROM messages WHERE conv = ? AND notice = ?",
+                                (conv, notice)).fetchone()[0]
+
     def max_seq(self) -> int:
         """The highest seq cached in any conversation (0: none)."""
         return self._db.execute("SELECT max(seq) FROM messages").fetchone()[0] or 0
