@@ -117,6 +117,7 @@ from .models import (
     local_time,
     sane_ts,
 )
+from .offlinepass import OFFLINE_PASSWORD_META, OfflinePasswords
 from .pins import PinFileError, PinStore, normalize_fingerprint, server_address
 from .quotes import QuoteCandidate
 from .serverclock import ServerClock
@@ -181,6 +182,10 @@ LISTS_SAVE_MS = 1000
 """A change of the contact or group list is written to the local store this long after it
 (at once when the link goes or the store closes): a burst of presence changes (a server
 restart) writes it once."""
+
+OFFLINE_PASSWORD_MISMATCH = "The password does not match the one last used here."
+"""Why :meth:`ClientEngine.open_offline` did not open: the password typed is not the one of
+the last login (or password change) of the account on this computer."""
 
 CONVERSATIONS_META = "conversations_after"
 """``meta`` key: the seq up to which the server's ``conversations`` list has been gone
@@ -671,6 +676,12 @@ class ClientEngine(QObject):
         self._store: LocalStore | None = None
         self._store_user = ""
         self._store_at: tuple[str, int] = ("", 0)
+        self.offline_passwords = OfflinePasswords()
+        """Hashes the password kept (as an argon2id hash) in the account's store for "Open
+        offline" (:meth:`open_offline`, :meth:`_keep_offline_password`)."""
+        # The store and password last hashed into it (a re-login with the same one does not
+        # hash again: ≈ 40 ms on the GUI thread at every reconnect).
+        self._offline_password_kept: tuple[LocalStore, str] | None = None
         # The address the account's store and settings are kept under, for the address
         # typed (:attr:`home`; resolved at each login from the server's certificate).
         self._home_for: tuple[str, int] = ("", 0)
@@ -1282,15 +1293,29 @@ class ClientEngine(QObject):
         the server cannot be reached (the login dialog's "Open offline"): the cached history
         shows, messages typed go to the outbox, and the app reconnects by itself with the
         usual backoff, logging in with ``password`` (kept in memory only, as after a login)
-        and sending the outbox then. A refused password ends it as a refused re-login does
-        (``login_failed`` with ``bad_credentials``). Returns "" when it opened, else why
-        not (no store of that account here, or it cannot be opened)."""
+        and sending the outbox then. ``password`` must match the hash kept in the store at
+        the last login or password change here (:data:`OFFLINE_PASSWORD_META`; else
+        :data:`OFFLINE_PASSWORD_MISMATCH`), and a store made by a version that kept none is
+        not opened offline. A password the server then refuses (changed elsewhere since)
+        ends it as a refused re-login does (``login_failed`` with ``bad_credentials``).
+        Returns "" when it opened, else why not (no store of that account here, no or
+        another password kept, or it cannot be opened)."""
         home = self.offline_home(host, port, user)
         if home is None:
             return (f"This computer has no messages of {user} on "
                     f"{server_address(host, port)}: log in once while the server is up.")
         if self.logged_in or self._conn.state is not ConnectionState.DISCONNECTED:
             return "Already connected."
+        # No server to ask: the password must be the one of the last login here (its hash,
+        # kept by _keep_offline_password). Checked before the store is opened.
+        kept = LocalStore.peek_meta(self._store_path(*home, user), OFFLINE_PASSWORD_META)
+        if not kept:
+            return (f"Open offline needs one login of {user} on {server_address(host, port)} "
+                    "with this version of the app first (it keeps what checks the password "
+                    "here): log in online once.")
+        if not self.offline_passwords.matches(kept, password):
+            log.info("open offline refused: the password does not match")
+            return OFFLINE_PASSWORD_MISMATCH
         self._stop_reconnecting()
         self._reset_session()
         self._conn.set_address(host, port)
@@ -2673,6 +2698,7 @@ class ClientEngine(QObject):
         elif req.kind == "password":
             if self._credentials is not None:
                 self._credentials = (self._credentials[0], req.password)
+            self._keep_offline_password(req.password)
             log.info("password changed")
             self.password_changed.emit()
         elif req.kind == "logout":
@@ -4383,6 +4409,7 @@ class ClientEngine(QObject):
         self._tick_timer.start()
         self.open_store(*self.home, self.user)  # (kept when it is this account's)
         self._store_user = self.user
+        self._keep_offline_password(req.password)
         # Show the unsent messages of every conversation, then catch up and send them.
         assert self._store is not None
         for item in self._store.outbox():
@@ -4402,6 +4429,20 @@ class ClientEngine(QObject):
         if self._redo:
             self._send_redo()
         self._pump()
+
+    def _keep_offline_password(self, password: str) -> None:
+        """Keep an argon2id hash of ``password`` (just accepted by the server: a login or a
+        password change) in the account's store, for :meth:`open_offline` to check. Never
+        the password itself."""
+        store = self._store
+        if store is None or not password or self._offline_password_kept == (store, password):
+            return
+        try:
+            store.set_meta(OFFLINE_PASSWORD_META, self.offline_passwords.hash(password))
+        except sqlite3.Error as exc:
+            log.warning("could not keep the password check for Open offline: %s", exc)
+            return
+        self._offline_password_kept = (store, password)
 
     def _resend_reads(self) -> None:
         """After a login: the reads that may not have arrived go again, each as it was made

@@ -16,7 +16,9 @@ Tables:
                 (a multicast is filed once in each conversation it belongs to, so the key is
                 ``(conv, seq)``), with own messages' delivery state
                 (``sent``/``delivered``/``read``) and who confirmed it.
-  ``meta``      key/value cursors: ``receipts_after`` (highest receipt ``rid`` seen).
+  ``meta``      key/value cursors: ``receipts_after`` (highest receipt ``rid`` seen), and
+                ``offline_password``, the argon2id hash of the last password used here
+                that "Open offline" checks (:mod:`.offlinepass`; never the password).
   ``transfers`` peer-to-peer file transfers, one row per card (its app key): direction, peer,
                 conversation, file name and path, size, SHA-256, MIME type, state, bytes done,
                 error, whether the user accepted it (so that after a restart a re-offer of

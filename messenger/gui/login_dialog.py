@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..client.connection import ConnectionErrorCode, ConnectionState
-from ..client.engine import ClientEngine
+from ..client.engine import OFFLINE_PASSWORD_MISMATCH, ClientEngine
 from ..client.pins import PinFileError, server_address, two_lines
 from ..protocol import PASSWORD_RULE, ErrorCode, is_valid_name, is_valid_password
 from . import theme
@@ -304,8 +304,10 @@ class LoginDialog(QDialog):
     def open_offline(self) -> None:
         """"Open offline" (shown when the server could not be reached and this computer has
         the account's local store): open the account from it
-        (:meth:`ClientEngine.open_offline`; the password is kept in memory for the
-        reconnect's login, never written) and close the dialog, or say why not."""
+        (:meth:`ClientEngine.open_offline`: the password must match the hash kept at the
+        last login here; it is kept in memory for the reconnect's login, never written)
+        and close the dialog, or say why not (a password that does not match: the button
+        stays and the password box gets the cursor)."""
         if self._offline_for is None or self._named() != self._offline_for:
             return  # (the button shows only while the fields name them)
         host, port = self.engine.host, self.engine.port  # (the one tried: fields unchanged)
@@ -316,6 +318,10 @@ class LoginDialog(QDialog):
             self._show_error(problem, field)
             return
         if reason := self.engine.open_offline(host, port, user, password):
+            if reason == OFFLINE_PASSWORD_MISMATCH:
+                # (the button stays: the right one may be typed next)
+                self._show_error(reason, self.password_edit)
+                return
             self._offline_for = None
             self.offline_button.hide()
             self._show_error(reason)

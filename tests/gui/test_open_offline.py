@@ -14,7 +14,9 @@ from messenger.client.connection import ConnectionState
 from messenger.client.conversations import group_key, peer_key
 from messenger.client.engine import ClientEngine
 from messenger.client.liveness import Backoff
+from messenger.client.localstore import LocalStore
 from messenger.client.models import DeliveryState, MessageKind, RosterModel
+from messenger.client.offlinepass import OFFLINE_PASSWORD_META
 from messenger.client.transfers import TransferController, TransferPrefs
 from messenger.gui.login_dialog import LoginDialog
 from messenger.gui.main_window import MainWindow
@@ -125,17 +127,28 @@ def test_with_the_server_down_the_app_opens_offline_and_sends_once_it_is_back(
     assert not window.logout_chosen
 
 
-def test_a_password_refused_once_the_server_answers_goes_back_to_the_login_dialog(
-        qtbot, server, make_server, open_window, start_app):
-    """Opened offline, the password typed could not be checked: when the server answers
-    and refuses it, the window ends as for a refused re-login, and the login dialog says
-    why."""
+def test_a_password_changed_elsewhere_opens_offline_then_goes_back_to_the_login_dialog(
+        qtbot, server, make_server, open_window, start_app, tmp_path):
+    """alice changed her password on another computer after her last login here. Offline,
+    this computer can only check the password of that last login (the old one): it opens,
+    and when the server answers and refuses it, the window ends as for a refused re-login
+    and the login dialog says why."""
     first = open_window("alice")
     first.close()
     qtbot.waitUntil(lambda: first.engine.state is ConnectionState.DISCONNECTED)
+    laptop = ClientEngine(data_dir=tmp_path / "other-computer")
+    try:
+        with qtbot.waitSignal(laptop.login_succeeded, timeout=10_000):
+            laptop.connect_to(server.host, server.port)
+            laptop.login("alice", "alice123")
+        with qtbot.waitSignal(laptop.password_changed, timeout=10_000):
+            assert laptop.change_password("alice123", "new-secret")
+    finally:
+        laptop.close()
+        qtbot.waitUntil(lambda: laptop.state is ConnectionState.DISCONNECTED)
     server.close()
 
-    dialog = start_app(server.host, server.port, "alice", "not her password")
+    dialog = start_app(server.host, server.port, "alice", "alice123")
     qtbot.waitUntil(lambda: dialog.offline_button.isVisible(), timeout=10_000)
     with qtbot.waitSignal(dialog.accepted, timeout=5000):
         dialog.offline_button.click()
@@ -147,6 +160,75 @@ def test_a_password_refused_once_the_server_answers_goes_back_to_the_login_dialo
     assert "refused the password" in window.logout_reason
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
     assert not window.engine.logged_in and not window.engine.auto_reconnect
+
+
+def test_open_offline_refuses_a_password_other_than_the_last_one_used_here(
+        qtbot, server, open_window, start_app):
+    """On a shared computer, with the network unplugged, "Open offline" showed alice's
+    messages to whoever typed any password (there was no server to check it). It now
+    checks the password against the hash kept at her last login here: a wrong one is
+    refused, nothing opens, and the button stays for the right one."""
+    first = open_window("alice")
+    first.close()
+    qtbot.waitUntil(lambda: first.engine.state is ConnectionState.DISCONNECTED)
+    server.close()
+
+    dialog = start_app(server.host, server.port, "alice", "not her password")
+    qtbot.waitUntil(lambda: dialog.offline_button.isVisible(), timeout=10_000)
+    dialog.offline_button.click()
+    assert dialog.isVisible() and dialog.result() == 0
+    assert dialog.error_text() == "The password does not match the one last used here."
+    assert dialog.offline_button.isVisible()
+    engine = dialog.engine
+    assert engine.store is None and not engine.auto_reconnect
+    assert engine.conversation(peer_key("bob")).items() == []
+
+    dialog.password_edit.setText("alice123")
+    with qtbot.waitSignal(dialog.accepted, timeout=5000):
+        dialog.offline_button.click()
+    assert engine.store is not None and engine.auto_reconnect
+
+
+def test_after_a_password_change_here_only_the_new_password_opens_offline(
+        qtbot, server, open_window, start_app):
+    """A password changed in File → Change password… is the one "Open offline" checks
+    afterwards; the old one no longer opens the messages."""
+    first = open_window("alice")
+    with qtbot.waitSignal(first.engine.password_changed, timeout=10_000):
+        assert first.engine.change_password("alice123", "new-secret")
+    first.close()
+    qtbot.waitUntil(lambda: first.engine.state is ConnectionState.DISCONNECTED)
+    host, port = server.host, server.port
+    server.close()
+
+    dialog = start_app(host, port, "alice", "alice123")
+    qtbot.waitUntil(lambda: dialog.offline_button.isVisible(), timeout=10_000)
+    assert dialog.engine.open_offline(host, port, "alice", "alice123") == (
+        "The password does not match the one last used here.")
+    dialog.password_edit.setText("new-secret")
+    with qtbot.waitSignal(dialog.accepted, timeout=5000):
+        dialog.offline_button.click()
+
+
+def test_a_store_from_before_the_password_check_is_not_opened_offline(
+        qtbot, server, open_window, start_app):
+    """A store last logged in to by an older version keeps no password hash: nothing can
+    check the password offline, so it is not opened; the dialog says to log in online
+    once."""
+    first = open_window("alice")
+    path = first.engine.store.path
+    first.close()
+    qtbot.waitUntil(lambda: first.engine.state is ConnectionState.DISCONNECTED)
+    older = LocalStore(path)  # (as an older version left it)
+    older.delete_meta(OFFLINE_PASSWORD_META)
+    older.close()
+    server.close()
+
+    dialog = start_app(server.host, server.port, "alice", "alice123")
+    qtbot.waitUntil(lambda: dialog.offline_button.isVisible(), timeout=10_000)
+    dialog.offline_button.click()
+    assert dialog.isVisible() and dialog.engine.store is None
+    assert "log in online once" in dialog.error_text()
 
 
 def test_no_open_offline_for_an_account_never_logged_in_here(qtbot, server, start_app):
