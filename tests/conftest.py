@@ -49,6 +49,17 @@ def messenger_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def cheap_offline_hash(monkeypatch) -> None:
+    """The app's "Open offline" password hash (argon2id, ≈ 40 ms at its desktop costs, at
+    every first login of an engine) made cheap, as the test servers' own argon2 costs are
+    (tests/helpers/servers.py); tests/unit/test_offlinepass.py checks the real costs."""
+    from messenger.client import offlinepass
+
+    monkeypatch.setattr(offlinepass, "TIME_COST", 1)
+    monkeypatch.setattr(offlinepass, "MEMORY_KIB", 1024)
+
+
 @pytest.fixture
 def make_server(qapp, tmp_path):
     """Factory: ``make_server(**options)`` starts an in-process server on 127.0.0.1, port 0."""

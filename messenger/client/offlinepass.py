@@ -26,9 +26,14 @@ MEMORY_KIB = 19 * 1024
 class OfflinePasswords:
     """Hash a password to keep for "Open offline" and check one typed against it."""
 
-    def __init__(self, time_cost: int = TIME_COST, memory_kib: int = MEMORY_KIB) -> None:
-        self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib,
-                                      parallelism=1, type=Type.ID)
+    def __init__(self, time_cost: int | None = None, memory_kib: int | None = None) -> None:
+        """``time_cost`` and ``memory_kib`` default to :data:`TIME_COST` and
+        :data:`MEMORY_KIB` (looked up at each call: the tests make them cheap, as they do
+        the test servers' own argon2 costs)."""
+        self._hasher = PasswordHasher(
+            time_cost=TIME_COST if time_cost is None else time_cost,
+            memory_cost=MEMORY_KIB if memory_kib is None else memory_kib,
+            parallelism=1, type=Type.ID)
 
     def hash(self, password: str) -> str:
         """The encoded argon2id hash of ``password`` (a new salt each time)."""
