@@ -516,7 +516,7 @@ class ClientConnection(QObject):
         if self._awaiting_trust:
             self._awaiting_trust = False
             self._fail(ConnectionErrorCode.UNTRUSTED,
-                       f"You did not trust the certificate of {self.where}; "
+                       f"You did not trust the key of {self.where}; "
                        "nothing was sent to it.")
 
     def _on_ready_read(self) -> None:

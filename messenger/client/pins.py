@@ -228,5 +228,5 @@ def mismatch_message(host: str, port: int, pinned: str, presented: str) -> str:
         f"server). It is on another key.\nPinned:\n{two_lines(pinned)}\n"
         f"Now:\n{two_lines(presented)}\n"
         "If the server was reinstalled or given a new key, check the new fingerprint "
-        "with its administrator, then choose \u201cForget the pinned certificate\u201d."
+        "with its administrator, then choose \u201cForget the pinned key\u201d."
     )

@@ -170,11 +170,11 @@ class LoginDialog(QDialog):
         self.fingerprint_label.setWordWrap(True)
         self.fingerprint_label.setTextInteractionFlags(
             Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.fingerprint_label.setAccessibleDescription("Server certificate fingerprint")
+        self.fingerprint_label.setAccessibleDescription("Server key fingerprint")
         theme.secondary_text(self.fingerprint_label)
         self.fingerprint_label.hide()
-        self.forget_button = QPushButton("Forget the pinned certificate")
-        self.forget_button.setAccessibleName("Forget the pinned certificate")
+        self.forget_button = QPushButton("Forget the pinned key")
+        self.forget_button.setAccessibleName("Forget the pinned key")
         self.forget_button.setToolTip("Only if you know the server was reinstalled")
         self.forget_button.setAutoDefault(False)  # Enter must never forget a pin
         self.forget_button.clicked.connect(self._forget_pin)
@@ -511,7 +511,7 @@ class LoginDialog(QDialog):
                 return
             self.engine.refuse_server()
             self._set_busy(False)
-            self._show_error(f"You did not trust the certificate of {where}; nothing was "
+            self._show_error(f"You did not trust the key of {where}; nothing was "
                              "sent to it.")
 
         box.finished.connect(answered)
@@ -541,7 +541,7 @@ class LoginDialog(QDialog):
                                        and self._named() == self._offline_for)
 
     def _show_forget_button(self) -> None:
-        """"Forget the pinned certificate" shows while the fields name the server whose
+        """"Forget the pinned key" shows while the fields name the server whose
         certificate changed."""
         named = (self.host_edit.text().strip(), self.port_spin.value())
         self.forget_button.setVisible(self._changed_server is not None
@@ -555,9 +555,9 @@ class LoginDialog(QDialog):
         self._changed_server = None
         self.forget_button.hide()
         self._show_error("")
-        self._show_fingerprint(f"The pinned certificate of {server_address(host, port)} was "
+        self._show_fingerprint(f"The pinned key of {server_address(host, port)} was "
                                "forgotten; the next connection shows the server's current "
-                               "certificate and asks whether to trust it.")
+                               "key and asks whether to trust it.")
 
     # ------------------------------------------------------------------ helpers
 

@@ -233,7 +233,7 @@ def test_login_dialog_certificate_changed(qtbot, dialog, server):
 
 def test_forget_pin_forgets_the_server_whose_certificate_changed(qtbot, dialog, server):
     """After "The server's certificate changed … 127.0.0.1:PORT", the user typed another
-    server of theirs in the Server box and clicked "Forget the pinned certificate", still
+    server of theirs in the Server box and clicked "Forget the pinned key", still
     shown: the pin of the server now typed, which nothing was wrong with, was forgotten
     (its next connection a "first use" an attacker could answer), and the changed one
     stayed pinned."""
@@ -540,7 +540,7 @@ def _has_ipv6_loopback() -> bool:
 def test_the_trust_question_for_an_ipv6_server_writes_the_address_unambiguously(
         qtbot, make_server):
     """Connecting to a server on ::1, the trust question read "This is your first
-    connection to ::1:41279." and Cancel "You did not trust the certificate of ::1:41279"
+    connection to ::1:41279." and Cancel "You did not trust the key of ::1:41279"
     ("::1:41279" is itself an IPv6 address; the pin is kept as "[::1]:41279", and the
     certificate-changed warning wrote it so). Now every message writes "[::1]:41279"."""
     from PySide6.QtWidgets import QMessageBox

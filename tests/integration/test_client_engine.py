@@ -219,7 +219,7 @@ def test_changed_certificate_is_refused(qtbot, server, make_engine):
     assert code == "certificate_changed"
     joined = message.replace("\n", "")  # (each fingerprint on two lines of its own)
     assert "certificate changed" in message and WRONG_FP in joined
-    assert server.fingerprint in joined and "Forget the pinned certificate" in message
+    assert server.fingerprint in joined and "Forget the pinned key" in message
     assert engine.state is ConnectionState.DISCONNECTED
     assert PinStore().get(server.host, server.port) == WRONG_FP  # never silently re-pinned
 

@@ -101,7 +101,7 @@ def test_mismatch_message_explains():
     # Each fingerprint on two lines of its own (no space to wrap at: it was cut off).
     assert f"\n{two_lines(FP_A)}\n" in text and f"\n{two_lines(FP_B)}\n" in text
     assert max(map(len, two_lines(FP_A).splitlines())) <= 48
-    assert "attack" in text and "Forget the pinned certificate" in text
+    assert "attack" in text and "Forget the pinned key" in text
 
 
 def test_every_pin_is_listed_with_its_address(tmp_path):
