@@ -739,6 +739,7 @@ class ClientEngine(QObject):
         self._backoff = backoff or Backoff()
         self._heartbeat = heartbeat or Heartbeat()
         self._auto_reconnect = False
+        self._waits_for_update = False  # (see waits_for_update)
         self._credentials: tuple[str, str] | None = None
         self._unconfirmed_password = ""
         """A new password whose change lost its answer with the link: it may or may not have
@@ -1288,7 +1289,8 @@ class ClientEngine(QObject):
         home = homes.home(host, port, fingerprint)
         return home if self._store_path(*home, user).is_file() else None
 
-    def open_offline(self, host: str, port: int, user: str, password: str) -> str:
+    def open_offline(self, host: str, port: int, user: str, password: str, *,
+                     version_mismatch: bool = False) -> str:
         """Open ``user``'s account on ``host:port`` from this computer's local store while
         the server cannot be reached (the login dialog's "Open offline"): the cached history
         shows, messages typed go to the outbox, and the app reconnects by itself with the
@@ -1299,7 +1301,11 @@ class ClientEngine(QObject):
         not opened offline. A password the server then refuses (changed elsewhere since)
         ends it as a refused re-login does (``login_failed`` with ``bad_credentials``).
         Returns "" when it opened, else why not (no store of that account here, no or
-        another password kept, or it cannot be opened)."""
+        another password kept, or it cannot be opened).
+
+        ``version_mismatch``: the server answered, speaking another protocol version. No
+        retry helps until the app or the server is updated, so none comes by itself
+        (:attr:`waits_for_update`); "Reconnect now" (:meth:`reconnect_now`) tries."""
         home = self.offline_home(host, port, user)
         if home is None:
             return (f"This computer has no messages of {user} on "
@@ -1339,11 +1345,26 @@ class ClientEngine(QObject):
         for item in self._store.outbox():  # (the unsent messages show as pending)
             for place in self._outbox_places(item):
                 self.conversation(place.key, place.title)
+        self._waits_for_update = version_mismatch
+        if version_mismatch:
+            # (each try would meet version_mismatch again: the user says when, once the
+            # app or the server is updated)
+            self.conversation(EVERYONE).add_link_notice(
+                f"Opened offline: {self.where} speaks another protocol version. Once the "
+                "app or the server is updated: Reconnect now.", error=True)
+            return ""
         self.conversation(EVERYONE).add_link_notice(
             f"Opened offline: {self.where} cannot be reached. Reconnecting by itself.",
             error=True)
         self._schedule_reconnect()
         return ""
+
+    @property
+    def waits_for_update(self) -> bool:
+        """Opened offline after the server answered with another protocol version
+        (:meth:`open_offline`): until a login nothing reconnects by itself, and a "Reconnect
+        now" that meets the other version again leaves it so."""
+        return self._waits_for_update
 
     def reconnect_in(self) -> float | None:
         """Seconds until the scheduled reconnect (None when none is): for a window made
@@ -2531,8 +2552,10 @@ class ClientEngine(QObject):
         self._conversations_wait = CATCH_UP_RETRY_S[0]
         for job in list(self._exports):
             job.fetch_stopped(message)
-        if code in (ConnectionErrorCode.CERTIFICATE_CHANGED,
-                    ConnectionErrorCode.VERSION_MISMATCH):
+        if code == ConnectionErrorCode.VERSION_MISMATCH and self._waits_for_update:
+            pass  # (opened offline for it: still so; "Reconnect now" tries again)
+        elif code in (ConnectionErrorCode.CERTIFICATE_CHANGED,
+                      ConnectionErrorCode.VERSION_MISMATCH):
             # Neither passes by itself: retrying for ever only said "Retrying in 46 s" under
             # a server updated to another protocol version (a hunt).
             relogin = self._relogin
@@ -4479,8 +4502,10 @@ class ClientEngine(QObject):
             # Reads written to a link that then died may never have arrived: again next time.
             self._reads_to_resend |= self._unconfirmed_reads
             self._unconfirmed_reads.clear()
+        if state is ConnectionState.LOGGED_IN:
+            self._waits_for_update = False  # (updated: reconnects come by themselves again)
         if state is ConnectionState.DISCONNECTED and self._auto_reconnect \
-                and not self._reconnect_timer.isActive():
+                and not self._waits_for_update and not self._reconnect_timer.isActive():
             self._schedule_reconnect()
 
     def _schedule_reconnect(self) -> None:
@@ -4507,6 +4532,7 @@ class ClientEngine(QObject):
 
     def _stop_reconnecting(self) -> None:
         self._auto_reconnect = False
+        self._waits_for_update = False
         self._relogin_lock_ends = 0.0
         self._credentials = None
         self._relogin = False

@@ -196,6 +196,9 @@ class LoginDialog(QDialog):
         # has (host, port, user): "Open offline" shows only while the fields name them (it
         # opened that server's store whatever server or name was typed after: a hunt).
         self._offline_for: tuple[str, int, str] | None = None
+        self._offline_version_mismatch = False
+        """The server of :attr:`_offline_for` answered with another protocol version (no
+        reconnect helps until an update) rather than not at all."""
         self.host_edit.textChanged.connect(self._show_offline_button)
         self.port_spin.valueChanged.connect(self._show_offline_button)
         self.user_edit.textChanged.connect(self._show_offline_button)
@@ -302,12 +305,12 @@ class LoginDialog(QDialog):
             engine.login(user, password)
 
     def open_offline(self) -> None:
-        """"Open offline" (shown when the server could not be reached and this computer has
-        the account's local store): open the account from it
-        (:meth:`ClientEngine.open_offline`: the password must match the hash kept at the
-        last login here; it is kept in memory for the reconnect's login, never written)
-        and close the dialog, or say why not (a password that does not match: the button
-        stays and the password box gets the cursor)."""
+        """"Open offline" (shown when the server could not be reached, or speaks another
+        protocol version, and this computer has the account's local store): open the
+        account from it (:meth:`ClientEngine.open_offline`: the password must match the
+        hash kept at the last login here; it is kept in memory for the reconnect's login,
+        never written) and close the dialog, or say why not (a password that does not
+        match: the button stays and the password box gets the cursor)."""
         if self._offline_for is None or self._named() != self._offline_for:
             return  # (the button shows only while the fields name them)
         host, port = self.engine.host, self.engine.port  # (the one tried: fields unchanged)
@@ -317,7 +320,9 @@ class LoginDialog(QDialog):
         if problem:
             self._show_error(problem, field)
             return
-        if reason := self.engine.open_offline(host, port, user, password):
+        if reason := self.engine.open_offline(
+                host, port, user, password,
+                version_mismatch=self._offline_version_mismatch):
             if reason == OFFLINE_PASSWORD_MISMATCH:
                 # (the button stays: the right one may be typed next)
                 self._show_error(reason, self.password_edit)
@@ -438,12 +443,16 @@ class LoginDialog(QDialog):
         unreachable = code in (ConnectionErrorCode.UNREACHABLE, ConnectionErrorCode.TIMEOUT)
         self._show_error(message, self.host_edit if unreachable else None)
         # This computer logged in as that account there before: its messages can be read
-        # (and new ones written) while the server is away, as in Signal or Telegram.
+        # (and new ones written) while the server is away, as in Signal or Telegram; also
+        # while it speaks another protocol version (until the app or the server is updated:
+        # the saved messages could not be read at all, a hunt).
         user = self.user_edit.text().strip()
         self._offline_for = None
-        if unreachable and not self.create_account and \
+        mismatch = code == ConnectionErrorCode.VERSION_MISMATCH
+        if (unreachable or mismatch) and not self.create_account and \
                 self.engine.offline_home(self.engine.host, self.engine.port, user) is not None:
             self._offline_for = self._named()
+            self._offline_version_mismatch = mismatch
             self._show_offline_button()
             self.error_label.setText(f"{message} You can open your messages saved on this "
                                      "computer meanwhile: Open offline.")

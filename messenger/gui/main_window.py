@@ -432,6 +432,11 @@ looked at (the tabs are drawn again when it changed: see :meth:`MainWindow._redr
 OFFLINE_TEXT = "Offline — connecting…"
 """The status bar of an account opened offline (the login dialog's "Open offline") until its
 first login."""
+OFFLINE_VERSION_TEXT = ("Offline — the server speaks another protocol version; update the "
+                        "app")
+"""The status bar of an account opened offline after the server answered with another
+protocol version (:attr:`ClientEngine.waits_for_update`): nothing reconnects by itself;
+"Reconnect now" tries."""
 
 _STATE_TEXT = {
     ConnectionState.DISCONNECTED: "Disconnected",
@@ -2127,6 +2132,8 @@ class MainWindow(QMainWindow):
             text = OFFLINE_TEXT if self.opened_offline else "Reconnecting…"
         elif auto and self._countdown.isActive():
             return  # the countdown says it
+        elif auto and self.opened_offline and self.engine.waits_for_update:
+            text = OFFLINE_VERSION_TEXT  # (no countdown: "Reconnect now" tries)
         elif state is ConnectionState.DISCONNECTED and self._stopped_reason:
             text = f"Disconnected: {_first_sentence(self._stopped_reason)}"  # (a changed
             # certificate: the fingerprints and what to do are in the tooltip and Everyone)
@@ -2143,6 +2150,10 @@ class MainWindow(QMainWindow):
             # A reconnect attempt failed: the countdown that follows says why, and the line
             # does not flicker through "Disconnected: …" on every try.
             self._last_failure = _first_sentence(message)
+            if self.engine.waits_for_update:  # (no countdown follows: the line says why)
+                self._attempting = False
+                self.state_label.setText(OFFLINE_VERSION_TEXT if self.opened_offline
+                                         else f"Disconnected: {self._last_failure}")
             return
         self._attempting = False
         if self._logged_out_reason:

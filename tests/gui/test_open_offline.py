@@ -10,6 +10,7 @@ from PySide6.QtCore import QEvent, QModelIndex, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QListView
 
+import messenger.server.core as server_core
 from messenger.client.connection import ConnectionState
 from messenger.client.conversations import group_key, peer_key
 from messenger.client.engine import ClientEngine
@@ -19,7 +20,8 @@ from messenger.client.models import DeliveryState, MessageKind, RosterModel
 from messenger.client.offlinepass import OFFLINE_PASSWORD_META
 from messenger.client.transfers import TransferController, TransferPrefs
 from messenger.gui.login_dialog import LoginDialog
-from messenger.gui.main_window import MainWindow
+from messenger.gui.main_window import OFFLINE_VERSION_TEXT, MainWindow
+from messenger.protocol import PROTOCOL_VERSION
 
 
 @pytest.fixture
@@ -270,6 +272,58 @@ def test_open_offline_shows_only_while_the_fields_name_the_server_and_account(
         dialog.offline_button.click()
     assert dialog.engine.account == "alice" and (dialog.engine.host, dialog.engine.port) == (
         host, port)
+
+
+def test_a_server_of_another_protocol_version_opens_offline_without_reconnecting(
+        qtbot, server, open_window, start_app, monkeypatch):
+    """alice's server was upgraded to another protocol version: the login dialog said which
+    side is older, and that was all; her saved messages could not be read until the app was
+    updated. The dialog now offers "Open offline" then too, but nothing reconnects by itself
+    (each try would fail again): the status bar says to update the app, and "Reconnect now"
+    stays there; once the versions agree, it logs in and sends what she typed."""
+    bob = open_window("bob")
+    first = open_window("alice")
+    bob.engine.send_unicast("alice", "the minutes are in the wiki")
+    qtbot.waitUntil(lambda: first.engine.unread(peer_key("bob")) == 1, timeout=10_000)
+    first.close()
+    qtbot.waitUntil(lambda: first.engine.state is ConnectionState.DISCONNECTED)
+    monkeypatch.setattr(server_core, "PROTOCOL_VERSION", PROTOCOL_VERSION + 1)  # (upgraded)
+
+    dialog = start_app(server.host, server.port, "alice", "alice123")
+    qtbot.waitUntil(lambda: dialog.offline_button.isVisible(), timeout=10_000)
+    assert "update the app" in dialog.error_text()  # (which side is older)
+    assert "Open offline" in dialog.error_text()
+    with qtbot.waitSignal(dialog.accepted, timeout=5000):
+        dialog.offline_button.click()
+    window = start_app.window_of(dialog)
+    engine = window.engine
+
+    assert window.state_label.text() == OFFLINE_VERSION_TEXT
+    assert engine.reconnect_in() is None  # (no try comes by itself)
+    assert window.reconnect_button.isVisible() and window.reconnect_button.isEnabled()
+    assert window.reconnect_action.isEnabled()
+    assert _history(window, peer_key("bob")) == [
+        (MessageKind.OTHER, "the minutes are in the wiki", DeliveryState.SENT)]
+    window.open_conversation("bob")
+    type_line(qtbot, window, "reading them now", peer_key("bob"))
+
+    # Reconnect now while the versions still differ: the same answer, and still no
+    # reconnect by itself
+    with qtbot.waitSignal(engine.connection_failed, timeout=10_000,
+                          check_params_cb=lambda code, _: code == "version_mismatch"):
+        window.reconnect_button.click()
+    qtbot.waitUntil(lambda: engine.state is ConnectionState.DISCONNECTED)
+    assert window.state_label.text() == OFFLINE_VERSION_TEXT
+    assert engine.auto_reconnect and engine.reconnect_in() is None
+    assert window.reconnect_button.isVisible() and window.reconnect_button.isEnabled()
+
+    monkeypatch.setattr(server_core, "PROTOCOL_VERSION", PROTOCOL_VERSION)  # (app updated)
+    window.reconnect_button.click()
+    qtbot.waitUntil(lambda: engine.logged_in, timeout=15_000)
+    assert window.state_label.text().startswith("Online as alice")
+    qtbot.waitUntil(lambda: "reading them now" in
+                    [text for _, text, _ in _history(bob, peer_key("alice"))], timeout=10_000)
+    assert not engine.waits_for_update
 
 
 def _double_click(window: MainWindow, view: QListView, index: QModelIndex) -> None:
