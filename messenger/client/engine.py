@@ -3952,6 +3952,11 @@ class ClientEngine(QObject):
             self._history_busy.discard(model.key)
             model.older_done.emit()
 
+    def fetching_older(self, model: ConversationModel) -> bool:
+        """:class:`HistorySource`: an older page of ``model`` was asked of the server and
+        has not come yet (``older_done`` comes with it, or when the link goes)."""
+        return model.key in self._history_busy
+
     def search(self, model: ConversationModel, text: str) -> list[int]:
         """:class:`HistorySource`: seqs of cached messages of ``model`` containing ``text``."""
         seqs = set(self._store.search(model.key, text)) if self._store is not None else set()

@@ -782,6 +782,13 @@ class ConversationModel(QAbstractListModel):
         elif self._source is not None:
             self._source.fetch_older(self)
 
+    def fetching_older(self) -> bool:
+        """True while an older page asked for is on its way from the server (the user just
+        scrolled to the top): :meth:`canFetchMore` is False meanwhile, and ``older_done``
+        says when it is in (or that it will not come)."""
+        return not self._aside and self._source is not None and \
+            self._source.fetching_older(self)
+
     def find(self, text: str) -> list[int]:
         """Seqs of the messages containing ``text`` (ignoring case), oldest first: the whole
         cached conversation, not only the loaded rows."""
@@ -1252,6 +1259,7 @@ class HistorySource(Protocol):
 
     def can_fetch_older(self, model: ConversationModel) -> bool: ...
     def fetch_older(self, model: ConversationModel) -> None: ...
+    def fetching_older(self, model: ConversationModel) -> bool: ...
     def search(self, model: ConversationModel, text: str) -> list[int]: ...
     def load_until(self, model: ConversationModel, seq: int) -> None: ...
     def fill_gap(self, model: ConversationModel, row: int, newest: bool) -> None: ...

@@ -1711,9 +1711,9 @@ class ConversationWidget(QWidget):
         on it in the message list, or its menu's "Go to the quoted message"): scrolled to,
         made current and outlined for a moment. Found by its sender and excerpt among the
         older messages, loaded or cached (:meth:`ConversationModel.find_quoted`), else in
-        older pages from the server as scrolling up loads them; when it is not there
-        (deleted, or older than the history), the status bar says so, and nothing moves.
-        False when it was not gone to (yet)."""
+        older pages from the server as scrolling up loads them (one already on its way is
+        waited for); when it is not there (deleted, or older than the history), the status
+        bar says so, and nothing moves. False when it was not gone to (yet)."""
         self._quote_wait = None
         if self.delegate.flash_seq is not None:  # (the outline of the last one goes)
             self._flash.stop()
@@ -1722,12 +1722,19 @@ class ConversationWidget(QWidget):
             return False
         target = self.model.find_quoted(row)
         if target.outcome in (QuoteOutcome.GONE, QuoteOutcome.EDITED) and \
-                self.model.canFetchMore() and pages < self.QUOTE_PAGES:
+                pages < self.QUOTE_PAGES:
             # Not found, or only by an edit since: the message itself may be further back.
             reply = self.model.item(row)
-            self._quote_wait = (reply.seq, reply.client_msg_id, pages + 1)
-            self.model.fetchMore()  # (from the cache: older_done comes at once)
-            return False
+            if self.model.canFetchMore():
+                self._quote_wait = (reply.seq, reply.client_msg_id, pages + 1)
+                self.model.fetchMore()  # (from the cache: older_done comes at once)
+                return False
+            if self.model.fetching_older():
+                # A page is already on its way (the user just scrolled to the top): it is
+                # waited for. canFetchMore is False meanwhile, and the click said "not in
+                # the history any more" at once (a hunt).
+                self._quote_wait = (reply.seq, reply.client_msg_id, pages + 1)
+                return False
         # (The pages spent, what was found stands: a message edited since the reply is gone
         # to. It was replaced by "not in the history any more" once ten pages were read, so
         # in a long conversation the edited message was never gone to; a review.)

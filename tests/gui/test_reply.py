@@ -531,3 +531,50 @@ def test_a_quote_looked_for_when_the_link_dropped_does_not_jump_later(
             model.fetchMore()
     assert tab.delegate.flash_seq is None
     assert model.item(tab.view.currentIndex().row()).text.endswith("\nthe answer")
+
+
+def alice_on_a_laptop_after_a_reply_far_back(qtbot, open_window, tmp_path, **options):
+    """bob asked "the question", then 70 more lines; alice answered it. On another computer
+    of the account (``options`` for its engine) only the newest page is there:
+    ``(other, tab, model, reply_row)``."""
+    bob = open_window("bob")
+    alice = open_window("alice")
+    bob.engine.send_unicast("alice", "the question")
+    for n in range(70):
+        bob.engine.send_unicast("alice", f"more {n}")
+    tab = alice.open_conversation("bob")
+    qtbot.waitUntil(lambda: len(texts(alice, peer_key("bob"), MessageKind.OTHER)) == 71,
+                    timeout=20_000)
+    model = alice.engine.conversation(peer_key("bob"))
+    reply_action(tab, next(r for r in range(model.rowCount())
+                           if model.item(r).text == "the question")).trigger()
+    type_line(qtbot, alice, "the answer", peer_key("bob"))
+    qtbot.waitUntil(lambda: model.items()[-1].seq is not None)
+
+    other = open_window("alice", data_dir=tmp_path / "laptop", **options)
+    tab = other.open_conversation("bob")
+    model = other.engine.conversation(peer_key("bob"))
+    qtbot.waitUntil(lambda: any(i.text.endswith("\nthe answer") for i in model.items()),
+                    timeout=10_000)
+    assert "the question" not in [i.text for i in model.items()]
+    reply_row = next(r for r in range(model.rowCount())
+                     if model.item(r).text.endswith("\nthe answer"))
+    return other, tab, model, reply_row
+
+
+def test_a_quote_clicked_while_an_older_page_comes_waits_for_it(qtbot, open_window, tmp_path):
+    """alice scrolled to the top (an older page asked of the server) and at once clicked
+    her reply's quote: the status bar said "The quoted message is not in this conversation's
+    history any more" while the page with it was on its way (nothing more could be asked
+    for meanwhile). Now the page is waited for, and the quoted message is gone to."""
+    other, tab, model, reply_row = alice_on_a_laptop_after_a_reply_far_back(
+        qtbot, open_window, tmp_path)
+    model.fetchMore()  # (scrolled to the top: the page is asked for …)
+    assert not model.canFetchMore()
+    tab.go_to_quote(reply_row)  # (… and the quote clicked before it came)
+    assert other.statusBar().currentMessage() == ""
+    qtbot.waitUntil(lambda: tab.delegate.flash_seq is not None, timeout=10_000)
+    row = next(r for r in range(model.rowCount()) if model.item(r).text == "the question")
+    assert tab.view.currentIndex().row() == row and on_screen(tab, row)
+    assert other.statusBar().currentMessage() == ""
+
