@@ -713,6 +713,7 @@ class ClientEngine(QObject):
         # events): those a login brings arrive before the app's window and controller exist.
         self._early_events: list[TransferOffered | TransferCancelled] | None = []
         self._history_busy: set[str] = set()
+        self._link_lost = False  # (while _drop_requests ends the older pages asked for)
         self._resuming = 0
         # Conversations whose catch-up runs on this link (or whose cache refused a message):
         # their live messages do not start a resume cursor (_start_cursor).
@@ -2340,8 +2341,15 @@ class ClientEngine(QObject):
         older = sorted({req.key or EVERYONE for req in dropped
                         if req.kind == "history" and req.mode == "older"})
         self._history_busy.difference_update(older)
-        for key in older:
-            self.conversation(key).older_done.emit()
+        # (The connection still reads logged in while it reports its failure: a quote looked
+        # for in the page sees the link as gone, can_fetch_older and older_offline, and
+        # does not ask the dead link for the next page.)
+        self._link_lost = True
+        try:
+            for key in older:
+                self.conversation(key).older_done.emit()
+        finally:
+            self._link_lost = False
         for req in dropped:
             if req.kind == "password":
                 self._unconfirmed_password = req.password
@@ -3927,7 +3935,7 @@ class ClientEngine(QObject):
                 self._store.has_before(model.key, oldest):
             return True
         return model.server_more is not False and model.key not in self._history_busy \
-            and self.logged_in
+            and self.logged_in and not self._link_lost
 
     def fetch_older(self, model: ConversationModel) -> None:
         """:class:`HistorySource`: the next older page, from the cache or the server."""
@@ -3941,7 +3949,7 @@ class ClientEngine(QObject):
                 return
         if model.key in self._history_busy:
             return  # (older_done comes with the page asked for)
-        if model.server_more is False or not self.logged_in:
+        if model.server_more is False or not self.logged_in or self._link_lost:
             model.older_done.emit()
             return
         self._history_busy.add(model.key)
@@ -3956,6 +3964,11 @@ class ClientEngine(QObject):
         """:class:`HistorySource`: an older page of ``model`` was asked of the server and
         has not come yet (``older_done`` comes with it, or when the link goes)."""
         return model.key in self._history_busy
+
+    def older_offline(self, model: ConversationModel) -> bool:
+        """:class:`HistorySource`: older messages of ``model`` may be on the server (it has
+        not said the conversation starts here) but cannot be asked for: not logged in."""
+        return model.server_more is not False and (self._link_lost or not self.logged_in)
 
     def search(self, model: ConversationModel, text: str) -> list[int]:
         """:class:`HistorySource`: seqs of cached messages of ``model`` containing ``text``."""

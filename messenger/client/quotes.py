@@ -139,6 +139,10 @@ class QuoteOutcome(enum.StrEnum):
     reply was sent: the quote was of its older text (:attr:`QuoteTarget.seq`)."""
     GONE = "gone"
     """Not in the history (deleted, or never cached): no seq."""
+    OFFLINE = "offline"
+    """Not among the messages on this computer, and the older history on the server could
+    not be looked in for lack of a connection (never from :func:`find_quoted`: the
+    conversation view says it when its search of older pages stopped there): no seq."""
     UNSURE = "unsure"
     """A message says what the quote says, but a newer one of the sender's was deleted, or
     edited after the reply, and may have been the one quoted: no seq (never a jump to a
@@ -158,6 +162,9 @@ class QuoteTarget:
             return "The quoted message was edited after this reply; it says something else now"
         if self.outcome is QuoteOutcome.GONE:
             return "The quoted message is not in this conversation's history any more"
+        if self.outcome is QuoteOutcome.OFFLINE:
+            return "The quoted message is further back than what is on this computer; " \
+                "connect to look for it"
         if self.outcome is QuoteOutcome.UNSURE:
             return "The quoted message cannot be told apart from an older one: it was " \
                 "deleted or edited since this reply"

@@ -1693,7 +1693,8 @@ class ConversationWidget(QWidget):
     """How many older pages (from the cache, then from the server) a quote not found, or
     found only as a message edited since the reply, is looked for in; then what was found
     stands (the edited message is gone to), and when nothing was, the status bar says it is
-    not there."""
+    not there (or, the search stopped earlier for lack of a connection, to connect to look
+    for it)."""
 
     def _row_of(self, seq: int | None, client_msg_id: str) -> int:
         """The row of message ``seq`` (an unsent one's: ``client_msg_id``) now (rows move as
@@ -1713,7 +1714,9 @@ class ConversationWidget(QWidget):
         older messages, loaded or cached (:meth:`ConversationModel.find_quoted`), else in
         older pages from the server as scrolling up loads them (one already on its way is
         waited for); when it is not there (deleted, or older than the history), the status
-        bar says so, and nothing moves. False when it was not gone to (yet)."""
+        bar says so, and nothing moves; when the search stopped for lack of a connection
+        (:meth:`ConversationModel.older_offline`), it says to connect to look for it.
+        False when it was not gone to (yet)."""
         self._quote_wait = None
         if self.delegate.flash_seq is not None:  # (the outline of the last one goes)
             self._flash.stop()
@@ -1735,6 +1738,10 @@ class ConversationWidget(QWidget):
                 # the history any more" at once (a hunt).
                 self._quote_wait = (reply.seq, reply.client_msg_id, pages + 1)
                 return False
+            if target.outcome is QuoteOutcome.GONE and self.model.older_offline():
+                # The search stopped for lack of a connection, not at the start of the
+                # conversation: "not in the history any more" was false (a hunt).
+                target = QuoteTarget(QuoteOutcome.OFFLINE)
         # (The pages spent, what was found stands: a message edited since the reply is gone
         # to. It was replaced by "not in the history any more" once ten pages were read, so
         # in a long conversation the edited message was never gone to; a review.)

@@ -578,3 +578,26 @@ def test_a_quote_clicked_while_an_older_page_comes_waits_for_it(qtbot, open_wind
     assert tab.view.currentIndex().row() == row and on_screen(tab, row)
     assert other.statusBar().currentMessage() == ""
 
+
+def test_a_quote_looked_for_offline_says_to_connect(qtbot, open_window, tmp_path):
+    """alice clicked her reply's quote on a laptop that has only the newest page, and the
+    link dropped before the server's page came; clicked again while offline. Both times the
+    status bar said "The quoted message is not in this conversation's history any more",
+    which was false: the server has it. Now it says the message is further back than what is
+    on this computer, and to connect to look for it."""
+    offline = "The quoted message is further back than what is on this computer; " \
+        "connect to look for it"
+    other, tab, model, reply_row = alice_on_a_laptop_after_a_reply_far_back(
+        qtbot, open_window, tmp_path, backoff=Backoff(600, 600))
+    click_quote(qtbot, tab, reply_row)  # (the page is asked for …)
+    assert tab.delegate.flash_seq is None
+    with qtbot.waitSignal(model.older_done, timeout=10_000):
+        other.engine._conn.drop("the network went")  # (… and the link goes first)
+    assert not other.engine.logged_in
+    assert other.statusBar().currentMessage() == offline
+    assert tab.delegate.flash_seq is None
+
+    other.statusBar().clearMessage()
+    click_quote(qtbot, tab, reply_row)  # offline
+    assert other.statusBar().currentMessage() == offline
+    assert tab.delegate.flash_seq is None
