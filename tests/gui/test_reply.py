@@ -422,28 +422,8 @@ def test_a_quote_is_looked_for_in_older_pages_from_the_server(qtbot, open_window
     """On another computer of the account only the newest page is there: the quoted
     message, further back, is fetched as scrolling up would (page by page from the server)
     and gone to."""
-    bob = open_window("bob")
-    alice = open_window("alice")
-    bob.engine.send_unicast("alice", "the question")
-    for n in range(70):
-        bob.engine.send_unicast("alice", f"more {n}")
-    tab = alice.open_conversation("bob")
-    qtbot.waitUntil(lambda: len(texts(alice, peer_key("bob"), MessageKind.OTHER)) == 71,
-                    timeout=20_000)
-    model = alice.engine.conversation(peer_key("bob"))
-    reply_action(tab, next(r for r in range(model.rowCount())
-                           if model.item(r).text == "the question")).trigger()
-    type_line(qtbot, alice, "the answer", peer_key("bob"))
-    qtbot.waitUntil(lambda: model.items()[-1].seq is not None)
-
-    other = open_window("alice", data_dir=tmp_path / "laptop")
-    tab = other.open_conversation("bob")
-    model = other.engine.conversation(peer_key("bob"))
-    qtbot.waitUntil(lambda: any(i.text.endswith("\nthe answer") for i in model.items()),
-                    timeout=10_000)
-    assert "the question" not in [i.text for i in model.items()]
-    reply_row = next(r for r in range(model.rowCount())
-                     if model.item(r).text.endswith("\nthe answer"))
+    _other, tab, model, reply_row = alice_on_a_laptop_after_a_reply_far_back(
+        qtbot, open_window, tmp_path)
     click_quote(qtbot, tab, reply_row)
     qtbot.waitUntil(lambda: tab.delegate.flash_seq is not None, timeout=10_000)
     row = next(r for r in range(model.rowCount()) if model.item(r).text == "the question")
@@ -498,27 +478,8 @@ def test_a_quote_looked_for_when_the_link_dropped_does_not_jump_later(
     online, she scrolled up: the view jumped by itself to the message of that old click (the
     look-up waited for a page that never came, and took the next one). Now the look-up ends
     with the link, and scrolling up leaves the view where the user puts it."""
-    bob = open_window("bob")
-    alice = open_window("alice")
-    bob.engine.send_unicast("alice", "the question")
-    for n in range(70):
-        bob.engine.send_unicast("alice", f"more {n}")
-    tab = alice.open_conversation("bob")
-    qtbot.waitUntil(lambda: len(texts(alice, peer_key("bob"), MessageKind.OTHER)) == 71,
-                    timeout=20_000)
-    model = alice.engine.conversation(peer_key("bob"))
-    reply_action(tab, next(r for r in range(model.rowCount())
-                           if model.item(r).text == "the question")).trigger()
-    type_line(qtbot, alice, "the answer", peer_key("bob"))
-    qtbot.waitUntil(lambda: model.items()[-1].seq is not None)
-
-    other = open_window("alice", data_dir=tmp_path / "laptop", backoff=Backoff(0.05, 0.05))
-    tab = other.open_conversation("bob")
-    model = other.engine.conversation(peer_key("bob"))
-    qtbot.waitUntil(lambda: any(i.text.endswith("\nthe answer") for i in model.items()),
-                    timeout=10_000)
-    reply_row = next(r for r in range(model.rowCount())
-                     if model.item(r).text.endswith("\nthe answer"))
+    other, tab, model, reply_row = alice_on_a_laptop_after_a_reply_far_back(
+        qtbot, open_window, tmp_path, backoff=Backoff(0.05, 0.05))
     with qtbot.waitSignal(other.engine.login_succeeded, timeout=10_000):
         click_quote(qtbot, tab, reply_row)  # (the page is asked for …)
         other.engine._conn.drop("the network went")  # (… and the link goes first)
