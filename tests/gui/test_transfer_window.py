@@ -36,6 +36,12 @@ def drop(widget, *paths: Path) -> bool:
     """Drag ``paths`` onto ``widget`` and drop them there, as the window system would."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    return drop_mime(widget, mime)
+
+
+def drop_mime(widget, mime: QMimeData) -> bool:
+    """Drag ``mime`` onto the middle of ``widget`` and drop it there (False when the drag
+    was not accepted)."""
     pos = widget.rect().center()
     enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
@@ -157,13 +163,7 @@ def test_a_file_whose_name_is_not_utf8_is_refused_for_what_it_is(qtbot, open_win
         f.write(b"hello")
     mime = QMimeData()
     mime.setUrls([QUrl.fromEncoded(b"file://" + quote_from_bytes(raw).encode())])
-    pos = tab.rect().center()
-    QApplication.sendEvent(tab, QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime,
-                                                Qt.MouseButton.LeftButton,
-                                                Qt.KeyboardModifier.NoModifier))
-    QApplication.sendEvent(tab, QDropEvent(QPointF(QPoint(pos)), Qt.DropAction.CopyAction,
-                                           mime, Qt.MouseButton.LeftButton,
-                                           Qt.KeyboardModifier.NoModifier))
+    drop_mime(tab, mime)
     assert tab.error_bar.isVisible()
     said = tab.error_label.text()
     assert "does not exist" not in said and "not UTF-8" in said and "Rename it" in said
@@ -193,13 +193,7 @@ def test_a_file_in_a_folder_whose_name_is_not_utf8_is_refused_not_left_preparing
     mime = QMimeData()
     mime.setUrls([QUrl.fromEncoded(b"file://" + quote_from_bytes(folder + b"/notes.txt")
                                    .encode()), QUrl.fromLocalFile(str(fine))])
-    pos = tab.rect().center()
-    QApplication.sendEvent(tab, QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime,
-                                                Qt.MouseButton.LeftButton,
-                                                Qt.KeyboardModifier.NoModifier))
-    QApplication.sendEvent(tab, QDropEvent(QPointF(QPoint(pos)), Qt.DropAction.CopyAction,
-                                           mime, Qt.MouseButton.LeftButton,
-                                           Qt.KeyboardModifier.NoModifier))
+    drop_mime(tab, mime)
     assert tab.error_bar.isVisible()
     said = tab.error_label.text()
     assert "“notes.txt” cannot be sent" in said and "caf\ufffd" in said, said
