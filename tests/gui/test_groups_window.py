@@ -276,13 +276,10 @@ def test_a_group_that_ended_still_says_so_after_a_restart(qtbot, open_window, mo
         "This group ended: its last member left."
 
 
-def test_a_group_ended_on_the_accounts_other_computer_says_so_here(qtbot, open_window,
-                                                                   monkeypatch, tmp_path):
-    """alice, the last member of "solo", left it on her laptop while her desktop app was
-    logged out: back on the desktop, its row read "you are no longer a member" and its tab
-    "You are not a member of this group." as if the group went on without her; only the
-    computer that left it knew it ended."""
-    Answers(monkeypatch, True)
+def solo_ended_on_the_laptop(qtbot, open_window, tmp_path):
+    """alice made the public group "solo" and wrote in it on her desktop, whose app then
+    quit; on her laptop (its own data dir) she left it as its last member, so it ended.
+    Returns the laptop's window."""
     desk = open_window("alice")
     with qtbot.waitSignal(desk.engine.group_joined, timeout=10_000):
         desk.engine.create_group("solo", [], public=True)
@@ -294,6 +291,17 @@ def test_a_group_ended_on_the_accounts_other_computer_says_so_here(qtbot, open_w
     laptop = open_window("alice", data_dir=tmp_path / "laptop")
     with qtbot.waitSignal(laptop.engine.group_left, timeout=10_000):
         laptop.engine.leave_group("solo")
+    return laptop
+
+
+def test_a_group_ended_on_the_accounts_other_computer_says_so_here(qtbot, open_window,
+                                                                   monkeypatch, tmp_path):
+    """alice, the last member of "solo", left it on her laptop while her desktop app was
+    logged out: back on the desktop, its row read "you are no longer a member" and its tab
+    "You are not a member of this group." as if the group went on without her; only the
+    computer that left it knew it ended."""
+    Answers(monkeypatch, True)
+    solo_ended_on_the_laptop(qtbot, open_window, tmp_path)
     back = open_window("alice")
     qtbot.waitUntil(lambda: back.engine.groups.former_row("solo") is not None
                     and back.engine.groups.former_row("solo").ended, timeout=10_000)
@@ -317,17 +325,7 @@ def test_a_group_left_elsewhere_after_a_later_one_of_its_name_is_not_said_to_hav
     (the end of the earlier group, met in the catch-up) instead of "You left this group —
     join it again to write here.", and its row offered no way back to bob's group."""
     Answers(monkeypatch, True, True)
-    desk = open_window("alice")
-    with qtbot.waitSignal(desk.engine.group_joined, timeout=10_000):
-        desk.engine.create_group("solo", [], public=True)
-    with qtbot.waitSignal(desk.engine.message_acked, timeout=10_000):
-        desk.engine.send_group("solo", "note to self")
-    desk.close()
-    desk.engine.close()
-    qtbot.waitUntil(lambda: not desk.engine.logged_in)
-    laptop = open_window("alice", data_dir=tmp_path / "laptop")
-    with qtbot.waitSignal(laptop.engine.group_left, timeout=10_000):
-        laptop.engine.leave_group("solo")
+    laptop = solo_ended_on_the_laptop(qtbot, open_window, tmp_path)
     bob = open_window("bob", data_dir=tmp_path / "bob")
     with qtbot.waitSignal(bob.engine.group_joined, timeout=10_000):
         bob.engine.create_group("solo", [], public=True)
